@@ -1,0 +1,14 @@
+import { Command } from 'commander';
+import { registerProbe } from './commands/probe.js';
+import { version } from './version.js';
+
+/** Builds the `stitch` command tree; each command group registers itself from its own file. */
+export function buildProgram(): Command {
+  const program = new Command('stitch')
+    .description('Run AI-agent graphs as actors across heterogeneous hardware on NATS')
+    .version(version, '-V, --version')
+    .showHelpAfterError()
+    .exitOverride();
+  registerProbe(program);
+  return program;
+}

@@ -1,0 +1,2 @@
+export type { HostProbe, IsaFeatures } from './probe.js';
+export { probeHost } from './probe.js';

@@ -1,0 +1,164 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { NatsServerNotFound, NatsStartFailed } from './errors.js';
+
+export interface EmbeddedNatsOptions {
+  /** Path of the nats-server binary. @default $STITCH_NATS_SERVER, then `nats-server` on PATH */
+  serverPath?: string;
+  /** Enable JetStream with a store inside the temp dir. @default true */
+  jetstream?: boolean;
+  /** Largest message the server accepts, in bytes. @default 1 MiB (the nats-server default) */
+  maxPayload?: number;
+  /** How long to wait for the server to be ready. @default 10000 */
+  startTimeoutMs?: number;
+}
+
+export interface EmbeddedNats {
+  /** `nats://127.0.0.1:<port>` */
+  readonly url: string;
+  readonly port: number;
+  /** pid of the nats-server process. */
+  readonly pid: number;
+  /** Temp dir holding config, JetStream store and ports file; removed by `stop()`. */
+  readonly dir: string;
+  /** Stops the server and removes its dir; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+// The server runs under a small shell watchdog that reads our end of a pipe: when this process
+// exits for any reason (even SIGKILL) the pipe closes, the watchdog terminates the server and
+// deletes its dir. So no nats-server or temp dir outlives the process that started it.
+const WATCHDOG = [
+  'dir="$1"; shift',
+  // A background job's stdin is /dev/null in a non-interactive shell, so keep the pipe on fd 3.
+  'exec 3<&0',
+  '"$@" </dev/null 3<&- & server=$!',
+  '{ cat <&3 >/dev/null; kill -TERM "$server" 2>/dev/null; } &',
+  'wait "$server"; rc=$?',
+  'rm -rf "$dir"',
+  'exit $rc',
+].join('\n');
+
+/** Finds nats-server: $STITCH_NATS_SERVER, then PATH. Throws `NatsServerNotFound`. */
+export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string {
+  const explicit = env.STITCH_NATS_SERVER;
+  if (explicit) {
+    if (isExecutable(explicit)) return explicit;
+    throw new NatsServerNotFound(`STITCH_NATS_SERVER=${explicit} is not an executable file`);
+  }
+  const dirs = (env.PATH ?? '').split(delimiter).filter(Boolean);
+  for (const dir of dirs) {
+    const candidate = join(dir, 'nats-server');
+    if (isExecutable(candidate)) return candidate;
+  }
+  throw new NatsServerNotFound('not in STITCH_NATS_SERVER, not on PATH');
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts nats-server on a free loopback port (JetStream on, temp store) and waits until it is ready. */
+export async function startEmbeddedNats(options: EmbeddedNatsOptions = {}): Promise<EmbeddedNats> {
+  const serverPath = options.serverPath ?? findNatsServer();
+  const dir = mkdtempSync(join(tmpdir(), 'stitch-nats-'));
+  const conf = [
+    'listen: "127.0.0.1:-1"',
+    `max_payload: ${options.maxPayload ?? 1024 * 1024}`,
+    options.jetstream === false ? '' : `jetstream { store_dir: "${join(dir, 'js')}" }`,
+  ].join('\n');
+  writeFileSync(join(dir, 'nats.conf'), conf);
+  const child = spawn('sh', ['-c', WATCHDOG, 'stitch-nats-watchdog', dir, serverPath, '-c', join(dir, 'nats.conf')], {
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  const log: string[] = [];
+  try {
+    const { pid, port } = await waitReady(child, log, options.startTimeoutMs ?? 10_000);
+    return embedded(child, dir, pid, port);
+  } catch (err) {
+    await terminate(child);
+    rmSync(dir, { recursive: true, force: true });
+    throw err instanceof NatsStartFailed ? err : new NatsStartFailed(String(err), log.join('\n'), { cause: err });
+  }
+}
+
+// The server logs `[pid] … Listening for client connections on 127.0.0.1:PORT` before `Server is ready`.
+const LISTENING = /^\[(\d+)\].*Listening for client connections on [^:]+:(\d+)/;
+
+function waitReady(child: ChildProcess, log: string[], timeoutMs: number): Promise<{ pid: number; port: number }> {
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    let address: { pid: number; port: number } | undefined;
+    const timer = setTimeout(() => fail(`not ready after ${timeoutMs} ms`), timeoutMs);
+    const onData = (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        log.push(line);
+        if (log.length > 30) log.shift();
+        const m = LISTENING.exec(line);
+        if (m) address = { pid: Number(m[1]), port: Number(m[2]) };
+        if (line.includes('Server is ready')) {
+          if (address) done(address);
+          else fail('it logged no client port');
+        }
+      }
+    };
+    const onExit = (code: number | null) => fail(`it exited with code ${code}`);
+    const onError = (err: Error) => fail(err.message);
+    function cleanup() {
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      child.off('error', onError);
+    }
+    function done(found: { pid: number; port: number }) {
+      cleanup();
+      // Keep draining stderr so a chatty server never blocks on a full pipe.
+      child.stderr?.off('data', onData);
+      child.stderr?.resume();
+      resolve(found);
+    }
+    function fail(reason: string) {
+      cleanup();
+      reject(new NatsStartFailed(reason, log.join('\n')));
+    }
+    child.stderr?.on('data', onData);
+    child.once('exit', onExit);
+    child.once('error', onError);
+  });
+}
+
+function embedded(child: ChildProcess, dir: string, pid: number, port: number): EmbeddedNats {
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    pid,
+    dir,
+    stop() {
+      stopping ??= terminate(child).then(() => rmSync(dir, { recursive: true, force: true }));
+      return stopping;
+    },
+  };
+}
+
+/** Closes the watchdog's pipe (it stops the server) and waits; escalates to SIGKILL after 5 s. */
+function terminate(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.stdin?.end();
+  });
+}
