@@ -3,6 +3,12 @@ import { CommanderError } from 'commander';
 import { buildProgram } from './program.js';
 import { reportError } from './report-error.js';
 
+// A closed pipe (`stitch … | head`) ends the command quietly instead of crashing on EPIPE.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 try {
   await buildProgram().parseAsync(process.argv);
 } catch (err) {

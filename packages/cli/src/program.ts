@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerDemo } from './commands/demo.js';
 import { registerProbe } from './commands/probe.js';
 import { version } from './version.js';
 
@@ -10,5 +11,6 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerProbe(program);
+  registerDemo(program);
   return program;
 }

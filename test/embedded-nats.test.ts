@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'node:test';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { connect } from '@nats-io/transport-node';
+import { findNatsServer, NatsServerNotFound, startEmbeddedNats } from '@stitch/runtime';
+
+const fixture = new URL('./fixtures/nats-holder.ts', import.meta.url).pathname;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function gone(pid: number, dir: string, withinMs: number): Promise<boolean> {
+  const deadline = Date.now() + withinMs;
+  while (Date.now() < deadline) {
+    if (!alive(pid) && !existsSync(dir)) return true;
+    await sleep(50);
+  }
+  return false;
+}
+
+async function exitCode(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const [code] = await once(child, 'exit');
+  return code as number | null;
+}
+
+/** Runs the fixture in `mode`, returns the server it reported and the child for further handling. */
+async function runHolder(mode: string) {
+  // Without NODE_TEST_CONTEXT the fixture's own node:test reports as plain TAP, not to our runner.
+  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture, mode], { stdio: ['ignore', 'pipe', 'inherit'], env });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const deadline = Date.now() + 15_000;
+  while (!/^server \d+ \S+/m.test(out) && Date.now() < deadline && child.exitCode === null) await sleep(20);
+  const m = /^server (\d+) (\S+)/m.exec(out);
+  assert.ok(m, `fixture printed no server: ${out}`);
+  return { child, pid: Number(m[1]), dir: m[2]! };
+}
+
+test('starts with JetStream on a free loopback port, and stop() leaves nothing behind', async () => {
+  const [a, b] = await Promise.all([startEmbeddedNats(), startEmbeddedNats()]);
+  try {
+    assert.notEqual(a.port, b.port);
+    assert.match(a.url, /^nats:\/\/127\.0\.0\.1:\d+$/);
+    const nc = await connect({ servers: a.url });
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.getAccountInfo();
+    assert.equal(typeof info.limits, 'object');
+    const kv = await new Kvm(nc).create('probe');
+    await kv.put('k', 'v');
+    assert.equal((await kv.get('k'))?.string(), 'v');
+    await nc.close();
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+  }
+  for (const s of [a, b]) {
+    assert.equal(alive(s.pid), false, 'server process is gone');
+    assert.equal(existsSync(s.dir), false, 'temp dir is removed');
+  }
+  await a.stop(); // a second stop is harmless
+});
+
+test('a failing test still tears its server down', async () => {
+  const { child, pid, dir } = await runHolder('fail-test');
+  const code = await exitCode(child);
+  assert.notEqual(code, 0, 'the inner test failed');
+  assert.ok(await gone(pid, dir, 5000), 'server and dir gone after the failing test');
+});
+
+test('an uncaught exception or SIGKILL of the owner leaves no server or dir', async () => {
+  const crashed = await runHolder('throw');
+  await exitCode(crashed.child);
+  assert.ok(await gone(crashed.pid, crashed.dir, 5000), 'gone after a crash');
+
+  const killed = await runHolder('hang');
+  assert.ok(alive(killed.pid));
+  killed.child.kill('SIGKILL');
+  assert.ok(await gone(killed.pid, killed.dir, 5000), 'gone after SIGKILL');
+});
+
+test('a missing nats-server is a typed error that says how to install it', () => {
+  assert.throws(
+    () => findNatsServer({ PATH: '/nonexistent' }),
+    (err: unknown) => err instanceof NatsServerNotFound && err.code === 'NATS_SERVER_NOT_FOUND' && /apt-get install -y nats-server/.test(err.message),
+  );
+  assert.throws(() => findNatsServer({ STITCH_NATS_SERVER: tmpdir() }), NatsServerNotFound);
+});
