@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
@@ -40,7 +40,10 @@ async function exitCode(child: ChildProcess): Promise<number | null> {
 async function runHolder(mode: string) {
   // Without NODE_TEST_CONTEXT the fixture's own node:test reports as plain TAP, not to our runner.
   const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture, mode], { stdio: ['ignore', 'pipe', 'inherit'], env });
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture, mode], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env,
+  });
   let out = '';
   child.stdout.on('data', (d: Buffer) => {
     out += d.toString();
@@ -96,7 +99,10 @@ test('an uncaught exception or SIGKILL of the owner leaves no server or dir', as
 test('a missing nats-server is a typed error that says how to install it', () => {
   assert.throws(
     () => findNatsServer({ PATH: '/nonexistent' }),
-    (err: unknown) => err instanceof NatsServerNotFound && err.code === 'NATS_SERVER_NOT_FOUND' && /apt-get install -y nats-server/.test(err.message),
+    (err: unknown) =>
+      err instanceof NatsServerNotFound &&
+      err.code === 'NATS_SERVER_NOT_FOUND' &&
+      /apt-get install -y nats-server/.test(err.message),
   );
   assert.throws(() => findNatsServer({ STITCH_NATS_SERVER: tmpdir() }), NatsServerNotFound);
 });

@@ -26,7 +26,11 @@ const flagOf = {
 test('ISA features agree with /proc/cpuinfo', { skip: !isX86 && 'x86 only' }, () => {
   const host = probeHost();
   for (const [feature, flag] of Object.entries(flagOf)) {
-    assert.equal(host.features[feature as keyof typeof flagOf], flags.has(flag), `${feature} vs cpuinfo flag ${flag}`);
+    assert.equal(
+      host.features[feature as keyof typeof flagOf],
+      flags.has(flag),
+      `${feature} vs cpuinfo flag ${flag}`,
+    );
   }
 });
 

@@ -75,9 +75,13 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions = {}): Prom
     options.jetstream === false ? '' : `jetstream { store_dir: "${join(dir, 'js')}" }`,
   ].join('\n');
   writeFileSync(join(dir, 'nats.conf'), conf);
-  const child = spawn('sh', ['-c', WATCHDOG, 'stitch-nats-watchdog', dir, serverPath, '-c', join(dir, 'nats.conf')], {
-    stdio: ['pipe', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    'sh',
+    ['-c', WATCHDOG, 'stitch-nats-watchdog', dir, serverPath, '-c', join(dir, 'nats.conf')],
+    {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    },
+  );
   const log: string[] = [];
   try {
     const { pid, port } = await waitReady(child, log, options.startTimeoutMs ?? 10_000);
@@ -85,14 +89,20 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions = {}): Prom
   } catch (err) {
     await terminate(child);
     rmSync(dir, { recursive: true, force: true });
-    throw err instanceof NatsStartFailed ? err : new NatsStartFailed(String(err), log.join('\n'), { cause: err });
+    throw err instanceof NatsStartFailed
+      ? err
+      : new NatsStartFailed(String(err), log.join('\n'), { cause: err });
   }
 }
 
 // The server logs `[pid] … Listening for client connections on 127.0.0.1:PORT` before `Server is ready`.
 const LISTENING = /^\[(\d+)\].*Listening for client connections on [^:]+:(\d+)/;
 
-function waitReady(child: ChildProcess, log: string[], timeoutMs: number): Promise<{ pid: number; port: number }> {
+function waitReady(
+  child: ChildProcess,
+  log: string[],
+  timeoutMs: number,
+): Promise<{ pid: number; port: number }> {
   return new Promise((resolve, reject) => {
     let buffered = '';
     let address: { pid: number; port: number } | undefined;

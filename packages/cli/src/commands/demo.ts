@@ -1,8 +1,8 @@
-import type { Command } from 'commander';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { probeHost } from '@stitch/kernels';
 import { startEmbeddedNats } from '@stitch/runtime';
+import type { Command } from 'commander';
 
 /** The main job: the whole system on an embedded local nats-server, start to finish. */
 export function registerDemo(program: Command): void {

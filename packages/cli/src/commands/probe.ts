@@ -1,5 +1,5 @@
-import type { Command } from 'commander';
 import { probeHost } from '@stitch/kernels';
+import type { Command } from 'commander';
 
 export function registerProbe(program: Command): void {
   program
