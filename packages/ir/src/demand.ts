@@ -1,0 +1,137 @@
+import { type Attr, int, scalarValue } from './attrs.js';
+import { IrError } from './errors.js';
+import { dialectOf, type Graph, makeOp, type Op, type Value, walkOps } from './graph.js';
+import { rewriteOps } from './passes/rewrite.js';
+import type { DemandContext, OpDemand, OpKind, Registry } from './registry.js';
+import { valueBytes } from './sizes.js';
+
+export interface DemandRow {
+  id: string;
+  op: string;
+  kind: OpKind;
+  demand: OpDemand;
+  deps: string[];
+  edgeBytes: Record<string, number>;
+  attrs: Record<string, string | number | boolean>;
+}
+
+/** Ops that only give a graph its shape: they get no row; values flow through them. */
+const STRUCTURAL = new Set(['agent.graph', 'agent.yield', 'nn.yield']);
+const KINDS: ReadonlySet<string> = new Set(['agent', 'llm', 'kv', 'tool', 'memory', 'text', 'nn']);
+const DEMAND_KEYS = ['flops', 'bytes_read', 'bytes_written', 'memory_bytes', 'network_bytes'] as const;
+
+/**
+ * Who produces each value. Block arguments of `agent.graph`/`nn.fused` regions resolve to the
+ * producer of the matching operand; results of `agent.graph` to the producer of the yielded value.
+ */
+class Producers {
+  private readonly byId = new Map<string, Op>();
+  private readonly alias = new Map<string, Value>();
+  readonly uses = new Map<string, number>();
+
+  constructor(ops: readonly Op[]) {
+    for (const op of walkOps(ops)) {
+      for (const r of op.results) this.byId.set(r.id, op);
+      if (op.name !== 'agent.yield' && op.name !== 'nn.yield') {
+        for (const v of op.operands) this.uses.set(v.id, (this.uses.get(v.id) ?? 0) + 1);
+      }
+      const body = op.regions[0]?.blocks[0];
+      if (!body || op.name === 'agent.loop') continue;
+      body.args.forEach((a, i) => op.operands[i] && this.alias.set(a.id, op.operands[i]!));
+      const last = body.ops[body.ops.length - 1];
+      if (op.name === 'agent.graph' && last?.name === 'agent.yield') {
+        op.results.forEach((r, i) => last.operands[i] && this.alias.set(r.id, last.operands[i]!));
+      }
+    }
+  }
+
+  /** The value an alias stands for (block argument → outer operand, graph result → yielded value). */
+  source(v: Value): Value {
+    let cur = v;
+    for (let a = this.alias.get(cur.id); a; a = this.alias.get(cur.id)) cur = a;
+    return cur;
+  }
+
+  of(v: Value): Op | undefined {
+    return this.byId.get(this.source(v).id);
+  }
+
+  bytes(v: Value): number {
+    return valueBytes(v, this.of(v));
+  }
+}
+
+function demandOf(op: Op, registry: Registry, p: Producers): OpDemand {
+  const ctx: DemandContext = { bytesOf: (v) => p.bytes(v) };
+  const d = registry.get(op.name)?.demand?.(op, ctx) ?? {};
+  const edges = op.results.reduce((n, r) => n + p.bytes(r) * (p.uses.get(r.id) ?? 0), 0);
+  return {
+    flops: d.flops ?? 0,
+    bytesRead: d.bytesRead ?? 0,
+    bytesWritten: d.bytesWritten ?? 0,
+    memoryBytes: d.memoryBytes ?? 0,
+    networkBytes: (d.networkBytes ?? 0) + edges,
+  };
+}
+
+/** Attaches `demand = {flops, bytes_read, bytes_written, memory_bytes, network_bytes}` (i64) to every op. */
+export function annotateDemand(graph: Graph, registry: Registry): Graph {
+  const p = new Producers(graph.ops);
+  const annotate = (op: Op): Op[] => {
+    if (STRUCTURAL.has(op.name)) return [op];
+    const d = demandOf(op, registry, p);
+    const values = [d.flops, d.bytesRead, d.bytesWritten, d.memoryBytes, d.networkBytes];
+    const entries: Record<string, Attr> = {};
+    DEMAND_KEYS.forEach((k, i) => {
+      entries[k] = int(values[i]!);
+    });
+    return [makeOp(op.name, { ...op, attrs: { ...op.attrs, demand: { kind: 'dict', entries } } })];
+  };
+  return { ops: rewriteOps(graph.ops, annotate) };
+}
+
+function readDemand(op: Op, id: string): OpDemand {
+  const a = op.attrs['demand'];
+  if (a?.kind !== 'dict') {
+    throw new IrError('IR_PASS', [{ message: `op '${id}' (${op.name}) has no demand; run annotate-demand first`, ...(op.loc ? { loc: op.loc } : {}) }]);
+  }
+  const n = (k: (typeof DEMAND_KEYS)[number]) => Number(scalarValue(a.entries[k]) ?? 0);
+  return { flops: n('flops'), bytesRead: n('bytes_read'), bytesWritten: n('bytes_written'), memoryBytes: n('memory_bytes'), networkBytes: n('network_bytes') };
+}
+
+function rowOps(ops: readonly Op[], out: Op[]): void {
+  for (const op of ops) {
+    if (op.name === 'agent.loop') {
+      throw new IrError('IR_PASS', [{ message: 'demand table needs an acyclic graph; run unroll-loops first', ...(op.loc ? { loc: op.loc } : {}) }]);
+    }
+    if (!STRUCTURAL.has(op.name)) out.push(op);
+    // A fused op is one row; its inner ops are its implementation.
+    if (op.name !== 'nn.fused') for (const r of op.regions) for (const b of r.blocks) rowOps(b.ops, out);
+  }
+}
+
+/** One row per op of an annotated, loop-free graph: its demand, the ops it depends on, bytes per edge. */
+export function demandTable(graph: Graph): DemandRow[] {
+  const p = new Producers(graph.ops);
+  const ops: Op[] = [];
+  rowOps(graph.ops, ops);
+  const idOf = new Map<Op, string>();
+  ops.forEach((op, i) => idOf.set(op, op.results[0]?.id ?? `${op.name}#${i}`));
+  return ops.map((op) => {
+    const id = idOf.get(op)!;
+    const edgeBytes: Record<string, number> = {};
+    for (const v of op.operands) {
+      const producer = p.of(v);
+      const dep = producer && idOf.get(producer);
+      if (dep !== undefined) edgeBytes[dep] = (edgeBytes[dep] ?? 0) + p.bytes(v);
+    }
+    const attrs: Record<string, string | number | boolean> = {};
+    for (const [k, a] of Object.entries(op.attrs)) {
+      const v = scalarValue(a);
+      if (v !== undefined && k !== 'demand') attrs[k] = v;
+    }
+    const dialect = dialectOf(op.name);
+    const kind = (KINDS.has(dialect) ? dialect : 'agent') as OpKind;
+    return { id, op: op.name, kind, demand: readDemand(op, id), deps: Object.keys(edgeBytes), edgeBytes, attrs };
+  });
+}

@@ -1,0 +1,153 @@
+import { IrError, type SourceLoc } from './errors.js';
+
+const IDENT_START = /[A-Za-z_]/;
+const IDENT_CHAR = /[\w$.]/;
+
+/** Character-level cursor over IR text with whitespace/comment skipping and located errors. */
+export class Cursor {
+  pos = 0;
+  private readonly lineStarts: number[] = [0];
+
+  constructor(readonly src: string) {
+    for (let i = 0; i < src.length; i++) if (src[i] === '\n') this.lineStarts.push(i + 1);
+  }
+
+  locAt(pos: number): SourceLoc {
+    let lo = 0;
+    let hi = this.lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.lineStarts[mid]! <= pos) lo = mid;
+      else hi = mid - 1;
+    }
+    return { line: lo + 1, col: pos - this.lineStarts[lo]! + 1 };
+  }
+
+  fail(message: string, pos = this.pos): never {
+    throw new IrError('IR_PARSE', [{ message, loc: this.locAt(pos) }]);
+  }
+
+  /** Fails with `expected <what>, found <the token here>`. */
+  expected(what: string, pos = this.pos): never {
+    this.pos = pos;
+    return this.fail(`expected ${what}, found ${this.describe()}`, pos);
+  }
+
+  skipWs(): void {
+    const s = this.src;
+    while (this.pos < s.length) {
+      const c = s[this.pos]!;
+      if (c === ' ' || c === '\t' || c === '\n' || c === '\r') this.pos++;
+      else if (c === '/' && s[this.pos + 1] === '/') {
+        while (this.pos < s.length && s[this.pos] !== '\n') this.pos++;
+      } else break;
+    }
+  }
+
+  atEnd(): boolean {
+    this.skipWs();
+    return this.pos >= this.src.length;
+  }
+
+  peek(): string {
+    this.skipWs();
+    return this.src[this.pos] ?? '';
+  }
+
+  lookingAt(text: string): boolean {
+    this.skipWs();
+    return this.src.startsWith(text, this.pos);
+  }
+
+  eat(text: string): boolean {
+    if (!this.lookingAt(text)) return false;
+    this.pos += text.length;
+    return true;
+  }
+
+  expect(text: string): void {
+    if (!this.eat(text)) this.expected(`'${text}'`);
+  }
+
+  /** A short description of the token at the cursor, for "found …" in messages. */
+  describe(): string {
+    this.skipWs();
+    const s = this.src;
+    if (this.pos >= s.length) return 'end of input';
+    const c = s[this.pos]!;
+    if (c === '"') {
+      const end = s.indexOf('"', this.pos + 1);
+      const text = s.slice(this.pos, end < 0 ? s.length : end + 1);
+      return `string ${text.length > 30 ? `${text.slice(0, 30)}…"` : text}`;
+    }
+    const m = /^(%[\w$.-]+(#\d+)?|\^[\w$.-]+|![\w$.-]+|-?\d[\w.+-]*|[A-Za-z_][\w$.-]*|->)/.exec(s.slice(this.pos));
+    return `'${m ? m[0] : c}'`;
+  }
+
+  /** Reads an identifier (`[A-Za-z_][\w$.-]*`), or returns undefined without moving. */
+  ident(): string | undefined {
+    this.skipWs();
+    const s = this.src;
+    if (!IDENT_START.test(s[this.pos] ?? '')) return undefined;
+    const start = this.pos;
+    while (this.pos < s.length && IDENT_CHAR.test(s[this.pos]!)) this.pos++;
+    return s.slice(start, this.pos);
+  }
+
+  /** Reads a run of characters matching `re` (anchored at the cursor), without skipping spaces first. */
+  rawMatch(re: RegExp): string | undefined {
+    re.lastIndex = this.pos;
+    const m = re.exec(this.src);
+    if (!m || m.index !== this.pos) return undefined;
+    this.pos += m[0].length;
+    return m[0];
+  }
+
+  /** Reads a quoted string with MLIR escapes (`\\`, `\"`, `\n`, `\t`, `\XX` bytes); returns its bytes. */
+  stringBytes(): number[] {
+    this.skipWs();
+    const start = this.pos;
+    if (this.src[this.pos] !== '"') this.expected('a string');
+    this.pos++;
+    const bytes: number[] = [];
+    const s = this.src;
+    for (;;) {
+      const c = s[this.pos];
+      if (c === undefined || c === '\n') this.fail('unterminated string; add the closing \'"\'', start);
+      this.pos++;
+      if (c === '"') return bytes;
+      if (c !== '\\') {
+        const cp = c.codePointAt(0)!;
+        if (cp < 0x80) bytes.push(cp);
+        else {
+          for (const b of encodeChar(s, this.pos - 1)) bytes.push(b);
+          if (cp >= 0xd800 && cp < 0xdc00) this.pos++;
+        }
+        continue;
+      }
+      this.escape(bytes);
+    }
+  }
+
+  private escape(bytes: number[]): void {
+    const s = this.src;
+    const e = s[this.pos];
+    const simple: Record<string, number> = { '\\': 0x5c, '"': 0x22, n: 0x0a, t: 0x09 };
+    if (e !== undefined && simple[e] !== undefined) {
+      bytes.push(simple[e]);
+      this.pos++;
+      return;
+    }
+    const hex = s.slice(this.pos, this.pos + 2);
+    if (!/^[0-9a-fA-F]{2}$/.test(hex)) this.fail(`expected a string escape (\\\\, \\", \\n, \\t or \\XX), found '\\${e ?? ''}'`, this.pos - 1);
+    bytes.push(Number.parseInt(hex, 16));
+    this.pos += 2;
+  }
+}
+
+function encodeChar(s: string, i: number): number[] {
+  const c = s.codePointAt(i)!;
+  if (c < 0x800) return [0xc0 | (c >> 6), 0x80 | (c & 63)];
+  if (c < 0x10000) return [0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63)];
+  return [0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63)];
+}

@@ -1,0 +1,236 @@
+import type { Attrs } from './attrs.js';
+import { IrError, type SourceLoc } from './errors.js';
+import type { Block, Graph, Op, Region, Value } from './graph.js';
+import { Cursor } from './lexer.js';
+import { parseAttrDict, parseType } from './parse-attrs.js';
+import { printType, type Type, typesEqual } from './types.js';
+
+const VALUE_NAME = /%([\w$.-]+)(#\d+)?/y;
+
+interface Use {
+  readonly name: string;
+  readonly pos: number;
+}
+
+/** Parses MLIR generic syntax (what `mlir-opt --mlir-print-op-generic` prints) into a Graph. */
+class Parser {
+  private readonly c: Cursor;
+  private readonly scopes: Map<string, Value>[] = [new Map()];
+
+  constructor(src: string) {
+    this.c = new Cursor(src);
+  }
+
+  file(): Graph {
+    const ops: Op[] = [];
+    while (!this.c.atEnd()) ops.push(this.op());
+    const only = ops[0];
+    if (ops.length === 1 && only?.name === 'builtin.module' && only.regions.length === 1) {
+      const blocks = only.regions[0]!.blocks;
+      if (blocks.length === 1) return { ops: blocks[0]!.ops };
+    }
+    return { ops };
+  }
+
+  private lookup(name: string): Value | undefined {
+    for (let i = this.scopes.length - 1; i >= 0; i--) {
+      const scope = this.scopes[i]!;
+      const v = scope.get(name) ?? (name.includes('#') ? undefined : scope.get(`${name}#0`));
+      if (v) return v;
+    }
+    return undefined;
+  }
+
+  private define(v: Value, pos: number): void {
+    if (this.lookup(v.id)) this.c.fail(`redefinition of value '%${v.id}'; give it another name`, pos);
+    this.scopes[this.scopes.length - 1]!.set(v.id, v);
+  }
+
+  private valueRef(): Use {
+    this.c.skipWs();
+    const pos = this.c.pos;
+    const m = this.c.rawMatch(VALUE_NAME);
+    if (m === undefined) return this.c.expected("a value such as '%0'", pos);
+    return { name: m.slice(1), pos };
+  }
+
+  /** `%a, %b:2 =` → the result names, expanded (`b#0`, `b#1`). */
+  private resultNames(): Use[] {
+    const names: Use[] = [];
+    do {
+      const ref = this.valueRef();
+      if (ref.name.includes('#')) this.c.fail(`a result name cannot carry '#'; write '%${ref.name.split('#')[0]}'`, ref.pos);
+      if (this.c.eat(':')) {
+        this.c.skipWs();
+        const n = this.c.rawMatch(/\d+/y);
+        if (n === undefined) return this.c.expected('a result count');
+        for (let i = 0; i < Number(n); i++) names.push({ name: `${ref.name}#${i}`, pos: ref.pos });
+      } else names.push(ref);
+    } while (this.c.eat(','));
+    this.c.expect('=');
+    return names;
+  }
+
+  private op(): Op {
+    const c = this.c;
+    c.skipWs();
+    const start = c.pos;
+    const loc: SourceLoc = c.locAt(start);
+    const resultNames = c.peek() === '%' ? this.resultNames() : [];
+    const namePos = c.pos;
+    if (c.peek() !== '"') {
+      return c.expected('a quoted op name such as "llm.call" (only the generic form is read)', namePos);
+    }
+    const name = this.opName();
+    c.expect('(');
+    const uses: Use[] = [];
+    if (!c.eat(')')) {
+      do uses.push(this.valueRef());
+      while (c.eat(','));
+      c.expect(')');
+    }
+    const operands = uses.map((u) => this.resolve(u));
+    if (c.lookingAt('[')) c.fail('successor blocks are not supported in agent graphs');
+    let attrs: Attrs = {};
+    if (c.eat('<')) {
+      attrs = parseAttrDict(c);
+      c.expect('>');
+    }
+    const regions = c.peek() === '(' ? this.regions() : [];
+    if (c.peek() === '{') attrs = { ...attrs, ...parseAttrDict(c) };
+    c.expect(':');
+    const sigPos = c.pos;
+    const [inTypes, outTypes] = this.functionType();
+    this.skipLoc();
+    this.checkOperandTypes(uses, operands, inTypes, sigPos);
+    if (outTypes.length !== resultNames.length) {
+      c.fail(`expected ${resultNames.length} result type(s) for '${name}', found ${outTypes.length}`, sigPos);
+    }
+    const results = resultNames.map((u, i) => ({ id: u.name, type: outTypes[i]! }));
+    results.forEach((v, i) => this.define(v, resultNames[i]!.pos));
+    return { name, operands: operands.map((v, i) => ({ id: v.id, type: inTypes[i] ?? v.type })), results, attrs, regions, loc };
+  }
+
+  private opName(): string {
+    const c = this.c;
+    const pos = c.pos;
+    const bytes = c.stringBytes();
+    const name = String.fromCharCode(...bytes);
+    if (!/^[A-Za-z_][\w$]*\.[\w$.]+$/.test(name)) {
+      c.fail(`expected an op name of the form "dialect.op", found "${name}"`, pos);
+    }
+    return name;
+  }
+
+  private resolve(u: Use): Value {
+    const v = this.lookup(u.name);
+    if (!v) this.c.fail(`use of undefined value '%${u.name}'; define it before this op`, u.pos);
+    return v;
+  }
+
+  private checkOperandTypes(uses: Use[], operands: Value[], types: Type[], sigPos: number): void {
+    if (types.length !== operands.length) {
+      this.c.fail(`expected ${operands.length} operand type(s), found ${types.length}`, sigPos);
+    }
+    operands.forEach((v, i) => {
+      const declared = types[i]!;
+      if (!typesEqual(v.type, declared)) {
+        const u = uses[i]!;
+        this.c.fail(
+          `type mismatch for '%${u.name}': expected ${printType(v.type)} (its type where defined), found ${printType(declared)}`,
+          u.pos,
+        );
+      }
+    });
+  }
+
+  private typeList(): Type[] {
+    const c = this.c;
+    c.expect('(');
+    const types: Type[] = [];
+    if (c.eat(')')) return types;
+    do types.push(parseType(c));
+    while (c.eat(','));
+    c.expect(')');
+    return types;
+  }
+
+  private functionType(): [Type[], Type[]] {
+    const ins = this.typeList();
+    this.c.expect('->');
+    const outs = this.c.peek() === '(' ? this.typeList() : [parseType(this.c)];
+    return [ins, outs];
+  }
+
+  /** Skips a trailing `loc(...)`: locations are not part of the graph. */
+  private skipLoc(): void {
+    const c = this.c;
+    if (!c.lookingAt('loc(')) return;
+    c.pos += 3;
+    let depth = 0;
+    do {
+      const ch = c.src[c.pos++];
+      if (ch === undefined) c.fail("unterminated 'loc(' — add the closing ')'");
+      if (ch === '"') {
+        c.pos--;
+        c.stringBytes();
+      } else if (ch === '(') depth++;
+      else if (ch === ')') depth--;
+    } while (depth > 0);
+  }
+
+  private regions(): Region[] {
+    const c = this.c;
+    c.expect('(');
+    const regions: Region[] = [];
+    do regions.push(this.region());
+    while (c.eat(','));
+    c.expect(')');
+    return regions;
+  }
+
+  private region(): Region {
+    const c = this.c;
+    c.expect('{');
+    this.scopes.push(new Map());
+    const blocks: Block[] = [];
+    while (!c.eat('}')) {
+      if (c.atEnd()) c.expected("'}' to close the region");
+      blocks.push(this.block(blocks.length === 0));
+    }
+    this.scopes.pop();
+    return { blocks };
+  }
+
+  private block(entry: boolean): Block {
+    const c = this.c;
+    const args: Value[] = [];
+    if (c.eat('^')) {
+      if (c.rawMatch(/[\w$.-]+/y) === undefined) c.expected('a block name');
+      if (c.eat('(')) {
+        do {
+          const ref = this.valueRef();
+          c.expect(':');
+          const v = { id: ref.name, type: parseType(c) };
+          this.define(v, ref.pos);
+          args.push(v);
+        } while (c.eat(','));
+        c.expect(')');
+      }
+      c.expect(':');
+    } else if (!entry) c.expected('a block label such as ^bb1');
+    const ops: Op[] = [];
+    while (c.peek() !== '}' && c.peek() !== '^' && !c.atEnd()) ops.push(this.op());
+    return { args, ops };
+  }
+}
+
+/** Parses IR text; throws `IrError` (code `IR_PARSE`) with the line and column of the first problem. */
+export function parseGraph(text: string, file?: string): Graph {
+  try {
+    return new Parser(text).file();
+  } catch (e) {
+    if (e instanceof IrError && file !== undefined) throw e.withFile(file);
+    throw e;
+  }
+}
