@@ -1,0 +1,369 @@
+import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { nanos, headers as natsHeaders } from '@nats-io/transport-node';
+import type { ActorContext, ActorInspection, ActorRef, ActorRefData, AnyActorDefinition } from './actor.js';
+import { Assembler } from './chunks.js';
+import { decode, encode } from './codec.js';
+import type { Claim } from './directory.js';
+import { type Envelope, H, readEnvelope } from './envelope.js';
+import { ActorStopped, BadMessage, Overloaded } from './errors.js';
+import type { Host } from './host.js';
+import { Mailbox } from './mailbox.js';
+import { failure, type Outcome, StateRecord } from './state.js';
+import { publish } from './wire.js';
+
+interface Incoming {
+  msg: { type: string };
+  env: Envelope;
+  reply: string | undefined;
+  durable: JsMsg | undefined;
+  /** Idempotency key, or the stream sequence for durable messages sent without one. */
+  key: string | undefined;
+}
+
+type Status = ActorInspection['status'];
+
+const RECENT_FAST_KEYS = 1000;
+const COMMIT_BATCH = 64;
+
+/** One live actor on this node: its mailbox, its subscriptions, its state and its supervisor. */
+export class Activation {
+  readonly key: string;
+  #status: Status = 'starting';
+  #state: unknown;
+  #restarts = 0;
+  #restartTimes: number[] = [];
+  #sub: Subscription | undefined;
+  #consumer: ConsumerMessages | undefined;
+  #workingTimer: NodeJS.Timeout | undefined;
+  readonly #mailbox: Mailbox<Incoming>;
+  readonly #assembler = new Assembler();
+  readonly #recent = new Map<string, Outcome>();
+  readonly #record: StateRecord;
+  #uncommitted: { m: JsMsg; reply: string | undefined; out: Outcome }[] = [];
+  #commits: Promise<void> = Promise.resolve();
+  readonly #counters = { delivered: 0, redelivered: 0, duplicatesSkipped: 0 };
+  readonly #self: ActorRef;
+
+  constructor(
+    readonly host: Host,
+    readonly def: AnyActorDefinition,
+    readonly id: string,
+    readonly claim: Claim,
+  ) {
+    this.key = host.names.key(def.type, id);
+    this.#self = host.ref({ type: def.type, id });
+    this.#mailbox = new Mailbox(def.mailbox ?? {}, def.concurrency ?? 1, (item) => this.#turn(item));
+    this.#record = new StateRecord(host.stateKv, this.key, def.durable?.dedupKeys ?? 1000);
+  }
+
+  get status(): Status {
+    return this.#status;
+  }
+
+  get nc(): NatsConnection {
+    return this.host.nc;
+  }
+
+  async start(): Promise<void> {
+    await this.#record.load();
+    this.#state = await this.#fresh();
+    this.#status = 'running';
+    this.#sub = this.nc.subscribe(this.host.names.actor(this.def.type, this.id), {
+      callback: (err, m) => {
+        if (!err) this.#onFast(m);
+      },
+    });
+    await this.#startConsumer();
+  }
+
+  inspect(): ActorInspection {
+    return {
+      type: this.def.type,
+      id: this.id,
+      nodeId: this.host.nodeId,
+      epoch: this.claim.epoch,
+      status: this.#status,
+      restarts: this.#restarts,
+      durable: { ...this.#counters },
+      mailbox: this.#mailbox.metrics(),
+    };
+  }
+
+  /** Stops taking messages, finishes the queue, persists the last snapshot and releases the directory entry. */
+  async stop(reason: string): Promise<void> {
+    if (this.#status === 'stopped' || this.#status === 'failed') return;
+    await this.#sub?.drain().catch(() => undefined);
+    await this.#consumer?.close().catch(() => undefined);
+    if (this.#status === 'running') await this.#mailbox.idle();
+    this.#status = 'stopped';
+    clearInterval(this.#workingTimer);
+    await this.#commits;
+    if (this.def.snapshot) await this.#record.save().catch(() => undefined);
+    this.#rejectQueued(reason);
+    await this.host.directory.release(this.key, this.claim).catch(() => undefined);
+    this.host.forget(this);
+  }
+
+  async #fresh(): Promise<unknown> {
+    const snap = this.#record.snapshot;
+    if (snap && this.def.restore) return this.def.restore(decode(snap), this.id);
+    return this.def.init ? this.def.init(this.id) : undefined;
+  }
+
+  async #startConsumer(): Promise<void> {
+    const { jsm, js, names } = this.host;
+    const name = names.consumer(this.def.type, this.id);
+    const ackWaitMs = this.def.durable?.ackWaitMs ?? 5000;
+    const capacity = this.#mailbox.capacity;
+    await jsm.consumers
+      .add(names.stream, {
+        durable_name: name,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        filter_subject: names.durable(this.def.type, this.id),
+        ack_wait: nanos(ackWaitMs),
+        max_ack_pending: capacity,
+      })
+      .catch(() => undefined);
+    const consumer = await js.consumers.get(names.stream, name);
+    this.#consumer = await consumer.consume({ max_messages: Math.max(1, Math.min(capacity, 256)) });
+    // A long turn keeps its unacknowledged messages from being redelivered meanwhile.
+    this.#workingTimer = setInterval(() => {
+      for (const u of this.#uncommitted) u.m.working();
+    }, ackWaitMs / 3);
+    this.#workingTimer.unref();
+    const messages = this.#consumer;
+    void (async () => {
+      for await (const m of messages) this.#onDurable(m);
+    })().catch((err) =>
+      this.host.log('warn', 'durable consumer ended', { actor: this.key, error: String(err) }),
+    );
+  }
+
+  #onFast(m: Msg): void {
+    let data = m.data;
+    const chunk = m.headers?.get(H.chunk);
+    if (chunk) {
+      const whole = this.#assembler.add('', chunk, data);
+      if (!whole) return;
+      data = whole;
+    }
+    const env = readEnvelope(m.headers);
+    let msg: { type: string };
+    try {
+      msg = this.#parse(data);
+    } catch (err) {
+      this.#answerBad(m.reply, err);
+      return;
+    }
+    if (msg.type === '$inspect') {
+      if (m.reply) this.#send(m.reply, { ok: true, data: encode(this.inspect()) });
+      return;
+    }
+    const item: Incoming = { msg, env, reply: m.reply, durable: undefined, key: env.idempotencyKey };
+    const refused = this.#mailbox.offer(item, env.sender);
+    if (refused && m.reply) {
+      const detail =
+        refused === 'full'
+          ? `${this.key}'s mailbox is full (${this.#mailbox.capacity} messages)`
+          : `sender ${env.sender} already has ${this.#mailbox.perCaller} messages in ${this.key}'s mailbox`;
+      this.#send(m.reply, failure(new Overloaded(detail)));
+    }
+  }
+
+  #onDurable(m: JsMsg): void {
+    this.#counters.delivered++;
+    if (m.redelivered) this.#counters.redelivered++;
+    const env = readEnvelope(m.headers);
+    const reply = m.headers?.get(H.replyTo) || undefined;
+    let msg: { type: string };
+    try {
+      msg = this.#parse(m.data);
+    } catch (err) {
+      this.#answerBad(reply, err);
+      m.term();
+      return;
+    }
+    const key = env.idempotencyKey ?? `seq-${m.seq}`;
+    this.#mailbox.offer({ msg, env, reply, durable: m, key }, env.sender, true);
+  }
+
+  #parse(data: Uint8Array): { type: string } {
+    const msg = decode(data) as { type?: unknown } | null;
+    if (typeof msg !== 'object' || msg === null || typeof msg.type !== 'string') {
+      throw new BadMessage(`${this.key} got a message that is not an object with a string "type"`);
+    }
+    if (msg.type !== '$inspect' && !Object.hasOwn(this.def.handlers, msg.type)) {
+      throw new BadMessage(
+        `${this.key} has no handler "${msg.type}" (it has ${Object.keys(this.def.handlers).join(', ')})`,
+      );
+    }
+    return msg as { type: string };
+  }
+
+  #answerBad(reply: string | undefined, err: unknown): void {
+    this.host.log('warn', 'dropped a malformed message', { actor: this.key, error: (err as Error).message });
+    if (reply) this.#send(reply, failure(err));
+  }
+
+  async #turn(item: Incoming): Promise<void> {
+    if (item.durable) return this.#durableTurn(item, item.durable);
+    const cached = item.key === undefined ? undefined : this.#recent.get(item.key);
+    if (cached) {
+      if (item.reply) this.#send(item.reply, cached);
+      return;
+    }
+    if (item.env.deadline < Date.now() && item.reply) return; // the caller has given up
+    const out = await this.#apply(item);
+    if (item.key !== undefined) {
+      this.#recent.set(item.key, out);
+      if (this.#recent.size > RECENT_FAST_KEYS) this.#recent.delete(this.#recent.keys().next().value!);
+    }
+    if (item.reply) this.#send(item.reply, out);
+    else if (!out.ok) this.host.log('warn', 'tell failed', { actor: this.key, error: out.message });
+  }
+
+  async #durableTurn(item: Incoming, m: JsMsg): Promise<void> {
+    const key = item.key!;
+    const done = this.#record.processed.get(key);
+    if (done) {
+      // Redelivery of an effect already recorded (kill -9 before the ack, or an ack the server lost).
+      this.#counters.duplicatesSkipped++;
+      if (item.reply) this.#send(item.reply, done);
+      m.ack();
+      return;
+    }
+    const out = await this.#apply(item);
+    this.#record.remember(key, out);
+    this.#uncommitted.push({ m, reply: item.reply, out });
+    if (this.#mailbox.depth === 0 || this.#uncommitted.length >= COMMIT_BATCH) await this.#commit();
+  }
+
+  /**
+   * Group commit: one KV write records the snapshot and the idempotency keys of every message applied
+   * since the last one; only then are replies sent and messages acked. A crash before the write loses
+   * the effects and the messages are redelivered; a crash after it finds the keys and skips them.
+   */
+  #commit(): Promise<void> {
+    this.#commits = this.#commits.then(async () => {
+      const batch = this.#uncommitted;
+      if (batch.length === 0) return;
+      this.#uncommitted = [];
+      try {
+        await this.#record.save();
+      } catch (err) {
+        this.host.log('error', 'could not persist state; messages will be redelivered', {
+          actor: this.key,
+          error: String(err),
+        });
+        for (const u of batch) u.m.nak(1000);
+        if (this.#record.superseded) void this.stop('a newer activation owns this actor');
+        return;
+      }
+      for (const u of batch) {
+        if (u.reply) this.#send(u.reply, u.out);
+        u.m.ack();
+      }
+    });
+    return this.#commits;
+  }
+
+  async #apply(item: Incoming): Promise<Outcome> {
+    const handler = this.def.handlers[item.msg.type]!;
+    try {
+      const result = await handler(this.#state, item.msg, this.#context(item));
+      if (this.def.snapshot) this.#record.snapshot = this.#snapshotBytes();
+      return { ok: true, data: encode(result) };
+    } catch (error) {
+      if ((error as { code?: unknown })?.code === 'ACTOR_CRASH') this.#crash(error);
+      return failure(error);
+    }
+  }
+
+  #snapshotBytes(): Uint8Array {
+    return encode(this.def.snapshot!(this.#state));
+  }
+
+  #context(item: Incoming): ActorContext {
+    const host = this.host;
+    return {
+      self: this.#self,
+      nodeId: host.nodeId,
+      traceparent: item.env.traceparent,
+      sender: item.env.sender,
+      idempotencyKey: item.env.idempotencyKey,
+      deadline: item.env.deadline,
+      ref: (data: ActorRefData) => host.ref(data),
+    } as ActorContext;
+  }
+
+  #send(subject: string, out: Outcome): void {
+    if (out.ok) {
+      try {
+        publish(this.nc, subject, out.data, {}, this.host.limits);
+        return;
+      } catch (err) {
+        out = failure(err);
+      }
+    }
+    if (out.ok) return;
+    const h = natsHeaders();
+    h.set(H.errorCode, out.code);
+    h.set(H.errorName, out.name);
+    this.nc.publish(subject, Buffer.from(out.message), { headers: h });
+  }
+
+  /** Supervisor: restart from the last snapshot after a backoff, or stop for good past the restart limit. */
+  #crash(error: unknown): void {
+    if (this.#status !== 'running') return;
+    const policy = this.def.restart ?? {};
+    const now = Date.now();
+    this.#restartTimes = this.#restartTimes.filter((t) => now - t < (policy.withinMs ?? 60_000));
+    this.host.log('warn', 'actor crashed', { actor: this.key, error: String(error) });
+    if (this.#restartTimes.length >= (policy.maxRestarts ?? 5)) {
+      void this.#fail(error);
+      return;
+    }
+    this.#status = 'restarting';
+    this.#mailbox.pause();
+    this.#restartTimes.push(now);
+    this.#restarts++;
+    const backoff = Math.min(
+      policy.maxBackoffMs ?? 5000,
+      (policy.backoffMs ?? 50) * 2 ** (this.#restartTimes.length - 1),
+    );
+    setTimeout(async () => {
+      try {
+        this.#state = await this.#fresh();
+        this.#status = 'running';
+        this.#mailbox.resume();
+      } catch (err) {
+        this.#status = 'running';
+        this.#crash(err);
+      }
+    }, backoff);
+  }
+
+  async #fail(error: unknown): Promise<void> {
+    this.#status = 'failed';
+    this.host.log('error', 'actor exceeded its restart limit and stopped', {
+      actor: this.key,
+      error: String(error),
+    });
+    clearInterval(this.#workingTimer);
+    await this.#sub?.unsubscribe();
+    await this.#consumer?.close().catch(() => undefined);
+    this.#rejectQueued('restart limit reached');
+    await this.host.directory.release(this.key, this.claim).catch(() => undefined);
+    this.host.forget(this);
+  }
+
+  #rejectQueued(reason: string): void {
+    for (const item of this.#mailbox.clear()) {
+      // Durable messages stay unacknowledged in the stream for the next activation.
+      if (item.durable) continue;
+      if (item.reply) this.#send(item.reply, failure(new ActorStopped(this.key, reason)));
+    }
+  }
+}

@@ -1,0 +1,174 @@
+import { InvalidOptions } from './errors.js';
+import type { MailboxMetrics, MailboxOptions } from './mailbox.js';
+import { checkToken } from './names.js';
+
+/** What a handler knows about the message it is running and the actor it runs in. */
+export interface ActorContext {
+  readonly self: ActorRef;
+  /** The node hosting this activation. */
+  readonly nodeId: string;
+  readonly traceparent: string;
+  readonly sender: string;
+  readonly idempotencyKey: string | undefined;
+  /** Epoch ms after which the caller stops waiting (Infinity for `tell`). */
+  readonly deadline: number;
+  /** A live ref from ref data received in a message. */
+  ref<D extends AnyActorDefinition = AnyActorDefinition>(data: ActorRefData): ActorRef<D>;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: handler message types are inferred per handler
+export type Handler<S> = (state: S, msg: any, ctx: ActorContext) => unknown;
+
+export interface RestartPolicy {
+  /** Restarts allowed within `withinMs`; one more stops the actor. @default 5 */
+  maxRestarts?: number;
+  /** @default 60000 */
+  withinMs?: number;
+  /** First backoff; doubles per restart in the window. @default 50 */
+  backoffMs?: number;
+  /** @default 5000 */
+  maxBackoffMs?: number;
+}
+
+export interface DurableOptions {
+  /** Unacknowledged messages are redelivered after this long. @default 5000 */
+  ackWaitMs?: number;
+  /** Idempotency keys remembered with the snapshot. @default 1000 */
+  dedupKeys?: number;
+}
+
+export interface ActorDefinition<S, H extends Record<string, Handler<S>>> {
+  /** Registered name of the type; nodes spawn actors by it. */
+  type: string;
+  /** Initial state of a fresh activation. */
+  init?: (id: string) => S | Promise<S>;
+  handlers: H;
+  /** Serializable picture of the state; taken after every successful turn and persisted in durable mode. */
+  snapshot?: (state: S) => unknown;
+  /** State from a snapshot (restart after a crash, activation on another node). Throwing counts as a crash. */
+  restore?: (snapshot: unknown, id: string) => S | Promise<S>;
+  /** Turns run at once; above 1 the actor must be stateless-concurrent. @default 1 */
+  concurrency?: number;
+  mailbox?: MailboxOptions;
+  restart?: RestartPolicy;
+  durable?: DurableOptions;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a definition of any state and handlers
+export type AnyActorDefinition = ActorDefinition<any, Record<string, Handler<any>>>;
+
+type HandlersOf<D> = D extends ActorDefinition<infer _S, infer H> ? H : never;
+type Payload<F> = F extends (state: never, msg: infer M, ...rest: never[]) => unknown
+  ? unknown extends M
+    ? Record<never, never>
+    : M
+  : never;
+
+/** The union of messages a definition accepts: `{ type: <handler name>, ...payload }`. */
+export type MessageOf<D> = {
+  [K in keyof HandlersOf<D> & string]: { type: K } & Payload<HandlersOf<D>[K]>;
+}[keyof HandlersOf<D> & string];
+
+/** The reply of the handler named `K`. */
+export type ReplyOf<D, K> = K extends keyof HandlersOf<D> ? Awaited<ReturnType<HandlersOf<D>[K]>> : unknown;
+
+/** Defines an actor type; validates it once, here, rather than on every spawn. */
+export function defineActor<S, H extends Record<string, Handler<S>>>(
+  def: ActorDefinition<S, H>,
+): ActorDefinition<S, H> {
+  checkToken('actor type', def.type);
+  if (typeof def.handlers !== 'object' || def.handlers === null || Object.keys(def.handlers).length === 0) {
+    throw new InvalidOptions(`actor "${def.type}": handlers must be an object with at least one function`);
+  }
+  for (const [name, fn] of Object.entries(def.handlers)) {
+    if (typeof fn !== 'function')
+      throw new InvalidOptions(`actor "${def.type}": handlers.${name} must be a function`);
+    if (name.startsWith('$'))
+      throw new InvalidOptions(`actor "${def.type}": handler names starting with $ are reserved`);
+  }
+  const c = def.concurrency ?? 1;
+  if (!Number.isInteger(c) || c < 1)
+    throw new InvalidOptions(`actor "${def.type}": concurrency must be an integer ≥ 1`);
+  const cap = def.mailbox?.capacity;
+  if (cap !== undefined && (!Number.isInteger(cap) || cap < 1)) {
+    throw new InvalidOptions(`actor "${def.type}": mailbox.capacity must be an integer ≥ 1`);
+  }
+  if ((def.snapshot === undefined) !== (def.restore === undefined)) {
+    throw new InvalidOptions(`actor "${def.type}": define both snapshot and restore, or neither`);
+  }
+  return def;
+}
+
+export type DeliveryMode = 'fast' | 'durable';
+
+export interface AskOptions {
+  /** @default 5000 */
+  timeoutMs?: number;
+  /** Same key ⇒ same effect: the actor applies it once and answers repeats from its record. */
+  idempotencyKey?: string;
+  /** @default 'fast' */
+  mode?: DeliveryMode;
+  /** Fast mode: retries after Timeout/NoResponders, with the same idempotency key. @default 0 */
+  retries?: number;
+  /** W3C trace context to continue; a fresh one when absent. */
+  traceparent?: string;
+}
+
+export type TellOptions = Omit<AskOptions, 'retries' | 'timeoutMs'>;
+
+/** The plain data of a ref: what crosses the wire when a ref is put in a message. */
+export interface ActorRefData {
+  type: string;
+  id: string;
+}
+
+/** What a ref sends through; implemented by the cluster connection. */
+export interface RefTransport {
+  ask(type: string, id: string, msg: unknown, options: AskOptions): Promise<unknown>;
+  tell(type: string, id: string, msg: unknown, options: TellOptions): Promise<void>;
+}
+
+export interface ActorInspection {
+  type: string;
+  id: string;
+  nodeId: string;
+  epoch: number;
+  status: 'starting' | 'running' | 'restarting' | 'stopped' | 'failed';
+  restarts: number;
+  durable: { delivered: number; redelivered: number; duplicatesSkipped: number };
+  mailbox: MailboxMetrics;
+}
+
+/**
+ * Location-transparent handle of an actor. Only `type` and `id` are enumerable, so a ref put in a
+ * message arrives as `{ type, id }`; turn it back into a live ref with `ctx.ref()` / `cluster.ref()`.
+ */
+export class ActorRef<D extends AnyActorDefinition = AnyActorDefinition> implements ActorRefData {
+  readonly type: string;
+  readonly id: string;
+  readonly #transport: RefTransport;
+
+  constructor(transport: RefTransport, data: ActorRefData) {
+    this.type = checkToken('actor type', data.type);
+    this.id = checkToken('actor id', data.id);
+    this.#transport = transport;
+  }
+
+  ask<M extends MessageOf<D>>(msg: M, options: AskOptions = {}): Promise<ReplyOf<D, M['type']>> {
+    return this.#transport.ask(this.type, this.id, msg, options) as Promise<ReplyOf<D, M['type']>>;
+  }
+
+  /** Fire and forget (fast), or stored until acknowledged by the actor's stream (durable). */
+  tell(msg: MessageOf<D>, options: TellOptions = {}): Promise<void> {
+    return this.#transport.tell(this.type, this.id, msg, options);
+  }
+
+  /** Mailbox depth, turn latency, restarts and durable counters of the live activation. */
+  inspect(options: { timeoutMs?: number } = {}): Promise<ActorInspection> {
+    return this.#transport.ask(this.type, this.id, { type: '$inspect' }, options) as Promise<ActorInspection>;
+  }
+
+  toJSON(): ActorRefData {
+    return { type: this.type, id: this.id };
+  }
+}

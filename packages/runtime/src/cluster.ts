@@ -1,0 +1,498 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import {
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+} from '@nats-io/jetstream';
+import { type KV, Kvm } from '@nats-io/kv';
+import {
+  connect,
+  createInbox,
+  credsAuthenticator,
+  type Msg,
+  type NatsConnection,
+  nanos,
+  nuid,
+  type Subscription,
+} from '@nats-io/transport-node';
+import {
+  type ActorRef,
+  type ActorRefData,
+  type AnyActorDefinition,
+  type AskOptions,
+  ActorRef as Ref,
+  type TellOptions,
+} from './actor.js';
+import { Assembler } from './chunks.js';
+import { decode, encode } from './codec.js';
+import { Directory, type Location } from './directory.js';
+import { type EmbeddedNats, startEmbeddedNats } from './embedded-nats.js';
+import { type Envelope, envelopeHeaders, H, newTraceparent, replyError } from './envelope.js';
+import {
+  ClusterClosed,
+  InvalidOptions,
+  NoNodeAvailable,
+  NoResponders,
+  PayloadTooLarge,
+  Timeout,
+} from './errors.js';
+import { type MembershipEvent, MembershipMonitor } from './membership.js';
+import { names as clusterNames, type Names } from './names.js';
+import { Node, type NodeOptions } from './node.js';
+import { type LogFn, publish, stderrLog, type WireLimits } from './wire.js';
+
+export interface ConnectOptions {
+  /** Server URL(s). @default an embedded nats-server started for this connection */
+  nats?: string | string[];
+  /** Cluster name; namespaces every subject, stream and bucket. */
+  name: string;
+  /** Path of a NATS `.creds` file (JWT + nkey seed). */
+  credentials?: string;
+  /** TLS files for the connection. */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** Split messages above the server's max_payload into parts. @default true */
+  chunking?: boolean;
+  /** A node whose heartbeat is older than this is dead; also the nodes bucket's TTL. @default 5000 */
+  deadAfterMs?: number;
+  /** @default warnings and errors as JSON lines on stderr */
+  log?: LogFn;
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+  target: string;
+}
+
+/** Connects to (or starts) NATS and opens the cluster's stream and buckets. */
+export async function connectCluster(options: ConnectOptions): Promise<Cluster> {
+  const n = clusterNames(options.name);
+  const deadAfterMs = options.deadAfterMs ?? 5000;
+  if (!Number.isFinite(deadAfterMs) || deadAfterMs < 300)
+    throw new InvalidOptions('options.deadAfterMs must be ≥ 300');
+  const embedded = options.nats === undefined ? await startEmbeddedNats() : undefined;
+  try {
+    const nc = await connect({
+      servers: embedded ? embedded.url : options.nats!,
+      name: `stitch-${options.name}-${hostname()}-${process.pid}`,
+      // A long-lived runtime never gives up on its server; jitter spreads a fleet's reconnects.
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 1000,
+      reconnectJitter: 500,
+      ...(options.credentials
+        ? { authenticator: credsAuthenticator(readFileSync(options.credentials)) }
+        : {}),
+      ...(options.tls ? { tls: options.tls } : {}),
+    });
+    const jsm = await jetstreamManager(nc);
+    await ensureStream(jsm, n);
+    const kvm = new Kvm(nc);
+    const [nodesKv, directoryKv, stateKv] = await Promise.all([
+      openKv(kvm, n.nodesBucket, { ttl: deadAfterMs, history: 1 }),
+      openKv(kvm, n.directoryBucket, { history: 1 }),
+      openKv(kvm, n.stateBucket, { history: 1 }),
+    ]);
+    const limits: WireLimits = {
+      maxPayload: nc.info?.max_payload ?? 1024 * 1024,
+      chunking: options.chunking ?? true,
+    };
+    const cluster = new Cluster({
+      name: options.name,
+      nc,
+      js: jetstream(nc),
+      jsm,
+      names: n,
+      nodesKv,
+      directoryKv,
+      stateKv,
+      limits,
+      deadAfterMs,
+      log: options.log ?? stderrLog,
+      embedded,
+    });
+    await cluster.directory.startWatch();
+    return cluster;
+  } catch (err) {
+    await embedded?.stop();
+    throw err;
+  }
+}
+
+async function ensureStream(jsm: JetStreamManager, n: Names): Promise<void> {
+  const config = {
+    name: n.stream,
+    subjects: [n.durableAll],
+    // Work-queue retention drops a message once its actor acks it; each actor's consumer filters its own subject.
+    retention: RetentionPolicy.Workqueue,
+    duplicate_window: nanos(120_000),
+  };
+  try {
+    await jsm.streams.info(n.stream);
+  } catch {
+    await jsm.streams.add(config).catch(async (err) => {
+      // Another process created it first.
+      await jsm.streams.info(n.stream).catch(() => {
+        throw err;
+      });
+    });
+  }
+}
+
+async function openKv(kvm: Kvm, bucket: string, opts: { ttl?: number; history: number }): Promise<KV> {
+  try {
+    return await kvm.create(bucket, opts);
+  } catch {
+    return kvm.open(bucket);
+  }
+}
+
+interface Parts {
+  name: string;
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  names: Names;
+  nodesKv: KV;
+  directoryKv: KV;
+  stateKv: KV;
+  limits: WireLimits;
+  deadAfterMs: number;
+  log: LogFn;
+  embedded: EmbeddedNats | undefined;
+}
+
+/** A connection to one stitch cluster: sends to actors, spawns them, and can host a node. */
+export class Cluster {
+  readonly name: string;
+  /** Unique sender id of this connection (the envelope's `Stitch-Sender`). */
+  readonly clientId: string;
+  readonly directory: Directory;
+  readonly parts: Parts;
+  /** URL of the server; the embedded one when `nats` was not given. */
+  readonly url: string;
+  #node: Node | undefined;
+  readonly #types = new Map<string, AnyActorDefinition>();
+  readonly #inbox: string;
+  readonly #pending = new Map<string, Pending>();
+  readonly #assembler = new Assembler();
+  #seq = 0;
+  #closed = false;
+  #monitor: MembershipMonitor | undefined;
+
+  constructor(parts: Parts) {
+    this.parts = parts;
+    this.name = parts.name;
+    this.clientId = `${hostname()}-${process.pid}-${nuid.next().slice(-8)}`;
+    this.url = parts.embedded?.url ?? String(parts.nc.getServer());
+    this.directory = new Directory(parts.directoryKv, (node) => this.isNodeAlive(node));
+    this.#inbox = createInbox();
+    parts.nc.subscribe(`${this.#inbox}.*`, {
+      callback: (err, m) => {
+        if (!err) this.#onReply(m);
+      },
+    });
+  }
+
+  /** The node this connection hosts, if `startNode` was called. */
+  get node(): Node | undefined {
+    return this.#node;
+  }
+
+  /** A live ref from ref data (e.g. a ref received inside a message). */
+  ref<D extends AnyActorDefinition = AnyActorDefinition>(data: ActorRefData): ActorRef<D> {
+    return new Ref<D>(this, data);
+  }
+
+  /** Makes an actor type spawnable by name on this connection's node. */
+  register(def: AnyActorDefinition): void {
+    this.#types.set(def.type, def);
+  }
+
+  actorType(type: string): AnyActorDefinition | undefined {
+    return this.#types.get(type);
+  }
+
+  get actorTypes(): string[] {
+    return [...this.#types.keys()];
+  }
+
+  /** Starts this process's node actor: capability record, heartbeat, hosting of actors. */
+  async startNode(options: NodeOptions = {}): Promise<Node> {
+    if (this.#node)
+      throw new InvalidOptions('this cluster connection already runs a node; call startNode once');
+    for (const def of options.actors ?? []) this.register(def);
+    this.#node = new Node(this, options);
+    await this.#node.start();
+    return this.#node;
+  }
+
+  /**
+   * Activates an actor: on `node` if given, else on this connection's node, else on the least loaded
+   * live node that registered the type. Returns its ref.
+   */
+  async spawn<D extends AnyActorDefinition>(
+    def: D | string,
+    options: { id?: string; node?: string } = {},
+  ): Promise<ActorRef<D>> {
+    this.#open();
+    const type = typeof def === 'string' ? def : def.type;
+    if (typeof def !== 'string') this.register(def);
+    const id = options.id ?? nuid.next();
+    const target = options.node ?? this.#node?.id ?? (await this.#pickNode(type));
+    if (this.#node && target === this.#node.id) {
+      await this.#node.spawn(type, id);
+    } else {
+      const subject = this.parts.names.nodeControl(target);
+      await this.#request(subject, { op: 'spawn', type, id }, { timeoutMs: 10_000 }, `node ${target}`);
+    }
+    return this.ref<D>({ type, id });
+  }
+
+  /** Stops an actor wherever it runs (its last snapshot is persisted). */
+  async stop(ref: ActorRefData): Promise<void> {
+    const where = await this.locate(ref);
+    if (!where) return;
+    if (this.#node && where.node === this.#node.id) return this.#node.stopActor(ref.type, ref.id);
+    const subject = this.parts.names.nodeControl(where.node);
+    await this.#request(
+      subject,
+      { op: 'stop', type: ref.type, id: ref.id },
+      { timeoutMs: 10_000 },
+      `node ${where.node}`,
+    );
+  }
+
+  /** Node and epoch of the actor's live activation (cached; a KV watch keeps the cache current). */
+  locate(ref: ActorRefData): Promise<Location | undefined> {
+    return this.directory.locate(this.parts.names.key(ref.type, ref.id));
+  }
+
+  /** Capability records of the nodes whose heartbeat is current. */
+  async nodes(): Promise<import('./node.js').CapabilityRecord[]> {
+    const kv = this.parts.nodesKv;
+    const out = [];
+    for await (const key of await kv.keys()) {
+      const e = await kv.get(key);
+      if (e?.operation === 'PUT' && Date.now() - e.created.getTime() < this.parts.deadAfterMs)
+        out.push(e.json());
+    }
+    return out as import('./node.js').CapabilityRecord[];
+  }
+
+  async isNodeAlive(nodeId: string): Promise<boolean> {
+    if (this.#node?.id === nodeId) return true;
+    const e = await this.parts.nodesKv.get(nodeId).catch(() => null);
+    return !!e && e.operation === 'PUT' && Date.now() - e.created.getTime() < this.parts.deadAfterMs;
+  }
+
+  /**
+   * Calls `listener` for each membership event (`join`, `leave`, `dead`), once per event. Also runs a
+   * monitor in this process so that a node's death is noticed even where no other node watches.
+   */
+  async onMembership(listener: (event: MembershipEvent) => void): Promise<() => void> {
+    this.#open();
+    const seen = new Set<string>();
+    const sub = this.parts.nc.subscribe(this.parts.names.membership, {
+      callback: (err, m) => {
+        if (err) return;
+        const ev = m.json<MembershipEvent>();
+        const key = `${ev.kind}:${ev.nodeId}:${ev.revision}`;
+        if (seen.has(key)) return;
+        seen.add(key);
+        listener(ev);
+      },
+    });
+    if (!this.#monitor) {
+      this.#monitor = new MembershipMonitor(this.parts.nodesKv, this.parts.deadAfterMs, (ev) =>
+        this.parts.nc.publish(this.parts.names.membership, JSON.stringify(ev)),
+      );
+      await this.#monitor.start();
+    }
+    await this.parts.nc.flush();
+    return () => sub.unsubscribe();
+  }
+
+  /** RefTransport: request/reply in fast mode, JetStream publish plus reply in durable mode. */
+  ask(type: string, id: string, msg: unknown, options: AskOptions): Promise<unknown> {
+    this.#open();
+    if (options.mode === 'durable') return this.#askDurable(type, id, msg, options);
+    const retries = options.retries ?? 0;
+    const opts =
+      retries > 0 && !options.idempotencyKey ? { ...options, idempotencyKey: nuid.next() } : options;
+    const subject = this.parts.names.actor(type, id);
+    const target = `actor ${type}/${id}`;
+    if (retries === 0) return this.#request(subject, msg, opts, target);
+    return this.#withRetries(() => this.#request(subject, msg, opts, target), retries);
+  }
+
+  async tell(type: string, id: string, msg: unknown, options: TellOptions): Promise<void> {
+    this.#open();
+    const env = this.#envelope(options, Number.POSITIVE_INFINITY);
+    const data = encode(msg);
+    if (options.mode === 'durable') {
+      await this.#publishDurable(type, id, data, env, undefined);
+      return;
+    }
+    publish(
+      this.parts.nc,
+      this.parts.names.actor(type, id),
+      data,
+      { headers: envelopeHeaders(env) },
+      this.parts.limits,
+    );
+  }
+
+  /** Stops the node (draining its actors), then drains the connection and stops an embedded server. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#node?.close();
+    this.#monitor?.stop();
+    this.directory.stopWatch();
+    await this.parts.nc.drain().catch(() => undefined);
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new ClusterClosed());
+    }
+    this.#pending.clear();
+    await this.parts.embedded?.stop();
+  }
+
+  #open(): void {
+    if (this.#closed) throw new ClusterClosed();
+  }
+
+  #envelope(options: TellOptions, deadline: number): Envelope {
+    return {
+      traceparent: options.traceparent ?? newTraceparent(),
+      sender: this.clientId,
+      deadline,
+      ...(options.idempotencyKey !== undefined ? { idempotencyKey: options.idempotencyKey } : {}),
+    };
+  }
+
+  #request(subject: string, msg: unknown, options: AskOptions, target: string): Promise<unknown> {
+    const timeoutMs = options.timeoutMs ?? 5000;
+    const env = this.#envelope(options, Date.now() + timeoutMs);
+    const data = encode(msg);
+    return this.#await(target, timeoutMs, (reply) => {
+      publish(this.parts.nc, subject, data, { reply, headers: envelopeHeaders(env) }, this.parts.limits);
+    });
+  }
+
+  async #askDurable(type: string, id: string, msg: unknown, options: AskOptions): Promise<unknown> {
+    const timeoutMs = options.timeoutMs ?? 5000;
+    const env = this.#envelope(
+      { ...options, idempotencyKey: options.idempotencyKey ?? nuid.next() },
+      Date.now() + timeoutMs,
+    );
+    const data = encode(msg);
+    let published: Promise<void> | undefined;
+    const answer = this.#await(`actor ${type}/${id} (durable)`, timeoutMs, (reply) => {
+      published = this.#publishDurable(type, id, data, env, reply);
+    });
+    await published;
+    return answer;
+  }
+
+  async #publishDurable(
+    type: string,
+    id: string,
+    data: Uint8Array,
+    env: Envelope,
+    reply: string | undefined,
+  ): Promise<void> {
+    const { maxPayload } = this.parts.limits;
+    if (data.length > maxPayload - 4096) {
+      throw new PayloadTooLarge(
+        data.length,
+        maxPayload,
+        'durable mode does not chunk; put the data in the object store and send its name',
+      );
+    }
+    const key = env.idempotencyKey ?? nuid.next();
+    const h = envelopeHeaders({ ...env, idempotencyKey: key });
+    if (reply) h.set(H.replyTo, reply);
+    // The stream drops a repeat of the same Nats-Msg-Id within its duplicate window.
+    await this.parts.js.publish(this.parts.names.durable(type, id), data, { msgID: key, headers: h });
+  }
+
+  #await(target: string, timeoutMs: number, send: (reply: string) => void): Promise<unknown> {
+    const token = (this.#seq++).toString(36);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(token);
+        reject(new Timeout(target, timeoutMs));
+      }, timeoutMs);
+      this.#pending.set(token, { resolve, reject, timer, target });
+      try {
+        send(`${this.#inbox}.${token}`);
+      } catch (err) {
+        clearTimeout(timer);
+        this.#pending.delete(token);
+        reject(err);
+      }
+    });
+  }
+
+  #onReply(m: Msg): void {
+    const token = m.subject.slice(this.#inbox.length + 1);
+    const p = this.#pending.get(token);
+    if (!p) return;
+    let data = m.data;
+    const h = m.headers;
+    if (h) {
+      if (h.code === 503) {
+        this.#settle(token, p, new NoResponders(p.target));
+        return;
+      }
+      const chunk = h.get(H.chunk);
+      if (chunk) {
+        const whole = this.#assembler.add(token, chunk, data);
+        if (!whole) return;
+        data = whole;
+      }
+      const err = replyError(h, data);
+      if (err) {
+        this.#settle(token, p, err);
+        return;
+      }
+    }
+    try {
+      this.#settle(token, p, undefined, decode(data));
+    } catch (err) {
+      this.#settle(token, p, err as Error);
+    }
+  }
+
+  #settle(token: string, p: Pending, err: Error | undefined, value?: unknown): void {
+    clearTimeout(p.timer);
+    this.#pending.delete(token);
+    if (err) p.reject(err);
+    else p.resolve(value);
+  }
+
+  async #withRetries(attempt: () => Promise<unknown>, retries: number): Promise<unknown> {
+    for (let i = 0; ; i++) {
+      try {
+        return await attempt();
+      } catch (err) {
+        const retriable = err instanceof Timeout || err instanceof NoResponders;
+        if (!retriable || i >= retries) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** i) * (0.5 + Math.random())));
+      }
+    }
+  }
+
+  async #pickNode(type: string): Promise<string> {
+    const candidates = (await this.nodes()).filter((r) => r.healthy && r.actorTypes.includes(type));
+    candidates.sort((a, b) => a.load.actors + a.load.queued - (b.load.actors + b.load.queued));
+    const best = candidates[0];
+    if (!best) throw new NoNodeAvailable(`no live, healthy node registers actor type "${type}"`);
+    return best.nodeId;
+  }
+}

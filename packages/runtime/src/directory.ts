@@ -1,0 +1,90 @@
+import type { KV, KvEntry } from '@nats-io/kv';
+import { decode, encode } from './codec.js';
+import { AlreadyActive } from './errors.js';
+
+/** Where an actor lives: written with KV create / compare-and-set so one id has one live activation. */
+export interface Location {
+  node: string;
+  epoch: number;
+}
+
+export interface Claim extends Location {
+  revision: number;
+}
+
+/**
+ * The actor directory (`stitch_<cluster>_directory`, key `<type>.<id>`). Lookups are served from a
+ * cache that a KV watch keeps current, so a new epoch (restart elsewhere, migration) replaces the
+ * cached location as soon as it is written.
+ */
+export class Directory {
+  readonly #kv: KV;
+  readonly #isAlive: (node: string) => Promise<boolean>;
+  readonly #cache = new Map<string, Location>();
+  #watch: { stop(): void } | undefined;
+
+  constructor(kv: KV, isAlive: (node: string) => Promise<boolean>) {
+    this.#kv = kv;
+    this.#isAlive = isAlive;
+  }
+
+  async startWatch(): Promise<void> {
+    const it = await this.#kv.watch({ key: '>' });
+    this.#watch = it;
+    void (async () => {
+      for await (const e of it) {
+        if (e.operation === 'PUT') this.#cache.set(e.key, decode(e.value) as Location);
+        else this.#cache.delete(e.key);
+      }
+    })();
+  }
+
+  stopWatch(): void {
+    this.#watch?.stop();
+  }
+
+  async locate(key: string): Promise<Location | undefined> {
+    const cached = this.#cache.get(key);
+    if (cached) return cached;
+    const e = await this.#kv.get(key);
+    return live(e);
+  }
+
+  /**
+   * Claims `key` for `node`. A location held by the same node id (a restart of that node) or by a
+   * node whose heartbeat expired is taken over with the next epoch; a live holder keeps it.
+   */
+  async claim(key: string, node: string): Promise<Claim> {
+    const e = await this.#kv.get(key);
+    const held = live(e);
+    if (!held || !e) {
+      const epoch = 1;
+      const revision = e
+        ? await this.#kv.update(key, encode({ node, epoch }), e.revision)
+        : await this.#kv.create(key, encode({ node, epoch }));
+      return { node, epoch, revision };
+    }
+    if (held.node !== node && (await this.#isAlive(held.node))) throw new AlreadyActive(key, held.node);
+    const epoch = held.epoch + 1;
+    try {
+      const revision = await this.#kv.update(key, encode({ node, epoch }), e.revision);
+      return { node, epoch, revision };
+    } catch {
+      // Someone else took it between our read and write.
+      const now = live(await this.#kv.get(key));
+      throw new AlreadyActive(key, now?.node ?? 'unknown');
+    }
+  }
+
+  /** Removes the location if this claim still holds it. */
+  async release(key: string, claim: Claim): Promise<void> {
+    const e = await this.#kv.get(key);
+    const held = live(e);
+    if (!held || held.node !== claim.node || held.epoch !== claim.epoch) return;
+    await this.#kv.delete(key, { previousSeq: e!.revision }).catch(() => undefined);
+  }
+}
+
+function live(e: KvEntry | null): Location | undefined {
+  return e && e.operation === 'PUT' ? (decode(e.value) as Location) : undefined;
+}

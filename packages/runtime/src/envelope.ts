@@ -1,0 +1,75 @@
+import { randomFillSync } from 'node:crypto';
+import { type MsgHdrs, headers as natsHeaders } from '@nats-io/transport-node';
+import { rebuildError, type StitchRuntimeError } from './errors.js';
+
+/** Header names of the stitch envelope; every message carries the first four. */
+export const H = {
+  traceparent: 'traceparent',
+  idempotencyKey: 'Stitch-Idempotency-Key',
+  sender: 'Stitch-Sender',
+  deadline: 'Stitch-Deadline',
+  /** Durable mode: the inbox the actor answers on (JetStream publishes carry no reply subject). */
+  replyTo: 'Stitch-Reply-To',
+  /** `<chunk id>:<index>:<count>` on every part of a chunked message. */
+  chunk: 'Stitch-Chunk',
+  errorCode: 'Stitch-Error-Code',
+  errorName: 'Stitch-Error-Name',
+} as const;
+
+export interface Envelope {
+  traceparent: string;
+  idempotencyKey?: string;
+  sender: string;
+  /** Epoch ms after which the caller no longer waits. */
+  deadline: number;
+}
+
+// Random bytes for trace ids come from a pooled buffer: one syscall per 256 ids, not per message.
+const pool = Buffer.alloc(24 * 256);
+let poolAt = pool.length;
+
+/** A fresh W3C traceparent (`00-<trace id>-<parent id>-01`). */
+export function newTraceparent(): string {
+  if (poolAt >= pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  const hex = pool.toString('hex', poolAt, poolAt + 24);
+  poolAt += 24;
+  return `00-${hex.slice(0, 32)}-${hex.slice(32)}-01`;
+}
+
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+export function isTraceparent(value: string): boolean {
+  return TRACEPARENT.test(value);
+}
+
+export function envelopeHeaders(env: Envelope): MsgHdrs {
+  const h = natsHeaders();
+  h.set(H.traceparent, env.traceparent);
+  h.set(H.sender, env.sender);
+  h.set(H.deadline, String(env.deadline));
+  if (env.idempotencyKey !== undefined) h.set(H.idempotencyKey, env.idempotencyKey);
+  return h;
+}
+
+/** Reads the envelope; a message from a foreign client gets a fresh trace and no deadline. */
+export function readEnvelope(h: MsgHdrs | undefined): Envelope {
+  const trace = h?.get(H.traceparent);
+  const deadline = Number(h?.get(H.deadline));
+  const key = h?.get(H.idempotencyKey);
+  return {
+    traceparent: trace && isTraceparent(trace) ? trace : newTraceparent(),
+    sender: h?.get(H.sender) || 'unknown',
+    deadline: Number.isFinite(deadline) && deadline > 0 ? deadline : Number.POSITIVE_INFINITY,
+    ...(key ? { idempotencyKey: key } : {}),
+  };
+}
+
+/** The error a reply carries, if any; its body is the error message as UTF-8. */
+export function replyError(h: MsgHdrs | undefined, body: Uint8Array): StitchRuntimeError | undefined {
+  const code = h?.get(H.errorCode);
+  if (!code) return undefined;
+  return rebuildError(code, h?.get(H.errorName) || 'Error', Buffer.from(body).toString('utf8'));
+}

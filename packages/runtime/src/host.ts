@@ -1,0 +1,24 @@
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Activation } from './activation.js';
+import type { ActorRef, ActorRefData } from './actor.js';
+import type { Directory } from './directory.js';
+import type { Names } from './names.js';
+import type { LogFn, WireLimits } from './wire.js';
+
+/** What an activation needs from the node hosting it. */
+export interface Host {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly names: Names;
+  readonly nodeId: string;
+  readonly stateKv: KV;
+  readonly directory: Directory;
+  readonly limits: WireLimits;
+  readonly log: LogFn;
+  ref(data: ActorRefData): ActorRef;
+  /** Called by an activation once it has stopped or failed. */
+  forget(activation: Activation): void;
+}

@@ -1,0 +1,165 @@
+/** Limits of one actor's mailbox. */
+export interface MailboxOptions {
+  /** Messages queued or running at once; one more is refused with `Overloaded`. @default 1024 */
+  capacity?: number;
+  /** Messages one sender may have queued or running at once. @default capacity / 4 (at least 1) */
+  perCaller?: number;
+}
+
+export interface MailboxMetrics {
+  depth: number;
+  running: number;
+  maxDepth: number;
+  processed: number;
+  rejected: number;
+  /** Handler duration of recent turns, ms. */
+  turnMs: { p50: number; p99: number; max: number };
+  /** Time recent messages waited in the queue, ms. */
+  waitMs: { p50: number; p99: number; max: number };
+}
+
+export type Rejection = 'full' | 'caller';
+
+interface Item<T> {
+  value: T;
+  caller: string;
+  queuedAt: number;
+}
+
+const SAMPLES = 1024;
+
+/**
+ * Bounded FIFO that runs `concurrency` turns at a time (1 = turn-based). It never grows past its
+ * capacity: `offer` refuses at once, so the sender can be told `Overloaded` instead of waiting.
+ */
+export class Mailbox<T> {
+  readonly capacity: number;
+  readonly perCaller: number;
+  readonly #concurrency: number;
+  readonly #run: (value: T) => Promise<void>;
+  readonly #queue: Item<T>[] = [];
+  #head = 0;
+  readonly #perCaller = new Map<string, number>();
+  #running = 0;
+  #paused = false;
+  #idle: (() => void)[] = [];
+  #maxDepth = 0;
+  #processed = 0;
+  #rejected = 0;
+  readonly #turns = new Float64Array(SAMPLES);
+  readonly #waits = new Float64Array(SAMPLES);
+  #samples = 0;
+
+  constructor(options: MailboxOptions, concurrency: number, run: (value: T) => Promise<void>) {
+    this.capacity = options.capacity ?? 1024;
+    this.perCaller = options.perCaller ?? Math.max(1, Math.floor(this.capacity / 4));
+    this.#concurrency = concurrency;
+    this.#run = run;
+  }
+
+  get depth(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  /** Queues `value`, or says why it cannot. `force` skips the limits (durable mode is bounded upstream). */
+  offer(value: T, caller: string, force = false): Rejection | undefined {
+    const held = this.#perCaller.get(caller) ?? 0;
+    if (!force) {
+      if (this.depth + this.#running >= this.capacity) return this.#reject('full');
+      if (held >= this.perCaller) return this.#reject('caller');
+    }
+    this.#perCaller.set(caller, held + 1);
+    this.#queue.push({ value, caller, queuedAt: performance.now() });
+    this.#maxDepth = Math.max(this.#maxDepth, this.depth);
+    this.#pump();
+    return undefined;
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#pump();
+  }
+
+  /** Removes every queued (not running) message and returns them. */
+  clear(): T[] {
+    const items = this.#queue.slice(this.#head);
+    this.#queue.length = 0;
+    this.#head = 0;
+    for (const item of items) this.#release(item.caller);
+    return items.map((i) => i.value);
+  }
+
+  /** Resolves when nothing is queued or running. */
+  idle(): Promise<void> {
+    if (this.depth === 0 && this.#running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  metrics(): MailboxMetrics {
+    const n = Math.min(this.#samples, SAMPLES);
+    return {
+      depth: this.depth,
+      running: this.#running,
+      maxDepth: this.#maxDepth,
+      processed: this.#processed,
+      rejected: this.#rejected,
+      turnMs: stats(this.#turns.subarray(0, n)),
+      waitMs: stats(this.#waits.subarray(0, n)),
+    };
+  }
+
+  #reject(why: Rejection): Rejection {
+    this.#rejected++;
+    return why;
+  }
+
+  #pump(): void {
+    while (!this.#paused && this.#running < this.#concurrency && this.depth > 0) {
+      const item = this.#queue[this.#head]!;
+      this.#head++;
+      if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+        this.#queue.splice(0, this.#head);
+        this.#head = 0;
+      }
+      this.#running++;
+      void this.#turn(item);
+    }
+  }
+
+  async #turn(item: Item<T>): Promise<void> {
+    const started = performance.now();
+    try {
+      await this.#run(item.value);
+    } finally {
+      const slot = this.#samples++ % SAMPLES;
+      this.#turns[slot] = performance.now() - started;
+      this.#waits[slot] = started - item.queuedAt;
+      this.#processed++;
+      this.#running--;
+      this.#release(item.caller);
+      this.#pump();
+      if (this.depth === 0 && this.#running === 0) for (const wake of this.#idle.splice(0)) wake();
+    }
+  }
+
+  #release(caller: string): void {
+    const held = (this.#perCaller.get(caller) ?? 1) - 1;
+    if (held <= 0) this.#perCaller.delete(caller);
+    else this.#perCaller.set(caller, held);
+  }
+}
+
+function stats(samples: Float64Array): { p50: number; p99: number; max: number } {
+  if (samples.length === 0) return { p50: 0, p99: 0, max: 0 };
+  const sorted = Float64Array.from(samples).sort();
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  return { p50: round(at(0.5)), p99: round(at(0.99)), max: round(sorted[sorted.length - 1]!) };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

@@ -1,0 +1,46 @@
+import { InvalidOptions } from './errors.js';
+
+// Cluster names, actor types and ids become NATS subject tokens, KV keys and consumer names, so they
+// are limited to characters that are valid in all three.
+const TOKEN = /^[A-Za-z0-9_-]{1,120}$/;
+
+export function checkToken(what: string, value: unknown): string {
+  if (typeof value !== 'string' || !TOKEN.test(value)) {
+    throw new InvalidOptions(
+      `${what} must be 1-120 characters of A-Z a-z 0-9 _ - (got ${JSON.stringify(value)})`,
+    );
+  }
+  return value;
+}
+
+/** Every subject, stream and bucket one cluster uses; see the README for the full table. */
+export interface Names {
+  actor(type: string, id: string): string;
+  durable(type: string, id: string): string;
+  durableAll: string;
+  nodeControl(nodeId: string): string;
+  membership: string;
+  stream: string;
+  consumer(type: string, id: string): string;
+  nodesBucket: string;
+  directoryBucket: string;
+  stateBucket: string;
+  key(type: string, id: string): string;
+}
+
+export function names(cluster: string): Names {
+  const c = checkToken('cluster name', cluster);
+  return {
+    actor: (type, id) => `stitch.${c}.actor.${type}.${id}`,
+    durable: (type, id) => `stitch.${c}.durable.${type}.${id}`,
+    durableAll: `stitch.${c}.durable.>`,
+    nodeControl: (nodeId) => `stitch.${c}.node.${nodeId}.control`,
+    membership: `stitch.${c}.membership`,
+    stream: `stitch_${c}_mailbox`,
+    consumer: (type, id) => `${type}__${id}`,
+    nodesBucket: `stitch_${c}_nodes`,
+    directoryBucket: `stitch_${c}_directory`,
+    stateBucket: `stitch_${c}_state`,
+    key: (type, id) => `${type}.${id}`,
+  };
+}

@@ -1,0 +1,79 @@
+import type { KV } from '@nats-io/kv';
+import { decode, encode } from './codec.js';
+
+/** Result of one handler run: the encoded reply, or the error that crosses back to the caller. */
+export type Outcome =
+  | { ok: true; data: Uint8Array }
+  | { ok: false; code: string; name: string; message: string };
+
+/** Replies larger than this are not kept in the dedup record; a repeat then gets ACTOR_DUPLICATE. */
+const KEPT_REPLY_BYTES = 256;
+
+export function failure(error: unknown): Outcome {
+  const e = error as { code?: unknown; name?: unknown; message?: unknown } | null;
+  return {
+    ok: false,
+    code: typeof e?.code === 'string' && e.code ? e.code : 'HANDLER_ERROR',
+    name: typeof e?.name === 'string' ? e.name : 'Error',
+    message: typeof e?.message === 'string' ? e.message : String(error),
+  };
+}
+
+/**
+ * An actor's persisted record (`stitch_<cluster>_state`, key `<type>.<id>`): its last snapshot and the
+ * idempotency keys it has applied, in one KV value so both change atomically. Writes are
+ * compare-and-set on the revision this activation read, which fences off an older activation that
+ * still runs after a takeover.
+ */
+export class StateRecord {
+  snapshot: Uint8Array | undefined;
+  readonly processed = new Map<string, Outcome>();
+  superseded = false;
+  #revision = 0;
+  readonly #kv: KV;
+  readonly #key: string;
+  readonly #keep: number;
+
+  constructor(kv: KV, key: string, keep: number) {
+    this.#kv = kv;
+    this.#key = key;
+    this.#keep = keep;
+  }
+
+  async load(): Promise<void> {
+    const e = await this.#kv.get(this.#key);
+    if (!e) return;
+    this.#revision = e.revision;
+    if (e.operation !== 'PUT') return;
+    const rec = decode(e.value) as { s?: Uint8Array; k?: [string, Outcome][] };
+    this.snapshot = rec.s ?? undefined;
+    for (const [k, out] of rec.k ?? []) this.processed.set(k, out);
+  }
+
+  remember(key: string, out: Outcome): void {
+    const kept: Outcome =
+      out.ok && out.data.length > KEPT_REPLY_BYTES
+        ? {
+            ok: false,
+            code: 'ACTOR_DUPLICATE',
+            name: 'Duplicate',
+            message: `the message with idempotency key ${key} was already applied; its ${out.data.length}-byte reply was not kept`,
+          }
+        : out;
+    this.processed.set(key, kept);
+    if (this.processed.size > this.#keep) this.processed.delete(this.processed.keys().next().value!);
+  }
+
+  async save(): Promise<void> {
+    const value = encode({ s: this.snapshot ?? null, k: [...this.processed] });
+    try {
+      this.#revision =
+        this.#revision === 0
+          ? await this.#kv.create(this.#key, value)
+          : await this.#kv.update(this.#key, value, this.#revision);
+    } catch (err) {
+      if (/wrong last sequence|key exists/i.test(String(err))) this.superseded = true;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,52 @@
+import { type MsgHdrs, type NatsConnection, headers as natsHeaders, nuid } from '@nats-io/transport-node';
+import { chunkHeader, HEADER_ROOM, split } from './chunks.js';
+import { H } from './envelope.js';
+import { PayloadTooLarge } from './errors.js';
+
+export interface WireLimits {
+  maxPayload: number;
+  /** Split messages above max_payload into parts instead of refusing them. */
+  chunking: boolean;
+}
+
+export type LogFn = (
+  level: 'debug' | 'info' | 'warn' | 'error',
+  message: string,
+  fields?: Record<string, unknown>,
+) => void;
+
+/** Writes warnings and errors to stderr as one JSON line each. */
+export const stderrLog: LogFn = (level, message, fields) => {
+  if (level === 'debug' || level === 'info') return;
+  process.stderr.write(`${JSON.stringify({ level, msg: message, ...fields })}\n`);
+};
+
+/** Publishes `data`, in parts when it exceeds max_payload; the last part carries `reply` and `headers`. */
+export function publish(
+  nc: NatsConnection,
+  subject: string,
+  data: Uint8Array,
+  opts: { reply?: string; headers?: MsgHdrs },
+  limits: WireLimits,
+): void {
+  const room = limits.maxPayload - HEADER_ROOM;
+  if (data.length <= room) {
+    nc.publish(subject, data, opts);
+    return;
+  }
+  if (!limits.chunking) {
+    throw new PayloadTooLarge(
+      data.length,
+      limits.maxPayload,
+      'connect with chunking: true, or send a reference to the object store',
+    );
+  }
+  const parts = split(data, room);
+  const id = nuid.next();
+  parts.forEach((part, index) => {
+    const last = index === parts.length - 1;
+    const h = last ? (opts.headers ?? natsHeaders()) : natsHeaders();
+    h.set(H.chunk, chunkHeader(id, index, parts.length));
+    nc.publish(subject, part, last ? { ...opts, headers: h } : { headers: h });
+  });
+}
