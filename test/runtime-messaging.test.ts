@@ -1,0 +1,143 @@
+// Ask/tell, refs, errors, overload, chunking and bad input between two processes through a real nats-server.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { connect, headers } from '@nats-io/transport-node';
+import {
+  BadMessage,
+  type Cluster,
+  connectCluster,
+  type EmbeddedNats,
+  NoResponders,
+  Overloaded,
+  PayloadTooLarge,
+  RemoteError,
+  startEmbeddedNats,
+  Timeout,
+} from '@stitch/runtime';
+import { Counter, Echo, Forwarder } from './fixtures/runtime-actors.js';
+import { type NodeProc, startNode, stopAll } from './fixtures/runtime-procs.js';
+
+const CLUSTER = 'msg';
+
+describe('runtime messaging across processes', () => {
+  let nats: EmbeddedNats;
+  let remote: NodeProc;
+  let local: Cluster;
+  let client: Cluster;
+
+  before(async () => {
+    nats = await startEmbeddedNats();
+    remote = await startNode({ STITCH_TEST_NATS: nats.url, STITCH_TEST_CLUSTER: CLUSTER });
+    local = await connectCluster({ nats: nats.url, name: CLUSTER });
+    await local.startNode({ actors: [Counter] });
+    client = await connectCluster({ nats: nats.url, name: CLUSTER });
+  });
+
+  after(async () => {
+    await client?.close();
+    await local?.close();
+    await stopAll();
+    await nats?.stop();
+  });
+
+  test('ask and tell an actor spawned on another process', async () => {
+    const ref = await client.spawn(Counter, { id: 'c-ask', node: remote.nodeId });
+    assert.deepEqual(await client.locate(ref), { node: remote.nodeId, epoch: 1 });
+    assert.equal(await ref.ask({ type: 'add', by: 2 }), 2);
+    await ref.tell({ type: 'add', by: 5 });
+    assert.equal(await ref.ask({ type: 'get' }), 7);
+    const seen = await ref.inspect();
+    assert.equal(seen.nodeId, remote.nodeId);
+    assert.equal(seen.mailbox.processed, 3);
+  });
+
+  test('a ref sent inside a message works in the receiving process', async () => {
+    const counter = await local.spawn(Counter, { id: 'c-ref' });
+    const forwarder = await client.spawn(Forwarder, { id: 'fwd', node: remote.nodeId });
+    // The forwarder runs in the node process and asks the counter hosted in this one.
+    assert.equal(await forwarder.ask({ type: 'forward', to: counter, by: 4 }), 4);
+    assert.equal(await counter.ask({ type: 'get' }), 4);
+    assert.equal((await counter.inspect()).nodeId, local.node!.id);
+  });
+
+  test("a handler's error is rebuilt on the caller with its code and name", async () => {
+    const ref = client.ref<typeof Counter>({ type: 'counter', id: 'c-ask' });
+    const err = await ref.ask({ type: 'fail' }).catch((e: unknown) => e);
+    assert.ok(err instanceof RemoteError);
+    assert.equal(err.code, 'QUOTA_EXCEEDED');
+    assert.equal(err.remoteName, 'QuotaExceeded');
+    assert.match(err.message, /quota is used up/);
+    assert.equal(await ref.ask({ type: 'get' }), 7, 'the failed message did not stop the actor');
+  });
+
+  test('a full mailbox answers Overloaded at once; per-caller caps leave room for others', async () => {
+    const ref = await client.spawn(Echo, { id: 'slow', node: remote.nodeId });
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => ref.ask({ type: 'sleep', ms: 300 })));
+    const overloaded = results.filter((r) => r.status === 'rejected' && r.reason instanceof Overloaded);
+    const done = results.filter((r) => r.status === 'fulfilled');
+    // perCaller is 3: three run/queue, three are refused.
+    assert.equal(done.length, 3);
+    assert.equal(overloaded.length, 3);
+    const other = local.ref<typeof Echo>({ type: 'echo', id: 'slow' });
+    const mine = Array.from({ length: 3 }, () => ref.ask({ type: 'sleep', ms: 200 }));
+    // capacity 4 is shared: the other caller gets the one slot left.
+    const theirs = await Promise.allSettled([other.ask({ type: 'sleep', ms: 1 }), other.ask({ type: 'sleep', ms: 1 })]);
+    await Promise.all(mine);
+    assert.equal(theirs.filter((r) => r.status === 'fulfilled').length, 1);
+    const refused = theirs.find((r) => r.status === 'rejected');
+    assert.ok(refused && refused.status === 'rejected' && refused.reason instanceof Overloaded);
+    const metrics = (await ref.inspect()).mailbox;
+    assert.ok(metrics.rejected >= 4);
+    assert.ok(metrics.turnMs.max >= 200);
+  });
+
+  test('a 10 MiB typed array is chunked both ways; with chunking off it is refused clearly', async () => {
+    const ref = await client.spawn(Echo, { id: 'big', node: remote.nodeId });
+    const data = new Float32Array((10 * 1024 * 1024) / 4).map((_, i) => i % 1000);
+    const back = (await ref.ask({ type: 'echo', data }, { timeoutMs: 20_000 })) as Float32Array;
+    assert.ok(back instanceof Float32Array);
+    assert.deepEqual(back, data);
+    const strict = await connectCluster({ nats: nats.url, name: CLUSTER, chunking: false });
+    try {
+      const err = await strict.ref<typeof Echo>(ref).ask({ type: 'echo', data }).catch((e: unknown) => e);
+      assert.ok(err instanceof PayloadTooLarge);
+      assert.match(err.message, /max_payload/);
+    } finally {
+      await strict.close();
+    }
+  });
+
+  test('garbage on an actor subject gets a typed error and does not crash the node', async () => {
+    const nc = await connect({ servers: nats.url });
+    try {
+      const subject = `stitch.${CLUSTER}.actor.counter.c-ask`;
+      for (const body of [new Uint8Array([0xc1, 0xff, 0x00]), Buffer.from('{"not":"msgpack"'), new Uint8Array()]) {
+        const reply = await nc.request(subject, body, { timeout: 2000 });
+        assert.equal(reply.headers?.get('Stitch-Error-Code'), 'ACTOR_BAD_MESSAGE');
+      }
+      nc.publish(subject, new Uint8Array([0xc1])); // no reply subject: dropped with a log line
+      const ref = client.ref<typeof Counter>({ type: 'counter', id: 'c-ask' });
+      const wrong = await ref.ask({ type: 'nope' } as never).catch((e: unknown) => e);
+      assert.ok(wrong instanceof BadMessage);
+      const h = headers();
+      h.set('traceparent', 'not-a-trace');
+      await nc.request(subject, Buffer.from([0x81, 0xa4, 0x74, 0x79, 0x70, 0x65, 0xa3, 0x67, 0x65, 0x74]), { timeout: 2000, headers: h });
+      assert.equal(await ref.ask({ type: 'get' }), 7);
+      assert.equal(remote.child.exitCode, null, 'the node process is alive');
+    } finally {
+      await nc.close();
+    }
+  });
+
+  test('no activation → NoResponders; a slow reply → Timeout; retries keep one effect', async () => {
+    const missing = client.ref<typeof Counter>({ type: 'counter', id: 'nobody' });
+    await assert.rejects(missing.ask({ type: 'get' }), NoResponders);
+    const echo = client.ref<typeof Echo>({ type: 'echo', id: 'big' });
+    await assert.rejects(echo.ask({ type: 'sleep', ms: 400 }, { timeoutMs: 100 }), Timeout);
+    const ref = client.ref<typeof Counter>({ type: 'counter', id: 'c-ask' });
+    const key = 'retry-1';
+    assert.equal(await ref.ask({ type: 'add', by: 10 }, { idempotencyKey: key, retries: 2 }), 17);
+    assert.equal(await ref.ask({ type: 'add', by: 10 }, { idempotencyKey: key }), 17, 'a repeat is answered, not applied');
+    assert.equal(await ref.ask({ type: 'get' }), 17);
+  });
+});
