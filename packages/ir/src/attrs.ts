@@ -130,7 +130,11 @@ export function attrEquals(a: Attr, b: Attr): boolean {
     case 'unit':
       return b.kind === 'unit';
     case 'array':
-      return b.kind === 'array' && b.items.length === a.items.length && a.items.every((x, i) => attrEquals(x, b.items[i]!));
+      return (
+        b.kind === 'array' &&
+        b.items.length === a.items.length &&
+        a.items.every((x, i) => attrEquals(x, b.items[i]!))
+      );
     case 'dense':
       return b.kind === 'dense' && b.elem === a.elem && a.values.join(',') === b.values.join(',');
     case 'dict':

@@ -3,7 +3,7 @@ import { IrError } from './errors.js';
 import { type Graph, makeOp, type Op, singleBlockRegion, type Value } from './graph.js';
 import { parseGraph } from './parser.js';
 import { printGraph } from './printer.js';
-import { JSON_T, TEXT, tensorType, type Type } from './types.js';
+import { JSON_T, TEXT, type Type, tensorType } from './types.js';
 
 export type ExtraAttrs = Record<string, string | number | boolean>;
 
@@ -49,7 +49,13 @@ export class AgentGraphBuilder {
     private readonly graphAttrs: ExtraAttrs = {},
   ) {}
 
-  node(name: string, op: string, results: readonly Type[], attrs: Attrs = {}, body?: AgentGraphBuilder): this {
+  node(
+    name: string,
+    op: string,
+    results: readonly Type[],
+    attrs: Attrs = {},
+    body?: AgentGraphBuilder,
+  ): this {
     if (this.nodes.has(name)) throw buildError(`node '${name}' is defined twice; node names must be unique`);
     this.nodes.set(name, { name, op, results, attrs, ...(body ? { body } : {}) });
     return this;
@@ -99,7 +105,13 @@ export class AgentGraphBuilder {
 
   /** A bounded cycle: `body` maps the carried values to their next values, at most `maxIterations` times. */
   loop(name: string, body: AgentGraphBuilder, o: { maxIterations: number }): this {
-    return this.node(name, 'agent.loop', body.outputTypes(), { max_iterations: int(o.maxIterations), sym_name: str(body.name) }, body);
+    return this.node(
+      name,
+      'agent.loop',
+      body.outputTypes(),
+      { max_iterations: int(o.maxIterations), sym_name: str(body.name) },
+      body,
+    );
   }
 
   edge(from: string, to: string): this {
@@ -114,22 +126,32 @@ export class AgentGraphBuilder {
     if (!type) throw buildError(`conditionalEdge: node '${from}' does not exist or has no result`);
     const router = `${from}.route`;
     const branches = { kind: 'array', items: labels.map(str) } as const;
-    this.node(router, 'agent.route', labels.map(() => type), { condition: str(condition), branches });
+    this.node(
+      router,
+      'agent.route',
+      labels.map(() => type),
+      { condition: str(condition), branches },
+    );
     this.edge(from, router);
-    labels.forEach((l, index) => this.edges.push({ from: router, index, to: routes[l]! }));
+    labels.forEach((l, index) => {
+      this.edges.push({ from: router, index, to: routes[l]! });
+    });
     return this;
   }
 
   private outputTypes(): Type[] {
     return this.ordered()
       .filter((n) => n.op === 'agent.output')
-      .flatMap((n) => this.edges.filter((e) => e.to === n.name).map((e) => this.nodes.get(e.from)!.results[e.index]!));
+      .flatMap((n) =>
+        this.edges.filter((e) => e.to === n.name).map((e) => this.nodes.get(e.from)!.results[e.index]!),
+      );
   }
 
   /** Nodes in dependency order (insertion order among ready nodes); a cycle is an error. */
   private ordered(): Node[] {
     for (const e of this.edges) {
-      for (const n of [e.from, e.to]) if (!this.nodes.has(n)) throw buildError(`edge ${e.from} → ${e.to}: no node '${n}'`);
+      for (const n of [e.from, e.to])
+        if (!this.nodes.has(n)) throw buildError(`edge ${e.from} → ${e.to}: no node '${n}'`);
     }
     const indegree = new Map([...this.nodes.keys()].map((n) => [n, 0]));
     for (const e of this.edges) indegree.set(e.to, indegree.get(e.to)! + 1);
@@ -145,7 +167,9 @@ export class AgentGraphBuilder {
     }
     if (out.length < this.nodes.size) {
       const stuck = [...this.nodes.keys()].filter((n) => !out.some((o) => o.name === n));
-      throw buildError(`cycle through ${stuck.join(', ')}; express agent ⇄ tool cycles with .loop(name, body, { maxIterations })`);
+      throw buildError(
+        `cycle through ${stuck.join(', ')}; express agent ⇄ tool cycles with .loop(name, body, { maxIterations })`,
+      );
     }
     return out;
   }

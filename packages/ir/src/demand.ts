@@ -37,10 +37,14 @@ class Producers {
       }
       const body = op.regions[0]?.blocks[0];
       if (!body || op.name === 'agent.loop') continue;
-      body.args.forEach((a, i) => op.operands[i] && this.alias.set(a.id, op.operands[i]!));
+      body.args.forEach((a, i) => {
+        if (op.operands[i]) this.alias.set(a.id, op.operands[i]);
+      });
       const last = body.ops[body.ops.length - 1];
       if (op.name === 'agent.graph' && last?.name === 'agent.yield') {
-        op.results.forEach((r, i) => last.operands[i] && this.alias.set(r.id, last.operands[i]!));
+        op.results.forEach((r, i) => {
+          if (last.operands[i]) this.alias.set(r.id, last.operands[i]);
+        });
       }
     }
   }
@@ -93,16 +97,32 @@ export function annotateDemand(graph: Graph, registry: Registry): Graph {
 function readDemand(op: Op, id: string): OpDemand {
   const a = op.attrs['demand'];
   if (a?.kind !== 'dict') {
-    throw new IrError('IR_PASS', [{ message: `op '${id}' (${op.name}) has no demand; run annotate-demand first`, ...(op.loc ? { loc: op.loc } : {}) }]);
+    throw new IrError('IR_PASS', [
+      {
+        message: `op '${id}' (${op.name}) has no demand; run annotate-demand first`,
+        ...(op.loc ? { loc: op.loc } : {}),
+      },
+    ]);
   }
   const n = (k: (typeof DEMAND_KEYS)[number]) => Number(scalarValue(a.entries[k]) ?? 0);
-  return { flops: n('flops'), bytesRead: n('bytes_read'), bytesWritten: n('bytes_written'), memoryBytes: n('memory_bytes'), networkBytes: n('network_bytes') };
+  return {
+    flops: n('flops'),
+    bytesRead: n('bytes_read'),
+    bytesWritten: n('bytes_written'),
+    memoryBytes: n('memory_bytes'),
+    networkBytes: n('network_bytes'),
+  };
 }
 
 function rowOps(ops: readonly Op[], out: Op[]): void {
   for (const op of ops) {
     if (op.name === 'agent.loop') {
-      throw new IrError('IR_PASS', [{ message: 'demand table needs an acyclic graph; run unroll-loops first', ...(op.loc ? { loc: op.loc } : {}) }]);
+      throw new IrError('IR_PASS', [
+        {
+          message: 'demand table needs an acyclic graph; run unroll-loops first',
+          ...(op.loc ? { loc: op.loc } : {}),
+        },
+      ]);
     }
     if (!STRUCTURAL.has(op.name)) out.push(op);
     // A fused op is one row; its inner ops are its implementation.
@@ -116,7 +136,9 @@ export function demandTable(graph: Graph): DemandRow[] {
   const ops: Op[] = [];
   rowOps(graph.ops, ops);
   const idOf = new Map<Op, string>();
-  ops.forEach((op, i) => idOf.set(op, op.results[0]?.id ?? `${op.name}#${i}`));
+  ops.forEach((op, i) => {
+    idOf.set(op, op.results[0]?.id ?? `${op.name}#${i}`);
+  });
   return ops.map((op) => {
     const id = idOf.get(op)!;
     const edgeBytes: Record<string, number> = {};
@@ -132,6 +154,14 @@ export function demandTable(graph: Graph): DemandRow[] {
     }
     const dialect = dialectOf(op.name);
     const kind = (KINDS.has(dialect) ? dialect : 'agent') as OpKind;
-    return { id, op: op.name, kind, demand: readDemand(op, id), deps: Object.keys(edgeBytes), edgeBytes, attrs };
+    return {
+      id,
+      op: op.name,
+      kind,
+      demand: readDemand(op, id),
+      deps: Object.keys(edgeBytes),
+      edgeBytes,
+      attrs,
+    };
   });
 }

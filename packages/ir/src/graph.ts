@@ -99,6 +99,14 @@ export class NameGen {
   }
 }
 
+/** MLIR spells a region holding one empty, argument-less block and a region with no blocks alike: `{}`. */
+function isEmptyRegion(r: Region): boolean {
+  const only = r.blocks[0];
+  return (
+    r.blocks.length === 0 || (r.blocks.length === 1 && only!.args.length === 0 && only!.ops.length === 0)
+  );
+}
+
 /**
  * A name-free description of a graph: values are numbered in definition order, so two graphs
  * that differ only in SSA names (as after mlir-opt renumbers them) compare equal.
@@ -116,7 +124,7 @@ function canonical(graph: Graph): unknown {
       operands: op.operands.map(ref),
       results: op.results.map(number),
       regions: op.regions.map((r) =>
-        r.blocks.map((b) => ({ args: b.args.map(number), ops: ops(b.ops) })),
+        isEmptyRegion(r) ? [] : r.blocks.map((b) => ({ args: b.args.map(number), ops: ops(b.ops) })),
       ),
     }));
   return ops(graph.ops);

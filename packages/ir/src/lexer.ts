@@ -80,7 +80,9 @@ export class Cursor {
       const text = s.slice(this.pos, end < 0 ? s.length : end + 1);
       return `string ${text.length > 30 ? `${text.slice(0, 30)}…"` : text}`;
     }
-    const m = /^(%[\w$.-]+(#\d+)?|\^[\w$.-]+|![\w$.-]+|-?\d[\w.+-]*|[A-Za-z_][\w$.-]*|->)/.exec(s.slice(this.pos));
+    const m = /^(%[\w$.-]+(#\d+)?|\^[\w$.-]+|![\w$.-]+|-?\d[\w.+-]*|[A-Za-z_][\w$.-]*|->)/.exec(
+      s.slice(this.pos),
+    );
     return `'${m ? m[0] : c}'`;
   }
 
@@ -113,7 +115,7 @@ export class Cursor {
     const s = this.src;
     for (;;) {
       const c = s[this.pos];
-      if (c === undefined || c === '\n') this.fail('unterminated string; add the closing \'"\'', start);
+      if (c === undefined || c === '\n') this.fail("unterminated string; add the closing '\"'", start);
       this.pos++;
       if (c === '"') return bytes;
       if (c !== '\\') {
@@ -139,7 +141,8 @@ export class Cursor {
       return;
     }
     const hex = s.slice(this.pos, this.pos + 2);
-    if (!/^[0-9a-fA-F]{2}$/.test(hex)) this.fail(`expected a string escape (\\\\, \\", \\n, \\t or \\XX), found '\\${e ?? ''}'`, this.pos - 1);
+    if (!/^[0-9a-fA-F]{2}$/.test(hex))
+      this.fail(`expected a string escape (\\\\, \\", \\n, \\t or \\XX), found '\\${e ?? ''}'`, this.pos - 1);
     bytes.push(Number.parseInt(hex, 16));
     this.pos += 2;
   }

@@ -1,4 +1,4 @@
-import { type ModelConfig, kvBytesPerToken, weightBytes } from './models.js';
+import { kvBytesPerToken, type ModelConfig, weightBytes } from './models.js';
 import type { OpDemand } from './registry.js';
 
 /**
@@ -22,7 +22,12 @@ export function prefillDemand(m: ModelConfig, tokens: number, share = 1): Omit<O
  *   FLOPs = n·2·params + 4·layers·d_model·P,  P = n·c + n(n−1)/2 (key positions summed)
  *   read  = n·weights + KVtok·P,  written = KVtok·n,  held = weights + KVtok·(c + n)
  */
-export function decodeDemand(m: ModelConfig, context: number, n: number, share = 1): Omit<OpDemand, 'networkBytes'> {
+export function decodeDemand(
+  m: ModelConfig,
+  context: number,
+  n: number,
+  share = 1,
+): Omit<OpDemand, 'networkBytes'> {
   const positions = n * context + (n * (n - 1)) / 2;
   const kvTok = kvBytesPerToken(m);
   const w = weightBytes(m);
@@ -39,7 +44,12 @@ export function decodeDemand(m: ModelConfig, context: number, n: number, share =
  * the MLP), for `layers` layers and `tokens` tokens: each op stands for all of those reductions.
  *   network = 2·layers · 2·(tp−1) · T·d_model·bytes,  FLOPs = 2·layers · (tp−1) · T·d_model
  */
-export function allreduceDemand(m: ModelConfig, tp: number, tokens: number, layers: number): Partial<OpDemand> {
+export function allreduceDemand(
+  m: ModelConfig,
+  tp: number,
+  tokens: number,
+  layers: number,
+): Partial<OpDemand> {
   const elems = tokens * m.dModel;
   const reductions = 2 * layers;
   return {

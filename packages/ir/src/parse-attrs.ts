@@ -22,7 +22,8 @@ export function parseType(c: Cursor): Type {
   const word = c.ident();
   if (word === 'tensor' && c.src[c.pos] === '<') {
     c.pos++;
-    if (c.src[c.pos] === '*') c.fail('unranked tensors are not supported; give the shape, e.g. tensor<4x8xf32>');
+    if (c.src[c.pos] === '*')
+      c.fail('unranked tensors are not supported; give the shape, e.g. tensor<4x8xf32>');
     const shape: (number | null)[] = [];
     for (let d = c.rawMatch(DIM); d !== undefined; d = c.rawMatch(DIM)) {
       shape.push(d === '?x' ? null : Number(d.slice(0, -1)));
@@ -52,7 +53,8 @@ function parseNumber(c: Cursor): Attr {
     type = t;
   }
   if (FLOAT_TYPE.test(type)) {
-    if (lit.includes('0x')) return { kind: 'float', value: floatFromHex(lit.replace(/^-?0x/, ''), type), type };
+    if (lit.includes('0x'))
+      return { kind: 'float', value: floatFromHex(lit.replace(/^-?0x/, ''), type), type };
     return { kind: 'float', value: Number(lit), type };
   }
   if (isFloatLit) c.fail(`expected an integer for type ${type}, found '${lit}'`, start);

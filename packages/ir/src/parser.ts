@@ -59,7 +59,8 @@ class Parser {
     const names: Use[] = [];
     do {
       const ref = this.valueRef();
-      if (ref.name.includes('#')) this.c.fail(`a result name cannot carry '#'; write '%${ref.name.split('#')[0]}'`, ref.pos);
+      if (ref.name.includes('#'))
+        this.c.fail(`a result name cannot carry '#'; write '%${ref.name.split('#')[0]}'`, ref.pos);
       if (this.c.eat(':')) {
         this.c.skipWs();
         const n = this.c.rawMatch(/\d+/y);
@@ -77,6 +78,7 @@ class Parser {
     const start = c.pos;
     const loc: SourceLoc = c.locAt(start);
     const resultNames = c.peek() === '%' ? this.resultNames() : [];
+    c.skipWs();
     const namePos = c.pos;
     if (c.peek() !== '"') {
       return c.expected('a quoted op name such as "llm.call" (only the generic form is read)', namePos);
@@ -107,8 +109,17 @@ class Parser {
       c.fail(`expected ${resultNames.length} result type(s) for '${name}', found ${outTypes.length}`, sigPos);
     }
     const results = resultNames.map((u, i) => ({ id: u.name, type: outTypes[i]! }));
-    results.forEach((v, i) => this.define(v, resultNames[i]!.pos));
-    return { name, operands: operands.map((v, i) => ({ id: v.id, type: inTypes[i] ?? v.type })), results, attrs, regions, loc };
+    results.forEach((v, i) => {
+      this.define(v, resultNames[i]!.pos);
+    });
+    return {
+      name,
+      operands: operands.map((v, i) => ({ id: v.id, type: inTypes[i] ?? v.type })),
+      results,
+      attrs,
+      regions,
+      loc,
+    };
   }
 
   private opName(): string {

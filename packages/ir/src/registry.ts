@@ -1,5 +1,4 @@
-import type { Op, Value } from './graph.js';
-import type { NameGen } from './graph.js';
+import type { NameGen, Op, Value } from './graph.js';
 import { printType, type Type } from './types.js';
 
 export type OpKind = 'agent' | 'llm' | 'kv' | 'tool' | 'memory' | 'text' | 'nn';
@@ -85,19 +84,32 @@ export function constraint(describe: string, accepts: (t: Type) => boolean): Typ
   return { describe, accepts };
 }
 
-const isDialect = (d: string, n: string) => (t: Type) => t.kind === 'dialect' && t.dialect === d && t.name === n;
+const isDialect = (d: string, n: string) => (t: Type) =>
+  t.kind === 'dialect' && t.dialect === d && t.name === n;
 
 export const ANY = constraint('any type', () => true);
 export const TEXT_C = constraint('!agent.text', isDialect('agent', 'text'));
 export const JSON_C = constraint('!agent.json', isDialect('agent', 'json'));
 export const KV_C = constraint('!kv.cache', isDialect('kv', 'cache'));
-export const TEXT_OR_JSON = constraint('!agent.text or !agent.json', (t) => TEXT_C.accepts(t) || JSON_C.accepts(t));
+export const TEXT_OR_JSON = constraint(
+  '!agent.text or !agent.json',
+  (t) => TEXT_C.accepts(t) || JSON_C.accepts(t),
+);
 export const TENSOR = constraint('a tensor', (t) => t.kind === 'tensor');
-export const FLOAT_TENSOR = constraint('a float tensor', (t) => t.kind === 'tensor' && /^(f|bf)\d+$/.test(t.elem));
-export const TOKENS = constraint('a 1-d tensor of i32 token ids', (t) => t.kind === 'tensor' && t.elem === 'i32' && t.shape.length === 1);
+export const FLOAT_TENSOR = constraint(
+  'a float tensor',
+  (t) => t.kind === 'tensor' && /^(f|bf)\d+$/.test(t.elem),
+);
+export const TOKENS = constraint(
+  'a 1-d tensor of i32 token ids',
+  (t) => t.kind === 'tensor' && t.elem === 'i32' && t.shape.length === 1,
+);
 
 export function tensorOfRank(rank: number): TypeConstraint {
-  return constraint(`a rank-${rank} float tensor`, (t) => FLOAT_TENSOR.accepts(t) && t.kind === 'tensor' && t.shape.length === rank);
+  return constraint(
+    `a rank-${rank} float tensor`,
+    (t) => FLOAT_TENSOR.accepts(t) && t.kind === 'tensor' && t.shape.length === rank,
+  );
 }
 
 export function describeType(t: Type): string {

@@ -18,7 +18,9 @@ export function llmShare(op: Op, layers: number): number {
 }
 
 function kvBytes(producer: Op | undefined): number {
-  const model = producer && findModel(String(producer.attrs['model']?.kind === 'str' ? producer.attrs['model'].value : ''));
+  const model =
+    producer &&
+    findModel(String(producer.attrs['model']?.kind === 'str' ? producer.attrs['model'].value : ''));
   if (!producer || !model) return 0;
   const tokens = intAttr(producer.attrs, 'tokens') ?? 0;
   const share = producer.name === 'llm.prefill' ? llmShare(producer, model.layers) : 1;

@@ -57,7 +57,8 @@ function checkSchema(op: Op, s: OpSchema): string[] {
     }
   }
   const regions = s.regions ?? 0;
-  if (op.regions.length !== regions) problems.push(`expected ${regions} region(s), found ${op.regions.length}`);
+  if (op.regions.length !== regions)
+    problems.push(`expected ${regions} region(s), found ${op.regions.length}`);
   return problems.map((p) => `'${op.name}' ${p}`);
 }
 
@@ -88,7 +89,10 @@ class Verifier {
       const t = this.typeOf(v.id);
       if (!t) this.report(op, `use of undefined value '%${v.id}' in '${op.name}'; define it before this op`);
       else if (!typesEqual(t, v.type)) {
-        this.report(op, `type mismatch for '%${v.id}' in '${op.name}': expected ${printType(t)}, found ${printType(v.type)}`);
+        this.report(
+          op,
+          `type mismatch for '%${v.id}' in '${op.name}': expected ${printType(t)}, found ${printType(v.type)}`,
+        );
       }
     }
     const schema = this.opts.registry.get(op.name);

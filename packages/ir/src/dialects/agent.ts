@@ -8,7 +8,7 @@ const sig = (types: readonly { type: Type }[]) => types.map((v) => printType(v.t
 /** Checks a single-block region whose arguments match `args` and whose yield matches `yields`. */
 function checkBody(op: Op, args: readonly { type: Type }[], yields: readonly { type: Type }[]): string[] {
   const block = op.regions[0]?.blocks;
-  if (!block || block.length !== 1) return [`${op.name} needs a region with exactly one block`];
+  if (block?.length !== 1) return [`${op.name} needs a region with exactly one block`];
   const body = block[0]!;
   const problems: string[] = [];
   if (sig(body.args) !== sig(args)) {
@@ -16,7 +16,10 @@ function checkBody(op: Op, args: readonly { type: Type }[], yields: readonly { t
   }
   const last = body.ops[body.ops.length - 1];
   if (yields.length > 0 || last?.name === 'agent.yield') {
-    if (last?.name !== 'agent.yield') problems.push(`${op.name} body must end with "agent.yield", found ${last ? `"${last.name}"` : 'an empty block'}`);
+    if (last?.name !== 'agent.yield')
+      problems.push(
+        `${op.name} body must end with "agent.yield", found ${last ? `"${last.name}"` : 'an empty block'}`,
+      );
     else if (sig(last.operands) !== sig(yields)) {
       problems.push(`${op.name} yield: expected (${sig(yields)}), found (${sig(last.operands)})`);
     }
@@ -53,7 +56,8 @@ export const agentDialect: readonly OpSchema[] = [
   },
   {
     name: 'agent.loop',
-    summary: 'A bounded cycle (agent ⇄ tool): operands seed the carried values, the body yields the next ones',
+    summary:
+      'A bounded cycle (agent ⇄ tool): operands seed the carried values, the body yields the next ones',
     operands: [ANY],
     variadicOperands: ANY,
     results: [ANY],

@@ -15,7 +15,12 @@ const CALL_ONLY = new Set(['prompt_tokens', 'max_tokens']);
 export function decomposeCall(op: Op, ctx: DecomposeContext): readonly Op[] {
   const { tp, ep, layerGroups } = ctx.options;
   if (tp > 1 && ep > 1) {
-    throw new IrError('IR_PASS', [{ message: 'decompose: choose tensor parallelism (tp) or expert parallelism (ep), not both', ...(op.loc ? { loc: op.loc } : {}) }]);
+    throw new IrError('IR_PASS', [
+      {
+        message: 'decompose: choose tensor parallelism (tp) or expert parallelism (ep), not both',
+        ...(op.loc ? { loc: op.loc } : {}),
+      },
+    ]);
   }
   const model = findModel(strAttr(op.attrs, 'model') ?? '')!;
   const T = intAttr(op.attrs, 'prompt_tokens') ?? 0;
@@ -25,13 +30,26 @@ export function decomposeCall(op: Op, ctx: DecomposeContext): readonly Op[] {
   const shared: Record<string, Attrs[string]> = {};
   for (const [k, v] of Object.entries(op.attrs)) if (!CALL_ONLY.has(k)) shared[k] = v;
   const at = (extra: Attrs): Attrs => ({ ...shared, ...extra });
-  const val = (suffix: string, type: Value['type']): Value => ({ id: ctx.names.fresh(`${base}_${suffix}`), type });
+  const val = (suffix: string, type: Value['type']): Value => ({
+    id: ctx.names.fresh(`${base}_${suffix}`),
+    type,
+  });
 
   const tokens = val('tok', tensorType([T], 'i32'));
-  const ops: Op[] = [makeOp('llm.tokenize', { operands: op.operands, results: [tokens], attrs: at({ tokens: int(T) }) })];
+  const ops: Op[] = [
+    makeOp('llm.tokenize', { operands: op.operands, results: [tokens], attrs: at({ tokens: int(T) }) }),
+  ];
   const { kvs, hidden } =
     tp * ep > 1
-      ? shardedPrefill(model, T, tokens, ops, { tp, ep, groups: Math.min(layerGroups, model.layers) }, at, val)
+      ? shardedPrefill(
+          model,
+          T,
+          tokens,
+          ops,
+          { tp, ep, groups: Math.min(layerGroups, model.layers) },
+          at,
+          val,
+        )
       : singlePrefill(T, tokens, ops, at, val);
   const moved = val('kv', KV_CACHE);
   ops.push(makeOp('kv.transfer', { operands: kvs, results: [moved], attrs: at({ tokens: int(T) }) }));
@@ -72,7 +90,13 @@ function shardedPrefill(
       const kv = val(`kv_g${g}_s${s}`, KV_CACHE);
       const h = val(`h_g${g}_s${s}`, hiddenType);
       const par: Attrs = split.tp > 1 ? { tp: int(split.tp) } : { ep: int(split.ep) };
-      const attrs = at({ tokens: int(T), layer_start: int(start), layer_end: int(end), shard: int(s), ...par });
+      const attrs = at({
+        tokens: int(T),
+        layer_start: int(start),
+        layer_end: int(end),
+        shard: int(s),
+        ...par,
+      });
       ops.push(makeOp('llm.prefill', { operands: [input], results: [kv, h], attrs }));
       kvs.push(kv);
       partials.push(h);

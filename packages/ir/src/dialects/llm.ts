@@ -6,7 +6,10 @@ import { KV_C, type OpSchema, TENSOR, TEXT_C, TEXT_OR_JSON, TOKENS } from '../re
 import { llmShare } from '../sizes.js';
 import { decomposeCall } from './llm-decompose.js';
 
-const modelAttrs = { model: { kind: 'str', required: true }, tokens: { kind: 'int', required: true } } as const;
+const modelAttrs = {
+  model: { kind: 'str', required: true },
+  tokens: { kind: 'int', required: true },
+} as const;
 
 function modelOf(op: Op): ModelConfig {
   // verify() has checked the model exists before any demand function runs.

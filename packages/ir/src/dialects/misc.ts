@@ -1,6 +1,15 @@
 import { intAttr, numAttr } from '../attrs.js';
 import type { Op } from '../graph.js';
-import { ANY, type DemandContext, JSON_C, KV_C, type OpSchema, TENSOR, TEXT_C, TEXT_OR_JSON } from '../registry.js';
+import {
+  ANY,
+  type DemandContext,
+  JSON_C,
+  KV_C,
+  type OpSchema,
+  TENSOR,
+  TEXT_C,
+  TEXT_OR_JSON,
+} from '../registry.js';
 import { TEXT_BYTES_PER_TOKEN } from '../sizes.js';
 
 const inBytes = (op: Op, ctx: DemandContext) => op.operands.reduce((n, v) => n + ctx.bytesOf(v), 0);
@@ -15,7 +24,12 @@ function io(op: Op, ctx: DemandContext) {
 function engine(op: Op, ctx: DemandContext, tokens: number) {
   const params = numAttr(op.attrs, 'model_params') ?? 0;
   const weights = params * 2;
-  return { ...io(op, ctx), flops: 2 * params * tokens, bytesRead: inBytes(op, ctx) + weights, memoryBytes: weights };
+  return {
+    ...io(op, ctx),
+    flops: 2 * params * tokens,
+    bytesRead: inBytes(op, ctx) + weights,
+    memoryBytes: weights,
+  };
 }
 
 const engineAttrs = { engine: { kind: 'str' }, model_params: { kind: 'number' } } as const;
@@ -84,7 +98,12 @@ export const memoryDialect: readonly OpSchema[] = [
     },
     demand: (op, ctx) => {
       const table = (intAttr(op.attrs, 'n_vectors') ?? 0) * (intAttr(op.attrs, 'dim') ?? 0);
-      return { flops: 2 * table, bytesRead: 4 * table + inBytes(op, ctx), bytesWritten: outBytes(op, ctx), memoryBytes: 4 * table };
+      return {
+        flops: 2 * table,
+        bytesRead: 4 * table + inBytes(op, ctx),
+        bytesWritten: outBytes(op, ctx),
+        memoryBytes: 4 * table,
+      };
     },
   },
 ];

@@ -1,6 +1,14 @@
 import { intAttr, strAttr } from '../attrs.js';
 import type { Op } from '../graph.js';
-import { constraint, type DemandContext, FLOAT_TENSOR, type OpSchema, TENSOR, tensorOfRank, TOKENS } from '../registry.js';
+import {
+  constraint,
+  type DemandContext,
+  FLOAT_TENSOR,
+  type OpSchema,
+  TENSOR,
+  TOKENS,
+  tensorOfRank,
+} from '../registry.js';
 import { numElements, printType, type Type } from '../types.js';
 
 const DTYPES = new Set(['f32', 'bf16', 'f16']);
@@ -24,7 +32,9 @@ function expectShape(compute: (op: Op) => readonly (number | null | undefined)[]
     const problems = checkDtype(op);
     if (want.some((d) => d === undefined) || want.join('x') !== got.join('x')) {
       const ins = op.operands.map((v) => printType(v.type)).join(', ');
-      problems.push(`${op.name}: operands (${ins}) give result shape ${want.map((d) => d ?? '?').join('x')}, found ${got.join('x')}`);
+      problems.push(
+        `${op.name}: operands (${ins}) give result shape ${want.map((d) => d ?? '?').join('x')}, found ${got.join('x')}`,
+      );
     }
     return problems;
   };
@@ -67,18 +77,91 @@ const r2 = tensorOfRank(2);
 const r3 = tensorOfRank(3);
 
 export const nnDialect: readonly OpSchema[] = [
-  nn('nn.matmul', 'M×K · K×N', [r2, r2], (op) => [d(op, 0, 0), d(op, 0, 1) === d(op, 1, 0) ? d(op, 1, 1) : undefined], (op) => 2 * d(op, 0, 0) * d(op, 0, 1) * d(op, 1, 1)),
-  nn('nn.batch_matmul', 'B×M×K · B×K×N', [r3, r3], (op) => (d(op, 0, 0) === d(op, 1, 0) && d(op, 0, 2) === d(op, 1, 1) ? [d(op, 0, 0), d(op, 0, 1), d(op, 1, 2)] : [undefined]), (op) => 2 * d(op, 0, 0) * d(op, 0, 1) * d(op, 0, 2) * d(op, 1, 2)),
-  nn('nn.matvec', 'M×K · K', [r2, tensorOfRank(1)], (op) => (d(op, 0, 1) === d(op, 1, 0) ? [d(op, 0, 0)] : [undefined]), (op) => 2 * d(op, 0, 0) * d(op, 0, 1)),
-  nn('nn.add', 'elementwise a + b (also residual)', [FLOAT_TENSOR, FLOAT_TENSOR], (op) => (dims(op, 0).join() === dims(op, 1).join() ? same(op) : [undefined]), el),
-  nn('nn.rmsnorm', 'rows×dim normalised by RMS, scaled by a dim weight', [r2, tensorOfRank(1)], (op) => (d(op, 0, 1) === d(op, 1, 0) ? same(op) : [undefined]), (op) => 4 * el(op), { attrs: { eps: { kind: 'number', required: true } } }),
+  nn(
+    'nn.matmul',
+    'M×K · K×N',
+    [r2, r2],
+    (op) => [d(op, 0, 0), d(op, 0, 1) === d(op, 1, 0) ? d(op, 1, 1) : undefined],
+    (op) => 2 * d(op, 0, 0) * d(op, 0, 1) * d(op, 1, 1),
+  ),
+  nn(
+    'nn.batch_matmul',
+    'B×M×K · B×K×N',
+    [r3, r3],
+    (op) =>
+      d(op, 0, 0) === d(op, 1, 0) && d(op, 0, 2) === d(op, 1, 1)
+        ? [d(op, 0, 0), d(op, 0, 1), d(op, 1, 2)]
+        : [undefined],
+    (op) => 2 * d(op, 0, 0) * d(op, 0, 1) * d(op, 0, 2) * d(op, 1, 2),
+  ),
+  nn(
+    'nn.matvec',
+    'M×K · K',
+    [r2, tensorOfRank(1)],
+    (op) => (d(op, 0, 1) === d(op, 1, 0) ? [d(op, 0, 0)] : [undefined]),
+    (op) => 2 * d(op, 0, 0) * d(op, 0, 1),
+  ),
+  nn(
+    'nn.add',
+    'elementwise a + b (also residual)',
+    [FLOAT_TENSOR, FLOAT_TENSOR],
+    (op) => (dims(op, 0).join() === dims(op, 1).join() ? same(op) : [undefined]),
+    el,
+  ),
+  nn(
+    'nn.rmsnorm',
+    'rows×dim normalised by RMS, scaled by a dim weight',
+    [r2, tensorOfRank(1)],
+    (op) => (d(op, 0, 1) === d(op, 1, 0) ? same(op) : [undefined]),
+    (op) => 4 * el(op),
+    { attrs: { eps: { kind: 'number', required: true } } },
+  ),
   nn('nn.softmax', 'rows×cols softmax over the last axis', [r2], same, (op) => 5 * el(op)),
-  nn('nn.rope', 'rotary position embedding of seq×heads×headDim', [r3], same, (op) => 3 * el(op), { attrs: { theta: { kind: 'number', required: true }, position_offset: { kind: 'int' } } }),
-  nn('nn.swiglu', 'silu(gate) ⊙ up, elementwise', [FLOAT_TENSOR, FLOAT_TENSOR], (op) => (dims(op, 0).join() === dims(op, 1).join() ? same(op) : [undefined]), (op) => 5 * el(op)),
-  nn('nn.attention_prefill', 'causal attention, q seq×heads×hd, k/v seq×kvHeads×hd (GQA)', [r3, r3, r3], (op) => (d(op, 0, 1) % Math.max(1, d(op, 1, 1)) === 0 && dims(op, 1).join() === dims(op, 2).join() && d(op, 0, 2) === d(op, 1, 2) ? same(op) : [undefined]), (op) => 2 * d(op, 0, 0) ** 2 * d(op, 0, 1) * d(op, 0, 2)),
-  nn('nn.attention_decode', 'one query token (heads×hd) over a KV cache of length L (L×kvHeads×hd)', [r2, r3, r3], (op) => (d(op, 0, 1) === d(op, 1, 2) && dims(op, 1).join() === dims(op, 2).join() ? same(op) : [undefined]), (op) => 4 * d(op, 1, 0) * d(op, 0, 0) * d(op, 0, 1)),
-  nn('nn.embedding', 'gathers rows of a vocab×dim table', [r2, TOKENS], (op) => [d(op, 1, 0), d(op, 0, 1)], () => 0),
-  nn('nn.topk', 'top-k of dot/cosine scores of a query against N×dim vectors', [tensorOfRank(1), r2], (op) => [intAttr(op.attrs, 'k') ?? undefined], (op) => (strAttr(op.attrs, 'metric') === 'cosine' ? 3 : 2) * d(op, 1, 0) * d(op, 1, 1), { attrs: { k: { kind: 'int', required: true }, metric: { kind: 'str' } }, results: [SCORES, TOKENS] }),
+  nn('nn.rope', 'rotary position embedding of seq×heads×headDim', [r3], same, (op) => 3 * el(op), {
+    attrs: { theta: { kind: 'number', required: true }, position_offset: { kind: 'int' } },
+  }),
+  nn(
+    'nn.swiglu',
+    'silu(gate) ⊙ up, elementwise',
+    [FLOAT_TENSOR, FLOAT_TENSOR],
+    (op) => (dims(op, 0).join() === dims(op, 1).join() ? same(op) : [undefined]),
+    (op) => 5 * el(op),
+  ),
+  nn(
+    'nn.attention_prefill',
+    'causal attention, q seq×heads×hd, k/v seq×kvHeads×hd (GQA)',
+    [r3, r3, r3],
+    (op) =>
+      d(op, 0, 1) % Math.max(1, d(op, 1, 1)) === 0 &&
+      dims(op, 1).join() === dims(op, 2).join() &&
+      d(op, 0, 2) === d(op, 1, 2)
+        ? same(op)
+        : [undefined],
+    (op) => 2 * d(op, 0, 0) ** 2 * d(op, 0, 1) * d(op, 0, 2),
+  ),
+  nn(
+    'nn.attention_decode',
+    'one query token (heads×hd) over a KV cache of length L (L×kvHeads×hd)',
+    [r2, r3, r3],
+    (op) =>
+      d(op, 0, 1) === d(op, 1, 2) && dims(op, 1).join() === dims(op, 2).join() ? same(op) : [undefined],
+    (op) => 4 * d(op, 1, 0) * d(op, 0, 0) * d(op, 0, 1),
+  ),
+  nn(
+    'nn.embedding',
+    'gathers rows of a vocab×dim table',
+    [r2, TOKENS],
+    (op) => [d(op, 1, 0), d(op, 0, 1)],
+    () => 0,
+  ),
+  nn(
+    'nn.topk',
+    'top-k of dot/cosine scores of a query against N×dim vectors',
+    [tensorOfRank(1), r2],
+    (op) => [intAttr(op.attrs, 'k') ?? undefined],
+    (op) => (strAttr(op.attrs, 'metric') === 'cosine' ? 3 : 2) * d(op, 1, 0) * d(op, 1, 1),
+    { attrs: { k: { kind: 'int', required: true }, metric: { kind: 'str' } }, results: [SCORES, TOKENS] },
+  ),
 ];
 
 /** Elementwise ops the `fuse` pass may merge into one `nn.fused` op. */
@@ -94,7 +177,12 @@ export const fusedSchema: OpSchema = {
   regions: 1,
 };
 
-export const nnYield: OpSchema = { name: 'nn.yield', summary: 'Terminator of nn.fused', operands: [TENSOR], results: [] };
+export const nnYield: OpSchema = {
+  name: 'nn.yield',
+  summary: 'Terminator of nn.fused',
+  operands: [TENSOR],
+  results: [],
+};
 
 const NN_BY_NAME = new Map(nnDialect.map((s) => [s.name, s]));
 

@@ -7,7 +7,9 @@ export function rewriteBlocks(ops: readonly Op[], fn: (ops: readonly Op[]) => Op
       ? op
       : makeOp(op.name, {
           ...op,
-          regions: op.regions.map((r) => ({ blocks: r.blocks.map((b) => ({ args: b.args, ops: rewriteBlocks(b.ops, fn) })) })),
+          regions: op.regions.map((r) => ({
+            blocks: r.blocks.map((b) => ({ args: b.args, ops: rewriteBlocks(b.ops, fn) })),
+          })),
         }),
   );
   return fn(inner);

@@ -13,8 +13,15 @@ function fusedOp(members: readonly Op[], names: NameGen): Op {
   const inside = new Set(members.flatMap((m) => m.results.map((r) => r.id)));
   const inputs = new Map<string, Value>();
   for (const m of members) for (const v of m.operands) if (!inside.has(v.id)) inputs.set(v.id, v);
-  const args = new Map([...inputs.values()].map((v) => [v.id, { id: names.fresh(`${v.id.replace(/#/g, '_')}_in`), type: v.type }]));
-  const body = members.map((m) => makeOp(m.name, { ...m, operands: m.operands.map((v) => args.get(v.id) ?? v) }));
+  const args = new Map(
+    [...inputs.values()].map((v) => [
+      v.id,
+      { id: names.fresh(`${v.id.replace(/#/g, '_')}_in`), type: v.type },
+    ]),
+  );
+  const body = members.map((m) =>
+    makeOp(m.name, { ...m, operands: m.operands.map((v) => args.get(v.id) ?? v) }),
+  );
   const last = members[members.length - 1]!;
   body.push(makeOp('nn.yield', { operands: last.results }));
   const attrs: Record<string, Attr> = { ops: { kind: 'array', items: members.map((m) => str(m.name)) } };
@@ -50,7 +57,7 @@ export function fuse(graph: Graph): Graph {
       const placed = new Map<Op, Op | null>();
       for (const chain of chains) {
         if (chain.length < 2) continue;
-        chain.forEach((m) => placed.set(m, null));
+        for (const m of chain) placed.set(m, null);
         placed.set(chain[chain.length - 1]!, fusedOp(chain, names));
       }
       return ops.flatMap((op) => {

@@ -8,7 +8,13 @@ import { fuse } from './fuse.js';
 import { unrollLoops } from './unroll.js';
 
 export type PassName = 'decompose' | 'unroll-loops' | 'annotate-demand' | 'fuse' | 'verify';
-export const PASS_NAMES: readonly PassName[] = ['decompose', 'unroll-loops', 'annotate-demand', 'fuse', 'verify'];
+export const PASS_NAMES: readonly PassName[] = [
+  'decompose',
+  'unroll-loops',
+  'annotate-demand',
+  'fuse',
+  'verify',
+];
 
 export interface PassOptions {
   /** Tensor-parallel degree for `decompose`. @default 1 */
@@ -50,7 +56,8 @@ export class PassManager {
   }
 
   run(graph: Graph): Graph {
-    const check = (g: Graph) => verify(g, { registry: this.opts.registry, strict: this.opts.strict ?? false });
+    const check = (g: Graph) =>
+      verify(g, { registry: this.opts.registry, strict: this.opts.strict ?? false });
     const each = this.opts.verifyEach ?? true;
     let g = each || this.passes.some((p) => p.name === 'verify') ? check(graph) : graph;
     for (const p of this.passes) {

@@ -16,7 +16,11 @@ export function substitute(op: Op, subst: Subst): Op {
  * Rewrites every block of a graph bottom-up: `fn` sees each op (regions already rewritten) and
  * returns its replacements; `subst` collects renamed values for later operands.
  */
-export function rewriteOps(ops: readonly Op[], fn: (op: Op, subst: Subst) => readonly Op[], subst: Subst = new Map()): Op[] {
+export function rewriteOps(
+  ops: readonly Op[],
+  fn: (op: Op, subst: Subst) => readonly Op[],
+  subst: Subst = new Map(),
+): Op[] {
   const out: Op[] = [];
   for (const original of ops) {
     const op = substitute(original, subst);

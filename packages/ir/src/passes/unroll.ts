@@ -14,7 +14,12 @@ export function unrollLoops(graph: Graph): Graph {
     const bound = intAttr(op.attrs, 'max_iterations');
     const body = op.regions[0]?.blocks[0];
     if (bound === undefined || bound < 1 || !body) {
-      throw new IrError('IR_PASS', [{ message: 'unroll-loops: agent.loop has no max_iterations bound; run verify first', ...(op.loc ? { loc: op.loc } : {}) }]);
+      throw new IrError('IR_PASS', [
+        {
+          message: 'unroll-loops: agent.loop has no max_iterations bound; run verify first',
+          ...(op.loc ? { loc: op.loc } : {}),
+        },
+      ]);
     }
     const out: Op[] = [];
     let carried = op.operands;
@@ -23,12 +28,19 @@ export function unrollLoops(graph: Graph): Graph {
       const copies = cloneOps(body.ops, map, names, `it${k}`);
       const yielded = copies[copies.length - 1];
       if (yielded?.name !== 'agent.yield') {
-        throw new IrError('IR_PASS', [{ message: 'unroll-loops: loop body must end with agent.yield', ...(op.loc ? { loc: op.loc } : {}) }]);
+        throw new IrError('IR_PASS', [
+          {
+            message: 'unroll-loops: loop body must end with agent.yield',
+            ...(op.loc ? { loc: op.loc } : {}),
+          },
+        ]);
       }
       out.push(...copies.slice(0, -1));
       carried = yielded.operands;
     }
-    op.results.forEach((r, i) => subst.set(r.id, carried[i]!));
+    op.results.forEach((r, i) => {
+      subst.set(r.id, carried[i]!);
+    });
     return out;
   };
   return { ops: rewriteOps(graph.ops, expand) };

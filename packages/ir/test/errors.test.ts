@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { defaultRegistry, IrError, parseGraph, verify } from '../src/index.js';
+
+const registry = defaultRegistry();
+
+function parseError(text: string): IrError {
+  try {
+    parseGraph(text, 'in.mlir');
+  } catch (e) {
+    assert.ok(e instanceof IrError);
+    return e;
+  }
+  assert.fail('expected a parse error');
+}
+
+function verifyError(text: string, strict = false): IrError {
+  try {
+    verify(parseGraph(text), { registry, strict });
+  } catch (e) {
+    assert.ok(e instanceof IrError);
+    return e;
+  }
+  assert.fail('expected a verify error');
+}
+
+const IN = '%q = "agent.input"() {name = "q"} : () -> !agent.text\n';
+
+test('bad token: line, column, expected and found', () => {
+  const e = parseError(`${IN}%a = "llm.call"(%q) @ : (!agent.text) -> !agent.text\n`);
+  assert.equal(e.code, 'IR_PARSE');
+  assert.equal(e.exitCode, 2);
+  assert.equal(e.message, "in.mlir:2:21: error: expected ':', found '@'");
+});
+
+test('custom syntax and bad types name what was expected', () => {
+  assert.match(
+    parseError('%a = llm.call(%q)\n').message,
+    /^in\.mlir:1:6: error: expected a quoted op name .* found 'llm\.call'$/,
+  );
+  assert.match(
+    parseError(`${IN}"x.y"(%q) : (!agent.text) -> tensor<4xq8>\n`).message,
+    /^in\.mlir:2:39: error: expected a tensor element type/,
+  );
+  assert.match(
+    parseError('"x.y"() {s = "abc} : () -> ()\n').message,
+    /^in\.mlir:1:14: error: unterminated string/,
+  );
+});
+
+test('undefined value points at the use', () => {
+  const e = parseError(`${IN}%a = "llm.call"(%nope) : (!agent.text) -> !agent.text\n`);
+  assert.equal(e.diagnostics[0]?.loc?.line, 2);
+  assert.equal(e.diagnostics[0]?.loc?.col, 17);
+  assert.match(e.message, /use of undefined value '%nope'/);
+});
+
+test('type mismatch between definition and use', () => {
+  const e = parseError(`${IN}%a = "llm.call"(%q) : (!agent.json) -> !agent.text\n`);
+  assert.equal(
+    e.message,
+    "in.mlir:2:17: error: type mismatch for '%q': expected !agent.text (its type where defined), found !agent.json",
+  );
+});
+
+test('schema type mismatch is a verify error at the op', () => {
+  const e = verifyError(`${IN}%k = "kv.cache"() {model = "llama3-8b", tokens = 8 : i64} : () -> !kv.cache
+%a = "llm.call"(%k) {max_tokens = 1 : i64, model = "llama3-8b", prompt_tokens = 1 : i64} : (!kv.cache) -> !agent.text\n`);
+  assert.equal(e.code, 'IR_VERIFY');
+  assert.equal(
+    e.message,
+    "<input>:3:1: error: 'llm.call' operand #0: expected !agent.text or !agent.json, found !kv.cache",
+  );
+});
+
+test('unbounded loop is a verify error', () => {
+  const e = verifyError(`${IN}%l = "agent.loop"(%q) ({
+^bb0(%x: !agent.text):
+  "agent.yield"(%x) : (!agent.text) -> ()
+}) : (!agent.text) -> !agent.text\n`);
+  assert.equal(e.diagnostics.length, 1);
+  assert.deepEqual(e.diagnostics[0]?.loc, { line: 2, col: 1 });
+  assert.match(e.message, /unbounded loop: agent\.loop needs a max_iterations attribute/);
+});
+
+test('unknown op passes by default and fails under strict', () => {
+  const text = `${IN}"acme.thing"(%q) : (!agent.text) -> ()\n`;
+  verify(parseGraph(text), { registry });
+  const e = verifyError(text, true);
+  assert.equal(
+    e.message,
+    "<input>:2:1: error: unknown op 'acme.thing'; register it in the dialect registry or drop --strict",
+  );
+});
+
+test('unknown model and nn shape errors say what fits', () => {
+  assert.match(
+    verifyError(
+      `${IN}%a = "llm.call"(%q) {max_tokens = 1 : i64, model = "gpt-9", prompt_tokens = 1 : i64} : (!agent.text) -> !agent.text\n`,
+    ).message,
+    /unknown model 'gpt-9'; known models: llama3-8b/,
+  );
+  const mm = `%x = "agent.input"() {name = "x"} : () -> tensor<4x8xf32>
+%y = "nn.matmul"(%x, %x) {dtype = f32} : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>\n`;
+  assert.match(
+    verifyError(mm).message,
+    /^<input>:2:1: error: nn\.matmul: operands \(tensor<4x8xf32>, tensor<4x8xf32>\) give result shape 4x\?, found 4x8$/,
+  );
+});

@@ -1,0 +1,14 @@
+// Runs the real mlir-opt-19 the way the brief asks: unregistered dialects allowed, verify each, generic print.
+import { execFileSync } from 'node:child_process';
+
+export function mlirOpt(text: string): string {
+  return execFileSync(
+    'mlir-opt-19',
+    ['--allow-unregistered-dialect', '--verify-each', '--mlir-print-op-generic', '-'],
+    {
+      input: text,
+      encoding: 'utf8',
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
+}
