@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerDemo } from './commands/demo.js';
+import { registerIr } from './commands/ir.js';
 import { registerProbe } from './commands/probe.js';
 import { version } from './version.js';
 
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerProbe(program);
+  registerIr(program);
   registerDemo(program);
   return program;
 }
