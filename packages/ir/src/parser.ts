@@ -16,6 +16,7 @@ interface Use {
 class Parser {
   private readonly c: Cursor;
   private readonly scopes: Map<string, Value>[] = [new Map()];
+  private readonly ids = new Set<string>();
 
   constructor(src: string) {
     this.c = new Cursor(src);
@@ -41,9 +42,18 @@ class Parser {
     return undefined;
   }
 
-  private define(v: Value, pos: number): void {
-    if (this.lookup(v.id)) this.c.fail(`redefinition of value '%${v.id}'; give it another name`, pos);
-    this.scopes[this.scopes.length - 1]!.set(v.id, v);
+  /**
+   * Defines a value under its source name. Ids stay unique in the whole graph even where MLIR lets
+   * sibling regions reuse a name: a reused name gets a `_N` suffix (names carry no meaning).
+   */
+  private define(name: string, type: Type, pos: number): Value {
+    if (this.lookup(name)) this.c.fail(`redefinition of value '%${name}'; give it another name`, pos);
+    let id = name;
+    for (let i = 1; this.ids.has(id); i++) id = `${name}_${i}`;
+    this.ids.add(id);
+    const v = { id, type };
+    this.scopes[this.scopes.length - 1]!.set(name, v);
+    return v;
   }
 
   private valueRef(): Use {
@@ -108,10 +118,7 @@ class Parser {
     if (outTypes.length !== resultNames.length) {
       c.fail(`expected ${resultNames.length} result type(s) for '${name}', found ${outTypes.length}`, sigPos);
     }
-    const results = resultNames.map((u, i) => ({ id: u.name, type: outTypes[i]! }));
-    results.forEach((v, i) => {
-      this.define(v, resultNames[i]!.pos);
-    });
+    const results = resultNames.map((u, i) => this.define(u.name, outTypes[i]!, u.pos));
     return {
       name,
       operands: operands.map((v, i) => ({ id: v.id, type: inTypes[i] ?? v.type })),
@@ -222,9 +229,7 @@ class Parser {
         do {
           const ref = this.valueRef();
           c.expect(':');
-          const v = { id: ref.name, type: parseType(c) };
-          this.define(v, ref.pos);
-          args.push(v);
+          args.push(this.define(ref.name, parseType(c), ref.pos));
         } while (c.eat(','));
         c.expect(')');
       }

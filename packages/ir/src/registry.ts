@@ -17,7 +17,7 @@ export interface TypeConstraint {
   readonly accepts: (t: Type) => boolean;
 }
 
-export type AttrKindSpec = 'str' | 'int' | 'number' | 'bool' | 'type' | 'dense' | 'array' | 'any';
+export type AttrKindSpec = 'str' | 'int' | 'number' | 'bool' | 'unit' | 'type' | 'dense' | 'array' | 'any';
 
 export interface AttrSpec {
   readonly kind: AttrKindSpec;

@@ -15,6 +15,7 @@ const KIND_WORDS: Record<AttrKindSpec, string> = {
   int: 'an integer',
   number: 'a number',
   bool: 'a boolean',
+  unit: 'a unit attribute (the bare name)',
   type: 'a type',
   dense: 'a dense array',
   array: 'an array',
@@ -66,10 +67,18 @@ function checkSchema(op: Op, s: OpSchema): string[] {
 class Verifier {
   readonly diagnostics: Diagnostic[] = [];
   private readonly scopes: Map<string, Type>[] = [new Map()];
+  private readonly ids = new Set<string>();
   constructor(private readonly opts: VerifyOptions) {}
 
   private report(op: Op, message: string): void {
     this.diagnostics.push({ message, ...(op.loc ? { loc: op.loc } : {}) });
+  }
+
+  /** Value ids are unique in the whole graph (not only per scope): demand rows and passes key on them. */
+  private unique(op: Op, id: string): void {
+    if (this.ids.has(id))
+      this.report(op, `value '%${id}' is defined twice; value names must be unique in a graph`);
+    this.ids.add(id);
   }
 
   private typeOf(id: string): Type | undefined {
@@ -103,13 +112,14 @@ class Verifier {
     }
     for (const r of op.regions) {
       for (const b of r.blocks) {
+        for (const a of b.args) this.unique(op, a.id);
         this.scopes.push(new Map(b.args.map((a) => [a.id, a.type])));
         this.ops(b.ops);
         this.scopes.pop();
       }
     }
     for (const v of op.results) {
-      if (this.typeOf(v.id)) this.report(op, `redefinition of value '%${v.id}'`);
+      this.unique(op, v.id);
       this.scopes[this.scopes.length - 1]!.set(v.id, v.type);
     }
   }

@@ -6,10 +6,13 @@ import {
   defaultRegistry,
   demandTable,
   type Graph,
+  graphsEqual,
   PassManager,
   parseGraph,
-  walkOps,
+  printGraph,
 } from '../src/index.js';
+import { walkOps } from '../src/internal.js';
+import { mlirOpt } from './mlir-opt.js';
 
 const registry = defaultRegistry();
 // Llama 3 8B facts, from /work/shared/reference/models.json.
@@ -120,7 +123,12 @@ test('fuse merges a chain of elementwise nn ops and reads only the chain inputs'
 "agent.output"(%r) {name = "y"} : (tensor<64x256xf32>) -> ()
 `;
   const plain = demandTable(run(parseGraph(text), ['annotate-demand']));
-  const fused = demandTable(run(parseGraph(text), ['fuse'], ['annotate-demand']));
+  const fusedGraph = run(parseGraph(text), ['fuse'], ['annotate-demand']);
+  assert.ok(
+    graphsEqual(parseGraph(mlirOpt(printGraph(fusedGraph))), fusedGraph),
+    'nn.fused survives mlir-opt',
+  );
+  const fused = demandTable(fusedGraph);
   assert.deepEqual(
     fused.map((r) => r.op),
     ['agent.input', 'agent.input', 'nn.matmul', 'nn.matmul', 'nn.fused', 'agent.output'],

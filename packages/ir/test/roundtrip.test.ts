@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { sampleFiles } from '../samples/agents.js';
 import { defaultRegistry, graphsEqual, PassManager, parseGraph, printGraph, verify } from '../src/index.js';
+import { walkOps } from '../src/internal.js';
 import { mlirOpt } from './mlir-opt.js';
 
 const samples = join(dirname(fileURLToPath(import.meta.url)), '..', 'samples');
@@ -20,6 +21,29 @@ for (const { file, builder } of sampleFiles()) {
     assert.equal(printGraph(parseGraph(printGraph(back))), printGraph(back));
   });
 }
+
+test('names reused in sibling regions (legal MLIR) get unique ids', () => {
+  const text = `"x.a"() ({
+^bb0(%v: i64):
+  "x.use"(%v) : (i64) -> ()
+}, {
+^bb0(%v: f32):
+  "x.use"(%v) : (f32) -> ()
+}) : () -> ()
+%v = "x.b"() : () -> i64
+`;
+  const g = parseGraph(text);
+  const ids = [...walkOps(g.ops)].flatMap((o) => [
+    ...o.results,
+    ...o.regions.flatMap((r) => r.blocks.flatMap((b) => b.args)),
+  ]);
+  assert.deepEqual(
+    ids.map((v) => v.id),
+    ['v', 'v_1', 'v_2'],
+  );
+  verify(g, { registry });
+  assert.ok(graphsEqual(parseGraph(mlirOpt(printGraph(g))), g));
+});
 
 test('decomposed, sharded and annotated graphs also survive mlir-opt', () => {
   const text = readFileSync(join(samples, 'voice-agent.llama3-70b.mlir'), 'utf8');

@@ -79,10 +79,14 @@ const r3 = tensorOfRank(3);
 export const nnDialect: readonly OpSchema[] = [
   nn(
     'nn.matmul',
-    'M×K · K×N',
+    'M×K · K×N (B given as N×K with the transpose_b unit attribute)',
     [r2, r2],
-    (op) => [d(op, 0, 0), d(op, 0, 1) === d(op, 1, 0) ? d(op, 1, 1) : undefined],
-    (op) => 2 * d(op, 0, 0) * d(op, 0, 1) * d(op, 1, 1),
+    (op) => {
+      const [k, n] = op.attrs['transpose_b'] ? [d(op, 1, 1), d(op, 1, 0)] : [d(op, 1, 0), d(op, 1, 1)];
+      return [d(op, 0, 0), d(op, 0, 1) === k ? n : undefined];
+    },
+    (op) => 2 * d(op, 0, 0) * d(op, 0, 1) * d(op, -1, 1),
+    { attrs: { transpose_b: { kind: 'unit' } } },
   ),
   nn(
     'nn.batch_matmul',
@@ -156,10 +160,10 @@ export const nnDialect: readonly OpSchema[] = [
   ),
   nn(
     'nn.topk',
-    'top-k of dot/cosine scores of a query against N×dim vectors',
-    [tensorOfRank(1), r2],
-    (op) => [intAttr(op.attrs, 'k') ?? undefined],
-    (op) => (strAttr(op.attrs, 'metric') === 'cosine' ? 3 : 2) * d(op, 1, 0) * d(op, 1, 1),
+    'top-k of dot/cosine scores of a query (dim) against N×dim vectors; operands in kernel order',
+    [r2, tensorOfRank(1)],
+    (op) => (d(op, 0, 1) === d(op, 1, 0) ? [intAttr(op.attrs, 'k') ?? undefined] : [undefined]),
+    (op) => (strAttr(op.attrs, 'metric') === 'cosine' ? 3 : 2) * d(op, 0, 0) * d(op, 0, 1),
     { attrs: { k: { kind: 'int', required: true }, metric: { kind: 'str' } }, results: [SCORES, TOKENS] },
   ),
 ];

@@ -19,11 +19,20 @@ function fusedOp(members: readonly Op[], names: NameGen): Op {
       { id: names.fresh(`${v.id.replace(/#/g, '_')}_in`), type: v.type },
     ]),
   );
-  const body = members.map((m) =>
-    makeOp(m.name, { ...m, operands: m.operands.map((v) => args.get(v.id) ?? v) }),
-  );
   const last = members[members.length - 1]!;
-  body.push(makeOp('nn.yield', { operands: last.results }));
+  // The fused op takes over the chain's result id (its users stay valid); the inner op gets a new one.
+  const inner = last.results.map((r) => ({
+    id: names.fresh(`${r.id.replace(/#/g, '_')}_inner`),
+    type: r.type,
+  }));
+  const body = members.map((m) =>
+    makeOp(m.name, {
+      ...m,
+      operands: m.operands.map((v) => args.get(v.id) ?? v),
+      ...(m === last ? { results: inner } : {}),
+    }),
+  );
+  body.push(makeOp('nn.yield', { operands: inner }));
   const attrs: Record<string, Attr> = { ops: { kind: 'array', items: members.map((m) => str(m.name)) } };
   if (last.attrs['dtype']) attrs['dtype'] = last.attrs['dtype'];
   return makeOp('nn.fused', {
