@@ -17,17 +17,12 @@ export type Attrs = Readonly<Record<string, Attr>>;
 
 export const str = (value: string): Attr => ({ kind: 'str', value });
 export const int = (value: number, type = 'i64'): Attr => ({ kind: 'int', value: Math.round(value), type });
-export const float = (value: number, type = 'f64'): Attr => ({ kind: 'float', value, type });
-export const bool = (value: boolean): Attr => ({ kind: 'bool', value });
-export const unit: Attr = { kind: 'unit' };
-export const dense = (values: readonly number[], elem = 'i64'): Attr => ({ kind: 'dense', elem, values });
-export const dict = (entries: Record<string, Attr>): Attr => ({ kind: 'dict', entries });
 
 /** Converts a plain JS value to an attribute: integers → i64, other numbers → f64. */
 export function toAttr(v: string | number | boolean): Attr {
   if (typeof v === 'string') return str(v);
-  if (typeof v === 'boolean') return bool(v);
-  return Number.isInteger(v) ? int(v) : float(v);
+  if (typeof v === 'boolean') return { kind: 'bool', value: v };
+  return Number.isInteger(v) ? int(v) : { kind: 'float', value: v, type: 'f64' };
 }
 
 const BARE_KEY = /^[A-Za-z_][\w$.]*$/;

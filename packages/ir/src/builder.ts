@@ -43,6 +43,8 @@ function attrsOf(base: Record<string, string | number | boolean>, extra: ExtraAt
 export class AgentGraphBuilder {
   private readonly nodes = new Map<string, Node>();
   private readonly edges: Edge[] = [];
+  /** Edges by target, built on first use and dropped whenever an edge is added. */
+  private byTarget: Map<string, Edge[]> | undefined;
 
   constructor(
     readonly name: string,
@@ -116,6 +118,7 @@ export class AgentGraphBuilder {
 
   edge(from: string, to: string): this {
     this.edges.push({ from, index: 0, to });
+    this.byTarget = undefined;
     return this;
   }
 
@@ -135,6 +138,7 @@ export class AgentGraphBuilder {
     this.edge(from, router);
     labels.forEach((l, index) => {
       this.edges.push({ from: router, index, to: routes[l]! });
+      this.byTarget = undefined;
     });
     return this;
   }
@@ -142,9 +146,15 @@ export class AgentGraphBuilder {
   private outputTypes(): Type[] {
     return this.ordered()
       .filter((n) => n.op === 'agent.output')
-      .flatMap((n) =>
-        this.edges.filter((e) => e.to === n.name).map((e) => this.nodes.get(e.from)!.results[e.index]!),
-      );
+      .flatMap((n) => this.incoming(n.name).map((e) => this.nodes.get(e.from)!.results[e.index]!));
+  }
+
+  private incoming(node: string): Edge[] {
+    if (!this.byTarget) {
+      this.byTarget = new Map();
+      for (const e of this.edges) this.byTarget.set(e.to, [...(this.byTarget.get(e.to) ?? []), e]);
+    }
+    return this.byTarget.get(node) ?? [];
   }
 
   /** Nodes in dependency order (insertion order among ready nodes); a cycle is an error. */
@@ -155,12 +165,14 @@ export class AgentGraphBuilder {
     }
     const indegree = new Map([...this.nodes.keys()].map((n) => [n, 0]));
     for (const e of this.edges) indegree.set(e.to, indegree.get(e.to)! + 1);
+    const outgoing = new Map<string, Edge[]>();
+    for (const e of this.edges) outgoing.set(e.from, [...(outgoing.get(e.from) ?? []), e]);
     const out: Node[] = [];
     const ready = [...this.nodes.keys()].filter((n) => indegree.get(n) === 0);
     while (ready.length > 0) {
       const n = ready.shift()!;
       out.push(this.nodes.get(n)!);
-      for (const e of this.edges.filter((x) => x.from === n)) {
+      for (const e of outgoing.get(n) ?? []) {
         indegree.set(e.to, indegree.get(e.to)! - 1);
         if (indegree.get(e.to) === 0) ready.push(e.to);
       }
@@ -181,7 +193,7 @@ export class AgentGraphBuilder {
     const ops: Op[] = [];
     const yields: Value[] = [];
     for (const n of this.ordered()) {
-      const operands = this.edges.filter((e) => e.to === n.name).map((e) => values.get(e.from)![e.index]!);
+      const operands = this.incoming(n.name).map((e) => values.get(e.from)![e.index]!);
       const id = `${prefix}${n.name}`;
       const results = n.results.map((type, i) => ({ id: n.results.length > 1 ? `${id}.${i}` : id, type }));
       values.set(n.name, results);

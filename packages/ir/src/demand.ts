@@ -20,33 +20,40 @@ const STRUCTURAL = new Set(['agent.graph', 'agent.yield', 'nn.yield']);
 const KINDS: ReadonlySet<string> = new Set(['agent', 'llm', 'kv', 'tool', 'memory', 'text', 'nn']);
 const DEMAND_KEYS = ['flops', 'bytes_read', 'bytes_written', 'memory_bytes', 'network_bytes'] as const;
 
+/** Ops whose result is their input passed on unchanged: its size is the input's size. */
+const PASS_THROUGH = new Set(['agent.route', 'text.privacy_filter']);
+
 /**
- * Who produces each value. Block arguments of `agent.graph`/`nn.fused` regions resolve to the
- * producer of the matching operand; results of `agent.graph` to the producer of the yielded value.
+ * Who produces each value, and how many ops use it. Block arguments of an `agent.graph` resolve to
+ * the matching operand and its results to the yielded values, so edges cross sub-agent boundaries.
  */
 class Producers {
   private readonly byId = new Map<string, Op>();
   private readonly alias = new Map<string, Value>();
-  readonly uses = new Map<string, number>();
+  private readonly uses = new Map<string, number>();
 
   constructor(ops: readonly Op[]) {
     for (const op of walkOps(ops)) {
       for (const r of op.results) this.byId.set(r.id, op);
-      if (op.name !== 'agent.yield' && op.name !== 'nn.yield') {
-        for (const v of op.operands) this.uses.set(v.id, (this.uses.get(v.id) ?? 0) + 1);
-      }
       const body = op.regions[0]?.blocks[0];
-      if (!body || op.name === 'agent.loop') continue;
-      body.args.forEach((a, i) => {
-        if (op.operands[i]) this.alias.set(a.id, op.operands[i]);
-      });
-      const last = body.ops[body.ops.length - 1];
-      if (op.name === 'agent.graph' && last?.name === 'agent.yield') {
-        op.results.forEach((r, i) => {
-          if (last.operands[i]) this.alias.set(r.id, last.operands[i]);
-        });
+      if (op.name === 'agent.graph' && body) this.aliasGraph(op, body.args, body.ops);
+      if (STRUCTURAL.has(op.name)) continue;
+      for (const v of op.operands) {
+        const id = this.source(v).id;
+        this.uses.set(id, (this.uses.get(id) ?? 0) + 1);
       }
     }
+  }
+
+  private aliasGraph(op: Op, args: readonly Value[], body: readonly Op[]): void {
+    args.forEach((a, i) => {
+      if (op.operands[i]) this.alias.set(a.id, op.operands[i]);
+    });
+    const last = body[body.length - 1];
+    if (last?.name !== 'agent.yield') return;
+    op.results.forEach((r, i) => {
+      if (last.operands[i]) this.alias.set(r.id, last.operands[i]);
+    });
   }
 
   /** The value an alias stands for (block argument → outer operand, graph result → yielded value). */
@@ -60,15 +67,21 @@ class Producers {
     return this.byId.get(this.source(v).id);
   }
 
+  useCount(v: Value): number {
+    return this.uses.get(this.source(v).id) ?? 0;
+  }
+
   bytes(v: Value): number {
-    return valueBytes(v, this.of(v));
+    const producer = this.of(v);
+    const input = producer && PASS_THROUGH.has(producer.name) ? producer.operands[0] : undefined;
+    return input ? this.bytes(input) : valueBytes(v, producer);
   }
 }
 
 function demandOf(op: Op, registry: Registry, p: Producers): OpDemand {
   const ctx: DemandContext = { bytesOf: (v) => p.bytes(v) };
   const d = registry.get(op.name)?.demand?.(op, ctx) ?? {};
-  const edges = op.results.reduce((n, r) => n + p.bytes(r) * (p.uses.get(r.id) ?? 0), 0);
+  const edges = op.results.reduce((n, r) => n + p.bytes(r) * p.useCount(r), 0);
   return {
     flops: d.flops ?? 0,
     bytesRead: d.bytesRead ?? 0,

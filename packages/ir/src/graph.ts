@@ -53,10 +53,6 @@ export function makeOp(name: string, init: OpInit = {}): Op {
   return Object.freeze(op);
 }
 
-export function withAttrs(op: Op, attrs: Attrs): Op {
-  return makeOp(op.name, { ...op, attrs: { ...op.attrs, ...attrs } });
-}
-
 export function singleBlockRegion(args: readonly Value[], ops: readonly Op[]): Region {
   return { blocks: [{ args, ops }] };
 }

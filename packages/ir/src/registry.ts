@@ -1,5 +1,5 @@
 import type { NameGen, Op, Value } from './graph.js';
-import { printType, type Type } from './types.js';
+import type { Type } from './types.js';
 
 export type OpKind = 'agent' | 'llm' | 'kv' | 'tool' | 'memory' | 'text' | 'nn';
 
@@ -110,8 +110,4 @@ export function tensorOfRank(rank: number): TypeConstraint {
     `a rank-${rank} float tensor`,
     (t) => FLOAT_TENSOR.accepts(t) && t.kind === 'tensor' && t.shape.length === rank,
   );
-}
-
-export function describeType(t: Type): string {
-  return printType(t);
 }

@@ -170,6 +170,12 @@ test('builder: conditional edges, sub-agents, and cycles rejected with advice', 
     rows.some((r) => r.op === 'tool.invoke' && r.deps.includes(route.id)),
     'sub-agent input resolves to the router',
   );
+  // classify emits maxTokens (4) × 4 bytes of text; the router passes it on along both branches,
+  // one of which enters the sub-agent: edges inside sub-agents count as uses of the outer value.
+  assert.equal(route.demand.networkBytes, 2 * 4 * 4);
+  const tool = rows.find((r) => r.op === 'tool.invoke')!;
+  const output = rows.find((r) => r.op === 'agent.output' && r.deps.includes(tool.id))!;
+  assert.equal(tool.demand.networkBytes, output.edgeBytes[tool.id]);
   const cyclic = new AgentGraphBuilder('c')
     .input('q')
     .tool('a', 'x')
