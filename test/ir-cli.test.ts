@@ -81,6 +81,13 @@ test('fmt reads stdin with -, and its output formats to itself', () => {
   assert.match(once.out, /"agent.output"\(%q\) \{name = "a"\} : \(!agent.text\) -> \(\)/);
 });
 
+test('fmt re-prints a graph that parses but does not verify', () => {
+  const unbounded = `${IN}%l = "agent.loop"(%q) ({\n^bb0(%x: !agent.text):\n  "agent.yield"(%x) : (!agent.text) -> ()\n}) : (!agent.text) -> !agent.text\n`;
+  const r = stitch(['fmt', '-'], unbounded);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(stitch(['verify', '-'], r.out).code, 2);
+});
+
 test('errors on stdin name <stdin>', () => {
   const r = stitch(['verify', '-'], '%a = "x.y"(%b) : (i64) -> i64\n');
   assert.equal(r.code, 2);

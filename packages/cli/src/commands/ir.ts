@@ -46,7 +46,9 @@ function runIr(file: string, opts: IrOpts, passes: PassName[], emit: (g: Graph) 
   const name = file === '-' ? '<stdin>' : file;
   try {
     const graph = parseGraph(readInput(file), name);
-    const pm = new PassManager({ registry: defaultRegistry(), strict: opts.strict ?? false });
+    // fmt only re-prints (syntax errors still fail); every other command verifies before and after each pass.
+    const verifyEach = passes.length > 0;
+    const pm = new PassManager({ registry: defaultRegistry(), strict: opts.strict ?? false, verifyEach });
     const passOpts = {
       tp: positiveInt('tp', opts.tp),
       ep: positiveInt('ep', opts.ep),
