@@ -31,7 +31,7 @@ export interface LlmOptions {
 const buildError = (message: string) => new IrError('IR_BUILD', [{ message }], '<builder>');
 
 function attrsOf(base: Record<string, string | number | boolean>, extra: ExtraAttrs = {}): Attrs {
-  const out: Record<string, Attrs[string]> = {};
+  const out: Record<string, Attrs[string]> = Object.create(null);
   for (const [k, v] of Object.entries({ ...base, ...extra })) out[k] = toAttr(v);
   return out;
 }

@@ -111,7 +111,8 @@ export function parseAttr(c: Cursor): Attr {
 /** `{key = value, flag, "quoted key" = value}` → entries; a key without value is a unit attribute. */
 export function parseAttrDict(c: Cursor): Attrs {
   c.expect('{');
-  const entries: Record<string, Attr> = {};
+  // A null prototype keeps keys such as "__proto__" as plain entries.
+  const entries: Record<string, Attr> = Object.create(null);
   if (c.eat('}')) return entries;
   do {
     const kpos = c.pos;

@@ -22,6 +22,14 @@ for (const { file, builder } of sampleFiles()) {
   });
 }
 
+test('attribute names like __proto__ stay plain entries', () => {
+  const g = parseGraph('"x.y"() {"__proto__" = 1, constructor = 2, d = {"__proto__" = "s"}} : () -> ()');
+  assert.deepEqual(Object.keys(g.ops[0]!.attrs).sort(), ['__proto__', 'constructor', 'd']);
+  const back = mlirOpt(printGraph(g));
+  assert.match(back, /__proto__ = 1 : i64/);
+  assert.ok(graphsEqual(parseGraph(back), g));
+});
+
 test('names reused in sibling regions (legal MLIR) get unique ids', () => {
   const text = `"x.a"() ({
 ^bb0(%v: i64):
