@@ -20,3 +20,17 @@ export interface RawProbe {
   cuda: { driverLoaded: boolean; deviceCount: number; error: string | null };
 }
 export function probe(): RawProbe;
+
+/** Result of loadKernel: a handle to the entry point, or why the artifact was refused. */
+export type RawLoadResult =
+  | { ok: true; handle: number }
+  | { ok: false; code: 'KERNEL_INTEGRITY' | 'KERNEL_LOAD' | 'KERNEL_ARGS'; message: string };
+/** Reads the file, checks its SHA-256, dlopens a private copy of the checked bytes, resolves `symbol`. */
+export function loadKernel(path: string, sha256: string, symbol: string): RawLoadResult;
+/** One memref argument: contiguous row-major data and its sizes. */
+export interface RawKernelArg {
+  data: Float32Array | Int32Array;
+  shape: number[];
+}
+/** Calls the entry point on a libuv pool thread; the arrays must not be resized while it runs. */
+export function runKernel(handle: number, args: RawKernelArg[]): Promise<void>;

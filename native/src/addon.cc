@@ -1,8 +1,11 @@
 #include <napi.h>
+#include "kernel.h"
 #include "probe.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, stitch::Probe));
+  exports.Set("loadKernel", Napi::Function::New(env, stitch::LoadKernel));
+  exports.Set("runKernel", Napi::Function::New(env, stitch::RunKernel));
   return exports;
 }
 

@@ -1,0 +1,126 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { ArtifactIntegrity } from './errors.js';
+import { generateKernel } from './generate.js';
+import type { ArgSpec, KernelSpec } from './spec.js';
+import { entryName, kernelArgs } from './spec.js';
+import type { Target } from './targets.js';
+import { LOWERING, runTool, SCHEDULE, toolchainVersion } from './toolchain.js';
+
+/** What a node needs to run an artifact without the toolchain. Stored as `<hash>.json`. */
+export interface KernelManifest {
+  /** Content hash: SHA-256 of MLIR text, pipeline, target and toolchain version. */
+  hash: string;
+  spec: KernelSpec;
+  target: Target;
+  entryPoints: { symbol: string; args: ArgSpec[] }[];
+  /** SHA-256 of the shared object's bytes; the native loader refuses a file that does not match. */
+  soSha256: string;
+  soBytes: number;
+  pipeline: string;
+  toolchain: string;
+}
+
+export interface Artifact {
+  manifest: KernelManifest;
+  /** Path of the shared object in the cache dir. */
+  soPath: string;
+  /** True when it came from the disk cache rather than a fresh compile. */
+  cached: boolean;
+}
+
+export interface CompileOptions {
+  target: Target;
+  /** @default $STITCH_KERNEL_CACHE, then ~/.cache/stitch/kernels */
+  cacheDir?: string;
+}
+
+export function defaultCacheDir(): string {
+  return process.env.STITCH_KERNEL_CACHE || join(homedir(), '.cache', 'stitch', 'kernels');
+}
+
+export function sha256(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Compiles a kernel spec for a target, or returns the cached artifact with the same content hash. */
+export async function compileKernel(spec: KernelSpec, options: CompileOptions): Promise<Artifact> {
+  const { target } = options;
+  const dir = options.cacheDir ?? defaultCacheDir();
+  const { mlir, scheduled } = generateKernel(spec, target);
+  const optArgs = [...(scheduled ? SCHEDULE : []), ...LOWERING];
+  const clangArgs = ['-O3', '-shared', '-fPIC', `-march=${target}`, '-Wno-override-module', '-x', 'ir', '-'];
+  const pipeline = `mlir-opt-19 ${optArgs.join(' ')} | mlir-translate-19 --mlir-to-llvmir | clang-19 ${clangArgs.join(' ')} -lm`;
+  const toolchain = await toolchainVersion();
+  const hash = sha256([mlir, pipeline, target, toolchain].join('\0'));
+  const soPath = join(dir, `${hash}.so`);
+  const cached = await readCached(dir, hash);
+  if (cached) return { manifest: cached, soPath, cached: true };
+
+  const name = entryName(spec);
+  const llvmDialect = await runTool('mlir-opt-19', optArgs, mlir, 'mlir-opt-19', name);
+  const llvmIr = await runTool(
+    'mlir-translate-19',
+    ['--mlir-to-llvmir'],
+    llvmDialect,
+    'mlir-translate-19',
+    name,
+  );
+  await mkdir(dir, { recursive: true });
+  // Write under a unique name and rename: a concurrent compile of the same kernel never sees half a file.
+  const tmp = join(dir, `${hash}.${process.pid}.${Date.now()}.tmp.so`);
+  await runTool('clang-19', [...clangArgs, '-o', tmp, '-lm'], llvmIr, 'clang-19', name);
+  const bytes = await readFile(tmp);
+  const manifest: KernelManifest = {
+    hash,
+    spec,
+    target,
+    entryPoints: [{ symbol: `_mlir_ciface_${name}`, args: kernelArgs(spec) }],
+    soSha256: sha256(bytes),
+    soBytes: bytes.length,
+    pipeline,
+    toolchain,
+  };
+  await rename(tmp, soPath);
+  await writeManifest(dir, manifest);
+  return { manifest, soPath, cached: false };
+}
+
+/** The manifest of a cached artifact whose shared object still matches it; null otherwise. */
+async function readCached(dir: string, hash: string): Promise<KernelManifest | null> {
+  try {
+    const manifest = JSON.parse(await readFile(join(dir, `${hash}.json`), 'utf8')) as KernelManifest;
+    const bytes = await readFile(join(dir, `${hash}.so`));
+    return sha256(bytes) === manifest.soSha256 ? manifest : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function writeManifest(dir: string, manifest: KernelManifest): Promise<void> {
+  const tmp = join(dir, `${manifest.hash}.${process.pid}.${Date.now()}.tmp.json`);
+  await writeFile(tmp, JSON.stringify(manifest, null, 2));
+  await rename(tmp, join(dir, `${manifest.hash}.json`));
+}
+
+/** Stores fetched bytes in the cache after checking them against the manifest. */
+export async function storeArtifact(
+  dir: string,
+  manifest: KernelManifest,
+  so: Uint8Array,
+): Promise<Artifact> {
+  if (sha256(so) !== manifest.soSha256) {
+    throw new ArtifactIntegrity(
+      `artifact ${manifest.hash}: shared object bytes do not match the manifest SHA-256`,
+    );
+  }
+  await mkdir(dir, { recursive: true });
+  const soPath = join(dir, `${manifest.hash}.so`);
+  const tmp = `${soPath}.${process.pid}.${Date.now()}.tmp`;
+  await writeFile(tmp, so);
+  await rename(tmp, soPath);
+  await writeManifest(dir, manifest);
+  return { manifest, soPath, cached: false };
+}

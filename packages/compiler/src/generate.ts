@@ -1,0 +1,37 @@
+import { attentionDecode, attentionPrefill } from './mlir/attention.js';
+import { batchMatmul, type Generated, matmul, matvec } from './mlir/contraction.js';
+import { elementwise, embedding, rmsnorm, rope, softmax, topkScores } from './mlir/rowwise.js';
+import type { KernelSpec } from './spec.js';
+import { validateSpec } from './spec.js';
+import type { Target } from './targets.js';
+
+/** MLIR text (linalg/arith/math on memrefs, plus a transform schedule for contractions) of a spec. */
+export function generateKernel(spec: KernelSpec, target: Target): Generated {
+  validateSpec(spec);
+  const plain = (mlir: string): Generated => ({ mlir, scheduled: false });
+  switch (spec.op) {
+    case 'nn.matmul':
+      return matmul(spec, target);
+    case 'nn.batch_matmul':
+      return batchMatmul(spec);
+    case 'nn.matvec':
+      return matvec(spec, target);
+    case 'nn.add':
+    case 'nn.swiglu':
+      return plain(elementwise(spec));
+    case 'nn.rmsnorm':
+      return plain(rmsnorm(spec));
+    case 'nn.softmax':
+      return plain(softmax(spec));
+    case 'nn.rope':
+      return plain(rope(spec));
+    case 'nn.attention_prefill':
+      return plain(attentionPrefill(spec));
+    case 'nn.attention_decode':
+      return plain(attentionDecode(spec));
+    case 'nn.embedding':
+      return plain(embedding(spec));
+    case 'nn.topk':
+      return plain(topkScores(spec));
+  }
+}

@@ -1,0 +1,16 @@
+export type { Artifact, CompileOptions, KernelManifest } from './artifact.js';
+export { compileKernel, defaultCacheDir, sha256 } from './artifact.js';
+export {
+  ArtifactIntegrity,
+  ArtifactNotFound,
+  CompileFailed,
+  InvalidKernelSpec,
+  StitchCompilerError,
+  ToolchainMissing,
+} from './errors.js';
+export { generateKernel } from './generate.js';
+export { fetchArtifact, publishArtifact } from './objectstore.js';
+export type { ArgSpec, DType, KernelOp, KernelSpec } from './spec.js';
+export { entryName, kernelArgs, validateSpec } from './spec.js';
+export type { Target } from './targets.js';
+export { runnableTargets, TARGETS } from './targets.js';

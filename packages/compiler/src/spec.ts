@@ -1,0 +1,125 @@
+import { InvalidKernelSpec } from './errors.js';
+
+/** Element types a kernel argument can have. Float math is f32; i32 carries ids and positions. */
+export type DType = 'f32' | 'i32';
+
+/** One memref argument of a kernel entry point; `null` in a shape is a size fixed only at run time. */
+export interface ArgSpec {
+  name: string;
+  dtype: DType;
+  shape: (number | null)[];
+  /** Outputs are written by the kernel; inputs are only read. */
+  role: 'in' | 'out';
+}
+
+/** Kernel specs, one per `nn.*` op. A `null` row count means "any number of rows at run time". */
+export type KernelSpec =
+  | { op: 'nn.matmul'; m: number | null; k: number; n: number; transposeB?: boolean }
+  | { op: 'nn.batch_matmul'; b: number; m: number; k: number; n: number }
+  | { op: 'nn.matvec'; m: number; k: number }
+  | { op: 'nn.add'; rows: number | null; cols: number }
+  | { op: 'nn.rmsnorm'; rows: number | null; dim: number; eps: number }
+  | { op: 'nn.softmax'; rows: number | null; cols: number }
+  | { op: 'nn.rope'; seq: number | null; heads: number; headDim: number; theta: number }
+  | { op: 'nn.swiglu'; rows: number | null; cols: number }
+  | { op: 'nn.attention_prefill'; seq: number | null; heads: number; kvHeads: number; headDim: number }
+  | { op: 'nn.attention_decode'; len: number | null; heads: number; kvHeads: number; headDim: number }
+  | { op: 'nn.embedding'; vocab: number; dim: number; count: number | null }
+  | { op: 'nn.topk'; n: number; dim: number; metric: 'dot' | 'cosine' };
+
+export type KernelOp = KernelSpec['op'];
+
+/** The entry point name of a spec: `_mlir_ciface_<entryName>` in the shared object. */
+export function entryName(spec: KernelSpec): string {
+  return spec.op.slice('nn.'.length);
+}
+
+/** Argument list of a spec's entry point, in call order (inputs first, then outputs). */
+export function kernelArgs(spec: KernelSpec): ArgSpec[] {
+  const i = (name: string, shape: (number | null)[], dtype: DType = 'f32'): ArgSpec => ({
+    name,
+    dtype,
+    shape,
+    role: 'in',
+  });
+  const o = (name: string, shape: (number | null)[]): ArgSpec => ({ name, dtype: 'f32', shape, role: 'out' });
+  switch (spec.op) {
+    case 'nn.matmul':
+      return [
+        i('a', [spec.m, spec.k]),
+        i('b', spec.transposeB ? [spec.n, spec.k] : [spec.k, spec.n]),
+        o('c', [spec.m, spec.n]),
+      ];
+    case 'nn.batch_matmul':
+      return [
+        i('a', [spec.b, spec.m, spec.k]),
+        i('b', [spec.b, spec.k, spec.n]),
+        o('c', [spec.b, spec.m, spec.n]),
+      ];
+    case 'nn.matvec':
+      return [i('a', [spec.m, spec.k]), i('x', [spec.k]), o('y', [spec.m])];
+    case 'nn.add':
+    case 'nn.swiglu':
+      return [
+        i('a', [spec.rows, spec.cols]),
+        i('b', [spec.rows, spec.cols]),
+        o('out', [spec.rows, spec.cols]),
+      ];
+    case 'nn.rmsnorm':
+      return [i('x', [spec.rows, spec.dim]), i('weight', [spec.dim]), o('out', [spec.rows, spec.dim])];
+    case 'nn.softmax':
+      return [i('x', [spec.rows, spec.cols]), o('out', [spec.rows, spec.cols])];
+    case 'nn.rope':
+      return [
+        i('x', [spec.seq, spec.heads, spec.headDim]),
+        i('pos', [spec.seq], 'i32'),
+        o('out', [spec.seq, spec.heads, spec.headDim]),
+      ];
+    case 'nn.attention_prefill':
+      return [
+        i('q', [spec.seq, spec.heads, spec.headDim]),
+        i('k', [spec.seq, spec.kvHeads, spec.headDim]),
+        i('v', [spec.seq, spec.kvHeads, spec.headDim]),
+        o('out', [spec.seq, spec.heads, spec.headDim]),
+      ];
+    case 'nn.attention_decode':
+      return [
+        i('q', [spec.heads, spec.headDim]),
+        i('k', [spec.len, spec.kvHeads, spec.headDim]),
+        i('v', [spec.len, spec.kvHeads, spec.headDim]),
+        o('out', [spec.heads, spec.headDim]),
+      ];
+    case 'nn.embedding':
+      return [
+        i('table', [spec.vocab, spec.dim]),
+        i('ids', [spec.count], 'i32'),
+        o('out', [spec.count, spec.dim]),
+      ];
+    case 'nn.topk':
+      return [i('vectors', [spec.n, spec.dim]), i('query', [spec.dim]), o('scores', [spec.n])];
+  }
+}
+
+/** Checks every size is a positive integer and attributes are in range. Throws `InvalidKernelSpec`. */
+export function validateSpec(spec: KernelSpec): void {
+  for (const [key, value] of Object.entries(spec)) {
+    if (key === 'op' || key === 'metric' || key === 'transposeB' || value === null) continue;
+    if (key === 'eps' || key === 'theta') {
+      if (typeof value !== 'number' || !(value > 0))
+        throw new InvalidKernelSpec(`${spec.op}.${key} must be > 0`);
+      continue;
+    }
+    if (!Number.isInteger(value) || (value as number) < 1) {
+      throw new InvalidKernelSpec(`${spec.op}.${key} must be a positive integer, got ${String(value)}`);
+    }
+  }
+  if (spec.op === 'nn.rope' && spec.headDim % 2 !== 0) {
+    throw new InvalidKernelSpec('nn.rope.headDim must be even (dimensions rotate in pairs)');
+  }
+  if (
+    (spec.op === 'nn.attention_prefill' || spec.op === 'nn.attention_decode') &&
+    spec.heads % spec.kvHeads !== 0
+  ) {
+    throw new InvalidKernelSpec(`${spec.op}.heads must be a multiple of kvHeads (grouped-query attention)`);
+  }
+}
