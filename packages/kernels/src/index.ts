@@ -1,3 +1,5 @@
+export type { Calibration } from './calibrate.js';
+export { calibrate, timeRuns } from './calibrate.js';
 export { KernelIntegrityError, KernelLoadError, KernelShapeMismatch, StitchKernelError } from './errors.js';
 export type { HostProbe, IsaFeatures } from './probe.js';
 export { probeHost } from './probe.js';
