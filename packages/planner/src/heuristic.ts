@@ -1,0 +1,489 @@
+import { type Compiled, transferMs } from './problem.js';
+import { criticalPath, forward, latestStarts, type Schedule, totalCost, usage } from './schedule.js';
+
+export interface HeuristicOutcome {
+  /** Best assignment found that meets the SLA, or null. */
+  assign: Int32Array | null;
+  /** Lowest latency any assignment the heuristic visited reached. */
+  bestLatencyMs: number;
+  /** Why no assignment was found: a task no class with room can run, or the SLA. */
+  failure?: 'capacity' | 'sla';
+}
+
+const EPS = 1e-9;
+
+/** Classes of each task ordered by objective coefficient, cheapest first (ties: faster first). */
+function cheapestOrder(c: Compiled): Int32Array[] {
+  const out: Int32Array[] = [];
+  for (let i = 0; i < c.n; i++) {
+    const coef = c.coef[i]!;
+    const t = c.p.timeMs[i]!;
+    const ks: number[] = [];
+    for (let k = 0; k < c.m; k++) if (Number.isFinite(coef[k]!)) ks.push(k);
+    ks.sort((a, b) => coef[a]! - coef[b]! || t[a]! - t[b]!);
+    out.push(Int32Array.from(ks));
+  }
+  return out;
+}
+
+/** Tasks with the fewest usable classes first, so capacity goes to those that need it. */
+function leastChoiceFirst(c: Compiled, prefs: Int32Array[]): number[] {
+  return [...Array(c.n).keys()].sort((a, b) => prefs[a]!.length - prefs[b]!.length);
+}
+
+/**
+ * Each task on argmin_k coef + w_i·t among classes with room (w_i = ∞: fastest). Hot path of the
+ * weight searches, hence the plain loops.
+ */
+function initial(
+  c: Compiled,
+  prefs: Int32Array[],
+  order: number[],
+  w: (i: number) => number,
+): Int32Array | null {
+  const assign = new Int32Array(c.n).fill(-1);
+  const used = new Float64Array(c.m);
+  for (const i of order) {
+    const wi = w(i);
+    const coef = c.coef[i]!;
+    const time = c.p.timeMs[i]!;
+    const units = c.units[i]!;
+    const fastest = !Number.isFinite(wi);
+    let best = -1;
+    let bestKey = Infinity;
+    for (const k of prefs[i]!) {
+      const v = fastest ? time[k]! : coef[k]! + wi * time[k]!;
+      if (v < bestKey && used[k]! + units[k]! <= c.cap[k]!) {
+        best = k;
+        bestKey = v;
+      }
+    }
+    if (best < 0) return null;
+    assign[i] = best;
+    used[best]! += units[best]!;
+  }
+  return assign;
+}
+
+/**
+ * Transfer-aware construction (HEFT-like, cost-weighted): in topological order each task takes the
+ * class minimising coef + μ·(finish time there), where finish includes transfers from the already
+ * placed predecessors, so chains stay colocated unless moving pays.
+ */
+function constructTopo(c: Compiled, prefs: Int32Array[], mu: number): Int32Array | null {
+  const assign = new Int32Array(c.n).fill(-1);
+  const used = new Float64Array(c.m);
+  const ef = new Float64Array(c.n);
+  const start = new Float64Array(c.m);
+  const fastest = !Number.isFinite(mu);
+  for (const i of c.order) {
+    const ks = prefs[i]!;
+    for (const k of ks) start[k] = 0;
+    for (const e of c.predEdges[i]!) {
+      const { u, tau } = c.edges[e]!;
+      const au = assign[u]!;
+      const base = ef[u]!;
+      const tauU = tau[au]!;
+      for (const k of ks) {
+        const arrive = k === au ? base : base + Math.max(tauU, tau[k]!);
+        if (arrive > start[k]!) start[k] = arrive;
+      }
+    }
+    const coef = c.coef[i]!;
+    const time = c.p.timeMs[i]!;
+    const units = c.units[i]!;
+    let best = -1;
+    let bestKey = Infinity;
+    let bestEnd = 0;
+    for (const k of ks) {
+      if (used[k]! + units[k]! > c.cap[k]!) continue;
+      const end = start[k]! + time[k]!;
+      const key = fastest ? end : coef[k]! + mu * end;
+      if (key < bestKey) {
+        best = k;
+        bestKey = key;
+        bestEnd = end;
+      }
+    }
+    if (best < 0) return null;
+    assign[i] = best;
+    used[best]! += units[best]!;
+    ef[i] = bestEnd;
+  }
+  return assign;
+}
+
+/** Δ objective of moving task i to class k, including γ on its incident edges. */
+function deltaCost(c: Compiled, assign: Int32Array, i: number, k: number): number {
+  let d = c.coef[i]![k]! - c.coef[i]![assign[i]!]!;
+  if (c.gamma > 0) {
+    for (const e of c.predEdges[i]!) {
+      const u = assign[c.edges[e]!.u]!;
+      d += c.gamma * (transferMs(c, e, u, k) - transferMs(c, e, u, assign[i]!));
+    }
+    for (const e of c.succEdges[i]!) {
+      const w = assign[c.edges[e]!.v]!;
+      d += c.gamma * (transferMs(c, e, k, w) - transferMs(c, e, assign[i]!, w));
+    }
+  }
+  return d;
+}
+
+/** Path-local latency gain of moving critical task i to class k (its time and its tight edges). */
+function criticalGain(
+  c: Compiled,
+  assign: Int32Array,
+  s: Schedule,
+  ls: Float64Array,
+  i: number,
+  k: number,
+): number {
+  const a = assign[i]!;
+  let gainIn = Infinity;
+  for (const e of c.predEdges[i]!) {
+    const u = c.edges[e]!.u;
+    const au = assign[u]!;
+    if (ls[u]! - s.es[u]! > EPS || s.ef[u]! + transferMs(c, e, au, a) < s.es[i]! - EPS) continue;
+    gainIn = Math.min(gainIn, transferMs(c, e, au, a) - transferMs(c, e, au, k));
+  }
+  let gainOut = Infinity;
+  for (const e of c.succEdges[i]!) {
+    const w = c.edges[e]!.v;
+    const aw = assign[w]!;
+    if (ls[w]! - s.es[w]! > EPS || s.ef[i]! + transferMs(c, e, a, aw) < s.es[w]! - EPS) continue;
+    gainOut = Math.min(gainOut, transferMs(c, e, a, aw) - transferMs(c, e, k, aw));
+  }
+  const dt = c.p.timeMs[i]![a]! - c.p.timeMs[i]![k]!;
+  return dt + (Number.isFinite(gainIn) ? gainIn : 0) + (Number.isFinite(gainOut) ? gainOut : 0);
+}
+
+/** Upgrades critical-path tasks by best Δcost/Δlatency until the SLA holds or nothing helps. */
+function repair(c: Compiled, assign: Int32Array, slaMs: number, maxIter: number): number {
+  const used = usage(c, assign);
+  let s = forward(c, assign);
+  for (let iter = 0; iter < maxIter && s.latencyMs > slaMs + EPS; iter++) {
+    const ls = latestStarts(c, assign, s.latencyMs);
+    let best: { i: number; k: number; ratio: number } | null = null;
+    for (let i = 0; i < c.n; i++) {
+      if (ls[i]! - s.es[i]! > EPS) continue;
+      for (let k = 0; k < c.m; k++) {
+        if (k === assign[i] || !Number.isFinite(c.coef[i]![k]!)) continue;
+        if (used[k]! + c.units[i]![k]! > c.cap[k]!) continue;
+        const gain = criticalGain(c, assign, s, ls, i, k);
+        if (gain <= EPS) continue;
+        const ratio = deltaCost(c, assign, i, k) / gain;
+        if (!best || ratio < best.ratio) best = { i, k, ratio };
+      }
+    }
+    if (!best) break;
+    used[assign[best.i]!]! -= c.units[best.i]![assign[best.i]!]!;
+    used[best.k]! += c.units[best.i]![best.k]!;
+    assign[best.i] = best.k;
+    s = forward(c, assign);
+  }
+  return s.latencyMs;
+}
+
+/**
+ * Moves single tasks to cheaper classes while every path through them still meets the SLA.
+ * One sweep visits tasks in topological order: predecessors' finish times are current (already
+ * swept) and successors' latest starts are exact (nothing downstream has moved yet), so a move is
+ * safe iff ef(pred) + transfer + t_new + transfer ≤ ls(succ) on all incident edges.
+ */
+function descend(c: Compiled, assign: Int32Array, slaMs: number, prefs: Int32Array[]): void {
+  const used = usage(c, assign);
+  for (let round = 0; round < 8; round++) {
+    const ls = latestStarts(c, assign, slaMs);
+    const ef = new Float64Array(c.n);
+    let moved = false;
+    for (const i of c.order) {
+      for (const k of prefs[i]!) {
+        if (k === assign[i]) break;
+        if (used[k]! + c.units[i]![k]! > c.cap[k]!) continue;
+        if (deltaCost(c, assign, i, k) >= -EPS * Math.abs(c.coef[i]![assign[i]!]!)) continue;
+        if (!fitsWindow(c, assign, ef, ls, i, k, slaMs)) continue;
+        used[assign[i]!]! -= c.units[i]![assign[i]!]!;
+        used[k]! += c.units[i]![k]!;
+        assign[i] = k;
+        moved = true;
+        break;
+      }
+      ef[i] = startOf(c, assign, ef, i, assign[i]!) + c.p.timeMs[i]![assign[i]!]!;
+    }
+    if (!moved) return;
+  }
+}
+
+function startOf(c: Compiled, assign: Int32Array, ef: Float64Array, i: number, k: number): number {
+  let start = 0;
+  for (const e of c.predEdges[i]!) {
+    const u = c.edges[e]!.u;
+    start = Math.max(start, ef[u]! + transferMs(c, e, assign[u]!, k));
+  }
+  return start;
+}
+
+/**
+ * Moves both ends of a colocated edge to a cheaper common class: transfers make single moves out
+ * of a colocated cluster look infeasible even when moving the pair is fine. The window check uses
+ * the current schedule (exact unless another path joins the pair), so every accepted move is
+ * verified with a full forward pass and reverted if it breaks the SLA.
+ */
+function pairDescend(c: Compiled, assign: Int32Array, slaMs: number): boolean {
+  const used = usage(c, assign);
+  let s = forward(c, assign);
+  let ls = latestStarts(c, assign, slaMs);
+  let improved = false;
+  for (let e = 0; e < c.edges.length; e++) {
+    const { u, v } = c.edges[e]!;
+    const a = assign[u]!;
+    if (assign[v] !== a) continue;
+    let best = -1;
+    let bestDelta = -EPS * (Math.abs(c.coef[u]![a]!) + Math.abs(c.coef[v]![a]!));
+    for (let k = 0; k < c.m; k++) {
+      if (k === a) continue;
+      const delta = c.coef[u]![k]! + c.coef[v]![k]! - c.coef[u]![a]! - c.coef[v]![a]!;
+      if (!(delta < bestDelta)) continue;
+      if (used[k]! + c.units[u]![k]! + c.units[v]![k]! > c.cap[k]!) continue;
+      if (!pairFits(c, assign, s.ef, ls, e, k, slaMs)) continue;
+      best = k;
+      bestDelta = delta;
+    }
+    if (best < 0) continue;
+    assign[u] = best;
+    assign[v] = best;
+    const s2 = forward(c, assign);
+    if (s2.latencyMs > slaMs + EPS) {
+      assign[u] = a;
+      assign[v] = a;
+      continue;
+    }
+    used[a]! -= c.units[u]![a]! + c.units[v]![a]!;
+    used[best]! += c.units[u]![best]! + c.units[v]![best]!;
+    s = s2;
+    ls = latestStarts(c, assign, slaMs);
+    improved = true;
+  }
+  return improved;
+}
+
+function pairFits(
+  c: Compiled,
+  assign: Int32Array,
+  ef: Float64Array,
+  ls: Float64Array,
+  e: number,
+  k: number,
+  slaMs: number,
+): boolean {
+  const { u, v } = c.edges[e]!;
+  const endU = startOf(c, assign, ef, u, k) + c.p.timeMs[u]![k]!;
+  let startV = 0;
+  for (const pe of c.predEdges[v]!) {
+    const p = c.edges[pe]!.u;
+    const arrive = p === u ? endU : ef[p]! + transferMs(c, pe, assign[p]!, k);
+    if (arrive > startV) startV = arrive;
+  }
+  const endV = startV + c.p.timeMs[v]![k]!;
+  if (endU > slaMs + EPS || endV > slaMs + EPS) return false;
+  for (const [x, end] of [
+    [u, endU],
+    [v, endV],
+  ] as const) {
+    for (const se of c.succEdges[x]!) {
+      const w = c.edges[se]!.v;
+      if (w === v) continue;
+      if (end + transferMs(c, se, k, assign[w]!) > ls[w]! + EPS) return false;
+    }
+  }
+  return true;
+}
+
+function fitsWindow(
+  c: Compiled,
+  assign: Int32Array,
+  ef: Float64Array,
+  ls: Float64Array,
+  i: number,
+  k: number,
+  slaMs: number,
+): boolean {
+  const end = startOf(c, assign, ef, i, k) + c.p.timeMs[i]![k]!;
+  if (end > slaMs + EPS) return false;
+  for (const e of c.succEdges[i]!) {
+    const w = c.edges[e]!.v;
+    if (end + transferMs(c, e, k, assign[w]!) > ls[w]! + EPS) return false;
+  }
+  return true;
+}
+
+/** Placements that get the full descent. */
+const STARTS_DESCENDED = 4;
+/** Upgrade steps of one critical-path repair. */
+const REPAIR_MAX_ITER = 400;
+
+type Candidate = { assign: Int32Array; latencyMs: number; mu: number };
+
+/**
+ * Lagrangian-style placement: every task on argmin_k coef + μ·t (ties to faster). Latency falls as
+ * μ grows, so a bisection on μ (log scale) finds the cheapest weight whose placement meets the SLA.
+ */
+function weightSearch(
+  c: Compiled,
+  slaMs: number,
+  mu0: number,
+  build: (mu: number) => Int32Array | null,
+): Candidate[] {
+  const at = (mu: number): Candidate | null => {
+    const assign = build(mu);
+    return assign ? { assign, latencyMs: forward(c, assign).latencyMs, mu } : null;
+  };
+  const out: Candidate[] = [];
+  let lo = 0;
+  const cheap = at(0);
+  if (cheap) out.push(cheap);
+  if (cheap && cheap.latencyMs <= slaMs + EPS) return out;
+  let hi = mu0;
+  let best: Candidate | null = null;
+  for (let k = 0; k < 40; k++, hi *= 4) {
+    const cand = at(hi);
+    if (cand && cand.latencyMs <= slaMs + EPS) {
+      best = cand;
+      break;
+    }
+    lo = hi;
+  }
+  if (!best) {
+    const fast = at(Infinity);
+    if (fast) out.push(fast);
+    return out;
+  }
+  for (let k = 0; k < 12 && hi / Math.max(lo, EPS) > 1.08; k++) {
+    const mid = lo > 0 ? Math.sqrt(lo * hi) : hi / 4;
+    const cand = at(mid);
+    if (cand && cand.latencyMs <= slaMs + EPS) {
+      best = cand;
+      hi = mid;
+    } else lo = mid;
+  }
+  out.push(best);
+  const looser = at(hi * 2);
+  if (looser) out.push(looser);
+  return out;
+}
+
+/** Below this many (task, class) pairs the solver also tries downgrade-then-repair moves. */
+const KICK_LIMIT = 20000;
+
+/**
+ * Ejection moves that single-move descent cannot make: downgrade one of the largest-saving tasks
+ * even though the SLA breaks, repair the critical path by cheapest upgrades, and keep the result
+ * if the total cost fell. Bounded: a few candidates per round, a few rounds.
+ */
+function kick(c: Compiled, assign: Int32Array, slaMs: number, prefs: Int32Array[]): void {
+  let cost = totalCost(c, assign);
+  for (let round = 0; round < 4; round++) {
+    const moves: { i: number; k: number; save: number }[] = [];
+    for (let i = 0; i < c.n; i++) {
+      for (const k of prefs[i]!) {
+        if (k === assign[i]) break;
+        moves.push({ i, k, save: c.coef[i]![assign[i]!]! - c.coef[i]![k]! });
+      }
+    }
+    moves.sort((x, y) => y.save - x.save);
+    let improved = false;
+    for (const mv of moves.slice(0, 12)) {
+      const trial = Int32Array.from(assign);
+      trial[mv.i] = mv.k;
+      if (usage(c, trial)[mv.k]! > c.cap[mv.k]!) continue;
+      if (repair(c, trial, slaMs, 30) > slaMs + EPS) continue;
+      descend(c, trial, slaMs, prefs);
+      const tc = totalCost(c, trial);
+      if (tc < cost * (1 - 1e-9)) {
+        assign.set(trial);
+        cost = tc;
+        improved = true;
+        break;
+      }
+    }
+    if (!improved) return;
+  }
+}
+
+/** Refinement rounds of the per-task weights after the global weight search. */
+const FLOW_ROUNDS = 12;
+
+/**
+ * Per-task weights (a subgradient step on the Lagrangian of the latency constraints): from the
+ * global μ, tasks on the critical path of an SLA-missing placement get heavier, and after a
+ * placement that meets the SLA the tasks with float get lighter, so time is bought where paths
+ * are tight and saved where they are not.
+ */
+function flowSearch(
+  c: Compiled,
+  slaMs: number,
+  prefs: Int32Array[],
+  order: number[],
+  mu: number,
+): Candidate[] {
+  const w = new Float64Array(c.n).fill(mu);
+  const out: Candidate[] = [];
+  for (let round = 0; round < FLOW_ROUNDS; round++) {
+    const assign = initial(c, prefs, order, (i) => w[i]!);
+    if (!assign) return out;
+    const s = forward(c, assign);
+    if (s.latencyMs <= slaMs + EPS) {
+      out.push({ assign, latencyMs: s.latencyMs, mu });
+      const ls = latestStarts(c, assign, slaMs);
+      for (let i = 0; i < c.n; i++) if (ls[i]! - s.es[i]! > 0.05 * slaMs) w[i]! *= 0.6;
+    } else {
+      for (const i of criticalPath(c, assign, s)) w[i] = Math.max(w[i]! * 1.6, mu * 0.05);
+    }
+  }
+  return out;
+}
+
+/**
+ * Weight search for placements that meet the SLA (plus, on small problems, critical-path repair of
+ * the cheapest placement by best Δcost/Δlatency), then cost descent by single moves inside the SLA;
+ * keeps the cheapest. Placements that miss the SLA get a bounded critical-path repair.
+ */
+export function solveHeuristic(c: Compiled, slaMs: number): HeuristicOutcome {
+  const prefs = cheapestOrder(c);
+  let budget = 0;
+  for (let i = 0; i < c.n; i++) budget += c.coef[i]![prefs[i]![0] ?? 0]!;
+  const mu0 = Math.max(budget, EPS) / Math.max(slaMs, EPS);
+  const order = leastChoiceFirst(c, prefs);
+  const independent = (mu: number) => initial(c, prefs, order, () => mu);
+  const found = [
+    ...weightSearch(c, slaMs, mu0, independent),
+    ...weightSearch(c, slaMs, mu0, (mu) => constructTopo(c, prefs, mu)),
+  ];
+  if (found.length === 0) return { assign: null, bestLatencyMs: Infinity, failure: 'capacity' };
+  const meets = found.filter((x) => x.latencyMs <= slaMs + EPS);
+  const refined = meets.length > 0 ? flowSearch(c, slaMs, prefs, order, meets[0]!.mu) : [];
+  refined.sort((a, b) => totalCost(c, a.assign) - totalCost(c, b.assign));
+  // Descent is the expensive part: run it on the cheapest few placements that meet the SLA, and
+  // repair only when none does.
+  const ok = [...meets, ...refined].sort((a, b) => totalCost(c, a.assign) - totalCost(c, b.assign));
+  const starts = ok.length > 0 ? ok.slice(0, STARTS_DESCENDED) : found;
+  let bestLatencyMs = Infinity;
+  let best: Int32Array | null = null;
+  let bestCost = Infinity;
+  for (const start of starts) {
+    const assign = start.assign;
+    let lat = start.latencyMs;
+    if (lat > slaMs + EPS) lat = repair(c, assign, slaMs, Math.min(20 * c.n, REPAIR_MAX_ITER));
+    bestLatencyMs = Math.min(bestLatencyMs, lat);
+    if (lat > slaMs + EPS) continue;
+    descend(c, assign, slaMs, prefs);
+    for (let round = 0; round < 4 && pairDescend(c, assign, slaMs); round++) descend(c, assign, slaMs, prefs);
+    const cost = totalCost(c, assign);
+    if (cost < bestCost) {
+      best = assign;
+      bestCost = cost;
+    }
+  }
+  if (best && c.n * c.m <= KICK_LIMIT) kick(c, best, slaMs, prefs);
+  return best ? { assign: best, bestLatencyMs } : { assign: null, bestLatencyMs, failure: 'sla' };
+}

@@ -1,0 +1,13 @@
+export type { PlanErrorCode } from './errors.js';
+export { PlanError } from './errors.js';
+export type { GenerateOptions } from './generate.js';
+export { generateProblem } from './generate.js';
+export type { DemandRowLike, DerivedOptions } from './input.js';
+export { problemFromDemand, problemFromProfile } from './input.js';
+export type { MilpSolver } from './milp.js';
+export { loadMilpSolver } from './milp.js';
+export type { ParetoPoint } from './pareto.js';
+export { paretoFrontier } from './pareto.js';
+export type { Placement, PlanFeasible, PlanInfeasible, PlanOptions, PlanResult } from './plan.js';
+export { planExact, planHeuristic } from './plan.js';
+export type { ClassSpec, EdgeSpec, PlacementProblem, TaskSpec } from './problem.js';

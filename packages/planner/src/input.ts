@@ -1,0 +1,183 @@
+import {
+  type Catalog,
+  type CorrectionTable,
+  type Demand,
+  deviceHourlyCost,
+  estimateOp,
+  findDevice,
+  type PeakBasis,
+  type TcoOptions,
+} from '@stitch/cost';
+import { PlanError } from './errors.js';
+import type { EdgeSpec, PlacementProblem } from './problem.js';
+
+/** Structurally the `DemandRow` of @stitch/ir, so the planner does not depend on the IR package. */
+export interface DemandRowLike {
+  id: string;
+  op: string;
+  kind: string;
+  demand: Demand;
+  deps: string[];
+  edgeBytes: Record<string, number>;
+  attrs: Record<string, string | number | boolean>;
+}
+
+export interface DerivedOptions {
+  catalog: Catalog;
+  /** Class ids to consider; default: the whole catalog. */
+  classes?: readonly string[];
+  /** Devices available per class id; absent = unlimited. */
+  counts?: Record<string, number>;
+  basis?: PeakBasis;
+  tco?: TcoOptions;
+  /** Measured ÷ estimated factors per (op kind, device) that scale the roofline times. */
+  correction?: CorrectionTable;
+  /** Class ids that are real on this host; every other class is marked modelled. @default ['cpu'] */
+  realClasses?: readonly string[];
+}
+
+/** Ops that wait on IO or run glue code; the paper places them on CPUs. */
+const HOST_KINDS = new Set(['agent', 'tool', 'memory', 'text']);
+
+function extraLatencyMs(attrs: DemandRowLike['attrs']): number {
+  const v = attrs.latency_ms ?? attrs.latencyMs;
+  return typeof v === 'number' && v > 0 ? v : 0;
+}
+
+/** Demand table × catalog → placement problem, timing each (op, class) with the roofline model. */
+export function problemFromDemand(rows: readonly DemandRowLike[], o: DerivedOptions): PlacementProblem {
+  const ids = o.classes ?? o.catalog.map((d) => d.id);
+  const devices = ids.map((id) => findDevice(o.catalog, id));
+  const real = new Set(o.realClasses ?? ['cpu']);
+  const classes = devices.map((d) => {
+    const count = o.counts?.[d.id];
+    return {
+      id: d.id,
+      usdPerHour: deviceHourlyCost(d, o.tco).totalUsdPerHour,
+      linkGBps: d.link.scaleOutGBps,
+      modelled: !real.has(d.id),
+      ...(count !== undefined ? { count } : {}),
+    };
+  });
+  const timeMs: number[][] = [];
+  const devs: number[][] = [];
+  const edges: EdgeSpec[] = [];
+  for (const r of rows) {
+    const hint = typeof r.attrs.placement === 'string' ? r.attrs.placement : undefined;
+    const dtype = r.attrs.dtype === 'fp8' ? 'fp8' : 'fp16';
+    const t: number[] = [];
+    const n: number[] = [];
+    for (const d of devices) {
+      const allowed = (!HOST_KINDS.has(r.kind) || d.kind === 'cpu') && (hint === undefined || hint === d.id);
+      const est = allowed
+        ? estimateOp(r.demand, d, {
+            dtype,
+            basis: o.basis ?? 'paper',
+            extraLatencyMs: extraLatencyMs(r.attrs),
+          })
+        : null;
+      const ok = est?.feasible === true;
+      t.push(ok ? (o.correction?.apply(r.kind, d.id, est.ms) ?? est.ms) : Infinity);
+      n.push(ok ? est.devices : 0);
+    }
+    timeMs.push(t);
+    devs.push(n);
+    for (const dep of r.deps) edges.push({ from: dep, to: r.id, bytes: r.edgeBytes[dep] ?? 0 });
+  }
+  return {
+    tasks: rows.map((r) => ({ id: r.id, op: r.op, deps: [...r.deps] })),
+    classes,
+    timeMs,
+    devices: devs,
+    edges,
+  };
+}
+
+type Obj = Record<string, unknown>;
+
+function fail(path: string, what: string): never {
+  throw new PlanError('PLAN_INPUT', `${path} must be ${what}; fix the profile file and retry`);
+}
+
+function numberMap(v: unknown, path: string): Record<string, number> {
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(path, 'an object of class id → number');
+  for (const [k, x] of Object.entries(v)) {
+    if (x !== null && (typeof x !== 'number' || !(x >= 0)))
+      fail(`${path}.${k}`, 'a non-negative number or null');
+  }
+  return v as Record<string, number>;
+}
+
+/**
+ * Profiled tables (the paper's second input path): `{ classes: [{id, usd_per_hour, count?, link_gbps?}],
+ * tasks: [{id, op?, deps?, time_ms: {class: ms}, usd_per_request?: {class: $}, devices?: {class: n}}],
+ * edges?: [{from, to, bytes?, transfer_ms?}] }`. A class missing from time_ms cannot run the task.
+ */
+export function problemFromProfile(json: unknown): PlacementProblem {
+  if (typeof json !== 'object' || json === null) fail('profile', 'a JSON object');
+  const root = json as Obj;
+  if (!Array.isArray(root.classes) || root.classes.length === 0) fail('profile.classes', 'a non-empty array');
+  if (!Array.isArray(root.tasks) || root.tasks.length === 0) fail('profile.tasks', 'a non-empty array');
+  const classes = root.classes.map((v, j) => {
+    const c = v as Obj;
+    const path = `profile.classes[${j}]`;
+    if (typeof c?.id !== 'string') fail(`${path}.id`, 'a string');
+    if (typeof c.usd_per_hour !== 'number' || !(c.usd_per_hour >= 0))
+      fail(`${path}.usd_per_hour`, 'a number >= 0');
+    if (c.count !== undefined && (typeof c.count !== 'number' || !(c.count >= 0)))
+      fail(`${path}.count`, 'a number >= 0');
+    const link = c.link_gbps ?? 50;
+    if (typeof link !== 'number' || !(link > 0)) fail(`${path}.link_gbps`, 'a positive number');
+    return {
+      id: c.id,
+      usdPerHour: c.usd_per_hour,
+      linkGBps: link,
+      ...(c.count !== undefined ? { count: c.count as number } : {}),
+    };
+  });
+  const explicit = root.tasks.some((t) => (t as Obj)?.usd_per_request !== undefined);
+  const timeMs: number[][] = [];
+  const devices: number[][] = [];
+  const usdPerRequest: number[][] = [];
+  const tasks = root.tasks.map((v, i) => {
+    const t = v as Obj;
+    const path = `profile.tasks[${i}]`;
+    if (typeof t?.id !== 'string') fail(`${path}.id`, 'a string');
+    const deps = t.deps ?? [];
+    if (!Array.isArray(deps) || deps.some((d) => typeof d !== 'string'))
+      fail(`${path}.deps`, 'an array of task ids');
+    const times = numberMap(t.time_ms, `${path}.time_ms`);
+    const costs = numberMap(t.usd_per_request, `${path}.usd_per_request`);
+    const devs = numberMap(t.devices, `${path}.devices`);
+    timeMs.push(classes.map((c) => (typeof times[c.id] === 'number' ? times[c.id]! : Infinity)));
+    devices.push(classes.map((c) => devs[c.id] ?? 1));
+    const fallback = (j: number) => (timeMs[i]![j]! / 3.6e6) * devices[i]![j]! * classes[j]!.usdPerHour;
+    usdPerRequest.push(classes.map((c, j) => costs[c.id] ?? fallback(j)));
+    return { id: t.id, deps: deps as string[], ...(typeof t.op === 'string' ? { op: t.op } : {}) };
+  });
+  const edges: EdgeSpec[] = [];
+  if (root.edges !== undefined && !Array.isArray(root.edges)) fail('profile.edges', 'an array');
+  for (const [k, v] of ((root.edges as unknown[] | undefined) ?? []).entries()) {
+    const e = v as Obj;
+    const path = `profile.edges[${k}]`;
+    if (typeof e?.from !== 'string' || typeof e.to !== 'string')
+      fail(path, 'an object with string from and to');
+    const bytes = e.bytes ?? 0;
+    if (typeof bytes !== 'number' || !(bytes >= 0)) fail(`${path}.bytes`, 'a number >= 0');
+    const spec: EdgeSpec = { from: e.from, to: e.to, bytes };
+    if (e.transfer_ms !== undefined) {
+      if (typeof e.transfer_ms !== 'number' || !(e.transfer_ms >= 0))
+        fail(`${path}.transfer_ms`, 'a number >= 0');
+      spec.transferMs = e.transfer_ms;
+    }
+    edges.push(spec);
+  }
+  const known = new Set(edges.map((e) => `${e.from}\u0000${e.to}`));
+  for (const t of tasks) {
+    for (const d of t.deps) if (!known.has(`${d}\u0000${t.id}`)) edges.push({ from: d, to: t.id, bytes: 0 });
+  }
+  const p: PlacementProblem = { tasks, classes, timeMs, devices, edges };
+  if (explicit) p.usdPerRequest = usdPerRequest;
+  return p;
+}

@@ -1,0 +1,143 @@
+import { PlanError } from './errors.js';
+
+/** A device class as the optimiser sees it. */
+export interface ClassSpec {
+  id: string;
+  /** $ per hour of one device of this class. */
+  usdPerHour: number;
+  /** Devices of this class available; omitted = unlimited. */
+  count?: number;
+  /** Per-device network bandwidth used for edge transfers that leave this class, GB/s. */
+  linkGBps: number;
+  /** True for modelled devices (`virtual:<id>` in the runtime); shown as "modelled". */
+  modelled?: boolean;
+}
+
+export interface TaskSpec {
+  id: string;
+  op?: string;
+  deps: string[];
+}
+
+export interface EdgeSpec {
+  from: string;
+  to: string;
+  /** Bytes that cross the edge per request. */
+  bytes: number;
+  /** Fixed transfer time when the endpoints are on different classes; overrides bytes / link. */
+  transferMs?: number;
+}
+
+/**
+ * The normalised placement problem: per task × class, time and devices; per edge, bytes. Both the
+ * derived path (demand rows × catalog) and the profiled path (JSON tables) produce one of these.
+ */
+export interface PlacementProblem {
+  tasks: TaskSpec[];
+  classes: ClassSpec[];
+  /** [task][class] milliseconds for one execution; Infinity = cannot run there. */
+  timeMs: number[][];
+  /** [task][class] devices one replica needs (tensor-parallel × pipeline). */
+  devices: number[][];
+  /** [task][class] explicit $ per request (profiled `cost_ij`); when absent, cost follows from time × $/h. */
+  usdPerRequest?: number[][];
+  edges: EdgeSpec[];
+}
+
+/** Indexes and per-(task, class) coefficients every solver shares. */
+export interface Compiled {
+  p: PlacementProblem;
+  n: number;
+  m: number;
+  order: number[];
+  /** Edges as index pairs with per-class transfer time τ[e][j] (ms) when the edge leaves class j. */
+  edges: { u: number; v: number; tau: number[] }[];
+  predEdges: number[][];
+  succEdges: number[][];
+  /** Objective coefficient [i][j]: $/h at the target rate, or $ per request when rate is 0. */
+  coef: number[][];
+  /** Devices [i][j] the task's replicas hold at the target rate. */
+  units: number[][];
+  /** Capacity per class (Infinity when unlimited). */
+  cap: number[];
+  /** $ per ms of transfer (the paper's γ). */
+  gamma: number;
+  rate: number;
+}
+
+/** Transfer time of an edge placed u on class a, v on class b: zero when colocated, else the slower side. */
+export function transferMs(c: Compiled, e: number, a: number, b: number): number {
+  if (a === b) return 0;
+  const tau = c.edges[e]!.tau;
+  return Math.max(tau[a]!, tau[b]!);
+}
+
+export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
+  const n = p.tasks.length;
+  const m = p.classes.length;
+  if (n === 0) throw new PlanError('PLAN_INPUT', 'the problem has no tasks; give at least one');
+  if (m === 0) throw new PlanError('PLAN_INPUT', 'the problem has no device classes; give at least one');
+  if (!(rate >= 0)) throw new PlanError('PLAN_INPUT', `options.rate must be >= 0 requests/s, got ${rate}`);
+  const index = new Map(p.tasks.map((t, i) => [t.id, i]));
+  if (index.size !== n) throw new PlanError('PLAN_INPUT', 'task ids must be unique');
+  const edges = p.edges.map((e) => {
+    const u = index.get(e.from);
+    const v = index.get(e.to);
+    if (u === undefined || v === undefined) {
+      throw new PlanError('PLAN_INPUT', `edge ${e.from} → ${e.to} names an unknown task`);
+    }
+    const tau = p.classes.map((c) => e.transferMs ?? (e.bytes / (c.linkGBps * 1e9)) * 1e3);
+    return { u, v, tau };
+  });
+  const predEdges: number[][] = p.tasks.map(() => []);
+  const succEdges: number[][] = p.tasks.map(() => []);
+  edges.forEach((e, k) => {
+    predEdges[e.v]!.push(k);
+    succEdges[e.u]!.push(k);
+  });
+  const order = topoOrder(n, edges, p.tasks);
+  const units: number[][] = [];
+  const coef: number[][] = [];
+  for (let i = 0; i < n; i++) {
+    units.push([]);
+    coef.push([]);
+    for (let j = 0; j < m; j++) {
+      const t = p.timeMs[i]![j]!;
+      const dev = p.devices[i]![j]!;
+      const replicas = rate > 0 && Number.isFinite(t) ? Math.max(1, Math.ceil((rate * t) / 1e3)) : 1;
+      units[i]!.push(replicas * dev);
+      const explicit = p.usdPerRequest?.[i]?.[j];
+      const hourly = p.classes[j]!.usdPerHour;
+      let c: number;
+      if (explicit !== undefined) c = rate > 0 ? explicit * rate * 3600 : explicit;
+      else c = rate > 0 ? replicas * dev * hourly : (t / 3.6e6) * dev * hourly;
+      coef[i]!.push(Number.isFinite(t) ? c : Infinity);
+    }
+  }
+  const cap = p.classes.map((c) => c.count ?? Infinity);
+  return { p, n, m, order, edges, predEdges, succEdges, coef, units, cap, gamma, rate };
+}
+
+function topoOrder(n: number, edges: { u: number; v: number }[], tasks: TaskSpec[]): number[] {
+  const indeg = new Array<number>(n).fill(0);
+  const out: number[][] = tasks.map(() => []);
+  for (const e of edges) {
+    indeg[e.v]!++;
+    out[e.u]!.push(e.v);
+  }
+  const queue: number[] = [];
+  indeg.forEach((d, i) => {
+    if (d === 0) queue.push(i);
+  });
+  for (let h = 0; h < queue.length; h++) {
+    for (const v of out[queue[h]!]!) if (--indeg[v]! === 0) queue.push(v);
+  }
+  if (queue.length !== n) {
+    const stuck = tasks.filter((_, i) => indeg[i]! > 0).map((t) => t.id);
+    throw new PlanError(
+      'PLAN_INPUT',
+      `the graph has a cycle through ${stuck.slice(0, 5).join(', ')}; unroll it first`,
+    );
+  }
+  return queue;
+}
