@@ -9,7 +9,7 @@ export function mlirOpt(text: string): string {
       input: text,
       encoding: 'utf8',
       stdio: ['pipe', 'pipe', 'pipe'],
-    timeout: 30_000,
+      timeout: 30_000,
     },
   );
 }
