@@ -72,7 +72,9 @@ describe('runtime messaging across processes', () => {
 
   test('a full mailbox answers Overloaded at once; per-caller caps leave room for others', async () => {
     const ref = await client.spawn(Echo, { id: 'slow', node: remote.nodeId });
-    const results = await Promise.allSettled(Array.from({ length: 6 }, () => ref.ask({ type: 'sleep', ms: 300 })));
+    const results = await Promise.allSettled(
+      Array.from({ length: 6 }, () => ref.ask({ type: 'sleep', ms: 300 })),
+    );
     const overloaded = results.filter((r) => r.status === 'rejected' && r.reason instanceof Overloaded);
     const done = results.filter((r) => r.status === 'fulfilled');
     // perCaller is 3: three run/queue, three are refused.
@@ -81,7 +83,10 @@ describe('runtime messaging across processes', () => {
     const other = local.ref<typeof Echo>({ type: 'echo', id: 'slow' });
     const mine = Array.from({ length: 3 }, () => ref.ask({ type: 'sleep', ms: 200 }));
     // capacity 4 is shared: the other caller gets the one slot left.
-    const theirs = await Promise.allSettled([other.ask({ type: 'sleep', ms: 1 }), other.ask({ type: 'sleep', ms: 1 })]);
+    const theirs = await Promise.allSettled([
+      other.ask({ type: 'sleep', ms: 1 }),
+      other.ask({ type: 'sleep', ms: 1 }),
+    ]);
     await Promise.all(mine);
     assert.equal(theirs.filter((r) => r.status === 'fulfilled').length, 1);
     const refused = theirs.find((r) => r.status === 'rejected');
@@ -99,7 +104,10 @@ describe('runtime messaging across processes', () => {
     assert.deepEqual(back, data);
     const strict = await connectCluster({ nats: nats.url, name: CLUSTER, chunking: false });
     try {
-      const err = await strict.ref<typeof Echo>(ref).ask({ type: 'echo', data }).catch((e: unknown) => e);
+      const err = await strict
+        .ref<typeof Echo>(ref)
+        .ask({ type: 'echo', data })
+        .catch((e: unknown) => e);
       assert.ok(err instanceof PayloadTooLarge);
       assert.match(err.message, /max_payload/);
     } finally {
@@ -111,7 +119,11 @@ describe('runtime messaging across processes', () => {
     const nc = await connect({ servers: nats.url });
     try {
       const subject = `stitch.${CLUSTER}.actor.counter.c-ask`;
-      for (const body of [new Uint8Array([0xc1, 0xff, 0x00]), Buffer.from('{"not":"msgpack"'), new Uint8Array()]) {
+      for (const body of [
+        new Uint8Array([0xc1, 0xff, 0x00]),
+        Buffer.from('{"not":"msgpack"'),
+        new Uint8Array(),
+      ]) {
         const reply = await nc.request(subject, body, { timeout: 2000 });
         assert.equal(reply.headers?.get('Stitch-Error-Code'), 'ACTOR_BAD_MESSAGE');
       }
@@ -121,7 +133,10 @@ describe('runtime messaging across processes', () => {
       assert.ok(wrong instanceof BadMessage);
       const h = headers();
       h.set('traceparent', 'not-a-trace');
-      await nc.request(subject, Buffer.from([0x81, 0xa4, 0x74, 0x79, 0x70, 0x65, 0xa3, 0x67, 0x65, 0x74]), { timeout: 2000, headers: h });
+      await nc.request(subject, Buffer.from([0x81, 0xa4, 0x74, 0x79, 0x70, 0x65, 0xa3, 0x67, 0x65, 0x74]), {
+        timeout: 2000,
+        headers: h,
+      });
       assert.equal(await ref.ask({ type: 'get' }), 7);
       assert.equal(remote.child.exitCode, null, 'the node process is alive');
     } finally {
@@ -137,7 +152,11 @@ describe('runtime messaging across processes', () => {
     const ref = client.ref<typeof Counter>({ type: 'counter', id: 'c-ask' });
     const key = 'retry-1';
     assert.equal(await ref.ask({ type: 'add', by: 10 }, { idempotencyKey: key, retries: 2 }), 17);
-    assert.equal(await ref.ask({ type: 'add', by: 10 }, { idempotencyKey: key }), 17, 'a repeat is answered, not applied');
+    assert.equal(
+      await ref.ask({ type: 'add', by: 10 }, { idempotencyKey: key }),
+      17,
+      'a repeat is answered, not applied',
+    );
     assert.equal(await ref.ask({ type: 'get' }), 17);
   });
 });

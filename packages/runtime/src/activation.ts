@@ -42,6 +42,10 @@ export class Activation {
   readonly #record: StateRecord;
   #uncommitted: { m: JsMsg; reply: string | undefined; out: Outcome }[] = [];
   #commits: Promise<void> = Promise.resolve();
+  /** Durable messages queued but not yet started: a commit waits until this is 0 (or the batch is full). */
+  #durableQueued = 0;
+  /** Reply subjects waiting for the outcome of a durable key that is not applied yet. */
+  readonly #waiters = new Map<string, string[]>();
   readonly #counters = { delivered: 0, redelivered: 0, duplicatesSkipped: 0 };
   readonly #self: ActorRef;
 
@@ -115,7 +119,8 @@ export class Activation {
     const { jsm, js, names } = this.host;
     const name = names.consumer(this.def.type, this.id);
     const ackWaitMs = this.def.durable?.ackWaitMs ?? 5000;
-    const capacity = this.#mailbox.capacity;
+    // Half the mailbox at most, so fast-mode callers still find room while a backlog drains.
+    const capacity = Math.max(1, Math.floor(this.#mailbox.capacity / 2));
     await jsm.consumers
       .add(names.stream, {
         durable_name: name,
@@ -161,6 +166,10 @@ export class Activation {
       if (m.reply) this.#send(m.reply, { ok: true, data: encode(this.inspect()) });
       return;
     }
+    if (msg.type === '$outcome') {
+      if (m.reply) this.#outcome(String((msg as { key?: unknown }).key), m.reply);
+      return;
+    }
     const item: Incoming = { msg, env, reply: m.reply, durable: undefined, key: env.idempotencyKey };
     const refused = this.#mailbox.offer(item, env.sender);
     if (refused && m.reply) {
@@ -186,7 +195,21 @@ export class Activation {
       return;
     }
     const key = env.idempotencyKey ?? `seq-${m.seq}`;
-    this.#mailbox.offer({ msg, env, reply, durable: m, key }, env.sender, true);
+    // Durable messages bypass the limits: the consumer's max_ack_pending already bounds them.
+    this.#durableQueued++;
+    this.#mailbox.offer({ msg, env, reply, durable: m, key }, '$durable', true);
+  }
+
+  /**
+   * Answers a durable ask whose publish the stream dropped as a duplicate: from the effect record when
+   * the key is applied, else once its (first) message commits.
+   */
+  #outcome(key: string, reply: string): void {
+    const done = this.#record.processed.get(key);
+    if (done) return this.#send(reply, done);
+    const waiting = this.#waiters.get(key) ?? [];
+    if (waiting.length < 64) waiting.push(reply);
+    this.#waiters.set(key, waiting);
   }
 
   #parse(data: Uint8Array): { type: string } {
@@ -194,7 +217,7 @@ export class Activation {
     if (typeof msg !== 'object' || msg === null || typeof msg.type !== 'string') {
       throw new BadMessage(`${this.key} got a message that is not an object with a string "type"`);
     }
-    if (msg.type !== '$inspect' && !Object.hasOwn(this.def.handlers, msg.type)) {
+    if (!msg.type.startsWith('$') && !Object.hasOwn(this.def.handlers, msg.type)) {
       throw new BadMessage(
         `${this.key} has no handler "${msg.type}" (it has ${Object.keys(this.def.handlers).join(', ')})`,
       );
@@ -225,6 +248,7 @@ export class Activation {
   }
 
   async #durableTurn(item: Incoming, m: JsMsg): Promise<void> {
+    this.#durableQueued--;
     const key = item.key!;
     const done = this.#record.processed.get(key);
     if (done) {
@@ -237,7 +261,7 @@ export class Activation {
     const out = await this.#apply(item);
     this.#record.remember(key, out);
     this.#uncommitted.push({ m, reply: item.reply, out });
-    if (this.#mailbox.depth === 0 || this.#uncommitted.length >= COMMIT_BATCH) await this.#commit();
+    if (this.#durableQueued === 0 || this.#uncommitted.length >= COMMIT_BATCH) await this.#commit();
   }
 
   /**
@@ -264,6 +288,9 @@ export class Activation {
       for (const u of batch) {
         if (u.reply) this.#send(u.reply, u.out);
         u.m.ack();
+        const key = readEnvelope(u.m.headers).idempotencyKey;
+        for (const w of (key && this.#waiters.get(key)) || []) this.#send(w, u.out);
+        if (key) this.#waiters.delete(key);
       }
     });
     return this.#commits;

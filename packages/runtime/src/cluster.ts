@@ -16,7 +16,6 @@ import {
   type NatsConnection,
   nanos,
   nuid,
-  type Subscription,
 } from '@nats-io/transport-node';
 import {
   type ActorRef,
@@ -386,26 +385,46 @@ export class Cluster {
 
   async #askDurable(type: string, id: string, msg: unknown, options: AskOptions): Promise<unknown> {
     const timeoutMs = options.timeoutMs ?? 5000;
-    const env = this.#envelope(
-      { ...options, idempotencyKey: options.idempotencyKey ?? nuid.next() },
-      Date.now() + timeoutMs,
-    );
+    const key = options.idempotencyKey ?? nuid.next();
+    const env = this.#envelope({ ...options, idempotencyKey: key }, Date.now() + timeoutMs);
     const data = encode(msg);
-    let published: Promise<void> | undefined;
-    const answer = this.#await(`actor ${type}/${id} (durable)`, timeoutMs, (reply) => {
-      published = this.#publishDurable(type, id, data, env, reply);
+    let reply = '';
+    const answer = this.#await(`actor ${type}/${id} (durable)`, timeoutMs, (r) => {
+      reply = r;
     });
-    await published;
-    return answer;
+    let duplicate: boolean;
+    try {
+      duplicate = await this.#publishDurable(type, id, data, env, reply);
+    } catch (err) {
+      this.#forget(reply);
+      throw err;
+    }
+    if (!duplicate) return answer;
+    // The stream dropped the publish as a repeat of the key: ask the actor for the recorded outcome.
+    this.#forget(reply);
+    return this.#request(
+      this.parts.names.actor(type, id),
+      { type: '$outcome', key },
+      { timeoutMs },
+      `actor ${type}/${id}`,
+    );
   }
 
+  /** Stops waiting on `reply` (its promise is abandoned, never settled). */
+  #forget(reply: string): void {
+    const token = reply.slice(this.#inbox.length + 1);
+    clearTimeout(this.#pending.get(token)?.timer);
+    this.#pending.delete(token);
+  }
+
+  /** Returns true when the stream reports the publish as a duplicate within its window. */
   async #publishDurable(
     type: string,
     id: string,
     data: Uint8Array,
     env: Envelope,
     reply: string | undefined,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const { maxPayload } = this.parts.limits;
     if (data.length > maxPayload - 4096) {
       throw new PayloadTooLarge(
@@ -418,7 +437,11 @@ export class Cluster {
     const h = envelopeHeaders({ ...env, idempotencyKey: key });
     if (reply) h.set(H.replyTo, reply);
     // The stream drops a repeat of the same Nats-Msg-Id within its duplicate window.
-    await this.parts.js.publish(this.parts.names.durable(type, id), data, { msgID: key, headers: h });
+    const ack = await this.parts.js.publish(this.parts.names.durable(type, id), data, {
+      msgID: key,
+      headers: h,
+    });
+    return ack.duplicate;
   }
 
   #await(target: string, timeoutMs: number, send: (reply: string) => void): Promise<unknown> {

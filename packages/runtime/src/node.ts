@@ -9,7 +9,7 @@ import {
   nuid,
   type Subscription,
 } from '@nats-io/transport-node';
-import { probeHost } from '@stitch/kernels';
+import { type Calibration, calibrate, probeHost } from '@stitch/kernels';
 import { Activation } from './activation.js';
 import type { ActorInspection, ActorRef, ActorRefData, AnyActorDefinition } from './actor.js';
 import type { Cluster } from './cluster.js';
@@ -35,6 +35,11 @@ export interface NodeOptions {
   heartbeatMs?: number;
   /** Event-loop delay above which the node reports itself unhealthy. @default 1000 */
   stallMs?: number;
+  /**
+   * Measure achieved GFLOP/s and GB/s with @stitch/kernels' calibrate() once, in the background, after
+   * start (compiles two kernels on first use). @default true
+   */
+  calibrate?: boolean;
 }
 
 export type Device =
@@ -56,8 +61,8 @@ export interface CapabilityRecord {
   load: { actors: number; queued: number; running: number; loadAvg1: number };
   eventLoopLagMs: { p99: number; max: number };
   healthy: boolean;
-  /** Measured by @stitch/kernels' calibrate() when it is available; absent otherwise. */
-  calibrated?: Record<string, unknown>;
+  /** Measured by @stitch/kernels' calibrate() on the CPU; absent until it finishes, or when it is off or failed. */
+  calibrated?: Calibration & { measuredAt: number };
   probeError?: string;
 }
 
@@ -80,7 +85,7 @@ export class Node implements Host {
   readonly #startedAt = Date.now();
   readonly #devices: Device[];
   #probeError: string | undefined;
-  #calibrated: Record<string, unknown> | undefined;
+  #calibrated: (Calibration & { measuredAt: number }) | undefined;
   #control: Subscription | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #lastBeat = performance.now();
@@ -288,10 +293,11 @@ export class Node implements Host {
   }
 
   async #calibrate(): Promise<void> {
-    const kernels = (await import('@stitch/kernels')) as Record<string, unknown>;
-    if (typeof kernels.calibrate !== 'function') return;
+    const cpu = this.#devices.find((d) => d.kind === 'cpu');
+    if (this.#options.calibrate === false || !cpu || cpu.kind !== 'cpu' || !cpu.x86Level) return;
     try {
-      this.#calibrated = (await (kernels.calibrate as () => Promise<Record<string, unknown>>)()) ?? undefined;
+      const result = await calibrate(cpu.x86Level as Calibration['target']);
+      this.#calibrated = { ...result, measuredAt: Date.now() };
     } catch (err) {
       this.log('warn', 'calibration failed; the capability record has no calibrated figures', {
         error: String(err),

@@ -1,0 +1,121 @@
+// Durable mode: every message takes effect exactly once across a kill -9 of the hosting process.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { jetstream } from '@nats-io/jetstream';
+import { connect, headers } from '@nats-io/transport-node';
+import {
+  AlreadyActive,
+  type Cluster,
+  connectCluster,
+  type EmbeddedNats,
+  startEmbeddedNats,
+} from '@stitch/runtime';
+import { encode } from '../packages/runtime/src/internal.js';
+import { Ledger } from './fixtures/runtime-actors.js';
+import { startNode, stopAll } from './fixtures/runtime-procs.js';
+
+const CLUSTER = 'dur';
+const DEAD_AFTER = '1500';
+const N = 400;
+
+describe('durable delivery', () => {
+  let nats: EmbeddedNats;
+  let client: Cluster;
+
+  before(async () => {
+    nats = await startEmbeddedNats();
+    client = await connectCluster({ nats: nats.url, name: CLUSTER, deadAfterMs: Number(DEAD_AFTER) });
+  });
+
+  after(async () => {
+    await client?.close();
+    await stopAll();
+    await nats?.stop();
+  });
+
+  test('effects happen once across kill -9 of the hosting node and a restart elsewhere', async () => {
+    const env = {
+      STITCH_TEST_NATS: nats.url,
+      STITCH_TEST_CLUSTER: CLUSTER,
+      STITCH_TEST_DEAD_AFTER: DEAD_AFTER,
+    };
+    const first = await startNode({ ...env, STITCH_TEST_NODE: 'ledger-a' });
+    const ref = await client.spawn(Ledger, { id: 'l1', node: first.nodeId });
+    const keys = Array.from({ length: N }, (_, i) => `k${i}`);
+    // Every key is sent twice: the stream's duplicate window drops the second publish.
+    for (let i = 0; i < N; i += 50) {
+      const batch = keys.slice(i, i + 50).flatMap((k) => [k, k]);
+      await Promise.all(
+        batch.map((k, j) => ref.tell({ type: 'apply', n: j }, { mode: 'durable', idempotencyKey: k })),
+      );
+    }
+    const second = await startNode({ ...env, STITCH_TEST_NODE: 'ledger-b' });
+    // Single activation: while the first node is alive the id stays with it.
+    await assert.rejects(client.spawn(Ledger, { id: 'l1', node: second.nodeId }), AlreadyActive);
+    // Kill the host while it is part-way through the mailbox.
+    for (;;) {
+      const seen = await ref.inspect();
+      if (seen.mailbox.processed >= N / 4) break;
+      await delay(20);
+    }
+    first.child.kill('SIGKILL');
+    assert.equal(await first.exited, 'SIGKILL');
+    // Once its heartbeat expires the id can be taken over, with the next epoch.
+    for (;;) {
+      try {
+        await client.spawn(Ledger, { id: 'l1', node: second.nodeId });
+        break;
+      } catch (err) {
+        assert.ok(err instanceof AlreadyActive, String(err));
+        await delay(100);
+      }
+    }
+    assert.equal((await client.locate(ref))?.epoch, 2);
+    const applied = await waitForAll(ref, N);
+    assert.deepEqual(Object.keys(applied).sort(), [...keys].sort());
+    assert.deepEqual(
+      Object.entries(applied).filter(([, n]) => n !== 1),
+      [],
+      'no key was applied twice',
+    );
+    const stats = (await ref.inspect()).durable;
+    process.stdout.write(`# durable after kill -9: ${JSON.stringify(stats)}\n`);
+  });
+
+  test('a repeat that bypasses the stream dedup window is skipped by the effect record', async () => {
+    const ref = client.ref<typeof Ledger>({ type: 'ledger', id: 'l1' });
+    const before = (await ref.inspect()).durable.duplicatesSkipped;
+    // What a caller retrying after the duplicate window would send: same idempotency key, new message id.
+    const nc = await connect({ servers: nats.url });
+    try {
+      const h = headers();
+      h.set('Stitch-Idempotency-Key', 'k7');
+      await jetstream(nc).publish(`stitch.${CLUSTER}.durable.ledger.l1`, encode({ type: 'apply', n: 0 }), {
+        headers: h,
+        msgID: 'another-id',
+      });
+    } finally {
+      await nc.close();
+    }
+    for (;;) {
+      if ((await ref.inspect()).durable.duplicatesSkipped > before) break;
+      await delay(20);
+    }
+    const applied = await ref.ask({ type: 'get' });
+    assert.equal(applied.k7, 1);
+    // A durable ask repeating an applied key (the stream drops the publish) still gets the recorded reply.
+    assert.equal(await ref.ask({ type: 'apply', n: 1 }, { mode: 'durable', idempotencyKey: 'k8' }), 1);
+    assert.equal(await ref.ask({ type: 'apply', n: 1 }, { mode: 'durable', idempotencyKey: 'fresh' }), 1);
+    assert.equal(await ref.ask({ type: 'apply', n: 1 }, { mode: 'durable', idempotencyKey: 'fresh' }), 1);
+    assert.equal((await ref.ask({ type: 'get' })).fresh, 1);
+  });
+});
+
+async function waitForAll(ref: { ask(m: { type: 'get' }): Promise<Record<string, number>> }, n: number) {
+  for (let i = 0; ; i++) {
+    const applied = await ref.ask({ type: 'get' });
+    if (Object.keys(applied).length >= n || i > 300) return applied;
+    await delay(50);
+  }
+}
