@@ -1,0 +1,120 @@
+import type { LlamaOps } from './ops.js';
+import type { LlamaWeights } from './weights.js';
+
+/**
+ * A Llama decoder (RMSNorm, RoPE, grouped-query attention, SwiGLU) over a KV cache, written once
+ * against `LlamaOps` so the compiled-kernel model and the TypeScript reference share the same code.
+ */
+export class Llama {
+  private readonly kCache: Float32Array[];
+  private readonly vCache: Float32Array[];
+  private readonly kvDim: number;
+  /** Tokens in the KV cache. */
+  position = 0;
+
+  constructor(
+    readonly weights: LlamaWeights,
+    private readonly ops: LlamaOps,
+  ) {
+    const c = weights.config;
+    this.kvDim = (c.dim / c.heads) * c.kvHeads;
+    this.kCache = Array.from({ length: c.layers }, () => new Float32Array(c.seqLen * this.kvDim));
+    this.vCache = Array.from({ length: c.layers }, () => new Float32Array(c.seqLen * this.kvDim));
+  }
+
+  /** Runs the prompt through the model from position 0, filling the KV cache; logits of the last token. */
+  async prefill(tokens: number[]): Promise<Float32Array> {
+    this.position = 0;
+    const hidden = await this.forward(tokens, true);
+    const dim = this.weights.config.dim;
+    return this.logits(hidden.subarray(hidden.length - dim));
+  }
+
+  /** Appends one token at the current position; logits for the next one. */
+  async decode(token: number): Promise<Float32Array> {
+    return this.logits(await this.forward([token], true));
+  }
+
+  /** Greedy continuation of `prompt` by `steps` tokens. */
+  async generate(prompt: number[], steps: number): Promise<number[]> {
+    let logits = await this.prefill(prompt);
+    const out: number[] = [];
+    for (let i = 0; i < steps; i++) {
+      const next = argmax(logits);
+      out.push(next);
+      if (i + 1 < steps) logits = await this.decode(next);
+    }
+    return out;
+  }
+
+  /** Sentence embedding: the final-normed hidden states of the tokens, mean-pooled. Leaves the cache alone. */
+  async embed(tokens: number[]): Promise<Float32Array> {
+    const saved = this.position;
+    this.position = 0;
+    const hidden = await this.forward(tokens, false);
+    this.position = saved;
+    const dim = this.weights.config.dim;
+    const out = new Float32Array(dim);
+    for (let r = 0; r < tokens.length; r++)
+      for (let j = 0; j < dim; j++) out[j]! += hidden[r * dim + j]! / tokens.length;
+    return out;
+  }
+
+  /** Hidden states after the final RMSNorm, rows = tokens. */
+  private async forward(tokens: number[], cache: boolean): Promise<Float32Array> {
+    const w = this.weights;
+    const c = w.config;
+    const s = tokens.length;
+    const start = this.position;
+    if (start + s > c.seqLen) throw new RangeError(`context of ${c.seqLen} tokens exceeded`);
+    const pos = Int32Array.from(tokens, (_, i) => start + i);
+    const ops = this.ops;
+    let x = await ops.embedding(w.tokenEmbedding, Int32Array.from(tokens));
+    for (let l = 0; l < c.layers; l++) {
+      const xb = await ops.rmsnorm(x, w.rmsAtt[l]!);
+      const [q0, k0, v] = await Promise.all([
+        ops.linear(xb, w.wq[l]!, c.dim, c.dim),
+        ops.linear(xb, w.wk[l]!, c.dim, this.kvDim),
+        ops.linear(xb, w.wv[l]!, c.dim, this.kvDim),
+      ]);
+      const [q, k] = await Promise.all([ops.rope(q0, pos, c.heads), ops.rope(k0, pos, c.kvHeads)]);
+      let att: Float32Array;
+      if (s === 1 && cache) {
+        this.kCache[l]!.set(k, start * this.kvDim);
+        this.vCache[l]!.set(v, start * this.kvDim);
+        const len = (start + 1) * this.kvDim;
+        att = await ops.attentionDecode(
+          q,
+          this.kCache[l]!.subarray(0, len),
+          this.vCache[l]!.subarray(0, len),
+        );
+      } else {
+        if (cache) {
+          this.kCache[l]!.set(k, 0);
+          this.vCache[l]!.set(v, 0);
+        }
+        att = await ops.attentionPrefill(q, k, v);
+      }
+      x = await ops.add(x, await ops.linear(att, w.wo[l]!, c.dim, c.dim));
+      const xf = await ops.rmsnorm(x, w.rmsFfn[l]!);
+      const [gate, up] = await Promise.all([
+        ops.linear(xf, w.w1[l]!, c.dim, c.hiddenDim),
+        ops.linear(xf, w.w3[l]!, c.dim, c.hiddenDim),
+      ]);
+      x = await ops.add(x, await ops.linear(await ops.swiglu(gate, up), w.w2[l]!, c.hiddenDim, c.dim));
+    }
+    if (cache) this.position = start + s;
+    return ops.rmsnorm(x, w.rmsFinal);
+  }
+
+  private logits(last: Float32Array): Promise<Float32Array> {
+    const c = this.weights.config;
+    return this.ops.linear(last, this.weights.wcls, c.dim, c.vocab);
+  }
+}
+
+export function argmax(v: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if (v[i]! > v[best]!) best = i;
+  return best;
+}

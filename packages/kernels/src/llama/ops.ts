@@ -1,0 +1,98 @@
+import { compileKernel, type KernelSpec, type Target } from '@stitch/compiler';
+import * as ref from '../reference.js';
+import type { Kernel, KernelRuntime } from '../runtime.js';
+import type { LlamaConfig } from './weights.js';
+
+/** The tensor ops a Llama forward pass needs; one implementation on compiled kernels, one in plain TS. */
+export interface LlamaOps {
+  /** x[rows, in] · w[out, in]ᵀ */
+  linear(x: Float32Array, w: Float32Array, inDim: number, outDim: number): Promise<Float32Array>;
+  rmsnorm(x: Float32Array, w: Float32Array): Promise<Float32Array>;
+  rope(x: Float32Array, pos: Int32Array, heads: number): Promise<Float32Array>;
+  attentionPrefill(q: Float32Array, k: Float32Array, v: Float32Array): Promise<Float32Array>;
+  attentionDecode(q: Float32Array, k: Float32Array, v: Float32Array): Promise<Float32Array>;
+  add(a: Float32Array, b: Float32Array): Promise<Float32Array>;
+  swiglu(gate: Float32Array, up: Float32Array): Promise<Float32Array>;
+  embedding(table: Float32Array, ids: Int32Array): Promise<Float32Array>;
+}
+
+const dims = (c: LlamaConfig) => ({ hd: c.dim / c.heads, kvDim: (c.dim / c.heads) * c.kvHeads });
+
+/** The same math in plain TypeScript (f64 accumulation): the oracle for the compiled model. */
+export function referenceOps(c: LlamaConfig): LlamaOps {
+  const { hd } = dims(c);
+  const eps = c.eps ?? 1e-5;
+  const theta = c.theta ?? 10000;
+  return {
+    linear: async (x, w, i, o) =>
+      x.length === i ? ref.matvec(w, x, o, i) : ref.matmul(x, w, x.length / i, i, o, true),
+    rmsnorm: async (x, w) => ref.rmsnorm(x, w, c.dim, eps),
+    rope: async (x, pos, heads) => ref.rope(x, pos, heads, hd, theta),
+    attentionPrefill: async (q, k, v) =>
+      ref.attentionPrefill(q, k, v, q.length / c.dim, c.heads, c.kvHeads, hd),
+    attentionDecode: async (q, k, v) =>
+      ref.attentionDecode(q, k, v, k.length / dims(c).kvDim, c.heads, c.kvHeads, hd),
+    add: async (a, b) => ref.add(a, b),
+    swiglu: async (g, u) => ref.swiglu(g, u),
+    embedding: async (t, ids) => ref.embedding(t, ids, c.dim),
+  };
+}
+
+/** Every kernel spec the model uses: matvec for one token, matmul (rows dynamic) for prompts. */
+function specs(c: LlamaConfig): Record<string, KernelSpec> {
+  const { hd, kvDim } = dims(c);
+  const eps = c.eps ?? 1e-5;
+  const theta = c.theta ?? 10000;
+  const out: Record<string, KernelSpec> = {
+    rmsnorm: { op: 'nn.rmsnorm', rows: null, dim: c.dim, eps },
+    ropeQ: { op: 'nn.rope', seq: null, heads: c.heads, headDim: hd, theta },
+    ropeK: { op: 'nn.rope', seq: null, heads: c.kvHeads, headDim: hd, theta },
+    prefill: { op: 'nn.attention_prefill', seq: null, heads: c.heads, kvHeads: c.kvHeads, headDim: hd },
+    decode: { op: 'nn.attention_decode', len: null, heads: c.heads, kvHeads: c.kvHeads, headDim: hd },
+    add: { op: 'nn.add', rows: null, cols: c.dim },
+    swiglu: { op: 'nn.swiglu', rows: null, cols: c.hiddenDim },
+    embedding: { op: 'nn.embedding', vocab: c.vocab, dim: c.dim, count: null },
+  };
+  for (const [i, o] of [
+    [c.dim, c.dim],
+    [c.dim, kvDim],
+    [c.dim, c.hiddenDim],
+    [c.hiddenDim, c.dim],
+    [c.dim, c.vocab],
+  ] as const) {
+    out[`mv${i}x${o}`] = { op: 'nn.matvec', m: o, k: i };
+    out[`mm${i}x${o}`] = { op: 'nn.matmul', m: null, k: i, n: o, transposeB: true };
+  }
+  return out;
+}
+
+/** Compiles (or loads from cache) every kernel for `target` and returns ops that run them. */
+export async function kernelOps(
+  c: LlamaConfig,
+  runtime: KernelRuntime,
+  options: { target: Target; cacheDir?: string },
+): Promise<LlamaOps> {
+  const all = specs(c);
+  const names = Object.keys(all);
+  const artifacts = await Promise.all(names.map((n) => compileKernel(all[n]!, options)));
+  const k = Object.fromEntries(names.map((n, i) => [n, runtime.load(artifacts[i]!)])) as Record<
+    string,
+    Kernel
+  >;
+  const run = async (kernel: Kernel, inputs: (Float32Array | Int32Array)[], outLength: number) => {
+    const out = new Float32Array(outLength);
+    await kernel.run([...inputs, out]);
+    return out;
+  };
+  return {
+    linear: (x, w, i, o) =>
+      x.length === i ? run(k[`mv${i}x${o}`]!, [w, x], o) : run(k[`mm${i}x${o}`]!, [x, w], (x.length / i) * o),
+    rmsnorm: (x, w) => run(k.rmsnorm!, [x, w], x.length),
+    rope: (x, pos, heads) => run(heads === c.heads ? k.ropeQ! : k.ropeK!, [x, pos], x.length),
+    attentionPrefill: (q, kk, v) => run(k.prefill!, [q, kk, v], q.length),
+    attentionDecode: (q, kk, v) => run(k.decode!, [q, kk, v], q.length),
+    add: (a, b) => run(k.add!, [a, b], a.length),
+    swiglu: (g, u) => run(k.swiglu!, [g, u], g.length),
+    embedding: (t, ids) => run(k.embedding!, [t, ids], ids.length * c.dim),
+  };
+}
