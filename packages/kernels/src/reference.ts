@@ -153,7 +153,9 @@ export function attentionDecode(
 
 export function embedding(table: Float32Array, ids: Int32Array, dim: number) {
   const out = new Float32Array(ids.length * dim);
-  ids.forEach((id, i) => out.set(table.subarray(id * dim, (id + 1) * dim), i * dim));
+  ids.forEach((id, i) => {
+    out.set(table.subarray(id * dim, (id + 1) * dim), i * dim);
+  });
   return out;
 }
 

@@ -13,7 +13,10 @@ const runtime = new KernelRuntime({ threads: 2 });
 // Seeded so a failure reproduces; the seed is in the test name.
 const seed = Number(process.env.STITCH_TEST_SEED ?? Date.now() % 100000);
 let state = seed;
-const rand = () => (state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+const rand = () => {
+  state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+  return state / 2 ** 32;
+};
 const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
 const floats = (n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
 

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import {
+  compileKernel,
+  defaultCacheDir,
+  generateKernel,
+  InvalidKernelSpec,
+  type KernelSpec,
+  kernelArgs,
+  runnableTargets,
+  sha256,
+} from '../src/index.js';
+
+const cacheDir = mkdtempSync(join(tmpdir(), 'stitch-compiler-'));
+after(() => rmSync(cacheDir, { recursive: true, force: true }));
+
+test('artifacts are content-addressed per target, cached, and described by their manifest', async () => {
+  const spec: KernelSpec = { op: 'nn.softmax', rows: null, cols: 16 };
+  const v3 = await compileKernel(spec, { target: 'x86-64-v3', cacheDir });
+  const base = await compileKernel(spec, { target: 'x86-64', cacheDir });
+  assert.notEqual(v3.manifest.hash, base.manifest.hash);
+  assert.equal(v3.cached, false);
+  const again = await compileKernel(spec, { target: 'x86-64-v3', cacheDir });
+  assert.equal(again.cached, true);
+  assert.deepEqual(again.manifest, v3.manifest);
+  assert.equal(sha256(readFileSync(v3.soPath)), v3.manifest.soSha256);
+  assert.deepEqual(v3.manifest.entryPoints, [{ symbol: '_mlir_ciface_softmax', args: kernelArgs(spec) }]);
+  assert.match(v3.manifest.toolchain, /clang version 19/);
+  assert.match(v3.manifest.pipeline, /-march=x86-64-v3/);
+});
+
+test('a cache entry whose shared object no longer matches its manifest is rebuilt', async () => {
+  const spec: KernelSpec = { op: 'nn.add', rows: 2, cols: 3 };
+  const first = await compileKernel(spec, { target: 'x86-64', cacheDir });
+  writeFileSync(first.soPath, 'not an elf');
+  const second = await compileKernel(spec, { target: 'x86-64', cacheDir });
+  assert.equal(second.cached, false);
+  assert.equal(sha256(readFileSync(second.soPath)), second.manifest.soSha256);
+});
+
+test('matmul uses the tiled, vectorised schedule only when the register tile divides the shape', () => {
+  const fast = generateKernel({ op: 'nn.matmul', m: 64, k: 64, n: 64 }, 'x86-64-v4');
+  assert.equal(fast.scheduled, true);
+  assert.match(fast.mlir, /transform\.loop\.hoist_loop_invariant_subsets/);
+  assert.match(fast.mlir, /tile_sizes \[8, 32, 1\]/);
+  const odd = generateKernel({ op: 'nn.matmul', m: 63, k: 64, n: 64 }, 'x86-64-v4');
+  assert.equal(odd.scheduled, false);
+  assert.match(odd.mlir, /linalg\.matmul ins/);
+});
+
+test('invalid specs are refused with KERNEL_SPEC before any tool runs', () => {
+  const bad: KernelSpec[] = [
+    { op: 'nn.matmul', m: 0, k: 2, n: 2 },
+    { op: 'nn.rope', seq: 2, heads: 1, headDim: 3, theta: 10000 },
+    { op: 'nn.attention_decode', len: null, heads: 3, kvHeads: 2, headDim: 4 },
+    { op: 'nn.rmsnorm', rows: 1, dim: 4, eps: 0 },
+  ];
+  for (const spec of bad) {
+    assert.throws(
+      () => generateKernel(spec, 'x86-64'),
+      (e: unknown) => e instanceof InvalidKernelSpec && e.code === 'KERNEL_SPEC',
+    );
+  }
+});
+
+test('cache dir defaults to $STITCH_KERNEL_CACHE and targets run at or below the host level', () => {
+  const saved = process.env.STITCH_KERNEL_CACHE;
+  process.env.STITCH_KERNEL_CACHE = '/tmp/somewhere';
+  try {
+    assert.equal(defaultCacheDir(), '/tmp/somewhere');
+  } finally {
+    if (saved === undefined) delete process.env.STITCH_KERNEL_CACHE;
+    else process.env.STITCH_KERNEL_CACHE = saved;
+  }
+  assert.deepEqual(runnableTargets('x86-64-v3'), ['x86-64', 'x86-64-v3']);
+  assert.deepEqual(runnableTargets(null), []);
+});
