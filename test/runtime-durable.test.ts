@@ -16,7 +16,7 @@ import { Ledger } from './fixtures/runtime-actors.js';
 import { startNode, stopAll } from './fixtures/runtime-procs.js';
 
 const CLUSTER = 'dur';
-const DEAD_AFTER = '1500';
+const DEAD_AFTER = 1500;
 const N = 400;
 
 describe('durable delivery', () => {
@@ -25,7 +25,7 @@ describe('durable delivery', () => {
 
   before(async () => {
     nats = await startEmbeddedNats();
-    client = await connectCluster({ nats: nats.url, name: CLUSTER, deadAfterMs: Number(DEAD_AFTER) });
+    client = await connectCluster({ nats: nats.url, name: CLUSTER, deadAfterMs: DEAD_AFTER });
   });
 
   after(async () => {
@@ -35,12 +35,8 @@ describe('durable delivery', () => {
   });
 
   test('effects happen once across kill -9 of the hosting node and a restart elsewhere', async () => {
-    const env = {
-      STITCH_TEST_NATS: nats.url,
-      STITCH_TEST_CLUSTER: CLUSTER,
-      STITCH_TEST_DEAD_AFTER: DEAD_AFTER,
-    };
-    const first = await startNode({ ...env, STITCH_TEST_NODE: 'ledger-a' });
+    const env = { nats: nats.url, cluster: CLUSTER, deadAfterMs: DEAD_AFTER };
+    const first = await startNode({ ...env, nodeId: 'ledger-a' });
     const ref = await client.spawn(Ledger, { id: 'l1', node: first.nodeId });
     const keys = Array.from({ length: N }, (_, i) => `k${i}`);
     // Every key is sent twice: the stream's duplicate window drops the second publish.
@@ -50,7 +46,7 @@ describe('durable delivery', () => {
         batch.map((k, j) => ref.tell({ type: 'apply', n: j }, { mode: 'durable', idempotencyKey: k })),
       );
     }
-    const second = await startNode({ ...env, STITCH_TEST_NODE: 'ledger-b' });
+    const second = await startNode({ ...env, nodeId: 'ledger-b' });
     // Single activation: while the first node is alive the id stays with it.
     await assert.rejects(client.spawn(Ledger, { id: 'l1', node: second.nodeId }), AlreadyActive);
     // Kill the host while it is part-way through the mailbox.

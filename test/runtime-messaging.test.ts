@@ -27,7 +27,7 @@ describe('runtime messaging across processes', () => {
 
   before(async () => {
     nats = await startEmbeddedNats();
-    remote = await startNode({ STITCH_TEST_NATS: nats.url, STITCH_TEST_CLUSTER: CLUSTER });
+    remote = await startNode({ nats: nats.url, cluster: CLUSTER });
     local = await connectCluster({ nats: nats.url, name: CLUSTER });
     await local.startNode({ actors: [Counter] });
     client = await connectCluster({ nats: nats.url, name: CLUSTER });

@@ -24,7 +24,7 @@ describe('supervision', () => {
 
   before(async () => {
     nats = await startEmbeddedNats();
-    node = await startNode({ STITCH_TEST_NATS: nats.url, STITCH_TEST_CLUSTER: CLUSTER });
+    node = await startNode({ nats: nats.url, cluster: CLUSTER });
     client = await connectCluster({ nats: nats.url, name: CLUSTER });
   });
 

@@ -206,7 +206,10 @@ export class Activation {
    */
   #outcome(key: string, reply: string): void {
     const done = this.#record.processed.get(key);
-    if (done) return this.#send(reply, done);
+    if (done) {
+      this.#send(reply, done);
+      return;
+    }
     const waiting = this.#waiters.get(key) ?? [];
     if (waiting.length < 64) waiting.push(reply);
     this.#waiters.set(key, waiting);

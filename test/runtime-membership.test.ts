@@ -1,0 +1,112 @@
+// Node actors: capability records, heartbeat-based death detection, graceful leave, event-loop stalls.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  type CapabilityRecord,
+  type Cluster,
+  connectCluster,
+  type EmbeddedNats,
+  type MembershipEvent,
+  startEmbeddedNats,
+} from '@stitch/runtime';
+import { Blocker } from './fixtures/runtime-actors.js';
+import { startNode, stopAll } from './fixtures/runtime-procs.js';
+
+const CLUSTER = 'mem';
+const DEAD_AFTER = 1500;
+
+describe('node actors and membership', () => {
+  let nats: EmbeddedNats;
+  let client: Cluster;
+  const events: MembershipEvent[] = [];
+
+  before(async () => {
+    nats = await startEmbeddedNats();
+    client = await connectCluster({ nats: nats.url, name: CLUSTER, deadAfterMs: DEAD_AFTER });
+    await client.onMembership((ev) => events.push(ev));
+  });
+
+  after(async () => {
+    await client?.close();
+    await stopAll();
+    await nats?.stop();
+  });
+
+  const base = () => ({ nats: nats.url, cluster: CLUSTER, deadAfterMs: DEAD_AFTER });
+
+  test('a node advertises its capability record, calibrated once measured', async () => {
+    const node = await startNode({ ...base(), calibrate: true });
+    const record = await waitFor(async () => {
+      const r = (await client.nodes()).find((n) => n.nodeId === node.nodeId);
+      return r?.calibrated ? r : undefined;
+    }, 60_000);
+    assert.equal(record.pid, node.child.pid);
+    assert.equal(record.labels.role, 'fixture');
+    assert.ok(record.actorTypes.includes('ledger'));
+    const cpu = record.devices.find((d) => d.kind === 'cpu');
+    assert.ok(cpu && cpu.kind === 'cpu' && cpu.cores > 0);
+    assert.deepEqual(
+      record.devices.find((d) => d.kind === 'virtual:h100'),
+      { kind: 'virtual:h100', catalogId: 'h100', modelled: true },
+    );
+    assert.ok(record.memory.totalBytes > 0 && record.memory.rssBytes > 0);
+    assert.ok(record.calibrated!.matmulGflops > 0 && record.calibrated!.matvecGbps > 0);
+    assert.equal(record.healthy, true);
+    assert.ok(events.some((e) => e.kind === 'join' && e.nodeId === node.nodeId));
+    node.child.kill('SIGTERM');
+    assert.equal(await node.exited, 0);
+  });
+
+  test('a killed node is declared dead within deadAfterMs; a stopped one leaves', async () => {
+    const doomed = await startNode(base());
+    const leaving = await startNode(base());
+    await waitFor(
+      async () => events.some((e) => e.kind === 'join' && e.nodeId === leaving.nodeId) || undefined,
+      5000,
+    );
+    doomed.child.kill('SIGKILL');
+    const killedAt = Date.now();
+    const dead = await waitFor(
+      async () => events.find((e) => e.kind === 'dead' && e.nodeId === doomed.nodeId),
+      10_000,
+    );
+    const tookMs = dead.at - killedAt;
+    process.stdout.write(`# dead after ${tookMs} ms (deadAfterMs ${DEAD_AFTER})\n`);
+    assert.ok(dead.silentForMs! > DEAD_AFTER, 'not declared dead before the window');
+    // The window counts from the last heartbeat (up to deadAfterMs/3 before the kill) plus one check period.
+    assert.ok(tookMs <= DEAD_AFTER + 500, `declared dead ${tookMs} ms after kill -9`);
+    assert.equal(events.filter((e) => e.kind === 'dead' && e.nodeId === doomed.nodeId).length, 1);
+    assert.ok(!(await client.isNodeAlive(doomed.nodeId)));
+
+    leaving.child.kill('SIGTERM');
+    assert.equal(await leaving.exited, 0, 'SIGTERM drains and exits 0');
+    await waitFor(async () => events.find((e) => e.kind === 'leave' && e.nodeId === leaving.nodeId), 5000);
+    assert.ok(!(await client.nodes()).some((n) => n.nodeId === leaving.nodeId));
+  });
+
+  test('a stalled event loop makes the node report unhealthy, then healthy again', async () => {
+    const node = await startNode({ ...base(), stallMs: 300, heartbeatMs: 200 });
+    const ref = await client.spawn(Blocker, { id: 'b1', node: node.nodeId });
+    await ref.ask({ type: 'block', ms: 900 }, { timeoutMs: 5000 });
+    const sick: CapabilityRecord = await waitFor(async () => {
+      const r = (await client.nodes()).find((n) => n.nodeId === node.nodeId);
+      return r && !r.healthy ? r : undefined;
+    }, 5000);
+    assert.ok(sick.eventLoopLagMs.max >= 300, JSON.stringify(sick.eventLoopLagMs));
+    await waitFor(
+      async () => (await client.nodes()).find((n) => n.nodeId === node.nodeId && n.healthy),
+      5000,
+    );
+  });
+});
+
+async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await delay(25);
+  }
+}
