@@ -1,7 +1,9 @@
 import { Command } from 'commander';
 import { registerDemo } from './commands/demo.js';
 import { registerIr } from './commands/ir.js';
+import { registerPlan } from './commands/plan.js';
 import { registerProbe } from './commands/probe.js';
+import { registerTco } from './commands/tco.js';
 import { version } from './version.js';
 
 /** Builds the `stitch` command tree; each command group registers itself from its own file. */
@@ -14,5 +16,7 @@ export function buildProgram(): Command {
   registerProbe(program);
   registerIr(program);
   registerDemo(program);
+  registerPlan(program);
+  registerTco(program);
   return program;
 }

@@ -34,5 +34,8 @@ export function paretoFrontier(
     if (plan.status === 'infeasible') continue;
     pts.push({ slaMs, latencyMs: plan.latencyMs, cost: plan.usdPerHour ?? plan.usdPerRequest, plan });
   }
-  return pts.filter((p) => !pts.some((q) => q !== p && q.cost <= p.cost && q.latencyMs < p.latencyMs));
+  pts.sort((a, b) => a.latencyMs - b.latencyMs || a.cost - b.cost);
+  const front: ParetoPoint[] = [];
+  for (const p of pts) if (front.length === 0 || p.cost < front[front.length - 1]!.cost) front.push(p);
+  return front;
 }

@@ -1,0 +1,141 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import {
+  CostError,
+  PAPER_CATALOG,
+  PAPER_DEVICE_IDS,
+  parseCatalog,
+  runTcoStudy,
+  type ScenarioResult,
+  type StudyResult,
+  scenarioLabel,
+} from '@stitch/cost';
+import type { Command } from 'commander';
+
+interface TcoCliOpts {
+  dense?: boolean;
+  power: string;
+  catalog?: string;
+  json?: boolean;
+  chart?: string;
+}
+
+const PAPER_PAIRS = [
+  ['b200', 'gaudi3'],
+  ['h100', 'gaudi3'],
+  ['b200', 'b200'],
+] as const;
+
+const rel = (s: ScenarioResult, p: string, d: string) =>
+  s.pairs.find((x) => x.prefill === p && x.decode === d)?.relativeTco;
+
+function scenarioTable(s: ScenarioResult, ids: readonly string[]): string {
+  const w = Math.max(...ids.map((x) => x.length)) + 2;
+  const head = `${'prefill \\ decode'.padEnd(18)}${ids.map((d) => d.padStart(w)).join('')}`;
+  const rows = ids.map((p) => {
+    const cells = ids.map((d) => {
+      const v = rel(s, p, d);
+      return (v === undefined ? '—' : v.toFixed(2)).padStart(w);
+    });
+    return `${p.padEnd(18)}${cells.join('')}`;
+  });
+  const ok = s.pairs.filter((x) => x.usdPerRequest !== undefined);
+  ok.sort((a, b) => a.usdPerRequest! - b.usdPerRequest!);
+  const best = ok[0];
+  const paper = PAPER_PAIRS.map(([p, d]) => `${p}::${d} ${rel(s, p, d)?.toFixed(2) ?? '—'}`).join(', ');
+  const bestLine = best
+    ? `best ${best.prefill}::${best.decode} ${best.relativeTco?.toFixed(2)} ($${best.usdPerMTokens!.toFixed(3)}/1M out tokens); paper's pairs: ${paper}`
+    : 'no feasible pair';
+  return `${scenarioLabel(s.scenario)} — TCO relative to h100::h100 (lower is cheaper)\n${head}\n${rows.join('\n')}\n${bestLine}\n`;
+}
+
+/** Colour of a relative TCO on a log scale: green cheaper than H100::H100, red dearer. */
+function colour(v: number | undefined): string {
+  if (v === undefined) return '#dddddd';
+  const t = Math.max(-1, Math.min(1, Math.log2(v) / 1.5));
+  const g = t < 0 ? 200 : Math.round(200 * (1 - t));
+  const r = t > 0 ? 220 : Math.round(220 * (1 + t));
+  return `rgb(${r},${g},90)`;
+}
+
+/** A 4 × 4 grid of heat maps (one per scenario), prefill down, decode across. */
+export function tcoSvg(study: StudyResult, ids: readonly string[]): string {
+  const cell = 34;
+  const label = 62;
+  const panelW = label + cell * ids.length + 16;
+  const panelH = 40 + cell * ids.length + 40;
+  const cols = 4;
+  const rows = Math.ceil(study.scenarios.length / cols);
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${cols * panelW}" height="${rows * panelH + 40}" font-family="sans-serif" font-size="10">`,
+    `<text x="8" y="20" font-size="14">TCO relative to H100::H100 (prefill rows × decode columns; ${study.basis} peaks; lower is cheaper)</text>`,
+  ];
+  study.scenarios.forEach((s, n) => {
+    const x0 = (n % cols) * panelW;
+    const y0 = 40 + Math.floor(n / cols) * panelH;
+    out.push(`<text x="${x0 + 8}" y="${y0 + 14}" font-size="11">${scenarioLabel(s.scenario)}</text>`);
+    ids.forEach((d, j) => {
+      out.push(
+        `<text x="${x0 + label + j * cell + cell / 2}" y="${y0 + 34}" text-anchor="middle" font-size="8">${d}</text>`,
+      );
+    });
+    ids.forEach((p, i) => {
+      const y = y0 + 40 + i * cell;
+      out.push(
+        `<text x="${x0 + label - 4}" y="${y + cell / 2 + 3}" text-anchor="end" font-size="8">${p}</text>`,
+      );
+      ids.forEach((d, j) => {
+        const v = rel(s, p, d);
+        const x = x0 + label + j * cell;
+        out.push(`<rect x="${x}" y="${y}" width="${cell - 1}" height="${cell - 1}" fill="${colour(v)}"/>`);
+        const text = v === undefined ? '—' : v.toFixed(2);
+        out.push(`<text x="${x + cell / 2}" y="${y + cell / 2 + 3}" text-anchor="middle">${text}</text>`);
+      });
+    });
+  });
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}
+
+function runTco(o: TcoCliOpts): void {
+  if (o.power !== 'paper' && o.power !== 'tdp') {
+    throw new CostError('COST_INPUT', `--power must be paper or tdp, got '${o.power}'`);
+  }
+  let catalog = PAPER_CATALOG;
+  if (o.catalog) {
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(o.catalog, 'utf8'));
+    } catch (e) {
+      throw new CostError('CATALOG_INVALID', `cannot read the catalog ${o.catalog}: ${(e as Error).message}`);
+    }
+    catalog = parseCatalog(json);
+  }
+  const study = runTcoStudy({ basis: o.dense ? 'dense' : 'paper', tco: { power: o.power }, catalog });
+  if (o.chart) writeFileSync(o.chart, tcoSvg(study, PAPER_DEVICE_IDS));
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(study, null, 2)}\n`);
+    return;
+  }
+  const parts = [
+    'Assumptions (every number below follows from these):',
+    ...study.assumptions.map((a) => `  ${a}`),
+    '',
+    ...study.scenarios.map((s) => scenarioTable(s, PAPER_DEVICE_IDS)),
+  ];
+  if (o.chart) parts.push(`chart written to ${o.chart}`);
+  process.stdout.write(`${parts.join('\n')}\n`);
+}
+
+export function registerTco(program: Command): void {
+  program
+    .command('tco')
+    .description(
+      "The paper's TCO study: every prefill::decode pair, Llama 3 8B/70B, FP16/FP8, two shapes, two SLAs",
+    )
+    .option('--dense', 'use vendor dense peaks instead of the Table 5 values')
+    .option('--power <basis>', "operating cost: 'paper' ($/h of Table 5) or 'tdp' (TDP × $0.40/kWh)", 'paper')
+    .option('--catalog <file>', 'device catalog JSON that overrides or extends the paper catalog')
+    .option('--json', 'print the full study as JSON')
+    .option('--chart <file.svg>', 'write a heat-map chart as SVG')
+    .action(runTco);
+}

@@ -1,0 +1,216 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { estimateOp, findDevice, PAPER_CATALOG } from '@stitch/cost';
+import fc from 'fast-check';
+import {
+  generateProblem,
+  loadMilpSolver,
+  type MilpSolver,
+  type PlacementProblem,
+  PlanError,
+  type PlanFeasible,
+  paretoFrontier,
+  planExact,
+  planHeuristic,
+  problemFromDemand,
+  problemFromProfile,
+} from '../src/index.js';
+
+let milp: MilpSolver;
+before(async () => {
+  milp = await loadMilpSolver();
+});
+
+/**
+ * Prefill → decode with a 4 ms KV transfer when they sit on different classes.
+ * "flops" prefills in 20 ms, decodes in 60 ms; "bw" prefills in 70 ms, decodes in 15 ms.
+ * Same class: 80 ms (flops) or 85 ms (bw). Split flops::bw: 20 + 4 + 15 = 39 ms; bw::flops: 134 ms.
+ */
+const splitProfile = {
+  classes: [
+    { id: 'flops', usd_per_hour: 3.6 },
+    { id: 'bw', usd_per_hour: 1.8 },
+  ],
+  tasks: [
+    { id: 'prefill', op: 'llm.prefill', time_ms: { flops: 20, bw: 70 } },
+    { id: 'decode', op: 'llm.decode', deps: ['prefill'], time_ms: { flops: 60, bw: 15 } },
+  ],
+  edges: [{ from: 'prefill', to: 'decode', transfer_ms: 4 }],
+};
+
+const feasible = (r: ReturnType<typeof planHeuristic>): PlanFeasible => {
+  assert.notEqual(r.status, 'infeasible', JSON.stringify(r));
+  return r as PlanFeasible;
+};
+
+describe('hand-computed placements', () => {
+  it('only the heterogeneous prefill/decode split meets a 50 ms SLA, for both solvers', () => {
+    const problem = problemFromProfile(splitProfile);
+    for (const r of [planExact(milp, problem, { slaMs: 50 }), planHeuristic(problem, { slaMs: 50 })]) {
+      const f = feasible(r);
+      assert.deepEqual(
+        f.placements.map((p) => p.classId),
+        ['flops', 'bw'],
+      );
+      assert.ok(Math.abs(f.latencyMs - 39) < 1e-9);
+      // $ per request = Σ t · $/h / 3.6e6: 20 ms × 3.6 + 15 ms × 1.8.
+      assert.ok(Math.abs(f.usdPerRequest - (20 * 3.6 + 15 * 1.8) / 3.6e6) < 1e-15);
+      assert.deepEqual(f.criticalPath, ['prefill', 'decode']);
+    }
+  });
+
+  it('with a loose SLA picks the cheapest placement', () => {
+    // Costs per request (×3.6e6): flops::flops 288, bw::bw 153, flops::bw 99, bw::flops 342.
+    const problem = problemFromProfile(splitProfile);
+    const f = feasible(planExact(milp, problem, { slaMs: 1000 }));
+    assert.deepEqual(
+      f.placements.map((p) => p.classId),
+      ['flops', 'bw'],
+    );
+    const cheapBw = problemFromProfile({
+      ...splitProfile,
+      classes: [
+        { id: 'flops', usd_per_hour: 36 },
+        { id: 'bw', usd_per_hour: 1.8 },
+      ],
+    });
+    const g = feasible(planExact(milp, cheapBw, { slaMs: 1000 }));
+    assert.deepEqual(
+      g.placements.map((p) => p.classId),
+      ['bw', 'bw'],
+    );
+    assert.ok(Math.abs(g.latencyMs - 85) < 1e-9);
+  });
+
+  it('sizes replicas for a target rate and charges $/h', () => {
+    // At 100 req/s: prefill on flops needs ceil(100 · 0.020) = 2 replicas, decode on bw ceil(1.5) = 2.
+    const f = feasible(planExact(milp, problemFromProfile(splitProfile), { slaMs: 50, rate: 100 }));
+    assert.deepEqual(
+      f.placements.map((p) => p.devices),
+      [2, 2],
+    );
+    assert.ok(Math.abs(f.usdPerHour! - (2 * 3.6 + 2 * 1.8)) < 1e-12);
+    assert.ok(Math.abs(f.usdPerRequest - f.usdPerHour! / 3600 / 100) < 1e-15);
+  });
+});
+
+describe('infeasibility is a result naming the binding constraint', () => {
+  it('SLA below the best achievable latency reports that latency', () => {
+    const problem = problemFromProfile(splitProfile);
+    const r = planExact(milp, problem, { slaMs: 30 });
+    assert.equal(r.status, 'infeasible');
+    if (r.status !== 'infeasible') return;
+    assert.equal(r.binding, 'sla');
+    assert.ok(Math.abs(r.bestLatencyMs! - 39) < 1e-6);
+    const h = planHeuristic(problem, { slaMs: 30 });
+    assert.equal(h.status, 'infeasible');
+    if (h.status === 'infeasible') assert.ok(h.bestLatencyMs! >= 39 - 1e-9);
+  });
+
+  it('device counts too small for the rate → capacity', () => {
+    const limited = { ...splitProfile, classes: splitProfile.classes.map((c) => ({ ...c, count: 1 })) };
+    const problem = problemFromProfile(limited);
+    for (const r of [
+      planExact(milp, problem, { slaMs: 500, rate: 200 }),
+      planHeuristic(problem, { slaMs: 500, rate: 200 }),
+    ]) {
+      assert.equal(r.status, 'infeasible');
+      if (r.status === 'infeasible') assert.equal(r.binding, 'capacity');
+    }
+  });
+
+  it('a task no class can run → placement, naming the task', () => {
+    const p = {
+      ...splitProfile,
+      tasks: [...splitProfile.tasks, { id: 'tts', deps: ['decode'], time_ms: {} }],
+    };
+    const r = planHeuristic(problemFromProfile(p), { slaMs: 100 });
+    assert.equal(r.status, 'infeasible');
+    if (r.status === 'infeasible') {
+      assert.equal(r.binding, 'placement');
+      assert.equal(r.task, 'tts');
+    }
+  });
+
+  it('a soft SLA (finite λ) trades slack for cost', () => {
+    const problem = problemFromProfile(splitProfile);
+    const f = feasible(planExact(milp, problem, { slaMs: 30, lambda: 1e-12 }));
+    assert.ok(f.slackMs > 0);
+    assert.ok(f.latencyMs > 30);
+  });
+});
+
+describe('inputs', () => {
+  it('rejects bad profiles and cycles with PLAN_INPUT', () => {
+    assert.throws(
+      () => problemFromProfile({ classes: [], tasks: [] }),
+      (e: unknown) => e instanceof PlanError && e.code === 'PLAN_INPUT',
+    );
+    assert.throws(
+      () => problemFromProfile({ ...splitProfile, tasks: [{ id: 'a', time_ms: { flops: -1 } }] }),
+      /profile\.tasks\[0\]\.time_ms\.flops must be/,
+    );
+    const cyclic = {
+      ...splitProfile,
+      tasks: [
+        { id: 'a', deps: ['b'], time_ms: { flops: 1 } },
+        { id: 'b', deps: ['a'], time_ms: { flops: 1 } },
+      ],
+      edges: [],
+    };
+    assert.throws(() => planHeuristic(problemFromProfile(cyclic), { slaMs: 10 }), /cycle/);
+  });
+
+  it('derives times from demand rows with the cost model and keeps host ops on CPUs', () => {
+    const demand = { flops: 2e12, bytesRead: 16e9, bytesWritten: 1e6, memoryBytes: 16e9, networkBytes: 1e6 };
+    const rows = [
+      {
+        id: 'q',
+        op: 'tool.invoke',
+        kind: 'tool',
+        demand: { ...demand, flops: 1e6, bytesRead: 1e3, memoryBytes: 0 },
+        deps: [],
+        edgeBytes: {},
+        attrs: { latency_ms: 30 },
+      },
+      { id: 'p', op: 'llm.prefill', kind: 'llm', demand, deps: ['q'], edgeBytes: { q: 4096 }, attrs: {} },
+    ];
+    const problem = problemFromDemand(rows, { catalog: PAPER_CATALOG, classes: ['h100', 'cpu'] });
+    assert.equal(problem.timeMs[0]![0], Infinity);
+    assert.ok(problem.timeMs[0]![1]! >= 30);
+    assert.equal(problem.timeMs[1]![0], estimateOp(demand, findDevice(PAPER_CATALOG, 'h100')).ms);
+    assert.equal(problem.classes[0]!.modelled, true);
+    assert.equal(problem.classes[1]!.modelled, false);
+    const f = feasible(planHeuristic(problem, { slaMs: 1000 }));
+    assert.equal(f.placements[0]!.classId, 'cpu');
+  });
+});
+
+describe('heuristic against the exact MILP', () => {
+  it('never beats the optimum and always meets the SLA (generated problems)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 10_000 }),
+        fc.integer({ min: 4, max: 14 }),
+        fc.integer({ min: 2, max: 5 }),
+        (seed, ops, classes) => {
+          const { problem, slaMs } = generateProblem({ ops, classes, seed });
+          const exact = planExact(milp, problem, { slaMs, timeLimitS: 20 });
+          const fast = planHeuristic(problem, { slaMs });
+          if (exact.status === 'infeasible') return fast.status === 'infeasible';
+          if (fast.status === 'infeasible') return false;
+          return fast.latencyMs <= slaMs + 1e-6 && fast.usdPerRequest >= exact.usdPerRequest * (1 - 1e-6);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it('Pareto frontier: cost falls as latency rises', () => {
+    const { problem }: { problem: PlacementProblem } = generateProblem({ ops: 30, classes: 6, seed: 7 });
+    const pts = paretoFrontier(problem, { points: 6 });
+    assert.ok(pts.length >= 2);
+    const sorted = [...pts].sort((a, b) => a.latencyMs - b.latencyMs);
+    for (let k = 1; k < sorted.length; k++) assert.ok(sorted[k]!.cost < sorted[k - 1]!.cost);
+  });
+});
