@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerDemo } from './commands/demo.js';
 import { registerIr } from './commands/ir.js';
+import { registerNode } from './commands/node.js';
 import { registerPlan } from './commands/plan.js';
 import { registerProbe } from './commands/probe.js';
 import { registerTco } from './commands/tco.js';
@@ -18,5 +19,6 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerPlan(program);
   registerTco(program);
+  registerNode(program);
   return program;
 }

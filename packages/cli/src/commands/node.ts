@@ -1,0 +1,90 @@
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type AnyActorDefinition, connectCluster, InvalidOptions } from '@stitch/runtime';
+import type { Command } from 'commander';
+
+interface NodeCommandOptions {
+  nats?: string;
+  name: string;
+  id?: string;
+  labels?: string;
+  virtual?: string;
+  actors?: string[];
+  deadAfter: string;
+  calibrate: boolean;
+}
+
+export function registerNode(program: Command): void {
+  program
+    .command('node')
+    .description(
+      'Run a node actor: advertise this host, host actors, until SIGINT/SIGTERM (then drain, exit 0)',
+    )
+    .option('--nats <url>', 'NATS server URL(s), comma-separated (default: start an embedded nats-server)')
+    .option('--name <cluster>', 'cluster name', 'default')
+    .option('--id <nodeId>', 'node id (default: <hostname>-<pid>-<random>)')
+    .option('--labels <k=v,...>', 'labels advertised in the capability record')
+    .option('--virtual <ids>', 'modelled devices this node stands in for, e.g. h100,b200')
+    .option('--actors <module...>', 'modules whose exported actor definitions this node can spawn')
+    .option('--dead-after <ms>', 'heartbeat window after which a silent node is dead', '5000')
+    .option('--no-calibrate', 'skip the kernel calibration at start')
+    .action(async (opts: NodeCommandOptions) => {
+      const labels = parseLabels(opts.labels);
+      const actors = await loadActors(opts.actors ?? []);
+      const cluster = await connectCluster({
+        name: opts.name,
+        deadAfterMs: Number(opts.deadAfter),
+        ...(opts.nats ? { nats: opts.nats.split(',') } : {}),
+      });
+      const node = await cluster.startNode({
+        labels,
+        actors,
+        calibrate: opts.calibrate,
+        virtual: opts.virtual ? opts.virtual.split(',').filter(Boolean) : [],
+        ...(opts.id ? { id: opts.id } : {}),
+      });
+      const devices = node
+        .record()
+        .devices.map((d) => d.kind)
+        .join(', ');
+      process.stdout.write(
+        `node ${node.id} joined cluster "${cluster.name}" at ${cluster.url}; devices: ${devices}; ` +
+          `actor types: ${cluster.actorTypes.join(', ') || '(none)'}\n`,
+      );
+      await new Promise<void>((done) => {
+        process.once('SIGINT', done);
+        process.once('SIGTERM', done);
+      });
+      process.stdout.write(`node ${node.id} draining\n`);
+      await cluster.close();
+    });
+}
+
+function parseLabels(text: string | undefined): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const pair of (text ?? '').split(',').filter(Boolean)) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new InvalidOptions(`--labels must be k=v pairs separated by commas (got "${pair}")`);
+    labels[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return labels;
+}
+
+/** Every export of each module that looks like an actor definition (made by defineActor). */
+async function loadActors(modules: string[]): Promise<AnyActorDefinition[]> {
+  const defs: AnyActorDefinition[] = [];
+  for (const file of modules) {
+    const mod = (await import(pathToFileURL(resolve(file)).href)) as Record<string, unknown>;
+    const found = Object.values(mod).filter(
+      (v): v is AnyActorDefinition =>
+        typeof v === 'object' &&
+        v !== null &&
+        typeof (v as { type?: unknown }).type === 'string' &&
+        'handlers' in v,
+    );
+    if (found.length === 0)
+      throw new InvalidOptions(`--actors ${file} exports no actor definitions (made with defineActor)`);
+    defs.push(...found);
+  }
+  return defs;
+}

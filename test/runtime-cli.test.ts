@@ -1,0 +1,99 @@
+// `stitch node` as a real process: joins, advertises its labels and virtual devices, drains on SIGTERM.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
+
+const bin = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
+const children = new Set<ChildProcess>();
+
+function stitchNode(args: string[]): {
+  child: ChildProcess;
+  line: Promise<string>;
+  exited: Promise<number | null>;
+} {
+  const child = spawn(process.execPath, [bin, 'node', '--no-calibrate', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.add(child);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      children.delete(child);
+      resolve(code);
+    }),
+  );
+  const line = new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (out.includes('\n')) resolve(out.split('\n')[0]!);
+    });
+    void exited.then((code) => reject(new Error(`stitch node exited (${code}) before it was ready`)));
+  });
+  return { child, line, exited };
+}
+
+describe('stitch node', () => {
+  let nats: EmbeddedNats;
+  let client: Cluster;
+
+  before(async () => {
+    nats = await startEmbeddedNats();
+    client = await connectCluster({ nats: nats.url, name: 'cli' });
+  });
+
+  after(async () => {
+    for (const c of children) c.kill('SIGKILL');
+    await client?.close();
+    await nats?.stop();
+  });
+
+  test('joins with labels and virtual devices, drains and exits 0 on SIGTERM', async () => {
+    const n = stitchNode([
+      '--nats',
+      nats.url,
+      '--name',
+      'cli',
+      '--id',
+      'cli-1',
+      '--labels',
+      'zone=a,tier=gpu',
+      '--virtual',
+      'h100,b200',
+    ]);
+    assert.match(await n.line, /node cli-1 joined cluster "cli"/);
+    const rec = (await client.nodes()).find((r) => r.nodeId === 'cli-1');
+    assert.deepEqual(rec?.labels, { zone: 'a', tier: 'gpu' });
+    assert.deepEqual(
+      rec?.devices.filter((d) => d.kind.startsWith('virtual:')).map((d) => d.kind),
+      ['virtual:h100', 'virtual:b200'],
+    );
+    n.child.kill('SIGTERM');
+    assert.equal(await n.exited, 0);
+    assert.ok(!(await client.isNodeAlive('cli-1')));
+  });
+
+  test('with no --nats it runs an embedded server and removes it on SIGINT', async () => {
+    const n = stitchNode(['--name', 'solo']);
+    const line = await n.line;
+    const url = /at (nats:\/\/\S+);/.exec(line)?.[1];
+    assert.ok(url, line);
+    const solo = await connectCluster({ nats: url, name: 'solo' });
+    assert.equal((await solo.nodes()).length, 1);
+    await solo.close();
+    n.child.kill('SIGINT');
+    assert.equal(await n.exited, 0);
+    await delay(100);
+    const port = Number(new URL(url).port);
+    await assert.rejects(
+      connectCluster({ nats: `nats://127.0.0.1:${port}`, name: 'solo' }).then((c) => c.close()),
+    );
+  });
+
+  test('bad labels are refused with a clear message and exit code 1', async () => {
+    const n = stitchNode(['--nats', nats.url, '--labels', 'oops']);
+    await assert.rejects(n.line, /exited \(1\)/);
+  });
+});
