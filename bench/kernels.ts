@@ -6,7 +6,15 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileKernel, type KernelSpec, runnableTargets, type Target } from '@stitch/compiler';
-import { KernelRuntime, probeHost, timeRuns } from '@stitch/kernels';
+import {
+  KernelRuntime,
+  kernelOps,
+  Llama,
+  type LlamaConfig,
+  probeHost,
+  syntheticWeights,
+  timeRuns,
+} from '@stitch/kernels';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'stitch-bench-'));
@@ -117,6 +125,34 @@ try {
       });
     }
   }
+  await transformer(targets[targets.length - 1]!);
 } finally {
   rmSync(work, { recursive: true, force: true });
+}
+
+/** Tokens/s of the Llama decoder on compiled kernels; weights are synthetic (deterministic, untrained). */
+async function transformer(target: Target) {
+  const config: LlamaConfig = {
+    dim: 256,
+    hiddenDim: 768,
+    layers: 4,
+    heads: 8,
+    kvHeads: 4,
+    vocab: 512,
+    seqLen: 256,
+  };
+  const model = new Llama(syntheticWeights(config), await kernelOps(config, runtime, { target, cacheDir }));
+  const prompt = Array.from({ length: 64 }, (_, i) => (i * 7) % config.vocab);
+  await model.prefill(prompt);
+  const t0 = performance.now();
+  await model.prefill(prompt);
+  const prefillS = (performance.now() - t0) / 1000;
+  const steps = 64;
+  const t1 = performance.now();
+  for (let i = 0; i < steps; i++) await model.decode(i % config.vocab);
+  const decodeS = (performance.now() - t1) / 1000;
+  const size = `dim${config.dim} L${config.layers} H${config.heads}/${config.kvHeads} prompt${prompt.length}`;
+  const common = { target, size, weights: 'synthetic', ref: 'none', ratio: null };
+  emit({ op: 'llama.prefill', ...common, tokensPerS: +(prompt.length / prefillS).toFixed(1) });
+  emit({ op: 'llama.decode', ...common, tokensPerS: +(steps / decodeS).toFixed(1) });
 }

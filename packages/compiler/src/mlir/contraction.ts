@@ -55,7 +55,7 @@ export function batchMatmul(spec: Spec<'nn.batch_matmul'>): Generated {
 
 export function matvec(spec: Spec<'nn.matvec'>, _target: Target): Generated {
   const args = kernelArgs(spec);
-  if (spec.m % 8 !== 0 || spec.k % 128 !== 0) {
+  if (spec.m % 8 !== 0 || spec.k % 64 !== 0) {
     return { mlir: plain(entryName(spec), args, 'linalg.matvec'), scheduled: false };
   }
   return {
@@ -63,7 +63,7 @@ export function matvec(spec: Spec<'nn.matvec'>, _target: Target): Generated {
       entryName(spec),
       args,
       'linalg.matvec',
-      schedule('linalg.matvec', [8, 128], null, null),
+      schedule('linalg.matvec', [8, 64], null, null),
     ),
     scheduled: true,
   };
