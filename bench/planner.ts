@@ -1,0 +1,146 @@
+// MILP (HiGHS) vs heuristic on generated placement problems. One JSON line per instance, then a
+// summary line. The MILP runs in a worker thread that is terminated past its time limit + 5 s,
+// because HiGHS-in-WASM checks its clock only between phases. Imports the built package (run
+// `pnpm --filter @stitch/planner build` first). Usage: pnpm bench planner [--quick]
+import { Worker } from 'node:worker_threads';
+import { generateProblem, type PlacementProblem, planHeuristic } from '../packages/planner/dist/index.js';
+
+interface Job {
+  problem: PlacementProblem;
+  slaMs: number;
+  timeLimitS: number;
+}
+interface MilpReply {
+  status: string;
+  usdPerRequest?: number;
+  solveMs: number;
+}
+
+const plannerUrl = new URL('../packages/planner/dist/index.js', import.meta.url).href;
+
+// Plain JS so the worker needs no TypeScript loader (tsx hooks do not reach Node 20 workers).
+const workerSource = `
+const { parentPort, workerData: job } = require('node:worker_threads');
+import(${JSON.stringify(plannerUrl)}).then(async ({ loadMilpSolver, planExact }) => {
+  const milp = await loadMilpSolver();
+  const t0 = performance.now();
+  let reply;
+  try {
+    const r = planExact(milp, job.problem, { slaMs: job.slaMs, timeLimitS: job.timeLimitS });
+    const solveMs = performance.now() - t0;
+    reply = r.status === 'infeasible' ? { status: 'infeasible', solveMs } : { status: r.status, usdPerRequest: r.usdPerRequest, solveMs };
+  } catch {
+    reply = { status: 'timeout', solveMs: performance.now() - t0 };
+  }
+  parentPort.postMessage(reply);
+});
+`;
+
+function solveMilp(job: Job): Promise<MilpReply> {
+  return new Promise((resolve) => {
+    const w = new Worker(workerSource, { eval: true, workerData: job });
+    const killAfter = (job.timeLimitS + 5) * 1000;
+    const timer = setTimeout(() => {
+      void w.terminate();
+      resolve({ status: 'killed', solveMs: killAfter });
+    }, killAfter);
+    w.once('message', (m: MilpReply) => {
+      clearTimeout(timer);
+      void w.terminate();
+      resolve(m);
+    });
+    w.once('error', (e) => {
+      process.stderr.write(`milp worker failed: ${String(e)}\n`);
+      clearTimeout(timer);
+      resolve({ status: 'error', solveMs: 0 });
+    });
+  });
+}
+
+function timeHeuristic(problem: PlacementProblem, slaMs: number, reps: number) {
+  const times: number[] = [];
+  let result = planHeuristic(problem, { slaMs });
+  for (let k = 0; k < reps; k++) {
+    const t0 = performance.now();
+    result = planHeuristic(problem, { slaMs });
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return { result, ms: times[Math.floor(times.length / 2)]! };
+}
+
+async function main(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const grid: [ops: number, classes: number, seeds: number, timeLimitS: number][] = quick
+    ? [
+        [10, 5, 4, 10],
+        [100, 10, 3, 10],
+        [1000, 50, 1, 10],
+      ]
+    : [
+        [10, 5, 12, 10],
+        [20, 5, 12, 10],
+        [50, 10, 12, 10],
+        [100, 10, 12, 15],
+        [200, 20, 6, 15],
+        [500, 20, 3, 20],
+        [1000, 50, 3, 20],
+      ];
+  // Warm the JIT so the first timed instance is not charged for compilation.
+  for (let s = 0; s < 5; s++) {
+    const { problem, slaMs } = generateProblem({ ops: 200, classes: 20, seed: 1000 + s });
+    planHeuristic(problem, { slaMs });
+  }
+  let compared = 0;
+  let within = 0;
+  let optimal = 0;
+  let optimalWithin = 0;
+  const bigMs: number[] = [];
+  for (const [ops, classes, seeds, timeLimitS] of grid) {
+    for (let seed = 1; seed <= seeds; seed++) {
+      const { problem, slaMs } = generateProblem({ ops, classes, seed });
+      const h = timeHeuristic(problem, slaMs, ops >= 500 ? 5 : 3);
+      const m = await solveMilp({ problem, slaMs, timeLimitS });
+      const hCost = h.result.status === 'infeasible' ? null : h.result.usdPerRequest;
+      const gap =
+        hCost !== null && m.usdPerRequest !== undefined ? (hCost - m.usdPerRequest) / m.usdPerRequest : null;
+      if (gap !== null) {
+        compared++;
+        if (gap <= 0.05) within++;
+        if (m.status === 'optimal') {
+          optimal++;
+          if (gap <= 0.05) optimalWithin++;
+        }
+      }
+      if (ops === 1000 && classes === 50) bigMs.push(h.ms);
+      const line = {
+        bench: 'planner',
+        ops,
+        classes,
+        edges: problem.edges.length,
+        seed,
+        sla_ms: Number(slaMs.toFixed(3)),
+        milp_status: m.status,
+        milp_ms: Math.round(m.solveMs),
+        milp_time_limit_s: timeLimitS,
+        heuristic_status: h.result.status,
+        heuristic_ms: Number(h.ms.toFixed(2)),
+        gap: gap === null ? null : Number(gap.toFixed(5)),
+      };
+      process.stdout.write(`${JSON.stringify(line)}\n`);
+    }
+  }
+  const summary = {
+    bench: 'planner',
+    summary: true,
+    instances_compared: compared,
+    within_5pct: within,
+    within_5pct_share: compared ? Number((within / compared).toFixed(3)) : null,
+    milp_optimal: optimal,
+    within_5pct_of_proven_optimum: optimalWithin,
+    heuristic_ms_1000x50_max: bigMs.length ? Number(Math.max(...bigMs).toFixed(2)) : null,
+  };
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+}
+
+await main();
