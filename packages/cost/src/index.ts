@@ -15,24 +15,13 @@ export { CorrectionTable } from './correction.js';
 export type { CostErrorCode } from './errors.js';
 export { CostError } from './errors.js';
 export type { LlmModel, LlmSetting, Parallelism, StepTime } from './llm.js';
-export {
-  bytesPerParam,
-  decodeFlopsPerToken,
-  decodeStepTime,
-  findModel,
-  kvBytesPerToken,
-  LLM_MODELS,
-  maxBatchInMemory,
-  prefillFlops,
-  prefillTime,
-  weightBytes,
-} from './llm.js';
+export { findModel } from './llm.js';
 export type { Demand, EstimateOptions, OpEstimate } from './roofline.js';
-export { allReduceMs, estimateOp } from './roofline.js';
+export { estimateOp } from './roofline.js';
 export type { InstanceChoice, Shape, SizeResult } from './serving.js';
 export { sizeDecode, sizePrefill } from './serving.js';
 export type { PairResult, Scenario, ScenarioResult, StudyOptions, StudyResult } from './study.js';
-export { runTcoStudy, STUDY_SCENARIOS, scenarioLabel } from './study.js';
+export { runTcoStudy, scenarioLabel } from './study.js';
 export type { HourlyCost, ResolvedTco, ServingEconomics, TcoOptions } from './tco.js';
-export { annuity, deviceHourlyCost, HOURS_PER_YEAR, resolveTco, servingEconomics } from './tco.js';
+export { deviceHourlyCost } from './tco.js';
 export { parseCatalog } from './user-catalog.js';

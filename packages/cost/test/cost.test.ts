@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
-  annuity,
   applyMeasuredPeaks,
   CorrectionTable,
   CostError,
@@ -13,6 +12,7 @@ import {
   PAPER_CATALOG,
   parseCatalog,
 } from '../src/index.js';
+import { annuity } from '../src/internal.js';
 
 const h100 = findDevice(PAPER_CATALOG, 'h100');
 

@@ -1,14 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  decodeStepTime,
-  findDevice,
-  findModel,
-  maxBatchInMemory,
-  PAPER_CATALOG,
-  runTcoStudy,
-  scenarioLabel,
-} from '../src/index.js';
+import { findDevice, findModel, PAPER_CATALOG, runTcoStudy, scenarioLabel } from '../src/index.js';
+import { decodeStepTime, maxBatchInMemory } from '../src/internal.js';
 
 const study = runTcoStudy();
 const scenario = (label: string) => {

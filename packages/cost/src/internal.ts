@@ -1,0 +1,16 @@
+// Building blocks for sibling packages and tests; users import from the package root.
+export {
+  bytesPerParam,
+  decodeFlopsPerToken,
+  decodeStepTime,
+  kvBytesPerToken,
+  LLM_MODELS,
+  maxBatchInMemory,
+  parallelismOptions,
+  prefillFlops,
+  prefillTime,
+  weightBytes,
+} from './llm.js';
+export { allReduceMs } from './roofline.js';
+export { STUDY_SCENARIOS } from './study.js';
+export { annuity, HOURS_PER_YEAR, resolveTco, servingEconomics } from './tco.js';
