@@ -21,6 +21,8 @@ export const SCHEDULE = [
   '--canonicalize',
   '--cse',
   '--canonicalize',
+  // One-shot bufferization allocates scratch (matvec partial sums) without freeing it.
+  '--buffer-deallocation-pipeline',
 ];
 
 /** Limits concurrent compiler processes: each one is single-threaded and memory-hungry. */
