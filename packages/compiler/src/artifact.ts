@@ -51,8 +51,20 @@ export async function compileKernel(spec: KernelSpec, options: CompileOptions): 
   const dir = options.cacheDir ?? defaultCacheDir();
   const { mlir, scheduled } = generateKernel(spec, target);
   const optArgs = [...(scheduled ? SCHEDULE : []), ...LOWERING];
-  const clangArgs = ['-O3', '-shared', '-fPIC', `-march=${target}`, '-Wno-override-module', '-x', 'ir', '-'];
-  const pipeline = `mlir-opt-19 ${optArgs.join(' ')} | mlir-translate-19 --mlir-to-llvmir | clang-19 ${clangArgs.join(' ')} -lm`;
+  // glibc's libmvec gives the loop vectoriser SIMD exp/sin/cos (softmax, SwiGLU, RoPE).
+  const clangArgs = [
+    '-O3',
+    '-shared',
+    '-fPIC',
+    `-march=${target}`,
+    '-fveclib=libmvec',
+    '-Wno-override-module',
+    '-x',
+    'ir',
+    '-',
+  ];
+  const libs = ['-lmvec', '-lm'];
+  const pipeline = `mlir-opt-19 ${optArgs.join(' ')} | mlir-translate-19 --mlir-to-llvmir | clang-19 ${clangArgs.join(' ')} ${libs.join(' ')}`;
   const toolchain = await toolchainVersion();
   const hash = sha256([mlir, pipeline, target, toolchain].join('\0'));
   const soPath = join(dir, `${hash}.so`);
@@ -71,7 +83,7 @@ export async function compileKernel(spec: KernelSpec, options: CompileOptions): 
   await mkdir(dir, { recursive: true });
   // Write under a unique name and rename: a concurrent compile of the same kernel never sees half a file.
   const tmp = join(dir, `${hash}.${process.pid}.${Date.now()}.tmp.so`);
-  await runTool('clang-19', [...clangArgs, '-o', tmp, '-lm'], llvmIr, 'clang-19', name);
+  await runTool('clang-19', [...clangArgs, '-o', tmp, ...libs], llvmIr, 'clang-19', name);
   const bytes = await readFile(tmp);
   const manifest: KernelManifest = {
     hash,

@@ -51,7 +51,7 @@ export function rmsnorm(spec: Spec<'nn.rmsnorm'>): string {
       ins: [{ v: '%x', t }],
       outs: [{ v: '%ss', t: ss.type }],
       blockArgs: ['%xv: f32', '%acc: f32'],
-      body: ['%sq = arith.mulf %xv, %xv : f32', '%r = arith.addf %acc, %sq : f32', 'linalg.yield %r : f32'],
+      body: ['%sq = arith.mulf %xv, %xv : f32', '%r = arith.addf %acc, %sq fastmath<reassoc> : f32', 'linalg.yield %r : f32'],
     }),
     // One reciprocal square root per row, not per element.
     ...generic({
@@ -120,7 +120,7 @@ export function softmaxLines(
       ins: [{ v: x, t }],
       outs: [{ v: `%${p}mx`, t: mx.type }],
       blockArgs: ['%xv: f32', '%acc: f32'],
-      body: ['%r = arith.maximumf %acc, %xv : f32', 'linalg.yield %r : f32'],
+      body: ['%r = arith.maximumf %acc, %xv fastmath<reassoc> : f32', 'linalg.yield %r : f32'],
     }),
     ...generic({
       maps: [full, row, full],
@@ -139,7 +139,7 @@ export function softmaxLines(
       ins: [{ v: out, t }],
       outs: [{ v: `%${p}sum`, t: sum.type }],
       blockArgs: ['%xv: f32', '%acc: f32'],
-      body: ['%r = arith.addf %acc, %xv : f32', 'linalg.yield %r : f32'],
+      body: ['%r = arith.addf %acc, %xv fastmath<reassoc> : f32', 'linalg.yield %r : f32'],
     }),
     ...generic({
       maps: [row, full],
