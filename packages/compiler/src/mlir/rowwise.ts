@@ -51,7 +51,11 @@ export function rmsnorm(spec: Spec<'nn.rmsnorm'>): string {
       ins: [{ v: '%x', t }],
       outs: [{ v: '%ss', t: ss.type }],
       blockArgs: ['%xv: f32', '%acc: f32'],
-      body: ['%sq = arith.mulf %xv, %xv : f32', '%r = arith.addf %acc, %sq fastmath<reassoc> : f32', 'linalg.yield %r : f32'],
+      body: [
+        '%sq = arith.mulf %xv, %xv : f32',
+        '%r = arith.addf %acc, %sq fastmath<reassoc> : f32',
+        'linalg.yield %r : f32',
+      ],
     }),
     // One reciprocal square root per row, not per element.
     ...generic({
