@@ -3,6 +3,7 @@ import { before, describe, it } from 'node:test';
 import { estimateOp, findDevice, PAPER_CATALOG } from '@stitch/cost';
 import fc from 'fast-check';
 import {
+  type DemandRowLike,
   generateProblem,
   loadMilpSolver,
   type MilpSolver,
@@ -163,7 +164,7 @@ describe('inputs', () => {
 
   it('derives times from demand rows with the cost model and keeps host ops on CPUs', () => {
     const demand = { flops: 2e12, bytesRead: 16e9, bytesWritten: 1e6, memoryBytes: 16e9, networkBytes: 1e6 };
-    const rows = [
+    const rows: DemandRowLike[] = [
       {
         id: 'q',
         op: 'tool.invoke',
