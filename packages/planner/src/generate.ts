@@ -40,6 +40,7 @@ export function generateProblem(o: GenerateOptions): { problem: PlacementProblem
       bw,
     };
   });
+  const maxMemory = Math.max(...classes.map((c) => c.memory));
   const width = Math.max(1, Math.round(Math.sqrt(o.ops)));
   const tasks: PlacementProblem['tasks'] = [];
   const edges: PlacementProblem['edges'] = [];
@@ -60,7 +61,8 @@ export function generateProblem(o: GenerateOptions): { problem: PlacementProblem
     tasks.push({ id: `t${i}`, deps });
     const work = 10 ** (1 + 2 * r());
     const intensity = 10 ** (2 * r() - 1);
-    const mem = 10 ** (1.5 * r());
+    // Every op fits at least the largest-memory class.
+    const mem = Math.min(10 ** (1.5 * r()), maxMemory);
     timeMs.push(
       classes.map((c) =>
         mem > c.memory ? Infinity : Math.max(work / c.flops, work / intensity / c.bw) + 0.05,

@@ -104,7 +104,8 @@ export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
     for (let j = 0; j < m; j++) {
       const t = p.timeMs[i]![j]!;
       const dev = p.devices[i]![j]!;
-      const replicas = rate > 0 && Number.isFinite(t) ? Math.max(1, Math.ceil((rate * t) / 1e3)) : 1;
+      // The epsilon keeps 100 req/s × 20 ms at 2 replicas despite floating-point noise.
+      const replicas = rate > 0 && Number.isFinite(t) ? Math.max(1, Math.ceil((rate * t) / 1e3 - 1e-9)) : 1;
       units[i]!.push(replicas * dev);
       const explicit = p.usdPerRequest?.[i]?.[j];
       const hourly = p.classes[j]!.usdPerHour;

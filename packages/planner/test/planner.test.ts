@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { estimateOp, findDevice, PAPER_CATALOG } from '@stitch/cost';
+import { CorrectionTable, estimateOp, findDevice, PAPER_CATALOG } from '@stitch/cost';
 import fc from 'fast-check';
 import {
   type DemandRowLike,
@@ -184,6 +184,24 @@ describe('inputs', () => {
     assert.equal(problem.classes[1]!.modelled, false);
     const f = feasible(planHeuristic(problem, { slaMs: 1000 }));
     assert.equal(f.placements[0]!.classId, 'cpu');
+  });
+  it('measured corrections move ops: a slow-measured class loses its ops', () => {
+    const demand = { flops: 4e13, bytesRead: 16e9, bytesWritten: 1e6, memoryBytes: 16e9, networkBytes: 0 };
+    const rows: DemandRowLike[] = [
+      { id: 'p', op: 'llm.prefill', kind: 'llm', demand, deps: [], edgeBytes: {}, attrs: {} },
+    ];
+    const opts = { catalog: PAPER_CATALOG, classes: ['h100', 'gaudi3'] };
+    const before = feasible(planHeuristic(problemFromDemand(rows, opts), { slaMs: 1000 }));
+    const chosen = before.placements[0]!.classId;
+    const correction = new CorrectionTable();
+    correction.observe('llm', chosen, 10, 100);
+    const after = feasible(planHeuristic(problemFromDemand(rows, { ...opts, correction }), { slaMs: 1000 }));
+    assert.notEqual(after.placements[0]!.classId, chosen);
+    assert.ok(
+      Math.abs(
+        correction.apply('llm', chosen, before.placements[0]!.timeMs) - before.placements[0]!.timeMs * 10,
+      ) < 1e-9,
+    );
   });
 });
 
