@@ -29,7 +29,11 @@ export function attentionPrefill(spec: Prefill): string {
       ],
       outs: [{ v: '%sc', t: sc.type }],
       blockArgs: ['%a: f32', '%b: f32', '%acc: f32'],
-      body: ['%m = arith.mulf %a, %b : f32', '%r = arith.addf %acc, %m : f32', 'linalg.yield %r : f32'],
+      body: [
+        '%m = arith.mulf %a, %b fastmath<reassoc,contract> : f32',
+        '%r = arith.addf %acc, %m fastmath<reassoc,contract> : f32',
+        'linalg.yield %r : f32',
+      ],
     }),
     // Scale, and mask keys after the query position (causal).
     ...generic({
@@ -61,7 +65,11 @@ export function attentionPrefill(spec: Prefill): string {
       ],
       outs: [{ v: '%out', t: qt }],
       blockArgs: ['%a: f32', '%b: f32', '%acc: f32'],
-      body: ['%m = arith.mulf %a, %b : f32', '%r = arith.addf %acc, %m : f32', 'linalg.yield %r : f32'],
+      body: [
+        '%m = arith.mulf %a, %b fastmath<reassoc,contract> : f32',
+        '%r = arith.addf %acc, %m fastmath<reassoc,contract> : f32',
+        'linalg.yield %r : f32',
+      ],
     }),
     `memref.dealloc %sc : ${sc.type}`,
   ]);
@@ -90,7 +98,7 @@ export function attentionDecode(spec: Decode): string {
         `%scale = arith.constant ${f32(1 / Math.sqrt(spec.headDim))} : f32`,
         '%m = arith.mulf %a, %b : f32',
         '%ms = arith.mulf %m, %scale : f32',
-        '%r = arith.addf %acc, %ms : f32',
+        '%r = arith.addf %acc, %ms fastmath<reassoc,contract> : f32',
         'linalg.yield %r : f32',
       ],
     }),
@@ -105,7 +113,11 @@ export function attentionDecode(spec: Decode): string {
       ],
       outs: [{ v: '%out', t: qt }],
       blockArgs: ['%a: f32', '%b: f32', '%acc: f32'],
-      body: ['%m = arith.mulf %a, %b : f32', '%r = arith.addf %acc, %m : f32', 'linalg.yield %r : f32'],
+      body: [
+        '%m = arith.mulf %a, %b fastmath<reassoc,contract> : f32',
+        '%r = arith.addf %acc, %m fastmath<reassoc,contract> : f32',
+        'linalg.yield %r : f32',
+      ],
     }),
     `memref.dealloc %sc : ${sc.type}`,
   ]);

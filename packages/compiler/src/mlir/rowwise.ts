@@ -252,8 +252,10 @@ export function topkScores(spec: Spec<'nn.topk'>): string {
       outs: [{ v: out, t: ot }],
       blockArgs: [...ins.map((_, i) => `%i${i}: f32`), '%acc: f32'],
       body: [
-        ins.length === 2 ? '%m = arith.mulf %i0, %i1 : f32' : '%m = arith.mulf %i0, %i0 : f32',
-        '%r = arith.addf %acc, %m : f32',
+        ins.length === 2
+          ? '%m = arith.mulf %i0, %i1 fastmath<reassoc,contract> : f32'
+          : '%m = arith.mulf %i0, %i0 fastmath<reassoc,contract> : f32',
+        '%r = arith.addf %acc, %m fastmath<reassoc,contract> : f32',
         'linalg.yield %r : f32',
       ],
     });
