@@ -1,7 +1,8 @@
 // MILP (HiGHS) vs heuristic on generated placement problems. One JSON line per instance, then a
 // summary line. The MILP runs in a worker thread that is terminated past its time limit + 5 s,
 // because HiGHS-in-WASM checks its clock only between phases. Imports the built package (run
-// `pnpm --filter @stitch/planner build` first). Usage: pnpm bench planner [--quick]
+// `pnpm --filter @stitch/planner build` first). The MILP is not warm-started from the heuristic here,
+// so the two solvers are compared independently. Usage: pnpm bench planner [--quick]
 import { Worker } from 'node:worker_threads';
 import { generateProblem, type PlacementProblem, planHeuristic } from '../packages/planner/dist/index.js';
 
@@ -26,7 +27,7 @@ import(${JSON.stringify(plannerUrl)}).then(async ({ loadMilpSolver, planExact })
   const t0 = performance.now();
   let reply;
   try {
-    const r = planExact(milp, job.problem, { slaMs: job.slaMs, timeLimitS: job.timeLimitS });
+    const r = planExact(milp, job.problem, { slaMs: job.slaMs, timeLimitS: job.timeLimitS, warmStart: false });
     const solveMs = performance.now() - t0;
     reply = r.status === 'infeasible' ? { status: 'infeasible', solveMs } : { status: r.status, usdPerRequest: r.usdPerRequest, solveMs };
   } catch {

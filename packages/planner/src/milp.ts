@@ -1,9 +1,9 @@
-import type { LegacyHighs } from 'highs';
+import type { Highs as HighsApi } from 'highs';
 import * as highsModule from 'highs';
 import { PlanError } from './errors.js';
 import type { Compiled } from './problem.js';
 
-type Highs = LegacyHighs;
+type Highs = HighsApi;
 // The package ships ESM whose default export is the loader, but its .d.ts is typed as CommonJS,
 // so under NodeNext TypeScript sees the module object; the cast states what runs.
 const highsLoader = highsModule.default as unknown as () => Promise<Highs>;
@@ -17,6 +17,8 @@ export interface MilpOptions {
   minimiseLatency?: boolean;
   /** @default 60 */
   timeLimitS?: number;
+  /** A feasible placement to start branch and bound from. */
+  start?: Int32Array;
 }
 
 export interface MilpOutcome {
@@ -112,34 +114,65 @@ export async function loadMilpSolver(): Promise<MilpSolver> {
   return { solve: (c, o) => solveWith(highs, c, o) };
 }
 
+/**
+ * Solves through the persistent HiGHS model so a known placement (the heuristic's) can seed the
+ * branch and bound: a time-limited solve then returns at least that placement.
+ */
 function solveWith(highs: Highs, c: Compiled, o: MilpOptions): MilpOutcome {
   const { lp } = buildLp(c, o);
   const t0 = Date.now();
-  let res: ReturnType<Highs['solve']>;
-  try {
-    res = highs.solve(lp, { output_flag: false, time_limit: o.timeLimitS ?? 60, mip_rel_gap: 1e-6 });
-  } catch (cause) {
+  const fail = (cause: unknown): never => {
     throw new PlanError('PLAN_SOLVER', `HiGHS failed on a ${c.n}×${c.m} model: ${String(cause)}`, { cause });
-  }
-  const solveMs = Date.now() - t0;
-  const none = { assign: null, latencyMs: Infinity, slackMs: 0, solveMs };
-  if (res.Status === 'Infeasible') return { status: 'infeasible', ...none };
-  const cols = res.Columns as Record<string, { Primal?: number }>;
-  const hasSolution = cols.L?.Primal !== undefined;
-  if (res.Status === 'Time limit reached' && !hasSolution) return { status: 'timeout', ...none };
-  if ((res.Status !== 'Optimal' && res.Status !== 'Time limit reached') || !hasSolution) {
-    throw new PlanError('PLAN_SOLVER', `HiGHS ended with status "${res.Status}" on a ${c.n}×${c.m} model`);
-  }
-  const assign = new Int32Array(c.n).fill(-1);
-  for (let i = 0; i < c.n; i++) {
-    for (let j = 0; j < c.m; j++) if ((cols[`x${i}_${j}`]?.Primal ?? 0) > 0.5) assign[i] = j;
-  }
-  if (assign.includes(-1)) return { status: 'timeout', ...none };
-  return {
-    status: res.Status === 'Optimal' ? 'optimal' : 'feasible',
-    assign,
-    latencyMs: cols.L!.Primal!,
-    slackMs: cols.slack?.Primal ?? 0,
-    solveMs,
   };
+  let model: ReturnType<Highs['createModel']>;
+  try {
+    model = highs.createModel({ format: 'lp', data: lp });
+  } catch (cause) {
+    return fail(cause);
+  }
+  try {
+    model.options.set({ output_flag: false, time_limit: o.timeLimitS ?? 60, mip_rel_gap: 1e-6 });
+    const x = (i: number, j: number) => model.getColByName(`x${i}_${j}`);
+    if (o.start) {
+      const indices: number[] = [];
+      const values: number[] = [];
+      for (let i = 0; i < c.n; i++) {
+        for (let j = 0; j < c.m; j++) {
+          if (!Number.isFinite(c.coef[i]![j]!)) continue;
+          indices.push(x(i, j));
+          values.push(o.start[i] === j ? 1 : 0);
+        }
+      }
+      model.setSolution({ indices, values });
+    }
+    const status = model.run().modelStatus;
+    const solveMs = Date.now() - t0;
+    const none = { assign: null, latencyMs: Infinity, slackMs: 0, solveMs };
+    const codes = highs.constants.modelStatus;
+    if (status === codes.infeasible) return { status: 'infeasible', ...none };
+    const hasSolution = Number(model.info.get('primal_solution_status')) === 2;
+    if (!hasSolution) {
+      if (status === codes.timeLimit) return { status: 'timeout', ...none };
+      throw new PlanError('PLAN_SOLVER', `HiGHS ended with model status ${status} on a ${c.n}×${c.m} model`);
+    }
+    const col = model.getSolution().colValue;
+    const assign = new Int32Array(c.n).fill(-1);
+    for (let i = 0; i < c.n; i++) {
+      for (let j = 0; j < c.m; j++) if (Number.isFinite(c.coef[i]![j]!) && col[x(i, j)]! > 0.5) assign[i] = j;
+    }
+    if (assign.includes(-1)) return { status: 'timeout', ...none };
+    const slack = o.lambda !== undefined ? col[model.getColByName('slack')]! : 0;
+    return {
+      status: status === codes.optimal ? 'optimal' : 'feasible',
+      assign,
+      latencyMs: col[model.getColByName('L')]!,
+      slackMs: slack,
+      solveMs,
+    };
+  } catch (cause) {
+    if (cause instanceof PlanError) throw cause;
+    return fail(cause);
+  } finally {
+    model.dispose();
+  }
 }

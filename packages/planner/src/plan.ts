@@ -15,6 +15,8 @@ export interface PlanOptions {
   gamma?: number;
   /** MILP time limit in seconds. @default 60 */
   timeLimitS?: number;
+  /** Seed the MILP with the heuristic's placement (a time-limited solve returns at least it). @default true */
+  warmStart?: boolean;
 }
 
 export interface Placement {
@@ -159,8 +161,11 @@ export function planExact(solver: MilpSolver, problem: PlacementProblem, o: Plan
   const bad = placementFailure(c, 'milp');
   if (bad) return bad;
   const timeLimitS = o.timeLimitS ?? 60;
-  const base = { slaMs: o.slaMs, timeLimitS };
-  const r = solver.solve(c, o.lambda !== undefined ? { ...base, lambda: o.lambda } : base);
+  const base: Parameters<MilpSolver['solve']>[1] = { slaMs: o.slaMs, timeLimitS };
+  if (o.lambda !== undefined) base.lambda = o.lambda;
+  const warm = o.warmStart === false ? null : solveHeuristic(c, o.slaMs).assign;
+  if (warm) base.start = warm;
+  const r = solver.solve(c, base);
   if (r.assign) {
     return feasible(c, r.assign, {
       status: r.status as 'optimal' | 'feasible',
