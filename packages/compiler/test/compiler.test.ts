@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,4 +79,16 @@ test('cache dir defaults to $STITCH_KERNEL_CACHE and targets run at or below the
   }
   assert.deepEqual(runnableTargets('x86-64-v3'), ['x86-64', 'x86-64-v3']);
   assert.deepEqual(runnableTargets(null), []);
+});
+
+test('a missing toolchain is a typed TOOLCHAIN_MISSING error', () => {
+  // A child process whose PATH holds no LLVM tools; the compiler resolves tools through PATH.
+  const src = new URL('../src/index.ts', import.meta.url).href;
+  const script = `import { compileKernel } from '${src}';
+    compileKernel({ op: 'nn.add', rows: 1, cols: 1 }, { target: 'x86-64', cacheDir: '${cacheDir}' })
+      .then(() => console.log('compiled'), (e) => console.log(e.code));`;
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    env: { ...process.env, PATH: '/nonexistent' },
+  });
+  assert.equal(out.toString().trim(), 'TOOLCHAIN_MISSING');
 });
