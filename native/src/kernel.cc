@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@ namespace {
 // Entry points of loaded artifacts. Artifacts stay loaded for the life of the process: a kernel
 // may be running on a pool thread when JS drops its last reference.
 std::vector<void*> g_entries;
+// Loaded libraries by SHA-256 of their bytes: loading the same verified bytes again reuses them
+// instead of mapping another copy (a node reloads the same artifacts many times).
+std::map<std::string, void*> g_libraries;
 
 constexpr size_t kMaxArgs = 8;
 
@@ -130,9 +134,16 @@ Napi::Value LoadKernel(const Napi::CallbackInfo& info) {
     return Failure(env, "KERNEL_INTEGRITY",
                    path + " has SHA-256 " + actual + " but its manifest says " + expected);
   }
-  std::string error;
-  void* handle = DlopenBytes(bytes, &error);
-  if (!handle) return Failure(env, "KERNEL_LOAD", "dlopen of " + path + " failed: " + error);
+  void* handle = g_libraries[actual];
+  if (!handle) {
+    std::string error;
+    handle = DlopenBytes(bytes, &error);
+    if (!handle) {
+      g_libraries.erase(actual);
+      return Failure(env, "KERNEL_LOAD", "dlopen of " + path + " failed: " + error);
+    }
+    g_libraries[actual] = handle;
+  }
   void* entry = dlsym(handle, symbol.c_str());
   if (!entry) return Failure(env, "KERNEL_LOAD", path + " has no symbol " + symbol);
   g_entries.push_back(entry);
