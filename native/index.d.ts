@@ -29,6 +29,7 @@ export type RawLoadResult =
 export function loadKernel(path: string, sha256: string, symbol: string): RawLoadResult;
 /** One memref argument: contiguous row-major data and its sizes. */
 export interface RawKernelArg {
+  /** Backed by an ArrayBuffer or a SharedArrayBuffer; the kernel reads/writes it in place. */
   data: Float32Array | Int32Array;
   shape: number[];
 }

@@ -178,7 +178,14 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
     Napi::TypedArray ta = data.As<Napi::TypedArray>();
     Napi::Array shape = shapeValue.As<Napi::Array>();
     uint32_t rank = shape.Length();
-    auto* base = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    // napi_get_typedarray_info gives the element pointer for ArrayBuffer and SharedArrayBuffer
+    // backing stores alike (offset included); a detached buffer has none.
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* base = nullptr;
+    napi_value arrayBuffer;
+    size_t byteOffset = 0;
+    napi_get_typedarray_info(env, ta, &type, &length, &base, &arrayBuffer, &byteOffset);
     // Descriptor {allocated, aligned, offset, sizes[rank], strides[rank]}, row-major strides.
     std::vector<int64_t> d(3 + 2 * rank);
     d[0] = d[1] = reinterpret_cast<int64_t>(base);
@@ -189,6 +196,14 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
       d[3 + r] = size;
       d[3 + rank + r] = stride;
       stride *= size;
+    }
+    // The TypeScript side checks shapes against the manifest; this guards the memory itself.
+    bool fourByte = type == napi_float32_array || type == napi_int32_array;
+    if (base == nullptr || !fourByte || stride != int64_t(length)) {
+      Napi::RangeError::New(env, "runKernel: argument " + std::to_string(i) +
+                                     " must be a Float32Array or Int32Array whose shape covers exactly its elements")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
     }
     descs.push_back(std::move(d));
     keep.push_back(Napi::Persistent(ta.As<Napi::Object>()));

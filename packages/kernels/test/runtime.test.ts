@@ -62,6 +62,20 @@ test('shape and dtype mismatches are typed errors before any native call', async
   await kernel.run([a, b, c]);
 });
 
+test('arrays over a SharedArrayBuffer run in place; a detached array is refused', async () => {
+  const kernel = runtime.load(
+    await compileKernel({ op: 'nn.add', rows: null, cols: 3 }, { target: 'x86-64', cacheDir }),
+  );
+  const shared = new Float32Array(new SharedArrayBuffer(4 * 9), 4 * 3, 6);
+  shared.set([1, 2, 3, 4, 5, 6]);
+  const out = new Float32Array(6);
+  await kernel.run([shared, shared, out]);
+  assert.deepEqual([...out], [2, 4, 6, 8, 10, 12]);
+  const detached = new Float32Array(6);
+  structuredClone(detached.buffer, { transfer: [detached.buffer] });
+  assert.throws(() => kernel.run([detached, shared, out]), KernelShapeMismatch);
+});
+
 test('a long kernel run does not block the event loop', async () => {
   // Baseline-ISA loops matmul, 2 GFLOP per run: tens of milliseconds or more on any host.
   const n = 1024;
