@@ -1,33 +1,291 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Kvm } from '@nats-io/kv';
-import { connect } from '@nats-io/transport-node';
-import { probeHost } from '@stitch/kernels';
-import { startEmbeddedNats } from '@stitch/runtime';
+import {
+  type AgentRequest,
+  Coordinator,
+  coordinatorActor,
+  type Deployment,
+  GraphRunner,
+  memoryBucketName,
+  type RequestResult,
+} from '@stitch/agents';
+import {
+  type Cluster,
+  connectCluster,
+  type EmbeddedNats,
+  NoNodeAvailable,
+  startEmbeddedNats,
+} from '@stitch/runtime';
 import type { Command } from 'commander';
+
+const CLUSTER = 'demo';
+const SAMPLE = 'tool-agent.tiny-llama.mlir';
+
+interface DemoOptions {
+  requests: string;
+  leaveAfter: string;
+}
 
 /** The main job: the whole system on an embedded local nats-server, start to finish. */
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('Run the end-to-end demo on an embedded local nats-server')
-    .action(async () => {
-      const nats = await startEmbeddedNats();
-      const say = (line: string) => process.stdout.write(`${line}\n`);
-      try {
-        say(`embedded nats-server ${nats.url} (pid ${nats.pid}, JetStream store ${nats.dir})`);
-        const nc = await connect({ servers: nats.url, name: 'stitch-demo' });
-        try {
-          const nodes = await new Kvm(nc).create('stitch_demo_nodes', { ttl: 10_000 });
-          const record = { nodeId: 'demo-node-0', ...probeHost() };
-          await nodes.put(record.nodeId, JSON.stringify(record));
-          const stored = await nodes.get(record.nodeId);
-          say('capability record published to KV stitch_demo_nodes:');
-          say(JSON.stringify(stored?.json(), null, 2));
-        } finally {
-          await nc.close();
-        }
-      } finally {
-        await nats.stop();
-        say('embedded nats-server stopped');
-      }
+    .description(
+      'Whole system on an embedded nats-server: 3 nodes (cpu, virtual h100, virtual gaudi3), coordinator, ' +
+        'placement, requests, a node leaving and its operators migrating',
+    )
+    .option('--requests <n>', 'requests to run end to end', '20')
+    .option('--leave-after <n>', 'SIGTERM the busiest modelled node after this many requests', '8')
+    .action(async (opts: DemoOptions) => {
+      await runDemo(Math.max(2, Number(opts.requests)), Math.max(1, Number(opts.leaveAfter)));
     });
+}
+
+const say = (line = '') => process.stdout.write(`${line}\n`);
+
+interface Fleet {
+  nats: EmbeddedNats;
+  children: Map<string, ChildProcess>;
+}
+
+async function runDemo(requests: number, leaveAfter: number): Promise<void> {
+  const t0 = performance.now();
+  const nats = await startEmbeddedNats();
+  const fleet: Fleet = { nats, children: new Map() };
+  let cluster: Cluster | undefined;
+  try {
+    say(`embedded nats-server ${nats.url} (pid ${nats.pid}, JetStream on)`);
+    startNode(fleet, 'node-cpu', []);
+    startNode(fleet, 'node-h100', ['--virtual', 'h100', '--no-calibrate']);
+    startNode(fleet, 'node-gaudi3', ['--virtual', 'gaudi3', '--no-calibrate']);
+    cluster = await connectCluster({ nats: nats.url, name: CLUSTER });
+    const coordinator = new Coordinator(cluster, { log: (l) => say(`coordinator: ${l}`) });
+    const coordDef = coordinatorActor(coordinator);
+    await cluster.startNode({
+      id: 'coordinator',
+      actors: [coordDef],
+      calibrate: false,
+      labels: { role: 'coordinator' },
+    });
+    await waitForNodes(cluster, [...fleet.children.keys()]);
+    await coordinator.start();
+    const coord = await cluster.spawn(coordDef, { id: 'main' });
+    const mlir = readFileSync(samplePath(), 'utf8');
+    say(`deploying packages/ir/samples/${SAMPLE} through actor stitch-coordinator/main`);
+    const d = (await coord.ask({ type: 'deploy', mlir }, { timeoutMs: 60_000 })) as Deployment;
+    printPlan(d);
+    const runner = new GraphRunner(cluster);
+    const results: RequestResult[] = [];
+    const failures: string[] = [];
+    let victim: string | undefined;
+    let leftAt = 0;
+    for (let i = 0; i < requests; i++) {
+      if (i === leaveAfter) {
+        victim = busiestModelledNode(coordinator.deployment(d.name) ?? d);
+        if (victim) {
+          leftAt = performance.now();
+          say(`>>> SIGTERM ${victim} (pid ${fleet.children.get(victim)?.pid}) while requests keep flowing`);
+          fleet.children.get(victim)?.kill('SIGTERM');
+        }
+      }
+      const rid = `r${String(i).padStart(3, '0')}`;
+      const current = coordinator.deployment(d.name) ?? d;
+      try {
+        const r = await runner.run(current, rid, REQUESTS[i % REQUESTS.length]!);
+        results.push(r);
+        await coord.tell({ type: 'observe', measurements: GraphRunner.measurements(current, r) });
+        say(
+          `${rid} ${r.latencyMs.toFixed(1).padStart(7)} ms  $${r.usd.toExponential(2)}  ` +
+            `calc=${JSON.stringify((r.answer as { calc?: unknown })?.calc)}${r.retries ? `  (${r.retries} retried asks)` : ''}`,
+        );
+      } catch (err) {
+        failures.push(rid);
+        say(`${rid} FAILED: ${(err as Error).message}`);
+      }
+    }
+    await summarise(cluster, coordinator, d, results, failures, requests, leftAt);
+  } finally {
+    await cluster?.close().catch(() => undefined);
+    await stopFleet(fleet);
+    say(
+      `all processes stopped (nats-server pid ${nats.pid}, nodes ${[...fleet.children.values()].map((c) => c.pid).join(', ')})`,
+    );
+    say(`demo took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+}
+
+const REQUESTS: AgentRequest[] = [
+  {
+    query: 'How efficient are solar panels, and what is 17*23+4?',
+    expr: '17*23+4',
+    search: 'solar panel efficiency',
+  },
+  { query: 'What does the KV cache hold? Also (2+3)^2', expr: '(2+3)^2', search: 'kv cache attention keys' },
+  { query: 'Memory bandwidth of an H100, and 3350/8?', expr: '3350/8', search: 'H100 memory bandwidth' },
+  {
+    query: 'What is JetStream? and -2^2 + 10 % 4',
+    expr: '-2^2 + 10 % 4',
+    search: 'JetStream streams key value',
+  },
+];
+
+function samplePath(): string {
+  return fileURLToPath(new URL(`../samples/${SAMPLE}`, import.meta.resolve('@stitch/ir')));
+}
+
+function startNode(fleet: Fleet, id: string, extra: string[]): void {
+  const actors = fileURLToPath(import.meta.resolve('@stitch/agents/actors'));
+  const args = [process.argv[1]!, 'node', '--nats', fleet.nats.url, '--name', CLUSTER, '--id', id];
+  const child = spawn(process.execPath, [...args, '--actors', actors, ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const prefix = (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n').filter(Boolean)) say(`  [${id}] ${line}`);
+  };
+  child.stdout?.on('data', prefix);
+  child.stderr?.on('data', prefix);
+  fleet.children.set(id, child);
+}
+
+async function waitForNodes(cluster: Cluster, ids: string[]): Promise<void> {
+  const deadline = Date.now() + 45_000;
+  for (;;) {
+    const records = await cluster.nodes();
+    const up = ids.filter((id) => records.some((r) => r.nodeId === id));
+    const cpu = records.find((r) => r.nodeId === 'node-cpu');
+    // The cpu node's calibration feeds the planner; give it a while, then plan with catalog peaks.
+    if (up.length === ids.length && (cpu?.calibrated || Date.now() > deadline - 25_000)) {
+      if (cpu?.calibrated) {
+        const c = cpu.calibrated;
+        say(
+          `node-cpu calibrated: ${c.matmulGflops.toFixed(1)} GFLOP/s matmul, ${c.matvecGbps.toFixed(1)} GB/s matvec (${c.target}, measured)`,
+        );
+      }
+      return;
+    }
+    if (Date.now() > deadline)
+      throw new NoNodeAvailable(
+        `the demo's nodes did not all join within 45 s (up: ${up.join(', ') || 'none'})`,
+      );
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function printPlan(d: Deployment): void {
+  say();
+  say(
+    `placement of ${d.name} (SLA ${d.slaMs} ms) by ${d.solver}: est. ${d.latencyMs.toFixed(1)} ms, $${d.usdPerRequest.toExponential(3)} per request`,
+  );
+  say(
+    `solve time: heuristic ${d.solveMs.heuristic.toFixed(1)} ms, MILP ${d.solveMs.milp === null ? 'n/a' : `${d.solveMs.milp.toFixed(1)} ms`}`,
+  );
+  for (const n of d.notes) say(`  note: ${n}`);
+  const rows = d.ops.map((o) => [
+    o.id,
+    o.op,
+    o.modelled ? `virtual:${o.classId}` : o.classId,
+    o.modelled ? 'modelled' : 'measured',
+    o.node,
+    o.estimatedMs.toFixed(2),
+    o.usdPerRequest.toExponential(2),
+  ]);
+  table(['op', 'kind', 'device', 'timing', 'node', 'est. ms', '$/request'], rows);
+  say(
+    'LLM ops run a Llama-architecture decoder on synthetic weights (untrained, byte vocabulary) on compiled',
+  );
+  say('kernels; the plan sizes them as the graph says (tiny-llama, 512 prompt / 256 new tokens).');
+  say();
+}
+
+function table(head: string[], rows: string[][]): void {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(w[i]!)).join('  ');
+  say(line(head));
+  say(line(w.map((n) => '-'.repeat(n))));
+  for (const r of rows) say(line(r));
+}
+
+function busiestModelledNode(d: Deployment): string | undefined {
+  const count = new Map<string, number>();
+  for (const o of d.ops) if (o.modelled) count.set(o.node, (count.get(o.node) ?? 0) + 1);
+  return [...count].sort((a, b) => b[1] - a[1])[0]?.[0];
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+}
+
+async function summarise(
+  cluster: Cluster,
+  coordinator: Coordinator,
+  d: Deployment,
+  results: RequestResult[],
+  failures: string[],
+  sent: number,
+  leftAt: number,
+): Promise<void> {
+  const lat = results.map((r) => r.latencyMs).sort((a, b) => a - b);
+  const final = coordinator.deployment(d.name) ?? d;
+  say();
+  say(`requests: ${sent} sent, ${results.length} completed, ${failures.length} failed`);
+  say(
+    `latency p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms (wall clock, end to end)`,
+  );
+  const usd = results.reduce((s, r) => s + r.usd, 0) / Math.max(1, results.length);
+  say(`cost per request: $${usd.toExponential(3)} (cpu measured + modelled devices at catalog TCO $/h)`);
+  const ok = results.filter((r) => r.latencyMs <= d.slaMs).length;
+  say(`SLA ${d.slaMs} ms attainment: ${((100 * ok) / Math.max(1, sent)).toFixed(1)}% (${ok}/${sent})`);
+  for (const m of coordinator.migrations) {
+    say(
+      `migration (${m.reason}): ${m.moved.map((x) => `${x.opId} ${x.from}→${x.to}`).join(', ')}; operators restored in ${m.ms.toFixed(0)} ms`,
+    );
+  }
+  if (leftAt > 0) {
+    const after = results.filter((r) => r.retries > 0);
+    const stall = after.reduce((s, r) => Math.max(s, r.latencyMs), 0);
+    say(
+      `interruption: ${after.length} request(s) waited on moving operators (${after.reduce((s, r) => s + r.retries, 0)} retried asks), longest ${stall.toFixed(0)} ms`,
+    );
+  }
+  // Real counts: every operator's applied-effects counter (restored across migrations) and the memory bucket.
+  let duplicated = 0;
+  let mismatched = 0;
+  for (const o of final.ops) {
+    const c = (await cluster
+      .ref({ type: o.actorType, id: o.actorId })
+      .ask({ type: 'counts' }, { retries: 5 })) as {
+      applied: number;
+    };
+    duplicated += Math.max(0, c.applied - results.length);
+    if (c.applied !== results.length) mismatched++;
+  }
+  const kv = await new Kvm(cluster.parts.nc).open(memoryBucketName(CLUSTER));
+  let stored = 0;
+  for await (const _k of await kv.keys(`${d.name}.answers.>`)) stored++;
+  const lost = sent - results.length + Math.max(0, results.length - stored);
+  say(
+    `counts: ${final.ops.length} operators each applied ${mismatched === 0 ? results.length : 'a differing number of'} requests; memory bucket holds ${stored} answers`,
+  );
+  say(`${lost} lost, ${duplicated} duplicated`);
+  if (lost > 0 || duplicated > 0 || mismatched > 0) process.exitCode = 1;
+}
+
+async function stopFleet(fleet: Fleet): Promise<void> {
+  await Promise.all(
+    [...fleet.children.values()].map(
+      (c) =>
+        new Promise<void>((done) => {
+          if (c.exitCode !== null || c.signalCode !== null) return done();
+          const kill = setTimeout(() => c.kill('SIGKILL'), 10_000);
+          c.once('exit', () => {
+            clearTimeout(kill);
+            done();
+          });
+          c.kill('SIGTERM');
+        }),
+    ),
+  );
+  await fleet.nats.stop();
 }

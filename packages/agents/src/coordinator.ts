@@ -1,0 +1,242 @@
+import { type KV, Kvm } from '@nats-io/kv';
+import { CorrectionTable } from '@stitch/cost';
+import { type Cluster, defineActor, type MembershipEvent } from '@stitch/runtime';
+import type { OpConfig } from './ops.js';
+import {
+  type Analysed,
+  analyseGraph,
+  classifyNodes,
+  milpSolver,
+  type PlanOutcome,
+  planDeployment,
+} from './placement.js';
+
+/** A measured op run, as the graph runner reports it. */
+export interface Measurement {
+  deployment: string;
+  opId: string;
+  ms: number;
+  modelled: boolean;
+}
+
+/** The record kept in KV (`stitch_<cluster>_deployments`, key = deployment name). */
+export interface Deployment extends PlanOutcome {
+  name: string;
+  slaMs: number;
+  version: number;
+  natsUrl: string;
+  cluster: string;
+}
+
+/** A migration the coordinator carried out: why, what moved where, how long the operators were away. */
+export interface MigrationEvent {
+  deployment: string;
+  reason: string;
+  moved: { opId: string; from: string; to: string; fromClass: string; toClass: string }[];
+  ms: number;
+  at: number;
+}
+
+export interface CoordinatorOptions {
+  /** Re-plan with the corrected estimates after this many measured requests. @default 5 */
+  driftEvery?: number;
+  log?: (line: string) => void;
+}
+
+/**
+ * Places deployments on the live nodes, spawns and configures their operator actors, learns from
+ * measured latencies, and re-plans + migrates on node join/leave or drift. Re-plans are serialised.
+ */
+export class Coordinator {
+  readonly correction = new CorrectionTable();
+  readonly migrations: MigrationEvent[] = [];
+  readonly #cluster: Cluster;
+  readonly #deployments = new Map<string, { analysed: Analysed; record: Deployment; observed: number }>();
+  readonly #options: CoordinatorOptions;
+  #queue: Promise<unknown> = Promise.resolve();
+  #kv: Promise<KV>;
+  #unsubscribe: (() => void) | undefined;
+
+  constructor(cluster: Cluster, options: CoordinatorOptions = {}) {
+    this.#cluster = cluster;
+    this.#options = options;
+    this.#kv = new Kvm(cluster.parts.nc).create(`stitch_${cluster.name}_deployments`, { history: 1 });
+  }
+
+  /** Starts watching membership: a node that leaves or dies has its operators moved elsewhere. */
+  async start(): Promise<void> {
+    this.#unsubscribe = await this.#cluster.onMembership((ev) => this.#onMembership(ev));
+  }
+
+  stop(): void {
+    this.#unsubscribe?.();
+  }
+
+  deploy(mlir: string, name?: string): Promise<Deployment> {
+    return this.#serial(async () => {
+      const analysed = analyseGraph(mlir);
+      const depName = name ?? analysed.name;
+      const plan = planDeployment({
+        deployment: depName,
+        analysed,
+        nodes: classifyNodes(await this.#cluster.nodes()),
+        correction: this.correction,
+        milp: await milpSolver(),
+      });
+      const record: Deployment = {
+        ...plan,
+        name: depName,
+        slaMs: analysed.slaMs,
+        version: 1,
+        natsUrl: this.#cluster.url,
+        cluster: this.#cluster.name,
+      };
+      await Promise.all(record.ops.map((op) => this.#place(record, op.id)));
+      this.#deployments.set(depName, { analysed, record, observed: 0 });
+      await this.#save(record);
+      return record;
+    });
+  }
+
+  deployment(name: string): Deployment | undefined {
+    return this.#deployments.get(name)?.record;
+  }
+
+  /** Feeds measured (real, not modelled) latencies into the correction table; re-plans on drift. */
+  observe(requestMeasurements: Measurement[]): void {
+    const first = requestMeasurements[0];
+    const d = first && this.#deployments.get(first.deployment);
+    if (!d) return;
+    for (const m of requestMeasurements) {
+      const op = d.record.ops.find((o) => o.id === m.opId);
+      const est = op && d.record.rawMs[op.id]?.[op.classId];
+      if (!op || m.modelled || !est || !(m.ms > 0)) continue;
+      this.correction.observe(op.kind, op.classId, est, m.ms);
+    }
+    d.observed++;
+    if (d.observed % (this.#options.driftEvery ?? 5) === 0) {
+      void this.replan(d.record.name, 'drift (corrected estimates)').catch((err) =>
+        this.#log(`re-plan after drift failed: ${(err as Error).message}`),
+      );
+    }
+  }
+
+  /** Plans again against the live nodes; moves every operator whose node changes. */
+  replan(name: string, reason: string, gone?: string): Promise<MigrationEvent | undefined> {
+    return this.#serial(async () => {
+      const d = this.#deployments.get(name);
+      if (!d) return undefined;
+      const nodes = classifyNodes(await this.#cluster.nodes()).filter((n) => n.nodeId !== gone);
+      const old = d.record;
+      const plan = planDeployment({
+        deployment: name,
+        analysed: d.analysed,
+        nodes,
+        correction: this.correction,
+        current: Object.fromEntries(old.ops.map((o) => [o.id, o.node])),
+        milp: await milpSolver(),
+      });
+      const next: Deployment = { ...old, ...plan, version: old.version + 1 };
+      const moved = next.ops.filter((o, i) => o.node !== old.ops[i]!.node);
+      if (moved.length === 0) return undefined;
+      const t0 = performance.now();
+      d.record = next;
+      await Promise.all(
+        moved.map((op) => this.#move(next, op.id, old.ops.find((o) => o.id === op.id)!.node)),
+      );
+      const ev: MigrationEvent = {
+        deployment: name,
+        reason,
+        moved: moved.map((op) => {
+          const was = old.ops.find((o) => o.id === op.id)!;
+          return { opId: op.id, from: was.node, to: op.node, fromClass: was.classId, toClass: op.classId };
+        }),
+        ms: performance.now() - t0,
+        at: Date.now(),
+      };
+      this.migrations.push(ev);
+      await this.#save(next);
+      this.#log(
+        `migrated ${moved.length} operator(s) of ${name} (${reason}) in ${ev.ms.toFixed(0)} ms: ` +
+          ev.moved.map((m) => `${m.opId} ${m.fromClass}→${m.toClass}`).join(', '),
+      );
+      return ev;
+    });
+  }
+
+  #onMembership(ev: MembershipEvent): void {
+    if (ev.kind === 'join') {
+      for (const name of this.#deployments.keys()) void this.replan(name, `node ${ev.nodeId} joined`);
+      return;
+    }
+    for (const [name, d] of this.#deployments) {
+      if (!d.record.ops.some((o) => o.node === ev.nodeId)) continue;
+      void this.replan(name, `node ${ev.nodeId} ${ev.kind === 'dead' ? 'died' : 'left'}`, ev.nodeId).catch(
+        (err) => this.#log(`re-plan after ${ev.kind} of ${ev.nodeId} failed: ${(err as Error).message}`),
+      );
+    }
+  }
+
+  /** Drain + snapshot on the old node (if it still runs), restore on the new one, then reconfigure. */
+  async #move(d: Deployment, opId: string, from: string): Promise<void> {
+    const op = d.ops.find((o) => o.id === opId)!;
+    const ref = { type: op.actorType, id: op.actorId };
+    const where = await this.#cluster.locate(ref);
+    if (where && where.node === from && (await this.#cluster.isNodeAlive(from)))
+      await this.#cluster.stop(ref);
+    await this.#place(d, opId);
+  }
+
+  async #place(d: Deployment, opId: string): Promise<void> {
+    const op = d.ops.find((o) => o.id === opId)!;
+    const ref = await this.#cluster.spawn(op.actorType, { id: op.actorId, node: op.node });
+    const config: OpConfig = {
+      deployment: d.name,
+      opId: op.id,
+      op: op.op,
+      attrs: op.attrs,
+      device: op.classId,
+      modelled: op.modelled,
+      estimatedMs: op.estimatedMs,
+      natsUrl: d.natsUrl,
+      cluster: d.cluster,
+    };
+    // The first configure of an LLM op in a process compiles (or loads) its kernels.
+    await ref.ask({ type: 'configure', config }, { timeoutMs: 60_000, retries: 2 });
+  }
+
+  async #save(d: Deployment): Promise<void> {
+    await (await this.#kv).put(d.name, JSON.stringify(d));
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(fn, fn);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  #log(line: string): void {
+    this.#options.log?.(line);
+  }
+}
+
+/** The coordinator as an actor (`stitch-coordinator/<name>`): deployments and measurements arrive as messages. */
+export function coordinatorActor(coordinator: Coordinator) {
+  return defineActor({
+    type: 'stitch-coordinator',
+    // Deploys and re-plans are serialised inside the coordinator; measurements must not wait behind them.
+    concurrency: 4,
+    handlers: {
+      deploy: (_s: undefined, msg: { mlir: string; name?: string }) => coordinator.deploy(msg.mlir, msg.name),
+      observe: (_s: undefined, msg: { measurements: Measurement[] }) => {
+        coordinator.observe(msg.measurements);
+        return null;
+      },
+      status: (_s: undefined, msg: { name: string }) => ({
+        deployment: coordinator.deployment(msg.name) ?? null,
+        migrations: coordinator.migrations,
+        correction: coordinator.correction.snapshot(),
+      }),
+    },
+  });
+}

@@ -1,0 +1,15 @@
+export { calculate } from './calculator.js';
+export type { CoordinatorOptions, Deployment, Measurement, MigrationEvent } from './coordinator.js';
+export { Coordinator, coordinatorActor } from './coordinator.js';
+export type { AgentsErrorCode } from './errors.js';
+export { AgentsError } from './errors.js';
+export { TINY_LLAMA } from './llm.js';
+export { closeMemoryConnections, memoryBucketName } from './memory.js';
+export type { OpReply } from './operator.js';
+export { OPERATOR_ACTORS } from './operator.js';
+export type { OpConfig } from './ops.js';
+export type { NodeClass, PlacedOp } from './placement.js';
+export { analyseGraph, classifyNodes, planDeployment } from './placement.js';
+export type { AgentRequest, RequestResult, RunnerOptions } from './runner.js';
+export { GraphRunner } from './runner.js';
+export { DOCUMENTS, webSearch } from './search.js';

@@ -1,0 +1,118 @@
+import { type ActorContext, defineActor } from '@stitch/runtime';
+import { AgentsError } from './errors.js';
+import { type Context, type OpConfig, prepareOp, runOp } from './ops.js';
+
+/** What one run of an op reports back: its output and how long it took, labelled real or modelled. */
+export interface OpReply {
+  out: Context;
+  /** Duration that counts: measured on `cpu`, the cost model's prediction when modelled. */
+  ms: number;
+  /** Wall time the handler spent computing the output in this process. */
+  computeMs: number;
+  device: string;
+  modelled: boolean;
+  node: string;
+  /** True when the request had already been applied (a retry): the recorded reply, no second effect. */
+  replay: boolean;
+}
+
+export interface OperatorState {
+  config: OpConfig | undefined;
+  /** Effects applied (one per distinct request). */
+  applied: number;
+  /** Retried deliveries answered from the record instead of applied again. */
+  replays: number;
+  /** Recent request ids with their replies, so a retry after a migration is not applied twice. */
+  seen: Map<string, OpReply>;
+}
+
+/** Replies remembered per operator; more than the requests in flight at any time. */
+const KEEP = 256;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function run(
+  s: OperatorState,
+  msg: { rid: string; ctx: Context },
+  actx: ActorContext,
+): Promise<OpReply> {
+  const cfg = s.config;
+  if (!cfg) {
+    throw new AgentsError(
+      'OP_NOT_CONFIGURED',
+      `operator ${actx.self.type}/${actx.self.id} has no configuration; the coordinator sends "configure" after spawning it`,
+    );
+  }
+  const done = s.seen.get(msg.rid);
+  if (done) {
+    s.replays++;
+    return { ...done, replay: true };
+  }
+  const t0 = performance.now();
+  const out = await runOp(cfg, msg.ctx ?? {}, msg.rid);
+  const computeMs = performance.now() - t0;
+  // A modelled device takes the predicted time; the host computed the output meanwhile.
+  if (cfg.modelled && computeMs < cfg.estimatedMs) await sleep(cfg.estimatedMs - computeMs);
+  const reply: OpReply = {
+    out,
+    ms: cfg.modelled ? cfg.estimatedMs : computeMs,
+    computeMs,
+    device: cfg.modelled ? `virtual:${cfg.device}` : cfg.device,
+    modelled: cfg.modelled,
+    node: actx.nodeId,
+    replay: false,
+  };
+  s.applied++;
+  s.seen.set(msg.rid, reply);
+  if (s.seen.size > KEEP) s.seen.delete(s.seen.keys().next().value!);
+  return reply;
+}
+
+function operatorActor(kind: string) {
+  return defineActor({
+    type: `op-${kind}`,
+    init: (): OperatorState => ({ config: undefined, applied: 0, replays: 0, seen: new Map() }),
+    handlers: {
+      configure: async (s: OperatorState, msg: { config: OpConfig }) => {
+        await prepareOp(msg.config);
+        s.config = msg.config;
+        return { applied: s.applied };
+      },
+      run,
+      counts: (s: OperatorState) => ({ applied: s.applied, replays: s.replays, config: s.config }),
+    },
+    snapshot: (s: OperatorState) => ({
+      config: s.config,
+      applied: s.applied,
+      replays: s.replays,
+      seen: [...s.seen],
+    }),
+    restore: (snap: unknown): OperatorState => {
+      const v = snap as { config?: OpConfig; applied: number; replays: number; seen: [string, OpReply][] };
+      return { config: v.config, applied: v.applied, replays: v.replays, seen: new Map(v.seen) };
+    },
+  });
+}
+
+/** Operator actor types, one per op kind of the IR (`op-<kind>`); nodes load them by module. */
+export const agentOperator = operatorActor('agent');
+export const llmOperator = operatorActor('llm');
+export const kvOperator = operatorActor('kv');
+export const toolOperator = operatorActor('tool');
+export const memoryOperator = operatorActor('memory');
+export const textOperator = operatorActor('text');
+export const nnOperator = operatorActor('nn');
+
+export const OPERATOR_ACTORS = [
+  agentOperator,
+  llmOperator,
+  kvOperator,
+  toolOperator,
+  memoryOperator,
+  textOperator,
+  nnOperator,
+];
+
+export function operatorType(kind: string): string {
+  return `op-${kind}`;
+}

@@ -1,0 +1,87 @@
+import { calculate } from './calculator.js';
+import { AgentsError } from './errors.js';
+import { DECODE_TOKENS, decode, detokenize, prefill, tinyModel, tokenize } from './llm.js';
+import { memoryBucket } from './memory.js';
+import { webSearch } from './search.js';
+
+/** What the coordinator tells an operator actor about the op it owns and where it runs. */
+export interface OpConfig {
+  deployment: string;
+  opId: string;
+  op: string;
+  attrs: Record<string, string | number | boolean>;
+  /** Device class it is placed on: `cpu` (real) or a catalog id run as `virtual:<id>` (modelled). */
+  device: string;
+  modelled: boolean;
+  /** The cost model's predicted duration on `device`; the op takes this long when modelled. */
+  estimatedMs: number;
+  natsUrl: string;
+  cluster: string;
+}
+
+/** Everything upstream ops produced for one request, merged; each op adds its own fields. */
+export type Context = Record<string, unknown>;
+
+type OpFn = (cfg: OpConfig, ctx: Context, rid: string) => Promise<Context>;
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+const ids = (v: unknown): number[] => (Array.isArray(v) ? v.filter((x) => typeof x === 'number') : []);
+
+async function toolInvoke(cfg: OpConfig, ctx: Context): Promise<Context> {
+  const tool = str(cfg.attrs.tool);
+  // The synthetic LLM cannot write tool arguments, so they come from the request itself.
+  if (tool === 'calculator') {
+    const expr = str(ctx.expr) || '0';
+    return { calc: { expr, value: calculate(expr) } };
+  }
+  if (tool === 'web_search') return { hits: webSearch(str(ctx.search) || str(ctx.query)) };
+  throw new AgentsError('OP_UNKNOWN', `tool "${tool}" is not one of calculator, web_search`);
+}
+
+/** The function of each op kind this package runs for real (on cpu) or for its output (modelled). */
+export const OP_FUNCTIONS: Record<string, OpFn> = {
+  'agent.input': async () => ({}),
+  'agent.output': async (_cfg, ctx) => ({ answer: { calc: ctx.calc, llmText: ctx.llmText } }),
+  'memory.load': async (cfg, _ctx) => {
+    const kv = await memoryBucket(cfg.natsUrl, cfg.cluster);
+    const e = await kv.get(str(cfg.attrs.key) || 'default');
+    return { recall: e?.operation === 'PUT' ? e.string() : null };
+  },
+  'memory.store': async (cfg, ctx, rid) => {
+    const kv = await memoryBucket(cfg.natsUrl, cfg.cluster);
+    const key = str(cfg.attrs.key) || 'default';
+    const value = JSON.stringify(ctx.calc ?? null);
+    await kv.put(key, value);
+    // One key per request as well, so the demo can count stored answers from the bucket itself.
+    await kv.put(`${cfg.deployment}.answers.${rid}`, value);
+    return { stored: key };
+  },
+  'tool.invoke': toolInvoke,
+  'llm.tokenize': async (_cfg, ctx) => ({ ids: tokenize(`${str(ctx.query)} ${str(ctx.recall)}`) }),
+  'llm.prefill': async (_cfg, ctx) => ({ first: await prefill(ids(ctx.ids)) }),
+  'kv.transfer': async () => ({}),
+  'llm.decode': async (_cfg, ctx) => ({
+    tokens: await decode(ids(ctx.ids), typeof ctx.first === 'number' ? ctx.first : 0, DECODE_TOKENS),
+  }),
+  'llm.detokenize': async (_cfg, ctx) => ({ llmText: detokenize(ids(ctx.tokens)) }),
+};
+
+/** Fields that stay with the op that made them instead of flowing on (token ids are large-ish and private). */
+const LOCAL = new Set(['ids', 'first', 'tokens']);
+
+/** Runs the op's function; the merged context flows on minus fields downstream ops do not read. */
+export async function runOp(cfg: OpConfig, ctx: Context, rid: string): Promise<Context> {
+  const fn = OP_FUNCTIONS[cfg.op];
+  const own = fn ? await fn(cfg, ctx, rid) : {};
+  const keep = cfg.op.startsWith('llm.') || cfg.op === 'kv.transfer';
+  const out: Context = {};
+  for (const [k, v] of Object.entries(ctx)) if (keep || !LOCAL.has(k)) out[k] = v;
+  return Object.assign(out, own);
+}
+
+/** Loads what an op needs before its first request (compiled kernels, the memory bucket). */
+export async function prepareOp(cfg: OpConfig): Promise<void> {
+  if (cfg.op === 'llm.prefill') await tinyModel('prefill');
+  else if (cfg.op === 'llm.decode') await tinyModel('decode');
+  else if (cfg.op.startsWith('memory.')) await memoryBucket(cfg.natsUrl, cfg.cluster);
+}

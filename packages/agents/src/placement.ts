@@ -1,0 +1,209 @@
+import {
+  applyMeasuredPeaks,
+  type CorrectionTable,
+  deviceHourlyCost,
+  findDevice,
+  PAPER_CATALOG,
+} from '@stitch/cost';
+import { type DemandRow, defaultRegistry, demandTable, PassManager, parseGraph } from '@stitch/ir';
+import {
+  loadMilpSolver,
+  type MilpSolver,
+  type PlanFeasible,
+  planExact,
+  planHeuristic,
+  problemFromDemand,
+} from '@stitch/planner';
+import type { CapabilityRecord } from '@stitch/runtime';
+import { AgentsError } from './errors.js';
+import { operatorType } from './operator.js';
+
+/** A node that can host operators, with the device class it stands for. */
+export interface NodeClass {
+  nodeId: string;
+  classId: string;
+  modelled: boolean;
+  load: number;
+  calibrated?: { gflops: number; gbps: number };
+}
+
+/** The device class of a node record: its virtual device when it models one, else its real CPU. */
+export function classifyNodes(records: CapabilityRecord[]): NodeClass[] {
+  const out: NodeClass[] = [];
+  for (const r of records) {
+    if (!r.healthy || !r.actorTypes.includes(operatorType('tool'))) continue;
+    const virtual = r.devices.find((d) => d.kind.startsWith('virtual:'));
+    const cal = r.calibrated;
+    out.push({
+      nodeId: r.nodeId,
+      classId: virtual && 'catalogId' in virtual ? virtual.catalogId : 'cpu',
+      modelled: virtual !== undefined,
+      load: r.load.actors + r.load.queued,
+      ...(cal && !virtual ? { calibrated: { gflops: cal.matmulGflops, gbps: cal.matvecGbps } } : {}),
+    });
+  }
+  return out.sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+}
+
+export interface Analysed {
+  name: string;
+  slaMs: number;
+  rows: DemandRow[];
+}
+
+function attrValue(a: unknown): unknown {
+  return typeof a === 'object' && a !== null && 'value' in a ? (a as { value: unknown }).value : undefined;
+}
+
+/** Parses the deployment, runs `decompose` + `annotate-demand`, and returns its demand table. */
+export function analyseGraph(mlir: string, file = 'deployment.mlir'): Analysed {
+  const graph = parseGraph(mlir, file);
+  const annotated = new PassManager({ registry: defaultRegistry() })
+    .add('decompose')
+    .add('annotate-demand')
+    .run(graph);
+  const top = graph.ops[0];
+  const sla = attrValue(top?.attrs.sla_ms);
+  const name = attrValue(top?.attrs.sym_name);
+  return {
+    name: typeof name === 'string' ? name : 'graph',
+    slaMs: typeof sla === 'number' && sla > 0 ? sla : 5000,
+    rows: demandTable(annotated),
+  };
+}
+
+/** One op of a placed deployment: where it runs and what the model predicts there. */
+export interface PlacedOp {
+  id: string;
+  op: string;
+  kind: string;
+  deps: string[];
+  attrs: Record<string, string | number | boolean>;
+  actorType: string;
+  actorId: string;
+  classId: string;
+  modelled: boolean;
+  node: string;
+  estimatedMs: number;
+  usdPerRequest: number;
+}
+
+export interface PlanOutcome {
+  ops: PlacedOp[];
+  solver: 'milp' | 'heuristic';
+  solveMs: { milp: number | null; heuristic: number };
+  latencyMs: number;
+  usdPerRequest: number;
+  usdPerHour: Record<string, number>;
+  /** Uncorrected roofline estimate per op id and class, the baseline measured latencies are compared to. */
+  rawMs: Record<string, Record<string, number>>;
+  notes: string[];
+}
+
+export interface PlanInput {
+  deployment: string;
+  analysed: Analysed;
+  nodes: NodeClass[];
+  correction?: CorrectionTable;
+  /** Node currently hosting each op: kept when its class stays the same, so plans move little. */
+  current?: Record<string, string>;
+  milp?: MilpSolver | null;
+}
+
+let solver: Promise<MilpSolver | null> | undefined;
+
+/** HiGHS, loaded once per process; null when the WASM module cannot load (the heuristic still plans). */
+export function milpSolver(): Promise<MilpSolver | null> {
+  solver ??= loadMilpSolver().catch(() => null);
+  return solver;
+}
+
+export function actorIdOf(deployment: string, opId: string): string {
+  return `${deployment}-${opId}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 120);
+}
+
+/** Device classes from the live nodes, the demand rows × catalog problem, MILP (if fast) and heuristic. */
+export function planDeployment(input: PlanInput): PlanOutcome {
+  const { analysed, nodes } = input;
+  if (nodes.length === 0) {
+    throw new AgentsError(
+      'DEPLOY_NO_NODES',
+      'no live node hosts operator actors; start one with `stitch node --actors packages/agents/dist/actors.js`',
+    );
+  }
+  const classIds = [...new Set(nodes.map((n) => n.classId))];
+  let catalog = PAPER_CATALOG;
+  const notes: string[] = [];
+  const cal = nodes.find((n) => n.calibrated)?.calibrated;
+  if (cal) {
+    catalog = applyMeasuredPeaks(catalog, { deviceId: 'cpu', gflops: cal.gflops, gbps: cal.gbps });
+    notes.push(
+      `cpu class: calibrated ${cal.gflops.toFixed(1)} GFLOP/s, ${cal.gbps.toFixed(1)} GB/s (measured)`,
+    );
+  } else if (classIds.includes('cpu'))
+    notes.push('cpu class: catalog peaks (no calibration in the node record yet)');
+  const rows = analysed.rows.map((r) => {
+    const hint = r.attrs.placement;
+    if (typeof hint !== 'string' || classIds.includes(hint)) return r;
+    const { placement: _drop, ...attrs } = r.attrs;
+    return { ...r, attrs };
+  });
+  if (rows.some((r, i) => r !== analysed.rows[i]))
+    notes.push('placement hints that name no live class (e.g. "gpu") were left to the planner');
+  // No device counts: a node hosts any number of operators, so classes are not exclusive devices here.
+  const base = { catalog, classes: classIds, realClasses: ['cpu'] };
+  const raw = problemFromDemand(rows, base);
+  const problem = input.correction ? problemFromDemand(rows, { ...base, correction: input.correction }) : raw;
+  const t0 = performance.now();
+  const heuristic = planHeuristic(problem, { slaMs: analysed.slaMs });
+  const heuristicMs = performance.now() - t0;
+  let best: PlanFeasible | undefined = heuristic.status === 'infeasible' ? undefined : heuristic;
+  let milpMs: number | null = null;
+  if (input.milp) {
+    const t1 = performance.now();
+    const exact = planExact(input.milp, problem, { slaMs: analysed.slaMs, timeLimitS: 5 });
+    milpMs = performance.now() - t1;
+    if (exact.status !== 'infeasible') best = exact;
+  }
+  if (!best) {
+    const why = heuristic.status === 'infeasible' ? heuristic.message : 'no feasible placement';
+    throw new AgentsError('DEPLOY_INFEASIBLE', `cannot place "${analysed.name}": ${why}`);
+  }
+  const usdPerHour = Object.fromEntries(
+    problem.classes.map((c) => [c.id, deviceHourlyCost(findDevice(catalog, c.id)).totalUsdPerHour]),
+  );
+  const rawMs: PlanOutcome['rawMs'] = {};
+  raw.tasks.forEach((t, i) => {
+    rawMs[t.id] = Object.fromEntries(raw.classes.map((c, j) => [c.id, raw.timeMs[i]![j]!]));
+  });
+  const ops = rows.map((r, i): PlacedOp => {
+    const p = best.placements[i]!;
+    const keep = input.current?.[r.id];
+    const here = nodes.filter((n) => n.classId === p.classId).sort((a, b) => a.load - b.load);
+    const node = here.find((n) => n.nodeId === keep) ?? here[0]!;
+    return {
+      id: r.id,
+      op: r.op,
+      kind: r.kind,
+      deps: [...r.deps],
+      attrs: { ...r.attrs },
+      actorType: operatorType(r.kind),
+      actorId: actorIdOf(input.deployment, r.id),
+      classId: p.classId,
+      modelled: node.modelled,
+      node: node.nodeId,
+      estimatedMs: p.timeMs,
+      usdPerRequest: p.cost,
+    };
+  });
+  return {
+    ops,
+    solver: best.solver,
+    solveMs: { milp: milpMs, heuristic: heuristicMs },
+    latencyMs: best.latencyMs,
+    usdPerRequest: best.usdPerRequest,
+    usdPerHour,
+    rawMs,
+    notes,
+  };
+}

@@ -1,0 +1,98 @@
+import type { Cluster } from '@stitch/runtime';
+import type { Deployment, Measurement } from './coordinator.js';
+import { AgentsError } from './errors.js';
+import type { OpReply } from './operator.js';
+import type { Context } from './ops.js';
+
+/** One request to the tool agent: the query, and the tool arguments the synthetic LLM cannot write. */
+export interface AgentRequest {
+  query: string;
+  expr: string;
+  search: string;
+}
+
+export interface RequestResult {
+  rid: string;
+  latencyMs: number;
+  /** Σ over ops of duration × the class's $/h (modelled durations for virtual devices). */
+  usd: number;
+  answer: unknown;
+  ops: Record<string, Omit<OpReply, 'out'>>;
+  /** Op asks that were retried (the operator was moving). */
+  retries: number;
+}
+
+export interface RunnerOptions {
+  /** Per-ask timeout. @default 10000 */
+  timeoutMs?: number;
+  /** Retries of an ask that timed out or found no responder, same idempotency key. @default 12 */
+  retries?: number;
+}
+
+/**
+ * Runs requests through a deployment along its edges: each op is asked once its deps answered, with
+ * an idempotency key per (request, op), so a retry during a migration never applies an effect twice.
+ */
+export class GraphRunner {
+  readonly #cluster: Cluster;
+  readonly #options: RunnerOptions;
+
+  constructor(cluster: Cluster, options: RunnerOptions = {}) {
+    this.#cluster = cluster;
+    this.#options = options;
+  }
+
+  async run(d: Deployment, rid: string, request: AgentRequest): Promise<RequestResult> {
+    const t0 = performance.now();
+    const done = new Map<string, Promise<OpReply>>();
+    let retries = 0;
+    const ask = async (opId: string): Promise<OpReply> => {
+      const op = d.ops.find((o) => o.id === opId)!;
+      const inputs = await Promise.all(op.deps.map((dep) => done.get(dep)!));
+      const ctx: Context =
+        op.deps.length === 0 ? { ...request } : Object.assign({}, ...inputs.map((i) => i.out));
+      const ref = this.#cluster.ref({ type: op.actorType, id: op.actorId });
+      // Retries are counted here so the report can show how many asks a migration cost.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return (await ref.ask(
+            { type: 'run', rid, ctx },
+            { idempotencyKey: `${rid}-${op.actorId}`, timeoutMs: this.#options.timeoutMs ?? 10_000 },
+          )) as OpReply;
+        } catch (err) {
+          const code = (err as { code?: string }).code ?? '';
+          if (!/TIMEOUT|NO_RESPONDERS|ACTOR_STOPPED/.test(code) || attempt >= (this.#options.retries ?? 12)) {
+            throw new AgentsError(
+              'REQUEST_FAILED',
+              `request ${rid}: op ${opId} failed: ${(err as Error).message}`,
+              {
+                cause: err,
+              },
+            );
+          }
+          retries++;
+          await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** attempt)));
+        }
+      }
+    };
+    for (const op of d.ops) done.set(op.id, ask(op.id));
+    const replies = await Promise.all(d.ops.map((op) => done.get(op.id)!));
+    const ops: RequestResult['ops'] = {};
+    let usd = 0;
+    replies.forEach((r, i) => {
+      const op = d.ops[i]!;
+      const { out: _out, ...rest } = r;
+      ops[op.id] = rest;
+      usd += (r.ms / 3.6e6) * (d.usdPerHour[op.classId] ?? 0);
+    });
+    const sink = replies[replies.length - 1]!;
+    return { rid, latencyMs: performance.now() - t0, usd, answer: sink.out.answer ?? sink.out, ops, retries };
+  }
+
+  /** What the coordinator learns from one finished request. */
+  static measurements(d: Deployment, r: RequestResult): Measurement[] {
+    return Object.entries(r.ops)
+      .filter(([, o]) => !o.replay)
+      .map(([opId, o]) => ({ deployment: d.name, opId, ms: o.ms, modelled: o.modelled }));
+  }
+}
