@@ -233,7 +233,7 @@ export class Activation {
     if (reply) this.#send(reply, failure(err));
   }
 
-  async #turn(item: Incoming): Promise<void> {
+  #turn(item: Incoming): void | Promise<void> {
     if (item.durable) return this.#durableTurn(item, item.durable);
     const cached = item.key === undefined ? undefined : this.#recent.get(item.key);
     if (cached) {
@@ -241,7 +241,12 @@ export class Activation {
       return;
     }
     if (item.env.deadline < Date.now() && item.reply) return; // the caller has given up
-    const out = await this.#apply(item);
+    const out = this.#apply(item);
+    if (out instanceof Promise) return out.then((o) => this.#answer(item, o));
+    this.#answer(item, out);
+  }
+
+  #answer(item: Incoming, out: Outcome): void {
     if (item.key !== undefined) {
       this.#recent.set(item.key, out);
       if (this.#recent.size > RECENT_FAST_KEYS) this.#recent.delete(this.#recent.keys().next().value!);
@@ -299,16 +304,36 @@ export class Activation {
     return this.#commits;
   }
 
-  async #apply(item: Incoming): Promise<Outcome> {
+  /** Runs the handler; synchronous handlers give a synchronous outcome (no microtask hop per message). */
+  #apply(item: Incoming): Outcome | Promise<Outcome> {
     const handler = this.def.handlers[item.msg.type]!;
     try {
-      const result = await handler(this.#state, item.msg, this.#context(item));
+      const result = handler(this.#state, item.msg, this.#context(item));
+      if (result instanceof Promise)
+        return result.then(
+          (r) => this.#succeeded(r),
+          (e) => this.#failed(e),
+        );
+      return this.#succeeded(result);
+    } catch (error) {
+      return this.#failed(error);
+    }
+  }
+
+  #succeeded(result: unknown): Outcome {
+    try {
       if (this.def.snapshot) this.#record.snapshot = this.#snapshotBytes();
       return { ok: true, data: encode(result) };
     } catch (error) {
-      if ((error as { code?: unknown })?.code === 'ACTOR_CRASH') this.#crash(error);
+      // A state that cannot be snapshotted (or a reply that cannot be encoded) is not trusted further.
+      this.#crash(error);
       return failure(error);
     }
+  }
+
+  #failed(error: unknown): Outcome {
+    if ((error as { code?: unknown })?.code === 'ACTOR_CRASH') this.#crash(error);
+    return failure(error);
   }
 
   #snapshotBytes(): Uint8Array {

@@ -352,7 +352,11 @@ export class Cluster {
     await this.#node?.close();
     this.#monitor?.stop();
     this.directory.stopWatch();
-    await this.parts.nc.drain().catch(() => undefined);
+    // Drain delivers what is in flight; a server that stopped answering must not hang close() forever.
+    const drained = this.parts.nc.drain().catch(() => undefined);
+    const timer = new Promise<void>((r) => setTimeout(r, 5000).unref());
+    await Promise.race([drained, timer]);
+    await this.parts.nc.close().catch(() => undefined);
     for (const p of this.#pending.values()) {
       clearTimeout(p.timer);
       p.reject(new ClusterClosed());

@@ -36,12 +36,13 @@ export class Mailbox<T> {
   readonly capacity: number;
   readonly perCaller: number;
   readonly #concurrency: number;
-  readonly #run: (value: T) => Promise<void>;
+  readonly #run: (value: T) => void | Promise<void>;
   readonly #queue: Item<T>[] = [];
   #head = 0;
   readonly #perCaller = new Map<string, number>();
   #running = 0;
   #paused = false;
+  #pumping = false;
   #idle: (() => void)[] = [];
   #maxDepth = 0;
   #processed = 0;
@@ -50,7 +51,7 @@ export class Mailbox<T> {
   readonly #waits = new Float64Array(SAMPLES);
   #samples = 0;
 
-  constructor(options: MailboxOptions, concurrency: number, run: (value: T) => Promise<void>) {
+  constructor(options: MailboxOptions, concurrency: number, run: (value: T) => void | Promise<void>) {
     this.capacity = options.capacity ?? 1024;
     this.perCaller = options.perCaller ?? Math.max(1, Math.floor(this.capacity / 4));
     this.#concurrency = concurrency;
@@ -117,33 +118,52 @@ export class Mailbox<T> {
     return why;
   }
 
+  // A turn whose handler is synchronous completes inside this loop, so a burst of messages read from
+  // one socket chunk is answered in the same tick and nats.js writes all the replies in one flush.
   #pump(): void {
-    while (!this.#paused && this.#running < this.#concurrency && this.depth > 0) {
-      const item = this.#queue[this.#head]!;
-      this.#head++;
-      if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-        this.#queue.splice(0, this.#head);
-        this.#head = 0;
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (!this.#paused && this.#running < this.#concurrency && this.depth > 0) {
+        const item = this.#queue[this.#head]!;
+        this.#head++;
+        if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+          this.#queue.splice(0, this.#head);
+          this.#head = 0;
+        }
+        this.#running++;
+        this.#turn(item);
       }
-      this.#running++;
-      void this.#turn(item);
+    } finally {
+      this.#pumping = false;
     }
   }
 
-  async #turn(item: Item<T>): Promise<void> {
+  #turn(item: Item<T>): void {
     const started = performance.now();
+    let pending: void | Promise<void>;
     try {
-      await this.#run(item.value);
-    } finally {
-      const slot = this.#samples++ % SAMPLES;
-      this.#turns[slot] = performance.now() - started;
-      this.#waits[slot] = started - item.queuedAt;
-      this.#processed++;
-      this.#running--;
-      this.#release(item.caller);
-      this.#pump();
-      if (this.depth === 0 && this.#running === 0) for (const wake of this.#idle.splice(0)) wake();
+      pending = this.#run(item.value);
+    } catch {
+      pending = undefined;
     }
+    if (pending) {
+      const finish = () => this.#finish(item, started);
+      pending.then(finish, finish);
+    } else {
+      this.#finish(item, started);
+    }
+  }
+
+  #finish(item: Item<T>, started: number): void {
+    const slot = this.#samples++ % SAMPLES;
+    this.#turns[slot] = performance.now() - started;
+    this.#waits[slot] = started - item.queuedAt;
+    this.#processed++;
+    this.#running--;
+    this.#release(item.caller);
+    this.#pump();
+    if (this.depth === 0 && this.#running === 0) for (const wake of this.#idle.splice(0)) wake();
   }
 
   #release(caller: string): void {

@@ -1,0 +1,145 @@
+// bench/actors: raw nats.js echo vs stitch `fast` vs `durable` asks between two processes through one
+// local nats-server. Per mode: pipelined throughput with N in flight, and serial round-trip p50/p99.
+// Modes run interleaved in rounds; each figure is the median over rounds. One JSON object per line.
+// Options: --payload=256 --inflight=64 --messages=20000 --durable-messages=5000 --serial=2000 --rounds=3
+// --modes=raw,raw_envelope,fast,durable (raw must be among them for the ratios) --profile (cpu-prof the responder).
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
+import { connectCluster, startEmbeddedNats } from '@stitch/runtime';
+import { encode, envelopeHeaders, newTraceparent } from '../packages/runtime/src/internal.js';
+
+const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+const PAYLOAD = Number(args.get('payload') ?? 256);
+const INFLIGHT = Number(args.get('inflight') ?? 64);
+const PIPELINED = Number(args.get('messages') ?? 20_000);
+const DURABLE_PIPELINED = Number(args.get('durable-messages') ?? 5000);
+const SERIAL = Number(args.get('serial') ?? 2000);
+const ROUNDS = Number(args.get('rounds') ?? 3);
+const MODES = (args.get('modes') ?? 'raw,raw_envelope,fast,durable').split(',');
+
+type Send = () => Promise<unknown>;
+interface Run {
+  msgsPerS: number;
+  p50: number;
+  p99: number;
+}
+
+/** Sends `total` messages keeping `inflight` outstanding; latency of each in µs. */
+async function drive(send: Send, total: number, inflight: number): Promise<Run> {
+  const lat = new Float64Array(total);
+  let next = 0;
+  const started = performance.now();
+  const lane = async () => {
+    while (next < total) {
+      const i = next++;
+      const t0 = performance.now();
+      await send();
+      lat[i] = (performance.now() - t0) * 1000;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inflight, total) }, lane));
+  const seconds = (performance.now() - started) / 1000;
+  lat.sort();
+  const q = (p: number) => lat[Math.min(total - 1, Math.floor(p * total))]!;
+  return { msgsPerS: total / seconds, p50: q(0.5), p99: q(0.99) };
+}
+
+function rawSender(nc: NatsConnection, body: Uint8Array, envelope = false): Send {
+  // Correlation ids ride on the reply subject of one wildcard inbox subscription, as stitch does.
+  const inbox = createInbox();
+  const pending = new Map<string, () => void>();
+  nc.subscribe(`${inbox}.*`, {
+    callback: (err, m) => {
+      if (err) return;
+      const id = m.subject.slice(inbox.length + 1);
+      pending.get(id)?.();
+      pending.delete(id);
+    },
+  });
+  let seq = 0;
+  return () =>
+    new Promise<void>((resolve) => {
+      const id = (seq++).toString(36);
+      pending.set(id, resolve);
+      const h = envelope
+        ? envelopeHeaders({ traceparent: newTraceparent(), sender: 'bench', deadline: Date.now() + 5000 })
+        : undefined;
+      nc.publish('bench.raw.echo', body, { reply: `${inbox}.${id}`, ...(h ? { headers: h } : {}) });
+    });
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+const nats = await startEmbeddedNats();
+const responder = fork(fileURLToPath(new URL('./actors-responder.ts', import.meta.url)), [nats.url], {
+  execArgv: ['--import', 'tsx', ...(args.has('profile') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [])],
+  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+});
+try {
+  await new Promise<void>((resolve, reject) => {
+    responder.once('message', () => resolve());
+    responder.once('exit', (code) => reject(new Error(`responder exited with ${code}`)));
+  });
+  const raw = await connect({ servers: nats.url });
+  const cluster = await connectCluster({ nats: nats.url, name: 'bench' });
+  const data = new Uint8Array(PAYLOAD).fill(7);
+  const ref = cluster.ref({ type: 'bench-echo', id: 'e1' });
+  const msg = { type: 'echo', data };
+  // Raw sends the same bytes the actor message encodes to, so all modes move the same payload.
+  const all: Record<string, Send> = {
+    raw: rawSender(raw, encode(msg)),
+    // Diagnostic: raw plus the stitch envelope headers, to separate header cost from runtime cost.
+    raw_envelope: rawSender(raw, encode(msg), true),
+    fast: () => ref.ask(msg as never),
+    durable: () => ref.ask(msg as never, { mode: 'durable' }),
+  };
+  const senders = Object.fromEntries(Object.entries(all).filter(([m]) => MODES.includes(m)));
+  const results: Record<string, { pipelined: Run[]; serial: Run[] }> = {};
+  for (const mode of Object.keys(senders)) {
+    results[mode] = { pipelined: [], serial: [] };
+    await drive(senders[mode]!, 500, INFLIGHT); // warm-up: JIT, connections, consumer
+  }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [mode, send] of Object.entries(senders)) {
+      const total = mode === 'durable' ? DURABLE_PIPELINED : PIPELINED;
+      results[mode]!.pipelined.push(await drive(send, total, INFLIGHT));
+      results[mode]!.serial.push(await drive(send, mode === 'durable' ? SERIAL / 4 : SERIAL, 1));
+    }
+  }
+  const summary = (runs: Run[]) => ({
+    msgs_per_s: Math.round(median(runs.map((r) => r.msgsPerS))),
+    p50_us: Math.round(median(runs.map((r) => r.p50))),
+    p99_us: Math.round(median(runs.map((r) => r.p99))),
+  });
+  const base = { payload_bytes: encode(msg).length, rounds: ROUNDS };
+  const rawP = summary(results.raw!.pipelined);
+  const rawS = summary(results.raw!.serial);
+  for (const mode of Object.keys(senders)) {
+    const p = summary(results[mode]!.pipelined);
+    const s = summary(results[mode]!.serial);
+    const lines = [
+      {
+        bench: 'actors.pipelined',
+        mode,
+        inflight: INFLIGHT,
+        ...p,
+        ratio_msgs_per_s_vs_raw: +(p.msgs_per_s / rawP.msgs_per_s).toFixed(3),
+      },
+      {
+        bench: 'actors.serial',
+        mode,
+        inflight: 1,
+        ...s,
+        ratio_p50_vs_raw: +(s.p50_us / rawS.p50_us).toFixed(3),
+      },
+    ];
+    for (const line of lines) process.stdout.write(`${JSON.stringify({ ...line, ...base })}\n`);
+  }
+  await cluster.close();
+  await raw.close();
+} finally {
+  responder.kill('SIGTERM');
+  await new Promise((r) => responder.once('exit', r));
+  await nats.stop();
+}

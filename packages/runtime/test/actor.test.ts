@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { rebuildError } from '../src/errors.js';
+import { ActorRef, defineActor, InvalidOptions, Overloaded, RemoteError } from '../src/index.js';
+
+test('defineActor validates the definition at the edge', () => {
+  assert.throws(() => defineActor({ type: 'a.b', handlers: { x: () => 1 } }), InvalidOptions);
+  assert.throws(() => defineActor({ type: 'a', handlers: {} }), InvalidOptions);
+  assert.throws(() => defineActor({ type: 'a', handlers: { $x: () => 1 } }), InvalidOptions);
+  assert.throws(() => defineActor({ type: 'a', handlers: { x: () => 1 }, concurrency: 0 }), InvalidOptions);
+  assert.throws(
+    () => defineActor({ type: 'a', handlers: { x: () => 1 }, snapshot: (s) => s }),
+    /snapshot and restore/,
+  );
+});
+
+test('a ref serializes to its type and id only', () => {
+  const transport = { ask: async () => 1, tell: async () => {} };
+  const ref = new ActorRef(transport, { type: 'counter', id: 'c1' });
+  assert.equal(JSON.stringify(ref), '{"type":"counter","id":"c1"}');
+  assert.deepEqual(Object.keys(ref), ['type', 'id']);
+  assert.throws(() => new ActorRef(transport, { type: 'counter', id: 'a b' }), InvalidOptions);
+});
+
+test('errors that cross NATS are rebuilt: known codes as their class, others as RemoteError', () => {
+  const o = rebuildError('ACTOR_OVERLOADED', 'Overloaded', 'full');
+  assert.ok(o instanceof Overloaded);
+  assert.equal(o.message, 'full');
+  const r = rebuildError('QUOTA', 'QuotaError', 'no more');
+  assert.ok(r instanceof RemoteError);
+  assert.equal(r.code, 'QUOTA');
+  assert.equal(r.remoteName, 'QuotaError');
+});

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import fc from 'fast-check';
+import { Mailbox } from '../src/internal.js';
+
+test('turn-based: one turn at a time, FIFO order', async () => {
+  const order: number[] = [];
+  let running = 0;
+  let maxRunning = 0;
+  const box = new Mailbox<number>({ capacity: 100 }, 1, async (n) => {
+    running++;
+    maxRunning = Math.max(maxRunning, running);
+    await delay(1);
+    order.push(n);
+    running--;
+  });
+  for (let i = 0; i < 20; i++) assert.equal(box.offer(i, `c${i % 3}`), undefined);
+  await box.idle();
+  assert.deepEqual(order, [...Array(20).keys()]);
+  assert.equal(maxRunning, 1);
+  assert.equal(box.metrics().processed, 20);
+});
+
+test('bounded: refuses past capacity and past the per-caller share, never grows', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 50 }),
+      fc.integer({ min: 1, max: 50 }),
+      fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 200 }),
+      (capacity, perCaller, callers) => {
+        const box = new Mailbox<number>({ capacity, perCaller }, 1, () => new Promise(() => {}));
+        const held = new Map<number, number>();
+        for (const c of callers) {
+          const refused = box.offer(c, `c${c}`);
+          const total = [...held.values()].reduce((a, b) => a + b, 0);
+          const mine = held.get(c) ?? 0;
+          const expected = total >= capacity ? 'full' : mine >= perCaller ? 'caller' : undefined;
+          assert.equal(refused, expected);
+          if (!refused) held.set(c, mine + 1);
+          assert.ok(box.depth + box.metrics().running <= capacity);
+        }
+      },
+    ),
+  );
+});
+
+test('concurrency > 1 runs up to that many turns; sync turns complete in the same tick', async () => {
+  let running = 0;
+  let maxRunning = 0;
+  const box = new Mailbox<number>({ capacity: 100 }, 3, async () => {
+    running++;
+    maxRunning = Math.max(maxRunning, running);
+    await delay(2);
+    running--;
+  });
+  for (let i = 0; i < 12; i++) box.offer(i, 'a');
+  await box.idle();
+  assert.equal(maxRunning, 3);
+  const seen: number[] = [];
+  const sync = new Mailbox<number>({ capacity: 10 }, 1, (n) => {
+    seen.push(n);
+  });
+  for (let i = 0; i < 5; i++) sync.offer(i, 'a');
+  assert.deepEqual(seen, [0, 1, 2, 3, 4]);
+});
+
+test('pause holds turns, clear returns the queued ones and frees their callers', async () => {
+  const seen: number[] = [];
+  const box = new Mailbox<number>({ capacity: 4, perCaller: 2 }, 1, (n) => {
+    seen.push(n);
+  });
+  box.pause();
+  box.offer(1, 'a');
+  box.offer(2, 'a');
+  assert.equal(box.offer(3, 'a'), 'caller');
+  assert.deepEqual(box.clear(), [1, 2]);
+  assert.equal(box.offer(3, 'a'), undefined);
+  box.resume();
+  await box.idle();
+  assert.deepEqual(seen, [3]);
+  assert.equal(box.metrics().rejected, 1);
+});

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { BadMessage, InvalidOptions } from '../src/index.js';
+import { Assembler, decode, encode, isTraceparent, names, newTraceparent, split } from '../src/internal.js';
+
+test('codec keeps typed arrays typed and round-trips plain data', () => {
+  const value = {
+    f: new Float32Array([1.5, -2]),
+    i: new BigInt64Array([3n]),
+    u: new Uint8Array([1, 2]),
+    s: 'x',
+    n: [1, null],
+  };
+  const back = decode(encode(value)) as typeof value;
+  assert.ok(
+    back.f instanceof Float32Array && back.i instanceof BigInt64Array && back.u instanceof Uint8Array,
+  );
+  assert.deepEqual(back, value);
+  fc.assert(
+    fc.property(fc.jsonValue(), (v) => assert.deepEqual(decode(encode(v)), JSON.parse(JSON.stringify(v)))),
+  );
+});
+
+test('garbage bytes decode to a typed BadMessage', () => {
+  assert.throws(() => decode(new Uint8Array([0xc1, 0xff, 0x00])), BadMessage);
+  assert.throws(() => decode(new Uint8Array([0x82, 0xa1])), BadMessage);
+  assert.throws(() => decode(new Uint8Array()), BadMessage);
+});
+
+test('chunks reassemble in any order; an incomplete message yields nothing', () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 1, maxLength: 5000 }),
+      fc.integer({ min: 1, max: 700 }),
+      fc.boolean(),
+      (data, size, shuffle) => {
+        const parts = split(data, size);
+        const order = parts.map((_, i) => i);
+        if (shuffle) order.reverse();
+        const asm = new Assembler();
+        let whole: Uint8Array | undefined;
+        for (const [n, i] of order.entries()) {
+          whole = asm.add('k', `id:${i}:${parts.length}`, parts[i]!);
+          if (n < order.length - 1) assert.equal(whole, undefined);
+        }
+        assert.deepEqual(new Uint8Array(whole!), data);
+        assert.equal(asm.pending, 0);
+      },
+    ),
+  );
+  const asm = new Assembler();
+  assert.equal(asm.add('k', 'bad', new Uint8Array(1)), undefined);
+  assert.equal(asm.add('k', 'id:3:2', new Uint8Array(1)), undefined);
+});
+
+test('traceparents are W3C-shaped and unique', () => {
+  const seen = new Set<string>();
+  for (let i = 0; i < 1000; i++) {
+    const t = newTraceparent();
+    assert.ok(isTraceparent(t), t);
+    seen.add(t);
+  }
+  assert.equal(seen.size, 1000);
+  assert.ok(!isTraceparent('00-abc-def-01'));
+});
+
+test('names are namespaced by cluster and refuse unsafe tokens', () => {
+  const n = names('prod');
+  assert.equal(n.actor('counter', 'a-1'), 'stitch.prod.actor.counter.a-1');
+  assert.equal(n.durable('counter', 'a-1'), 'stitch.prod.durable.counter.a-1');
+  assert.equal(n.stream, 'stitch_prod_mailbox');
+  assert.equal(n.nodesBucket, 'stitch_prod_nodes');
+  assert.throws(() => names('a.b'), InvalidOptions);
+  assert.throws(() => names('*'), InvalidOptions);
+});
