@@ -1,6 +1,7 @@
 // Ask/tell, refs, errors, overload, chunking and bad input between two processes through a real nats-server.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { connect, headers } from '@nats-io/transport-node';
 import {
   BadMessage,
@@ -81,7 +82,13 @@ describe('runtime messaging across processes', () => {
     assert.equal(done.length, 3);
     assert.equal(overloaded.length, 3);
     const other = local.ref<typeof Echo>({ type: 'echo', id: 'slow' });
-    const mine = Array.from({ length: 3 }, () => ref.ask({ type: 'sleep', ms: 200 }));
+    const mine = Array.from({ length: 3 }, () => ref.ask({ type: 'sleep', ms: 300 }));
+    // The other caller's messages travel on another connection: wait until all of mine are in.
+    for (;;) {
+      const m = (await ref.inspect()).mailbox;
+      if (m.depth + m.running === 3) break;
+      await delay(5);
+    }
     // capacity 4 is shared: the other caller gets the one slot left.
     const theirs = await Promise.allSettled([
       other.ask({ type: 'sleep', ms: 1 }),
