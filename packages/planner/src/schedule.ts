@@ -88,3 +88,13 @@ export function usage(c: Compiled, assign: Int32Array): number[] {
   for (let i = 0; i < c.n; i++) used[assign[i]!]! += c.units[i]![assign[i]!]!;
   return used;
 }
+
+/** Earliest start of task i if it ran on class k, given predecessors' finish times `ef`. */
+export function startOf(c: Compiled, assign: Int32Array, ef: Float64Array, i: number, k: number): number {
+  let start = 0;
+  for (const e of c.predEdges[i]!) {
+    const u = c.edges[e]!.u;
+    start = Math.max(start, ef[u]! + transferMs(c, e, assign[u]!, k));
+  }
+  return start;
+}
