@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerCoordinator } from './commands/coordinator.js';
 import { registerDemo } from './commands/demo.js';
 import { registerIr } from './commands/ir.js';
 import { registerNode } from './commands/node.js';
@@ -20,5 +21,6 @@ export function buildProgram(): Command {
   registerPlan(program);
   registerTco(program);
   registerNode(program);
+  registerCoordinator(program);
   return program;
 }

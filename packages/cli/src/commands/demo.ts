@@ -147,6 +147,7 @@ function startNode(fleet: Fleet, id: string, extra: string[]): void {
   child.stdout?.on('data', prefix);
   child.stderr?.on('data', prefix);
   fleet.children.set(id, child);
+  say(`started ${id} (pid ${child.pid})${extra.length ? ` ${extra.join(' ')}` : ''}`);
 }
 
 async function waitForNodes(cluster: Cluster, ids: string[]): Promise<void> {

@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Llama, referenceOps, syntheticWeights } from '@stitch/kernels';
+import { type Cluster, connectCluster } from '@stitch/runtime';
+import {
+  closeMemoryConnections,
+  OPERATOR_ACTORS,
+  type OpConfig,
+  type OpReply,
+  TINY_LLAMA,
+} from '../src/index.js';
+
+let cluster: Cluster;
+
+before(async () => {
+  cluster = await connectCluster({ name: 'agentsops', log: () => undefined });
+  await cluster.startNode({ id: 'n1', actors: OPERATOR_ACTORS, calibrate: false });
+});
+
+after(async () => {
+  await closeMemoryConnections();
+  await cluster?.close();
+});
+
+function config(op: string, attrs: OpConfig['attrs'] = {}, modelled = false, estimatedMs = 0): OpConfig {
+  return {
+    deployment: 'dep',
+    opId: op.replace('.', '_'),
+    op,
+    attrs,
+    device: modelled ? 'h100' : 'cpu',
+    modelled,
+    estimatedMs,
+    natsUrl: cluster.url,
+    cluster: cluster.name,
+  };
+}
+
+async function operator(kind: string, id: string, cfg: OpConfig) {
+  const ref = await cluster.spawn(`op-${kind}`, { id });
+  await ref.ask({ type: 'configure', config: cfg }, { timeoutMs: 60_000 });
+  return (rid: string, ctx: Record<string, unknown>) =>
+    ref.ask({ type: 'run', rid, ctx }, { timeoutMs: 30_000 }) as Promise<OpReply>;
+}
+
+test('tools: calculator and web_search run for real on cpu', async () => {
+  const calc = await operator('tool', 't-calc', config('tool.invoke', { tool: 'calculator' }));
+  const r = await calc('r1', { expr: '6*7' });
+  assert.deepEqual(r.out.calc, { expr: '6*7', value: 42 });
+  assert.equal(r.modelled, false);
+  assert.equal(r.device, 'cpu');
+  const search = await operator('tool', 't-search', config('tool.invoke', { tool: 'web_search' }));
+  const s = await search('r1', { search: 'Gaudi 3 accelerator' });
+  assert.equal((s.out.hits as { title: string }[])[0]?.title, 'Gaudi 3');
+});
+
+test('memory: store then load through the JetStream KV bucket', async () => {
+  const store = await operator('memory', 'm-store', config('memory.store', { key: 'profile' }));
+  const load = await operator('memory', 'm-load', config('memory.load', { key: 'profile' }));
+  await store('r1', { calc: { value: 7 } });
+  const r = await load('r2', {});
+  assert.equal(r.out.recall, JSON.stringify({ value: 7 }));
+});
+
+test('llm: prefill + decode on compiled kernels match the TypeScript reference model', async () => {
+  const prefill = await operator('llm', 'l-prefill', config('llm.prefill'));
+  const decode = await operator('llm', 'l-decode', config('llm.decode'));
+  const ids = [...new TextEncoder().encode('hello stitch')];
+  const p = await prefill('r1', { ids });
+  const d = await decode('r1', { ...p.out, ids });
+  const ref = new Llama(syntheticWeights(TINY_LLAMA, 7), referenceOps(TINY_LLAMA));
+  const expected = await ref.generate(ids, (d.out.tokens as number[]).length);
+  assert.deepEqual(d.out.tokens, expected);
+});
+
+test('modelled executor takes the predicted time and says so', async () => {
+  const kv = await operator('kv', 'k-model', config('kv.transfer', {}, true, 120));
+  const t0 = performance.now();
+  const r = await kv('r1', {});
+  assert.ok(performance.now() - t0 >= 115);
+  assert.equal(r.ms, 120);
+  assert.equal(r.modelled, true);
+  assert.equal(r.device, 'virtual:h100');
+});
+
+test('a repeated request is answered from the record; counts survive stop + respawn', async () => {
+  const run = await operator('tool', 't-dup', config('tool.invoke', { tool: 'calculator' }));
+  const a = await run('same', { expr: '1+1' });
+  const b = await run('same', { expr: '1+1' });
+  assert.equal(a.replay, false);
+  assert.equal(b.replay, true);
+  const ref = cluster.ref({ type: 'op-tool', id: 't-dup' });
+  await cluster.stop(ref);
+  await cluster.spawn('op-tool', { id: 't-dup', node: 'n1' });
+  const counts = (await ref.ask({ type: 'counts' })) as { applied: number; replays: number };
+  assert.deepEqual([counts.applied, counts.replays], [1, 1]);
+  const c = await run('same', { expr: '1+1' });
+  assert.equal(c.replay, true);
+});
+
+test('an unconfigured operator refuses work with a code that says what is missing', async () => {
+  const ref = await cluster.spawn('op-text', { id: 'unconfigured' });
+  await assert.rejects(
+    ref.ask({ type: 'run', rid: 'x', ctx: {} }),
+    (e: { code?: string }) => e.code === 'OP_NOT_CONFIGURED',
+  );
+});

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { CorrectionTable } from '@stitch/cost';
+import { AgentsError, analyseGraph, type NodeClass, planDeployment } from '../src/index.js';
+
+const sample = readFileSync(new URL('../../ir/samples/tool-agent.tiny-llama.mlir', import.meta.url), 'utf8');
+const fleet: NodeClass[] = [
+  { nodeId: 'a', classId: 'cpu', modelled: false, load: 0 },
+  { nodeId: 'b', classId: 'h100', modelled: true, load: 0 },
+  { nodeId: 'c', classId: 'gaudi3', modelled: true, load: 0 },
+];
+
+test('the tool agent decomposes into granular ops with demand and its SLA', () => {
+  const a = analyseGraph(sample);
+  assert.equal(a.name, 'tool_agent');
+  assert.equal(a.slaMs, 5000);
+  const ops = a.rows.map((r) => r.op);
+  for (const op of [
+    'llm.tokenize',
+    'llm.prefill',
+    'kv.transfer',
+    'llm.decode',
+    'llm.detokenize',
+    'tool.invoke',
+  ])
+    assert.ok(ops.includes(op), op);
+  assert.ok(a.rows.find((r) => r.op === 'llm.prefill')!.demand.flops > 0);
+});
+
+test('host ops stay on cpu, every op lands on a live node of its class, unknown hints are dropped', () => {
+  const p = planDeployment({ deployment: 'd', analysed: analyseGraph(sample), nodes: fleet });
+  assert.equal(p.ops.length, analyseGraph(sample).rows.length);
+  for (const o of p.ops) {
+    const node = fleet.find((n) => n.nodeId === o.node)!;
+    assert.equal(node.classId, o.classId);
+    assert.equal(o.modelled, o.classId !== 'cpu');
+    if (['tool', 'memory', 'agent'].includes(o.kind)) assert.equal(o.classId, 'cpu', o.id);
+    assert.match(o.actorId, /^[A-Za-z0-9_-]+$/);
+  }
+  assert.ok(p.notes.some((n) => n.includes('placement hints')));
+  assert.ok(p.latencyMs <= 5000);
+});
+
+test('a node that leaves takes its class with it; kept nodes stay put', () => {
+  const analysed = analyseGraph(sample);
+  const first = planDeployment({ deployment: 'd', analysed, nodes: fleet });
+  const used = first.ops.find((o) => o.modelled)?.node;
+  assert.ok(used, 'some op is placed on a modelled class');
+  const rest = fleet.filter((n) => n.nodeId !== used);
+  const current = Object.fromEntries(first.ops.map((o) => [o.id, o.node]));
+  const second = planDeployment({ deployment: 'd', analysed, nodes: rest, current });
+  for (const o of second.ops) assert.notEqual(o.node, used);
+  for (const o of second.ops.filter((x) => x.classId === 'cpu')) assert.equal(o.node, 'a');
+});
+
+test('corrections scale the estimate of their (kind, class)', () => {
+  const analysed = analyseGraph(sample);
+  const base = planDeployment({ deployment: 'd', analysed, nodes: [fleet[0]!] });
+  const correction = new CorrectionTable({ alpha: 1 });
+  correction.observe('tool', 'cpu', 100, 300);
+  const scaled = planDeployment({ deployment: 'd', analysed, nodes: [fleet[0]!], correction });
+  const search = (p: typeof base) => p.ops.find((o) => o.id === 'search')!.estimatedMs;
+  assert.ok(Math.abs(search(scaled) / search(base) - 3) < 1e-6);
+  assert.equal(scaled.rawMs.search!.cpu, base.rawMs.search!.cpu);
+});
+
+test('no nodes is a typed error that says how to start one', () => {
+  assert.throws(
+    () => planDeployment({ deployment: 'd', analysed: analyseGraph(sample), nodes: [] }),
+    (e) => e instanceof AgentsError && e.code === 'DEPLOY_NO_NODES' && /stitch node/.test(e.message),
+  );
+});

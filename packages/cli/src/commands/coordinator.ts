@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import { Coordinator, coordinatorActor } from '@stitch/agents';
+import { connectCluster } from '@stitch/runtime';
+import type { Command } from 'commander';
+
+interface CoordinatorCommandOptions {
+  nats?: string;
+  name: string;
+  id: string;
+  deploy?: string[];
+}
+
+export function registerCoordinator(program: Command): void {
+  program
+    .command('coordinator')
+    .description(
+      'Run the coordinator actor: place deployments on the live nodes, re-plan and migrate operators ' +
+        'on node join/leave or drift, until SIGINT/SIGTERM',
+    )
+    .option('--nats <url>', 'NATS server URL(s), comma-separated (default: start an embedded nats-server)')
+    .option('--name <cluster>', 'cluster name', 'default')
+    .option('--id <name>', 'coordinator actor id (stitch-coordinator/<id>)', 'main')
+    .option('--deploy <file.mlir...>', 'agent graphs to deploy once the coordinator runs')
+    .action(async (opts: CoordinatorCommandOptions) => {
+      const cluster = await connectCluster({
+        name: opts.name,
+        ...(opts.nats ? { nats: opts.nats.split(',') } : {}),
+      });
+      const say = (line: string) => process.stdout.write(`${line}\n`);
+      try {
+        const coordinator = new Coordinator(cluster, { log: (l) => say(l) });
+        const def = coordinatorActor(coordinator);
+        // Its own node hosts only the coordinator actor; the planner ignores nodes without operator types.
+        await cluster.startNode({ id: `coordinator-${opts.id}`, actors: [def], calibrate: false });
+        await coordinator.start();
+        await cluster.spawn(def, { id: opts.id });
+        say(
+          `coordinator stitch-coordinator/${opts.id} running in cluster "${cluster.name}" at ${cluster.url}`,
+        );
+        for (const file of opts.deploy ?? []) {
+          const d = await coordinator.deploy(readFileSync(file, 'utf8'));
+          say(`deployed ${d.name} (${file}) by ${d.solver}: est. ${d.latencyMs.toFixed(1)} ms per request`);
+          for (const o of d.ops) {
+            const device = o.modelled ? `virtual:${o.classId} (modelled)` : o.classId;
+            say(`  ${o.id.padEnd(18)} ${o.op.padEnd(16)} ${device.padEnd(26)} ${o.node}`);
+          }
+        }
+        await new Promise<void>((done) => {
+          process.once('SIGINT', done);
+          process.once('SIGTERM', done);
+        });
+        coordinator.stop();
+        say('coordinator stopping');
+      } finally {
+        await cluster.close();
+      }
+    });
+}

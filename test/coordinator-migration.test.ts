@@ -1,0 +1,152 @@
+// The coordinator places the tool agent on three in-process nodes (cpu, virtual h100, virtual gaudi3)
+// of a real nats-server and moves operators while requests flow: on a node leaving, and on a re-plan
+// between live nodes. Counts of applied effects must match the requests exactly.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { Kvm } from '@nats-io/kv';
+import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
+import {
+  type AgentRequest,
+  Coordinator,
+  closeMemoryConnections,
+  type Deployment,
+  GraphRunner,
+  memoryBucketName,
+  OPERATOR_ACTORS,
+  type RequestResult,
+} from '../packages/agents/src/index.js';
+
+const CLUSTER = 'migr';
+const sample = readFileSync(
+  new URL('../packages/ir/samples/tool-agent.tiny-llama.mlir', import.meta.url),
+  'utf8',
+);
+const request: AgentRequest = { query: 'what is 2+2?', expr: '2+2', search: 'kv cache' };
+
+describe('coordinator migration', () => {
+  let nats: EmbeddedNats;
+  let client: Cluster;
+  let coordinator: Coordinator;
+  const nodes = new Map<string, Cluster>();
+
+  before(async () => {
+    nats = await startEmbeddedNats();
+    const log = () => undefined;
+    for (const [id, virtual] of [
+      ['cpu', []],
+      ['h100', ['h100']],
+      ['gaudi3', ['gaudi3']],
+    ] as const) {
+      const c = await connectCluster({ nats: nats.url, name: CLUSTER, log });
+      await c.startNode({
+        id: `node-${id}`,
+        actors: OPERATOR_ACTORS,
+        virtual: [...virtual],
+        calibrate: false,
+      });
+      nodes.set(`node-${id}`, c);
+    }
+    client = await connectCluster({ nats: nats.url, name: CLUSTER, log });
+    // Drift re-plans are driven by hand below, so the leave is the only automatic move.
+    coordinator = new Coordinator(client, { driftEvery: 1_000_000 });
+    await coordinator.start();
+  });
+
+  after(async () => {
+    coordinator?.stop();
+    await closeMemoryConnections();
+    await Promise.all([...nodes.values()].map((c) => c.close().catch(() => undefined)));
+    await client?.close();
+    await nats?.stop();
+  });
+
+  /** Runs `n` requests two at a time; `during` runs once the first `at` have completed. */
+  async function flow(n: number, at: number, during: () => Promise<unknown>, prefix: string) {
+    const runner = new GraphRunner(client);
+    const results: RequestResult[] = [];
+    let next = 0;
+    let fired: Promise<unknown> | undefined;
+    const worker = async () => {
+      while (next < n) {
+        const rid = `${prefix}${next++}`;
+        const d = coordinator.deployment('tool_agent') as Deployment;
+        results.push(await runner.run(d, rid, request));
+        if (results.length === at) fired = during();
+      }
+    };
+    await Promise.all([worker(), worker()]);
+    await fired;
+    return results;
+  }
+
+  async function applied(d: Deployment): Promise<number[]> {
+    return Promise.all(
+      d.ops.map(async (o) => {
+        const c = await client
+          .ref({ type: o.actorType, id: o.actorId })
+          .ask({ type: 'counts' }, { retries: 3 });
+        return (c as { applied: number }).applied;
+      }),
+    );
+  }
+
+  test('a node leaving: its operators restore elsewhere, no request lost or applied twice', async () => {
+    const d = await coordinator.deploy(sample);
+    const victim = d.ops.find((o) => o.modelled)?.node;
+    assert.ok(victim, 'the plan uses a modelled class');
+    const results = await flow(12, 3, () => nodes.get(victim)!.close(), 'a');
+    assert.equal(results.length, 12);
+    await waitFor(() => coordinator.migrations.some((m) => m.reason.includes(victim)));
+    const now = coordinator.deployment('tool_agent')!;
+    assert.ok(now.ops.every((o) => o.node !== victim));
+    const ev = coordinator.migrations.find((m) => m.reason.includes(victim))!;
+    assert.deepEqual(
+      ev.moved.map((m) => m.opId).sort(),
+      d.ops
+        .filter((o) => o.node === victim)
+        .map((o) => o.id)
+        .sort(),
+    );
+    assert.deepEqual(
+      await applied(now),
+      now.ops.map(() => 12),
+    );
+    const kv = await new Kvm(client.parts.nc).open(memoryBucketName(CLUSTER));
+    const keys: string[] = [];
+    for await (const k of await kv.keys('tool_agent.answers.>')) keys.push(k);
+    assert.equal(keys.length, 12);
+  });
+
+  test('a re-plan between live nodes drains, snapshots and restores the moved operators', async () => {
+    // Make every modelled class look 20× slower than the model says: the LLM ops come back to cpu.
+    const before = coordinator.deployment('tool_agent')!;
+    for (const o of before.ops.filter((x) => x.modelled))
+      coordinator.correction.observe(o.kind, o.classId, 1, 20);
+    let ev: Awaited<ReturnType<Coordinator['replan']>>;
+    const results = await flow(
+      8,
+      2,
+      async () => {
+        ev = await coordinator.replan('tool_agent', 'test drift');
+      },
+      'b',
+    );
+    assert.equal(results.length, 8);
+    assert.ok(ev, 'the re-plan moved something');
+    for (const m of ev.moved) assert.notEqual(m.from, m.to);
+    const now = coordinator.deployment('tool_agent')!;
+    assert.deepEqual(
+      await applied(now),
+      now.ops.map(() => 20),
+    );
+  });
+});
+
+async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new assert.AssertionError({ message: `condition not met within ${ms} ms` });
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,61 @@
+// `stitch demo` as a user runs it: a child process that must finish with exit 0, print the placement
+// table and matching counts, and leave no nats-server or node process behind.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { test } from 'node:test';
+
+const BIN = new URL('../packages/cli/dist/bin.js', import.meta.url).pathname;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('stitch demo runs the whole system end to end and cleans up', { timeout: 150_000 }, async () => {
+  const child = spawn(process.execPath, [BIN, 'demo', '--requests', '12', '--leave-after', '5'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
+  child.stderr.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
+  const pids = () => [...out.matchAll(/\(pid (\d+)/g)].map((m) => Number(m[1]));
+  try {
+    const code = await new Promise<number | null>((done) => child.once('exit', (c) => done(c)));
+    assert.equal(code, 0, out);
+    // Placement table: a header and one row per granular op, modelled devices labelled as such.
+    assert.match(out, /op\s+kind\s+device\s+timing\s+node\s+est\. ms\s+\$\/request/);
+    for (const op of [
+      'llm.tokenize',
+      'llm.prefill',
+      'kv.transfer',
+      'llm.decode',
+      'llm.detokenize',
+      'tool.invoke',
+    ])
+      assert.match(out, new RegExp(`\\s${op.replace('.', '\\.')}\\s`), op);
+    assert.match(out, /virtual:\S+\s+modelled/);
+    assert.match(out, /synthetic weights/);
+    assert.match(out, /requests: 12 sent, 12 completed, 0 failed/);
+    const ops = /counts: (\d+) operators each applied 12 requests; memory bucket holds 12 answers/.exec(out);
+    assert.ok(ops && Number(ops[1]) >= 10, out);
+    assert.match(out, /\n0 lost, 0 duplicated\n/);
+    assert.match(out, /migration \(node node-\S+ left\)/);
+    assert.match(out, /latency p50 [\d.]+ ms, p99 [\d.]+ ms/);
+    const stopped = /all processes stopped \(nats-server pid (\d+), nodes ([\d, ]+)\)/.exec(out);
+    assert.ok(stopped, out);
+    const all = [Number(stopped[1]), ...stopped[2]!.split(',').map((s) => Number(s.trim()))];
+    assert.equal(all.length, 4);
+    for (const pid of all) assert.equal(alive(pid), false, `pid ${pid} still runs after the demo`);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    for (const pid of pids()) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  }
+});
