@@ -1,7 +1,7 @@
 // bench/actors: raw nats.js echo vs stitch `fast` vs `durable` asks between two processes through one
 // local nats-server. Per mode: pipelined throughput with N in flight, and serial round-trip p50/p99.
 // Modes run interleaved in rounds; each figure is the median over rounds. One JSON object per line.
-// Options: --payload=256 --inflight=64 --messages=20000 --durable-messages=5000 --serial=2000 --rounds=3
+// Options: --payload=256 --inflight=64 --messages=20000 --durable-messages=5000 --serial=2000 --rounds=5
 // --modes=raw,raw_envelope,fast,durable (raw must be among them for the ratios) --profile (cpu-prof the responder).
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,7 @@ const INFLIGHT = Number(args.get('inflight') ?? 64);
 const PIPELINED = Number(args.get('messages') ?? 20_000);
 const DURABLE_PIPELINED = Number(args.get('durable-messages') ?? 5000);
 const SERIAL = Number(args.get('serial') ?? 2000);
-const ROUNDS = Number(args.get('rounds') ?? 3);
+const ROUNDS = Number(args.get('rounds') ?? 5);
 const MODES = (args.get('modes') ?? 'raw,raw_envelope,fast,durable').split(',');
 
 type Send = () => Promise<unknown>;

@@ -52,6 +52,8 @@ describe('stitch node', () => {
 
   test('joins with labels and virtual devices, drains and exits 0 on SIGTERM', async () => {
     const n = stitchNode([
+      '--actors',
+      fileURLToPath(new URL('./fixtures/runtime-cli-actors.mjs', import.meta.url)),
       '--nats',
       nats.url,
       '--name',
@@ -70,6 +72,9 @@ describe('stitch node', () => {
       rec?.devices.filter((d) => d.kind.startsWith('virtual:')).map((d) => d.kind),
       ['virtual:h100', 'virtual:b200'],
     );
+    assert.deepEqual(rec?.actorTypes, ['greeter']);
+    const greeter = await client.spawn('greeter', { id: 'g1' });
+    assert.equal(await greeter.ask({ type: 'greet', name: 'stitch' } as never), 'hello stitch');
     n.child.kill('SIGTERM');
     assert.equal(await n.exited, 0);
     assert.ok(!(await client.isNodeAlive('cli-1')));
