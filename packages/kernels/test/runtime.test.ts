@@ -4,12 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { compileKernel } from '@stitch/compiler';
+import fc from 'fast-check';
 import {
   calibrate,
   KernelIntegrityError,
   KernelRuntime,
   KernelShapeMismatch,
   probeHost,
+  reference,
 } from '../src/index.js';
 
 const cacheDir = mkdtempSync(join(tmpdir(), 'stitch-runtime-'));
@@ -60,6 +62,42 @@ test('shape and dtype mismatches are typed errors before any native call', async
     (e: unknown) => e instanceof KernelShapeMismatch,
   );
   await kernel.run([a, b, c]);
+});
+
+test('any argument lengths either run correctly or throw KERNEL_SHAPE (property)', async () => {
+  const kernel = runtime.load(
+    await compileKernel(
+      { op: 'nn.attention_decode', len: null, heads: 4, kvHeads: 2, headDim: 4 },
+      { target: 'x86-64', cacheDir },
+    ),
+  );
+  await fc.assert(
+    fc.asyncProperty(
+      fc.oneof(
+        fc.integer({ min: 1, max: 5 }).map((len) => [16, 8 * len, 8 * len, 16]),
+        fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 3, maxLength: 5 }),
+      ),
+      async (lengths) => {
+        const arrays = lengths.map((n, i) => Float32Array.from({ length: n }, (_, j) => Math.sin(i * 7 + j)));
+        const valid =
+          lengths.length === 4 &&
+          lengths[0] === 16 &&
+          lengths[3] === 16 &&
+          lengths[1] === lengths[2] &&
+          lengths[1]! > 0 &&
+          lengths[1]! % 8 === 0;
+        if (!valid) {
+          assert.throws(() => kernel.run(arrays), KernelShapeMismatch);
+          return;
+        }
+        await kernel.run(arrays);
+        const [q, k, v, out] = arrays as [Float32Array, Float32Array, Float32Array, Float32Array];
+        const expected = reference.attentionDecode(q, k, v, k.length / 8, 4, 2, 4);
+        assert.ok(reference.relativeError(out, expected) <= 1e-4);
+      },
+    ),
+    { numRuns: 200 },
+  );
 });
 
 test('arrays over a SharedArrayBuffer run in place; a detached array is refused', async () => {
