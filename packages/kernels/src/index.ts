@@ -10,11 +10,8 @@ export type { LlamaConfig, LlamaWeights } from './llama/weights.js';
 export { CheckpointInvalid, loadLlama2c, syntheticWeights, writeLlama2c } from './llama/weights.js';
 export type { HostProbe, IsaFeatures } from './probe.js';
 export { probeHost } from './probe.js';
-
-import * as reference from './reference.js';
-
 export type { KernelArray, KernelRuntimeOptions } from './runtime.js';
 export { Kernel, KernelRuntime } from './runtime.js';
+
 /** Plain TypeScript versions of every kernel (the test oracle), `topK` selection and `relativeError`. */
-/** Plain TypeScript versions of every kernel (the test oracle), `topK` selection and `relativeError`. */
-export { reference, reference };
+export { reference };
