@@ -1,22 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import {
-  type JetStreamClient,
-  type JetStreamManager,
-  jetstream,
-  jetstreamManager,
-  RetentionPolicy,
-} from '@nats-io/jetstream';
-import { type KV, Kvm } from '@nats-io/kv';
-import {
-  connect,
-  createInbox,
-  credsAuthenticator,
-  type Msg,
-  type NatsConnection,
-  nanos,
-  nuid,
-} from '@nats-io/transport-node';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { type NatsConnection, nuid } from '@nats-io/transport-node';
 import {
   type ActorRef,
   type ActorRefData,
@@ -25,11 +10,10 @@ import {
   ActorRef as Ref,
   type TellOptions,
 } from './actor.js';
-import { Assembler } from './chunks.js';
-import { decode, encode } from './codec.js';
+import { encode } from './codec.js';
 import { Directory, type Location } from './directory.js';
-import { type EmbeddedNats, startEmbeddedNats } from './embedded-nats.js';
-import { type Envelope, envelopeHeaders, H, newTraceparent, replyError } from './envelope.js';
+import type { EmbeddedNats } from './embedded-nats.js';
+import { type Envelope, envelopeHeaders, H, newTraceparent } from './envelope.js';
 import {
   ClusterClosed,
   InvalidOptions,
@@ -39,117 +23,13 @@ import {
   Timeout,
 } from './errors.js';
 import { type MembershipEvent, MembershipMonitor } from './membership.js';
-import { names as clusterNames, type Names } from './names.js';
-import { Node, type NodeOptions } from './node.js';
-import { type LogFn, publish, stderrLog, type WireLimits } from './wire.js';
+import type { Names } from './names.js';
+import { type CapabilityRecord, Node, type NodeOptions } from './node.js';
+import { Replies } from './replies.js';
+import { type LogFn, publish, type WireLimits } from './wire.js';
 
-export interface ConnectOptions {
-  /** Server URL(s). @default an embedded nats-server started for this connection */
-  nats?: string | string[];
-  /** Cluster name; namespaces every subject, stream and bucket. */
-  name: string;
-  /** Path of a NATS `.creds` file (JWT + nkey seed). */
-  credentials?: string;
-  /** TLS files for the connection. */
-  tls?: { caFile?: string; certFile?: string; keyFile?: string };
-  /** Split messages above the server's max_payload into parts. @default true */
-  chunking?: boolean;
-  /** A node whose heartbeat is older than this is dead; also the nodes bucket's TTL. @default 5000 */
-  deadAfterMs?: number;
-  /** @default warnings and errors as JSON lines on stderr */
-  log?: LogFn;
-}
-
-interface Pending {
-  resolve(value: unknown): void;
-  reject(err: Error): void;
-  timer: NodeJS.Timeout;
-  target: string;
-}
-
-/** Connects to (or starts) NATS and opens the cluster's stream and buckets. */
-export async function connectCluster(options: ConnectOptions): Promise<Cluster> {
-  const n = clusterNames(options.name);
-  const deadAfterMs = options.deadAfterMs ?? 5000;
-  if (!Number.isFinite(deadAfterMs) || deadAfterMs < 300)
-    throw new InvalidOptions('options.deadAfterMs must be ≥ 300');
-  const embedded = options.nats === undefined ? await startEmbeddedNats() : undefined;
-  try {
-    const nc = await connect({
-      servers: embedded ? embedded.url : options.nats!,
-      name: `stitch-${options.name}-${hostname()}-${process.pid}`,
-      // A long-lived runtime never gives up on its server; jitter spreads a fleet's reconnects.
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 1000,
-      reconnectJitter: 500,
-      ...(options.credentials
-        ? { authenticator: credsAuthenticator(readFileSync(options.credentials)) }
-        : {}),
-      ...(options.tls ? { tls: options.tls } : {}),
-    });
-    const jsm = await jetstreamManager(nc);
-    await ensureStream(jsm, n);
-    const kvm = new Kvm(nc);
-    const [nodesKv, directoryKv, stateKv] = await Promise.all([
-      openKv(kvm, n.nodesBucket, { ttl: deadAfterMs, history: 1 }),
-      openKv(kvm, n.directoryBucket, { history: 1 }),
-      openKv(kvm, n.stateBucket, { history: 1 }),
-    ]);
-    const limits: WireLimits = {
-      maxPayload: nc.info?.max_payload ?? 1024 * 1024,
-      chunking: options.chunking ?? true,
-    };
-    const cluster = new Cluster({
-      name: options.name,
-      nc,
-      js: jetstream(nc),
-      jsm,
-      names: n,
-      nodesKv,
-      directoryKv,
-      stateKv,
-      limits,
-      deadAfterMs,
-      log: options.log ?? stderrLog,
-      embedded,
-    });
-    await cluster.directory.startWatch();
-    return cluster;
-  } catch (err) {
-    await embedded?.stop();
-    throw err;
-  }
-}
-
-async function ensureStream(jsm: JetStreamManager, n: Names): Promise<void> {
-  const config = {
-    name: n.stream,
-    subjects: [n.durableAll],
-    // Work-queue retention drops a message once its actor acks it; each actor's consumer filters its own subject.
-    retention: RetentionPolicy.Workqueue,
-    duplicate_window: nanos(120_000),
-  };
-  try {
-    await jsm.streams.info(n.stream);
-  } catch {
-    await jsm.streams.add(config).catch(async (err) => {
-      // Another process created it first.
-      await jsm.streams.info(n.stream).catch(() => {
-        throw err;
-      });
-    });
-  }
-}
-
-async function openKv(kvm: Kvm, bucket: string, opts: { ttl?: number; history: number }): Promise<KV> {
-  try {
-    return await kvm.create(bucket, opts);
-  } catch {
-    return kvm.open(bucket);
-  }
-}
-
-interface Parts {
+/** What a connection is made of; built by `connectCluster`. */
+export interface Parts {
   name: string;
   nc: NatsConnection;
   js: JetStreamClient;
@@ -175,10 +55,7 @@ export class Cluster {
   readonly url: string;
   #node: Node | undefined;
   readonly #types = new Map<string, AnyActorDefinition>();
-  readonly #inbox: string;
-  readonly #pending = new Map<string, Pending>();
-  readonly #assembler = new Assembler();
-  #seq = 0;
+  readonly #replies: Replies;
   #closed = false;
   #monitor: MembershipMonitor | undefined;
 
@@ -188,12 +65,7 @@ export class Cluster {
     this.clientId = `${hostname()}-${process.pid}-${nuid.next().slice(-8)}`;
     this.url = parts.embedded?.url ?? String(parts.nc.getServer());
     this.directory = new Directory(parts.directoryKv, (node) => this.isNodeAlive(node));
-    this.#inbox = createInbox();
-    parts.nc.subscribe(`${this.#inbox}.*`, {
-      callback: (err, m) => {
-        if (!err) this.#onReply(m);
-      },
-    });
+    this.#replies = new Replies(parts.nc);
   }
 
   /** The node this connection hosts, if `startNode` was called. */
@@ -271,7 +143,7 @@ export class Cluster {
   }
 
   /** Capability records of the nodes whose heartbeat is current. */
-  async nodes(): Promise<import('./node.js').CapabilityRecord[]> {
+  async nodes(): Promise<CapabilityRecord[]> {
     const kv = this.parts.nodesKv;
     const out = [];
     for await (const key of await kv.keys()) {
@@ -279,7 +151,7 @@ export class Cluster {
       if (e?.operation === 'PUT' && Date.now() - e.created.getTime() < this.parts.deadAfterMs)
         out.push(e.json());
     }
-    return out as import('./node.js').CapabilityRecord[];
+    return out as CapabilityRecord[];
   }
 
   async isNodeAlive(nodeId: string): Promise<boolean> {
@@ -357,11 +229,7 @@ export class Cluster {
     const timer = new Promise<void>((r) => setTimeout(r, 5000).unref());
     await Promise.race([drained, timer]);
     await this.parts.nc.close().catch(() => undefined);
-    for (const p of this.#pending.values()) {
-      clearTimeout(p.timer);
-      p.reject(new ClusterClosed());
-    }
-    this.#pending.clear();
+    this.#replies.rejectAll(new ClusterClosed());
     await this.parts.embedded?.stop();
   }
 
@@ -382,7 +250,7 @@ export class Cluster {
     const timeoutMs = options.timeoutMs ?? 5000;
     const env = this.#envelope(options, Date.now() + timeoutMs);
     const data = encode(msg);
-    return this.#await(target, timeoutMs, (reply) => {
+    return this.#replies.wait(target, timeoutMs, (reply) => {
       publish(this.parts.nc, subject, data, { reply, headers: envelopeHeaders(env) }, this.parts.limits);
     });
   }
@@ -393,32 +261,25 @@ export class Cluster {
     const env = this.#envelope({ ...options, idempotencyKey: key }, Date.now() + timeoutMs);
     const data = encode(msg);
     let reply = '';
-    const answer = this.#await(`actor ${type}/${id} (durable)`, timeoutMs, (r) => {
+    const answer = this.#replies.wait(`actor ${type}/${id} (durable)`, timeoutMs, (r) => {
       reply = r;
     });
     let duplicate: boolean;
     try {
       duplicate = await this.#publishDurable(type, id, data, env, reply);
     } catch (err) {
-      this.#forget(reply);
+      this.#replies.forget(reply);
       throw err;
     }
     if (!duplicate) return answer;
     // The stream dropped the publish as a repeat of the key: ask the actor for the recorded outcome.
-    this.#forget(reply);
+    this.#replies.forget(reply);
     return this.#request(
       this.parts.names.actor(type, id),
       { type: '$outcome', key },
       { timeoutMs },
       `actor ${type}/${id}`,
     );
-  }
-
-  /** Stops waiting on `reply` (its promise is abandoned, never settled). */
-  #forget(reply: string): void {
-    const token = reply.slice(this.#inbox.length + 1);
-    clearTimeout(this.#pending.get(token)?.timer);
-    this.#pending.delete(token);
   }
 
   /** Returns true when the stream reports the publish as a duplicate within its window. */
@@ -446,61 +307,6 @@ export class Cluster {
       headers: h,
     });
     return ack.duplicate;
-  }
-
-  #await(target: string, timeoutMs: number, send: (reply: string) => void): Promise<unknown> {
-    const token = (this.#seq++).toString(36);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(token);
-        reject(new Timeout(target, timeoutMs));
-      }, timeoutMs);
-      this.#pending.set(token, { resolve, reject, timer, target });
-      try {
-        send(`${this.#inbox}.${token}`);
-      } catch (err) {
-        clearTimeout(timer);
-        this.#pending.delete(token);
-        reject(err);
-      }
-    });
-  }
-
-  #onReply(m: Msg): void {
-    const token = m.subject.slice(this.#inbox.length + 1);
-    const p = this.#pending.get(token);
-    if (!p) return;
-    let data = m.data;
-    const h = m.headers;
-    if (h) {
-      if (h.code === 503) {
-        this.#settle(token, p, new NoResponders(p.target));
-        return;
-      }
-      const chunk = h.get(H.chunk);
-      if (chunk) {
-        const whole = this.#assembler.add(token, chunk, data);
-        if (!whole) return;
-        data = whole;
-      }
-      const err = replyError(h, data);
-      if (err) {
-        this.#settle(token, p, err);
-        return;
-      }
-    }
-    try {
-      this.#settle(token, p, undefined, decode(data));
-    } catch (err) {
-      this.#settle(token, p, err as Error);
-    }
-  }
-
-  #settle(token: string, p: Pending, err: Error | undefined, value?: unknown): void {
-    clearTimeout(p.timer);
-    this.#pending.delete(token);
-    if (err) p.reject(err);
-    else p.resolve(value);
   }
 
   async #withRetries(attempt: () => Promise<unknown>, retries: number): Promise<unknown> {

@@ -14,8 +14,9 @@ export type {
   TellOptions,
 } from './actor.js';
 export { ActorRef, defineActor } from './actor.js';
-export type { Cluster, ConnectOptions } from './cluster.js';
-export { connectCluster } from './cluster.js';
+export type { Cluster } from './cluster.js';
+export type { ConnectOptions } from './connect.js';
+export { connectCluster } from './connect.js';
 export type { Location } from './directory.js';
 export type { EmbeddedNats, EmbeddedNatsOptions } from './embedded-nats.js';
 export { findNatsServer, startEmbeddedNats } from './embedded-nats.js';

@@ -9,7 +9,7 @@ import {
   nuid,
   type Subscription,
 } from '@nats-io/transport-node';
-import { type Calibration, calibrate, probeHost } from '@stitch/kernels';
+import type { Calibration } from '@stitch/kernels';
 import { Activation } from './activation.js';
 import type { ActorInspection, ActorRef, ActorRefData, AnyActorDefinition } from './actor.js';
 import type { Cluster } from './cluster.js';
@@ -83,7 +83,8 @@ export class Node implements Host {
   readonly #starting = new Map<string, Promise<Activation>>();
   readonly #lag = monitorEventLoopDelay({ resolution: 10 });
   readonly #startedAt = Date.now();
-  readonly #devices: Device[];
+  #devices: Device[] = [];
+  #kernels: typeof import('@stitch/kernels') | undefined;
   #probeError: string | undefined;
   #calibrated: (Calibration & { measuredAt: number }) | undefined;
   #control: Subscription | undefined;
@@ -107,7 +108,6 @@ export class Node implements Host {
     this.limits = p.limits;
     this.log = p.log;
     this.directory = cluster.directory;
-    this.#devices = this.#probe();
   }
 
   get nodeId(): string {
@@ -123,6 +123,7 @@ export class Node implements Host {
   }
 
   async start(): Promise<void> {
+    this.#devices = await this.#probe();
     this.#lag.enable();
     this.#control = this.nc.subscribe(this.names.nodeControl(this.id), {
       callback: (err, m) => {
@@ -266,10 +267,13 @@ export class Node implements Host {
     if (m.reply) this.nc.publish(m.reply, out);
   }
 
-  #probe(): Device[] {
+  // @stitch/kernels (and its native addon) is loaded here, not imported statically, so that a host
+  // where it cannot load still runs a node: the record then carries probeError and only virtual devices.
+  async #probe(): Promise<Device[]> {
     const devices: Device[] = [];
     try {
-      const p = probeHost();
+      this.#kernels = await import('@stitch/kernels');
+      const p = this.#kernels.probeHost();
       const features = Object.entries(p.features)
         .filter(([, on]) => on)
         .map(([f]) => f);
@@ -285,6 +289,9 @@ export class Node implements Host {
         devices.push({ kind: 'cuda', index });
     } catch (err) {
       this.#probeError = (err as Error).message;
+      this.log('warn', 'hardware probe failed; the node advertises no cpu/cuda devices', {
+        error: this.#probeError,
+      });
     }
     for (const v of this.#options.virtual ?? []) {
       devices.push({ kind: `virtual:${checkToken('virtual device id', v)}`, catalogId: v, modelled: true });
@@ -294,9 +301,10 @@ export class Node implements Host {
 
   async #calibrate(): Promise<void> {
     const cpu = this.#devices.find((d) => d.kind === 'cpu');
-    if (this.#options.calibrate === false || !cpu || cpu.kind !== 'cpu' || !cpu.x86Level) return;
+    const kernels = this.#kernels;
+    if (this.#options.calibrate === false || !kernels || !cpu || cpu.kind !== 'cpu' || !cpu.x86Level) return;
     try {
-      const result = await calibrate(cpu.x86Level as Calibration['target']);
+      const result = await kernels.calibrate(cpu.x86Level as Calibration['target']);
       this.#calibrated = { ...result, measuredAt: Date.now() };
     } catch (err) {
       this.log('warn', 'calibration failed; the capability record has no calibrated figures', {
