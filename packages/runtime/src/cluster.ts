@@ -114,12 +114,20 @@ export class Cluster {
     if (typeof def !== 'string') this.register(def);
     const id = options.id ?? nuid.next();
     const target = options.node ?? this.#node?.id ?? (await this.#pickNode(type));
+    let where: Location;
     if (this.#node && target === this.#node.id) {
-      await this.#node.spawn(type, id);
+      where = (await this.#node.spawn(type, id)).claim;
     } else {
       const subject = this.parts.names.nodeControl(target);
-      await this.#request(subject, { op: 'spawn', type, id }, { timeoutMs: 10_000 }, `node ${target}`);
+      where = (await this.#request(
+        subject,
+        { op: 'spawn', type, id },
+        { timeoutMs: 10_000 },
+        `node ${target}`,
+      )) as Location;
     }
+    // Read your own write: locate() right after spawn sees this activation, not a trailing watch event.
+    this.directory.remember(this.parts.names.key(type, id), where);
     return this.ref<D>({ type, id });
   }
 

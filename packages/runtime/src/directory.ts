@@ -33,7 +33,7 @@ export class Directory {
     this.#watch = it;
     void (async () => {
       for await (const e of it) {
-        if (e.operation === 'PUT') this.#cache.set(e.key, decode(e.value) as Location);
+        if (e.operation === 'PUT') this.remember(e.key, decode(e.value) as Location);
         else this.#cache.delete(e.key);
       }
     })();
@@ -41,6 +41,12 @@ export class Directory {
 
   stopWatch(): void {
     this.#watch?.stop();
+  }
+
+  /** Caches a location; an older epoch never replaces a newer one (watch events can trail a spawn reply). */
+  remember(key: string, loc: Location): void {
+    const cached = this.#cache.get(key);
+    if (!cached || loc.epoch >= cached.epoch) this.#cache.set(key, { node: loc.node, epoch: loc.epoch });
   }
 
   async locate(key: string): Promise<Location | undefined> {
