@@ -16,7 +16,7 @@ function alive(pid: number): boolean {
 }
 
 test('stitch demo runs the whole system end to end and cleans up', { timeout: 150_000 }, async () => {
-  const child = spawn(process.execPath, [BIN, 'demo', '--requests', '12', '--leave-after', '5'], {
+  const child = spawn(process.execPath, [BIN, 'demo', '--requests', '12', '--leave-after', '7'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

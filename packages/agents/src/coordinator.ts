@@ -121,43 +121,73 @@ export class Coordinator {
     }
   }
 
-  /** Plans again against the live nodes; moves every operator whose node changes. */
-  replan(name: string, reason: string, gone?: string): Promise<MigrationEvent | undefined> {
+  /**
+   * Plans again against the live nodes and moves every operator whose live activation is not where the
+   * plan wants it (so a move that failed earlier is retried by the next re-plan).
+   */
+  replan(name: string, reason: string, gone?: string, attempt = 0): Promise<MigrationEvent | undefined> {
     return this.#serial(async () => {
       const d = this.#deployments.get(name);
       if (!d) return undefined;
       const nodes = classifyNodes(await this.#cluster.nodes()).filter((n) => n.nodeId !== gone);
+      const live = new Set(nodes.map((n) => n.nodeId));
       const old = d.record;
+      const at = await Promise.all(
+        old.ops.map(async (o) => {
+          const where = await this.#cluster
+            .locate({ type: o.actorType, id: o.actorId })
+            .catch(() => undefined);
+          return where && live.has(where.node) ? where.node : undefined;
+        }),
+      );
       const plan = planDeployment({
         deployment: name,
         analysed: d.analysed,
         nodes,
         correction: this.correction,
-        current: Object.fromEntries(old.ops.map((o) => [o.id, o.node])),
+        current: Object.fromEntries(old.ops.map((o, i) => [o.id, at[i] ?? o.node])),
         milp: await milpSolver(),
       });
       const next: Deployment = { ...old, ...plan, version: old.version + 1 };
-      const moved = next.ops.filter((o, i) => o.node !== old.ops[i]!.node);
-      if (moved.length === 0) return undefined;
+      const moves = next.ops.flatMap((o, i) =>
+        o.node === at[i] ? [] : [{ op: o, was: old.ops[i]!, from: at[i] ?? old.ops[i]!.node }],
+      );
+      if (moves.length === 0) return undefined;
+      // A node can vanish from the records before its leave event arrives: name it as the cause.
+      const vanished = [...new Set(old.ops.map((o) => o.node))].filter((n) => !live.has(n) && n !== gone);
+      const why =
+        vanished.length > 0
+          ? `node ${vanished.join(', ')} left (noticed by a re-plan for ${reason})`
+          : reason;
       const t0 = performance.now();
       d.record = next;
-      await Promise.all(
-        moved.map((op) => this.#move(next, op.id, old.ops.find((o) => o.id === op.id)!.node)),
-      );
+      const settled = await Promise.allSettled(moves.map((m) => this.#move(next, m.op.id, m.from)));
+      const failed = settled.filter((r) => r.status === 'rejected');
+      if (failed.length > 0 && attempt < 20) {
+        this.#log(
+          `${failed.length} move(s) failed (${String(failed[0]!.reason)}); re-planning again shortly`,
+        );
+        setTimeout(() => void this.replan(name, reason, gone, attempt + 1).catch(() => undefined), 300);
+      }
+      const done = moves.filter((_, i) => settled[i]!.status === 'fulfilled');
+      if (done.length === 0) return undefined;
       const ev: MigrationEvent = {
         deployment: name,
-        reason,
-        moved: moved.map((op) => {
-          const was = old.ops.find((o) => o.id === op.id)!;
-          return { opId: op.id, from: was.node, to: op.node, fromClass: was.classId, toClass: op.classId };
-        }),
+        reason: why,
+        moved: done.map((m) => ({
+          opId: m.op.id,
+          from: m.from,
+          to: m.op.node,
+          fromClass: m.was.classId,
+          toClass: m.op.classId,
+        })),
         ms: performance.now() - t0,
         at: Date.now(),
       };
       this.migrations.push(ev);
       await this.#save(next);
       this.#log(
-        `migrated ${moved.length} operator(s) of ${name} (${reason}) in ${ev.ms.toFixed(0)} ms: ` +
+        `migrated ${done.length} operator(s) of ${name} (${why}) in ${ev.ms.toFixed(0)} ms: ` +
           ev.moved.map((m) => `${m.opId} ${m.fromClass}→${m.toClass}`).join(', '),
       );
       return ev;

@@ -85,7 +85,7 @@ async function runDemo(requests: number, leaveAfter: number): Promise<void> {
       if (i === leaveAfter) {
         victim = busiestModelledNode(coordinator.deployment(d.name) ?? d);
         if (victim) {
-          leftAt = performance.now();
+          leftAt = Date.now();
           say(`>>> SIGTERM ${victim} (pid ${fleet.children.get(victim)?.pid}) while requests keep flowing`);
           fleet.children.get(victim)?.kill('SIGTERM');
         }
@@ -244,10 +244,13 @@ async function summarise(
     );
   }
   if (leftAt > 0) {
+    const restored = coordinator.migrations.find((m) => m.at >= leftAt && m.reason.includes('left'));
+    if (restored)
+      say(`interruption: ${restored.at - leftAt} ms from SIGTERM until every moved operator answered again`);
     const after = results.filter((r) => r.retries > 0);
     const stall = after.reduce((s, r) => Math.max(s, r.latencyMs), 0);
     say(
-      `interruption: ${after.length} request(s) waited on moving operators (${after.reduce((s, r) => s + r.retries, 0)} retried asks), longest ${stall.toFixed(0)} ms`,
+      `requests in that window: ${after.length} waited on moving operators (${after.reduce((s, r) => s + r.retries, 0)} retried asks), longest ${stall.toFixed(0)} ms`,
     );
   }
   // Real counts: every operator's applied-effects counter (restored across migrations) and the memory bucket.
