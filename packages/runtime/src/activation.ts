@@ -78,7 +78,15 @@ export class Activation {
         if (!err) this.#onFast(m);
       },
     });
-    await this.#startConsumer();
+    try {
+      await this.#startConsumer();
+    } catch (err) {
+      this.#status = 'stopped';
+      this.#sub.unsubscribe();
+      clearInterval(this.#workingTimer);
+      await this.#consumer?.close().catch(() => undefined);
+      throw err;
+    }
   }
 
   inspect(): ActorInspection {
