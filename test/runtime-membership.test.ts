@@ -74,8 +74,9 @@ describe('node actors and membership', () => {
     const tookMs = dead.at - killedAt;
     process.stdout.write(`# dead after ${tookMs} ms (deadAfterMs ${DEAD_AFTER})\n`);
     assert.ok(dead.silentForMs! > DEAD_AFTER, 'not declared dead before the window');
-    // The window counts from the last heartbeat (up to deadAfterMs/3 before the kill) plus one check period.
-    assert.ok(tookMs <= DEAD_AFTER + 500, `declared dead ${tookMs} ms after kill -9`);
+    // The window counts from the last heartbeat (before the kill) plus one check period; 1 s of slack
+    // absorbs scheduling delays on a loaded machine.
+    assert.ok(tookMs <= DEAD_AFTER + 1000, `declared dead ${tookMs} ms after kill -9`);
     assert.equal(events.filter((e) => e.kind === 'dead' && e.nodeId === doomed.nodeId).length, 1);
     assert.ok(!(await client.isNodeAlive(doomed.nodeId)));
 
