@@ -105,7 +105,11 @@ function descend(c: Compiled, assign: Int32Array, slaMs: number, prefs: Int32Arr
     let moved = false;
     for (const i of c.order) {
       for (const k of prefs[i]!) {
-        if (k === assign[i]) break;
+        // Without γ only cheaper classes can lower the cost; with γ a dearer one may save transfers.
+        if (k === assign[i]) {
+          if (c.gamma === 0) break;
+          continue;
+        }
         if (used[k]! + c.units[i]![k]! > c.cap[k]!) continue;
         if (deltaCost(c, assign, i, k) >= -EPS * Math.abs(c.coef[i]![assign[i]!]!)) continue;
         if (!fitsWindow(c, assign, ef, ls, i, k, slaMs)) continue;
@@ -148,10 +152,11 @@ function pairDescend(c: Compiled, assign: Int32Array, slaMs: number): boolean {
       bestDelta = delta;
     }
     if (best < 0) continue;
+    const before = c.gamma > 0 ? totalCost(c, assign) : 0;
     assign[u] = best;
     assign[v] = best;
     const s2 = forward(c, assign);
-    if (s2.latencyMs > slaMs + EPS) {
+    if (s2.latencyMs > slaMs + EPS || (c.gamma > 0 && totalCost(c, assign) >= before)) {
       assign[u] = a;
       assign[v] = a;
       continue;

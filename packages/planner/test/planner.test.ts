@@ -83,6 +83,24 @@ describe('hand-computed placements', () => {
     assert.ok(Math.abs(g.latencyMs - 85) < 1e-9);
   });
 
+  it('γ charges transfers: a costly KV hop makes colocation cheaper (paper cost_ij + γ·d_ij)', () => {
+    // flops::bw costs (20·3.6 + 15·1.8)/3.6e6 = 2.75e-5 plus γ·4 ms; bw::bw costs 4.25e-5 and no hop.
+    const problem = problemFromProfile(splitProfile);
+    for (const r of [
+      planExact(milp, problem, { slaMs: 1000, gamma: 1e-5 }),
+      planHeuristic(problem, { slaMs: 1000, gamma: 1e-5 }),
+    ]) {
+      const f = feasible(r);
+      assert.deepEqual(
+        f.placements.map((p) => p.classId),
+        ['bw', 'bw'],
+      );
+      assert.ok(Math.abs(f.usdPerRequest - (85 * 1.8) / 3.6e6) < 1e-15);
+    }
+    const cheapHop = feasible(planExact(milp, problem, { slaMs: 1000, gamma: 1e-7 }));
+    assert.ok(Math.abs(cheapHop.usdPerRequest - ((20 * 3.6 + 15 * 1.8) / 3.6e6 + 4e-7)) < 1e-15);
+  });
+
   it('sizes replicas for a target rate and charges $/h', () => {
     // At 100 req/s: prefill on flops needs ceil(100 · 0.020) = 2 replicas, decode on bw ceil(1.5) = 2.
     const f = feasible(planExact(milp, problemFromProfile(splitProfile), { slaMs: 50, rate: 100 }));
@@ -212,10 +230,11 @@ describe('heuristic against the exact MILP', () => {
         fc.integer({ min: 1, max: 10_000 }),
         fc.integer({ min: 4, max: 14 }),
         fc.integer({ min: 2, max: 5 }),
-        (seed, ops, classes) => {
+        fc.constantFrom(0, 1e-8),
+        (seed, ops, classes, gamma) => {
           const { problem, slaMs } = generateProblem({ ops, classes, seed });
-          const exact = planExact(milp, problem, { slaMs, timeLimitS: 20 });
-          const fast = planHeuristic(problem, { slaMs });
+          const exact = planExact(milp, problem, { slaMs, timeLimitS: 20, gamma });
+          const fast = planHeuristic(problem, { slaMs, gamma });
           if (exact.status === 'infeasible') return fast.status === 'infeasible';
           if (fast.status === 'infeasible') return false;
           // The MILP placement, re-timed by the schedule code, must meet the SLA too (linearisation check).
