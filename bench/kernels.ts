@@ -36,12 +36,68 @@ execFileSync('clang-19', [
   '-I/usr/include/x86_64-linux-gnu',
   '-lopenblas',
 ]);
-const blasSeconds = (op: string, n: number) =>
+/**
+ * OpenBLAS kernels restricted to each target's ISA (OPENBLAS_CORETYPE), so a baseline or AVX2 build
+ * is also compared with a library using the same instructions; `native` is OpenBLAS's own choice.
+ */
+const CORETYPE: Record<Target | 'native', string | undefined> = {
+  native: undefined,
+  'x86-64': 'Core2',
+  'x86-64-v3': 'Haswell',
+  'x86-64-v4': 'SkylakeX',
+};
+const blasSeconds = (op: string, n: number, coretype: string | undefined) =>
   Number(
     execFileSync('taskset', ['-c', '0', blas, op, String(n), '0.5'], {
-      env: { ...process.env, OPENBLAS_NUM_THREADS: '1' },
+      env: {
+        ...process.env,
+        OPENBLAS_NUM_THREADS: '1',
+        ...(coretype ? { OPENBLAS_CORETYPE: coretype } : {}),
+      },
     }).toString(),
   );
+
+/** OpenBLAS throughput for the native core and per target ISA; emits one line each. */
+function blasRefs(op: 'sgemm' | 'sgemv', n: number, targets: Target[]): Record<string, number> {
+  const work = op === 'sgemm' ? 2 * n ** 3 : 4 * n * n;
+  const unit = op === 'sgemm' ? 'gflops' : 'gbps';
+  const refs: Record<string, number> = {};
+  for (const key of ['native', ...targets] as const) {
+    refs[key] = work / blasSeconds(op, n, CORETYPE[key]) / 1e9;
+    const coretype = CORETYPE[key] ?? 'auto';
+    emit({
+      op: `openblas.${op}`,
+      target: key,
+      size: n,
+      [unit]: +refs[key]!.toFixed(2),
+      ref: `self (core ${coretype})`,
+      ratio: 1,
+    });
+  }
+  return refs;
+}
+
+/** One result line: ratio against native OpenBLAS, and against OpenBLAS limited to the same ISA. */
+function emitVsBlas(
+  op: string,
+  target: Target,
+  n: number,
+  unit: 'gflops' | 'gbps',
+  value: number,
+  refs: Record<string, number>,
+) {
+  const blasOp = unit === 'gflops' ? 'openblas.sgemm' : 'openblas.sgemv';
+  emit({
+    op,
+    target,
+    size: n,
+    [unit]: +value.toFixed(2),
+    ref: `${blasOp} 1 thread, native core`,
+    ratio: +(value / refs.native!).toFixed(3),
+    ratioSameIsa: +(value / refs[target]!).toFixed(3),
+    refSameIsa: `${blasOp} 1 thread, core ${CORETYPE[target]}`,
+  });
+}
 
 async function measure(spec: KernelSpec, target: Target, arrays: Float32Array[]) {
   const t0 = performance.now();
@@ -50,7 +106,7 @@ async function measure(spec: KernelSpec, target: Target, arrays: Float32Array[])
   const t1 = performance.now();
   await compileKernel(spec, { target, cacheDir });
   emit({
-    op: spec.op,
+    op: `compile ${spec.op}`,
     target,
     size: JSON.stringify(spec),
     compileMsCold: +cold.toFixed(1),
@@ -63,25 +119,15 @@ async function measure(spec: KernelSpec, target: Target, arrays: Float32Array[])
 try {
   const targets = runnableTargets(probeHost().x86Level);
   for (const n of [256, 512, 1024]) {
-    const ref = (2 * n ** 3) / blasSeconds('sgemm', n) / 1e9;
-    emit({ op: 'openblas.sgemm', target: 'native', size: n, gflops: +ref.toFixed(2), ref: 'self', ratio: 1 });
+    const refs = blasRefs('sgemm', n, targets);
     const a = new Float32Array(n * n).fill(0.5);
     for (const target of targets) {
       const s = await measure({ op: 'nn.matmul', m: n, k: n, n }, target, [a, a, new Float32Array(n * n)]);
-      const gflops = (2 * n ** 3) / s / 1e9;
-      emit({
-        op: 'nn.matmul',
-        target,
-        size: n,
-        gflops: +gflops.toFixed(2),
-        ref: 'openblas.sgemm 1 thread',
-        ratio: +(gflops / ref).toFixed(3),
-      });
+      emitVsBlas('nn.matmul', target, n, 'gflops', (2 * n ** 3) / s / 1e9, refs);
     }
   }
   const n = 4096;
-  const ref = (4 * n * n) / blasSeconds('sgemv', n) / 1e9;
-  emit({ op: 'openblas.sgemv', target: 'native', size: n, gbps: +ref.toFixed(2), ref: 'self', ratio: 1 });
+  const refs = blasRefs('sgemv', n, targets);
   const big = new Float32Array(n * n).fill(0.25);
   for (const target of targets) {
     const s = await measure({ op: 'nn.matvec', m: n, k: n }, target, [
@@ -89,15 +135,7 @@ try {
       new Float32Array(n).fill(1),
       new Float32Array(n),
     ]);
-    const gbps = (4 * n * n) / s / 1e9;
-    emit({
-      op: 'nn.matvec',
-      target,
-      size: n,
-      gbps: +gbps.toFixed(2),
-      ref: 'openblas.sgemv 1 thread',
-      ratio: +(gbps / ref).toFixed(3),
-    });
+    emitVsBlas('nn.matvec', target, n, 'gbps', (4 * n * n) / s / 1e9, refs);
   }
   // Memory-bound row kernels: bytes read + written per call.
   const rows = 64;

@@ -47,6 +47,14 @@ test('matmul uses the tiled, vectorised schedule only when the register tile div
   assert.equal(fast.scheduled, true);
   assert.match(fast.mlir, /transform\.loop\.hoist_loop_invariant_subsets/);
   assert.match(fast.mlir, /tile_sizes \[8, 32, 1\]/);
+  assert.match(
+    generateKernel({ op: 'nn.matmul', m: 48, k: 8, n: 32 }, 'x86-64-v3').mlir,
+    /tile_sizes \[6, 16, 1\]/,
+  );
+  assert.match(
+    generateKernel({ op: 'nn.matmul', m: 8, k: 8, n: 32 }, 'x86-64-v3').mlir,
+    /tile_sizes \[4, 16, 1\]/,
+  );
   const odd = generateKernel({ op: 'nn.matmul', m: 63, k: 64, n: 64 }, 'x86-64-v4');
   assert.equal(odd.scheduled, false);
   assert.match(odd.mlir, /linalg\.generic .*iterator_types = \["parallel", "reduction", "parallel"\]/);

@@ -45,6 +45,9 @@ function cases(): Case[] {
     // A shape that divides every target's register tile exercises the tiled, vectorised schedule.
     const [a2, b2] = [floats(16 * 40), floats(40 * 64)];
     push({ op: 'nn.matmul', m: 16, k: 40, n: 64 }, [a2, b2], ref.matmul(a2, b2, 16, 40, 64));
+    // 24 rows also fit AVX2's 6×16 tile.
+    const a4 = floats(24 * 40);
+    push({ op: 'nn.matmul', m: 24, k: 40, n: 64 }, [a4, b2], ref.matmul(a4, b2, 24, 40, 64));
     const [ba, bb] = [floats(2 * m * k), floats(2 * k * n)];
     push({ op: 'nn.batch_matmul', b: 2, m, k, n }, [ba, bb], ref.batchMatmul(ba, bb, 2, m, k, n));
     const x = floats(k);

@@ -9,11 +9,18 @@ import { argType, func, generic, map } from './common.js';
 
 type Spec<Op extends KernelSpec['op']> = Extract<KernelSpec, { op: Op }>;
 
-/** Register tile [rows, cols] per target: accumulators fill about half the vector registers. */
-const REGISTER_TILE: Record<Target, [number, number]> = {
-  'x86-64': [4, 8],
-  'x86-64-v3': [4, 16],
-  'x86-64-v4': [8, 32],
+/**
+ * Register tiles [rows, cols] per target, best first; the first that divides the shape is used.
+ * The accumulators take 12–16 of the 16 (AVX2) or 32 (AVX-512) vector registers. On AVX2, 6×16
+ * measured ~1.5× faster than 4×16 (12 accumulators instead of 8), but needs rows % 6 == 0.
+ */
+const REGISTER_TILES: Record<Target, [number, number][]> = {
+  'x86-64': [[4, 8]],
+  'x86-64-v3': [
+    [6, 16],
+    [4, 16],
+  ],
+  'x86-64-v4': [[8, 32]],
 };
 
 /** Largest multiple of `step` that divides `n` and is ≤ `max` (at least `step`). */
@@ -30,12 +37,13 @@ export interface Generated {
 }
 
 export function matmul(spec: Spec<'nn.matmul'>, target: Target): Generated {
-  const [rm, rn] = REGISTER_TILE[target];
-  const fast = spec.m !== null && !spec.transposeB && spec.m % rm === 0 && spec.n % rn === 0;
+  const { m, n } = spec;
+  const tile = REGISTER_TILES[target].find(([r, c]) => m !== null && m % r === 0 && n % c === 0);
   const args = kernelArgs(spec);
   const op = spec.transposeB ? ('linalg.matmul_transpose_b' as const) : ('linalg.matmul' as const);
-  if (!fast) return { mlir: plain(entryName(spec), args, op), scheduled: false };
-  const m = spec.m as number;
+  if (!tile || m === null || spec.transposeB)
+    return { mlir: plain(entryName(spec), args, op), scheduled: false };
+  const [rm, rn] = tile;
   // Measured on AVX-512 at 1024³: a k block of 128 with wide n blocks beat 64×256×256 by ~10%.
   const cache = [tileFor(m, rm, 128), tileFor(spec.n, rn, 512), tileFor(spec.k, 1, 128)];
   return {
