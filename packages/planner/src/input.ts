@@ -2,6 +2,7 @@ import {
   type Catalog,
   type CorrectionTable,
   type Demand,
+  type DeviceClass,
   deviceHourlyCost,
   estimateOp,
   findDevice,
@@ -44,6 +45,19 @@ function extraLatencyMs(attrs: DemandRowLike['attrs']): number {
   return typeof v === 'number' && v > 0 ? v : 0;
 }
 
+/**
+ * `attrs.placement` pins an op: a class id, or "gpu"/"accelerator" and "cpu"/"host" for a kind.
+ * A hint that matches none of the classes under consideration is ignored rather than making the
+ * op unplaceable (the graph may have been written for another fleet).
+ */
+function hintMatcher(v: unknown, devices: readonly DeviceClass[]): (d: DeviceClass) => boolean {
+  if (typeof v !== 'string') return () => true;
+  const kind =
+    v === 'gpu' || v === 'accelerator' ? 'accelerator' : v === 'cpu' || v === 'host' ? 'cpu' : null;
+  const match = (d: DeviceClass) => d.id === v || d.kind === kind;
+  return devices.some(match) ? match : () => true;
+}
+
 /** Demand table × catalog → placement problem, timing each (op, class) with the roofline model. */
 export function problemFromDemand(rows: readonly DemandRowLike[], o: DerivedOptions): PlacementProblem {
   const ids = o.classes ?? o.catalog.map((d) => d.id);
@@ -63,12 +77,12 @@ export function problemFromDemand(rows: readonly DemandRowLike[], o: DerivedOpti
   const devs: number[][] = [];
   const edges: EdgeSpec[] = [];
   for (const r of rows) {
-    const hint = typeof r.attrs.placement === 'string' ? r.attrs.placement : undefined;
+    const hint = hintMatcher(r.attrs.placement, devices);
     const dtype = r.attrs.dtype === 'fp8' ? 'fp8' : 'fp16';
     const t: number[] = [];
     const n: number[] = [];
     for (const d of devices) {
-      const allowed = (!HOST_KINDS.has(r.kind) || d.kind === 'cpu') && (hint === undefined || hint === d.id);
+      const allowed = (!HOST_KINDS.has(r.kind) || d.kind === 'cpu') && hint(d);
       const est = allowed
         ? estimateOp(r.demand, d, {
             dtype,

@@ -203,6 +203,29 @@ describe('inputs', () => {
     const f = feasible(planHeuristic(problem, { slaMs: 1000 }));
     assert.equal(f.placements[0]!.classId, 'cpu');
   });
+  it('placement hints: a class id or kind pins the op; a hint naming no class here is ignored', () => {
+    const demand = { flops: 1e9, bytesRead: 1e6, bytesWritten: 1e3, memoryBytes: 1e6, networkBytes: 0 };
+    const row = (id: string, placement?: string): DemandRowLike => ({
+      id,
+      op: 'nn.matmul',
+      kind: 'nn',
+      demand,
+      deps: [],
+      edgeBytes: {},
+      attrs: placement ? { placement } : {},
+    });
+    const rows = [row('a', 'gpu'), row('b', 'cpu'), row('c', 'h100'), row('d', 'tpu-v9'), row('e')];
+    const p = problemFromDemand(rows, { catalog: PAPER_CATALOG, classes: ['h100', 'gaudi3', 'cpu'] });
+    const runnable = p.timeMs.map((t) => t.map((v) => Number.isFinite(v)));
+    assert.deepEqual(runnable, [
+      [true, true, false],
+      [false, false, true],
+      [true, false, false],
+      [true, true, true],
+      [true, true, true],
+    ]);
+  });
+
   it('measured corrections move ops: a slow-measured class loses its ops', () => {
     const demand = { flops: 4e13, bytesRead: 16e9, bytesWritten: 1e6, memoryBytes: 16e9, networkBytes: 0 };
     const rows: DemandRowLike[] = [
