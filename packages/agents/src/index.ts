@@ -12,4 +12,5 @@ export type { NodeClass, PlacedOp } from './placement.js';
 export { analyseGraph, classifyNodes, planDeployment } from './placement.js';
 export type { AgentRequest, RequestResult, RunnerOptions } from './runner.js';
 export { GraphRunner } from './runner.js';
-export { DOCUMENTS, webSearch } from './search.js';
+export type { SearchHit } from './search.js';
+export { DOCUMENTS, embedText, webSearch } from './search.js';

@@ -34,14 +34,17 @@ async function toolInvoke(cfg: OpConfig, ctx: Context): Promise<Context> {
     const expr = str(ctx.expr) || '0';
     return { calc: { expr, value: calculate(expr) } };
   }
-  if (tool === 'web_search') return { hits: webSearch(str(ctx.search) || str(ctx.query)) };
+  if (tool === 'web_search') return { hits: await webSearch(str(ctx.search) || str(ctx.query)) };
   throw new AgentsError('OP_UNKNOWN', `tool "${tool}" is not one of calculator, web_search`);
 }
 
 /** The function of each op kind this package runs for real (on cpu) or for its output (modelled). */
 export const OP_FUNCTIONS: Record<string, OpFn> = {
   'agent.input': async () => ({}),
-  'agent.output': async (_cfg, ctx) => ({ answer: { calc: ctx.calc, llmText: ctx.llmText } }),
+  'agent.output': async (_cfg, ctx) => {
+    const top = Array.isArray(ctx.hits) ? (ctx.hits[0] as { title?: string } | undefined)?.title : undefined;
+    return { answer: { calc: ctx.calc, found: top ?? null, llmText: ctx.llmText } };
+  },
   'memory.load': async (cfg, _ctx) => {
     const kv = await memoryBucket(cfg.natsUrl, cfg.cluster);
     const e = await kv.get(str(cfg.attrs.key) || 'default');
@@ -84,4 +87,5 @@ export async function prepareOp(cfg: OpConfig): Promise<void> {
   if (cfg.op === 'llm.prefill') await tinyModel('prefill');
   else if (cfg.op === 'llm.decode') await tinyModel('decode');
   else if (cfg.op.startsWith('memory.')) await memoryBucket(cfg.natsUrl, cfg.cluster);
+  else if (cfg.op === 'tool.invoke' && cfg.attrs.tool === 'web_search') await webSearch('warm up', 1);
 }

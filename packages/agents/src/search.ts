@@ -1,3 +1,6 @@
+import { compileKernel, type Target } from '@stitch/compiler';
+import { type Kernel, KernelRuntime, probeHost, reference } from '@stitch/kernels';
+
 /** The in-repo document set `web_search` ranks: short facts about the systems this demo touches. */
 export const DOCUMENTS: readonly { title: string; text: string }[] = [
   {
@@ -64,7 +67,13 @@ export function embedText(text: string): Float32Array {
   return v;
 }
 
-const INDEX = DOCUMENTS.map((d) => embedText(`${d.title} ${d.text}`));
+const INDEX = (() => {
+  const all = new Float32Array(DOCUMENTS.length * DIM);
+  DOCUMENTS.forEach((d, i) => {
+    all.set(embedText(`${d.title} ${d.text}`), i * DIM);
+  });
+  return all;
+})();
 
 export interface SearchHit {
   title: string;
@@ -72,14 +81,27 @@ export interface SearchHit {
   text: string;
 }
 
-/** Cosine top-k of the query against the document embeddings. */
-export function webSearch(query: string, k = 3): SearchHit[] {
-  const q = embedText(query);
-  const scored = INDEX.map((e, i) => {
-    let s = 0;
-    for (let j = 0; j < DIM; j++) s += e[j]! * q[j]!;
-    return { ...DOCUMENTS[i]!, score: Math.round(s * 1000) / 1000 };
+let scorer: Promise<Kernel> | undefined;
+
+/** The compiled `nn.topk` (cosine) kernel over the document matrix, built for this host once. */
+function scoreKernel(): Promise<Kernel> {
+  scorer ??= (async () => {
+    const target = (probeHost().x86Level ?? 'x86-64') as Target;
+    const spec = { op: 'nn.topk' as const, n: DOCUMENTS.length, dim: DIM, metric: 'cosine' as const };
+    return new KernelRuntime({ threads: 1 }).load(await compileKernel(spec, { target }));
+  })();
+  scorer.catch(() => {
+    scorer = undefined;
   });
-  scored.sort((a, b) => b.score - a.score);
-  return scored.slice(0, k);
+  return scorer;
+}
+
+/** Cosine scores from the compiled kernel, then the top k in TypeScript (as the kernel contract says). */
+export async function webSearch(query: string, k = 3): Promise<SearchHit[]> {
+  const scores = new Float32Array(DOCUMENTS.length);
+  await (await scoreKernel()).run([INDEX, embedText(query), scores]);
+  return reference.topK(scores, k).map(({ index, score }) => ({
+    ...DOCUMENTS[index]!,
+    score: Math.round(score * 1000) / 1000,
+  }));
 }

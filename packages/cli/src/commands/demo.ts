@@ -96,10 +96,7 @@ async function runDemo(requests: number, leaveAfter: number): Promise<void> {
         const r = await runner.run(current, rid, REQUESTS[i % REQUESTS.length]!);
         results.push(r);
         await coord.tell({ type: 'observe', measurements: GraphRunner.measurements(current, r) });
-        say(
-          `${rid} ${r.latencyMs.toFixed(1).padStart(7)} ms  $${r.usd.toExponential(2)}  ` +
-            `calc=${JSON.stringify((r.answer as { calc?: unknown })?.calc)}${r.retries ? `  (${r.retries} retried asks)` : ''}`,
-        );
+        say(describe(r));
       } catch (err) {
         failures.push(rid);
         say(`${rid} FAILED: ${(err as Error).message}`);
@@ -130,6 +127,16 @@ const REQUESTS: AgentRequest[] = [
     search: 'JetStream streams key value',
   },
 ];
+
+function describe(r: RequestResult): string {
+  const a = (r.answer ?? {}) as { calc?: { expr: string; value: number }; found?: string; llmText?: string };
+  const calc = a.calc ? `${a.calc.expr} = ${a.calc.value}` : '-';
+  const retried = r.retries ? `  (${r.retries} retried asks)` : '';
+  return (
+    `${r.rid} ${r.latencyMs.toFixed(1).padStart(7)} ms  $${r.usd.toExponential(2)}  calculator: ${calc}; ` +
+    `web_search: "${a.found ?? '-'}"; llm (synthetic): ${JSON.stringify((a.llmText ?? '').slice(0, 12))}${retried}`
+  );
+}
 
 function samplePath(): string {
   return fileURLToPath(new URL(`../samples/${SAMPLE}`, import.meta.resolve('@stitch/ir')));
