@@ -62,8 +62,14 @@ describe('coordinator migration', () => {
   });
 
   /** Runs `n` requests two at a time; `during` runs once the first `at` have completed. */
-  async function flow(n: number, at: number, during: () => Promise<unknown>, prefix: string) {
-    const runner = new GraphRunner(client);
+  async function flow(
+    n: number,
+    at: number,
+    during: () => Promise<unknown>,
+    prefix: string,
+    mode: 'fast' | 'durable' = 'fast',
+  ) {
+    const runner = new GraphRunner(client, { mode });
     const results: RequestResult[] = [];
     let next = 0;
     let fired: Promise<unknown> | undefined;
@@ -120,8 +126,8 @@ describe('coordinator migration', () => {
 
   test('a re-plan between live nodes drains, snapshots and restores the moved operators', async () => {
     // Make every modelled class look 20× slower than the model says: the LLM ops come back to cpu.
-    const before = coordinator.deployment('tool_agent')!;
-    for (const o of before.ops.filter((x) => x.modelled))
+    const prev = coordinator.deployment('tool_agent')!;
+    for (const o of prev.ops.filter((x) => x.modelled))
       coordinator.correction.observe(o.kind, o.classId, 1, 20);
     let ev: Awaited<ReturnType<Coordinator['replan']>>;
     const results = await flow(
@@ -139,6 +145,21 @@ describe('coordinator migration', () => {
     assert.deepEqual(
       await applied(now),
       now.ops.map(() => 20),
+    );
+  });
+
+  test('durable asks: the operators of a leaving node pick up their stored messages elsewhere', async () => {
+    const prev = coordinator.deployment('tool_agent')!;
+    const victim = [...new Set(prev.ops.map((o) => o.node))].find((n) => n !== 'node-cpu' && nodes.has(n));
+    assert.ok(victim, 'an operator runs on a second node');
+    const results = await flow(8, 2, () => nodes.get(victim)!.close(), 'c', 'durable');
+    assert.equal(results.length, 8);
+    await waitFor(() => coordinator.migrations.some((m) => m.reason.includes(victim)));
+    const now = coordinator.deployment('tool_agent')!;
+    assert.ok(now.ops.every((o) => o.node !== victim));
+    assert.deepEqual(
+      await applied(now),
+      now.ops.map(() => 28),
     );
   });
 });

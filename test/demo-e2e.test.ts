@@ -15,10 +15,9 @@ function alive(pid: number): boolean {
   }
 }
 
-test('stitch demo runs the whole system end to end and cleans up', { timeout: 150_000 }, async () => {
-  const child = spawn(process.execPath, [BIN, 'demo', '--requests', '12', '--leave-after', '7'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/** Runs `stitch demo` with `args`; returns its output after asserting exit 0 and that nothing it started survives. */
+async function runDemo(args: string[]): Promise<string> {
+  const child = spawn(process.execPath, [BIN, 'demo', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (b: Buffer) => {
     out += b.toString();
@@ -30,32 +29,48 @@ test('stitch demo runs the whole system end to end and cleans up', { timeout: 15
   try {
     const code = await new Promise<number | null>((done) => child.once('exit', (c) => done(c)));
     assert.equal(code, 0, out);
-    // Placement table: a header and one row per granular op, modelled devices labelled as such.
-    assert.match(out, /op\s+kind\s+device\s+timing\s+node\s+est\. ms\s+\$\/request/);
-    for (const op of [
-      'llm.tokenize',
-      'llm.prefill',
-      'kv.transfer',
-      'llm.decode',
-      'llm.detokenize',
-      'tool.invoke',
-    ])
-      assert.match(out, new RegExp(`\\s${op.replace('.', '\\.')}\\s`), op);
-    assert.match(out, /virtual:\S+\s+modelled/);
-    assert.match(out, /synthetic weights/);
-    assert.match(out, /requests: 12 sent, 12 completed, 0 failed/);
-    const ops = /counts: (\d+) operators each applied 12 requests; memory bucket holds 12 answers/.exec(out);
-    assert.ok(ops && Number(ops[1]) >= 10, out);
-    assert.match(out, /\n0 lost, 0 duplicated\n/);
-    assert.match(out, /migration \(node node-\S+ left\)/);
-    assert.match(out, /latency p50 [\d.]+ ms, p99 [\d.]+ ms/);
     const stopped = /all processes stopped \(nats-server pid (\d+), nodes ([\d, ]+)\)/.exec(out);
     assert.ok(stopped, out);
     const all = [Number(stopped[1]), ...stopped[2]!.split(',').map((s) => Number(s.trim()))];
     assert.equal(all.length, 4);
     for (const pid of all) assert.equal(alive(pid), false, `pid ${pid} still runs after the demo`);
+    return out;
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
     for (const pid of pids()) if (alive(pid)) process.kill(pid, 'SIGKILL');
   }
+}
+
+test('stitch demo runs the whole system end to end and cleans up', { timeout: 150_000 }, async () => {
+  const out = await runDemo(['--requests', '12', '--leave-after', '7']);
+  // Placement table: a header and one row per granular op, modelled devices labelled as such.
+  assert.match(out, /op\s+kind\s+device\s+timing\s+node\s+est\. ms\s+\$\/request/);
+  for (const op of [
+    'llm.tokenize',
+    'llm.prefill',
+    'kv.transfer',
+    'llm.decode',
+    'llm.detokenize',
+    'tool.invoke',
+  ])
+    assert.match(out, new RegExp(`\\s${op.replace('.', '\\.')}\\s`), op);
+  assert.match(out, /virtual:\S+\s+modelled/);
+  assert.match(out, /synthetic weights/);
+  assert.match(out, /requests: 12 sent, 12 completed, 0 failed/);
+  const ops = /counts: (\d+) operators each applied 12 requests; memory bucket holds 12 answers/.exec(out);
+  assert.ok(ops && Number(ops[1]) >= 10, out);
+  assert.match(out, /\n0 lost, 0 duplicated\n/);
+  assert.match(out, /migration \(node node-\S+ left/);
+  assert.match(out, /latency p50 [\d.]+ ms, p99 [\d.]+ ms/);
+});
+
+test('stitch demo --kill: a node killed mid-run loses nothing with durable asks', {
+  timeout: 150_000,
+}, async () => {
+  const out = await runDemo(['--kill', '--requests', '10', '--leave-after', '6']);
+  assert.match(out, />>> SIGKILL node-/);
+  assert.match(out, /migration \(node node-\S+ died/);
+  assert.match(out, /requests: 10 sent, 10 completed, 0 failed/);
+  assert.match(out, /counts: \d+ operators each applied 10 requests; memory bucket holds 10 answers/);
+  assert.match(out, /\n0 lost, 0 duplicated\n/);
 });

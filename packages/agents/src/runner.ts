@@ -1,4 +1,4 @@
-import type { Cluster } from '@stitch/runtime';
+import type { Cluster, DeliveryMode } from '@stitch/runtime';
 import type { Deployment, Measurement } from './coordinator.js';
 import { AgentsError } from './errors.js';
 import type { OpReply } from './operator.js';
@@ -27,6 +27,11 @@ export interface RunnerOptions {
   timeoutMs?: number;
   /** Retries of an ask that timed out or found no responder, same idempotency key. @default 12 */
   retries?: number;
+  /**
+   * `durable`: each ask is stored in the cluster's JetStream mailbox until the operator commits it, so
+   * even a node killed with SIGKILL loses nothing; `fast`: core request/reply, retried. @default 'fast'
+   */
+  mode?: DeliveryMode;
 }
 
 /**
@@ -57,7 +62,11 @@ export class GraphRunner {
         try {
           return (await ref.ask(
             { type: 'run', rid, ctx },
-            { idempotencyKey: `${rid}-${op.actorId}`, timeoutMs: this.#options.timeoutMs ?? 10_000 },
+            {
+              idempotencyKey: `${rid}-${op.actorId}`,
+              timeoutMs: this.#options.timeoutMs ?? 10_000,
+              mode: this.#options.mode ?? 'fast',
+            },
           )) as OpReply;
         } catch (err) {
           const code = (err as { code?: string }).code ?? '';

@@ -26,6 +26,7 @@ const SAMPLE = 'tool-agent.tiny-llama.mlir';
 interface DemoOptions {
   requests: string;
   leaveAfter: string;
+  kill: boolean;
 }
 
 /** The main job: the whole system on an embedded local nats-server, start to finish. */
@@ -38,19 +39,26 @@ export function registerDemo(program: Command): void {
     )
     .option('--requests <n>', 'requests to run end to end', '20')
     .option('--leave-after <n>', 'SIGTERM the busiest modelled node after this many requests', '8')
+    .option('--kill', 'SIGKILL that node instead (a crash), with requests sent as durable asks')
     .action(async (opts: DemoOptions) => {
-      await runDemo(Math.max(2, Number(opts.requests)), Math.max(1, Number(opts.leaveAfter)));
+      await runDemo(
+        Math.max(2, Number(opts.requests)),
+        Math.max(1, Number(opts.leaveAfter)),
+        opts.kill === true,
+      );
     });
 }
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
+
+type Timed = RequestResult & { startedAt: number };
 
 interface Fleet {
   nats: EmbeddedNats;
   children: Map<string, ChildProcess>;
 }
 
-async function runDemo(requests: number, leaveAfter: number): Promise<void> {
+async function runDemo(requests: number, leaveAfter: number, crash: boolean): Promise<void> {
   const t0 = performance.now();
   const nats = await startEmbeddedNats();
   const fleet: Fleet = { nats, children: new Map() };
@@ -76,8 +84,8 @@ async function runDemo(requests: number, leaveAfter: number): Promise<void> {
     say(`deploying packages/ir/samples/${SAMPLE} through actor stitch-coordinator/main`);
     const d = (await coord.ask({ type: 'deploy', mlir }, { timeoutMs: 60_000 })) as Deployment;
     printPlan(d);
-    const runner = new GraphRunner(cluster);
-    const results: RequestResult[] = [];
+    const runner = new GraphRunner(cluster, { mode: crash ? 'durable' : 'fast' });
+    const results: Timed[] = [];
     const failures: string[] = [];
     let victim: string | undefined;
     let leftAt = 0;
@@ -86,15 +94,17 @@ async function runDemo(requests: number, leaveAfter: number): Promise<void> {
         victim = busiestModelledNode(coordinator.deployment(d.name) ?? d);
         if (victim) {
           leftAt = Date.now();
-          say(`>>> SIGTERM ${victim} (pid ${fleet.children.get(victim)?.pid}) while requests keep flowing`);
-          fleet.children.get(victim)?.kill('SIGTERM');
+          const signal = crash ? 'SIGKILL' : 'SIGTERM';
+          say(`>>> ${signal} ${victim} (pid ${fleet.children.get(victim)?.pid}) while requests keep flowing`);
+          fleet.children.get(victim)?.kill(signal);
         }
       }
       const rid = `r${String(i).padStart(3, '0')}`;
       const current = coordinator.deployment(d.name) ?? d;
       try {
+        const startedAt = Date.now();
         const r = await runner.run(current, rid, REQUESTS[i % REQUESTS.length]!);
-        results.push(r);
+        results.push({ ...r, startedAt });
         await coord.tell({ type: 'observe', measurements: GraphRunner.measurements(current, r) });
         say(describe(r));
       } catch (err) {
@@ -229,7 +239,7 @@ async function summarise(
   cluster: Cluster,
   coordinator: Coordinator,
   d: Deployment,
-  results: RequestResult[],
+  results: Timed[],
   failures: string[],
   sent: number,
   leftAt: number,
@@ -251,14 +261,18 @@ async function summarise(
     );
   }
   if (leftAt > 0) {
-    const restored = coordinator.migrations.find((m) => m.at >= leftAt && m.reason.includes('left'));
-    if (restored)
-      say(`interruption: ${restored.at - leftAt} ms from SIGTERM until every moved operator answered again`);
-    const after = results.filter((r) => r.retries > 0);
-    const stall = after.reduce((s, r) => Math.max(s, r.latencyMs), 0);
-    say(
-      `requests in that window: ${after.length} waited on moving operators (${after.reduce((s, r) => s + r.retries, 0)} retried asks), longest ${stall.toFixed(0)} ms`,
-    );
+    const restored = coordinator.migrations.find((m) => m.at >= leftAt && / (left|died)/.test(m.reason));
+    if (restored) {
+      say(
+        `interruption: ${restored.at - leftAt} ms from the signal until every moved operator answered again`,
+      );
+      const hit = results.filter((r) => r.startedAt <= restored.at && r.startedAt + r.latencyMs >= leftAt);
+      const retried = hit.reduce((s, r) => s + r.retries, 0);
+      const longest = hit.reduce((s, r) => Math.max(s, r.latencyMs), 0);
+      say(
+        `requests in that window: ${hit.length}, longest ${longest.toFixed(0)} ms, ${retried} retried asks`,
+      );
+    }
   }
   // Real counts: every operator's applied-effects counter (restored across migrations) and the memory bucket.
   let duplicated = 0;
