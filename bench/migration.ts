@@ -91,7 +91,7 @@ async function round(mode: 'fast' | 'durable', n: number) {
 }
 
 for (const mode of ['fast', 'durable'] as const) {
-  const all = [];
+  const all: Awaited<ReturnType<typeof round>>[] = [];
   for (let n = 0; n < rounds; n++) {
     const r = await round(mode, n);
     all.push(r);
