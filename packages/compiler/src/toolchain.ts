@@ -56,18 +56,25 @@ export function runTool(
   return gate.run(
     () =>
       new Promise<string>((resolve, reject) => {
-        const child = spawn(tool, args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: TOOL_TIMEOUT_MS });
+        const child = spawn(tool, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+        // Our own timer rather than spawn's `timeout`, which stays armed when the spawn itself fails.
+        let timedOut = false;
+        const timer = setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGKILL');
+        }, TOOL_TIMEOUT_MS);
         const out: Buffer[] = [];
         const err: Buffer[] = [];
         child.stdout.on('data', (b: Buffer) => out.push(b));
         child.stderr.on('data', (b: Buffer) => err.push(b));
-        child.on('error', (e: NodeJS.ErrnoException) =>
-          reject(e.code === 'ENOENT' ? new ToolchainMissing(tool, { cause: e }) : e),
-        );
+        child.on('error', (e: NodeJS.ErrnoException) => {
+          clearTimeout(timer);
+          reject(e.code === 'ENOENT' ? new ToolchainMissing(tool, { cause: e }) : e);
+        });
         child.on('close', (code) => {
+          clearTimeout(timer);
           if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
-          else if (code === null)
-            reject(new CompileFailed(stage, kernel, `killed after ${TOOL_TIMEOUT_MS} ms`));
+          else if (timedOut) reject(new CompileFailed(stage, kernel, `killed after ${TOOL_TIMEOUT_MS} ms`));
           else reject(new CompileFailed(stage, kernel, Buffer.concat(err).toString('utf8')));
         });
         child.stdin.on('error', () => {});
