@@ -37,6 +37,9 @@ export interface MigrationEvent {
   at: number;
 }
 
+/** Estimates below this are not corrected from measurements. */
+const MIN_CORRECTED_MS = 1;
+
 export interface CoordinatorOptions {
   /** Re-plan with the corrected estimates after this many measured requests. @default 5 */
   driftEvery?: number;
@@ -110,7 +113,9 @@ export class Coordinator {
     for (const m of requestMeasurements) {
       const op = d.record.ops.find((o) => o.id === m.opId);
       const est = op && d.record.rawMs[op.id]?.[op.classId];
-      if (!op || m.modelled || !est || !(m.ms > 0)) continue;
+      // Sub-millisecond estimates are dominated by dispatch overhead the roofline does not model; they
+      // would only skew their kind's factor (a tokenizer's 0.05 ms would slow every LLM op's estimate).
+      if (!op || m.modelled || !est || est < MIN_CORRECTED_MS || !(m.ms > 0)) continue;
       this.correction.observe(op.kind, op.classId, est, m.ms);
     }
     d.observed++;

@@ -255,6 +255,10 @@ async function summarise(
   say(`cost per request: $${usd.toExponential(3)} (cpu measured + modelled devices at catalog TCO $/h)`);
   const ok = results.filter((r) => r.latencyMs <= d.slaMs).length;
   say(`SLA ${d.slaMs} ms attainment: ${((100 * ok) / Math.max(1, sent)).toFixed(1)}% (${ok}/${sent})`);
+  const learned = Object.values(coordinator.correction.snapshot())
+    .map((c) => `${c.kind}@${c.deviceId} ×${c.factor.toPrecision(2)} (${c.samples} samples)`)
+    .join(', ');
+  say(`correction table (measured ÷ estimated, fed to re-plans): ${learned || 'no samples'}`);
   for (const m of coordinator.migrations) {
     say(
       `migration (${m.reason}): ${m.moved.map((x) => `${x.opId} ${x.from}→${x.to}`).join(', ')}; operators restored in ${m.ms.toFixed(0)} ms`,
