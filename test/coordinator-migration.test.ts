@@ -162,6 +162,29 @@ describe('coordinator migration', () => {
       now.ops.map(() => 28),
     );
   });
+
+  test('a restarted coordinator takes the deployment over from KV and keeps migrating', async () => {
+    coordinator.stop();
+    const other = await connectCluster({ nats: nats.url, name: CLUSTER, log: () => undefined });
+    nodes.set('coordinator-2', other);
+    coordinator = new Coordinator(other, { driftEvery: 1_000_000 });
+    await coordinator.start();
+    assert.deepEqual(coordinator.deployments, ['tool_agent']);
+    const b200 = await connectCluster({ nats: nats.url, name: CLUSTER, log: () => undefined });
+    await b200.startNode({ id: 'node-b200', actors: OPERATOR_ACTORS, virtual: ['b200'], calibrate: false });
+    nodes.set('node-b200', b200);
+    await waitFor(() => coordinator.migrations.some((m) => m.reason.includes('node-b200 joined')));
+    assert.ok(coordinator.deployment('tool_agent')!.ops.some((o) => o.node === 'node-b200'));
+    const results = await flow(6, 2, () => b200.close(), 'd');
+    assert.equal(results.length, 6);
+    await waitFor(() => coordinator.migrations.some((m) => m.reason.includes('node-b200 left')));
+    const now = coordinator.deployment('tool_agent')!;
+    assert.ok(now.ops.every((o) => o.node === 'node-cpu'));
+    assert.deepEqual(
+      await applied(now),
+      now.ops.map(() => 34),
+    );
+  });
 });
 
 async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {

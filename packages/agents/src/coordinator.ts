@@ -22,6 +22,8 @@ export interface Measurement {
 /** The record kept in KV (`stitch_<cluster>_deployments`, key = deployment name). */
 export interface Deployment extends PlanOutcome {
   name: string;
+  /** The graph as deployed, so a restarted coordinator can plan it again. */
+  mlir: string;
   slaMs: number;
   version: number;
   natsUrl: string;
@@ -66,9 +68,24 @@ export class Coordinator {
     this.#kv = new Kvm(cluster.parts.nc).create(`stitch_${cluster.name}_deployments`, { history: 1 });
   }
 
-  /** Starts watching membership: a node that leaves or dies has its operators moved elsewhere. */
+  /**
+   * Takes over the deployments recorded in KV (a restarted coordinator continues where the last one
+   * stopped), then watches membership: a node that leaves or dies has its operators moved elsewhere.
+   */
   async start(): Promise<void> {
+    const kv = await this.#kv;
+    for await (const key of await kv.keys()) {
+      const e = await kv.get(key);
+      if (e?.operation !== 'PUT') continue;
+      const record = e.json<Deployment>();
+      this.#deployments.set(record.name, { analysed: analyseGraph(record.mlir), record, observed: 0 });
+    }
     this.#unsubscribe = await this.#cluster.onMembership((ev) => this.#onMembership(ev));
+  }
+
+  /** Names of the deployments this coordinator manages. */
+  get deployments(): string[] {
+    return [...this.#deployments.keys()];
   }
 
   stop(): void {
@@ -89,6 +106,7 @@ export class Coordinator {
       const record: Deployment = {
         ...plan,
         name: depName,
+        mlir,
         slaMs: analysed.slaMs,
         version: 1,
         natsUrl: this.#cluster.url,
