@@ -4,7 +4,6 @@ export type AgentsErrorCode =
   | 'CALC_MATH'
   | 'OP_NOT_CONFIGURED'
   | 'OP_UNKNOWN'
-  | 'DEPLOY_INPUT'
   | 'DEPLOY_NO_NODES'
   | 'DEPLOY_INFEASIBLE'
   | 'REQUEST_FAILED';

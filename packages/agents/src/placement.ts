@@ -1,5 +1,6 @@
 import {
   applyMeasuredPeaks,
+  type Catalog,
   type CorrectionTable,
   deviceHourlyCost,
   findDevice,
@@ -122,6 +123,23 @@ export function actorIdOf(deployment: string, opId: string): string {
   return `${deployment}-${opId}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 120);
 }
 
+/** Class ids of the live nodes, and the catalog with the cpu class's calibrated peaks where measured. */
+function deviceClasses(nodes: NodeClass[]): { catalog: Catalog; classIds: string[]; notes: string[] } {
+  const classIds = [...new Set(nodes.map((n) => n.classId))];
+  const notes: string[] = [];
+  const cal = nodes.find((n) => n.calibrated)?.calibrated;
+  if (!cal) {
+    if (classIds.includes('cpu'))
+      notes.push('cpu class: catalog peaks (no calibration in the node record yet)');
+    return { catalog: PAPER_CATALOG, classIds, notes };
+  }
+  notes.push(
+    `cpu class: calibrated ${cal.gflops.toFixed(1)} GFLOP/s, ${cal.gbps.toFixed(1)} GB/s (measured)`,
+  );
+  const catalog = applyMeasuredPeaks(PAPER_CATALOG, { deviceId: 'cpu', gflops: cal.gflops, gbps: cal.gbps });
+  return { catalog, classIds, notes };
+}
+
 /** Device classes from the live nodes, the demand rows × catalog problem, MILP (if fast) and heuristic. */
 export function planDeployment(input: PlanInput): PlanOutcome {
   const { analysed, nodes } = input;
@@ -131,17 +149,7 @@ export function planDeployment(input: PlanInput): PlanOutcome {
       'no live node hosts operator actors; start one with `stitch node --actors packages/agents/dist/actors.js`',
     );
   }
-  const classIds = [...new Set(nodes.map((n) => n.classId))];
-  let catalog = PAPER_CATALOG;
-  const notes: string[] = [];
-  const cal = nodes.find((n) => n.calibrated)?.calibrated;
-  if (cal) {
-    catalog = applyMeasuredPeaks(catalog, { deviceId: 'cpu', gflops: cal.gflops, gbps: cal.gbps });
-    notes.push(
-      `cpu class: calibrated ${cal.gflops.toFixed(1)} GFLOP/s, ${cal.gbps.toFixed(1)} GB/s (measured)`,
-    );
-  } else if (classIds.includes('cpu'))
-    notes.push('cpu class: catalog peaks (no calibration in the node record yet)');
+  const { catalog, classIds, notes } = deviceClasses(nodes);
   const rows = analysed.rows.map((r) => {
     const hint = r.attrs.placement;
     if (typeof hint !== 'string' || classIds.includes(hint)) return r;
