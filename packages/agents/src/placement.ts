@@ -56,11 +56,12 @@ function attrValue(a: unknown): unknown {
   return typeof a === 'object' && a !== null && 'value' in a ? (a as { value: unknown }).value : undefined;
 }
 
-/** Parses the deployment, runs `decompose` + `annotate-demand`, and returns its demand table. */
+/** Parses the deployment, runs `decompose`, `unroll-loops` and `annotate-demand`; returns its demand table. */
 export function analyseGraph(mlir: string, file = 'deployment.mlir'): Analysed {
   const graph = parseGraph(mlir, file);
   const annotated = new PassManager({ registry: defaultRegistry() })
     .add('decompose')
+    .add('unroll-loops')
     .add('annotate-demand')
     .run(graph);
   const top = graph.ops[0];

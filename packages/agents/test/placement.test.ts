@@ -71,3 +71,22 @@ test('no nodes is a typed error that says how to start one', () => {
     (e) => e instanceof AgentsError && e.code === 'DEPLOY_NO_NODES' && /stitch node/.test(e.message),
   );
 });
+
+test('graphs with bounded loops (the voice agent) are unrolled before planning', () => {
+  const voice = readFileSync(
+    new URL('../../ir/samples/voice-agent.tiny-llama.mlir', import.meta.url),
+    'utf8',
+  );
+  const p = planDeployment({ deployment: 'v', analysed: analyseGraph(voice), nodes: fleet });
+  const ids = new Set(p.ops.map((o) => o.id));
+  assert.equal(ids.size, p.ops.length);
+  const seen = new Set<string>();
+  for (const o of p.ops) {
+    for (const d of o.deps) assert.ok(seen.has(d), `${o.id} follows its dep ${d}`);
+    seen.add(o.id);
+  }
+  assert.ok(
+    p.ops.filter((o) => o.op === 'llm.prefill').length > 1,
+    'the loop body appears once per iteration',
+  );
+});
