@@ -62,6 +62,8 @@ test('stitch demo runs the whole system end to end and cleans up', { timeout: 15
   assert.match(out, /\n0 lost, 0 duplicated\n/);
   assert.match(out, /migration \(node node-\S+ left/);
   assert.match(out, /latency p50 [\d.]+ ms, p99 [\d.]+ ms/);
+  // Every node, the one that left included, drained and exited by itself.
+  assert.match(out, /nodes ended: node-\S+ exit 0, node-\S+ exit 0, node-\S+ exit 0\n/);
 });
 
 test('stitch demo --kill: a node killed mid-run loses nothing with durable asks', {
@@ -69,6 +71,7 @@ test('stitch demo --kill: a node killed mid-run loses nothing with durable asks'
 }, async () => {
   const out = await runDemo(['--kill', '--requests', '10', '--leave-after', '6']);
   assert.match(out, />>> SIGKILL node-/);
+  assert.equal([...out.matchAll(/node-\S+ exit 0/g)].length, 2, out);
   assert.match(out, /migration \(node node-\S+ died/);
   assert.match(out, /requests: 10 sent, 10 completed, 0 failed/);
   assert.match(out, /counts: \d+ operators each applied 10 requests; memory bucket holds 10 answers/);

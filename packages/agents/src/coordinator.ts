@@ -218,14 +218,13 @@ export class Coordinator {
   }
 
   #onMembership(ev: MembershipEvent): void {
-    if (ev.kind === 'join') {
-      for (const name of this.#deployments.keys()) void this.replan(name, `node ${ev.nodeId} joined`);
-      return;
-    }
+    const what = ev.kind === 'join' ? 'joined' : ev.kind === 'dead' ? 'died' : 'left';
     for (const [name, d] of this.#deployments) {
-      if (!d.record.ops.some((o) => o.node === ev.nodeId)) continue;
-      void this.replan(name, `node ${ev.nodeId} ${ev.kind === 'dead' ? 'died' : 'left'}`, ev.nodeId).catch(
-        (err) => this.#log(`re-plan after ${ev.kind} of ${ev.nodeId} failed: ${(err as Error).message}`),
+      // A join can make a better plan anywhere; a leave or death matters where it hosted operators.
+      if (ev.kind !== 'join' && !d.record.ops.some((o) => o.node === ev.nodeId)) continue;
+      const gone = ev.kind === 'join' ? undefined : ev.nodeId;
+      void this.replan(name, `node ${ev.nodeId} ${what}`, gone).catch((err) =>
+        this.#log(`re-plan after node ${ev.nodeId} ${what} failed: ${(err as Error).message}`),
       );
     }
   }

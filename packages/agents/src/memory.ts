@@ -1,35 +1,69 @@
 import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 
+/** An idle connection is closed after this long, so a node process can exit once its actors stop. */
+const IDLE_CLOSE_MS = 1000;
+
+interface Shared {
+  nc: Promise<NatsConnection>;
+  buckets: Map<string, Promise<KV>>;
+  active: number;
+  idle: NodeJS.Timeout | undefined;
+}
+
 /** One connection per server URL in this process, shared by every memory actor it hosts. */
-const connections = new Map<string, Promise<NatsConnection>>();
-const buckets = new Map<string, Promise<KV>>();
+const shared = new Map<string, Shared>();
 
 export function memoryBucketName(cluster: string): string {
   return `stitch_${cluster}_memory`;
 }
 
-/** The agent memory of a cluster: a JetStream KV bucket, opened (or created) on first use. */
-export function memoryBucket(natsUrl: string, cluster: string): Promise<KV> {
-  const key = `${natsUrl} ${cluster}`;
-  let b = buckets.get(key);
-  if (!b) {
-    let nc = connections.get(natsUrl);
-    if (!nc) {
-      nc = connect({ servers: natsUrl, name: `stitch-memory-${process.pid}`, maxReconnectAttempts: -1 });
-      connections.set(natsUrl, nc);
-    }
-    b = nc.then((c) => new Kvm(c).create(memoryBucketName(cluster), { history: 1 }));
-    buckets.set(key, b);
-    b.catch(() => buckets.delete(key));
+/**
+ * Runs `fn` with the agent memory of a cluster: a JetStream KV bucket, opened (or created) on first
+ * use. The connection stays open while memory ops run and closes when idle.
+ */
+export async function withMemory<T>(
+  natsUrl: string,
+  cluster: string,
+  fn: (kv: KV) => Promise<T>,
+): Promise<T> {
+  let s = shared.get(natsUrl);
+  if (!s) {
+    const nc = connect({ servers: natsUrl, name: `stitch-memory-${process.pid}`, maxReconnectAttempts: -1 });
+    s = { nc, buckets: new Map(), active: 0, idle: undefined };
+    shared.set(natsUrl, s);
+    nc.catch(() => shared.delete(natsUrl));
   }
-  return b;
+  clearTimeout(s.idle);
+  s.active++;
+  try {
+    let b = s.buckets.get(cluster);
+    if (!b) {
+      b = s.nc.then((c) => new Kvm(c).create(memoryBucketName(cluster), { history: 1 }));
+      s.buckets.set(cluster, b);
+      b.catch(() => s.buckets.delete(cluster));
+    }
+    return await fn(await b);
+  } finally {
+    s.active--;
+    if (s.active === 0) s.idle = setTimeout(() => void closeOne(natsUrl, s), IDLE_CLOSE_MS);
+  }
 }
 
-/** Closes the shared connections (a node process calls this nowhere: they die with it; tests do). */
+async function closeOne(url: string, s: Shared): Promise<void> {
+  if (s.active > 0 || shared.get(url) !== s) return;
+  shared.delete(url);
+  await (await s.nc).close().catch(() => undefined);
+}
+
+/** Closes every shared connection now (tests; a node process relies on the idle close). */
 export async function closeMemoryConnections(): Promise<void> {
-  const all = [...connections.values()];
-  connections.clear();
-  buckets.clear();
-  await Promise.all(all.map(async (c) => (await c).close().catch(() => undefined)));
+  const all = [...shared.values()];
+  shared.clear();
+  await Promise.all(
+    all.map(async (s) => {
+      clearTimeout(s.idle);
+      await (await s.nc).close().catch(() => undefined);
+    }),
+  );
 }

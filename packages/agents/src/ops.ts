@@ -1,7 +1,7 @@
 import { calculate } from './calculator.js';
 import { AgentsError } from './errors.js';
 import { DECODE_TOKENS, decode, detokenize, prefill, tinyModel, tokenize } from './llm.js';
-import { memoryBucket } from './memory.js';
+import { withMemory } from './memory.js';
 import { webSearch } from './search.js';
 
 /** What the coordinator tells an operator actor about the op it owns and where it runs. */
@@ -45,20 +45,20 @@ export const OP_FUNCTIONS: Record<string, OpFn> = {
     const top = Array.isArray(ctx.hits) ? (ctx.hits[0] as { title?: string } | undefined)?.title : undefined;
     return { answer: { calc: ctx.calc, found: top ?? null, llmText: ctx.llmText } };
   },
-  'memory.load': async (cfg, _ctx) => {
-    const kv = await memoryBucket(cfg.natsUrl, cfg.cluster);
-    const e = await kv.get(str(cfg.attrs.key) || 'default');
-    return { recall: e?.operation === 'PUT' ? e.string() : null };
-  },
-  'memory.store': async (cfg, ctx, rid) => {
-    const kv = await memoryBucket(cfg.natsUrl, cfg.cluster);
-    const key = str(cfg.attrs.key) || 'default';
-    const value = JSON.stringify(ctx.calc ?? null);
-    await kv.put(key, value);
-    // One key per request as well, so the demo can count stored answers from the bucket itself.
-    await kv.put(`${cfg.deployment}.answers.${rid}`, value);
-    return { stored: key };
-  },
+  'memory.load': (cfg) =>
+    withMemory(cfg.natsUrl, cfg.cluster, async (kv) => {
+      const e = await kv.get(str(cfg.attrs.key) || 'default');
+      return { recall: e?.operation === 'PUT' ? e.string() : null };
+    }),
+  'memory.store': (cfg, ctx, rid) =>
+    withMemory(cfg.natsUrl, cfg.cluster, async (kv) => {
+      const key = str(cfg.attrs.key) || 'default';
+      const value = JSON.stringify(ctx.calc ?? null);
+      await kv.put(key, value);
+      // One key per request as well, so the demo can count stored answers from the bucket itself.
+      await kv.put(`${cfg.deployment}.answers.${rid}`, value);
+      return { stored: key };
+    }),
   'tool.invoke': toolInvoke,
   'llm.tokenize': async (_cfg, ctx) => ({ ids: tokenize(`${str(ctx.query)} ${str(ctx.recall)}`) }),
   'llm.prefill': async (_cfg, ctx) => ({ first: await prefill(ids(ctx.ids)) }),
@@ -86,6 +86,6 @@ export async function runOp(cfg: OpConfig, ctx: Context, rid: string): Promise<C
 export async function prepareOp(cfg: OpConfig): Promise<void> {
   if (cfg.op === 'llm.prefill') await tinyModel('prefill');
   else if (cfg.op === 'llm.decode') await tinyModel('decode');
-  else if (cfg.op.startsWith('memory.')) await memoryBucket(cfg.natsUrl, cfg.cluster);
+  else if (cfg.op.startsWith('memory.')) await withMemory(cfg.natsUrl, cfg.cluster, async () => undefined);
   else if (cfg.op === 'tool.invoke' && cfg.attrs.tool === 'web_search') await webSearch('warm up', 1);
 }

@@ -301,20 +301,23 @@ async function summarise(
   if (lost > 0 || duplicated > 0 || mismatched > 0) process.exitCode = 1;
 }
 
+/** SIGTERM every node still running (SIGKILL past 10 s), then the server; says how each node ended. */
 async function stopFleet(fleet: Fleet): Promise<void> {
-  await Promise.all(
-    [...fleet.children.values()].map(
-      (c) =>
-        new Promise<void>((done) => {
-          if (c.exitCode !== null || c.signalCode !== null) return done();
+  const ends = await Promise.all(
+    [...fleet.children].map(
+      ([id, c]) =>
+        new Promise<string>((done) => {
+          const ended = () => `${id} ${c.exitCode !== null ? `exit ${c.exitCode}` : c.signalCode}`;
+          if (c.exitCode !== null || c.signalCode !== null) return done(ended());
           const kill = setTimeout(() => c.kill('SIGKILL'), 10_000);
           c.once('exit', () => {
             clearTimeout(kill);
-            done();
+            done(ended());
           });
           c.kill('SIGTERM');
         }),
     ),
   );
+  say(`nodes ended: ${ends.join(', ')}`);
   await fleet.nats.stop();
 }

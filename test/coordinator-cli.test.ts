@@ -1,0 +1,70 @@
+// `stitch coordinator --deploy` as an operator runs it beside a `stitch node`: it places the graph on
+// the live node, prints the placement, and exits 0 on SIGTERM.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
+
+const BIN = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
+const ACTORS = fileURLToPath(new URL('../packages/agents/dist/actors.js', import.meta.url));
+const SAMPLE = fileURLToPath(new URL('../packages/ir/samples/tool-agent.tiny-llama.mlir', import.meta.url));
+const children: ChildProcess[] = [];
+let nats: EmbeddedNats | undefined;
+
+after(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await nats?.stop();
+});
+
+function start(args: string[]): {
+  child: ChildProcess;
+  output: () => string;
+  waitFor: (re: RegExp) => Promise<void>;
+} {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  const waiters: (() => void)[] = [];
+  const onData = (b: Buffer) => {
+    out += b.toString();
+    for (const w of waiters.splice(0)) w();
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const waitFor = (re: RegExp) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new assert.AssertionError({ message: `no ${re} in:\n${out}` })),
+        60_000,
+      );
+      const check = () => {
+        if (re.test(out)) {
+          clearTimeout(timer);
+          resolve();
+        } else waiters.push(check);
+      };
+      check();
+    });
+  return { child, output: () => out, waitFor };
+}
+
+const exit = (c: ChildProcess) =>
+  new Promise<number | null>((done) =>
+    c.exitCode !== null ? done(c.exitCode) : c.once('exit', (code) => done(code)),
+  );
+
+test('stitch coordinator places a graph on a live node and stops cleanly', { timeout: 120_000 }, async () => {
+  nats = await startEmbeddedNats();
+  const common = ['--nats', nats.url, '--name', 'coordcli'];
+  const node = start(['node', ...common, '--id', 'n1', '--no-calibrate', '--actors', ACTORS]);
+  await node.waitFor(/node n1 joined/);
+  const coord = start(['coordinator', ...common, '--deploy', SAMPLE]);
+  await coord.waitFor(/deployed tool_agent .* by (milp|heuristic)/);
+  await coord.waitFor(/agent\.output#10\s+agent\.output\s+cpu\s+n1/);
+  assert.match(coord.output(), /llm\.prefill\s+cpu\s+n1/);
+  coord.child.kill('SIGTERM');
+  node.child.kill('SIGTERM');
+  assert.equal(await exit(coord.child), 0, coord.output());
+  assert.equal(await exit(node.child), 0, node.output());
+});
