@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
+import { connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
+import { GraphRunner, loadDeployment } from '../packages/agents/src/index.js';
 
 const BIN = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
 const ACTORS = fileURLToPath(new URL('../packages/agents/dist/actors.js', import.meta.url));
@@ -63,6 +64,17 @@ test('stitch coordinator places a graph on a live node and stops cleanly', { tim
   await coord.waitFor(/deployed tool_agent .* by (milp|heuristic)/);
   await coord.waitFor(/agent\.output#10\s+agent\.output\s+cpu\s+n1/);
   assert.match(coord.output(), /llm\.prefill\s+cpu\s+n1/);
+  // A client in a third process finds the deployment in KV and runs a request through the node.
+  const client = await connectCluster({ nats: nats.url, name: 'coordcli', log: () => undefined });
+  try {
+    const d = await loadDeployment(client, 'tool_agent');
+    assert.ok(d, 'the deployment record is in KV');
+    const r = await new GraphRunner(client).run(d, 'cli-1', { query: 'q', expr: '40+2', search: 'MLIR' });
+    assert.deepEqual((r.answer as { calc?: unknown }).calc, { expr: '40+2', value: 42 });
+    assert.equal((r.answer as { found?: unknown }).found, 'MLIR');
+  } finally {
+    await client.close();
+  }
   coord.child.kill('SIGTERM');
   node.child.kill('SIGTERM');
   assert.equal(await exit(coord.child), 0, coord.output());

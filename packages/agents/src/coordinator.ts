@@ -30,6 +30,17 @@ export interface Deployment extends PlanOutcome {
   cluster: string;
 }
 
+export function deploymentsBucketName(cluster: string): string {
+  return `stitch_${cluster}_deployments`;
+}
+
+/** The current record of a deployment, as the coordinator keeps it in KV (for clients in other processes). */
+export async function loadDeployment(cluster: Cluster, name: string): Promise<Deployment | undefined> {
+  const kv = await new Kvm(cluster.parts.nc).open(deploymentsBucketName(cluster.name));
+  const e = await kv.get(name);
+  return e?.operation === 'PUT' ? e.json<Deployment>() : undefined;
+}
+
 /** A migration the coordinator carried out: why, what moved where, how long the operators were away. */
 export interface MigrationEvent {
   deployment: string;
@@ -65,7 +76,7 @@ export class Coordinator {
   constructor(cluster: Cluster, options: CoordinatorOptions = {}) {
     this.#cluster = cluster;
     this.#options = options;
-    this.#kv = new Kvm(cluster.parts.nc).create(`stitch_${cluster.name}_deployments`, { history: 1 });
+    this.#kv = new Kvm(cluster.parts.nc).create(deploymentsBucketName(cluster.name), { history: 1 });
   }
 
   /**

@@ -1,6 +1,6 @@
 export { calculate } from './calculator.js';
 export type { CoordinatorOptions, Deployment, Measurement, MigrationEvent } from './coordinator.js';
-export { Coordinator, coordinatorActor } from './coordinator.js';
+export { Coordinator, coordinatorActor, loadDeployment } from './coordinator.js';
 export type { AgentsErrorCode } from './errors.js';
 export { AgentsError } from './errors.js';
 export { TINY_LLAMA } from './llm.js';
