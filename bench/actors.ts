@@ -7,7 +7,7 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
 import { connectCluster, startEmbeddedNats } from '@stitch/runtime';
-import { encode, envelopeHeaders, newTraceparent } from '../packages/runtime/src/internal.js';
+import { encode, envelopeHeaders, newTraceparent } from '@stitch/runtime/internal';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const PAYLOAD = Number(args.get('payload') ?? 256);

@@ -1,5 +1,7 @@
 // `pnpm bench ir`: parse, print, verify and pass throughput of @stitch/ir on growing agent graphs.
 // One JSON object per line: {bench, case, ops, parse_ms, print_ms, verify_ms, passes_ms, ops_per_s}.
+
+import { walkOps } from '@stitch/ir/internal';
 import {
   AgentGraphBuilder,
   defaultRegistry,
@@ -9,7 +11,6 @@ import {
   printGraph,
   verify,
 } from '../packages/ir/src/index.js';
-import { walkOps } from '../packages/ir/src/internal.js';
 
 const registry = defaultRegistry();
 

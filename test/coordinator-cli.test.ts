@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { GraphRunner, loadDeployment } from '@stitch/agents';
 import { connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
-import { GraphRunner, loadDeployment } from '../packages/agents/src/index.js';
 
 const BIN = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
 const ACTORS = fileURLToPath(new URL('../packages/agents/dist/actors.js', import.meta.url));

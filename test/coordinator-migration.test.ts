@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { Kvm } from '@nats-io/kv';
-import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
 import {
   type AgentRequest,
   Coordinator,
@@ -15,7 +14,8 @@ import {
   memoryBucketName,
   OPERATOR_ACTORS,
   type RequestResult,
-} from '../packages/agents/src/index.js';
+} from '@stitch/agents';
+import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
 
 const CLUSTER = 'migr';
 const sample = readFileSync(

@@ -3,17 +3,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
+import { alive } from './fixtures/pids.js';
 
 const BIN = new URL('../packages/cli/dist/bin.js', import.meta.url).pathname;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Runs `stitch demo` with `args`; returns its output after asserting exit 0 and that nothing it started survives. */
 async function runDemo(args: string[]): Promise<string> {

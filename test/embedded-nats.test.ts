@@ -9,17 +9,9 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { findNatsServer, NatsServerNotFound, startEmbeddedNats } from '@stitch/runtime';
+import { alive } from './fixtures/pids.js';
 
 const fixture = new URL('./fixtures/nats-holder.ts', import.meta.url).pathname;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function gone(pid: number, dir: string, withinMs: number): Promise<boolean> {
   const deadline = Date.now() + withinMs;

@@ -11,7 +11,7 @@ import {
   type EmbeddedNats,
   startEmbeddedNats,
 } from '@stitch/runtime';
-import { encode } from '../packages/runtime/src/internal.js';
+import { encode } from '@stitch/runtime/internal';
 import { Ledger } from './fixtures/runtime-actors.js';
 import { startNode, stopAll } from './fixtures/runtime-procs.js';
 
