@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -97,4 +98,17 @@ test('a missing nats-server is a typed error that says how to install it', () =>
       /apt-get install -y nats-server/.test(err.message),
   );
   assert.throws(() => findNatsServer({ STITCH_NATS_SERVER: tmpdir() }), NatsServerNotFound);
+});
+
+test('a dir left by a server that died with its watchdog is swept at the next start', async () => {
+  const stale = mkdtempSync(join(tmpdir(), 'stitch-nats-'));
+  // pid 2^22 + 1 is above Linux's pid_max ceiling, so no process can have it.
+  writeFileSync(join(stale, 'nats.pid'), String(2 ** 22 + 1));
+  const live = await startEmbeddedNats();
+  try {
+    assert.equal(existsSync(stale), false, 'the stale dir is removed');
+    assert.equal(existsSync(live.dir), true, 'the new server keeps its own dir');
+  } finally {
+    await live.stop();
+  }
 });

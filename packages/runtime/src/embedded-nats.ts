@@ -1,5 +1,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { NatsServerNotFound, NatsStartFailed } from './errors.js';
@@ -41,6 +50,44 @@ const WATCHDOG = [
   'exit $rc',
 ].join('\n');
 
+const DIR_PREFIX = 'stitch-nats-';
+const PID_FILE = 'nats.pid';
+const STALE_WITHOUT_PID_MS = 60_000;
+
+/**
+ * Removes temp dirs of servers that died together with their watchdog (a whole process group
+ * SIGKILLed, a machine reset): their pid file names a process that no longer exists.
+ */
+function sweepStaleDirs(): void {
+  const root = tmpdir();
+  for (const name of readdirSync(root)) {
+    if (!name.startsWith(DIR_PREFIX)) continue;
+    const dir = join(root, name);
+    try {
+      const pid = Number(readFileSync(join(dir, PID_FILE), 'utf8').trim());
+      if (!processExists(pid)) rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // No pid file yet: a server may be starting right now, so only old dirs go.
+      try {
+        if (Date.now() - statSync(dir).mtimeMs > STALE_WITHOUT_PID_MS)
+          rmSync(dir, { recursive: true, force: true });
+      } catch {
+        // Removed meanwhile by its own watchdog.
+      }
+    }
+  }
+}
+
+function processExists(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Finds nats-server: $STITCH_NATS_SERVER, then PATH. Throws `NatsServerNotFound`. */
 export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string {
   const explicit = env.STITCH_NATS_SERVER;
@@ -68,9 +115,11 @@ function isExecutable(file: string): boolean {
 /** Starts nats-server on a free loopback port (JetStream on, temp store) and waits until it is ready. */
 export async function startEmbeddedNats(options: EmbeddedNatsOptions = {}): Promise<EmbeddedNats> {
   const serverPath = options.serverPath ?? findNatsServer();
-  const dir = mkdtempSync(join(tmpdir(), 'stitch-nats-'));
+  sweepStaleDirs();
+  const dir = mkdtempSync(join(tmpdir(), DIR_PREFIX));
   const conf = [
     'listen: "127.0.0.1:-1"',
+    `pid_file: "${join(dir, PID_FILE)}"`,
     `max_payload: ${options.maxPayload ?? 1024 * 1024}`,
     options.jetstream === false ? '' : `jetstream { store_dir: "${join(dir, 'js')}" }`,
   ].join('\n');
