@@ -61,6 +61,44 @@ function better(a: InstanceChoice | null, b: InstanceChoice): boolean {
   return b.devices < a.devices;
 }
 
+interface Sized {
+  batch: number;
+  /** Largest batch memory holds (capped at BATCH_CAP). */
+  mem: number;
+  step: StepTime;
+  /** Requests per second the devices compute at this batch. */
+  computeRate: number;
+  /** Requests per second the NICs move the KV of. */
+  linkRate: number;
+}
+
+/** An instance of `par` at a sized batch: its rate is capped by the KV link, its price by its devices. */
+function instance(
+  par: { tp: number; pp: number },
+  z: Sized,
+  hourlyUsd: number,
+  kvTransferMs: number,
+): InstanceChoice {
+  const devices = par.tp * par.pp;
+  const requestsPerS = Math.min(z.computeRate, z.linkRate);
+  let limitedBy: InstanceChoice['limitedBy'] = z.batch === z.mem ? 'memory' : 'sla';
+  if (z.linkRate < z.computeRate) limitedBy = 'kv-link';
+  else if (z.batch === BATCH_CAP) limitedBy = 'batch-cap';
+  const usdPerHour = devices * hourlyUsd;
+  return {
+    ...par,
+    devices,
+    batch: z.batch,
+    latencyMs: z.step.ms,
+    step: z.step,
+    requestsPerS,
+    usdPerHour,
+    usdPerRequest: usdPerHour / 3600 / requestsPerS,
+    kvTransferMs,
+    limitedBy,
+  };
+}
+
 /**
  * Cheapest prefill instance per request. With a TTFT bound the batch is the largest whose prefill
  * and KV egress (paper: KV / (TTFT · prefill devices)) both fit in it; offline it is as large as
@@ -80,24 +118,12 @@ export function sizePrefill(s: LlmSetting, shape: Shape, hourlyUsd: number, ttft
     if (batch === 0) continue;
     const step = prefillTime(s, par, batch, shape.inputLen);
     const computeRate = (par.pp * batch) / (step.ms / 1e3);
-    const linkRate = nicBps / kvReq;
-    const requestsPerS = Math.min(computeRate, linkRate);
-    let limitedBy: InstanceChoice['limitedBy'] = batch === mem ? 'memory' : 'sla';
-    if (linkRate < computeRate) limitedBy = 'kv-link';
-    else if (batch === BATCH_CAP) limitedBy = 'batch-cap';
-    const usdPerHour = devices * hourlyUsd;
-    const cand: InstanceChoice = {
-      ...par,
-      devices,
-      batch,
-      latencyMs: step.ms,
-      step,
-      requestsPerS,
-      usdPerHour,
-      usdPerRequest: usdPerHour / 3600 / requestsPerS,
-      kvTransferMs: egressMs(1),
-      limitedBy,
-    };
+    const cand = instance(
+      par,
+      { batch, mem, step, computeRate, linkRate: nicBps / kvReq },
+      hourlyUsd,
+      egressMs(1),
+    );
     if (better(best, cand)) best = cand;
   }
   if (best) return { choice: best };
@@ -132,24 +158,12 @@ export function sizeDecode(s: LlmSetting, shape: Shape, hourlyUsd: number, tbtMs
     }
     const step = decodeStepTime(s, par, batch, avgCtx);
     const computeRate = (par.pp * batch) / ((shape.outputLen * step.ms) / 1e3);
-    const linkRate = nicBps / kvReq;
-    const requestsPerS = Math.min(computeRate, linkRate);
-    let limitedBy: InstanceChoice['limitedBy'] = batch === mem ? 'memory' : 'sla';
-    if (linkRate < computeRate) limitedBy = 'kv-link';
-    else if (batch === BATCH_CAP) limitedBy = 'batch-cap';
-    const usdPerHour = devices * hourlyUsd;
-    const cand: InstanceChoice = {
-      ...par,
-      devices,
-      batch,
-      latencyMs: step.ms,
-      step,
-      requestsPerS,
-      usdPerHour,
-      usdPerRequest: usdPerHour / 3600 / requestsPerS,
-      kvTransferMs: ingressMs,
-      limitedBy,
-    };
+    const cand = instance(
+      par,
+      { batch, mem, step, computeRate, linkRate: nicBps / kvReq },
+      hourlyUsd,
+      ingressMs,
+    );
     if (better(best, cand)) best = cand;
   }
   return best ? { choice: best } : { choice: null, reason: `decode on ${s.device.id}: ${reason}` };
