@@ -105,7 +105,9 @@ describe('node actors and membership', () => {
 async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const value = await probe();
+    // A probe that never settles must still end the wait at the deadline.
+    const left = Math.max(0, until - Date.now());
+    const value = await Promise.race([probe(), delay(left).then(() => undefined)]);
     if (value !== undefined) return value;
     if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`);
     await delay(25);

@@ -10,6 +10,7 @@ import {
   ActorRef as Ref,
   type TellOptions,
 } from './actor.js';
+import { bucketKeys } from './bucket-keys.js';
 import { encode } from './codec.js';
 import { Directory, type Location } from './directory.js';
 import type { EmbeddedNats } from './embedded-nats.js';
@@ -153,13 +154,12 @@ export class Cluster {
   /** Capability records of the nodes whose heartbeat is current. */
   async nodes(): Promise<CapabilityRecord[]> {
     const kv = this.parts.nodesKv;
-    const out = [];
-    for await (const key of await kv.keys()) {
-      const e = await kv.get(key);
-      if (e?.operation === 'PUT' && Date.now() - e.created.getTime() < this.parts.deadAfterMs)
-        out.push(e.json());
-    }
-    return out as CapabilityRecord[];
+    const keys = await bucketKeys(this.parts.jsm, this.parts.names.nodesBucket);
+    const entries = await Promise.all(keys.map((key) => kv.get(key)));
+    const now = Date.now();
+    return entries
+      .filter((e) => e?.operation === 'PUT' && now - e.created.getTime() < this.parts.deadAfterMs)
+      .map((e) => e!.json<CapabilityRecord>());
   }
 
   async isNodeAlive(nodeId: string): Promise<boolean> {
