@@ -56,21 +56,13 @@ export function attentionPrefill(spec: Prefill): string {
     ...softmaxLines('p', '%sc', '%sc', sc.type, [spec.heads, spec.seq, spec.seq]),
     `linalg.fill ins(%zero : f32) outs(%out : ${qt})`,
     // out[i, h, d] = Σ_j p[h, i, j] · v[j, h/g, d]
-    ...generic({
-      maps: [map(4, 'd1, d0, d3'), map(4, `d3, d1 floordiv ${g}, d2`), map(4, 'd0, d1, d2')],
-      iters: 'pppr',
-      ins: [
-        { v: '%sc', t: sc.type },
-        { v: '%v', t: kt },
-      ],
-      outs: [{ v: '%out', t: qt }],
-      blockArgs: ['%a: f32', '%b: f32', '%acc: f32'],
-      body: [
-        '%m = arith.mulf %a, %b fastmath<reassoc,contract> : f32',
-        '%r = arith.addf %acc, %m fastmath<reassoc,contract> : f32',
-        'linalg.yield %r : f32',
-      ],
-    }),
+    ...weightedSum(
+      [map(4, 'd1, d0, d3'), map(4, `d3, d1 floordiv ${g}, d2`), map(4, 'd0, d1, d2')],
+      'pppr',
+      sc.type,
+      kt,
+      qt,
+    ),
     `memref.dealloc %sc : ${sc.type}`,
   ]);
 }
@@ -104,21 +96,32 @@ export function attentionDecode(spec: Decode): string {
     }),
     ...softmaxLines('p', '%sc', '%sc', sc.type, [spec.heads, spec.len]),
     `linalg.fill ins(%zero : f32) outs(%out : ${qt})`,
-    ...generic({
-      maps: [map(3, 'd0, d2'), map(3, `d2, d0 floordiv ${g}, d1`), map(3, 'd0, d1')],
-      iters: 'ppr',
-      ins: [
-        { v: '%sc', t: sc.type },
-        { v: '%v', t: kt },
-      ],
-      outs: [{ v: '%out', t: qt }],
-      blockArgs: ['%a: f32', '%b: f32', '%acc: f32'],
-      body: [
-        '%m = arith.mulf %a, %b fastmath<reassoc,contract> : f32',
-        '%r = arith.addf %acc, %m fastmath<reassoc,contract> : f32',
-        'linalg.yield %r : f32',
-      ],
-    }),
+    ...weightedSum(
+      [map(3, 'd0, d2'), map(3, `d2, d0 floordiv ${g}, d1`), map(3, 'd0, d1')],
+      'ppr',
+      sc.type,
+      kt,
+      qt,
+    ),
     `memref.dealloc %sc : ${sc.type}`,
   ]);
+}
+
+/** out += p · v over the reduction axis of `maps`: the attention-weighted sum of the value rows. */
+function weightedSum(maps: string[], iters: string, pType: string, vType: string, outType: string): string[] {
+  return generic({
+    maps,
+    iters,
+    ins: [
+      { v: '%sc', t: pType },
+      { v: '%v', t: vType },
+    ],
+    outs: [{ v: '%out', t: outType }],
+    blockArgs: ['%a: f32', '%b: f32', '%acc: f32'],
+    body: [
+      '%m = arith.mulf %a, %b fastmath<reassoc,contract> : f32',
+      '%r = arith.addf %acc, %m fastmath<reassoc,contract> : f32',
+      'linalg.yield %r : f32',
+    ],
+  });
 }
