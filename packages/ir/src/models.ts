@@ -1,6 +1,6 @@
 /**
  * Architecture facts of the models the IR knows. The Llama 3 rows copy
- * /work/shared/reference/models.json; `tiny-llama` is a small demo model (llama2.c "stories15M" shape).
+ * the paper's reference models.json (Llama 3 public architecture facts); `tiny-llama` is a small demo model (llama2.c "stories15M" shape).
  */
 export interface ModelConfig {
   readonly id: string;

@@ -15,7 +15,7 @@ import { walkOps } from '../src/internal.js';
 import { mlirOpt } from './mlir-opt.js';
 
 const registry = defaultRegistry();
-// Llama 3 8B facts, from /work/shared/reference/models.json.
+// Llama 3 8B public architecture facts (the same ones src/models.ts holds).
 const PARAMS = 8.03e9;
 const LAYERS = 32;
 const D_MODEL = 4096;
