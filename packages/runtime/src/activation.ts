@@ -2,10 +2,12 @@ import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg } from '@na
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { nanos, headers as natsHeaders } from '@nats-io/transport-node';
 import type { ActorContext, ActorInspection, ActorRef, ActorRefData, AnyActorDefinition } from './actor.js';
-import { Assembler } from './chunks.js';
+import { decodeRequests, encodeReplies, type ReplyItem, replyBytes } from './batch.js';
+import { Assembler, HEADER_ROOM } from './chunks.js';
+import { Coalescer } from './coalesce.js';
 import { decode, encode } from './codec.js';
 import type { Claim } from './directory.js';
-import { type Envelope, H, readEnvelope } from './envelope.js';
+import { type Envelope, H, isTraceparent, newTraceparent, readEnvelope } from './envelope.js';
 import { ActorStopped, BadMessage, Overloaded } from './errors.js';
 import type { Host } from './host.js';
 import { Mailbox } from './mailbox.js';
@@ -19,6 +21,12 @@ interface Incoming {
   durable: JsMsg | undefined;
   /** Idempotency key, or the stream sequence for durable messages sent without one. */
   key: string | undefined;
+  /** Arrived in a Stitch-Batch: the sender reads coalesced replies. */
+  batched: boolean;
+}
+
+interface OutgoingReply extends ReplyItem {
+  bytes: number;
 }
 
 type Status = ActorInspection['status'];
@@ -48,6 +56,8 @@ export class Activation {
   readonly #waiters = new Map<string, string[]>();
   readonly #counters = { delivered: 0, redelivered: 0, duplicatesSkipped: 0 };
   readonly #self: ActorRef;
+  /** Replies to batched asks, coalesced per caller inbox (the reply subject without its token). */
+  readonly #replies: Coalescer<OutgoingReply>;
 
   constructor(
     readonly host: Host,
@@ -59,6 +69,9 @@ export class Activation {
     this.#self = host.ref({ type: def.type, id });
     this.#mailbox = new Mailbox(def.mailbox ?? {}, def.concurrency ?? 1, (item) => this.#turn(item));
     this.#record = new StateRecord(host.stateKv, this.key, def.durable?.dedupKeys ?? 1000);
+    this.#replies = new Coalescer(host.limits.maxPayload - HEADER_ROOM, (_inbox, items) =>
+      this.#sendReplies(items),
+    );
   }
 
   get status(): Status {
@@ -162,30 +175,59 @@ export class Activation {
       if (!whole) return;
       data = whole;
     }
-    const env = readEnvelope(m.headers);
+    if (m.headers?.get(H.batch)) {
+      this.#onBatch(m, data);
+      return;
+    }
+    this.#accept(data, readEnvelope(m.headers), m.reply, false);
+  }
+
+  /** Unpacks coalesced asks/tells; each item then goes exactly the way a single message would. */
+  #onBatch(m: Msg, data: Uint8Array): void {
+    let items: ReturnType<typeof decodeRequests>;
+    try {
+      items = decodeRequests(data);
+    } catch (err) {
+      this.#answerBad(m.reply, err, false);
+      return;
+    }
+    const sender = m.headers?.get(H.sender) || 'unknown';
+    for (const i of items) {
+      const env: Envelope = {
+        traceparent: isTraceparent(i.traceparent) ? i.traceparent : newTraceparent(),
+        sender,
+        deadline: i.deadline,
+        ...(i.key !== undefined ? { idempotencyKey: i.key } : {}),
+      };
+      this.#accept(i.body, env, i.reply, true);
+    }
+  }
+
+  /** Parses one message and queues it, answering at once when it is malformed or refused. */
+  #accept(data: Uint8Array, env: Envelope, reply: string | undefined, batched: boolean): void {
     let msg: { type: string };
     try {
       msg = this.#parse(data);
     } catch (err) {
-      this.#answerBad(m.reply, err);
+      this.#answerBad(reply, err, batched);
       return;
     }
     if (msg.type === '$inspect') {
-      if (m.reply) this.#send(m.reply, { ok: true, data: encode(this.inspect()) });
+      if (reply) this.#send(reply, { ok: true, data: encode(this.inspect()) }, batched);
       return;
     }
     if (msg.type === '$outcome') {
-      if (m.reply) this.#outcome(String((msg as { key?: unknown }).key), m.reply);
+      if (reply) this.#outcome(String((msg as { key?: unknown }).key), reply, batched);
       return;
     }
-    const item: Incoming = { msg, env, reply: m.reply, durable: undefined, key: env.idempotencyKey };
+    const item: Incoming = { msg, env, reply, durable: undefined, key: env.idempotencyKey, batched };
     const refused = this.#mailbox.offer(item, env.sender);
-    if (refused && m.reply) {
+    if (refused && reply) {
       const detail =
         refused === 'full'
           ? `${this.key}'s mailbox is full (${this.#mailbox.capacity} messages)`
           : `sender ${env.sender} already has ${this.#mailbox.perCaller} messages in ${this.key}'s mailbox`;
-      this.#send(m.reply, failure(new Overloaded(detail)));
+      this.#send(reply, failure(new Overloaded(detail)), batched);
     }
   }
 
@@ -198,24 +240,24 @@ export class Activation {
     try {
       msg = this.#parse(m.data);
     } catch (err) {
-      this.#answerBad(reply, err);
+      this.#answerBad(reply, err, false);
       m.term();
       return;
     }
     const key = env.idempotencyKey ?? `seq-${m.seq}`;
     // Durable messages bypass the limits: the consumer's max_ack_pending already bounds them.
     this.#durableQueued++;
-    this.#mailbox.offer({ msg, env, reply, durable: m, key }, '$durable', true);
+    this.#mailbox.offer({ msg, env, reply, durable: m, key, batched: false }, '$durable', true);
   }
 
   /**
    * Answers a durable ask whose publish the stream dropped as a duplicate: from the effect record when
    * the key is applied, else once its (first) message commits.
    */
-  #outcome(key: string, reply: string): void {
+  #outcome(key: string, reply: string, batched: boolean): void {
     const done = this.#record.processed.get(key);
     if (done) {
-      this.#send(reply, done);
+      this.#send(reply, done, batched);
       return;
     }
     const waiting = this.#waiters.get(key) ?? [];
@@ -236,16 +278,16 @@ export class Activation {
     return msg as { type: string };
   }
 
-  #answerBad(reply: string | undefined, err: unknown): void {
+  #answerBad(reply: string | undefined, err: unknown, batched: boolean): void {
     this.host.log('warn', 'dropped a malformed message', { actor: this.key, error: (err as Error).message });
-    if (reply) this.#send(reply, failure(err));
+    if (reply) this.#send(reply, failure(err), batched);
   }
 
   #turn(item: Incoming): void | Promise<void> {
     if (item.durable) return this.#durableTurn(item, item.durable);
     const cached = item.key === undefined ? undefined : this.#recent.get(item.key);
     if (cached) {
-      if (item.reply) this.#send(item.reply, cached);
+      if (item.reply) this.#send(item.reply, cached, item.batched);
       return;
     }
     if (item.env.deadline < Date.now() && item.reply) return; // the caller has given up
@@ -259,7 +301,7 @@ export class Activation {
       this.#recent.set(item.key, out);
       if (this.#recent.size > RECENT_FAST_KEYS) this.#recent.delete(this.#recent.keys().next().value!);
     }
-    if (item.reply) this.#send(item.reply, out);
+    if (item.reply) this.#send(item.reply, out, item.batched);
     else if (!out.ok) this.host.log('warn', 'tell failed', { actor: this.key, error: out.message });
   }
 
@@ -361,7 +403,33 @@ export class Activation {
     } as ActorContext;
   }
 
-  #send(subject: string, out: Outcome): void {
+  /** Answers `subject`; a batched caller's replies wait for the end of the tick to go out together. */
+  #send(subject: string, out: Outcome, batched = false): void {
+    if (!batched) {
+      this.#publishReply(subject, out);
+      return;
+    }
+    const item: OutgoingReply = { reply: subject, out, bytes: 0 };
+    item.bytes = replyBytes(item);
+    this.#replies.add(subject.slice(0, subject.lastIndexOf('.')), item);
+  }
+
+  #sendReplies(items: OutgoingReply[]): void {
+    try {
+      if (items.length === 1) {
+        this.#publishReply(items[0]!.reply, items[0]!.out);
+        return;
+      }
+      const h = natsHeaders();
+      h.set(H.batch, String(items.length));
+      this.nc.publish(items[0]!.reply, encodeReplies(items), { headers: h });
+    } catch (err) {
+      // The connection is closing or gone; the callers time out as they would for a lost reply.
+      this.host.log('warn', 'could not send replies', { actor: this.key, error: String(err) });
+    }
+  }
+
+  #publishReply(subject: string, out: Outcome): void {
     if (out.ok) {
       try {
         publish(this.nc, subject, out.data, {}, this.host.limits);

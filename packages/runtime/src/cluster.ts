@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { type NatsConnection, nuid } from '@nats-io/transport-node';
+import { type NatsConnection, headers as natsHeaders, nuid } from '@nats-io/transport-node';
 import {
   type ActorRef,
   type ActorRefData,
@@ -10,7 +10,10 @@ import {
   ActorRef as Ref,
   type TellOptions,
 } from './actor.js';
+import { encodeRequests, type RequestItem, requestBytes } from './batch.js';
 import { bucketKeys } from './bucket-keys.js';
+import { HEADER_ROOM } from './chunks.js';
+import { Coalescer } from './coalesce.js';
 import { encode } from './codec.js';
 import { Directory, type Location } from './directory.js';
 import type { EmbeddedNats } from './embedded-nats.js';
@@ -28,6 +31,12 @@ import type { Names } from './names.js';
 import { type CapabilityRecord, Node, type NodeOptions } from './node.js';
 import { Replies } from './replies.js';
 import { type LogFn, publish, type WireLimits } from './wire.js';
+
+/** A fast-mode ask or tell waiting for the end of the tick; `done` reports whether it was published. */
+interface Outgoing extends RequestItem {
+  bytes: number;
+  done(err?: Error): void;
+}
 
 /** What a connection is made of; built by `connectCluster`. */
 export interface Parts {
@@ -57,6 +66,8 @@ export class Cluster {
   #node: Node | undefined;
   readonly #types = new Map<string, AnyActorDefinition>();
   readonly #replies: Replies;
+  /** Fast-mode asks and tells to actors, coalesced per actor subject (see batch.ts). */
+  readonly #outbox: Coalescer<Outgoing>;
   #closed = false;
   #monitor: MembershipMonitor | undefined;
 
@@ -67,6 +78,9 @@ export class Cluster {
     this.url = parts.embedded?.url ?? String(parts.nc.getServer());
     this.directory = new Directory(parts.directoryKv, (node) => this.isNodeAlive(node));
     this.#replies = new Replies(parts.nc);
+    this.#outbox = new Coalescer(parts.limits.maxPayload - HEADER_ROOM, (subject, items) =>
+      this.#sendActor(subject, items),
+    );
   }
 
   /** The node this connection hosts, if `startNode` was called. */
@@ -204,8 +218,8 @@ export class Cluster {
       retries > 0 && !options.idempotencyKey ? { ...options, idempotencyKey: nuid.next() } : options;
     const subject = this.parts.names.actor(type, id);
     const target = `actor ${type}/${id}`;
-    if (retries === 0) return this.#request(subject, msg, opts, target);
-    return this.#withRetries(() => this.#request(subject, msg, opts, target), retries);
+    if (retries === 0) return this.#askActor(subject, msg, opts, target);
+    return this.#withRetries(() => this.#askActor(subject, msg, opts, target), retries);
   }
 
   async tell(type: string, id: string, msg: unknown, options: TellOptions): Promise<void> {
@@ -216,12 +230,11 @@ export class Cluster {
       await this.#publishDurable(type, id, data, env, undefined);
       return;
     }
-    publish(
-      this.parts.nc,
-      this.parts.names.actor(type, id),
-      data,
-      { headers: envelopeHeaders(env) },
-      this.parts.limits,
+    // Resolves once published (at the end of this tick), so a publish error still reaches the caller.
+    await new Promise<void>((resolve, reject) =>
+      this.#enqueue(this.parts.names.actor(type, id), env, data, undefined, (err) =>
+        err ? reject(err) : resolve(),
+      ),
     );
   }
 
@@ -263,6 +276,67 @@ export class Cluster {
     });
   }
 
+  /** A fast-mode ask to an actor: like #request, but coalesced with this tick's other sends to it. */
+  #askActor(subject: string, msg: unknown, options: AskOptions, target: string): Promise<unknown> {
+    const timeoutMs = options.timeoutMs ?? 5000;
+    const env = this.#envelope(options, Date.now() + timeoutMs);
+    const data = encode(msg);
+    return this.#replies.wait(target, timeoutMs, (reply) => {
+      this.#enqueue(subject, env, data, reply, (err) => {
+        if (err) this.#replies.fail(reply, err);
+      });
+    });
+  }
+
+  #enqueue(
+    subject: string,
+    env: Envelope,
+    body: Uint8Array,
+    reply: string | undefined,
+    done: (err?: Error) => void,
+  ): void {
+    const item: Outgoing = {
+      reply,
+      traceparent: env.traceparent,
+      deadline: env.deadline,
+      key: env.idempotencyKey,
+      body,
+      bytes: 0,
+      done,
+    };
+    item.bytes = requestBytes(item);
+    this.#outbox.add(subject, item);
+  }
+
+  /** Publishes one tick's sends to an actor: alone in the single-message format, else as one batch. */
+  #sendActor(subject: string, items: Outgoing[]): void {
+    try {
+      if (items.length === 1) {
+        const i = items[0]!;
+        const env: Envelope = {
+          traceparent: i.traceparent,
+          sender: this.clientId,
+          deadline: i.deadline,
+          ...(i.key !== undefined ? { idempotencyKey: i.key } : {}),
+        };
+        const opts = { headers: envelopeHeaders(env), ...(i.reply ? { reply: i.reply } : {}) };
+        publish(this.parts.nc, subject, i.body, opts, this.parts.limits);
+      } else {
+        const h = natsHeaders();
+        h.set(H.batch, String(items.length));
+        h.set(H.sender, this.clientId);
+        const replies = items.flatMap((i) => (i.reply ? [i.reply] : []));
+        if (replies.length > 0) this.#replies.group(replies);
+        const opts = { headers: h, ...(replies[0] ? { reply: replies[0] } : {}) };
+        this.parts.nc.publish(subject, encodeRequests(items), opts);
+      }
+    } catch (err) {
+      for (const i of items) i.done(err as Error);
+      return;
+    }
+    for (const i of items) i.done();
+  }
+
   async #askDurable(type: string, id: string, msg: unknown, options: AskOptions): Promise<unknown> {
     const timeoutMs = options.timeoutMs ?? 5000;
     const key = options.idempotencyKey ?? nuid.next();
@@ -282,7 +356,7 @@ export class Cluster {
     if (!duplicate) return answer;
     // The stream dropped the publish as a repeat of the key: ask the actor for the recorded outcome.
     this.#replies.forget(reply);
-    return this.#request(
+    return this.#askActor(
       this.parts.names.actor(type, id),
       { type: '$outcome', key },
       { timeoutMs },

@@ -12,6 +12,8 @@ export const H = {
   replyTo: 'Stitch-Reply-To',
   /** `<chunk id>:<index>:<count>` on every part of a chunked message. */
   chunk: 'Stitch-Chunk',
+  /** `<n>` on a message that carries n coalesced asks/tells, or n coalesced replies (see batch.ts). */
+  batch: 'Stitch-Batch',
   errorCode: 'Stitch-Error-Code',
   errorName: 'Stitch-Error-Name',
 } as const;

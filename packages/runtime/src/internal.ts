@@ -1,5 +1,8 @@
 // For sibling packages and this package's tests; not part of the public API.
+
+export { decodeReplies, decodeRequests, encodeReplies, encodeRequests } from './batch.js';
 export { Assembler, split } from './chunks.js';
+export { Coalescer } from './coalesce.js';
 export { decode, encode } from './codec.js';
 export { envelopeHeaders, isTraceparent, newTraceparent } from './envelope.js';
 export { Mailbox } from './mailbox.js';

@@ -1,0 +1,61 @@
+/** Something queued for one subject; `bytes` is an upper bound of its share of the batch payload. */
+export interface Coalescable {
+  bytes: number;
+}
+
+/**
+ * Collects what one tick sends to the same subject and hands it over as one batch on the next
+ * microtask, so a burst of asks (or of replies) becomes one NATS message instead of one each.
+ * Order per subject is kept: an item too large to share a batch first flushes what is queued for its
+ * subject, then goes alone. A batch never grows past `room` bytes.
+ */
+export class Coalescer<I extends Coalescable> {
+  readonly #pending = new Map<string, { items: I[]; bytes: number }>();
+  readonly #room: number;
+  readonly #send: (subject: string, items: I[]) => void;
+  #scheduled = false;
+
+  /** `send` must not throw: it reports failures to the items itself. */
+  constructor(room: number, send: (subject: string, items: I[]) => void) {
+    this.#room = room;
+    this.#send = send;
+  }
+
+  add(subject: string, item: I): void {
+    if (item.bytes > this.#room) {
+      this.#flushSubject(subject);
+      this.#send(subject, [item]);
+      return;
+    }
+    let batch = this.#pending.get(subject);
+    if (batch && batch.bytes + item.bytes > this.#room) {
+      this.#flushSubject(subject);
+      batch = undefined;
+    }
+    if (!batch) {
+      batch = { items: [], bytes: 0 };
+      this.#pending.set(subject, batch);
+    }
+    batch.items.push(item);
+    batch.bytes += item.bytes;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  /** Sends everything queued now. */
+  flush(): void {
+    this.#scheduled = false;
+    const pending = [...this.#pending];
+    this.#pending.clear();
+    for (const [subject, batch] of pending) this.#send(subject, batch.items);
+  }
+
+  #flushSubject(subject: string): void {
+    const batch = this.#pending.get(subject);
+    if (!batch) return;
+    this.#pending.delete(subject);
+    this.#send(subject, batch.items);
+  }
+}
