@@ -20,21 +20,13 @@ export function attentionPrefill(spec: Prefill): string {
     '%zero = arith.constant 0.0 : f32',
     `linalg.fill ins(%zero : f32) outs(%sc : ${sc.type})`,
     // sc[h, i, j] = q[i, h, :] · k[j, h/g, :]
-    ...generic({
-      maps: [map(4, 'd1, d0, d3'), map(4, `d2, d0 floordiv ${g}, d3`), map(4, 'd0, d1, d2')],
-      iters: 'pppr',
-      ins: [
-        { v: '%q', t: qt },
-        { v: '%k', t: kt },
-      ],
-      outs: [{ v: '%sc', t: sc.type }],
-      blockArgs: ['%a: f32', '%b: f32', '%acc: f32'],
-      body: [
-        '%m = arith.mulf %a, %b fastmath<reassoc,contract> : f32',
-        '%r = arith.addf %acc, %m fastmath<reassoc,contract> : f32',
-        'linalg.yield %r : f32',
-      ],
-    }),
+    ...mulAccumulate(
+      [map(4, 'd1, d0, d3'), map(4, `d2, d0 floordiv ${g}, d3`), map(4, 'd0, d1, d2')],
+      'pppr',
+      { v: '%q', t: qt },
+      { v: '%k', t: kt },
+      { v: '%sc', t: sc.type },
+    ),
     // Scale, and mask keys after the query position (causal).
     ...generic({
       maps: [map(3, 'd0, d1, d2')],
@@ -56,12 +48,12 @@ export function attentionPrefill(spec: Prefill): string {
     ...softmaxLines('p', '%sc', '%sc', sc.type, [spec.heads, spec.seq, spec.seq]),
     `linalg.fill ins(%zero : f32) outs(%out : ${qt})`,
     // out[i, h, d] = Σ_j p[h, i, j] · v[j, h/g, d]
-    ...weightedSum(
+    ...mulAccumulate(
       [map(4, 'd1, d0, d3'), map(4, `d3, d1 floordiv ${g}, d2`), map(4, 'd0, d1, d2')],
       'pppr',
-      sc.type,
-      kt,
-      qt,
+      { v: '%sc', t: sc.type },
+      { v: '%v', t: kt },
+      { v: '%out', t: qt },
     ),
     `memref.dealloc %sc : ${sc.type}`,
   ]);
@@ -96,27 +88,33 @@ export function attentionDecode(spec: Decode): string {
     }),
     ...softmaxLines('p', '%sc', '%sc', sc.type, [spec.heads, spec.len]),
     `linalg.fill ins(%zero : f32) outs(%out : ${qt})`,
-    ...weightedSum(
+    ...mulAccumulate(
       [map(3, 'd0, d2'), map(3, `d2, d0 floordiv ${g}, d1`), map(3, 'd0, d1')],
       'ppr',
-      sc.type,
-      kt,
-      qt,
+      { v: '%sc', t: sc.type },
+      { v: '%v', t: kt },
+      { v: '%out', t: qt },
     ),
     `memref.dealloc %sc : ${sc.type}`,
   ]);
 }
 
-/** out += p · v over the reduction axis of `maps`: the attention-weighted sum of the value rows. */
-function weightedSum(maps: string[], iters: string, pType: string, vType: string, outType: string): string[] {
+/**
+ * out += a · b over the reduction axis of `maps` (the q·k scores, and the attention-weighted sum of the
+ * value rows); reassociation lets LLVM vectorise the reduction.
+ */
+function mulAccumulate(
+  maps: string[],
+  iters: string,
+  a: { v: string; t: string },
+  b: { v: string; t: string },
+  out: { v: string; t: string },
+): string[] {
   return generic({
     maps,
     iters,
-    ins: [
-      { v: '%sc', t: pType },
-      { v: '%v', t: vType },
-    ],
-    outs: [{ v: '%out', t: outType }],
+    ins: [a, b],
+    outs: [out],
     blockArgs: ['%a: f32', '%b: f32', '%acc: f32'],
     body: [
       '%m = arith.mulf %a, %b fastmath<reassoc,contract> : f32',
