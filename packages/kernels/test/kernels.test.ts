@@ -25,7 +25,18 @@ interface Case {
   inputs: (Float32Array | Int32Array)[];
   outLen: number;
   expected: Float32Array;
+  /**
+   * For sums of products: the same sums over |terms|. Rounding error scales with it, not with the
+   * result, which cancellation can make arbitrarily small (a 4-term dot product near 0 once failed
+   * max|a−b|/max|b| ≤ 1e-4 although every term was exact to f32 precision).
+   */
+  magnitude?: Float32Array;
 }
+
+const abs = (v: Float32Array) => v.map(Math.abs);
+const maxAbs = (v: Float32Array) => v.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+const maxAbsDiff = (a: Float32Array, b: Float32Array) =>
+  a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
 
 function cases(): Case[] {
   const [m, k, n] = [int(1, 20), int(1, 20), int(1, 20)];
@@ -37,23 +48,38 @@ function cases(): Case[] {
   const out: Case[] = [];
   const push = (spec: KernelSpec, inputs: (Float32Array | Int32Array)[], expected: Float32Array) =>
     out.push({ spec, inputs, outLen: expected.length, expected });
+  // Contractions: expected = f(inputs), magnitude = f(|inputs|).
+  const contract = (
+    spec: KernelSpec,
+    inputs: Float32Array[],
+    f: (a: Float32Array, b: Float32Array) => Float32Array,
+  ) =>
+    out.push({
+      spec,
+      inputs,
+      outLen: f(inputs[0]!, inputs[1]!).length,
+      expected: f(inputs[0]!, inputs[1]!),
+      magnitude: f(abs(inputs[0]!), abs(inputs[1]!)),
+    });
   {
     const [a, b] = [floats(m * k), floats(k * n)];
-    push({ op: 'nn.matmul', m, k, n }, [a, b], ref.matmul(a, b, m, k, n));
+    contract({ op: 'nn.matmul', m, k, n }, [a, b], (p, q) => ref.matmul(p, q, m, k, n));
     const bt = floats(n * k);
-    push({ op: 'nn.matmul', m: null, k, n, transposeB: true }, [a, bt], ref.matmul(a, bt, m, k, n, true));
+    contract({ op: 'nn.matmul', m: null, k, n, transposeB: true }, [a, bt], (p, q) =>
+      ref.matmul(p, q, m, k, n, true),
+    );
     // A shape that divides every target's register tile exercises the tiled, vectorised schedule.
     const [a2, b2] = [floats(16 * 40), floats(40 * 64)];
-    push({ op: 'nn.matmul', m: 16, k: 40, n: 64 }, [a2, b2], ref.matmul(a2, b2, 16, 40, 64));
+    contract({ op: 'nn.matmul', m: 16, k: 40, n: 64 }, [a2, b2], (p, q) => ref.matmul(p, q, 16, 40, 64));
     // 24 rows also fit AVX2's 6×16 tile.
     const a4 = floats(24 * 40);
-    push({ op: 'nn.matmul', m: 24, k: 40, n: 64 }, [a4, b2], ref.matmul(a4, b2, 24, 40, 64));
+    contract({ op: 'nn.matmul', m: 24, k: 40, n: 64 }, [a4, b2], (p, q) => ref.matmul(p, q, 24, 40, 64));
     const [ba, bb] = [floats(2 * m * k), floats(2 * k * n)];
-    push({ op: 'nn.batch_matmul', b: 2, m, k, n }, [ba, bb], ref.batchMatmul(ba, bb, 2, m, k, n));
+    contract({ op: 'nn.batch_matmul', b: 2, m, k, n }, [ba, bb], (p, q) => ref.batchMatmul(p, q, 2, m, k, n));
     const x = floats(k);
-    push({ op: 'nn.matvec', m, k }, [a, x], ref.matvec(a, x, m, k));
+    contract({ op: 'nn.matvec', m, k }, [a, x], (p, q) => ref.matvec(p, q, m, k));
     const [a3, x3] = [floats(16 * 256), floats(256)];
-    push({ op: 'nn.matvec', m: 16, k: 256 }, [a3, x3], ref.matvec(a3, x3, 16, 256));
+    contract({ op: 'nn.matvec', m: 16, k: 256 }, [a3, x3], (p, q) => ref.matvec(p, q, 16, 256));
   }
   {
     const [a, b] = [floats(rows * cols), floats(rows * cols)];
@@ -110,7 +136,9 @@ describe(`every kernel matches the TypeScript reference (seed ${seed})`, () => {
           const kernel = runtime.load(artifacts[i]!);
           const out = new Float32Array(c.outLen).fill(Number.NaN);
           await kernel.run([...c.inputs, out]);
-          const err = ref.relativeError(out, c.expected);
+          const err = c.magnitude
+            ? maxAbsDiff(out, c.expected) / maxAbs(c.magnitude)
+            : ref.relativeError(out, c.expected);
           assert.ok(
             err <= 1e-4,
             `${c.spec.op} ${JSON.stringify(c.spec)} on ${target}: relative error ${err}`,
