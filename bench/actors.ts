@@ -4,6 +4,7 @@
 // Options: --payload=256 --inflight=64 --messages=20000 --durable-messages=5000 --serial=2000 --rounds=5
 // --modes=raw,raw_envelope,fast,durable (raw must be among them for the ratios) --profile (cpu-prof the responder).
 import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
 import { connectCluster, startEmbeddedNats } from '@stitch/runtime';
@@ -23,10 +24,29 @@ interface Run {
   msgsPerS: number;
   p50: number;
   p99: number;
+  /** CPU time per message, µs, of the bench process, the responder and nats-server. */
+  cpu: { bench: number; responder: number; server: number };
+}
+
+/** CPU seconds used so far by the bench process, the responder and nats-server. */
+async function cpuNow(): Promise<{ bench: number; responder: number; server: number }> {
+  const own = process.cpuUsage();
+  const responderUs = await new Promise<number>((resolve) => {
+    responder.once('message', (m) => resolve(Number(m)));
+    responder.send('cpu');
+  });
+  // utime + stime of the server, in clock ticks (100 per second on Linux).
+  const stat = readFileSync(`/proc/${nats.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return {
+    bench: (own.user + own.system) / 1e6,
+    responder: responderUs / 1e6,
+    server: (Number(stat[11]) + Number(stat[12])) / 100,
+  };
 }
 
 /** Sends `total` messages keeping `inflight` outstanding; latency of each in µs. */
 async function drive(send: Send, total: number, inflight: number): Promise<Run> {
+  const cpu0 = await cpuNow();
   const lat = new Float64Array(total);
   let next = 0;
   const started = performance.now();
@@ -42,7 +62,10 @@ async function drive(send: Send, total: number, inflight: number): Promise<Run> 
   const seconds = (performance.now() - started) / 1000;
   lat.sort();
   const q = (p: number) => lat[Math.min(total - 1, Math.floor(p * total))]!;
-  return { msgsPerS: total / seconds, p50: q(0.5), p99: q(0.99) };
+  const cpu1 = await cpuNow();
+  const perMsg = (k: keyof typeof cpu0) => ((cpu1[k] - cpu0[k]) * 1e6) / total;
+  const cpu = { bench: perMsg('bench'), responder: perMsg('responder'), server: perMsg('server') };
+  return { msgsPerS: total / seconds, p50: q(0.5), p99: q(0.99), cpu };
 }
 
 function rawSender(nc: NatsConnection, body: Uint8Array, envelope = false): Send {
@@ -111,6 +134,11 @@ try {
     msgs_per_s: Math.round(median(runs.map((r) => r.msgsPerS))),
     p50_us: Math.round(median(runs.map((r) => r.p50))),
     p99_us: Math.round(median(runs.map((r) => r.p99))),
+    cpu_us_per_msg: {
+      bench: +median(runs.map((r) => r.cpu.bench)).toFixed(1),
+      responder: +median(runs.map((r) => r.cpu.responder)).toFixed(1),
+      server: +median(runs.map((r) => r.cpu.server)).toFixed(1),
+    },
   });
   const base = { payload_bytes: encode(msg).length, rounds: ROUNDS };
   const rawP = summary(results.raw!.pipelined);

@@ -179,7 +179,14 @@ export class Activation {
       this.#onBatch(m, data);
       return;
     }
-    this.#accept(data, readEnvelope(m.headers), m.reply, false);
+    let msg: { type: string };
+    try {
+      msg = this.#parse(data);
+    } catch (err) {
+      this.#answerBad(m.reply, err, false);
+      return;
+    }
+    this.#accept(msg, readEnvelope(m.headers), m.reply, false);
   }
 
   /** Unpacks coalesced asks/tells; each item then goes exactly the way a single message would. */
@@ -193,25 +200,26 @@ export class Activation {
     }
     const sender = m.headers?.get(H.sender) || 'unknown';
     for (const i of items) {
+      let msg: { type: string };
+      try {
+        if (i.error) throw i.error;
+        msg = this.#check(i.message);
+      } catch (err) {
+        this.#answerBad(i.reply, err, true);
+        continue;
+      }
       const env: Envelope = {
         traceparent: isTraceparent(i.traceparent) ? i.traceparent : newTraceparent(),
         sender,
         deadline: i.deadline,
         ...(i.key !== undefined ? { idempotencyKey: i.key } : {}),
       };
-      this.#accept(i.body, env, i.reply, true);
+      this.#accept(msg, env, i.reply, true);
     }
   }
 
-  /** Parses one message and queues it, answering at once when it is malformed or refused. */
-  #accept(data: Uint8Array, env: Envelope, reply: string | undefined, batched: boolean): void {
-    let msg: { type: string };
-    try {
-      msg = this.#parse(data);
-    } catch (err) {
-      this.#answerBad(reply, err, batched);
-      return;
-    }
+  /** Queues one message, or answers it at once when it is a system message or refused. */
+  #accept(msg: { type: string }, env: Envelope, reply: string | undefined, batched: boolean): void {
     if (msg.type === '$inspect') {
       if (reply) this.#send(reply, { ok: true, data: encode(this.inspect()) }, batched);
       return;
@@ -266,7 +274,11 @@ export class Activation {
   }
 
   #parse(data: Uint8Array): { type: string } {
-    const msg = decode(data) as { type?: unknown } | null;
+    return this.#check(decode(data));
+  }
+
+  #check(value: unknown): { type: string } {
+    const msg = value as { type?: unknown } | null;
     if (typeof msg !== 'object' || msg === null || typeof msg.type !== 'string') {
       throw new BadMessage(`${this.key} got a message that is not an object with a string "type"`);
     }

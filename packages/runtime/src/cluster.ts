@@ -29,13 +29,14 @@ import {
 import { type MembershipEvent, MembershipMonitor } from './membership.js';
 import type { Names } from './names.js';
 import { type CapabilityRecord, Node, type NodeOptions } from './node.js';
-import { Replies } from './replies.js';
+import { type Pending, Replies } from './replies.js';
 import { type LogFn, publish, type WireLimits } from './wire.js';
 
-/** A fast-mode ask or tell waiting for the end of the tick; `done` reports whether it was published. */
+/** A fast-mode ask (with the reply it waits for) or tell (with `sent`) waiting for the end of the tick. */
 interface Outgoing extends RequestItem {
   bytes: number;
-  done(err?: Error): void;
+  pending: Pending | undefined;
+  sent: ((err?: Error) => void) | undefined;
 }
 
 /** What a connection is made of; built by `connectCluster`. */
@@ -232,9 +233,16 @@ export class Cluster {
     }
     // Resolves once published (at the end of this tick), so a publish error still reaches the caller.
     await new Promise<void>((resolve, reject) =>
-      this.#enqueue(this.parts.names.actor(type, id), env, data, undefined, (err) =>
-        err ? reject(err) : resolve(),
-      ),
+      this.#enqueue(this.parts.names.actor(type, id), {
+        reply: undefined,
+        traceparent: env.traceparent,
+        deadline: env.deadline,
+        key: env.idempotencyKey,
+        body: data,
+        bytes: 0,
+        pending: undefined,
+        sent: (err) => (err ? reject(err) : resolve()),
+      }),
     );
   }
 
@@ -278,32 +286,23 @@ export class Cluster {
 
   /** A fast-mode ask to an actor: like #request, but coalesced with this tick's other sends to it. */
   #askActor(subject: string, msg: unknown, options: AskOptions, target: string): Promise<unknown> {
-    const timeoutMs = options.timeoutMs ?? 5000;
-    const env = this.#envelope(options, Date.now() + timeoutMs);
-    const data = encode(msg);
-    return this.#replies.wait(target, timeoutMs, (reply) => {
-      this.#enqueue(subject, env, data, reply, (err) => {
-        if (err) this.#replies.fail(reply, err);
-      });
-    });
-  }
-
-  #enqueue(
-    subject: string,
-    env: Envelope,
-    body: Uint8Array,
-    reply: string | undefined,
-    done: (err?: Error) => void,
-  ): void {
-    const item: Outgoing = {
-      reply,
-      traceparent: env.traceparent,
-      deadline: env.deadline,
-      key: env.idempotencyKey,
+    // Encoded now, so a message the caller changes after ask() returns is sent as it was.
+    const body = encode(msg);
+    const pending = this.#replies.create(target, options.timeoutMs ?? 5000);
+    this.#enqueue(subject, {
+      reply: pending.reply,
+      traceparent: options.traceparent ?? newTraceparent(),
+      deadline: pending.deadline,
+      key: options.idempotencyKey,
       body,
       bytes: 0,
-      done,
-    };
+      pending,
+      sent: undefined,
+    });
+    return pending.promise;
+  }
+
+  #enqueue(subject: string, item: Outgoing): void {
     item.bytes = requestBytes(item);
     this.#outbox.add(subject, item);
   }
@@ -331,10 +330,13 @@ export class Cluster {
         this.parts.nc.publish(subject, encodeRequests(items), opts);
       }
     } catch (err) {
-      for (const i of items) i.done(err as Error);
+      for (const i of items) {
+        if (i.pending) this.#replies.fail(i.pending.reply, err as Error);
+        i.sent?.(err as Error);
+      }
       return;
     }
-    for (const i of items) i.done();
+    for (const i of items) i.sent?.();
   }
 
   async #askDurable(type: string, id: string, msg: unknown, options: AskOptions): Promise<unknown> {

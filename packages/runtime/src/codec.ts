@@ -1,18 +1,64 @@
-import { Packr } from 'msgpackr';
+import { addExtension, Packr } from 'msgpackr';
 import { BadMessage } from './errors.js';
 
 // moreTypes keeps typed arrays (Float32Array, BigInt64Array, …) typed across the wire; records are off
 // so that every process decodes a message without shared structure state.
 const packr = new Packr({ useRecords: false, moreTypes: true });
 
+const TYPED_ARRAYS = [
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+] as const;
+
+/** True only while `decode` runs: other msgpackr users in the process keep copying semantics. */
+let zeroCopy = false;
+
+// msgpackr's typed-array extension (0x74: a type code byte, then the elements). Its own reader copies
+// every array into a fresh ArrayBuffer, which costs more than the rest of a small message's decode;
+// inside `decode` an array whose elements are aligned in the received bytes is a view of them instead.
+addExtension({
+  type: 0x74,
+  unpack(data: Uint8Array) {
+    const code = data[0]!;
+    const Typed = TYPED_ARRAYS[code as 0];
+    const offset = data.byteOffset + 1;
+    const bytes = data.length - 1;
+    const size = Typed?.BYTES_PER_ELEMENT ?? 1;
+    if (Typed && zeroCopy && offset % size === 0 && bytes % size === 0) {
+      return new Typed(data.buffer, offset, bytes / size);
+    }
+    const copy = Uint8Array.prototype.slice.call(data, 1).buffer;
+    if (Typed) return new Typed(copy);
+    if (code === 16) return copy;
+    if (code === 17) return new DataView(copy);
+    throw new Error(`Could not find typed array for code ${code}`);
+  },
+});
+
 export function encode(value: unknown): Uint8Array {
   return packr.pack(value);
 }
 
+/**
+ * Decodes one message. Typed arrays in it may be views of `bytes` (like a Node Buffer read from a
+ * socket): copy one (`.slice()`) before keeping it for long or transferring its `.buffer`.
+ */
 export function decode(bytes: Uint8Array): unknown {
+  zeroCopy = true;
   try {
     return packr.unpack(bytes);
   } catch (err) {
     throw new BadMessage(`the payload is not valid msgpack (${(err as Error).message})`);
+  } finally {
+    zeroCopy = false;
   }
 }

@@ -5,25 +5,40 @@ import { decode } from './codec.js';
 import { H, replyError } from './envelope.js';
 import { NoResponders, rebuildError, Timeout } from './errors.js';
 
-interface Pending {
-  resolve(value: unknown): void;
-  reject(err: Error): void;
-  timer: NodeJS.Timeout;
-  target: string;
+/** One ask waiting for its reply. */
+export class Pending {
+  resolve!: (value: unknown) => void;
+  reject!: (err: Error) => void;
+  readonly promise: Promise<unknown>;
   /** Tokens of the other asks sent in the same batch, kept on the token the batch was sent with. */
-  mates?: string[];
+  mates: string[] | undefined;
+
+  constructor(
+    readonly reply: string,
+    readonly target: string,
+    readonly timeoutMs: number,
+    readonly deadline: number,
+  ) {
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
 }
 
 /**
  * One wildcard inbox subscription per connection; each request gets `<inbox>.<token>` as its reply
- * subject. Unlike nats.js `request()`, a reply may arrive in several chunks, and error replies are
- * rebuilt as typed errors from their headers.
+ * subject. Unlike nats.js `request()`, a reply may arrive in several chunks or inside a batch, and
+ * error replies are rebuilt as typed errors. One timer serves every ask: it fires at the earliest
+ * deadline and sweeps, so an ask costs no timer of its own.
  */
 export class Replies {
   readonly #inbox = createInbox();
   readonly #pending = new Map<string, Pending>();
   readonly #assembler = new Assembler();
   #seq = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Number.POSITIVE_INFINITY;
 
   constructor(nc: NatsConnection) {
     nc.subscribe(`${this.#inbox}.*`, {
@@ -33,30 +48,30 @@ export class Replies {
     });
   }
 
+  /** A fresh reply subject and the ask waiting on it; rejects with Timeout after `timeoutMs`. */
+  create(target: string, timeoutMs: number): Pending {
+    const token = (this.#seq++).toString(36);
+    const deadline = Date.now() + timeoutMs;
+    const p = new Pending(`${this.#inbox}.${token}`, target, timeoutMs, deadline);
+    this.#pending.set(token, p);
+    if (deadline < this.#timerAt) this.#arm(deadline);
+    return p;
+  }
+
   /** Calls `send` with a fresh reply subject and resolves with the decoded reply. */
   wait(target: string, timeoutMs: number, send: (reply: string) => void): Promise<unknown> {
-    const token = (this.#seq++).toString(36);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(token);
-        reject(new Timeout(target, timeoutMs));
-      }, timeoutMs);
-      this.#pending.set(token, { resolve, reject, timer, target });
-      try {
-        send(`${this.#inbox}.${token}`);
-      } catch (err) {
-        clearTimeout(timer);
-        this.#pending.delete(token);
-        reject(err);
-      }
-    });
+    const p = this.create(target, timeoutMs);
+    try {
+      send(p.reply);
+    } catch (err) {
+      this.fail(p.reply, err as Error);
+    }
+    return p.promise;
   }
 
   /** Stops waiting on `reply` (its promise is abandoned, never settled). */
   forget(reply: string): void {
-    const token = this.#token(reply);
-    clearTimeout(this.#pending.get(token)?.timer);
-    this.#pending.delete(token);
+    this.#pending.delete(this.#token(reply));
   }
 
   /** Rejects the ask waiting on `reply` (its send failed after `wait` returned). */
@@ -76,11 +91,32 @@ export class Replies {
   }
 
   rejectAll(err: Error): void {
-    for (const p of this.#pending.values()) {
-      clearTimeout(p.timer);
-      p.reject(err);
-    }
+    clearTimeout(this.#timer);
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    for (const p of this.#pending.values()) p.reject(err);
     this.#pending.clear();
+  }
+
+  #arm(at: number): void {
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => this.#sweep(), Math.max(0, at - Date.now()));
+    this.#timer.unref();
+  }
+
+  /** Times out every ask past its deadline and re-arms for the earliest one left. */
+  #sweep(): void {
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [token, p] of this.#pending) {
+      if (p.deadline <= now) {
+        this.#pending.delete(token);
+        p.reject(new Timeout(p.target, p.timeoutMs));
+      } else if (p.deadline < next) next = p.deadline;
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.#arm(next);
   }
 
   #token(reply: string): string {
@@ -133,24 +169,16 @@ export class Replies {
     } catch {
       return; // not from a stitch actor; the asks it might have answered time out
     }
-    for (const { reply, out } of items) {
-      const token = this.#token(reply);
+    for (const item of items) {
+      const token = this.#token(item.reply);
       const p = this.#pending.get(token);
       if (!p) continue;
-      if (!out.ok) {
-        this.#settle(token, p, rebuildError(out.code, out.name, out.message));
-        continue;
-      }
-      try {
-        this.#settle(token, p, undefined, decode(out.data));
-      } catch (err) {
-        this.#settle(token, p, err as Error);
-      }
+      if (item.ok) this.#settle(token, p, undefined, item.value);
+      else this.#settle(token, p, rebuildError(item.error.code, item.error.name, item.error.message));
     }
   }
 
   #settle(token: string, p: Pending, err: Error | undefined, value?: unknown): void {
-    clearTimeout(p.timer);
     this.#pending.delete(token);
     if (err) p.reject(err);
     else p.resolve(value);

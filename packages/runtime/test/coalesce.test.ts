@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { BadMessage } from '../src/index.js';
 import {
   Coalescer,
+  decode,
   decodeReplies,
   decodeRequests,
   encode,
@@ -31,25 +32,69 @@ test('one tick of sends becomes one batch per subject, in order, never past the 
   assert.deepEqual(sent.slice(3), [['b', [9]]]);
 });
 
-test('batch payloads round-trip; malformed ones are BadMessage', () => {
-  const body = encode({ type: 'x' });
+test('batch payloads round-trip with the messages spliced in; malformed ones are BadMessage', () => {
+  const msg = { type: 'x', v: new Float32Array([1, 2]), s: 'ü'.repeat(40) };
   const items = [
-    { reply: 'in.1', traceparent: 't', deadline: 5, key: 'k', body },
-    { reply: undefined, traceparent: 't', deadline: Number.POSITIVE_INFINITY, key: undefined, body },
+    { reply: 'in.1', traceparent: 't', deadline: 5, key: 'k'.repeat(300), body: encode(msg) },
+    {
+      reply: undefined,
+      traceparent: 't',
+      deadline: Number.POSITIVE_INFINITY,
+      key: undefined,
+      body: encode(msg),
+    },
   ];
+  const back = decodeRequests(encodeRequests(items));
   assert.deepEqual(
-    decodeRequests(encodeRequests(items)).map((i) => ({ ...i, body: Buffer.from(i.body) })),
-    items.map((i) => ({ ...i, body: Buffer.from(i.body) })),
+    back.map(({ message, error, ...rest }) => rest),
+    items.map(({ body, ...rest }) => rest),
   );
+  for (const r of back) {
+    assert.equal(r.error, undefined);
+    assert.deepEqual(r.message, msg);
+  }
   const replies = decodeReplies(
     encodeReplies([
-      { reply: 'in.1', out: { ok: true, data: body } },
+      { reply: 'in.1', out: { ok: true, data: encode([1, 'two']) } },
       { reply: 'in.2', out: { ok: false, code: 'C', name: 'N', message: 'm' } },
     ]),
   );
-  assert.equal(replies[1]!.out.ok, false);
-  assert.deepEqual(Buffer.from((replies[0]!.out as { data: Uint8Array }).data), Buffer.from(body));
+  assert.deepEqual(replies, [
+    { reply: 'in.1', ok: true, value: [1, 'two'] },
+    { reply: 'in.2', ok: false, error: { ok: false, code: 'C', name: 'N', message: 'm' } },
+  ]);
+  // A message sent as bytes (bin) is decoded on its own: a bad one fails only its item.
+  const mixed = decodeRequests(
+    encode([
+      ['in.1', 't', 5, null, new Uint8Array([0xc1, 0xff])],
+      ['in.2', 't', 5, null, Buffer.from(encode({ type: 'x' }))],
+    ]),
+  );
+  assert.ok(mixed[0]!.error instanceof BadMessage);
+  assert.deepEqual(mixed[1]!.message, { type: 'x' });
   assert.throws(() => decodeRequests(encode({ not: 'an array' })), BadMessage);
   assert.throws(() => decodeRequests(encode([['too', 'short']])), BadMessage);
   assert.throws(() => decodeReplies(encode([['in.1', 2]])), BadMessage);
+});
+
+test('decoded typed arrays equal what was sent, views of the received bytes only where aligned', () => {
+  const sent = {
+    u8: new Uint8Array([1, 2, 3]),
+    f32: new Float32Array([1.5, -2]),
+    f64: new Float64Array([Math.PI]),
+    i64: new BigInt64Array([-5n]),
+  };
+  for (let shift = 0; shift < 8; shift++) {
+    // The same bytes at every offset of a larger buffer, as a message lands anywhere in a socket read.
+    const bytes = encode(sent);
+    const big = new Uint8Array(bytes.length + shift);
+    big.set(bytes, shift);
+    const got = decode(big.subarray(shift)) as typeof sent;
+    assert.deepEqual(got, sent);
+    for (const arr of Object.values(got)) {
+      assert.equal(arr.byteOffset % arr.BYTES_PER_ELEMENT, 0);
+      if (arr.buffer !== big.buffer) assert.equal(arr.byteOffset, 0, 'a copy owns its buffer');
+    }
+    assert.equal(got.u8.buffer, big.buffer, 'a byte array is always a view');
+  }
 });
