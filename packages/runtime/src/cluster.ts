@@ -324,9 +324,10 @@ export class Cluster {
         const h = natsHeaders();
         h.set(H.batch, String(items.length));
         h.set(H.sender, this.clientId);
-        const replies = items.flatMap((i) => (i.reply ? [i.reply] : []));
-        if (replies.length > 0) this.#replies.group(replies);
-        const opts = { headers: h, ...(replies[0] ? { reply: replies[0] } : {}) };
+        const asks: Pending[] = [];
+        for (const i of items) if (i.pending) asks.push(i.pending);
+        if (asks.length > 0) this.#replies.group(asks);
+        const opts = { headers: h, ...(asks[0] ? { reply: asks[0].reply } : {}) };
         this.parts.nc.publish(subject, encodeRequests(items), opts);
       }
     } catch (err) {

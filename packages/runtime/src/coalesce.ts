@@ -10,7 +10,7 @@ export interface Coalescable {
  * subject, then goes alone. A batch never grows past `room` bytes.
  */
 export class Coalescer<I extends Coalescable> {
-  readonly #pending = new Map<string, { items: I[]; bytes: number }>();
+  #pending = new Map<string, { items: I[]; bytes: number }>();
   readonly #room: number;
   readonly #send: (subject: string, items: I[]) => void;
   #scheduled = false;
@@ -47,8 +47,11 @@ export class Coalescer<I extends Coalescable> {
   /** Sends everything queued now. */
   flush(): void {
     this.#scheduled = false;
-    const pending = [...this.#pending];
-    this.#pending.clear();
+    const pending = this.#pending;
+    // A fresh Map, not clear(): a cleared V8 Map's old table links to its new one, so each tick's
+    // batches stayed reachable from promoted garbage and were promoted with it (measured: ~1.7 KB
+    // promoted per serial ask, and a mark-compact every few thousand asks).
+    this.#pending = new Map();
     for (const [subject, batch] of pending) this.#send(subject, batch.items);
   }
 

@@ -39,7 +39,8 @@ export class Mailbox<T> {
   readonly #run: (value: T) => void | Promise<void>;
   readonly #queue: Item<T>[] = [];
   #head = 0;
-  readonly #perCaller = new Map<string, number>();
+  /** Messages held per sender; a mutable count, so the common case is one lookup and no write. */
+  readonly #perCaller = new Map<string, { n: number }>();
   #running = 0;
   #paused = false;
   #pumping = false;
@@ -64,12 +65,16 @@ export class Mailbox<T> {
 
   /** Queues `value`, or says why it cannot. `force` skips the limits (durable mode is bounded upstream). */
   offer(value: T, caller: string, force = false): Rejection | undefined {
-    const held = this.#perCaller.get(caller) ?? 0;
+    let held = this.#perCaller.get(caller);
     if (!force) {
       if (this.depth + this.#running >= this.capacity) return this.#reject('full');
-      if (held >= this.perCaller) return this.#reject('caller');
+      if (held && held.n >= this.perCaller) return this.#reject('caller');
     }
-    this.#perCaller.set(caller, held + 1);
+    if (!held) {
+      held = { n: 0 };
+      this.#perCaller.set(caller, held);
+    }
+    held.n++;
     this.#queue.push({ value, caller, queuedAt: performance.now() });
     this.#maxDepth = Math.max(this.#maxDepth, this.depth);
     this.#pump();
@@ -167,9 +172,8 @@ export class Mailbox<T> {
   }
 
   #release(caller: string): void {
-    const held = (this.#perCaller.get(caller) ?? 1) - 1;
-    if (held <= 0) this.#perCaller.delete(caller);
-    else this.#perCaller.set(caller, held);
+    const held = this.#perCaller.get(caller);
+    if (held && --held.n <= 0) this.#perCaller.delete(caller);
   }
 }
 

@@ -10,10 +10,11 @@ export class Pending {
   resolve!: (value: unknown) => void;
   reject!: (err: Error) => void;
   readonly promise: Promise<unknown>;
-  /** Tokens of the other asks sent in the same batch, kept on the token the batch was sent with. */
-  mates: string[] | undefined;
+  /** The asks sent in the same batch, kept on the one whose reply subject the batch carried. */
+  mates: Pending[] | undefined;
 
   constructor(
+    readonly token: string,
     readonly reply: string,
     readonly target: string,
     readonly timeoutMs: number,
@@ -52,7 +53,7 @@ export class Replies {
   create(target: string, timeoutMs: number): Pending {
     const token = (this.#seq++).toString(36);
     const deadline = Date.now() + timeoutMs;
-    const p = new Pending(`${this.#inbox}.${token}`, target, timeoutMs, deadline);
+    const p = new Pending(token, `${this.#inbox}.${token}`, target, timeoutMs, deadline);
     this.#pending.set(token, p);
     if (deadline < this.#timerAt) this.#arm(deadline);
     return p;
@@ -82,12 +83,11 @@ export class Replies {
   }
 
   /**
-   * Records that `replies` went out as one message with reply subject `replies[0]`: a no-responders
+   * Records that `asks` went out as one message with the reply subject of `asks[0]`: a no-responders
    * status on it is the answer to every ask in the batch.
    */
-  group(replies: string[]): void {
-    const p = this.#pending.get(this.#token(replies[0]!));
-    if (p) p.mates = replies.slice(1).map((r) => this.#token(r));
+  group(asks: Pending[]): void {
+    asks[0]!.mates = asks;
   }
 
   rejectAll(err: Error): void {
@@ -136,9 +136,8 @@ export class Replies {
     if (h) {
       if (h.code === 503) {
         this.#settle(token, p, new NoResponders(p.target));
-        for (const mate of p.mates ?? []) {
-          const q = this.#pending.get(mate);
-          if (q) this.#settle(mate, q, new NoResponders(q.target));
+        for (const q of p.mates ?? []) {
+          if (this.#pending.get(q.token) === q) this.#settle(q.token, q, new NoResponders(q.target));
         }
         return;
       }
