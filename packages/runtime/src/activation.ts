@@ -21,8 +21,8 @@ interface Incoming {
   durable: JsMsg | undefined;
   /** Idempotency key, or the stream sequence for durable messages sent without one. */
   key: string | undefined;
-  /** Arrived in a Stitch-Batch: the sender reads coalesced replies. */
-  batched: boolean;
+  /** Arrived in a Stitch-Batch: the caller inbox its reply is coalesced under (the sender reads batches). */
+  inbox: string | undefined;
 }
 
 interface OutgoingReply extends ReplyItem {
@@ -30,6 +30,22 @@ interface OutgoingReply extends ReplyItem {
 }
 
 type Status = ActorInspection['status'];
+
+/**
+ * The caller inbox a reply subject belongs to (the subject without its last token); `likely` (the
+ * batch's own inbox) is returned as the same string when it matches, so coalescing hashes it once.
+ */
+function inboxOf(reply: string, likely: string | undefined): string {
+  const n = likely?.length ?? 0;
+  if (
+    likely !== undefined &&
+    reply.charCodeAt(n) === 46 &&
+    reply.startsWith(likely) &&
+    reply.indexOf('.', n + 1) === -1
+  )
+    return likely;
+  return reply.slice(0, reply.lastIndexOf('.'));
+}
 
 /** The context of one turn; a class so that a turn allocates one small object and no closure. */
 class TurnContext implements ActorContext {
@@ -217,10 +233,10 @@ export class Activation {
     try {
       msg = this.#parse(data);
     } catch (err) {
-      this.#answerBad(m.reply, err, false);
+      this.#answerBad(m.reply, err, undefined);
       return;
     }
-    this.#accept(msg, readEnvelope(m.headers), m.reply, false);
+    this.#accept(msg, readEnvelope(m.headers), m.reply, undefined);
   }
 
   /** Unpacks coalesced asks/tells; each item then goes exactly the way a single message would. */
@@ -229,17 +245,19 @@ export class Activation {
     try {
       items = decodeRequests(data);
     } catch (err) {
-      this.#answerBad(m.reply, err, false);
+      this.#answerBad(m.reply, err, undefined);
       return;
     }
     const sender = m.headers?.get(H.sender) || 'unknown';
+    const batchInbox = m.reply ? inboxOf(m.reply, undefined) : undefined;
     for (const i of items) {
+      const inbox = i.reply ? inboxOf(i.reply, batchInbox) : undefined;
       let msg: { type: string };
       try {
         if (i.error) throw i.error;
         msg = this.#check(i.message);
       } catch (err) {
-        this.#answerBad(i.reply, err, true);
+        this.#answerBad(i.reply, err, inbox);
         continue;
       }
       const env: Envelope = {
@@ -248,28 +266,28 @@ export class Activation {
         deadline: i.deadline,
         ...(i.key !== undefined ? { idempotencyKey: i.key } : {}),
       };
-      this.#accept(msg, env, i.reply, true);
+      this.#accept(msg, env, i.reply, inbox);
     }
   }
 
   /** Queues one message, or answers it at once when it is a system message or refused. */
-  #accept(msg: { type: string }, env: Envelope, reply: string | undefined, batched: boolean): void {
+  #accept(msg: { type: string }, env: Envelope, reply: string | undefined, inbox: string | undefined): void {
     if (msg.type === '$inspect') {
-      if (reply) this.#send(reply, { ok: true, data: encode(this.inspect()) }, batched);
+      if (reply) this.#send(reply, { ok: true, data: encode(this.inspect()) }, inbox);
       return;
     }
     if (msg.type === '$outcome') {
-      if (reply) this.#outcome(String((msg as { key?: unknown }).key), reply, batched);
+      if (reply) this.#outcome(String((msg as { key?: unknown }).key), reply, inbox);
       return;
     }
-    const item: Incoming = { msg, env, reply, durable: undefined, key: env.idempotencyKey, batched };
+    const item: Incoming = { msg, env, reply, durable: undefined, key: env.idempotencyKey, inbox };
     const refused = this.#mailbox.offer(item, env.sender);
     if (refused && reply) {
       const detail =
         refused === 'full'
           ? `${this.key}'s mailbox is full (${this.#mailbox.capacity} messages)`
           : `sender ${env.sender} already has ${this.#mailbox.perCaller} messages in ${this.key}'s mailbox`;
-      this.#send(reply, failure(new Overloaded(detail)), batched);
+      this.#send(reply, failure(new Overloaded(detail)), inbox);
     }
   }
 
@@ -282,24 +300,24 @@ export class Activation {
     try {
       msg = this.#parse(m.data);
     } catch (err) {
-      this.#answerBad(reply, err, false);
+      this.#answerBad(reply, err, undefined);
       m.term();
       return;
     }
     const key = env.idempotencyKey ?? `seq-${m.seq}`;
     // Durable messages bypass the limits: the consumer's max_ack_pending already bounds them.
     this.#durableQueued++;
-    this.#mailbox.offer({ msg, env, reply, durable: m, key, batched: false }, '$durable', true);
+    this.#mailbox.offer({ msg, env, reply, durable: m, key, inbox: undefined }, '$durable', true);
   }
 
   /**
    * Answers a durable ask whose publish the stream dropped as a duplicate: from the effect record when
    * the key is applied, else once its (first) message commits.
    */
-  #outcome(key: string, reply: string, batched: boolean): void {
+  #outcome(key: string, reply: string, inbox: string | undefined): void {
     const done = this.#record.processed.get(key);
     if (done) {
-      this.#send(reply, done, batched);
+      this.#send(reply, done, inbox);
       return;
     }
     const waiting = this.#waiters.get(key) ?? [];
@@ -324,16 +342,16 @@ export class Activation {
     return msg as { type: string };
   }
 
-  #answerBad(reply: string | undefined, err: unknown, batched: boolean): void {
+  #answerBad(reply: string | undefined, err: unknown, inbox: string | undefined): void {
     this.host.log('warn', 'dropped a malformed message', { actor: this.key, error: (err as Error).message });
-    if (reply) this.#send(reply, failure(err), batched);
+    if (reply) this.#send(reply, failure(err), inbox);
   }
 
   #turn(item: Incoming): void | Promise<void> {
     if (item.durable) return this.#durableTurn(item, item.durable);
     const cached = item.key === undefined ? undefined : this.#recent.get(item.key);
     if (cached) {
-      if (item.reply) this.#send(item.reply, cached, item.batched);
+      if (item.reply) this.#send(item.reply, cached, item.inbox);
       return;
     }
     if (item.env.deadline < Date.now() && item.reply) return; // the caller has given up
@@ -347,7 +365,7 @@ export class Activation {
       this.#recent.set(item.key, out);
       if (this.#recent.size > RECENT_FAST_KEYS) this.#recent.delete(this.#recent.keys().next().value!);
     }
-    if (item.reply) this.#send(item.reply, out, item.batched);
+    if (item.reply) this.#send(item.reply, out, item.inbox);
     else if (!out.ok) this.host.log('warn', 'tell failed', { actor: this.key, error: out.message });
   }
 
@@ -441,14 +459,14 @@ export class Activation {
   }
 
   /** Answers `subject`; a batched caller's replies wait for the end of the tick to go out together. */
-  #send(subject: string, out: Outcome, batched = false): void {
-    if (!batched) {
+  #send(subject: string, out: Outcome, inbox?: string): void {
+    if (inbox === undefined) {
       this.#publishReply(subject, out);
       return;
     }
     const item: OutgoingReply = { reply: subject, out, bytes: 0 };
     item.bytes = replyBytes(item);
-    this.#replies.add(subject.slice(0, subject.lastIndexOf('.')), item);
+    this.#replies.add(inbox, item);
   }
 
   #sendReplies(items: OutgoingReply[]): void {

@@ -39,6 +39,14 @@ interface Outgoing extends RequestItem {
   sent: ((err?: Error) => void) | undefined;
 }
 
+interface Route {
+  subject: string;
+  target: string;
+}
+
+/** Actors whose routes are cached; past this the cache starts over, so it stays small. */
+const MAX_ROUTES = 10_000;
+
 /** What a connection is made of; built by `connectCluster`. */
 export interface Parts {
   name: string;
@@ -69,6 +77,8 @@ export class Cluster {
   readonly #replies: Replies;
   /** Fast-mode asks and tells to actors, coalesced per actor subject (see batch.ts). */
   readonly #outbox: Coalescer<Outgoing>;
+  readonly #routes = new Map<string, Map<string, Route>>();
+  #routeCount = 0;
   #closed = false;
   #monitor: MembershipMonitor | undefined;
 
@@ -217,8 +227,7 @@ export class Cluster {
     const retries = options.retries ?? 0;
     const opts =
       retries > 0 && !options.idempotencyKey ? { ...options, idempotencyKey: nuid.next() } : options;
-    const subject = this.parts.names.actor(type, id);
-    const target = `actor ${type}/${id}`;
+    const { subject, target } = this.#route(type, id);
     if (retries === 0) return this.#askActor(subject, msg, opts, target);
     return this.#withRetries(() => this.#askActor(subject, msg, opts, target), retries);
   }
@@ -260,6 +269,30 @@ export class Cluster {
     await this.parts.nc.close().catch(() => undefined);
     this.#replies.rejectAll(new ClusterClosed());
     await this.parts.embedded?.stop();
+  }
+
+  /**
+   * The subject and error label of an actor, the same string objects on every ask: the outbox is
+   * keyed by subject, and a string built afresh per ask is hashed afresh per ask.
+   */
+  #route(type: string, id: string): Route {
+    let byId = this.#routes.get(type);
+    if (!byId) {
+      byId = new Map();
+      this.#routes.set(type, byId);
+    }
+    let route = byId.get(id);
+    if (!route) {
+      if (this.#routeCount++ >= MAX_ROUTES) {
+        this.#routes.clear();
+        this.#routeCount = 1;
+        byId = new Map();
+        this.#routes.set(type, byId);
+      }
+      route = { subject: this.parts.names.actor(type, id), target: `actor ${type}/${id}` };
+      byId.set(id, route);
+    }
+    return route;
   }
 
   #open(): void {
