@@ -27,6 +27,8 @@ interface Item<T> {
 }
 
 const SAMPLES = 1024;
+/** Senders with nothing in the mailbox kept in its per-sender table before a sweep drops them. */
+const IDLE_SENDERS_KEPT = 256;
 
 /**
  * Bounded FIFO that runs `concurrency` turns at a time (1 = turn-based). It never grows past its
@@ -39,7 +41,7 @@ export class Mailbox<T> {
   readonly #run: (value: T) => void | Promise<void>;
   readonly #queue: Item<T>[] = [];
   #head = 0;
-  /** Messages held per sender; a mutable count, so the common case is one lookup and no write. */
+  /** Messages held per sender; a mutable count, so a message costs one lookup and no Map write. */
   readonly #perCaller = new Map<string, { n: number }>();
   #running = 0;
   #paused = false;
@@ -171,9 +173,15 @@ export class Mailbox<T> {
     if (this.depth === 0 && this.#running === 0) for (const wake of this.#idle.splice(0)) wake();
   }
 
+  // A sender's entry stays at 0 instead of being deleted: a Map that gains and loses a key per
+  // message is rehashed all the time (see pending-table.ts for what that costs). Idle senders are
+  // dropped in one sweep once there are many of them.
   #release(caller: string): void {
     const held = this.#perCaller.get(caller);
-    if (held && --held.n <= 0) this.#perCaller.delete(caller);
+    if (held) held.n--;
+    if (this.#perCaller.size > IDLE_SENDERS_KEPT) {
+      for (const [c, h] of this.#perCaller) if (h.n <= 0) this.#perCaller.delete(c);
+    }
   }
 }
 

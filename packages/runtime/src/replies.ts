@@ -4,6 +4,7 @@ import { Assembler } from './chunks.js';
 import { decode } from './codec.js';
 import { H, replyError } from './envelope.js';
 import { NoResponders, rebuildError, Timeout } from './errors.js';
+import { PendingTable } from './pending-table.js';
 
 /** One ask waiting for its reply. */
 export class Pending {
@@ -14,7 +15,7 @@ export class Pending {
   mates: Pending[] | undefined;
 
   constructor(
-    readonly token: string,
+    readonly seq: number,
     readonly reply: string,
     readonly target: string,
     readonly timeoutMs: number,
@@ -35,7 +36,7 @@ export class Pending {
  */
 export class Replies {
   readonly #inbox = createInbox();
-  readonly #pending = new Map<string, Pending>();
+  readonly #pending = new PendingTable<Pending>();
   readonly #assembler = new Assembler();
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -51,10 +52,10 @@ export class Replies {
 
   /** A fresh reply subject and the ask waiting on it; rejects with Timeout after `timeoutMs`. */
   create(target: string, timeoutMs: number): Pending {
-    const token = (this.#seq++).toString(36);
+    const seq = this.#seq++;
     const deadline = Date.now() + timeoutMs;
-    const p = new Pending(token, `${this.#inbox}.${token}`, target, timeoutMs, deadline);
-    this.#pending.set(token, p);
+    const p = new Pending(seq, `${this.#inbox}.${seq.toString(36)}`, target, timeoutMs, deadline);
+    this.#pending.add(p);
     if (deadline < this.#timerAt) this.#arm(deadline);
     return p;
   }
@@ -72,14 +73,14 @@ export class Replies {
 
   /** Stops waiting on `reply` (its promise is abandoned, never settled). */
   forget(reply: string): void {
-    this.#pending.delete(this.#token(reply));
+    const p = this.#pending.get(this.#seqOf(reply));
+    if (p) this.#pending.delete(p);
   }
 
   /** Rejects the ask waiting on `reply` (its send failed after `wait` returned). */
   fail(reply: string, err: Error): void {
-    const token = this.#token(reply);
-    const p = this.#pending.get(token);
-    if (p) this.#settle(token, p, err);
+    const p = this.#pending.get(this.#seqOf(reply));
+    if (p) this.#settle(p, err);
   }
 
   /**
@@ -110,9 +111,9 @@ export class Replies {
     this.#timerAt = Number.POSITIVE_INFINITY;
     const now = Date.now();
     let next = Number.POSITIVE_INFINITY;
-    for (const [token, p] of this.#pending) {
+    for (const p of this.#pending.values()) {
       if (p.deadline <= now) {
-        this.#pending.delete(token);
+        this.#pending.delete(p);
         p.reject(new Timeout(p.target, p.timeoutMs));
       } else if (p.deadline < next) next = p.deadline;
     }
@@ -123,6 +124,10 @@ export class Replies {
     return reply.slice(this.#inbox.length + 1);
   }
 
+  #seqOf(reply: string): number {
+    return Number.parseInt(this.#token(reply), 36);
+  }
+
   #onReply(m: Msg): void {
     const h = m.headers;
     if (h?.get(H.batch)) {
@@ -130,15 +135,13 @@ export class Replies {
       return;
     }
     const token = this.#token(m.subject);
-    const p = this.#pending.get(token);
+    const p = this.#pending.get(Number.parseInt(token, 36));
     if (!p) return;
     let data = m.data;
     if (h) {
       if (h.code === 503) {
-        this.#settle(token, p, new NoResponders(p.target));
-        for (const q of p.mates ?? []) {
-          if (this.#pending.get(q.token) === q) this.#settle(q.token, q, new NoResponders(q.target));
-        }
+        this.#settle(p, new NoResponders(p.target));
+        for (const q of p.mates ?? []) this.#settle(q, new NoResponders(q.target));
         return;
       }
       const chunk = h.get(H.chunk);
@@ -149,14 +152,14 @@ export class Replies {
       }
       const err = replyError(h, data);
       if (err) {
-        this.#settle(token, p, err);
+        this.#settle(p, err);
         return;
       }
     }
     try {
-      this.#settle(token, p, undefined, decode(data));
+      this.#settle(p, undefined, decode(data));
     } catch (err) {
-      this.#settle(token, p, err as Error);
+      this.#settle(p, err as Error);
     }
   }
 
@@ -169,16 +172,16 @@ export class Replies {
       return; // not from a stitch actor; the asks it might have answered time out
     }
     for (const item of items) {
-      const token = this.#token(item.reply);
-      const p = this.#pending.get(token);
+      const p = this.#pending.get(this.#seqOf(item.reply));
       if (!p) continue;
-      if (item.ok) this.#settle(token, p, undefined, item.value);
-      else this.#settle(token, p, rebuildError(item.error.code, item.error.name, item.error.message));
+      if (item.ok) this.#settle(p, undefined, item.value);
+      else this.#settle(p, rebuildError(item.error.code, item.error.name, item.error.message));
     }
   }
 
-  #settle(token: string, p: Pending, err: Error | undefined, value?: unknown): void {
-    this.#pending.delete(token);
+  /** Settles `p` once; a later answer for it (a batch mate, a duplicate reply) is ignored. */
+  #settle(p: Pending, err: Error | undefined, value?: unknown): void {
+    if (!this.#pending.delete(p)) return;
     if (err) p.reject(err);
     else p.resolve(value);
   }
