@@ -66,6 +66,15 @@ describe('coalesced fast-mode messages', () => {
     assert.equal(await ref.ask({ type: 'get' }), 205, 'a lone tell and ask keep the single format');
   });
 
+  test('a message changed after ask() returns is delivered as it was when asked', async () => {
+    const ref = await host.spawn(Counter, { id: 'snapshot' });
+    const msg = { type: 'add' as const, by: 1 };
+    const first = client.ref<typeof Counter>(ref).ask(msg);
+    msg.by = 100;
+    const second = client.ref<typeof Counter>(ref).ask(msg);
+    assert.deepEqual(await Promise.all([first, second]), [1, 101]);
+  });
+
   test('per-item errors: unknown handler and over capacity fail alone, the rest succeed', async () => {
     const counter = await host.spawn(Counter, { id: 'mixed' });
     const settled = await Promise.allSettled([

@@ -156,6 +156,14 @@ describe('runtime messaging across processes', () => {
     await assert.rejects(missing.ask({ type: 'get' }), NoResponders);
     const echo = client.ref<typeof Echo>({ type: 'echo', id: 'big' });
     await assert.rejects(echo.ask({ type: 'sleep', ms: 400 }, { timeoutMs: 100 }), Timeout);
+    // One timer serves every ask of a connection: a short timeout asked after a long one still fires
+    // on time, and the long one still succeeds.
+    const long = echo.ask({ type: 'sleep', ms: 300 }, { timeoutMs: 10_000 });
+    const started = Date.now();
+    await assert.rejects(echo.ask({ type: 'sleep', ms: 50 }, { timeoutMs: 150 }), Timeout);
+    const waited = Date.now() - started;
+    assert.ok(waited >= 140 && waited < 1000, `the 150 ms ask timed out after ${waited} ms`);
+    assert.equal(await long, 300);
     const ref = client.ref<typeof Counter>({ type: 'counter', id: 'c-ask' });
     const key = 'retry-1';
     assert.equal(await ref.ask({ type: 'add', by: 10 }, { idempotencyKey: key, retries: 2 }), 17);
