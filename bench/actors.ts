@@ -3,12 +3,11 @@
 // Modes run interleaved in rounds; each figure is the median over rounds. One JSON object per line.
 // Options: --payload=256 --inflight=64 --messages=20000 --durable-messages=5000 --serial=2000 --rounds=5
 // --modes=raw,raw_envelope,fast,durable (raw must be among them for the ratios) --profile (cpu-prof the responder).
-import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
 import { connectCluster, startEmbeddedNats } from '@stitch/runtime';
 import { encode, envelopeHeaders, newTraceparent } from '@stitch/runtime/internal';
+import { forkResponder, type ResponderProcess } from './responder-process.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const PAYLOAD = Number(args.get('payload') ?? 256);
@@ -31,9 +30,10 @@ interface Run {
 /** CPU seconds used so far by the bench process, the responder and nats-server. */
 async function cpuNow(): Promise<{ bench: number; responder: number; server: number }> {
   const own = process.cpuUsage();
+  const child = responder!.child;
   const responderUs = await new Promise<number>((resolve) => {
-    responder.once('message', (m) => resolve(Number(m)));
-    responder.send('cpu');
+    child.once('message', (m) => resolve(Number(m)));
+    child.send('cpu');
   });
   // utime + stime of the server, in clock ticks (100 per second on Linux).
   const stat = readFileSync(`/proc/${nats.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -95,15 +95,12 @@ function rawSender(nc: NatsConnection, body: Uint8Array, envelope = false): Send
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const nats = await startEmbeddedNats();
-const responder = fork(fileURLToPath(new URL('./actors-responder.ts', import.meta.url)), [nats.url], {
-  execArgv: ['--import', 'tsx', ...(args.has('profile') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [])],
-  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-});
+let responder: ResponderProcess | undefined;
 try {
-  await new Promise<void>((resolve, reject) => {
-    responder.once('message', () => resolve());
-    responder.once('exit', (code) => reject(new Error(`responder exited with ${code}`)));
-  });
+  responder = await forkResponder(
+    nats.url,
+    args.has('profile') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [],
+  );
   const raw = await connect({ servers: nats.url });
   const cluster = await connectCluster({ nats: nats.url, name: 'bench' });
   const data = new Uint8Array(PAYLOAD).fill(7);
@@ -167,7 +164,6 @@ try {
   await cluster.close();
   await raw.close();
 } finally {
-  responder.kill('SIGTERM');
-  await new Promise((r) => responder.once('exit', r));
+  await responder?.stop();
   await nats.stop();
 }

@@ -7,12 +7,11 @@
 //   fast, and raw_to_actor (a raw caller with hand-set envelope headers, answered by the stitch actor:
 //   the responder's share of fast mode).
 // Options: --serial=5000 (round trips per figure), --spins=0,3,5,10,20. One JSON object per line.
-import { fork } from 'node:child_process';
 import net from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { connect, createInbox } from '@nats-io/transport-node';
 import { connectCluster, startEmbeddedNats } from '@stitch/runtime';
 import { encode, envelopeHeaders, newTraceparent } from '@stitch/runtime/internal';
+import { forkResponder, type ResponderProcess } from './responder-process.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const SERIAL = Number(args.get('serial') ?? 5000);
@@ -48,15 +47,9 @@ async function serial(send: () => Promise<unknown>): Promise<{ p50_us: number; g
 }
 
 const nats = await startEmbeddedNats();
-const responder = fork(fileURLToPath(new URL('./actors-responder.ts', import.meta.url)), [nats.url], {
-  execArgv: ['--import', 'tsx'],
-  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-});
+let responder: ResponderProcess | undefined;
 try {
-  await new Promise<void>((resolve, reject) => {
-    responder.once('message', () => resolve());
-    responder.once('exit', (code) => reject(new Error(`responder exited with ${code}`)));
-  });
+  responder = await forkResponder(nats.url);
   const raw = await connect({ servers: nats.url });
   const cluster = await connectCluster({ nats: nats.url, name: 'bench' });
   const msg = { type: 'echo', data: new Uint8Array(256).fill(7) };
@@ -104,7 +97,6 @@ try {
   await cluster.close();
   await raw.close();
 } finally {
-  responder.kill('SIGTERM');
-  await new Promise((r) => responder.once('exit', r));
+  await responder?.stop();
   await nats.stop();
 }
