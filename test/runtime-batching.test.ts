@@ -12,7 +12,7 @@ import {
   Overloaded,
   startEmbeddedNats,
 } from '@stitch/runtime';
-import { decodeReplies, encode, newTraceparent } from '@stitch/runtime/internal';
+import { decodeReplies, encode, isTraceparent, newTraceparent } from '@stitch/runtime/internal';
 import { Counter, Echo } from './fixtures/runtime-actors.js';
 
 const CLUSTER = 'batch';
@@ -73,6 +73,42 @@ describe('coalesced fast-mode messages', () => {
     msg.by = 100;
     const second = client.ref<typeof Counter>(ref).ask(msg);
     assert.deepEqual(await Promise.all([first, second]), [1, 101]);
+  });
+
+  test('every item keeps its trace context up to its handler; a malformed one is replaced', async () => {
+    const ref = client.ref<typeof Echo>(await host.spawn(Echo, { id: 'trace' }));
+    const lone = newTraceparent();
+    assert.equal(await ref.ask({ type: 'trace' }, { traceparent: lone }), lone);
+    const sent = [newTraceparent(), newTraceparent(), newTraceparent()];
+    const seen = await Promise.all(sent.map((traceparent) => ref.ask({ type: 'trace' }, { traceparent })));
+    assert.deepEqual(seen, sent, 'batched items keep their own trace context');
+
+    const inbox = createInbox();
+    const got = new Promise<ReturnType<typeof decodeReplies>>((resolve) => {
+      const sub = raw.subscribe(`${inbox}.*`, {
+        callback: (_err, m) => {
+          resolve(decodeReplies(m.data));
+          sub.unsubscribe();
+        },
+      });
+    });
+    const h = headers();
+    h.set('Stitch-Batch', '2');
+    h.set('Stitch-Sender', 'raw-test');
+    const item = (n: number, traceparent: string) => [
+      `${inbox}.${n}`,
+      traceparent,
+      Date.now() + 5000,
+      null,
+      Buffer.from(encode({ type: 'trace' })),
+    ];
+    raw.publish(subject('echo', 'trace'), encode([item(0, 'bogus'), item(1, lone)]), {
+      headers: h,
+      reply: `${inbox}.0`,
+    });
+    const [fresh, kept] = await got;
+    assert.ok(fresh?.ok && isTraceparent(String(fresh.value)) && fresh.value !== 'bogus');
+    assert.ok(kept?.ok && kept.value === lone);
   });
 
   test('per-item errors: unknown handler and over capacity fail alone, the rest succeed', async () => {

@@ -64,7 +64,9 @@ class TurnContext implements ActorContext {
   get nodeId(): string {
     return this.#host.nodeId;
   }
+  /** Checked here, on use, rather than for every message of a batch. */
   get traceparent(): string {
+    if (!isTraceparent(this.#env.traceparent)) this.#env.traceparent = newTraceparent();
     return this.#env.traceparent;
   }
   get sender(): string {
@@ -261,7 +263,7 @@ export class Activation {
         continue;
       }
       const env: Envelope = {
-        traceparent: isTraceparent(i.traceparent) ? i.traceparent : newTraceparent(),
+        traceparent: i.traceparent,
         sender,
         deadline: i.deadline,
         ...(i.key !== undefined ? { idempotencyKey: i.key } : {}),
