@@ -2,12 +2,13 @@
 // local nats-server. Per mode: pipelined throughput with N in flight, and serial round-trip p50/p99.
 // Modes run interleaved in rounds; each figure is the median over rounds. One JSON object per line.
 // Options: --payload=256 --inflight=64 --messages=20000 --durable-messages=5000 --serial=2000 --rounds=5
-// --modes=raw,raw_envelope,fast,durable (raw must be among them for the ratios) --profile (cpu-prof the responder).
+// --modes=raw,raw_envelope,fast,durable (raw must be among them for the ratios) --profile (cpu-prof the responder)
+// --no-pin (leave both processes to the scheduler; see pinApart).
 import { readFileSync } from 'node:fs';
 import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
 import { connectCluster, startEmbeddedNats } from '@stitch/runtime';
 import { encode, envelopeHeaders, newTraceparent } from '@stitch/runtime/internal';
-import { forkResponder, type ResponderProcess } from './responder-process.js';
+import { forkResponder, pinApart, type ResponderProcess } from './responder-process.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const PAYLOAD = Number(args.get('payload') ?? 256);
@@ -101,6 +102,7 @@ try {
     nats.url,
     args.has('profile') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [],
   );
+  const pinned = args.has('no-pin') ? 'off' : pinApart(responder);
   const raw = await connect({ servers: nats.url });
   const cluster = await connectCluster({ nats: nats.url, name: 'bench' });
   const data = new Uint8Array(PAYLOAD).fill(7);
@@ -137,7 +139,7 @@ try {
       server: +median(runs.map((r) => r.cpu.server)).toFixed(1),
     },
   });
-  const base = { payload_bytes: encode(msg).length, rounds: ROUNDS };
+  const base = { payload_bytes: encode(msg).length, rounds: ROUNDS, pinned };
   const rawP = summary(results.raw!.pipelined);
   const rawS = summary(results.raw!.serial);
   for (const mode of Object.keys(senders)) {

@@ -1,5 +1,6 @@
 // Starts bench/actors-responder.ts as a child process and waits until it serves; `stop()` ends it.
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 export interface ResponderProcess {
@@ -28,4 +29,20 @@ export async function forkResponder(natsUrl: string, execArgv: string[] = []): P
     throw err;
   }
   return { child, stop };
+}
+
+/**
+ * Pins every thread of this process to CPU 0 and of the responder to CPU 1 (nats-server stays free),
+ * so that the scheduler neither stacks the two ends on one core nor moves them mid-run; on the 2-vCPU
+ * development VM that placement alone moved serial round trips by tens of µs between runs. Both
+ * modes of a comparison run in the same two processes, so it applies to both alike. Returns what was
+ * done, for the output: `off` with fewer than 2 CPUs or without `taskset` (util-linux).
+ */
+export function pinApart(responder: ResponderProcess): string {
+  if (availableParallelism() < 2) return 'off';
+  const pin = (pid: number | undefined, cpu: string) =>
+    pid !== undefined &&
+    spawnSync('taskset', ['-a', '-p', '-c', cpu, String(pid)], { stdio: 'ignore' }).status === 0;
+  if (!pin(responder.child.pid, '1') || !pin(process.pid, '0')) return 'off';
+  return 'bench:cpu0,responder:cpu1';
 }

@@ -6,12 +6,12 @@
 //   reply arriving) to the next socket write (the next request leaving). Modes: raw, raw_envelope,
 //   fast, and raw_to_actor (a raw caller with hand-set envelope headers, answered by the stitch actor:
 //   the responder's share of fast mode).
-// Options: --serial=5000 (round trips per figure), --spins=0,3,5,10,20. One JSON object per line.
+// Options: --serial=5000 (round trips per figure), --spins=0,3,5,10,20, --no-pin. One JSON object per line.
 import net from 'node:net';
 import { connect, createInbox } from '@nats-io/transport-node';
 import { connectCluster, startEmbeddedNats } from '@stitch/runtime';
 import { encode, envelopeHeaders, newTraceparent } from '@stitch/runtime/internal';
-import { forkResponder, type ResponderProcess } from './responder-process.js';
+import { forkResponder, pinApart, type ResponderProcess } from './responder-process.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const SERIAL = Number(args.get('serial') ?? 5000);
@@ -50,6 +50,7 @@ const nats = await startEmbeddedNats();
 let responder: ResponderProcess | undefined;
 try {
   responder = await forkResponder(nats.url);
+  const pinned = args.has('no-pin') ? 'off' : pinApart(responder);
   const raw = await connect({ servers: nats.url });
   const cluster = await connectCluster({ nats: nats.url, name: 'bench' });
   const msg = { type: 'echo', data: new Uint8Array(256).fill(7) };
@@ -86,12 +87,12 @@ try {
   };
   for (const [mode, send] of Object.entries(modes)) {
     const r = await serial(send);
-    process.stdout.write(`${JSON.stringify({ bench: 'serial_gap.gap', mode, ...r })}\n`);
+    process.stdout.write(`${JSON.stringify({ bench: 'serial_gap.gap', mode, ...r, pinned })}\n`);
   }
   for (const spin of SPINS) {
     const r = await serial(rawSend(spin, false));
     process.stdout.write(
-      `${JSON.stringify({ bench: 'serial_gap.spin', mode: 'raw', spin_us: spin, ...r })}\n`,
+      `${JSON.stringify({ bench: 'serial_gap.spin', mode: 'raw', spin_us: spin, ...r, pinned })}\n`,
     );
   }
   await cluster.close();
