@@ -7,7 +7,15 @@ import { Assembler, HEADER_ROOM } from './chunks.js';
 import { Coalescer } from './coalesce.js';
 import { decode, encode } from './codec.js';
 import type { Claim } from './directory.js';
-import { type Envelope, H, isTraceparent, newTraceparent, readEnvelope } from './envelope.js';
+import {
+  type Envelope,
+  envelopeOf,
+  H,
+  isTraceparent,
+  newTraceparent,
+  readEnvelope,
+  readHeaders,
+} from './envelope.js';
 import { ActorStopped, BadMessage, Overloaded } from './errors.js';
 import type { Host } from './host.js';
 import { Mailbox } from './mailbox.js';
@@ -221,14 +229,14 @@ export class Activation {
 
   #onFast(m: Msg): void {
     let data = m.data;
-    const chunk = m.headers?.get(H.chunk);
-    if (chunk) {
-      const whole = this.#assembler.add('', chunk, data);
+    const h = readHeaders(m.headers);
+    if (h.chunk) {
+      const whole = this.#assembler.add('', h.chunk, data);
       if (!whole) return;
       data = whole;
     }
-    if (m.headers?.get(H.batch)) {
-      this.#onBatch(m, data);
+    if (h.batch) {
+      this.#onBatch(m, data, h.sender || 'unknown');
       return;
     }
     let msg: { type: string };
@@ -238,11 +246,11 @@ export class Activation {
       this.#answerBad(m.reply, err, undefined);
       return;
     }
-    this.#accept(msg, readEnvelope(m.headers), m.reply, undefined);
+    this.#accept(msg, envelopeOf(h), m.reply, undefined);
   }
 
   /** Unpacks coalesced asks/tells; each item then goes exactly the way a single message would. */
-  #onBatch(m: Msg, data: Uint8Array): void {
+  #onBatch(m: Msg, data: Uint8Array, sender: string): void {
     let items: ReturnType<typeof decodeRequests>;
     try {
       items = decodeRequests(data);
@@ -250,7 +258,6 @@ export class Activation {
       this.#answerBad(m.reply, err, undefined);
       return;
     }
-    const sender = m.headers?.get(H.sender) || 'unknown';
     const batchInbox = m.reply ? inboxOf(m.reply, undefined) : undefined;
     for (const i of items) {
       const inbox = i.reply ? inboxOf(i.reply, batchInbox) : undefined;
@@ -296,8 +303,9 @@ export class Activation {
   #onDurable(m: JsMsg): void {
     this.#counters.delivered++;
     if (m.redelivered) this.#counters.redelivered++;
-    const env = readEnvelope(m.headers);
-    const reply = m.headers?.get(H.replyTo) || undefined;
+    const h = readHeaders(m.headers);
+    const env = envelopeOf(h);
+    const reply = h.replyTo || undefined;
     let msg: { type: string };
     try {
       msg = this.#parse(m.data);

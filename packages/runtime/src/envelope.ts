@@ -62,17 +62,51 @@ export function envelopeHeaders(env: Envelope): MsgHdrs {
   return h;
 }
 
-/** Reads the envelope; a message from a foreign client gets a fresh trace and no deadline. */
-export function readEnvelope(h: MsgHdrs | undefined): Envelope {
-  const trace = h?.get(H.traceparent);
-  const deadline = Number(h?.get(H.deadline));
-  const key = h?.get(H.idempotencyKey);
+/** The stitch headers of a received message, read in one pass (each MsgHdrs `get` scans every key). */
+export interface ReceivedHeaders {
+  traceparent?: string;
+  sender?: string;
+  deadline?: string;
+  idempotencyKey?: string;
+  replyTo?: string;
+  chunk?: string;
+  batch?: string;
+}
+
+const FIELDS: Record<string, keyof ReceivedHeaders> = {
+  [H.traceparent]: 'traceparent',
+  [H.sender]: 'sender',
+  [H.deadline]: 'deadline',
+  [H.idempotencyKey]: 'idempotencyKey',
+  [H.replyTo]: 'replyTo',
+  [H.chunk]: 'chunk',
+  [H.batch]: 'batch',
+};
+
+export function readHeaders(h: MsgHdrs | undefined): ReceivedHeaders {
+  const out: ReceivedHeaders = {};
+  if (!h) return out;
+  for (const [k, v] of h) {
+    const field = FIELDS[k];
+    // The first value, as MsgHdrs `get` would return it.
+    if (field !== undefined && out[field] === undefined && v[0]) out[field] = v[0];
+  }
+  return out;
+}
+
+/** The envelope of received headers; a message from a foreign client gets a fresh trace and no deadline. */
+export function envelopeOf(r: ReceivedHeaders): Envelope {
+  const deadline = Number(r.deadline);
   return {
-    traceparent: trace && isTraceparent(trace) ? trace : newTraceparent(),
-    sender: h?.get(H.sender) || 'unknown',
+    traceparent: r.traceparent && isTraceparent(r.traceparent) ? r.traceparent : newTraceparent(),
+    sender: r.sender || 'unknown',
     deadline: Number.isFinite(deadline) && deadline > 0 ? deadline : Number.POSITIVE_INFINITY,
-    ...(key ? { idempotencyKey: key } : {}),
+    ...(r.idempotencyKey ? { idempotencyKey: r.idempotencyKey } : {}),
   };
+}
+
+export function readEnvelope(h: MsgHdrs | undefined): Envelope {
+  return envelopeOf(readHeaders(h));
 }
 
 /** The error a reply carries, if any; its body is the error message as UTF-8. */

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { headers } from '@nats-io/transport-node';
 import fc from 'fast-check';
+import { envelopeOf, readHeaders } from '../src/envelope.js';
 import { BadMessage, InvalidOptions } from '../src/index.js';
 import { Assembler, decode, encode, isTraceparent, names, newTraceparent, split } from '../src/internal.js';
 
@@ -73,4 +75,34 @@ test('names are namespaced by cluster and refuse unsafe tokens', () => {
   assert.equal(n.nodesBucket, 'stitch_prod_nodes');
   assert.throws(() => names('a.b'), InvalidOptions);
   assert.throws(() => names('*'), InvalidOptions);
+});
+
+test('received stitch headers are read in one pass, first value wins, foreign ones get defaults', () => {
+  const h = headers();
+  h.set('traceparent', '00-0123456789abcdef0123456789abcdef-0123456789abcdef-01');
+  h.set('Stitch-Sender', 'host-1');
+  h.set('Stitch-Deadline', '1700000000000');
+  h.append('Stitch-Idempotency-Key', 'k1');
+  h.append('Stitch-Idempotency-Key', 'k2');
+  h.set('Stitch-Batch', '3');
+  h.set('X-Other', 'ignored');
+  const read = readHeaders(h);
+  assert.deepEqual(read, {
+    traceparent: '00-0123456789abcdef0123456789abcdef-0123456789abcdef-01',
+    sender: 'host-1',
+    deadline: '1700000000000',
+    idempotencyKey: 'k1',
+    batch: '3',
+  });
+  assert.deepEqual(envelopeOf(read), {
+    traceparent: read.traceparent,
+    sender: 'host-1',
+    deadline: 1_700_000_000_000,
+    idempotencyKey: 'k1',
+  });
+  const foreign = envelopeOf(readHeaders(undefined));
+  assert.ok(isTraceparent(foreign.traceparent));
+  assert.equal(foreign.sender, 'unknown');
+  assert.equal(foreign.deadline, Number.POSITIVE_INFINITY);
+  assert.equal(foreign.idempotencyKey, undefined);
 });
