@@ -55,10 +55,11 @@ export function isTraceparent(value: string): boolean {
 
 export function envelopeHeaders(env: Envelope): MsgHdrs {
   const h = natsHeaders();
-  h.set(H.traceparent, env.traceparent);
-  h.set(H.sender, env.sender);
-  h.set(H.deadline, String(env.deadline));
-  if (env.idempotencyKey !== undefined) h.set(H.idempotencyKey, env.idempotencyKey);
+  // append, not set: the headers are fresh, and set first scans every key to delete the old value.
+  h.append(H.traceparent, env.traceparent);
+  h.append(H.sender, env.sender);
+  h.append(H.deadline, String(env.deadline));
+  if (env.idempotencyKey !== undefined) h.append(H.idempotencyKey, env.idempotencyKey);
   return h;
 }
 
