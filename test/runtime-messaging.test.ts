@@ -15,6 +15,7 @@ import {
   startEmbeddedNats,
   Timeout,
 } from '@stitch/runtime';
+import { headerBlock, readHeaders, readMessageHeaders } from '@stitch/runtime/internal';
 import { Counter, Echo, Forwarder } from './fixtures/runtime-actors.js';
 import { type NodeProc, startNode, stopAll } from './fixtures/runtime-procs.js';
 
@@ -119,6 +120,52 @@ describe('runtime messaging across processes', () => {
       assert.match(err.message, /max_payload/);
     } finally {
       await strict.close();
+    }
+  });
+
+  test('headers read from the received bytes equal what nats.js MsgHdrs reads', async () => {
+    const nc = await connect({ servers: nats.url });
+    try {
+      const got: Parameters<typeof readMessageHeaders>[0][] = [];
+      const sub = nc.subscribe('hdr.check', {
+        callback: (_err, m) => {
+          got.push(m);
+        },
+      });
+      const cases: [string, string][][] = [
+        [
+          ['traceparent', '00-0123456789abcdef0123456789abcdef-0123456789abcdef-01'],
+          ['Stitch-Sender', 'host-1'],
+          ['Stitch-Deadline', '1700000000000'],
+        ],
+        [
+          ['Stitch-Idempotency-Key', 'schlüssel: ü/✓'],
+          ['Stitch-Idempotency-Key', 'second value'],
+          ['X-Other', 'ignored'],
+          ['stitch-sender', 'other case is another key'],
+          ['Stitch-Chunk', 'abc:0:2'],
+        ],
+        [['Stitch-Batch', '  7  ']],
+      ];
+      for (const pairs of cases) {
+        const h = headers();
+        for (const [k, v] of pairs) h.append(k, v);
+        nc.publish('hdr.check', new Uint8Array([1, 2, 3]), { headers: h });
+      }
+      nc.publish('hdr.check', new Uint8Array([4])); // no headers at all
+      await nc.flush();
+      for (let i = 0; got.length < 4 && i < 100; i++) await delay(10);
+      sub.unsubscribe();
+      assert.equal(got.length, 4);
+      for (const m of got.slice(0, 3)) {
+        assert.ok(headerBlock(m), 'this nats.js keeps the header block where stitch reads it');
+        assert.deepEqual(readMessageHeaders(m), readHeaders(m.headers));
+      }
+      assert.deepEqual(readMessageHeaders(got[1]!).idempotencyKey, 'schlüssel: ü/✓');
+      assert.deepEqual(readMessageHeaders(got[3]!), {});
+      assert.deepEqual(Buffer.from(got[0]!.data), Buffer.from([1, 2, 3]));
+    } finally {
+      await nc.close();
     }
   });
 

@@ -15,6 +15,7 @@ import {
   newTraceparent,
   readEnvelope,
   readHeaders,
+  readMessageHeaders,
 } from './envelope.js';
 import { ActorStopped, BadMessage, Overloaded } from './errors.js';
 import type { Host } from './host.js';
@@ -229,7 +230,7 @@ export class Activation {
 
   #onFast(m: Msg): void {
     let data = m.data;
-    const h = readHeaders(m.headers);
+    const h = readMessageHeaders(m);
     if (h.chunk) {
       const whole = this.#assembler.add('', h.chunk, data);
       if (!whole) return;

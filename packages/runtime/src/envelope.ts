@@ -1,5 +1,5 @@
 import { randomFillSync } from 'node:crypto';
-import { type MsgHdrs, headers as natsHeaders } from '@nats-io/transport-node';
+import { type Msg, type MsgHdrs, headers as natsHeaders } from '@nats-io/transport-node';
 import { rebuildError, type StitchRuntimeError } from './errors.js';
 
 /** Header names of the stitch envelope; every message carries the first four. */
@@ -91,6 +91,45 @@ export function readHeaders(h: MsgHdrs | undefined): ReceivedHeaders {
     const field = FIELDS[k];
     // The first value, as MsgHdrs `get` would return it.
     if (field !== undefined && out[field] === undefined && v[0]) out[field] = v[0];
+  }
+  return out;
+}
+
+/**
+ * The header block of a received message where nats.js keeps it (`_rdata` up to `_msg.hdr`, nats-core
+ * 3.x). Reading it directly skips nats.js `MsgHdrs`, whose decode canonicalises and validates every
+ * header: 6 of the 29 µs an actor spent on a message on the serial path. Undefined when nats.js
+ * keeps it some other way; `readMessageHeaders` then falls back to `m.headers`.
+ */
+export function headerBlock(m: Msg): Uint8Array | undefined {
+  const held = m as unknown as { _rdata?: unknown; _msg?: { hdr?: unknown } };
+  const data = held._rdata;
+  const size = held._msg?.hdr;
+  if (!(data instanceof Uint8Array) || typeof size !== 'number' || size <= 0 || size > data.length)
+    return undefined;
+  return data.subarray(0, size);
+}
+
+/** Same as `readHeaders(m.headers)`: key matched exactly, value trimmed, the first value of a key wins. */
+export function readMessageHeaders(m: Msg): ReceivedHeaders {
+  const block = headerBlock(m);
+  if (!block) return readHeaders(m.headers);
+  const text = Buffer.from(block.buffer, block.byteOffset, block.length).toString('utf8');
+  if (!text.startsWith('NATS/1.0')) return readHeaders(m.headers);
+  const out: ReceivedHeaders = {};
+  let at = text.indexOf('\r\n') + 2;
+  while (at > 1 && at < text.length) {
+    let end = text.indexOf('\r\n', at);
+    if (end === -1) end = text.length;
+    const colon = text.indexOf(':', at);
+    if (colon > -1 && colon < end) {
+      const field = FIELDS[text.slice(at, colon)];
+      if (field !== undefined && out[field] === undefined) {
+        const value = text.slice(colon + 1, end).trim();
+        if (value) out[field] = value;
+      }
+    }
+    at = end + 2;
   }
   return out;
 }

@@ -4,6 +4,13 @@ export { decodeReplies, decodeRequests, encodeReplies, encodeRequests } from './
 export { Assembler, split } from './chunks.js';
 export { Coalescer } from './coalesce.js';
 export { decode, encode } from './codec.js';
-export { envelopeHeaders, isTraceparent, newTraceparent } from './envelope.js';
+export {
+  envelopeHeaders,
+  headerBlock,
+  isTraceparent,
+  newTraceparent,
+  readHeaders,
+  readMessageHeaders,
+} from './envelope.js';
 export { Mailbox } from './mailbox.js';
 export { names } from './names.js';
