@@ -20,6 +20,7 @@ import {
 import { ActorStopped, BadMessage, Overloaded } from './errors.js';
 import type { Host } from './host.js';
 import { Mailbox } from './mailbox.js';
+import { OutgoingHeaders } from './outgoing-headers.js';
 import { failure, type Outcome, StateRecord } from './state.js';
 import { publish } from './wire.js';
 
@@ -486,7 +487,7 @@ export class Activation {
         this.#publishReply(items[0]!.reply, items[0]!.out);
         return;
       }
-      const h = natsHeaders();
+      const h = new OutgoingHeaders();
       h.set(H.batch, String(items.length));
       this.nc.publish(items[0]!.reply, encodeReplies(items), { headers: h });
     } catch (err) {

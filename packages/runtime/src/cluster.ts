@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { type NatsConnection, headers as natsHeaders, nuid } from '@nats-io/transport-node';
+import { type NatsConnection, nuid } from '@nats-io/transport-node';
 import {
   type ActorRef,
   type ActorRefData,
@@ -29,6 +29,7 @@ import {
 import { type MembershipEvent, MembershipMonitor } from './membership.js';
 import type { Names } from './names.js';
 import { type CapabilityRecord, Node, type NodeOptions } from './node.js';
+import { OutgoingHeaders } from './outgoing-headers.js';
 import { type Pending, Replies } from './replies.js';
 import { type LogFn, publish, type WireLimits } from './wire.js';
 
@@ -354,7 +355,7 @@ export class Cluster {
         const opts = { headers: envelopeHeaders(env), ...(i.reply ? { reply: i.reply } : {}) };
         publish(this.parts.nc, subject, i.body, opts, this.parts.limits);
       } else {
-        const h = natsHeaders();
+        const h = new OutgoingHeaders();
         h.set(H.batch, String(items.length));
         h.set(H.sender, this.clientId);
         const asks: Pending[] = [];

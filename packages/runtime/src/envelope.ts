@@ -1,6 +1,7 @@
 import { randomFillSync } from 'node:crypto';
-import { type Msg, type MsgHdrs, headers as natsHeaders } from '@nats-io/transport-node';
+import type { Msg, MsgHdrs } from '@nats-io/transport-node';
 import { rebuildError, type StitchRuntimeError } from './errors.js';
+import { OutgoingHeaders } from './outgoing-headers.js';
 
 /** Header names of the stitch envelope; every message carries the first four. */
 export const H = {
@@ -54,8 +55,7 @@ export function isTraceparent(value: string): boolean {
 }
 
 export function envelopeHeaders(env: Envelope): MsgHdrs {
-  const h = natsHeaders();
-  // append, not set: the headers are fresh, and set first scans every key to delete the old value.
+  const h = new OutgoingHeaders();
   h.append(H.traceparent, env.traceparent);
   h.append(H.sender, env.sender);
   h.append(H.deadline, String(env.deadline));

@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { envelopeOf, readHeaders } from '../src/envelope.js';
 import { BadMessage, InvalidOptions } from '../src/index.js';
 import { Assembler, decode, encode, isTraceparent, names, newTraceparent, split } from '../src/internal.js';
+import { OutgoingHeaders } from '../src/outgoing-headers.js';
 
 test('codec keeps typed arrays typed and round-trips plain data', () => {
   const value = {
@@ -105,4 +106,31 @@ test('received stitch headers are read in one pass, first value wins, foreign on
   assert.equal(foreign.sender, 'unknown');
   assert.equal(foreign.deadline, Number.POSITIVE_INFINITY);
   assert.equal(foreign.idempotencyKey, undefined);
+});
+
+test('outgoing headers encode as nats.js headers do, and read back the same', () => {
+  const mine = new OutgoingHeaders();
+  const theirs = headers();
+  for (const [k, v] of [
+    ['traceparent', '00-0123456789abcdef0123456789abcdef-0123456789abcdef-01'],
+    ['Stitch-Idempotency-Key', '  schlüssel ✓ '],
+    ['Stitch-Idempotency-Key', 'second'],
+    ['Nats-Msg-Id', 'm-1'],
+  ] as const) {
+    mine.append(k, v);
+    theirs.append(k, v);
+  }
+  mine.set('Nats-Msg-Id', 'm-2');
+  theirs.set('Nats-Msg-Id', 'm-2');
+  assert.deepEqual(
+    Buffer.from(mine.encode()),
+    Buffer.from((theirs as unknown as { encode(): Uint8Array }).encode()),
+  );
+  assert.equal(mine.get('Stitch-Idempotency-Key'), 'schlüssel ✓');
+  assert.equal(mine.last('Stitch-Idempotency-Key'), 'second');
+  assert.deepEqual(mine.keys(), ['traceparent', 'Stitch-Idempotency-Key', 'Nats-Msg-Id']);
+  mine.delete('traceparent');
+  assert.equal(mine.has('traceparent'), false);
+  assert.throws(() => mine.set('X', 'a\r\nInjected: yes'), InvalidOptions);
+  assert.throws(() => mine.set('Bad Key', 'v'), InvalidOptions);
 });
