@@ -54,6 +54,15 @@ function strBytes(s: string | undefined): number {
   return n + (n < 32 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5);
 }
 
+/**
+ * An upper bound of `requestBytes` from string lengths alone (3 bytes a UTF-16 unit, 5 bytes of str
+ * header each): it is taken for every send, the exact size only when a batch is framed.
+ */
+export function requestBytesAtMost(item: RequestItem): number {
+  const units = (item.reply?.length ?? 0) + item.traceparent.length + (item.key?.length ?? 0);
+  return 1 + 3 * units + 15 + 9 + item.body.length;
+}
+
 export function requestBytes(item: RequestItem): number {
   return 1 + strBytes(item.reply) + strBytes(item.traceparent) + 9 + strBytes(item.key) + item.body.length;
 }

@@ -10,7 +10,7 @@ import {
   ActorRef as Ref,
   type TellOptions,
 } from './actor.js';
-import { encodeRequests, type RequestItem, requestBytes } from './batch.js';
+import { encodeRequests, type RequestItem, requestBytesAtMost } from './batch.js';
 import { bucketKeys } from './bucket-keys.js';
 import { HEADER_ROOM } from './chunks.js';
 import { Coalescer } from './coalesce.js';
@@ -337,7 +337,7 @@ export class Cluster {
   }
 
   #enqueue(subject: string, item: Outgoing): void {
-    item.bytes = requestBytes(item);
+    item.bytes = requestBytesAtMost(item);
     this.#outbox.add(subject, item);
   }
 

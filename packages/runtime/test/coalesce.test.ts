@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
+import { requestBytes, requestBytesAtMost } from '../src/batch.js';
 import { BadMessage } from '../src/index.js';
 import {
   Coalescer,
@@ -97,4 +99,22 @@ test('decoded typed arrays equal what was sent, views of the received bytes only
     }
     assert.equal(got.u8.buffer, big.buffer, 'a byte array is always a view');
   }
+});
+
+test('the per-send size bound is never below the framed size', () => {
+  fc.assert(
+    fc.property(
+      fc.option(fc.string({ unit: 'binary', maxLength: 300 }), { nil: undefined }),
+      fc.string({ unit: 'binary', maxLength: 80 }),
+      fc.option(fc.string({ unit: 'binary', maxLength: 70_000 }), { nil: undefined }),
+      fc.nat(5000),
+      (reply, traceparent, key, bodyLength) => {
+        const item = { reply, traceparent, deadline: 1, key, body: new Uint8Array(bodyLength) };
+        const framed = encodeRequests([item]).length - 1; // minus the one-byte array header
+        assert.equal(framed, requestBytes(item));
+        assert.ok(requestBytesAtMost(item) >= framed);
+      },
+    ),
+    { numRuns: 200 },
+  );
 });
