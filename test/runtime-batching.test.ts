@@ -12,7 +12,7 @@ import {
   Overloaded,
   startEmbeddedNats,
 } from '@stitch/runtime';
-import { decodeReplies, encode, isTraceparent, newTraceparent } from '@stitch/runtime/internal';
+import { decode, decodeReplies, encode, isTraceparent, newTraceparent } from '@stitch/runtime/internal';
 import { Counter, Echo } from './fixtures/runtime-actors.js';
 
 const CLUSTER = 'batch';
@@ -109,6 +109,15 @@ describe('coalesced fast-mode messages', () => {
     const [fresh, kept] = await got;
     assert.ok(fresh?.ok && isTraceparent(String(fresh.value)) && fresh.value !== 'bogus');
     assert.ok(kept?.ok && kept.value === lone);
+
+    const single = headers();
+    single.set('traceparent', 'bogus');
+    const reply = await raw.request(subject('echo', 'trace'), encode({ type: 'trace' }), {
+      timeout: 2000,
+      headers: single,
+    });
+    const seenSingle = String(decode(reply.data));
+    assert.ok(isTraceparent(seenSingle) && seenSingle !== 'bogus', 'a lone message is treated alike');
   });
 
   test('per-item errors: unknown handler and over capacity fail alone, the rest succeed', async () => {

@@ -134,15 +134,20 @@ export function readMessageHeaders(m: Msg): ReceivedHeaders {
   return out;
 }
 
-/** The envelope of received headers; a message from a foreign client gets a fresh trace and no deadline. */
+/**
+ * The envelope of received headers; a message from a foreign client gets no deadline. The traceparent
+ * is passed on as received (possibly empty or malformed): the turn context checks it when a handler
+ * reads it and starts a fresh trace then, so a message whose handler never looks costs no check.
+ */
 export function envelopeOf(r: ReceivedHeaders): Envelope {
   const deadline = Number(r.deadline);
-  return {
-    traceparent: r.traceparent && isTraceparent(r.traceparent) ? r.traceparent : newTraceparent(),
+  const env: Envelope = {
+    traceparent: r.traceparent ?? '',
     sender: r.sender || 'unknown',
-    deadline: Number.isFinite(deadline) && deadline > 0 ? deadline : Number.POSITIVE_INFINITY,
-    ...(r.idempotencyKey ? { idempotencyKey: r.idempotencyKey } : {}),
+    deadline: deadline > 0 && deadline < Number.POSITIVE_INFINITY ? deadline : Number.POSITIVE_INFINITY,
   };
+  if (r.idempotencyKey) env.idempotencyKey = r.idempotencyKey;
+  return env;
 }
 
 export function readEnvelope(h: MsgHdrs | undefined): Envelope {
