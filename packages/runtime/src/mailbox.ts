@@ -27,7 +27,7 @@ interface Item<T> {
 }
 
 const SAMPLES = 1024;
-/** Senders with nothing in the mailbox kept in its per-sender table before a sweep drops them. */
+/** Size of the per-sender table below which senders with nothing in the mailbox are kept. */
 const IDLE_SENDERS_KEPT = 256;
 
 /**
@@ -43,6 +43,7 @@ export class Mailbox<T> {
   #head = 0;
   /** Messages held per sender; a mutable count, so a message costs one lookup and no Map write. */
   readonly #perCaller = new Map<string, { n: number }>();
+  #sweepAbove = IDLE_SENDERS_KEPT;
   #running = 0;
   #paused = false;
   #pumping = false;
@@ -175,12 +176,14 @@ export class Mailbox<T> {
 
   // A sender's entry stays at 0 instead of being deleted: a Map that gains and loses a key per
   // message is rehashed all the time (see pending-table.ts for what that costs). Idle senders are
-  // dropped in one sweep once there are many of them.
+  // dropped in one sweep once the table passes #sweepAbove, which then sits at twice what the sweep
+  // left, so many busy senders do not make every release sweep.
   #release(caller: string): void {
     const held = this.#perCaller.get(caller);
     if (held) held.n--;
-    if (this.#perCaller.size > IDLE_SENDERS_KEPT) {
+    if (this.#perCaller.size > this.#sweepAbove) {
       for (const [c, h] of this.#perCaller) if (h.n <= 0) this.#perCaller.delete(c);
+      this.#sweepAbove = Math.max(IDLE_SENDERS_KEPT, 2 * this.#perCaller.size);
     }
   }
 }

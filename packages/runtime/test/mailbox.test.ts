@@ -81,3 +81,27 @@ test('pause holds turns, clear returns the queued ones and frees their callers',
   assert.deepEqual(seen, [3]);
   assert.equal(box.metrics().rejected, 1);
 });
+
+test('per-sender limits hold across many senders while idle ones are swept', () => {
+  const finish: (() => void)[] = [];
+  const box = new Mailbox<number>({ capacity: 10_000, perCaller: 2 }, 10_000, () => {
+    return new Promise<void>((resolve) => finish.push(resolve));
+  });
+  // 600 senders, each at its limit: the table passes the sweep size with nobody idle.
+  for (let s = 0; s < 600; s++) {
+    assert.equal(box.offer(1, `s${s}`), undefined);
+    assert.equal(box.offer(2, `s${s}`), undefined);
+    assert.equal(box.offer(3, `s${s}`), 'caller');
+  }
+  // One sender done and idle; the others still at their limit after whatever sweeps ran.
+  return (async () => {
+    finish[0]!();
+    finish[1]!();
+    await Promise.resolve();
+    await Promise.resolve();
+    assert.equal(box.offer(4, 's0'), undefined);
+    assert.equal(box.offer(5, 's0'), undefined);
+    assert.equal(box.offer(6, 's0'), 'caller');
+    for (let s = 1; s < 600; s++) assert.equal(box.offer(7, `s${s}`), 'caller');
+  })();
+});
