@@ -243,7 +243,7 @@ export class Cluster {
     }
     // Resolves once published (at the end of this tick), so a publish error still reaches the caller.
     await new Promise<void>((resolve, reject) =>
-      this.#enqueue(this.parts.names.actor(type, id), {
+      this.#enqueue(this.#route(type, id).subject, {
         reply: undefined,
         traceparent: env.traceparent,
         deadline: env.deadline,
@@ -277,22 +277,19 @@ export class Cluster {
    * keyed by subject, and a string built afresh per ask is hashed afresh per ask.
    */
   #route(type: string, id: string): Route {
+    const known = this.#routes.get(type)?.get(id);
+    if (known) return known;
+    if (this.#routeCount++ >= MAX_ROUTES) {
+      this.#routes.clear();
+      this.#routeCount = 1;
+    }
     let byId = this.#routes.get(type);
     if (!byId) {
       byId = new Map();
       this.#routes.set(type, byId);
     }
-    let route = byId.get(id);
-    if (!route) {
-      if (this.#routeCount++ >= MAX_ROUTES) {
-        this.#routes.clear();
-        this.#routeCount = 1;
-        byId = new Map();
-        this.#routes.set(type, byId);
-      }
-      route = { subject: this.parts.names.actor(type, id), target: `actor ${type}/${id}` };
-      byId.set(id, route);
-    }
+    const route = { subject: this.parts.names.actor(type, id), target: `actor ${type}/${id}` };
+    byId.set(id, route);
     return route;
   }
 
@@ -366,7 +363,7 @@ export class Cluster {
       }
     } catch (err) {
       for (const i of items) {
-        if (i.pending) this.#replies.fail(i.pending.reply, err as Error);
+        if (i.pending) this.#replies.fail(i.pending, err as Error);
         i.sent?.(err as Error);
       }
       return;
@@ -379,26 +376,19 @@ export class Cluster {
     const key = options.idempotencyKey ?? nuid.next();
     const env = this.#envelope({ ...options, idempotencyKey: key }, Date.now() + timeoutMs);
     const data = encode(msg);
-    let reply = '';
-    const answer = this.#replies.wait(`actor ${type}/${id} (durable)`, timeoutMs, (r) => {
-      reply = r;
-    });
+    const pending = this.#replies.create(`actor ${type}/${id} (durable)`, timeoutMs);
     let duplicate: boolean;
     try {
-      duplicate = await this.#publishDurable(type, id, data, env, reply);
+      duplicate = await this.#publishDurable(type, id, data, env, pending.reply);
     } catch (err) {
-      this.#replies.forget(reply);
+      this.#replies.forget(pending);
       throw err;
     }
-    if (!duplicate) return answer;
+    if (!duplicate) return pending.promise;
     // The stream dropped the publish as a repeat of the key: ask the actor for the recorded outcome.
-    this.#replies.forget(reply);
-    return this.#askActor(
-      this.parts.names.actor(type, id),
-      { type: '$outcome', key },
-      { timeoutMs },
-      `actor ${type}/${id}`,
-    );
+    this.#replies.forget(pending);
+    const { subject, target } = this.#route(type, id);
+    return this.#askActor(subject, { type: '$outcome', key }, { timeoutMs }, target);
   }
 
   /** Returns true when the stream reports the publish as a duplicate within its window. */

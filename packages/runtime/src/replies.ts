@@ -66,21 +66,19 @@ export class Replies {
     try {
       send(p.reply);
     } catch (err) {
-      this.fail(p.reply, err as Error);
+      this.fail(p, err as Error);
     }
     return p.promise;
   }
 
-  /** Stops waiting on `reply` (its promise is abandoned, never settled). */
-  forget(reply: string): void {
-    const p = this.#pending.get(this.#seqOf(reply));
-    if (p) this.#pending.delete(p);
+  /** Stops waiting for `p` (its promise is abandoned, never settled). */
+  forget(p: Pending): void {
+    this.#pending.delete(p);
   }
 
-  /** Rejects the ask waiting on `reply` (its send failed after `wait` returned). */
-  fail(reply: string, err: Error): void {
-    const p = this.#pending.get(this.#seqOf(reply));
-    if (p) this.#settle(p, err);
+  /** Rejects `p` (its send failed after it was created), unless it is settled already. */
+  fail(p: Pending, err: Error): void {
+    this.#settle(p, err);
   }
 
   /**
