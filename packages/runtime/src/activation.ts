@@ -13,7 +13,6 @@ import {
   H,
   isTraceparent,
   newTraceparent,
-  readEnvelope,
   readHeaders,
   readMessageHeaders,
 } from './envelope.js';
@@ -110,7 +109,8 @@ export class Activation {
   readonly #assembler = new Assembler();
   readonly #recent = new Map<string, Outcome>();
   readonly #record: StateRecord;
-  #uncommitted: { m: JsMsg; reply: string | undefined; out: Outcome }[] = [];
+  /** Applied durable messages awaiting the group commit; `key` is the idempotency key they were sent with. */
+  #uncommitted: { m: JsMsg; reply: string | undefined; out: Outcome; key: string | undefined }[] = [];
   #commits: Promise<void> = Promise.resolve();
   /** Durable messages queued but not yet started: a commit waits until this is 0 (or the batch is full). */
   #durableQueued = 0;
@@ -394,7 +394,7 @@ export class Activation {
     }
     const out = await this.#apply(item);
     this.#record.remember(key, out);
-    this.#uncommitted.push({ m, reply: item.reply, out });
+    this.#uncommitted.push({ m, reply: item.reply, out, key: item.env.idempotencyKey });
     if (this.#durableQueued === 0 || this.#uncommitted.length >= COMMIT_BATCH) await this.#commit();
   }
 
@@ -422,9 +422,8 @@ export class Activation {
       for (const u of batch) {
         if (u.reply) this.#send(u.reply, u.out);
         u.m.ack();
-        const key = readEnvelope(u.m.headers).idempotencyKey;
-        for (const w of (key && this.#waiters.get(key)) || []) this.#send(w, u.out);
-        if (key) this.#waiters.delete(key);
+        for (const w of (u.key && this.#waiters.get(u.key)) || []) this.#send(w, u.out);
+        if (u.key) this.#waiters.delete(u.key);
       }
     });
     return this.#commits;

@@ -150,10 +150,6 @@ export function envelopeOf(r: ReceivedHeaders): Envelope {
   return env;
 }
 
-export function readEnvelope(h: MsgHdrs | undefined): Envelope {
-  return envelopeOf(readHeaders(h));
-}
-
 /** The error a reply carries, if any; its body is the error message as UTF-8. */
 export function replyError(h: MsgHdrs | undefined, body: Uint8Array): StitchRuntimeError | undefined {
   const code = h?.get(H.errorCode);
