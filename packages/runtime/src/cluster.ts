@@ -343,13 +343,10 @@ export class Cluster {
     try {
       if (items.length === 1) {
         const i = items[0]!;
-        const env: Envelope = {
-          traceparent: i.traceparent,
-          sender: this.clientId,
-          deadline: i.deadline,
-          ...(i.key !== undefined ? { idempotencyKey: i.key } : {}),
-        };
-        const opts = { headers: envelopeHeaders(env), ...(i.reply ? { reply: i.reply } : {}) };
+        const env: Envelope = { traceparent: i.traceparent, sender: this.clientId, deadline: i.deadline };
+        if (i.key !== undefined) env.idempotencyKey = i.key;
+        const headers = envelopeHeaders(env);
+        const opts = i.reply ? { headers, reply: i.reply } : { headers };
         publish(this.parts.nc, subject, i.body, opts, this.parts.limits);
       } else {
         const h = new OutgoingHeaders();

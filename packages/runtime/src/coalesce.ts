@@ -14,6 +14,7 @@ export class Coalescer<I extends Coalescable> {
   readonly #room: number;
   readonly #send: (subject: string, items: I[]) => void;
   #scheduled = false;
+  readonly #flushLater = () => this.flush();
 
   /** `send` must not throw: it reports failures to the items itself. */
   constructor(room: number, send: (subject: string, items: I[]) => void) {
@@ -40,7 +41,7 @@ export class Coalescer<I extends Coalescable> {
     batch.bytes += item.bytes;
     if (!this.#scheduled) {
       this.#scheduled = true;
-      queueMicrotask(() => this.flush());
+      queueMicrotask(this.#flushLater);
     }
   }
 

@@ -27,19 +27,21 @@ export interface Envelope {
   deadline: number;
 }
 
-// Random bytes for trace ids come from a pooled buffer: one syscall per 256 ids, not per message.
-const pool = Buffer.alloc(24 * 256);
-let poolAt = pool.length;
+// Trace ids come from a pooled hex string: one random fill and one hex conversion per 256 ids.
+const POOLED_IDS = 256;
+const pool = Buffer.alloc(24 * POOLED_IDS);
+let hexPool = '';
+let poolAt = POOLED_IDS;
 
 /** A fresh W3C traceparent (`00-<trace id>-<parent id>-01`). */
 export function newTraceparent(): string {
-  if (poolAt >= pool.length) {
+  if (poolAt >= POOLED_IDS) {
     randomFillSync(pool);
+    hexPool = pool.toString('hex');
     poolAt = 0;
   }
-  const hex = pool.toString('hex', poolAt, poolAt + 24);
-  poolAt += 24;
-  return `00-${hex.slice(0, 32)}-${hex.slice(32)}-01`;
+  const at = 48 * poolAt++;
+  return `00-${hexPool.slice(at, at + 32)}-${hexPool.slice(at + 32, at + 48)}-01`;
 }
 
 /** `vv-<32 hex>-<16 hex>-ff`, checked by hand: it runs for every message and a regex costs more. */
@@ -110,6 +112,29 @@ export function headerBlock(m: Msg): Uint8Array | undefined {
   return data.subarray(0, size);
 }
 
+/** The stitch header names by length, so a received key is compared only with names as long as it. */
+const NAMES_BY_LENGTH: [string, keyof ReceivedHeaders][][] = [];
+for (const [name, field] of Object.entries(FIELDS)) {
+  if (!NAMES_BY_LENGTH[name.length]) NAMES_BY_LENGTH[name.length] = [];
+  NAMES_BY_LENGTH[name.length]!.push([name, field]);
+}
+
+/** The field of the stitch header whose name is `text[at, colon)`, if it is one. */
+function fieldAt(text: string, at: number, colon: number): keyof ReceivedHeaders | undefined {
+  const names = NAMES_BY_LENGTH[colon - at];
+  if (names) for (const [name, field] of names) if (text.startsWith(name, at)) return field;
+  return undefined;
+}
+
+/** `text[from, to)` trimmed as String.prototype.trim does; nats.js writes one space after the colon. */
+function valueAt(text: string, from: number, to: number): string {
+  if (text.charCodeAt(from) === 32) from++;
+  const value = text.slice(from, to);
+  const first = value.charCodeAt(0);
+  const last = value.charCodeAt(value.length - 1);
+  return first <= 32 || first >= 127 || last <= 32 || last >= 127 ? value.trim() : value;
+}
+
 /** Same as `readHeaders(m.headers)`: key matched exactly, value trimmed, the first value of a key wins. */
 export function readMessageHeaders(m: Msg): ReceivedHeaders {
   const block = headerBlock(m);
@@ -123,9 +148,9 @@ export function readMessageHeaders(m: Msg): ReceivedHeaders {
     if (end === -1) end = text.length;
     const colon = text.indexOf(':', at);
     if (colon > -1 && colon < end) {
-      const field = FIELDS[text.slice(at, colon)];
+      const field = fieldAt(text, at, colon);
       if (field !== undefined && out[field] === undefined) {
-        const value = text.slice(colon + 1, end).trim();
+        const value = valueAt(text, colon + 1, end);
         if (value) out[field] = value;
       }
     }

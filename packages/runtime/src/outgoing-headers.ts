@@ -1,7 +1,6 @@
 import type { MsgHdrs } from '@nats-io/transport-node';
 import { InvalidOptions } from './errors.js';
 
-const LINE_BREAK = /[\r\n]/;
 const BAD_KEY = /[\r\n:\s]/;
 
 /**
@@ -71,13 +70,19 @@ export class OutgoingHeaders implements MsgHdrs {
   }
 }
 
+// Names already checked: a message's headers are nearly always the same few stitch names.
+const checkedKeys = new Set<string>();
+
 function checkKey(k: string): string {
+  if (checkedKeys.has(k)) return k;
   if (!k || BAD_KEY.test(k))
     throw new InvalidOptions(`header name ${JSON.stringify(k)} is not a valid token`);
+  if (checkedKeys.size < 64) checkedKeys.add(k);
   return k;
 }
 
 function checkValue(k: string, v: string): string {
-  if (LINE_BREAK.test(v)) throw new InvalidOptions(`header ${k}: values cannot contain CR or LF`);
+  if (v.includes('\n') || v.includes('\r'))
+    throw new InvalidOptions(`header ${k}: values cannot contain CR or LF`);
   return v.trim();
 }
