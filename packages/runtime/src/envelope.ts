@@ -112,6 +112,12 @@ export function headerBlock(m: Msg): Uint8Array | undefined {
   return data.subarray(0, size);
 }
 
+/** The subject of a received message as nats.js received it (`_msg.subject`), before it decodes it. */
+export function subjectBytes(m: Msg): Uint8Array | undefined {
+  const subject = (m as unknown as { _msg?: { subject?: unknown } })._msg?.subject;
+  return subject instanceof Uint8Array ? subject : undefined;
+}
+
 /** The stitch header names by length, so a received key is compared only with names as long as it. */
 const NAMES_BY_LENGTH: [string, keyof ReceivedHeaders][][] = [];
 for (const [name, field] of Object.entries(FIELDS)) {

@@ -2,7 +2,7 @@ import { createInbox, type Msg, type NatsConnection } from '@nats-io/transport-n
 import { decodeReplies } from './batch.js';
 import { Assembler } from './chunks.js';
 import { decode } from './codec.js';
-import { H, replyError } from './envelope.js';
+import { H, replyError, subjectBytes } from './envelope.js';
 import { NoResponders, rebuildError, Timeout } from './errors.js';
 import { PendingTable } from './pending-table.js';
 
@@ -126,14 +126,27 @@ export class Replies {
     return Number.parseInt(this.#token(reply), 36);
   }
 
+  /** The sequence number a reply is addressed to, parsed from the subject bytes when nats.js has them. */
+  #seqOfReply(m: Msg): number {
+    const bytes = subjectBytes(m);
+    if (!bytes) return this.#seqOf(m.subject);
+    let seq = 0;
+    for (let i = this.#inbox.length + 1; i < bytes.length; i++) {
+      const c = bytes[i]!;
+      const digit = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 122 ? c - 87 : -1;
+      if (digit === -1) return -1;
+      seq = seq * 36 + digit;
+    }
+    return seq;
+  }
+
   #onReply(m: Msg): void {
     const h = m.headers;
     if (h?.get(H.batch)) {
       this.#onBatch(m.data);
       return;
     }
-    const token = this.#token(m.subject);
-    const p = this.#pending.get(Number.parseInt(token, 36));
+    const p = this.#pending.get(this.#seqOfReply(m));
     if (!p) return;
     let data = m.data;
     if (h) {
@@ -144,7 +157,7 @@ export class Replies {
       }
       const chunk = h.get(H.chunk);
       if (chunk) {
-        const whole = this.#assembler.add(token, chunk, data);
+        const whole = this.#assembler.add(this.#token(m.subject), chunk, data);
         if (!whole) return;
         data = whole;
       }
