@@ -15,7 +15,7 @@ import {
   startEmbeddedNats,
   Timeout,
 } from '@stitch/runtime';
-import { headerBlock, readHeaders, readMessageHeaders } from '@stitch/runtime/internal';
+import { headerBlock, readHeaders, readMessageHeaders, subjectBytes } from '@stitch/runtime/internal';
 import { Counter, Echo, Forwarder } from './fixtures/runtime-actors.js';
 import { type NodeProc, startNode, stopAll } from './fixtures/runtime-procs.js';
 
@@ -123,7 +123,7 @@ describe('runtime messaging across processes', () => {
     }
   });
 
-  test('headers read from the received bytes equal what nats.js MsgHdrs reads', async () => {
+  test('headers and subjects read from the received bytes equal what nats.js reads', async () => {
     const nc = await connect({ servers: nats.url });
     try {
       const got: Parameters<typeof readMessageHeaders>[0][] = [];
@@ -160,6 +160,11 @@ describe('runtime messaging across processes', () => {
       for (const m of got.slice(0, 3)) {
         assert.ok(headerBlock(m), 'this nats.js keeps the header block where stitch reads it');
         assert.deepEqual(readMessageHeaders(m), readHeaders(m.headers));
+      }
+      for (const m of got) {
+        const subject = subjectBytes(m);
+        assert.ok(subject, 'this nats.js keeps the subject bytes where stitch reads reply tokens');
+        assert.equal(Buffer.from(subject).toString('utf8'), m.subject);
       }
       assert.deepEqual(readMessageHeaders(got[1]!).idempotencyKey, 'schlüssel: ü/✓');
       assert.deepEqual(readMessageHeaders(got[3]!), {});

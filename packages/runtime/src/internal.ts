@@ -11,6 +11,7 @@ export {
   newTraceparent,
   readHeaders,
   readMessageHeaders,
+  subjectBytes,
 } from './envelope.js';
 export { Mailbox } from './mailbox.js';
 export { names } from './names.js';
