@@ -104,12 +104,28 @@ export function readHeaders(h: MsgHdrs | undefined): ReceivedHeaders {
  * keeps it some other way; `readMessageHeaders` then falls back to `m.headers`.
  */
 export function headerBlock(m: Msg): Uint8Array | undefined {
+  const held = heldHeaders(m);
+  return held?.data.subarray(0, held.size);
+}
+
+/** The received bytes and the length of the header block at their start, where nats.js keeps them. */
+function heldHeaders(m: Msg): { data: Uint8Array; size: number } | undefined {
   const held = m as unknown as { _rdata?: unknown; _msg?: { hdr?: unknown } };
   const data = held._rdata;
   const size = held._msg?.hdr;
   if (!(data instanceof Uint8Array) || typeof size !== 'number' || size <= 0 || size > data.length)
     return undefined;
-  return data.subarray(0, size);
+  return { data, size };
+}
+
+/** The header block as text; nats.js receives into Buffers, which decode without a view made first. */
+function headerText(m: Msg): string | undefined {
+  const held = heldHeaders(m);
+  if (!held) return undefined;
+  const { data, size } = held;
+  return Buffer.isBuffer(data)
+    ? data.toString('utf8', 0, size)
+    : Buffer.from(data.buffer, data.byteOffset, size).toString('utf8');
 }
 
 /** The subject of a received message as nats.js received it (`_msg.subject`), before it decodes it. */
@@ -143,10 +159,8 @@ function valueAt(text: string, from: number, to: number): string {
 
 /** Same as `readHeaders(m.headers)`: key matched exactly, value trimmed, the first value of a key wins. */
 export function readMessageHeaders(m: Msg): ReceivedHeaders {
-  const block = headerBlock(m);
-  if (!block) return readHeaders(m.headers);
-  const text = Buffer.from(block.buffer, block.byteOffset, block.length).toString('utf8');
-  if (!text.startsWith('NATS/1.0')) return readHeaders(m.headers);
+  const text = headerText(m);
+  if (text === undefined || !text.startsWith('NATS/1.0')) return readHeaders(m.headers);
   const out: ReceivedHeaders = {};
   let at = text.indexOf('\r\n') + 2;
   while (at > 1 && at < text.length) {
