@@ -21,7 +21,7 @@ import type { Host } from './host.js';
 import { Mailbox } from './mailbox.js';
 import { OutgoingHeaders } from './outgoing-headers.js';
 import { failure, type Outcome, StateRecord } from './state.js';
-import { publish } from './wire.js';
+import { publish, publishOne } from './wire.js';
 
 interface Incoming {
   msg: { type: string };
@@ -488,7 +488,7 @@ export class Activation {
       }
       const h = new OutgoingHeaders();
       h.set(H.batch, String(items.length));
-      this.nc.publish(items[0]!.reply, encodeReplies(items), { headers: h });
+      publishOne(this.nc, items[0]!.reply, encodeReplies(items), { headers: h });
     } catch (err) {
       // The connection is closing or gone; the callers time out as they would for a lost reply.
       this.host.log('warn', 'could not send replies', { actor: this.key, error: String(err) });

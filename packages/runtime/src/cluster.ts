@@ -15,9 +15,10 @@ import { bucketKeys } from './bucket-keys.js';
 import { HEADER_ROOM } from './chunks.js';
 import { Coalescer } from './coalesce.js';
 import { encode } from './codec.js';
+import { publishDirect } from './direct-publish.js';
 import { Directory, type Location } from './directory.js';
 import type { EmbeddedNats } from './embedded-nats.js';
-import { type Envelope, envelopeHeaders, H, newTraceparent } from './envelope.js';
+import { type Envelope, envelopeBlock, envelopeHeaders, H, newTraceparent } from './envelope.js';
 import {
   ClusterClosed,
   InvalidOptions,
@@ -31,7 +32,7 @@ import type { Names } from './names.js';
 import { type CapabilityRecord, Node, type NodeOptions } from './node.js';
 import { OutgoingHeaders } from './outgoing-headers.js';
 import { type Pending, Replies } from './replies.js';
-import { type LogFn, publish, type WireLimits } from './wire.js';
+import { type LogFn, publish, publishOne, type WireLimits } from './wire.js';
 
 /** A fast-mode ask (with the reply it waits for) or tell (with `sent`) waiting for the end of the tick. */
 interface Outgoing extends RequestItem {
@@ -345,9 +346,12 @@ export class Cluster {
         const i = items[0]!;
         const env: Envelope = { traceparent: i.traceparent, sender: this.clientId, deadline: i.deadline };
         if (i.key !== undefined) env.idempotencyKey = i.key;
-        const headers = envelopeHeaders(env);
-        const opts = i.reply ? { headers, reply: i.reply } : { headers };
-        publish(this.parts.nc, subject, i.body, opts, this.parts.limits);
+        if (!publishDirect(this.parts.nc, subject, i.body, i.reply, envelopeBlock(env))) {
+          // nats.js's way: chunking above max_payload, nats.js's errors on a closed connection.
+          const headers = envelopeHeaders(env);
+          const opts = i.reply ? { headers, reply: i.reply } : { headers };
+          publish(this.parts.nc, subject, i.body, opts, this.parts.limits);
+        }
       } else {
         const h = new OutgoingHeaders();
         h.set(H.batch, String(items.length));
@@ -356,7 +360,7 @@ export class Cluster {
         for (const i of items) if (i.pending) asks.push(i.pending);
         if (asks.length > 0) this.#replies.group(asks);
         const opts = { headers: h, ...(asks[0] ? { reply: asks[0].reply } : {}) };
-        this.parts.nc.publish(subject, encodeRequests(items), opts);
+        publishOne(this.parts.nc, subject, encodeRequests(items), opts);
       }
     } catch (err) {
       for (const i of items) {

@@ -1,7 +1,7 @@
 import { randomFillSync } from 'node:crypto';
 import type { Msg, MsgHdrs } from '@nats-io/transport-node';
 import { rebuildError, type StitchRuntimeError } from './errors.js';
-import { OutgoingHeaders } from './outgoing-headers.js';
+import { checkValue, OutgoingHeaders } from './outgoing-headers.js';
 
 /** Header names of the stitch envelope; every message carries the first four. */
 export const H = {
@@ -54,6 +54,19 @@ export function isTraceparent(value: string): boolean {
     } else if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false; // 0-9 a-f
   }
   return true;
+}
+
+/**
+ * The header block `envelopeHeaders(env)` encodes to, built in one template: every fast-mode send
+ * carries it, and the headers object alone cost about 1.5 µs on the serial path. Values are checked
+ * as OutgoingHeaders checks them.
+ */
+export function envelopeBlock(env: Envelope): string {
+  let block = `NATS/1.0\r\n${H.traceparent}: ${checkValue(H.traceparent, env.traceparent)}`;
+  block += `\r\n${H.sender}: ${checkValue(H.sender, env.sender)}\r\n${H.deadline}: ${env.deadline}`;
+  if (env.idempotencyKey !== undefined)
+    block += `\r\n${H.idempotencyKey}: ${checkValue(H.idempotencyKey, env.idempotencyKey)}`;
+  return `${block}\r\n\r\n`;
 }
 
 export function envelopeHeaders(env: Envelope): MsgHdrs {

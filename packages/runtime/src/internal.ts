@@ -4,7 +4,9 @@ export { decodeReplies, decodeRequests, encodeReplies, encodeRequests } from './
 export { Assembler, split } from './chunks.js';
 export { Coalescer } from './coalesce.js';
 export { decode, encode } from './codec.js';
+export { publishDirect } from './direct-publish.js';
 export {
+  envelopeBlock,
   envelopeHeaders,
   headerBlock,
   isTraceparent,
@@ -15,3 +17,5 @@ export {
 } from './envelope.js';
 export { Mailbox } from './mailbox.js';
 export { names } from './names.js';
+export { OutgoingHeaders } from './outgoing-headers.js';
+export { publishOne } from './wire.js';

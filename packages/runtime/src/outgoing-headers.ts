@@ -81,7 +81,8 @@ function checkKey(k: string): string {
   return k;
 }
 
-function checkValue(k: string, v: string): string {
+/** `v` as a header value: trimmed; CR or LF in it are refused (InvalidOptions), as nats.js refuses them. */
+export function checkValue(k: string, v: string): string {
   if (v.includes('\n') || v.includes('\r'))
     throw new InvalidOptions(`header ${k}: values cannot contain CR or LF`);
   return v.trim();

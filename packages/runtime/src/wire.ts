@@ -1,7 +1,9 @@
 import { type MsgHdrs, type NatsConnection, headers as natsHeaders, nuid } from '@nats-io/transport-node';
 import { chunkHeader, HEADER_ROOM, split } from './chunks.js';
+import { publishDirect } from './direct-publish.js';
 import { H } from './envelope.js';
 import { PayloadTooLarge } from './errors.js';
+import { OutgoingHeaders } from './outgoing-headers.js';
 
 export interface WireLimits {
   maxPayload: number;
@@ -21,6 +23,20 @@ export const stderrLog: LogFn = (level, message, fields) => {
   process.stderr.write(`${JSON.stringify({ level, msg: message, ...fields })}\n`);
 };
 
+/** Publishes one message: directly where it can (see direct-publish.ts), else with nats.js `publish`. */
+export function publishOne(
+  nc: NatsConnection,
+  subject: string,
+  data: Uint8Array,
+  opts: { reply?: string; headers?: MsgHdrs },
+): void {
+  const h = opts.headers;
+  // Headers other than stitch's own (nats.js MsgHdrs) go the nats.js way, encoded by nats.js.
+  const direct = h === undefined || h instanceof OutgoingHeaders;
+  if (!direct || !publishDirect(nc, subject, data, opts.reply, h?.toString()))
+    nc.publish(subject, data, opts);
+}
+
 /** Publishes `data`, in parts when it exceeds max_payload; the last part carries `reply` and `headers`. */
 export function publish(
   nc: NatsConnection,
@@ -31,7 +47,7 @@ export function publish(
 ): void {
   const room = limits.maxPayload - HEADER_ROOM;
   if (data.length <= room) {
-    nc.publish(subject, data, opts);
+    publishOne(nc, subject, data, opts);
     return;
   }
   if (!limits.chunking) {
@@ -47,6 +63,6 @@ export function publish(
     const last = index === parts.length - 1;
     const h = last ? (opts.headers ?? natsHeaders()) : natsHeaders();
     h.set(H.chunk, chunkHeader(id, index, parts.length));
-    nc.publish(subject, part, last ? { ...opts, headers: h } : { headers: h });
+    publishOne(nc, subject, part, last ? { ...opts, headers: h } : { headers: h });
   });
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { headers } from '@nats-io/transport-node';
 import fc from 'fast-check';
-import { envelopeOf, readHeaders } from '../src/envelope.js';
+import { envelopeBlock, envelopeHeaders, envelopeOf, readHeaders } from '../src/envelope.js';
 import { BadMessage, InvalidOptions } from '../src/index.js';
 import { Assembler, decode, encode, isTraceparent, names, newTraceparent, split } from '../src/internal.js';
 import { OutgoingHeaders } from '../src/outgoing-headers.js';
@@ -133,4 +133,16 @@ test('outgoing headers encode as nats.js headers do, and read back the same', ()
   assert.equal(mine.has('traceparent'), false);
   assert.throws(() => mine.set('X', 'a\r\nInjected: yes'), InvalidOptions);
   assert.throws(() => mine.set('Bad Key', 'v'), InvalidOptions);
+});
+
+test('the envelope block is what the envelope headers encode to, checked alike', () => {
+  const envs = [
+    { traceparent: newTraceparent(), sender: 'host-1', deadline: 1_700_000_000_000 },
+    { traceparent: ' 00-abc ', sender: 'hôte ✓', deadline: 5, idempotencyKey: ' schlüssel: ü ' },
+  ];
+  for (const env of envs) assert.equal(envelopeBlock(env), envelopeHeaders(env).toString());
+  const bad = { traceparent: 'x\r\nInjected: yes', sender: 's', deadline: 1 };
+  assert.throws(() => envelopeBlock(bad), InvalidOptions);
+  assert.throws(() => envelopeHeaders(bad), InvalidOptions);
+  assert.throws(() => envelopeBlock({ ...envs[0]!, idempotencyKey: 'k\n' }), InvalidOptions);
 });
