@@ -34,6 +34,33 @@ test('one tick of sends becomes one batch per subject, in order, never past the 
   assert.deepEqual(sent.slice(3), [['b', [9]]]);
 });
 
+test('after a tick of one item, the first of the next goes at once; a burst is batched again', async () => {
+  const sent: [string, number[]][] = [];
+  const c = new Coalescer<{ bytes: number; n: number }>(100, (subject, items) =>
+    sent.push([subject, items.map((i) => i.n)]),
+  );
+  c.add('a', { bytes: 1, n: 0 });
+  assert.deepEqual(sent, [], 'the first tick waits for the microtask');
+  await Promise.resolve();
+  assert.deepEqual(sent, [['a', [0]]]);
+  c.add('a', { bytes: 1, n: 1 });
+  assert.deepEqual(sent.slice(1), [['a', [1]]], 'a lone tick before: sent at once');
+  c.add('a', { bytes: 1, n: 2 });
+  c.add('b', { bytes: 1, n: 3 });
+  c.add('a', { bytes: 1, n: 4 });
+  assert.equal(sent.length, 2, 'what follows in the same tick waits');
+  await Promise.resolve();
+  assert.deepEqual(sent.slice(2), [
+    ['a', [2, 4]],
+    ['b', [3]],
+  ]);
+  c.add('a', { bytes: 1, n: 5 });
+  c.add('a', { bytes: 1, n: 6 });
+  assert.equal(sent.length, 4, 'after a burst the next tick is batched from its first item');
+  await Promise.resolve();
+  assert.deepEqual(sent.slice(4), [['a', [5, 6]]]);
+});
+
 test('batch payloads round-trip with the messages spliced in; malformed ones are BadMessage', () => {
   const msg = { type: 'x', v: new Float32Array([1, 2]), s: 'ü'.repeat(40) };
   const items = [
