@@ -2,29 +2,20 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import { Objm } from '@nats-io/obj';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { ArtifactNotFound, compileKernel, fetchArtifact, publishArtifact } from '@stitch/compiler';
 import { KernelRuntime, reference } from '@stitch/kernels';
-import { type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
+import { natsForTests } from './fixtures/nats-connection.js';
 
-let nats: EmbeddedNats;
-let nc: NatsConnection;
+const server = natsForTests();
 const dirs = [mkdtempSync(join(tmpdir(), 'stitch-os-a-')), mkdtempSync(join(tmpdir(), 'stitch-os-b-'))];
-
-before(async () => {
-  nats = await startEmbeddedNats();
-  nc = await connect({ servers: nats.url });
-});
-after(async () => {
-  await nc?.close();
-  await nats?.stop();
+after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 test('a compiled artifact round-trips through a JetStream object store and runs from the fetched copy', async () => {
-  const store = await new Objm(nc).create('stitch-kernels');
+  const store = await new Objm(server.nc).create('stitch-kernels');
   const spec = { op: 'nn.matvec', m: 8, k: 128 } as const;
   const built = await compileKernel(spec, { target: 'x86-64', cacheDir: dirs[0]! });
   await publishArtifact(store, built);

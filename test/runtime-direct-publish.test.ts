@@ -2,10 +2,10 @@
 // hand nats.js's protocol handler the same bytes nats.js publish would, be taken with this nats.js,
 // and leave every case it does not handle to nats.js, errors included.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
-import { type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
 import { OutgoingHeaders, publishDirect, publishOne } from '@stitch/runtime/internal';
+import { natsForTests } from './fixtures/nats-connection.js';
 
 /** Records the bytes each `sendCommand` call hands the protocol handler (the message as framed). */
 function recordFrames(nc: NatsConnection): Uint8Array[] {
@@ -27,20 +27,10 @@ function outgoing(pairs: [string, string][]): OutgoingHeaders {
 }
 
 describe('direct publish', () => {
-  let nats: EmbeddedNats;
-  let nc: NatsConnection;
-
-  before(async () => {
-    nats = await startEmbeddedNats();
-    nc = await connect({ servers: nats.url });
-  });
-
-  after(async () => {
-    await nc?.close();
-    await nats?.stop();
-  });
+  const server = natsForTests();
 
   test('frames every kind of message as nats.js publish does, and is taken', () => {
+    const { nc } = server;
     const frames = recordFrames(nc);
     const cases: { subject: string; reply?: string; headers?: [string, string][]; data: Uint8Array }[] = [
       { subject: 'a.b', data: new Uint8Array([1, 2, 3]) },
@@ -75,6 +65,7 @@ describe('direct publish', () => {
   });
 
   test('a directly published message arrives whole', async () => {
+    const { nc } = server;
     const got = new Promise<Msg>((resolve) => {
       const sub = nc.subscribe('direct.arrives', {
         callback: (_err, m) => {
@@ -93,6 +84,7 @@ describe('direct publish', () => {
   });
 
   test('leaves to nats.js what it does not handle, and nats.js errors still reach the caller', async () => {
+    const { nats, nc } = server;
     const max = nc.info!.max_payload;
     assert.equal(publishDirect(nc, 'too.big', new Uint8Array(max + 1), undefined, undefined), false);
     assert.equal(publishDirect(nc, 'has space', new Uint8Array(1), undefined, undefined), false);
