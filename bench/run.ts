@@ -1,15 +1,18 @@
 // `pnpm bench <name>` runs bench/<name>.ts; each benchmark prints one JSON object per line.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
+// Modules the benchmarks use, not benchmarks themselves.
+const HELPERS = new Set(['run', 'actors-responder', 'responder-process', 'socket-stamps']);
 const available = readdirSync(here)
-  .filter((f) => f.endsWith('.ts') && f !== 'run.ts')
-  .map((f) => f.slice(0, -3));
+  .filter((f) => f.endsWith('.ts'))
+  .map((f) => f.slice(0, -3))
+  .filter((f) => !HELPERS.has(f));
 const [name, ...rest] = process.argv.slice(2);
-if (!name || !existsSync(join(here, `${name}.ts`))) {
+if (!name || !available.includes(name)) {
   process.stderr.write(`usage: pnpm bench <name> [args]; benchmarks: ${available.join(', ') || '(none)'}\n`);
   process.exit(2);
 }
