@@ -57,9 +57,10 @@ export function isTraceparent(value: string): boolean {
 }
 
 /**
- * The header block `envelopeHeaders(env)` encodes to, built in one template: every fast-mode send
- * carries it, and the headers object alone cost about 1.5 µs on the serial path. Values are checked
- * as OutgoingHeaders checks them.
+ * The header block `envelopeHeaders(env)` encodes to, built in one template with no headers object:
+ * every fast-mode send carries it (in a loop, 120 ns against 250–270 ns for the object and its text;
+ * steps on the serial path cost 3–5× their loop figure). Values are checked as OutgoingHeaders
+ * checks them.
  */
 export function envelopeBlock(env: Envelope): string {
   let block = `NATS/1.0\r\n${H.traceparent}: ${checkValue(H.traceparent, env.traceparent)}`;
