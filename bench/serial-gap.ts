@@ -19,6 +19,7 @@ import { connect, createInbox } from '@nats-io/transport-node';
 import { connectCluster, startEmbeddedNats } from '@stitch/runtime';
 import { encode, envelopeHeaders, newTraceparent } from '@stitch/runtime/internal';
 import { forkResponder, pinApart, type ResponderProcess } from './responder-process.js';
+import { Stamp, type Stamps, startStamps, takeStamps } from './socket-stamps.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const SERIAL = Number(args.get('serial') ?? 3000);
@@ -26,10 +27,6 @@ const ROUNDS = Number(args.get('rounds') ?? 3);
 const SPINS = (args.get('spins') ?? '5,10,20').split(',').filter(Boolean).map(Number);
 const STAMPS = fileURLToPath(new URL('./socket-stamps.ts', import.meta.url));
 
-interface Stamps {
-  kinds: number[];
-  times: number[];
-}
 const PARTS = [
   'caller_write_us',
   'to_responder_us',
@@ -50,7 +47,16 @@ function trips(caller: Stamps, responder: Stamps): Trip[] {
     ...caller.kinds.map((k, i) => ({ t: caller.times[i]!, e: `c${k}` })),
     ...responder.kinds.map((k, i) => ({ t: responder.times[i]!, e: `r${k}` })),
   ].sort((a, b) => a.t - b.t);
-  const pattern = ['c1', 'c2', 'r0', 'r1', 'r2', 'c0', 'c1'];
+  const { read, writeStart, writeEnd } = Stamp;
+  const pattern = [
+    `c${writeStart}`,
+    `c${writeEnd}`,
+    `r${read}`,
+    `r${writeStart}`,
+    `r${writeEnd}`,
+    `c${read}`,
+    `c${writeStart}`,
+  ];
   const out: Trip[] = [];
   for (let i = 0; i + pattern.length <= events.length; i++) {
     if (!pattern.every((e, j) => events[i + j]!.e === e)) continue;
@@ -74,9 +80,8 @@ const share = (xs: number[], below: number) => xs.filter((x) => x < below).lengt
 const nats = await startEmbeddedNats();
 let responder: ResponderProcess | undefined;
 try {
-  // Set before the responder is forked (it inherits it) and before this process loads the stamps.
+  // Set before the responder is forked: it inherits it.
   process.env.STITCH_STAMP_PORT = new URL(nats.url.replace(/^nats:/, 'http:')).port;
-  const { startStamps, takeStamps } = await import('./socket-stamps.js');
   responder = await forkResponder(nats.url, ['--import', STAMPS]);
   const child = responder.child;
   const ask = <T>(request: string, answered: (m: unknown) => T | undefined) =>

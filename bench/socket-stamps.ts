@@ -8,8 +8,13 @@ import net from 'node:net';
 /** What a stamp marks. */
 export const Stamp = { read: 0, writeStart: 1, writeEnd: 2 } as const;
 
-// biome-ignore lint/suspicious/noUndeclaredEnvVars: set by bench/serial-gap before it forks the responder
-const port = Number(process.env.STITCH_STAMP_PORT);
+/** What one process recorded: `kinds[i]` (a Stamp) happened at `times[i]`. */
+export interface Stamps {
+  kinds: number[];
+  times: number[];
+}
+
+let port = 0;
 const kinds: number[] = [];
 const times: number[] = [];
 let on = false;
@@ -39,13 +44,16 @@ net.Socket.prototype.emit = function (this: net.Socket, event: string | symbol, 
 
 /** Starts recording afresh. */
 export function startStamps(): void {
+  // Read here, not at load: bench/serial-gap sets it once its server runs, before it forks the responder.
+  // biome-ignore lint/suspicious/noUndeclaredEnvVars: set by bench/serial-gap
+  port = Number(process.env.STITCH_STAMP_PORT);
   kinds.length = 0;
   times.length = 0;
   on = true;
 }
 
 /** Stops recording and returns what was recorded. */
-export function takeStamps(): { kinds: number[]; times: number[] } {
+export function takeStamps(): Stamps {
   on = false;
   return { kinds: kinds.splice(0), times: times.splice(0) };
 }
