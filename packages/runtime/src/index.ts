@@ -12,14 +12,14 @@ export type {
   ReplyOf,
   RestartPolicy,
   TellOptions,
-} from './actor.js';
-export { ActorRef, defineActor } from './actor.js';
-export type { Cluster } from './cluster.js';
-export type { ConnectOptions } from './connect.js';
-export { connectCluster } from './connect.js';
-export type { Location } from './directory.js';
-export type { EmbeddedNats, EmbeddedNatsOptions } from './embedded-nats.js';
-export { findNatsServer, startEmbeddedNats } from './embedded-nats.js';
+} from './actor/definition.js';
+export { ActorRef, defineActor } from './actor/definition.js';
+export type { Cluster } from './cluster/cluster.js';
+export type { ConnectOptions } from './cluster/connect.js';
+export { connectCluster } from './cluster/connect.js';
+export type { Location } from './cluster/directory.js';
+export type { EmbeddedNats, EmbeddedNatsOptions } from './cluster/embedded-nats.js';
+export { findNatsServer, startEmbeddedNats } from './cluster/embedded-nats.js';
 export {
   ActorStopped,
   AlreadyActive,
@@ -37,7 +37,7 @@ export {
   StitchRuntimeError,
   Timeout,
 } from './errors.js';
-export type { MailboxMetrics, MailboxOptions } from './mailbox.js';
-export type { MembershipEvent } from './membership.js';
-export type { CapabilityRecord, Device, Node, NodeOptions } from './node.js';
-export type { LogFn } from './wire.js';
+export type { MailboxMetrics, MailboxOptions } from './actor/mailbox.js';
+export type { MembershipEvent } from './cluster/membership.js';
+export type { CapabilityRecord, Device, Node, NodeOptions } from './node/node.js';
+export type { LogFn } from './wire/publish.js';

@@ -1,10 +1,10 @@
 // For sibling packages and this package's tests; not part of the public API.
 
-export { decodeReplies, decodeRequests, encodeReplies, encodeRequests } from './batch.js';
-export { Assembler, split } from './chunks.js';
-export { Coalescer } from './coalesce.js';
-export { decode, encode } from './codec.js';
-export { publishDirect } from './direct-publish.js';
+export { decodeReplies, decodeRequests, encodeReplies, encodeRequests } from './wire/batch.js';
+export { Assembler, split } from './wire/chunks.js';
+export { Coalescer } from './wire/coalesce.js';
+export { decode, encode } from './wire/codec.js';
+export { publishDirect } from './wire/nats-internals.js';
 export {
   envelopeBlock,
   envelopeHeaders,
@@ -14,8 +14,8 @@ export {
   readHeaders,
   readMessageHeaders,
   subjectBytes,
-} from './envelope.js';
-export { Mailbox } from './mailbox.js';
-export { names } from './names.js';
-export { OutgoingHeaders } from './outgoing-headers.js';
-export { publishOne } from './wire.js';
+} from './wire/envelope.js';
+export { Mailbox } from './actor/mailbox.js';
+export { names } from './cluster/names.js';
+export { OutgoingHeaders } from './wire/outgoing-headers.js';
+export { publishOne } from './wire/publish.js';

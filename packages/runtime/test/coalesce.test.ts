@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { requestBytes, requestBytesAtMost } from '../src/batch.js';
+import { requestBytes, requestBytesAtMost } from '../src/wire/batch.js';
 import { BadMessage } from '../src/index.js';
 import {
   Coalescer,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PendingTable } from '../src/pending-table.js';
+import { PendingTable } from '../src/cluster/pending-table.js';
 
 const ask = (seq: number) => ({ seq });
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { headers } from '@nats-io/transport-node';
 import fc from 'fast-check';
-import { envelopeBlock, envelopeHeaders, envelopeOf, readHeaders } from '../src/envelope.js';
+import { envelopeBlock, envelopeHeaders, envelopeOf, readHeaders } from '../src/wire/envelope.js';
 import { BadMessage, InvalidOptions } from '../src/index.js';
 import { Assembler, decode, encode, isTraceparent, names, newTraceparent, split } from '../src/internal.js';
 import { OutgoingHeaders } from '../src/outgoing-headers.js';

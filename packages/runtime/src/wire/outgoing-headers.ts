@@ -1,5 +1,5 @@
 import type { MsgHdrs } from '@nats-io/transport-node';
-import { InvalidOptions } from './errors.js';
+import { InvalidOptions } from '../errors.js';
 
 const BAD_KEY = /[\r\n:\s]/;
 

@@ -1,12 +1,12 @@
 import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { nanos, headers as natsHeaders } from '@nats-io/transport-node';
-import type { ActorContext, ActorInspection, ActorRef, ActorRefData, AnyActorDefinition } from './actor.js';
-import { decodeRequests, encodeReplies, type ReplyItem, replyBytes } from './batch.js';
-import { Assembler, HEADER_ROOM } from './chunks.js';
-import { Coalescer } from './coalesce.js';
-import { decode, encode } from './codec.js';
-import type { Claim } from './directory.js';
+import type { ActorContext, ActorInspection, ActorRef, ActorRefData, AnyActorDefinition } from './definition.js';
+import { decodeRequests, encodeReplies, type ReplyItem, replyBytes } from '../wire/batch.js';
+import { Assembler, HEADER_ROOM } from '../wire/chunks.js';
+import { Coalescer } from '../wire/coalesce.js';
+import { decode, encode } from '../wire/codec.js';
+import type { Claim } from '../cluster/directory.js';
 import {
   type Envelope,
   envelopeOf,
@@ -15,13 +15,13 @@ import {
   newTraceparent,
   readHeaders,
   readMessageHeaders,
-} from './envelope.js';
-import { ActorStopped, BadMessage, Overloaded } from './errors.js';
+} from '../wire/envelope.js';
+import { ActorStopped, BadMessage, Overloaded } from '../errors.js';
 import type { Host } from './host.js';
 import { Mailbox } from './mailbox.js';
-import { OutgoingHeaders } from './outgoing-headers.js';
+import { OutgoingHeaders } from '../wire/outgoing-headers.js';
 import { failure, type Outcome, StateRecord } from './state.js';
-import { publish, publishOne } from './wire.js';
+import { publish, publishOne } from '../wire/publish.js';
 
 interface Incoming {
   msg: { type: string };

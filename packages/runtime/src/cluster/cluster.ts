@@ -9,16 +9,16 @@ import {
   type AskOptions,
   ActorRef as Ref,
   type TellOptions,
-} from './actor.js';
-import { encodeRequests, type RequestItem, requestBytesAtMost } from './batch.js';
+} from '../actor/definition.js';
+import { encodeRequests, type RequestItem, requestBytesAtMost } from '../wire/batch.js';
 import { bucketKeys } from './bucket-keys.js';
-import { HEADER_ROOM } from './chunks.js';
-import { Coalescer } from './coalesce.js';
-import { encode } from './codec.js';
-import { publishDirect } from './direct-publish.js';
+import { HEADER_ROOM } from '../wire/chunks.js';
+import { Coalescer } from '../wire/coalesce.js';
+import { encode } from '../wire/codec.js';
+import { publishDirect } from '../wire/nats-internals.js';
 import { Directory, type Location } from './directory.js';
 import type { EmbeddedNats } from './embedded-nats.js';
-import { type Envelope, envelopeBlock, envelopeHeaders, H, newTraceparent } from './envelope.js';
+import { type Envelope, envelopeBlock, envelopeHeaders, H, newTraceparent } from '../wire/envelope.js';
 import {
   ClusterClosed,
   InvalidOptions,
@@ -26,13 +26,13 @@ import {
   NoResponders,
   PayloadTooLarge,
   Timeout,
-} from './errors.js';
+} from '../errors.js';
 import { type MembershipEvent, MembershipMonitor } from './membership.js';
 import type { Names } from './names.js';
-import { type CapabilityRecord, Node, type NodeOptions } from './node.js';
-import { OutgoingHeaders } from './outgoing-headers.js';
+import { type CapabilityRecord, Node, type NodeOptions } from '../node/node.js';
+import { OutgoingHeaders } from '../wire/outgoing-headers.js';
 import { type Pending, Replies } from './replies.js';
-import { type LogFn, publish, publishOne, type WireLimits } from './wire.js';
+import { type LogFn, publish, publishOne, type WireLimits } from '../wire/publish.js';
 
 /** A fast-mode ask (with the reply it waits for) or tell (with `sent`) waiting for the end of the tick. */
 interface Outgoing extends RequestItem {

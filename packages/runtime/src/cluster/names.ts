@@ -1,4 +1,4 @@
-import { InvalidOptions } from './errors.js';
+import { InvalidOptions } from '../errors.js';
 
 // Cluster names, actor types and ids become NATS subject tokens, KV keys and consumer names, so they
 // are limited to characters that are valid in all three.

@@ -1,9 +1,9 @@
 import { createInbox, type Msg, type NatsConnection } from '@nats-io/transport-node';
-import { decodeReplies } from './batch.js';
-import { Assembler } from './chunks.js';
-import { decode } from './codec.js';
-import { H, replyError, subjectBytes } from './envelope.js';
-import { NoResponders, rebuildError, Timeout } from './errors.js';
+import { decodeReplies } from '../wire/batch.js';
+import { Assembler } from '../wire/chunks.js';
+import { decode } from '../wire/codec.js';
+import { H, replyError, subjectBytes } from '../wire/envelope.js';
+import { NoResponders, rebuildError, Timeout } from '../errors.js';
 import { PendingTable } from './pending-table.js';
 
 /** One ask waiting for its reply. */

@@ -10,18 +10,18 @@ import {
   type Subscription,
 } from '@nats-io/transport-node';
 import type { Calibration } from '@stitch/kernels';
-import { Activation } from './activation.js';
-import type { ActorInspection, ActorRef, ActorRefData, AnyActorDefinition } from './actor.js';
-import type { Cluster } from './cluster.js';
-import { decode, encode } from './codec.js';
-import type { Directory } from './directory.js';
-import { H } from './envelope.js';
-import { InvalidOptions } from './errors.js';
-import type { Host } from './host.js';
-import type { MembershipEvent } from './membership.js';
-import { checkToken, type Names } from './names.js';
-import { failure } from './state.js';
-import type { LogFn, WireLimits } from './wire.js';
+import { Activation } from '../actor/activation.js';
+import type { ActorInspection, ActorRef, ActorRefData, AnyActorDefinition } from '../actor/definition.js';
+import type { Cluster } from '../cluster/cluster.js';
+import { decode, encode } from '../wire/codec.js';
+import type { Directory } from '../cluster/directory.js';
+import { H } from '../wire/envelope.js';
+import { InvalidOptions } from '../errors.js';
+import type { Host } from '../actor/host.js';
+import type { MembershipEvent } from '../cluster/membership.js';
+import { checkToken, type Names } from '../cluster/names.js';
+import { failure } from '../actor/state.js';
+import type { LogFn, WireLimits } from '../wire/publish.js';
 
 export interface NodeOptions {
   /** @default `<hostname>-<pid>-<random>` */

@@ -2,10 +2,10 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Activation } from './activation.js';
-import type { ActorRef, ActorRefData } from './actor.js';
-import type { Directory } from './directory.js';
-import type { Names } from './names.js';
-import type { LogFn, WireLimits } from './wire.js';
+import type { ActorRef, ActorRefData } from './definition.js';
+import type { Directory } from '../cluster/directory.js';
+import type { Names } from '../cluster/names.js';
+import type { LogFn, WireLimits } from '../wire/publish.js';
 
 /** What an activation needs from the node hosting it. */
 export interface Host {

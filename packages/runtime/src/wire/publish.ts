@@ -1,8 +1,8 @@
 import { type MsgHdrs, type NatsConnection, headers as natsHeaders, nuid } from '@nats-io/transport-node';
 import { chunkHeader, HEADER_ROOM, split } from './chunks.js';
-import { publishDirect } from './direct-publish.js';
+import { publishDirect } from './nats-internals.js';
 import { H } from './envelope.js';
-import { PayloadTooLarge } from './errors.js';
+import { PayloadTooLarge } from '../errors.js';
 import { OutgoingHeaders } from './outgoing-headers.js';
 
 export interface WireLimits {

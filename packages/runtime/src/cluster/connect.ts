@@ -5,9 +5,9 @@ import { type KV, Kvm } from '@nats-io/kv';
 import { connect, credsAuthenticator, nanos } from '@nats-io/transport-node';
 import { Cluster } from './cluster.js';
 import { startEmbeddedNats } from './embedded-nats.js';
-import { InvalidOptions } from './errors.js';
+import { InvalidOptions } from '../errors.js';
 import { names as clusterNames, type Names } from './names.js';
-import { type LogFn, stderrLog, type WireLimits } from './wire.js';
+import { type LogFn, stderrLog, type WireLimits } from '../wire/publish.js';
 
 export interface ConnectOptions {
   /** Server URL(s). @default an embedded nats-server started for this connection */

@@ -1,6 +1,6 @@
 import type { KV, KvEntry } from '@nats-io/kv';
-import { decode, encode } from './codec.js';
-import { AlreadyActive } from './errors.js';
+import { decode, encode } from '../wire/codec.js';
+import { AlreadyActive } from '../errors.js';
 
 /** Where an actor lives: written with KV create / compare-and-set so one id has one live activation. */
 export interface Location {

@@ -1,5 +1,5 @@
 import type { KV } from '@nats-io/kv';
-import { decode, encode } from './codec.js';
+import { decode, encode } from '../wire/codec.js';
 
 /** Result of one handler run: the encoded reply, or the error that crosses back to the caller. */
 export type Outcome =

@@ -11,7 +11,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { NatsServerNotFound, NatsStartFailed } from './errors.js';
+import { NatsServerNotFound, NatsStartFailed } from '../errors.js';
 
 export interface EmbeddedNatsOptions {
   /** Path of the nats-server binary. @default $STITCH_NATS_SERVER, then `nats-server` on PATH */

@@ -1,6 +1,6 @@
 import { randomFillSync } from 'node:crypto';
 import type { Msg, MsgHdrs } from '@nats-io/transport-node';
-import { rebuildError, type StitchRuntimeError } from './errors.js';
+import { rebuildError, type StitchRuntimeError } from '../errors.js';
 import { checkValue, OutgoingHeaders } from './outgoing-headers.js';
 
 /** Header names of the stitch envelope; every message carries the first four. */

@@ -1,6 +1,6 @@
-import { InvalidOptions } from './errors.js';
+import { InvalidOptions } from '../errors.js';
 import type { MailboxMetrics, MailboxOptions } from './mailbox.js';
-import { checkToken } from './names.js';
+import { checkToken } from '../cluster/names.js';
 
 /** What a handler knows about the message it is running and the actor it runs in. */
 export interface ActorContext {

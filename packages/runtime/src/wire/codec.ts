@@ -1,5 +1,5 @@
 import { addExtension, Packr } from 'msgpackr';
-import { BadMessage } from './errors.js';
+import { BadMessage } from '../errors.js';
 
 // moreTypes keeps typed arrays (Float32Array, BigInt64Array, …) typed across the wire; records are off
 // so that every process decodes a message without shared structure state.
