@@ -1,3 +1,4 @@
+export type { ModelFacts as LlmModel } from '@stitch/models';
 export type {
   Catalog,
   DeviceClass,
@@ -14,7 +15,7 @@ export type { CorrectionEntry, CorrectionOptions } from './correction.js';
 export { CorrectionTable } from './correction.js';
 export type { CostErrorCode } from './errors.js';
 export { CostError } from './errors.js';
-export type { LlmModel, LlmSetting, Parallelism, StepTime } from './llm.js';
+export type { LlmSetting, Parallelism, StepTime } from './llm.js';
 export { findModel } from './llm.js';
 export type { Demand, EstimateOptions, OpEstimate } from './roofline.js';
 export { estimateOp } from './roofline.js';

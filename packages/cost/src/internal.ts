@@ -3,13 +3,10 @@ export {
   bytesPerParam,
   decodeFlopsPerToken,
   decodeStepTime,
-  kvBytesPerToken,
-  LLM_MODELS,
   maxBatchInMemory,
   parallelismOptions,
   prefillFlops,
   prefillTime,
-  weightBytes,
 } from './llm.js';
 export { allReduceMs } from './roofline.js';
 export { STUDY_SCENARIOS } from './study.js';

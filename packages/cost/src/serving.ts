@@ -1,6 +1,7 @@
+import { kvBytesPerToken } from '@stitch/models';
 import {
+  bytesPerParam,
   decodeStepTime,
-  kvBytesPerToken,
   type LlmSetting,
   maxBatchInMemory,
   parallelismOptions,
@@ -105,7 +106,7 @@ function instance(
  * memory allows and the egress link caps the request rate.
  */
 export function sizePrefill(s: LlmSetting, shape: Shape, hourlyUsd: number, ttftMs?: number): SizeResult {
-  const kvReq = shape.inputLen * kvBytesPerToken(s.model, s.dtype);
+  const kvReq = shape.inputLen * kvBytesPerToken(s.model, bytesPerParam(s.dtype));
   let best: InstanceChoice | null = null;
   for (const par of parallelismOptions(s)) {
     const devices = par.tp * par.pp;
@@ -137,7 +138,7 @@ export function sizePrefill(s: LlmSetting, shape: Shape, hourlyUsd: number, ttft
  * request's KV must also arrive within one TBT (paper: KV / (TBT · decode devices)).
  */
 export function sizeDecode(s: LlmSetting, shape: Shape, hourlyUsd: number, tbtMs?: number): SizeResult {
-  const kvReq = shape.inputLen * kvBytesPerToken(s.model, s.dtype);
+  const kvReq = shape.inputLen * kvBytesPerToken(s.model, bytesPerParam(s.dtype));
   const avgCtx = shape.inputLen + shape.outputLen / 2;
   let best: InstanceChoice | null = null;
   let reason = 'the weights do not fit';

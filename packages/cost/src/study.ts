@@ -1,3 +1,4 @@
+import { kvBytesPerToken, weightBytes } from '@stitch/models';
 import {
   type Catalog,
   type Dtype,
@@ -7,7 +8,7 @@ import {
   PAPER_DEVICE_IDS,
   type PeakBasis,
 } from './catalog.js';
-import { findModel, kvBytesPerToken, type LlmSetting, weightBytes } from './llm.js';
+import { bytesPerParam, findModel, type LlmSetting } from './llm.js';
 import { type InstanceChoice, type Shape, sizeDecode, sizePrefill } from './serving.js';
 import { deviceHourlyCost, type ResolvedTco, resolveTco, servingEconomics, type TcoOptions } from './tco.js';
 
@@ -177,9 +178,10 @@ function studyAssumptions(
   }
   for (const m of ['llama3-8b', 'llama3-70b']) {
     const model = findModel(m);
+    const fp16 = bytesPerParam('fp16');
     lines.push(
       `${m}: ${model.params} params, ${model.layers} layers, d_model ${model.dModel}, heads ${model.nHeads}/${model.nKvHeads} kv; ` +
-        `fp16 weights ${(weightBytes(model, 'fp16') / 1e9).toFixed(2)} GB, KV ${kvBytesPerToken(model, 'fp16')} B/token`,
+        `fp16 weights ${(weightBytes(model, fp16) / 1e9).toFixed(2)} GB, KV ${kvBytesPerToken(model, fp16)} B/token`,
     );
   }
   return lines;

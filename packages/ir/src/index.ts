@@ -1,4 +1,7 @@
 // The public surface of @stitch/ir. Sibling packages that need building blocks use './internal.js'.
+
+export type { ModelFacts as ModelConfig } from '@stitch/models';
+export { findModel, modelIds } from '@stitch/models';
 export type { Attr, Attrs } from './attrs.js';
 export type { ExtraAttrs, LlmOptions } from './builder.js';
 export { AgentGraphBuilder } from './builder.js';
@@ -9,8 +12,6 @@ export type { Diagnostic, IrErrorCode, SourceLoc } from './errors.js';
 export { IrError } from './errors.js';
 export type { Block, Graph, Op, Region, Value } from './graph.js';
 export { graphsEqual, makeOp } from './graph.js';
-export type { ModelConfig } from './models.js';
-export { findModel, modelIds } from './models.js';
 export { parseGraph } from './parser.js';
 export type { PassManagerOptions, PassName, PassOptions } from './passes/pass-manager.js';
 export { PassManager } from './passes/pass-manager.js';

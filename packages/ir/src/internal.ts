@@ -3,7 +3,6 @@ export { attrEquals, toAttr } from './attrs.js';
 export { annotateDemand } from './demand.js';
 export { walkOps } from './graph.js';
 export { allreduceDemand, decodeDemand, prefillDemand } from './llm-cost.js';
-export { kvBytesPerToken, weightBytes } from './models.js';
 export { decompose } from './passes/decompose.js';
 export { fuse } from './passes/fuse.js';
 export { PASS_NAMES } from './passes/pass-manager.js';

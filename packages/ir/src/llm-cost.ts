@@ -1,14 +1,19 @@
-import { kvBytesPerToken, type ModelConfig, weightBytes } from './models.js';
+import { kvBytesPerToken, type ModelFacts, weightBytes } from '@stitch/models';
 import type { OpDemand } from './registry.js';
+import { elemBytes } from './types.js';
+
+/** Weights, activations and KV cache are sized as bf16, the dtype decompose gives hidden states. */
+export const LLM_DTYPE = 'bf16';
+export const LLM_ELEM_BYTES = elemBytes(LLM_DTYPE);
 
 /**
  * Prefill of T tokens over a share s of the model (layer fraction / shards):
  *   FLOPs = s · (2·params·T + 2·layers·T²·d_model)   (causal attention: QKᵀ and AV over T²/2 pairs)
  *   read  = s · weights,  written = s · KV(T),  held = s · (weights + KV(T))
  */
-export function prefillDemand(m: ModelConfig, tokens: number, share = 1): Omit<OpDemand, 'networkBytes'> {
-  const kv = kvBytesPerToken(m) * tokens;
-  const w = weightBytes(m);
+export function prefillDemand(m: ModelFacts, tokens: number, share = 1): Omit<OpDemand, 'networkBytes'> {
+  const kv = kvBytesPerToken(m, LLM_ELEM_BYTES) * tokens;
+  const w = weightBytes(m, LLM_ELEM_BYTES);
   return {
     flops: share * (2 * m.params * tokens + 2 * m.layers * tokens * tokens * m.dModel),
     bytesRead: share * w,
@@ -23,14 +28,14 @@ export function prefillDemand(m: ModelConfig, tokens: number, share = 1): Omit<O
  *   read  = n·weights + KVtok·P,  written = KVtok·n,  held = weights + KVtok·(c + n)
  */
 export function decodeDemand(
-  m: ModelConfig,
+  m: ModelFacts,
   context: number,
   n: number,
   share = 1,
 ): Omit<OpDemand, 'networkBytes'> {
   const positions = n * context + (n * (n - 1)) / 2;
-  const kvTok = kvBytesPerToken(m);
-  const w = weightBytes(m);
+  const kvTok = kvBytesPerToken(m, LLM_ELEM_BYTES);
+  const w = weightBytes(m, LLM_ELEM_BYTES);
   return {
     flops: share * (n * 2 * m.params + 4 * m.layers * m.dModel * positions),
     bytesRead: share * (n * w + kvTok * positions),
@@ -45,7 +50,7 @@ export function decodeDemand(
  *   network = 2·layers · 2·(tp−1) · T·d_model·bytes,  FLOPs = 2·layers · (tp−1) · T·d_model
  */
 export function allreduceDemand(
-  m: ModelConfig,
+  m: ModelFacts,
   tp: number,
   tokens: number,
   layers: number,
@@ -54,8 +59,8 @@ export function allreduceDemand(
   const reductions = 2 * layers;
   return {
     flops: reductions * (tp - 1) * elems,
-    bytesRead: reductions * tp * elems * m.bytesPerParam,
-    bytesWritten: reductions * elems * m.bytesPerParam,
-    networkBytes: reductions * 2 * (tp - 1) * elems * m.bytesPerParam,
+    bytesRead: reductions * tp * elems * LLM_ELEM_BYTES,
+    bytesWritten: reductions * elems * LLM_ELEM_BYTES,
+    networkBytes: reductions * 2 * (tp - 1) * elems * LLM_ELEM_BYTES,
   };
 }

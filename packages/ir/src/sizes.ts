@@ -1,6 +1,7 @@
+import { findModel, kvBytesPerToken } from '@stitch/models';
 import { intAttr } from './attrs.js';
 import type { Op, Value } from './graph.js';
-import { findModel, kvBytesPerToken } from './models.js';
+import { LLM_ELEM_BYTES } from './llm-cost.js';
 import { elemBytes, numElements } from './types.js';
 
 /** Text travels as UTF-8; four bytes per token is the usual English average. */
@@ -24,7 +25,7 @@ function kvBytes(producer: Op | undefined): number {
   if (!producer || !model) return 0;
   const tokens = intAttr(producer.attrs, 'tokens') ?? 0;
   const share = producer.name === 'llm.prefill' ? llmShare(producer, model.layers) : 1;
-  return kvBytesPerToken(model) * tokens * share;
+  return kvBytesPerToken(model, LLM_ELEM_BYTES) * tokens * share;
 }
 
 /** Bytes a value occupies on an edge, from its type and the attributes of the op producing it. */

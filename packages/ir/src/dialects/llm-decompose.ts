@@ -1,7 +1,8 @@
+import { findModel, type ModelFacts } from '@stitch/models';
 import { type Attrs, int, intAttr, strAttr } from '../attrs.js';
 import { IrError } from '../errors.js';
 import { makeOp, type Op, type Value } from '../graph.js';
-import { findModel, type ModelConfig } from '../models.js';
+import { LLM_DTYPE } from '../llm-cost.js';
 import type { DecomposeContext } from '../registry.js';
 import { KV_CACHE, tensorType } from '../types.js';
 
@@ -70,7 +71,7 @@ function singlePrefill(T: number, tokens: Value, ops: Op[], at: AttrFn, val: Val
 }
 
 function shardedPrefill(
-  model: ModelConfig,
+  model: ModelFacts,
   T: number,
   tokens: Value,
   ops: Op[],
@@ -79,7 +80,7 @@ function shardedPrefill(
   val: ValFn,
 ) {
   const shards = split.tp * split.ep;
-  const hiddenType = tensorType([T, model.dModel], 'bf16');
+  const hiddenType = tensorType([T, model.dModel], LLM_DTYPE);
   const kvs: Value[] = [];
   let input = tokens;
   for (let g = 0; g < split.groups; g++) {

@@ -1,7 +1,7 @@
+import { findModel, type ModelFacts, modelIds } from '@stitch/models';
 import { intAttr, strAttr } from '../attrs.js';
 import type { Op } from '../graph.js';
-import { allreduceDemand, decodeDemand, prefillDemand } from '../llm-cost.js';
-import { findModel, type ModelConfig, modelIds } from '../models.js';
+import { allreduceDemand, decodeDemand, LLM_ELEM_BYTES, prefillDemand } from '../llm-cost.js';
 import { KV_C, type OpSchema, TENSOR, TEXT_C, TEXT_OR_JSON, TOKENS } from '../registry.js';
 import { llmShare } from '../sizes.js';
 import { decomposeCall } from './llm-decompose.js';
@@ -11,7 +11,7 @@ const modelAttrs = {
   tokens: { kind: 'int', required: true },
 } as const;
 
-function modelOf(op: Op): ModelConfig {
+function modelOf(op: Op): ModelFacts {
   // verify() has checked the model exists before any demand function runs.
   return findModel(strAttr(op.attrs, 'model') ?? '')!;
 }
@@ -130,9 +130,9 @@ export const llmDialect: readonly OpSchema[] = [
       const ep = n(op, 'ep');
       return {
         flops: (ep - 1) * elems,
-        bytesRead: ep * elems * m.bytesPerParam,
-        bytesWritten: elems * m.bytesPerParam,
-        networkBytes: 2 * n(op, 'layers') * (ep - 1) * elems * m.bytesPerParam,
+        bytesRead: ep * elems * LLM_ELEM_BYTES,
+        bytesWritten: elems * LLM_ELEM_BYTES,
+        networkBytes: 2 * n(op, 'layers') * (ep - 1) * elems * LLM_ELEM_BYTES,
       };
     },
   },
