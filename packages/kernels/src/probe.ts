@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { RawProbe } from '@stitch/native';
 
@@ -9,7 +10,13 @@ export type IsaFeatures = RawProbe['features'];
 /** What `probeHost` reports about this machine. */
 export interface HostProbe {
   arch: string;
+  /**
+   * The CPU model as the kernel names it (`model name` in /proc/cpuinfo), else `cpuidBrand`.
+   * A hypervisor may rewrite either name, so the two can differ on the same machine.
+   */
   cpuModel: string;
+  /** The CPUID brand string the addon read (`unknown` off x86). */
+  cpuidBrand: string;
   logicalCores: number;
   totalMemoryBytes: number;
   features: IsaFeatures;
@@ -29,7 +36,23 @@ export function loadNative(): { probe(): RawProbe } {
 /** Probes CPU, ISA features, memory and the CUDA driver through the native addon. */
 export function probeHost(): HostProbe {
   const raw = loadNative().probe();
-  return { ...raw, x86Level: x86Level(raw) };
+  const cpuModel = cpuModelOf(readCpuinfo()) ?? raw.cpuModel;
+  return { ...raw, cpuModel, cpuidBrand: raw.cpuModel, x86Level: x86Level(raw) };
+}
+
+/** The first `model name` of a /proc/cpuinfo text, whitespace collapsed; undefined where it has none (most ARM kernels). */
+export function cpuModelOf(cpuinfo: string): string | undefined {
+  const name = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.replace(/\s+/g, ' ').trim();
+  return name || undefined;
+}
+
+function readCpuinfo(): string {
+  try {
+    return readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    // No procfs (macOS, some sandboxes): the CPUID brand string is the only name there is.
+    return '';
+  }
 }
 
 function x86Level(raw: RawProbe): HostProbe['x86Level'] {
