@@ -24,7 +24,9 @@ test('probe --json reports what the addon sees, as parseable JSON', async () => 
 
 test('probe prints a table for people', async () => {
   const { stdout } = await stitch('probe');
-  assert.match(stdout, new RegExp(`cpu\\s+${probeHost().cpuModel.replace(/[()]/g, '\\$&')}`));
+  // Every regex character escaped: model names carry `(R)`, `@ 2.40GHz`, `8480+` and the like.
+  const model = probeHost().cpuModel.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  assert.match(stdout, new RegExp(`cpu\\s+${model}\\n`));
   assert.match(stdout, /logical cores\s+\d+/);
 });
 

@@ -187,7 +187,9 @@ describe('coordinator migration', () => {
   });
 });
 
-async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
+// The claim is that a migration happens, not how soon: each re-plan may spend up to 5 s in the MILP
+// (placement.ts) and a failed one retries, so on a loaded machine 10 s could run out first.
+async function waitFor(cond: () => boolean, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new assert.AssertionError({ message: `condition not met within ${ms} ms` });
