@@ -42,7 +42,7 @@ export function probeHost(): HostProbe {
 
 /** The first `model name` of a /proc/cpuinfo text, whitespace collapsed; undefined where it has none (most ARM kernels). */
 export function cpuModelOf(cpuinfo: string): string | undefined {
-  const name = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.replace(/\s+/g, ' ').trim();
+  const name = /^model name[ \t]*:[ \t]*(.*)$/m.exec(cpuinfo)?.[1]?.replace(/\s+/g, ' ').trim();
   return name || undefined;
 }
 

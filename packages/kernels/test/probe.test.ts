@@ -54,7 +54,7 @@ test('the CPU model is the first model name of a cpuinfo text, whitespace collap
     'processor\t: 0\nmodel name\t: AMD  EPYC \nflags\t: fpu\n\nprocessor\t: 1\nmodel name\t: other\n';
   assert.equal(cpuModelOf(vm), 'AMD EPYC');
   assert.equal(cpuModelOf('processor\t: 0\nBogoMIPS\t: 50.00\n'), undefined);
-  assert.equal(cpuModelOf('model name\t: \n'), undefined);
+  assert.equal(cpuModelOf('model name\t: \nflags\t: fpu\n'), undefined);
   assert.equal(cpuModelOf(''), undefined);
 });
 
