@@ -19,7 +19,7 @@ raw.subscribe('bench.raw.echo', {
 });
 await raw.flush();
 const cluster = await connectCluster({ nats: url, name: 'bench' });
-await cluster.startNode({ actors: [BenchEcho], calibrate: false });
+await cluster.startNode({ actors: [BenchEcho] });
 await cluster.spawn(BenchEcho, { id: 'e1' });
 process.once('SIGTERM', async () => {
   await cluster.close();

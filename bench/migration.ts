@@ -44,7 +44,7 @@ async function round(mode: 'fast' | 'durable', n: number) {
       ['node-gaudi3', ['gaudi3']],
     ] as const) {
       const c = await connectCluster({ nats: nats.url, name, log });
-      await c.startNode({ id, actors: OPERATOR_ACTORS, virtual: [...virtual], calibrate: false });
+      await c.startNode({ id, actors: OPERATOR_ACTORS, virtual: [...virtual] });
       nodes.set(id, c);
     }
     const client = await connectCluster({ nats: nats.url, name, log });

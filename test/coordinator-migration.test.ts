@@ -4,7 +4,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { Kvm } from '@nats-io/kv';
 import {
   type AgentRequest,
   Coordinator,
@@ -43,7 +42,6 @@ describe('coordinator migration', () => {
         id: `node-${id}`,
         actors: OPERATOR_ACTORS,
         virtual: [...virtual],
-        calibrate: false,
       });
       nodes.set(`node-${id}`, c);
     }
@@ -118,7 +116,7 @@ describe('coordinator migration', () => {
       await applied(now),
       now.ops.map(() => 12),
     );
-    const kv = await new Kvm(client.parts.nc).open(memoryBucketName(CLUSTER));
+    const kv = await client.kv(memoryBucketName(CLUSTER));
     const keys: string[] = [];
     for await (const k of await kv.keys('tool_agent.answers.>')) keys.push(k);
     assert.equal(keys.length, 12);
@@ -171,7 +169,7 @@ describe('coordinator migration', () => {
     await coordinator.start();
     assert.deepEqual(coordinator.deployments, ['tool_agent']);
     const b200 = await connectCluster({ nats: nats.url, name: CLUSTER, log: () => undefined });
-    await b200.startNode({ id: 'node-b200', actors: OPERATOR_ACTORS, virtual: ['b200'], calibrate: false });
+    await b200.startNode({ id: 'node-b200', actors: OPERATOR_ACTORS, virtual: ['b200'] });
     nodes.set('node-b200', b200);
     await waitFor(() => coordinator.migrations.some((m) => m.reason.includes('node-b200 joined')));
     assert.ok(coordinator.deployment('tool_agent')!.ops.some((o) => o.node === 'node-b200'));

@@ -1,4 +1,4 @@
-import { type KV, Kvm } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import { CorrectionTable } from '@stitch/cost';
 import { type Cluster, defineActor, type MembershipEvent } from '@stitch/runtime';
 import type { OpConfig } from './ops.js';
@@ -36,7 +36,7 @@ export function deploymentsBucketName(cluster: string): string {
 
 /** The current record of a deployment, as the coordinator keeps it in KV (for clients in other processes). */
 export async function loadDeployment(cluster: Cluster, name: string): Promise<Deployment | undefined> {
-  const kv = await new Kvm(cluster.parts.nc).open(deploymentsBucketName(cluster.name));
+  const kv = await cluster.kv(deploymentsBucketName(cluster.name));
   const e = await kv.get(name);
   return e?.operation === 'PUT' ? e.json<Deployment>() : undefined;
 }
@@ -76,7 +76,7 @@ export class Coordinator {
   constructor(cluster: Cluster, options: CoordinatorOptions = {}) {
     this.#cluster = cluster;
     this.#options = options;
-    this.#kv = new Kvm(cluster.parts.nc).create(deploymentsBucketName(cluster.name), { history: 1 });
+    this.#kv = cluster.kv(deploymentsBucketName(cluster.name), { create: true });
   }
 
   /**

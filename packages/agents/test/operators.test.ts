@@ -14,7 +14,7 @@ let cluster: Cluster;
 
 before(async () => {
   cluster = await connectCluster({ name: 'agentsops', log: () => undefined });
-  await cluster.startNode({ id: 'n1', actors: OPERATOR_ACTORS, calibrate: false });
+  await cluster.startNode({ id: 'n1', actors: OPERATOR_ACTORS });
 });
 
 after(async () => {

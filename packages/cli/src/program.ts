@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerCluster } from './commands/cluster.js';
 import { registerCoordinator } from './commands/coordinator.js';
 import { registerDemo } from './commands/demo.js';
 import { registerIr } from './commands/ir.js';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerPlan(program);
   registerTco(program);
   registerNode(program);
+  registerCluster(program);
   registerCoordinator(program);
   return program;
 }

@@ -7,6 +7,7 @@ export type {
   AskOptions,
   DeliveryMode,
   DurableOptions,
+  ExactMessage,
   Handler,
   MessageOf,
   ReplyOf,
@@ -14,19 +15,30 @@ export type {
   TellOptions,
 } from './actor/definition.js';
 export { ActorRef, defineActor } from './actor/definition.js';
-export type { Cluster } from './cluster/cluster.js';
-export type { ConnectOptions } from './cluster/connect.js';
-export { connectCluster } from './cluster/connect.js';
+export type { MailboxMetrics, MailboxOptions } from './actor/mailbox.js';
+export type { Clock, Timer } from './clock.js';
+export { systemClock } from './clock.js';
+export type { ActivationPlacement } from './cluster/activator.js';
+export { leastLoadedNode } from './cluster/activator.js';
+export type { Cluster, ClusterMetrics } from './cluster/cluster.js';
+export { connectCluster, initCluster } from './cluster/connect.js';
 export type { Location } from './cluster/directory.js';
 export type { EmbeddedNats, EmbeddedNatsOptions } from './cluster/embedded-nats.js';
 export { findNatsServer, startEmbeddedNats } from './cluster/embedded-nats.js';
+export type { MembershipEvent } from './cluster/membership.js';
+export type { ConnectOptions } from './cluster/options.js';
 export {
   ActorStopped,
   AlreadyActive,
   BadMessage,
   ClusterClosed,
+  ClusterNotInitialized,
+  ConnectionFailed,
   Crash,
+  DuplicateMessage,
+  HandlerError,
   InvalidOptions,
+  JetStreamDisabled,
   NatsServerNotFound,
   NatsStartFailed,
   NoNodeAvailable,
@@ -34,10 +46,19 @@ export {
   Overloaded,
   PayloadTooLarge,
   RemoteError,
-  StitchRuntimeError,
+  RuntimeErrorCode,
+  StitchError,
   Timeout,
 } from './errors.js';
-export type { MailboxMetrics, MailboxOptions } from './actor/mailbox.js';
-export type { MembershipEvent } from './cluster/membership.js';
-export type { CapabilityRecord, Device, Node, NodeOptions } from './node/node.js';
-export type { LogFn } from './wire/publish.js';
+export type { LogFn, LogLevel } from './log.js';
+export type {
+  CalibrateFn,
+  Calibration,
+  CapabilityRecord,
+  CpuDevice,
+  Device,
+  ProbeFn,
+} from './node/capabilities.js';
+export { osProbe } from './node/capabilities.js';
+export type { Node } from './node/node.js';
+export type { NodeOptions } from './node/options.js';

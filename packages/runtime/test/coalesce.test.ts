@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { requestBytes, requestBytesAtMost } from '../src/wire/batch.js';
 import { BadMessage } from '../src/index.js';
 import {
   Coalescer,
@@ -12,6 +11,7 @@ import {
   encodeReplies,
   encodeRequests,
 } from '../src/internal.js';
+import { requestBytes, requestBytesAtMost } from '../src/wire/batch.js';
 
 test('one tick of sends becomes one batch per subject, in order, never past the room', async () => {
   const sent: [string, number[]][] = [];

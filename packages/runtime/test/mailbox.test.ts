@@ -8,7 +8,7 @@ test('turn-based: one turn at a time, FIFO order', async () => {
   const order: number[] = [];
   let running = 0;
   let maxRunning = 0;
-  const box = new Mailbox<number>({ capacity: 100 }, 1, async (n) => {
+  const box = new Mailbox<number>({ capacity: 100, perCaller: 25 }, 1, async (n) => {
     running++;
     maxRunning = Math.max(maxRunning, running);
     await delay(1);
@@ -48,7 +48,7 @@ test('bounded: refuses past capacity and past the per-caller share, never grows'
 test('concurrency > 1 runs up to that many turns; sync turns complete in the same tick', async () => {
   let running = 0;
   let maxRunning = 0;
-  const box = new Mailbox<number>({ capacity: 100 }, 3, async () => {
+  const box = new Mailbox<number>({ capacity: 100, perCaller: 25 }, 3, async () => {
     running++;
     maxRunning = Math.max(maxRunning, running);
     await delay(2);
@@ -58,7 +58,7 @@ test('concurrency > 1 runs up to that many turns; sync turns complete in the sam
   await box.idle();
   assert.equal(maxRunning, 3);
   const seen: number[] = [];
-  const sync = new Mailbox<number>({ capacity: 10 }, 1, (n) => {
+  const sync = new Mailbox<number>({ capacity: 10, perCaller: 2 }, 1, (n) => {
     seen.push(n);
   });
   for (let i = 0; i < 5; i++) sync.offer(i, 'a');

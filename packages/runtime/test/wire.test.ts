@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { headers } from '@nats-io/transport-node';
 import fc from 'fast-check';
-import { envelopeBlock, envelopeHeaders, envelopeOf, readHeaders } from '../src/wire/envelope.js';
 import { BadMessage, InvalidOptions } from '../src/index.js';
 import { Assembler, decode, encode, isTraceparent, names, newTraceparent, split } from '../src/internal.js';
-import { OutgoingHeaders } from '../src/outgoing-headers.js';
+import { envelopeBlock, envelopeHeaders, envelopeOf, readHeaders } from '../src/wire/envelope.js';
+import { OutgoingHeaders } from '../src/wire/outgoing-headers.js';
 
 test('codec keeps typed arrays typed and round-trips plain data', () => {
   const value = {

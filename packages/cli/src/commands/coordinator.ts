@@ -31,7 +31,7 @@ export function registerCoordinator(program: Command): void {
         const coordinator = new Coordinator(cluster, { log: (l) => say(l) });
         const def = coordinatorActor(coordinator);
         // Its own node hosts only the coordinator actor; the planner ignores nodes without operator types.
-        await cluster.startNode({ id: `coordinator-${opts.id}`, actors: [def], calibrate: false });
+        await cluster.startNode({ id: `coordinator-${opts.id}`, actors: [def] });
         await coordinator.start();
         await cluster.spawn(def, { id: opts.id });
         say(

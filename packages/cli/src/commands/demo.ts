@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Kvm } from '@nats-io/kv';
 import {
   type AgentRequest,
   Coordinator,
@@ -74,7 +73,6 @@ async function runDemo(requests: number, leaveAfter: number, crash: boolean): Pr
     await cluster.startNode({
       id: 'coordinator',
       actors: [coordDef],
-      calibrate: false,
       labels: { role: 'coordinator' },
     });
     await waitForNodes(cluster, [...fleet.children.keys()]);
@@ -290,7 +288,7 @@ async function summarise(
     duplicated += Math.max(0, c.applied - results.length);
     if (c.applied !== results.length) mismatched++;
   }
-  const kv = await new Kvm(cluster.parts.nc).open(memoryBucketName(CLUSTER));
+  const kv = await cluster.kv(memoryBucketName(CLUSTER));
   let stored = 0;
   for await (const _k of await kv.keys(`${d.name}.answers.>`)) stored++;
   const lost = sent - results.length + Math.max(0, results.length - stored);

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type AnyActorDefinition, connectCluster, InvalidOptions } from '@stitch/runtime';
+import { calibrateCpu, probeDevices } from '@stitch/kernels';
 import type { Command } from 'commander';
 
 interface NodeCommandOptions {
@@ -39,7 +40,8 @@ export function registerNode(program: Command): void {
       const node = await cluster.startNode({
         labels,
         actors,
-        calibrate: opts.calibrate,
+        probe: probeDevices,
+        ...(opts.calibrate ? { calibrate: calibrateCpu } : {}),
         virtual: opts.virtual ? opts.virtual.split(',').filter(Boolean) : [],
         ...(opts.id ? { id: opts.id } : {}),
       });

@@ -1,6 +1,6 @@
+import { checkToken } from '../cluster/names.js';
 import { InvalidOptions } from '../errors.js';
 import type { MailboxMetrics, MailboxOptions } from './mailbox.js';
-import { checkToken } from '../cluster/names.js';
 
 /** What a handler knows about the message it is running and the actor it runs in. */
 export interface ActorContext {
@@ -68,6 +68,17 @@ type Payload<F> = F extends (state: never, msg: infer M, ...rest: never[]) => un
 export type MessageOf<D> = {
   [K in keyof HandlersOf<D> & string]: { type: K } & Payload<HandlersOf<D>[K]>;
 }[keyof HandlersOf<D> & string];
+
+/** `M` with every key that `Shape` lacks mapped to `never`, so extra or misspelt fields fail to compile. */
+type Exactly<M, Shape> = M & Record<Exclude<keyof M, keyof Shape>, never>;
+
+/**
+ * The message of handler `M['type']`, accepting exactly that handler's fields; any message for a ref
+ * whose definition is not known (`ActorRef<AnyActorDefinition>`).
+ */
+export type ExactMessage<D, M extends MessageOf<D>> = string extends keyof HandlersOf<D>
+  ? M
+  : Exactly<M, Extract<MessageOf<D>, { type: M['type'] }>>;
 
 /** The reply of the handler named `K`. */
 export type ReplyOf<D, K> = K extends keyof HandlersOf<D> ? Awaited<ReturnType<HandlersOf<D>[K]>> : unknown;
@@ -154,18 +165,34 @@ export class ActorRef<D extends AnyActorDefinition = AnyActorDefinition> impleme
     this.#transport = transport;
   }
 
-  ask<M extends MessageOf<D>>(msg: M, options: AskOptions = {}): Promise<ReplyOf<D, M['type']>> {
-    return this.#transport.ask(this.type, this.id, msg, options) as Promise<ReplyOf<D, M['type']>>;
+  /** Sends `msg` and resolves with the handler's reply; never throws, every failure is a rejection. */
+  ask<M extends MessageOf<D>>(
+    msg: ExactMessage<D, M>,
+    options: AskOptions = {},
+  ): Promise<ReplyOf<D, M['type']>> {
+    return this.#send(msg, options) as Promise<ReplyOf<D, M['type']>>;
   }
 
   /** Fire and forget (fast), or stored until acknowledged by the actor's stream (durable). */
   tell(msg: MessageOf<D>, options: TellOptions = {}): Promise<void> {
-    return this.#transport.tell(this.type, this.id, msg, options);
+    try {
+      return this.#transport.tell(this.type, this.id, msg, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** Mailbox depth, turn latency, restarts and durable counters of the live activation. */
   inspect(options: { timeoutMs?: number } = {}): Promise<ActorInspection> {
-    return this.#transport.ask(this.type, this.id, { type: '$inspect' }, options) as Promise<ActorInspection>;
+    return this.#send({ type: '$inspect' }, options) as Promise<ActorInspection>;
+  }
+
+  #send(msg: unknown, options: AskOptions): Promise<unknown> {
+    try {
+      return this.#transport.ask(this.type, this.id, msg, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   toJSON(): ActorRefData {

@@ -1,11 +1,12 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { Activation } from './activation.js';
-import type { ActorRef, ActorRefData } from './definition.js';
+import type { Clock } from '../clock.js';
 import type { Directory } from '../cluster/directory.js';
 import type { Names } from '../cluster/names.js';
-import type { LogFn, WireLimits } from '../wire/publish.js';
+import type { LogFn } from '../log.js';
+import type { WireLimits } from '../wire/publish.js';
+import type { ActorRef, ActorRefData } from './definition.js';
 
 /** What an activation needs from the node hosting it. */
 export interface Host {
@@ -18,7 +19,8 @@ export interface Host {
   readonly directory: Directory;
   readonly limits: WireLimits;
   readonly log: LogFn;
+  readonly clock: Clock;
   ref(data: ActorRefData): ActorRef;
   /** Called by an activation once it has stopped or failed. */
-  forget(activation: Activation): void;
+  forget(activation: { readonly key: string }): void;
 }

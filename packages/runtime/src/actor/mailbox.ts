@@ -55,9 +55,13 @@ export class Mailbox<T> {
   readonly #waits = new Float64Array(SAMPLES);
   #samples = 0;
 
-  constructor(options: MailboxOptions, concurrency: number, run: (value: T) => void | Promise<void>) {
-    this.capacity = options.capacity ?? 1024;
-    this.perCaller = options.perCaller ?? Math.max(1, Math.floor(this.capacity / 4));
+  constructor(
+    limits: Required<MailboxOptions>,
+    concurrency: number,
+    run: (value: T) => void | Promise<void>,
+  ) {
+    this.capacity = limits.capacity;
+    this.perCaller = limits.perCaller;
     this.#concurrency = concurrency;
     this.#run = run;
   }

@@ -1,23 +1,10 @@
 import type { KV } from '@nats-io/kv';
+import { DuplicateMessage } from '../errors.js';
 import { decode, encode } from '../wire/codec.js';
-
-/** Result of one handler run: the encoded reply, or the error that crosses back to the caller. */
-export type Outcome =
-  | { ok: true; data: Uint8Array }
-  | { ok: false; code: string; name: string; message: string };
+import { failure, type Outcome } from '../wire/outcome.js';
 
 /** Replies larger than this are not kept in the dedup record; a repeat then gets ACTOR_DUPLICATE. */
 const KEPT_REPLY_BYTES = 256;
-
-export function failure(error: unknown): Outcome {
-  const e = error as { code?: unknown; name?: unknown; message?: unknown } | null;
-  return {
-    ok: false,
-    code: typeof e?.code === 'string' && e.code ? e.code : 'HANDLER_ERROR',
-    name: typeof e?.name === 'string' ? e.name : 'Error',
-    message: typeof e?.message === 'string' ? e.message : String(error),
-  };
-}
 
 /**
  * An actor's persisted record (`stitch_<cluster>_state`, key `<type>.<id>`): its last snapshot and the
@@ -53,12 +40,7 @@ export class StateRecord {
   remember(key: string, out: Outcome): void {
     const kept: Outcome =
       out.ok && out.data.length > KEPT_REPLY_BYTES
-        ? {
-            ok: false,
-            code: 'ACTOR_DUPLICATE',
-            name: 'Duplicate',
-            message: `the message with idempotency key ${key} was already applied; its ${out.data.length}-byte reply was not kept`,
-          }
+        ? failure(new DuplicateMessage(key, out.data.length))
         : out;
     this.processed.set(key, kept);
     if (this.processed.size > this.#keep) this.processed.delete(this.processed.keys().next().value!);

@@ -1,109 +1,125 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { type JetStreamManager, jetstream, jetstreamManager, RetentionPolicy } from '@nats-io/jetstream';
-import { type KV, Kvm } from '@nats-io/kv';
-import { connect, credsAuthenticator, nanos } from '@nats-io/transport-node';
+import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { sleep, systemClock } from '../clock.js';
+import { ConnectionFailed, InvalidOptions, JetStreamDisabled, StitchError } from '../errors.js';
+import type { WireLimits } from '../wire/publish.js';
 import { Cluster } from './cluster.js';
-import { startEmbeddedNats } from './embedded-nats.js';
-import { InvalidOptions } from '../errors.js';
-import { names as clusterNames, type Names } from './names.js';
-import { type LogFn, stderrLog, type WireLimits } from '../wire/publish.js';
+import { type EmbeddedNats, startEmbeddedNats } from './embedded-nats.js';
+import { names as clusterNames } from './names.js';
+import { type ConnectOptions, type ResolvedConnectOptions, resolveConnectOptions } from './options.js';
+import { initCluster as createResources, openCluster } from './setup.js';
 
-export interface ConnectOptions {
-  /** Server URL(s). @default an embedded nats-server started for this connection */
-  nats?: string | string[];
-  /** Cluster name; namespaces every subject, stream and bucket. */
-  name: string;
-  /** Path of a NATS `.creds` file (JWT + nkey seed). */
-  credentials?: string;
-  /** TLS files for the connection. */
-  tls?: { caFile?: string; certFile?: string; keyFile?: string };
-  /** Split messages above the server's max_payload into parts. @default true */
-  chunking?: boolean;
-  /** A node whose heartbeat is older than this is dead; also the nodes bucket's TTL. @default 5000 */
-  deadAfterMs?: number;
-  /** @default warnings and errors as JSON lines on stderr */
-  log?: LogFn;
-}
+/** Gap between first-connect attempts while `waitForServerMs` lasts. */
+const CONNECT_RETRY_MS = 250;
 
-/** Connects to (or starts) NATS and opens the cluster's stream and buckets. */
+/**
+ * Connects to (or starts) NATS and opens the cluster's stream and buckets. On a server without
+ * authentication it creates what is missing; on a secured one they must exist (`stitch cluster init`).
+ */
 export async function connectCluster(options: ConnectOptions): Promise<Cluster> {
-  const n = clusterNames(options.name);
-  const deadAfterMs = options.deadAfterMs ?? 5000;
-  if (!Number.isFinite(deadAfterMs) || deadAfterMs < 300)
-    throw new InvalidOptions('options.deadAfterMs must be ≥ 300');
-  const embedded = options.nats === undefined ? await startEmbeddedNats() : undefined;
+  const o = resolveConnectOptions(options);
+  const n = clusterNames(o.name);
+  const embedded = o.nats === undefined ? await startEmbeddedNats() : undefined;
+  let nc: NatsConnection | undefined;
   try {
-    const nc = await connect({
-      servers: embedded ? embedded.url : options.nats!,
-      name: `stitch-${options.name}-${hostname()}-${process.pid}`,
-      // A long-lived runtime never gives up on its server; jitter spreads a fleet's reconnects.
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 1000,
-      reconnectJitter: 500,
-      ...(options.credentials
-        ? { authenticator: credsAuthenticator(readFileSync(options.credentials)) }
-        : {}),
-      ...(options.tls ? { tls: options.tls } : {}),
-    });
-    const jsm = await jetstreamManager(nc);
-    await ensureStream(jsm, n);
-    const kvm = new Kvm(nc);
-    const [nodesKv, directoryKv, stateKv] = await Promise.all([
-      openKv(kvm, n.nodesBucket, { ttl: deadAfterMs, history: 1 }),
-      openKv(kvm, n.directoryBucket, { history: 1 }),
-      openKv(kvm, n.stateBucket, { history: 1 }),
-    ]);
-    const limits: WireLimits = {
-      maxPayload: nc.info?.max_payload ?? 1024 * 1024,
-      chunking: options.chunking ?? true,
-    };
-    const cluster = new Cluster({
-      name: options.name,
-      nc,
-      js: jetstream(nc),
-      jsm,
-      names: n,
-      nodesKv,
-      directoryKv,
-      stateKv,
-      limits,
-      deadAfterMs,
-      log: options.log ?? stderrLog,
-      embedded,
-    });
+    nc = await connectNats(o, embedded);
+    const url = serverUrl(o, embedded);
+    const jsm = await openJetStream(nc, url);
+    const open = nc.info?.auth_required !== true;
+    const buckets = open
+      ? await createResources(nc, jsm, n, o.deadAfterMs)
+      : await openCluster(nc, jsm, n, o.name);
+    const limits: WireLimits = { maxPayload: nc.info?.max_payload ?? 1024 * 1024, chunking: o.chunking };
+    const cluster = new Cluster(
+      {
+        name: o.name,
+        nc,
+        js: jetstream(nc),
+        jsm,
+        names: n,
+        ...buckets,
+        limits,
+        deadAfterMs: o.deadAfterMs,
+        log: o.log,
+        clock: o.clock,
+        embedded,
+      },
+      o,
+    );
     await cluster.directory.startWatch();
     return cluster;
   } catch (err) {
+    await nc?.close().catch(() => undefined);
     await embedded?.stop();
     throw err;
   }
 }
 
-async function ensureStream(jsm: JetStreamManager, n: Names): Promise<void> {
-  const config = {
-    name: n.stream,
-    subjects: [n.durableAll],
-    // Work-queue retention drops a message once its actor acks it; each actor's consumer filters its own subject.
-    retention: RetentionPolicy.Workqueue,
-    duplicate_window: nanos(120_000),
-  };
+/**
+ * Creates the cluster's stream and buckets where missing (idempotent), then disconnects: the set-up
+ * step of a secured cluster, run with credentials that may create streams (`stitch cluster init`).
+ */
+export async function initCluster(options: ConnectOptions): Promise<void> {
+  const o = resolveConnectOptions(options);
+  if (o.nats === undefined)
+    throw new InvalidOptions('initCluster needs { nats }: the server whose cluster to set up');
+  const nc = await connectNats(o, undefined);
   try {
-    await jsm.streams.info(n.stream);
-  } catch {
-    await jsm.streams.add(config).catch(async (err) => {
-      // Another process created it first.
-      await jsm.streams.info(n.stream).catch(() => {
-        throw err;
-      });
-    });
+    const jsm = await openJetStream(nc, serverUrl(o, undefined));
+    await createResources(nc, jsm, clusterNames(o.name), o.deadAfterMs);
+  } finally {
+    await nc.close().catch(() => undefined);
   }
 }
 
-async function openKv(kvm: Kvm, bucket: string, opts: { ttl?: number; history: number }): Promise<KV> {
+function serverUrl(o: ResolvedConnectOptions, embedded: EmbeddedNats | undefined): string {
+  return embedded?.url ?? o.nats!.join(',');
+}
+
+async function connectNats(
+  o: ResolvedConnectOptions,
+  embedded: EmbeddedNats | undefined,
+): Promise<NatsConnection> {
+  const url = serverUrl(o, embedded);
+  // Real time, whatever the cluster's clock: this waits for a real server.
+  const deadline = Date.now() + o.waitForServerMs;
+  let authenticator: ReturnType<typeof credsAuthenticator> | undefined;
+  if (o.credentials) {
+    try {
+      authenticator = credsAuthenticator(readFileSync(o.credentials));
+    } catch (err) {
+      throw new InvalidOptions(
+        `could not read the credentials file ${o.credentials}: ${(err as Error).message}`,
+      );
+    }
+  }
+  for (;;) {
+    try {
+      return await connect({
+        servers: embedded ? embedded.url : o.nats!,
+        name: `stitch-${o.name}-${hostname()}-${process.pid}`,
+        // A long-lived runtime never gives up on its server; jitter spreads a fleet's reconnects.
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 1000,
+        reconnectJitter: 500,
+        ...(authenticator ? { authenticator } : {}),
+        ...(o.tls ? { tls: o.tls } : {}),
+      });
+    } catch (err) {
+      if (Date.now() >= deadline) throw new ConnectionFailed(url, (err as Error).message, { cause: err });
+      await sleep(systemClock, CONNECT_RETRY_MS);
+    }
+  }
+}
+
+async function openJetStream(nc: NatsConnection, url: string): Promise<JetStreamManager> {
+  if (nc.info && nc.info.jetstream !== true) throw new JetStreamDisabled(url);
   try {
-    return await kvm.create(bucket, opts);
-  } catch {
-    return kvm.open(bucket);
+    return await jetstreamManager(nc);
+  } catch (err) {
+    if (err instanceof StitchError) throw err;
+    throw new JetStreamDisabled(url, { cause: err });
   }
 }

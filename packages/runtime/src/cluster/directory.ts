@@ -1,6 +1,6 @@
 import type { KV, KvEntry } from '@nats-io/kv';
-import { decode, encode } from '../wire/codec.js';
 import { AlreadyActive } from '../errors.js';
+import { decode, encode } from '../wire/codec.js';
 
 /** Where an actor lives: written with KV create / compare-and-set so one id has one live activation. */
 export interface Location {
@@ -19,13 +19,11 @@ export interface Claim extends Location {
  */
 export class Directory {
   readonly #kv: KV;
-  readonly #isAlive: (node: string) => Promise<boolean>;
   readonly #cache = new Map<string, Location>();
   #watch: { stop(): void } | undefined;
 
-  constructor(kv: KV, isAlive: (node: string) => Promise<boolean>) {
+  constructor(kv: KV) {
     this.#kv = kv;
-    this.#isAlive = isAlive;
   }
 
   async startWatch(): Promise<void> {
@@ -33,7 +31,8 @@ export class Directory {
     this.#watch = it;
     void (async () => {
       for await (const e of it) {
-        if (e.operation === 'PUT') this.remember(e.key, decode(e.value) as Location);
+        const loc = live(e);
+        if (loc) this.remember(e.key, loc);
         else this.#cache.delete(e.key);
       }
     })();
@@ -49,6 +48,16 @@ export class Directory {
     if (!cached || loc.epoch >= cached.epoch) this.#cache.set(key, { node: loc.node, epoch: loc.epoch });
   }
 
+  /** Drops the cached location (its actor answered no-responders), so the next lookup reads the bucket. */
+  forget(key: string): void {
+    this.#cache.delete(key);
+  }
+
+  /** The cached location, if any: what this process believes without asking the server. */
+  cached(key: string): Location | undefined {
+    return this.#cache.get(key);
+  }
+
   async locate(key: string): Promise<Location | undefined> {
     const cached = this.#cache.get(key);
     if (cached) return cached;
@@ -57,10 +66,10 @@ export class Directory {
   }
 
   /**
-   * Claims `key` for `node`. A location held by the same node id (a restart of that node) or by a
-   * node whose heartbeat expired is taken over with the next epoch; a live holder keeps it.
+   * Claims `key` for `node`. A location whose holder no longer runs the activation (`isHeld` says
+   * so) is taken over with the next epoch; a live holder keeps it.
    */
-  async claim(key: string, node: string): Promise<Claim> {
+  async claim(key: string, node: string, isHeld: (held: Location) => Promise<boolean>): Promise<Claim> {
     const e = await this.#kv.get(key);
     const held = live(e);
     if (!held || !e) {
@@ -70,7 +79,7 @@ export class Directory {
         : await this.#kv.create(key, encode({ node, epoch }));
       return { node, epoch, revision };
     }
-    if (held.node !== node && (await this.#isAlive(held.node))) throw new AlreadyActive(key, held.node);
+    if (await isHeld(held)) throw new AlreadyActive(key, held.node);
     const epoch = held.epoch + 1;
     try {
       const revision = await this.#kv.update(key, encode({ node, epoch }), e.revision);
@@ -91,6 +100,16 @@ export class Directory {
   }
 }
 
+/** The location an entry holds; anything that is not a well-formed location counts as none. */
 function live(e: KvEntry | null): Location | undefined {
-  return e && e.operation === 'PUT' ? (decode(e.value) as Location) : undefined;
+  if (e?.operation !== 'PUT') return undefined;
+  let value: unknown;
+  try {
+    value = decode(e.value);
+  } catch {
+    return undefined;
+  }
+  const loc = value as Partial<Location> | null;
+  if (typeof loc?.node !== 'string' || !Number.isSafeInteger(loc.epoch)) return undefined;
+  return { node: loc.node, epoch: loc.epoch as number };
 }

@@ -1,4 +1,5 @@
 import type { KV } from '@nats-io/kv';
+import type { Clock, Timer } from '../clock.js';
 
 /** Published on `stitch.<cluster>.membership` as JSON. */
 export interface MembershipEvent {
@@ -12,6 +13,26 @@ export interface MembershipEvent {
   silentForMs?: number;
 }
 
+const KINDS = new Set(['join', 'leave', 'dead']);
+/** Nodes the monitor tracks at most; a bucket flooded with keys cannot grow it further. */
+const MAX_TRACKED_NODES = 100_000;
+
+/** A membership event from its JSON bytes, or undefined when they are not one. */
+export function parseMembershipEvent(data: Uint8Array): MembershipEvent | undefined {
+  let v: Partial<MembershipEvent> | null;
+  try {
+    v = JSON.parse(Buffer.from(data).toString('utf8')) as Partial<MembershipEvent> | null;
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null) return undefined;
+  if (!KINDS.has(v.kind as string) || typeof v.nodeId !== 'string' || v.nodeId.length > 200) return undefined;
+  if (!Number.isSafeInteger(v.revision) || typeof v.at !== 'number') return undefined;
+  const ev: MembershipEvent = { kind: v.kind!, nodeId: v.nodeId, revision: v.revision!, at: v.at };
+  if (typeof v.silentForMs === 'number') ev.silentForMs = v.silentForMs;
+  return ev;
+}
+
 /**
  * Declares a node dead when its heartbeat stops. nats-server 2.9 removes an expired KV key without
  * telling watchers, so expiry cannot be observed; instead this watches the nodes bucket, remembers
@@ -20,14 +41,16 @@ export interface MembershipEvent {
 export class MembershipMonitor {
   readonly #kv: KV;
   readonly #deadAfterMs: number;
+  readonly #clock: Clock;
   readonly #emit: (ev: MembershipEvent) => void;
   readonly #lastSeen = new Map<string, { at: number; revision: number }>();
   #watch: { stop(): void } | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: Timer | undefined;
 
-  constructor(kv: KV, deadAfterMs: number, emit: (ev: MembershipEvent) => void) {
+  constructor(kv: KV, deadAfterMs: number, clock: Clock, emit: (ev: MembershipEvent) => void) {
     this.#kv = kv;
     this.#deadAfterMs = deadAfterMs;
+    this.#clock = clock;
     this.#emit = emit;
   }
 
@@ -41,21 +64,22 @@ export class MembershipMonitor {
           continue;
         }
         // Records replayed at start may be old (a node killed a moment ago): date them by the server.
-        const at = e.isUpdate ? Date.now() : Math.min(Date.now(), e.created.getTime());
-        this.#lastSeen.set(e.key, { at, revision: e.revision });
+        const now = this.#clock.now();
+        const at = e.isUpdate ? now : Math.min(now, e.created.getTime());
+        if (this.#lastSeen.size < MAX_TRACKED_NODES || this.#lastSeen.has(e.key))
+          this.#lastSeen.set(e.key, { at, revision: e.revision });
       }
     })();
-    this.#timer = setInterval(() => this.#check(), Math.max(50, Math.min(250, this.#deadAfterMs / 10)));
-    this.#timer.unref();
+    this.#timer = this.#clock.every(Math.max(50, Math.min(250, this.#deadAfterMs / 10)), () => this.#check());
   }
 
   stop(): void {
-    clearInterval(this.#timer);
+    this.#timer?.cancel();
     this.#watch?.stop();
   }
 
   #check(): void {
-    const now = Date.now();
+    const now = this.#clock.now();
     for (const [nodeId, seen] of this.#lastSeen) {
       const silentForMs = now - seen.at;
       if (silentForMs <= this.#deadAfterMs) continue;

@@ -19,6 +19,8 @@ export interface Names {
   durable(type: string, id: string): string;
   durableAll: string;
   nodeControl(nodeId: string): string;
+  /** Where a node takes activation requests; separate from control so that clients may activate only. */
+  activate(nodeId: string): string;
   membership: string;
   stream: string;
   consumer(type: string, id: string): string;
@@ -35,6 +37,7 @@ export function names(cluster: string): Names {
     durable: (type, id) => `stitch.${c}.durable.${type}.${id}`,
     durableAll: `stitch.${c}.durable.>`,
     nodeControl: (nodeId) => `stitch.${c}.node.${nodeId}.control`,
+    activate: (nodeId) => `stitch.${c}.activate.${nodeId}`,
     membership: `stitch.${c}.membership`,
     stream: `stitch_${c}_mailbox`,
     consumer: (type, id) => `${type}__${id}`,

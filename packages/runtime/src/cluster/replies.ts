@@ -1,9 +1,11 @@
 import { createInbox, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import type { Clock, Timer } from '../clock.js';
+import { NoResponders, rebuildError, Timeout } from '../errors.js';
 import { decodeReplies } from '../wire/batch.js';
 import { Assembler } from '../wire/chunks.js';
 import { decode } from '../wire/codec.js';
-import { H, replyError, subjectBytes } from '../wire/envelope.js';
-import { NoResponders, rebuildError, Timeout } from '../errors.js';
+import { H, replyError } from '../wire/envelope.js';
+import { subjectBytes } from '../wire/nats-internals.js';
 import { PendingTable } from './pending-table.js';
 
 /** One ask waiting for its reply. */
@@ -13,6 +15,8 @@ export class Pending {
   readonly promise: Promise<unknown>;
   /** The asks sent in the same batch, kept on the one whose reply subject the batch carried. */
   mates: Pending[] | undefined;
+  /** Directory key of the actor asked, when the ask went to an actor. */
+  actorKey: string | undefined;
 
   constructor(
     readonly seq: number,
@@ -38,11 +42,16 @@ export class Replies {
   readonly #inbox = createInbox();
   readonly #pending = new PendingTable<Pending>();
   readonly #assembler = new Assembler();
+  readonly #clock: Clock;
+  readonly #onNoResponders: (p: Pending) => void;
   #seq = 0;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: Timer | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
 
-  constructor(nc: NatsConnection) {
+  /** `onNoResponders` hears of each ask the server answered with no-responders (nothing subscribed). */
+  constructor(nc: NatsConnection, clock: Clock, onNoResponders: (p: Pending) => void) {
+    this.#clock = clock;
+    this.#onNoResponders = onNoResponders;
     nc.subscribe(`${this.#inbox}.*`, {
       callback: (err, m) => {
         if (!err) this.#onReply(m);
@@ -53,7 +62,7 @@ export class Replies {
   /** A fresh reply subject and the ask waiting on it; rejects with Timeout after `timeoutMs`. */
   create(target: string, timeoutMs: number): Pending {
     const seq = this.#seq++;
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.#clock.now() + timeoutMs;
     const p = new Pending(seq, `${this.#inbox}.${seq.toString(36)}`, target, timeoutMs, deadline);
     this.#pending.add(p);
     if (deadline < this.#timerAt) this.#arm(deadline);
@@ -90,24 +99,23 @@ export class Replies {
   }
 
   rejectAll(err: Error): void {
-    clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timerAt = Number.POSITIVE_INFINITY;
     for (const p of this.#pending.values()) p.reject(err);
     this.#pending.clear();
   }
 
   #arm(at: number): void {
-    clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timerAt = at;
-    this.#timer = setTimeout(() => this.#sweep(), Math.max(0, at - Date.now()));
-    this.#timer.unref();
+    this.#timer = this.#clock.after(Math.max(0, at - this.#clock.now()), () => this.#sweep());
   }
 
   /** Times out every ask past its deadline and re-arms for the earliest one left. */
   #sweep(): void {
     this.#timer = undefined;
     this.#timerAt = Number.POSITIVE_INFINITY;
-    const now = Date.now();
+    const now = this.#clock.now();
     let next = Number.POSITIVE_INFINITY;
     for (const p of this.#pending.values()) {
       if (p.deadline <= now) {
@@ -151,8 +159,9 @@ export class Replies {
     let data = m.data;
     if (h) {
       if (h.code === 503) {
-        this.#settle(p, new NoResponders(p.target));
-        for (const q of p.mates ?? []) this.#settle(q, new NoResponders(q.target));
+        for (const q of p.mates ?? [p]) {
+          if (this.#settle(q, new NoResponders(q.target))) this.#onNoResponders(q);
+        }
         return;
       }
       const chunk = h.get(H.chunk);
@@ -191,9 +200,10 @@ export class Replies {
   }
 
   /** Settles `p` once; a later answer for it (a batch mate, a duplicate reply) is ignored. */
-  #settle(p: Pending, err: Error | undefined, value?: unknown): void {
-    if (!this.#pending.delete(p)) return;
+  #settle(p: Pending, err: Error | undefined, value?: unknown): boolean {
+    if (!this.#pending.delete(p)) return false;
     if (err) p.reject(err);
     else p.resolve(value);
+    return true;
   }
 }

@@ -2,73 +2,29 @@ import { freemem, hostname, loadavg, totalmem } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import {
-  type Msg,
-  type NatsConnection,
-  headers as natsHeaders,
-  nuid,
-  type Subscription,
-} from '@nats-io/transport-node';
-import type { Calibration } from '@stitch/kernels';
+import { type Msg, type NatsConnection, nuid, type Subscription } from '@nats-io/transport-node';
 import { Activation } from '../actor/activation.js';
-import type { ActorInspection, ActorRef, ActorRefData, AnyActorDefinition } from '../actor/definition.js';
-import type { Cluster } from '../cluster/cluster.js';
-import { decode, encode } from '../wire/codec.js';
-import type { Directory } from '../cluster/directory.js';
-import { H } from '../wire/envelope.js';
-import { InvalidOptions } from '../errors.js';
+import type { ActorInspection, ActorRef, ActorRefData } from '../actor/definition.js';
 import type { Host } from '../actor/host.js';
+import type { Clock, Timer } from '../clock.js';
+import type { Directory, Location } from '../cluster/directory.js';
 import type { MembershipEvent } from '../cluster/membership.js';
 import { checkToken, type Names } from '../cluster/names.js';
-import { failure } from '../actor/state.js';
-import type { LogFn, WireLimits } from '../wire/publish.js';
+import { InvalidOptions } from '../errors.js';
+import type { LogFn } from '../log.js';
+import { decode } from '../wire/codec.js';
+import type { WireLimits } from '../wire/publish.js';
+import type { Calibration, CapabilityRecord, Device } from './capabilities.js';
+import type { NodeContext } from './context.js';
+import { isHeldElsewhere } from './holder.js';
+import type { ResolvedNodeOptions } from './options.js';
+import { answerRequest } from './requests.js';
 
-export interface NodeOptions {
-  /** @default `<hostname>-<pid>-<random>` */
-  id?: string;
-  labels?: Record<string, string>;
-  /** Modelled devices this node stands in for (catalog ids, e.g. `h100`); advertised as `virtual:<id>`. */
-  virtual?: string[];
-  /** Actor types this node can spawn by name. */
-  actors?: AnyActorDefinition[];
-  /** @default deadAfterMs / 3 */
-  heartbeatMs?: number;
-  /** Event-loop delay above which the node reports itself unhealthy. @default 1000 */
-  stallMs?: number;
-  /**
-   * Measure achieved GFLOP/s and GB/s with @stitch/kernels' calibrate() once, in the background, after
-   * start (compiles two kernels on first use). @default true
-   */
-  calibrate?: boolean;
-}
-
-export type Device =
-  | { kind: 'cpu'; model: string; arch: string; cores: number; features: string[]; x86Level: string | null }
-  | { kind: 'cuda'; index: number }
-  | { kind: `virtual:${string}`; catalogId: string; modelled: true };
-
-/** What a node advertises in `stitch_<cluster>_nodes` (key = node id), renewed every heartbeat. */
-export interface CapabilityRecord {
-  nodeId: string;
-  host: string;
-  pid: number;
-  startedAt: number;
-  heartbeatAt: number;
-  devices: Device[];
-  memory: { totalBytes: number; freeBytes: number; rssBytes: number };
-  labels: Record<string, string>;
-  actorTypes: string[];
-  load: { actors: number; queued: number; running: number; loadAvg1: number };
-  eventLoopLagMs: { p99: number; max: number };
-  healthy: boolean;
-  /** Measured by @stitch/kernels' calibrate() on the CPU; absent until it finishes, or when it is off or failed. */
-  calibrated?: Calibration & { measuredAt: number };
-  probeError?: string;
-}
-
-/** The node actor: hosts activations, advertises capabilities and load, answers control requests. */
+/** The node actor: hosts activations, advertises capabilities and load, answers activation and control requests. */
 export class Node implements Host {
   readonly id: string;
+  /** Differs between two processes that run a node with the same id. */
+  readonly incarnation = nuid.next();
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
@@ -77,29 +33,26 @@ export class Node implements Host {
   readonly directory: Directory;
   readonly limits: WireLimits;
   readonly log: LogFn;
-  readonly #cluster: Cluster;
-  readonly #options: NodeOptions;
+  readonly clock: Clock;
+  readonly #ctx: NodeContext;
+  readonly #options: ResolvedNodeOptions;
   readonly #activations = new Map<string, Activation>();
   readonly #starting = new Map<string, Promise<Activation>>();
   readonly #lag = monitorEventLoopDelay({ resolution: 10 });
   readonly #startedAt = Date.now();
   #devices: Device[] = [];
-  #kernels: typeof import('@stitch/kernels') | undefined;
   #probeError: string | undefined;
   #calibrated: (Calibration & { measuredAt: number }) | undefined;
-  #control: Subscription | undefined;
-  #heartbeat: NodeJS.Timeout | undefined;
+  readonly #subs: Subscription[] = [];
+  #heartbeat: Timer | undefined;
   #lastBeat = performance.now();
   #closed = false;
 
-  constructor(cluster: Cluster, options: NodeOptions) {
-    const p = cluster.parts;
-    this.#cluster = cluster;
+  constructor(ctx: NodeContext, options: ResolvedNodeOptions) {
+    const p = ctx.parts;
+    this.#ctx = ctx;
     this.#options = options;
-    this.id = checkToken(
-      'node id',
-      options.id ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, '_')}-${process.pid}-${nuid.next().slice(-6)}`,
-    );
+    this.id = options.id;
     this.nc = p.nc;
     this.js = p.js;
     this.jsm = p.jsm;
@@ -107,7 +60,8 @@ export class Node implements Host {
     this.stateKv = p.stateKv;
     this.limits = p.limits;
     this.log = p.log;
-    this.directory = cluster.directory;
+    this.clock = p.clock;
+    this.directory = ctx.directory;
   }
 
   get nodeId(): string {
@@ -115,35 +69,31 @@ export class Node implements Host {
   }
 
   ref(data: ActorRefData): ActorRef {
-    return this.#cluster.ref(data);
+    return this.#ctx.ref(data);
   }
 
-  forget(activation: Activation): void {
+  forget(activation: { readonly key: string }): void {
     if (this.#activations.get(activation.key) === activation) this.#activations.delete(activation.key);
   }
 
   async start(): Promise<void> {
     this.#devices = await this.#probe();
     this.#lag.enable();
-    this.#control = this.nc.subscribe(this.names.nodeControl(this.id), {
-      callback: (err, m) => {
-        if (!err) void this.#onControl(m);
-      },
-    });
+    this.#serve(this.names.nodeControl(this.id), (m) => this.#onControl(m));
+    this.#serve(this.names.activate(this.id), (m) => this.#onActivate(m));
     const revision = await this.#beat();
-    this.#emit({ kind: 'join', nodeId: this.id, revision, at: Date.now() });
-    const every = this.#options.heartbeatMs ?? Math.floor(this.#cluster.parts.deadAfterMs / 3);
-    this.#heartbeat = setInterval(() => {
+    this.#emit({ kind: 'join', nodeId: this.id, revision, at: this.clock.now() });
+    this.#heartbeat = this.clock.every(this.#options.heartbeatMs, () => {
       this.#beat().catch((err) =>
         this.log('warn', 'heartbeat failed', { node: this.id, error: String(err) }),
       );
-    }, every);
+    });
     void this.#calibrate();
   }
 
-  /** Activates `type`/`id` here after claiming it in the directory. Spawning a live actor again is a no-op. */
+  /** Activates `type`/`id` here after claiming it in the directory. Activating a live actor again is a no-op. */
   async spawn(type: string, id: string): Promise<Activation> {
-    const def = this.#cluster.actorType(type);
+    const def = this.#ctx.actorType(type);
     if (!def) {
       throw new InvalidOptions(
         `node ${this.id} has no actor type "${type}"; pass it in startNode({ actors }) or register() it`,
@@ -153,7 +103,10 @@ export class Node implements Host {
     const live = this.#activations.get(key) ?? this.#starting.get(key);
     if (live) return live;
     const starting = (async () => {
-      const claim = await this.directory.claim(key, this.id);
+      // Our own id in the entry is a ghost: this process holds no activation of it (checked above).
+      const claim = await this.directory.claim(key, this.id, (held) =>
+        held.node === this.id ? Promise.resolve(false) : isHeldElsewhere(this, key, held),
+      );
       const activation = new Activation(this, def, id, claim);
       try {
         await activation.start();
@@ -172,6 +125,11 @@ export class Node implements Host {
     }
   }
 
+  /** Whether this node runs (or is starting) the actor stored under directory key `key`. */
+  hosts(key: string): boolean {
+    return this.#activations.has(key) || this.#starting.has(key);
+  }
+
   async stopActor(type: string, id: string): Promise<void> {
     await this.#activations.get(this.names.key(type, id))?.stop('stopped on request');
   }
@@ -184,20 +142,20 @@ export class Node implements Host {
   record(): CapabilityRecord {
     const actors = [...this.#activations.values()].map((a) => a.inspect().mailbox);
     const sinceBeat = performance.now() - this.#lastBeat;
-    const every = this.#options.heartbeatMs ?? this.#cluster.parts.deadAfterMs / 3;
     // A timer that fired late by more than the histogram saw means the loop was blocked meanwhile.
-    const max = Math.max(this.#lag.max / 1e6, sinceBeat - every);
+    const max = Math.max(this.#lag.max / 1e6, sinceBeat - this.#options.heartbeatMs);
     const p99 = this.#lag.percentile(99) / 1e6;
     return {
       nodeId: this.id,
+      incarnation: this.incarnation,
       host: hostname(),
       pid: process.pid,
       startedAt: this.#startedAt,
-      heartbeatAt: Date.now(),
+      heartbeatAt: this.clock.now(),
       devices: this.#devices,
       memory: { totalBytes: totalmem(), freeBytes: freemem(), rssBytes: process.memoryUsage.rss() },
-      labels: this.#options.labels ?? {},
-      actorTypes: this.#cluster.actorTypes,
+      labels: this.#options.labels,
+      actorTypes: this.#ctx.actorTypes,
       load: {
         actors: actors.length,
         queued: actors.reduce((s, m) => s + m.depth, 0),
@@ -205,7 +163,7 @@ export class Node implements Host {
         loadAvg1: loadavg()[0] ?? 0,
       },
       eventLoopLagMs: { p99: round(p99), max: round(max) },
-      healthy: max < (this.#options.stallMs ?? 1000),
+      healthy: max < this.#options.stallMs,
       ...(this.#calibrated ? { calibrated: this.#calibrated } : {}),
       ...(this.#probeError ? { probeError: this.#probeError } : {}),
     };
@@ -215,97 +173,82 @@ export class Node implements Host {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#heartbeat);
-    await this.#control?.drain().catch(() => undefined);
+    this.#heartbeat?.cancel();
+    await Promise.all(this.#subs.map((s) => s.drain().catch(() => undefined)));
     await Promise.all([...this.#activations.values()].map((a) => a.stop('node closing')));
-    const kv = this.#cluster.parts.nodesKv;
+    const kv = this.#ctx.parts.nodesKv;
     const e = await kv.get(this.id).catch(() => null);
     await kv.delete(this.id).catch(() => undefined);
-    this.#emit({ kind: 'leave', nodeId: this.id, revision: e?.revision ?? 0, at: Date.now() });
+    this.#emit({ kind: 'leave', nodeId: this.id, revision: e?.revision ?? 0, at: this.clock.now() });
     this.#lag.disable();
     await this.nc.flush().catch(() => undefined);
+  }
+
+  #serve(subject: string, handle: (m: Msg) => Promise<unknown>): void {
+    this.#subs.push(
+      this.nc.subscribe(subject, {
+        callback: (err, m) => {
+          if (!err) void answerRequest(this.nc, m, () => handle(m));
+        },
+      }),
+    );
   }
 
   async #beat(): Promise<number> {
     const rec = this.record();
     this.#lag.reset();
     this.#lastBeat = performance.now();
-    return this.#cluster.parts.nodesKv.put(this.id, JSON.stringify(rec));
+    return this.#ctx.parts.nodesKv.put(this.id, JSON.stringify(rec));
   }
 
   #emit(ev: MembershipEvent): void {
     this.nc.publish(this.names.membership, JSON.stringify(ev));
   }
 
-  async #onControl(m: Msg): Promise<void> {
-    let out: Uint8Array;
-    try {
-      const req = decode(m.data) as { op?: unknown; type?: unknown; id?: unknown };
-      const type = checkToken('type', req.type ?? 'none');
-      if (req.op === 'spawn') {
-        const a = await this.spawn(type, checkToken('id', req.id));
-        out = encode({ type, id: a.id, node: this.id, epoch: a.claim.epoch });
-      } else if (req.op === 'stop') {
-        await this.stopActor(type, checkToken('id', req.id));
-        out = encode(null);
-      } else if (req.op === 'inspect') {
-        out = encode(this.inspect());
-      } else {
-        throw new InvalidOptions(
-          `unknown node control op ${JSON.stringify(req.op)}; use spawn, stop or inspect`,
-        );
-      }
-    } catch (err) {
-      const f = failure(err);
-      if (!m.reply || f.ok) return;
-      const h = natsHeaders();
-      h.set(H.errorCode, f.code);
-      h.set(H.errorName, f.name);
-      this.nc.publish(m.reply, Buffer.from(f.message), { headers: h });
-      return;
-    }
-    if (m.reply) this.nc.publish(m.reply, out);
+  /** `{ type, id }` → the activation's location; the claim decides between racing activations. */
+  async #onActivate(m: Msg): Promise<Location & { type: string; id: string }> {
+    const req = decode(m.data) as { type?: unknown; id?: unknown } | null;
+    const type = checkToken('actor type', req?.type);
+    const a = await this.spawn(type, checkToken('actor id', req?.id));
+    return { type, id: a.id, node: this.id, epoch: a.claim.epoch };
   }
 
-  // @stitch/kernels (and its native addon) is loaded here, not imported statically, so that a host
-  // where it cannot load still runs a node: the record then carries probeError and only virtual devices.
+  /** Requests that only nodes and operators may send: stop, inspect, and whether an actor is hosted here. */
+  async #onControl(m: Msg): Promise<unknown> {
+    const req = decode(m.data) as { op?: unknown; type?: unknown; id?: unknown } | null;
+    if (req?.op === 'inspect') return this.inspect();
+    const type = checkToken('actor type', req?.type);
+    const id = checkToken('actor id', req?.id);
+    if (req?.op === 'stop') return this.stopActor(type, id).then(() => null);
+    if (req?.op === 'hosts') return this.hosts(this.names.key(type, id));
+    throw new InvalidOptions(
+      `unknown node control op ${JSON.stringify(req?.op)}; use stop, inspect or hosts`,
+    );
+  }
+
   async #probe(): Promise<Device[]> {
     const devices: Device[] = [];
     try {
-      this.#kernels = await import('@stitch/kernels');
-      const p = this.#kernels.probeHost();
-      const features = Object.entries(p.features)
-        .filter(([, on]) => on)
-        .map(([f]) => f);
-      devices.push({
-        kind: 'cpu',
-        model: p.cpuModel,
-        arch: p.arch,
-        cores: p.logicalCores,
-        features,
-        x86Level: p.x86Level,
-      });
-      for (let index = 0; index < (p.cuda.driverLoaded ? p.cuda.deviceCount : 0); index++)
-        devices.push({ kind: 'cuda', index });
+      devices.push(...(await this.#options.probe()));
     } catch (err) {
       this.#probeError = (err as Error).message;
-      this.log('warn', 'hardware probe failed; the node advertises no cpu/cuda devices', {
+      this.log('warn', 'hardware probe failed; the node advertises only its virtual devices', {
         error: this.#probeError,
       });
     }
-    for (const v of this.#options.virtual ?? []) {
-      devices.push({ kind: `virtual:${checkToken('virtual device id', v)}`, catalogId: v, modelled: true });
+    for (const v of this.#options.virtual) {
+      devices.push({ kind: `virtual:${v}`, catalogId: v, modelled: true });
     }
     return devices;
   }
 
   async #calibrate(): Promise<void> {
     const cpu = this.#devices.find((d) => d.kind === 'cpu');
-    const kernels = this.#kernels;
-    if (this.#options.calibrate === false || !kernels || !cpu || cpu.kind !== 'cpu' || !cpu.x86Level) return;
+    const calibrate = this.#options.calibrate;
+    if (!calibrate || !cpu || cpu.kind !== 'cpu') return;
     try {
-      const result = await kernels.calibrate(cpu.x86Level as Calibration['target']);
-      this.#calibrated = { ...result, measuredAt: Date.now() };
+      const result = await calibrate(cpu);
+      this.#calibrated = { ...result, measuredAt: this.clock.now() };
     } catch (err) {
       this.log('warn', 'calibration failed; the capability record has no calibrated figures', {
         error: String(err),

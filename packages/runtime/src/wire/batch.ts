@@ -1,6 +1,6 @@
-import { decode } from './codec.js';
 import { BadMessage } from '../errors.js';
-import type { Outcome } from '../actor/state.js';
+import { decode } from './codec.js';
+import type { Outcome } from './outcome.js';
 
 /**
  * Wire format of coalesced messages (header `Stitch-Batch: <n>`). A batch of one is never sent: a

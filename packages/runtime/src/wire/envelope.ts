@@ -1,6 +1,7 @@
 import { randomFillSync } from 'node:crypto';
 import type { Msg, MsgHdrs } from '@nats-io/transport-node';
-import { rebuildError, type StitchRuntimeError } from '../errors.js';
+import { rebuildError, type StitchError } from '../errors.js';
+import { headerText } from './nats-internals.js';
 import { checkValue, OutgoingHeaders } from './outgoing-headers.js';
 
 /** Header names of the stitch envelope; every message carries the first four. */
@@ -111,43 +112,6 @@ export function readHeaders(h: MsgHdrs | undefined): ReceivedHeaders {
   return out;
 }
 
-/**
- * The header block of a received message where nats.js keeps it (`_rdata` up to `_msg.hdr`, nats-core
- * 3.x). Reading it directly skips nats.js `MsgHdrs`, whose decode canonicalises and validates every
- * header: 6 of the 29 µs an actor spent on a message on the serial path. Undefined when nats.js
- * keeps it some other way; `readMessageHeaders` then falls back to `m.headers`.
- */
-export function headerBlock(m: Msg): Uint8Array | undefined {
-  const held = heldHeaders(m);
-  return held?.data.subarray(0, held.size);
-}
-
-/** The received bytes and the length of the header block at their start, where nats.js keeps them. */
-function heldHeaders(m: Msg): { data: Uint8Array; size: number } | undefined {
-  const held = m as unknown as { _rdata?: unknown; _msg?: { hdr?: unknown } };
-  const data = held._rdata;
-  const size = held._msg?.hdr;
-  if (!(data instanceof Uint8Array) || typeof size !== 'number' || size <= 0 || size > data.length)
-    return undefined;
-  return { data, size };
-}
-
-/** The header block as text; nats.js receives into Buffers, which decode without a view made first. */
-function headerText(m: Msg): string | undefined {
-  const held = heldHeaders(m);
-  if (!held) return undefined;
-  const { data, size } = held;
-  return Buffer.isBuffer(data)
-    ? data.toString('utf8', 0, size)
-    : Buffer.from(data.buffer, data.byteOffset, size).toString('utf8');
-}
-
-/** The subject of a received message as nats.js received it (`_msg.subject`), before it decodes it. */
-export function subjectBytes(m: Msg): Uint8Array | undefined {
-  const subject = (m as unknown as { _msg?: { subject?: unknown } })._msg?.subject;
-  return subject instanceof Uint8Array ? subject : undefined;
-}
-
 /** The stitch header names by length, so a received key is compared only with names as long as it. */
 const NAMES_BY_LENGTH: [string, keyof ReceivedHeaders][][] = [];
 for (const [name, field] of Object.entries(FIELDS)) {
@@ -210,7 +174,7 @@ export function envelopeOf(r: ReceivedHeaders): Envelope {
 }
 
 /** The error a reply carries, if any; its body is the error message as UTF-8. */
-export function replyError(h: MsgHdrs | undefined, body: Uint8Array): StitchRuntimeError | undefined {
+export function replyError(h: MsgHdrs | undefined, body: Uint8Array): StitchError | undefined {
   const code = h?.get(H.errorCode);
   if (!code) return undefined;
   return rebuildError(code, h?.get(H.errorName) || 'Error', Buffer.from(body).toString('utf8'));

@@ -1,8 +1,8 @@
 import { type MsgHdrs, type NatsConnection, headers as natsHeaders, nuid } from '@nats-io/transport-node';
-import { chunkHeader, HEADER_ROOM, split } from './chunks.js';
-import { publishDirect } from './nats-internals.js';
-import { H } from './envelope.js';
 import { PayloadTooLarge } from '../errors.js';
+import { chunkHeader, HEADER_ROOM, split } from './chunks.js';
+import { H } from './envelope.js';
+import { publishDirect } from './nats-internals.js';
 import { OutgoingHeaders } from './outgoing-headers.js';
 
 export interface WireLimits {
@@ -10,18 +10,6 @@ export interface WireLimits {
   /** Split messages above max_payload into parts instead of refusing them. */
   chunking: boolean;
 }
-
-export type LogFn = (
-  level: 'debug' | 'info' | 'warn' | 'error',
-  message: string,
-  fields?: Record<string, unknown>,
-) => void;
-
-/** Writes warnings and errors to stderr as one JSON line each. */
-export const stderrLog: LogFn = (level, message, fields) => {
-  if (level === 'debug' || level === 'info') return;
-  process.stderr.write(`${JSON.stringify({ level, msg: message, ...fields })}\n`);
-};
 
 /** Publishes one message: directly where it can (see direct-publish.ts), else with nats.js `publish`. */
 export function publishOne(

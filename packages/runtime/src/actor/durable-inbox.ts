@@ -1,0 +1,143 @@
+import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import type { Timer } from '../clock.js';
+import type { Outcome } from '../wire/outcome.js';
+import type { Host } from './host.js';
+import type { ReplySender } from './reply-sender.js';
+import type { StateRecord } from './state.js';
+
+/** Durable messages applied before a commit is forced. */
+const COMMIT_BATCH = 64;
+/** Callers waiting for one key's outcome, and keys waited for, at most. */
+const WAITERS_PER_KEY = 64;
+const WAITED_KEYS = 1024;
+
+interface Applied {
+  m: JsMsg;
+  reply: string | undefined;
+  out: Outcome;
+  /** The idempotency key the message was sent with (not the stream sequence used in its place). */
+  key: string | undefined;
+}
+
+/**
+ * An activation's durable inbox: its JetStream consumer, and the group commit of what it applied.
+ * One KV write records the snapshot and the idempotency keys of every message applied since the last
+ * one; only then are replies sent and messages acked. A crash before the write loses the effects and
+ * the messages are redelivered; a crash after it finds the keys and skips them.
+ */
+export class DurableInbox {
+  /** Durable messages queued but not yet started: a commit waits until this is 0 (or the batch is full). */
+  queued = 0;
+  #uncommitted: Applied[] = [];
+  #commits: Promise<void> = Promise.resolve();
+  /** Reply subjects waiting for the outcome of a durable key that is not applied yet. */
+  readonly #waiters = new Map<string, string[]>();
+  #consumer: ConsumerMessages | undefined;
+  #keepAlive: Timer | undefined;
+
+  constructor(
+    private readonly host: Host,
+    private readonly actor: string,
+    private readonly record: StateRecord,
+    private readonly replies: ReplySender,
+    private readonly superseded: () => void,
+  ) {}
+
+  /** Records an applied message; commits when nothing else durable is queued or the batch is full. */
+  applied(a: Applied): Promise<void> | undefined {
+    this.#uncommitted.push(a);
+    if (this.queued === 0 || this.#uncommitted.length >= COMMIT_BATCH) return this.#commit();
+    return undefined;
+  }
+
+  /**
+   * Starts the actor's durable consumer (created when missing) and hands each message to `deliver`.
+   * At most `capacity` messages are unacknowledged at once.
+   */
+  async consume(
+    type: string,
+    id: string,
+    ackWaitMs: number,
+    capacity: number,
+    deliver: (m: JsMsg) => void,
+  ): Promise<void> {
+    const { jsm, js, names } = this.host;
+    const name = names.consumer(type, id);
+    await jsm.consumers
+      .add(names.stream, {
+        durable_name: name,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        filter_subject: names.durable(type, id),
+        ack_wait: nanos(ackWaitMs),
+        max_ack_pending: capacity,
+      })
+      .catch(() => undefined);
+    const consumer = await js.consumers.get(names.stream, name);
+    const messages = await consumer.consume({ max_messages: Math.max(1, Math.min(capacity, 256)) });
+    this.#consumer = messages;
+    // A long turn keeps its unacknowledged messages from being redelivered meanwhile.
+    this.#keepAlive = this.host.clock.every(ackWaitMs / 3, () => {
+      for (const u of this.#uncommitted) u.m.working();
+    });
+    void (async () => {
+      for await (const m of messages) deliver(m);
+    })().catch((err) =>
+      this.host.log('warn', 'durable consumer ended', { actor: this.actor, error: String(err) }),
+    );
+  }
+
+  /** Stops taking durable messages; the unacknowledged ones go to the next activation. */
+  async close(): Promise<void> {
+    this.#keepAlive?.cancel();
+    await this.#consumer?.close().catch(() => undefined);
+  }
+
+  /** Resolves once every commit started so far has finished. */
+  settled(): Promise<void> {
+    return this.#commits;
+  }
+
+  /**
+   * Answers a durable ask whose publish the stream dropped as a duplicate: from the effect record when
+   * the key is applied, else once its (first) message commits.
+   */
+  outcome(key: string, reply: string, inbox: string | undefined): void {
+    const done = this.record.processed.get(key);
+    if (done) {
+      this.replies.send(reply, done, inbox);
+      return;
+    }
+    const waiting = this.#waiters.get(key);
+    if (waiting) {
+      if (waiting.length < WAITERS_PER_KEY) waiting.push(reply);
+    } else if (this.#waiters.size < WAITED_KEYS) this.#waiters.set(key, [reply]);
+  }
+
+  #commit(): Promise<void> {
+    this.#commits = this.#commits.then(async () => {
+      const batch = this.#uncommitted;
+      if (batch.length === 0) return;
+      this.#uncommitted = [];
+      try {
+        await this.record.save();
+      } catch (err) {
+        this.host.log('error', 'could not persist state; messages will be redelivered', {
+          actor: this.actor,
+          error: String(err),
+        });
+        for (const u of batch) u.m.nak(1000);
+        if (this.record.superseded) this.superseded();
+        return;
+      }
+      for (const u of batch) {
+        if (u.reply) this.replies.send(u.reply, u.out);
+        u.m.ack();
+        for (const w of (u.key && this.#waiters.get(u.key)) || []) this.replies.send(w, u.out);
+        if (u.key) this.#waiters.delete(u.key);
+      }
+    });
+    return this.#commits;
+  }
+}

@@ -1,0 +1,84 @@
+import type { Msg } from '@nats-io/transport-node';
+import { decodeRequests } from '../wire/batch.js';
+import { Assembler } from '../wire/chunks.js';
+import { decode } from '../wire/codec.js';
+import { type Envelope, envelopeOf, readMessageHeaders } from '../wire/envelope.js';
+import type { AnyActorDefinition } from './definition.js';
+import { checkMessage } from './messages.js';
+import { inboxOf } from './reply-sender.js';
+
+/** Where fast-mode messages go once read: queued, or answered as malformed. */
+export interface InboundSink {
+  accept(msg: { type: string }, env: Envelope, reply: string | undefined, inbox: string | undefined): void;
+  bad(reply: string | undefined, err: unknown, inbox: string | undefined): void;
+}
+
+/**
+ * Reads an actor's fast-mode messages off its subject: reassembles chunked ones, unpacks coalesced
+ * batches, checks each message against the actor's handlers, and hands every item on exactly the way
+ * a single message would go.
+ */
+export class FastInbound {
+  readonly #def: AnyActorDefinition;
+  readonly #actor: string;
+  readonly #sink: InboundSink;
+  readonly #assembler = new Assembler();
+
+  constructor(def: AnyActorDefinition, actor: string, sink: InboundSink) {
+    this.#def = def;
+    this.#actor = actor;
+    this.#sink = sink;
+  }
+
+  receive(m: Msg): void {
+    let data = m.data;
+    const h = readMessageHeaders(m);
+    if (h.chunk) {
+      const whole = this.#assembler.add('', h.chunk, data);
+      if (!whole) return;
+      data = whole;
+    }
+    if (h.batch) {
+      this.#batch(m, data, h.sender || 'unknown');
+      return;
+    }
+    let msg: { type: string };
+    try {
+      msg = checkMessage(this.#def, this.#actor, decode(data));
+    } catch (err) {
+      this.#sink.bad(m.reply, err, undefined);
+      return;
+    }
+    this.#sink.accept(msg, envelopeOf(h), m.reply, undefined);
+  }
+
+  /** Unpacks coalesced asks/tells; each item then goes exactly the way a single message would. */
+  #batch(m: Msg, data: Uint8Array, sender: string): void {
+    let items: ReturnType<typeof decodeRequests>;
+    try {
+      items = decodeRequests(data);
+    } catch (err) {
+      this.#sink.bad(m.reply, err, undefined);
+      return;
+    }
+    const batchInbox = m.reply ? inboxOf(m.reply, undefined) : undefined;
+    for (const i of items) {
+      const inbox = i.reply ? inboxOf(i.reply, batchInbox) : undefined;
+      let msg: { type: string };
+      try {
+        if (i.error) throw i.error;
+        msg = checkMessage(this.#def, this.#actor, i.message);
+      } catch (err) {
+        this.#sink.bad(i.reply, err, inbox);
+        continue;
+      }
+      const env: Envelope = {
+        traceparent: i.traceparent,
+        sender,
+        deadline: i.deadline,
+        ...(i.key !== undefined ? { idempotencyKey: i.key } : {}),
+      };
+      this.#sink.accept(msg, env, i.reply, inbox);
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import type { Envelope } from '../wire/envelope.js';
+import { isTraceparent, newTraceparent } from '../wire/envelope.js';
+import type { ActorContext, ActorRef, ActorRefData, AnyActorDefinition } from './definition.js';
+import type { Host } from './host.js';
+
+/** The context of one turn; a class so that a turn allocates one small object and no closure. */
+export class TurnContext implements ActorContext {
+  readonly #host: Host;
+  readonly #env: Envelope;
+
+  constructor(
+    host: Host,
+    readonly self: ActorRef,
+    env: Envelope,
+  ) {
+    this.#host = host;
+    this.#env = env;
+  }
+
+  get nodeId(): string {
+    return this.#host.nodeId;
+  }
+  /** Checked here, on use, rather than for every message of a batch. */
+  get traceparent(): string {
+    if (!isTraceparent(this.#env.traceparent)) this.#env.traceparent = newTraceparent();
+    return this.#env.traceparent;
+  }
+  get sender(): string {
+    return this.#env.sender;
+  }
+  get idempotencyKey(): string | undefined {
+    return this.#env.idempotencyKey;
+  }
+  get deadline(): number {
+    return this.#env.deadline;
+  }
+  ref<D extends AnyActorDefinition = AnyActorDefinition>(data: ActorRefData): ActorRef<D> {
+    return this.#host.ref(data) as unknown as ActorRef<D>;
+  }
+}

@@ -1,0 +1,107 @@
+import { AlreadyActive, NoNodeAvailable, NoResponders } from '../errors.js';
+import type { CapabilityRecord } from '../node/capabilities.js';
+import type { Node } from '../node/node.js';
+import type { Directory, Location } from './directory.js';
+import type { Names } from './names.js';
+
+/**
+ * Chooses the node that activates an actor of `type` among the live nodes' capability records;
+ * undefined when none can. Passed as `connectCluster({ activationPlacement })`.
+ */
+export type ActivationPlacement = (type: string, nodes: readonly CapabilityRecord[]) => string | undefined;
+
+/** The default placement: the healthy node registering the type with the fewest actors and queued messages. */
+export const leastLoadedNode: ActivationPlacement = (type, nodes) => {
+  let best: CapabilityRecord | undefined;
+  for (const n of nodes) {
+    if (!n.healthy || !n.actorTypes.includes(type)) continue;
+    if (!best || load(n) < load(best)) best = n;
+  }
+  return best?.nodeId;
+};
+
+function load(n: CapabilityRecord): number {
+  return n.load.actors + n.load.queued;
+}
+
+/** Nodes tried for one activation before giving up (each failed try means that node just went away). */
+const ACTIVATION_TRIES = 3;
+const ACTIVATION_TIMEOUT_MS = 10_000;
+
+export interface ActivatorDeps {
+  names: Names;
+  directory: Directory;
+  placement: ActivationPlacement;
+  nodes(): Promise<CapabilityRecord[]>;
+  localNode(): Node | undefined;
+  request(subject: string, msg: unknown, timeoutMs: number, target: string): Promise<unknown>;
+}
+
+/**
+ * Activates actors on request of a caller: a request on the chosen node's activation subject, where
+ * that node claims the directory entry. Concurrent activations of one actor from this process share
+ * one request; racing processes are decided by the directory claim, and the loser's AlreadyActive
+ * means the actor is active, which is all a caller needs.
+ */
+export class Activator {
+  readonly #deps: ActivatorDeps;
+  readonly #inFlight = new Map<string, Promise<Location | undefined>>();
+
+  constructor(deps: ActivatorDeps) {
+    this.#deps = deps;
+  }
+
+  /** Activates `type`/`id` on `node`, or where the placement says; resolves once it is active somewhere. */
+  activate(type: string, id: string, node?: string): Promise<Location | undefined> {
+    const key = this.#deps.names.key(type, id);
+    const running = this.#inFlight.get(key);
+    if (running && node === undefined) return running;
+    const p = this.#activate(type, id, key, node).finally(() => {
+      if (this.#inFlight.get(key) === p) this.#inFlight.delete(key);
+    });
+    this.#inFlight.set(key, p);
+    return p;
+  }
+
+  async #activate(
+    type: string,
+    id: string,
+    key: string,
+    node: string | undefined,
+  ): Promise<Location | undefined> {
+    const { directory, names } = this.#deps;
+    const tried = new Set<string>();
+    for (let attempt = 0; attempt < ACTIVATION_TRIES; attempt++) {
+      const target = node ?? (await this.#choose(type, tried));
+      tried.add(target);
+      try {
+        const local = this.#deps.localNode();
+        const where =
+          local && local.id === target
+            ? { node: target, epoch: (await local.spawn(type, id)).claim.epoch }
+            : ((await this.#deps.request(
+                names.activate(target),
+                { type, id },
+                ACTIVATION_TIMEOUT_MS,
+                `node ${target}`,
+              )) as Location);
+        // Read your own write: locate() right after this sees the activation, not a trailing watch event.
+        directory.remember(key, where);
+        return where;
+      } catch (err) {
+        if (err instanceof AlreadyActive) return directory.locate(key);
+        const gone = err instanceof NoResponders && !err.remote;
+        if (!gone || node !== undefined) throw err;
+      }
+    }
+    throw new NoNodeAvailable(`no node could activate actor ${key} (tried ${[...tried].join(', ')})`);
+  }
+
+  async #choose(type: string, tried: Set<string>): Promise<string> {
+    const nodes = (await this.#deps.nodes()).filter((n) => !tried.has(n.nodeId));
+    const chosen = this.#deps.placement(type, nodes);
+    if (chosen === undefined)
+      throw new NoNodeAvailable(`no live, healthy node registers actor type "${type}"`);
+    return chosen;
+  }
+}

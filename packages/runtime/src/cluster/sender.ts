@@ -1,0 +1,242 @@
+import { nuid } from '@nats-io/transport-node';
+import type { AskOptions, TellOptions } from '../actor/definition.js';
+import { sleep } from '../clock.js';
+import { NoResponders, PayloadTooLarge, Timeout } from '../errors.js';
+import { encodeRequests, type RequestItem, requestBytesAtMost } from '../wire/batch.js';
+import { HEADER_ROOM } from '../wire/chunks.js';
+import { Coalescer } from '../wire/coalesce.js';
+import { encode } from '../wire/codec.js';
+import { type Envelope, envelopeBlock, envelopeHeaders, H, newTraceparent } from '../wire/envelope.js';
+import { publishDirect } from '../wire/nats-internals.js';
+import { OutgoingHeaders } from '../wire/outgoing-headers.js';
+import { publish, publishOne } from '../wire/publish.js';
+import type { ClusterParts } from './parts.js';
+import type { Pending, Replies } from './replies.js';
+
+/** A fast-mode ask (with the reply it waits for) or tell (with `sent`) waiting for the end of the tick. */
+interface Outgoing extends RequestItem {
+  bytes: number;
+  pending: Pending | undefined;
+  sent: ((err?: Error) => void) | undefined;
+}
+
+/** An actor's subject, its directory key and its label in errors, built once per actor. */
+interface Route {
+  subject: string;
+  key: string;
+  target: string;
+}
+
+/** Actors whose routes are cached; past this the cache starts over, so it stays small. */
+const MAX_ROUTES = 10_000;
+
+/**
+ * Sends asks and tells to actors: fast mode coalesces one tick's sends to an actor into one message
+ * (see batch.ts); durable mode publishes to the actor's stream subject.
+ */
+export class ActorSender {
+  readonly #parts: ClusterParts;
+  readonly #clientId: string;
+  readonly #replies: Replies;
+  readonly #askTimeoutMs: number;
+  readonly #outbox: Coalescer<Outgoing>;
+  readonly #routes = new Map<string, Map<string, Route>>();
+  #routeCount = 0;
+
+  constructor(parts: ClusterParts, clientId: string, replies: Replies, askTimeoutMs: number) {
+    this.#parts = parts;
+    this.#clientId = clientId;
+    this.#replies = replies;
+    this.#askTimeoutMs = askTimeoutMs;
+    this.#outbox = new Coalescer(parts.limits.maxPayload - HEADER_ROOM, (subject, items) =>
+      this.#sendActor(subject, items),
+    );
+  }
+
+  ask(type: string, id: string, msg: unknown, options: AskOptions): Promise<unknown> {
+    if (options.mode === 'durable') return this.#askDurable(type, id, msg, options);
+    const retries = options.retries ?? 0;
+    const opts =
+      retries > 0 && !options.idempotencyKey ? { ...options, idempotencyKey: nuid.next() } : options;
+    const route = this.route(type, id);
+    if (retries === 0) return this.#askActor(route, msg, opts);
+    return this.#withRetries(() => this.#askActor(route, msg, opts), retries);
+  }
+
+  async tell(type: string, id: string, msg: unknown, options: TellOptions): Promise<void> {
+    const env = this.#envelope(options, Number.POSITIVE_INFINITY);
+    const data = encode(msg);
+    if (options.mode === 'durable') {
+      await this.#publishDurable(type, id, data, env, undefined);
+      return;
+    }
+    // Resolves once published (at the end of this tick), so a publish error still reaches the caller.
+    await new Promise<void>((resolve, reject) =>
+      this.#enqueue(this.route(type, id).subject, {
+        reply: undefined,
+        traceparent: env.traceparent,
+        deadline: env.deadline,
+        key: env.idempotencyKey,
+        body: data,
+        bytes: 0,
+        pending: undefined,
+        sent: (err) => (err ? reject(err) : resolve()),
+      }),
+    );
+  }
+
+  /** A request to a node or service subject (not coalesced): resolves with the decoded reply. */
+  request(subject: string, msg: unknown, timeoutMs: number, target: string): Promise<unknown> {
+    const env = this.#envelope({}, this.#parts.clock.now() + timeoutMs);
+    const data = encode(msg);
+    return this.#replies.wait(target, timeoutMs, (reply) => {
+      publish(this.#parts.nc, subject, data, { reply, headers: envelopeHeaders(env) }, this.#parts.limits);
+    });
+  }
+
+  /**
+   * The subject, key and error label of an actor, the same string objects on every ask: the outbox is
+   * keyed by subject, and a string built afresh per ask is hashed afresh per ask.
+   */
+  route(type: string, id: string): Route {
+    const known = this.#routes.get(type)?.get(id);
+    if (known) return known;
+    if (this.#routeCount++ >= MAX_ROUTES) {
+      this.#routes.clear();
+      this.#routeCount = 1;
+    }
+    let byId = this.#routes.get(type);
+    if (!byId) {
+      byId = new Map();
+      this.#routes.set(type, byId);
+    }
+    const { names } = this.#parts;
+    const route = { subject: names.actor(type, id), key: names.key(type, id), target: `actor ${type}/${id}` };
+    byId.set(id, route);
+    return route;
+  }
+
+  #envelope(options: TellOptions, deadline: number): Envelope {
+    return {
+      traceparent: options.traceparent ?? newTraceparent(),
+      sender: this.#clientId,
+      deadline,
+      ...(options.idempotencyKey !== undefined ? { idempotencyKey: options.idempotencyKey } : {}),
+    };
+  }
+
+  /** A fast-mode ask to an actor, coalesced with this tick's other sends to it. */
+  #askActor(route: Route, msg: unknown, options: AskOptions): Promise<unknown> {
+    // Encoded now, so a message the caller changes after ask() returns is sent as it was.
+    const body = encode(msg);
+    const pending = this.#replies.create(route.target, options.timeoutMs ?? this.#askTimeoutMs);
+    pending.actorKey = route.key;
+    this.#enqueue(route.subject, {
+      reply: pending.reply,
+      traceparent: options.traceparent ?? newTraceparent(),
+      deadline: pending.deadline,
+      key: options.idempotencyKey,
+      body,
+      bytes: 0,
+      pending,
+      sent: undefined,
+    });
+    return pending.promise;
+  }
+
+  #enqueue(subject: string, item: Outgoing): void {
+    item.bytes = requestBytesAtMost(item);
+    this.#outbox.add(subject, item);
+  }
+
+  /** Publishes one tick's sends to an actor: alone in the single-message format, else as one batch. */
+  #sendActor(subject: string, items: Outgoing[]): void {
+    const { nc, limits } = this.#parts;
+    try {
+      if (items.length === 1) {
+        const i = items[0]!;
+        const env: Envelope = { traceparent: i.traceparent, sender: this.#clientId, deadline: i.deadline };
+        if (i.key !== undefined) env.idempotencyKey = i.key;
+        if (!publishDirect(nc, subject, i.body, i.reply, envelopeBlock(env))) {
+          // nats.js's way: chunking above max_payload, nats.js's errors on a closed connection.
+          const headers = envelopeHeaders(env);
+          publish(nc, subject, i.body, i.reply ? { headers, reply: i.reply } : { headers }, limits);
+        }
+      } else {
+        const h = new OutgoingHeaders();
+        h.set(H.batch, String(items.length));
+        h.set(H.sender, this.#clientId);
+        const asks: Pending[] = [];
+        for (const i of items) if (i.pending) asks.push(i.pending);
+        if (asks.length > 0) this.#replies.group(asks);
+        const opts = { headers: h, ...(asks[0] ? { reply: asks[0].reply } : {}) };
+        publishOne(nc, subject, encodeRequests(items), opts);
+      }
+    } catch (err) {
+      for (const i of items) {
+        if (i.pending) this.#replies.fail(i.pending, err as Error);
+        i.sent?.(err as Error);
+      }
+      return;
+    }
+    for (const i of items) i.sent?.();
+  }
+
+  async #askDurable(type: string, id: string, msg: unknown, options: AskOptions): Promise<unknown> {
+    const timeoutMs = options.timeoutMs ?? this.#askTimeoutMs;
+    const key = options.idempotencyKey ?? nuid.next();
+    const env = this.#envelope({ ...options, idempotencyKey: key }, this.#parts.clock.now() + timeoutMs);
+    const data = encode(msg);
+    const pending = this.#replies.create(`actor ${type}/${id} (durable)`, timeoutMs);
+    let duplicate: boolean;
+    try {
+      duplicate = await this.#publishDurable(type, id, data, env, pending.reply);
+    } catch (err) {
+      this.#replies.forget(pending);
+      throw err;
+    }
+    if (!duplicate) return pending.promise;
+    // The stream dropped the publish as a repeat of the key: ask the actor for the recorded outcome.
+    this.#replies.forget(pending);
+    return this.#askActor(this.route(type, id), { type: '$outcome', key }, { timeoutMs });
+  }
+
+  /** Returns true when the stream reports the publish as a duplicate within its window. */
+  async #publishDurable(
+    type: string,
+    id: string,
+    data: Uint8Array,
+    env: Envelope,
+    reply: string | undefined,
+  ): Promise<boolean> {
+    const { maxPayload } = this.#parts.limits;
+    if (data.length > maxPayload - HEADER_ROOM) {
+      throw new PayloadTooLarge(
+        data.length,
+        maxPayload,
+        'durable mode does not chunk; put the data in the object store and send its name',
+      );
+    }
+    const key = env.idempotencyKey ?? nuid.next();
+    const h = envelopeHeaders({ ...env, idempotencyKey: key });
+    if (reply) h.set(H.replyTo, reply);
+    // The stream drops a repeat of the same Nats-Msg-Id within its duplicate window.
+    const ack = await this.#parts.js.publish(this.#parts.names.durable(type, id), data, {
+      msgID: key,
+      headers: h,
+    });
+    return ack.duplicate;
+  }
+
+  async #withRetries(attempt: () => Promise<unknown>, retries: number): Promise<unknown> {
+    for (let i = 0; ; i++) {
+      try {
+        return await attempt();
+      } catch (err) {
+        const retriable = (err instanceof Timeout || err instanceof NoResponders) && !err.remote;
+        if (!retriable || i >= retries) throw err;
+        await sleep(this.#parts.clock, Math.min(2000, 50 * 2 ** i) * (0.5 + Math.random()));
+      }
+    }
+  }
+}

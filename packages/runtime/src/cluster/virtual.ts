@@ -1,0 +1,57 @@
+import type { AskOptions, RefTransport, TellOptions } from '../actor/definition.js';
+import { NoResponders, Timeout } from '../errors.js';
+import type { Activator } from './activator.js';
+import type { Directory } from './directory.js';
+import type { ActorSender } from './sender.js';
+
+/**
+ * The transport of refs from `cluster.get`: virtual actors in the style of Orleans grains. A fast ask
+ * that finds no activation (no-responders: nothing received it, so resending cannot apply it twice)
+ * activates the actor and is sent again. Tells and durable asks activate first when the directory
+ * knows no activation; a durable ask that times out activates (taking over from a dead owner) and asks
+ * again with the same idempotency key, which the stream and the actor deduplicate.
+ */
+export class VirtualTransport implements RefTransport {
+  readonly #sender: ActorSender;
+  readonly #activator: Activator;
+  readonly #directory: Directory;
+
+  constructor(sender: ActorSender, activator: Activator, directory: Directory) {
+    this.#sender = sender;
+    this.#activator = activator;
+    this.#directory = directory;
+  }
+
+  async ask(type: string, id: string, msg: unknown, options: AskOptions): Promise<unknown> {
+    if (options.mode === 'durable') return this.#askDurable(type, id, msg, options);
+    try {
+      return await this.#sender.ask(type, id, msg, options);
+    } catch (err) {
+      if (!(err instanceof NoResponders) || err.remote) throw err;
+      await this.#activator.activate(type, id);
+      return this.#sender.ask(type, id, msg, options);
+    }
+  }
+
+  async tell(type: string, id: string, msg: unknown, options: TellOptions): Promise<void> {
+    await this.#ensureActive(type, id);
+    return this.#sender.tell(type, id, msg, options);
+  }
+
+  async #askDurable(type: string, id: string, msg: unknown, options: AskOptions): Promise<unknown> {
+    await this.#ensureActive(type, id);
+    const keyed = options.idempotencyKey ? options : { ...options, idempotencyKey: crypto.randomUUID() };
+    try {
+      return await this.#sender.ask(type, id, msg, keyed);
+    } catch (err) {
+      if (!(err instanceof Timeout) || err.remote) throw err;
+      await this.#activator.activate(type, id);
+      return this.#sender.ask(type, id, msg, keyed);
+    }
+  }
+
+  async #ensureActive(type: string, id: string): Promise<void> {
+    const key = this.#sender.route(type, id).key;
+    if (!(await this.#directory.locate(key))) await this.#activator.activate(type, id);
+  }
+}

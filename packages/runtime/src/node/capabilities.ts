@@ -1,0 +1,67 @@
+import { arch, cpus } from 'node:os';
+
+export interface CpuDevice {
+  kind: 'cpu';
+  model: string;
+  arch: string;
+  cores: number;
+  /** ISA features the probe found (e.g. avx2, avx512f); empty when the probe cannot tell. */
+  features: string[];
+  /** x86-64 micro-architecture level (`x86-64-v3`, …), or null when unknown or not x86. */
+  x86Level: string | null;
+}
+
+export type Device =
+  | CpuDevice
+  | { kind: 'cuda'; index: number }
+  | { kind: `virtual:${string}`; catalogId: string; modelled: true };
+
+/** Achieved throughput measured on this host's CPU by a calibration run. */
+export interface Calibration {
+  /** Compile target the calibration kernels were built for. */
+  target: string;
+  matmulGflops: number;
+  matvecGbps: number;
+}
+
+/** Finds this host's devices; `stitch node` passes the native addon's probe. */
+export type ProbeFn = () => Device[] | Promise<Device[]>;
+
+/** Measures the CPU once after the node starts; `stitch node` passes @stitch/kernels' calibration. */
+export type CalibrateFn = (cpu: CpuDevice) => Promise<Calibration>;
+
+/** What a node advertises in `stitch_<cluster>_nodes` (key = node id), renewed every heartbeat. */
+export interface CapabilityRecord {
+  nodeId: string;
+  /** Changes each time a process starts a node with this id: directory entries of an older one are stale. */
+  incarnation: string;
+  host: string;
+  pid: number;
+  startedAt: number;
+  heartbeatAt: number;
+  devices: Device[];
+  memory: { totalBytes: number; freeBytes: number; rssBytes: number };
+  labels: Record<string, string>;
+  actorTypes: string[];
+  load: { actors: number; queued: number; running: number; loadAvg1: number };
+  eventLoopLagMs: { p99: number; max: number };
+  healthy: boolean;
+  /** From the node's calibrate function; absent until it finishes, or when there is none or it failed. */
+  calibrated?: Calibration & { measuredAt: number };
+  probeError?: string;
+}
+
+/** The default probe: the CPU as Node's os module sees it, with no ISA features and no accelerators. */
+export const osProbe: ProbeFn = () => {
+  const all = cpus();
+  return [
+    {
+      kind: 'cpu',
+      model: all[0]?.model.replace(/\s+/g, ' ').trim() || 'unknown',
+      arch: arch(),
+      cores: all.length,
+      features: [],
+      x86Level: null,
+    },
+  ];
+};

@@ -1,0 +1,64 @@
+import { hostname } from 'node:os';
+import { nuid } from '@nats-io/transport-node';
+import type { AnyActorDefinition } from '../actor/definition.js';
+import { checkToken } from '../cluster/names.js';
+import { InvalidOptions } from '../errors.js';
+import { type CalibrateFn, osProbe, type ProbeFn } from './capabilities.js';
+
+export interface NodeOptions {
+  /** @default `<hostname>-<pid>-<random>` */
+  id?: string;
+  labels?: Record<string, string>;
+  /** Modelled devices this node stands in for (catalog ids, e.g. `h100`); advertised as `virtual:<id>`. */
+  virtual?: string[];
+  /** Actor types this node can activate by name. */
+  actors?: AnyActorDefinition[];
+  /** @default deadAfterMs / 3 */
+  heartbeatMs?: number;
+  /** Event-loop delay above which the node reports itself unhealthy. @default 1000 */
+  stallMs?: number;
+  /** Finds the host's devices once at start. @default the CPU as Node's `os` module sees it */
+  probe?: ProbeFn;
+  /**
+   * Measures the CPU once, in the background, after start; its result goes into the capability
+   * record. @default none: a service that embeds actors compiles nothing unasked (`stitch node` passes
+   * @stitch/kernels' calibration)
+   */
+  calibrate?: CalibrateFn;
+}
+
+export interface ResolvedNodeOptions {
+  id: string;
+  labels: Record<string, string>;
+  virtual: string[];
+  actors: AnyActorDefinition[];
+  heartbeatMs: number;
+  stallMs: number;
+  probe: ProbeFn;
+  calibrate: CalibrateFn | undefined;
+}
+
+export function resolveNodeOptions(options: NodeOptions, deadAfterMs: number): ResolvedNodeOptions {
+  const heartbeatMs = options.heartbeatMs ?? Math.floor(deadAfterMs / 3);
+  if (!Number.isFinite(heartbeatMs) || heartbeatMs < 10 || heartbeatMs >= deadAfterMs)
+    throw new InvalidOptions(`heartbeatMs must be ≥ 10 and below deadAfterMs (${deadAfterMs})`);
+  const stallMs = options.stallMs ?? 1000;
+  if (!Number.isFinite(stallMs) || stallMs <= 0) throw new InvalidOptions('stallMs must be > 0');
+  if (options.probe !== undefined && typeof options.probe !== 'function')
+    throw new InvalidOptions('probe must be a function that returns the host devices');
+  if (options.calibrate !== undefined && typeof options.calibrate !== 'function')
+    throw new InvalidOptions('calibrate must be a function (e.g. @stitch/kernels calibrateCpu), or left out');
+  return {
+    id: checkToken(
+      'node id',
+      options.id ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, '_')}-${process.pid}-${nuid.next().slice(-6)}`,
+    ),
+    labels: { ...options.labels },
+    virtual: (options.virtual ?? []).map((v) => checkToken('virtual device id', v)),
+    actors: options.actors ?? [],
+    heartbeatMs,
+    stallMs,
+    probe: options.probe ?? osProbe,
+    calibrate: options.calibrate,
+  };
+}
