@@ -1,4 +1,4 @@
-import { AgentsError } from './errors.js';
+import { AgentsError, AgentsErrorCode } from './errors.js';
 
 /**
  * Evaluates arithmetic (numbers, + - * / % ^, parentheses, unary minus) by recursive descent: no
@@ -10,7 +10,10 @@ export function calculate(expression: string): number {
   p.skip();
   if (p.pos < expression.length) p.fail(`unexpected "${expression[p.pos]}"`);
   if (!Number.isFinite(v))
-    throw new AgentsError('CALC_MATH', `"${expression}" has no finite value (division by zero?)`);
+    throw new AgentsError(
+      AgentsErrorCode.CalcMath,
+      `"${expression}" has no finite value (division by zero?)`,
+    );
   return v;
 }
 
@@ -20,7 +23,7 @@ class Parser {
 
   fail(what: string): never {
     throw new AgentsError(
-      'CALC_SYNTAX',
+      AgentsErrorCode.CalcSyntax,
       `calculator: ${what} at column ${this.pos + 1} of "${this.src}"; use numbers, + - * / % ^ and parentheses`,
     );
   }

@@ -1,8 +1,7 @@
 export { calculate } from './calculator.js';
 export type { CoordinatorOptions, Deployment, Measurement, MigrationEvent } from './coordinator.js';
 export { Coordinator, coordinatorActor, loadDeployment } from './coordinator.js';
-export type { AgentsErrorCode } from './errors.js';
-export { AgentsError } from './errors.js';
+export { AgentsError, AgentsErrorCode } from './errors.js';
 export { TINY_LLAMA } from './llm.js';
 export { closeMemoryConnections, memoryBucketName } from './memory.js';
 export type { OpReply } from './operator.js';

@@ -1,5 +1,5 @@
 import { type ActorContext, defineActor } from '@stitch/runtime';
-import { AgentsError } from './errors.js';
+import { AgentsError, AgentsErrorCode } from './errors.js';
 import { type Context, type OpConfig, prepareOp, runOp } from './ops.js';
 
 /** What one run of an op reports back: its output and how long it took, labelled real or modelled. */
@@ -39,7 +39,7 @@ async function run(
   const cfg = s.config;
   if (!cfg) {
     throw new AgentsError(
-      'OP_NOT_CONFIGURED',
+      AgentsErrorCode.OpNotConfigured,
       `operator ${actx.self.type}/${actx.self.id} has no configuration; the coordinator sends "configure" after spawning it`,
     );
   }

@@ -1,5 +1,5 @@
 import { calculate } from './calculator.js';
-import { AgentsError } from './errors.js';
+import { AgentsError, AgentsErrorCode } from './errors.js';
 import { DECODE_TOKENS, decode, detokenize, prefill, tinyModel, tokenize } from './llm.js';
 import { withMemory } from './memory.js';
 import { webSearch } from './search.js';
@@ -35,7 +35,7 @@ async function toolInvoke(cfg: OpConfig, ctx: Context): Promise<Context> {
     return { calc: { expr, value: calculate(expr) } };
   }
   if (tool === 'web_search') return { hits: await webSearch(str(ctx.search) || str(ctx.query)) };
-  throw new AgentsError('OP_UNKNOWN', `tool "${tool}" is not one of calculator, web_search`);
+  throw new AgentsError(AgentsErrorCode.OpUnknown, `tool "${tool}" is not one of calculator, web_search`);
 }
 
 /** The function of each op kind this package runs for real (on cpu) or for its output (modelled). */

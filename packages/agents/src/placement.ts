@@ -16,7 +16,7 @@ import {
   problemFromDemand,
 } from '@stitch/planner';
 import type { CapabilityRecord } from '@stitch/runtime';
-import { AgentsError } from './errors.js';
+import { AgentsError, AgentsErrorCode } from './errors.js';
 import { operatorType } from './operator.js';
 
 /** A node that can host operators, with the device class it stands for. */
@@ -146,7 +146,7 @@ export function planDeployment(input: PlanInput): PlanOutcome {
   const { analysed, nodes } = input;
   if (nodes.length === 0) {
     throw new AgentsError(
-      'DEPLOY_NO_NODES',
+      AgentsErrorCode.DeployNoNodes,
       'no live node hosts operator actors; start one with `stitch node --actors packages/agents/dist/actors.js`',
     );
   }
@@ -176,7 +176,7 @@ export function planDeployment(input: PlanInput): PlanOutcome {
   }
   if (!best) {
     const why = heuristic.status === 'infeasible' ? heuristic.message : 'no feasible placement';
-    throw new AgentsError('DEPLOY_INFEASIBLE', `cannot place "${analysed.name}": ${why}`);
+    throw new AgentsError(AgentsErrorCode.DeployInfeasible, `cannot place "${analysed.name}": ${why}`);
   }
   const usdPerHour = Object.fromEntries(
     problem.classes.map((c) => [c.id, deviceHourlyCost(findDevice(catalog, c.id)).totalUsdPerHour]),

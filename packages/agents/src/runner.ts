@@ -1,6 +1,6 @@
 import type { Cluster, DeliveryMode } from '@stitch/runtime';
 import type { Deployment, Measurement } from './coordinator.js';
-import { AgentsError } from './errors.js';
+import { AgentsError, AgentsErrorCode } from './errors.js';
 import type { OpReply } from './operator.js';
 import type { Context } from './ops.js';
 
@@ -72,7 +72,7 @@ export class GraphRunner {
           const code = (err as { code?: string }).code ?? '';
           if (!/TIMEOUT|NO_RESPONDERS|ACTOR_STOPPED/.test(code) || attempt >= (this.#options.retries ?? 12)) {
             throw new AgentsError(
-              'REQUEST_FAILED',
+              AgentsErrorCode.RequestFailed,
               `request ${rid}: op ${opId} failed: ${(err as Error).message}`,
               {
                 cause: err,

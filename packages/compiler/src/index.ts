@@ -4,8 +4,9 @@ export {
   ArtifactIntegrity,
   ArtifactNotFound,
   CompileFailed,
+  CompilerError,
+  CompilerErrorCode,
   InvalidKernelSpec,
-  StitchCompilerError,
   ToolchainMissing,
 } from './errors.js';
 export { generateKernel } from './generate.js';

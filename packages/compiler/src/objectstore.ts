@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { ObjectStore } from '@nats-io/obj';
 import type { Artifact, KernelManifest } from './artifact.js';
 import { defaultCacheDir, storeArtifact } from './artifact.js';
-import { ArtifactNotFound } from './errors.js';
+import { ArtifactIntegrity, ArtifactNotFound } from './errors.js';
 
 /** Puts `<hash>.so` and `<hash>.json` into a JetStream object store (the caller owns the connection). */
 export async function publishArtifact(store: ObjectStore, artifact: Artifact): Promise<void> {
@@ -23,6 +23,13 @@ export async function fetchArtifact(
   const manifestBytes = await store.getBlob(`${hash}.json`);
   const so = await store.getBlob(`${hash}.so`);
   if (!manifestBytes || !so) throw new ArtifactNotFound(hash);
-  const manifest = JSON.parse(new TextDecoder().decode(manifestBytes)) as KernelManifest;
+  let manifest: KernelManifest;
+  try {
+    manifest = JSON.parse(new TextDecoder().decode(manifestBytes)) as KernelManifest;
+  } catch (cause) {
+    throw new ArtifactIntegrity(`artifact ${hash}: its manifest in the object store is not valid JSON`, {
+      cause,
+    });
+  }
   return storeArtifact(cacheDir, manifest, so);
 }

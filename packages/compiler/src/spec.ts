@@ -29,6 +29,22 @@ export type KernelSpec =
 
 export type KernelOp = KernelSpec['op'];
 
+/** Every op a spec may name; a `Record` so tsc flags an op added to `KernelSpec` but missing here. */
+const KERNEL_OPS: Record<KernelOp, true> = {
+  'nn.matmul': true,
+  'nn.batch_matmul': true,
+  'nn.matvec': true,
+  'nn.add': true,
+  'nn.rmsnorm': true,
+  'nn.softmax': true,
+  'nn.rope': true,
+  'nn.swiglu': true,
+  'nn.attention_prefill': true,
+  'nn.attention_decode': true,
+  'nn.embedding': true,
+  'nn.topk': true,
+};
+
 /** The entry point name of a spec: `_mlir_ciface_<entryName>` in the shared object. */
 export function entryName(spec: KernelSpec): string {
   return spec.op.slice('nn.'.length);
@@ -102,6 +118,12 @@ export function kernelArgs(spec: KernelSpec): ArgSpec[] {
 
 /** Checks every size is a positive integer and attributes are in range. Throws `InvalidKernelSpec`. */
 export function validateSpec(spec: KernelSpec): void {
+  // Specs may come from JSON or untyped callers: an unknown op would otherwise surface as a TypeError.
+  if (typeof spec?.op !== 'string' || !Object.hasOwn(KERNEL_OPS, spec.op)) {
+    throw new InvalidKernelSpec(
+      `unknown kernel op ${JSON.stringify((spec as { op?: unknown } | undefined)?.op)}; use one of ${Object.keys(KERNEL_OPS).join(', ')}`,
+    );
+  }
   for (const [key, value] of Object.entries(spec)) {
     if (key === 'op' || key === 'metric' || key === 'transposeB' || value === null) continue;
     if (key === 'eps' || key === 'theta') {

@@ -1,4 +1,4 @@
-import { CostError } from './errors.js';
+import { CostError, CostErrorCode } from './errors.js';
 
 /** Exactly the values of Table 5 of arXiv 2507.19635 (reseller averages, June 2025). */
 export interface PaperFacts {
@@ -154,7 +154,7 @@ export function findDevice(catalog: Catalog, id: string): DeviceClass {
   const d = catalog.find((x) => x.id === id);
   if (!d) {
     throw new CostError(
-      'DEVICE_UNKNOWN',
+      CostErrorCode.DeviceUnknown,
       `device class "${id}" is not in the catalog; known: ${catalog.map((x) => x.id).join(', ')}`,
     );
   }
@@ -209,7 +209,7 @@ export function applyMeasuredPeaks(
   ] as const) {
     if (!Number.isFinite(v) || v <= 0) {
       throw new CostError(
-        'COST_INPUT',
+        CostErrorCode.Input,
         `measured ${k} for "${m.deviceId}" must be a positive number, got ${v}`,
       );
     }

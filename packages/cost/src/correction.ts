@@ -1,4 +1,4 @@
-import { CostError } from './errors.js';
+import { CostError, CostErrorCode } from './errors.js';
 
 export interface CorrectionOptions {
   /** Weight of a new sample in the moving average. @default 0.2 */
@@ -30,10 +30,10 @@ export class CorrectionTable {
     this.#min = options.min ?? 0.05;
     this.#max = options.max ?? 20;
     if (!(this.#alpha > 0 && this.#alpha <= 1)) {
-      throw new CostError('COST_INPUT', `options.alpha must be in (0, 1], got ${this.#alpha}`);
+      throw new CostError(CostErrorCode.Input, `options.alpha must be in (0, 1], got ${this.#alpha}`);
     }
     if (!(this.#min > 0 && this.#min <= 1 && this.#max >= 1)) {
-      throw new CostError('COST_INPUT', 'options.min must be in (0, 1] and options.max must be >= 1');
+      throw new CostError(CostErrorCode.Input, 'options.min must be in (0, 1] and options.max must be >= 1');
     }
   }
 
@@ -41,7 +41,7 @@ export class CorrectionTable {
   observe(kind: string, deviceId: string, estimatedMs: number, measuredMs: number): number {
     if (!(estimatedMs > 0) || !(measuredMs > 0) || !Number.isFinite(estimatedMs + measuredMs)) {
       throw new CostError(
-        'COST_INPUT',
+        CostErrorCode.Input,
         `latency samples must be positive and finite (estimated ${estimatedMs} ms, measured ${measuredMs} ms)`,
       );
     }

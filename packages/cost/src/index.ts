@@ -13,8 +13,7 @@ export type {
 export { applyMeasuredPeaks, devicePeaks, findDevice, PAPER_CATALOG, PAPER_DEVICE_IDS } from './catalog.js';
 export type { CorrectionEntry, CorrectionOptions } from './correction.js';
 export { CorrectionTable } from './correction.js';
-export type { CostErrorCode } from './errors.js';
-export { CostError } from './errors.js';
+export { CostError, CostErrorCode } from './errors.js';
 export type { LlmSetting, Parallelism, StepTime } from './llm.js';
 export { findModel } from './llm.js';
 export type { Demand, EstimateOptions, OpEstimate } from './roofline.js';

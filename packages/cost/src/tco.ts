@@ -1,5 +1,5 @@
 import type { DeviceClass } from './catalog.js';
-import { CostError } from './errors.js';
+import { CostError, CostErrorCode } from './errors.js';
 
 export const HOURS_PER_YEAR = 8760;
 
@@ -27,9 +27,9 @@ export interface ResolvedTco {
 
 export function resolveTco(o: TcoOptions = {}): ResolvedTco {
   const r = { years: 4, annualInterest: 0.08, power: 'paper' as const, usdPerKwh: 0.4, ...o };
-  if (!(r.years > 0)) throw new CostError('COST_INPUT', `options.years must be > 0, got ${r.years}`);
+  if (!(r.years > 0)) throw new CostError(CostErrorCode.Input, `options.years must be > 0, got ${r.years}`);
   if (!(r.annualInterest >= 0)) {
-    throw new CostError('COST_INPUT', `options.annualInterest must be >= 0, got ${r.annualInterest}`);
+    throw new CostError(CostErrorCode.Input, `options.annualInterest must be >= 0, got ${r.annualInterest}`);
   }
   return r;
 }

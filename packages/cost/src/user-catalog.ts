@@ -1,10 +1,13 @@
 import { type Catalog, type DeviceClass, PAPER_CATALOG, type PaperFacts } from './catalog.js';
-import { CostError } from './errors.js';
+import { CostError, CostErrorCode } from './errors.js';
 
 type Obj = Record<string, unknown>;
 
 function fail(path: string, what: string): never {
-  throw new CostError('CATALOG_INVALID', `${path} must be ${what}; fix the catalog file and retry`);
+  throw new CostError(
+    CostErrorCode.CatalogInvalid,
+    `${path} must be ${what}; fix the catalog file and retry`,
+  );
 }
 
 function num(o: Obj, key: string, path: string, fallback?: number): number {

@@ -1,5 +1,5 @@
 import { type Attrs, int, str, toAttr } from './attrs.js';
-import { IrError } from './errors.js';
+import { IrError, IrErrorCode } from './errors.js';
 import { type Graph, makeOp, type Op, singleBlockRegion, type Value } from './graph.js';
 import { parseGraph } from './parser.js';
 import { printGraph } from './printer.js';
@@ -28,7 +28,7 @@ export interface LlmOptions {
   attrs?: ExtraAttrs;
 }
 
-const buildError = (message: string) => new IrError('IR_BUILD', [{ message }], '<builder>');
+const buildError = (message: string) => new IrError(IrErrorCode.Build, [{ message }], '<builder>');
 
 function attrsOf(base: Record<string, string | number | boolean>, extra: ExtraAttrs = {}): Attrs {
   const out: Record<string, Attrs[string]> = Object.create(null);

@@ -1,5 +1,5 @@
 import { type Attr, int, scalarValue } from './attrs.js';
-import { IrError } from './errors.js';
+import { IrError, IrErrorCode } from './errors.js';
 import { dialectOf, type Graph, makeOp, type Op, type Value, walkOps } from './graph.js';
 import { rewriteOps } from './passes/rewrite.js';
 import type { DemandContext, OpDemand, OpKind, Registry } from './registry.js';
@@ -110,7 +110,7 @@ export function annotateDemand(graph: Graph, registry: Registry): Graph {
 function readDemand(op: Op, id: string): OpDemand {
   const a = op.attrs['demand'];
   if (a?.kind !== 'dict') {
-    throw new IrError('IR_PASS', [
+    throw new IrError(IrErrorCode.Pass, [
       {
         message: `op '${id}' (${op.name}) has no demand; run annotate-demand first`,
         ...(op.loc ? { loc: op.loc } : {}),
@@ -130,7 +130,7 @@ function readDemand(op: Op, id: string): OpDemand {
 function rowOps(ops: readonly Op[], out: Op[]): void {
   for (const op of ops) {
     if (op.name === 'agent.loop') {
-      throw new IrError('IR_PASS', [
+      throw new IrError(IrErrorCode.Pass, [
         {
           message: 'demand table needs an acyclic graph; run unroll-loops first',
           ...(op.loc ? { loc: op.loc } : {}),

@@ -1,4 +1,4 @@
-import { IrError, type SourceLoc } from './errors.js';
+import { IrError, IrErrorCode, type SourceLoc } from './errors.js';
 
 const IDENT_START = /[A-Za-z_]/;
 const IDENT_CHAR = /[\w$.]/;
@@ -24,7 +24,7 @@ export class Cursor {
   }
 
   fail(message: string, pos = this.pos): never {
-    throw new IrError('IR_PARSE', [{ message, loc: this.locAt(pos) }]);
+    throw new IrError(IrErrorCode.Parse, [{ message, loc: this.locAt(pos) }]);
   }
 
   /** Fails with `expected <what>, found <the token here>`. */

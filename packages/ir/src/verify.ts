@@ -1,5 +1,5 @@
 import { type Attr, printAttr } from './attrs.js';
-import { type Diagnostic, IrError } from './errors.js';
+import { type Diagnostic, IrError, IrErrorCode } from './errors.js';
 import type { Graph, Op } from './graph.js';
 import type { AttrKindSpec, OpSchema, Registry, TypeConstraint } from './registry.js';
 import { printType, type Type, typesEqual } from './types.js';
@@ -135,6 +135,6 @@ export function verifyGraph(graph: Graph, opts: VerifyOptions): Diagnostic[] {
 /** Throws `IrError` (code `IR_VERIFY`) listing every problem, or returns the graph unchanged. */
 export function verify(graph: Graph, opts: VerifyOptions): Graph {
   const diagnostics = verifyGraph(graph, opts);
-  if (diagnostics.length > 0) throw new IrError('IR_VERIFY', diagnostics);
+  if (diagnostics.length > 0) throw new IrError(IrErrorCode.Verify, diagnostics);
   return graph;
 }

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { defaultRegistry, IrError, parseGraph, verify } from '../src/index.js';
+import {
+  AgentGraphBuilder,
+  defaultRegistry,
+  IrError,
+  IrErrorCode,
+  PassManager,
+  type PassName,
+  parseGraph,
+  verify,
+} from '../src/index.js';
 
 const registry = defaultRegistry();
 
@@ -106,4 +115,40 @@ test('unknown model and nn shape errors say what fits', () => {
     verifyError(mm).message,
     /^<input>:2:1: error: nn\.matmul: operands \(tensor<4x8xf32>, tensor<4x8xf32>\) give result shape 4x\?, found 4x8$/,
   );
+});
+
+test('IrErrorCode: unique values; every code has a throw site that carries it, with the class name', () => {
+  const values = Object.values(IrErrorCode);
+  assert.equal(new Set(values).size, values.length);
+  for (const v of values) assert.match(v, /^[A-Z][A-Z0-9_]*$/);
+  const caught = (fn: () => unknown): IrError => {
+    try {
+      fn();
+    } catch (e) {
+      assert.ok(e instanceof IrError && e instanceof Error);
+      return e;
+    }
+    assert.fail('expected an IrError');
+  };
+  // `satisfies` makes tsc fail when a code is added to the union without a case here.
+  const byCode = {
+    [IrErrorCode.Parse]: caught(() => parseGraph('%a = @\n')),
+    [IrErrorCode.Verify]: caught(() =>
+      verify(parseGraph(`${IN}%a = "llm.call"(%q) : (!agent.text) -> !agent.text\n`), { registry }),
+    ),
+    [IrErrorCode.Pass]: caught(() => new PassManager({ registry }).add('no-such-pass' as PassName)),
+    [IrErrorCode.Build]: caught(() => new AgentGraphBuilder('g').input('q').input('q')),
+  } satisfies Record<IrErrorCode, IrError>;
+  assert.deepEqual(Object.keys(byCode).sort(), [...values].sort());
+  for (const [code, e] of Object.entries(byCode)) {
+    assert.equal(e.code, code);
+    assert.equal(e.name, 'IrError');
+    assert.equal(e.exitCode, 2);
+    assert.equal(e.withFile('x.mlir').code, code);
+  }
+  const cause = new Error('underlying');
+  assert.equal(new IrError(IrErrorCode.Parse, [{ message: 'm' }], 'f', { cause }).withFile('g').cause, cause);
+  // @ts-expect-error: a misspelt code does not type-check.
+  const misspelt = () => new IrError('IR_PARSER', []);
+  assert.equal(typeof misspelt, 'function');
 });

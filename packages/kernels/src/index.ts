@@ -2,12 +2,21 @@ import * as reference from './reference.js';
 
 export type { Calibration } from './calibrate.js';
 export { calibrate, timeRuns } from './calibrate.js';
-export { KernelIntegrityError, KernelLoadError, KernelShapeMismatch, StitchKernelError } from './errors.js';
+export {
+  CheckpointInvalid,
+  ContextExceeded,
+  KernelError,
+  KernelErrorCode,
+  KernelIntegrityError,
+  KernelLoadError,
+  KernelOptionsInvalid,
+  KernelShapeMismatch,
+} from './errors.js';
 export { argmax, Llama } from './llama/model.js';
 export type { LlamaOps } from './llama/ops.js';
 export { kernelOps, referenceOps } from './llama/ops.js';
 export type { LlamaConfig, LlamaWeights } from './llama/weights.js';
-export { CheckpointInvalid, loadLlama2c, syntheticWeights, writeLlama2c } from './llama/weights.js';
+export { loadLlama2c, syntheticWeights, writeLlama2c } from './llama/weights.js';
 export type { HostProbe, IsaFeatures } from './probe.js';
 export { probeHost } from './probe.js';
 export type { KernelArray, KernelRuntimeOptions } from './runtime.js';

@@ -1,6 +1,12 @@
 import type { ArgSpec, KernelManifest } from '@stitch/compiler';
 import type { RawKernelArg, RawLoadResult } from '@stitch/native';
-import { KernelIntegrityError, KernelLoadError, KernelShapeMismatch } from './errors.js';
+import {
+  KernelErrorCode,
+  KernelIntegrityError,
+  KernelLoadError,
+  KernelOptionsInvalid,
+  KernelShapeMismatch,
+} from './errors.js';
 import { loadNative } from './probe.js';
 
 type Native = {
@@ -26,7 +32,9 @@ export class KernelRuntime {
   constructor(options: KernelRuntimeOptions = {}) {
     const threads = options.threads ?? 1;
     if (!Number.isInteger(threads) || threads < 1) {
-      throw new KernelShapeMismatch('KernelRuntime', 'options.threads must be a positive integer');
+      throw new KernelOptionsInvalid(
+        `KernelRuntime: options.threads must be a positive integer, got ${String(threads)}`,
+      );
     }
     this.threads = threads;
   }
@@ -40,7 +48,7 @@ export class KernelRuntime {
       entry.symbol,
     );
     if (!result.ok) {
-      if (result.code === 'KERNEL_INTEGRITY') throw new KernelIntegrityError(result.message);
+      if (result.code === KernelErrorCode.Integrity) throw new KernelIntegrityError(result.message);
       throw new KernelLoadError(result.message);
     }
     return new Kernel(this, result.handle, entry.symbol, entry.args, artifact.manifest);

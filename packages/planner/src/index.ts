@@ -1,5 +1,4 @@
-export type { PlanErrorCode } from './errors.js';
-export { PlanError } from './errors.js';
+export { PlanError, PlanErrorCode } from './errors.js';
 export type { GenerateOptions } from './generate.js';
 export { generateProblem } from './generate.js';
 export type { DemandRowLike, DerivedOptions } from './input.js';

@@ -9,7 +9,7 @@ import {
   type PeakBasis,
   type TcoOptions,
 } from '@stitch/cost';
-import { PlanError } from './errors.js';
+import { PlanError, PlanErrorCode } from './errors.js';
 import type { EdgeSpec, PlacementProblem } from './problem.js';
 
 /** Structurally the `DemandRow` of @stitch/ir, so the planner does not depend on the IR package. */
@@ -110,7 +110,7 @@ export function problemFromDemand(rows: readonly DemandRowLike[], o: DerivedOpti
 type Obj = Record<string, unknown>;
 
 function fail(path: string, what: string): never {
-  throw new PlanError('PLAN_INPUT', `${path} must be ${what}; fix the profile file and retry`);
+  throw new PlanError(PlanErrorCode.Input, `${path} must be ${what}; fix the profile file and retry`);
 }
 
 function numberMap(v: unknown, path: string): Record<string, number> {

@@ -1,6 +1,6 @@
 import type { Highs as HighsApi } from 'highs';
 import * as highsModule from 'highs';
-import { PlanError } from './errors.js';
+import { PlanError, PlanErrorCode } from './errors.js';
 import type { Compiled } from './problem.js';
 
 type Highs = HighsApi;
@@ -104,7 +104,7 @@ export async function loadMilpSolver(): Promise<MilpSolver> {
     highs = await highsLoader();
   } catch (cause) {
     throw new PlanError(
-      'PLAN_SOLVER',
+      PlanErrorCode.Solver,
       'could not load the HiGHS WebAssembly solver; reinstall the "highs" package',
       {
         cause,
@@ -122,7 +122,11 @@ function solveWith(highs: Highs, c: Compiled, o: MilpOptions): MilpOutcome {
   const { lp } = buildLp(c, o);
   const t0 = Date.now();
   const fail = (cause: unknown): never => {
-    throw new PlanError('PLAN_SOLVER', `HiGHS failed on a ${c.n}×${c.m} model: ${String(cause)}`, { cause });
+    throw new PlanError(
+      PlanErrorCode.Solver,
+      `HiGHS failed on a ${c.n}×${c.m} model: ${String(cause)}; use planHeuristic (stitch plan --solver heuristic) instead`,
+      { cause },
+    );
   };
   let model: ReturnType<Highs['createModel']>;
   try {
@@ -153,7 +157,10 @@ function solveWith(highs: Highs, c: Compiled, o: MilpOptions): MilpOutcome {
     const hasSolution = Number(model.info.get('primal_solution_status')) === 2;
     if (!hasSolution) {
       if (status === codes.timeLimit) return { status: 'timeout', ...none };
-      throw new PlanError('PLAN_SOLVER', `HiGHS ended with model status ${status} on a ${c.n}×${c.m} model`);
+      throw new PlanError(
+        PlanErrorCode.Solver,
+        `HiGHS ended with model status ${status} on a ${c.n}×${c.m} model; use planHeuristic (stitch plan --solver heuristic) instead`,
+      );
     }
     const col = model.getSolution().colValue;
     const assign = new Int32Array(c.n).fill(-1);

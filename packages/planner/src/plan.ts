@@ -1,4 +1,4 @@
-import { PlanError } from './errors.js';
+import { PlanError, PlanErrorCode } from './errors.js';
 import { solveHeuristic } from './heuristic.js';
 import type { MilpSolver } from './milp.js';
 import { type Compiled, compile, type PlacementProblem } from './problem.js';
@@ -63,9 +63,9 @@ export type PlanResult = PlanFeasible | PlanInfeasible;
 
 function checkOptions(o: PlanOptions): void {
   if (!(o.slaMs > 0))
-    throw new PlanError('PLAN_INPUT', `options.slaMs must be a positive number, got ${o.slaMs}`);
+    throw new PlanError(PlanErrorCode.Input, `options.slaMs must be a positive number, got ${o.slaMs}`);
   if (o.lambda !== undefined && !(o.lambda >= 0)) {
-    throw new PlanError('PLAN_INPUT', `options.lambda must be >= 0, got ${o.lambda}`);
+    throw new PlanError(PlanErrorCode.Input, `options.lambda must be >= 0, got ${o.lambda}`);
   }
 }
 
@@ -176,7 +176,7 @@ export function planExact(solver: MilpSolver, problem: PlacementProblem, o: Plan
   }
   if (r.status === 'timeout') {
     throw new PlanError(
-      'PLAN_SOLVER',
+      PlanErrorCode.Solver,
       `HiGHS found no placement within ${timeLimitS} s; raise the time limit or use the heuristic`,
     );
   }

@@ -1,4 +1,4 @@
-import { PlanError } from './errors.js';
+import { PlanError, PlanErrorCode } from './errors.js';
 
 /** A device class as the optimiser sees it. */
 export interface ClassSpec {
@@ -75,16 +75,18 @@ export function transferMs(c: Compiled, e: number, a: number, b: number): number
 export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
   const n = p.tasks.length;
   const m = p.classes.length;
-  if (n === 0) throw new PlanError('PLAN_INPUT', 'the problem has no tasks; give at least one');
-  if (m === 0) throw new PlanError('PLAN_INPUT', 'the problem has no device classes; give at least one');
-  if (!(rate >= 0)) throw new PlanError('PLAN_INPUT', `options.rate must be >= 0 requests/s, got ${rate}`);
+  if (n === 0) throw new PlanError(PlanErrorCode.Input, 'the problem has no tasks; give at least one');
+  if (m === 0)
+    throw new PlanError(PlanErrorCode.Input, 'the problem has no device classes; give at least one');
+  if (!(rate >= 0))
+    throw new PlanError(PlanErrorCode.Input, `options.rate must be >= 0 requests/s, got ${rate}`);
   const index = new Map(p.tasks.map((t, i) => [t.id, i]));
-  if (index.size !== n) throw new PlanError('PLAN_INPUT', 'task ids must be unique');
+  if (index.size !== n) throw new PlanError(PlanErrorCode.Input, 'task ids must be unique');
   const edges = p.edges.map((e) => {
     const u = index.get(e.from);
     const v = index.get(e.to);
     if (u === undefined || v === undefined) {
-      throw new PlanError('PLAN_INPUT', `edge ${e.from} → ${e.to} names an unknown task`);
+      throw new PlanError(PlanErrorCode.Input, `edge ${e.from} → ${e.to} names an unknown task`);
     }
     const tau = p.classes.map((c) => e.transferMs ?? (e.bytes / (c.linkGBps * 1e9)) * 1e3);
     return { u, v, tau };
@@ -136,7 +138,7 @@ function topoOrder(n: number, edges: { u: number; v: number }[], tasks: TaskSpec
   if (queue.length !== n) {
     const stuck = tasks.filter((_, i) => indeg[i]! > 0).map((t) => t.id);
     throw new PlanError(
-      'PLAN_INPUT',
+      PlanErrorCode.Input,
       `the graph has a cycle through ${stuck.slice(0, 5).join(', ')}; unroll it first`,
     );
   }

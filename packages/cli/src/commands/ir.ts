@@ -4,6 +4,7 @@ import {
   demandTable,
   type Graph,
   IrError,
+  IrErrorCode,
   PassManager,
   type PassName,
   parseGraph,
@@ -24,7 +25,11 @@ function readInput(file: string): string {
     return file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
   } catch (e) {
     const reason = (e as { code?: string }).code ?? 'unreadable';
-    throw new IrError('IR_PARSE', [{ message: `cannot read the file (${reason}); check the path` }], file);
+    throw new IrError(
+      IrErrorCode.Parse,
+      [{ message: `cannot read the file (${reason}); check the path` }],
+      file,
+    );
   }
 }
 
@@ -33,7 +38,7 @@ function positiveInt(name: string, value: string | undefined): number | undefine
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) {
     throw new IrError(
-      'IR_PASS',
+      IrErrorCode.Pass,
       [{ message: `--${name} must be a positive integer, found '${value}'` }],
       'stitch ir',
     );

@@ -5,6 +5,7 @@ import {
   loadMilpSolver,
   type PlacementProblem,
   PlanError,
+  PlanErrorCode,
   type PlanOptions,
   type PlanResult,
   paretoFrontier,
@@ -37,7 +38,7 @@ function readText(file: string, what: string): string {
     return readFileSync(file, 'utf8');
   } catch (e) {
     const reason = (e as { code?: string }).code ?? 'unreadable';
-    throw new PlanError('PLAN_INPUT', `cannot read the ${what} ${file} (${reason}); check the path`);
+    throw new PlanError(PlanErrorCode.Input, `cannot read the ${what} ${file} (${reason}); check the path`);
   }
 }
 
@@ -46,14 +47,20 @@ function readJson(file: string, what: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new PlanError('PLAN_INPUT', `the ${what} ${file} is not valid JSON: ${(e as Error).message}`);
+    throw new PlanError(
+      PlanErrorCode.Input,
+      `the ${what} ${file} is not valid JSON: ${(e as Error).message}`,
+    );
   }
 }
 
 function num(flag: string, v: string, min: number, strict: boolean): number {
   const n = Number(v);
   if (!Number.isFinite(n) || (strict ? n <= min : n < min)) {
-    throw new PlanError('PLAN_INPUT', `--${flag} must be a number ${strict ? '>' : '>='} ${min}, got '${v}'`);
+    throw new PlanError(
+      PlanErrorCode.Input,
+      `--${flag} must be a number ${strict ? '>' : '>='} ${min}, got '${v}'`,
+    );
   }
   return n;
 }
@@ -63,7 +70,7 @@ function counts(pairs: string[] | undefined): Record<string, number> | undefined
   const out: Record<string, number> = {};
   for (const p of pairs) {
     const m = /^([a-z0-9._-]+)=(\d+)$/.exec(p);
-    if (!m) throw new PlanError('PLAN_INPUT', `--count takes CLASS=N (e.g. h100=8), got '${p}'`);
+    if (!m) throw new PlanError(PlanErrorCode.Input, `--count takes CLASS=N (e.g. h100=8), got '${p}'`);
     out[m[1]!] = Number(m[2]);
   }
   return out;
@@ -133,7 +140,7 @@ function printPlan(r: PlanResult, o: PlanOptions): string {
 
 async function runPlan(file: string, o: PlanCliOpts): Promise<void> {
   if (o.solver !== 'milp' && o.solver !== 'heuristic') {
-    throw new PlanError('PLAN_INPUT', `--solver must be milp or heuristic, got '${o.solver}'`);
+    throw new PlanError(PlanErrorCode.Input, `--solver must be milp or heuristic, got '${o.solver}'`);
   }
   const options: PlanOptions = {
     slaMs: num('sla-ms', o.slaMs, 0, true),

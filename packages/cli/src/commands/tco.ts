@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
   CostError,
+  CostErrorCode,
   PAPER_CATALOG,
   PAPER_DEVICE_IDS,
   parseCatalog,
@@ -98,7 +99,7 @@ export function tcoSvg(study: StudyResult, ids: readonly string[]): string {
 
 function runTco(o: TcoCliOpts): void {
   if (o.power !== 'paper' && o.power !== 'tdp') {
-    throw new CostError('COST_INPUT', `--power must be paper or tdp, got '${o.power}'`);
+    throw new CostError(CostErrorCode.Input, `--power must be paper or tdp, got '${o.power}'`);
   }
   let catalog = PAPER_CATALOG;
   if (o.catalog) {
@@ -106,7 +107,10 @@ function runTco(o: TcoCliOpts): void {
     try {
       json = JSON.parse(readFileSync(o.catalog, 'utf8'));
     } catch (e) {
-      throw new CostError('CATALOG_INVALID', `cannot read the catalog ${o.catalog}: ${(e as Error).message}`);
+      throw new CostError(
+        CostErrorCode.CatalogInvalid,
+        `cannot read the catalog ${o.catalog}: ${(e as Error).message}`,
+      );
     }
     catalog = parseCatalog(json);
   }

@@ -1,6 +1,6 @@
 import { findModel, type ModelFacts } from '@stitch/models';
 import { type Attrs, int, intAttr, strAttr } from '../attrs.js';
-import { IrError } from '../errors.js';
+import { IrError, IrErrorCode } from '../errors.js';
 import { makeOp, type Op, type Value } from '../graph.js';
 import { LLM_DTYPE } from '../llm-cost.js';
 import type { DecomposeContext } from '../registry.js';
@@ -16,7 +16,7 @@ const CALL_ONLY = new Set(['prompt_tokens', 'max_tokens']);
 export function decomposeCall(op: Op, ctx: DecomposeContext): readonly Op[] {
   const { tp, ep, layerGroups } = ctx.options;
   if (tp > 1 && ep > 1) {
-    throw new IrError('IR_PASS', [
+    throw new IrError(IrErrorCode.Pass, [
       {
         message: 'decompose: choose tensor parallelism (tp) or expert parallelism (ep), not both',
         ...(op.loc ? { loc: op.loc } : {}),

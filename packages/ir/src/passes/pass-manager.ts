@@ -1,5 +1,5 @@
 import { annotateDemand } from '../demand.js';
-import { IrError } from '../errors.js';
+import { IrError, IrErrorCode } from '../errors.js';
 import type { Graph } from '../graph.js';
 import type { Registry } from '../registry.js';
 import { verify } from '../verify.js';
@@ -48,8 +48,10 @@ export class PassManager {
       fuse: (g) => fuse(g),
       verify: (g) => g,
     };
-    if (!fns[name]) {
-      throw new IrError('IR_PASS', [{ message: `unknown pass '${name}'; passes: ${PASS_NAMES.join(', ')}` }]);
+    if (!Object.hasOwn(fns, name)) {
+      throw new IrError(IrErrorCode.Pass, [
+        { message: `unknown pass '${name}'; passes: ${PASS_NAMES.join(', ')}` },
+      ]);
     }
     this.passes.push({ name, fn: fns[name] });
     return this;

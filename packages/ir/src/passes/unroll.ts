@@ -1,5 +1,5 @@
 import { intAttr } from '../attrs.js';
-import { IrError } from '../errors.js';
+import { IrError, IrErrorCode } from '../errors.js';
 import { type Graph, NameGen, type Op } from '../graph.js';
 import { cloneOps, rewriteOps, type Subst } from './rewrite.js';
 
@@ -14,7 +14,7 @@ export function unrollLoops(graph: Graph): Graph {
     const bound = intAttr(op.attrs, 'max_iterations');
     const body = op.regions[0]?.blocks[0];
     if (bound === undefined || bound < 1 || !body) {
-      throw new IrError('IR_PASS', [
+      throw new IrError(IrErrorCode.Pass, [
         {
           message: 'unroll-loops: agent.loop has no max_iterations bound; run verify first',
           ...(op.loc ? { loc: op.loc } : {}),
@@ -28,7 +28,7 @@ export function unrollLoops(graph: Graph): Graph {
       const copies = cloneOps(body.ops, map, names, `it${k}`);
       const yielded = copies[copies.length - 1];
       if (yielded?.name !== 'agent.yield') {
-        throw new IrError('IR_PASS', [
+        throw new IrError(IrErrorCode.Pass, [
           {
             message: 'unroll-loops: loop body must end with agent.yield',
             ...(op.loc ? { loc: op.loc } : {}),

@@ -1,3 +1,4 @@
+import { ContextExceeded } from '../errors.js';
 import type { LlamaOps } from './ops.js';
 import type { LlamaWeights } from './weights.js';
 
@@ -66,7 +67,7 @@ export class Llama {
     const c = w.config;
     const s = tokens.length;
     const start = this.position;
-    if (start + s > c.seqLen) throw new RangeError(`context of ${c.seqLen} tokens exceeded`);
+    if (start + s > c.seqLen) throw new ContextExceeded(c.seqLen, start + s);
     const pos = Int32Array.from(tokens, (_, i) => start + i);
     const ops = this.ops;
     let x = await ops.embedding(w.tokenEmbedding, Int32Array.from(tokens));

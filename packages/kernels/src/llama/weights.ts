@@ -1,5 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { StitchKernelError } from '../errors.js';
+import { CheckpointInvalid } from '../errors.js';
 
 /** Llama-architecture decoder dimensions. */
 export interface LlamaConfig {
@@ -34,13 +34,6 @@ export interface LlamaWeights {
   w3: Float32Array[];
   rmsFinal: Float32Array;
   wcls: Float32Array;
-}
-
-/** A llama2.c checkpoint could not be read. */
-export class CheckpointInvalid extends StitchKernelError {
-  constructor(path: string, detail: string) {
-    super('CHECKPOINT_INVALID', `${path}: ${detail}; pass a llama2.c (version 0) float32 checkpoint.`);
-  }
 }
 
 function shapes(c: LlamaConfig) {
@@ -95,7 +88,13 @@ const HEADER_INTS = 7;
 
 /** Reads a llama2.c checkpoint (7 int32 header, then f32 tensors; negative vocab = separate classifier). */
 export async function loadLlama2c(path: string): Promise<LlamaWeights> {
-  const buf = await readFile(path);
+  let buf: Buffer;
+  try {
+    buf = await readFile(path);
+  } catch (cause) {
+    const reason = (cause as { code?: unknown }).code ?? 'unreadable';
+    throw new CheckpointInvalid(path, `cannot read the file (${String(reason)}); check the path`, { cause });
+  }
   if (buf.length < HEADER_INTS * 4) throw new CheckpointInvalid(path, 'file is shorter than the header');
   const header = new Int32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + HEADER_INTS * 4));
   const [dim, hiddenDim, layers, heads, kvHeads, vocabSigned, seqLen] = header as unknown as number[];
