@@ -9,7 +9,9 @@ interface ClusterInitOptions {
 }
 
 export function registerCluster(program: Command): void {
-  const cluster = program.command('cluster').description('Set up and manage a stitch cluster on a NATS server');
+  const cluster = program
+    .command('cluster')
+    .description('Set up and manage a stitch cluster on a NATS server');
   cluster
     .command('init')
     .description(
@@ -18,7 +20,11 @@ export function registerCluster(program: Command): void {
     .requiredOption('--nats <url>', 'NATS server URL(s), comma-separated')
     .option('--name <cluster>', 'cluster name', 'default')
     .option('--credentials <file>', 'NATS .creds file of an account that may create streams and buckets')
-    .option('--dead-after <ms>', "heartbeat window after which a silent node is dead (the nodes bucket's TTL)", '5000')
+    .option(
+      '--dead-after <ms>',
+      "heartbeat window after which a silent node is dead (the nodes bucket's TTL)",
+      '5000',
+    )
     .action(async (opts: ClusterInitOptions) => {
       await initCluster({
         name: opts.name,

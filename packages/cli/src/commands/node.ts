@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type AnyActorDefinition, connectCluster, InvalidOptions } from '@stitch/runtime';
 import { calibrateCpu, probeDevices } from '@stitch/kernels';
+import { type AnyActorDefinition, connectCluster, InvalidOptions } from '@stitch/runtime';
 import type { Command } from 'commander';
 
 interface NodeCommandOptions {
