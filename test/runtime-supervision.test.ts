@@ -7,9 +7,9 @@ import {
   type ActorInspection,
   type Cluster,
   connectCluster,
+  Crash,
   type EmbeddedNats,
   NoResponders,
-  RemoteError,
   startEmbeddedNats,
 } from '@stitch/runtime';
 import { Counter } from './fixtures/runtime-actors.js';
@@ -39,7 +39,7 @@ describe('supervision', () => {
     await ref.ask({ type: 'add', by: 3 });
     await ref.ask({ type: 'add', by: 4 });
     const err = await ref.ask({ type: 'crash' }).catch((e: unknown) => e);
-    assert.ok(err instanceof RemoteError && err.code === 'ACTOR_CRASH', String(err));
+    assert.ok(err instanceof Crash && err.remote && err.code === 'ACTOR_CRASH', String(err));
     // Queued during the restart backoff, answered after it from the restored state.
     assert.equal(await ref.ask({ type: 'get' }), 7);
     const seen = await ref.inspect();
@@ -52,7 +52,7 @@ describe('supervision', () => {
     await ref.ask({ type: 'add', by: 1 });
     // Poisoned state: every restore throws, so restarts fail until the limit (3) stops the actor.
     await ref.ask({ type: 'poison' });
-    await assert.rejects(ref.ask({ type: 'crash' }), (e: unknown) => e instanceof RemoteError);
+    await assert.rejects(ref.ask({ type: 'crash' }), Crash);
     let last: ActorInspection | undefined;
     for (let i = 0; i < 100; i++) {
       try {

@@ -2,6 +2,8 @@ import * as reference from './reference.js';
 
 export type { Calibration } from './calibrate.js';
 export { calibrate, timeRuns } from './calibrate.js';
+export type { ProbedDevice } from './devices.js';
+export { calibrateCpu, probeDevices } from './devices.js';
 export {
   CheckpointInvalid,
   ContextExceeded,

@@ -51,24 +51,32 @@ export class Activator {
     this.#deps = deps;
   }
 
-  /** Activates `type`/`id` on `node`, or where the placement says; resolves once it is active somewhere. */
-  activate(type: string, id: string, node?: string): Promise<Location | undefined> {
+  /**
+   * Makes sure `type`/`id` is active somewhere, activating it where the placement says when it is not;
+   * an activation that another caller won counts as done.
+   */
+  activate(type: string, id: string): Promise<Location | undefined> {
     const key = this.#deps.names.key(type, id);
     const running = this.#inFlight.get(key);
-    if (running && node === undefined) return running;
-    const p = this.#activate(type, id, key, node).finally(() => {
-      if (this.#inFlight.get(key) === p) this.#inFlight.delete(key);
-    });
-    this.#inFlight.set(key, p);
-    return p;
+    if (running) return running;
+    const tracked = this.#activate(type, id, key, undefined)
+      .catch((err) => {
+        if (err instanceof AlreadyActive) return this.#deps.directory.locate(key);
+        throw err;
+      })
+      .finally(() => {
+        if (this.#inFlight.get(key) === tracked) this.#inFlight.delete(key);
+      });
+    this.#inFlight.set(key, tracked);
+    return tracked;
   }
 
-  async #activate(
-    type: string,
-    id: string,
-    key: string,
-    node: string | undefined,
-  ): Promise<Location | undefined> {
+  /** Activates `type`/`id` on `node` (or where the placement says); AlreadyActive when it runs elsewhere. */
+  spawn(type: string, id: string, node: string | undefined): Promise<Location> {
+    return this.#activate(type, id, this.#deps.names.key(type, id), node);
+  }
+
+  async #activate(type: string, id: string, key: string, node: string | undefined): Promise<Location> {
     const { directory, names } = this.#deps;
     const tried = new Set<string>();
     for (let attempt = 0; attempt < ACTIVATION_TRIES; attempt++) {
@@ -89,7 +97,6 @@ export class Activator {
         directory.remember(key, where);
         return where;
       } catch (err) {
-        if (err instanceof AlreadyActive) return directory.locate(key);
         const gone = err instanceof NoResponders && !err.remote;
         if (!gone || node !== undefined) throw err;
       }

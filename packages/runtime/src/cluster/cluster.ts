@@ -144,7 +144,7 @@ export class Cluster implements RefTransport {
     const type = typeof def === 'string' ? def : def.type;
     if (typeof def !== 'string') this.register(def);
     const id = options.id ?? nuid.next();
-    await this.#activator.activate(type, id, options.node ?? this.#node?.id);
+    await this.#activator.spawn(type, id, options.node ?? this.#node?.id);
     return this.ref<D>({ type, id });
   }
 
