@@ -4,10 +4,12 @@
 // Options: --payload=256 --inflight=64 --messages=20000 --durable-messages=5000 --serial=2000 --rounds=5
 // --modes=raw,raw_envelope,fast,durable (raw must be among them for the ratios) --profile (cpu-prof the responder)
 // --no-pin (leave both processes to the scheduler; see pinApart).
+// --nats-fast-path=both|on|off: with both (the default) the whole bench runs twice, with stitch's nats.js
+// fast paths on and then off (STITCH_NATS_FAST_PATH=0 in both processes); each line says which.
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
-import { connectCluster, startEmbeddedNats } from '@stitch/runtime';
-import { encode, envelopeHeaders, newTraceparent } from '@stitch/runtime/internal';
 import { forkResponder, pinApart, type ResponderProcess } from './responder-process.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
@@ -18,6 +20,28 @@ const DURABLE_PIPELINED = Number(args.get('durable-messages') ?? 5000);
 const SERIAL = Number(args.get('serial') ?? 2000);
 const ROUNDS = Number(args.get('rounds') ?? 5);
 const MODES = (args.get('modes') ?? 'raw,raw_envelope,fast,durable').split(',');
+const FAST_PATH = args.get('nats-fast-path') ?? 'both';
+
+if (FAST_PATH === 'both') {
+  const rest = process.argv.slice(2).filter((a) => !a.startsWith('--nats-fast-path'));
+  for (const setting of ['on', 'off']) {
+    const run = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', fileURLToPath(import.meta.url), ...rest, `--nats-fast-path=${setting}`],
+      { stdio: 'inherit' },
+    );
+    if (run.status !== 0) process.exit(run.status ?? 1);
+  }
+  process.exit(0);
+}
+if (FAST_PATH !== 'on' && FAST_PATH !== 'off') {
+  process.stderr.write('--nats-fast-path must be both, on or off\n');
+  process.exit(2);
+}
+// Read by @stitch/runtime when it loads (imported dynamically below) and inherited by the responder.
+process.env.STITCH_NATS_FAST_PATH = FAST_PATH === 'on' ? '1' : '0';
+const { connectCluster, startEmbeddedNats } = await import('@stitch/runtime');
+const { encode, envelopeHeaders, newTraceparent } = await import('@stitch/runtime/internal');
 
 type Send = () => Promise<unknown>;
 interface Run {
@@ -139,7 +163,7 @@ try {
       server: +median(runs.map((r) => r.cpu.server)).toFixed(1),
     },
   });
-  const base = { payload_bytes: encode(msg).length, rounds: ROUNDS, pinned };
+  const base = { payload_bytes: encode(msg).length, rounds: ROUNDS, pinned, nats_fast_path: FAST_PATH };
   const rawP = summary(results.raw!.pipelined);
   const rawS = summary(results.raw!.serial);
   for (const mode of Object.keys(senders)) {
