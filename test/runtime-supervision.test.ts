@@ -6,8 +6,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import {
   type ActorInspection,
   type Cluster,
-  connectCluster,
   Crash,
+  connectCluster,
   type EmbeddedNats,
   NoResponders,
   startEmbeddedNats,
