@@ -6,16 +6,15 @@ export type {
   AnyActorDefinition,
   AskOptions,
   DeliveryMode,
-  DurableOptions,
   ExactMessage,
   Handler,
   MessageOf,
   ReplyOf,
-  RestartPolicy,
   TellOptions,
 } from './actor/definition.js';
 export { ActorRef, defineActor } from './actor/definition.js';
 export type { MailboxMetrics, MailboxOptions } from './actor/mailbox.js';
+export type { DurableOptions, RestartPolicy } from './actor/options.js';
 export type { Clock, Timer } from './clock.js';
 export { systemClock } from './clock.js';
 export type { ActivationPlacement } from './cluster/activator.js';

@@ -56,7 +56,7 @@ export class Activation {
     readonly claim: Claim,
   ) {
     this.key = host.names.key(def.type, id);
-    this.#options = resolveActorOptions(def);
+    this.#options = resolveActorOptions(def.type, def);
     this.#budget = new RestartBudget(this.#options.restart);
     this.#self = host.ref({ type: def.type, id });
     this.#mailbox = new Mailbox(this.#options.mailbox, this.#options.concurrency, (item) => this.#turn(item));

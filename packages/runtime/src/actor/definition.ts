@@ -1,6 +1,7 @@
 import { checkToken } from '../cluster/names.js';
 import { InvalidOptions } from '../errors.js';
 import type { MailboxMetrics, MailboxOptions } from './mailbox.js';
+import { type DurableOptions, type RestartPolicy, resolveActorOptions } from './options.js';
 
 /** What a handler knows about the message it is running and the actor it runs in. */
 export interface ActorContext {
@@ -18,24 +19,6 @@ export interface ActorContext {
 
 // biome-ignore lint/suspicious/noExplicitAny: handler message types are inferred per handler
 export type Handler<S> = (state: S, msg: any, ctx: ActorContext) => unknown;
-
-export interface RestartPolicy {
-  /** Restarts allowed within `withinMs`; one more stops the actor. @default 5 */
-  maxRestarts?: number;
-  /** @default 60000 */
-  withinMs?: number;
-  /** First backoff; doubles per restart in the window. @default 50 */
-  backoffMs?: number;
-  /** @default 5000 */
-  maxBackoffMs?: number;
-}
-
-export interface DurableOptions {
-  /** Unacknowledged messages are redelivered after this long. @default 5000 */
-  ackWaitMs?: number;
-  /** Idempotency keys remembered with the snapshot. @default 1000 */
-  dedupKeys?: number;
-}
 
 export interface ActorDefinition<S, H extends Record<string, Handler<S>>> {
   /** Registered name of the type; nodes spawn actors by it. */
@@ -97,13 +80,7 @@ export function defineActor<S, H extends Record<string, Handler<S>>>(
     if (name.startsWith('$'))
       throw new InvalidOptions(`actor "${def.type}": handler names starting with $ are reserved`);
   }
-  const c = def.concurrency ?? 1;
-  if (!Number.isInteger(c) || c < 1)
-    throw new InvalidOptions(`actor "${def.type}": concurrency must be an integer ≥ 1`);
-  const cap = def.mailbox?.capacity;
-  if (cap !== undefined && (!Number.isInteger(cap) || cap < 1)) {
-    throw new InvalidOptions(`actor "${def.type}": mailbox.capacity must be an integer ≥ 1`);
-  }
+  resolveActorOptions(def.type, def);
   if ((def.snapshot === undefined) !== (def.restore === undefined)) {
     throw new InvalidOptions(`actor "${def.type}": define both snapshot and restore, or neither`);
   }

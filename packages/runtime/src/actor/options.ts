@@ -1,4 +1,31 @@
-import type { AnyActorDefinition } from './definition.js';
+import { InvalidOptions } from '../errors.js';
+import type { MailboxOptions } from './mailbox.js';
+
+export interface RestartPolicy {
+  /** Restarts allowed within `withinMs`; one more stops the actor. @default 5 */
+  maxRestarts?: number;
+  /** @default 60000 */
+  withinMs?: number;
+  /** First backoff; doubles per restart in the window. @default 50 */
+  backoffMs?: number;
+  /** @default 5000 */
+  maxBackoffMs?: number;
+}
+
+export interface DurableOptions {
+  /** Unacknowledged messages are redelivered after this long. @default 5000 */
+  ackWaitMs?: number;
+  /** Idempotency keys remembered with the snapshot. @default 1000 */
+  dedupKeys?: number;
+}
+
+/** The limits and policies of an actor definition. */
+export interface ActorPolicies {
+  concurrency?: number;
+  mailbox?: MailboxOptions;
+  restart?: RestartPolicy;
+  durable?: DurableOptions;
+}
 
 /** An actor definition's limits and policies with every default filled in, resolved once per activation. */
 export interface ResolvedActorOptions {
@@ -8,10 +35,11 @@ export interface ResolvedActorOptions {
   durable: { ackWaitMs: number; dedupKeys: number };
 }
 
-export function resolveActorOptions(def: AnyActorDefinition): ResolvedActorOptions {
+/** Fills in every default and checks every value; `defineActor` calls it once to validate. */
+export function resolveActorOptions(type: string, def: ActorPolicies): ResolvedActorOptions {
   const capacity = def.mailbox?.capacity ?? 1024;
   const r = def.restart ?? {};
-  return {
+  const resolved: ResolvedActorOptions = {
     concurrency: def.concurrency ?? 1,
     mailbox: { capacity, perCaller: def.mailbox?.perCaller ?? Math.max(1, Math.floor(capacity / 4)) },
     restart: {
@@ -22,4 +50,20 @@ export function resolveActorOptions(def: AnyActorDefinition): ResolvedActorOptio
     },
     durable: { ackWaitMs: def.durable?.ackWaitMs ?? 5000, dedupKeys: def.durable?.dedupKeys ?? 1000 },
   };
+  const integers: [string, number, number][] = [
+    ['concurrency', resolved.concurrency, 1],
+    ['mailbox.capacity', resolved.mailbox.capacity, 1],
+    ['mailbox.perCaller', resolved.mailbox.perCaller, 1],
+    ['restart.maxRestarts', resolved.restart.maxRestarts, 0],
+    ['restart.withinMs', resolved.restart.withinMs, 0],
+    ['restart.backoffMs', resolved.restart.backoffMs, 0],
+    ['restart.maxBackoffMs', resolved.restart.maxBackoffMs, 0],
+    ['durable.ackWaitMs', resolved.durable.ackWaitMs, 1],
+    ['durable.dedupKeys', resolved.durable.dedupKeys, 1],
+  ];
+  for (const [name, value, min] of integers) {
+    if (!Number.isSafeInteger(value) || value < min)
+      throw new InvalidOptions(`actor "${type}": ${name} must be an integer ≥ ${min}`);
+  }
+  return resolved;
 }
