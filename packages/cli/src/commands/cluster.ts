@@ -5,6 +5,8 @@ interface ClusterInitOptions {
   nats: string;
   name: string;
   credentials?: string;
+  user?: string;
+  password?: string;
   deadAfter: string;
 }
 
@@ -21,6 +23,11 @@ export function registerCluster(program: Command): void {
     .option('--name <cluster>', 'cluster name', 'default')
     .option('--credentials <file>', 'NATS .creds file of an account that may create streams and buckets')
     .option(
+      '--user <name>',
+      'NATS user that may create streams and buckets (password: --password or $NATS_PASSWORD)',
+    )
+    .option('--password <password>', 'password of --user')
+    .option(
       '--dead-after <ms>',
       "heartbeat window after which a silent node is dead (the nodes bucket's TTL)",
       '5000',
@@ -31,6 +38,7 @@ export function registerCluster(program: Command): void {
         nats: opts.nats.split(','),
         deadAfterMs: Number(opts.deadAfter),
         ...(opts.credentials ? { credentials: opts.credentials } : {}),
+        ...(opts.user ? { user: opts.user, pass: opts.password ?? process.env.NATS_PASSWORD ?? '' } : {}),
       });
       process.stdout.write(`cluster "${opts.name}" is set up on ${opts.nats}\n`);
     });

@@ -74,8 +74,9 @@ export async function initCluster(options: ConnectOptions): Promise<void> {
   }
 }
 
+/** The server URL(s) for messages, without any user or password written into them. */
 function serverUrl(o: ResolvedConnectOptions, embedded: EmbeddedNats | undefined): string {
-  return embedded?.url ?? o.nats!.join(',');
+  return embedded?.url ?? o.nats!.map((u) => u.replace(/\/\/[^/@]*@/, '//')).join(',');
 }
 
 async function connectNats(
@@ -105,6 +106,8 @@ async function connectNats(
         reconnectTimeWait: 1000,
         reconnectJitter: 500,
         ...(authenticator ? { authenticator } : {}),
+        ...(o.user !== undefined ? { user: o.user, pass: o.pass ?? '' } : {}),
+        ...(o.token !== undefined ? { token: o.token } : {}),
         ...(o.tls ? { tls: o.tls } : {}),
       });
     } catch (err) {

@@ -22,6 +22,8 @@ export interface EmbeddedNatsOptions {
   maxPayload?: number;
   /** How long to wait for the server to be ready. @default 10000 */
   startTimeoutMs?: number;
+  /** More nats-server configuration, appended as is (e.g. an `authorization` block). */
+  config?: string;
 }
 
 export interface EmbeddedNats {
@@ -122,6 +124,7 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions = {}): Prom
     `pid_file: "${join(dir, PID_FILE)}"`,
     `max_payload: ${options.maxPayload ?? 1024 * 1024}`,
     options.jetstream === false ? '' : `jetstream { store_dir: "${join(dir, 'js')}" }`,
+    options.config ?? '',
   ].join('\n');
   writeFileSync(join(dir, 'nats.conf'), conf);
   const child = spawn(

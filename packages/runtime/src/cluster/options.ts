@@ -11,6 +11,11 @@ export interface ConnectOptions {
   name: string;
   /** Path of a NATS `.creds` file (JWT + nkey seed). */
   credentials?: string;
+  /** User and password, for a server configured with `authorization { users }`. */
+  user?: string;
+  pass?: string;
+  /** Token, for a server configured with `authorization { token }`. */
+  token?: string;
   /** TLS files for the connection. */
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
   /** Split messages above the server's max_payload into parts. @default true */
@@ -34,6 +39,9 @@ export interface ResolvedConnectOptions {
   nats: string[] | undefined;
   name: string;
   credentials: string | undefined;
+  user: string | undefined;
+  pass: string | undefined;
+  token: string | undefined;
   tls: { caFile?: string; certFile?: string; keyFile?: string } | undefined;
   chunking: boolean;
   deadAfterMs: number;
@@ -63,6 +71,9 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     nats,
     name: checkToken('cluster name', options.name),
     credentials: options.credentials,
+    user: options.user,
+    pass: options.pass,
+    token: options.token,
     tls: options.tls,
     chunking: options.chunking ?? true,
     deadAfterMs,
