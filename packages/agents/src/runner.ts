@@ -1,8 +1,15 @@
-import type { Cluster, DeliveryMode } from '@stitch/runtime';
+import { type Cluster, type DeliveryMode, RuntimeErrorCode } from '@stitch/runtime';
 import type { Deployment, Measurement } from './coordinator.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import type { OpReply } from './operator.js';
 import type { Context } from './ops.js';
+
+/** Errors a moving operator causes on the way (gone, not yet back, stopped for the move): asked again. */
+const RETRIED = new Set<string>([
+  RuntimeErrorCode.Timeout,
+  RuntimeErrorCode.NoResponders,
+  RuntimeErrorCode.ActorStopped,
+]);
 
 /** One request to the tool agent: the query, and the tool arguments the synthetic LLM cannot write. */
 export interface AgentRequest {
@@ -70,7 +77,7 @@ export class GraphRunner {
           )) as OpReply;
         } catch (err) {
           const code = (err as { code?: string }).code ?? '';
-          if (!/TIMEOUT|NO_RESPONDERS|ACTOR_STOPPED/.test(code) || attempt >= (this.#options.retries ?? 12)) {
+          if (!RETRIED.has(code) || attempt >= (this.#options.retries ?? 12)) {
             throw new AgentsError(
               AgentsErrorCode.RequestFailed,
               `request ${rid}: op ${opId} failed: ${(err as Error).message}`,
