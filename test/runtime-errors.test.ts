@@ -279,11 +279,7 @@ describe('runtime errors', () => {
       assert.equal(await plain.ask({ type: 'ok' }), 'fine');
     });
 
-    // Runtime gap (see the report): codec.ts `encode` lets msgpackr's own Error out, where every other
-    // error the runtime rejects with is a StitchError.
-    test('an unencodable message rejects with a StitchError', {
-      todo: 'runtime: encode() does not wrap msgpackr errors',
-    }, async () => {
+    test('an unencodable message rejects with a StitchError', async () => {
       const ref = await client.spawn(Thrower, { id: 'u3', node: 'e-a' });
       const err = await rejection(ref.ask(unencodable as never));
       assert.ok(err instanceof StitchError, `${String(err)} is not a StitchError`);
@@ -319,11 +315,7 @@ describe('runtime errors', () => {
       );
     });
 
-    // Runtime bug (see the report): Cluster.get hands refs the VirtualTransport, which never checks
-    // that the connection is closed; they reject with nats.js's ClosedConnectionError.
-    test('after close(): refs from get reject with ClusterClosed too', {
-      todo: 'runtime: VirtualTransport does not check Cluster#closed',
-    }, async () => {
+    test('after close(): refs from get reject with ClusterClosed too', async () => {
       const doomed = await connectCluster({ nats: nats.url, name: CLUSTER, log: quiet });
       const virtual = doomed.get(Thrower, 'c3');
       assert.equal(await virtual.ask({ type: 'ok' }), 'fine');

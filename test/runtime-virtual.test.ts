@@ -185,13 +185,8 @@ describe('virtual actors (cluster.get)', () => {
       await checkOneActivation(a, results);
     });
 
-    // Runtime bug (see the report): the losing node's directory claim fails on kv.create with a raw
-    // JetStreamApiError ("wrong last sequence"), which reaches the caller as HandlerError instead of
-    // being read as AlreadyActive (directory.ts claim); and a caller told AlreadyActive may re-ask
-    // before the winner has subscribed, getting NoResponders (virtual.ts asks again only once).
-    test('callers whose placement picks different nodes: every caller gets its answer', {
-      todo: 'runtime: Directory.claim does not turn a lost kv.create race into AlreadyActive',
-    }, async () => {
+    // The losing node's claim is AlreadyActive, and a caller told so re-asks until the winner serves.
+    test('callers whose placement picks different nodes: every caller gets its answer', async () => {
       const { results } = await race('every', 'vr-a', 'vr-b');
       const failed = results.flatMap(({ id, settled }) =>
         settled.flatMap((s) => (s.status === 'rejected' ? [`${id}: ${String(s.reason)}`] : [])),

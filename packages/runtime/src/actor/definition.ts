@@ -151,7 +151,7 @@ export class ActorRef<D extends AnyActorDefinition = AnyActorDefinition> impleme
   }
 
   /** Fire and forget (fast), or stored until acknowledged by the actor's stream (durable). */
-  tell(msg: MessageOf<D>, options: TellOptions = {}): Promise<void> {
+  tell<M extends MessageOf<D>>(msg: ExactMessage<D, M>, options: TellOptions = {}): Promise<void> {
     try {
       return this.#transport.tell(this.type, this.id, msg, options);
     } catch (err) {

@@ -70,7 +70,13 @@ export class Cluster implements RefTransport {
       localNode: () => this.#node,
       request: (subject, msg, timeoutMs, target) => this.#sender.request(subject, msg, timeoutMs, target),
     });
-    this.#virtual = new VirtualTransport(this.#sender, this.#activator, this.directory);
+    this.#virtual = new VirtualTransport(
+      this.#sender,
+      this.#activator,
+      this.directory,
+      parts.clock,
+      () => this.#closed,
+    );
   }
 
   /** The node this connection hosts, if `startNode` was called. */

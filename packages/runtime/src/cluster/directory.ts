@@ -67,26 +67,22 @@ export class Directory {
 
   /**
    * Claims `key` for `node`. A location whose holder no longer runs the activation (`isHeld` says
-   * so) is taken over with the next epoch; a live holder keeps it.
+   * so) is taken over with the next epoch; a live holder keeps it. Epochs only grow: after a release
+   * the next one is above the released entry's revision, which no earlier epoch can exceed (each
+   * epoch is one write to the key).
    */
   async claim(key: string, node: string, isHeld: (held: Location) => Promise<boolean>): Promise<Claim> {
     const e = await this.#kv.get(key);
     const held = live(e);
-    if (!held || !e) {
-      const epoch = 1;
-      const revision = e
-        ? await this.#kv.update(key, encode({ node, epoch }), e.revision)
-        : await this.#kv.create(key, encode({ node, epoch }));
-      return { node, epoch, revision };
-    }
-    if (await isHeld(held)) throw new AlreadyActive(key, held.node);
-    const epoch = held.epoch + 1;
+    if (held && (await isHeld(held))) throw new AlreadyActive(key, held.node);
+    const epoch = held ? held.epoch + 1 : e ? e.revision + 1 : 1;
     try {
-      const revision = await this.#kv.update(key, encode({ node, epoch }), e.revision);
+      const value = encode({ node, epoch });
+      const revision = e ? await this.#kv.update(key, value, e.revision) : await this.#kv.create(key, value);
       return { node, epoch, revision };
     } catch {
-      // Someone else took it between our read and write.
-      const now = live(await this.#kv.get(key));
+      // Someone else claimed it between our read and our compare-and-set write.
+      const now = live(await this.#kv.get(key).catch(() => null));
       throw new AlreadyActive(key, now?.node ?? 'unknown');
     }
   }

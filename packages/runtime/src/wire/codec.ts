@@ -45,7 +45,11 @@ addExtension({
 });
 
 export function encode(value: unknown): Uint8Array {
-  return packr.pack(value);
+  try {
+    return packr.pack(value);
+  } catch (err) {
+    throw new BadMessage(`the value cannot be encoded as msgpack (${(err as Error).message})`);
+  }
 }
 
 /**
