@@ -11,6 +11,7 @@ import {
   type EmbeddedNats,
   NoResponders,
   startEmbeddedNats,
+  Timeout,
 } from '@stitch/runtime';
 import { Counter } from './fixtures/runtime-actors.js';
 import { type NodeProc, startNode, stopAll } from './fixtures/runtime-procs.js';
@@ -56,8 +57,10 @@ describe('supervision', () => {
     let last: ActorInspection | undefined;
     for (let i = 0; i < 100; i++) {
       try {
-        last = await ref.inspect({ timeoutMs: 500 });
+        last = await ref.inspect({ timeoutMs: 2000 });
       } catch (e) {
+        // A loaded machine may miss a deadline; only a missing actor ends the wait.
+        if (e instanceof Timeout) continue;
         assert.ok(e instanceof NoResponders, String(e));
         break;
       }
