@@ -1,4 +1,5 @@
 import { IrError, IrErrorCode, type SourceLoc } from './errors.js';
+import { PARSE_LIMITS, type ParseLimits } from './limits.js';
 
 const IDENT_START = /[A-Za-z_]/;
 const IDENT_CHAR = /[\w$.]/;
@@ -6,10 +7,37 @@ const IDENT_CHAR = /[\w$.]/;
 /** Character-level cursor over IR text with whitespace/comment skipping and located errors. */
 export class Cursor {
   pos = 0;
+  /** Current nesting of regions and attribute arrays/dictionaries (see `enter`). */
+  private depth = 0;
   private readonly lineStarts: number[] = [0];
 
-  constructor(readonly src: string) {
+  constructor(
+    readonly src: string,
+    readonly limits: ParseLimits = PARSE_LIMITS,
+  ) {
     for (let i = 0; i < src.length; i++) if (src[i] === '\n') this.lineStarts.push(i + 1);
+  }
+
+  /** Opens one level of nesting at `pos`; fails there past `maxDepth`. Pair with `leave`. */
+  enter(pos: number): void {
+    if (++this.depth > this.limits.maxDepth) {
+      this.fail(
+        `regions and attributes are nested more than ${this.limits.maxDepth} deep; flatten the graph or raise the parse option maxDepth`,
+        pos,
+      );
+    }
+  }
+
+  leave(): void {
+    this.depth--;
+  }
+
+  /** Fails at `pos` when a list already holds `count` of at most `maxAttrItems` items and gets another. */
+  checkItems(count: number, pos: number, what: string): void {
+    const max = this.limits.maxAttrItems;
+    if (count >= max) {
+      this.fail(`${what} has more than ${max} items; split it or raise the parse option maxAttrItems`, pos);
+    }
   }
 
   locAt(pos: number): SourceLoc {
@@ -113,7 +141,14 @@ export class Cursor {
     this.pos++;
     const bytes: number[] = [];
     const s = this.src;
+    const max = this.limits.maxStringBytes;
     for (;;) {
+      if (bytes.length > max) {
+        this.fail(
+          `string literal is longer than ${max} bytes; shorten it or raise the parse option maxStringBytes`,
+          start,
+        );
+      }
       const c = s[this.pos];
       if (c === undefined || c === '\n') this.fail("unterminated string; add the closing '\"'", start);
       this.pos++;

@@ -24,10 +24,7 @@ export function parseType(c: Cursor): Type {
     c.pos++;
     if (c.src[c.pos] === '*')
       c.fail('unranked tensors are not supported; give the shape, e.g. tensor<4x8xf32>');
-    const shape: (number | null)[] = [];
-    for (let d = c.rawMatch(DIM); d !== undefined; d = c.rawMatch(DIM)) {
-      shape.push(d === '?x' ? null : Number(d.slice(0, -1)));
-    }
+    const shape = tensorShape(c, start);
     const elemPos = c.pos;
     const elem = c.rawMatch(ELEM);
     if (!elem || !SCALAR_TYPES.has(elem)) return c.expected('a tensor element type such as f32', elemPos);
@@ -37,6 +34,34 @@ export function parseType(c: Cursor): Type {
   }
   if (word !== undefined && SCALAR_TYPES.has(word)) return { kind: 'scalar', name: word };
   return c.expected('a type (tensor<…>, !dialect.type, i64, f32, …)', start);
+}
+
+/**
+ * Reads `4x?x8x` (the dims before the element type), checking rank and element count against the
+ * limits as it goes, so a hostile type fails at `start` before anything proportional to it is made.
+ */
+function tensorShape(c: Cursor, start: number): (number | null)[] {
+  const { maxDims, maxElements } = c.limits;
+  const shape: (number | null)[] = [];
+  let elements = 1;
+  for (let d = c.rawMatch(DIM); d !== undefined; d = c.rawMatch(DIM)) {
+    if (shape.length >= maxDims) {
+      c.fail(
+        `tensor type has more than ${maxDims} dimensions; reshape it or raise the parse option maxDims`,
+        start,
+      );
+    }
+    const dim = d === '?x' ? null : Number(d.slice(0, -1));
+    elements *= dim ?? 1;
+    if (dim !== null && !(dim <= maxElements && elements <= maxElements)) {
+      c.fail(
+        `tensor type has an element count above ${maxElements}; use smaller dimensions or raise the parse option maxElements`,
+        start,
+      );
+    }
+    shape.push(dim);
+  }
+  return shape;
 }
 
 function parseNumber(c: Cursor): Attr {
@@ -64,7 +89,7 @@ function parseNumber(c: Cursor): Attr {
   return { kind: 'int', value, type };
 }
 
-function parseDense(c: Cursor): Attr {
+function parseDense(c: Cursor, start: number): Attr {
   c.expect('<');
   const epos = c.pos;
   const elem = c.ident();
@@ -72,6 +97,7 @@ function parseDense(c: Cursor): Attr {
   const values: number[] = [];
   if (c.eat(':')) {
     do {
+      c.checkItems(values.length, start, 'dense array');
       c.skipWs();
       const lit = c.rawMatch(NUMBER);
       if (lit === undefined) return c.expected('a number');
@@ -85,24 +111,33 @@ function parseDense(c: Cursor): Attr {
 export function parseAttr(c: Cursor): Attr {
   const ch = c.peek();
   if (ch === '"') return { kind: 'str', value: utf8Decode(c.stringBytes()) };
+  const start = c.pos;
   if (ch === '[') {
+    c.enter(start);
     c.expect('[');
     const items: Attr[] = [];
     if (!c.eat(']')) {
-      do items.push(parseAttr(c));
-      while (c.eat(','));
+      do {
+        c.checkItems(items.length, start, 'attribute array');
+        items.push(parseAttr(c));
+      } while (c.eat(','));
       c.expect(']');
     }
+    c.leave();
     return { kind: 'array', items };
   }
-  if (ch === '{') return { kind: 'dict', entries: parseAttrDict(c) };
+  if (ch === '{') {
+    c.enter(start);
+    const entries = parseAttrDict(c);
+    c.leave();
+    return { kind: 'dict', entries };
+  }
   if (ch === '-' || /\d/.test(ch)) return parseNumber(c);
   if (ch === '#') c.fail('attribute aliases (#name) are not supported; inline the attribute');
-  const start = c.pos;
   const word = c.ident();
   if (word === 'true' || word === 'false') return { kind: 'bool', value: word === 'true' };
   if (word === 'unit') return { kind: 'unit' };
-  if (word === 'array' && c.src[c.pos] === '<') return parseDense(c);
+  if (word === 'array' && c.src[c.pos] === '<') return parseDense(c, start);
   c.pos = start;
   if (ch === '!' || word !== undefined) return { kind: 'type', type: parseType(c) };
   return c.expected('an attribute value');
@@ -110,11 +145,15 @@ export function parseAttr(c: Cursor): Attr {
 
 /** `{key = value, flag, "quoted key" = value}` → entries; a key without value is a unit attribute. */
 export function parseAttrDict(c: Cursor): Attrs {
+  c.skipWs();
+  const start = c.pos;
   c.expect('{');
   // A null prototype keeps keys such as "__proto__" as plain entries.
   const entries: Record<string, Attr> = Object.create(null);
   if (c.eat('}')) return entries;
+  let count = 0;
   do {
+    c.checkItems(count++, start, 'attribute dictionary');
     const kpos = c.pos;
     const key = c.peek() === '"' ? utf8Decode(c.stringBytes()) : c.ident();
     if (key === undefined) return c.expected('an attribute name', kpos);

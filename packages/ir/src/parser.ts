@@ -2,6 +2,7 @@ import type { Attrs } from './attrs.js';
 import { IrError, type SourceLoc } from './errors.js';
 import type { Block, Graph, Op, Region, Value } from './graph.js';
 import { Cursor } from './lexer.js';
+import { MAX_OP_NAME_BYTES, overflowIndex, type ParseOptions, resolveParseLimits } from './limits.js';
 import { parseAttrDict, parseType } from './parse-attrs.js';
 import { printType, type Type, typesEqual } from './types.js';
 
@@ -17,14 +18,31 @@ class Parser {
   private readonly c: Cursor;
   private readonly scopes: Map<string, Value>[] = [new Map()];
   private readonly ids = new Set<string>();
+  private opCount = 0;
+  private valueCount = 0;
 
-  constructor(src: string) {
-    this.c = new Cursor(src);
+  constructor(src: string, options?: ParseOptions) {
+    const limits = resolveParseLimits(options);
+    const over = overflowIndex(src, limits.maxInputBytes);
+    // Only the text up to the limit is indexed for line numbers: enough to place the error.
+    this.c = new Cursor(over < 0 ? src : src.slice(0, over + 1), limits);
+    if (over >= 0) {
+      this.c.fail(
+        `input is larger than ${limits.maxInputBytes} bytes; split the graph or raise the parse option maxInputBytes`,
+        over,
+      );
+    }
   }
 
   file(): Graph {
     const ops: Op[] = [];
-    while (!this.c.atEnd()) ops.push(this.op());
+    try {
+      while (!this.c.atEnd()) ops.push(this.op());
+    } catch (e) {
+      // maxDepth keeps nesting far below the stack; a caller that raised it a lot still gets a located error.
+      if (!(e instanceof RangeError)) throw e;
+      this.c.fail('input is nested too deeply for the parser; lower the parse option maxDepth');
+    }
     const only = ops[0];
     if (ops.length === 1 && only?.name === 'builtin.module' && only.regions.length === 1) {
       const blocks = only.regions[0]!.blocks;
@@ -47,6 +65,7 @@ class Parser {
    * sibling regions reuse a name: a reused name gets a `_N` suffix (names carry no meaning).
    */
   private define(name: string, type: Type, pos: number): Value {
+    this.countValue(name, pos);
     if (this.lookup(name)) this.c.fail(`redefinition of value '%${name}'; give it another name`, pos);
     let id = name;
     for (let i = 1; this.ids.has(id); i++) id = `${name}_${i}`;
@@ -54,6 +73,17 @@ class Parser {
     const v = { id, type };
     this.scopes[this.scopes.length - 1]!.set(name, v);
     return v;
+  }
+
+  /** Counts one more value, failing at `pos` past `maxValues`. */
+  private countValue(name: string, pos: number): void {
+    const max = this.c.limits.maxValues;
+    if (++this.valueCount > max) {
+      this.c.fail(
+        `'%${name}' brings the graph to more than ${max} values; use fewer or raise the parse option maxValues`,
+        pos,
+      );
+    }
   }
 
   private valueRef(): Use {
@@ -75,6 +105,8 @@ class Parser {
         this.c.skipWs();
         const n = this.c.rawMatch(/\d+/y);
         if (n === undefined) return this.c.expected('a result count');
+        // Checked before the names exist: the count is untrusted text (`%a:4000000`).
+        this.checkResultCount(names.length + Number(n), n, ref);
         for (let i = 0; i < Number(n); i++) names.push({ name: `${ref.name}#${i}`, pos: ref.pos });
       } else names.push(ref);
     } while (this.c.eat(','));
@@ -82,10 +114,26 @@ class Parser {
     return names;
   }
 
+  private checkResultCount(total: number, text: string, ref: Use): void {
+    const max = this.c.limits.maxValues;
+    if (!(total <= max - this.valueCount)) {
+      this.c.fail(
+        `'%${ref.name}' declares ${text} results, more than the ${max} values a graph may have; use fewer or raise the parse option maxValues`,
+        ref.pos,
+      );
+    }
+  }
+
   private op(): Op {
     const c = this.c;
     c.skipWs();
     const start = c.pos;
+    if (++this.opCount > c.limits.maxOps) {
+      c.fail(
+        `the graph has more than ${c.limits.maxOps} ops; split it or raise the parse option maxOps`,
+        start,
+      );
+    }
     const loc: SourceLoc = c.locAt(start);
     const resultNames = c.peek() === '%' ? this.resultNames() : [];
     c.skipWs();
@@ -133,6 +181,9 @@ class Parser {
     const c = this.c;
     const pos = c.pos;
     const bytes = c.stringBytes();
+    if (bytes.length > MAX_OP_NAME_BYTES) {
+      c.fail(`op name is longer than ${MAX_OP_NAME_BYTES} bytes; expected "dialect.op"`, pos);
+    }
     const name = String.fromCharCode(...bytes);
     if (!/^[A-Za-z_][\w$]*\.[\w$.]+$/.test(name)) {
       c.fail(`expected an op name of the form "dialect.op", found "${name}"`, pos);
@@ -209,6 +260,8 @@ class Parser {
 
   private region(): Region {
     const c = this.c;
+    c.skipWs();
+    c.enter(c.pos);
     c.expect('{');
     this.scopes.push(new Map());
     const blocks: Block[] = [];
@@ -217,6 +270,7 @@ class Parser {
       blocks.push(this.block(blocks.length === 0));
     }
     this.scopes.pop();
+    c.leave();
     return { blocks };
   }
 
@@ -241,10 +295,13 @@ class Parser {
   }
 }
 
-/** Parses IR text; throws `IrError` (code `IR_PARSE`) with the line and column of the first problem. */
-export function parseGraph(text: string, file?: string): Graph {
+/**
+ * Parses IR text; throws `IrError` (code `IR_PARSE`) with the line and column of the first problem.
+ * `options` tightens or loosens the size limits (defaults: `PARSE_LIMITS`).
+ */
+export function parseGraph(text: string, file?: string, options?: ParseOptions): Graph {
   try {
-    return new Parser(text).file();
+    return new Parser(text, options).file();
   } catch (e) {
     if (e instanceof IrError && file !== undefined) throw e.withFile(file);
     throw e;

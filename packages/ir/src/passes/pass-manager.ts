@@ -23,6 +23,10 @@ export interface PassOptions {
   ep?: number;
   /** Layer groups for sharded prefill in `decompose`. @default 4 */
   layerGroups?: number;
+  /** Largest `max_iterations` `unroll-loops` accepts. @default UNROLL_LIMITS.maxIterations (1024) */
+  maxUnrollIterations?: number;
+  /** Ops the graph may have after `unroll-loops`. @default UNROLL_LIMITS.maxOps (100 000) */
+  maxUnrolledOps?: number;
 }
 
 export interface PassManagerOptions {
@@ -43,7 +47,13 @@ export class PassManager {
   add(name: PassName, options: PassOptions = {}): this {
     const fns: Record<PassName, PassFn> = {
       decompose: (g, r) => decompose(g, r, options),
-      'unroll-loops': (g) => unrollLoops(g),
+      'unroll-loops': (g) =>
+        unrollLoops(g, {
+          ...(options.maxUnrollIterations !== undefined
+            ? { maxIterations: options.maxUnrollIterations }
+            : {}),
+          ...(options.maxUnrolledOps !== undefined ? { maxOps: options.maxUnrolledOps } : {}),
+        }),
       'annotate-demand': (g, r) => annotateDemand(g, r),
       fuse: (g) => fuse(g),
       verify: (g) => g,
