@@ -1,9 +1,9 @@
 import type { JsMsg } from '@nats-io/jetstream';
-import type { Subscription } from '@nats-io/transport-node';
+import type { Msg, Subscription } from '@nats-io/transport-node';
 import type { Claim } from '../cluster/directory.js';
 import { ActorStopped, Overloaded, RuntimeErrorCode } from '../errors.js';
 import { decode, encode } from '../wire/codec.js';
-import { type Envelope, envelopeOf, readHeaders } from '../wire/envelope.js';
+import { type Envelope, envelopeOf, readHeaders, validReplySubject } from '../wire/envelope.js';
 import { failure, type Outcome } from '../wire/outcome.js';
 import type { ActorInspection, ActorRef, AnyActorDefinition } from './definition.js';
 import { DurableInbox } from './durable-inbox.js';
@@ -62,10 +62,15 @@ export class Activation {
     this.#mailbox = new Mailbox(this.#options.mailbox, this.#options.concurrency, (item) => this.#turn(item));
     this.#record = new StateRecord(host.stateKv, this.key, this.#options.durable.dedupKeys);
     this.#replies = new ReplySender(host, this.key);
-    this.#inbound = new FastInbound(def, this.key, {
-      accept: (msg, env, reply, inbox) => this.#accept(msg, env, reply, inbox),
-      bad: (reply, err, inbox) => this.#answerBad(reply, err, inbox),
-    });
+    this.#inbound = new FastInbound(
+      def,
+      this.key,
+      {
+        accept: (msg, env, reply, inbox) => this.#accept(msg, env, reply, inbox),
+        bad: (reply, err, inbox) => this.#answerBad(reply, err, inbox),
+      },
+      host.limits,
+    );
     this.#durable = new DurableInbox(host, this.key, this.#record, this.#replies, () => {
       void this.stop('a newer activation owns this actor');
     });
@@ -80,9 +85,7 @@ export class Activation {
     this.#state = await this.#fresh();
     this.#status = 'running';
     this.#sub = this.host.nc.subscribe(this.host.names.actor(this.def.type, this.id), {
-      callback: (err, m) => {
-        if (!err) this.#inbound.receive(m);
-      },
+      callback: this.host.guard.callback('actor subject', (m: Msg) => this.#inbound.receive(m)),
     });
     // Half the mailbox at most, so fast-mode callers still find room while a backlog drains.
     const capacity = Math.max(1, Math.floor(this.#mailbox.capacity / 2));
@@ -157,7 +160,8 @@ export class Activation {
     if (m.redelivered) this.#counters.redelivered++;
     const h = readHeaders(m.headers);
     const env = envelopeOf(h);
-    const reply = h.replyTo || undefined;
+    // A header-borne reply subject is whatever the publisher wrote: one that is not a subject means no reply.
+    const reply = validReplySubject(h.replyTo);
     let msg: { type: string };
     try {
       msg = checkMessage(this.def, this.key, decode(m.data));
@@ -173,7 +177,7 @@ export class Activation {
   }
 
   #answerBad(reply: string | undefined, err: unknown, inbox: string | undefined): void {
-    this.host.log('warn', 'dropped a malformed message', { actor: this.key, error: (err as Error).message });
+    this.host.guard.report('actor message', err, { actor: this.key });
     if (reply) this.#replies.send(reply, failure(err), inbox);
   }
 
@@ -234,10 +238,16 @@ export class Activation {
   #succeeded(result: unknown): Outcome {
     try {
       if (this.def.snapshot) this.#record.snapshot = encode(this.def.snapshot(this.#state));
+    } catch (error) {
+      // A state that cannot be snapshotted is not trusted further.
+      this.#crash(error);
+      return failure(error);
+    }
+    try {
       return { ok: true, data: encode(result) };
     } catch (error) {
-      // A state that cannot be snapshotted (or a reply that cannot be encoded) is not trusted further.
-      this.#crash(error);
+      // Only this reply is lost (the state is fine): the caller gets BadMessage, the actor goes on.
+      this.host.guard.report('actor reply', error, { actor: this.key });
       return failure(error);
     }
   }

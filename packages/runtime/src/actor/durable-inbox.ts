@@ -81,11 +81,8 @@ export class DurableInbox {
     this.#keepAlive = this.host.clock.every(ackWaitMs / 3, () => {
       for (const u of this.#uncommitted) u.m.working();
     });
-    void (async () => {
-      for await (const m of messages) deliver(m);
-    })().catch((err) =>
-      this.host.log('warn', 'durable consumer ended', { actor: this.actor, error: String(err) }),
-    );
+    // One message that cannot be handled is reported and skipped (its redelivery is the server's).
+    void this.host.guard.each('durable consumer', messages, deliver);
   }
 
   /** Stops taking durable messages; the unacknowledged ones go to the next activation. */
@@ -115,29 +112,44 @@ export class DurableInbox {
     } else if (this.#waiters.size < WAITED_KEYS) this.#waiters.set(key, [reply]);
   }
 
+  /**
+   * Chains one commit after the previous ones. The chain never rejects and every step is guarded: a
+   * reply, ack or nak that throws loses that step only, never the commits after it.
+   */
   #commit(): Promise<void> {
-    this.#commits = this.#commits.then(async () => {
-      const batch = this.#uncommitted;
-      if (batch.length === 0) return;
-      this.#uncommitted = [];
-      try {
-        await this.record.save();
-      } catch (err) {
-        this.host.log('error', 'could not persist state; messages will be redelivered', {
-          actor: this.actor,
-          error: String(err),
-        });
-        for (const u of batch) u.m.nak(1000);
-        if (this.record.superseded) this.superseded();
-        return;
-      }
-      for (const u of batch) {
-        if (u.reply) this.replies.send(u.reply, u.out);
-        u.m.ack();
-        for (const w of (u.key && this.#waiters.get(u.key)) || []) this.replies.send(w, u.out);
-        if (u.key) this.#waiters.delete(u.key);
-      }
-    });
+    this.#commits = this.#commits.then(() => this.#commitBatch()).catch((err) => this.#report(err));
     return this.#commits;
+  }
+
+  async #commitBatch(): Promise<void> {
+    const batch = this.#uncommitted;
+    if (batch.length === 0) return;
+    this.#uncommitted = [];
+    try {
+      await this.record.save();
+    } catch (err) {
+      this.host.log('error', 'could not persist state; messages will be redelivered', {
+        actor: this.actor,
+        error: String(err),
+      });
+      for (const u of batch) this.#step(() => u.m.nak(1000));
+      if (this.record.superseded) this.#step(() => this.superseded());
+      return;
+    }
+    for (const u of batch) {
+      if (u.reply) this.#step(() => this.replies.send(u.reply!, u.out));
+      this.#step(() => u.m.ack());
+      if (!u.key) continue;
+      for (const w of this.#waiters.get(u.key) ?? []) this.#step(() => this.replies.send(w, u.out));
+      this.#waiters.delete(u.key);
+    }
+  }
+
+  #step(fn: () => unknown): void {
+    this.host.guard.run('durable commit', fn, { actor: this.actor });
+  }
+
+  #report(err: unknown): void {
+    this.host.guard.report('durable commit', err, { actor: this.actor });
   }
 }

@@ -4,6 +4,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Clock } from '../clock.js';
 import type { Directory } from '../cluster/directory.js';
 import type { Names } from '../cluster/names.js';
+import type { Guard } from '../guard.js';
 import type { LogFn } from '../log.js';
 import type { WireLimits } from '../wire/publish.js';
 import type { ActorRef, ActorRefData } from './definition.js';
@@ -19,6 +20,7 @@ export interface Host {
   readonly directory: Directory;
   readonly limits: WireLimits;
   readonly log: LogFn;
+  readonly guard: Guard;
   readonly clock: Clock;
   ref(data: ActorRefData): ActorRef;
   /** Called by an activation once it has stopped or failed. */

@@ -1,8 +1,9 @@
 import type { Msg } from '@nats-io/transport-node';
 import { decodeRequests } from '../wire/batch.js';
-import { Assembler } from '../wire/chunks.js';
+import { Assembler, HEADER_ROOM } from '../wire/chunks.js';
 import { decode } from '../wire/codec.js';
 import { type Envelope, envelopeOf, readMessageHeaders } from '../wire/envelope.js';
+import type { WireLimits } from '../wire/publish.js';
 import type { AnyActorDefinition } from './definition.js';
 import { checkMessage } from './messages.js';
 import { inboxOf } from './reply-sender.js';
@@ -22,19 +23,30 @@ export class FastInbound {
   readonly #def: AnyActorDefinition;
   readonly #actor: string;
   readonly #sink: InboundSink;
-  readonly #assembler = new Assembler();
+  readonly #assembler: Assembler;
 
-  constructor(def: AnyActorDefinition, actor: string, sink: InboundSink) {
+  constructor(def: AnyActorDefinition, actor: string, sink: InboundSink, limits: WireLimits) {
     this.#def = def;
     this.#actor = actor;
     this.#sink = sink;
+    this.#assembler = new Assembler({
+      maxMessageBytes: limits.maxMessageBytes,
+      partBytes: limits.maxPayload - HEADER_ROOM,
+    });
   }
 
   receive(m: Msg): void {
     let data = m.data;
     const h = readMessageHeaders(m);
     if (h.chunk) {
-      const whole = this.#assembler.add('', h.chunk, data);
+      // Partial messages are kept per sender, so one sender's unfinished parts cannot crowd out another's.
+      let whole: Uint8Array | undefined;
+      try {
+        whole = this.#assembler.add(h.sender ?? '', h.chunk, data);
+      } catch (err) {
+        this.#sink.bad(m.reply, err, undefined);
+        return;
+      }
       if (!whole) return;
       data = whole;
     }

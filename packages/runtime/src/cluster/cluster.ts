@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { type KV, Kvm } from '@nats-io/kv';
-import { nuid } from '@nats-io/transport-node';
+import { type Msg, nuid } from '@nats-io/transport-node';
 import {
   ActorRef,
   type ActorRefData,
@@ -9,8 +9,8 @@ import {
   type RefTransport,
   type TellOptions,
 } from '../actor/definition.js';
-import { ClusterClosed, InvalidOptions } from '../errors.js';
-import type { CapabilityRecord } from '../node/capabilities.js';
+import { BadMessage, ClusterClosed, InvalidOptions } from '../errors.js';
+import { type CapabilityRecord, isCapabilityRecord } from '../node/capabilities.js';
 import { Node } from '../node/node.js';
 import { type NodeOptions, resolveNodeOptions } from '../node/options.js';
 import { Activator } from './activator.js';
@@ -27,6 +27,8 @@ import { VirtualTransport } from './virtual.js';
 export interface ClusterMetrics {
   /** Fast-mode tells sent to an actor that had no activation in the directory (they are dropped). */
   tellsWithoutActivation: number;
+  /** Inbound messages and bucket entries dropped as malformed or failing, by where they arrived. */
+  inboundErrors: Record<string, number>;
 }
 
 /** Membership events remembered to drop repeats; older ones are forgotten first. */
@@ -47,7 +49,7 @@ export class Cluster implements RefTransport {
   readonly #sender: ActorSender;
   readonly #activator: Activator;
   readonly #virtual: VirtualTransport;
-  readonly #metrics: ClusterMetrics = { tellsWithoutActivation: 0 };
+  readonly #metrics = { tellsWithoutActivation: 0 };
   #lastDropLog = 0;
   #closed = false;
   #monitor: MembershipMonitor | undefined;
@@ -57,8 +59,8 @@ export class Cluster implements RefTransport {
     this.name = parts.name;
     this.clientId = `${hostname()}-${process.pid}-${nuid.next().slice(-8)}`;
     this.url = parts.embedded?.url ?? String(parts.nc.getServer());
-    this.directory = new Directory(parts.directoryKv);
-    this.#replies = new Replies(parts.nc, parts.clock, (p) => {
+    this.directory = new Directory(parts.directoryKv, parts.guard);
+    this.#replies = new Replies(parts, (p) => {
       if (p.actorKey !== undefined) this.directory.forget(p.actorKey);
     });
     this.#sender = new ActorSender(parts, this.clientId, this.#replies, options.askTimeoutMs);
@@ -183,9 +185,10 @@ export class Cluster implements RefTransport {
     for (const e of entries) {
       if (e?.operation !== 'PUT' || now - e.created.getTime() >= this.#parts.deadAfterMs) continue;
       try {
-        records.push(e.json<CapabilityRecord>());
+        const r: unknown = e.json();
+        if (isCapabilityRecord(r, e.key)) records.push(r);
       } catch {
-        // Not a record a node wrote; it cannot place anything.
+        // Not a record a node wrote (not even JSON); it cannot place anything.
       }
     }
     return records;
@@ -204,26 +207,18 @@ export class Cluster implements RefTransport {
    */
   async onMembership(listener: (event: MembershipEvent) => void): Promise<() => void> {
     this.#open();
-    const { nc, names, log } = this.#parts;
+    const { nc, names, guard } = this.#parts;
     const seen = new Set<string>();
     const sub = nc.subscribe(names.membership, {
-      callback: (err, m) => {
-        if (err) return;
+      callback: guard.callback('membership subject', (m: Msg) => {
         const ev = parseMembershipEvent(m.data);
-        if (!ev) {
-          log('warn', 'dropped a malformed membership event', { subject: m.subject });
-          return;
-        }
+        if (!ev) throw new BadMessage('not a membership event');
         const key = `${ev.kind}:${ev.nodeId}:${ev.revision}`;
         if (seen.has(key)) return;
         seen.add(key);
         if (seen.size > SEEN_EVENTS) seen.delete(seen.values().next().value!);
-        try {
-          listener(ev);
-        } catch (error) {
-          log('error', 'membership listener threw', { error: String(error) });
-        }
-      },
+        guard.run('membership listener', () => listener(ev));
+      }),
     });
     if (!this.#monitor) {
       this.#monitor = new MembershipMonitor(
@@ -231,6 +226,7 @@ export class Cluster implements RefTransport {
         this.#parts.deadAfterMs,
         this.#parts.clock,
         (ev) => nc.publish(names.membership, JSON.stringify(ev)),
+        guard,
       );
       await this.#monitor.start();
     }
@@ -250,7 +246,7 @@ export class Cluster implements RefTransport {
   }
 
   metrics(): ClusterMetrics {
-    return { ...this.#metrics };
+    return { ...this.#metrics, inboundErrors: this.#parts.guard.counts() };
   }
 
   /** RefTransport of plain refs: request/reply in fast mode, JetStream publish plus reply in durable mode. */

@@ -4,6 +4,7 @@ import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jet
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { sleep, systemClock } from '../clock.js';
 import { ConnectionFailed, InvalidOptions, JetStreamDisabled, StitchError } from '../errors.js';
+import { Guard } from '../guard.js';
 import type { WireLimits } from '../wire/publish.js';
 import { Cluster } from './cluster.js';
 import { type EmbeddedNats, startEmbeddedNats } from './embedded-nats.js';
@@ -29,9 +30,13 @@ export async function connectCluster(options: ConnectOptions): Promise<Cluster> 
     const jsm = await openJetStream(nc, url);
     const open = nc.info?.auth_required !== true;
     const buckets = open
-      ? await createResources(nc, jsm, n, o.deadAfterMs)
+      ? await createResources(nc, jsm, n, o.deadAfterMs, o.durableStream)
       : await openCluster(nc, jsm, n, o.name);
-    const limits: WireLimits = { maxPayload: nc.info?.max_payload ?? 1024 * 1024, chunking: o.chunking };
+    const limits: WireLimits = {
+      maxPayload: nc.info?.max_payload ?? 1024 * 1024,
+      chunking: o.chunking,
+      maxMessageBytes: o.maxMessageBytes,
+    };
     const cluster = new Cluster(
       {
         name: o.name,
@@ -43,6 +48,7 @@ export async function connectCluster(options: ConnectOptions): Promise<Cluster> 
         limits,
         deadAfterMs: o.deadAfterMs,
         log: o.log,
+        guard: new Guard(o.log, () => o.clock.now()),
         clock: o.clock,
         embedded,
       },
@@ -68,7 +74,7 @@ export async function initCluster(options: ConnectOptions): Promise<void> {
   const nc = await connectNats(o, undefined);
   try {
     const jsm = await openJetStream(nc, serverUrl(o, undefined));
-    await createResources(nc, jsm, clusterNames(o.name), o.deadAfterMs);
+    await createResources(nc, jsm, clusterNames(o.name), o.deadAfterMs, o.durableStream);
   } finally {
     await nc.close().catch(() => undefined);
   }

@@ -1,6 +1,8 @@
 import type { KV, KvEntry } from '@nats-io/kv';
 import { AlreadyActive } from '../errors.js';
+import type { Guard } from '../guard.js';
 import { decode, encode } from '../wire/codec.js';
+import { TOKEN } from './names.js';
 
 /** Where an actor lives: written with KV create / compare-and-set so one id has one live activation. */
 export interface Location {
@@ -19,23 +21,28 @@ export interface Claim extends Location {
  */
 export class Directory {
   readonly #kv: KV;
+  readonly #guard: Guard;
   readonly #cache = new Map<string, Location>();
   #watch: { stop(): void } | undefined;
 
-  constructor(kv: KV) {
+  constructor(kv: KV, guard: Guard) {
     this.#kv = kv;
+    this.#guard = guard;
   }
 
+  /**
+   * Follows the bucket. Anyone who may write it can put garbage there, and its history replays that to
+   * every process that connects later: an entry that is not a location counts as none, and whatever
+   * one entry throws is reported and skipped, never ending the watch.
+   */
   async startWatch(): Promise<void> {
     const it = await this.#kv.watch({ key: '>' });
     this.#watch = it;
-    void (async () => {
-      for await (const e of it) {
-        const loc = live(e);
-        if (loc) this.remember(e.key, loc);
-        else this.#cache.delete(e.key);
-      }
-    })();
+    void this.#guard.each('directory watch', it, (e) => {
+      const loc = live(e);
+      if (loc) this.remember(e.key, loc);
+      else this.#cache.delete(e.key);
+    });
   }
 
   stopWatch(): void {
@@ -106,6 +113,8 @@ function live(e: KvEntry | null): Location | undefined {
     return undefined;
   }
   const loc = value as Partial<Location> | null;
-  if (typeof loc?.node !== 'string' || !Number.isSafeInteger(loc.epoch)) return undefined;
+  // A node id becomes a subject token (its control subject), so it must be one.
+  if (typeof loc?.node !== 'string' || !TOKEN.test(loc.node)) return undefined;
+  if (!Number.isSafeInteger(loc.epoch) || (loc.epoch as number) < 1) return undefined;
   return { node: loc.node, epoch: loc.epoch as number };
 }

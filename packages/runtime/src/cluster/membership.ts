@@ -1,5 +1,6 @@
 import type { KV } from '@nats-io/kv';
 import type { Clock, Timer } from '../clock.js';
+import type { Guard } from '../guard.js';
 
 /** Published on `stitch.<cluster>.membership` as JSON. */
 export interface MembershipEvent {
@@ -43,12 +44,14 @@ export class MembershipMonitor {
   readonly #deadAfterMs: number;
   readonly #clock: Clock;
   readonly #emit: (ev: MembershipEvent) => void;
+  readonly #guard: Guard;
   readonly #lastSeen = new Map<string, { at: number; revision: number }>();
   #watch: { stop(): void } | undefined;
   #timer: Timer | undefined;
 
-  constructor(kv: KV, deadAfterMs: number, clock: Clock, emit: (ev: MembershipEvent) => void) {
+  constructor(kv: KV, deadAfterMs: number, clock: Clock, emit: (ev: MembershipEvent) => void, guard: Guard) {
     this.#kv = kv;
+    this.#guard = guard;
     this.#deadAfterMs = deadAfterMs;
     this.#clock = clock;
     this.#emit = emit;
@@ -57,20 +60,23 @@ export class MembershipMonitor {
   async start(): Promise<void> {
     const it = await this.#kv.watch({ key: '>' });
     this.#watch = it;
-    void (async () => {
-      for await (const e of it) {
-        if (e.operation !== 'PUT') {
-          this.#lastSeen.delete(e.key);
-          continue;
-        }
-        // Records replayed at start may be old (a node killed a moment ago): date them by the server.
-        const now = this.#clock.now();
-        const at = e.isUpdate ? now : Math.min(now, e.created.getTime());
-        if (this.#lastSeen.size < MAX_TRACKED_NODES || this.#lastSeen.has(e.key))
-          this.#lastSeen.set(e.key, { at, revision: e.revision });
+    // Only the key, revision and time of an entry are read, never its value; still, whatever one entry
+    // throws is reported and skipped, never ending the watch.
+    void this.#guard.each('membership watch', it, (e) => {
+      if (e.operation !== 'PUT') {
+        this.#lastSeen.delete(e.key);
+        return;
       }
-    })();
-    this.#timer = this.#clock.every(Math.max(50, Math.min(250, this.#deadAfterMs / 10)), () => this.#check());
+      // Records replayed at start may be old (a node killed a moment ago): date them by the server.
+      const now = this.#clock.now();
+      const created = e.created.getTime();
+      const at = e.isUpdate || !Number.isFinite(created) ? now : Math.min(now, created);
+      if (this.#lastSeen.size < MAX_TRACKED_NODES || this.#lastSeen.has(e.key))
+        this.#lastSeen.set(e.key, { at, revision: e.revision });
+    });
+    this.#timer = this.#clock.every(Math.max(50, Math.min(250, this.#deadAfterMs / 10)), () =>
+      this.#guard.run('membership monitor', () => this.#check()),
+    );
   }
 
   stop(): void {

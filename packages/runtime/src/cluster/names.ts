@@ -2,7 +2,7 @@ import { InvalidOptions } from '../errors.js';
 
 // Cluster names, actor types and ids become NATS subject tokens, KV keys and consumer names, so they
 // are limited to characters that are valid in all three.
-const TOKEN = /^[A-Za-z0-9_-]{1,120}$/;
+export const TOKEN = /^[A-Za-z0-9_-]{1,120}$/;
 
 export function checkToken(what: string, value: unknown): string {
   if (typeof value !== 'string' || !TOKEN.test(value)) {

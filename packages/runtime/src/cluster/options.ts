@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from '../clock.js';
 import { InvalidOptions } from '../errors.js';
 import { type LogFn, stderrLog } from '../log.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../wire/chunks.js';
 import { type ActivationPlacement, leastLoadedNode } from './activator.js';
 import { checkToken } from './names.js';
 
@@ -32,7 +33,23 @@ export interface ConnectOptions {
   clock?: Clock;
   /** @default warnings and errors as JSON lines on stderr */
   log?: LogFn;
+  /**
+   * Largest chunked message this connection reassembles (actor messages and replies); a bigger one is
+   * refused with PayloadTooLarge, so a header claiming a huge message cannot make it allocate. @default 64 MiB
+   */
+  maxMessageBytes?: number;
+  /**
+   * Limits of the durable mailbox stream, applied when this connection creates it (an existing stream
+   * is left as it is). Unacknowledged durable messages cannot fill the server's disk: past `maxBytes`
+   * the stream refuses new publishes, and a message older than `maxAgeMs` is removed.
+   * @default { maxBytes: 1 GiB, maxAgeMs: 7 days }
+   */
+  durableStream?: { maxBytes?: number; maxAgeMs?: number };
 }
+
+/** Defaults of the durable stream's limits: a generous backlog that still cannot fill a disk. */
+export const DURABLE_STREAM_MAX_BYTES = 1024 ** 3;
+export const DURABLE_STREAM_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 
 /** ConnectOptions with every default filled in, resolved once by `connectCluster`. */
 export interface ResolvedConnectOptions {
@@ -50,6 +67,8 @@ export interface ResolvedConnectOptions {
   activationPlacement: ActivationPlacement;
   clock: Clock;
   log: LogFn;
+  maxMessageBytes: number;
+  durableStream: { maxBytes: number; maxAgeMs: number };
 }
 
 export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectOptions {
@@ -64,6 +83,16 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
   const askTimeoutMs = options.askTimeoutMs ?? 5000;
   if (!Number.isFinite(askTimeoutMs) || askTimeoutMs <= 0)
     throw new InvalidOptions('options.askTimeoutMs must be > 0');
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const maxBytes = options.durableStream?.maxBytes ?? DURABLE_STREAM_MAX_BYTES;
+  const maxAgeMs = options.durableStream?.maxAgeMs ?? DURABLE_STREAM_MAX_AGE_MS;
+  for (const [what, v] of [
+    ['maxMessageBytes', maxMessageBytes],
+    ['durableStream.maxBytes', maxBytes],
+    ['durableStream.maxAgeMs', maxAgeMs],
+  ] as const)
+    if (!Number.isSafeInteger(v) || v <= 0)
+      throw new InvalidOptions(`options.${what} must be an integer > 0`);
   const nats = options.nats === undefined ? undefined : [options.nats].flat();
   if (nats?.length === 0 || nats?.some((u) => typeof u !== 'string' || u === ''))
     throw new InvalidOptions('options.nats must be a server URL or a non-empty list of them');
@@ -82,5 +111,7 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     activationPlacement: options.activationPlacement ?? leastLoadedNode,
     clock: options.clock ?? systemClock,
     log: options.log ?? stderrLog,
+    maxMessageBytes,
+    durableStream: { maxBytes, maxAgeMs },
   };
 }

@@ -2,6 +2,7 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Clock } from '../clock.js';
+import type { Guard } from '../guard.js';
 import type { LogFn } from '../log.js';
 import type { WireLimits } from '../wire/publish.js';
 import type { EmbeddedNats } from './embedded-nats.js';
@@ -20,6 +21,8 @@ export interface ClusterParts {
   limits: WireLimits;
   deadAfterMs: number;
   log: LogFn;
+  /** Catches, counts and logs (rate-limited) what fails at this connection's inbound edges. */
+  guard: Guard;
   clock: Clock;
   embedded: EmbeddedNats | undefined;
 }

@@ -1,11 +1,12 @@
-import { createInbox, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { createInbox, type Msg } from '@nats-io/transport-node';
 import type { Clock, Timer } from '../clock.js';
 import { NoResponders, rebuildError, Timeout } from '../errors.js';
 import { decodeReplies } from '../wire/batch.js';
-import { Assembler } from '../wire/chunks.js';
+import { Assembler, HEADER_ROOM } from '../wire/chunks.js';
 import { decode } from '../wire/codec.js';
 import { H, replyError } from '../wire/envelope.js';
 import { subjectBytes } from '../wire/nats-internals.js';
+import type { ClusterParts } from './parts.js';
 import { PendingTable } from './pending-table.js';
 
 /** One ask waiting for its reply. */
@@ -41,7 +42,7 @@ export class Pending {
 export class Replies {
   readonly #inbox = createInbox();
   readonly #pending = new PendingTable<Pending>();
-  readonly #assembler = new Assembler();
+  readonly #assembler: Assembler;
   readonly #clock: Clock;
   readonly #onNoResponders: (p: Pending) => void;
   #seq = 0;
@@ -49,13 +50,18 @@ export class Replies {
   #timerAt = Number.POSITIVE_INFINITY;
 
   /** `onNoResponders` hears of each ask the server answered with no-responders (nothing subscribed). */
-  constructor(nc: NatsConnection, clock: Clock, onNoResponders: (p: Pending) => void) {
-    this.#clock = clock;
+  constructor(
+    parts: Pick<ClusterParts, 'nc' | 'clock' | 'guard' | 'limits'>,
+    onNoResponders: (p: Pending) => void,
+  ) {
+    this.#clock = parts.clock;
     this.#onNoResponders = onNoResponders;
-    nc.subscribe(`${this.#inbox}.*`, {
-      callback: (err, m) => {
-        if (!err) this.#onReply(m);
-      },
+    this.#assembler = new Assembler({
+      maxMessageBytes: parts.limits.maxMessageBytes,
+      partBytes: parts.limits.maxPayload - HEADER_ROOM,
+    });
+    parts.nc.subscribe(`${this.#inbox}.*`, {
+      callback: parts.guard.callback('caller inbox', (m: Msg) => this.#onReply(m)),
     });
   }
 
@@ -166,7 +172,13 @@ export class Replies {
       }
       const chunk = h.get(H.chunk);
       if (chunk) {
-        const whole = this.#assembler.add(this.#token(m.subject), chunk, data);
+        let whole: Uint8Array | undefined;
+        try {
+          whole = this.#assembler.add(this.#token(m.subject), chunk, data);
+        } catch (err) {
+          this.#settle(p, err as Error); // a reply past the limits fails its ask
+          return;
+        }
         if (!whole) return;
         data = whole;
       }

@@ -1,4 +1,4 @@
-import { type JetStreamManager, RetentionPolicy } from '@nats-io/jetstream';
+import { DiscardPolicy, type JetStreamManager, RetentionPolicy } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { type NatsConnection, nanos } from '@nats-io/transport-node';
 import { ClusterNotInitialized } from '../errors.js';
@@ -11,6 +11,12 @@ export interface ClusterBuckets {
   stateKv: KV;
 }
 
+/** Bounds of the durable mailbox stream (ConnectOptions.durableStream, resolved). */
+export interface StreamLimits {
+  maxBytes: number;
+  maxAgeMs: number;
+}
+
 /**
  * Creates the cluster's stream and buckets where missing and opens them: what `stitch cluster init`
  * runs once on a secured server. Idempotent: existing ones are left as they are.
@@ -20,8 +26,9 @@ export async function initCluster(
   jsm: JetStreamManager,
   names: Names,
   deadAfterMs: number,
+  stream: StreamLimits,
 ): Promise<ClusterBuckets> {
-  await ensureStream(jsm, names);
+  await ensureStream(jsm, names, stream);
   const kvm = new Kvm(nc);
   const [nodesKv, directoryKv, stateKv] = await Promise.all([
     createKv(kvm, names.nodesBucket, { ttl: deadAfterMs, history: 1 }),
@@ -58,13 +65,19 @@ export async function openCluster(
   return { nodesKv, directoryKv, stateKv };
 }
 
-async function ensureStream(jsm: JetStreamManager, n: Names): Promise<void> {
+async function ensureStream(jsm: JetStreamManager, n: Names, limits: StreamLimits): Promise<void> {
   const config = {
     name: n.stream,
     subjects: [n.durableAll],
     // Work-queue retention drops a message once its actor acks it; each actor's consumer filters its own subject.
     retention: RetentionPolicy.Workqueue,
-    duplicate_window: nanos(120_000),
+    // The server refuses a duplicate window longer than max_age.
+    duplicate_window: nanos(Math.min(120_000, limits.maxAgeMs)),
+    // Unacknowledged messages (an actor that never comes back, a flood of durable tells) are bounded:
+    // past max_bytes new publishes are refused (the sender gets the error), past max_age they expire.
+    max_bytes: limits.maxBytes,
+    max_age: nanos(limits.maxAgeMs),
+    discard: DiscardPolicy.New,
   };
   try {
     await jsm.streams.info(n.stream);

@@ -65,3 +65,24 @@ export const osProbe: ProbeFn = () => {
     },
   ];
 };
+
+const NODE_ID = /^[A-Za-z0-9_-]{1,120}$/;
+
+/**
+ * Whether a value read from the nodes bucket (under `key`) is a capability record a node wrote: the
+ * fields placement and the CLI read have their types, and the node id is the key. Anyone who may write
+ * the bucket can put garbage there; such an entry is not a node.
+ */
+export function isCapabilityRecord(v: unknown, key: string): v is CapabilityRecord {
+  const r = v as Partial<CapabilityRecord> | null;
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) return false;
+  if (r.nodeId !== key || !NODE_ID.test(key) || typeof r.healthy !== 'boolean') return false;
+  if (!Array.isArray(r.actorTypes) || !r.actorTypes.every((t) => typeof t === 'string')) return false;
+  if (!Array.isArray(r.devices) || typeof r.labels !== 'object' || r.labels === null) return false;
+  const load = r.load as Record<string, unknown> | undefined;
+  return (
+    typeof load === 'object' &&
+    load !== null &&
+    ['actors', 'queued', 'running'].every((k) => Number.isFinite(load[k]))
+  );
+}

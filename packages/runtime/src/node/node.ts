@@ -10,7 +10,8 @@ import type { Clock, Timer } from '../clock.js';
 import type { Directory, Location } from '../cluster/directory.js';
 import type { MembershipEvent } from '../cluster/membership.js';
 import { checkToken, type Names } from '../cluster/names.js';
-import { InvalidOptions } from '../errors.js';
+import { InvalidOptions, Overloaded } from '../errors.js';
+import type { Guard } from '../guard.js';
 import type { LogFn } from '../log.js';
 import { decode } from '../wire/codec.js';
 import type { WireLimits } from '../wire/publish.js';
@@ -33,6 +34,7 @@ export class Node implements Host {
   readonly directory: Directory;
   readonly limits: WireLimits;
   readonly log: LogFn;
+  readonly guard: Guard;
   readonly clock: Clock;
   readonly #ctx: NodeContext;
   readonly #options: ResolvedNodeOptions;
@@ -60,6 +62,7 @@ export class Node implements Host {
     this.stateKv = p.stateKv;
     this.limits = p.limits;
     this.log = p.log;
+    this.guard = p.guard;
     this.clock = p.clock;
     this.directory = ctx.directory;
   }
@@ -102,6 +105,9 @@ export class Node implements Host {
     const key = this.names.key(type, checkToken('actor id', id));
     const live = this.#activations.get(key) ?? this.#starting.get(key);
     if (live) return live;
+    const max = this.#options.maxActors;
+    if (this.#activations.size + this.#starting.size >= max)
+      throw new Overloaded(`node ${this.id} already hosts its maximum of ${max} actors (maxActors)`);
     const starting = (async () => {
       // Our own id in the entry is a ghost: this process holds no activation of it (checked above).
       const claim = await this.directory.claim(key, this.id, (held) =>
@@ -187,9 +193,7 @@ export class Node implements Host {
   #serve(subject: string, handle: (m: Msg) => Promise<unknown>): void {
     this.#subs.push(
       this.nc.subscribe(subject, {
-        callback: (err, m) => {
-          if (!err) void answerRequest(this.nc, m, () => handle(m));
-        },
+        callback: this.guard.callback('node subject', (m: Msg) => answerRequest(this.nc, m, () => handle(m))),
       }),
     );
   }

@@ -25,7 +25,15 @@ export interface NodeOptions {
    * @stitch/kernels' calibration)
    */
   calibrate?: CalibrateFn;
+  /**
+   * Activations this node hosts at most; one more is refused with Overloaded, so activation requests
+   * (anyone may send them) cannot grow the process without bound. @default 10 000
+   */
+  maxActors?: number;
 }
+
+/** Default of NodeOptions.maxActors: far above a normal node's load, far below running out of memory. */
+export const DEFAULT_MAX_ACTORS = 10_000;
 
 export interface ResolvedNodeOptions {
   id: string;
@@ -36,6 +44,7 @@ export interface ResolvedNodeOptions {
   stallMs: number;
   probe: ProbeFn;
   calibrate: CalibrateFn | undefined;
+  maxActors: number;
 }
 
 export function resolveNodeOptions(options: NodeOptions, deadAfterMs: number): ResolvedNodeOptions {
@@ -44,6 +53,9 @@ export function resolveNodeOptions(options: NodeOptions, deadAfterMs: number): R
     throw new InvalidOptions(`heartbeatMs must be ≥ 10 and below deadAfterMs (${deadAfterMs})`);
   const stallMs = options.stallMs ?? 1000;
   if (!Number.isFinite(stallMs) || stallMs <= 0) throw new InvalidOptions('stallMs must be > 0');
+  const maxActors = options.maxActors ?? DEFAULT_MAX_ACTORS;
+  if (!Number.isSafeInteger(maxActors) || maxActors < 1)
+    throw new InvalidOptions('maxActors must be an integer ≥ 1');
   if (options.probe !== undefined && typeof options.probe !== 'function')
     throw new InvalidOptions('probe must be a function that returns the host devices');
   if (options.calibrate !== undefined && typeof options.calibrate !== 'function')
@@ -60,5 +72,6 @@ export function resolveNodeOptions(options: NodeOptions, deadAfterMs: number): R
     stallMs,
     probe: options.probe ?? osProbe,
     calibrate: options.calibrate,
+    maxActors,
   };
 }

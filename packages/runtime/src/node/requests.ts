@@ -22,6 +22,7 @@ export async function answerRequest(
     const h = natsHeaders();
     h.set(H.errorCode, f.code);
     h.set(H.errorName, f.name);
+    // May throw (a closed connection): the caller's guard reports it, nothing else is lost.
     nc.publish(m.reply, Buffer.from(f.message), { headers: h });
     return;
   }

@@ -2,8 +2,12 @@ import { addExtension, Packr } from 'msgpackr';
 import { BadMessage } from '../errors.js';
 
 // moreTypes keeps typed arrays (Float32Array, BigInt64Array, …) typed across the wire; records are off
-// so that every process decodes a message without shared structure state.
-const packr = new Packr({ useRecords: false, moreTypes: true });
+// so that every process decodes a message without shared structure state. Structured clone is off
+// explicitly: msgpackr's decoder otherwise honours its id/pointer extensions (0x69/0x70) whatever the
+// options, so a hostile message could decode to a cyclic value that no reply or snapshot can encode.
+// Decoding such a message now fails with BadMessage. The typed-array extension (0x74, below) needs
+// none of this.
+const packr = new Packr({ useRecords: false, moreTypes: true, structuredClone: false });
 
 const TYPED_ARRAYS = [
   Int8Array,

@@ -179,3 +179,25 @@ export function replyError(h: MsgHdrs | undefined, body: Uint8Array): StitchErro
   if (!code) return undefined;
   return rebuildError(code, h?.get(H.errorName) || 'Error', Buffer.from(body).toString('utf8'));
 }
+
+/** Longest reply subject taken from a header (a stitch inbox is ~40 characters). */
+export const MAX_REPLY_SUBJECT = 512;
+
+/**
+ * A reply subject that arrived in a header (durable mode's Stitch-Reply-To), or undefined when it is
+ * not one a publish can go to: empty tokens, whitespace or control characters, wildcards, too long.
+ * NATS itself checks the reply subject of a plain request, so only header-borne ones need this.
+ */
+export function validReplySubject(value: string | undefined): string | undefined {
+  if (!value || value.length > MAX_REPLY_SUBJECT) return undefined;
+  let tokenStart = true;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c <= 32 || c === 127 || c === 42 || c === 62) return undefined; // whitespace, control, '*', '>'
+    if (c === 46) {
+      if (tokenStart) return undefined; // '.' at the start or after another '.'
+      tokenStart = true;
+    } else tokenStart = false;
+  }
+  return tokenStart ? undefined : value;
+}

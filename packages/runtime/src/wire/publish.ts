@@ -9,6 +9,8 @@ export interface WireLimits {
   maxPayload: number;
   /** Split messages above max_payload into parts instead of refusing them. */
   chunking: boolean;
+  /** Largest chunked message a receiver reassembles (see AssemblerLimits). @default 64 MiB */
+  maxMessageBytes?: number;
 }
 
 /** Publishes one message: directly where it can (see direct-publish.ts), else with nats.js `publish`. */
