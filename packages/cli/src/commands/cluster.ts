@@ -1,12 +1,10 @@
 import { initCluster } from '@stitch/runtime';
 import type { Command } from 'commander';
+import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
 
-interface ClusterInitOptions {
+interface ClusterInitOptions extends ConnectionFlags {
   nats: string;
   name: string;
-  credentials?: string;
-  user?: string;
-  password?: string;
   deadAfter: string;
 }
 
@@ -14,19 +12,14 @@ export function registerCluster(program: Command): void {
   const cluster = program
     .command('cluster')
     .description('Set up and manage a stitch cluster on a NATS server');
-  cluster
+  const init = cluster
     .command('init')
     .description(
-      "Create the cluster's stream and buckets where missing (idempotent); required once on a secured server",
-    )
-    .requiredOption('--nats <url>', 'NATS server URL(s), comma-separated')
+      "Create the cluster's stream and buckets where missing (idempotent); required once on a secured " +
+        'server, run with a credential that may create streams and buckets',
+    );
+  addConnectionOptions(init, { natsRequired: true })
     .option('--name <cluster>', 'cluster name', 'default')
-    .option('--credentials <file>', 'NATS .creds file of an account that may create streams and buckets')
-    .option(
-      '--user <name>',
-      'NATS user that may create streams and buckets (password: --password or $NATS_PASSWORD)',
-    )
-    .option('--password <password>', 'password of --user')
     .option(
       '--dead-after <ms>',
       "heartbeat window after which a silent node is dead (the nodes bucket's TTL)",
@@ -35,10 +28,8 @@ export function registerCluster(program: Command): void {
     .action(async (opts: ClusterInitOptions) => {
       await initCluster({
         name: opts.name,
-        nats: opts.nats.split(','),
         deadAfterMs: Number(opts.deadAfter),
-        ...(opts.credentials ? { credentials: opts.credentials } : {}),
-        ...(opts.user ? { user: opts.user, pass: opts.password ?? process.env.NATS_PASSWORD ?? '' } : {}),
+        ...connectionFromFlags(opts),
       });
       process.stdout.write(`cluster "${opts.name}" is set up on ${opts.nats}\n`);
     });

@@ -2,30 +2,27 @@ import { readFileSync } from 'node:fs';
 import { Coordinator, coordinatorActor } from '@stitch/agents';
 import { connectCluster } from '@stitch/runtime';
 import type { Command } from 'commander';
+import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
 
-interface CoordinatorCommandOptions {
-  nats?: string;
+interface CoordinatorCommandOptions extends ConnectionFlags {
   name: string;
   id: string;
   deploy?: string[];
 }
 
 export function registerCoordinator(program: Command): void {
-  program
+  const command = program
     .command('coordinator')
     .description(
       'Run the coordinator actor: place deployments on the live nodes, re-plan and migrate operators ' +
         'on node join/leave or drift, until SIGINT/SIGTERM',
-    )
-    .option('--nats <url>', 'NATS server URL(s), comma-separated (default: start an embedded nats-server)')
+    );
+  addConnectionOptions(command)
     .option('--name <cluster>', 'cluster name', 'default')
     .option('--id <name>', 'coordinator actor id (stitch-coordinator/<id>)', 'main')
     .option('--deploy <file.mlir...>', 'agent graphs to deploy once the coordinator runs')
     .action(async (opts: CoordinatorCommandOptions) => {
-      const cluster = await connectCluster({
-        name: opts.name,
-        ...(opts.nats ? { nats: opts.nats.split(',') } : {}),
-      });
+      const cluster = await connectCluster({ name: opts.name, ...connectionFromFlags(opts) });
       const say = (line: string) => process.stdout.write(`${line}\n`);
       try {
         const coordinator = new Coordinator(cluster, { log: (l) => say(l) });

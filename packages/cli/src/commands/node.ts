@@ -3,9 +3,9 @@ import { pathToFileURL } from 'node:url';
 import { calibrateCpu, probeDevices } from '@stitch/kernels';
 import { type AnyActorDefinition, connectCluster, InvalidOptions } from '@stitch/runtime';
 import type { Command } from 'commander';
+import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
 
-interface NodeCommandOptions {
-  nats?: string;
+interface NodeCommandOptions extends ConnectionFlags {
   name: string;
   id?: string;
   labels?: string;
@@ -16,12 +16,12 @@ interface NodeCommandOptions {
 }
 
 export function registerNode(program: Command): void {
-  program
+  const command = program
     .command('node')
     .description(
       'Run a node actor: advertise this host, host actors, until SIGINT/SIGTERM (then drain, exit 0)',
-    )
-    .option('--nats <url>', 'NATS server URL(s), comma-separated (default: start an embedded nats-server)')
+    );
+  addConnectionOptions(command)
     .option('--name <cluster>', 'cluster name', 'default')
     .option('--id <nodeId>', 'node id (default: <hostname>-<pid>-<random>)')
     .option('--labels <k=v,...>', 'labels advertised in the capability record')
@@ -30,12 +30,13 @@ export function registerNode(program: Command): void {
     .option('--dead-after <ms>', 'heartbeat window after which a silent node is dead', '5000')
     .option('--no-calibrate', 'skip the kernel calibration at start')
     .action(async (opts: NodeCommandOptions) => {
+      const connection = connectionFromFlags(opts);
       const labels = parseLabels(opts.labels);
       const actors = await loadActors(opts.actors ?? []);
       const cluster = await connectCluster({
         name: opts.name,
         deadAfterMs: Number(opts.deadAfter),
-        ...(opts.nats ? { nats: opts.nats.split(',') } : {}),
+        ...connection,
       });
       const node = await cluster.startNode({
         labels,
