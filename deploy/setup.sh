@@ -15,6 +15,7 @@ declare -A PACKAGE_OF=(
   [mlir-translate-19]=mlir-19-tools
   [llc-19]=llvm-19
   [clang-19]=clang-19
+  [openssl]=openssl
 )
 missing=()
 for tool in "${!PACKAGE_OF[@]}"; do
