@@ -39,10 +39,11 @@ export class FastInbound {
     let data = m.data;
     const h = readMessageHeaders(m);
     if (h.chunk) {
-      // Partial messages are kept per sender, so one sender's unfinished parts cannot crowd out another's.
+      // Only the last part carries the envelope (sender, reply), so parts are not told apart by sender:
+      // the Assembler's limits hold for this actor's subject as a whole.
       let whole: Uint8Array | undefined;
       try {
-        whole = this.#assembler.add(h.sender ?? '', h.chunk, data);
+        whole = this.#assembler.add('', h.chunk, data);
       } catch (err) {
         this.#sink.bad(m.reply, err, undefined);
         return;

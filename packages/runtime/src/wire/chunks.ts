@@ -24,7 +24,7 @@ export interface AssemblerLimits {
   maxMessageBytes?: number;
   /** Size of a full part (the sender's max_payload less HEADER_ROOM). @default 1 MiB - HEADER_ROOM */
   partBytes?: number;
-  /** Incomplete messages from one key (sender) at once: a sender cannot crowd out the others. @default 8 */
+  /** Incomplete messages under one key (an actor subject, one ask's reply) at once. @default 8 */
   maxPartialsPerKey?: number;
   /** Incomplete messages at once, all keys together. @default 64 */
   maxPartials?: number;
