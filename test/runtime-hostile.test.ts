@@ -213,5 +213,15 @@ describe('hostile input', () => {
     // Connecting again to the existing stream leaves it as it is.
     extra.push(await connectCluster({ nats: nats.url, name: 'hostile2', log: quiet }));
     await jsm.streams.info('stitch_hostile2_mailbox');
+    // Nothing consumes hcounter/none: durable tells pile up until the stream refuses them, typed.
+    const filler = other.ref({ type: 'hcounter', id: 'none' });
+    const body = 'x'.repeat(16 * 1024);
+    let refused: unknown;
+    for (let i = 0; i < 200 && !refused; i++)
+      await filler.tell({ type: 'echo', data: body }, { mode: 'durable' }).catch((err) => {
+        refused = err;
+      });
+    assert.ok(refused instanceof StitchError, String(refused));
+    assert.equal(refused.code, RuntimeErrorCode.Overloaded);
   });
 });

@@ -1,7 +1,7 @@
 import { nuid } from '@nats-io/transport-node';
 import type { AskOptions, TellOptions } from '../actor/definition.js';
 import { sleep } from '../clock.js';
-import { NoResponders, PayloadTooLarge, Timeout } from '../errors.js';
+import { NoResponders, Overloaded, PayloadTooLarge, Timeout } from '../errors.js';
 import { encodeRequests, type RequestItem, requestBytesAtMost } from '../wire/batch.js';
 import { HEADER_ROOM } from '../wire/chunks.js';
 import { Coalescer } from '../wire/coalesce.js';
@@ -221,10 +221,14 @@ export class ActorSender {
     const h = envelopeHeaders({ ...env, idempotencyKey: key });
     if (reply) h.set(H.replyTo, reply);
     // The stream drops a repeat of the same Nats-Msg-Id within its duplicate window.
-    const ack = await this.#parts.js.publish(this.#parts.names.durable(type, id), data, {
-      msgID: key,
-      headers: h,
-    });
+    const ack = await this.#parts.js
+      .publish(this.#parts.names.durable(type, id), data, { msgID: key, headers: h })
+      .catch((err: unknown) => {
+        // The stream is at its max_bytes (ConnectOptions.durableStream): a typed error, never growth.
+        if (/maximum (bytes|messages)/i.test(String((err as Error)?.message)))
+          throw new Overloaded(`the durable stream ${this.#parts.names.stream} is full`);
+        throw err;
+      });
     return ack.duplicate;
   }
 
