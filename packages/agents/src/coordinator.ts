@@ -1,6 +1,7 @@
 import type { KV } from '@nats-io/kv';
 import { CorrectionTable } from '@stitch/cost';
 import { type Cluster, defineActor, type MembershipEvent } from '@stitch/runtime';
+import { normaliseNatsUrl } from './op-config.js';
 import type { OpConfig } from './ops.js';
 import {
   type Analysed,
@@ -50,12 +51,20 @@ export interface MigrationEvent {
   at: number;
 }
 
+/**
+ * Migration events the coordinator keeps (the most recent; older ones are dropped). Membership
+ * changes and drift come from outside, so the list must not grow with them; `status` returns it.
+ */
+export const MAX_MIGRATIONS = 100;
+
 /** Estimates below this are not corrected from measurements. */
 const MIN_CORRECTED_MS = 1;
 
 export interface CoordinatorOptions {
   /** Re-plan with the corrected estimates after this many measured requests. @default 5 */
   driftEvery?: number;
+  /** Migration events kept in `migrations` (the most recent). @default MAX_MIGRATIONS (100) */
+  keepMigrations?: number;
   log?: (line: string) => void;
 }
 
@@ -65,7 +74,9 @@ export interface CoordinatorOptions {
  */
 export class Coordinator {
   readonly correction = new CorrectionTable();
+  /** The most recent migrations, oldest first; at most `keepMigrations` of them. */
   readonly migrations: MigrationEvent[] = [];
+  readonly #keepMigrations: number;
   readonly #cluster: Cluster;
   readonly #deployments = new Map<string, { analysed: Analysed; record: Deployment; observed: number }>();
   readonly #options: CoordinatorOptions;
@@ -74,6 +85,13 @@ export class Coordinator {
   #unsubscribe: (() => void) | undefined;
 
   constructor(cluster: Cluster, options: CoordinatorOptions = {}) {
+    const keep = options.keepMigrations ?? MAX_MIGRATIONS;
+    if (!Number.isSafeInteger(keep) || keep < 1) {
+      throw new RangeError(
+        `keepMigrations must be a positive integer, found ${String(options.keepMigrations)}`,
+      );
+    }
+    this.#keepMigrations = keep;
     this.#cluster = cluster;
     this.#options = options;
     this.#kv = cluster.kv(deploymentsBucketName(cluster.name), { create: true });
@@ -120,7 +138,8 @@ export class Coordinator {
         mlir,
         slaMs: analysed.slaMs,
         version: 1,
-        natsUrl: this.#cluster.url,
+        // Operators accept nats:// or tls:// URLs only; nats.js reports an external server as host:port.
+        natsUrl: normaliseNatsUrl(this.#cluster.url),
         cluster: this.#cluster.name,
       };
       await Promise.all(record.ops.map((op) => this.#place(record, op.id)));
@@ -219,6 +238,8 @@ export class Coordinator {
         at: Date.now(),
       };
       this.migrations.push(ev);
+      if (this.migrations.length > this.#keepMigrations)
+        this.migrations.splice(0, this.migrations.length - this.#keepMigrations);
       await this.#save(next);
       this.#log(
         `migrated ${done.length} operator(s) of ${name} (${why}) in ${ev.ms.toFixed(0)} ms: ` +
@@ -261,7 +282,7 @@ export class Coordinator {
       device: op.classId,
       modelled: op.modelled,
       estimatedMs: op.estimatedMs,
-      natsUrl: d.natsUrl,
+      natsUrl: normaliseNatsUrl(d.natsUrl),
       cluster: d.cluster,
     };
     // The first configure of an LLM op in a process compiles (or loads) its kernels.

@@ -6,6 +6,8 @@ export const AgentsErrorCode = {
   CalcMath: 'CALC_MATH',
   /** An operator actor was asked to run before the coordinator configured it. */
   OpNotConfigured: 'OP_NOT_CONFIGURED',
+  /** A `configure` message's OpConfig breaks its schema (types, sizes, estimatedMs cap, an unallowed natsUrl). */
+  OpConfigInvalid: 'OP_CONFIG_INVALID',
   /** A tool or op kind this package does not implement. */
   OpUnknown: 'OP_UNKNOWN',
   /** No live node hosts operator actors. */

@@ -1,9 +1,20 @@
 export { calculate } from './calculator.js';
 export type { CoordinatorOptions, Deployment, Measurement, MigrationEvent } from './coordinator.js';
-export { Coordinator, coordinatorActor, loadDeployment } from './coordinator.js';
+export { Coordinator, coordinatorActor, loadDeployment, MAX_MIGRATIONS } from './coordinator.js';
 export { AgentsError, AgentsErrorCode } from './errors.js';
 export { TINY_LLAMA } from './llm.js';
 export { closeMemoryConnections, memoryBucketName } from './memory.js';
+export {
+  allowOperatorNatsUrls,
+  MAX_ATTR_KEY_CHARS,
+  MAX_ATTR_STRING_CHARS,
+  MAX_ATTRS,
+  MAX_ESTIMATED_MS,
+  MAX_NAME_CHARS,
+  normaliseNatsUrl,
+  OPERATOR_NATS_URLS_ENV,
+  validateOpConfig,
+} from './op-config.js';
 export type { OpReply } from './operator.js';
 export { OPERATOR_ACTORS } from './operator.js';
 export type { OpConfig } from './ops.js';

@@ -1,5 +1,6 @@
 import { type ActorContext, defineActor } from '@stitch/runtime';
 import { AgentsError, AgentsErrorCode } from './errors.js';
+import { validateOpConfig } from './op-config.js';
 import { type Context, type OpConfig, prepareOp, runOp } from './ops.js';
 
 /** What one run of an op reports back: its output and how long it took, labelled real or modelled. */
@@ -74,8 +75,10 @@ function operatorActor(kind: string) {
     init: (): OperatorState => ({ config: undefined, applied: 0, replays: 0, seen: new Map() }),
     handlers: {
       configure: async (s: OperatorState, msg: { config: OpConfig }) => {
-        await prepareOp(msg.config);
-        s.config = msg.config;
+        // Checked before anything is opened or loaded: the message may come from anyone on the bus.
+        const config = validateOpConfig(msg.config);
+        await prepareOp(config);
+        s.config = config;
         return { applied: s.applied };
       },
       run,

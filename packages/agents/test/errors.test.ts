@@ -22,6 +22,7 @@ test('AgentsErrorCode: unique values; an error of each code carries it and the c
     [AgentsErrorCode.CalcSyntax]: caught(() => calculate('1 +')),
     [AgentsErrorCode.CalcMath]: caught(() => calculate('1 / 0')),
     [AgentsErrorCode.OpNotConfigured]: new AgentsError(AgentsErrorCode.OpNotConfigured, 'm'),
+    [AgentsErrorCode.OpConfigInvalid]: new AgentsError(AgentsErrorCode.OpConfigInvalid, 'm'),
     [AgentsErrorCode.OpUnknown]: new AgentsError(AgentsErrorCode.OpUnknown, 'm'),
     [AgentsErrorCode.DeployNoNodes]: new AgentsError(AgentsErrorCode.DeployNoNodes, 'm'),
     [AgentsErrorCode.DeployInfeasible]: new AgentsError(AgentsErrorCode.DeployInfeasible, 'm'),

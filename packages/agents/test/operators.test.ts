@@ -105,3 +105,27 @@ test('an unconfigured operator refuses work with a code that says what is missin
     (e: { code?: string }) => e.code === 'OP_NOT_CONFIGURED',
   );
 });
+
+test('configure rejects a hostile config with OP_CONFIG_INVALID and stays unconfigured', async () => {
+  const ref = await cluster.spawn('op-kv', { id: 'hostile-config' });
+  const configure = (cfg: unknown) => ref.ask({ type: 'configure', config: cfg }, { timeoutMs: 10_000 });
+  const invalid = (what: RegExp) => (e: { code?: string; message?: string }) =>
+    e.code === 'OP_CONFIG_INVALID' && what.test(e.message ?? '');
+  // A modelled op would sleep this long on every request.
+  await assert.rejects(configure(config('kv.transfer', {}, true, 1e12)), invalid(/estimatedMs/));
+  await assert.rejects(configure(config('kv.transfer', {}, true, Number.NaN)), invalid(/estimatedMs/));
+  await assert.rejects(configure(config('kv.transfer', {}, true, -5)), invalid(/estimatedMs/));
+  // The operator opens connections only to its own NATS server, never to one a message names.
+  for (const natsUrl of ['http://127.0.0.1:1', 'nats://127.0.0.1:1', 'nats://user:pw@127.0.0.1:4222']) {
+    await assert.rejects(configure({ ...config('memory.load'), natsUrl }), invalid(/natsUrl/));
+  }
+  await assert.rejects(configure(config('kv.transfer', { big: 'x'.repeat(100_000) })), invalid(/attrs/));
+  await assert.rejects(configure({ ...config('kv.transfer'), cluster: 'a.b>' }), invalid(/cluster/));
+  await assert.rejects(configure(null), invalid(/config/));
+  await assert.rejects(
+    ref.ask({ type: 'run', rid: 'x', ctx: {} }),
+    (e: { code?: string }) => e.code === 'OP_NOT_CONFIGURED',
+  );
+  // Within the limits it is accepted.
+  await configure(config('kv.transfer', {}, true, 60_000));
+});

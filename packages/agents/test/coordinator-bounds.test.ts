@@ -1,0 +1,85 @@
+// The coordinator against a stub cluster: what it keeps per event is bounded, and what it sends to
+// operators passes their configure schema.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import type { Cluster } from '@stitch/runtime';
+import {
+  allowOperatorNatsUrls,
+  Coordinator,
+  MAX_MIGRATIONS,
+  type OpConfig,
+  validateOpConfig,
+} from '../src/index.js';
+
+const sample = readFileSync(new URL('../../ir/samples/tool-agent.tiny-llama.mlir', import.meta.url), 'utf8');
+
+/** One healthy cpu node; every operator is "somewhere else", so each re-plan moves all of them. */
+function stubCluster(url: string) {
+  const configs: OpConfig[] = [];
+  const store = new Map<string, string>();
+  const kv = {
+    put: async (k: string, v: string) => void store.set(k, v),
+    get: async () => null,
+    keys: async () => (async function* () {})(),
+  };
+  const node = {
+    nodeId: 'a',
+    healthy: true,
+    actorTypes: ['op-tool'],
+    devices: [{ kind: 'cpu' }],
+    load: { actors: 0, queued: 0 },
+  };
+  const cluster = {
+    name: 'bounds',
+    url,
+    kv: async () => kv,
+    nodes: async () => [node],
+    locate: async () => ({ node: 'gone' }),
+    isNodeAlive: async () => false,
+    stop: async () => undefined,
+    spawn: async () => ({
+      ask: async (msg: { config: OpConfig }) => {
+        configs.push(msg.config);
+        return { applied: 0 };
+      },
+    }),
+    onMembership: async () => () => undefined,
+  };
+  return { cluster: cluster as unknown as Cluster, configs };
+}
+
+test('the migration list keeps only the most recent keepMigrations events', async () => {
+  const { cluster } = stubCluster('nats://127.0.0.1:4222');
+  const c = new Coordinator(cluster, { keepMigrations: 5 });
+  await c.deploy(sample, 'd');
+  for (let i = 0; i < 12; i++) assert.ok(await c.replan('d', `event ${i}`));
+  assert.equal(c.migrations.length, 5);
+  assert.deepEqual(
+    c.migrations.map((m) => m.reason),
+    ['event 7', 'event 8', 'event 9', 'event 10', 'event 11'],
+  );
+  assert.equal(MAX_MIGRATIONS, 100);
+  assert.throws(() => new Coordinator(cluster, { keepMigrations: 0 }), /keepMigrations/);
+});
+
+test('the default keeps MAX_MIGRATIONS', async () => {
+  const { cluster } = stubCluster('nats://127.0.0.1:4222');
+  const c = new Coordinator(cluster);
+  await c.deploy(sample, 'd');
+  for (let i = 0; i < MAX_MIGRATIONS + 3; i++) await c.replan('d', `event ${i}`);
+  assert.equal(c.migrations.length, MAX_MIGRATIONS);
+  assert.equal(c.migrations[0]!.reason, 'event 3');
+});
+
+test('configs name the server as a nats:// URL even when the cluster reports host:port', async () => {
+  allowOperatorNatsUrls('any');
+  const { cluster, configs } = stubCluster('127.0.0.1:4222');
+  await new Coordinator(cluster).deploy(sample, 'd');
+  assert.ok(configs.length > 0);
+  for (const cfg of configs) {
+    assert.equal(cfg.natsUrl, 'nats://127.0.0.1:4222');
+    validateOpConfig(cfg);
+  }
+  allowOperatorNatsUrls('first');
+});
