@@ -57,6 +57,14 @@ export interface MigrationEvent {
  */
 export const MAX_MIGRATIONS = 100;
 
+/** Membership events waiting for their check against the nodes bucket; more are dropped (and counted). */
+const MAX_PENDING_MEMBERSHIP = 1000;
+/** A `dead`/`leave` whose node still heartbeats is checked again this often, this many times. */
+const CONFIRM_RETRY_MS = 1000;
+const CONFIRM_RETRIES = 10;
+/** Ignored membership events are logged at most once per this many ms. */
+const IGNORED_LOG_MS = 1000;
+
 /** Estimates below this are not corrected from measurements. */
 const MIN_CORRECTED_MS = 1;
 
@@ -83,6 +91,13 @@ export class Coordinator {
   #queue: Promise<unknown> = Promise.resolve();
   #kv: Promise<KV>;
   #unsubscribe: (() => void) | undefined;
+  #stopped = false;
+  #membershipQueue: Promise<void> = Promise.resolve();
+  readonly #pendingMembership = new Set<string>();
+  readonly #rechecks = new Map<string, ReturnType<typeof setTimeout>>();
+  #ignoredMembership = 0;
+  #ignoredLoggedAt = Number.NEGATIVE_INFINITY;
+  #ignoredUnlogged = 0;
 
   constructor(cluster: Cluster, options: CoordinatorOptions = {}) {
     const keep = options.keepMigrations ?? MAX_MIGRATIONS;
@@ -99,7 +114,8 @@ export class Coordinator {
 
   /**
    * Takes over the deployments recorded in KV (a restarted coordinator continues where the last one
-   * stopped), then watches membership: a node that leaves or dies has its operators moved elsewhere.
+   * stopped), then watches membership: a node that leaves or dies has its operators moved elsewhere
+   * (once the nodes bucket confirms it: its heartbeat is no longer current).
    */
   async start(): Promise<void> {
     const kv = await this.#kv;
@@ -109,6 +125,7 @@ export class Coordinator {
       const record = e.json<Deployment>();
       this.#deployments.set(record.name, { analysed: analyseGraph(record.mlir), record, observed: 0 });
     }
+    this.#stopped = false;
     this.#unsubscribe = await this.#cluster.onMembership((ev) => this.#onMembership(ev));
   }
 
@@ -117,8 +134,19 @@ export class Coordinator {
     return [...this.#deployments.keys()];
   }
 
+  /**
+   * Membership events not acted on: a `dead`/`leave` for a node whose heartbeat is current, a `join`
+   * for a node with no capability record (forged, or stale), or one dropped while too many await a check.
+   */
+  get ignoredMembership(): number {
+    return this.#ignoredMembership;
+  }
+
   stop(): void {
+    this.#stopped = true;
     this.#unsubscribe?.();
+    for (const t of this.#rechecks.values()) clearTimeout(t);
+    this.#rechecks.clear();
   }
 
   deploy(mlir: string, name?: string): Promise<Deployment> {
@@ -249,16 +277,88 @@ export class Coordinator {
     });
   }
 
+  /**
+   * Membership events arrive on a plain subject any client can publish on, so none is taken on its
+   * word: a `dead` or `leave` counts only once the node's heartbeat is not current, a `join` only when
+   * the node has a capability record. Events are checked one at a time, in the order they arrived.
+   */
   #onMembership(ev: MembershipEvent): void {
-    const what = ev.kind === 'join' ? 'joined' : ev.kind === 'dead' ? 'died' : 'left';
-    for (const [name, d] of this.#deployments) {
-      // A join can make a better plan anywhere; a leave or death matters where it hosted operators.
-      if (ev.kind !== 'join' && !d.record.ops.some((o) => o.node === ev.nodeId)) continue;
-      const gone = ev.kind === 'join' ? undefined : ev.nodeId;
-      void this.replan(name, `node ${ev.nodeId} ${what}`, gone).catch((err) =>
-        this.#log(`re-plan after node ${ev.nodeId} ${what} failed: ${(err as Error).message}`),
-      );
+    // A leave or death matters only where the node hosts operators; a join can make a better plan anywhere.
+    if (ev.kind !== 'join' && !this.#hosts(ev.nodeId)) return;
+    const key = `${ev.kind}:${ev.nodeId}`;
+    if (this.#pendingMembership.has(key)) return;
+    if (this.#pendingMembership.size >= MAX_PENDING_MEMBERSHIP) {
+      this.#ignore(`membership event ${key} dropped: ${MAX_PENDING_MEMBERSHIP} events await a check`);
+      return;
     }
+    this.#pendingMembership.add(key);
+    this.#membershipQueue = this.#membershipQueue
+      .then(() => {
+        this.#pendingMembership.delete(key);
+        return this.#confirmMembership(ev, 0);
+      })
+      .catch((err) => this.#log(`membership event ${key} failed: ${(err as Error).message}`));
+  }
+
+  async #confirmMembership(ev: MembershipEvent, attempt: number): Promise<void> {
+    if (this.#stopped) return;
+    if (ev.kind === 'join') {
+      const known = (await this.#cluster.nodes()).some((n) => n.nodeId === ev.nodeId);
+      if (!known) {
+        this.#ignore(`join of ${ev.nodeId} ignored: no capability record for it`);
+        return;
+      }
+      for (const name of this.#deployments.keys()) this.#replanFor(name, ev, undefined);
+      return;
+    }
+    if (!this.#hosts(ev.nodeId)) return;
+    if (await this.#cluster.isNodeAlive(ev.nodeId)) {
+      if (attempt === 0) this.#ignore(`${ev.kind} of ${ev.nodeId} ignored: its heartbeat is current`);
+      // A real death can be reported a little before this process's clock agrees (another process's
+      // monitor); look again a few times. One check per node and kind is pending at most.
+      const key = `${ev.kind}:${ev.nodeId}`;
+      if (attempt < CONFIRM_RETRIES && !this.#rechecks.has(key)) {
+        const timer = setTimeout(() => {
+          this.#rechecks.delete(key);
+          this.#membershipQueue = this.#membershipQueue
+            .then(() => this.#confirmMembership(ev, attempt + 1))
+            .catch((err) => this.#log(`membership event ${key} failed: ${(err as Error).message}`));
+        }, CONFIRM_RETRY_MS);
+        timer.unref?.();
+        this.#rechecks.set(key, timer);
+      }
+      return;
+    }
+    for (const [name, d] of this.#deployments) {
+      if (d.record.ops.some((o) => o.node === ev.nodeId)) this.#replanFor(name, ev, ev.nodeId);
+    }
+  }
+
+  #replanFor(name: string, ev: MembershipEvent, gone: string | undefined): void {
+    const what = ev.kind === 'join' ? 'joined' : ev.kind === 'dead' ? 'died' : 'left';
+    void this.replan(name, `node ${ev.nodeId} ${what}`, gone).catch((err) =>
+      this.#log(`re-plan after node ${ev.nodeId} ${what} failed: ${(err as Error).message}`),
+    );
+  }
+
+  #hosts(nodeId: string): boolean {
+    for (const d of this.#deployments.values()) if (d.record.ops.some((o) => o.node === nodeId)) return true;
+    return false;
+  }
+
+  /** Counts an event not acted on; logs at most once per `IGNORED_LOG_MS`, with how many were not logged. */
+  #ignore(line: string): void {
+    this.#ignoredMembership++;
+    const now = Date.now();
+    if (now - this.#ignoredLoggedAt < IGNORED_LOG_MS) {
+      this.#ignoredUnlogged++;
+      return;
+    }
+    const more =
+      this.#ignoredUnlogged > 0 ? ` (and ${this.#ignoredUnlogged} more since the last report)` : '';
+    this.#ignoredLoggedAt = now;
+    this.#ignoredUnlogged = 0;
+    this.#log(`${line}${more}`);
   }
 
   /** Drain + snapshot on the old node (if it still runs), restore on the new one, then reconfigure. */
