@@ -1,34 +1,130 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { Objm } from '@nats-io/obj';
-import { ArtifactNotFound, compileKernel, fetchArtifact, publishArtifact } from '@stitch/compiler';
+import { type ObjectStore, Objm } from '@nats-io/obj';
+import {
+  type Artifact,
+  ArtifactNotFound,
+  ArtifactUntrusted,
+  compileKernel,
+  fetchArtifact,
+  generatePublisherKey,
+  publishArtifact,
+  sha256,
+} from '@stitch/compiler';
 import { KernelRuntime, reference } from '@stitch/kernels';
 import { natsForTests } from './fixtures/nats-connection.js';
 
 const server = natsForTests();
-const dirs = [mkdtempSync(join(tmpdir(), 'stitch-os-a-')), mkdtempSync(join(tmpdir(), 'stitch-os-b-'))];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const root = mkdtempSync(join(tmpdir(), 'stitch-os-'));
+let dirs = 0;
+const freshDir = () => join(root, `cache-${dirs++}`);
+after(() => rmSync(root, { recursive: true, force: true }));
 
-test('a compiled artifact round-trips through a JetStream object store and runs from the fetched copy', async () => {
-  const store = await new Objm(server.nc).create('stitch-kernels');
-  const spec = { op: 'nn.matvec', m: 8, k: 128 } as const;
-  const built = await compileKernel(spec, { target: 'x86-64', cacheDir: dirs[0]! });
-  await publishArtifact(store, built);
+// One process plays both the publisher and the fetching node: one key pair, passed on both sides.
+const publisher = generatePublisherKey();
+const stranger = generatePublisherKey();
+let store: ObjectStore;
+let built: Artifact;
+let ready: Promise<void> | undefined;
+/** Compiles and publishes once, on first use (after the nats fixture's before() hook). */
+function setup(): Promise<void> {
+  ready ??= (async () => {
+    store = await new Objm(server.nc).create('stitch-kernels');
+    built = await compileKernel(
+      { op: 'nn.matvec', m: 8, k: 128 },
+      { target: 'x86-64', cacheDir: freshDir() },
+    );
+    await publishArtifact(store, built, { signingKey: publisher.privateKey });
+  })();
+  return ready;
+}
+
+const untrusted = (message: RegExp) => (e: unknown) =>
+  e instanceof ArtifactUntrusted && e.code === 'ARTIFACT_UNTRUSTED' && message.test(e.message);
+
+test('a signed compiled artifact round-trips through a JetStream object store and runs from the fetched copy', async () => {
+  await setup();
+  const info = await store.info(`${built.manifest.hash}.sig`);
+  assert.ok(info && info.size > 0, 'publish wrote the signature object');
 
   // A second node with an empty cache and no compile step: fetch by content hash, verify, run.
-  const fetched = await fetchArtifact(store, built.manifest.hash, dirs[1]!);
+  const dir = freshDir();
+  const fetched = await fetchArtifact(store, built.manifest.hash, {
+    cacheDir: dir,
+    trustedKeys: [publisher.publicKey],
+  });
   assert.deepEqual(fetched.manifest, built.manifest);
-  assert.ok(fetched.soPath.startsWith(dirs[1]!));
+  assert.ok(fetched.soPath.startsWith(dir));
   const a = Float32Array.from({ length: 8 * 128 }, (_, i) => Math.sin(i));
   const x = Float32Array.from({ length: 128 }, (_, i) => Math.cos(i));
   const y = new Float32Array(8);
   await new KernelRuntime().load(fetched).run([a, x, y]);
   assert.ok(reference.relativeError(y, reference.matvec(a, x, 8, 128)) <= 1e-4);
 
-  await assert.rejects(fetchArtifact(store, 'f'.repeat(64), dirs[1]!), ArtifactNotFound);
+  await assert.rejects(
+    fetchArtifact(store, 'f'.repeat(64), { cacheDir: freshDir(), trustedKeys: [publisher.publicKey] }),
+    ArtifactNotFound,
+  );
+});
+
+test('a key that is not the publisher’s, or no trustedKeys at all, is rejected', async () => {
+  await setup();
+  const dir = freshDir();
+  await assert.rejects(
+    fetchArtifact(store, built.manifest.hash, { cacheDir: dir, trustedKeys: [stranger.publicKey] }),
+    untrusted(/not among the 1 options\.trustedKeys/),
+  );
+  await assert.rejects(
+    fetchArtifact(store, built.manifest.hash, { cacheDir: dir }),
+    untrusted(/options\.trustedKeys must list/),
+  );
+  assert.equal(existsSync(dir), false);
+});
+
+test('a manifest altered in the store (soSha256 replaced along with the .so bytes) is ARTIFACT_UNTRUSTED', async () => {
+  await setup();
+  // The attacker's "kernel": another artifact's bytes, with a manifest that matches them.
+  const evil = await compileKernel(
+    { op: 'nn.matvec', m: 16, k: 128 },
+    { target: 'x86-64', cacheDir: freshDir() },
+  );
+  const hash = built.manifest.hash;
+  const tampered = { ...built.manifest, soSha256: evil.manifest.soSha256, soBytes: evil.manifest.soBytes };
+  const own = await new Objm(server.nc).create('stitch-kernels-tampered');
+  await publishArtifact(own, built, { signingKey: publisher.privateKey });
+  await own.putBlob({ name: `${hash}.so` }, new Uint8Array(await readFile(evil.soPath)));
+  await own.putBlob({ name: `${hash}.json` }, new TextEncoder().encode(JSON.stringify(tampered)));
+  const dir = freshDir();
+  await assert.rejects(
+    fetchArtifact(own, hash, { cacheDir: dir, trustedKeys: [publisher.publicKey] }),
+    untrusted(/altered/),
+  );
+  assert.equal(existsSync(dir), false);
+  assert.equal(sha256(new Uint8Array(await readFile(evil.soPath))), tampered.soSha256);
+});
+
+test('hashes: not 64 hex is rejected before any access; a manifest for another hash is rejected', async () => {
+  await setup();
+  const dir = freshDir();
+  for (const hash of ['../../tmp/x', built.manifest.hash.toUpperCase(), `${built.manifest.hash}.so`]) {
+    await assert.rejects(
+      fetchArtifact(store, hash, { cacheDir: dir, trustedKeys: [publisher.publicKey] }),
+      untrusted(/64 lowercase hex characters/),
+    );
+  }
+  // The validly signed objects of `built`, copied under another hash.
+  const other = sha256('some other artifact');
+  for (const ext of ['so', 'json', 'sig']) {
+    const bytes = await store.getBlob(`${built.manifest.hash}.${ext}`);
+    await store.putBlob({ name: `${other}.${ext}` }, bytes);
+  }
+  await assert.rejects(
+    fetchArtifact(store, other, { cacheDir: dir, trustedKeys: [publisher.publicKey] }),
+    untrusted(/describes artifact .* not the one requested/),
+  );
+  assert.equal(existsSync(dir), false);
 });

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { ArtifactIntegrity } from './errors.js';
+import { ArtifactIntegrity, ArtifactUntrusted } from './errors.js';
 import { generateKernel } from './generate.js';
 import type { ArgSpec, KernelSpec } from './spec.js';
 import { entryName, kernelArgs } from './spec.js';
@@ -39,6 +39,20 @@ export interface CompileOptions {
 
 export function defaultCacheDir(): string {
   return process.env.STITCH_KERNEL_CACHE || join(homedir(), '.cache', 'stitch', 'kernels');
+}
+
+/** A content hash as used in file and object names: SHA-256, 64 lowercase hex characters. */
+export const CONTENT_HASH = /^[0-9a-f]{64}$/;
+
+/** Throws `ArtifactUntrusted` unless `hash` is 64 lowercase hex characters; call before any use as a name. */
+export function assertContentHash(hash: unknown, what: string): asserts hash is string {
+  if (typeof hash !== 'string' || !CONTENT_HASH.test(hash)) {
+    const shown = typeof hash === 'string' ? JSON.stringify(hash.slice(0, 80)) : typeof hash;
+    throw new ArtifactUntrusted(
+      `${what} must be a SHA-256 content hash (64 lowercase hex characters), got ${shown}; ` +
+        'it names files and object-store entries, so nothing else is accepted',
+    );
+  }
 }
 
 export function sha256(data: string | Uint8Array): string {
@@ -112,6 +126,7 @@ async function readCached(dir: string, hash: string): Promise<KernelManifest | n
 }
 
 export async function writeManifest(dir: string, manifest: KernelManifest): Promise<void> {
+  assertContentHash(manifest.hash, 'manifest.hash');
   const tmp = join(dir, `${manifest.hash}.${process.pid}.${Date.now()}.tmp.json`);
   await writeFile(tmp, JSON.stringify(manifest, null, 2));
   await rename(tmp, join(dir, `${manifest.hash}.json`));
@@ -123,6 +138,7 @@ export async function storeArtifact(
   manifest: KernelManifest,
   so: Uint8Array,
 ): Promise<Artifact> {
+  assertContentHash(manifest.hash, 'manifest.hash');
   if (sha256(so) !== manifest.soSha256) {
     throw new ArtifactIntegrity(
       `artifact ${manifest.hash}: shared object bytes do not match the manifest SHA-256`,

@@ -10,6 +10,12 @@ export const CompilerErrorCode = {
   ArtifactIntegrity: 'KERNEL_INTEGRITY',
   /** `ArtifactNotFound`: no artifact with that hash is in the object store. */
   ArtifactNotFound: 'ARTIFACT_NOT_FOUND',
+  /**
+   * `ArtifactUntrusted`: an artifact from the object store is unsigned, signed by a key outside
+   * `trustedKeys`, badly signed, named by something that is not a SHA-256 hex hash, or its manifest
+   * is for another hash; also a publish/fetch call without a key and without `allowUnsigned: true`.
+   */
+  ArtifactUntrusted: 'ARTIFACT_UNTRUSTED',
 } as const;
 export type CompilerErrorCode = (typeof CompilerErrorCode)[keyof typeof CompilerErrorCode];
 
@@ -74,5 +80,16 @@ export class ArtifactNotFound extends CompilerError {
       CompilerErrorCode.ArtifactNotFound,
       `artifact ${hash} is not in the object store; publish it from a node that compiled it.`,
     );
+  }
+}
+
+/**
+ * An artifact from the object store is not one this node may run: unsigned, signed by a key that is
+ * not in `trustedKeys`, badly signed, named by something that is not a 64-hex SHA-256 hash, or its
+ * manifest describes another hash. The message says which option to configure.
+ */
+export class ArtifactUntrusted extends CompilerError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(CompilerErrorCode.ArtifactUntrusted, message, options);
   }
 }

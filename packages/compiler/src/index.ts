@@ -1,8 +1,9 @@
 export type { Artifact, CompileOptions, KernelManifest } from './artifact.js';
-export { compileKernel, defaultCacheDir, sha256 } from './artifact.js';
+export { CONTENT_HASH, compileKernel, defaultCacheDir, sha256 } from './artifact.js';
 export {
   ArtifactIntegrity,
   ArtifactNotFound,
+  ArtifactUntrusted,
   CompileFailed,
   CompilerError,
   CompilerErrorCode,
@@ -10,7 +11,10 @@ export {
   ToolchainMissing,
 } from './errors.js';
 export { generateKernel } from './generate.js';
-export { fetchArtifact, publishArtifact } from './objectstore.js';
+export type { FetchOptions, PublishOptions } from './objectstore.js';
+export { fetchArtifact, MAX_MANIFEST_BYTES, publishArtifact } from './objectstore.js';
+export type { ManifestSignature, PublisherKey } from './signing.js';
+export { canonicalManifestBytes, generatePublisherKey, publisherKeyId } from './signing.js';
 export type { ArgSpec, DType, KernelOp, KernelSpec } from './spec.js';
 export { entryName, kernelArgs, validateSpec } from './spec.js';
 export type { Target } from './targets.js';

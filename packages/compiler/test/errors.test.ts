@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import {
   ArtifactIntegrity,
   ArtifactNotFound,
+  ArtifactUntrusted,
   CompileFailed,
   CompilerError,
   CompilerErrorCode,
@@ -23,6 +24,10 @@ test('CompilerErrorCode: unique values; one error class per code, named after th
     [CompilerErrorCode.CompileFailed]: [new CompileFailed('clang-19', 'add', 'stderr'), 'CompileFailed'],
     [CompilerErrorCode.ArtifactIntegrity]: [new ArtifactIntegrity('artifact x'), 'ArtifactIntegrity'],
     [CompilerErrorCode.ArtifactNotFound]: [new ArtifactNotFound('f'.repeat(64)), 'ArtifactNotFound'],
+    [CompilerErrorCode.ArtifactUntrusted]: [
+      new ArtifactUntrusted('artifact x is unsigned'),
+      'ArtifactUntrusted',
+    ],
   } satisfies Record<CompilerErrorCode, [CompilerError, string]>;
   assert.deepEqual(Object.keys(byCode).sort(), [...values].sort());
   for (const [code, [error, name]] of Object.entries(byCode)) {
