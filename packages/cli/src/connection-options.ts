@@ -8,6 +8,8 @@ export interface ConnectionFlags {
   creds?: string;
   /** Old name of --creds on `cluster init`, kept as a hidden alias. */
   credentials?: string;
+  /** File holding a user nkey seed (`SU…`), e.g. one `stitch cluster init --auth` wrote. */
+  nkey?: string;
   user?: string;
   password?: string;
   token?: string;
@@ -19,26 +21,33 @@ export interface ConnectionFlags {
 /** The ConnectOptions fields that the connection flags set. */
 export type ConnectionFields = Pick<
   ConnectOptions,
-  'nats' | 'credentials' | 'user' | 'pass' | 'token' | 'tls'
+  'nats' | 'credentials' | 'nkeySeedFile' | 'user' | 'pass' | 'token' | 'tls'
 >;
 
 /**
- * Adds the NATS connection flags to a command: `--nats`, `--creds`, `--user`/`--password`, `--token`
+ * Adds the NATS connection flags to a command: `--nats`, `--creds`, `--nkey`, `--user`/`--password`, `--token`
  * and `--tls-ca`/`--tls-cert`/`--tls-key`. `natsRequired` for commands that have no embedded server
- * to fall back on (`cluster init`).
+ * to fall back on; `natsHelp` replaces the flag's help (`cluster init`, where --auth alone needs no server).
  */
-export function addConnectionOptions(command: Command, { natsRequired = false } = {}): Command {
+export function addConnectionOptions(
+  command: Command,
+  { natsRequired = false, natsHelp }: { natsRequired?: boolean; natsHelp?: string } = {},
+): Command {
   const nats = new Option(
     '--nats <urls>',
-    natsRequired
-      ? 'NATS server URL(s), comma-separated'
-      : 'NATS server URL(s), comma-separated (default: start an embedded nats-server)',
+    natsHelp ??
+      (natsRequired
+        ? 'NATS server URL(s), comma-separated'
+        : 'NATS server URL(s), comma-separated (default: start an embedded nats-server)'),
   );
   if (natsRequired) nats.makeOptionMandatory();
   return command
     .addOption(nats)
     .addOption(new Option('--creds <file>', 'NATS .creds file (user JWT and nkey seed)'))
     .addOption(new Option('--credentials <file>', 'old name of --creds').hideHelp())
+    .addOption(
+      new Option('--nkey <file>', 'file holding a NATS user nkey seed (SU…), e.g. from cluster init --auth'),
+    )
     .addOption(new Option('--user <name>', 'NATS user (password: --password or $NATS_PASSWORD)'))
     .addOption(new Option('--password <password>', 'password of --user (prefer $NATS_PASSWORD)'))
     .addOption(new Option('--token <token>', 'NATS authorization token (prefer $NATS_TOKEN)'))
@@ -50,7 +59,7 @@ export function addConnectionOptions(command: Command, { natsRequired = false } 
 /**
  * Turns parsed connection flags into ConnectOptions fields, or throws InvalidOptions: `--password`
  * without `--user`, `--tls-cert` without `--tls-key` (or the reverse), more than one of `--creds`,
- * `--user` and `--token`, an unreadable TLS file, or credentials or TLS without `--nats` (the embedded
+ * `--nkey`, `--user` and `--token`, an unreadable `--nkey` file, an unreadable TLS file, or credentials or TLS without `--nats` (the embedded
  * server is open). `$NATS_PASSWORD` is the password of `--user` when `--password` is not given;
  * `$NATS_TOKEN` is the token when no other credential is given.
  */
@@ -65,6 +74,7 @@ export function connectionFromFlags(
     throw new InvalidOptions('--password needs --user: the password of which NATS user?');
   const given = [
     creds !== undefined && '--creds',
+    flags.nkey !== undefined && '--nkey',
     flags.user !== undefined && '--user',
     flags.token !== undefined && '--token',
   ].filter((f): f is string => f !== false);
@@ -75,6 +85,7 @@ export function connectionFromFlags(
       '--tls-cert and --tls-key go together: the client certificate and its private key',
     );
   for (const [flag, file] of [
+    ['--nkey', flags.nkey],
     ['--tls-ca', flags.tlsCa],
     ['--tls-cert', flags.tlsCert],
     ['--tls-key', flags.tlsKey],
@@ -114,6 +125,7 @@ export function connectionFromFlags(
   return {
     nats: urls,
     ...(creds !== undefined ? { credentials: creds } : {}),
+    ...(flags.nkey !== undefined ? { nkeySeedFile: flags.nkey } : {}),
     ...(flags.user !== undefined
       ? { user: flags.user, pass: flags.password ?? nonEmpty(env.NATS_PASSWORD) ?? '' }
       : {}),

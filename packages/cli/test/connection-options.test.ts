@@ -68,6 +68,13 @@ test('--credentials is a hidden alias of --creds', () => {
   );
 });
 
+test('--nkey is the seed file of an nkey user', () => {
+  assert.deepEqual(connectionFromFlags(parse(['--nats', NATS, '--nkey', FILE]), {}), {
+    nats: ['nats://a:4222', 'nats://b:4222'],
+    nkeySeedFile: FILE,
+  });
+});
+
 test('invalid combinations are InvalidOptions with the flag named', () => {
   const cases: [string[], RegExp][] = [
     [['--nats', NATS, '--password', 'p'], /--password needs --user/],
@@ -75,6 +82,9 @@ test('invalid combinations are InvalidOptions with the flag named', () => {
     [['--nats', NATS, '--tls-key', FILE], /--tls-cert and --tls-key go together/],
     [['--nats', NATS, '--user', 'u', '--token', 't'], /--user and --token are exclusive/],
     [['--nats', NATS, '--creds', 'c', '--user', 'u'], /--creds and --user are exclusive/],
+    [['--nats', NATS, '--nkey', FILE, '--token', 't'], /--nkey and --token are exclusive/],
+    [['--nats', NATS, '--nkey', '/nonexistent/a.nk'], /--nkey \/nonexistent\/a\.nk is not readable/],
+    [['--nkey', FILE], /--nkey given without --nats/],
     [['--nats', NATS, '--tls-ca', '/nonexistent/ca.pem'], /--tls-ca \/nonexistent\/ca\.pem is not readable/],
     [['--tls-ca', FILE], /--tls-ca given without --nats/],
     [['--user', 'u'], /--user given without --nats/],

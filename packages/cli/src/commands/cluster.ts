@@ -1,11 +1,14 @@
-import { initCluster } from '@stitch/runtime';
+import { InvalidOptions, initCluster } from '@stitch/runtime';
 import type { Command } from 'commander';
+import { writeAuthDir } from '../auth-files.js';
 import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
 
 interface ClusterInitOptions extends ConnectionFlags {
-  nats: string;
   name: string;
   deadAfter: string;
+  auth?: string;
+  nodes?: string;
+  coordinatorId: string;
 }
 
 export function registerCluster(program: Command): void {
@@ -16,16 +19,46 @@ export function registerCluster(program: Command): void {
     .command('init')
     .description(
       "Create the cluster's stream and buckets where missing (idempotent); required once on a secured " +
-        'server, run with a credential that may create streams and buckets',
+        'server, run with a credential that may create streams and buckets. With --auth, first write ' +
+        'per-principal nkey credentials and the nats-server authorization block (--nats optional then)',
     );
-  addConnectionOptions(init, { natsRequired: true })
+  addConnectionOptions(init, {
+    natsHelp:
+      'NATS server URL(s), comma-separated (required, except with --auth alone: then only files are written)',
+  })
     .option('--name <cluster>', 'cluster name', 'default')
     .option(
       '--dead-after <ms>',
       "heartbeat window after which a silent node is dead (the nodes bucket's TTL)",
       '5000',
     )
+    .option(
+      '--auth <dir>',
+      'write <dir>/auth.conf (nats-server authorization block) and a seed file per principal: admin.nk, coordinator.nk, client.nk, node-<id>.nk (existing seeds are kept)',
+    )
+    .option('--nodes <ids>', 'with --auth: node ids, comma-separated, that get a credential each')
+    .option('--coordinator-id <id>', 'with --auth: id of the coordinator (stitch coordinator --id)', 'main')
     .action(async (opts: ClusterInitOptions) => {
+      if (opts.nodes !== undefined && opts.auth === undefined)
+        throw new InvalidOptions('--nodes goes with --auth: the node ids to make credentials for');
+      if (opts.auth !== undefined) {
+        const nodes = (opts.nodes ?? '')
+          .split(',')
+          .map((n) => n.trim())
+          .filter(Boolean);
+        const { seeds } = writeAuthDir(opts.auth, {
+          name: opts.name,
+          nodes,
+          coordinatorId: opts.coordinatorId,
+        });
+        process.stdout.write(
+          `wrote ${opts.auth}/auth.conf and ${Object.values(seeds).join(', ')}\n` +
+            'include auth.conf in nats-server.conf, reload the server, then run cluster init with --nkey <admin.nk>\n',
+        );
+        if (opts.nats === undefined) return;
+      } else if (opts.nats === undefined) {
+        throw new InvalidOptions('cluster init needs --nats: the server whose cluster to set up');
+      }
       await initCluster({
         name: opts.name,
         deadAfterMs: Number(opts.deadAfter),

@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import {
+  type Authenticator,
+  connect,
+  credsAuthenticator,
+  type NatsConnection,
+  nkeyAuthenticator,
+} from '@nats-io/transport-node';
 import { sleep, systemClock } from '../clock.js';
 import { ConnectionFailed, InvalidOptions, JetStreamDisabled, StitchError } from '../errors.js';
 import { Guard } from '../guard.js';
@@ -92,7 +98,7 @@ async function connectNats(
   const url = serverUrl(o, embedded);
   // Real time, whatever the cluster's clock: this waits for a real server.
   const deadline = Date.now() + o.waitForServerMs;
-  let authenticator: ReturnType<typeof credsAuthenticator> | undefined;
+  let authenticator: Authenticator | undefined;
   if (o.credentials) {
     try {
       authenticator = credsAuthenticator(readFileSync(o.credentials));
@@ -102,6 +108,7 @@ async function connectNats(
       );
     }
   }
+  if (o.nkeySeedFile) authenticator = nkeyAuthenticator(readNkeySeed(o.nkeySeedFile));
   for (;;) {
     try {
       return await connect({
@@ -131,4 +138,24 @@ async function openJetStream(nc: NatsConnection, url: string): Promise<JetStream
     if (err instanceof StitchError) throw err;
     throw new JetStreamDisabled(url, { cause: err });
   }
+}
+
+/**
+ * The user nkey seed (`SU…`) in a seed file: the first line that is one, so a file with comments or a
+ * trailing newline reads as well. Static nkey users (`authorization { users = [{ nkey }] }`) need no
+ * resolver or account server, unlike JWT operator mode, and work with Debian's nats-server 2.9.
+ */
+function readNkeySeed(file: string): Uint8Array {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InvalidOptions(`could not read the nkey seed file ${file}: ${(err as Error).message}`);
+  }
+  const seed = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .find((l) => /^SU[A-Z2-7]{20,}$/.test(l));
+  if (!seed) throw new InvalidOptions(`the nkey seed file ${file} holds no user seed (a line starting SU)`);
+  return new TextEncoder().encode(seed);
 }

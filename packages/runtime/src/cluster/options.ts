@@ -12,6 +12,11 @@ export interface ConnectOptions {
   name: string;
   /** Path of a NATS `.creds` file (JWT + nkey seed). */
   credentials?: string;
+  /**
+   * Path of a file holding a user nkey seed (`SU…`), for a server whose `authorization { users }` lists
+   * that user's public key (`{ nkey: "U…" }`); `stitch cluster init --auth` writes such files.
+   */
+  nkeySeedFile?: string;
   /** User and password, for a server configured with `authorization { users }`. */
   user?: string;
   pass?: string;
@@ -56,6 +61,7 @@ export interface ResolvedConnectOptions {
   nats: string[] | undefined;
   name: string;
   credentials: string | undefined;
+  nkeySeedFile: string | undefined;
   user: string | undefined;
   pass: string | undefined;
   token: string | undefined;
@@ -93,6 +99,13 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
   ] as const)
     if (!Number.isSafeInteger(v) || v <= 0)
       throw new InvalidOptions(`options.${what} must be an integer > 0`);
+  if (
+    options.nkeySeedFile !== undefined &&
+    (options.credentials !== undefined || options.user !== undefined || options.token !== undefined)
+  )
+    throw new InvalidOptions(
+      'options.nkeySeedFile excludes credentials, user and token: a connection authenticates one way',
+    );
   const nats = options.nats === undefined ? undefined : [options.nats].flat();
   if (nats?.length === 0 || nats?.some((u) => typeof u !== 'string' || u === ''))
     throw new InvalidOptions('options.nats must be a server URL or a non-empty list of them');
@@ -100,6 +113,7 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     nats,
     name: checkToken('cluster name', options.name),
     credentials: options.credentials,
+    nkeySeedFile: options.nkeySeedFile,
     user: options.user,
     pass: options.pass,
     token: options.token,

@@ -1,0 +1,200 @@
+// Per-principal NATS permissions of one stitch cluster, and the `authorization { users }` block that
+// grants them to static nkey users. Static nkeys rather than JWT operator mode: a static user list needs
+// no resolver or account server to run, and works in the config files of Debian's nats-server 2.9.
+// Pure functions: `stitch cluster init --auth` (auth-files.ts) makes the keys and writes the files.
+import { InvalidOptions } from '@stitch/runtime';
+
+const TOKEN = /^[A-Za-z0-9_-]{1,120}$/;
+
+export type Role = 'admin' | 'coordinator' | 'node' | 'client';
+
+export interface SubjectPermissions {
+  allow: string[];
+  deny?: string[];
+}
+
+export interface Permissions {
+  publish: SubjectPermissions;
+  subscribe: SubjectPermissions;
+}
+
+/** One user of the server's `authorization { users }`: an nkey public key (`U…`) and what it may do. */
+export interface AuthUser {
+  /** Written as a comment above the entry (`admin`, `node-gpu1`). */
+  name: string;
+  publicKey: string;
+  /** Absent: everything (the admin). */
+  permissions?: Permissions;
+}
+
+function check(what: string, value: string): string {
+  if (!TOKEN.test(value))
+    throw new InvalidOptions(
+      `${what} must be 1-120 characters of A-Z a-z 0-9 _ - (got ${JSON.stringify(value)})`,
+    );
+  return value;
+}
+
+/** The JetStream API a reader of KV bucket `bucket` needs: stream info, get (direct or not) and watch. */
+function kvRead(bucket: string): string[] {
+  const stream = `KV_${bucket}`;
+  return [
+    `$JS.API.STREAM.INFO.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}.>`,
+    `$JS.API.STREAM.MSG.GET.${stream}`,
+    // kv.watch: an ordered push consumer (created, re-created after a gap, deleted) with flow control.
+    `$JS.API.CONSUMER.CREATE.${stream}`,
+    `$JS.API.CONSUMER.CREATE.${stream}.>`,
+    `$JS.API.CONSUMER.INFO.${stream}.>`,
+    `$JS.API.CONSUMER.DELETE.${stream}.>`,
+    `$JS.FC.${stream}.>`,
+  ];
+}
+
+/** What every cluster connection does: JetStream's account check and the info of the cluster's streams. */
+function clusterOpen(c: string): string[] {
+  return [
+    '$JS.API.INFO',
+    `$JS.API.STREAM.INFO.stitch_${c}_mailbox`,
+    `$JS.API.STREAM.INFO.KV_stitch_${c}_nodes`,
+    `$JS.API.STREAM.INFO.KV_stitch_${c}_directory`,
+    `$JS.API.STREAM.INFO.KV_stitch_${c}_state`,
+  ];
+}
+
+/**
+ * A node `nodeId`: takes its own activation and control requests and the cluster's actor subjects;
+ * asks actors, activates on and checks holders at other nodes; writes only its own capability record
+ * in the nodes bucket, and the directory and state buckets; consumes the durable mailbox stream.
+ */
+export function nodePermissions(cluster: string, nodeId: string): Permissions {
+  const c = check('cluster name', cluster);
+  const id = check('node id', nodeId);
+  const mailbox = `stitch_${c}_mailbox`;
+  return {
+    publish: {
+      allow: [
+        `stitch.${c}.actor.>`,
+        `stitch.${c}.durable.>`,
+        `stitch.${c}.activate.*`,
+        `stitch.${c}.node.*.control`,
+        `stitch.${c}.membership`,
+        '_INBOX.>',
+        ...clusterOpen(c),
+        // Durable actors: one durable pull consumer per actor on the mailbox stream, acked message by message.
+        `$JS.API.CONSUMER.CREATE.${mailbox}`,
+        `$JS.API.CONSUMER.CREATE.${mailbox}.>`,
+        `$JS.API.CONSUMER.DURABLE.CREATE.${mailbox}.>`,
+        `$JS.API.CONSUMER.INFO.${mailbox}.>`,
+        `$JS.API.CONSUMER.MSG.NEXT.${mailbox}.>`,
+        `$JS.ACK.${mailbox}.>`,
+        ...kvRead(`stitch_${c}_nodes`),
+        ...kvRead(`stitch_${c}_directory`),
+        ...kvRead(`stitch_${c}_state`),
+        `$KV.stitch_${c}_nodes.${id}`,
+        `$KV.stitch_${c}_directory.>`,
+        `$KV.stitch_${c}_state.>`,
+      ],
+    },
+    subscribe: {
+      allow: [
+        `stitch.${c}.actor.>`,
+        `stitch.${c}.durable.>`,
+        `stitch.${c}.activate.${id}`,
+        `stitch.${c}.node.${id}.control`,
+        `stitch.${c}.membership`,
+        '_INBOX.>',
+      ],
+    },
+  };
+}
+
+/**
+ * The coordinator: a node (`coordinator-<id>`, as `stitch coordinator --id` names its node) that also
+ * keeps the deployments bucket `stitch_<c>_deployments` (and creates it when missing).
+ */
+export function coordinatorPermissions(cluster: string, coordinatorId = 'main'): Permissions {
+  const c = check('cluster name', cluster);
+  const node = nodePermissions(c, `coordinator-${check('coordinator id', coordinatorId)}`);
+  const bucket = `stitch_${c}_deployments`;
+  return {
+    publish: {
+      allow: [
+        ...node.publish.allow,
+        `$JS.API.STREAM.CREATE.KV_${bucket}`,
+        ...kvRead(bucket),
+        `$KV.${bucket}.>`,
+      ],
+    },
+    subscribe: node.subscribe,
+  };
+}
+
+/**
+ * A client: asks and tells actors (fast and durable), activates them through a node's activation
+ * subject, and reads the directory and nodes buckets. No node control, no KV writes, no stream create.
+ */
+export function clientPermissions(cluster: string): Permissions {
+  const c = check('cluster name', cluster);
+  return {
+    publish: {
+      allow: [
+        `stitch.${c}.actor.>`,
+        `stitch.${c}.durable.>`,
+        `stitch.${c}.activate.*`,
+        '_INBOX.>',
+        ...clusterOpen(c),
+        ...kvRead(`stitch_${c}_directory`),
+        ...kvRead(`stitch_${c}_nodes`),
+      ],
+    },
+    subscribe: { allow: ['_INBOX.>'] },
+  };
+}
+
+/** Permissions of a role; `undefined` for the admin (everything). `id`: the node id, or the coordinator id. */
+export function rolePermissions(cluster: string, role: Role, id?: string): Permissions | undefined {
+  switch (role) {
+    case 'admin':
+      check('cluster name', cluster);
+      return undefined;
+    case 'coordinator':
+      return coordinatorPermissions(cluster, id);
+    case 'node':
+      if (id === undefined) throw new InvalidOptions('a node principal needs its node id');
+      return nodePermissions(cluster, id);
+    case 'client':
+      return clientPermissions(cluster);
+  }
+}
+
+const list = (subjects: string[]) => `[${subjects.map((s) => JSON.stringify(s)).join(', ')}]`;
+
+function side(p: SubjectPermissions): string {
+  return `{ allow: ${list(p.allow)}${p.deny?.length ? `, deny: ${list(p.deny)}` : ''} }`;
+}
+
+/** The `authorization { users = [...] }` block of nats-server's config (include it from the main file). */
+export function authorizationBlock(users: AuthUser[], header?: string): string {
+  const lines: string[] = [];
+  if (header) for (const l of header.split('\n')) lines.push(`# ${l}`);
+  lines.push('authorization {', '  users = [');
+  for (const u of users) {
+    if (!/^U[A-Z2-7]{55}$/.test(u.publicKey))
+      throw new InvalidOptions(`${u.name}: ${JSON.stringify(u.publicKey)} is not a user nkey public key`);
+    lines.push(`    # ${u.name}`);
+    if (!u.permissions) {
+      lines.push(`    { nkey: ${JSON.stringify(u.publicKey)} }`);
+      continue;
+    }
+    lines.push(
+      `    { nkey: ${JSON.stringify(u.publicKey)}, permissions: {`,
+      `        publish: ${side(u.permissions.publish)}`,
+      `        subscribe: ${side(u.permissions.subscribe)}`,
+      '    } }',
+    );
+  }
+  lines.push('  ]', '}', '');
+  return lines.join('\n');
+}

@@ -1,0 +1,79 @@
+// `stitch cluster init --auth <dir>`: one static nkey user per principal, its seed in `<dir>/<name>.nk`
+// (mode 0600) and every public key with its permissions in `<dir>/auth.conf`. Static nkeys, not JWT
+// operator mode: nothing to run beside nats-server (no resolver, no account server), and the block
+// works in the config of Debian's nats-server 2.9.
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createUser, fromSeed } from '@nats-io/nkeys';
+import { InvalidOptions } from '@stitch/runtime';
+import { type AuthUser, authorizationBlock, type Role, rolePermissions } from './auth-config.js';
+
+export interface AuthDirOptions {
+  /** Cluster name. */
+  name: string;
+  /** Node ids that get a credential each (`node-<id>.nk`). */
+  nodes?: string[];
+  /** Id of the coordinator (`stitch coordinator --id`), whose node is `coordinator-<id>`. @default main */
+  coordinatorId?: string;
+}
+
+export interface AuthDirResult {
+  config: string;
+  /** Principal name (`admin`, `node-gpu1`) → seed file. */
+  seeds: Record<string, string>;
+}
+
+/**
+ * Writes `<dir>/auth.conf` and a seed file per principal (admin, coordinator, client, node-<id>).
+ * Idempotent: an existing seed file is kept (its key stays valid), only missing ones are made, and
+ * auth.conf is rewritten from all of them.
+ */
+export function writeAuthDir(dir: string, options: AuthDirOptions): AuthDirResult {
+  const nodes = options.nodes ?? [];
+  if (new Set(nodes).size !== nodes.length) throw new InvalidOptions('--nodes lists a node id twice');
+  const principals: { name: string; role: Role; id?: string }[] = [
+    { name: 'admin', role: 'admin' },
+    { name: 'coordinator', role: 'coordinator', id: options.coordinatorId ?? 'main' },
+    { name: 'client', role: 'client' },
+    ...nodes.map((id) => ({ name: `node-${id}`, role: 'node' as const, id })),
+  ];
+  // Permissions first: a bad cluster name or node id fails before anything is written.
+  const permissions = principals.map((p) => rolePermissions(options.name, p.role, p.id));
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const users: AuthUser[] = [];
+  const seeds: Record<string, string> = {};
+  principals.forEach((p, i) => {
+    const file = join(dir, `${p.name}.nk`);
+    const publicKey = existsSync(file) ? readSeed(file) : newSeed(file);
+    seeds[p.name] = file;
+    const perms = permissions[i];
+    users.push({ name: `${p.name} (${p.role})`, publicKey, ...(perms ? { permissions: perms } : {}) });
+  });
+  const config = authorizationBlock(
+    users,
+    `stitch cluster "${options.name}": static nkey users, written by stitch cluster init --auth.\n` +
+      'Include it from nats-server.conf (include ./auth.conf) and restart or reload the server.',
+  );
+  writeFileSync(join(dir, 'auth.conf'), config, { mode: 0o644 });
+  return { config, seeds };
+}
+
+function newSeed(file: string): string {
+  const kp = createUser();
+  writeFileSync(file, `${new TextDecoder().decode(kp.getSeed())}\n`, { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  return kp.getPublicKey();
+}
+
+function readSeed(file: string): string {
+  const seed = readFileSync(file, 'utf8')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .find((l) => l.startsWith('SU'));
+  if (!seed) throw new InvalidOptions(`${file} exists but holds no user nkey seed (a line starting SU)`);
+  try {
+    return fromSeed(new TextEncoder().encode(seed)).getPublicKey();
+  } catch (err) {
+    throw new InvalidOptions(`${file}: not a valid nkey seed (${(err as Error).message})`);
+  }
+}

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  authorizationBlock,
+  clientPermissions,
+  coordinatorPermissions,
+  nodePermissions,
+  rolePermissions,
+} from '../src/auth-config.js';
+
+const KEY = `U${'A'.repeat(55)}`;
+
+test('a node writes only its own capability record, and takes only its own control and activation subjects', () => {
+  const p = nodePermissions('c1', 'gpu1');
+  assert.ok(p.publish.allow.includes('$KV.stitch_c1_nodes.gpu1'));
+  assert.ok(
+    !p.publish.allow.some((s) => s.startsWith('$KV.stitch_c1_nodes.') && s !== '$KV.stitch_c1_nodes.gpu1'),
+  );
+  assert.ok(p.publish.allow.includes('$KV.stitch_c1_directory.>'));
+  assert.ok(p.publish.allow.includes('stitch.c1.node.*.control'));
+  assert.ok(p.subscribe.allow.includes('stitch.c1.node.gpu1.control'));
+  assert.ok(p.subscribe.allow.includes('stitch.c1.activate.gpu1'));
+  assert.ok(!p.subscribe.allow.some((s) => s.includes('node.*') || s.includes('activate.*')));
+  assert.ok(!p.publish.allow.some((s) => s.includes('STREAM.CREATE')));
+});
+
+test('a client may ask, activate and read the directory and nodes buckets, and nothing else', () => {
+  const p = clientPermissions('c1');
+  for (const s of ['stitch.c1.actor.>', 'stitch.c1.durable.>', 'stitch.c1.activate.*', '_INBOX.>'])
+    assert.ok(p.publish.allow.includes(s), s);
+  assert.ok(!p.publish.allow.some((s) => s.startsWith('$KV.')), 'no KV writes');
+  assert.ok(!p.publish.allow.some((s) => s.includes('.node.')), 'no node control');
+  assert.ok(!p.publish.allow.some((s) => s.includes('STREAM.CREATE') || s.includes('membership')));
+  assert.ok(!p.publish.allow.some((s) => s.includes('KV_stitch_c1_state') && !s.includes('STREAM.INFO')));
+  assert.deepEqual(p.subscribe.allow, ['_INBOX.>']);
+});
+
+test('the coordinator is a node coordinator-<id> that also keeps the deployments bucket', () => {
+  const p = coordinatorPermissions('c1', 'main');
+  assert.ok(p.publish.allow.includes('$KV.stitch_c1_nodes.coordinator-main'));
+  assert.ok(p.publish.allow.includes('$KV.stitch_c1_deployments.>'));
+  assert.ok(p.publish.allow.includes('$JS.API.STREAM.CREATE.KV_stitch_c1_deployments'));
+  assert.equal(rolePermissions('c1', 'admin'), undefined);
+});
+
+test('names that are not subject tokens are refused', () => {
+  assert.throws(() => nodePermissions('c1', 'a.b'), /node id/);
+  assert.throws(() => clientPermissions('c>'), /cluster name/);
+  assert.throws(() => rolePermissions('c1', 'node'), /node id/);
+});
+
+test('the authorization block lists each user with its permissions', () => {
+  const text = authorizationBlock(
+    [
+      { name: 'admin', publicKey: KEY },
+      { name: 'client', publicKey: KEY, permissions: clientPermissions('c1') },
+    ],
+    'header',
+  );
+  assert.match(text, /^# header\nauthorization \{\n {2}users = \[/);
+  assert.match(text, new RegExp(`\\{ nkey: "${KEY}" \\}`));
+  assert.match(text, /publish: \{ allow: \["stitch\.c1\.actor\.>"/);
+  assert.match(text, /subscribe: \{ allow: \["_INBOX\.>"\] \}/);
+  assert.throws(() => authorizationBlock([{ name: 'x', publicKey: 'SUABC' }]), /not a user nkey/);
+});

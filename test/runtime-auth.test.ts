@@ -1,0 +1,153 @@
+// Per-principal credentials: `stitch cluster init --auth` (writeAuthDir) makes static nkey users with
+// permissions per role; a nats-server configured with them lets a node host actors and a client ask
+// them, and refuses what each principal has no business doing (a client stopping an actor, writing
+// the directory or posing as a node; a node writing another node's capability record).
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { connect, type NatsConnection, nkeyAuthenticator } from '@nats-io/transport-node';
+import {
+  type Cluster,
+  connectCluster,
+  defineActor,
+  type EmbeddedNats,
+  initCluster,
+  startEmbeddedNats,
+} from '@stitch/runtime';
+import { writeAuthDir } from '../packages/cli/src/auth-files.js';
+import { Ledger } from './fixtures/runtime-actors.js';
+
+const C = 'sec';
+
+const Echo = defineActor({
+  type: 'echo',
+  handlers: { echo: (_s: unknown, m: { text: string }) => m.text },
+});
+
+/** Resolves with what `p` resolves to, or with 'timeout' after `ms`: a bounded wait. */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<'timeout'>((done) => {
+    timer = setTimeout(() => done('timeout'), ms);
+  });
+  try {
+    return await Promise.race([p, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe('per-principal nkey credentials', () => {
+  let dir: string;
+  let seeds: Record<string, string>;
+  let nats: EmbeddedNats;
+  let nodeA: Cluster | undefined;
+  let nodeB: Cluster | undefined;
+  let client: Cluster | undefined;
+  const raw: NatsConnection[] = [];
+  const as = (principal: string) => ({
+    nats: nats.url,
+    name: C,
+    nkeySeedFile: seeds[principal],
+    deadAfterMs: 3000,
+    askTimeoutMs: 10_000,
+  });
+  const rawAs = async (principal: string) => {
+    const nc = await connect({
+      servers: nats.url,
+      authenticator: nkeyAuthenticator(
+        new TextEncoder().encode(readFileSync(seeds[principal]!, 'utf8').trim()),
+      ),
+    });
+    raw.push(nc);
+    return nc;
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'stitch-auth-test-'));
+    const first = writeAuthDir(dir, { name: C, nodes: ['a', 'b'] });
+    // Idempotent: a second run keeps every key.
+    const again = writeAuthDir(dir, { name: C, nodes: ['a', 'b'] });
+    assert.equal(again.config, first.config);
+    seeds = first.seeds;
+    assert.equal(statSync(seeds['node-a']!).mode & 0o777, 0o600);
+    nats = await startEmbeddedNats({ config: readFileSync(join(dir, 'auth.conf'), 'utf8') });
+    await initCluster(as('admin'));
+    nodeA = await connectCluster(as('node-a'));
+    await nodeA.startNode({ id: 'a', actors: [Echo, Ledger] });
+    nodeB = await connectCluster(as('node-b'));
+    await nodeB.startNode({ id: 'b', actors: [Echo, Ledger] });
+    client = await connectCluster(as('client'));
+  });
+
+  after(async () => {
+    await Promise.all(raw.map((nc) => nc.close().catch(() => undefined)));
+    await client?.close();
+    await nodeA?.close();
+    await nodeB?.close();
+    await nats?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('without a credential the server refuses the connection', async () => {
+    await assert.rejects(connectCluster({ nats: nats.url, name: C }));
+  });
+
+  test('a node hosts actors and a client asks them (fast and durable)', async () => {
+    const echo = client!.get(Echo, 'e1');
+    assert.equal(await echo.ask({ type: 'echo', text: 'hi' }), 'hi');
+    const ledger = await client!.spawn(Ledger, { id: 'l1', node: 'b' });
+    assert.equal(await ledger.ask({ type: 'apply', n: 1 }, { mode: 'durable', idempotencyKey: 'k1' }), 1);
+    // The client may read the directory and the nodes bucket.
+    assert.equal((await client!.locate({ type: 'echo', id: 'e1' }))?.node !== undefined, true);
+    const ids = (await client!.nodes()).map((r) => r.nodeId).sort();
+    assert.deepEqual(ids, ['a', 'b']);
+  });
+
+  test('a client cannot stop an actor: a node control subject is not its to publish to', async () => {
+    const echo = client!.get(Echo, 'e2');
+    assert.equal(await echo.ask({ type: 'echo', text: 'one' }), 'one');
+    await assert.rejects(client!.stop({ type: 'echo', id: 'e2' }));
+    assert.equal(await echo.ask({ type: 'echo', text: 'still here' }), 'still here');
+  });
+
+  test('a client cannot write the directory or the nodes bucket', async () => {
+    const directory = await client!.kv(`stitch_${C}_directory`);
+    await assert.rejects(directory.put('echo.e1', JSON.stringify({ node: 'b', epoch: 99 })));
+    const nodes = await client!.kv(`stitch_${C}_nodes`);
+    await assert.rejects(nodes.put('fake', JSON.stringify({ nodeId: 'fake' })));
+    // Nor create a stream (a bucket is one).
+    await assert.rejects(client!.kv(`stitch_${C}_other`, { create: true }));
+    // Nothing changed: the directory still says where e1 is, and no fake node appeared.
+    assert.equal(await client!.get(Echo, 'e1').ask({ type: 'echo', text: 'after' }), 'after');
+    assert.equal(
+      (await client!.nodes()).some((r) => r.nodeId === 'fake'),
+      false,
+    );
+  });
+
+  test('a client cannot pose as a node: it may not subscribe to a node control subject', async () => {
+    const nc = await rawAs('client');
+    const sub = nc.subscribe(`stitch.${C}.node.a.control`);
+    const closed = await within(sub.closed, 10_000);
+    assert.ok(closed instanceof Error, `subscription not refused: ${String(closed)}`);
+    assert.match(closed.message, /permission/i);
+    // Nor subscribe to actor subjects (to answer in an actor's place).
+    const actorSub = nc.subscribe(`stitch.${C}.actor.echo.e1`);
+    const actorClosed = await within(actorSub.closed, 10_000);
+    assert.ok(actorClosed instanceof Error, `subscription not refused: ${String(actorClosed)}`);
+  });
+
+  test("node a cannot write node b's capability record, only its own", async () => {
+    const nodes = await nodeA!.kv(`stitch_${C}_nodes`);
+    const before = await nodes.get('b');
+    assert.ok(before);
+    await assert.rejects(nodes.put('b', JSON.stringify({ nodeId: 'b', forged: true })));
+    const afterPut = await nodes.get('b');
+    assert.equal(afterPut?.string().includes('forged'), false);
+    // Node a's own record it does write (its heartbeat keeps it current).
+    assert.equal(await nodeA!.isNodeAlive('a'), true);
+  });
+});
