@@ -3,6 +3,7 @@ import { Coordinator, coordinatorActor } from '@stitch/agents';
 import { connectCluster } from '@stitch/runtime';
 import type { Command } from 'commander';
 import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
+import { firstSignal } from '../signals.js';
 
 interface CoordinatorCommandOptions extends ConnectionFlags {
   name: string;
@@ -22,6 +23,7 @@ export function registerCoordinator(program: Command): void {
     .option('--id <name>', 'coordinator actor id (stitch-coordinator/<id>)', 'main')
     .option('--deploy <file.mlir...>', 'agent graphs to deploy once the coordinator runs')
     .action(async (opts: CoordinatorCommandOptions) => {
+      const stopped = firstSignal();
       const cluster = await connectCluster({ name: opts.name, ...connectionFromFlags(opts) });
       const say = (line: string) => process.stdout.write(`${line}\n`);
       try {
@@ -42,10 +44,7 @@ export function registerCoordinator(program: Command): void {
             say(`  ${o.id.padEnd(18)} ${o.op.padEnd(16)} ${device.padEnd(26)} ${o.node}`);
           }
         }
-        await new Promise<void>((done) => {
-          process.once('SIGINT', done);
-          process.once('SIGTERM', done);
-        });
+        await stopped;
         coordinator.stop();
         say('coordinator stopping');
       } finally {

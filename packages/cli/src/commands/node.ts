@@ -4,6 +4,7 @@ import { calibrateCpu, probeDevices } from '@stitch/kernels';
 import { type AnyActorDefinition, connectCluster, InvalidOptions } from '@stitch/runtime';
 import type { Command } from 'commander';
 import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
+import { firstSignal } from '../signals.js';
 
 interface NodeCommandOptions extends ConnectionFlags {
   name: string;
@@ -30,6 +31,7 @@ export function registerNode(program: Command): void {
     .option('--dead-after <ms>', 'heartbeat window after which a silent node is dead', '5000')
     .option('--no-calibrate', 'skip the kernel calibration at start')
     .action(async (opts: NodeCommandOptions) => {
+      const stopped = firstSignal();
       const connection = connectionFromFlags(opts);
       const labels = parseLabels(opts.labels);
       const actors = await loadActors(opts.actors ?? []);
@@ -54,10 +56,7 @@ export function registerNode(program: Command): void {
         `node ${node.id} joined cluster "${cluster.name}" at ${cluster.url}; devices: ${devices}; ` +
           `actor types: ${cluster.actorTypes.join(', ') || '(none)'}\n`,
       );
-      await new Promise<void>((done) => {
-        process.once('SIGINT', done);
-        process.once('SIGTERM', done);
-      });
+      await stopped;
       process.stdout.write(`node ${node.id} draining\n`);
       await cluster.close();
     });
