@@ -1,0 +1,215 @@
+// The fuzz targets: each turns a case number into one hostile message (or bucket write) on one inbound
+// edge of the runtime. Most cases are mutations of a seed corpus of valid messages, so they get past
+// decoding and into the handlers; the rest are random bytes.
+import { type MsgHdrs, headers as natsHeaders } from '@nats-io/transport-node';
+import { decode, encode, encodeRequests, newTraceparent } from '@stitch/runtime/internal';
+import { mutate, mutateText, type Rng } from './prng.js';
+
+export const TARGETS = [
+  'actor',
+  'headers',
+  'batch',
+  'durable',
+  'activation',
+  'control',
+  'membership',
+  'kv',
+] as const;
+export type TargetName = (typeof TARGETS)[number];
+
+/** What the fuzz cases know of the cluster under test. */
+export interface Scene {
+  cluster: string;
+  nodeId: string;
+  /** The Counter id the cases attack. */
+  fuzzId: string;
+  /** The Counter id the cases never address; the check after each target counts on it. */
+  checkId: string;
+  /** Reply subjects of the cases start with this (`<inbox>.<case>[.<item>]`). */
+  inbox: string;
+}
+
+export const messageCorpus: unknown[] = [
+  { type: 'add', by: 1 },
+  { type: 'add', by: 0 },
+  { type: 'add', by: -3 },
+  { type: 'add', by: 1.5 },
+  { type: 'add', by: 2 ** 53 },
+  { type: 'add', by: 'one' },
+  { type: 'add' },
+  { type: 'add', by: 1, extra: { nested: [1, 2, { deep: [null, true] }] } },
+  { type: 'get' },
+  { type: 'get', pad: 'x'.repeat(300) },
+  { type: 'fail' },
+  { type: 'nope' },
+  { type: '' },
+  { type: 42 },
+  { type: '$outcome', key: 'k1' },
+  { type: 'add', by: new Uint8Array([1, 2, 3]) },
+  { type: 'add', by: [1, 2, 3] },
+  [{ type: 'add', by: 1 }],
+  'add',
+  null,
+  {},
+];
+const encodedMessages = messageCorpus.map((m) => encode(m));
+
+export function pickMessage(rng: Rng): Uint8Array {
+  return rng.pick(encodedMessages);
+}
+
+/** A corpus message mutated (most cases), or random bytes. */
+export function messageCase(rng: Rng): Uint8Array {
+  if (rng.chance(0.15)) return rng.bytes(rng.int(64));
+  if (rng.chance(0.1)) return pickMessage(rng);
+  return mutate(rng, pickMessage(rng), pickMessage(rng));
+}
+
+const STITCH_HEADERS = [
+  'Stitch-Chunk',
+  'Stitch-Batch',
+  'Stitch-Deadline',
+  'traceparent',
+  'Stitch-Sender',
+  'Stitch-Idempotency-Key',
+] as const;
+
+function headerValue(rng: Rng, name: string, i: number): string {
+  const valid: Record<string, () => string> = {
+    'Stitch-Chunk': () => `c${i}:${rng.int(3)}:${1 + rng.int(3)}`,
+    'Stitch-Batch': () => String(rng.int(6)),
+    'Stitch-Deadline': () => String(Date.now() + rng.pick([-60_000, 0, 5000, 60_000])),
+    traceparent: () => newTraceparent(),
+    'Stitch-Sender': () => `fuzz-${rng.int(4)}`,
+    'Stitch-Idempotency-Key': () => `key-${rng.int(50)}`,
+  };
+  const odd = ['', '-1', '0', 'NaN', 'Infinity', '1e308', '4294967296', ':::', 'a:b:c', ' ', '00-zz-zz-01'];
+  const r = rng.next();
+  if (r < 0.35) return (valid[name] ?? (() => ''))();
+  if (r < 0.75) return mutateText(rng, (valid[name] ?? (() => ''))());
+  if (r < 0.9) return rng.pick(odd);
+  return rng.text(rng.chance(0.05) ? 5000 : 40);
+}
+
+/** A header set; values nats.js refuses (CR/LF) are sent with those characters removed. */
+export function setHeader(h: MsgHdrs, name: string, value: string): void {
+  try {
+    h.set(name, value);
+  } catch {
+    try {
+      h.set(name, value.replace(/[\r\n]/g, ''));
+    } catch {
+      // a value nats.js cannot send at all: the case goes without this header
+    }
+  }
+}
+
+/** 1-4 stitch headers with valid, mutated or random values. */
+export function stitchHeaders(rng: Rng, i: number): MsgHdrs {
+  const h = natsHeaders();
+  const n = 1 + rng.int(4);
+  for (let k = 0; k < n; k++) {
+    const name = rng.pick(STITCH_HEADERS);
+    setHeader(h, name, headerValue(rng, name, i));
+  }
+  return h;
+}
+
+/** A valid coalesced batch of 2-5 items (replies to `<inbox>.<case>.<item>`), and its item count. */
+export function validBatch(
+  rng: Rng,
+  scene: Scene,
+  i: number,
+): { data: Uint8Array; n: number; reply?: string } {
+  const n = 2 + rng.int(4);
+  const items: Parameters<typeof encodeRequests>[0] = [];
+  for (let k = 0; k < n; k++) {
+    items.push({
+      reply: rng.chance(0.7) ? `${scene.inbox}.${i}.${k}` : undefined,
+      traceparent: rng.chance(0.8) ? newTraceparent() : rng.text(20),
+      deadline: rng.pick([Date.now() + 60_000, 0, Date.now() - 1000, Number.NaN]),
+      key: rng.chance(0.3) ? `bk-${rng.int(100)}` : undefined,
+      body: pickMessage(rng),
+    });
+  }
+  const reply = items.find((x) => x.reply)?.reply;
+  return { data: encodeRequests(items), n, ...(reply ? { reply } : {}) };
+}
+
+export const controlCorpus = (scene: Scene): Uint8Array[] =>
+  [
+    { op: 'inspect' },
+    { op: 'hosts', type: 'counter', id: scene.fuzzId },
+    { op: 'hosts', type: 'counter', id: scene.checkId },
+    { op: 'stop', type: 'counter', id: scene.fuzzId },
+    { op: 'stop', type: 'counter', id: 'fz-1' },
+    { op: 'stop', type: 'nosuch', id: 'x' },
+    { op: 'bogus', type: 'counter', id: scene.fuzzId },
+    { op: 'inspect', extra: [1, 2, 3] },
+  ].map((m) => encode(m));
+
+/**
+ * Whether a control payload is a valid `stop` of the checked Counter: such cases are left out (an
+ * authorised stop is not hostile input, and it would make the exact-count check meaningless).
+ */
+export function stopsChecked(data: Uint8Array, scene: Scene): boolean {
+  try {
+    const v = decode(data) as { op?: unknown; id?: unknown } | null;
+    return v?.op === 'stop' && v.id === scene.checkId;
+  } catch {
+    return false;
+  }
+}
+
+export const activationCorpus = (scene: Scene): Uint8Array[] =>
+  [
+    { type: 'counter', id: 'fz-1' },
+    { type: 'counter', id: 'fz-2' },
+    { type: 'counter', id: scene.fuzzId },
+    { type: 'counter', id: scene.checkId },
+    { type: 'nosuch', id: 'fz-1' },
+    { type: 'counter', id: 'has space' },
+    { type: 'counter' },
+    { id: 'fz-3' },
+  ].map((m) => encode(m));
+
+/** Membership events (JSON) as the runtime sends them, about made-up nodes. */
+export function membershipCorpus(rng: Rng): Uint8Array[] {
+  const kinds = ['join', 'leave', 'dead', 'other'];
+  return kinds.map((kind) =>
+    Buffer.from(
+      JSON.stringify({ kind, nodeId: `ghost-${rng.int(5)}`, revision: rng.int(1000), at: Date.now() }),
+    ),
+  );
+}
+
+/**
+ * Whether a membership payload is a leave/dead event about the node under test: left out, as a
+ * forged obituary of a live node is a trust question (test/coordinator-forged-membership.test.ts),
+ * not a parser one.
+ */
+export function obituaryOf(data: Uint8Array, nodeId: string): boolean {
+  try {
+    const v = JSON.parse(Buffer.from(data).toString('utf8')) as { kind?: unknown; nodeId?: unknown } | null;
+    return (v?.kind === 'leave' || v?.kind === 'dead') && v.nodeId === nodeId;
+  } catch {
+    return false;
+  }
+}
+
+const KEY_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=/';
+
+/** A valid KV key: dot-separated tokens, sometimes shaped like `<type>.<id>`. */
+export function kvKey(rng: Rng): string {
+  if (rng.chance(0.4))
+    return `${rng.pick(['counter', 'nosuch', 'x'])}.${rng.pick(['fz-1', 'fz-2', 'k'])}${rng.int(20)}`;
+  const tokens = 1 + rng.int(3);
+  const out: string[] = [];
+  for (let t = 0; t < tokens; t++) {
+    let s = '';
+    const n = 1 + rng.int(12);
+    for (let c = 0; c < n; c++) s += KEY_CHARS[rng.int(KEY_CHARS.length)];
+    out.push(s);
+  }
+  return out.join('.');
+}
