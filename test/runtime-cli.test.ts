@@ -1,39 +1,10 @@
 // `stitch node` as a real process: joins, advertises its labels and virtual devices, drains on SIGTERM.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
-
-const bin = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
-const children = new Set<ChildProcess>();
-
-function stitchNode(args: string[]): {
-  child: ChildProcess;
-  line: Promise<string>;
-  exited: Promise<number | null>;
-} {
-  const child = spawn(process.execPath, [bin, 'node', '--no-calibrate', ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.add(child);
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
-      children.delete(child);
-      resolve(code);
-    }),
-  );
-  const line = new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString();
-      if (out.includes('\n')) resolve(out.split('\n')[0]!);
-    });
-    void exited.then((code) => reject(new Error(`stitch node exited (${code}) before it was ready`)));
-  });
-  return { child, line, exited };
-}
+import { killStitchNodes, stitchNode } from './fixtures/stitch-node.js';
 
 describe('stitch node', () => {
   let nats: EmbeddedNats;
@@ -45,7 +16,7 @@ describe('stitch node', () => {
   });
 
   after(async () => {
-    for (const c of children) c.kill('SIGKILL');
+    killStitchNodes();
     await client?.close();
     await nats?.stop();
   });

@@ -1,7 +1,7 @@
 // TLS to NATS: a test CA and certificates made with openssl, a nats-server that requires TLS (and one
 // that also verifies client certificates), connectCluster with `tls`, and `stitch node --tls-*`.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import {
   type EmbeddedNats,
   startEmbeddedNats,
 } from '@stitch/runtime';
+import { killStitchNodes, stitchNode } from './fixtures/stitch-node.js';
 
 const CLI = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
 
@@ -128,39 +129,6 @@ async function echoRoundTrip(options: ConnectOptions): Promise<void> {
 
 const connectionFailed = (e: unknown) => e instanceof ConnectionFailed && e.code === 'NATS_CONNECT';
 
-const children = new Set<ChildProcess>();
-
-/** `stitch node` as a child process; resolves with its first stdout line. */
-function stitchNode(args: string[]): {
-  child: ChildProcess;
-  line: Promise<string>;
-  exited: Promise<number | null>;
-} {
-  const child = spawn(process.execPath, [CLI, 'node', '--no-calibrate', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let err = '';
-  child.stderr!.on('data', (b: Buffer) => {
-    err += b.toString();
-  });
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
-      children.delete(child);
-      resolve(code);
-    }),
-  );
-  const line = new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString();
-      if (out.includes('\n')) resolve(out.split('\n')[0]!);
-    });
-    void exited.then((code) => reject(new Error(`stitch node exited (${code}) before it joined: ${err}`)));
-  });
-  return { child, line, exited };
-}
-
 describe('TLS to NATS', () => {
   let pki: Pki;
   let tls: EmbeddedNats;
@@ -173,7 +141,7 @@ describe('TLS to NATS', () => {
   });
 
   after(async () => {
-    for (const c of children) c.kill('SIGKILL');
+    killStitchNodes();
     await tls?.stop();
     await mtls?.stop();
     if (pki) rmSync(pki.dir, { recursive: true, force: true });

@@ -48,8 +48,7 @@ export class Guard {
   /** Runs `fn`; anything it throws, or a promise it returns rejects with, is reported at `where`. */
   run(where: string, fn: () => unknown, fields?: Record<string, unknown>): void {
     try {
-      const r = fn();
-      if (r instanceof Promise) r.catch((err: unknown) => this.report(where, err, fields));
+      this.#awaited(where, fn(), fields);
     } catch (err) {
       this.report(where, err, fields);
     }
@@ -57,13 +56,23 @@ export class Guard {
 
   /** A nats.js subscription callback that hands each message to `fn` and lets nothing escape. */
   callback<M>(where: string, fn: (m: M) => unknown): (err: Error | null, m: M) => void {
+    // No closure per message: this runs for every message an actor or caller receives.
     return (err, m) => {
       if (err) {
         this.report(where, err);
         return;
       }
-      this.run(where, () => fn(m));
+      try {
+        this.#awaited(where, fn(m));
+      } catch (error) {
+        this.report(where, error);
+      }
     };
+  }
+
+  /** Reports a rejection of `result` when it is a promise. */
+  #awaited(where: string, result: unknown, fields?: Record<string, unknown>): void {
+    if (result instanceof Promise) result.catch((err: unknown) => this.report(where, err, fields));
   }
 
   /**

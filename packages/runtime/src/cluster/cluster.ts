@@ -128,7 +128,6 @@ export class Cluster implements RefTransport {
         directory: this.directory,
         ref: (data) => this.ref(data),
         actorType: (type) => this.actorType(type),
-        register: (def) => this.register(def),
         get actorTypes() {
           return types();
         },

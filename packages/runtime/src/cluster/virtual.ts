@@ -1,3 +1,4 @@
+import { nuid } from '@nats-io/transport-node';
 import type { AskOptions, RefTransport, TellOptions } from '../actor/definition.js';
 import { type Clock, sleep } from '../clock.js';
 import { ClusterClosed, NoResponders, Timeout } from '../errors.js';
@@ -59,7 +60,7 @@ export class VirtualTransport implements RefTransport {
 
   async #askDurable(type: string, id: string, msg: unknown, options: AskOptions): Promise<unknown> {
     await this.#ensureActive(type, id);
-    const keyed = options.idempotencyKey ? options : { ...options, idempotencyKey: crypto.randomUUID() };
+    const keyed = options.idempotencyKey ? options : { ...options, idempotencyKey: nuid.next() };
     try {
       return await this.#sender.ask(type, id, msg, keyed);
     } catch (err) {

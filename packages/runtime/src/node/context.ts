@@ -9,5 +9,4 @@ export interface NodeContext {
   ref(data: ActorRefData): ActorRef;
   actorType(type: string): AnyActorDefinition | undefined;
   readonly actorTypes: string[];
-  register(def: AnyActorDefinition): void;
 }
