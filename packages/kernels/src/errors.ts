@@ -8,8 +8,10 @@ export const KernelErrorCode = {
   Load: 'KERNEL_LOAD',
   /** `KernelOptionsInvalid`: an option passed to a @stitch/kernels API is out of range or unsupported here. */
   InvalidOptions: 'KERNEL_OPTIONS',
-  /** `CheckpointInvalid`: a llama2.c checkpoint could not be read. */
+  /** `CheckpointInvalid`: a llama2.c or GGUF checkpoint could not be read. */
   CheckpointInvalid: 'CHECKPOINT_INVALID',
+  /** `TokenizerInvalid`: a tokenizer (llama2.c tokenizer.bin or GGUF metadata) could not be read, or text cannot be encoded. */
+  TokenizerInvalid: 'TOKENIZER_INVALID',
   /** `ContextExceeded`: more tokens than the model's context (KV cache) holds. */
   ContextExceeded: 'CONTEXT_EXCEEDED',
 } as const;
@@ -56,12 +58,25 @@ export class KernelOptionsInvalid extends KernelError {
   }
 }
 
-/** A llama2.c checkpoint could not be read. */
+/** A llama2.c or GGUF checkpoint could not be read. */
 export class CheckpointInvalid extends KernelError {
   constructor(path: string, detail: string, options?: { cause?: unknown }) {
     super(
       KernelErrorCode.CheckpointInvalid,
-      `${path}: ${detail}; pass a llama2.c (version 0) float32 checkpoint.`,
+      `${path}: ${detail}; pass a llama2.c (version 0) float32 checkpoint or a GGUF v3 Llama file ` +
+        'with f32, f16 or q8_0 tensors.',
+      options,
+    );
+  }
+}
+
+/** A tokenizer could not be read, or text cannot be encoded with it. */
+export class TokenizerInvalid extends KernelError {
+  constructor(source: string, detail: string, options?: { cause?: unknown }) {
+    super(
+      KernelErrorCode.TokenizerInvalid,
+      `${source}: ${detail}; pass llama2.c's tokenizer.bin for this model's vocabulary, or a GGUF file ` +
+        'with tokenizer.ggml.tokens and scores.',
       options,
     );
   }

@@ -2,6 +2,15 @@ import * as reference from './reference.js';
 
 export type { Calibration } from './calibrate.js';
 export { calibrate, timeRuns } from './calibrate.js';
+export type { GgufHeader, GgufTensorInfo, GgufValue } from './checkpoint/gguf.js';
+export { GgmlType } from './checkpoint/gguf.js';
+export type { GgufCheckpoint } from './checkpoint/gguf-llama.js';
+export { loadGguf } from './checkpoint/gguf-llama.js';
+export { writeGguf } from './checkpoint/gguf-write.js';
+export { loadLlama2c, writeLlama2c } from './checkpoint/llama2c.js';
+export type { Checkpoint } from './checkpoint/load.js';
+export { loadCheckpoint } from './checkpoint/load.js';
+export { loadTokenizerBin, Tokenizer, writeTokenizerBin } from './checkpoint/tokenizer.js';
 export type { ProbedDevice } from './devices.js';
 export { calibrateCpu, probeDevices } from './devices.js';
 export {
@@ -13,12 +22,13 @@ export {
   KernelLoadError,
   KernelOptionsInvalid,
   KernelShapeMismatch,
+  TokenizerInvalid,
 } from './errors.js';
 export { argmax, Llama } from './llama/model.js';
 export type { LlamaOps } from './llama/ops.js';
 export { kernelOps, referenceOps } from './llama/ops.js';
 export type { LlamaConfig, LlamaWeights } from './llama/weights.js';
-export { loadLlama2c, syntheticWeights, writeLlama2c } from './llama/weights.js';
+export { syntheticWeights } from './llama/weights.js';
 export type { HostProbe, IsaFeatures } from './probe.js';
 export { probeHost } from './probe.js';
 export type { KernelArray, KernelRuntimeOptions } from './runtime.js';

@@ -15,8 +15,10 @@ import {
   Llama,
   type LlamaConfig,
   loadLlama2c,
+  loadTokenizerBin,
   referenceOps,
   syntheticWeights,
+  TokenizerInvalid,
 } from '../src/index.js';
 
 async function caught(fn: () => unknown): Promise<KernelError> {
@@ -59,6 +61,10 @@ test('KernelErrorCode: unique values; one error class per code, named after the 
     [KernelErrorCode.CheckpointInvalid]: [
       await caught(() => loadLlama2c(join(tmpdir(), 'stitch-no-such-checkpoint.bin'))),
       CheckpointInvalid,
+    ],
+    [KernelErrorCode.TokenizerInvalid]: [
+      await caught(() => loadTokenizerBin(join(tmpdir(), 'stitch-no-such-tokenizer.bin'), 32)),
+      TokenizerInvalid,
     ],
     [KernelErrorCode.ContextExceeded]: [await caught(() => llama.prefill([1, 2, 3, 4, 5])), ContextExceeded],
   } satisfies Record<KernelErrorCode, [KernelError, abstract new (...args: never[]) => KernelError]>;

@@ -1,6 +1,3 @@
-import { readFile, writeFile } from 'node:fs/promises';
-import { CheckpointInvalid } from '../errors.js';
-
 /** Llama-architecture decoder dimensions. */
 export interface LlamaConfig {
   dim: number;
@@ -36,7 +33,8 @@ export interface LlamaWeights {
   wcls: Float32Array;
 }
 
-function shapes(c: LlamaConfig) {
+/** Elements of each per-layer tensor. */
+export function shapes(c: LlamaConfig) {
   const kvDim = (c.dim / c.heads) * c.kvHeads;
   return {
     rmsAtt: c.dim,
@@ -50,8 +48,9 @@ function shapes(c: LlamaConfig) {
     w3: c.hiddenDim * c.dim,
   };
 }
-type LayerKey = keyof ReturnType<typeof shapes>;
-const LAYER_KEYS: LayerKey[] = ['rmsAtt', 'wq', 'wk', 'wv', 'wo', 'rmsFfn', 'w1', 'w2', 'w3'];
+export type LayerKey = keyof ReturnType<typeof shapes>;
+/** Per-layer tensors in llama2.c's file order. */
+export const LAYER_KEYS: LayerKey[] = ['rmsAtt', 'wq', 'wk', 'wv', 'wo', 'rmsFfn', 'w1', 'w2', 'w3'];
 
 /** Deterministic pseudo-random weights (mulberry32 from `seed`), scaled so activations stay O(1). */
 export function syntheticWeights(config: LlamaConfig, seed = 1): LlamaWeights {
@@ -84,72 +83,29 @@ export function syntheticWeights(config: LlamaConfig, seed = 1): LlamaWeights {
   };
 }
 
-const HEADER_INTS = 7;
+/** Upper bounds on a config read from a file: they keep a hostile header from sizing huge buffers. */
+const LIMITS: Partial<Record<keyof LlamaConfig, number>> = {
+  dim: 1 << 16,
+  hiddenDim: 1 << 18,
+  layers: 1 << 10,
+  heads: 1 << 10,
+  kvHeads: 1 << 10,
+  vocab: 1 << 20,
+  seqLen: 1 << 20,
+};
 
-/** Reads a llama2.c checkpoint (7 int32 header, then f32 tensors; negative vocab = separate classifier). */
-export async function loadLlama2c(path: string): Promise<LlamaWeights> {
-  let buf: Buffer;
-  try {
-    buf = await readFile(path);
-  } catch (cause) {
-    const reason = (cause as { code?: unknown }).code ?? 'unreadable';
-    throw new CheckpointInvalid(path, `cannot read the file (${String(reason)}); check the path`, { cause });
+/** Why `c` is not a usable config (sizes out of range or inconsistent), or null when it is. */
+export function configProblem(c: LlamaConfig): string | null {
+  for (const [key, max] of Object.entries(LIMITS)) {
+    const v = c[key as keyof LlamaConfig];
+    if (!Number.isInteger(v) || v! < 1 || v! > max) return `${key} ${v} is not an integer in 1..${max}`;
   }
-  if (buf.length < HEADER_INTS * 4) throw new CheckpointInvalid(path, 'file is shorter than the header');
-  const header = new Int32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + HEADER_INTS * 4));
-  const [dim, hiddenDim, layers, heads, kvHeads, vocabSigned, seqLen] = header as unknown as number[];
-  const config: LlamaConfig = {
-    dim: dim!,
-    hiddenDim: hiddenDim!,
-    layers: layers!,
-    heads: heads!,
-    kvHeads: kvHeads!,
-    vocab: Math.abs(vocabSigned!),
-    seqLen: seqLen!,
-  };
-  if (
-    Object.values(config).some((v) => !(v > 0)) ||
-    config.dim % config.heads !== 0 ||
-    config.heads % config.kvHeads !== 0
-  ) {
-    throw new CheckpointInvalid(path, `header ${Array.from(header).join(',')} is not a valid config`);
+  if (c.dim % c.heads !== 0) return `dim ${c.dim} is not a multiple of heads ${c.heads}`;
+  if (c.heads % c.kvHeads !== 0) return `heads ${c.heads} is not a multiple of kvHeads ${c.kvHeads}`;
+  if ((c.dim / c.heads) % 2 !== 0) return `the head size ${c.dim / c.heads} is odd (RoPE rotates pairs)`;
+  for (const key of ['theta', 'eps'] as const) {
+    const v = c[key];
+    if (v !== undefined && !(Number.isFinite(v) && v > 0)) return `${key} ${v} is not a positive number`;
   }
-  const floats = new Float32Array(
-    buf.buffer.slice(
-      buf.byteOffset + HEADER_INTS * 4,
-      buf.byteOffset + buf.length - ((buf.length - HEADER_INTS * 4) % 4),
-    ),
-  );
-  let off = 0;
-  const take = (n: number) => {
-    if (off + n > floats.length) throw new CheckpointInvalid(path, 'file ends before all tensors were read');
-    const t = floats.slice(off, off + n);
-    off += n;
-    return t;
-  };
-  const sh = shapes(config);
-  const tokenEmbedding = take(config.vocab * config.dim);
-  const w = {} as Record<LayerKey, Float32Array[]>;
-  for (const key of LAYER_KEYS) {
-    const all = take(sh[key] * config.layers);
-    w[key] = Array.from({ length: config.layers }, (_, l) => all.subarray(l * sh[key], (l + 1) * sh[key]));
-  }
-  const rmsFinal = take(config.dim);
-  take(config.seqLen * (config.dim / config.heads)); // freq_cis_real and _imag: RoPE is computed, not read
-  const wcls = vocabSigned! > 0 ? tokenEmbedding : take(config.vocab * config.dim);
-  return { config, synthetic: false, tokenEmbedding, ...w, rmsFinal, wcls };
-}
-
-/** Writes weights as a llama2.c checkpoint with a shared classifier (tests use it to make tiny ones). */
-export async function writeLlama2c(path: string, weights: LlamaWeights): Promise<void> {
-  const c = weights.config;
-  const header = Int32Array.of(c.dim, c.hiddenDim, c.layers, c.heads, c.kvHeads, c.vocab, c.seqLen);
-  const parts: Float32Array[] = [weights.tokenEmbedding];
-  for (const key of LAYER_KEYS) parts.push(...weights[key]);
-  parts.push(weights.rmsFinal, new Float32Array(c.seqLen * (c.dim / c.heads)));
-  const chunks = [
-    Buffer.from(header.buffer),
-    ...parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)),
-  ];
-  await writeFile(path, Buffer.concat(chunks));
+  return null;
 }
