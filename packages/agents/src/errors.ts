@@ -16,6 +16,10 @@ export const AgentsErrorCode = {
   DeployInfeasible: 'DEPLOY_INFEASIBLE',
   /** An op of a request failed for good (not a timeout that a retry would fix). */
   RequestFailed: 'REQUEST_FAILED',
+  /** A privacy filter's configuration is unusable (unknown phone region, bad pattern name or syntax, too many). */
+  PrivacyConfigInvalid: 'PRIVACY_CONFIG_INVALID',
+  /** Input to an operator is larger than it accepts; the message names the limit. */
+  InputTooLarge: 'INPUT_TOO_LARGE',
 } as const;
 export type AgentsErrorCode = (typeof AgentsErrorCode)[keyof typeof AgentsErrorCode];
 

@@ -20,6 +20,8 @@ export { OPERATOR_ACTORS } from './operator.js';
 export type { OpConfig } from './ops.js';
 export type { NodeClass, PlacedOp } from './placement.js';
 export { analyseGraph, classifyNodes, planDeployment } from './placement.js';
+export type { Finding, PrivacyOptions, Redacted } from './privacy.js';
+export { MAX_FILTER_CHARS, MAX_PATTERN_CHARS, MAX_PATTERNS, PrivacyFilter } from './privacy.js';
 export type { AgentRequest, RequestResult, RunnerOptions } from './runner.js';
 export { GraphRunner } from './runner.js';
 export type { SearchHit } from './search.js';

@@ -2,6 +2,7 @@ import { calculate } from './calculator.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { DECODE_TOKENS, decode, detokenize, prefill, tinyModel, tokenize } from './llm.js';
 import { withMemory } from './memory.js';
+import { privacyFilterFor, redactContext } from './privacy.js';
 import { webSearch } from './search.js';
 
 /** What the coordinator tells an operator actor about the op it owns and where it runs. */
@@ -60,6 +61,7 @@ export const OP_FUNCTIONS: Record<string, OpFn> = {
       return { stored: key };
     }),
   'tool.invoke': toolInvoke,
+  'text.privacy_filter': async (cfg, ctx) => redactContext(privacyFilterFor(cfg), ctx),
   'llm.tokenize': async (_cfg, ctx) => ({ ids: tokenize(`${str(ctx.query)} ${str(ctx.recall)}`) }),
   'llm.prefill': async (_cfg, ctx) => ({ first: await prefill(ids(ctx.ids)) }),
   'kv.transfer': async () => ({}),
@@ -88,4 +90,5 @@ export async function prepareOp(cfg: OpConfig): Promise<void> {
   else if (cfg.op === 'llm.decode') await tinyModel('decode');
   else if (cfg.op.startsWith('memory.')) await withMemory(cfg.natsUrl, cfg.cluster, async () => undefined);
   else if (cfg.op === 'tool.invoke' && cfg.attrs.tool === 'web_search') await webSearch('warm up', 1);
+  else if (cfg.op === 'text.privacy_filter') privacyFilterFor(cfg);
 }

@@ -29,6 +29,8 @@ test('AgentsErrorCode: unique values; an error of each code carries it and the c
     [AgentsErrorCode.RequestFailed]: new AgentsError(AgentsErrorCode.RequestFailed, 'm', {
       cause: new Error('underlying'),
     }),
+    [AgentsErrorCode.PrivacyConfigInvalid]: new AgentsError(AgentsErrorCode.PrivacyConfigInvalid, 'm'),
+    [AgentsErrorCode.InputTooLarge]: new AgentsError(AgentsErrorCode.InputTooLarge, 'm'),
   } satisfies Record<AgentsErrorCode, AgentsError>;
   assert.deepEqual(Object.keys(byCode).sort(), [...values].sort());
   for (const [code, e] of Object.entries(byCode)) {
