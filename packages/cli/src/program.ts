@@ -3,6 +3,7 @@ import { registerCluster } from './commands/cluster.js';
 import { registerCoordinator } from './commands/coordinator.js';
 import { registerDemo } from './commands/demo.js';
 import { registerIr } from './commands/ir.js';
+import { registerLlm } from './commands/llm.js';
 import { registerNode } from './commands/node.js';
 import { registerPlan } from './commands/plan.js';
 import { registerProbe } from './commands/probe.js';
@@ -24,5 +25,6 @@ export function buildProgram(): Command {
   registerNode(program);
   registerCluster(program);
   registerCoordinator(program);
+  registerLlm(program);
   return program;
 }

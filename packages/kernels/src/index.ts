@@ -27,6 +27,8 @@ export {
 export { argmax, Llama } from './llama/model.js';
 export type { LlamaOps } from './llama/ops.js';
 export { kernelOps, referenceOps } from './llama/ops.js';
+export type { Sampler } from './llama/sample.js';
+export { sampler } from './llama/sample.js';
 export type { LlamaConfig, LlamaWeights } from './llama/weights.js';
 export { syntheticWeights } from './llama/weights.js';
 export type { HostProbe, IsaFeatures } from './probe.js';

@@ -63,7 +63,7 @@ test('the tokenizer encodes as llama2.c (dummy prefix, best-score merges, byte f
 /** Reference ops that also keep the last input of the classifier (for the Σ|terms| bound). */
 function recordingReference(w: LlamaWeights): { ops: LlamaOps; hidden: () => Float32Array } {
   const ops = referenceOps(w.config);
-  let hidden = new Float32Array(0);
+  let hidden: Float32Array = new Float32Array(0);
   return {
     ops: {
       ...ops,

@@ -38,14 +38,19 @@ export class Llama {
 
   /** Greedy continuation of `prompt` by `steps` tokens. */
   async generate(prompt: number[], steps: number): Promise<number[]> {
-    let logits = await this.prefill(prompt);
     const out: number[] = [];
+    for await (const token of this.stream(prompt, steps)) out.push(token);
+    return out;
+  }
+
+  /** Yields up to `steps` tokens after `prompt` as each is chosen by `pick` (greedy by default). */
+  async *stream(prompt: number[], steps: number, pick: (logits: Float32Array) => number = argmax) {
+    let logits = await this.prefill(prompt);
     for (let i = 0; i < steps; i++) {
-      const next = argmax(logits);
-      out.push(next);
+      const next = pick(logits);
+      yield next;
       if (i + 1 < steps) logits = await this.decode(next);
     }
-    return out;
   }
 
   /** Sentence embedding: the final-normed hidden states of the tokens, mean-pooled. Leaves the cache alone. */

@@ -1,0 +1,69 @@
+// `stitch llm run` on small checkpoints the test writes in both formats.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { promisify } from 'node:util';
+import {
+  KernelRuntime,
+  kernelOps,
+  Llama,
+  probeHost,
+  writeGguf,
+  writeLlama2c,
+  writeTokenizerBin,
+} from '../packages/kernels/src/index.js';
+import { tinyTokenizer, tinyWeights } from '../packages/kernels/test/tiny-model.js';
+
+const run = promisify(execFile);
+const bin = new URL('../packages/cli/dist/bin.js', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'stitch-cli-llm-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const env = { ...process.env, STITCH_KERNEL_CACHE: join(dir, 'cache') };
+const stitch = (...args: string[]) => run(process.execPath, [bin, 'llm', 'run', ...args], { env });
+
+test('stitch llm run prints the greedy continuation of a llama2.c and a GGUF checkpoint alike', async () => {
+  const tokenizer = tinyTokenizer();
+  const weights = tinyWeights(tokenizer.vocab, 21);
+  await writeLlama2c(join(dir, 'model.bin'), weights);
+  await writeTokenizerBin(join(dir, 'tokenizer.bin'), tokenizer);
+  await writeGguf(join(dir, 'model.gguf'), weights, tokenizer, 'f32');
+  const c = weights.config;
+  const model = new Llama(
+    weights,
+    await kernelOps(c, new KernelRuntime(), {
+      target: probeHost().x86Level ?? 'x86-64',
+      cacheDir: env.STITCH_KERNEL_CACHE,
+    }),
+  );
+  const prompt = tokenizer.encode('hello');
+  const tokens = await model.generate(prompt, 6);
+  const bytes: Uint8Array[] = [];
+  let prev = prompt.at(-1)!;
+  for (const t of tokens) {
+    if (t === tokenizer.bos || t === tokenizer.eos) break;
+    bytes.push(tokenizer.piece(prev, t));
+    prev = t;
+  }
+  const expected = `hello${new TextDecoder().decode(Buffer.concat(bytes))}`;
+  const fromBin = await stitch('--checkpoint', join(dir, 'model.bin'), '--prompt', 'hello', '--steps', '6');
+  assert.equal(fromBin.stdout, `${expected}\n`);
+  assert.match(fromBin.stderr, /llama2c checkpoint: dim 64, 2 layers/);
+  const fromGguf = await stitch('--checkpoint', join(dir, 'model.gguf'), '--prompt', 'hello', '--steps', '6');
+  assert.equal(fromGguf.stdout, fromBin.stdout);
+  const sampled = [
+    '--checkpoint',
+    join(dir, 'model.gguf'),
+    '--steps',
+    '8',
+    '--temperature',
+    '0.8',
+    '--seed',
+    '7',
+  ];
+  assert.equal((await stitch(...sampled)).stdout, (await stitch(...sampled)).stdout, 'a seed replays');
+  await assert.rejects(stitch('--checkpoint', join(dir, 'missing.bin')), /CHECKPOINT_INVALID/);
+  await assert.rejects(stitch('--checkpoint', join(dir, 'model.bin'), '--steps', '0'), /--steps/);
+});
