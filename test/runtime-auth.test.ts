@@ -1,7 +1,8 @@
 // Per-principal credentials: `stitch cluster init --auth` (writeAuthDir) makes static nkey users with
 // permissions per role; a nats-server configured with them lets a node host actors and a client ask
 // them, and refuses what each principal has no business doing (a client stopping an actor, writing
-// the directory or posing as a node; a node writing another node's capability record).
+// the directory or posing as a node; a node writing another node's capability record; anyone reading
+// replies sent to another principal's inboxes).
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -138,6 +139,18 @@ describe('per-principal nkey credentials', () => {
     const actorSub = nc.subscribe(`stitch.${C}.actor.echo.e1`);
     const actorClosed = await within(actorSub.closed, 10_000);
     assert.ok(actorClosed instanceof Error, `subscription not refused: ${String(actorClosed)}`);
+  });
+
+  test("no principal can read another's replies: each subscribes to its own inboxes only", async () => {
+    for (const who of ['client', 'node-a']) {
+      const nc = await rawAs(who);
+      const sub = nc.subscribe('_INBOX.>');
+      const closed = await within(sub.closed, 10_000);
+      assert.ok(closed instanceof Error, `${who}: _INBOX.> not refused: ${String(closed)}`);
+      assert.match(closed.message, /permission/i);
+    }
+    // Its own inboxes it does use: asks, KV reads and durable replies all came back above and do here.
+    assert.equal(await client!.get(Echo, 'e3').ask({ type: 'echo', text: 'mine' }), 'mine');
   });
 
   test("node a cannot write node b's capability record, only its own", async () => {

@@ -175,6 +175,14 @@ function side(p: SubjectPermissions): string {
   return `{ allow: ${list(p.allow)}${p.deny?.length ? `, deny: ${list(p.deny)}` : ''} }`;
 }
 
+/**
+ * A role's `_INBOX.>` subscription narrowed to the user's own inboxes, `_INBOX.<public key>.>`: the
+ * prefix connectCluster takes with an nkey seed, so no principal can read another's replies.
+ */
+function ownInboxes(p: SubjectPermissions, publicKey: string): SubjectPermissions {
+  return { ...p, allow: p.allow.map((s) => (s === '_INBOX.>' ? `_INBOX.${publicKey}.>` : s)) };
+}
+
 /** The `authorization { users = [...] }` block of nats-server's config (include it from the main file). */
 export function authorizationBlock(users: AuthUser[], header?: string): string {
   const lines: string[] = [];
@@ -191,7 +199,7 @@ export function authorizationBlock(users: AuthUser[], header?: string): string {
     lines.push(
       `    { nkey: ${JSON.stringify(u.publicKey)}, permissions: {`,
       `        publish: ${side(u.permissions.publish)}`,
-      `        subscribe: ${side(u.permissions.subscribe)}`,
+      `        subscribe: ${side(ownInboxes(u.permissions.subscribe, u.publicKey))}`,
       '    } }',
     );
   }

@@ -12,6 +12,7 @@ import { FastInbound } from './inbound.js';
 import { Mailbox } from './mailbox.js';
 import { checkMessage } from './messages.js';
 import { type ResolvedActorOptions, resolveActorOptions } from './options.js';
+import { RecentOutcomes } from './recent-outcomes.js';
 import { ReplySender } from './reply-sender.js';
 import { StateRecord } from './state.js';
 import { RestartBudget } from './supervisor.js';
@@ -30,8 +31,6 @@ interface Incoming {
 
 type Status = ActorInspection['status'];
 
-const RECENT_FAST_KEYS = 1000;
-
 /** One live actor on this node: its mailbox, its subscriptions, its state and its supervisor. */
 export class Activation {
   readonly key: string;
@@ -42,7 +41,7 @@ export class Activation {
   readonly #budget: RestartBudget;
   readonly #mailbox: Mailbox<Incoming>;
   readonly #inbound: FastInbound;
-  readonly #recent = new Map<string, Outcome>();
+  readonly #recent = new RecentOutcomes();
   readonly #record: StateRecord;
   readonly #durable: DurableInbox;
   readonly #counters = { delivered: 0, redelivered: 0, duplicatesSkipped: 0 };
@@ -196,8 +195,7 @@ export class Activation {
 
   #answer(item: Incoming, out: Outcome): void {
     if (item.key !== undefined) {
-      this.#recent.set(item.key, out);
-      if (this.#recent.size > RECENT_FAST_KEYS) this.#recent.delete(this.#recent.keys().next().value!);
+      this.#recent.remember(item.key, out);
     }
     if (item.reply) this.#replies.send(item.reply, out, item.inbox);
     else if (!out.ok) this.host.log('warn', 'tell failed', { actor: this.key, error: out.message });

@@ -7,6 +7,7 @@ import {
   credsAuthenticator,
   type NatsConnection,
   nkeyAuthenticator,
+  nkeys,
 } from '@nats-io/transport-node';
 import { sleep, systemClock } from '../clock.js';
 import { ConnectionFailed, InvalidOptions, JetStreamDisabled, StitchError } from '../errors.js';
@@ -31,7 +32,8 @@ export async function connectCluster(options: ConnectOptions): Promise<Cluster> 
   const embedded = o.nats === undefined ? await startEmbeddedNats() : undefined;
   let nc: NatsConnection | undefined;
   try {
-    nc = await connectNats(o, embedded);
+    const auth = authOf(o);
+    nc = await connectNats(o, embedded, auth);
     const url = serverUrl(o, embedded);
     const jsm = await openJetStream(nc, url);
     const open = nc.info?.auth_required !== true;
@@ -57,6 +59,7 @@ export async function connectCluster(options: ConnectOptions): Promise<Cluster> 
         guard: new Guard(o.log, () => o.clock.now()),
         clock: o.clock,
         embedded,
+        inboxPrefix: auth.inboxPrefix,
       },
       o,
     );
@@ -77,7 +80,7 @@ export async function initCluster(options: ConnectOptions): Promise<void> {
   const o = resolveConnectOptions(options);
   if (o.nats === undefined)
     throw new InvalidOptions('initCluster needs { nats }: the server whose cluster to set up');
-  const nc = await connectNats(o, undefined);
+  const nc = await connectNats(o, undefined, authOf(o));
   try {
     const jsm = await openJetStream(nc, serverUrl(o, undefined));
     await createResources(nc, jsm, clusterNames(o.name), o.deadAfterMs, o.durableStream);
@@ -91,13 +94,11 @@ function serverUrl(o: ResolvedConnectOptions, embedded: EmbeddedNats | undefined
   return embedded?.url ?? o.nats!.map((u) => u.replace(/\/\/[^/@]*@/, '//')).join(',');
 }
 
-async function connectNats(
-  o: ResolvedConnectOptions,
-  embedded: EmbeddedNats | undefined,
-): Promise<NatsConnection> {
-  const url = serverUrl(o, embedded);
-  // Real time, whatever the cluster's clock: this waits for a real server.
-  const deadline = Date.now() + o.waitForServerMs;
+/** How the connection authenticates, and the prefix of its inboxes (scoped by the user's nkey). */
+function authOf(o: ResolvedConnectOptions): {
+  authenticator: Authenticator | undefined;
+  inboxPrefix: string;
+} {
   let authenticator: Authenticator | undefined;
   if (o.credentials) {
     try {
@@ -108,7 +109,23 @@ async function connectNats(
       );
     }
   }
-  if (o.nkeySeedFile) authenticator = nkeyAuthenticator(readNkeySeed(o.nkeySeedFile));
+  let inboxPrefix = o.inboxPrefix ?? '_INBOX';
+  if (o.nkeySeedFile) {
+    const seed = readNkeySeed(o.nkeySeedFile);
+    authenticator = nkeyAuthenticator(seed);
+    inboxPrefix = o.inboxPrefix ?? `_INBOX.${nkeys.fromSeed(seed).getPublicKey()}`;
+  }
+  return { authenticator, inboxPrefix };
+}
+
+async function connectNats(
+  o: ResolvedConnectOptions,
+  embedded: EmbeddedNats | undefined,
+  { authenticator, inboxPrefix }: ReturnType<typeof authOf>,
+): Promise<NatsConnection> {
+  const url = serverUrl(o, embedded);
+  // Real time, whatever the cluster's clock: this waits for a real server.
+  const deadline = Date.now() + o.waitForServerMs;
   for (;;) {
     try {
       return await connect({
@@ -118,6 +135,7 @@ async function connectNats(
         maxReconnectAttempts: -1,
         reconnectTimeWait: 1000,
         reconnectJitter: 500,
+        inboxPrefix,
         ...(authenticator ? { authenticator } : {}),
         ...(o.user !== undefined ? { user: o.user, pass: o.pass ?? '' } : {}),
         ...(o.token !== undefined ? { token: o.token } : {}),

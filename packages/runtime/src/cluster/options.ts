@@ -17,6 +17,12 @@ export interface ConnectOptions {
    * that user's public key (`{ nkey: "U…" }`); `stitch cluster init --auth` writes such files.
    */
   nkeySeedFile?: string;
+  /**
+   * Prefix of this connection's reply inboxes (`_INBOX` or `_INBOX.<token>`). A server that gives each
+   * principal only `_INBOX.<its name>.>` to subscribe keeps one caller from reading another's replies.
+   * @default `_INBOX.<public key>` with `nkeySeedFile` (what `stitch cluster init --auth` permits), else `_INBOX`
+   */
+  inboxPrefix?: string;
   /** User and password, for a server configured with `authorization { users }`. */
   user?: string;
   pass?: string;
@@ -62,6 +68,8 @@ export interface ResolvedConnectOptions {
   name: string;
   credentials: string | undefined;
   nkeySeedFile: string | undefined;
+  /** undefined: derived from the nkey seed when there is one, else `_INBOX`. */
+  inboxPrefix: string | undefined;
   user: string | undefined;
   pass: string | undefined;
   token: string | undefined;
@@ -114,6 +122,7 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     name: checkToken('cluster name', options.name),
     credentials: options.credentials,
     nkeySeedFile: options.nkeySeedFile,
+    inboxPrefix: options.inboxPrefix === undefined ? undefined : checkInboxPrefix(options.inboxPrefix),
     user: options.user,
     pass: options.pass,
     token: options.token,
@@ -128,4 +137,13 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     maxMessageBytes,
     durableStream: { maxBytes, maxAgeMs },
   };
+}
+
+/** `_INBOX` or `_INBOX.<token>`: replies are then `<prefix>.<id>.<seq>`, which NATS permissions can scope. */
+function checkInboxPrefix(prefix: unknown): string {
+  if (typeof prefix !== 'string' || !/^_INBOX(\.[A-Za-z0-9_-]{1,64})?$/.test(prefix))
+    throw new InvalidOptions(
+      `options.inboxPrefix must be _INBOX or _INBOX.<1-64 of A-Z a-z 0-9 _ -> (got ${JSON.stringify(prefix)})`,
+    );
+  return prefix;
 }

@@ -25,4 +25,6 @@ export interface ClusterParts {
   guard: Guard;
   clock: Clock;
   embedded: EmbeddedNats | undefined;
+  /** Prefix of this connection's inboxes (its server permissions may allow only these). */
+  inboxPrefix: string;
 }

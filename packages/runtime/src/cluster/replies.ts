@@ -40,7 +40,7 @@ export class Pending {
  * deadline and sweeps, so an ask costs no timer of its own.
  */
 export class Replies {
-  readonly #inbox = createInbox();
+  readonly #inbox: string;
   readonly #pending = new PendingTable<Pending>();
   readonly #assembler: Assembler;
   readonly #clock: Clock;
@@ -51,9 +51,11 @@ export class Replies {
 
   /** `onNoResponders` hears of each ask the server answered with no-responders (nothing subscribed). */
   constructor(
-    parts: Pick<ClusterParts, 'nc' | 'clock' | 'guard' | 'limits'>,
+    parts: Pick<ClusterParts, 'nc' | 'clock' | 'guard' | 'limits' | 'inboxPrefix'>,
     onNoResponders: (p: Pending) => void,
   ) {
+    // The connection's own prefix (connectCluster's inboxPrefix), so the server's permissions apply.
+    this.#inbox = createInbox(parts.inboxPrefix);
     this.#clock = parts.clock;
     this.#onNoResponders = onNoResponders;
     this.#assembler = new Assembler({
