@@ -26,6 +26,8 @@ export interface KernelRuntimeOptions {
 /** Runs compiled kernels off the event loop under a per-node thread budget. */
 export class KernelRuntime {
   readonly threads: number;
+  /** Native kernel calls made so far (benchmarks report calls per token from it). */
+  calls = 0;
   private active = 0;
   private readonly waiting: (() => void)[] = [];
 
@@ -58,6 +60,7 @@ export class KernelRuntime {
   async schedule(handle: number, args: RawKernelArg[]): Promise<void> {
     if (this.active >= this.threads) await new Promise<void>((resolve) => this.waiting.push(resolve));
     this.active++;
+    this.calls++;
     try {
       await (loadNative() as unknown as Native).runKernel(handle, args);
     } finally {

@@ -1,0 +1,131 @@
+// pnpm bench llm [--checkpoint FILE] [--steps N] [--threads T] [--quick]: Llama prefill and decode
+// tokens/s through @stitch/kernels against the memory-bus bound (OpenBLAS sgemv GB/s on 4096², best
+// core type, same run ÷ weight bytes read per token). One JSON line. Without --checkpoint it writes a
+// random llama2.c checkpoint of the stories15M shape and loads it.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runnableTargets } from '@stitch/compiler';
+import {
+  KernelRuntime,
+  kernelOps,
+  Llama,
+  type LlamaConfig,
+  type LlamaWeights,
+  loadCheckpoint,
+  probeHost,
+  syntheticWeights,
+  writeLlama2c,
+} from '@stitch/kernels';
+import { CORETYPE, openblas } from './lib/openblas.js';
+
+const { values: args } = parseArgs({
+  options: {
+    checkpoint: { type: 'string' },
+    steps: { type: 'string' },
+    threads: { type: 'string', default: '1' },
+    quick: { type: 'boolean', default: false },
+  },
+});
+const threads = Number(args.threads);
+const steps = Number(args.steps ?? (args.quick ? 16 : 128));
+if (!(Number.isInteger(threads) && threads >= 1 && Number.isInteger(steps) && steps >= 1)) {
+  throw new Error('--threads and --steps take positive integers');
+}
+const STORIES15M: LlamaConfig = {
+  dim: 288,
+  hiddenDim: 768,
+  layers: 6,
+  heads: 6,
+  kvHeads: 6,
+  vocab: 32000,
+  seqLen: 256,
+};
+
+/** Floats of every tensor, and of those one decode step reads (all but the unread embedding rows). */
+function weightFloats(w: LlamaWeights) {
+  const c = w.config;
+  const sum = (ts: Float32Array[]) => ts.reduce((s, t) => s + t.length, 0);
+  const layers = sum([
+    ...w.rmsAtt,
+    ...w.wq,
+    ...w.wk,
+    ...w.wv,
+    ...w.wo,
+    ...w.rmsFfn,
+    ...w.w1,
+    ...w.w2,
+    ...w.w3,
+  ]);
+  const shared = w.wcls === w.tokenEmbedding;
+  const stored = w.tokenEmbedding.length + layers + w.rmsFinal.length + (shared ? 0 : w.wcls.length);
+  return { stored, perToken: c.dim + layers + w.rmsFinal.length + w.wcls.length };
+}
+
+const work = mkdtempSync(join(tmpdir(), 'stitch-bench-llm-'));
+try {
+  const level = probeHost().x86Level;
+  const target = level ?? 'x86-64';
+  let path = args.checkpoint;
+  let synthetic = false;
+  if (path === undefined) {
+    path = join(work, 'stories15M-shape.bin');
+    await writeLlama2c(path, syntheticWeights(STORIES15M, 1));
+    synthetic = true;
+  }
+  const { weights, format } = await loadCheckpoint(path);
+  const c = weights.config;
+  const floats = weightFloats(weights);
+
+  const blas = openblas(work);
+  const n = 4096;
+  const coretypes = [...new Set([undefined, ...runnableTargets(level).map((t) => CORETYPE[t])])];
+  const sgemvGbps = Math.max(
+    ...coretypes.map((ct) => (4 * n * n) / blas('sgemv', n, ct, threads, args.quick ? 0.2 : 0.5) / 1e9),
+  );
+
+  const runtime = new KernelRuntime({ threads });
+  const model = new Llama(weights, await kernelOps(c, runtime, { target, cacheDir: join(work, 'cache') }));
+  const prompt = Array.from(
+    { length: Math.min(args.quick ? 16 : 64, c.seqLen - steps) },
+    (_, i) => (i * 7919) % c.vocab,
+  );
+  await model.prefill(prompt); // warm-up
+  const t0 = performance.now();
+  await model.prefill(prompt);
+  const prefillS = (performance.now() - t0) / 1000;
+  const calls0 = runtime.calls;
+  const t1 = performance.now();
+  for (let i = 0; i < steps && model.position < c.seqLen; i++) await model.decode((i * 31) % c.vocab);
+  const decodeS = (performance.now() - t1) / 1000;
+  const decoded = model.position - prompt.length;
+  const perTokenBytes = 4 * floats.perToken;
+  process.stdout.write(
+    `${JSON.stringify({
+      bench: 'llm',
+      checkpoint: synthetic ? 'random (stories15M shape)' : format,
+      model: {
+        dim: c.dim,
+        hidden: c.hiddenDim,
+        layers: c.layers,
+        heads: c.heads,
+        kv_heads: c.kvHeads,
+        vocab: c.vocab,
+      },
+      target,
+      weights_bytes: 4 * floats.stored,
+      bytes_per_token: perTokenBytes,
+      threads,
+      prompt_tokens: prompt.length,
+      decode_steps: decoded,
+      prefill_tokens_per_s: +(prompt.length / prefillS).toFixed(1),
+      decode_tokens_per_s: +(decoded / decodeS).toFixed(1),
+      sgemv_gbps: +sgemvGbps.toFixed(2),
+      decode_roofline_tokens_per_s: +((sgemvGbps * 1e9) / perTokenBytes).toFixed(1),
+      calls_per_token: +((runtime.calls - calls0) / decoded).toFixed(1),
+    })}\n`,
+  );
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
