@@ -106,3 +106,93 @@ export function mutate(rng: Rng, input: Uint8Array, other?: Uint8Array, maxLen =
 export function mutateText(rng: Rng, s: string): string {
   return Buffer.from(mutate(rng, Buffer.from(s, 'utf8'))).toString('utf8');
 }
+
+/** Values that sit on the edges of what handlers expect: wrong types, extremes, odd shapes. */
+function oddValue(rng: Rng): unknown {
+  return rng.pick<() => unknown>([
+    () => null,
+    () => undefined,
+    () => true,
+    () => 0,
+    () => -1,
+    () => 2 ** 53 + 2,
+    () => -(2 ** 31),
+    () => Number.NaN,
+    () => Number.POSITIVE_INFINITY,
+    () => 1e-308,
+    () => '',
+    () => rng.text(24),
+    () => 'x'.repeat(1 + rng.int(20_000)),
+    () => [],
+    () => [1, 'a', null],
+    () => ({}),
+    () => ({ __proto__: { polluted: true } }),
+    () => JSON.parse('{"__proto__":{"polluted":true}}'),
+    () => ({ constructor: { prototype: 1 } }),
+    () => rng.bytes(rng.int(32)),
+    () => new Date(rng.int(2 ** 31) * 1000),
+    () => Array.from({ length: rng.int(2000) }, (_, i) => i),
+    () => nest(rng.int(200)),
+  ])();
+}
+
+function nest(depth: number): unknown {
+  let v: unknown = 1;
+  for (let i = 0; i < depth; i++) v = i % 2 ? [v] : { v };
+  return v;
+}
+
+/**
+ * One to three edits of a decoded value: a field's value replaced by an odd one, a field removed or
+ * added, an array element changed, or the whole value wrapped. The result still encodes, so the case
+ * gets past the decoder and tests what the handlers and their checks make of it. Top-level fields in
+ * `keep` are left as they are (the message type, so the case reaches its handler).
+ */
+export function mutateValue(
+  rng: Rng,
+  input: unknown,
+  keys: readonly string[] = [],
+  keep: readonly string[] = [],
+): unknown {
+  let v = structuredCloneSafe(input);
+  const edits = 1 + rng.int(3);
+  for (let e = 0; e < edits; e++) {
+    if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array) && !(v instanceof Date)) {
+      const target = v as Record<string, unknown> | unknown[];
+      const own = Object.keys(target).filter((k) => !keep.includes(k));
+      const r = rng.next();
+      if (Array.isArray(target)) {
+        if (r < 0.5 && target.length) target[rng.int(target.length)] = oddValue(rng);
+        else if (r < 0.8) target.push(oddValue(rng));
+        else target.splice(rng.int(target.length + 1), 1);
+      } else if (r < 0.55 && own.length) {
+        const k = rng.pick(own);
+        const o = target as Record<string, unknown>;
+        setOwn(o, k, rng.chance(0.3) ? mutateValue(rng, o[k], keys) : oddValue(rng));
+      } else if (r < 0.75 && own.length) {
+        delete (target as Record<string, unknown>)[rng.pick(own)];
+      } else {
+        const k = keys.length && rng.chance(0.7) ? rng.pick(keys) : rng.text(8);
+        setOwn(target as Record<string, unknown>, k, oddValue(rng));
+      }
+    } else {
+      v = rng.chance(0.5) ? oddValue(rng) : { value: v };
+    }
+  }
+  return v;
+}
+
+function structuredCloneSafe(v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  if (v instanceof Uint8Array) return Uint8Array.from(v);
+  if (v instanceof Date) return new Date(v.getTime());
+  if (Array.isArray(v)) return v.map(structuredCloneSafe);
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) setOwn(out, k, structuredCloneSafe(x));
+  return out;
+}
+
+/** Sets an own property, even one named `__proto__` (plain assignment would change the prototype). */
+function setOwn(o: Record<string, unknown>, k: string, value: unknown): void {
+  Object.defineProperty(o, k, { value, enumerable: true, writable: true, configurable: true });
+}

@@ -3,7 +3,7 @@
 // decoding and into the handlers; the rest are random bytes.
 import { type MsgHdrs, headers as natsHeaders } from '@nats-io/transport-node';
 import { decode, encode, encodeRequests, newTraceparent } from '@stitch/runtime/internal';
-import { mutate, mutateText, type Rng } from './prng.js';
+import { mutate, mutateText, mutateValue, type Rng } from './prng.js';
 
 export const TARGETS = [
   'actor',
@@ -14,6 +14,9 @@ export const TARGETS = [
   'control',
   'membership',
   'kv',
+  'deploy',
+  'ir',
+  'profile',
 ] as const;
 export type TargetName = (typeof TARGETS)[number];
 
@@ -25,6 +28,8 @@ export interface Scene {
   fuzzId: string;
   /** The Counter id the cases never address; the check after each target counts on it. */
   checkId: string;
+  /** Id of the coordinator actor (`stitch-coordinator/<id>`) the deploy cases go to. */
+  coordinatorId: string;
   /** Reply subjects of the cases start with this (`<inbox>.<case>[.<item>]`). */
   inbox: string;
 }
@@ -58,11 +63,48 @@ export function pickMessage(rng: Rng): Uint8Array {
   return rng.pick(encodedMessages);
 }
 
-/** A corpus message mutated (most cases), or random bytes. */
+/** A valid message to one of Counter's handlers, encoded. */
+export function handlerMessage(rng: Rng): Uint8Array {
+  return encode(rng.pick(handlerMessages));
+}
+
+/** Field names the runtime's messages and records use: mutations add them with odd values. */
+const FIELD_NAMES = ['type', 'by', 'key', 'id', 'op', 'node', 'epoch', 'kind', 'nodeId', 'snapshot', 'reply'];
+
+/**
+ * A corpus value with value-level edits, encoded: it decodes, so it tests the handlers and their
+ * checks. Three times in four the `keep` fields stay (so the case reaches the handler they select).
+ * Falls back to byte edits when the edited value does not encode.
+ */
+export function valueCase(
+  rng: Rng,
+  seeds: readonly unknown[],
+  toBytes = encode,
+  keep: readonly string[] = [],
+): Uint8Array {
+  const seed = rng.pick(seeds);
+  try {
+    return toBytes(mutateValue(rng, seed, FIELD_NAMES, rng.chance(0.75) ? keep : []));
+  } catch {
+    return mutate(rng, toBytes(seed));
+  }
+}
+
+/** Messages that select a handler of Counter, with payloads of every shape. */
+const handlerMessages = messageCorpus.filter(
+  (m) =>
+    typeof m === 'object' &&
+    m !== null &&
+    ['add', 'get', 'fail'].includes((m as { type?: unknown }).type as string),
+);
+
+/** Most cases: value-level edits of messages to Counter's handlers; then byte-level edits, valid messages and random bytes. */
 export function messageCase(rng: Rng): Uint8Array {
-  if (rng.chance(0.15)) return rng.bytes(rng.int(64));
-  if (rng.chance(0.1)) return pickMessage(rng);
-  return mutate(rng, pickMessage(rng), pickMessage(rng));
+  const r = rng.next();
+  if (r < 0.08) return rng.bytes(rng.int(64));
+  if (r < 0.18) return pickMessage(rng);
+  if (r < 0.3) return mutate(rng, pickMessage(rng), pickMessage(rng));
+  return valueCase(rng, handlerMessages, encode, ['type']);
 }
 
 const STITCH_HEADERS = [
@@ -76,7 +118,9 @@ const STITCH_HEADERS = [
 
 function headerValue(rng: Rng, name: string, i: number): string {
   const valid: Record<string, () => string> = {
-    'Stitch-Chunk': () => `c${i}:${rng.int(3)}:${1 + rng.int(3)}`,
+    // Mostly a whole message in one chunk, so the case completes and reaches the actor.
+    'Stitch-Chunk': () => (rng.chance(0.95) ? `c${i}:0:1` : `c${i}:${rng.int(3)}:${1 + rng.int(3)}`),
+    // A batch count on a message that is not a batch: the decoder must refuse it.
     'Stitch-Batch': () => String(rng.int(6)),
     'Stitch-Deadline': () => String(Date.now() + rng.pick([-60_000, 0, 5000, 60_000])),
     traceparent: () => newTraceparent(),
@@ -85,9 +129,9 @@ function headerValue(rng: Rng, name: string, i: number): string {
   };
   const odd = ['', '-1', '0', 'NaN', 'Infinity', '1e308', '4294967296', ':::', 'a:b:c', ' ', '00-zz-zz-01'];
   const r = rng.next();
-  if (r < 0.35) return (valid[name] ?? (() => ''))();
-  if (r < 0.75) return mutateText(rng, (valid[name] ?? (() => ''))());
-  if (r < 0.9) return rng.pick(odd);
+  if (r < 0.6) return (valid[name] ?? (() => ''))();
+  if (r < 0.85) return mutateText(rng, (valid[name] ?? (() => ''))());
+  if (r < 0.95) return rng.pick(odd);
   return rng.text(rng.chance(0.05) ? 5000 : 40);
 }
 
@@ -104,12 +148,13 @@ export function setHeader(h: MsgHdrs, name: string, value: string): void {
   }
 }
 
-/** 1-4 stitch headers with valid, mutated or random values. */
+/** 1-4 stitch headers with valid, mutated or random values (Stitch-Batch on one set in ten). */
 export function stitchHeaders(rng: Rng, i: number): MsgHdrs {
   const h = natsHeaders();
   const n = 1 + rng.int(4);
+  const names = rng.chance(0.1) ? STITCH_HEADERS : STITCH_HEADERS.filter((x) => x !== 'Stitch-Batch');
   for (let k = 0; k < n; k++) {
-    const name = rng.pick(STITCH_HEADERS);
+    const name = rng.pick(names);
     setHeader(h, name, headerValue(rng, name, i));
   }
   return h;
@@ -136,17 +181,26 @@ export function validBatch(
   return { data: encodeRequests(items), n, ...(reply ? { reply } : {}) };
 }
 
-export const controlCorpus = (scene: Scene): Uint8Array[] =>
-  [
+/** Seed messages of an edge: valid ones (the value edits start from these) and known-bad ones. */
+export interface Corpus {
+  valid: unknown[];
+  invalid: unknown[];
+}
+
+export const controlCorpus = (scene: Scene): Corpus => ({
+  valid: [
     { op: 'inspect' },
     { op: 'hosts', type: 'counter', id: scene.fuzzId },
     { op: 'hosts', type: 'counter', id: scene.checkId },
     { op: 'stop', type: 'counter', id: scene.fuzzId },
     { op: 'stop', type: 'counter', id: 'fz-1' },
+    { op: 'inspect', extra: [1, 2, 3] },
+  ],
+  invalid: [
     { op: 'stop', type: 'nosuch', id: 'x' },
     { op: 'bogus', type: 'counter', id: scene.fuzzId },
-    { op: 'inspect', extra: [1, 2, 3] },
-  ].map((m) => encode(m));
+  ],
+});
 
 /**
  * Whether a control payload is a valid `stop` of the checked Counter: such cases are left out (an
@@ -161,27 +215,41 @@ export function stopsChecked(data: Uint8Array, scene: Scene): boolean {
   }
 }
 
-export const activationCorpus = (scene: Scene): Uint8Array[] =>
-  [
+export const activationCorpus = (scene: Scene): Corpus => ({
+  valid: [
     { type: 'counter', id: 'fz-1' },
     { type: 'counter', id: 'fz-2' },
     { type: 'counter', id: scene.fuzzId },
     { type: 'counter', id: scene.checkId },
+  ],
+  invalid: [
     { type: 'nosuch', id: 'fz-1' },
     { type: 'counter', id: 'has space' },
     { type: 'counter' },
     { id: 'fz-3' },
-  ].map((m) => encode(m));
+  ],
+});
 
-/** Membership events (JSON) as the runtime sends them, about made-up nodes. */
-export function membershipCorpus(rng: Rng): Uint8Array[] {
-  const kinds = ['join', 'leave', 'dead', 'other'];
-  return kinds.map((kind) =>
-    Buffer.from(
-      JSON.stringify({ kind, nodeId: `ghost-${rng.int(5)}`, revision: rng.int(1000), at: Date.now() }),
-    ),
-  );
+/** Random bytes (1 in 10), a seed as is (valid or not, 1 in 10), or value edits of a valid seed keeping `keep`. */
+export function corpusCase(rng: Rng, corpus: Corpus, keep: readonly string[]): Uint8Array {
+  const r = rng.next();
+  if (r < 0.1) return rng.bytes(rng.int(48));
+  if (r < 0.2) return encode(rng.pick([...corpus.valid, ...corpus.invalid]));
+  return valueCase(rng, corpus.valid, encode, keep);
 }
+
+/** Membership events as the runtime sends them (as JSON), about made-up nodes. */
+export function membershipCorpus(rng: Rng): unknown[] {
+  return ['join', 'leave', 'dead', 'other'].map((kind) => ({
+    kind,
+    nodeId: `ghost-${rng.int(5)}`,
+    revision: rng.int(1000),
+    at: Date.now(),
+  }));
+}
+
+/** JSON bytes of a value (`undefined` as `null`). */
+export const jsonBytes = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v ?? null));
 
 /**
  * Whether a membership payload is a leave/dead event about the node under test: left out, as a

@@ -1,4 +1,4 @@
-// The short variant of `pnpm fuzz`: 300 cases per target with the fixed seed, in-process. Every target
+// The short variant of `pnpm fuzz`: 300 cases per target (deploys stop at placement: the fuzz node hosts no operators, so nothing compiles) with the fixed seed, in-process. Every target
 // must leave the node process alive (same pid) and the checked Counter counting exactly.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -14,5 +14,7 @@ test('fuzzing every inbound edge (300 cases each) crashes nothing and the node k
   for (const r of results) {
     assert.equal(r.crashes, 0, `${r.target}: ${JSON.stringify(r)}`);
     assert.equal(r.still_serving, true, `${r.target}: ${JSON.stringify(r)}`);
+    assert.ok(r.max_rss_mb < 1024, `${r.target}: ${JSON.stringify(r)}`);
+    assert.ok(r.reached_handler > 0, `${r.target}: no case reached a handler: ${JSON.stringify(r)}`);
   }
 });

@@ -1,6 +1,7 @@
 import type { KV } from '@nats-io/kv';
 import { CorrectionTable } from '@stitch/cost';
 import { type Cluster, defineActor, type MembershipEvent } from '@stitch/runtime';
+import { AgentsError, AgentsErrorCode } from './errors.js';
 import { normaliseNatsUrl } from './op-config.js';
 import type { OpConfig } from './ops.js';
 import {
@@ -68,7 +69,16 @@ const IGNORED_LOG_MS = 1000;
 /** Estimates below this are not corrected from measurements. */
 const MIN_CORRECTED_MS = 1;
 
+/** Deployment names are KV keys and actor-id parts: one token of these characters. */
+const DEPLOYMENT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** Default cap on the deployments one coordinator keeps (each holds its graph and plan in memory). */
+export const MAX_DEPLOYMENTS = 64;
+/** Largest graph text a deploy accepts (the IR parser has its own limits below this). */
+export const MAX_DEPLOY_BYTES = 1 << 20;
+
 export interface CoordinatorOptions {
+  /** Deployments kept at most; a deploy of a new name beyond it fails with DEPLOY_INVALID. @default MAX_DEPLOYMENTS */
+  maxDeployments?: number;
   /** Re-plan with the corrected estimates after this many measured requests. @default 5 */
   driftEvery?: number;
   /** Migration events kept in `migrations` (the most recent). @default MAX_MIGRATIONS (100) */
@@ -122,8 +132,13 @@ export class Coordinator {
     for await (const key of await kv.keys()) {
       const e = await kv.get(key);
       if (e?.operation !== 'PUT') continue;
-      const record = e.json<Deployment>();
-      this.#deployments.set(record.name, { analysed: analyseGraph(record.mlir), record, observed: 0 });
+      // A record that no longer parses (written by another version, or by hand) is skipped, not fatal.
+      try {
+        const record = e.json<Deployment>();
+        this.#deployments.set(record.name, { analysed: analyseGraph(record.mlir), record, observed: 0 });
+      } catch (err) {
+        this.#log(`deployment record ${key} skipped: ${(err as Error).message}`);
+      }
     }
     this.#stopped = false;
     this.#unsubscribe = await this.#cluster.onMembership((ev) => this.#onMembership(ev));
@@ -151,8 +166,24 @@ export class Coordinator {
 
   deploy(mlir: string, name?: string): Promise<Deployment> {
     return this.#serial(async () => {
+      if (typeof mlir !== 'string' || mlir.length > MAX_DEPLOY_BYTES)
+        throw new AgentsError(
+          AgentsErrorCode.DeployInvalid,
+          `a deployment's graph must be MLIR text of at most ${MAX_DEPLOY_BYTES} bytes`,
+        );
       const analysed = analyseGraph(mlir);
       const depName = name ?? analysed.name;
+      if (typeof depName !== 'string' || !DEPLOYMENT_NAME.test(depName))
+        throw new AgentsError(
+          AgentsErrorCode.DeployInvalid,
+          `deployment name ${JSON.stringify(depName)} must be 1-64 characters of A-Z a-z 0-9 _ - (set sym_name or pass a name)`,
+        );
+      const max = this.#options.maxDeployments ?? MAX_DEPLOYMENTS;
+      if (!this.#deployments.has(depName) && this.#deployments.size >= max)
+        throw new AgentsError(
+          AgentsErrorCode.DeployInvalid,
+          `this coordinator already keeps ${max} deployments; redeploy an existing name or raise maxDeployments`,
+        );
       const plan = planDeployment({
         deployment: depName,
         analysed,
@@ -183,10 +214,13 @@ export class Coordinator {
 
   /** Feeds measured (real, not modelled) latencies into the correction table; re-plans on drift. */
   observe(requestMeasurements: Measurement[]): void {
-    const first = requestMeasurements[0];
+    // Measurements arrive from any client on the bus: malformed ones are skipped, not trusted.
+    if (!Array.isArray(requestMeasurements)) return;
+    const valid = requestMeasurements.filter(isMeasurement);
+    const first = valid[0];
     const d = first && this.#deployments.get(first.deployment);
     if (!d) return;
-    for (const m of requestMeasurements) {
+    for (const m of valid) {
       const op = d.record.ops.find((o) => o.id === m.opId);
       const est = op && d.record.rawMs[op.id]?.[op.classId];
       // Sub-millisecond estimates are dominated by dispatch overhead the roofline does not model; they
@@ -402,6 +436,17 @@ export class Coordinator {
   #log(line: string): void {
     this.#options.log?.(line);
   }
+}
+
+function isMeasurement(m: unknown): m is Measurement {
+  const x = m as Partial<Measurement> | null;
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof x.deployment === 'string' &&
+    typeof x.opId === 'string' &&
+    typeof x.ms === 'number'
+  );
 }
 
 /** The coordinator as an actor (`stitch-coordinator/<name>`): deployments and measurements arrive as messages. */

@@ -14,12 +14,24 @@ export const AgentsErrorCode = {
   DeployNoNodes: 'DEPLOY_NO_NODES',
   /** No placement of the graph on the live nodes is feasible. */
   DeployInfeasible: 'DEPLOY_INFEASIBLE',
+  /** A deploy message is malformed (mlir not a string, too large, a bad name) or exceeds the deployment limit. */
+  DeployInvalid: 'DEPLOY_INVALID',
   /** An op of a request failed for good (not a timeout that a retry would fix). */
   RequestFailed: 'REQUEST_FAILED',
   /** A privacy filter's configuration is unusable (unknown phone region, bad pattern name or syntax, too many). */
   PrivacyConfigInvalid: 'PRIVACY_CONFIG_INVALID',
   /** Input to an operator is larger than it accepts; the message names the limit. */
   InputTooLarge: 'INPUT_TOO_LARGE',
+  /** An HTTP request from a message is malformed (method, URL, headers, body) or a limit setting is out of range. */
+  HttpRequestInvalid: 'HTTP_REQUEST_INVALID',
+  /** The request, or a redirect it got, names a host the operator is not allowed to reach. */
+  HttpHostNotAllowed: 'HTTP_HOST_NOT_ALLOWED',
+  /** No complete response (redirects and body included) within the operator's timeout. */
+  HttpTimeout: 'HTTP_TIMEOUT',
+  /** The response body is larger than the operator's limit; the transfer was aborted there. */
+  HttpResponseTooLarge: 'HTTP_RESPONSE_TOO_LARGE',
+  /** The connection failed (refused, reset, DNS) or the redirects did not end. */
+  HttpFailed: 'HTTP_FAILED',
 } as const;
 export type AgentsErrorCode = (typeof AgentsErrorCode)[keyof typeof AgentsErrorCode];
 

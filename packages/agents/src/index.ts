@@ -1,6 +1,13 @@
 export { calculate } from './calculator.js';
 export type { CoordinatorOptions, Deployment, Measurement, MigrationEvent } from './coordinator.js';
-export { Coordinator, coordinatorActor, loadDeployment, MAX_MIGRATIONS } from './coordinator.js';
+export {
+  Coordinator,
+  coordinatorActor,
+  loadDeployment,
+  MAX_DEPLOY_BYTES,
+  MAX_DEPLOYMENTS,
+  MAX_MIGRATIONS,
+} from './coordinator.js';
 export { AgentsError, AgentsErrorCode } from './errors.js';
 export { TINY_LLAMA } from './llm.js';
 export { closeMemoryConnections, memoryBucketName } from './memory.js';

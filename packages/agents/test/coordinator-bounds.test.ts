@@ -7,6 +7,8 @@ import type { Cluster } from '@stitch/runtime';
 import {
   allowOperatorNatsUrls,
   Coordinator,
+  MAX_DEPLOY_BYTES,
+  MAX_DEPLOYMENTS,
   MAX_MIGRATIONS,
   type OpConfig,
   validateOpConfig,
@@ -82,4 +84,31 @@ test('configs name the server as a nats:// URL even when the cluster reports hos
     validateOpConfig(cfg);
   }
   allowOperatorNatsUrls('first');
+});
+
+test('a deploy from the bus is checked: graph text, name, and how many deployments one coordinator keeps', async () => {
+  const { cluster } = stubCluster('nats://127.0.0.1:4222');
+  const c = new Coordinator(cluster, { maxDeployments: 2 });
+  const invalid = (e: unknown) => (e as { code?: string }).code === 'DEPLOY_INVALID';
+  await assert.rejects(c.deploy(42 as unknown as string), invalid);
+  await assert.rejects(c.deploy('x'.repeat(MAX_DEPLOY_BYTES + 1)), invalid);
+  // The name becomes a KV key: one without spaces or dots, checked before any operator is placed.
+  await assert.rejects(c.deploy(sample, 'has space'), invalid);
+  await assert.rejects(c.deploy(sample, 'a.b'), invalid);
+  await c.deploy(sample, 'one');
+  await c.deploy(sample, 'two');
+  await assert.rejects(c.deploy(sample, 'three'), /maxDeployments/);
+  // Redeploying a kept name is not a new deployment.
+  await c.deploy(sample, 'two');
+  assert.deepEqual(c.deployments.sort(), ['one', 'two']);
+  assert.equal(MAX_DEPLOYMENTS, 64);
+});
+
+test('malformed measurements are skipped, not trusted', async () => {
+  const { cluster } = stubCluster('nats://127.0.0.1:4222');
+  const c = new Coordinator(cluster);
+  await c.deploy(sample, 'd');
+  for (const bad of [null, 'x', 5, [null], [{ deployment: 'd' }], [{ deployment: 'd', opId: 1, ms: 'a' }]])
+    c.observe(bad as never);
+  assert.deepEqual(c.correction.snapshot(), new Coordinator(cluster).correction.snapshot());
 });

@@ -26,11 +26,17 @@ test('AgentsErrorCode: unique values; an error of each code carries it and the c
     [AgentsErrorCode.OpUnknown]: new AgentsError(AgentsErrorCode.OpUnknown, 'm'),
     [AgentsErrorCode.DeployNoNodes]: new AgentsError(AgentsErrorCode.DeployNoNodes, 'm'),
     [AgentsErrorCode.DeployInfeasible]: new AgentsError(AgentsErrorCode.DeployInfeasible, 'm'),
+    [AgentsErrorCode.DeployInvalid]: new AgentsError(AgentsErrorCode.DeployInvalid, 'm'),
     [AgentsErrorCode.RequestFailed]: new AgentsError(AgentsErrorCode.RequestFailed, 'm', {
       cause: new Error('underlying'),
     }),
     [AgentsErrorCode.PrivacyConfigInvalid]: new AgentsError(AgentsErrorCode.PrivacyConfigInvalid, 'm'),
     [AgentsErrorCode.InputTooLarge]: new AgentsError(AgentsErrorCode.InputTooLarge, 'm'),
+    [AgentsErrorCode.HttpRequestInvalid]: new AgentsError(AgentsErrorCode.HttpRequestInvalid, 'm'),
+    [AgentsErrorCode.HttpHostNotAllowed]: new AgentsError(AgentsErrorCode.HttpHostNotAllowed, 'm'),
+    [AgentsErrorCode.HttpTimeout]: new AgentsError(AgentsErrorCode.HttpTimeout, 'm'),
+    [AgentsErrorCode.HttpResponseTooLarge]: new AgentsError(AgentsErrorCode.HttpResponseTooLarge, 'm'),
+    [AgentsErrorCode.HttpFailed]: new AgentsError(AgentsErrorCode.HttpFailed, 'm'),
   } satisfies Record<AgentsErrorCode, AgentsError>;
   assert.deepEqual(Object.keys(byCode).sort(), [...values].sort());
   for (const [code, e] of Object.entries(byCode)) {
