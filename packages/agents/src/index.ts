@@ -9,6 +9,17 @@ export {
   MAX_MIGRATIONS,
 } from './coordinator.js';
 export { AgentsError, AgentsErrorCode } from './errors.js';
+export type { HttpLimits, HttpRequest } from './http.js';
+export { HostAllowList, MAX_REDIRECTS, OPERATOR_HTTP_HOSTS_ENV } from './http.js';
+export type { HttpToolOptions, HttpToolResult } from './http-tool.js';
+export {
+  DEFAULT_HTTP_RESPONSE_BYTES,
+  DEFAULT_HTTP_TIMEOUT_MS,
+  HttpTool,
+  MAX_HTTP_BODY_BYTES,
+  MAX_HTTP_RESPONSE_BYTES,
+  MAX_HTTP_TIMEOUT_MS,
+} from './http-tool.js';
 export { TINY_LLAMA } from './llm.js';
 export { closeMemoryConnections, memoryBucketName } from './memory.js';
 export {

@@ -1,5 +1,6 @@
 import { calculate } from './calculator.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
+import { httpToolFor } from './http-tool.js';
 import { DECODE_TOKENS, decode, detokenize, prefill, tinyModel, tokenize } from './llm.js';
 import { withMemory } from './memory.js';
 import { privacyFilterFor, redactContext } from './privacy.js';
@@ -36,7 +37,11 @@ async function toolInvoke(cfg: OpConfig, ctx: Context): Promise<Context> {
     return { calc: { expr, value: calculate(expr) } };
   }
   if (tool === 'web_search') return { hits: await webSearch(str(ctx.search) || str(ctx.query)) };
-  throw new AgentsError(AgentsErrorCode.OpUnknown, `tool "${tool}" is not one of calculator, web_search`);
+  if (tool === 'http') return { http: await httpToolFor(cfg).request(ctx.http) };
+  throw new AgentsError(
+    AgentsErrorCode.OpUnknown,
+    `tool "${tool}" is not one of calculator, web_search, http`,
+  );
 }
 
 /** The function of each op kind this package runs for real (on cpu) or for its output (modelled). */
@@ -91,4 +96,5 @@ export async function prepareOp(cfg: OpConfig): Promise<void> {
   else if (cfg.op.startsWith('memory.')) await withMemory(cfg.natsUrl, cfg.cluster, async () => undefined);
   else if (cfg.op === 'tool.invoke' && cfg.attrs.tool === 'web_search') await webSearch('warm up', 1);
   else if (cfg.op === 'text.privacy_filter') privacyFilterFor(cfg);
+  else if (cfg.op === 'tool.invoke' && cfg.attrs.tool === 'http') httpToolFor(cfg);
 }
