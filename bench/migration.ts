@@ -72,7 +72,7 @@ async function round(mode: 'fast' | 'durable', n: number) {
     await Promise.all([worker(), worker()]);
     await leaving;
     const moved = coordinator.migrations.find((m) => m.reason.includes(victim));
-    coordinator.stop();
+    await coordinator.stop();
     return {
       bench: 'migration',
       mode,

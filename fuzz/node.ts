@@ -22,7 +22,7 @@ const coordinatorDef = coordinatorActor(coordinator);
 const node = await cluster.startNode({ id: config.nodeId, actors: [Counter, coordinatorDef] });
 await cluster.spawn(coordinatorDef, { id: config.coordinatorId });
 const stop = async () => {
-  coordinator.stop();
+  await coordinator.stop();
   await cluster.close();
   process.exit(0);
 };

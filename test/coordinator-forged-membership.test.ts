@@ -53,7 +53,7 @@ describe('coordinator: forged membership events', () => {
   });
 
   after(async () => {
-    coordinator?.stop();
+    await coordinator?.stop();
     await raw?.close();
     await closeMemoryConnections();
     await Promise.all([...nodes.values()].map((c) => c.close().catch(() => undefined)));

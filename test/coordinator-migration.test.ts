@@ -52,7 +52,7 @@ describe('coordinator migration', () => {
   });
 
   after(async () => {
-    coordinator?.stop();
+    await coordinator?.stop();
     await closeMemoryConnections();
     await Promise.all([...nodes.values()].map((c) => c.close().catch(() => undefined)));
     await client?.close();
@@ -162,7 +162,7 @@ describe('coordinator migration', () => {
   });
 
   test('a restarted coordinator takes the deployment over from KV and keeps migrating', async () => {
-    coordinator.stop();
+    await coordinator.stop();
     const other = await connectCluster({ nats: nats.url, name: CLUSTER, log: () => undefined });
     nodes.set('coordinator-2', other);
     coordinator = new Coordinator(other, { driftEvery: 1_000_000 });

@@ -4,14 +4,8 @@ import { type Cluster, defineActor, type MembershipEvent } from '@stitch/runtime
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { normaliseNatsUrl } from './op-config.js';
 import type { OpConfig } from './ops.js';
-import {
-  type Analysed,
-  analyseGraph,
-  classifyNodes,
-  milpSolver,
-  type PlanOutcome,
-  planDeployment,
-} from './placement.js';
+import { type Analysed, classifyNodes, type PlanOutcome } from './placement.js';
+import { SolverPool } from './solver-pool.js';
 
 /** A measured op run, as the graph runner reports it. */
 export interface Measurement {
@@ -79,6 +73,8 @@ export const MAX_DEPLOY_BYTES = 1 << 20;
 export interface CoordinatorOptions {
   /** Deployments kept at most; a deploy of a new name beyond it fails with DEPLOY_INVALID. @default MAX_DEPLOYMENTS */
   maxDeployments?: number;
+  /** Threads that parse graphs and solve placements, off the coordinator's event loop. @default 1 */
+  solverThreads?: number;
   /** Re-plan with the corrected estimates after this many measured requests. @default 5 */
   driftEvery?: number;
   /** Migration events kept in `migrations` (the most recent). @default MAX_MIGRATIONS (100) */
@@ -108,6 +104,11 @@ export class Coordinator {
   #ignoredMembership = 0;
   #ignoredLoggedAt = Number.NEGATIVE_INFINITY;
   #ignoredUnlogged = 0;
+  #solver: SolverPool | undefined;
+  /** Per deployment: the controller of its latest re-plan (a newer one aborts the older's solve). */
+  readonly #latestReplan = new Map<string, AbortController>();
+  /** Per deployment: nodes named gone by re-plans not yet done (a superseding re-plan keeps avoiding them). */
+  readonly #goneFor = new Map<string, Set<string>>();
 
   constructor(cluster: Cluster, options: CoordinatorOptions = {}) {
     const keep = options.keepMigrations ?? MAX_MIGRATIONS;
@@ -135,7 +136,8 @@ export class Coordinator {
       // A record that no longer parses (written by another version, or by hand) is skipped, not fatal.
       try {
         const record = e.json<Deployment>();
-        this.#deployments.set(record.name, { analysed: analyseGraph(record.mlir), record, observed: 0 });
+        const analysed = await this.#solve().analyse(record.mlir);
+        this.#deployments.set(record.name, { analysed, record, observed: 0 });
       } catch (err) {
         this.#log(`deployment record ${key} skipped: ${(err as Error).message}`);
       }
@@ -157,11 +159,22 @@ export class Coordinator {
     return this.#ignoredMembership;
   }
 
-  stop(): void {
+  /** Stops watching membership and closes the solver threads (a later `start` opens new ones). */
+  stop(): Promise<void> {
     this.#stopped = true;
     this.#unsubscribe?.();
     for (const t of this.#rechecks.values()) clearTimeout(t);
     this.#rechecks.clear();
+    for (const ac of this.#latestReplan.values()) ac.abort();
+    this.#latestReplan.clear();
+    const pool = this.#solver;
+    this.#solver = undefined;
+    return pool?.close() ?? Promise.resolve();
+  }
+
+  #solve(): SolverPool {
+    this.#solver ??= new SolverPool({ threads: this.#options.solverThreads ?? 1 });
+    return this.#solver;
   }
 
   deploy(mlir: string, name?: string): Promise<Deployment> {
@@ -171,7 +184,7 @@ export class Coordinator {
           AgentsErrorCode.DeployInvalid,
           `a deployment's graph must be MLIR text of at most ${MAX_DEPLOY_BYTES} bytes`,
         );
-      const analysed = analyseGraph(mlir);
+      const analysed = await this.#solve().analyse(mlir);
       const depName = name ?? analysed.name;
       if (typeof depName !== 'string' || !DEPLOYMENT_NAME.test(depName))
         throw new AgentsError(
@@ -184,12 +197,11 @@ export class Coordinator {
           AgentsErrorCode.DeployInvalid,
           `this coordinator already keeps ${max} deployments; redeploy an existing name or raise maxDeployments`,
         );
-      const plan = planDeployment({
+      const plan = await this.#solve().plan({
         deployment: depName,
         analysed,
         nodes: classifyNodes(await this.#cluster.nodes()),
         correction: this.correction,
-        milp: await milpSolver(),
       });
       const record: Deployment = {
         ...plan,
@@ -241,10 +253,21 @@ export class Coordinator {
    * plan wants it (so a move that failed earlier is retried by the next re-plan).
    */
   replan(name: string, reason: string, gone?: string, attempt = 0): Promise<MigrationEvent | undefined> {
+    // A newer re-plan of a deployment supersedes an older one still queued or solving: it reads the
+    // nodes afresh, and it keeps avoiding every node the older ones were told is gone.
+    this.#latestReplan.get(name)?.abort();
+    const ac = new AbortController();
+    this.#latestReplan.set(name, ac);
+    if (gone !== undefined) {
+      const set = this.#goneFor.get(name) ?? new Set<string>();
+      this.#goneFor.set(name, set.add(gone));
+    }
     return this.#serial(async () => {
+      if (ac.signal.aborted) return undefined;
       const d = this.#deployments.get(name);
       if (!d) return undefined;
-      const nodes = classifyNodes(await this.#cluster.nodes()).filter((n) => n.nodeId !== gone);
+      const avoid = new Set(this.#goneFor.get(name));
+      const nodes = classifyNodes(await this.#cluster.nodes()).filter((n) => !avoid.has(n.nodeId));
       const live = new Set(nodes.map((n) => n.nodeId));
       const old = d.record;
       const at = await Promise.all(
@@ -255,21 +278,36 @@ export class Coordinator {
           return where && live.has(where.node) ? where.node : undefined;
         }),
       );
-      const plan = planDeployment({
-        deployment: name,
-        analysed: d.analysed,
-        nodes,
-        correction: this.correction,
-        current: Object.fromEntries(old.ops.map((o, i) => [o.id, at[i] ?? o.node])),
-        milp: await milpSolver(),
-      });
+      const plan = await this.#solve()
+        .plan(
+          {
+            deployment: name,
+            analysed: d.analysed,
+            nodes,
+            correction: this.correction,
+            current: Object.fromEntries(old.ops.map((o, i) => [o.id, at[i] ?? o.node])),
+          },
+          ac.signal,
+        )
+        .catch((err) => {
+          if (ac.signal.aborted) return undefined;
+          throw err;
+        });
+      if (!plan) {
+        this.#log(`re-plan of ${name} (${reason}) superseded by a newer one`);
+        return undefined;
+      }
+      if (this.#latestReplan.get(name) === ac) {
+        this.#latestReplan.delete(name);
+        this.#goneFor.delete(name);
+      }
       const next: Deployment = { ...old, ...plan, version: old.version + 1 };
       const moves = next.ops.flatMap((o, i) =>
         o.node === at[i] ? [] : [{ op: o, was: old.ops[i]!, from: at[i] ?? old.ops[i]!.node }],
       );
       if (moves.length === 0) return undefined;
       // A node can vanish from the records before its leave event arrives: name it as the cause.
-      const vanished = [...new Set(old.ops.map((o) => o.node))].filter((n) => !live.has(n) && n !== gone);
+      const vanished = [...new Set(old.ops.map((o) => o.node))].filter((n) => !live.has(n) && !avoid.has(n));
       const why =
         vanished.length > 0
           ? `node ${vanished.join(', ')} left (noticed by a re-plan for ${reason})`

@@ -45,7 +45,7 @@ export function registerCoordinator(program: Command): void {
           }
         }
         await stopped;
-        coordinator.stop();
+        await coordinator.stop();
         say('coordinator stopping');
       } finally {
         await cluster.close();

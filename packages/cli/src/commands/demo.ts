@@ -62,13 +62,14 @@ async function runDemo(requests: number, leaveAfter: number, crash: boolean): Pr
   const nats = await startEmbeddedNats();
   const fleet: Fleet = { nats, children: new Map() };
   let cluster: Cluster | undefined;
+  let coordinator: Coordinator | undefined;
   try {
     say(`embedded nats-server ${nats.url} (pid ${nats.pid}, JetStream on)`);
     startNode(fleet, 'node-cpu', []);
     startNode(fleet, 'node-h100', ['--virtual', 'h100', '--no-calibrate']);
     startNode(fleet, 'node-gaudi3', ['--virtual', 'gaudi3', '--no-calibrate']);
     cluster = await connectCluster({ nats: nats.url, name: CLUSTER });
-    const coordinator = new Coordinator(cluster, { log: (l) => say(`coordinator: ${l}`) });
+    coordinator = new Coordinator(cluster, { log: (l) => say(`coordinator: ${l}`) });
     const coordDef = coordinatorActor(coordinator);
     await cluster.startNode({
       id: 'coordinator',
@@ -112,6 +113,7 @@ async function runDemo(requests: number, leaveAfter: number, crash: boolean): Pr
     }
     await summarise(cluster, coordinator, d, results, failures, requests, leftAt);
   } finally {
+    await coordinator?.stop().catch(() => undefined);
     await cluster?.close().catch(() => undefined);
     await stopFleet(fleet);
     say(

@@ -1,0 +1,66 @@
+import { Piscina } from 'piscina';
+import type { Analysed, PlanInput, PlanOutcome } from './placement.js';
+import { fromWire } from './solve-errors.js';
+import type { SolveResult, SolveTask } from './solve-worker.js';
+
+// The worker file beside this one: .js when built, .ts when this package's tests run its sources
+// under tsx (piscina imports the worker itself, so tsx's .js → .ts mapping does not apply).
+const WORKER_EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+
+export interface SolverPoolOptions {
+  /** Solver threads. @default 1 (solves are serialised per coordinator anyway) */
+  threads?: number;
+  /** Plan with HiGHS as well as the heuristic (it keeps the cheaper feasible plan). @default true */
+  milp?: boolean;
+}
+
+/**
+ * Runs the CPU-heavy part of deploying and re-planning (IR parse and passes, HiGHS, the heuristic) on
+ * worker threads. A solve given an AbortSignal that fires is dropped, or its thread terminated if it
+ * already runs: a newer re-plan supersedes an older one instead of queueing behind it.
+ */
+export class SolverPool {
+  readonly #pool: Piscina<SolveTask, SolveResult>;
+  readonly #milp: boolean;
+
+  constructor(options: SolverPoolOptions = {}) {
+    const threads = options.threads ?? 1;
+    if (!Number.isSafeInteger(threads) || threads < 1)
+      throw new RangeError(`threads must be a positive integer, found ${String(options.threads)}`);
+    this.#milp = options.milp ?? true;
+    this.#pool = new Piscina({
+      filename: new URL(`./solve-worker${WORKER_EXT}`, import.meta.url).href,
+      minThreads: 0,
+      maxThreads: threads,
+      // An idle coordinator gives its solver threads back; the next solve starts one (~100 ms with HiGHS).
+      idleTimeout: 60_000,
+    });
+  }
+
+  async #run(task: SolveTask, signal?: AbortSignal): Promise<unknown> {
+    const r = await this.#pool.run(task, signal ? { signal } : {});
+    if (!r.ok) throw fromWire(r.error);
+    return r.value;
+  }
+
+  /** Parses the graph and runs decompose, unroll-loops and annotate-demand (see analyseGraph). */
+  analyse(mlir: string, signal?: AbortSignal): Promise<Analysed> {
+    return this.#run({ kind: 'analyse', mlir }, signal) as Promise<Analysed>;
+  }
+
+  /** planDeployment on a solver thread. */
+  plan(input: Omit<PlanInput, 'milp'>, signal?: AbortSignal): Promise<PlanOutcome> {
+    const { correction, ...rest } = input;
+    return this.#run(
+      {
+        kind: 'plan',
+        input: { ...rest, ...(correction ? { correction: correction.snapshot() } : {}), milp: this.#milp },
+      },
+      signal,
+    ) as Promise<PlanOutcome>;
+  }
+
+  close(): Promise<void> {
+    return this.#pool.destroy();
+  }
+}
