@@ -2,9 +2,21 @@
 // summary line. The MILP runs in a worker thread that is terminated past its time limit + 5 s,
 // because HiGHS-in-WASM checks its clock only between phases. Imports the built package (run
 // `pnpm --filter @stitch/planner build` first). The MILP is not warm-started from the heuristic here,
-// so the two solvers are compared independently. Usage: pnpm bench planner [--quick]
+// so the two solvers are compared independently. Then `incremental_ms` rows: after each of three
+// perturbations (the longest critical op twice as slow on its class; the busiest class's count
+// halved; that class removed) of a plan with binding device counts, planIncremental against a full
+// heuristic re-plan (cost ratio) and the MILP (gap) where it finishes. Usage: pnpm bench planner [--quick]
 import { Worker } from 'node:worker_threads';
-import { generateProblem, type PlacementProblem, planHeuristic } from '../packages/planner/dist/index.js';
+import {
+  generateProblem,
+  PERTURBATIONS,
+  type PlacementProblem,
+  type PlanResult,
+  perturbProblem,
+  planHeuristic,
+  planIncremental,
+  withBindingCounts,
+} from '../packages/planner/dist/index.js';
 
 interface Job {
   problem: PlacementProblem;
@@ -59,20 +71,93 @@ function solveMilp(job: Job): Promise<MilpReply> {
 }
 
 /** Median wall and CPU time of `reps` runs; CPU time shows the cost without other processes' load. */
-function timeHeuristic(problem: PlacementProblem, slaMs: number, reps: number) {
+function timed<R>(run: () => R, reps: number) {
   const wall: number[] = [];
   const cpu: number[] = [];
-  let result = planHeuristic(problem, { slaMs });
+  let result = run();
   for (let k = 0; k < reps; k++) {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
-    result = planHeuristic(problem, { slaMs });
+    result = run();
     wall.push(performance.now() - t0);
     const dc = process.cpuUsage(c0);
     cpu.push((dc.user + dc.system) / 1e3);
   }
   const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   return { result, ms: median(wall), cpuMs: median(cpu) };
+}
+
+const timeHeuristic = (problem: PlacementProblem, slaMs: number, reps: number) =>
+  timed(() => planHeuristic(problem, { slaMs }), reps);
+
+const costOf = (r: PlanResult) => (r.status === 'infeasible' ? null : r.usdPerRequest);
+const round = (x: number | null, digits: number) => (x === null ? null : Number(x.toFixed(digits)));
+
+/** incremental_ms rows; returns the 1000 × 50 wall times and the cost ratios. */
+async function incrementalRows(quick: boolean): Promise<{ bigMs: number[]; ratios: number[] }> {
+  // [ops, classes, seeds, MILP time limit s (0 = not run)]
+  const grid: [number, number, number, number][] = quick
+    ? [
+        [100, 10, 1, 10],
+        [1000, 50, 1, 0],
+      ]
+    : [
+        [100, 10, 3, 15],
+        [200, 20, 3, 15],
+        [1000, 50, 3, 20],
+      ];
+  const bigMs: number[] = [];
+  const ratios: number[] = [];
+  for (const [ops, classes, seeds, limit] of grid) {
+    for (let seed = 1; seed <= seeds; seed++) {
+      const g = generateProblem({ ops, classes, seed });
+      const first = planHeuristic(g.problem, { slaMs: g.slaMs });
+      if (first.status === 'infeasible') continue;
+      const problem = withBindingCounts(g.problem, first);
+      const base = planHeuristic(problem, { slaMs: g.slaMs });
+      if (base.status === 'infeasible') continue;
+      const previous = { problem, placement: base.placements.map((p) => p.classId) };
+      for (const perturbation of PERTURBATIONS) {
+        const q = perturbProblem(problem, base, perturbation);
+        const full = timeHeuristic(q, g.slaMs, 3);
+        const inc = timed(() => planIncremental(previous, q, { slaMs: g.slaMs }), 9);
+        // The cold MILP at 1000 × 50 finds no incumbent in its limit: run it once there (seed 1).
+        const milp =
+          limit > 0 && (ops < 1000 || seed === 1)
+            ? await solveMilp({ problem: q, slaMs: g.slaMs, timeLimitS: limit })
+            : null;
+        const incCost = costOf(inc.result);
+        const fullCost = costOf(full.result);
+        const ratio = incCost !== null && fullCost !== null ? incCost / fullCost : null;
+        if (ratio !== null) ratios.push(ratio);
+        if (ops === 1000 && classes === 50) bigMs.push(inc.ms);
+        const milpCost = milp?.usdPerRequest;
+        const line = {
+          bench: 'planner',
+          incremental: true,
+          ops,
+          classes,
+          seed,
+          perturbation,
+          incremental_ms: round(inc.ms, 2),
+          incremental_cpu_ms: round(inc.cpuMs, 2),
+          revisited: inc.result.revisited,
+          full_replan: inc.result.fullReplan,
+          incremental_status: inc.result.status,
+          heuristic_status: full.result.status,
+          heuristic_ms: round(full.ms, 2),
+          heuristic_cpu_ms: round(full.cpuMs, 2),
+          cost_ratio: round(ratio, 5),
+          milp_status: milp?.status ?? 'not run',
+          milp_ms: milp ? Math.round(milp.solveMs) : null,
+          milp_gap:
+            incCost !== null && milpCost !== undefined ? round((incCost - milpCost) / milpCost, 5) : null,
+        };
+        process.stdout.write(`${JSON.stringify(line)}\n`);
+      }
+    }
+  }
+  return { bigMs, ratios };
 }
 
 async function main(): Promise<void> {
@@ -139,6 +224,7 @@ async function main(): Promise<void> {
       process.stdout.write(`${JSON.stringify(line)}\n`);
     }
   }
+  const inc = await incrementalRows(quick);
   const summary = {
     bench: 'planner',
     summary: true,
@@ -149,6 +235,10 @@ async function main(): Promise<void> {
     within_5pct_of_proven_optimum: optimalWithin,
     heuristic_ms_1000x50_max: bigMs.length ? Number(Math.max(...bigMs).toFixed(2)) : null,
     heuristic_cpu_ms_1000x50_max: bigCpuMs.length ? Number(Math.max(...bigCpuMs).toFixed(2)) : null,
+    incremental_ms_1000x50_max: inc.bigMs.length ? Number(Math.max(...inc.bigMs).toFixed(2)) : null,
+    incremental_cost_ratio_max: inc.ratios.length ? Number(Math.max(...inc.ratios).toFixed(5)) : null,
+    incremental_within_1pct: inc.ratios.filter((r) => r <= 1.01).length,
+    incremental_compared: inc.ratios.length,
   };
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 }

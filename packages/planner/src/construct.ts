@@ -6,10 +6,17 @@ import { criticalPath, forward, latestStarts } from './schedule.js';
 
 const EPS = 1e-9;
 
-/** Classes of each task ordered by objective coefficient, cheapest first (ties: faster first). */
-export function cheapestOrder(c: Compiled): Int32Array[] {
+/**
+ * Classes of each task ordered by objective coefficient, cheapest first (ties: faster first). With
+ * `only`, unmarked tasks get an empty list (an incremental re-plan sorts just what it revisits).
+ */
+export function cheapestOrder(c: Compiled, only?: Uint8Array): Int32Array[] {
   const out: Int32Array[] = [];
   for (let i = 0; i < c.n; i++) {
+    if (only && !only[i]) {
+      out.push(new Int32Array(0));
+      continue;
+    }
     const coef = c.coef[i]!;
     const t = c.p.timeMs[i]!;
     const ks: number[] = [];

@@ -1,3 +1,4 @@
+import type { PlanFeasible } from './plan.js';
 import { compile, type PlacementProblem } from './problem.js';
 import { forward } from './schedule.js';
 
@@ -89,4 +90,73 @@ export function generateProblem(o: GenerateOptions): { problem: PlacementProblem
   const cheapest = latencyOf((i, j) => c.coef[i]![j]!);
   const slaMs = fastest + (o.tightness ?? 0.4) * Math.max(0, cheapest - fastest);
   return { problem, slaMs };
+}
+
+/** The three perturbations of the incremental re-plan, each applied to a copy of the problem. */
+export type Perturbation = 'op-time-doubled' | 'class-count-halved' | 'class-removed';
+export const PERTURBATIONS: readonly Perturbation[] = [
+  'op-time-doubled',
+  'class-count-halved',
+  'class-removed',
+];
+
+function copy(p: PlacementProblem): PlacementProblem {
+  return {
+    ...p,
+    classes: p.classes.map((c) => ({ ...c })),
+    timeMs: p.timeMs.map((r) => [...r]),
+    devices: p.devices.map((r) => [...r]),
+  };
+}
+
+/** The class holding the most devices in the plan. */
+function busiest(plan: PlanFeasible): number {
+  let best = 0;
+  plan.classUse.forEach((u, j) => {
+    if (u.devices > plan.classUse[best]!.devices) best = j;
+  });
+  return best;
+}
+
+/**
+ * - op-time-doubled: the longest op on the critical path takes twice as long on its current class
+ *   (what a measured drift does), so its cost there doubles too;
+ * - class-count-halved: the class holding the most devices keeps half its count;
+ * - class-removed: that class disappears.
+ */
+export function perturbProblem(
+  p: PlacementProblem,
+  plan: PlanFeasible,
+  kind: Perturbation,
+): PlacementProblem {
+  const q = copy(p);
+  if (kind === 'op-time-doubled') {
+    let worst = -1;
+    for (const id of plan.criticalPath) {
+      const i = p.tasks.findIndex((t) => t.id === id);
+      if (worst < 0 || plan.placements[i]!.timeMs > plan.placements[worst]!.timeMs) worst = i;
+    }
+    const j = p.classes.findIndex((c) => c.id === plan.placements[worst]!.classId);
+    q.timeMs[worst]![j]! *= 2;
+    return q;
+  }
+  const j = busiest(plan);
+  if (kind === 'class-count-halved') {
+    q.classes[j]!.count = Math.floor((q.classes[j]!.count ?? 0) / 2);
+    return q;
+  }
+  q.classes.splice(j, 1);
+  q.timeMs = q.timeMs.map((r) => r.filter((_, k) => k !== j));
+  q.devices = q.devices.map((r) => r.filter((_, k) => k !== j));
+  return q;
+}
+
+/** Device counts that bind: 1.5 × what a first plan uses, plus 5 % of the ops on every class. */
+export function withBindingCounts(p: PlacementProblem, plan: PlanFeasible): PlacementProblem {
+  const q = copy(p);
+  const spare = Math.ceil(0.05 * p.tasks.length);
+  q.classes.forEach((c, j) => {
+    c.count = Math.ceil(plan.classUse[j]!.devices * 1.5) + spare;
+  });
+  return q;
 }

@@ -64,8 +64,17 @@ function criticalGain(
   return dt + (Number.isFinite(gainIn) ? gainIn : 0) + (Number.isFinite(gainOut) ? gainOut : 0);
 }
 
-/** Upgrades critical-path tasks by best Δcost/Δlatency until the SLA holds or nothing helps. */
-function repair(c: Compiled, assign: Int32Array, slaMs: number, maxIter: number): number {
+/**
+ * Upgrades critical-path tasks by best Δcost/Δlatency until the SLA holds or nothing helps. Marks
+ * each task it moves in `moved` when given.
+ */
+export function repair(
+  c: Compiled,
+  assign: Int32Array,
+  slaMs: number,
+  maxIter: number,
+  moved?: Uint8Array,
+): number {
   const used = usage(c, assign);
   let s = forward(c, assign);
   for (let iter = 0; iter < maxIter && s.latencyMs > slaMs + EPS; iter++) {
@@ -86,6 +95,7 @@ function repair(c: Compiled, assign: Int32Array, slaMs: number, maxIter: number)
     used[assign[best.i]!]! -= c.units[best.i]![assign[best.i]!]!;
     used[best.k]! += c.units[best.i]![best.k]!;
     assign[best.i] = best.k;
+    if (moved) moved[best.i] = 1;
     s = forward(c, assign);
   }
   return s.latencyMs;
@@ -95,15 +105,26 @@ function repair(c: Compiled, assign: Int32Array, slaMs: number, maxIter: number)
  * Moves single tasks to cheaper classes while every path through them still meets the SLA.
  * One sweep visits tasks in topological order: predecessors' finish times are current (already
  * swept) and successors' latest starts are exact (nothing downstream has moved yet), so a move is
- * safe iff ef(pred) + transfer + t_new + transfer ≤ ls(succ) on all incident edges.
+ * safe iff ef(pred) + transfer + t_new + transfer ≤ ls(succ) on all incident edges. With `only`,
+ * just the marked tasks may move (an incremental re-plan); `prefs` need only cover those.
  */
-function descend(c: Compiled, assign: Int32Array, slaMs: number, prefs: Int32Array[]): void {
+export function descend(
+  c: Compiled,
+  assign: Int32Array,
+  slaMs: number,
+  prefs: Int32Array[],
+  only?: Uint8Array,
+): void {
   const used = usage(c, assign);
   for (let round = 0; round < 8; round++) {
     const ls = latestStarts(c, assign, slaMs);
     const ef = new Float64Array(c.n);
     let moved = false;
     for (const i of c.order) {
+      if (only && !only[i]) {
+        ef[i] = startOf(c, assign, ef, i, assign[i]!) + c.p.timeMs[i]![assign[i]!]!;
+        continue;
+      }
       for (const k of prefs[i]!) {
         // Without γ only cheaper classes can lower the cost; with γ a dearer one may save transfers.
         if (k === assign[i]) {
@@ -129,9 +150,10 @@ function descend(c: Compiled, assign: Int32Array, slaMs: number, prefs: Int32Arr
  * Moves both ends of a colocated edge to a cheaper common class: transfers make single moves out
  * of a colocated cluster look infeasible even when moving the pair is fine. The window check uses
  * the current schedule (exact unless another path joins the pair), so every accepted move is
- * verified with a full forward pass and reverted if it breaks the SLA.
+ * verified with a full forward pass and reverted if it breaks the SLA. With `only`, just edges with
+ * a marked end are tried.
  */
-function pairDescend(c: Compiled, assign: Int32Array, slaMs: number): boolean {
+export function pairDescend(c: Compiled, assign: Int32Array, slaMs: number, only?: Uint8Array): boolean {
   const used = usage(c, assign);
   let s = forward(c, assign);
   let ls = latestStarts(c, assign, slaMs);
@@ -139,7 +161,7 @@ function pairDescend(c: Compiled, assign: Int32Array, slaMs: number): boolean {
   for (let e = 0; e < c.edges.length; e++) {
     const { u, v } = c.edges[e]!;
     const a = assign[u]!;
-    if (assign[v] !== a) continue;
+    if (assign[v] !== a || (only && !only[u] && !only[v])) continue;
     let best = -1;
     let bestDelta = -EPS * (Math.abs(c.coef[u]![a]!) + Math.abs(c.coef[v]![a]!));
     for (let k = 0; k < c.m; k++) {
@@ -202,7 +224,7 @@ function pairFits(
   return true;
 }
 
-function fitsWindow(
+export function fitsWindow(
   c: Compiled,
   assign: Int32Array,
   ef: Float64Array,

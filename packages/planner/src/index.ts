@@ -1,6 +1,8 @@
 export { PlanError, PlanErrorCode } from './errors.js';
-export type { GenerateOptions } from './generate.js';
-export { generateProblem } from './generate.js';
+export type { GenerateOptions, Perturbation } from './generate.js';
+export { generateProblem, PERTURBATIONS, perturbProblem, withBindingCounts } from './generate.js';
+export type { IncrementalResult, PreviousPlan } from './incremental.js';
+export { planIncremental } from './incremental.js';
 export type { DemandRowLike, DerivedOptions } from './input.js';
 export { problemFromDemand, problemFromProfile } from './input.js';
 export type { MilpSolver } from './milp.js';

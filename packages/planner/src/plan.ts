@@ -61,7 +61,7 @@ export interface PlanInfeasible {
 
 export type PlanResult = PlanFeasible | PlanInfeasible;
 
-function checkOptions(o: PlanOptions): void {
+export function checkOptions(o: PlanOptions): void {
   if (!(o.slaMs > 0))
     throw new PlanError(PlanErrorCode.Input, `options.slaMs must be a positive number, got ${o.slaMs}`);
   if (o.lambda !== undefined && !(o.lambda >= 0)) {
@@ -70,7 +70,7 @@ function checkOptions(o: PlanOptions): void {
 }
 
 /** A task no class can run, or whose smallest footprint exceeds every class's device count. */
-function placementFailure(c: Compiled, solver: PlanInfeasible['solver']): PlanInfeasible | null {
+export function placementFailure(c: Compiled, solver: PlanInfeasible['solver']): PlanInfeasible | null {
   for (let i = 0; i < c.n; i++) {
     let runnable = false;
     let fits = false;
@@ -92,7 +92,7 @@ function placementFailure(c: Compiled, solver: PlanInfeasible['solver']): PlanIn
   return null;
 }
 
-function feasible(
+export function feasible(
   c: Compiled,
   assign: Int32Array,
   extra: Pick<PlanFeasible, 'status' | 'solver' | 'slackMs' | 'solveMs'>,

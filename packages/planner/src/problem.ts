@@ -82,13 +82,17 @@ export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
     throw new PlanError(PlanErrorCode.Input, `options.rate must be >= 0 requests/s, got ${rate}`);
   const index = new Map(p.tasks.map((t, i) => [t.id, i]));
   if (index.size !== n) throw new PlanError(PlanErrorCode.Input, 'task ids must be unique');
+  // Plain indexed loops: at 1000 tasks × 50 classes this runs on every (incremental) re-plan.
+  const link = p.classes.map((c) => c.linkGBps * 1e9);
   const edges = p.edges.map((e) => {
     const u = index.get(e.from);
     const v = index.get(e.to);
     if (u === undefined || v === undefined) {
       throw new PlanError(PlanErrorCode.Input, `edge ${e.from} → ${e.to} names an unknown task`);
     }
-    const tau = p.classes.map((c) => e.transferMs ?? (e.bytes / (c.linkGBps * 1e9)) * 1e3);
+    const tau = new Array<number>(m);
+    if (e.transferMs !== undefined) tau.fill(e.transferMs);
+    else for (let j = 0; j < m; j++) tau[j] = (e.bytes / link[j]!) * 1e3;
     return { u, v, tau };
   });
   const predEdges: number[][] = p.tasks.map(() => []);
@@ -98,24 +102,30 @@ export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
     succEdges[e.u]!.push(k);
   });
   const order = topoOrder(n, edges, p.tasks);
-  const units: number[][] = [];
-  const coef: number[][] = [];
+  const units: number[][] = new Array(n);
+  const coef: number[][] = new Array(n);
+  const hourly = p.classes.map((c) => c.usdPerHour);
   for (let i = 0; i < n; i++) {
-    units.push([]);
-    coef.push([]);
+    const time = p.timeMs[i]!;
+    const devs = p.devices[i]!;
+    const explicitRow = p.usdPerRequest?.[i];
+    const unitRow = new Array<number>(m);
+    const coefRow = new Array<number>(m);
     for (let j = 0; j < m; j++) {
-      const t = p.timeMs[i]![j]!;
-      const dev = p.devices[i]![j]!;
+      const t = time[j]!;
+      const dev = devs[j]!;
+      const finite = Number.isFinite(t);
       // The epsilon keeps 100 req/s × 20 ms at 2 replicas despite floating-point noise.
-      const replicas = rate > 0 && Number.isFinite(t) ? Math.max(1, Math.ceil((rate * t) / 1e3 - 1e-9)) : 1;
-      units[i]!.push(replicas * dev);
-      const explicit = p.usdPerRequest?.[i]?.[j];
-      const hourly = p.classes[j]!.usdPerHour;
+      const replicas = rate > 0 && finite ? Math.max(1, Math.ceil((rate * t) / 1e3 - 1e-9)) : 1;
+      unitRow[j] = replicas * dev;
+      const explicit = explicitRow?.[j];
       let c: number;
       if (explicit !== undefined) c = rate > 0 ? explicit * rate * 3600 : explicit;
-      else c = rate > 0 ? replicas * dev * hourly : (t / 3.6e6) * dev * hourly;
-      coef[i]!.push(Number.isFinite(t) ? c : Infinity);
+      else c = rate > 0 ? replicas * dev * hourly[j]! : (t / 3.6e6) * dev * hourly[j]!;
+      coefRow[j] = finite ? c : Infinity;
     }
+    units[i] = unitRow;
+    coef[i] = coefRow;
   }
   const cap = p.classes.map((c) => c.count ?? Infinity);
   return { p, n, m, order, edges, predEdges, succEdges, coef, units, cap, gamma, rate };

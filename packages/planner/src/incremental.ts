@@ -1,0 +1,242 @@
+import { cheapestOrder, weightSearch } from './construct.js';
+import { descend, fitsWindow, pairDescend, repair } from './heuristic.js';
+import {
+  checkOptions,
+  feasible,
+  type PlanOptions,
+  type PlanResult,
+  placementFailure,
+  planHeuristic,
+} from './plan.js';
+import { type Compiled, compile, type EdgeSpec, type PlacementProblem } from './problem.js';
+import { forward, latestStarts, totalCost, usage } from './schedule.js';
+
+/** The plan being updated: the problem it was made for and the class id of each task. */
+export interface PreviousPlan {
+  problem: PlacementProblem;
+  placement: readonly string[];
+}
+
+export type IncrementalResult = PlanResult & {
+  /** Tasks the re-plan considered moving (changed inputs, their neighbours, evicted, repaired). */
+  revisited: number;
+  /** True when the change was not local (a class added or repriced, tasks added) and a full heuristic plan ran. */
+  fullReplan: boolean;
+};
+
+const EPS = 1e-9;
+
+function sameRow(a: readonly number[] | undefined, b: readonly number[], map: Int32Array): boolean {
+  if (!a) return false;
+  if (a === b && a.length === map.length) return map.every((pj, j) => pj === j);
+  for (let j = 0; j < b.length; j++) if (a[map[j]!] !== b[j]) return false;
+  return true;
+}
+
+/**
+ * Marks the tasks whose inputs changed: their time, devices or explicit cost on any class, an
+ * incident edge, or a class they sat on that is gone. Returns null when the change is not local.
+ */
+function changedTasks(prev: PlacementProblem, next: PlacementProblem, c: Compiled): Uint8Array | null {
+  const prevClass = new Map(prev.classes.map((k, j) => [k.id, j]));
+  const map = new Int32Array(c.m);
+  for (let j = 0; j < c.m; j++) {
+    const cls = next.classes[j]!;
+    const pj = prevClass.get(cls.id);
+    if (pj === undefined) return null;
+    const old = prev.classes[pj]!;
+    if (old.usdPerHour !== cls.usdPerHour || old.linkGBps !== cls.linkGBps) return null;
+    map[j] = pj;
+  }
+  const prevTask = new Map(prev.tasks.map((t, i) => [t.id, i]));
+  const dirty = new Uint8Array(c.n);
+  for (let i = 0; i < c.n; i++) {
+    const pi = prevTask.get(next.tasks[i]!.id);
+    if (pi === undefined) return null;
+    const cost = next.usdPerRequest?.[i];
+    if (
+      !sameRow(prev.timeMs[pi], next.timeMs[i]!, map) ||
+      !sameRow(prev.devices[pi], next.devices[i]!, map) ||
+      (cost !== undefined && !sameRow(prev.usdPerRequest?.[pi], cost, map))
+    )
+      dirty[i] = 1;
+  }
+  const same = (a: EdgeSpec, b: EdgeSpec) =>
+    a.from === b.from && a.to === b.to && a.bytes === b.bytes && a.transferMs === b.transferMs;
+  const key = (e: EdgeSpec) => `${e.from}\u0000${e.to}\u0000${e.bytes}\u0000${e.transferMs}`;
+  // Edges usually come in the same order: compare pairwise, and by content only where that fails.
+  let before: Set<string> | null = null;
+  c.edges.forEach((e, k) => {
+    const spec = next.edges[k]!;
+    const old = prev.edges[k];
+    if (old && same(old, spec)) return;
+    before ??= new Set(prev.edges.map(key));
+    if (!before.has(key(spec))) {
+      dirty[e.u] = 1;
+      dirty[e.v] = 1;
+    }
+  });
+  return dirty;
+}
+
+/**
+ * Moves tasks off over-full classes, marking each one moved. Tasks go in order of their cheapest
+ * move that keeps every path through them within the SLA (checked against the current schedule,
+ * which is recomputed after each move); when no such move is left, the move that adds the least
+ * time (the SLA repair runs next).
+ */
+function evict(c: Compiled, assign: Int32Array, slaMs: number, dirty: Uint8Array): boolean {
+  const used = usage(c, assign);
+  for (let k = 0; k < c.m; k++) {
+    if (used[k]! <= c.cap[k]!) continue;
+    let s = forward(c, assign);
+    let ls = latestStarts(c, assign, slaMs);
+    const bestMove = (i: number): { to: number; delta: number; fits: boolean } => {
+      let to = -1;
+      let delta = Infinity;
+      let fits = false;
+      const t = c.p.timeMs[i]!;
+      for (let j = 0; j < c.m; j++) {
+        if (j === k || used[j]! + c.units[i]![j]! > c.cap[j]!) continue;
+        const ok = fitsWindow(c, assign, s.ef, ls, i, j, slaMs);
+        const d = ok ? c.coef[i]![j]! - c.coef[i]![k]! : t[j]! - t[k]!;
+        if ((ok && !fits) || (ok === fits && d < delta)) {
+          to = j;
+          delta = d;
+          fits = ok;
+        }
+      }
+      return { to, delta, fits };
+    };
+    const on: { i: number; delta: number }[] = [];
+    for (let i = 0; i < c.n; i++) {
+      if (assign[i] !== k) continue;
+      const mv = bestMove(i);
+      on.push({ i, delta: mv.fits ? mv.delta : Infinity });
+    }
+    on.sort((a, b) => a.delta - b.delta);
+    for (const { i } of on) {
+      if (used[k]! <= c.cap[k]!) break;
+      const mv = bestMove(i);
+      if (mv.to < 0) continue;
+      used[k]! -= c.units[i]![k]!;
+      used[mv.to]! += c.units[i]![mv.to]!;
+      assign[i] = mv.to;
+      dirty[i] = 1;
+      s = forward(c, assign);
+      ls = latestStarts(c, assign, slaMs);
+    }
+    if (used[k]! > c.cap[k]!) return false;
+  }
+  return true;
+}
+
+/**
+ * Tasks whose class is gone: each takes argmin coef + μ·t among classes with room, the others
+ * staying put, and the weight search of the full heuristic picks the cheapest μ that meets the SLA
+ * (so the slack is shared among them rather than taken by the first).
+ */
+function placeOrphans(c: Compiled, assign: Int32Array, orphans: number[], slaMs: number): Int32Array | null {
+  const base = new Float64Array(c.m);
+  for (let i = 0; i < c.n; i++) if (assign[i]! >= 0) base[assign[i]!]! += c.units[i]![assign[i]!]!;
+  const used = new Float64Array(c.m);
+  const build = (mu: number): Int32Array | null => {
+    const out = Int32Array.from(assign);
+    used.set(base);
+    const fastest = !Number.isFinite(mu);
+    for (const i of orphans) {
+      const coef = c.coef[i]!;
+      const time = c.p.timeMs[i]!;
+      let best = -1;
+      let bestKey = Infinity;
+      for (let k = 0; k < c.m; k++) {
+        if (!Number.isFinite(coef[k]!) || used[k]! + c.units[i]![k]! > c.cap[k]!) continue;
+        const key = fastest ? time[k]! : coef[k]! + mu * time[k]!;
+        if (key < bestKey) {
+          best = k;
+          bestKey = key;
+        }
+      }
+      if (best < 0) return null;
+      out[i] = best;
+      used[best]! += c.units[i]![best]!;
+    }
+    return out;
+  };
+  let budget = 0;
+  for (const i of orphans) budget += Math.min(...c.coef[i]!);
+  const found = weightSearch(c, slaMs, Math.max(budget, EPS) / Math.max(slaMs, EPS), build);
+  const meets = found.filter((x) => x.latencyMs <= slaMs + EPS);
+  if (meets.length > 0)
+    return meets.reduce((a, b) => (totalCost(c, b.assign) < totalCost(c, a.assign) ? b : a)).assign;
+  // None meets the SLA with the other tasks fixed: the fastest goes to the critical-path repair.
+  if (found.length === 0) return null;
+  return found.reduce((a, b) => (b.latencyMs < a.latencyMs ? b : a)).assign;
+}
+
+/**
+ * Re-plans after a local change (op costs, device counts, classes removed) by revisiting only the
+ * ops it touches: ops whose times changed or whose class is gone or over-full are moved (first to
+ * their fastest class with room, then down to the cheapest that keeps every path within the SLA),
+ * their neighbours may move down into freed slack, and a broken SLA is repaired on the critical
+ * path. Any other change (a class added or repriced, new tasks) runs the full heuristic. Options
+ * should be those of the previous plan.
+ */
+export function planIncremental(
+  previous: PreviousPlan,
+  problem: PlacementProblem,
+  o: PlanOptions,
+): IncrementalResult {
+  checkOptions(o);
+  const c = compile(problem, o.rate ?? 0, o.gamma ?? 0);
+  const bad = placementFailure(c, 'heuristic');
+  if (bad) return { ...bad, revisited: 0, fullReplan: false };
+  const t0 = Date.now();
+  const dirty = changedTasks(previous.problem, problem, c);
+  const classIndex = new Map(problem.classes.map((k, j) => [k.id, j]));
+  const prevIndex = new Map(previous.problem.tasks.map((t, i) => [t.id, i]));
+  if (!dirty || previous.placement.length !== previous.problem.tasks.length) {
+    return { ...planHeuristic(problem, o), revisited: c.n, fullReplan: true };
+  }
+  const assign = new Int32Array(c.n);
+  for (let i = 0; i < c.n; i++) {
+    const k = classIndex.get(previous.placement[prevIndex.get(problem.tasks[i]!.id)!]!);
+    if (k === undefined || !Number.isFinite(c.coef[i]![k]!)) {
+      dirty[i] = 1;
+      assign[i] = -1;
+    } else assign[i] = k;
+  }
+  const orphans: number[] = [];
+  for (let i = 0; i < c.n; i++) if (assign[i]! < 0) orphans.push(i);
+  if (orphans.length > 0) {
+    const placed = placeOrphans(c, assign, orphans, o.slaMs);
+    if (!placed) return { ...planHeuristic(problem, o), revisited: c.n, fullReplan: true };
+    assign.set(placed);
+  }
+  if (!evict(c, assign, o.slaMs, dirty))
+    return { ...planHeuristic(problem, o), revisited: c.n, fullReplan: true };
+  // Neighbours of a changed task may use its freed (or lost) slack.
+  const visit = Uint8Array.from(dirty);
+  for (const e of c.edges) {
+    if (dirty[e.u] || dirty[e.v]) {
+      visit[e.u] = 1;
+      visit[e.v] = 1;
+    }
+  }
+  if (forward(c, assign).latencyMs > o.slaMs + EPS)
+    repair(c, assign, o.slaMs, Math.min(20 * c.n, 400), visit);
+  const latency = forward(c, assign).latencyMs;
+  if (latency > o.slaMs + EPS) return { ...planHeuristic(problem, o), revisited: c.n, fullReplan: true };
+  const prefs = cheapestOrder(c, visit);
+  descend(c, assign, o.slaMs, prefs, visit);
+  for (let round = 0; round < 4 && pairDescend(c, assign, o.slaMs, visit); round++)
+    descend(c, assign, o.slaMs, prefs, visit);
+  let revisited = 0;
+  for (let i = 0; i < c.n; i++) revisited += visit[i]!;
+  const solveMs = Date.now() - t0;
+  return {
+    ...feasible(c, assign, { status: 'feasible', solver: 'heuristic', slackMs: 0, solveMs }),
+    revisited,
+    fullReplan: false,
+  };
+}

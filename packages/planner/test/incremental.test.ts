@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  generateProblem,
+  PERTURBATIONS,
+  type PlacementProblem,
+  type PlanFeasible,
+  perturbProblem,
+  planHeuristic,
+  planIncremental,
+  problemFromProfile,
+  withBindingCounts,
+} from '../src/index.js';
+
+const placementOf = (p: PlanFeasible) => p.placements.map((x) => x.classId);
+
+function feasible(r: ReturnType<typeof planHeuristic>): PlanFeasible {
+  assert.notEqual(r.status, 'infeasible', JSON.stringify(r));
+  return r as PlanFeasible;
+}
+
+/**
+ * tok → prefill → decode on fast ($4/h) and cheap ($1/h) classes, no transfer time, SLA 100 ms.
+ * Costs ∝ $/h × ms. Before: tok 1|2, prefill 20|60, decode 30|40 ms (fast|cheap); the optimum is
+ * cheap/fast/cheap (62 ms, 2 + 80 + 80 = 162). When decode on cheap drifts to 80 ms, by
+ * enumeration of the 8 placements the optimum becomes cheap/cheap/fast (92 ms, 2 + 60 + 120 = 182):
+ * decode moves up and prefill, its neighbour, moves down into the slack that frees; tok stays.
+ */
+function chain(decodeOnCheap: number): PlacementProblem {
+  return problemFromProfile({
+    classes: [
+      { id: 'fast', usd_per_hour: 4, count: 4 },
+      { id: 'cheap', usd_per_hour: 1, count: 4 },
+    ],
+    tasks: [
+      { id: 'tok', time_ms: { fast: 1, cheap: 2 } },
+      { id: 'prefill', deps: ['tok'], time_ms: { fast: 20, cheap: 60 } },
+      { id: 'decode', deps: ['prefill'], time_ms: { fast: 30, cheap: decodeOnCheap } },
+    ],
+  });
+}
+
+test('planIncremental: a hand-checked drift moves the changed op and its neighbour, as a full re-plan does', () => {
+  const before = chain(40);
+  const plan = feasible(planHeuristic(before, { slaMs: 100 }));
+  assert.deepEqual(placementOf(plan), ['cheap', 'fast', 'cheap']);
+  const after = chain(80);
+  const inc = planIncremental({ problem: before, placement: placementOf(plan) }, after, { slaMs: 100 });
+  const full = feasible(planHeuristic(after, { slaMs: 100 }));
+  assert.equal(inc.status, 'feasible');
+  assert.equal(inc.fullReplan, false);
+  assert.deepEqual(placementOf(inc as PlanFeasible), ['cheap', 'cheap', 'fast']);
+  assert.deepEqual(placementOf(inc as PlanFeasible), placementOf(full));
+  assert.ok(Math.abs((inc as PlanFeasible).usdPerRequest - full.usdPerRequest) < 1e-15);
+  // decode changed and prefill is its neighbour; tok was not looked at.
+  assert.equal(inc.revisited, 2);
+});
+
+test('planIncremental: no change revisits nothing and keeps the plan; a new class runs the full heuristic', () => {
+  const p = chain(40);
+  const plan = feasible(planHeuristic(p, { slaMs: 100 }));
+  const same = planIncremental({ problem: p, placement: placementOf(plan) }, chain(40), { slaMs: 100 });
+  assert.equal(same.revisited, 0);
+  assert.deepEqual(placementOf(same as PlanFeasible), placementOf(plan));
+  const wider = chain(40);
+  wider.classes.push({ id: 'new', usdPerHour: 0.1, linkGBps: 50, count: 4 });
+  for (const row of wider.timeMs) row.push(1);
+  for (const row of wider.devices) row.push(1);
+  const r = planIncremental({ problem: p, placement: placementOf(plan) }, wider, { slaMs: 100 });
+  assert.equal(r.fullReplan, true);
+  assert.deepEqual(placementOf(r as PlanFeasible), ['new', 'new', 'new']);
+});
+
+test('planIncremental on generated problems: feasible whenever a full re-plan is, within SLA and counts, and close in cost', () => {
+  const ratios: number[] = [];
+  for (const [ops, classes] of [
+    [20, 4],
+    [40, 6],
+  ] as const) {
+    for (let seed = 1; seed <= 15; seed++) {
+      const g = generateProblem({ ops, classes, seed });
+      const first = planHeuristic(g.problem, { slaMs: g.slaMs });
+      if (first.status === 'infeasible') continue;
+      const problem = withBindingCounts(g.problem, first);
+      const base = planHeuristic(problem, { slaMs: g.slaMs });
+      if (base.status === 'infeasible') continue;
+      for (const kind of PERTURBATIONS) {
+        const q = perturbProblem(problem, base, kind);
+        const full = planHeuristic(q, { slaMs: g.slaMs });
+        const inc = planIncremental({ problem, placement: placementOf(base) }, q, { slaMs: g.slaMs });
+        const where = `${ops}×${classes} seed ${seed} ${kind}`;
+        if (full.status !== 'infeasible') assert.notEqual(inc.status, 'infeasible', where);
+        if (inc.status === 'infeasible') continue;
+        assert.ok(inc.latencyMs <= g.slaMs * (1 + 1e-9), `${where}: ${inc.latencyMs} > ${g.slaMs}`);
+        for (const u of inc.classUse) assert.ok(u.capacity === null || u.devices <= u.capacity, where);
+        if (full.status !== 'infeasible') ratios.push(inc.usdPerRequest / full.usdPerRequest);
+      }
+    }
+  }
+  assert.ok(ratios.length >= 40, `only ${ratios.length} comparable cases`);
+  const mean = ratios.reduce((a, b) => a + b, 0) / ratios.length;
+  assert.ok(mean <= 1.01, `mean cost ratio to a full re-plan ${mean}`);
+  assert.ok(Math.max(...ratios) <= 1.1, `worst cost ratio ${Math.max(...ratios)}`);
+});
