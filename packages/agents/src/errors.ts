@@ -32,6 +32,10 @@ export const AgentsErrorCode = {
   HttpResponseTooLarge: 'HTTP_RESPONSE_TOO_LARGE',
   /** The connection failed (refused, reset, DNS) or the redirects did not end. */
   HttpFailed: 'HTTP_FAILED',
+  /** An LLM endpoint answered with an error status (after the retries a 429 or 5xx gets). */
+  LlmFailed: 'LLM_FAILED',
+  /** An LLM endpoint's answer is not a chat completion (bad JSON or SSE, no [DONE], an oversized event). */
+  LlmResponseInvalid: 'LLM_RESPONSE_INVALID',
 } as const;
 export type AgentsErrorCode = (typeof AgentsErrorCode)[keyof typeof AgentsErrorCode];
 

@@ -21,6 +21,8 @@ export {
   MAX_HTTP_TIMEOUT_MS,
 } from './http-tool.js';
 export { TINY_LLAMA } from './llm.js';
+export type { PricedUsage } from './llm-call.js';
+export { LLM_API_KEY_ENV } from './llm-call.js';
 export { closeMemoryConnections, memoryBucketName } from './memory.js';
 export {
   allowOperatorNatsUrls,
@@ -40,7 +42,10 @@ export type { NodeClass, PlacedOp } from './placement.js';
 export { analyseGraph, classifyNodes, planDeployment } from './placement.js';
 export type { Finding, PrivacyOptions, Redacted } from './privacy.js';
 export { MAX_FILTER_CHARS, MAX_PATTERN_CHARS, MAX_PATTERNS, PrivacyFilter } from './privacy.js';
+export type { ChatMessage, LlmCompletion, LlmUsage, RemoteLlmOptions } from './remote-llm.js';
+export { LLM_LIMITS, RemoteLlm } from './remote-llm.js';
 export type { AgentRequest, RequestResult, RunnerOptions } from './runner.js';
 export { GraphRunner } from './runner.js';
 export type { SearchHit } from './search.js';
 export { DOCUMENTS, embedText, webSearch } from './search.js';
+export { MAX_SSE_EVENT_CHARS, SseParser } from './sse.js';

@@ -2,6 +2,7 @@ import { calculate } from './calculator.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { httpToolFor } from './http-tool.js';
 import { DECODE_TOKENS, decode, detokenize, prefill, tinyModel, tokenize } from './llm.js';
+import { llmCall, remoteLlmFor } from './llm-call.js';
 import { withMemory } from './memory.js';
 import { privacyFilterFor, redactContext } from './privacy.js';
 import { webSearch } from './search.js';
@@ -67,6 +68,7 @@ export const OP_FUNCTIONS: Record<string, OpFn> = {
     }),
   'tool.invoke': toolInvoke,
   'text.privacy_filter': async (cfg, ctx) => redactContext(privacyFilterFor(cfg), ctx),
+  'llm.call': llmCall,
   'llm.tokenize': async (_cfg, ctx) => ({ ids: tokenize(`${str(ctx.query)} ${str(ctx.recall)}`) }),
   'llm.prefill': async (_cfg, ctx) => ({ first: await prefill(ids(ctx.ids)) }),
   'kv.transfer': async () => ({}),
@@ -97,4 +99,5 @@ export async function prepareOp(cfg: OpConfig): Promise<void> {
   else if (cfg.op === 'tool.invoke' && cfg.attrs.tool === 'web_search') await webSearch('warm up', 1);
   else if (cfg.op === 'text.privacy_filter') privacyFilterFor(cfg);
   else if (cfg.op === 'tool.invoke' && cfg.attrs.tool === 'http') httpToolFor(cfg);
+  else if (cfg.op === 'llm.call') remoteLlmFor(cfg);
 }

@@ -37,6 +37,8 @@ test('AgentsErrorCode: unique values; an error of each code carries it and the c
     [AgentsErrorCode.HttpTimeout]: new AgentsError(AgentsErrorCode.HttpTimeout, 'm'),
     [AgentsErrorCode.HttpResponseTooLarge]: new AgentsError(AgentsErrorCode.HttpResponseTooLarge, 'm'),
     [AgentsErrorCode.HttpFailed]: new AgentsError(AgentsErrorCode.HttpFailed, 'm'),
+    [AgentsErrorCode.LlmFailed]: new AgentsError(AgentsErrorCode.LlmFailed, 'm'),
+    [AgentsErrorCode.LlmResponseInvalid]: new AgentsError(AgentsErrorCode.LlmResponseInvalid, 'm'),
   } satisfies Record<AgentsErrorCode, AgentsError>;
   assert.deepEqual(Object.keys(byCode).sort(), [...values].sort());
   for (const [code, e] of Object.entries(byCode)) {
