@@ -25,14 +25,19 @@ export function openblas(workDir: string) {
     '-I/usr/include/x86_64-linux-gnu',
     '-lopenblas',
   ]);
+  // One thread runs on core 0 (where the caller pins itself); more run where the OS puts them.
   return (op: 'sgemm' | 'sgemv', n: number, coretype: string | undefined, threads = 1, seconds = 0.5) =>
     Number(
-      execFileSync(bin, [op, String(n), String(seconds)], {
-        env: {
-          ...process.env,
-          OPENBLAS_NUM_THREADS: String(threads),
-          ...(coretype ? { OPENBLAS_CORETYPE: coretype } : {}),
+      execFileSync(
+        threads === 1 ? 'taskset' : bin,
+        [...(threads === 1 ? ['-c', '0', bin] : []), op, String(n), String(seconds)],
+        {
+          env: {
+            ...process.env,
+            OPENBLAS_NUM_THREADS: String(threads),
+            ...(coretype ? { OPENBLAS_CORETYPE: coretype } : {}),
+          },
         },
-      }).toString(),
+      ).toString(),
     );
 }

@@ -1,5 +1,6 @@
 import { attentionDecode, attentionPrefill } from './mlir/attention.js';
 import { batchMatmul, type Generated, matmul, matvec } from './mlir/contraction.js';
+import { llamaDecode } from './mlir/llama.js';
 import { elementwise, embedding, rmsnorm, rope, softmax, topkScores } from './mlir/rowwise.js';
 import type { KernelSpec } from './spec.js';
 import { validateSpec } from './spec.js';
@@ -33,5 +34,7 @@ export function generateKernel(spec: KernelSpec, target: Target): Generated {
       return plain(embedding(spec));
     case 'nn.topk':
       return plain(topkScores(spec));
+    case 'nn.llama_decode':
+      return plain(llamaDecode(spec));
   }
 }

@@ -11,6 +11,7 @@ export {
   ToolchainMissing,
 } from './errors.js';
 export { generateKernel } from './generate.js';
+export { llamaLayerLayout } from './mlir/llama.js';
 export type { FetchOptions, PublishOptions } from './objectstore.js';
 export { fetchArtifact, MAX_MANIFEST_BYTES, publishArtifact } from './objectstore.js';
 export type { ManifestSignature, PublisherKey } from './signing.js';

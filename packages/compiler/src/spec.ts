@@ -25,7 +25,19 @@ export type KernelSpec =
   | { op: 'nn.attention_prefill'; seq: number | null; heads: number; kvHeads: number; headDim: number }
   | { op: 'nn.attention_decode'; len: number | null; heads: number; kvHeads: number; headDim: number }
   | { op: 'nn.embedding'; vocab: number; dim: number; count: number | null }
-  | { op: 'nn.topk'; n: number; dim: number; metric: 'dot' | 'cosine' };
+  | { op: 'nn.topk'; n: number; dim: number; metric: 'dot' | 'cosine' }
+  | {
+      /** A whole Llama layer stack's decode step for one token, plus the final RMSNorm (mlir/llama.ts). */
+      op: 'nn.llama_decode';
+      dim: number;
+      hiddenDim: number;
+      layers: number;
+      heads: number;
+      kvHeads: number;
+      seqLen: number;
+      eps: number;
+      theta: number;
+    };
 
 export type KernelOp = KernelSpec['op'];
 
@@ -43,6 +55,7 @@ const KERNEL_OPS: Record<KernelOp, true> = {
   'nn.attention_decode': true,
   'nn.embedding': true,
   'nn.topk': true,
+  'nn.llama_decode': true,
 };
 
 /** The entry point name of a spec: `_mlir_ciface_<entryName>` in the shared object. */
@@ -113,6 +126,22 @@ export function kernelArgs(spec: KernelSpec): ArgSpec[] {
       ];
     case 'nn.topk':
       return [i('vectors', [spec.n, spec.dim]), i('query', [spec.dim]), o('scores', [spec.n])];
+    case 'nn.llama_decode': {
+      // weights: each layer's tensors packed in llama2.c's order (llamaLayerLayout); the KV caches
+      // are read and the row at `pos` written, so they are listed with the outputs.
+      const kv = (spec.dim / spec.heads) * spec.kvHeads;
+      const perLayer =
+        2 * spec.dim + 2 * spec.dim * spec.dim + 2 * kv * spec.dim + 3 * spec.dim * spec.hiddenDim;
+      return [
+        i('x', [spec.dim]),
+        i('weights', [spec.layers, perLayer]),
+        i('rmsFinal', [spec.dim]),
+        i('pos', [1], 'i32'),
+        o('kCache', [spec.layers, spec.seqLen, kv]),
+        o('vCache', [spec.layers, spec.seqLen, kv]),
+        o('out', [spec.dim]),
+      ];
+    }
   }
 }
 
@@ -138,8 +167,13 @@ export function validateSpec(spec: KernelSpec): void {
   if (spec.op === 'nn.rope' && spec.headDim % 2 !== 0) {
     throw new InvalidKernelSpec('nn.rope.headDim must be even (dimensions rotate in pairs)');
   }
+  if (spec.op === 'nn.llama_decode' && (spec.dim % spec.heads !== 0 || (spec.dim / spec.heads) % 2 !== 0)) {
+    throw new InvalidKernelSpec('nn.llama_decode.dim must be heads × an even head size');
+  }
   if (
-    (spec.op === 'nn.attention_prefill' || spec.op === 'nn.attention_decode') &&
+    (spec.op === 'nn.attention_prefill' ||
+      spec.op === 'nn.attention_decode' ||
+      spec.op === 'nn.llama_decode') &&
     spec.heads % spec.kvHeads !== 0
   ) {
     throw new InvalidKernelSpec(`${spec.op}.heads must be a multiple of kvHeads (grouped-query attention)`);

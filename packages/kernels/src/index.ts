@@ -24,6 +24,8 @@ export {
   KernelShapeMismatch,
   TokenizerInvalid,
 } from './errors.js';
+export type { FusedDecode } from './llama/fused.js';
+export { fusedDecode } from './llama/fused.js';
 export { argmax, Llama } from './llama/model.js';
 export type { LlamaOps } from './llama/ops.js';
 export { kernelOps, referenceOps } from './llama/ops.js';

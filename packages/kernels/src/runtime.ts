@@ -130,6 +130,17 @@ export class Kernel {
 
   private checkIndices(arrays: KernelArray[]): void {
     const spec = this.manifest.spec;
+    // The fused decode step writes the KV cache row at `pos`: out of range would write out of bounds.
+    if (spec.op === 'nn.llama_decode') {
+      const pos = arrays[3]![0]!;
+      if (!(pos >= 0 && pos < spec.seqLen)) {
+        throw new KernelShapeMismatch(
+          this.symbol,
+          `position ${pos} is outside the context [0, ${spec.seqLen})`,
+        );
+      }
+      return;
+    }
     if (spec.op !== 'nn.embedding') return;
     const ids = arrays[1] as Int32Array;
     for (const id of ids) {

@@ -9,19 +9,17 @@ import {
   KernelRuntime,
   kernelOps,
   Llama,
-  type LlamaOps,
   type LlamaWeights,
   loadCheckpoint,
   loadGguf,
   loadTokenizerBin,
   probeHost,
-  referenceOps,
   TokenizerInvalid,
   writeGguf,
   writeLlama2c,
   writeTokenizerBin,
 } from '../src/index.js';
-import { logitsBound, tinyTokenizer, tinyWeights } from './tiny-model.js';
+import { logitsBound, recordingReference, tinyTokenizer, tinyWeights } from './tiny-model.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'stitch-checkpoint-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -59,22 +57,6 @@ test('the tokenizer encodes as llama2.c (dummy prefix, best-score merges, byte f
   writeFileSync(join(dir, 'bad-tokenizer.bin'), bad);
   await assert.rejects(loadTokenizerBin(join(dir, 'bad-tokenizer.bin'), vocab), TokenizerInvalid);
 });
-
-/** Reference ops that also keep the last input of the classifier (for the Σ|terms| bound). */
-function recordingReference(w: LlamaWeights): { ops: LlamaOps; hidden: () => Float32Array } {
-  const ops = referenceOps(w.config);
-  let hidden: Float32Array = new Float32Array(0);
-  return {
-    ops: {
-      ...ops,
-      linear: (x, m, i, o) => {
-        if (m === w.wcls) hidden = x;
-        return ops.linear(x, m, i, o);
-      },
-    },
-    hidden: () => hidden,
-  };
-}
 
 async function assertMatchesReference(weights: LlamaWeights, what: string): Promise<number[]> {
   const c = weights.config;

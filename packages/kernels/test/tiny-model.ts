@@ -1,5 +1,13 @@
 // A small vocabulary and model the checkpoint tests write in both formats.
-import { type LlamaConfig, reference, syntheticWeights, Tokenizer } from '../src/index.js';
+import {
+  type LlamaConfig,
+  type LlamaOps,
+  type LlamaWeights,
+  reference,
+  referenceOps,
+  syntheticWeights,
+  Tokenizer,
+} from '../src/index.js';
 
 const MERGES: [string, number][] = [
   [' h', -5],
@@ -57,4 +65,20 @@ export function logitsBound(wcls: Float32Array, hidden: Float32Array, vocab: num
   const abs = (v: Float32Array) => v.map(Math.abs);
   const sums = reference.matvec(abs(wcls), abs(hidden), vocab, hidden.length);
   return 1e-4 * sums.reduce((m, x) => Math.max(m, x), 0);
+}
+
+/** Reference ops that also keep the last input of the classifier (the final hidden state, for the bound). */
+export function recordingReference(w: LlamaWeights): { ops: LlamaOps; hidden: () => Float32Array } {
+  const ops = referenceOps(w.config);
+  let hidden: Float32Array = new Float32Array(0);
+  return {
+    ops: {
+      ...ops,
+      linear: (x, m, i, o) => {
+        if (m === w.wcls) hidden = x.subarray(x.length - i);
+        return ops.linear(x, m, i, o);
+      },
+    },
+    hidden: () => hidden,
+  };
 }

@@ -1,4 +1,5 @@
 import { ContextExceeded } from '../errors.js';
+import type { FusedDecode } from './fused.js';
 import type { LlamaOps } from './ops.js';
 import type { LlamaWeights } from './weights.js';
 
@@ -7,20 +8,28 @@ import type { LlamaWeights } from './weights.js';
  * against `LlamaOps` so the compiled-kernel model and the TypeScript reference share the same code.
  */
 export class Llama {
+  /** [layers, seqLen, kvDim], one block for all layers (the fused step reads it whole). */
+  private readonly kAll: Float32Array;
+  private readonly vAll: Float32Array;
   private readonly kCache: Float32Array[];
   private readonly vCache: Float32Array[];
   private readonly kvDim: number;
   /** Tokens in the KV cache. */
   position = 0;
 
+  /** With `fused`, `decode` runs its fused step (few native calls); prefill and embed use `ops`. */
   constructor(
     readonly weights: LlamaWeights,
     private readonly ops: LlamaOps,
+    private readonly fused?: FusedDecode,
   ) {
     const c = weights.config;
     this.kvDim = (c.dim / c.heads) * c.kvHeads;
-    this.kCache = Array.from({ length: c.layers }, () => new Float32Array(c.seqLen * this.kvDim));
-    this.vCache = Array.from({ length: c.layers }, () => new Float32Array(c.seqLen * this.kvDim));
+    const block = c.seqLen * this.kvDim;
+    this.kAll = new Float32Array(c.layers * block);
+    this.vAll = new Float32Array(c.layers * block);
+    this.kCache = Array.from({ length: c.layers }, (_, l) => this.kAll.subarray(l * block, (l + 1) * block));
+    this.vCache = Array.from({ length: c.layers }, (_, l) => this.vAll.subarray(l * block, (l + 1) * block));
   }
 
   /** Runs the prompt through the model from position 0, filling the KV cache; logits of the last token. */
@@ -33,7 +42,12 @@ export class Llama {
 
   /** Appends one token at the current position; logits for the next one. */
   async decode(token: number): Promise<Float32Array> {
-    return this.logits(await this.forward([token], true));
+    if (!this.fused) return this.logits(await this.forward([token], true));
+    const c = this.weights.config;
+    if (this.position + 1 > c.seqLen) throw new ContextExceeded(c.seqLen, this.position + 1);
+    const logits = await this.fused.decode(token, this.position, this.kAll, this.vAll);
+    this.position++;
+    return logits;
   }
 
   /** Greedy continuation of `prompt` by `steps` tokens. */

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import {
+  fusedDecode,
+  KernelRuntime,
+  KernelShapeMismatch,
+  kernelOps,
+  Llama,
+  type LlamaConfig,
+  probeHost,
+  syntheticWeights,
+} from '../src/index.js';
+import { logitsBound, recordingReference } from './tiny-model.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'stitch-fused-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const options = { target: probeHost().x86Level ?? 'x86-64', cacheDir: join(dir, 'cache') } as const;
+
+const shapes: [string, LlamaConfig][] = [
+  ['grouped-query', { dim: 64, hiddenDim: 96, layers: 2, heads: 4, kvHeads: 2, vocab: 48, seqLen: 16 }],
+  [
+    'multi-head, odd sizes',
+    { dim: 36, hiddenDim: 52, layers: 3, heads: 3, kvHeads: 3, vocab: 29, seqLen: 12, theta: 500 },
+  ],
+];
+
+for (const [name, config] of shapes) {
+  test(`the fused decode step (one kernel for all layers + classifier) equals the unfused kernels: ${name}`, async () => {
+    const runtime = new KernelRuntime();
+    const weights = syntheticWeights(config, 17);
+    const ops = await kernelOps(config, runtime, options);
+    const fused = await fusedDecode(weights, runtime, options);
+    const unfused = new Llama(weights, ops);
+    const model = new Llama(weights, ops, fused);
+    const recorded = recordingReference(weights);
+    const oracle = new Llama(weights, recorded.ops);
+    const prompt = [3, 1, 4, 1, 5];
+    await Promise.all([unfused.prefill(prompt), model.prefill(prompt), oracle.prefill(prompt)]);
+    // Tokens past the prompt up to the end of the context: the attention spans 6..seqLen keys.
+    for (let t = 0; model.position < config.seqLen; t++) {
+      const token = (t * 7 + 2) % config.vocab;
+      const before = runtime.calls;
+      const got = await model.decode(token);
+      assert.equal(runtime.calls - before, fused.calls, 'native calls per fused step');
+      const [want, ref] = await Promise.all([unfused.decode(token), oracle.decode(token)]);
+      const bound = logitsBound(weights.wcls, recorded.hidden(), config.vocab);
+      const diff = (a: Float32Array, b: Float32Array) =>
+        a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
+      assert.ok(
+        diff(got, want) <= bound,
+        `position ${model.position}: fused vs unfused ${diff(got, want)} > ${bound}`,
+      );
+      assert.ok(
+        diff(got, ref) <= bound,
+        `position ${model.position}: fused vs reference ${diff(got, ref)} > ${bound}`,
+      );
+    }
+    const cache = new Float32Array(config.layers * config.seqLen * config.dim);
+    await assert.rejects(fused.decode(1, config.seqLen, cache, cache), KernelShapeMismatch);
+    await assert.rejects(fused.decode(config.vocab, 0, cache, cache), KernelShapeMismatch);
+  });
+}
