@@ -90,12 +90,15 @@ export async function runBusTarget(target: TargetName, x: CaseContext): Promise<
     }
     case 'control': {
       const corpus = controlCorpus(scene);
-      const subject = `stitch.${scene.cluster}.node.${scene.nodeId}.control`;
+      const node = `stitch.${scene.cluster}.node.${scene.nodeId}`;
       for (let i = 0; i < cases; i++) {
         let data: Uint8Array;
         do data = corpusCase(rng, corpus, ['op', 'type', 'id']);
         while (stopsChecked(data, scene));
-        raw.publish(subject, data, replyOf(i));
+        const op = (decodeOr(data) as { op?: unknown } | null)?.op;
+        // Commands to the control subject, questions to the query subject (and a few the other way).
+        const asked = (op === 'hosts') !== rng.chance(0.1);
+        raw.publish(`${node}.${asked ? 'query' : 'control'}`, data, replyOf(i));
         await pace(raw, i, 10);
       }
       return -1;
@@ -173,6 +176,14 @@ async function fuzzDeploy(x: CaseContext): Promise<number> {
     while (i + 1 - (x.replies.received - base) > 3 && Date.now() < until) await delay(2);
   }
   return -1;
+}
+
+function decodeOr(data: Uint8Array): unknown {
+  try {
+    return decode(data);
+  } catch {
+    return undefined;
+  }
 }
 
 /** A random JSON value up to `depth` levels deep. */

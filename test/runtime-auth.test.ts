@@ -1,6 +1,6 @@
 // Per-principal credentials: `stitch cluster init --auth` (writeAuthDir) makes static nkey users with
 // permissions per role; a nats-server configured with them lets a node host actors and a client ask
-// them, and refuses what each principal has no business doing (a client stopping an actor, writing
+// them, and refuses what each principal has no business doing (a client or a node stopping an actor, writing
 // the directory or posing as a node; a node writing another node's capability record; anyone reading
 // replies sent to another principal's inboxes).
 import assert from 'node:assert/strict';
@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { connect, type NatsConnection, nkeyAuthenticator } from '@nats-io/transport-node';
+import { connect, type NatsConnection, nkeyAuthenticator, nkeys } from '@nats-io/transport-node';
 import {
   type Cluster,
   connectCluster,
@@ -17,6 +17,7 @@ import {
   initCluster,
   startEmbeddedNats,
 } from '@stitch/runtime';
+import { decode, encode } from '@stitch/runtime/internal';
 import { writeAuthDir } from '../packages/cli/src/auth-files.js';
 import { Ledger } from './fixtures/runtime-actors.js';
 
@@ -56,11 +57,12 @@ describe('per-principal nkey credentials', () => {
     askTimeoutMs: 10_000,
   });
   const rawAs = async (principal: string) => {
+    const seed = new TextEncoder().encode(readFileSync(seeds[principal]!, 'utf8').trim());
     const nc = await connect({
       servers: nats.url,
-      authenticator: nkeyAuthenticator(
-        new TextEncoder().encode(readFileSync(seeds[principal]!, 'utf8').trim()),
-      ),
+      authenticator: nkeyAuthenticator(seed),
+      // The inboxes its permissions allow (what connectCluster derives from the seed).
+      inboxPrefix: `_INBOX.${nkeys.fromSeed(seed).getPublicKey()}`,
     });
     raw.push(nc);
     return nc;
@@ -151,6 +153,17 @@ describe('per-principal nkey credentials', () => {
     }
     // Its own inboxes it does use: asks, KV reads and durable replies all came back above and do here.
     assert.equal(await client!.get(Echo, 'e3').ask({ type: 'echo', text: 'mine' }), 'mine');
+  });
+
+  test("node a cannot stop node b's actors; it may still ask b whether it hosts one", async () => {
+    const echo = await client!.spawn(Echo, { id: 'e-b', node: 'b' });
+    assert.equal(await echo.ask({ type: 'echo', text: 'before' }), 'before');
+    // A command to another node's control subject is refused by the server (the request fails).
+    await assert.rejects(nodeA!.stop({ type: 'echo', id: 'e-b' }));
+    assert.equal(await echo.ask({ type: 'echo', text: 'after' }), 'after');
+    const nc = await rawAs('node-a');
+    const q = await nc.request(`stitch.${C}.node.b.query`, encode({ op: 'hosts', type: 'echo', id: 'e-b' }));
+    assert.equal(decode(q.data), true);
   });
 
   test("node a cannot write node b's capability record, only its own", async () => {

@@ -64,8 +64,8 @@ function clusterOpen(c: string): string[] {
 }
 
 /**
- * A node `nodeId`: takes its own activation and control requests and the cluster's actor subjects;
- * asks actors, activates on and checks holders at other nodes; writes only its own capability record
+ * A node `nodeId`: takes its own activation, control and query requests and the cluster's actor
+ * subjects; asks actors, activates on and asks holder questions of other nodes (never commands); writes only its own capability record
  * in the nodes bucket, and the directory and state buckets; consumes the durable mailbox stream.
  */
 export function nodePermissions(cluster: string, nodeId: string): Permissions {
@@ -78,7 +78,8 @@ export function nodePermissions(cluster: string, nodeId: string): Permissions {
         `stitch.${c}.actor.>`,
         `stitch.${c}.durable.>`,
         `stitch.${c}.activate.*`,
-        `stitch.${c}.node.*.control`,
+        // Questions to other nodes (holder checks), not commands: a node cannot stop another's actors.
+        `stitch.${c}.node.*.query`,
         `stitch.${c}.membership`,
         '_INBOX.>',
         ...clusterOpen(c),
@@ -103,6 +104,7 @@ export function nodePermissions(cluster: string, nodeId: string): Permissions {
         `stitch.${c}.durable.>`,
         `stitch.${c}.activate.${id}`,
         `stitch.${c}.node.${id}.control`,
+        `stitch.${c}.node.${id}.query`,
         `stitch.${c}.membership`,
         '_INBOX.>',
       ],
@@ -122,6 +124,8 @@ export function coordinatorPermissions(cluster: string, coordinatorId = 'main'):
     publish: {
       allow: [
         ...node.publish.allow,
+        // Commands to nodes: the coordinator stops operators it moves.
+        `stitch.${c}.node.*.control`,
         `$JS.API.STREAM.CREATE.KV_${bucket}`,
         ...kvRead(bucket),
         `$KV.${bucket}.>`,

@@ -17,8 +17,11 @@ test('a node writes only its own capability record, and takes only its own contr
     !p.publish.allow.some((s) => s.startsWith('$KV.stitch_c1_nodes.') && s !== '$KV.stitch_c1_nodes.gpu1'),
   );
   assert.ok(p.publish.allow.includes('$KV.stitch_c1_directory.>'));
-  assert.ok(p.publish.allow.includes('stitch.c1.node.*.control'));
+  // Questions to other nodes, never commands: a node cannot stop another node's actors.
+  assert.ok(p.publish.allow.includes('stitch.c1.node.*.query'));
+  assert.ok(!p.publish.allow.some((s) => s.endsWith('.control')));
   assert.ok(p.subscribe.allow.includes('stitch.c1.node.gpu1.control'));
+  assert.ok(p.subscribe.allow.includes('stitch.c1.node.gpu1.query'));
   assert.ok(p.subscribe.allow.includes('stitch.c1.activate.gpu1'));
   assert.ok(!p.subscribe.allow.some((s) => s.includes('node.*') || s.includes('activate.*')));
   assert.ok(!p.publish.allow.some((s) => s.includes('STREAM.CREATE')));
@@ -40,6 +43,7 @@ test('the coordinator is a node coordinator-<id> that also keeps the deployments
   assert.ok(p.publish.allow.includes('$KV.stitch_c1_nodes.coordinator-main'));
   assert.ok(p.publish.allow.includes('$KV.stitch_c1_deployments.>'));
   assert.ok(p.publish.allow.includes('$JS.API.STREAM.CREATE.KV_stitch_c1_deployments'));
+  assert.ok(p.publish.allow.includes('stitch.c1.node.*.control'), 'it stops the operators it moves');
   assert.equal(rolePermissions('c1', 'admin'), undefined);
 });
 

@@ -18,7 +18,10 @@ export interface Names {
   actor(type: string, id: string): string;
   durable(type: string, id: string): string;
   durableAll: string;
+  /** Commands to a node (stop an actor): for coordinators and operators, not for other nodes. */
   nodeControl(nodeId: string): string;
+  /** Questions to a node (inspect, does it host an actor): nodes ask each other these. */
+  nodeQuery(nodeId: string): string;
   /** Where a node takes activation requests; separate from control so that clients may activate only. */
   activate(nodeId: string): string;
   membership: string;
@@ -37,6 +40,7 @@ export function names(cluster: string): Names {
     durable: (type, id) => `stitch.${c}.durable.${type}.${id}`,
     durableAll: `stitch.${c}.durable.>`,
     nodeControl: (nodeId) => `stitch.${c}.node.${nodeId}.control`,
+    nodeQuery: (nodeId) => `stitch.${c}.node.${nodeId}.query`,
     activate: (nodeId) => `stitch.${c}.activate.${nodeId}`,
     membership: `stitch.${c}.membership`,
     stream: `stitch_${c}_mailbox`,

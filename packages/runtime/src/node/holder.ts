@@ -21,7 +21,7 @@ export async function isHeldElsewhere(
   const dot = key.indexOf('.');
   const request = { op: 'hosts', type: key.slice(0, dot), id: key.slice(dot + 1) };
   try {
-    const reply = await node.nc.request(node.names.nodeControl(held.node), encode(request), {
+    const reply = await node.nc.request(node.names.nodeQuery(held.node), encode(request), {
       timeout: HOLDER_CHECK_MS,
     });
     if (reply.headers?.code === 503) return false;

@@ -83,6 +83,7 @@ export class Node implements Host {
     this.#devices = await this.#probe();
     this.#lag.enable();
     this.#serve(this.names.nodeControl(this.id), (m) => this.#onControl(m));
+    this.#serve(this.names.nodeQuery(this.id), (m) => this.#onQuery(m));
     this.#serve(this.names.activate(this.id), (m) => this.#onActivate(m));
     const revision = await this.#beat();
     this.#emit({ kind: 'join', nodeId: this.id, revision, at: this.clock.now() });
@@ -217,17 +218,26 @@ export class Node implements Host {
     return { type, id: a.id, node: this.id, epoch: a.claim.epoch };
   }
 
-  /** Requests that only nodes and operators may send: stop, inspect, and whether an actor is hosted here. */
+  /**
+   * Commands (`stop`), on a subject that only coordinators and operators may publish to when the
+   * server has per-principal permissions: another node cannot stop this node's actors.
+   */
   async #onControl(m: Msg): Promise<unknown> {
     const req = decode(m.data) as { op?: unknown; type?: unknown; id?: unknown } | null;
     if (req?.op === 'inspect') return this.inspect();
     const type = checkToken('actor type', req?.type);
     const id = checkToken('actor id', req?.id);
     if (req?.op === 'stop') return this.stopActor(type, id).then(() => null);
-    if (req?.op === 'hosts') return this.hosts(this.names.key(type, id));
-    throw new InvalidOptions(
-      `unknown node control op ${JSON.stringify(req?.op)}; use stop, inspect or hosts`,
-    );
+    throw new InvalidOptions(`unknown node control op ${JSON.stringify(req?.op)}; use stop or inspect`);
+  }
+
+  /** Questions other nodes ask (`inspect`, and `hosts`: is an actor active here), changing nothing. */
+  async #onQuery(m: Msg): Promise<unknown> {
+    const req = decode(m.data) as { op?: unknown; type?: unknown; id?: unknown } | null;
+    if (req?.op === 'inspect') return this.inspect();
+    if (req?.op === 'hosts')
+      return this.hosts(this.names.key(checkToken('actor type', req?.type), checkToken('actor id', req?.id)));
+    throw new InvalidOptions(`unknown node query op ${JSON.stringify(req?.op)}; use hosts or inspect`);
   }
 
   async #probe(): Promise<Device[]> {
