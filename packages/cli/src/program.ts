@@ -7,6 +7,7 @@ import { registerLlm } from './commands/llm.js';
 import { registerNode } from './commands/node.js';
 import { registerPlan } from './commands/plan.js';
 import { registerProbe } from './commands/probe.js';
+import { registerSimulate } from './commands/simulate.js';
 import { registerTco } from './commands/tco.js';
 import { version } from './version.js';
 
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerPlan(program);
   registerTco(program);
+  registerSimulate(program);
   registerNode(program);
   registerCluster(program);
   registerCoordinator(program);

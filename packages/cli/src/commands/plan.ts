@@ -33,7 +33,7 @@ interface PlanCliOpts {
   json?: boolean;
 }
 
-function readText(file: string, what: string): string {
+export function readText(file: string, what: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (e) {
@@ -42,7 +42,7 @@ function readText(file: string, what: string): string {
   }
 }
 
-function readJson(file: string, what: string): unknown {
+export function readJson(file: string, what: string): unknown {
   const text = readText(file, what);
   try {
     return JSON.parse(text);
@@ -54,7 +54,7 @@ function readJson(file: string, what: string): unknown {
   }
 }
 
-function num(flag: string, v: string, min: number, strict: boolean): number {
+export function num(flag: string, v: string, min: number, strict: boolean): number {
   const n = Number(v);
   if (!Number.isFinite(n) || (strict ? n <= min : n < min)) {
     throw new PlanError(
@@ -77,7 +77,11 @@ function counts(pairs: string[] | undefined): Record<string, number> | undefined
 }
 
 /** An .mlir graph goes through decompose → unroll-loops → annotate-demand; JSON is a profile. */
-function loadProblem(file: string, o: PlanCliOpts, catalog: Catalog): PlacementProblem {
+export function loadProblem(
+  file: string,
+  o: Pick<PlanCliOpts, 'classes' | 'count' | 'dense'>,
+  catalog: Catalog,
+): PlacementProblem {
   if (file.endsWith('.json')) return problemFromProfile(readJson(file, 'profile'));
   const graph = parseGraph(readText(file, 'graph'), file);
   const annotated = new PassManager({ registry: defaultRegistry() })
