@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
 import {
+  fusedDecode,
   KernelRuntime,
   kernelOps,
   Llama,
@@ -30,13 +31,13 @@ test('stitch llm run prints the greedy continuation of a llama2.c and a GGUF che
   await writeLlama2c(join(dir, 'model.bin'), weights);
   await writeTokenizerBin(join(dir, 'tokenizer.bin'), tokenizer);
   await writeGguf(join(dir, 'model.gguf'), weights, tokenizer, 'f32');
-  const c = weights.config;
+  // The same kernels as the command: one per op for the prompt, the fused step for decoding.
+  const runtime = new KernelRuntime();
+  const options = { target: probeHost().x86Level ?? 'x86-64', cacheDir: env.STITCH_KERNEL_CACHE } as const;
   const model = new Llama(
     weights,
-    await kernelOps(c, new KernelRuntime(), {
-      target: probeHost().x86Level ?? 'x86-64',
-      cacheDir: env.STITCH_KERNEL_CACHE,
-    }),
+    await kernelOps(weights.config, runtime, options),
+    await fusedDecode(weights, runtime, options),
   );
   const prompt = tokenizer.encode('hello');
   const tokens = await model.generate(prompt, 6);

@@ -1,4 +1,5 @@
 import {
+  fusedDecode,
   KernelRuntime,
   kernelOps,
   Llama,
@@ -68,7 +69,12 @@ async function run(opts: RunOptions): Promise<void> {
     `${format} checkpoint: dim ${c.dim}, ${c.layers} layers, ${c.heads}/${c.kvHeads} heads, vocab ${c.vocab}, ` +
       `context ${c.seqLen}; kernels for ${target}\n`,
   );
-  const model = new Llama(weights, await kernelOps(c, new KernelRuntime(), { target }));
+  const runtime = new KernelRuntime();
+  const model = new Llama(
+    weights,
+    await kernelOps(c, runtime, { target }),
+    await fusedDecode(weights, runtime, { target }),
+  );
   const prompt = tokenizer.encode(opts.prompt);
   const steps = Math.min(opts.steps, c.seqLen - prompt.length);
   // Bytes of a multi-byte character may arrive in separate tokens: decode them as a stream.
