@@ -12,8 +12,10 @@ import {
   compileKernel,
   fetchArtifact,
   generatePublisherKey,
+  KernelSource,
   publishArtifact,
   sha256,
+  specRefName,
 } from '@stitch/compiler';
 import { KernelRuntime, reference } from '@stitch/kernels';
 import { natsForTests } from './fixtures/nats-connection.js';
@@ -127,4 +129,45 @@ test('hashes: not 64 hex is rejected before any access; a manifest for another h
     untrusted(/describes artifact .* not the one requested/),
   );
   assert.equal(existsSync(dir), false);
+});
+
+test('a node takes a published kernel from the store instead of compiling it, and only the one it asked for', async () => {
+  await setup();
+  const spec = { op: 'nn.matvec' as const, m: 4, k: 64 };
+  const publishing = new KernelSource({ store, signingKey: publisher.privateKey, cacheDir: freshDir() });
+  const made = await publishing.obtain(spec, 'x86-64');
+  assert.equal(made.origin, 'compiled');
+  assert.ok(await store.info(specRefName(spec, 'x86-64')), 'the spec ref is published');
+
+  const refused: string[] = [];
+  const node = (keys: string[]) =>
+    new KernelSource({
+      store,
+      trustedKeys: keys,
+      cacheDir: freshDir(),
+      onRefused: (_s, why) => refused.push(why),
+    });
+  const fetched = await node([publisher.publicKey]).obtain(spec, 'x86-64');
+  assert.equal(fetched.origin, 'fetched');
+  assert.deepEqual(fetched.manifest, made.manifest);
+  const a = Float32Array.from({ length: 4 * 64 }, (_, i) => Math.sin(i));
+  const x = Float32Array.from({ length: 64 }, (_, i) => Math.cos(i));
+  const y = new Float32Array(4);
+  await new KernelRuntime().load(fetched).run([a, x, y]);
+  assert.ok(reference.relativeError(y, reference.matvec(a, x, 4, 64)) <= 1e-4);
+  assert.deepEqual(refused, []);
+
+  // A node that does not trust the publisher compiles its own (its toolchain is trusted as its own).
+  const own = await node([stranger.publicKey]).obtain(spec, 'x86-64');
+  assert.notEqual(own.origin, 'fetched');
+  assert.equal(refused.length, 1);
+  assert.match(refused[0]!, /trustedKeys/);
+
+  // A ref that points at another (validly signed) kernel is refused: the manifest must describe the spec asked for.
+  const other = { op: 'nn.matvec' as const, m: 8, k: 128 };
+  await store.putBlob({ name: specRefName(other, 'x86-64') }, new TextEncoder().encode(made.manifest.hash));
+  const swapped = await node([publisher.publicKey]).obtain(other, 'x86-64');
+  assert.notEqual(swapped.origin, 'fetched');
+  assert.deepEqual(swapped.manifest.spec, other);
+  assert.match(refused.at(-1)!, /another kernel/);
 });

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect, type NatsConnection, nkeyAuthenticator, nkeys } from '@nats-io/transport-node';
+import { KernelSource, kernelStoreName } from '@stitch/compiler';
 import {
   type Cluster,
   connectCluster,
@@ -164,6 +165,33 @@ describe('per-principal nkey credentials', () => {
     const nc = await rawAs('node-a');
     const q = await nc.request(`stitch.${C}.node.b.query`, encode({ op: 'hosts', type: 'echo', id: 'e-b' }));
     assert.equal(decode(q.data), true);
+  });
+
+  test('a node fetches a kernel the admin published, signed with the key cluster init made; it cannot publish one', async () => {
+    const admin = await connectCluster(as('admin'));
+    try {
+      const spec = { op: 'nn.matvec' as const, m: 4, k: 32 };
+      const keys = writeAuthDir(dir, { name: C, nodes: ['a', 'b'] }).kernelKeys;
+      const adminStore = await admin.objectStore(kernelStoreName(C), { create: true });
+      const signingKey = readFileSync(keys.privateKey, 'utf8');
+      const published = await new KernelSource({
+        store: adminStore,
+        signingKey,
+        cacheDir: join(dir, 'k-admin'),
+      }).obtain(spec, 'x86-64');
+      const nodeStore = await nodeA!.objectStore(kernelStoreName(C));
+      const fetched = await new KernelSource({
+        store: nodeStore,
+        trustedKeys: [readFileSync(keys.publicKey, 'utf8')],
+        cacheDir: join(dir, 'k-node'),
+      }).obtain(spec, 'x86-64');
+      assert.equal(fetched.origin, 'fetched');
+      assert.equal(fetched.manifest.hash, published.manifest.hash);
+      // Writing the store is the admin's: a node's put is refused by the server.
+      await assert.rejects(nodeStore.putBlob({ name: 'forged.so' }, new Uint8Array(16)));
+    } finally {
+      await admin.close();
+    }
   });
 
   test("node a cannot write node b's capability record, only its own", async () => {

@@ -1,4 +1,4 @@
-import { compileKernel, type Target } from '@stitch/compiler';
+import { obtainKernel, type Target } from '@stitch/compiler';
 import { type Kernel, KernelRuntime, probeHost, reference } from '@stitch/kernels';
 
 /** The in-repo document set `web_search` ranks: short facts about the systems this demo touches. */
@@ -88,7 +88,7 @@ function scoreKernel(): Promise<Kernel> {
   scorer ??= (async () => {
     const target = (probeHost().x86Level ?? 'x86-64') as Target;
     const spec = { op: 'nn.topk' as const, n: DOCUMENTS.length, dim: DIM, metric: 'cosine' as const };
-    return new KernelRuntime({ threads: 1 }).load(await compileKernel(spec, { target }));
+    return new KernelRuntime({ threads: 1 }).load(await obtainKernel(spec, { target }));
   })();
   scorer.catch(() => {
     scorer = undefined;

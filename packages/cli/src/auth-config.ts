@@ -37,7 +37,11 @@ function check(what: string, value: string): string {
 
 /** The JetStream API a reader of KV bucket `bucket` needs: stream info, get (direct or not) and watch. */
 function kvRead(bucket: string): string[] {
-  const stream = `KV_${bucket}`;
+  return streamRead(`KV_${bucket}`);
+}
+
+/** The same for any stream: an object store's `OBJ_<bucket>` is read the same way (info, get, ordered consumer). */
+function streamRead(stream: string): string[] {
   return [
     `$JS.API.STREAM.INFO.${stream}`,
     `$JS.API.DIRECT.GET.${stream}`,
@@ -93,6 +97,8 @@ export function nodePermissions(cluster: string, nodeId: string): Permissions {
         ...kvRead(`stitch_${c}_nodes`),
         ...kvRead(`stitch_${c}_directory`),
         ...kvRead(`stitch_${c}_state`),
+        // Published kernels: read only (the admin publishes; see `stitch node --kernel-signing-key`).
+        ...streamRead(`OBJ_stitch_${c}_kernels`),
         `$KV.stitch_${c}_nodes.${id}`,
         `$KV.stitch_${c}_directory.>`,
         `$KV.stitch_${c}_state.>`,

@@ -1,10 +1,12 @@
 // `stitch cluster init --auth <dir>`: one static nkey user per principal, its seed in `<dir>/<name>.nk`
-// (mode 0600) and every public key with its permissions in `<dir>/auth.conf`. Static nkeys, not JWT
+// (mode 0600) and every public key with its permissions in `<dir>/auth.conf`; and the kernel
+// publisher's signing key pair (`kernel-publisher.pem`, `.pub.pem`). Static nkeys, not JWT
 // operator mode: nothing to run beside nats-server (no resolver, no account server), and the block
 // works in the config of Debian's nats-server 2.9.
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createUser, fromSeed } from '@nats-io/nkeys';
+import { generatePublisherKey } from '@stitch/compiler';
 import { InvalidOptions } from '@stitch/runtime';
 import { type AuthUser, authorizationBlock, type Role, rolePermissions } from './auth-config.js';
 
@@ -21,6 +23,8 @@ export interface AuthDirResult {
   config: string;
   /** Principal name (`admin`, `node-gpu1`) → seed file. */
   seeds: Record<string, string>;
+  /** The kernel publisher's ed25519 key pair (PEM files): the admin keeps the private one. */
+  kernelKeys: { privateKey: string; publicKey: string };
 }
 
 /**
@@ -55,7 +59,20 @@ export function writeAuthDir(dir: string, options: AuthDirOptions): AuthDirResul
       'Include it from nats-server.conf (include ./auth.conf) and restart or reload the server.',
   );
   writeFileSync(join(dir, 'auth.conf'), config, { mode: 0o644 });
-  return { config, seeds };
+  return { config, seeds, kernelKeys: writeKernelKeys(dir) };
+}
+
+/** `kernel-publisher.pem` (0600) and `.pub.pem`, made once: nodes trust the public one (`--kernel-key`). */
+function writeKernelKeys(dir: string): { privateKey: string; publicKey: string } {
+  const privateKey = join(dir, 'kernel-publisher.pem');
+  const publicKey = join(dir, 'kernel-publisher.pub.pem');
+  if (!existsSync(privateKey)) {
+    const pair = generatePublisherKey();
+    writeFileSync(privateKey, pair.privateKey, { mode: 0o600, flag: 'wx' });
+    chmodSync(privateKey, 0o600);
+    writeFileSync(publicKey, pair.publicKey, { mode: 0o644 });
+  }
+  return { privateKey, publicKey };
 }
 
 function newSeed(file: string): string {

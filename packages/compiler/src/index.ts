@@ -11,6 +11,14 @@ export {
   ToolchainMissing,
 } from './errors.js';
 export { generateKernel } from './generate.js';
+export type { KernelOrigin, KernelSourceOptions } from './kernel-source.js';
+export {
+  KernelSource,
+  kernelStoreName,
+  obtainKernel,
+  setKernelSource,
+  specRefName,
+} from './kernel-source.js';
 export { llamaLayerLayout } from './mlir/llama.js';
 export type { FetchOptions, PublishOptions } from './objectstore.js';
 export { fetchArtifact, MAX_MANIFEST_BYTES, publishArtifact } from './objectstore.js';

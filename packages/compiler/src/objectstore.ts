@@ -158,7 +158,7 @@ function checkManifest(manifest: KernelManifest): void {
  * An object's bytes, or null when it is absent or deleted. Refuses (ArtifactIntegrity) links and
  * objects larger than `max` (or of another size than `max` when `exact`) before downloading them.
  */
-async function getBounded(
+export async function getBounded(
   store: ObjectStore,
   name: string,
   max: number,

@@ -61,7 +61,7 @@ export function canonicalManifestBytes(manifest: KernelManifest): Uint8Array {
   return new TextEncoder().encode(DOMAIN + JSON.stringify(sortKeys(manifest)));
 }
 
-function sortKeys(value: unknown): unknown {
+export function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
   if (value !== null && typeof value === 'object') {
     const record = value as Record<string, unknown>;

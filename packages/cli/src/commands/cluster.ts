@@ -1,4 +1,5 @@
-import { InvalidOptions, initCluster } from '@stitch/runtime';
+import { kernelStoreName } from '@stitch/compiler';
+import { connectCluster, InvalidOptions, initCluster } from '@stitch/runtime';
 import type { Command } from 'commander';
 import { writeAuthDir } from '../auth-files.js';
 import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
@@ -46,24 +47,29 @@ export function registerCluster(program: Command): void {
           .split(',')
           .map((n) => n.trim())
           .filter(Boolean);
-        const { seeds } = writeAuthDir(opts.auth, {
+        const { seeds, kernelKeys } = writeAuthDir(opts.auth, {
           name: opts.name,
           nodes,
           coordinatorId: opts.coordinatorId,
         });
         process.stdout.write(
           `wrote ${opts.auth}/auth.conf and ${Object.values(seeds).join(', ')}\n` +
+            `and the kernel publisher key ${kernelKeys.privateKey} (nodes trust ${kernelKeys.publicKey} with --kernel-key)\n` +
             'include auth.conf in nats-server.conf, reload the server, then run cluster init with --nkey <admin.nk>\n',
         );
         if (opts.nats === undefined) return;
       } else if (opts.nats === undefined) {
         throw new InvalidOptions('cluster init needs --nats: the server whose cluster to set up');
       }
-      await initCluster({
-        name: opts.name,
-        deadAfterMs: Number(opts.deadAfter),
-        ...connectionFromFlags(opts),
-      });
+      const options = { name: opts.name, deadAfterMs: Number(opts.deadAfter), ...connectionFromFlags(opts) };
+      await initCluster(options);
+      // The object store of published kernels, made by the same principal (it may create streams).
+      const admin = await connectCluster(options);
+      try {
+        await admin.objectStore(kernelStoreName(opts.name), { create: true });
+      } finally {
+        await admin.close();
+      }
       process.stdout.write(`cluster "${opts.name}" is set up on ${opts.nats}\n`);
     });
 }

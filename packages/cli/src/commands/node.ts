@@ -4,9 +4,10 @@ import { calibrateCpu, probeDevices } from '@stitch/kernels';
 import { type AnyActorDefinition, connectCluster, InvalidOptions } from '@stitch/runtime';
 import type { Command } from 'commander';
 import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
+import { addKernelOptions, type KernelFlags, useKernelFlags } from '../kernel-options.js';
 import { firstSignal } from '../signals.js';
 
-interface NodeCommandOptions extends ConnectionFlags {
+interface NodeCommandOptions extends ConnectionFlags, KernelFlags {
   name: string;
   id?: string;
   labels?: string;
@@ -22,7 +23,7 @@ export function registerNode(program: Command): void {
     .description(
       'Run a node actor: advertise this host, host actors, until SIGINT/SIGTERM (then drain, exit 0)',
     );
-  addConnectionOptions(command)
+  addKernelOptions(addConnectionOptions(command))
     .option('--name <cluster>', 'cluster name', 'default')
     .option('--id <nodeId>', 'node id (default: <hostname>-<pid>-<random>)')
     .option('--labels <k=v,...>', 'labels advertised in the capability record')
@@ -40,6 +41,8 @@ export function registerNode(program: Command): void {
         deadAfterMs: Number(opts.deadAfter),
         ...connection,
       });
+      const kernels = await useKernelFlags(cluster, opts, (line) => process.stderr.write(`${line}\n`));
+      if (kernels) process.stdout.write(`${kernels}\n`);
       const node = await cluster.startNode({
         labels,
         actors,

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { type KV, Kvm } from '@nats-io/kv';
+import { type ObjectStore, Objm } from '@nats-io/obj';
 import { type Msg, nuid } from '@nats-io/transport-node';
 import {
   ActorRef,
@@ -242,6 +243,16 @@ export class Cluster implements RefTransport {
     const kvm = new Kvm(this.#parts.nc);
     if (!options.create) return kvm.open(bucket);
     return kvm.create(bucket, { history: options.history ?? 1 });
+  }
+
+  /**
+   * A JetStream object store of this cluster's server, for large blobs next to the actors (published
+   * kernel artifacts). `create` makes it when missing.
+   */
+  async objectStore(bucket: string, options: { create?: boolean } = {}): Promise<ObjectStore> {
+    this.#open();
+    const objm = new Objm(this.#parts.nc);
+    return options.create ? objm.create(bucket) : objm.open(bucket);
   }
 
   metrics(): ClusterMetrics {
