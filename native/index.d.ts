@@ -30,7 +30,7 @@ export function loadKernel(path: string, sha256: string, symbol: string): RawLoa
 /** One memref argument: contiguous row-major data and its sizes. */
 export interface RawKernelArg {
   /** Backed by an ArrayBuffer or a SharedArrayBuffer; the kernel reads/writes it in place. */
-  data: Float32Array | Int32Array;
+  data: Float32Array | Int32Array | Int8Array;
   shape: number[];
 }
 /** Calls the entry point on a libuv pool thread; the arrays must not be resized while it runs. */

@@ -198,10 +198,11 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
       stride *= size;
     }
     // The TypeScript side checks shapes against the manifest; this guards the memory itself.
-    bool fourByte = type == napi_float32_array || type == napi_int32_array;
-    if (base == nullptr || !fourByte || stride != int64_t(length)) {
+    // Int8Array carries quantized weights (q8_0); the kernel's element type matches the manifest's dtype.
+    bool supported = type == napi_float32_array || type == napi_int32_array || type == napi_int8_array;
+    if (base == nullptr || !supported || stride != int64_t(length)) {
       Napi::RangeError::New(env, "runKernel: argument " + std::to_string(i) +
-                                     " must be a Float32Array or Int32Array whose shape covers exactly its elements")
+                                     " must be a Float32Array, Int32Array or Int8Array whose shape covers exactly its elements")
           .ThrowAsJavaScriptException();
       return env.Undefined();
     }

@@ -1,6 +1,7 @@
 import { attentionDecode, attentionPrefill } from './mlir/attention.js';
 import { batchMatmul, type Generated, matmul, matvec } from './mlir/contraction.js';
 import { llamaDecode } from './mlir/llama.js';
+import { matvecQ8 } from './mlir/quant.js';
 import { elementwise, embedding, rmsnorm, rope, softmax, topkScores } from './mlir/rowwise.js';
 import type { KernelSpec } from './spec.js';
 import { validateSpec } from './spec.js';
@@ -17,6 +18,8 @@ export function generateKernel(spec: KernelSpec, target: Target): Generated {
       return batchMatmul(spec);
     case 'nn.matvec':
       return matvec(spec, target);
+    case 'nn.matvec_q8':
+      return plain(matvecQ8(spec));
     case 'nn.add':
     case 'nn.swiglu':
       return plain(elementwise(spec));

@@ -1,7 +1,7 @@
 import { InvalidKernelSpec } from './errors.js';
 
-/** Element types a kernel argument can have. Float math is f32; i32 carries ids and positions. */
-export type DType = 'f32' | 'i32';
+/** Element types a kernel argument can have. Float math is f32; i32 carries ids and positions; i8 quantized weights. */
+export type DType = 'f32' | 'i32' | 'i8';
 
 /** One memref argument of a kernel entry point; `null` in a shape is a size fixed only at run time. */
 export interface ArgSpec {
@@ -17,6 +17,8 @@ export type KernelSpec =
   | { op: 'nn.matmul'; m: number | null; k: number; n: number; transposeB?: boolean }
   | { op: 'nn.batch_matmul'; b: number; m: number; k: number; n: number }
   | { op: 'nn.matvec'; m: number; k: number }
+  /** y = A·x with A in q8_0 (int8 values, one f32 scale per 32 along k; mlir/quant.ts). */
+  | { op: 'nn.matvec_q8'; m: number; k: number }
   | { op: 'nn.add'; rows: number | null; cols: number }
   | { op: 'nn.rmsnorm'; rows: number | null; dim: number; eps: number }
   | { op: 'nn.softmax'; rows: number | null; cols: number }
@@ -46,6 +48,7 @@ const KERNEL_OPS: Record<KernelOp, true> = {
   'nn.matmul': true,
   'nn.batch_matmul': true,
   'nn.matvec': true,
+  'nn.matvec_q8': true,
   'nn.add': true,
   'nn.rmsnorm': true,
   'nn.softmax': true,
@@ -87,6 +90,13 @@ export function kernelArgs(spec: KernelSpec): ArgSpec[] {
       ];
     case 'nn.matvec':
       return [i('a', [spec.m, spec.k]), i('x', [spec.k]), o('y', [spec.m])];
+    case 'nn.matvec_q8':
+      return [
+        i('q', [spec.m, spec.k], 'i8'),
+        i('scales', [spec.m, spec.k / 32]),
+        i('x', [spec.k]),
+        o('y', [spec.m]),
+      ];
     case 'nn.add':
     case 'nn.swiglu':
       return [
@@ -166,6 +176,9 @@ export function validateSpec(spec: KernelSpec): void {
   }
   if (spec.op === 'nn.rope' && spec.headDim % 2 !== 0) {
     throw new InvalidKernelSpec('nn.rope.headDim must be even (dimensions rotate in pairs)');
+  }
+  if (spec.op === 'nn.matvec_q8' && spec.k % 32 !== 0) {
+    throw new InvalidKernelSpec('nn.matvec_q8.k must be a multiple of 32 (the q8_0 block)');
   }
   if (spec.op === 'nn.llama_decode' && (spec.dim % spec.heads !== 0 || (spec.dim / spec.heads) % 2 !== 0)) {
     throw new InvalidKernelSpec('nn.llama_decode.dim must be heads × an even head size');

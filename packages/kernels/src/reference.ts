@@ -42,6 +42,17 @@ export function matvec(a: Float32Array, x: Float32Array, m: number, k: number) {
   return matmul(a, x, m, k, 1);
 }
 
+/** y = A·x for q8_0 A: `q` int8 [m, k], `scales` one per 32 along k ([m, k/32]). */
+export function matvecQ8(q: Int8Array, scales: Float32Array, x: Float32Array, m: number, k: number) {
+  const y = new Float32Array(m);
+  for (let i = 0; i < m; i++) {
+    let s = 0;
+    for (let p = 0; p < k; p++) s += scales[i * (k / 32) + Math.floor(p / 32)]! * q[i * k + p]! * x[p]!;
+    y[i] = s;
+  }
+  return y;
+}
+
 export function add(a: Float32Array, b: Float32Array) {
   return a.map((v, i) => v + b[i]!);
 }

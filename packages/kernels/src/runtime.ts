@@ -70,7 +70,8 @@ export class KernelRuntime {
   }
 }
 
-export type KernelArray = Float32Array | Int32Array;
+export type KernelArray = Float32Array | Int32Array | Int8Array;
+const ARRAY_TYPES = { f32: Float32Array, i32: Int32Array, i8: Int8Array } as const;
 
 /** A loaded entry point. `run` checks every array against the manifest before any native call. */
 export class Kernel {
@@ -95,7 +96,7 @@ export class Kernel {
     let dynamic: number | null = null;
     const raw = this.args.map((spec, i) => {
       const data = arrays[i]!;
-      const want = spec.dtype === 'f32' ? Float32Array : Int32Array;
+      const want = ARRAY_TYPES[spec.dtype];
       if (!(data instanceof want)) {
         throw new KernelShapeMismatch(this.symbol, `argument ${spec.name} must be a ${want.name}`);
       }
