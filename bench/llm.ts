@@ -46,24 +46,13 @@ const STORIES15M: LlamaConfig = {
   seqLen: 256,
 };
 
-/** Floats of every tensor, and of those one decode step reads (all but the unread embedding rows). */
-function weightFloats(w: LlamaWeights) {
-  const c = w.config;
-  const sum = (ts: Float32Array[]) => ts.reduce((s, t) => s + t.length, 0);
-  const layers = sum([
-    ...w.rmsAtt,
-    ...w.wq,
-    ...w.wk,
-    ...w.wv,
-    ...w.wo,
-    ...w.rmsFfn,
-    ...w.w1,
-    ...w.w2,
-    ...w.w3,
-  ]);
-  const shared = w.wcls === w.tokenEmbedding;
-  const stored = w.tokenEmbedding.length + layers + w.rmsFinal.length + (shared ? 0 : w.wcls.length);
-  return { stored, perToken: c.dim + layers + w.rmsFinal.length + w.wcls.length };
+/** Floats of every tensor the checkpoint holds. */
+function storedFloats(w: LlamaWeights): number {
+  const layers = [w.rmsAtt, w.wq, w.wk, w.wv, w.wo, w.rmsFfn, w.w1, w.w2, w.w3]
+    .flat()
+    .reduce((n, t) => n + t.length, 0);
+  const cls = w.wcls === w.tokenEmbedding ? 0 : w.wcls.length;
+  return w.tokenEmbedding.length + layers + w.rmsFinal.length + cls;
 }
 
 // One thread: pinned to one core, as the OpenBLAS reference is.
@@ -85,7 +74,6 @@ try {
   }
   const { weights, format } = await loadCheckpoint(path);
   const c = weights.config;
-  const floats = weightFloats(weights);
 
   const blas = openblas(work);
   const n = 4096;
@@ -128,8 +116,17 @@ try {
     };
   }
   const unfused = await measure(new Llama(weights, ops));
-  const fused = await measure(new Llama(weights, ops, await fusedDecode(weights, runtime, options)));
-  const perTokenBytes = 4 * floats.perToken;
+  const fusedF32 = await fusedDecode(weights, runtime, options);
+  const fused = await measure(new Llama(weights, ops, fusedF32));
+  const perTokenBytes = fusedF32.bytesPerToken;
+  // q8_0 decode where the shape allows it (rows of every matrix a multiple of 32).
+  const q8 =
+    c.dim % 32 === 0 && c.hiddenDim % 32 === 0
+      ? await fusedDecode(weights, runtime, { ...options, quant: 'q8_0' }).then(async (d) => ({
+          bytes: d.bytesPerToken,
+          ...(await measure(new Llama(weights, ops, d))),
+        }))
+      : null;
   process.stdout.write(
     `${JSON.stringify({
       bench: 'llm',
@@ -143,7 +140,7 @@ try {
         vocab: c.vocab,
       },
       target,
-      weights_bytes: 4 * floats.stored,
+      weights_bytes: 4 * storedFloats(weights),
       bytes_per_token: perTokenBytes,
       threads,
       prompt_tokens: prompt.length,
@@ -154,6 +151,15 @@ try {
       decode_roofline_tokens_per_s: +((sgemvGbps * 1e9) / perTokenBytes).toFixed(1),
       decode_vs_roofline: +((fused.decode * perTokenBytes) / (sgemvGbps * 1e9)).toFixed(3),
       calls_per_token: +fused.calls.toFixed(1),
+      weight_gbps: +((fused.decode * perTokenBytes) / 1e9).toFixed(2),
+      q8_0: q8 && {
+        decode_tokens_per_s: +q8.decode.toFixed(1),
+        bytes_per_token: q8.bytes,
+        weight_gbps: +((q8.decode * q8.bytes) / 1e9).toFixed(2),
+        bytes_vs_f32: +(q8.bytes / perTokenBytes).toFixed(3),
+        tokens_vs_f32: +(q8.decode / fused.decode).toFixed(2),
+        calls_per_token: +q8.calls.toFixed(1),
+      },
       unfused: {
         decode_tokens_per_s: +unfused.decode.toFixed(1),
         calls_per_token: +unfused.calls.toFixed(1),

@@ -19,7 +19,8 @@ export {
   setKernelSource,
   specRefName,
 } from './kernel-source.js';
-export { llamaLayerLayout } from './mlir/llama.js';
+export type { LlamaMatrix, LlamaShape } from './llama-layout.js';
+export { LLAMA_MATRICES, llamaLayerLayout } from './llama-layout.js';
 export type { FetchOptions, PublishOptions } from './objectstore.js';
 export { fetchArtifact, MAX_MANIFEST_BYTES, publishArtifact } from './objectstore.js';
 export type { ManifestSignature, PublisherKey } from './signing.js';

@@ -1,4 +1,5 @@
 import { InvalidKernelSpec } from './errors.js';
+import { llamaLayerLayout } from './llama-layout.js';
 
 /** Element types a kernel argument can have. Float math is f32; i32 carries ids and positions; i8 quantized weights. */
 export type DType = 'f32' | 'i32' | 'i8';
@@ -39,6 +40,8 @@ export type KernelSpec =
       seqLen: number;
       eps: number;
       theta: number;
+      /** Matrices (layers and classifier excluded) in q8_0; dim and hiddenDim must be multiples of 32. */
+      quant?: 'q8_0';
     };
 
 export type KernelOp = KernelSpec['op'];
@@ -137,14 +140,15 @@ export function kernelArgs(spec: KernelSpec): ArgSpec[] {
     case 'nn.topk':
       return [i('vectors', [spec.n, spec.dim]), i('query', [spec.dim]), o('scores', [spec.n])];
     case 'nn.llama_decode': {
-      // weights: each layer's tensors packed in llama2.c's order (llamaLayerLayout); the KV caches
-      // are read and the row at `pos` written, so they are listed with the outputs.
+      // Per-layer blocks as llamaLayerLayout says; the KV caches are read and the row at `pos`
+      // written, so they are listed with the outputs.
       const kv = (spec.dim / spec.heads) * spec.kvHeads;
-      const perLayer =
-        2 * spec.dim + 2 * spec.dim * spec.dim + 2 * kv * spec.dim + 3 * spec.dim * spec.hiddenDim;
+      const layout = llamaLayerLayout(spec);
+      const q8 = spec.quant === 'q8_0';
       return [
         i('x', [spec.dim]),
-        i('weights', [spec.layers, perLayer]),
+        i('weights', [spec.layers, layout.weights], q8 ? 'i8' : 'f32'),
+        ...(q8 ? [i('params', [spec.layers, layout.params])] : []),
         i('rmsFinal', [spec.dim]),
         i('pos', [1], 'i32'),
         o('kCache', [spec.layers, spec.seqLen, kv]),
@@ -165,6 +169,10 @@ export function validateSpec(spec: KernelSpec): void {
   }
   for (const [key, value] of Object.entries(spec)) {
     if (key === 'op' || key === 'metric' || key === 'transposeB' || value === null) continue;
+    if (key === 'quant') {
+      if (value !== 'q8_0') throw new InvalidKernelSpec(`${spec.op}.quant must be 'q8_0' when given`);
+      continue;
+    }
     if (key === 'eps' || key === 'theta') {
       if (typeof value !== 'number' || !(value > 0))
         throw new InvalidKernelSpec(`${spec.op}.${key} must be > 0`);
@@ -182,6 +190,11 @@ export function validateSpec(spec: KernelSpec): void {
   }
   if (spec.op === 'nn.llama_decode' && (spec.dim % spec.heads !== 0 || (spec.dim / spec.heads) % 2 !== 0)) {
     throw new InvalidKernelSpec('nn.llama_decode.dim must be heads × an even head size');
+  }
+  if (spec.op === 'nn.llama_decode' && spec.quant && (spec.dim % 32 !== 0 || spec.hiddenDim % 32 !== 0)) {
+    throw new InvalidKernelSpec(
+      'nn.llama_decode with quant q8_0 needs dim and hiddenDim to be multiples of 32',
+    );
   }
   if (
     (spec.op === 'nn.attention_prefill' ||

@@ -24,7 +24,7 @@ export {
   KernelShapeMismatch,
   TokenizerInvalid,
 } from './errors.js';
-export type { FusedDecode } from './llama/fused.js';
+export type { FusedDecode, FusedOptions } from './llama/fused.js';
 export { fusedDecode } from './llama/fused.js';
 export { argmax, Llama } from './llama/model.js';
 export type { LlamaOps } from './llama/ops.js';

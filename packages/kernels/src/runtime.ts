@@ -133,7 +133,7 @@ export class Kernel {
     const spec = this.manifest.spec;
     // The fused decode step writes the KV cache row at `pos`: out of range would write out of bounds.
     if (spec.op === 'nn.llama_decode') {
-      const pos = arrays[3]![0]!;
+      const pos = arrays[this.args.findIndex((a) => a.name === 'pos')]![0]!;
       if (!(pos >= 0 && pos < spec.seqLen)) {
         throw new KernelShapeMismatch(
           this.symbol,

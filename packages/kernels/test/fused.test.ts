@@ -5,15 +5,18 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import {
   fusedDecode,
+  KernelOptionsInvalid,
   KernelRuntime,
   KernelShapeMismatch,
   kernelOps,
   Llama,
   type LlamaConfig,
+  loadGguf,
   probeHost,
   syntheticWeights,
+  writeGguf,
 } from '../src/index.js';
-import { logitsBound, recordingReference } from './tiny-model.js';
+import { logitsBound, recordingReference, tinyTokenizer, tinyWeights } from './tiny-model.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'stitch-fused-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -63,3 +66,32 @@ for (const [name, config] of shapes) {
     await assert.rejects(fused.decode(config.vocab, 0, cache, cache), KernelShapeMismatch);
   });
 }
+
+test('q8_0 decode of a q8_0 GGUF checkpoint equals the reference on its weights (re-quantizing is lossless)', async () => {
+  const runtime = new KernelRuntime();
+  const tokenizer = tinyTokenizer();
+  const path = join(dir, 'q8.gguf');
+  await writeGguf(path, tinyWeights(tokenizer.vocab, 23, true), tokenizer, 'q8_0');
+  const { weights } = await loadGguf(path);
+  const config = weights.config;
+  const ops = await kernelOps(config, runtime, options);
+  const q8 = await fusedDecode(weights, runtime, { ...options, quant: 'q8_0' });
+  const f32 = await fusedDecode(weights, runtime, options);
+  assert.ok(
+    q8.bytesPerToken <= 0.3 * f32.bytesPerToken,
+    `${q8.bytesPerToken} vs ${f32.bytesPerToken} bytes per token`,
+  );
+  const model = new Llama(weights, ops, q8);
+  const recorded = recordingReference(weights);
+  const oracle = new Llama(weights, recorded.ops);
+  await Promise.all([model.prefill([1, 2, 3]), oracle.prefill([1, 2, 3])]);
+  for (let t = 0; model.position < config.seqLen; t++) {
+    const token = (t * 13 + 5) % config.vocab;
+    const [got, ref] = await Promise.all([model.decode(token), oracle.decode(token)]);
+    const bound = logitsBound(weights.wcls, recorded.hidden(), config.vocab);
+    const err = got.reduce((m, x, i) => Math.max(m, Math.abs(x - ref[i]!)), 0);
+    assert.ok(err <= bound, `position ${model.position}: q8_0 vs reference ${err} > ${bound}`);
+  }
+  const odd = syntheticWeights(shapes[1]![1], 1);
+  await assert.rejects(fusedDecode(odd, runtime, { ...options, quant: 'q8_0' }), KernelOptionsInvalid);
+});

@@ -3,39 +3,17 @@
 // intermediate in scratch buffers allocated once per call, then the final RMSNorm. Weights come
 // packed per layer; each tensor is a reinterpret_cast view at its offset, so nothing is copied.
 // Matrix-vector products are loops with reassociable adds, which LLVM vectorises for the target.
+import { LLAMA_MATRICES, type LlamaMatrix, llamaLayerLayout } from '../llama-layout.js';
 import type { KernelSpec } from '../spec.js';
 import { entryName, kernelArgs } from '../spec.js';
 import { argType, f32, func, generic, map } from './common.js';
+import { q8MatvecLines } from './quant.js';
 import { softmaxLines } from './rowwise.js';
 
 type Spec = Extract<KernelSpec, { op: 'nn.llama_decode' }>;
 
-/** Offsets (in floats) of each tensor inside one layer's packed block, in llama2.c's order. */
-export function llamaLayerLayout(s: { dim: number; hiddenDim: number; heads: number; kvHeads: number }) {
-  const kv = (s.dim / s.heads) * s.kvHeads;
-  const sizes = {
-    rmsAtt: s.dim,
-    wq: s.dim * s.dim,
-    wk: kv * s.dim,
-    wv: kv * s.dim,
-    wo: s.dim * s.dim,
-    rmsFfn: s.dim,
-    w1: s.hiddenDim * s.dim,
-    w2: s.dim * s.hiddenDim,
-    w3: s.hiddenDim * s.dim,
-  };
-  const offsets = {} as Record<keyof typeof sizes, number>;
-  let at = 0;
-  for (const [k, n] of Object.entries(sizes)) {
-    offsets[k as keyof typeof sizes] = at;
-    at += n;
-  }
-  return { sizes, offsets, floats: at };
-}
-
 const vec = (n: number | string) => `memref<${n}xf32>`;
 const view1 = (n: number) => `memref<${n}xf32, strided<[1], offset: ?>>`;
-const view2 = (rows: number, cols: number) => `memref<${rows}x${cols}xf32, strided<[${cols}, 1], offset: ?>>`;
 
 /** `out (+)= w · x` for a row-major [rows, cols] view; `accumulate` adds onto what `out` holds. */
 function matvec(
@@ -162,12 +140,13 @@ function rope(s: Spec, name: string, heads: number, src: string, dst: string): s
 
 export function llamaDecode(s: Spec): string {
   const args = kernelArgs(s);
-  const { sizes, offsets, floats } = llamaLayerLayout(s);
+  const byName = (n: string) => argType(args.find((a) => a.name === n)!);
+  const { dims, offsets, scales, weights, params } = llamaLayerLayout(s);
+  const q8 = s.quant === 'q8_0';
   const hd = s.dim / s.heads;
   const kv = hd * s.kvHeads;
   const g = s.heads / s.kvHeads;
-  const wT = argType(args[1]!);
-  const cacheT = argType(args[4]!);
+  const cacheT = byName('kCache');
   const scratch: [string, string][] = [
     ['h', vec(s.dim)],
     ['xb', vec(s.dim)],
@@ -182,27 +161,53 @@ export function llamaDecode(s: Spec): string {
     ['sc', `memref<${s.heads}x${s.seqLen}xf32>`],
     ['ss', 'memref<1xf32>'],
   ];
-  const shapes: Record<keyof typeof sizes, [number, number] | [number]> = {
-    rmsAtt: [s.dim],
-    wq: [s.dim, s.dim],
-    wk: [kv, s.dim],
-    wv: [kv, s.dim],
-    wo: [s.dim, s.dim],
-    rmsFfn: [s.dim],
-    w1: [s.hiddenDim, s.dim],
-    w2: [s.dim, s.hiddenDim],
-    w3: [s.hiddenDim, s.dim],
-  };
   const T: Record<string, string> = {};
-  const views = Object.entries(shapes).flatMap(([name, shape]) => {
-    T[name] = shape.length === 1 ? view1(shape[0]) : view2(shape[0], shape[1]!);
-    const strides = shape.length === 1 ? '1' : `${shape[1]}, 1`;
+  /** A view `%W_<name>` of `shape` at `offset` (a constant within the layer) in `buffer`. */
+  const view = (
+    name: string,
+    buffer: string,
+    base: string,
+    offset: number,
+    shape: number[],
+    elem: string,
+  ) => {
+    T[name] =
+      `memref<${shape.join('x')}x${elem}, strided<[${shape.length === 1 ? '1' : `${shape[1]}, 1`}], offset: ?>>`;
     return [
-      `%o_${name}_c = arith.constant ${offsets[name as keyof typeof sizes]} : index`,
-      `%o_${name} = arith.addi %lbase, %o_${name}_c : index`,
-      `%W_${name} = memref.reinterpret_cast %weights to offset: [%o_${name}], sizes: [${shape.join(', ')}], strides: [${strides}] : ${wT} to ${T[name]}`,
+      `%o_${name}_c = arith.constant ${offset} : index`,
+      `%o_${name} = arith.addi ${base}, %o_${name}_c : index`,
+      `%W_${name} = memref.reinterpret_cast ${buffer} to offset: [%o_${name}], sizes: [${shape.join(', ')}], ` +
+        `strides: [${shape.length === 1 ? '1' : `${shape[1]}, 1`}] : ${byName(buffer.slice(1))} to ${T[name]}`,
     ];
-  });
+  };
+  const views = [
+    ...(['rmsAtt', 'rmsFfn'] as const).flatMap((n) =>
+      view(n, q8 ? '%params' : '%weights', q8 ? '%pbase' : '%lbase', offsets[n], dims[n], 'f32'),
+    ),
+    ...LLAMA_MATRICES.flatMap((n) => [
+      ...view(n, '%weights', '%lbase', offsets[n], dims[n], q8 ? 'i8' : 'f32'),
+      ...(q8 ? view(`${n}_s`, '%params', '%pbase', scales[n], [dims[n][0], dims[n][1]! / 32], 'f32') : []),
+    ]),
+  ];
+  /** `out (+)= W_name · x`, in f32 or q8_0. */
+  const mv = (name: LlamaMatrix, x: string, out: string, accumulate: boolean) => {
+    const [m, k] = dims[name] as [number, number];
+    if (!q8) return matvec(`%W_${name}`, T[name]!, x, vec(k), out, vec(m), accumulate);
+    return q8MatvecLines({
+      p: `${name}_`,
+      q: `%W_${name}`,
+      qT: T[name]!,
+      scales: `%W_${name}_s`,
+      scalesT: T[`${name}_s`]!,
+      x,
+      xT: vec(k),
+      y: out,
+      yT: vec(m),
+      m,
+      k,
+      accumulate,
+    });
+  };
   const kvT3 = `memref<?x${s.kvHeads}x${hd}xf32, strided<[${kv}, ${hd}, 1], offset: ?>>`;
   const scT = `memref<${s.heads}x?xf32, strided<[${s.seqLen}, 1]>>`;
   const heads2 = `memref<${s.heads}x${hd}xf32>`;
@@ -211,7 +216,8 @@ export function llamaDecode(s: Spec): string {
     `%${c}all = memref.reinterpret_cast %${c}Cache to offset: [%cacheOff], sizes: [%len, ${s.kvHeads}, ${hd}], strides: [${kv}, ${hd}, 1] : ${cacheT} to ${kvT3}`,
   ];
   const layer = [
-    `%lbase = arith.muli %l, %cP : index`,
+    '%lbase = arith.muli %l, %cP : index',
+    ...(q8 ? ['%pbase = arith.muli %l, %cQ : index'] : []),
     ...views,
     `%cacheOff = arith.muli %l, %cSK : index`,
     '%pk = arith.muli %p, %cKV : index',
@@ -219,9 +225,9 @@ export function llamaDecode(s: Spec): string {
     ...cacheViews('k'),
     ...cacheViews('v'),
     ...rmsnorm(s, '%h', '%W_rmsAtt', T.rmsAtt!, '%xb'),
-    ...matvec('%W_wq', T.wq!, '%xb', vec(s.dim), '%q0', vec(s.dim), false),
-    ...matvec('%W_wk', T.wk!, '%xb', vec(s.dim), '%k0', vec(kv), false),
-    ...matvec('%W_wv', T.wv!, '%xb', vec(s.dim), '%vr', vec(kv), false),
+    ...mv('wq', '%xb', '%q0', false),
+    ...mv('wk', '%xb', '%k0', false),
+    ...mv('wv', '%xb', '%vr', false),
     ...rope(s, 'rq', s.heads, '%q0', '%q'),
     ...rope(s, 'rk', s.kvHeads, '%k0', '%kr'),
     `memref.copy %kr, %krow : ${vec(kv)} to ${view1(kv)}`,
@@ -264,10 +270,10 @@ export function llamaDecode(s: Spec): string {
         'linalg.yield %r : f32',
       ],
     }),
-    ...matvec('%W_wo', T.wo!, '%ao', vec(s.dim), '%h', vec(s.dim), true),
+    ...mv('wo', '%ao', '%h', true),
     ...rmsnorm(s, '%h', '%W_rmsFfn', T.rmsFfn!, '%xb'),
-    ...matvec('%W_w1', T.w1!, '%xb', vec(s.dim), '%gate', vec(s.hiddenDim), false),
-    ...matvec('%W_w3', T.w3!, '%xb', vec(s.dim), '%up', vec(s.hiddenDim), false),
+    ...mv('w1', '%xb', '%gate', false),
+    ...mv('w3', '%xb', '%up', false),
     ...generic({
       maps: [map(1, 'd0'), map(1, 'd0')],
       iters: 'p',
@@ -284,28 +290,29 @@ export function llamaDecode(s: Spec): string {
         'linalg.yield %r : f32',
       ],
     }),
-    ...matvec('%W_w2', T.w2!, '%gate', vec(s.hiddenDim), '%h', vec(s.dim), true),
+    ...mv('w2', '%gate', '%h', true),
   ];
   return func(entryName(s), args, [
     '%c0 = arith.constant 0 : index',
     '%c1 = arith.constant 1 : index',
     `%cL = arith.constant ${s.layers} : index`,
-    `%cP = arith.constant ${floats} : index`,
+    `%cP = arith.constant ${weights} : index`,
+    ...(q8 ? [`%cQ = arith.constant ${params} : index`] : []),
     `%cSK = arith.constant ${s.seqLen * kv} : index`,
     `%cKV = arith.constant ${kv} : index`,
     '%zero = arith.constant 0.0 : f32',
-    `%p32 = memref.load %pos[%c0] : ${argType(args[3]!)}`,
+    `%p32 = memref.load %pos[%c0] : ${byName('pos')}`,
     '%p = arith.index_cast %p32 : i32 to index',
     '%len = arith.addi %p, %c1 : index',
     '%posf = arith.sitofp %p32 : i32 to f32',
     ...scratch.map(([n, t]) => `%${n} = memref.alloc() {alignment = 64 : i64} : ${t}`),
     `%q2 = memref.expand_shape %q [[0, 1]] output_shape [${s.heads}, ${hd}] : ${vec(s.dim)} into ${heads2}`,
     `%ao2 = memref.expand_shape %ao [[0, 1]] output_shape [${s.heads}, ${hd}] : ${vec(s.dim)} into ${heads2}`,
-    `memref.copy %x, %h : ${argType(args[0]!)} to ${vec(s.dim)}`,
+    `memref.copy %x, %h : ${byName('x')} to ${vec(s.dim)}`,
     'scf.for %l = %c0 to %cL step %c1 {',
     ...layer.map((l) => `  ${l}`),
     '}',
-    ...rmsnorm(s, '%h', '%rmsFinal', argType(args[2]!), '%out'),
+    ...rmsnorm(s, '%h', '%rmsFinal', byName('rmsFinal'), '%out'),
     ...scratch.map(([n, t]) => `memref.dealloc %${n} : ${t}`),
   ]);
 }

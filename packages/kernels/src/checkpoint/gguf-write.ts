@@ -4,6 +4,7 @@ import { LAYER_KEYS, type LlamaWeights } from '../llama/weights.js';
 import { GgmlType, GgufValueType } from './gguf.js';
 import { LAYER_TENSORS, SPM_SPACE } from './gguf-llama.js';
 import { f32ToF16 } from './half.js';
+import { quantizeQ8_0 } from './q8.js';
 import type { Tokenizer } from './tokenizer.js';
 
 const ALIGNMENT = 32;
@@ -62,17 +63,11 @@ function encodeTensor(data: Float32Array, type: GgmlType): Buffer {
     for (let i = 0; i < data.length; i++) out.writeUInt16LE(f32ToF16(data[i]!), 2 * i);
     return out;
   }
+  const { q, halves } = quantizeQ8_0(data);
   const out = Buffer.alloc((data.length / 32) * 34);
-  for (let b = 0; b < data.length / 32; b++) {
-    const block = data.subarray(32 * b, 32 * b + 32);
-    const amax = block.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    const d = Math.fround(amax / 127);
-    const id = d ? Math.fround(1 / d) : 0;
-    out.writeUInt16LE(f32ToF16(d), 34 * b);
-    for (let j = 0; j < 32; j++) {
-      const x = Math.fround(block[j]! * id);
-      out.writeInt8(Math.sign(x) * Math.round(Math.abs(x)), 34 * b + 2 + j); // roundf: halves away from 0
-    }
+  for (let b = 0; b < halves.length; b++) {
+    out.writeUInt16LE(halves[b]!, 34 * b);
+    out.set(new Uint8Array(q.buffer, 32 * b, 32), 34 * b + 2);
   }
   return out;
 }
