@@ -65,6 +65,18 @@ test('stitch llm run prints the greedy continuation of a llama2.c and a GGUF che
     '7',
   ];
   assert.equal((await stitch(...sampled)).stdout, (await stitch(...sampled)).stdout, 'a seed replays');
+  const quantized = await stitch(
+    '--checkpoint',
+    join(dir, 'model.gguf'),
+    '--prompt',
+    'hello',
+    '--steps',
+    '6',
+    '--quant',
+    'q8_0',
+  );
+  assert.match(quantized.stderr, /q8_0 decode/);
+  assert.ok(quantized.stdout.startsWith('hello'));
   await assert.rejects(stitch('--checkpoint', join(dir, 'missing.bin')), /CHECKPOINT_INVALID/);
   await assert.rejects(stitch('--checkpoint', join(dir, 'model.bin'), '--steps', '0'), /--steps/);
 });

@@ -17,6 +17,7 @@ interface RunOptions {
   steps: number;
   temperature: number;
   seed: number;
+  quant?: 'q8_0';
 }
 
 const integer = (min: number) => (value: string) => {
@@ -52,6 +53,11 @@ export function registerLlm(program: Command): void {
         .default(0),
     )
     .addOption(new Option('--seed <n>', 'seed of the sampler').argParser(integer(0)).default(1))
+    .addOption(
+      new Option('--quant <type>', 'decode with the matrices quantized (¼ of the bytes per token)').choices([
+        'q8_0',
+      ]),
+    )
     .action((opts: RunOptions) => run(opts));
 }
 
@@ -67,13 +73,13 @@ async function run(opts: RunOptions): Promise<void> {
   const target = probeHost().x86Level ?? 'x86-64';
   process.stderr.write(
     `${format} checkpoint: dim ${c.dim}, ${c.layers} layers, ${c.heads}/${c.kvHeads} heads, vocab ${c.vocab}, ` +
-      `context ${c.seqLen}; kernels for ${target}\n`,
+      `context ${c.seqLen}; kernels for ${target}${opts.quant ? `, ${opts.quant} decode` : ''}\n`,
   );
   const runtime = new KernelRuntime();
   const model = new Llama(
     weights,
     await kernelOps(c, runtime, { target }),
-    await fusedDecode(weights, runtime, { target }),
+    await fusedDecode(weights, runtime, { target, ...(opts.quant ? { quant: opts.quant } : {}) }),
   );
   const prompt = tokenizer.encode(opts.prompt);
   const steps = Math.min(opts.steps, c.seqLen - prompt.length);
