@@ -406,8 +406,38 @@ export class Coordinator {
     }
   }
 
-  #replanFor(name: string, ev: MembershipEvent, gone: string | undefined): void {
-    const what = ev.kind === 'join' ? 'joined' : ev.kind === 'dead' ? 'died' : 'left';
+  /**
+   * The server closed a client's connection (its disconnect advisory, see watchServerDisconnects). When
+   * that client was a node hosting operators (its connection name `stitch-<cluster>-<host>-<pid>`
+   * matches the node's capability record) and the node no longer answers, its operators move now,
+   * without waiting for its heartbeat to expire. A node that reconnected answers, and keeps them.
+   */
+  nodeDisconnected(client: { name: string }): void {
+    const prefix = `stitch-${this.#cluster.name}-`;
+    if (typeof client?.name !== 'string' || !client.name.startsWith(prefix)) return;
+    const rest = client.name.slice(prefix.length);
+    const dash = rest.lastIndexOf('-');
+    const host = rest.slice(0, dash);
+    const pid = Number(rest.slice(dash + 1));
+    if (dash <= 0 || !Number.isSafeInteger(pid)) return;
+    this.#membershipQueue = this.#membershipQueue
+      .then(async () => {
+        if (this.#stopped) return;
+        const gone = (await this.#cluster.nodes()).filter((r) => r.host === host && r.pid === pid);
+        for (const r of gone) {
+          if (!this.#hosts(r.nodeId) || (await this.#cluster.nodeAnswers(r.nodeId))) continue;
+          const ev: MembershipEvent = { kind: 'dead', nodeId: r.nodeId, revision: 0, at: Date.now() };
+          this.#log(`node ${r.nodeId} disconnected (server advisory) and does not answer`);
+          for (const [name, d] of this.#deployments)
+            if (d.record.ops.some((o) => o.node === r.nodeId))
+              this.#replanFor(name, ev, r.nodeId, 'disconnected');
+        }
+      })
+      .catch((err) => this.#log(`disconnect of ${client.name} failed: ${(err as Error).message}`));
+  }
+
+  #replanFor(name: string, ev: MembershipEvent, gone: string | undefined, cause?: string): void {
+    const what = cause ?? (ev.kind === 'join' ? 'joined' : ev.kind === 'dead' ? 'died' : 'left');
     void this.replan(name, `node ${ev.nodeId} ${what}`, gone).catch((err) =>
       this.#log(`re-plan after node ${ev.nodeId} ${what} failed: ${(err as Error).message}`),
     );

@@ -14,6 +14,29 @@ interface Shared {
 /** One connection per server URL in this process, shared by every memory actor it hosts. */
 const shared = new Map<string, Shared>();
 
+/** Per cluster: the memory bucket through a connection this process already holds (its node's). */
+const hosted = new Map<string, () => Promise<KV>>();
+
+/**
+ * Memory ops of `cluster` in this process use `open` (e.g. `() => cluster.kv(memoryBucketName(name),
+ * { create: true })` on the node's own connection, with its credentials) instead of dialling the URL
+ * their configuration names. `stitch node` sets this; without it they connect to that URL anonymously.
+ */
+export function useMemoryBucket(cluster: string, open: (() => Promise<KV>) | undefined): void {
+  if (!open) {
+    hosted.delete(cluster);
+    return;
+  }
+  let bucket: Promise<KV> | undefined;
+  hosted.set(cluster, () => {
+    bucket ??= open().catch((err: unknown) => {
+      bucket = undefined;
+      throw err;
+    });
+    return bucket;
+  });
+}
+
 export function memoryBucketName(cluster: string): string {
   return `stitch_${cluster}_memory`;
 }
@@ -27,6 +50,8 @@ export async function withMemory<T>(
   cluster: string,
   fn: (kv: KV) => Promise<T>,
 ): Promise<T> {
+  const own = hosted.get(cluster);
+  if (own) return fn(await own());
   let s = shared.get(natsUrl);
   if (!s) {
     const nc = connect({ servers: natsUrl, name: `stitch-memory-${process.pid}`, maxReconnectAttempts: -1 });

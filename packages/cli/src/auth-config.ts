@@ -97,6 +97,9 @@ export function nodePermissions(cluster: string, nodeId: string): Permissions {
         ...kvRead(`stitch_${c}_nodes`),
         ...kvRead(`stitch_${c}_directory`),
         ...kvRead(`stitch_${c}_state`),
+        // The agents' memory (memory.load/store operators), written through the node's connection.
+        ...kvRead(`stitch_${c}_memory`),
+        `$KV.stitch_${c}_memory.>`,
         // Published kernels: read only (the admin publishes; see `stitch node --kernel-signing-key`).
         ...streamRead(`OBJ_stitch_${c}_kernels`),
         `$KV.stitch_${c}_nodes.${id}`,
@@ -193,26 +196,40 @@ function ownInboxes(p: SubjectPermissions, publicKey: string): SubjectPermission
   return { ...p, allow: p.allow.map((s) => (s === '_INBOX.>' ? `_INBOX.${publicKey}.>` : s)) };
 }
 
-/** The `authorization { users = [...] }` block of nats-server's config (include it from the main file). */
-export function authorizationBlock(users: AuthUser[], header?: string): string {
+const checkKey = (u: AuthUser) => {
+  if (!/^U[A-Z2-7]{55}$/.test(u.publicKey))
+    throw new InvalidOptions(`${u.name}: ${JSON.stringify(u.publicKey)} is not a user nkey public key`);
+};
+
+/**
+ * The `accounts` block of nats-server's config (include it from the main file): the stitch principals
+ * in account STITCH (JetStream on), and the `system` users in account SYS, the server's system account,
+ * whose connect/disconnect advisories tell the coordinator at once that a node's connection closed.
+ * (Users of the default global account get no advisories, hence the named account.)
+ */
+export function accountsBlock(users: AuthUser[], systemUsers: AuthUser[], header?: string): string {
   const lines: string[] = [];
   if (header) for (const l of header.split('\n')) lines.push(`# ${l}`);
-  lines.push('authorization {', '  users = [');
+  lines.push('accounts {', '  STITCH: {', '    jetstream: enabled', '    users = [');
   for (const u of users) {
-    if (!/^U[A-Z2-7]{55}$/.test(u.publicKey))
-      throw new InvalidOptions(`${u.name}: ${JSON.stringify(u.publicKey)} is not a user nkey public key`);
-    lines.push(`    # ${u.name}`);
+    checkKey(u);
+    lines.push(`      # ${u.name}`);
     if (!u.permissions) {
-      lines.push(`    { nkey: ${JSON.stringify(u.publicKey)} }`);
+      lines.push(`      { nkey: ${JSON.stringify(u.publicKey)} }`);
       continue;
     }
     lines.push(
-      `    { nkey: ${JSON.stringify(u.publicKey)}, permissions: {`,
-      `        publish: ${side(u.permissions.publish)}`,
-      `        subscribe: ${side(ownInboxes(u.permissions.subscribe, u.publicKey))}`,
-      '    } }',
+      `      { nkey: ${JSON.stringify(u.publicKey)}, permissions: {`,
+      `          publish: ${side(u.permissions.publish)}`,
+      `          subscribe: ${side(ownInboxes(u.permissions.subscribe, u.publicKey))}`,
+      '      } }',
     );
   }
-  lines.push('  ]', '}', '');
+  lines.push('    ]', '  }', '  SYS: {', '    users = [');
+  for (const u of systemUsers) {
+    checkKey(u);
+    lines.push(`      # ${u.name}`, `      { nkey: ${JSON.stringify(u.publicKey)} }`);
+  }
+  lines.push('    ]', '  }', '}', 'system_account: SYS', '');
   return lines.join('\n');
 }

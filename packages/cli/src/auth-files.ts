@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createUser, fromSeed } from '@nats-io/nkeys';
 import { generatePublisherKey } from '@stitch/compiler';
 import { InvalidOptions } from '@stitch/runtime';
-import { type AuthUser, authorizationBlock, type Role, rolePermissions } from './auth-config.js';
+import { type AuthUser, accountsBlock, type Role, rolePermissions } from './auth-config.js';
 
 export interface AuthDirOptions {
   /** Cluster name. */
@@ -28,7 +28,8 @@ export interface AuthDirResult {
 }
 
 /**
- * Writes `<dir>/auth.conf` and a seed file per principal (admin, coordinator, client, node-<id>).
+ * Writes `<dir>/auth.conf` and a seed file per principal (admin, coordinator, client, node-<id>, and
+ * `system`, the system account's user for server advisories).
  * Idempotent: an existing seed file is kept (its key stays valid), only missing ones are made, and
  * auth.conf is rewritten from all of them.
  */
@@ -53,8 +54,16 @@ export function writeAuthDir(dir: string, options: AuthDirOptions): AuthDirResul
     const perms = permissions[i];
     users.push({ name: `${p.name} (${p.role})`, publicKey, ...(perms ? { permissions: perms } : {}) });
   });
-  const config = authorizationBlock(
+  // The system account's user: the coordinator subscribes with it to the server's disconnect advisories.
+  const systemFile = join(dir, 'system.nk');
+  const system = {
+    name: 'system (server advisories)',
+    publicKey: existsSync(systemFile) ? readSeed(systemFile) : newSeed(systemFile),
+  };
+  seeds.system = systemFile;
+  const config = accountsBlock(
     users,
+    [system],
     `stitch cluster "${options.name}": static nkey users, written by stitch cluster init --auth.\n` +
       'Include it from nats-server.conf (include ./auth.conf) and restart or reload the server.',
   );

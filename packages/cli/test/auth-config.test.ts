@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  authorizationBlock,
+  accountsBlock,
   clientPermissions,
   coordinatorPermissions,
   nodePermissions,
@@ -53,19 +53,23 @@ test('names that are not subject tokens are refused', () => {
   assert.throws(() => rolePermissions('c1', 'node'), /node id/);
 });
 
-test('the authorization block lists each user with its permissions', () => {
-  const text = authorizationBlock(
+test('the accounts block puts the stitch users in STITCH (JetStream on) and the system user in SYS', () => {
+  const SYS_KEY = `U${'B'.repeat(55)}`;
+  const text = accountsBlock(
     [
       { name: 'admin', publicKey: KEY },
       { name: 'client', publicKey: KEY, permissions: clientPermissions('c1') },
     ],
+    [{ name: 'system', publicKey: SYS_KEY }],
     'header',
   );
-  assert.match(text, /^# header\nauthorization \{\n {2}users = \[/);
+  assert.match(text, /^# header\naccounts \{\n {2}STITCH: \{\n {4}jetstream: enabled\n {4}users = \[/);
   assert.match(text, new RegExp(`\\{ nkey: "${KEY}" \\}`));
   assert.match(text, /publish: \{ allow: \["stitch\.c1\.actor\.>"/);
   // A user subscribes to its own inboxes only, not every caller's replies.
   assert.ok(text.includes(`subscribe: { allow: ["_INBOX.${KEY}.>"] }`), text);
   assert.ok(!text.includes('"_INBOX.>"] }'), text);
-  assert.throws(() => authorizationBlock([{ name: 'x', publicKey: 'SUABC' }]), /not a user nkey/);
+  assert.match(text, new RegExp(`SYS: \\{\\n {4}users = \\[\\n.*\\n {6}\\{ nkey: "${SYS_KEY}" \\}`));
+  assert.match(text, /\nsystem_account: SYS\n$/);
+  assert.throws(() => accountsBlock([{ name: 'x', publicKey: 'SUABC' }], []), /not a user nkey/);
 });

@@ -19,6 +19,8 @@ export type { Clock, Timer } from './clock.js';
 export { systemClock } from './clock.js';
 export type { ActivationPlacement } from './cluster/activator.js';
 export { leastLoadedNode } from './cluster/activator.js';
+export type { DisconnectedClient, ServerEventOptions } from './cluster/advisories.js';
+export { watchServerDisconnects } from './cluster/advisories.js';
 export type { Cluster, ClusterMetrics } from './cluster/cluster.js';
 export { connectCluster, initCluster } from './cluster/connect.js';
 export type { Location } from './cluster/directory.js';

@@ -1,3 +1,4 @@
+import { memoryBucketName } from '@stitch/agents';
 import { kernelStoreName } from '@stitch/compiler';
 import { connectCluster, InvalidOptions, initCluster } from '@stitch/runtime';
 import type { Command } from 'commander';
@@ -63,10 +64,11 @@ export function registerCluster(program: Command): void {
       }
       const options = { name: opts.name, deadAfterMs: Number(opts.deadAfter), ...connectionFromFlags(opts) };
       await initCluster(options);
-      // The object store of published kernels, made by the same principal (it may create streams).
+      // The object store of published kernels and the agents' memory bucket, made by the same principal.
       const admin = await connectCluster(options);
       try {
         await admin.objectStore(kernelStoreName(opts.name), { create: true });
+        await admin.kv(memoryBucketName(opts.name), { create: true, history: 1 });
       } finally {
         await admin.close();
       }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Coordinator, coordinatorActor } from '@stitch/agents';
-import { connectCluster } from '@stitch/runtime';
+import { connectCluster, InvalidOptions, watchServerDisconnects } from '@stitch/runtime';
 import type { Command } from 'commander';
 import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
 import { firstSignal } from '../signals.js';
@@ -9,6 +9,7 @@ interface CoordinatorCommandOptions extends ConnectionFlags {
   name: string;
   id: string;
   deploy?: string[];
+  systemNkey?: string;
 }
 
 export function registerCoordinator(program: Command): void {
@@ -22,12 +23,27 @@ export function registerCoordinator(program: Command): void {
     .option('--name <cluster>', 'cluster name', 'default')
     .option('--id <name>', 'coordinator actor id (stitch-coordinator/<id>)', 'main')
     .option('--deploy <file.mlir...>', 'agent graphs to deploy once the coordinator runs')
+    .option(
+      '--system-nkey <file>',
+      "a system-account user's seed (system.nk from cluster init --auth): move a dead node's operators when the server reports its connection closed, not when its heartbeat expires",
+    )
     .action(async (opts: CoordinatorCommandOptions) => {
       const stopped = firstSignal();
-      const cluster = await connectCluster({ name: opts.name, ...connectionFromFlags(opts) });
+      const connection = connectionFromFlags(opts);
+      const cluster = await connectCluster({ name: opts.name, ...connection });
       const say = (line: string) => process.stdout.write(`${line}\n`);
+      let advisories: { close(): Promise<void> } | undefined;
       try {
         const coordinator = new Coordinator(cluster, { log: (l) => say(l) });
+        if (opts.systemNkey) {
+          if (connection.nats === undefined)
+            throw new InvalidOptions('--system-nkey needs --nats: the server whose advisories to watch');
+          const { nats, tls } = connection;
+          advisories = await watchServerDisconnects(
+            { nats, nkeySeedFile: opts.systemNkey, ...(tls ? { tls } : {}) },
+            (client) => coordinator.nodeDisconnected(client),
+          );
+        }
         const def = coordinatorActor(coordinator);
         // Its own node hosts only the coordinator actor; the planner ignores nodes without operator types.
         await cluster.startNode({ id: `coordinator-${opts.id}`, actors: [def] });
@@ -48,6 +64,7 @@ export function registerCoordinator(program: Command): void {
         await coordinator.stop();
         say('coordinator stopping');
       } finally {
+        await advisories?.close();
         await cluster.close();
       }
     });

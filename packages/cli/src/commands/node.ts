@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { memoryBucketName, useMemoryBucket } from '@stitch/agents';
 import { calibrateCpu, probeDevices } from '@stitch/kernels';
 import { type AnyActorDefinition, connectCluster, InvalidOptions } from '@stitch/runtime';
 import type { Command } from 'commander';
@@ -41,6 +42,12 @@ export function registerNode(program: Command): void {
         deadAfterMs: Number(opts.deadAfter),
         ...connection,
       });
+      // Memory ops hosted here use this node's connection (its credentials), not one of their own.
+      const memory = memoryBucketName(cluster.name);
+      // Open first: on a secured server the bucket exists (cluster init) and a node may not create streams.
+      useMemoryBucket(cluster.name, () =>
+        cluster.kv(memory).catch(() => cluster.kv(memory, { create: true, history: 1 })),
+      );
       const kernels = await useKernelFlags(cluster, opts, (line) => process.stderr.write(`${line}\n`));
       if (kernels) process.stdout.write(`${kernels}\n`);
       const node = await cluster.startNode({

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { type KV, Kvm } from '@nats-io/kv';
 import { type ObjectStore, Objm } from '@nats-io/obj';
-import { type Msg, nuid } from '@nats-io/transport-node';
+import { type Msg, NoRespondersError, nuid, RequestError } from '@nats-io/transport-node';
 import {
   ActorRef,
   type ActorRefData,
@@ -14,10 +14,12 @@ import { BadMessage, ClusterClosed, InvalidOptions } from '../errors.js';
 import { type CapabilityRecord, isCapabilityRecord } from '../node/capabilities.js';
 import { Node } from '../node/node.js';
 import { type NodeOptions, resolveNodeOptions } from '../node/options.js';
+import { encode } from '../wire/codec.js';
 import { Activator } from './activator.js';
 import { bucketKeys } from './bucket-keys.js';
 import { Directory, type Location } from './directory.js';
 import { type MembershipEvent, MembershipMonitor, parseMembershipEvent } from './membership.js';
+import { checkToken } from './names.js';
 import type { ResolvedConnectOptions } from './options.js';
 import type { ClusterParts } from './parts.js';
 import { Replies } from './replies.js';
@@ -192,6 +194,23 @@ export class Cluster implements RefTransport {
       }
     }
     return records;
+  }
+
+  /**
+   * Whether node `nodeId` still answers on its query subject. The server says at once when nothing
+   * subscribes there (the node's connection is gone): false. An answer, or none within `timeoutMs`
+   * (a busy node), is true: only the server's no-responders counts as gone.
+   */
+  async nodeAnswers(nodeId: string, timeoutMs = 1000): Promise<boolean> {
+    this.#open();
+    if (this.#node?.id === nodeId) return true;
+    const subject = this.#parts.names.nodeQuery(checkToken('node id', nodeId));
+    try {
+      await this.#parts.nc.request(subject, encode({ op: 'inspect' }), { timeout: timeoutMs });
+      return true;
+    } catch (err) {
+      return !(err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders()));
+    }
   }
 
   async isNodeAlive(nodeId: string): Promise<boolean> {

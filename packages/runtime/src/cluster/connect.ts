@@ -95,7 +95,7 @@ function serverUrl(o: ResolvedConnectOptions, embedded: EmbeddedNats | undefined
 }
 
 /** How the connection authenticates, and the prefix of its inboxes (scoped by the user's nkey). */
-function authOf(o: ResolvedConnectOptions): {
+export function authOf(o: ResolvedConnectOptions): {
   authenticator: Authenticator | undefined;
   inboxPrefix: string;
 } {
@@ -118,7 +118,7 @@ function authOf(o: ResolvedConnectOptions): {
   return { authenticator, inboxPrefix };
 }
 
-async function connectNats(
+export async function connectNats(
   o: ResolvedConnectOptions,
   embedded: EmbeddedNats | undefined,
   { authenticator, inboxPrefix }: ReturnType<typeof authOf>,
