@@ -1,4 +1,4 @@
-import { compileKernel, type Target } from '@stitch/compiler';
+import { obtainKernel, type Target } from '@stitch/compiler';
 import { KernelRuntime } from './runtime.js';
 
 export interface Calibration {
@@ -18,8 +18,8 @@ export async function calibrate(target: Target, options: { cacheDir?: string } =
   const n = 512;
   const mv = 2048;
   const [mm, vec] = await Promise.all([
-    compileKernel({ op: 'nn.matmul', m: n, k: n, n }, { target, ...options }),
-    compileKernel({ op: 'nn.matvec', m: mv, k: mv }, { target, ...options }),
+    obtainKernel({ op: 'nn.matmul', m: n, k: n, n }, { target, ...options }),
+    obtainKernel({ op: 'nn.matvec', m: mv, k: mv }, { target, ...options }),
   ]);
   const a = new Float32Array(n * n).fill(0.5);
   const c = new Float32Array(n * n);

@@ -1,4 +1,4 @@
-import { compileKernel, LLAMA_MATRICES, llamaLayerLayout, type Target } from '@stitch/compiler';
+import { LLAMA_MATRICES, llamaLayerLayout, obtainKernel, type Target } from '@stitch/compiler';
 import { quantizeQ8_0 } from '../checkpoint/q8.js';
 import { KernelOptionsInvalid, KernelShapeMismatch } from '../errors.js';
 import type { KernelArray, KernelRuntime } from '../runtime.js';
@@ -53,8 +53,8 @@ export async function fusedDecode(
     ...(quant ? { quant } : {}),
   } as const;
   const [stackArtifact, classifierArtifact] = await Promise.all([
-    compileKernel(spec, compile),
-    compileKernel({ op: quant ? 'nn.matvec_q8' : 'nn.matvec', m: c.vocab, k: c.dim }, compile),
+    obtainKernel(spec, compile),
+    obtainKernel({ op: quant ? 'nn.matvec_q8' : 'nn.matvec', m: c.vocab, k: c.dim }, compile),
   ]);
   const stack = runtime.load(stackArtifact);
   const classifier = runtime.load(classifierArtifact);

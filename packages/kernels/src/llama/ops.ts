@@ -1,4 +1,4 @@
-import { compileKernel, type KernelSpec, type Target } from '@stitch/compiler';
+import { type KernelSpec, obtainKernel, type Target } from '@stitch/compiler';
 import * as ref from '../reference.js';
 import type { Kernel, KernelRuntime } from '../runtime.js';
 import type { LlamaConfig } from './weights.js';
@@ -74,7 +74,7 @@ export async function kernelOps(
 ): Promise<LlamaOps> {
   const all = specs(c);
   const names = Object.keys(all);
-  const artifacts = await Promise.all(names.map((n) => compileKernel(all[n]!, options)));
+  const artifacts = await Promise.all(names.map((n) => obtainKernel(all[n]!, options)));
   const k = Object.fromEntries(names.map((n, i) => [n, runtime.load(artifacts[i]!)])) as Record<
     string,
     Kernel
