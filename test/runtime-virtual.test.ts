@@ -19,7 +19,7 @@ import {
   Timeout,
 } from '@stitch/runtime';
 import { decode, encode, names } from '@stitch/runtime/internal';
-import { Counter } from './fixtures/runtime-actors.js';
+import { Cart, Counter } from './fixtures/runtime-actors.js';
 import { type NodeProc, startNode, stopAll } from './fixtures/runtime-procs.js';
 
 const quiet = () => undefined;
@@ -118,6 +118,28 @@ describe('virtual actors (cluster.get)', () => {
     const seen = await ref.inspect();
     assert.equal(seen.nodeId, survivor);
     assert.equal(seen.epoch, afterKill.epoch);
+  });
+
+  test('a fast-mode actor with persist survives kill -9 of its node: every saved message comes back', async () => {
+    const CLUSTER = 'v-persist';
+    const env = { nats: nats.url, cluster: CLUSTER };
+    const procs = new Map<string, NodeProc>();
+    for (const id of ['vp-a', 'vp-b']) procs.set(id, await startNode({ ...env, nodeId: id }));
+    const c = await client(CLUSTER);
+    const cart = c.get(Cart, 'c1');
+    for (const item of ['apple', 'bread', 'cheese']) await cart.ask({ type: 'add', item });
+    // Saves run in the background after each message: wait until the actor reports none unsaved.
+    for (let i = 0; i < 200 && (await cart.inspect()).persist?.unsaved !== 0; i++)
+      await new Promise((r) => setTimeout(r, 25));
+    const seen = await cart.inspect();
+    assert.equal(seen.persist?.unsaved, 0);
+    assert.ok((seen.persist?.saves ?? 0) >= 1);
+    const owner = procs.get(seen.nodeId)!;
+    owner.child.kill('SIGKILL');
+    assert.equal(await owner.exited, 'SIGKILL');
+    await waitGone(CLUSTER, owner.nodeId);
+    assert.deepEqual(await cart.ask({ type: 'items' }), ['apple', 'bread', 'cheese']);
+    assert.notEqual((await cart.inspect()).nodeId, owner.nodeId);
   });
 
   describe('two callers racing to activate the same new id', () => {

@@ -15,6 +15,7 @@ export type {
 export { ActorRef, defineActor } from './actor/definition.js';
 export type { MailboxMetrics, MailboxOptions } from './actor/mailbox.js';
 export type { DurableOptions, RestartPolicy } from './actor/options.js';
+export type { PersistMetrics, PersistPolicy } from './actor/persister.js';
 export type { Clock, Timer } from './clock.js';
 export { systemClock } from './clock.js';
 export type { ActivationPlacement } from './cluster/activator.js';

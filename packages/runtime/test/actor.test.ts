@@ -31,3 +31,13 @@ test('errors that cross NATS are rebuilt: known codes as their class, others as 
   assert.equal(r.code, 'QUOTA');
   assert.equal(r.remoteName, 'QuotaError');
 });
+
+test('persist is checked at definition: it needs snapshot, and everyMs or everyMessages as positive integers', () => {
+  const base = { type: 'p', handlers: { x: () => 1 } };
+  const snap = { snapshot: (s: unknown) => s, restore: (s: unknown) => s };
+  assert.throws(() => defineActor({ ...base, persist: { everyMessages: 1 } }), /define snapshot and restore/);
+  assert.throws(() => defineActor({ ...base, ...snap, persist: {} }), /everyMs, everyMessages or both/);
+  assert.throws(() => defineActor({ ...base, ...snap, persist: { everyMs: 0 } }), InvalidOptions);
+  assert.throws(() => defineActor({ ...base, ...snap, persist: { everyMessages: 1.5 } }), InvalidOptions);
+  assert.doesNotThrow(() => defineActor({ ...base, ...snap, persist: { everyMs: 100, everyMessages: 10 } }));
+});

@@ -3,81 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
 import { RestartBudget } from '../src/actor/supervisor.js';
-import { type Clock, sleep, type Timer } from '../src/clock.js';
-
-interface Scheduled {
-  at: number;
-  seq: number;
-  every: number | undefined;
-  fn: () => void;
-  cancelled: boolean;
-}
-
-/** A Clock whose time stands still until `advance(ms)`, which runs the timers that fall due, in order. */
-class ManualClock implements Clock {
-  #now: number;
-  #seq = 0;
-  #timers: Scheduled[] = [];
-
-  constructor(start = 1_000_000) {
-    this.#now = start;
-  }
-
-  now(): number {
-    return this.#now;
-  }
-
-  after(ms: number, fn: () => void): Timer {
-    return this.#schedule(ms, undefined, fn);
-  }
-
-  every(ms: number, fn: () => void): Timer {
-    if (!(ms > 0)) throw new RangeError('every() needs a period > 0');
-    return this.#schedule(ms, ms, fn);
-  }
-
-  /** Timers not yet fired (repeating ones count until cancelled). */
-  get pending(): number {
-    return this.#timers.filter((t) => !t.cancelled).length;
-  }
-
-  /**
-   * Moves time on by `ms`, firing each due timer at its own time (earliest first; equal times in the
-   * order they were set), so a timer set by a callback for a time inside the window fires too.
-   */
-  advance(ms: number): void {
-    const until = this.#now + ms;
-    for (;;) {
-      const next = this.#timers
-        .filter((t) => !t.cancelled && t.at <= until)
-        .sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
-      if (!next) break;
-      this.#now = next.at;
-      if (next.every === undefined) this.#remove(next);
-      else {
-        next.at += next.every;
-        next.seq = this.#seq++;
-      }
-      next.fn();
-    }
-    this.#now = until;
-  }
-
-  #schedule(ms: number, every: number | undefined, fn: () => void): Timer {
-    const t: Scheduled = { at: this.#now + Math.max(0, ms), seq: this.#seq++, every, fn, cancelled: false };
-    this.#timers.push(t);
-    return {
-      cancel: () => {
-        t.cancelled = true;
-        this.#remove(t);
-      },
-    };
-  }
-
-  #remove(t: Scheduled): void {
-    this.#timers = this.#timers.filter((x) => x !== t);
-  }
-}
+import { sleep } from '../src/clock.js';
+import { ManualClock } from './fixtures/manual-clock.js';
 
 const policy = { maxRestarts: 10, withinMs: 60_000, backoffMs: 50, maxBackoffMs: 300 };
 

@@ -12,6 +12,7 @@ import { FastInbound } from './inbound.js';
 import { Mailbox } from './mailbox.js';
 import { checkMessage } from './messages.js';
 import { type ResolvedActorOptions, resolveActorOptions } from './options.js';
+import { Persister } from './persister.js';
 import { RecentOutcomes } from './recent-outcomes.js';
 import { ReplySender } from './reply-sender.js';
 import { StateRecord } from './state.js';
@@ -43,6 +44,7 @@ export class Activation {
   readonly #inbound: FastInbound;
   readonly #recent = new RecentOutcomes();
   readonly #record: StateRecord;
+  readonly #persister: Persister | undefined;
   readonly #durable: DurableInbox;
   readonly #counters = { delivered: 0, redelivered: 0, duplicatesSkipped: 0 };
   readonly #self: ActorRef;
@@ -60,6 +62,15 @@ export class Activation {
     this.#self = host.ref({ type: def.type, id });
     this.#mailbox = new Mailbox(this.#options.mailbox, this.#options.concurrency, (item) => this.#turn(item));
     this.#record = new StateRecord(host.stateKv, this.key, this.#options.durable.dedupKeys);
+    this.#persister =
+      this.#options.persist && def.snapshot
+        ? new Persister(
+            this.#options.persist,
+            host.clock,
+            () => this.#record.save(),
+            (err) => this.#persistFailed(err),
+          )
+        : undefined;
     this.#replies = new ReplySender(host, this.key);
     this.#inbound = new FastInbound(
       def,
@@ -110,6 +121,7 @@ export class Activation {
       restarts: this.#budget.restarts,
       durable: { ...this.#counters },
       mailbox: this.#mailbox.metrics(),
+      ...(this.#persister ? { persist: this.#persister.metrics() } : {}),
     };
   }
 
@@ -121,6 +133,7 @@ export class Activation {
     if (this.#status === 'running') await this.#mailbox.idle();
     this.#status = 'stopped';
     await this.#durable.settled();
+    await this.#persister?.close();
     if (this.def.snapshot) await this.#record.save().catch(() => undefined);
     this.#rejectQueued(reason);
     await this.host.directory.release(this.key, this.claim).catch(() => undefined);
@@ -193,7 +206,17 @@ export class Activation {
     this.#answer(item, out);
   }
 
+  /** A periodic save failed: superseded (a newer activation owns the actor) stops this one; else retry later. */
+  #persistFailed(err: unknown): void {
+    if (this.#record.superseded) {
+      void this.stop('a newer activation owns this actor');
+      return;
+    }
+    this.host.guard.report('actor persist', err, { actor: this.key });
+  }
+
   #answer(item: Incoming, out: Outcome): void {
+    this.#persister?.changed();
     if (item.key !== undefined) {
       this.#recent.remember(item.key, out);
     }

@@ -2,6 +2,7 @@ import { checkToken } from '../cluster/names.js';
 import { InvalidOptions } from '../errors.js';
 import type { MailboxMetrics, MailboxOptions } from './mailbox.js';
 import { type DurableOptions, type RestartPolicy, resolveActorOptions } from './options.js';
+import type { PersistMetrics, PersistPolicy } from './persister.js';
 
 /** What a handler knows about the message it is running and the actor it runs in. */
 export interface ActorContext {
@@ -35,6 +36,11 @@ export interface ActorDefinition<S, H extends Record<string, Handler<S>>> {
   mailbox?: MailboxOptions;
   restart?: RestartPolicy;
   durable?: DurableOptions;
+  /**
+   * Fast mode: also save the snapshot while the actor runs, at most `everyMs` after a change or every
+   * `everyMessages` messages, so that a killed node loses at most that much. Needs `snapshot`.
+   */
+  persist?: PersistPolicy;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: a definition of any state and handlers
@@ -84,6 +90,8 @@ export function defineActor<S, H extends Record<string, Handler<S>>>(
   if ((def.snapshot === undefined) !== (def.restore === undefined)) {
     throw new InvalidOptions(`actor "${def.type}": define both snapshot and restore, or neither`);
   }
+  if (def.persist !== undefined && def.snapshot === undefined)
+    throw new InvalidOptions(`actor "${def.type}": persist saves snapshots; define snapshot and restore`);
   return def;
 }
 
@@ -125,6 +133,8 @@ export interface ActorInspection {
   restarts: number;
   durable: { delivered: number; redelivered: number; duplicatesSkipped: number };
   mailbox: MailboxMetrics;
+  /** Fast-mode persistence (`persist` on the definition); absent without it. */
+  persist?: PersistMetrics;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { InvalidOptions } from '../errors.js';
 import type { MailboxOptions } from './mailbox.js';
+import type { PersistPolicy } from './persister.js';
 
 export interface RestartPolicy {
   /** Restarts allowed within `withinMs`; one more stops the actor. @default 5 */
@@ -25,6 +26,11 @@ export interface ActorPolicies {
   mailbox?: MailboxOptions;
   restart?: RestartPolicy;
   durable?: DurableOptions;
+  /**
+   * Save the snapshot of a fast-mode actor while it runs, not only on a graceful stop, so that a
+   * killed node loses at most this much (needs `snapshot`). Durable messages are saved as they commit.
+   */
+  persist?: PersistPolicy;
 }
 
 /** An actor definition's limits and policies with every default filled in, resolved once per activation. */
@@ -33,6 +39,7 @@ export interface ResolvedActorOptions {
   mailbox: { capacity: number; perCaller: number };
   restart: { maxRestarts: number; withinMs: number; backoffMs: number; maxBackoffMs: number };
   durable: { ackWaitMs: number; dedupKeys: number };
+  persist: PersistPolicy | undefined;
 }
 
 /** Fills in every default and checks every value; `defineActor` calls it once to validate. */
@@ -49,7 +56,19 @@ export function resolveActorOptions(type: string, def: ActorPolicies): ResolvedA
       maxBackoffMs: r.maxBackoffMs ?? 5000,
     },
     durable: { ackWaitMs: def.durable?.ackWaitMs ?? 5000, dedupKeys: def.durable?.dedupKeys ?? 1000 },
+    persist: def.persist,
   };
+  if (def.persist !== undefined) {
+    const { everyMs, everyMessages } = def.persist ?? {};
+    if (everyMs === undefined && everyMessages === undefined)
+      throw new InvalidOptions(`actor "${type}": persist needs everyMs, everyMessages or both`);
+    for (const [name, value] of [
+      ['persist.everyMs', everyMs],
+      ['persist.everyMessages', everyMessages],
+    ] as const)
+      if (value !== undefined && (!Number.isSafeInteger(value) || value < 1))
+        throw new InvalidOptions(`actor "${type}": ${name} must be an integer ≥ 1`);
+  }
   const integers: [string, number, number][] = [
     ['concurrency', resolved.concurrency, 1],
     ['mailbox.capacity', resolved.mailbox.capacity, 1],

@@ -17,6 +17,7 @@ export class StateRecord {
   readonly processed = new Map<string, Outcome>();
   superseded = false;
   #revision = 0;
+  #writes: Promise<void> = Promise.resolve();
   readonly #kv: KV;
   readonly #key: string;
   readonly #keep: number;
@@ -46,7 +47,20 @@ export class StateRecord {
     if (this.processed.size > this.#keep) this.processed.delete(this.processed.keys().next().value!);
   }
 
-  async save(): Promise<void> {
+  /**
+   * Writes the record as it is when the write starts. Writes are chained: a durable commit and a
+   * periodic fast-mode save must not race on the same revision (the loser would look superseded).
+   */
+  save(): Promise<void> {
+    const write = this.#writes.then(
+      () => this.#write(),
+      () => this.#write(),
+    );
+    this.#writes = write.catch(() => undefined);
+    return write;
+  }
+
+  async #write(): Promise<void> {
     const value = encode({ s: this.snapshot ?? null, k: [...this.processed] });
     try {
       this.#revision =
