@@ -8,3 +8,4 @@ export {
   textOperator,
   toolOperator,
 } from './operator.js';
+export { vectorOperator } from './vector-operator.js';

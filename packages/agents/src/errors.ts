@@ -36,6 +36,12 @@ export const AgentsErrorCode = {
   LlmFailed: 'LLM_FAILED',
   /** An LLM endpoint's answer is not a chat completion (bad JSON or SSE, no [DONE], an oversized event). */
   LlmResponseInvalid: 'LLM_RESPONSE_INVALID',
+  /** A vector index option, vector, key or query is malformed or out of range (dimension, count, finiteness). */
+  VectorInvalid: 'VECTOR_INVALID',
+  /** A vector insert would take the index past its `max_vectors`. */
+  VectorIndexFull: 'VECTOR_INDEX_FULL',
+  /** A restored vector operator cannot get its index (object missing or changed in the vector store). */
+  VectorIndexUnavailable: 'VECTOR_INDEX_UNAVAILABLE',
 } as const;
 export type AgentsErrorCode = (typeof AgentsErrorCode)[keyof typeof AgentsErrorCode];
 

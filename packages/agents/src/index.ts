@@ -49,3 +49,7 @@ export { GraphRunner } from './runner.js';
 export type { SearchHit } from './search.js';
 export { DOCUMENTS, embedText, webSearch } from './search.js';
 export { MAX_SSE_EVENT_CHARS, SseParser } from './sse.js';
+export type { Neighbour, VectorIndexOptions, VectorMetric } from './vector-index.js';
+export { VECTOR_LIMITS, VectorIndex } from './vector-index.js';
+export { vectorBucketName } from './vector-objects.js';
+export { MAX_JOURNAL_BYTES, vectorOperator } from './vector-operator.js';

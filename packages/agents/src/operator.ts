@@ -1,21 +1,10 @@
 import { type ActorContext, defineActor } from '@stitch/runtime';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { validateOpConfig } from './op-config.js';
-import { type Context, type OpConfig, prepareOp, runOp } from './ops.js';
+import { type Context, type OpConfig, type OpReply, prepareOp, runOp } from './ops.js';
+import { vectorOperator } from './vector-operator.js';
 
-/** What one run of an op reports back: its output and how long it took, labelled real or modelled. */
-export interface OpReply {
-  out: Context;
-  /** Duration that counts: measured on `cpu`, the cost model's prediction when modelled. */
-  ms: number;
-  /** Wall time the handler spent computing the output in this process. */
-  computeMs: number;
-  device: string;
-  modelled: boolean;
-  node: string;
-  /** True when the request had already been applied (a retry): the recorded reply, no second effect. */
-  replay: boolean;
-}
+export type { OpReply } from './ops.js';
 
 export interface OperatorState {
   config: OpConfig | undefined;
@@ -114,6 +103,7 @@ export const OPERATOR_ACTORS = [
   memoryOperator,
   textOperator,
   nnOperator,
+  vectorOperator,
 ];
 
 export function operatorType(kind: string): string {

@@ -25,6 +25,20 @@ export interface OpConfig {
 /** Everything upstream ops produced for one request, merged; each op adds its own fields. */
 export type Context = Record<string, unknown>;
 
+/** What one run of an op reports back: its output and how long it took, labelled real or modelled. */
+export interface OpReply {
+  out: Context;
+  /** Duration that counts: measured on `cpu`, the cost model's prediction when modelled. */
+  ms: number;
+  /** Wall time the handler spent computing the output in this process. */
+  computeMs: number;
+  device: string;
+  modelled: boolean;
+  node: string;
+  /** True when the request had already been applied (a retry): the recorded reply, no second effect. */
+  replay: boolean;
+}
+
 type OpFn = (cfg: OpConfig, ctx: Context, rid: string) => Promise<Context>;
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');

@@ -39,6 +39,9 @@ test('AgentsErrorCode: unique values; an error of each code carries it and the c
     [AgentsErrorCode.HttpFailed]: new AgentsError(AgentsErrorCode.HttpFailed, 'm'),
     [AgentsErrorCode.LlmFailed]: new AgentsError(AgentsErrorCode.LlmFailed, 'm'),
     [AgentsErrorCode.LlmResponseInvalid]: new AgentsError(AgentsErrorCode.LlmResponseInvalid, 'm'),
+    [AgentsErrorCode.VectorInvalid]: new AgentsError(AgentsErrorCode.VectorInvalid, 'm'),
+    [AgentsErrorCode.VectorIndexFull]: new AgentsError(AgentsErrorCode.VectorIndexFull, 'm'),
+    [AgentsErrorCode.VectorIndexUnavailable]: new AgentsError(AgentsErrorCode.VectorIndexUnavailable, 'm'),
   } satisfies Record<AgentsErrorCode, AgentsError>;
   assert.deepEqual(Object.keys(byCode).sort(), [...values].sort());
   for (const [code, e] of Object.entries(byCode)) {
