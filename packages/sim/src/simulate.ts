@@ -122,6 +122,20 @@ export function simulate(o: SimOptions): SimResult {
   const p = o.problem;
   if (!p || !Array.isArray(p.tasks) || p.tasks.length === 0)
     fail('options.problem', 'a placement problem with tasks', typeof p);
+  // The planner's builders produce these shapes; a hand-made problem is checked before use.
+  const m = Array.isArray(p.classes) ? p.classes.length : 0;
+  const rows = (t: unknown) =>
+    Array.isArray(t) && t.length === p.tasks.length && t.every((r) => Array.isArray(r) && r.length === m);
+  if (m === 0 || !rows(p.timeMs) || !rows(p.devices) || !Array.isArray(p.edges))
+    fail(
+      'options.problem',
+      'tasks × classes tables (timeMs, devices) and an edges array',
+      `${p.tasks.length} tasks`,
+    );
+  const ids = new Set(p.tasks.map((t) => t.id));
+  const stray = p.edges.find((e) => !ids.has(e.from) || !ids.has(e.to));
+  if (stray || ids.size !== p.tasks.length)
+    fail('options.problem.edges', 'between known tasks, with unique task ids', stray ?? 'duplicate task ids');
   const slaMs = positive(o.slaMs, 'options.slaMs');
   const counts = fleetCounts(p);
   const seed = o.seed ?? 1;

@@ -69,6 +69,8 @@ test('bad options give SIM_INPUT naming the field, exit status 2', () => {
     ['options.placement[1]', { placement: ['x', 'z'] }],
     ['options.placement', { placement: ['x'] }],
     ['options.problem.classes[1]', { problem: uncounted }],
+    ['options.problem', { problem: { ...problem(), timeMs: [[5, 2]] } }],
+    ['options.problem.edges', { problem: { ...problem(), edges: [{ from: 'a', to: 'zz', bytes: 0 }] } }],
     ['options.controlPeriodS', { controlPeriodS: Number.NaN }],
     ['options.maxInFlight', { maxInFlight: 1.5 }],
     ['options.windowS', { durationS: 1e9, windowS: 1 }],
