@@ -46,7 +46,7 @@ export class Engine {
   readonly stats: Stats;
   assign: Int32Array;
   servers: Int32Array;
-  readonly busy: Int32Array;
+  private readonly busy: Int32Array;
   private readonly readyAt: Float64Array;
   private base: Float64Array;
   private devs: Float64Array;
@@ -68,13 +68,13 @@ export class Engine {
   private wait = new Float64Array(0);
   private free = new Int32Array(0);
   private freeTop = 0;
-  inFlight = 0;
+  private inFlight = 0;
   // FIFO ring per task.
   private qSlot: Int32Array[];
   private qTime: Float64Array[];
   private readonly qHead: Int32Array;
-  readonly qLen: Int32Array;
-  readonly heap = new EventHeap(4096);
+  private readonly qLen: Int32Array;
+  private readonly heap = new EventHeap(4096);
   events = 0;
   private arrived = 0;
 
