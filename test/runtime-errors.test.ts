@@ -33,6 +33,7 @@ import {
   PayloadTooLarge,
   RemoteError,
   RuntimeErrorCode,
+  StaleFence,
   StitchError,
   startEmbeddedNats,
   Timeout,
@@ -417,6 +418,7 @@ describe('error codes', () => {
       ActorStopped: new ActorStopped('a.b', 'stopped'),
       NoNodeAvailable: new NoNodeAvailable('none'),
       ClusterClosed: new ClusterClosed(),
+      StaleFence: new StaleFence('coordinator', 1, 2),
     };
     // Every StitchError subclass the package exports is in the table (RemoteError carries the code of
     // the application's error instead).

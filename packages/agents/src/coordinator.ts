@@ -2,6 +2,7 @@ import type { KV } from '@nats-io/kv';
 import { CorrectionTable } from '@stitch/cost';
 import { type Cluster, defineActor, type MembershipEvent } from '@stitch/runtime';
 import { AgentsError, AgentsErrorCode } from './errors.js';
+import { LEASE_KEY, LeaderLease } from './leadership.js';
 import { normaliseNatsUrl } from './op-config.js';
 import type { OpConfig } from './ops.js';
 import { type Analysed, classifyNodes, type PlanOutcome } from './placement.js';
@@ -64,7 +65,7 @@ const IGNORED_LOG_MS = 1000;
 const MIN_CORRECTED_MS = 1;
 
 /** Deployment names are KV keys and actor-id parts: one token of these characters. */
-const DEPLOYMENT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 /** Default cap on the deployments one coordinator keeps (each holds its graph and plan in memory). */
 export const MAX_DEPLOYMENTS = 64;
 /** Largest graph text a deploy accepts (the IR parser has its own limits below this). */
@@ -73,6 +74,13 @@ export const MAX_DEPLOY_BYTES = 1 << 20;
 export interface CoordinatorOptions {
   /** Deployments kept at most; a deploy of a new name beyond it fails with DEPLOY_INVALID. @default MAX_DEPLOYMENTS */
   maxDeployments?: number;
+  /**
+   * Name in the leader lease (unique per coordinator; `stitch coordinator --id`). Several coordinators
+   * of one cluster elect one leader; the others stand by. @default `coordinator-<cluster.clientId>`
+   */
+  name?: string;
+  /** A standby takes over once the leader has not renewed its lease for this long. @default 2000 */
+  leaseMs?: number;
   /** Threads that parse graphs and solve placements, off the coordinator's event loop. @default 1 */
   solverThreads?: number;
   /** Re-plan with the corrected estimates after this many measured requests. @default 5 */
@@ -105,6 +113,7 @@ export class Coordinator {
   #ignoredLoggedAt = Number.NEGATIVE_INFINITY;
   #ignoredUnlogged = 0;
   #solver: SolverPool | undefined;
+  #lease: LeaderLease | undefined;
   /** Per deployment: the controller of its latest re-plan (a newer one aborts the older's solve). */
   readonly #latestReplan = new Map<string, AbortController>();
   /** Per deployment: nodes named gone by re-plans not yet done (a superseding re-plan keeps avoiding them). */
@@ -121,6 +130,22 @@ export class Coordinator {
     this.#cluster = cluster;
     this.#options = options;
     this.#kv = cluster.kv(deploymentsBucketName(cluster.name), { create: true });
+    const leaseMs = options.leaseMs ?? 2000;
+    if (!Number.isSafeInteger(leaseMs) || leaseMs < 200)
+      throw new RangeError(`leaseMs must be an integer ≥ 200, found ${String(options.leaseMs)}`);
+  }
+
+  /**
+   * Whether this coordinator holds the leader lease (only the leader deploys, re-plans and moves
+   * operators). One that was never started takes part in no election and acts alone.
+   */
+  get leading(): boolean {
+    return this.#lease === undefined || this.#lease.leading;
+  }
+
+  /** The leader's fencing epoch while this coordinator leads (every node command carries it), else 0. */
+  get epoch(): number {
+    return this.#lease?.leading ? this.#lease.epoch : 0;
   }
 
   /**
@@ -129,8 +154,53 @@ export class Coordinator {
    * (once the nodes bucket confirms it: its heartbeat is no longer current).
    */
   async start(): Promise<void> {
+    await this.#load();
+    this.#stopped = false;
+    this.#unsubscribe = await this.#cluster.onMembership((ev) => this.#onMembership(ev));
+    const leaseMs = this.#options.leaseMs ?? 2000;
+    this.#lease = new LeaderLease(
+      await this.#kv,
+      this.#options.name ?? `coordinator-${this.#cluster.clientId}`,
+      leaseMs,
+      {
+        elected: (epoch) => {
+          this.#cluster.fence('coordinator', epoch);
+          this.#log(`leading the cluster's coordinators (epoch ${epoch})`);
+          void this.#tookOver().catch((err) => this.#log(`take-over failed: ${(err as Error).message}`));
+        },
+        deposed: (why) => this.#log(`no longer leading: ${why}`),
+        log: (line) => this.#log(line),
+      },
+    );
+    await this.#lease.start();
+  }
+
+  /**
+   * A new leader reads the deployments afresh (the previous leader may have changed them) and re-plans
+   * each: operators a migration left half-moved are placed where the plan wants them.
+   */
+  async #tookOver(): Promise<void> {
+    const silent = await this.#cluster.announceFence();
+    if (silent.length) this.#log(`nodes that did not confirm the new epoch: ${silent.join(', ')}`);
+    await this.#load();
+    for (const name of this.#deployments.keys())
+      void this.replan(name, 'a new leader took over').catch(() => undefined);
+  }
+
+  /** Resolves once this coordinator leads; NotLeader (naming the leader) after two leases as a standby. */
+  async #requireLeader(): Promise<void> {
+    const lease = this.#lease;
+    if (!lease || (await lease.untilLeading(lease.leaseMs * 2))) return;
+    throw new AgentsError(
+      AgentsErrorCode.NotLeader,
+      `this coordinator is a standby; ${lease?.holder ?? 'another coordinator'} leads (send deployments there, or wait for a take-over)`,
+    );
+  }
+
+  async #load(): Promise<void> {
     const kv = await this.#kv;
     for await (const key of await kv.keys()) {
+      if (key === LEASE_KEY) continue;
       const e = await kv.get(key);
       if (e?.operation !== 'PUT') continue;
       // A record that no longer parses (written by another version, or by hand) is skipped, not fatal.
@@ -142,8 +212,6 @@ export class Coordinator {
         this.#log(`deployment record ${key} skipped: ${(err as Error).message}`);
       }
     }
-    this.#stopped = false;
-    this.#unsubscribe = await this.#cluster.onMembership((ev) => this.#onMembership(ev));
   }
 
   /** Names of the deployments this coordinator manages. */
@@ -169,7 +237,9 @@ export class Coordinator {
     this.#latestReplan.clear();
     const pool = this.#solver;
     this.#solver = undefined;
-    return pool?.close() ?? Promise.resolve();
+    const lease = this.#lease;
+    this.#lease = undefined;
+    return Promise.all([pool?.close(), lease?.stop()]).then(() => undefined);
   }
 
   #solve(): SolverPool {
@@ -177,7 +247,8 @@ export class Coordinator {
     return this.#solver;
   }
 
-  deploy(mlir: string, name?: string): Promise<Deployment> {
+  async deploy(mlir: string, name?: string): Promise<Deployment> {
+    await this.#requireLeader();
     return this.#serial(async () => {
       if (typeof mlir !== 'string' || mlir.length > MAX_DEPLOY_BYTES)
         throw new AgentsError(
@@ -189,7 +260,7 @@ export class Coordinator {
       if (typeof depName !== 'string' || !DEPLOYMENT_NAME.test(depName))
         throw new AgentsError(
           AgentsErrorCode.DeployInvalid,
-          `deployment name ${JSON.stringify(depName)} must be 1-64 characters of A-Z a-z 0-9 _ - (set sym_name or pass a name)`,
+          `deployment name ${JSON.stringify(depName)} must be 1-64 characters of A-Z a-z 0-9 _ -, not starting with _ or - (set sym_name or pass a name)`,
         );
       const max = this.#options.maxDeployments ?? MAX_DEPLOYMENTS;
       if (!this.#deployments.has(depName) && this.#deployments.size >= max)
@@ -263,7 +334,7 @@ export class Coordinator {
       this.#goneFor.set(name, set.add(gone));
     }
     return this.#serial(async () => {
-      if (ac.signal.aborted) return undefined;
+      if (ac.signal.aborted || !this.leading) return undefined;
       const d = this.#deployments.get(name);
       if (!d) return undefined;
       const avoid = new Set(this.#goneFor.get(name));
@@ -355,6 +426,7 @@ export class Coordinator {
    * the node has a capability record. Events are checked one at a time, in the order they arrived.
    */
   #onMembership(ev: MembershipEvent): void {
+    if (!this.leading) return;
     // A leave or death matters only where the node hosts operators; a join can make a better plan anywhere.
     if (ev.kind !== 'join' && !this.#hosts(ev.nodeId)) return;
     const key = `${ev.kind}:${ev.nodeId}`;
@@ -413,6 +485,7 @@ export class Coordinator {
    * without waiting for its heartbeat to expire. A node that reconnected answers, and keeps them.
    */
   nodeDisconnected(client: { name: string }): void {
+    if (!this.leading) return;
     const prefix = `stitch-${this.#cluster.name}-`;
     if (typeof client?.name !== 'string' || !client.name.startsWith(prefix)) return;
     const rest = client.name.slice(prefix.length);
@@ -492,6 +565,11 @@ export class Coordinator {
   }
 
   async #save(d: Deployment): Promise<void> {
+    if (!this.leading)
+      throw new AgentsError(
+        AgentsErrorCode.NotLeader,
+        `deployment ${d.name} not saved: this coordinator no longer leads`,
+      );
     await (await this.#kv).put(d.name, JSON.stringify(d));
   }
 

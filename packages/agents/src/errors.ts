@@ -16,6 +16,8 @@ export const AgentsErrorCode = {
   DeployInfeasible: 'DEPLOY_INFEASIBLE',
   /** A deploy message is malformed (mlir not a string, too large, a bad name) or exceeds the deployment limit. */
   DeployInvalid: 'DEPLOY_INVALID',
+  /** This coordinator is a standby: another one holds the leader lease (its holder is named). */
+  NotLeader: 'COORDINATOR_NOT_LEADER',
   /** An op of a request failed for good (not a timeout that a retry would fix). */
   RequestFailed: 'REQUEST_FAILED',
   /** A privacy filter's configuration is unusable (unknown phone region, bad pattern name or syntax, too many). */

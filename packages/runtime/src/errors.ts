@@ -18,6 +18,7 @@ export const RuntimeErrorCode = {
   ActorStopped: 'ACTOR_STOPPED',
   NoNode: 'NO_NODE',
   ClusterClosed: 'CLUSTER_CLOSED',
+  StaleFence: 'STALE_FENCE',
 } as const;
 export type RuntimeErrorCode = (typeof RuntimeErrorCode)[keyof typeof RuntimeErrorCode];
 
@@ -213,6 +214,16 @@ export class NoNodeAvailable extends StitchError {
   }
 }
 
+/** A command carried a fencing epoch older than one the node has seen: its sender was superseded. */
+export class StaleFence extends StitchError {
+  constructor(name: string, epoch: number, current: number) {
+    super(
+      RuntimeErrorCode.StaleFence,
+      `a ${name} command of epoch ${epoch} was refused: epoch ${current} has taken over; this sender is no longer the ${name}.`,
+    );
+  }
+}
+
 /** The cluster connection is closed or closing. */
 export class ClusterClosed extends StitchError {
   constructor() {
@@ -247,4 +258,5 @@ const REBUILD: Partial<Record<RuntimeErrorCode, (remoteName: string) => StitchEr
   ACTOR_STOPPED: () => new ActorStopped('', ''),
   NO_NODE: () => new NoNodeAvailable(''),
   CLUSTER_CLOSED: () => new ClusterClosed(),
+  STALE_FENCE: () => new StaleFence('', 0, 0),
 };

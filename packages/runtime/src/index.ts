@@ -49,6 +49,7 @@ export {
   PayloadTooLarge,
   RemoteError,
   RuntimeErrorCode,
+  StaleFence,
   StitchError,
   Timeout,
 } from './errors.js';

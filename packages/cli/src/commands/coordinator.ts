@@ -10,6 +10,7 @@ interface CoordinatorCommandOptions extends ConnectionFlags {
   id: string;
   deploy?: string[];
   systemNkey?: string;
+  leaseMs: string;
 }
 
 export function registerCoordinator(program: Command): void {
@@ -24,6 +25,11 @@ export function registerCoordinator(program: Command): void {
     .option('--id <name>', 'coordinator actor id (stitch-coordinator/<id>)', 'main')
     .option('--deploy <file.mlir...>', 'agent graphs to deploy once the coordinator runs')
     .option(
+      '--lease-ms <ms>',
+      'leader lease: a standby coordinator takes over after this long without renewal',
+      '2000',
+    )
+    .option(
       '--system-nkey <file>',
       "a system-account user's seed (system.nk from cluster init --auth): move a dead node's operators when the server reports its connection closed, not when its heartbeat expires",
     )
@@ -34,7 +40,11 @@ export function registerCoordinator(program: Command): void {
       const say = (line: string) => process.stdout.write(`${line}\n`);
       let advisories: { close(): Promise<void> } | undefined;
       try {
-        const coordinator = new Coordinator(cluster, { log: (l) => say(l) });
+        const coordinator = new Coordinator(cluster, {
+          name: `coordinator-${opts.id}-${process.pid}`,
+          leaseMs: Number(opts.leaseMs),
+          log: (l) => say(l),
+        });
         if (opts.systemNkey) {
           if (connection.nats === undefined)
             throw new InvalidOptions('--system-nkey needs --nats: the server whose advisories to watch');

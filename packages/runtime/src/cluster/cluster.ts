@@ -46,6 +46,7 @@ export class Cluster implements RefTransport {
   /** URL of the server; the embedded one when `nats` was not given. */
   readonly url: string;
   readonly #parts: ClusterParts;
+  #fence: { name: string; epoch: number } | undefined;
   #node: Node | undefined;
   readonly #types = new Map<string, AnyActorDefinition>();
   readonly #replies: Replies;
@@ -73,7 +74,8 @@ export class Cluster implements RefTransport {
       placement: options.activationPlacement,
       nodes: () => this.nodes(),
       localNode: () => this.#node,
-      request: (subject, msg, timeoutMs, target) => this.#sender.request(subject, msg, timeoutMs, target),
+      request: (subject, msg, timeoutMs, target) =>
+        this.#sender.request(subject, this.#fenced(msg), timeoutMs, target),
     });
     this.#virtual = new VirtualTransport(
       this.#sender,
@@ -158,6 +160,53 @@ export class Cluster implements RefTransport {
     return this.ref<D>({ type, id });
   }
 
+  /**
+   * From now on every node command this connection sends (activations, stops) carries the fencing
+   * epoch `epoch` of `name`; a node that has seen a newer epoch of that name refuses them with
+   * StaleFence. A coordinator sets this when it wins the leader lease, so a deposed one cannot move
+   * operators any more. Epochs only go up.
+   */
+  fence(name: string, epoch: number): void {
+    checkToken('fence name', name);
+    if (!Number.isSafeInteger(epoch) || epoch < 1)
+      throw new InvalidOptions('a fencing epoch is an integer ≥ 1');
+    if (this.#fence && this.#fence.name === name && epoch < this.#fence.epoch)
+      throw new InvalidOptions(`fencing epochs only go up (${this.#fence.epoch} → ${epoch})`);
+    this.#fence = { name, epoch };
+  }
+
+  /**
+   * Sends this connection's fencing epoch to every live node (a control `fence` op), so that each
+   * refuses the previous commander at once, not only after this one has commanded it. Resolves with
+   * the nodes that did not confirm (gone, or refusing: a newer epoch exists).
+   */
+  async announceFence(timeoutMs = 2000): Promise<string[]> {
+    this.#open();
+    if (!this.#fence)
+      throw new InvalidOptions('announceFence needs a fence: call cluster.fence(name, epoch) first');
+    const nodes = await this.nodes();
+    const failed = await Promise.all(
+      nodes.map((n) =>
+        this.#sender
+          .request(
+            this.#parts.names.nodeControl(n.nodeId),
+            this.#fenced({ op: 'fence' }),
+            timeoutMs,
+            `node ${n.nodeId}`,
+          )
+          .then(
+            () => undefined,
+            () => n.nodeId,
+          ),
+      ),
+    );
+    return failed.filter((n): n is string => n !== undefined);
+  }
+
+  #fenced(msg: unknown): unknown {
+    return this.#fence ? { ...(msg as object), fence: this.#fence } : msg;
+  }
+
   /** Stops an actor wherever it runs (its last snapshot is persisted). */
   async stop(ref: ActorRefData): Promise<void> {
     this.#open();
@@ -166,7 +215,7 @@ export class Cluster implements RefTransport {
     if (this.#node && where.node === this.#node.id) return this.#node.stopActor(ref.type, ref.id);
     await this.#sender.request(
       this.#parts.names.nodeControl(where.node),
-      { op: 'stop', type: ref.type, id: ref.id },
+      this.#fenced({ op: 'stop', type: ref.type, id: ref.id }),
       10_000,
       `node ${where.node}`,
     );

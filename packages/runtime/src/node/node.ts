@@ -17,6 +17,7 @@ import { decode } from '../wire/codec.js';
 import type { WireLimits } from '../wire/publish.js';
 import type { Calibration, CapabilityRecord, Device } from './capabilities.js';
 import type { NodeContext } from './context.js';
+import { Fences } from './fences.js';
 import { isHeldElsewhere } from './holder.js';
 import type { ResolvedNodeOptions } from './options.js';
 import { answerRequest } from './requests.js';
@@ -46,6 +47,7 @@ export class Node implements Host {
   #probeError: string | undefined;
   #calibrated: (Calibration & { measuredAt: number }) | undefined;
   readonly #subs: Subscription[] = [];
+  readonly #fences = new Fences();
   #heartbeat: Timer | undefined;
   #lastBeat = performance.now();
   #closed = false;
@@ -212,7 +214,8 @@ export class Node implements Host {
 
   /** `{ type, id }` → the activation's location; the claim decides between racing activations. */
   async #onActivate(m: Msg): Promise<Location & { type: string; id: string }> {
-    const req = decode(m.data) as { type?: unknown; id?: unknown } | null;
+    const req = decode(m.data) as { type?: unknown; id?: unknown; fence?: unknown } | null;
+    this.#fences.check(req?.fence);
     const type = checkToken('actor type', req?.type);
     const a = await this.spawn(type, checkToken('actor id', req?.id));
     return { type, id: a.id, node: this.id, epoch: a.claim.epoch };
@@ -223,12 +226,17 @@ export class Node implements Host {
    * server has per-principal permissions: another node cannot stop this node's actors.
    */
   async #onControl(m: Msg): Promise<unknown> {
-    const req = decode(m.data) as { op?: unknown; type?: unknown; id?: unknown } | null;
+    const req = decode(m.data) as { op?: unknown; type?: unknown; id?: unknown; fence?: unknown } | null;
+    this.#fences.check(req?.fence);
     if (req?.op === 'inspect') return this.inspect();
+    // A new commander announces its epoch, so that an older one is refused from now on.
+    if (req?.op === 'fence') return null;
     const type = checkToken('actor type', req?.type);
     const id = checkToken('actor id', req?.id);
     if (req?.op === 'stop') return this.stopActor(type, id).then(() => null);
-    throw new InvalidOptions(`unknown node control op ${JSON.stringify(req?.op)}; use stop or inspect`);
+    throw new InvalidOptions(
+      `unknown node control op ${JSON.stringify(req?.op)}; use stop, inspect or fence`,
+    );
   }
 
   /** Questions other nodes ask (`inspect`, and `hosts`: is an actor active here), changing nothing. */

@@ -1,0 +1,175 @@
+// The coordinator's leader lease: one KV entry (`_leader` in the deployments bucket) holding the
+// leader's name and its fencing epoch. The leader renews it by compare-and-set every quarter lease;
+// a standby that has seen no renewal for a whole lease (by its own clock: no clock skew matters)
+// takes it over by compare-and-set with epoch + 1, so exactly one wins. nats-server 2.9 has no
+// per-key TTL, hence renewals judged by their revisions rather than an expiry time.
+import type { KV } from '@nats-io/kv';
+
+export const LEASE_KEY = '_leader';
+
+interface LeaseRecord {
+  /** Null once released by a leader that stopped: a standby takes over at once. */
+  holder: string | null;
+  epoch: number;
+}
+
+function parse(bytes: Uint8Array): LeaseRecord | undefined {
+  try {
+    const v = JSON.parse(Buffer.from(bytes).toString('utf8')) as Partial<LeaseRecord> | null;
+    if (v && (typeof v.holder === 'string' || v.holder === null) && Number.isSafeInteger(v.epoch))
+      return { holder: v.holder, epoch: v.epoch as number };
+  } catch {
+    // not a lease record: treated as absent, so a coordinator can repair it
+  }
+  return undefined;
+}
+
+const encode = (r: LeaseRecord) => JSON.stringify(r);
+
+export interface LeaseEvents {
+  /** This process now leads with `epoch` (every command it sends must carry it). */
+  elected(epoch: number): void;
+  /** This process lost the lease (another took it over, or it could not renew in time). */
+  deposed(reason: string): void;
+  log(line: string): void;
+}
+
+export class LeaderLease {
+  #leading = false;
+  #epoch = 0;
+  #revision = 0;
+  #holder: string | null = null;
+  /** When this process last saw the entry change (standby) or last renewed it (leader), ms. */
+  #lastChange = 0;
+  #seenRevision = -1;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #ticking = false;
+  readonly #waiters = new Set<() => void>();
+
+  constructor(
+    private readonly kv: KV,
+    readonly name: string,
+    readonly leaseMs: number,
+    private readonly events: LeaseEvents,
+  ) {}
+
+  get leading(): boolean {
+    return this.#leading;
+  }
+
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /** The holder of the lease as last seen (this process when leading). */
+  get holder(): string | null {
+    return this.#leading ? this.name : this.#holder;
+  }
+
+  async start(): Promise<void> {
+    this.#lastChange = performance.now();
+    await this.#tick();
+    this.#timer = setInterval(() => void this.#tick(), Math.max(50, Math.floor(this.leaseMs / 4)));
+    this.#timer.unref();
+  }
+
+  /** Resolves once this process leads; false when `timeoutMs` passes first. */
+  untilLeading(timeoutMs: number): Promise<boolean> {
+    if (this.#leading) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (v: boolean) => {
+        clearTimeout(timer);
+        this.#waiters.delete(wake);
+        resolve(v);
+      };
+      const wake = () => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      timer.unref();
+      this.#waiters.add(wake);
+    });
+  }
+
+  /** Stops renewing; a leader hands the lease back (holder null) so that a standby takes over at once. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    if (!this.#leading) return;
+    this.#leading = false;
+    await this.kv
+      .update(LEASE_KEY, encode({ holder: null, epoch: this.#epoch }), this.#revision)
+      .catch(() => undefined);
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#ticking) return;
+    this.#ticking = true;
+    try {
+      if (this.#leading) await this.#renew();
+      else await this.#contend();
+    } catch (err) {
+      this.events.log(`leader lease: ${(err as Error).message}`);
+    } finally {
+      this.#ticking = false;
+    }
+  }
+
+  async #renew(): Promise<void> {
+    try {
+      this.#revision = await this.kv.update(
+        LEASE_KEY,
+        encode({ holder: this.name, epoch: this.#epoch }),
+        this.#revision,
+      );
+      this.#lastChange = performance.now();
+    } catch (err) {
+      // A compare-and-set that fails means another coordinator took over; any other failure leaves us
+      // unsure, and past three quarters of a lease a standby may be about to take over: stop acting.
+      const lost = /wrong last sequence/i.test(String(err));
+      if (lost || performance.now() - this.#lastChange > (this.leaseMs * 3) / 4) {
+        this.#leading = false;
+        this.events.deposed(
+          lost ? 'another coordinator took the lease over' : `could not renew: ${String(err)}`,
+        );
+      }
+    }
+  }
+
+  async #contend(): Promise<void> {
+    const e = await this.kv.get(LEASE_KEY);
+    const now = performance.now();
+    if (!e) return this.#take(() => this.kv.create(LEASE_KEY, encode({ holder: this.name, epoch: 1 })), 1);
+    if (e.operation !== 'PUT') {
+      // Deleted by hand: the epochs nodes saw are unknown, so start above any count of takeovers.
+      const epoch = Date.now();
+      return this.#take(
+        () => this.kv.update(LEASE_KEY, encode({ holder: this.name, epoch }), e.revision),
+        epoch,
+      );
+    }
+    const record = parse(e.value) ?? { holder: null, epoch: Date.now() };
+    this.#holder = record.holder;
+    if (e.revision !== this.#seenRevision) {
+      this.#seenRevision = e.revision;
+      this.#lastChange = now;
+      if (record.holder !== null && record.holder !== this.name) return;
+    } else if (record.holder !== null && now - this.#lastChange <= this.leaseMs) return;
+    const epoch = record.epoch + 1;
+    await this.#take(
+      () => this.kv.update(LEASE_KEY, encode({ holder: this.name, epoch }), e.revision),
+      epoch,
+    );
+  }
+
+  async #take(write: () => Promise<number>, epoch: number): Promise<void> {
+    try {
+      this.#revision = await write();
+    } catch {
+      return; // another coordinator won this round
+    }
+    this.#leading = true;
+    this.#epoch = epoch;
+    this.#lastChange = performance.now();
+    this.events.elected(epoch);
+    for (const w of [...this.#waiters]) w();
+  }
+}

@@ -1,0 +1,135 @@
+// Coordinator high availability: coordinators of one cluster elect one leader through a KV lease with
+// a fencing epoch. Started together, exactly one leads; the leader killed with SIGKILL, a standby takes
+// over, announces its epoch to the nodes, and the old epoch's commands are refused; the new leader
+// deploys. The lease is 500 ms here so that the test waits little.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Coordinator, closeMemoryConnections, OPERATOR_ACTORS } from '@stitch/agents';
+import {
+  type Cluster,
+  connectCluster,
+  type EmbeddedNats,
+  StaleFence,
+  startEmbeddedNats,
+} from '@stitch/runtime';
+
+const BIN = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
+const SAMPLE = fileURLToPath(new URL('../packages/ir/samples/tool-agent.tiny-llama.mlir', import.meta.url));
+const C = 'ha';
+const LEASE_MS = 500;
+
+let nats: EmbeddedNats;
+let node: Cluster;
+const clusters: Cluster[] = [];
+const coordinators: Coordinator[] = [];
+let child: ChildProcess | undefined;
+
+before(async () => {
+  nats = await startEmbeddedNats();
+  node = await connectCluster({ nats: nats.url, name: C, log: () => undefined });
+  await node.startNode({ id: 'worker', actors: OPERATOR_ACTORS });
+});
+
+after(async () => {
+  if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await Promise.all(coordinators.map((c) => c.stop()));
+  await closeMemoryConnections();
+  await Promise.all(clusters.map((c) => c.close().catch(() => undefined)));
+  await node?.close();
+  await nats?.stop();
+});
+
+async function coordinator(name: string): Promise<Coordinator> {
+  const cluster = await connectCluster({ nats: nats.url, name: C, log: () => undefined });
+  clusters.push(cluster);
+  const c = new Coordinator(cluster, { name, leaseMs: LEASE_MS, driftEvery: 1_000_000 });
+  coordinators.push(c);
+  return c;
+}
+
+async function waitFor(cond: () => boolean, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new assert.AssertionError({ message: `condition not met within ${ms} ms` });
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('coordinators started at once: exactly one leads, the other stands by and refuses deployments', async () => {
+  const [a, b] = await Promise.all([coordinator('one'), coordinator('two')]);
+  await Promise.all([a!.start(), b!.start()]);
+  await waitFor(() => a!.leading !== b!.leading);
+  // Several lease periods later it is still exactly one, the same one.
+  const leader = a!.leading ? a! : b!;
+  const standby = a!.leading ? b! : a!;
+  await new Promise((r) => setTimeout(r, LEASE_MS * 3));
+  assert.equal(leader.leading, true);
+  assert.equal(standby.leading, false);
+  assert.equal(leader.epoch, 1);
+  await assert.rejects(standby.deploy(readFileSync(SAMPLE, 'utf8'), 'on-standby'), {
+    code: 'COORDINATOR_NOT_LEADER',
+  });
+  // A leader that stops hands the lease over at once.
+  await leader.stop();
+  await waitFor(() => standby.leading);
+  assert.equal(standby.epoch, 2);
+  await standby.stop();
+});
+
+test('the leader killed with SIGKILL: a standby takes over, fences the old epoch out, and deploys', async () => {
+  let out = '';
+  child = spawn(
+    process.execPath,
+    [
+      BIN,
+      'coordinator',
+      '--nats',
+      nats.url,
+      '--name',
+      C,
+      '--id',
+      'a',
+      '--lease-ms',
+      String(LEASE_MS),
+      '--deploy',
+      SAMPLE,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stdout!.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
+  child.stderr!.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
+  await waitFor(() => /deployed tool_agent/.test(out), 60_000);
+  const epochA = Number(/leading the cluster's coordinators \(epoch (\d+)\)/.exec(out)?.[1]);
+  assert.ok(epochA >= 1, out);
+
+  const standby = await coordinator('b');
+  await standby.start();
+  assert.equal(standby.leading, false);
+  child.kill('SIGKILL');
+  await waitFor(() => standby.leading);
+  assert.ok(standby.epoch > epochA);
+
+  // The node was told the new epoch: a command of the dead leader's epoch is refused.
+  const d = standby.deployment('tool_agent');
+  assert.ok(d, 'the new leader took the deployment over from KV');
+  const op = d.ops[0]!;
+  const nc = await connectCluster({ nats: nats.url, name: C, log: () => undefined });
+  clusters.push(nc);
+  nc.fence('coordinator', epochA);
+  await assert.rejects(
+    nc.stop({ type: op.actorType, id: op.actorId }),
+    (e: Error) => e instanceof StaleFence,
+  );
+  assert.ok(await nc.locate({ type: op.actorType, id: op.actorId }), 'the operator still runs');
+
+  // The new leader deploys.
+  const second = await standby.deploy(readFileSync(SAMPLE, 'utf8'), 'after-takeover');
+  assert.equal(second.name, 'after-takeover');
+});
