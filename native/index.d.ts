@@ -32,6 +32,18 @@ export interface RawKernelArg {
   /** Backed by an ArrayBuffer or a SharedArrayBuffer; the kernel reads/writes it in place. */
   data: Float32Array | Int32Array | Int8Array;
   shape: number[];
+  /** First element the kernel sees (a row slice); without it the shape must cover the whole array. */
+  offset?: number;
 }
 /** Calls the entry point on a libuv pool thread; the arrays must not be resized while it runs. */
 export function runKernel(handle: number, args: RawKernelArg[]): Promise<void>;
+/** One call of a loaded entry point, as one of several run at once. */
+export interface RawKernelPart {
+  handle: number;
+  args: RawKernelArg[];
+}
+/**
+ * Runs the parts at once (one on a libuv pool thread, the others on the addon's own threads) and
+ * resolves when all have finished: a kernel split into row slices.
+ */
+export function runKernelParts(parts: RawKernelPart[]): Promise<void>;

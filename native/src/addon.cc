@@ -6,6 +6,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, stitch::Probe));
   exports.Set("loadKernel", Napi::Function::New(env, stitch::LoadKernel));
   exports.Set("runKernel", Napi::Function::New(env, stitch::RunKernel));
+  exports.Set("runKernelParts", Napi::Function::New(env, stitch::RunKernelParts));
   return exports;
 }
 

@@ -7,10 +7,12 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "pool.h"
 #include "sha256.h"
 
 namespace stitch {
@@ -82,40 +84,126 @@ using Fn6 = void (*)(void*, void*, void*, void*, void*, void*);
 using Fn7 = void (*)(void*, void*, void*, void*, void*, void*, void*);
 using Fn8 = void (*)(void*, void*, void*, void*, void*, void*, void*, void*);
 
+// Calls an entry point with up to kMaxArgs memref descriptors.
+void Call(void* entry, std::vector<std::vector<int64_t>>& descs) {
+  void* a[kMaxArgs] = {nullptr};
+  for (size_t i = 0; i < descs.size(); i++) a[i] = descs[i].data();
+  switch (descs.size()) {
+    case 1: reinterpret_cast<Fn1>(entry)(a[0]); break;
+    case 2: reinterpret_cast<Fn2>(entry)(a[0], a[1]); break;
+    case 3: reinterpret_cast<Fn3>(entry)(a[0], a[1], a[2]); break;
+    case 4: reinterpret_cast<Fn4>(entry)(a[0], a[1], a[2], a[3]); break;
+    case 5: reinterpret_cast<Fn5>(entry)(a[0], a[1], a[2], a[3], a[4]); break;
+    case 6: reinterpret_cast<Fn6>(entry)(a[0], a[1], a[2], a[3], a[4], a[5]); break;
+    case 7: reinterpret_cast<Fn7>(entry)(a[0], a[1], a[2], a[3], a[4], a[5], a[6]); break;
+    case 8: reinterpret_cast<Fn8>(entry)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]); break;
+  }
+}
+
+// One call of an entry point: what a thread runs.
+struct Part {
+  void* entry;
+  std::vector<std::vector<int64_t>> descs;
+};
+
 // Baton: Execute touches only plain C++ data (descriptors over memory the references keep alive).
+// Several parts (row slices of one kernel) run at once, one on this libuv thread and the rest on
+// the addon's pool; the promise resolves when all have finished.
 class KernelWorker : public Napi::AsyncWorker {
  public:
-  KernelWorker(Napi::Env env, void* entry, std::vector<std::vector<int64_t>> descs,
-               std::vector<Napi::ObjectReference> keep)
-      : Napi::AsyncWorker(env), entry_(entry), descs_(std::move(descs)), keep_(std::move(keep)),
+  KernelWorker(Napi::Env env, std::vector<Part> parts, std::vector<Napi::ObjectReference> keep)
+      : Napi::AsyncWorker(env), parts_(std::move(parts)), keep_(std::move(keep)),
         deferred_(Napi::Promise::Deferred::New(env)) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
-    void* a[kMaxArgs] = {nullptr};
-    for (size_t i = 0; i < descs_.size(); i++) a[i] = descs_[i].data();
-    switch (descs_.size()) {
-      case 1: reinterpret_cast<Fn1>(entry_)(a[0]); break;
-      case 2: reinterpret_cast<Fn2>(entry_)(a[0], a[1]); break;
-      case 3: reinterpret_cast<Fn3>(entry_)(a[0], a[1], a[2]); break;
-      case 4: reinterpret_cast<Fn4>(entry_)(a[0], a[1], a[2], a[3]); break;
-      case 5: reinterpret_cast<Fn5>(entry_)(a[0], a[1], a[2], a[3], a[4]); break;
-      case 6: reinterpret_cast<Fn6>(entry_)(a[0], a[1], a[2], a[3], a[4], a[5]); break;
-      case 7: reinterpret_cast<Fn7>(entry_)(a[0], a[1], a[2], a[3], a[4], a[5], a[6]); break;
-      case 8: reinterpret_cast<Fn8>(entry_)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]); break;
-      default: SetError("unsupported argument count");
-    }
+    std::vector<std::function<void()>> tasks;
+    for (Part& p : parts_) tasks.push_back([&p] { Call(p.entry, p.descs); });
+    RunParallel(tasks);
   }
   void OnOK() override { deferred_.Resolve(Env().Undefined()); }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
-  void* entry_;
-  std::vector<std::vector<int64_t>> descs_;
+  std::vector<Part> parts_;
   std::vector<Napi::ObjectReference> keep_;
   Napi::Promise::Deferred deferred_;
 };
+
+// Builds one part's descriptors from JS {data, shape, offset?} objects. Without `offset` the shape
+// must cover the array exactly; with it (a row slice), offset + the shape's elements must fit.
+bool BuildPart(Napi::Env env, uint32_t handle, Napi::Array args, Part* part,
+               std::vector<Napi::ObjectReference>* keep) {
+  if (handle >= g_entries.size() || args.Length() == 0 || args.Length() > kMaxArgs) {
+    Napi::RangeError::New(env, "runKernel: unknown handle or bad argument count").ThrowAsJavaScriptException();
+    return false;
+  }
+  part->entry = g_entries[handle];
+  for (uint32_t i = 0; i < args.Length(); i++) {
+    Napi::Object arg = args.Get(i).As<Napi::Object>();
+    Napi::Value data = arg.Get("data");
+    Napi::Value shapeValue = arg.Get("shape");
+    Napi::Value offsetValue = arg.Get("offset");
+    if (!data.IsTypedArray() || !shapeValue.IsArray() ||
+        !(offsetValue.IsUndefined() || offsetValue.IsNumber())) {
+      Napi::TypeError::New(env, "runKernel: each argument needs data (TypedArray), shape and an optional offset")
+          .ThrowAsJavaScriptException();
+      return false;
+    }
+    Napi::TypedArray ta = data.As<Napi::TypedArray>();
+    Napi::Array shape = shapeValue.As<Napi::Array>();
+    uint32_t rank = shape.Length();
+    // napi_get_typedarray_info gives the element pointer for ArrayBuffer and SharedArrayBuffer
+    // backing stores alike (offset included); a detached buffer has none.
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* base = nullptr;
+    napi_value arrayBuffer;
+    size_t byteOffset = 0;
+    napi_get_typedarray_info(env, ta, &type, &length, &base, &arrayBuffer, &byteOffset);
+    bool sliced = offsetValue.IsNumber();
+    int64_t offset = sliced ? offsetValue.As<Napi::Number>().Int64Value() : 0;
+    // Descriptor {allocated, aligned, offset, sizes[rank], strides[rank]}, row-major strides.
+    std::vector<int64_t> d(3 + 2 * rank);
+    int64_t stride = 1;
+    bool sizesOk = true;
+    for (int r = int(rank) - 1; r >= 0; r--) {
+      int64_t size = int64_t(shape.Get(uint32_t(r)).As<Napi::Number>().Int64Value());
+      sizesOk = sizesOk && size >= 0 && size <= int64_t(length);
+      d[3 + r] = size;
+      d[3 + rank + r] = stride;
+      // Bounded by the array's length at every step, so the product cannot overflow.
+      stride = sizesOk ? stride * size : 0;
+      sizesOk = sizesOk && stride <= int64_t(length);
+    }
+    // The TypeScript side checks shapes against the manifest; this guards the memory itself.
+    // Int8Array carries quantized weights (q8_0); the kernel's element type matches the manifest's dtype.
+    bool supported = type == napi_float32_array || type == napi_int32_array || type == napi_int8_array;
+    bool fits = sliced ? offset >= 0 && offset <= int64_t(length) && stride <= int64_t(length) - offset
+                       : stride == int64_t(length);
+    if (base == nullptr || !supported || !sizesOk || !fits) {
+      Napi::RangeError::New(env, "runKernel: argument " + std::to_string(i) +
+                                     " must be a Float32Array, Int32Array or Int8Array whose shape (from its offset) covers exactly its elements")
+          .ThrowAsJavaScriptException();
+      return false;
+    }
+    int64_t elem = type == napi_int8_array ? 1 : 4;
+    d[0] = reinterpret_cast<int64_t>(base);
+    d[1] = reinterpret_cast<int64_t>(static_cast<char*>(base) + offset * elem);
+    d[2] = 0;
+    part->descs.push_back(std::move(d));
+    keep->push_back(Napi::Persistent(ta.As<Napi::Object>()));
+  }
+  return true;
+}
+
+Napi::Value Queue(Napi::Env env, std::vector<Part> parts, std::vector<Napi::ObjectReference> keep) {
+  auto* worker = new KernelWorker(env, std::move(parts), std::move(keep));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
 
 }  // namespace
 
@@ -159,60 +247,40 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "runKernel(handle, args[])").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  uint32_t handle = info[0].As<Napi::Number>().Uint32Value();
-  Napi::Array args = info[1].As<Napi::Array>();
-  if (handle >= g_entries.size() || args.Length() == 0 || args.Length() > kMaxArgs) {
-    Napi::RangeError::New(env, "runKernel: unknown handle or bad argument count").ThrowAsJavaScriptException();
+  std::vector<Part> parts(1);
+  std::vector<Napi::ObjectReference> keep;
+  if (!BuildPart(env, info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Array>(), &parts[0], &keep))
+    return env.Undefined();
+  return Queue(env, std::move(parts), std::move(keep));
+}
+
+Napi::Value RunKernelParts(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) {
+    Napi::TypeError::New(env, "runKernelParts(parts[])").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  std::vector<std::vector<int64_t>> descs;
-  std::vector<Napi::ObjectReference> keep;
-  for (uint32_t i = 0; i < args.Length(); i++) {
-    Napi::Object arg = args.Get(i).As<Napi::Object>();
-    Napi::Value data = arg.Get("data");
-    Napi::Value shapeValue = arg.Get("shape");
-    if (!data.IsTypedArray() || !shapeValue.IsArray()) {
-      Napi::TypeError::New(env, "runKernel: each argument needs data (TypedArray) and shape").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    Napi::TypedArray ta = data.As<Napi::TypedArray>();
-    Napi::Array shape = shapeValue.As<Napi::Array>();
-    uint32_t rank = shape.Length();
-    // napi_get_typedarray_info gives the element pointer for ArrayBuffer and SharedArrayBuffer
-    // backing stores alike (offset included); a detached buffer has none.
-    napi_typedarray_type type;
-    size_t length = 0;
-    void* base = nullptr;
-    napi_value arrayBuffer;
-    size_t byteOffset = 0;
-    napi_get_typedarray_info(env, ta, &type, &length, &base, &arrayBuffer, &byteOffset);
-    // Descriptor {allocated, aligned, offset, sizes[rank], strides[rank]}, row-major strides.
-    std::vector<int64_t> d(3 + 2 * rank);
-    d[0] = d[1] = reinterpret_cast<int64_t>(base);
-    d[2] = 0;
-    int64_t stride = 1;
-    for (int r = int(rank) - 1; r >= 0; r--) {
-      int64_t size = int64_t(shape.Get(uint32_t(r)).As<Napi::Number>().Int64Value());
-      d[3 + r] = size;
-      d[3 + rank + r] = stride;
-      stride *= size;
-    }
-    // The TypeScript side checks shapes against the manifest; this guards the memory itself.
-    // Int8Array carries quantized weights (q8_0); the kernel's element type matches the manifest's dtype.
-    bool supported = type == napi_float32_array || type == napi_int32_array || type == napi_int8_array;
-    if (base == nullptr || !supported || stride != int64_t(length)) {
-      Napi::RangeError::New(env, "runKernel: argument " + std::to_string(i) +
-                                     " must be a Float32Array, Int32Array or Int8Array whose shape covers exactly its elements")
-          .ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    descs.push_back(std::move(d));
-    keep.push_back(Napi::Persistent(ta.As<Napi::Object>()));
+  Napi::Array list = info[0].As<Napi::Array>();
+  if (list.Length() == 0 || list.Length() > kMaxPoolThreads + 1) {
+    Napi::RangeError::New(env, "runKernelParts: between 1 and " + std::to_string(kMaxPoolThreads + 1) + " parts")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
   }
-  auto* worker = new KernelWorker(env, g_entries[handle], std::move(descs), std::move(keep));
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  std::vector<Part> parts(list.Length());
+  std::vector<Napi::ObjectReference> keep;
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Value item = list.Get(i);
+    if (!item.IsObject() || !item.As<Napi::Object>().Get("handle").IsNumber() ||
+        !item.As<Napi::Object>().Get("args").IsArray()) {
+      Napi::TypeError::New(env, "runKernelParts: each part is {handle, args[]}").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Object o = item.As<Napi::Object>();
+    if (!BuildPart(env, o.Get("handle").As<Napi::Number>().Uint32Value(), o.Get("args").As<Napi::Array>(),
+                   &parts[i], &keep))
+      return env.Undefined();
+  }
+  return Queue(env, std::move(parts), std::move(keep));
 }
 
 }  // namespace stitch

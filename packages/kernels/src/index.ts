@@ -37,6 +37,8 @@ export type { HostProbe, IsaFeatures } from './probe.js';
 export { probeHost } from './probe.js';
 export type { KernelArray, KernelRuntimeOptions } from './runtime.js';
 export { Kernel, KernelRuntime } from './runtime.js';
+export type { ThreadedKernel } from './threaded.js';
+export { splitRows, splittable, threadedKernel } from './threaded.js';
 
 /** Plain TypeScript versions of every kernel (the test oracle), `topK` selection and `relativeError`. */
 export { reference };

@@ -1,5 +1,5 @@
-import type { ArgSpec, KernelManifest } from '@stitch/compiler';
-import type { RawKernelArg, RawLoadResult } from '@stitch/native';
+import type { ArgSpec, KernelManifest, KernelSpec } from '@stitch/compiler';
+import type { RawKernelArg, RawKernelPart, RawLoadResult } from '@stitch/native';
 import {
   KernelErrorCode,
   KernelIntegrityError,
@@ -12,12 +12,14 @@ import { loadNative } from './probe.js';
 type Native = {
   loadKernel(path: string, sha256: string, symbol: string): RawLoadResult;
   runKernel(handle: number, args: RawKernelArg[]): Promise<void>;
+  runKernelParts(parts: RawKernelPart[]): Promise<void>;
 };
 
 export interface KernelRuntimeOptions {
   /**
-   * How many kernels may run at once on this node (each runs on one libuv pool thread, so the
-   * effective limit is also capped by UV_THREADPOOL_SIZE, 4 by default).
+   * This node's thread budget: how many threads its kernels may use at once. A plain kernel run
+   * takes one (a libuv pool thread, so UV_THREADPOOL_SIZE, 4 by default, also caps concurrent
+   * runs); a kernel split across T threads (`threadedKernel`) takes T.
    * @default 1
    */
   threads?: number;
@@ -56,16 +58,21 @@ export class KernelRuntime {
     return new Kernel(this, result.handle, entry.symbol, entry.args, artifact.manifest);
   }
 
-  /** @internal */
-  async schedule(handle: number, args: RawKernelArg[]): Promise<void> {
-    if (this.active >= this.threads) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active++;
+  /** @internal Runs the parts at once (row slices of one kernel), holding one thread per part. */
+  async schedule(parts: RawKernelPart[]): Promise<void> {
+    const need = parts.length;
+    while (this.active + need > this.threads) {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    this.active += need;
     this.calls++;
     try {
-      await (loadNative() as unknown as Native).runKernel(handle, args);
+      const native = loadNative() as unknown as Native;
+      await (need === 1 ? native.runKernel(parts[0]!.handle, parts[0]!.args) : native.runKernelParts(parts));
     } finally {
-      this.active--;
-      this.waiting.shift()?.();
+      this.active -= need;
+      // Wake every waiter: each re-checks whether its own width now fits.
+      for (const wake of this.waiting.splice(0)) wake();
     }
   }
 }
@@ -77,7 +84,8 @@ const ARRAY_TYPES = { f32: Float32Array, i32: Int32Array, i8: Int8Array } as con
 export class Kernel {
   constructor(
     private readonly runtime: KernelRuntime,
-    private readonly handle: number,
+    /** @internal */
+    readonly handle: number,
     readonly symbol: string,
     readonly args: ArgSpec[],
     readonly manifest: KernelManifest,
@@ -85,72 +93,75 @@ export class Kernel {
 
   /** Runs with arrays in manifest order (inputs, then outputs); resolves when outputs are written. */
   run(arrays: KernelArray[]): Promise<void> {
-    return this.runtime.schedule(this.handle, this.check(arrays));
+    const args = checkArrays(this.symbol, this.args, this.manifest.spec, arrays);
+    return this.runtime.schedule([{ handle: this.handle, args }]);
   }
+}
 
-  private check(arrays: KernelArray[]): RawKernelArg[] {
-    if (arrays.length !== this.args.length) {
-      throw new KernelShapeMismatch(this.symbol, `expected ${this.args.length} arrays, got ${arrays.length}`);
-    }
-    // Every dynamic size of a spec is one symbol (rows, seq, len, count), so all must agree.
-    let dynamic: number | null = null;
-    const raw = this.args.map((spec, i) => {
-      const data = arrays[i]!;
-      const want = ARRAY_TYPES[spec.dtype];
-      if (!(data instanceof want)) {
-        throw new KernelShapeMismatch(this.symbol, `argument ${spec.name} must be a ${want.name}`);
-      }
-      const fixed = spec.shape.reduce<number>((p, d) => p * (d ?? 1), 1);
-      const shape = spec.shape.map((d) => d ?? data.length / fixed);
-      const inferred = shape[spec.shape.indexOf(null)];
-      if (inferred !== undefined) {
-        if (!Number.isInteger(inferred) || inferred < 1) {
-          throw new KernelShapeMismatch(
-            this.symbol,
-            `argument ${spec.name} has ${data.length} elements, not a multiple of ${fixed}`,
-          );
-        }
-        if (dynamic !== null && dynamic !== inferred) {
-          throw new KernelShapeMismatch(
-            this.symbol,
-            `argument ${spec.name} has ${inferred} rows, others have ${dynamic}`,
-          );
-        }
-        dynamic = inferred;
-      } else if (data.length !== fixed) {
-        throw new KernelShapeMismatch(
-          this.symbol,
-          `argument ${spec.name} must have ${fixed} elements, got ${data.length}`,
-        );
-      }
-      return { data, shape };
-    });
-    this.checkIndices(arrays);
-    return raw;
+/**
+ * Checks arrays against a spec's arguments (count, dtype, every shape; ids and positions in
+ * range) and returns them with their shapes. Throws `KernelShapeMismatch`.
+ */
+export function checkArrays(
+  symbol: string,
+  args: ArgSpec[],
+  spec: KernelSpec,
+  arrays: KernelArray[],
+): RawKernelArg[] {
+  if (arrays.length !== args.length) {
+    throw new KernelShapeMismatch(symbol, `expected ${args.length} arrays, got ${arrays.length}`);
   }
-
-  private checkIndices(arrays: KernelArray[]): void {
-    const spec = this.manifest.spec;
-    // The fused decode step writes the KV cache row at `pos`: out of range would write out of bounds.
-    if (spec.op === 'nn.llama_decode') {
-      const pos = arrays[this.args.findIndex((a) => a.name === 'pos')]![0]!;
-      if (!(pos >= 0 && pos < spec.seqLen)) {
-        throw new KernelShapeMismatch(
-          this.symbol,
-          `position ${pos} is outside the context [0, ${spec.seqLen})`,
-        );
-      }
-      return;
+  // Every dynamic size of a spec is one symbol (rows, seq, len, count), so all must agree.
+  let dynamic: number | null = null;
+  const raw = args.map((arg, i) => {
+    const data = arrays[i]!;
+    const want = ARRAY_TYPES[arg.dtype];
+    if (!(data instanceof want)) {
+      throw new KernelShapeMismatch(symbol, `argument ${arg.name} must be a ${want.name}`);
     }
-    if (spec.op !== 'nn.embedding') return;
-    const ids = arrays[1] as Int32Array;
-    for (const id of ids) {
-      if (id < 0 || id >= spec.vocab) {
+    const fixed = arg.shape.reduce<number>((p, d) => p * (d ?? 1), 1);
+    const shape = arg.shape.map((d) => d ?? data.length / fixed);
+    const inferred = shape[arg.shape.indexOf(null)];
+    if (inferred !== undefined) {
+      if (!Number.isInteger(inferred) || inferred < 1) {
         throw new KernelShapeMismatch(
-          this.symbol,
-          `token id ${id} is outside the vocabulary [0, ${spec.vocab})`,
+          symbol,
+          `argument ${arg.name} has ${data.length} elements, not a multiple of ${fixed}`,
         );
       }
+      if (dynamic !== null && dynamic !== inferred) {
+        throw new KernelShapeMismatch(
+          symbol,
+          `argument ${arg.name} has ${inferred} rows, others have ${dynamic}`,
+        );
+      }
+      dynamic = inferred;
+    } else if (data.length !== fixed) {
+      throw new KernelShapeMismatch(
+        symbol,
+        `argument ${arg.name} must have ${fixed} elements, got ${data.length}`,
+      );
+    }
+    return { data, shape };
+  });
+  checkIndices(symbol, args, spec, arrays);
+  return raw;
+}
+
+function checkIndices(symbol: string, args: ArgSpec[], spec: KernelSpec, arrays: KernelArray[]): void {
+  // The fused decode step writes the KV cache row at `pos`: out of range would write out of bounds.
+  if (spec.op === 'nn.llama_decode') {
+    const pos = arrays[args.findIndex((a) => a.name === 'pos')]![0]!;
+    if (!(pos >= 0 && pos < spec.seqLen)) {
+      throw new KernelShapeMismatch(symbol, `position ${pos} is outside the context [0, ${spec.seqLen})`);
+    }
+    return;
+  }
+  if (spec.op !== 'nn.embedding') return;
+  const ids = arrays[1] as Int32Array;
+  for (const id of ids) {
+    if (id < 0 || id >= spec.vocab) {
+      throw new KernelShapeMismatch(symbol, `token id ${id} is outside the vocabulary [0, ${spec.vocab})`);
     }
   }
 }

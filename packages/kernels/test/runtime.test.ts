@@ -138,11 +138,12 @@ test('a long kernel run does not block the event loop', async () => {
   assert.ok(mostTicksInOneRun >= 3, `at most ${mostTicksInOneRun} timer ticks during one kernel run`);
 });
 
-test('calibrate reports positive throughput for the host target', async () => {
+test('calibrate reports positive 1-thread and all-thread throughput for the host target', async () => {
   const level = probeHost().x86Level;
   assert.ok(level, 'x86-64 host');
-  const cal = await calibrate(level, { cacheDir });
+  const cal = await calibrate(level, { cacheDir, threads: 2 });
   assert.equal(cal.target, level);
-  assert.ok(cal.matmulGflops > 0 && Number.isFinite(cal.matmulGflops));
-  assert.ok(cal.matvecGbps > 0 && Number.isFinite(cal.matvecGbps));
+  assert.equal(cal.threads, 2);
+  for (const v of [cal.matmulGflops, cal.matvecGbps, cal.matmulGflopsAllThreads, cal.matvecGbpsAllThreads])
+    assert.ok(v > 0 && Number.isFinite(v));
 });

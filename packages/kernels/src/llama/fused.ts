@@ -2,6 +2,7 @@ import { LLAMA_MATRICES, llamaLayerLayout, obtainKernel, type Target } from '@st
 import { quantizeQ8_0 } from '../checkpoint/q8.js';
 import { KernelOptionsInvalid, KernelShapeMismatch } from '../errors.js';
 import type { KernelArray, KernelRuntime } from '../runtime.js';
+import { threadedKernel } from '../threaded.js';
 import type { LlamaWeights } from './weights.js';
 
 /** One decode step in few native calls: the KV caches are [layers, seqLen, kvDim], shared with `Llama`. */
@@ -21,6 +22,12 @@ export interface FusedOptions {
    * weights loaded from q8_0 GGUF tensors) and read as int8. Needs dim and hiddenDim % 32 == 0.
    */
   quant?: 'q8_0';
+  /**
+   * Threads the classifier's rows are split across (its matvec is the largest single read of a
+   * step); the layer stack stays one call on one thread. At most the runtime's budget.
+   * @default 1
+   */
+  threads?: number;
 }
 
 /**
@@ -34,7 +41,7 @@ export async function fusedDecode(
   options: FusedOptions,
 ): Promise<FusedDecode> {
   const c = weights.config;
-  const { quant, ...compile } = options;
+  const { quant, threads = 1, ...compile } = options;
   if (quant && (c.dim % 32 !== 0 || c.hiddenDim % 32 !== 0)) {
     throw new KernelOptionsInvalid(
       `q8_0 decode needs dim and hiddenDim to be multiples of 32, got ${c.dim}, ${c.hiddenDim}`,
@@ -52,12 +59,18 @@ export async function fusedDecode(
     theta: c.theta ?? 10000,
     ...(quant ? { quant } : {}),
   } as const;
-  const [stackArtifact, classifierArtifact] = await Promise.all([
+  const [stackArtifact, classifier] = await Promise.all([
     obtainKernel(spec, compile),
-    obtainKernel({ op: quant ? 'nn.matvec_q8' : 'nn.matvec', m: c.vocab, k: c.dim }, compile),
+    threadedKernel(
+      runtime,
+      { op: quant ? 'nn.matvec_q8' : 'nn.matvec', m: c.vocab, k: c.dim },
+      {
+        ...compile,
+        threads,
+      },
+    ),
   ]);
   const stack = runtime.load(stackArtifact);
-  const classifier = runtime.load(classifierArtifact);
   const layout = llamaLayerLayout(spec);
   const packed = quant
     ? new Int8Array(c.layers * layout.weights)

@@ -1,6 +1,7 @@
-import { type KernelSpec, obtainKernel, type Target } from '@stitch/compiler';
+import type { KernelSpec, Target } from '@stitch/compiler';
 import * as ref from '../reference.js';
-import type { Kernel, KernelRuntime } from '../runtime.js';
+import type { KernelRuntime } from '../runtime.js';
+import { type ThreadedKernel, threadedKernel } from '../threaded.js';
 import type { LlamaConfig } from './weights.js';
 
 /** The tensor ops a Llama forward pass needs; one implementation on compiled kernels, one in plain TS. */
@@ -66,20 +67,26 @@ function specs(c: LlamaConfig): Record<string, KernelSpec> {
   return out;
 }
 
-/** Compiles (or loads from cache) every kernel for `target` and returns ops that run them. */
+/**
+ * Compiles (or loads from cache) every kernel for `target` and returns ops that run them. With
+ * `threads` > 1 the linear layers (matvec, matmul) split their output rows across that many
+ * threads; the other ops are too small per call to gain from it.
+ */
 export async function kernelOps(
   c: LlamaConfig,
   runtime: KernelRuntime,
-  options: { target: Target; cacheDir?: string },
+  options: { target: Target; cacheDir?: string; threads?: number },
 ): Promise<LlamaOps> {
+  const { threads = 1, ...compile } = options;
   const all = specs(c);
   const names = Object.keys(all);
-  const artifacts = await Promise.all(names.map((n) => obtainKernel(all[n]!, options)));
-  const k = Object.fromEntries(names.map((n, i) => [n, runtime.load(artifacts[i]!)])) as Record<
-    string,
-    Kernel
-  >;
-  const run = async (kernel: Kernel, inputs: (Float32Array | Int32Array)[], outLength: number) => {
+  const loaded = await Promise.all(
+    names.map((n) =>
+      threadedKernel(runtime, all[n]!, { ...compile, threads: n.startsWith('m') ? threads : 1 }),
+    ),
+  );
+  const k = Object.fromEntries(names.map((n, i) => [n, loaded[i]!])) as Record<string, ThreadedKernel>;
+  const run = async (kernel: ThreadedKernel, inputs: (Float32Array | Int32Array)[], outLength: number) => {
     const out = new Float32Array(outLength);
     await kernel.run([...inputs, out]);
     return out;

@@ -20,8 +20,13 @@ export type Device =
 export interface Calibration {
   /** Compile target the calibration kernels were built for. */
   target: string;
+  /** One thread. */
   matmulGflops: number;
   matvecGbps: number;
+  /** Threads of the all-thread figures (absent from calibrations that measured one thread only). */
+  threads?: number;
+  matmulGflopsAllThreads?: number;
+  matvecGbpsAllThreads?: number;
 }
 
 /** Finds this host's devices; `stitch node` passes the native addon's probe. */
