@@ -15,7 +15,10 @@ export interface AuthDirOptions {
   name: string;
   /** Node ids that get a credential each (`node-<id>.nk`). */
   nodes?: string[];
-  /** Id of the coordinator (`stitch coordinator --id`), whose node is `coordinator-<id>`. @default main */
+  /**
+   * Id of the coordinator (`stitch coordinator --id`), whose node is `coordinator-<id>`; comma-separated
+   * ids for standby coordinators, one credential each. @default main
+   */
   coordinatorId?: string;
 }
 
@@ -38,7 +41,14 @@ export function writeAuthDir(dir: string, options: AuthDirOptions): AuthDirResul
   if (new Set(nodes).size !== nodes.length) throw new InvalidOptions('--nodes lists a node id twice');
   const principals: { name: string; role: Role; id?: string }[] = [
     { name: 'admin', role: 'admin' },
-    { name: 'coordinator', role: 'coordinator', id: options.coordinatorId ?? 'main' },
+    // The first coordinator is `coordinator.nk`; standbys (high availability) get `coordinator-<id>.nk`.
+    ...(options.coordinatorId ?? 'main')
+      .split(',')
+      .map((id, i) => ({
+        name: i === 0 ? 'coordinator' : `coordinator-${id}`,
+        role: 'coordinator' as const,
+        id,
+      })),
     { name: 'client', role: 'client' },
     ...nodes.map((id) => ({ name: `node-${id}`, role: 'node' as const, id })),
   ];

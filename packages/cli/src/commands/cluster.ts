@@ -39,7 +39,11 @@ export function registerCluster(program: Command): void {
       'write <dir>/auth.conf (nats-server authorization block) and a seed file per principal: admin.nk, coordinator.nk, client.nk, node-<id>.nk (existing seeds are kept)',
     )
     .option('--nodes <ids>', 'with --auth: node ids, comma-separated, that get a credential each')
-    .option('--coordinator-id <id>', 'with --auth: id of the coordinator (stitch coordinator --id)', 'main')
+    .option(
+      '--coordinator-id <ids>',
+      'with --auth: id of the coordinator (stitch coordinator --id); comma-separated for standbys (coordinator-<id>.nk each)',
+      'main',
+    )
     .action(async (opts: ClusterInitOptions) => {
       if (opts.nodes !== undefined && opts.auth === undefined)
         throw new InvalidOptions('--nodes goes with --auth: the node ids to make credentials for');
