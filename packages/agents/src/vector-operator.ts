@@ -34,6 +34,9 @@ function fail(message: string): never {
 /** The index a `vector.search` config describes (attrs `dim`, `metric`, `max_vectors`, `connectivity`, …). */
 function indexOf(cfg: OpConfig): VectorIndex {
   const a = cfg.attrs;
+  const k = a.k ?? 10;
+  if (!Number.isInteger(k) || (k as number) < 1 || (k as number) > VECTOR_LIMITS.k)
+    fail(`attrs.k must be an integer from 1 to ${VECTOR_LIMITS.k}, found ${String(k)}`);
   return new VectorIndex({
     dim: num(a.dim) ?? fail('attrs.dim (the vectors’ dimension) is required'),
     metric: (a.metric ?? 'cos') as VectorMetric,

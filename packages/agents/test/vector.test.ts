@@ -116,6 +116,10 @@ test('op-vector: loads from a file, inserts at run time, answers, and migrates w
       ref.ask({ type: 'configure', config: config({ dim: 0 }) }),
       (e: { code?: string }) => e.code === 'VECTOR_INVALID',
     );
+    await assert.rejects(
+      ref.ask({ type: 'configure', config: config({ k: 0 }) }),
+      (e: { code?: string }) => e.code === 'VECTOR_INVALID',
+    );
     assert.deepEqual(
       await ref.ask({ type: 'configure', config: config({ index_path: path }) }, { timeoutMs: 30_000 }),
       { size: N },
