@@ -1,65 +1,26 @@
 import type { KV } from '@nats-io/kv';
 import { CorrectionTable } from '@stitch/cost';
-import { type Cluster, defineActor, type MembershipEvent } from '@stitch/runtime';
+import type { Cluster, MembershipEvent } from '@stitch/runtime';
+import {
+  type Deployment,
+  deploymentsBucketName,
+  isMeasurement,
+  type Measurement,
+  type MigrationEvent,
+} from './deployment.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { LEASE_KEY, LeaderLease } from './leadership.js';
+import { MembershipWatch } from './membership-watch.js';
 import { normaliseNatsUrl } from './op-config.js';
 import type { OpConfig } from './ops.js';
-import { type Analysed, classifyNodes, type PlanOutcome } from './placement.js';
+import { type Analysed, classifyNodes } from './placement.js';
 import { SolverPool } from './solver-pool.js';
-
-/** A measured op run, as the graph runner reports it. */
-export interface Measurement {
-  deployment: string;
-  opId: string;
-  ms: number;
-  modelled: boolean;
-}
-
-/** The record kept in KV (`stitch_<cluster>_deployments`, key = deployment name). */
-export interface Deployment extends PlanOutcome {
-  name: string;
-  /** The graph as deployed, so a restarted coordinator can plan it again. */
-  mlir: string;
-  slaMs: number;
-  version: number;
-  natsUrl: string;
-  cluster: string;
-}
-
-export function deploymentsBucketName(cluster: string): string {
-  return `stitch_${cluster}_deployments`;
-}
-
-/** The current record of a deployment, as the coordinator keeps it in KV (for clients in other processes). */
-export async function loadDeployment(cluster: Cluster, name: string): Promise<Deployment | undefined> {
-  const kv = await cluster.kv(deploymentsBucketName(cluster.name));
-  const e = await kv.get(name);
-  return e?.operation === 'PUT' ? e.json<Deployment>() : undefined;
-}
-
-/** A migration the coordinator carried out: why, what moved where, how long the operators were away. */
-export interface MigrationEvent {
-  deployment: string;
-  reason: string;
-  moved: { opId: string; from: string; to: string; fromClass: string; toClass: string }[];
-  ms: number;
-  at: number;
-}
 
 /**
  * Migration events the coordinator keeps (the most recent; older ones are dropped). Membership
  * changes and drift come from outside, so the list must not grow with them; `status` returns it.
  */
 export const MAX_MIGRATIONS = 100;
-
-/** Membership events waiting for their check against the nodes bucket; more are dropped (and counted). */
-const MAX_PENDING_MEMBERSHIP = 1000;
-/** A `dead`/`leave` whose node still heartbeats is checked again this often, this many times. */
-const CONFIRM_RETRY_MS = 1000;
-const CONFIRM_RETRIES = 10;
-/** Ignored membership events are logged at most once per this many ms. */
-const IGNORED_LOG_MS = 1000;
 
 /** Estimates below this are not corrected from measurements. */
 const MIN_CORRECTED_MS = 1;
@@ -106,12 +67,7 @@ export class Coordinator {
   #kv: Promise<KV>;
   #unsubscribe: (() => void) | undefined;
   #stopped = false;
-  #membershipQueue: Promise<void> = Promise.resolve();
-  readonly #pendingMembership = new Set<string>();
-  readonly #rechecks = new Map<string, ReturnType<typeof setTimeout>>();
-  #ignoredMembership = 0;
-  #ignoredLoggedAt = Number.NEGATIVE_INFINITY;
-  #ignoredUnlogged = 0;
+  readonly #watch: MembershipWatch;
   #solver: SolverPool | undefined;
   #lease: LeaderLease | undefined;
   /** Per deployment: the controller of its latest re-plan (a newer one aborts the older's solve). */
@@ -130,6 +86,19 @@ export class Coordinator {
     this.#cluster = cluster;
     this.#options = options;
     this.#kv = cluster.kv(deploymentsBucketName(cluster.name), { create: true });
+    this.#watch = new MembershipWatch(cluster, {
+      leading: () => this.leading,
+      stopped: () => this.#stopped,
+      hosts: (nodeId) => this.#hosts(nodeId),
+      joined: (ev) => {
+        for (const name of this.#deployments.keys()) this.#replanFor(name, ev, undefined);
+      },
+      lost: (nodeId, ev, cause) => {
+        for (const [name, d] of this.#deployments)
+          if (d.record.ops.some((o) => o.node === nodeId)) this.#replanFor(name, ev, nodeId, cause);
+      },
+      log: (line) => this.#log(line),
+    });
     const leaseMs = options.leaseMs ?? 2000;
     if (!Number.isSafeInteger(leaseMs) || leaseMs < 200)
       throw new RangeError(`leaseMs must be an integer ≥ 200, found ${String(options.leaseMs)}`);
@@ -156,7 +125,7 @@ export class Coordinator {
   async start(): Promise<void> {
     await this.#load();
     this.#stopped = false;
-    this.#unsubscribe = await this.#cluster.onMembership((ev) => this.#onMembership(ev));
+    this.#unsubscribe = await this.#cluster.onMembership((ev) => this.#watch.onEvent(ev));
     const leaseMs = this.#options.leaseMs ?? 2000;
     this.#lease = new LeaderLease(
       await this.#kv,
@@ -224,15 +193,14 @@ export class Coordinator {
    * for a node with no capability record (forged, or stale), or one dropped while too many await a check.
    */
   get ignoredMembership(): number {
-    return this.#ignoredMembership;
+    return this.#watch.ignored;
   }
 
   /** Stops watching membership and closes the solver threads (a later `start` opens new ones). */
   stop(): Promise<void> {
     this.#stopped = true;
     this.#unsubscribe?.();
-    for (const t of this.#rechecks.values()) clearTimeout(t);
-    this.#rechecks.clear();
+    this.#watch.stop();
     for (const ac of this.#latestReplan.values()) ac.abort();
     this.#latestReplan.clear();
     const pool = this.#solver;
@@ -421,92 +389,11 @@ export class Coordinator {
   }
 
   /**
-   * Membership events arrive on a plain subject any client can publish on, so none is taken on its
-   * word: a `dead` or `leave` counts only once the node's heartbeat is not current, a `join` only when
-   * the node has a capability record. Events are checked one at a time, in the order they arrived.
-   */
-  #onMembership(ev: MembershipEvent): void {
-    if (!this.leading) return;
-    // A leave or death matters only where the node hosts operators; a join can make a better plan anywhere.
-    if (ev.kind !== 'join' && !this.#hosts(ev.nodeId)) return;
-    const key = `${ev.kind}:${ev.nodeId}`;
-    if (this.#pendingMembership.has(key)) return;
-    if (this.#pendingMembership.size >= MAX_PENDING_MEMBERSHIP) {
-      this.#ignore(`membership event ${key} dropped: ${MAX_PENDING_MEMBERSHIP} events await a check`);
-      return;
-    }
-    this.#pendingMembership.add(key);
-    this.#membershipQueue = this.#membershipQueue
-      .then(() => {
-        this.#pendingMembership.delete(key);
-        return this.#confirmMembership(ev, 0);
-      })
-      .catch((err) => this.#log(`membership event ${key} failed: ${(err as Error).message}`));
-  }
-
-  async #confirmMembership(ev: MembershipEvent, attempt: number): Promise<void> {
-    if (this.#stopped) return;
-    if (ev.kind === 'join') {
-      const known = (await this.#cluster.nodes()).some((n) => n.nodeId === ev.nodeId);
-      if (!known) {
-        this.#ignore(`join of ${ev.nodeId} ignored: no capability record for it`);
-        return;
-      }
-      for (const name of this.#deployments.keys()) this.#replanFor(name, ev, undefined);
-      return;
-    }
-    if (!this.#hosts(ev.nodeId)) return;
-    if (await this.#cluster.isNodeAlive(ev.nodeId)) {
-      if (attempt === 0) this.#ignore(`${ev.kind} of ${ev.nodeId} ignored: its heartbeat is current`);
-      // A real death can be reported a little before this process's clock agrees (another process's
-      // monitor); look again a few times. One check per node and kind is pending at most.
-      const key = `${ev.kind}:${ev.nodeId}`;
-      if (attempt < CONFIRM_RETRIES && !this.#rechecks.has(key)) {
-        const timer = setTimeout(() => {
-          this.#rechecks.delete(key);
-          this.#membershipQueue = this.#membershipQueue
-            .then(() => this.#confirmMembership(ev, attempt + 1))
-            .catch((err) => this.#log(`membership event ${key} failed: ${(err as Error).message}`));
-        }, CONFIRM_RETRY_MS);
-        timer.unref?.();
-        this.#rechecks.set(key, timer);
-      }
-      return;
-    }
-    for (const [name, d] of this.#deployments) {
-      if (d.record.ops.some((o) => o.node === ev.nodeId)) this.#replanFor(name, ev, ev.nodeId);
-    }
-  }
-
-  /**
-   * The server closed a client's connection (its disconnect advisory, see watchServerDisconnects). When
-   * that client was a node hosting operators (its connection name `stitch-<cluster>-<host>-<pid>`
-   * matches the node's capability record) and the node no longer answers, its operators move now,
-   * without waiting for its heartbeat to expire. A node that reconnected answers, and keeps them.
+   * The server closed a client's connection (its disconnect advisory, see watchServerDisconnects):
+   * when it was a node hosting operators that no longer answers, they move now (MembershipWatch).
    */
   nodeDisconnected(client: { name: string }): void {
-    if (!this.leading) return;
-    const prefix = `stitch-${this.#cluster.name}-`;
-    if (typeof client?.name !== 'string' || !client.name.startsWith(prefix)) return;
-    const rest = client.name.slice(prefix.length);
-    const dash = rest.lastIndexOf('-');
-    const host = rest.slice(0, dash);
-    const pid = Number(rest.slice(dash + 1));
-    if (dash <= 0 || !Number.isSafeInteger(pid)) return;
-    this.#membershipQueue = this.#membershipQueue
-      .then(async () => {
-        if (this.#stopped) return;
-        const gone = (await this.#cluster.nodes()).filter((r) => r.host === host && r.pid === pid);
-        for (const r of gone) {
-          if (!this.#hosts(r.nodeId) || (await this.#cluster.nodeAnswers(r.nodeId))) continue;
-          const ev: MembershipEvent = { kind: 'dead', nodeId: r.nodeId, revision: 0, at: Date.now() };
-          this.#log(`node ${r.nodeId} disconnected (server advisory) and does not answer`);
-          for (const [name, d] of this.#deployments)
-            if (d.record.ops.some((o) => o.node === r.nodeId))
-              this.#replanFor(name, ev, r.nodeId, 'disconnected');
-        }
-      })
-      .catch((err) => this.#log(`disconnect of ${client.name} failed: ${(err as Error).message}`));
+    this.#watch.disconnected(client);
   }
 
   #replanFor(name: string, ev: MembershipEvent, gone: string | undefined, cause?: string): void {
@@ -519,21 +406,6 @@ export class Coordinator {
   #hosts(nodeId: string): boolean {
     for (const d of this.#deployments.values()) if (d.record.ops.some((o) => o.node === nodeId)) return true;
     return false;
-  }
-
-  /** Counts an event not acted on; logs at most once per `IGNORED_LOG_MS`, with how many were not logged. */
-  #ignore(line: string): void {
-    this.#ignoredMembership++;
-    const now = Date.now();
-    if (now - this.#ignoredLoggedAt < IGNORED_LOG_MS) {
-      this.#ignoredUnlogged++;
-      return;
-    }
-    const more =
-      this.#ignoredUnlogged > 0 ? ` (and ${this.#ignoredUnlogged} more since the last report)` : '';
-    this.#ignoredLoggedAt = now;
-    this.#ignoredUnlogged = 0;
-    this.#log(`${line}${more}`);
   }
 
   /** Drain + snapshot on the old node (if it still runs), restore on the new one, then reconfigure. */
@@ -582,36 +454,4 @@ export class Coordinator {
   #log(line: string): void {
     this.#options.log?.(line);
   }
-}
-
-function isMeasurement(m: unknown): m is Measurement {
-  const x = m as Partial<Measurement> | null;
-  return (
-    typeof x === 'object' &&
-    x !== null &&
-    typeof x.deployment === 'string' &&
-    typeof x.opId === 'string' &&
-    typeof x.ms === 'number'
-  );
-}
-
-/** The coordinator as an actor (`stitch-coordinator/<name>`): deployments and measurements arrive as messages. */
-export function coordinatorActor(coordinator: Coordinator) {
-  return defineActor({
-    type: 'stitch-coordinator',
-    // Deploys and re-plans are serialised inside the coordinator; measurements must not wait behind them.
-    concurrency: 4,
-    handlers: {
-      deploy: (_s: undefined, msg: { mlir: string; name?: string }) => coordinator.deploy(msg.mlir, msg.name),
-      observe: (_s: undefined, msg: { measurements: Measurement[] }) => {
-        coordinator.observe(msg.measurements);
-        return null;
-      },
-      status: (_s: undefined, msg: { name: string }) => ({
-        deployment: coordinator.deployment(msg.name) ?? null,
-        migrations: coordinator.migrations,
-        correction: coordinator.correction.snapshot(),
-      }),
-    },
-  });
 }

@@ -1,13 +1,9 @@
 export { calculate } from './calculator.js';
-export type { CoordinatorOptions, Deployment, Measurement, MigrationEvent } from './coordinator.js';
-export {
-  Coordinator,
-  coordinatorActor,
-  loadDeployment,
-  MAX_DEPLOY_BYTES,
-  MAX_DEPLOYMENTS,
-  MAX_MIGRATIONS,
-} from './coordinator.js';
+export type { CoordinatorOptions } from './coordinator.js';
+export { Coordinator, MAX_DEPLOY_BYTES, MAX_DEPLOYMENTS, MAX_MIGRATIONS } from './coordinator.js';
+export { coordinatorActor } from './coordinator-actor.js';
+export type { Deployment, Measurement, MigrationEvent } from './deployment.js';
+export { loadDeployment } from './deployment.js';
 export { AgentsError, AgentsErrorCode } from './errors.js';
 export type { HttpLimits, HttpRequest } from './http.js';
 export { HostAllowList, MAX_REDIRECTS, OPERATOR_HTTP_HOSTS_ENV } from './http.js';

@@ -1,5 +1,5 @@
 import { type Cluster, type DeliveryMode, RuntimeErrorCode } from '@stitch/runtime';
-import type { Deployment, Measurement } from './coordinator.js';
+import type { Deployment, Measurement } from './deployment.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import type { OpReply } from './operator.js';
 import type { Context } from './ops.js';

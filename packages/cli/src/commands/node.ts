@@ -45,8 +45,13 @@ export function registerNode(program: Command): void {
       // Memory ops hosted here use this node's connection (its credentials), not one of their own.
       const memory = memoryBucketName(cluster.name);
       // Open first: on a secured server the bucket exists (cluster init) and a node may not create streams.
+      const opened = async () => {
+        const kv = await cluster.kv(memory);
+        await kv.status(); // opening is lazy: this is what fails when the bucket is missing
+        return kv;
+      };
       useMemoryBucket(cluster.name, () =>
-        cluster.kv(memory).catch(() => cluster.kv(memory, { create: true, history: 1 })),
+        opened().catch(() => cluster.kv(memory, { create: true, history: 1 })),
       );
       const kernels = await useKernelFlags(cluster, opts, (line) => process.stderr.write(`${line}\n`));
       if (kernels) process.stdout.write(`${kernels}\n`);
