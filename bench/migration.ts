@@ -3,10 +3,11 @@
 // mode and round: requests run two at a time; after `leaveAt` completions the node hosting the
 // modelled LLM ops leaves gracefully, the coordinator moves its operators. One JSON line per round,
 // then one summary line per mode. Imports the built packages (run `pnpm build` first).
-// Usage: pnpm bench migration [--rounds 3] [--requests 30]
+// Usage: pnpm bench migration [--rounds 3] [--requests 30] [--quick]
 import { readFileSync } from 'node:fs';
 import {
   type AgentRequest,
+  allowOperatorNatsUrls,
   Coordinator,
   closeMemoryConnections,
   GraphRunner,
@@ -18,8 +19,11 @@ const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 };
-const rounds = arg('rounds', 3);
-const requests = arg('requests', 30);
+const quick = process.argv.includes('--quick');
+// Each round starts its own nats-server in this one process: operators here may use each of them.
+allowOperatorNatsUrls('any');
+const rounds = arg('rounds', quick ? 1 : 3);
+const requests = arg('requests', quick ? 9 : 30);
 const leaveAt = Math.floor(requests / 3);
 const sample = readFileSync(
   new URL('../packages/ir/samples/tool-agent.tiny-llama.mlir', import.meta.url),

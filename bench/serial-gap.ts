@@ -22,8 +22,10 @@ import { forkResponder, pinApart, type ResponderProcess } from './responder-proc
 import { Stamp, type Stamps, startStamps, takeStamps } from './socket-stamps.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
-const SERIAL = Number(args.get('serial') ?? 3000);
-const ROUNDS = Number(args.get('rounds') ?? 3);
+// --quick: a few hundred trips, one round (the test command runs this).
+const QUICK = args.has('quick');
+const SERIAL = Number(args.get('serial') ?? (QUICK ? 300 : 3000));
+const ROUNDS = Number(args.get('rounds') ?? (QUICK ? 1 : 3));
 const SPINS = (args.get('spins') ?? '5,10,20').split(',').filter(Boolean).map(Number);
 const STAMPS = fileURLToPath(new URL('./socket-stamps.ts', import.meta.url));
 

@@ -1,11 +1,14 @@
 // The coordinator's leader lease: one KV entry (`_leader` in the deployments bucket) holding the
-// leader's name and its fencing epoch. The leader renews it by compare-and-set every quarter lease;
-// a standby that has seen no renewal for a whole lease (by its own clock: no clock skew matters)
-// takes it over by compare-and-set with epoch + 1, so exactly one wins. nats-server 2.9 has no
+// leader's name and its fencing epoch. The leader renews it by compare-and-set every quarter lease and
+// stops acting when it could not for half a lease; a standby that has seen no renewal for 70 % of a
+// lease (by its own clock: no clock skew matters) takes it over by compare-and-set with epoch + 1, so
+// exactly one wins, within one lease of the leader's last renewal. nats-server 2.9 has no
 // per-key TTL, hence renewals judged by their revisions rather than an expiry time.
 import type { KV } from '@nats-io/kv';
 
 export const LEASE_KEY = '_leader';
+/** A standby takes over once the lease has not changed for this share of it. */
+const STALE_AFTER = 0.7;
 
 interface LeaseRecord {
   /** Null once released by a leader that stopped: a standby takes over at once. */
@@ -69,7 +72,7 @@ export class LeaderLease {
   async start(): Promise<void> {
     this.#lastChange = performance.now();
     await this.#tick();
-    this.#timer = setInterval(() => void this.#tick(), Math.max(50, Math.floor(this.leaseMs / 4)));
+    this.#timer = setInterval(() => void this.#tick(), Math.max(20, Math.floor(this.leaseMs / 10)));
     this.#timer.unref();
   }
 
@@ -104,8 +107,8 @@ export class LeaderLease {
     if (this.#ticking) return;
     this.#ticking = true;
     try {
-      if (this.#leading) await this.#renew();
-      else await this.#contend();
+      if (!this.#leading) await this.#contend();
+      else if (performance.now() - this.#lastChange >= this.leaseMs / 4) await this.#renew();
     } catch (err) {
       this.events.log(`leader lease: ${(err as Error).message}`);
     } finally {
@@ -123,9 +126,9 @@ export class LeaderLease {
       this.#lastChange = performance.now();
     } catch (err) {
       // A compare-and-set that fails means another coordinator took over; any other failure leaves us
-      // unsure, and past three quarters of a lease a standby may be about to take over: stop acting.
+      // unsure, and past half a lease a standby may soon take over: stop acting before it can.
       const lost = /wrong last sequence/i.test(String(err));
-      if (lost || performance.now() - this.#lastChange > (this.leaseMs * 3) / 4) {
+      if (lost || performance.now() - this.#lastChange > this.leaseMs / 2) {
         this.#leading = false;
         this.events.deposed(
           lost ? 'another coordinator took the lease over' : `could not renew: ${String(err)}`,
@@ -152,7 +155,7 @@ export class LeaderLease {
       this.#seenRevision = e.revision;
       this.#lastChange = now;
       if (record.holder !== null && record.holder !== this.name) return;
-    } else if (record.holder !== null && now - this.#lastChange <= this.leaseMs) return;
+    } else if (record.holder !== null && now - this.#lastChange <= this.leaseMs * STALE_AFTER) return;
     const epoch = record.epoch + 1;
     await this.#take(
       () => this.kv.update(LEASE_KEY, encode({ holder: this.name, epoch }), e.revision),
