@@ -1,26 +1,35 @@
 // bench/actors: raw nats.js echo vs stitch `fast` vs `durable` asks between two processes through one
-// local nats-server. Per mode: pipelined throughput with N in flight, and serial round-trip p50/p99.
-// Modes run interleaved in rounds; each figure is the median over rounds. One JSON object per line.
+// local nats-server, and `raw_jetstream` (a nats.js JetStream work-queue round trip: publish with ack,
+// a pull consumer in the responder, reply on core NATS, ack), the reference for durable mode. Per
+// mode: pipelined throughput with N in flight, and serial round-trip p50/p99. Modes run interleaved
+// in rounds; each figure is the median over rounds. One JSON object per line.
 // Options: --payload=256 --inflight=64 --messages=20000 --durable-messages=5000 --serial=2000 --rounds=5
-// --modes=raw,raw_envelope,fast,durable (raw must be among them for the ratios) --profile (cpu-prof the responder)
-// --no-pin (leave both processes to the scheduler; see pinApart).
+// --modes=raw,raw_envelope,fast,durable,raw_jetstream (raw must be among them for the ratios vs raw,
+// raw_jetstream for durable's) --profile (cpu-prof the responder) --no-pin (leave both processes to
+// the scheduler; see pinApart). --quick: a small run (1 round, few messages, fast paths on only);
+// explicit options still apply. durable and raw_jetstream send --durable-messages pipelined and
+// --serial/4 serial.
 // --nats-fast-path=both|on|off: with both (the default) the whole bench runs twice, with stitch's nats.js
 // fast paths on and then off (STITCH_NATS_FAST_PATH=0 in both processes); each line says which.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
-import { forkResponder, pinApart, type ResponderProcess } from './responder-process.js';
+import { jetstream } from '@nats-io/jetstream';
+import { connect, createInbox, headers, type NatsConnection } from '@nats-io/transport-node';
+import { forkResponder, pinApart, RAW_JS, type ResponderProcess } from './responder-process.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+const QUICK = args.has('quick');
 const PAYLOAD = Number(args.get('payload') ?? 256);
 const INFLIGHT = Number(args.get('inflight') ?? 64);
-const PIPELINED = Number(args.get('messages') ?? 20_000);
-const DURABLE_PIPELINED = Number(args.get('durable-messages') ?? 5000);
-const SERIAL = Number(args.get('serial') ?? 2000);
-const ROUNDS = Number(args.get('rounds') ?? 5);
-const MODES = (args.get('modes') ?? 'raw,raw_envelope,fast,durable').split(',');
-const FAST_PATH = args.get('nats-fast-path') ?? 'both';
+const PIPELINED = Number(args.get('messages') ?? (QUICK ? 2000 : 20_000));
+const DURABLE_PIPELINED = Number(args.get('durable-messages') ?? (QUICK ? 1000 : 5000));
+const SERIAL = Number(args.get('serial') ?? (QUICK ? 400 : 2000));
+const ROUNDS = Number(args.get('rounds') ?? (QUICK ? 1 : 5));
+const MODES = (args.get('modes') ?? 'raw,raw_envelope,fast,durable,raw_jetstream').split(',');
+const FAST_PATH = args.get('nats-fast-path') ?? (QUICK ? 'on' : 'both');
+/** Modes that go through a JetStream stream, and send fewer messages. */
+const STREAMED = new Set(['durable', 'raw_jetstream']);
 
 if (FAST_PATH === 'both') {
   const rest = process.argv.slice(2).filter((a) => !a.startsWith('--nats-fast-path'));
@@ -93,8 +102,11 @@ async function drive(send: Send, total: number, inflight: number): Promise<Run> 
   return { msgsPerS: total / seconds, p50: q(0.5), p99: q(0.99), cpu };
 }
 
-function rawSender(nc: NatsConnection, body: Uint8Array, envelope = false): Send {
-  // Correlation ids ride on the reply subject of one wildcard inbox subscription, as stitch does.
+/**
+ * Correlation ids ride on the reply subject of one wildcard inbox subscription, as stitch does;
+ * `next()` gives a fresh reply subject and the promise of its reply.
+ */
+function replyInbox(nc: NatsConnection): () => { reply: string; replied: Promise<void> } {
   const inbox = createInbox();
   const pending = new Map<string, () => void>();
   nc.subscribe(`${inbox}.*`, {
@@ -106,15 +118,35 @@ function rawSender(nc: NatsConnection, body: Uint8Array, envelope = false): Send
     },
   });
   let seq = 0;
-  return () =>
-    new Promise<void>((resolve) => {
-      const id = (seq++).toString(36);
-      pending.set(id, resolve);
-      const h = envelope
-        ? envelopeHeaders({ traceparent: newTraceparent(), sender: 'bench', deadline: Date.now() + 5000 })
-        : undefined;
-      nc.publish('bench.raw.echo', body, { reply: `${inbox}.${id}`, ...(h ? { headers: h } : {}) });
-    });
+  return () => {
+    const id = (seq++).toString(36);
+    const replied = new Promise<void>((resolve) => pending.set(id, resolve));
+    return { reply: `${inbox}.${id}`, replied };
+  };
+}
+
+function rawSender(nc: NatsConnection, body: Uint8Array, envelope = false): Send {
+  const next = replyInbox(nc);
+  return () => {
+    const { reply, replied } = next();
+    const h = envelope
+      ? envelopeHeaders({ traceparent: newTraceparent(), sender: 'bench', deadline: Date.now() + 5000 })
+      : undefined;
+    nc.publish('bench.raw.echo', body, { reply, ...(h ? { headers: h } : {}) });
+    return replied;
+  };
+}
+
+/** Publishes to the work-queue stream and waits for both the stream's ack and the responder's reply. */
+function rawJetStreamSender(nc: NatsConnection, body: Uint8Array): Send {
+  const js = jetstream(nc);
+  const next = replyInbox(nc);
+  return () => {
+    const { reply, replied } = next();
+    const h = headers();
+    h.set(RAW_JS.replyHeader, reply);
+    return Promise.all([js.publish(RAW_JS.subject, body, { headers: h }), replied]);
+  };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -139,6 +171,7 @@ try {
     raw_envelope: rawSender(raw, encode(msg), true),
     fast: () => ref.ask(msg as never),
     durable: () => ref.ask(msg as never, { mode: 'durable' }),
+    raw_jetstream: rawJetStreamSender(raw, encode(msg)),
   };
   const senders = Object.fromEntries(Object.entries(all).filter(([m]) => MODES.includes(m)));
   const results: Record<string, { pipelined: Run[]; serial: Run[] }> = {};
@@ -148,9 +181,9 @@ try {
   }
   for (let round = 0; round < ROUNDS; round++) {
     for (const [mode, send] of Object.entries(senders)) {
-      const total = mode === 'durable' ? DURABLE_PIPELINED : PIPELINED;
-      results[mode]!.pipelined.push(await drive(send, total, INFLIGHT));
-      results[mode]!.serial.push(await drive(send, mode === 'durable' ? SERIAL / 4 : SERIAL, 1));
+      const streamed = STREAMED.has(mode);
+      results[mode]!.pipelined.push(await drive(send, streamed ? DURABLE_PIPELINED : PIPELINED, INFLIGHT));
+      results[mode]!.serial.push(await drive(send, streamed ? SERIAL / 4 : SERIAL, 1));
     }
   }
   const summary = (runs: Run[]) => ({
@@ -164,25 +197,32 @@ try {
     },
   });
   const base = { payload_bytes: encode(msg).length, rounds: ROUNDS, pinned, nats_fast_path: FAST_PATH };
-  const rawP = summary(results.raw!.pipelined);
-  const rawS = summary(results.raw!.serial);
+  const sums = Object.fromEntries(
+    Object.entries(results).map(([m, r]) => [m, { p: summary(r.pipelined), s: summary(r.serial) }]),
+  );
+  /** `{ [name]: value / the reference's value }`, or nothing when the reference mode did not run. */
+  const ratio = (name: string, ref: string, value: number, refValue: (r: (typeof sums)[string]) => number) =>
+    sums[ref] ? { [name]: +(value / refValue(sums[ref])).toFixed(3) } : {};
   for (const mode of Object.keys(senders)) {
-    const p = summary(results[mode]!.pipelined);
-    const s = summary(results[mode]!.serial);
+    const { p, s } = sums[mode]!;
+    // Every mode is compared with raw core NATS; durable mode also with a raw JetStream round trip.
+    const js = mode === 'durable' ? 'raw_jetstream' : '';
     const lines = [
       {
         bench: 'actors.pipelined',
         mode,
         inflight: INFLIGHT,
         ...p,
-        ratio_msgs_per_s_vs_raw: +(p.msgs_per_s / rawP.msgs_per_s).toFixed(3),
+        ...ratio('ratio_msgs_per_s_vs_raw', 'raw', p.msgs_per_s, (r) => r.p.msgs_per_s),
+        ...ratio('ratio_msgs_per_s_vs_raw_jetstream', js, p.msgs_per_s, (r) => r.p.msgs_per_s),
       },
       {
         bench: 'actors.serial',
         mode,
         inflight: 1,
         ...s,
-        ratio_p50_vs_raw: +(s.p50_us / rawS.p50_us).toFixed(3),
+        ...ratio('ratio_p50_vs_raw', 'raw', s.p50_us, (r) => r.s.p50_us),
+        ...ratio('ratio_p50_vs_raw_jetstream', js, s.p50_us, (r) => r.s.p50_us),
       },
     ];
     for (const line of lines) process.stdout.write(`${JSON.stringify({ ...line, ...base })}\n`);

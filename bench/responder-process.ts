@@ -3,6 +3,9 @@ import { type ChildProcess, fork, spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
+/** Stream, subject and reply header of the raw JetStream mode: the responder consumes, the bench publishes. */
+export const RAW_JS = { stream: 'bench_raw_js', subject: 'bench.rawjs.echo', replyHeader: 'Bench-Reply' };
+
 export interface ResponderProcess {
   child: ChildProcess;
   stop(): Promise<void>;
