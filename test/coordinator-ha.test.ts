@@ -115,6 +115,10 @@ test('the leader killed with SIGKILL: a standby takes over, fences the old epoch
   child.kill('SIGKILL');
   await waitFor(() => standby.leading);
   assert.ok(standby.epoch > epochA);
+  assert.deepEqual(
+    [standby.metrics().elected, standby.metrics().deposed, standby.metrics().epoch],
+    [1, 0, standby.epoch],
+  );
 
   // The node was told the new epoch: a command of the dead leader's epoch is refused.
   const d = standby.deployment('tool_agent');

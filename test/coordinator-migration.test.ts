@@ -105,6 +105,12 @@ describe('coordinator migration', () => {
     const now = coordinator.deployment('tool_agent')!;
     assert.ok(now.ops.every((o) => o.node !== victim));
     const ev = coordinator.migrations.find((m) => m.reason.includes(victim))!;
+    // Each move says where its time went; the counters agree with the events.
+    for (const m of ev.moved) assert.ok(m.phases && m.phases.spawnMs >= 0 && m.phases.configureMs >= 0);
+    const metrics = coordinator.metrics();
+    assert.equal(metrics.migrations, coordinator.migrations.length);
+    assert.ok(metrics.operatorsMoved >= ev.moved.length);
+    assert.equal(metrics.leading, true);
     assert.deepEqual(
       ev.moved.map((m) => m.opId).sort(),
       d.ops

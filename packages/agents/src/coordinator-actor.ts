@@ -18,6 +18,7 @@ export function coordinatorActor(coordinator: Coordinator) {
         deployment: coordinator.deployment(msg.name) ?? null,
         migrations: coordinator.migrations,
         correction: coordinator.correction.snapshot(),
+        metrics: coordinator.metrics(),
       }),
     },
   });

@@ -7,6 +7,7 @@ import {
   isMeasurement,
   type Measurement,
   type MigrationEvent,
+  type MovePhases,
 } from './deployment.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { LEASE_KEY, LeaderLease } from './leadership.js';
@@ -31,6 +32,29 @@ const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 export const MAX_DEPLOYMENTS = 64;
 /** Largest graph text a deploy accepts (the IR parser has its own limits below this). */
 export const MAX_DEPLOY_BYTES = 1 << 20;
+
+export interface CoordinatorMetrics {
+  deploys: number;
+  migrations: number;
+  operatorsMoved: number;
+  /** Moves that failed (each retried by a later re-plan). */
+  movesFailed: number;
+  /** Re-plans dropped because a newer one of the same deployment started. */
+  replansSuperseded: number;
+  /** Times this coordinator won the leader lease, and lost it. */
+  elected: number;
+  deposed: number;
+  ignoredMembership: number;
+  leading: boolean;
+  epoch: number;
+}
+
+/** Milliseconds of one operator's move, rounded to 0.1. */
+const roundPhases = (p: MovePhases): MovePhases => ({
+  stopMs: Math.round(p.stopMs * 10) / 10,
+  spawnMs: Math.round(p.spawnMs * 10) / 10,
+  configureMs: Math.round(p.configureMs * 10) / 10,
+});
 
 export interface CoordinatorOptions {
   /** Deployments kept at most; a deploy of a new name beyond it fails with DEPLOY_INVALID. @default MAX_DEPLOYMENTS */
@@ -70,6 +94,15 @@ export class Coordinator {
   readonly #watch: MembershipWatch;
   #solver: SolverPool | undefined;
   #lease: LeaderLease | undefined;
+  readonly #metrics = {
+    deploys: 0,
+    migrations: 0,
+    operatorsMoved: 0,
+    movesFailed: 0,
+    replansSuperseded: 0,
+    elected: 0,
+    deposed: 0,
+  };
   /** Per deployment: the controller of its latest re-plan (a newer one aborts the older's solve). */
   readonly #latestReplan = new Map<string, AbortController>();
   /** Per deployment: nodes named gone by re-plans not yet done (a superseding re-plan keeps avoiding them). */
@@ -104,6 +137,16 @@ export class Coordinator {
       throw new RangeError(`leaseMs must be an integer ≥ 200, found ${String(options.leaseMs)}`);
   }
 
+  /** Counters since this coordinator was made: what it did, what failed, how often it led. */
+  metrics(): CoordinatorMetrics {
+    return {
+      ...this.#metrics,
+      ignoredMembership: this.ignoredMembership,
+      leading: this.leading,
+      epoch: this.epoch,
+    };
+  }
+
   /**
    * Whether this coordinator holds the leader lease (only the leader deploys, re-plans and moves
    * operators). One that was never started takes part in no election and acts alone.
@@ -133,11 +176,15 @@ export class Coordinator {
       leaseMs,
       {
         elected: (epoch) => {
+          this.#metrics.elected++;
           this.#cluster.fence('coordinator', epoch);
           this.#log(`leading the cluster's coordinators (epoch ${epoch})`);
           void this.#tookOver().catch((err) => this.#log(`take-over failed: ${(err as Error).message}`));
         },
-        deposed: (why) => this.#log(`no longer leading: ${why}`),
+        deposed: (why) => {
+          this.#metrics.deposed++;
+          this.#log(`no longer leading: ${why}`);
+        },
         log: (line) => this.#log(line),
       },
     );
@@ -255,6 +302,7 @@ export class Coordinator {
       await Promise.all(record.ops.map((op) => this.#place(record, op.id)));
       this.#deployments.set(depName, { analysed, record, observed: 0 });
       await this.#save(record);
+      this.#metrics.deploys++;
       return record;
     });
   }
@@ -333,6 +381,7 @@ export class Coordinator {
           throw err;
         });
       if (!plan) {
+        this.#metrics.replansSuperseded++;
         this.#log(`re-plan of ${name} (${reason}) superseded by a newer one`);
         return undefined;
       }
@@ -361,7 +410,11 @@ export class Coordinator {
         );
         setTimeout(() => void this.replan(name, reason, gone, attempt + 1).catch(() => undefined), 300);
       }
-      const done = moves.filter((_, i) => settled[i]!.status === 'fulfilled');
+      this.#metrics.movesFailed += failed.length;
+      const done = moves.flatMap((m, i) => {
+        const r = settled[i]!;
+        return r.status === 'fulfilled' ? [{ ...m, phases: r.value }] : [];
+      });
       if (done.length === 0) return undefined;
       const ev: MigrationEvent = {
         deployment: name,
@@ -372,17 +425,25 @@ export class Coordinator {
           to: m.op.node,
           fromClass: m.was.classId,
           toClass: m.op.classId,
+          phases: roundPhases(m.phases),
         })),
         ms: performance.now() - t0,
         at: Date.now(),
       };
       this.migrations.push(ev);
+      this.#metrics.migrations++;
+      this.#metrics.operatorsMoved += done.length;
       if (this.migrations.length > this.#keepMigrations)
         this.migrations.splice(0, this.migrations.length - this.#keepMigrations);
       await this.#save(next);
       this.#log(
         `migrated ${done.length} operator(s) of ${name} (${why}) in ${ev.ms.toFixed(0)} ms: ` +
-          ev.moved.map((m) => `${m.opId} ${m.fromClass}→${m.toClass}`).join(', '),
+          ev.moved
+            .map(
+              (m) =>
+                `${m.opId} ${m.fromClass}→${m.toClass} (stop ${m.phases?.stopMs} + spawn ${m.phases?.spawnMs} + configure ${m.phases?.configureMs} ms)`,
+            )
+            .join(', '),
       );
       return ev;
     });
@@ -409,18 +470,23 @@ export class Coordinator {
   }
 
   /** Drain + snapshot on the old node (if it still runs), restore on the new one, then reconfigure. */
-  async #move(d: Deployment, opId: string, from: string): Promise<void> {
+  async #move(d: Deployment, opId: string, from: string): Promise<MovePhases> {
     const op = d.ops.find((o) => o.id === opId)!;
     const ref = { type: op.actorType, id: op.actorId };
+    const t0 = performance.now();
     const where = await this.#cluster.locate(ref);
     if (where && where.node === from && (await this.#cluster.isNodeAlive(from)))
       await this.#cluster.stop(ref);
-    await this.#place(d, opId);
+    const stopped = performance.now();
+    const placed = await this.#place(d, opId);
+    return { stopMs: stopped - t0, ...placed };
   }
 
-  async #place(d: Deployment, opId: string): Promise<void> {
+  async #place(d: Deployment, opId: string): Promise<Omit<MovePhases, 'stopMs'>> {
     const op = d.ops.find((o) => o.id === opId)!;
+    const t0 = performance.now();
     const ref = await this.#cluster.spawn(op.actorType, { id: op.actorId, node: op.node });
+    const spawned = performance.now();
     const config: OpConfig = {
       deployment: d.name,
       opId: op.id,
@@ -434,6 +500,7 @@ export class Coordinator {
     };
     // The first configure of an LLM op in a process compiles (or loads) its kernels.
     await ref.ask({ type: 'configure', config }, { timeoutMs: 60_000, retries: 2 });
+    return { spawnMs: spawned - t0, configureMs: performance.now() - spawned };
   }
 
   async #save(d: Deployment): Promise<void> {

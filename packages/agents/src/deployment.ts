@@ -32,11 +32,25 @@ export async function loadDeployment(cluster: Cluster, name: string): Promise<De
   return e?.operation === 'PUT' ? e.json<Deployment>() : undefined;
 }
 
+/** Where one operator's move spent its time: stop on the old node, spawn on the new one, configure it. */
+export interface MovePhases {
+  stopMs: number;
+  spawnMs: number;
+  configureMs: number;
+}
+
 /** A migration the coordinator carried out: why, what moved where, how long the operators were away. */
 export interface MigrationEvent {
   deployment: string;
   reason: string;
-  moved: { opId: string; from: string; to: string; fromClass: string; toClass: string }[];
+  moved: {
+    opId: string;
+    from: string;
+    to: string;
+    fromClass: string;
+    toClass: string;
+    phases?: MovePhases;
+  }[];
   ms: number;
   at: number;
 }

@@ -1,8 +1,8 @@
 export { calculate } from './calculator.js';
-export type { CoordinatorOptions } from './coordinator.js';
+export type { CoordinatorMetrics, CoordinatorOptions } from './coordinator.js';
 export { Coordinator, MAX_DEPLOY_BYTES, MAX_DEPLOYMENTS, MAX_MIGRATIONS } from './coordinator.js';
 export { coordinatorActor } from './coordinator-actor.js';
-export type { Deployment, Measurement, MigrationEvent } from './deployment.js';
+export type { Deployment, Measurement, MigrationEvent, MovePhases } from './deployment.js';
 export { loadDeployment } from './deployment.js';
 export { AgentsError, AgentsErrorCode } from './errors.js';
 export type { HttpLimits, HttpRequest } from './http.js';
