@@ -4,8 +4,9 @@
 // hold the SLA in every window of the day, with the static and with the re-plan policy. A fleet is
 // the planner's device use at the peak rate × a scale; the smallest scale on a ladder whose
 // simulated day meets the SLA in every window wins. All devices are modelled. Imports the built
-// packages. Usage: pnpm bench fleets [--quick] [--chart=FILE.svg]
+// packages (the chart through the CLI's SVG writer). Usage: pnpm bench fleets [--quick] [--chart=FILE.svg]
 import { readFileSync, writeFileSync } from 'node:fs';
+import { Svg } from '../packages/cli/dist/svg.js';
 import { PAPER_CATALOG } from '../packages/cost/dist/index.js';
 import { defaultRegistry, demandTable, PassManager, parseGraph } from '../packages/ir/dist/index.js';
 import { planHeuristic, problemFromDemand } from '../packages/planner/dist/index.js';
@@ -153,44 +154,31 @@ function main(): void {
 
 /** Grouped bars: $ per 1k requests per fleet, static and dynamic side by side, one panel per model. */
 function svg(lines: Line[]): string {
-  const out: string[] = [];
   const panelW = 520;
   const barW = 14;
   const h = 220;
+  const out = new Svg(MODELS.length * panelW + 40, h + 115);
   MODELS.forEach(({ model }, m) => {
     const mine = lines.filter((l) => l.model === model);
     const fleets = [...new Set(mine.map((l) => l.fleet))];
     const max = Math.max(...mine.map((l) => l.usd_per_1k ?? 0), 1e-9);
     const x0 = m * panelW + 50;
-    out.push(
-      `<text x="${x0}" y="20" font-size="13">${model}: $ per 1k requests (modelled fleets, SLA held in every window)</text>`,
-    );
-    out.push(`<line x1="${x0}" y1="${h + 30}" x2="${x0 + panelW - 70}" y2="${h + 30}" stroke="#444"/>`);
+    out.text(x0, 20, `${model}: $ per 1k requests (modelled fleets, SLA held in every window)`, { size: 13 });
+    out.line(x0, h + 30, x0 + panelW - 70, h + 30);
     fleets.forEach((f, i) => {
       const gx = x0 + 10 + i * ((panelW - 80) / fleets.length);
       for (const [k, policy] of (['static', 'dynamic'] as const).entries()) {
         const v = mine.find((l) => l.fleet === f && l.policy === policy)?.usd_per_1k;
         const bh = v ? (h - 20) * (v / max) : 0;
-        const colour = policy === 'static' ? '#4c78a8' : '#f58518';
-        out.push(
-          `<rect x="${gx + k * barW}" y="${h + 30 - bh}" width="${barW - 2}" height="${bh}" fill="${colour}"/>`,
-        );
-        if (v)
-          out.push(
-            `<text x="${gx + k * barW + 6}" y="${h + 26 - bh}" font-size="8" text-anchor="middle">${v.toFixed(2)}</text>`,
-          );
+        out.rect(gx + k * barW, h + 30 - bh, barW - 2, bh, policy === 'static' ? '#4c78a8' : '#f58518');
+        if (v) out.text(gx + k * barW + 6, h + 26 - bh, v.toFixed(2), { size: 8, anchor: 'middle' });
       }
-      const lx = gx + barW;
-      out.push(
-        `<text x="${lx}" y="${h + 42}" font-size="9" text-anchor="end" transform="rotate(-30 ${lx} ${h + 42})">${f}</text>`,
-      );
+      out.text(gx + barW, h + 42, f, { size: 9, anchor: 'end', rotate: -30 });
     });
   });
-  out.push(`<text x="50" y="${h + 100}" font-size="10" fill="#4c78a8">■ static</text>`);
-  out.push(
-    `<text x="110" y="${h + 100}" font-size="10" fill="#f58518">■ dynamic (re-plan on utilisation)</text>`,
-  );
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${MODELS.length * panelW + 40}" height="${h + 115}" font-family="sans-serif">\n${out.join('\n')}\n</svg>\n`;
+  out.text(50, h + 100, '■ static', { fill: '#4c78a8' });
+  out.text(110, h + 100, '■ dynamic (re-plan on utilisation)', { fill: '#f58518' });
+  return out.toString();
 }
 
 main();

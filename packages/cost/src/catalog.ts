@@ -50,6 +50,12 @@ export interface DeviceClass {
   /** Fixed per-op overhead (kernel launch, dispatch), milliseconds. */
   staticLatencyMs: number;
   measured?: MeasuredPeaks;
+  /**
+   * Achieved ÷ peak (0, 1] that spec and Table 5 peaks are multiplied by (compute and bandwidth
+   * alike); absent means 1, the roofline at full peak. Measured peaks are achieved already and
+   * ignore it.
+   */
+  efficiency?: number;
 }
 
 export type Catalog = readonly DeviceClass[];
@@ -189,12 +195,13 @@ export function devicePeaks(
     const { gflops, gbps } = device.measured;
     return { flopsPerS: gflops * 1e9, bytesPerS: gbps * 1e9, memoryBytes, source: 'measured' };
   }
-  const bytesPerS = (usePaper ? device.paper!.memBwGbps : device.spec.memBwGbps) * 1e9;
+  const eff = device.efficiency ?? 1;
+  const bytesPerS = (usePaper ? device.paper!.memBwGbps : device.spec.memBwGbps) * 1e9 * eff;
   let tflops: number | null;
   if (dtype === 'fp8') tflops = device.spec.fp8Tflops;
   else tflops = usePaper ? device.paper!.fp16Tflops : device.spec.denseFp16Tflops;
   if (tflops === null) return null;
-  return { flopsPerS: tflops * 1e12, bytesPerS, memoryBytes, source: usePaper ? 'paper' : 'dense' };
+  return { flopsPerS: tflops * 1e12 * eff, bytesPerS, memoryBytes, source: usePaper ? 'paper' : 'dense' };
 }
 
 /** Returns a new catalog in which `deviceId` uses measured peaks (calibration results). */

@@ -8,6 +8,8 @@ export const CostErrorCode = {
   ModelUnknown: 'MODEL_UNKNOWN',
   /** An option or measurement is out of range. */
   Input: 'COST_INPUT',
+  /** A TCO sensitivity sweep was given a range that is empty, reversed or outside its bounds. */
+  SweepRange: 'SWEEP_RANGE',
 } as const;
 export type CostErrorCode = (typeof CostErrorCode)[keyof typeof CostErrorCode];
 

@@ -22,6 +22,16 @@ export type { InstanceChoice, Shape, SizeResult } from './serving.js';
 export { sizeDecode, sizePrefill } from './serving.js';
 export type { PairResult, Scenario, ScenarioResult, StudyOptions, StudyResult } from './study.js';
 export { runTcoStudy, scenarioLabel } from './study.js';
+export type {
+  SweepKind,
+  SweepOptions,
+  SweepParameter,
+  SweepRanges,
+  SweepResult,
+  SweepSeries,
+  SweepWinner,
+} from './sweep.js';
+export { DEFAULT_SWEEP_RANGES, resolveSweepRanges, sweepTco } from './sweep.js';
 export type { HourlyCost, ResolvedTco, ServingEconomics, TcoOptions } from './tco.js';
 export { deviceHourlyCost } from './tco.js';
 export { parseCatalog } from './user-catalog.js';

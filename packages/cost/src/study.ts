@@ -149,11 +149,11 @@ function studyAssumptions(
   sla: { ttftMs: number; tbtMs: number },
 ): string[] {
   const lines = [
-    `hourly $ = price · i/(1−(1+i)^−n) / 8760 + operating; i = ${tco.annualInterest}, n = ${tco.years} years (annual annuity)`,
+    `hourly $ = price · i/(1−(1+i)^−n) / 8760 / u + operating; i = ${tco.annualInterest}, n = ${tco.years} years (annual annuity), utilisation u = ${tco.utilisation}`,
     tco.power === 'paper'
       ? 'operating $/h = Table 5 op cost per hour'
       : `operating $/h = TDP kW × $${tco.usdPerKwh}/kWh`,
-    `peaks: ${basis === 'paper' ? 'Table 5 FP16 TFLOPS, memory, bandwidth' : 'vendor dense FP16/BF16 TFLOPS'}; FP8 = vendor dense FP8 TFLOPS (none on a40, a100-80g); no efficiency factor`,
+    `peaks: ${basis === 'paper' ? 'Table 5 FP16 TFLOPS, memory, bandwidth' : 'vendor dense FP16/BF16 TFLOPS'}; FP8 = vendor dense FP8 TFLOPS (none on a40, a100-80g); × efficiency (achieved ÷ peak, 1 unless a device sets it)`,
     'time = max(FLOPs / (tp · peak), bytes / (tp · BW)) + 2 ring all-reduces per layer over scale-up + 10 µs static',
     'ring all-reduce = 2(p−1)/p · bytes / link + 2(p−1) · 5 µs; tp ∈ {1,2,4,8} (divides kv heads), pp ∈ {1,2,4} chassis',
     'prefill FLOPs = 2·params·L + 2·layers·L²·d_model; bytes = weights + KV written',
@@ -173,7 +173,7 @@ function studyAssumptions(
     lines.push(
       `${id}: $${h.totalUsdPerHour.toFixed(4)}/h (capital ${h.capitalUsdPerHour.toFixed(4)} + op ${h.operatingUsdPerHour.toFixed(4)}); ` +
         `fp16 ${pk.flopsPerS / 1e12} TFLOPS, fp8 ${p8 ? p8.flopsPerS / 1e12 : '—'} TFLOPS, ${pk.bytesPerS / 1e9} GB/s, ` +
-        `${pk.memoryBytes / 1e9} GB, scale-up ${d.link.scaleUpGBps} GB/s`,
+        `${pk.memoryBytes / 1e9} GB, scale-up ${d.link.scaleUpGBps} GB/s${d.efficiency === undefined ? '' : `, efficiency ${d.efficiency}`}`,
     );
   }
   for (const m of ['llama3-8b', 'llama3-70b']) {

@@ -16,6 +16,12 @@ export interface TcoOptions {
   power?: 'paper' | 'tdp';
   /** @default 0.40 */
   usdPerKwh?: number;
+  /**
+   * Share (0, 1] of the hours a device does paid work. Capital accrues every hour, the operating
+   * cost (power) only while busy, so an hour of work costs capital ÷ utilisation + operating.
+   * @default 1
+   */
+  utilisation?: number;
 }
 
 export interface ResolvedTco {
@@ -23,13 +29,20 @@ export interface ResolvedTco {
   annualInterest: number;
   power: 'paper' | 'tdp';
   usdPerKwh: number;
+  utilisation: number;
 }
 
 export function resolveTco(o: TcoOptions = {}): ResolvedTco {
-  const r = { years: 4, annualInterest: 0.08, power: 'paper' as const, usdPerKwh: 0.4, ...o };
+  const r = { years: 4, annualInterest: 0.08, power: 'paper' as const, usdPerKwh: 0.4, utilisation: 1, ...o };
   if (!(r.years > 0)) throw new CostError(CostErrorCode.Input, `options.years must be > 0, got ${r.years}`);
   if (!(r.annualInterest >= 0)) {
     throw new CostError(CostErrorCode.Input, `options.annualInterest must be >= 0, got ${r.annualInterest}`);
+  }
+  if (!(r.usdPerKwh >= 0)) {
+    throw new CostError(CostErrorCode.Input, `options.usdPerKwh must be >= 0, got ${r.usdPerKwh}`);
+  }
+  if (!(r.utilisation > 0 && r.utilisation <= 1)) {
+    throw new CostError(CostErrorCode.Input, `options.utilisation must be in (0, 1], got ${r.utilisation}`);
   }
   return r;
 }
@@ -46,11 +59,11 @@ export interface HourlyCost {
   totalUsdPerHour: number;
 }
 
-/** $/h of owning and running one device. */
+/** $ per busy hour of owning and running one device (per hour when `utilisation` is 1). */
 export function deviceHourlyCost(device: DeviceClass, options: TcoOptions = {}): HourlyCost {
   const o = resolveTco(options);
   const price = device.paper?.priceUsd ?? device.spec.priceUsd;
-  const capitalUsdPerHour = annuity(price, o.annualInterest, o.years) / HOURS_PER_YEAR;
+  const capitalUsdPerHour = annuity(price, o.annualInterest, o.years) / HOURS_PER_YEAR / o.utilisation;
   const operatingUsdPerHour =
     o.power === 'tdp'
       ? (device.spec.tdpW / 1000) * o.usdPerKwh

@@ -68,6 +68,13 @@ function parseDevice(v: unknown, path: string, base: DeviceClass | undefined): D
     staticLatencyMs: need('static_latency_ms', base?.staticLatencyMs ?? 0.01),
   };
   if (paper) dev.paper = paper;
+  const efficiency = o.efficiency ?? base?.efficiency;
+  if (efficiency !== undefined) {
+    if (typeof efficiency !== 'number' || !(efficiency > 0 && efficiency <= 1)) {
+      fail(`${path}.efficiency`, 'a number in (0, 1] (achieved ÷ peak)');
+    }
+    dev.efficiency = efficiency;
+  }
   if (dev.link.maxScaleUp < 1 || !Number.isInteger(dev.link.maxScaleUp)) {
     fail(`${path}.max_scale_up`, 'a positive integer');
   }

@@ -8,6 +8,7 @@ import {
   findModel,
   PAPER_CATALOG,
   parseCatalog,
+  resolveSweepRanges,
 } from '../src/index.js';
 
 test('CostErrorCode: unique values; every code has a throw site that carries it, with the class name', () => {
@@ -29,6 +30,7 @@ test('CostErrorCode: unique values; every code has a throw site that carries it,
     [CostErrorCode.DeviceUnknown]: caught(() => findDevice(PAPER_CATALOG, 'no-such-device')),
     [CostErrorCode.ModelUnknown]: caught(() => findModel('no-such-model')),
     [CostErrorCode.Input]: caught(() => new CorrectionTable({ alpha: 2 })),
+    [CostErrorCode.SweepRange]: caught(() => resolveSweepRanges({ years: [6, 3] })),
   } satisfies Record<CostErrorCode, CostError>;
   assert.deepEqual(Object.keys(byCode).sort(), [...values].sort());
   for (const [code, e] of Object.entries(byCode)) {

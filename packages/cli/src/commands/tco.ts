@@ -9,15 +9,19 @@ import {
   type ScenarioResult,
   type StudyResult,
   scenarioLabel,
+  sweepTco,
 } from '@stitch/cost';
 import type { Command } from 'commander';
+import { Svg } from '../svg.js';
+import { type SweepCliOpts, sweepOptions, sweepText, tornadoSvg, wantsSweep } from './tco-sweep.js';
 
-interface TcoCliOpts {
+interface TcoCliOpts extends SweepCliOpts {
   dense?: boolean;
   power: string;
   catalog?: string;
   json?: boolean;
   chart?: string;
+  sweep?: boolean;
 }
 
 const PAPER_PAIRS = [
@@ -66,35 +70,32 @@ export function tcoSvg(study: StudyResult, ids: readonly string[]): string {
   const panelH = 40 + cell * ids.length + 40;
   const cols = 4;
   const rows = Math.ceil(study.scenarios.length / cols);
-  const out = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${cols * panelW}" height="${rows * panelH + 40}" font-family="sans-serif" font-size="10">`,
-    `<text x="8" y="20" font-size="14">TCO relative to H100::H100 (prefill rows × decode columns; ${study.basis} peaks; lower is cheaper)</text>`,
-  ];
+  const svg = new Svg(cols * panelW, rows * panelH + 40);
+  svg.text(
+    8,
+    20,
+    `TCO relative to H100::H100 (prefill rows × decode columns; ${study.basis} peaks; lower is cheaper)`,
+    { size: 14 },
+  );
   study.scenarios.forEach((s, n) => {
     const x0 = (n % cols) * panelW;
     const y0 = 40 + Math.floor(n / cols) * panelH;
-    out.push(`<text x="${x0 + 8}" y="${y0 + 14}" font-size="11">${scenarioLabel(s.scenario)}</text>`);
+    svg.text(x0 + 8, y0 + 14, scenarioLabel(s.scenario), { size: 11 });
     ids.forEach((d, j) => {
-      out.push(
-        `<text x="${x0 + label + j * cell + cell / 2}" y="${y0 + 34}" text-anchor="middle" font-size="8">${d}</text>`,
-      );
+      svg.text(x0 + label + j * cell + cell / 2, y0 + 34, d, { size: 8, anchor: 'middle' });
     });
     ids.forEach((p, i) => {
       const y = y0 + 40 + i * cell;
-      out.push(
-        `<text x="${x0 + label - 4}" y="${y + cell / 2 + 3}" text-anchor="end" font-size="8">${p}</text>`,
-      );
+      svg.text(x0 + label - 4, y + cell / 2 + 3, p, { size: 8, anchor: 'end' });
       ids.forEach((d, j) => {
         const v = rel(s, p, d);
         const x = x0 + label + j * cell;
-        out.push(`<rect x="${x}" y="${y}" width="${cell - 1}" height="${cell - 1}" fill="${colour(v)}"/>`);
-        const text = v === undefined ? '—' : v.toFixed(2);
-        out.push(`<text x="${x + cell / 2}" y="${y + cell / 2 + 3}" text-anchor="middle">${text}</text>`);
+        svg.rect(x, y, cell - 1, cell - 1, colour(v));
+        svg.text(x + cell / 2, y + cell / 2 + 3, v === undefined ? '—' : v.toFixed(2), { anchor: 'middle' });
       });
     });
   });
-  out.push('</svg>');
-  return `${out.join('\n')}\n`;
+  return svg.toString();
 }
 
 function runTco(o: TcoCliOpts): void {
@@ -114,7 +115,15 @@ function runTco(o: TcoCliOpts): void {
     }
     catalog = parseCatalog(json);
   }
-  const study = runTcoStudy({ basis: o.dense ? 'dense' : 'paper', tco: { power: o.power }, catalog });
+  const basis = o.dense ? 'dense' : 'paper';
+  if (o.sweep || wantsSweep(o)) {
+    const result = sweepTco({ basis, tco: { power: o.power }, catalog, ...sweepOptions(o) });
+    if (o.chart) writeFileSync(o.chart, tornadoSvg(result));
+    const text = o.json ? `${JSON.stringify(result, null, 2)}\n` : sweepText(result);
+    process.stdout.write(o.chart && !o.json ? `${text}tornado chart written to ${o.chart}\n` : text);
+    return;
+  }
+  const study = runTcoStudy({ basis, tco: { power: o.power }, catalog });
   if (o.chart) writeFileSync(o.chart, tcoSvg(study, PAPER_DEVICE_IDS));
   if (o.json) {
     process.stdout.write(`${JSON.stringify(study, null, 2)}\n`);
@@ -140,6 +149,14 @@ export function registerTco(program: Command): void {
     .option('--power <basis>', "operating cost: 'paper' ($/h of Table 5) or 'tdp' (TDP × $0.40/kWh)", 'paper')
     .option('--catalog <file>', 'device catalog JSON that overrides or extends the paper catalog')
     .option('--json', 'print the full study as JSON')
-    .option('--chart <file.svg>', 'write a heat-map chart as SVG')
+    .option('--chart <file.svg>', 'write a heat-map chart (a tornado chart with --sweep) as SVG')
+    .option('--sweep', 'sensitivity: move one assumption at a time and report which pair wins where')
+    .option('--sweep-price <f>', 'each device price × 1−f … 1+f (implies --sweep; default 0.3)')
+    .option('--sweep-years <lo:hi>', 'financing years (implies --sweep; default 3:6)')
+    .option('--sweep-interest <lo:hi>', 'annual interest (implies --sweep; default 0:0.16)')
+    .option('--sweep-kwh <lo:hi>', 'electricity $/kWh (implies --sweep; default 0.1:0.7)')
+    .option('--sweep-utilisation <lo:hi>', 'busy share of hours (implies --sweep; default 0.3:1)')
+    .option('--sweep-efficiency <lo:hi>', 'achieved ÷ peak per device (implies --sweep; default 0.5:1)')
+    .option('--sweep-points <n>', 'values per assumption, 2–21 (implies --sweep; default 5)')
     .action(runTco);
 }
