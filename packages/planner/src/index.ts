@@ -12,3 +12,11 @@ export { paretoFrontier } from './pareto.js';
 export type { Placement, PlanFeasible, PlanInfeasible, PlanOptions, PlanResult } from './plan.js';
 export { planExact, planHeuristic } from './plan.js';
 export type { ClassSpec, EdgeSpec, PlacementProblem, TaskSpec } from './problem.js';
+export type {
+  OperatorObservation,
+  RebalanceAction,
+  RebalanceConfig,
+  RebalanceResult,
+  RebalanceState,
+} from './rebalance.js';
+export { rebalance } from './rebalance.js';

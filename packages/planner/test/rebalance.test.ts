@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { PlanError } from '../src/errors.js';
+import { type OperatorObservation, type RebalanceState, rebalance } from '../src/rebalance.js';
+
+const op = (o: Partial<OperatorObservation> & { arrivalPerS: number }): OperatorObservation => ({
+  opId: 'llm',
+  classId: 'h100',
+  replicas: 2,
+  serviceMs: 100,
+  queueDepth: 0,
+  ...o,
+});
+const slots = { h100: 8, cpu: 4 };
+
+/** Runs rounds one second apart, applying each action to the replica count; returns every action. */
+function run(arrivals: number[], start = 2, config = {}) {
+  let replicas = start;
+  let state: RebalanceState = { changedAt: {} };
+  const all = [];
+  for (const [i, arrivalPerS] of arrivals.entries()) {
+    const r = rebalance([op({ arrivalPerS, replicas })], slots, config, i * 1000, state);
+    state = r.state;
+    for (const a of r.actions) {
+      all.push({ round: i, ...a });
+      replicas = a.to;
+    }
+  }
+  return { actions: all, replicas };
+}
+
+test('steady load inside the band changes nothing for a minute', () => {
+  // 12 req/s × 100 ms = 1.2 busy replicas over 2: 60 %, between 40 % and 85 %.
+  assert.deepEqual(run(Array(60).fill(12)).actions, []);
+  // Load wandering inside the band does not flap either.
+  assert.deepEqual(run(Array.from({ length: 60 }, (_, i) => (i % 2 ? 9 : 16))).actions, []);
+});
+
+test('a spike scales out to the target utilisation; when it passes, scale in after the cooldown', () => {
+  const load = [...Array(5).fill(12), ...Array(30).fill(60), ...Array(40).fill(12)];
+  const { actions, replicas } = run(load);
+  assert.equal(actions[0]!.kind, 'scale-out');
+  assert.equal(actions[0]!.round, 5);
+  // 60 req/s × 100 ms = 6 busy replicas; at 70 %: 9.
+  assert.equal(actions[0]!.to, 9);
+  assert.match(actions[0]!.reason, /utilisation 300 %/);
+  const inAt = actions.find((a) => a.kind === 'scale-in')!;
+  assert.ok(inAt.round >= 35, `scaled in at round ${inAt.round}, while the spike lasted`);
+  assert.equal(replicas, 2);
+  // Every change to the operator is at least one cooldown after the previous one.
+  for (let i = 1; i < actions.length; i++) assert.ok(actions[i]!.round - actions[i - 1]!.round >= 10);
+});
+
+test('a deep queue scales out even when the measured utilisation looks fine', () => {
+  const r = rebalance([op({ arrivalPerS: 12, queueDepth: 20 })], slots, {}, 0);
+  assert.equal(r.actions[0]?.kind, 'scale-out');
+  assert.equal(r.actions[0]?.to, 3);
+});
+
+test('pinned operators, the cap per round and the free slots of a class are respected', () => {
+  const hot = (opId: string, arrivalPerS: number, extra: Partial<OperatorObservation> = {}) =>
+    op({ opId, arrivalPerS, ...extra });
+  const r = rebalance(
+    [hot('a', 30), hot('b', 90), hot('c', 60), hot('p', 200, { pinned: true })],
+    { h100: 5 },
+    { maxChangesPerRound: 2 },
+    0,
+  );
+  // The most loaded first: b wants 13 replicas and gets the class's 5 free slots; then it is full.
+  assert.deepEqual(
+    r.actions.map((a) => [a.opId, a.from, a.to]),
+    [['b', 2, 7]],
+  );
+  assert.match(r.actions[0]!.reason, /room for 5/);
+  // With room for all, the cap of 2 changes per round takes the two most loaded; p stays pinned.
+  const capped = rebalance(
+    [hot('a', 30), hot('b', 90), hot('c', 60), hot('p', 200, { pinned: true })],
+    { h100: 100 },
+    { maxChangesPerRound: 2 },
+    0,
+  );
+  assert.deepEqual(
+    capped.actions.map((a) => a.opId),
+    ['b', 'c'],
+  );
+});
+
+test('the same recorded observations give the same actions every run', () => {
+  const load = Array.from({ length: 80 }, (_, i) => 10 + ((i * 37) % 50));
+  assert.deepEqual(run(load), run(load));
+});
+
+test('bad config and observations are typed errors', () => {
+  assert.throws(() => rebalance([], {}, { scaleInBelow: 0.9 }, 0), PlanError);
+  assert.throws(() => rebalance([], {}, { maxChangesPerRound: 0 }, 0), PlanError);
+  assert.throws(() => rebalance([op({ arrivalPerS: -1 })], slots, {}, 0), PlanError);
+  assert.throws(() => rebalance([op({ arrivalPerS: 1, replicas: 0 })], slots, {}, 0), PlanError);
+});
