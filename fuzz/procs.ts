@@ -3,6 +3,8 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
+export { alive } from '../test/fixtures/pids.js';
+
 export interface NodeProc {
   child: ChildProcess;
   pid: number;
@@ -49,15 +51,6 @@ export async function stopNodeProc(proc: NodeProc | undefined): Promise<void> {
   const timer = setTimeout(() => proc.child.kill('SIGKILL'), 5000);
   await gone;
   clearTimeout(timer);
-}
-
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** VmRSS of a process in MiB, or 0 when it cannot be read. */

@@ -88,12 +88,16 @@ describe('virtual actors (cluster.get)', () => {
     assert.equal(seen.epoch, 1);
   });
 
+  /** Two node processes in a cluster of their own, and a client of it. */
+  async function twoNodes(cluster: string, ids: [string, string]) {
+    const procs = new Map<string, NodeProc>();
+    for (const id of ids) procs.set(id, await startNode({ nats: nats.url, cluster, nodeId: id }));
+    return { procs, c: await client(cluster) };
+  }
+
   test('after kill -9 of the owner the next ask re-activates it elsewhere from its stored snapshot', async () => {
     const CLUSTER = 'v-kill';
-    const env = { nats: nats.url, cluster: CLUSTER };
-    const procs = new Map<string, NodeProc>();
-    for (const id of ['vk-a', 'vk-b']) procs.set(id, await startNode({ ...env, nodeId: id }));
-    const c = await client(CLUSTER);
+    const { procs, c } = await twoNodes(CLUSTER, ['vk-a', 'vk-b']);
     const ref = c.get(Counter, 'k1');
     assert.equal(await ref.ask({ type: 'add', by: 4 }), 4);
     // Counter's snapshot is taken after every turn but reaches storage only on stop and on a durable
@@ -122,10 +126,7 @@ describe('virtual actors (cluster.get)', () => {
 
   test('a fast-mode actor with persist survives kill -9 of its node: every saved message comes back', async () => {
     const CLUSTER = 'v-persist';
-    const env = { nats: nats.url, cluster: CLUSTER };
-    const procs = new Map<string, NodeProc>();
-    for (const id of ['vp-a', 'vp-b']) procs.set(id, await startNode({ ...env, nodeId: id }));
-    const c = await client(CLUSTER);
+    const { procs, c } = await twoNodes(CLUSTER, ['vp-a', 'vp-b']);
     const cart = c.get(Cart, 'c1');
     for (const item of ['apple', 'bread', 'cheese']) await cart.ask({ type: 'add', item });
     // Saves run in the background after each message: wait until the actor reports none unsaved.
