@@ -6,6 +6,8 @@ import type { KernelSpec } from '../spec.js';
 import { entryName, kernelArgs } from '../spec.js';
 import type { Target } from '../targets.js';
 import { argType, func, generic, map } from './common.js';
+import { PACK_B_BYTES, packedMatmul } from './packed.js';
+import { tileFor, wrapSchedule } from './schedule.js';
 
 type Spec<Op extends KernelSpec['op']> = Extract<KernelSpec, { op: Op }>;
 
@@ -23,13 +25,6 @@ const REGISTER_TILES: Record<Target, [number, number][]> = {
   'x86-64-v4': [[8, 32]],
 };
 
-/** Largest multiple of `step` that divides `n` and is ≤ `max` (at least `step`). */
-function tileFor(n: number, step: number, max: number): number {
-  let best = step;
-  for (let t = step; t <= Math.min(n, max); t += step) if (n % t === 0) best = t;
-  return best;
-}
-
 export interface Generated {
   mlir: string;
   /** Whether the MLIR carries a transform schedule (run by --transform-interpreter). */
@@ -44,6 +39,8 @@ export function matmul(spec: Spec<'nn.matmul'>, target: Target): Generated {
   if (!tile || m === null || spec.transposeB)
     return { mlir: plain(entryName(spec), args, op), scheduled: false };
   const [rm, rn] = tile;
+  if (4 * spec.k * spec.n > PACK_B_BYTES)
+    return { mlir: packedMatmul({ ...spec, m }, tile), scheduled: true };
   // Measured on AVX-512 at 1024³: a k block of 128 with wide n blocks beat 64×256×256 by ~10%.
   const cache = [tileFor(m, rm, 128), tileFor(spec.n, rn, 512), tileFor(spec.k, 1, 128)];
   return {
@@ -227,40 +224,4 @@ function schedule(op: string, cache: number[], reg: number[], interchange: numbe
     `%f = transform.structured.vectorize_children_and_apply_patterns %f0 : (${any}) -> ${any}`,
   );
   return wrapSchedule(lines);
-}
-
-/** Common tail of the schedules: hoisting, in-place bufferization, lowering of vector ops. `%f` is the func. */
-function wrapSchedule(head: string[]): string {
-  const any = '!transform.any_op';
-  const lines = [
-    ...head,
-    `transform.apply_patterns to %f { transform.apply_patterns.canonicalization } : ${any}`,
-    `transform.apply_cse to %f : ${any}`,
-    `%loops = transform.structured.match ops{["scf.for"]} in %f : (${any}) -> ${any}`,
-    `transform.apply_licm to %loops : ${any}`,
-    // Moves the accumulator's transfer_read/write out of the k loop: it stays in registers.
-    `transform.loop.hoist_loop_invariant_subsets %loops : ${any}`,
-    `transform.apply_patterns to %f { transform.apply_patterns.canonicalization } : ${any}`,
-    `%b = transform.bufferization.one_shot_bufferize %root {bufferize_function_boundaries = true} : (${any}) -> ${any}`,
-    `%f2 = transform.structured.match ops{["func.func"]} in %b : (${any}) -> ${any}`,
-    'transform.apply_patterns to %f2 {',
-    '  transform.apply_patterns.vector.lower_contraction lowering_strategy = "outerproduct"',
-    '  transform.apply_patterns.vector.transfer_permutation_patterns',
-    '  transform.apply_patterns.vector.lower_multi_reduction lowering_strategy = "innerparallel"',
-    '  transform.apply_patterns.vector.lower_outerproduct',
-    '  transform.apply_patterns.vector.lower_broadcast',
-    '  transform.apply_patterns.vector.lower_transfer max_transfer_rank = 1',
-    '  transform.apply_patterns.vector.lower_shape_cast',
-    '  transform.apply_patterns.canonicalization',
-    `} : ${any}`,
-    'transform.yield',
-  ];
-  return [
-    'module attributes {transform.with_named_sequence} {',
-    `  transform.named_sequence @__transform_main(%root: ${any} {transform.consumed}) {`,
-    ...lines.map((l) => `    ${l}`),
-    '  }',
-    '}',
-    '',
-  ].join('\n');
 }
