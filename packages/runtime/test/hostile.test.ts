@@ -149,18 +149,21 @@ test('maxActors and the durable stream limits have defaults and refuse nonsense'
 test('$outcome waiters are capped per key and in keys', async () => {
   const sent: string[] = [];
   const host = { guard: new Guard(() => undefined), log: () => undefined };
-  const record = { processed: new Map(), save: async () => undefined, superseded: false };
+  const record = { outcome: () => undefined, save: async () => undefined, superseded: false };
   const replies = { send: (subject: string) => sent.push(subject) };
   const inbox = new DurableInbox(host as never, 'a', record as never, replies as never, () => undefined);
   for (let i = 0; i < 100; i++) inbox.outcome('k', `r.${i}`, undefined);
   for (let i = 0; i < 2000; i++) inbox.outcome(`key${i}`, `w.${i}`, undefined);
   const msg = () => ({ ack: () => undefined, nak: () => undefined });
   const out = { ok: true as const, data: encode(1) };
-  await inbox.applied({ m: msg() as never, reply: undefined, out, key: 'k' });
+  inbox.applied({ m: msg() as never, reply: undefined, out, key: 'k' });
+  await inbox.settled();
   assert.equal(sent.length, 64, 'waiters per key');
-  await inbox.applied({ m: msg() as never, reply: undefined, out, key: 'key1500' });
+  inbox.applied({ m: msg() as never, reply: undefined, out, key: 'key1500' });
+  await inbox.settled();
   assert.equal(sent.length, 64, 'keys past the cap are not remembered');
-  await inbox.applied({ m: msg() as never, reply: undefined, out, key: 'key5' });
+  inbox.applied({ m: msg() as never, reply: undefined, out, key: 'key5' });
+  await inbox.settled();
   assert.equal(sent.length, 65);
 });
 
@@ -168,7 +171,7 @@ test('a reply or ack that throws does not break the durable commit chain', async
   const sent: string[] = [];
   const guard = new Guard(() => undefined);
   const host = { guard, log: () => undefined };
-  const record = { processed: new Map(), save: async () => undefined, superseded: false };
+  const record = { outcome: () => undefined, save: async () => undefined, superseded: false };
   const replies = {
     send: (subject: string) => {
       if (subject === 'boom') throw new Error('cannot publish');
@@ -183,9 +186,12 @@ test('a reply or ack that throws does not break the durable commit chain', async
     },
     nak: () => undefined,
   };
-  await inbox.applied({ m: throwingAck as never, reply: 'boom', out, key: undefined });
-  await inbox.applied({ m: throwingAck as never, reply: 'ok.1', out, key: undefined });
-  await inbox.applied({ m: { ack: () => undefined } as never, reply: 'ok.2', out, key: undefined });
+  inbox.applied({ m: throwingAck as never, reply: 'boom', out, key: undefined });
+  await inbox.settled();
+  inbox.applied({ m: throwingAck as never, reply: 'ok.1', out, key: undefined });
+  await inbox.settled();
+  inbox.applied({ m: { ack: () => undefined } as never, reply: 'ok.2', out, key: undefined });
+  await inbox.settled();
   assert.deepEqual(sent, ['ok.1', 'ok.2']);
   assert.equal(guard.counts()['durable commit'], 3);
 });

@@ -3,7 +3,15 @@ import type { Msg, Subscription } from '@nats-io/transport-node';
 import type { Claim } from '../cluster/directory.js';
 import { ActorStopped, Overloaded, RuntimeErrorCode } from '../errors.js';
 import { decode, encode } from '../wire/codec.js';
-import { type Envelope, envelopeOf, readHeaders, validReplySubject } from '../wire/envelope.js';
+import {
+  type Envelope,
+  envelopeOf,
+  readHeaders,
+  readMessageHeaders,
+  validReplySubject,
+} from '../wire/envelope.js';
+import { jetStreamPublisher } from '../wire/js-publish.js';
+import { coreMsg, inboxPrefixOf } from '../wire/nats-internals.js';
 import { failure, type Outcome } from '../wire/outcome.js';
 import type { ActorInspection, ActorRef, AnyActorDefinition } from './definition.js';
 import { DurableInbox } from './durable-inbox.js';
@@ -61,7 +69,19 @@ export class Activation {
     this.#budget = new RestartBudget(this.#options.restart);
     this.#self = host.ref({ type: def.type, id });
     this.#mailbox = new Mailbox(this.#options.mailbox, this.#options.concurrency, (item) => this.#turn(item));
-    this.#record = new StateRecord(host.stateKv, this.key, this.#options.durable.dedupKeys);
+    const inboxPrefix = inboxPrefixOf(host.nc);
+    this.#record = new StateRecord(
+      host.stateKv,
+      this.key,
+      this.#options.durable.dedupKeys,
+      (err) => host.guard.report('actor state blocks', err, { actor: this.key }),
+      inboxPrefix === undefined
+        ? undefined
+        : {
+            publisher: jetStreamPublisher(host.nc, inboxPrefix, host.clock, host.guard),
+            subject: `$KV.${host.names.stateBucket}.${this.key}`,
+          },
+    );
     this.#persister =
       this.#options.persist && def.snapshot
         ? new Persister(
@@ -170,7 +190,8 @@ export class Activation {
   #onDurable(m: JsMsg): void {
     this.#counters.delivered++;
     if (m.redelivered) this.#counters.redelivered++;
-    const h = readHeaders(m.headers);
+    const core = coreMsg(m);
+    const h = core ? readMessageHeaders(core) : readHeaders(m.headers);
     const env = envelopeOf(h);
     // A header-borne reply subject is whatever the publisher wrote: one that is not a subject means no reply.
     const reply = validReplySubject(h.replyTo);
@@ -224,20 +245,22 @@ export class Activation {
     else if (!out.ok) this.host.log('warn', 'tell failed', { actor: this.key, error: out.message });
   }
 
-  async #durableTurn(item: Incoming, m: JsMsg): Promise<void> {
+  #durableTurn(item: Incoming, m: JsMsg): void | Promise<void> {
     this.#durable.queued--;
-    const key = item.key!;
-    const done = this.#record.processed.get(key);
+    const done = this.#record.outcome(item.key!);
     if (done) {
       // Redelivery of an effect already recorded (kill -9 before the ack, or an ack the server lost).
       this.#counters.duplicatesSkipped++;
       if (item.reply) this.#replies.send(item.reply, done);
-      m.ack();
+      this.#durable.ack(m);
       return;
     }
-    const out = await this.#apply(item);
-    this.#record.remember(key, out);
-    await this.#durable.applied({ m, reply: item.reply, out, key: item.env.idempotencyKey });
+    // #settled has recorded the outcome with the snapshot that holds its effect.
+    const out = this.#apply(item);
+    const applied = (o: Outcome) =>
+      this.#durable.applied({ m, reply: item.reply, out: o, key: item.env.idempotencyKey });
+    if (out instanceof Promise) return out.then(applied);
+    applied(out);
   }
 
   /** Runs the handler; synchronous handlers give a synchronous outcome (no microtask hop per message). */
@@ -247,37 +270,47 @@ export class Activation {
       const result = handler(this.#state, item.msg, new TurnContext(this.host, this.#self, item.env));
       if (result instanceof Promise)
         return result.then(
-          (r) => this.#succeeded(r),
-          (e) => this.#failed(e),
+          (r) => this.#succeeded(item, r),
+          (e) => this.#failed(item, e),
         );
-      return this.#succeeded(result);
+      return this.#succeeded(item, result);
     } catch (error) {
-      return this.#failed(error);
+      return this.#failed(item, error);
     }
   }
 
-  #succeeded(result: unknown): Outcome {
+  #succeeded(item: Incoming, result: unknown): Outcome {
     try {
+      // Taken after every turn: it is also the point a crash restarts from.
       if (this.def.snapshot) this.#record.snapshot = encode(this.def.snapshot(this.#state));
     } catch (error) {
       // A state that cannot be snapshotted is not trusted further.
       this.#crash(error);
-      return failure(error);
+      return this.#settled(item, failure(error));
     }
     try {
-      return { ok: true, data: encode(result) };
+      return this.#settled(item, { ok: true, data: encode(result) });
     } catch (error) {
       // Only this reply is lost (the state is fine): the caller gets BadMessage, the actor goes on.
       this.host.guard.report('actor reply', error, { actor: this.key });
-      return failure(error);
+      return this.#settled(item, failure(error));
     }
   }
 
-  #failed(error: unknown): Outcome {
+  #failed(item: Incoming, error: unknown): Outcome {
     const code = (error as { code?: unknown })?.code;
     if (code === RuntimeErrorCode.Crash) this.#crash(error);
     else this.host.log('warn', 'handler threw', { actor: this.key, error: String(error) });
-    return failure(error);
+    return this.#settled(item, failure(error));
+  }
+
+  /**
+   * Records a durable message's outcome in the same synchronous step as the snapshot that holds its
+   * effect: a commit (which may start at any await) writes both or neither.
+   */
+  #settled(item: Incoming, out: Outcome): Outcome {
+    if (item.durable) this.#record.remember(item.key!, out);
+    return out;
   }
 
   /** Supervisor: restart from the last snapshot after a backoff, or stop for good past the restart limit. */

@@ -1,6 +1,7 @@
 import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import type { Timer } from '../clock.js';
+import { ackDirect } from '../wire/nats-internals.js';
 import type { Outcome } from '../wire/outcome.js';
 import type { Host } from './host.js';
 import type { ReplySender } from './reply-sender.js';
@@ -24,13 +25,17 @@ interface Applied {
  * An activation's durable inbox: its JetStream consumer, and the group commit of what it applied.
  * One KV write records the snapshot and the idempotency keys of every message applied since the last
  * one; only then are replies sent and messages acked. A crash before the write loses the effects and
- * the messages are redelivered; a crash after it finds the keys and skips them.
+ * the messages are redelivered; a crash after it finds the keys and skips them. A write may also hold
+ * the effects and keys of messages applied after its batch was taken (turns go on during a commit):
+ * those are answered after the next write, which holds them too.
  */
 export class DurableInbox {
   /** Durable messages queued but not yet started: a commit waits until this is 0 (or the batch is full). */
   queued = 0;
   #uncommitted: Applied[] = [];
   #commits: Promise<void> = Promise.resolve();
+  /** A commit is chained but has not taken its batch yet: whatever is applied meanwhile joins it. */
+  #commitWaiting = false;
   /** Reply subjects waiting for the outcome of a durable key that is not applied yet. */
   readonly #waiters = new Map<string, string[]>();
   #consumer: ConsumerMessages | undefined;
@@ -44,11 +49,13 @@ export class DurableInbox {
     private readonly superseded: () => void,
   ) {}
 
-  /** Records an applied message; commits when nothing else durable is queued or the batch is full. */
-  applied(a: Applied): Promise<void> | undefined {
+  /**
+   * Records an applied message; commits when nothing else durable is queued or the batch is full.
+   * Turns go on while a commit is in flight: what they apply meanwhile goes into the next commit.
+   */
+  applied(a: Applied): void {
     this.#uncommitted.push(a);
-    if (this.queued === 0 || this.#uncommitted.length >= COMMIT_BATCH) return this.#commit();
-    return undefined;
+    if (this.queued === 0 || this.#uncommitted.length >= COMMIT_BATCH) this.#commit();
   }
 
   /**
@@ -85,6 +92,11 @@ export class DurableInbox {
     void this.host.guard.each('durable consumer', messages, deliver);
   }
 
+  /** Acknowledges a message: its effect is committed, the stream may drop it. */
+  ack(m: JsMsg): void {
+    if (!ackDirect(this.host.nc, m)) m.ack();
+  }
+
   /** Stops taking durable messages; the unacknowledged ones go to the next activation. */
   async close(): Promise<void> {
     this.#keepAlive?.cancel();
@@ -101,7 +113,7 @@ export class DurableInbox {
    * the key is applied, else once its (first) message commits.
    */
   outcome(key: string, reply: string, inbox: string | undefined): void {
-    const done = this.record.processed.get(key);
+    const done = this.record.outcome(key);
     if (done) {
       this.replies.send(reply, done, inbox);
       return;
@@ -116,9 +128,18 @@ export class DurableInbox {
    * Chains one commit after the previous ones. The chain never rejects and every step is guarded: a
    * reply, ack or nak that throws loses that step only, never the commits after it.
    */
-  #commit(): Promise<void> {
-    this.#commits = this.#commits.then(() => this.#commitBatch()).catch((err) => this.#report(err));
-    return this.#commits;
+  #commit(): void {
+    if (this.#commitWaiting) return;
+    this.#commitWaiting = true;
+    // At the end of this turn of the event loop, so that every message already read from the socket
+    // (delivered one microtask apart) joins the batch: one write and one flush for all of them.
+    const turnEnds = new Promise<void>((resolve) => setImmediate(resolve));
+    this.#commits = Promise.all([this.#commits, turnEnds])
+      .then(() => {
+        this.#commitWaiting = false;
+        return this.#commitBatch();
+      })
+      .catch((err) => this.#report(err));
   }
 
   async #commitBatch(): Promise<void> {
@@ -138,7 +159,7 @@ export class DurableInbox {
     }
     for (const u of batch) {
       if (u.reply) this.#step(() => this.replies.send(u.reply!, u.out));
-      this.#step(() => u.m.ack());
+      this.#step(() => this.ack(u.m));
       if (!u.key) continue;
       for (const w of this.#waiters.get(u.key) ?? []) this.#step(() => this.replies.send(w, u.out));
       this.#waiters.delete(u.key);

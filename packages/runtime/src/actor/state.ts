@@ -1,31 +1,92 @@
 import type { KV } from '@nats-io/kv';
-import { DuplicateMessage } from '../errors.js';
 import { decode, encode } from '../wire/codec.js';
-import { failure, type Outcome } from '../wire/outcome.js';
+import type { JetStreamPublisher } from '../wire/js-publish.js';
+import type { Outcome } from '../wire/outcome.js';
+import { OutgoingHeaders } from '../wire/outgoing-headers.js';
+import { BLOCK, type Entry, firstBlock, GAP, KeptOutcomes } from './kept-outcomes.js';
 
-/** Replies larger than this are not kept in the dedup record; a repeat then gets ACTOR_DUPLICATE. */
-const KEPT_REPLY_BYTES = 256;
+/** A KV write refused because another write came first (compare-and-set on the revision). */
+const CONFLICT = /wrong last sequence|key exists/i;
+
+/** JetStream's compare-and-set header: the write fails unless the key's last revision is this one. */
+const EXPECTED_LAST_SEQ = 'Nats-Expected-Last-Subject-Sequence';
+const WRITE_TIMEOUT_MS = 5000;
+
+/** Where the record's updates are published without nats.js `kv.update`: the KV subject of its key. */
+export interface DirectWrites {
+  publisher: JetStreamPublisher;
+  subject: string;
+}
+
+/** The record as stored. Records written before blocks existed have only `s` and `k`. */
+interface Stored {
+  v?: number;
+  s?: Uint8Array | null;
+  /** Keys applied so far; the next one is number `n`. */
+  n?: number;
+  /** First block kept: keys numbered below `g * BLOCK` are forgotten. */
+  g?: number;
+  /** Blocks `g .. h - 1` are sealed in their slots; the tail `t` holds keys `max(g, h) * BLOCK .. n - 1`. */
+  h?: number;
+  /** Number of block slots; block `j` lives in slot `j % m`. */
+  m?: number;
+  t?: Entry[];
+  k?: [string, Outcome][];
+}
+
+const count = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+const asArray = (x: unknown): unknown[] => (Array.isArray(x) ? x : []);
+const gaps = (n: number): Entry[] => Array.from({ length: n }, () => GAP);
 
 /**
  * An actor's persisted record (`stitch_<cluster>_state`, key `<type>.<id>`): its last snapshot and the
- * idempotency keys it has applied, in one KV value so both change atomically. Writes are
+ * outcomes of the durable keys it applied, in one KV value so both change atomically. Writes are
  * compare-and-set on the revision this activation read, which fences off an older activation that
  * still runs after a takeover.
+ *
+ * A write carries the snapshot and only the latest outcomes (the tail, under 2 × BLOCK in steady
+ * state), not all of those kept: once a block of BLOCK outcomes is committed it is written to a slot
+ * key of its own (`<type>.<id>.b<slot>`, a ring of slots reused as old blocks leave the window), and
+ * the next write records it as sealed and drops it from the tail. A block's content is fixed once its
+ * keys are committed, so whichever activation writes it writes the same bytes; a slot is overwritten
+ * only by a newer block (compare-and-set, then the block number stored in it decides).
  */
 export class StateRecord {
   snapshot: Uint8Array | undefined;
-  readonly processed = new Map<string, Outcome>();
+  readonly kept = new KeptOutcomes();
   superseded = false;
   #revision = 0;
   #writes: Promise<void> = Promise.resolve();
+  /** Ring size, first block kept, blocks sealed and keys committed, as of the last write or load. */
+  #ring: number;
+  #first = 0;
+  #sealed = 0;
+  #committed = 0;
+  #sealing = false;
+  readonly #slotRevisions = new Map<number, number>();
   readonly #kv: KV;
   readonly #key: string;
-  readonly #keep: number;
+  readonly #window: number;
+  readonly #report: (err: unknown) => void;
+  readonly #direct: DirectWrites | undefined;
 
-  constructor(kv: KV, key: string, keep: number) {
+  /**
+   * `window`: how many of the latest keys stay remembered; `report` hears of blocks that failed to
+   * write; `direct`, when given, publishes the record's updates itself (see JetStreamPublisher).
+   */
+  constructor(
+    kv: KV,
+    key: string,
+    window: number,
+    report: (err: unknown) => void = () => undefined,
+    direct?: DirectWrites,
+  ) {
     this.#kv = kv;
     this.#key = key;
-    this.#keep = keep;
+    this.#window = window;
+    this.#report = report;
+    this.#direct = direct;
+    this.#ring = Math.ceil(window / BLOCK) + 1;
   }
 
   async load(): Promise<void> {
@@ -33,18 +94,53 @@ export class StateRecord {
     if (!e) return;
     this.#revision = e.revision;
     if (e.operation !== 'PUT') return;
-    const rec = decode(e.value) as { s?: Uint8Array; k?: [string, Outcome][] };
-    this.snapshot = rec.s ?? undefined;
-    for (const [k, out] of rec.k ?? []) this.processed.set(k, out);
+    const rec = (decode(e.value) ?? {}) as Stored;
+    this.snapshot = rec.s instanceof Uint8Array ? rec.s : undefined;
+    const { n, g, h, m, t } = rec;
+    if (
+      rec.v !== 2 ||
+      !count(n) ||
+      !count(g) ||
+      !count(h) ||
+      !count(m) ||
+      m < 1 ||
+      !Array.isArray(t) ||
+      t.length > n
+    ) {
+      // Written before blocks (or unreadable): every kept outcome is in `k`; the next write moves them.
+      const k = Array.isArray(rec.k) ? rec.k : [];
+      this.kept.restore(0, k);
+      this.#committed = k.length;
+      return;
+    }
+    this.#ring = m;
+    this.#committed = n;
+    const base = n - t.length;
+    if (base !== Math.max(g, h) * BLOCK || h - g >= m) {
+      // Inconsistent bounds: keep the tail only, aligned to its block.
+      this.#first = this.#sealed = Math.floor(base / BLOCK);
+      this.kept.restore(this.#first * BLOCK, [...gaps(base % BLOCK), ...t]);
+      return;
+    }
+    // Only the blocks this activation's window needs (a record may come from a larger one).
+    const first = Math.max(g, firstBlock(n, this.#windowNow()));
+    const tailBlock = Math.max(g, h);
+    const blocks = await Promise.all(
+      Array.from({ length: Math.max(0, tailBlock - first) }, (_, i) => this.#readBlock(first + i)),
+    );
+    this.kept.restore(Math.min(first, tailBlock) * BLOCK, [...blocks.flat(), ...t]);
+    this.kept.dropBelow(first * BLOCK);
+    this.#first = first;
+    this.#sealed = Math.max(first, h);
+  }
+
+  /** The recorded outcome of an applied key. */
+  outcome(key: string): Outcome | undefined {
+    return this.kept.get(key);
   }
 
   remember(key: string, out: Outcome): void {
-    const kept: Outcome =
-      out.ok && out.data.length > KEPT_REPLY_BYTES
-        ? failure(new DuplicateMessage(key, out.data.length))
-        : out;
-    this.processed.set(key, kept);
-    if (this.processed.size > this.#keep) this.processed.delete(this.processed.keys().next().value!);
+    this.kept.add(key, out);
   }
 
   /**
@@ -61,15 +157,97 @@ export class StateRecord {
   }
 
   async #write(): Promise<void> {
-    const value = encode({ s: this.snapshot ?? null, k: [...this.processed] });
+    const n = this.kept.next;
+    const g = Math.max(this.#first, firstBlock(n, this.#windowNow()));
+    const h = Math.max(this.#sealed, g);
+    const t = this.kept.slice(h * BLOCK, n);
+    const value = encode({ v: 2, s: this.snapshot ?? null, n, g, h, m: this.#ring, t });
     try {
       this.#revision =
         this.#revision === 0
           ? await this.#kv.create(this.#key, value)
-          : await this.#kv.update(this.#key, value, this.#revision);
+          : await this.#update(value, this.#revision);
     } catch (err) {
-      if (/wrong last sequence|key exists/i.test(String(err))) this.superseded = true;
+      if (CONFLICT.test(String(err))) this.superseded = true;
       throw err;
     }
+    this.#first = g;
+    this.#sealed = Math.max(this.#sealed, h);
+    this.#committed = Math.max(this.#committed, n);
+    this.kept.dropBelow(g * BLOCK);
+    void this.#seal();
+  }
+
+  /** Writes every block whose keys are all committed, oldest first; a failure waits for the next write. */
+  async #seal(): Promise<void> {
+    if (this.#sealing) return;
+    this.#sealing = true;
+    try {
+      for (;;) {
+        const j = Math.max(this.#sealed, this.#first);
+        if ((j + 1) * BLOCK > this.#committed) return;
+        await this.#writeBlock(j, this.kept.slice(j * BLOCK, (j + 1) * BLOCK));
+        this.#sealed = Math.max(this.#sealed, j + 1);
+      }
+    } catch (err) {
+      this.#report(err);
+    } finally {
+      this.#sealing = false;
+    }
+  }
+
+  /** `kv.update`, or the same publish (expected last subject sequence) through `direct`. */
+  async #update(value: Uint8Array, revision: number): Promise<number> {
+    if (!this.#direct) return this.#kv.update(this.#key, value, revision);
+    const h = new OutgoingHeaders();
+    h.set(EXPECTED_LAST_SEQ, String(revision));
+    const ack = await this.#direct.publisher.publish(this.#direct.subject, value, h, WRITE_TIMEOUT_MS);
+    if (ack.error || !count(ack.seq))
+      throw new Error(
+        `could not write ${this.#key}: ${ack.error?.description ?? 'no sequence in the answer'}`,
+      );
+    return ack.seq;
+  }
+
+  /** Keys kept: this activation's window, within what the record's ring of slots can hold. */
+  #windowNow(): number {
+    return Math.min(this.#window, (this.#ring - 1) * BLOCK);
+  }
+
+  #slotKey(block: number): string {
+    return `${this.#key}.b${block % this.#ring}`;
+  }
+
+  /** Block `j`'s entries, or gaps when its slot holds another block or nothing (its keys are forgotten). */
+  async #readBlock(j: number): Promise<Entry[]> {
+    const e = await this.#kv.get(this.#slotKey(j));
+    if (e) this.#slotRevisions.set(j % this.#ring, e.revision);
+    const [held, entries] = e?.operation === 'PUT' ? asArray(decode(e.value)) : [];
+    if (held === j && Array.isArray(entries) && entries.length === BLOCK) return entries as Entry[];
+    return gaps(BLOCK);
+  }
+
+  async #writeBlock(j: number, entries: Entry[]): Promise<void> {
+    const slot = j % this.#ring;
+    const key = this.#slotKey(j);
+    const value = encode([j, entries]);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const revision = this.#slotRevisions.get(slot) ?? 0;
+      try {
+        this.#slotRevisions.set(
+          slot,
+          revision === 0 ? await this.#kv.create(key, value) : await this.#kv.update(key, value, revision),
+        );
+        return;
+      } catch (err) {
+        if (!CONFLICT.test(String(err))) throw err;
+      }
+      // Written meanwhile, by another activation: done if it holds this block or a newer one.
+      const e = await this.#kv.get(key);
+      this.#slotRevisions.set(slot, e?.revision ?? 0);
+      const held = e?.operation === 'PUT' ? asArray(decode(e.value))[0] : undefined;
+      if (typeof held === 'number' && held >= j) return;
+    }
+    throw new Error(`block ${j} of ${this.#key} could not be written: its slot keeps changing`);
   }
 }

@@ -1,12 +1,13 @@
 import { nuid } from '@nats-io/transport-node';
 import type { AskOptions, TellOptions } from '../actor/definition.js';
 import { sleep } from '../clock.js';
-import { NoResponders, Overloaded, PayloadTooLarge, Timeout } from '../errors.js';
+import { ClusterNotInitialized, NoResponders, Overloaded, PayloadTooLarge, Timeout } from '../errors.js';
 import { encodeRequests, type RequestItem, requestBytesAtMost } from '../wire/batch.js';
 import { HEADER_ROOM } from '../wire/chunks.js';
 import { Coalescer } from '../wire/coalesce.js';
 import { encode } from '../wire/codec.js';
 import { type Envelope, envelopeBlock, envelopeHeaders, H, newTraceparent } from '../wire/envelope.js';
+import { jetStreamPublisher } from '../wire/js-publish.js';
 import { publishDirect } from '../wire/nats-internals.js';
 import { OutgoingHeaders } from '../wire/outgoing-headers.js';
 import { publish, publishOne } from '../wire/publish.js';
@@ -26,6 +27,9 @@ interface Route {
   key: string;
   target: string;
 }
+
+/** JetStream's message-id header: the stream drops a repeat within its duplicate window. */
+const MSG_ID = 'Nats-Msg-Id';
 
 /** Actors whose routes are cached; past this the cache starts over, so it stays small. */
 const MAX_ROUTES = 10_000;
@@ -67,7 +71,7 @@ export class ActorSender {
     const env = this.#envelope(options, Number.POSITIVE_INFINITY);
     const data = encode(msg);
     if (options.mode === 'durable') {
-      await this.#publishDurable(type, id, data, env, undefined);
+      await this.#publishDurable(type, id, data, env, undefined, this.#askTimeoutMs);
       return;
     }
     // Resolves once published (at the end of this tick), so a publish error still reaches the caller.
@@ -190,7 +194,7 @@ export class ActorSender {
     const pending = this.#replies.create(`actor ${type}/${id} (durable)`, timeoutMs);
     let duplicate: boolean;
     try {
-      duplicate = await this.#publishDurable(type, id, data, env, pending.reply);
+      duplicate = await this.#publishDurable(type, id, data, env, pending.reply, timeoutMs);
     } catch (err) {
       this.#replies.forget(pending);
       throw err;
@@ -208,6 +212,7 @@ export class ActorSender {
     data: Uint8Array,
     env: Envelope,
     reply: string | undefined,
+    timeoutMs: number,
   ): Promise<boolean> {
     const { maxPayload } = this.#parts.limits;
     if (data.length > maxPayload - HEADER_ROOM) {
@@ -218,18 +223,22 @@ export class ActorSender {
       );
     }
     const key = env.idempotencyKey ?? nuid.next();
-    const h = envelopeHeaders({ ...env, idempotencyKey: key });
+    const h = envelopeHeaders({ ...env, idempotencyKey: key }) as OutgoingHeaders;
     if (reply) h.set(H.replyTo, reply);
     // The stream drops a repeat of the same Nats-Msg-Id within its duplicate window.
-    const ack = await this.#parts.js
-      .publish(this.#parts.names.durable(type, id), data, { msgID: key, headers: h })
-      .catch((err: unknown) => {
-        // The stream is at its max_bytes (ConnectOptions.durableStream): a typed error, never growth.
-        if (/maximum (bytes|messages)/i.test(String((err as Error)?.message)))
-          throw new Overloaded(`the durable stream ${this.#parts.names.stream} is full`);
-        throw err;
-      });
-    return ack.duplicate;
+    h.set(MSG_ID, key);
+    const { nc, clock, guard, inboxPrefix, names } = this.#parts;
+    const publisher = jetStreamPublisher(nc, inboxPrefix, clock, guard);
+    const ack = await publisher.publish(names.durable(type, id), data, h, timeoutMs);
+    if (ack.error) {
+      // No stream takes the subject: it was deleted, or the cluster was never set up on this server.
+      if (ack.noStream) throw new ClusterNotInitialized(this.#parts.name, `stream ${names.stream}`);
+      // At its max_bytes (ConnectOptions.durableStream), or the server out of room: a typed error, never growth.
+      throw new Overloaded(
+        `the durable stream ${names.stream} refused the message (${ack.error.description})`,
+      );
+    }
+    return ack.duplicate === true;
   }
 
   async #withRetries(attempt: () => Promise<unknown>, retries: number): Promise<unknown> {

@@ -126,3 +126,39 @@ export function subjectBytes(m: Msg): Uint8Array | undefined {
   const subject = (m as unknown as { _msg?: { subject?: unknown } })._msg?.subject;
   return subject instanceof Uint8Array ? subject : undefined;
 }
+
+/**
+ * The core message a JetStream message wraps (`JsMsg.msg` in @nats-io/jetstream 3.x), so that its
+ * headers can be read in one pass like a fast-mode message's (`readMessageHeaders`) instead of through
+ * `MsgHdrs`; undefined when the fast path is off or the JsMsg keeps it otherwise.
+ */
+export function coreMsg(m: unknown): Msg | undefined {
+  if (!natsFastPathEnabled) return undefined;
+  const msg = (m as { msg?: unknown }).msg as Msg | undefined;
+  return msg && typeof msg === 'object' && msg.data instanceof Uint8Array ? msg : undefined;
+}
+
+const ACK = new Uint8Array([43, 65, 67, 75]); // +ACK
+
+/**
+ * Acknowledges a JetStream message by publishing `+ACK` to its reply subject directly (what
+ * `JsMsg.ack()` sends, through `nc.publish`); false when the fast path cannot, and the caller then
+ * calls `ack()`.
+ */
+export function ackDirect(nc: NatsConnection, m: unknown): boolean {
+  const reply = coreMsg(m)?.reply;
+  return !!reply && publishDirect(nc, reply, ACK, undefined, undefined);
+}
+
+/**
+ * The inbox prefix the connection was opened with (nats.js keeps its options on the connection; its
+ * default is `_INBOX`), so that an inbox of stitch's own stays within the connection's permissions;
+ * undefined when the fast path is off or nats.js keeps its options otherwise.
+ */
+export function inboxPrefixOf(nc: NatsConnection): string | undefined {
+  if (!natsFastPathEnabled) return undefined;
+  const options = (nc as unknown as { options?: { inboxPrefix?: unknown } }).options;
+  if (!options || typeof options !== 'object') return undefined;
+  const prefix = options.inboxPrefix ?? '_INBOX';
+  return typeof prefix === 'string' && prefix ? prefix : undefined;
+}

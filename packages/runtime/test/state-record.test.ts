@@ -1,0 +1,150 @@
+// The persisted state record against a real nats-server: a commit writes the snapshot and the latest
+// outcomes only, older outcomes live in sealed blocks, a fresh activation loads every kept key, a
+// stale one cannot commit, and records written before blocks existed still load.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { type KV, Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { BLOCK } from '../src/actor/kept-outcomes.js';
+import { type DirectWrites, StateRecord } from '../src/actor/state.js';
+import { systemClock } from '../src/clock.js';
+import { type EmbeddedNats, startEmbeddedNats } from '../src/cluster/embedded-nats.js';
+import { Guard } from '../src/guard.js';
+import { decode, encode } from '../src/wire/codec.js';
+import { jetStreamPublisher } from '../src/wire/js-publish.js';
+import type { Outcome } from '../src/wire/outcome.js';
+
+const WINDOW = 200;
+
+/** Three kinds of outcome, by key number: a small reply, a reply too large to keep, an error. */
+function outcomeOf(i: number): Outcome {
+  if (i % 3 === 0) return { ok: true, data: encode({ i }) };
+  if (i % 3 === 1) return { ok: true, data: encode('x'.repeat(300)) };
+  return { ok: false, code: 'E_TEST', name: 'TestError', message: `failed ${i}` };
+}
+
+function assertKept(record: StateRecord, i: number): void {
+  const out = record.outcome(`k${i}`);
+  assert.ok(out, `key ${i} is kept`);
+  if (i % 3 === 0) assert.deepEqual(out, outcomeOf(i));
+  else if (i % 3 === 1) assert.equal(out.ok === false && out.code, 'ACTOR_DUPLICATE');
+  else assert.deepEqual(out, outcomeOf(i));
+}
+
+describe('state record', () => {
+  let nats: EmbeddedNats;
+  let nc: NatsConnection;
+  let kv: KV;
+
+  before(async () => {
+    nats = await startEmbeddedNats();
+    nc = await connect({ servers: nats.url });
+    kv = await new Kvm(nc).create('state_test', { history: 1 });
+  });
+
+  after(async () => {
+    await nc?.close();
+    await nats?.stop();
+  });
+
+  const direct = (key: string): DirectWrites => ({
+    publisher: jetStreamPublisher(nc, '_INBOX', systemClock, new Guard(() => undefined)),
+    subject: `$KV.state_test.${key}`,
+  });
+
+  for (const how of ['kv.update', 'direct'] as const) {
+    test(`${how}: each commit writes the latest outcomes only; a fresh load finds every kept key`, async () => {
+      const key = `t.${how === 'direct' ? 'd' : 'u'}`;
+      const make = () =>
+        new StateRecord(kv, key, WINDOW, undefined, how === 'direct' ? direct(key) : undefined);
+      const record = make();
+      await record.load();
+      const n = 500;
+      let largestTail = 0;
+      for (let i = 0; i < n; i++) {
+        record.snapshot = encode({ upTo: i });
+        record.remember(`k${i}`, outcomeOf(i));
+        await record.save();
+        const stored = decode((await kv.get(key))!.value) as { t: unknown[] };
+        largestTail = Math.max(largestTail, stored.t.length);
+      }
+      // Sealing runs after a commit; a tail awaiting its seal holds at most a few blocks.
+      assert.ok(largestTail <= 3 * BLOCK, `the largest tail written held ${largestTail} outcomes`);
+      // No wait for the last seal: until a block is sealed, the tail holds its outcomes.
+      const fresh = make();
+      await fresh.load();
+      assert.deepEqual(decode(fresh.snapshot!), { upTo: n - 1 });
+      for (let i = n - WINDOW; i < n; i++) assertKept(fresh, i);
+      // Forgotten: everything before the window, rounded down to a block.
+      for (let i = 0; i < Math.floor((n - WINDOW) / BLOCK) * BLOCK; i++)
+        assert.equal(fresh.outcome(`k${i}`), undefined, `key ${i} is forgotten`);
+      assert.ok(fresh.kept.size <= WINDOW + 2 * BLOCK, `${fresh.kept.size} kept in memory`);
+    });
+  }
+
+  test('a stale activation cannot commit once a newer one has, and stops as superseded', async () => {
+    const key = 't.stale';
+    const first = new StateRecord(kv, key, WINDOW, undefined, direct(key));
+    await first.load();
+    first.remember('a', outcomeOf(0));
+    await first.save();
+    const stale = new StateRecord(kv, key, WINDOW, undefined, direct(key));
+    const newer = new StateRecord(kv, key, WINDOW);
+    await stale.load();
+    await newer.load();
+    newer.remember('b', outcomeOf(3));
+    await newer.save();
+    stale.remember('c', outcomeOf(6));
+    await assert.rejects(stale.save(), /wrong last sequence/);
+    assert.equal(stale.superseded, true);
+    assert.equal(newer.superseded, false);
+    const fresh = new StateRecord(kv, key, WINDOW);
+    await fresh.load();
+    assert.ok(fresh.outcome('a') && fresh.outcome('b'));
+    assert.equal(fresh.outcome('c'), undefined, 'the stale commit left no trace');
+  });
+
+  test('a record written before blocks loads, and the next commits move its outcomes into blocks', async () => {
+    const key = 't.old';
+    // What that version kept: whole outcomes, a large reply as ACTOR_DUPLICATE.
+    const duplicate = { ok: false, code: 'ACTOR_DUPLICATE', name: 'DuplicateMessage', message: 'applied' };
+    const k = Array.from({ length: 300 }, (_, i) => [`k${i}`, i % 3 === 1 ? duplicate : outcomeOf(i)]);
+    await kv.put(key, encode({ s: encode({ old: true }), k }));
+    const record = new StateRecord(kv, key, 1000);
+    await record.load();
+    assert.deepEqual(decode(record.snapshot!), { old: true });
+    assert.deepEqual(record.outcome('k0'), outcomeOf(0));
+    // Each commit after a seal drops the sealed block from the tail; one block is sealed at a time.
+    let stored = { v: 0, t: k as unknown[] };
+    let i = 300;
+    for (; i < 400 && stored.t.length >= 2 * BLOCK; i++) {
+      record.remember(`k${i}`, outcomeOf(i));
+      await record.save();
+      stored = decode((await kv.get(key))!.value) as typeof stored;
+    }
+    assert.equal(stored.v, 2);
+    assert.ok(stored.t.length < 2 * BLOCK, `tail of ${stored.t.length} after ${i - 300} commits`);
+    const fresh = new StateRecord(kv, key, 1000);
+    await fresh.load();
+    for (let j = 0; j < i; j++) assertKept(fresh, j);
+  });
+
+  test('a block that went missing forgets its own keys only', async () => {
+    const key = 't.gap';
+    const record = new StateRecord(kv, key, WINDOW);
+    await record.load();
+    for (let i = 0; i < 4 * BLOCK; i++) {
+      record.remember(`k${i}`, outcomeOf(i));
+      await record.save();
+    }
+    // Block 1 was sealed (its slot written) before the commits of blocks 2 and 3 were acknowledged.
+    assert.ok((decode((await kv.get(key))!.value) as { h: number }).h >= 2);
+    await kv.delete(`${key}.b1`); // block 1: keys BLOCK .. 2 * BLOCK - 1
+    const fresh = new StateRecord(kv, key, WINDOW);
+    await fresh.load();
+    for (let i = 0; i < 4 * BLOCK; i++) {
+      if (i >= BLOCK && i < 2 * BLOCK) assert.equal(fresh.outcome(`k${i}`), undefined);
+      else assertKept(fresh, i);
+    }
+  });
+});
