@@ -16,6 +16,8 @@ declare -A PACKAGE_OF=(
   [llc-19]=llvm-19
   [clang-19]=clang-19
   [openssl]=openssl
+  [ip]=iproute2
+  [nft]=nftables
 )
 missing=()
 for tool in "${!PACKAGE_OF[@]}"; do
