@@ -7,6 +7,7 @@ import { registerLlm } from './commands/llm.js';
 import { registerNode } from './commands/node.js';
 import { registerPlan } from './commands/plan.js';
 import { registerProbe } from './commands/probe.js';
+import { registerServe } from './commands/serve.js';
 import { registerSimulate } from './commands/simulate.js';
 import { registerTco } from './commands/tco.js';
 import { version } from './version.js';
@@ -28,5 +29,6 @@ export function buildProgram(): Command {
   registerCluster(program);
   registerCoordinator(program);
   registerLlm(program);
+  registerServe(program);
   return program;
 }

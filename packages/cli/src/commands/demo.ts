@@ -1,26 +1,17 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import {
   type AgentRequest,
-  Coordinator,
-  coordinatorActor,
+  type Coordinator,
   type Deployment,
   GraphRunner,
   memoryBucketName,
   type RequestResult,
 } from '@stitch/agents';
-import {
-  type Cluster,
-  connectCluster,
-  type EmbeddedNats,
-  NoNodeAvailable,
-  startEmbeddedNats,
-} from '@stitch/runtime';
+import type { Cluster } from '@stitch/runtime';
 import type { Command } from 'commander';
+import { type LocalCluster, SAMPLE, samplePath, startLocalCluster } from '../local-cluster.js';
 
 const CLUSTER = 'demo';
-const SAMPLE = 'tool-agent.tiny-llama.mlir';
 
 interface DemoOptions {
   requests: string;
@@ -52,33 +43,12 @@ const say = (line = '') => process.stdout.write(`${line}\n`);
 
 type Timed = RequestResult & { startedAt: number };
 
-interface Fleet {
-  nats: EmbeddedNats;
-  children: Map<string, ChildProcess>;
-}
-
 async function runDemo(requests: number, leaveAfter: number, crash: boolean): Promise<void> {
   const t0 = performance.now();
-  const nats = await startEmbeddedNats();
-  const fleet: Fleet = { nats, children: new Map() };
-  let cluster: Cluster | undefined;
-  let coordinator: Coordinator | undefined;
+  let local: LocalCluster | undefined;
   try {
-    say(`embedded nats-server ${nats.url} (pid ${nats.pid}, JetStream on)`);
-    startNode(fleet, 'node-cpu', []);
-    startNode(fleet, 'node-h100', ['--virtual', 'h100', '--no-calibrate']);
-    startNode(fleet, 'node-gaudi3', ['--virtual', 'gaudi3', '--no-calibrate']);
-    cluster = await connectCluster({ nats: nats.url, name: CLUSTER });
-    coordinator = new Coordinator(cluster, { log: (l) => say(`coordinator: ${l}`) });
-    const coordDef = coordinatorActor(coordinator);
-    await cluster.startNode({
-      id: 'coordinator',
-      actors: [coordDef],
-      labels: { role: 'coordinator' },
-    });
-    await waitForNodes(cluster, [...fleet.children.keys()]);
-    await coordinator.start();
-    const coord = await cluster.spawn(coordDef, { id: 'main' });
+    local = await startLocalCluster(CLUSTER, say);
+    const { cluster, coordinator, coordinatorRef: coord, children } = local;
     const mlir = readFileSync(samplePath(), 'utf8');
     say(`deploying packages/ir/samples/${SAMPLE} through actor stitch-coordinator/main`);
     const d = (await coord.ask({ type: 'deploy', mlir }, { timeoutMs: 60_000 })) as Deployment;
@@ -94,8 +64,8 @@ async function runDemo(requests: number, leaveAfter: number, crash: boolean): Pr
         if (victim) {
           leftAt = Date.now();
           const signal = crash ? 'SIGKILL' : 'SIGTERM';
-          say(`>>> ${signal} ${victim} (pid ${fleet.children.get(victim)?.pid}) while requests keep flowing`);
-          fleet.children.get(victim)?.kill(signal);
+          say(`>>> ${signal} ${victim} (pid ${children.get(victim)?.pid}) while requests keep flowing`);
+          children.get(victim)?.kill(signal);
         }
       }
       const rid = `r${String(i).padStart(3, '0')}`;
@@ -113,12 +83,7 @@ async function runDemo(requests: number, leaveAfter: number, crash: boolean): Pr
     }
     await summarise(cluster, coordinator, d, results, failures, requests, leftAt);
   } finally {
-    await coordinator?.stop().catch(() => undefined);
-    await cluster?.close().catch(() => undefined);
-    await stopFleet(fleet);
-    say(
-      `all processes stopped (nats-server pid ${nats.pid}, nodes ${[...fleet.children.values()].map((c) => c.pid).join(', ')})`,
-    );
+    await local?.close();
     say(`demo took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
 }
@@ -146,49 +111,6 @@ function describe(r: RequestResult): string {
     `${r.rid} ${r.latencyMs.toFixed(1).padStart(7)} ms  $${r.usd.toExponential(2)}  calculator: ${calc}; ` +
     `web_search: "${a.found ?? '-'}"; llm (synthetic): ${JSON.stringify((a.llmText ?? '').slice(0, 12))}${retried}`
   );
-}
-
-function samplePath(): string {
-  return fileURLToPath(new URL(`../samples/${SAMPLE}`, import.meta.resolve('@stitch/ir')));
-}
-
-function startNode(fleet: Fleet, id: string, extra: string[]): void {
-  const actors = fileURLToPath(import.meta.resolve('@stitch/agents/actors'));
-  const args = [process.argv[1]!, 'node', '--nats', fleet.nats.url, '--name', CLUSTER, '--id', id];
-  const child = spawn(process.execPath, [...args, '--actors', actors, ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const prefix = (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n').filter(Boolean)) say(`  [${id}] ${line}`);
-  };
-  child.stdout?.on('data', prefix);
-  child.stderr?.on('data', prefix);
-  fleet.children.set(id, child);
-  say(`started ${id} (pid ${child.pid})${extra.length ? ` ${extra.join(' ')}` : ''}`);
-}
-
-async function waitForNodes(cluster: Cluster, ids: string[]): Promise<void> {
-  const deadline = Date.now() + 45_000;
-  for (;;) {
-    const records = await cluster.nodes();
-    const up = ids.filter((id) => records.some((r) => r.nodeId === id));
-    const cpu = records.find((r) => r.nodeId === 'node-cpu');
-    // The cpu node's calibration feeds the planner; give it a while, then plan with catalog peaks.
-    if (up.length === ids.length && (cpu?.calibrated || Date.now() > deadline - 25_000)) {
-      if (cpu?.calibrated) {
-        const c = cpu.calibrated;
-        say(
-          `node-cpu calibrated: ${c.matmulGflops.toFixed(1)} GFLOP/s matmul, ${c.matvecGbps.toFixed(1)} GB/s matvec (${c.target}, measured)`,
-        );
-      }
-      return;
-    }
-    if (Date.now() > deadline)
-      throw new NoNodeAvailable(
-        `the demo's nodes did not all join within 45 s (up: ${up.join(', ') || 'none'})`,
-      );
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 function printPlan(d: Deployment): void {
@@ -299,25 +221,4 @@ async function summarise(
   );
   say(`${lost} lost, ${duplicated} duplicated`);
   if (lost > 0 || duplicated > 0 || mismatched > 0) process.exitCode = 1;
-}
-
-/** SIGTERM every node still running (SIGKILL past 10 s), then the server; says how each node ended. */
-async function stopFleet(fleet: Fleet): Promise<void> {
-  const ends = await Promise.all(
-    [...fleet.children].map(
-      ([id, c]) =>
-        new Promise<string>((done) => {
-          const ended = () => `${id} ${c.exitCode !== null ? `exit ${c.exitCode}` : c.signalCode}`;
-          if (c.exitCode !== null || c.signalCode !== null) return done(ended());
-          const kill = setTimeout(() => c.kill('SIGKILL'), 10_000);
-          c.once('exit', () => {
-            clearTimeout(kill);
-            done(ended());
-          });
-          c.kill('SIGTERM');
-        }),
-    ),
-  );
-  say(`nodes ended: ${ends.join(', ')}`);
-  await fleet.nats.stop();
 }

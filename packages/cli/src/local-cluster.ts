@@ -1,0 +1,134 @@
+// An embedded cluster on this machine, as `stitch demo`, `stitch serve` and `stitch dashboard` start
+// it: a nats-server, three `stitch node` processes (real cpu, modelled h100 and gaudi3) hosting the
+// operator actors, and a coordinator (actor stitch-coordinator/main) in this process.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Coordinator, coordinatorActor } from '@stitch/agents';
+import {
+  type ActorRef,
+  type Cluster,
+  connectCluster,
+  type EmbeddedNats,
+  NoNodeAvailable,
+  startEmbeddedNats,
+} from '@stitch/runtime';
+
+/** The sample graph deployed when none is given. */
+export const SAMPLE = 'tool-agent.tiny-llama.mlir';
+
+export function samplePath(): string {
+  return fileURLToPath(new URL(`../samples/${SAMPLE}`, import.meta.resolve('@stitch/ir')));
+}
+
+export interface LocalCluster {
+  nats: EmbeddedNats;
+  /** The node processes by node id. */
+  children: Map<string, ChildProcess>;
+  cluster: Cluster;
+  coordinator: Coordinator;
+  /** stitch-coordinator/main, which takes `deploy`, `observe` and `status`. */
+  coordinatorRef: ActorRef<ReturnType<typeof coordinatorActor>>;
+  /** Stops the coordinator, this connection, every node (SIGTERM, SIGKILL past 10 s), then the server. */
+  close(): Promise<void>;
+}
+
+type Say = (line: string) => void;
+
+export async function startLocalCluster(name: string, say: Say): Promise<LocalCluster> {
+  const nats = await startEmbeddedNats();
+  const children = new Map<string, ChildProcess>();
+  let cluster: Cluster | undefined;
+  let coordinator: Coordinator | undefined;
+  const close = async () => {
+    await coordinator?.stop().catch(() => undefined);
+    await cluster?.close().catch(() => undefined);
+    await stopNodes(children, say);
+    await nats.stop();
+    say(
+      `all processes stopped (nats-server pid ${nats.pid}, nodes ${[...children.values()].map((c) => c.pid).join(', ')})`,
+    );
+  };
+  try {
+    say(`embedded nats-server ${nats.url} (pid ${nats.pid}, JetStream on)`);
+    startNode(nats.url, name, children, 'node-cpu', [], say);
+    startNode(nats.url, name, children, 'node-h100', ['--virtual', 'h100', '--no-calibrate'], say);
+    startNode(nats.url, name, children, 'node-gaudi3', ['--virtual', 'gaudi3', '--no-calibrate'], say);
+    cluster = await connectCluster({ nats: nats.url, name });
+    coordinator = new Coordinator(cluster, { log: (l) => say(`coordinator: ${l}`) });
+    const def = coordinatorActor(coordinator);
+    await cluster.startNode({ id: 'coordinator', actors: [def], labels: { role: 'coordinator' } });
+    await waitForNodes(cluster, [...children.keys()], say);
+    await coordinator.start();
+    const coordinatorRef = await cluster.spawn(def, { id: 'main' });
+    return { nats, children, cluster, coordinator, coordinatorRef, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+function startNode(
+  url: string,
+  name: string,
+  children: Map<string, ChildProcess>,
+  id: string,
+  extra: string[],
+  say: Say,
+): void {
+  const actors = fileURLToPath(import.meta.resolve('@stitch/agents/actors'));
+  const args = [process.argv[1]!, 'node', '--nats', url, '--name', name, '--id', id];
+  const child = spawn(process.execPath, [...args, '--actors', actors, ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const prefix = (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n').filter(Boolean)) say(`  [${id}] ${line}`);
+  };
+  child.stdout?.on('data', prefix);
+  child.stderr?.on('data', prefix);
+  children.set(id, child);
+  say(`started ${id} (pid ${child.pid})${extra.length ? ` ${extra.join(' ')}` : ''}`);
+}
+
+async function waitForNodes(cluster: Cluster, ids: string[], say: Say): Promise<void> {
+  const deadline = Date.now() + 45_000;
+  for (;;) {
+    const records = await cluster.nodes();
+    const up = ids.filter((id) => records.some((r) => r.nodeId === id));
+    const cpu = records.find((r) => r.nodeId === 'node-cpu');
+    // The cpu node's calibration feeds the planner; give it a while, then plan with catalog peaks.
+    if (up.length === ids.length && (cpu?.calibrated || Date.now() > deadline - 25_000)) {
+      if (cpu?.calibrated) {
+        const c = cpu.calibrated;
+        say(
+          `node-cpu calibrated: ${c.matmulGflops.toFixed(1)} GFLOP/s matmul, ${c.matvecGbps.toFixed(1)} GB/s matvec (${c.target}, measured)`,
+        );
+      }
+      return;
+    }
+    if (Date.now() > deadline)
+      throw new NoNodeAvailable(
+        `the local nodes did not all join within 45 s (up: ${up.join(', ') || 'none'})`,
+      );
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** SIGTERM every node still running (SIGKILL past 10 s); says how each node ended. */
+async function stopNodes(children: Map<string, ChildProcess>, say: Say): Promise<void> {
+  const ends = await Promise.all(
+    [...children].map(
+      ([id, c]) =>
+        new Promise<string>((done) => {
+          const ended = () => `${id} ${c.exitCode !== null ? `exit ${c.exitCode}` : c.signalCode}`;
+          if (c.exitCode !== null || c.signalCode !== null) return done(ended());
+          const kill = setTimeout(() => c.kill('SIGKILL'), 10_000);
+          c.once('exit', () => {
+            clearTimeout(kill);
+            done(ended());
+          });
+          c.kill('SIGTERM');
+        }),
+    ),
+  );
+  say(`nodes ended: ${ends.join(', ')}`);
+}

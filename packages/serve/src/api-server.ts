@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import { type AgentRequest, type Deployment, GraphRunner, type RunnerOptions } from '@stitch/agents';
+import type { Cluster } from '@stitch/runtime';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { bearerHook, checkAccess } from './access.js';
+import { Admission } from './admission.js';
+import {
+  agentRequestOf,
+  CHAT_SCHEMA,
+  type ChatBody,
+  chunk,
+  completion,
+  contentOf,
+  type Head,
+  usageOf,
+} from './chat.js';
+import { Deployments } from './deployments.js';
+import { ServeError, ServeErrorCode } from './errors.js';
+import { failure, failureOf, type HttpFailure } from './http-errors.js';
+import { listen } from './listen.js';
+
+export interface ApiServerOptions {
+  cluster: Cluster;
+  /** @default '127.0.0.1'; any other host needs `apiKey` */
+  host?: string;
+  /** @default 0 (a free port; see `url`) */
+  port?: number;
+  /** Bearer token (API key) every request must carry; required when `host` is not loopback. */
+  apiKey?: string;
+  /** Coordinator actor (`stitch-coordinator/<id>`) told each request's measurements. @default 'main' */
+  coordinatorId?: string;
+  /** Requests in flight per deployment; one more is answered 429 with Retry-After. @default 64 */
+  maxInFlight?: number;
+  /** Largest request body. @default 1 MiB */
+  bodyLimitBytes?: number;
+  /** How the graph runner asks operators (per-ask timeout, retries, fast or durable). */
+  runner?: RunnerOptions;
+}
+
+export interface ApiServer {
+  /** `http://host:port` the server listens on. */
+  readonly url: string;
+  readonly app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_MAX_IN_FLIGHT = 64;
+export const DEFAULT_BODY_LIMIT_BYTES = 1 << 20;
+/** A comment line on an open stream this often, so proxies do not cut a long wait. */
+const KEEP_ALIVE_MS = 10_000;
+
+function positiveInt(v: number | undefined, fallback: number, what: string): number {
+  const n = v ?? fallback;
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new ServeError(ServeErrorCode.Options, `${what} must be a positive integer, found ${String(v)}`);
+  return n;
+}
+
+function send(reply: FastifyReply, f: HttpFailure): FastifyReply {
+  if (f.retryAfterS !== undefined) reply.header('retry-after', String(f.retryAfterS));
+  return reply.code(f.status).send(f.body);
+}
+
+/**
+ * An OpenAI-compatible HTTP API over the cluster's deployments: each deployment is a model,
+ * `POST /v1/chat/completions` runs one request through its graph (whole, or as server-sent events).
+ */
+export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
+  const host = options.host ?? '127.0.0.1';
+  checkAccess(host, options.apiKey);
+  const admission = new Admission(positiveInt(options.maxInFlight, DEFAULT_MAX_IN_FLIGHT, 'maxInFlight'));
+  const bodyLimit = positiveInt(options.bodyLimitBytes, DEFAULT_BODY_LIMIT_BYTES, 'bodyLimitBytes');
+  const { cluster } = options;
+  const deployments = new Deployments(cluster);
+  const runner = new GraphRunner(cluster, options.runner);
+  const coordinator = cluster.ref({ type: 'stitch-coordinator', id: options.coordinatorId ?? 'main' });
+
+  const app = Fastify({
+    logger: false,
+    bodyLimit,
+    forceCloseConnections: true,
+    // Strict: a string is not coerced into a boolean, unknown fields are left as they are.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  });
+  // Fastify also parses text/plain; this API takes JSON only, so anything else is a 415.
+  app.removeContentTypeParser('text/plain');
+  if (options.apiKey !== undefined) app.addHook('onRequest', bearerHook(options.apiKey));
+  app.setErrorHandler((err, _request, reply) => send(reply, failureOf(err, admission.retryAfterS())));
+  app.setNotFoundHandler((request, reply) =>
+    send(reply, failure(404, `no route ${request.method} ${request.url.split('?')[0]}`, 'not_found')),
+  );
+
+  const model = (d: Deployment, updatedAt: number) => ({
+    id: d.name,
+    object: 'model',
+    created: Math.floor(updatedAt / 1000),
+    owned_by: 'stitch',
+  });
+  app.get('/v1/models', async () => ({
+    object: 'list',
+    data: (await deployments.list()).map((l) => model(l.deployment, l.updatedAt)),
+  }));
+  app.get<{ Params: { model: string } }>('/v1/models/:model', async (request) => {
+    const l = await deployments.get(request.params.model);
+    if (!l) throw notFound(request.params.model);
+    return model(l.deployment, l.updatedAt);
+  });
+
+  /** The deployment named `name`, with a slot in flight held for it (released by the caller). */
+  const admit = async (name: string): Promise<Deployment> => {
+    const l = await deployments.get(name);
+    if (!l) throw notFound(name);
+    if (!admission.enter(name)) {
+      throw new ServeError(
+        ServeErrorCode.Overloaded,
+        `model ${name} has ${admission.limit} requests in flight, as many as this server admits; retry after the Retry-After seconds`,
+      );
+    }
+    return l.deployment;
+  };
+  const run = async (d: Deployment, rid: string, request: AgentRequest) => {
+    const t0 = performance.now();
+    try {
+      const r = await runner.run(d, rid, request);
+      coordinator
+        .tell({ type: 'observe', measurements: GraphRunner.measurements(d, r) })
+        .catch(() => undefined);
+      return r;
+    } finally {
+      admission.leave(d.name, performance.now() - t0);
+    }
+  };
+
+  app.post<{ Body: ChatBody }>(
+    '/v1/chat/completions',
+    { schema: { body: CHAT_SCHEMA } },
+    async (req, reply) => {
+      const body = req.body;
+      const request = agentRequestOf(body);
+      const d = await admit(body.model);
+      const head: Head = {
+        id: `chatcmpl-${randomUUID()}`,
+        created: Math.floor(Date.now() / 1000),
+        model: d.name,
+      };
+      const result = run(d, head.id, request);
+      if (body.stream !== true) return completion(head, request, await result);
+      reply.hijack();
+      await stream(reply.raw, head, request, result, body.stream_options?.include_usage === true, () =>
+        admission.retryAfterS(),
+      );
+      return reply;
+    },
+  );
+
+  const url = await listen(app, host, options.port ?? 0);
+  return { url, app, close: () => app.close() };
+}
+
+function notFound(name: string): ServeError {
+  return new ServeError(
+    ServeErrorCode.ModelNotFound,
+    `model "${name}" is not a deployment of this cluster; GET /v1/models lists them`,
+  );
+}
+
+/**
+ * Server-sent events in OpenAI's chunk format. The graph's LLM operators answer whole (the runner
+ * exposes no token stream), so the role goes out at once and the content in one chunk when the graph answers.
+ */
+async function stream(
+  res: ServerResponse,
+  head: Head,
+  request: AgentRequest,
+  result: Promise<Awaited<ReturnType<GraphRunner['run']>>>,
+  includeUsage: boolean,
+  retryAfterS: () => number,
+): Promise<void> {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    'x-accel-buffering': 'no',
+  });
+  const event = (v: unknown) => res.write(`data: ${JSON.stringify(v)}\n\n`);
+  event(chunk(head, { role: 'assistant', content: '' }));
+  const keepAlive = setInterval(() => res.write(': the graph is running\n\n'), KEEP_ALIVE_MS);
+  try {
+    const r = await result;
+    event(chunk(head, { content: contentOf(r.answer) }));
+    event(chunk(head, {}, 'stop'));
+    if (includeUsage)
+      event({ ...head, object: 'chat.completion.chunk', choices: [], usage: usageOf(request, r.answer) });
+    res.write('data: [DONE]\n\n');
+  } catch (err) {
+    // Headers are gone: OpenAI's streams carry an error as an event, which its clients raise.
+    event(failureOf(err, retryAfterS()).body);
+  } finally {
+    clearInterval(keepAlive);
+    res.end();
+  }
+}

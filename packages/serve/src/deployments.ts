@@ -1,0 +1,97 @@
+import type { Deployment } from '@stitch/agents';
+import type { Cluster } from '@stitch/runtime';
+
+/** The coordinator's KV bucket (@stitch/agents names it so); keys starting with `_` are its leader lease. */
+export const deploymentsBucket = (cluster: string) => `stitch_${cluster}_deployments`;
+
+/** Deployments read at most; the coordinator keeps 64 by default. */
+export const MAX_LISTED_DEPLOYMENTS = 256;
+
+export interface Listed {
+  deployment: Deployment;
+  /** When the record was last written (ms since the epoch). */
+  updatedAt: number;
+}
+
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+/** A record anyone on the bus could have written: the fields the runner and the pages read, typed. */
+export function isDeployment(v: unknown): v is Deployment {
+  const d = v as Partial<Deployment> | null;
+  return (
+    typeof d === 'object' &&
+    d !== null &&
+    typeof d.name === 'string' &&
+    typeof d.slaMs === 'number' &&
+    typeof d.usdPerHour === 'object' &&
+    d.usdPerHour !== null &&
+    Array.isArray(d.ops) &&
+    d.ops.every(
+      (o) =>
+        typeof o === 'object' &&
+        o !== null &&
+        typeof o.id === 'string' &&
+        typeof o.actorType === 'string' &&
+        typeof o.actorId === 'string' &&
+        typeof o.node === 'string' &&
+        typeof o.classId === 'string' &&
+        isStrings(o.deps),
+    )
+  );
+}
+
+/**
+ * The cluster's deployments as the coordinator records them in KV, re-read at most every `ttlMs`:
+ * operators are addressed by actor id, which a migration keeps, so a record a second old routes fine.
+ */
+export class Deployments {
+  readonly #cluster: Cluster;
+  readonly #ttlMs: number;
+  #cache: { at: number; list: Listed[] } | undefined;
+  #reading: Promise<Listed[]> | undefined;
+
+  constructor(cluster: Cluster, ttlMs = 1000) {
+    this.#cluster = cluster;
+    this.#ttlMs = ttlMs;
+  }
+
+  async list(): Promise<Listed[]> {
+    if (this.#cache && Date.now() - this.#cache.at < this.#ttlMs) return this.#cache.list;
+    this.#reading ??= this.#read().finally(() => {
+      this.#reading = undefined;
+    });
+    return this.#reading;
+  }
+
+  async get(name: string): Promise<Listed | undefined> {
+    return (await this.list()).find((l) => l.deployment.name === name);
+  }
+
+  async #read(): Promise<Listed[]> {
+    let kv: Awaited<ReturnType<Cluster['kv']>>;
+    let keys: string[] = [];
+    try {
+      kv = await this.#cluster.kv(deploymentsBucket(this.#cluster.name));
+      for await (const k of await kv.keys()) {
+        if (!k.startsWith('_')) keys.push(k);
+        if (keys.length >= MAX_LISTED_DEPLOYMENTS) break;
+      }
+    } catch {
+      // No coordinator has made the bucket yet: no deployments.
+      keys = [];
+    }
+    const list: Listed[] = [];
+    for (const key of keys.sort()) {
+      const e = await kv!.get(key).catch(() => null);
+      if (e?.operation !== 'PUT') continue;
+      try {
+        const v: unknown = e.json();
+        if (isDeployment(v)) list.push({ deployment: v, updatedAt: e.created.getTime() });
+      } catch {
+        // Not JSON: not a deployment the coordinator wrote.
+      }
+    }
+    this.#cache = { at: Date.now(), list };
+    return list;
+  }
+}
