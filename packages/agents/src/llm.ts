@@ -1,17 +1,22 @@
+import { isAbsolute, relative, resolve } from 'node:path';
 import {
   argmax,
+  fusedDecode,
   KernelRuntime,
   kernelOps,
   Llama,
   type LlamaConfig,
+  loadCheckpoint,
   probeHost,
   syntheticWeights,
+  type Tokenizer,
 } from '@stitch/kernels';
+import { AgentsError, AgentsErrorCode } from './errors.js';
 
 /**
- * The real LLM work of the demo: a Llama-architecture decoder on **synthetic weights** (deterministic,
- * untrained), byte-level vocabulary, run on compiled kernels. Kernel calls execute on libuv pool
- * threads through the native addon, never on the event loop.
+ * The LLM ops' model when no checkpoint is named: a Llama-architecture decoder on **synthetic
+ * weights** (deterministic, untrained), byte-level vocabulary, run on compiled kernels. Kernel
+ * calls execute on libuv pool threads through the native addon, never on the event loop.
  */
 export const TINY_LLAMA: LlamaConfig = {
   dim: 128,
@@ -23,53 +28,141 @@ export const TINY_LLAMA: LlamaConfig = {
   seqLen: 256,
 };
 
-/** Longest prompt fed to the model (bytes), and tokens generated per request. */
+/** Longest prompt fed to the model (bytes, or tokens of a checkpoint's tokenizer), and tokens generated per request. */
 export const MAX_PROMPT = 160;
 export const DECODE_TOKENS = 16;
 
-const models = new Map<string, Promise<Llama>>();
+/** The node's default checkpoint (llama2.c or GGUF) for the LLM ops, when an op names none. */
+export const CHECKPOINT_ENV = 'STITCH_LLM_CHECKPOINT';
+/** The only directory an op's `checkpoint` attribute may name a file in (a deployment never picks arbitrary node files). */
+export const CHECKPOINT_DIR_ENV = 'STITCH_LLM_CHECKPOINT_DIR';
+
+/** Which weights an LLM op runs: a checkpoint file, or the synthetic TINY_LLAMA (`null`). */
+export function checkpointFor(attrs: Record<string, string | number | boolean>): string | null {
+  const named = attrs.checkpoint;
+  if (named === undefined || named === '') return process.env[CHECKPOINT_ENV] || null;
+  const dir = process.env[CHECKPOINT_DIR_ENV];
+  if (typeof named !== 'string' || !dir) {
+    throw new AgentsError(
+      AgentsErrorCode.OpConfigInvalid,
+      `the op's checkpoint attribute needs a file name and the node's ${CHECKPOINT_DIR_ENV} set to the directory holding it`,
+    );
+  }
+  const path = resolve(dir, named);
+  const inside = relative(resolve(dir), path);
+  if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) {
+    throw new AgentsError(
+      AgentsErrorCode.OpConfigInvalid,
+      `checkpoint ${JSON.stringify(named)} is outside ${CHECKPOINT_DIR_ENV} (${dir}); name a file in it`,
+    );
+  }
+  return path;
+}
+
+/** A loaded model and what it is, for the ops' output. */
+export interface LlmModel {
+  model: Llama;
+  /** `synthetic TINY_LLAMA (untrained)` or `checkpoint <file> (<format>)`. */
+  label: string;
+}
+
+const models = new Map<string, Promise<LlmModel>>();
+const tokenizers = new Map<string, Promise<Tokenizer>>();
 let runtime: KernelRuntime | undefined;
 
-/** One model per role (prefill, decode) in this process, so KV caches of different actors never mix. */
-export function tinyModel(role: string): Promise<Llama> {
-  let m = models.get(role);
+/**
+ * One model per role (prefill, decode) and weights in this process, so KV caches of different
+ * actors never mix. A checkpoint decodes with the fused step (two native calls per token).
+ */
+export function llmModel(role: string, checkpoint: string | null): Promise<LlmModel> {
+  const key = `${role}\0${checkpoint ?? ''}`;
+  let m = models.get(key);
   if (!m) {
     m = (async () => {
       runtime ??= new KernelRuntime({ threads: 1 });
-      const target = probeHost().x86Level ?? 'x86-64';
-      const ops = await kernelOps(TINY_LLAMA, runtime, { target: target as 'x86-64' });
-      return new Llama(syntheticWeights(TINY_LLAMA, 7), ops);
+      const target = (probeHost().x86Level ?? 'x86-64') as 'x86-64';
+      if (checkpoint === null) {
+        const ops = await kernelOps(TINY_LLAMA, runtime, { target });
+        return {
+          model: new Llama(syntheticWeights(TINY_LLAMA, 7), ops),
+          label: 'synthetic TINY_LLAMA (untrained)',
+        };
+      }
+      const { weights, format } = await loadCheckpoint(checkpoint);
+      const ops = await kernelOps(weights.config, runtime, { target });
+      const fused = role === 'decode' ? await fusedDecode(weights, runtime, { target }) : undefined;
+      return { model: new Llama(weights, ops, fused), label: `checkpoint ${checkpoint} (${format})` };
     })();
-    models.set(role, m);
-    m.catch(() => models.delete(role));
+    models.set(key, m);
+    m.catch(() => models.delete(key));
   }
   return m;
 }
 
-export function tokenize(text: string): number[] {
-  return [...new TextEncoder().encode(text)].slice(0, MAX_PROMPT);
+/** A checkpoint's tokenizer (the tokenize and detokenize ops need no weights or kernels). */
+function checkpointTokenizer(checkpoint: string): Promise<Tokenizer> {
+  let t = tokenizers.get(checkpoint);
+  if (!t) {
+    t = loadCheckpoint(checkpoint).then(({ tokenizer }) => {
+      if (!tokenizer) throw noTokenizer(checkpoint);
+      return tokenizer;
+    });
+    tokenizers.set(checkpoint, t);
+    t.catch(() => tokenizers.delete(checkpoint));
+  }
+  return t;
 }
 
-/** Bytes the synthetic model emits are mapped onto printable ASCII so the output can be shown. */
-export function detokenize(ids: number[]): string {
-  return ids.map((id) => String.fromCharCode(32 + (id % 95))).join('');
+/** Prompt ids: the checkpoint's tokenizer (BOS first), else UTF-8 bytes; at most MAX_PROMPT. */
+export async function tokenize(text: string, checkpoint: string | null): Promise<number[]> {
+  if (checkpoint === null) return [...new TextEncoder().encode(text)].slice(0, MAX_PROMPT);
+  const tokenizer = await checkpointTokenizer(checkpoint);
+  return tokenizer.encode(text.slice(0, 4 * MAX_PROMPT)).slice(0, MAX_PROMPT);
+}
+
+/** Text of generated ids: the checkpoint's pieces, else the synthetic model's bytes mapped onto printable ASCII. */
+export async function detokenize(ids: number[], checkpoint: string | null): Promise<string> {
+  if (checkpoint === null) return ids.map((id) => String.fromCharCode(32 + (id % 95))).join('');
+  const tokenizer = await checkpointTokenizer(checkpoint);
+  const vocab = tokenizer.vocab;
+  return tokenizer.decode(ids.filter((id) => Number.isInteger(id) && id >= 0 && id < vocab));
+}
+
+function noTokenizer(checkpoint: string): AgentsError {
+  return new AgentsError(
+    AgentsErrorCode.OpConfigInvalid,
+    `checkpoint ${checkpoint} has no tokenizer: put its tokenizer.bin beside it (llama2.c) or use a GGUF file`,
+  );
+}
+
+/** Ids the model can take: in its vocabulary, at least one, short enough to leave room to decode. */
+function promptIds(ids: number[], model: Llama): number[] {
+  const { vocab, seqLen } = model.weights.config;
+  const ok = ids.filter((id) => Number.isInteger(id) && id >= 0 && id < vocab);
+  return (ok.length > 0 ? ok : [0]).slice(0, Math.max(1, seqLen - DECODE_TOKENS - 1));
 }
 
 /** First generated token: argmax of the logits after the prompt. */
-export async function prefill(ids: number[]): Promise<number> {
-  const model = await tinyModel('prefill');
-  return argmax(await model.prefill(ids.length > 0 ? ids : [0]));
+export async function prefill(ids: number[], checkpoint: string | null): Promise<number> {
+  const { model } = await llmModel('prefill', checkpoint);
+  return argmax(await model.prefill(promptIds(ids, model)));
 }
 
 /**
  * Greedy decode of `steps` tokens. The KV cache is rebuilt here from the prompt (kv.transfer forwards
  * the prompt ids, not the cache), because prefill and decode may run in different processes.
  */
-export async function decode(ids: number[], first: number, steps: number): Promise<number[]> {
-  const model = await tinyModel('decode');
-  await model.prefill(ids.length > 0 ? ids : [0]);
-  const out = [first];
-  let logits = await model.decode(first);
+export async function decode(
+  ids: number[],
+  first: number,
+  steps: number,
+  checkpoint: string | null,
+): Promise<number[]> {
+  const { model } = await llmModel('decode', checkpoint);
+  await model.prefill(promptIds(ids, model));
+  const vocab = model.weights.config.vocab;
+  const out = [Number.isInteger(first) && first >= 0 && first < vocab ? first : 0];
+  let logits = await model.decode(out[0]!);
   while (out.length < steps) {
     const next = argmax(logits);
     out.push(next);

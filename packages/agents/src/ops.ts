@@ -1,7 +1,7 @@
 import { calculate } from './calculator.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { httpToolFor } from './http-tool.js';
-import { DECODE_TOKENS, decode, detokenize, prefill, tinyModel, tokenize } from './llm.js';
+import { checkpointFor, DECODE_TOKENS, decode, detokenize, llmModel, prefill, tokenize } from './llm.js';
 import { llmCall, remoteLlmFor } from './llm-call.js';
 import { withMemory } from './memory.js';
 import { privacyFilterFor, redactContext } from './privacy.js';
@@ -64,7 +64,7 @@ export const OP_FUNCTIONS: Record<string, OpFn> = {
   'agent.input': async () => ({}),
   'agent.output': async (_cfg, ctx) => {
     const top = Array.isArray(ctx.hits) ? (ctx.hits[0] as { title?: string } | undefined)?.title : undefined;
-    return { answer: { calc: ctx.calc, found: top ?? null, llmText: ctx.llmText } };
+    return { answer: { calc: ctx.calc, found: top ?? null, llmText: ctx.llmText, llmModel: ctx.llmModel } };
   },
   'memory.load': (cfg) =>
     withMemory(cfg.natsUrl, cfg.cluster, async (kv) => {
@@ -83,13 +83,21 @@ export const OP_FUNCTIONS: Record<string, OpFn> = {
   'tool.invoke': toolInvoke,
   'text.privacy_filter': async (cfg, ctx) => redactContext(privacyFilterFor(cfg), ctx),
   'llm.call': llmCall,
-  'llm.tokenize': async (_cfg, ctx) => ({ ids: tokenize(`${str(ctx.query)} ${str(ctx.recall)}`) }),
-  'llm.prefill': async (_cfg, ctx) => ({ first: await prefill(ids(ctx.ids)) }),
-  'kv.transfer': async () => ({}),
-  'llm.decode': async (_cfg, ctx) => ({
-    tokens: await decode(ids(ctx.ids), typeof ctx.first === 'number' ? ctx.first : 0, DECODE_TOKENS),
+  // The weights: the op's `checkpoint` attribute, else the node's STITCH_LLM_CHECKPOINT, else synthetic.
+  'llm.tokenize': async (cfg, ctx) => ({
+    ids: await tokenize(`${str(ctx.query)} ${str(ctx.recall)}`, checkpointFor(cfg.attrs)),
   }),
-  'llm.detokenize': async (_cfg, ctx) => ({ llmText: detokenize(ids(ctx.tokens)) }),
+  'llm.prefill': async (cfg, ctx) => ({ first: await prefill(ids(ctx.ids), checkpointFor(cfg.attrs)) }),
+  'kv.transfer': async () => ({}),
+  'llm.decode': async (cfg, ctx) => {
+    const checkpoint = checkpointFor(cfg.attrs);
+    const first = typeof ctx.first === 'number' ? ctx.first : 0;
+    const tokens = await decode(ids(ctx.ids), first, DECODE_TOKENS, checkpoint);
+    return { tokens, llmModel: (await llmModel('decode', checkpoint)).label };
+  },
+  'llm.detokenize': async (cfg, ctx) => ({
+    llmText: await detokenize(ids(ctx.tokens), checkpointFor(cfg.attrs)),
+  }),
 };
 
 /** Fields that stay with the op that made them instead of flowing on (token ids are large-ish and private). */
@@ -107,8 +115,8 @@ export async function runOp(cfg: OpConfig, ctx: Context, rid: string): Promise<C
 
 /** Loads what an op needs before its first request (compiled kernels, the memory bucket). */
 export async function prepareOp(cfg: OpConfig): Promise<void> {
-  if (cfg.op === 'llm.prefill') await tinyModel('prefill');
-  else if (cfg.op === 'llm.decode') await tinyModel('decode');
+  if (cfg.op === 'llm.prefill') await llmModel('prefill', checkpointFor(cfg.attrs));
+  else if (cfg.op === 'llm.decode') await llmModel('decode', checkpointFor(cfg.attrs));
   else if (cfg.op.startsWith('memory.')) await withMemory(cfg.natsUrl, cfg.cluster, async () => undefined);
   else if (cfg.op === 'tool.invoke' && cfg.attrs.tool === 'web_search') await webSearch('warm up', 1);
   else if (cfg.op === 'text.privacy_filter') privacyFilterFor(cfg);
