@@ -2,7 +2,8 @@ import { attentionDecode, attentionPrefill } from './mlir/attention.js';
 import { batchMatmul, type Generated, matmul, matvec } from './mlir/contraction.js';
 import { llamaDecode } from './mlir/llama.js';
 import { matvecQ8 } from './mlir/quant.js';
-import { elementwise, embedding, rmsnorm, rope, softmax, topkScores } from './mlir/rowwise.js';
+import { rmsnormVector, softmaxVector } from './mlir/rowvec.js';
+import { elementwise, embedding, rope, topkScores } from './mlir/rowwise.js';
 import type { KernelSpec } from './spec.js';
 import { validateSpec } from './spec.js';
 import type { Target } from './targets.js';
@@ -24,9 +25,9 @@ export function generateKernel(spec: KernelSpec, target: Target): Generated {
     case 'nn.swiglu':
       return plain(elementwise(spec));
     case 'nn.rmsnorm':
-      return plain(rmsnorm(spec));
+      return plain(rmsnormVector(spec));
     case 'nn.softmax':
-      return plain(softmax(spec));
+      return plain(softmaxVector(spec));
     case 'nn.rope':
       return plain(rope(spec));
     case 'nn.attention_prefill':

@@ -36,61 +36,6 @@ export function elementwise(spec: Spec<'nn.add'> | Spec<'nn.swiglu'>): string {
   ]);
 }
 
-export function rmsnorm(spec: Spec<'nn.rmsnorm'>): string {
-  const args = kernelArgs(spec);
-  const t = argType(args[0]!);
-  const wt = argType(args[1]!);
-  const ss = alloc('ss', [spec.rows], spec.rows === null ? [{ of: 'x', ofType: t, axis: 0 }] : []);
-  return func(entryName(spec), args, [
-    ...ss.lines,
-    '%zero = arith.constant 0.0 : f32',
-    `linalg.fill ins(%zero : f32) outs(%ss : ${ss.type})`,
-    ...generic({
-      maps: [map(2, 'd0, d1'), map(2, 'd0')],
-      iters: 'pr',
-      ins: [{ v: '%x', t }],
-      outs: [{ v: '%ss', t: ss.type }],
-      blockArgs: ['%xv: f32', '%acc: f32'],
-      body: [
-        '%sq = arith.mulf %xv, %xv : f32',
-        '%r = arith.addf %acc, %sq fastmath<reassoc> : f32',
-        'linalg.yield %r : f32',
-      ],
-    }),
-    // One reciprocal square root per row, not per element.
-    ...generic({
-      maps: [map(1, 'd0')],
-      iters: 'p',
-      ins: [],
-      outs: [{ v: '%ss', t: ss.type }],
-      blockArgs: ['%s: f32'],
-      body: [
-        `%n = arith.constant ${f32(spec.dim)} : f32`,
-        `%eps = arith.constant ${f32(spec.eps)} : f32`,
-        '%one = arith.constant 1.0 : f32',
-        '%mean = arith.divf %s, %n : f32',
-        '%me = arith.addf %mean, %eps : f32',
-        '%sq = math.sqrt %me : f32',
-        '%r = arith.divf %one, %sq : f32',
-        'linalg.yield %r : f32',
-      ],
-    }),
-    ...generic({
-      maps: [map(2, 'd0, d1'), map(2, 'd1'), map(2, 'd0'), map(2, 'd0, d1')],
-      iters: 'pp',
-      ins: [
-        { v: '%x', t },
-        { v: '%weight', t: wt },
-        { v: '%ss', t: ss.type },
-      ],
-      outs: [{ v: '%out', t }],
-      blockArgs: ['%xv: f32', '%w: f32', '%inv: f32', '%o: f32'],
-      body: ['%a = arith.mulf %xv, %inv : f32', '%r = arith.mulf %a, %w : f32', 'linalg.yield %r : f32'],
-    }),
-    `memref.dealloc %ss : ${ss.type}`,
-  ]);
-}
-
 /**
  * Softmax over the last axis of `x` into `out`, both of type `t` with `rank` dims. Shared by the
  * softmax kernel and attention. Lines use SSA names prefixed by `p`.
@@ -156,15 +101,6 @@ export function softmaxLines(
     `memref.dealloc %${p}mx : ${mx.type}`,
     `memref.dealloc %${p}sum : ${sum.type}`,
   ];
-}
-
-export function softmax(spec: Spec<'nn.softmax'>): string {
-  const args = kernelArgs(spec);
-  return func(
-    entryName(spec),
-    args,
-    softmaxLines('s', '%x', '%out', argType(args[0]!), [spec.rows, spec.cols]),
-  );
 }
 
 /** Interleaved-pair RoPE as in llama2.c: pair p of a head rotates by pos·theta^(−2p/headDim). */

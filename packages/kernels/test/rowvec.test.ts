@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { compileKernel, runnableTargets } from '@stitch/compiler';
+import { KernelRuntime, probeHost, reference } from '../src/index.js';
+
+const cacheDir = mkdtempSync(join(tmpdir(), 'stitch-rowvec-'));
+after(() => rmSync(cacheDir, { recursive: true, force: true }));
+const runtime = new KernelRuntime();
+const seed = Number(process.env.STITCH_TEST_SEED ?? Date.now() % 100000);
+let state = seed;
+const uniform = (n: number, lo: number, hi: number) =>
+  Float32Array.from({ length: n }, () => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return lo + (state / 2 ** 32) * (hi - lo);
+  });
+const maxDiff = (a: Float32Array, b: Float32Array) =>
+  a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
+
+// Column counts around the 16-lane vectors and the 64-column unrolled steps, rows dynamic.
+const COLS = [1, 15, 16, 17, 63, 64, 65, 100, 1031];
+const ROWS = 3;
+
+for (const target of runnableTargets(probeHost().x86Level)) {
+  test(`vector softmax equals the reference over a wide range of logits on ${target} (seed ${seed})`, async () => {
+    for (const cols of COLS) {
+      const kernel = runtime.load(
+        await compileKernel({ op: 'nn.softmax', rows: null, cols }, { target, cacheDir }),
+      );
+      // Logits spread over ±60: exp arguments reach −120, past the clamp at −87.
+      const x = uniform(ROWS * cols, -60, 60);
+      const out = new Float32Array(x.length);
+      await kernel.run([x, out]);
+      const want = reference.softmax(x, cols);
+      // Each output is a probability: absolute error against 1, relative to the largest.
+      assert.ok(maxDiff(out, want) <= 1e-6, `cols ${cols}: ${maxDiff(out, want)}`);
+      for (let r = 0; r < ROWS; r++) {
+        const sum = out.subarray(r * cols, (r + 1) * cols).reduce((s, v) => s + v, 0);
+        assert.ok(Math.abs(sum - 1) <= 1e-5, `cols ${cols} row ${r} sums to ${sum}`);
+      }
+      x[x.length - 1] = Number.NaN;
+      await kernel.run([x, out]);
+      assert.ok(out.subarray((ROWS - 1) * cols).every(Number.isNaN), `cols ${cols}: a NaN makes its row NaN`);
+      assert.ok(out.subarray(0, cols).every(Number.isFinite));
+    }
+  });
+
+  test(`vector rmsnorm equals the reference on ${target} (seed ${seed})`, async () => {
+    for (const dim of COLS) {
+      const kernel = runtime.load(
+        await compileKernel({ op: 'nn.rmsnorm', rows: null, dim, eps: 1e-5 }, { target, cacheDir }),
+      );
+      const x = uniform(ROWS * dim, -30, 30);
+      const w = uniform(dim, -2, 2);
+      const out = new Float32Array(x.length);
+      await kernel.run([x, w, out]);
+      const want = reference.rmsnorm(x, w, dim, 1e-5);
+      assert.ok(reference.relativeError(out, want) <= 1e-5, `dim ${dim}`);
+    }
+  });
+}
