@@ -1,10 +1,11 @@
 // pnpm bench kernels: MLIR-compiled kernels per target vs OpenBLAS (1 thread, same core), compile
-// times cold and cached. One JSON object per line.
+// times cold and cached, then the best target's kernels split across every core against OpenBLAS
+// on as many threads. One JSON object per line. --quick: the best target only, small sizes (the
+// test command runs this).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { compileKernel, type KernelSpec, runnableTargets, type Target } from '@stitch/compiler';
 import {
   KernelRuntime,
@@ -13,10 +14,12 @@ import {
   type LlamaConfig,
   probeHost,
   syntheticWeights,
+  threadedKernel,
   timeRuns,
 } from '@stitch/kernels';
+import { CORETYPE, openblas } from './lib/openblas.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
+const QUICK = process.argv.includes('--quick');
 const work = mkdtempSync(join(tmpdir(), 'stitch-bench-'));
 const cacheDir = join(work, 'cache');
 const runtime = new KernelRuntime({ threads: 1 });
@@ -27,35 +30,9 @@ const emit = (o: Record<string, unknown>) =>
 try {
   execFileSync('taskset', ['-cp', '0', String(process.pid)], { stdio: 'ignore' });
 } catch {}
-const blas = join(work, 'openblas');
-execFileSync('clang-19', [
-  '-O2',
-  join(here, 'openblas.c'),
-  '-o',
-  blas,
-  '-I/usr/include/x86_64-linux-gnu',
-  '-lopenblas',
-]);
-/**
- * OpenBLAS kernels restricted to each target's ISA (OPENBLAS_CORETYPE), so a baseline or AVX2 build
- * is also compared with a library using the same instructions; `native` is OpenBLAS's own choice.
- */
-const CORETYPE: Record<Target | 'native', string | undefined> = {
-  native: undefined,
-  'x86-64': 'Core2',
-  'x86-64-v3': 'Haswell',
-  'x86-64-v4': 'SkylakeX',
-};
-const blasSeconds = (op: string, n: number, coretype: string | undefined) =>
-  Number(
-    execFileSync('taskset', ['-c', '0', blas, op, String(n), '0.5'], {
-      env: {
-        ...process.env,
-        OPENBLAS_NUM_THREADS: '1',
-        ...(coretype ? { OPENBLAS_CORETYPE: coretype } : {}),
-      },
-    }).toString(),
-  );
+const blas = openblas(work);
+const blasSeconds = (op: 'sgemm' | 'sgemv', n: number, coretype: string | undefined) =>
+  blas(op, n, coretype);
 
 /** OpenBLAS throughput for the native core and per target ISA; emits one line each. */
 function blasRefs(op: 'sgemm' | 'sgemv', n: number, targets: Target[]): Record<string, number> {
@@ -117,8 +94,9 @@ async function measure(spec: KernelSpec, target: Target, arrays: Float32Array[])
 }
 
 try {
-  const targets = runnableTargets(probeHost().x86Level);
-  for (const n of [256, 512, 1024]) {
+  const all = runnableTargets(probeHost().x86Level);
+  const targets = QUICK ? all.slice(-1) : all;
+  for (const n of QUICK ? [256] : [256, 512, 1024, 2048]) {
     const refs = blasRefs('sgemm', n, targets);
     const a = new Float32Array(n * n).fill(0.5);
     for (const target of targets) {
@@ -126,7 +104,7 @@ try {
       emitVsBlas('nn.matmul', target, n, 'gflops', (2 * n ** 3) / s / 1e9, refs);
     }
   }
-  const n = 4096;
+  const n = QUICK ? 1024 : 4096;
   const refs = blasRefs('sgemv', n, targets);
   const big = new Float32Array(n * n).fill(0.25);
   for (const target of targets) {
@@ -137,33 +115,38 @@ try {
     ]);
     emitVsBlas('nn.matvec', target, n, 'gbps', (4 * n * n) / s / 1e9, refs);
   }
-  // Memory-bound row kernels: bytes read + written per call.
-  const rows = 64;
+  // Row kernels: bytes read + written per call; 64×4096 stays in L2, 1024×4096 (16 MiB) does not.
+  // softmax and rmsnorm are also given as a fraction of add's GB/s at the same size.
   const cols = 4096;
-  const x = new Float32Array(rows * cols).fill(0.3);
-  const out = new Float32Array(rows * cols);
-  for (const target of targets) {
-    for (const [spec, arrays, bytes] of [
-      [{ op: 'nn.add', rows, cols }, [x, x, out], 12 * rows * cols],
-      [{ op: 'nn.softmax', rows, cols }, [x, out], 8 * rows * cols],
-      [
-        { op: 'nn.rmsnorm', rows, dim: cols, eps: 1e-5 },
-        [x, new Float32Array(cols).fill(1), out],
-        8 * rows * cols,
-      ],
-    ] as [KernelSpec, Float32Array[], number][]) {
-      const s = await measure(spec, target, arrays);
-      emit({
-        op: spec.op,
-        target,
-        size: `${rows}x${cols}`,
-        gbps: +(bytes / s / 1e9).toFixed(2),
-        ref: 'none',
-        ratio: null,
-      });
+  for (const rows of QUICK ? [64] : [64, 1024]) {
+    const x = new Float32Array(rows * cols).fill(0.3);
+    const out = new Float32Array(rows * cols);
+    for (const target of targets) {
+      let addGbps = 0;
+      for (const [spec, arrays, bytes] of [
+        [{ op: 'nn.add', rows, cols }, [x, x, out], 12 * rows * cols],
+        [{ op: 'nn.softmax', rows, cols }, [x, out], 8 * rows * cols],
+        [
+          { op: 'nn.rmsnorm', rows, dim: cols, eps: 1e-5 },
+          [x, new Float32Array(cols).fill(1), out],
+          8 * rows * cols,
+        ],
+      ] as [KernelSpec, Float32Array[], number][]) {
+        const gbps = bytes / (await measure(spec, target, arrays)) / 1e9;
+        if (spec.op === 'nn.add') addGbps = gbps;
+        emit({
+          op: spec.op,
+          target,
+          size: `${rows}x${cols}`,
+          gbps: +gbps.toFixed(2),
+          ref: spec.op === 'nn.add' ? 'none' : 'nn.add, same size',
+          ratio: spec.op === 'nn.add' ? null : +(gbps / addGbps).toFixed(3),
+        });
+      }
     }
   }
   await transformer(targets[targets.length - 1]!);
+  await threaded(targets[targets.length - 1]!, availableParallelism());
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
@@ -192,4 +175,48 @@ async function transformer(target: Target) {
   const common = { target, size, weights: 'synthetic', ref: 'none', ratio: null };
   emit({ op: 'llama.prefill', ...common, tokensPerS: +(prompt.length / prefillS).toFixed(1) });
   emit({ op: 'llama.decode', ...common, tokensPerS: +(steps / decodeS).toFixed(1) });
+}
+
+/**
+ * matmul and matvec with their rows split across `threads` threads (threadedKernel), against the
+ * same kernel on one thread and OpenBLAS on `threads` threads; the process is unpinned first.
+ */
+async function threaded(target: Target, threads: number) {
+  try {
+    execFileSync('taskset', ['-a', '-cp', `0-${threads - 1}`, String(process.pid)], { stdio: 'ignore' });
+  } catch {}
+  const rt = new KernelRuntime({ threads });
+  const options = { target, cacheDir };
+  const cases: [KernelSpec, number, 'sgemm' | 'sgemv', Float32Array[]][] = [];
+  for (const n of QUICK ? [256] : [1024, 2048]) {
+    const a = new Float32Array(n * n).fill(0.5);
+    cases.push([{ op: 'nn.matmul', m: n, k: n, n }, n, 'sgemm', [a, a, new Float32Array(n * n)]]);
+  }
+  const mv = QUICK ? 1024 : 4096;
+  cases.push([
+    { op: 'nn.matvec', m: mv, k: mv },
+    mv,
+    'sgemv',
+    [new Float32Array(mv * mv).fill(0.25), new Float32Array(mv).fill(1), new Float32Array(mv)],
+  ]);
+  for (const [spec, n, blasOp, arrays] of cases) {
+    const work = blasOp === 'sgemm' ? 2 * n ** 3 : 4 * n * n;
+    const unit = blasOp === 'sgemm' ? 'gflops' : 'gbps';
+    const one = await threadedKernel(rt, spec, { ...options, threads: 1 });
+    const many = await threadedKernel(rt, spec, { ...options, threads });
+    const single = work / (await timeRuns(() => one.run(arrays), 0.5)) / 1e9;
+    const value = work / (await timeRuns(() => many.run(arrays), 0.5)) / 1e9;
+    const ref = work / blas(blasOp, n, undefined, threads) / 1e9;
+    emit({
+      op: spec.op,
+      target,
+      size: n,
+      threads,
+      [unit]: +value.toFixed(2),
+      [`${unit}OneThread`]: +single.toFixed(2),
+      scaling: +(value / single).toFixed(2),
+      ref: `openblas.${blasOp} ${threads} threads, native core (${+ref.toFixed(2)})`,
+      ratio: +(value / ref).toFixed(3),
+    });
+  }
 }
