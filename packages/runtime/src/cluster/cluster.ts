@@ -24,6 +24,7 @@ import type { ResolvedConnectOptions } from './options.js';
 import type { ClusterParts } from './parts.js';
 import { Replies } from './replies.js';
 import { ActorSender } from './sender.js';
+import { createKv, ensureReplicas } from './setup.js';
 import { VirtualTransport } from './virtual.js';
 
 /** Counters of what this connection could not deliver and did not tell a caller about. */
@@ -308,9 +309,10 @@ export class Cluster implements RefTransport {
    */
   async kv(bucket: string, options: { create?: boolean; history?: number } = {}): Promise<KV> {
     this.#open();
-    const kvm = new Kvm(this.#parts.nc);
+    const { nc, jsm, replicas, log } = this.#parts;
+    const kvm = new Kvm(nc);
     if (!options.create) return kvm.open(bucket);
-    return kvm.create(bucket, { history: options.history ?? 1 });
+    return createKv(kvm, jsm, bucket, { history: options.history ?? 1, replicas }, log);
   }
 
   /**
@@ -320,7 +322,11 @@ export class Cluster implements RefTransport {
   async objectStore(bucket: string, options: { create?: boolean } = {}): Promise<ObjectStore> {
     this.#open();
     const objm = new Objm(this.#parts.nc);
-    return options.create ? objm.create(bucket) : objm.open(bucket);
+    if (!options.create) return objm.open(bucket);
+    const { jsm, replicas, log } = this.#parts;
+    const store = await objm.create(bucket, { replicas });
+    await ensureReplicas(jsm, `OBJ_${bucket}`, replicas, log);
+    return store;
   }
 
   metrics(): ClusterMetrics {

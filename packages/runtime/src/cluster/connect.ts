@@ -17,7 +17,7 @@ import { Cluster } from './cluster.js';
 import { type EmbeddedNats, startEmbeddedNats } from './embedded-nats.js';
 import { names as clusterNames } from './names.js';
 import { type ConnectOptions, type ResolvedConnectOptions, resolveConnectOptions } from './options.js';
-import { initCluster as createResources, openCluster } from './setup.js';
+import { initCluster as createResources, defaultReplicas, openCluster } from './setup.js';
 
 /** Gap between first-connect attempts while `waitForServerMs` lasts. */
 const CONNECT_RETRY_MS = 250;
@@ -37,9 +37,10 @@ export async function connectCluster(options: ConnectOptions): Promise<Cluster> 
     const url = serverUrl(o, embedded);
     const jsm = await openJetStream(nc, url);
     const open = nc.info?.auth_required !== true;
+    const replicas = o.replicas ?? defaultReplicas(nc.info);
     const buckets = open
-      ? await createResources(nc, jsm, n, o.deadAfterMs, o.durableStream)
-      : await openCluster(nc, jsm, n, o.name);
+      ? await createResources(nc, jsm, n, o.deadAfterMs, o.durableStream, replicas, o.log)
+      : await openCluster(nc, jsm, n, o.name, replicas, o.log);
     const limits: WireLimits = {
       maxPayload: nc.info?.max_payload ?? 1024 * 1024,
       chunking: o.chunking,
@@ -60,6 +61,7 @@ export async function connectCluster(options: ConnectOptions): Promise<Cluster> 
         clock: o.clock,
         embedded,
         inboxPrefix: auth.inboxPrefix,
+        replicas,
       },
       o,
     );
@@ -83,7 +85,8 @@ export async function initCluster(options: ConnectOptions): Promise<void> {
   const nc = await connectNats(o, undefined, authOf(o));
   try {
     const jsm = await openJetStream(nc, serverUrl(o, undefined));
-    await createResources(nc, jsm, clusterNames(o.name), o.deadAfterMs, o.durableStream);
+    const replicas = o.replicas ?? defaultReplicas(nc.info);
+    await createResources(nc, jsm, clusterNames(o.name), o.deadAfterMs, o.durableStream, replicas, o.log);
   } finally {
     await nc.close().catch(() => undefined);
   }

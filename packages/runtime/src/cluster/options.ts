@@ -56,6 +56,13 @@ export interface ConnectOptions {
    * @default { maxBytes: 1 GiB, maxAgeMs: 7 days }
    */
   durableStream?: { maxBytes?: number; maxAgeMs?: number };
+  /**
+   * Replicas (1-5) of the durable stream and every bucket this connection creates (`kv`, `objectStore`
+   * included); an existing stream or bucket with fewer is raised to this many where this connection may
+   * update it, and a warning is logged where it may not. More replicas than servers fails the create.
+   * @default the servers in the server's cluster, at most 3 (1 on a server in no cluster)
+   */
+  replicas?: number;
 }
 
 /** Defaults of the durable stream's limits: a generous backlog that still cannot fill a disk. */
@@ -83,6 +90,8 @@ export interface ResolvedConnectOptions {
   log: LogFn;
   maxMessageBytes: number;
   durableStream: { maxBytes: number; maxAgeMs: number };
+  /** undefined: from the server's cluster once connected (`defaultReplicas`). */
+  replicas: number | undefined;
 }
 
 export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectOptions {
@@ -114,6 +123,9 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     throw new InvalidOptions(
       'options.nkeySeedFile excludes credentials, user and token: a connection authenticates one way',
     );
+  const replicas = options.replicas;
+  if (replicas !== undefined && (!Number.isInteger(replicas) || replicas < 1 || replicas > 5))
+    throw new InvalidOptions('options.replicas must be an integer from 1 to 5 (JetStream allows no more)');
   const nats = options.nats === undefined ? undefined : [options.nats].flat();
   if (nats?.length === 0 || nats?.some((u) => typeof u !== 'string' || u === ''))
     throw new InvalidOptions('options.nats must be a server URL or a non-empty list of them');
@@ -136,6 +148,7 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     log: options.log ?? stderrLog,
     maxMessageBytes,
     durableStream: { maxBytes, maxAgeMs },
+    replicas,
   };
 }
 

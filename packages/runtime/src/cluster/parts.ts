@@ -27,4 +27,6 @@ export interface ClusterParts {
   embedded: EmbeddedNats | undefined;
   /** Prefix of this connection's inboxes (its server permissions may allow only these). */
   inboxPrefix: string;
+  /** Replicas of the stream and buckets this connection creates. */
+  replicas: number;
 }

@@ -1,7 +1,8 @@
 import { DiscardPolicy, type JetStreamManager, RetentionPolicy } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
-import { type NatsConnection, nanos } from '@nats-io/transport-node';
+import { type NatsConnection, nanos, type ServerInfo } from '@nats-io/transport-node';
 import { ClusterNotInitialized } from '../errors.js';
+import type { LogFn } from '../log.js';
 import type { Names } from './names.js';
 
 /** The buckets of one cluster, opened. */
@@ -9,6 +10,18 @@ export interface ClusterBuckets {
   nodesKv: KV;
   directoryKv: KV;
   stateKv: KV;
+}
+
+/** Most replicas a default asks for: a 3-server quorum survives one lost server. */
+const DEFAULT_MAX_REPLICAS = 3;
+
+/**
+ * Replicas of the stream and buckets when none were asked for: one per server of the server's cluster
+ * (the client URLs it advertises), at most 3; 1 on a server that is in no cluster.
+ */
+export function defaultReplicas(info: ServerInfo | undefined): number {
+  if (!info?.cluster) return 1;
+  return Math.max(1, Math.min(DEFAULT_MAX_REPLICAS, info.connect_urls?.length ?? 1));
 }
 
 /** Bounds of the durable mailbox stream (ConnectOptions.durableStream, resolved). */
@@ -27,15 +40,23 @@ export async function initCluster(
   names: Names,
   deadAfterMs: number,
   stream: StreamLimits,
+  replicas: number,
+  log: LogFn,
 ): Promise<ClusterBuckets> {
-  await ensureStream(jsm, names, stream);
+  await ensureStream(jsm, names, stream, replicas);
+  await ensureReplicas(jsm, names.stream, replicas, log);
   const kvm = new Kvm(nc);
-  const [nodesKv, directoryKv, stateKv] = await Promise.all([
-    createKv(kvm, names.nodesBucket, { ttl: deadAfterMs, history: 1 }),
-    createKv(kvm, names.directoryBucket, { history: 1 }),
-    createKv(kvm, names.stateBucket, { history: 1 }),
-  ]);
-  return { nodesKv, directoryKv, stateKv };
+  const [nodesKv, directoryKv, stateKv] = await Promise.all(
+    [
+      { bucket: names.nodesBucket, ttl: deadAfterMs },
+      { bucket: names.directoryBucket },
+      { bucket: names.stateBucket },
+    ].map((b) =>
+      // Another process may be creating it with other options right now.
+      createKv(kvm, jsm, b.bucket, { ...b, history: 1, replicas }, log).catch(() => kvm.open(b.bucket)),
+    ),
+  );
+  return { nodesKv: nodesKv!, directoryKv: directoryKv!, stateKv: stateKv! };
 }
 
 /** Opens a cluster set up by `initCluster`; says which part is missing (and how to make it) when one is. */
@@ -44,6 +65,8 @@ export async function openCluster(
   jsm: JetStreamManager,
   names: Names,
   cluster: string,
+  replicas: number,
+  log: LogFn,
 ): Promise<ClusterBuckets> {
   const streams = [
     names.stream,
@@ -52,9 +75,17 @@ export async function openCluster(
     `KV_${names.stateBucket}`,
   ];
   for (const stream of streams) {
-    await jsm.streams.info(stream).catch(() => {
+    const info = await jsm.streams.info(stream).catch(() => {
       throw new ClusterNotInitialized(cluster, `stream ${stream}`);
     });
+    // This connection may not update streams: say what would, rather than run on fewer copies quietly.
+    if (info.config.num_replicas < replicas)
+      log('warn', 'stream has fewer replicas than the cluster has servers', {
+        stream,
+        replicas: info.config.num_replicas,
+        wanted: replicas,
+        fix: 'run `stitch cluster init` with a credential that may update streams',
+      });
   }
   const kvm = new Kvm(nc);
   const [nodesKv, directoryKv, stateKv] = await Promise.all([
@@ -65,9 +96,15 @@ export async function openCluster(
   return { nodesKv, directoryKv, stateKv };
 }
 
-async function ensureStream(jsm: JetStreamManager, n: Names, limits: StreamLimits): Promise<void> {
+async function ensureStream(
+  jsm: JetStreamManager,
+  n: Names,
+  limits: StreamLimits,
+  replicas: number,
+): Promise<void> {
   const config = {
     name: n.stream,
+    num_replicas: replicas,
     subjects: [n.durableAll],
     // Work-queue retention drops a message once its actor acks it; each actor's consumer filters its own subject.
     retention: RetentionPolicy.Workqueue,
@@ -91,10 +128,46 @@ async function ensureStream(jsm: JetStreamManager, n: Names, limits: StreamLimit
   }
 }
 
-async function createKv(kvm: Kvm, bucket: string, opts: { ttl?: number; history: number }): Promise<KV> {
+/**
+ * Creates the bucket, or opens an existing one, and raises its replicas to `opts.replicas` (nats.js's
+ * create returns an existing bucket as it is, whatever replicas it asked for).
+ */
+export async function createKv(
+  kvm: Kvm,
+  jsm: JetStreamManager,
+  bucket: string,
+  opts: { ttl?: number; history: number; replicas: number },
+  log: LogFn,
+): Promise<KV> {
+  const kv = await kvm.create(bucket, opts);
+  await ensureReplicas(jsm, `KV_${bucket}`, opts.replicas, log);
+  return kv;
+}
+
+/**
+ * Raises an existing stream's replicas to `replicas` (nats-server 2.9 scales a stream up in place:
+ * the new peers catch up from the leader), and logs it. A stream with more is left as it is. A raise
+ * the server refuses (too few servers up) is logged with the stream still at its old count.
+ */
+export async function ensureReplicas(
+  jsm: JetStreamManager,
+  stream: string,
+  replicas: number,
+  log: LogFn,
+): Promise<void> {
+  // A principal that may not read the stream cannot tell; `stitch cluster init` (the admin) does the raise.
+  const info = await jsm.streams.info(stream).catch(() => undefined);
+  const had = info?.config.num_replicas ?? replicas;
+  if (!info || had >= replicas) return;
   try {
-    return await kvm.create(bucket, opts);
-  } catch {
-    return kvm.open(bucket);
+    await jsm.streams.update(stream, { ...info.config, num_replicas: replicas });
+    log('warn', 'stream replicas raised', { stream, from: had, to: replicas });
+  } catch (err) {
+    log('error', 'stream keeps fewer replicas than asked: the server refused to raise them', {
+      stream,
+      replicas: had,
+      wanted: replicas,
+      error: (err as Error).message,
+    });
   }
 }

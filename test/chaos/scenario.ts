@@ -1,0 +1,133 @@
+// One chaos scenario from start to teardown: three hosts (h1-h3), each with a nats-server of one
+// JetStream cluster; stitch nodes hosting Account on h1 and h2; the load client on h3. The fault is
+// injected `faultAfterMs` into the load and healed `holdMs` later; the client's records and the
+// accounts' counters give the result. Every process and namespace is gone when it returns or throws.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { NatsCluster } from '../fixtures/hosts/nats-cluster.js';
+import { type HostProcess, Hosts } from '../fixtures/hosts/netns.js';
+import type { LoadConfig } from './load-process.js';
+import { type RequestRecord, type ScenarioResult, summarize } from './measure.js';
+
+const NODE = fileURLToPath(new URL('./node-process.ts', import.meta.url));
+const LOAD = fileURLToPath(new URL('./load-process.ts', import.meta.url));
+/** Where each stitch node runs; the client runs on h3. */
+export const NODE_HOSTS = { n1: 'h1', n2: 'h2' } as const;
+const CLIENT_HOST = 'h3';
+
+export interface World {
+  hosts: Hosts;
+  nats: NatsCluster;
+  nodes: Map<string, HostProcess>;
+  /** Starts (or restarts, same id) a node process and waits until it serves. */
+  startNode(id: keyof typeof NODE_HOSTS): Promise<void>;
+}
+
+export interface Scenario {
+  name: string;
+  /** What the fault is, for the table. */
+  what: string;
+  /** Routes through the impairment proxies. */
+  proxied?: boolean;
+  /** The client's ask timeout here (a slower first answer counts as disrupted). */
+  timeoutMs?: number;
+  fault(w: World): Promise<void>;
+  heal(w: World): Promise<void>;
+}
+
+export interface LoadShape {
+  requests: number;
+  rate: number;
+  actors: number;
+  faultAfterMs: number;
+  holdMs: number;
+  /** Default ask timeout (a scenario may set its own). */
+  timeoutMs: number;
+  /** A request not answered after this long is counted failed. */
+  giveUpMs: number;
+}
+
+const DEAD_AFTER_MS = 3000;
+
+function waitForLine(p: HostProcess, text: string, what: string, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  return (async () => {
+    while (!p.output().stdout.includes(text)) {
+      const code = await Promise.race([p.exited, delay(50, undefined)]);
+      if (code !== undefined)
+        throw new Error(`${what} exited (${code}) before "${text}": ${p.output().stderr.slice(-2000)}`);
+      if (Date.now() > end) throw new Error(`${what}: no "${text}" within ${ms} ms`);
+    }
+  })();
+}
+
+export async function runScenario(
+  s: Scenario,
+  shape: LoadShape,
+  /** Where to write each scenario's raw records and counters (`<name>.json`), if anywhere. */
+  keepDir?: string,
+): Promise<ScenarioResult & { errors: Record<string, number> }> {
+  const cluster = `chaos_${s.name.replace(/[^a-z0-9]/g, '_')}`;
+  const dir = mkdtempSync(join(tmpdir(), 'stitch-chaos-'));
+  const hosts = new Hosts(['h1', 'h2', 'h3']);
+  let nats: NatsCluster | undefined;
+  try {
+    nats = await NatsCluster.start(hosts, { proxied: s.proxied === true });
+    const n = nats;
+    const nodes = new Map<string, HostProcess>();
+    const world: World = {
+      hosts,
+      nats: n,
+      nodes,
+      async startNode(id) {
+        const host = NODE_HOSTS[id];
+        const config = { urls: n.urls(host), cluster, nodeId: id, deadAfterMs: DEAD_AFTER_MS };
+        const p = hosts.spawn(host, process.execPath, ['--import', 'tsx', NODE, JSON.stringify(config)]);
+        nodes.set(id, p);
+        await waitForLine(p, 'ready', `node ${id}`, 30_000);
+      },
+    };
+    for (const id of Object.keys(NODE_HOSTS) as (keyof typeof NODE_HOSTS)[]) await world.startNode(id);
+    const timeoutMs = s.timeoutMs ?? shape.timeoutMs;
+    const load: LoadConfig = {
+      urls: n.urls(CLIENT_HOST),
+      cluster,
+      requests: shape.requests,
+      rate: shape.rate,
+      actors: shape.actors,
+      timeoutMs,
+      giveUpMs: shape.giveUpMs,
+      out: join(dir, 'load.json'),
+    };
+    const client = hosts.spawn(CLIENT_HOST, process.execPath, [
+      '--import',
+      'tsx',
+      LOAD,
+      JSON.stringify(load),
+    ]);
+    await waitForLine(client, 'started', 'load client', 30_000);
+    await delay(shape.faultAfterMs);
+    const faultAt = Date.now();
+    await s.fault(world);
+    await delay(Math.max(0, faultAt + shape.holdMs - Date.now()));
+    const healAt = Date.now();
+    await s.heal(world);
+    const runMs = (shape.requests / shape.rate) * 1000 + shape.giveUpMs + 60_000;
+    await waitForLine(client, 'done', 'load client', runMs);
+    const out = JSON.parse(readFileSync(load.out, 'utf8')) as {
+      records: RequestRecord[];
+      applied: Record<string, number>[];
+      errors: Record<string, number>;
+    };
+    if (keepDir) writeFileSync(join(keepDir, `${s.name}.json`), JSON.stringify({ ...out, faultAt, healAt }));
+    const result = summarize(s.name, out.records, out.applied, { faultAt, healAt, slowMs: timeoutMs });
+    return { ...result, errors: out.errors };
+  } finally {
+    await nats?.close();
+    await hosts.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,111 @@
+// Replication: on a 3-server JetStream cluster (one server per namespace host) the durable stream and
+// every bucket get 3 replicas by default; a cluster set up with 1 replica is raised to 3 and says so;
+// a single server keeps 1. Durable asks from a client on one host to a node on another keep exact
+// counts while one nats-server is stopped and restarted.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { connectCluster, InvalidOptions, initCluster, type LogFn, startEmbeddedNats } from '@stitch/runtime';
+import { runScenario } from './chaos/scenario.js';
+import { skipWithoutHosts } from './fixtures/hosts/available.js';
+import { NatsCluster } from './fixtures/hosts/nats-cluster.js';
+import { Hosts } from './fixtures/hosts/netns.js';
+
+const streamsOf = (c: string) => [
+  `stitch_${c}_mailbox`,
+  `KV_stitch_${c}_nodes`,
+  `KV_stitch_${c}_directory`,
+  `KV_stitch_${c}_state`,
+];
+
+async function replicasOf(urls: string[], streams: string[]): Promise<Record<string, number>> {
+  const nc = await connect({ servers: urls });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const out: Record<string, number> = {};
+    for (const s of streams) out[s] = (await jsm.streams.info(s)).config.num_replicas;
+    return out;
+  } finally {
+    await nc.close();
+  }
+}
+
+const all = (streams: string[], n: number) => Object.fromEntries(streams.map((s) => [s, n]));
+
+test('replicas must be 1 to 5', () => {
+  for (const replicas of [0, 6, 1.5])
+    assert.rejects(connectCluster({ name: 'r', nats: 'nats://127.0.0.1:1', replicas }), InvalidOptions);
+});
+
+test('a single server (in no cluster) gets one replica', async () => {
+  const nats = await startEmbeddedNats();
+  try {
+    const c = await connectCluster({ nats: nats.url, name: 'single' });
+    await c.close();
+    assert.deepEqual(await replicasOf([nats.url], streamsOf('single')), all(streamsOf('single'), 1));
+  } finally {
+    await nats.stop();
+  }
+});
+
+describe('a 3-server cluster', { skip: skipWithoutHosts() }, () => {
+  let hosts: Hosts;
+  let nats: NatsCluster;
+  before(async () => {
+    hosts = new Hosts(['h1', 'h2', 'h3']);
+    nats = await NatsCluster.start(hosts);
+  });
+  after(async () => {
+    await nats?.close();
+    await hosts?.close();
+  });
+
+  test('the stream and buckets get 3 replicas; one-replica ones are raised and reported', async () => {
+    await initCluster({ nats: nats.urls(), name: 'fresh' });
+    assert.deepEqual(await replicasOf(nats.urls(), streamsOf('fresh')), all(streamsOf('fresh'), 3));
+
+    const old = await connectCluster({ nats: nats.urls(), name: 'old', replicas: 1 });
+    await old.kv('stitch_old_app', { create: true });
+    await old.close();
+    const streams = [...streamsOf('old'), 'KV_stitch_old_app'];
+    assert.deepEqual(await replicasOf(nats.urls(), streams), all(streams, 1));
+
+    const logged: { msg: string; stream?: unknown; from?: unknown; to?: unknown }[] = [];
+    const log: LogFn = (_level, msg, fields) => logged.push({ msg, ...fields });
+    const now = await connectCluster({ nats: nats.urls(), name: 'old', log });
+    await now.kv('stitch_old_app', { create: true });
+    await now.close();
+    assert.deepEqual(await replicasOf(nats.urls(), streams), all(streams, 3));
+    const raised = logged.filter((l) => l.msg === 'stream replicas raised');
+    assert.deepEqual(raised.map((l) => l.stream).sort(), [...streams].sort());
+    assert.ok(raised.every((l) => l.from === 1 && l.to === 3));
+  });
+
+  test('durable asks keep exact counts while one nats-server is stopped and restarted', async () => {
+    // Its own hosts: runScenario builds them (nodes on h1 and h2, the client on h3).
+    const r = await runScenario(
+      {
+        name: 'replication-server-stop',
+        what: 'nats-server h1 stopped (SIGTERM) and restarted',
+        fault: (w) => w.nats.stop('h1', 'SIGTERM'),
+        heal: (w) => w.nats.start('h1'),
+      },
+      {
+        requests: 200,
+        rate: 40,
+        actors: 4,
+        faultAfterMs: 1500,
+        holdMs: 2000,
+        timeoutMs: 2000,
+        giveUpMs: 150_000,
+      },
+    );
+    assert.equal(r.sent, 200);
+    assert.deepEqual(
+      { succeeded: r.succeeded, failed: r.failed, lost: r.lost, duplicated: r.duplicated },
+      { succeeded: 200, failed: 0, lost: 0, duplicated: 0 },
+      JSON.stringify(r),
+    );
+  });
+});
