@@ -175,7 +175,8 @@ export class StateRecord {
     this.#sealed = Math.max(this.#sealed, h);
     this.#committed = Math.max(this.#committed, n);
     this.kept.dropBelow(g * BLOCK);
-    void this.#seal();
+    // After this turn: the commit's replies and acks go out first, not behind a block write.
+    setImmediate(() => void this.#seal());
   }
 
   /** Writes every block whose keys are all committed, oldest first; a failure waits for the next write. */

@@ -153,10 +153,11 @@ export function ackDirect(nc: NatsConnection, m: unknown): boolean {
 /**
  * The inbox prefix the connection was opened with (nats.js keeps its options on the connection; its
  * default is `_INBOX`), so that an inbox of stitch's own stays within the connection's permissions;
- * undefined when the fast path is off or nats.js keeps its options otherwise.
+ * undefined when the fast path is off, the connection is not nats.js 3.x's, or it keeps its options
+ * otherwise.
  */
 export function inboxPrefixOf(nc: NatsConnection): string | undefined {
-  if (!natsFastPathEnabled) return undefined;
+  if (!protocolOf(nc)) return undefined;
   const options = (nc as unknown as { options?: { inboxPrefix?: unknown } }).options;
   if (!options || typeof options !== 'object') return undefined;
   const prefix = options.inboxPrefix ?? '_INBOX';
