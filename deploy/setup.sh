@@ -18,6 +18,7 @@ declare -A PACKAGE_OF=(
   [openssl]=openssl
   [ip]=iproute2
   [nft]=nftables
+  [chromium]=chromium
 )
 missing=()
 for tool in "${!PACKAGE_OF[@]}"; do

@@ -2,8 +2,9 @@
 // it: a nats-server, three `stitch node` processes (real cpu, modelled h100 and gaudi3) hosting the
 // operator actors, and a coordinator (actor stitch-coordinator/main) in this process.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Coordinator, coordinatorActor } from '@stitch/agents';
+import { Coordinator, coordinatorActor, type Deployment } from '@stitch/agents';
 import {
   type ActorRef,
   type Cluster,
@@ -12,6 +13,7 @@ import {
   NoNodeAvailable,
   startEmbeddedNats,
 } from '@stitch/runtime';
+import type { ConnectionFields } from './connection-options.js';
 
 /** The sample graph deployed when none is given. */
 export const SAMPLE = 'tool-agent.tiny-llama.mlir';
@@ -131,4 +133,44 @@ async function stopNodes(children: Map<string, ChildProcess>, say: Say): Promise
     ),
   );
   say(`nodes ended: ${ends.join(', ')}`);
+}
+
+export interface ServedCluster {
+  cluster: Cluster;
+  /** The coordinator actor's id: `main` on a local cluster. */
+  coordinatorId: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The cluster `stitch serve` and `stitch dashboard` front: the one at `connection.nats`, else a
+ * local one; `deploy` (on a local cluster by default the sample) is deployed through the coordinator.
+ */
+export async function clusterToServe(
+  connection: ConnectionFields,
+  name: string,
+  coordinatorId: string,
+  deploy: string | undefined,
+  say: Say,
+): Promise<ServedCluster> {
+  const local = connection.nats === undefined ? await startLocalCluster(name, say) : undefined;
+  const cluster = local?.cluster ?? (await connectCluster({ name, ...connection }));
+  const served = {
+    cluster,
+    coordinatorId: local ? 'main' : coordinatorId,
+    close: () => (local ? local.close() : cluster.close()),
+  };
+  try {
+    const graph = deploy ?? (local ? samplePath() : undefined);
+    if (graph) {
+      const coordinator = cluster.ref({ type: 'stitch-coordinator', id: served.coordinatorId });
+      const mlir = readFileSync(graph, 'utf8');
+      const d = (await coordinator.ask({ type: 'deploy', mlir }, { timeoutMs: 120_000 })) as Deployment;
+      say(`deployed ${d.name} (${graph}) by ${d.solver}: est. ${d.latencyMs.toFixed(1)} ms per request`);
+    }
+    return served;
+  } catch (err) {
+    await served.close();
+    throw err;
+  }
 }

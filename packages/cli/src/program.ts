@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerCluster } from './commands/cluster.js';
 import { registerCoordinator } from './commands/coordinator.js';
+import { registerDashboard } from './commands/dashboard.js';
 import { registerDemo } from './commands/demo.js';
 import { registerIr } from './commands/ir.js';
 import { registerLlm } from './commands/llm.js';
@@ -30,5 +31,6 @@ export function buildProgram(): Command {
   registerCoordinator(program);
   registerLlm(program);
   registerServe(program);
+  registerDashboard(program);
   return program;
 }

@@ -34,12 +34,16 @@ export function checkAccess(host: string, token: string | undefined): void {
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-/** An onRequest hook that answers 401 (OpenAI's invalid_api_key) unless `Authorization: Bearer <token>`. */
-export function bearerHook(token: string) {
+/**
+ * An onRequest hook that answers 401 (OpenAI's invalid_api_key) unless `Authorization: Bearer <token>`
+ * or, with `inQuery` (a browser page's EventSource cannot set headers), `?key=<token>`.
+ */
+export function bearerHook(token: string, inQuery = false) {
   const want = digest(token);
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const header = request.headers.authorization ?? '';
-    const given = /^Bearer (.+)$/i.exec(header)?.[1] ?? '';
+    const query = inQuery ? (request.query as { key?: unknown }).key : undefined;
+    const given = /^Bearer (.+)$/i.exec(header)?.[1] ?? (typeof query === 'string' ? query : '');
     // Hashing first makes the comparison constant-time whatever the lengths.
     if (timingSafeEqual(digest(given), want)) return;
     const f = failure(

@@ -1,5 +1,10 @@
+export { checkAccess } from './access.js';
 export type { ApiServer, ApiServerOptions } from './api-server.js';
 export { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_MAX_IN_FLIGHT, startApiServer } from './api-server.js';
 export { CHAT_LIMITS } from './chat.js';
+export type { Dashboard, DashboardOptions } from './dashboard/server.js';
+export { MAX_DASHBOARD_STREAMS, startDashboard } from './dashboard/server.js';
+export type { DashboardState, DeploymentView, NodeView, OpView } from './dashboard/state.js';
+export { HISTORY_POINTS } from './dashboard/state.js';
 export { ServeError, ServeErrorCode } from './errors.js';
 export type { OpenAiErrorBody } from './http-errors.js';

@@ -1,10 +1,8 @@
-import { readFileSync } from 'node:fs';
-import type { coordinatorActor, Deployment } from '@stitch/agents';
-import { type ActorRef, type Cluster, connectCluster, InvalidOptions } from '@stitch/runtime';
-import { startApiServer } from '@stitch/serve';
+import { InvalidOptions } from '@stitch/runtime';
+import { checkAccess, startApiServer } from '@stitch/serve';
 import type { Command } from 'commander';
 import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
-import { type LocalCluster, samplePath, startLocalCluster } from '../local-cluster.js';
+import { clusterToServe } from '../local-cluster.js';
 import { firstSignal } from '../signals.js';
 
 interface ServeFlags extends ConnectionFlags {
@@ -54,42 +52,27 @@ export function registerServe(program: Command): void {
     .action(async (flags: ServeFlags) => {
       const port = portOf(flags.port);
       const connection = connectionFromFlags(flags);
+      const apiKey = flags.apiKey ?? process.env[API_KEY_ENV];
+      checkAccess(flags.host, apiKey); // before minutes of start-up, not after
       const say = (line: string) => process.stderr.write(`${line}\n`);
       const stopped = firstSignal();
-      let local: LocalCluster | undefined;
-      let cluster: Cluster | undefined;
+      const served = await clusterToServe(connection, flags.name, flags.coordinator, flags.deploy, say);
       try {
-        let coordinator: ActorRef<ReturnType<typeof coordinatorActor>>;
-        if (connection.nats === undefined) {
-          local = await startLocalCluster(flags.name, say);
-          cluster = local.cluster;
-          coordinator = local.coordinatorRef;
-        } else {
-          cluster = await connectCluster({ name: flags.name, ...connection });
-          coordinator = cluster.ref({ type: 'stitch-coordinator', id: flags.coordinator });
-        }
-        const graph = flags.deploy ?? (local ? samplePath() : undefined);
-        if (graph) {
-          const mlir = readFileSync(graph, 'utf8');
-          const d = (await coordinator.ask({ type: 'deploy', mlir }, { timeoutMs: 120_000 })) as Deployment;
-          say(`deployed ${d.name} (${graph}) by ${d.solver}: est. ${d.latencyMs.toFixed(1)} ms per request`);
-        }
         const server = await startApiServer({
-          cluster,
+          cluster: served.cluster,
           host: flags.host,
           port,
-          apiKey: flags.apiKey ?? process.env[API_KEY_ENV],
-          coordinatorId: local ? 'main' : flags.coordinator,
+          apiKey,
+          coordinatorId: served.coordinatorId,
           maxInFlight: Number(flags.maxInFlight),
           bodyLimitBytes: Number(flags.bodyLimit),
         });
-        process.stdout.write(`serving ${server.url}/v1 (cluster "${cluster.name}")\n`);
+        process.stdout.write(`serving ${server.url}/v1 (cluster "${served.cluster.name}")\n`);
         await stopped;
         say('stitch serve stopping');
         await server.close();
       } finally {
-        if (local) await local.close();
-        else await cluster?.close();
+        await served.close();
       }
     });
 }

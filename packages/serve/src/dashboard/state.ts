@@ -1,0 +1,168 @@
+// What the dashboard shows, read from the cluster: the nodes' capability records, the deployments in
+// the coordinator's KV, and the coordinator actor's status (migrations, metrics).
+import type { CoordinatorMetrics, MigrationEvent } from '@stitch/agents';
+import type { CapabilityRecord, Cluster } from '@stitch/runtime';
+import { Deployments } from '../deployments.js';
+
+/** Samples of the time series kept (one per refresh: 10 minutes at the default second). */
+export const HISTORY_POINTS = 600;
+/** Migrations shown at most (the coordinator keeps 100 by default). */
+export const MAX_MIGRATIONS_SHOWN = 100;
+
+export interface NodeView {
+  id: string;
+  host: string;
+  pid: number;
+  healthy: boolean;
+  devices: string[];
+  /** The device class operators placed here run as: a catalog id when modelled, else `cpu`. */
+  classId: string;
+  modelled: boolean;
+  hostsOperators: boolean;
+  load: { actors: number; queued: number; running: number; loadAvg1: number };
+  lagP99Ms: number;
+  rssBytes: number;
+  calibrated: { matmulGflops: number; matvecGbps: number } | null;
+}
+
+export interface OpView {
+  id: string;
+  op: string;
+  kind: string;
+  deps: string[];
+  node: string;
+  classId: string;
+  modelled: boolean;
+  estimatedMs: number;
+}
+
+export interface DeploymentView {
+  name: string;
+  slaMs: number;
+  solver: string;
+  latencyMs: number;
+  usdPerRequest: number;
+  ops: OpView[];
+}
+
+export interface DashboardState {
+  at: number;
+  cluster: string;
+  nodes: NodeView[];
+  deployments: DeploymentView[];
+  coordinator:
+    | { ok: true; metrics: CoordinatorMetrics; migrations: MigrationEvent[] }
+    | { ok: false; error: string };
+  /** The nodes hosting operators, each at its device class's $/h from the placement. */
+  usdPerHour: number;
+  history: { at: number; usdPerHour: number; queued: number; actors: number }[];
+}
+
+function nodeView(r: CapabilityRecord): NodeView {
+  const virtual = r.devices.find((d) => d.kind.startsWith('virtual:'));
+  return {
+    id: r.nodeId,
+    host: String(r.host),
+    pid: Number(r.pid),
+    healthy: r.healthy,
+    devices: r.devices.map((d) =>
+      d.kind === 'cpu'
+        ? `cpu: ${d.model}, ${d.cores} cores${d.x86Level ? `, ${d.x86Level}` : ''}`
+        : `${d.kind}${'modelled' in d ? ' (modelled)' : ''}`,
+    ),
+    classId: virtual && 'catalogId' in virtual ? virtual.catalogId : 'cpu',
+    modelled: virtual !== undefined,
+    hostsOperators: r.actorTypes.some((t) => t.startsWith('op-')),
+    load: {
+      actors: r.load.actors,
+      queued: r.load.queued,
+      running: r.load.running,
+      loadAvg1: Number(r.load.loadAvg1) || 0,
+    },
+    lagP99Ms: Number(r.eventLoopLagMs?.p99) || 0,
+    rssBytes: Number(r.memory?.rssBytes) || 0,
+    calibrated: r.calibrated
+      ? { matmulGflops: r.calibrated.matmulGflops, matvecGbps: r.calibrated.matvecGbps }
+      : null,
+  };
+}
+
+type Status = { migrations?: unknown; metrics?: unknown };
+
+/** Builds the dashboard's state from the cluster, keeping the time series between calls. */
+export class ClusterView {
+  readonly #cluster: Cluster;
+  readonly #deployments: Deployments;
+  readonly #coordinatorId: string;
+  readonly #history: DashboardState['history'] = [];
+
+  constructor(cluster: Cluster, coordinatorId: string) {
+    this.#cluster = cluster;
+    this.#deployments = new Deployments(cluster, 0);
+    this.#coordinatorId = coordinatorId;
+  }
+
+  async state(): Promise<DashboardState> {
+    const [records, listed] = await Promise.all([this.#cluster.nodes(), this.#deployments.list()]);
+    const nodes = records.map(nodeView).sort((a, b) => a.id.localeCompare(b.id));
+    const deployments = listed.map(({ deployment: d }) => ({
+      name: d.name,
+      slaMs: d.slaMs,
+      solver: String(d.solver),
+      latencyMs: Number(d.latencyMs) || 0,
+      usdPerRequest: Number(d.usdPerRequest) || 0,
+      ops: d.ops.map((o) => ({
+        id: o.id,
+        op: String(o.op),
+        kind: String(o.kind),
+        deps: o.deps,
+        node: o.node,
+        classId: o.classId,
+        modelled: o.modelled === true,
+        estimatedMs: Number(o.estimatedMs) || 0,
+      })),
+    }));
+    // A node counts once however many deployments place operators on it.
+    const rate = new Map<string, number>();
+    for (const { deployment: d } of listed)
+      for (const o of d.ops) rate.set(o.node, Number(d.usdPerHour[o.classId]) || 0);
+    const usdPerHour = [...rate.values()].reduce((s, x) => s + x, 0);
+    const at = Date.now();
+    this.#history.push({
+      at,
+      usdPerHour,
+      queued: nodes.reduce((s, n) => s + n.load.queued, 0),
+      actors: nodes.reduce((s, n) => s + n.load.actors, 0),
+    });
+    if (this.#history.length > HISTORY_POINTS) this.#history.shift();
+    return {
+      at,
+      cluster: this.#cluster.name,
+      nodes,
+      deployments,
+      coordinator: await this.#status(deployments[0]?.name ?? '-'),
+      usdPerHour,
+      history: [...this.#history],
+    };
+  }
+
+  async #status(name: string): Promise<DashboardState['coordinator']> {
+    try {
+      const s = (await this.#cluster
+        .ref({ type: 'stitch-coordinator', id: this.#coordinatorId })
+        .ask({ type: 'status', name }, { timeoutMs: 2000 })) as Status | null;
+      if (!Array.isArray(s?.migrations) || typeof s.metrics !== 'object' || s.metrics === null)
+        return { ok: false, error: 'the coordinator answered something that is not a status' };
+      return {
+        ok: true,
+        metrics: s.metrics as CoordinatorMetrics,
+        migrations: (s.migrations as MigrationEvent[]).slice(-MAX_MIGRATIONS_SHOWN),
+      };
+    } catch (err) {
+      return {
+        ok: false,
+        error: `stitch-coordinator/${this.#coordinatorId} did not answer: ${(err as Error).message}`,
+      };
+    }
+  }
+}
