@@ -42,13 +42,11 @@ export function writeAuthDir(dir: string, options: AuthDirOptions): AuthDirResul
   const principals: { name: string; role: Role; id?: string }[] = [
     { name: 'admin', role: 'admin' },
     // The first coordinator is `coordinator.nk`; standbys (high availability) get `coordinator-<id>.nk`.
-    ...(options.coordinatorId ?? 'main')
-      .split(',')
-      .map((id, i) => ({
-        name: i === 0 ? 'coordinator' : `coordinator-${id}`,
-        role: 'coordinator' as const,
-        id,
-      })),
+    ...(options.coordinatorId ?? 'main').split(',').map((id, i) => ({
+      name: i === 0 ? 'coordinator' : `coordinator-${id}`,
+      role: 'coordinator' as const,
+      id,
+    })),
     { name: 'client', role: 'client' },
     ...nodes.map((id) => ({ name: `node-${id}`, role: 'node' as const, id })),
   ];
