@@ -69,7 +69,7 @@ export class Activation {
     this.#budget = new RestartBudget(this.#options.restart);
     this.#self = host.ref({ type: def.type, id });
     this.#mailbox = new Mailbox(this.#options.mailbox, this.#options.concurrency, (item) => this.#turn(item));
-    const inboxPrefix = inboxPrefixOf(host.nc);
+    const inboxPrefix = host.inboxPrefix ?? inboxPrefixOf(host.nc);
     this.#record = new StateRecord(
       host.stateKv,
       this.key,

@@ -22,6 +22,11 @@ export interface Host {
   readonly log: LogFn;
   readonly guard: Guard;
   readonly clock: Clock;
+  /**
+   * Prefix of the connection's inboxes (ClusterParts.inboxPrefix). When absent, an activation reads it
+   * from nats.js's connection options on the fast path, and writes its state with `kv.update` otherwise.
+   */
+  readonly inboxPrefix?: string;
   ref(data: ActorRefData): ActorRef;
   /** Called by an activation once it has stopped or failed. */
   forget(activation: { readonly key: string }): void;
