@@ -10,8 +10,7 @@ import {
   readMessageHeaders,
   validReplySubject,
 } from '../wire/envelope.js';
-import { jetStreamPublisher } from '../wire/js-publish.js';
-import { coreMsg, inboxPrefixOf } from '../wire/nats-internals.js';
+import { coreMsg } from '../wire/nats-internals.js';
 import { failure, type Outcome } from '../wire/outcome.js';
 import type { ActorInspection, ActorRef, AnyActorDefinition } from './definition.js';
 import { DurableInbox } from './durable-inbox.js';
@@ -69,19 +68,7 @@ export class Activation {
     this.#budget = new RestartBudget(this.#options.restart);
     this.#self = host.ref({ type: def.type, id });
     this.#mailbox = new Mailbox(this.#options.mailbox, this.#options.concurrency, (item) => this.#turn(item));
-    const inboxPrefix = host.inboxPrefix ?? inboxPrefixOf(host.nc);
-    this.#record = new StateRecord(
-      host.stateKv,
-      this.key,
-      this.#options.durable.dedupKeys,
-      (err) => host.guard.report('actor state blocks', err, { actor: this.key }),
-      inboxPrefix === undefined
-        ? undefined
-        : {
-            publisher: jetStreamPublisher(host.nc, inboxPrefix, host.clock, host.guard),
-            subject: `$KV.${host.names.stateBucket}.${this.key}`,
-          },
-    );
+    this.#record = StateRecord.of(host, this.key, this.#options.durable.dedupKeys);
     this.#persister =
       this.#options.persist && def.snapshot
         ? new Persister(

@@ -1,8 +1,10 @@
 import type { KV } from '@nats-io/kv';
 import { decode, encode } from '../wire/codec.js';
-import type { JetStreamPublisher } from '../wire/js-publish.js';
+import { type JetStreamPublisher, jetStreamPublisher } from '../wire/js-publish.js';
+import { inboxPrefixOf } from '../wire/nats-internals.js';
 import type { Outcome } from '../wire/outcome.js';
 import { OutgoingHeaders } from '../wire/outgoing-headers.js';
+import type { Host } from './host.js';
 import { BLOCK, type Entry, firstBlock, GAP, KeptOutcomes } from './kept-outcomes.js';
 
 /** A KV write refused because another write came first (compare-and-set on the revision). */
@@ -87,6 +89,23 @@ export class StateRecord {
     this.#report = report;
     this.#direct = direct;
     this.#ring = Math.ceil(window / BLOCK) + 1;
+  }
+
+  /**
+   * An activation's record, its updates published through the connection's acknowledgement inbox
+   * when the inbox prefix is known (the host's, or nats.js's on the fast path), else with `kv.update`.
+   */
+  static of(host: Host, key: string, window: number): StateRecord {
+    const report = (err: unknown) => host.guard.report('actor state blocks', err, { actor: key });
+    const prefix = host.inboxPrefix ?? inboxPrefixOf(host.nc);
+    const direct =
+      prefix === undefined
+        ? undefined
+        : {
+            publisher: jetStreamPublisher(host.nc, prefix, host.clock, host.guard),
+            subject: `$KV.${host.names.stateBucket}.${key}`,
+          };
+    return new StateRecord(host.stateKv, key, window, report, direct);
   }
 
   async load(): Promise<void> {
