@@ -41,6 +41,8 @@ describe('stitch plan', () => {
     assert.match(r.stdout, /decode\s+llm\.decode\s+bw/);
     assert.match(r.stdout, /critical path: prefill → decode/);
     assert.match(r.stdout, /latency 39\.00 ms/);
+    // The KV hop holds a device at each end for 4 ms: 4 · (3.6 + 1.8) / 3.6e6 = $6e-6.
+    assert.match(r.stdout, /transfers: 1 edge crosses classes, 4\.000 ms, \$6\.000e-6 per request/);
   });
 
   it('--json with the heuristic gives the same placement', () => {

@@ -31,6 +31,11 @@ export interface LinkFacts {
   scaleOutGBps: number;
   /** Devices one scale-up domain (chassis) holds; tensor parallelism stays inside it. */
   maxScaleUp: number;
+  /**
+   * $ per GB this device sends to another class (network egress, e.g. across clouds or regions);
+   * absent = 0, as inside one datacenter.
+   */
+  egressUsdPerGB?: number;
 }
 
 /** Live numbers from calibration; when present they replace spec peaks for every dtype. */

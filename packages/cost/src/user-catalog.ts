@@ -68,6 +68,9 @@ function parseDevice(v: unknown, path: string, base: DeviceClass | undefined): D
     staticLatencyMs: need('static_latency_ms', base?.staticLatencyMs ?? 0.01),
   };
   if (paper) dev.paper = paper;
+  const egress =
+    o.egress_usd_per_gb === undefined ? base?.link.egressUsdPerGB : num(o, 'egress_usd_per_gb', path);
+  if (egress !== undefined) dev.link.egressUsdPerGB = egress;
   const efficiency = o.efficiency ?? base?.efficiency;
   if (efficiency !== undefined) {
     if (typeof efficiency !== 'number' || !(efficiency > 0 && efficiency <= 1)) {

@@ -1,4 +1,4 @@
-import type { Compiled } from './problem.js';
+import { type Compiled, transferCost } from './problem.js';
 import { criticalPath, forward, latestStarts } from './schedule.js';
 
 // Starting placements for the heuristic: preference lists, weighted constructions and the
@@ -70,19 +70,23 @@ export function initial(
 
 /**
  * Transfer-aware construction (HEFT-like, cost-weighted): in topological order each task takes the
- * class minimising coef + μ·(finish time there), where finish includes transfers from the already
- * placed predecessors, so chains stay colocated unless moving pays.
+ * class minimising coef + price of the crossings from its placed predecessors + μ·(finish time
+ * there), where finish includes their transfers, so chains stay colocated unless moving pays.
  */
 export function constructTopo(c: Compiled, prefs: Int32Array[], mu: number): Int32Array | null {
   const assign = new Int32Array(c.n).fill(-1);
   const used = new Float64Array(c.m);
   const ef = new Float64Array(c.n);
   const start = new Float64Array(c.m);
+  const crossing = new Float64Array(c.m);
   const fastest = !Number.isFinite(mu);
   for (const i of c.order) {
     const ks = prefs[i]!;
     const nk = ks.length;
-    for (let h = 0; h < nk; h++) start[ks[h]!] = 0;
+    for (let h = 0; h < nk; h++) {
+      start[ks[h]!] = 0;
+      crossing[ks[h]!] = 0;
+    }
     const preds = c.predEdges[i]!;
     for (let p = 0; p < preds.length; p++) {
       const { u, tau } = c.edges[preds[p]!]!;
@@ -93,6 +97,7 @@ export function constructTopo(c: Compiled, prefs: Int32Array[], mu: number): Int
         const k = ks[h]!;
         const arrive = k === au ? base : base + Math.max(tauU, tau[k]!);
         if (arrive > start[k]!) start[k] = arrive;
+        if (c.priced) crossing[k]! += transferCost(c, preds[p]!, au, k);
       }
     }
     const coef = c.coef[i]!;
@@ -105,7 +110,7 @@ export function constructTopo(c: Compiled, prefs: Int32Array[], mu: number): Int
       const k = ks[h]!;
       if (used[k]! + units[k]! > c.cap[k]!) continue;
       const end = start[k]! + time[k]!;
-      const key = fastest ? end : coef[k]! + mu * end;
+      const key = fastest ? end : coef[k]! + crossing[k]! + mu * end;
       if (key < bestKey) {
         best = k;
         bestKey = key;

@@ -1,3 +1,4 @@
+import { clusterDescend } from './cluster.js';
 import {
   cheapestOrder,
   constructTopo,
@@ -6,7 +7,7 @@ import {
   leastChoiceFirst,
   weightSearch,
 } from './construct.js';
-import { type Compiled, transferMs } from './problem.js';
+import { type Compiled, transferCost, transferMs } from './problem.js';
 import { forward, latestStarts, type Schedule, startOf, totalCost, usage } from './schedule.js';
 
 export interface HeuristicOutcome {
@@ -20,17 +21,17 @@ export interface HeuristicOutcome {
 
 const EPS = 1e-9;
 
-/** Δ objective of moving task i to class k, including γ on its incident edges. */
-function deltaCost(c: Compiled, assign: Int32Array, i: number, k: number): number {
+/** Δ objective of moving task i to class k, including the price of its incident edges. */
+export function deltaCost(c: Compiled, assign: Int32Array, i: number, k: number): number {
   let d = c.coef[i]![k]! - c.coef[i]![assign[i]!]!;
-  if (c.gamma > 0) {
+  if (c.priced) {
     for (const e of c.predEdges[i]!) {
       const u = assign[c.edges[e]!.u]!;
-      d += c.gamma * (transferMs(c, e, u, k) - transferMs(c, e, u, assign[i]!));
+      d += transferCost(c, e, u, k) - transferCost(c, e, u, assign[i]!);
     }
     for (const e of c.succEdges[i]!) {
       const w = assign[c.edges[e]!.v]!;
-      d += c.gamma * (transferMs(c, e, k, w) - transferMs(c, e, assign[i]!, w));
+      d += transferCost(c, e, k, w) - transferCost(c, e, assign[i]!, w);
     }
   }
   return d;
@@ -126,9 +127,10 @@ export function descend(
         continue;
       }
       for (const k of prefs[i]!) {
-        // Without γ only cheaper classes can lower the cost; with γ a dearer one may save transfers.
+        // With free transfers only cheaper classes can lower the cost; with priced ones a dearer
+        // class may save crossings.
         if (k === assign[i]) {
-          if (c.gamma === 0) break;
+          if (!c.priced) break;
           continue;
         }
         if (used[k]! + c.units[i]![k]! > c.cap[k]!) continue;
@@ -174,11 +176,11 @@ export function pairDescend(c: Compiled, assign: Int32Array, slaMs: number, only
       bestDelta = delta;
     }
     if (best < 0) continue;
-    const before = c.gamma > 0 ? totalCost(c, assign) : 0;
+    const before = c.priced ? totalCost(c, assign) : 0;
     assign[u] = best;
     assign[v] = best;
     const s2 = forward(c, assign);
-    if (s2.latencyMs > slaMs + EPS || (c.gamma > 0 && totalCost(c, assign) >= before)) {
+    if (s2.latencyMs > slaMs + EPS || (c.priced && totalCost(c, assign) >= before)) {
       assign[u] = a;
       assign[v] = a;
       continue;
@@ -320,6 +322,8 @@ export function solveHeuristic(c: Compiled, slaMs: number): HeuristicOutcome {
     if (lat > slaMs + EPS) continue;
     descend(c, assign, slaMs, prefs);
     for (let round = 0; round < 4 && pairDescend(c, assign, slaMs); round++) descend(c, assign, slaMs, prefs);
+    for (let round = 0; round < 4 && clusterDescend(c, assign, slaMs); round++)
+      descend(c, assign, slaMs, prefs);
     const cost = totalCost(c, assign);
     if (cost < bestCost) {
       best = assign;

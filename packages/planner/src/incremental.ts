@@ -1,5 +1,6 @@
+import { clusterDescend } from './cluster.js';
 import { cheapestOrder, weightSearch } from './construct.js';
-import { descend, fitsWindow, pairDescend, repair } from './heuristic.js';
+import { deltaCost, descend, fitsWindow, pairDescend, repair } from './heuristic.js';
 import {
   checkOptions,
   feasible,
@@ -45,7 +46,12 @@ function changedTasks(prev: PlacementProblem, next: PlacementProblem, c: Compile
     const pj = prevClass.get(cls.id);
     if (pj === undefined) return null;
     const old = prev.classes[pj]!;
-    if (old.usdPerHour !== cls.usdPerHour || old.linkGBps !== cls.linkGBps) return null;
+    if (
+      old.usdPerHour !== cls.usdPerHour ||
+      old.linkGBps !== cls.linkGBps ||
+      (old.egressUsdPerGB ?? 0) !== (cls.egressUsdPerGB ?? 0)
+    )
+      return null;
     map[j] = pj;
   }
   const prevTask = new Map(prev.tasks.map((t, i) => [t.id, i]));
@@ -62,8 +68,13 @@ function changedTasks(prev: PlacementProblem, next: PlacementProblem, c: Compile
       dirty[i] = 1;
   }
   const same = (a: EdgeSpec, b: EdgeSpec) =>
-    a.from === b.from && a.to === b.to && a.bytes === b.bytes && a.transferMs === b.transferMs;
-  const key = (e: EdgeSpec) => `${e.from}\u0000${e.to}\u0000${e.bytes}\u0000${e.transferMs}`;
+    a.from === b.from &&
+    a.to === b.to &&
+    a.bytes === b.bytes &&
+    a.transferMs === b.transferMs &&
+    a.usdPerTransfer === b.usdPerTransfer;
+  const key = (e: EdgeSpec) =>
+    `${e.from}\u0000${e.to}\u0000${e.bytes}\u0000${e.transferMs}\u0000${e.usdPerTransfer}`;
   // Edges usually come in the same order: compare pairwise, and by content only where that fails.
   let before: Set<string> | null = null;
   c.edges.forEach((e, k) => {
@@ -77,6 +88,37 @@ function changedTasks(prev: PlacementProblem, next: PlacementProblem, c: Compile
     }
   });
   return dirty;
+}
+
+/**
+ * After task i left class k for `to`, its neighbours still on k follow it while that is their best
+ * move and costs no more than the next candidate: priced crossings make evicting a colocated
+ * chain together cheaper than evicting its members one by one into different classes.
+ */
+function follow(
+  c: Compiled,
+  assign: Int32Array,
+  i: number,
+  k: number,
+  to: number,
+  nextDelta: number,
+  bestMove: (i: number) => { to: number; delta: number; fits: boolean },
+  move: (i: number, to: number) => void,
+  used: number[],
+): void {
+  const stack = [i];
+  while (stack.length > 0 && used[k]! > c.cap[k]!) {
+    const x = stack.pop()!;
+    for (const e of [...c.predEdges[x]!, ...c.succEdges[x]!]) {
+      const { u, v } = c.edges[e]!;
+      const w = u === x ? v : u;
+      if (assign[w] !== k || used[k]! <= c.cap[k]!) continue;
+      const mv = bestMove(w);
+      if (mv.to !== to || !mv.fits || mv.delta > nextDelta) continue;
+      move(w, to);
+      stack.push(w);
+    }
+  }
 }
 
 /**
@@ -99,7 +141,7 @@ function evict(c: Compiled, assign: Int32Array, slaMs: number, dirty: Uint8Array
       for (let j = 0; j < c.m; j++) {
         if (j === k || used[j]! + c.units[i]![j]! > c.cap[j]!) continue;
         const ok = fitsWindow(c, assign, s.ef, ls, i, j, slaMs);
-        const d = ok ? c.coef[i]![j]! - c.coef[i]![k]! : t[j]! - t[k]!;
+        const d = ok ? deltaCost(c, assign, i, j) : t[j]! - t[k]!;
         if ((ok && !fits) || (ok === fits && d < delta)) {
           to = j;
           delta = d;
@@ -115,16 +157,21 @@ function evict(c: Compiled, assign: Int32Array, slaMs: number, dirty: Uint8Array
       on.push({ i, delta: mv.fits ? mv.delta : Infinity });
     }
     on.sort((a, b) => a.delta - b.delta);
-    for (const { i } of on) {
-      if (used[k]! <= c.cap[k]!) break;
-      const mv = bestMove(i);
-      if (mv.to < 0) continue;
+    const move = (i: number, to: number) => {
       used[k]! -= c.units[i]![k]!;
-      used[mv.to]! += c.units[i]![mv.to]!;
-      assign[i] = mv.to;
+      used[to]! += c.units[i]![to]!;
+      assign[i] = to;
       dirty[i] = 1;
       s = forward(c, assign);
       ls = latestStarts(c, assign, slaMs);
+    };
+    for (let h = 0; h < on.length && used[k]! > c.cap[k]!; h++) {
+      const i = on[h]!.i;
+      if (assign[i] !== k) continue;
+      const mv = bestMove(i);
+      if (mv.to < 0) continue;
+      move(i, mv.to);
+      if (c.priced) follow(c, assign, i, k, mv.to, on[h + 1]?.delta ?? Infinity, bestMove, move, used);
     }
     if (used[k]! > c.cap[k]!) return false;
   }
@@ -174,6 +221,18 @@ function placeOrphans(c: Compiled, assign: Int32Array, orphans: number[], slaMs:
   return found.reduce((a, b) => (b.latencyMs < a.latencyMs ? b : a)).assign;
 }
 
+/** The marked tasks and every task one edge away from them. */
+function withNeighbours(c: Compiled, marked: Uint8Array): Uint8Array {
+  const out = Uint8Array.from(marked);
+  for (const e of c.edges) {
+    if (marked[e.u] || marked[e.v]) {
+      out[e.u] = 1;
+      out[e.v] = 1;
+    }
+  }
+  return out;
+}
+
 /**
  * Re-plans after a local change (op costs, device counts, classes removed) by revisiting only the
  * ops it touches: ops whose times changed or whose class is gone or over-full are moved (first to
@@ -216,20 +275,21 @@ export function planIncremental(
   if (!evict(c, assign, o.slaMs, dirty))
     return { ...planHeuristic(problem, o), revisited: c.n, fullReplan: true };
   // Neighbours of a changed task may use its freed (or lost) slack.
-  const visit = Uint8Array.from(dirty);
-  for (const e of c.edges) {
-    if (dirty[e.u] || dirty[e.v]) {
-      visit[e.u] = 1;
-      visit[e.v] = 1;
-    }
+  const visit = withNeighbours(c, dirty);
+  if (forward(c, assign).latencyMs > o.slaMs + EPS) {
+    const moved = new Uint8Array(c.n);
+    repair(c, assign, o.slaMs, Math.min(20 * c.n, 400), moved);
+    // A repaired task's neighbours may follow it when crossings have a price.
+    if (c.priced) visit.set(withNeighbours(c, moved).map((x, i) => x | visit[i]!));
+    else for (let i = 0; i < c.n; i++) visit[i]! |= moved[i]!;
   }
-  if (forward(c, assign).latencyMs > o.slaMs + EPS)
-    repair(c, assign, o.slaMs, Math.min(20 * c.n, 400), visit);
   const latency = forward(c, assign).latencyMs;
   if (latency > o.slaMs + EPS) return { ...planHeuristic(problem, o), revisited: c.n, fullReplan: true };
   const prefs = cheapestOrder(c, visit);
   descend(c, assign, o.slaMs, prefs, visit);
   for (let round = 0; round < 4 && pairDescend(c, assign, o.slaMs, visit); round++)
+    descend(c, assign, o.slaMs, prefs, visit);
+  for (let round = 0; round < 4 && clusterDescend(c, assign, o.slaMs, visit); round++)
     descend(c, assign, o.slaMs, prefs, visit);
   let revisited = 0;
   for (let i = 0; i < c.n; i++) revisited += visit[i]!;

@@ -9,7 +9,7 @@ export type { MilpSolver } from './milp.js';
 export { loadMilpSolver } from './milp.js';
 export type { ParetoPoint } from './pareto.js';
 export { paretoFrontier } from './pareto.js';
-export type { Placement, PlanFeasible, PlanInfeasible, PlanOptions, PlanResult } from './plan.js';
+export type { Placement, PlanFeasible, PlanInfeasible, PlanOptions, PlanResult, Transfer } from './plan.js';
 export { planExact, planHeuristic } from './plan.js';
 export type { ClassSpec, EdgeSpec, PlacementProblem, TaskSpec } from './problem.js';
 export type {

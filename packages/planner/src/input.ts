@@ -69,6 +69,7 @@ export function problemFromDemand(rows: readonly DemandRowLike[], o: DerivedOpti
       id: d.id,
       usdPerHour: deviceHourlyCost(d, o.tco).totalUsdPerHour,
       linkGBps: d.link.scaleOutGBps,
+      egressUsdPerGB: d.link.egressUsdPerGB ?? 0,
       modelled: !real.has(d.id),
       ...(count !== undefined ? { count } : {}),
     };
@@ -124,9 +125,10 @@ function numberMap(v: unknown, path: string): Record<string, number> {
 }
 
 /**
- * Profiled tables (the paper's second input path): `{ classes: [{id, usd_per_hour, count?, link_gbps?}],
- * tasks: [{id, op?, deps?, time_ms: {class: ms}, usd_per_request?: {class: $}, devices?: {class: n}}],
- * edges?: [{from, to, bytes?, transfer_ms?}] }`. A class missing from time_ms cannot run the task.
+ * Profiled tables (the paper's second input path): `{ classes: [{id, usd_per_hour, count?, link_gbps?,
+ * egress_usd_per_gb?}], tasks: [{id, op?, deps?, time_ms: {class: ms}, usd_per_request?: {class: $},
+ * devices?: {class: n}}], edges?: [{from, to, bytes?, transfer_ms?, usd_per_transfer?}] }`. A class
+ * missing from time_ms cannot run the task.
  */
 export function problemFromProfile(json: unknown): PlacementProblem {
   if (typeof json !== 'object' || json === null) fail('profile', 'a JSON object');
@@ -143,11 +145,15 @@ export function problemFromProfile(json: unknown): PlacementProblem {
       fail(`${path}.count`, 'a number >= 0');
     const link = c.link_gbps ?? 50;
     if (typeof link !== 'number' || !(link > 0)) fail(`${path}.link_gbps`, 'a positive number');
+    const egress = c.egress_usd_per_gb;
+    if (egress !== undefined && (typeof egress !== 'number' || !(egress >= 0)))
+      fail(`${path}.egress_usd_per_gb`, 'a number >= 0');
     return {
       id: c.id,
       usdPerHour: c.usd_per_hour,
       linkGBps: link,
       ...(c.count !== undefined ? { count: c.count as number } : {}),
+      ...(egress !== undefined ? { egressUsdPerGB: egress as number } : {}),
     };
   });
   const explicit = root.tasks.some((t) => (t as Obj)?.usd_per_request !== undefined);
@@ -184,6 +190,11 @@ export function problemFromProfile(json: unknown): PlacementProblem {
       if (typeof e.transfer_ms !== 'number' || !(e.transfer_ms >= 0))
         fail(`${path}.transfer_ms`, 'a number >= 0');
       spec.transferMs = e.transfer_ms;
+    }
+    if (e.usd_per_transfer !== undefined) {
+      if (typeof e.usd_per_transfer !== 'number' || !(e.usd_per_transfer >= 0))
+        fail(`${path}.usd_per_transfer`, 'a number >= 0 ($ per request when the edge crosses classes)');
+      spec.usdPerTransfer = e.usd_per_transfer;
     }
     edges.push(spec);
   }

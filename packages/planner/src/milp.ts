@@ -36,6 +36,9 @@ const fmt = (v: number): string => (Number.isInteger(v) ? String(v) : v.toPrecis
  * task: S_v ≥ S_u + Σ_j t_uj·x_uj + d_e for every edge, and L ≥ S_i + Σ_j t_ij·x_ij for sinks.
  * The transfer d_e of edge u→v is zero when both ends share a class and max(τ_a, τ_b) otherwise,
  * linearised without extra binaries as d_e ≥ τ_j·(x_uj − x_vj) and d_e ≥ τ_j·(x_vj − x_uj).
+ * A priced edge adds Σ_j send_j·s_ej + recv_j·r_ej with s_ej ≥ x_uj − x_vj and r_ej ≥ x_vj − x_uj
+ * (continuous, ≥ 0): the sender's class pays its side and the receiver's class its side when they
+ * differ, nothing when they match; as tight in the LP relaxation as the d_e rows.
  */
 export function buildLp(c: Compiled, o: MilpOptions): { lp: string; scale: number } {
   let maxCoef = 0;
@@ -45,12 +48,14 @@ export function buildLp(c: Compiled, o: MilpOptions): { lp: string; scale: numbe
   const scale = maxCoef > 0 ? 1000 / maxCoef : 1;
   const x = (i: number, j: number) => `x${i}_${j}`;
   const has = (i: number, j: number) => Number.isFinite(c.coef[i]![j]!);
+  const price = o.minimiseLatency ? { obj: [], rows: [] } : priceTerms(c, scale, has);
   const out: string[] = ['Minimize', ' obj:'];
   if (o.minimiseLatency) out.push(' + L');
   else {
     for (let i = 0; i < c.n; i++)
       for (let j = 0; j < c.m; j++) if (has(i, j)) out.push(` + ${fmt(c.coef[i]![j]! * scale)} ${x(i, j)}`);
     if (c.gamma > 0) for (let e = 0; e < c.edges.length; e++) out.push(` + ${fmt(c.gamma * scale)} d${e}`);
+    out.push(...price.obj);
     if (o.lambda !== undefined) out.push(` + ${fmt(o.lambda * scale)} slack`);
   }
   out.push('Subject To');
@@ -75,6 +80,7 @@ export function buildLp(c: Compiled, o: MilpOptions): { lp: string; scale: numbe
       if (xv) out.push(` tv${k}_${j}: d${k}${xv}${xu ? xu.replace(' - ', ' + ') : ''} >= 0`);
     }
   });
+  out.push(...price.rows);
   out.push(o.lambda !== undefined ? ` sla: L - slack <= ${fmt(o.slaMs)}` : ` sla: L <= ${fmt(o.slaMs)}`);
   for (let j = 0; j < c.m; j++) {
     if (!Number.isFinite(c.cap[j]!)) continue;
@@ -91,6 +97,31 @@ export function buildLp(c: Compiled, o: MilpOptions): { lp: string; scale: numbe
   for (let i = 0; i < c.n; i++) for (let j = 0; j < c.m; j++) if (has(i, j)) out.push(` ${x(i, j)}`);
   out.push('End');
   return { lp: out.join('\n'), scale };
+}
+
+/** Objective terms and rows that charge each edge's crossing price (× scale) to its two sides. */
+function priceTerms(
+  c: Compiled,
+  scale: number,
+  has: (i: number, j: number) => boolean,
+): { obj: string[]; rows: string[] } {
+  const obj: string[] = [];
+  const rows: string[] = [];
+  c.edges.forEach(({ u, v, send, recv }, k) => {
+    for (let j = 0; j < c.m; j++) {
+      const xu = has(u, j) ? `x${u}_${j}` : null;
+      const xv = has(v, j) ? `x${v}_${j}` : null;
+      if (xu && send[j]! > 0) {
+        obj.push(` + ${fmt(send[j]! * scale)} s${k}_${j}`);
+        rows.push(` ps${k}_${j}: s${k}_${j} - ${xu}${xv ? ` + ${xv}` : ''} >= 0`);
+      }
+      if (xv && recv[j]! > 0) {
+        obj.push(` + ${fmt(recv[j]! * scale)} r${k}_${j}`);
+        rows.push(` pr${k}_${j}: r${k}_${j} - ${xv}${xu ? ` + ${xu}` : ''} >= 0`);
+      }
+    }
+  });
+  return { obj, rows };
 }
 
 /** A loaded HiGHS instance (WASM, loaded once per solver). */

@@ -1,7 +1,7 @@
 import { PlanError, PlanErrorCode } from './errors.js';
 import { solveHeuristic } from './heuristic.js';
 import type { MilpSolver } from './milp.js';
-import { type Compiled, compile, type PlacementProblem } from './problem.js';
+import { type Compiled, compile, type PlacementProblem, transferMs } from './problem.js';
 import { criticalPath, forward, totalCost, usage } from './schedule.js';
 
 export interface PlanOptions {
@@ -33,6 +33,17 @@ export interface Placement {
   cost: number;
 }
 
+/** An edge whose ends sit on different classes, with what crossing costs per request. */
+export interface Transfer {
+  from: string;
+  to: string;
+  fromClass: string;
+  toClass: string;
+  ms: number;
+  /** $ per request: egress and link time on both ends, or the profile's fixed price (γ not included). */
+  usd: number;
+}
+
 export interface PlanFeasible {
   status: 'optimal' | 'feasible';
   solver: 'milp' | 'heuristic';
@@ -43,6 +54,10 @@ export interface PlanFeasible {
   /** $ per hour at the target rate (undefined when rate is 0). */
   usdPerHour?: number;
   usdPerRequest: number;
+  /** Edges that cross classes; their price is part of `usdPerRequest`. */
+  transfers: Transfer[];
+  /** Σ transfers' $ per request. */
+  transferUsdPerRequest: number;
   classUse: { classId: string; devices: number; capacity: number | null }[];
   solveMs: number;
 }
@@ -116,9 +131,29 @@ export function feasible(
     if (t.op !== undefined) p.op = t.op;
     return p;
   });
+  const perRequest = c.rate > 0 ? 1 / 3600 / c.rate : 1;
+  const transfers: Transfer[] = [];
+  let transferUsdPerRequest = 0;
+  c.edges.forEach((e, k) => {
+    const a = assign[e.u]!;
+    const b = assign[e.v]!;
+    if (a === b) return;
+    const usd = (e.send[a]! + e.recv[b]!) * perRequest;
+    transferUsdPerRequest += usd;
+    transfers.push({
+      from: c.p.tasks[e.u]!.id,
+      to: c.p.tasks[e.v]!.id,
+      fromClass: c.p.classes[a]!.id,
+      toClass: c.p.classes[b]!.id,
+      ms: transferMs(c, k, a, b),
+      usd,
+    });
+  });
   const result: PlanFeasible = {
     ...extra,
     placements,
+    transfers,
+    transferUsdPerRequest,
     latencyMs: s.latencyMs,
     criticalPath: criticalPath(c, assign, s).map((i) => c.p.tasks[i]!.id),
     usdPerRequest: c.rate > 0 ? objective / 3600 / c.rate : objective,

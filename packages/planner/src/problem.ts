@@ -9,6 +9,8 @@ export interface ClassSpec {
   count?: number;
   /** Per-device network bandwidth used for edge transfers that leave this class, GB/s. */
   linkGBps: number;
+  /** $ per GB sent from this class to another (network egress). @default 0 */
+  egressUsdPerGB?: number;
   /** True for modelled devices (`virtual:<id>` in the runtime); shown as "modelled". */
   modelled?: boolean;
 }
@@ -26,6 +28,11 @@ export interface EdgeSpec {
   bytes: number;
   /** Fixed transfer time when the endpoints are on different classes; overrides bytes / link. */
   transferMs?: number;
+  /**
+   * Fixed $ per request when the endpoints are on different classes; replaces the modelled price
+   * (egress plus link time on both ends).
+   */
+  usdPerTransfer?: number;
 }
 
 /**
@@ -50,8 +57,12 @@ export interface Compiled {
   n: number;
   m: number;
   order: number[];
-  /** Edges as index pairs with per-class transfer time τ[e][j] (ms) when the edge leaves class j. */
-  edges: { u: number; v: number; tau: number[] }[];
+  /**
+   * Edges as index pairs with per-class transfer time τ[e][j] (ms) when the edge leaves class j,
+   * and the objective units a crossing costs on each side: `send[j]` when u sits on j, `recv[j]`
+   * when v does (zero when both ends share a class).
+   */
+  edges: { u: number; v: number; tau: number[]; send: number[]; recv: number[] }[];
   predEdges: number[][];
   succEdges: number[][];
   /** Objective coefficient [i][j]: $/h at the target rate, or $ per request when rate is 0. */
@@ -62,6 +73,8 @@ export interface Compiled {
   cap: number[];
   /** $ per ms of transfer (the paper's γ). */
   gamma: number;
+  /** Whether any crossing costs something (γ > 0 or a priced edge): moves must then count edges. */
+  priced: boolean;
   rate: number;
 }
 
@@ -70,6 +83,45 @@ export function transferMs(c: Compiled, e: number, a: number, b: number): number
   if (a === b) return 0;
   const tau = c.edges[e]!.tau;
   return Math.max(tau[a]!, tau[b]!);
+}
+
+/**
+ * Objective units of edge e crossing from class a to class b (a ≠ b), or 0 when colocated: γ per
+ * ms of transfer plus the sender's and receiver's price.
+ */
+export function transferCost(c: Compiled, e: number, a: number, b: number): number {
+  if (a === b) return 0;
+  const edge = c.edges[e]!;
+  const priced = edge.send[a]! + edge.recv[b]!;
+  return c.gamma > 0 ? priced + c.gamma * Math.max(edge.tau[a]!, edge.tau[b]!) : priced;
+}
+
+/**
+ * $ per request of one crossing, split by side. A profile's fixed price goes to the sender. Else
+ * the sender pays egress per GB, and each end pays its devices' $/h for the time its own link
+ * needs to move the bytes (a replica's devices are held while they send or receive).
+ */
+function edgePrices(
+  p: PlacementProblem,
+  spec: EdgeSpec,
+  u: number,
+  v: number,
+  tau: number[],
+): { send: number[]; recv: number[] } {
+  const m = p.classes.length;
+  const send = new Array<number>(m).fill(0);
+  const recv = new Array<number>(m).fill(0);
+  for (let j = 0; j < m; j++) {
+    const cls = p.classes[j]!;
+    const hold = (i: number) =>
+      Number.isFinite(p.timeMs[i]![j]!) ? (tau[j]! / 3.6e6) * p.devices[i]![j]! * cls.usdPerHour : 0;
+    if (spec.usdPerTransfer !== undefined) send[j] = spec.usdPerTransfer;
+    else {
+      send[j] = (spec.bytes / 1e9) * (cls.egressUsdPerGB ?? 0) + hold(u);
+      recv[j] = hold(v);
+    }
+  }
+  return { send, recv };
 }
 
 export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
@@ -83,6 +135,7 @@ export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
   const index = new Map(p.tasks.map((t, i) => [t.id, i]));
   if (index.size !== n) throw new PlanError(PlanErrorCode.Input, 'task ids must be unique');
   // Plain indexed loops: at 1000 tasks × 50 classes this runs on every (incremental) re-plan.
+  let priced = gamma > 0;
   const link = p.classes.map((c) => c.linkGBps * 1e9);
   const edges = p.edges.map((e) => {
     const u = index.get(e.from);
@@ -93,7 +146,15 @@ export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
     const tau = new Array<number>(m);
     if (e.transferMs !== undefined) tau.fill(e.transferMs);
     else for (let j = 0; j < m; j++) tau[j] = (e.bytes / link[j]!) * 1e3;
-    return { u, v, tau };
+    const { send, recv } = edgePrices(p, e, u, v, tau);
+    // Per request at rate 0; $/h of crossings at the target rate otherwise, like coef.
+    const perRate = rate > 0 ? rate * 3600 : 1;
+    for (let j = 0; j < m; j++) {
+      send[j]! *= perRate;
+      recv[j]! *= perRate;
+      if (send[j]! > 0 || recv[j]! > 0) priced = true;
+    }
+    return { u, v, tau, send, recv };
   });
   const predEdges: number[][] = p.tasks.map(() => []);
   const succEdges: number[][] = p.tasks.map(() => []);
@@ -128,7 +189,7 @@ export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
     coef[i] = coefRow;
   }
   const cap = p.classes.map((c) => c.count ?? Infinity);
-  return { p, n, m, order, edges, predEdges, succEdges, coef, units, cap, gamma, rate };
+  return { p, n, m, order, edges, predEdges, succEdges, coef, units, cap, gamma, priced, rate };
 }
 
 function topoOrder(n: number, edges: { u: number; v: number }[], tasks: TaskSpec[]): number[] {

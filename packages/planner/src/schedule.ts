@@ -1,4 +1,4 @@
-import { type Compiled, transferMs } from './problem.js';
+import { type Compiled, transferCost, transferMs } from './problem.js';
 
 /** Earliest and latest times of an assignment (every task runs once per request). */
 export interface Schedule {
@@ -70,14 +70,20 @@ export function criticalPath(c: Compiled, assign: Int32Array, s: Schedule): numb
   return path.reverse();
 }
 
-/** Objective value of an assignment: Σ coef + γ · Σ transfer ms. */
+/** Objective value of an assignment: Σ coef + Σ over crossing edges of their price (and γ · ms). */
 export function totalCost(c: Compiled, assign: Int32Array): number {
   let sum = 0;
   for (let i = 0; i < c.n; i++) sum += c.coef[i]![assign[i]!]!;
-  if (c.gamma > 0) {
-    c.edges.forEach((e, k) => {
-      sum += c.gamma * transferMs(c, k, assign[e.u]!, assign[e.v]!);
-    });
+  if (c.priced) sum += transfersCost(c, assign);
+  return sum;
+}
+
+/** The part of the objective that crossing edges cost. */
+export function transfersCost(c: Compiled, assign: Int32Array): number {
+  let sum = 0;
+  for (let k = 0; k < c.edges.length; k++) {
+    const e = c.edges[k]!;
+    sum += transferCost(c, k, assign[e.u]!, assign[e.v]!);
   }
   return sum;
 }

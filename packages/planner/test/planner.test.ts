@@ -13,6 +13,7 @@ import {
   paretoFrontier,
   planExact,
   planHeuristic,
+  planIncremental,
   problemFromDemand,
   problemFromProfile,
 } from '../src/index.js';
@@ -26,6 +27,7 @@ before(async () => {
  * Prefill → decode with a 4 ms KV transfer when they sit on different classes.
  * "flops" prefills in 20 ms, decodes in 60 ms; "bw" prefills in 70 ms, decodes in 15 ms.
  * Same class: 80 ms (flops) or 85 ms (bw). Split flops::bw: 20 + 4 + 15 = 39 ms; bw::flops: 134 ms.
+ * A crossing holds one device at each end for the 4 ms: 4 · (3.6 + 1.8) = 21.6 (× 1/3.6e6 $).
  */
 const splitProfile = {
   classes: [
@@ -54,14 +56,19 @@ describe('hand-computed placements', () => {
         ['flops', 'bw'],
       );
       assert.ok(Math.abs(f.latencyMs - 39) < 1e-9);
-      // $ per request = Σ t · $/h / 3.6e6: 20 ms × 3.6 + 15 ms × 1.8.
-      assert.ok(Math.abs(f.usdPerRequest - (20 * 3.6 + 15 * 1.8) / 3.6e6) < 1e-15);
+      // $ per request = Σ t · $/h / 3.6e6: 20 ms × 3.6 + 15 ms × 1.8, plus the crossing's link time.
+      assert.ok(Math.abs(f.usdPerRequest - (20 * 3.6 + 15 * 1.8 + 21.6) / 3.6e6) < 1e-15);
+      assert.ok(Math.abs(f.transferUsdPerRequest - 21.6 / 3.6e6) < 1e-15);
+      assert.deepEqual(
+        f.transfers.map((t) => [t.from, t.to, t.fromClass, t.toClass, t.ms]),
+        [['prefill', 'decode', 'flops', 'bw', 4]],
+      );
       assert.deepEqual(f.criticalPath, ['prefill', 'decode']);
     }
   });
 
   it('with a loose SLA picks the cheapest placement', () => {
-    // Costs per request (×3.6e6): flops::flops 288, bw::bw 153, flops::bw 99, bw::flops 342.
+    // Costs per request (×3.6e6): flops::flops 288, bw::bw 153, flops::bw 99 + 21.6, bw::flops 342 + 21.6.
     const problem = problemFromProfile(splitProfile);
     const f = feasible(planExact(milp, problem, { slaMs: 1000 }));
     assert.deepEqual(
@@ -84,7 +91,7 @@ describe('hand-computed placements', () => {
   });
 
   it('γ charges transfers: a costly KV hop makes colocation cheaper (paper cost_ij + γ·d_ij)', () => {
-    // flops::bw costs (20·3.6 + 15·1.8)/3.6e6 = 2.75e-5 plus γ·4 ms; bw::bw costs 4.25e-5 and no hop.
+    // flops::bw costs (20·3.6 + 15·1.8 + 21.6)/3.6e6 = 3.35e-5 plus γ·4 ms; bw::bw costs 4.25e-5 and no hop.
     const problem = problemFromProfile(splitProfile);
     for (const r of [
       planExact(milp, problem, { slaMs: 1000, gamma: 1e-5 }),
@@ -98,18 +105,94 @@ describe('hand-computed placements', () => {
       assert.ok(Math.abs(f.usdPerRequest - (85 * 1.8) / 3.6e6) < 1e-15);
     }
     const cheapHop = feasible(planExact(milp, problem, { slaMs: 1000, gamma: 1e-7 }));
-    assert.ok(Math.abs(cheapHop.usdPerRequest - ((20 * 3.6 + 15 * 1.8) / 3.6e6 + 4e-7)) < 1e-15);
+    assert.ok(Math.abs(cheapHop.usdPerRequest - ((20 * 3.6 + 15 * 1.8 + 21.6) / 3.6e6 + 4e-7)) < 1e-15);
   });
 
   it('sizes replicas for a target rate and charges $/h', () => {
-    // At 100 req/s: prefill on flops needs ceil(100 · 0.020) = 2 replicas, decode on bw ceil(1.5) = 2.
+    // At 100 req/s: prefill on flops needs ceil(100 · 0.020) = 2 replicas, decode on bw ceil(1.5) = 2;
+    // crossings hold 100 · 4 ms = 0.4 devices busy at each end: 0.4 · (3.6 + 1.8) = 2.16 $/h.
     const f = feasible(planExact(milp, problemFromProfile(splitProfile), { slaMs: 50, rate: 100 }));
     assert.deepEqual(
       f.placements.map((p) => p.devices),
       [2, 2],
     );
-    assert.ok(Math.abs(f.usdPerHour! - (2 * 3.6 + 2 * 1.8)) < 1e-12);
+    assert.ok(Math.abs(f.usdPerHour! - (2 * 3.6 + 2 * 1.8 + 2.16)) < 1e-12);
+    assert.ok(Math.abs(f.transferUsdPerRequest - 21.6 / 3.6e6) < 1e-15);
     assert.ok(Math.abs(f.usdPerRequest - f.usdPerHour! / 3600 / 100) < 1e-15);
+  });
+});
+
+describe('transfers have a price', () => {
+  // Per request (×3.6e6): bw::bw 153 and no crossing; flops::bw 99 for the ops plus the crossing.
+  const priced = (classes: object[], edge: object) =>
+    problemFromProfile({ ...splitProfile, classes, edges: [{ from: 'prefill', to: 'decode', ...edge }] });
+  const flops = { id: 'flops', usd_per_hour: 3.6 };
+  const bw = { id: 'bw', usd_per_hour: 1.8 };
+  const placed = (p: PlacementProblem) => [
+    feasible(planExact(milp, p, { slaMs: 1000 })),
+    feasible(planHeuristic(p, { slaMs: 1000 })),
+  ];
+
+  it('egress per GB flips the loose-SLA optimum from the split to colocation', () => {
+    // 1 GB leaves flops at $1e-5/GB = 36: 99 + 21.6 + 36 = 156.6 > 153, so bw::bw wins.
+    for (const f of placed(
+      priced([{ ...flops, egress_usd_per_gb: 1e-5 }, bw], { bytes: 1e9, transfer_ms: 4 }),
+    )) {
+      assert.deepEqual(
+        f.placements.map((p) => p.classId),
+        ['bw', 'bw'],
+      );
+      assert.ok(Math.abs(f.usdPerRequest - 153 / 3.6e6) < 1e-15);
+      assert.deepEqual(f.transfers, []);
+    }
+    // At $5e-6/GB (18): 99 + 21.6 + 18 = 138.6 < 153, the split stays.
+    for (const f of placed(
+      priced([{ ...flops, egress_usd_per_gb: 5e-6 }, bw], { bytes: 1e9, transfer_ms: 4 }),
+    )) {
+      assert.deepEqual(
+        f.placements.map((p) => p.classId),
+        ['flops', 'bw'],
+      );
+      assert.ok(Math.abs(f.usdPerRequest - 138.6 / 3.6e6) < 1e-15);
+      assert.ok(Math.abs(f.transferUsdPerRequest - 39.6 / 3.6e6) < 1e-15);
+    }
+  });
+
+  it("a profile's fixed usd_per_transfer replaces the modelled price, in both solvers and planIncremental", () => {
+    // $1e-5 = 36: 99 + 36 = 135 < 153 (split); $2e-5 = 72: 171 > 153 (colocate on bw).
+    const cheap = priced([flops, bw], { transfer_ms: 4, usd_per_transfer: 1e-5 });
+    const dear = priced([flops, bw], { transfer_ms: 4, usd_per_transfer: 2e-5 });
+    for (const f of placed(cheap)) {
+      assert.deepEqual(
+        f.placements.map((p) => p.classId),
+        ['flops', 'bw'],
+      );
+      assert.ok(Math.abs(f.usdPerRequest - 135 / 3.6e6) < 1e-15);
+    }
+    for (const f of placed(dear)) {
+      assert.deepEqual(
+        f.placements.map((p) => p.classId),
+        ['bw', 'bw'],
+      );
+    }
+    const before = feasible(planHeuristic(cheap, { slaMs: 1000 }));
+    const after = planIncremental({ problem: cheap, placement: ['flops', 'bw'] }, dear, { slaMs: 1000 });
+    assert.equal(after.fullReplan, false);
+    assert.deepEqual(
+      feasible(after).placements.map((p) => p.classId),
+      ['bw', 'bw'],
+    );
+    assert.ok(Math.abs(feasible(after).usdPerRequest - 153 / 3.6e6) < 1e-15);
+    assert.ok(feasible(after).usdPerRequest < before.usdPerRequest * (171 / 135));
+  });
+
+  it('rejects a negative transfer price or egress', () => {
+    for (const [classes, edge] of [
+      [[{ ...flops, egress_usd_per_gb: -1 }, bw], { transfer_ms: 4 }],
+      [[flops, bw], { transfer_ms: 4, usd_per_transfer: -1 }],
+    ] as const) {
+      assert.throws(() => priced([...classes], edge), PlanError);
+    }
   });
 });
 
@@ -270,10 +353,18 @@ describe('heuristic against the exact MILP', () => {
   });
 
   it('Pareto frontier: cost falls as latency rises', () => {
-    const { problem }: { problem: PlacementProblem } = generateProblem({ ops: 30, classes: 6, seed: 7 });
-    const pts = paretoFrontier(problem, { points: 6 });
-    assert.ok(pts.length >= 2);
-    const sorted = [...pts].sort((a, b) => a.latencyMs - b.latencyMs);
-    for (let k = 1; k < sorted.length; k++) assert.ok(sorted[k]!.cost < sorted[k - 1]!.cost);
+    // Priced crossings make some instances' cheapest plan also their fastest (a one-point
+    // frontier), so several instances are drawn and most must trade cost for latency.
+    let traded = 0;
+    for (let seed = 1; seed <= 8; seed++) {
+      const { problem }: { problem: PlacementProblem } = generateProblem({ ops: 30, classes: 6, seed });
+      const pts = paretoFrontier(problem, { points: 6 });
+      assert.ok(pts.length >= 1, `seed ${seed}`);
+      if (pts.length >= 2) traded++;
+      const sorted = [...pts].sort((a, b) => a.latencyMs - b.latencyMs);
+      for (let k = 1; k < sorted.length; k++)
+        assert.ok(sorted[k]!.cost < sorted[k - 1]!.cost, `seed ${seed}`);
+    }
+    assert.ok(traded >= 4, `only ${traded} of 8 frontiers have two points or more`);
   });
 });

@@ -6,6 +6,7 @@ import {
   type PlacementProblem,
   PlanError,
   PlanErrorCode,
+  type PlanFeasible,
   type PlanOptions,
   type PlanResult,
   paretoFrontier,
@@ -106,6 +107,18 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
+/** What crossing classes costs: count, time and $ (egress and link time at both ends), in the total above. */
+function transferLine(r: PlanFeasible): string {
+  if (r.transfers.length === 0) return 'transfers: none cross classes ($0)';
+  const ms = r.transfers.reduce((a, t) => a + t.ms, 0);
+  const share =
+    r.usdPerRequest > 0
+      ? ` (${((100 * r.transferUsdPerRequest) / r.usdPerRequest).toFixed(1)} % of the cost)`
+      : '';
+  const n = r.transfers.length;
+  return `transfers: ${n} ${n === 1 ? 'edge crosses' : 'edges cross'} classes, ${fmtMs(ms)} ms, ${fmtUsd(r.transferUsdPerRequest)} per request${share}`;
+}
+
 function printPlan(r: PlanResult, o: PlanOptions): string {
   if (r.status === 'infeasible') {
     const best =
@@ -136,6 +149,7 @@ function printPlan(r: PlanResult, o: PlanOptions): string {
     `critical path: ${r.criticalPath.join(' → ')}`,
     `latency ${fmtMs(r.latencyMs)} ms (SLA ${o.slaMs} ms${r.slackMs > 0 ? `, over by ${fmtMs(r.slackMs)} ms` : ''})`,
     `cost ${fmtUsd(r.usdPerRequest)} per request${r.usdPerHour !== undefined ? `, ${fmtUsd(r.usdPerHour)}/h at ${o.rate} req/s` : ''}`,
+    transferLine(r),
   ];
   if (r.placements.some((p) => p.modelled))
     lines.push('times on modelled classes are cost-model predictions');
