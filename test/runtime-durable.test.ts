@@ -38,6 +38,8 @@ describe('durable delivery', () => {
     const env = { nats: nats.url, cluster: CLUSTER, deadAfterMs: DEAD_AFTER };
     const first = await startNode({ ...env, nodeId: 'ledger-a' });
     const ref = await client.spawn(Ledger, { id: 'l1', node: first.nodeId });
+    // Started before the sends, so that the kill below lands while the first node is mid-mailbox.
+    const second = await startNode({ ...env, nodeId: 'ledger-b' });
     const keys = Array.from({ length: N }, (_, i) => `k${i}`);
     // Every key is sent twice: the stream's duplicate window drops the second publish.
     for (let i = 0; i < N; i += 50) {
@@ -46,7 +48,6 @@ describe('durable delivery', () => {
         batch.map((k, j) => ref.tell({ type: 'apply', n: j }, { mode: 'durable', idempotencyKey: k })),
       );
     }
-    const second = await startNode({ ...env, nodeId: 'ledger-b' });
     // Cached by the directory watch; the takeover below must replace it.
     assert.deepEqual(await client.locate(ref), { node: 'ledger-a', epoch: 1 });
     // Single activation: while the first node is alive the id stays with it.

@@ -138,6 +138,8 @@ export async function connectNats(
         maxReconnectAttempts: -1,
         reconnectTimeWait: 1000,
         reconnectJitter: 500,
+        // nats.js captures a stack per request for async traces; the runtime's own errors say where.
+        noAsyncTraces: true,
         inboxPrefix,
         ...(authenticator ? { authenticator } : {}),
         ...(o.user !== undefined ? { user: o.user, pass: o.pass ?? '' } : {}),

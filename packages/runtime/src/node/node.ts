@@ -37,6 +37,7 @@ export class Node implements Host {
   readonly log: LogFn;
   readonly guard: Guard;
   readonly clock: Clock;
+  readonly inboxPrefix: string;
   readonly #ctx: NodeContext;
   readonly #options: ResolvedNodeOptions;
   readonly #activations = new Map<string, Activation>();
@@ -66,6 +67,7 @@ export class Node implements Host {
     this.log = p.log;
     this.guard = p.guard;
     this.clock = p.clock;
+    this.inboxPrefix = p.inboxPrefix;
     this.directory = ctx.directory;
   }
 
