@@ -33,6 +33,8 @@ function n(v: number, what: string): string {
 
 export class Svg {
   private readonly parts: string[] = [];
+  /** The chart's accessible name: its first text (the heading) unless `title` was called. */
+  private name: string | undefined;
 
   constructor(
     readonly width: number,
@@ -51,6 +53,13 @@ export class Svg {
     if (style.rotate)
       attrs.push(`transform="rotate(${n(style.rotate, 'rotate')} ${n(x, 'x')} ${n(y, 'y')})"`);
     this.parts.push(`<text ${attrs.join(' ')}>${escapeXml(content)}</text>`);
+    this.name ??= content;
+    return this;
+  }
+
+  /** Names the chart (its `<title>`, what screen readers announce). */
+  title(name: string): this {
+    this.name = name;
     return this;
   }
 
@@ -74,6 +83,7 @@ export class Svg {
 
   toString(): string {
     const head = `<svg xmlns="http://www.w3.org/2000/svg" width="${n(this.width, 'width')}" height="${n(this.height, 'height')}" font-family="${escapeXml(this.fontFamily)}">`;
-    return `${[head, ...this.parts, '</svg>'].join('\n')}\n`;
+    const title = `<title>${escapeXml(this.name ?? 'chart')}</title>`;
+    return `${[head, title, ...this.parts, '</svg>'].join('\n')}\n`;
   }
 }

@@ -13,6 +13,8 @@ describe('Svg', () => {
       out,
       [
         '<svg xmlns="http://www.w3.org/2000/svg" width="100" height="50" font-family="sans-serif">',
+        // The first text (a chart's heading) names it, for screen readers and SVG linters.
+        '<title>a &lt; b &amp; &quot;c&quot;</title>',
         '<text x="1.23" y="2" font-size="8" text-anchor="end" fill="#555" transform="rotate(-30 1.23 2)">a &lt; b &amp; &quot;c&quot;</text>',
         '<rect x="10" y="20" width="5.56" height="3" fill="#fff"/>',
         '<line x1="0" y1="1" x2="2" y2="3" stroke="#444" stroke-dasharray="2,2"/>',
@@ -20,6 +22,11 @@ describe('Svg', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  it('title() names the chart; a chart without text is named "chart"', () => {
+    assert.match(new Svg(10, 10).text(0, 0, 'heading').title('Costs').toString(), /<title>Costs<\/title>/);
+    assert.match(new Svg(10, 10).rect(0, 0, 1, 1, 'red').toString(), /<title>chart<\/title>/);
   });
 
   it('a negative width or height extends the rectangle left or up', () => {
