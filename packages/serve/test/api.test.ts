@@ -190,10 +190,10 @@ describe('back-pressure', () => {
 
   before(async () => {
     nats = await startEmbeddedNats();
-    // The calculator takes 5 s a request on a modelled cpu, in a process the test can SIGKILL with
+    // The calculator takes 10 s a request on a modelled cpu, in a process the test can SIGKILL with
     // a backlog queued (a graceful stop would work through it first).
     cluster = await startCluster(nats, 'slow', {}, { 'node-slow': 'cpu' });
-    await cluster.coordinator.deploy(slowGraph(5000));
+    await cluster.coordinator.deploy(slowGraph(10_000));
   });
 
   after(async () => {

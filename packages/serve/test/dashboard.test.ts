@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Deployment } from '@stitch/agents';
+import { type Deployment, GraphRunner } from '@stitch/agents';
 import { type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { type Dashboard, type DashboardState, startDashboard } from '../dist/index.js';
@@ -23,6 +23,8 @@ const MISSING =
 const skip = CHROMIUM === undefined && process.env.CI !== 'true' ? MISSING : false;
 
 const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47]);
+/** Requests run before the page opens: every operator's mailbox has processed at least these. */
+const REQUESTS = 3;
 
 // The callbacks of page.evaluate run in the page; the few DOM shapes they use (tests have no DOM lib).
 interface El {
@@ -41,6 +43,7 @@ function pageView(page: Page) {
     ops: Object.fromEntries(
       Array.from(document.querySelectorAll('g.op')).map((g) => [g.dataset.op, g.dataset.node]),
     ),
+    processed: Array.from(document.querySelectorAll('g.op')).map((g) => Number(g.dataset.processed)),
     fills: Object.fromEntries(
       Array.from(document.querySelectorAll('g.op')).map((g) => [
         g.dataset.node,
@@ -73,7 +76,10 @@ describe('dashboard in headless Chromium', { skip }, () => {
     nats = await startEmbeddedNats();
     // Two real cpu nodes, so the operators of the one that leaves have somewhere to go.
     cluster = await startCluster(nats, 'dash', { 'node-a': null, 'node-b': null, 'node-h100': 'h100' });
-    await cluster.coordinator.deploy(SAMPLE);
+    const d = await cluster.coordinator.deploy(SAMPLE);
+    const runner = new GraphRunner(cluster.client);
+    for (let i = 0; i < REQUESTS; i++)
+      await runner.run(d, `r${i}`, { query: 'what is jetstream?', expr: '2+2', search: '' });
     dashboard = await startDashboard({ cluster: cluster.client, port: 0, refreshMs: 250 });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   });
@@ -101,6 +107,10 @@ describe('dashboard in headless Chromium', { skip }, () => {
     assert.match(view.nodeText, /virtual:h100 \(modelled\)/);
     assert.equal(view.usdHour, usdPerHour(before));
     assert.deepEqual(view.migrations, []);
+    assert.ok(
+      view.processed.every((n) => n >= REQUESTS),
+      `each op box shows its actor's mailbox: ${view.processed}`,
+    );
     const colours = new Set(Object.values(view.fills));
     assert.equal(colours.size, new Set(Object.values(placement(before))).size, 'one colour per node');
     const first = join(shots, 'before.png');

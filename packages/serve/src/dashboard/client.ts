@@ -93,7 +93,7 @@ function layout(ops: OpView[]): Map<string, { x: number; y: number }> {
     const d = depthOf(o.id, new Set());
     const r = rows.get(d) ?? 0;
     rows.set(d, r + 1);
-    at.set(o.id, { x: 10 + d * 150, y: 10 + r * 58 });
+    at.set(o.id, { x: 10 + d * 150, y: 10 + r * 66 });
   }
   return at;
 }
@@ -101,7 +101,7 @@ function layout(ops: OpView[]): Map<string, { x: number; y: number }> {
 function renderGraph(d: DeploymentView): HTMLElement {
   const at = layout(d.ops);
   const width = Math.max(...[...at.values()].map((p) => p.x)) + 150;
-  const height = Math.max(...[...at.values()].map((p) => p.y)) + 60;
+  const height = Math.max(...[...at.values()].map((p) => p.y)) + 66;
   const g = svg('svg', { class: 'graph', width, height, 'data-deployment': d.name });
   g.append(
     svg(
@@ -130,9 +130,9 @@ function renderGraph(d: DeploymentView): HTMLElement {
       g.append(
         svg('line', {
           x1: from.x + 128,
-          y1: from.y + 20,
+          y1: from.y + 26,
           x2: to.x,
-          y2: to.y + 20,
+          y2: to.y + 26,
           stroke: '#889',
           'marker-end': 'url(#arrow)',
         }),
@@ -142,14 +142,34 @@ function renderGraph(d: DeploymentView): HTMLElement {
   for (const o of d.ops) {
     const p = at.get(o.id)!;
     const device = o.modelled ? `virtual:${o.classId}` : o.classId;
+    const m = o.mailbox;
+    const queue = m
+      ? `q ${m.depth} · ${m.processed} done · ${m.turnP50Ms.toFixed(1)} ms`
+      : 'mailbox: no answer';
     g.append(
       svg(
         'g',
-        { class: 'op', 'data-op': o.id, 'data-node': o.node, transform: `translate(${p.x},${p.y})` },
-        svg('title', {}, `${o.op} on ${o.node} (${device}), est. ${o.estimatedMs.toFixed(2)} ms`),
-        svg('rect', { width: 128, height: 40, rx: 5, fill: colourOf(o.node), stroke: '#0004' }),
-        svg('text', { x: 6, y: 16, fill: '#fff', 'font-weight': 600 }, o.id.slice(0, 20)),
-        svg('text', { x: 6, y: 32, fill: '#fff' }, `${o.op.slice(0, 14)} · ${device}`.slice(0, 24)),
+        {
+          class: 'op',
+          'data-op': o.id,
+          'data-node': o.node,
+          'data-depth': m?.depth ?? '',
+          'data-processed': m?.processed ?? '',
+          transform: `translate(${p.x},${p.y})`,
+        },
+        svg('title', {}, `${o.op} on ${o.node} (${device}), est. ${o.estimatedMs.toFixed(2)} ms; ${queue}`),
+        svg('rect', {
+          width: 128,
+          height: 52,
+          rx: 5,
+          fill: colourOf(o.node),
+          // A queue forming is outlined, so a backlog stands out at a glance.
+          stroke: m && m.depth > 0 ? '#c8393b' : '#0004',
+          'stroke-width': m && m.depth > 0 ? 3 : 1,
+        }),
+        svg('text', { x: 6, y: 15, fill: '#fff', 'font-weight': 600 }, o.id.slice(0, 20)),
+        svg('text', { x: 6, y: 30, fill: '#fff' }, `${o.op.slice(0, 14)} · ${device}`.slice(0, 24)),
+        svg('text', { x: 6, y: 45, fill: '#fff', 'font-size': 10 }, queue.slice(0, 28)),
       ),
     );
   }

@@ -6,6 +6,8 @@ import { Deployments } from '../deployments.js';
 
 /** Samples of the time series kept (one per refresh: 10 minutes at the default second). */
 export const HISTORY_POINTS = 600;
+/** Operator actors whose mailboxes are inspected per refresh at most. */
+export const MAX_INSPECTED_OPS = 256;
 /** Migrations shown at most (the coordinator keeps 100 by default). */
 export const MAX_MIGRATIONS_SHOWN = 100;
 
@@ -34,6 +36,8 @@ export interface OpView {
   classId: string;
   modelled: boolean;
   estimatedMs: number;
+  /** The operator actor's mailbox now (null when it did not answer an inspect in time). */
+  mailbox: { depth: number; running: number; processed: number; rejected: number; turnP50Ms: number } | null;
 }
 
 export interface DeploymentView {
@@ -105,13 +109,19 @@ export class ClusterView {
   async state(): Promise<DashboardState> {
     const [records, listed] = await Promise.all([this.#cluster.nodes(), this.#deployments.list()]);
     const nodes = records.map(nodeView).sort((a, b) => a.id.localeCompare(b.id));
-    const deployments = listed.map(({ deployment: d }) => ({
+    let budget = MAX_INSPECTED_OPS;
+    const mailboxes = await Promise.all(
+      listed.map(({ deployment: d }) =>
+        Promise.all(d.ops.map((o) => (budget-- > 0 ? this.#mailbox(o.actorType, o.actorId) : null))),
+      ),
+    );
+    const deployments = listed.map(({ deployment: d }, i) => ({
       name: d.name,
       slaMs: d.slaMs,
       solver: String(d.solver),
       latencyMs: Number(d.latencyMs) || 0,
       usdPerRequest: Number(d.usdPerRequest) || 0,
-      ops: d.ops.map((o) => ({
+      ops: d.ops.map((o, j) => ({
         id: o.id,
         op: String(o.op),
         kind: String(o.kind),
@@ -120,6 +130,7 @@ export class ClusterView {
         classId: o.classId,
         modelled: o.modelled === true,
         estimatedMs: Number(o.estimatedMs) || 0,
+        mailbox: mailboxes[i]![j] ?? null,
       })),
     }));
     // A node counts once however many deployments place operators on it.
@@ -144,6 +155,21 @@ export class ClusterView {
       usdPerHour,
       history: [...this.#history],
     };
+  }
+
+  async #mailbox(type: string, id: string): Promise<OpView['mailbox']> {
+    try {
+      const m = (await this.#cluster.ref({ type, id }).inspect({ timeoutMs: 1000 })).mailbox;
+      return {
+        depth: m.depth,
+        running: m.running,
+        processed: m.processed,
+        rejected: m.rejected,
+        turnP50Ms: m.turnMs.p50,
+      };
+    } catch {
+      return null;
+    }
   }
 
   async #status(name: string): Promise<DashboardState['coordinator']> {
