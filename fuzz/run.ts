@@ -118,7 +118,8 @@ export async function main(options: FuzzOptions = {}, print: (line: string) => v
   } finally {
     await closeBench(b);
   }
-  return results;
+  // In the order asked for (the in-process targets ran first).
+  return results.sort((x, y) => targets.indexOf(x.target) - targets.indexOf(y.target));
 }
 
 async function openBench(verbose: boolean): Promise<Bench> {
