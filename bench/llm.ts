@@ -83,7 +83,8 @@ try {
   );
 
   const runtime = new KernelRuntime({ threads });
-  const options = { target, cacheDir: join(work, 'cache') };
+  // With --threads T the linear layers and the fused step's classifier split their rows T ways.
+  const options = { target, cacheDir: join(work, 'cache'), threads };
   const ops = await kernelOps(c, runtime, options);
   const prompt = Array.from(
     { length: Math.min(args.quick ? 16 : 64, c.seqLen - steps) },
