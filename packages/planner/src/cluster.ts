@@ -25,6 +25,33 @@ function clusters(c: Compiled, assign: Int32Array): number[][] {
 }
 
 /**
+ * Δ of the crossings' cost when every task of `group` (each marked in `mark`) moves to class k:
+ * edges inside the group keep their ends together, edges leaving it are re-priced.
+ */
+export function crossingDelta(
+  c: Compiled,
+  assign: Int32Array,
+  group: readonly number[],
+  mark: Uint8Array,
+  k: number,
+): number {
+  let delta = 0;
+  for (const i of group) {
+    for (const e of c.predEdges[i]!) {
+      const u = c.edges[e]!.u;
+      if (mark[u]) continue;
+      delta += transferCost(c, e, assign[u]!, k) - transferCost(c, e, assign[u]!, assign[i]!);
+    }
+    for (const e of c.succEdges[i]!) {
+      const v = c.edges[e]!.v;
+      if (mark[v]) continue;
+      delta += transferCost(c, e, k, assign[v]!) - transferCost(c, e, assign[i]!, assign[v]!);
+    }
+  }
+  return delta;
+}
+
+/**
  * Moves a whole colocated cluster onto the class of a task it sends to or receives from, when
  * that lowers the cost (ops plus priced crossings) within the SLA and the counts. Single and pair
  * moves cannot do this: moving one member of a cluster adds a crossing inside it. Only for
@@ -39,15 +66,10 @@ export function clusterDescend(c: Compiled, assign: Int32Array, slaMs: number, o
     if (only && !group.some((i) => only[i])) continue;
     const a = assign[group[0]!]!;
     for (const i of group) inCluster[i] = 1;
-    const boundary: number[] = [];
     const targets = new Set<number>();
     for (const i of group) {
-      for (const e of [...c.predEdges[i]!, ...c.succEdges[i]!]) {
-        const { u, v } = c.edges[e]!;
-        if (inCluster[u] && inCluster[v]) continue;
-        boundary.push(e);
-        targets.add(assign[inCluster[u] ? v : u]!);
-      }
+      for (const e of c.predEdges[i]!) if (!inCluster[c.edges[e]!.u]) targets.add(assign[c.edges[e]!.u]!);
+      for (const e of c.succEdges[i]!) if (!inCluster[c.edges[e]!.v]) targets.add(assign[c.edges[e]!.v]!);
     }
     let best = -1;
     let tol = 0;
@@ -62,12 +84,7 @@ export function clusterDescend(c: Compiled, assign: Int32Array, slaMs: number, o
         units += c.units[i]![k]!;
       }
       if (!Number.isFinite(delta) || used[k]! + units > c.cap[k]!) continue;
-      for (const e of boundary) {
-        const { u, v } = c.edges[e]!;
-        const from = inCluster[u] ? k : assign[u]!;
-        const to = inCluster[v] ? k : assign[v]!;
-        delta += transferCost(c, e, from, to) - transferCost(c, e, assign[u]!, assign[v]!);
-      }
+      delta += crossingDelta(c, assign, group, inCluster, k);
       if (delta < bestDelta) {
         best = k;
         bestDelta = delta;

@@ -1,4 +1,4 @@
-import { type Compiled, transferCost } from './problem.js';
+import type { Compiled } from './problem.js';
 import { criticalPath, forward, latestStarts } from './schedule.js';
 
 // Starting placements for the heuristic: preference lists, weighted constructions and the
@@ -89,15 +89,21 @@ export function constructTopo(c: Compiled, prefs: Int32Array[], mu: number): Int
     }
     const preds = c.predEdges[i]!;
     for (let p = 0; p < preds.length; p++) {
-      const { u, tau } = c.edges[preds[p]!]!;
+      const { u, tau, send, recv } = c.edges[preds[p]!]!;
       const au = assign[u]!;
       const base = ef[u]!;
       const tauU = tau[au]!;
+      const sendU = send[au]!;
       for (let h = 0; h < nk; h++) {
         const k = ks[h]!;
-        const arrive = k === au ? base : base + Math.max(tauU, tau[k]!);
-        if (arrive > start[k]!) start[k] = arrive;
-        if (c.priced) crossing[k]! += transferCost(c, preds[p]!, au, k);
+        if (k === au) {
+          if (base > start[k]!) start[k] = base;
+          continue;
+        }
+        const hop = Math.max(tauU, tau[k]!);
+        if (base + hop > start[k]!) start[k] = base + hop;
+        // transferCost inlined: this loop runs for every task × predecessor × class.
+        if (c.priced) crossing[k]! += sendU + recv[k]! + c.gamma * hop;
       }
     }
     const coef = c.coef[i]!;

@@ -1,4 +1,4 @@
-import { clusterDescend } from './cluster.js';
+import { clusterDescend, crossingDelta } from './cluster.js';
 import {
   cheapestOrder,
   constructTopo,
@@ -35,6 +35,20 @@ export function deltaCost(c: Compiled, assign: Int32Array, i: number, k: number)
     }
   }
   return d;
+}
+
+/** What task i's incident edges cost now: the most moving i alone can save on crossings. */
+function incidentCost(c: Compiled, assign: Int32Array, i: number): number {
+  let sum = 0;
+  for (const e of c.predEdges[i]!) sum += transferCost(c, e, assign[c.edges[e]!.u]!, assign[i]!);
+  for (const e of c.succEdges[i]!) sum += transferCost(c, e, assign[i]!, assign[c.edges[e]!.v]!);
+  return sum;
+}
+
+function hasNeighbourOn(c: Compiled, assign: Int32Array, i: number, k: number): boolean {
+  for (const e of c.predEdges[i]!) if (assign[c.edges[e]!.u] === k) return true;
+  for (const e of c.succEdges[i]!) if (assign[c.edges[e]!.v] === k) return true;
+  return false;
 }
 
 /** Path-local latency gain of moving critical task i to class k (its time and its tight edges). */
@@ -126,13 +140,15 @@ export function descend(
         ef[i] = startOf(c, assign, ef, i, assign[i]!) + c.p.timeMs[i]![assign[i]!]!;
         continue;
       }
+      const a = assign[i]!;
+      // A move saves at most what i's crossings cost now; prefs ascend in coef, so once a class's
+      // extra op cost reaches that, no later class is cheaper (without prices: from i's own class).
+      // A dearer class is only tried when a neighbour sits there (joining it removes a crossing).
+      const room = c.priced ? incidentCost(c, assign, i) : 0;
       for (const k of prefs[i]!) {
-        // With free transfers only cheaper classes can lower the cost; with priced ones a dearer
-        // class may save crossings.
-        if (k === assign[i]) {
-          if (!c.priced) break;
-          continue;
-        }
+        const extra = c.coef[i]![k]! - c.coef[i]![a]!;
+        if (extra >= room) break;
+        if (extra >= 0 && !hasNeighbourOn(c, assign, i, k)) continue;
         if (used[k]! + c.units[i]![k]! > c.cap[k]!) continue;
         if (deltaCost(c, assign, i, k) >= -EPS * Math.abs(c.coef[i]![assign[i]!]!)) continue;
         if (!fitsWindow(c, assign, ef, ls, i, k, slaMs)) continue;
@@ -160,27 +176,37 @@ export function pairDescend(c: Compiled, assign: Int32Array, slaMs: number, only
   let s = forward(c, assign);
   let ls = latestStarts(c, assign, slaMs);
   let improved = false;
+  const mark = new Uint8Array(c.n);
   for (let e = 0; e < c.edges.length; e++) {
     const { u, v } = c.edges[e]!;
     const a = assign[u]!;
     if (assign[v] !== a || (only && !only[u] && !only[v])) continue;
     let best = -1;
     let bestDelta = -EPS * (Math.abs(c.coef[u]![a]!) + Math.abs(c.coef[v]![a]!));
+    // The pair's own edge stays colocated, so its crossings cost what both ends' cost now.
+    const room = c.priced ? incidentCost(c, assign, u) + incidentCost(c, assign, v) : 0;
+    mark[u] = 1;
+    mark[v] = 1;
     for (let k = 0; k < c.m; k++) {
       if (k === a) continue;
-      const delta = c.coef[u]![k]! + c.coef[v]![k]! - c.coef[u]![a]! - c.coef[v]![a]!;
+      let delta = c.coef[u]![k]! + c.coef[v]![k]! - c.coef[u]![a]! - c.coef[v]![a]!;
+      if (!(delta - room < bestDelta)) continue;
+      // As in descend: a dearer class only to join a neighbour there.
+      if (delta >= 0 && !hasNeighbourOn(c, assign, u, k) && !hasNeighbourOn(c, assign, v, k)) continue;
+      if (c.priced) delta += crossingDelta(c, assign, [u, v], mark, k);
       if (!(delta < bestDelta)) continue;
       if (used[k]! + c.units[u]![k]! + c.units[v]![k]! > c.cap[k]!) continue;
       if (!pairFits(c, assign, s.ef, ls, e, k, slaMs)) continue;
       best = k;
       bestDelta = delta;
     }
+    mark[u] = 0;
+    mark[v] = 0;
     if (best < 0) continue;
-    const before = c.priced ? totalCost(c, assign) : 0;
     assign[u] = best;
     assign[v] = best;
     const s2 = forward(c, assign);
-    if (s2.latencyMs > slaMs + EPS || (c.priced && totalCost(c, assign) >= before)) {
+    if (s2.latencyMs > slaMs + EPS) {
       assign[u] = a;
       assign[v] = a;
       continue;
@@ -322,14 +348,15 @@ export function solveHeuristic(c: Compiled, slaMs: number): HeuristicOutcome {
     if (lat > slaMs + EPS) continue;
     descend(c, assign, slaMs, prefs);
     for (let round = 0; round < 4 && pairDescend(c, assign, slaMs); round++) descend(c, assign, slaMs, prefs);
-    for (let round = 0; round < 4 && clusterDescend(c, assign, slaMs); round++)
-      descend(c, assign, slaMs, prefs);
     const cost = totalCost(c, assign);
     if (cost < bestCost) {
       best = assign;
       bestCost = cost;
     }
   }
+  // Whole-cluster moves (priced crossings only) on the winner alone: each round re-runs descent.
+  for (let round = 0; best && round < 4 && clusterDescend(c, best, slaMs); round++)
+    descend(c, best, slaMs, prefs);
   if (best && c.n * c.m <= KICK_LIMIT) kick(c, best, slaMs, prefs);
   return best ? { assign: best, bestLatencyMs } : { assign: null, bestLatencyMs, failure: 'sla' };
 }
