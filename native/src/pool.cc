@@ -21,7 +21,9 @@ struct Job {
 };
 
 // Threads are started on first need and live for the process (like the libuv pool): kernel runs
-// are short, so starting threads per call would cost more than the work it splits.
+// are short, so starting threads per call would cost more than the work it splits. The pool grows
+// until every queued task has an idle or starting thread, so concurrent fan-outs (kernels run by
+// different libuv threads) never wait on each other's tasks.
 class Pool {
  public:
   void Run(const std::vector<std::function<void()>>& tasks) {
@@ -29,11 +31,12 @@ class Pool {
     batch.remaining = tasks.size() - 1;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      while (threads_.size() < tasks.size() - 1 && threads_.size() < kMaxPoolThreads) {
-        threads_.emplace_back([this] { Work(); });
-        threads_.back().detach();
-      }
       for (size_t i = 1; i < tasks.size(); i++) queue_.push_back({&tasks[i], &batch});
+      while (idle_ + starting_ < queue_.size() && started_ < kMaxPoolThreads) {
+        starting_++;
+        started_++;
+        std::thread([this] { Work(); }).detach();
+      }
     }
     ready_.notify_all();
     tasks[0]();
@@ -43,24 +46,31 @@ class Pool {
 
  private:
   void Work() {
+    std::unique_lock<std::mutex> lock(mu_);
+    starting_--;
+    idle_++;
     for (;;) {
-      Job job;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        ready_.wait(lock, [this] { return !queue_.empty(); });
-        job = queue_.front();
-        queue_.pop_front();
-      }
+      ready_.wait(lock, [this] { return !queue_.empty(); });
+      Job job = queue_.front();
+      queue_.pop_front();
+      idle_--;
+      lock.unlock();
       (*job.task)();
-      std::lock_guard<std::mutex> lock(job.batch->mu);
-      if (--job.batch->remaining == 0) job.batch->done.notify_one();
+      {
+        std::lock_guard<std::mutex> done(job.batch->mu);
+        if (--job.batch->remaining == 0) job.batch->done.notify_one();
+      }
+      lock.lock();
+      idle_++;
     }
   }
 
   std::mutex mu_;
   std::condition_variable ready_;
   std::deque<Job> queue_;
-  std::vector<std::thread> threads_;
+  size_t idle_ = 0;
+  size_t starting_ = 0;
+  size_t started_ = 0;
 };
 
 // Never destroyed: detached workers may still wait on it while the process exits.

@@ -211,3 +211,19 @@ test('a threaded run leaves the event loop free', async () => {
   // A run on the event loop would let no timer fire until it returned.
   assert.ok(mostTicksInOneRun >= 3, `at most ${mostTicksInOneRun} timer ticks during one kernel run`);
 });
+
+test('threaded runs from several libuv threads at once each get their own pool threads', async () => {
+  const spec: KernelSpec = { op: 'nn.matvec', m: 512, k: 256 };
+  const kernel = await threadedKernel(runtime, spec, { target: 'x86-64', cacheDir, threads: 2 });
+  const a = f32(512 * 256);
+  const want = new Float32Array(512);
+  await (await threadedKernel(runtime, spec, { target: 'x86-64', cacheDir, threads: 1 })).run([
+    a,
+    f32(256).fill(1),
+    want,
+  ]);
+  // Budget 4, two threads a run: two runs at a time, on two libuv threads.
+  const outs = Array.from({ length: 8 }, () => new Float32Array(512));
+  await Promise.all(outs.map((y) => kernel.run([a, new Float32Array(256).fill(1), y])));
+  for (const y of outs) assert.deepEqual(y, want);
+});
