@@ -62,7 +62,7 @@ export interface Compiled {
    * and the objective units a crossing costs on each side: `send[j]` when u sits on j, `recv[j]`
    * when v does (zero when both ends share a class).
    */
-  edges: { u: number; v: number; tau: number[]; send: number[]; recv: number[] }[];
+  edges: { u: number; v: number; tau: number[]; send: Float64Array; recv: Float64Array }[];
   predEdges: number[][];
   succEdges: number[][];
   /** Objective coefficient [i][j]: $/h at the target rate, or $ per request when rate is 0. */
@@ -107,19 +107,26 @@ function edgePrices(
   u: number,
   v: number,
   tau: number[],
-): { send: number[]; recv: number[] } {
+  perClass: { usdPerMs: Float64Array; egress: Float64Array; perRate: number },
+): { send: Float64Array; recv: Float64Array } {
   const m = p.classes.length;
-  const send = new Array<number>(m).fill(0);
-  const recv = new Array<number>(m).fill(0);
+  const { usdPerMs, egress, perRate } = perClass;
+  const send = new Float64Array(m);
+  const recv = new Float64Array(m);
+  if (spec.usdPerTransfer !== undefined) {
+    send.fill(spec.usdPerTransfer * perRate);
+    return { send, recv };
+  }
+  const tu = p.timeMs[u]!;
+  const tv = p.timeMs[v]!;
+  const du = p.devices[u]!;
+  const dv = p.devices[v]!;
+  const gb = spec.bytes / 1e9;
+  // Plain loop: this runs for every edge × class on every (incremental) re-plan.
   for (let j = 0; j < m; j++) {
-    const cls = p.classes[j]!;
-    const hold = (i: number) =>
-      Number.isFinite(p.timeMs[i]![j]!) ? (tau[j]! / 3.6e6) * p.devices[i]![j]! * cls.usdPerHour : 0;
-    if (spec.usdPerTransfer !== undefined) send[j] = spec.usdPerTransfer;
-    else {
-      send[j] = (spec.bytes / 1e9) * (cls.egressUsdPerGB ?? 0) + hold(u);
-      recv[j] = hold(v);
-    }
+    const held = tau[j]! * usdPerMs[j]!;
+    send[j] = (gb * egress[j]! + (tu[j]! < Infinity ? held * du[j]! : 0)) * perRate;
+    recv[j] = (tv[j]! < Infinity ? held * dv[j]! : 0) * perRate;
   }
   return { send, recv };
 }
@@ -136,6 +143,11 @@ export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
   if (index.size !== n) throw new PlanError(PlanErrorCode.Input, 'task ids must be unique');
   // Plain indexed loops: at 1000 tasks × 50 classes this runs on every (incremental) re-plan.
   let priced = gamma > 0;
+  const perClass = {
+    usdPerMs: Float64Array.from(p.classes, (c) => c.usdPerHour / 3.6e6),
+    egress: Float64Array.from(p.classes, (c) => c.egressUsdPerGB ?? 0),
+    perRate: rate > 0 ? rate * 3600 : 1,
+  };
   const link = p.classes.map((c) => c.linkGBps * 1e9);
   const edges = p.edges.map((e) => {
     const u = index.get(e.from);
@@ -146,14 +158,9 @@ export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
     const tau = new Array<number>(m);
     if (e.transferMs !== undefined) tau.fill(e.transferMs);
     else for (let j = 0; j < m; j++) tau[j] = (e.bytes / link[j]!) * 1e3;
-    const { send, recv } = edgePrices(p, e, u, v, tau);
     // Per request at rate 0; $/h of crossings at the target rate otherwise, like coef.
-    const perRate = rate > 0 ? rate * 3600 : 1;
-    for (let j = 0; j < m; j++) {
-      send[j]! *= perRate;
-      recv[j]! *= perRate;
-      if (send[j]! > 0 || recv[j]! > 0) priced = true;
-    }
+    const { send, recv } = edgePrices(p, e, u, v, tau, perClass);
+    if (!priced) for (let j = 0; j < m && !priced; j++) priced = send[j]! > 0 || recv[j]! > 0;
     return { u, v, tau, send, recv };
   });
   const predEdges: number[][] = p.tasks.map(() => []);
