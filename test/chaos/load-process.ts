@@ -34,6 +34,12 @@ const cluster = await connectCluster({
 const accounts = Array.from({ length: c.actors }, (_, i) => cluster.get(Account, `acct-${i}`));
 const errors: Record<string, number> = {};
 const codeOf = (err: unknown) => (err instanceof StitchError ? err.code : String((err as Error)?.name));
+// A rejection nobody awaits (a runtime bug) would end this process and lose the run's records; it is
+// counted instead, and shows in the scenario's `errors`.
+process.on('unhandledRejection', (err) => {
+  const code = `unhandled:${codeOf(err)}`;
+  errors[code] = (errors[code] ?? 0) + 1;
+});
 
 async function request(i: number): Promise<RequestRecord> {
   const r: RequestRecord = { key: `r${i}`, sent: Date.now(), done: 0, attempts: 0, ok: false };
@@ -63,32 +69,57 @@ async function request(i: number): Promise<RequestRecord> {
   return r;
 }
 
-/** An account's counters, asked until it answers (the cluster may still be settling). */
+/** An account's counters, asked until it answers (the cluster may still be settling) or `giveUpMs` pass. */
 async function appliedOf(i: number): Promise<Record<string, number>> {
-  for (let attempt = 1; ; attempt++) {
+  const end = Date.now() + c.giveUpMs;
+  for (;;) {
     try {
       return (await accounts[i]!.ask(
         { type: 'applied' },
         { mode: 'durable', timeoutMs: c.timeoutMs },
       )) as Record<string, number>;
     } catch (err) {
-      if (attempt >= 30) throw err;
+      if (Date.now() > end)
+        throw new Error(`acct-${i} did not give its counters in ${c.giveUpMs} ms: ${codeOf(err)}`);
       await delay(500);
     }
   }
 }
 
-process.stdout.write('started\n');
-const start = Date.now();
-const pending: Promise<RequestRecord>[] = [];
-for (let i = 0; i < c.requests; i++) {
-  const at = start + (i * 1000) / c.rate;
-  if (at > Date.now()) await delay(at - Date.now());
-  pending.push(request(i));
+let phase = 'sending';
+let settled = 0;
+
+async function main(): Promise<void> {
+  process.stdout.write('started\n');
+  const start = Date.now();
+  const pending: Promise<RequestRecord>[] = [];
+  for (let i = 0; i < c.requests; i++) {
+    const at = start + (i * 1000) / c.rate;
+    if (at > Date.now()) await delay(at - Date.now());
+    pending.push(request(i).finally(() => settled++));
+  }
+  phase = 'waiting for answers';
+  const records = await Promise.all(pending);
+  phase = 'reading the counters';
+  const applied = await Promise.all(accounts.map((_, i) => appliedOf(i)));
+  writeFileSync(c.out, JSON.stringify({ records, applied, errors }));
+  phase = 'closing';
+  await cluster.close();
 }
-const records = await Promise.all(pending);
-const applied = await Promise.all(accounts.map((_, i) => appliedOf(i)));
-writeFileSync(c.out, JSON.stringify({ records, applied, errors }));
-await cluster.close();
-process.stdout.write('done\n');
-process.exit(0);
+
+// Every request ends by `giveUpMs` after it was sent plus one ask; one still open long after (a runtime
+// promise that never settles) is reported with the phase it blocks, rather than waited on.
+const deadline = Date.now() + (c.requests / c.rate) * 1000 + 2 * c.giveUpMs + 4 * c.timeoutMs;
+setInterval(() => {
+  if (Date.now() < deadline) return;
+  process.stderr.write(`load client: stuck ${phase}; ${c.requests - settled} requests never settled\n`, () =>
+    process.exit(1),
+  );
+}, 1000);
+
+// An explicit exit either way: the rejection handler above would otherwise swallow a failed main.
+main().then(
+  // Exit only once `done` reached the pipe: stdout to a pipe is asynchronous.
+  () => process.stdout.write('done\n', () => process.exit(0)),
+  (err: Error) => process.stderr.write(`load client: ${err.message}\n`, () => process.exit(1)),
+);

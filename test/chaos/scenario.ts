@@ -50,14 +50,22 @@ export interface LoadShape {
   giveUpMs: number;
 }
 
-const DEAD_AFTER_MS = 3000;
+/** The runtime's default heartbeat window. */
+const DEAD_AFTER_MS = 5000;
+
+/** What a finished scenario started (every pid) and what of its hosts still exists (should be nothing). */
+export interface Leftovers {
+  pids: number[];
+  names: string[];
+}
 
 function waitForLine(p: HostProcess, text: string, what: string, ms: number): Promise<void> {
   const end = Date.now() + ms;
   return (async () => {
     while (!p.output().stdout.includes(text)) {
       const code = await Promise.race([p.exited, delay(50, undefined)]);
-      if (code !== undefined)
+      // The line may have come with the exit: look again before calling it missing.
+      if (code !== undefined && !p.output().stdout.includes(text))
         throw new Error(`${what} exited (${code}) before "${text}": ${p.output().stderr.slice(-2000)}`);
       if (Date.now() > end) throw new Error(`${what}: no "${text}" within ${ms} ms`);
     }
@@ -69,11 +77,13 @@ export async function runScenario(
   shape: LoadShape,
   /** Where to write each scenario's raw records and counters (`<name>.json`), if anywhere. */
   keepDir?: string,
-): Promise<ScenarioResult & { errors: Record<string, number> }> {
+): Promise<ScenarioResult & { errors: Record<string, number>; left: Leftovers }> {
   const cluster = `chaos_${s.name.replace(/[^a-z0-9]/g, '_')}`;
   const dir = mkdtempSync(join(tmpdir(), 'stitch-chaos-'));
   const hosts = new Hosts(['h1', 'h2', 'h3']);
   let nats: NatsCluster | undefined;
+  let result: ScenarioResult;
+  let errors: Record<string, number>;
   try {
     nats = await NatsCluster.start(hosts, { proxied: s.proxied === true });
     const n = nats;
@@ -115,7 +125,7 @@ export async function runScenario(
     await delay(Math.max(0, faultAt + shape.holdMs - Date.now()));
     const healAt = Date.now();
     await s.heal(world);
-    const runMs = (shape.requests / shape.rate) * 1000 + shape.giveUpMs + 60_000;
+    const runMs = (shape.requests / shape.rate) * 1000 + 2 * shape.giveUpMs + 60_000;
     await waitForLine(client, 'done', 'load client', runMs);
     const out = JSON.parse(readFileSync(load.out, 'utf8')) as {
       records: RequestRecord[];
@@ -123,11 +133,12 @@ export async function runScenario(
       errors: Record<string, number>;
     };
     if (keepDir) writeFileSync(join(keepDir, `${s.name}.json`), JSON.stringify({ ...out, faultAt, healAt }));
-    const result = summarize(s.name, out.records, out.applied, { faultAt, healAt, slowMs: timeoutMs });
-    return { ...result, errors: out.errors };
+    result = summarize(s.name, out.records, out.applied, { faultAt, healAt, slowMs: timeoutMs });
+    errors = out.errors;
   } finally {
     await nats?.close();
     await hosts.close();
     rmSync(dir, { recursive: true, force: true });
   }
+  return { ...result, errors, left: { pids: hosts.pids, names: hosts.remaining() } };
 }

@@ -21,6 +21,13 @@ import { initCluster as createResources, defaultReplicas, openCluster } from './
 
 /** Gap between first-connect attempts while `waitForServerMs` lasts. */
 const CONNECT_RETRY_MS = 250;
+/**
+ * A server cut off by a partition drops packets silently: the connection looks open until pings go
+ * unanswered. nats.js's default (a ping every 2 min, 2 outstanding) leaves a node on the wrong side for
+ * minutes; this notices it within 3-4 s and reconnects to another server of the cluster.
+ */
+const PING_INTERVAL_MS = 1000;
+const MAX_PINGS_OUT = 3;
 
 /**
  * Connects to (or starts) NATS and opens the cluster's stream and buckets. On a server without
@@ -138,6 +145,8 @@ export async function connectNats(
         maxReconnectAttempts: -1,
         reconnectTimeWait: 1000,
         reconnectJitter: 500,
+        pingInterval: PING_INTERVAL_MS,
+        maxPingOut: MAX_PINGS_OUT,
         // nats.js captures a stack per request for async traces; the runtime's own errors say where.
         noAsyncTraces: true,
         inboxPrefix,
