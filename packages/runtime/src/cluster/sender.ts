@@ -192,6 +192,9 @@ export class ActorSender {
     const env = this.#envelope({ ...options, idempotencyKey: key }, this.#parts.clock.now() + timeoutMs);
     const data = encode(msg);
     const pending = this.#replies.create(`actor ${type}/${id} (durable)`, timeoutMs);
+    // Its timer runs from here: if the publish's acknowledgement comes later than that (a JetStream
+    // leader election), the timeout must not be an unhandled rejection while the publish is awaited.
+    pending.promise.catch(() => undefined);
     let duplicate: boolean;
     try {
       duplicate = await this.#publishDurable(type, id, data, env, pending.reply, timeoutMs);
