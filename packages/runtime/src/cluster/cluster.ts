@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { type KV, Kvm } from '@nats-io/kv';
 import { type ObjectStore, Objm } from '@nats-io/obj';
-import { type Msg, NoRespondersError, nuid, RequestError } from '@nats-io/transport-node';
+import { type Msg, nuid } from '@nats-io/transport-node';
 import {
   ActorRef,
   type ActorRefData,
@@ -12,9 +12,9 @@ import {
 } from '../actor/definition.js';
 import { BadMessage, ClusterClosed, InvalidOptions } from '../errors.js';
 import { type CapabilityRecord, isCapabilityRecord } from '../node/capabilities.js';
+import { queryNode } from '../node/holder.js';
 import { Node } from '../node/node.js';
 import { type NodeOptions, resolveNodeOptions } from '../node/options.js';
-import { encode } from '../wire/codec.js';
 import { Activator } from './activator.js';
 import { bucketKeys } from './bucket-keys.js';
 import { Directory, type Location } from './directory.js';
@@ -254,13 +254,8 @@ export class Cluster implements RefTransport {
   async nodeAnswers(nodeId: string, timeoutMs = 1000): Promise<boolean> {
     this.#open();
     if (this.#node?.id === nodeId) return true;
-    const subject = this.#parts.names.nodeQuery(checkToken('node id', nodeId));
-    try {
-      await this.#parts.nc.request(subject, encode({ op: 'inspect' }), { timeout: timeoutMs });
-      return true;
-    } catch (err) {
-      return !(err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders()));
-    }
+    const id = checkToken('node id', nodeId);
+    return (await queryNode(this.#parts, id, { op: 'inspect' }, timeoutMs)) !== 'gone';
   }
 
   async isNodeAlive(nodeId: string): Promise<boolean> {
