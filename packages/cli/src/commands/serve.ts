@@ -1,17 +1,21 @@
-import { InvalidOptions } from '@stitch/runtime';
+import { type Cluster, InvalidOptions } from '@stitch/runtime';
 import { checkAccess, startApiServer } from '@stitch/serve';
 import type { Command } from 'commander';
 import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
 import { clusterToServe } from '../local-cluster.js';
 import { firstSignal } from '../signals.js';
 
-interface ServeFlags extends ConnectionFlags {
+/** The flags `serve` and `dashboard` share. */
+export interface HttpCommandFlags extends ConnectionFlags {
   port: string;
   host: string;
   name: string;
   deploy?: string;
   apiKey?: string;
   coordinator: string;
+}
+
+interface ServeFlags extends HttpCommandFlags {
   maxInFlight: string;
   bodyLimit: string;
 }
@@ -24,6 +28,49 @@ export function portOf(text: string, flag = '--port'): number {
   if (!Number.isSafeInteger(port) || port < 0 || port > 65_535)
     throw new InvalidOptions(`${flag} must be a port number 0-65535, found "${text}"`);
   return port;
+}
+
+interface Served {
+  cluster: Cluster;
+  host: string;
+  port: number;
+  apiKey: string | undefined;
+  coordinatorId: string;
+}
+
+/**
+ * What `serve` and `dashboard` do around their server: check access before minutes of start-up,
+ * get the cluster to serve (local or given), start the server, print `banner`, and on SIGINT/SIGTERM
+ * close the server and then the cluster.
+ */
+export async function runHttpCommand(
+  flags: HttpCommandFlags,
+  start: (s: Served) => Promise<{ url: string; close(): Promise<void> }>,
+  banner: (url: string, cluster: string) => string,
+  stoppingLine?: string,
+): Promise<void> {
+  const port = portOf(flags.port);
+  const connection = connectionFromFlags(flags);
+  const apiKey = flags.apiKey ?? process.env[API_KEY_ENV];
+  checkAccess(flags.host, apiKey);
+  const say = (line: string) => process.stderr.write(`${line}\n`);
+  const stopped = firstSignal();
+  const served = await clusterToServe(connection, flags.name, flags.coordinator, flags.deploy, say);
+  try {
+    const server = await start({
+      cluster: served.cluster,
+      host: flags.host,
+      port,
+      apiKey,
+      coordinatorId: served.coordinatorId,
+    });
+    process.stdout.write(`${banner(server.url, served.cluster.name)}\n`);
+    await stopped;
+    if (stoppingLine) say(stoppingLine);
+    await server.close();
+  } finally {
+    await served.close();
+  }
 }
 
 export function registerServe(program: Command): void {
@@ -49,30 +96,17 @@ export function registerServe(program: Command): void {
     )
     .option('--max-in-flight <n>', 'requests in flight per model; more get 429 with Retry-After', '64')
     .option('--body-limit <bytes>', 'largest request body', String(1 << 20))
-    .action(async (flags: ServeFlags) => {
-      const port = portOf(flags.port);
-      const connection = connectionFromFlags(flags);
-      const apiKey = flags.apiKey ?? process.env[API_KEY_ENV];
-      checkAccess(flags.host, apiKey); // before minutes of start-up, not after
-      const say = (line: string) => process.stderr.write(`${line}\n`);
-      const stopped = firstSignal();
-      const served = await clusterToServe(connection, flags.name, flags.coordinator, flags.deploy, say);
-      try {
-        const server = await startApiServer({
-          cluster: served.cluster,
-          host: flags.host,
-          port,
-          apiKey,
-          coordinatorId: served.coordinatorId,
-          maxInFlight: Number(flags.maxInFlight),
-          bodyLimitBytes: Number(flags.bodyLimit),
-        });
-        process.stdout.write(`serving ${server.url}/v1 (cluster "${served.cluster.name}")\n`);
-        await stopped;
-        say('stitch serve stopping');
-        await server.close();
-      } finally {
-        await served.close();
-      }
-    });
+    .action((flags: ServeFlags) =>
+      runHttpCommand(
+        flags,
+        (served) =>
+          startApiServer({
+            ...served,
+            maxInFlight: Number(flags.maxInFlight),
+            bodyLimitBytes: Number(flags.bodyLimit),
+          }),
+        (url, cluster) => `serving ${url}/v1 (cluster "${cluster}")`,
+        'stitch serve stopping',
+      ),
+    );
 }
