@@ -215,7 +215,7 @@ export class Coordinator {
 
   async #load(): Promise<void> {
     const kv = await this.#kv;
-    for await (const key of await kv.keys()) {
+    for (const key of await this.#cluster.kvKeys(deploymentsBucketName(this.#cluster.name))) {
       if (key === LEASE_KEY) continue;
       const e = await kv.get(key);
       if (e?.operation !== 'PUT') continue;

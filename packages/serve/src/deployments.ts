@@ -68,20 +68,19 @@ export class Deployments {
   }
 
   async #read(): Promise<Listed[]> {
+    const bucket = deploymentsBucket(this.#cluster.name);
     let kv: Awaited<ReturnType<Cluster['kv']>>;
-    let keys: string[] = [];
+    let keys: string[];
     try {
-      kv = await this.#cluster.kv(deploymentsBucket(this.#cluster.name));
-      for await (const k of await kv.keys()) {
-        if (!k.startsWith('_')) keys.push(k);
-        if (keys.length >= MAX_LISTED_DEPLOYMENTS) break;
-      }
+      kv = await this.#cluster.kv(bucket);
+      keys = (await this.#cluster.kvKeys(bucket)).filter((k) => !k.startsWith('_'));
     } catch {
       // No coordinator has made the bucket yet: no deployments.
       keys = [];
     }
+    keys = keys.sort().slice(0, MAX_LISTED_DEPLOYMENTS);
     const list: Listed[] = [];
-    for (const key of keys.sort()) {
+    for (const key of keys) {
       const e = await kv!.get(key).catch(() => null);
       if (e?.operation !== 'PUT') continue;
       try {

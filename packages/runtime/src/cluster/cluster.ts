@@ -311,6 +311,15 @@ export class Cluster implements RefTransport {
   }
 
   /**
+   * Keys stored in the cluster's KV bucket `bucket` now, in one request. Use this instead of nats.js
+   * `kv.keys()`, which can wait forever when a key is written while it lists (a leader lease, a TTL).
+   */
+  async kvKeys(bucket: string): Promise<string[]> {
+    this.#open();
+    return bucketKeys(this.#parts.jsm, bucket);
+  }
+
+  /**
    * A JetStream object store of this cluster's server, for large blobs next to the actors (published
    * kernel artifacts). `create` makes it when missing.
    */
