@@ -18,17 +18,9 @@ const FLEETS = [
   ['cpu', 'b200', 'gaudi3', 'h100', 'mi300x'],
   ['cpu', 'a100-80g', 'a40'],
 ];
-/**
- * The tool agents carry `placement = "gpu"` on their LLM call. The planner's problemFromDemand
- * (stitch plan, stitch simulate) reads it as "any accelerator"; planDeployment drops any hint that
- * is not a live class id first, so the coordinator may put those ops on the CPU. Kept as todo
- * until packages/agents passes kind hints through.
- */
-const HINTED = 'the coordinator drops the "gpu" kind hint that stitch plan and simulate honour';
-const CASES = [
-  ...FLEETS.map((classes) => ({ graph: 'voice-agent.tiny-llama', classes, todo: undefined })),
-  ...FLEETS.map((classes) => ({ graph: 'tool-agent.llama3-8b', classes, todo: HINTED })),
-];
+/** The tool agents carry `placement = "gpu"` on their LLM call; both sides keep those ops on accelerators. */
+const GRAPHS = ['voice-agent.tiny-llama', 'tool-agent.llama3-8b'];
+const CASES = GRAPHS.flatMap((graph) => FLEETS.map((classes) => ({ graph, classes })));
 
 /** One node per class, as the coordinator sees live nodes (modelled accelerators, a real CPU). */
 const nodesOf = (classes: string[]): NodeClass[] =>
@@ -54,8 +46,8 @@ function hotSnapshot(graph: string, classes: string[], placement: string[]): Sna
 }
 
 describe('the simulator decides as the coordinator does', () => {
-  for (const { graph, classes, todo } of CASES) {
-    it(`${graph} on ${classes.join('+')}`, { todo }, () => {
+  for (const { graph, classes } of CASES) {
+    it(`${graph} on ${classes.join('+')}`, () => {
       const live = planDeployment({
         deployment: 'd',
         analysed: analyseGraph(sample(graph)),
@@ -64,6 +56,7 @@ describe('the simulator decides as the coordinator does', () => {
       });
       assert.equal(live.solver, 'heuristic');
       const liveClasses = live.ops.map((o) => o.classId);
+      for (const o of live.ops) if (o.attrs.placement === 'gpu') assert.notEqual(o.classId, 'cpu', o.id);
       // The coordinator plans per request (no rate); headroom 0 makes the policy do the same.
       const policy = replanOnUtilisation({ headroom: 0 });
       const moved = policy(

@@ -11,6 +11,7 @@ import {
   loadMilpSolver,
   type MilpSolver,
   type PlanFeasible,
+  placementHintApplies,
   planExact,
   planHeuristic,
   problemFromDemand,
@@ -151,14 +152,14 @@ export function planDeployment(input: PlanInput): PlanOutcome {
     );
   }
   const { catalog, classIds, notes } = deviceClasses(nodes);
-  const rows = analysed.rows.map((r) => {
-    const hint = r.attrs.placement;
-    if (typeof hint !== 'string' || classIds.includes(hint)) return r;
-    const { placement: _drop, ...attrs } = r.attrs;
-    return { ...r, attrs };
-  });
-  if (rows.some((r, i) => r !== analysed.rows[i]))
-    notes.push('placement hints that name no live class (e.g. "gpu") were left to the planner');
+  // Hints go to the planner as stitch plan and simulate give them: a kind ("gpu") pins the op to
+  // that kind's live classes; one that names no live class is ignored there.
+  const rows = analysed.rows;
+  const live = classIds.map((id) => findDevice(catalog, id));
+  if (
+    rows.some((r) => typeof r.attrs.placement === 'string' && !placementHintApplies(r.attrs.placement, live))
+  )
+    notes.push('placement hints that name no live class or kind were left to the planner');
   // No device counts: a node hosts any number of operators, so classes are not exclusive devices here.
   const base = { catalog, classes: classIds, realClasses: ['cpu'] };
   const raw = problemFromDemand(rows, base);

@@ -28,7 +28,7 @@ test('the tool agent decomposes into granular ops with demand and its SLA', () =
   assert.ok(a.rows.find((r) => r.op === 'llm.prefill')!.demand.flops > 0);
 });
 
-test('host ops stay on cpu, every op lands on a live node of its class, unknown hints are dropped', () => {
+test('host ops stay on cpu, the "gpu" hint holds, every op lands on a live node of its class', () => {
   const p = planDeployment({ deployment: 'd', analysed: analyseGraph(sample), nodes: fleet });
   assert.equal(p.ops.length, analyseGraph(sample).rows.length);
   for (const o of p.ops) {
@@ -37,9 +37,18 @@ test('host ops stay on cpu, every op lands on a live node of its class, unknown 
     assert.equal(o.modelled, o.classId !== 'cpu');
     if (['tool', 'memory', 'agent'].includes(o.kind)) assert.equal(o.classId, 'cpu', o.id);
     assert.match(o.actorId, /^[A-Za-z0-9_-]+$/);
+    // The sample's llm.call carries placement = "gpu": its decomposed ops stay on accelerators.
+    if (o.attrs.placement === 'gpu') assert.notEqual(o.classId, 'cpu', o.id);
   }
-  assert.ok(p.notes.some((n) => n.includes('placement hints')));
+  assert.ok(p.ops.some((o) => o.attrs.placement === 'gpu'));
+  assert.ok(!p.notes.some((n) => n.includes('placement hints')));
   assert.ok(p.latencyMs <= 5000);
+});
+
+test('a hint that names no live class or kind is left to the planner, with a note', () => {
+  const p = planDeployment({ deployment: 'd', analysed: analyseGraph(sample), nodes: [fleet[0]!] });
+  for (const o of p.ops) assert.equal(o.classId, 'cpu', o.id);
+  assert.ok(p.notes.some((n) => n.includes('placement hints')));
 });
 
 test('a node that leaves takes its class with it; kept nodes stay put', () => {

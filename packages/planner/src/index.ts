@@ -4,7 +4,7 @@ export { generateProblem, PERTURBATIONS, perturbProblem, withBindingCounts } fro
 export type { IncrementalResult, PreviousPlan } from './incremental.js';
 export { planIncremental } from './incremental.js';
 export type { DemandRowLike, DerivedOptions } from './input.js';
-export { problemFromDemand, problemFromProfile } from './input.js';
+export { placementHintApplies, problemFromDemand, problemFromProfile } from './input.js';
 export type { MilpSolver } from './milp.js';
 export { loadMilpSolver } from './milp.js';
 export type { ParetoPoint } from './pareto.js';

@@ -45,17 +45,23 @@ function extraLatencyMs(attrs: DemandRowLike['attrs']): number {
   return typeof v === 'number' && v > 0 ? v : 0;
 }
 
-/**
- * `attrs.placement` pins an op: a class id, or "gpu"/"accelerator" and "cpu"/"host" for a kind.
- * A hint that matches none of the classes under consideration is ignored rather than making the
- * op unplaceable (the graph may have been written for another fleet).
- */
-function hintMatcher(v: unknown, devices: readonly DeviceClass[]): (d: DeviceClass) => boolean {
-  if (typeof v !== 'string') return () => true;
+/** The classes a placement hint names: a class id, or "gpu"/"accelerator" and "cpu"/"host" for a kind. */
+function hintNames(v: string): (d: DeviceClass) => boolean {
   const kind =
     v === 'gpu' || v === 'accelerator' ? 'accelerator' : v === 'cpu' || v === 'host' ? 'cpu' : null;
-  const match = (d: DeviceClass) => d.id === v || d.kind === kind;
-  return devices.some(match) ? match : () => true;
+  return (d) => d.id === v || d.kind === kind;
+}
+
+/**
+ * Whether an op's `attrs.placement` pins it among `devices`. A hint that names none of them is
+ * ignored rather than making the op unplaceable (the graph may have been written for another fleet).
+ */
+export function placementHintApplies(v: unknown, devices: readonly DeviceClass[]): boolean {
+  return typeof v === 'string' && devices.some(hintNames(v));
+}
+
+function hintMatcher(v: unknown, devices: readonly DeviceClass[]): (d: DeviceClass) => boolean {
+  return typeof v === 'string' && placementHintApplies(v, devices) ? hintNames(v) : () => true;
 }
 
 /** Demand table × catalog → placement problem, timing each (op, class) with the roofline model. */
