@@ -19,6 +19,8 @@ declare -A PACKAGE_OF=(
   [ip]=iproute2
   [nft]=nftables
   [chromium]=chromium
+  # test/deploy-manifests checks the systemd units with it.
+  [systemd-analyze]=systemd
 )
 missing=()
 for tool in "${!PACKAGE_OF[@]}"; do

@@ -1,0 +1,230 @@
+// The files in deploy/ as the tools that read them check them: systemd units with `systemd-analyze
+// verify` (Debian's systemd, installed by deploy/setup.sh), nats-server configs with `nats-server -t`
+// beside the accounts block `stitch cluster init --auth` writes, Kubernetes manifests against the
+// Kubernetes JSON schemas bundled in the npm package kubernetes-models (no network). Every flag the
+// units and manifests pass to `stitch` is one the CLI has.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { parseAllDocuments } from 'yaml';
+import { DEPLOY, parseEnvFile, unitCommand } from './fixtures/deploy/units.js';
+import { ROOT } from './fixtures/packing.js';
+
+const BIN = join(ROOT, 'packages/cli/dist/bin.js');
+const work = mkdtempSync(join(tmpdir(), 'stitch-deploy-manifests-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+const UNITS = readdirSync(join(DEPLOY, 'systemd')).filter((f) => f.endsWith('.service'));
+/** A template is verified as one of its instances. */
+const instanceOf = (unit: string) => unit.replace('@.service', '@example.service');
+
+function verify(dir: string, unit: string) {
+  const r = spawnSync('systemd-analyze', ['verify', '--man=no', join(dir, instanceOf(unit))], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  if (r.error)
+    throw new Error(
+      `systemd-analyze is missing (${r.error.message}): bash deploy/setup.sh installs it (apt-get install systemd)`,
+    );
+  return r;
+}
+
+describe('systemd units', () => {
+  const dir = mkdtempSync(join(work, 'units-'));
+  for (const u of UNITS) copyFileSync(join(DEPLOY, 'systemd', u), join(dir, u));
+
+  test('the shipped units: a nats-server, a node template and a coordinator template', () => {
+    assert.deepEqual(UNITS.sort(), [
+      'stitch-coordinator@.service',
+      'stitch-nats.service',
+      'stitch-node@.service',
+    ]);
+  });
+
+  for (const unit of UNITS)
+    test(`systemd-analyze verify ${unit}: no error, no warning`, () => {
+      const r = verify(dir, unit);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stderr, '');
+    });
+
+  test('systemd-analyze verify fails a unit whose program does not exist (the check can fail)', () => {
+    const broken = mkdtempSync(join(work, 'broken-'));
+    const text = readFileSync(join(dir, 'stitch-node@.service'), 'utf8');
+    writeFileSync(
+      join(broken, 'stitch-node@.service'),
+      text.replace('/usr/bin/node ', '/usr/bin/no-such-node '),
+    );
+    const r = verify(broken, 'stitch-node@.service');
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /no-such-node/);
+  });
+});
+
+describe('nats-server configs', () => {
+  const env = parseEnvFile(readFileSync(join(DEPLOY, 'systemd/env.example'), 'utf8'));
+
+  for (const conf of ['single.conf', 'cluster.conf'])
+    test(`nats-server -t accepts ${conf} with the accounts block of cluster init --auth`, () => {
+      const dir = mkdtempSync(join(work, 'nats-'));
+      const init = spawnSync(
+        process.execPath,
+        [BIN, 'cluster', 'init', '--auth', dir, '--name', env.STITCH_CLUSTER!, '--nodes', 'h1,h2'],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
+      assert.equal(init.status, 0, init.stderr);
+      copyFileSync(join(DEPLOY, 'nats', conf), join(dir, 'nats.conf'));
+      // What stitch-nats.service gives the server: /etc/stitch/env and systemd's STATE_DIRECTORY.
+      const r = spawnSync('nats-server', ['-t', '-c', join(dir, 'nats.conf')], {
+        encoding: 'utf8',
+        timeout: 30_000,
+        env: { ...process.env, ...env, STITCH_NATS_NAME: 'h1', STATE_DIRECTORY: join(dir, 'state') },
+      });
+      assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /configuration file .* is valid/);
+    });
+
+  test('nats-server -t refuses cluster.conf without its accounts block (the check can fail)', () => {
+    const dir = mkdtempSync(join(work, 'nats-'));
+    copyFileSync(join(DEPLOY, 'nats/cluster.conf'), join(dir, 'nats.conf'));
+    const r = spawnSync('nats-server', ['-t', '-c', join(dir, 'nats.conf')], {
+      encoding: 'utf8',
+      env: { ...process.env, ...env, STITCH_NATS_NAME: 'h1', STATE_DIRECTORY: dir },
+    });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /auth\.conf/);
+  });
+});
+
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string };
+  spec?: Record<string, unknown>;
+  data?: Record<string, string>;
+}
+
+function manifests(file: string): K8sObject[] {
+  return parseAllDocuments(readFileSync(join(DEPLOY, 'k8s', file), 'utf8')).map((d) => {
+    assert.deepEqual(d.errors, [], `${file}: YAML errors`);
+    return d.toJS() as K8sObject;
+  });
+}
+
+/** Validates against the schema of its apiVersion and kind (kubernetes-models, from the Kubernetes OpenAPI). */
+async function validate(o: K8sObject): Promise<void> {
+  const models = (await import(`kubernetes-models/${o.apiVersion}`)) as Record<
+    string,
+    new (
+      data: unknown,
+    ) => { validate(): void }
+  >;
+  const Model = models[o.kind];
+  assert.ok(Model, `kubernetes-models has no ${o.apiVersion} ${o.kind}`);
+  new Model(o).validate();
+}
+
+interface PodSpec {
+  containers: {
+    name: string;
+    args?: string[];
+    env?: { name: string; value?: string }[];
+    volumeMounts?: { name: string }[];
+  }[];
+  volumes?: { name: string }[];
+}
+const podSpec = (o: K8sObject) => (o.spec as { template: { spec: PodSpec } }).template.spec;
+const find = (objects: K8sObject[], kind: string) => objects.find((o) => o.kind === kind)!;
+
+/** The long flags `stitch <command> --help` lists. */
+function cliFlags(command: string): Set<string> {
+  const help = spawnSync(process.execPath, [BIN, command, '--help'], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(help.status, 0, help.stderr);
+  return new Set(help.stdout.match(/--[a-z][a-z-]*/g));
+}
+
+describe('Kubernetes manifests', () => {
+  const files = readdirSync(join(DEPLOY, 'k8s')).filter((f) => f.endsWith('.yaml'));
+
+  for (const file of files)
+    test(`${file}: every object is valid against the Kubernetes schema`, async () => {
+      const objects = manifests(file);
+      assert.ok(objects.length > 0);
+      for (const o of objects) await validate(o);
+      // Each container mounts volumes its pod has and refers to variables it defines.
+      for (const o of objects.filter((x) => x.spec && 'template' in x.spec)) {
+        const pod = podSpec(o);
+        const volumes = new Set((pod.volumes ?? []).map((v) => v.name));
+        const claims = (o.spec!.volumeClaimTemplates as { metadata: { name: string } }[] | undefined) ?? [];
+        for (const c of claims) volumes.add(c.metadata.name);
+        for (const c of pod.containers) {
+          for (const m of c.volumeMounts ?? [])
+            assert.ok(volumes.has(m.name), `${o.metadata.name}: mount ${m.name} has no volume`);
+          const defined = new Set((c.env ?? []).map((e) => e.name));
+          for (const arg of c.args ?? [])
+            for (const [, v] of arg.matchAll(/\$\((\w+)\)/g))
+              assert.ok(defined.has(v!), `${o.metadata.name}: $(${v}) is not defined in env`);
+        }
+      }
+    });
+
+  test('a manifest that breaks the schema is refused (the check can fail)', async () => {
+    const set = find(manifests('nats.yaml'), 'StatefulSet');
+    await assert.rejects(validate({ ...set, spec: { ...set.spec, replicas: 'three' } }), /replicas/);
+  });
+
+  test('nats: three servers running nats/cluster.conf as shipped, the auth block from a Secret', () => {
+    const objects = manifests('nats.yaml');
+    assert.equal(
+      find(objects, 'ConfigMap').data!['nats.conf'],
+      readFileSync(join(DEPLOY, 'nats/cluster.conf'), 'utf8'),
+    );
+    const set = find(objects, 'StatefulSet');
+    assert.equal(set.spec!.replicas, 3);
+    const routes = podSpec(set)
+      .containers[0]!.env!.find((e) => e.name === 'STITCH_NATS_ROUTES')!
+      .value!.slice(1, -1)
+      .split(',');
+    assert.deepEqual(
+      routes,
+      [0, 1, 2].map((i) => `nats-route://stitch-nats-${i}.stitch-nats:6222`),
+    );
+  });
+
+  test('nodes and two coordinators run stitch with --actors and credentials, flags the CLI has', () => {
+    const node = podSpec(find(manifests('stitch-node.yaml'), 'DaemonSet')).containers[0]!.args!;
+    const coordinators = find(manifests('stitch-coordinator.yaml'), 'StatefulSet');
+    assert.equal(coordinators.spec!.replicas, 2);
+    const coordinator = podSpec(coordinators).containers[0]!.args!;
+    assert.equal(node[node.indexOf('--actors') + 1], '/opt/stitch/packages/agents/dist/actors.js');
+    assert.match(node[node.indexOf('--nkey') + 1]!, /^\/etc\/stitch\/credentials\/node-\$\(NODE_NAME\)\.nk$/);
+    assert.ok(coordinator.includes('--system-nkey'));
+    for (const [command, args] of [
+      ['node', node],
+      ['coordinator', coordinator],
+    ] as const) {
+      assert.equal(args[0], command);
+      const known = cliFlags(command);
+      for (const flag of args.filter((a) => a.startsWith('--')))
+        assert.ok(known.has(flag), `stitch ${command} has no ${flag}`);
+    }
+  });
+
+  test('the systemd units pass stitch only flags it has', () => {
+    const ctx = { hostname: 'h1', credentialsDir: '/c', cacheRoot: '/cache', paths: {}, instance: 'x' };
+    for (const unit of ['stitch-node@.service', 'stitch-coordinator@.service']) {
+      const { args } = unitCommand(join(DEPLOY, 'systemd', unit), {
+        ...ctx,
+        paths: { '/etc/stitch/env': join(DEPLOY, 'systemd/env.example') },
+      });
+      const command = args[1]!;
+      const known = cliFlags(command);
+      for (const flag of args.filter((a) => a.startsWith('--')))
+        assert.ok(known.has(flag), `${unit}: stitch ${command} has no ${flag}`);
+    }
+  });
+});
