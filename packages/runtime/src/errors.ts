@@ -19,6 +19,7 @@ export const RuntimeErrorCode = {
   NoNode: 'NO_NODE',
   ClusterClosed: 'CLUSTER_CLOSED',
   StaleFence: 'STALE_FENCE',
+  MigrationFailed: 'MIGRATION_FAILED',
 } as const;
 export type RuntimeErrorCode = (typeof RuntimeErrorCode)[keyof typeof RuntimeErrorCode];
 
@@ -224,6 +225,20 @@ export class StaleFence extends StitchError {
   }
 }
 
+/**
+ * A live migration did not complete: the actor stays where it was and keeps serving (every step before
+ * the directory moves rolls back to the source).
+ */
+export class MigrationFailed extends StitchError {
+  constructor(actor: string, step: string, reason: string, options?: { cause?: unknown }) {
+    super(
+      RuntimeErrorCode.MigrationFailed,
+      `migrating ${actor} failed at ${step}: ${reason}; it still runs on its source node (retry, or pick another target)`,
+      options,
+    );
+  }
+}
+
 /** The cluster connection is closed or closing. */
 export class ClusterClosed extends StitchError {
   constructor() {
@@ -259,4 +274,5 @@ const REBUILD: Partial<Record<RuntimeErrorCode, (remoteName: string) => StitchEr
   NO_NODE: () => new NoNodeAvailable(''),
   CLUSTER_CLOSED: () => new ClusterClosed(),
   STALE_FENCE: () => new StaleFence('', 0, 0),
+  MIGRATION_FAILED: () => new MigrationFailed('', '', ''),
 };

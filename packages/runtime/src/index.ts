@@ -41,6 +41,7 @@ export {
   HandlerError,
   InvalidOptions,
   JetStreamDisabled,
+  MigrationFailed,
   NatsServerNotFound,
   NatsStartFailed,
   NoNodeAvailable,
@@ -54,6 +55,7 @@ export {
   Timeout,
 } from './errors.js';
 export type { LogFn, LogLevel } from './log.js';
+export type { MigrationReport } from './migration/outgoing.js';
 export type {
   CalibrateFn,
   Calibration,

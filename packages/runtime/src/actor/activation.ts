@@ -1,7 +1,10 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import type { Claim } from '../cluster/directory.js';
-import { ActorStopped, Overloaded, RuntimeErrorCode } from '../errors.js';
+import { ActorStopped, InvalidOptions, Overloaded, RuntimeErrorCode } from '../errors.js';
+import type { Adopted } from '../migration/incoming.js';
+import { type MigrationContext, type MigrationReport, migrateActivation } from '../migration/outgoing.js';
+import type { ForwardedMessage } from '../migration/protocol.js';
 import { decode, encode } from '../wire/codec.js';
 import {
   type Envelope,
@@ -39,6 +42,9 @@ interface Incoming {
 
 type Status = ActorInspection['status'];
 
+/** The queue group of every actor subject (see Activation.open). */
+const ACTOR_QUEUE = 'a';
+
 /** One live actor on this node: its mailbox, its subscriptions, its state and its supervisor. */
 export class Activation {
   readonly key: string;
@@ -56,6 +62,9 @@ export class Activation {
   readonly #counters = { delivered: 0, redelivered: 0, duplicatesSkipped: 0 };
   readonly #self: ActorRef;
   readonly #replies: ReplySender;
+  /** After a migration's commit: messages that reached this (target) activation directly, held until the source's are queued. */
+  #holding: Incoming[] | undefined;
+  #migrating = false;
 
   constructor(
     readonly host: Host,
@@ -97,25 +106,192 @@ export class Activation {
     return this.#status;
   }
 
+  /** Starts a fresh activation: restores the last persisted snapshot and opens its inboxes. */
   async start(): Promise<void> {
-    await this.#record.load();
+    await this.loadRecord();
+    await this.restore(undefined);
+    await this.open(false);
+  }
+
+  /** Reads the persisted record (snapshot, durable outcomes, revision). */
+  loadRecord(): Promise<void> {
+    return this.#record.load();
+  }
+
+  /** Revision of the persisted record as this activation last read or wrote it. */
+  get recordRevision(): number {
+    return this.#record.revision;
+  }
+
+  /** Builds the state: from `image` (a migration's snapshot) when given, else the record's snapshot, else `init`. */
+  async restore(image: Uint8Array | undefined): Promise<void> {
+    if (image) this.#record.snapshot = image;
     this.#state = await this.#fresh();
+  }
+
+  /**
+   * Subscribes to the actor's subject and starts its durable consumer. The subject is a queue group,
+   * so that while a migration has both activations subscribed each message reaches one of them;
+   * `hold` (a migration's target) keeps what arrives until `adopted().release()`.
+   */
+  async open(hold: boolean): Promise<void> {
     this.#status = 'running';
+    if (hold) this.#holding = [];
     this.#sub = this.host.nc.subscribe(this.host.names.actor(this.def.type, this.id), {
+      queue: ACTOR_QUEUE,
       callback: this.host.guard.callback('actor subject', (m: Msg) => this.#inbound.receive(m)),
     });
-    // Half the mailbox at most, so fast-mode callers still find room while a backlog drains.
-    const capacity = Math.max(1, Math.floor(this.#mailbox.capacity / 2));
+    if (hold) {
+      // A migration's target owns the actor already (the directory moved): fast-mode callers wait on
+      // nothing but the subscription, and a consumer that cannot start now is tried again.
+      this.#consumeDurable().catch((err) => this.#retryConsume(err));
+      return;
+    }
     try {
-      await this.#durable.consume(this.def.type, this.id, this.#options.durable.ackWaitMs, capacity, (m) =>
-        this.#onDurable(m),
-      );
+      await this.#consumeDurable();
     } catch (err) {
       this.#status = 'stopped';
       this.#sub.unsubscribe();
       await this.#durable.close();
       throw err;
     }
+  }
+
+  async #consumeDurable(): Promise<void> {
+    // Half the mailbox at most, so fast-mode callers still find room while a backlog drains.
+    const capacity = Math.max(1, Math.floor(this.#mailbox.capacity / 2));
+    await this.#durable.consume(this.def.type, this.id, this.#options.durable.ackWaitMs, capacity, (m) =>
+      this.#onDurable(m),
+    );
+  }
+
+  #retryConsume(err: unknown): void {
+    this.host.guard.report('durable consumer', err, { actor: this.key });
+    this.host.clock.after(1000, () => {
+      if (this.#status !== 'running') return;
+      this.#consumeDurable().catch((e) => this.#retryConsume(e));
+    });
+  }
+
+  /** The target's side of a committed migration: forwarded messages first, then what it held. */
+  adopted(): Adopted {
+    return {
+      forwarded: (items) => {
+        for (const f of items) this.#acceptForwarded(f);
+      },
+      release: () => {
+        const held = this.#holding ?? [];
+        this.#holding = undefined;
+        for (const item of held) this.#mailbox.offer(item, item.env.sender, true);
+      },
+    };
+  }
+
+  /** Moves this activation to node `to` while it serves (see migrateActivation). */
+  migrateTo(
+    to: string,
+    ctx: Omit<MigrationContext, 'currentClaim' | 'fenceClaim'>,
+  ): Promise<MigrationReport> {
+    if (this.#status !== 'running' || this.#migrating)
+      throw new InvalidOptions(
+        `${this.key} is ${this.#migrating ? 'migrating already' : this.#status}; only a running actor migrates`,
+      );
+    this.#migrating = true;
+    const dir = this.host.directory;
+    const migrating = migrateActivation(
+      {
+        ...ctx,
+        currentClaim: async () => {
+          const now = await dir.current(this.key);
+          return now && now.node === this.claim.node && now.epoch === this.claim.epoch ? now : undefined;
+        },
+        fenceClaim: async (claim) => {
+          const revision = await dir.rewrite(this.key, claim);
+          if (revision === undefined) return false;
+          this.claim.revision = revision;
+          return true;
+        },
+      },
+      {
+        key: this.key,
+        type: this.def.type,
+        id: this.id,
+        image: () => (this.def.snapshot ? this.#record.snapshot : undefined),
+        recordRevision: () => this.#record.revision,
+        pause: () => this.#pauseForMigration(),
+        resume: () => this.#resumeAfterMigration(),
+        detach: () => this.#detach(),
+        retire: () => {
+          this.#status = 'stopped';
+          this.host.forget(this);
+        },
+      },
+      to,
+    );
+    return migrating.finally(() => {
+      this.#migrating = false;
+    });
+  }
+
+  /** Stops at a turn boundary with every durable effect committed and no save in flight. */
+  async #pauseForMigration(): Promise<void> {
+    this.#mailbox.pause();
+    await this.#mailbox.settled();
+    await this.#durable.close();
+    // Durable messages read but not run go back to the stream at once, for the next owner.
+    for (const item of this.#mailbox.removeWhere((i) => i.durable !== undefined)) {
+      this.#durable.queued--;
+      this.host.guard.run('durable nak', () => item.durable!.nak(), { actor: this.key });
+    }
+    await this.#durable.flush();
+    await this.#persister?.close();
+  }
+
+  async #resumeAfterMigration(): Promise<void> {
+    this.#status = 'running';
+    this.#mailbox.resume();
+    await this.#consumeDurable().catch((err) => this.#retryConsume(err));
+  }
+
+  /** Unsubscribes, and once the server has confirmed it (a flush), takes every fast-mode message not run. */
+  async #detach(): Promise<ForwardedMessage[]> {
+    this.#sub?.unsubscribe();
+    await this.host.nc.flush().catch(() => undefined);
+    const out: ForwardedMessage[] = [];
+    for (const item of this.#mailbox.clear()) {
+      if (item.durable) {
+        this.host.guard.run('durable nak', () => item.durable!.nak(), { actor: this.key });
+        continue;
+      }
+      const { env } = item;
+      out.push({
+        b: encode(item.msg),
+        s: env.sender,
+        t: env.traceparent,
+        d: env.deadline,
+        ...(item.reply !== undefined ? { r: item.reply } : {}),
+        ...(item.key !== undefined ? { k: item.key } : {}),
+      });
+    }
+    return out;
+  }
+
+  #acceptForwarded(f: ForwardedMessage): void {
+    let msg: { type: string };
+    try {
+      msg = checkMessage(this.def, this.key, decode(f.b));
+    } catch (err) {
+      this.#answerBad(f.r, err, undefined);
+      return;
+    }
+    const env: Envelope = {
+      traceparent: f.t,
+      sender: f.s,
+      deadline: f.d,
+      ...(f.k !== undefined ? { idempotencyKey: f.k } : {}),
+    };
+    // The source accepted it within its limits; refusing it now would turn a move into a caller error.
+    this.#mailbox.offer({ msg, env, reply: f.r, durable: undefined, key: f.k, inbox: undefined }, f.s, true);
   }
 
   inspect(): ActorInspection {
@@ -135,6 +311,7 @@ export class Activation {
   /** Stops taking messages, finishes the queue, persists the last snapshot and releases the directory entry. */
   async stop(reason: string): Promise<void> {
     if (this.#status === 'stopped' || this.#status === 'failed') return;
+    if (this.#holding) this.adopted().release();
     await this.#sub?.drain().catch(() => undefined);
     await this.#durable.close();
     if (this.#status === 'running') await this.#mailbox.idle();
@@ -164,7 +341,13 @@ export class Activation {
       return;
     }
     const item: Incoming = { msg, env, reply, durable: undefined, key: env.idempotencyKey, inbox };
-    const refused = this.#mailbox.offer(item, env.sender);
+    if (this.#holding) {
+      if (this.#holding.length < this.#mailbox.capacity) {
+        this.#holding.push(item);
+        return;
+      }
+    }
+    const refused = this.#holding ? 'full' : this.#mailbox.offer(item, env.sender);
     if (refused && reply) {
       const detail =
         refused === 'full'
@@ -175,6 +358,11 @@ export class Activation {
   }
 
   #onDurable(m: JsMsg): void {
+    if (this.#status === 'stopped') {
+      // Read after a migration closed the consumer: the next owner gets it.
+      this.host.guard.run('durable nak', () => m.nak(), { actor: this.key });
+      return;
+    }
     this.#counters.delivered++;
     if (m.redelivered) this.#counters.redelivered++;
     const core = coreMsg(m);

@@ -103,6 +103,12 @@ export class DurableInbox {
     await this.#consumer?.close().catch(() => undefined);
   }
 
+  /** Commits what is applied now, whatever is still queued; resolves once it is written. */
+  flush(): Promise<void> {
+    if (this.#uncommitted.length > 0) this.#commit();
+    return this.#commits;
+  }
+
   /** Resolves once every commit started so far has finished. */
   settled(): Promise<void> {
     return this.#commits;

@@ -48,6 +48,7 @@ export class Mailbox<T> {
   #paused = false;
   #pumping = false;
   #idle: (() => void)[] = [];
+  #settled: (() => void)[] = [];
   #maxDepth = 0;
   #processed = 0;
   #rejected = 0;
@@ -104,6 +105,29 @@ export class Mailbox<T> {
     this.#head = 0;
     for (const item of items) this.#release(item.caller);
     return items.map((i) => i.value);
+  }
+
+  /** Removes the queued (not running) messages `pick` chooses, keeping the others in their order. */
+  removeWhere(pick: (value: T) => boolean): T[] {
+    const kept: Item<T>[] = [];
+    const removed: T[] = [];
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const item = this.#queue[i]!;
+      if (pick(item.value)) {
+        removed.push(item.value);
+        this.#release(item.caller);
+      } else kept.push(item);
+    }
+    this.#queue.length = 0;
+    this.#queue.push(...kept);
+    this.#head = 0;
+    return removed;
+  }
+
+  /** Resolves once no turn is running (a paused mailbox then stays at a turn boundary). */
+  settled(): Promise<void> {
+    if (this.#running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#settled.push(resolve));
   }
 
   /** Resolves when nothing is queued or running. */
@@ -175,6 +199,7 @@ export class Mailbox<T> {
     this.#running--;
     this.#release(item.caller);
     this.#pump();
+    if (this.#running === 0) for (const wake of this.#settled.splice(0)) wake();
     if (this.depth === 0 && this.#running === 0) for (const wake of this.#idle.splice(0)) wake();
   }
 

@@ -108,6 +108,11 @@ export class StateRecord {
     return new StateRecord(host.stateKv, key, window, report, direct);
   }
 
+  /** The record's revision as this activation last read or wrote it (0: none stored). */
+  get revision(): number {
+    return this.#revision;
+  }
+
   async load(): Promise<void> {
     const e = await this.#kv.get(this.#key);
     if (!e) return;

@@ -11,6 +11,7 @@ import {
   type TellOptions,
 } from '../actor/definition.js';
 import { BadMessage, ClusterClosed, InvalidOptions } from '../errors.js';
+import type { MigrationReport } from '../migration/outgoing.js';
 import { type CapabilityRecord, isCapabilityRecord } from '../node/capabilities.js';
 import { queryNode } from '../node/holder.js';
 import { Node } from '../node/node.js';
@@ -220,6 +221,28 @@ export class Cluster implements RefTransport {
       10_000,
       `node ${where.node}`,
     );
+  }
+
+  /**
+   * Moves an actor to node `to` while it keeps serving: callers see neither an error nor a retry, and
+   * each sender's messages run once, in order (see the README's "Live migration"). Rejects with
+   * MigrationFailed when the move did not happen; the actor then still runs where it was.
+   */
+  async migrate(
+    ref: ActorRefData,
+    to: string,
+    options: { timeoutMs?: number } = {},
+  ): Promise<MigrationReport> {
+    this.#open();
+    const where = await this.directory.current(this.#parts.names.key(ref.type, ref.id));
+    if (!where) throw new InvalidOptions(`actor ${ref.type}/${ref.id} is not active; spawn it first`);
+    if (this.#node && where.node === this.#node.id) return this.#node.migrate(ref.type, ref.id, to);
+    return (await this.#sender.request(
+      this.#parts.names.nodeControl(where.node),
+      this.#fenced({ op: 'migrate', type: ref.type, id: ref.id, to }),
+      options.timeoutMs ?? 60_000,
+      `node ${where.node}`,
+    )) as MigrationReport;
   }
 
   /** Node and epoch of the actor's live activation (cached; a KV watch keeps the cache current). */

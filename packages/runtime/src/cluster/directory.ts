@@ -94,6 +94,44 @@ export class Directory {
     }
   }
 
+  /** The entry as stored now (read from the bucket, not the cache). */
+  async current(key: string): Promise<Claim | undefined> {
+    const e = await this.#kv.get(key);
+    const loc = live(e);
+    return loc && { ...loc, revision: e!.revision };
+  }
+
+  /**
+   * Writes `claim`'s location again if the entry is still at `claim.revision`: the new revision, or
+   * undefined when someone else wrote it first. A migration's source does this when the target's
+   * answer to a commit is lost, so that a commit still on its way cannot succeed any more.
+   */
+  async rewrite(key: string, claim: Claim): Promise<number | undefined> {
+    try {
+      return await this.#kv.update(key, encode({ node: claim.node, epoch: claim.epoch }), claim.revision);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * A migration's commit on its target: the entry moves from the source's claim (`from`, checked by
+   * compare-and-set on its revision) to `node` with the next epoch. AlreadyActive when the entry
+   * changed since the source read it.
+   */
+  async handOver(key: string, from: { epoch: number; revision: number }, node: string): Promise<Claim> {
+    const epoch = from.epoch + 1;
+    try {
+      const revision = await this.#kv.update(key, encode({ node, epoch }), from.revision);
+      const claim = { node, epoch, revision };
+      this.remember(key, claim);
+      return claim;
+    } catch {
+      const now = live(await this.#kv.get(key).catch(() => null));
+      throw new AlreadyActive(key, now?.node ?? 'unknown');
+    }
+  }
+
   /** Removes the location if this claim still holds it. */
   async release(key: string, claim: Claim): Promise<void> {
     const e = await this.#kv.get(key);

@@ -22,6 +22,8 @@ export interface Names {
   nodeControl(nodeId: string): string;
   /** Questions to a node (inspect, does it host an actor): nodes ask each other these. */
   nodeQuery(nodeId: string): string;
+  /** Live migrations into a node: another node hands an actor's state and its queued messages over here. */
+  nodeHandoff(nodeId: string): string;
   /** Where a node takes activation requests; separate from control so that clients may activate only. */
   activate(nodeId: string): string;
   membership: string;
@@ -41,6 +43,7 @@ export function names(cluster: string): Names {
     durableAll: `stitch.${c}.durable.>`,
     nodeControl: (nodeId) => `stitch.${c}.node.${nodeId}.control`,
     nodeQuery: (nodeId) => `stitch.${c}.node.${nodeId}.query`,
+    nodeHandoff: (nodeId) => `stitch.${c}.node.${nodeId}.handoff`,
     activate: (nodeId) => `stitch.${c}.activate.${nodeId}`,
     membership: `stitch.${c}.membership`,
     stream: `stitch_${c}_mailbox`,

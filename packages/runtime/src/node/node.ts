@@ -10,9 +10,12 @@ import type { Clock, Timer } from '../clock.js';
 import type { Directory, Location } from '../cluster/directory.js';
 import type { MembershipEvent } from '../cluster/membership.js';
 import { checkToken, type Names } from '../cluster/names.js';
-import { InvalidOptions, Overloaded } from '../errors.js';
+import { AlreadyActive, InvalidOptions, Overloaded } from '../errors.js';
 import type { Guard } from '../guard.js';
 import type { LogFn } from '../log.js';
+import { IncomingMigrations, type Prepared } from '../migration/incoming.js';
+import type { MigrationReport } from '../migration/outgoing.js';
+import { parseHandoff } from '../migration/protocol.js';
 import { decode } from '../wire/codec.js';
 import type { WireLimits } from '../wire/publish.js';
 import type { Calibration, CapabilityRecord, Device } from './capabilities.js';
@@ -21,6 +24,15 @@ import { Fences } from './fences.js';
 import { isHeldElsewhere } from './holder.js';
 import type { ResolvedNodeOptions } from './options.js';
 import { answerRequest } from './requests.js';
+
+/** Migrations into one node at once, at most. */
+const MAX_INCOMING_MIGRATIONS = 8;
+/** A migration whose source sends nothing for this long is dropped by its target. */
+const MIGRATION_IDLE_MS = 30_000;
+/** After a commit, a target whose source went quiet releases the messages it held this soon. */
+const MIGRATION_RELEASE_MS = 3000;
+/** How long a migration's source waits for each answer of its target. */
+const MIGRATION_STEP_MS = 10_000;
 
 /** The node actor: hosts activations, advertises capabilities and load, answers activation and control requests. */
 export class Node implements Host {
@@ -49,6 +61,7 @@ export class Node implements Host {
   #calibrated: (Calibration & { measuredAt: number }) | undefined;
   readonly #subs: Subscription[] = [];
   readonly #fences = new Fences();
+  readonly #incoming: IncomingMigrations;
   #heartbeat: Timer | undefined;
   #lastBeat = performance.now();
   #closed = false;
@@ -69,6 +82,16 @@ export class Node implements Host {
     this.clock = p.clock;
     this.inboxPrefix = p.inboxPrefix;
     this.directory = ctx.directory;
+    this.#incoming = new IncomingMigrations(
+      {
+        maxConcurrent: MAX_INCOMING_MIGRATIONS,
+        maxStateBytes: options.maxMigrationBytes,
+        idleMs: MIGRATION_IDLE_MS,
+        releaseMs: MIGRATION_RELEASE_MS,
+      },
+      this.clock,
+      (type, id) => this.#prepareAdoption(type, id),
+    );
   }
 
   get nodeId(): string {
@@ -89,6 +112,7 @@ export class Node implements Host {
     this.#serve(this.names.nodeControl(this.id), (m) => this.#onControl(m));
     this.#serve(this.names.nodeQuery(this.id), (m) => this.#onQuery(m));
     this.#serve(this.names.activate(this.id), (m) => this.#onActivate(m));
+    this.#serve(this.names.nodeHandoff(this.id), (m) => this.#onHandoff(m));
     const revision = await this.#beat();
     this.#emit({ kind: 'join', nodeId: this.id, revision, at: this.clock.now() });
     this.#heartbeat = this.clock.every(this.#options.heartbeatMs, () => {
@@ -134,6 +158,31 @@ export class Node implements Host {
     } finally {
       this.#starting.delete(key);
     }
+  }
+
+  /**
+   * Moves actor `type`/`id` from this node to node `to` while it keeps serving (see
+   * migrateActivation); rejects with MigrationFailed, the actor still here, when a step before the
+   * directory moved fails.
+   */
+  async migrate(
+    type: string,
+    id: string,
+    to: string,
+    timeoutMs = MIGRATION_STEP_MS,
+  ): Promise<MigrationReport> {
+    const key = this.names.key(type, id);
+    const a = this.#activations.get(key);
+    if (!a) throw new InvalidOptions(`node ${this.id} does not host ${key}`);
+    if (to === this.id) throw new InvalidOptions(`${key} already runs on node ${to}`);
+    return a.migrateTo(checkToken('node id', to), {
+      nc: this.nc,
+      nodeId: this.id,
+      handoffSubject: (n) => this.names.nodeHandoff(n),
+      maxPayload: this.limits.maxPayload,
+      timeoutMs,
+      log: (msg, fields) => this.log('warn', msg, fields),
+    });
   }
 
   /** Whether this node runs (or is starting) the actor stored under directory key `key`. */
@@ -186,6 +235,7 @@ export class Node implements Host {
     this.#closed = true;
     this.#heartbeat?.cancel();
     await Promise.all(this.#subs.map((s) => s.drain().catch(() => undefined)));
+    this.#incoming.close();
     await Promise.all([...this.#activations.values()].map((a) => a.stop('node closing')));
     const kv = this.#ctx.parts.nodesKv;
     const e = await kv.get(this.id).catch(() => null);
@@ -193,6 +243,54 @@ export class Node implements Host {
     this.#emit({ kind: 'leave', nodeId: this.id, revision: e?.revision ?? 0, at: this.clock.now() });
     this.#lag.disable();
     await this.nc.flush().catch(() => undefined);
+  }
+
+  async #onHandoff(m: Msg): Promise<unknown> {
+    const req = parseHandoff(decode(m.data));
+    if (this.#options.faults.handoff === req.op)
+      throw new InvalidOptions(`fault injected at the handoff step ${req.op}`);
+    return this.#incoming.handle(req);
+  }
+
+  #checkAdoptable(type: string, id: string): void {
+    if (!this.#ctx.actorType(type)) throw new InvalidOptions(`node ${this.id} has no actor type "${type}"`);
+    const key = this.names.key(type, id);
+    if (this.hosts(key)) throw new AlreadyActive(key, this.id);
+    if (this.#activations.size + this.#starting.size + this.#incoming.size >= this.#options.maxActors)
+      throw new Overloaded(`node ${this.id} already hosts its maximum of ${this.#options.maxActors} actors`);
+  }
+
+  /**
+   * A migration into this node: the persisted record is read at `begin`, while the source still
+   * serves; the commit then builds the state (a failure leaves the directory as it was), moves the
+   * directory entry (compare-and-set against the source's revision) and opens the inboxes, held.
+   */
+  async #prepareAdoption(type: string, id: string): Promise<Prepared> {
+    this.#checkAdoptable(type, id);
+    const key = this.names.key(type, id);
+    const a = new Activation(this, this.#ctx.actorType(type)!, id, { node: this.id, epoch: 0, revision: 0 });
+    await a.loadRecord();
+    const commit = async (
+      image: Uint8Array | undefined,
+      from: { epoch: number; revision: number; recordRevision: number },
+    ) => {
+      this.#checkAdoptable(type, id);
+      if (from.recordRevision !== a.recordRevision) await a.loadRecord();
+      await a.restore(image);
+      Object.assign(a.claim, await this.directory.handOver(key, from, this.id));
+      await a.open(true);
+      this.#activations.set(key, a);
+      return { epoch: a.claim.epoch, adopted: a.adopted() };
+    };
+    return {
+      commit: (image, from) => {
+        const committing = commit(image, from);
+        const started = committing.then(() => a);
+        started.catch(() => undefined);
+        this.#starting.set(key, started);
+        return committing.finally(() => this.#starting.delete(key));
+      },
+    };
   }
 
   #serve(subject: string, handle: (m: Msg) => Promise<unknown>): void {
@@ -236,8 +334,10 @@ export class Node implements Host {
     const type = checkToken('actor type', req?.type);
     const id = checkToken('actor id', req?.id);
     if (req?.op === 'stop') return this.stopActor(type, id).then(() => null);
+    if (req?.op === 'migrate')
+      return this.migrate(type, id, checkToken('node id', (req as { to?: unknown }).to));
     throw new InvalidOptions(
-      `unknown node control op ${JSON.stringify(req?.op)}; use stop, inspect or fence`,
+      `unknown node control op ${JSON.stringify(req?.op)}; use stop, migrate, inspect or fence`,
     );
   }
 

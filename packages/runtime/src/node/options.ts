@@ -30,7 +30,18 @@ export interface NodeOptions {
    * (anyone may send them) cannot grow the process without bound. @default 10 000
    */
   maxActors?: number;
+  /** Largest actor snapshot a live migration may bring to this node. @default 512 MiB */
+  maxMigrationBytes?: number;
+  /**
+   * Fault injection for tests: this node, as a migration's target, fails the given step of the
+   * handoff protocol (its source must roll back or go on as that step requires).
+   * @internal
+   */
+  faults?: { handoff?: 'begin' | 'state' | 'commit' | 'forward' | 'done' };
 }
+
+/** Default of NodeOptions.maxMigrationBytes: a large KV cache, well below a host's memory. */
+export const DEFAULT_MAX_MIGRATION_BYTES = 512 * 1024 * 1024;
 
 /** Default of NodeOptions.maxActors: far above a normal node's load, far below running out of memory. */
 export const DEFAULT_MAX_ACTORS = 10_000;
@@ -45,6 +56,8 @@ export interface ResolvedNodeOptions {
   probe: ProbeFn;
   calibrate: CalibrateFn | undefined;
   maxActors: number;
+  maxMigrationBytes: number;
+  faults: { handoff?: string };
 }
 
 export function resolveNodeOptions(options: NodeOptions, deadAfterMs: number): ResolvedNodeOptions {
@@ -56,6 +69,9 @@ export function resolveNodeOptions(options: NodeOptions, deadAfterMs: number): R
   const maxActors = options.maxActors ?? DEFAULT_MAX_ACTORS;
   if (!Number.isSafeInteger(maxActors) || maxActors < 1)
     throw new InvalidOptions('maxActors must be an integer ≥ 1');
+  const maxMigrationBytes = options.maxMigrationBytes ?? DEFAULT_MAX_MIGRATION_BYTES;
+  if (!Number.isSafeInteger(maxMigrationBytes) || maxMigrationBytes < 1)
+    throw new InvalidOptions('maxMigrationBytes must be an integer ≥ 1');
   if (options.probe !== undefined && typeof options.probe !== 'function')
     throw new InvalidOptions('probe must be a function that returns the host devices');
   if (options.calibrate !== undefined && typeof options.calibrate !== 'function')
@@ -73,5 +89,7 @@ export function resolveNodeOptions(options: NodeOptions, deadAfterMs: number): R
     probe: options.probe ?? osProbe,
     calibrate: options.calibrate,
     maxActors,
+    maxMigrationBytes,
+    faults: { ...options.faults },
   };
 }

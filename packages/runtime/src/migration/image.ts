@@ -1,0 +1,32 @@
+/** Unit of change between two snapshot images: a block that differs is sent again whole. */
+export const IMAGE_BLOCK_BYTES = 64 * 1024;
+
+/**
+ * Byte ranges `[start, end)` of `next` that the target must receive to turn `prev` (what it holds)
+ * into `next`: every block whose bytes differ, adjacent ones merged. Snapshots are re-encoded after
+ * each turn, so a state that changes in a few places keeps most blocks identical (an appended KV
+ * cache changes its tail), and the hand-off sends only those.
+ */
+export function changedRanges(prev: Uint8Array | undefined, next: Uint8Array): [number, number][] {
+  if (!prev) return next.length > 0 ? [[0, next.length]] : [];
+  const a = Buffer.from(prev.buffer, prev.byteOffset, prev.byteLength);
+  const b = Buffer.from(next.buffer, next.byteOffset, next.byteLength);
+  const ranges: [number, number][] = [];
+  for (let start = 0; start < b.length; start += IMAGE_BLOCK_BYTES) {
+    const end = Math.min(b.length, start + IMAGE_BLOCK_BYTES);
+    const same = end <= a.length && a.compare(b, start, end, start, end) === 0;
+    if (same) continue;
+    const last = ranges[ranges.length - 1];
+    if (last && last[1] === start) last[1] = end;
+    else ranges.push([start, end]);
+  }
+  return ranges;
+}
+
+/** Splits ranges into parts of at most `partBytes`, in order. */
+export function parts(ranges: [number, number][], partBytes: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (const [start, end] of ranges)
+    for (let at = start; at < end; at += partBytes) out.push([at, Math.min(end, at + partBytes)]);
+  return out;
+}

@@ -1,0 +1,205 @@
+import { type NatsConnection, nuid } from '@nats-io/transport-node';
+import type { Claim } from '../cluster/directory.js';
+import { MigrationFailed, rebuildError } from '../errors.js';
+import { decode, encode } from '../wire/codec.js';
+import { H } from '../wire/envelope.js';
+import { changedRanges, parts } from './image.js';
+import type { ForwardedMessage, HandoffRequest } from './protocol.js';
+
+/** What a live migration measured, from the source's side. */
+export interface MigrationReport {
+  actor: string;
+  from: string;
+  to: string;
+  /** The actor's directory epoch on the target. */
+  epoch: number;
+  /** Size of the snapshot image handed over. */
+  stateBytes: number;
+  /** Copying the image while the source kept serving. */
+  precopyMs: number;
+  /** From the pause at a turn boundary until the target owned the actor (messages waited meanwhile). */
+  pausedMs: number;
+  /** From the pause until the target had every message that reached the source. */
+  handoffMs: number;
+  /** Bytes sent during the pause (the blocks that changed since the pre-copy). */
+  deltaBytes: number;
+  /** Messages that reached the source during the hand-off and went on to the target. */
+  forwarded: number;
+}
+
+/** The source activation, as a migration drives it. */
+export interface Migratable {
+  readonly key: string;
+  readonly type: string;
+  readonly id: string;
+  /** The activation's snapshot image now (encoded after every turn); undefined when it has none. */
+  image(): Uint8Array | undefined;
+  /** Revision of the actor's persisted record as this activation last wrote or read it. */
+  recordRevision(): number;
+  /** Stops at a turn boundary: nothing runs, durable effects are committed, no periodic save runs. */
+  pause(): Promise<void>;
+  /** Undoes pause(): the migration failed before the directory moved. */
+  resume(): Promise<void>;
+  /** After the directory moved: stops receiving and returns the fast-mode messages not run, in order. */
+  detach(): Promise<ForwardedMessage[]>;
+  /** Forgets the activation here (the target owns it). */
+  retire(): void;
+}
+
+export interface MigrationContext {
+  nc: NatsConnection;
+  nodeId: string;
+  handoffSubject: (nodeId: string) => string;
+  /** The directory entry as stored now, if this node holds it. */
+  currentClaim: () => Promise<Claim | undefined>;
+  /** Writes the held entry again (a new revision), so that a commit the target may still apply fails. */
+  fenceClaim: (claim: Claim) => Promise<boolean>;
+  maxPayload: number;
+  timeoutMs: number;
+  log: (msg: string, fields: Record<string, unknown>) => void;
+}
+
+/** Requests in flight while the image is copied. */
+const WINDOW = 8;
+/** Room for the request's fields around a part's bytes. */
+const ENVELOPE_ROOM = 1024;
+/** Forwarded messages per request, at most. */
+const FORWARD_BATCH = 256;
+
+async function ask(ctx: MigrationContext, to: string, req: HandoffRequest): Promise<unknown> {
+  const reply = await ctx.nc.request(ctx.handoffSubject(to), encode(req), { timeout: ctx.timeoutMs });
+  const code = reply.headers?.get(H.errorCode);
+  if (code) throw rebuildError(code, reply.headers?.get(H.errorName) ?? 'Error', reply.string());
+  return decode(reply.data);
+}
+
+/** Sends the ranges of `image` the target lacks, `WINDOW` parts in flight; resolves with the bytes sent. */
+async function sendImage(
+  ctx: MigrationContext,
+  to: string,
+  migration: string,
+  image: Uint8Array,
+  ranges: [number, number][],
+): Promise<number> {
+  const todo = parts(ranges, ctx.maxPayload - ENVELOPE_ROOM);
+  let next = 0;
+  let sent = 0;
+  const lane = async () => {
+    while (next < todo.length) {
+      const [start, end] = todo[next++]!;
+      const data = image.subarray(start, end);
+      await ask(ctx, to, { op: 'state', migration, total: image.length, offset: start, data });
+      sent += data.length;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(WINDOW, todo.length) }, lane));
+  return sent;
+}
+
+/**
+ * Moves an activation to node `to` while it keeps serving: its snapshot image is copied first, then
+ * the activation stops at a turn boundary, the blocks that changed meanwhile follow, and the target
+ * takes the directory entry over (compare-and-set on the source's revision, so it happens at most
+ * once). Until then any failure resumes the source, which still owns the actor. Afterwards the source
+ * stops receiving and forwards, in order, what reached it meanwhile; the target holds what reaches
+ * it directly until those are queued, so each sender's order holds and nothing runs twice (the
+ * actor's subject is a queue group: every message goes to exactly one of the two).
+ */
+export async function migrateActivation(
+  ctx: MigrationContext,
+  a: Migratable,
+  to: string,
+): Promise<MigrationReport> {
+  const migration = nuid.next();
+  const failed = (step: string, err: unknown) =>
+    new MigrationFailed(a.key, step, (err as Error).message ?? String(err), { cause: err });
+  const t0 = performance.now();
+  try {
+    await ask(ctx, to, { op: 'begin', migration, type: a.type, id: a.id });
+  } catch (err) {
+    throw failed('begin', err);
+  }
+  const abort = () => ask(ctx, to, { op: 'abort', migration }).catch(() => undefined);
+
+  let copied: Uint8Array | undefined;
+  let claim: Claim | undefined;
+  try {
+    copied = a.image();
+    if (copied) await sendImage(ctx, to, migration, copied, changedRanges(undefined, copied));
+    claim = await ctx.currentClaim();
+  } catch (err) {
+    await abort();
+    throw failed('pre-copy', err);
+  }
+  if (!claim) {
+    await abort();
+    throw failed('pre-copy', new Error(`node ${ctx.nodeId} no longer holds the directory entry`));
+  }
+  const precopyMs = performance.now() - t0;
+
+  const paused = performance.now();
+  await a.pause();
+  let deltaBytes = 0;
+  let total = 0;
+  try {
+    const final = a.image();
+    total = final?.length ?? 0;
+    if (final) deltaBytes = await sendImage(ctx, to, migration, final, changedRanges(copied, final));
+  } catch (err) {
+    await abort();
+    await a.resume();
+    throw failed('delta', err);
+  }
+  let epoch: number;
+  try {
+    const r = (await ask(ctx, to, {
+      op: 'commit',
+      migration,
+      total,
+      epoch: claim.epoch,
+      revision: claim.revision,
+      recordRevision: a.recordRevision(),
+    })) as { epoch?: unknown };
+    if (typeof r?.epoch !== 'number') throw new Error('the target answered the commit without an epoch');
+    epoch = r.epoch;
+  } catch (err) {
+    // No answer does not mean no commit: rewriting the entry decides. Once it is rewritten the target's
+    // compare-and-set cannot succeed any more; when the rewrite fails, the target holds the entry.
+    if (await ctx.fenceClaim(claim).catch(() => false)) {
+      await abort();
+      await a.resume();
+      throw failed('commit', err);
+    }
+    epoch = claim.epoch + 1;
+    ctx.log('migration commit unanswered, but the target holds the actor', { actor: a.key, to });
+  }
+  const committed = performance.now();
+
+  const items = await a.detach();
+  a.retire();
+  try {
+    for (let i = 0; i < items.length; i += FORWARD_BATCH)
+      await ask(ctx, to, { op: 'forward', migration, items: items.slice(i, i + FORWARD_BATCH) });
+    await ask(ctx, to, { op: 'done', migration });
+  } catch (err) {
+    // The target owns the actor: these messages' callers time out (and retry) as after a crash.
+    ctx.log('messages that reached the source during a migration were not forwarded', {
+      actor: a.key,
+      to,
+      messages: items.length,
+      error: String(err),
+    });
+  }
+  return {
+    actor: a.key,
+    from: ctx.nodeId,
+    to,
+    epoch,
+    stateBytes: total,
+    precopyMs,
+    pausedMs: committed - paused,
+    handoffMs: performance.now() - paused,
+    deltaBytes,
+    forwarded: items.length,
+  };
+}

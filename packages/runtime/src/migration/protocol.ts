@@ -1,0 +1,110 @@
+import { TOKEN } from '../cluster/names.js';
+import { InvalidOptions } from '../errors.js';
+
+/**
+ * The live-migration protocol, source node → target node on the target's handoff subject. Each step
+ * is a request the target answers before the source goes on:
+ * `begin` (the target checks it can host the actor) → `state` (parts of the snapshot image: the whole
+ * image while the source serves, then the blocks that changed) → `commit` (the target moves the
+ * directory epoch and starts the actor, holding what reaches it directly) → `forward` (what reached
+ * the source meanwhile, in order) → `done` (the target releases what it held). `abort` drops a
+ * migration that has not committed.
+ */
+export type HandoffRequest =
+  | { op: 'begin'; migration: string; type: string; id: string }
+  | { op: 'state'; migration: string; total: number; offset: number; data: Uint8Array }
+  | {
+      op: 'commit';
+      migration: string;
+      total: number;
+      epoch: number;
+      revision: number;
+      recordRevision: number;
+    }
+  | { op: 'forward'; migration: string; items: ForwardedMessage[] }
+  | { op: 'done'; migration: string }
+  | { op: 'abort'; migration: string };
+
+/** A fast-mode message the source had accepted but not run, as the target queues it. */
+export interface ForwardedMessage {
+  /** The message, encoded. */
+  b: Uint8Array;
+  /** Sender id (per-sender limits and order). */
+  s: string;
+  /** Reply subject, when the caller waits for one. */
+  r?: string;
+  /** W3C traceparent. */
+  t: string;
+  /** Deadline, ms since the epoch (the clock the sender used). */
+  d: number;
+  /** Idempotency key. */
+  k?: string;
+}
+
+const str = (v: unknown, what: string, max = 1024): string => {
+  if (typeof v !== 'string' || v.length === 0 || v.length > max)
+    throw new InvalidOptions(`handoff ${what} must be a non-empty string`);
+  return v;
+};
+const count = (v: unknown, what: string): number => {
+  if (!Number.isSafeInteger(v) || (v as number) < 0)
+    throw new InvalidOptions(`handoff ${what} must be an integer ≥ 0`);
+  return v as number;
+};
+const token = (v: unknown, what: string): string => {
+  if (typeof v !== 'string' || !TOKEN.test(v)) throw new InvalidOptions(`handoff ${what} is not a token`);
+  return v;
+};
+
+function forwarded(v: unknown): ForwardedMessage {
+  const f = v as Partial<ForwardedMessage> | null;
+  if (typeof f !== 'object' || f === null || !(f.b instanceof Uint8Array))
+    throw new InvalidOptions('a forwarded message needs its encoded body');
+  return {
+    b: f.b,
+    s: str(f.s, 'sender', 256),
+    t: typeof f.t === 'string' ? f.t : '',
+    d: typeof f.d === 'number' ? f.d : Number.POSITIVE_INFINITY,
+    ...(f.r !== undefined ? { r: str(f.r, 'reply subject') } : {}),
+    ...(f.k !== undefined ? { k: str(f.k, 'idempotency key') } : {}),
+  };
+}
+
+/** Checks a request anyone allowed on the subject could have sent; throws InvalidOptions when malformed. */
+export function parseHandoff(v: unknown): HandoffRequest {
+  const r = v as Record<string, unknown> | null;
+  if (typeof r !== 'object' || r === null) throw new InvalidOptions('a handoff request is an object');
+  const migration = token(r.migration, 'migration id');
+  switch (r.op) {
+    case 'begin':
+      return { op: 'begin', migration, type: token(r.type, 'actor type'), id: token(r.id, 'actor id') };
+    case 'state':
+      if (!(r.data instanceof Uint8Array)) throw new InvalidOptions('handoff state needs its bytes');
+      return {
+        op: 'state',
+        migration,
+        total: count(r.total, 'total'),
+        offset: count(r.offset, 'offset'),
+        data: r.data,
+      };
+    case 'commit':
+      return {
+        op: 'commit',
+        migration,
+        total: count(r.total, 'total'),
+        epoch: count(r.epoch, 'epoch'),
+        revision: count(r.revision, 'revision'),
+        recordRevision: count(r.recordRevision, 'record revision'),
+      };
+    case 'forward':
+      if (!Array.isArray(r.items)) throw new InvalidOptions('handoff forward needs its items');
+      return { op: 'forward', migration, items: r.items.map(forwarded) };
+    case 'done':
+    case 'abort':
+      return { op: r.op, migration };
+    default:
+      throw new InvalidOptions(
+        `unknown handoff op ${JSON.stringify(r.op)}; use begin, state, commit, forward, done or abort`,
+      );
+  }
+}

@@ -1,0 +1,182 @@
+// Live migration between node processes on a real nats-server: callers keep asking throughout and
+// see no error; the actor applies each sender's messages once, in order; a failure at each step of
+// the handoff leaves the actor serving on its source; kill -9 on either side leaves it recoverable.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  type ActorRef,
+  type Cluster,
+  connectCluster,
+  type DeliveryMode,
+  type EmbeddedNats,
+  MigrationFailed,
+  startEmbeddedNats,
+} from '@stitch/runtime';
+import { Sequencer } from './fixtures/runtime-actors.js';
+import { type NodeProc, startNode, stopAll } from './fixtures/runtime-procs.js';
+import { countApplied, type LoadLoop, startLoad } from './fixtures/sequencer-load.js';
+
+const CLUSTER = 'mig';
+const DEAD_AFTER = 1500;
+
+describe('live migration', () => {
+  let nats: EmbeddedNats;
+  let client: Cluster;
+  let a: NodeProc;
+  let b: NodeProc;
+  const env = () => ({ nats: nats.url, cluster: CLUSTER, deadAfterMs: DEAD_AFTER });
+
+  before(async () => {
+    nats = await startEmbeddedNats();
+    client = await connectCluster({ nats: nats.url, name: CLUSTER, deadAfterMs: DEAD_AFTER });
+    [a, b] = await Promise.all([
+      startNode({ ...env(), nodeId: 'mig-a' }),
+      startNode({ ...env(), nodeId: 'mig-b' }),
+    ]);
+  });
+
+  after(async () => {
+    await client?.close();
+    await stopAll();
+    await nats?.stop();
+  });
+
+  /** A serial and a pipelined sender ask `ref` while `during` runs; then the exact counts. */
+  async function underLoad(ref: ActorRef<typeof Sequencer>, mode: DeliveryMode, during: () => Promise<void>) {
+    const loops: LoadLoop[] = [
+      startLoad(ref, `${mode}-serial`, 1, mode),
+      startLoad(ref, `${mode}-pipelined`, 64, mode),
+    ];
+    await delay(100);
+    try {
+      await during();
+      await delay(100);
+    } finally {
+      await Promise.all(loops.map((l) => l.stop()));
+    }
+    const counts = await countApplied(ref, loops);
+    assert.deepEqual(
+      loops.flatMap((l) => l.errors).slice(0, 5),
+      [],
+      'callers saw errors during the migrations',
+    );
+    return counts;
+  }
+
+  for (const mode of ['fast', 'durable'] as const) {
+    test(`${mode} mode: moved back and forth under load, nothing lost, repeated or reordered`, async () => {
+      const ref = await client.spawn(Sequencer, { id: `seq-${mode}`, node: a.nodeId });
+      await ref.ask({ type: 'resize', bytes: 256 * 1024 });
+      let moves = 0;
+      const counts = await underLoad(ref, mode, async () => {
+        for (let i = 0; i < 8; i++) {
+          const to = i % 2 === 0 ? b.nodeId : a.nodeId;
+          const report = await client.migrate(ref, to);
+          assert.equal(report.to, to);
+          assert.ok(report.stateBytes > 256 * 1024, `the image carries the state (${report.stateBytes} B)`);
+          assert.equal((await client.locate(ref))?.node, to);
+          moves++;
+          await delay(60);
+        }
+      });
+      assert.equal(moves, 8);
+      for (const c of counts) {
+        assert.ok(c.sent >= 5, `${c.sender} kept sending (${c.sent})`);
+        assert.equal(c.lost, 0, `${c.sender}: lost`);
+        assert.equal(c.duplicated, 0, `${c.sender}: duplicated`);
+        assert.equal(c.applied, c.sent, `${c.sender}: applied once each`);
+        // Durable redelivery after a handoff may reorder within the stream; fast mode keeps order.
+        if (mode === 'fast') assert.equal(c.outOfOrder, 0, `${c.sender}: reordered`);
+      }
+      // The blob came along: its size survives the moves.
+      const state = (await client.migrate(ref, b.nodeId)).stateBytes;
+      assert.ok(state > 256 * 1024);
+    });
+  }
+
+  for (const step of ['begin', 'state', 'commit'] as const) {
+    test(`a failure at ${step} leaves the actor serving on its source`, async () => {
+      const faulty = await startNode({ ...env(), nodeId: `mig-fault-${step}`, handoffFault: step });
+      try {
+        const ref = await client.spawn(Sequencer, { id: `seq-fault-${step}`, node: a.nodeId });
+        await ref.ask({ type: 'resize', bytes: 4096 });
+        const counts = await underLoad(ref, 'fast', async () => {
+          await assert.rejects(
+            client.migrate(ref, faulty.nodeId),
+            (e: unknown) =>
+              e instanceof MigrationFailed && e.message.includes(`fault injected at the handoff step`),
+          );
+          assert.equal((await client.locate(ref))?.node, a.nodeId);
+          // The source still moves normally afterwards.
+          assert.equal((await client.migrate(ref, b.nodeId)).to, b.nodeId);
+        });
+        for (const c of counts) {
+          assert.equal(c.applied, c.sent, `${c.sender}: applied once each`);
+          assert.equal(c.outOfOrder, 0, `${c.sender}: reordered`);
+        }
+      } finally {
+        faulty.child.kill('SIGKILL');
+        await faulty.exited;
+      }
+    });
+  }
+
+  test('a lost done: the target releases what it held by itself, callers only wait', async () => {
+    const faulty = await startNode({ ...env(), nodeId: 'mig-fault-done', handoffFault: 'done' });
+    try {
+      const ref = await client.spawn(Sequencer, { id: 'seq-fault-done', node: a.nodeId });
+      const counts = await underLoad(ref, 'fast', async () => {
+        assert.equal((await client.migrate(ref, faulty.nodeId)).to, faulty.nodeId);
+        assert.equal((await client.locate(ref))?.node, faulty.nodeId);
+        await delay(3500);
+      });
+      for (const c of counts) assert.equal(c.applied, c.sent, `${c.sender}: applied once each`);
+    } finally {
+      faulty.child.kill('SIGKILL');
+      await faulty.exited;
+    }
+  });
+
+  test('kill -9 of the target after the epoch moved: the actor can be activated again elsewhere', async () => {
+    const target = await startNode({ ...env(), nodeId: 'mig-doomed' });
+    const ref = await client.spawn(Sequencer, { id: 'seq-doomed', node: a.nodeId });
+    await ref.ask({ type: 'next', from: 'x', seq: 1 });
+    await client.migrate(ref, target.nodeId);
+    target.child.kill('SIGKILL');
+    await target.exited;
+    // The directory names the dead node; a spawn elsewhere takes the entry over with the next epoch.
+    const before = await client.locate(ref);
+    assert.equal(before?.node, 'mig-doomed');
+    await client.spawn(Sequencer, { id: 'seq-doomed', node: b.nodeId });
+    const now = await client.locate(ref);
+    assert.equal(now?.node, b.nodeId);
+    assert.ok(now!.epoch > before!.epoch);
+    assert.equal(await ref.ask({ type: 'next', from: 'y', seq: 1 }), 1);
+  });
+
+  test('kill -9 of the source during the pre-copy: the target drops it, a new activation starts', async () => {
+    const source = await startNode({ ...env(), nodeId: 'mig-source' });
+    const ref = await client.spawn(Sequencer, { id: 'seq-big', node: source.nodeId });
+    await ref.ask({ type: 'resize', bytes: 192 * 1024 * 1024 }, { timeoutMs: 30_000 });
+    const migrating = client.migrate(ref, b.nodeId, { timeoutMs: 5000 });
+    migrating.catch(() => undefined);
+    await delay(150);
+    source.child.kill('SIGKILL');
+    await source.exited;
+    await assert.rejects(migrating);
+    // Nothing committed: the entry still names the dead source, and a spawn on b takes it over.
+    assert.equal((await client.locate(ref))?.node, 'mig-source');
+    await client.spawn(Sequencer, { id: 'seq-big', node: b.nodeId });
+    assert.equal((await client.locate(ref))?.node, b.nodeId);
+    assert.deepEqual(await ref.ask({ type: 'report' }), {});
+  });
+
+  test('bad migrations are refused with a clear error', async () => {
+    const ref = await client.spawn(Sequencer, { id: 'seq-bad', node: a.nodeId });
+    await assert.rejects(client.migrate(ref, a.nodeId), /already runs on node/);
+    await assert.rejects(client.migrate(ref, 'no-such-node'), (e: unknown) => e instanceof MigrationFailed);
+    await assert.rejects(client.migrate({ type: 'sequencer', id: 'never' }, b.nodeId), /not active/);
+    assert.equal((await client.locate(ref))?.node, a.nodeId);
+  });
+});
