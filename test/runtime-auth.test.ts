@@ -117,6 +117,24 @@ describe('per-principal nkey credentials', () => {
     assert.equal(await echo.ask({ type: 'echo', text: 'still here' }), 'still here');
   });
 
+  test('the coordinator migrates a durable actor live between nodes (they hand off to each other); a client may not', async () => {
+    const ledger = await client!.spawn(Ledger, { id: 'l-move', node: 'b' });
+    assert.equal(await ledger.ask({ type: 'apply', n: 1 }, { mode: 'durable', idempotencyKey: 'm1' }), 1);
+    await assert.rejects(client!.migrate({ type: 'ledger', id: 'l-move' }, 'a'));
+    const coordinator = await connectCluster(as('coordinator'));
+    try {
+      const report = await coordinator.migrate({ type: 'ledger', id: 'l-move' }, 'a');
+      assert.equal(report.to, 'a');
+    } finally {
+      await coordinator.close();
+    }
+    assert.equal((await client!.locate({ type: 'ledger', id: 'l-move' }))?.node, 'a');
+    // The state and the durable record came along: the key applied on b is not applied again on a.
+    assert.equal(await ledger.ask({ type: 'apply', n: 1 }, { mode: 'durable', idempotencyKey: 'm1' }), 1);
+    assert.equal(await ledger.ask({ type: 'apply', n: 2 }, { mode: 'durable', idempotencyKey: 'm2' }), 1);
+    assert.deepEqual(await ledger.ask({ type: 'get' }), { m1: 1, m2: 1 });
+  });
+
   test('a client cannot write the directory or the nodes bucket', async () => {
     const directory = await client!.kv(`stitch_${C}_directory`);
     await assert.rejects(directory.put('echo.e1', JSON.stringify({ node: 'b', epoch: 99 })));

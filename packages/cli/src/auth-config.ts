@@ -84,6 +84,8 @@ export function nodePermissions(cluster: string, nodeId: string): Permissions {
         `stitch.${c}.activate.*`,
         // Questions to other nodes (holder checks), not commands: a node cannot stop another's actors.
         `stitch.${c}.node.*.query`,
+        // Live migrations: the source hands an actor's state and queued messages to the target.
+        `stitch.${c}.node.*.handoff`,
         `stitch.${c}.membership`,
         '_INBOX.>',
         ...clusterOpen(c),
@@ -114,6 +116,7 @@ export function nodePermissions(cluster: string, nodeId: string): Permissions {
         `stitch.${c}.activate.${id}`,
         `stitch.${c}.node.${id}.control`,
         `stitch.${c}.node.${id}.query`,
+        `stitch.${c}.node.${id}.handoff`,
         `stitch.${c}.membership`,
         '_INBOX.>',
       ],
@@ -133,7 +136,7 @@ export function coordinatorPermissions(cluster: string, coordinatorId = 'main'):
     publish: {
       allow: [
         ...node.publish.allow,
-        // Commands to nodes: the coordinator stops operators it moves.
+        // Commands to nodes: the coordinator stops and migrates the operators it moves.
         `stitch.${c}.node.*.control`,
         `$JS.API.STREAM.CREATE.KV_${bucket}`,
         ...kvRead(bucket),
