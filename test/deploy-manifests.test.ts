@@ -2,16 +2,33 @@
 // verify` (Debian's systemd, installed by deploy/setup.sh), nats-server configs with `nats-server -t`
 // beside the accounts block `stitch cluster init --auth` writes, Kubernetes manifests against the
 // Kubernetes JSON schemas bundled in the npm package kubernetes-models (no network). Every flag the
-// units and manifests pass to `stitch` is one the CLI has.
+// units and manifests pass to `stitch` is one the CLI has, and the node and coordinator containers'
+// command lines run (on loopback, with the Secrets their headers make) against a secured server.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { parseAllDocuments } from 'yaml';
+import { startEmbeddedNats } from '@stitch/runtime';
+import {
+  containerProcess,
+  findKind as find,
+  type K8sObject,
+  manifests,
+  podSpec,
+} from './fixtures/deploy/k8s.js';
 import { DEPLOY, parseEnvFile, unitCommand } from './fixtures/deploy/units.js';
 import { ROOT } from './fixtures/packing.js';
+import { alive } from './fixtures/pids.js';
 
 const BIN = join(ROOT, 'packages/cli/dist/bin.js');
 const work = mkdtempSync(join(tmpdir(), 'stitch-deploy-manifests-'));
@@ -100,21 +117,6 @@ describe('nats-server configs', () => {
   });
 });
 
-interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string };
-  spec?: Record<string, unknown>;
-  data?: Record<string, string>;
-}
-
-function manifests(file: string): K8sObject[] {
-  return parseAllDocuments(readFileSync(join(DEPLOY, 'k8s', file), 'utf8')).map((d) => {
-    assert.deepEqual(d.errors, [], `${file}: YAML errors`);
-    return d.toJS() as K8sObject;
-  });
-}
-
 /** Validates against the schema of its apiVersion and kind (kubernetes-models, from the Kubernetes OpenAPI). */
 async function validate(o: K8sObject): Promise<void> {
   const models = (await import(`kubernetes-models/${o.apiVersion}`)) as Record<
@@ -127,18 +129,6 @@ async function validate(o: K8sObject): Promise<void> {
   assert.ok(Model, `kubernetes-models has no ${o.apiVersion} ${o.kind}`);
   new Model(o).validate();
 }
-
-interface PodSpec {
-  containers: {
-    name: string;
-    args?: string[];
-    env?: { name: string; value?: string }[];
-    volumeMounts?: { name: string }[];
-  }[];
-  volumes?: { name: string }[];
-}
-const podSpec = (o: K8sObject) => (o.spec as { template: { spec: PodSpec } }).template.spec;
-const find = (objects: K8sObject[], kind: string) => objects.find((o) => o.kind === kind)!;
 
 /** The long flags `stitch <command> --help` lists. */
 function cliFlags(command: string): Set<string> {
@@ -226,5 +216,96 @@ describe('Kubernetes manifests', () => {
       for (const flag of args.filter((a) => a.startsWith('--')))
         assert.ok(known.has(flag), `${unit}: stitch ${command} has no ${flag}`);
     }
+  });
+
+  test('the node and coordinator containers run as written: the node joins, coordinator-0 leads, -1 stands by', {
+    timeout: 120_000,
+  }, async () => {
+    const dir = mkdtempSync(join(work, 'k8s-run-'));
+    const auth = join(dir, 'auth');
+    const ids = 'stitch-coordinator-0,stitch-coordinator-1';
+    const init = spawnSync(
+      process.execPath,
+      [
+        BIN,
+        'cluster',
+        'init',
+        '--auth',
+        auth,
+        '--name',
+        'prod',
+        '--nodes',
+        'k8s-node-1',
+        '--coordinator-id',
+        ids,
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    assert.equal(init.status, 0, init.stderr);
+    // The Secrets' keys as the headers' `kubectl create secret` commands name them.
+    const credentials = join(dir, 'credentials');
+    mkdirSync(credentials);
+    copyFileSync(join(auth, 'node-k8s-node-1.nk'), join(credentials, 'node-k8s-node-1.nk'));
+    const header = readFileSync(join(DEPLOY, 'k8s/stitch-coordinator.yaml'), 'utf8');
+    const keys = [...header.matchAll(/--from-file=([\w.-]+)=auth\/([\w.-]+)/g)];
+    assert.equal(keys.length, 3, 'two coordinator seeds and system.nk');
+    for (const [, key, file] of keys) copyFileSync(join(auth, file!), join(credentials, key!));
+
+    const nats = await startEmbeddedNats({ config: readFileSync(join(auth, 'auth.conf'), 'utf8') });
+    const children: ChildProcess[] = [];
+    try {
+      const setUp = spawnSync(
+        process.execPath,
+        [BIN, 'cluster', 'init', '--nats', nats.url, '--name', 'prod', '--nkey', join(auth, 'admin.nk')],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
+      assert.equal(setUp.status, 0, setUp.stderr);
+      const start = (o: K8sObject, fields: Record<string, string>, ready: RegExp) => {
+        const { argv, cwd, env } = containerProcess(
+          podSpec(o).containers[0]!,
+          fields,
+          { '/opt/stitch': ROOT, '/etc/stitch/credentials': credentials, '/cache': join(dir, 'cache') },
+          // The in-cluster addresses of the three servers → the test's server.
+          (a) => (a.startsWith('nats://stitch-nats-0') ? nats.url : a),
+        );
+        assert.equal(argv[0], 'node');
+        const child = spawn(process.execPath, argv.slice(1), {
+          cwd,
+          env: { ...process.env, ...env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        children.push(child);
+        let out = '';
+        return new Promise<string>((resolve, reject) => {
+          const read = (b: Buffer) => {
+            out += b.toString();
+            if (ready.test(out)) resolve(out);
+          };
+          child.stdout!.on('data', read);
+          child.stderr!.on('data', read);
+          child.once('exit', (code) => reject(new Error(`${argv.join(' ')} exited ${code}:\n${out}`)));
+        });
+      };
+      const daemonSet = find(manifests('stitch-node.yaml'), 'DaemonSet');
+      await start(daemonSet, { 'spec.nodeName': 'k8s-node-1' }, /node k8s-node-1 joined cluster "prod"/);
+      const coordinators = find(manifests('stitch-coordinator.yaml'), 'StatefulSet');
+      const pod = (i: number) => ({ 'metadata.name': `stitch-coordinator-${i}` });
+      await start(coordinators, pod(0), /leading the cluster's coordinators/);
+      const standby = await start(
+        coordinators,
+        pod(1),
+        /coordinator stitch-coordinator\/stitch-coordinator-1 running/,
+      );
+      assert.doesNotMatch(standby, /leading/);
+    } finally {
+      for (const c of children) c.kill('SIGKILL');
+      await Promise.all(
+        children.map(
+          (c) => new Promise((r) => ((c.exitCode ?? c.signalCode) !== null ? r(0) : c.once('exit', r))),
+        ),
+      );
+      await nats.stop();
+    }
+    assert.deepEqual(children.map((c) => c.pid!).filter(alive), []);
   });
 });

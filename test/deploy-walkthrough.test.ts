@@ -72,7 +72,8 @@ test('the multi-host walkthrough: a 3-server cluster with auth, nodes, a coordin
       STITCH_NATS: urls,
       STITCH_NATS_ROUTES: `[${hosts.hosts.map((h) => `nats-route://${h.ip}:6222`).join(',')}]`,
       STITCH_ACTORS: example.STITCH_ACTORS!.replace('/opt/stitch', ROOT),
-      // Calibration measures kernels for a minute on this machine; the planner uses catalog peaks then.
+      // Calibration times kernels in the background, competing with the other tests for two cores;
+      // without it the planner uses catalog peaks.
       STITCH_NODE_FLAGS: '--no-calibrate',
     };
     assert.deepEqual(
