@@ -1,5 +1,5 @@
-import { type Compiled, transferCost } from './problem.js';
-import { forward, usage } from './schedule.js';
+import { type Compiled, transferCost, transferMs } from './problem.js';
+import { LiveSchedule, usage } from './schedule.js';
 
 const EPS = 1e-9;
 
@@ -61,6 +61,12 @@ export function clusterDescend(c: Compiled, assign: Int32Array, slaMs: number, o
   if (!c.priced) return false;
   const used = usage(c, assign);
   const inCluster = new Uint8Array(c.n);
+  const rank = new Int32Array(c.n);
+  c.order.forEach((i, h) => {
+    rank[i] = h;
+  });
+  const end = new Float64Array(c.n);
+  const live = new LiveSchedule(c, assign, slaMs);
   let improved = false;
   for (const group of clusters(c, assign)) {
     if (only && !group.some((i) => only[i])) continue;
@@ -90,10 +96,13 @@ export function clusterDescend(c: Compiled, assign: Int32Array, slaMs: number, o
         bestDelta = delta;
       }
     }
-    if (best >= 0) {
+    if (best >= 0) group.sort((x, y) => rank[x]! - rank[y]!);
+    if (best >= 0 && groupFits(c, assign, live.ef, live.ls, group, inCluster, best, slaMs, end)) {
       for (const i of group) assign[i] = best;
-      if (forward(c, assign).latencyMs > slaMs + EPS) for (const i of group) assign[i] = a;
-      else {
+      if (live.update(group) > slaMs + EPS) {
+        for (const i of group) assign[i] = a;
+        live.update(group);
+      } else {
         for (const i of group) {
           used[a]! -= c.units[i]![a]!;
           used[best]! += c.units[i]![best]!;
@@ -104,4 +113,38 @@ export function clusterDescend(c: Compiled, assign: Int32Array, slaMs: number, o
     for (const i of group) inCluster[i] = 0;
   }
   return improved;
+}
+
+/**
+ * Whether `group` (in topological order, marked in `mark`) fits on class k against the current
+ * schedule: each member's finish from its outside predecessors' finish times, every outside
+ * successor's latest start kept. Exact unless a path leaves the group and comes back, so a move it
+ * passes is still checked with a full forward pass; it spares that pass for most that fail.
+ */
+function groupFits(
+  c: Compiled,
+  assign: Int32Array,
+  ef: Float64Array,
+  ls: Float64Array,
+  group: readonly number[],
+  mark: Uint8Array,
+  k: number,
+  slaMs: number,
+  end: Float64Array,
+): boolean {
+  for (const i of group) {
+    let start = 0;
+    for (const e of c.predEdges[i]!) {
+      const u = c.edges[e]!.u;
+      const arrive = mark[u] ? end[u]! : ef[u]! + transferMs(c, e, assign[u]!, k);
+      if (arrive > start) start = arrive;
+    }
+    end[i] = start + c.p.timeMs[i]![k]!;
+    if (end[i]! > slaMs + EPS) return false;
+    for (const e of c.succEdges[i]!) {
+      const w = c.edges[e]!.v;
+      if (!mark[w] && end[i]! + transferMs(c, e, k, assign[w]!) > ls[w]! + EPS) return false;
+    }
+  }
+  return true;
 }

@@ -6,34 +6,14 @@ import { criticalPath, forward, latestStarts } from './schedule.js';
 
 const EPS = 1e-9;
 
-/**
- * Classes of each task ordered by objective coefficient, cheapest first (ties: faster first). With
- * `only`, unmarked tasks get an empty list (an incremental re-plan sorts just what it revisits).
- */
-export function cheapestOrder(c: Compiled, only?: Uint8Array): Int32Array[] {
-  const out: Int32Array[] = [];
-  for (let i = 0; i < c.n; i++) {
-    if (only && !only[i]) {
-      out.push(new Int32Array(0));
-      continue;
-    }
-    const coef = c.coef[i]!;
-    const t = c.p.timeMs[i]!;
-    const ks: number[] = [];
-    for (let k = 0; k < c.m; k++) if (Number.isFinite(coef[k]!)) ks.push(k);
-    ks.sort((a, b) => coef[a]! - coef[b]! || t[a]! - t[b]!);
-    out.push(Int32Array.from(ks));
-  }
-  return out;
-}
-
 /** Tasks with the fewest usable classes first, so capacity goes to those that need it. */
 export function leastChoiceFirst(c: Compiled, prefs: Int32Array[]): number[] {
   return [...Array(c.n).keys()].sort((a, b) => prefs[a]!.length - prefs[b]!.length);
 }
 
 /**
- * Each task on argmin_k coef + w_i·t among classes with room (w_i = ∞: fastest). Hot path of the
+ * Each task on argmin_k coef + w_i·t among classes with room (w_i = ∞: fastest; coef from `coefs`,
+ * c.coef unless given). Hot path of the
  * weight searches, hence the plain loops.
  */
 export function initial(
@@ -41,12 +21,13 @@ export function initial(
   prefs: Int32Array[],
   order: number[],
   w: (i: number) => number,
+  coefs: number[][] = c.coef,
 ): Int32Array | null {
   const assign = new Int32Array(c.n).fill(-1);
   const used = new Float64Array(c.m);
   for (const i of order) {
     const wi = w(i);
-    const coef = c.coef[i]!;
+    const coef = coefs[i]!;
     const time = c.p.timeMs[i]!;
     const units = c.units[i]!;
     const fastest = !Number.isFinite(wi);
@@ -69,6 +50,18 @@ export function initial(
 }
 
 /**
+ * Coefficients that take class k as a flood: a task on k costs its coefficient alone (its edges
+ * there assumed colocated), on any other class `own` (its edges assumed crossing).
+ */
+export function floodCoefs(c: Compiled, own: number[][], k: number): number[][] {
+  return own.map((row, i) => {
+    const out = [...row];
+    out[k] = c.coef[i]![k]!;
+    return out;
+  });
+}
+
+/**
  * Transfer-aware construction (HEFT-like, cost-weighted): in topological order each task takes the
  * class minimising coef + price of the crossings from its placed predecessors + μ·(finish time
  * there), where finish includes their transfers, so chains stay colocated unless moving pays.
@@ -80,31 +73,35 @@ export function constructTopo(c: Compiled, prefs: Int32Array[], mu: number): Int
   const start = new Float64Array(c.m);
   const crossing = new Float64Array(c.m);
   const fastest = !Number.isFinite(mu);
+  const { m, priced, gamma } = c;
   for (const i of c.order) {
     const ks = prefs[i]!;
     const nk = ks.length;
-    for (let h = 0; h < nk; h++) {
-      start[ks[h]!] = 0;
-      crossing[ks[h]!] = 0;
-    }
+    start.fill(0);
+    crossing.fill(0);
     const preds = c.predEdges[i]!;
+    // Dense loops over every class (this runs for every task × predecessor × class); the
+    // predecessor's own class, where the edge is colocated (no hop, no price), is corrected after.
     for (let p = 0; p < preds.length; p++) {
       const { u, tau, send, recv } = c.edges[preds[p]!]!;
       const au = assign[u]!;
       const base = ef[u]!;
       const tauU = tau[au]!;
       const sendU = send[au]!;
-      for (let h = 0; h < nk; h++) {
-        const k = ks[h]!;
-        if (k === au) {
-          if (base > start[k]!) start[k] = base;
-          continue;
-        }
-        const hop = Math.max(tauU, tau[k]!);
-        if (base + hop > start[k]!) start[k] = base + hop;
-        // transferCost inlined: this loop runs for every task × predecessor × class.
-        if (c.priced) crossing[k]! += sendU + recv[k]! + c.gamma * hop;
+      const startAu = start[au]!;
+      for (let k = 0; k < m; k++) {
+        const t = tau[k]!;
+        const arrive = base + Math.max(tauU, t);
+        if (arrive > start[k]!) start[k] = arrive;
       }
+      start[au] = Math.max(base, startAu);
+      if (!priced) continue;
+      // transferCost inlined.
+      for (let k = 0; k < m; k++) {
+        const t = tau[k]!;
+        crossing[k]! += sendU + recv[k]! + (gamma > 0 ? gamma * Math.max(tauU, t) : 0);
+      }
+      crossing[au]! -= sendU + recv[au]! + gamma * tauU;
     }
     const coef = c.coef[i]!;
     const time = c.p.timeMs[i]!;
@@ -196,11 +193,12 @@ export function flowSearch(
   prefs: Int32Array[],
   order: number[],
   mu: number,
+  coefs: number[][] = c.coef,
 ): Candidate[] {
   const w = new Float64Array(c.n).fill(mu);
   const out: Candidate[] = [];
   for (let round = 0; round < FLOW_ROUNDS; round++) {
-    const assign = initial(c, prefs, order, (i) => w[i]!);
+    const assign = initial(c, prefs, order, (i) => w[i]!, coefs);
     if (!assign) return out;
     const s = forward(c, assign);
     if (s.latencyMs <= slaMs + EPS) {

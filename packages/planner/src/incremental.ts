@@ -1,6 +1,7 @@
 import { clusterDescend } from './cluster.js';
-import { cheapestOrder, weightSearch } from './construct.js';
-import { deltaCost, descend, fitsWindow, pairDescend, repair } from './heuristic.js';
+import { weightSearch } from './construct.js';
+import { deltaCost, descend, fitsWindow, moveTables, pairDescend } from './descent.js';
+import { repair } from './heuristic.js';
 import {
   checkOptions,
   feasible,
@@ -285,12 +286,12 @@ export function planIncremental(
   }
   const latency = forward(c, assign).latencyMs;
   if (latency > o.slaMs + EPS) return { ...planHeuristic(problem, o), revisited: c.n, fullReplan: true };
-  const prefs = cheapestOrder(c, visit);
-  descend(c, assign, o.slaMs, prefs, visit);
-  for (let round = 0; round < 4 && pairDescend(c, assign, o.slaMs, visit); round++)
-    descend(c, assign, o.slaMs, prefs, visit);
+  const tables = moveTables(c, visit);
+  descend(c, assign, o.slaMs, tables, visit);
+  for (let round = 0; round < 4 && pairDescend(c, assign, o.slaMs, tables, visit); round++)
+    descend(c, assign, o.slaMs, tables, visit);
   for (let round = 0; round < 4 && clusterDescend(c, assign, o.slaMs, visit); round++)
-    descend(c, assign, o.slaMs, prefs, visit);
+    descend(c, assign, o.slaMs, tables, visit);
   let revisited = 0;
   for (let i = 0; i < c.n; i++) revisited += visit[i]!;
   const solveMs = Date.now() - t0;

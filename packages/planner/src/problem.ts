@@ -62,7 +62,7 @@ export interface Compiled {
    * and the objective units a crossing costs on each side: `send[j]` when u sits on j, `recv[j]`
    * when v does (zero when both ends share a class).
    */
-  edges: { u: number; v: number; tau: number[]; send: Float64Array; recv: Float64Array }[];
+  edges: { u: number; v: number; tau: Float64Array; send: Float64Array; recv: Float64Array }[];
   predEdges: number[][];
   succEdges: number[][];
   /** Objective coefficient [i][j]: $/h at the target rate, or $ per request when rate is 0. */
@@ -106,7 +106,7 @@ function edgePrices(
   spec: EdgeSpec,
   u: number,
   v: number,
-  tau: number[],
+  tau: Float64Array,
   perClass: { usdPerMs: Float64Array; egress: Float64Array; perRate: number },
 ): { send: Float64Array; recv: Float64Array } {
   const m = p.classes.length;
@@ -155,7 +155,7 @@ export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
     if (u === undefined || v === undefined) {
       throw new PlanError(PlanErrorCode.Input, `edge ${e.from} → ${e.to} names an unknown task`);
     }
-    const tau = new Array<number>(m);
+    const tau = new Float64Array(m);
     if (e.transferMs !== undefined) tau.fill(e.transferMs);
     else for (let j = 0; j < m; j++) tau[j] = (e.bytes / link[j]!) * 1e3;
     // Per request at rate 0; $/h of crossings at the target rate otherwise, like coef.

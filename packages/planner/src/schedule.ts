@@ -104,3 +104,91 @@ export function startOf(c: Compiled, assign: Int32Array, ef: Float64Array, i: nu
   }
   return start;
 }
+
+/**
+ * Earliest finishes and latest starts (against a fixed deadline) kept current while tasks move:
+ * after a move only the tasks it can reach are recomputed (downstream for finishes, upstream for
+ * latest starts), in topological order, stopping where a value does not change.
+ */
+export class LiveSchedule {
+  readonly es: Float64Array;
+  readonly ef: Float64Array;
+  readonly ls: Float64Array;
+  latencyMs = 0;
+  private readonly rank: Int32Array;
+  private readonly pending: Uint8Array;
+
+  constructor(
+    private readonly c: Compiled,
+    private readonly assign: Int32Array,
+    private readonly deadline: number,
+  ) {
+    const s = forward(c, assign);
+    this.es = s.es;
+    this.ef = s.ef;
+    this.latencyMs = s.latencyMs;
+    this.ls = latestStarts(c, assign, deadline);
+    this.rank = new Int32Array(c.n);
+    c.order.forEach((i, h) => {
+      this.rank[i] = h;
+    });
+    this.pending = new Uint8Array(c.n);
+  }
+
+  /** Recomputes what the class changes of `moved` reach; returns the new latency. */
+  update(moved: readonly number[]): number {
+    const { c, assign, es, ef, ls, rank, pending } = this;
+    let lo = c.n;
+    for (const i of moved) {
+      pending[i] = 2;
+      if (rank[i]! < lo) lo = rank[i]!;
+    }
+    for (let h = lo; h < c.n; h++) {
+      const i = c.order[h]!;
+      if (!pending[i]) continue;
+      const self = pending[i] === 2;
+      pending[i] = 0;
+      let s = 0;
+      for (const k of c.predEdges[i]!) {
+        const u = c.edges[k]!.u;
+        const t = ef[u]! + transferMs(c, k, assign[u]!, assign[i]!);
+        if (t > s) s = t;
+      }
+      const f = s + duration(c, assign, i);
+      es[i] = s;
+      // A moved task's successors see new transfers even when its finish stays.
+      if (f === ef[i] && !self) continue;
+      ef[i] = f;
+      for (const k of c.succEdges[i]!) if (!pending[c.edges[k]!.v]) pending[c.edges[k]!.v] = 1;
+    }
+    let hi = -1;
+    for (const i of moved) {
+      pending[i] = 2;
+      if (rank[i]! > hi) hi = rank[i]!;
+      for (const k of c.predEdges[i]!) {
+        const u = c.edges[k]!.u;
+        if (!pending[u]) pending[u] = 1;
+        if (rank[u]! > hi) hi = rank[u]!;
+      }
+    }
+    for (let h = hi; h >= 0; h--) {
+      const i = c.order[h]!;
+      if (!pending[i]) continue;
+      pending[i] = 0;
+      let f = this.deadline;
+      for (const k of c.succEdges[i]!) {
+        const v = c.edges[k]!.v;
+        const t = ls[v]! - transferMs(c, k, assign[i]!, assign[v]!);
+        if (t < f) f = t;
+      }
+      const l = f - duration(c, assign, i);
+      if (l === ls[i]) continue;
+      ls[i] = l;
+      for (const k of c.predEdges[i]!) if (!pending[c.edges[k]!.u]) pending[c.edges[k]!.u] = 1;
+    }
+    let latency = 0;
+    for (let i = 0; i < c.n; i++) if (ef[i]! > latency) latency = ef[i]!;
+    this.latencyMs = latency;
+    return latency;
+  }
+}

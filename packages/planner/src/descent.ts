@@ -1,0 +1,393 @@
+import { crossingDelta } from './cluster.js';
+import { type Compiled, transferCost, transferMs } from './problem.js';
+import { LiveSchedule, latestStarts, startOf, usage } from './schedule.js';
+
+// Local search moves shared by the heuristic and the incremental re-plan: single tasks and
+// colocated pairs moved to cheaper classes within the SLA.
+
+const EPS = 1e-9;
+
+/**
+ * What the local search ranks classes by. `own[i][k]`: task i's coefficient on class k plus its
+ * own side of every incident edge's price (and γ at its own link's transfer time), as if every edge
+ * crossed; `prefs[i]`: i's classes ascending in it. Moving i to a class none of its neighbours sits
+ * on then costs exactly own[i][k] + (the neighbours' side of i's edges) − (what i costs now) without
+ * γ, and at least that with γ, so a scan in prefs order can stop at the first class that fits.
+ */
+export interface MoveTables {
+  own: number[][];
+  prefs: Int32Array[];
+}
+
+/**
+ * The tables for every task, or (with `only`) for the marked ones; unmarked tasks get an empty
+ * prefs list. Without priced crossings own is the coefficient itself.
+ */
+export function moveTables(c: Compiled, only?: Uint8Array): MoveTables {
+  const own = c.priced ? c.coef.map((row, i) => (only && !only[i] ? row : [...row])) : c.coef;
+  if (c.priced) {
+    for (const { u, v, send, recv, tau } of c.edges) {
+      const ru = only && !only[u] ? null : own[u]!;
+      const rv = only && !only[v] ? null : own[v]!;
+      for (let k = 0; k < c.m; k++) {
+        const g = c.gamma * tau[k]!;
+        if (ru) ru[k]! += send[k]! + g;
+        if (rv) rv[k]! += recv[k]! + g;
+      }
+    }
+  }
+  const prefs: Int32Array[] = [];
+  const ks = new Int32Array(c.m);
+  for (let i = 0; i < c.n; i++) {
+    if (only && !only[i]) {
+      prefs.push(new Int32Array(0));
+      continue;
+    }
+    const key = own[i]!;
+    const t = c.p.timeMs[i]!;
+    // Insertion sort (ties: faster first): a few dozen classes per task, a thousand tasks.
+    let n = 0;
+    for (let k = 0; k < c.m; k++) {
+      if (!Number.isFinite(key[k]!)) continue;
+      let h = n++;
+      while (h > 0) {
+        const prev = ks[h - 1]!;
+        if (key[prev]! < key[k]! || (key[prev] === key[k] && t[prev]! <= t[k]!)) break;
+        ks[h] = prev;
+        h--;
+      }
+      ks[h] = k;
+    }
+    prefs.push(ks.slice(0, n));
+  }
+  return { own, prefs };
+}
+
+/** Δ objective of moving task i to class k, including the price of its incident edges. */
+export function deltaCost(c: Compiled, assign: Int32Array, i: number, k: number): number {
+  let d = c.coef[i]![k]! - c.coef[i]![assign[i]!]!;
+  if (c.priced) {
+    for (const e of c.predEdges[i]!) {
+      const u = assign[c.edges[e]!.u]!;
+      d += transferCost(c, e, u, k) - transferCost(c, e, u, assign[i]!);
+    }
+    for (const e of c.succEdges[i]!) {
+      const w = assign[c.edges[e]!.v]!;
+      d += transferCost(c, e, k, w) - transferCost(c, e, assign[i]!, w);
+    }
+  }
+  return d;
+}
+
+/**
+ * Σ over the edges leaving `group` (its tasks marked in `mark`) of the outside neighbour's side of
+ * the price less what the edge costs now: with the group's own rows, the cost of moving it to a
+ * class no outside neighbour sits on (see MoveTables).
+ */
+function leavingOffset(c: Compiled, assign: Int32Array, group: readonly number[], mark: Uint8Array): number {
+  let sum = 0;
+  for (const i of group) {
+    const a = assign[i]!;
+    for (const e of c.predEdges[i]!) {
+      const edge = c.edges[e]!;
+      if (mark[edge.u]) continue;
+      const au = assign[edge.u]!;
+      sum += edge.send[au]! - transferCost(c, e, au, a);
+    }
+    for (const e of c.succEdges[i]!) {
+      const edge = c.edges[e]!;
+      if (mark[edge.v]) continue;
+      const av = assign[edge.v]!;
+      sum += edge.recv[av]! - transferCost(c, e, a, av);
+    }
+  }
+  return sum;
+}
+
+/** Scratch state of the move scans: task marks and a per-class stamp for "a neighbour sits here". */
+class Scratch {
+  mark: Uint8Array;
+  stamp: Int32Array;
+  tick = 0;
+  group: number[] = [];
+  constructor(c: Compiled) {
+    this.mark = new Uint8Array(c.n);
+    this.stamp = new Int32Array(c.m);
+  }
+  /** Stamps the classes of the group's outside neighbours other than `a`; returns them. */
+  neighbourClasses(c: Compiled, assign: Int32Array, a: number): number[] {
+    this.tick++;
+    const out: number[] = [];
+    for (const i of this.group) {
+      for (const e of c.predEdges[i]!) this.add(assign[c.edges[e]!.u]!, a, out);
+      for (const e of c.succEdges[i]!) this.add(assign[c.edges[e]!.v]!, a, out);
+    }
+    return out;
+  }
+  private add(k: number, a: number, out: number[]): void {
+    if (k === a || this.stamp[k] === this.tick) return;
+    this.stamp[k] = this.tick;
+    out.push(k);
+  }
+}
+
+/**
+ * Moves single tasks to the class that lowers the cost most while every path through them still
+ * meets the SLA. One sweep visits tasks in topological order: predecessors' finish times are
+ * current (already swept) and successors' latest starts are exact (nothing downstream has moved
+ * yet), so a move is safe iff ef(pred) + transfer + t_new + transfer ≤ ls(succ) on all incident
+ * edges. With `only`, just the marked tasks may move (an incremental re-plan); the tables need
+ * only cover those.
+ */
+export function descend(
+  c: Compiled,
+  assign: Int32Array,
+  slaMs: number,
+  tables: MoveTables,
+  only?: Uint8Array,
+): void {
+  const used = usage(c, assign);
+  const scratch = new Scratch(c);
+  // After the first sweep, only tasks next to a move (or moved) are visited again: elsewhere the
+  // prices are unchanged and windows rarely widen.
+  let visit = only ? Uint8Array.from(only) : new Uint8Array(c.n).fill(1);
+  for (let round = 0; round < 8; round++) {
+    const ls = latestStarts(c, assign, slaMs);
+    const ef = new Float64Array(c.n);
+    const next = new Uint8Array(c.n);
+    let moved = false;
+    for (const i of c.order) {
+      if (visit[i]) {
+        const k = bestSingleMove(c, assign, used, ef, ls, slaMs, tables, i, scratch);
+        if (k >= 0) {
+          used[assign[i]!]! -= c.units[i]![assign[i]!]!;
+          used[k]! += c.units[i]![k]!;
+          assign[i] = k;
+          moved = true;
+          markAround(c, i, next, only);
+        }
+      }
+      ef[i] = startOf(c, assign, ef, i, assign[i]!) + c.p.timeMs[i]![assign[i]!]!;
+    }
+    if (!moved) return;
+    visit = next;
+  }
+}
+
+/** Marks task i and its neighbours in `out` (those in `only`, when given). */
+function markAround(c: Compiled, i: number, out: Uint8Array, only?: Uint8Array): void {
+  const mark = (x: number) => {
+    if (!only || only[x]) out[x] = 1;
+  };
+  mark(i);
+  for (const e of c.predEdges[i]!) mark(c.edges[e]!.u);
+  for (const e of c.succEdges[i]!) mark(c.edges[e]!.v);
+}
+
+/**
+ * The class task i gains most by moving to within its window and the counts, or -1: its
+ * neighbours' classes exactly (joining one removes a crossing), then the others in prefs order
+ * until their lower bound can no longer beat the best found.
+ */
+function bestSingleMove(
+  c: Compiled,
+  assign: Int32Array,
+  used: number[],
+  ef: Float64Array,
+  ls: Float64Array,
+  slaMs: number,
+  tables: MoveTables,
+  i: number,
+  scratch: Scratch,
+): number {
+  const a = assign[i]!;
+  const coefA = c.coef[i]![a]!;
+  const units = c.units[i]!;
+  let best = -1;
+  let bestDelta = -EPS * Math.abs(coefA);
+  let offset = 0;
+  if (c.priced) {
+    scratch.group[0] = i;
+    scratch.group.length = 1;
+    scratch.mark[i] = 1;
+    offset = leavingOffset(c, assign, scratch.group, scratch.mark);
+    scratch.mark[i] = 0;
+    for (const k of scratch.neighbourClasses(c, assign, a)) {
+      if (used[k]! + units[k]! > c.cap[k]!) continue;
+      const d = deltaCost(c, assign, i, k);
+      if (d < bestDelta && fitsWindow(c, assign, ef, ls, i, k, slaMs)) {
+        best = k;
+        bestDelta = d;
+      }
+    }
+  }
+  const own = tables.own[i]!;
+  const prefs = tables.prefs[i]!;
+  const exact = c.gamma === 0;
+  const time = c.p.timeMs[i]!;
+  const room = windowBound(c, ef, ls, i, slaMs);
+  for (let h = 0; h < prefs.length; h++) {
+    const k = prefs[h]!;
+    const bound = own[k]! - coefA + offset;
+    if (!(bound < bestDelta)) break;
+    if (k === a || (c.priced && scratch.stamp[k] === scratch.tick)) continue;
+    if (time[k]! > room || used[k]! + units[k]! > c.cap[k]!) continue;
+    const d = exact ? bound : deltaCost(c, assign, i, k);
+    if (d < bestDelta && fitsWindow(c, assign, ef, ls, i, k, slaMs)) {
+      best = k;
+      bestDelta = d;
+      if (exact) break;
+    }
+  }
+  return best;
+}
+
+/**
+ * Moves both ends of a colocated edge to a cheaper common class: transfers make single moves out
+ * of a colocated cluster look infeasible even when moving the pair is fine. Classes the pair's
+ * neighbours sit on are priced exactly, the others by the pair's own rows (see MoveTables). The
+ * window check uses the current schedule (exact unless another path joins the pair), so every
+ * accepted move is verified with a full forward pass and reverted if it breaks the SLA. With
+ * `only`, just edges with a marked end are tried.
+ */
+export function pairDescend(
+  c: Compiled,
+  assign: Int32Array,
+  slaMs: number,
+  tables: MoveTables,
+  only?: Uint8Array,
+): boolean {
+  const used = usage(c, assign);
+  const live = new LiveSchedule(c, assign, slaMs);
+  let improved = false;
+  const scratch = new Scratch(c);
+  const { mark, group } = scratch;
+  const exact = c.gamma === 0;
+  for (let e = 0; e < c.edges.length; e++) {
+    const edge = c.edges[e]!;
+    const { u, v } = edge;
+    const a = assign[u]!;
+    if (assign[v] !== a || (only && !only[u] && !only[v])) continue;
+    const coefU = c.coef[u]!;
+    const coefV = c.coef[v]!;
+    const ownU = tables.own[u]!;
+    const ownV = tables.own[v]!;
+    const coefA = coefU[a]! + coefV[a]!;
+    let best = -1;
+    let bestDelta = -EPS * (Math.abs(coefU[a]!) + Math.abs(coefV[a]!));
+    let offset = 0;
+    group[0] = u;
+    group[1] = v;
+    group.length = 2;
+    if (c.priced) {
+      mark[u] = 1;
+      mark[v] = 1;
+      offset = leavingOffset(c, assign, group, mark);
+      scratch.neighbourClasses(c, assign, a);
+    }
+    for (let k = 0; k < c.m; k++) {
+      if (k === a) continue;
+      let delta: number;
+      if (c.priced && scratch.stamp[k] === scratch.tick) {
+        delta = coefU[k]! + coefV[k]! - coefA;
+        if (!(delta < Infinity)) continue;
+        delta += crossingDelta(c, assign, group, mark, k);
+      } else {
+        // The pair's own edge stays colocated: its two sides come out of the own rows.
+        const inside = c.priced ? edge.send[k]! + edge.recv[k]! + 2 * c.gamma * edge.tau[k]! : 0;
+        delta = ownU[k]! + ownV[k]! - inside - coefA + offset;
+        if (!(delta < bestDelta)) continue;
+        if (!exact) delta = coefU[k]! + coefV[k]! - coefA + crossingDelta(c, assign, group, mark, k);
+      }
+      if (!(delta < bestDelta)) continue;
+      if (used[k]! + c.units[u]![k]! + c.units[v]![k]! > c.cap[k]!) continue;
+      if (!pairFits(c, assign, live.ef, live.ls, e, k, slaMs)) continue;
+      best = k;
+      bestDelta = delta;
+    }
+    mark[u] = 0;
+    mark[v] = 0;
+    if (best < 0) continue;
+    assign[u] = best;
+    assign[v] = best;
+    if (live.update(group) > slaMs + EPS) {
+      assign[u] = a;
+      assign[v] = a;
+      live.update(group);
+      continue;
+    }
+    used[a]! -= c.units[u]![a]! + c.units[v]![a]!;
+    used[best]! += c.units[u]![best]! + c.units[v]![best]!;
+    improved = true;
+  }
+  return improved;
+}
+
+function pairFits(
+  c: Compiled,
+  assign: Int32Array,
+  ef: Float64Array,
+  ls: Float64Array,
+  e: number,
+  k: number,
+  slaMs: number,
+): boolean {
+  const { u, v } = c.edges[e]!;
+  const endU = startOf(c, assign, ef, u, k) + c.p.timeMs[u]![k]!;
+  let startV = 0;
+  for (const pe of c.predEdges[v]!) {
+    const p = c.edges[pe]!.u;
+    const arrive = p === u ? endU : ef[p]! + transferMs(c, pe, assign[p]!, k);
+    if (arrive > startV) startV = arrive;
+  }
+  const endV = startV + c.p.timeMs[v]![k]!;
+  if (endU > slaMs + EPS || endV > slaMs + EPS) return false;
+  for (const [x, end] of [
+    [u, endU],
+    [v, endV],
+  ] as const) {
+    for (const se of c.succEdges[x]!) {
+      const w = c.edges[se]!.v;
+      if (w === v) continue;
+      if (end + transferMs(c, se, k, assign[w]!) > ls[w]! + EPS) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * The longest task i could take on any class: from its predecessors' latest finish to its
+ * successors' earliest latest start (or the SLA), transfers left out. A cheap test before fitsWindow.
+ */
+function windowBound(c: Compiled, ef: Float64Array, ls: Float64Array, i: number, slaMs: number): number {
+  let from = 0;
+  for (const e of c.predEdges[i]!) {
+    const f = ef[c.edges[e]!.u]!;
+    if (f > from) from = f;
+  }
+  let to = slaMs;
+  for (const e of c.succEdges[i]!) {
+    const l = ls[c.edges[e]!.v]!;
+    if (l < to) to = l;
+  }
+  return to - from + EPS;
+}
+
+/** Whether task i on class k still meets every successor's latest start and the SLA. */
+export function fitsWindow(
+  c: Compiled,
+  assign: Int32Array,
+  ef: Float64Array,
+  ls: Float64Array,
+  i: number,
+  k: number,
+  slaMs: number,
+): boolean {
+  const end = startOf(c, assign, ef, i, k) + c.p.timeMs[i]![k]!;
+  if (end > slaMs + EPS) return false;
+  for (const e of c.succEdges[i]!) {
+    const w = c.edges[e]!.v;
+    if (end + transferMs(c, e, k, assign[w]!) > ls[w]! + EPS) return false;
+  }
+  return true;
+}
