@@ -1,114 +1,136 @@
-// Request latency and migration interruption of the tool agent on three in-process nodes (cpu,
-// virtual h100, virtual gaudi3) of an embedded nats-server, in fast and durable delivery mode. Per
-// mode and round: requests run two at a time; after `leaveAt` completions the node hosting the
-// modelled LLM ops leaves gracefully, the coordinator moves its operators. One JSON line per round,
-// then one summary line per mode. Imports the built packages (run `pnpm build` first).
-// Usage: pnpm bench migration [--rounds 3] [--requests 30] [--quick]
+// Live migration as its callers see it. Two node processes on an embedded nats-server host one
+// Sequencer actor with a snapshot of `state_bytes`; a serial client (one ask in flight) and a
+// pipelined one (64 in flight) ask it without pause while it is migrated back and forth. Per
+// migration, downtime = the longest gap between two consecutive replies of the serial client that
+// overlaps the migration, minus the median gap outside migrations. lost / duplicated / reordered come
+// from each sender's sequence numbers as the actor applied them; caller_errors counts every error a
+// caller saw (asks are sent once: the library re-sends nothing). peak_extra_rss_mb: the two node
+// processes' resident memory summed, highest during the run minus before the first migration.
+// One JSON line per (mode, state size). Imports the built runtime (run `pnpm build` first).
+// Usage: pnpm bench migration [--migrations 50] [--sizes 1024,65536,...] [--modes fast,durable] [--quick]
 import { readFileSync } from 'node:fs';
-import {
-  type AgentRequest,
-  allowOperatorNatsUrls,
-  Coordinator,
-  closeMemoryConnections,
-  GraphRunner,
-  OPERATOR_ACTORS,
-} from '../packages/agents/dist/index.js';
-import { type Cluster, connectCluster, startEmbeddedNats } from '../packages/runtime/dist/index.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { connectCluster, type MigrationReport, startEmbeddedNats } from '../packages/runtime/dist/index.js';
+import { Sequencer } from '../test/fixtures/runtime-actors.js';
+import { type NodeProc, startNode, stopAll } from '../test/fixtures/runtime-procs.js';
+import { countApplied, startLoad } from '../test/fixtures/sequencer-load.js';
 
-const arg = (name: string, dflt: number) => {
+const arg = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+  return i > 0 ? process.argv[i + 1] : undefined;
 };
 const quick = process.argv.includes('--quick');
-// Each round starts its own nats-server in this one process: operators here may use each of them.
-allowOperatorNatsUrls('any');
-const rounds = arg('rounds', quick ? 1 : 3);
-const requests = arg('requests', quick ? 9 : 30);
-const leaveAt = Math.floor(requests / 3);
-const sample = readFileSync(
-  new URL('../packages/ir/samples/tool-agent.tiny-llama.mlir', import.meta.url),
-  'utf8',
-);
-const request: AgentRequest = { query: 'what is 6*7?', expr: '6*7', search: 'kv cache' };
+const KB = 1024;
+const MB = 1024 * KB;
+const migrations = Number(arg('migrations') ?? (quick ? 4 : 50));
+const sizes = (arg('sizes') ?? (quick ? `${KB},${64 * KB}` : `${KB},${64 * KB},${MB},${16 * MB},${100 * MB}`))
+  .split(',')
+  .map(Number);
+const modes = (arg('modes') ?? 'fast,durable').split(',') as ('fast' | 'durable')[];
+// A durable actor's snapshot lives in one KV record, which max_payload (1 MiB) bounds.
+const DURABLE_MAX_STATE = 256 * KB;
+/** Time between migrations, so that the gaps outside them are measured too. */
+const BETWEEN_MS = 150;
+
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? Number.NaN;
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? Number.NaN;
 };
-const r1 = (x: number) => Math.round(x * 10) / 10;
+const r2 = (x: number) => Math.round(x * 100) / 100;
+const rssMb = (pid: number) => {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
+};
 
-async function round(mode: 'fast' | 'durable', n: number) {
-  const nats = await startEmbeddedNats();
-  const name = `bench${n}${mode}`;
-  const nodes = new Map<string, Cluster>();
-  const log = () => undefined;
-  try {
-    for (const [id, virtual] of [
-      ['node-cpu', []],
-      ['node-h100', ['h100']],
-      ['node-gaudi3', ['gaudi3']],
-    ] as const) {
-      const c = await connectCluster({ nats: nats.url, name, log });
-      await c.startNode({ id, actors: OPERATOR_ACTORS, virtual: [...virtual] });
-      nodes.set(id, c);
-    }
-    const client = await connectCluster({ nats: nats.url, name, log });
-    nodes.set('client', client);
-    const coordinator = new Coordinator(client, { driftEvery: 1_000_000 });
-    await coordinator.start();
-    const d = await coordinator.deploy(sample);
-    const victim = d.ops.find((o) => o.modelled)!.node;
-    const runner = new GraphRunner(client, { mode });
-    const latency: number[] = [];
-    let next = 0;
-    let leftAt = 0;
-    let leaving: Promise<void> | undefined;
-    const worker = async () => {
-      while (next < requests) {
-        const rid = `q${next++}`;
-        const r = await runner.run(coordinator.deployment(d.name)!, rid, request);
-        latency.push(r.latencyMs);
-        if (latency.length === leaveAt) {
-          leftAt = Date.now();
-          leaving = nodes.get(victim)!.close();
-        }
-      }
-    };
-    await Promise.all([worker(), worker()]);
-    await leaving;
-    const moved = coordinator.migrations.find((m) => m.reason.includes(victim));
-    await coordinator.stop();
-    return {
-      bench: 'migration',
-      mode,
-      round: n,
-      requests: latency.length,
-      p50Ms: r1(pct(latency, 50)),
-      p99Ms: r1(pct(latency, 99)),
-      interruptionMs: moved ? moved.at - leftAt : null,
-      movedOperators: moved?.moved.length ?? 0,
-    };
-  } finally {
-    await closeMemoryConnections();
-    for (const c of nodes.values()) await c.close().catch(() => undefined);
-    await nats.stop();
-  }
-}
-
-for (const mode of ['fast', 'durable'] as const) {
-  const all: Awaited<ReturnType<typeof round>>[] = [];
-  for (let n = 0; n < rounds; n++) {
-    const r = await round(mode, n);
-    all.push(r);
-    process.stdout.write(`${JSON.stringify(r)}\n`);
-  }
-  const med = (k: 'p50Ms' | 'p99Ms' | 'interruptionMs') =>
-    r1(
-      pct(
-        all.map((r) => r[k] ?? Number.NaN),
-        50,
-      ),
-    );
-  process.stdout.write(
-    `${JSON.stringify({ bench: 'migration', summary: mode, rounds, medianP50Ms: med('p50Ms'), medianP99Ms: med('p99Ms'), medianInterruptionMs: med('interruptionMs') })}\n`,
+const nats = await startEmbeddedNats();
+const cluster = 'benchmig';
+const client = await connectCluster({ nats: nats.url, name: cluster, askTimeoutMs: 30_000 });
+let nodes: NodeProc[] = [];
+try {
+  nodes = await Promise.all(
+    ['bench-a', 'bench-b'].map((nodeId) => startNode({ nats: nats.url, cluster, nodeId })),
   );
+  const [a, b] = nodes as [NodeProc, NodeProc];
+  for (const mode of modes) {
+    for (const bytes of sizes) {
+      if (mode === 'durable' && bytes > DURABLE_MAX_STATE) {
+        process.stdout.write(
+          `${JSON.stringify({ bench: 'migration', mode, state_bytes: bytes, skipped: `durable state above ${DURABLE_MAX_STATE} B does not fit one KV record` })}\n`,
+        );
+        continue;
+      }
+      const ref = await client.spawn(Sequencer, { id: `s-${mode}-${bytes}`, node: a.nodeId });
+      await ref.ask({ type: 'resize', bytes }, { timeoutMs: 60_000 });
+      const serial = startLoad(ref, 'serial', 1, mode, 30_000);
+      const pipelined = startLoad(ref, 'pipelined', 64, mode, 30_000);
+      const pids = nodes.map((n) => n.child.pid!);
+      await delay(300);
+      const baseline = pids.reduce((s, p) => s + rssMb(p), 0);
+      let peak = baseline;
+      const sampler = setInterval(() => {
+        peak = Math.max(
+          peak,
+          pids.reduce((s, p) => s + rssMb(p), 0),
+        );
+      }, 10);
+      const windows: [number, number][] = [];
+      const reports: MigrationReport[] = [];
+      const failures: string[] = [];
+      for (let i = 0; i < migrations; i++) {
+        const to = i % 2 === 0 ? b.nodeId : a.nodeId;
+        const t0 = performance.now();
+        try {
+          reports.push(await client.migrate(ref, to, { timeoutMs: 120_000 }));
+        } catch (err) {
+          failures.push((err as Error).message);
+        }
+        windows.push([t0, performance.now()]);
+        await delay(BETWEEN_MS);
+      }
+      clearInterval(sampler);
+      await Promise.all([serial.stop(), pipelined.stop()]);
+      const counts = await countApplied(ref, [serial, pipelined]);
+      await client.stop(ref);
+
+      const r = serial.replies;
+      const gaps = r.slice(1).map((t, k) => ({ from: r[k]!, to: t, ms: t - r[k]! }));
+      const during = (g: { from: number; to: number }) => windows.some(([s, e]) => g.to > s && g.from < e);
+      const outside = gaps.filter((g) => !during(g)).map((g) => g.ms);
+      const normal = pct(outside, 50);
+      const downtimes = windows.map(([s, e]) => {
+        const worst = Math.max(0, ...gaps.filter((g) => g.to > s && g.from < e).map((g) => g.ms));
+        return Math.max(0, worst - normal);
+      });
+      const sum = (f: (c: (typeof counts)[number]) => number) => counts.reduce((s, c) => s + f(c), 0);
+      process.stdout.write(
+        `${JSON.stringify({
+          bench: 'migration',
+          mode,
+          state_bytes: bytes,
+          migrations: reports.length,
+          migrations_failed: failures.length,
+          downtime_p50_ms: r2(pct(downtimes, 50)),
+          downtime_p99_ms: r2(pct(downtimes, 99)),
+          downtime_max_ms: r2(Math.max(...downtimes)),
+          normal_gap_ms: r2(normal),
+          paused_p50_ms: r2(pct(reports.map((m) => m.pausedMs), 50)),
+          handoff_p50_ms: r2(pct(reports.map((m) => m.handoffMs), 50)),
+          transfer_ms: r2(pct(reports.map((m) => m.precopyMs), 50)),
+          delta_bytes_p50: pct(reports.map((m) => m.deltaBytes), 50),
+          forwarded: reports.reduce((s, m) => s + m.forwarded, 0),
+          peak_extra_rss_mb: r2(peak - baseline),
+          sent: sum((c) => c.sent),
+          lost: sum((c) => c.lost),
+          duplicated: sum((c) => c.duplicated),
+          reordered: sum((c) => c.outOfOrder),
+          caller_errors: serial.errors.length + pipelined.errors.length,
+          ...(failures.length > 0 ? { first_failure: failures[0] } : {}),
+        })}\n`,
+      );
+    }
+  }
+} finally {
+  await client.close();
+  await stopAll();
+  await nats.stop();
 }

@@ -122,16 +122,28 @@ describe('live migration', () => {
     });
   }
 
-  test('a lost done: the target releases what it held by itself, callers only wait', async () => {
+  test('a refused done: its messages are bounced to their callers, the target releases what it held', async () => {
     const faulty = await startNode({ ...env(), nodeId: 'mig-fault-done', handoffFault: 'done' });
     try {
       const ref = await client.spawn(Sequencer, { id: 'seq-fault-done', node: a.nodeId });
-      const counts = await underLoad(ref, 'fast', async () => {
-        assert.equal((await client.migrate(ref, faulty.nodeId)).to, faulty.nodeId);
-        assert.equal((await client.locate(ref))?.node, faulty.nodeId);
-        await delay(3500);
-      });
-      for (const c of counts) assert.equal(c.applied, c.sent, `${c.sender}: applied once each`);
+      const loops = [startLoad(ref, 'serial', 1, 'fast'), startLoad(ref, 'pipelined', 64, 'fast')];
+      await delay(100);
+      assert.equal((await client.migrate(ref, faulty.nodeId)).to, faulty.nodeId);
+      assert.equal((await client.locate(ref))?.node, faulty.nodeId);
+      // Held messages wait for the target's release timeout (3 s), then run; none times out.
+      await delay(3500);
+      await Promise.all(loops.map((l) => l.stop()));
+      const counts = await countApplied(ref, loops);
+      const errors = loops.flatMap((l) => l.errors);
+      assert.ok(
+        errors.every((e) => /moved to another node while this message waited/.test(e)),
+        errors[0],
+      );
+      // Every message ran once, except the bounced ones, which did not run at all.
+      for (const [i, c] of counts.entries()) {
+        assert.equal(c.applied + loops[i]!.errors.length, c.sent, `${c.sender}: applied or bounced`);
+        assert.equal(c.duplicated, 0);
+      }
     } finally {
       faulty.child.kill('SIGKILL');
       await faulty.exited;

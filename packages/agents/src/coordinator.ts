@@ -37,6 +37,8 @@ export interface CoordinatorMetrics {
   deploys: number;
   migrations: number;
   operatorsMoved: number;
+  /** Of operatorsMoved, those handed over live (the rest were stopped and restarted). */
+  operatorsMovedLive: number;
   /** Moves that failed (each retried by a later re-plan). */
   movesFailed: number;
   /** Re-plans dropped because a newer one of the same deployment started. */
@@ -50,10 +52,14 @@ export interface CoordinatorMetrics {
 }
 
 /** Milliseconds of one operator's move, rounded to 0.1. */
+const tenth = (ms: number) => Math.round(ms * 10) / 10;
 const roundPhases = (p: MovePhases): MovePhases => ({
-  stopMs: Math.round(p.stopMs * 10) / 10,
-  spawnMs: Math.round(p.spawnMs * 10) / 10,
-  configureMs: Math.round(p.configureMs * 10) / 10,
+  how: p.how,
+  precopyMs: tenth(p.precopyMs),
+  pausedMs: tenth(p.pausedMs),
+  stopMs: tenth(p.stopMs),
+  spawnMs: tenth(p.spawnMs),
+  configureMs: tenth(p.configureMs),
 });
 
 export interface CoordinatorOptions {
@@ -98,6 +104,7 @@ export class Coordinator {
     deploys: 0,
     migrations: 0,
     operatorsMoved: 0,
+    operatorsMovedLive: 0,
     movesFailed: 0,
     replansSuperseded: 0,
     elected: 0,
@@ -433,6 +440,7 @@ export class Coordinator {
       this.migrations.push(ev);
       this.#metrics.migrations++;
       this.#metrics.operatorsMoved += done.length;
+      this.#metrics.operatorsMovedLive += done.filter((m) => m.phases.how === 'live').length;
       if (this.migrations.length > this.#keepMigrations)
         this.migrations.splice(0, this.migrations.length - this.#keepMigrations);
       await this.#save(next);
@@ -441,7 +449,7 @@ export class Coordinator {
           ev.moved
             .map(
               (m) =>
-                `${m.opId} ${m.fromClass}→${m.toClass} (stop ${m.phases?.stopMs} + spawn ${m.phases?.spawnMs} + configure ${m.phases?.configureMs} ms)`,
+                `${m.opId} ${m.fromClass}→${m.toClass} (${m.phases?.how === 'live' ? `live: copy ${m.phases.precopyMs} ms while serving, paused ${m.phases.pausedMs}` : `restart: stop ${m.phases?.stopMs} + spawn ${m.phases?.spawnMs}`} + configure ${m.phases?.configureMs} ms)`,
             )
             .join(', '),
       );
@@ -469,24 +477,63 @@ export class Coordinator {
     return false;
   }
 
-  /** Drain + snapshot on the old node (if it still runs), restore on the new one, then reconfigure. */
+  /**
+   * Live when the old node still runs the operator (it keeps serving while its state is copied, see
+   * cluster.migrate); else, or when the live move fails, stop there (drain + snapshot) and restore on
+   * the new node. Either way the operator is then configured for its new device.
+   */
   async #move(d: Deployment, opId: string, from: string): Promise<MovePhases> {
     const op = d.ops.find((o) => o.id === opId)!;
     const ref = { type: op.actorType, id: op.actorId };
     const t0 = performance.now();
     const where = await this.#cluster.locate(ref);
-    if (where && where.node === from && (await this.#cluster.isNodeAlive(from)))
+    const alive = where?.node === from && (await this.#cluster.isNodeAlive(from));
+    if (alive) {
+      try {
+        const r = await this.#cluster.migrate(ref, op.node);
+        const configureMs = await this.#configure(d, opId);
+        return {
+          how: 'live',
+          precopyMs: r.precopyMs,
+          pausedMs: r.handoffMs,
+          stopMs: 0,
+          spawnMs: 0,
+          configureMs,
+        };
+      } catch (err) {
+        this.#log(
+          `live move of ${opId} to ${op.node} failed (${(err as Error).message}); stopping and restarting it`,
+        );
+        if ((await this.#cluster.locate(ref))?.node === op.node) throw err;
+      }
       await this.#cluster.stop(ref);
+    }
     const stopped = performance.now();
-    const placed = await this.#place(d, opId);
-    return { stopMs: stopped - t0, ...placed };
+    const spawned = await this.#cluster
+      .spawn(op.actorType, { id: op.actorId, node: op.node })
+      .then(() => performance.now());
+    const configureMs = await this.#configure(d, opId);
+    return {
+      how: 'restart',
+      precopyMs: 0,
+      pausedMs: spawned - t0,
+      stopMs: stopped - t0,
+      spawnMs: spawned - stopped,
+      configureMs,
+    };
   }
 
-  async #place(d: Deployment, opId: string): Promise<Omit<MovePhases, 'stopMs'>> {
+  /** Spawns every operator of a new deployment where its plan says, then configures it. */
+  async #place(d: Deployment, opId: string): Promise<void> {
+    const op = d.ops.find((o) => o.id === opId)!;
+    await this.#cluster.spawn(op.actorType, { id: op.actorId, node: op.node });
+    await this.#configure(d, opId);
+  }
+
+  /** Tells an operator its deployment, op and device; resolves with the time that took. */
+  async #configure(d: Deployment, opId: string): Promise<number> {
     const op = d.ops.find((o) => o.id === opId)!;
     const t0 = performance.now();
-    const ref = await this.#cluster.spawn(op.actorType, { id: op.actorId, node: op.node });
-    const spawned = performance.now();
     const config: OpConfig = {
       deployment: d.name,
       opId: op.id,
@@ -499,8 +546,10 @@ export class Coordinator {
       cluster: d.cluster,
     };
     // The first configure of an LLM op in a process compiles (or loads) its kernels.
-    await ref.ask({ type: 'configure', config }, { timeoutMs: 60_000, retries: 2 });
-    return { spawnMs: spawned - t0, configureMs: performance.now() - spawned };
+    await this.#cluster
+      .ref({ type: op.actorType, id: op.actorId })
+      .ask({ type: 'configure', config }, { timeoutMs: 60_000, retries: 2 });
+    return performance.now() - t0;
   }
 
   async #save(d: Deployment): Promise<void> {

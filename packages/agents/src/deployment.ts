@@ -33,7 +33,16 @@ export async function loadDeployment(cluster: Cluster, name: string): Promise<De
 }
 
 /** Where one operator's move spent its time: stop on the old node, spawn on the new one, configure it. */
+/**
+ * How one operator moved. `live`: handed over while it served (precopyMs copying its state, pausedMs
+ * the hand-off during which its messages waited); `restart`: stopped on its source (stopMs, the node
+ * was gone or the live move failed) and spawned on the target (spawnMs). configureMs: telling it its
+ * new device afterwards.
+ */
 export interface MovePhases {
+  how: 'live' | 'restart';
+  precopyMs: number;
+  pausedMs: number;
   stopMs: number;
   spawnMs: number;
   configureMs: number;

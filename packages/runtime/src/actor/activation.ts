@@ -42,6 +42,10 @@ interface Incoming {
 
 type Status = ActorInspection['status'];
 
+/** A message the source of a migration could not hand to its target: its caller may send it again. */
+const movedAway = (key: string) =>
+  new Overloaded(`${key} moved to another node while this message waited; send it again`);
+
 /** The queue group of every actor subject (see Activation.open). */
 const ACTOR_QUEUE = 'a';
 
@@ -220,7 +224,10 @@ export class Activation {
         recordRevision: () => this.#record.revision,
         pause: () => this.#pauseForMigration(),
         resume: () => this.#resumeAfterMigration(),
-        detach: () => this.#detach(),
+        detach: (maxBytes) => this.#detach(maxBytes),
+        bounce: (items) => {
+          for (const f of items) if (f.r) this.#replies.send(f.r, failure(movedAway(this.key)));
+        },
         retire: () => {
           this.#status = 'stopped';
           this.host.forget(this);
@@ -254,7 +261,7 @@ export class Activation {
   }
 
   /** Unsubscribes, and once the server has confirmed it (a flush), takes every fast-mode message not run. */
-  async #detach(): Promise<ForwardedMessage[]> {
+  async #detach(maxBytes: number): Promise<ForwardedMessage[]> {
     this.#sub?.unsubscribe();
     await this.host.nc.flush().catch(() => undefined);
     const out: ForwardedMessage[] = [];
@@ -264,8 +271,13 @@ export class Activation {
         continue;
       }
       const { env } = item;
+      const body = encode(item.msg);
+      if (body.length > maxBytes) {
+        if (item.reply) this.#replies.send(item.reply, failure(movedAway(this.key)));
+        continue;
+      }
       out.push({
-        b: encode(item.msg),
+        b: body,
         s: env.sender,
         t: env.traceparent,
         d: env.deadline,

@@ -75,6 +75,7 @@ export class IncomingMigrations {
         return null;
       case 'commit': {
         if (inc.adopted) throw new InvalidOptions('a second commit');
+        if (req.part) this.#write(inc, req.total, req.part.offset, req.part.data);
         this.#resize(inc, req.total);
         const image = req.total > 0 ? inc.image.subarray(0, req.total) : undefined;
         const r = await inc.prepared.commit(image, req);
@@ -88,6 +89,8 @@ export class IncomingMigrations {
         inc.adopted.forwarded(req.items);
         return null;
       case 'done':
+        if (!inc.adopted) throw new InvalidOptions('done before the commit');
+        inc.adopted.forwarded(req.items);
         this.#end(req.migration, inc);
         return null;
       case 'abort':

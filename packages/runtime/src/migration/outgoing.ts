@@ -40,8 +40,14 @@ export interface Migratable {
   pause(): Promise<void>;
   /** Undoes pause(): the migration failed before the directory moved. */
   resume(): Promise<void>;
-  /** After the directory moved: stops receiving and returns the fast-mode messages not run, in order. */
-  detach(): Promise<ForwardedMessage[]>;
+  /**
+   * After the directory moved: stops receiving and returns the fast-mode messages not run, in order.
+   * One whose body is over `maxBytes` (it came in chunks) cannot be forwarded in one request: its
+   * caller is answered Overloaded, to send it again.
+   */
+  detach(maxBytes: number): Promise<ForwardedMessage[]>;
+  /** Answers the callers of messages the target did not take: Overloaded, to send them again. */
+  bounce(items: ForwardedMessage[]): void;
   /** Forgets the activation here (the target owns it). */
   retire(): void;
 }
@@ -63,8 +69,27 @@ export interface MigrationContext {
 const WINDOW = 8;
 /** Room for the request's fields around a part's bytes. */
 const ENVELOPE_ROOM = 1024;
-/** Forwarded messages per request, at most. */
-const FORWARD_BATCH = 256;
+/** A forwarded message's bytes besides its body (sender, reply subject, traceparent, deadline, key). */
+const FORWARD_ROOM = 256;
+
+/** Messages in order, cut into batches of at most `bytes` each (detach keeps larger ones back). */
+function forwardBatches(items: ForwardedMessage[], bytes: number): ForwardedMessage[][] {
+  const batches: ForwardedMessage[][] = [];
+  let batch: ForwardedMessage[] = [];
+  let size = 0;
+  for (const item of items) {
+    const n = item.b.length + FORWARD_ROOM;
+    if (batch.length > 0 && size + n > bytes) {
+      batches.push(batch);
+      batch = [];
+      size = 0;
+    }
+    batch.push(item);
+    size += n;
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
 
 async function ask(ctx: MigrationContext, to: string, req: HandoffRequest): Promise<unknown> {
   const reply = await ctx.nc.request(ctx.handoffSubject(to), encode(req), { timeout: ctx.timeoutMs });
@@ -79,9 +104,8 @@ async function sendImage(
   to: string,
   migration: string,
   image: Uint8Array,
-  ranges: [number, number][],
+  todo: [number, number][],
 ): Promise<number> {
-  const todo = parts(ranges, ctx.maxPayload - ENVELOPE_ROOM);
   let next = 0;
   let sent = 0;
   const lane = async () => {
@@ -111,6 +135,7 @@ export async function migrateActivation(
   to: string,
 ): Promise<MigrationReport> {
   const migration = nuid.next();
+  const partBytes = ctx.maxPayload - ENVELOPE_ROOM;
   const failed = (step: string, err: unknown) =>
     new MigrationFailed(a.key, step, (err as Error).message ?? String(err), { cause: err });
   const t0 = performance.now();
@@ -125,7 +150,8 @@ export async function migrateActivation(
   let claim: Claim | undefined;
   try {
     copied = a.image();
-    if (copied) await sendImage(ctx, to, migration, copied, changedRanges(undefined, copied));
+    if (copied)
+      await sendImage(ctx, to, migration, copied, parts(changedRanges(undefined, copied), partBytes));
     claim = await ctx.currentClaim();
   } catch (err) {
     await abort();
@@ -141,10 +167,17 @@ export async function migrateActivation(
   await a.pause();
   let deltaBytes = 0;
   let total = 0;
+  let last: { offset: number; data: Uint8Array } | undefined;
   try {
     const final = a.image();
     total = final?.length ?? 0;
-    if (final) deltaBytes = await sendImage(ctx, to, migration, final, changedRanges(copied, final));
+    if (final) {
+      const todo = parts(changedRanges(copied, final), partBytes);
+      // The last part rides on the commit.
+      const tail = todo.pop();
+      if (tail) last = { offset: tail[0], data: final.subarray(tail[0], tail[1]) };
+      deltaBytes = (await sendImage(ctx, to, migration, final, todo)) + (last?.data.length ?? 0);
+    }
   } catch (err) {
     await abort();
     await a.resume();
@@ -159,6 +192,7 @@ export async function migrateActivation(
       epoch: claim.epoch,
       revision: claim.revision,
       recordRevision: a.recordRevision(),
+      ...(last ? { part: last } : {}),
     })) as { epoch?: unknown };
     if (typeof r?.epoch !== 'number') throw new Error('the target answered the commit without an epoch');
     epoch = r.epoch;
@@ -175,18 +209,25 @@ export async function migrateActivation(
   }
   const committed = performance.now();
 
-  const items = await a.detach();
+  const items = await a.detach(partBytes - FORWARD_ROOM);
   a.retire();
+  const batches = forwardBatches(items, partBytes);
+  if (batches.length === 0) batches.push([]);
+  let sent = 0;
   try {
-    for (let i = 0; i < items.length; i += FORWARD_BATCH)
-      await ask(ctx, to, { op: 'forward', migration, items: items.slice(i, i + FORWARD_BATCH) });
-    await ask(ctx, to, { op: 'done', migration });
+    // The last batch rides on `done`.
+    for (; sent < batches.length - 1; sent++)
+      await ask(ctx, to, { op: 'forward', migration, items: batches[sent]! });
+    await ask(ctx, to, { op: 'done', migration, items: batches[sent]! });
   } catch (err) {
-    // The target owns the actor: these messages' callers time out (and retry) as after a crash.
+    // The target owns the actor; these callers hear at once rather than wait for their timeout (a
+    // batch whose answer was lost may have run there: send again with an idempotency key).
+    const left = batches.slice(sent).flat();
+    a.bounce(left);
     ctx.log('messages that reached the source during a migration were not forwarded', {
       actor: a.key,
       to,
-      messages: items.length,
+      messages: left.length,
       error: String(err),
     });
   }

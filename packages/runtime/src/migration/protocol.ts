@@ -4,11 +4,12 @@ import { InvalidOptions } from '../errors.js';
 /**
  * The live-migration protocol, source node → target node on the target's handoff subject. Each step
  * is a request the target answers before the source goes on:
- * `begin` (the target checks it can host the actor) → `state` (parts of the snapshot image: the whole
- * image while the source serves, then the blocks that changed) → `commit` (the target moves the
- * directory epoch and starts the actor, holding what reaches it directly) → `forward` (what reached
- * the source meanwhile, in order) → `done` (the target releases what it held). `abort` drops a
- * migration that has not committed.
+ * `begin` (the target checks it can host the actor and reads its persisted record) → `state` (parts
+ * of the snapshot image: the whole image while the source serves, then the blocks that changed) →
+ * `commit` (with the last changed part: the target moves the directory epoch and starts the actor,
+ * holding what reaches it directly) → `forward` (what reached the source meanwhile, in order) →
+ * `done` (the last of those; the target releases what it held). `abort` drops a migration that has
+ * not committed.
  */
 export type HandoffRequest =
   | { op: 'begin'; migration: string; type: string; id: string }
@@ -20,9 +21,11 @@ export type HandoffRequest =
       epoch: number;
       revision: number;
       recordRevision: number;
+      /** The last changed part of the image, when it fits in this message (one round trip less). */
+      part?: { offset: number; data: Uint8Array };
     }
   | { op: 'forward'; migration: string; items: ForwardedMessage[] }
-  | { op: 'done'; migration: string }
+  | { op: 'done'; migration: string; items: ForwardedMessage[] }
   | { op: 'abort'; migration: string };
 
 /** A fast-mode message the source had accepted but not run, as the target queues it. */
@@ -87,7 +90,10 @@ export function parseHandoff(v: unknown): HandoffRequest {
         offset: count(r.offset, 'offset'),
         data: r.data,
       };
-    case 'commit':
+    case 'commit': {
+      const part = r.part as { offset?: unknown; data?: unknown } | undefined;
+      if (part !== undefined && !(part?.data instanceof Uint8Array))
+        throw new InvalidOptions('a commit part needs its bytes');
       return {
         op: 'commit',
         migration,
@@ -95,13 +101,15 @@ export function parseHandoff(v: unknown): HandoffRequest {
         epoch: count(r.epoch, 'epoch'),
         revision: count(r.revision, 'revision'),
         recordRevision: count(r.recordRevision, 'record revision'),
+        ...(part ? { part: { offset: count(part.offset, 'offset'), data: part.data as Uint8Array } } : {}),
       };
+    }
     case 'forward':
-      if (!Array.isArray(r.items)) throw new InvalidOptions('handoff forward needs its items');
-      return { op: 'forward', migration, items: r.items.map(forwarded) };
     case 'done':
+      if (!Array.isArray(r.items)) throw new InvalidOptions(`handoff ${r.op} needs its items`);
+      return { op: r.op, migration, items: r.items.map(forwarded) };
     case 'abort':
-      return { op: r.op, migration };
+      return { op: 'abort', migration };
     default:
       throw new InvalidOptions(
         `unknown handoff op ${JSON.stringify(r.op)}; use begin, state, commit, forward, done or abort`,
