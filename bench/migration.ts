@@ -102,6 +102,7 @@ try {
         return Math.max(0, worst - normal);
       });
       const sum = (f: (c: (typeof counts)[number]) => number) => counts.reduce((s, c) => s + f(c), 0);
+      const median = (f: (m: MigrationReport) => number) => r2(pct(reports.map(f), 50));
       process.stdout.write(
         `${JSON.stringify({
           bench: 'migration',
@@ -113,10 +114,10 @@ try {
           downtime_p99_ms: r2(pct(downtimes, 99)),
           downtime_max_ms: r2(Math.max(...downtimes)),
           normal_gap_ms: r2(normal),
-          paused_p50_ms: r2(pct(reports.map((m) => m.pausedMs), 50)),
-          handoff_p50_ms: r2(pct(reports.map((m) => m.handoffMs), 50)),
-          transfer_ms: r2(pct(reports.map((m) => m.precopyMs), 50)),
-          delta_bytes_p50: pct(reports.map((m) => m.deltaBytes), 50),
+          paused_p50_ms: median((m) => m.pausedMs),
+          handoff_p50_ms: median((m) => m.handoffMs),
+          transfer_ms: median((m) => m.precopyMs),
+          delta_bytes_p50: median((m) => m.deltaBytes),
           forwarded: reports.reduce((s, m) => s + m.forwarded, 0),
           peak_extra_rss_mb: r2(peak - baseline),
           sent: sum((c) => c.sent),
