@@ -89,19 +89,21 @@ export function constructTopo(c: Compiled, prefs: Int32Array[], mu: number): Int
       const tauU = tau[au]!;
       const sendU = send[au]!;
       const startAu = start[au]!;
-      for (let k = 0; k < m; k++) {
-        const t = tau[k]!;
-        const arrive = base + Math.max(tauU, t);
-        if (arrive > start[k]!) start[k] = arrive;
+      if (priced) {
+        // transferCost inlined.
+        for (let k = 0; k < m; k++) {
+          const hop = Math.max(tauU, tau[k]!);
+          if (base + hop > start[k]!) start[k] = base + hop;
+          crossing[k]! += sendU + recv[k]! + gamma * hop;
+        }
+        crossing[au]! -= sendU + recv[au]! + gamma * tauU;
+      } else {
+        for (let k = 0; k < m; k++) {
+          const arrive = base + Math.max(tauU, tau[k]!);
+          if (arrive > start[k]!) start[k] = arrive;
+        }
       }
       start[au] = Math.max(base, startAu);
-      if (!priced) continue;
-      // transferCost inlined.
-      for (let k = 0; k < m; k++) {
-        const t = tau[k]!;
-        crossing[k]! += sendU + recv[k]! + (gamma > 0 ? gamma * Math.max(tauU, t) : 0);
-      }
-      crossing[au]! -= sendU + recv[au]! + gamma * tauU;
     }
     const coef = c.coef[i]!;
     const time = c.p.timeMs[i]!;

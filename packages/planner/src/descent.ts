@@ -8,11 +8,11 @@ import { LiveSchedule, latestStarts, startOf, usage } from './schedule.js';
 const EPS = 1e-9;
 
 /**
- * What the local search ranks classes by. `own[i][k]`: task i's coefficient on class k plus its
+ * What the local search prices classes by. `own[i][k]`: task i's coefficient on class k plus its
  * own side of every incident edge's price (and γ at its own link's transfer time), as if every edge
- * crossed; `prefs[i]`: i's classes ascending in it. Moving i to a class none of its neighbours sits
- * on then costs exactly own[i][k] + (the neighbours' side of i's edges) − (what i costs now) without
- * γ, and at least that with γ, so a scan in prefs order can stop at the first class that fits.
+ * crossed. Moving i to a class none of its neighbours sits on then costs exactly own[i][k] + (the
+ * neighbours' side of i's edges) − (what i costs now) without γ, and at least that with γ: O(1) per
+ * class. `prefs[i]`: the classes that can run i.
  */
 export interface MoveTables {
   own: number[][];
@@ -39,25 +39,8 @@ export function moveTables(c: Compiled, only?: Uint8Array): MoveTables {
   const prefs: Int32Array[] = [];
   const ks = new Int32Array(c.m);
   for (let i = 0; i < c.n; i++) {
-    if (only && !only[i]) {
-      prefs.push(new Int32Array(0));
-      continue;
-    }
-    const key = own[i]!;
-    const t = c.p.timeMs[i]!;
-    // Insertion sort (ties: faster first): a few dozen classes per task, a thousand tasks.
     let n = 0;
-    for (let k = 0; k < c.m; k++) {
-      if (!Number.isFinite(key[k]!)) continue;
-      let h = n++;
-      while (h > 0) {
-        const prev = ks[h - 1]!;
-        if (key[prev]! < key[k]! || (key[prev] === key[k] && t[prev]! <= t[k]!)) break;
-        ks[h] = prev;
-        h--;
-      }
-      ks[h] = k;
-    }
+    if (!only || only[i]) for (let k = 0; k < c.m; k++) if (Number.isFinite(c.coef[i]![k]!)) ks[n++] = k;
     prefs.push(ks.slice(0, n));
   }
   return { own, prefs };
@@ -186,8 +169,8 @@ function markAround(c: Compiled, i: number, out: Uint8Array, only?: Uint8Array):
 
 /**
  * The class task i gains most by moving to within its window and the counts, or -1: its
- * neighbours' classes exactly (joining one removes a crossing), then the others in prefs order
- * until their lower bound can no longer beat the best found.
+ * neighbours' classes exactly (joining one removes a crossing), then the others by their own row,
+ * a lower bound checked before anything dearer (exact without γ).
  */
 function bestSingleMove(
   c: Compiled,
@@ -229,14 +212,12 @@ function bestSingleMove(
   for (let h = 0; h < prefs.length; h++) {
     const k = prefs[h]!;
     const bound = own[k]! - coefA + offset;
-    if (!(bound < bestDelta)) break;
-    if (k === a || (c.priced && scratch.stamp[k] === scratch.tick)) continue;
+    if (!(bound < bestDelta) || k === a || (c.priced && scratch.stamp[k] === scratch.tick)) continue;
     if (time[k]! > room || used[k]! + units[k]! > c.cap[k]!) continue;
     const d = exact ? bound : deltaCost(c, assign, i, k);
     if (d < bestDelta && fitsWindow(c, assign, ef, ls, i, k, slaMs)) {
       best = k;
       bestDelta = d;
-      if (exact) break;
     }
   }
   return best;

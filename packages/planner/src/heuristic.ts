@@ -93,6 +93,8 @@ const REPAIR_MAX_ITER = 400;
 
 /** Up to this many (task, class) pairs the solver also tries downgrade-then-repair moves. */
 const KICK_LIMIT = 20000;
+/** Descended placements dearer than the cheapest by more than this share are not polished. */
+const POLISH_WITHIN = 0.05;
 /** Up to this many (task, class) pairs it searches widely (see breadth). */
 const WIDE_LIMIT = 4000;
 
@@ -106,9 +108,10 @@ function kick(c: Compiled, assign: Int32Array, slaMs: number, tables: MoveTables
   for (let round = 0; round < 4; round++) {
     const moves: { i: number; k: number; save: number }[] = [];
     for (let i = 0; i < c.n; i++) {
+      const coef = c.coef[i]!;
       for (const k of tables.prefs[i]!) {
-        if (k === assign[i]) break;
-        moves.push({ i, k, save: c.coef[i]![assign[i]!]! - c.coef[i]![k]! });
+        const save = coef[assign[i]!]! - coef[k]!;
+        if (save > 0) moves.push({ i, k, save });
       }
     }
     moves.sort((x, y) => y.save - x.save);
@@ -133,26 +136,34 @@ function kick(c: Compiled, assign: Int32Array, slaMs: number, tables: MoveTables
 
 /**
  * Rounds of colocated-pair moves, then of whole-cluster moves, each followed by single-move descent.
- * After the first round of each only what changed, and its neighbours, is looked at again.
+ * After the first round of each only what changed, and its neighbours, is looked at again. With
+ * `only`, just the marked tasks move (an incremental re-plan).
  */
-function polish(c: Compiled, assign: Int32Array, slaMs: number, tables: MoveTables): void {
+export function polish(
+  c: Compiled,
+  assign: Int32Array,
+  slaMs: number,
+  tables: MoveTables,
+  only?: Uint8Array,
+): void {
   const moves = [
-    (only?: Uint8Array) => pairDescend(c, assign, slaMs, tables, only),
-    (only?: Uint8Array) => clusterDescend(c, assign, slaMs, only),
+    (focus?: Uint8Array) => pairDescend(c, assign, slaMs, tables, focus),
+    (focus?: Uint8Array) => clusterDescend(c, assign, slaMs, focus),
   ];
   for (const move of moves) {
-    let focus: Uint8Array | undefined;
+    let focus = only;
     for (let round = 0; round < 4; round++) {
       const before = Int32Array.from(assign);
       if (!move(focus)) break;
-      descend(c, assign, slaMs, tables, changedAround(c, before, assign));
-      focus = changedAround(c, before, assign);
+      focus = changedAround(c, before, assign, only);
+      descend(c, assign, slaMs, tables, focus);
+      focus = changedAround(c, before, assign, only);
     }
   }
 }
 
-/** Tasks whose class differs between two assignments, and their neighbours. */
-function changedAround(c: Compiled, before: Int32Array, after: Int32Array): Uint8Array {
+/** Tasks whose class differs between two assignments, and their neighbours (those in `only`). */
+function changedAround(c: Compiled, before: Int32Array, after: Int32Array, only?: Uint8Array): Uint8Array {
   const out = new Uint8Array(c.n);
   for (const { u, v } of c.edges) {
     if (before[u] !== after[u] || before[v] !== after[v]) {
@@ -160,7 +171,10 @@ function changedAround(c: Compiled, before: Int32Array, after: Int32Array): Uint
       out[v] = 1;
     }
   }
-  for (let i = 0; i < c.n; i++) if (before[i] !== after[i]) out[i] = 1;
+  for (let i = 0; i < c.n; i++) {
+    if (before[i] !== after[i]) out[i] = 1;
+    if (only && !only[i]) out[i] = 0;
+  }
   return out;
 }
 
@@ -170,14 +184,15 @@ function changedAround(c: Compiled, before: Int32Array, after: Int32Array): Uint
  */
 function breadth(c: Compiled): { flood: boolean; descended: number; polished: number; kicked: number } {
   const pairs = c.n * c.m;
-  if (pairs <= WIDE_LIMIT) return { flood: c.priced, descended: 16, polished: 4, kicked: 1 };
-  return { flood: false, descended: 2, polished: 1, kicked: pairs <= KICK_LIMIT ? 1 : 0 };
+  if (pairs <= WIDE_LIMIT) return { flood: c.priced, descended: 12, polished: 3, kicked: 1 };
+  return { flood: false, descended: 1, polished: 1, kicked: pairs <= KICK_LIMIT ? 1 : 0 };
 }
 
-/** The cheapest `count` distinct candidates that meet the SLA, or (none meeting it) all of them. */
+/** The cheapest `count` distinct candidates that meet the SLA, or (none meeting it) the fastest. */
 function cheapest(c: Compiled, cands: Candidate[], slaMs: number, count: number): Candidate[] {
   const meets = cands.filter((x) => x.latencyMs <= slaMs + EPS);
-  if (meets.length === 0) return cands;
+  // None meets the SLA: the fastest go to the (costly) critical-path repair.
+  if (meets.length === 0) return [...cands].sort((a, b) => a.latencyMs - b.latencyMs).slice(0, count);
   const cost = new Map(meets.map((x) => [x, totalCost(c, x.assign)]));
   meets.sort((a, b) => cost.get(a)! - cost.get(b)!);
   const out: Candidate[] = [];
@@ -217,9 +232,8 @@ export function solveHeuristic(c: Compiled, slaMs: number): HeuristicOutcome {
   if (rows.length + chains.length === 0)
     return { assign: null, bestLatencyMs: Infinity, failure: 'capacity' };
   let bestLatencyMs = Infinity;
-  const polished: Int32Array[] = [];
-  for (const family of [rows, chains]) {
-    const descended: { assign: Int32Array; cost: number }[] = [];
+  const descended = [rows, chains].map((family) => {
+    const out: { assign: Int32Array; cost: number }[] = [];
     for (const start of cheapest(c, family, slaMs, wide.descended)) {
       const assign = start.assign;
       let lat = start.latencyMs;
@@ -227,10 +241,16 @@ export function solveHeuristic(c: Compiled, slaMs: number): HeuristicOutcome {
       bestLatencyMs = Math.min(bestLatencyMs, lat);
       if (lat > slaMs + EPS) continue;
       descend(c, assign, slaMs, tables);
-      descended.push({ assign, cost: totalCost(c, assign) });
+      out.push({ assign, cost: totalCost(c, assign) });
     }
-    descended.sort((a, b) => a.cost - b.cost);
-    for (const { assign } of descended.slice(0, wide.polished)) {
+    return out.sort((a, b) => a.cost - b.cost);
+  });
+  // Polishing gains a few per cent: a family whose best is further behind is not polished.
+  const leader = Math.min(...descended.map((d) => d[0]?.cost ?? Infinity));
+  const polished: Int32Array[] = [];
+  for (const family of descended) {
+    for (const { assign, cost } of family.slice(0, wide.polished)) {
+      if (cost > leader * (1 + POLISH_WITHIN)) break;
       polish(c, assign, slaMs, tables);
       polished.push(assign);
     }

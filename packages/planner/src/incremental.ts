@@ -1,7 +1,6 @@
-import { clusterDescend } from './cluster.js';
 import { weightSearch } from './construct.js';
-import { deltaCost, descend, fitsWindow, moveTables, pairDescend } from './descent.js';
-import { repair } from './heuristic.js';
+import { deltaCost, descend, fitsWindow, moveTables } from './descent.js';
+import { polish, repair } from './heuristic.js';
 import {
   checkOptions,
   feasible,
@@ -11,7 +10,7 @@ import {
   planHeuristic,
 } from './plan.js';
 import { type Compiled, compile, type EdgeSpec, type PlacementProblem } from './problem.js';
-import { forward, latestStarts, totalCost, usage } from './schedule.js';
+import { forward, LiveSchedule, totalCost, usage } from './schedule.js';
 
 /** The plan being updated: the problem it was made for and the class id of each task. */
 export interface PreviousPlan {
@@ -132,8 +131,7 @@ function evict(c: Compiled, assign: Int32Array, slaMs: number, dirty: Uint8Array
   const used = usage(c, assign);
   for (let k = 0; k < c.m; k++) {
     if (used[k]! <= c.cap[k]!) continue;
-    let s = forward(c, assign);
-    let ls = latestStarts(c, assign, slaMs);
+    const live = new LiveSchedule(c, assign, slaMs);
     const bestMove = (i: number): { to: number; delta: number; fits: boolean } => {
       let to = -1;
       let delta = Infinity;
@@ -141,7 +139,7 @@ function evict(c: Compiled, assign: Int32Array, slaMs: number, dirty: Uint8Array
       const t = c.p.timeMs[i]!;
       for (let j = 0; j < c.m; j++) {
         if (j === k || used[j]! + c.units[i]![j]! > c.cap[j]!) continue;
-        const ok = fitsWindow(c, assign, s.ef, ls, i, j, slaMs);
+        const ok = fitsWindow(c, assign, live.ef, live.ls, i, j, slaMs);
         const d = ok ? deltaCost(c, assign, i, j) : t[j]! - t[k]!;
         if ((ok && !fits) || (ok === fits && d < delta)) {
           to = j;
@@ -163,8 +161,7 @@ function evict(c: Compiled, assign: Int32Array, slaMs: number, dirty: Uint8Array
       used[to]! += c.units[i]![to]!;
       assign[i] = to;
       dirty[i] = 1;
-      s = forward(c, assign);
-      ls = latestStarts(c, assign, slaMs);
+      live.update([i]);
     };
     for (let h = 0; h < on.length && used[k]! > c.cap[k]!; h++) {
       const i = on[h]!.i;
@@ -239,8 +236,9 @@ function withNeighbours(c: Compiled, marked: Uint8Array): Uint8Array {
  * ops it touches: ops whose times changed or whose class is gone or over-full are moved (first to
  * their fastest class with room, then down to the cheapest that keeps every path within the SLA),
  * their neighbours may move down into freed slack, and a broken SLA is repaired on the critical
- * path. Any other change (a class added or repriced, new tasks) runs the full heuristic. Options
- * should be those of the previous plan.
+ * path; then single, pair and cluster moves over those ops (over every op when some had to leave a
+ * class). Any other change (a class added or repriced, new tasks) runs the full
+ * heuristic. Options should be those of the previous plan.
  */
 export function planIncremental(
   previous: PreviousPlan,
@@ -273,8 +271,10 @@ export function planIncremental(
     if (!placed) return { ...planHeuristic(problem, o), revisited: c.n, fullReplan: true };
     assign.set(placed);
   }
+  const beforeEvict = Int32Array.from(assign);
   if (!evict(c, assign, o.slaMs, dirty))
     return { ...planHeuristic(problem, o), revisited: c.n, fullReplan: true };
+  const displaced = orphans.length > 0 || assign.some((k, i) => k !== beforeEvict[i]);
   // Neighbours of a changed task may use its freed (or lost) slack.
   const visit = withNeighbours(c, dirty);
   if (forward(c, assign).latencyMs > o.slaMs + EPS) {
@@ -286,14 +286,15 @@ export function planIncremental(
   }
   const latency = forward(c, assign).latencyMs;
   if (latency > o.slaMs + EPS) return { ...planHeuristic(problem, o), revisited: c.n, fullReplan: true };
-  const tables = moveTables(c, visit);
-  descend(c, assign, o.slaMs, tables, visit);
-  for (let round = 0; round < 4 && pairDescend(c, assign, o.slaMs, tables, visit); round++)
-    descend(c, assign, o.slaMs, tables, visit);
-  for (let round = 0; round < 4 && clusterDescend(c, assign, o.slaMs, visit); round++)
-    descend(c, assign, o.slaMs, tables, visit);
+  // Ops that had to leave a class (its count fell, or it is gone) move the plan away from where
+  // the rest was chosen: every op may move then. From a plan this close to a local optimum the
+  // descent converges in a few sweeps, and a full re-plan's cost comes within reach.
+  if (displaced) visit.fill(1);
   let revisited = 0;
   for (let i = 0; i < c.n; i++) revisited += visit[i]!;
+  const tables = moveTables(c, visit);
+  descend(c, assign, o.slaMs, tables, visit);
+  polish(c, assign, o.slaMs, tables, visit);
   const solveMs = Date.now() - t0;
   return {
     ...feasible(c, assign, { status: 'feasible', solver: 'heuristic', slackMs: 0, solveMs }),

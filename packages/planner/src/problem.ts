@@ -97,9 +97,10 @@ export function transferCost(c: Compiled, e: number, a: number, b: number): numb
 }
 
 /**
- * $ per request of one crossing, split by side. A profile's fixed price goes to the sender. Else
- * the sender pays egress per GB, and each end pays its devices' $/h for the time its own link
- * needs to move the bytes (a replica's devices are held while they send or receive).
+ * $ per request of one crossing, split by side, written into `send` and `recv` (zeroed). A
+ * profile's fixed price goes to the sender. Else the sender pays egress per GB, and each end pays
+ * its devices' $/h for the time its own link needs to move the bytes (a replica's devices are
+ * held while they send or receive).
  */
 function edgePrices(
   p: PlacementProblem,
@@ -108,14 +109,14 @@ function edgePrices(
   v: number,
   tau: Float64Array,
   perClass: { usdPerMs: Float64Array; egress: Float64Array; perRate: number },
-): { send: Float64Array; recv: Float64Array } {
+  send: Float64Array,
+  recv: Float64Array,
+): void {
   const m = p.classes.length;
   const { usdPerMs, egress, perRate } = perClass;
-  const send = new Float64Array(m);
-  const recv = new Float64Array(m);
   if (spec.usdPerTransfer !== undefined) {
     send.fill(spec.usdPerTransfer * perRate);
-    return { send, recv };
+    return;
   }
   const tu = p.timeMs[u]!;
   const tv = p.timeMs[v]!;
@@ -128,7 +129,6 @@ function edgePrices(
     send[j] = (gb * egress[j]! + (tu[j]! < Infinity ? held * du[j]! : 0)) * perRate;
     recv[j] = (tv[j]! < Infinity ? held * dv[j]! : 0) * perRate;
   }
-  return { send, recv };
 }
 
 export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
@@ -149,17 +149,21 @@ export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
     perRate: rate > 0 ? rate * 3600 : 1,
   };
   const link = p.classes.map((c) => c.linkGBps * 1e9);
-  const edges = p.edges.map((e) => {
+  // One buffer for every edge's per-class rows: thousands of small typed arrays cost more to make.
+  const rows = new Float64Array(p.edges.length * 3 * m);
+  const edges = p.edges.map((e, k) => {
     const u = index.get(e.from);
     const v = index.get(e.to);
     if (u === undefined || v === undefined) {
       throw new PlanError(PlanErrorCode.Input, `edge ${e.from} → ${e.to} names an unknown task`);
     }
-    const tau = new Float64Array(m);
+    const tau = rows.subarray(3 * k * m, (3 * k + 1) * m);
     if (e.transferMs !== undefined) tau.fill(e.transferMs);
     else for (let j = 0; j < m; j++) tau[j] = (e.bytes / link[j]!) * 1e3;
     // Per request at rate 0; $/h of crossings at the target rate otherwise, like coef.
-    const { send, recv } = edgePrices(p, e, u, v, tau, perClass);
+    const send = rows.subarray((3 * k + 1) * m, (3 * k + 2) * m);
+    const recv = rows.subarray((3 * k + 2) * m, (3 * k + 3) * m);
+    edgePrices(p, e, u, v, tau, perClass, send, recv);
     if (!priced) for (let j = 0; j < m && !priced; j++) priced = send[j]! > 0 || recv[j]! > 0;
     return { u, v, tau, send, recv };
   });
