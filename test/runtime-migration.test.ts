@@ -9,11 +9,13 @@ import {
   type Cluster,
   connectCluster,
   type DeliveryMode,
+  defineActor,
   type EmbeddedNats,
+  InvalidOptions,
   MigrationFailed,
   startEmbeddedNats,
 } from '@stitch/runtime';
-import { Sequencer } from './fixtures/runtime-actors.js';
+import { BigSequencer, Sequencer } from './fixtures/runtime-actors.js';
 import { type NodeProc, startNode, stopAll } from './fixtures/runtime-procs.js';
 import { countApplied, type LoadLoop, startLoad } from './fixtures/sequencer-load.js';
 
@@ -94,6 +96,39 @@ describe('live migration', () => {
       assert.ok(state > 256 * 1024);
     });
   }
+
+  test('a 4 MiB state snapshotted on demand moves under load; durable messages to it are refused', async () => {
+    const ref = await client.spawn(BigSequencer, { id: 'seq-big-demand', node: a.nodeId });
+    await ref.ask({ type: 'resize', bytes: 4 * 1024 * 1024 });
+    const counts = await underLoad(ref, 'fast', async () => {
+      for (let i = 0; i < 4; i++) {
+        const report = await client.migrate(ref, i % 2 === 0 ? b.nodeId : a.nodeId);
+        assert.ok(report.stateBytes > 4 * 1024 * 1024);
+        // Only the blocks the load touched during the copy travel in the pause.
+        assert.ok(report.deltaBytes < report.stateBytes, `delta ${report.deltaBytes} B`);
+      }
+    });
+    for (const c of counts) {
+      assert.equal(c.applied, c.sent, `${c.sender}: applied once each`);
+      assert.equal(c.outOfOrder, 0, `${c.sender}: reordered`);
+    }
+    await assert.rejects(
+      ref.ask({ type: 'next', from: 'd', seq: 1 }, { mode: 'durable' }),
+      /snapshots on demand and takes fast-mode messages only/,
+    );
+    assert.throws(
+      () =>
+        defineActor({
+          type: 'bad-demand',
+          handlers: { x: () => 1 },
+          snapshot: (s) => s,
+          restore: (s) => s,
+          snapshotOnDemand: true,
+          persist: { everyMessages: 1 },
+        }),
+      InvalidOptions,
+    );
+  });
 
   for (const step of ['begin', 'state', 'commit'] as const) {
     test(`a failure at ${step} leaves the actor serving on its source`, async () => {

@@ -220,7 +220,11 @@ export class Activation {
         key: this.key,
         type: this.def.type,
         id: this.id,
-        image: () => (this.def.snapshot ? this.#record.snapshot : undefined),
+        image: () => {
+          // On demand: taken now, mid-turn during the pre-copy too (the delta at the pause corrects it).
+          if (this.def.snapshotOnDemand === true) this.#snapshotNow();
+          return this.def.snapshot ? this.#record.snapshot : undefined;
+        },
         recordRevision: () => this.#record.revision,
         pause: () => this.#pauseForMigration(),
         resume: () => this.#resumeAfterMigration(),
@@ -238,6 +242,10 @@ export class Activation {
     return migrating.finally(() => {
       this.#migrating = false;
     });
+  }
+
+  #snapshotNow(): void {
+    if (this.def.snapshot) this.#record.snapshot = encode(this.def.snapshot(this.#state));
   }
 
   /** Stops at a turn boundary with every durable effect committed and no save in flight. */
@@ -330,6 +338,13 @@ export class Activation {
     this.#status = 'stopped';
     await this.#durable.settled();
     await this.#persister?.close();
+    if (this.def.snapshotOnDemand === true) {
+      try {
+        this.#snapshotNow();
+      } catch (err) {
+        this.host.guard.report('actor snapshot', err, { actor: this.key });
+      }
+    }
     if (this.def.snapshot) await this.#record.save().catch(() => undefined);
     this.#rejectQueued(reason);
     await this.host.directory.release(this.key, this.claim).catch(() => undefined);
@@ -384,6 +399,10 @@ export class Activation {
     const reply = validReplySubject(h.replyTo);
     let msg: { type: string };
     try {
+      if (this.def.snapshotOnDemand === true)
+        throw new InvalidOptions(
+          `${this.key} snapshots on demand and takes fast-mode messages only; send without mode 'durable'`,
+        );
       msg = checkMessage(this.def, this.key, decode(m.data));
     } catch (err) {
       this.#answerBad(reply, err, undefined);
@@ -469,7 +488,8 @@ export class Activation {
   #succeeded(item: Incoming, result: unknown): Outcome {
     try {
       // Taken after every turn: it is also the point a crash restarts from.
-      if (this.def.snapshot) this.#record.snapshot = encode(this.def.snapshot(this.#state));
+      if (this.def.snapshot && this.def.snapshotOnDemand !== true)
+        this.#record.snapshot = encode(this.def.snapshot(this.#state));
     } catch (error) {
       // A state that cannot be snapshotted is not trusted further.
       this.#crash(error);

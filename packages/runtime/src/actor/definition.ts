@@ -29,6 +29,13 @@ export interface ActorDefinition<S, H extends Record<string, Handler<S>>> {
   handlers: H;
   /** Serializable picture of the state; taken after every successful turn and persisted in durable mode. */
   snapshot?: (state: S) => unknown;
+  /**
+   * Take the snapshot only when a live migration or a stop needs it, not after every turn: for a
+   * large state (an LLM's KV cache) whose encoding would cost more than the turn. Such an actor takes
+   * fast-mode messages only (a durable commit needs the snapshot of its turn), cannot `persist`, and
+   * after a crash restarts from the last snapshot it took. @default false
+   */
+  snapshotOnDemand?: boolean;
   /** State from a snapshot (restart after a crash, activation on another node). Throwing counts as a crash. */
   restore?: (snapshot: unknown, id: string) => S | Promise<S>;
   /** Turns run at once; above 1 the actor must be stateless-concurrent. @default 1 */
@@ -90,6 +97,10 @@ export function defineActor<S, H extends Record<string, Handler<S>>>(
   if ((def.snapshot === undefined) !== (def.restore === undefined)) {
     throw new InvalidOptions(`actor "${def.type}": define both snapshot and restore, or neither`);
   }
+  if (def.snapshotOnDemand === true && (def.snapshot === undefined || def.persist !== undefined))
+    throw new InvalidOptions(
+      `actor "${def.type}": snapshotOnDemand needs snapshot and restore, and cannot persist (persist saves after turns)`,
+    );
   if (def.persist !== undefined && def.snapshot === undefined)
     throw new InvalidOptions(`actor "${def.type}": persist saves snapshots; define snapshot and restore`);
   return def;
