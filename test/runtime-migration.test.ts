@@ -219,6 +219,20 @@ describe('live migration', () => {
     assert.deepEqual(await ref.ask({ type: 'report' }), {});
   });
 
+  test('the commander goes away mid-migration: the source finishes the move by itself', async () => {
+    const ref = await client.spawn(BigSequencer, { id: 'seq-orphan', node: a.nodeId });
+    await ref.ask({ type: 'resize', bytes: 32 * 1024 * 1024 }, { timeoutMs: 30_000 });
+    const commander = await connectCluster({ nats: nats.url, name: CLUSTER, deadAfterMs: DEAD_AFTER });
+    const migrating = commander.migrate(ref, b.nodeId);
+    migrating.catch(() => undefined);
+    await delay(20);
+    await commander.close();
+    const until = Date.now() + 20_000;
+    while ((await client.locate(ref))?.node !== b.nodeId && Date.now() < until) await delay(50);
+    assert.equal((await client.locate(ref))?.node, b.nodeId);
+    assert.equal(await ref.ask({ type: 'next', from: 'after', seq: 1 }), 1);
+  });
+
   test('bad migrations are refused with a clear error', async () => {
     const ref = await client.spawn(Sequencer, { id: 'seq-bad', node: a.nodeId });
     await assert.rejects(client.migrate(ref, a.nodeId), /already runs on node/);

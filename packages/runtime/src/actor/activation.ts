@@ -148,7 +148,7 @@ export class Activation {
     if (hold) {
       // A migration's target owns the actor already (the directory moved): fast-mode callers wait on
       // nothing but the subscription, and a consumer that cannot start now is tried again.
-      this.#consumeDurable().catch((err) => this.#retryConsume(err));
+      this.#consumeDurable(true).catch((err) => this.#retryConsume(err));
       return;
     }
     try {
@@ -161,11 +161,16 @@ export class Activation {
     }
   }
 
-  async #consumeDurable(): Promise<void> {
+  async #consumeDurable(fresh = false): Promise<void> {
     // Half the mailbox at most, so fast-mode callers still find room while a backlog drains.
     const capacity = Math.max(1, Math.floor(this.#mailbox.capacity / 2));
-    await this.#durable.consume(this.def.type, this.id, this.#options.durable.ackWaitMs, capacity, (m) =>
-      this.#onDurable(m),
+    await this.#durable.consume(
+      this.def.type,
+      this.id,
+      this.#options.durable.ackWaitMs,
+      capacity,
+      (m) => this.#onDurable(m),
+      fresh,
     );
   }
 

@@ -68,9 +68,14 @@ export class DurableInbox {
     ackWaitMs: number,
     capacity: number,
     deliver: (m: JsMsg) => void,
+    fresh = false,
   ): Promise<void> {
     const { jsm, js, names } = this.host;
     const name = names.consumer(type, id);
+    // A migration's target: messages the server had sent to the source's last pull, which arrived
+    // after it stopped reading, would wait out ack_wait. A new consumer on the work-queue stream starts
+    // from every message not acknowledged yet; one applied but not acked is found in the record.
+    if (fresh) await jsm.consumers.delete(names.stream, name).catch(() => undefined);
     await jsm.consumers
       .add(names.stream, {
         durable_name: name,
