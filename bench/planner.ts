@@ -6,6 +6,7 @@
 // perturbations (the longest critical op twice as slow on its class; the busiest class's count
 // halved; that class removed) of a plan with binding device counts, planIncremental against a full
 // heuristic re-plan (cost ratio) and the MILP (gap) where it finishes. Usage: pnpm bench planner [--quick]
+import { loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import {
   generateProblem,
@@ -159,6 +160,9 @@ async function incrementalRows(quick: boolean): Promise<{ bigMs: number[]; ratio
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
+  // Other processes' load inflates the wall times: the summary reports the 1-minute load average
+  // at the start and the end of the run.
+  const loadAtStart = loadavg()[0]!;
   const grid: [ops: number, classes: number, seeds: number, timeLimitS: number][] = quick
     ? // The test command runs this: every row kind once, MILP time limits short.
       [
@@ -236,6 +240,7 @@ async function main(): Promise<void> {
     incremental_cost_ratio_max: inc.ratios.length ? Number(Math.max(...inc.ratios).toFixed(5)) : null,
     incremental_within_1pct: inc.ratios.filter((r) => r <= 1.01).length,
     incremental_compared: inc.ratios.length,
+    load_average_1m: [Number(loadAtStart.toFixed(2)), Number(loadavg()[0]!.toFixed(2))],
   };
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 }
