@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { allBenches, quickBenchTests } from './fixtures/bench-quick.js';
 
-const MODEL_BENCHES = ['planner', 'simulate', 'fleets'];
+const MODEL_BENCHES = ['planner', 'simulate', 'fleets', 'solve-lag'];
 // Listed here, not imported: importing a test file would run its tests in this process too.
 const OTHERS = ['actors', 'failover', 'migration', 'serial-gap', 'kernels', 'llm', 'vector', 'ir'];
 
