@@ -128,23 +128,34 @@ describe('coordinator migration', () => {
     assert.equal(keys.length, 12);
   });
 
-  test('a re-plan between live nodes drains, snapshots and restores the moved operators', async () => {
-    // Make every modelled class look 20× slower than the model says: the LLM ops come back to cpu.
-    const prev = coordinator.deployment('tool_agent')!;
-    for (const o of prev.ops.filter((x) => x.modelled))
-      coordinator.correction.observe(o.kind, o.classId, 1, 20);
+  test('a re-plan between live nodes moves the operators live', async () => {
+    // The LLM ops carry a "gpu" placement hint, so a drift can only send them to another accelerator.
+    const a100 = await connectCluster({ nats: nats.url, name: CLUSTER, log: () => undefined });
+    await a100.startNode({ id: 'node-a100', actors: OPERATOR_ACTORS, virtual: ['a100-80g'] });
+    nodes.set('node-a100', a100);
     let ev: Awaited<ReturnType<Coordinator['replan']>>;
     const results = await flow(
       8,
       2,
       async () => {
-        ev = await coordinator.replan('tool_agent', 'test drift');
+        // Make the classes the LLM ops run on look 20× slower than the model says. Re-plans are
+        // serialised: if a100's join moved them first, the next round makes a100 the slow one.
+        for (let round = 0; round < 3 && !ev; round++) {
+          const prev = coordinator.deployment('tool_agent')!;
+          for (const o of prev.ops.filter((x) => x.modelled))
+            coordinator.correction.observe(o.kind, o.classId, 1, 20);
+          ev = await coordinator.replan('tool_agent', 'test drift');
+        }
       },
       'b',
     );
     assert.equal(results.length, 8);
     assert.ok(ev, 'the re-plan moved something');
-    for (const m of ev.moved) assert.notEqual(m.from, m.to);
+    for (const m of ev.moved) {
+      assert.notEqual(m.from, m.to);
+      assert.equal(m.phases?.how, 'live', `${m.opId} moved live`);
+    }
+    assert.ok(coordinator.metrics().operatorsMovedLive >= ev.moved.length);
     const now = coordinator.deployment('tool_agent')!;
     assert.deepEqual(
       await applied(now),
@@ -177,10 +188,16 @@ describe('coordinator migration', () => {
     const b200 = await connectCluster({ nats: nats.url, name: CLUSTER, log: () => undefined });
     await b200.startNode({ id: 'node-b200', actors: OPERATOR_ACTORS, virtual: ['b200'] });
     nodes.set('node-b200', b200);
-    await waitFor(() => coordinator.migrations.some((m) => m.reason.includes('node-b200 joined')));
-    assert.ok(coordinator.deployment('tool_agent')!.ops.some((o) => o.node === 'node-b200'));
-    const results = await flow(6, 2, () => b200.close(), 'd');
+    // The accelerator the LLM ops run on leaves: b200 is the one left for their "gpu" hint.
+    const gpu = coordinator.deployment('tool_agent')!.ops.find((o) => o.modelled)!.node;
+    assert.notEqual(gpu, 'node-b200');
+    const results = await flow(6, 2, () => nodes.get(gpu)!.close(), 'd');
     assert.equal(results.length, 6);
+    await waitFor(() => coordinator.migrations.some((m) => m.reason.includes(`${gpu} left`)));
+    const moved = coordinator.deployment('tool_agent')!;
+    assert.ok(moved.ops.filter((o) => o.modelled).every((o) => o.node === 'node-b200'));
+    await b200.close();
+    // No accelerator left: the hint names no live class and the planner puts everything on cpu.
     await waitFor(() => coordinator.migrations.some((m) => m.reason.includes('node-b200 left')));
     const now = coordinator.deployment('tool_agent')!;
     assert.ok(now.ops.every((o) => o.node === 'node-cpu'));
