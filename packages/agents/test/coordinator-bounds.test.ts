@@ -40,7 +40,8 @@ function stubCluster(url: string) {
     locate: async () => ({ node: 'gone' }),
     isNodeAlive: async () => false,
     stop: async () => undefined,
-    spawn: async () => ({
+    spawn: async () => ({}),
+    ref: () => ({
       ask: async (msg: { config: OpConfig }) => {
         configs.push(msg.config);
         return { applied: 0 };
