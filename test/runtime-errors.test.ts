@@ -25,6 +25,7 @@ import {
   HandlerError,
   InvalidOptions,
   JetStreamDisabled,
+  MigrationFailed,
   NatsServerNotFound,
   NatsStartFailed,
   NoNodeAvailable,
@@ -419,6 +420,7 @@ describe('error codes', () => {
       NoNodeAvailable: new NoNodeAvailable('none'),
       ClusterClosed: new ClusterClosed(),
       StaleFence: new StaleFence('coordinator', 1, 2),
+      MigrationFailed: new MigrationFailed('a.b', 'commit', 'the target refused'),
     };
     // Every StitchError subclass the package exports is in the table (RemoteError carries the code of
     // the application's error instead).
