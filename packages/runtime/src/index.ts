@@ -67,3 +67,4 @@ export type {
 export { osProbe } from './node/capabilities.js';
 export type { Node } from './node/node.js';
 export type { NodeOptions } from './node/options.js';
+export { setTracingEnabled } from './tracing.js';

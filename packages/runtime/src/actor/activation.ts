@@ -5,6 +5,7 @@ import { ActorStopped, InvalidOptions, Overloaded, RuntimeErrorCode } from '../e
 import type { Adopted } from '../migration/incoming.js';
 import { type MigrationContext, type MigrationReport, migrateActivation } from '../migration/outgoing.js';
 import type { ForwardedMessage } from '../migration/protocol.js';
+import { traceTurn, tracingEnabled } from '../tracing.js';
 import { decode, encode } from '../wire/codec.js';
 import {
   type Envelope,
@@ -474,8 +475,20 @@ export class Activation {
     applied(out);
   }
 
-  /** Runs the handler; synchronous handlers give a synchronous outcome (no microtask hop per message). */
   #apply(item: Incoming): Outcome | Promise<Outcome> {
+    if (!tracingEnabled()) return this.#run(item);
+    const info = {
+      type: this.def.type,
+      id: this.id,
+      nodeId: this.host.nodeId,
+      durable: item.durable !== undefined,
+      message: item.msg.type,
+    };
+    return traceTurn(info, item.env, () => this.#run(item));
+  }
+
+  /** Runs the handler; synchronous handlers give a synchronous outcome (no microtask hop per message). */
+  #run(item: Incoming): Outcome | Promise<Outcome> {
     const handler = this.def.handlers[item.msg.type]!;
     try {
       const result = handler(this.#state, item.msg, new TurnContext(this.host, this.#self, item.env));

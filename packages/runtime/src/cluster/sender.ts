@@ -2,6 +2,7 @@ import { nuid } from '@nats-io/transport-node';
 import type { AskOptions, TellOptions } from '../actor/definition.js';
 import { sleep } from '../clock.js';
 import { ClusterNotInitialized, NoResponders, Overloaded, PayloadTooLarge, Timeout } from '../errors.js';
+import { traceSend, tracingEnabled } from '../tracing.js';
 import { encodeRequests, type RequestItem, requestBytesAtMost } from '../wire/batch.js';
 import { HEADER_ROOM } from '../wire/chunks.js';
 import { Coalescer } from '../wire/coalesce.js';
@@ -58,6 +59,11 @@ export class ActorSender {
   }
 
   ask(type: string, id: string, msg: unknown, options: AskOptions): Promise<unknown> {
+    if (tracingEnabled()) return traceSend('ask', type, id, options, (o) => this.#ask(type, id, msg, o));
+    return this.#ask(type, id, msg, options);
+  }
+
+  #ask(type: string, id: string, msg: unknown, options: AskOptions): Promise<unknown> {
     if (options.mode === 'durable') return this.#askDurable(type, id, msg, options);
     const retries = options.retries ?? 0;
     const opts =
@@ -67,7 +73,12 @@ export class ActorSender {
     return this.#withRetries(() => this.#askActor(route, msg, opts), retries);
   }
 
-  async tell(type: string, id: string, msg: unknown, options: TellOptions): Promise<void> {
+  tell(type: string, id: string, msg: unknown, options: TellOptions): Promise<void> {
+    if (tracingEnabled()) return traceSend('tell', type, id, options, (o) => this.#tell(type, id, msg, o));
+    return this.#tell(type, id, msg, options);
+  }
+
+  async #tell(type: string, id: string, msg: unknown, options: TellOptions): Promise<void> {
     const env = this.#envelope(options, Number.POSITIVE_INFINITY);
     const data = encode(msg);
     if (options.mode === 'durable') {

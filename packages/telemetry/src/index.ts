@@ -1,0 +1,87 @@
+import { hostname } from 'node:os';
+import { context, metrics, propagation, trace } from '@opentelemetry/api';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { setTracingEnabled } from '@stitch/runtime';
+import { newTraceparent } from '@stitch/runtime/internal';
+
+export { observeCoordinator, observeNode } from './observe.js';
+
+export interface TelemetryOptions {
+  /** `service.name` of this process's spans and metrics, e.g. stitch-node. */
+  serviceName: string;
+  /** `service.instance.id`. @default `<hostname>-<pid>-<random>`, distinct per process */
+  instanceId?: string;
+  /** Serve Prometheus metrics on this port (GET /metrics); none when absent. */
+  metricsPort?: number;
+  /** Address the metrics endpoint binds. @default all interfaces, as Prometheus exporters do */
+  metricsHost?: string;
+}
+
+export interface Telemetry {
+  readonly instanceId: string;
+  /** Whether spans are exported (OTEL_EXPORTER_OTLP_ENDPOINT or _TRACES_ENDPOINT is set). */
+  readonly tracing: boolean;
+  /** The Prometheus endpoint, when metricsPort was given. */
+  readonly metricsUrl: string | undefined;
+  /** Ends span export (flushing what is buffered) and the metrics endpoint. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Sets up OpenTelemetry for this process. Tracing exports over OTLP/HTTP only when an endpoint is
+ * configured, sampled as OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG say (default: parent-based,
+ * always on); it then turns on the spans of @stitch/runtime. Metrics are served for Prometheus when
+ * `metricsPort` is given, from the global meter provider (see observeNode, observeCoordinator).
+ */
+export async function startTelemetry(options: TelemetryOptions): Promise<Telemetry> {
+  const instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${newTraceparent().slice(3, 11)}`;
+  const resource = defaultResource().merge(
+    resourceFromAttributes({ 'service.name': options.serviceName, 'service.instance.id': instanceId }),
+  );
+  const endpoint = process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  let tracer: NodeTracerProvider | undefined;
+  if (endpoint) {
+    // The exporter reads the endpoint, headers and timeout from the same variables.
+    tracer = new NodeTracerProvider({
+      resource,
+      spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
+    });
+    tracer.register();
+    setTracingEnabled(true);
+  }
+  let meters: MeterProvider | undefined;
+  let metricsUrl: string | undefined;
+  if (options.metricsPort !== undefined) {
+    const host = options.metricsHost;
+    const exporter = new PrometheusExporter({
+      port: options.metricsPort,
+      preventServerStart: true,
+      ...(host ? { host } : {}),
+    });
+    await exporter.startServer();
+    meters = new MeterProvider({ resource, readers: [exporter] });
+    metrics.setGlobalMeterProvider(meters);
+    metricsUrl = `http://${host ?? 'localhost'}:${options.metricsPort}/metrics`;
+  }
+  return {
+    instanceId,
+    tracing: tracer !== undefined,
+    metricsUrl,
+    async shutdown() {
+      if (tracer) setTracingEnabled(false);
+      await Promise.all([tracer?.shutdown(), meters?.shutdown()]);
+      // Unregistered, so that a later startTelemetry in this process can register its own.
+      if (tracer) {
+        trace.disable();
+        context.disable();
+        propagation.disable();
+      }
+      if (meters) metrics.disable();
+    },
+  };
+}

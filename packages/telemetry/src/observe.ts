@@ -1,0 +1,94 @@
+import { type Attributes, type Meter, metrics } from '@opentelemetry/api';
+import type { ActorInspection, CapabilityRecord } from '@stitch/runtime';
+
+/** What observeNode reads: a started node (Cluster.startNode). */
+export interface ObservedNode {
+  readonly id: string;
+  inspect(): { actors: ActorInspection[] };
+  record(): CapabilityRecord;
+}
+
+/** What observeCoordinator reads: Coordinator.metrics() of @stitch/agents. */
+export interface ObservedCoordinator {
+  metrics(): {
+    deploys: number;
+    migrations: number;
+    operatorsMoved: number;
+    movesFailed: number;
+    leading: boolean;
+  };
+}
+
+const meter = (): Meter => metrics.getMeter('@stitch/telemetry');
+
+/**
+ * Per-actor turn latency (the mailbox's recent p50/p99/max, a summary) and mailbox depth, and the
+ * node's event-loop lag, read from the node whenever the metrics are collected (a scrape).
+ */
+export function observeNode(node: ObservedNode): void {
+  const m = meter();
+  const turn = m.createObservableGauge('stitch_actor_turn_ms', {
+    description: 'handler duration of recent turns per actor, by quantile (0.5, 0.99, 1 = max)',
+    unit: 'ms',
+  });
+  const depth = m.createObservableGauge('stitch_actor_mailbox_depth', {
+    description: 'messages waiting in the actor mailbox',
+  });
+  const processed = m.createObservableCounter('stitch_actor_messages_processed', {
+    description: 'messages the actor has handled',
+  });
+  const rejected = m.createObservableCounter('stitch_actor_messages_rejected', {
+    description: 'messages the actor mailbox refused (full, or the sender over its share)',
+  });
+  const lag = m.createObservableGauge('stitch_node_event_loop_lag_ms', {
+    description: 'event-loop lag of the node process, by quantile (0.99, 1 = max)',
+    unit: 'ms',
+  });
+  m.addBatchObservableCallback(
+    (r) => {
+      for (const a of node.inspect().actors) {
+        const at: Attributes = { actor_type: a.type, actor_id: a.id, node_id: a.nodeId };
+        const { turnMs } = a.mailbox;
+        r.observe(turn, turnMs.p50, { ...at, quantile: '0.5' });
+        r.observe(turn, turnMs.p99, { ...at, quantile: '0.99' });
+        r.observe(turn, turnMs.max, { ...at, quantile: '1' });
+        r.observe(depth, a.mailbox.depth, at);
+        r.observe(processed, a.mailbox.processed, at);
+        r.observe(rejected, a.mailbox.rejected, at);
+      }
+      const { eventLoopLagMs } = node.record();
+      r.observe(lag, eventLoopLagMs.p99, { node_id: node.id, quantile: '0.99' });
+      r.observe(lag, eventLoopLagMs.max, { node_id: node.id, quantile: '1' });
+    },
+    [turn, depth, processed, rejected, lag],
+  );
+}
+
+/** Deployments, migrations and operators moved by the coordinator, and whether it leads. */
+export function observeCoordinator(coordinator: ObservedCoordinator): void {
+  const m = meter();
+  const counters = {
+    deploys: m.createObservableCounter('stitch_coordinator_deploys', { description: 'graphs deployed' }),
+    migrations: m.createObservableCounter('stitch_coordinator_migrations', {
+      description: 're-plans that moved operators',
+    }),
+    operatorsMoved: m.createObservableCounter('stitch_coordinator_operators_moved', {
+      description: 'operators moved to another node',
+    }),
+    movesFailed: m.createObservableCounter('stitch_coordinator_moves_failed', {
+      description: 'operator moves that failed (retried by a later re-plan)',
+    }),
+  };
+  const leading = m.createObservableGauge('stitch_coordinator_leading', {
+    description: '1 while this coordinator holds the leader lease',
+  });
+  m.addBatchObservableCallback(
+    (r) => {
+      const now = coordinator.metrics();
+      for (const [name, counter] of Object.entries(counters))
+        r.observe(counter, now[name as keyof typeof counters]);
+      r.observe(leading, now.leading ? 1 : 0);
+    },
+    [...Object.values(counters), leading],
+  );
+}

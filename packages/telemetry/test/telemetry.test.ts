@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { connectCluster, defineActor, startEmbeddedNats } from '@stitch/runtime';
+import { observeCoordinator, observeNode, startTelemetry } from '../src/index.js';
+import { freePort, startOtlpReceiver } from './otlp-receiver.js';
+
+const Echo = defineActor({ type: 'echo', handlers: { echo: (_s: unknown, m: { text: string }) => m.text } });
+
+test('without an OTLP endpoint nothing is traced; with one an ask and its turn are parent and child', async () => {
+  delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const off = await startTelemetry({ serviceName: 'test' });
+  assert.equal(off.tracing, false);
+  await off.shutdown();
+
+  const receiver = await startOtlpReceiver();
+  const nats = await startEmbeddedNats();
+  process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url;
+  const telemetry = await startTelemetry({ serviceName: 'test', instanceId: 'i-1' });
+  const cluster = await connectCluster({ nats: nats.url, name: 'tel', log: () => undefined });
+  try {
+    assert.equal(telemetry.tracing, true);
+    await cluster.startNode({ actors: [Echo] });
+    const ref = await cluster.spawn(Echo, { id: 'e1' });
+    assert.equal(await ref.ask({ type: 'echo', text: 'hi' }), 'hi');
+    await telemetry.shutdown(); // flushes the batch
+    const ask = receiver.spans.find((s) => s.name === 'ask echo' && s.attributes['stitch.actor.id'] === 'e1');
+    assert.ok(ask, `an ask span in ${receiver.spans.map((s) => s.name)}`);
+    assert.equal(ask.kind, 3);
+    const turn = receiver.spans.find((s) => s.name === 'handle echo' && s.parentSpanId === ask.spanId);
+    assert.ok(turn, 'the turn is a child of the ask');
+    assert.equal(turn.traceId, ask.traceId);
+    assert.equal(turn.kind, 2);
+    assert.equal(turn.attributes['stitch.outcome'], 'ok');
+    assert.equal(turn.resource['service.instance.id'], 'i-1');
+    assert.equal(turn.resource['service.name'], 'test');
+  } finally {
+    delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+    await cluster.close();
+    await nats.stop();
+    await receiver.close();
+  }
+});
+
+test('the Prometheus endpoint serves the node and coordinator metrics', async () => {
+  const port = await freePort();
+  const telemetry = await startTelemetry({
+    serviceName: 'test',
+    metricsPort: port,
+    metricsHost: '127.0.0.1',
+  });
+  try {
+    const mailbox = { depth: 3, running: 1, maxDepth: 5, processed: 7, rejected: 0 };
+    const quantiles = { p50: 1.5, p99: 4, max: 9 };
+    observeNode({
+      id: 'n1',
+      inspect: () => ({
+        actors: [
+          {
+            type: 'op',
+            id: 'a',
+            nodeId: 'n1',
+            mailbox: { ...mailbox, turnMs: quantiles, waitMs: quantiles },
+          },
+        ],
+      }),
+      record: () => ({ eventLoopLagMs: { p99: 2, max: 6 } }),
+    } as unknown as Parameters<typeof observeNode>[0]);
+    observeCoordinator({
+      metrics: () => ({ deploys: 1, migrations: 2, operatorsMoved: 3, movesFailed: 0, leading: true }),
+    });
+    const text = await (await fetch(telemetry.metricsUrl!)).text();
+    assert.match(text, /stitch_actor_mailbox_depth\{[^}]*actor_type="op"[^}]*\} 3/);
+    assert.match(text, /stitch_actor_turn_ms[a-z_]*\{[^}]*quantile="0.99"[^}]*\} 4/);
+    assert.match(text, /stitch_node_event_loop_lag_ms[a-z_]*\{[^}]*quantile="1"[^}]*\} 6/);
+    assert.match(text, /stitch_coordinator_operators_moved[a-z_]*\{[^}]*\} 3/);
+  } finally {
+    await telemetry.shutdown();
+  }
+});
