@@ -16,6 +16,7 @@ import { normaliseNatsUrl } from './op-config.js';
 import type { OpConfig } from './ops.js';
 import { type Analysed, classifyNodes } from './placement.js';
 import { SolverPool } from './solver-pool.js';
+import { inSpan } from './tracing.js';
 
 /**
  * Migration events the coordinator keeps (the most recent; older ones are dropped). Membership
@@ -269,7 +270,20 @@ export class Coordinator {
     return this.#solver;
   }
 
-  async deploy(mlir: string, name?: string): Promise<Deployment> {
+  deploy(mlir: string, name?: string): Promise<Deployment> {
+    return inSpan('coordinator deploy', {}, async (span) => {
+      const d = await this.#deploy(mlir, name);
+      span.setAttributes({
+        'stitch.deployment': d.name,
+        'stitch.solver': d.solver,
+        'stitch.ops': d.ops.length,
+        'stitch.estimated_ms': d.latencyMs,
+      });
+      return d;
+    });
+  }
+
+  async #deploy(mlir: string, name?: string): Promise<Deployment> {
     await this.#requireLeader();
     return this.#serial(async () => {
       if (typeof mlir !== 'string' || mlir.length > MAX_DEPLOY_BYTES)
@@ -347,6 +361,20 @@ export class Coordinator {
    * plan wants it (so a move that failed earlier is retried by the next re-plan).
    */
   replan(name: string, reason: string, gone?: string, attempt = 0): Promise<MigrationEvent | undefined> {
+    const attributes = {
+      'stitch.deployment': name,
+      'stitch.replan.reason': reason,
+      'stitch.replan.attempt': attempt,
+    };
+    return inSpan('coordinator replan', attributes, async (span) => {
+      const ev = await this.#replan(name, reason, gone, attempt);
+      span.setAttribute('stitch.replan.moved', ev?.moved.length ?? 0);
+      if (ev) span.setAttribute('stitch.replan.cause', ev.reason);
+      return ev;
+    });
+  }
+
+  #replan(name: string, reason: string, gone?: string, attempt = 0): Promise<MigrationEvent | undefined> {
     // A newer re-plan of a deployment supersedes an older one still queued or solving: it reads the
     // nodes afresh, and it keeps avoiding every node the older ones were told is gone.
     this.#latestReplan.get(name)?.abort();
@@ -482,7 +510,29 @@ export class Coordinator {
    * cluster.migrate); else, or when the live move fails, stop there (drain + snapshot) and restore on
    * the new node. Either way the operator is then configured for its new device.
    */
-  async #move(d: Deployment, opId: string, from: string): Promise<MovePhases> {
+  #move(d: Deployment, opId: string, from: string): Promise<MovePhases> {
+    const to = d.ops.find((o) => o.id === opId)?.node ?? '';
+    const attributes = {
+      'stitch.deployment': d.name,
+      'stitch.op.id': opId,
+      'stitch.move.from': from,
+      'stitch.move.to': to,
+    };
+    return inSpan('coordinator move', attributes, async (span) => {
+      const phases = await this.#moveNow(d, opId, from);
+      span.setAttributes({
+        'stitch.move.how': phases.how,
+        'stitch.move.precopy_ms': phases.precopyMs,
+        'stitch.move.paused_ms': phases.pausedMs,
+        'stitch.move.stop_ms': phases.stopMs,
+        'stitch.move.spawn_ms': phases.spawnMs,
+        'stitch.move.configure_ms': phases.configureMs,
+      });
+      return phases;
+    });
+  }
+
+  async #moveNow(d: Deployment, opId: string, from: string): Promise<MovePhases> {
     const op = d.ops.find((o) => o.id === opId)!;
     const ref = { type: op.actorType, id: op.actorId };
     const t0 = performance.now();

@@ -3,6 +3,7 @@ import type { Deployment, Measurement } from './deployment.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import type { OpReply } from './operator.js';
 import type { Context } from './ops.js';
+import { inSpan } from './tracing.js';
 
 /** Errors a moving operator causes on the way (gone, not yet back, stopped for the move): asked again. */
 const RETRIED = new Set<string>([
@@ -54,7 +55,17 @@ export class GraphRunner {
     this.#options = options;
   }
 
-  async run(d: Deployment, rid: string, request: AgentRequest): Promise<RequestResult> {
+  /** One request, traced as one span whose children are the asks of its ops. */
+  run(d: Deployment, rid: string, request: AgentRequest): Promise<RequestResult> {
+    const attributes = { 'stitch.deployment': d.name, 'stitch.request.id': rid, 'stitch.ops': d.ops.length };
+    return inSpan(`request ${d.name}`, attributes, async (span) => {
+      const r = await this.#run(d, rid, request);
+      span.setAttribute('stitch.retries', r.retries);
+      return r;
+    });
+  }
+
+  async #run(d: Deployment, rid: string, request: AgentRequest): Promise<RequestResult> {
     const t0 = performance.now();
     const done = new Map<string, Promise<OpReply>>();
     let retries = 0;
