@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { Coordinator, coordinatorActor } from '@stitch/agents';
 import { connectCluster, InvalidOptions, watchServerDisconnects } from '@stitch/runtime';
+import { observeCoordinator } from '@stitch/telemetry';
 import type { Command } from 'commander';
 import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
 import { firstSignal } from '../signals.js';
+import { addTelemetryOptions, type TelemetryFlags, telemetryFromFlags } from '../telemetry-options.js';
 
-interface CoordinatorCommandOptions extends ConnectionFlags {
+interface CoordinatorCommandOptions extends ConnectionFlags, TelemetryFlags {
   name: string;
   id: string;
   deploy?: string[];
@@ -20,7 +22,7 @@ export function registerCoordinator(program: Command): void {
       'Run the coordinator actor: place deployments on the live nodes, re-plan and migrate operators ' +
         'on node join/leave or drift, until SIGINT/SIGTERM',
     );
-  addConnectionOptions(command)
+  addTelemetryOptions(addConnectionOptions(command))
     .option('--name <cluster>', 'cluster name', 'default')
     .option('--id <name>', 'coordinator actor id (stitch-coordinator/<id>)', 'main')
     .option('--deploy <file.mlir...>', 'agent graphs to deploy once the coordinator runs')
@@ -35,6 +37,7 @@ export function registerCoordinator(program: Command): void {
     )
     .action(async (opts: CoordinatorCommandOptions) => {
       const stopped = firstSignal();
+      const telemetry = await telemetryFromFlags('stitch-coordinator', opts);
       const connection = connectionFromFlags(opts);
       const cluster = await connectCluster({ name: opts.name, ...connection });
       const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -45,6 +48,7 @@ export function registerCoordinator(program: Command): void {
           leaseMs: Number(opts.leaseMs),
           log: (l) => say(l),
         });
+        observeCoordinator(coordinator);
         if (opts.systemNkey) {
           if (connection.nats === undefined)
             throw new InvalidOptions('--system-nkey needs --nats: the server whose advisories to watch');
@@ -76,6 +80,7 @@ export function registerCoordinator(program: Command): void {
       } finally {
         await advisories?.close();
         await cluster.close();
+        await telemetry.shutdown();
       }
     });
 }

@@ -3,12 +3,14 @@ import { pathToFileURL } from 'node:url';
 import { memoryBucketName, useMemoryBucket } from '@stitch/agents';
 import { calibrateCpu, probeDevices } from '@stitch/kernels';
 import { type AnyActorDefinition, connectCluster, InvalidOptions } from '@stitch/runtime';
+import { observeNode } from '@stitch/telemetry';
 import type { Command } from 'commander';
 import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
 import { addKernelOptions, type KernelFlags, useKernelFlags } from '../kernel-options.js';
 import { firstSignal } from '../signals.js';
+import { addTelemetryOptions, type TelemetryFlags, telemetryFromFlags } from '../telemetry-options.js';
 
-interface NodeCommandOptions extends ConnectionFlags, KernelFlags {
+interface NodeCommandOptions extends ConnectionFlags, KernelFlags, TelemetryFlags {
   name: string;
   id?: string;
   labels?: string;
@@ -24,7 +26,7 @@ export function registerNode(program: Command): void {
     .description(
       'Run a node actor: advertise this host, host actors, until SIGINT/SIGTERM (then drain, exit 0)',
     );
-  addKernelOptions(addConnectionOptions(command))
+  addTelemetryOptions(addKernelOptions(addConnectionOptions(command)))
     .option('--name <cluster>', 'cluster name', 'default')
     .option('--id <nodeId>', 'node id (default: <hostname>-<pid>-<random>)')
     .option('--labels <k=v,...>', 'labels advertised in the capability record')
@@ -34,6 +36,7 @@ export function registerNode(program: Command): void {
     .option('--no-calibrate', 'skip the kernel calibration at start')
     .action(async (opts: NodeCommandOptions) => {
       const stopped = firstSignal();
+      const telemetry = await telemetryFromFlags('stitch-node', opts);
       const connection = connectionFromFlags(opts);
       const labels = parseLabels(opts.labels);
       const actors = await loadActors(opts.actors ?? []);
@@ -63,6 +66,7 @@ export function registerNode(program: Command): void {
         virtual: opts.virtual ? opts.virtual.split(',').filter(Boolean) : [],
         ...(opts.id ? { id: opts.id } : {}),
       });
+      observeNode(node);
       const devices = node
         .record()
         .devices.map((d) => d.kind)
@@ -74,6 +78,7 @@ export function registerNode(program: Command): void {
       await stopped;
       process.stdout.write(`node ${node.id} draining\n`);
       await cluster.close();
+      await telemetry.shutdown();
     });
 }
 

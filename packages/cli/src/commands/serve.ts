@@ -1,9 +1,11 @@
-import { type Cluster, InvalidOptions } from '@stitch/runtime';
+import type { Cluster } from '@stitch/runtime';
 import { checkAccess, startApiServer } from '@stitch/serve';
 import type { Command } from 'commander';
 import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
 import { clusterToServe } from '../local-cluster.js';
+import { portOf } from '../port.js';
 import { firstSignal } from '../signals.js';
+import { addTelemetryOptions, type TelemetryFlags, telemetryFromFlags } from '../telemetry-options.js';
 
 /** The flags `serve` and `dashboard` share. */
 export interface HttpCommandFlags extends ConnectionFlags {
@@ -15,20 +17,12 @@ export interface HttpCommandFlags extends ConnectionFlags {
   coordinator: string;
 }
 
-interface ServeFlags extends HttpCommandFlags {
+interface ServeFlags extends HttpCommandFlags, TelemetryFlags {
   maxInFlight: string;
   bodyLimit: string;
 }
 
 export const API_KEY_ENV = 'STITCH_SERVE_API_KEY';
-
-/** A TCP port from a flag, or InvalidOptions. */
-export function portOf(text: string, flag = '--port'): number {
-  const port = Number(text);
-  if (!Number.isSafeInteger(port) || port < 0 || port > 65_535)
-    throw new InvalidOptions(`${flag} must be a port number 0-65535, found "${text}"`);
-  return port;
-}
 
 interface Served {
   cluster: Cluster;
@@ -80,7 +74,7 @@ export function registerServe(program: Command): void {
       "OpenAI-compatible HTTP API over the cluster's deployments (one model each): POST /v1/chat/completions, " +
         'GET /v1/models; with no --nats, an embedded cluster with local nodes running the given or the sample graph',
     );
-  addConnectionOptions(command)
+  addTelemetryOptions(addConnectionOptions(command))
     .requiredOption('--port <port>', 'HTTP port (0: any free one)')
     .option('--host <host>', 'address to bind; beyond loopback an --api-key is required', '127.0.0.1')
     .option('--name <cluster>', 'cluster name', 'serve')
@@ -96,8 +90,9 @@ export function registerServe(program: Command): void {
     )
     .option('--max-in-flight <n>', 'requests in flight per model; more get 429 with Retry-After', '64')
     .option('--body-limit <bytes>', 'largest request body', String(1 << 20))
-    .action((flags: ServeFlags) =>
-      runHttpCommand(
+    .action(async (flags: ServeFlags) => {
+      const telemetry = await telemetryFromFlags('stitch-serve', flags);
+      await runHttpCommand(
         flags,
         (served) =>
           startApiServer({
@@ -107,6 +102,7 @@ export function registerServe(program: Command): void {
           }),
         (url, cluster) => `serving ${url}/v1 (cluster "${cluster}")`,
         'stitch serve stopping',
-      ),
-    );
+      );
+      await telemetry.shutdown();
+    });
 }
