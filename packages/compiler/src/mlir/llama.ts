@@ -8,7 +8,7 @@ import type { KernelSpec } from '../spec.js';
 import { entryName, kernelArgs } from '../spec.js';
 import { argType, f32, func, generic, map } from './common.js';
 import { q8MatvecLines } from './quant.js';
-import { softmaxLines } from './rowwise.js';
+import { ropeRotation, softmaxLines } from './rowwise.js';
 
 type Spec = Extract<KernelSpec, { op: 'nn.llama_decode' }>;
 
@@ -112,28 +112,7 @@ function rope(s: Spec, name: string, heads: number, src: string, dst: string): s
       ],
       outs: [{ v: `%${name}d4`, t: t4 }],
       blockArgs: ['%x0: f32', '%x1: f32', '%o: f32'],
-      body: [
-        '%pi = linalg.index 1 : index',
-        '%ci = linalg.index 2 : index',
-        '%pi32 = arith.index_cast %pi : index to i32',
-        '%pf = arith.sitofp %pi32 : i32 to f32',
-        `%k = arith.constant ${f32((-2 * Math.log(s.theta)) / hd)} : f32`,
-        '%ex = arith.mulf %pf, %k : f32',
-        '%freq = math.exp %ex : f32',
-        '%ang = arith.mulf %posf, %freq : f32',
-        '%cos = math.cos %ang : f32',
-        '%sin = math.sin %ang : f32',
-        '%a0 = arith.mulf %x0, %cos : f32',
-        '%b0 = arith.mulf %x1, %sin : f32',
-        '%r0 = arith.subf %a0, %b0 : f32',
-        '%a1 = arith.mulf %x0, %sin : f32',
-        '%b1 = arith.mulf %x1, %cos : f32',
-        '%r1 = arith.addf %a1, %b1 : f32',
-        '%c0i = arith.constant 0 : index',
-        '%first = arith.cmpi eq, %ci, %c0i : index',
-        '%r = arith.select %first, %r0, %r1 : f32',
-        'linalg.yield %r : f32',
-      ],
+      body: ropeRotation(1, hd, s.theta, '%posf'),
     }),
   ];
 }

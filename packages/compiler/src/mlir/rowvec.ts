@@ -11,23 +11,27 @@ type Spec<Op extends KernelSpec['op']> = Extract<KernelSpec, { op: Op }>;
 const W = 16;
 const V = `vector<${W}xf32>`;
 
-/** A loop over row %r's columns: `width` 16 (vector steps over the whole vectors) or 1 (the tail). */
+/**
+ * A loop over row %r's columns: `width` 16 (vector steps over the whole vectors) or 1 (the tail).
+ * With one carried value the loop's result is `%${name}`, with more `%${name}#i`.
+ */
 function cols(
   width: 1 | 16,
   n: number,
   name: string,
-  carried: { init: string; type: string } | null,
-  body: (j: string, acc: string) => string[],
+  carried: { init: string; type: string }[],
+  body: (j: string, accs: string[]) => string[],
 ): string[] {
   const main = Math.floor(n / W) * W;
   const [from, to] = width === W ? ['%c0', `%c${main}`] : [`%c${main}`, `%c${n}`];
   const step = width === W ? `%c${W}` : '%c1';
   const j = `%${name}j`;
-  const acc = `%${name}acc`;
-  const head = carried
-    ? `%${name} = scf.for ${j} = ${from} to ${to} step ${step} iter_args(${acc} = ${carried.init}) -> (${carried.type}) {`
+  const accs = carried.map((_, i) => `%${name}acc${i}`);
+  const result = carried.length > 1 ? `%${name}:${carried.length}` : `%${name}`;
+  const head = carried.length
+    ? `${result} = scf.for ${j} = ${from} to ${to} step ${step} iter_args(${carried.map((c, i) => `${accs[i]} = ${c.init}`).join(', ')}) -> (${carried.map((c) => c.type).join(', ')}) {`
     : `scf.for ${j} = ${from} to ${to} step ${step} {`;
-  return [head, ...body(j, acc).map((l) => `  ${l}`), '}'];
+  return [head, ...body(j, accs).map((l) => `  ${l}`), '}'];
 }
 
 /** How a row reduction steps: vector and scalar lines defining `out` from `v` and `acc`. */
@@ -42,11 +46,11 @@ interface Reduction {
 }
 
 /**
- * Reduces row %r of `x` into the f32 `%${name}`: four vector accumulators over steps of 64 columns
+ * Reduces row `row` of `x` into the f32 `%${name}`: four vector accumulators over steps of 64 columns
  * (four independent dependency chains: one stalls on the FMA or max latency), folded into one,
  * which takes the remaining whole vectors, then its lanes, then the scalar tail.
  */
-function reduceRow(name: string, n: number, x: string, t: string, r: Reduction): string[] {
+function reduceRow(name: string, n: number, x: string, t: string, r: Reduction, row = '%r'): string[] {
   const U = 4;
   const main4 = Math.floor(n / (U * W)) * U * W;
   const main = Math.floor(n / W) * W;
@@ -57,7 +61,7 @@ function reduceRow(name: string, n: number, x: string, t: string, r: Reduction):
     `%${name}4:${U} = scf.for %${name}j = %c0 to %c${main4} step %c${U * W} iter_args(${accs.map((a) => `${a} = ${r.init}`).join(', ')}) -> (${lanes.map(() => V).join(', ')}) {`,
     ...lanes.flatMap((u) => [
       `  %${name}o${u} = arith.addi %${name}j, %c${u * W} : index`,
-      `  %${name}v${u} = vector.load ${x}[%r, %${name}o${u}] : ${t}, ${V}`,
+      `  %${name}v${u} = vector.load ${x}[${row}, %${name}o${u}] : ${t}, ${V}`,
       ...r.vector(`%${name}v${u}`, accs[u]!, outs[u]!).map((l) => `  ${l}`),
     ]),
     `  scf.yield ${outs.join(', ')} : ${lanes.map(() => V).join(', ')}`,
@@ -66,30 +70,35 @@ function reduceRow(name: string, n: number, x: string, t: string, r: Reduction):
     ...r.combine(`%${name}4#2`, `%${name}4#3`, `%${name}f23`),
     ...r.combine(`%${name}f01`, `%${name}f23`, `%${name}f`),
     `%${name}w = scf.for %${name}k = %c${main4} to %c${main} step %c${W} iter_args(%${name}acc = %${name}f) -> (${V}) {`,
-    `  %${name}v = vector.load ${x}[%r, %${name}k] : ${t}, ${V}`,
+    `  %${name}v = vector.load ${x}[${row}, %${name}k] : ${t}, ${V}`,
     ...r.vector(`%${name}v`, `%${name}acc`, `%${name}n`).map((l) => `  ${l}`),
     `  scf.yield %${name}n : ${V}`,
     '}',
     `%${name}l = vector.reduction <${r.kind}>, %${name}w : ${V} into f32`,
     `%${name} = scf.for %${name}s = %c${main} to %c${n} step %c1 iter_args(%${name}sacc = %${name}l) -> (f32) {`,
-    `  %${name}sv = memref.load ${x}[%r, %${name}s] : ${t}`,
+    `  %${name}sv = memref.load ${x}[${row}, %${name}s] : ${t}`,
     ...r.scalar(`%${name}sv`, `%${name}sacc`, `%${name}sn`).map((l) => `  ${l}`),
     `  scf.yield %${name}sn : f32`,
     '}',
   ];
 }
 
-/** Index constants the loops use, and the row loop around `body` (rows dynamic or fixed). */
-function rowLoop(rows: number | null, x: string, t: string, n: number, body: string[]): string[] {
+/** Index constants the loops use, and the number of rows (`bound`: fixed, or read from `x`). */
+function rowBounds(rows: number | null, x: string, t: string, n: number): { lines: string[]; bound: string } {
   const main = Math.floor(n / W) * W;
   const consts = [...new Set([0, 1, W, 2 * W, 3 * W, 4 * W, Math.floor(n / (4 * W)) * 4 * W, main, n])].map(
     (c) => `%c${c} = arith.constant ${c} : index`,
   );
   const count = rows === null ? [`%rows = memref.dim ${x}, %c0 : ${t}`] : [];
-  const bound = rows === null ? '%rows' : `%c${rows}`;
   if (rows !== null && !consts.some((c) => c.startsWith(`%c${rows} `)))
     consts.push(`%c${rows} = arith.constant ${rows} : index`);
-  return [...consts, ...count, `scf.for %r = %c0 to ${bound} step %c1 {`, ...body.map((l) => `  ${l}`), '}'];
+  return { lines: [...consts, ...count], bound: rows === null ? '%rows' : `%c${rows}` };
+}
+
+/** The row loop around `body` (rows dynamic or fixed). */
+function rowLoop(rows: number | null, x: string, t: string, n: number, body: string[]): string[] {
+  const { lines, bound } = rowBounds(rows, x, t, n);
+  return [...lines, `scf.for %r = %c0 to ${bound} step %c1 {`, ...body.map((l) => `  ${l}`), '}'];
 }
 
 const vload = (m: string, t: string, j: string) => `vector.load ${m}[%r, ${j}] : ${t}, ${V}`;
@@ -116,14 +125,14 @@ export function rmsnormVector(spec: Spec<'nn.rmsnorm'>): string {
     '%me = arith.addf %mean, %eps : f32',
     '%inv = math.rsqrt %me : f32',
     `%vinv = vector.broadcast %inv : f32 to ${V}`,
-    ...cols(W, n, 'o', null, (j) => [
+    ...cols(W, n, 'o', [], (j) => [
       `%v = ${vload('%x', t, j)}`,
       `%w = vector.load %weight[${j}] : ${wt}, ${V}`,
       `%a = arith.mulf %v, %vinv : ${V}`,
       `%b = arith.mulf %a, %w : ${V}`,
       `vector.store %b, %out[%r, ${j}] : ${t}, ${V}`,
     ]),
-    ...cols(1, n, 'ot', null, (j) => [
+    ...cols(1, n, 'ot', [], (j) => [
       `%v = ${sload('%x', t, j)}`,
       `%w = memref.load %weight[${j}] : ${wt}`,
       '%a = arith.mulf %v, %inv : f32',
@@ -143,48 +152,50 @@ const VI = `vector<${W}xi32>`;
 const splat = (name: string, value: string, type = V) =>
   `%${name} = arith.constant dense<${value}> : ${type}`;
 /**
- * Constants of `vexp`. `emagic` is 1.5·2^23 + 127: x·log2 e + emagic rounds to an integer n (the
- * sum's ulp is 1) and leaves n + 127 in the low mantissa bits, so shifting its bits left by 23
- * gives 2^n as an f32 directly (no floor, no conversion). ln 2 is split (Cody–Waite) so n·ln 2
- * subtracts exactly; Taylor coefficients to 1/6! (|r| ≤ ln2 / 2: error r^7/7! ≈ 1e−7 relative).
+ * Constants of `vexp`. `emagic` is 1.5·2^23: x·log2 e + emagic rounds to an integer n (the sum's
+ * ulp is 1) held in its low mantissa bits, so its bits shifted left by 23 are n in an f32's
+ * exponent field. ln 2 is one f32 (n·ln 2 is exact to n·2e−9, at most 2.5e−7 relative where n
+ * reaches −126 and the value is below 1e−37). The polynomial is 1 + r·q(r), q of degree 4 fitted
+ * for least relative error on |r| ≤ ln2 / 2 (1.9e−7, 4e−7 with the n·ln 2 error; e^0 is 1 exactly).
  */
 const EXP_CONSTANTS = [
   splat('elo', '-8.7e+01'),
   splat('elog2e', '1.44269504e+00'),
-  splat('emagic', '1.2583039e+07'),
-  splat('enln2hi', '-6.93145752e-01'),
-  splat('enln2lo', '-1.42860677e-06'),
-  splat('eone', '1.0e+00'),
-  splat('ec2', '5.0e-01'),
-  splat('ec3', '1.66666667e-01'),
-  splat('ec4', '4.16666667e-02'),
-  splat('ec5', '8.33333333e-03'),
-  splat('ec6', '1.38888889e-03'),
+  splat('emagic', '1.2582912e+07'),
+  splat('enln2', '-6.93147182e-01'),
+  splat('ec0', '1.0e+00'),
+  splat('ec1', '9.999996424e-01'),
+  splat('ec2', '4.999907911e-01'),
+  splat('ec3', '1.666771621e-01'),
+  splat('ec4', '4.190721735e-02'),
+  splat('ec5', '8.288582787e-03'),
   splat('e23', '23', VI),
 ];
 
 /**
  * e^x for x ≤ 0 on a whole vector: math.exp on vectors reaches LLVM as an intrinsic that it
  * scalarises into 16 expf calls, so the range reduction x = n·ln 2 + r, a polynomial for e^r and
- * 2^n built in the exponent bits are written out (13 vector instructions). x is clamped at −87
- * (e^−87 ≈ 1.6e−38, about the smallest normal f32, below which 2^n would not be one).
+ * the scaling by 2^n are written out. Softmax is bound by these instructions on the FMA ports
+ * (seven: two for the reduction, five for the polynomial); 2^n is applied as an integer add of n
+ * to the polynomial's exponent field, not a multiply. x is clamped at −87: e^−87 ≈ 1.6e−38, near
+ * the smallest normal f32, where the exponent field would underflow.
  */
 function vexp(x: string, out: string): string[] {
   const p = `${out}_`;
-  const poly = ['ec5', 'ec4', 'ec3', 'ec2', 'eone', 'eone'];
+  const poly = ['ec4', 'ec3', 'ec2', 'ec1', 'ec0'];
   return [
     `${p}x = arith.maximumf ${x}, %elo : ${V}`,
     `${p}t = vector.fma ${p}x, %elog2e, %emagic : ${V}`,
     `${p}n = arith.subf ${p}t, %emagic : ${V}`,
-    `${p}r1 = vector.fma ${p}n, %enln2hi, ${p}x : ${V}`,
-    `${p}r = vector.fma ${p}n, %enln2lo, ${p}r1 : ${V}`,
+    `${p}r = vector.fma ${p}n, %enln2, ${p}x : ${V}`,
     ...poly.map(
-      (c, i) => `${p}q${i} = vector.fma ${p}r, ${i === 0 ? '%ec6' : `${p}q${i - 1}`}, %${c} : ${V}`,
+      (c, i) => `${p}q${i} = vector.fma ${p}r, ${i === 0 ? '%ec5' : `${p}q${i - 1}`}, %${c} : ${V}`,
     ),
     `${p}ti = arith.bitcast ${p}t : ${V} to ${VI}`,
-    `${p}bits = arith.shli ${p}ti, %e23 : ${VI}`,
-    `${p}pow = arith.bitcast ${p}bits : ${VI} to ${V}`,
-    `${out} = arith.mulf ${p}q5, ${p}pow : ${V}`,
+    `${p}e = arith.shli ${p}ti, %e23 : ${VI}`,
+    `${p}qi = arith.bitcast ${p}q4 : ${V} to ${VI}`,
+    `${p}bits = arith.addi ${p}qi, ${p}e : ${VI}`,
+    `${out} = arith.bitcast ${p}bits : ${VI} to ${V}`,
   ];
 }
 
@@ -193,58 +204,103 @@ const vmax = (v: string, acc: string, out: string) => [
   `${out} = arith.select ${out}_g, ${v}, ${acc} : vector<${W}xi1>, ${V}`,
 ];
 
-/** out = exp(x − max) / Σ exp(x − max), row by row: max, then exp written with its sum, then a scale. */
+const mxReduction: Reduction = {
+  init: '%vninf',
+  vector: vmax,
+  combine: vmax,
+  scalar: (v, acc, out) => [`${out} = arith.maximumf ${acc}, ${v} : f32`],
+  kind: 'maximumf',
+};
+
+/**
+ * out = exp(x − max) / Σ exp(x − max), row by row. The exp pass also takes the next row's max
+ * (loads of the next row overlap the exp arithmetic, and that row needs no pass of its own), so a
+ * row is two passes: exp written with its sum and the next max, then a scale. Row 0's max comes
+ * before the loop.
+ */
 export function softmaxVector(spec: Spec<'nn.softmax'>): string {
   const args = kernelArgs(spec);
   const t = argType(args[0]!);
   const n = spec.cols;
+  const { lines, bound } = rowBounds(spec.rows, '%x', t, n);
   const body = [
-    // Selects, not arith.maximumf (NaN-propagating, so lowered to five dependent instructions): a
-    // NaN in the row still makes its exp, the sum and so the whole row NaN.
-    ...reduceRow('mx', n, '%x', t, {
-      init: '%vninf',
-      vector: vmax,
-      combine: vmax,
-      scalar: (v, acc, out) => [`${out} = arith.maximumf ${acc}, ${v} : f32`],
-      kind: 'maximumf',
-    }),
+    `%rlast = arith.subi ${bound}, %c1 : index`,
+    '%rinc = arith.addi %r, %c1 : index',
+    '%rnext = arith.minui %rinc, %rlast : index',
     `%vmx = vector.broadcast %mx : f32 to ${V}`,
-    ...cols(W, n, 'sv', { init: '%vzero', type: V }, (j, acc) => [
-      `%v = ${vload('%x', t, j)}`,
-      `%d = arith.subf %v, %vmx : ${V}`,
-      ...vexp('%d', '%e'),
-      `vector.store %e, %out[%r, ${j}] : ${t}, ${V}`,
-      `%a = arith.addf ${acc}, %e : ${V}`,
-      `scf.yield %a : ${V}`,
-    ]),
-    `%svs = vector.reduction <add>, %sv : ${V} into f32`,
-    ...cols(1, n, 'sum', { init: '%svs', type: 'f32' }, (j, acc) => [
-      `%v = ${sload('%x', t, j)}`,
-      '%d = arith.subf %v, %mx : f32',
-      '%e = math.exp %d : f32',
-      `memref.store %e, %out[%r, ${j}] : ${t}`,
-      `%a = arith.addf ${acc}, %e : f32`,
-      'scf.yield %a : f32',
-    ]),
+    ...cols(
+      W,
+      n,
+      'sv',
+      [
+        { init: '%vzero', type: V },
+        { init: '%vninf', type: V },
+      ],
+      (j, [acc, nmx]) => [
+        `%v = ${vload('%x', t, j)}`,
+        `%d = arith.subf %v, %vmx : ${V}`,
+        ...vexp('%d', '%e'),
+        `vector.store %e, %out[%r, ${j}] : ${t}, ${V}`,
+        `%a = arith.addf ${acc}, %e : ${V}`,
+        `%w = vector.load %x[%rnext, ${j}] : ${t}, ${V}`,
+        ...vmax('%w', nmx!, '%m'),
+        `scf.yield %a, %m : ${V}, ${V}`,
+      ],
+    ),
+    `%svs = vector.reduction <add>, %sv#0 : ${V} into f32`,
+    `%svm = vector.reduction <maximumf>, %sv#1 : ${V} into f32`,
+    ...cols(
+      1,
+      n,
+      'sum',
+      [
+        { init: '%svs', type: 'f32' },
+        { init: '%svm', type: 'f32' },
+      ],
+      (j, [acc, nmx]) => [
+        `%v = ${sload('%x', t, j)}`,
+        '%d = arith.subf %v, %mx : f32',
+        '%e = math.exp %d : f32',
+        `memref.store %e, %out[%r, ${j}] : ${t}`,
+        `%a = arith.addf ${acc}, %e : f32`,
+        `%w = memref.load %x[%rnext, ${j}] : ${t}`,
+        `%m = arith.maximumf ${nmx}, %w : f32`,
+        'scf.yield %a, %m : f32, f32',
+      ],
+    ),
     // One division per row; the scale pass multiplies (the row is still in cache).
-    '%inv = arith.divf %one, %sum : f32',
+    '%inv = arith.divf %one, %sum#0 : f32',
     `%vinv = vector.broadcast %inv : f32 to ${V}`,
-    ...cols(W, n, 'o', null, (j) => [
+    ...cols(W, n, 'o', [], (j) => [
       `%v = ${vload('%out', t, j)}`,
       `%a = arith.mulf %v, %vinv : ${V}`,
       `vector.store %a, %out[%r, ${j}] : ${t}, ${V}`,
     ]),
-    ...cols(1, n, 'ot', null, (j) => [
+    ...cols(1, n, 'ot', [], (j) => [
       `%v = ${sload('%out', t, j)}`,
       '%a = arith.mulf %v, %inv : f32',
       `memref.store %a, %out[%r, ${j}] : ${t}`,
     ]),
+    'scf.yield %sum#1 : f32',
   ];
   return func(entryName(spec), args, [
     `%vzero = arith.constant dense<0.0> : ${V}`,
     `%vninf = arith.constant dense<0xFF800000> : ${V}`,
+    '%ninf = arith.constant 0xFF800000 : f32',
     '%one = arith.constant 1.0 : f32',
     ...EXP_CONSTANTS,
-    ...rowLoop(spec.rows, '%x', t, n, body),
+    ...lines,
+    // Selects, not arith.maximumf (NaN-propagating, so lowered to five dependent instructions): a
+    // NaN in the row still makes its exp, the sum and so the whole row NaN.
+    `%nonempty = arith.cmpi sgt, ${bound}, %c0 : index`,
+    '%mx0 = scf.if %nonempty -> (f32) {',
+    ...reduceRow('m0', n, '%x', t, mxReduction, '%c0').map((l) => `  ${l}`),
+    '  scf.yield %m0 : f32',
+    '} else {',
+    '  scf.yield %ninf : f32',
+    '}',
+    `%last = scf.for %r = %c0 to ${bound} step %c1 iter_args(%mx = %mx0) -> (f32) {`,
+    ...body.map((l) => `  ${l}`),
+    '}',
   ]);
 }

@@ -103,6 +103,36 @@ export function softmaxLines(
   ];
 }
 
+/**
+ * The body of a RoPE generic: rotates the pair (%x0, %x1) whose pair index is loop dimension
+ * `pairAxis` (the element within the pair is the next one) by pos·theta^(−2p/headDim), `posf`
+ * the position as f32. Shared by nn.rope and the fused decode step.
+ */
+export function ropeRotation(pairAxis: number, headDim: number, theta: number, posf: string): string[] {
+  return [
+    `%pi = linalg.index ${pairAxis} : index`,
+    `%ci = linalg.index ${pairAxis + 1} : index`,
+    '%pi32 = arith.index_cast %pi : index to i32',
+    '%pf = arith.sitofp %pi32 : i32 to f32',
+    `%k = arith.constant ${f32((-2 * Math.log(theta)) / headDim)} : f32`,
+    '%ex = arith.mulf %pf, %k : f32',
+    '%freq = math.exp %ex : f32',
+    `%ang = arith.mulf ${posf}, %freq : f32`,
+    '%cos = math.cos %ang : f32',
+    '%sin = math.sin %ang : f32',
+    '%a0 = arith.mulf %x0, %cos : f32',
+    '%b0 = arith.mulf %x1, %sin : f32',
+    '%r0 = arith.subf %a0, %b0 : f32',
+    '%a1 = arith.mulf %x0, %sin : f32',
+    '%b1 = arith.mulf %x1, %cos : f32',
+    '%r1 = arith.addf %a1, %b1 : f32',
+    '%c0i = arith.constant 0 : index',
+    '%first = arith.cmpi eq, %ci, %c0i : index',
+    '%r = arith.select %first, %r0, %r1 : f32',
+    'linalg.yield %r : f32',
+  ];
+}
+
 /** Interleaved-pair RoPE as in llama2.c: pair p of a head rotates by pos·theta^(−2p/headDim). */
 export function rope(spec: Spec<'nn.rope'>): string {
   const args = kernelArgs(spec);
@@ -128,29 +158,7 @@ export function rope(spec: Spec<'nn.rope'>): string {
       ],
       outs: [{ v: '%out4', t: t4 }],
       blockArgs: ['%x0: f32', '%x1: f32', '%p: i32', '%o: f32'],
-      body: [
-        '%pi = linalg.index 2 : index',
-        '%ci = linalg.index 3 : index',
-        '%pi32 = arith.index_cast %pi : index to i32',
-        '%pf = arith.sitofp %pi32 : i32 to f32',
-        `%k = arith.constant ${f32((-2 * Math.log(spec.theta)) / spec.headDim)} : f32`,
-        '%ex = arith.mulf %pf, %k : f32',
-        '%freq = math.exp %ex : f32',
-        '%posf = arith.sitofp %p : i32 to f32',
-        '%ang = arith.mulf %posf, %freq : f32',
-        '%cos = math.cos %ang : f32',
-        '%sin = math.sin %ang : f32',
-        '%a0 = arith.mulf %x0, %cos : f32',
-        '%b0 = arith.mulf %x1, %sin : f32',
-        '%r0 = arith.subf %a0, %b0 : f32',
-        '%a1 = arith.mulf %x0, %sin : f32',
-        '%b1 = arith.mulf %x1, %cos : f32',
-        '%r1 = arith.addf %a1, %b1 : f32',
-        '%c0i = arith.constant 0 : index',
-        '%first = arith.cmpi eq, %ci, %c0i : index',
-        '%r = arith.select %first, %r0, %r1 : f32',
-        'linalg.yield %r : f32',
-      ],
+      body: ['%posf = arith.sitofp %p : i32 to f32', ...ropeRotation(2, spec.headDim, spec.theta, '%posf')],
     }),
   ]);
 }
