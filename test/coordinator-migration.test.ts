@@ -1,9 +1,10 @@
-// The coordinator places the tool agent on three in-process nodes (cpu, virtual h100, virtual gaudi3)
-// of a real nats-server and moves operators while requests flow: on a node leaving, and on a re-plan
-// between live nodes. Counts of applied effects must match the requests exactly.
+// The coordinator places the tool agent on in-process nodes (cpu and modelled accelerators) of a real
+// nats-server and moves operators while requests flow: on a node leaving, on a re-plan between live
+// nodes, and off a draining node. Counts of applied effects must match the requests exactly.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { connect } from '@nats-io/transport-node';
 import {
   type AgentRequest,
   Coordinator,
@@ -205,6 +206,56 @@ describe('coordinator migration', () => {
       await applied(now),
       now.ops.map(() => 34),
     );
+  });
+
+  test('a draining node: its operators move off it live while it serves; a forged drain is ignored', async () => {
+    const joined = async (id: string, virtual: string) => {
+      const c = await connectCluster({ nats: nats.url, name: CLUSTER, log: () => undefined });
+      await c.startNode({ id, actors: OPERATOR_ACTORS, virtual: [virtual] });
+      nodes.set(id, c);
+      return c;
+    };
+    await joined('node-mi300x', 'mi300x');
+    await joined('node-gaudi3-b', 'gaudi3');
+    // The LLM ops leave cpu for an accelerator once one joins.
+    await waitFor(() =>
+      coordinator.deployment('tool_agent')!.ops.some((o) => o.modelled && o.node !== 'node-cpu'),
+    );
+    // A drain event the node did not send: the node says it is not draining, nothing moves.
+    const before = coordinator.metrics();
+    const forged = { kind: 'drain', nodeId: 'node-cpu', revision: 1, at: Date.now() };
+    const nc = await connect({ servers: nats.url });
+    nc.publish(`stitch.${CLUSTER}.membership`, JSON.stringify(forged));
+    await nc.flush();
+    await nc.close();
+    await waitFor(() => coordinator.metrics().ignoredMembership > before.ignoredMembership);
+    assert.ok(!coordinator.migrations.some((m) => m.reason.includes('node-cpu is draining')));
+
+    const gpu = coordinator.deployment('tool_agent')!.ops.find((o) => o.modelled)!.node;
+    const draining = nodes.get(gpu)!.node!;
+    let left = -1;
+    const results = await flow(
+      8,
+      2,
+      async () => {
+        left = await draining.drain(20_000);
+      },
+      'e',
+    );
+    assert.equal(results.length, 8);
+    assert.equal(left, 0, 'every operator left the draining node');
+    assert.equal(draining.inspect().actors.length, 0);
+    const ev = coordinator.migrations.find((m) => m.reason.includes(`${gpu} is draining`));
+    assert.ok(ev, 'the coordinator re-planned for the drain');
+    for (const m of ev.moved) assert.equal(m.phases?.how, 'live', `${m.opId} moved live`);
+    const now = coordinator.deployment('tool_agent')!;
+    assert.ok(now.ops.every((o) => o.node !== gpu));
+    assert.deepEqual(
+      await applied(now),
+      now.ops.map(() => 42),
+    );
+    // A draining node takes no new actors (asked through a connection no coordinator has fenced).
+    await assert.rejects(nodes.get('node-cpu')!.spawn('op-tool', { id: 'late', node: gpu }), /draining/);
   });
 });
 

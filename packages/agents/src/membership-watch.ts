@@ -1,6 +1,7 @@
 // What the coordinator makes of node membership: join/leave/dead events (checked against the nodes
-// bucket before anything moves: the subject is open to any client) and the server's disconnect
-// advisories (checked by asking the node). Checks run one at a time, in arrival order, bounded.
+// bucket before anything moves: the subject is open to any client), drain events and the server's
+// disconnect advisories (both checked by asking the node). Checks run one at a time, in arrival
+// order, bounded.
 import type { Cluster, MembershipEvent } from '@stitch/runtime';
 
 /** Membership events waiting for their check against the nodes bucket; more are dropped (and counted). */
@@ -83,6 +84,12 @@ export class MembershipWatch {
       return;
     }
     if (!this.t.hosts(ev.nodeId)) return;
+    if (ev.kind === 'drain') {
+      // The node stays up while its operators move off it (live): only its own word counts.
+      if (await this.cluster.isNodeDraining(ev.nodeId)) this.t.lost(ev.nodeId, ev, 'is draining');
+      else this.#ignore(`drain of ${ev.nodeId} ignored: the node does not say it is draining`);
+      return;
+    }
     if (await this.cluster.isNodeAlive(ev.nodeId)) {
       if (attempt === 0) this.#ignore(`${ev.kind} of ${ev.nodeId} ignored: its heartbeat is current`);
       // A real death can be reported a little before this process's clock agrees (another process's

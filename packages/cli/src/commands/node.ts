@@ -18,13 +18,14 @@ interface NodeCommandOptions extends ConnectionFlags, KernelFlags, TelemetryFlag
   actors?: string[];
   deadAfter: string;
   calibrate: boolean;
+  drainMs: string;
 }
 
 export function registerNode(program: Command): void {
   const command = program
     .command('node')
     .description(
-      'Run a node actor: advertise this host, host actors, until SIGINT/SIGTERM (then drain, exit 0)',
+      'Run a node actor: advertise this host, host actors, until SIGINT/SIGTERM (then drain: its actors move off it live; exit 0)',
     );
   addTelemetryOptions(addKernelOptions(addConnectionOptions(command)))
     .option('--name <cluster>', 'cluster name', 'default')
@@ -34,6 +35,11 @@ export function registerNode(program: Command): void {
     .option('--actors <module...>', 'modules whose exported actor definitions this node can spawn')
     .option('--dead-after <ms>', 'heartbeat window after which a silent node is dead', '5000')
     .option('--no-calibrate', 'skip the kernel calibration at start')
+    .option(
+      '--drain-ms <ms>',
+      'on SIGINT/SIGTERM, wait up to this long for a coordinator to move the actors off this node live; then stop the rest (0: stop at once)',
+      '10000',
+    )
     .action(async (opts: NodeCommandOptions) => {
       const stopped = firstSignal();
       const telemetry = await telemetryFromFlags('stitch-node', opts);
@@ -76,7 +82,13 @@ export function registerNode(program: Command): void {
           `actor types: ${cluster.actorTypes.join(', ') || '(none)'}\n`,
       );
       await stopped;
-      process.stdout.write(`node ${node.id} draining\n`);
+      const drainMs = Number(opts.drainMs);
+      if (Number.isFinite(drainMs) && drainMs > 0) {
+        process.stdout.write(`node ${node.id} draining: asking for its actors to be moved off it\n`);
+        const left = await node.drain(drainMs);
+        if (left > 0) process.stdout.write(`node ${node.id}: ${left} actor(s) not moved; stopping them\n`);
+      }
+      process.stdout.write(`node ${node.id} leaving\n`);
       await cluster.close();
       await telemetry.shutdown();
     });

@@ -16,6 +16,8 @@ import { type CapabilityRecord, isCapabilityRecord } from '../node/capabilities.
 import { queryNode } from '../node/holder.js';
 import { Node } from '../node/node.js';
 import { type NodeOptions, resolveNodeOptions } from '../node/options.js';
+import { decode } from '../wire/codec.js';
+import { H } from '../wire/envelope.js';
 import { Activator } from './activator.js';
 import { bucketKeys } from './bucket-keys.js';
 import { Directory, type Location } from './directory.js';
@@ -279,6 +281,22 @@ export class Cluster implements RefTransport {
     if (this.#node?.id === nodeId) return true;
     const id = checkToken('node id', nodeId);
     return (await queryNode(this.#parts, id, { op: 'inspect' }, timeoutMs)) !== 'gone';
+  }
+
+  /**
+   * Whether node `nodeId` says it is draining (Node.drain): what a `drain` membership event claims,
+   * asked of the node itself, since anyone allowed on the membership subject could send one.
+   */
+  async isNodeDraining(nodeId: string, timeoutMs = 1000): Promise<boolean> {
+    this.#open();
+    const id = checkToken('node id', nodeId);
+    const reply = await queryNode(this.#parts, id, { op: 'draining' }, timeoutMs);
+    if (reply === 'gone' || reply === 'silent' || reply.headers?.get(H.errorCode)) return false;
+    try {
+      return decode(reply.data) === true;
+    } catch {
+      return false;
+    }
   }
 
   async isNodeAlive(nodeId: string): Promise<boolean> {

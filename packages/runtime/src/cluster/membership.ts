@@ -4,7 +4,8 @@ import type { Guard } from '../guard.js';
 
 /** Published on `stitch.<cluster>.membership` as JSON. */
 export interface MembershipEvent {
-  kind: 'join' | 'leave' | 'dead';
+  /** `drain`: the node is about to leave and asks for its actors to be moved off it while it runs. */
+  kind: 'join' | 'leave' | 'dead' | 'drain';
   nodeId: string;
   /** KV revision of the node's last record: with `kind` and `nodeId` it identifies the event. */
   revision: number;
@@ -14,7 +15,7 @@ export interface MembershipEvent {
   silentForMs?: number;
 }
 
-const KINDS = new Set(['join', 'leave', 'dead']);
+const KINDS = new Set(['join', 'leave', 'dead', 'drain']);
 /** Nodes the monitor tracks at most; a bucket flooded with keys cannot grow it further. */
 const MAX_TRACKED_NODES = 100_000;
 

@@ -31,6 +31,11 @@ const MAX_INCOMING_MIGRATIONS = 8;
 const MIGRATION_IDLE_MS = 30_000;
 /** After a commit, a target whose source went quiet releases the messages it held this soon. */
 const MIGRATION_RELEASE_MS = 3000;
+/** How long drain() waits for a node's actors to be moved off it, by default. */
+const DRAIN_MS = 10_000;
+const DRAIN_POLL_MS = 20;
+/** drain() gives up when no actor has left for this long. */
+const DRAIN_IDLE_MS = 1000;
 /** How long a migration's source waits for each answer of its target. */
 const MIGRATION_STEP_MS = 10_000;
 
@@ -65,6 +70,7 @@ export class Node implements Host {
   #heartbeat: Timer | undefined;
   #lastBeat = performance.now();
   #closed = false;
+  #draining = false;
 
   constructor(ctx: NodeContext, options: ResolvedNodeOptions) {
     const p = ctx.parts;
@@ -134,6 +140,7 @@ export class Node implements Host {
     const key = this.names.key(type, checkToken('actor id', id));
     const live = this.#activations.get(key) ?? this.#starting.get(key);
     if (live) return live;
+    if (this.#draining) throw new Overloaded(`node ${this.id} is draining: it takes no new actors`);
     const max = this.#options.maxActors;
     if (this.#activations.size + this.#starting.size >= max)
       throw new Overloaded(`node ${this.id} already hosts its maximum of ${max} actors (maxActors)`);
@@ -229,6 +236,30 @@ export class Node implements Host {
     };
   }
 
+  /**
+   * Asks for this node's actors to be moved off it while it still serves (a `drain` membership
+   * event; a coordinator that manages them moves them live, see Coordinator) and refuses new
+   * activations meanwhile. Resolves with the number of actors still here when they are all gone,
+   * when none has left for `idleMs` (nobody is moving them: no coordinator manages them), or when
+   * `timeoutMs` has passed; close() then stops what is left.
+   */
+  async drain(timeoutMs = DRAIN_MS, idleMs = DRAIN_IDLE_MS): Promise<number> {
+    if (this.#closed) return this.#activations.size;
+    this.#draining = true;
+    const e = await this.#ctx.parts.nodesKv.get(this.id).catch(() => null);
+    this.#emit({ kind: 'drain', nodeId: this.id, revision: e?.revision ?? 0, at: this.clock.now() });
+    const until = performance.now() + timeoutMs;
+    let left = this.#activations.size + this.#starting.size;
+    let movedAt = performance.now();
+    while (left > 0 && performance.now() < until && performance.now() - movedAt < idleMs) {
+      await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+      const now = this.#activations.size + this.#starting.size;
+      if (now < left) movedAt = performance.now();
+      left = now;
+    }
+    return this.#activations.size;
+  }
+
   /** Stops every actor (each drains its mailbox and persists its snapshot), then leaves the cluster. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -253,6 +284,7 @@ export class Node implements Host {
   }
 
   #checkAdoptable(type: string, id: string): void {
+    if (this.#draining) throw new Overloaded(`node ${this.id} is draining: it takes no new actors`);
     if (!this.#ctx.actorType(type)) throw new InvalidOptions(`node ${this.id} has no actor type "${type}"`);
     const key = this.names.key(type, id);
     if (this.hosts(key)) throw new AlreadyActive(key, this.id);
@@ -345,9 +377,12 @@ export class Node implements Host {
   async #onQuery(m: Msg): Promise<unknown> {
     const req = decode(m.data) as { op?: unknown; type?: unknown; id?: unknown } | null;
     if (req?.op === 'inspect') return this.inspect();
+    if (req?.op === 'draining') return this.#draining;
     if (req?.op === 'hosts')
       return this.hosts(this.names.key(checkToken('actor type', req?.type), checkToken('actor id', req?.id)));
-    throw new InvalidOptions(`unknown node query op ${JSON.stringify(req?.op)}; use hosts or inspect`);
+    throw new InvalidOptions(
+      `unknown node query op ${JSON.stringify(req?.op)}; use hosts, draining or inspect`,
+    );
   }
 
   async #probe(): Promise<Device[]> {
