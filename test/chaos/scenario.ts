@@ -19,6 +19,8 @@ export const NODE_HOSTS = { n1: 'h1', n2: 'h2' } as const;
 const CLIENT_HOST = 'h3';
 
 export interface World {
+  /** The stitch cluster's name. */
+  cluster: string;
   hosts: Hosts;
   nats: NatsCluster;
   nodes: Map<string, HostProcess>;
@@ -89,6 +91,7 @@ export async function runScenario(
     const n = nats;
     const nodes = new Map<string, HostProcess>();
     const world: World = {
+      cluster,
       hosts,
       nats: n,
       nodes,

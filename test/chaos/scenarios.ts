@@ -1,6 +1,9 @@
 // The faults of `pnpm chaos`, in the order they run.
+import { setTimeout as delay } from 'node:timers/promises';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { connectCluster } from '@stitch/runtime';
+import { Account } from './account.js';
 import type { Scenario, World } from './scenario.js';
 
 /** The server leading the mailbox stream (where losing a server hurts most); h1 when none answers. */
@@ -17,6 +20,45 @@ async function mailboxLeader(w: World): Promise<string> {
 }
 
 let stopped = 'h1';
+
+/** Accounts the load client uses (run.ts's shape.actors at most). */
+const ACCOUNTS = 8;
+
+/**
+ * Live-migrates every account n1 hosts to n2 at once and kills n1 (SIGKILL) as soon as the first move
+ * has committed: the rest die mid-hand-off with their source. No effect may be lost or applied twice.
+ */
+async function killDuringMigrations(w: World): Promise<void> {
+  const c = await connectCluster({ nats: w.nats.urls(), name: w.cluster, log: () => undefined });
+  try {
+    const refs = Array.from({ length: ACCOUNTS }, (_, i) =>
+      c.ref<typeof Account>({ type: Account.type, id: `acct-${i}` }),
+    );
+    const onN1 = [];
+    for (const ref of refs) if ((await c.locate(ref))?.node === 'n1') onN1.push(ref);
+    const moves = onN1.map((ref) =>
+      c.migrate(ref, 'n2', { timeoutMs: 5000 }).then(
+        () => true,
+        () => false,
+      ),
+    );
+    // Killed as soon as the first move has committed: the others are still on their way.
+    await Promise.race([
+      Promise.race(moves.map((m) => m.then((ok) => (ok ? true : new Promise(() => {}))))),
+      delay(3000),
+    ]);
+    const n1 = w.nodes.get('n1')!;
+    n1.child.kill('SIGKILL');
+    await n1.exited;
+    const done = await Promise.all(moves);
+    const committed = done.filter(Boolean).length;
+    process.stderr.write(
+      `migration-kill: ${onN1.length} accounts on n1, ${committed} moved before the kill, ${onN1.length - committed} died with it\n`,
+    );
+  } finally {
+    await c.close();
+  }
+}
 
 export const SCENARIOS: Scenario[] = [
   {
@@ -36,6 +78,12 @@ export const SCENARIOS: Scenario[] = [
       n1.child.kill('SIGKILL');
       await n1.exited;
     },
+    heal: (w) => w.startNode('n1'),
+  },
+  {
+    name: 'migration-kill',
+    what: "n1's accounts migrated live to n2, and n1 killed (SIGKILL) while the moves run; restarted",
+    fault: killDuringMigrations,
     heal: (w) => w.startNode('n1'),
   },
   {

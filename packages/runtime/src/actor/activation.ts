@@ -172,6 +172,7 @@ export class Activation {
       capacity,
       (m) => this.#onDurable(m),
       fresh,
+      this.#options.durable.pullExpiresMs,
     );
   }
 

@@ -69,6 +69,7 @@ export class DurableInbox {
     capacity: number,
     deliver: (m: JsMsg) => void,
     fresh = false,
+    expiresMs = 5000,
   ): Promise<void> {
     const { jsm, js, names } = this.host;
     const name = names.consumer(type, id);
@@ -87,7 +88,10 @@ export class DurableInbox {
       })
       .catch(() => undefined);
     const consumer = await js.consumers.get(names.stream, name);
-    const messages = await consumer.consume({ max_messages: Math.max(1, Math.min(capacity, 256)) });
+    const messages = await consumer.consume({
+      max_messages: Math.max(1, Math.min(capacity, 256)),
+      expires: expiresMs,
+    });
     this.#consumer = messages;
     // A long turn keeps its unacknowledged messages from being redelivered meanwhile.
     this.#keepAlive = this.host.clock.every(ackWaitMs / 3, () => {

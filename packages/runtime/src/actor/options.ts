@@ -18,6 +18,12 @@ export interface DurableOptions {
   ackWaitMs?: number;
   /** Idempotency keys remembered with the snapshot. @default 1000 */
   dedupKeys?: number;
+  /**
+   * How long one pull for messages waits at the server. A pull lost with its server (a nats-server
+   * killed) is noticed after two missed idle heartbeats (half of this each), so this bounds how long
+   * the actor stays deaf after a server loss; an idle actor sends one pull per period. @default 5000
+   */
+  pullExpiresMs?: number;
 }
 
 /** The limits and policies of an actor definition. */
@@ -38,7 +44,7 @@ export interface ResolvedActorOptions {
   concurrency: number;
   mailbox: { capacity: number; perCaller: number };
   restart: { maxRestarts: number; withinMs: number; backoffMs: number; maxBackoffMs: number };
-  durable: { ackWaitMs: number; dedupKeys: number };
+  durable: { ackWaitMs: number; dedupKeys: number; pullExpiresMs: number };
   persist: PersistPolicy | undefined;
 }
 
@@ -55,7 +61,11 @@ export function resolveActorOptions(type: string, def: ActorPolicies): ResolvedA
       backoffMs: r.backoffMs ?? 50,
       maxBackoffMs: r.maxBackoffMs ?? 5000,
     },
-    durable: { ackWaitMs: def.durable?.ackWaitMs ?? 5000, dedupKeys: def.durable?.dedupKeys ?? 1000 },
+    durable: {
+      ackWaitMs: def.durable?.ackWaitMs ?? 5000,
+      dedupKeys: def.durable?.dedupKeys ?? 1000,
+      pullExpiresMs: def.durable?.pullExpiresMs ?? 5000,
+    },
     persist: def.persist,
   };
   if (def.persist !== undefined) {
@@ -79,6 +89,8 @@ export function resolveActorOptions(type: string, def: ActorPolicies): ResolvedA
     ['restart.maxBackoffMs', resolved.restart.maxBackoffMs, 0],
     ['durable.ackWaitMs', resolved.durable.ackWaitMs, 1],
     ['durable.dedupKeys', resolved.durable.dedupKeys, 1],
+    // nats.js refuses a pull that expires in under a second.
+    ['durable.pullExpiresMs', resolved.durable.pullExpiresMs, 1000],
   ];
   for (const [name, value, min] of integers) {
     if (!Number.isSafeInteger(value) || value < min)
