@@ -4,16 +4,22 @@
 // mode: pipelined throughput with N in flight, and serial round-trip p50/p99. Modes run interleaved
 // in rounds; each figure is the median over rounds. One JSON object per line.
 // Options: --payload=256 --inflight=64 --messages=20000 --durable-messages=5000 --serial=2000 --rounds=5
-// --modes=raw,raw_envelope,fast,durable,raw_jetstream (raw must be among them for the ratios vs raw,
-// raw_jetstream for durable's) --profile (cpu-prof the responder) --no-pin (leave both processes to
+// --modes=raw,raw_envelope,fast,fast_otel,durable,raw_jetstream (raw must be among them for the ratios
+// vs raw, raw_jetstream for durable's, fast for fast_otel's) --profile (cpu-prof the responder) --no-pin (leave both processes to
 // the scheduler; see pinApart). --quick: a small run (1 round, few messages, fast paths on only);
 // explicit options still apply. durable and raw_jetstream send --durable-messages pipelined and
 // --serial/4 serial.
 // --nats-fast-path=both|on|off: with both (the default) the whole bench runs twice, with stitch's nats.js
 // fast paths on and then off (STITCH_NATS_FAST_PATH=0 in both processes); each line says which.
+// fast_otel: fast asks with OpenTelemetry on in both processes (@stitch/telemetry, 1 % of traces
+// sampled, exported over OTLP/HTTP to a local endpoint that drops them). Telemetry is started in both
+// processes when fast_otel runs, and the runtime's spans are switched on for fast_otel only, so every
+// other mode runs the runtime's telemetry-off path.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { jetstream } from '@nats-io/jetstream';
 import { connect, createInbox, headers, type NatsConnection } from '@nats-io/transport-node';
 import { forkResponder, pinApart, RAW_JS, type ResponderProcess } from './responder-process.js';
@@ -26,7 +32,7 @@ const PIPELINED = Number(args.get('messages') ?? (QUICK ? 2000 : 20_000));
 const DURABLE_PIPELINED = Number(args.get('durable-messages') ?? (QUICK ? 1000 : 5000));
 const SERIAL = Number(args.get('serial') ?? (QUICK ? 400 : 2000));
 const ROUNDS = Number(args.get('rounds') ?? (QUICK ? 1 : 5));
-const MODES = (args.get('modes') ?? 'raw,raw_envelope,fast,durable,raw_jetstream').split(',');
+const MODES = (args.get('modes') ?? 'raw,raw_envelope,fast,fast_otel,durable,raw_jetstream').split(',');
 const FAST_PATH = args.get('nats-fast-path') ?? (QUICK ? 'on' : 'both');
 /** Modes that go through a JetStream stream, and send fewer messages. */
 const STREAMED = new Set(['durable', 'raw_jetstream']);
@@ -51,6 +57,39 @@ if (FAST_PATH !== 'on' && FAST_PATH !== 'off') {
 process.env.STITCH_NATS_FAST_PATH = FAST_PATH === 'on' ? '1' : '0';
 const { connectCluster, startEmbeddedNats } = await import('@stitch/runtime');
 const { encode, envelopeHeaders, newTraceparent } = await import('@stitch/runtime/internal');
+const OTEL = MODES.includes('fast_otel');
+
+/**
+ * For fast_otel: a local OTLP endpoint that drops what it gets, 1 % sampling (read by both processes),
+ * telemetry started here, and the module the responder preloads to start its own. It turns the
+ * runtime's spans on and off when the bench says `otel:on` / `otel:off`.
+ */
+async function startBenchTelemetry(): Promise<{ preload: string; stop(): Promise<void> }> {
+  const sink = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+  });
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  process.env.OTEL_EXPORTER_OTLP_ENDPOINT = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+  process.env.OTEL_TRACES_SAMPLER = 'parentbased_traceidratio';
+  process.env.OTEL_TRACES_SAMPLER_ARG = '0.01';
+  const { startTelemetry } = await import('@stitch/telemetry');
+  const telemetry = await startTelemetry({ serviceName: 'bench' });
+  const dist = (p: string) => pathToFileURL(fileURLToPath(new URL(`../packages/${p}`, import.meta.url))).href;
+  const preload = [
+    `import { startTelemetry } from '${dist('telemetry/dist/index.js')}';`,
+    `import { setTracingEnabled } from '${dist('runtime/dist/index.js')}';`,
+    `await startTelemetry({ serviceName: 'bench-responder' });`,
+    `process.on('message', (m) => { if (m === 'otel:on' || m === 'otel:off') setTracingEnabled(m === 'otel:on'); });`,
+  ].join('\n');
+  return {
+    preload: `data:text/javascript,${encodeURIComponent(preload)}`,
+    async stop() {
+      await telemetry.shutdown();
+      await new Promise((resolve) => sink.close(resolve));
+    },
+  };
+}
 
 type Send = () => Promise<unknown>;
 interface Run {
@@ -152,12 +191,21 @@ function rawJetStreamSender(nc: NatsConnection, body: Uint8Array): Send {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const nats = await startEmbeddedNats();
+const otel = OTEL ? await startBenchTelemetry() : undefined;
 let responder: ResponderProcess | undefined;
+/** Spans on in both processes for fast_otel, off for every other mode (IPC is ordered: on before the run). */
+const spansFor = async (mode: string) => {
+  if (!otel) return;
+  const on = mode === 'fast_otel';
+  const { setTracingEnabled } = await import('@stitch/runtime');
+  setTracingEnabled(on);
+  responder!.child.send(on ? 'otel:on' : 'otel:off');
+};
 try {
-  responder = await forkResponder(
-    nats.url,
-    args.has('profile') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [],
-  );
+  responder = await forkResponder(nats.url, [
+    ...(args.has('profile') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []),
+    ...(otel ? ['--import', otel.preload] : []),
+  ]);
   const pinned = args.has('no-pin') ? 'off' : pinApart(responder);
   const raw = await connect({ servers: nats.url });
   const cluster = await connectCluster({ nats: nats.url, name: 'bench' });
@@ -170,6 +218,7 @@ try {
     // Diagnostic: raw plus the stitch envelope headers, to separate header cost from runtime cost.
     raw_envelope: rawSender(raw, encode(msg), true),
     fast: () => ref.ask(msg as never),
+    fast_otel: () => ref.ask(msg as never),
     durable: () => ref.ask(msg as never, { mode: 'durable' }),
     raw_jetstream: rawJetStreamSender(raw, encode(msg)),
   };
@@ -177,10 +226,12 @@ try {
   const results: Record<string, { pipelined: Run[]; serial: Run[] }> = {};
   for (const mode of Object.keys(senders)) {
     results[mode] = { pipelined: [], serial: [] };
+    await spansFor(mode);
     await drive(senders[mode]!, 500, INFLIGHT); // warm-up: JIT, connections, consumer
   }
   for (let round = 0; round < ROUNDS; round++) {
     for (const [mode, send] of Object.entries(senders)) {
+      await spansFor(mode);
       const streamed = STREAMED.has(mode);
       results[mode]!.pipelined.push(await drive(send, streamed ? DURABLE_PIPELINED : PIPELINED, INFLIGHT));
       results[mode]!.serial.push(await drive(send, streamed ? SERIAL / 4 : SERIAL, 1));
@@ -207,6 +258,8 @@ try {
     const { p, s } = sums[mode]!;
     // Every mode is compared with raw core NATS; durable mode also with a raw JetStream round trip.
     const js = mode === 'durable' ? 'raw_jetstream' : '';
+    // fast_otel is also compared with fast: what telemetry that is on costs.
+    const fast = mode === 'fast_otel' ? 'fast' : '';
     const lines = [
       {
         bench: 'actors.pipelined',
@@ -215,6 +268,7 @@ try {
         ...p,
         ...ratio('ratio_msgs_per_s_vs_raw', 'raw', p.msgs_per_s, (r) => r.p.msgs_per_s),
         ...ratio('ratio_msgs_per_s_vs_raw_jetstream', js, p.msgs_per_s, (r) => r.p.msgs_per_s),
+        ...ratio('ratio_msgs_per_s_vs_fast', fast, p.msgs_per_s, (r) => r.p.msgs_per_s),
       },
       {
         bench: 'actors.serial',
@@ -223,6 +277,7 @@ try {
         ...s,
         ...ratio('ratio_p50_vs_raw', 'raw', s.p50_us, (r) => r.s.p50_us),
         ...ratio('ratio_p50_vs_raw_jetstream', js, s.p50_us, (r) => r.s.p50_us),
+        ...ratio('ratio_p50_vs_fast', fast, s.p50_us, (r) => r.s.p50_us),
       },
     ];
     for (const line of lines) process.stdout.write(`${JSON.stringify({ ...line, ...base })}\n`);
@@ -231,5 +286,6 @@ try {
   await raw.close();
 } finally {
   await responder?.stop();
+  await otel?.stop();
   await nats.stop();
 }

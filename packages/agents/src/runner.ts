@@ -58,14 +58,19 @@ export class GraphRunner {
   /** One request, traced as one span whose children are the asks of its ops. */
   run(d: Deployment, rid: string, request: AgentRequest): Promise<RequestResult> {
     const attributes = { 'stitch.deployment': d.name, 'stitch.request.id': rid, 'stitch.ops': d.ops.length };
-    return inSpan(`request ${d.name}`, attributes, async (span) => {
-      const r = await this.#run(d, rid, request);
+    return inSpan(`request ${d.name}`, attributes, async (span, traceparent) => {
+      const r = await this.#run(d, rid, request, traceparent);
       span.setAttribute('stitch.retries', r.retries);
       return r;
     });
   }
 
-  async #run(d: Deployment, rid: string, request: AgentRequest): Promise<RequestResult> {
+  async #run(
+    d: Deployment,
+    rid: string,
+    request: AgentRequest,
+    traceparent: string | undefined,
+  ): Promise<RequestResult> {
     const t0 = performance.now();
     const done = new Map<string, Promise<OpReply>>();
     let retries = 0;
@@ -84,6 +89,7 @@ export class GraphRunner {
               idempotencyKey: `${rid}-${op.actorId}`,
               timeoutMs: this.#options.timeoutMs ?? 10_000,
               mode: this.#options.mode ?? 'fast',
+              ...(traceparent !== undefined ? { traceparent } : {}),
             },
           )) as OpReply;
         } catch (err) {

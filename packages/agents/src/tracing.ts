@@ -1,16 +1,23 @@
-import { type Attributes, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
+import { type Attributes, context, propagation, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 
 // A proxy until a tracer provider is registered (@stitch/telemetry); without one its spans are no-ops.
 const tracer = trace.getTracer('@stitch/agents');
 
 /**
- * Runs `fn` as the active span `name`: the asks it makes (and the runtime's spans for them) are the
- * span's children; a throw marks the span failed and passes on.
+ * Runs `fn` as the active span `name`, given the span and its W3C traceparent (undefined while no
+ * tracer provider is registered): asks sent with it as their traceparent are the span's children,
+ * whether or not the active span follows async/await. A throw marks the span failed and passes on.
  */
-export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
+export function inSpan<T>(
+  name: string,
+  attributes: Attributes,
+  fn: (span: Span, traceparent: string | undefined) => Promise<T>,
+): Promise<T> {
   return tracer.startActiveSpan(name, { attributes }, async (span) => {
+    const carrier: { traceparent?: string } = {};
+    propagation.inject(trace.setSpan(context.active(), span), carrier);
     try {
-      return await fn(span);
+      return await fn(span, carrier.traceparent);
     } catch (err) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message ?? String(err) });
       throw err;

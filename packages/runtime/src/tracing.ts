@@ -1,8 +1,8 @@
 import {
-  type Context,
   context,
   ROOT_CONTEXT,
   type Span,
+  type SpanContext,
   SpanKind,
   SpanStatusCode,
   type Tracer,
@@ -27,22 +27,29 @@ export function tracingEnabled(): boolean {
   return tracer !== undefined;
 }
 
-/** The context whose span a W3C traceparent names; the active context when there is none to read. */
-function parentOf(traceparent: string | undefined, fallback: Context): Context {
-  if (traceparent === undefined || !isTraceparent(traceparent)) return fallback;
-  return trace.setSpanContext(ROOT_CONTEXT, {
+/** The span context a W3C traceparent names, if it is one. */
+function remoteParent(traceparent: string | undefined): SpanContext | undefined {
+  if (traceparent === undefined || !isTraceparent(traceparent)) return undefined;
+  return {
     traceId: traceparent.slice(3, 35),
     spanId: traceparent.slice(36, 52),
     traceFlags: Number.parseInt(traceparent.slice(53), 16) & 1,
     isRemote: true,
-  });
+  };
 }
 
-/** The traceparent a message carries so that its receiver's span is a child of `span`. */
-function traceparentOf(span: Span): string {
-  const c = span.spanContext();
+/** The traceparent a message carries so that its receiver's span is a child of `c`'s span. */
+function traceparentOf(c: SpanContext): string {
   return `00-${c.traceId}-${c.spanId}-0${c.traceFlags & 1}`;
 }
+
+/**
+ * A parent that is not sampled: with parent-based sampling (the default, and what a ratio should be
+ * configured as) nothing under it is recorded, so no span is made; the message carries the parent's
+ * traceparent on, which W3C allows for a span that is not recorded.
+ */
+const unsampled = (c: SpanContext | undefined): c is SpanContext =>
+  c !== undefined && (c.traceFlags & 1) === 0;
 
 function failed(span: Span, code: string, message: string): void {
   span.setAttribute('stitch.outcome', code);
@@ -61,15 +68,25 @@ export function traceSend<O extends { traceparent?: string; mode?: string }, R>(
   options: O,
   send: (options: O) => Promise<R>,
 ): Promise<R> {
+  const given = remoteParent(options.traceparent);
+  const active = given ? undefined : trace.getSpanContext(context.active());
+  if (unsampled(given)) return send(options);
+  if (unsampled(active)) return send({ ...options, traceparent: traceparentOf(active) });
   const span = tracer!.startSpan(
     `${kind} ${type}`,
-    {
-      kind: kind === 'ask' ? SpanKind.CLIENT : SpanKind.PRODUCER,
-      attributes: { 'stitch.actor.type': type, 'stitch.actor.id': id, 'stitch.mode': options.mode ?? 'fast' },
-    },
-    parentOf(options.traceparent, context.active()),
+    { kind: kind === 'ask' ? SpanKind.CLIENT : SpanKind.PRODUCER },
+    given ? trace.setSpanContext(ROOT_CONTEXT, given) : context.active(),
   );
-  return send({ ...options, traceparent: traceparentOf(span) }).then(
+  const traceparent = traceparentOf(span.spanContext());
+  // Sampled out at this root: nothing to record or end. The attributes are set after the decision
+  // (most root asks are sampled out when a ratio is configured).
+  if (!span.isRecording()) return send({ ...options, traceparent });
+  span.setAttributes({
+    'stitch.actor.type': type,
+    'stitch.actor.id': id,
+    'stitch.mode': options.mode ?? 'fast',
+  });
+  return send({ ...options, traceparent }).then(
     (r) => {
       span.setAttribute('stitch.outcome', 'ok');
       span.end();
@@ -101,6 +118,9 @@ export function traceTurn(
   env: { traceparent: string },
   run: () => Outcome | Promise<Outcome>,
 ): Outcome | Promise<Outcome> {
+  const parent = remoteParent(env.traceparent);
+  // Active all the same, so that the handler's asks stay in the (unsampled) trace.
+  if (unsampled(parent)) return context.with(trace.setSpanContext(ROOT_CONTEXT, parent), run);
   const span = tracer!.startSpan(
     `handle ${info.type}`,
     {
@@ -113,9 +133,9 @@ export function traceTurn(
         'stitch.message.type': info.message,
       },
     },
-    parentOf(env.traceparent, ROOT_CONTEXT),
+    parent ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT,
   );
-  env.traceparent = traceparentOf(span);
+  env.traceparent = traceparentOf(span.spanContext());
   const done = (out: Outcome) => {
     if (out.ok) span.setAttribute('stitch.outcome', 'ok');
     else failed(span, out.code, out.message);

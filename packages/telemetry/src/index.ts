@@ -20,6 +20,12 @@ export interface TelemetryOptions {
   metricsPort?: number;
   /** Address the metrics endpoint binds. @default all interfaces, as Prometheus exporters do */
   metricsHost?: string;
+  /**
+   * Make the active span follow async/await (AsyncLocalStorage), for instrumentation that relies on
+   * it. stitch links its own spans through each message's traceparent and needs none of it, and on
+   * Node 20 it puts a hook on every promise of the process. @default false
+   */
+  asyncContext?: boolean;
 }
 
 export interface Telemetry {
@@ -51,7 +57,7 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
       resource,
       spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
     });
-    tracer.register();
+    tracer.register({ contextManager: options.asyncContext ? undefined : null });
     setTracingEnabled(true);
   }
   let meters: MeterProvider | undefined;
