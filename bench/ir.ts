@@ -2,29 +2,10 @@
 // One JSON object per line: {bench, case, ops, parse_ms, print_ms, verify_ms, passes_ms, ops_per_s}.
 
 import { walkOps } from '@stitch/ir/internal';
-import {
-  AgentGraphBuilder,
-  defaultRegistry,
-  type Graph,
-  PassManager,
-  parseGraph,
-  printGraph,
-  verify,
-} from '../packages/ir/src/index.js';
+import { defaultRegistry, PassManager, parseGraph, printGraph, verify } from '../packages/ir/src/index.js';
+import { chainGraph } from './lib/chain-graph.js';
 
 const registry = defaultRegistry();
-
-/** A chain of `n` agent steps (llm → tool), the shape of a long tool-using session. */
-function chain(n: number): Graph {
-  const b = new AgentGraphBuilder(`chain${n}`).input('q');
-  let prev = 'q';
-  for (let i = 0; i < n; i++) {
-    b.llm(`l${i}`, { model: 'llama3-8b', promptTokens: 512, maxTokens: 64 }).tool(`t${i}`, 'web_search');
-    b.edge(prev, `l${i}`).edge(`l${i}`, `t${i}`);
-    prev = `t${i}`;
-  }
-  return b.output('a').edge(prev, 'a').toGraph();
-}
 
 function time<T>(fn: () => T, reps: number): { ms: number; value: T } {
   let value = fn();
@@ -35,7 +16,7 @@ function time<T>(fn: () => T, reps: number): { ms: number; value: T } {
 
 // --quick: the smallest graph only (the test command runs this).
 for (const n of process.argv.includes('--quick') ? [100] : [100, 1000, 5000]) {
-  const g = chain(n);
+  const g = chainGraph(n);
   const reps = n >= 5000 ? 3 : 10;
   const text = printGraph(g);
   const ops = [...walkOps(g.ops)].length;

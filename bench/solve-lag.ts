@@ -8,24 +8,17 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { analyseGraph, type NodeClass, planDeployment } from '../packages/agents/dist/index.js';
 import { milpSolver } from '../packages/agents/dist/placement.js';
 import { SolverPool } from '../packages/agents/dist/solver-pool.js';
-import { AgentGraphBuilder, printGraph } from '../packages/ir/dist/index.js';
+import { printGraph } from '../packages/ir/src/index.js';
+import { chainGraph } from './lib/chain-graph.js';
 
 const quick = process.argv.includes('--quick');
 const i = process.argv.indexOf('--steps');
 const steps = (i > 0 ? process.argv[i + 1]! : quick ? '20' : '150,400').split(',').map(Number);
 const TICK_MS = 5;
 
-/** A chain of `n` agent steps (llm → tool), as bench/ir builds it. */
+/** bench/ir's chain of `n` llm → tool steps, as text, with an SLA every placement meets (the solve, not its feasibility, is measured). */
 function chain(n: number): string {
-  const b = new AgentGraphBuilder(`chain${n}`).input('q');
-  let prev = 'q';
-  for (let k = 0; k < n; k++) {
-    b.llm(`l${k}`, { model: 'llama3-8b', promptTokens: 512, maxTokens: 64 }).tool(`t${k}`, 'web_search');
-    b.edge(prev, `l${k}`).edge(`l${k}`, `t${k}`);
-    prev = `t${k}`;
-  }
-  // An SLA every placement meets: the solve, not its feasibility, is what is measured.
-  return printGraph(b.output('a').edge(prev, 'a').toGraph()).replace(
+  return printGraph(chainGraph(n)).replace(
     `{sym_name = "chain${n}"}`,
     `{sla_ms = ${n * 10_000} : i64, sym_name = "chain${n}"}`,
   );
