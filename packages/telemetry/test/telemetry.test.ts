@@ -22,6 +22,7 @@ test('without an OTLP endpoint nothing is traced; with one an ask and its turn a
     await cluster.startNode({ actors: [Echo] });
     const ref = await cluster.spawn(Echo, { id: 'e1' });
     assert.equal(await ref.ask({ type: 'echo', text: 'hi' }), 'hi');
+    assert.equal(await ref.ask({ type: 'echo', text: 'kept' }, { mode: 'durable' }), 'kept');
     await telemetry.shutdown(); // flushes the batch
     const ask = receiver.spans.find((s) => s.name === 'ask echo' && s.attributes['stitch.actor.id'] === 'e1');
     assert.ok(ask, `an ask span in ${receiver.spans.map((s) => s.name)}`);
@@ -33,6 +34,13 @@ test('without an OTLP endpoint nothing is traced; with one an ask and its turn a
     assert.equal(turn.attributes['stitch.outcome'], 'ok');
     assert.equal(turn.resource['service.instance.id'], 'i-1');
     assert.equal(turn.resource['service.name'], 'test');
+    const durableAsk = receiver.spans.find(
+      (s) => s.name === 'ask echo' && s.attributes['stitch.mode'] === 'durable',
+    );
+    assert.ok(durableAsk, 'an ask span for the durable ask');
+    const consumed = receiver.spans.find((s) => s.parentSpanId === durableAsk.spanId);
+    assert.equal(consumed?.kind, 5, 'a durable message is handled in a CONSUMER span');
+    assert.equal(consumed?.attributes['stitch.mode'], 'durable');
   } finally {
     delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
     await cluster.close();
