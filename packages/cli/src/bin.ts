@@ -2,6 +2,7 @@
 import { CommanderError } from 'commander';
 import { buildProgram } from './program.js';
 import { reportError } from './report-error.js';
+import { shutdownTelemetry } from './telemetry-options.js';
 
 // A closed pipe (`stitch … | head`) ends the command quietly instead of crashing on EPIPE.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -17,4 +18,5 @@ try {
   } else {
     process.exitCode = reportError(err);
   }
+  await shutdownTelemetry();
 }

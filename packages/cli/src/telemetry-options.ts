@@ -14,8 +14,29 @@ export function addTelemetryOptions(command: Command): Command {
   );
 }
 
+/** What this process started, until it is shut down (see shutdownTelemetry). */
+let running: Telemetry | undefined;
+
 /** OpenTelemetry for this command's process, as `service.name` `serviceName`. */
-export function telemetryFromFlags(serviceName: string, flags: TelemetryFlags): Promise<Telemetry> {
+export async function telemetryFromFlags(serviceName: string, flags: TelemetryFlags): Promise<Telemetry> {
   const port = flags.metricsPort === undefined ? undefined : portOf(flags.metricsPort, '--metrics-port');
-  return startTelemetry({ serviceName, ...(port !== undefined ? { metricsPort: port } : {}) });
+  const telemetry = await startTelemetry({
+    serviceName,
+    ...(port !== undefined ? { metricsPort: port } : {}),
+  });
+  running = telemetry;
+  return {
+    ...telemetry,
+    shutdown: () => shutdownTelemetry(),
+  };
+}
+
+/**
+ * Ends what telemetryFromFlags started, if it still runs: a command that fails must not be kept alive
+ * by the metrics endpoint's server.
+ */
+export async function shutdownTelemetry(): Promise<void> {
+  const telemetry = running;
+  running = undefined;
+  await telemetry?.shutdown();
 }
