@@ -159,7 +159,7 @@ test('the multi-host walkthrough: a 3-server cluster with auth, nodes, a coordin
       [
         'serve',
         ...['--nats', `nats://${h3.ip}:4222`, '--name', 'prod'],
-        ...['--nkey', join(auth, 'admin.nk'), '--deploy', GRAPH, '--host', '0.0.0.0', '--port', '8080'],
+        ...['--nkey', join(auth, 'client.nk'), '--deploy', GRAPH, '--host', '0.0.0.0', '--port', '8080'],
       ],
       { ...process.env, STITCH_SERVE_API_KEY: API_KEY },
     );

@@ -149,7 +149,8 @@ export function coordinatorPermissions(cluster: string, coordinatorId = 'main'):
 
 /**
  * A client: asks and tells actors (fast and durable), activates them through a node's activation
- * subject, and reads the directory and nodes buckets. No node control, no KV writes, no stream create.
+ * subject, and reads the directory, nodes and deployments buckets (what `stitch serve` and `stitch
+ * dashboard` list). No node control, no KV writes, no stream create.
  */
 export function clientPermissions(cluster: string): Permissions {
   const c = check('cluster name', cluster);
@@ -163,6 +164,7 @@ export function clientPermissions(cluster: string): Permissions {
         ...clusterOpen(c),
         ...kvRead(`stitch_${c}_directory`),
         ...kvRead(`stitch_${c}_nodes`),
+        ...kvRead(`stitch_${c}_deployments`),
       ],
     },
     subscribe: { allow: ['_INBOX.>'] },
