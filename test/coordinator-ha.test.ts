@@ -1,7 +1,8 @@
 // Coordinator high availability: coordinators of one cluster elect one leader through a KV lease with
 // a fencing epoch. Started together, exactly one leads; the leader killed with SIGKILL, a standby takes
 // over, announces its epoch to the nodes, and the old epoch's commands are refused; the new leader
-// deploys. The lease is 500 ms here so that the test waits little.
+// deploys; a leader killed in the middle of a re-plan leaves nothing half-moved once its successor has
+// taken over. The lease is 500 ms here so that the test waits little.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -136,4 +137,49 @@ test('the leader killed with SIGKILL: a standby takes over, fences the old epoch
   // The new leader deploys.
   const second = await standby.deploy(readFileSync(SAMPLE, 'utf8'), 'after-takeover');
   assert.equal(second.name, 'after-takeover');
+});
+
+test('the leader killed while it re-plans for a joining accelerator: a standby takes over and every operator ends in one place, answering', async () => {
+  // The previous test's standby leads; stopped, it hands the lease to a leader process started now.
+  await Promise.all(coordinators.map((c) => c.stop()));
+  let out = '';
+  const leader = spawn(
+    process.execPath,
+    [BIN, 'coordinator', '--nats', nats.url, '--name', C, '--id', 'c', '--lease-ms', String(LEASE_MS)],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child = leader;
+  leader.stdout!.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
+  leader.stderr!.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
+  await waitFor(() => /leading the cluster's coordinators/.test(out), 60_000);
+  const standby = await coordinator('d');
+  await standby.start();
+  // An accelerator joins: the leader re-plans and moves the LLM ops (their "gpu" hint) onto it, live.
+  // It is killed a quarter of a second later: during the re-plan or its moves on most machines (a
+  // move the source node already drives finishes without it), after them on a fast one.
+  const gpu = await connectCluster({ nats: nats.url, name: C, log: () => undefined });
+  clusters.push(gpu);
+  await gpu.startNode({ id: 'gpu', actors: OPERATOR_ACTORS, virtual: ['h100'] });
+  await new Promise((r) => setTimeout(r, 250));
+  leader.kill('SIGKILL');
+  await waitFor(() => standby.leading);
+
+  // Whatever the dead leader finished, the new one converges: the plan's LLM ops on the accelerator,
+  // each operator in exactly one live place, and every one answering.
+  for (const name of ['tool_agent', 'after-takeover']) {
+    await waitFor(() =>
+      (standby.deployment(name)?.ops ?? []).filter((o) => o.modelled).every((o) => o.node === 'gpu'),
+    );
+    const d = standby.deployment(name)!;
+    for (const op of d.ops) {
+      const ref = { type: op.actorType, id: op.actorId };
+      const where = await gpu.locate(ref);
+      assert.ok(where && ['worker', 'gpu'].includes(where.node), `${op.id} is somewhere live`);
+      await gpu.ref(ref).ask({ type: 'counts' }, { retries: 3 });
+    }
+  }
 });
