@@ -39,9 +39,19 @@ describe('coalesced fast-mode messages', () => {
     await nats?.stop();
   });
 
-  /** Counts the NATS messages (and batch headers) that reach an actor's subject. */
-  async function watch(s: string): Promise<{ messages: number; batched: number; stop(): void }> {
-    const seen = { messages: 0, batched: 0, stop: () => sub.unsubscribe() };
+  /**
+   * Counts the NATS messages (and batch headers) that reach an actor's subject. `stop` flushes first:
+   * the replies can reach the caller before the watcher's copies of the asks reach the watcher.
+   */
+  async function watch(s: string): Promise<{ messages: number; batched: number; stop(): Promise<void> }> {
+    const seen = {
+      messages: 0,
+      batched: 0,
+      stop: async () => {
+        await raw.flush();
+        sub.unsubscribe();
+      },
+    };
     const sub = raw.subscribe(s, {
       callback: (_err, m) => {
         seen.messages++;
@@ -56,7 +66,7 @@ describe('coalesced fast-mode messages', () => {
     const ref = await host.spawn(Counter, { id: 'order' });
     const seen = await watch(subject('counter', 'order'));
     const results = await Promise.all(Array.from({ length: 200 }, () => ref.ask({ type: 'add', by: 1 })));
-    seen.stop();
+    await seen.stop();
     assert.deepEqual(
       results,
       Array.from({ length: 200 }, (_, i) => i + 1),
@@ -136,7 +146,7 @@ describe('coalesced fast-mode messages', () => {
     const results = await Promise.allSettled(
       Array.from({ length: 6 }, () => echo.ask({ type: 'sleep', ms: 50 })),
     );
-    seen.stop();
+    await seen.stop();
     assert.equal(seen.messages, 1, 'the six asks went as one batch');
     // perCaller is 3: three run or queue, three are refused, each with its own typed error.
     assert.equal(results.filter((r) => r.status === 'fulfilled' && r.value === 50).length, 3);
