@@ -75,6 +75,7 @@ test('coordinators started at once: exactly one leads, the other stands by and r
   });
   // A leader that stops hands the lease over at once.
   await leader.stop();
+  assert.equal(leader.leading, false, 'a stopped coordinator does not lead');
   await waitFor(() => standby.leading);
   assert.equal(standby.epoch, 2);
   await standby.stop();

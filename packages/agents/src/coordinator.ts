@@ -157,9 +157,11 @@ export class Coordinator {
 
   /**
    * Whether this coordinator holds the leader lease (only the leader deploys, re-plans and moves
-   * operators). One that was never started takes part in no election and acts alone.
+   * operators). One that was never started takes part in no election and acts alone; a stopped one
+   * does not lead.
    */
   get leading(): boolean {
+    if (this.#stopped) return false;
     return this.#lease === undefined || this.#lease.leading;
   }
 
