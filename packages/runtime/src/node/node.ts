@@ -71,6 +71,8 @@ export class Node implements Host {
   #lastBeat = performance.now();
   #closed = false;
   #draining = false;
+  /** Migrations out of this node still running (an activation leaves before its forwarding ends). */
+  #migratingOut = 0;
 
   constructor(ctx: NodeContext, options: ResolvedNodeOptions) {
     const p = ctx.parts;
@@ -182,14 +184,19 @@ export class Node implements Host {
     const a = this.#activations.get(key);
     if (!a) throw new InvalidOptions(`node ${this.id} does not host ${key}`);
     if (to === this.id) throw new InvalidOptions(`${key} already runs on node ${to}`);
-    return a.migrateTo(checkToken('node id', to), {
-      nc: this.nc,
-      nodeId: this.id,
-      handoffSubject: (n) => this.names.nodeHandoff(n),
-      maxPayload: this.limits.maxPayload,
-      timeoutMs,
-      log: (msg, fields) => this.log('warn', msg, fields),
-    });
+    this.#migratingOut++;
+    try {
+      return await a.migrateTo(checkToken('node id', to), {
+        nc: this.nc,
+        nodeId: this.id,
+        handoffSubject: (n) => this.names.nodeHandoff(n),
+        maxPayload: this.limits.maxPayload,
+        timeoutMs,
+        log: (msg, fields) => this.log('warn', msg, fields),
+      });
+    } finally {
+      this.#migratingOut--;
+    }
   }
 
   /** Whether this node runs (or is starting) the actor stored under directory key `key`. */
@@ -249,11 +256,13 @@ export class Node implements Host {
     const e = await this.#ctx.parts.nodesKv.get(this.id).catch(() => null);
     this.#emit({ kind: 'drain', nodeId: this.id, revision: e?.revision ?? 0, at: this.clock.now() });
     const until = performance.now() + timeoutMs;
-    let left = this.#activations.size + this.#starting.size;
+    // A moved activation is gone before its source has forwarded what it queued: wait for that too.
+    const here = () => this.#activations.size + this.#starting.size + this.#migratingOut;
+    let left = here();
     let movedAt = performance.now();
     while (left > 0 && performance.now() < until && performance.now() - movedAt < idleMs) {
       await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
-      const now = this.#activations.size + this.#starting.size;
+      const now = here();
       if (now < left) movedAt = performance.now();
       left = now;
     }
