@@ -109,6 +109,8 @@ test('the multi-host walkthrough: a 3-server cluster with auth, nodes, a coordin
         'prod',
         '--nkey',
         join(auth, 'admin.nk'),
+        '--replicas',
+        '3',
       ]);
       await p.exited;
       setUp = p.output().stdout + p.output().stderr;

@@ -11,6 +11,7 @@ interface ClusterInitOptions extends ConnectionFlags {
   auth?: string;
   nodes?: string;
   coordinatorId: string;
+  replicas?: string;
 }
 
 export function registerCluster(program: Command): void {
@@ -37,6 +38,10 @@ export function registerCluster(program: Command): void {
     .option(
       '--auth <dir>',
       'write <dir>/auth.conf (nats-server authorization block) and a seed file per principal: admin.nk, coordinator.nk, client.nk, node-<id>.nk (existing seeds are kept)',
+    )
+    .option(
+      '--replicas <n>',
+      'replicas of the stream and buckets, 1-5 (default: one per server the connected server is routed to, at most 3; give it while a cluster may still be forming)',
     )
     .option('--nodes <ids>', 'with --auth: node ids, comma-separated, that get a credential each')
     .option(
@@ -66,7 +71,12 @@ export function registerCluster(program: Command): void {
       } else if (opts.nats === undefined) {
         throw new InvalidOptions('cluster init needs --nats: the server whose cluster to set up');
       }
-      const options = { name: opts.name, deadAfterMs: Number(opts.deadAfter), ...connectionFromFlags(opts) };
+      const options = {
+        name: opts.name,
+        deadAfterMs: Number(opts.deadAfter),
+        ...(opts.replicas !== undefined ? { replicas: Number(opts.replicas) } : {}),
+        ...connectionFromFlags(opts),
+      };
       await initCluster(options);
       // The object store of published kernels and the agents' memory bucket, made by the same principal.
       const admin = await connectCluster(options);
