@@ -28,6 +28,19 @@ describe('live migration', () => {
   let a: NodeProc;
   let b: NodeProc;
   const env = () => ({ nats: nats.url, cluster: CLUSTER, deadAfterMs: DEAD_AFTER });
+  /**
+   * Where the directory says `ref` runs once it says `node`, or after 5 s: locate() reads a cache that
+   * a KV watch updates, which can trail the migration's answer by a moment.
+   */
+  const locatedOn = async (ref: { type: string; id: string }, node: string) => {
+    const until = Date.now() + 5000;
+    let where = await client.locate(ref);
+    while (where?.node !== node && Date.now() < until) {
+      await delay(20);
+      where = await client.locate(ref);
+    }
+    return where;
+  };
 
   before(async () => {
     nats = await startEmbeddedNats();
@@ -77,7 +90,7 @@ describe('live migration', () => {
           const report = await client.migrate(ref, to);
           assert.equal(report.to, to);
           assert.ok(report.stateBytes > 256 * 1024, `the image carries the state (${report.stateBytes} B)`);
-          assert.equal((await client.locate(ref))?.node, to);
+          assert.equal((await locatedOn(ref, to))?.node, to);
           moves++;
           await delay(60);
         }
@@ -164,7 +177,7 @@ describe('live migration', () => {
       const loops = [startLoad(ref, 'serial', 1, 'fast'), startLoad(ref, 'pipelined', 64, 'fast')];
       await delay(100);
       assert.equal((await client.migrate(ref, faulty.nodeId)).to, faulty.nodeId);
-      assert.equal((await client.locate(ref))?.node, faulty.nodeId);
+      assert.equal((await locatedOn(ref, faulty.nodeId))?.node, faulty.nodeId);
       // Held messages wait for the target's release timeout (3 s), then run; none times out.
       await delay(3500);
       await Promise.all(loops.map((l) => l.stop()));
@@ -193,10 +206,10 @@ describe('live migration', () => {
     target.child.kill('SIGKILL');
     await target.exited;
     // The directory names the dead node; a spawn elsewhere takes the entry over with the next epoch.
-    const before = await client.locate(ref);
+    const before = await locatedOn(ref, 'mig-doomed');
     assert.equal(before?.node, 'mig-doomed');
     await client.spawn(Sequencer, { id: 'seq-doomed', node: b.nodeId });
-    const now = await client.locate(ref);
+    const now = await locatedOn(ref, b.nodeId);
     assert.equal(now?.node, b.nodeId);
     assert.ok(now!.epoch > before!.epoch);
     assert.equal(await ref.ask({ type: 'next', from: 'y', seq: 1 }), 1);
@@ -215,7 +228,7 @@ describe('live migration', () => {
     // Nothing committed: the entry still names the dead source, and a spawn on b takes it over.
     assert.equal((await client.locate(ref))?.node, 'mig-source');
     await client.spawn(Sequencer, { id: 'seq-big', node: b.nodeId });
-    assert.equal((await client.locate(ref))?.node, b.nodeId);
+    assert.equal((await locatedOn(ref, b.nodeId))?.node, b.nodeId);
     assert.deepEqual(await ref.ask({ type: 'report' }), {});
   });
 
@@ -229,7 +242,7 @@ describe('live migration', () => {
     await commander.close();
     const until = Date.now() + 20_000;
     while ((await client.locate(ref))?.node !== b.nodeId && Date.now() < until) await delay(50);
-    assert.equal((await client.locate(ref))?.node, b.nodeId);
+    assert.equal((await locatedOn(ref, b.nodeId))?.node, b.nodeId);
     // The claim is that the move completes, not how soon: on a loaded machine the source may still be
     // finishing its hand-off (the target holds this ask until then).
     assert.equal(await ref.ask({ type: 'next', from: 'after', seq: 1 }, { timeoutMs: 30_000 }), 1);
