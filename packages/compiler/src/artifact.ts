@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,12 @@ import type { ArgSpec, KernelSpec } from './spec.js';
 import { entryName, kernelArgs } from './spec.js';
 import type { Target } from './targets.js';
 import { LOWERING, runTool, SCHEDULE, toolchainVersion } from './toolchain.js';
+
+/**
+ * A temporary file name part no other write can share: two compilations of the same kernel in one
+ * process within one millisecond (concurrent ops asking for it) once renamed each other's file away.
+ */
+const tmpSuffix = () => `${process.pid}.${randomUUID()}`;
 
 /** What a node needs to run an artifact without the toolchain. Stored as `<hash>.json`. */
 export interface KernelManifest {
@@ -96,7 +102,7 @@ export async function compileKernel(spec: KernelSpec, options: CompileOptions): 
   );
   await mkdir(dir, { recursive: true });
   // Write under a unique name and rename: a concurrent compile of the same kernel never sees half a file.
-  const tmp = join(dir, `${hash}.${process.pid}.${Date.now()}.tmp.so`);
+  const tmp = join(dir, `${hash}.${tmpSuffix()}.tmp.so`);
   await runTool('clang-19', [...clangArgs, '-o', tmp, ...libs], llvmIr, 'clang-19', name);
   const bytes = await readFile(tmp);
   const manifest: KernelManifest = {
@@ -127,7 +133,7 @@ async function readCached(dir: string, hash: string): Promise<KernelManifest | n
 
 export async function writeManifest(dir: string, manifest: KernelManifest): Promise<void> {
   assertContentHash(manifest.hash, 'manifest.hash');
-  const tmp = join(dir, `${manifest.hash}.${process.pid}.${Date.now()}.tmp.json`);
+  const tmp = join(dir, `${manifest.hash}.${tmpSuffix()}.tmp.json`);
   await writeFile(tmp, JSON.stringify(manifest, null, 2));
   await rename(tmp, join(dir, `${manifest.hash}.json`));
 }
@@ -146,7 +152,7 @@ export async function storeArtifact(
   }
   await mkdir(dir, { recursive: true });
   const soPath = join(dir, `${manifest.hash}.so`);
-  const tmp = `${soPath}.${process.pid}.${Date.now()}.tmp`;
+  const tmp = `${soPath}.${tmpSuffix()}.tmp`;
   await writeFile(tmp, so);
   await rename(tmp, soPath);
   await writeManifest(dir, manifest);
