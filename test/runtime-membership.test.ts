@@ -48,8 +48,14 @@ describe('node actors and membership', () => {
     assert.ok(cpu && cpu.kind === 'cpu' && cpu.cores > 0);
     assert.deepEqual(
       record.devices.find((d) => d.kind === 'virtual:h100'),
-      { kind: 'virtual:h100', catalogId: 'h100', modelled: true },
+      { kind: 'virtual:h100', catalogId: 'h100', modelled: true, slots: 2 },
     );
+    // Each device advertises its execution slots: the modelled one its configured two, the CPU its cores.
+    assert.deepEqual(
+      record.load.devices?.find((d) => d.device === 'h100'),
+      { device: 'h100', modelled: true, slots: 2, busy: 0, queued: 0 },
+    );
+    assert.equal(record.load.devices?.find((d) => d.device === 'cpu')?.slots, cpu.cores);
     assert.ok(record.memory.totalBytes > 0 && record.memory.rssBytes > 0);
     assert.ok(record.calibrated!.matmulGflops > 0 && record.calibrated!.matvecGbps > 0);
     assert.equal(record.healthy, true);

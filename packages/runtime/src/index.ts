@@ -62,9 +62,12 @@ export type {
   CapabilityRecord,
   CpuDevice,
   Device,
+  DeviceLoad,
   ProbeFn,
 } from './node/capabilities.js';
 export { osProbe } from './node/capabilities.js';
+export type { NodeInspection } from './node/inspection.js';
 export type { Node } from './node/node.js';
 export type { NodeOptions } from './node/options.js';
+export type { ReleaseSlot } from './node/slots.js';
 export { setTracingEnabled } from './tracing.js';

@@ -20,6 +20,9 @@ test('turn-based: one turn at a time, FIFO order', async () => {
   assert.deepEqual(order, [...Array(20).keys()]);
   assert.equal(maxRunning, 1);
   assert.equal(box.metrics().processed, 20);
+  assert.equal(box.metrics().accepted, 20);
+  // Twenty turns of at least 1 ms each: the summed handler time a control loop turns into utilisation.
+  assert.ok(box.metrics().busyMs >= 10, `busyMs ${box.metrics().busyMs}`);
 });
 
 test('bounded: refuses past capacity and past the per-caller share, never grows', () => {

@@ -31,7 +31,10 @@ export function registerNode(program: Command): void {
     .option('--name <cluster>', 'cluster name', 'default')
     .option('--id <nodeId>', 'node id (default: <hostname>-<pid>-<random>)')
     .option('--labels <k=v,...>', 'labels advertised in the capability record')
-    .option('--virtual <ids>', 'modelled devices this node stands in for, e.g. h100,b200')
+    .option(
+      '--virtual <ids>',
+      'modelled devices this node stands in for, each with its execution slots, e.g. h100:2,b200 (default 1 slot)',
+    )
     .option('--actors <module...>', 'modules whose exported actor definitions this node can spawn')
     .option('--dead-after <ms>', 'heartbeat window after which a silent node is dead', '5000')
     .option('--no-calibrate', 'skip the kernel calibration at start')

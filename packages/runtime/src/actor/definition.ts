@@ -1,5 +1,6 @@
 import { checkToken } from '../cluster/names.js';
 import { InvalidOptions } from '../errors.js';
+import type { ReleaseSlot } from '../node/slots.js';
 import type { MailboxMetrics, MailboxOptions } from './mailbox.js';
 import { type DurableOptions, type RestartPolicy, resolveActorOptions } from './options.js';
 import type { PersistMetrics, PersistPolicy } from './persister.js';
@@ -16,6 +17,13 @@ export interface ActorContext {
   readonly deadline: number;
   /** A live ref from ref data received in a message. */
   ref<D extends AnyActorDefinition = AnyActorDefinition>(data: ActorRefData): ActorRef<D>;
+  /**
+   * Waits for a free execution slot of this node's device `device` (`cpu`, `cuda:0`, or a modelled
+   * device's catalog id) and holds it until the returned function is called: the work of every
+   * actor on one device shares its slots, so a busy device queues work instead of running it all
+   * at once. Rejects with InvalidOptions for a device the node does not have.
+   */
+  acquireSlot(device: string): Promise<ReleaseSlot>;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: handler message types are inferred per handler

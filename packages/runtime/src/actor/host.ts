@@ -6,6 +6,7 @@ import type { Directory } from '../cluster/directory.js';
 import type { Names } from '../cluster/names.js';
 import type { Guard } from '../guard.js';
 import type { LogFn } from '../log.js';
+import type { DeviceSlots } from '../node/slots.js';
 import type { WireLimits } from '../wire/publish.js';
 import type { ActorRef, ActorRefData } from './definition.js';
 
@@ -28,6 +29,8 @@ export interface Host {
    */
   readonly inboxPrefix?: string;
   ref(data: ActorRefData): ActorRef;
+  /** The execution slots of one of the node's devices; undefined for a device it does not have. */
+  deviceSlots(device: string): DeviceSlots | undefined;
   /** Called by an activation once it has stopped or failed. */
   forget(activation: { readonly key: string }): void;
 }

@@ -10,8 +10,12 @@ export interface MailboxMetrics {
   depth: number;
   running: number;
   maxDepth: number;
+  /** Messages queued since the activation started (arrivals that were not rejected). */
+  accepted: number;
   processed: number;
   rejected: number;
+  /** Handler time of every finished turn, summed, ms (its change over a window ÷ the window is the utilisation). */
+  busyMs: number;
   /** Handler duration of recent turns, ms. */
   turnMs: { p50: number; p99: number; max: number };
   /** Time recent messages waited in the queue, ms. */
@@ -50,8 +54,10 @@ export class Mailbox<T> {
   #idle: (() => void)[] = [];
   #settled: (() => void)[] = [];
   #maxDepth = 0;
+  #accepted = 0;
   #processed = 0;
   #rejected = 0;
+  #busyMs = 0;
   readonly #turns = new Float64Array(SAMPLES);
   readonly #waits = new Float64Array(SAMPLES);
   #samples = 0;
@@ -83,6 +89,7 @@ export class Mailbox<T> {
       this.#perCaller.set(caller, held);
     }
     held.n++;
+    this.#accepted++;
     this.#queue.push({ value, caller, queuedAt: performance.now() });
     this.#maxDepth = Math.max(this.#maxDepth, this.depth);
     this.#pump();
@@ -142,8 +149,10 @@ export class Mailbox<T> {
       depth: this.depth,
       running: this.#running,
       maxDepth: this.#maxDepth,
+      accepted: this.#accepted,
       processed: this.#processed,
       rejected: this.#rejected,
+      busyMs: round(this.#busyMs),
       turnMs: stats(this.#turns.subarray(0, n)),
       waitMs: stats(this.#waits.subarray(0, n)),
     };
@@ -193,7 +202,9 @@ export class Mailbox<T> {
 
   #finish(item: Item<T>, started: number): void {
     const slot = this.#samples++ % SAMPLES;
-    this.#turns[slot] = performance.now() - started;
+    const turnMs = performance.now() - started;
+    this.#busyMs += turnMs;
+    this.#turns[slot] = turnMs;
     this.#waits[slot] = started - item.queuedAt;
     this.#processed++;
     this.#running--;

@@ -1,3 +1,5 @@
+import { InvalidOptions } from '../errors.js';
+import type { ReleaseSlot } from '../node/slots.js';
 import type { Envelope } from '../wire/envelope.js';
 import { isTraceparent, newTraceparent } from '../wire/envelope.js';
 import type { ActorContext, ActorRef, ActorRefData, AnyActorDefinition } from './definition.js';
@@ -36,5 +38,15 @@ export class TurnContext implements ActorContext {
   }
   ref<D extends AnyActorDefinition = AnyActorDefinition>(data: ActorRefData): ActorRef<D> {
     return this.#host.ref(data) as unknown as ActorRef<D>;
+  }
+  acquireSlot(device: string): Promise<ReleaseSlot> {
+    const slots = this.#host.deviceSlots(device);
+    if (!slots)
+      return Promise.reject(
+        new InvalidOptions(
+          `node ${this.#host.nodeId} has no device "${device}"; start it with that device (e.g. --virtual ${device})`,
+        ),
+      );
+    return slots.acquire();
   }
 }

@@ -14,6 +14,7 @@ import { BadMessage, ClusterClosed, InvalidOptions } from '../errors.js';
 import type { MigrationReport } from '../migration/outgoing.js';
 import { type CapabilityRecord, isCapabilityRecord } from '../node/capabilities.js';
 import { queryNode } from '../node/holder.js';
+import { isNodeInspection, type NodeInspection } from '../node/inspection.js';
 import { Node } from '../node/node.js';
 import { type NodeOptions, resolveNodeOptions } from '../node/options.js';
 import { decode } from '../wire/codec.js';
@@ -281,6 +282,25 @@ export class Cluster implements RefTransport {
     if (this.#node?.id === nodeId) return true;
     const id = checkToken('node id', nodeId);
     return (await queryNode(this.#parts, id, { op: 'inspect' }, timeoutMs)) !== 'gone';
+  }
+
+  /**
+   * What node `nodeId` hosts now, each actor with its mailbox counters (arrivals, turns, busy time,
+   * queue): what a control loop samples to see per-actor load. undefined when the node is gone, does
+   * not answer within `timeoutMs`, or answers something that is not an inspection.
+   */
+  async inspectNode(nodeId: string, timeoutMs = 1000): Promise<NodeInspection | undefined> {
+    this.#open();
+    if (this.#node?.id === nodeId) return this.#node.inspect();
+    const id = checkToken('node id', nodeId);
+    const reply = await queryNode(this.#parts, id, { op: 'inspect' }, timeoutMs);
+    if (reply === 'gone' || reply === 'silent' || reply.headers?.get(H.errorCode)) return undefined;
+    try {
+      const v = decode(reply.data);
+      return isNodeInspection(v, id) ? v : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /**

@@ -14,7 +14,7 @@ export interface CpuDevice {
 export type Device =
   | CpuDevice
   | { kind: 'cuda'; index: number }
-  | { kind: `virtual:${string}`; catalogId: string; modelled: true };
+  | { kind: `virtual:${string}`; catalogId: string; modelled: true; slots: number };
 
 /** Achieved throughput measured on this host's CPU by a calibration run. */
 export interface Calibration {
@@ -27,6 +27,19 @@ export interface Calibration {
   threads?: number;
   matmulGflopsAllThreads?: number;
   matvecGbpsAllThreads?: number;
+}
+
+/** One device's execution slots as a node advertises them (`load.devices` of its capability record). */
+export interface DeviceLoad {
+  /** `cpu`, `cuda:<index>`, or the catalog id of a modelled device (e.g. `h100`). */
+  device: string;
+  modelled: boolean;
+  /** Work items the device runs at once: a CPU's cores, a modelled device's configured concurrency. */
+  slots: number;
+  /** Slots held now. */
+  busy: number;
+  /** Work waiting for a slot. */
+  queued: number;
 }
 
 /** Finds this host's devices; `stitch node` passes the native addon's probe. */
@@ -48,7 +61,8 @@ export interface CapabilityRecord {
   memory: { totalBytes: number; freeBytes: number; rssBytes: number };
   labels: Record<string, string>;
   actorTypes: string[];
-  load: { actors: number; queued: number; running: number; loadAvg1: number };
+  /** `devices`: each device's execution slots, held and waited for (see DeviceSlots); absent from older nodes. */
+  load: { actors: number; queued: number; running: number; loadAvg1: number; devices?: DeviceLoad[] };
   eventLoopLagMs: { p99: number; max: number };
   healthy: boolean;
   /** From the node's calibrate function; absent until it finishes, or when there is none or it failed. */

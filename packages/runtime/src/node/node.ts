@@ -24,6 +24,7 @@ import { Fences } from './fences.js';
 import { isHeldElsewhere } from './holder.js';
 import type { ResolvedNodeOptions } from './options.js';
 import { answerRequest } from './requests.js';
+import { DeviceSlots, deviceName, slotsOf } from './slots.js';
 
 /** Migrations into one node at once, at most. */
 const MAX_INCOMING_MIGRATIONS = 8;
@@ -62,6 +63,8 @@ export class Node implements Host {
   readonly #lag = monitorEventLoopDelay({ resolution: 10 });
   readonly #startedAt = Date.now();
   #devices: Device[] = [];
+  /** Execution slots per device name (see deviceName), made from the devices at start. */
+  readonly #slots = new Map<string, DeviceSlots>();
   #probeError: string | undefined;
   #calibrated: (Calibration & { measuredAt: number }) | undefined;
   readonly #subs: Subscription[] = [];
@@ -106,6 +109,11 @@ export class Node implements Host {
     return this.id;
   }
 
+  /** The execution slots of this node's device `device` (`cpu`, `cuda:0`, or a modelled device's catalog id). */
+  deviceSlots(device: string): DeviceSlots | undefined {
+    return this.#slots.get(device);
+  }
+
   ref(data: ActorRefData): ActorRef {
     return this.#ctx.ref(data);
   }
@@ -116,6 +124,11 @@ export class Node implements Host {
 
   async start(): Promise<void> {
     this.#devices = await this.#probe();
+    for (const d of this.#devices) {
+      const name = deviceName(d);
+      if (!this.#slots.has(name))
+        this.#slots.set(name, new DeviceSlots(name, d.kind !== 'cpu' && d.kind !== 'cuda', slotsOf(d)));
+    }
     this.#lag.enable();
     this.#serve(this.names.nodeControl(this.id), (m) => this.#onControl(m));
     this.#serve(this.names.nodeQuery(this.id), (m) => this.#onQuery(m));
@@ -235,6 +248,7 @@ export class Node implements Host {
         queued: actors.reduce((s, m) => s + m.depth, 0),
         running: actors.reduce((s, m) => s + m.running, 0),
         loadAvg1: loadavg()[0] ?? 0,
+        devices: [...this.#slots.values()].map((s) => s.load()),
       },
       eventLoopLagMs: { p99: round(p99), max: round(max) },
       healthy: max < this.#options.stallMs,
@@ -405,7 +419,12 @@ export class Node implements Host {
       });
     }
     for (const v of this.#options.virtual) {
-      devices.push({ kind: `virtual:${v}`, catalogId: v, modelled: true });
+      devices.push({
+        kind: `virtual:${v.catalogId}`,
+        catalogId: v.catalogId,
+        modelled: true,
+        slots: v.slots,
+      });
     }
     return devices;
   }

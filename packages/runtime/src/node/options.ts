@@ -4,12 +4,16 @@ import type { AnyActorDefinition } from '../actor/definition.js';
 import { checkToken } from '../cluster/names.js';
 import { InvalidOptions } from '../errors.js';
 import { type CalibrateFn, osProbe, type ProbeFn } from './capabilities.js';
+import { parseVirtualDevice } from './slots.js';
 
 export interface NodeOptions {
   /** @default `<hostname>-<pid>-<random>` */
   id?: string;
   labels?: Record<string, string>;
-  /** Modelled devices this node stands in for (catalog ids, e.g. `h100`); advertised as `virtual:<id>`. */
+  /**
+   * Modelled devices this node stands in for: catalog ids, each optionally with its slots (`h100:4`
+   * runs four work items at once, plain `h100` one); advertised as `virtual:<id>`.
+   */
   virtual?: string[];
   /** Actor types this node can activate by name. */
   actors?: AnyActorDefinition[];
@@ -49,7 +53,7 @@ export const DEFAULT_MAX_ACTORS = 10_000;
 export interface ResolvedNodeOptions {
   id: string;
   labels: Record<string, string>;
-  virtual: string[];
+  virtual: { catalogId: string; slots: number }[];
   actors: AnyActorDefinition[];
   heartbeatMs: number;
   stallMs: number;
@@ -82,7 +86,7 @@ export function resolveNodeOptions(options: NodeOptions, deadAfterMs: number): R
       options.id ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, '_')}-${process.pid}-${nuid.next().slice(-6)}`,
     ),
     labels: { ...options.labels },
-    virtual: (options.virtual ?? []).map((v) => checkToken('virtual device id', v)),
+    virtual: (options.virtual ?? []).map(parseVirtualDevice),
     actors: options.actors ?? [],
     heartbeatMs,
     stallMs,
