@@ -2,5 +2,5 @@
 // checks that every benchmark is in one of these files.
 import { quickBenchTests } from './fixtures/bench-quick.js';
 
-const RUNTIME_BENCHES = ['actors', 'failover', 'migration', 'serial-gap'];
+const RUNTIME_BENCHES = ['actors', 'failover', 'migration', 'serial-gap', 'spike'];
 quickBenchTests(RUNTIME_BENCHES);

@@ -24,7 +24,7 @@ const CASES = GRAPHS.flatMap((graph) => FLEETS.map((classes) => ({ graph, classe
 
 /** One node per class, as the coordinator sees live nodes (modelled accelerators, a real CPU). */
 const nodesOf = (classes: string[]): NodeClass[] =>
-  classes.map((classId, k) => ({ nodeId: `n${k}`, classId, modelled: classId !== 'cpu', load: 0 }));
+  classes.map((classId, k) => ({ nodeId: `n${k}`, classId, modelled: classId !== 'cpu', load: 0, slots: 1 }));
 
 /** A control period in which every class ran hot and the SLA slipped: the policy must re-plan. */
 function hotSnapshot(graph: string, classes: string[], placement: string[]): Snapshot {

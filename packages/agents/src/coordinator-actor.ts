@@ -17,6 +17,7 @@ export function coordinatorActor(coordinator: Coordinator) {
       status: (_s: undefined, msg: { name: string }) => ({
         deployment: coordinator.deployment(msg.name) ?? null,
         migrations: coordinator.migrations,
+        scalings: coordinator.scalings,
         correction: coordinator.correction.snapshot(),
         metrics: coordinator.metrics(),
       }),

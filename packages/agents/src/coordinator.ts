@@ -1,6 +1,7 @@
 import type { KV } from '@nats-io/kv';
 import { CorrectionTable } from '@stitch/cost';
 import type { Cluster, MembershipEvent } from '@stitch/runtime';
+import { type AutoscaleOptions, Autoscaler, replicasOf, type ScalingEvent } from './autoscaler.js';
 import {
   type Deployment,
   deploymentsBucketName,
@@ -14,7 +15,7 @@ import { LEASE_KEY, LeaderLease } from './leadership.js';
 import { MembershipWatch } from './membership-watch.js';
 import { normaliseNatsUrl } from './op-config.js';
 import type { OpConfig } from './ops.js';
-import { type Analysed, classifyNodes } from './placement.js';
+import { type Analysed, classifyNodes, type OpReplica, type PlacedOp } from './placement.js';
 import { SolverPool } from './solver-pool.js';
 import { inSpan } from './tracing.js';
 
@@ -44,6 +45,9 @@ export interface CoordinatorMetrics {
   movesFailed: number;
   /** Re-plans dropped because a newer one of the same deployment started. */
   replansSuperseded: number;
+  /** Replicas the control loop added, and removed. */
+  replicasAdded: number;
+  replicasRemoved: number;
   /** Times this coordinator won the leader lease, and lost it. */
   elected: number;
   deposed: number;
@@ -51,6 +55,12 @@ export interface CoordinatorMetrics {
   leading: boolean;
   epoch: number;
 }
+
+/** Actor id of an op's replica `k` (1, 2, …); the op's own id stays the first activation's. */
+const replicaActorId = (actorId: string, k: number) => `${actorId.slice(0, 110)}-r${k}`;
+
+/** Whether any activation of `op` (its first or a replica) runs on node `nodeId`. */
+const runsOn = (op: PlacedOp, nodeId: string) => replicasOf(op).some((r) => r.node === nodeId);
 
 /** Milliseconds of one operator's move, rounded to 0.1. */
 const tenth = (ms: number) => Math.round(ms * 10) / 10;
@@ -79,6 +89,8 @@ export interface CoordinatorOptions {
   driftEvery?: number;
   /** Migration events kept in `migrations` (the most recent). @default MAX_MIGRATIONS (100) */
   keepMigrations?: number;
+  /** The control loop that scales operators' replicas with the load (`policy: 'rebalance'`). */
+  autoscale?: AutoscaleOptions;
   log?: (line: string) => void;
 }
 
@@ -90,7 +102,12 @@ export class Coordinator {
   readonly correction = new CorrectionTable();
   /** The most recent migrations, oldest first; at most `keepMigrations` of them. */
   readonly migrations: MigrationEvent[] = [];
+  /** The control loop's most recent changes, oldest first; at most `keepMigrations` of them. */
+  readonly scalings: ScalingEvent[] = [];
   readonly #keepMigrations: number;
+  readonly #autoscaler: Autoscaler;
+  /** Replicas scaled in and not yet stopped: their timers, so `stop` can stop them at once. */
+  readonly #retiring = new Map<NodeJS.Timeout, () => Promise<void>>();
   readonly #cluster: Cluster;
   readonly #deployments = new Map<string, { analysed: Analysed; record: Deployment; observed: number }>();
   readonly #options: CoordinatorOptions;
@@ -108,6 +125,8 @@ export class Coordinator {
     operatorsMovedLive: 0,
     movesFailed: 0,
     replansSuperseded: 0,
+    replicasAdded: 0,
+    replicasRemoved: 0,
     elected: 0,
     deposed: 0,
   };
@@ -136,13 +155,29 @@ export class Coordinator {
       },
       lost: (nodeId, ev, cause) => {
         for (const [name, d] of this.#deployments)
-          if (d.record.ops.some((o) => o.node === nodeId)) this.#replanFor(name, ev, nodeId, cause);
+          if (d.record.ops.some((o) => runsOn(o, nodeId))) this.#replanFor(name, ev, nodeId, cause);
       },
       log: (line) => this.#log(line),
     });
     const leaseMs = options.leaseMs ?? 2000;
     if (!Number.isSafeInteger(leaseMs) || leaseMs < 200)
       throw new RangeError(`leaseMs must be an integer ≥ 200, found ${String(options.leaseMs)}`);
+    this.#autoscaler = new Autoscaler(
+      cluster,
+      {
+        leading: () => this.leading,
+        records: () => [...this.#deployments.values()].map((d) => d.record),
+        scaleOut: (name, opId, nodes, reason) => this.#scaleOut(name, opId, nodes, reason),
+        scaleIn: (name, opId, count, reason) => this.#scaleIn(name, opId, count, reason),
+        log: (line) => this.#log(line),
+      },
+      options.autoscale ?? {},
+    );
+  }
+
+  /** One round of the control loop now (it also runs on its own timer with `autoscale.policy: 'rebalance'`). */
+  autoscaleRound(): Promise<void> {
+    return this.#autoscaler.round(Date.now());
   }
 
   /** Counters since this coordinator was made: what it did, what failed, how often it led. */
@@ -199,6 +234,7 @@ export class Coordinator {
       },
     );
     await this.#lease.start();
+    this.#autoscaler.start();
   }
 
   /**
@@ -264,7 +300,14 @@ export class Coordinator {
     this.#solver = undefined;
     const lease = this.#lease;
     this.#lease = undefined;
-    return Promise.all([pool?.close(), lease?.stop()]).then(() => undefined);
+    const retiring = [...this.#retiring].map(([timer, retire]) => {
+      clearTimeout(timer);
+      return retire();
+    });
+    this.#retiring.clear();
+    return Promise.all([pool?.close(), lease?.stop(), this.#autoscaler.stop(), ...retiring]).then(
+      () => undefined,
+    );
   }
 
   #solve(): SolverPool {
@@ -427,10 +470,26 @@ export class Coordinator {
         this.#goneFor.delete(name);
       }
       const next: Deployment = { ...old, ...plan, version: old.version + 1 };
+      // Replicas stay while their node is live and of the op's (new) class; the rest are retired.
+      const classOf = new Map(nodes.map((n) => [n.nodeId, n.classId]));
+      const dropped: { type: string; replica: OpReplica }[] = [];
+      next.ops = next.ops.map((o, i) => {
+        const had = old.ops[i]?.replicas ?? [];
+        const kept = had.filter((r) => classOf.get(r.node) === o.classId);
+        for (const r of had) if (!kept.includes(r)) dropped.push({ type: o.actorType, replica: r });
+        return kept.length > 0 ? { ...o, replicas: kept } : o;
+      });
       const moves = next.ops.flatMap((o, i) =>
         o.node === at[i] ? [] : [{ op: o, was: old.ops[i]!, from: at[i] ?? old.ops[i]!.node }],
       );
-      if (moves.length === 0) return undefined;
+      if (moves.length === 0 && dropped.length === 0) return undefined;
+      if (moves.length === 0) {
+        d.record = next;
+        await this.#save(next);
+        this.#retireLater(dropped);
+        this.#metrics.replicasRemoved += dropped.length;
+        return undefined;
+      }
       // A node can vanish from the records before its leave event arrives: name it as the cause.
       const vanished = [...new Set(old.ops.map((o) => o.node))].filter((n) => !live.has(n) && !avoid.has(n));
       const why =
@@ -439,6 +498,8 @@ export class Coordinator {
           : reason;
       const t0 = performance.now();
       d.record = next;
+      this.#retireLater(dropped);
+      this.#metrics.replicasRemoved += dropped.length;
       const settled = await Promise.allSettled(moves.map((m) => this.#move(next, m.op.id, m.from)));
       const failed = settled.filter((r) => r.status === 'rejected');
       if (failed.length > 0 && attempt < 20) {
@@ -503,7 +564,7 @@ export class Coordinator {
   }
 
   #hosts(nodeId: string): boolean {
-    for (const d of this.#deployments.values()) if (d.record.ops.some((o) => o.node === nodeId)) return true;
+    for (const d of this.#deployments.values()) if (d.record.ops.some((o) => runsOn(o, nodeId))) return true;
     return false;
   }
 
@@ -582,8 +643,124 @@ export class Coordinator {
     await this.#configure(d, opId);
   }
 
-  /** Tells an operator its deployment, op and device; resolves with the time that took. */
-  async #configure(d: Deployment, opId: string): Promise<number> {
+  /**
+   * Adds a replica of op `opId` on each of `nodes` (spawned and configured before callers see it in
+   * the record), as the control loop asks. A replica that fails to start is left out and logged.
+   */
+  #scaleOut(name: string, opId: string, nodes: string[], reason: string): Promise<void> {
+    return this.#serial(async () => {
+      const d = this.#deployments.get(name);
+      const op = d?.record.ops.find((o) => o.id === opId);
+      if (!d || !op || !this.leading) return;
+      const t0 = performance.now();
+      const taken = new Set(replicasOf(op).map((r) => r.actorId));
+      const ids = nodes.map(() => {
+        let k = 1;
+        while (taken.has(replicaActorId(op.actorId, k))) k++;
+        const id = replicaActorId(op.actorId, k);
+        taken.add(id);
+        return id;
+      });
+      const started = await Promise.allSettled(
+        nodes.map(async (node, i) => {
+          const ref = { type: op.actorType, id: ids[i]! };
+          await this.#cluster.spawn(op.actorType, { id: ref.id, node });
+          await this.#configure(d.record, opId, ref.id).catch(async (err) => {
+            await this.#cluster.stop(ref).catch(() => undefined);
+            throw err;
+          });
+          return { actorId: ref.id, node };
+        }),
+      );
+      const added = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      for (const r of started)
+        if (r.status === 'rejected') this.#log(`replica of ${name}/${opId} not started: ${String(r.reason)}`);
+      if (added.length === 0) return;
+      const from = replicasOf(op).length;
+      await this.#commitReplicas(d, opId, [...(op.replicas ?? []), ...added]);
+      this.#metrics.replicasAdded += added.length;
+      this.#recordScaling(
+        { deployment: name, opId, kind: 'scale-out', classId: op.classId, from, to: from + added.length },
+        added.map((r) => r.node),
+        reason,
+        t0,
+      );
+    });
+  }
+
+  /** Removes the `count` newest replicas of op `opId` from the record; they stop once callers had time to see it. */
+  #scaleIn(name: string, opId: string, count: number, reason: string): Promise<void> {
+    return this.#serial(async () => {
+      const d = this.#deployments.get(name);
+      const op = d?.record.ops.find((o) => o.id === opId);
+      if (!d || !op || !this.leading) return;
+      const t0 = performance.now();
+      const had = op.replicas ?? [];
+      const keep = had.slice(0, Math.max(0, had.length - count));
+      const removed = had.slice(keep.length);
+      if (removed.length === 0) return;
+      await this.#commitReplicas(d, opId, keep);
+      this.#retireLater(removed.map((replica) => ({ type: op.actorType, replica })));
+      this.#metrics.replicasRemoved += removed.length;
+      const from = had.length + 1;
+      this.#recordScaling(
+        { deployment: name, opId, kind: 'scale-in', classId: op.classId, from, to: from - removed.length },
+        removed.map((r) => r.node),
+        reason,
+        t0,
+      );
+    });
+  }
+
+  async #commitReplicas(d: { record: Deployment }, opId: string, replicas: OpReplica[]): Promise<void> {
+    const next: Deployment = {
+      ...d.record,
+      version: d.record.version + 1,
+      ops: d.record.ops.map((o) => {
+        if (o.id !== opId) return o;
+        const { replicas: _had, ...rest } = o;
+        return replicas.length > 0 ? { ...rest, replicas } : rest;
+      }),
+    };
+    d.record = next;
+    await this.#save(next);
+  }
+
+  #recordScaling(
+    change: Omit<ScalingEvent, 'nodes' | 'reason' | 'at' | 'ms'>,
+    nodes: string[],
+    reason: string,
+    t0: number,
+  ): void {
+    const ev: ScalingEvent = { ...change, nodes, reason, at: Date.now(), ms: tenth(performance.now() - t0) };
+    this.scalings.push(ev);
+    if (this.scalings.length > this.#keepMigrations)
+      this.scalings.splice(0, this.scalings.length - this.#keepMigrations);
+    this.#log(
+      `${ev.kind} ${ev.deployment}/${ev.opId} (${ev.classId}) ${ev.from}→${ev.to} replica(s) on ${nodes.join(', ')} in ${ev.ms} ms: ${reason}`,
+    );
+  }
+
+  /**
+   * Stops replicas dropped from a record once callers in other processes have read the new record
+   * (`autoscale.retireMs`); each finishes what it queued first.
+   */
+  #retireLater(replicas: { type: string; replica: OpReplica }[]): void {
+    if (replicas.length === 0) return;
+    const retire = async () => {
+      this.#retiring.delete(timer);
+      await Promise.all(
+        replicas.map((r) =>
+          this.#cluster.stop({ type: r.type, id: r.replica.actorId }).catch(() => undefined),
+        ),
+      );
+    };
+    const timer = setTimeout(() => void retire(), this.#options.autoscale?.retireMs ?? 2000);
+    this.#retiring.set(timer, retire);
+  }
+
+  /** Tells an operator (its first activation, or the replica `actorId`) its deployment, op and device; resolves with the time that took. */
+  async #configure(d: Deployment, opId: string, actorId?: string): Promise<number> {
     const op = d.ops.find((o) => o.id === opId)!;
     const t0 = performance.now();
     const config: OpConfig = {
@@ -599,7 +776,7 @@ export class Coordinator {
     };
     // The first configure of an LLM op in a process compiles (or loads) its kernels.
     await this.#cluster
-      .ref({ type: op.actorType, id: op.actorId })
+      .ref({ type: op.actorType, id: actorId ?? op.actorId })
       .ask({ type: 'configure', config }, { timeoutMs: 60_000, retries: 2 });
     return performance.now() - t0;
   }

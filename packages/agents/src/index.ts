@@ -1,3 +1,4 @@
+export type { AutoscaleOptions, ScalingEvent } from './autoscaler.js';
 export { calculate } from './calculator.js';
 export type { CoordinatorMetrics, CoordinatorOptions } from './coordinator.js';
 export { Coordinator, MAX_DEPLOY_BYTES, MAX_DEPLOYMENTS, MAX_MIGRATIONS } from './coordinator.js';
@@ -34,13 +35,13 @@ export {
 export type { OpReply } from './operator.js';
 export { OPERATOR_ACTORS } from './operator.js';
 export type { OpConfig } from './ops.js';
-export type { NodeClass, PlacedOp } from './placement.js';
+export type { NodeClass, OpReplica, PlacedOp } from './placement.js';
 export { analyseGraph, classifyNodes, planDeployment } from './placement.js';
 export type { Finding, PrivacyOptions, Redacted } from './privacy.js';
 export { MAX_FILTER_CHARS, MAX_PATTERN_CHARS, MAX_PATTERNS, PrivacyFilter } from './privacy.js';
 export type { ChatMessage, LlmCompletion, LlmUsage, RemoteLlmOptions } from './remote-llm.js';
 export { LLM_LIMITS, RemoteLlm } from './remote-llm.js';
-export type { AgentRequest, RequestResult, RunnerOptions } from './runner.js';
+export type { AgentRequest, DeploymentSource, RequestResult, RunnerOptions } from './runner.js';
 export { GraphRunner } from './runner.js';
 export type { SearchHit } from './search.js';
 export { DOCUMENTS, embedText, webSearch } from './search.js';

@@ -38,11 +38,19 @@ async function run(
     s.replays++;
     return { ...done, replay: true };
   }
+  // The device's slots are shared by every op on it: a busy device queues the work (its capacity is finite).
+  const release = await actx.acquireSlot(cfg.device);
   const t0 = performance.now();
-  const out = await runOp(cfg, msg.ctx ?? {}, msg.rid);
-  const computeMs = performance.now() - t0;
-  // A modelled device takes the predicted time; the host computed the output meanwhile.
-  if (cfg.modelled && computeMs < cfg.estimatedMs) await sleep(cfg.estimatedMs - computeMs);
+  let out: Context;
+  let computeMs: number;
+  try {
+    out = await runOp(cfg, msg.ctx ?? {}, msg.rid);
+    computeMs = performance.now() - t0;
+    // A modelled device takes the predicted time; the host computed the output meanwhile.
+    if (cfg.modelled && computeMs < cfg.estimatedMs) await sleep(cfg.estimatedMs - computeMs);
+  } finally {
+    release();
+  }
   const reply: OpReply = {
     out,
     ms: cfg.modelled ? cfg.estimatedMs : computeMs,

@@ -26,6 +26,8 @@ export interface NodeClass {
   classId: string;
   modelled: boolean;
   load: number;
+  /** Execution slots of the node's device of that class (the record's load.devices; 1 when it has none). */
+  slots: number;
   calibrated?: { gflops: number; gbps: number };
 }
 
@@ -36,11 +38,16 @@ export function classifyNodes(records: CapabilityRecord[]): NodeClass[] {
     if (!r.healthy || !r.actorTypes.includes(operatorType('tool'))) continue;
     const virtual = r.devices.find((d) => d.kind.startsWith('virtual:'));
     const cal = r.calibrated;
+    const classId = virtual && 'catalogId' in virtual ? virtual.catalogId : 'cpu';
+    const slots = Array.isArray(r.load.devices)
+      ? r.load.devices.find((d) => d?.device === classId)?.slots
+      : undefined;
     out.push({
       nodeId: r.nodeId,
-      classId: virtual && 'catalogId' in virtual ? virtual.catalogId : 'cpu',
+      classId,
       modelled: virtual !== undefined,
       load: r.load.actors + r.load.queued,
+      slots: Number.isSafeInteger(slots) && slots! > 0 ? slots! : 1,
       ...(cal && !virtual ? { calibrated: { gflops: cal.matmulGflops, gbps: cal.matvecGbps } } : {}),
     });
   }
@@ -89,6 +96,17 @@ export interface PlacedOp {
   node: string;
   estimatedMs: number;
   usdPerRequest: number;
+  /**
+   * Replicas beyond the first (`actorId` on `node`), added by the control loop while the op is busy:
+   * callers spread requests over all of them. Each runs on a node of the op's class.
+   */
+  replicas?: OpReplica[];
+}
+
+/** A further activation of an op, on a node of the op's class. */
+export interface OpReplica {
+  actorId: string;
+  node: string;
 }
 
 export interface PlanOutcome {

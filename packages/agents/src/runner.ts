@@ -11,6 +11,11 @@ const RETRIED = new Set<string>([
   RuntimeErrorCode.NoResponders,
   RuntimeErrorCode.ActorStopped,
 ]);
+/** Of those, the ones that say the replica is gone (scaled in, stopped): the retry picks another. */
+const REPLICA_GONE = new Set<string>([RuntimeErrorCode.NoResponders, RuntimeErrorCode.ActorStopped]);
+
+/** The deployment a request runs through: a record, or a function that returns the current one. */
+export type DeploymentSource = Deployment | (() => Deployment);
 
 /** One request to the tool agent: the query, and the tool arguments the synthetic LLM cannot write. */
 export interface AgentRequest {
@@ -49,17 +54,24 @@ export interface RunnerOptions {
 export class GraphRunner {
   readonly #cluster: Cluster;
   readonly #options: RunnerOptions;
+  /** Asks this runner has in flight per operator replica (actor id); entries at 0 are removed. */
+  readonly #outstanding = new Map<string, number>();
 
   constructor(cluster: Cluster, options: RunnerOptions = {}) {
     this.#cluster = cluster;
     this.#options = options;
   }
 
-  /** One request, traced as one span whose children are the asks of its ops. */
-  run(d: Deployment, rid: string, request: AgentRequest): Promise<RequestResult> {
+  /**
+   * One request, traced as one span whose children are the asks of its ops. Pass a function for `d`
+   * to follow a deployment whose replicas change while requests run (each ask reads it afresh).
+   */
+  run(source: DeploymentSource, rid: string, request: AgentRequest): Promise<RequestResult> {
+    const d = typeof source === 'function' ? source() : source;
+    const current = typeof source === 'function' ? source : () => d;
     const attributes = { 'stitch.deployment': d.name, 'stitch.request.id': rid, 'stitch.ops': d.ops.length };
     return inSpan(`request ${d.name}`, attributes, async (span, traceparent) => {
-      const r = await this.#run(d, rid, request, traceparent);
+      const r = await this.#run(d, current, rid, request, traceparent);
       span.setAttribute('stitch.retries', r.retries);
       return r;
     });
@@ -67,6 +79,7 @@ export class GraphRunner {
 
   async #run(
     d: Deployment,
+    current: () => Deployment,
     rid: string,
     request: AgentRequest,
     traceparent: string | undefined,
@@ -79,14 +92,18 @@ export class GraphRunner {
       const inputs = await Promise.all(op.deps.map((dep) => done.get(dep)!));
       const ctx: Context =
         op.deps.length === 0 ? { ...request } : Object.assign({}, ...inputs.map((i) => i.out));
-      const ref = this.#cluster.ref({ type: op.actorType, id: op.actorId });
+      // A timed-out ask is sent again to the same replica (its idempotency key makes it answer from
+      // its record if it ran); only a replica that is gone is traded for another.
+      let actorId = this.#pick(current(), opId);
       // Retries are counted here so the report can show how many asks a migration cost.
       for (let attempt = 0; ; attempt++) {
+        const ref = this.#cluster.ref({ type: op.actorType, id: actorId });
+        this.#outstanding.set(actorId, (this.#outstanding.get(actorId) ?? 0) + 1);
         try {
           return (await ref.ask(
             { type: 'run', rid, ctx },
             {
-              idempotencyKey: `${rid}-${op.actorId}`,
+              idempotencyKey: `${rid}-${actorId}`,
               timeoutMs: this.#options.timeoutMs ?? 10_000,
               mode: this.#options.mode ?? 'fast',
               ...(traceparent !== undefined ? { traceparent } : {}),
@@ -105,6 +122,11 @@ export class GraphRunner {
           }
           retries++;
           await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** attempt)));
+          if (REPLICA_GONE.has(code)) actorId = this.#pick(current(), opId, actorId);
+        } finally {
+          const n = (this.#outstanding.get(actorId) ?? 1) - 1;
+          if (n > 0) this.#outstanding.set(actorId, n);
+          else this.#outstanding.delete(actorId);
         }
       }
     };
@@ -120,6 +142,24 @@ export class GraphRunner {
     });
     const sink = replies[replies.length - 1]!;
     return { rid, latencyMs: performance.now() - t0, usd, answer: sink.out.answer ?? sink.out, ops, retries };
+  }
+
+  /**
+   * The replica of op `opId` to ask: of two drawn at random, the one with fewer of this runner's asks
+   * in flight (power of two choices: close to least-outstanding without herding every runner onto
+   * the same replica). `not` (a replica that was gone) is avoided while there are others.
+   */
+  #pick(d: Deployment, opId: string, not?: string): string {
+    const op = d.ops.find((o) => o.id === opId);
+    if (!op)
+      throw new AgentsError(AgentsErrorCode.RequestFailed, `op ${opId} is no longer in deployment ${d.name}`);
+    const all = [op.actorId, ...(op.replicas ?? []).map((r) => r.actorId)];
+    const ids = all.length > 1 && not !== undefined ? all.filter((id) => id !== not) : all;
+    if (ids.length === 1) return ids[0]!;
+    const a = ids[Math.floor(Math.random() * ids.length)]!;
+    let b = ids[Math.floor(Math.random() * (ids.length - 1))]!;
+    if (b === a) b = ids[ids.length - 1]!;
+    return (this.#outstanding.get(b) ?? 0) < (this.#outstanding.get(a) ?? 0) ? b : a;
   }
 
   /** What the coordinator learns from one finished request. */

@@ -14,7 +14,7 @@ let cluster: Cluster;
 
 before(async () => {
   cluster = await connectCluster({ name: 'agentsops', log: () => undefined });
-  await cluster.startNode({ id: 'n1', actors: OPERATOR_ACTORS });
+  await cluster.startNode({ id: 'n1', actors: OPERATOR_ACTORS, virtual: ['h100'] });
 });
 
 after(async () => {
@@ -81,6 +81,15 @@ test('modelled executor takes the predicted time and says so', async () => {
   assert.equal(r.ms, 120);
   assert.equal(r.modelled, true);
   assert.equal(r.device, 'virtual:h100');
+});
+
+test('ops on one modelled device share its slots: with one slot, two ops run one after the other', async () => {
+  const a = await operator('kv', 'k-slot-a', config('kv.transfer', {}, true, 100));
+  const b = await operator('kv', 'k-slot-b', config('kv.transfer', {}, true, 100));
+  const t0 = performance.now();
+  const done = await Promise.all([a('r1', {}), b('r1', {})].map((p) => p.then(() => performance.now() - t0)));
+  // Lower bounds only: the second op waited for the device's one slot (h100 on n1 has one).
+  assert.ok(Math.max(...done) >= 195, `both done after ${done.map((x) => x.toFixed(0)).join(', ')} ms`);
 });
 
 test('a repeated request is answered from the record; counts survive stop + respawn', async () => {

@@ -6,9 +6,9 @@ import { AgentsError, analyseGraph, type NodeClass, planDeployment } from '../sr
 
 const sample = readFileSync(new URL('../../ir/samples/tool-agent.tiny-llama.mlir', import.meta.url), 'utf8');
 const fleet: NodeClass[] = [
-  { nodeId: 'a', classId: 'cpu', modelled: false, load: 0 },
-  { nodeId: 'b', classId: 'h100', modelled: true, load: 0 },
-  { nodeId: 'c', classId: 'gaudi3', modelled: true, load: 0 },
+  { nodeId: 'a', classId: 'cpu', modelled: false, load: 0, slots: 1 },
+  { nodeId: 'b', classId: 'h100', modelled: true, load: 0, slots: 1 },
+  { nodeId: 'c', classId: 'gaudi3', modelled: true, load: 0, slots: 1 },
 ];
 
 test('the tool agent decomposes into granular ops with demand and its SLA', () => {

@@ -11,7 +11,7 @@ const sample = readFileSync(new URL('../../ir/samples/tool-agent.tiny-llama.mlir
 const pool = new SolverPool();
 after(() => pool.close());
 
-const cpuNode = { nodeId: 'a', classId: 'cpu', modelled: false, load: 0 };
+const cpuNode = { nodeId: 'a', classId: 'cpu', modelled: false, load: 0, slots: 1 };
 
 test('an analysis on a worker equals the direct one', async () => {
   assert.deepEqual(await pool.analyse(sample), analyseGraph(sample));

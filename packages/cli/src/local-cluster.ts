@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Coordinator, coordinatorActor, type Deployment } from '@stitch/agents';
+import { Coordinator, type CoordinatorOptions, coordinatorActor, type Deployment } from '@stitch/agents';
 import {
   type ActorRef,
   type Cluster,
@@ -36,7 +36,32 @@ export interface LocalCluster {
 
 type Say = (line: string) => void;
 
-export async function startLocalCluster(name: string, say: Say): Promise<LocalCluster> {
+/** One `stitch node` process of a local cluster: its id and its extra arguments. */
+export interface LocalNode {
+  id: string;
+  args: string[];
+}
+
+/** The demo's nodes: a real cpu node (calibrated at start) and two modelled accelerators. */
+export const DEMO_NODES: readonly LocalNode[] = [
+  { id: 'node-cpu', args: [] },
+  { id: 'node-h100', args: ['--virtual', 'h100', '--no-calibrate'] },
+  { id: 'node-gaudi3', args: ['--virtual', 'gaudi3', '--no-calibrate'] },
+];
+
+export interface LocalClusterOptions {
+  /** @default DEMO_NODES */
+  nodes?: readonly LocalNode[];
+  /** Options of the coordinator this process runs (its `log` goes to `say`). */
+  coordinator?: Omit<CoordinatorOptions, 'log'>;
+}
+
+export async function startLocalCluster(
+  name: string,
+  say: Say,
+  options: LocalClusterOptions = {},
+): Promise<LocalCluster> {
+  const nodes = options.nodes ?? DEMO_NODES;
   const nats = await startEmbeddedNats();
   const children = new Map<string, ChildProcess>();
   let cluster: Cluster | undefined;
@@ -52,14 +77,12 @@ export async function startLocalCluster(name: string, say: Say): Promise<LocalCl
   };
   try {
     say(`embedded nats-server ${nats.url} (pid ${nats.pid}, JetStream on)`);
-    startNode(nats.url, name, children, 'node-cpu', [], say);
-    startNode(nats.url, name, children, 'node-h100', ['--virtual', 'h100', '--no-calibrate'], say);
-    startNode(nats.url, name, children, 'node-gaudi3', ['--virtual', 'gaudi3', '--no-calibrate'], say);
+    for (const n of nodes) startNode(nats.url, name, children, n.id, n.args, say);
     cluster = await connectCluster({ nats: nats.url, name });
-    coordinator = new Coordinator(cluster, { log: (l) => say(`coordinator: ${l}`) });
+    coordinator = new Coordinator(cluster, { ...options.coordinator, log: (l) => say(`coordinator: ${l}`) });
     const def = coordinatorActor(coordinator);
     await cluster.startNode({ id: 'coordinator', actors: [def], labels: { role: 'coordinator' } });
-    await waitForNodes(cluster, [...children.keys()], say);
+    await waitForNodes(cluster, nodes, say);
     await coordinator.start();
     const coordinatorRef = await cluster.spawn(def, { id: 'main' });
     return { nats, children, cluster, coordinator, coordinatorRef, close };
@@ -78,7 +101,16 @@ function startNode(
   say: Say,
 ): void {
   const actors = fileURLToPath(import.meta.resolve('@stitch/agents/actors'));
-  const args = [process.argv[1]!, 'node', '--nats', url, '--name', name, '--id', id];
+  const args = [
+    fileURLToPath(new URL('./bin.js', import.meta.url)),
+    'node',
+    '--nats',
+    url,
+    '--name',
+    name,
+    '--id',
+    id,
+  ];
   const child = spawn(process.execPath, [...args, '--actors', actors, ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -91,18 +123,23 @@ function startNode(
   say(`started ${id} (pid ${child.pid})${extra.length ? ` ${extra.join(' ')}` : ''}`);
 }
 
-async function waitForNodes(cluster: Cluster, ids: string[], say: Say): Promise<void> {
+async function waitForNodes(cluster: Cluster, nodes: readonly LocalNode[], say: Say): Promise<void> {
   const deadline = Date.now() + 45_000;
+  const ids = nodes.map((n) => n.id);
+  const calibrating = nodes.filter((n) => !n.args.includes('--no-calibrate')).map((n) => n.id);
   for (;;) {
     const records = await cluster.nodes();
     const up = ids.filter((id) => records.some((r) => r.nodeId === id));
-    const cpu = records.find((r) => r.nodeId === 'node-cpu');
-    // The cpu node's calibration feeds the planner; give it a while, then plan with catalog peaks.
-    if (up.length === ids.length && (cpu?.calibrated || Date.now() > deadline - 25_000)) {
-      if (cpu?.calibrated) {
-        const c = cpu.calibrated;
+    const calibrated = records.filter((r) => calibrating.includes(r.nodeId) && r.calibrated);
+    // A cpu node's calibration feeds the planner; give it a while, then plan with catalog peaks.
+    if (
+      up.length === ids.length &&
+      (calibrated.length === calibrating.length || Date.now() > deadline - 25_000)
+    ) {
+      for (const r of calibrated) {
+        const c = r.calibrated!;
         say(
-          `node-cpu calibrated: ${c.matmulGflops.toFixed(1)} GFLOP/s matmul, ${c.matvecGbps.toFixed(1)} GB/s matvec (${c.target}, measured)`,
+          `${r.nodeId} calibrated: ${c.matmulGflops.toFixed(1)} GFLOP/s matmul, ${c.matvecGbps.toFixed(1)} GB/s matvec (${c.target}, measured)`,
         );
       }
       return;

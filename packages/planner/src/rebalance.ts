@@ -2,7 +2,7 @@
 // class and a clock, returning the changes to make and the state to pass to the next round. The live
 // coordinator and the fleet simulator run this same code. It scales an operator's replicas toward a
 // target utilisation, with hysteresis (scale out above one threshold, in below a lower one), a cooldown
-// per operator, a cap on changes per round, pinned operators left alone, and a reason for each change.
+// per operator (long before a scale-in, short before a scale-out), a cap on changes per round, pinned operators left alone, and a reason for each change.
 import { PlanError, PlanErrorCode } from './errors.js';
 
 /** One operator as measured over the last window. */
@@ -29,8 +29,13 @@ export interface RebalanceConfig {
   scaleInBelow?: number;
   /** Queued requests per replica that count as overload whatever the utilisation says. @default 4 */
   queuePerReplica?: number;
-  /** No second change to one operator within this many ms. @default 10 000 */
+  /** No scale-in within this many ms of the operator's last change (the hysteresis in time). @default 10 000 */
   cooldownMs?: number;
+  /**
+   * No scale-out within this many ms of the operator's last change (a spike must not wait out the
+   * long cooldown of a scale-in; the short one lets the last change show in the observations). @default 2 000
+   */
+  scaleOutCooldownMs?: number;
   /** Changes per round at most (the most urgent first). @default 2 */
   maxChangesPerRound?: number;
   /** @default 16 */
@@ -63,6 +68,7 @@ function resolve(c: RebalanceConfig) {
     scaleInBelow: c.scaleInBelow ?? 0.4,
     queuePerReplica: c.queuePerReplica ?? 4,
     cooldownMs: c.cooldownMs ?? 10_000,
+    scaleOutCooldownMs: c.scaleOutCooldownMs ?? 2_000,
     maxChangesPerRound: c.maxChangesPerRound ?? 2,
     maxReplicas: c.maxReplicas ?? 16,
   };
@@ -75,6 +81,7 @@ function resolve(c: RebalanceConfig) {
   for (const [k, v] of [
     ['queuePerReplica', r.queuePerReplica],
     ['cooldownMs', r.cooldownMs],
+    ['scaleOutCooldownMs', r.scaleOutCooldownMs],
   ] as const)
     if (!(Number.isFinite(v) && v >= 0)) throw bad(`${k} must be a finite number ≥ 0`);
   for (const [k, v] of [
@@ -116,7 +123,8 @@ export function rebalance(
     checkObservation(o);
     if (o.pinned) continue;
     const last = state.changedAt[o.opId];
-    if (last !== undefined && now - last < c.cooldownMs) continue;
+    const since = last === undefined ? Number.POSITIVE_INFINITY : now - last;
+    if (since < c.scaleOutCooldownMs) continue;
     const load = (o.arrivalPerS * o.serviceMs) / 1000; // busy replicas needed at 100 % utilisation
     const utilisation = load / o.replicas;
     const needed = Math.max(1, Math.min(c.maxReplicas, Math.ceil(load / c.targetUtilisation)));
@@ -133,7 +141,7 @@ export function rebalance(
         reason: `utilisation ${pct(utilisation)}${queued > c.queuePerReplica ? `, ${queued.toFixed(1)} queued per replica` : ''} over ${o.replicas} replica(s); ${needed} give ${pct(load / Math.max(needed, 1))}`,
         urgency: Math.max(utilisation, queued / c.queuePerReplica),
       });
-    } else if (utilisation < c.scaleInBelow && o.replicas > needed && queued === 0) {
+    } else if (utilisation < c.scaleInBelow && o.replicas > needed && queued === 0 && since >= c.cooldownMs) {
       candidates.push({
         kind: 'scale-in',
         opId: o.opId,

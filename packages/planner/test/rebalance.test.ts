@@ -96,3 +96,32 @@ test('bad config and observations are typed errors', () => {
   assert.throws(() => rebalance([op({ arrivalPerS: -1 })], slots, {}, 0), PlanError);
   assert.throws(() => rebalance([op({ arrivalPerS: 1, replicas: 0 })], slots, {}, 0), PlanError);
 });
+
+test('a spike right after a scale-in scales out again without waiting out the long cooldown', () => {
+  // Scale in at round 0 (quiet), then a spike from round 1: the scale-out waits only the short cooldown.
+  const load = [2, ...Array(10).fill(60)];
+  const { actions } = run(load, 4);
+  assert.equal(actions[0]!.kind, 'scale-in');
+  const out = actions.find((a) => a.kind === 'scale-out')!;
+  assert.equal(out.round, 2);
+});
+
+test('recorded noisy observations give the same actions on every run', () => {
+  // A minute of steady load with ±30 % noise, then a spike and its end: decided twice, compared.
+  let x = 7;
+  const noise = () => {
+    x = (x * 48271) % 2147483647;
+    return 0.7 + (0.6 * x) / 2147483647;
+  };
+  const load = [
+    ...Array.from({ length: 60 }, () => 12 * noise()),
+    ...Array(20).fill(60),
+    ...Array(30).fill(12),
+  ];
+  const first = run(load);
+  assert.deepEqual(run(load), first);
+  assert.equal(first.actions.filter((a) => a.round < 60).length, 0, 'the steady minute changed something');
+  assert.ok(
+    first.actions.some((a) => a.kind === 'scale-out') && first.actions.some((a) => a.kind === 'scale-in'),
+  );
+});

@@ -1,0 +1,231 @@
+// bench/spike: the tool agent (llama3-8b, 16 output tokens) on four node processes: a real cpu node and
+// three modelled accelerators with finite slots (two gaudi3 and one h100, 2 slots each, labelled as
+// modelled). Load arrives open-loop (Poisson, seeded) at a steady rate, then 5× that rate, then the
+// steady rate again; once with `policy: static` (the first plan, never changed) and once with
+// `policy: rebalance` (the coordinator's control loop), each on a fresh cluster. The steady rate is set
+// from the plan: its slowest op (the modelled decode) busy 30 % of the time on one replica, so the
+// spike needs more replicas than one. One JSON line per policy.
+// refused: requests an operator's full mailbox turned away with ACTOR_OVERLOADED (shed, the caller told);
+// lost: requests that failed otherwise; duplicated: memory.store executions beyond one per request, counted
+// from the memory bucket's stream (every execution is a put). usd_per_1k prices each device that hosts
+// an activation of the deployment by the hour (whole devices; modelled ones at their catalog price).
+// coordinator_max_loop_lag_ms: this process's event loop, which runs the coordinator and the load.
+// Usage: pnpm bench spike [--quick] [--steady-s 20] [--spike-s 30] [--after-s 20] [--seed 1]
+import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import {
+  type AgentRequest,
+  closeMemoryConnections,
+  type Deployment,
+  GraphRunner,
+  memoryBucketName,
+} from '../packages/agents/dist/index.js';
+import { type LocalNode, startLocalCluster } from '../packages/cli/dist/local-cluster.js';
+
+const quick = process.argv.includes('--quick');
+const arg = (name: string, dflt: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const phases = {
+  steadyS: arg('steady-s', quick ? 3 : 20),
+  spikeS: arg('spike-s', quick ? 5 : 30),
+  afterS: arg('after-s', quick ? 4 : 20),
+};
+const seed = arg('seed', 1);
+const SPIKE = 5;
+const STEADY_UTILISATION = 0.3;
+const NODES: LocalNode[] = [
+  { id: 'node-cpu', args: ['--no-calibrate'] },
+  { id: 'node-gaudi3-a', args: ['--virtual', 'gaudi3:2', '--no-calibrate'] },
+  { id: 'node-gaudi3-b', args: ['--virtual', 'gaudi3:2', '--no-calibrate'] },
+  { id: 'node-h100', args: ['--virtual', 'h100:2', '--no-calibrate'] },
+];
+const SAMPLE = fileURLToPath(new URL('../packages/ir/samples/tool-agent.llama3-8b.mlir', import.meta.url));
+// Sixteen output tokens keep one decode at tens of ms on the modelled devices, so a spike of a few
+// dozen requests per second is enough to need replicas (256 tokens would need a minute per phase).
+const GRAPH = readFileSync(SAMPLE, 'utf8').replace(/max_tokens = \d+ : i64/, 'max_tokens = 16 : i64');
+const request: AgentRequest = { query: 'what is 6*7?', expr: '6*7', search: 'kv cache' };
+
+interface Outcome {
+  startS: number;
+  ms: number;
+  ok: boolean;
+  /** Refused by an operator's full mailbox (ACTOR_OVERLOADED): shed with an error, not lost. */
+  refused: boolean;
+}
+
+/** Mulberry32: a seeded uniform generator, so both policies see the same arrival times. */
+function rng(s: number): () => number {
+  let a = s >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Arrival times (s from the start) of a Poisson process whose rate changes per phase. */
+function arrivals(steady: number): number[] {
+  const next = rng(seed);
+  const out: number[] = [];
+  const end = phases.steadyS + phases.spikeS + phases.afterS;
+  for (let t = 0; ; ) {
+    const inSpike = t >= phases.steadyS && t < phases.steadyS + phases.spikeS;
+    t += -Math.log(1 - next()) / (steady * (inSpike ? SPIKE : 1));
+    if (t >= end) return out;
+    out.push(t);
+  }
+}
+
+const pct = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))]! : 0;
+};
+const r2 = (x: number) => Math.round(x * 100) / 100;
+const attainment = (xs: Outcome[], slaMs: number) =>
+  xs.length ? xs.filter((o) => o.ok && o.ms <= slaMs).length / xs.length : 1;
+
+/** Executions of memory.store: each puts two keys into the memory bucket (its stream counts every put). */
+async function memoryPuts(url: string, cluster: string): Promise<number> {
+  const nc = await connect({ servers: url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info(`KV_${memoryBucketName(cluster)}`).catch(() => undefined);
+    return info?.state.last_seq ?? 0;
+  } finally {
+    await nc.close();
+  }
+}
+
+async function runPolicy(policy: 'static' | 'rebalance'): Promise<Record<string, unknown>> {
+  const name = `spike-${policy}`;
+  const local = await startLocalCluster(name, () => undefined, {
+    nodes: NODES,
+    coordinator: { autoscale: { policy, intervalMs: 1000 } },
+  });
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  try {
+    const d0 = await local.coordinator.deploy(GRAPH);
+    const current = () => local.coordinator.deployment(d0.name) as Deployment;
+    const runner = new GraphRunner(local.cluster, { timeoutMs: 120_000 });
+    // Warm-up: every op answers a few times (first-request costs are not the policy's doing), and the
+    // median of those answers (measured on cpu, predicted on modelled devices) finds the slowest op.
+    const warm = [];
+    for (let i = 0; i < 3; i++) warm.push(await runner.run(current, `warm-up-${i}`, request));
+    const opMs = d0.ops.map((op) => ({
+      op,
+      ms: pct(
+        warm.map((w) => w.ops[op.id]!.ms),
+        0.5,
+      ),
+    }));
+    const bottleneck = opMs.reduce((a, b) => (b.ms > a.ms ? b : a));
+    const steady = (STEADY_UTILISATION * 1000) / bottleneck.ms;
+    const putsBefore = await memoryPuts(local.nats.url, name);
+    const times = arrivals(steady);
+    const outcomes: Outcome[] = [];
+    const cost: { t: number; usdPerS: number }[] = [];
+    let replicasMax = 1;
+    const t0 = performance.now();
+    const wall0 = Date.now();
+    const sampleCost = () => {
+      const d = current();
+      const nodes = new Map<string, string>();
+      for (const op of d.ops)
+        for (const r of [{ node: op.node }, ...(op.replicas ?? [])]) nodes.set(r.node, op.classId);
+      const usdPerH = [...nodes.values()].reduce((s, c) => s + (d.usdPerHour[c] ?? 0), 0);
+      cost.push({ t: (performance.now() - t0) / 1000, usdPerS: usdPerH / 3600 });
+      for (const op of d.ops) replicasMax = Math.max(replicasMax, 1 + (op.replicas?.length ?? 0));
+    };
+    const costTimer = setInterval(sampleCost, 250);
+    lag.enable();
+    const pending: Promise<void>[] = [];
+    for (let i = 0; i < times.length; i++) {
+      const wait = times[i]! * 1000 - (performance.now() - t0);
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const startS = (performance.now() - t0) / 1000;
+      pending.push(
+        runner.run(current, `r${i}`, request).then(
+          (r) => void outcomes.push({ startS, ms: r.latencyMs, ok: true, refused: false }),
+          (err) =>
+            void outcomes.push({
+              startS,
+              ms: Number.POSITIVE_INFINITY,
+              ok: false,
+              refused: (err as { cause?: { code?: string } }).cause?.code === 'ACTOR_OVERLOADED',
+            }),
+        ),
+      );
+    }
+    await Promise.all(pending);
+    lag.disable();
+    clearInterval(costTimer);
+    sampleCost();
+    const executions = ((await memoryPuts(local.nats.url, name)) - putsBefore) / 2;
+    const slaMs = d0.slaMs;
+    const spikeFrom = phases.steadyS;
+    const spikeTo = phases.steadyS + phases.spikeS;
+    const spike = outcomes.filter((o) => o.startS >= spikeFrom && o.startS < spikeTo);
+    let recovery: number | null = null;
+    for (let t = spikeFrom; t + 5 <= spikeTo + phases.afterS; t += 0.25) {
+      const w = outcomes.filter((o) => o.startS >= t && o.startS < t + 5);
+      if (w.length > 0 && attainment(w, slaMs) >= 0.99) {
+        recovery = r2(t - spikeFrom);
+        break;
+      }
+    }
+    const usdPer1k = (from: number, to: number) => {
+      const usd = cost.filter((c) => c.t >= from && c.t < to).reduce((s, c) => s + c.usdPerS * 0.25, 0);
+      const n = outcomes.filter((o) => o.startS >= from && o.startS < to).length;
+      return n ? (usd / n) * 1000 : null;
+    };
+    const end = spikeTo + phases.afterS;
+    const ok = outcomes.filter((o) => o.ok).map((o) => o.ms);
+    const changes = local.coordinator.scalings.filter((s) => s.deployment === d0.name);
+    const metrics = local.coordinator.metrics();
+    return {
+      bench: 'spike',
+      policy,
+      quick,
+      modelled: 'gaudi3 and h100 are modelled devices (virtual:gaudi3:2, virtual:h100:2); cpu is real',
+      requests: outcomes.length,
+      steady_rps: r2(steady),
+      spike_rps: r2(steady * SPIKE),
+      sla_ms: slaMs,
+      bottleneck: `${bottleneck.op.id} on ${bottleneck.op.classId}${bottleneck.op.modelled ? ' (modelled)' : ''}: ${r2(bottleneck.ms)} ms`,
+      sla_attainment: r2(attainment(outcomes, slaMs) * 100) / 100,
+      spike_sla_attainment: r2(attainment(spike, slaMs) * 100) / 100,
+      p50_ms: r2(pct(ok, 0.5)),
+      p99_ms: r2(pct(ok, 0.99)),
+      migrations: metrics.operatorsMoved,
+      scale_outs: changes.filter((c) => c.kind === 'scale-out').length,
+      scale_ins: changes.filter((c) => c.kind === 'scale-in').length,
+      replicas_max: replicasMax,
+      replicas_end: Math.max(...current().ops.map((o) => 1 + (o.replicas?.length ?? 0))),
+      recovery_s: recovery,
+      usd_per_1k: usdPer1k(0, end),
+      usd_per_1k_steady: usdPer1k(0, spikeFrom),
+      usd_per_1k_after_spike: usdPer1k(end - Math.min(10, phases.afterS / 2), end),
+      refused: outcomes.filter((o) => o.refused).length,
+      lost: outcomes.filter((o) => !o.ok && !o.refused).length,
+      duplicated: Math.max(0, executions - outcomes.filter((o) => o.ok).length),
+      coordinator_max_loop_lag_ms: r2(lag.max / 1e6),
+      reasons: changes.map(
+        (c) => `${c.kind} ${c.opId} ${c.from}→${c.to} at ${r2((c.at - wall0) / 1000)} s: ${c.reason}`,
+      ),
+    };
+  } finally {
+    await closeMemoryConnections();
+    await local.close();
+  }
+}
+
+for (const policy of ['static', 'rebalance'] as const) {
+  process.stdout.write(`${JSON.stringify(await runPolicy(policy))}\n`);
+}

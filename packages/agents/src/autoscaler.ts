@@ -1,0 +1,284 @@
+// The coordinator's control loop: every round it samples what each node's actors did (cluster.inspectNode:
+// arrivals, turns, busy time, queue), turns that into per-operator observations and per-class free
+// slots, runs the planner's `rebalance` policy (a pure function of those, the config and the clock,
+// which the fleet simulator runs too), and has the coordinator carry out what it returns.
+import {
+  type OperatorObservation,
+  type RebalanceAction,
+  type RebalanceConfig,
+  type RebalanceState,
+  rebalance,
+} from '@stitch/planner';
+import type { Cluster, NodeInspection } from '@stitch/runtime';
+import type { Deployment } from './deployment.js';
+import { classifyNodes, type NodeClass, type PlacedOp } from './placement.js';
+
+export interface AutoscaleOptions {
+  /** `static`: the plan's replicas never change; `rebalance`: the control loop scales them. @default 'static' */
+  policy?: 'static' | 'rebalance';
+  /** Milliseconds between rounds. @default 1000 */
+  intervalMs?: number;
+  /**
+   * Each round observes the last this many milliseconds (a sliding window: one round's few arrivals
+   * would make the rates too noisy to act on). @default 3000
+   */
+  windowMs?: number;
+  /** The policy's thresholds, cooldown and caps (see @stitch/planner `rebalance`). */
+  rebalance?: RebalanceConfig;
+  /**
+   * A replica scaled in keeps serving this long after the record drops it (callers in other
+   * processes read the record from KV), then stops after finishing what it queued. @default 2000
+   */
+  retireMs?: number;
+}
+
+/** One change the control loop made, with the policy's reason. */
+export interface ScalingEvent {
+  deployment: string;
+  opId: string;
+  kind: RebalanceAction['kind'];
+  classId: string;
+  from: number;
+  to: number;
+  /** Nodes the added replicas run on, or that the removed ones ran on. */
+  nodes: string[];
+  reason: string;
+  at: number;
+  ms: number;
+}
+
+/** What the control loop needs from the coordinator. */
+export interface AutoscaleHost {
+  leading(): boolean;
+  records(): Deployment[];
+  scaleOut(deployment: string, opId: string, nodes: string[], reason: string): Promise<void>;
+  scaleIn(deployment: string, opId: string, count: number, reason: string): Promise<void>;
+  log(line: string): void;
+}
+
+/** How long one round waits for a node's inspection. */
+const INSPECT_MS = 500;
+
+interface Counters {
+  accepted: number;
+  processed: number;
+  busyMs: number;
+  depth: number;
+}
+
+/** An actor's counters over the last round; a restarted activation (counters went back) counts from 0. */
+interface Delta {
+  node: string;
+  arrived: number;
+  processed: number;
+  busyMs: number;
+  depth: number;
+}
+
+const actorKey = (type: string, id: string) => `${type}/${id}`;
+
+/** Every activation of an op: the first, then its replicas. */
+export function replicasOf(op: PlacedOp): { actorId: string; node: string }[] {
+  return [{ actorId: op.actorId, node: op.node }, ...(op.replicas ?? [])];
+}
+
+/** Samples kept at most, whatever the window and interval. */
+const MAX_SAMPLES = 64;
+
+/** Turns successive node inspections into per-actor deltas over a sliding window. */
+export class LoadSampler {
+  readonly #windowMs: number;
+  readonly #history: { at: number; counters: Map<string, Counters> }[] = [];
+
+  constructor(windowMs: number) {
+    this.#windowMs = windowMs;
+  }
+
+  /**
+   * Deltas from the newest sample at least `windowMs` old (or the oldest kept) to this one, and the
+   * milliseconds they cover; undefined on the first call.
+   */
+  sample(
+    inspections: NodeInspection[],
+    now: number,
+  ): { deltas: Map<string, Delta>; dtMs: number } | undefined {
+    const next = new Map<string, Counters>();
+    const deltas = new Map<string, Delta>();
+    for (const ins of inspections)
+      for (const a of ins.actors) {
+        const m = a.mailbox;
+        const key = actorKey(a.type, a.id);
+        const c = { accepted: m.accepted, processed: m.processed, busyMs: m.busyMs, depth: m.depth };
+        next.set(key, c);
+        const p = this.#history[0]?.counters.get(key);
+        const fresh = !p || c.accepted < p.accepted || c.processed < p.processed || c.busyMs < p.busyMs;
+        const base = fresh ? { accepted: 0, processed: 0, busyMs: 0 } : p;
+        deltas.set(key, {
+          node: ins.nodeId,
+          arrived: c.accepted - base.accepted,
+          processed: c.processed - base.processed,
+          busyMs: c.busyMs - base.busyMs,
+          depth: c.depth,
+        });
+      }
+    const dtMs = this.#history.length === 0 ? undefined : now - this.#history[0]!.at;
+    this.#history.push({ at: now, counters: next });
+    while (
+      this.#history.length > MAX_SAMPLES ||
+      (this.#history.length > 2 && this.#history[1]!.at <= now - this.#windowMs)
+    )
+      this.#history.shift();
+    return dtMs === undefined || dtMs <= 0 ? undefined : { deltas, dtMs };
+  }
+}
+
+/** The policy's view of each op of a deployment over the last round. */
+export function observeDeployment(
+  d: Deployment,
+  deltas: ReadonlyMap<string, Delta>,
+  dtMs: number,
+): OperatorObservation[] {
+  return d.ops.map((op) => {
+    let arrived = 0;
+    let processed = 0;
+    let busyMs = 0;
+    let depth = 0;
+    const all = replicasOf(op);
+    for (const r of all) {
+      const x = deltas.get(actorKey(op.actorType, r.actorId));
+      if (!x) continue;
+      arrived += x.arrived;
+      processed += x.processed;
+      busyMs += x.busyMs;
+      depth += x.depth;
+    }
+    return {
+      opId: op.id,
+      classId: op.classId,
+      replicas: all.length,
+      arrivalPerS: (arrived * 1000) / dtMs,
+      // With nothing finished this round, the plan's estimate stands in for the service time.
+      serviceMs: processed > 0 ? busyMs / processed : op.estimatedMs,
+      queueDepth: depth,
+      // Stateful ops keep per-key state in one activation: they are never replicated.
+      pinned: op.attrs.pinned === true || op.kind === 'vector',
+    };
+  });
+}
+
+/** Slots each node of `nodes` has free: its device's slots less the busy time its actors used per ms. */
+export function freeSlotsByNode(
+  nodes: readonly NodeClass[],
+  deltas: ReadonlyMap<string, Delta>,
+  dtMs: number,
+): Map<string, number> {
+  const busy = new Map<string, number>();
+  for (const x of deltas.values()) busy.set(x.node, (busy.get(x.node) ?? 0) + x.busyMs / dtMs);
+  return new Map(nodes.map((n) => [n.nodeId, Math.max(0, Math.floor(n.slots - (busy.get(n.nodeId) ?? 0)))]));
+}
+
+/**
+ * Nodes for `count` new replicas of `op`: those of its class with the most free slots first, a node
+ * that runs none of the op's replicas before one that does; each replica takes one slot.
+ */
+export function nodesForReplicas(
+  op: PlacedOp,
+  count: number,
+  nodes: readonly NodeClass[],
+  free: Map<string, number>,
+): string[] {
+  const hosting = new Map<string, number>();
+  for (const r of replicasOf(op)) hosting.set(r.node, (hosting.get(r.node) ?? 0) + 1);
+  const out: string[] = [];
+  for (let k = 0; k < count; k++) {
+    const best = nodes
+      .filter((n) => n.classId === op.classId && (free.get(n.nodeId) ?? 0) > 0)
+      .sort(
+        (a, b) =>
+          (hosting.get(a.nodeId) ?? 0) - (hosting.get(b.nodeId) ?? 0) ||
+          (free.get(b.nodeId) ?? 0) - (free.get(a.nodeId) ?? 0) ||
+          a.nodeId.localeCompare(b.nodeId),
+      )[0];
+    if (!best) break;
+    out.push(best.nodeId);
+    free.set(best.nodeId, (free.get(best.nodeId) ?? 0) - 1);
+    hosting.set(best.nodeId, (hosting.get(best.nodeId) ?? 0) + 1);
+  }
+  return out;
+}
+
+/** Runs the rounds on a timer while its coordinator leads; one round at a time. */
+export class Autoscaler {
+  readonly #cluster: Cluster;
+  readonly #host: AutoscaleHost;
+  readonly #options: AutoscaleOptions;
+  readonly #sampler: LoadSampler;
+  readonly #state = new Map<string, RebalanceState>();
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+
+  constructor(cluster: Cluster, host: AutoscaleHost, options: AutoscaleOptions) {
+    this.#cluster = cluster;
+    this.#host = host;
+    this.#options = options;
+    this.#sampler = new LoadSampler(options.windowMs ?? 3000);
+    // Checked now, so a bad config fails the coordinator's construction rather than every round.
+    rebalance([], {}, options.rebalance ?? {}, 0);
+  }
+
+  start(): void {
+    if (this.#options.policy !== 'rebalance' || this.#timer) return;
+    this.#timer = setInterval(() => {
+      if (this.#running) return;
+      this.#running = this.round(Date.now())
+        .catch((err) => this.#host.log(`control round failed: ${(err as Error).message}`))
+        .finally(() => {
+          this.#running = undefined;
+        });
+    }, this.#options.intervalMs ?? 1000);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#running;
+  }
+
+  /** One round: sample, decide, act. Exposed for tests that drive the loop themselves. */
+  async round(now: number): Promise<void> {
+    if (!this.#host.leading()) return;
+    const nodes = classifyNodes(await this.#cluster.nodes());
+    const inspections = await Promise.all(
+      nodes.map((n) => this.#cluster.inspectNode(n.nodeId, INSPECT_MS).catch(() => undefined)),
+    );
+    const sample = this.#sampler.sample(
+      inspections.filter((x) => x !== undefined),
+      now,
+    );
+    if (!sample) return;
+    const free = freeSlotsByNode(nodes, sample.deltas, sample.dtMs);
+    const freeByClass: Record<string, number> = {};
+    for (const n of nodes) freeByClass[n.classId] = (freeByClass[n.classId] ?? 0) + (free.get(n.nodeId) ?? 0);
+    for (const d of this.#host.records()) {
+      const observations = observeDeployment(d, sample.deltas, sample.dtMs);
+      const result = rebalance(
+        observations,
+        freeByClass,
+        this.#options.rebalance ?? {},
+        now,
+        this.#state.get(d.name),
+      );
+      this.#state.set(d.name, result.state);
+      for (const a of result.actions) {
+        const op = d.ops.find((o) => o.id === a.opId)!;
+        if (a.kind === 'scale-in') {
+          await this.#host.scaleIn(d.name, a.opId, a.from - a.to, a.reason);
+          continue;
+        }
+        const targets = nodesForReplicas(op, a.to - a.from, nodes, free);
+        freeByClass[a.classId] = Math.max(0, (freeByClass[a.classId] ?? 0) - targets.length);
+        if (targets.length > 0) await this.#host.scaleOut(d.name, a.opId, targets, a.reason);
+      }
+    }
+  }
+}
