@@ -13,6 +13,7 @@ interface CoordinatorCommandOptions extends ConnectionFlags, TelemetryFlags {
   deploy?: string[];
   systemNkey?: string;
   leaseMs: string;
+  policy: string;
 }
 
 export function registerCoordinator(program: Command): void {
@@ -32,11 +33,20 @@ export function registerCoordinator(program: Command): void {
       '2000',
     )
     .option(
+      '--policy <name>',
+      "static (operators keep the plan's replicas) or rebalance (a control loop adds replicas of busy operators and removes idle ones)",
+      'static',
+    )
+    .option(
       '--system-nkey <file>',
       "a system-account user's seed (system.nk from cluster init --auth): move a dead node's operators when the server reports its connection closed, not when its heartbeat expires",
     )
     .action(async (opts: CoordinatorCommandOptions) => {
       const stopped = firstSignal();
+      if (opts.policy !== 'static' && opts.policy !== 'rebalance')
+        throw new InvalidOptions(
+          `--policy must be static or rebalance, found ${JSON.stringify(opts.policy)}`,
+        );
       const telemetry = await telemetryFromFlags('stitch-coordinator', opts);
       const connection = connectionFromFlags(opts);
       const cluster = await connectCluster({ name: opts.name, ...connection });
@@ -46,6 +56,7 @@ export function registerCoordinator(program: Command): void {
         const coordinator = new Coordinator(cluster, {
           name: `coordinator-${opts.id}-${process.pid}`,
           leaseMs: Number(opts.leaseMs),
+          autoscale: { policy: opts.policy },
           log: (l) => say(l),
         });
         observeCoordinator(coordinator);
