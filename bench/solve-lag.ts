@@ -29,6 +29,7 @@ const nodes: NodeClass[] = ['cpu', 'h100', 'a100-80g', 'gaudi3', 'mi300x', 'b200
   classId,
   modelled: classId !== 'cpu',
   load: 0,
+  slots: 1,
 }));
 
 /** Runs `work` while a ticker measures how late the event loop serves it. */

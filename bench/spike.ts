@@ -22,6 +22,7 @@ import {
   type Deployment,
   GraphRunner,
   memoryBucketName,
+  type RequestResult,
 } from '../packages/agents/dist/index.js';
 import { type LocalNode, startLocalCluster } from '../packages/cli/dist/local-cluster.js';
 
@@ -116,7 +117,7 @@ async function runPolicy(policy: 'static' | 'rebalance'): Promise<Record<string,
     const runner = new GraphRunner(local.cluster, { timeoutMs: 120_000 });
     // Warm-up: every op answers a few times (first-request costs are not the policy's doing), and the
     // median of those answers (measured on cpu, predicted on modelled devices) finds the slowest op.
-    const warm = [];
+    const warm: RequestResult[] = [];
     for (let i = 0; i < 3; i++) warm.push(await runner.run(current, `warm-up-${i}`, request));
     const opMs = d0.ops.map((op) => ({
       op,
