@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // Modules the benchmarks use, not benchmarks themselves.
-const HELPERS = new Set(['run', 'actors-responder', 'responder-process', 'socket-stamps']);
+const HELPERS = new Set(['run', 'actors-responder', 'responder-process', 'socket-stamps', 'spike-load']);
 const available = readdirSync(here)
   .filter((f) => f.endsWith('.ts'))
   .map((f) => f.slice(0, -3))

@@ -9,10 +9,13 @@
 // lost: requests that failed otherwise; duplicated: memory.store executions beyond one per request, counted
 // from the memory bucket's stream (every execution is a put). usd_per_1k prices each device that hosts
 // an activation of the deployment by the hour (whole devices; modelled ones at their catalog price).
-// coordinator_max_loop_lag_ms: this process's event loop, which runs the coordinator and the load.
+// coordinator_max_loop_lag_ms: this process's event loop, which runs the coordinator (the load comes
+// from a child process, bench/spike-load.ts, that follows the deployment record through a KV watch).
 // Usage: pnpm bench spike [--quick] [--steady-s 20] [--spike-s 30] [--after-s 20] [--seed 1]
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -50,6 +53,7 @@ const SAMPLE = fileURLToPath(new URL('../packages/ir/samples/tool-agent.llama3-8
 // dozen requests per second is enough to need replicas (256 tokens would need a minute per phase).
 const GRAPH = readFileSync(SAMPLE, 'utf8').replace(/max_tokens = \d+ : i64/, 'max_tokens = 16 : i64');
 const request: AgentRequest = { query: 'what is 6*7?', expr: '6*7', search: 'kv cache' };
+const LOAD = fileURLToPath(new URL('./spike-load.ts', import.meta.url));
 
 interface Outcome {
   startS: number;
@@ -133,8 +137,11 @@ async function runPolicy(policy: 'static' | 'rebalance'): Promise<Record<string,
     const outcomes: Outcome[] = [];
     const cost: { t: number; usdPerS: number }[] = [];
     let replicasMax = 1;
-    const t0 = performance.now();
-    const wall0 = Date.now();
+    const load = spawn(process.execPath, ['--import', 'tsx', LOAD], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const exited = new Promise<number | null>((resolve) => load.once('exit', resolve));
+    load.stdin.end(JSON.stringify({ nats: local.nats.url, cluster: name, deployment: d0.name, times }));
+    let t0 = 0;
+    let wall0 = 0;
     const sampleCost = () => {
       const d = current();
       const nodes = new Map<string, string>();
@@ -144,27 +151,26 @@ async function runPolicy(policy: 'static' | 'rebalance'): Promise<Record<string,
       cost.push({ t: (performance.now() - t0) / 1000, usdPerS: usdPerH / 3600 });
       for (const op of d.ops) replicasMax = Math.max(replicasMax, 1 + (op.replicas?.length ?? 0));
     };
-    const costTimer = setInterval(sampleCost, 250);
-    lag.enable();
-    const pending: Promise<void>[] = [];
-    for (let i = 0; i < times.length; i++) {
-      const wait = times[i]! * 1000 - (performance.now() - t0);
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      const startS = (performance.now() - t0) / 1000;
-      pending.push(
-        runner.run(current, `r${i}`, request).then(
-          (r) => void outcomes.push({ startS, ms: r.latencyMs, ok: true, refused: false }),
-          (err) =>
-            void outcomes.push({
-              startS,
-              ms: Number.POSITIVE_INFINITY,
-              ok: false,
-              refused: (err as { cause?: { code?: string } }).cause?.code === 'ACTOR_OVERLOADED',
-            }),
-        ),
-      );
+    let costTimer: NodeJS.Timeout | undefined;
+    for await (const line of createInterface({ input: load.stdout })) {
+      const m = JSON.parse(line) as { started?: true; done?: true } & Partial<Outcome> & {
+          ms?: number | null;
+        };
+      if (m.started) {
+        t0 = performance.now();
+        wall0 = Date.now();
+        costTimer = setInterval(sampleCost, 250);
+        lag.enable();
+      } else if (!m.done) {
+        outcomes.push({
+          startS: m.startS!,
+          ms: m.ms ?? Number.POSITIVE_INFINITY,
+          ok: m.ok === true,
+          refused: m.refused === true,
+        });
+      }
     }
-    await Promise.all(pending);
+    if ((await exited) !== 0) throw new Error('the load generator (bench/spike-load.ts) failed');
     lag.disable();
     clearInterval(costTimer);
     sampleCost();

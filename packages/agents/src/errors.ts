@@ -16,6 +16,8 @@ export const AgentsErrorCode = {
   DeployInfeasible: 'DEPLOY_INFEASIBLE',
   /** A deploy message is malformed (mlir not a string, too large, a bad name) or exceeds the deployment limit. */
   DeployInvalid: 'DEPLOY_INVALID',
+  /** No deployment of that name is recorded in the cluster (deploy it first, or check the name). */
+  DeploymentUnknown: 'DEPLOYMENT_UNKNOWN',
   /** This coordinator is a standby: another one holds the leader lease (its holder is named). */
   NotLeader: 'COORDINATOR_NOT_LEADER',
   /** An op of a request failed for good (not a timeout that a retry would fix). */

@@ -38,8 +38,10 @@ async function run(
     s.replays++;
     return { ...done, replay: true };
   }
-  // The device's slots are shared by every op on it: a busy device queues the work (its capacity is finite).
-  const release = await actx.acquireSlot(cfg.device);
+  // The device's slots are shared by every op on it: a busy device queues the work (its capacity is
+  // finite). Right after a move the op may run where its configured device is not, until the
+  // coordinator's configure names the new one: it then runs without a slot rather than fail.
+  const release = await actx.acquireSlot(cfg.device).catch(() => () => undefined);
   const t0 = performance.now();
   let out: Context;
   let computeMs: number;

@@ -27,6 +27,7 @@ test('AgentsErrorCode: unique values; an error of each code carries it and the c
     [AgentsErrorCode.DeployNoNodes]: new AgentsError(AgentsErrorCode.DeployNoNodes, 'm'),
     [AgentsErrorCode.DeployInfeasible]: new AgentsError(AgentsErrorCode.DeployInfeasible, 'm'),
     [AgentsErrorCode.DeployInvalid]: new AgentsError(AgentsErrorCode.DeployInvalid, 'm'),
+    [AgentsErrorCode.DeploymentUnknown]: new AgentsError(AgentsErrorCode.DeploymentUnknown, 'm'),
     [AgentsErrorCode.NotLeader]: new AgentsError(AgentsErrorCode.NotLeader, 'm'),
     [AgentsErrorCode.RequestFailed]: new AgentsError(AgentsErrorCode.RequestFailed, 'm', {
       cause: new Error('underlying'),
