@@ -1,16 +1,11 @@
-import { weightSearch } from './construct.js';
-import { deltaCost, descend, fitsWindow, moveTables } from './descent.js';
-import { polish, repair } from './heuristic.js';
-import {
-  checkOptions,
-  feasible,
-  type PlanOptions,
-  type PlanResult,
-  placementFailure,
-  planHeuristic,
-} from './plan.js';
+import { clusterDescend } from './cluster.js';
+import { descend, type MoveTables, moveTables, pairDescend } from './descent.js';
+import { placeDisplaced } from './displaced.js';
+import { evict } from './evict.js';
+import { repair } from './heuristic.js';
+import { checkOptions, feasible, type PlanOptions, type PlanResult, planHeuristic } from './plan.js';
 import { type Compiled, compile, type EdgeSpec, type PlacementProblem } from './problem.js';
-import { forward, LiveSchedule, totalCost, usage } from './schedule.js';
+import { forward } from './schedule.js';
 
 /** The plan being updated: the problem it was made for and the class id of each task. */
 export interface PreviousPlan {
@@ -19,7 +14,10 @@ export interface PreviousPlan {
 }
 
 export type IncrementalResult = PlanResult & {
-  /** Tasks the re-plan considered moving (changed inputs, their neighbours, evicted, repaired). */
+  /**
+   * Tasks the local search revisited: those whose inputs changed, whose class is gone, that left an
+   * over-full class or that the repair moved, and their neighbours.
+   */
   revisited: number;
   /** True when the change was not local (a class added or repriced, tasks added) and a full heuristic plan ran. */
   fullReplan: boolean;
@@ -35,12 +33,21 @@ function sameRow(a: readonly number[] | undefined, b: readonly number[], map: In
 }
 
 /**
- * Marks the tasks whose inputs changed: their time, devices or explicit cost on any class, an
- * incident edge, or a class they sat on that is gone. Returns null when the change is not local.
+ * The previous placement in the new problem's indexes, −1 where the class is gone or can no longer
+ * run the op, and the ops whose inputs changed: their time, devices or explicit cost on any class,
+ * or an incident edge. Null when the change is not local (a class added or repriced, a task added).
  */
-function changedTasks(prev: PlacementProblem, next: PlacementProblem, c: Compiled): Uint8Array | null {
+function carry(
+  previous: PreviousPlan,
+  next: PlacementProblem,
+  c: Compiled,
+): { assign: Int32Array; dirty: Uint8Array } | null {
+  const prev = previous.problem;
+  if (previous.placement.length !== prev.tasks.length) return null;
   const prevClass = new Map(prev.classes.map((k, j) => [k.id, j]));
   const map = new Int32Array(c.m);
+  // Previous class index → new one (−1: gone).
+  const toNext = new Int32Array(prev.classes.length).fill(-1);
   for (let j = 0; j < c.m; j++) {
     const cls = next.classes[j]!;
     const pj = prevClass.get(cls.id);
@@ -53,11 +60,19 @@ function changedTasks(prev: PlacementProblem, next: PlacementProblem, c: Compile
     )
       return null;
     map[j] = pj;
+    toNext[pj] = j;
   }
-  const prevTask = new Map(prev.tasks.map((t, i) => [t.id, i]));
+  // Tasks usually keep their order: look an id up only where it moved.
+  let prevTask: Map<string, number> | null = null;
   const dirty = new Uint8Array(c.n);
+  const assign = new Int32Array(c.n);
   for (let i = 0; i < c.n; i++) {
-    const pi = prevTask.get(next.tasks[i]!.id);
+    const id = next.tasks[i]!.id;
+    let pi: number | undefined = i;
+    if (prev.tasks[i]?.id !== id) {
+      prevTask ??= new Map(prev.tasks.map((t, h) => [t.id, h]));
+      pi = prevTask.get(id);
+    }
     if (pi === undefined) return null;
     const cost = next.usdPerRequest?.[i];
     if (
@@ -66,6 +81,9 @@ function changedTasks(prev: PlacementProblem, next: PlacementProblem, c: Compile
       (cost !== undefined && !sameRow(prev.usdPerRequest?.[pi], cost, map))
     )
       dirty[i] = 1;
+    const pk = prevClass.get(previous.placement[pi]!);
+    const k = pk === undefined ? -1 : toNext[pk]!;
+    assign[i] = k >= 0 && c.coef[i]![k]! < Infinity ? k : -1;
   }
   const same = (a: EdgeSpec, b: EdgeSpec) =>
     a.from === b.from &&
@@ -87,136 +105,7 @@ function changedTasks(prev: PlacementProblem, next: PlacementProblem, c: Compile
       dirty[e.v] = 1;
     }
   });
-  return dirty;
-}
-
-/**
- * After task i left class k for `to`, its neighbours still on k follow it while that is their best
- * move and costs no more than the next candidate: priced crossings make evicting a colocated
- * chain together cheaper than evicting its members one by one into different classes.
- */
-function follow(
-  c: Compiled,
-  assign: Int32Array,
-  i: number,
-  k: number,
-  to: number,
-  nextDelta: number,
-  bestMove: (i: number) => { to: number; delta: number; fits: boolean },
-  move: (i: number, to: number) => void,
-  used: number[],
-): void {
-  const stack = [i];
-  while (stack.length > 0 && used[k]! > c.cap[k]!) {
-    const x = stack.pop()!;
-    for (const e of [...c.predEdges[x]!, ...c.succEdges[x]!]) {
-      const { u, v } = c.edges[e]!;
-      const w = u === x ? v : u;
-      if (assign[w] !== k || used[k]! <= c.cap[k]!) continue;
-      const mv = bestMove(w);
-      if (mv.to !== to || !mv.fits || mv.delta > nextDelta) continue;
-      move(w, to);
-      stack.push(w);
-    }
-  }
-}
-
-/**
- * Moves tasks off over-full classes, marking each one moved. Tasks go in order of their cheapest
- * move that keeps every path through them within the SLA (checked against the current schedule,
- * which is recomputed after each move); when no such move is left, the move that adds the least
- * time (the SLA repair runs next).
- */
-function evict(c: Compiled, assign: Int32Array, slaMs: number, dirty: Uint8Array): boolean {
-  const used = usage(c, assign);
-  for (let k = 0; k < c.m; k++) {
-    if (used[k]! <= c.cap[k]!) continue;
-    const live = new LiveSchedule(c, assign, slaMs);
-    const bestMove = (i: number): { to: number; delta: number; fits: boolean } => {
-      let to = -1;
-      let delta = Infinity;
-      let fits = false;
-      const t = c.p.timeMs[i]!;
-      for (let j = 0; j < c.m; j++) {
-        if (j === k || used[j]! + c.units[i]![j]! > c.cap[j]!) continue;
-        const ok = fitsWindow(c, assign, live.ef, live.ls, i, j, slaMs);
-        const d = ok ? deltaCost(c, assign, i, j) : t[j]! - t[k]!;
-        if ((ok && !fits) || (ok === fits && d < delta)) {
-          to = j;
-          delta = d;
-          fits = ok;
-        }
-      }
-      return { to, delta, fits };
-    };
-    const on: { i: number; delta: number }[] = [];
-    for (let i = 0; i < c.n; i++) {
-      if (assign[i] !== k) continue;
-      const mv = bestMove(i);
-      on.push({ i, delta: mv.fits ? mv.delta : Infinity });
-    }
-    on.sort((a, b) => a.delta - b.delta);
-    const move = (i: number, to: number) => {
-      used[k]! -= c.units[i]![k]!;
-      used[to]! += c.units[i]![to]!;
-      assign[i] = to;
-      dirty[i] = 1;
-      live.update([i]);
-    };
-    for (let h = 0; h < on.length && used[k]! > c.cap[k]!; h++) {
-      const i = on[h]!.i;
-      if (assign[i] !== k) continue;
-      const mv = bestMove(i);
-      if (mv.to < 0) continue;
-      move(i, mv.to);
-      if (c.priced) follow(c, assign, i, k, mv.to, on[h + 1]?.delta ?? Infinity, bestMove, move, used);
-    }
-    if (used[k]! > c.cap[k]!) return false;
-  }
-  return true;
-}
-
-/**
- * Tasks whose class is gone: each takes argmin coef + μ·t among classes with room, the others
- * staying put, and the weight search of the full heuristic picks the cheapest μ that meets the SLA
- * (so the slack is shared among them rather than taken by the first).
- */
-function placeOrphans(c: Compiled, assign: Int32Array, orphans: number[], slaMs: number): Int32Array | null {
-  const base = new Float64Array(c.m);
-  for (let i = 0; i < c.n; i++) if (assign[i]! >= 0) base[assign[i]!]! += c.units[i]![assign[i]!]!;
-  const used = new Float64Array(c.m);
-  const build = (mu: number): Int32Array | null => {
-    const out = Int32Array.from(assign);
-    used.set(base);
-    const fastest = !Number.isFinite(mu);
-    for (const i of orphans) {
-      const coef = c.coef[i]!;
-      const time = c.p.timeMs[i]!;
-      let best = -1;
-      let bestKey = Infinity;
-      for (let k = 0; k < c.m; k++) {
-        if (!Number.isFinite(coef[k]!) || used[k]! + c.units[i]![k]! > c.cap[k]!) continue;
-        const key = fastest ? time[k]! : coef[k]! + mu * time[k]!;
-        if (key < bestKey) {
-          best = k;
-          bestKey = key;
-        }
-      }
-      if (best < 0) return null;
-      out[i] = best;
-      used[best]! += c.units[i]![best]!;
-    }
-    return out;
-  };
-  let budget = 0;
-  for (const i of orphans) budget += Math.min(...c.coef[i]!);
-  const found = weightSearch(c, slaMs, Math.max(budget, EPS) / Math.max(slaMs, EPS), build);
-  const meets = found.filter((x) => x.latencyMs <= slaMs + EPS);
-  if (meets.length > 0)
-    return meets.reduce((a, b) => (totalCost(c, b.assign) < totalCost(c, a.assign) ? b : a)).assign;
-  // None meets the SLA with the other tasks fixed: the fastest goes to the critical-path repair.
-  if (found.length === 0) return null;
-  return found.reduce((a, b) => (b.latencyMs < a.latencyMs ? b : a)).assign;
+  return { assign, dirty };
 }
 
 /** The marked tasks and every task one edge away from them. */
@@ -232,13 +121,35 @@ function withNeighbours(c: Compiled, marked: Uint8Array): Uint8Array {
 }
 
 /**
+ * One round of the heuristic's colocated-pair and whole-cluster moves over the revisited ops, then
+ * single moves around whatever they moved.
+ */
+function regroup(
+  c: Compiled,
+  assign: Int32Array,
+  slaMs: number,
+  tables: MoveTables,
+  visit: Uint8Array,
+): void {
+  const before = Int32Array.from(assign);
+  pairDescend(c, assign, slaMs, tables, visit);
+  clusterDescend(c, assign, slaMs, visit);
+  const moved = new Uint8Array(c.n);
+  for (let i = 0; i < c.n; i++) moved[i] = before[i] === assign[i] ? 0 : 1;
+  const around = withNeighbours(c, moved);
+  for (let i = 0; i < c.n; i++) around[i]! &= visit[i]!;
+  descend(c, assign, slaMs, tables, around);
+}
+
+/**
  * Re-plans after a local change (op costs, device counts, classes removed) by revisiting only the
- * ops it touches: ops whose times changed or whose class is gone or over-full are moved (first to
- * their fastest class with room, then down to the cheapest that keeps every path within the SLA),
- * their neighbours may move down into freed slack, and a broken SLA is repaired on the critical
- * path; then single, pair and cluster moves over those ops (over every op when some had to leave a
- * class). Any other change (a class added or repriced, new tasks) runs the full
- * heuristic. Options should be those of the previous plan.
+ * ops it touches. Ops whose class is gone are placed again with every other op fixed (see
+ * placeDisplaced); ops leave a class whose count no longer holds them in order of least added
+ * cost (see evict); a broken SLA is repaired on the critical path. Then single moves over the
+ * changed and moved ops and their neighbours (which may use freed slack, or follow a moved
+ * neighbour when crossings have a price), and one round of pair and cluster moves over them. Any
+ * other change (a class added or repriced, new tasks) runs the full heuristic, as does an op left
+ * with no class or an SLA the repair cannot restore. Options should be those of the previous plan.
  */
 export function planIncremental(
   previous: PreviousPlan,
@@ -247,54 +158,55 @@ export function planIncremental(
 ): IncrementalResult {
   checkOptions(o);
   const c = compile(problem, o.rate ?? 0, o.gamma ?? 0);
-  const bad = placementFailure(c, 'heuristic');
-  if (bad) return { ...bad, revisited: 0, fullReplan: false };
   const t0 = Date.now();
-  const dirty = changedTasks(previous.problem, problem, c);
-  const classIndex = new Map(problem.classes.map((k, j) => [k.id, j]));
-  const prevIndex = new Map(previous.problem.tasks.map((t, i) => [t.id, i]));
-  if (!dirty || previous.placement.length !== previous.problem.tasks.length) {
-    return { ...planHeuristic(problem, o), revisited: c.n, fullReplan: true };
-  }
-  const assign = new Int32Array(c.n);
+  const full = (): IncrementalResult => ({ ...planHeuristic(problem, o), revisited: c.n, fullReplan: true });
+  const carried = carry(previous, problem, c);
+  if (!carried) return full();
+  const { assign, dirty } = carried;
+  const used = new Float64Array(c.m);
+  for (let i = 0; i < c.n; i++) if (assign[i]! >= 0) used[assign[i]!]! += c.units[i]![assign[i]!]!;
+  // The ops whose class is gone, and those on a class that no longer holds every op on it (some of
+  // which leave), may move before the local search; with the changed ops and two steps around
+  // them (pair moves price both ends of an edge), they are all the ops whose move tables are read.
+  const reach = new Uint8Array(c.n);
+  let orphans = 0;
+  let overfull = false;
   for (let i = 0; i < c.n; i++) {
-    const k = classIndex.get(previous.placement[prevIndex.get(problem.tasks[i]!.id)!]!);
-    if (k === undefined || !Number.isFinite(c.coef[i]![k]!)) {
+    const k = assign[i]!;
+    if (k < 0) {
+      orphans++;
       dirty[i] = 1;
-      assign[i] = -1;
-    } else assign[i] = k;
+    } else if (used[k]! > c.cap[k]!) {
+      overfull = true;
+      reach[i] = 1;
+    }
+    reach[i]! |= dirty[i]!;
   }
-  const orphans: number[] = [];
-  for (let i = 0; i < c.n; i++) if (assign[i]! < 0) orphans.push(i);
-  if (orphans.length > 0) {
-    const placed = placeOrphans(c, assign, orphans, o.slaMs);
-    if (!placed) return { ...planHeuristic(problem, o), revisited: c.n, fullReplan: true };
+  reach.set(withNeighbours(c, withNeighbours(c, reach)));
+  let tables = moveTables(c, reach);
+  // Every op that stays is on a class that runs it, with room: the problem can be unplaceable only
+  // if an orphan finds no class or a class cannot shed enough ops, and the full heuristic then
+  // says why. Orphans that cannot meet the SLA around the fixed ops go there too: the repair
+  // rarely restores it then (2 of 14 generated cases), and the full heuristic repairs its own starts.
+  if (orphans > 0) {
+    const placed = placeDisplaced(c, assign, tables.own, o.slaMs);
+    if (!placed) return full();
     assign.set(placed);
   }
-  const beforeEvict = Int32Array.from(assign);
-  if (!evict(c, assign, o.slaMs, dirty))
-    return { ...planHeuristic(problem, o), revisited: c.n, fullReplan: true };
-  const displaced = orphans.length > 0 || assign.some((k, i) => k !== beforeEvict[i]);
-  // Neighbours of a changed task may use its freed (or lost) slack.
+  if (overfull && !evict(c, assign, o.slaMs, tables.own, dirty)) return full();
   const visit = withNeighbours(c, dirty);
   if (forward(c, assign).latencyMs > o.slaMs + EPS) {
     const moved = new Uint8Array(c.n);
-    repair(c, assign, o.slaMs, Math.min(20 * c.n, 400), moved);
-    // A repaired task's neighbours may follow it when crossings have a price.
-    if (c.priced) visit.set(withNeighbours(c, moved).map((x, i) => x | visit[i]!));
-    else for (let i = 0; i < c.n; i++) visit[i]! |= moved[i]!;
+    if (repair(c, assign, o.slaMs, Math.min(20 * c.n, 400), moved) > o.slaMs + EPS) return full();
+    // A repaired op's neighbours may follow it when crossings have a price.
+    visit.set(withNeighbours(c, moved).map((x, i) => x | visit[i]!));
+    const cover = withNeighbours(c, visit);
+    if (cover.some((x, i) => x > reach[i]!)) tables = moveTables(c, cover);
   }
-  const latency = forward(c, assign).latencyMs;
-  if (latency > o.slaMs + EPS) return { ...planHeuristic(problem, o), revisited: c.n, fullReplan: true };
-  // Ops that had to leave a class (its count fell, or it is gone) move the plan away from where
-  // the rest was chosen: every op may move then. From a plan this close to a local optimum the
-  // descent converges in a few sweeps, and a full re-plan's cost comes within reach.
-  if (displaced) visit.fill(1);
   let revisited = 0;
   for (let i = 0; i < c.n; i++) revisited += visit[i]!;
-  const tables = moveTables(c, visit);
   descend(c, assign, o.slaMs, tables, visit);
-  polish(c, assign, o.slaMs, tables, visit);
+  regroup(c, assign, o.slaMs, tables, visit);
   const solveMs = Date.now() - t0;
   return {
     ...feasible(c, assign, { status: 'feasible', solver: 'heuristic', slackMs: 0, solveMs }),

@@ -71,6 +71,99 @@ test('planIncremental: no change revisits nothing and keeps the plan; a new clas
   assert.deepEqual(placementOf(r as PlanFeasible), ['new', 'new', 'new']);
 });
 
+/**
+ * Three independent ops on "cheap" ($3.6/h: 1e-6 $ per ms), each 10 ms there; on "dear" ($7.2/h)
+ * a takes 6 ms, b 8 ms, c 7 ms, so moving costs a 12 − 10 = 2, b 6, c 4 (× 1e-6 $). With three
+ * devices all three sit on cheap (30); with two, the one that costs least to move, a, leaves (32).
+ */
+function trio(cheapCount: number): PlacementProblem {
+  return problemFromProfile({
+    classes: [
+      { id: 'cheap', usd_per_hour: 3.6, count: cheapCount },
+      { id: 'dear', usd_per_hour: 7.2 },
+    ],
+    tasks: [
+      { id: 'a', time_ms: { cheap: 10, dear: 6 } },
+      { id: 'b', time_ms: { cheap: 10, dear: 8 } },
+      { id: 'c', time_ms: { cheap: 10, dear: 7 } },
+    ],
+  });
+}
+
+test('planIncremental: a class whose count falls keeps the ops that lose most by leaving it', () => {
+  const before = trio(3);
+  const plan = feasible(planHeuristic(before, { slaMs: 100 }));
+  assert.deepEqual(placementOf(plan), ['cheap', 'cheap', 'cheap']);
+  const inc = planIncremental({ problem: before, placement: placementOf(plan) }, trio(2), { slaMs: 100 });
+  assert.equal(inc.fullReplan, false);
+  assert.deepEqual(placementOf(feasible(inc)), ['dear', 'cheap', 'cheap']);
+  assert.ok(Math.abs(feasible(inc).usdPerRequest - 32e-6) < 1e-15);
+  // Only a moved, and it has no neighbours.
+  assert.equal(inc.revisited, 1);
+});
+
+/**
+ * x → y; x runs only on "near" ($7.2/h), y ran on "gone", which is removed. y takes 10 ms on near
+ * (20 × 1e-6 $) or on "far" ($5.4/h: 15), and the edge costs `price` whenever it crosses: y goes
+ * to far when 15 + price < 20, else it joins x on near.
+ */
+function pair(price: number, withGone: boolean): PlacementProblem {
+  return problemFromProfile({
+    classes: [
+      ...(withGone ? [{ id: 'gone', usd_per_hour: 1 }] : []),
+      { id: 'near', usd_per_hour: 7.2 },
+      { id: 'far', usd_per_hour: 5.4 },
+    ],
+    tasks: [
+      { id: 'x', time_ms: { near: 10 } },
+      { id: 'y', deps: ['x'], time_ms: { gone: 10, near: 10, far: 10 } },
+    ],
+    edges: [{ from: 'x', to: 'y', transfer_ms: 0, usd_per_transfer: price }],
+  });
+}
+
+test('planIncremental: an op whose class is gone joins its neighbour when the crossing costs more than the cheaper class saves', () => {
+  for (const [price, where] of [
+    [2e-6, 'far'],
+    [10e-6, 'near'],
+  ] as const) {
+    const previous = { problem: pair(price, true), placement: ['near', 'gone'] };
+    const after = pair(price, false);
+    const inc = planIncremental(previous, after, { slaMs: 100 });
+    assert.equal(inc.fullReplan, false);
+    assert.deepEqual(placementOf(feasible(inc)), ['near', where]);
+    const full = feasible(planHeuristic(after, { slaMs: 100 }));
+    assert.ok(Math.abs(feasible(inc).usdPerRequest - full.usdPerRequest) < 1e-15);
+  }
+});
+
+test("planIncremental at the benchmark's size (1000 ops × 50 classes, seeds 1-3): after each perturbation within SLA and counts, within 1 % of a full re-plan, and deterministic", () => {
+  for (let seed = 1; seed <= 3; seed++) {
+    const g = generateProblem({ ops: 1000, classes: 50, seed });
+    const problem = withBindingCounts(g.problem, feasible(planHeuristic(g.problem, { slaMs: g.slaMs })));
+    const base = feasible(planHeuristic(problem, { slaMs: g.slaMs }));
+    for (const kind of PERTURBATIONS) {
+      const q = perturbProblem(problem, base, kind);
+      const full = planHeuristic(q, { slaMs: g.slaMs });
+      const inc = planIncremental({ problem, placement: placementOf(base) }, q, { slaMs: g.slaMs });
+      const where = `seed ${seed} ${kind}`;
+      // Seed 2 without its busiest class: no placement either solver finds meets the SLA.
+      if (full.status === 'infeasible') {
+        assert.equal(inc.status, 'infeasible', where);
+        continue;
+      }
+      const f = feasible(inc);
+      assert.equal(inc.fullReplan, false, where);
+      assert.ok(f.latencyMs <= g.slaMs * (1 + 1e-9), `${where}: ${f.latencyMs} > ${g.slaMs}`);
+      for (const u of f.classUse) assert.ok(u.capacity === null || u.devices <= u.capacity, where);
+      const ratio = f.usdPerRequest / full.usdPerRequest;
+      assert.ok(ratio <= 1.01, `${where}: cost ratio to a full re-plan ${ratio}`);
+      const again = planIncremental({ problem, placement: placementOf(base) }, q, { slaMs: g.slaMs });
+      assert.deepEqual(placementOf(feasible(again)), placementOf(f), `${where}: not deterministic`);
+    }
+  }
+});
+
 test('planIncremental on generated problems: feasible whenever a full re-plan is, within SLA and counts, and close in cost', () => {
   const ratios: number[] = [];
   for (const [ops, classes] of [
