@@ -263,7 +263,7 @@ export class Activation {
     // Durable messages read but not run go back to the stream at once, for the next owner.
     for (const item of this.#mailbox.removeWhere((i) => i.durable !== undefined)) {
       this.#durable.queued--;
-      this.host.guard.run('durable nak', () => item.durable!.nak(), { actor: this.key });
+      this.#returnToStream(item.durable!);
     }
     await this.#durable.flush();
     await this.#persister?.close();
@@ -282,7 +282,7 @@ export class Activation {
     const out: ForwardedMessage[] = [];
     for (const item of this.#mailbox.clear()) {
       if (item.durable) {
-        this.host.guard.run('durable nak', () => item.durable!.nak(), { actor: this.key });
+        this.#returnToStream(item.durable);
         continue;
       }
       const { env } = item;
@@ -391,10 +391,15 @@ export class Activation {
     }
   }
 
+  /** Gives a durable message back to the stream unrun, for whoever consumes it next. */
+  #returnToStream(m: JsMsg): void {
+    this.host.guard.run('durable nak', () => m.nak(), { actor: this.key });
+  }
+
   #onDurable(m: JsMsg): void {
     if (this.#status === 'stopped') {
       // Read after a migration closed the consumer: the next owner gets it.
-      this.host.guard.run('durable nak', () => m.nak(), { actor: this.key });
+      this.#returnToStream(m);
       return;
     }
     this.#counters.delivered++;
