@@ -15,6 +15,8 @@ export interface ObservedCoordinator {
     migrations: number;
     operatorsMoved: number;
     movesFailed: number;
+    replicasAdded: number;
+    replicasRemoved: number;
     leading: boolean;
   };
 }
@@ -40,6 +42,9 @@ export function observeNode(node: ObservedNode): void {
   const rejected = m.createObservableCounter('stitch_actor_messages_rejected', {
     description: 'messages the actor mailbox refused (full, or the sender over its share)',
   });
+  const slots = m.createObservableGauge('stitch_device_slots', {
+    description: "a device's execution slots by state: total, busy (held), queued (work waiting for one)",
+  });
   const lag = m.createObservableGauge('stitch_node_event_loop_lag_ms', {
     description: 'event-loop lag of the node process, by quantile (0.99, 1 = max)',
     unit: 'ms',
@@ -56,15 +61,21 @@ export function observeNode(node: ObservedNode): void {
         r.observe(processed, a.mailbox.processed, at);
         r.observe(rejected, a.mailbox.rejected, at);
       }
-      const { eventLoopLagMs } = node.record();
+      const { eventLoopLagMs, load } = node.record();
+      for (const d of load.devices ?? []) {
+        const at: Attributes = { node_id: node.id, device: d.device, modelled: d.modelled };
+        r.observe(slots, d.slots, { ...at, state: 'total' });
+        r.observe(slots, d.busy, { ...at, state: 'busy' });
+        r.observe(slots, d.queued, { ...at, state: 'queued' });
+      }
       r.observe(lag, eventLoopLagMs.p99, { node_id: node.id, quantile: '0.99' });
       r.observe(lag, eventLoopLagMs.max, { node_id: node.id, quantile: '1' });
     },
-    [turn, depth, processed, rejected, lag],
+    [turn, depth, processed, rejected, slots, lag],
   );
 }
 
-/** Deployments, migrations and operators moved by the coordinator, and whether it leads. */
+/** Deployments, migrations, operators moved and replicas changed by the coordinator, and whether it leads. */
 export function observeCoordinator(coordinator: ObservedCoordinator): void {
   const m = meter();
   const counters = {
@@ -77,6 +88,12 @@ export function observeCoordinator(coordinator: ObservedCoordinator): void {
     }),
     movesFailed: m.createObservableCounter('stitch_coordinator_moves_failed', {
       description: 'operator moves that failed (retried by a later re-plan)',
+    }),
+    replicasAdded: m.createObservableCounter('stitch_coordinator_replicas_added', {
+      description: 'operator replicas the control loop added',
+    }),
+    replicasRemoved: m.createObservableCounter('stitch_coordinator_replicas_removed', {
+      description: 'operator replicas removed (scaled in, or left on a gone node or class)',
     }),
   };
   const leading = m.createObservableGauge('stitch_coordinator_leading', {

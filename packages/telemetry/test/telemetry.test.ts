@@ -71,16 +71,29 @@ test('the Prometheus endpoint serves the node and coordinator metrics', async ()
           },
         ],
       }),
-      record: () => ({ eventLoopLagMs: { p99: 2, max: 6 } }),
+      record: () => ({
+        eventLoopLagMs: { p99: 2, max: 6 },
+        load: { devices: [{ device: 'h100', modelled: true, slots: 2, busy: 1, queued: 4 }] },
+      }),
     } as unknown as Parameters<typeof observeNode>[0]);
     observeCoordinator({
-      metrics: () => ({ deploys: 1, migrations: 2, operatorsMoved: 3, movesFailed: 0, leading: true }),
+      metrics: () => ({
+        deploys: 1,
+        migrations: 2,
+        operatorsMoved: 3,
+        movesFailed: 0,
+        replicasAdded: 5,
+        replicasRemoved: 4,
+        leading: true,
+      }),
     });
     const text = await (await fetch(telemetry.metricsUrl!)).text();
     assert.match(text, /stitch_actor_mailbox_depth\{[^}]*actor_type="op"[^}]*\} 3/);
     assert.match(text, /stitch_actor_turn_ms[a-z_]*\{[^}]*quantile="0.99"[^}]*\} 4/);
     assert.match(text, /stitch_node_event_loop_lag_ms[a-z_]*\{[^}]*quantile="1"[^}]*\} 6/);
     assert.match(text, /stitch_coordinator_operators_moved[a-z_]*\{[^}]*\} 3/);
+    assert.match(text, /stitch_coordinator_replicas_added[a-z_]*\{[^}]*\} 5/);
+    assert.match(text, /stitch_device_slots\{[^}]*device="h100"[^}]*state="queued"[^}]*\} 4/);
   } finally {
     await telemetry.shutdown();
   }
