@@ -9,11 +9,14 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { NatsCluster } from '../fixtures/hosts/nats-cluster.js';
 import { type HostProcess, Hosts } from '../fixtures/hosts/netns.js';
+import type { CoordinatorConfig } from './coordinator-process.js';
 import type { LoadConfig } from './load-process.js';
 import { type RequestRecord, type ScenarioResult, summarize } from './measure.js';
+import type { NodeConfig } from './node-process.js';
 
 const NODE = fileURLToPath(new URL('./node-process.ts', import.meta.url));
 const LOAD = fileURLToPath(new URL('./load-process.ts', import.meta.url));
+const COORDINATOR = fileURLToPath(new URL('./coordinator-process.ts', import.meta.url));
 /** Where each stitch node runs; the client runs on h3. */
 export const NODE_HOSTS = { n1: 'h1', n2: 'h2' } as const;
 const CLIENT_HOST = 'h3';
@@ -26,6 +29,15 @@ export interface World {
   nodes: Map<string, HostProcess>;
   /** Starts (or restarts, same id) a node process and waits until it serves. */
   startNode(id: keyof typeof NODE_HOSTS): Promise<void>;
+  coordinators: Map<string, HostProcess>;
+  /** Starts a coordinator process named `name` on `host` and waits until it runs (and deployed, if asked). */
+  startCoordinator(
+    name: string,
+    host: string,
+    opts: Pick<CoordinatorConfig, 'leaseMs' | 'deploy'>,
+  ): Promise<void>;
+  /** Fields a scenario adds to its JSON line (e.g. leader-kill's `takeover_ms`). */
+  report: Record<string, number | string>;
 }
 
 export interface Scenario {
@@ -36,6 +48,10 @@ export interface Scenario {
   proxied?: boolean;
   /** The client's ask timeout here (a slower first answer counts as disrupted). */
   timeoutMs?: number;
+  /** The nodes host the agent operators too (for a coordinator's deployment). */
+  operators?: boolean;
+  /** Runs once the nodes serve, before the load starts. */
+  setup?(w: World): Promise<void>;
   fault(w: World): Promise<void>;
   heal(w: World): Promise<void>;
 }
@@ -61,7 +77,7 @@ export interface Leftovers {
   names: string[];
 }
 
-function waitForLine(p: HostProcess, text: string, what: string, ms: number): Promise<void> {
+export function waitForLine(p: HostProcess, text: string, what: string, ms: number): Promise<void> {
   const end = Date.now() + ms;
   return (async () => {
     while (!p.output().stdout.includes(text)) {
@@ -90,20 +106,41 @@ export async function runScenario(
     nats = await NatsCluster.start(hosts, { proxied: s.proxied === true });
     const n = nats;
     const nodes = new Map<string, HostProcess>();
+    const coordinators = new Map<string, HostProcess>();
     const world: World = {
       cluster,
       hosts,
       nats: n,
       nodes,
+      coordinators,
+      report: {},
       async startNode(id) {
         const host = NODE_HOSTS[id];
-        const config = { urls: n.urls(host), cluster, nodeId: id, deadAfterMs: DEAD_AFTER_MS };
+        const config: NodeConfig = {
+          urls: n.urls(host),
+          cluster,
+          nodeId: id,
+          deadAfterMs: DEAD_AFTER_MS,
+          operators: s.operators === true,
+        };
         const p = hosts.spawn(host, process.execPath, ['--import', 'tsx', NODE, JSON.stringify(config)]);
         nodes.set(id, p);
         await waitForLine(p, 'ready', `node ${id}`, 30_000);
       },
+      async startCoordinator(name, host, opts) {
+        const config: CoordinatorConfig = { urls: n.urls(host), cluster, name, ...opts };
+        const p = hosts.spawn(host, process.execPath, [
+          '--import',
+          'tsx',
+          COORDINATOR,
+          JSON.stringify(config),
+        ]);
+        coordinators.set(name, p);
+        await waitForLine(p, 'ready', `coordinator ${name}`, 120_000);
+      },
     };
     for (const id of Object.keys(NODE_HOSTS) as (keyof typeof NODE_HOSTS)[]) await world.startNode(id);
+    await s.setup?.(world);
     const timeoutMs = s.timeoutMs ?? shape.timeoutMs;
     const load: LoadConfig = {
       urls: n.urls(CLIENT_HOST),
@@ -136,7 +173,10 @@ export async function runScenario(
       errors: Record<string, number>;
     };
     if (keepDir) writeFileSync(join(keepDir, `${s.name}.json`), JSON.stringify({ ...out, faultAt, healAt }));
-    result = summarize(s.name, out.records, out.applied, { faultAt, healAt, slowMs: timeoutMs });
+    result = {
+      ...summarize(s.name, out.records, out.applied, { faultAt, healAt, slowMs: timeoutMs }),
+      ...world.report,
+    };
     errors = out.errors;
   } finally {
     await nats?.close();

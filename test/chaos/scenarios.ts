@@ -1,10 +1,13 @@
 // The faults of `pnpm chaos`, in the order they run.
 import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { loadDeployment } from '@stitch/agents';
 import { connectCluster } from '@stitch/runtime';
+import type { HostProcess } from '../fixtures/hosts/netns.js';
 import { Account } from './account.js';
-import type { Scenario, World } from './scenario.js';
+import { type Scenario, type World, waitForLine } from './scenario.js';
 
 /** The server leading the mailbox stream (where losing a server hurts most); h1 when none answers. */
 async function mailboxLeader(w: World): Promise<string> {
@@ -60,6 +63,72 @@ async function killDuringMigrations(w: World): Promise<void> {
   }
 }
 
+/** The graph the coordinators manage in leader-kill. */
+const GRAPH = fileURLToPath(new URL('../../packages/ir/samples/tool-agent.tiny-llama.mlir', import.meta.url));
+const GRAPH_NAME = 'tool_agent';
+/** Short, so that the standby takes over within about a second. */
+const LEASE_MS = 1000;
+/** How long the standby has to move every operator off the drained node (its drain gives up after 10 s). */
+const DRAIN_JOB_MS = 15_000;
+
+/** The lines of `p` written at or after `after` (epoch ms; each line starts with its time). */
+function linesSince(p: HostProcess, after: number): { at: number; line: string }[] {
+  return p
+    .output()
+    .stdout.split('\n')
+    .map((line) => ({ at: Number(line.slice(0, line.indexOf(' '))), line }))
+    .filter((l) => l.at >= after);
+}
+
+/** Occurrences of `text` in `lines`. */
+const countIn = (lines: { line: string }[], text: string) =>
+  lines.reduce((n, l) => n + l.line.split(text).length - 1, 0);
+
+/** Operators of the graph's deployment record that run on `nodeId` (primary or replica). */
+async function operatorsOn(w: World, nodeId: string): Promise<number> {
+  const c = await connectCluster({ nats: w.nats.urls(), name: w.cluster, log: () => undefined });
+  try {
+    const d = await loadDeployment(c, GRAPH_NAME);
+    if (!d) throw new Error(`no deployment record ${GRAPH_NAME}`);
+    return d.ops.filter((o) => o.node === nodeId || o.replicas?.some((r) => r.node === nodeId)).length;
+  } finally {
+    await c.close();
+  }
+}
+
+/**
+ * Node n1 is drained (SIGTERM: its operators are to move off it live) and the leading coordinator is
+ * killed (SIGKILL) as soon as the drain has begun, with its moves in flight or not yet started. The
+ * standby must take over and finish the job: no operator of the graph left on n1.
+ */
+async function killLeaderDuringDrain(w: World): Promise<void> {
+  const leader = w.coordinators.get('c1')!;
+  const standby = w.coordinators.get('c2')!;
+  const n1 = w.nodes.get('n1')!;
+  w.report.operators_on_n1_before = await operatorsOn(w, 'n1');
+  n1.child.kill('SIGTERM');
+  await waitForLine(n1, 'draining', 'node n1', 5000);
+  const killedAt = Date.now();
+  leader.child.kill('SIGKILL');
+  await leader.exited;
+  const leading = "leading the cluster's coordinators";
+  await waitForLine(standby, leading, 'standby coordinator', 10 * LEASE_MS);
+  w.report.takeover_ms = linesSince(standby, killedAt).find((l) => l.line.includes(leading))!.at - killedAt;
+  // The job is done once the deployment record has nothing on n1 (checked every 200 ms).
+  const end = Date.now() + DRAIN_JOB_MS;
+  let left = await operatorsOn(w, 'n1');
+  while (left > 0 && Date.now() < end) {
+    await delay(200);
+    left = await operatorsOn(w, 'n1');
+  }
+  w.report.operators_on_n1_after = left;
+  w.report.drain_job_ms = Date.now() - killedAt;
+  // How the standby moved them (its log of each migration: live hand-off, or restart from state).
+  const moves = linesSince(standby, killedAt);
+  w.report.standby_moves_live = countIn(moves, '(live: copy');
+  w.report.standby_moves_restart = countIn(moves, '(restart: stop');
+}
+
 export const SCENARIOS: Scenario[] = [
   {
     name: 'nats-server-stop',
@@ -99,5 +168,19 @@ export const SCENARIOS: Scenario[] = [
     timeoutMs: 5000,
     fault: async (w) => w.nats.impair({ delayMs: 100, jitterMs: 20 }),
     heal: async (w) => w.nats.impair({}),
+  },
+  {
+    name: 'leader-kill',
+    what: 'node n1 drained (SIGTERM) and the leading coordinator killed (SIGKILL) as the drain begins; the standby finishes the drain; n1 and the old leader restarted',
+    operators: true,
+    async setup(w) {
+      await w.startCoordinator('c1', 'h1', { leaseMs: LEASE_MS, deploy: GRAPH });
+      await w.startCoordinator('c2', 'h2', { leaseMs: LEASE_MS });
+    },
+    fault: killLeaderDuringDrain,
+    async heal(w) {
+      await w.startNode('n1');
+      await w.startCoordinator('c1', 'h1', { leaseMs: LEASE_MS });
+    },
   },
 ];
