@@ -3,13 +3,16 @@ import type { Msg, MsgHdrs } from '@nats-io/transport-node';
 import { rebuildError, type StitchError } from '../errors.js';
 import { headerText } from './nats-internals.js';
 import { checkValue, OutgoingHeaders } from './outgoing-headers.js';
+import { WIRE_VERSION } from './version.js';
 
-/** Header names of the stitch envelope; every message carries the first four. */
+/** Header names of the stitch envelope; every message carries traceparent, sender, deadline and wire. */
 export const H = {
   traceparent: 'traceparent',
   idempotencyKey: 'Stitch-Idempotency-Key',
   sender: 'Stitch-Sender',
   deadline: 'Stitch-Deadline',
+  /** The sender's wire protocol version, `<major>.<minor>` (version.ts says what a receiver takes). */
+  wire: 'Stitch-Wire',
   /** Durable mode: the inbox the actor answers on (JetStream publishes carry no reply subject). */
   replyTo: 'Stitch-Reply-To',
   /** `<chunk id>:<index>:<count>` on every part of a chunked message. */
@@ -57,6 +60,8 @@ export function isTraceparent(value: string): boolean {
   return true;
 }
 
+const WIRE_LINE = `\r\n${H.wire}: ${WIRE_VERSION}`;
+
 /**
  * The header block `envelopeHeaders(env)` encodes to, built in one template with no headers object:
  * every fast-mode send carries it (in a loop, 120 ns against 250–270 ns for the object and its text;
@@ -66,6 +71,7 @@ export function isTraceparent(value: string): boolean {
 export function envelopeBlock(env: Envelope): string {
   let block = `NATS/1.0\r\n${H.traceparent}: ${checkValue(H.traceparent, env.traceparent)}`;
   block += `\r\n${H.sender}: ${checkValue(H.sender, env.sender)}\r\n${H.deadline}: ${env.deadline}`;
+  block += WIRE_LINE;
   if (env.idempotencyKey !== undefined)
     block += `\r\n${H.idempotencyKey}: ${checkValue(H.idempotencyKey, env.idempotencyKey)}`;
   return `${block}\r\n\r\n`;
@@ -76,6 +82,7 @@ export function envelopeHeaders(env: Envelope): MsgHdrs {
   h.append(H.traceparent, env.traceparent);
   h.append(H.sender, env.sender);
   h.append(H.deadline, String(env.deadline));
+  h.append(H.wire, WIRE_VERSION);
   if (env.idempotencyKey !== undefined) h.append(H.idempotencyKey, env.idempotencyKey);
   return h;
 }
@@ -86,6 +93,8 @@ export interface ReceivedHeaders {
   sender?: string;
   deadline?: string;
   idempotencyKey?: string;
+  /** The sender's wire version; checkWireVersion says whether this build understands it. */
+  wire?: string;
   replyTo?: string;
   chunk?: string;
   batch?: string;
@@ -96,6 +105,7 @@ const FIELDS: Record<string, keyof ReceivedHeaders> = {
   [H.sender]: 'sender',
   [H.deadline]: 'deadline',
   [H.idempotencyKey]: 'idempotencyKey',
+  [H.wire]: 'wire',
   [H.replyTo]: 'replyTo',
   [H.chunk]: 'chunk',
   [H.batch]: 'batch',

@@ -1,0 +1,60 @@
+// The wire protocol's version. Every envelope carries the sender's as `<major>.<minor>` in the
+// Stitch-Wire header. A minor release adds only what older readers ignore (a new optional header or
+// field), so a receiver takes every minor of its own major; a major release changes what a message
+// means, so a receiver takes its own major and the one before it (what a rolling upgrade mixes) and
+// refuses a newer one with WireVersionUnsupported, which tells the operator to finish the upgrade.
+// A message without the header comes from a build older than the header: version 1.0.
+import { StitchError } from '../errors.js';
+
+/** The version this build speaks. */
+export const WIRE_VERSION = '1.0';
+
+/** What a message without a Stitch-Wire header is taken to be. */
+const UNVERSIONED = '1.0';
+
+export const WIRE_VERSION_CODE = 'WIRE_VERSION';
+
+export interface WireVersion {
+  major: number;
+  minor: number;
+}
+
+/** `<major>.<minor>`, both decimal integers without sign or leading zeros; undefined otherwise. */
+export function parseWireVersion(text: string): WireVersion | undefined {
+  const m = /^(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})$/.exec(text);
+  return m ? { major: Number(m[1]), minor: Number(m[2]) } : undefined;
+}
+
+/** A message of a wire version this build does not understand: a newer major, one two majors older, or not a version. */
+export class WireVersionUnsupported extends StitchError {
+  /** The version as received. */
+  readonly received: string;
+  constructor(received: string, speaks: string) {
+    super(
+      WIRE_VERSION_CODE,
+      `a message of wire protocol ${JSON.stringify(received)} reached a node that speaks ${speaks} and ` +
+        `understands majors ${understoodMajors(speaks)}; run builds at most one major apart (finish the ` +
+        'rolling upgrade of every node before deploying the next major).',
+    );
+    this.received = received;
+  }
+}
+
+function understoodMajors(speaks: string): string {
+  const own = parseWireVersion(speaks)?.major ?? 1;
+  return own > 0 ? `${own - 1} and ${own}` : `${own}`;
+}
+
+/**
+ * The version of a received message (its Stitch-Wire header, `undefined` when it has none), checked
+ * against the one this build speaks: the same major at any minor, or the major before it.
+ * @throws WireVersionUnsupported for a newer major or a malformed version.
+ */
+export function checkWireVersion(received: string | undefined, speaks: string = WIRE_VERSION): WireVersion {
+  const text = received ?? UNVERSIONED;
+  const v = parseWireVersion(text);
+  const own = parseWireVersion(speaks);
+  if (!own) throw new TypeError(`speaks must be <major>.<minor>, found ${JSON.stringify(speaks)}`);
+  if (!v || v.major > own.major || v.major < own.major - 1) throw new WireVersionUnsupported(text, speaks);
+  return v;
+}
