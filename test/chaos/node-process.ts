@@ -1,8 +1,8 @@
 // A stitch node for the chaos hosts: joins the cluster at the URLs in its JSON argument, hosts Account
-// (and, with `operators`, the agent operators a coordinator places), prints `ready <node id>`. SIGTERM
+// (and, with `operators`, the agent operators a coordinator places), prints `ready <node id> wire
+// <version>`, the wire protocol of the runtime build it runs (`runtime`: another build's entry). SIGTERM
 // drains it first (`draining`, then `drained <actors left>`: a coordinator moves its operators off it
 // live), then closes it.
-import { connectCluster } from '@stitch/runtime';
 import { Account } from './account.js';
 
 export interface NodeConfig {
@@ -12,10 +12,17 @@ export interface NodeConfig {
   deadAfterMs: number;
   /** Host the agent operators too, so that a coordinator can place a graph here. */
   operators?: boolean;
+  /** file: URL of the runtime build to run (next-build.ts); the workspace's by default. */
+  runtime?: string;
   nkeySeedFile?: string;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as NodeConfig;
+const entry = config.runtime ?? import.meta.resolve('@stitch/runtime');
+const { connectCluster } = (await import(entry)) as typeof import('@stitch/runtime');
+const { WIRE_VERSION } = (await import(
+  new URL('./wire/version.js', entry).href
+)) as typeof import('../../packages/runtime/src/wire/version.js');
 const cluster = await connectCluster({
   nats: config.urls,
   name: config.cluster,
@@ -37,4 +44,4 @@ const drainAndStop = async () => {
 };
 process.once('SIGTERM', drainAndStop);
 process.once('SIGINT', drainAndStop);
-say(`ready ${node.id}`);
+say(`ready ${node.id} wire ${WIRE_VERSION}`);

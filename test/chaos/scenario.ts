@@ -27,8 +27,10 @@ export interface World {
   hosts: Hosts;
   nats: NatsCluster;
   nodes: Map<string, HostProcess>;
-  /** Starts (or restarts, same id) a node process and waits until it serves. */
-  startNode(id: keyof typeof NODE_HOSTS): Promise<void>;
+  /** Starts (or restarts, same id) a node process and waits until it serves; `runtime`: another build. */
+  startNode(id: keyof typeof NODE_HOSTS, opts?: Pick<NodeConfig, 'runtime'>): Promise<void>;
+  /** A scratch directory of the run, removed with it. */
+  dir: string;
   coordinators: Map<string, HostProcess>;
   /** Starts a coordinator process named `name` on `host` and waits until it runs (and deployed, if asked). */
   startCoordinator(
@@ -114,7 +116,8 @@ export async function runScenario(
       nodes,
       coordinators,
       report: {},
-      async startNode(id) {
+      dir,
+      async startNode(id, opts) {
         const host = NODE_HOSTS[id];
         const config: NodeConfig = {
           urls: n.urls(host),
@@ -122,6 +125,7 @@ export async function runScenario(
           nodeId: id,
           deadAfterMs: DEAD_AFTER_MS,
           operators: s.operators === true,
+          ...opts,
         };
         const p = hosts.spawn(host, process.execPath, ['--import', 'tsx', NODE, JSON.stringify(config)]);
         nodes.set(id, p);

@@ -4,9 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { loadDeployment } from '@stitch/agents';
-import { connectCluster } from '@stitch/runtime';
+import { type Cluster, connectCluster } from '@stitch/runtime';
+import { WIRE_VERSION } from '../../packages/runtime/src/wire/version.js';
 import type { HostProcess } from '../fixtures/hosts/netns.js';
 import { Account } from './account.js';
+import { makeNextBuild } from './next-build.js';
 import { type Scenario, type World, waitForLine } from './scenario.js';
 
 /** The server leading the mailbox stream (where losing a server hurts most); h1 when none answers. */
@@ -129,6 +131,53 @@ async function killLeaderDuringDrain(w: World): Promise<void> {
   w.report.standby_moves_restart = countIn(moves, '(restart: stop');
 }
 
+/** Where each account runs now, counted by node. */
+async function accountsByNode(c: Cluster): Promise<Record<string, number>> {
+  const by: Record<string, number> = {};
+  for (let i = 0; i < ACCOUNTS; i++) {
+    const node = (await c.locate({ type: Account.type, id: `acct-${i}` }))?.node ?? 'none';
+    by[node] = (by[node] ?? 0) + 1;
+  }
+  return by;
+}
+
+/**
+ * Every node, one at a time: SIGTERM (drain, close), restarted on a build whose wire protocol is one
+ * minor newer. After n1's restart half the accounts are moved to it live from n2 (old to new build),
+ * so that until n2's turn nodes of both versions serve.
+ */
+async function rollingUpgrade(w: World): Promise<void> {
+  const next = makeNextBuild(w.dir);
+  const c = await connectCluster({ nats: w.nats.urls(), name: w.cluster, log: () => undefined });
+  try {
+    const t0 = Date.now();
+    for (const id of ['n1', 'n2'] as const) {
+      const p = w.nodes.get(id)!;
+      p.child.kill('SIGTERM');
+      await p.exited;
+      await w.startNode(id, { runtime: next.entry });
+      if (!w.nodes.get(id)!.output().stdout.includes(`wire ${next.version}`))
+        throw new Error(`${id} did not come back on wire ${next.version}`);
+      if (id !== 'n1') continue;
+      let moved = 0;
+      for (let i = 0; i < ACCOUNTS; i += 2) {
+        const ref = c.ref<typeof Account>({ type: Account.type, id: `acct-${i}` });
+        if ((await c.locate(ref))?.node !== 'n2') continue;
+        await c.migrate(ref, 'n1', { timeoutMs: 5000 }).then(
+          () => moved++,
+          () => undefined,
+        );
+      }
+      const by = await accountsByNode(c);
+      w.report.mid_roll = `${moved} moved live old→new; n1 (wire ${next.version}) ${by.n1 ?? 0}, n2 (wire ${WIRE_VERSION}) ${by.n2 ?? 0}`;
+    }
+    w.report.roll_ms = Date.now() - t0;
+    w.report.wire = `${WIRE_VERSION}→${next.version}`;
+  } finally {
+    await c.close();
+  }
+}
+
 export const SCENARIOS: Scenario[] = [
   {
     name: 'nats-server-stop',
@@ -182,5 +231,11 @@ export const SCENARIOS: Scenario[] = [
       await w.startNode('n1');
       await w.startCoordinator('c1', 'h1', { leaseMs: LEASE_MS });
     },
+  },
+  {
+    name: 'rolling-upgrade',
+    what: 'n1 then n2 drained (SIGTERM) and restarted on a build whose wire protocol is one minor newer',
+    fault: rollingUpgrade,
+    heal: async () => undefined,
   },
 ];

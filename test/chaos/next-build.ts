@@ -1,0 +1,34 @@
+// The "newer build" of a rolling upgrade: a copy of the runtime package as built (dist/) whose wire
+// protocol version is one minor above this build's, so that nodes of both versions can run side by
+// side. The copy resolves its dependencies through the real package's node_modules.
+import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseWireVersion, WIRE_VERSION } from '../../packages/runtime/src/wire/version.js';
+
+const RUNTIME = fileURLToPath(new URL('../../packages/runtime/', import.meta.url));
+
+export interface NextBuild {
+  /** The version the copy speaks. */
+  version: string;
+  /** file: URL of the copy's entry point (what `@stitch/runtime` resolves to in the real one). */
+  entry: string;
+}
+
+/** Writes the next build under `dir`. */
+export function makeNextBuild(dir: string): NextBuild {
+  const own = parseWireVersion(WIRE_VERSION)!;
+  const version = `${own.major}.${own.minor + 1}`;
+  const root = join(dir, 'runtime-next');
+  mkdirSync(root, { recursive: true });
+  cpSync(join(RUNTIME, 'dist'), join(root, 'dist'), { recursive: true });
+  cpSync(join(RUNTIME, 'package.json'), join(root, 'package.json'));
+  symlinkSync(join(RUNTIME, 'node_modules'), join(root, 'node_modules'));
+  const file = join(root, 'dist', 'wire', 'version.js');
+  const declared = `WIRE_VERSION = '${WIRE_VERSION}'`;
+  const text = readFileSync(file, 'utf8');
+  if (text.split(declared).length !== 2)
+    throw new Error(`${file} does not declare ${declared} exactly once: rebuild the runtime`);
+  writeFileSync(file, text.replace(declared, `WIRE_VERSION = '${version}'`));
+  return { version, entry: pathToFileURL(join(root, 'dist', 'index.js')).href };
+}
