@@ -1,8 +1,11 @@
 // bench/failover: the tool agent deployed by a leader coordinator (its own process) on two in-process
 // nodes of an embedded nats-server, a standby coordinator in this process, requests running two at a
-// time; after a third of them the leader is killed with SIGKILL. Per round: how long until the standby
-// leads (takeover_ms, by this process's clock from the kill), requests that failed, and per operator
-// the effects applied vs requests answered (lost: answered but not applied; duplicated: applied twice).
+// time. After a third of them a cheaper accelerator (gaudi3) joins, the leader starts moving the LLM
+// ops to it live, and as soon as the first move commits the leader is killed with SIGKILL. Per round:
+// how long until the standby leads (takeover_ms, by this process's clock from the kill), requests that
+// failed, whether moves were in flight at the kill and whether the standby completed them (every LLM
+// op on gaudi3 and configured for it), and per operator the effects applied vs requests answered
+// (lost: answered but not applied; duplicated: applied twice).
 // Usage: pnpm bench failover [--rounds 3] [--requests 60] [--lease-ms 2000] [--quick]
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -94,6 +97,28 @@ async function round(n: number) {
     let failed = 0;
     let killedAt = 0;
     let ledAt = 0;
+    let killing: Promise<void> | undefined;
+    const llm = d.ops.filter((o) => o.classId === 'h100');
+    const onGaudi = async () =>
+      (await Promise.all(llm.map((o) => client.locate({ type: o.actorType, id: o.actorId })))).filter(
+        (w) => w?.node === 'node-gaudi3',
+      ).length;
+    let movedBeforeKill = 0;
+    // A cheaper accelerator joins: the leader re-plans and moves the LLM ops to it live. As soon as
+    // the first move commits, the leader is killed, the others still in flight.
+    const killMidMigration = async () => {
+      const c = await connectCluster({ nats: nats.url, name, log });
+      clusters.push(c);
+      await c.startNode({ id: 'node-gaudi3', actors: OPERATOR_ACTORS, virtual: ['gaudi3'] });
+      const until = performance.now() + 20_000;
+      movedBeforeKill = await onGaudi();
+      while (movedBeforeKill === 0 && performance.now() < until) {
+        await new Promise((r) => setTimeout(r, 1));
+        movedBeforeKill = await onGaudi();
+      }
+      leader!.kill('SIGKILL');
+      killedAt = performance.now();
+    };
     const s = standby;
     const watch = (async () => {
       while (!killedAt) await new Promise((r) => setTimeout(r, 5));
@@ -109,14 +134,30 @@ async function round(n: number) {
         } catch {
           failed++;
         }
-        if (ok + failed === Math.floor(requests / 3) && !killedAt) {
-          leader!.kill('SIGKILL');
-          killedAt = performance.now();
-        }
+        if (ok + failed === Math.floor(requests / 3) && !killing) killing = killMidMigration();
       }
     };
     await Promise.all([worker(), worker()]);
+    await killing;
     await watch;
+    // The standby finishes the move: every LLM op ends on the new accelerator, configured for it.
+    const devicesNow = () =>
+      Promise.all(
+        llm.map(async (o) => {
+          const c = await client
+            .ref({ type: o.actorType, id: o.actorId })
+            .ask({ type: 'counts' }, { retries: 3 });
+          return (c as { config?: { device?: string } }).config?.device;
+        }),
+      );
+    const until = performance.now() + 20_000;
+    let movedAfter = await onGaudi();
+    let devices = await devicesNow();
+    while ((movedAfter < llm.length || devices.some((x) => x !== 'gaudi3')) && performance.now() < until) {
+      await new Promise((r) => setTimeout(r, 50));
+      movedAfter = await onGaudi();
+      devices = await devicesNow();
+    }
     const applied = await Promise.all(
       d.ops.map(async (o) => {
         const c = await client
@@ -136,8 +177,12 @@ async function round(n: number) {
       epoch_after: standby.epoch,
       lost: applied.reduce((sum, a) => sum + Math.max(0, ok - a), 0),
       duplicated: applied.reduce((sum, a) => sum + Math.max(0, a - ok), 0),
-      // Moves are not provoked here: the deployment's operators stay put through the take-over.
-      migration_in_flight: false,
+      llm_ops: llm.length,
+      moved_before_kill: movedBeforeKill,
+      // In flight: the leader died with some of the moves it started not yet committed.
+      migration_in_flight: movedBeforeKill > 0 && movedBeforeKill < llm.length,
+      moved_after_takeover: movedAfter,
+      migration_completed: movedAfter === llm.length && devices.every((x) => x === 'gaudi3'),
     };
   } finally {
     if (leader && leader.exitCode === null && leader.signalCode === null) leader.kill('SIGKILL');

@@ -239,14 +239,34 @@ export class Coordinator {
 
   /**
    * A new leader reads the deployments afresh (the previous leader may have changed them) and re-plans
-   * each: operators a migration left half-moved are placed where the plan wants them.
+   * each: operators a migration left half-moved are placed where the plan wants them. Then every
+   * activation is configured again: a live move the old leader started finishes between the nodes,
+   * but the leader died before telling the moved operator its new device.
    */
   async #tookOver(): Promise<void> {
     const silent = await this.#cluster.announceFence();
     if (silent.length) this.#log(`nodes that did not confirm the new epoch: ${silent.join(', ')}`);
     await this.#load();
     for (const name of this.#deployments.keys())
-      void this.replan(name, 'a new leader took over').catch(() => undefined);
+      void this.replan(name, 'a new leader took over')
+        .then(() => this.#reconfigureAll(name))
+        .catch((err) => this.#log(`take-over of ${name} failed: ${(err as Error).message}`));
+  }
+
+  /**
+   * Configures every activation of deployment `name` (each op and its replicas) from its record. Not
+   * serialised with re-plans: an activation that does not answer must not hold them up, and a
+   * configure is idempotent.
+   */
+  async #reconfigureAll(name: string): Promise<void> {
+    const record = this.#deployments.get(name)?.record;
+    if (!record || !this.leading) return;
+    const all = record.ops.flatMap((op) => replicasOf(op).map((r) => ({ opId: op.id, actorId: r.actorId })));
+    const settled = await Promise.allSettled(all.map((a) => this.#configure(record, a.opId, a.actorId)));
+    const failed = settled.filter((r) => r.status === 'rejected').length;
+    this.#log(
+      `configured ${all.length - failed} of ${all.length} operator activation(s) of ${name} after the take-over`,
+    );
   }
 
   /** Resolves once this coordinator leads; NotLeader (naming the leader) after two leases as a standby. */
@@ -482,8 +502,13 @@ export class Coordinator {
       const moves = next.ops.flatMap((o, i) =>
         o.node === at[i] ? [] : [{ op: o, was: old.ops[i]!, from: at[i] ?? old.ops[i]!.node }],
       );
-      if (moves.length === 0 && dropped.length === 0) return undefined;
       if (moves.length === 0) {
+        // Nothing to move, but the record may still be behind: operators a dead leader moved (its
+        // moves finish between the nodes) are where the plan wants them, under their old class.
+        const behind = next.ops.some(
+          (o, i) => o.node !== old.ops[i]?.node || o.classId !== old.ops[i]?.classId,
+        );
+        if (!behind && dropped.length === 0) return undefined;
         d.record = next;
         await this.#save(next);
         this.#retireLater(dropped);

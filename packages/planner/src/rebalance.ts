@@ -36,6 +36,8 @@ export interface RebalanceConfig {
    * long cooldown of a scale-in; the short one lets the last change show in the observations). @default 2 000
    */
   scaleOutCooldownMs?: number;
+  /** A scale-out sizes the replicas to clear the queued requests within this many ms as well. @default 5 000 */
+  drainMs?: number;
   /** Changes per round at most (the most urgent first). @default 2 */
   maxChangesPerRound?: number;
   /** @default 16 */
@@ -69,6 +71,7 @@ function resolve(c: RebalanceConfig) {
     queuePerReplica: c.queuePerReplica ?? 4,
     cooldownMs: c.cooldownMs ?? 10_000,
     scaleOutCooldownMs: c.scaleOutCooldownMs ?? 2_000,
+    drainMs: c.drainMs ?? 5_000,
     maxChangesPerRound: c.maxChangesPerRound ?? 2,
     maxReplicas: c.maxReplicas ?? 16,
   };
@@ -84,6 +87,7 @@ function resolve(c: RebalanceConfig) {
     ['scaleOutCooldownMs', r.scaleOutCooldownMs],
   ] as const)
     if (!(Number.isFinite(v) && v >= 0)) throw bad(`${k} must be a finite number ≥ 0`);
+  if (!(Number.isFinite(r.drainMs) && r.drainMs > 0)) throw bad('drainMs must be a finite number > 0');
   for (const [k, v] of [
     ['maxChangesPerRound', r.maxChangesPerRound],
     ['maxReplicas', r.maxReplicas],
@@ -127,7 +131,10 @@ export function rebalance(
     if (since < c.scaleOutCooldownMs) continue;
     const load = (o.arrivalPerS * o.serviceMs) / 1000; // busy replicas needed at 100 % utilisation
     const utilisation = load / o.replicas;
-    const needed = Math.max(1, Math.min(c.maxReplicas, Math.ceil(load / c.targetUtilisation)));
+    // A backlog must drain too: the replicas that would clear the queue within drainMs count as load
+    // (sizing by arrivals alone under-sizes the first scale-out of a spike, which has queued by then).
+    const backlog = (o.queueDepth * o.serviceMs) / c.drainMs;
+    const needed = Math.max(1, Math.min(c.maxReplicas, Math.ceil((load + backlog) / c.targetUtilisation)));
     const queued = o.queueDepth / o.replicas;
     const pct = (x: number) => `${Math.round(x * 100)} %`;
     if ((utilisation > c.scaleOutAbove || queued > c.queuePerReplica) && o.replicas < c.maxReplicas) {
@@ -138,7 +145,7 @@ export function rebalance(
         classId: o.classId,
         from: o.replicas,
         to: Math.min(to, c.maxReplicas),
-        reason: `utilisation ${pct(utilisation)}${queued > c.queuePerReplica ? `, ${queued.toFixed(1)} queued per replica` : ''} over ${o.replicas} replica(s); ${needed} give ${pct(load / Math.max(needed, 1))}`,
+        reason: `utilisation ${pct(utilisation)}${queued > c.queuePerReplica ? `, ${queued.toFixed(1)} queued per replica` : ''} over ${o.replicas} replica(s); ${needed} give ${pct(load / Math.max(needed, 1))}${backlog > 0 ? ` and drain the queue within ${c.drainMs / 1000} s` : ''}`,
         urgency: Math.max(utilisation, queued / c.queuePerReplica),
       });
     } else if (utilisation < c.scaleInBelow && o.replicas > needed && queued === 0 && since >= c.cooldownMs) {

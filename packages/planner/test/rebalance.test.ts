@@ -125,3 +125,11 @@ test('recorded noisy observations give the same actions on every run', () => {
     first.actions.some((a) => a.kind === 'scale-out') && first.actions.some((a) => a.kind === 'scale-in'),
   );
 });
+
+test('a scale-out sizes for the queue as well as the arrivals', () => {
+  // 12 req/s × 100 ms = 1.2 busy replicas (2 at 70 %); 40 queued × 100 ms drained in 5 s adds 0.8.
+  const r = rebalance([op({ arrivalPerS: 12, replicas: 1, queueDepth: 40 })], slots, {}, 0);
+  assert.equal(r.actions[0]?.to, 3);
+  assert.match(r.actions[0]!.reason, /drain the queue within 5 s/);
+  assert.throws(() => rebalance([], {}, { drainMs: 0 }, 0), PlanError);
+});
