@@ -2,7 +2,8 @@
 // a fencing epoch. Started together, exactly one leads; the leader killed with SIGKILL, a standby takes
 // over, announces its epoch to the nodes, and the old epoch's commands are refused; the new leader
 // deploys; a leader killed in the middle of a re-plan leaves nothing half-moved once its successor has
-// taken over. The lease is 500 ms here so that the test waits little.
+// taken over; a node that began draining while no coordinator led is emptied by the next leader. The
+// lease is 500 ms here so that the test waits little.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -183,4 +184,23 @@ test('the leader killed while it re-plans for a joining accelerator: a standby t
       await gpu.ref(ref).ask({ type: 'counts' }, { retries: 3 });
     }
   }
+});
+
+test('a node that began draining while no coordinator led: the next leader moves its operators off it, live', async () => {
+  await Promise.all(coordinators.map((c) => c.stop()));
+  const spare = await connectCluster({ nats: nats.url, name: C, log: () => undefined });
+  clusters.push(spare);
+  await spare.startNode({ id: 'spare', actors: OPERATOR_ACTORS });
+  // Nobody leads: the drain event reaches no coordinator, and after 300 ms without a move the node
+  // stops waiting, its operators still there, still draining.
+  const worker = node.node!;
+  const left = await worker.drain(10_000, 300);
+  assert.ok(left > 0, 'the worker still hosts operators');
+  const next = await coordinator('e');
+  await next.start();
+  await waitFor(() => next.leading);
+  await waitFor(() => worker.inspect().actors.length === 0);
+  const ev = next.migrations.find((m) => m.reason.includes('draining: worker'));
+  assert.ok(ev, `no re-plan named the drain: ${JSON.stringify(next.migrations.map((m) => m.reason))}`);
+  for (const m of ev.moved) assert.equal(m.phases?.how, 'live', `${m.opId} moved live`);
 });

@@ -38,6 +38,7 @@ import {
   StitchError,
   startEmbeddedNats,
   Timeout,
+  WireVersionUnsupported,
 } from '@stitch/runtime';
 
 const CLUSTER = 'errs';
@@ -421,6 +422,7 @@ describe('error codes', () => {
       ClusterClosed: new ClusterClosed(),
       StaleFence: new StaleFence('coordinator', 1, 2),
       MigrationFailed: new MigrationFailed('a.b', 'commit', 'the target refused'),
+      WireVersionUnsupported: new WireVersionUnsupported('2.0', '1.0'),
     };
     // Every StitchError subclass the package exports is in the table (RemoteError carries the code of
     // the application's error instead).

@@ -180,6 +180,26 @@ describe('hostile input', () => {
     assert.equal(seen.status, 'running');
   });
 
+  test('a message of a wire version this build does not read is refused with WIRE_VERSION, not applied', async () => {
+    const ref = await host.spawn(HCounter, { id: 'wv1' });
+    const subject = `stitch.${CLUSTER}.actor.hcounter.wv1`;
+    for (const wire of ['2.0', '9.1', 'one', '1.0.0']) {
+      const h = headers();
+      h.set('Stitch-Wire', wire);
+      const reply = await raw.request(subject, encode({ type: 'add', by: 100 }), {
+        headers: h,
+        timeout: 3000,
+      });
+      assert.equal(reply.headers?.get('Stitch-Error-Code'), RuntimeErrorCode.WireVersion, `wire ${wire}`);
+    }
+    // The previous major and this one's minors are read: 1.7 is a newer minor of this major.
+    const h = headers();
+    h.set('Stitch-Wire', '1.7');
+    const ok = await raw.request(subject, encode({ type: 'add', by: 1 }), { headers: h, timeout: 3000 });
+    assert.equal(ok.headers?.get('Stitch-Error-Code') ?? '', '');
+    assert.equal(await ref.ask({ type: 'get' }, { timeoutMs: 3000 }), 1);
+  });
+
   test('maxActors caps the activations of a node; the next one gets Overloaded', async () => {
     const small = await connectMore();
     await small.startNode({ id: 'small', actors: [HCounter], maxActors: 3 });

@@ -239,7 +239,8 @@ export class Coordinator {
 
   /**
    * A new leader reads the deployments afresh (the previous leader may have changed them) and re-plans
-   * each: operators a migration left half-moved are placed where the plan wants them. Then every
+   * each: operators a migration left half-moved are placed where the plan wants them, and those on a
+   * node that is draining move off it. Then every
    * activation is configured again: a live move the old leader started finishes between the nodes,
    * but the leader died before telling the moved operator its new device.
    */
@@ -247,10 +248,24 @@ export class Coordinator {
     const silent = await this.#cluster.announceFence();
     if (silent.length) this.#log(`nodes that did not confirm the new epoch: ${silent.join(', ')}`);
     await this.#load();
-    for (const name of this.#deployments.keys())
-      void this.replan(name, 'a new leader took over')
+    // A drain announced while no coordinator led reached nobody: ask the nodes themselves.
+    const hosts = new Set(
+      [...this.#deployments.values()].flatMap((d) => d.record.ops.flatMap(replicasOf)).map((r) => r.node),
+    );
+    const draining = (
+      await Promise.all(
+        [...hosts].map(async (n) => ((await this.#cluster.isNodeDraining(n)) ? n : undefined)),
+      )
+    ).filter((n) => n !== undefined);
+    for (const [name, d] of this.#deployments) {
+      const off = draining.filter((n) => d.record.ops.some((o) => runsOn(o, n)));
+      if (off.length > 0) this.#goneFor.set(name, new Set([...(this.#goneFor.get(name) ?? []), ...off]));
+      const why =
+        off.length > 0 ? `a new leader took over (draining: ${off.join(', ')})` : 'a new leader took over';
+      void this.replan(name, why)
         .then(() => this.#reconfigureAll(name))
         .catch((err) => this.#log(`take-over of ${name} failed: ${(err as Error).message}`));
+    }
   }
 
   /**

@@ -20,6 +20,7 @@ export const RuntimeErrorCode = {
   ClusterClosed: 'CLUSTER_CLOSED',
   StaleFence: 'STALE_FENCE',
   MigrationFailed: 'MIGRATION_FAILED',
+  WireVersion: 'WIRE_VERSION',
 } as const;
 export type RuntimeErrorCode = (typeof RuntimeErrorCode)[keyof typeof RuntimeErrorCode];
 
@@ -239,6 +240,26 @@ export class MigrationFailed extends StitchError {
   }
 }
 
+/** A message of a wire version this build does not understand: a newer major, one two majors older, or not a version. */
+export class WireVersionUnsupported extends StitchError {
+  /** The version as received. */
+  readonly received: string;
+  constructor(received: string, speaks: string) {
+    super(
+      RuntimeErrorCode.WireVersion,
+      `a message of wire protocol ${JSON.stringify(received)} reached a node that speaks ${speaks} and ` +
+        `understands majors ${understoodMajors(speaks)}; run builds at most one major apart (finish the ` +
+        'rolling upgrade of every node before deploying the next major).',
+    );
+    this.received = received;
+  }
+}
+
+function understoodMajors(speaks: string): string {
+  const own = Number.parseInt(speaks, 10);
+  return own > 0 ? `${own - 1} and ${own}` : `${own}`;
+}
+
 /** The cluster connection is closed or closing. */
 export class ClusterClosed extends StitchError {
   constructor() {
@@ -275,4 +296,5 @@ const REBUILD: Partial<Record<RuntimeErrorCode, (remoteName: string) => StitchEr
   CLUSTER_CLOSED: () => new ClusterClosed(),
   STALE_FENCE: () => new StaleFence('', 0, 0),
   MIGRATION_FAILED: () => new MigrationFailed('', '', ''),
+  WIRE_VERSION: () => new WireVersionUnsupported('', ''),
 };

@@ -53,6 +53,7 @@ export {
   StaleFence,
   StitchError,
   Timeout,
+  WireVersionUnsupported,
 } from './errors.js';
 export type { LogFn, LogLevel } from './log.js';
 export type { MigrationReport } from './migration/outgoing.js';

@@ -1,15 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { headers } from '@nats-io/transport-node';
-import { StitchError } from '../src/index.js';
+import { RuntimeErrorCode, StitchError, WireVersionUnsupported } from '../src/index.js';
 import { envelopeBlock, envelopeHeaders, H, readHeaders } from '../src/wire/envelope.js';
-import {
-  checkWireVersion,
-  parseWireVersion,
-  WIRE_VERSION,
-  WIRE_VERSION_CODE,
-  WireVersionUnsupported,
-} from '../src/wire/version.js';
+import { checkWireVersion, parseWireVersion, WIRE_VERSION } from '../src/wire/version.js';
 
 const env = { traceparent: '00-abc', sender: 'host-1', deadline: 5 };
 
@@ -49,7 +43,7 @@ test('a newer major, one two majors back, or a malformed version is refused with
       (err: unknown) =>
         err instanceof WireVersionUnsupported &&
         err instanceof StitchError &&
-        err.code === WIRE_VERSION_CODE &&
+        err.code === RuntimeErrorCode.WireVersion &&
         err.received === received &&
         err.message.includes(speaks),
       `${received} at ${speaks}`,

@@ -16,6 +16,7 @@ import {
 } from '../wire/envelope.js';
 import { coreMsg } from '../wire/nats-internals.js';
 import { failure, type Outcome } from '../wire/outcome.js';
+import { checkWireVersion } from '../wire/version.js';
 import type { ActorInspection, ActorRef, AnyActorDefinition } from './definition.js';
 import { DurableInbox } from './durable-inbox.js';
 import type { Host } from './host.js';
@@ -415,6 +416,7 @@ export class Activation {
         throw new InvalidOptions(
           `${this.key} snapshots on demand and takes fast-mode messages only; send without mode 'durable'`,
         );
+      checkWireVersion(h.wire);
       msg = checkMessage(this.def, this.key, decode(m.data));
     } catch (err) {
       this.#answerBad(reply, err, undefined);

@@ -4,6 +4,7 @@ import { Assembler, HEADER_ROOM } from '../wire/chunks.js';
 import { decode } from '../wire/codec.js';
 import { type Envelope, envelopeOf, readMessageHeaders } from '../wire/envelope.js';
 import type { WireLimits } from '../wire/publish.js';
+import { checkWireVersion } from '../wire/version.js';
 import type { AnyActorDefinition } from './definition.js';
 import { checkMessage } from './messages.js';
 import { inboxOf } from './reply-sender.js';
@@ -52,11 +53,12 @@ export class FastInbound {
       data = whole;
     }
     if (h.batch) {
-      this.#batch(m, data, h.sender || 'unknown');
+      this.#batch(m, data, h.sender || 'unknown', h.wire);
       return;
     }
     let msg: { type: string };
     try {
+      checkWireVersion(h.wire);
       msg = checkMessage(this.#def, this.#actor, decode(data));
     } catch (err) {
       this.#sink.bad(m.reply, err, undefined);
@@ -66,7 +68,7 @@ export class FastInbound {
   }
 
   /** Unpacks coalesced asks/tells; each item then goes exactly the way a single message would. */
-  #batch(m: Msg, data: Uint8Array, sender: string): void {
+  #batch(m: Msg, data: Uint8Array, sender: string, wire: string | undefined): void {
     let items: ReturnType<typeof decodeRequests>;
     try {
       items = decodeRequests(data);
@@ -80,6 +82,8 @@ export class FastInbound {
       let msg: { type: string };
       try {
         if (i.error) throw i.error;
+        // The batch's header is every item's: a version this build does not read refuses each one.
+        checkWireVersion(wire);
         msg = checkMessage(this.#def, this.#actor, i.message);
       } catch (err) {
         this.#sink.bad(i.reply, err, inbox);

@@ -4,15 +4,13 @@
 // means, so a receiver takes its own major and the one before it (what a rolling upgrade mixes) and
 // refuses a newer one with WireVersionUnsupported, which tells the operator to finish the upgrade.
 // A message without the header comes from a build older than the header: version 1.0.
-import { StitchError } from '../errors.js';
+import { WireVersionUnsupported } from '../errors.js';
 
 /** The version this build speaks. */
 export const WIRE_VERSION = '1.0';
 
 /** What a message without a Stitch-Wire header is taken to be. */
 const UNVERSIONED = '1.0';
-
-export const WIRE_VERSION_CODE = 'WIRE_VERSION';
 
 export interface WireVersion {
   major: number;
@@ -23,26 +21,6 @@ export interface WireVersion {
 export function parseWireVersion(text: string): WireVersion | undefined {
   const m = /^(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})$/.exec(text);
   return m ? { major: Number(m[1]), minor: Number(m[2]) } : undefined;
-}
-
-/** A message of a wire version this build does not understand: a newer major, one two majors older, or not a version. */
-export class WireVersionUnsupported extends StitchError {
-  /** The version as received. */
-  readonly received: string;
-  constructor(received: string, speaks: string) {
-    super(
-      WIRE_VERSION_CODE,
-      `a message of wire protocol ${JSON.stringify(received)} reached a node that speaks ${speaks} and ` +
-        `understands majors ${understoodMajors(speaks)}; run builds at most one major apart (finish the ` +
-        'rolling upgrade of every node before deploying the next major).',
-    );
-    this.received = received;
-  }
-}
-
-function understoodMajors(speaks: string): string {
-  const own = parseWireVersion(speaks)?.major ?? 1;
-  return own > 0 ? `${own - 1} and ${own}` : `${own}`;
 }
 
 /**
