@@ -2,6 +2,9 @@
 // table and matching counts, and leave no nats-server or node process behind.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { alive } from './fixtures/pids.js';
 
@@ -33,8 +36,10 @@ async function runDemo(args: string[]): Promise<string> {
   }
 }
 
-test('stitch demo runs the whole system end to end and cleans up', { timeout: 150_000 }, async () => {
-  const out = await runDemo(['--requests', '12', '--leave-after', '7']);
+test('stitch demo runs the whole system end to end and cleans up', { timeout: 150_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'stitch-demo-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const out = await runDemo(['--requests', '12', '--leave-after', '7', '--report', join(dir, 'report.html')]);
   // Placement table: a header and one row per granular op, modelled devices labelled as such.
   assert.match(out, /op\s+kind\s+device\s+timing\s+node\s+est\. ms\s+\$\/request/);
   for (const op of [
@@ -58,12 +63,23 @@ test('stitch demo runs the whole system end to end and cleans up', { timeout: 15
   assert.match(out, /latency p50 [\d.]+ ms, p99 [\d.]+ ms/);
   // Every node, the one that left included, drained and exited by itself.
   assert.match(out, /nodes ended: node-\S+ exit 0, node-\S+ exit 0, node-\S+ exit 0\n/);
+  // The report it names holds the four plots, the node it stopped and the migration that followed.
+  const path = /\nreport: (.+)\n/.exec(out)?.[1];
+  assert.equal(path, join(dir, 'report.html'), out);
+  const html = readFileSync(path, 'utf8');
+  for (const id of ['latency-over-time', 'placement', 'cost-by-operator', 'sla-attainment'])
+    assert.match(html, new RegExp(`<figure id="${id}">\n<svg `), id);
+  assert.match(html, />SIGTERM node-\S+ \(before r007\)</);
+  assert.match(html, />migration 1 \((before|after) r0\d\d\)</);
+  assert.match(html, /\(moved\)</);
+  assert.match(html, /12 requests sent, 12 completed, 0 failed/);
 });
 
 test('stitch demo --kill: a node killed mid-run loses nothing with durable asks', {
   timeout: 150_000,
 }, async () => {
-  const out = await runDemo(['--kill', '--requests', '10', '--leave-after', '6']);
+  const out = await runDemo(['--kill', '--requests', '10', '--leave-after', '6', '--no-report']);
+  assert.doesNotMatch(out, /\nreport: /);
   assert.match(out, />>> SIGKILL node-/);
   assert.equal([...out.matchAll(/node-\S+ exit 0/g)].length, 2, out);
   assert.match(out, /migration \(node node-\S+ died/);

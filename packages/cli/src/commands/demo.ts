@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import {
   type AgentRequest,
   type Coordinator,
@@ -9,6 +10,13 @@ import {
 } from '@stitch/agents';
 import type { Cluster } from '@stitch/runtime';
 import type { Command } from 'commander';
+import {
+  type DemoRequest,
+  type DemoSignal,
+  demoReportHtml,
+  percentile,
+  slaAttainment,
+} from '../demo-report.js';
 import { type LocalCluster, SAMPLE, samplePath, startLocalCluster } from '../local-cluster.js';
 
 const CLUSTER = 'demo';
@@ -17,6 +25,16 @@ interface DemoOptions {
   requests: string;
   leaveAfter: string;
   kill: boolean;
+  /** The report's path, or false for `--no-report`. */
+  report: string | false;
+}
+
+interface DemoRun {
+  requests: number;
+  leaveAfter: number;
+  crash: boolean;
+  /** Where to write the HTML report; undefined: no report. */
+  report: string | undefined;
 }
 
 /** The main job: the whole system on an embedded local nats-server, start to finish. */
@@ -30,20 +48,27 @@ export function registerDemo(program: Command): void {
     .option('--requests <n>', 'requests to run end to end', '20')
     .option('--leave-after <n>', 'SIGTERM the busiest modelled node after this many requests', '8')
     .option('--kill', 'SIGKILL that node instead (a crash), with requests sent as durable asks')
+    .option(
+      '--report <file>',
+      'write the HTML report (plots, one self-contained file) here',
+      'stitch-demo-report.html',
+    )
+    .option('--no-report', 'write no report')
     .action(async (opts: DemoOptions) => {
-      await runDemo(
-        Math.max(2, Number(opts.requests)),
-        Math.max(1, Number(opts.leaveAfter)),
-        opts.kill === true,
-      );
+      await runDemo({
+        requests: Math.max(2, Number(opts.requests)),
+        leaveAfter: Math.max(1, Number(opts.leaveAfter)),
+        crash: opts.kill === true,
+        report: opts.report === false ? undefined : resolve(opts.report),
+      });
     });
 }
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
-type Timed = RequestResult & { startedAt: number };
+type Timed = RequestResult & DemoRequest;
 
-async function runDemo(requests: number, leaveAfter: number, crash: boolean): Promise<void> {
+async function runDemo({ requests, leaveAfter, crash, report }: DemoRun): Promise<void> {
   const t0 = performance.now();
   let local: LocalCluster | undefined;
   try {
@@ -56,14 +81,13 @@ async function runDemo(requests: number, leaveAfter: number, crash: boolean): Pr
     const runner = new GraphRunner(cluster, { mode: crash ? 'durable' : 'fast' });
     const results: Timed[] = [];
     const failures: string[] = [];
-    let victim: string | undefined;
-    let leftAt = 0;
+    let stopped: DemoSignal | undefined;
     for (let i = 0; i < requests; i++) {
       if (i === leaveAfter) {
-        victim = busiestModelledNode(coordinator.deployment(d.name) ?? d);
+        const victim = busiestModelledNode(coordinator.deployment(d.name) ?? d);
         if (victim) {
-          leftAt = Date.now();
           const signal = crash ? 'SIGKILL' : 'SIGTERM';
+          stopped = { node: victim, signal, at: Date.now() };
           say(`>>> ${signal} ${victim} (pid ${children.get(victim)?.pid}) while requests keep flowing`);
           children.get(victim)?.kill(signal);
         }
@@ -73,7 +97,7 @@ async function runDemo(requests: number, leaveAfter: number, crash: boolean): Pr
       try {
         const startedAt = Date.now();
         const r = await runner.run(current, rid, REQUESTS[i % REQUESTS.length]!);
-        results.push({ ...r, startedAt });
+        results.push({ ...r, startedAt, deployment: current });
         await coord.tell({ type: 'observe', measurements: GraphRunner.measurements(current, r) });
         say(describe(r));
       } catch (err) {
@@ -81,7 +105,8 @@ async function runDemo(requests: number, leaveAfter: number, crash: boolean): Pr
         say(`${rid} FAILED: ${(err as Error).message}`);
       }
     }
-    await summarise(cluster, coordinator, d, results, failures, requests, leftAt);
+    await summarise(cluster, coordinator, d, results, failures, requests, stopped?.at ?? 0);
+    if (report) writeReport(report, coordinator, d, results, requests, stopped);
   } finally {
     await local?.close();
     say(`demo took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -153,10 +178,6 @@ function busiestModelledNode(d: Deployment): string | undefined {
   return [...count].sort((a, b) => b[1] - a[1])[0]?.[0];
 }
 
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-}
-
 async function summarise(
   cluster: Cluster,
   coordinator: Coordinator,
@@ -171,12 +192,12 @@ async function summarise(
   say();
   say(`requests: ${sent} sent, ${results.length} completed, ${failures.length} failed`);
   say(
-    `latency p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms (wall clock, end to end)`,
+    `latency p50 ${percentile(lat, 50).toFixed(1)} ms, p99 ${percentile(lat, 99).toFixed(1)} ms (wall clock, end to end)`,
   );
   const usd = results.reduce((s, r) => s + r.usd, 0) / Math.max(1, results.length);
   say(`cost per request: $${usd.toExponential(3)} (cpu measured + modelled devices at catalog TCO $/h)`);
-  const ok = results.filter((r) => r.latencyMs <= d.slaMs).length;
-  say(`SLA ${d.slaMs} ms attainment: ${((100 * ok) / Math.max(1, sent)).toFixed(1)}% (${ok}/${sent})`);
+  const sla = slaAttainment(lat, d.slaMs, sent);
+  say(`SLA ${d.slaMs} ms attainment: ${(100 * sla.fraction).toFixed(1)}% (${sla.within}/${sent})`);
   const learned = Object.values(coordinator.correction.snapshot())
     .map((c) => `${c.kind}@${c.deviceId} ×${c.factor.toPrecision(2)} (${c.samples} samples)`)
     .join(', ');
@@ -221,4 +242,25 @@ async function summarise(
   );
   say(`${lost} lost, ${duplicated} duplicated`);
   if (lost > 0 || duplicated > 0 || mismatched > 0) process.exitCode = 1;
+}
+
+function writeReport(
+  path: string,
+  coordinator: Coordinator,
+  d: Deployment,
+  results: Timed[],
+  sent: number,
+  signal: DemoSignal | undefined,
+): void {
+  const html = demoReportHtml({
+    before: d,
+    after: coordinator.deployment(d.name) ?? d,
+    requests: results,
+    sent,
+    migrations: coordinator.migrations.filter((m) => m.deployment === d.name),
+    signal,
+    generatedAt: new Date(),
+  });
+  writeFileSync(path, html);
+  say(`report: ${path}`);
 }
