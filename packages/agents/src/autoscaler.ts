@@ -102,6 +102,8 @@ export class LoadSampler {
     inspections: NodeInspection[],
     now: number,
   ): { deltas: Map<string, Delta>; dtMs: number } | undefined {
+    // The base is the newest sample at least a window old: older ones are no longer needed.
+    while (this.#history.length > 1 && this.#history[1]!.at <= now - this.#windowMs) this.#history.shift();
     const next = new Map<string, Counters>();
     const deltas = new Map<string, Delta>();
     for (const ins of inspections)
@@ -123,11 +125,7 @@ export class LoadSampler {
       }
     const dtMs = this.#history.length === 0 ? undefined : now - this.#history[0]!.at;
     this.#history.push({ at: now, counters: next });
-    while (
-      this.#history.length > MAX_SAMPLES ||
-      (this.#history.length > 2 && this.#history[1]!.at <= now - this.#windowMs)
-    )
-      this.#history.shift();
+    if (this.#history.length > MAX_SAMPLES) this.#history.shift();
     return dtMs === undefined || dtMs <= 0 ? undefined : { deltas, dtMs };
   }
 }
@@ -244,7 +242,7 @@ export class Autoscaler {
     await this.#running;
   }
 
-  /** One round: sample, decide, act. Exposed for tests that drive the loop themselves. */
+  /** One round: sample, decide, act. */
   async round(now: number): Promise<void> {
     if (!this.#host.leading()) return;
     const nodes = classifyNodes(await this.#cluster.nodes());

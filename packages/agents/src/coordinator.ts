@@ -175,10 +175,6 @@ export class Coordinator {
     );
   }
 
-  /** One round of the control loop now (it also runs on its own timer with `autoscale.policy: 'rebalance'`). */
-  autoscaleRound(): Promise<void> {
-    return this.#autoscaler.round(Date.now());
-  }
 
   /** Counters since this coordinator was made: what it did, what failed, how often it led. */
   metrics(): CoordinatorMetrics {

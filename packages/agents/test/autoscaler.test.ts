@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { NodeInspection } from '@stitch/runtime';
+import { freeSlotsByNode, LoadSampler, nodesForReplicas, observeDeployment } from '../src/autoscaler.js';
+import type { Deployment } from '../src/deployment.js';
+import type { NodeClass, PlacedOp } from '../src/placement.js';
+
+/** One node's inspection with one actor per [id, accepted, processed, busyMs, depth]. */
+function inspection(nodeId: string, actors: [string, number, number, number, number][]): NodeInspection {
+  return {
+    nodeId,
+    actors: actors.map(([id, accepted, processed, busyMs, depth]) => ({
+      type: 'op-llm',
+      id,
+      nodeId,
+      epoch: 1,
+      status: 'running',
+      restarts: 0,
+      durable: { delivered: 0, redelivered: 0, duplicatesSkipped: 0 },
+      mailbox: {
+        depth,
+        running: 0,
+        maxDepth: depth,
+        accepted,
+        processed,
+        rejected: 0,
+        busyMs,
+        turnMs: { p50: 0, p99: 0, max: 0 },
+        waitMs: { p50: 0, p99: 0, max: 0 },
+      },
+    })),
+  };
+}
+
+const op = (replicas: { actorId: string; node: string }[] = []): PlacedOp => ({
+  id: 'decode',
+  op: 'llm.decode',
+  kind: 'llm',
+  deps: [],
+  attrs: {},
+  actorType: 'op-llm',
+  actorId: 'd',
+  classId: 'gaudi3',
+  modelled: true,
+  node: 'a',
+  estimatedMs: 70,
+  usdPerRequest: 0,
+  ...(replicas.length ? { replicas } : {}),
+});
+
+test('the sampler gives deltas over its window; a restarted activation counts from zero', () => {
+  const s = new LoadSampler(2000);
+  assert.equal(s.sample([inspection('a', [['d', 10, 10, 700, 0]])], 0), undefined);
+  const one = s.sample([inspection('a', [['d', 20, 18, 1260, 2]])], 1000)!;
+  assert.equal(one.dtMs, 1000);
+  assert.deepEqual(one.deltas.get('op-llm/d'), {
+    node: 'a',
+    arrived: 10,
+    processed: 8,
+    busyMs: 560,
+    depth: 2,
+  });
+  // Still within the window: measured from the first sample.
+  const two = s.sample([inspection('a', [['d', 30, 28, 1960, 2]])], 2000)!;
+  assert.equal(two.dtMs, 2000);
+  assert.equal(two.deltas.get('op-llm/d')!.arrived, 20);
+  // Past it: the base moves up to the newest sample at least a window old.
+  const three = s.sample([inspection('a', [['d', 40, 38, 2660, 2]])], 3500)!;
+  assert.equal(three.dtMs, 2500);
+  // The activation restarted (its counters went back): its new counters are the delta.
+  const four = s.sample([inspection('a', [['d', 3, 3, 210, 0]])], 4500)!;
+  assert.equal(four.deltas.get('op-llm/d')!.arrived, 3);
+});
+
+test('observations add up every replica of an op; free slots are the slots less the busy time', () => {
+  const deployment = { ops: [op([{ actorId: 'd-r1', node: 'b' }])] } as unknown as Deployment;
+  const s = new LoadSampler(1000);
+  s.sample([inspection('a', [['d', 0, 0, 0, 0]]), inspection('b', [['d-r1', 0, 0, 0, 0]])], 0);
+  const { deltas, dtMs } = s.sample(
+    [inspection('a', [['d', 10, 10, 700, 3]]), inspection('b', [['d-r1', 8, 8, 560, 1]])],
+    1000,
+  )!;
+  const [o] = observeDeployment(deployment, deltas, dtMs);
+  assert.deepEqual(o, {
+    opId: 'decode',
+    classId: 'gaudi3',
+    replicas: 2,
+    arrivalPerS: 18,
+    serviceMs: 70,
+    queueDepth: 4,
+    pinned: false,
+  });
+  const nodes: NodeClass[] = ['a', 'b', 'c'].map((nodeId) => ({
+    nodeId,
+    classId: 'gaudi3',
+    modelled: true,
+    load: 0,
+    slots: 2,
+  }));
+  // a: 0.7 of a slot busy → 1 free; b: 0.56 → 1; c: idle → 2.
+  assert.deepEqual(
+    [...freeSlotsByNode(nodes, deltas, dtMs)],
+    [
+      ['a', 1],
+      ['b', 1],
+      ['c', 2],
+    ],
+  );
+});
+
+test('new replicas go to nodes of the class without one first, then by free slots, never past them', () => {
+  const nodes: NodeClass[] = [
+    { nodeId: 'a', classId: 'gaudi3', modelled: true, load: 0, slots: 2 },
+    { nodeId: 'b', classId: 'gaudi3', modelled: true, load: 0, slots: 2 },
+    { nodeId: 'h', classId: 'h100', modelled: true, load: 0, slots: 4 },
+  ];
+  const free = new Map([
+    ['a', 1],
+    ['b', 2],
+    ['h', 4],
+  ]);
+  // b first (it runs none of the op), then a and b tie (one each, one slot free each), then b.
+  assert.deepEqual(nodesForReplicas(op(), 4, nodes, free), ['b', 'a', 'b']);
+  assert.deepEqual(
+    [...free],
+    [
+      ['a', 0],
+      ['b', 0],
+      ['h', 4],
+    ],
+  );
+});
