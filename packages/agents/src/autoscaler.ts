@@ -62,11 +62,16 @@ const INSPECT_MS = 500;
 interface Counters {
   accepted: number;
   processed: number;
+  /** Turn time less the time turns waited for a device slot: the actor's own work. */
   busyMs: number;
   depth: number;
 }
 
-/** An actor's counters over the last round; a restarted activation (counters went back) counts from 0. */
+/**
+ * An actor's counters over the window; a restarted activation (counters went back) counts from 0.
+ * busyMs is its own work: a turn waiting for a busy device says the device is full, which more
+ * replicas of this op on that device would not change.
+ */
 interface Delta {
   node: string;
   arrived: number;
@@ -110,7 +115,8 @@ export class LoadSampler {
       for (const a of ins.actors) {
         const m = a.mailbox;
         const key = actorKey(a.type, a.id);
-        const c = { accepted: m.accepted, processed: m.processed, busyMs: m.busyMs, depth: m.depth };
+        const busyMs = Math.max(0, m.busyMs - (a.slotWaitMs ?? 0));
+        const c = { accepted: m.accepted, processed: m.processed, busyMs, depth: m.depth };
         next.set(key, c);
         const p = this.#history[0]?.counters.get(key);
         const fresh = !p || c.accepted < p.accepted || c.processed < p.processed || c.busyMs < p.busyMs;

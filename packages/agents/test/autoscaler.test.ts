@@ -48,6 +48,14 @@ const op = (replicas: { actorId: string; node: string }[] = []): PlacedOp => ({
   ...(replicas.length ? { replicas } : {}),
 });
 
+test("the time turns waited for a device slot is not counted as the op's own work", () => {
+  const s = new LoadSampler(1000);
+  s.sample([inspection('a', [['d', 0, 0, 0, 0]])], 0);
+  const waited = inspection('a', [['d', 10, 10, 1500, 0]]);
+  waited.actors[0]!.slotWaitMs = 800;
+  assert.equal(s.sample([waited], 1000)!.deltas.get('op-llm/d')!.busyMs, 700);
+});
+
 test('the sampler gives deltas over its window; a restarted activation counts from zero', () => {
   const s = new LoadSampler(2000);
   assert.equal(s.sample([inspection('a', [['d', 10, 10, 700, 0]])], 0), undefined);

@@ -90,6 +90,13 @@ test('ops on one modelled device share its slots: with one slot, two ops run one
   const done = await Promise.all([a('r1', {}), b('r1', {})].map((p) => p.then(() => performance.now() - t0)));
   // Lower bounds only: the second op waited for the device's one slot (h100 on n1 has one).
   assert.ok(Math.max(...done) >= 195, `both done after ${done.map((x) => x.toFixed(0)).join(', ')} ms`);
+  // The wait is reported apart from the work: one of the two waited about a whole turn of the other.
+  const actors = (await cluster.inspectNode('n1'))!.actors.filter((x) => x.id.startsWith('k-slot-'));
+  assert.equal(actors.length, 2);
+  assert.ok(
+    Math.max(...actors.map((x) => x.slotWaitMs ?? 0)) >= 90,
+    JSON.stringify(actors.map((x) => x.slotWaitMs)),
+  );
 });
 
 test('a repeated request is answered from the record; counts survive stop + respawn', async () => {

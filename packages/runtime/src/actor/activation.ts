@@ -66,6 +66,8 @@ export class Activation {
   readonly #persister: Persister | undefined;
   readonly #durable: DurableInbox;
   readonly #counters = { delivered: 0, redelivered: 0, duplicatesSkipped: 0 };
+  /** Time this activation's turns spent waiting for a device slot (ctx.acquireSlot), summed, ms. */
+  #slotWaitMs = 0;
   readonly #self: ActorRef;
   readonly #replies: ReplySender;
   /** After a migration's commit: messages that reached this (target) activation directly, held until the source's are queued. */
@@ -331,6 +333,7 @@ export class Activation {
       status: this.#status,
       restarts: this.#budget.restarts,
       durable: { ...this.#counters },
+      slotWaitMs: Math.round(this.#slotWaitMs * 1000) / 1000,
       mailbox: this.#mailbox.metrics(),
       ...(this.#persister ? { persist: this.#persister.metrics() } : {}),
     };
@@ -390,6 +393,11 @@ export class Activation {
           : `sender ${env.sender} already has ${this.#mailbox.perCaller} messages in ${this.key}'s mailbox`;
       this.#replies.send(reply, failure(new Overloaded(detail)), inbox);
     }
+  }
+
+  /** Called by a turn's context when it got a device slot after waiting `ms` for it. */
+  waitedForSlot(ms: number): void {
+    this.#slotWaitMs += ms;
   }
 
   /** Gives a durable message back to the stream unrun, for whoever consumes it next. */
@@ -499,7 +507,7 @@ export class Activation {
   #run(item: Incoming): Outcome | Promise<Outcome> {
     const handler = this.def.handlers[item.msg.type]!;
     try {
-      const result = handler(this.#state, item.msg, new TurnContext(this.host, this.#self, item.env));
+      const result = handler(this.#state, item.msg, new TurnContext(this.host, this.#self, item.env, this));
       if (result instanceof Promise)
         return result.then(
           (r) => this.#succeeded(item, r),

@@ -151,6 +151,11 @@ export interface ActorInspection {
   status: 'starting' | 'running' | 'restarting' | 'stopped' | 'failed';
   restarts: number;
   durable: { delivered: number; redelivered: number; duplicatesSkipped: number };
+  /**
+   * Time the turns waited for a device slot (`ctx.acquireSlot`), summed, ms: part of the mailbox's
+   * busyMs that was the device's queue, not the actor's own work. Absent from older nodes.
+   */
+  slotWaitMs?: number;
   mailbox: MailboxMetrics;
   /** Fast-mode persistence (`persist` on the definition); absent without it. */
   persist?: PersistMetrics;

@@ -10,13 +10,17 @@ export class TurnContext implements ActorContext {
   readonly #host: Host;
   readonly #env: Envelope;
 
+  readonly #turns: { waitedForSlot(ms: number): void };
+
   constructor(
     host: Host,
     readonly self: ActorRef,
     env: Envelope,
+    turns: { waitedForSlot(ms: number): void },
   ) {
     this.#host = host;
     this.#env = env;
+    this.#turns = turns;
   }
 
   get nodeId(): string {
@@ -47,6 +51,10 @@ export class TurnContext implements ActorContext {
           `node ${this.#host.nodeId} has no device "${device}"; start it with that device (e.g. --virtual ${device})`,
         ),
       );
-    return slots.acquire();
+    const t0 = performance.now();
+    return slots.acquire().then((release) => {
+      this.#turns.waitedForSlot(performance.now() - t0);
+      return release;
+    });
   }
 }

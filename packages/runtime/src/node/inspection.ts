@@ -17,9 +17,11 @@ export function isNodeInspection(v: unknown, nodeId: string): v is NodeInspectio
   if (typeof r !== 'object' || r === null || r.nodeId !== nodeId || !Array.isArray(r.actors)) return false;
   return r.actors.every((a) => {
     const m = (a as Partial<ActorInspection> | null)?.mailbox as Record<string, unknown> | undefined;
+    const wait = (a as Partial<ActorInspection> | null)?.slotWaitMs;
     return (
       typeof a?.type === 'string' &&
       typeof a.id === 'string' &&
+      (wait === undefined || (typeof wait === 'number' && Number.isFinite(wait) && wait >= 0)) &&
       typeof m === 'object' &&
       m !== null &&
       COUNTERS.every((k) => typeof m[k] === 'number' && Number.isFinite(m[k]) && (m[k] as number) >= 0)
