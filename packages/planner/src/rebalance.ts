@@ -27,7 +27,7 @@ export interface RebalanceConfig {
   scaleOutAbove?: number;
   /** Scale in when utilisation is below this. @default 0.4 */
   scaleInBelow?: number;
-  /** Queued requests per replica that count as overload whatever the utilisation says. @default 4 */
+  /** Queued requests per replica that count as overload while the op is at least `scaleInBelow` busy. @default 4 */
   queuePerReplica?: number;
   /** No scale-in within this many ms of the operator's last change (the hysteresis in time). @default 10 000 */
   cooldownMs?: number;
@@ -137,7 +137,11 @@ export function rebalance(
     const needed = Math.max(1, Math.min(c.maxReplicas, Math.ceil((load + backlog) / c.targetUtilisation)));
     const queued = o.queueDepth / o.replicas;
     const pct = (x: number) => `${Math.round(x * 100)} %`;
-    if ((utilisation > c.scaleOutAbove || queued > c.queuePerReplica) && o.replicas < c.maxReplicas) {
+    // A deep queue counts only while the op is itself busy (above the scale-in threshold): the queue of
+    // an op that is mostly idle waits on something else (its device, its inputs), which more replicas
+    // of it would not fix — and scaling such an op out and back in is flapping.
+    const deep = queued > c.queuePerReplica && utilisation >= c.scaleInBelow;
+    if ((utilisation > c.scaleOutAbove || deep) && o.replicas < c.maxReplicas) {
       const to = Math.max(needed, o.replicas + 1);
       candidates.push({
         kind: 'scale-out',
@@ -145,7 +149,7 @@ export function rebalance(
         classId: o.classId,
         from: o.replicas,
         to: Math.min(to, c.maxReplicas),
-        reason: `utilisation ${pct(utilisation)}${queued > c.queuePerReplica ? `, ${queued.toFixed(1)} queued per replica` : ''} over ${o.replicas} replica(s); ${needed} give ${pct(load / Math.max(needed, 1))}${backlog > 0 ? ` and drain the queue within ${c.drainMs / 1000} s` : ''}`,
+        reason: `utilisation ${pct(utilisation)}${deep ? `, ${queued.toFixed(1)} queued per replica` : ''} over ${o.replicas} replica(s); ${needed} give ${pct(load / Math.max(needed, 1))}${backlog > 0 ? ` and drain the queue within ${c.drainMs / 1000} s` : ''}`,
         urgency: Math.max(utilisation, queued / c.queuePerReplica),
       });
     } else if (utilisation < c.scaleInBelow && o.replicas > needed && queued === 0 && since >= c.cooldownMs) {

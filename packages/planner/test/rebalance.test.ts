@@ -133,3 +133,8 @@ test('a scale-out sizes for the queue as well as the arrivals', () => {
   assert.match(r.actions[0]!.reason, /drain the queue within 5 s/);
   assert.throws(() => rebalance([], {}, { drainMs: 0 }, 0), PlanError);
 });
+
+test('a queue in front of an op that is mostly idle does not scale it out (it waits on something else)', () => {
+  // 1 req/s × 100 ms over 2 replicas: 5 % busy, yet 20 queued (its device is full): no change.
+  assert.deepEqual(rebalance([op({ arrivalPerS: 1, queueDepth: 20 })], slots, {}, 0).actions, []);
+});
