@@ -28,6 +28,7 @@ import {
   type RequestResult,
 } from '../packages/agents/dist/index.js';
 import { type LocalNode, startLocalCluster } from '../packages/cli/dist/local-cluster.js';
+import { Random } from '../packages/sim/dist/random.js';
 
 const quick = process.argv.includes('--quick');
 const arg = (name: string, dflt: number) => {
@@ -63,26 +64,15 @@ interface Outcome {
   refused: boolean;
 }
 
-/** Mulberry32: a seeded uniform generator, so both policies see the same arrival times. */
-function rng(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Arrival times (s from the start) of a Poisson process whose rate changes per phase. */
 function arrivals(steady: number): number[] {
-  const next = rng(seed);
+  // The simulator's seeded generator: both policies see the same arrival times.
+  const random = new Random(seed);
   const out: number[] = [];
   const end = phases.steadyS + phases.spikeS + phases.afterS;
   for (let t = 0; ; ) {
     const inSpike = t >= phases.steadyS && t < phases.steadyS + phases.spikeS;
-    t += -Math.log(1 - next()) / (steady * (inSpike ? SPIKE : 1));
+    t += random.exponential(1 / (steady * (inSpike ? SPIKE : 1)));
     if (t >= end) return out;
     out.push(t);
   }

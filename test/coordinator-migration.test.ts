@@ -16,6 +16,7 @@ import {
   type RequestResult,
 } from '@stitch/agents';
 import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
+import { startOperatorNodes } from './fixtures/operator-nodes.js';
 
 const CLUSTER = 'migr';
 const sample = readFileSync(
@@ -33,19 +34,12 @@ describe('coordinator migration', () => {
   before(async () => {
     nats = await startEmbeddedNats();
     const log = () => undefined;
-    for (const [id, virtual] of [
-      ['cpu', []],
-      ['h100', ['h100']],
-      ['gaudi3', ['gaudi3']],
-    ] as const) {
-      const c = await connectCluster({ nats: nats.url, name: CLUSTER, log });
-      await c.startNode({
-        id: `node-${id}`,
-        actors: OPERATOR_ACTORS,
-        virtual: [...virtual],
-      });
-      nodes.set(`node-${id}`, c);
-    }
+    const started = await startOperatorNodes(nats.url, CLUSTER, [
+      ['node-cpu', []],
+      ['node-h100', ['h100']],
+      ['node-gaudi3', ['gaudi3']],
+    ]);
+    for (const [id, c] of started) nodes.set(id, c);
     client = await connectCluster({ nats: nats.url, name: CLUSTER, log });
     // Drift re-plans are driven by hand below, so the leave is the only automatic move.
     coordinator = new Coordinator(client, { driftEvery: 1_000_000 });

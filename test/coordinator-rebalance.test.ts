@@ -16,10 +16,10 @@ import {
   deploymentsBucketName,
   GraphRunner,
   memoryBucketName,
-  OPERATOR_ACTORS,
   watchDeployment,
 } from '@stitch/agents';
 import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
+import { startOperatorNodes } from './fixtures/operator-nodes.js';
 
 const CLUSTER = 'rebal';
 // The tool agent with 64 output tokens: its decode takes ~280 ms on a modelled gaudi3, far longer
@@ -37,17 +37,13 @@ const nodes: Cluster[] = [];
 
 before(async () => {
   nats = await startEmbeddedNats();
-  const log = () => undefined;
-  for (const [id, virtual] of [
+  const started = await startOperatorNodes(nats.url, CLUSTER, [
     ['node-cpu', []],
     ['node-gaudi3-a', ['gaudi3:2']],
     ['node-gaudi3-b', ['gaudi3:2']],
-  ] as const) {
-    const c = await connectCluster({ nats: nats.url, name: CLUSTER, log });
-    await c.startNode({ id, actors: OPERATOR_ACTORS, virtual: [...virtual] });
-    nodes.push(c);
-  }
-  client = await connectCluster({ nats: nats.url, name: CLUSTER, log });
+  ]);
+  nodes.push(...started.values());
+  client = await connectCluster({ nats: nats.url, name: CLUSTER, log: () => undefined });
   coordinator = new Coordinator(client, {
     driftEvery: 1_000_000,
     autoscale: {
