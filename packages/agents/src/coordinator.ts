@@ -175,7 +175,6 @@ export class Coordinator {
     );
   }
 
-
   /** Counters since this coordinator was made: what it did, what failed, how often it led. */
   metrics(): CoordinatorMetrics {
     return {
