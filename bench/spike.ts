@@ -8,7 +8,10 @@
 // refused: requests an operator's full mailbox turned away with ACTOR_OVERLOADED (shed, the caller told);
 // lost: requests that failed otherwise; duplicated: memory.store executions beyond one per request, counted
 // from the memory bucket's stream (every execution is a put). usd_per_1k prices each device that hosts
-// an activation of the deployment by the hour (whole devices; modelled ones at their catalog price).
+// an activation of the deployment by the hour (whole devices; modelled ones at their catalog price)
+// per request of the run; _steady and _after_spike give the same device cost per 1 000 requests at the
+// steady rate (the first phase; the last 10 s). recovery_s: spike start → the first 5 s window of
+// arrivals from which on every window holds 99 % (0 when none fell below; null when the last does).
 // coordinator_max_loop_lag_ms: this process's event loop, which runs the coordinator (the load comes
 // from a child process, bench/spike-load.ts, that follows the deployment record through a KV watch).
 // Usage: pnpm bench spike [--quick] [--steady-s 20] [--spike-s 30] [--after-s 20] [--seed 1]
@@ -169,20 +172,24 @@ async function runPolicy(policy: 'static' | 'rebalance'): Promise<Record<string,
     const spikeFrom = phases.steadyS;
     const spikeTo = phases.steadyS + phases.spikeS;
     const spike = outcomes.filter((o) => o.startS >= spikeFrom && o.startS < spikeTo);
-    let recovery: number | null = null;
-    for (let t = spikeFrom; t + 5 <= spikeTo + phases.afterS; t += 0.25) {
-      const w = outcomes.filter((o) => o.startS >= t && o.startS < t + 5);
-      if (w.length > 0 && attainment(w, slaMs) >= 0.99) {
-        recovery = r2(t - spikeFrom);
-        break;
-      }
-    }
-    const usdPer1k = (from: number, to: number) => {
-      const usd = cost.filter((c) => c.t >= from && c.t < to).reduce((s, c) => s + c.usdPerS * 0.25, 0);
-      const n = outcomes.filter((o) => o.startS >= from && o.startS < to).length;
-      return n ? (usd / n) * 1000 : null;
-    };
     const end = spikeTo + phases.afterS;
+    // Recovery: from the spike's start to the first 5 s window of arrivals after which no window
+    // falls below 99 % again (0 when none ever did; null when the last one still does).
+    let lastBelow: number | undefined;
+    for (let t = spikeFrom; t + 5 <= end; t += 0.25) {
+      const w = outcomes.filter((o) => o.startS >= t && o.startS < t + 5);
+      if (w.length > 0 && attainment(w, slaMs) < 0.99) lastBelow = t;
+    }
+    const recovery =
+      lastBelow === undefined ? 0 : lastBelow + 0.25 + 5 > end ? null : r2(lastBelow + 0.25 - spikeFrom);
+    // The devices' cost over a phase per 1 000 requests at that phase's offered rate, so that the
+    // figure follows what is provisioned, not how many Poisson arrivals fell into the window.
+    const usdPer1kAtRate = (from: number, to: number, rps: number) => {
+      const samples = cost.filter((c) => c.t >= from && c.t < to);
+      const usdPerS = samples.reduce((s, c) => s + c.usdPerS, 0) / Math.max(1, samples.length);
+      return (usdPerS / rps) * 1000;
+    };
+    const usdTotal = cost.reduce((s, c) => s + c.usdPerS * 0.25, 0);
     const ok = outcomes.filter((o) => o.ok).map((o) => o.ms);
     const changes = local.coordinator.scalings.filter((s) => s.deployment === d0.name);
     const metrics = local.coordinator.metrics();
@@ -206,9 +213,9 @@ async function runPolicy(policy: 'static' | 'rebalance'): Promise<Record<string,
       replicas_max: replicasMax,
       replicas_end: Math.max(...current().ops.map((o) => 1 + (o.replicas?.length ?? 0))),
       recovery_s: recovery,
-      usd_per_1k: usdPer1k(0, end),
-      usd_per_1k_steady: usdPer1k(0, spikeFrom),
-      usd_per_1k_after_spike: usdPer1k(end - Math.min(10, phases.afterS / 2), end),
+      usd_per_1k: outcomes.length ? (usdTotal / outcomes.length) * 1000 : null,
+      usd_per_1k_steady: usdPer1kAtRate(0, spikeFrom, steady),
+      usd_per_1k_after_spike: usdPer1kAtRate(end - Math.min(10, phases.afterS / 2), end, steady),
       refused: outcomes.filter((o) => o.refused).length,
       lost: outcomes.filter((o) => !o.ok && !o.refused).length,
       duplicated: Math.max(0, executions - outcomes.filter((o) => o.ok).length),

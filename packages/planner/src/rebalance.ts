@@ -29,11 +29,12 @@ export interface RebalanceConfig {
   scaleInBelow?: number;
   /** Queued requests per replica that count as overload while the op is at least `scaleInBelow` busy. @default 4 */
   queuePerReplica?: number;
-  /** No scale-in within this many ms of the operator's last change (the hysteresis in time). @default 10 000 */
+  /** No scale-in within this many ms of the operator's last scale-out (the hysteresis in time). @default 10 000 */
   cooldownMs?: number;
   /**
-   * No scale-out within this many ms of the operator's last change (a spike must not wait out the
-   * long cooldown of a scale-in; the short one lets the last change show in the observations). @default 2 000
+   * No change within this many ms of the operator's last one: it lets that change show in the
+   * observations (a spike does not wait out the long cooldown, and load that falls is followed down
+   * in steps this far apart). @default 2 000
    */
   scaleOutCooldownMs?: number;
   /** A scale-out sizes the replicas to clear the queued requests within this many ms as well. @default 5 000 */
@@ -53,9 +54,10 @@ export interface RebalanceAction {
   reason: string;
 }
 
-/** Carried from one round to the next: when each operator last changed. */
+/** Carried from one round to the next: when each operator last changed, and last scaled out. */
 export interface RebalanceState {
   changedAt: Record<string, number>;
+  scaledOutAt?: Record<string, number>;
 }
 
 export interface RebalanceResult {
@@ -126,9 +128,9 @@ export function rebalance(
   for (const o of observations) {
     checkObservation(o);
     if (o.pinned) continue;
-    const last = state.changedAt[o.opId];
-    const since = last === undefined ? Number.POSITIVE_INFINITY : now - last;
-    if (since < c.scaleOutCooldownMs) continue;
+    const ago = (t: number | undefined) => (t === undefined ? Number.POSITIVE_INFINITY : now - t);
+    if (ago(state.changedAt[o.opId]) < c.scaleOutCooldownMs) continue;
+    const sinceOut = ago(state.scaledOutAt?.[o.opId]);
     const load = (o.arrivalPerS * o.serviceMs) / 1000; // busy replicas needed at 100 % utilisation
     const utilisation = load / o.replicas;
     // A backlog must drain too: the replicas that would clear the queue within drainMs count as load
@@ -152,7 +154,12 @@ export function rebalance(
         reason: `utilisation ${pct(utilisation)}${deep ? `, ${queued.toFixed(1)} queued per replica` : ''} over ${o.replicas} replica(s); ${needed} give ${pct(load / Math.max(needed, 1))}${backlog > 0 ? ` and drain the queue within ${c.drainMs / 1000} s` : ''}`,
         urgency: Math.max(utilisation, queued / c.queuePerReplica),
       });
-    } else if (utilisation < c.scaleInBelow && o.replicas > needed && queued === 0 && since >= c.cooldownMs) {
+    } else if (
+      utilisation < c.scaleInBelow &&
+      o.replicas > needed &&
+      queued === 0 &&
+      sinceOut >= c.cooldownMs
+    ) {
       candidates.push({
         kind: 'scale-in',
         opId: o.opId,
@@ -169,6 +176,7 @@ export function rebalance(
   const free: Record<string, number> = { ...freeSlots };
   const actions: RebalanceAction[] = [];
   const changedAt = { ...state.changedAt };
+  const scaledOutAt = { ...state.scaledOutAt };
   for (const cand of candidates) {
     if (actions.length >= c.maxChangesPerRound) break;
     const { urgency: _u, ...action } = cand;
@@ -182,8 +190,9 @@ export function rebalance(
           ? action
           : { ...action, to, reason: `${action.reason} (class ${action.classId} has room for ${room})` },
       );
+      scaledOutAt[action.opId] = now;
     } else actions.push(action);
     changedAt[action.opId] = now;
   }
-  return { actions, state: { changedAt } };
+  return { actions, state: { changedAt, scaledOutAt } };
 }

@@ -47,8 +47,10 @@ test('a spike scales out to the target utilisation; when it passes, scale in aft
   const inAt = actions.find((a) => a.kind === 'scale-in')!;
   assert.ok(inAt.round >= 35, `scaled in at round ${inAt.round}, while the spike lasted`);
   assert.equal(replicas, 2);
-  // Every change to the operator is at least one cooldown after the previous one.
-  for (let i = 1; i < actions.length; i++) assert.ok(actions[i]!.round - actions[i - 1]!.round >= 10);
+  // Every scale-in is at least one cooldown after the scale-out before it.
+  for (let i = 1; i < actions.length; i++)
+    if (actions[i]!.kind === 'scale-in' && actions[i - 1]!.kind === 'scale-out')
+      assert.ok(actions[i]!.round - actions[i - 1]!.round >= 10);
 });
 
 test('a deep queue scales out even when the measured utilisation looks fine', () => {
@@ -137,4 +139,18 @@ test('a scale-out sizes for the queue as well as the arrivals', () => {
 test('a queue in front of an op that is mostly idle does not scale it out (it waits on something else)', () => {
   // 1 req/s × 100 ms over 2 replicas: 5 % busy, yet 20 queued (its device is full): no change.
   assert.deepEqual(rebalance([op({ arrivalPerS: 1, queueDepth: 20 })], slots, {}, 0).actions, []);
+});
+
+test('falling load is followed down in steps, the short cooldown apart, once the long one has passed', () => {
+  const load = [...Array(12).fill(60), ...Array(3).fill(25), ...Array(10).fill(12)];
+  const { actions, replicas } = run(load);
+  assert.deepEqual(
+    actions.map((a) => [a.kind, a.round, a.to]),
+    [
+      ['scale-out', 0, 9],
+      ['scale-in', 12, 4],
+      ['scale-in', 15, 2],
+    ],
+  );
+  assert.equal(replicas, 2);
 });
