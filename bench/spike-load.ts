@@ -1,5 +1,5 @@
 // The load generator of bench/spike, in its own process so that the coordinator's event loop (in the
-// parent) is measured alone. Reads { nats, cluster, deployment, times } (arrival seconds) as JSON on
+// parent) is measured alone. Reads { nats, cluster, deployment, request, times } (arrival seconds) as JSON on
 // stdin; follows the deployment's record with watchDeployment (replicas the coordinator adds reach
 // the next ask); prints `{"started":true}` at its clock's zero, one JSON line per finished request
 // ({ i, startS, ms, ok, refused }), then `{"done":true,...}`.
@@ -11,9 +11,9 @@ const input = JSON.parse(await text(process.stdin)) as {
   nats: string;
   cluster: string;
   deployment: string;
+  request: AgentRequest;
   times: number[];
 };
-const request: AgentRequest = { query: 'what is 6*7?', expr: '6*7', search: 'kv cache' };
 const cluster = await connectCluster({ nats: input.nats, name: input.cluster });
 const watch = await watchDeployment(cluster, input.deployment);
 const runner = new GraphRunner(cluster, { timeoutMs: 120_000 });
@@ -26,7 +26,7 @@ for (const [i, at] of input.times.entries()) {
   if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   const startS = (performance.now() - t0) / 1000;
   pending.push(
-    runner.run(watch.current, `r${i}`, request).then(
+    runner.run(watch.current, `r${i}`, input.request).then(
       (r) => void say({ i, startS, ms: r.latencyMs, ok: true, refused: false }),
       (err) =>
         void say({

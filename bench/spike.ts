@@ -132,7 +132,9 @@ async function runPolicy(policy: 'static' | 'rebalance'): Promise<Record<string,
     let replicasMax = 1;
     const load = spawn(process.execPath, ['--import', 'tsx', LOAD], { stdio: ['pipe', 'pipe', 'inherit'] });
     const exited = new Promise<number | null>((resolve) => load.once('exit', resolve));
-    load.stdin.end(JSON.stringify({ nats: local.nats.url, cluster: name, deployment: d0.name, times }));
+    load.stdin.end(
+      JSON.stringify({ nats: local.nats.url, cluster: name, deployment: d0.name, request, times }),
+    );
     let t0 = 0;
     let wall0 = 0;
     const sampleCost = () => {

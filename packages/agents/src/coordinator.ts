@@ -522,7 +522,6 @@ export class Coordinator {
         d.record = next;
         await this.#save(next);
         this.#retireLater(dropped);
-        this.#metrics.replicasRemoved += dropped.length;
         return undefined;
       }
       // A node can vanish from the records before its leave event arrives: name it as the cause.
@@ -534,7 +533,6 @@ export class Coordinator {
       const t0 = performance.now();
       d.record = next;
       this.#retireLater(dropped);
-      this.#metrics.replicasRemoved += dropped.length;
       const settled = await Promise.allSettled(moves.map((m) => this.#move(next, m.op.id, m.from)));
       const failed = settled.filter((r) => r.status === 'rejected');
       if (failed.length > 0 && attempt < 20) {
@@ -563,12 +561,10 @@ export class Coordinator {
         ms: performance.now() - t0,
         at: Date.now(),
       };
-      this.migrations.push(ev);
+      this.#keep(this.migrations, ev);
       this.#metrics.migrations++;
       this.#metrics.operatorsMoved += done.length;
       this.#metrics.operatorsMovedLive += done.filter((m) => m.phases.how === 'live').length;
-      if (this.migrations.length > this.#keepMigrations)
-        this.migrations.splice(0, this.migrations.length - this.#keepMigrations);
       await this.#save(next);
       this.#log(
         `migrated ${done.length} operator(s) of ${name} (${why}) in ${ev.ms.toFixed(0)} ms: ` +
@@ -736,7 +732,6 @@ export class Coordinator {
       if (removed.length === 0) return;
       await this.#commitReplicas(d, opId, keep);
       this.#retireLater(removed.map((replica) => ({ type: op.actorType, replica })));
-      this.#metrics.replicasRemoved += removed.length;
       const from = had.length + 1;
       this.#recordScaling(
         { deployment: name, opId, kind: 'scale-in', classId: op.classId, from, to: from - removed.length },
@@ -761,6 +756,12 @@ export class Coordinator {
     await this.#save(next);
   }
 
+  /** Appends to an event list the coordinator exposes, dropping the oldest past `keepMigrations`. */
+  #keep<T>(list: T[], ev: T): void {
+    list.push(ev);
+    if (list.length > this.#keepMigrations) list.splice(0, list.length - this.#keepMigrations);
+  }
+
   #recordScaling(
     change: Omit<ScalingEvent, 'nodes' | 'reason' | 'at' | 'ms'>,
     nodes: string[],
@@ -768,20 +769,19 @@ export class Coordinator {
     t0: number,
   ): void {
     const ev: ScalingEvent = { ...change, nodes, reason, at: Date.now(), ms: tenth(performance.now() - t0) };
-    this.scalings.push(ev);
-    if (this.scalings.length > this.#keepMigrations)
-      this.scalings.splice(0, this.scalings.length - this.#keepMigrations);
+    this.#keep(this.scalings, ev);
     this.#log(
       `${ev.kind} ${ev.deployment}/${ev.opId} (${ev.classId}) ${ev.from}→${ev.to} replica(s) on ${nodes.join(', ')} in ${ev.ms} ms: ${reason}`,
     );
   }
 
   /**
-   * Stops replicas dropped from a record once callers in other processes have read the new record
+   * Counts replicas dropped from a record as removed and stops them once callers in other processes have read the new record
    * (`autoscale.retireMs`); each finishes what it queued first.
    */
   #retireLater(replicas: { type: string; replica: OpReplica }[]): void {
     if (replicas.length === 0) return;
+    this.#metrics.replicasRemoved += replicas.length;
     const retire = async () => {
       this.#retiring.delete(timer);
       await Promise.all(

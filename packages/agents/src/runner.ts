@@ -97,13 +97,14 @@ export class GraphRunner {
       let actorId = this.#pick(current(), opId);
       // Retries are counted here so the report can show how many asks a migration cost.
       for (let attempt = 0; ; attempt++) {
-        const ref = this.#cluster.ref({ type: op.actorType, id: actorId });
-        this.#outstanding.set(actorId, (this.#outstanding.get(actorId) ?? 0) + 1);
+        const asked = actorId;
+        const ref = this.#cluster.ref({ type: op.actorType, id: asked });
+        this.#outstanding.set(asked, (this.#outstanding.get(asked) ?? 0) + 1);
         try {
           return (await ref.ask(
             { type: 'run', rid, ctx },
             {
-              idempotencyKey: `${rid}-${actorId}`,
+              idempotencyKey: `${rid}-${asked}`,
               timeoutMs: this.#options.timeoutMs ?? 10_000,
               mode: this.#options.mode ?? 'fast',
               ...(traceparent !== undefined ? { traceparent } : {}),
@@ -122,11 +123,12 @@ export class GraphRunner {
           }
           retries++;
           await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** attempt)));
-          if (REPLICA_GONE.has(code)) actorId = this.#pick(current(), opId, actorId);
+          if (REPLICA_GONE.has(code)) actorId = this.#pick(current(), opId, asked);
         } finally {
-          const n = (this.#outstanding.get(actorId) ?? 1) - 1;
-          if (n > 0) this.#outstanding.set(actorId, n);
-          else this.#outstanding.delete(actorId);
+          // The replica this attempt asked, not the one a gone replica was traded for.
+          const n = (this.#outstanding.get(asked) ?? 1) - 1;
+          if (n > 0) this.#outstanding.set(asked, n);
+          else this.#outstanding.delete(asked);
         }
       }
     };

@@ -24,7 +24,7 @@ import { Fences } from './fences.js';
 import { isHeldElsewhere } from './holder.js';
 import type { ResolvedNodeOptions } from './options.js';
 import { answerRequest } from './requests.js';
-import { DeviceSlots, deviceName, slotsOf } from './slots.js';
+import { type DeviceSlots, slotsForDevice } from './slots.js';
 
 /** Migrations into one node at once, at most. */
 const MAX_INCOMING_MIGRATIONS = 8;
@@ -63,7 +63,7 @@ export class Node implements Host {
   readonly #lag = monitorEventLoopDelay({ resolution: 10 });
   readonly #startedAt = Date.now();
   #devices: Device[] = [];
-  /** Execution slots per device name (see deviceName), made from the devices at start. */
+  /** Execution slots per device name (see slotsForDevice), made from the devices at start. */
   readonly #slots = new Map<string, DeviceSlots>();
   #probeError: string | undefined;
   #calibrated: (Calibration & { measuredAt: number }) | undefined;
@@ -125,9 +125,8 @@ export class Node implements Host {
   async start(): Promise<void> {
     this.#devices = await this.#probe();
     for (const d of this.#devices) {
-      const name = deviceName(d);
-      if (!this.#slots.has(name))
-        this.#slots.set(name, new DeviceSlots(name, d.kind !== 'cpu' && d.kind !== 'cuda', slotsOf(d)));
+      const slots = slotsForDevice(d);
+      if (!this.#slots.has(slots.device)) this.#slots.set(slots.device, slots);
     }
     this.#lag.enable();
     this.#serve(this.names.nodeControl(this.id), (m) => this.#onControl(m));

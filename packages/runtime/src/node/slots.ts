@@ -49,18 +49,14 @@ export class DeviceSlots {
   }
 }
 
-/** The device name an operator asks for: `cpu`, `cuda:<index>`, or a modelled device's catalog id. */
-export function deviceName(d: Device): string {
-  if (d.kind === 'cpu') return 'cpu';
-  if (d.kind === 'cuda') return `cuda:${d.index}`;
-  return d.catalogId;
-}
-
-/** Slots of a probed or modelled device: a CPU's cores, a GPU one stream, a modelled device its setting. */
-export function slotsOf(d: Device): number {
-  if (d.kind === 'cpu') return Math.max(1, d.cores);
-  if (d.kind === 'cuda') return 1;
-  return d.slots;
+/**
+ * The slots of a probed or modelled device, under the name an operator asks for: `cpu` (its cores),
+ * `cuda:<index>` (one stream), or a modelled device's catalog id (its configured slots).
+ */
+export function slotsForDevice(d: Device): DeviceSlots {
+  if (d.kind === 'cpu') return new DeviceSlots('cpu', false, Math.max(1, d.cores));
+  if (d.kind === 'cuda') return new DeviceSlots(`cuda:${d.index}`, false, 1);
+  return new DeviceSlots(d.catalogId, true, d.slots);
 }
 
 const VIRTUAL = /^([A-Za-z0-9_-]{1,64})(?::(\d{1,4}))?$/;
