@@ -21,6 +21,8 @@ export const RuntimeErrorCode = {
   StaleFence: 'STALE_FENCE',
   MigrationFailed: 'MIGRATION_FAILED',
   WireVersion: 'WIRE_VERSION',
+  StreamCancelled: 'STREAM_CANCELLED',
+  StreamBroken: 'STREAM_BROKEN',
 } as const;
 export type RuntimeErrorCode = (typeof RuntimeErrorCode)[keyof typeof RuntimeErrorCode];
 
@@ -260,6 +262,26 @@ function understoodMajors(speaks: string): string {
   return own > 0 ? `${own - 1} and ${own}` : `${own}`;
 }
 
+/** The reader of a stream cancelled it, stopped reading for too long, or its deadline passed. */
+export class StreamCancelled extends StitchError {
+  constructor(detail: string) {
+    super(
+      RuntimeErrorCode.StreamCancelled,
+      `the stream was cancelled (${detail}); stop the work it was for.`,
+    );
+  }
+}
+
+/** Items of a stream were lost on the way (a gap, or no end after the actor's reply): the output is incomplete. */
+export class StreamBroken extends StitchError {
+  constructor(detail: string) {
+    super(
+      RuntimeErrorCode.StreamBroken,
+      `${detail}; the stream's output is incomplete: run the request again.`,
+    );
+  }
+}
+
 /** The cluster connection is closed or closing. */
 export class ClusterClosed extends StitchError {
   constructor() {
@@ -297,4 +319,6 @@ const REBUILD: Partial<Record<RuntimeErrorCode, (remoteName: string) => StitchEr
   STALE_FENCE: () => new StaleFence('', 0, 0),
   MIGRATION_FAILED: () => new MigrationFailed('', '', ''),
   WIRE_VERSION: () => new WireVersionUnsupported('', ''),
+  STREAM_CANCELLED: () => new StreamCancelled(''),
+  STREAM_BROKEN: () => new StreamBroken(''),
 };

@@ -52,6 +52,8 @@ export {
   RuntimeErrorCode,
   StaleFence,
   StitchError,
+  StreamBroken,
+  StreamCancelled,
   Timeout,
   WireVersionUnsupported,
 } from './errors.js';
@@ -71,4 +73,6 @@ export type { NodeInspection } from './node/inspection.js';
 export type { Node } from './node/node.js';
 export type { NodeOptions } from './node/options.js';
 export type { ReleaseSlot } from './node/slots.js';
+export type { ActorStream, StreamOptions } from './stream/reader.js';
+export type { TurnStream } from './stream/writer.js';
 export { setTracingEnabled } from './tracing.js';

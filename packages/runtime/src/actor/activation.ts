@@ -5,6 +5,8 @@ import { ActorStopped, InvalidOptions, Overloaded, RuntimeErrorCode } from '../e
 import type { Adopted } from '../migration/incoming.js';
 import { type MigrationContext, type MigrationReport, migrateActivation } from '../migration/outgoing.js';
 import type { ForwardedMessage } from '../migration/protocol.js';
+import { parseStreamSpec } from '../stream/frames.js';
+import { StreamWriter } from '../stream/writer.js';
 import { traceTurn, tracingEnabled } from '../tracing.js';
 import { decode, encode } from '../wire/codec.js';
 import {
@@ -14,7 +16,7 @@ import {
   readMessageHeaders,
   validReplySubject,
 } from '../wire/envelope.js';
-import { coreMsg } from '../wire/nats-internals.js';
+import { coreMsg, inboxPrefixOf } from '../wire/nats-internals.js';
 import { failure, type Outcome } from '../wire/outcome.js';
 import { checkWireVersion } from '../wire/version.js';
 import type { ActorInspection, ActorRef, AnyActorDefinition } from './definition.js';
@@ -32,7 +34,7 @@ import { RestartBudget } from './supervisor.js';
 import { TurnContext } from './turn-context.js';
 
 interface Incoming {
-  msg: { type: string };
+  msg: { type: string /** Set by ref.stream(): where the turn's items go. */; $stream?: unknown };
   env: Envelope;
   reply: string | undefined;
   durable: JsMsg | undefined;
@@ -505,9 +507,42 @@ export class Activation {
 
   /** Runs the handler; synchronous handlers give a synchronous outcome (no microtask hop per message). */
   #run(item: Incoming): Outcome | Promise<Outcome> {
+    if (item.msg.$stream !== undefined) return this.#runStreaming(item);
+    return this.#runHandler(item, undefined);
+  }
+
+  /** A turn asked with `ref.stream()`: items go to the reader while it runs, its end follows the outcome. */
+  #runStreaming(item: Incoming): Outcome | Promise<Outcome> {
+    let stream: StreamWriter;
+    try {
+      if (item.durable) throw new InvalidOptions('streams are fast mode only; ask with ref.stream()');
+      const spec = parseStreamSpec(item.msg.$stream);
+      delete item.msg.$stream;
+      stream = new StreamWriter(spec, {
+        nc: this.host.nc,
+        inboxPrefix: this.host.inboxPrefix ?? inboxPrefixOf(this.host.nc) ?? '_INBOX',
+        clock: this.host.clock,
+        maxPayload: this.host.limits.maxPayload,
+        deadline: item.env.deadline,
+      });
+    } catch (error) {
+      return this.#settled(item, failure(error));
+    }
+    const out = this.#runHandler(item, stream);
+    if (out instanceof Promise)
+      return out.then((o) => {
+        stream.close(o);
+        return o;
+      });
+    stream.close(out);
+    return out;
+  }
+
+  #runHandler(item: Incoming, stream: StreamWriter | undefined): Outcome | Promise<Outcome> {
     const handler = this.def.handlers[item.msg.type]!;
     try {
-      const result = handler(this.#state, item.msg, new TurnContext(this.host, this.#self, item.env, this));
+      const ctx = new TurnContext(this.host, this.#self, item.env, this, stream);
+      const result = handler(this.#state, item.msg, ctx);
       if (result instanceof Promise)
         return result.then(
           (r) => this.#succeeded(item, r),

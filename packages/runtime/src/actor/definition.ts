@@ -1,6 +1,8 @@
 import { checkToken } from '../cluster/names.js';
 import { InvalidOptions } from '../errors.js';
 import type { ReleaseSlot } from '../node/slots.js';
+import type { ActorStream, StreamOptions } from '../stream/reader.js';
+import type { TurnStream } from '../stream/writer.js';
 import type { MailboxMetrics, MailboxOptions } from './mailbox.js';
 import { type DurableOptions, type RestartPolicy, resolveActorOptions } from './options.js';
 import type { PersistMetrics, PersistPolicy } from './persister.js';
@@ -24,6 +26,12 @@ export interface ActorContext {
    * at once. Rejects with InvalidOptions for a device the node does not have.
    */
   acquireSlot(device: string): Promise<ReleaseSlot>;
+  /**
+   * The stream of this turn when the caller asked with `ref.stream()`, else undefined: `write` sends
+   * an item as soon as it is made (waiting while the reader is `window` items behind), and
+   * `signal` aborts when the reader cancels or its deadline passes — stop the work then.
+   */
+  readonly stream: TurnStream | undefined;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: handler message types are inferred per handler
@@ -141,6 +149,7 @@ export interface ActorRefData {
 export interface RefTransport {
   ask(type: string, id: string, msg: unknown, options: AskOptions): Promise<unknown>;
   tell(type: string, id: string, msg: unknown, options: TellOptions): Promise<void>;
+  stream(type: string, id: string, msg: unknown, options: StreamOptions): ActorStream;
 }
 
 export interface ActorInspection {
@@ -191,6 +200,19 @@ export class ActorRef<D extends AnyActorDefinition = AnyActorDefinition> impleme
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * Sends `msg` in fast mode and returns the handler's stream: `for await` over it gets the items the
+   * handler writes to `ctx.stream` as they are made, `result` its reply. Consuming items is what lets
+   * the handler write more (back-pressure); breaking out of the loop or `cancel()` cancels it at the
+   * actor. Not retried and not idempotent: a stream's items are not recorded.
+   */
+  stream<T = unknown, M extends MessageOf<D> = MessageOf<D>>(
+    msg: ExactMessage<D, M>,
+    options: StreamOptions = {},
+  ): ActorStream<T, ReplyOf<D, M['type']>> {
+    return this.#transport.stream(this.type, this.id, msg, options) as ActorStream<T, ReplyOf<D, M['type']>>;
   }
 
   /** Mailbox depth, turn latency, restarts and durable counters of the live activation. */

@@ -1,5 +1,6 @@
 import { InvalidOptions } from '../errors.js';
 import type { ReleaseSlot } from '../node/slots.js';
+import type { TurnStream } from '../stream/writer.js';
 import type { Envelope } from '../wire/envelope.js';
 import { isTraceparent, newTraceparent } from '../wire/envelope.js';
 import type { ActorContext, ActorRef, ActorRefData, AnyActorDefinition } from './definition.js';
@@ -17,6 +18,7 @@ export class TurnContext implements ActorContext {
     readonly self: ActorRef,
     env: Envelope,
     turns: { waitedForSlot(ms: number): void },
+    readonly stream: TurnStream | undefined = undefined,
   ) {
     this.#host = host;
     this.#env = env;

@@ -17,6 +17,7 @@ import { queryNode } from '../node/holder.js';
 import { isNodeInspection, type NodeInspection } from '../node/inspection.js';
 import { Node } from '../node/node.js';
 import { type NodeOptions, resolveNodeOptions } from '../node/options.js';
+import type { ActorStream, StreamOptions } from '../stream/reader.js';
 import { decode } from '../wire/codec.js';
 import { H } from '../wire/envelope.js';
 import { Activator } from './activator.js';
@@ -408,6 +409,10 @@ export class Cluster implements RefTransport {
     if (this.#closed) return Promise.reject(new ClusterClosed());
     if (options.mode !== 'durable') this.#checkActivation(type, id);
     return this.#sender.tell(type, id, msg, options);
+  }
+
+  stream(type: string, id: string, msg: unknown, options: StreamOptions): ActorStream {
+    return this.#sender.stream(msg, options, (m, o) => this.ask(type, id, m, o));
   }
 
   /** Stops the node (draining its actors), then drains the connection and stops an embedded server. */

@@ -2,6 +2,8 @@ import { nuid } from '@nats-io/transport-node';
 import type { AskOptions, TellOptions } from '../actor/definition.js';
 import { sleep } from '../clock.js';
 import { ClusterNotInitialized, NoResponders, Overloaded, PayloadTooLarge, Timeout } from '../errors.js';
+import type { StreamSpec } from '../stream/frames.js';
+import { ActorStream, type StreamOptions } from '../stream/reader.js';
 import { traceSend, tracingEnabled } from '../tracing.js';
 import { encodeRequests, type RequestItem, requestBytesAtMost } from '../wire/batch.js';
 import { HEADER_ROOM } from '../wire/chunks.js';
@@ -97,6 +99,25 @@ export class ActorSender {
         pending: undefined,
         sent: (err) => (err ? reject(err) : resolve()),
       }),
+    );
+  }
+
+  /**
+   * A stream from an actor: `ask` sends the message carrying `$stream` (the reader's inbox and window)
+   * through the caller's transport (plain or virtual), in fast mode, with the stream's deadline.
+   */
+  stream(
+    msg: unknown,
+    options: StreamOptions,
+    ask: (msg: unknown, options: AskOptions) => Promise<unknown>,
+  ): ActorStream {
+    const { nc, inboxPrefix, clock } = this.#parts;
+    const askOptions: AskOptions = {
+      timeoutMs: options.timeoutMs ?? 60_000,
+      ...(options.traceparent !== undefined ? { traceparent: options.traceparent } : {}),
+    };
+    return new ActorStream(nc, inboxPrefix, clock, options, (spec: StreamSpec) =>
+      ask({ ...(msg as object), $stream: spec }, askOptions),
     );
   }
 

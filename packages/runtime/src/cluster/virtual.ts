@@ -2,6 +2,7 @@ import { nuid } from '@nats-io/transport-node';
 import type { AskOptions, RefTransport, TellOptions } from '../actor/definition.js';
 import { type Clock, sleep } from '../clock.js';
 import { ClusterClosed, NoResponders, Timeout } from '../errors.js';
+import type { ActorStream, StreamOptions } from '../stream/reader.js';
 import type { Activator } from './activator.js';
 import type { Directory } from './directory.js';
 import type { ActorSender } from './sender.js';
@@ -50,6 +51,10 @@ export class VirtualTransport implements RefTransport {
       if (attempt > 1) await sleep(this.#clock, 10 * 2 ** attempt);
       await this.#activator.activate(type, id);
     }
+  }
+
+  stream(type: string, id: string, msg: unknown, options: StreamOptions): ActorStream {
+    return this.#sender.stream(msg, options, (m, o) => this.ask(type, id, m, o));
   }
 
   async tell(type: string, id: string, msg: unknown, options: TellOptions): Promise<void> {
