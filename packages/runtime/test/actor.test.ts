@@ -15,7 +15,13 @@ test('defineActor validates the definition at the edge', () => {
 });
 
 test('a ref serializes to its type and id only', () => {
-  const transport = { ask: async () => 1, tell: async () => {} };
+  const transport = {
+    ask: async () => 1,
+    tell: async () => {},
+    stream: () => {
+      throw new Error('not used');
+    },
+  };
   const ref = new ActorRef(transport, { type: 'counter', id: 'c1' });
   assert.equal(JSON.stringify(ref), '{"type":"counter","id":"c1"}');
   assert.deepEqual(Object.keys(ref), ['type', 'id']);
