@@ -43,6 +43,7 @@ export type { Finding, PrivacyOptions, Redacted } from './privacy.js';
 export { MAX_FILTER_CHARS, MAX_PATTERN_CHARS, MAX_PATTERNS, PrivacyFilter } from './privacy.js';
 export type { ChatMessage, LlmCompletion, LlmUsage, RemoteLlmOptions } from './remote-llm.js';
 export { LLM_LIMITS, RemoteLlm } from './remote-llm.js';
+export type { RequestStream, StreamEvent, StreamRunOptions } from './request-stream.js';
 export type { AgentRequest, DeploymentSource, RequestResult, RunnerOptions } from './runner.js';
 export { GraphRunner } from './runner.js';
 export type { SearchHit } from './search.js';

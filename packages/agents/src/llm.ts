@@ -28,9 +28,23 @@ export const TINY_LLAMA: LlamaConfig = {
   seqLen: 256,
 };
 
-/** Longest prompt fed to the model (bytes, or tokens of a checkpoint's tokenizer), and tokens generated per request. */
+/** Longest prompt fed to the model (bytes, or tokens of a checkpoint's tokenizer). */
 export const MAX_PROMPT = 160;
+/** Tokens a node generates per request unless STITCH_LLM_MAX_TOKENS says otherwise. */
 export const DECODE_TOKENS = 16;
+/**
+ * The node's cap on generated tokens per request: a decode op's `tokens` attribute (the graph's
+ * max_tokens) may ask for more, and the cost model prices what it asks; the node generates at most
+ * this many for real. 1..1024.
+ */
+export const MAX_TOKENS_ENV = 'STITCH_LLM_MAX_TOKENS';
+
+/** Tokens to generate for a decode op asking `asked`: at most the node's cap. */
+export function decodeSteps(asked: unknown): number {
+  const raw = Number(process.env[MAX_TOKENS_ENV] ?? DECODE_TOKENS);
+  const cap = Number.isInteger(raw) && raw >= 1 && raw <= 1024 ? raw : DECODE_TOKENS;
+  return typeof asked === 'number' && Number.isInteger(asked) && asked >= 1 ? Math.min(asked, cap) : cap;
+}
 
 /** The node's default checkpoint (llama2.c or GGUF) for the LLM ops, when an op names none. */
 export const CHECKPOINT_ENV = 'STITCH_LLM_CHECKPOINT';
@@ -135,11 +149,11 @@ function noTokenizer(checkpoint: string): AgentsError {
   );
 }
 
-/** Ids the model can take: in its vocabulary, at least one, short enough to leave room to decode. */
-function promptIds(ids: number[], model: Llama): number[] {
+/** Ids the model can take: in its vocabulary, at least one, short enough to leave room to decode `steps`. */
+function promptIds(ids: number[], model: Llama, steps = DECODE_TOKENS): number[] {
   const { vocab, seqLen } = model.weights.config;
   const ok = ids.filter((id) => Number.isInteger(id) && id >= 0 && id < vocab);
-  return (ok.length > 0 ? ok : [0]).slice(0, Math.max(1, seqLen - DECODE_TOKENS - 1));
+  return (ok.length > 0 ? ok : [0]).slice(0, Math.max(1, seqLen - steps - 1));
 }
 
 /** First generated token: argmax of the logits after the prompt. */
@@ -148,24 +162,36 @@ export async function prefill(ids: number[], checkpoint: string | null): Promise
   return argmax(await model.prefill(promptIds(ids, model)));
 }
 
+/** Where a streaming decode sends each token as it is chosen, and what stops it. */
+export interface TokenSink {
+  emit(token: number): Promise<void>;
+  signal: AbortSignal;
+}
+
 /**
  * Greedy decode of `steps` tokens. The KV cache is rebuilt here from the prompt (kv.transfer forwards
- * the prompt ids, not the cache), because prefill and decode may run in different processes.
+ * the prompt ids, not the cache), because prefill and decode may run in different processes. With a
+ * `sink`, each token goes out as soon as it is chosen and an aborted signal stops before the next step.
  */
 export async function decode(
   ids: number[],
   first: number,
   steps: number,
   checkpoint: string | null,
+  sink?: TokenSink,
 ): Promise<number[]> {
   const { model } = await llmModel('decode', checkpoint);
-  await model.prefill(promptIds(ids, model));
+  steps = Math.max(1, Math.min(steps, model.weights.config.seqLen - 2));
+  await model.prefill(promptIds(ids, model, steps));
   const vocab = model.weights.config.vocab;
   const out = [Number.isInteger(first) && first >= 0 && first < vocab ? first : 0];
+  await sink?.emit(out[0]!);
   let logits = await model.decode(out[0]!);
   while (out.length < steps) {
+    sink?.signal.throwIfAborted();
     const next = argmax(logits);
     out.push(next);
+    await sink?.emit(next);
     if (out.length < steps) logits = await model.decode(next);
   }
   return out;

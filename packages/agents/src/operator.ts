@@ -2,6 +2,7 @@ import { type ActorContext, defineActor } from '@stitch/runtime';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { validateOpConfig } from './op-config.js';
 import { type Context, type OpConfig, type OpReply, prepareOp, runOp } from './ops.js';
+import { PARTIAL_OPS } from './streaming.js';
 import { vectorOperator } from './vector-operator.js';
 
 export type { OpReply } from './ops.js';
@@ -21,18 +22,33 @@ const KEEP = 256;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+function configured(s: OperatorState, actx: ActorContext): OpConfig {
+  if (s.config) return s.config;
+  throw new AgentsError(
+    AgentsErrorCode.OpNotConfigured,
+    `operator ${actx.self.type}/${actx.self.id} has no configuration; the coordinator sends "configure" after spawning it`,
+  );
+}
+
+/**
+ * The op's output for a prefix of a streamed input (the runner asks while tokens arrive): not
+ * recorded, no effect, so it needs no idempotency; only ops in PARTIAL_OPS answer it.
+ */
+async function partial(s: OperatorState, msg: { ctx: Context }, actx: ActorContext): Promise<Context> {
+  const cfg = configured(s, actx);
+  if (!PARTIAL_OPS.has(cfg.op))
+    throw new AgentsError(AgentsErrorCode.OpUnknown, `op ${cfg.op} gives no partial results`);
+  if (typeof msg.ctx !== 'object' || msg.ctx === null || Array.isArray(msg.ctx))
+    throw new AgentsError(AgentsErrorCode.RequestFailed, 'partial needs ctx: an object');
+  return runOp(cfg, msg.ctx, '');
+}
+
 async function run(
   s: OperatorState,
   msg: { rid: string; ctx: Context },
   actx: ActorContext,
 ): Promise<OpReply> {
-  const cfg = s.config;
-  if (!cfg) {
-    throw new AgentsError(
-      AgentsErrorCode.OpNotConfigured,
-      `operator ${actx.self.type}/${actx.self.id} has no configuration; the coordinator sends "configure" after spawning it`,
-    );
-  }
+  const cfg = configured(s, actx);
   const done = s.seen.get(msg.rid);
   if (done) {
     s.replays++;
@@ -46,7 +62,8 @@ async function run(
   let out: Context;
   let computeMs: number;
   try {
-    out = await runOp(cfg, msg.ctx ?? {}, msg.rid);
+    // Asked with ref.stream(): an op that streams (decode) sends its items as it makes them.
+    out = await runOp(cfg, msg.ctx ?? {}, msg.rid, actx.stream);
     computeMs = performance.now() - t0;
     // A modelled device takes the predicted time; the host computed the output meanwhile.
     if (cfg.modelled && computeMs < cfg.estimatedMs) await sleep(cfg.estimatedMs - computeMs);
@@ -81,6 +98,7 @@ function operatorActor(kind: string) {
         return { applied: s.applied };
       },
       run,
+      partial,
       counts: (s: OperatorState) => ({ applied: s.applied, replays: s.replays, config: s.config }),
     },
     snapshot: (s: OperatorState) => ({

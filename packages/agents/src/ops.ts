@@ -1,7 +1,16 @@
 import { calculate } from './calculator.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { httpToolFor } from './http-tool.js';
-import { checkpointFor, DECODE_TOKENS, decode, detokenize, llmModel, prefill, tokenize } from './llm.js';
+import {
+  checkpointFor,
+  decode,
+  decodeSteps,
+  detokenize,
+  llmModel,
+  prefill,
+  type TokenSink,
+  tokenize,
+} from './llm.js';
 import { llmCall, remoteLlmFor } from './llm-call.js';
 import { withMemory } from './memory.js';
 import { privacyFilterFor, redactContext } from './privacy.js';
@@ -59,6 +68,13 @@ async function toolInvoke(cfg: OpConfig, ctx: Context): Promise<Context> {
   );
 }
 
+async function decodeOp(cfg: OpConfig, ctx: Context, sink?: TokenSink): Promise<Context> {
+  const checkpoint = checkpointFor(cfg.attrs);
+  const first = typeof ctx.first === 'number' ? ctx.first : 0;
+  const tokens = await decode(ids(ctx.ids), first, decodeSteps(cfg.attrs.tokens), checkpoint, sink);
+  return { tokens, llmModel: (await llmModel('decode', checkpoint)).label };
+}
+
 /** The function of each op kind this package runs for real (on cpu) or for its output (modelled). */
 export const OP_FUNCTIONS: Record<string, OpFn> = {
   'agent.input': async () => ({}),
@@ -89,12 +105,7 @@ export const OP_FUNCTIONS: Record<string, OpFn> = {
   }),
   'llm.prefill': async (cfg, ctx) => ({ first: await prefill(ids(ctx.ids), checkpointFor(cfg.attrs)) }),
   'kv.transfer': async () => ({}),
-  'llm.decode': async (cfg, ctx) => {
-    const checkpoint = checkpointFor(cfg.attrs);
-    const first = typeof ctx.first === 'number' ? ctx.first : 0;
-    const tokens = await decode(ids(ctx.ids), first, DECODE_TOKENS, checkpoint);
-    return { tokens, llmModel: (await llmModel('decode', checkpoint)).label };
-  },
+  'llm.decode': (cfg, ctx) => decodeOp(cfg, ctx),
   'llm.detokenize': async (cfg, ctx) => ({
     llmText: await detokenize(ids(ctx.tokens), checkpointFor(cfg.attrs)),
   }),
@@ -103,10 +114,28 @@ export const OP_FUNCTIONS: Record<string, OpFn> = {
 /** Fields that stay with the op that made them instead of flowing on (token ids are large-ish and private). */
 const LOCAL = new Set(['ids', 'first', 'tokens']);
 
-/** Runs the op's function; the merged context flows on minus fields downstream ops do not read. */
-export async function runOp(cfg: OpConfig, ctx: Context, rid: string): Promise<Context> {
+/** Where a streaming op sends its items as it makes them, and what stops it (the caller's cancel). */
+export interface OpStream {
+  write(item: unknown): Promise<void>;
+  readonly signal: AbortSignal;
+}
+
+type StreamFn = (cfg: OpConfig, ctx: Context, stream: OpStream) => Promise<Context>;
+
+/** The streaming form of the ops in STREAMING_OPS (`GraphRunner.stream` asks them with a stream). */
+export const STREAM_FUNCTIONS: Record<string, StreamFn> = {
+  'llm.decode': (cfg, ctx, stream) =>
+    decodeOp(cfg, ctx, { emit: (token) => stream.write({ token }), signal: stream.signal }),
+};
+
+/**
+ * Runs the op's function (its streaming form when `stream` is given and it has one); the merged
+ * context flows on minus fields downstream ops do not read.
+ */
+export async function runOp(cfg: OpConfig, ctx: Context, rid: string, stream?: OpStream): Promise<Context> {
+  const streaming = stream ? STREAM_FUNCTIONS[cfg.op] : undefined;
   const fn = OP_FUNCTIONS[cfg.op];
-  const own = fn ? await fn(cfg, ctx, rid) : {};
+  const own = streaming ? await streaming(cfg, ctx, stream!) : fn ? await fn(cfg, ctx, rid) : {};
   const keep = cfg.op.startsWith('llm.') || cfg.op === 'kv.transfer';
   const out: Context = {};
   for (const [k, v] of Object.entries(ctx)) if (keep || !LOCAL.has(k)) out[k] = v;

@@ -3,6 +3,15 @@ import type { Deployment, Measurement } from './deployment.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import type { OpReply } from './operator.js';
 import type { Context } from './ops.js';
+import type { PlacedOp } from './placement.js';
+import {
+  EventChannel,
+  type EventSink,
+  PartialPipe,
+  type RequestStream,
+  type StreamRunOptions,
+} from './request-stream.js';
+import { PARTIAL_OPS, STREAMING_OPS } from './streaming.js';
 import { inSpan } from './tracing.js';
 
 /** Errors a moving operator causes on the way (gone, not yet back, stopped for the move): asked again. */
@@ -13,6 +22,26 @@ const RETRIED = new Set<string>([
 ]);
 /** Of those, the ones that say the replica is gone (scaled in, stopped): the retry picks another. */
 const REPLICA_GONE = new Set<string>([RuntimeErrorCode.NoResponders, RuntimeErrorCode.ActorStopped]);
+
+/** One op's ask within a request, and the request's retry count it adds to. */
+interface OpCall {
+  op: PlacedOp;
+  rid: string;
+  ctx: Context;
+  current: () => Deployment;
+  traceparent: string | undefined;
+  counter: { retries: number };
+}
+
+function failed(rid: string, opId: string, err: unknown): AgentsError {
+  return new AgentsError(
+    AgentsErrorCode.RequestFailed,
+    `request ${rid}: op ${opId} failed: ${(err as Error).message}`,
+    {
+      cause: err,
+    },
+  );
+}
 
 /** The deployment a request runs through: a record, or a function that returns the current one. */
 export type DeploymentSource = Deployment | (() => Deployment);
@@ -45,6 +74,8 @@ export interface RunnerOptions {
    * even a node killed with SIGKILL loses nothing; `fast`: core request/reply, retried. @default 'fast'
    */
   mode?: DeliveryMode;
+  /** Deadline of a streaming op's whole stream (`stream()`), first item to last. @default 120000 */
+  streamTimeoutMs?: number;
 }
 
 /**
@@ -67,11 +98,34 @@ export class GraphRunner {
    * to follow a deployment whose replicas change while requests run (each ask reads it afresh).
    */
   run(source: DeploymentSource, rid: string, request: AgentRequest): Promise<RequestResult> {
+    return this.#traced(source, rid, request, undefined);
+  }
+
+  /**
+   * The same request with its streaming ops' items as they are made: decode's tokens (`{ token }`)
+   * and, fed by them, detokenize's text (`{ text }` pieces that together spell the answer's llmText).
+   * A slow reader slows decode; breaking out of the loop (or `cancel()`, or the signal) cancels it.
+   */
+  stream(
+    source: DeploymentSource,
+    rid: string,
+    request: AgentRequest,
+    options: StreamRunOptions = {},
+  ): RequestStream<RequestResult> {
+    return new EventChannel<RequestResult>(options).run((sink) => this.#traced(source, rid, request, sink));
+  }
+
+  #traced(
+    source: DeploymentSource,
+    rid: string,
+    request: AgentRequest,
+    sink: EventSink | undefined,
+  ): Promise<RequestResult> {
     const d = typeof source === 'function' ? source() : source;
     const current = typeof source === 'function' ? source : () => d;
     const attributes = { 'stitch.deployment': d.name, 'stitch.request.id': rid, 'stitch.ops': d.ops.length };
     return inSpan(`request ${d.name}`, attributes, async (span, traceparent) => {
-      const r = await this.#run(d, current, rid, request, traceparent);
+      const r = await this.#run(d, current, rid, request, traceparent, sink);
       span.setAttribute('stitch.retries', r.retries);
       return r;
     });
@@ -83,54 +137,22 @@ export class GraphRunner {
     rid: string,
     request: AgentRequest,
     traceparent: string | undefined,
+    sink: EventSink | undefined,
   ): Promise<RequestResult> {
     const t0 = performance.now();
     const done = new Map<string, Promise<OpReply>>();
-    let retries = 0;
+    const pipes = sink ? this.#partialPipes(d, current, sink) : new Map<string, PartialPipe>();
+    const counter = { retries: 0 };
     const ask = async (opId: string): Promise<OpReply> => {
       const op = d.ops.find((o) => o.id === opId)!;
       const inputs = await Promise.all(op.deps.map((dep) => done.get(dep)!));
       const ctx: Context =
         op.deps.length === 0 ? { ...request } : Object.assign({}, ...inputs.map((i) => i.out));
-      // A timed-out ask is sent again to the same replica (its idempotency key makes it answer from
-      // its record if it ran); only a replica that is gone is traded for another.
-      let actorId = this.#pick(current(), opId);
-      // Retries are counted here so the report can show how many asks a migration cost.
-      for (let attempt = 0; ; attempt++) {
-        const asked = actorId;
-        const ref = this.#cluster.ref({ type: op.actorType, id: asked });
-        this.#outstanding.set(asked, (this.#outstanding.get(asked) ?? 0) + 1);
-        try {
-          return (await ref.ask(
-            { type: 'run', rid, ctx },
-            {
-              idempotencyKey: `${rid}-${asked}`,
-              timeoutMs: this.#options.timeoutMs ?? 10_000,
-              mode: this.#options.mode ?? 'fast',
-              ...(traceparent !== undefined ? { traceparent } : {}),
-            },
-          )) as OpReply;
-        } catch (err) {
-          const code = (err as { code?: string }).code ?? '';
-          if (!RETRIED.has(code) || attempt >= (this.#options.retries ?? 12)) {
-            throw new AgentsError(
-              AgentsErrorCode.RequestFailed,
-              `request ${rid}: op ${opId} failed: ${(err as Error).message}`,
-              {
-                cause: err,
-              },
-            );
-          }
-          retries++;
-          await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** attempt)));
-          if (REPLICA_GONE.has(code)) actorId = this.#pick(current(), opId, asked);
-        } finally {
-          // The replica this attempt asked, not the one a gone replica was traded for.
-          const n = (this.#outstanding.get(asked) ?? 1) - 1;
-          if (n > 0) this.#outstanding.set(asked, n);
-          else this.#outstanding.delete(asked);
-        }
-      }
+      const call = { op, rid, ctx, current, traceparent, counter };
+      if (sink && STREAMING_OPS.has(op.op)) return this.#askStreaming(call, sink, pipes);
+      const reply = await this.#ask(call);
+      await pipes.get(opId)?.finish(reply.out);
+      return reply;
     };
     for (const op of d.ops) done.set(op.id, ask(op.id));
     const replies = await Promise.all(d.ops.map((op) => done.get(op.id)!));
@@ -142,8 +164,122 @@ export class GraphRunner {
       ops[op.id] = rest;
       usd += (r.ms / 3.6e6) * (d.usdPerHour[op.classId] ?? 0);
     });
-    const sink = replies[replies.length - 1]!;
-    return { rid, latencyMs: performance.now() - t0, usd, answer: sink.out.answer ?? sink.out, ops, retries };
+    const last = replies[replies.length - 1]!;
+    return {
+      rid,
+      latencyMs: performance.now() - t0,
+      usd,
+      answer: last.out.answer ?? last.out,
+      ops,
+      retries: counter.retries,
+    };
+  }
+
+  /**
+   * One op's ask. A timed-out ask is sent again to the same replica (its idempotency key makes it
+   * answer from its record if it ran); only a replica that is gone is traded for another.
+   */
+  async #ask(call: OpCall): Promise<OpReply> {
+    const { op, rid, ctx, current, traceparent, counter } = call;
+    let actorId = this.#pick(current(), op.id);
+    for (let attempt = 0; ; attempt++) {
+      const asked = actorId;
+      const ref = this.#cluster.ref({ type: op.actorType, id: asked });
+      this.#began(asked);
+      try {
+        return (await ref.ask(
+          { type: 'run', rid, ctx },
+          {
+            idempotencyKey: `${rid}-${asked}`,
+            timeoutMs: this.#options.timeoutMs ?? 10_000,
+            mode: this.#options.mode ?? 'fast',
+            ...(traceparent !== undefined ? { traceparent } : {}),
+          },
+        )) as OpReply;
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? '';
+        if (!RETRIED.has(code) || attempt >= (this.#options.retries ?? 12)) throw failed(rid, op.id, err);
+        // Retries are counted so the report can show how many asks a migration cost.
+        counter.retries++;
+        await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** attempt)));
+        if (REPLICA_GONE.has(code)) actorId = this.#pick(current(), op.id, asked);
+      } finally {
+        // The replica this attempt asked, not the one a gone replica was traded for.
+        this.#ended(asked);
+      }
+    }
+  }
+
+  /**
+   * A streaming op's ask: its items go to the caller and to the partial pipes fed by it as they
+   * arrive. Not retried once an item has gone out (the caller has seen them); before that, a failure
+   * a retry fixes falls back to the recorded ask, which answers the whole output at once.
+   */
+  async #askStreaming(call: OpCall, sink: EventSink, pipes: Map<string, PartialPipe>): Promise<OpReply> {
+    const { op, rid, ctx, current, traceparent } = call;
+    const fed = [...pipes.values()].filter((p) => p.source === op.id);
+    const asked = this.#pick(current(), op.id);
+    const ref = this.#cluster.ref({ type: op.actorType, id: asked });
+    const stream = ref.stream(
+      { type: 'run', rid, ctx },
+      {
+        timeoutMs: this.#options.streamTimeoutMs ?? 120_000,
+        signal: sink.signal,
+        ...(traceparent !== undefined ? { traceparent } : {}),
+      },
+    );
+    this.#began(asked);
+    let items = 0;
+    try {
+      for await (const item of stream) {
+        items++;
+        await sink.push({ opId: op.id, item });
+        for (const pipe of fed) pipe.feed(item);
+      }
+      return (await stream.result) as OpReply;
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if (items > 0 || sink.signal.aborted || !RETRIED.has(code)) throw failed(rid, op.id, err);
+      call.counter.retries++;
+    } finally {
+      this.#ended(asked);
+    }
+    const reply = await this.#ask(call);
+    const tokens = (reply.out as { tokens?: unknown }).tokens;
+    for (const token of Array.isArray(tokens) ? tokens : []) {
+      await sink.push({ opId: op.id, item: { token } });
+      for (const pipe of fed) pipe.feed({ token });
+    }
+    return reply;
+  }
+
+  /** A partial pipe for each op in PARTIAL_OPS whose only input is a streaming op. */
+  #partialPipes(d: Deployment, current: () => Deployment, sink: EventSink): Map<string, PartialPipe> {
+    const pipes = new Map<string, PartialPipe>();
+    for (const op of d.ops) {
+      const field = PARTIAL_OPS.get(op.op);
+      const source = d.ops.find((o) => o.id === op.deps[0]);
+      if (!field || op.deps.length !== 1 || !source || !STREAMING_OPS.has(source.op)) continue;
+      const ask = (tokens: number[]) =>
+        this.#cluster
+          .ref({ type: op.actorType, id: this.#pick(current(), op.id) })
+          .ask(
+            { type: 'partial', ctx: { tokens } },
+            { timeoutMs: this.#options.timeoutMs ?? 10_000 },
+          ) as Promise<Record<string, unknown>>;
+      pipes.set(op.id, new PartialPipe(op.id, source.id, field, ask, sink));
+    }
+    return pipes;
+  }
+
+  #began(actorId: string): void {
+    this.#outstanding.set(actorId, (this.#outstanding.get(actorId) ?? 0) + 1);
+  }
+
+  #ended(actorId: string): void {
+    const n = (this.#outstanding.get(actorId) ?? 1) - 1;
+    if (n > 0) this.#outstanding.set(actorId, n);
+    else this.#outstanding.delete(actorId);
   }
 
   /**

@@ -1,0 +1,102 @@
+// A request's LLM output streamed through the graph on a real nats-server: decode's tokens and
+// detokenize's text reach the caller as they are made, spell exactly the recorded answer, and
+// cancelling stops the request.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import {
+  type AgentRequest,
+  Coordinator,
+  closeMemoryConnections,
+  type Deployment,
+  GraphRunner,
+  type StreamEvent,
+} from '@stitch/agents';
+import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
+import { startOperatorNodes } from './fixtures/operator-nodes.js';
+
+const CLUSTER = 'stream';
+// Everything on one real cpu node (no modelled device): an SLA the host's own speed can hold.
+const graph = readFileSync(
+  new URL('../packages/ir/samples/tool-agent.llama3-8b.mlir', import.meta.url),
+  'utf8',
+).replace(/sla_ms = \d+ : i64/, 'sla_ms = 600000 : i64');
+const request: AgentRequest = { query: 'what is 2+2?', expr: '2+2', search: 'kv cache' };
+
+let nats: EmbeddedNats;
+let client: Cluster;
+let coordinator: Coordinator;
+let deployment: Deployment;
+const nodes: Cluster[] = [];
+
+before(async () => {
+  nats = await startEmbeddedNats();
+  nodes.push(...(await startOperatorNodes(nats.url, CLUSTER, [['node-cpu', []]])).values());
+  client = await connectCluster({ nats: nats.url, name: CLUSTER, log: () => undefined });
+  coordinator = new Coordinator(client, { driftEvery: 1_000_000 });
+  await coordinator.start();
+  deployment = await coordinator.deploy(graph, 'streamed');
+});
+
+after(async () => {
+  await coordinator?.stop();
+  await closeMemoryConnections();
+  await Promise.all(nodes.map((c) => c.close().catch(() => undefined)));
+  await client?.close();
+  await nats?.stop();
+});
+
+const opOf = (op: string) => deployment.ops.find((o) => o.op === op)!.id;
+
+test('tokens and text arrive while the request runs and spell the recorded answer', async () => {
+  const runner = new GraphRunner(client);
+  // memory.store writes what memory.load recalls into the prompt: after one request it stays the same.
+  await runner.run(deployment, 'r-warm', request);
+  const stream = runner.stream(deployment, 'r-stream-1', request);
+  const events: StreamEvent[] = [];
+  for await (const e of stream) events.push(e);
+  const result = await stream.result;
+  const answer = result.answer as { llmText: string };
+
+  const tokens = events
+    .filter((e) => e.opId === opOf('llm.decode'))
+    .map((e) => (e.item as { token: number }).token);
+  const text = events
+    .filter((e) => e.opId === opOf('llm.detokenize'))
+    .map((e) => (e.item as { text: string }).text);
+  assert.equal(tokens.length, 16);
+  assert.ok(text.length > 1, `text came in pieces (${text.length})`);
+  assert.equal(text.join(''), answer.llmText);
+  // The first text piece came before the last token: the caller saw output before decode ended.
+  const firstText = events.findIndex((e) => e.opId === opOf('llm.detokenize'));
+  const lastToken = events.findLastIndex((e) => e.opId === opOf('llm.decode'));
+  assert.ok(firstText < lastToken, `first text at ${firstText}, last token at ${lastToken}`);
+
+  // The same request unstreamed decodes the same tokens (greedy) to the same text.
+  const plain = await runner.run(deployment, 'r-plain-1', request);
+  assert.equal((plain.answer as { llmText: string }).llmText, answer.llmText);
+});
+
+test('breaking out of the loop cancels the request; the next one runs', async () => {
+  const runner = new GraphRunner(client);
+  const stream = runner.stream(deployment, 'r-cancel-1', request);
+  let seen = 0;
+  for await (const _ of stream) if (++seen === 3) break;
+  await assert.rejects(stream.result, (err: Error) =>
+    /cancel/i.test(`${err.message} ${(err.cause as Error)?.message}`),
+  );
+
+  const controller = new AbortController();
+  const aborted = runner.stream(deployment, 'r-cancel-2', request, { signal: controller.signal });
+  controller.abort();
+  await assert.rejects(async () => {
+    for await (const _ of aborted);
+  });
+  await assert.rejects(aborted.result);
+
+  const next = runner.stream(deployment, 'r-after-cancel', request);
+  let n = 0;
+  for await (const _ of next) n++;
+  assert.ok(n >= 16);
+  assert.equal(typeof ((await next.result).answer as { llmText: unknown }).llmText, 'string');
+});
