@@ -1,4 +1,4 @@
-import { ContextExceeded } from '../errors.js';
+import { ContextExceeded, KernelShapeMismatch } from '../errors.js';
 import type { FusedDecode } from './fused.js';
 import type { LlamaOps } from './ops.js';
 import type { LlamaWeights } from './weights.js';
@@ -80,14 +80,120 @@ export class Llama {
     return out;
   }
 
+  /**
+   * One decode step for several sequences at once: each a `Llama` on the same weights and ops at its
+   * own position, each given its next token. The linear layers run once over all rows (the weights
+   * are read once per step, not once per sequence); attention runs per sequence over its own KV
+   * cache. Row i of the result is what `seqs[i].decode(tokens[i])` returns (unfused kernels).
+   */
+  static async decodeBatch(seqs: Llama[], tokens: number[]): Promise<Float32Array[]> {
+    const first = seqs[0];
+    if (!first) return [];
+    const c = first.weights.config;
+    for (const seq of seqs) {
+      if (seq.weights !== first.weights || seq.ops !== first.ops)
+        throw new KernelShapeMismatch(
+          'decodeBatch',
+          'every sequence of a batch must share one weights and ops',
+        );
+      if (seq.position + 1 > c.seqLen) throw new ContextExceeded(c.seqLen, seq.position + 1);
+    }
+    const pos = Int32Array.from(seqs, (seq) => seq.position);
+    const hidden = await first.layers(tokens, pos, async (l, q, k, v) => {
+      const att = new Float32Array(q.length);
+      const kvDim = first.kvDim;
+      await Promise.all(
+        seqs.map(async (seq, i) => {
+          const at = seq.position * kvDim;
+          seq.kCache[l]!.set(k.subarray(i * kvDim, (i + 1) * kvDim), at);
+          seq.vCache[l]!.set(v.subarray(i * kvDim, (i + 1) * kvDim), at);
+          const len = at + kvDim;
+          const qi = q.subarray(i * c.dim, (i + 1) * c.dim);
+          att.set(
+            await first.ops.attentionDecode(
+              qi,
+              seq.kCache[l]!.subarray(0, len),
+              seq.vCache[l]!.subarray(0, len),
+            ),
+            i * c.dim,
+          );
+        }),
+      );
+      return att;
+    });
+    for (const seq of seqs) seq.position++;
+    const logits = await first.ops.linear(hidden, first.weights.wcls, c.dim, c.vocab);
+    return seqs.map((_, i) => logits.subarray(i * c.vocab, (i + 1) * c.vocab));
+  }
+
+  /** The KV cache rows written so far (position × kvDim per layer, keys then values): what a hand-off moves. */
+  exportKv(): { position: number; k: Float32Array; v: Float32Array } {
+    const n = this.position * this.kvDim;
+    const k = new Float32Array(this.weights.config.layers * n);
+    const v = new Float32Array(k.length);
+    for (let l = 0; l < this.kCache.length; l++) {
+      k.set(this.kCache[l]!.subarray(0, n), l * n);
+      v.set(this.vCache[l]!.subarray(0, n), l * n);
+    }
+    return { position: this.position, k, v };
+  }
+
+  /** Takes over a KV cache another model of the same shape exported; decoding goes on from its position. */
+  importKv(kv: { position: number; k: Float32Array; v: Float32Array }): void {
+    const c = this.weights.config;
+    const n = kv.position * this.kvDim;
+    if (!Number.isInteger(kv.position) || kv.position < 0 || kv.position >= c.seqLen)
+      throw new ContextExceeded(c.seqLen, kv.position);
+    if (
+      !(kv.k instanceof Float32Array) ||
+      !(kv.v instanceof Float32Array) ||
+      kv.k.length !== c.layers * n ||
+      kv.v.length !== c.layers * n
+    )
+      throw new KernelShapeMismatch(
+        'importKv',
+        `a KV cache at position ${kv.position} holds ${c.layers * n} floats per side`,
+      );
+    for (let l = 0; l < c.layers; l++) {
+      this.kCache[l]!.set(kv.k.subarray(l * n, (l + 1) * n));
+      this.vCache[l]!.set(kv.v.subarray(l * n, (l + 1) * n));
+    }
+    this.position = kv.position;
+  }
+
   /** Hidden states after the final RMSNorm, rows = tokens. */
   private async forward(tokens: number[], cache: boolean): Promise<Float32Array> {
-    const w = this.weights;
-    const c = w.config;
+    const c = this.weights.config;
     const s = tokens.length;
     const start = this.position;
     if (start + s > c.seqLen) throw new ContextExceeded(c.seqLen, start + s);
     const pos = Int32Array.from(tokens, (_, i) => start + i);
+    const ops = this.ops;
+    const hidden = await this.layers(tokens, pos, async (l, q, k, v) => {
+      if (s === 1 && cache) {
+        this.kCache[l]!.set(k, start * this.kvDim);
+        this.vCache[l]!.set(v, start * this.kvDim);
+        const len = (start + 1) * this.kvDim;
+        return ops.attentionDecode(q, this.kCache[l]!.subarray(0, len), this.vCache[l]!.subarray(0, len));
+      }
+      if (cache) {
+        this.kCache[l]!.set(k, 0);
+        this.vCache[l]!.set(v, 0);
+      }
+      return ops.attentionPrefill(q, k, v);
+    });
+    if (cache) this.position = start + s;
+    return hidden;
+  }
+
+  /** The layer stack over rows of tokens at positions `pos`; `attend` does each layer's attention. */
+  private async layers(
+    tokens: number[],
+    pos: Int32Array,
+    attend: (layer: number, q: Float32Array, k: Float32Array, v: Float32Array) => Promise<Float32Array>,
+  ): Promise<Float32Array> {
+    const w = this.weights;
+    const c = w.config;
     const ops = this.ops;
     let x = await ops.embedding(w.tokenEmbedding, Int32Array.from(tokens));
     for (let l = 0; l < c.layers; l++) {
@@ -98,23 +204,7 @@ export class Llama {
         ops.linear(xb, w.wv[l]!, c.dim, this.kvDim),
       ]);
       const [q, k] = await Promise.all([ops.rope(q0, pos, c.heads), ops.rope(k0, pos, c.kvHeads)]);
-      let att: Float32Array;
-      if (s === 1 && cache) {
-        this.kCache[l]!.set(k, start * this.kvDim);
-        this.vCache[l]!.set(v, start * this.kvDim);
-        const len = (start + 1) * this.kvDim;
-        att = await ops.attentionDecode(
-          q,
-          this.kCache[l]!.subarray(0, len),
-          this.vCache[l]!.subarray(0, len),
-        );
-      } else {
-        if (cache) {
-          this.kCache[l]!.set(k, 0);
-          this.vCache[l]!.set(v, 0);
-        }
-        att = await ops.attentionPrefill(q, k, v);
-      }
+      const att = await attend(l, q, k, v);
       x = await ops.add(x, await ops.linear(att, w.wo[l]!, c.dim, c.dim));
       const xf = await ops.rmsnorm(x, w.rmsFfn[l]!);
       const [gate, up] = await Promise.all([
@@ -123,7 +213,6 @@ export class Llama {
       ]);
       x = await ops.add(x, await ops.linear(await ops.swiglu(gate, up), w.w2[l]!, c.hiddenDim, c.dim));
     }
-    if (cache) this.position = start + s;
     return ops.rmsnorm(x, w.rmsFinal);
   }
 
