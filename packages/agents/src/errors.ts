@@ -38,6 +38,8 @@ export const AgentsErrorCode = {
   HttpFailed: 'HTTP_FAILED',
   /** An LLM endpoint answered with an error status (after the retries a 429 or 5xx gets). */
   LlmFailed: 'LLM_FAILED',
+  /** Decode holds as many sequences as it has KV slots and its queue is full: retry shortly. */
+  BatchQueueFull: 'BATCH_QUEUE_FULL',
   /** An LLM endpoint's answer is not a chat completion (bad JSON or SSE, no [DONE], an oversized event). */
   LlmResponseInvalid: 'LLM_RESPONSE_INVALID',
   /** A vector index option, vector, key or query is malformed or out of range (dimension, count, finiteness). */

@@ -1,16 +1,20 @@
 import { isAbsolute, relative, resolve } from 'node:path';
 import {
   argmax,
+  type FusedDecode,
   fusedDecode,
   KernelRuntime,
   kernelOps,
   Llama,
   type LlamaConfig,
+  type LlamaOps,
+  type LlamaWeights,
   loadCheckpoint,
   probeHost,
   syntheticWeights,
   type Tokenizer,
 } from '@stitch/kernels';
+import { type BatcherLimits, type BatcherStats, DecodeBatcher, type KvCache } from './decode-batcher.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 
 /**
@@ -73,44 +77,82 @@ export function checkpointFor(attrs: Record<string, string | number | boolean>):
   return path;
 }
 
+/** Sequences a node's decode steps together (continuous batching); 1 = one sequence at a time. */
+export const MAX_BATCH_ENV = 'STITCH_LLM_MAX_BATCH';
+
+/** The node's batching limits: STITCH_LLM_MAX_BATCH (1..256, default 1) KV slots and batch, 4× as many waiting. */
+export function batchLimits(): BatcherLimits {
+  const raw = Number(process.env[MAX_BATCH_ENV] ?? 1);
+  const batch = Number.isInteger(raw) && raw >= 1 && raw <= 256 ? raw : 1;
+  return { maxSequences: batch, maxBatch: batch, maxQueued: 4 * batch };
+}
+
 /** A loaded model and what it is, for the ops' output. */
 export interface LlmModel {
-  model: Llama;
+  weights: LlamaWeights;
+  ops: LlamaOps;
+  /** The fused decode step (checkpoints): a sequence stepped alone uses it. */
+  fused: FusedDecode | undefined;
   /** `synthetic TINY_LLAMA (untrained)` or `checkpoint <file> (<format>)`. */
   label: string;
 }
 
-const models = new Map<string, Promise<LlmModel>>();
+/** What runs one checkpoint in this process: the model, one sequence for prefill, the decode batcher. */
+interface Engine {
+  model: LlmModel;
+  prefiller: Llama;
+  /** Prefills run one after another: they share `prefiller`'s KV cache until it is exported. */
+  prefilling: Promise<unknown>;
+  batcher: DecodeBatcher;
+}
+
+const engines = new Map<string, Promise<Engine>>();
 const tokenizers = new Map<string, Promise<Tokenizer>>();
 let runtime: KernelRuntime | undefined;
 
 /**
- * One model per role (prefill, decode) and weights in this process, so KV caches of different
- * actors never mix. A checkpoint decodes with the fused step (two native calls per token).
+ * The weights and kernels of `checkpoint` (null: the synthetic TINY_LLAMA), loaded once per process
+ * and shared by its prefill and decode ops; KV caches are per sequence, never shared.
  */
-export function llmModel(role: string, checkpoint: string | null): Promise<LlmModel> {
-  const key = `${role}\0${checkpoint ?? ''}`;
-  let m = models.get(key);
-  if (!m) {
-    m = (async () => {
+function engine(checkpoint: string | null): Promise<Engine> {
+  const key = checkpoint ?? '';
+  let e = engines.get(key);
+  if (!e) {
+    e = (async () => {
       runtime ??= new KernelRuntime({ threads: 1 });
       const target = (probeHost().x86Level ?? 'x86-64') as 'x86-64';
+      let model: LlmModel;
       if (checkpoint === null) {
         const ops = await kernelOps(TINY_LLAMA, runtime, { target });
-        return {
-          model: new Llama(syntheticWeights(TINY_LLAMA, 7), ops),
-          label: 'synthetic TINY_LLAMA (untrained)',
-        };
+        const weights = syntheticWeights(TINY_LLAMA, 7);
+        model = { weights, ops, fused: undefined, label: 'synthetic TINY_LLAMA (untrained)' };
+      } else {
+        const { weights, format } = await loadCheckpoint(checkpoint);
+        const ops = await kernelOps(weights.config, runtime, { target });
+        const fused = await fusedDecode(weights, runtime, { target });
+        model = { weights, ops, fused, label: `checkpoint ${checkpoint} (${format})` };
       }
-      const { weights, format } = await loadCheckpoint(checkpoint);
-      const ops = await kernelOps(weights.config, runtime, { target });
-      const fused = role === 'decode' ? await fusedDecode(weights, runtime, { target }) : undefined;
-      return { model: new Llama(weights, ops, fused), label: `checkpoint ${checkpoint} (${format})` };
+      return {
+        model,
+        prefiller: new Llama(model.weights, model.ops),
+        prefilling: Promise.resolve(),
+        batcher: new DecodeBatcher(model.weights, model.ops, batchLimits(), model.fused),
+      };
     })();
-    models.set(key, m);
-    m.catch(() => models.delete(key));
+    engines.set(key, e);
+    e.catch(() => engines.delete(key));
   }
-  return m;
+  return e;
+}
+
+/** The model of `checkpoint` in this process, loading it (compiled kernels) on first use. */
+export async function llmModel(checkpoint: string | null): Promise<LlmModel> {
+  return (await engine(checkpoint)).model;
+}
+
+/** The decode batcher's counters in this process (for tests and the node's inspection). */
+export async function decodeStats(checkpoint: string | null): Promise<BatcherStats> {
+  return (await engine(checkpoint)).batcher.stats();
 }
 
 /** A checkpoint's tokenizer (the tokenize and detokenize ops need no weights or kernels). */
@@ -149,17 +191,28 @@ function noTokenizer(checkpoint: string): AgentsError {
   );
 }
 
-/** Ids the model can take: in its vocabulary, at least one, short enough to leave room to decode `steps`. */
-function promptIds(ids: number[], model: Llama, steps = DECODE_TOKENS): number[] {
-  const { vocab, seqLen } = model.weights.config;
+/** Ids the model can take: in its vocabulary, at least one, short enough to leave room to decode the node's cap. */
+function promptIds(ids: number[], weights: LlamaWeights): number[] {
+  const { vocab, seqLen } = weights.config;
   const ok = ids.filter((id) => Number.isInteger(id) && id >= 0 && id < vocab);
-  return (ok.length > 0 ? ok : [0]).slice(0, Math.max(1, seqLen - steps - 1));
+  return (ok.length > 0 ? ok : [0]).slice(0, Math.max(1, seqLen - decodeSteps(undefined) - 1));
 }
 
-/** First generated token: argmax of the logits after the prompt. */
-export async function prefill(ids: number[], checkpoint: string | null): Promise<number> {
-  const { model } = await llmModel('prefill', checkpoint);
-  return argmax(await model.prefill(promptIds(ids, model)));
+/** What prefill hands on: the first generated token and the prompt's KV cache. */
+export interface Prefilled {
+  first: number;
+  kv: KvCache;
+}
+
+/** First generated token (argmax of the logits after the prompt) and the KV cache decode continues from. */
+export async function prefill(ids: number[], checkpoint: string | null): Promise<Prefilled> {
+  const e = await engine(checkpoint);
+  const run = e.prefilling.then(async () => {
+    const first = argmax(await e.prefiller.prefill(promptIds(ids, e.model.weights)));
+    return { first, kv: e.prefiller.exportKv() };
+  });
+  e.prefilling = run.catch(() => undefined);
+  return run;
 }
 
 /** Where a streaming decode sends each token as it is chosen, and what stops it. */
@@ -169,9 +222,10 @@ export interface TokenSink {
 }
 
 /**
- * Greedy decode of `steps` tokens. The KV cache is rebuilt here from the prompt (kv.transfer forwards
- * the prompt ids, not the cache), because prefill and decode may run in different processes. With a
- * `sink`, each token goes out as soon as it is chosen and an aborted signal stops before the next step.
+ * Greedy decode of `steps` tokens through the node's batcher (sequences of concurrent requests step
+ * together). It continues from prefill's KV cache when one is handed over, else prefills the prompt
+ * itself. With a `sink`, each token goes out as soon as it is chosen and an aborted signal takes the
+ * sequence out before the next step, freeing its KV slot.
  */
 export async function decode(
   ids: number[],
@@ -179,20 +233,17 @@ export async function decode(
   steps: number,
   checkpoint: string | null,
   sink?: TokenSink,
+  kv?: KvCache,
 ): Promise<number[]> {
-  const { model } = await llmModel('decode', checkpoint);
-  steps = Math.max(1, Math.min(steps, model.weights.config.seqLen - 2));
-  await model.prefill(promptIds(ids, model, steps));
-  const vocab = model.weights.config.vocab;
-  const out = [Number.isInteger(first) && first >= 0 && first < vocab ? first : 0];
-  await sink?.emit(out[0]!);
-  let logits = await model.decode(out[0]!);
-  while (out.length < steps) {
-    sink?.signal.throwIfAborted();
-    const next = argmax(logits);
-    out.push(next);
-    await sink?.emit(next);
-    if (out.length < steps) logits = await model.decode(next);
-  }
-  return out;
+  const e = await engine(checkpoint);
+  const { vocab, seqLen } = e.model.weights.config;
+  const prompt = promptIds(ids, e.model.weights);
+  const start = kv?.position ?? prompt.length;
+  return e.batcher.decode({
+    ...(kv ? { kv } : {}),
+    prompt,
+    first: Number.isInteger(first) && first >= 0 && first < vocab ? first : 0,
+    steps: Math.max(1, Math.min(steps, seqLen - start)),
+    ...(sink ? { emit: sink.emit, signal: sink.signal } : {}),
+  });
 }

@@ -1,5 +1,6 @@
 import { type ActorContext, defineActor } from '@stitch/runtime';
 import { AgentsError, AgentsErrorCode } from './errors.js';
+import { batchLimits } from './llm.js';
 import { validateOpConfig } from './op-config.js';
 import { type Context, type OpConfig, type OpReply, prepareOp, runOp } from './ops.js';
 import { PARTIAL_OPS } from './streaming.js';
@@ -57,7 +58,9 @@ async function run(
   // The device's slots are shared by every op on it: a busy device queues the work (its capacity is
   // finite). Right after a move the op may run where its configured device is not, until the
   // coordinator's configure names the new one: it then runs without a slot rather than fail.
-  const release = await actx.acquireSlot(cfg.device).catch(() => () => undefined);
+  // A batched real decode takes no slot per request: its step loop is the device's one user.
+  const batched = cfg.op === 'llm.decode' && !cfg.modelled && batchLimits().maxBatch > 1;
+  const release = batched ? () => undefined : await actx.acquireSlot(cfg.device).catch(() => () => undefined);
   const t0 = performance.now();
   let out: Context;
   let computeMs: number;
@@ -85,9 +88,10 @@ async function run(
   return reply;
 }
 
-function operatorActor(kind: string) {
+function operatorActor(kind: string, concurrency = 1) {
   return defineActor({
     type: `op-${kind}`,
+    concurrency,
     init: (): OperatorState => ({ config: undefined, applied: 0, replays: 0, seen: new Map() }),
     handlers: {
       configure: async (s: OperatorState, msg: { config: OpConfig }) => {
@@ -116,7 +120,13 @@ function operatorActor(kind: string) {
 
 /** Operator actor types, one per op kind of the IR (`op-<kind>`); nodes load them by module. */
 export const agentOperator = operatorActor('agent');
-export const llmOperator = operatorActor('llm');
+// With continuous batching on (STITCH_LLM_MAX_BATCH > 1) the LLM ops take requests concurrently, so
+// that decode's batcher sees them all and admits (or refuses) them by its KV slots.
+const llmLimits = batchLimits();
+export const llmOperator = operatorActor(
+  'llm',
+  llmLimits.maxBatch > 1 ? llmLimits.maxSequences + llmLimits.maxQueued : 1,
+);
 export const kvOperator = operatorActor('kv');
 export const toolOperator = operatorActor('tool');
 export const memoryOperator = operatorActor('memory');

@@ -1,4 +1,5 @@
 import { calculate } from './calculator.js';
+import type { KvCache } from './decode-batcher.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { httpToolFor } from './http-tool.js';
 import {
@@ -68,11 +69,24 @@ async function toolInvoke(cfg: OpConfig, ctx: Context): Promise<Context> {
   );
 }
 
+/** A KV cache from the context when it is one (shape checked again where it is imported), else undefined. */
+function kvCacheOf(v: unknown): KvCache | undefined {
+  const kv = v as Partial<KvCache> | null;
+  return typeof kv === 'object' &&
+    kv !== null &&
+    typeof kv.position === 'number' &&
+    kv.k instanceof Float32Array &&
+    kv.v instanceof Float32Array
+    ? (kv as KvCache)
+    : undefined;
+}
+
 async function decodeOp(cfg: OpConfig, ctx: Context, sink?: TokenSink): Promise<Context> {
   const checkpoint = checkpointFor(cfg.attrs);
   const first = typeof ctx.first === 'number' ? ctx.first : 0;
-  const tokens = await decode(ids(ctx.ids), first, decodeSteps(cfg.attrs.tokens), checkpoint, sink);
-  return { tokens, llmModel: (await llmModel('decode', checkpoint)).label };
+  const kv = kvCacheOf(ctx.kv);
+  const tokens = await decode(ids(ctx.ids), first, decodeSteps(cfg.attrs.tokens), checkpoint, sink, kv);
+  return { tokens, llmModel: (await llmModel(checkpoint)).label };
 }
 
 /** The function of each op kind this package runs for real (on cpu) or for its output (modelled). */
@@ -103,7 +117,8 @@ export const OP_FUNCTIONS: Record<string, OpFn> = {
   'llm.tokenize': async (cfg, ctx) => ({
     ids: await tokenize(`${str(ctx.query)} ${str(ctx.recall)}`, checkpointFor(cfg.attrs)),
   }),
-  'llm.prefill': async (cfg, ctx) => ({ first: await prefill(ids(ctx.ids), checkpointFor(cfg.attrs)) }),
+  // The prompt's KV cache goes to decode (through kv.transfer) instead of decode computing it again.
+  'llm.prefill': async (cfg, ctx) => ({ ...(await prefill(ids(ctx.ids), checkpointFor(cfg.attrs))) }),
   'kv.transfer': async () => ({}),
   'llm.decode': (cfg, ctx) => decodeOp(cfg, ctx),
   'llm.detokenize': async (cfg, ctx) => ({
@@ -112,7 +127,7 @@ export const OP_FUNCTIONS: Record<string, OpFn> = {
 };
 
 /** Fields that stay with the op that made them instead of flowing on (token ids are large-ish and private). */
-const LOCAL = new Set(['ids', 'first', 'tokens']);
+const LOCAL = new Set(['ids', 'first', 'tokens', 'kv']);
 
 /** Where a streaming op sends its items as it makes them, and what stops it (the caller's cancel). */
 export interface OpStream {
@@ -139,13 +154,14 @@ export async function runOp(cfg: OpConfig, ctx: Context, rid: string, stream?: O
   const keep = cfg.op.startsWith('llm.') || cfg.op === 'kv.transfer';
   const out: Context = {};
   for (const [k, v] of Object.entries(ctx)) if (keep || !LOCAL.has(k)) out[k] = v;
+  // The KV cache ends at decode: nothing after it reads it, and it is the largest field.
+  if (cfg.op === 'llm.decode') delete out.kv;
   return Object.assign(out, own);
 }
 
 /** Loads what an op needs before its first request (compiled kernels, the memory bucket). */
 export async function prepareOp(cfg: OpConfig): Promise<void> {
-  if (cfg.op === 'llm.prefill') await llmModel('prefill', checkpointFor(cfg.attrs));
-  else if (cfg.op === 'llm.decode') await llmModel('decode', checkpointFor(cfg.attrs));
+  if (cfg.op === 'llm.prefill' || cfg.op === 'llm.decode') await llmModel(checkpointFor(cfg.attrs));
   else if (cfg.op.startsWith('memory.')) await withMemory(cfg.natsUrl, cfg.cluster, async () => undefined);
   else if (cfg.op === 'tool.invoke' && cfg.attrs.tool === 'web_search') await webSearch('warm up', 1);
   else if (cfg.op === 'text.privacy_filter') privacyFilterFor(cfg);
