@@ -164,6 +164,9 @@ export class DecodeBatcher {
     this.#running = true;
     try {
       while (this.#active.size > 0) {
+        // The last step's emits that did not have to wait (the reader had room) settle first, so
+        // their sequences join this step instead of the one after it.
+        await new Promise<void>((r) => setImmediate(r));
         const batch: Active[] = [];
         for (const a of this.#active) {
           if (a.job.signal?.aborted) this.#finish(a, a.job.signal.reason);

@@ -20,6 +20,11 @@ export interface RequestStream<R> extends AsyncIterable<StreamEvent> {
 export interface StreamRunOptions {
   /** Cancels the request. */
   signal?: AbortSignal;
+  /**
+   * Stream the text too (detokenize asked for partial results as tokens arrive); false: the tokens
+   * only, detokenize runs once at the end (less work per token). @default true
+   */
+  text?: boolean;
 }
 
 /** Events buffered between the ops and a slow reader; producers wait beyond it. */

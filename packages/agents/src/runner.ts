@@ -59,7 +59,8 @@ export interface RequestResult {
   /** Σ over ops of duration × the class's $/h (modelled durations for virtual devices). */
   usd: number;
   answer: unknown;
-  ops: Record<string, Omit<OpReply, 'out'>>;
+  /** Each op's reply, and `askMs`: its ask's round trip as this runner saw it (the op's time plus moving its input and output). */
+  ops: Record<string, Omit<OpReply, 'out'> & { askMs: number }>;
   /** Op asks that were retried (the operator was moving). */
   retries: number;
 }
@@ -112,20 +113,22 @@ export class GraphRunner {
     request: AgentRequest,
     options: StreamRunOptions = {},
   ): RequestStream<RequestResult> {
-    return new EventChannel<RequestResult>(options).run((sink) => this.#traced(source, rid, request, sink));
+    return new EventChannel<RequestResult>(options).run((sink) =>
+      this.#traced(source, rid, request, { sink, text: options.text !== false }),
+    );
   }
 
   #traced(
     source: DeploymentSource,
     rid: string,
     request: AgentRequest,
-    sink: EventSink | undefined,
+    streamTo: { sink: EventSink; text: boolean } | undefined,
   ): Promise<RequestResult> {
     const d = typeof source === 'function' ? source() : source;
     const current = typeof source === 'function' ? source : () => d;
     const attributes = { 'stitch.deployment': d.name, 'stitch.request.id': rid, 'stitch.ops': d.ops.length };
     return inSpan(`request ${d.name}`, attributes, async (span, traceparent) => {
-      const r = await this.#run(d, current, rid, request, traceparent, sink);
+      const r = await this.#run(d, current, rid, request, traceparent, streamTo);
       span.setAttribute('stitch.retries', r.retries);
       return r;
     });
@@ -137,20 +140,30 @@ export class GraphRunner {
     rid: string,
     request: AgentRequest,
     traceparent: string | undefined,
-    sink: EventSink | undefined,
+    streamTo: { sink: EventSink; text: boolean } | undefined,
   ): Promise<RequestResult> {
     const t0 = performance.now();
     const done = new Map<string, Promise<OpReply>>();
-    const pipes = sink ? this.#partialPipes(d, current, sink) : new Map<string, PartialPipe>();
+    const sink = streamTo?.sink;
+    const pipes = streamTo?.text
+      ? this.#partialPipes(d, current, streamTo.sink)
+      : new Map<string, PartialPipe>();
     const counter = { retries: 0 };
+    const askMs = new Map<string, number>();
     const ask = async (opId: string): Promise<OpReply> => {
       const op = d.ops.find((o) => o.id === opId)!;
       const inputs = await Promise.all(op.deps.map((dep) => done.get(dep)!));
       const ctx: Context =
         op.deps.length === 0 ? { ...request } : Object.assign({}, ...inputs.map((i) => i.out));
       const call = { op, rid, ctx, current, traceparent, counter };
-      if (sink && STREAMING_OPS.has(op.op)) return this.#askStreaming(call, sink, pipes);
+      const asked = performance.now();
+      if (sink && STREAMING_OPS.has(op.op)) {
+        const streamed = await this.#askStreaming(call, sink, pipes);
+        askMs.set(opId, performance.now() - asked);
+        return streamed;
+      }
       const reply = await this.#ask(call);
+      askMs.set(opId, performance.now() - asked);
       await pipes.get(opId)?.finish(reply.out);
       return reply;
     };
@@ -161,7 +174,7 @@ export class GraphRunner {
     replies.forEach((r, i) => {
       const op = d.ops[i]!;
       const { out: _out, ...rest } = r;
-      ops[op.id] = rest;
+      ops[op.id] = { ...rest, askMs: askMs.get(op.id) ?? 0 };
       usd += (r.ms / 3.6e6) * (d.usdPerHour[op.classId] ?? 0);
     });
     const last = replies[replies.length - 1]!;
@@ -302,8 +315,15 @@ export class GraphRunner {
 
   /** What the coordinator learns from one finished request. */
   static measurements(d: Deployment, r: RequestResult): Measurement[] {
+    const moves = new Set(d.ops.filter((o) => o.op === 'kv.transfer').map((o) => o.id));
     return Object.entries(r.ops)
       .filter(([, o]) => !o.replay)
-      .map(([opId, o]) => ({ deployment: d.name, opId, ms: o.ms, modelled: o.modelled }));
+      .map(([opId, o]) => ({
+        deployment: d.name,
+        opId,
+        // A transfer's cost is the moving itself: its ask's round trip, not the op's own work.
+        ms: moves.has(opId) && !o.modelled ? o.askMs : o.ms,
+        modelled: o.modelled,
+      }));
   }
 }

@@ -59,7 +59,15 @@ function request(i: number, latencyMs: number, d: Deployment): DemoRequest {
   const ops: DemoRequest['ops'] = {};
   for (const o of d.ops) {
     const device = o.modelled ? `virtual:${o.classId}` : o.classId;
-    ops[o.id] = { ms: 3600, computeMs: 1, device, modelled: o.modelled, node: o.node, replay: false };
+    ops[o.id] = {
+      ms: 3600,
+      computeMs: 1,
+      askMs: 3601,
+      device,
+      modelled: o.modelled,
+      node: o.node,
+      replay: false,
+    };
   }
   return { rid: `r00${i}`, startedAt: 1000 * (i + 1), latencyMs, usd: 0, ops, deployment: d };
 }
