@@ -6,7 +6,18 @@ import { allBenches, quickBenchTests } from './fixtures/bench-quick.js';
 
 const MODEL_BENCHES = ['planner', 'simulate', 'fleets', 'solve-lag'];
 // Listed here, not imported: importing a test file would run its tests in this process too.
-const OTHERS = ['actors', 'failover', 'migration', 'serial-gap', 'spike', 'kernels', 'llm', 'vector', 'ir'];
+const OTHERS = [
+  'actors',
+  'failover',
+  'migration',
+  'serial-gap',
+  'spike',
+  'kernels',
+  'llm',
+  'vector',
+  'ir',
+  'serve',
+];
 
 test('every benchmark has its quick variant run by a bench-quick test file', () => {
   assert.deepEqual([...MODEL_BENCHES, ...OTHERS].sort(), allBenches());
