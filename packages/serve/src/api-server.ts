@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { type AgentRequest, type Deployment, GraphRunner, type RunnerOptions } from '@stitch/agents';
+import {
+  type AgentRequest,
+  type Deployment,
+  GraphRunner,
+  type RequestResult,
+  type RunnerOptions,
+  type StreamEvent,
+} from '@stitch/agents';
 import type { Cluster } from '@stitch/runtime';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { bearerHook, checkAccess } from './access.js';
@@ -119,10 +126,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     }
     return l.deployment;
   };
-  const run = async (d: Deployment, rid: string, request: AgentRequest) => {
+  /** A request's answer, reported to the coordinator and counted against the model's admission. */
+  const track = async (d: Deployment, answer: Promise<RequestResult>) => {
     const t0 = performance.now();
     try {
-      const r = await runner.run(d, rid, request);
+      const r = await answer;
       coordinator
         .tell({ type: 'observe', measurements: GraphRunner.measurements(d, r) })
         .catch(() => undefined);
@@ -144,11 +152,23 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         created: Math.floor(Date.now() / 1000),
         model: d.name,
       };
-      const result = run(d, head.id, request);
-      if (body.stream !== true) return completion(head, request, await result);
+      if (body.stream !== true)
+        return completion(head, request, await track(d, runner.run(d, head.id, request)));
+      const streamed = runner.stream(d, head.id, request);
+      const result = track(d, streamed.result);
+      // Awaited after the events; a failure that ends them first is reported from them.
+      result.catch(() => undefined);
       reply.hijack();
-      await stream(reply.raw, head, request, result, body.stream_options?.include_usage === true, () =>
-        admission.retryAfterS(),
+      // A client that goes away cancels the request at every operator still working on it.
+      reply.raw.once('close', () => streamed.cancel());
+      await stream(
+        reply.raw,
+        head,
+        request,
+        streamed,
+        result,
+        body.stream_options?.include_usage === true,
+        () => admission.retryAfterS(),
       );
       return reply;
     },
@@ -166,14 +186,16 @@ function notFound(name: string): ServeError {
 }
 
 /**
- * Server-sent events in OpenAI's chunk format. The graph's LLM operators answer whole (the runner
- * exposes no token stream), so the role goes out at once and the content in one chunk when the graph answers.
+ * Server-sent events in OpenAI's chunk format: the role at once; while the graph runs, the LLM's text
+ * as it is generated, each piece in a chunk's extension field `stitch.text` (an empty delta, so
+ * OpenAI clients see no content yet); then the answer as the content, as `stream: false` gives it.
  */
 async function stream(
   res: ServerResponse,
   head: Head,
   request: AgentRequest,
-  result: Promise<Awaited<ReturnType<GraphRunner['run']>>>,
+  events: AsyncIterable<StreamEvent>,
+  result: Promise<RequestResult>,
   includeUsage: boolean,
   retryAfterS: () => number,
 ): Promise<void> {
@@ -186,6 +208,10 @@ async function stream(
   event(chunk(head, { role: 'assistant', content: '' }));
   const keepAlive = setInterval(() => res.write(': the graph is running\n\n'), KEEP_ALIVE_MS);
   try {
+    for await (const e of events) {
+      const text = (e.item as { text?: unknown } | null)?.text;
+      if (typeof text === 'string') event(chunk(head, {}, null, { stitch: { op: e.opId, text } }));
+    }
     const r = await result;
     event(chunk(head, { content: contentOf(r.answer) }));
     event(chunk(head, {}, 'stop'));

@@ -97,7 +97,15 @@ describe('OpenAI-compatible API', () => {
     assert.ok(chunks.every((c) => c.object === 'chat.completion.chunk' && c.id === chunks[0]!.id));
     assert.equal(chunks[0]!.choices[0]!.delta.role, 'assistant');
     const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
-    assert.equal((JSON.parse(text) as { calc: { value: number } }).calc.value, 25);
+    const answer = JSON.parse(text) as { calc: { value: number }; llmText: string };
+    assert.equal(answer.calc.value, 25);
+    // The LLM's text came while the graph ran, in pieces that spell the answer's llmText.
+    const pieces = chunks.flatMap((c) => {
+      const t = (c as unknown as { stitch?: { text?: string } }).stitch?.text;
+      return t === undefined ? [] : [t];
+    });
+    assert.ok(pieces.length > 1, `text in pieces (${pieces.length})`);
+    assert.equal(pieces.join(''), answer.llmText);
     assert.equal(chunks.at(-2)!.choices[0]!.finish_reason, 'stop');
     const usage = chunks.at(-1)!.usage!;
     assert.equal(usage.total_tokens, usage.prompt_tokens + usage.completion_tokens);
