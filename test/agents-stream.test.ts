@@ -72,6 +72,10 @@ test('tokens and text arrive while the request runs and spell the recorded answe
   const lastToken = events.findLastIndex((e) => e.opId === opOf('llm.decode'));
   assert.ok(firstText < lastToken, `first text at ${firstText}, last token at ${lastToken}`);
 
+  // Prefill handed its KV cache to decode through the memory bucket (decode did not prefill again).
+  assert.equal(typeof result.ops[opOf('llm.prefill')]!.timings?.kvStoreMs, 'number');
+  assert.equal(typeof result.ops[opOf('llm.decode')]!.timings?.kvFetchMs, 'number');
+
   // The same request unstreamed decodes the same tokens (greedy) to the same text.
   const plain = await runner.run(deployment, 'r-plain-1', request);
   assert.equal((plain.answer as { llmText: string }).llmText, answer.llmText);

@@ -36,6 +36,8 @@ import {
   RuntimeErrorCode,
   StaleFence,
   StitchError,
+  StreamBroken,
+  StreamCancelled,
   startEmbeddedNats,
   Timeout,
   WireVersionUnsupported,
@@ -423,6 +425,8 @@ describe('error codes', () => {
       StaleFence: new StaleFence('coordinator', 1, 2),
       MigrationFailed: new MigrationFailed('a.b', 'commit', 'the target refused'),
       WireVersionUnsupported: new WireVersionUnsupported('2.0', '1.0'),
+      StreamCancelled: new StreamCancelled('the reader cancelled it'),
+      StreamBroken: new StreamBroken('item 3 is missing'),
     };
     // Every StitchError subclass the package exports is in the table (RemoteError carries the code of
     // the application's error instead).

@@ -23,6 +23,10 @@ const KEEP = 256;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+function isTimings(v: unknown): v is Record<string, number> {
+  return typeof v === 'object' && v !== null && Object.values(v).every((x) => typeof x === 'number');
+}
+
 function configured(s: OperatorState, actx: ActorContext): OpConfig {
   if (s.config) return s.config;
   throw new AgentsError(
@@ -73,7 +77,11 @@ async function run(
   } finally {
     release();
   }
+  // An op's own timings go in the reply, not on to the ops after it.
+  const { $timings: timings, ...rest } = out;
+  out = rest;
   const reply: OpReply = {
+    ...(isTimings(timings) ? { timings } : {}),
     out,
     ms: cfg.modelled ? cfg.estimatedMs : computeMs,
     computeMs,

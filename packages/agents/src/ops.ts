@@ -1,7 +1,7 @@
 import { calculate } from './calculator.js';
-import type { KvCache } from './decode-batcher.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { httpToolFor } from './http-tool.js';
+import { fetchKv, storeKv } from './kv-handoff.js';
 import {
   checkpointFor,
   decode,
@@ -47,6 +47,8 @@ export interface OpReply {
   node: string;
   /** True when the request had already been applied (a retry): the recorded reply, no second effect. */
   replay: boolean;
+  /** Parts of its time the op measured itself (e.g. `kvStoreMs`, `kvFetchMs`), ms. */
+  timings?: Record<string, number>;
 }
 
 type OpFn = (cfg: OpConfig, ctx: Context, rid: string) => Promise<Context>;
@@ -69,24 +71,18 @@ async function toolInvoke(cfg: OpConfig, ctx: Context): Promise<Context> {
   );
 }
 
-/** A KV cache from the context when it is one (shape checked again where it is imported), else undefined. */
-function kvCacheOf(v: unknown): KvCache | undefined {
-  const kv = v as Partial<KvCache> | null;
-  return typeof kv === 'object' &&
-    kv !== null &&
-    typeof kv.position === 'number' &&
-    kv.k instanceof Float32Array &&
-    kv.v instanceof Float32Array
-    ? (kv as KvCache)
-    : undefined;
-}
-
 async function decodeOp(cfg: OpConfig, ctx: Context, sink?: TokenSink): Promise<Context> {
   const checkpoint = checkpointFor(cfg.attrs);
   const first = typeof ctx.first === 'number' ? ctx.first : 0;
-  const kv = kvCacheOf(ctx.kv);
+  const t0 = performance.now();
+  const kv = ctx.kv === undefined ? undefined : await fetchKv(cfg, ctx.kv);
+  const kvFetchMs = performance.now() - t0;
   const tokens = await decode(ids(ctx.ids), first, decodeSteps(cfg.attrs.tokens), checkpoint, sink, kv);
-  return { tokens, llmModel: (await llmModel(checkpoint)).label };
+  return {
+    tokens,
+    llmModel: (await llmModel(checkpoint)).label,
+    ...(kv ? { $timings: { kvFetchMs } } : {}),
+  };
 }
 
 /** The function of each op kind this package runs for real (on cpu) or for its output (modelled). */
@@ -117,8 +113,14 @@ export const OP_FUNCTIONS: Record<string, OpFn> = {
   'llm.tokenize': async (cfg, ctx) => ({
     ids: await tokenize(`${str(ctx.query)} ${str(ctx.recall)}`, checkpointFor(cfg.attrs)),
   }),
-  // The prompt's KV cache goes to decode (through kv.transfer) instead of decode computing it again.
-  'llm.prefill': async (cfg, ctx) => ({ ...(await prefill(ids(ctx.ids), checkpointFor(cfg.attrs))) }),
+  // The prompt's KV cache goes to decode (stored for it; kv.transfer passes the reference on)
+  // instead of decode computing it again.
+  'llm.prefill': async (cfg, ctx, rid) => {
+    const { first, kv } = await prefill(ids(ctx.ids), checkpointFor(cfg.attrs));
+    const t0 = performance.now();
+    const ref = await storeKv(cfg, rid, kv);
+    return ref ? { first, kv: ref, $timings: { kvStoreMs: performance.now() - t0 } } : { first };
+  },
   'kv.transfer': async () => ({}),
   'llm.decode': (cfg, ctx) => decodeOp(cfg, ctx),
   'llm.detokenize': async (cfg, ctx) => ({
@@ -154,7 +156,7 @@ export async function runOp(cfg: OpConfig, ctx: Context, rid: string, stream?: O
   const keep = cfg.op.startsWith('llm.') || cfg.op === 'kv.transfer';
   const out: Context = {};
   for (const [k, v] of Object.entries(ctx)) if (keep || !LOCAL.has(k)) out[k] = v;
-  // The KV cache ends at decode: nothing after it reads it, and it is the largest field.
+  // The KV cache ends at decode: nothing after it reads its reference.
   if (cfg.op === 'llm.decode') delete out.kv;
   return Object.assign(out, own);
 }

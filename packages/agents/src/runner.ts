@@ -316,13 +316,17 @@ export class GraphRunner {
   /** What the coordinator learns from one finished request. */
   static measurements(d: Deployment, r: RequestResult): Measurement[] {
     const moves = new Set(d.ops.filter((o) => o.op === 'kv.transfer').map((o) => o.id));
+    // The KV cache's move is prefill storing it and decode fetching it: kv.transfer's real cost.
+    const kvMs = Object.values(r.ops).reduce(
+      (sum, o) => sum + (o.timings?.kvStoreMs ?? 0) + (o.timings?.kvFetchMs ?? 0),
+      0,
+    );
     return Object.entries(r.ops)
       .filter(([, o]) => !o.replay)
       .map(([opId, o]) => ({
         deployment: d.name,
         opId,
-        // A transfer's cost is the moving itself: its ask's round trip, not the op's own work.
-        ms: moves.has(opId) && !o.modelled ? o.askMs : o.ms,
+        ms: moves.has(opId) && !o.modelled && kvMs > 0 ? kvMs : o.ms,
         modelled: o.modelled,
       }));
   }

@@ -7,6 +7,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { argmax, Llama, type LlamaConfig, referenceOps, syntheticWeights } from '@stitch/kernels';
 import { DecodeBatcher } from '../src/decode-batcher.js';
 import { AgentsErrorCode } from '../src/errors.js';
+import { decodeKv, encodeKv } from '../src/kv-handoff.js';
 
 const config: LlamaConfig = {
   dim: 32,
@@ -121,4 +122,17 @@ test('decode from a handed-over KV cache equals decode that prefills the prompt 
   assert.deepEqual(handed, recomputed);
   await assert.rejects(batcher.decode({ kv: { ...kv, k: kv.k.subarray(3) }, prompt, first, steps: 3 }));
   assert.equal(batcher.stats().freeSlots, 2, 'a refused import gives its slot back');
+});
+
+test('a KV cache survives its encoding for the hand-off; other bytes are not one', async () => {
+  const prefiller = new Llama(weights, ops);
+  await prefiller.prefill([1, 2, 3, 4]);
+  const kv = prefiller.exportKv();
+  const bytes = encodeKv(kv);
+  assert.deepEqual(decodeKv(Buffer.from(bytes)), kv);
+  assert.equal(decodeKv(bytes.subarray(0, bytes.length - 4)), undefined);
+  assert.equal(decodeKv(new Uint8Array(8)), undefined);
+  const forged = Uint8Array.from(bytes);
+  forged[0] = 0;
+  assert.equal(decodeKv(forged), undefined);
 });
