@@ -22,7 +22,8 @@ export {
 export { TINY_LLAMA } from './llm.js';
 export type { PricedUsage } from './llm-call.js';
 export { LLM_API_KEY_ENV } from './llm-call.js';
-export { closeMemoryConnections, memoryBucketName, useMemoryBucket } from './memory.js';
+export type { OpBucket } from './memory.js';
+export { closeMemoryConnections, kvCacheBucket, memoryBucketName, useNodeBuckets } from './memory.js';
 export {
   allowOperatorNatsUrls,
   MAX_ATTR_KEY_CHARS,

@@ -1,8 +1,8 @@
 import type { KvCache } from './decode-batcher.js';
-import { withMemory } from './memory.js';
+import { withKvCache } from './memory.js';
 
 /**
- * The KV cache prefill hands to decode travels through the cluster's memory bucket (JetStream KV),
+ * The KV cache prefill hands to decode travels through the cluster's KV-cache bucket (JetStream KV),
  * not through the request's context: the caller never carries it, replies stay small enough to be
  * recorded for retries, and decode's node reads it once and purges it.
  */
@@ -51,7 +51,7 @@ export async function storeKv(cfg: Where, rid: string, kv: KvCache): Promise<KvR
   if (bytes.length > MAX_KV_BYTES || !RID.test(rid)) return undefined;
   const key = `${keyPrefix(cfg)}${rid}`;
   try {
-    await withMemory(cfg.natsUrl, cfg.cluster, (bucket) => bucket.put(key, bytes));
+    await withKvCache(cfg.natsUrl, cfg.cluster, (bucket) => bucket.put(key, bytes));
   } catch {
     // No bucket to hand it through (no server, no permission): decode prefills the prompt itself,
     // which gives the same tokens, only later.
@@ -72,7 +72,7 @@ export async function fetchKv(cfg: Where, ref: unknown): Promise<KvCache | undef
     !RID.test(key.slice(keyPrefix(cfg).length))
   )
     return undefined;
-  return withMemory(cfg.natsUrl, cfg.cluster, async (bucket) => {
+  return withKvCache(cfg.natsUrl, cfg.cluster, async (bucket) => {
     const e = await bucket.get(key);
     if (e?.operation !== 'PUT') return undefined;
     await bucket.purge(key).catch(() => undefined);

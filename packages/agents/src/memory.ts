@@ -14,43 +14,77 @@ interface Shared {
 /** One connection per server URL in this process, shared by every memory actor it hosts. */
 const shared = new Map<string, Shared>();
 
-/** Per cluster: the memory bucket through a connection this process already holds (its node's). */
+/** A bucket the ops use, and how it is made when missing. */
+export interface OpBucket {
+  name: string;
+  /** Entries expire after this long (a bucket-wide TTL). */
+  ttlMs?: number;
+  /** Past this the oldest entries go. */
+  maxBytes?: number;
+}
+
+/** Per bucket name: the bucket through a connection this process already holds (its node's). */
 const hosted = new Map<string, () => Promise<KV>>();
+const opensOf = new Map<string, (bucket: OpBucket) => Promise<KV>>();
 
 /**
- * Memory ops of `cluster` in this process use `open` (e.g. `() => cluster.kv(memoryBucketName(name),
- * { create: true })` on the node's own connection, with its credentials) instead of dialling the URL
- * their configuration names. `stitch node` sets this; without it they connect to that URL anonymously.
+ * The ops of `cluster` in this process open their buckets (memory, KV caches) with `open` (e.g. on
+ * the node's own connection, with its credentials) instead of dialling the URL their configuration
+ * names. `stitch node` sets this; without it they connect to that URL anonymously.
  */
-export function useMemoryBucket(cluster: string, open: (() => Promise<KV>) | undefined): void {
-  if (!open) {
-    hosted.delete(cluster);
-    return;
+export function useNodeBuckets(cluster: string, open: ((bucket: OpBucket) => Promise<KV>) | undefined): void {
+  for (const name of [...hosted.keys()]) if (name.startsWith(`stitch_${cluster}_`)) hosted.delete(name);
+  if (open) opensOf.set(cluster, open);
+  else opensOf.delete(cluster);
+}
+
+function hostedBucket(cluster: string, bucket: OpBucket): (() => Promise<KV>) | undefined {
+  const open = opensOf.get(cluster);
+  if (!open) return undefined;
+  let get = hosted.get(bucket.name);
+  if (!get) {
+    let kv: Promise<KV> | undefined;
+    get = () => {
+      kv ??= open(bucket).catch((err: unknown) => {
+        kv = undefined;
+        throw err;
+      });
+      return kv;
+    };
+    hosted.set(bucket.name, get);
   }
-  let bucket: Promise<KV> | undefined;
-  hosted.set(cluster, () => {
-    bucket ??= open().catch((err: unknown) => {
-      bucket = undefined;
-      throw err;
-    });
-    return bucket;
-  });
+  return get;
 }
 
 export function memoryBucketName(cluster: string): string {
   return `stitch_${cluster}_memory`;
 }
 
+/** The bucket prefill hands KV caches to decode through: entries live 2 min at most, 256 MiB in all. */
+export function kvCacheBucket(cluster: string): OpBucket {
+  return { name: `stitch_${cluster}_kvcache`, ttlMs: 120_000, maxBytes: 256 * 1024 * 1024 };
+}
+
 /**
  * Runs `fn` with the agent memory of a cluster: a JetStream KV bucket, opened (or created) on first
  * use. The connection stays open while memory ops run and closes when idle.
  */
-export async function withMemory<T>(
+export function withMemory<T>(natsUrl: string, cluster: string, fn: (kv: KV) => Promise<T>): Promise<T> {
+  return withBucket(natsUrl, cluster, { name: memoryBucketName(cluster) }, fn);
+}
+
+/** Runs `fn` with the cluster's KV-cache bucket (see kvCacheBucket), as withMemory does with memory. */
+export function withKvCache<T>(natsUrl: string, cluster: string, fn: (kv: KV) => Promise<T>): Promise<T> {
+  return withBucket(natsUrl, cluster, kvCacheBucket(cluster), fn);
+}
+
+async function withBucket<T>(
   natsUrl: string,
   cluster: string,
+  bucket: OpBucket,
   fn: (kv: KV) => Promise<T>,
 ): Promise<T> {
-  const own = hosted.get(cluster);
+  const own = hostedBucket(cluster, bucket);
   if (own) return fn(await own());
   let s = shared.get(natsUrl);
   if (!s) {
@@ -62,11 +96,17 @@ export async function withMemory<T>(
   clearTimeout(s.idle);
   s.active++;
   try {
-    let b = s.buckets.get(cluster);
+    let b = s.buckets.get(bucket.name);
     if (!b) {
-      b = s.nc.then((c) => new Kvm(c).create(memoryBucketName(cluster), { history: 1 }));
-      s.buckets.set(cluster, b);
-      b.catch(() => s.buckets.delete(cluster));
+      b = s.nc.then((c) =>
+        new Kvm(c).create(bucket.name, {
+          history: 1,
+          ...(bucket.ttlMs !== undefined ? { ttl: bucket.ttlMs } : {}),
+          ...(bucket.maxBytes !== undefined ? { max_bytes: bucket.maxBytes } : {}),
+        }),
+      );
+      s.buckets.set(bucket.name, b);
+      b.catch(() => s.buckets.delete(bucket.name));
     }
     return await fn(await b);
   } finally {

@@ -102,6 +102,9 @@ export function nodePermissions(cluster: string, nodeId: string): Permissions {
         // The agents' memory (memory.load/store operators), written through the node's connection.
         ...kvRead(`stitch_${c}_memory`),
         `$KV.stitch_${c}_memory.>`,
+        // KV caches prefill hands to decode (written, read once and purged by LLM operators).
+        ...kvRead(`stitch_${c}_kvcache`),
+        `$KV.stitch_${c}_kvcache.>`,
         // Published kernels: read only (the admin publishes; see `stitch node --kernel-signing-key`).
         ...streamRead(`OBJ_stitch_${c}_kernels`),
         `$KV.stitch_${c}_nodes.${id}`,

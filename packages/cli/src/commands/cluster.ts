@@ -1,4 +1,4 @@
-import { memoryBucketName } from '@stitch/agents';
+import { kvCacheBucket, memoryBucketName } from '@stitch/agents';
 import { kernelStoreName } from '@stitch/compiler';
 import { connectCluster, InvalidOptions, initCluster } from '@stitch/runtime';
 import type { Command } from 'commander';
@@ -78,11 +78,13 @@ export function registerCluster(program: Command): void {
         ...connectionFromFlags(opts),
       };
       await initCluster(options);
-      // The object store of published kernels and the agents' memory bucket, made by the same principal.
+      // The object store of published kernels and the agents' memory and KV-cache buckets, made by the same principal.
       const admin = await connectCluster(options);
       try {
         await admin.objectStore(kernelStoreName(opts.name), { create: true });
         await admin.kv(memoryBucketName(opts.name), { create: true, history: 1 });
+        const kvCache = kvCacheBucket(opts.name);
+        await admin.kv(kvCache.name, { create: true, history: 1, ...kvCache });
       } finally {
         await admin.close();
       }

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { memoryBucketName, useMemoryBucket } from '@stitch/agents';
+import { useNodeBuckets } from '@stitch/agents';
 import { calibrateCpu, probeDevices } from '@stitch/kernels';
 import { type AnyActorDefinition, connectCluster, InvalidOptions } from '@stitch/runtime';
 import { observeNode } from '@stitch/telemetry';
@@ -55,16 +55,17 @@ export function registerNode(program: Command): void {
         ...connection,
       });
       // Memory ops hosted here use this node's connection (its credentials), not one of their own.
-      const memory = memoryBucketName(cluster.name);
-      // Open first: on a secured server the bucket exists (cluster init) and a node may not create streams.
-      const opened = async () => {
-        const kv = await cluster.kv(memory);
-        await kv.status(); // opening is lazy: this is what fails when the bucket is missing
-        return kv;
-      };
-      useMemoryBucket(cluster.name, () =>
-        opened().catch(() => cluster.kv(memory, { create: true, history: 1 })),
-      );
+      // The ops' buckets (memory, KV caches) on the node's own connection. Opened first: on a secured
+      // server they exist (cluster init) and a node may not create streams.
+      useNodeBuckets(cluster.name, async (bucket) => {
+        try {
+          const kv = await cluster.kv(bucket.name);
+          await kv.status(); // opening is lazy: this is what fails when the bucket is missing
+          return kv;
+        } catch {
+          return cluster.kv(bucket.name, { create: true, history: 1, ...bucket });
+        }
+      });
       const kernels = await useKernelFlags(cluster, opts, (line) => process.stderr.write(`${line}\n`));
       if (kernels) process.stdout.write(`${kernels}\n`);
       const node = await cluster.startNode({

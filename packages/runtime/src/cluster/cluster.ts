@@ -362,14 +362,22 @@ export class Cluster implements RefTransport {
 
   /**
    * A key-value bucket of this cluster's server, for application data next to the actors (the
-   * coordinator's deployments, an agent's memory). `create` makes it when missing.
+   * coordinator's deployments, an agent's memory). `create` makes it when missing, with `ttlMs`
+   * (entries expire: a bucket-wide TTL) and `maxBytes` (the oldest entries go past it) when given.
    */
-  async kv(bucket: string, options: { create?: boolean; history?: number } = {}): Promise<KV> {
+  async kv(
+    bucket: string,
+    options: { create?: boolean; history?: number; ttlMs?: number; maxBytes?: number } = {},
+  ): Promise<KV> {
     this.#open();
     const { nc, jsm, replicas, log } = this.#parts;
     const kvm = new Kvm(nc);
     if (!options.create) return kvm.open(bucket);
-    return createKv(kvm, jsm, bucket, { history: options.history ?? 1, replicas }, log);
+    const limits = {
+      ...(options.ttlMs !== undefined ? { ttl: options.ttlMs } : {}),
+      ...(options.maxBytes !== undefined ? { max_bytes: options.maxBytes } : {}),
+    };
+    return createKv(kvm, jsm, bucket, { history: options.history ?? 1, replicas, ...limits }, log);
   }
 
   /**

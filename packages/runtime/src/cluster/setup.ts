@@ -136,7 +136,7 @@ export async function createKv(
   kvm: Kvm,
   jsm: JetStreamManager,
   bucket: string,
-  opts: { ttl?: number; history: number; replicas: number },
+  opts: { ttl?: number; history: number; replicas: number; max_bytes?: number },
   log: LogFn,
 ): Promise<KV> {
   const kv = await kvm.create(bucket, opts);
