@@ -49,15 +49,20 @@ export function parseStreamSpec(v: unknown): StreamSpec {
 const count = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
 const text = (v: unknown, max: number): v is string => typeof v === 'string' && v.length <= max;
 
-/** A producer frame, or undefined for anything else (dropped and counted by the reader). */
-export function parseProducerFrame(data: Uint8Array): ProducerFrame | undefined {
-  let f: Record<string, unknown>;
+/** The decoded frame when it is an object at all. */
+function frameObject(data: Uint8Array): Record<string, unknown> | undefined {
   try {
-    f = decode(data) as Record<string, unknown>;
+    const f = decode(data);
+    return typeof f === 'object' && f !== null ? (f as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
   }
-  if (typeof f !== 'object' || f === null) return undefined;
+}
+
+/** A producer frame, or undefined for anything else (dropped and counted by the reader). */
+export function parseProducerFrame(data: Uint8Array): ProducerFrame | undefined {
+  const f = frameObject(data);
+  if (!f) return undefined;
   switch (f.t) {
     case 'open':
       return text(f.ctl, MAX_SUBJECT) && SUBJECT.test(f.ctl) ? { t: 'open', ctl: f.ctl } : undefined;
@@ -75,13 +80,8 @@ export function parseProducerFrame(data: Uint8Array): ProducerFrame | undefined 
 }
 
 export function parseReaderFrame(data: Uint8Array): ReaderFrame | undefined {
-  let f: Record<string, unknown>;
-  try {
-    f = decode(data) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
-  if (typeof f !== 'object' || f === null) return undefined;
+  const f = frameObject(data);
+  if (!f) return undefined;
   if (f.t === 'cancel') return { t: 'cancel' };
   if (f.t === 'credit' && count(f.read)) return { t: 'credit', read: f.read };
   return undefined;
