@@ -16,7 +16,7 @@ import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } fr
 import { startOperatorNodes } from './fixtures/operator-nodes.js';
 
 const CLUSTER = 'stream';
-// Everything on one real cpu node (no modelled device): an SLA the host's own speed can hold.
+// A real cpu node and a modelled h100 (the LLM ops' placement hint); an SLA either can hold.
 const graph = readFileSync(
   new URL('../packages/ir/samples/tool-agent.llama3-8b.mlir', import.meta.url),
   'utf8',
@@ -31,7 +31,14 @@ const nodes: Cluster[] = [];
 
 before(async () => {
   nats = await startEmbeddedNats();
-  nodes.push(...(await startOperatorNodes(nats.url, CLUSTER, [['node-cpu', []]])).values());
+  nodes.push(
+    ...(
+      await startOperatorNodes(nats.url, CLUSTER, [
+        ['node-cpu', []],
+        ['node-h100', ['h100']],
+      ])
+    ).values(),
+  );
   client = await connectCluster({ nats: nats.url, name: CLUSTER, log: () => undefined });
   coordinator = new Coordinator(client, { driftEvery: 1_000_000 });
   await coordinator.start();
@@ -54,7 +61,12 @@ test('tokens and text arrive while the request runs and spell the recorded answe
   await runner.run(deployment, 'r-warm', request);
   const stream = runner.stream(deployment, 'r-stream-1', request);
   const events: StreamEvent[] = [];
-  for await (const e of stream) events.push(e);
+  const at: number[] = [];
+  const t0 = performance.now();
+  for await (const e of stream) {
+    events.push(e);
+    at.push(performance.now() - t0);
+  }
   const result = await stream.result;
   const answer = result.answer as { llmText: string };
 
@@ -71,6 +83,13 @@ test('tokens and text arrive while the request runs and spell the recorded answe
   const firstText = events.findIndex((e) => e.opId === opOf('llm.detokenize'));
   const lastToken = events.findLastIndex((e) => e.opId === opOf('llm.decode'));
   assert.ok(firstText < lastToken, `first text at ${firstText}, last token at ${lastToken}`);
+
+  // Decode ran on the modelled h100: its tokens came paced over its predicted time, the last no
+  // sooner than that time after the request began (not all at once at the host's speed).
+  const decode = deployment.ops.find((o) => o.op === 'llm.decode')!;
+  assert.equal(result.ops[decode.id]!.modelled, true);
+  const lastAt = at[events.findLastIndex((e) => e.opId === decode.id)]!;
+  assert.ok(lastAt >= decode.estimatedMs, `last token at ${lastAt} ms, predicted ${decode.estimatedMs} ms`);
 
   // Prefill handed its KV cache to decode through the memory bucket (decode did not prefill again).
   assert.equal(typeof result.ops[opOf('llm.prefill')]!.timings?.kvStoreMs, 'number');

@@ -2,7 +2,15 @@ import { type ActorContext, defineActor } from '@stitch/runtime';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { batchLimits } from './llm.js';
 import { validateOpConfig } from './op-config.js';
-import { type Context, type OpConfig, type OpReply, prepareOp, runOp } from './ops.js';
+import {
+  type Context,
+  type OpConfig,
+  type OpReply,
+  type OpStream,
+  prepareOp,
+  runOp,
+  streamItems,
+} from './ops.js';
 import { PARTIAL_OPS } from './streaming.js';
 import { vectorOperator } from './vector-operator.js';
 
@@ -69,8 +77,10 @@ async function run(
   let out: Context;
   let computeMs: number;
   try {
-    // Asked with ref.stream(): an op that streams (decode) sends its items as it makes them.
-    out = await runOp(cfg, msg.ctx ?? {}, msg.rid, actx.stream);
+    // Asked with ref.stream(): an op that streams (decode) sends its items as it makes them; on a
+    // modelled device, spread over the predicted time as the device would make them.
+    const stream = actx.stream && cfg.modelled ? pacedStream(actx.stream, cfg, t0) : actx.stream;
+    out = await runOp(cfg, msg.ctx ?? {}, msg.rid, stream);
     computeMs = performance.now() - t0;
     // A modelled device takes the predicted time; the host computed the output meanwhile.
     if (cfg.modelled && computeMs < cfg.estimatedMs) await sleep(cfg.estimatedMs - computeMs);
@@ -94,6 +104,24 @@ async function run(
   s.seen.set(msg.rid, reply);
   if (s.seen.size > KEEP) s.seen.delete(s.seen.keys().next().value!);
   return reply;
+}
+
+/**
+ * A modelled op's stream: item k goes out no sooner than (k + 1)/n of the predicted time after the
+ * start (n: the items the op will make), so its first item and the pace of the rest are the
+ * modelled device's, not the host's.
+ */
+function pacedStream(stream: OpStream, cfg: OpConfig, t0: number): OpStream {
+  const n = Math.max(1, streamItems(cfg));
+  let k = 0;
+  return {
+    signal: stream.signal,
+    async write(item) {
+      const due = t0 + (cfg.estimatedMs * ++k) / n - performance.now();
+      if (due > 0) await sleep(due);
+      return stream.write(item);
+    },
+  };
 }
 
 function operatorActor(kind: string, concurrency = 1) {

@@ -145,6 +145,11 @@ export const STREAM_FUNCTIONS: Record<string, StreamFn> = {
     decodeOp(cfg, ctx, { emit: (token) => stream.write({ token }), signal: stream.signal }),
 };
 
+/** How many items an op's streaming form makes (decode: its tokens), for pacing a modelled one. */
+export function streamItems(cfg: OpConfig): number {
+  return cfg.op === 'llm.decode' ? decodeSteps(cfg.attrs.tokens) : 1;
+}
+
 /**
  * Runs the op's function (its streaming form when `stream` is given and it has one); the merged
  * context flows on minus fields downstream ops do not read.

@@ -106,10 +106,42 @@ async function runDemo({ requests, leaveAfter, crash, report }: DemoRun): Promis
       }
     }
     await summarise(cluster, coordinator, d, results, failures, requests, stopped?.at ?? 0);
+    await streamOne(runner, coordinator.deployment(d.name) ?? d);
     if (report) writeReport(report, coordinator, d, results, requests, stopped);
   } finally {
     await local?.close();
     say(`demo took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+}
+
+/** One more request, streamed (after the counts): when its tokens and text arrived. */
+async function streamOne(runner: GraphRunner, d: Deployment): Promise<void> {
+  const decode = d.ops.find((o) => o.op === 'llm.decode');
+  if (!decode) return;
+  const t0 = performance.now();
+  const stream = runner.stream(d, 'r-streamed', REQUESTS[0]!);
+  let first: number | undefined;
+  let last = 0;
+  let tokens = 0;
+  let text = '';
+  try {
+    for await (const e of stream) {
+      const item = e.item as { token?: number; text?: string };
+      if (e.opId === decode.id) {
+        first ??= performance.now() - t0;
+        last = performance.now() - t0;
+        tokens++;
+      } else if (typeof item.text === 'string') text += item.text;
+    }
+    const r = await stream.result;
+    const op = r.ops[decode.id]!;
+    say();
+    say(
+      `streamed request: first token after ${first?.toFixed(0)} ms, ${tokens} tokens by ${last.toFixed(0)} ms, answer at ${r.latencyMs.toFixed(0)} ms ` +
+        `(decode on ${op.device}${op.modelled ? ', modelled: tokens paced over its predicted time' : ''}); text ${JSON.stringify(text)}`,
+    );
+  } catch (err) {
+    say(`streamed request FAILED: ${(err as Error).message}`);
   }
 }
 
