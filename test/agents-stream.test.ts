@@ -123,3 +123,20 @@ test('breaking out of the loop cancels the request; the next one runs', async ()
   assert.ok(n >= 16);
   assert.equal(typeof ((await next.result).answer as { llmText: unknown }).llmText, 'string');
 });
+
+test('partial results only from ops that give them, and only for a context object', async () => {
+  const detok = deployment.ops.find((o) => o.op === 'llm.detokenize')!;
+  const decode = deployment.ops.find((o) => o.op === 'llm.decode')!;
+  const ask = (op: typeof detok, ctx: unknown) =>
+    client.ref({ type: op.actorType, id: op.actorId }).ask({ type: 'partial', ctx } as never);
+  const text = (await ask(detok, { tokens: [72, 105] })) as { llmText: string };
+  assert.equal(typeof text.llmText, 'string');
+  await assert.rejects(
+    ask(detok, 'not an object'),
+    (err: { code?: string }) => err.code === 'REQUEST_FAILED',
+  );
+  await assert.rejects(ask(detok, [1, 2]), (err: { code?: string }) => err.code === 'REQUEST_FAILED');
+  await assert.rejects(ask(decode, { tokens: [1] }), (err: { code?: string }) => err.code === 'OP_UNKNOWN');
+  // The operator goes on serving.
+  assert.equal(typeof ((await ask(detok, { tokens: [65] })) as { llmText: string }).llmText, 'string');
+});
