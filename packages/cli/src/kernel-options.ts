@@ -2,7 +2,13 @@
 // the cluster's object store, verified), `--kernel-signing-key` (publish what this node compiles, signed),
 // `--kernel-unsigned` (fetch unsigned: every writer of the store trusted). None: compile locally only.
 import { readFileSync } from 'node:fs';
-import { KernelSource, kernelStoreName, setKernelSource } from '@stitch/compiler';
+import {
+  type KernelOrigin,
+  KernelSource,
+  kernelStoreName,
+  onKernelObtained,
+  setKernelSource,
+} from '@stitch/compiler';
 import { type Cluster, InvalidOptions } from '@stitch/runtime';
 import type { Command } from 'commander';
 
@@ -34,6 +40,21 @@ function readPem(file: string, what: string): string {
   } catch (err) {
     throw new InvalidOptions(`could not read the ${what} ${file}: ${(err as Error).message}`);
   }
+}
+
+/**
+ * Logs each kernel this process compiles or fetches, with the counts so far: a first compile takes
+ * seconds per kernel, and a node should say what it is doing meanwhile (cached ones are only counted).
+ */
+export function logKernelProgress(log: (line: string) => void): () => void {
+  const n: Record<KernelOrigin, number> = { compiled: 0, fetched: 0, cached: 0 };
+  return onKernelObtained((e) => {
+    n[e.origin]++;
+    if (e.origin === 'cached') return;
+    log(
+      `kernel ${e.spec.op} (${e.target}) ${e.origin} in ${Math.round(e.ms)} ms; so far ${n.compiled} compiled, ${n.fetched} fetched, ${n.cached} from the cache`,
+    );
+  });
 }
 
 /** Sets this process's kernel source from the flags; returns a line saying what it does, or undefined. */

@@ -11,11 +11,12 @@ export {
   ToolchainMissing,
 } from './errors.js';
 export { generateKernel } from './generate.js';
-export type { KernelOrigin, KernelSourceOptions } from './kernel-source.js';
+export type { KernelObtained, KernelOrigin, KernelSourceOptions } from './kernel-source.js';
 export {
   KernelSource,
   kernelStoreName,
   obtainKernel,
+  onKernelObtained,
   setKernelSource,
   specRefName,
 } from './kernel-source.js';

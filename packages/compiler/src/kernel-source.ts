@@ -115,7 +115,39 @@ export async function obtainKernel(
   spec: KernelSpec,
   options: { target: Target; cacheDir?: string },
 ): Promise<Artifact & { origin: KernelOrigin }> {
-  if (processSource) return processSource.obtain(spec, options.target);
-  const built = await compileKernel(spec, options);
-  return { ...built, origin: built.cached ? 'cached' : 'compiled' };
+  const t0 = performance.now();
+  const got = processSource
+    ? await processSource.obtain(spec, options.target)
+    : await compileKernel(spec, options).then((built) => ({
+        ...built,
+        origin: (built.cached ? 'cached' : 'compiled') as KernelOrigin,
+      }));
+  const event = { spec, target: options.target, origin: got.origin, ms: performance.now() - t0 };
+  for (const listener of obtained) {
+    try {
+      listener(event);
+    } catch {
+      // A listener reports progress; its failure is not the kernel's.
+    }
+  }
+  return got;
+}
+
+/** One kernel obtainKernel delivered: which, for what target, from where, and how long it took. */
+export interface KernelObtained {
+  spec: KernelSpec;
+  target: Target;
+  origin: KernelOrigin;
+  ms: number;
+}
+
+const obtained = new Set<(e: KernelObtained) => void>();
+
+/**
+ * Calls `listener` for every kernel this process obtains (progress of a long compile: a node prints
+ * it); returns the function that stops it.
+ */
+export function onKernelObtained(listener: (e: KernelObtained) => void): () => void {
+  obtained.add(listener);
+  return () => obtained.delete(listener);
 }

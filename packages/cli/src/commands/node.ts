@@ -6,7 +6,7 @@ import { type AnyActorDefinition, connectCluster, InvalidOptions } from '@stitch
 import { observeNode } from '@stitch/telemetry';
 import type { Command } from 'commander';
 import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
-import { addKernelOptions, type KernelFlags, useKernelFlags } from '../kernel-options.js';
+import { addKernelOptions, type KernelFlags, logKernelProgress, useKernelFlags } from '../kernel-options.js';
 import { firstSignal } from '../signals.js';
 import { addTelemetryOptions, type TelemetryFlags, telemetryFromFlags } from '../telemetry-options.js';
 
@@ -66,6 +66,7 @@ export function registerNode(program: Command): void {
           return cluster.kv(bucket.name, { create: true, history: 1, ...bucket });
         }
       });
+      logKernelProgress((line) => process.stderr.write(`${line}\n`));
       const kernels = await useKernelFlags(cluster, opts, (line) => process.stderr.write(`${line}\n`));
       if (kernels) process.stdout.write(`${kernels}\n`);
       const node = await cluster.startNode({
