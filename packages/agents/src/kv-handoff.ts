@@ -13,8 +13,10 @@ export interface KvRef {
   bytes: number;
 }
 
-/** Caches above this stay with prefill (one KV value must fit the server's max_payload): decode prefills itself. */
-const MAX_KV_BYTES = 900 * 1024;
+/** One value of the bucket: a part of a cache (a value must fit the server's max_payload). */
+const PART_BYTES = 900 * 1024;
+/** Caches above this stay with prefill: decode prefills the prompt itself. */
+const MAX_KV_BYTES = 64 * PART_BYTES;
 const MAGIC = 0x3156_4b53; // "SKV1" little-endian
 const RID = /^[A-Za-z0-9_-]{1,128}$/;
 
@@ -45,13 +47,19 @@ export function decodeKv(bytes: Uint8Array): KvCache | undefined {
   return { position: view.getUint32(4, true), k: floats.subarray(0, n), v: floats.subarray(n) };
 }
 
-/** Stores request `rid`'s cache for decode; undefined when it is too large, the id unusable as a key, or the bucket unreachable. */
+/**
+ * Stores request `rid`'s cache for decode, in parts of at most PART_BYTES (`<key>.<i>`); undefined
+ * when it is too large, the id unusable as a key, or the bucket unreachable.
+ */
 export async function storeKv(cfg: Where, rid: string, kv: KvCache): Promise<KvRef | undefined> {
   const bytes = encodeKv(kv);
   if (bytes.length > MAX_KV_BYTES || !RID.test(rid)) return undefined;
   const key = `${keyPrefix(cfg)}${rid}`;
   try {
-    await withKvCache(cfg.natsUrl, cfg.cluster, (bucket) => bucket.put(key, bytes));
+    await withKvCache(cfg.natsUrl, cfg.cluster, async (bucket) => {
+      for (let i = 0, at = 0; at < bytes.length; i++, at += PART_BYTES)
+        await bucket.put(`${key}.${i}`, bytes.subarray(at, at + PART_BYTES));
+    });
   } catch {
     // No bucket to hand it through (no server, no permission): decode prefills the prompt itself,
     // which gives the same tokens, only later.
@@ -62,20 +70,32 @@ export async function storeKv(cfg: Where, rid: string, kv: KvCache): Promise<KvR
 
 /**
  * The cache a reference names, read once and purged; undefined when the reference is not one of this
- * deployment's, or the cache is gone or unreadable (decode then prefills the prompt itself).
+ * deployment's, or the cache is gone, incomplete or unreadable (decode then prefills the prompt itself).
  */
 export async function fetchKv(cfg: Where, ref: unknown): Promise<KvCache | undefined> {
-  const key = (ref as Partial<KvRef> | null)?.key;
+  const r = ref as Partial<KvRef> | null;
+  const key = r?.key;
+  const size = r?.bytes;
   if (
     typeof key !== 'string' ||
     !key.startsWith(keyPrefix(cfg)) ||
-    !RID.test(key.slice(keyPrefix(cfg).length))
+    !RID.test(key.slice(keyPrefix(cfg).length)) ||
+    !Number.isInteger(size) ||
+    (size as number) < 12 ||
+    (size as number) > MAX_KV_BYTES
   )
     return undefined;
+  const parts = Math.ceil((size as number) / PART_BYTES);
   return withKvCache(cfg.natsUrl, cfg.cluster, async (bucket) => {
-    const e = await bucket.get(key);
-    if (e?.operation !== 'PUT') return undefined;
-    await bucket.purge(key).catch(() => undefined);
-    return decodeKv(e.value);
+    const bytes = new Uint8Array(size as number);
+    let complete = true;
+    for (let i = 0; i < parts; i++) {
+      const e = await bucket.get(`${key}.${i}`);
+      const want = Math.min(PART_BYTES, (size as number) - i * PART_BYTES);
+      if (e?.operation !== 'PUT' || e.value.length !== want) complete = false;
+      else bytes.set(e.value, i * PART_BYTES);
+      await bucket.purge(`${key}.${i}`).catch(() => undefined);
+    }
+    return complete ? decodeKv(bytes) : undefined;
   });
 }
