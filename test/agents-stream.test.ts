@@ -2,10 +2,8 @@
 // detokenize's text reach the caller as they are made, spell exactly the recorded answer, and
 // cancelling stops the request.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import {
-  type AgentRequest,
   Coordinator,
   closeMemoryConnections,
   type Deployment,
@@ -13,15 +11,12 @@ import {
   type StreamEvent,
 } from '@stitch/agents';
 import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
-import { startOperatorNodes } from './fixtures/operator-nodes.js';
+import { startOperatorNodes, TOOL_AGENT_REQUEST, toolAgentGraph } from './fixtures/operator-nodes.js';
 
 const CLUSTER = 'stream';
 // A real cpu node and a modelled h100 (the LLM ops' placement hint); an SLA either can hold.
-const graph = readFileSync(
-  new URL('../packages/ir/samples/tool-agent.llama3-8b.mlir', import.meta.url),
-  'utf8',
-).replace(/sla_ms = \d+ : i64/, 'sla_ms = 600000 : i64');
-const request: AgentRequest = { query: 'what is 2+2?', expr: '2+2', search: 'kv cache' };
+const graph = toolAgentGraph((m) => m.replace(/sla_ms = \d+ : i64/, 'sla_ms = 600000 : i64'));
+const request = TOOL_AGENT_REQUEST;
 
 let nats: EmbeddedNats;
 let client: Cluster;

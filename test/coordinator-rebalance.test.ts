@@ -4,12 +4,10 @@
 // are exactly the activations the nodes host, and every request is answered once with its effect
 // (memory.store) applied once.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import {
-  type AgentRequest,
   Coordinator,
   closeMemoryConnections,
   type Deployment,
@@ -19,16 +17,13 @@ import {
   watchDeployment,
 } from '@stitch/agents';
 import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
-import { startOperatorNodes } from './fixtures/operator-nodes.js';
+import { startOperatorNodes, TOOL_AGENT_REQUEST, toolAgentGraph } from './fixtures/operator-nodes.js';
 
 const CLUSTER = 'rebal';
 // The tool agent with 64 output tokens: its decode takes ~280 ms on a modelled gaudi3, far longer
 // than the real work the host does for it, so a busy CPU does not change what the loop sees.
-const graph = readFileSync(
-  new URL('../packages/ir/samples/tool-agent.llama3-8b.mlir', import.meta.url),
-  'utf8',
-).replace(/max_tokens = \d+ : i64/, 'max_tokens = 64 : i64');
-const request: AgentRequest = { query: 'what is 2+2?', expr: '2+2', search: 'kv cache' };
+const graph = toolAgentGraph((m) => m.replace(/max_tokens = \d+ : i64/, 'max_tokens = 64 : i64'));
+const request = TOOL_AGENT_REQUEST;
 
 let nats: EmbeddedNats;
 let client: Cluster;
