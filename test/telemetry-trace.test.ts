@@ -125,6 +125,17 @@ test('one request is one trace: an ask span and an actor span for every op, from
     instances.add(turn.resource['service.instance.id']);
   }
   assert.ok(instances.size >= 2, `spans from ${[...instances].join(', ')}`);
+  // Each op's own work (kernels for the LLM ops) is a span inside its actor's turn.
+  await receiver!.until(() => ops.every((o) => inTrace().some((s) => s.name === `compute ${o.op}`)));
+  for (const op of ops) {
+    const compute = inTrace().find(
+      (s) =>
+        s.name === `compute ${op.op}` &&
+        s.attributes['stitch.device'] !== undefined &&
+        s.parentSpanId === of(SPAN_KIND.server, op.actorId)?.spanId,
+    );
+    assert.ok(compute, `${op.id}: a compute span inside its turn`);
+  }
   const deploy = receiver!.spans.find((s) => s.name === 'coordinator deploy');
   assert.equal(deploy?.resource['service.name'], 'stitch-coordinator');
 });

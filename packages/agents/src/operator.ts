@@ -12,6 +12,7 @@ import {
   streamItems,
 } from './ops.js';
 import { PARTIAL_OPS } from './streaming.js';
+import { inSpan } from './tracing.js';
 import { vectorOperator } from './vector-operator.js';
 
 export type { OpReply } from './ops.js';
@@ -80,7 +81,14 @@ async function run(
     // Asked with ref.stream(): an op that streams (decode) sends its items as it makes them; on a
     // modelled device, spread over the predicted time as the device would make them.
     const stream = actx.stream && cfg.modelled ? pacedStream(actx.stream, cfg, t0) : actx.stream;
-    out = await runOp(cfg, msg.ctx ?? {}, msg.rid, stream);
+    // The op's own work (kernels, tools, engines) as a span inside the actor's turn.
+    const attributes = { 'stitch.op': cfg.op, 'stitch.device': cfg.device, 'stitch.modelled': cfg.modelled };
+    out = await inSpan(
+      `compute ${cfg.op}`,
+      attributes,
+      () => runOp(cfg, msg.ctx ?? {}, msg.rid, stream),
+      actx.traceparent,
+    );
     computeMs = performance.now() - t0;
     // A modelled device takes the predicted time; the host computed the output meanwhile.
     if (cfg.modelled && computeMs < cfg.estimatedMs) await sleep(cfg.estimatedMs - computeMs);
