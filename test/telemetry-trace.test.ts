@@ -136,6 +136,8 @@ test('one request is one trace: an ask span and an actor span for every op, from
     );
     assert.ok(compute, `${op.id}: a compute span inside its turn`);
   }
+  // The coordinator exports on its own schedule too.
+  await receiver!.until(() => receiver!.spans.some((s) => s.name === 'coordinator deploy'));
   const deploy = receiver!.spans.find((s) => s.name === 'coordinator deploy');
   assert.equal(deploy?.resource['service.name'], 'stitch-coordinator');
 });
