@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares this checkout to run: system packages (nats-server, LLVM/MLIR 19, OpenBLAS for the
-# kernel benchmark's reference), pnpm (pinned), dependencies from the lockfile, the native addon
-# and the TypeScript build. Idempotent: when everything is present it finishes in seconds.
+# kernel benchmark's reference, pocketsphinx and espeak-ng for the speech operators), pnpm
+# (pinned), dependencies from the lockfile, the native addon and the TypeScript build. Idempotent: when everything is present it finishes in seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +19,8 @@ declare -A PACKAGE_OF=(
   [ip]=iproute2
   [nft]=nftables
   [chromium]=chromium
+  # @stitch/speech: the text-to-speech engine.
+  [espeak-ng]=espeak-ng
   # test/deploy-manifests checks the systemd units with it.
   [systemd-analyze]=systemd
 )
@@ -28,6 +30,9 @@ for tool in "${!PACKAGE_OF[@]}"; do
 done
 [ -e /usr/include/x86_64-linux-gnu/cblas.h ] || [ -e /usr/include/cblas.h ] || [ "$(uname -m)" != x86_64 ] ||
   missing+=(libopenblas-dev)
+# @stitch/speech: its speech-to-text worker is compiled against libpocketsphinx and loads this model.
+[ -e /usr/include/pocketsphinx/pocketsphinx.h ] || missing+=(libpocketsphinx-dev)
+[ -e /usr/share/pocketsphinx/model/en-us/en-us.lm.bin ] || missing+=(pocketsphinx-en-us)
 command -v make >/dev/null 2>&1 && command -v g++ >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1 ||
   missing+=(make g++ python3)
 

@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { after, test } from 'node:test';
+import {
+  EspeakSynthesizer,
+  encodeWav,
+  MAX_SPEAK_CHARS,
+  PocketsphinxRecognizer,
+  SpeechError,
+  wordErrorRate,
+} from '../src/index.js';
+
+// Generated set: espeak-ng says each sentence, pocketsphinx transcribes it. Both engines are
+// deterministic, so the rate is the same on every run with the same Debian packages.
+const SENTENCES = [
+  'what is the weather like in paris today',
+  'please call my office tomorrow morning',
+  'how efficient are solar panels',
+  'send the report to my manager',
+  'the meeting starts at nine o clock',
+  'find a good restaurant near the station',
+];
+
+const tts = new EspeakSynthesizer();
+const stt = new PocketsphinxRecognizer();
+after(() => stt.close());
+
+const workerPids = () =>
+  execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes('stt-worker-'))
+    .map((l) => Number(l.trim().split(/\s+/)[0]));
+
+test('espeak-ng speech transcribed by pocketsphinx: word error rate on the generated set', async () => {
+  const pairs = [];
+  for (const reference of SENTENCES) {
+    const pcm = await tts.synthesize(reference);
+    assert.equal(pcm.sampleRate, 22_050);
+    assert.ok(pcm.samples.length > 22_050, 'at least a second of speech');
+    const t = await stt.transcribe(encodeWav(pcm));
+    assert.equal(t.engine, 'pocketsphinx');
+    pairs.push({ reference, hypothesis: t.text });
+  }
+  const wer = wordErrorRate(pairs);
+  console.log(`pocketsphinx on espeak-ng speech: WER ${wer.toFixed(3)} over ${SENTENCES.length} sentences`);
+  for (const p of pairs) console.log(`  "${p.reference}" -> "${p.hypothesis}"`);
+  // Poor (about half the words) but well below this: a broken pipeline (wrong rate, silence, noise) is near 1.
+  assert.ok(wer <= 0.7, `WER ${wer} above 0.7`);
+});
+
+test('utterances asked at once are answered in order, each with its own transcript', async () => {
+  const wavs = await Promise.all(SENTENCES.slice(0, 3).map(async (s) => encodeWav(await tts.synthesize(s))));
+  const alone = [];
+  for (const w of wavs) alone.push((await stt.transcribe(w)).text);
+  const together = await Promise.all(wavs.map((w) => stt.transcribe(w)));
+  assert.deepEqual(
+    together.map((t) => t.text),
+    alone,
+  );
+});
+
+test('silence transcribes to nothing, and garbage is refused without disturbing the worker', async () => {
+  const silence = await stt.transcribe(encodeWav({ samples: new Int16Array(16_000), sampleRate: 16_000 }));
+  assert.equal(silence.text, '');
+  await assert.rejects(
+    stt.transcribe(new TextEncoder().encode('not audio')),
+    (e) => e instanceof SpeechError && e.code === 'SPEECH_WAV_INVALID',
+  );
+  const [pid] = workerPids();
+  const t = await stt.transcribe(encodeWav(await tts.synthesize(SENTENCES[4]!)));
+  assert.match(t.text, /meeting/);
+  assert.deepEqual(workerPids(), [pid], 'the same worker served');
+});
+
+test('a worker that dies mid-utterance fails that utterance only; the next starts a new worker', async () => {
+  const wav = encodeWav(await tts.synthesize(SENTENCES[4]!));
+  await stt.transcribe(wav);
+  const [pid] = workerPids();
+  assert.ok(pid, 'a worker runs');
+  const pending = stt.transcribe(encodeWav({ samples: new Int16Array(16_000 * 20), sampleRate: 16_000 }));
+  process.kill(pid, 'SIGKILL');
+  await assert.rejects(pending, (e) => e instanceof SpeechError && e.code === 'SPEECH_WORKER_FAILED');
+  assert.match((await stt.transcribe(wav)).text, /meeting/);
+  const now = workerPids();
+  assert.equal(now.length, 1);
+  assert.notEqual(now[0], pid);
+});
+
+test('the queue is bounded: past it, a typed busy error', async () => {
+  const small = new PocketsphinxRecognizer({ maxQueue: 2 });
+  try {
+    const wav = encodeWav({ samples: new Int16Array(16_000), sampleRate: 16_000 });
+    const accepted = [small.transcribe(wav), small.transcribe(wav)];
+    await assert.rejects(small.transcribe(wav), (e) => e instanceof SpeechError && e.code === 'SPEECH_BUSY');
+    await Promise.all(accepted);
+  } finally {
+    await small.close();
+  }
+  await assert.rejects(
+    small.transcribe(new Uint8Array(44)),
+    (e) => e instanceof SpeechError && e.code === 'SPEECH_CLOSED',
+  );
+});
+
+test('a missing model is a typed error that says what to install', async () => {
+  const r = new PocketsphinxRecognizer({ modelDir: '/nonexistent' });
+  await assert.rejects(
+    r.transcribe(encodeWav({ samples: new Int16Array(1600), sampleRate: 16_000 })),
+    (e) =>
+      e instanceof SpeechError &&
+      e.code === 'SPEECH_WORKER_UNAVAILABLE' &&
+      /pocketsphinx-en-us/.test(e.message),
+  );
+});
+
+test('text to speak is checked: empty, too long, a voice that is not a name', async () => {
+  await assert.rejects(tts.synthesize('  '), (e) => e instanceof SpeechError && /empty/.test(e.message));
+  await assert.rejects(tts.synthesize('a'.repeat(MAX_SPEAK_CHARS + 1)), (e) => e instanceof SpeechError);
+  assert.throws(
+    () => new EspeakSynthesizer({ voice: '--stdin; rm' }),
+    (e) => e instanceof SpeechError,
+  );
+  // Text that looks like options is spoken, not obeyed (it goes in on stdin).
+  const pcm = await tts.synthesize('--help -w /tmp/owned.wav');
+  assert.ok(pcm.samples.length > 0);
+});
