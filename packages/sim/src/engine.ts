@@ -30,9 +30,9 @@ export interface EngineConfig {
   controlS: number;
   maxInFlight: number;
   migrationMs: number;
-  /** Called at each control event; returns a new class per task or null. */
-  control: (engine: Engine, nowMs: number) => Int32Array | null;
-  /** Replicas per task for an assignment. */
+  /** Called at each control event; it may `migrate` and `rescale` the engine. */
+  control: (engine: Engine, nowMs: number) => void;
+  /** Replicas per task for an assignment (on a migration). */
   allocate: (assign: Int32Array) => Int32Array;
 }
 
@@ -85,7 +85,7 @@ export class Engine {
     const p = c.problem;
     const n = p.tasks.length;
     this.n = n;
-    this.stats = new Stats(p.classes.length, c.windowS, c.slaMs);
+    this.stats = new Stats(p.classes.length, n, c.windowS, c.slaMs);
     const index = new Map(p.tasks.map((t, i) => [t.id, i]));
     const from = Int32Array.from(p.edges, (e) => index.get(e.from)!);
     const to = Int32Array.from(p.edges, (e) => index.get(e.to)!);
@@ -113,6 +113,7 @@ export class Engine {
     this.qTime = Array.from({ length: n }, () => new Float64Array(64));
     this.assign = assign;
     this.servers = c.allocate(assign);
+    this.stats.replicas(0, this.servers);
     this.base = new Float64Array(n);
     this.devs = new Float64Array(n);
     this.xfer = new Float64Array(p.edges.length);
@@ -141,10 +142,10 @@ export class Engine {
   }
 
   /** Moves the tasks whose class changed; their pools start serving after the migration time. */
-  migrate(assign: Int32Array, nowMs: number): number {
+  migrate(assign: Int32Array, nowMs: number): void {
     let moved = 0;
     for (let i = 0; i < this.n; i++) if (assign[i] !== this.assign[i]) moved++;
-    if (moved === 0) return 0;
+    if (moved === 0) return;
     const servers = this.c.allocate(assign);
     for (let i = 0; i < this.n; i++) {
       if (assign[i] !== this.assign[i] && this.c.migrationMs > 0) {
@@ -155,8 +156,27 @@ export class Engine {
     this.assign = assign;
     this.servers = servers;
     this.applyTimes();
+    this.stats.migrations(nowMs, moved);
+    this.stats.replicas(nowMs, servers);
     for (let i = 0; i < this.n; i++) this.drain(i, nowMs);
-    return moved;
+  }
+
+  /**
+   * Sets each task's replicas on its class. Added replicas serve at once; a removed replica finishes
+   * the execution it is running, and the pool starts no more than its new count.
+   */
+  rescale(replicas: Int32Array, nowMs: number): void {
+    let up = 0;
+    let down = 0;
+    for (let i = 0; i < this.n; i++) {
+      if (replicas[i]! > this.servers[i]!) up++;
+      else if (replicas[i]! < this.servers[i]!) down++;
+    }
+    if (up + down === 0) return;
+    this.servers = Int32Array.from(replicas);
+    this.stats.scalings(nowMs, up, down);
+    this.stats.replicas(nowMs, this.servers);
+    for (let i = 0; i < this.n; i++) this.drain(i, nowMs);
   }
 
   private growSlots(cap: number): void {
@@ -202,8 +222,7 @@ export class Engine {
           if (t <= endMs) heap.push(t, c.source.shape(), ARRIVAL);
         }
       } else if (kind === CONTROL) {
-        const next = c.control(this, now);
-        if (next) this.stats.migrations(now, this.migrate(next, now));
+        c.control(this, now);
         // Control stops with the arrivals; the queues then drain under the last placement.
         if (this.arrived < c.requests && now + c.controlS * 1e3 <= endMs)
           heap.push(now + c.controlS * 1e3, 0, CONTROL);
@@ -230,6 +249,7 @@ export class Engine {
   }
 
   private enqueue(s: number, i: number, now: number): void {
+    this.stats.opArrival(i);
     if (this.busy[i]! < this.servers[i]! && this.qLen[i] === 0 && now >= this.readyAt[i]!) {
       this.start(s, i, now);
       return;
@@ -261,6 +281,7 @@ export class Engine {
     if (c.noise === 1) d *= c.rng.exponential(1);
     else if (c.noise === 2) d *= Math.exp(c.lognormalSigma * c.rng.normal() - 0.5 * c.lognormalSigma ** 2);
     this.stats.busy(now, this.assign[i]!, d * this.devs[i]!);
+    this.stats.opStart(i, d);
     this.heap.push(now + d, s, FINISH | (i << 3));
   }
 
@@ -299,10 +320,11 @@ export class Engine {
     if (--this.pending[s * this.n + v]! === 0) this.enqueue(s, v, now);
   }
 
-  /** Op executions waiting in queues now. */
-  queued(): number {
+  /** Op executions waiting in queues now: all ops', or op i's. */
+  queued(i?: number): number {
+    if (i !== undefined) return this.qLen[i]!;
     let q = 0;
-    for (let i = 0; i < this.n; i++) q += this.qLen[i]!;
+    for (let k = 0; k < this.n; k++) q += this.qLen[k]!;
     return q;
   }
 }

@@ -34,17 +34,22 @@ export function resolvePlacement(p: PlacementProblem, ids: readonly string[], wh
   });
 }
 
+/** How a placement's replicas are set: share out every device, or one replica per task. */
+export type ReplicaMode = 'fill' | 'one';
+
 /**
- * Replicas per task: each class's devices are shared among the tasks placed on it in proportion to
- * the device time they need per request (time × devices per replica), so every task on a class
- * sees about the same utilisation. Each task gets at least one replica; the rest go one replica at
- * a time to the task whose per-replica load is highest.
+ * Replicas per task. `fill`: each class's devices are shared among the tasks placed on it in
+ * proportion to the device time they need per request (time × devices per replica), so every task
+ * on a class sees about the same utilisation; each task gets at least one replica, the rest go one
+ * replica at a time to the task whose per-replica load is highest. `one`: one replica per task, as
+ * the coordinator deploys; the rest of the devices stay free for a policy to scale into.
  */
 export function allocate(
   p: PlacementProblem,
   assign: Int32Array,
   counts: Int32Array,
   loadScale: Float64Array,
+  mode: ReplicaMode = 'fill',
 ): Int32Array {
   const n = assign.length;
   const replicas = new Int32Array(n);
@@ -52,7 +57,7 @@ export function allocate(
     const on: number[] = [];
     for (let i = 0; i < n; i++) if (assign[i] === j) on.push(i);
     if (on.length === 0) continue;
-    const dev = (i: number) => Math.max(1, p.devices[i]![j]!);
+    const dev = (i: number) => devicesPerReplica(p, i, j);
     const need = (i: number) => p.timeMs[i]![j]! * loadScale[i]! * dev(i);
     let left = counts[j]!;
     let total = 0;
@@ -67,6 +72,7 @@ export function allocate(
         `class ${p.classes[j]!.id} has ${counts[j]} devices, fewer than one replica of each of its ${on.length} tasks needs; add devices or place tasks elsewhere`,
       );
     }
+    if (mode === 'one') continue;
     // Proportional share first, then the remainder greedily.
     for (const i of on) {
       if (total > 0) replicas[i]! += Math.floor((left * need(i)) / total / dev(i));
@@ -88,6 +94,49 @@ export function allocate(
     }
   }
   return replicas;
+}
+
+/** Devices one replica of task i holds on class j. */
+export function devicesPerReplica(p: PlacementProblem, i: number, j: number): number {
+  return Math.max(1, p.devices[i]![j]!);
+}
+
+/**
+ * A policy's replicas per task id applied to `current` (tasks it does not name keep theirs),
+ * checked: known tasks, integers ≥ 1, and no class holding more devices than it has.
+ */
+export function resolveReplicas(
+  p: PlacementProblem,
+  assign: Int32Array,
+  counts: Int32Array,
+  current: Int32Array,
+  decided: Readonly<Record<string, number>>,
+  what: string,
+): Int32Array {
+  if (typeof decided !== 'object' || decided === null)
+    throw new SimError(SimErrorCode.Input, `${what} must map task ids to replica counts`);
+  const index = new Map(p.tasks.map((t, i) => [t.id, i]));
+  const out = Int32Array.from(current);
+  for (const [id, k] of Object.entries(decided)) {
+    const i = index.get(id);
+    if (i === undefined) throw new SimError(SimErrorCode.Input, `${what} names unknown task '${id}'`);
+    if (!Number.isSafeInteger(k) || k < 1)
+      throw new SimError(
+        SimErrorCode.Input,
+        `${what}.${id} must be an integer ≥ 1, got ${JSON.stringify(k)}`,
+      );
+    out[i] = k;
+  }
+  const used = new Float64Array(counts.length);
+  for (let i = 0; i < out.length; i++) used[assign[i]!]! += out[i]! * devicesPerReplica(p, i, assign[i]!);
+  used.forEach((u, j) => {
+    if (u > counts[j]!)
+      throw new SimError(
+        SimErrorCode.Input,
+        `${what} needs ${u} devices of class ${p.classes[j]!.id}, which has ${counts[j]}`,
+      );
+  });
+  return out;
 }
 
 /** $ per hour of the whole fleet: every device is paid for whether busy or idle. */

@@ -18,11 +18,36 @@ export interface Snapshot {
   attainment: number | null;
   /** Op executions waiting in queues now. */
   queued: number;
+  /** Each op over the period, in `problem.tasks` order (the simulator always fills it). */
+  ops?: readonly OpPeriod[];
+  /** What the policy's last decision carried in `state` (undefined before it carried any). */
+  state?: unknown;
 }
 
-/** A policy's answer: a new class per task (tasks whose class changes are migrations), or nothing. */
+/** One op over the last control period, as the simulator measured it. */
+export interface OpPeriod {
+  /** Replicas serving it now. */
+  replicas: number;
+  /** Executions that reached it (all their inputs in) during the period. */
+  arrivals: number;
+  /** Executions that started on a replica during the period. */
+  started: number;
+  /** Their mean service time on one replica, ms; null when none started. */
+  meanServiceMs: number | null;
+  /** Executions waiting in its queue now. */
+  queued: number;
+}
+
+/**
+ * A policy's answer, or nothing. `placement`: a new class per task (tasks whose class changes are
+ * migrations; the replicas are then set again by the run's `replicas` mode). `replicas`: replicas per
+ * task id on its class after any move (tasks not named keep theirs; a rise is a scale-out, a fall a
+ * scale-in). `state`: handed back in the next snapshot, so a policy that remembers stays a function.
+ */
 export interface Decision {
   placement?: readonly string[];
+  replicas?: Readonly<Record<string, number>>;
+  state?: unknown;
 }
 
 /** Invoked every control period against the simulated clock; pure: no IO, no wall clock. */

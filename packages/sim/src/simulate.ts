@@ -2,7 +2,14 @@ import { type PlacementProblem, planHeuristic } from '@stitch/planner';
 import { type ArrivalSpec, arrivalSource, MAX_REQUESTS } from './arrivals.js';
 import { Engine, type NoiseKind } from './engine.js';
 import { SimError, SimErrorCode } from './errors.js';
-import { allocate, fleetCounts, fleetUsdPerHour, resolvePlacement } from './fleet.js';
+import {
+  allocate,
+  fleetCounts,
+  fleetUsdPerHour,
+  type ReplicaMode,
+  resolvePlacement,
+  resolveReplicas,
+} from './fleet.js';
 import { type Policy, type Snapshot, staticPolicy } from './policy.js';
 import { Random } from './random.js';
 import { MAX_WINDOWS, type Window } from './stats.js';
@@ -44,6 +51,12 @@ export interface SimOptions {
   maxInFlight?: number;
   /** A migrated op's replicas serve again this long after the decision, ms. @default 0 */
   migrationMs?: number;
+  /**
+   * Replicas of the initial placement (and after a migration): `fill` shares out every device of a
+   * class among its ops; `one` starts each op at one replica, as the coordinator deploys, leaving
+   * the rest free for a policy that scales replicas (`rebalancePolicy`). @default 'fill'
+   */
+  replicas?: ReplicaMode;
 }
 
 export interface ClassReport {
@@ -72,6 +85,8 @@ export interface SimResult {
   devices: number;
   classes: ClassReport[];
   migrations: number;
+  /** Replica changes a policy made: ops scaled out, ops scaled in (one per op per decision). */
+  replicaChanges: { scaleOut: number; scaleIn: number };
   /** Rate the initial plan was sized for; 0 when the fleet could not hold the peak; null for a given placement. */
   plannedRate: number | null;
   /** Final class and replicas per task. */
@@ -177,6 +192,9 @@ export function simulate(o: SimOptions): SimResult {
     sigma = Math.sqrt(Math.log(1 + cv * cv));
   } else if (noise.kind !== 'none')
     fail('options.noise.kind', "'none', 'exponential' or 'lognormal'", (noise as { kind: unknown }).kind);
+  const replicaMode = o.replicas ?? 'fill';
+  if (replicaMode !== 'fill' && replicaMode !== 'one')
+    fail('options.replicas', "'fill' or 'one'", replicaMode);
   const policy = o.policy ?? staticPolicy;
   if (typeof policy !== 'function')
     fail('options.policy', 'a function (snapshot) => decision', typeof policy);
@@ -208,6 +226,7 @@ export function simulate(o: SimOptions): SimResult {
     for (let i = 0; i < n; i++) loadScale[i]! += (w / totalWeight) * shapeScale[(k + 1) * n + i]!;
   });
 
+  let policyState: unknown;
   const engine: Engine = new Engine(
     {
       problem: p,
@@ -223,9 +242,19 @@ export function simulate(o: SimOptions): SimResult {
       controlS,
       maxInFlight,
       migrationMs,
-      allocate: (a) => allocate(p, a, counts, loadScale),
+      allocate: (a) => allocate(p, a, counts, loadScale, replicaMode),
       control: (e, nowMs) => {
         const s = e.stats;
+        const ops = p.tasks.map((_, i) => {
+          const started = s.periodOpStarted[i]!;
+          return {
+            replicas: e.servers[i]!,
+            arrivals: s.periodOpArrivals[i]!,
+            started,
+            meanServiceMs: started > 0 ? s.periodOpServiceMs[i]! / started : null,
+            queued: e.queued(i),
+          };
+        });
         const snapshot: Snapshot = {
           timeS: nowMs / 1e3,
           periodS: controlS,
@@ -236,10 +265,19 @@ export function simulate(o: SimOptions): SimResult {
           utilisation: Array.from(counts, (c, j) => (c > 0 ? s.periodBusyMs[j]! / (c * controlS * 1e3) : 0)),
           attainment: s.periodCompleted > 0 ? s.periodAttained / s.periodCompleted : null,
           queued: e.queued(),
+          ops,
+          state: policyState,
         };
         s.resetPeriod();
         const d = policy(snapshot);
-        return d?.placement ? resolvePlacement(p, d.placement, 'the policy decision placement') : null;
+        if (!d) return;
+        if (d.placement) e.migrate(resolvePlacement(p, d.placement, 'the policy decision placement'), nowMs);
+        if (d.replicas)
+          e.rescale(
+            resolveReplicas(p, e.assign, counts, e.servers, d.replicas, 'the policy decision replicas'),
+            nowMs,
+          );
+        if (d.state !== undefined) policyState = d.state;
       },
     },
     assign,
@@ -292,6 +330,7 @@ function report(
       utilisation: counts[j]! > 0 && spanS > 0 ? s.classBusyMs[j]! / (counts[j]! * spanS * 1e3) : 0,
     })),
     migrations: s.migrationCount,
+    replicaChanges: { scaleOut: s.scaleOuts, scaleIn: s.scaleIns },
     placement: p.tasks.map((t, i) => ({
       task: t.id,
       classId: p.classes[e.assign[i]!]!.id,

@@ -11,6 +11,10 @@ export interface Window {
   /** Device-busy share per class, in the problem's class order (work counted when it starts). */
   utilisation: number[];
   migrations: number;
+  /** Replicas per task over the window (time-weighted mean), in the problem's task order. */
+  replicas: number[];
+  /** Replica changes (scale-outs and scale-ins) decided in the window. */
+  replicaChanges: number;
 }
 
 /** The most windows a run may record. */
@@ -18,7 +22,8 @@ export const MAX_WINDOWS = 100_000;
 
 /**
  * Counters of a run: per-request latencies (kept for exact percentiles), the per-window series,
- * and the counters of the current control period.
+ * the counters of the current control period (per class and per op), and every change of an op's
+ * replicas (few: at most one per op per control period or migration).
  */
 export class Stats {
   latencies = new Float64Array(1 << 16);
@@ -30,6 +35,8 @@ export class Stats {
   /** Time of the last completion, ms: the end of the run's span. */
   lastMs = 0;
   migrationCount = 0;
+  scaleOuts = 0;
+  scaleIns = 0;
   readonly classBusyMs: Float64Array;
   // Per window.
   private wArrivals = new Float64Array(64);
@@ -38,6 +45,7 @@ export class Stats {
   private wRejected = new Float64Array(64);
   private wLatency = new Float64Array(64);
   private wMigrations = new Float64Array(64);
+  private wScalings = new Float64Array(64);
   private wBusy: Float64Array;
   private windows = 0;
   private readonly windowMs: number;
@@ -46,15 +54,29 @@ export class Stats {
   periodCompleted = 0;
   periodAttained = 0;
   readonly periodBusyMs: Float64Array;
+  readonly periodOpArrivals: Float64Array;
+  readonly periodOpStarted: Float64Array;
+  /** Service time (one replica's) of the executions started in the period, per op. */
+  readonly periodOpServiceMs: Float64Array;
+  // Replica changes in time order: when, which task, to how many.
+  private readonly replicaMs: number[] = [];
+  private readonly replicaTask: number[] = [];
+  private readonly replicaTo: number[] = [];
+  private readonly replicasNow: Int32Array;
 
   constructor(
     private readonly m: number,
+    private readonly n: number,
     windowS: number,
     private readonly slaMs: number,
   ) {
     this.windowMs = windowS * 1e3;
     this.classBusyMs = new Float64Array(m);
     this.periodBusyMs = new Float64Array(m);
+    this.periodOpArrivals = new Float64Array(n);
+    this.periodOpStarted = new Float64Array(n);
+    this.periodOpServiceMs = new Float64Array(n);
+    this.replicasNow = new Int32Array(n);
     this.wBusy = new Float64Array(64 * m);
   }
 
@@ -73,6 +95,7 @@ export class Stats {
       this.wRejected = grow(this.wRejected);
       this.wLatency = grow(this.wLatency);
       this.wMigrations = grow(this.wMigrations);
+      this.wScalings = grow(this.wScalings);
       this.wBusy = grow(this.wBusy, this.m);
     }
     if (w >= this.windows) this.windows = w + 1;
@@ -88,6 +111,17 @@ export class Stats {
   reject(ms: number): void {
     this.rejected++;
     this.wRejected[this.window(ms)]!++;
+  }
+
+  /** An execution reached op i (all its inputs in). */
+  opArrival(i: number): void {
+    this.periodOpArrivals[i]!++;
+  }
+
+  /** An execution of op i started on a replica for serviceMs. */
+  opStart(i: number, serviceMs: number): void {
+    this.periodOpStarted[i]!++;
+    this.periodOpServiceMs[i]! += serviceMs;
   }
 
   busy(ms: number, cls: number, deviceMs: number): void {
@@ -122,15 +156,60 @@ export class Stats {
     this.wMigrations[this.window(ms)]! += moved;
   }
 
+  /** Replicas per task from `ms` on; logs the tasks whose count changed. */
+  replicas(ms: number, servers: Int32Array): void {
+    for (let i = 0; i < this.n; i++) {
+      if (servers[i] === this.replicasNow[i]) continue;
+      this.replicaMs.push(ms);
+      this.replicaTask.push(i);
+      this.replicaTo.push(servers[i]!);
+      this.replicasNow[i] = servers[i]!;
+    }
+  }
+
+  /** A policy's replica changes: `up` ops scaled out, `down` scaled in. */
+  scalings(ms: number, up: number, down: number): void {
+    this.scaleOuts += up;
+    this.scaleIns += down;
+    this.wScalings[this.window(ms)]! += up + down;
+  }
+
   /** Clears the control-period counters. */
   resetPeriod(): void {
     this.periodArrivals = 0;
     this.periodCompleted = 0;
     this.periodAttained = 0;
     this.periodBusyMs.fill(0);
+    this.periodOpArrivals.fill(0);
+    this.periodOpStarted.fill(0);
+    this.periodOpServiceMs.fill(0);
+  }
+
+  /** Time-weighted mean replicas per task in each of the first `windows` windows. */
+  private replicaSeries(windows: number): number[][] {
+    const W = this.windowMs;
+    const now = new Float64Array(this.n);
+    const out: number[][] = [];
+    let k = 0;
+    for (let w = 0; w < windows; w++) {
+      const start = w * W;
+      const end = start + W;
+      const area = new Float64Array(this.n);
+      const since = new Float64Array(this.n).fill(start);
+      for (; k < this.replicaMs.length && this.replicaMs[k]! < end; k++) {
+        const i = this.replicaTask[k]!;
+        const at = Math.max(start, this.replicaMs[k]!);
+        area[i]! += now[i]! * (at - since[i]!);
+        since[i] = at;
+        now[i] = this.replicaTo[k]!;
+      }
+      out.push(Array.from(area, (a, i) => (a + now[i]! * (end - since[i]!)) / W));
+    }
+    return out;
   }
 
   series(counts: Int32Array): Window[] {
+    const replicas = this.replicaSeries(this.windows);
     const out: Window[] = [];
     for (let w = 0; w < this.windows; w++) {
       const done = this.wCompleted[w]!;
@@ -146,6 +225,8 @@ export class Stats {
           n > 0 ? this.wBusy[w * this.m + j]! / (n * this.windowMs) : 0,
         ),
         migrations: this.wMigrations[w]!,
+        replicas: replicas[w]!,
+        replicaChanges: this.wScalings[w]!,
       });
     }
     return out;

@@ -1,0 +1,94 @@
+// The coordinator's rebalancing in the simulator: every control period the planner's `rebalance` (the
+// pure function the live control loop runs) sees the simulator's own measurements of each op over
+// the period, and the replicas its scale-outs and scale-ins name become the ops' replicas.
+import {
+  type OperatorObservation,
+  PlanError,
+  type RebalanceConfig,
+  type RebalanceState,
+  rebalance,
+} from '@stitch/planner';
+import { SimError, SimErrorCode } from './errors.js';
+import { devicesPerReplica } from './fleet.js';
+import type { Policy, Snapshot } from './policy.js';
+
+export interface RebalancePolicyOptions {
+  /**
+   * Task ids or op names the policy never scales. @default the ops of the `vector` dialect: they keep
+   * per-key state in one activation, so the coordinator pins them too
+   */
+  pinned?: readonly string[];
+}
+
+/** What one round of `rebalance` is given: the same shapes the live coordinator builds. */
+export interface RebalanceInputs {
+  observations: OperatorObservation[];
+  /** Replicas each class can still take: its devices not held by replicas, in replicas of its ops. */
+  freeSlots: Record<string, number>;
+  nowMs: number;
+}
+
+/**
+ * A snapshot as `rebalance` sees it. An op with no execution started in the period is observed at
+ * the cost model's time on its class, as the coordinator falls back to the plan's estimate.
+ */
+export function rebalanceInputs(s: Snapshot, o: RebalancePolicyOptions = {}): RebalanceInputs {
+  const p = s.problem;
+  const ops = s.ops;
+  if (!ops || ops.length !== p.tasks.length)
+    throw new SimError(SimErrorCode.Input, 'the rebalance policy needs snapshot.ops, one per task');
+  const classIndex = new Map(p.classes.map((c, j) => [c.id, j]));
+  const pinned = new Set(o.pinned ?? []);
+  const isPinned = (id: string, op: string | undefined) =>
+    o.pinned ? pinned.has(id) || (op !== undefined && pinned.has(op)) : op?.split('.')[0] === 'vector';
+  const used = new Float64Array(p.classes.length);
+  // Free devices are counted in replicas of the widest op on the class, so any scale-out fits.
+  const widest = new Float64Array(p.classes.length).fill(1);
+  const observations = p.tasks.map((t, i): OperatorObservation => {
+    const classId = s.placement[i]!;
+    const j = classIndex.get(classId);
+    if (j === undefined)
+      throw new SimError(SimErrorCode.Input, `snapshot.placement[${i}] names unknown class '${classId}'`);
+    const m = ops[i]!;
+    const dev = devicesPerReplica(p, i, j);
+    used[j]! += m.replicas * dev;
+    widest[j] = Math.max(widest[j]!, dev);
+    return {
+      opId: t.id,
+      classId,
+      replicas: m.replicas,
+      arrivalPerS: m.arrivals / s.periodS,
+      serviceMs: m.meanServiceMs ?? p.timeMs[i]![j]!,
+      queueDepth: m.queued,
+      pinned: isPinned(t.id, t.op),
+    };
+  });
+  const freeSlots = Object.fromEntries(
+    p.classes.map((c, j) => [c.id, Math.max(0, Math.floor(((c.count ?? 0) - used[j]!) / widest[j]!))]),
+  );
+  return { observations, freeSlots, nowMs: s.timeS * 1e3 };
+}
+
+/** The planner's config errors as the simulator's: a bad policy option is bad input. */
+function asSimError(err: unknown): unknown {
+  return err instanceof PlanError ? new SimError(SimErrorCode.Input, err.message, { cause: err }) : err;
+}
+
+/**
+ * Scales replicas of hot ops out and of idle ops in with the planner's `rebalance` (thresholds,
+ * cooldowns and caps from `config`); its state rides in the decision, so the policy holds none and
+ * one instance can serve several runs. Pair it with `replicas: 'one'` (or a fleet larger than the
+ * ops need), since under `fill` every device is held and a scale-out has nowhere to go.
+ */
+export function rebalancePolicy(config: RebalanceConfig = {}, options: RebalancePolicyOptions = {}): Policy {
+  try {
+    rebalance([], {}, config, 0); // checks the config now rather than at the first control period
+  } catch (err) {
+    throw asSimError(err);
+  }
+  return (s) => {
+    const { observations, freeSlots, nowMs } = rebalanceInputs(s, options);
+    const r = rebalance(observations, freeSlots, config, nowMs, s.state as RebalanceState | undefined);
+    return { replicas: Object.fromEntries(r.actions.map((a) => [a.opId, a.to])), state: r.state };
+  };
+}
