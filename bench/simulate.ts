@@ -1,7 +1,9 @@
 // Fleet-scale simulation: the Llama 3 8B tool agent (packages/ir/samples) on a heterogeneous fleet
 // of 6 device classes and on a homogeneous H100 fleet (plus the CPU hosts both need), each sized
-// for the same peak, over a compressed diurnal day with bursts, with the static and the re-plan
-// policy. One child process per run so that max_rss_mb is that run's own. Imports the built
+// for the same peak, over a compressed diurnal day with bursts, with the static, the re-plan and the
+// rebalance policy (the coordinator's replica scaling: the planner's `rebalance` each control period,
+// here moving devices between the ops of a class, since the fleet starts with every device held).
+// One child process per run so that max_rss_mb is that run's own. Imports the built
 // packages (run `pnpm --filter @stitch/sim... build` first). Usage: pnpm bench simulate [--quick]
 //   [--devices=10000] [--requests=1000000] [--sla-ms=2000] [--seed=1]
 import { spawnSync } from 'node:child_process';
@@ -10,7 +12,13 @@ import { fileURLToPath } from 'node:url';
 import { PAPER_CATALOG } from '../packages/cost/dist/index.js';
 import { defaultRegistry, demandTable, PassManager, parseGraph } from '../packages/ir/dist/index.js';
 import { type PlacementProblem, planHeuristic, problemFromDemand } from '../packages/planner/dist/index.js';
-import { replanOnUtilisation, simulate, staticPolicy } from '../packages/sim/dist/index.js';
+import {
+  type Policy,
+  rebalancePolicy,
+  replanOnUtilisation,
+  simulate,
+  staticPolicy,
+} from '../packages/sim/dist/index.js';
 
 const GRAPH = new URL('../packages/ir/samples/tool-agent.llama3-8b.mlir', import.meta.url);
 const FLEETS = {
@@ -24,7 +32,7 @@ const PEAK_RATIO = 3;
 
 interface Run {
   fleet: FleetName;
-  policy: 'static' | 'replan';
+  policy: 'static' | 'replan' | 'rebalance';
   devices: number;
   requests: number;
   slaMs: number;
@@ -77,6 +85,14 @@ function sizeFleet(
   return { problem: problemFromDemand(rows, { catalog: PAPER_CATALOG, classes, counts }), peakRate };
 }
 
+function policyOf(run: Run, problem: PlacementProblem): Policy {
+  if (run.policy === 'static') return staticPolicy;
+  if (run.policy === 'replan') return replanOnUtilisation();
+  // An op may hold every device of its class, and every op may change in one round.
+  const maxReplicas = Math.max(...problem.classes.map((c) => c.count ?? 1));
+  return rebalancePolicy({ maxReplicas, maxChangesPerRound: problem.tasks.length });
+}
+
 function child(run: Run): void {
   const { problem, peakRate } = sizeFleet(graphRows(), run);
   const base = peakRate / PEAK_RATIO;
@@ -96,7 +112,7 @@ function child(run: Run): void {
     seed: run.seed,
     noise: { kind: 'lognormal', cv: 0.2 },
     planRate: peakRate,
-    policy: run.policy === 'static' ? staticPolicy : replanOnUtilisation(),
+    policy: policyOf(run, problem),
     controlPeriodS: periodS / 48,
     windowS: periodS / 24,
   });
@@ -121,6 +137,7 @@ function child(run: Run): void {
     p99_ms: Number(r.latencyMs.p99.toFixed(1)),
     usd_per_1k: Number(r.usdPer1k.toFixed(4)),
     migrations: r.migrations,
+    replica_changes: r.replicaChanges.scaleOut + r.replicaChanges.scaleIn,
     rejected: r.rejected,
     utilisation: Object.fromEntries(r.classes.map((c) => [c.classId, Number(c.utilisation.toFixed(3))])),
   };
@@ -140,7 +157,7 @@ function main(): void {
   const seed = arg('seed', 1);
   const self = fileURLToPath(import.meta.url);
   for (const fleet of Object.keys(FLEETS) as FleetName[]) {
-    for (const policy of ['static', 'replan'] as const) {
+    for (const policy of ['static', 'replan', 'rebalance'] as const) {
       const run: Run = { fleet, policy, devices, requests, slaMs, seed };
       const r = spawnSync(process.execPath, ['--import', 'tsx', self, `--child=${JSON.stringify(run)}`], {
         stdio: ['ignore', 'inherit', 'inherit'],

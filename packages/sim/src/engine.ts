@@ -1,6 +1,7 @@
 import type { PlacementProblem } from '@stitch/planner';
 import type { ArrivalSource } from './arrivals.js';
 import { EventHeap } from './heap.js';
+import type { OpPeriod } from './policy.js';
 import type { Random } from './random.js';
 import { Stats } from './stats.js';
 
@@ -320,11 +321,25 @@ export class Engine {
     if (--this.pending[s * this.n + v]! === 0) this.enqueue(s, v, now);
   }
 
-  /** Op executions waiting in queues now: all ops', or op i's. */
-  queued(i?: number): number {
-    if (i !== undefined) return this.qLen[i]!;
+  /** Op executions waiting in queues now. */
+  queued(): number {
     let q = 0;
-    for (let k = 0; k < this.n; k++) q += this.qLen[k]!;
+    for (let i = 0; i < this.n; i++) q += this.qLen[i]!;
     return q;
+  }
+
+  /** Each op over the control period so far: its replicas and queue now, its arrivals and starts. */
+  periodOps(): OpPeriod[] {
+    const s = this.stats;
+    return Array.from({ length: this.n }, (_, i) => {
+      const started = s.periodOpStarted[i]!;
+      return {
+        replicas: this.servers[i]!,
+        arrivals: s.periodOpArrivals[i]!,
+        started,
+        meanServiceMs: started > 0 ? s.periodOpServiceMs[i]! / started : null,
+        queued: this.qLen[i]!,
+      };
+    });
   }
 }

@@ -245,16 +245,6 @@ export function simulate(o: SimOptions): SimResult {
       allocate: (a) => allocate(p, a, counts, loadScale, replicaMode),
       control: (e, nowMs) => {
         const s = e.stats;
-        const ops = p.tasks.map((_, i) => {
-          const started = s.periodOpStarted[i]!;
-          return {
-            replicas: e.servers[i]!,
-            arrivals: s.periodOpArrivals[i]!,
-            started,
-            meanServiceMs: started > 0 ? s.periodOpServiceMs[i]! / started : null,
-            queued: e.queued(i),
-          };
-        });
         const snapshot: Snapshot = {
           timeS: nowMs / 1e3,
           periodS: controlS,
@@ -265,7 +255,7 @@ export function simulate(o: SimOptions): SimResult {
           utilisation: Array.from(counts, (c, j) => (c > 0 ? s.periodBusyMs[j]! / (c * controlS * 1e3) : 0)),
           attainment: s.periodCompleted > 0 ? s.periodAttained / s.periodCompleted : null,
           queued: e.queued(),
-          ops,
+          ops: e.periodOps(),
           state: policyState,
         };
         s.resetPeriod();
