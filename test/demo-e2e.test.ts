@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { decodeWav, durationS, wordErrorRate } from '@stitch/speech';
 import { alive } from './fixtures/pids.js';
 
 const BIN = new URL('../packages/cli/dist/bin.js', import.meta.url).pathname;
@@ -86,4 +87,39 @@ test('stitch demo --kill: a node killed mid-run loses nothing with durable asks'
   assert.match(out, /requests: 10 sent, 10 completed, 0 failed/);
   assert.match(out, /counts: \d+ operators each applied 10 requests; memory bucket holds 10 answers/);
   assert.match(out, /\n0 lost, 0 duplicated\n/);
+});
+
+test('stitch demo --agent voice: speech in, through every operator, speech out', {
+  timeout: 150_000,
+}, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'stitch-voice-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const reply = join(dir, 'reply.wav');
+  const out = await runDemo(['--agent', 'voice', '--reply', reply]);
+  // The input is espeak-ng speech; pocketsphinx's transcript of it is poor but recognisably the question.
+  const said = /input: espeak-ng says "([^"]+)"/.exec(out)?.[1];
+  const heard = /transcript \(pocketsphinx\): "([^"]*)"/.exec(out)?.[1];
+  assert.ok(said && heard !== undefined, out);
+  const wer = wordErrorRate([{ reference: said, hypothesis: heard }]);
+  assert.ok(wer <= 0.7, `WER ${wer}: "${said}" heard as "${heard}"`);
+  // The caller id the request carried never reaches the model unredacted.
+  assert.match(out, /redactions: .*caller: phone/);
+  // Every operator of the sample graph ran, each with its device and whether its time is modelled.
+  for (const op of ['text.stt', 'text.privacy_filter', 'llm.decode', 'tool.invoke', 'text.tts'])
+    assert.match(
+      out,
+      new RegExp(
+        `\\s${op.replace('.', '\\.')}\\s+\\S+\\s+(measured|modelled)\\s+node-\\S+\\s+[\\d.]+\\s+[\\d.]+`,
+      ),
+      op,
+    );
+  assert.match(out, /voice request: \d+ ms end to end/);
+  // The answer is speech: a 16 kHz WAV that is not silence, long enough for its text, which is beside it.
+  const text = readFileSync(`${reply}.txt`, 'utf8');
+  assert.match(text, new RegExp(`^You asked: ${heard}\\.`));
+  const pcm = decodeWav(readFileSync(reply));
+  assert.equal(pcm.sampleRate, 16_000);
+  assert.ok(durationS(pcm) > text.split(' ').length * 0.15, `${durationS(pcm)} s for "${text}"`);
+  const rms = Math.sqrt(pcm.samples.reduce((s, x) => s + x * x, 0) / pcm.samples.length);
+  assert.ok(rms > 300, `rms ${rms}`);
 });

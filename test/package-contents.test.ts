@@ -1,5 +1,5 @@
 // What `pnpm pack` puts in each publishable package's tarball: only what users need (dist; for the
-// native addon the sources it builds from, never build/), entry points that exist, source maps whose
+// native addon and the speech worker the sources they build from, never build/), entry points that exist, source maps whose
 // sources are inlined or shipped, no workspace: versions, a license and engines.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -32,7 +32,8 @@ function targets(value: unknown): string[] {
 
 const NATIVE_FILES =
   /^(package\.json|README\.md|LICENSE|binding\.gyp|build\.cjs|index\.cjs|index\.d\.ts|src\/[^/]+\.(cc|h))$/;
-const TS_FILES = /^(package\.json|README\.md|LICENSE|dist\/.+\.(js|d\.ts|js\.map))$/;
+// native/*.c: C sources a TypeScript package compiles on first use (the speech-to-text worker).
+const TS_FILES = /^(package\.json|README\.md|LICENSE|dist\/.+\.(js|d\.ts|js\.map)|native\/[^/]+\.c)$/;
 
 test('only the root package is private', () => {
   const root = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { private?: boolean };

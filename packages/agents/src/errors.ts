@@ -40,6 +40,8 @@ export const AgentsErrorCode = {
   LlmFailed: 'LLM_FAILED',
   /** Decode holds as many sequences as it has KV slots and its queue is full: retry shortly. */
   BatchQueueFull: 'BATCH_QUEUE_FULL',
+  /** A speech operator's input or engine failed: no audio in the request, audio that is not a WAV, a transcription endpoint's error, espeak-ng or pocketsphinx missing. */
+  SpeechFailed: 'SPEECH_FAILED',
   /** An LLM endpoint's answer is not a chat completion (bad JSON or SSE, no [DONE], an oversized event). */
   LlmResponseInvalid: 'LLM_RESPONSE_INVALID',
   /** A vector index option, vector, key or query is malformed or out of range (dimension, count, finiteness). */

@@ -100,7 +100,8 @@ export interface HttpRequest {
   method: 'GET' | 'POST';
   url: string;
   headers?: Record<string, string>;
-  body?: string;
+  /** A form is sent as multipart/form-data (fetch writes its boundary into the content type). */
+  body?: string | FormData;
 }
 
 /** An open exchange: the final response (body unread) and the signal that aborts it at the deadline. */

@@ -25,10 +25,35 @@ export interface OperatorState {
   replays: number;
   /** Recent request ids with their replies, so a retry after a migration is not applied twice. */
   seen: Map<string, OpReply>;
+  /** Estimated bytes of `seen`. */
+  seenBytes: number;
 }
 
 /** Replies remembered per operator; more than the requests in flight at any time. */
 const KEEP = 256;
+/** …and their bytes at most: a voice agent's replies carry audio (about 32 KB a second). */
+const KEEP_BYTES = 16 * 1024 * 1024;
+
+/** Rough size of a reply: its strings and byte arrays, which is where the bulk is. */
+function sizeOf(v: unknown, depth = 0): number {
+  if (typeof v === 'string') return v.length;
+  if (v instanceof Uint8Array) return v.byteLength;
+  if (typeof v !== 'object' || v === null || depth > 4) return 8;
+  let n = 8;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) n += sizeOf(x, depth + 1);
+  return n;
+}
+
+/** Records a reply for retries, forgetting the oldest past KEEP replies or KEEP_BYTES. */
+function remember(s: OperatorState, rid: string, reply: OpReply): void {
+  s.seen.set(rid, reply);
+  s.seenBytes += sizeOf(reply);
+  while (s.seen.size > KEEP || (s.seenBytes > KEEP_BYTES && s.seen.size > 1)) {
+    const [oldest, r] = s.seen.entries().next().value!;
+    s.seen.delete(oldest);
+    s.seenBytes -= sizeOf(r);
+  }
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -109,8 +134,7 @@ async function run(
     replay: false,
   };
   s.applied++;
-  s.seen.set(msg.rid, reply);
-  if (s.seen.size > KEEP) s.seen.delete(s.seen.keys().next().value!);
+  remember(s, msg.rid, reply);
   return reply;
 }
 
@@ -136,7 +160,7 @@ function operatorActor(kind: string, concurrency = 1) {
   return defineActor({
     type: `op-${kind}`,
     concurrency,
-    init: (): OperatorState => ({ config: undefined, applied: 0, replays: 0, seen: new Map() }),
+    init: (): OperatorState => ({ config: undefined, applied: 0, replays: 0, seen: new Map(), seenBytes: 0 }),
     handlers: {
       configure: async (s: OperatorState, msg: { config: OpConfig }) => {
         // Checked before anything is opened or loaded: the message may come from anyone on the bus.
@@ -157,7 +181,10 @@ function operatorActor(kind: string, concurrency = 1) {
     }),
     restore: (snap: unknown): OperatorState => {
       const v = snap as { config?: OpConfig; applied: number; replays: number; seen: [string, OpReply][] };
-      return { config: v.config, applied: v.applied, replays: v.replays, seen: new Map(v.seen) };
+      const seen = new Map(v.seen);
+      let seenBytes = 0;
+      for (const r of seen.values()) seenBytes += sizeOf(r);
+      return { config: v.config, applied: v.applied, replays: v.replays, seen, seenBytes };
     },
   });
 }

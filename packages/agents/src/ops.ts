@@ -16,6 +16,7 @@ import { llmCall, remoteLlmFor } from './llm-call.js';
 import { withMemory } from './memory.js';
 import { privacyFilterFor, redactContext } from './privacy.js';
 import { webSearch } from './search.js';
+import { prepareSpeech, speakOp, transcribeOp } from './speech-ops.js';
 
 /** What the coordinator tells an operator actor about the op it owns and where it runs. */
 export interface OpConfig {
@@ -56,6 +57,13 @@ type OpFn = (cfg: OpConfig, ctx: Context, rid: string) => Promise<Context>;
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 const ids = (v: unknown): number[] => (Array.isArray(v) ? v.filter((x) => typeof x === 'number') : []);
 
+/** Fields that stay with the op that made them instead of flowing on (token ids are large-ish and private). */
+const LOCAL = new Set(['ids', 'first', 'tokens', 'kv']);
+/** Fields an op consumes: nothing after it reads them (the KV cache ends at decode, the audio at stt). */
+const CONSUMED: Record<string, string> = { 'llm.decode': 'kv', 'text.stt': 'audio' };
+/** What a voice agent's answer carries besides the tool agent's fields. */
+const VOICE_ANSWER = ['transcript', 'redactions', 'spokenText', 'speech', 'sttEngine', 'ttsEngine'];
+
 async function toolInvoke(cfg: OpConfig, ctx: Context): Promise<Context> {
   const tool = str(cfg.attrs.tool);
   // The synthetic LLM cannot write tool arguments, so they come from the request itself.
@@ -90,7 +98,14 @@ export const OP_FUNCTIONS: Record<string, OpFn> = {
   'agent.input': async () => ({}),
   'agent.output': async (_cfg, ctx) => {
     const top = Array.isArray(ctx.hits) ? (ctx.hits[0] as { title?: string } | undefined)?.title : undefined;
-    return { answer: { calc: ctx.calc, found: top ?? null, llmText: ctx.llmText, llmModel: ctx.llmModel } };
+    const answer: Context = {
+      calc: ctx.calc,
+      found: top ?? null,
+      llmText: ctx.llmText,
+      llmModel: ctx.llmModel,
+    };
+    for (const k of VOICE_ANSWER) if (ctx[k] !== undefined) answer[k] = ctx[k];
+    return { answer };
   },
   'memory.load': (cfg) =>
     withMemory(cfg.natsUrl, cfg.cluster, async (kv) => {
@@ -108,6 +123,8 @@ export const OP_FUNCTIONS: Record<string, OpFn> = {
     }),
   'tool.invoke': toolInvoke,
   'text.privacy_filter': async (cfg, ctx) => redactContext(privacyFilterFor(cfg), ctx),
+  'text.stt': transcribeOp,
+  'text.tts': speakOp,
   'llm.call': llmCall,
   // The weights: the op's `checkpoint` attribute, else the node's STITCH_LLM_CHECKPOINT, else synthetic.
   'llm.tokenize': async (cfg, ctx) => ({
@@ -127,9 +144,6 @@ export const OP_FUNCTIONS: Record<string, OpFn> = {
     llmText: await detokenize(ids(ctx.tokens), checkpointFor(cfg.attrs)),
   }),
 };
-
-/** Fields that stay with the op that made them instead of flowing on (token ids are large-ish and private). */
-const LOCAL = new Set(['ids', 'first', 'tokens', 'kv']);
 
 /** Where a streaming op sends its items as it makes them, and what stops it (the caller's cancel). */
 export interface OpStream {
@@ -161,8 +175,8 @@ export async function runOp(cfg: OpConfig, ctx: Context, rid: string, stream?: O
   const keep = cfg.op.startsWith('llm.') || cfg.op === 'kv.transfer';
   const out: Context = {};
   for (const [k, v] of Object.entries(ctx)) if (keep || !LOCAL.has(k)) out[k] = v;
-  // The KV cache ends at decode: nothing after it reads its reference.
-  if (cfg.op === 'llm.decode') delete out.kv;
+  const consumed = CONSUMED[cfg.op];
+  if (consumed) delete out[consumed];
   return Object.assign(out, own);
 }
 
@@ -174,4 +188,5 @@ export async function prepareOp(cfg: OpConfig): Promise<void> {
   else if (cfg.op === 'text.privacy_filter') privacyFilterFor(cfg);
   else if (cfg.op === 'tool.invoke' && cfg.attrs.tool === 'http') httpToolFor(cfg);
   else if (cfg.op === 'llm.call') remoteLlmFor(cfg);
+  else if (cfg.op === 'text.stt' || cfg.op === 'text.tts') await prepareSpeech(cfg);
 }

@@ -47,10 +47,17 @@ function failed(rid: string, opId: string, err: unknown): AgentsError {
 export type DeploymentSource = Deployment | (() => Deployment);
 
 /** One request to the tool agent: the query, and the tool arguments the synthetic LLM cannot write. */
+/**
+ * A request's fields, read by the ops that need them: the tool agent's `query`, `expr` and
+ * `search`; a voice agent's `audio` (WAV bytes). Any other field flows on with them (and through
+ * the privacy filter, where the graph has one).
+ */
 export interface AgentRequest {
-  query: string;
-  expr: string;
-  search: string;
+  query?: string;
+  expr?: string;
+  search?: string;
+  audio?: Uint8Array;
+  [field: string]: unknown;
 }
 
 export interface RequestResult {

@@ -41,6 +41,7 @@ test('AgentsErrorCode: unique values; an error of each code carries it and the c
     [AgentsErrorCode.HttpFailed]: new AgentsError(AgentsErrorCode.HttpFailed, 'm'),
     [AgentsErrorCode.LlmFailed]: new AgentsError(AgentsErrorCode.LlmFailed, 'm'),
     [AgentsErrorCode.BatchQueueFull]: new AgentsError(AgentsErrorCode.BatchQueueFull, 'm'),
+    [AgentsErrorCode.SpeechFailed]: new AgentsError(AgentsErrorCode.SpeechFailed, 'm'),
     [AgentsErrorCode.LlmResponseInvalid]: new AgentsError(AgentsErrorCode.LlmResponseInvalid, 'm'),
     [AgentsErrorCode.VectorInvalid]: new AgentsError(AgentsErrorCode.VectorInvalid, 'm'),
     [AgentsErrorCode.VectorIndexFull]: new AgentsError(AgentsErrorCode.VectorIndexFull, 'm'),

@@ -15,11 +15,13 @@ import {
 } from '@stitch/runtime';
 import type { ConnectionFields } from './connection-options.js';
 
-/** The sample graph deployed when none is given. */
-export const SAMPLE = 'tool-agent.tiny-llama.mlir';
+/** The sample graph of an agent (`tool`, deployed when none is given, or `voice`), at tiny-llama size. */
+export function sampleName(agent: 'tool' | 'voice' = 'tool'): string {
+  return `${agent}-agent.tiny-llama.mlir`;
+}
 
-export function samplePath(): string {
-  return fileURLToPath(new URL(`../samples/${SAMPLE}`, import.meta.resolve('@stitch/ir')));
+export function samplePath(agent: 'tool' | 'voice' = 'tool'): string {
+  return fileURLToPath(new URL(`../samples/${sampleName(agent)}`, import.meta.resolve('@stitch/ir')));
 }
 
 export interface LocalCluster {

@@ -131,7 +131,7 @@ export interface Usage {
  * graph's output op passes no operator counts on.
  */
 export function usageOf(request: AgentRequest, answer: unknown): Usage {
-  const prompt = Buffer.byteLength(request.query, 'utf8');
+  const prompt = Buffer.byteLength(request.query ?? '', 'utf8');
   const text = (answer as { llmText?: unknown } | null)?.llmText;
   const completion = typeof text === 'string' ? text.length : 0;
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };

@@ -9,7 +9,8 @@ import {
   type RequestResult,
 } from '@stitch/agents';
 import type { Cluster } from '@stitch/runtime';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { printPlan } from '../demo-plan.js';
 import {
   type DemoRequest,
   type DemoSignal,
@@ -17,11 +18,15 @@ import {
   percentile,
   slaAttainment,
 } from '../demo-report.js';
-import { type LocalCluster, SAMPLE, samplePath, startLocalCluster } from '../local-cluster.js';
+import { type LocalCluster, sampleName, samplePath, startLocalCluster } from '../local-cluster.js';
+import { runVoiceDemo } from '../voice-demo.js';
 
 const CLUSTER = 'demo';
 
 interface DemoOptions {
+  agent: 'tool' | 'voice';
+  audio?: string;
+  reply: string;
   requests: string;
   leaveAfter: string;
   kill: boolean;
@@ -43,7 +48,16 @@ export function registerDemo(program: Command): void {
     .command('demo')
     .description(
       'Whole system on an embedded nats-server: 3 nodes (cpu, virtual h100, virtual gaudi3), coordinator, ' +
-        'placement, requests, a node leaving and its operators migrating',
+        'placement, requests, a node leaving and its operators migrating; --agent voice: speech in, speech out',
+    )
+    .addOption(
+      new Option('--agent <agent>', 'the sample agent to run').choices(['tool', 'voice']).default('tool'),
+    )
+    .option('--audio <wav>', 'voice: the speech to send (default: espeak-ng says a question)')
+    .option(
+      '--reply <wav>',
+      'voice: where the spoken answer goes (its text beside it, .txt)',
+      'stitch-voice-reply.wav',
     )
     .option('--requests <n>', 'requests to run end to end', '20')
     .option('--leave-after <n>', 'SIGTERM the busiest modelled node after this many requests', '8')
@@ -55,6 +69,11 @@ export function registerDemo(program: Command): void {
     )
     .option('--no-report', 'write no report')
     .action(async (opts: DemoOptions) => {
+      if (opts.agent === 'voice')
+        return runVoiceDemo({
+          audio: opts.audio === undefined ? undefined : resolve(opts.audio),
+          reply: resolve(opts.reply),
+        });
       await runDemo({
         requests: Math.max(2, Number(opts.requests)),
         leaveAfter: Math.max(1, Number(opts.leaveAfter)),
@@ -75,7 +94,7 @@ async function runDemo({ requests, leaveAfter, crash, report }: DemoRun): Promis
     local = await startLocalCluster(CLUSTER, say);
     const { cluster, coordinator, coordinatorRef: coord, children } = local;
     const mlir = readFileSync(samplePath(), 'utf8');
-    say(`deploying packages/ir/samples/${SAMPLE} through actor stitch-coordinator/main`);
+    say(`deploying packages/ir/samples/${sampleName()} through actor stitch-coordinator/main`);
     const d = (await coord.ask({ type: 'deploy', mlir }, { timeoutMs: 60_000 })) as Deployment;
     printPlan(d);
     const runner = new GraphRunner(cluster, { mode: crash ? 'durable' : 'fast' });
@@ -168,40 +187,6 @@ function describe(r: RequestResult): string {
     `${r.rid} ${r.latencyMs.toFixed(1).padStart(7)} ms  $${r.usd.toExponential(2)}  calculator: ${calc}; ` +
     `web_search: "${a.found ?? '-'}"; llm (synthetic): ${JSON.stringify((a.llmText ?? '').slice(0, 12))}${retried}`
   );
-}
-
-function printPlan(d: Deployment): void {
-  say();
-  say(
-    `placement of ${d.name} (SLA ${d.slaMs} ms) by ${d.solver}: est. ${d.latencyMs.toFixed(1)} ms, $${d.usdPerRequest.toExponential(3)} per request`,
-  );
-  say(
-    `solve time: heuristic ${d.solveMs.heuristic.toFixed(1)} ms, MILP ${d.solveMs.milp === null ? 'n/a' : `${d.solveMs.milp.toFixed(1)} ms`}`,
-  );
-  for (const n of d.notes) say(`  note: ${n}`);
-  const rows = d.ops.map((o) => [
-    o.id,
-    o.op,
-    o.modelled ? `virtual:${o.classId}` : o.classId,
-    o.modelled ? 'modelled' : 'measured',
-    o.node,
-    o.estimatedMs.toFixed(2),
-    o.usdPerRequest.toExponential(2),
-  ]);
-  table(['op', 'kind', 'device', 'timing', 'node', 'est. ms', '$/request'], rows);
-  say(
-    'LLM ops run a Llama-architecture decoder on synthetic weights (untrained, byte vocabulary) on compiled',
-  );
-  say('kernels; the plan sizes them as the graph says (tiny-llama, 512 prompt / 256 new tokens).');
-  say();
-}
-
-function table(head: string[], rows: string[][]): void {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(w[i]!)).join('  ');
-  say(line(head));
-  say(line(w.map((n) => '-'.repeat(n))));
-  for (const r of rows) say(line(r));
 }
 
 function busiestModelledNode(d: Deployment): string | undefined {
