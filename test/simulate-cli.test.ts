@@ -110,6 +110,42 @@ describe('stitch simulate', () => {
     assert.match(r.stdout, /window start s/);
   });
 
+  it("--policy rebalance runs the coordinator's replica policy from one replica per op", () => {
+    const r = stitch(
+      'simulate',
+      sample,
+      '--sla-ms',
+      '3000',
+      '--classes',
+      'cpu,h100,b200',
+      '--count',
+      'cpu=40',
+      'h100=8',
+      'b200=8',
+      '--rate',
+      '1',
+      '--burst-every',
+      '200',
+      '--burst-factor',
+      '4',
+      '--requests',
+      '1500',
+      '--control-period',
+      '5',
+      '--policy',
+      'rebalance',
+      '--json',
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as {
+      replicaChanges: { scaleOut: number; scaleIn: number };
+      placement: { replicas: number }[];
+    };
+    // Bursts of 4× the base rate on one replica per op: the policy must add replicas, and shed them between bursts.
+    assert.ok(out.replicaChanges.scaleOut > 0, JSON.stringify(out.replicaChanges));
+    assert.ok(out.replicaChanges.scaleIn > 0, JSON.stringify(out.replicaChanges));
+  });
+
   it('bad input exits 2 with a typed error naming what to fix', () => {
     const bad = join(dir, 'bad.csv');
     writeFileSync(bad, '0.5\nsoon\n');
@@ -132,6 +168,6 @@ describe('stitch simulate', () => {
       'x',
     );
     assert.equal(policy.status, 2);
-    assert.match(policy.stderr, /--policy must be static or replan/);
+    assert.match(policy.stderr, /--policy must be static, replan, rebalance/);
   });
 });

@@ -3,6 +3,9 @@ import { PAPER_CATALOG, parseCatalog } from '@stitch/cost';
 import {
   type ArrivalSpec,
   MAX_REQUESTS,
+  type Policy,
+  type ReplicaMode,
+  rebalancePolicy,
   replanOnUtilisation,
   type ShapeSpec,
   SimError,
@@ -34,6 +37,7 @@ interface SimCliOpts {
   seed: string;
   noise: string;
   policy: string;
+  replicas?: string;
   controlPeriod: string;
   window: string;
   migrationMs: string;
@@ -111,9 +115,18 @@ function arrivals(o: SimCliOpts): ArrivalSpec {
   return spec;
 }
 
+/** The control loop each `--policy` names: the same functions the live coordinator's decisions use. */
+const POLICIES: Record<string, () => Policy> = {
+  static: () => staticPolicy,
+  replan: () => replanOnUtilisation(),
+  rebalance: () => rebalancePolicy(),
+};
+
 function options(file: string, o: SimCliOpts): SimOptions {
-  if (o.policy !== 'static' && o.policy !== 'replan')
-    bad(`--policy must be static or replan, got '${o.policy}'`);
+  const policy = POLICIES[o.policy];
+  if (!policy) bad(`--policy must be ${Object.keys(POLICIES).join(', ')}, got '${o.policy}'`);
+  if (o.replicas !== undefined && o.replicas !== 'fill' && o.replicas !== 'one')
+    bad(`--replicas must be fill or one, got '${o.replicas}'`);
   const profile = file.endsWith('.json');
   if (!o.count && !profile)
     bad('give the fleet with --count CLASS=N for every class (e.g. --count h100=64 cpu=16)');
@@ -134,7 +147,9 @@ function options(file: string, o: SimCliOpts): SimOptions {
     slaMs: num('sla-ms', o.slaMs, 0, true),
     arrivals: arrivals(o),
     seed: num('seed', o.seed, 0, false),
-    policy: o.policy === 'static' ? staticPolicy : replanOnUtilisation(),
+    policy: policy!(),
+    // The coordinator deploys one replica per op and scales from there; the other policies share out the fleet.
+    replicas: (o.replicas ?? (o.policy === 'rebalance' ? 'one' : 'fill')) as ReplicaMode,
     controlPeriodS: num('control-period', o.controlPeriod, 0, true),
     windowS: num('window', o.window, 0, true),
     migrationMs: num('migration-ms', o.migrationMs, 0, false),
@@ -163,7 +178,7 @@ function human(r: SimResult, policy: string): string {
   const lines = [
     `simulated ${r.requests} requests over ${(r.spanS / 3600).toFixed(2)} h on ${r.devices} modelled devices (${r.classes.length} classes), policy ${policy}`,
     `SLA ${r.slaMs} ms: attainment ${pct(r.slaAttainment)}; latency p50 ${ms(r.latencyMs.p50)} / p95 ${ms(r.latencyMs.p95)} / p99 ${ms(r.latencyMs.p99)} ms; mean queue wait ${ms(r.meanQueueWaitMs)} ms`,
-    `$${r.usdPer1k.toFixed(4)} per 1k requests (fleet $${r.fleetUsdPerHour.toFixed(2)}/h, every device paid busy or idle); migrations ${r.migrations}; rejected ${r.rejected}`,
+    `$${r.usdPer1k.toFixed(4)} per 1k requests (fleet $${r.fleetUsdPerHour.toFixed(2)}/h, every device paid busy or idle); migrations ${r.migrations}; replicas +${r.replicaChanges.scaleOut} / -${r.replicaChanges.scaleIn}; rejected ${r.rejected}`,
     '',
     pad([
       ['class', 'devices', '$/h each', 'utilisation'],
@@ -228,8 +243,12 @@ export function registerSimulate(program: Command): void {
     .option('--noise <cv|exponential|none>', 'service-time noise: lognormal CV, exponential, or none', 'none')
     .option(
       '--policy <name>',
-      'static, or replan (the planner re-places ops when a class runs hot)',
+      "static; replan (the planner re-places ops when a class runs hot); or rebalance (the coordinator's replica policy)",
       'static',
+    )
+    .option(
+      '--replicas <mode>',
+      'fill (every device of a class shares its ops) or one (one replica per op, as the coordinator deploys); default: one under rebalance, else fill',
     )
     .option('--control-period <s>', 'seconds between policy decisions', '60')
     .option('--window <s>', 'time-series window, s', '3600')
