@@ -99,7 +99,12 @@ export class PocketsphinxRecognizer implements SpeechToText {
 
   async #decode(pcm: Pcm, audioS: number): Promise<Transcript> {
     if (this.#closed) throw new SpeechError(SpeechErrorCode.Closed, 'the recogniser is closed');
-    const w = await this.#ensure();
+    let w = await this.#ensure();
+    // A worker that died while idle (killed, out of memory) is replaced before it gets an utterance.
+    if (w.child.exitCode !== null || w.child.signalCode !== null) {
+      this.#worker = undefined;
+      w = await this.#ensure();
+    }
     const t0 = performance.now();
     const header = Buffer.alloc(4);
     header.writeUInt32LE(pcm.samples.length);

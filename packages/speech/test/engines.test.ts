@@ -86,6 +86,17 @@ test('a worker that dies mid-utterance fails that utterance only; the next start
   assert.notEqual(now[0], pid);
 });
 
+test('a worker that died while idle is replaced before the next utterance, which succeeds', async () => {
+  const wav = encodeWav(await tts.synthesize(SENTENCES[4]!));
+  await stt.transcribe(wav);
+  const [pid] = workerPids();
+  process.kill(pid!, 'SIGKILL');
+  while (workerPids().includes(pid!)) await new Promise((r) => setTimeout(r, 20));
+  // Its exit is seen by the next turn of the event loop at the latest.
+  await new Promise((r) => setImmediate(r));
+  assert.match((await stt.transcribe(wav)).text, /meeting/);
+});
+
 test('the queue is bounded: past it, a typed busy error', async () => {
   const small = new PocketsphinxRecognizer({ maxQueue: 2 });
   try {
