@@ -82,6 +82,21 @@ async function partial(s: OperatorState, msg: { ctx: Context }, actx: ActorConte
   return runOp(cfg, msg.ctx, '');
 }
 
+/**
+ * The recorded reply of a request this operator already ran: what a caller asks for when the
+ * runtime's duplicate record kept only "applied" (a reply over its size limit, such as speech).
+ */
+function result(s: OperatorState, msg: { rid: string }): OpReply {
+  const done = typeof msg.rid === 'string' ? s.seen.get(msg.rid) : undefined;
+  if (!done)
+    throw new AgentsError(
+      AgentsErrorCode.RequestFailed,
+      `no recorded reply for request ${String(msg.rid).slice(0, 64)}: it did not run here, or its reply was forgotten (${KEEP} replies, ${KEEP_BYTES} bytes are kept)`,
+    );
+  s.replays++;
+  return { ...done, replay: true };
+}
+
 async function run(
   s: OperatorState,
   msg: { rid: string; ctx: Context },
@@ -170,6 +185,7 @@ function operatorActor(kind: string, concurrency = 1) {
         return { applied: s.applied };
       },
       run,
+      result,
       partial,
       counts: (s: OperatorState) => ({ applied: s.applied, replays: s.replays, config: s.config }),
     },

@@ -218,6 +218,13 @@ export class GraphRunner {
         )) as OpReply;
       } catch (err) {
         const code = (err as { code?: string }).code ?? '';
+        // It ran, but its reply was too large for the runtime's duplicate record: the operator kept it.
+        if (code === RuntimeErrorCode.Duplicate)
+          return (await ref
+            .ask({ type: 'result', rid }, { timeoutMs: this.#options.timeoutMs ?? 10_000 })
+            .catch((e: unknown) => {
+              throw failed(rid, op.id, e);
+            })) as OpReply;
         if (!RETRIED.has(code) || attempt >= (this.#options.retries ?? 12)) throw failed(rid, op.id, err);
         // Retries are counted so the report can show how many asks a migration cost.
         counter.retries++;

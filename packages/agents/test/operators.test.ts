@@ -4,6 +4,8 @@ import { Llama, referenceOps, syntheticWeights } from '@stitch/kernels';
 import { type Cluster, connectCluster } from '@stitch/runtime';
 import {
   closeMemoryConnections,
+  type Deployment,
+  GraphRunner,
   OPERATOR_ACTORS,
   type OpConfig,
   type OpReply,
@@ -144,4 +146,39 @@ test('configure rejects a hostile config with OP_CONFIG_INVALID and stays unconf
   );
   // Within the limits it is accepted.
   await configure(config('kv.transfer', {}, true, 60_000));
+});
+
+test("a reply too large for the runtime's duplicate record is answered to a retry from the operator's own record", async () => {
+  const cfg = config('text.tts');
+  const tts = await cluster.spawn('op-text', { id: 'tts-big' });
+  await tts.ask({ type: 'configure', config: cfg }, { timeoutMs: 60_000 });
+  // Long text: a reply of megabytes (speech), and slow enough that a 60 ms ask times out while it runs.
+  const ctx = { reply: 'the operator keeps what the runtime cannot. '.repeat(30) };
+  const d = {
+    name: 'dep',
+    usdPerHour: {},
+    ops: [
+      {
+        id: 'speak',
+        op: 'text.tts',
+        deps: [],
+        actorType: 'op-text',
+        actorId: 'tts-big',
+        classId: 'cpu',
+        node: 'n1',
+      },
+    ],
+  } as unknown as Deployment;
+  const r = await new GraphRunner(cluster, { timeoutMs: 60 }).run(d, 'big-1', ctx);
+  assert.ok(r.retries > 0, 'the first ask timed out');
+  assert.equal(r.ops.speak!.replay, true, 'the retry was answered from the record, not run again');
+  const counts = (await tts.ask({ type: 'counts' })) as { applied: number };
+  assert.equal(counts.applied, 1);
+  const speech = (r.answer as { speech: Uint8Array }).speech;
+  assert.ok(speech.byteLength > 64 * 1024, `${speech.byteLength} bytes`);
+  await assert.rejects(
+    tts.ask({ type: 'result', rid: 'never-ran' }),
+    (e) =>
+      (e as { code?: string }).code === 'REQUEST_FAILED' && /no recorded reply/.test((e as Error).message),
+  );
 });
