@@ -31,6 +31,14 @@ export type { LlamaOps } from './llama/ops.js';
 export { kernelOps, referenceOps } from './llama/ops.js';
 export type { Sampler } from './llama/sample.js';
 export { sampler } from './llama/sample.js';
+export type { LayerBlock, LlamaShardWeights, ShardKv } from './llama/tensor-parallel.js';
+export {
+  allReduce,
+  LlamaShard,
+  shardWeights,
+  TensorParallelLlama,
+  tensorParallelProblem,
+} from './llama/tensor-parallel.js';
 export type { LlamaConfig, LlamaWeights } from './llama/weights.js';
 export { syntheticWeights } from './llama/weights.js';
 export type { HostProbe, IsaFeatures } from './probe.js';

@@ -17,50 +17,66 @@ export interface LlamaOps {
   embedding(table: Float32Array, ids: Int32Array): Promise<Float32Array>;
 }
 
-const dims = (c: LlamaConfig) => ({ hd: c.dim / c.heads, kvDim: (c.dim / c.heads) * c.kvHeads });
+/**
+ * The shapes one tensor-parallel rank of `tp` computes with: its share of the heads (query and KV)
+ * and of the FFN, and the linear layers that follow (`[in, out]`). With tp = 1, the whole model.
+ */
+export function rankGeometry(c: LlamaConfig, tp = 1) {
+  const hd = c.dim / c.heads;
+  const heads = c.heads / tp;
+  const kvHeads = c.kvHeads / tp;
+  const qDim = heads * hd;
+  const kvDim = kvHeads * hd;
+  const hidden = c.hiddenDim / tp;
+  const linears: [number, number][] = [
+    [c.dim, qDim],
+    [c.dim, kvDim],
+    [qDim, c.dim],
+    [c.dim, hidden],
+    [hidden, c.dim],
+  ];
+  // Only the whole model makes logits; a rank returns its partial hidden state.
+  if (tp === 1) linears.push([c.dim, c.vocab]);
+  return { hd, heads, kvHeads, qDim, kvDim, hidden, linears };
+}
 
 /** The same math in plain TypeScript (f64 accumulation): the oracle for the compiled model. */
-export function referenceOps(c: LlamaConfig): LlamaOps {
-  const { hd } = dims(c);
+export function referenceOps(c: LlamaConfig, tp = 1): LlamaOps {
+  const g = rankGeometry(c, tp);
   const eps = c.eps ?? 1e-5;
   const theta = c.theta ?? 10000;
   return {
     linear: async (x, w, i, o) =>
       x.length === i ? ref.matvec(w, x, o, i) : ref.matmul(x, w, x.length / i, i, o, true),
     rmsnorm: async (x, w) => ref.rmsnorm(x, w, c.dim, eps),
-    rope: async (x, pos, heads) => ref.rope(x, pos, heads, hd, theta),
+    rope: async (x, pos, heads) => ref.rope(x, pos, heads, g.hd, theta),
     attentionPrefill: async (q, k, v) =>
-      ref.attentionPrefill(q, k, v, q.length / c.dim, c.heads, c.kvHeads, hd),
+      ref.attentionPrefill(q, k, v, q.length / g.qDim, g.heads, g.kvHeads, g.hd),
     attentionDecode: async (q, k, v) =>
-      ref.attentionDecode(q, k, v, k.length / dims(c).kvDim, c.heads, c.kvHeads, hd),
+      ref.attentionDecode(q, k, v, k.length / g.kvDim, g.heads, g.kvHeads, g.hd),
     add: async (a, b) => ref.add(a, b),
-    swiglu: async (g, u) => ref.swiglu(g, u),
+    swiglu: async (gate, u) => ref.swiglu(gate, u),
     embedding: async (t, ids) => ref.embedding(t, ids, c.dim),
   };
 }
 
-/** Every kernel spec the model uses: matvec for one token, matmul (rows dynamic) for prompts. */
-function specs(c: LlamaConfig): Record<string, KernelSpec> {
-  const { hd, kvDim } = dims(c);
+/** Every kernel spec the model (or one rank of it) uses: matvec for one token, matmul (rows dynamic) for prompts. */
+function specs(c: LlamaConfig, tp: number): Record<string, KernelSpec> {
+  const g = rankGeometry(c, tp);
   const eps = c.eps ?? 1e-5;
   const theta = c.theta ?? 10000;
+  const hd = g.hd;
   const out: Record<string, KernelSpec> = {
     rmsnorm: { op: 'nn.rmsnorm', rows: null, dim: c.dim, eps },
-    ropeQ: { op: 'nn.rope', seq: null, heads: c.heads, headDim: hd, theta },
-    ropeK: { op: 'nn.rope', seq: null, heads: c.kvHeads, headDim: hd, theta },
-    prefill: { op: 'nn.attention_prefill', seq: null, heads: c.heads, kvHeads: c.kvHeads, headDim: hd },
-    decode: { op: 'nn.attention_decode', len: null, heads: c.heads, kvHeads: c.kvHeads, headDim: hd },
+    ropeQ: { op: 'nn.rope', seq: null, heads: g.heads, headDim: hd, theta },
+    ropeK: { op: 'nn.rope', seq: null, heads: g.kvHeads, headDim: hd, theta },
+    prefill: { op: 'nn.attention_prefill', seq: null, heads: g.heads, kvHeads: g.kvHeads, headDim: hd },
+    decode: { op: 'nn.attention_decode', len: null, heads: g.heads, kvHeads: g.kvHeads, headDim: hd },
     add: { op: 'nn.add', rows: null, cols: c.dim },
-    swiglu: { op: 'nn.swiglu', rows: null, cols: c.hiddenDim },
+    swiglu: { op: 'nn.swiglu', rows: null, cols: g.hidden },
     embedding: { op: 'nn.embedding', vocab: c.vocab, dim: c.dim, count: null },
   };
-  for (const [i, o] of [
-    [c.dim, c.dim],
-    [c.dim, kvDim],
-    [c.dim, c.hiddenDim],
-    [c.hiddenDim, c.dim],
-    [c.dim, c.vocab],
-  ] as const) {
+  for (const [i, o] of g.linears) {
     out[`mv${i}x${o}`] = { op: 'nn.matvec', m: o, k: i };
     out[`mm${i}x${o}`] = { op: 'nn.matmul', m: null, k: i, n: o, transposeB: true };
   }
@@ -70,15 +86,17 @@ function specs(c: LlamaConfig): Record<string, KernelSpec> {
 /**
  * Compiles (or loads from cache) every kernel for `target` and returns ops that run them. With
  * `threads` > 1 the linear layers (matvec, matmul) split their output rows across that many
- * threads; the other ops are too small per call to gain from it.
+ * threads; the other ops are too small per call to gain from it. With `tp` > 1, the kernels of one
+ * tensor-parallel rank (its heads, its share of the FFN).
  */
 export async function kernelOps(
   c: LlamaConfig,
   runtime: KernelRuntime,
-  options: { target: Target; cacheDir?: string; threads?: number },
+  options: { target: Target; cacheDir?: string; threads?: number; tp?: number },
 ): Promise<LlamaOps> {
-  const { threads = 1, ...compile } = options;
-  const all = specs(c);
+  const { threads = 1, tp = 1, ...compile } = options;
+  const all = specs(c, tp);
+  const g = rankGeometry(c, tp);
   const names = Object.keys(all);
   const loaded = await Promise.all(
     names.map((n) =>
@@ -95,7 +113,7 @@ export async function kernelOps(
     linear: (x, w, i, o) =>
       x.length === i ? run(k[`mv${i}x${o}`]!, [w, x], o) : run(k[`mm${i}x${o}`]!, [x, w], (x.length / i) * o),
     rmsnorm: (x, w) => run(k.rmsnorm!, [x, w], x.length),
-    rope: (x, pos, heads) => run(heads === c.heads ? k.ropeQ! : k.ropeK!, [x, pos], x.length),
+    rope: (x, pos, heads) => run(heads === g.heads ? k.ropeQ! : k.ropeK!, [x, pos], x.length),
     attentionPrefill: (q, kk, v) => run(k.prefill!, [q, kk, v], q.length),
     attentionDecode: (q, kk, v) => run(k.decode!, [q, kk, v], q.length),
     add: (a, b) => run(k.add!, [a, b], a.length),

@@ -1,0 +1,259 @@
+// Megatron-style tensor parallelism for the Llama decoder: each rank holds its share of the heads
+// (Wq, Wk, Wv rows; Wo columns) and of the FFN (W1, W3 rows; W2 columns), so per layer a rank turns
+// the full hidden state into a partial one, twice (attention, then FFN), and the sum over ranks of
+// those partials is exactly the unsplit layer's output (up to the order of float additions). The
+// sums are the two all-reduces per layer; whoever holds the ranks' partials performs them.
+import { ContextExceeded, KernelOptionsInvalid, KernelShapeMismatch } from '../errors.js';
+import { type LlamaOps, rankGeometry } from './ops.js';
+import type { LlamaConfig, LlamaWeights } from './weights.js';
+
+/** Why the model cannot be split `tp` ways (heads, KV heads and FFN must divide), or null. */
+export function tensorParallelProblem(c: LlamaConfig, tp: number): string | null {
+  if (!Number.isInteger(tp) || tp < 1 || tp > 64) return `tp ${tp} is not an integer in 1..64`;
+  if (c.kvHeads % tp !== 0) return `${c.kvHeads} KV heads do not split ${tp} ways`;
+  if (c.heads % tp !== 0) return `${c.heads} heads do not split ${tp} ways`;
+  if (c.hiddenDim % tp !== 0) return `an FFN of ${c.hiddenDim} does not split ${tp} ways`;
+  return null;
+}
+
+/** One rank's slices of the layers `[layerStart, layerEnd)`; arrays are indexed from `layerStart`. */
+export interface LlamaShardWeights {
+  config: LlamaConfig;
+  tp: number;
+  rank: number;
+  layerStart: number;
+  layerEnd: number;
+  rmsAtt: Float32Array[];
+  wq: Float32Array[];
+  wk: Float32Array[];
+  wv: Float32Array[];
+  wo: Float32Array[];
+  rmsFfn: Float32Array[];
+  w1: Float32Array[];
+  w2: Float32Array[];
+  w3: Float32Array[];
+}
+
+/** Rows `[from, from + n)` of a row-major [rows, cols] matrix (no copy). */
+const rows = (w: Float32Array, cols: number, from: number, n: number) =>
+  w.subarray(from * cols, (from + n) * cols);
+
+/** Columns `[from, from + n)` of a row-major [rows, cols] matrix, as a [rows, n] copy. */
+function columns(w: Float32Array, cols: number, from: number, n: number): Float32Array {
+  const r = w.length / cols;
+  const out = new Float32Array(r * n);
+  for (let i = 0; i < r; i++) out.set(w.subarray(i * cols + from, i * cols + from + n), i * n);
+  return out;
+}
+
+/** Rank `rank` of `tp`'s slices of the layers `[start, end)` (default: all). */
+export function shardWeights(
+  w: LlamaWeights,
+  tp: number,
+  rank: number,
+  layers: readonly [number, number] = [0, w.config.layers],
+): LlamaShardWeights {
+  const c = w.config;
+  const problem = tensorParallelProblem(c, tp);
+  if (problem) throw new KernelOptionsInvalid(`tensor parallelism: ${problem}`);
+  const [start, end] = layers;
+  if (!Number.isInteger(rank) || rank < 0 || rank >= tp)
+    throw new KernelOptionsInvalid(`rank ${rank} is not in 0..${tp - 1}`);
+  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > c.layers || start >= end)
+    throw new KernelOptionsInvalid(`layers [${start}, ${end}) are not a range of the model's ${c.layers}`);
+  const g = rankGeometry(c, tp);
+  const pick = <T>(all: T[], f: (x: T) => Float32Array) => all.slice(start, end).map(f);
+  return {
+    config: c,
+    tp,
+    rank,
+    layerStart: start,
+    layerEnd: end,
+    rmsAtt: pick(w.rmsAtt, (x) => x),
+    wq: pick(w.wq, (x) => rows(x, c.dim, rank * g.qDim, g.qDim)),
+    wk: pick(w.wk, (x) => rows(x, c.dim, rank * g.kvDim, g.kvDim)),
+    wv: pick(w.wv, (x) => rows(x, c.dim, rank * g.kvDim, g.kvDim)),
+    wo: pick(w.wo, (x) => columns(x, c.dim, rank * g.qDim, g.qDim)),
+    rmsFfn: pick(w.rmsFfn, (x) => x),
+    w1: pick(w.w1, (x) => rows(x, c.dim, rank * g.hidden, g.hidden)),
+    w2: pick(w.w2, (x) => columns(x, c.hiddenDim, rank * g.hidden, g.hidden)),
+    w3: pick(w.w3, (x) => rows(x, c.dim, rank * g.hidden, g.hidden)),
+  };
+}
+
+/** One sequence's keys and values for a rank's heads, per layer of its range. */
+export interface ShardKv {
+  k: Float32Array[];
+  v: Float32Array[];
+}
+
+/**
+ * One rank of a tensor-parallel Llama over a range of layers: its partial of each layer's attention
+ * (against the sequence's KV cache for its heads) and of each layer's FFN. `ops` are the rank's
+ * kernels (`kernelOps(config, …, { tp })` or `referenceOps(config, tp)`).
+ */
+export class LlamaShard {
+  readonly #g;
+
+  constructor(
+    readonly weights: LlamaShardWeights,
+    private readonly ops: LlamaOps,
+  ) {
+    this.#g = rankGeometry(weights.config, weights.tp);
+  }
+
+  /** An empty KV cache for one sequence (the rank's heads, its layers, the model's context). */
+  newKv(): ShardKv {
+    const { seqLen } = this.weights.config;
+    const n = this.weights.layerEnd - this.weights.layerStart;
+    const block = () => Array.from({ length: n }, () => new Float32Array(seqLen * this.#g.kvDim));
+    return { k: block(), v: block() };
+  }
+
+  /**
+   * This rank's share of `Wo · attention(rmsnorm(x))` for the rows of `x` at positions `pos`
+   * (consecutive: a prompt from position 0, or one new token), writing their keys and values.
+   */
+  async attention(kv: ShardKv, layer: number, x: Float32Array, pos: Int32Array): Promise<Float32Array> {
+    const { config: c } = this.weights;
+    const g = this.#g;
+    const l = this.#local(layer);
+    const s = pos.length;
+    if (x.length !== s * c.dim)
+      throw new KernelShapeMismatch(
+        'LlamaShard.attention',
+        `${s} rows of ${c.dim} expected, got ${x.length} floats`,
+      );
+    const start = pos[0] ?? 0;
+    if (s > 1 && start !== 0)
+      throw new KernelShapeMismatch(
+        'LlamaShard.attention',
+        'several rows are a prompt, which starts at position 0',
+      );
+    if (start + s > c.seqLen) throw new ContextExceeded(c.seqLen, start + s);
+    const ops = this.ops;
+    const w = this.weights;
+    const xb = await ops.rmsnorm(x, w.rmsAtt[l]!);
+    const [q0, k0, v] = await Promise.all([
+      ops.linear(xb, w.wq[l]!, c.dim, g.qDim),
+      ops.linear(xb, w.wk[l]!, c.dim, g.kvDim),
+      ops.linear(xb, w.wv[l]!, c.dim, g.kvDim),
+    ]);
+    const [q, k] = await Promise.all([ops.rope(q0, pos, g.heads), ops.rope(k0, pos, g.kvHeads)]);
+    kv.k[l]!.set(k, start * g.kvDim);
+    kv.v[l]!.set(v, start * g.kvDim);
+    const att =
+      s === 1
+        ? await ops.attentionDecode(
+            q,
+            kv.k[l]!.subarray(0, (start + 1) * g.kvDim),
+            kv.v[l]!.subarray(0, (start + 1) * g.kvDim),
+          )
+        : await ops.attentionPrefill(q, k, v);
+    return ops.linear(att, w.wo[l]!, g.qDim, c.dim);
+  }
+
+  /** This rank's share of `W2 · (silu(W1 · rmsnorm(x)) ⊙ W3 · rmsnorm(x))`. */
+  async ffn(layer: number, x: Float32Array): Promise<Float32Array> {
+    const { config: c } = this.weights;
+    const g = this.#g;
+    const l = this.#local(layer);
+    if (x.length % c.dim !== 0)
+      throw new KernelShapeMismatch('LlamaShard.ffn', `rows of ${c.dim} expected, got ${x.length} floats`);
+    const ops = this.ops;
+    const w = this.weights;
+    const xf = await ops.rmsnorm(x, w.rmsFfn[l]!);
+    const [gate, up] = await Promise.all([
+      ops.linear(xf, w.w1[l]!, c.dim, g.hidden),
+      ops.linear(xf, w.w3[l]!, c.dim, g.hidden),
+    ]);
+    return ops.linear(await ops.swiglu(gate, up), w.w2[l]!, g.hidden, c.dim);
+  }
+
+  #local(layer: number): number {
+    const { layerStart, layerEnd } = this.weights;
+    if (!Number.isInteger(layer) || layer < layerStart || layer >= layerEnd)
+      throw new KernelShapeMismatch(
+        'LlamaShard',
+        `layer ${layer} is not in this shard's [${layerStart}, ${layerEnd})`,
+      );
+    return layer - layerStart;
+  }
+}
+
+/** The all-reduce of one layer block: the residual `x` plus every rank's partial, summed in rank order. */
+export async function allReduce(
+  ops: LlamaOps,
+  x: Float32Array,
+  partials: readonly Float32Array[],
+): Promise<Float32Array> {
+  let out = x;
+  for (const p of partials) {
+    if (p.length !== x.length)
+      throw new KernelShapeMismatch(
+        'allReduce',
+        `a partial of ${p.length} floats for a state of ${x.length}`,
+      );
+    out = await ops.add(out, p);
+  }
+  return out;
+}
+
+/** Where one layer block of the stack runs: returns `x` after that block's all-reduce (residual included). */
+export type LayerBlock = (
+  layer: number,
+  block: 'attention' | 'ffn',
+  x: Float32Array,
+  pos: Int32Array,
+) => Promise<Float32Array>;
+
+/**
+ * The parts of a tensor-parallel forward pass that are not split: the embedding, the walk through
+ * the layers (each block done by `block`, wherever the ranks are), the final norm and the logits.
+ * `ops` are the whole model's kernels.
+ */
+export class TensorParallelLlama {
+  /** Tokens the ranks hold in their KV caches. */
+  position = 0;
+
+  constructor(
+    readonly weights: LlamaWeights,
+    private readonly ops: LlamaOps,
+    private readonly block: LayerBlock,
+  ) {}
+
+  /** The prompt through every layer from position 0; logits of its last token. */
+  async prefill(tokens: number[]): Promise<Float32Array> {
+    this.position = 0;
+    const hidden = await this.layers(tokens, 0, this.weights.config.layers);
+    this.position = tokens.length;
+    return this.logitsOfLast(hidden);
+  }
+
+  /** One token at the current position; logits for the next. */
+  async decode(token: number): Promise<Float32Array> {
+    const c = this.weights.config;
+    if (this.position + 1 > c.seqLen) throw new ContextExceeded(c.seqLen, this.position + 1);
+    const hidden = await this.layers([token], 0, c.layers);
+    this.position++;
+    return this.logitsOfLast(hidden);
+  }
+
+  /** `tokens` embedded at positions from `this.position`, through layers `[from, to)`. */
+  async layers(tokens: number[], from: number, to: number, x?: Float32Array): Promise<Float32Array> {
+    const pos = Int32Array.from(tokens, (_, i) => this.position + i);
+    let h = x ?? (await this.ops.embedding(this.weights.tokenEmbedding, Int32Array.from(tokens)));
+    for (let l = from; l < to; l++) {
+      h = await this.block(l, 'attention', h, pos);
+      h = await this.block(l, 'ffn', h, pos);
+    }
+    return h;
+  }
+
+  /** Final RMSNorm and the vocabulary projection of the last row of `hidden`. */
+  async logitsOfLast(hidden: Float32Array): Promise<Float32Array> {
+    const c = this.weights.config;
+    const last = await this.ops.rmsnorm(hidden.subarray(hidden.length - c.dim), this.weights.rmsFinal);
+    return this.ops.linear(last, this.weights.wcls, c.dim, c.vocab);
+  }
+}
