@@ -127,7 +127,7 @@ test("a rank's FFN and attention partials sum to the unsplit block", async () =>
   }
 });
 
-test('a split the model does not allow, and shapes a rank does not hold, are typed errors', () => {
+test('a split the model does not allow, and shapes a rank does not hold, are typed errors', async () => {
   assert.throws(
     () => shardWeights(weights, 3, 0),
     (e) => e instanceof KernelOptionsInvalid && /4 heads|2 KV heads/.test(e.message),
@@ -136,7 +136,7 @@ test('a split the model does not allow, and shapes a rank does not hold, are typ
   assert.throws(() => shardWeights(weights, 2, 0, [2, 2]), KernelOptionsInvalid);
   const s = new LlamaShard(shardWeights(weights, 2, 1, [1, 2]), referenceOps(config, 2));
   assert.equal(s.weights.wo[0]!.length, config.dim * 32);
-  return Promise.all([
+  await Promise.all([
     assert.rejects(s.ffn(0, new Float32Array(config.dim)), KernelShapeMismatch),
     assert.rejects(s.attention(s.newKv(), 1, new Float32Array(3), Int32Array.from([0])), KernelShapeMismatch),
     assert.rejects(
