@@ -96,6 +96,28 @@ test('tensor parallelism shards prefill per layer group with an all-reduce each,
   assert.equal(ep.filter((r) => r.op === 'llm.merge').length, 4);
 });
 
+test("a call's tp and layer_groups attrs split it as the pass options would; a tp its heads do not allow is refused", () => {
+  const withAttrs = CALL.replace(
+    'prompt_tokens = 512 : i64}',
+    'prompt_tokens = 512 : i64, tp = 2 : i64, layer_groups = 3 : i64}',
+  );
+  const byAttrs = demandTable(run(parseGraph(withAttrs), ['decompose'], ['annotate-demand']));
+  const byOptions = demandTable(
+    run(parseGraph(CALL), ['decompose', { tp: 2, layerGroups: 3 }], ['annotate-demand']),
+  );
+  assert.deepEqual(byAttrs, byOptions);
+  assert.equal(byAttrs.filter((r) => r.op === 'llm.allreduce').length, 3);
+  // The split attrs describe the call only: no granular op carries layer_groups.
+  assert.ok(byAttrs.every((r) => r.attrs.layer_groups === undefined));
+  const bad = CALL.replace('prompt_tokens = 512 : i64}', 'prompt_tokens = 512 : i64, tp = 3 : i64}');
+  assert.throws(
+    () => run(parseGraph(bad), ['decompose']),
+    (e: Error) =>
+      /tp = 3 does not divide llama3-8b's 32 heads and 8 KV heads/.test(e.message) &&
+      /:3:\d+/.test(e.message),
+  );
+});
+
 test('unroll-loops expands the bounded research loop to its bound; the table is a DAG', () => {
   const g = run(voiceAgent('llama3-8b').toGraph(), ['unroll-loops'], ['decompose'], ['annotate-demand']);
   const names = [...walkOps(g.ops)].map((o) => o.name);

@@ -24,6 +24,19 @@ function checkModel(op: Op): string[] {
 
 const n = (op: Op, key: string) => intAttr(op.attrs, key) ?? 0;
 
+function checkSplit(op: Op): string[] {
+  const out: string[] = [];
+  for (const key of ['tp', 'layer_groups']) {
+    const v = intAttr(op.attrs, key);
+    if (v !== undefined && (v < 1 || v > 64)) out.push(`${key} = ${v} is not in 1..64`);
+  }
+  const tp = intAttr(op.attrs, 'tp');
+  const m = findModel(strAttr(op.attrs, 'model') ?? '');
+  if (tp !== undefined && m && (m.nKvHeads % tp !== 0 || m.nHeads % tp !== 0))
+    out.push(`tp = ${tp} does not divide ${m.id}'s ${m.nHeads} heads and ${m.nKvHeads} KV heads`);
+  return out;
+}
+
 export const llmDialect: readonly OpSchema[] = [
   {
     name: 'llm.call',
@@ -35,8 +48,11 @@ export const llmDialect: readonly OpSchema[] = [
       model: { kind: 'str', required: true },
       prompt_tokens: { kind: 'int', required: true },
       max_tokens: { kind: 'int', required: true },
+      // This call's split, over the pass options: tensor-parallel degree and layer groups of its prefill.
+      tp: { kind: 'int' },
+      layer_groups: { kind: 'int' },
     },
-    verify: checkModel,
+    verify: (op) => [...checkModel(op), ...checkSplit(op)],
     demand: (op) => {
       const m = modelOf(op);
       const p = prefillDemand(m, n(op, 'prompt_tokens'));
@@ -107,7 +123,8 @@ export const llmDialect: readonly OpSchema[] = [
   },
   {
     name: 'llm.allreduce',
-    summary: 'Tensor-parallel all-reduce of partial hidden states after a layer group',
+    summary:
+      "Tensor-parallel all-reduces of a layer group's partial hidden states (after each layer's attention and FFN)",
     operands: [TENSOR],
     variadicOperands: TENSOR,
     results: [TENSOR],
