@@ -120,7 +120,7 @@ function engine(checkpoint: string | null): Promise<Engine> {
   if (!e) {
     e = (async () => {
       runtime ??= new KernelRuntime({ threads: 1 });
-      const target = (probeHost().x86Level ?? 'x86-64') as 'x86-64';
+      const target = hostTarget();
       let model: LlmModel;
       if (checkpoint === null) {
         const ops = await kernelOps(TINY_LLAMA, runtime, { target });
@@ -143,6 +143,24 @@ function engine(checkpoint: string | null): Promise<Engine> {
     e.catch(() => engines.delete(key));
   }
   return e;
+}
+
+const hostTarget = () => (probeHost().x86Level ?? 'x86-64') as 'x86-64';
+
+const rankKernels = new Map<string, Promise<LlamaOps>>();
+
+/** The kernels of one rank of `checkpoint`'s model split `tp` ways (its heads, its share of the FFN). */
+export function rankOps(checkpoint: string | null, tp: number): Promise<LlamaOps> {
+  const key = `${checkpoint ?? ''}\u0000${tp}`;
+  let ops = rankKernels.get(key);
+  if (!ops) {
+    ops = engine(checkpoint).then((e) =>
+      kernelOps(e.model.weights.config, runtime!, { target: hostTarget(), tp }),
+    );
+    rankKernels.set(key, ops);
+    ops.catch(() => rankKernels.delete(key));
+  }
+  return ops;
 }
 
 /** The model of `checkpoint` in this process, loading it (compiled kernels) on first use. */
@@ -192,7 +210,7 @@ function noTokenizer(checkpoint: string): AgentsError {
 }
 
 /** Ids the model can take: in its vocabulary, at least one, short enough to leave room to decode the node's cap. */
-function promptIds(ids: number[], weights: LlamaWeights): number[] {
+export function promptIds(ids: number[], weights: LlamaWeights): number[] {
   const { vocab, seqLen } = weights.config;
   const ok = ids.filter((id) => Number.isInteger(id) && id >= 0 && id < vocab);
   return (ok.length > 0 ? ok : [0]).slice(0, Math.max(1, seqLen - decodeSteps(undefined) - 1));

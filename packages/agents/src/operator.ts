@@ -4,6 +4,7 @@ import { batchLimits } from './llm.js';
 import { validateOpConfig } from './op-config.js';
 import {
   type Context,
+  type OpActor,
   type OpConfig,
   type OpReply,
   type OpStream,
@@ -12,6 +13,7 @@ import {
   streamItems,
 } from './ops.js';
 import { PARTIAL_OPS } from './streaming.js';
+import { tensorParallelMessage } from './tensor-parallel.js';
 import { inSpan } from './tracing.js';
 import { vectorOperator } from './vector-operator.js';
 
@@ -82,6 +84,18 @@ async function partial(s: OperatorState, msg: { ctx: Context }, actx: ActorConte
   return runOp(cfg, msg.ctx, '');
 }
 
+/** What an op needs of its actor to ask others (the ranks and groups of a tensor-parallel split). */
+const opActor = (actx: ActorContext): OpActor => ({
+  self: { type: actx.self.type, id: actx.self.id },
+  ref: (data) => actx.ref(data),
+});
+
+/** A tensor-parallel rank's or group's work for a request that is under way (see tensor-parallel.ts). */
+function tp(s: OperatorState, msg: Record<string, unknown>, actx: ActorContext): Promise<unknown> {
+  const cfg = configured(s, actx);
+  return tensorParallelMessage(cfg.op, cfg.attrs, msg, opActor(actx));
+}
+
 /**
  * The recorded reply of a request this operator already ran: what a caller asks for when the
  * runtime's duplicate record kept only "applied" (a reply over its size limit, such as speech).
@@ -126,7 +140,7 @@ async function run(
     out = await inSpan(
       `compute ${cfg.op}`,
       attributes,
-      () => runOp(cfg, msg.ctx ?? {}, msg.rid, stream),
+      () => runOp(cfg, msg.ctx ?? {}, msg.rid, stream, opActor(actx)),
       actx.traceparent,
     );
     computeMs = performance.now() - t0;
@@ -187,6 +201,7 @@ function operatorActor(kind: string, concurrency = 1) {
       run,
       result,
       partial,
+      tp,
       counts: (s: OperatorState) => ({ applied: s.applied, replays: s.replays, config: s.config }),
     },
     snapshot: (s: OperatorState) => ({

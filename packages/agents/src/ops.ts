@@ -9,6 +9,7 @@ import {
   detokenize,
   llmModel,
   prefill,
+  rankOps,
   type TokenSink,
   tokenize,
 } from './llm.js';
@@ -17,6 +18,13 @@ import { withMemory } from './memory.js';
 import { privacyFilterFor, redactContext } from './privacy.js';
 import { webSearch } from './search.js';
 import { prepareSpeech, speakOp, transcribeOp } from './speech-ops.js';
+import {
+  decodeTensorParallel,
+  hasTensorParallelGroups,
+  isTensorParallel,
+  type OpActor,
+  runTensorParallel,
+} from './tensor-parallel.js';
 
 /** What the coordinator tells an operator actor about the op it owns and where it runs. */
 export interface OpConfig {
@@ -52,13 +60,17 @@ export interface OpReply {
   timings?: Record<string, number>;
 }
 
-type OpFn = (cfg: OpConfig, ctx: Context, rid: string) => Promise<Context>;
+export type { OpActor } from './tensor-parallel.js';
+
+type OpFn = (cfg: OpConfig, ctx: Context, rid: string, actor?: OpActor) => Promise<Context>;
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 const ids = (v: unknown): number[] => (Array.isArray(v) ? v.filter((x) => typeof x === 'number') : []);
 
 /** Fields that stay with the op that made them instead of flowing on (token ids are large-ish and private). */
 const LOCAL = new Set(['ids', 'first', 'tokens', 'kv']);
+/** …and the addresses of a tensor-parallel split, which only the LLM ops read. */
+const isLocal = (k: string) => LOCAL.has(k) || /^tp(\.|Group\.|Hidden$)/.test(k);
 /** Fields an op consumes: nothing after it reads them (the KV cache ends at decode, the audio at stt). */
 const CONSUMED: Record<string, string> = { 'llm.decode': 'kv', 'text.stt': 'audio' };
 /** What a voice agent's answer carries besides the tool agent's fields. */
@@ -79,8 +91,20 @@ async function toolInvoke(cfg: OpConfig, ctx: Context): Promise<Context> {
   );
 }
 
-async function decodeOp(cfg: OpConfig, ctx: Context, sink?: TokenSink): Promise<Context> {
+async function decodeOp(
+  cfg: OpConfig,
+  ctx: Context,
+  rid: string,
+  actor?: OpActor,
+  sink?: TokenSink,
+): Promise<Context> {
   const checkpoint = checkpointFor(cfg.attrs);
+  // A tensor-parallel graph: the KV caches are with the ranks, and decode walks the groups.
+  if (actor && (Number(cfg.attrs.tp) || 1) > 1 && hasTensorParallelGroups(ctx)) {
+    const { tokens, groups } = await decodeTensorParallel(cfg.attrs, ctx, rid, actor, sink);
+    const label = `${(await llmModel(checkpoint)).label}, tensor-parallel ×${cfg.attrs.tp} in ${groups} layer groups`;
+    return { tokens, llmModel: label };
+  }
   const first = typeof ctx.first === 'number' ? ctx.first : 0;
   const t0 = performance.now();
   const kv = ctx.kv === undefined ? undefined : await fetchKv(cfg, ctx.kv);
@@ -132,14 +156,16 @@ export const OP_FUNCTIONS: Record<string, OpFn> = {
   }),
   // The prompt's KV cache goes to decode (stored for it; kv.transfer passes the reference on)
   // instead of decode computing it again.
-  'llm.prefill': async (cfg, ctx, rid) => {
+  'llm.prefill': async (cfg, ctx, rid, actor) => {
+    if (isTensorParallel(cfg.op, cfg.attrs)) return runTensorParallel(cfg.op, cfg.attrs, ctx, rid, actor);
     const { first, kv } = await prefill(ids(ctx.ids), checkpointFor(cfg.attrs));
     const t0 = performance.now();
     const ref = await storeKv(cfg, rid, kv);
     return ref ? { first, kv: ref, $timings: { kvStoreMs: performance.now() - t0 } } : { first };
   },
+  'llm.allreduce': (cfg, ctx, rid, actor) => runTensorParallel(cfg.op, cfg.attrs, ctx, rid, actor),
   'kv.transfer': async () => ({}),
-  'llm.decode': (cfg, ctx) => decodeOp(cfg, ctx),
+  'llm.decode': (cfg, ctx, rid, actor) => decodeOp(cfg, ctx, rid, actor),
   'llm.detokenize': async (cfg, ctx) => ({
     llmText: await detokenize(ids(ctx.tokens), checkpointFor(cfg.attrs)),
   }),
@@ -151,12 +177,18 @@ export interface OpStream {
   readonly signal: AbortSignal;
 }
 
-type StreamFn = (cfg: OpConfig, ctx: Context, stream: OpStream) => Promise<Context>;
+type StreamFn = (
+  cfg: OpConfig,
+  ctx: Context,
+  rid: string,
+  stream: OpStream,
+  actor?: OpActor,
+) => Promise<Context>;
 
 /** The streaming form of the ops in STREAMING_OPS (`GraphRunner.stream` asks them with a stream). */
 export const STREAM_FUNCTIONS: Record<string, StreamFn> = {
-  'llm.decode': (cfg, ctx, stream) =>
-    decodeOp(cfg, ctx, { emit: (token) => stream.write({ token }), signal: stream.signal }),
+  'llm.decode': (cfg, ctx, rid, stream, actor) =>
+    decodeOp(cfg, ctx, rid, actor, { emit: (token) => stream.write({ token }), signal: stream.signal }),
 };
 
 /** How many items an op's streaming form makes (decode: its tokens), for pacing a modelled one. */
@@ -168,13 +200,23 @@ export function streamItems(cfg: OpConfig): number {
  * Runs the op's function (its streaming form when `stream` is given and it has one); the merged
  * context flows on minus fields downstream ops do not read.
  */
-export async function runOp(cfg: OpConfig, ctx: Context, rid: string, stream?: OpStream): Promise<Context> {
+export async function runOp(
+  cfg: OpConfig,
+  ctx: Context,
+  rid: string,
+  stream?: OpStream,
+  actor?: OpActor,
+): Promise<Context> {
   const streaming = stream ? STREAM_FUNCTIONS[cfg.op] : undefined;
   const fn = OP_FUNCTIONS[cfg.op];
-  const own = streaming ? await streaming(cfg, ctx, stream!) : fn ? await fn(cfg, ctx, rid) : {};
+  const own = streaming
+    ? await streaming(cfg, ctx, rid, stream!, actor)
+    : fn
+      ? await fn(cfg, ctx, rid, actor)
+      : {};
   const keep = cfg.op.startsWith('llm.') || cfg.op === 'kv.transfer';
   const out: Context = {};
-  for (const [k, v] of Object.entries(ctx)) if (keep || !LOCAL.has(k)) out[k] = v;
+  for (const [k, v] of Object.entries(ctx)) if (keep || !isLocal(k)) out[k] = v;
   const consumed = CONSUMED[cfg.op];
   if (consumed) delete out[consumed];
   return Object.assign(out, own);
@@ -182,8 +224,12 @@ export async function runOp(cfg: OpConfig, ctx: Context, rid: string, stream?: O
 
 /** Loads what an op needs before its first request (compiled kernels, the memory bucket). */
 export async function prepareOp(cfg: OpConfig): Promise<void> {
-  if (cfg.op === 'llm.prefill' || cfg.op === 'llm.decode') await llmModel(checkpointFor(cfg.attrs));
-  else if (cfg.op.startsWith('memory.')) await withMemory(cfg.natsUrl, cfg.cluster, async () => undefined);
+  if (cfg.op === 'llm.prefill' || cfg.op === 'llm.decode' || cfg.op === 'llm.allreduce') {
+    await llmModel(checkpointFor(cfg.attrs));
+    // A rank compiles the kernels of its shapes (its heads, its share of the FFN).
+    if (cfg.op === 'llm.prefill' && isTensorParallel(cfg.op, cfg.attrs))
+      await rankOps(checkpointFor(cfg.attrs), Number(cfg.attrs.tp));
+  } else if (cfg.op.startsWith('memory.')) await withMemory(cfg.natsUrl, cfg.cluster, async () => undefined);
   else if (cfg.op === 'tool.invoke' && cfg.attrs.tool === 'web_search') await webSearch('warm up', 1);
   else if (cfg.op === 'text.privacy_filter') privacyFilterFor(cfg);
   else if (cfg.op === 'tool.invoke' && cfg.attrs.tool === 'http') httpToolFor(cfg);

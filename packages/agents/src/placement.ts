@@ -208,7 +208,10 @@ export function planDeployment(input: PlanInput): PlanOutcome {
     const p = best.placements[i]!;
     const keep = input.current?.[r.id];
     const here = nodes.filter((n) => n.classId === p.classId).sort((a, b) => a.load - b.load);
-    const node = here.find((n) => n.nodeId === keep) ?? here[0]!;
+    // The ranks of a split go to different nodes of their class where there are several: spreading
+    // them is what the split is for.
+    const shard = typeof r.attrs.shard === 'number' ? r.attrs.shard : 0;
+    const node = here.find((n) => n.nodeId === keep) ?? here[shard % here.length]!;
     return {
       id: r.id,
       op: r.op,
