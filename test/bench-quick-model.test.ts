@@ -17,6 +17,7 @@ const OTHERS = [
   'vector',
   'ir',
   'serve',
+  'tensor-parallel',
 ];
 
 test('every benchmark has its quick variant run by a bench-quick test file', () => {

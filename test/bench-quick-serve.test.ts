@@ -1,4 +1,4 @@
-// The quick variant of the LLM serving benchmark (its own file: it starts two local clusters).
+// The quick variants of the LLM serving and tensor-parallel benchmarks (their own file: they start local clusters).
 import { quickBenchTests } from './fixtures/bench-quick.js';
 
-quickBenchTests(['serve']);
+quickBenchTests(['serve', 'tensor-parallel']);

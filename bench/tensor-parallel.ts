@@ -1,0 +1,97 @@
+// bench/tensor-parallel: the LLM chain (tokenize → prefill → kv.transfer → decode → detokenize) on
+// two real cpu node processes, the synthetic TINY_LLAMA weights, deployed once unsplit (tp 1) and once
+// with `tp = 2` on its llm.call: each layer group's two ranks go to the two nodes, its all-reduce op
+// sums their partials twice per layer, and decode walks the groups for each token. Requests run one
+// at a time and stream: ttft is a request's start to its first token, tpot the time between tokens
+// after it, tokens_per_s the tokens ÷ the requests' wall time. same_tokens: every tp 2 answer equals
+// the tp 1 answer to the same request (it must).
+// Usage: pnpm bench tensor-parallel [--quick] [--requests N] [--tokens N]
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type AgentRequest, type Deployment, GraphRunner } from '../packages/agents/dist/index.js';
+import { startLocalCluster } from '../packages/cli/dist/local-cluster.js';
+
+const quick = process.argv.includes('--quick');
+const arg = (name: string, dflt: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1]! : dflt;
+};
+const REQUESTS = Number(arg('requests', quick ? '3' : '20'));
+const TOKENS = Number(arg('tokens', quick ? '16' : '64'));
+const GRAPH = readFileSync(fileURLToPath(new URL('./lib/llm-chain.mlir', import.meta.url)), 'utf8')
+  .replace(/max_tokens = \d+ : i64/, `max_tokens = ${TOKENS} : i64`)
+  // tiny-llama: the IR's model whose heads split two ways, as the synthetic weights' do.
+  .replace('model = "llama3-8b"', 'model = "tiny-llama"');
+const SPLIT = GRAPH.replace('model = "tiny-llama",', 'model = "tiny-llama", tp = 2 : i64,');
+const request = (i: number): AgentRequest => ({ query: `request ${i}: tell me about the kv cache` });
+
+const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? null;
+const r1 = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
+
+async function measure(runner: GraphRunner, d: Deployment, tag: string) {
+  const decode = d.ops.find((o) => o.op === 'llm.decode')!.id;
+  const ttft: number[] = [];
+  const tpot: number[] = [];
+  const total: number[] = [];
+  const texts: string[] = [];
+  let tokens = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < REQUESTS; i++) {
+    const start = performance.now();
+    const at: number[] = [];
+    const stream = runner.stream(d, `${tag}-${i}`, request(i), { text: false });
+    for await (const e of stream) if (e.opId === decode) at.push(performance.now());
+    const r = await stream.result;
+    total.push(performance.now() - start);
+    ttft.push(at[0]! - start);
+    if (at.length > 1) tpot.push((at.at(-1)! - at[0]!) / (at.length - 1));
+    tokens += at.length;
+    texts.push((r.answer as { llmText: string }).llmText);
+  }
+  return { ttft, tpot, total, texts, tokens, wallMs: performance.now() - t0 };
+}
+
+async function main(): Promise<void> {
+  process.env.STITCH_LLM_MAX_TOKENS = String(TOKENS);
+  const local = await startLocalCluster('tensorpar', () => undefined, {
+    nodes: [
+      { id: 'node-a', args: ['--no-calibrate'] },
+      { id: 'node-b', args: ['--no-calibrate'] },
+    ],
+  });
+  try {
+    const runner = new GraphRunner(local.cluster, { timeoutMs: 120_000 });
+    const whole = await local.coordinator.deploy(GRAPH, 'whole');
+    const split = await local.coordinator.deploy(SPLIT, 'split');
+    // One request each first: kernels compile and load on both nodes.
+    await runner.run(whole, 'warm-whole', request(0));
+    await runner.run(split, 'warm-split', request(0));
+    const one = await measure(runner, whole, 'whole');
+    const two = await measure(runner, split, 'split');
+    const nodesOf = new Set(split.ops.filter((o) => o.op === 'llm.prefill').map((o) => o.node));
+    for (const [tp, m] of [
+      [1, one],
+      [2, two],
+    ] as const) {
+      process.stdout.write(
+        `${JSON.stringify({
+          bench: 'tensor-parallel',
+          tp,
+          nodes: tp === 1 ? 1 : nodesOf.size,
+          requests: REQUESTS,
+          tokens: TOKENS,
+          ttft_p50_ms: r1(p50(m.ttft)),
+          tpot_p50_ms: r1(p50(m.tpot)),
+          request_p50_ms: r1(p50(m.total)),
+          tokens_per_s: r1((m.tokens * 1000) / m.wallMs),
+          same_tokens: tp === 1 ? true : m.texts.every((t, i) => t === one.texts[i]),
+          weights: 'synthetic TINY_LLAMA (untrained)',
+        })}\n`,
+      );
+    }
+  } finally {
+    await local.close();
+  }
+}
+
+await main();
