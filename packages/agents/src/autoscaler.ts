@@ -165,7 +165,7 @@ export function observeDeployment(
       serviceMs: processed > 0 ? busyMs / processed : op.estimatedMs,
       queueDepth: depth,
       // Stateful ops keep per-key state in one activation: they are never replicated.
-      pinned: op.attrs.pinned === true || op.kind === 'vector',
+      pinned: op.attrs.pinned === true || op.actorType === 'op-vector',
     };
   });
 }

@@ -7,6 +7,7 @@ export type { Deployment, Measurement, MigrationEvent, MovePhases } from './depl
 export { deploymentsBucketName, loadDeployment } from './deployment.js';
 export type { DeploymentWatch } from './deployment-watch.js';
 export { isDeploymentRecord, watchDeployment } from './deployment-watch.js';
+export { MAX_EMBED_CHARS } from './embed-op.js';
 export { AgentsError, AgentsErrorCode } from './errors.js';
 export type { HttpLimits, HttpRequest } from './http.js';
 export { HostAllowList, MAX_REDIRECTS, OPERATOR_HTTP_HOSTS_ENV } from './http.js';
@@ -19,7 +20,7 @@ export {
   MAX_HTTP_RESPONSE_BYTES,
   MAX_HTTP_TIMEOUT_MS,
 } from './http-tool.js';
-export { TINY_LLAMA } from './llm.js';
+export { encodeText, TINY_LLAMA } from './llm.js';
 export type { PricedUsage } from './llm-call.js';
 export { LLM_API_KEY_ENV } from './llm-call.js';
 export type { OpBucket } from './memory.js';
@@ -56,4 +57,4 @@ export { MAX_SSE_EVENT_CHARS, SseParser } from './sse.js';
 export type { Neighbour, VectorIndexOptions, VectorMetric } from './vector-index.js';
 export { VECTOR_LIMITS, VectorIndex } from './vector-index.js';
 export { vectorBucketName } from './vector-objects.js';
-export { MAX_JOURNAL_BYTES, vectorOperator } from './vector-operator.js';
+export { MAX_JOURNAL_BYTES, VECTOR_DIR_ENV, vectorOperator } from './vector-operator.js';

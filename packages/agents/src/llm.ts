@@ -1,4 +1,3 @@
-import { isAbsolute, relative, resolve } from 'node:path';
 import {
   argmax,
   type FusedDecode,
@@ -16,6 +15,7 @@ import {
 } from '@stitch/kernels';
 import { type BatcherLimits, type BatcherStats, DecodeBatcher, type KvCache } from './decode-batcher.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
+import { fileInDir } from './file-in-dir.js';
 
 /**
  * The LLM ops' model when no checkpoint is named: a Llama-architecture decoder on **synthetic
@@ -66,15 +66,7 @@ export function checkpointFor(attrs: Record<string, string | number | boolean>):
       `the op's checkpoint attribute needs a file name and the node's ${CHECKPOINT_DIR_ENV} set to the directory holding it`,
     );
   }
-  const path = resolve(dir, named);
-  const inside = relative(resolve(dir), path);
-  if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) {
-    throw new AgentsError(
-      AgentsErrorCode.OpConfigInvalid,
-      `checkpoint ${JSON.stringify(named)} is outside ${CHECKPOINT_DIR_ENV} (${dir}); name a file in it`,
-    );
-  }
-  return path;
+  return fileInDir(dir, named, CHECKPOINT_DIR_ENV, 'checkpoint');
 }
 
 /** Sequences a node's decode steps together (continuous batching); 1 = one sequence at a time. */
@@ -161,6 +153,23 @@ export function rankOps(checkpoint: string | null, tp: number): Promise<LlamaOps
     ops.catch(() => rankKernels.delete(key));
   }
   return ops;
+}
+
+const embedders = new Map<string, Llama>();
+
+/**
+ * `text` as one vector: the model's final-normed hidden states of its tokens, mean-pooled (width:
+ * the model's dim). One encoder per checkpoint; embedding writes no KV cache, so calls may overlap.
+ */
+export async function encodeText(text: string, checkpoint: string | null): Promise<Float32Array> {
+  const e = await engine(checkpoint);
+  const key = checkpoint ?? '';
+  let encoder = embedders.get(key);
+  if (!encoder) {
+    encoder = new Llama(e.model.weights, e.model.ops);
+    embedders.set(key, encoder);
+  }
+  return encoder.embed(promptIds(await tokenize(text, checkpoint), e.model.weights));
 }
 
 /** The model of `checkpoint` in this process, loading it (compiled kernels) on first use. */

@@ -1,4 +1,5 @@
 import { calculate } from './calculator.js';
+import { embedOp } from './embed-op.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { httpToolFor } from './http-tool.js';
 import { fetchKv, storeKv } from './kv-handoff.js';
@@ -73,8 +74,16 @@ const LOCAL = new Set(['ids', 'first', 'tokens', 'kv']);
 const isLocal = (k: string) => LOCAL.has(k) || /^tp(\.|Group\.|Hidden$)/.test(k);
 /** Fields an op consumes: nothing after it reads them (the KV cache ends at decode, the audio at stt). */
 const CONSUMED: Record<string, string> = { 'llm.decode': 'kv', 'text.stt': 'audio' };
-/** What a voice agent's answer carries besides the tool agent's fields. */
-const VOICE_ANSWER = ['transcript', 'redactions', 'spokenText', 'speech', 'sttEngine', 'ttsEngine'];
+/** What an answer carries besides the tool agent's fields, when the graph made them (voice, vector search). */
+const ANSWER_FIELDS = [
+  'transcript',
+  'redactions',
+  'spokenText',
+  'speech',
+  'sttEngine',
+  'ttsEngine',
+  'neighbours',
+];
 
 async function toolInvoke(cfg: OpConfig, ctx: Context): Promise<Context> {
   const tool = str(cfg.attrs.tool);
@@ -128,7 +137,7 @@ export const OP_FUNCTIONS: Record<string, OpFn> = {
       llmText: ctx.llmText,
       llmModel: ctx.llmModel,
     };
-    for (const k of VOICE_ANSWER) if (ctx[k] !== undefined) answer[k] = ctx[k];
+    for (const k of ANSWER_FIELDS) if (ctx[k] !== undefined) answer[k] = ctx[k];
     return { answer };
   },
   'memory.load': (cfg) =>
@@ -148,6 +157,7 @@ export const OP_FUNCTIONS: Record<string, OpFn> = {
   'tool.invoke': toolInvoke,
   'text.privacy_filter': async (cfg, ctx) => redactContext(privacyFilterFor(cfg), ctx),
   'text.stt': transcribeOp,
+  'text.embed': embedOp,
   'text.tts': speakOp,
   'llm.call': llmCall,
   // The weights: the op's `checkpoint` attribute, else the node's STITCH_LLM_CHECKPOINT, else synthetic.
@@ -235,4 +245,6 @@ export async function prepareOp(cfg: OpConfig): Promise<void> {
   else if (cfg.op === 'tool.invoke' && cfg.attrs.tool === 'http') httpToolFor(cfg);
   else if (cfg.op === 'llm.call') remoteLlmFor(cfg);
   else if (cfg.op === 'text.stt' || cfg.op === 'text.tts') await prepareSpeech(cfg);
+  else if (cfg.op === 'text.embed' && typeof cfg.attrs.endpoint !== 'string')
+    await llmModel(checkpointFor(cfg.attrs));
 }

@@ -82,6 +82,9 @@ export function analyseGraph(mlir: string, file = 'deployment.mlir'): Analysed {
   };
 }
 
+/** Ops run by an actor type other than their kind's: the vector search holds an index (op-vector). */
+const ACTOR_OF_OP: Record<string, string> = { 'memory.vector_search': 'op-vector' };
+
 /** One op of a placed deployment: where it runs and what the model predicts there. */
 export interface PlacedOp {
   id: string;
@@ -218,7 +221,7 @@ export function planDeployment(input: PlanInput): PlanOutcome {
       kind: r.kind,
       deps: [...r.deps],
       attrs: { ...r.attrs },
-      actorType: operatorType(r.kind),
+      actorType: ACTOR_OF_OP[r.op] ?? operatorType(r.kind),
       actorId: actorIdOf(input.deployment, r.id),
       classId: p.classId,
       modelled: node.modelled,

@@ -1,6 +1,6 @@
 import { decodeWav, durationS, type SpeechToText, type Transcript } from '@stitch/speech';
 import { AgentsError, AgentsErrorCode } from './errors.js';
-import { HostAllowList, openHttp, parseHttpUrl, processHostCap, readBounded } from './http.js';
+import { OpenAiEndpoint } from './openai-endpoint.js';
 
 export interface RemoteTranscriberOptions {
   /** `…/v1` (then `/audio/transcriptions` is appended) or the full URL. */
@@ -26,24 +26,20 @@ const fail = (message: string, cause?: unknown): never => {
  */
 export class RemoteTranscriber implements SpeechToText {
   readonly engine: string;
-  readonly #url: URL;
-  readonly #allow: HostAllowList;
+  readonly #endpoint: OpenAiEndpoint;
   readonly #model: string;
-  readonly #apiKey: string | undefined;
-  readonly #timeoutMs: number;
-  readonly #maxResponseBytes: number;
 
   constructor(o: RemoteTranscriberOptions) {
-    const raw = o.endpoint.replace(/\/+$/, '');
-    this.#url = parseHttpUrl(raw.endsWith('/audio/transcriptions') ? raw : `${raw}/audio/transcriptions`);
-    this.#allow = new HostAllowList([this.#url.host]);
-    processHostCap()?.check(this.#url);
     this.#model = o.model ?? 'whisper-1';
     if (this.#model.length === 0 || this.#model.length > 256) fail('model must be 1 to 256 characters');
-    this.#apiKey = o.apiKey;
-    this.#timeoutMs = o.timeoutMs ?? 60_000;
-    this.#maxResponseBytes = o.maxResponseBytes ?? 1024 * 1024;
-    this.engine = `openai-compatible ${this.#url.host} ${this.#model}`;
+    this.#endpoint = new OpenAiEndpoint(
+      o.endpoint,
+      '/audio/transcriptions',
+      { status: AgentsErrorCode.SpeechFailed, invalid: AgentsErrorCode.SpeechFailed },
+      { timeoutMs: o.timeoutMs ?? 60_000, maxResponseBytes: o.maxResponseBytes ?? 1024 * 1024 },
+      o.apiKey,
+    );
+    this.engine = `openai-compatible ${this.#endpoint.url.host} ${this.#model}`;
   }
 
   async transcribe(audio: Uint8Array): Promise<Transcript> {
@@ -54,33 +50,9 @@ export class RemoteTranscriber implements SpeechToText {
     form.append('model', this.#model);
     form.append('response_format', 'json');
     const t0 = performance.now();
-    const open = await openHttp(
-      {
-        method: 'POST',
-        url: this.#url.href,
-        headers: this.#apiKey ? { authorization: `Bearer ${this.#apiKey}` } : {},
-        body: form,
-      },
-      this.#allow,
-      { timeoutMs: this.#timeoutMs, maxResponseBytes: this.#maxResponseBytes },
-    );
-    let body: string;
-    try {
-      body = new TextDecoder().decode(await readBounded(open, this.#maxResponseBytes));
-    } finally {
-      open.done();
-    }
-    const status = open.response.status;
-    if (status < 200 || status > 299)
-      fail(`transcription endpoint ${this.#url.host} answered ${status}: ${body.slice(0, 200)}`);
-    let text: unknown;
-    try {
-      text = (JSON.parse(body) as { text?: unknown }).text;
-    } catch (e) {
-      fail(`transcription endpoint ${this.#url.host} answered with something that is not JSON`, e);
-    }
+    const text = ((await this.#endpoint.post(form)) as { text?: unknown } | null)?.text;
     if (typeof text !== 'string')
-      fail(`transcription endpoint ${this.#url.host} answered without a text field`);
+      fail(`transcription endpoint ${this.#endpoint.url.host} answered without a text field`);
     return { text: text as string, ms: performance.now() - t0, audioS, engine: this.engine };
   }
 

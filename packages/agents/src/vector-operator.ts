@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
 import { type ActorContext, defineActor } from '@stitch/runtime';
 import { AgentsError, AgentsErrorCode } from './errors.js';
+import { fileInDir } from './file-in-dir.js';
 import { validateOpConfig } from './op-config.js';
 import type { OpConfig, OpReply } from './ops.js';
 import { VECTOR_LIMITS, VectorIndex, type VectorMetric } from './vector-index.js';
@@ -45,6 +47,21 @@ function indexOf(cfg: OpConfig): VectorIndex {
     expansionAdd: num(a.expansion_add),
     expansionSearch: num(a.expansion_search),
   });
+}
+
+/** The directory a graph's `index` attribute names its index file in (else the index starts empty). */
+export const VECTOR_DIR_ENV = 'STITCH_VECTOR_DIR';
+
+/**
+ * The index file to load: attr `index_path`, or the graph's `index` name in the node's
+ * STITCH_VECTOR_DIR when that file exists; none: the index starts empty and is filled by inserts.
+ */
+function indexPath(attrs: OpConfig['attrs']): string | undefined {
+  if (typeof attrs.index_path === 'string') return attrs.index_path;
+  const dir = process.env[VECTOR_DIR_ENV];
+  if (typeof attrs.index !== 'string' || !dir) return undefined;
+  const path = fileInDir(dir, attrs.index, VECTOR_DIR_ENV, 'index');
+  return existsSync(path) ? path : undefined;
 }
 
 function vectorsOf(raw: unknown, dim: number, what: string): Float32Array {
@@ -120,8 +137,8 @@ export const vectorOperator = defineActor({
   handlers: {
     configure: async (s: VectorState, msg: { config: OpConfig }) => {
       const cfg = validateOpConfig(msg.config);
-      const path = cfg.attrs.index_path;
-      const base: Base = typeof path === 'string' ? { kind: 'file', path } : undefined;
+      const path = indexPath(cfg.attrs);
+      const base: Base = path === undefined ? undefined : { kind: 'file', path };
       s.index = await rebuild(cfg, base, { keys: [], vectors: [] });
       Object.assign(s, { config: cfg, base, journal: { keys: [], vectors: [] } });
       return { size: s.index.size };

@@ -14,8 +14,9 @@ import type { Policy, Snapshot } from './policy.js';
 
 export interface RebalancePolicyOptions {
   /**
-   * Task ids or op names the policy never scales. @default the ops of the `vector` dialect: they keep
-   * per-key state in one activation, so the coordinator pins them too
+   * Task ids or op names the policy never scales. @default vector searches (`memory.vector_search`,
+   * and ops of a `vector` dialect): they keep per-key state in one activation, so the coordinator
+   * pins them too
    */
   pinned?: readonly string[];
 }
@@ -40,7 +41,9 @@ export function rebalanceInputs(s: Snapshot, o: RebalancePolicyOptions = {}): Re
   const classIndex = new Map(p.classes.map((c, j) => [c.id, j]));
   const pinned = new Set(o.pinned ?? []);
   const isPinned = (id: string, op: string | undefined) =>
-    o.pinned ? pinned.has(id) || (op !== undefined && pinned.has(op)) : op?.split('.')[0] === 'vector';
+    o.pinned
+      ? pinned.has(id) || (op !== undefined && pinned.has(op))
+      : op === 'memory.vector_search' || op?.split('.')[0] === 'vector';
   const used = new Float64Array(p.classes.length);
   // Free devices are counted in replicas of the widest op on the class, so any scale-out fits.
   const widest = new Float64Array(p.classes.length).fill(1);

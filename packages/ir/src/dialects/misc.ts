@@ -131,6 +131,14 @@ export const textDialect: readonly OpSchema[] = [
     },
   },
   {
+    name: 'text.embed',
+    summary: 'Text to a `dim`-vector by an encoder (compiled kernels or an embeddings endpoint)',
+    operands: [TEXT_OR_JSON],
+    results: [TENSOR],
+    attrs: { ...engineAttrs, dim: { kind: 'int', required: true } },
+    demand: (op, ctx) => engine(op, ctx, inBytes(op, ctx) / TEXT_BYTES_PER_TOKEN),
+  },
+  {
     name: 'text.tts',
     summary: 'Text to speech by an external engine; the result is audio samples',
     operands: [TEXT_C],

@@ -1,0 +1,111 @@
+// A graph that embeds its query and searches an index (text.embed → memory.vector_search) deployed
+// on a real nats-server: the encoder is the node's model on compiled kernels, the index a usearch
+// file the node loads from its STITCH_VECTOR_DIR, held by the op-vector operator.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import {
+  Coordinator,
+  closeMemoryConnections,
+  type Deployment,
+  encodeText,
+  GraphRunner,
+  TINY_LLAMA,
+  VECTOR_DIR_ENV,
+  VectorIndex,
+} from '@stitch/agents';
+import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
+import { startOperatorNodes } from './fixtures/operator-nodes.js';
+
+const CLUSTER = 'vecsearch';
+const DOCS = [
+  'JetStream keeps messages in streams and values in key-value buckets',
+  'the KV cache holds the keys and values of every token seen so far',
+  'Gaudi 3 is an accelerator with 128 GB of HBM2e',
+  'solar panels turn about a fifth of the light into electricity',
+  'a vector index answers nearest-neighbour queries without scanning everything',
+  'the planner places each operator where the SLA holds at the lowest cost',
+];
+const graph = (dim: number, index = 'docs.usearch') => `"agent.graph"() ({
+  %query = "agent.input"() {name = "query"} : () -> !agent.text
+  %vec = "text.embed"(%query) {dim = ${dim} : i64, engine = "tiny-llama", model_params = 15000000 : i64} : (!agent.text) -> tensor<${dim}xf32>
+  %hits = "memory.vector_search"(%vec) {dim = ${dim} : i64, index = "${index}", k = 3 : i64, n_vectors = 1000 : i64} : (tensor<${dim}xf32>) -> !agent.json
+  "agent.output"(%hits) {name = "answer"} : (!agent.json) -> ()
+}) {sla_ms = 60000 : i64, sym_name = "rag"} : () -> ()
+`;
+
+const dir = mkdtempSync(join(tmpdir(), 'stitch-vectors-'));
+let nats: EmbeddedNats;
+let client: Cluster;
+let coordinator: Coordinator;
+let d: Deployment;
+const nodes: Cluster[] = [];
+
+before(async () => {
+  // The index file, made as a user would: the documents through the same encoder, saved by usearch.
+  const index = new VectorIndex({ dim: TINY_LLAMA.dim, metric: 'cos', maxVectors: 1000 });
+  const vectors = new Float32Array(DOCS.length * TINY_LLAMA.dim);
+  for (const [i, doc] of DOCS.entries()) vectors.set(await encodeText(doc, null), i * TINY_LLAMA.dim);
+  index.add(
+    DOCS.map((_, i) => i),
+    vectors,
+  );
+  await index.save(join(dir, 'docs.usearch'));
+  process.env[VECTOR_DIR_ENV] = dir;
+  nats = await startEmbeddedNats();
+  nodes.push(...(await startOperatorNodes(nats.url, CLUSTER, [['node-cpu', []]])).values());
+  client = await connectCluster({ nats: nats.url, name: CLUSTER, log: () => undefined });
+  coordinator = new Coordinator(client, { driftEvery: 1_000_000 });
+  await coordinator.start();
+  d = await coordinator.deploy(graph(TINY_LLAMA.dim), 'rag');
+});
+
+after(async () => {
+  delete process.env[VECTOR_DIR_ENV];
+  await coordinator?.stop();
+  await closeMemoryConnections();
+  await Promise.all(nodes.map((c) => c.close().catch(() => undefined)));
+  await client?.close();
+  await nats?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+type Hits = { neighbours: { key: number; distance: number }[] };
+
+test('the query is embedded and found in the index the node loaded; the search is the op-vector operator', async () => {
+  assert.equal(d.ops.find((o) => o.op === 'memory.vector_search')!.actorType, 'op-vector');
+  const runner = new GraphRunner(client, { timeoutMs: 60_000 });
+  for (const [i, doc] of DOCS.entries()) {
+    const r = await runner.run(d, `q${i}`, { query: doc });
+    const { neighbours } = r.answer as Hits;
+    assert.equal(neighbours.length, 3);
+    assert.equal(neighbours[0]!.key, i, `"${doc}" finds itself first`);
+    assert.ok(neighbours[0]!.distance < 1e-4, `distance ${neighbours[0]!.distance}`);
+  }
+});
+
+test('inserts at run time are searched by the next request', async () => {
+  const search = d.ops.find((o) => o.op === 'memory.vector_search')!;
+  const ref = client.ref({ type: search.actorType, id: search.actorId });
+  const text = 'continuous batching steps many sequences together';
+  await ref.ask({ type: 'insert', rid: 'ins-1', keys: [100], vectors: await encodeText(text, null) });
+  const r = await new GraphRunner(client, { timeoutMs: 60_000 }).run(d, 'q-new', { query: text });
+  assert.equal((r.answer as Hits).neighbours[0]!.key, 100);
+});
+
+test('an index of another width is refused at deploy; an encoder of another width fails requests, saying so', async () => {
+  await assert.rejects(coordinator.deploy(graph(384), 'rag384'), (e: Error) =>
+    /not a usearch index of 384-dimensional/.test(e.message),
+  );
+  // No file of this name: the index starts empty, and the encoder's width is what does not fit.
+  const wrong = await coordinator.deploy(graph(384, 'empty.usearch'), 'rag384e');
+  await assert.rejects(
+    new GraphRunner(client, { timeoutMs: 60_000 }).run(wrong, 'q-wrong', { query: 'x' }),
+    (e: Error) =>
+      /makes 128-dimensional vectors but the graph says dim = 384/.test(
+        `${e.message} ${(e.cause as Error)?.message}`,
+      ),
+  );
+});
