@@ -34,13 +34,14 @@ export { sampler } from './llama/sample.js';
 export type { LayerBlock, LlamaShardWeights, ShardKv } from './llama/tensor-parallel.js';
 export {
   allReduce,
+  ExpertShard,
   LlamaShard,
   shardWeights,
   TensorParallelLlama,
   tensorParallelProblem,
 } from './llama/tensor-parallel.js';
-export type { LlamaConfig, LlamaWeights } from './llama/weights.js';
-export { syntheticWeights } from './llama/weights.js';
+export type { LlamaConfig, LlamaWeights, MoeWeights } from './llama/weights.js';
+export { syntheticExperts, syntheticWeights, withExperts } from './llama/weights.js';
 export type { HostProbe, IsaFeatures } from './probe.js';
 export { probeHost } from './probe.js';
 export type { KernelArray, KernelRuntimeOptions } from './runtime.js';

@@ -1,5 +1,6 @@
 // Tensor parallelism: ranks holding slices of the heads and of the FFN, their partials summed twice
-// per layer, compute the unsplit model (TP=2 equals TP=1), with compiled kernels and in the reference.
+// per layer, compute the unsplit model (TP=2 equals TP=1), with compiled kernels and in the reference;
+// and expert parallelism: ranks holding shares of a mixture of experts (EP=2 equals EP=1).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,7 @@ import { after, test } from 'node:test';
 import {
   allReduce,
   argmax,
+  ExpertShard,
   KernelOptionsInvalid,
   KernelRuntime,
   KernelShapeMismatch,
@@ -20,8 +22,10 @@ import {
   reference,
   referenceOps,
   shardWeights,
+  syntheticExperts,
   syntheticWeights,
   TensorParallelLlama,
+  withExperts,
 } from '../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'stitch-tp-'));
@@ -144,4 +148,61 @@ test('a split the model does not allow, and shapes a rank does not hold, are typ
       KernelShapeMismatch,
     ),
   ]);
+});
+
+// Expert parallelism: a mixture of experts (4 experts, 2 per token) whose experts are split over
+// two ranks; attention is not split, and the merge sums the ranks' FFN outputs onto the residual.
+const moeWeights = withExperts(weights, syntheticExperts(config, 4, 2, 23));
+
+function expertParallel(ep: number, ops: LlamaOps) {
+  const attention = new LlamaShard(shardWeights(moeWeights, 1, 0), ops);
+  const kv = attention.newKv();
+  const ranks = Array.from(
+    { length: ep },
+    (_, r) => new ExpertShard(moeWeights, ep, r, [0, config.layers], ops),
+  );
+  return new TensorParallelLlama(moeWeights, ops, async (layer, block, x, pos) =>
+    block === 'attention'
+      ? allReduce(ops, x, [await attention.attention(kv, layer, x, pos)])
+      : allReduce(ops, x, await Promise.all(ranks.map((s) => s.ffn(layer, x)))),
+  );
+}
+
+test('EP=2 equals the unsplit mixture of experts: reference and compiled, teacher-forced and greedy', async () => {
+  const ref = referenceOps(config);
+  const a = await logitsOf(new Llama(moeWeights, ref), forced);
+  const b = await logitsOf(expertParallel(2, ref), forced);
+  for (let i = 0; i < a.length; i++) assert.ok(reference.relativeError(b[i]!, a[i]!) <= 1e-6, `step ${i}`);
+  // The experts matter: the same model with its dense FFN computes other logits.
+  const dense = await logitsOf(new Llama(weights, ref), forced);
+  assert.ok(reference.relativeError(dense[1]!, a[1]!) > 1e-2, 'the experts change the logits');
+  const target = (probeHost().x86Level ?? 'x86-64') as 'x86-64';
+  const compiled = await kernelOps(config, runtime, { target, cacheDir: join(dir, 'cache'), experts: 4 });
+  const c = await logitsOf(new Llama(moeWeights, compiled), forced);
+  const d = await logitsOf(expertParallel(2, compiled), forced);
+  for (let i = 0; i < c.length; i++)
+    assert.ok(reference.relativeError(d[i]!, c[i]!) <= 1e-4, `compiled step ${i}`);
+  assert.deepEqual(
+    await greedy(expertParallel(2, compiled), 20),
+    await greedy(new Llama(moeWeights, compiled), 20),
+  );
+});
+
+test('expert ranks: their partials sum to the whole layer; a split the experts do not allow is refused', async () => {
+  const ops = referenceOps(config);
+  const x = Float32Array.from({ length: 3 * config.dim }, (_, i) => Math.cos(i / 3));
+  const whole = await new ExpertShard(moeWeights, 1, 0, [0, 3], ops).ffn(1, x);
+  const parts = await Promise.all(
+    [0, 1, 2, 3].map((r) => new ExpertShard(moeWeights, 4, r, [1, 2], ops).ffn(1, x)),
+  );
+  assert.ok(reference.relativeError(await allReduce(ops, new Float32Array(x.length), parts), whole) <= 1e-6);
+  assert.throws(
+    () => new ExpertShard(moeWeights, 3, 0, [0, 3], ops),
+    (e) => e instanceof KernelOptionsInvalid && /4 experts do not split 3 ways/.test(e.message),
+  );
+  assert.throws(
+    () => new ExpertShard(weights, 2, 0, [0, 3], ops),
+    (e) => e instanceof KernelOptionsInvalid && /dense FFN/.test(e.message),
+  );
+  await assert.rejects(new ExpertShard(moeWeights, 2, 0, [1, 2], ops).ffn(0, x), KernelShapeMismatch);
 });

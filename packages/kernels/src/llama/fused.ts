@@ -42,6 +42,10 @@ export async function fusedDecode(
 ): Promise<FusedDecode> {
   const c = weights.config;
   const { quant, threads = 1, ...compile } = options;
+  if (weights.moe)
+    throw new KernelOptionsInvalid(
+      'the fused decode step has a dense FFN: decode a mixture of experts with kernelOps',
+    );
   if (quant && (c.dim % 32 !== 0 || c.hiddenDim % 32 !== 0)) {
     throw new KernelOptionsInvalid(
       `q8_0 decode needs dim and hiddenDim to be multiples of 32, got ${c.dim}, ${c.hiddenDim}`,

@@ -1,5 +1,6 @@
 import { ContextExceeded, KernelShapeMismatch } from '../errors.js';
 import type { FusedDecode } from './fused.js';
+import { moeFfn } from './moe.js';
 import type { LlamaOps } from './ops.js';
 import type { LlamaWeights } from './weights.js';
 
@@ -207,13 +208,19 @@ export class Llama {
       const att = await attend(l, q, k, v);
       x = await ops.add(x, await ops.linear(att, w.wo[l]!, c.dim, c.dim));
       const xf = await ops.rmsnorm(x, w.rmsFfn[l]!);
-      const [gate, up] = await Promise.all([
-        ops.linear(xf, w.w1[l]!, c.dim, c.hiddenDim),
-        ops.linear(xf, w.w3[l]!, c.dim, c.hiddenDim),
-      ]);
-      x = await ops.add(x, await ops.linear(await ops.swiglu(gate, up), w.w2[l]!, c.hiddenDim, c.dim));
+      x = await ops.add(x, w.moe ? await moeFfn(ops, c, w.moe, l, xf) : await this.denseFfn(l, xf));
     }
     return ops.rmsnorm(x, w.rmsFinal);
+  }
+
+  private async denseFfn(l: number, xf: Float32Array): Promise<Float32Array> {
+    const { weights: w, ops } = this;
+    const c = w.config;
+    const [gate, up] = await Promise.all([
+      ops.linear(xf, w.w1[l]!, c.dim, c.hiddenDim),
+      ops.linear(xf, w.w3[l]!, c.dim, c.hiddenDim),
+    ]);
+    return ops.linear(await ops.swiglu(gate, up), w.w2[l]!, c.hiddenDim, c.dim);
   }
 
   private logits(last: Float32Array): Promise<Float32Array> {

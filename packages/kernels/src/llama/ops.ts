@@ -87,15 +87,20 @@ function specs(c: LlamaConfig, tp: number): Record<string, KernelSpec> {
  * Compiles (or loads from cache) every kernel for `target` and returns ops that run them. With
  * `threads` > 1 the linear layers (matvec, matmul) split their output rows across that many
  * threads; the other ops are too small per call to gain from it. With `tp` > 1, the kernels of one
- * tensor-parallel rank (its heads, its share of the FFN).
+ * tensor-parallel rank (its heads, its share of the FFN); with `experts`, the router's too.
  */
 export async function kernelOps(
   c: LlamaConfig,
   runtime: KernelRuntime,
-  options: { target: Target; cacheDir?: string; threads?: number; tp?: number },
+  options: { target: Target; cacheDir?: string; threads?: number; tp?: number; experts?: number },
 ): Promise<LlamaOps> {
-  const { threads = 1, tp = 1, ...compile } = options;
+  const { threads = 1, tp = 1, experts, ...compile } = options;
   const all = specs(c, tp);
+  // A mixture of experts adds its router's projection; the experts are the dense FFN's shapes.
+  if (experts !== undefined) {
+    all[`mv${c.dim}x${experts}`] = { op: 'nn.matvec', m: experts, k: c.dim };
+    all[`mm${c.dim}x${experts}`] = { op: 'nn.matmul', m: null, k: c.dim, n: experts, transposeB: true };
+  }
   const g = rankGeometry(c, tp);
   const names = Object.keys(all);
   const loaded = await Promise.all(

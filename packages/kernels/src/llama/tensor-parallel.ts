@@ -4,8 +4,9 @@
 // those partials is exactly the unsplit layer's output (up to the order of float additions). The
 // sums are the two all-reduces per layer; whoever holds the ranks' partials performs them.
 import { ContextExceeded, KernelOptionsInvalid, KernelShapeMismatch } from '../errors.js';
+import { moeFfn } from './moe.js';
 import { type LlamaOps, rankGeometry } from './ops.js';
-import type { LlamaConfig, LlamaWeights } from './weights.js';
+import type { LlamaConfig, LlamaWeights, MoeWeights } from './weights.js';
 
 /** Why the model cannot be split `tp` ways (heads, KV heads and FFN must divide), or null. */
 export function tensorParallelProblem(c: LlamaConfig, tp: number): string | null {
@@ -255,5 +256,65 @@ export class TensorParallelLlama {
     const c = this.weights.config;
     const last = await this.ops.rmsnorm(hidden.subarray(hidden.length - c.dim), this.weights.rmsFinal);
     return this.ops.linear(last, this.weights.wcls, c.dim, c.vocab);
+  }
+}
+
+/**
+ * One rank of an expert-parallel mixture of experts over a range of layers: its share of the
+ * experts (`experts / ep` of them; the router is every rank's, so all route a token alike), and the
+ * FFN's norm. Attention is not split by experts: whoever merges the ranks' outputs runs it.
+ */
+export class ExpertShard {
+  readonly #moe: MoeWeights;
+  readonly #from: number;
+
+  constructor(
+    readonly weights: LlamaWeights,
+    readonly ep: number,
+    readonly rank: number,
+    readonly layers: readonly [number, number],
+    private readonly ops: LlamaOps,
+  ) {
+    const moe = weights.moe;
+    if (!moe)
+      throw new KernelOptionsInvalid(
+        'expert parallelism needs a mixture of experts; these weights have a dense FFN',
+      );
+    if (!Number.isInteger(ep) || ep < 1 || moe.experts % ep !== 0)
+      throw new KernelOptionsInvalid(`${moe.experts} experts do not split ${ep} ways`);
+    if (!Number.isInteger(rank) || rank < 0 || rank >= ep)
+      throw new KernelOptionsInvalid(`rank ${rank} is not in 0..${ep - 1}`);
+    const [start, end] = layers;
+    if (
+      !Number.isInteger(start) ||
+      !Number.isInteger(end) ||
+      start < 0 ||
+      end > weights.config.layers ||
+      start >= end
+    )
+      throw new KernelOptionsInvalid(
+        `layers [${start}, ${end}) are not a range of the model's ${weights.config.layers}`,
+      );
+    const n = moe.experts / ep;
+    this.#from = rank * n;
+    // The experts it computes with: this rank's share, sliced out per layer of its range.
+    const mine = (all: Float32Array[][]) =>
+      all.map((layer, l) => (l >= start && l < end ? layer.slice(this.#from, this.#from + n) : []));
+    this.#moe = { ...moe, w1: mine(moe.w1), w2: mine(moe.w2), w3: mine(moe.w3) };
+  }
+
+  /** This rank's experts' share of the layer's mixture-of-experts output for the rows of `x`. */
+  async ffn(layer: number, x: Float32Array): Promise<Float32Array> {
+    const c = this.weights.config;
+    if (!Number.isInteger(layer) || layer < this.layers[0] || layer >= this.layers[1])
+      throw new KernelShapeMismatch(
+        'ExpertShard',
+        `layer ${layer} is not in this shard's [${this.layers[0]}, ${this.layers[1]})`,
+      );
+    if (x.length % c.dim !== 0)
+      throw new KernelShapeMismatch('ExpertShard.ffn', `rows of ${c.dim} expected, got ${x.length} floats`);
+    const xf = await this.ops.rmsnorm(x, this.weights.rmsFfn[layer]!);
+    const n = this.#moe.experts / this.ep;
+    return moeFfn(this.ops, c, this.#moe, layer, xf, this.#from, this.#from + n, this.#from);
   }
 }

@@ -31,6 +31,23 @@ export interface LlamaWeights {
   w3: Float32Array[];
   rmsFinal: Float32Array;
   wcls: Float32Array;
+  /** A mixture of experts in place of the dense FFN (w1, w2, w3 are then unused). */
+  moe?: MoeWeights;
+}
+
+/**
+ * A mixture-of-experts FFN per layer, as Mixtral: a router scores the experts for each token, the
+ * `perToken` best run (SwiGLU each) and their outputs are mixed by the softmax of their scores.
+ */
+export interface MoeWeights {
+  experts: number;
+  perToken: number;
+  /** [experts, dim] per layer. */
+  router: Float32Array[];
+  /** Per layer, per expert: w1 and w3 [hiddenDim, dim], w2 [dim, hiddenDim]. */
+  w1: Float32Array[][];
+  w2: Float32Array[][];
+  w3: Float32Array[][];
 }
 
 /** Elements of each per-layer tensor. */
@@ -53,15 +70,19 @@ export type LayerKey = keyof ReturnType<typeof shapes>;
 export const LAYER_KEYS: LayerKey[] = ['rmsAtt', 'wq', 'wk', 'wv', 'wo', 'rmsFfn', 'w1', 'w2', 'w3'];
 
 /** Deterministic pseudo-random weights (mulberry32 from `seed`), scaled so activations stay O(1). */
-export function syntheticWeights(config: LlamaConfig, seed = 1): LlamaWeights {
+function mulberry32(seed: number): () => number {
   let s = seed >>> 0;
-  const next = () => {
+  return () => {
     s = (s + 0x6d2b79f5) >>> 0;
     let t = s;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
   };
+}
+
+export function syntheticWeights(config: LlamaConfig, seed = 1): LlamaWeights {
+  const next = mulberry32(seed);
   const fill = (n: number, scale: number, offset = 0) =>
     Float32Array.from({ length: n }, () => offset + (next() * 2 - 1) * scale);
   const sh = shapes(config);
@@ -81,6 +102,45 @@ export function syntheticWeights(config: LlamaConfig, seed = 1): LlamaWeights {
     rmsFinal: fill(config.dim, 0.1, 1),
     wcls: tokenEmbedding,
   };
+}
+
+/**
+ * Deterministic pseudo-random experts (their own stream from `seed`, so the rest of a model made by
+ * `syntheticWeights` stays as it was): `withExperts(syntheticWeights(c, s), syntheticExperts(c, …))`.
+ */
+export function syntheticExperts(
+  config: LlamaConfig,
+  experts: number,
+  perToken: number,
+  seed = 1,
+): MoeWeights {
+  if (
+    !Number.isInteger(experts) ||
+    experts < 2 ||
+    experts > 256 ||
+    !Number.isInteger(perToken) ||
+    perToken < 1 ||
+    perToken > experts
+  )
+    throw new RangeError(`experts ${experts} must be 2..256 and perToken ${perToken} 1..experts`);
+  const next = mulberry32(seed);
+  const fill = (n: number, scale: number) => Float32Array.from({ length: n }, () => (next() * 2 - 1) * scale);
+  const { dim, hiddenDim, layers } = config;
+  const each = (n: number, scale: number) =>
+    Array.from({ length: layers }, () => Array.from({ length: experts }, () => fill(n, scale)));
+  return {
+    experts,
+    perToken,
+    router: Array.from({ length: layers }, () => fill(experts * dim, 1 / Math.sqrt(dim))),
+    w1: each(hiddenDim * dim, 1 / Math.sqrt(dim)),
+    w2: each(dim * hiddenDim, 1 / Math.sqrt(hiddenDim)),
+    w3: each(hiddenDim * dim, 1 / Math.sqrt(dim)),
+  };
+}
+
+/** The model with a mixture of experts in place of its dense FFN. */
+export function withExperts(weights: LlamaWeights, moe: MoeWeights): LlamaWeights {
+  return { ...weights, moe };
 }
 
 /** Upper bounds on a config read from a file: they keep a hostile header from sizing huge buffers. */
