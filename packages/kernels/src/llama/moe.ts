@@ -51,7 +51,9 @@ export async function moeFfn(
     });
     if (rows.length === 0) continue;
     const x = new Float32Array(rows.length * dim);
-    rows.forEach(({ row }, i) => x.set(xf.subarray(row * dim, (row + 1) * dim), i * dim));
+    rows.forEach(({ row }, i) => {
+      x.set(xf.subarray(row * dim, (row + 1) * dim), i * dim);
+    });
     const [gate, up] = await Promise.all([
       ops.linear(x, moe.w1[layer]![e - stored]!, dim, c.hiddenDim),
       ops.linear(x, moe.w3[layer]![e - stored]!, dim, c.hiddenDim),
