@@ -107,6 +107,15 @@ test("a call's tp and layer_groups attrs split it as the pass options would; a t
   );
   assert.deepEqual(byAttrs, byOptions);
   assert.equal(byAttrs.filter((r) => r.op === 'llm.allreduce').length, 3);
+  const byEp = demandTable(
+    run(
+      parseGraph(CALL.replace('prompt_tokens = 512 : i64}', 'prompt_tokens = 512 : i64, ep = 2 : i64}')),
+      ['decompose'],
+      ['annotate-demand'],
+    ),
+  );
+  assert.deepEqual(byEp, demandTable(run(parseGraph(CALL), ['decompose', { ep: 2 }], ['annotate-demand'])));
+  assert.equal(byEp.find((r) => r.op === 'llm.decode')!.attrs.ep, 2);
   // The split attrs describe the call only: no granular op carries layer_groups.
   assert.ok(byAttrs.every((r) => r.attrs.layer_groups === undefined));
   const bad = CALL.replace('prompt_tokens = 512 : i64}', 'prompt_tokens = 512 : i64, tp = 3 : i64}');

@@ -6,18 +6,18 @@ import { LLM_DTYPE } from '../llm-cost.js';
 import type { DecomposeContext } from '../registry.js';
 import { KV_CACHE, tensorType } from '../types.js';
 
-const CALL_ONLY = new Set(['prompt_tokens', 'max_tokens', 'tp', 'layer_groups']);
+const CALL_ONLY = new Set(['prompt_tokens', 'max_tokens', 'tp', 'ep', 'layer_groups']);
 
 /**
  * llm.call → llm.tokenize → llm.prefill (per layer group and shard when tp/ep > 1, joined by
  * llm.allreduce / llm.merge) → kv.transfer → llm.decode (one op for all output tokens) → llm.detokenize.
  * The detokenize result keeps the call's result id, so users of the call need no rewrite. The call's
- * `tp` and `layer_groups` attrs, when set, take the place of the pass options.
+ * `tp`, `ep` and `layer_groups` attrs, when set, take the place of the pass options.
  */
 export function decomposeCall(op: Op, ctx: DecomposeContext): readonly Op[] {
   // The call's own attrs win over the pass options: a graph says how its LLM is split.
   const tp = intAttr(op.attrs, 'tp') ?? ctx.options.tp;
-  const ep = ctx.options.ep;
+  const ep = intAttr(op.attrs, 'ep') ?? ctx.options.ep;
   const layerGroups = intAttr(op.attrs, 'layer_groups') ?? ctx.options.layerGroups;
   if (tp > 1 && ep > 1) {
     throw new IrError(IrErrorCode.Pass, [
@@ -59,7 +59,8 @@ export function decomposeCall(op: Op, ctx: DecomposeContext): readonly Op[] {
   const moved = val('kv', KV_CACHE);
   ops.push(makeOp('kv.transfer', { operands: kvs, results: [moved], attrs: at({ tokens: int(T) }) }));
   const ids = val('ids', tensorType([out], 'i32'));
-  const decodeAttrs = at({ tokens: int(out), context_tokens: int(T), ...(tp > 1 ? { tp: int(tp) } : {}) });
+  const split: Attrs = tp > 1 ? { tp: int(tp) } : ep > 1 ? { ep: int(ep) } : {};
+  const decodeAttrs = at({ tokens: int(out), context_tokens: int(T), ...split });
   ops.push(makeOp('llm.decode', { operands: [moved, ...hidden], results: [ids], attrs: decodeAttrs }));
   ops.push(makeOp('llm.detokenize', { operands: [ids], results: [result], attrs: at({ tokens: int(out) }) }));
   return ops;

@@ -26,7 +26,7 @@ const n = (op: Op, key: string) => intAttr(op.attrs, key) ?? 0;
 
 function checkSplit(op: Op): string[] {
   const out: string[] = [];
-  for (const key of ['tp', 'layer_groups']) {
+  for (const key of ['tp', 'ep', 'layer_groups']) {
     const v = intAttr(op.attrs, key);
     if (v !== undefined && (v < 1 || v > 64)) out.push(`${key} = ${v} is not in 1..64`);
   }
@@ -48,8 +48,9 @@ export const llmDialect: readonly OpSchema[] = [
       model: { kind: 'str', required: true },
       prompt_tokens: { kind: 'int', required: true },
       max_tokens: { kind: 'int', required: true },
-      // This call's split, over the pass options: tensor-parallel degree and layer groups of its prefill.
+      // This call's split, over the pass options: tensor- or expert-parallel degree, and layer groups.
       tp: { kind: 'int' },
+      ep: { kind: 'int' },
       layer_groups: { kind: 'int' },
     },
     verify: (op) => [...checkModel(op), ...checkSplit(op)],
