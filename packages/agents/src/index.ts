@@ -20,7 +20,7 @@ export {
   MAX_HTTP_RESPONSE_BYTES,
   MAX_HTTP_TIMEOUT_MS,
 } from './http-tool.js';
-export { encodeText, TINY_LLAMA } from './llm.js';
+export { encodeText, TINY_EXPERTS, TINY_LLAMA } from './llm.js';
 export type { PricedUsage } from './llm-call.js';
 export { LLM_API_KEY_ENV } from './llm-call.js';
 export type { OpBucket } from './memory.js';

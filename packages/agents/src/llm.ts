@@ -10,8 +10,10 @@ import {
   type LlamaWeights,
   loadCheckpoint,
   probeHost,
+  syntheticExperts,
   syntheticWeights,
   type Tokenizer,
+  withExperts,
 } from '@stitch/kernels';
 import { type BatcherLimits, type BatcherStats, DecodeBatcher, type KvCache } from './decode-batcher.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
@@ -138,6 +140,42 @@ function engine(checkpoint: string | null): Promise<Engine> {
 }
 
 const hostTarget = () => (probeHost().x86Level ?? 'x86-64') as 'x86-64';
+
+/** The synthetic model's mixture of experts (expert parallelism splits it): 4 experts, 2 per token. */
+export const TINY_EXPERTS = { experts: 4, perToken: 2 } as const;
+
+let experts: Promise<LlmModel> | undefined;
+
+/**
+ * The model with a mixture of experts, for an expert-parallel split: the synthetic TINY_LLAMA with
+ * TINY_EXPERTS in place of its dense FFN (its other weights are the same). Checkpoints are dense.
+ */
+export function expertModel(checkpoint: string | null): Promise<LlmModel> {
+  if (checkpoint !== null)
+    return Promise.reject(
+      new AgentsError(
+        AgentsErrorCode.OpConfigInvalid,
+        `expert parallelism needs a mixture of experts and checkpoint ${checkpoint} has a dense FFN; split it with tp, or use the synthetic model`,
+      ),
+    );
+  experts ??= engine(null).then(async (e) => {
+    const moe = syntheticExperts(TINY_LLAMA, TINY_EXPERTS.experts, TINY_EXPERTS.perToken, 7);
+    const ops = await kernelOps(TINY_LLAMA, runtime!, {
+      target: hostTarget(),
+      experts: TINY_EXPERTS.experts,
+    });
+    return {
+      weights: withExperts(e.model.weights, moe),
+      ops,
+      fused: undefined,
+      label: `synthetic TINY_LLAMA with ${TINY_EXPERTS.experts} experts (untrained)`,
+    };
+  });
+  experts.catch(() => {
+    experts = undefined;
+  });
+  return experts;
+}
 
 const rankKernels = new Map<string, Promise<LlamaOps>>();
 

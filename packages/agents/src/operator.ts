@@ -12,8 +12,8 @@ import {
   runOp,
   streamItems,
 } from './ops.js';
+import { splitMessage } from './parallel-split.js';
 import { PARTIAL_OPS } from './streaming.js';
-import { tensorParallelMessage } from './tensor-parallel.js';
 import { inSpan } from './tracing.js';
 import { vectorOperator } from './vector-operator.js';
 
@@ -84,16 +84,16 @@ async function partial(s: OperatorState, msg: { ctx: Context }, actx: ActorConte
   return runOp(cfg, msg.ctx, '');
 }
 
-/** What an op needs of its actor to ask others (the ranks and groups of a tensor-parallel split). */
+/** What an op needs of its actor to ask others (the ranks and groups of a split). */
 const opActor = (actx: ActorContext): OpActor => ({
   self: { type: actx.self.type, id: actx.self.id },
   ref: (data) => actx.ref(data),
 });
 
-/** A tensor-parallel rank's or group's work for a request that is under way (see tensor-parallel.ts). */
-function tp(s: OperatorState, msg: Record<string, unknown>, actx: ActorContext): Promise<unknown> {
+/** A split's rank's or group's work for a request under way (see parallel-split.ts). */
+function split(s: OperatorState, msg: Record<string, unknown>, actx: ActorContext): Promise<unknown> {
   const cfg = configured(s, actx);
-  return tensorParallelMessage(cfg.op, cfg.attrs, msg, opActor(actx));
+  return splitMessage(cfg.op, cfg.attrs, msg, opActor(actx));
 }
 
 /**
@@ -201,7 +201,7 @@ function operatorActor(kind: string, concurrency = 1) {
       run,
       result,
       partial,
-      tp,
+      split,
       counts: (s: OperatorState) => ({ applied: s.applied, replays: s.replays, config: s.config }),
     },
     snapshot: (s: OperatorState) => ({

@@ -8,6 +8,7 @@ import {
   decode,
   decodeSteps,
   detokenize,
+  expertModel,
   llmModel,
   prefill,
   rankOps,
@@ -16,16 +17,10 @@ import {
 } from './llm.js';
 import { llmCall, remoteLlmFor } from './llm-call.js';
 import { withMemory } from './memory.js';
+import { decodeSplit, hasSplitGroups, isSplitOp, type OpActor, runSplit } from './parallel-split.js';
 import { privacyFilterFor, redactContext } from './privacy.js';
 import { webSearch } from './search.js';
 import { prepareSpeech, speakOp, transcribeOp } from './speech-ops.js';
-import {
-  decodeTensorParallel,
-  hasTensorParallelGroups,
-  isTensorParallel,
-  type OpActor,
-  runTensorParallel,
-} from './tensor-parallel.js';
 
 /** What the coordinator tells an operator actor about the op it owns and where it runs. */
 export interface OpConfig {
@@ -61,7 +56,7 @@ export interface OpReply {
   timings?: Record<string, number>;
 }
 
-export type { OpActor } from './tensor-parallel.js';
+export type { OpActor } from './parallel-split.js';
 
 type OpFn = (cfg: OpConfig, ctx: Context, rid: string, actor?: OpActor) => Promise<Context>;
 
@@ -70,8 +65,8 @@ const ids = (v: unknown): number[] => (Array.isArray(v) ? v.filter((x) => typeof
 
 /** Fields that stay with the op that made them instead of flowing on (token ids are large-ish and private). */
 const LOCAL = new Set(['ids', 'first', 'tokens', 'kv']);
-/** …and the addresses of a tensor-parallel split, which only the LLM ops read. */
-const isLocal = (k: string) => LOCAL.has(k) || /^tp(\.|Group\.|Hidden$)/.test(k);
+/** …and the addresses of a tensor- or expert-parallel split, which only the LLM ops read. */
+const isLocal = (k: string) => LOCAL.has(k) || /^split(\.|Group\.|Hidden$)/.test(k);
 /** Fields an op consumes: nothing after it reads them (the KV cache ends at decode, the audio at stt). */
 const CONSUMED: Record<string, string> = { 'llm.decode': 'kv', 'text.stt': 'audio' };
 /** What an answer carries besides the tool agent's fields, when the graph made them (voice, vector search). */
@@ -108,11 +103,13 @@ async function decodeOp(
   sink?: TokenSink,
 ): Promise<Context> {
   const checkpoint = checkpointFor(cfg.attrs);
-  // A tensor-parallel graph: the KV caches are with the ranks, and decode walks the groups.
-  if (actor && (Number(cfg.attrs.tp) || 1) > 1 && hasTensorParallelGroups(ctx)) {
-    const { tokens, groups } = await decodeTensorParallel(cfg.attrs, ctx, rid, actor, sink);
-    const label = `${(await llmModel(checkpoint)).label}, tensor-parallel ×${cfg.attrs.tp} in ${groups} layer groups`;
-    return { tokens, llmModel: label };
+  // A split graph (tp or ep): the prompt's state is with the groups and ranks; decode walks the groups.
+  const split = Number(cfg.attrs.tp) > 1 ? 'tensor' : Number(cfg.attrs.ep) > 1 ? 'expert' : undefined;
+  if (actor && split && hasSplitGroups(ctx)) {
+    const { tokens, groups } = await decodeSplit(cfg.attrs, ctx, rid, actor, sink);
+    const degree = cfg.attrs.tp ?? cfg.attrs.ep;
+    const model = split === 'expert' ? await expertModel(checkpoint) : await llmModel(checkpoint);
+    return { tokens, llmModel: `${model.label}, ${split}-parallel ×${degree} in ${groups} layer groups` };
   }
   const first = typeof ctx.first === 'number' ? ctx.first : 0;
   const t0 = performance.now();
@@ -167,13 +164,14 @@ export const OP_FUNCTIONS: Record<string, OpFn> = {
   // The prompt's KV cache goes to decode (stored for it; kv.transfer passes the reference on)
   // instead of decode computing it again.
   'llm.prefill': async (cfg, ctx, rid, actor) => {
-    if (isTensorParallel(cfg.op, cfg.attrs)) return runTensorParallel(cfg.op, cfg.attrs, ctx, rid, actor);
+    if (isSplitOp(cfg.op, cfg.attrs)) return runSplit(cfg.op, cfg.attrs, ctx, rid, actor);
     const { first, kv } = await prefill(ids(ctx.ids), checkpointFor(cfg.attrs));
     const t0 = performance.now();
     const ref = await storeKv(cfg, rid, kv);
     return ref ? { first, kv: ref, $timings: { kvStoreMs: performance.now() - t0 } } : { first };
   },
-  'llm.allreduce': (cfg, ctx, rid, actor) => runTensorParallel(cfg.op, cfg.attrs, ctx, rid, actor),
+  'llm.allreduce': (cfg, ctx, rid, actor) => runSplit(cfg.op, cfg.attrs, ctx, rid, actor),
+  'llm.merge': (cfg, ctx, rid, actor) => runSplit(cfg.op, cfg.attrs, ctx, rid, actor),
   'kv.transfer': async () => ({}),
   'llm.decode': (cfg, ctx, rid, actor) => decodeOp(cfg, ctx, rid, actor),
   'llm.detokenize': async (cfg, ctx) => ({
@@ -234,11 +232,19 @@ export async function runOp(
 
 /** Loads what an op needs before its first request (compiled kernels, the memory bucket). */
 export async function prepareOp(cfg: OpConfig): Promise<void> {
-  if (cfg.op === 'llm.prefill' || cfg.op === 'llm.decode' || cfg.op === 'llm.allreduce') {
-    await llmModel(checkpointFor(cfg.attrs));
-    // A rank compiles the kernels of its shapes (its heads, its share of the FFN).
-    if (cfg.op === 'llm.prefill' && isTensorParallel(cfg.op, cfg.attrs))
-      await rankOps(checkpointFor(cfg.attrs), Number(cfg.attrs.tp));
+  if (
+    cfg.op === 'llm.prefill' ||
+    cfg.op === 'llm.decode' ||
+    cfg.op === 'llm.allreduce' ||
+    cfg.op === 'llm.merge'
+  ) {
+    const checkpoint = checkpointFor(cfg.attrs);
+    await llmModel(checkpoint);
+    // A split's ops load what their share runs: a tp rank its shapes' kernels, ep the experts.
+    if (isSplitOp(cfg.op, cfg.attrs)) {
+      if (Number(cfg.attrs.ep) > 1) await expertModel(checkpoint);
+      else if (cfg.op === 'llm.prefill') await rankOps(checkpoint, Number(cfg.attrs.tp));
+    }
   } else if (cfg.op.startsWith('memory.')) await withMemory(cfg.natsUrl, cfg.cluster, async () => undefined);
   else if (cfg.op === 'tool.invoke' && cfg.attrs.tool === 'web_search') await webSearch('warm up', 1);
   else if (cfg.op === 'text.privacy_filter') privacyFilterFor(cfg);

@@ -1,7 +1,9 @@
 // A graph whose LLM call says tp = 2 runs split for real across two nodes: each layer group's two
 // ranks (the prefill ops with `shard`) hold half the heads and half the FFN and the KV caches of
 // their heads, the group's all-reduce op sums their partials twice per layer, and decode walks the
-// groups for every token. It writes the same tokens as the same graph unsplit.
+// groups for every token. It writes the same tokens as the same graph unsplit. With ep = 2 the ranks
+// hold half the experts of a mixture of experts each, the merge op runs attention and sums their
+// FFN outputs, and the tokens are the unsplit mixture's.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
@@ -10,8 +12,18 @@ import {
   closeMemoryConnections,
   type Deployment,
   GraphRunner,
+  TINY_EXPERTS,
   TINY_LLAMA,
 } from '@stitch/agents';
+import {
+  KernelRuntime,
+  kernelOps,
+  Llama,
+  probeHost,
+  syntheticExperts,
+  syntheticWeights,
+  withExperts,
+} from '@stitch/kernels';
 import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
 import { startOperatorNodes, TOOL_AGENT_REQUEST } from './fixtures/operator-nodes.js';
 
@@ -22,12 +34,17 @@ const sample = readFileSync(
   'utf8',
 ).replace(', placement = "gpu"', '');
 const split = sample.replace('model = "tiny-llama",', 'model = "tiny-llama", tp = 2 : i64,');
+// The LLM chain alone (no memory in the prompt, so the test can compute the expected tokens itself), split by experts.
+const experts = readFileSync(new URL('../bench/lib/llm-chain.mlir', import.meta.url), 'utf8')
+  .replace('model = "llama3-8b"', 'model = "tiny-llama", ep = 2 : i64')
+  .replace(/max_tokens = \d+ : i64/, 'max_tokens = 16 : i64');
 
 let nats: EmbeddedNats;
 let client: Cluster;
 let coordinator: Coordinator;
 let whole: Deployment;
 let tp: Deployment;
+let ep: Deployment;
 const nodes: Cluster[] = [];
 
 before(async () => {
@@ -45,6 +62,7 @@ before(async () => {
   await coordinator.start();
   whole = await coordinator.deploy(sample, 'whole');
   tp = await coordinator.deploy(split, 'split');
+  ep = await coordinator.deploy(experts, 'experts');
 });
 
 after(async () => {
@@ -93,7 +111,7 @@ test('TP=2 across two nodes writes the same tokens as TP=1, streamed or not', as
   assert.match(answerOf(streamed).llmModel, /tensor-parallel/);
 });
 
-test('a request done, its ranks have let its KV caches go; hostile tp messages get typed errors', async () => {
+test('a request done, its ranks have let its KV caches go; hostile split messages get typed errors', async () => {
   const rank = tp.ops.find(
     (o) => o.op === 'llm.prefill' && o.attrs.shard === 1 && o.attrs.layer_start === 0,
   )!;
@@ -101,10 +119,17 @@ test('a request done, its ranks have let its KV caches go; hostile tp messages g
   const x = new Float32Array(TINY_LLAMA.dim).fill(0.5);
   const pos = Int32Array.from([3]);
   // The FFN needs no cache: the rank serves it for anyone who asks.
-  const ffn = (await ref.ask({ type: 'tp', rid: 'r-split', block: 'ffn', layer: 0, x, pos })) as Float32Array;
+  const ffn = (await ref.ask({
+    type: 'split',
+    rid: 'r-split',
+    block: 'ffn',
+    layer: 0,
+    x,
+    pos,
+  })) as Float32Array;
   assert.equal(ffn.length, TINY_LLAMA.dim);
   await assert.rejects(
-    ref.ask({ type: 'tp', rid: 'r-split', block: 'attention', layer: 0, x, pos }),
+    ref.ask({ type: 'split', rid: 'r-split', block: 'attention', layer: 0, x, pos }),
     (e: Error) => /holds no state for request r-split/.test(e.message),
   );
   for (const bad of [
@@ -122,7 +147,7 @@ test('a request done, its ranks have let its KV caches go; hostile tp messages g
     { rid: 'r', block: 'ffn', layer: 99, x, pos },
   ])
     await assert.rejects(
-      ref.ask({ type: 'tp', ...bad }),
+      ref.ask({ type: 'split', ...bad }),
       (e: Error) =>
         (e as { code?: string }).code === 'REQUEST_FAILED' ||
         (e as { code?: string }).code === 'KERNEL_SHAPE',
@@ -130,12 +155,46 @@ test('a request done, its ranks have let its KV caches go; hostile tp messages g
     );
   // Still serving.
   assert.equal(
-    ((await ref.ask({ type: 'tp', rid: 'r', block: 'ffn', layer: 0, x, pos })) as Float32Array).length,
+    ((await ref.ask({ type: 'split', rid: 'r', block: 'ffn', layer: 0, x, pos })) as Float32Array).length,
     TINY_LLAMA.dim,
   );
   const other = tp.ops.find((o) => o.op === 'tool.invoke')!;
   await assert.rejects(
-    client.ref({ type: other.actorType, id: other.actorId }).ask({ type: 'tp', rid: 'r' }),
-    (e: Error) => /not part of a tensor-parallel split/.test(e.message),
+    client.ref({ type: other.actorType, id: other.actorId }).ask({ type: 'split', rid: 'r' }),
+    (e: Error) => /not part of a tensor- or expert-parallel split/.test(e.message),
   );
+});
+
+test('EP=2 across two nodes writes the tokens of the unsplit mixture of experts', async () => {
+  const merges = ep.ops.filter((o) => o.op === 'llm.merge');
+  const ranks = ep.ops.filter((o) => o.op === 'llm.prefill');
+  assert.equal(merges.length, 4);
+  for (const g of merges) {
+    const mine = ranks.filter((r) => g.deps.includes(r.id));
+    assert.equal(mine.length, 2);
+    assert.notEqual(mine[0]!.node, mine[1]!.node, `${g.id}'s ranks are on different nodes`);
+  }
+  const query = 'what does a mixture of experts route?';
+  const decode = ep.ops.find((o) => o.op === 'llm.decode')!.id;
+  const runner = new GraphRunner(client, { timeoutMs: 60_000 });
+  const tokens: number[] = [];
+  const stream = runner.stream(ep, 'r-experts', { query });
+  for await (const e of stream) if (e.opId === decode) tokens.push((e.item as { token: number }).token);
+  const r = await stream.result;
+  assert.match(
+    (r.answer as { llmModel: string }).llmModel,
+    /with 4 experts .*expert-parallel ×2 in 4 layer groups$/,
+  );
+  // The unsplit mixture here, on the same compiled kernels: tokenize writes the query and the (empty) recall.
+  const weights = withExperts(
+    syntheticWeights(TINY_LLAMA, 7),
+    syntheticExperts(TINY_LLAMA, TINY_EXPERTS.experts, TINY_EXPERTS.perToken, 7),
+  );
+  const target = (probeHost().x86Level ?? 'x86-64') as 'x86-64';
+  const ops = await kernelOps(TINY_LLAMA, new KernelRuntime({ threads: 1 }), {
+    target,
+    experts: TINY_EXPERTS.experts,
+  });
+  const expected = await new Llama(weights, ops).generate([...new TextEncoder().encode(`${query} `)], 16);
+  assert.deepEqual(tokens, expected);
 });
