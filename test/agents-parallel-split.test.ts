@@ -7,14 +7,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import {
-  Coordinator,
-  closeMemoryConnections,
-  type Deployment,
-  GraphRunner,
-  TINY_EXPERTS,
-  TINY_LLAMA,
-} from '@stitch/agents';
+import { type Deployment, GraphRunner, TINY_EXPERTS, TINY_LLAMA } from '@stitch/agents';
 import {
   KernelRuntime,
   kernelOps,
@@ -24,8 +17,8 @@ import {
   syntheticWeights,
   withExperts,
 } from '@stitch/kernels';
-import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
-import { startOperatorNodes, TOOL_AGENT_REQUEST } from './fixtures/operator-nodes.js';
+import type { Cluster } from '@stitch/runtime';
+import { type AgentCluster, startAgentCluster, TOOL_AGENT_REQUEST } from './fixtures/operator-nodes.js';
 
 const CLUSTER = 'tensorpar';
 // The tiny-llama tool agent on cpu nodes only (no placement hint), once unsplit and once with tp = 2.
@@ -39,39 +32,24 @@ const experts = readFileSync(new URL('../bench/lib/llm-chain.mlir', import.meta.
   .replace('model = "llama3-8b"', 'model = "tiny-llama", ep = 2 : i64')
   .replace(/max_tokens = \d+ : i64/, 'max_tokens = 16 : i64');
 
-let nats: EmbeddedNats;
+let agents: AgentCluster;
 let client: Cluster;
-let coordinator: Coordinator;
 let whole: Deployment;
 let tp: Deployment;
 let ep: Deployment;
-const nodes: Cluster[] = [];
 
 before(async () => {
-  nats = await startEmbeddedNats();
-  nodes.push(
-    ...(
-      await startOperatorNodes(nats.url, CLUSTER, [
-        ['node-a', []],
-        ['node-b', []],
-      ])
-    ).values(),
-  );
-  client = await connectCluster({ nats: nats.url, name: CLUSTER, log: () => undefined });
-  coordinator = new Coordinator(client, { driftEvery: 1_000_000 });
-  await coordinator.start();
-  whole = await coordinator.deploy(sample, 'whole');
-  tp = await coordinator.deploy(split, 'split');
-  ep = await coordinator.deploy(experts, 'experts');
+  agents = await startAgentCluster(CLUSTER, [
+    ['node-a', []],
+    ['node-b', []],
+  ]);
+  client = agents.client;
+  whole = await agents.coordinator.deploy(sample, 'whole');
+  tp = await agents.coordinator.deploy(split, 'split');
+  ep = await agents.coordinator.deploy(experts, 'experts');
 });
 
-after(async () => {
-  await coordinator?.stop();
-  await closeMemoryConnections();
-  await Promise.all(nodes.map((c) => c.close().catch(() => undefined)));
-  await client?.close();
-  await nats?.stop();
-});
+after(() => agents?.close());
 
 const answerOf = (r: { answer: unknown }) => r.answer as { llmText: string; calc: unknown; llmModel: string };
 

@@ -6,46 +6,28 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { Coordinator, closeMemoryConnections, GraphRunner } from '@stitch/agents';
-import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
+import { GraphRunner } from '@stitch/agents';
 import { EspeakSynthesizer, encodeWav, resample } from '@stitch/speech';
-import { startOperatorNodes, TOOL_AGENT_REQUEST } from './fixtures/operator-nodes.js';
+import { type AgentCluster, startAgentCluster, TOOL_AGENT_REQUEST } from './fixtures/operator-nodes.js';
 
 const SAMPLES = new URL('../packages/ir/samples/', import.meta.url);
 const files = readdirSync(SAMPLES).filter((f) => f.endsWith('.mlir'));
 
-let nats: EmbeddedNats;
-let client: Cluster;
-let coordinator: Coordinator;
+let agents: AgentCluster;
 let speech: Uint8Array;
-const nodes: Cluster[] = [];
 
 before(async () => {
   speech = encodeWav(
     resample(await new EspeakSynthesizer().synthesize('how efficient are solar panels'), 16_000),
   );
-  nats = await startEmbeddedNats();
-  nodes.push(
-    ...(
-      await startOperatorNodes(nats.url, 'samples', [
-        ['node-cpu', []],
-        ['node-h100', ['h100']],
-        ['node-gaudi3', ['gaudi3']],
-      ])
-    ).values(),
-  );
-  client = await connectCluster({ nats: nats.url, name: 'samples', log: () => undefined });
-  coordinator = new Coordinator(client, { driftEvery: 1_000_000 });
-  await coordinator.start();
+  agents = await startAgentCluster('samples', [
+    ['node-cpu', []],
+    ['node-h100', ['h100']],
+    ['node-gaudi3', ['gaudi3']],
+  ]);
 });
 
-after(async () => {
-  await coordinator?.stop();
-  await closeMemoryConnections();
-  await Promise.all(nodes.map((c) => c.close().catch(() => undefined)));
-  await client?.close();
-  await nats?.stop();
-});
+after(() => agents?.close());
 
 test('there are tool and voice samples at three sizes', () => {
   assert.equal(files.length, 6, files.join(', '));
@@ -55,14 +37,14 @@ for (const file of files) {
   test(`${file} deploys and answers a request`, { timeout: 120_000 }, async () => {
     const name = file.replace('.mlir', '').replace(/[^A-Za-z0-9_-]/g, '_');
     const mlir = readFileSync(new URL(file, SAMPLES), 'utf8');
-    const d = await coordinator.deploy(mlir, name).catch(async (e: Error & { code?: string }) => {
+    const d = await agents.coordinator.deploy(mlir, name).catch(async (e: Error & { code?: string }) => {
       const fastest = /the fastest found takes ([\d.]+) ms/.exec(e.message)?.[1];
       assert.ok(e.code === 'DEPLOY_INFEASIBLE' && fastest, e.message);
       const sla = Math.ceil(Number(fastest) * 1.5);
-      return coordinator.deploy(mlir.replace(/sla_ms = \d+ : i64/, `sla_ms = ${sla} : i64`), name);
+      return agents.coordinator.deploy(mlir.replace(/sla_ms = \d+ : i64/, `sla_ms = ${sla} : i64`), name);
     });
     const voice = file.startsWith('voice');
-    const r = await new GraphRunner(client, { timeoutMs: 60_000 }).run(
+    const r = await new GraphRunner(agents.client, { timeoutMs: 60_000 }).run(
       d,
       `${name}-1`,
       voice ? { audio: speech, caller: '+44 20 7946 0958' } : TOOL_AGENT_REQUEST,

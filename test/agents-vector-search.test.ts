@@ -7,8 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
-  Coordinator,
-  closeMemoryConnections,
+  type Coordinator,
   type Deployment,
   encodeText,
   GraphRunner,
@@ -16,8 +15,8 @@ import {
   VECTOR_DIR_ENV,
   VectorIndex,
 } from '@stitch/agents';
-import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
-import { startOperatorNodes } from './fixtures/operator-nodes.js';
+import type { Cluster } from '@stitch/runtime';
+import { type AgentCluster, startAgentCluster } from './fixtures/operator-nodes.js';
 
 const CLUSTER = 'vecsearch';
 const DOCS = [
@@ -37,11 +36,10 @@ const graph = (dim: number, index = 'docs.usearch') => `"agent.graph"() ({
 `;
 
 const dir = mkdtempSync(join(tmpdir(), 'stitch-vectors-'));
-let nats: EmbeddedNats;
+let agents: AgentCluster;
 let client: Cluster;
 let coordinator: Coordinator;
 let d: Deployment;
-const nodes: Cluster[] = [];
 
 before(async () => {
   // The index file, made as a user would: the documents through the same encoder, saved by usearch.
@@ -54,21 +52,14 @@ before(async () => {
   );
   await index.save(join(dir, 'docs.usearch'));
   process.env[VECTOR_DIR_ENV] = dir;
-  nats = await startEmbeddedNats();
-  nodes.push(...(await startOperatorNodes(nats.url, CLUSTER, [['node-cpu', []]])).values());
-  client = await connectCluster({ nats: nats.url, name: CLUSTER, log: () => undefined });
-  coordinator = new Coordinator(client, { driftEvery: 1_000_000 });
-  await coordinator.start();
+  agents = await startAgentCluster(CLUSTER, [['node-cpu', []]]);
+  ({ client, coordinator } = agents);
   d = await coordinator.deploy(graph(TINY_LLAMA.dim), 'rag');
 });
 
 after(async () => {
   delete process.env[VECTOR_DIR_ENV];
-  await coordinator?.stop();
-  await closeMemoryConnections();
-  await Promise.all(nodes.map((c) => c.close().catch(() => undefined)));
-  await client?.close();
-  await nats?.stop();
+  await agents?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

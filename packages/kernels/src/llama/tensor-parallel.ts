@@ -18,21 +18,15 @@ export function tensorParallelProblem(c: LlamaConfig, tp: number): string | null
 }
 
 /** One rank's slices of the layers `[layerStart, layerEnd)`; arrays are indexed from `layerStart`. */
-export interface LlamaShardWeights {
-  config: LlamaConfig;
+export interface LlamaShardWeights
+  extends Pick<
+    LlamaWeights,
+    'config' | 'rmsAtt' | 'wq' | 'wk' | 'wv' | 'wo' | 'rmsFfn' | 'w1' | 'w2' | 'w3'
+  > {
   tp: number;
   rank: number;
   layerStart: number;
   layerEnd: number;
-  rmsAtt: Float32Array[];
-  wq: Float32Array[];
-  wk: Float32Array[];
-  wv: Float32Array[];
-  wo: Float32Array[];
-  rmsFfn: Float32Array[];
-  w1: Float32Array[];
-  w2: Float32Array[];
-  w3: Float32Array[];
 }
 
 /** Rows `[from, from + n)` of a row-major [rows, cols] matrix (no copy). */
