@@ -21,7 +21,9 @@ import { startOperatorNodes, TOOL_AGENT_REQUEST, toolAgentGraph } from './fixtur
 
 const CLUSTER = 'rebal';
 // The tool agent with 64 output tokens: its decode takes ~280 ms on a modelled gaudi3, far longer
-// than the real work the host does for it, so a busy CPU does not change what the loop sees.
+// than the real work the host does for it (4 tokens: this file's nodes run in this process), so even
+// a CPU several times oversubscribed does not change what the loop sees.
+process.env.STITCH_LLM_MAX_TOKENS = '4';
 const graph = toolAgentGraph((m) => m.replace(/max_tokens = \d+ : i64/, 'max_tokens = 64 : i64'));
 const request = TOOL_AGENT_REQUEST;
 
