@@ -140,6 +140,14 @@ test('one request is one trace: an ask span and an actor span for every op, from
   await receiver!.until(() => receiver!.spans.some((s) => s.name === 'coordinator deploy'));
   const deploy = receiver!.spans.find((s) => s.name === 'coordinator deploy');
   assert.equal(deploy?.resource['service.name'], 'stitch-coordinator');
+  // Planning: the graph's analysis and the solve are the deploy's children, with what the solver did.
+  for (const name of ['solve analyse', 'solve plan']) {
+    const solve = receiver!.spans.find((s) => s.name === name && s.parentSpanId === deploy!.spanId);
+    assert.ok(solve, `${name}: a child of the deploy span`);
+  }
+  const plan = receiver!.spans.find((s) => s.name === 'solve plan')!;
+  assert.match(String(plan.attributes['stitch.solver']), /milp|heuristic/);
+  assert.equal(typeof plan.attributes['stitch.solve_ms.heuristic'], 'number');
 });
 
 test('stitch node and stitch coordinator serve Prometheus metrics', async () => {

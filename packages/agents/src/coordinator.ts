@@ -346,8 +346,8 @@ export class Coordinator {
   }
 
   deploy(mlir: string, name?: string): Promise<Deployment> {
-    return inSpan('coordinator deploy', {}, async (span) => {
-      const d = await this.#deploy(mlir, name);
+    return inSpan('coordinator deploy', {}, async (span, traceparent) => {
+      const d = await this.#deploy(mlir, traceparent, name);
       span.setAttributes({
         'stitch.deployment': d.name,
         'stitch.solver': d.solver,
@@ -358,7 +358,7 @@ export class Coordinator {
     });
   }
 
-  async #deploy(mlir: string, name?: string): Promise<Deployment> {
+  async #deploy(mlir: string, traceparent: string | undefined, name?: string): Promise<Deployment> {
     await this.#requireLeader();
     return this.#serial(async () => {
       if (typeof mlir !== 'string' || mlir.length > MAX_DEPLOY_BYTES)
@@ -366,7 +366,7 @@ export class Coordinator {
           AgentsErrorCode.DeployInvalid,
           `a deployment's graph must be MLIR text of at most ${MAX_DEPLOY_BYTES} bytes`,
         );
-      const analysed = await this.#solve().analyse(mlir);
+      const analysed = await this.#solve().analyse(mlir, { traceparent });
       const depName = name ?? analysed.name;
       if (typeof depName !== 'string' || !DEPLOYMENT_NAME.test(depName))
         throw new AgentsError(
@@ -379,12 +379,15 @@ export class Coordinator {
           AgentsErrorCode.DeployInvalid,
           `this coordinator already keeps ${max} deployments; redeploy an existing name or raise maxDeployments`,
         );
-      const plan = await this.#solve().plan({
-        deployment: depName,
-        analysed,
-        nodes: classifyNodes(await this.#cluster.nodes()),
-        correction: this.correction,
-      });
+      const plan = await this.#solve().plan(
+        {
+          deployment: depName,
+          analysed,
+          nodes: classifyNodes(await this.#cluster.nodes()),
+          correction: this.correction,
+        },
+        { traceparent },
+      );
       const record: Deployment = {
         ...plan,
         name: depName,
@@ -441,15 +444,21 @@ export class Coordinator {
       'stitch.replan.reason': reason,
       'stitch.replan.attempt': attempt,
     };
-    return inSpan('coordinator replan', attributes, async (span) => {
-      const ev = await this.#replan(name, reason, gone, attempt);
+    return inSpan('coordinator replan', attributes, async (span, traceparent) => {
+      const ev = await this.#replan(name, reason, traceparent, gone, attempt);
       span.setAttribute('stitch.replan.moved', ev?.moved.length ?? 0);
       if (ev) span.setAttribute('stitch.replan.cause', ev.reason);
       return ev;
     });
   }
 
-  #replan(name: string, reason: string, gone?: string, attempt = 0): Promise<MigrationEvent | undefined> {
+  #replan(
+    name: string,
+    reason: string,
+    traceparent: string | undefined,
+    gone?: string,
+    attempt = 0,
+  ): Promise<MigrationEvent | undefined> {
     // A newer re-plan of a deployment supersedes an older one still queued or solving: it reads the
     // nodes afresh, and it keeps avoiding every node the older ones were told is gone.
     this.#latestReplan.get(name)?.abort();
@@ -484,7 +493,7 @@ export class Coordinator {
             correction: this.correction,
             current: Object.fromEntries(old.ops.map((o, i) => [o.id, at[i] ?? o.node])),
           },
-          ac.signal,
+          { signal: ac.signal, traceparent },
         )
         .catch((err) => {
           if (ac.signal.aborted) return undefined;
@@ -679,67 +688,84 @@ export class Coordinator {
    * the record), as the control loop asks. A replica that fails to start is left out and logged.
    */
   #scaleOut(name: string, opId: string, nodes: string[], reason: string): Promise<void> {
-    return this.#serial(async () => {
-      const d = this.#deployments.get(name);
-      const op = d?.record.ops.find((o) => o.id === opId);
-      if (!d || !op || !this.leading) return;
-      const t0 = performance.now();
-      const taken = new Set(replicasOf(op).map((r) => r.actorId));
-      const ids = nodes.map(() => {
-        let k = 1;
-        while (taken.has(replicaActorId(op.actorId, k))) k++;
-        const id = replicaActorId(op.actorId, k);
-        taken.add(id);
-        return id;
-      });
-      const started = await Promise.allSettled(
-        nodes.map(async (node, i) => {
-          const ref = { type: op.actorType, id: ids[i]! };
-          await this.#cluster.spawn(op.actorType, { id: ref.id, node });
-          await this.#configure(d.record, opId, ref.id).catch(async (err) => {
-            await this.#cluster.stop(ref).catch(() => undefined);
-            throw err;
-          });
-          return { actorId: ref.id, node };
-        }),
-      );
-      const added = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-      for (const r of started)
-        if (r.status === 'rejected') this.#log(`replica of ${name}/${opId} not started: ${String(r.reason)}`);
-      if (added.length === 0) return;
-      const from = replicasOf(op).length;
-      await this.#commitReplicas(d, opId, [...(op.replicas ?? []), ...added]);
-      this.#metrics.replicasAdded += added.length;
-      this.#recordScaling(
-        { deployment: name, opId, kind: 'scale-out', classId: op.classId, from, to: from + added.length },
-        added.map((r) => r.node),
-        reason,
-        t0,
-      );
-    });
+    const attributes = {
+      'stitch.deployment': name,
+      'stitch.op': opId,
+      'stitch.scale': 'out',
+      'stitch.reason': reason,
+    };
+    return inSpan('coordinator scale', attributes, () =>
+      this.#serial(async () => {
+        const d = this.#deployments.get(name);
+        const op = d?.record.ops.find((o) => o.id === opId);
+        if (!d || !op || !this.leading) return;
+        const t0 = performance.now();
+        const taken = new Set(replicasOf(op).map((r) => r.actorId));
+        const ids = nodes.map(() => {
+          let k = 1;
+          while (taken.has(replicaActorId(op.actorId, k))) k++;
+          const id = replicaActorId(op.actorId, k);
+          taken.add(id);
+          return id;
+        });
+        const started = await Promise.allSettled(
+          nodes.map(async (node, i) => {
+            const ref = { type: op.actorType, id: ids[i]! };
+            await this.#cluster.spawn(op.actorType, { id: ref.id, node });
+            await this.#configure(d.record, opId, ref.id).catch(async (err) => {
+              await this.#cluster.stop(ref).catch(() => undefined);
+              throw err;
+            });
+            return { actorId: ref.id, node };
+          }),
+        );
+        const added = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+        for (const r of started)
+          if (r.status === 'rejected')
+            this.#log(`replica of ${name}/${opId} not started: ${String(r.reason)}`);
+        if (added.length === 0) return;
+        const from = replicasOf(op).length;
+        await this.#commitReplicas(d, opId, [...(op.replicas ?? []), ...added]);
+        this.#metrics.replicasAdded += added.length;
+        this.#recordScaling(
+          { deployment: name, opId, kind: 'scale-out', classId: op.classId, from, to: from + added.length },
+          added.map((r) => r.node),
+          reason,
+          t0,
+        );
+      }),
+    );
   }
 
   /** Removes the `count` newest replicas of op `opId` from the record; they stop once callers had time to see it. */
   #scaleIn(name: string, opId: string, count: number, reason: string): Promise<void> {
-    return this.#serial(async () => {
-      const d = this.#deployments.get(name);
-      const op = d?.record.ops.find((o) => o.id === opId);
-      if (!d || !op || !this.leading) return;
-      const t0 = performance.now();
-      const had = op.replicas ?? [];
-      const keep = had.slice(0, Math.max(0, had.length - count));
-      const removed = had.slice(keep.length);
-      if (removed.length === 0) return;
-      await this.#commitReplicas(d, opId, keep);
-      this.#retireLater(removed.map((replica) => ({ type: op.actorType, replica })));
-      const from = had.length + 1;
-      this.#recordScaling(
-        { deployment: name, opId, kind: 'scale-in', classId: op.classId, from, to: from - removed.length },
-        removed.map((r) => r.node),
-        reason,
-        t0,
-      );
-    });
+    const attributes = {
+      'stitch.deployment': name,
+      'stitch.op': opId,
+      'stitch.scale': 'in',
+      'stitch.reason': reason,
+    };
+    return inSpan('coordinator scale', attributes, () =>
+      this.#serial(async () => {
+        const d = this.#deployments.get(name);
+        const op = d?.record.ops.find((o) => o.id === opId);
+        if (!d || !op || !this.leading) return;
+        const t0 = performance.now();
+        const had = op.replicas ?? [];
+        const keep = had.slice(0, Math.max(0, had.length - count));
+        const removed = had.slice(keep.length);
+        if (removed.length === 0) return;
+        await this.#commitReplicas(d, opId, keep);
+        this.#retireLater(removed.map((replica) => ({ type: op.actorType, replica })));
+        const from = had.length + 1;
+        this.#recordScaling(
+          { deployment: name, opId, kind: 'scale-in', classId: op.classId, from, to: from - removed.length },
+          removed.map((r) => r.node),
+          reason,
+          t0,
+        );
+      }),
+    );
   }
 
   async #commitReplicas(d: { record: Deployment }, opId: string, replicas: OpReplica[]): Promise<void> {

@@ -2,10 +2,17 @@ import { Piscina } from 'piscina';
 import type { Analysed, PlanInput, PlanOutcome } from './placement.js';
 import { fromWire } from './solve-errors.js';
 import type { SolveResult, SolveTask } from './solve-worker.js';
+import { inSpan } from './tracing.js';
 
 // The worker file beside this one: .js when built, .ts when this package's tests run its sources
 // under tsx (piscina imports the worker itself, so tsx's .js → .ts mapping does not apply).
 const WORKER_EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+
+/** A solve's cancellation, and the span it belongs to. */
+export interface SolveOptions {
+  signal?: AbortSignal;
+  traceparent?: string;
+}
 
 export interface SolverPoolOptions {
   /** Solver threads. @default 1 (solves are serialised per coordinator anyway) */
@@ -43,21 +50,54 @@ export class SolverPool {
     return r.value;
   }
 
-  /** Parses the graph and runs decompose, unroll-loops and annotate-demand (see analyseGraph). */
-  analyse(mlir: string, signal?: AbortSignal): Promise<Analysed> {
-    return this.#run({ kind: 'analyse', mlir }, signal) as Promise<Analysed>;
+  /**
+   * Parses the graph and runs decompose, unroll-loops and annotate-demand (see analyseGraph). A span
+   * `solve analyse`, the child of `traceparent` (the caller's span: a queue between them loses the
+   * active context).
+   */
+  analyse(mlir: string, o: SolveOptions = {}): Promise<Analysed> {
+    const attributes = { 'stitch.mlir_bytes': mlir.length };
+    return inSpan(
+      'solve analyse',
+      attributes,
+      async (span) => {
+        const a = (await this.#run({ kind: 'analyse', mlir }, o.signal)) as Analysed;
+        span.setAttributes({ 'stitch.deployment': a.name, 'stitch.ops': a.rows.length });
+        return a;
+      },
+      o.traceparent,
+    );
   }
 
-  /** planDeployment on a solver thread. */
-  plan(input: Omit<PlanInput, 'milp'>, signal?: AbortSignal): Promise<PlanOutcome> {
+  /** planDeployment on a solver thread, in a span `solve plan` (what the solver did, how long). */
+  plan(input: Omit<PlanInput, 'milp'>, o: SolveOptions = {}): Promise<PlanOutcome> {
     const { correction, ...rest } = input;
-    return this.#run(
-      {
-        kind: 'plan',
-        input: { ...rest, ...(correction ? { correction: correction.snapshot() } : {}), milp: this.#milp },
+    const attributes = { 'stitch.deployment': input.deployment, 'stitch.nodes': input.nodes.length };
+    return inSpan(
+      'solve plan',
+      attributes,
+      async (span) => {
+        const p = (await this.#run(
+          {
+            kind: 'plan',
+            input: {
+              ...rest,
+              ...(correction ? { correction: correction.snapshot() } : {}),
+              milp: this.#milp,
+            },
+          },
+          o.signal,
+        )) as PlanOutcome;
+        span.setAttributes({
+          'stitch.solver': p.solver,
+          'stitch.solve_ms.heuristic': p.solveMs.heuristic,
+          'stitch.solve_ms.milp': p.solveMs.milp ?? -1,
+          'stitch.estimated_ms': p.latencyMs,
+        });
+        return p;
       },
-      signal,
-    ) as Promise<PlanOutcome>;
+      o.traceparent,
+    );
   }
 
   close(): Promise<void> {

@@ -39,7 +39,7 @@ test('errors cross the thread boundary with their class, code and source locatio
 test('a solve whose signal has fired is dropped with an AbortError', async () => {
   const ac = new AbortController();
   ac.abort();
-  await assert.rejects(pool.analyse(sample, ac.signal), (e: Error) => e.name === 'AbortError');
+  await assert.rejects(pool.analyse(sample, { signal: ac.signal }), (e: Error) => e.name === 'AbortError');
   // The pool still serves.
   assert.equal((await pool.analyse(sample)).name, analyseGraph(sample).name);
 });
