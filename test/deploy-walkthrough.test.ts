@@ -177,9 +177,8 @@ test('the multi-host walkthrough: a 3-server cluster with auth, nodes, a coordin
     });
     const text = await res.text();
     assert.equal(res.status, 200, text);
-    const content = (JSON.parse(text) as { choices: { message: { content: string } }[] }).choices[0]!.message
-      .content;
-    assert.equal((JSON.parse(content) as { calc: { value: number } }).calc.value, 42);
+    const answer = (JSON.parse(text) as { stitch: { answer: { calc: { value: number } } } }).stitch.answer;
+    assert.equal(answer.calc.value, 42);
 
     // The coordinator placed every operator on the two nodes (its own node hosts none).
     const admin = await connectCluster({

@@ -62,11 +62,13 @@ test('stitch serve answers chat completions on the sample graph and stops cleanl
       }),
     });
     assert.equal(res.status, 200);
-    const body = (await res.json()) as { choices: { message: { content: string } }[] };
-    assert.equal(
-      (JSON.parse(body.choices[0]!.message.content) as { calc: { value: number } }).calc.value,
-      42,
-    );
+    // The content is the LLM's text; the graph's whole answer is in the extension field `stitch`.
+    const body = (await res.json()) as {
+      choices: { message: { content: string } }[];
+      stitch: { answer: { calc: { value: number }; llmText: string } };
+    };
+    assert.equal(body.stitch.answer.calc.value, 42);
+    assert.equal(body.choices[0]!.message.content, body.stitch.answer.llmText);
   } finally {
     await stop(child, output);
   }

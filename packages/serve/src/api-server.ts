@@ -20,6 +20,7 @@ import {
   completion,
   contentOf,
   type Head,
+  stitchInfo,
   usageOf,
 } from './chat.js';
 import { Deployments } from './deployments.js';
@@ -187,8 +188,9 @@ function notFound(name: string): ServeError {
 
 /**
  * Server-sent events in OpenAI's chunk format: the role at once; while the graph runs, the LLM's text
- * as it is generated, each piece in a chunk's extension field `stitch.text` (an empty delta, so
- * OpenAI clients see no content yet); then the answer as the content, as `stream: false` gives it.
+ * as it is generated, each piece a chunk's `delta.content`; then a chunk with `finish_reason` and the
+ * extension field `stitch` (the graph's whole answer, where it ran). A graph without LLM text sends
+ * its answer as one content chunk at the end.
  */
 async function stream(
   res: ServerResponse,
@@ -208,13 +210,17 @@ async function stream(
   event(chunk(head, { role: 'assistant', content: '' }));
   const keepAlive = setInterval(() => res.write(': the graph is running\n\n'), KEEP_ALIVE_MS);
   try {
+    let streamed = false;
     for await (const e of events) {
       const text = (e.item as { text?: unknown } | null)?.text;
-      if (typeof text === 'string') event(chunk(head, {}, null, { stitch: { op: e.opId, text } }));
+      if (typeof text === 'string' && text !== '') {
+        streamed = true;
+        event(chunk(head, { content: text }));
+      }
     }
     const r = await result;
-    event(chunk(head, { content: contentOf(r.answer) }));
-    event(chunk(head, {}, 'stop'));
+    if (!streamed) event(chunk(head, { content: contentOf(r.answer) }));
+    event(chunk(head, {}, 'stop', { stitch: stitchInfo(r) }));
     if (includeUsage)
       event({ ...head, object: 'chat.completion.chunk', choices: [], usage: usageOf(request, r.answer) });
     res.write('data: [DONE]\n\n');

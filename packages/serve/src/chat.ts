@@ -114,9 +114,26 @@ export function agentRequestOf(body: ChatBody): AgentRequest {
   return { query, expr: body.metadata?.expr ?? '', search: body.metadata?.search ?? '' };
 }
 
-/** The assistant's text: the graph's answer as it is when a string, else its JSON. */
+/** The graph's answer as JSON can carry it: byte fields (a voice agent's speech) as base64. */
+export function answerJson(answer: unknown): unknown {
+  if (answer instanceof Uint8Array) return Buffer.from(answer).toString('base64');
+  if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) return answer ?? null;
+  return Object.fromEntries(
+    Object.entries(answer).map(([k, v]) => [
+      k,
+      v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
+    ]),
+  );
+}
+
+/**
+ * The assistant's text: the LLM's text (the answer's `llmText`, what a stream sends token by token)
+ * when the graph has one; else the answer itself, as a string or its JSON.
+ */
 export function contentOf(answer: unknown): string {
-  return typeof answer === 'string' ? answer : JSON.stringify(answer ?? null);
+  const text = (answer as { llmText?: unknown } | null)?.llmText;
+  if (typeof text === 'string') return text;
+  return typeof answer === 'string' ? answer : JSON.stringify(answerJson(answer));
 }
 
 export interface Usage {
@@ -137,9 +154,13 @@ export function usageOf(request: AgentRequest, answer: unknown): Usage {
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }
 
-/** Where the request ran: the extension field `stitch` of responses (clients ignore unknown fields). */
+/**
+ * The extension field `stitch` of responses (clients ignore unknown fields): the graph's whole answer
+ * and where the request ran.
+ */
 export function stitchInfo(r: RequestResult) {
   return {
+    answer: answerJson(r.answer),
     latency_ms: Math.round(r.latencyMs * 10) / 10,
     usd: r.usd,
     retries: r.retries,

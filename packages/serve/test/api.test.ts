@@ -67,11 +67,11 @@ describe('OpenAI-compatible API', () => {
     assert.equal(r.object, 'chat.completion');
     assert.equal(r.model, 'tool_agent');
     assert.equal(r.choices[0]!.finish_reason, 'stop');
-    const answer = JSON.parse(r.choices[0]!.message.content!) as {
-      calc: { value: number };
-      found: string;
-      llmText: string;
-    };
+    // The content is the LLM's text; the graph's whole answer is in the extension field.
+    const info = (r as unknown as { stitch: { answer: unknown; ops: Record<string, { node: string }> } })
+      .stitch;
+    const answer = info.answer as { calc: { value: number }; found: string; llmText: string };
+    assert.equal(r.choices[0]!.message.content, answer.llmText);
     assert.equal(answer.calc.value, 395);
     assert.match(answer.found, /solar/i);
     assert.ok(answer.llmText.length > 0);
@@ -80,11 +80,10 @@ describe('OpenAI-compatible API', () => {
       completion_tokens: answer.llmText.length,
       total_tokens: Buffer.byteLength(query) + answer.llmText.length,
     });
-    const info = (r as unknown as { stitch: { ops: Record<string, { node: string }> } }).stitch;
     assert.ok(Object.values(info.ops).every((o) => o.node === 'node-cpu'));
   });
 
-  test('a stream is OpenAI chunks: the role, the content, finish_reason, usage', async () => {
+  test('a stream is OpenAI chunks: the role, the LLM text token by token, finish_reason with the answer, usage', async () => {
     const stream = await openai.chat.completions.create({
       model: 'tool_agent',
       messages: [{ role: 'user', content: [{ type: 'text', text: 'What does the KV cache hold?' }] }],
@@ -96,17 +95,25 @@ describe('OpenAI-compatible API', () => {
     for await (const c of stream) chunks.push(c);
     assert.ok(chunks.every((c) => c.object === 'chat.completion.chunk' && c.id === chunks[0]!.id));
     assert.equal(chunks[0]!.choices[0]!.delta.role, 'assistant');
-    const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
-    const answer = JSON.parse(text) as { calc: { value: number }; llmText: string };
-    assert.equal(answer.calc.value, 25);
-    // The LLM's text came while the graph ran, in pieces that spell the answer's llmText.
+    // The LLM's text came while the graph ran, one piece per chunk, and the pieces spell the answer's llmText.
     const pieces = chunks.flatMap((c) => {
-      const t = (c as unknown as { stitch?: { text?: string } }).stitch?.text;
-      return t === undefined ? [] : [t];
+      const t = c.choices[0]?.delta.content;
+      return t ? [t] : [];
     });
     assert.ok(pieces.length > 1, `text in pieces (${pieces.length})`);
+    const last = chunks.at(-2)!;
+    assert.equal(last.choices[0]!.finish_reason, 'stop');
+    const answer = (last as unknown as { stitch: { answer: { calc: { value: number }; llmText: string } } })
+      .stitch.answer;
+    assert.equal(answer.calc.value, 25);
     assert.equal(pieces.join(''), answer.llmText);
-    assert.equal(chunks.at(-2)!.choices[0]!.finish_reason, 'stop');
+    // The same request whole: its content is what the stream's pieces spell.
+    const whole = await openai.chat.completions.create({
+      model: 'tool_agent',
+      messages: [{ role: 'user', content: 'What does the KV cache hold?' }],
+      metadata: { expr: '(2+3)^2' },
+    });
+    assert.equal(whole.choices[0]!.message.content, pieces.join(''));
     const usage = chunks.at(-1)!.usage!;
     assert.equal(usage.total_tokens, usage.prompt_tokens + usage.completion_tokens);
     assert.ok(usage.completion_tokens > 0);
