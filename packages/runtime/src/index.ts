@@ -75,4 +75,4 @@ export type { NodeOptions } from './node/options.js';
 export type { ReleaseSlot } from './node/slots.js';
 export type { ActorStream, StreamOptions } from './stream/reader.js';
 export type { TurnStream } from './stream/writer.js';
-export { setTracingEnabled } from './tracing.js';
+export { PRESAMPLED, setRootSampling, setTracingEnabled } from './tracing.js';

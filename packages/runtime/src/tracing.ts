@@ -8,7 +8,7 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api';
-import { isTraceparent } from './wire/envelope.js';
+import { isTraceparent, newTraceparent } from './wire/envelope.js';
 import type { Outcome } from './wire/outcome.js';
 
 /**
@@ -21,6 +21,22 @@ let tracer: Tracer | undefined;
 /** Turns the runtime's spans on (a tracer provider is registered with @opentelemetry/api) or off. */
 export function setTracingEnabled(on: boolean): void {
   tracer = on ? trace.getTracer('@stitch/runtime') : undefined;
+}
+
+/** The attribute of a root span this runtime already decided to sample (its sampler must keep it). */
+export const PRESAMPLED = 'stitch.presampled';
+
+/**
+ * The share of root asks (no parent trace) sampled, when the tracer provider's sampler is
+ * parent-based with this ratio at the root and keeps spans marked PRESAMPLED: the runtime then decides
+ * here, so the ones sampled out cost a random number and a pooled id instead of an SDK span (the
+ * sampler's decision, ids, a non-recording span: most of telemetry's cost per message at 1 %).
+ * Undefined: the SDK decides every root.
+ */
+let rootRatio: number | undefined;
+
+export function setRootSampling(ratio: number | undefined): void {
+  rootRatio = ratio !== undefined && ratio >= 0 && ratio <= 1 ? ratio : undefined;
 }
 
 export function tracingEnabled(): boolean {
@@ -72,9 +88,16 @@ export function traceSend<O extends { traceparent?: string; mode?: string }, R>(
   const active = given ? undefined : trace.getSpanContext(context.active());
   if (unsampled(given)) return send(options);
   if (unsampled(active)) return send({ ...options, traceparent: traceparentOf(active) });
+  const root = given === undefined && active === undefined && rootRatio !== undefined;
+  // A root sampled out here: its receiver sees a parent that is not sampled and records nothing either.
+  if (root && Math.random() >= rootRatio!)
+    return send({ ...options, traceparent: newTraceparent(false) });
   const span = tracer!.startSpan(
     `${kind} ${type}`,
-    { kind: kind === 'ask' ? SpanKind.CLIENT : SpanKind.PRODUCER },
+    {
+      kind: kind === 'ask' ? SpanKind.CLIENT : SpanKind.PRODUCER,
+      ...(root ? { attributes: { [PRESAMPLED]: true } } : {}),
+    },
     given ? trace.setSpanContext(ROOT_CONTEXT, given) : context.active(),
   );
   const traceparent = traceparentOf(span.spanContext());

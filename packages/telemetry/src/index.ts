@@ -4,9 +4,16 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import {
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  type Sampler,
+  type SamplingResult,
+  SamplingDecision,
+  TraceIdRatioBasedSampler,
+} from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
-import { setTracingEnabled } from '@stitch/runtime';
+import { PRESAMPLED, setRootSampling, setTracingEnabled } from '@stitch/runtime';
 import { newTraceparent } from '@stitch/runtime/internal';
 
 export { observeCoordinator, observeNode } from './observe.js';
@@ -38,6 +45,37 @@ export interface Telemetry {
   shutdown(): Promise<void>;
 }
 
+/** A root sampler that keeps the roots @stitch/runtime already sampled, and samples others by ratio. */
+class PresampledRoot implements Sampler {
+  readonly #ratio: TraceIdRatioBasedSampler;
+
+  constructor(ratio: number) {
+    this.#ratio = new TraceIdRatioBasedSampler(ratio);
+  }
+
+  shouldSample(...args: Parameters<Sampler['shouldSample']>): SamplingResult {
+    const attributes = args[4];
+    if (attributes?.[PRESAMPLED] === true) return { decision: SamplingDecision.RECORD_AND_SAMPLED };
+    return this.#ratio.shouldSample(args[0], args[1]);
+  }
+
+  toString(): string {
+    return `PresampledRoot{${this.#ratio.toString()}}`;
+  }
+}
+
+/**
+ * OTEL_TRACES_SAMPLER=parentbased_traceidratio with its ratio: the runtime decides root asks itself
+ * (see setRootSampling) and the provider's root sampler keeps what it sampled. Other samplers: as the
+ * SDK reads them from the environment.
+ */
+function ratioSampling(): { sampler: Sampler; ratio: number } | undefined {
+  if (process.env.OTEL_TRACES_SAMPLER !== 'parentbased_traceidratio') return undefined;
+  const ratio = Number(process.env.OTEL_TRACES_SAMPLER_ARG ?? 1);
+  if (!(ratio >= 0 && ratio <= 1)) return undefined;
+  return { sampler: new ParentBasedSampler({ root: new PresampledRoot(ratio) }), ratio };
+}
+
 /**
  * Sets up OpenTelemetry for this process. Tracing exports over OTLP/HTTP only when an endpoint is
  * configured, sampled as OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG say (default: parent-based,
@@ -53,11 +91,14 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
   let tracer: NodeTracerProvider | undefined;
   if (endpoint) {
     // The exporter reads the endpoint, headers and timeout from the same variables.
+    const sampling = ratioSampling();
     tracer = new NodeTracerProvider({
       resource,
       spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
+      ...(sampling ? { sampler: sampling.sampler } : {}),
     });
     tracer.register({ contextManager: options.asyncContext ? undefined : null });
+    setRootSampling(sampling?.ratio);
     setTracingEnabled(true);
   }
   let meters: MeterProvider | undefined;
@@ -79,7 +120,10 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
     tracing: tracer !== undefined,
     metricsUrl,
     async shutdown() {
-      if (tracer) setTracingEnabled(false);
+      if (tracer) {
+        setTracingEnabled(false);
+        setRootSampling(undefined);
+      }
       await Promise.all([tracer?.shutdown(), meters?.shutdown()]);
       // Unregistered, so that a later startTelemetry in this process can register its own.
       if (tracer) {

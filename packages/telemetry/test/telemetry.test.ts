@@ -49,6 +49,48 @@ test('without an OTLP endpoint nothing is traced; with one an ask and its turn a
   }
 });
 
+test('parent-based ratio sampling: the runtime decides root asks, and neither side records a sampled-out one', async () => {
+  const receiver = await startOtlpReceiver();
+  const nats = await startEmbeddedNats();
+  process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url;
+  process.env.OTEL_TRACES_SAMPLER = 'parentbased_traceidratio';
+  const run = async (ratio: string, asks: number) => {
+    process.env.OTEL_TRACES_SAMPLER_ARG = ratio;
+    const telemetry = await startTelemetry({ serviceName: 'test', instanceId: `ratio-${ratio}` });
+    const cluster = await connectCluster({
+      nats: nats.url,
+      name: `ratio${ratio.replace('.', '')}`,
+      log: () => undefined,
+    });
+    try {
+      await cluster.startNode({ actors: [Echo] });
+      const ref = await cluster.spawn(Echo, { id: 'e2' });
+      for (let i = 0; i < asks; i++) assert.equal(await ref.ask({ type: 'echo', text: `m${i}` }), `m${i}`);
+    } finally {
+      await telemetry.shutdown();
+      await cluster.close();
+    }
+    return receiver.spans.filter((s) => s.resource['service.instance.id'] === `ratio-${ratio}`);
+  };
+  try {
+    // Ratio 0: no ask and no turn is recorded (the turn's parent says "not sampled").
+    assert.deepEqual(await run('0', 50), []);
+    // Ratio 1: every root ask is sampled by the runtime, kept by the root sampler, and its turn follows.
+    const spans = await run('1', 5);
+    const asks = spans.filter((s) => s.name === 'ask echo');
+    assert.equal(asks.length, 5);
+    assert.ok(asks.every((s) => s.attributes['stitch.presampled'] === true));
+    for (const a of asks)
+      assert.ok(spans.some((s) => s.name === 'handle echo' && s.parentSpanId === a.spanId));
+  } finally {
+    delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+    delete process.env.OTEL_TRACES_SAMPLER;
+    delete process.env.OTEL_TRACES_SAMPLER_ARG;
+    await nats.stop();
+    await receiver.close();
+  }
+});
+
 test('the Prometheus endpoint serves the node and coordinator metrics', async () => {
   const port = await freePort();
   const telemetry = await startTelemetry({

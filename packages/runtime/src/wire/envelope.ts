@@ -37,15 +37,15 @@ const pool = Buffer.alloc(24 * POOLED_IDS);
 let hexPool = '';
 let poolAt = POOLED_IDS;
 
-/** A fresh W3C traceparent (`00-<trace id>-<parent id>-01`). */
-export function newTraceparent(): string {
+/** A fresh W3C traceparent (`00-<trace id>-<parent id>-01`; `-00` when not sampled). */
+export function newTraceparent(sampled = true): string {
   if (poolAt >= POOLED_IDS) {
     randomFillSync(pool);
     hexPool = pool.toString('hex');
     poolAt = 0;
   }
   const at = 48 * poolAt++;
-  return `00-${hexPool.slice(at, at + 32)}-${hexPool.slice(at + 32, at + 48)}-01`;
+  return `00-${hexPool.slice(at, at + 32)}-${hexPool.slice(at + 32, at + 48)}-${sampled ? '01' : '00'}`;
 }
 
 /** `vv-<32 hex>-<16 hex>-ff`, checked by hand: it runs for every message and a regex costs more. */
