@@ -90,8 +90,7 @@ export function traceSend<O extends { traceparent?: string; mode?: string }, R>(
   if (unsampled(active)) return send({ ...options, traceparent: traceparentOf(active) });
   const root = given === undefined && active === undefined && rootRatio !== undefined;
   // A root sampled out here: its receiver sees a parent that is not sampled and records nothing either.
-  if (root && Math.random() >= rootRatio!)
-    return send({ ...options, traceparent: newTraceparent(false) });
+  if (root && Math.random() >= rootRatio!) return send({ ...options, traceparent: newTraceparent(false) });
   const span = tracer!.startSpan(
     `${kind} ${type}`,
     {
