@@ -8,8 +8,8 @@ import {
   BatchSpanProcessor,
   ParentBasedSampler,
   type Sampler,
-  type SamplingResult,
   SamplingDecision,
+  type SamplingResult,
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
