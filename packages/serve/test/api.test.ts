@@ -1,18 +1,21 @@
 // The OpenAI-compatible API against a real cluster (embedded nats-server, operator nodes, the
-// coordinator), driven by the official openai client: models, completions whole and streamed, errors
-// in OpenAI's format, the API key, and back-pressure (429 with Retry-After).
+// coordinator), driven by the official openai client: models, completions whole and streamed (the
+// LLM's text piece by piece, a graph without one), a disconnect's cancel, errors in OpenAI's format,
+// the API key, and back-pressure (429 with Retry-After).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { GraphRunner, type RequestResult } from '@stitch/agents';
 import { type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
 import OpenAI from 'openai';
 import { type ApiServer, ServeError, ServeErrorCode, startApiServer } from '../src/index.js';
 import { SAMPLE, slowGraph, startCluster, type TestCluster } from './fixtures/cluster.js';
 
-const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
+const post = (url: string, body: unknown, headers: Record<string, string> = {}, signal?: AbortSignal) =>
   fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
+    ...(signal ? { signal } : {}),
   });
 
 async function openAiError(res: Response) {
@@ -20,6 +23,38 @@ async function openAiError(res: Response) {
   assert.equal(typeof body.error.message, 'string');
   assert.equal(typeof body.error.type, 'string');
   return body.error;
+}
+
+/** What the graph's stream gave the server for one request (keyed by its rid, the chunk id). */
+interface Observed {
+  pieces: string[];
+  result: Promise<RequestResult>;
+}
+
+/**
+ * Watches GraphRunner.stream (the server's runner is built inside startApiServer): the detokenize
+ * op's text pieces as the server received them, and how the request ended.
+ */
+function observeStreams(): { byRid: Map<string, Observed>; restore(): void } {
+  const original = GraphRunner.prototype.stream;
+  const byRid = new Map<string, Observed>();
+  GraphRunner.prototype.stream = function (this: GraphRunner, ...args: Parameters<typeof original>) {
+    const inner = original.apply(this, args);
+    const seen: Observed = { pieces: [], result: inner.result };
+    byRid.set(args[1], seen);
+    return {
+      result: inner.result,
+      cancel: () => inner.cancel(),
+      async *[Symbol.asyncIterator]() {
+        for await (const e of inner) {
+          const text = (e.item as { text?: unknown } | null)?.text;
+          if (typeof text === 'string') seen.pieces.push(text);
+          yield e;
+        }
+      },
+    };
+  };
+  return { byRid, restore: () => (GraphRunner.prototype.stream = original) };
 }
 
 describe('OpenAI-compatible API', () => {
@@ -32,6 +67,8 @@ describe('OpenAI-compatible API', () => {
     nats = await startEmbeddedNats();
     cluster = await startCluster(nats, 'api', { 'node-cpu': null });
     await cluster.coordinator.deploy(SAMPLE);
+    // A graph without an LLM: its content is its answer's JSON.
+    await cluster.coordinator.deploy(slowGraph(0, 'calc_agent'));
     server = await startApiServer({ cluster: cluster.client, port: 0, bodyLimitBytes: 64 * 1024 });
     openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused-on-loopback', maxRetries: 0 });
   });
@@ -45,10 +82,10 @@ describe('OpenAI-compatible API', () => {
   test('lists one model per deployment', async () => {
     const models: OpenAI.Model[] = [];
     for await (const m of openai.models.list()) models.push(m);
-    assert.deepEqual(
-      models.map((m) => [m.id, m.object, m.owned_by]),
-      [['tool_agent', 'model', 'stitch']],
-    );
+    assert.deepEqual(models.map((m) => [m.id, m.object, m.owned_by]).sort(), [
+      ['calc_agent', 'model', 'stitch'],
+      ['tool_agent', 'model', 'stitch'],
+    ]);
     assert.equal((await openai.models.retrieve('tool_agent')).id, 'tool_agent');
   });
 
@@ -83,40 +120,102 @@ describe('OpenAI-compatible API', () => {
     assert.ok(Object.values(info.ops).every((o) => o.node === 'node-cpu'));
   });
 
-  test('a stream is OpenAI chunks: the role, the LLM text token by token, finish_reason with the answer, usage', async () => {
-    const stream = await openai.chat.completions.create({
+  test('a stream is OpenAI chunks: the role, each text piece of the graph as it came, finish_reason with the answer, usage', async () => {
+    const body = {
       model: 'tool_agent',
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'What does the KV cache hold?' }] }],
+      messages: [{ role: 'user' as const, content: 'What does the KV cache hold?' }],
       metadata: { expr: '(2+3)^2' },
-      stream: true,
-      stream_options: { include_usage: true },
-    });
+    };
+    // The prompt is the query and the memory's recall, the calculator result the previous request
+    // stored: one request first, so the ones after it see the same recall. The synthetic LLM decodes
+    // greedily, so the same prompt gives the same text.
+    await openai.chat.completions.create(body);
+    const whole = await openai.chat.completions.create(body);
+    assert.equal(
+      (await openai.chat.completions.create(body)).choices[0]!.message.content,
+      whole.choices[0]!.message.content,
+    );
+
+    const observed = observeStreams();
     const chunks: OpenAI.ChatCompletionChunk[] = [];
-    for await (const c of stream) chunks.push(c);
+    try {
+      const stream = await openai.chat.completions.create({
+        ...body,
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      for await (const c of stream) chunks.push(c);
+    } finally {
+      observed.restore();
+    }
     assert.ok(chunks.every((c) => c.object === 'chat.completion.chunk' && c.id === chunks[0]!.id));
     assert.equal(chunks[0]!.choices[0]!.delta.role, 'assistant');
-    // The LLM's text came while the graph ran, one piece per chunk, and the pieces spell the answer's llmText.
-    const pieces = chunks.flatMap((c) => {
+    const content = chunks.flatMap((c) => {
       const t = c.choices[0]?.delta.content;
       return t ? [t] : [];
     });
-    assert.ok(pieces.length > 1, `text in pieces (${pieces.length})`);
-    const last = chunks.at(-2)!;
-    assert.equal(last.choices[0]!.finish_reason, 'stop');
-    const answer = (last as unknown as { stitch: { answer: { calc: { value: number }; llmText: string } } })
+    // One chunk per text piece the graph's detokenize gave, as it gave it: not cut, not merged.
+    const { pieces } = observed.byRid.get(chunks[0]!.id)!;
+    assert.ok(content.length > 1, `text in pieces (${content.length})`);
+    assert.deepEqual(content, pieces);
+    assert.equal(content.join(''), whole.choices[0]!.message.content);
+
+    const stop = chunks.at(-2)!;
+    assert.equal(stop.choices[0]!.finish_reason, 'stop');
+    const answer = (stop as unknown as { stitch: { answer: { calc: { value: number }; llmText: string } } })
       .stitch.answer;
     assert.equal(answer.calc.value, 25);
-    assert.equal(pieces.join(''), answer.llmText);
-    // The same request whole: its content is what the stream's pieces spell.
-    const whole = await openai.chat.completions.create({
-      model: 'tool_agent',
-      messages: [{ role: 'user', content: 'What does the KV cache hold?' }],
-      metadata: { expr: '(2+3)^2' },
-    });
-    assert.equal(whole.choices[0]!.message.content, pieces.join(''));
+    assert.equal(content.join(''), answer.llmText);
     const usage = chunks.at(-1)!.usage!;
     assert.equal(usage.total_tokens, usage.prompt_tokens + usage.completion_tokens);
-    assert.ok(usage.completion_tokens > 0);
+    assert.equal(usage.completion_tokens, answer.llmText.length);
+  });
+
+  test('a graph without LLM text answers with its answer as the content, whole and streamed', async () => {
+    const body = {
+      model: 'calc_agent',
+      messages: [{ role: 'user' as const, content: 'hi' }],
+      metadata: { expr: '6*7' },
+    };
+    const whole = await openai.chat.completions.create(body);
+    const answer = (whole as unknown as { stitch: { answer: { calc: { value: number } } } }).stitch.answer;
+    assert.equal(answer.calc.value, 42);
+    assert.deepEqual(JSON.parse(whole.choices[0]!.message.content!), answer);
+    assert.equal(whole.usage!.completion_tokens, 0);
+
+    const chunks: OpenAI.ChatCompletionChunk[] = [];
+    for await (const c of await openai.chat.completions.create({ ...body, stream: true })) chunks.push(c);
+    const content = chunks.flatMap((c) => c.choices[0]?.delta.content || []);
+    assert.deepEqual(content, [whole.choices[0]!.message.content]);
+    const stop = chunks.at(-1)!;
+    assert.equal(stop.choices[0]!.finish_reason, 'stop');
+    assert.deepEqual((stop as unknown as { stitch: { answer: unknown } }).stitch.answer, answer);
+  });
+
+  test('a client that disconnects from a stream cancels its request', async () => {
+    const observed = observeStreams();
+    try {
+      const controller = new AbortController();
+      const res = await post(
+        server.url,
+        {
+          model: 'tool_agent',
+          messages: [{ role: 'user', content: 'What does the KV cache hold?' }],
+          stream: true,
+        },
+        {},
+        controller.signal,
+      );
+      // The role chunk goes out once the request is admitted, before the LLM's first token.
+      const first = new TextDecoder().decode((await res.body!.getReader().read()).value);
+      const id = (JSON.parse(/^data: (.*)$/m.exec(first)![1]!) as { id: string }).id;
+      controller.abort();
+      await assert.rejects(observed.byRid.get(id)!.result, (err: Error) =>
+        /cancel/i.test(`${err.message} ${(err.cause as Error)?.message}`),
+      );
+    } finally {
+      observed.restore();
+    }
   });
 
   test('request errors are OpenAI errors with their status codes', async () => {
@@ -191,7 +290,7 @@ describe('OpenAI-compatible API', () => {
       assert.equal(none.status, 401);
       assert.equal(none.headers.get('www-authenticate'), 'Bearer');
       const good = new OpenAI({ baseURL: `${keyed.url}/v1`, apiKey: key, maxRetries: 0 });
-      assert.equal((await good.models.list()).data[0]!.id, 'tool_agent');
+      assert.ok((await good.models.list()).data.some((m) => m.id === 'tool_agent'));
     } finally {
       await keyed.close();
     }
