@@ -688,61 +688,73 @@ export class Coordinator {
    * the record), as the control loop asks. A replica that fails to start is left out and logged.
    */
   #scaleOut(name: string, opId: string, nodes: string[], reason: string): Promise<void> {
-    const attributes = {
-      'stitch.deployment': name,
-      'stitch.op': opId,
-      'stitch.scale': 'out',
-      'stitch.reason': reason,
-    };
-    return inSpan('coordinator scale', attributes, () =>
-      this.#serial(async () => {
-        const d = this.#deployments.get(name);
-        const op = d?.record.ops.find((o) => o.id === opId);
-        if (!d || !op || !this.leading) return;
-        const t0 = performance.now();
-        const taken = new Set(replicasOf(op).map((r) => r.actorId));
-        const ids = nodes.map(() => {
-          let k = 1;
-          while (taken.has(replicaActorId(op.actorId, k))) k++;
-          const id = replicaActorId(op.actorId, k);
-          taken.add(id);
-          return id;
-        });
-        const started = await Promise.allSettled(
-          nodes.map(async (node, i) => {
-            const ref = { type: op.actorType, id: ids[i]! };
-            await this.#cluster.spawn(op.actorType, { id: ref.id, node });
-            await this.#configure(d.record, opId, ref.id).catch(async (err) => {
-              await this.#cluster.stop(ref).catch(() => undefined);
-              throw err;
-            });
-            return { actorId: ref.id, node };
-          }),
-        );
-        const added = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-        for (const r of started)
-          if (r.status === 'rejected')
-            this.#log(`replica of ${name}/${opId} not started: ${String(r.reason)}`);
-        if (added.length === 0) return;
-        const from = replicasOf(op).length;
-        await this.#commitReplicas(d, opId, [...(op.replicas ?? []), ...added]);
-        this.#metrics.replicasAdded += added.length;
-        this.#recordScaling(
-          { deployment: name, opId, kind: 'scale-out', classId: op.classId, from, to: from + added.length },
-          added.map((r) => r.node),
-          reason,
-          t0,
-        );
-      }),
-    );
+    return this.#scaling(name, opId, 'out', reason, async (d, op, t0) => {
+      const taken = new Set(replicasOf(op).map((r) => r.actorId));
+      const ids = nodes.map(() => {
+        let k = 1;
+        while (taken.has(replicaActorId(op.actorId, k))) k++;
+        const id = replicaActorId(op.actorId, k);
+        taken.add(id);
+        return id;
+      });
+      const started = await Promise.allSettled(
+        nodes.map(async (node, i) => {
+          const ref = { type: op.actorType, id: ids[i]! };
+          await this.#cluster.spawn(op.actorType, { id: ref.id, node });
+          await this.#configure(d.record, opId, ref.id).catch(async (err) => {
+            await this.#cluster.stop(ref).catch(() => undefined);
+            throw err;
+          });
+          return { actorId: ref.id, node };
+        }),
+      );
+      const added = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      for (const r of started)
+        if (r.status === 'rejected') this.#log(`replica of ${name}/${opId} not started: ${String(r.reason)}`);
+      if (added.length === 0) return;
+      const from = replicasOf(op).length;
+      await this.#commitReplicas(d, opId, [...(op.replicas ?? []), ...added]);
+      this.#metrics.replicasAdded += added.length;
+      this.#recordScaling(
+        { deployment: name, opId, kind: 'scale-out', classId: op.classId, from, to: from + added.length },
+        added.map((r) => r.node),
+        reason,
+        t0,
+      );
+    });
   }
 
   /** Removes the `count` newest replicas of op `opId` from the record; they stop once callers had time to see it. */
   #scaleIn(name: string, opId: string, count: number, reason: string): Promise<void> {
+    return this.#scaling(name, opId, 'in', reason, async (d, op, t0) => {
+      const had = op.replicas ?? [];
+      const keep = had.slice(0, Math.max(0, had.length - count));
+      const removed = had.slice(keep.length);
+      if (removed.length === 0) return;
+      await this.#commitReplicas(d, opId, keep);
+      this.#retireLater(removed.map((replica) => ({ type: op.actorType, replica })));
+      const from = had.length + 1;
+      this.#recordScaling(
+        { deployment: name, opId, kind: 'scale-in', classId: op.classId, from, to: from - removed.length },
+        removed.map((r) => r.node),
+        reason,
+        t0,
+      );
+    });
+  }
+
+  /** One scaling change of op `opId`: a span, in the coordinator's serial queue, only while it leads. */
+  #scaling(
+    name: string,
+    opId: string,
+    scale: 'out' | 'in',
+    reason: string,
+    change: (d: { record: Deployment }, op: PlacedOp, t0: number) => Promise<void>,
+  ): Promise<void> {
     const attributes = {
       'stitch.deployment': name,
       'stitch.op': opId,
-      'stitch.scale': 'in',
+      'stitch.scale': scale,
       'stitch.reason': reason,
     };
     return inSpan('coordinator scale', attributes, () =>
@@ -750,20 +762,7 @@ export class Coordinator {
         const d = this.#deployments.get(name);
         const op = d?.record.ops.find((o) => o.id === opId);
         if (!d || !op || !this.leading) return;
-        const t0 = performance.now();
-        const had = op.replicas ?? [];
-        const keep = had.slice(0, Math.max(0, had.length - count));
-        const removed = had.slice(keep.length);
-        if (removed.length === 0) return;
-        await this.#commitReplicas(d, opId, keep);
-        this.#retireLater(removed.map((replica) => ({ type: op.actorType, replica })));
-        const from = had.length + 1;
-        this.#recordScaling(
-          { deployment: name, opId, kind: 'scale-in', classId: op.classId, from, to: from - removed.length },
-          removed.map((r) => r.node),
-          reason,
-          t0,
-        );
+        await change(d, op, performance.now());
       }),
     );
   }

@@ -194,6 +194,10 @@ describe('OpenAI-compatible API', () => {
 
   test('a client that disconnects from a stream cancels its request', async () => {
     const observed = observeStreams();
+    // 200 tokens (the nodes run in this process and read the cap per request): the request is still
+    // decoding, hundreds of ms after the role chunk, when the disconnect arrives.
+    const cap = process.env.STITCH_LLM_MAX_TOKENS;
+    process.env.STITCH_LLM_MAX_TOKENS = '200';
     try {
       const controller = new AbortController();
       const res = await post(
@@ -215,6 +219,8 @@ describe('OpenAI-compatible API', () => {
       );
     } finally {
       observed.restore();
+      if (cap === undefined) delete process.env.STITCH_LLM_MAX_TOKENS;
+      else process.env.STITCH_LLM_MAX_TOKENS = cap;
     }
   });
 
