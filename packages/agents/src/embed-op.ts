@@ -1,6 +1,7 @@
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { checkpointFor, encodeText } from './llm.js';
 import { LLM_API_KEY_ENV } from './llm-call.js';
+import { perConfig } from './memo.js';
 import { OpenAiEndpoint } from './openai-endpoint.js';
 
 type Attrs = Record<string, string | number | boolean>;
@@ -9,12 +10,9 @@ type Context = Record<string, unknown>;
 /** Longest text embedded in one call (characters). */
 export const MAX_EMBED_CHARS = 64 * 1024;
 
-const endpoints = new WeakMap<object, OpenAiEndpoint>();
-
-function endpointFor(cfg: { attrs: Attrs }): OpenAiEndpoint {
-  let e = endpoints.get(cfg);
-  if (!e) {
-    e = new OpenAiEndpoint(
+const endpointFor = perConfig(
+  (cfg: { attrs: Attrs }) =>
+    new OpenAiEndpoint(
       String(cfg.attrs.endpoint),
       '/embeddings',
       { status: AgentsErrorCode.LlmFailed, invalid: AgentsErrorCode.LlmResponseInvalid },
@@ -23,11 +21,8 @@ function endpointFor(cfg: { attrs: Attrs }): OpenAiEndpoint {
         maxResponseBytes: 4 * 1024 * 1024,
       },
       process.env[LLM_API_KEY_ENV],
-    );
-    endpoints.set(cfg, e);
-  }
-  return e;
-}
+    ),
+);
 
 /** An OpenAI-compatible `/v1/embeddings` answer's first vector. */
 async function remoteEmbedding(cfg: { attrs: Attrs }, text: string): Promise<Float32Array> {

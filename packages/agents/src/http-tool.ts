@@ -1,5 +1,6 @@
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { HostAllowList, type HttpRequest, openHttp, processHostCap, readBounded } from './http.js';
+import { perConfig } from './memo.js';
 
 export const DEFAULT_HTTP_TIMEOUT_MS = 10_000;
 export const MAX_HTTP_TIMEOUT_MS = 120_000;
@@ -122,19 +123,12 @@ export class HttpTool {
   }
 }
 
-const tools = new WeakMap<object, HttpTool>();
-
 /** The tool of an op's config (attrs `allow_hosts`, `timeout_ms`, `max_response_bytes`), built once per config. */
-export function httpToolFor(cfg: { attrs: Record<string, string | number | boolean> }): HttpTool {
-  let t = tools.get(cfg);
-  if (!t) {
-    const { allow_hosts, timeout_ms, max_response_bytes } = cfg.attrs;
-    t = new HttpTool({
-      allowHosts: typeof allow_hosts === 'string' ? allow_hosts.split(',').filter((h) => h.trim()) : [],
-      ...(typeof timeout_ms === 'number' ? { timeoutMs: timeout_ms } : {}),
-      ...(typeof max_response_bytes === 'number' ? { maxResponseBytes: max_response_bytes } : {}),
-    });
-    tools.set(cfg, t);
-  }
-  return t;
-}
+export const httpToolFor = perConfig((cfg: { attrs: Record<string, string | number | boolean> }) => {
+  const { allow_hosts, timeout_ms, max_response_bytes } = cfg.attrs;
+  return new HttpTool({
+    allowHosts: typeof allow_hosts === 'string' ? allow_hosts.split(',').filter((h) => h.trim()) : [],
+    ...(typeof timeout_ms === 'number' ? { timeoutMs: timeout_ms } : {}),
+    ...(typeof max_response_bytes === 'number' ? { maxResponseBytes: max_response_bytes } : {}),
+  });
+});

@@ -1,41 +1,36 @@
 import { AgentsError, AgentsErrorCode } from './errors.js';
+import { perConfig } from './memo.js';
 import { type LlmUsage, RemoteLlm } from './remote-llm.js';
 
 /** Environment variable holding the API key sent to remote LLM endpoints (never part of a config). */
 export const LLM_API_KEY_ENV = 'STITCH_LLM_API_KEY';
 
 type Attrs = Record<string, string | number | boolean>;
-const clients = new WeakMap<object, RemoteLlm>();
 const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
 
 /**
  * The client of an `llm.call` op's config (attrs `endpoint`, `remote_model` or `model`,
  * `max_tokens`, `timeout_ms`, `retries`, `stream`), built once per config.
  */
-export function remoteLlmFor(cfg: { attrs: Attrs }): RemoteLlm {
-  let c = clients.get(cfg);
-  if (!c) {
-    const a = cfg.attrs;
-    if (typeof a.endpoint !== 'string')
-      throw new AgentsError(
-        AgentsErrorCode.HttpRequestInvalid,
-        'llm.call needs an endpoint attr (…/v1 of an OpenAI-compatible server)',
-      );
-    const model = typeof a.remote_model === 'string' ? a.remote_model : a.model;
-    const apiKey = process.env[LLM_API_KEY_ENV];
-    c = new RemoteLlm({
-      endpoint: a.endpoint,
-      model: typeof model === 'string' ? model : '',
-      ...(apiKey ? { apiKey } : {}),
-      maxTokens: num(a.max_tokens),
-      timeoutMs: num(a.timeout_ms),
-      retries: num(a.retries),
-      ...(typeof a.stream === 'boolean' ? { stream: a.stream } : {}),
-    });
-    clients.set(cfg, c);
-  }
-  return c;
-}
+export const remoteLlmFor = perConfig((cfg: { attrs: Attrs }): RemoteLlm => {
+  const a = cfg.attrs;
+  if (typeof a.endpoint !== 'string')
+    throw new AgentsError(
+      AgentsErrorCode.HttpRequestInvalid,
+      'llm.call needs an endpoint attr (…/v1 of an OpenAI-compatible server)',
+    );
+  const model = typeof a.remote_model === 'string' ? a.remote_model : a.model;
+  const apiKey = process.env[LLM_API_KEY_ENV];
+  return new RemoteLlm({
+    endpoint: a.endpoint,
+    model: typeof model === 'string' ? model : '',
+    ...(apiKey ? { apiKey } : {}),
+    maxTokens: num(a.max_tokens),
+    timeoutMs: num(a.timeout_ms),
+    retries: num(a.retries),
+    ...(typeof a.stream === 'boolean' ? { stream: a.stream } : {}),
+  });
+});
 
 /** Usage of one call, priced when the op's attrs give `usd_per_mtok_prompt` / `usd_per_mtok_completion`. */
 export interface PricedUsage extends LlmUsage {

@@ -18,6 +18,7 @@ import {
 import { type BatcherLimits, type BatcherStats, DecodeBatcher, type KvCache } from './decode-batcher.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { fileInDir } from './file-in-dir.js';
+import { cachedPromise } from './memo.js';
 
 /**
  * The LLM ops' model when no checkpoint is named: a Llama-architecture decoder on **synthetic
@@ -109,34 +110,27 @@ let runtime: KernelRuntime | undefined;
  * and shared by its prefill and decode ops; KV caches are per sequence, never shared.
  */
 function engine(checkpoint: string | null): Promise<Engine> {
-  const key = checkpoint ?? '';
-  let e = engines.get(key);
-  if (!e) {
-    e = (async () => {
-      runtime ??= new KernelRuntime({ threads: 1 });
-      const target = hostTarget();
-      let model: LlmModel;
-      if (checkpoint === null) {
-        const ops = await kernelOps(TINY_LLAMA, runtime, { target });
-        const weights = syntheticWeights(TINY_LLAMA, 7);
-        model = { weights, ops, fused: undefined, label: 'synthetic TINY_LLAMA (untrained)' };
-      } else {
-        const { weights, format } = await loadCheckpoint(checkpoint);
-        const ops = await kernelOps(weights.config, runtime, { target });
-        const fused = await fusedDecode(weights, runtime, { target });
-        model = { weights, ops, fused, label: `checkpoint ${checkpoint} (${format})` };
-      }
-      return {
-        model,
-        prefiller: new Llama(model.weights, model.ops),
-        prefilling: Promise.resolve(),
-        batcher: new DecodeBatcher(model.weights, model.ops, batchLimits(), model.fused),
-      };
-    })();
-    engines.set(key, e);
-    e.catch(() => engines.delete(key));
-  }
-  return e;
+  return cachedPromise(engines, checkpoint ?? '', async () => {
+    runtime ??= new KernelRuntime({ threads: 1 });
+    const target = hostTarget();
+    let model: LlmModel;
+    if (checkpoint === null) {
+      const ops = await kernelOps(TINY_LLAMA, runtime, { target });
+      const weights = syntheticWeights(TINY_LLAMA, 7);
+      model = { weights, ops, fused: undefined, label: 'synthetic TINY_LLAMA (untrained)' };
+    } else {
+      const { weights, format } = await loadCheckpoint(checkpoint);
+      const ops = await kernelOps(weights.config, runtime, { target });
+      const fused = await fusedDecode(weights, runtime, { target });
+      model = { weights, ops, fused, label: `checkpoint ${checkpoint} (${format})` };
+    }
+    return {
+      model,
+      prefiller: new Llama(model.weights, model.ops),
+      prefilling: Promise.resolve(),
+      batcher: new DecodeBatcher(model.weights, model.ops, batchLimits(), model.fused),
+    };
+  });
 }
 
 const hostTarget = () => (probeHost().x86Level ?? 'x86-64') as 'x86-64';
@@ -144,7 +138,7 @@ const hostTarget = () => (probeHost().x86Level ?? 'x86-64') as 'x86-64';
 /** The synthetic model's mixture of experts (expert parallelism splits it): 4 experts, 2 per token. */
 export const TINY_EXPERTS = { experts: 4, perToken: 2 } as const;
 
-let experts: Promise<LlmModel> | undefined;
+const expertModels = new Map<string, Promise<LlmModel>>();
 
 /**
  * The model with a mixture of experts, for an expert-parallel split: the synthetic TINY_LLAMA with
@@ -158,7 +152,8 @@ export function expertModel(checkpoint: string | null): Promise<LlmModel> {
         `expert parallelism needs a mixture of experts and checkpoint ${checkpoint} has a dense FFN; split it with tp, or use the synthetic model`,
       ),
     );
-  experts ??= engine(null).then(async (e) => {
+  return cachedPromise(expertModels, '', async () => {
+    const e = await engine(null);
     const moe = syntheticExperts(TINY_LLAMA, TINY_EXPERTS.experts, TINY_EXPERTS.perToken, 7);
     const ops = await kernelOps(TINY_LLAMA, runtime!, {
       target: hostTarget(),
@@ -171,26 +166,15 @@ export function expertModel(checkpoint: string | null): Promise<LlmModel> {
       label: `synthetic TINY_LLAMA with ${TINY_EXPERTS.experts} experts (untrained)`,
     };
   });
-  experts.catch(() => {
-    experts = undefined;
-  });
-  return experts;
 }
 
 const rankKernels = new Map<string, Promise<LlamaOps>>();
 
 /** The kernels of one rank of `checkpoint`'s model split `tp` ways (its heads, its share of the FFN). */
 export function rankOps(checkpoint: string | null, tp: number): Promise<LlamaOps> {
-  const key = `${checkpoint ?? ''}\u0000${tp}`;
-  let ops = rankKernels.get(key);
-  if (!ops) {
-    ops = engine(checkpoint).then((e) =>
-      kernelOps(e.model.weights.config, runtime!, { target: hostTarget(), tp }),
-    );
-    rankKernels.set(key, ops);
-    ops.catch(() => rankKernels.delete(key));
-  }
-  return ops;
+  return cachedPromise(rankKernels, `${checkpoint ?? ''}\u0000${tp}`, async () =>
+    kernelOps((await engine(checkpoint)).model.weights.config, runtime!, { target: hostTarget(), tp }),
+  );
 }
 
 const embedders = new Map<string, Llama>();
@@ -222,16 +206,11 @@ export async function decodeStats(checkpoint: string | null): Promise<BatcherSta
 
 /** A checkpoint's tokenizer (the tokenize and detokenize ops need no weights or kernels). */
 function checkpointTokenizer(checkpoint: string): Promise<Tokenizer> {
-  let t = tokenizers.get(checkpoint);
-  if (!t) {
-    t = loadCheckpoint(checkpoint).then(({ tokenizer }) => {
-      if (!tokenizer) throw noTokenizer(checkpoint);
-      return tokenizer;
-    });
-    tokenizers.set(checkpoint, t);
-    t.catch(() => tokenizers.delete(checkpoint));
-  }
-  return t;
+  return cachedPromise(tokenizers, checkpoint, async () => {
+    const { tokenizer } = await loadCheckpoint(checkpoint);
+    if (!tokenizer) throw noTokenizer(checkpoint);
+    return tokenizer;
+  });
 }
 
 /** Prompt ids: the checkpoint's tokenizer (BOS first), else UTF-8 bytes; at most MAX_PROMPT. */

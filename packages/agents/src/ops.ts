@@ -8,16 +8,21 @@ import {
   decode,
   decodeSteps,
   detokenize,
-  expertModel,
   llmModel,
   prefill,
-  rankOps,
   type TokenSink,
   tokenize,
 } from './llm.js';
 import { llmCall, remoteLlmFor } from './llm-call.js';
 import { withMemory } from './memory.js';
-import { decodeSplit, hasSplitGroups, isSplitOp, type OpActor, runSplit } from './parallel-split.js';
+import {
+  decodeSplit,
+  decodesSplit,
+  isSplitOp,
+  type OpActor,
+  prepareSplit,
+  runSplit,
+} from './parallel-split.js';
 import { privacyFilterFor, redactContext } from './privacy.js';
 import { webSearch } from './search.js';
 import { prepareSpeech, speakOp, transcribeOp } from './speech-ops.js';
@@ -104,13 +109,7 @@ async function decodeOp(
 ): Promise<Context> {
   const checkpoint = checkpointFor(cfg.attrs);
   // A split graph (tp or ep): the prompt's state is with the groups and ranks; decode walks the groups.
-  const split = Number(cfg.attrs.tp) > 1 ? 'tensor' : Number(cfg.attrs.ep) > 1 ? 'expert' : undefined;
-  if (actor && split && hasSplitGroups(ctx)) {
-    const { tokens, groups } = await decodeSplit(cfg.attrs, ctx, rid, actor, sink);
-    const degree = cfg.attrs.tp ?? cfg.attrs.ep;
-    const model = split === 'expert' ? await expertModel(checkpoint) : await llmModel(checkpoint);
-    return { tokens, llmModel: `${model.label}, ${split}-parallel ×${degree} in ${groups} layer groups` };
-  }
+  if (actor && decodesSplit(cfg.attrs, ctx)) return decodeSplit(cfg.attrs, ctx, rid, actor, sink);
   const first = typeof ctx.first === 'number' ? ctx.first : 0;
   const t0 = performance.now();
   const kv = ctx.kv === undefined ? undefined : await fetchKv(cfg, ctx.kv);
@@ -238,13 +237,8 @@ export async function prepareOp(cfg: OpConfig): Promise<void> {
     cfg.op === 'llm.allreduce' ||
     cfg.op === 'llm.merge'
   ) {
-    const checkpoint = checkpointFor(cfg.attrs);
-    await llmModel(checkpoint);
-    // A split's ops load what their share runs: a tp rank its shapes' kernels, ep the experts.
-    if (isSplitOp(cfg.op, cfg.attrs)) {
-      if (Number(cfg.attrs.ep) > 1) await expertModel(checkpoint);
-      else if (cfg.op === 'llm.prefill') await rankOps(checkpoint, Number(cfg.attrs.tp));
-    }
+    await llmModel(checkpointFor(cfg.attrs));
+    await prepareSplit(cfg.op, cfg.attrs);
   } else if (cfg.op.startsWith('memory.')) await withMemory(cfg.natsUrl, cfg.cluster, async () => undefined);
   else if (cfg.op === 'tool.invoke' && cfg.attrs.tool === 'web_search') await webSearch('warm up', 1);
   else if (cfg.op === 'text.privacy_filter') privacyFilterFor(cfg);

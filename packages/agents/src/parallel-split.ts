@@ -29,6 +29,7 @@ import {
   rankOps,
   type TokenSink,
 } from './llm.js';
+import { cachedPromise } from './memo.js';
 
 type Attrs = Record<string, string | number | boolean>;
 type Context = Record<string, unknown>;
@@ -89,12 +90,18 @@ interface Role {
   degree: number;
 }
 
-function roleOf(op: string, attrs: Attrs): Role | undefined {
+/** The split an op's attrs declare (tp or ep, and its degree), if any. */
+function splitOf(attrs: Attrs): Omit<Role, 'role'> | undefined {
   const tp = int(attrs.tp) ?? 1;
   const ep = int(attrs.ep) ?? 1;
-  const kind = tp > 1 ? 'tp' : 'ep';
   const degree = Math.max(tp, ep);
-  if (degree < 2) return undefined;
+  return degree < 2 ? undefined : { kind: tp > 1 ? 'tp' : 'ep', degree };
+}
+
+function roleOf(op: string, attrs: Attrs): Role | undefined {
+  const split = splitOf(attrs);
+  if (!split) return undefined;
+  const { kind, degree } = split;
   if (op === 'llm.prefill' && int(attrs.shard) !== undefined) return { role: 'rank', kind, degree };
   if ((op === 'llm.allreduce' && kind === 'tp') || (op === 'llm.merge' && kind === 'ep'))
     return { role: 'group', kind, degree };
@@ -120,17 +127,6 @@ async function splitWeights(attrs: Attrs, kind: 'tp' | 'ep') {
 
 const keyOf = (a: ActorRefData) => `${a.type}/${a.id}`;
 
-/** Something built once per actor (its share of the weights), the failure of which is tried again. */
-function once<T>(cache: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
-  let v = cache.get(key);
-  if (!v) {
-    v = make();
-    cache.set(key, v);
-    v.catch(() => cache.delete(key));
-  }
-  return v;
-}
-
 // ── ranks ────────────────────────────────────────────────────────────────────────────────────────
 
 interface Rank {
@@ -143,7 +139,7 @@ interface Rank {
 const ranks = new Map<string, Promise<Rank>>();
 
 function rankOf(attrs: Attrs, self: ActorRefData, role: Role): Promise<Rank> {
-  return once(ranks, keyOf(self), async () => {
+  return cachedPromise(ranks, keyOf(self), async () => {
     const { weights, ops } = await splitWeights(attrs, role.kind);
     const [a, b] = realLayers(
       attrs,
@@ -209,7 +205,7 @@ interface Group {
 const groups = new Map<string, Promise<Group>>();
 
 function groupOf(attrs: Attrs, self: ActorRefData, role: Role, layers: [number, number]): Promise<Group> {
-  return once(groups, keyOf(self), async () => {
+  return cachedPromise(groups, keyOf(self), async () => {
     let attention: LlamaShard | null = null;
     if (role.kind === 'ep' && layers[0] < layers[1]) {
       const { weights, ops } = await splitWeights(attrs, role.kind);
@@ -302,9 +298,17 @@ async function runGroup(
 
 // ── decode ───────────────────────────────────────────────────────────────────────────────────────
 
-/** Whether decode has groups to walk (a split graph); otherwise it decodes on its own. */
-export function hasSplitGroups(ctx: Context): boolean {
-  return Object.keys(ctx).some((k) => k.startsWith('splitGroup.'));
+/** Loads what a split's op runs before its first request: a tp rank its shapes' kernels, under ep the experts. */
+export async function prepareSplit(op: string, attrs: Attrs): Promise<void> {
+  const role = roleOf(op, attrs);
+  if (!role) return;
+  if (role.kind === 'ep') await expertModel(checkpointFor(attrs));
+  else if (role.role === 'rank') await rankOps(checkpointFor(attrs), role.degree);
+}
+
+/** Whether decode walks a split's groups (its graph split the LLM and the groups ran); otherwise it decodes on its own. */
+export function decodesSplit(attrs: Attrs, ctx: Context): boolean {
+  return splitOf(attrs) !== undefined && Object.keys(ctx).some((k) => k.startsWith('splitGroup.'));
 }
 
 /** Greedy decode through the groups: the first token from the last group's output, then a walk per token. */
@@ -314,8 +318,10 @@ export async function decodeSplit(
   rid: string,
   actor: OpActor,
   sink?: TokenSink,
-): Promise<{ tokens: number[]; groups: number }> {
-  const { weights, ops } = await llmModel(checkpointFor(attrs));
+): Promise<{ tokens: number[]; llmModel: string }> {
+  const { kind, degree } = splitOf(attrs) ?? fail('decode has no tp or ep attr');
+  const checkpoint = checkpointFor(attrs);
+  const { weights, ops } = await llmModel(checkpoint);
   const order = Object.keys(ctx)
     .filter((k) => k.startsWith('splitGroup.'))
     .sort((a, b) => Number(a.slice(11)) - Number(b.slice(11)))
@@ -347,7 +353,9 @@ export async function decodeSplit(
       await sink?.emit(next);
       if (i + 1 < steps) logits = await model.decode(next);
     }
-    return { tokens, groups: order.length };
+    const label = (kind === 'ep' ? await expertModel(checkpoint) : await llmModel(checkpoint)).label;
+    const split = kind === 'ep' ? 'expert' : 'tensor';
+    return { tokens, llmModel: `${label}, ${split}-parallel ×${degree} in ${order.length} layer groups` };
   } finally {
     for (const r of refs) void r.tell({ type: 'split', rid, release: true }).catch(() => undefined);
   }

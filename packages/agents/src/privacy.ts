@@ -1,5 +1,6 @@
 import { RE2JS } from 're2js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
+import { perConfig } from './memo.js';
 import {
   checkPhoneRegions,
   DEFAULT_PHONE_REGIONS,
@@ -161,17 +162,11 @@ export function privacyOptionsFromAttrs(attrs: Record<string, string | number | 
   };
 }
 
-const filters = new WeakMap<object, PrivacyFilter>();
-
 /** The filter of an op's config, built (and its attrs checked) once per config object. */
-export function privacyFilterFor(cfg: { attrs: Record<string, string | number | boolean> }): PrivacyFilter {
-  let f = filters.get(cfg);
-  if (!f) {
-    f = new PrivacyFilter(privacyOptionsFromAttrs(cfg.attrs));
-    filters.set(cfg, f);
-  }
-  return f;
-}
+export const privacyFilterFor = perConfig(
+  (cfg: { attrs: Record<string, string | number | boolean> }) =>
+    new PrivacyFilter(privacyOptionsFromAttrs(cfg.attrs)),
+);
 
 /**
  * Redacts every top-level string field of a request's context, so no unredacted copy flows on to

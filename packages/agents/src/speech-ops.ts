@@ -8,6 +8,7 @@ import {
 } from '@stitch/speech';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { LLM_API_KEY_ENV } from './llm-call.js';
+import { perConfig } from './memo.js';
 import { RemoteTranscriber } from './remote-stt.js';
 
 /** A node's default transcription endpoint (`…/v1` of an OpenAI-compatible server) for `text.stt` ops without an `endpoint` attr. */
@@ -20,9 +21,19 @@ type Context = Record<string, unknown>;
 
 // One local recogniser per process: its model loads once and every stt op on the node shares it.
 let local: PocketsphinxRecognizer | undefined;
-const remotes = new WeakMap<object, RemoteTranscriber>();
-const synths = new WeakMap<object, EspeakSynthesizer>();
 const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
+const endpointOf = (cfg: { attrs: Attrs }) =>
+  typeof cfg.attrs.endpoint === 'string' ? cfg.attrs.endpoint : process.env[STT_ENDPOINT_ENV];
+
+const remoteFor = perConfig((cfg: { attrs: Attrs }) => {
+  const apiKey = process.env[LLM_API_KEY_ENV];
+  return new RemoteTranscriber({
+    endpoint: endpointOf(cfg)!,
+    ...(typeof cfg.attrs.remote_model === 'string' ? { model: cfg.attrs.remote_model } : {}),
+    ...(apiKey ? { apiKey } : {}),
+    ...(num(cfg.attrs.timeout_ms) !== undefined ? { timeoutMs: num(cfg.attrs.timeout_ms) } : {}),
+  });
+});
 
 /**
  * The engine of a `text.stt` op: an OpenAI-compatible endpoint when its `endpoint` attr or the
@@ -30,40 +41,21 @@ const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
  * names the model the plan was costed for).
  */
 export function speechToTextFor(cfg: { attrs: Attrs }): SpeechToText {
-  const endpoint =
-    typeof cfg.attrs.endpoint === 'string' ? cfg.attrs.endpoint : process.env[STT_ENDPOINT_ENV];
-  if (!endpoint) {
-    local ??= new PocketsphinxRecognizer();
-    return local;
-  }
-  let r = remotes.get(cfg);
-  if (!r) {
-    const apiKey = process.env[LLM_API_KEY_ENV];
-    r = new RemoteTranscriber({
-      endpoint,
-      ...(typeof cfg.attrs.remote_model === 'string' ? { model: cfg.attrs.remote_model } : {}),
-      ...(apiKey ? { apiKey } : {}),
-      ...(num(cfg.attrs.timeout_ms) !== undefined ? { timeoutMs: num(cfg.attrs.timeout_ms) } : {}),
-    });
-    remotes.set(cfg, r);
-  }
-  return r;
+  if (endpointOf(cfg)) return remoteFor(cfg);
+  local ??= new PocketsphinxRecognizer();
+  return local;
 }
 
 /** The `text.tts` op's synthesiser (attrs `voice`, `words_per_minute`), built once per config. */
-export function synthesizerFor(cfg: { attrs: Attrs }): EspeakSynthesizer {
-  let s = synths.get(cfg);
-  if (!s) {
-    s = new EspeakSynthesizer({
+export const synthesizerFor = perConfig(
+  (cfg: { attrs: Attrs }) =>
+    new EspeakSynthesizer({
       ...(typeof cfg.attrs.voice === 'string' ? { voice: cfg.attrs.voice } : {}),
       ...(num(cfg.attrs.words_per_minute) !== undefined
         ? { wordsPerMinute: num(cfg.attrs.words_per_minute) }
         : {}),
-    });
-    synths.set(cfg, s);
-  }
-  return s;
-}
+    }),
+);
 
 /** Starts what the op needs before its first request (the recogniser's worker and model). */
 export async function prepareSpeech(cfg: { op: string; attrs: Attrs }): Promise<void> {
