@@ -1,7 +1,7 @@
 import { ContextExceeded, KernelShapeMismatch } from '../errors.js';
 import type { FusedDecode } from './fused.js';
 import { moeFfn } from './moe.js';
-import type { LlamaOps } from './ops.js';
+import { attentionInputs, type LlamaOps, type RankShapes, rankGeometry, swigluFfn } from './ops.js';
 import type { LlamaWeights } from './weights.js';
 
 /**
@@ -15,6 +15,8 @@ export class Llama {
   private readonly kCache: Float32Array[];
   private readonly vCache: Float32Array[];
   private readonly kvDim: number;
+  /** The whole model's heads and widths, as a rank of one. */
+  private readonly shapes: RankShapes;
   /** Tokens in the KV cache. */
   position = 0;
 
@@ -25,7 +27,8 @@ export class Llama {
     private readonly fused?: FusedDecode,
   ) {
     const c = weights.config;
-    this.kvDim = (c.dim / c.heads) * c.kvHeads;
+    this.shapes = rankGeometry(c);
+    this.kvDim = this.shapes.kvDim;
     const block = c.seqLen * this.kvDim;
     this.kAll = new Float32Array(c.layers * block);
     this.vAll = new Float32Array(c.layers * block);
@@ -198,29 +201,16 @@ export class Llama {
     const ops = this.ops;
     let x = await ops.embedding(w.tokenEmbedding, Int32Array.from(tokens));
     for (let l = 0; l < c.layers; l++) {
-      const xb = await ops.rmsnorm(x, w.rmsAtt[l]!);
-      const [q0, k0, v] = await Promise.all([
-        ops.linear(xb, w.wq[l]!, c.dim, c.dim),
-        ops.linear(xb, w.wk[l]!, c.dim, this.kvDim),
-        ops.linear(xb, w.wv[l]!, c.dim, this.kvDim),
-      ]);
-      const [q, k] = await Promise.all([ops.rope(q0, pos, c.heads), ops.rope(k0, pos, c.kvHeads)]);
+      const { q, k, v } = await attentionInputs(ops, w, l, x, pos, c.dim, this.shapes);
       const att = await attend(l, q, k, v);
       x = await ops.add(x, await ops.linear(att, w.wo[l]!, c.dim, c.dim));
       const xf = await ops.rmsnorm(x, w.rmsFfn[l]!);
-      x = await ops.add(x, w.moe ? await moeFfn(ops, c, w.moe, l, xf) : await this.denseFfn(l, xf));
+      const ffn = w.moe
+        ? await moeFfn(ops, c, w.moe, l, xf)
+        : await swigluFfn(ops, w.w1[l]!, w.w3[l]!, w.w2[l]!, xf, c.dim, c.hiddenDim);
+      x = await ops.add(x, ffn);
     }
     return ops.rmsnorm(x, w.rmsFinal);
-  }
-
-  private async denseFfn(l: number, xf: Float32Array): Promise<Float32Array> {
-    const { weights: w, ops } = this;
-    const c = w.config;
-    const [gate, up] = await Promise.all([
-      ops.linear(xf, w.w1[l]!, c.dim, c.hiddenDim),
-      ops.linear(xf, w.w3[l]!, c.dim, c.hiddenDim),
-    ]);
-    return ops.linear(await ops.swiglu(gate, up), w.w2[l]!, c.hiddenDim, c.dim);
   }
 
   private logits(last: Float32Array): Promise<Float32Array> {

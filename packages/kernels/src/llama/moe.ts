@@ -1,4 +1,4 @@
-import type { LlamaOps } from './ops.js';
+import { type LlamaOps, swigluFfn } from './ops.js';
 import type { LlamaConfig, MoeWeights } from './weights.js';
 
 /** Each row's chosen experts and their mixing weights: the top `perToken` router scores, softmaxed. */
@@ -54,11 +54,16 @@ export async function moeFfn(
     rows.forEach(({ row }, i) => {
       x.set(xf.subarray(row * dim, (row + 1) * dim), i * dim);
     });
-    const [gate, up] = await Promise.all([
-      ops.linear(x, moe.w1[layer]![e - stored]!, dim, c.hiddenDim),
-      ops.linear(x, moe.w3[layer]![e - stored]!, dim, c.hiddenDim),
-    ]);
-    const y = await ops.linear(await ops.swiglu(gate, up), moe.w2[layer]![e - stored]!, c.hiddenDim, dim);
+    const at = e - stored;
+    const y = await swigluFfn(
+      ops,
+      moe.w1[layer]![at]!,
+      moe.w3[layer]![at]!,
+      moe.w2[layer]![at]!,
+      x,
+      dim,
+      c.hiddenDim,
+    );
     rows.forEach(({ row, weight }, i) => {
       for (let j = 0; j < dim; j++) out[row * dim + j]! += weight * y[i * dim + j]!;
     });

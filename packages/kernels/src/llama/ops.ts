@@ -2,7 +2,7 @@ import type { KernelSpec, Target } from '@stitch/compiler';
 import * as ref from '../reference.js';
 import type { KernelRuntime } from '../runtime.js';
 import { type ThreadedKernel, threadedKernel } from '../threaded.js';
-import type { LlamaConfig } from './weights.js';
+import type { LlamaConfig, LlamaWeights } from './weights.js';
 
 /** The tensor ops a Llama forward pass needs; one implementation on compiled kernels, one in plain TS. */
 export interface LlamaOps {
@@ -38,6 +38,49 @@ export function rankGeometry(c: LlamaConfig, tp = 1) {
   // Only the whole model makes logits; a rank returns its partial hidden state.
   if (tp === 1) linears.push([c.dim, c.vocab]);
   return { hd, heads, kvHeads, qDim, kvDim, hidden, linears };
+}
+
+/** A rank's attention and FFN shapes (from `rankGeometry`). */
+export type RankShapes = Pick<
+  ReturnType<typeof rankGeometry>,
+  'heads' | 'kvHeads' | 'qDim' | 'kvDim' | 'hidden'
+>;
+
+/**
+ * Attention's inputs for the rows `x` at positions `pos` in layer `l` of `w`: RMSNorm, then Q, K and
+ * V, with RoPE on Q and K — for the whole model or one rank (`g`: its heads and widths).
+ */
+export async function attentionInputs(
+  ops: LlamaOps,
+  w: Pick<LlamaWeights, 'rmsAtt' | 'wq' | 'wk' | 'wv'>,
+  l: number,
+  x: Float32Array,
+  pos: Int32Array,
+  dim: number,
+  g: RankShapes,
+): Promise<{ q: Float32Array; k: Float32Array; v: Float32Array }> {
+  const xb = await ops.rmsnorm(x, w.rmsAtt[l]!);
+  const [q0, k0, v] = await Promise.all([
+    ops.linear(xb, w.wq[l]!, dim, g.qDim),
+    ops.linear(xb, w.wk[l]!, dim, g.kvDim),
+    ops.linear(xb, w.wv[l]!, dim, g.kvDim),
+  ]);
+  const [q, k] = await Promise.all([ops.rope(q0, pos, g.heads), ops.rope(k0, pos, g.kvHeads)]);
+  return { q, k, v };
+}
+
+/** The SwiGLU FFN `W2 · (silu(W1 · xf) ⊙ W3 · xf)` on normed rows, `hidden` wide (a rank's share, or all). */
+export async function swigluFfn(
+  ops: LlamaOps,
+  w1: Float32Array,
+  w3: Float32Array,
+  w2: Float32Array,
+  xf: Float32Array,
+  dim: number,
+  hidden: number,
+): Promise<Float32Array> {
+  const [gate, up] = await Promise.all([ops.linear(xf, w1, dim, hidden), ops.linear(xf, w3, dim, hidden)]);
+  return ops.linear(await ops.swiglu(gate, up), w2, hidden, dim);
 }
 
 /** The same math in plain TypeScript (f64 accumulation): the oracle for the compiled model. */

@@ -5,7 +5,7 @@
 // sums are the two all-reduces per layer; whoever holds the ranks' partials performs them.
 import { ContextExceeded, KernelOptionsInvalid, KernelShapeMismatch } from '../errors.js';
 import { moeFfn } from './moe.js';
-import { type LlamaOps, rankGeometry } from './ops.js';
+import { attentionInputs, type LlamaOps, rankGeometry, swigluFfn } from './ops.js';
 import type { LlamaConfig, LlamaWeights, MoeWeights } from './weights.js';
 
 /** Why the model cannot be split `tp` ways (heads, KV heads and FFN must divide), or null. */
@@ -128,13 +128,7 @@ export class LlamaShard {
     if (start + s > c.seqLen) throw new ContextExceeded(c.seqLen, start + s);
     const ops = this.ops;
     const w = this.weights;
-    const xb = await ops.rmsnorm(x, w.rmsAtt[l]!);
-    const [q0, k0, v] = await Promise.all([
-      ops.linear(xb, w.wq[l]!, c.dim, g.qDim),
-      ops.linear(xb, w.wk[l]!, c.dim, g.kvDim),
-      ops.linear(xb, w.wv[l]!, c.dim, g.kvDim),
-    ]);
-    const [q, k] = await Promise.all([ops.rope(q0, pos, g.heads), ops.rope(k0, pos, g.kvHeads)]);
+    const { q, k, v } = await attentionInputs(ops, w, l, x, pos, c.dim, g);
     kv.k[l]!.set(k, start * g.kvDim);
     kv.v[l]!.set(v, start * g.kvDim);
     const att =
@@ -158,11 +152,7 @@ export class LlamaShard {
     const ops = this.ops;
     const w = this.weights;
     const xf = await ops.rmsnorm(x, w.rmsFfn[l]!);
-    const [gate, up] = await Promise.all([
-      ops.linear(xf, w.w1[l]!, c.dim, g.hidden),
-      ops.linear(xf, w.w3[l]!, c.dim, g.hidden),
-    ]);
-    return ops.linear(await ops.swiglu(gate, up), w.w2[l]!, g.hidden, c.dim);
+    return swigluFfn(ops, w.w1[l]!, w.w3[l]!, w.w2[l]!, xf, c.dim, g.hidden);
   }
 
   #local(layer: number): number {

@@ -1,3 +1,5 @@
+import { KernelOptionsInvalid } from '../errors.js';
+
 /** Llama-architecture decoder dimensions. */
 export interface LlamaConfig {
   dim: number;
@@ -69,7 +71,7 @@ export type LayerKey = keyof ReturnType<typeof shapes>;
 /** Per-layer tensors in llama2.c's file order. */
 export const LAYER_KEYS: LayerKey[] = ['rmsAtt', 'wq', 'wk', 'wv', 'wo', 'rmsFfn', 'w1', 'w2', 'w3'];
 
-/** Deterministic pseudo-random weights (mulberry32 from `seed`), scaled so activations stay O(1). */
+/** A seeded pseudo-random stream in [0, 1) (mulberry32). */
 function mulberry32(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
@@ -81,6 +83,7 @@ function mulberry32(seed: number): () => number {
   };
 }
 
+/** Deterministic pseudo-random weights (mulberry32 from `seed`), scaled so activations stay O(1). */
 export function syntheticWeights(config: LlamaConfig, seed = 1): LlamaWeights {
   const next = mulberry32(seed);
   const fill = (n: number, scale: number, offset = 0) =>
@@ -122,7 +125,7 @@ export function syntheticExperts(
     perToken < 1 ||
     perToken > experts
   )
-    throw new RangeError(`experts ${experts} must be 2..256 and perToken ${perToken} 1..experts`);
+    throw new KernelOptionsInvalid(`experts ${experts} must be 2..256 and perToken ${perToken} 1..experts`);
   const next = mulberry32(seed);
   const fill = (n: number, scale: number) => Float32Array.from({ length: n }, () => (next() * 2 - 1) * scale);
   const { dim, hiddenDim, layers } = config;
