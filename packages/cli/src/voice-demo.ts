@@ -1,6 +1,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { type Deployment, GraphRunner, type RequestResult } from '@stitch/agents';
-import { decodeWav, durationS, EspeakSynthesizer, encodeWav, resample } from '@stitch/speech';
+import {
+  decodeWav,
+  durationS,
+  EspeakSynthesizer,
+  encodeWav,
+  RECOGNISER_RATE,
+  resample,
+} from '@stitch/speech';
 import { printPlan, table } from './demo-plan.js';
 import { type LocalCluster, sampleName, samplePath, startLocalCluster } from './local-cluster.js';
 
@@ -71,7 +78,7 @@ export async function runVoiceDemo({ audio, reply }: VoiceDemoRun): Promise<void
 }
 
 async function spokenPrompt(): Promise<Uint8Array> {
-  return encodeWav(resample(await new EspeakSynthesizer().synthesize(VOICE_PROMPT), 16_000));
+  return encodeWav(resample(await new EspeakSynthesizer().synthesize(VOICE_PROMPT), RECOGNISER_RATE));
 }
 
 /** Each op's time and device for the request (modelled devices labelled), then the totals. */
