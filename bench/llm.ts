@@ -1,6 +1,6 @@
 // pnpm bench llm [--checkpoint FILE] [--steps N] [--threads T] [--quick]: Llama prefill and decode
-// tokens/s through @stitch/kernels (decode fused: one kernel for the layer stack + the classifier;
-// `unfused` is one kernel per op) against the memory-bus bound (OpenBLAS sgemv GB/s on 4096², best
+// tokens/s through @stitch/kernels (prefill and decode fused: one kernel for the layer stack + the
+// classifier; `unfused` is one kernel per op) against the memory-bus bound (OpenBLAS sgemv GB/s on 4096², best
 // core type, same run ÷ weight bytes read per token). One JSON line. Without --checkpoint it writes a
 // random llama2.c checkpoint of the stories15M shape and loads it.
 import { execFileSync } from 'node:child_process';
@@ -96,9 +96,11 @@ try {
    */
   async function measure(model: Llama) {
     let prefillS = Number.POSITIVE_INFINITY;
+    let prefillCalls = 0;
     for (let r = 0; r < 4; r++) {
-      const t0 = performance.now();
+      const [t0, calls] = [performance.now(), runtime.calls];
       await model.prefill(prompt);
+      prefillCalls = runtime.calls - calls;
       if (r > 0) prefillS = Math.min(prefillS, (performance.now() - t0) / 1000);
     }
     const calls0 = runtime.calls;
@@ -112,12 +114,13 @@ try {
     return {
       decoded: times.length,
       prefill: prompt.length / prefillS,
+      prefillCalls,
       decode: 1 / times[times.length >> 1]!,
       calls: (runtime.calls - calls0) / times.length,
     };
   }
   const unfused = await measure(new Llama(weights, ops));
-  const fusedF32 = await fusedDecode(weights, runtime, options);
+  const fusedF32 = await fusedDecode(weights, runtime, { ...options, prefill: true });
   const fused = await measure(new Llama(weights, ops, fusedF32));
   const perTokenBytes = fusedF32.bytesPerToken;
   // q8_0 decode where the shape allows it (rows of every matrix a multiple of 32).
@@ -147,6 +150,7 @@ try {
       prompt_tokens: prompt.length,
       decode_steps: fused.decoded,
       prefill_tokens_per_s: +fused.prefill.toFixed(1),
+      prefill_calls_per_prompt: fused.prefillCalls,
       decode_tokens_per_s: +fused.decode.toFixed(1),
       sgemv_gbps: +sgemvGbps.toFixed(2),
       decode_roofline_tokens_per_s: +((sgemvGbps * 1e9) / perTokenBytes).toFixed(1),
@@ -162,6 +166,9 @@ try {
         calls_per_token: +q8.calls.toFixed(1),
       },
       unfused: {
+        prefill_tokens_per_s: +unfused.prefill.toFixed(1),
+        prefill_calls_per_prompt: unfused.prefillCalls,
+        prefill_vs_fused: +(unfused.prefill / fused.prefill).toFixed(2),
         decode_tokens_per_s: +unfused.decode.toFixed(1),
         calls_per_token: +unfused.calls.toFixed(1),
       },

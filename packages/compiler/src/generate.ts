@@ -1,6 +1,6 @@
 import { attentionDecode, attentionPrefill } from './mlir/attention.js';
 import { batchMatmul, type Generated, matmul, matvec } from './mlir/contraction.js';
-import { llamaDecode } from './mlir/llama.js';
+import { llamaStack } from './mlir/llama.js';
 import { matvecQ8 } from './mlir/quant.js';
 import { rmsnormVector, softmaxVector } from './mlir/rowvec.js';
 import { elementwise, embedding, rope, topkScores } from './mlir/rowwise.js';
@@ -39,6 +39,7 @@ export function generateKernel(spec: KernelSpec, target: Target): Generated {
     case 'nn.topk':
       return plain(topkScores(spec));
     case 'nn.llama_decode':
-      return plain(llamaDecode(spec));
+    case 'nn.llama_prefill':
+      return plain(llamaStack(spec));
   }
 }

@@ -1,4 +1,4 @@
-/** The shape fields of an `nn.llama_decode` spec that fix its weight layout. */
+/** The shape fields of an `nn.llama_decode` or `nn.llama_prefill` spec that fix its weight layout. */
 export interface LlamaShape {
   dim: number;
   hiddenDim: number;
@@ -11,7 +11,7 @@ export const LLAMA_MATRICES = ['wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3'] as cons
 export type LlamaMatrix = (typeof LLAMA_MATRICES)[number];
 
 /**
- * Where each of a layer's tensors sits in the packed per-layer blocks `nn.llama_decode` reads,
+ * Where each of a layer's tensors sits in the packed per-layer blocks `nn.llama_decode` and `nn.llama_prefill` read,
  * in llama2.c's order. f32: everything in `weights`. q8_0: the matrices' int8 values in `weights`,
  * the two norms and the matrices' scales (one per 32 along a row) in `params`.
  */

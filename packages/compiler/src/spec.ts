@@ -42,6 +42,21 @@ export type KernelSpec =
       theta: number;
       /** Matrices (layers and classifier excluded) in q8_0; dim and hiddenDim must be multiples of 32. */
       quant?: 'q8_0';
+    }
+  | {
+      /**
+       * The same layer stack over a prompt's rows at positions pos, pos + 1, …: writes their KV
+       * cache rows, attends causally, returns every row's final-normed hidden state (f32 weights).
+       */
+      op: 'nn.llama_prefill';
+      dim: number;
+      hiddenDim: number;
+      layers: number;
+      heads: number;
+      kvHeads: number;
+      seqLen: number;
+      eps: number;
+      theta: number;
     };
 
 export type KernelOp = KernelSpec['op'];
@@ -62,6 +77,7 @@ const KERNEL_OPS: Record<KernelOp, true> = {
   'nn.embedding': true,
   'nn.topk': true,
   'nn.llama_decode': true,
+  'nn.llama_prefill': true,
 };
 
 /** The entry point name of a spec: `_mlir_ciface_<entryName>` in the shared object. */
@@ -139,21 +155,23 @@ export function kernelArgs(spec: KernelSpec): ArgSpec[] {
       ];
     case 'nn.topk':
       return [i('vectors', [spec.n, spec.dim]), i('query', [spec.dim]), o('scores', [spec.n])];
-    case 'nn.llama_decode': {
-      // Per-layer blocks as llamaLayerLayout says; the KV caches are read and the row at `pos`
-      // written, so they are listed with the outputs.
+    case 'nn.llama_decode':
+    case 'nn.llama_prefill': {
+      // Per-layer blocks as llamaLayerLayout says; the KV caches are read and the rows from `pos`
+      // on written, so they are listed with the outputs.
       const kv = (spec.dim / spec.heads) * spec.kvHeads;
       const layout = llamaLayerLayout(spec);
-      const q8 = spec.quant === 'q8_0';
+      const q8 = spec.op === 'nn.llama_decode' && spec.quant === 'q8_0';
+      const rows = spec.op === 'nn.llama_prefill' ? [null] : [];
       return [
-        i('x', [spec.dim]),
+        i('x', [...rows, spec.dim]),
         i('weights', [spec.layers, layout.weights], q8 ? 'i8' : 'f32'),
         ...(q8 ? [i('params', [spec.layers, layout.params])] : []),
         i('rmsFinal', [spec.dim]),
         i('pos', [1], 'i32'),
         o('kCache', [spec.layers, spec.seqLen, kv]),
         o('vCache', [spec.layers, spec.seqLen, kv]),
-        o('out', [spec.dim]),
+        o('out', [...rows, spec.dim]),
       ];
     }
   }
@@ -188,8 +206,12 @@ export function validateSpec(spec: KernelSpec): void {
   if (spec.op === 'nn.matvec_q8' && spec.k % 32 !== 0) {
     throw new InvalidKernelSpec('nn.matvec_q8.k must be a multiple of 32 (the q8_0 block)');
   }
-  if (spec.op === 'nn.llama_decode' && (spec.dim % spec.heads !== 0 || (spec.dim / spec.heads) % 2 !== 0)) {
-    throw new InvalidKernelSpec('nn.llama_decode.dim must be heads × an even head size');
+  const stack = spec.op === 'nn.llama_decode' || spec.op === 'nn.llama_prefill';
+  if (stack && (spec.dim % spec.heads !== 0 || (spec.dim / spec.heads) % 2 !== 0)) {
+    throw new InvalidKernelSpec(`${spec.op}.dim must be heads × an even head size`);
+  }
+  if (spec.op === 'nn.llama_prefill' && 'quant' in spec) {
+    throw new InvalidKernelSpec('nn.llama_prefill reads f32 weights: it takes no quant');
   }
   if (spec.op === 'nn.llama_decode' && spec.quant && (spec.dim % 32 !== 0 || spec.hiddenDim % 32 !== 0)) {
     throw new InvalidKernelSpec(
@@ -197,9 +219,7 @@ export function validateSpec(spec: KernelSpec): void {
     );
   }
   if (
-    (spec.op === 'nn.attention_prefill' ||
-      spec.op === 'nn.attention_decode' ||
-      spec.op === 'nn.llama_decode') &&
+    (spec.op === 'nn.attention_prefill' || spec.op === 'nn.attention_decode' || stack) &&
     spec.heads % spec.kvHeads !== 0
   ) {
     throw new InvalidKernelSpec(`${spec.op}.heads must be a multiple of kvHeads (grouped-query attention)`);

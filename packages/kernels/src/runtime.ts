@@ -149,11 +149,15 @@ export function checkArrays(
 }
 
 function checkIndices(symbol: string, args: ArgSpec[], spec: KernelSpec, arrays: KernelArray[]): void {
-  // The fused decode step writes the KV cache row at `pos`: out of range would write out of bounds.
-  if (spec.op === 'nn.llama_decode') {
+  // The fused layer stack writes the KV cache rows from `pos` on: out of range would write out of bounds.
+  if (spec.op === 'nn.llama_decode' || spec.op === 'nn.llama_prefill') {
     const pos = arrays[args.findIndex((a) => a.name === 'pos')]![0]!;
-    if (!(pos >= 0 && pos < spec.seqLen)) {
-      throw new KernelShapeMismatch(symbol, `position ${pos} is outside the context [0, ${spec.seqLen})`);
+    const rows = arrays[0]!.length / spec.dim;
+    if (!(pos >= 0 && pos + rows <= spec.seqLen)) {
+      throw new KernelShapeMismatch(
+        symbol,
+        `positions ${pos}..${pos + rows - 1} are outside the context [0, ${spec.seqLen})`,
+      );
     }
     return;
   }

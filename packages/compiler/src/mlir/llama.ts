@@ -1,8 +1,10 @@
-// One decode step of a whole Llama layer stack as one function (one native call per token): per
-// layer RMSNorm, Q/K/V, RoPE, attention over the KV cache, output projection, SwiGLU, with every
-// intermediate in scratch buffers allocated once per call, then the final RMSNorm. Weights come
-// packed per layer; each tensor is a reinterpret_cast view at its offset, so nothing is copied.
-// Matrix-vector products are loops with reassociable adds, which LLVM vectorises for the target.
+// A whole Llama layer stack as one function (one native call): per layer RMSNorm, Q/K/V, RoPE,
+// attention over the KV cache, output projection, SwiGLU, then the final RMSNorm, with every
+// intermediate in scratch buffers allocated once per call. Decode runs it on one row at `pos`,
+// prefill on a prompt's rows at pos, pos + 1, … (each attends causally to the cache and the rows
+// before it): one generator, so both compute alike. Weights come packed per layer; each tensor is a
+// reinterpret_cast view at its offset, so nothing is copied. Products are loops with reassociable
+// adds, which LLVM vectorises for the target.
 import { LLAMA_MATRICES, type LlamaMatrix, llamaLayerLayout } from '../llama-layout.js';
 import type { KernelSpec } from '../spec.js';
 import { entryName, kernelArgs } from '../spec.js';
@@ -10,135 +12,139 @@ import { argType, f32, func, generic, map } from './common.js';
 import { q8MatvecLines } from './quant.js';
 import { ropeRotation, softmaxLines } from './rowwise.js';
 
-type Spec = Extract<KernelSpec, { op: 'nn.llama_decode' }>;
+type Spec = Extract<KernelSpec, { op: 'nn.llama_decode' | 'nn.llama_prefill' }>;
 
-const vec = (n: number | string) => `memref<${n}xf32>`;
-const view1 = (n: number) => `memref<${n}xf32, strided<[1], offset: ?>>`;
-
-/** `out (+)= w · x` for a row-major [rows, cols] view; `accumulate` adds onto what `out` holds. */
-function matvec(
-  w: string,
-  wt: string,
-  x: string,
-  xt: string,
-  out: string,
-  outT: string,
-  accumulate: boolean,
-): string[] {
-  return [
-    ...(accumulate ? [] : [`linalg.fill ins(%zero : f32) outs(${out} : ${outT})`]),
-    ...generic({
-      maps: [map(2, 'd0, d1'), map(2, 'd1'), map(2, 'd0')],
-      iters: 'pr',
-      ins: [
-        { v: w, t: wt },
-        { v: x, t: xt },
-      ],
-      outs: [{ v: out, t: outT }],
-      blockArgs: ['%a: f32', '%b: f32', '%acc: f32'],
-      body: [
-        '%m = arith.mulf %a, %b fastmath<reassoc,contract> : f32',
-        '%r = arith.addf %acc, %m fastmath<reassoc,contract> : f32',
-        'linalg.yield %r : f32',
-      ],
-    }),
-  ];
-}
-
-function rmsnorm(s: Spec, x: string, w: string, wt: string, out: string): string[] {
-  const t = vec(s.dim);
-  return [
-    'linalg.fill ins(%zero : f32) outs(%ss : memref<1xf32>)',
-    ...generic({
-      maps: [map(1, 'd0'), map(1, '0')],
-      iters: 'r',
-      ins: [{ v: x, t }],
-      outs: [{ v: '%ss', t: 'memref<1xf32>' }],
-      blockArgs: ['%xv: f32', '%acc: f32'],
-      body: [
-        '%sq = arith.mulf %xv, %xv : f32',
-        '%r = arith.addf %acc, %sq fastmath<reassoc> : f32',
-        'linalg.yield %r : f32',
-      ],
-    }),
-    ...generic({
-      maps: [map(1, 'd0')],
-      iters: 'p',
-      ins: [],
-      outs: [{ v: '%ss', t: 'memref<1xf32>' }],
-      blockArgs: ['%sv: f32'],
-      body: [
-        `%n = arith.constant ${f32(s.dim)} : f32`,
-        `%eps = arith.constant ${f32(s.eps)} : f32`,
-        '%one = arith.constant 1.0 : f32',
-        '%mean = arith.divf %sv, %n : f32',
-        '%me = arith.addf %mean, %eps : f32',
-        '%sq = math.sqrt %me : f32',
-        '%r = arith.divf %one, %sq : f32',
-        'linalg.yield %r : f32',
-      ],
-    }),
-    ...generic({
-      maps: [map(1, 'd0'), map(1, 'd0'), map(1, '0'), map(1, 'd0')],
-      iters: 'p',
-      ins: [
-        { v: x, t },
-        { v: w, t: wt },
-        { v: '%ss', t: 'memref<1xf32>' },
-      ],
-      outs: [{ v: out, t }],
-      blockArgs: ['%xv: f32', '%wv: f32', '%inv: f32', '%o: f32'],
-      body: ['%a = arith.mulf %xv, %inv : f32', '%r = arith.mulf %a, %wv : f32', 'linalg.yield %r : f32'],
-    }),
-  ];
-}
-
-/** Rotates pairs of `src` ([heads·hd]) by pos·theta^(−2p/hd) into `dst`, as the nn.rope kernel. */
-function rope(s: Spec, name: string, heads: number, src: string, dst: string): string[] {
-  const hd = s.dim / s.heads;
-  const flat = vec(heads * hd);
-  const t4 = `memref<${heads}x${hd / 2}x2xf32>`;
-  const ex = (v: string, as: string) =>
-    `${as} = memref.expand_shape ${v} [[0, 1, 2]] output_shape [${heads}, ${hd / 2}, 2] : ${flat} into ${t4}`;
-  return [
-    ex(src, `%${name}s4`),
-    ex(dst, `%${name}d4`),
-    ...generic({
-      maps: [map(3, 'd0, d1, 0'), map(3, 'd0, d1, 1'), map(3, 'd0, d1, d2')],
-      iters: 'ppp',
-      ins: [
-        { v: `%${name}s4`, t: t4 },
-        { v: `%${name}s4`, t: t4 },
-      ],
-      outs: [{ v: `%${name}d4`, t: t4 }],
-      blockArgs: ['%x0: f32', '%x1: f32', '%o: f32'],
-      body: ropeRotation(1, hd, s.theta, '%posf'),
-    }),
-  ];
-}
-
-export function llamaDecode(s: Spec): string {
+export function llamaStack(s: Spec): string {
   const args = kernelArgs(s);
   const byName = (n: string) => argType(args.find((a) => a.name === n)!);
   const { dims, offsets, scales, weights, params } = llamaLayerLayout(s);
-  const q8 = s.quant === 'q8_0';
+  const decode = s.op === 'nn.llama_decode';
+  const q8 = decode && s.quant === 'q8_0';
+  // The row count in types (R), as a size in shapes (Rs: static where it can be), as an index (Ri).
+  const R = decode ? '1' : '?';
+  const Rs = decode ? '1' : '%rows';
+  const Ri = decode ? '%c1' : '%rows';
   const hd = s.dim / s.heads;
   const kv = hd * s.kvHeads;
   const g = s.heads / s.kvHeads;
+  const act = (n: number) => `memref<${R}x${n}xf32>`;
+  const ssT = `memref<${R}xf32>`;
   const cacheT = byName('kCache');
+
+  function rmsnorm(x: string, w: string, wt: string, out: string): string[] {
+    const t = act(s.dim);
+    return [
+      `linalg.fill ins(%zero : f32) outs(%ss : ${ssT})`,
+      ...generic({
+        maps: [map(2, 'd0, d1'), map(2, 'd0')],
+        iters: 'pr',
+        ins: [{ v: x, t }],
+        outs: [{ v: '%ss', t: ssT }],
+        blockArgs: ['%xv: f32', '%acc: f32'],
+        body: [
+          '%sq = arith.mulf %xv, %xv : f32',
+          '%r = arith.addf %acc, %sq fastmath<reassoc> : f32',
+          'linalg.yield %r : f32',
+        ],
+      }),
+      ...generic({
+        maps: [map(1, 'd0')],
+        iters: 'p',
+        ins: [],
+        outs: [{ v: '%ss', t: ssT }],
+        blockArgs: ['%sv: f32'],
+        body: [
+          `%n = arith.constant ${f32(s.dim)} : f32`,
+          `%eps = arith.constant ${f32(s.eps)} : f32`,
+          '%one = arith.constant 1.0 : f32',
+          '%mean = arith.divf %sv, %n : f32',
+          '%me = arith.addf %mean, %eps : f32',
+          '%sq = math.sqrt %me : f32',
+          '%r = arith.divf %one, %sq : f32',
+          'linalg.yield %r : f32',
+        ],
+      }),
+      ...generic({
+        maps: [map(2, 'd0, d1'), map(2, 'd1'), map(2, 'd0'), map(2, 'd0, d1')],
+        iters: 'pp',
+        ins: [
+          { v: x, t },
+          { v: w, t: wt },
+          { v: '%ss', t: ssT },
+        ],
+        outs: [{ v: out, t }],
+        blockArgs: ['%xv: f32', '%wv: f32', '%inv: f32', '%o: f32'],
+        body: ['%a = arith.mulf %xv, %inv : f32', '%r = arith.mulf %a, %wv : f32', 'linalg.yield %r : f32'],
+      }),
+    ];
+  }
+
+  /**
+   * `out[r] (+)= w · x[r]` for a row-major [m, k] view `w`. The weight row is the outer loop: it is
+   * read from memory once and from L1 for every further prompt row.
+   */
+  function linear(w: string, wt: string, [m, k]: number[], x: string, out: string, accumulate: boolean) {
+    return [
+      ...(accumulate ? [] : [`linalg.fill ins(%zero : f32) outs(${out} : ${act(m!)})`]),
+      ...generic({
+        maps: [map(3, 'd0, d2'), map(3, 'd1, d2'), map(3, 'd1, d0')],
+        iters: 'ppr',
+        ins: [
+          { v: w, t: wt },
+          { v: x, t: act(k!) },
+        ],
+        outs: [{ v: out, t: act(m!) }],
+        blockArgs: ['%a: f32', '%b: f32', '%acc: f32'],
+        body: [
+          '%m = arith.mulf %a, %b fastmath<reassoc,contract> : f32',
+          '%r = arith.addf %acc, %m fastmath<reassoc,contract> : f32',
+          'linalg.yield %r : f32',
+        ],
+      }),
+    ];
+  }
+
+  /** Rotates pairs of `src` ([rows, heads·hd]) into `dst`, row r at position pos + r, as nn.rope. */
+  function rope(name: string, heads: number, src: string, dst: string): string[] {
+    const t4 = `memref<${R}x${heads}x${hd / 2}x2xf32>`;
+    const ex = (v: string, as: string) =>
+      `${as} = memref.expand_shape ${v} [[0], [1, 2, 3]] output_shape [${Rs}, ${heads}, ${hd / 2}, 2] : ${act(heads * hd)} into ${t4}`;
+    return [
+      ex(src, `%${name}s4`),
+      ex(dst, `%${name}d4`),
+      ...generic({
+        maps: [map(4, 'd0, d1, d2, 0'), map(4, 'd0, d1, d2, 1'), map(4, 'd0, d1, d2, d3')],
+        iters: 'pppp',
+        ins: [
+          { v: `%${name}s4`, t: t4 },
+          { v: `%${name}s4`, t: t4 },
+        ],
+        outs: [{ v: `%${name}d4`, t: t4 }],
+        blockArgs: ['%x0: f32', '%x1: f32', '%o: f32'],
+        body: [
+          '%ri = linalg.index 0 : index',
+          '%rp = arith.addi %p, %ri : index',
+          '%rp32 = arith.index_cast %rp : index to i32',
+          '%posf = arith.sitofp %rp32 : i32 to f32',
+          ...ropeRotation(2, hd, s.theta, '%posf'),
+        ],
+      }),
+    ];
+  }
+
   const scratch: [string, string][] = [
-    ['h', vec(s.dim)],
-    ['xb', vec(s.dim)],
-    ['q0', vec(s.dim)],
-    ['q', vec(s.dim)],
-    ['k0', vec(kv)],
-    ['kr', vec(kv)],
-    ['vr', vec(kv)],
-    ['ao', vec(s.dim)],
-    ['gate', vec(s.hiddenDim)],
-    ['up', vec(s.hiddenDim)],
-    ['sc', `memref<${s.heads}x${s.seqLen}xf32>`],
-    ['ss', 'memref<1xf32>'],
+    ['h', act(s.dim)],
+    ['xb', act(s.dim)],
+    ['q0', act(s.dim)],
+    ['q', act(s.dim)],
+    ['k0', act(kv)],
+    ['kr', act(kv)],
+    ['vr', act(kv)],
+    ['ao', act(s.dim)],
+    ['gate', act(s.hiddenDim)],
+    ['up', act(s.hiddenDim)],
+    ['sc', `memref<${R}x${s.heads}x${s.seqLen}xf32>`],
+    ['ss', ssT],
   ];
   const T: Record<string, string> = {};
   /** A view `%W_<name>` of `shape` at `offset` (a constant within the layer) in `buffer`. */
@@ -168,32 +174,58 @@ export function llamaDecode(s: Spec): string {
       ...(q8 ? view(`${n}_s`, '%params', '%pbase', scales[n], [dims[n][0], dims[n][1]! / 32], 'f32') : []),
     ]),
   ];
-  /** `out (+)= W_name · x`, in f32 or q8_0. */
+  /** `out (+)= W_name · x`, in f32 or (decode's one row) q8_0. */
   const mv = (name: LlamaMatrix, x: string, out: string, accumulate: boolean) => {
     const [m, k] = dims[name] as [number, number];
-    if (!q8) return matvec(`%W_${name}`, T[name]!, x, vec(k), out, vec(m), accumulate);
-    return q8MatvecLines({
-      p: `${name}_`,
-      q: `%W_${name}`,
-      qT: T[name]!,
-      scales: `%W_${name}_s`,
-      scalesT: T[`${name}_s`]!,
-      x,
-      xT: vec(k),
-      y: out,
-      yT: vec(m),
-      m,
-      k,
-      accumulate,
-    });
+    if (!q8) return linear(`%W_${name}`, T[name]!, [m, k], x, out, accumulate);
+    const flat = (v: string, as: string, n: number) =>
+      `${as} = memref.collapse_shape ${v} [[0, 1]] : ${act(n)} into memref<${n}xf32>`;
+    return [
+      flat(x, `%${name}_x1`, k),
+      flat(out, `%${name}_y1`, m),
+      ...q8MatvecLines({
+        p: `${name}_`,
+        q: `%W_${name}`,
+        qT: T[name]!,
+        scales: `%W_${name}_s`,
+        scalesT: T[`${name}_s`]!,
+        x: `%${name}_x1`,
+        xT: `memref<${k}xf32>`,
+        y: `%${name}_y1`,
+        yT: `memref<${m}xf32>`,
+        m,
+        k,
+        accumulate,
+      }),
+    ];
   };
   const kvT3 = `memref<?x${s.kvHeads}x${hd}xf32, strided<[${kv}, ${hd}, 1], offset: ?>>`;
-  const scT = `memref<${s.heads}x?xf32, strided<[${s.seqLen}, 1]>>`;
-  const heads2 = `memref<${s.heads}x${hd}xf32>`;
+  const scT = `memref<${R}x${s.heads}x?xf32, strided<[${s.heads * s.seqLen}, ${s.seqLen}, 1]>>`;
+  const heads3 = `memref<${R}x${s.heads}x${hd}xf32>`;
+  const rowsT = `memref<${R}x${kv}xf32, strided<[${kv}, 1], offset: ?>>`;
   const cacheViews = (c: string) => [
-    `%${c}row = memref.reinterpret_cast %${c}Cache to offset: [%rowOff], sizes: [${kv}], strides: [1] : ${cacheT} to ${view1(kv)}`,
+    `%${c}rows = memref.reinterpret_cast %${c}Cache to offset: [%rowOff], sizes: [${Rs}, ${kv}], strides: [${kv}, 1] : ${cacheT} to ${rowsT}`,
     `%${c}all = memref.reinterpret_cast %${c}Cache to offset: [%cacheOff], sizes: [%len, ${s.kvHeads}, ${hd}], strides: [${kv}, ${hd}, 1] : ${cacheT} to ${kvT3}`,
   ];
+  // A prompt row i sees keys up to pos + i; decode's one row sees the whole cache so far.
+  const causalMask = decode
+    ? []
+    : generic({
+        maps: [map(3, 'd0, d1, d2')],
+        iters: 'ppp',
+        ins: [],
+        outs: [{ v: '%scv', t: scT }],
+        blockArgs: ['%sv: f32'],
+        body: [
+          '%i = linalg.index 0 : index',
+          '%j = linalg.index 2 : index',
+          '%ninf = arith.constant 0xFF800000 : f32',
+          '%last = arith.addi %p, %i : index',
+          '%future = arith.cmpi ugt, %j, %last : index',
+          '%r = arith.select %future, %ninf, %sv : f32',
+          'linalg.yield %r : f32',
+        ],
+      });
   const layer = [
     '%lbase = arith.muli %l, %cP : index',
     ...(q8 ? ['%pbase = arith.muli %l, %cQ : index'] : []),
@@ -203,22 +235,24 @@ export function llamaDecode(s: Spec): string {
     '%rowOff = arith.addi %cacheOff, %pk : index',
     ...cacheViews('k'),
     ...cacheViews('v'),
-    ...rmsnorm(s, '%h', '%W_rmsAtt', T.rmsAtt!, '%xb'),
+    ...rmsnorm('%h', '%W_rmsAtt', T.rmsAtt!, '%xb'),
     ...mv('wq', '%xb', '%q0', false),
     ...mv('wk', '%xb', '%k0', false),
     ...mv('wv', '%xb', '%vr', false),
-    ...rope(s, 'rq', s.heads, '%q0', '%q'),
-    ...rope(s, 'rk', s.kvHeads, '%k0', '%kr'),
-    `memref.copy %kr, %krow : ${vec(kv)} to ${view1(kv)}`,
-    `memref.copy %vr, %vrow : ${vec(kv)} to ${view1(kv)}`,
-    `%scv = memref.subview %sc[0, 0] [${s.heads}, %len] [1, 1] : memref<${s.heads}x${s.seqLen}xf32> to ${scT}`,
+    ...rope('rq', s.heads, '%q0', '%q'),
+    ...rope('rk', s.kvHeads, '%k0', '%kr'),
+    // linalg.copy lowers to loops; memref.copy into a dynamically sized strided view would call
+    // the MLIR C runner's memrefCopy, which the addon does not link.
+    `linalg.copy ins(%kr : ${act(kv)}) outs(%krows : ${rowsT})`,
+    `linalg.copy ins(%vr : ${act(kv)}) outs(%vrows : ${rowsT})`,
+    `%scv = memref.subview %sc[0, 0, 0] [${Rs}, ${s.heads}, %len] [1, 1, 1] : memref<${R}x${s.heads}x${s.seqLen}xf32> to ${scT}`,
     `linalg.fill ins(%zero : f32) outs(%scv : ${scT})`,
-    // sc[h, j] = q[h, :] · k[j, h/g, :] / √hd
+    // sc[i, h, j] = q[i, h, :] · k[j, h/g, :] / √hd
     ...generic({
-      maps: [map(3, 'd0, d2'), map(3, `d1, d0 floordiv ${g}, d2`), map(3, 'd0, d1')],
-      iters: 'ppr',
+      maps: [map(4, 'd0, d1, d3'), map(4, `d2, d1 floordiv ${g}, d3`), map(4, 'd0, d1, d2')],
+      iters: 'pppr',
       ins: [
-        { v: '%q2', t: heads2 },
+        { v: '%q3', t: heads3 },
         { v: '%kall', t: kvT3 },
       ],
       outs: [{ v: '%scv', t: scT }],
@@ -231,17 +265,18 @@ export function llamaDecode(s: Spec): string {
         'linalg.yield %r : f32',
       ],
     }),
-    ...softmaxLines('sm', '%scv', '%scv', scT, [s.heads, null]),
-    `linalg.fill ins(%zero : f32) outs(%ao : ${vec(s.dim)})`,
-    // ao[h, d] = Σ_j p[h, j] · v[j, h/g, d], d innermost (contiguous in v)
+    ...causalMask,
+    ...softmaxLines('sm', '%scv', '%scv', scT, [decode ? 1 : null, s.heads, null]),
+    `linalg.fill ins(%zero : f32) outs(%ao : ${act(s.dim)})`,
+    // ao[i, h, d] = Σ_j p[i, h, j] · v[j, h/g, d], d innermost (contiguous in v)
     ...generic({
-      maps: [map(3, 'd0, d1'), map(3, `d1, d0 floordiv ${g}, d2`), map(3, 'd0, d2')],
-      iters: 'prp',
+      maps: [map(4, 'd0, d1, d2'), map(4, `d2, d1 floordiv ${g}, d3`), map(4, 'd0, d1, d3')],
+      iters: 'pprp',
       ins: [
         { v: '%scv', t: scT },
         { v: '%vall', t: kvT3 },
       ],
-      outs: [{ v: '%ao2', t: heads2 }],
+      outs: [{ v: '%ao3', t: heads3 }],
       blockArgs: ['%a: f32', '%b: f32', '%acc: f32'],
       body: [
         '%m = arith.mulf %a, %b fastmath<reassoc,contract> : f32',
@@ -250,14 +285,14 @@ export function llamaDecode(s: Spec): string {
       ],
     }),
     ...mv('wo', '%ao', '%h', true),
-    ...rmsnorm(s, '%h', '%W_rmsFfn', T.rmsFfn!, '%xb'),
+    ...rmsnorm('%h', '%W_rmsFfn', T.rmsFfn!, '%xb'),
     ...mv('w1', '%xb', '%gate', false),
     ...mv('w3', '%xb', '%up', false),
     ...generic({
-      maps: [map(1, 'd0'), map(1, 'd0')],
-      iters: 'p',
-      ins: [{ v: '%up', t: vec(s.hiddenDim) }],
-      outs: [{ v: '%gate', t: vec(s.hiddenDim) }],
+      maps: [map(2, 'd0, d1'), map(2, 'd0, d1')],
+      iters: 'pp',
+      ins: [{ v: '%up', t: act(s.hiddenDim) }],
+      outs: [{ v: '%gate', t: act(s.hiddenDim) }],
       blockArgs: ['%u: f32', '%gv: f32'],
       body: [
         '%one = arith.constant 1.0 : f32',
@@ -271,6 +306,10 @@ export function llamaDecode(s: Spec): string {
     }),
     ...mv('w2', '%gate', '%h', true),
   ];
+  // Decode's x and out are one row: viewed as [1, dim], the layer code is the prompt's.
+  const rowView = (v: string) =>
+    `%${v}2 = memref.expand_shape %${v} [[0, 1]] output_shape [1, ${s.dim}] : ${byName(v)} into ${act(s.dim)}`;
+  const [x, out] = decode ? ['%x2', '%out2'] : ['%x', '%out'];
   return func(entryName(s), args, [
     '%c0 = arith.constant 0 : index',
     '%c1 = arith.constant 1 : index',
@@ -282,16 +321,18 @@ export function llamaDecode(s: Spec): string {
     '%zero = arith.constant 0.0 : f32',
     `%p32 = memref.load %pos[%c0] : ${byName('pos')}`,
     '%p = arith.index_cast %p32 : i32 to index',
-    '%len = arith.addi %p, %c1 : index',
-    '%posf = arith.sitofp %p32 : i32 to f32',
-    ...scratch.map(([n, t]) => `%${n} = memref.alloc() {alignment = 64 : i64} : ${t}`),
-    `%q2 = memref.expand_shape %q [[0, 1]] output_shape [${s.heads}, ${hd}] : ${vec(s.dim)} into ${heads2}`,
-    `%ao2 = memref.expand_shape %ao [[0, 1]] output_shape [${s.heads}, ${hd}] : ${vec(s.dim)} into ${heads2}`,
-    `memref.copy %x, %h : ${byName('x')} to ${vec(s.dim)}`,
+    ...(decode ? [rowView('x'), rowView('out')] : [`%rows = memref.dim %x, %c0 : ${byName('x')}`]),
+    `%len = arith.addi %p, ${Ri} : index`,
+    ...scratch.map(
+      ([n, t]) => `%${n} = memref.alloc(${decode ? '' : '%rows'}) {alignment = 64 : i64} : ${t}`,
+    ),
+    `%q3 = memref.expand_shape %q [[0], [1, 2]] output_shape [${Rs}, ${s.heads}, ${hd}] : ${act(s.dim)} into ${heads3}`,
+    `%ao3 = memref.expand_shape %ao [[0], [1, 2]] output_shape [${Rs}, ${s.heads}, ${hd}] : ${act(s.dim)} into ${heads3}`,
+    `memref.copy ${x}, %h : ${act(s.dim)} to ${act(s.dim)}`,
     'scf.for %l = %c0 to %cL step %c1 {',
     ...layer.map((l) => `  ${l}`),
     '}',
-    ...rmsnorm(s, '%h', '%rmsFinal', byName('rmsFinal'), '%out'),
+    ...rmsnorm('%h', '%rmsFinal', byName('rmsFinal'), out),
     ...scratch.map(([n, t]) => `memref.dealloc %${n} : ${t}`),
   ]);
 }

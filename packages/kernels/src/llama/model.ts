@@ -20,7 +20,10 @@ export class Llama {
   /** Tokens in the KV cache. */
   position = 0;
 
-  /** With `fused`, `decode` runs its fused step (few native calls); prefill and embed use `ops`. */
+  /**
+   * With `fused`, `decode` runs its fused step (few native calls), and so does `prefill` if it has
+   * one; `embed` (and prefill otherwise) use `ops`.
+   */
   constructor(
     readonly weights: LlamaWeights,
     private readonly ops: LlamaOps,
@@ -39,6 +42,13 @@ export class Llama {
   /** Runs the prompt through the model from position 0, filling the KV cache; logits of the last token. */
   async prefill(tokens: number[]): Promise<Float32Array> {
     this.position = 0;
+    if (this.fused?.prefill) {
+      const seqLen = this.weights.config.seqLen;
+      if (tokens.length > seqLen) throw new ContextExceeded(seqLen, tokens.length);
+      const logits = await this.fused.prefill(tokens, 0, this.kAll, this.vAll);
+      this.position = tokens.length;
+      return logits;
+    }
     const hidden = await this.forward(tokens, true);
     const dim = this.weights.config.dim;
     return this.logits(hidden.subarray(hidden.length - dim));
