@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connectCluster, type MigrationReport, startEmbeddedNats } from '../packages/runtime/dist/index.js';
-import { BigSequencer, Sequencer } from '../test/fixtures/runtime-actors.js';
+import { BigSequencer, DeltaSequencer, Sequencer } from '../test/fixtures/runtime-actors.js';
 import { type NodeProc, startNode, stopAll } from '../test/fixtures/runtime-procs.js';
 import { countApplied, startLoad } from '../test/fixtures/sequencer-load.js';
 
@@ -28,13 +28,15 @@ const sizes = (arg('sizes') ?? (quick ? `${KB},${64 * KB}` : `${KB},${64 * KB},$
   .map(Number);
 const modes = (arg('modes') ?? 'fast,durable').split(',') as ('fast' | 'durable')[];
 /**
- * Fast mode runs twice: snapshotted on demand (what a large state such as a KV cache uses: only the
- * migration encodes it) at every size, and snapshotted after every turn (the default) up to 1 MiB,
- * where encoding per turn starts to dominate each turn. A durable actor's snapshot lives in one KV
- * record, which max_payload (1 MiB) bounds.
+ * Fast mode runs three times: snapshotted on demand (what a large state such as a KV cache uses: only
+ * the migration encodes it) at every size, the same with delta hooks (the pause sends the change
+ * since the last round instead of comparing images), and snapshotted after every turn (the default)
+ * up to 1 MiB, where encoding per turn starts to dominate each turn. A durable actor's snapshot lives
+ * in one KV record, which max_payload (1 MiB) bounds.
  */
 const VARIANTS = [
   { mode: 'fast', snapshot: 'on-demand', def: BigSequencer, maxState: Number.POSITIVE_INFINITY },
+  { mode: 'fast', snapshot: 'delta', def: DeltaSequencer, maxState: Number.POSITIVE_INFINITY },
   { mode: 'fast', snapshot: 'every-turn', def: Sequencer, maxState: MB },
   { mode: 'durable', snapshot: 'every-turn', def: Sequencer, maxState: 256 * KB },
 ] as const;
@@ -93,6 +95,10 @@ try {
       clearInterval(sampler);
       await Promise.all([serial.stop(), pipelined.stop()]);
       const counts = await countApplied(ref, [serial, pipelined]);
+      const blob = (await ref.ask({ type: 'verify' }, { timeoutMs: 60_000 })) as {
+        kept: number;
+        actual: number;
+      };
       await client.stop(ref);
 
       const r = serial.replies;
@@ -122,12 +128,14 @@ try {
           handoff_p50_ms: median((m) => m.handoffMs),
           transfer_ms: median((m) => m.precopyMs),
           delta_bytes_p50: median((m) => m.deltaBytes),
+          change_rounds_p50: median((m) => m.changeRounds),
           forwarded: reports.reduce((s, m) => s + m.forwarded, 0),
           peak_extra_rss_mb: r2(peak - baseline),
           sent: sum((c) => c.sent),
           lost: sum((c) => c.lost),
           duplicated: sum((c) => c.duplicated),
           reordered: sum((c) => c.outOfOrder),
+          state_intact: blob.kept === blob.actual,
           caller_errors: serial.errors.length + pipelined.errors.length,
           ...(failures.length > 0 ? { first_failure: failures[0] } : {}),
         })}\n`,

@@ -15,7 +15,7 @@ import {
   MigrationFailed,
   startEmbeddedNats,
 } from '@stitch/runtime';
-import { BigSequencer, Sequencer } from './fixtures/runtime-actors.js';
+import { BigSequencer, DeltaSequencer, Sequencer } from './fixtures/runtime-actors.js';
 import { type NodeProc, startNode, stopAll } from './fixtures/runtime-procs.js';
 import { countApplied, type LoadLoop, startLoad } from './fixtures/sequencer-load.js';
 
@@ -141,6 +141,57 @@ describe('live migration', () => {
         }),
       InvalidOptions,
     );
+  });
+
+  test('an actor with delta hooks moves 16 MiB under load by its changes alone, every byte intact', async () => {
+    const ref = await client.spawn(DeltaSequencer, { id: 'seq-delta', node: a.nodeId });
+    await ref.ask({ type: 'resize', bytes: 16 * 1024 * 1024 }, { timeoutMs: 30_000 });
+    const counts = await underLoad(ref, 'fast', async () => {
+      for (let i = 0; i < 4; i++) {
+        const report = await client.migrate(ref, i % 2 === 0 ? b.nodeId : a.nodeId);
+        assert.ok(report.stateBytes > 16 * 1024 * 1024);
+        // The pause carried what the load changed since the last round: bytes, not the image's blocks.
+        assert.ok(report.deltaBytes < 1024 * 1024, `delta ${report.deltaBytes} B`);
+      }
+    });
+    for (const c of counts) {
+      assert.equal(c.applied, c.sent, `${c.sender}: applied once each`);
+      assert.equal(c.outOfOrder, 0, `${c.sender}: reordered`);
+    }
+    const { kept, actual } = (await ref.ask({ type: 'verify' }, { timeoutMs: 30_000 })) as {
+      kept: number;
+      actual: number;
+    };
+    assert.equal(actual, kept, 'the blob holds every write');
+  });
+
+  test('changes sent in rounds while the actor serves; a failure at a round resumes the source', async () => {
+    // A source that sends every change in a round (4, the most) before it pauses.
+    const source = await startNode({ ...env(), nodeId: 'mig-rounds', maxPauseChangeBytes: 0 });
+    const faulty = await startNode({ ...env(), nodeId: 'mig-fault-change', handoffFault: 'change' });
+    try {
+      const ref = await client.spawn(DeltaSequencer, { id: 'seq-rounds', node: source.nodeId });
+      await ref.ask({ type: 'resize', bytes: 1024 * 1024 });
+      const counts = await underLoad(ref, 'fast', async () => {
+        await assert.rejects(
+          client.migrate(ref, faulty.nodeId),
+          (e: unknown) =>
+            e instanceof MigrationFailed && e.message.includes('fault injected at the handoff step'),
+        );
+        assert.equal((await client.locate(ref))?.node, source.nodeId);
+        const report = await client.migrate(ref, b.nodeId);
+        assert.equal(report.changeRounds, 4);
+      });
+      for (const c of counts) {
+        assert.equal(c.applied, c.sent, `${c.sender}: applied once each`);
+        assert.equal(c.outOfOrder, 0, `${c.sender}: reordered`);
+      }
+      const { kept, actual } = (await ref.ask({ type: 'verify' })) as { kept: number; actual: number };
+      assert.equal(actual, kept, 'the blob holds every write');
+    } finally {
+      for (const n of [source, faulty]) n.child.kill('SIGKILL');
+      await Promise.all([source.exited, faulty.exited]);
+    }
   });
 
   for (const step of ['begin', 'state', 'commit'] as const) {

@@ -6,6 +6,7 @@ export type {
   AnyActorDefinition,
   AskOptions,
   DeliveryMode,
+  DeltaHooks,
   ExactMessage,
   Handler,
   MessageOf,

@@ -3,7 +3,12 @@ import type { Msg, Subscription } from '@nats-io/transport-node';
 import type { Claim } from '../cluster/directory.js';
 import { ActorStopped, InvalidOptions, Overloaded, RuntimeErrorCode } from '../errors.js';
 import type { Adopted } from '../migration/incoming.js';
-import { type MigrationContext, type MigrationReport, migrateActivation } from '../migration/outgoing.js';
+import {
+  type MigratableChanges,
+  type MigrationContext,
+  type MigrationReport,
+  migrateActivation,
+} from '../migration/outgoing.js';
 import type { ForwardedMessage } from '../migration/protocol.js';
 import { parseStreamSpec } from '../stream/frames.js';
 import { StreamWriter } from '../stream/writer.js';
@@ -75,6 +80,8 @@ export class Activation {
   /** After a migration's commit: messages that reached this (target) activation directly, held until the source's are queued. */
   #holding: Incoming[] | undefined;
   #migrating = false;
+  /** Counts replacements of the state object (restore, restart): a delta mark names one of them. */
+  #generation = 0;
 
   constructor(
     readonly host: Host,
@@ -137,6 +144,21 @@ export class Activation {
   async restore(image: Uint8Array | undefined): Promise<void> {
     if (image) this.#record.snapshot = image;
     this.#state = await this.#fresh();
+    this.#generation++;
+  }
+
+  /** A migration's target: applies one encoded change (delta hooks) to the state restored so far. */
+  applyChange(change: Uint8Array): void {
+    this.#state = this.def.delta!.apply(this.#state, decode(change));
+  }
+
+  /**
+   * A migration's target, after changes were applied: the snapshot a restart would use is the state's
+   * own (taken now, as after a turn) — or, on demand, the image copied, the last one the actor took.
+   */
+  adoptStaged(image: Uint8Array | undefined): void {
+    if (this.def.snapshotOnDemand === true) this.#record.snapshot = image;
+    else this.#snapshotNow();
   }
 
   /**
@@ -237,6 +259,7 @@ export class Activation {
           if (this.def.snapshotOnDemand === true) this.#snapshotNow();
           return this.def.snapshot ? this.#record.snapshot : undefined;
         },
+        changes: this.def.delta ? this.#changes(this.def.delta) : undefined,
         recordRevision: () => this.#record.revision,
         pause: () => this.#pauseForMigration(),
         resume: () => this.#resumeAfterMigration(),
@@ -254,6 +277,29 @@ export class Activation {
     return migrating.finally(() => {
       this.#migrating = false;
     });
+  }
+
+  /**
+   * The delta hooks as a migration uses them. A mark carries the state's generation: after a restart
+   * the actor's marks name a state that is gone, and the migration compares whole images instead.
+   */
+  #changes(delta: NonNullable<AnyActorDefinition['delta']>): MigratableChanges {
+    type Mark = { generation: number; mark: unknown };
+    const markNow = (): Mark => ({ generation: this.#generation, mark: delta.mark(this.#state) });
+    return {
+      begin: () => {
+        // Image and mark at one instant; an every-turn snapshot may be older than the state by a turn in flight.
+        const image = encode(this.def.snapshot!(this.#state));
+        if (this.def.snapshotOnDemand === true) this.#record.snapshot = image;
+        return { image, mark: markNow() };
+      },
+      since: (m) => {
+        const { generation, mark } = m as Mark;
+        if (generation !== this.#generation) return undefined;
+        const change = delta.since(this.#state, mark);
+        return change === undefined ? undefined : { change: encode(change), mark: markNow() };
+      },
+    };
   }
 
   #snapshotNow(): void {
@@ -603,6 +649,7 @@ export class Activation {
     this.host.clock.after(decision.backoffMs, async () => {
       try {
         this.#state = await this.#fresh();
+        this.#generation++;
         this.#status = 'running';
         this.#mailbox.resume();
       } catch (err) {

@@ -54,6 +54,12 @@ export interface ActorDefinition<S, H extends Record<string, Handler<S>>> {
   snapshotOnDemand?: boolean;
   /** State from a snapshot (restart after a crash, activation on another node). Throwing counts as a crash. */
   restore?: (snapshot: unknown, id: string) => S | Promise<S>;
+  /**
+   * Live migration by changes instead of whole images: the image is copied once, then only what
+   * changed — in rounds while the actor serves, and once more at the pause — so the pause costs the
+   * size of the last change, not of the state. Needs snapshot and restore.
+   */
+  delta?: DeltaHooks<S>;
   /** Turns run at once; above 1 the actor must be stateless-concurrent. @default 1 */
   concurrency?: number;
   mailbox?: MailboxOptions;
@@ -64,6 +70,23 @@ export interface ActorDefinition<S, H extends Record<string, Handler<S>>> {
    * `everyMessages` messages, so that a killed node loses at most that much. Needs `snapshot`.
    */
   persist?: PersistPolicy;
+}
+
+/**
+ * How an actor with a large state (an LLM's KV cache) says what changed, so that a live migration
+ * sends changes instead of comparing whole images. Each hook runs on the actor's state between the
+ * runtime's own steps, never concurrently with itself.
+ */
+export interface DeltaHooks<S> {
+  /** Names the state as it is now, cheaply (a KV cache's length, a version counter). */
+  mark(state: S): unknown;
+  /**
+   * What changed since `mark` (a value `mark` returned on this activation), serializable like a
+   * snapshot; undefined when the actor cannot tell any more, and the runtime compares whole images.
+   */
+  since(state: S, mark: unknown): unknown;
+  /** On the target: the state restored from the copied image with `change` applied. */
+  apply(state: S, change: unknown): S;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: a definition of any state and handlers
@@ -116,6 +139,14 @@ export function defineActor<S, H extends Record<string, Handler<S>>>(
   if (def.snapshotOnDemand === true && (def.snapshot === undefined || def.persist !== undefined))
     throw new InvalidOptions(
       `actor "${def.type}": snapshotOnDemand needs snapshot and restore, and cannot persist (persist saves after turns)`,
+    );
+  if (
+    def.delta !== undefined &&
+    (def.snapshot === undefined ||
+      !['mark', 'since', 'apply'].every((k) => typeof def.delta?.[k as 'mark'] === 'function'))
+  )
+    throw new InvalidOptions(
+      `actor "${def.type}": delta needs snapshot and restore, and the functions mark, since and apply`,
     );
   if (def.persist !== undefined && def.snapshot === undefined)
     throw new InvalidOptions(`actor "${def.type}": persist saves snapshots; define snapshot and restore`);

@@ -4,14 +4,18 @@ import type { ForwardedMessage, HandoffRequest } from './protocol.js';
 
 /** An actor being migrated here, prepared at `begin` (its persisted record read) and taken over at the commit. */
 export interface Prepared {
+  /** Builds the state from `image` before the commit, so that changes (delta hooks) apply to it. */
+  stage(image: Uint8Array | undefined): Promise<void>;
+  /** Applies one encoded change to the staged state. */
+  apply(change: Uint8Array): void;
   /**
    * Moves the directory entry (compare-and-set on the source's revision) and starts the activation
-   * from `image`, holding its subject. `recordRevision` is the source's last write of the actor's
-   * persisted record: a record read earlier at another revision is read again.
+   * from the staged state, or else from `image`, holding its subject. `recordRevision` is the source's
+   * last write of the actor's persisted record: a record read earlier at another revision is read again.
    */
   commit(
-    image: Uint8Array | undefined,
     from: { epoch: number; revision: number; recordRevision: number },
+    state: { staged: true } | { staged: false; image: Uint8Array | undefined },
   ): Promise<{ epoch: number; adopted: Adopted }>;
 }
 
@@ -37,6 +41,11 @@ interface Incoming {
   type: string;
   id: string;
   image: Uint8Array;
+  /** The state was built from the image and changes were applied to it (the image is dropped). */
+  staged: boolean;
+  /** The change being received, and how many of its bytes have come. */
+  change: Uint8Array;
+  changeReceived: number;
   prepared: Prepared;
   adopted: Adopted | undefined;
   timer: Timer | undefined;
@@ -71,14 +80,24 @@ export class IncomingMigrations {
     switch (req.op) {
       case 'state':
         if (inc.adopted) throw new InvalidOptions('state after the commit');
+        // The source compares whole images again: what was staged is rebuilt from them at the commit.
+        inc.staged = false;
         this.#write(inc, req.total, req.offset, req.data);
+        return null;
+      case 'change':
+        if (inc.adopted) throw new InvalidOptions('a change after the commit');
+        await this.#changePart(inc, req.total, req.offset, req.data);
         return null;
       case 'commit': {
         if (inc.adopted) throw new InvalidOptions('a second commit');
         if (req.part) this.#write(inc, req.total, req.part.offset, req.part.data);
-        this.#resize(inc, req.total);
-        const image = req.total > 0 ? inc.image.subarray(0, req.total) : undefined;
-        const r = await inc.prepared.commit(image, req);
+        if (req.change) await this.#apply(inc, req.change);
+        let state: Parameters<Prepared['commit']>[1] = { staged: true };
+        if (!inc.staged) {
+          this.#resize(inc, req.total);
+          state = { staged: false, image: req.total > 0 ? inc.image.subarray(0, req.total) : undefined };
+        }
+        const r = await inc.prepared.commit(req, state);
         inc.adopted = r.adopted;
         inc.image = new Uint8Array(0);
         this.#touch(req.migration, inc);
@@ -113,7 +132,15 @@ export class IncomingMigrations {
       if (inc.type === type && inc.id === id)
         throw new InvalidOptions(`${type}/${id} is already migrating here`);
     // Counted from here, so that concurrent begins cannot pass the limit while this one prepares.
-    const inc = { type, id, image: new Uint8Array(0), adopted: undefined } as Incoming;
+    const inc = {
+      type,
+      id,
+      image: new Uint8Array(0),
+      staged: false,
+      change: new Uint8Array(0),
+      changeReceived: 0,
+      adopted: undefined,
+    } as Incoming;
     this.#table.set(migration, inc);
     try {
       inc.prepared = await this.prepare(type, id);
@@ -149,6 +176,33 @@ export class IncomingMigrations {
     const grown = new Uint8Array(total);
     grown.set(inc.image);
     inc.image = grown;
+  }
+
+  /** One part of an encoded change; the part that completes it applies it. */
+  async #changePart(inc: Incoming, total: number, offset: number, data: Uint8Array): Promise<void> {
+    if (total > this.options.maxStateBytes)
+      throw new PayloadTooLarge(total, this.options.maxStateBytes, 'raise the node option maxMigrationBytes');
+    if (inc.changeReceived === 0) inc.change = new Uint8Array(total);
+    if (total !== inc.change.length || offset + data.length > total)
+      throw new InvalidOptions(
+        `change part [${offset}, ${offset + data.length}) does not fit a ${total} B change`,
+      );
+    inc.change.set(data, offset);
+    inc.changeReceived += data.length;
+    if (inc.changeReceived < total) return;
+    const change = inc.change;
+    inc.change = new Uint8Array(0);
+    inc.changeReceived = 0;
+    await this.#apply(inc, change);
+  }
+
+  async #apply(inc: Incoming, change: Uint8Array): Promise<void> {
+    if (!inc.staged) {
+      await inc.prepared.stage(inc.image.length > 0 ? inc.image : undefined);
+      inc.staged = true;
+      inc.image = new Uint8Array(0);
+    }
+    inc.prepared.apply(change);
   }
 
   #write(inc: Incoming, total: number, offset: number, data: Uint8Array): void {

@@ -21,10 +21,23 @@ export interface MigrationReport {
   pausedMs: number;
   /** From the pause until the target had every message that reached the source. */
   handoffMs: number;
-  /** Bytes sent during the pause (the blocks that changed since the pre-copy). */
+  /** Bytes sent during the pause (the blocks that changed since the pre-copy, or the last change). */
   deltaBytes: number;
+  /** Changes sent while the actor served (delta hooks; 0 without them). */
+  changeRounds: number;
   /** Messages that reached the source during the hand-off and went on to the target. */
   forwarded: number;
+}
+
+/** An activation's state named at one instant (delta hooks): compared later to say what changed. */
+export type StateMark = unknown;
+
+/** The delta hooks as a migration drives them; every image and change is encoded. */
+export interface MigratableChanges {
+  /** The snapshot image and the mark of the state, taken at the same instant. */
+  begin(): { image: Uint8Array; mark: StateMark };
+  /** What changed since `mark` and the mark of now; undefined when the actor cannot tell (compare images). */
+  since(mark: StateMark): { change: Uint8Array; mark: StateMark } | undefined;
 }
 
 /** The source activation, as a migration drives it. */
@@ -34,6 +47,8 @@ export interface Migratable {
   readonly id: string;
   /** The activation's snapshot image now (encoded after every turn); undefined when it has none. */
   image(): Uint8Array | undefined;
+  /** Present when the actor has delta hooks: then changes go instead of image blocks. */
+  readonly changes: MigratableChanges | undefined;
   /** Revision of the actor's persisted record as this activation last wrote or read it. */
   recordRevision(): number;
   /** Stops at a turn boundary: nothing runs, durable effects are committed, no periodic save runs. */
@@ -61,12 +76,16 @@ export interface MigrationContext {
   /** Writes the held entry again (a new revision), so that a commit the target may still apply fails. */
   fenceClaim: (claim: Claim) => Promise<boolean>;
   maxPayload: number;
+  /** A change (delta hooks) at most this large waits for the pause; a larger one goes while the actor serves. */
+  maxPauseChangeBytes: number;
   timeoutMs: number;
   log: (msg: string, fields: Record<string, unknown>) => void;
 }
 
 /** Requests in flight while the image is copied. */
 const WINDOW = 8;
+/** Rounds of changes sent while the actor serves, at most, before it pauses anyway. */
+const MAX_CHANGE_ROUNDS = 4;
 /** Room for the request's fields around a part's bytes. */
 const ENVELOPE_ROOM = 1024;
 /** A forwarded message's bytes besides its body (sender, reply subject, traceparent, deadline, key). */
@@ -98,12 +117,16 @@ async function ask(ctx: MigrationContext, to: string, req: HandoffRequest): Prom
   return decode(reply.data);
 }
 
-/** Sends the ranges of `image` the target lacks, `WINDOW` parts in flight; resolves with the bytes sent. */
-async function sendImage(
+/**
+ * Sends the ranges of `bytes` (an image, or one change) the target lacks, `WINDOW` parts in flight;
+ * resolves with the bytes sent.
+ */
+async function sendParts(
   ctx: MigrationContext,
   to: string,
+  op: 'state' | 'change',
   migration: string,
-  image: Uint8Array,
+  bytes: Uint8Array,
   todo: [number, number][],
 ): Promise<number> {
   let next = 0;
@@ -111,8 +134,8 @@ async function sendImage(
   const lane = async () => {
     while (next < todo.length) {
       const [start, end] = todo[next++]!;
-      const data = image.subarray(start, end);
-      await ask(ctx, to, { op: 'state', migration, total: image.length, offset: start, data });
+      const data = bytes.subarray(start, end);
+      await ask(ctx, to, { op, migration, total: bytes.length, offset: start, data });
       sent += data.length;
     }
   };
@@ -147,11 +170,53 @@ export async function migrateActivation(
   const abort = () => ask(ctx, to, { op: 'abort', migration }).catch(() => undefined);
 
   let copied: Uint8Array | undefined;
+  let mark: StateMark;
+  /** The target built the state from the image and applies changes to it (it dropped the image). */
+  let staged = false;
+  let changeRounds = 0;
   let claim: Claim | undefined;
   try {
-    copied = a.image();
-    if (copied)
-      await sendImage(ctx, to, migration, copied, parts(changedRanges(undefined, copied), partBytes));
+    if (a.changes) {
+      ({ image: copied, mark } = a.changes.begin());
+      await sendParts(
+        ctx,
+        to,
+        'state',
+        migration,
+        copied,
+        parts(changedRanges(undefined, copied), partBytes),
+      );
+      // Rounds while the actor serves, until what changed meanwhile is small enough for the pause.
+      for (; changeRounds < MAX_CHANGE_ROUNDS; changeRounds++) {
+        const next = a.changes.since(mark);
+        if (!next) {
+          mark = undefined;
+          break;
+        }
+        if (next.change.length <= ctx.maxPauseChangeBytes) break;
+        await sendParts(
+          ctx,
+          to,
+          'change',
+          migration,
+          next.change,
+          parts([[0, next.change.length]], partBytes),
+        );
+        ({ mark } = next);
+        staged = true;
+      }
+    } else {
+      copied = a.image();
+      if (copied)
+        await sendParts(
+          ctx,
+          to,
+          'state',
+          migration,
+          copied,
+          parts(changedRanges(undefined, copied), partBytes),
+        );
+    }
     claim = await ctx.currentClaim();
   } catch (err) {
     await abort();
@@ -166,17 +231,34 @@ export async function migrateActivation(
   const paused = performance.now();
   await a.pause();
   let deltaBytes = 0;
-  let total = 0;
-  let last: { offset: number; data: Uint8Array } | undefined;
+  let total = copied?.length ?? 0;
+  let last: { part?: { offset: number; data: Uint8Array }; change?: Uint8Array } = {};
   try {
-    const final = a.image();
-    total = final?.length ?? 0;
+    const final = mark !== undefined ? a.changes?.since(mark) : undefined;
     if (final) {
-      const todo = parts(changedRanges(copied, final), partBytes);
-      // The last part rides on the commit.
-      const tail = todo.pop();
-      if (tail) last = { offset: tail[0], data: final.subarray(tail[0], tail[1]) };
-      deltaBytes = (await sendImage(ctx, to, migration, final, todo)) + (last?.data.length ?? 0);
+      deltaBytes = final.change.length;
+      if (final.change.length <= partBytes) last = { change: final.change };
+      else
+        await sendParts(
+          ctx,
+          to,
+          'change',
+          migration,
+          final.change,
+          parts([[0, final.change.length]], partBytes),
+        );
+    } else {
+      const image = a.image();
+      total = image?.length ?? 0;
+      if (image) {
+        // A target that applied changes dropped the image it had: it gets the whole image again.
+        const todo = parts(changedRanges(staged ? undefined : copied, image), partBytes);
+        // The last part rides on the commit.
+        const tail = todo.pop();
+        if (tail) last = { part: { offset: tail[0], data: image.subarray(tail[0], tail[1]) } };
+        deltaBytes =
+          (await sendParts(ctx, to, 'state', migration, image, todo)) + (last.part?.data.length ?? 0);
+      }
     }
   } catch (err) {
     await abort();
@@ -192,7 +274,7 @@ export async function migrateActivation(
       epoch: claim.epoch,
       revision: claim.revision,
       recordRevision: a.recordRevision(),
-      ...(last ? { part: last } : {}),
+      ...last,
     })) as { epoch?: unknown };
     if (typeof r?.epoch !== 'number') throw new Error('the target answered the commit without an epoch');
     epoch = r.epoch;
@@ -241,6 +323,7 @@ export async function migrateActivation(
     pausedMs: committed - paused,
     handoffMs: performance.now() - paused,
     deltaBytes,
+    changeRounds,
     forwarded: items.length,
   };
 }

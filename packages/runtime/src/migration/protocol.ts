@@ -5,15 +5,18 @@ import { InvalidOptions } from '../errors.js';
  * The live-migration protocol, source node → target node on the target's handoff subject. Each step
  * is a request the target answers before the source goes on:
  * `begin` (the target checks it can host the actor and reads its persisted record) → `state` (parts
- * of the snapshot image: the whole image while the source serves, then the blocks that changed) →
- * `commit` (with the last changed part: the target moves the directory epoch and starts the actor,
- * holding what reaches it directly) → `forward` (what reached the source meanwhile, in order) →
+ * of the snapshot image: the whole image while the source serves, then the blocks that changed) or,
+ * for an actor with delta hooks, `change` (parts of one encoded change; the target builds the state
+ * from the image at the first and applies each whole change in order; a `state` part after that
+ * starts the image afresh) → `commit` (with the last changed part or the last change: the target
+ * moves the directory epoch and starts the actor, holding what reaches it directly) → `forward` (what reached the source meanwhile, in order) →
  * `done` (the last of those; the target releases what it held). `abort` drops a migration that has
  * not committed.
  */
 export type HandoffRequest =
   | { op: 'begin'; migration: string; type: string; id: string }
   | { op: 'state'; migration: string; total: number; offset: number; data: Uint8Array }
+  | { op: 'change'; migration: string; total: number; offset: number; data: Uint8Array }
   | {
       op: 'commit';
       migration: string;
@@ -23,6 +26,8 @@ export type HandoffRequest =
       recordRevision: number;
       /** The last changed part of the image, when it fits in this message (one round trip less). */
       part?: { offset: number; data: Uint8Array };
+      /** The last change (delta hooks), encoded, when it fits in this message. */
+      change?: Uint8Array;
     }
   | { op: 'forward'; migration: string; items: ForwardedMessage[] }
   | { op: 'done'; migration: string; items: ForwardedMessage[] }
@@ -82,9 +87,10 @@ export function parseHandoff(v: unknown): HandoffRequest {
     case 'begin':
       return { op: 'begin', migration, type: token(r.type, 'actor type'), id: token(r.id, 'actor id') };
     case 'state':
-      if (!(r.data instanceof Uint8Array)) throw new InvalidOptions('handoff state needs its bytes');
+    case 'change':
+      if (!(r.data instanceof Uint8Array)) throw new InvalidOptions(`handoff ${r.op} needs its bytes`);
       return {
-        op: 'state',
+        op: r.op,
         migration,
         total: count(r.total, 'total'),
         offset: count(r.offset, 'offset'),
@@ -94,6 +100,8 @@ export function parseHandoff(v: unknown): HandoffRequest {
       const part = r.part as { offset?: unknown; data?: unknown } | undefined;
       if (part !== undefined && !(part?.data instanceof Uint8Array))
         throw new InvalidOptions('a commit part needs its bytes');
+      if (r.change !== undefined && !(r.change instanceof Uint8Array))
+        throw new InvalidOptions('a commit change is bytes');
       return {
         op: 'commit',
         migration,
@@ -102,6 +110,7 @@ export function parseHandoff(v: unknown): HandoffRequest {
         revision: count(r.revision, 'revision'),
         recordRevision: count(r.recordRevision, 'record revision'),
         ...(part ? { part: { offset: count(part.offset, 'offset'), data: part.data as Uint8Array } } : {}),
+        ...(r.change !== undefined ? { change: r.change as Uint8Array } : {}),
       };
     }
     case 'forward':
@@ -112,7 +121,7 @@ export function parseHandoff(v: unknown): HandoffRequest {
       return { op: 'abort', migration };
     default:
       throw new InvalidOptions(
-        `unknown handoff op ${JSON.stringify(r.op)}; use begin, state, commit, forward, done or abort`,
+        `unknown handoff op ${JSON.stringify(r.op)}; use begin, state, change, commit, forward, done or abort`,
       );
   }
 }

@@ -203,6 +203,7 @@ export class Node implements Host {
         nodeId: this.id,
         handoffSubject: (n) => this.names.nodeHandoff(n),
         maxPayload: this.limits.maxPayload,
+        maxPauseChangeBytes: this.#options.maxPauseChangeBytes,
         timeoutMs,
         log: (msg, fields) => this.log('warn', msg, fields),
       });
@@ -324,21 +325,26 @@ export class Node implements Host {
     const key = this.names.key(type, id);
     const a = new Activation(this, this.#ctx.actorType(type)!, id, { node: this.id, epoch: 0, revision: 0 });
     await a.loadRecord();
-    const commit = async (
-      image: Uint8Array | undefined,
-      from: { epoch: number; revision: number; recordRevision: number },
-    ) => {
+    /** The image the staged state was built from. */
+    let staged: Uint8Array | undefined;
+    const commit: Prepared['commit'] = async (from, state) => {
       this.#checkAdoptable(type, id);
       if (from.recordRevision !== a.recordRevision) await a.loadRecord();
-      await a.restore(image);
+      if (state.staged) a.adoptStaged(staged);
+      else await a.restore(state.image);
       Object.assign(a.claim, await this.directory.handOver(key, from, this.id));
       await a.open(true);
       this.#activations.set(key, a);
       return { epoch: a.claim.epoch, adopted: a.adopted() };
     };
     return {
-      commit: (image, from) => {
-        const committing = commit(image, from);
+      stage: (image) => {
+        staged = image;
+        return a.restore(image);
+      },
+      apply: (change) => a.applyChange(change),
+      commit: (from, state) => {
+        const committing = commit(from, state);
         const started = committing.then(() => a);
         started.catch(() => undefined);
         this.#starting.set(key, started);

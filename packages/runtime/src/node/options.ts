@@ -37,15 +37,24 @@ export interface NodeOptions {
   /** Largest actor snapshot a live migration may bring to this node. @default 512 MiB */
   maxMigrationBytes?: number;
   /**
+   * A live migration of an actor with delta hooks pauses it once the change since the last round is
+   * at most this large (that change then travels in the pause); a larger one is sent while the actor
+   * serves, for up to 4 rounds. Smaller means shorter pauses and more rounds. @default 64 KiB
+   */
+  maxPauseChangeBytes?: number;
+  /**
    * Fault injection for tests: this node, as a migration's target, fails the given step of the
    * handoff protocol (its source must roll back or go on as that step requires).
    * @internal
    */
-  faults?: { handoff?: 'begin' | 'state' | 'commit' | 'forward' | 'done' };
+  faults?: { handoff?: 'begin' | 'state' | 'change' | 'commit' | 'forward' | 'done' };
 }
 
 /** Default of NodeOptions.maxMigrationBytes: a large KV cache, well below a host's memory. */
 export const DEFAULT_MAX_MIGRATION_BYTES = 512 * 1024 * 1024;
+
+/** Default of NodeOptions.maxPauseChangeBytes: one part of the image, a fraction of a millisecond to send. */
+export const DEFAULT_MAX_PAUSE_CHANGE_BYTES = 64 * 1024;
 
 /** Default of NodeOptions.maxActors: far above a normal node's load, far below running out of memory. */
 export const DEFAULT_MAX_ACTORS = 10_000;
@@ -61,6 +70,7 @@ export interface ResolvedNodeOptions {
   calibrate: CalibrateFn | undefined;
   maxActors: number;
   maxMigrationBytes: number;
+  maxPauseChangeBytes: number;
   faults: { handoff?: string };
 }
 
@@ -76,6 +86,9 @@ export function resolveNodeOptions(options: NodeOptions, deadAfterMs: number): R
   const maxMigrationBytes = options.maxMigrationBytes ?? DEFAULT_MAX_MIGRATION_BYTES;
   if (!Number.isSafeInteger(maxMigrationBytes) || maxMigrationBytes < 1)
     throw new InvalidOptions('maxMigrationBytes must be an integer ≥ 1');
+  const maxPauseChangeBytes = options.maxPauseChangeBytes ?? DEFAULT_MAX_PAUSE_CHANGE_BYTES;
+  if (!Number.isSafeInteger(maxPauseChangeBytes) || maxPauseChangeBytes < 0)
+    throw new InvalidOptions('maxPauseChangeBytes must be an integer ≥ 0');
   if (options.probe !== undefined && typeof options.probe !== 'function')
     throw new InvalidOptions('probe must be a function that returns the host devices');
   if (options.calibrate !== undefined && typeof options.calibrate !== 'function')
@@ -94,6 +107,7 @@ export function resolveNodeOptions(options: NodeOptions, deadAfterMs: number): R
     calibrate: options.calibrate,
     maxActors,
     maxMigrationBytes,
+    maxPauseChangeBytes,
     faults: { ...options.faults },
   };
 }

@@ -1,0 +1,97 @@
+// The target's side of a live migration without a bus: image parts assemble, changes (delta hooks)
+// apply in order to the state built from the image, a `state` part after them starts the image
+// afresh, and malformed parts are refused without touching the state.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { InvalidOptions, PayloadTooLarge } from '../src/errors.js';
+import { IncomingMigrations, type Prepared } from '../src/migration/incoming.js';
+import { ManualClock } from './fixtures/manual-clock.js';
+
+/** A target whose state is a list of strings: the image's text, then one entry per change. */
+function target() {
+  const log: string[] = [];
+  let state: string[] = [];
+  let committed: Parameters<Prepared['commit']>[1] | undefined;
+  const prepared: Prepared = {
+    stage: async (image) => {
+      log.push('stage');
+      state = [new TextDecoder().decode(image)];
+    },
+    apply: (change) => {
+      state.push(new TextDecoder().decode(change));
+    },
+    commit: async (_from, s) => {
+      committed = s;
+      return { epoch: 2, adopted: { forwarded: () => undefined, release: () => undefined } };
+    },
+  };
+  const incoming = new IncomingMigrations(
+    { maxConcurrent: 2, maxStateBytes: 1024, idleMs: 10_000, releaseMs: 1000 },
+    new ManualClock(),
+    async () => prepared,
+  );
+  return { incoming, log, state: () => state, committed: () => committed };
+}
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const from = { epoch: 1, revision: 3, recordRevision: 0 };
+
+test('changes apply in order to the state built from the image, parts in any order', async () => {
+  const t = target();
+  const migration = 'm1';
+  await t.incoming.handle({ op: 'begin', migration, type: 't', id: 'a' });
+  await t.incoming.handle({ op: 'state', migration, total: 5, offset: 3, data: bytes('lo') });
+  await t.incoming.handle({ op: 'state', migration, total: 5, offset: 0, data: bytes('hel') });
+  // One change in two parts, the second first: applied once whole.
+  await t.incoming.handle({ op: 'change', migration, total: 7, offset: 3, data: bytes('nge1') });
+  assert.deepEqual(t.state(), []);
+  await t.incoming.handle({ op: 'change', migration, total: 7, offset: 0, data: bytes('cha') });
+  assert.deepEqual(t.state(), ['hello', 'change1']);
+  await t.incoming.handle({ op: 'commit', migration, total: 5, ...from, change: bytes('last') });
+  assert.deepEqual(t.state(), ['hello', 'change1', 'last']);
+  assert.deepEqual(t.committed(), { staged: true });
+  assert.deepEqual(t.log, ['stage']);
+});
+
+test('a change riding on the commit stages the image first', async () => {
+  const t = target();
+  await t.incoming.handle({ op: 'begin', migration: 'm2', type: 't', id: 'a' });
+  await t.incoming.handle({ op: 'state', migration: 'm2', total: 3, offset: 0, data: bytes('abc') });
+  await t.incoming.handle({ op: 'commit', migration: 'm2', total: 3, ...from, change: bytes('d') });
+  assert.deepEqual(t.state(), ['abc', 'd']);
+  assert.deepEqual(t.committed(), { staged: true });
+});
+
+test('a state part after changes starts the image afresh: the commit builds from the new image', async () => {
+  const t = target();
+  await t.incoming.handle({ op: 'begin', migration: 'm3', type: 't', id: 'a' });
+  await t.incoming.handle({ op: 'state', migration: 'm3', total: 3, offset: 0, data: bytes('old') });
+  await t.incoming.handle({ op: 'change', migration: 'm3', total: 1, offset: 0, data: bytes('x') });
+  await t.incoming.handle({ op: 'state', migration: 'm3', total: 3, offset: 0, data: bytes('new') });
+  await t.incoming.handle({ op: 'commit', migration: 'm3', total: 3, ...from });
+  const c = t.committed();
+  assert.equal(c?.staged, false);
+  assert.equal(new TextDecoder().decode((c as { image: Uint8Array }).image), 'new');
+});
+
+test('malformed change parts are refused; a change above the limit is too large', async () => {
+  const t = target();
+  await t.incoming.handle({ op: 'begin', migration: 'm4', type: 't', id: 'a' });
+  await assert.rejects(
+    t.incoming.handle({ op: 'change', migration: 'm4', total: 2048, offset: 0, data: bytes('x') }),
+    PayloadTooLarge,
+  );
+  await t.incoming.handle({ op: 'change', migration: 'm4', total: 4, offset: 0, data: bytes('ab') });
+  // Past its end, or claiming another total while one is assembling.
+  await assert.rejects(
+    t.incoming.handle({ op: 'change', migration: 'm4', total: 4, offset: 3, data: bytes('cd') }),
+    InvalidOptions,
+  );
+  await assert.rejects(
+    t.incoming.handle({ op: 'change', migration: 'm4', total: 8, offset: 2, data: bytes('cd') }),
+    InvalidOptions,
+  );
+  assert.deepEqual(t.state(), []);
+  await t.incoming.handle({ op: 'change', migration: 'm4', total: 4, offset: 2, data: bytes('cd') });
+  assert.deepEqual(t.state(), ['', 'abcd']);
+});
