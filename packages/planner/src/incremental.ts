@@ -1,10 +1,12 @@
+import { type Change, changeBetween } from './change.js';
 import { clusterDescend } from './cluster.js';
 import { descend, type MoveTables, moveTables, pairDescend } from './descent.js';
 import { placeDisplaced } from './displaced.js';
 import { evict } from './evict.js';
 import { repair } from './heuristic.js';
 import { checkOptions, feasible, type PlanOptions, type PlanResult, planHeuristic } from './plan.js';
-import { type Compiled, compile, type EdgeSpec, type PlacementProblem } from './problem.js';
+import type { Compiled, PlacementProblem } from './problem.js';
+import { compileChanged } from './recompile.js';
 import { forward } from './schedule.js';
 
 /** The plan being updated: the problem it was made for and the class id of each task. */
@@ -25,87 +27,16 @@ export type IncrementalResult = PlanResult & {
 
 const EPS = 1e-9;
 
-function sameRow(a: readonly number[] | undefined, b: readonly number[], map: Int32Array): boolean {
-  if (!a) return false;
-  if (a === b && a.length === map.length) return map.every((pj, j) => pj === j);
-  for (let j = 0; j < b.length; j++) if (a[map[j]!] !== b[j]) return false;
-  return true;
-}
-
-/**
- * The previous placement in the new problem's indexes, −1 where the class is gone or can no longer
- * run the op, and the ops whose inputs changed: their time, devices or explicit cost on any class,
- * or an incident edge. Null when the change is not local (a class added or repriced, a task added).
- */
-function carry(
-  previous: PreviousPlan,
-  next: PlacementProblem,
-  c: Compiled,
-): { assign: Int32Array; dirty: Uint8Array } | null {
-  const prev = previous.problem;
-  if (previous.placement.length !== prev.tasks.length) return null;
-  const prevClass = new Map(prev.classes.map((k, j) => [k.id, j]));
-  const map = new Int32Array(c.m);
-  // Previous class index → new one (−1: gone).
-  const toNext = new Int32Array(prev.classes.length).fill(-1);
-  for (let j = 0; j < c.m; j++) {
-    const cls = next.classes[j]!;
-    const pj = prevClass.get(cls.id);
-    if (pj === undefined) return null;
-    const old = prev.classes[pj]!;
-    if (
-      old.usdPerHour !== cls.usdPerHour ||
-      old.linkGBps !== cls.linkGBps ||
-      (old.egressUsdPerGB ?? 0) !== (cls.egressUsdPerGB ?? 0)
-    )
-      return null;
-    map[j] = pj;
-    toNext[pj] = j;
-  }
-  // Tasks usually keep their order: look an id up only where it moved.
-  let prevTask: Map<string, number> | null = null;
-  const dirty = new Uint8Array(c.n);
+/** The previous placement in the new problem's indexes, −1 where the class is gone or can no longer run the op. */
+function carry(previous: PreviousPlan, c: Compiled, change: Change): Int32Array {
+  const prevClass = new Map(previous.problem.classes.map((k, j) => [k.id, j]));
   const assign = new Int32Array(c.n);
   for (let i = 0; i < c.n; i++) {
-    const id = next.tasks[i]!.id;
-    let pi: number | undefined = i;
-    if (prev.tasks[i]?.id !== id) {
-      prevTask ??= new Map(prev.tasks.map((t, h) => [t.id, h]));
-      pi = prevTask.get(id);
-    }
-    if (pi === undefined) return null;
-    const cost = next.usdPerRequest?.[i];
-    if (
-      !sameRow(prev.timeMs[pi], next.timeMs[i]!, map) ||
-      !sameRow(prev.devices[pi], next.devices[i]!, map) ||
-      (cost !== undefined && !sameRow(prev.usdPerRequest?.[pi], cost, map))
-    )
-      dirty[i] = 1;
-    const pk = prevClass.get(previous.placement[pi]!);
-    const k = pk === undefined ? -1 : toNext[pk]!;
+    const pk = prevClass.get(previous.placement[change.fromTask[i]!]!);
+    const k = pk === undefined ? -1 : change.toClass[pk]!;
     assign[i] = k >= 0 && c.coef[i]![k]! < Infinity ? k : -1;
   }
-  const same = (a: EdgeSpec, b: EdgeSpec) =>
-    a.from === b.from &&
-    a.to === b.to &&
-    a.bytes === b.bytes &&
-    a.transferMs === b.transferMs &&
-    a.usdPerTransfer === b.usdPerTransfer;
-  const key = (e: EdgeSpec) =>
-    `${e.from}\u0000${e.to}\u0000${e.bytes}\u0000${e.transferMs}\u0000${e.usdPerTransfer}`;
-  // Edges usually come in the same order: compare pairwise, and by content only where that fails.
-  let before: Set<string> | null = null;
-  c.edges.forEach((e, k) => {
-    const spec = next.edges[k]!;
-    const old = prev.edges[k];
-    if (old && same(old, spec)) return;
-    before ??= new Set(prev.edges.map(key));
-    if (!before.has(key(spec))) {
-      dirty[e.u] = 1;
-      dirty[e.v] = 1;
-    }
-  });
-  return { assign, dirty };
+  return assign;
 }
 
 /** The marked tasks and every task one edge away from them. */
@@ -157,12 +88,20 @@ export function planIncremental(
   o: PlanOptions,
 ): IncrementalResult {
   checkOptions(o);
-  const c = compile(problem, o.rate ?? 0, o.gamma ?? 0);
   const t0 = Date.now();
-  const full = (): IncrementalResult => ({ ...planHeuristic(problem, o), revisited: c.n, fullReplan: true });
-  const carried = carry(previous, problem, c);
-  if (!carried) return full();
-  const { assign, dirty } = carried;
+  const full = (): IncrementalResult => ({
+    ...planHeuristic(problem, o),
+    revisited: problem.tasks.length,
+    fullReplan: true,
+  });
+  const change =
+    previous.placement.length === previous.problem.tasks.length
+      ? changeBetween(previous.problem, problem)
+      : null;
+  if (!change) return full();
+  const c = compileChanged(previous.problem, problem, change, o.rate ?? 0, o.gamma ?? 0);
+  const assign = carry(previous, c, change);
+  const { dirty } = change;
   const used = new Float64Array(c.m);
   for (let i = 0; i < c.n; i++) if (assign[i]! >= 0) used[assign[i]!]! += c.units[i]![assign[i]!]!;
   // The ops whose class is gone, and those on a class that no longer holds every op on it (some of

@@ -2,6 +2,7 @@ import { PlanError, PlanErrorCode } from './errors.js';
 import { solveHeuristic } from './heuristic.js';
 import type { MilpSolver } from './milp.js';
 import { type Compiled, compile, type PlacementProblem, transferMs } from './problem.js';
+import { remember } from './recompile.js';
 import { criticalPath, forward, totalCost, usage } from './schedule.js';
 
 export interface PlanOptions {
@@ -167,6 +168,7 @@ export function feasible(
 export function planHeuristic(problem: PlacementProblem, o: PlanOptions): PlanResult {
   checkOptions(o);
   const c = compile(problem, o.rate ?? 0, o.gamma ?? 0);
+  remember(c);
   const bad = placementFailure(c, 'heuristic');
   if (bad) return bad;
   const t0 = Date.now();
@@ -193,6 +195,7 @@ export function planHeuristic(problem: PlacementProblem, o: PlanOptions): PlanRe
 export function planExact(solver: MilpSolver, problem: PlacementProblem, o: PlanOptions): PlanResult {
   checkOptions(o);
   const c = compile(problem, o.rate ?? 0, o.gamma ?? 0);
+  remember(c);
   const bad = placementFailure(c, 'milp');
   if (bad) return bad;
   const timeLimitS = o.timeLimitS ?? 60;

@@ -51,18 +51,26 @@ export interface PlacementProblem {
   edges: EdgeSpec[];
 }
 
+/**
+ * An edge as index pairs with per-class transfer time τ[j] (ms) when the edge leaves class j, and
+ * the objective units a crossing costs on each side: `send[j]` when u sits on j, `recv[j]` when v
+ * does (zero when both ends share a class).
+ */
+export interface CompiledEdge {
+  u: number;
+  v: number;
+  tau: Float64Array;
+  send: Float64Array;
+  recv: Float64Array;
+}
+
 /** Indexes and per-(task, class) coefficients every solver shares. */
 export interface Compiled {
   p: PlacementProblem;
   n: number;
   m: number;
   order: number[];
-  /**
-   * Edges as index pairs with per-class transfer time τ[e][j] (ms) when the edge leaves class j,
-   * and the objective units a crossing costs on each side: `send[j]` when u sits on j, `recv[j]`
-   * when v does (zero when both ends share a class).
-   */
-  edges: { u: number; v: number; tau: Float64Array; send: Float64Array; recv: Float64Array }[];
+  edges: CompiledEdge[];
   predEdges: number[][];
   succEdges: number[][];
   /** Objective coefficient [i][j]: $/h at the target rate, or $ per request when rate is 0. */
@@ -96,39 +104,109 @@ export function transferCost(c: Compiled, e: number, a: number, b: number): numb
   return c.gamma > 0 ? priced + c.gamma * Math.max(edge.tau[a]!, edge.tau[b]!) : priced;
 }
 
+/** Per-class terms of the edge prices; see edgePrices. */
+export interface ClassTerms {
+  /** $ per ms of one device. */
+  usdPerMs: Float64Array;
+  /** $ per GB sent. */
+  egress: Float64Array;
+  /** Bytes per second of one device's link. */
+  link: Float64Array;
+  /** Price multiplier: 1 per request, rate × 3600 at a target rate ($/h). */
+  perRate: number;
+}
+
+export function classTerms(p: PlacementProblem, rate: number): ClassTerms {
+  return {
+    usdPerMs: Float64Array.from(p.classes, (c) => c.usdPerHour / 3.6e6),
+    egress: Float64Array.from(p.classes, (c) => c.egressUsdPerGB ?? 0),
+    link: Float64Array.from(p.classes, (c) => c.linkGBps * 1e9),
+    perRate: rate > 0 ? rate * 3600 : 1,
+  };
+}
+
 /**
- * $ per request of one crossing, split by side, written into `send` and `recv` (zeroed). A
- * profile's fixed price goes to the sender. Else the sender pays egress per GB, and each end pays
- * its devices' $/h for the time its own link needs to move the bytes (a replica's devices are
- * held while they send or receive).
+ * Edge `spec` from task u to task v with its per-class rows in `rows` from `at` (3·m values: τ,
+ * send, recv). τ_j is the time the bytes take on class j's link, or the profile's fixed
+ * `transfer_ms`. Prices are $ per request of one crossing, split by side: a profile's fixed price
+ * goes to the sender; else the sender pays egress per GB, and each end pays its devices' $/h for
+ * the time its own link needs to move the bytes (a replica's devices are held while they send or
+ * receive). At a target rate they are $/h of crossings, like coef.
  */
-function edgePrices(
+export function compileEdge(
   p: PlacementProblem,
   spec: EdgeSpec,
   u: number,
   v: number,
-  tau: Float64Array,
-  perClass: { usdPerMs: Float64Array; egress: Float64Array; perRate: number },
-  send: Float64Array,
-  recv: Float64Array,
-): void {
+  terms: ClassTerms,
+  rows: Float64Array,
+  at: number,
+): CompiledEdge {
   const m = p.classes.length;
-  const { usdPerMs, egress, perRate } = perClass;
+  const tau = rows.subarray(at, at + m);
+  const send = rows.subarray(at + m, at + 2 * m);
+  const recv = rows.subarray(at + 2 * m, at + 3 * m);
+  const { usdPerMs, egress, link, perRate } = terms;
+  if (spec.transferMs !== undefined) tau.fill(spec.transferMs);
+  else for (let j = 0; j < m; j++) tau[j] = (spec.bytes / link[j]!) * 1e3;
   if (spec.usdPerTransfer !== undefined) {
     send.fill(spec.usdPerTransfer * perRate);
-    return;
+    return { u, v, tau, send, recv };
   }
   const tu = p.timeMs[u]!;
   const tv = p.timeMs[v]!;
   const du = p.devices[u]!;
   const dv = p.devices[v]!;
   const gb = spec.bytes / 1e9;
-  // Plain loop: this runs for every edge × class on every (incremental) re-plan.
+  // Plain loop: this runs for every edge × class on every compile.
   for (let j = 0; j < m; j++) {
     const held = tau[j]! * usdPerMs[j]!;
     send[j] = (gb * egress[j]! + (tu[j]! < Infinity ? held * du[j]! : 0)) * perRate;
     recv[j] = (tv[j]! < Infinity ? held * dv[j]! : 0) * perRate;
   }
+  return { u, v, tau, send, recv };
+}
+
+/**
+ * Task i's devices (replicas × devices per replica) and objective coefficient per class: $/h of
+ * its replicas at the target rate, or $ per request when rate is 0 (profiled cost_ij when given);
+ * Infinity where it cannot run.
+ */
+export function compileTask(
+  p: PlacementProblem,
+  i: number,
+  rate: number,
+): { coef: number[]; units: number[] } {
+  const m = p.classes.length;
+  const time = p.timeMs[i]!;
+  const devs = p.devices[i]!;
+  const explicitRow = p.usdPerRequest?.[i];
+  const units = new Array<number>(m);
+  const coef = new Array<number>(m);
+  for (let j = 0; j < m; j++) {
+    const t = time[j]!;
+    const dev = devs[j]!;
+    const finite = Number.isFinite(t);
+    // The epsilon keeps 100 req/s × 20 ms at 2 replicas despite floating-point noise.
+    const replicas = rate > 0 && finite ? Math.max(1, Math.ceil((rate * t) / 1e3 - 1e-9)) : 1;
+    units[j] = replicas * dev;
+    const explicit = explicitRow?.[j];
+    let c: number;
+    if (explicit !== undefined) c = rate > 0 ? explicit * rate * 3600 : explicit;
+    else
+      c = rate > 0 ? replicas * dev * p.classes[j]!.usdPerHour : (t / 3.6e6) * dev * p.classes[j]!.usdPerHour;
+    coef[j] = finite ? c : Infinity;
+  }
+  return { coef, units };
+}
+
+/** Whether any crossing costs something: γ > 0 or a priced edge. */
+export function anyPriced(edges: readonly CompiledEdge[], gamma: number): boolean {
+  if (gamma > 0) return true;
+  for (const { send, recv } of edges) {
+    for (let j = 0; j < send.length; j++) if (send[j]! > 0 || recv[j]! > 0) return true;
+  }
+  return false;
 }
 
 export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
@@ -141,14 +219,8 @@ export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
     throw new PlanError(PlanErrorCode.Input, `options.rate must be >= 0 requests/s, got ${rate}`);
   const index = new Map(p.tasks.map((t, i) => [t.id, i]));
   if (index.size !== n) throw new PlanError(PlanErrorCode.Input, 'task ids must be unique');
-  // Plain indexed loops: at 1000 tasks × 50 classes this runs on every (incremental) re-plan.
-  let priced = gamma > 0;
-  const perClass = {
-    usdPerMs: Float64Array.from(p.classes, (c) => c.usdPerHour / 3.6e6),
-    egress: Float64Array.from(p.classes, (c) => c.egressUsdPerGB ?? 0),
-    perRate: rate > 0 ? rate * 3600 : 1,
-  };
-  const link = p.classes.map((c) => c.linkGBps * 1e9);
+  // Plain indexed loops: at 1000 tasks × 50 classes this runs on every full re-plan.
+  const terms = classTerms(p, rate);
   // One buffer for every edge's per-class rows: thousands of small typed arrays cost more to make.
   const rows = new Float64Array(p.edges.length * 3 * m);
   const edges = p.edges.map((e, k) => {
@@ -157,15 +229,7 @@ export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
     if (u === undefined || v === undefined) {
       throw new PlanError(PlanErrorCode.Input, `edge ${e.from} → ${e.to} names an unknown task`);
     }
-    const tau = rows.subarray(3 * k * m, (3 * k + 1) * m);
-    if (e.transferMs !== undefined) tau.fill(e.transferMs);
-    else for (let j = 0; j < m; j++) tau[j] = (e.bytes / link[j]!) * 1e3;
-    // Per request at rate 0; $/h of crossings at the target rate otherwise, like coef.
-    const send = rows.subarray((3 * k + 1) * m, (3 * k + 2) * m);
-    const recv = rows.subarray((3 * k + 2) * m, (3 * k + 3) * m);
-    edgePrices(p, e, u, v, tau, perClass, send, recv);
-    if (!priced) for (let j = 0; j < m && !priced; j++) priced = send[j]! > 0 || recv[j]! > 0;
-    return { u, v, tau, send, recv };
+    return compileEdge(p, e, u, v, terms, rows, 3 * k * m);
   });
   const predEdges: number[][] = p.tasks.map(() => []);
   const succEdges: number[][] = p.tasks.map(() => []);
@@ -176,30 +240,13 @@ export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
   const order = topoOrder(n, edges, p.tasks);
   const units: number[][] = new Array(n);
   const coef: number[][] = new Array(n);
-  const hourly = p.classes.map((c) => c.usdPerHour);
   for (let i = 0; i < n; i++) {
-    const time = p.timeMs[i]!;
-    const devs = p.devices[i]!;
-    const explicitRow = p.usdPerRequest?.[i];
-    const unitRow = new Array<number>(m);
-    const coefRow = new Array<number>(m);
-    for (let j = 0; j < m; j++) {
-      const t = time[j]!;
-      const dev = devs[j]!;
-      const finite = Number.isFinite(t);
-      // The epsilon keeps 100 req/s × 20 ms at 2 replicas despite floating-point noise.
-      const replicas = rate > 0 && finite ? Math.max(1, Math.ceil((rate * t) / 1e3 - 1e-9)) : 1;
-      unitRow[j] = replicas * dev;
-      const explicit = explicitRow?.[j];
-      let c: number;
-      if (explicit !== undefined) c = rate > 0 ? explicit * rate * 3600 : explicit;
-      else c = rate > 0 ? replicas * dev * hourly[j]! : (t / 3.6e6) * dev * hourly[j]!;
-      coefRow[j] = finite ? c : Infinity;
-    }
-    units[i] = unitRow;
-    coef[i] = coefRow;
+    const row = compileTask(p, i, rate);
+    units[i] = row.units;
+    coef[i] = row.coef;
   }
   const cap = p.classes.map((c) => c.count ?? Infinity);
+  const priced = anyPriced(edges, gamma);
   return { p, n, m, order, edges, predEdges, succEdges, coef, units, cap, gamma, priced, rate };
 }
 

@@ -1,0 +1,82 @@
+// The incremental re-plan's compiled problem, patched from the previous plan's: the same as
+// compiling the changed problem from scratch, and not patched from a problem changed in place.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { changeBetween } from '../src/change.js';
+import {
+  generateProblem,
+  PERTURBATIONS,
+  type PlanFeasible,
+  perturbProblem,
+  planHeuristic,
+  withBindingCounts,
+} from '../src/index.js';
+import { type Compiled, compile, type PlacementProblem } from '../src/problem.js';
+import { compileChanged, remember } from '../src/recompile.js';
+
+function assertSameCompiled(a: Compiled, b: Compiled, where: string): void {
+  assert.equal(a.p, b.p, where);
+  assert.deepEqual([a.n, a.m, a.rate, a.gamma, a.priced], [b.n, b.m, b.rate, b.gamma, b.priced], where);
+  assert.deepEqual(a.order, b.order, where);
+  assert.deepEqual(a.predEdges, b.predEdges, where);
+  assert.deepEqual(a.succEdges, b.succEdges, where);
+  assert.deepEqual(a.coef, b.coef, where);
+  assert.deepEqual(a.units, b.units, where);
+  assert.deepEqual(a.cap, b.cap, where);
+  assert.equal(a.edges.length, b.edges.length, where);
+  a.edges.forEach((e, k) => {
+    const f = b.edges[k]!;
+    assert.deepEqual([e.u, e.v], [f.u, f.v], where);
+    assert.deepEqual(
+      [...e.tau, ...e.send, ...e.recv],
+      [...f.tau, ...f.send, ...f.recv],
+      `${where} edge ${k}`,
+    );
+  });
+}
+
+function planned(seed: number): { problem: PlacementProblem; plan: PlanFeasible; slaMs: number } {
+  const g = generateProblem({ ops: 60, classes: 8, seed });
+  const first = planHeuristic(g.problem, { slaMs: g.slaMs }) as PlanFeasible;
+  const problem = withBindingCounts(g.problem, first);
+  const plan = planHeuristic(problem, { slaMs: g.slaMs });
+  assert.notEqual(plan.status, 'infeasible');
+  return { problem, plan: plan as PlanFeasible, slaMs: g.slaMs };
+}
+
+test('a compiled problem patched after each perturbation equals one compiled from scratch', () => {
+  for (const rate of [0, 50]) {
+    for (const gamma of [0, 1e-6]) {
+      const { problem, plan } = planned(4);
+      remember(compile(problem, rate, gamma));
+      for (const kind of PERTURBATIONS) {
+        const q = perturbProblem(problem, plan, kind);
+        const change = changeBetween(problem, q)!;
+        assert.ok(change.sameGraph);
+        const where = `${kind} at rate ${rate}, γ ${gamma}`;
+        assertSameCompiled(compileChanged(problem, q, change, rate, gamma), compile(q, rate, gamma), where);
+      }
+    }
+  }
+});
+
+test('a compiled problem is patched only from a problem unchanged since it was planned', () => {
+  const { problem, plan } = planned(5);
+  const q = perturbProblem(problem, plan, 'op-time-doubled');
+  const previous = compile(problem);
+  remember(previous);
+  const sharedRows = (c: Compiled) => c.coef.filter((row, i) => row === previous.coef[i]).length;
+  // Every row but the doubled op's is the previous plan's.
+  assert.equal(
+    sharedRows(compileChanged(problem, q, changeBetween(problem, q)!, 0, 0)),
+    problem.tasks.length - 1,
+  );
+  // A row replaced in place since the plan: compiled from scratch, no stale row kept.
+  const i = q.timeMs.findIndex(
+    (row, h) => row !== problem.timeMs[h] && row.some((t, j) => t !== problem.timeMs[h]![j]),
+  );
+  problem.timeMs[i] = [...q.timeMs[i]!];
+  const fresh = compileChanged(problem, q, changeBetween(problem, q)!, 0, 0);
+  assert.equal(sharedRows(fresh), 0);
+  assertSameCompiled(fresh, compile(q), 'after an in-place edit');
+});
