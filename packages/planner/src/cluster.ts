@@ -3,25 +3,39 @@ import { LiveSchedule, usage } from './schedule.js';
 
 const EPS = 1e-9;
 
-/** Groups of tasks joined by edges whose ends share a class (a colocated cluster). */
-function clusters(c: Compiled, assign: Int32Array): number[][] {
-  const parent = Int32Array.from({ length: c.n }, (_, i) => i);
-  const root = (i: number): number => {
-    while (parent[i] !== i) {
-      parent[i] = parent[parent[i]!]!;
-      i = parent[i]!;
+/**
+ * Groups of tasks joined by edges whose ends share a class (colocated clusters), each in index
+ * order, ordered by their first task; with `only`, just those holding a marked task (found from
+ * the marked tasks, so a small change looks at a small part of the graph).
+ */
+function clusters(c: Compiled, assign: Int32Array, only?: Uint8Array): number[][] {
+  const seen = new Uint8Array(c.n);
+  const groups: number[][] = [];
+  for (let s = 0; s < c.n; s++) {
+    if (seen[s] || (only && !only[s])) continue;
+    seen[s] = 1;
+    const group = [s];
+    for (let h = 0; h < group.length; h++) {
+      const i = group[h]!;
+      const a = assign[i]!;
+      for (const e of c.predEdges[i]!) {
+        const u = c.edges[e]!.u;
+        if (!seen[u] && assign[u] === a) {
+          seen[u] = 1;
+          group.push(u);
+        }
+      }
+      for (const e of c.succEdges[i]!) {
+        const v = c.edges[e]!.v;
+        if (!seen[v] && assign[v] === a) {
+          seen[v] = 1;
+          group.push(v);
+        }
+      }
     }
-    return i;
-  };
-  for (const e of c.edges) if (assign[e.u] === assign[e.v]) parent[root(e.u)] = root(e.v);
-  const groups = new Map<number, number[]>();
-  for (let i = 0; i < c.n; i++) {
-    const r = root(i);
-    const g = groups.get(r);
-    if (g) g.push(i);
-    else groups.set(r, [i]);
+    groups.push(group.sort((x, y) => x - y));
   }
-  return [...groups.values()];
+  return only ? groups.sort((x, y) => x[0]! - y[0]!) : groups;
 }
 
 /**
@@ -68,8 +82,7 @@ export function clusterDescend(c: Compiled, assign: Int32Array, slaMs: number, o
   const end = new Float64Array(c.n);
   const live = new LiveSchedule(c, assign, slaMs);
   let improved = false;
-  for (const group of clusters(c, assign)) {
-    if (only && !group.some((i) => only[i])) continue;
+  for (const group of clusters(c, assign, only)) {
     const a = assign[group[0]!]!;
     for (const i of group) inCluster[i] = 1;
     const targets = new Set<number>();

@@ -63,54 +63,64 @@ export function deltaCost(c: Compiled, assign: Int32Array, i: number, k: number)
 }
 
 /**
- * Σ over the edges leaving `group` (its tasks marked in `mark`) of the outside neighbour's side of
- * the price less what the edge costs now: with the group's own rows, the cost of moving it to a
- * class no outside neighbour sits on (see MoveTables).
+ * What moving a group of tasks (a single task or a colocated pair, marked in `mark`) costs against
+ * its own rows (see MoveTables), from one pass over the edges leaving it. `offset`: Σ over those
+ * edges of the outside end's side of the price less what the edge costs now — with the group's own
+ * rows, the exact cost of a class no outside neighbour sits on (a lower bound with γ). For each
+ * class an outside neighbour sits on (stamped), `saving`: what joining it saves against that, both
+ * sides of each such edge's price and the group end's γ term, so own rows + offset − saving is
+ * exact there too without γ, and a lower bound with it.
  */
-function leavingOffset(c: Compiled, assign: Int32Array, group: readonly number[], mark: Uint8Array): number {
-  let sum = 0;
-  for (const i of group) {
-    const a = assign[i]!;
-    for (const e of c.predEdges[i]!) {
-      const edge = c.edges[e]!;
-      if (mark[edge.u]) continue;
-      const au = assign[edge.u]!;
-      sum += edge.send[au]! - transferCost(c, e, au, a);
-    }
-    for (const e of c.succEdges[i]!) {
-      const edge = c.edges[e]!;
-      if (mark[edge.v]) continue;
-      const av = assign[edge.v]!;
-      sum += edge.recv[av]! - transferCost(c, e, a, av);
-    }
-  }
-  return sum;
-}
-
-/** Scratch state of the move scans: task marks and a per-class stamp for "a neighbour sits here". */
-class Scratch {
+class Neighbourhood {
   mark: Uint8Array;
   stamp: Int32Array;
+  saving: Float64Array;
   tick = 0;
+  offset = 0;
   group: number[] = [];
   constructor(c: Compiled) {
     this.mark = new Uint8Array(c.n);
     this.stamp = new Int32Array(c.m);
+    this.saving = new Float64Array(c.m);
   }
-  /** Stamps the classes of the group's outside neighbours other than `a`; returns them. */
-  neighbourClasses(c: Compiled, assign: Int32Array, a: number): number[] {
+
+  /** Prices the edges leaving `group`, whose tasks must be marked. */
+  measure(c: Compiled, assign: Int32Array): void {
+    const mark = this.mark;
     this.tick++;
-    const out: number[] = [];
+    this.offset = 0;
     for (const i of this.group) {
-      for (const e of c.predEdges[i]!) this.add(assign[c.edges[e]!.u]!, a, out);
-      for (const e of c.succEdges[i]!) this.add(assign[c.edges[e]!.v]!, a, out);
+      const a = assign[i]!;
+      for (const e of c.predEdges[i]!) {
+        const edge = c.edges[e]!;
+        if (mark[edge.u]) continue;
+        const b = assign[edge.u]!;
+        this.note(c, e, b, edge.send[b]! - transferCost(c, e, b, a));
+      }
+      for (const e of c.succEdges[i]!) {
+        const edge = c.edges[e]!;
+        if (mark[edge.v]) continue;
+        const b = assign[edge.v]!;
+        this.note(c, e, b, edge.recv[b]! - transferCost(c, e, a, b));
+      }
     }
-    return out;
   }
-  private add(k: number, a: number, out: number[]): void {
-    if (k === a || this.stamp[k] === this.tick) return;
-    this.stamp[k] = this.tick;
-    out.push(k);
+
+  /** Edge e leaving the group to a neighbour on class b; `extra`: its outside side less its cost now. */
+  private note(c: Compiled, e: number, b: number, extra: number): void {
+    this.offset += extra;
+    const edge = c.edges[e]!;
+    const save = edge.send[b]! + edge.recv[b]! + c.gamma * edge.tau[b]!;
+    if (this.stamp[b] === this.tick) this.saving[b]! += save;
+    else {
+      this.stamp[b] = this.tick;
+      this.saving[b] = save;
+    }
+  }
+
+  /** What joining class k's outside neighbours saves (0 where none sits). */
+  savingOn(k: number): number {
+    return this.stamp[k] === this.tick ? this.saving[k]! : 0;
   }
 }
 
@@ -130,7 +140,7 @@ export function descend(
   only?: Uint8Array,
 ): void {
   const used = usage(c, assign);
-  const scratch = new Scratch(c);
+  const around = new Neighbourhood(c);
   // After the first sweep, only tasks next to a move (or moved) are visited again: elsewhere the
   // prices are unchanged and windows rarely widen.
   let visit = only ? Uint8Array.from(only) : new Uint8Array(c.n).fill(1);
@@ -141,7 +151,7 @@ export function descend(
     let moved = false;
     for (const i of c.order) {
       if (visit[i]) {
-        const k = bestSingleMove(c, assign, used, ef, ls, slaMs, tables, i, scratch);
+        const k = bestSingleMove(c, assign, used, ef, ls, slaMs, tables, i, around);
         if (k >= 0) {
           used[assign[i]!]! -= c.units[i]![assign[i]!]!;
           used[k]! += c.units[i]![k]!;
@@ -168,9 +178,9 @@ function markAround(c: Compiled, i: number, out: Uint8Array, only?: Uint8Array):
 }
 
 /**
- * The class task i gains most by moving to within its window and the counts, or -1: its
- * neighbours' classes exactly (joining one removes a crossing), then the others by their own row,
- * a lower bound checked before anything dearer (exact without γ).
+ * The class task i gains most by moving to within its window and the counts, or -1: each class
+ * priced by its own row and its neighbourhood (see Neighbourhood), exact without γ, else a lower
+ * bound checked before the exact price.
  */
 function bestSingleMove(
   c: Compiled,
@@ -181,29 +191,21 @@ function bestSingleMove(
   slaMs: number,
   tables: MoveTables,
   i: number,
-  scratch: Scratch,
+  around: Neighbourhood,
 ): number {
   const a = assign[i]!;
   const coefA = c.coef[i]![a]!;
   const units = c.units[i]!;
   let best = -1;
   let bestDelta = -EPS * Math.abs(coefA);
-  let offset = 0;
   if (c.priced) {
-    scratch.group[0] = i;
-    scratch.group.length = 1;
-    scratch.mark[i] = 1;
-    offset = leavingOffset(c, assign, scratch.group, scratch.mark);
-    scratch.mark[i] = 0;
-    for (const k of scratch.neighbourClasses(c, assign, a)) {
-      if (used[k]! + units[k]! > c.cap[k]!) continue;
-      const d = deltaCost(c, assign, i, k);
-      if (d < bestDelta && fitsWindow(c, assign, ef, ls, i, k, slaMs)) {
-        best = k;
-        bestDelta = d;
-      }
-    }
+    around.group[0] = i;
+    around.group.length = 1;
+    around.mark[i] = 1;
+    around.measure(c, assign);
+    around.mark[i] = 0;
   }
+  const offset = c.priced ? around.offset : 0;
   const own = tables.own[i]!;
   const prefs = tables.prefs[i]!;
   const exact = c.gamma === 0;
@@ -211,8 +213,9 @@ function bestSingleMove(
   const room = windowBound(c, ef, ls, i, slaMs);
   for (let h = 0; h < prefs.length; h++) {
     const k = prefs[h]!;
-    const bound = own[k]! - coefA + offset;
-    if (!(bound < bestDelta) || k === a || (c.priced && scratch.stamp[k] === scratch.tick)) continue;
+    let bound = own[k]! - coefA + offset;
+    if (c.priced) bound -= around.savingOn(k);
+    if (!(bound < bestDelta) || k === a) continue;
     if (time[k]! > room || used[k]! + units[k]! > c.cap[k]!) continue;
     const d = exact ? bound : deltaCost(c, assign, i, k);
     if (d < bestDelta && fitsWindow(c, assign, ef, ls, i, k, slaMs)) {
@@ -241,8 +244,8 @@ export function pairDescend(
   const used = usage(c, assign);
   const live = new LiveSchedule(c, assign, slaMs);
   let improved = false;
-  const scratch = new Scratch(c);
-  const { mark, group } = scratch;
+  const around = new Neighbourhood(c);
+  const { mark, group } = around;
   const exact = c.gamma === 0;
   for (let e = 0; e < c.edges.length; e++) {
     const edge = c.edges[e]!;
@@ -256,31 +259,25 @@ export function pairDescend(
     const coefA = coefU[a]! + coefV[a]!;
     let best = -1;
     let bestDelta = -EPS * (Math.abs(coefU[a]!) + Math.abs(coefV[a]!));
-    let offset = 0;
     group[0] = u;
     group[1] = v;
     group.length = 2;
     if (c.priced) {
       mark[u] = 1;
       mark[v] = 1;
-      offset = leavingOffset(c, assign, group, mark);
-      scratch.neighbourClasses(c, assign, a);
+      around.measure(c, assign);
     }
+    const offset = c.priced ? around.offset : 0;
     for (let k = 0; k < c.m; k++) {
       if (k === a) continue;
-      let delta: number;
-      if (c.priced && scratch.stamp[k] === scratch.tick) {
-        delta = coefU[k]! + coefV[k]! - coefA;
-        if (!(delta < Infinity)) continue;
-        delta += crossingDelta(c, assign, group, mark, k);
-      } else {
-        // The pair's own edge stays colocated: its two sides come out of the own rows.
-        const inside = c.priced ? edge.send[k]! + edge.recv[k]! + 2 * c.gamma * edge.tau[k]! : 0;
-        delta = ownU[k]! + ownV[k]! - inside - coefA + offset;
-        if (!(delta < bestDelta)) continue;
-        if (!exact) delta = coefU[k]! + coefV[k]! - coefA + crossingDelta(c, assign, group, mark, k);
-      }
+      // The pair's own edge stays colocated: its two sides come out of the own rows.
+      let delta = ownU[k]! + ownV[k]! - coefA + offset;
+      if (c.priced) delta -= edge.send[k]! + edge.recv[k]! + 2 * c.gamma * edge.tau[k]! + around.savingOn(k);
       if (!(delta < bestDelta)) continue;
+      if (!exact) {
+        delta = coefU[k]! + coefV[k]! - coefA + crossingDelta(c, assign, group, mark, k);
+        if (!(delta < bestDelta)) continue;
+      }
       if (used[k]! + c.units[u]![k]! + c.units[v]![k]! > c.cap[k]!) continue;
       if (!pairFits(c, assign, live.ef, live.ls, e, k, slaMs)) continue;
       best = k;

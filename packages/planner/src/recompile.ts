@@ -3,6 +3,7 @@ import {
   anyPriced,
   type ClassSpec,
   type Compiled,
+  type CompiledEdge,
   classTerms,
   compile,
   compileEdge,
@@ -71,34 +72,57 @@ function recall(p: PlacementProblem, rate: number, gamma: number): Compiled | nu
   return same ? r.c : null;
 }
 
+/** `row` (over the previous classes) over the new ones. */
+function remapped<T extends number[] | Float64Array>(
+  row: ArrayLike<number>,
+  fromClass: Int32Array,
+  out: T,
+): T {
+  for (let j = 0; j < fromClass.length; j++) out[j] = row[fromClass[j]!]!;
+  return out;
+}
+
 /**
  * `prev` (compiled from the previous problem) patched for `next`, whose tasks and edges are the
- * same (`change.sameGraph`): the graph's indexes and order are kept; with the same classes, so are
- * the rows of every unchanged task and of every edge between unchanged tasks (an edge's prices
- * read its ends' rows); the rest is compiled as compile does.
+ * same (`change.sameGraph`): the graph's indexes and order are kept, and so are the rows of every
+ * unchanged task and of every edge between unchanged tasks (an edge's prices read its ends' rows),
+ * shared when the classes are the same and with the gone classes' columns left out otherwise;
+ * the rest is compiled as compile does.
  */
 function recompile(prev: Compiled, next: PlacementProblem, change: Change): Compiled {
   const { n, rate, gamma } = prev;
+  const { fromClass, rowsChanged } = change;
   const m = next.classes.length;
-  const sameClasses = m === prev.m && change.fromClass.every((pj, j) => pj === j);
-  const keep = (i: number) => sameClasses && !change.rowsChanged[i];
+  const sameClasses = m === prev.m && fromClass.every((pj, j) => pj === j);
   const coef: number[][] = new Array(n);
   const units: number[][] = new Array(n);
   for (let i = 0; i < n; i++) {
-    const row = keep(i) ? { coef: prev.coef[i]!, units: prev.units[i]! } : compileTask(next, i, rate);
-    coef[i] = row.coef;
-    units[i] = row.units;
+    if (rowsChanged[i]) {
+      const row = compileTask(next, i, rate);
+      coef[i] = row.coef;
+      units[i] = row.units;
+    } else if (sameClasses) {
+      coef[i] = prev.coef[i]!;
+      units[i] = prev.units[i]!;
+    } else {
+      coef[i] = remapped(prev.coef[i]!, fromClass, new Array<number>(m));
+      units[i] = remapped(prev.units[i]!, fromClass, new Array<number>(m));
+    }
   }
+  const kept = (e: CompiledEdge) => !rowsChanged[e.u] && !rowsChanged[e.v];
   let fresh = 0;
-  for (const e of prev.edges) if (!keep(e.u) || !keep(e.v)) fresh++;
+  for (const e of prev.edges) if (!sameClasses || !kept(e)) fresh++;
   const terms = classTerms(next, rate);
   const rows = new Float64Array(fresh * 3 * m);
   let at = 0;
   const edges = prev.edges.map((e, k) => {
-    if (keep(e.u) && keep(e.v)) return e;
-    const edge = compileEdge(next, next.edges[k]!, e.u, e.v, terms, rows, at);
+    if (sameClasses && kept(e)) return e;
+    const slot = at;
     at += 3 * m;
-    return edge;
+    if (!kept(e)) return compileEdge(next, next.edges[k]!, e.u, e.v, terms, rows, slot);
+    const part = (h: number, row: Float64Array) =>
+      remapped(row, fromClass, rows.subarray(slot + h * m, slot + (h + 1) * m));
+    return { u: e.u, v: e.v, tau: part(0, e.tau), send: part(1, e.send), recv: part(2, e.recv) };
   });
   return {
     p: next,
