@@ -99,6 +99,8 @@ export function nodePermissions(cluster: string, nodeId: string): Permissions {
         ...kvRead(`stitch_${c}_nodes`),
         ...kvRead(`stitch_${c}_directory`),
         ...kvRead(`stitch_${c}_state`),
+        // Chunks of large snapshots that no record names any more are purged, leaving no markers.
+        `$JS.API.STREAM.PURGE.KV_stitch_${c}_state`,
         // The agents' memory (memory.load/store operators), written through the node's connection.
         ...kvRead(`stitch_${c}_memory`),
         `$KV.stitch_${c}_memory.>`,

@@ -6,6 +6,7 @@ import type { Outcome } from '../wire/outcome.js';
 import { OutgoingHeaders } from '../wire/outgoing-headers.js';
 import type { Host } from './host.js';
 import { BLOCK, type Entry, firstBlock, GAP, KeptOutcomes } from './kept-outcomes.js';
+import { ChunkMissing, SNAPSHOT_CHUNK_BYTES, SnapshotChunks } from './snapshot-chunks.js';
 
 /** A KV write refused because another write came first (compare-and-set on the revision). */
 const CONFLICT = /wrong last sequence|key exists/i;
@@ -13,6 +14,8 @@ const CONFLICT = /wrong last sequence|key exists/i;
 /** JetStream's compare-and-set header: the write fails unless the key's last revision is this one. */
 const EXPECTED_LAST_SEQ = 'Nats-Expected-Last-Subject-Sequence';
 const WRITE_TIMEOUT_MS = 5000;
+/** Reads of a record whose chunks a concurrent commit replaced, before loading gives up. */
+const READ_ATTEMPTS = 10;
 
 /** Where the record's updates are published without nats.js `kv.update`: the KV subject of its key. */
 export interface DirectWrites {
@@ -24,6 +27,11 @@ export interface DirectWrites {
 interface Stored {
   v?: number;
   s?: Uint8Array | null;
+  /** A snapshot stored in chunks (see SnapshotChunks): their names in order, and its length. */
+  c?: string[];
+  z?: number;
+  /** Chunks may exist (some write was chunked): loading sweeps what crashed writes left. */
+  x?: number;
   /** Keys applied so far; the next one is number `n`. */
   n?: number;
   /** First block kept: keys numbered below `g * BLOCK` are forgotten. */
@@ -52,6 +60,11 @@ const gaps = (n: number): Entry[] => Array.from({ length: n }, () => GAP);
  * the next write records it as sealed and drops it from the tail. A block's content is fixed once its
  * keys are committed, so whichever activation writes it writes the same bytes; a slot is overwritten
  * only by a newer block (compare-and-set, then the block number stored in it decides).
+ *
+ * A snapshot above SNAPSHOT_CHUNK_BYTES is written in chunks of its own before the record, which
+ * names them (see SnapshotChunks): only the chunks that changed are written, so a large state whose
+ * turns change little costs little per commit, and the state is bounded by the bucket, not by
+ * max_payload.
  */
 export class StateRecord {
   snapshot: Uint8Array | undefined;
@@ -71,10 +84,13 @@ export class StateRecord {
   readonly #window: number;
   readonly #report: (err: unknown) => void;
   readonly #direct: DirectWrites | undefined;
+  readonly #chunks: SnapshotChunks | undefined;
+  #chunked = false;
 
   /**
    * `window`: how many of the latest keys stay remembered; `report` hears of blocks that failed to
-   * write; `direct`, when given, publishes the record's updates itself (see JetStreamPublisher).
+   * write; `direct`, when given, publishes the record's updates itself (see JetStreamPublisher);
+   * `chunks`, when given, stores large snapshots (without it a snapshot must fit in the record).
    */
   constructor(
     kv: KV,
@@ -82,12 +98,14 @@ export class StateRecord {
     window: number,
     report: (err: unknown) => void = () => undefined,
     direct?: DirectWrites,
+    chunks?: SnapshotChunks,
   ) {
     this.#kv = kv;
     this.#key = key;
     this.#window = window;
     this.#report = report;
     this.#direct = direct;
+    this.#chunks = chunks;
     this.#ring = Math.ceil(window / BLOCK) + 1;
   }
 
@@ -105,7 +123,8 @@ export class StateRecord {
             publisher: jetStreamPublisher(host.nc, prefix, host.clock, host.guard),
             subject: `$KV.${host.names.stateBucket}.${key}`,
           };
-    return new StateRecord(host.stateKv, key, window, report, direct);
+    const chunks = new SnapshotChunks(host.stateKv, host.jsm, host.names.stateBucket, key, report);
+    return new StateRecord(host.stateKv, key, window, report, direct, chunks);
   }
 
   /** The record's revision as this activation last read or wrote it (0: none stored). */
@@ -114,12 +133,8 @@ export class StateRecord {
   }
 
   async load(): Promise<void> {
-    const e = await this.#kv.get(this.#key);
-    if (!e) return;
-    this.#revision = e.revision;
-    if (e.operation !== 'PUT') return;
-    const rec = (decode(e.value) ?? {}) as Stored;
-    this.snapshot = rec.s instanceof Uint8Array ? rec.s : undefined;
+    const rec = await this.#read();
+    if (!rec) return;
     const { n, g, h, m, t } = rec;
     if (
       rec.v !== 2 ||
@@ -158,6 +173,36 @@ export class StateRecord {
     this.#sealed = Math.max(first, h);
   }
 
+  /**
+   * The stored record with its snapshot read (revision and snapshot set); undefined when none is
+   * stored. A writer purges the chunks it replaces, so a record read just before a commit can name
+   * chunks that are gone: then the newer record is read, the chunks already fetched kept.
+   */
+  async #read(): Promise<Stored | undefined> {
+    const fetched = new Map<string, Uint8Array>();
+    for (let attempt = 1; ; attempt++) {
+      const e = await this.#kv.get(this.#key);
+      if (!e) return undefined;
+      this.#revision = e.revision;
+      if (e.operation !== 'PUT') return undefined;
+      const rec = (decode(e.value) ?? {}) as Stored;
+      this.snapshot = rec.s instanceof Uint8Array ? rec.s : undefined;
+      if (!this.#chunks) return rec;
+      const { c, z } = rec;
+      try {
+        if (Array.isArray(c) && c.every((n) => typeof n === 'string') && count(z))
+          this.snapshot = await this.#chunks.read(c, z, fetched);
+        else this.#chunks.named([], undefined, false);
+      } catch (err) {
+        if (err instanceof ChunkMissing && attempt < READ_ATTEMPTS) continue;
+        throw err;
+      }
+      this.#chunked = this.#chunked || rec.x === 1 || Array.isArray(c);
+      if (this.#chunked) this.#chunks.sweep(e.revision).catch(this.#report);
+      return rec;
+    }
+  }
+
   /** The recorded outcome of an applied key. */
   outcome(key: string): Outcome | undefined {
     return this.kept.get(key);
@@ -185,16 +230,35 @@ export class StateRecord {
     const g = Math.max(this.#first, firstBlock(n, this.#windowNow()));
     const h = Math.max(this.#sealed, g);
     const t = this.kept.slice(h * BLOCK, n);
-    const value = encode({ v: 2, s: this.snapshot ?? null, n, g, h, m: this.#ring, t });
+    const snapshot = this.snapshot;
+    const chunks = snapshot && snapshot.length > SNAPSHOT_CHUNK_BYTES ? this.#chunks : undefined;
+    let names: string[] = [];
+    if (chunks) {
+      names = await chunks.write(snapshot!, this.#revision);
+      this.#chunked = true;
+    }
+    const value = encode({
+      v: 2,
+      s: chunks ? null : (snapshot ?? null),
+      ...(chunks ? { c: names, z: snapshot!.length } : {}),
+      ...(this.#chunked ? { x: 1 } : {}),
+      n,
+      g,
+      h,
+      m: this.#ring,
+      t,
+    });
     try {
       this.#revision =
         this.#revision === 0
           ? await this.#kv.create(this.#key, value)
           : await this.#update(value, this.#revision);
     } catch (err) {
+      chunks?.abandoned(names);
       if (CONFLICT.test(String(err))) this.superseded = true;
       throw err;
     }
+    this.#chunks?.named(names, chunks ? snapshot : undefined, true);
     this.#first = g;
     this.#sealed = Math.max(this.#sealed, h);
     this.#committed = Math.max(this.#committed, n);

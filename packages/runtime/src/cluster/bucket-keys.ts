@@ -6,8 +6,10 @@ import type { JetStreamManager } from '@nats-io/jetstream';
  * count it saw at creation, or for a heartbeat; in a bucket whose TTL expires entries while the
  * listing runs (the nodes bucket does so constantly) that wait was seen to hang a caller.
  */
-export async function bucketKeys(jsm: JetStreamManager, bucket: string): Promise<string[]> {
+export async function bucketKeys(jsm: JetStreamManager, bucket: string, under?: string): Promise<string[]> {
   const prefix = `$KV.${bucket}.`;
-  const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` });
+  const info = await jsm.streams.info(`KV_${bucket}`, {
+    subjects_filter: under === undefined ? `${prefix}>` : `${prefix}${under}.>`,
+  });
   return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length));
 }

@@ -1,0 +1,150 @@
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { nuid } from '@nats-io/transport-node';
+import { bucketKeys } from '../cluster/bucket-keys.js';
+
+/** A snapshot longer than this is stored in chunks of this size (a KV value is bounded by max_payload). */
+export const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
+
+/** Chunk writes and reads in flight at once. */
+const WINDOW = 8;
+
+/** `c.<base>.<writer>.<index>`: the record revision the write built on, and who wrote it. */
+const NAME = /^c\.(\d+)\.[A-Za-z0-9]+\.\d+$/;
+
+/** A chunk the record named is gone: replaced by a newer record (read it again), or lost. */
+export class ChunkMissing extends Error {
+  constructor(key: string, name: string) {
+    super(`chunk ${name} of ${key}'s snapshot is missing: its record was replaced meanwhile, or lost`);
+  }
+}
+
+async function inWindow<T>(items: T[], each: (item: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      await each(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(WINDOW, items.length) }, lane));
+}
+
+/**
+ * The chunks of one actor's large snapshot, as keys `<record key>.c.<base>.<writer>.<index>` of the
+ * state bucket. A chunk is never rewritten: a write names new chunks only for the parts that changed
+ * (compared with the chunks the last record named) and the record, written after them by
+ * compare-and-set, says which chunks make the snapshot. Names carry the writer, so an older activation
+ * that still writes (and will lose the compare-and-set) cannot overwrite a chunk the record names.
+ * Chunks nobody names any more are purged from the stream, leaving no delete markers behind.
+ */
+export class SnapshotChunks {
+  /** The chunks the last record named (read or written here), with their bytes. */
+  #named = new Map<string, Uint8Array>();
+  #order: string[] = [];
+  readonly #writer = nuid.next();
+
+  constructor(
+    private readonly kv: KV,
+    private readonly jsm: JetStreamManager,
+    private readonly bucket: string,
+    private readonly key: string,
+    private readonly report: (err: unknown) => void,
+  ) {}
+
+  /** Writes the chunks of `image` that differ from those the last record named; resolves with every chunk's name. */
+  async write(image: Uint8Array, base: number): Promise<string[]> {
+    const names: string[] = [];
+    const todo: number[] = [];
+    for (let i = 0, at = 0; at < image.length; i++, at += SNAPSHOT_CHUNK_BYTES) {
+      const bytes = image.subarray(at, at + SNAPSHOT_CHUNK_BYTES);
+      const prev = this.#order[i];
+      const held = prev === undefined ? undefined : this.#named.get(prev);
+      if (held && Buffer.compare(held, bytes) === 0) names.push(prev!);
+      else {
+        names.push(`c.${base}.${this.#writer}.${i}`);
+        todo.push(i);
+      }
+    }
+    await inWindow(todo, (i) =>
+      this.kv
+        .put(
+          `${this.key}.${names[i]}`,
+          image.subarray(i * SNAPSHOT_CHUNK_BYTES, (i + 1) * SNAPSHOT_CHUNK_BYTES),
+        )
+        .then(() => undefined),
+    );
+    return names;
+  }
+
+  /**
+   * Assembles the snapshot the record names; chunks held from the last record, or in `fetched` (an
+   * earlier attempt's), are not read again. Rejects with ChunkMissing when a chunk is gone: a writer
+   * replaced it since the record was read, and the caller reads the record again.
+   */
+  async read(names: string[], total: number, fetched = new Map<string, Uint8Array>()): Promise<Uint8Array> {
+    if (names.length !== Math.ceil(total / SNAPSHOT_CHUNK_BYTES))
+      throw new Error(`${this.key}'s record names ${names.length} chunks for ${total} bytes`);
+    const image = new Uint8Array(total);
+    await inWindow(names, async (name, i) => {
+      let bytes = this.#named.get(name) ?? fetched.get(name);
+      if (!bytes) {
+        const e = await this.kv.get(`${this.key}.${name}`);
+        if (e?.operation !== 'PUT') throw new ChunkMissing(this.key, name);
+        bytes = e.value;
+        fetched.set(name, bytes);
+      }
+      const at = i * SNAPSHOT_CHUNK_BYTES;
+      if (bytes.length !== Math.min(SNAPSHOT_CHUNK_BYTES, total - at))
+        throw new Error(
+          `chunk ${name} of ${this.key}'s snapshot has ${bytes.length} bytes where ${total - at} remain`,
+        );
+      image.set(bytes, at);
+    });
+    this.named(names, image, false);
+    return image;
+  }
+
+  /**
+   * The record now names `names` (cut from `image`; none when the snapshot is inline). After a write
+   * of this activation's (`replaced`), the chunks the previous record named and this one does not
+   * are purged; after a read, the writer that replaced them purges them.
+   */
+  named(names: string[], image: Uint8Array | undefined, replaced: boolean): void {
+    const gone = replaced ? this.#order.filter((n) => !names.includes(n)) : [];
+    this.#order = names;
+    this.#named = new Map(
+      image
+        ? names.map((n, i) => [n, image.subarray(i * SNAPSHOT_CHUNK_BYTES, (i + 1) * SNAPSHOT_CHUNK_BYTES)])
+        : [],
+    );
+    this.#purge(gone);
+  }
+
+  /** A write that lost its compare-and-set: the chunks it made are purged. */
+  abandoned(names: string[]): void {
+    this.#purge(names.filter((n) => !this.#order.includes(n)));
+  }
+
+  /**
+   * Purges chunks left by writes that crashed before their record: those built on a revision below
+   * the record's (no such write can commit any more) that the record does not name.
+   */
+  async sweep(revision: number): Promise<void> {
+    const under = `${this.key}.c`;
+    const stale = (await bucketKeys(this.jsm, this.bucket, under))
+      .map((k) => k.slice(this.key.length + 1))
+      .filter((n) => {
+        const base = NAME.exec(n)?.[1];
+        return base !== undefined && Number(base) < revision && !this.#order.includes(n);
+      });
+    this.#purge(stale);
+  }
+
+  #purge(names: string[]): void {
+    for (const n of names)
+      this.jsm.streams
+        .purge(`KV_${this.bucket}`, { filter: `$KV.${this.bucket}.${this.key}.${n}` })
+        .catch((err) => this.report(err));
+  }
+}

@@ -1,0 +1,135 @@
+// Large snapshots in the state record against a real nats-server: stored in chunks beyond
+// max_payload, only changed chunks written per commit, replaced chunks purged without markers, a
+// stale writer's chunks never named by the record, and what a crashed write left swept at the next load.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
+import { type KV, Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { SNAPSHOT_CHUNK_BYTES, SnapshotChunks } from '../src/actor/snapshot-chunks.js';
+import { StateRecord } from '../src/actor/state.js';
+import { bucketKeys } from '../src/cluster/bucket-keys.js';
+import { type EmbeddedNats, startEmbeddedNats } from '../src/cluster/embedded-nats.js';
+
+const BUCKET = 'chunks_test';
+
+describe('snapshot chunks', () => {
+  let nats: EmbeddedNats;
+  let nc: NatsConnection;
+  let kv: KV;
+  let jsm: JetStreamManager;
+
+  before(async () => {
+    nats = await startEmbeddedNats();
+    nc = await connect({ servers: nats.url });
+    kv = await new Kvm(nc).create(BUCKET, { history: 1 });
+    jsm = await jetstreamManager(nc);
+  });
+
+  after(async () => {
+    await nc?.close();
+    await nats?.stop();
+  });
+
+  const errors: unknown[] = [];
+  const record = (key: string) =>
+    new StateRecord(
+      kv,
+      key,
+      100,
+      undefined,
+      undefined,
+      new SnapshotChunks(kv, jsm, BUCKET, key, (e) => errors.push(e)),
+    );
+  /** The chunk keys stored under `key`, once purges in flight have landed. */
+  const chunkKeys = async (key: string, expect: number) => {
+    for (let i = 0; i < 50; i++) {
+      const keys = await bucketKeys(jsm, BUCKET, `${key}.c`);
+      if (keys.length === expect) return keys;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return bucketKeys(jsm, BUCKET, `${key}.c`);
+  };
+  /** The stream's messages on `key`'s chunk subjects: purged chunks leave none (no delete markers). */
+  const chunkMessages = async (key: string) => {
+    const info = await jsm.streams.info(`KV_${BUCKET}`, { subjects_filter: `$KV.${BUCKET}.${key}.c.>` });
+    return Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+  };
+
+  test('a 3 MiB snapshot round-trips; a commit that changes one chunk writes one; replaced ones are purged', async () => {
+    const key = 't.big';
+    const a = record(key);
+    const image = new Uint8Array(3 * 1024 * 1024 + 5).map((_, i) => (i * 7) & 0xff);
+    a.snapshot = image;
+    await a.save();
+    const chunks = Math.ceil(image.length / SNAPSHOT_CHUNK_BYTES);
+    assert.equal((await chunkKeys(key, chunks)).length, chunks);
+
+    const b = record(key);
+    await b.load();
+    assert.deepEqual(b.snapshot, image);
+
+    // One byte in the fifth chunk: one new chunk, the old one purged, nothing else written.
+    const next = image.slice();
+    next[4 * SNAPSHOT_CHUNK_BYTES + 3] = 0xff - next[4 * SNAPSHOT_CHUNK_BYTES + 3]!;
+    b.snapshot = next;
+    await b.save();
+    assert.equal((await chunkKeys(key, chunks)).length, chunks);
+    assert.equal(await chunkMessages(key), chunks);
+    const c = record(key);
+    await c.load();
+    assert.deepEqual(c.snapshot, next);
+
+    // Shrunk below a chunk: inline again, every chunk purged.
+    c.snapshot = new Uint8Array([1, 2, 3]);
+    await c.save();
+    assert.equal((await chunkKeys(key, 0)).length, 0);
+    const d = record(key);
+    await d.load();
+    assert.deepEqual(d.snapshot, new Uint8Array([1, 2, 3]));
+    assert.deepEqual(errors, []);
+  });
+
+  test('a stale writer loses its compare-and-set and its chunks are purged; the record keeps its own', async () => {
+    const key = 't.stale';
+    const owner = record(key);
+    owner.snapshot = new Uint8Array(2 * SNAPSHOT_CHUNK_BYTES).fill(1);
+    await owner.save();
+    const stale = record(key);
+    await stale.load();
+    owner.snapshot = new Uint8Array(2 * SNAPSHOT_CHUNK_BYTES).fill(2);
+    await owner.save();
+    // The stale writer built on the older revision: its chunks are new names, its record is refused.
+    stale.snapshot = new Uint8Array(2 * SNAPSHOT_CHUNK_BYTES).fill(3);
+    await assert.rejects(stale.save());
+    assert.equal(stale.superseded, true);
+    assert.equal((await chunkKeys(key, 2)).length, 2);
+    const fresh = record(key);
+    await fresh.load();
+    assert.deepEqual(fresh.snapshot, new Uint8Array(2 * SNAPSHOT_CHUNK_BYTES).fill(2));
+  });
+
+  test('chunks a crashed write left are swept by a load once the record has moved past them', async () => {
+    const key = 't.crash';
+    const a = record(key);
+    a.snapshot = new Uint8Array(SNAPSHOT_CHUNK_BYTES + 1).fill(4);
+    await a.save();
+    // A writer that died between its chunks and its record (built on revision 1, named c.1.<w>.<i>).
+    await kv.put(`${key}.c.1.deadwriter.0`, new Uint8Array(10));
+    await kv.put(`${key}.c.1.deadwriter.1`, new Uint8Array(10));
+    a.snapshot = new Uint8Array(SNAPSHOT_CHUNK_BYTES + 1).fill(5);
+    await a.save();
+    // Built on the current revision: a live writer may still commit it, so it stays.
+    const revision = (await kv.get(key))!.revision;
+    await kv.put(`${key}.c.${revision}.inflight.0`, new Uint8Array(10));
+    const b = record(key);
+    await b.load();
+    const keys = await chunkKeys(key, 3);
+    assert.ok(!keys.some((k) => k.includes('deadwriter')), keys.join(' '));
+    assert.ok(
+      keys.some((k) => k.includes('inflight')),
+      keys.join(' '),
+    );
+    assert.deepEqual(b.snapshot, new Uint8Array(SNAPSHOT_CHUNK_BYTES + 1).fill(5));
+  });
+});
