@@ -1,50 +1,12 @@
 import { crossingDelta } from './cluster.js';
 import { type Compiled, transferCost, transferMs } from './problem.js';
 import { LiveSchedule, latestStarts, startOf, usage } from './schedule.js';
+import type { MoveTables } from './tables.js';
 
 // Local search moves shared by the heuristic and the incremental re-plan: single tasks and
 // colocated pairs moved to cheaper classes within the SLA.
 
 const EPS = 1e-9;
-
-/**
- * What the local search prices classes by. `own[i][k]`: task i's coefficient on class k plus its
- * own side of every incident edge's price (and γ at its own link's transfer time), as if every edge
- * crossed. Moving i to a class none of its neighbours sits on then costs exactly own[i][k] + (the
- * neighbours' side of i's edges) − (what i costs now) without γ, and at least that with γ: O(1) per
- * class. `prefs[i]`: the classes that can run i.
- */
-export interface MoveTables {
-  own: number[][];
-  prefs: Int32Array[];
-}
-
-/**
- * The tables for every task, or (with `only`) for the marked ones; unmarked tasks get an empty
- * prefs list. Without priced crossings own is the coefficient itself.
- */
-export function moveTables(c: Compiled, only?: Uint8Array): MoveTables {
-  const own = c.priced ? c.coef.map((row, i) => (only && !only[i] ? row : [...row])) : c.coef;
-  if (c.priced) {
-    for (const { u, v, send, recv, tau } of c.edges) {
-      const ru = only && !only[u] ? null : own[u]!;
-      const rv = only && !only[v] ? null : own[v]!;
-      for (let k = 0; k < c.m; k++) {
-        const g = c.gamma * tau[k]!;
-        if (ru) ru[k]! += send[k]! + g;
-        if (rv) rv[k]! += recv[k]! + g;
-      }
-    }
-  }
-  const prefs: Int32Array[] = [];
-  const ks = new Int32Array(c.m);
-  for (let i = 0; i < c.n; i++) {
-    let n = 0;
-    if (!only || only[i]) for (let k = 0; k < c.m; k++) if (Number.isFinite(c.coef[i]![k]!)) ks[n++] = k;
-    prefs.push(ks.slice(0, n));
-  }
-  return { own, prefs };
-}
 
 /** Δ objective of moving task i to class k, including the price of its incident edges. */
 export function deltaCost(c: Compiled, assign: Int32Array, i: number, k: number): number {
@@ -129,8 +91,7 @@ class Neighbourhood {
  * meets the SLA. One sweep visits tasks in topological order: predecessors' finish times are
  * current (already swept) and successors' latest starts are exact (nothing downstream has moved
  * yet), so a move is safe iff ef(pred) + transfer + t_new + transfer ≤ ls(succ) on all incident
- * edges. With `only`, just the marked tasks may move (an incremental re-plan); the tables need
- * only cover those.
+ * edges. With `only`, just the marked tasks may move (an incremental re-plan).
  */
 export function descend(
   c: Compiled,

@@ -40,7 +40,7 @@ function displacedRows(
  * Places the displaced ops (`assign` −1) with every other op fixed: in topological order each
  * takes argmin row + μ·t among the classes with room, and the heuristic's weight search picks the
  * cheapest μ whose placement meets the SLA, so the slack is shared among them rather than taken by
- * the first. `own` must cover the displaced ops (see MoveTables). Null when no μ meets the SLA or
+ * the first. `own`: the own rows of MoveTables. Null when no μ meets the SLA or
  * some op finds no class with room.
  */
 export function placeDisplaced(
@@ -55,6 +55,7 @@ export function placeDisplaced(
   const base = new Float64Array(c.m);
   for (let i = 0; i < c.n; i++) if (assign[i]! >= 0) base[assign[i]!]! += c.units[i]![assign[i]!]!;
   const used = new Float64Array(c.m);
+  const { m, cap } = c;
   const build = (mu: number): Int32Array | null => {
     const out = Int32Array.from(assign);
     used.set(base);
@@ -67,11 +68,11 @@ export function placeDisplaced(
       const row = rows[h]!;
       let best = -1;
       let bestKey = Infinity;
-      for (let k = 0; k < c.m; k++) {
-        const r = row[k]!;
-        if (!(r < Infinity) || used[k]! + units[k]! > c.cap[k]!) continue;
-        const key = timeOnly ? time[k]! : r + mu * time[k]!;
-        if (key < bestKey) {
+      // The count is checked only for a class that would win (it rarely binds); a class that
+      // cannot run the op has an infinite (or, at μ = 0, NaN) key.
+      for (let k = 0; k < m; k++) {
+        const key = timeOnly ? time[k]! : row[k]! + mu * time[k]!;
+        if (key < bestKey && used[k]! + units[k]! <= cap[k]!) {
           best = k;
           bestKey = key;
         }

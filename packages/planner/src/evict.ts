@@ -87,7 +87,7 @@ function cheapestMove(
  * the least time (the critical-path repair runs next). With priced crossings an evicted op's
  * colocated neighbours follow it while that is their own cheapest move and costs no more than the
  * next op in line: evicting a colocated chain together is cheaper than one by one into different
- * classes. `own` must cover the ops on over-full classes (see MoveTables). False when a class
+ * classes. `own`: the own rows of MoveTables. False when a class
  * cannot be brought within its count.
  */
 export function evict(

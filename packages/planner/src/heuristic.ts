@@ -8,9 +8,10 @@ import {
   leastChoiceFirst,
   weightSearch,
 } from './construct.js';
-import { deltaCost, descend, type MoveTables, moveTables, pairDescend } from './descent.js';
+import { deltaCost, descend, pairDescend } from './descent.js';
 import { type Compiled, transferMs } from './problem.js';
 import { forward, latestStarts, type Schedule, totalCost, usage } from './schedule.js';
+import { type MoveTables, tablesOf } from './tables.js';
 
 export interface HeuristicOutcome {
   /** Best assignment found that meets the SLA, or null. */
@@ -214,7 +215,7 @@ function cheapest(c: Compiled, cands: Candidate[], slaMs: number, count: number)
  * Keeps the cheapest placement found.
  */
 export function solveHeuristic(c: Compiled, slaMs: number): HeuristicOutcome {
-  const tables = moveTables(c);
+  const tables = tablesOf(c);
   const { prefs } = tables;
   const wide = breadth(c);
   let budget = 0;

@@ -1,6 +1,6 @@
 import { type Change, changeBetween } from './change.js';
 import { clusterDescend } from './cluster.js';
-import { descend, type MoveTables, moveTables, pairDescend } from './descent.js';
+import { descend, pairDescend } from './descent.js';
 import { placeDisplaced } from './displaced.js';
 import { evict } from './evict.js';
 import { repair } from './heuristic.js';
@@ -8,6 +8,7 @@ import { checkOptions, feasible, type PlanOptions, type PlanResult, planHeuristi
 import type { Compiled, PlacementProblem } from './problem.js';
 import { compileChanged } from './recompile.js';
 import { forward } from './schedule.js';
+import { type MoveTables, tablesAfter } from './tables.js';
 
 /** The plan being updated: the problem it was made for and the class id of each task. */
 export interface PreviousPlan {
@@ -99,15 +100,13 @@ export function planIncremental(
       ? changeBetween(previous.problem, problem)
       : null;
   if (!change) return full();
-  const c = compileChanged(previous.problem, problem, change, o.rate ?? 0, o.gamma ?? 0);
+  const { compiled: c, from } = compileChanged(previous.problem, problem, change, o.rate ?? 0, o.gamma ?? 0);
   const assign = carry(previous, c, change);
   const { dirty } = change;
   const used = new Float64Array(c.m);
   for (let i = 0; i < c.n; i++) if (assign[i]! >= 0) used[assign[i]!]! += c.units[i]![assign[i]!]!;
   // The ops whose class is gone, and those on a class that no longer holds every op on it (some of
-  // which leave), may move before the local search; with the changed ops and two steps around
-  // them (pair moves price both ends of an edge), they are all the ops whose move tables are read.
-  const reach = new Uint8Array(c.n);
+  // which leave), move before the local search.
   let orphans = 0;
   let overfull = false;
   for (let i = 0; i < c.n; i++) {
@@ -115,14 +114,9 @@ export function planIncremental(
     if (k < 0) {
       orphans++;
       dirty[i] = 1;
-    } else if (used[k]! > c.cap[k]!) {
-      overfull = true;
-      reach[i] = 1;
-    }
-    reach[i]! |= dirty[i]!;
+    } else if (used[k]! > c.cap[k]!) overfull = true;
   }
-  reach.set(withNeighbours(c, withNeighbours(c, reach)));
-  let tables = moveTables(c, reach);
+  const tables = tablesAfter(c, from, change);
   // Every op that stays is on a class that runs it, with room: the problem can be unplaceable only
   // if an orphan finds no class or a class cannot shed enough ops, and the full heuristic then
   // says why. Orphans that cannot meet the SLA around the fixed ops go there too: the repair
@@ -139,8 +133,6 @@ export function planIncremental(
     if (repair(c, assign, o.slaMs, Math.min(20 * c.n, 400), moved) > o.slaMs + EPS) return full();
     // A repaired op's neighbours may follow it when crossings have a price.
     visit.set(withNeighbours(c, moved).map((x, i) => x | visit[i]!));
-    const cover = withNeighbours(c, visit);
-    if (cover.some((x, i) => x > reach[i]!)) tables = moveTables(c, cover);
   }
   let revisited = 0;
   for (let i = 0; i < c.n; i++) revisited += visit[i]!;

@@ -73,7 +73,7 @@ function recall(p: PlacementProblem, rate: number, gamma: number): Compiled | nu
 }
 
 /** `row` (over the previous classes) over the new ones. */
-function remapped<T extends number[] | Float64Array>(
+export function remapped<T extends number[] | Float64Array>(
   row: ArrayLike<number>,
   fromClass: Int32Array,
   out: T,
@@ -142,8 +142,9 @@ function recompile(prev: Compiled, next: PlacementProblem, change: Change): Comp
 }
 
 /**
- * The compiled form of `next` at this rate and γ: patched from that of `prev` when `prev` was
- * planned (and remembered) and the graph is the same, else compiled. Remembered in turn.
+ * The compiled form of `next` at this rate and γ (`compiled`): patched from that of `prev` (`from`)
+ * when `prev` was planned, and so remembered, and the graph is the same, else compiled (`from`
+ * null). Remembered in turn.
  */
 export function compileChanged(
   prev: PlacementProblem,
@@ -151,9 +152,9 @@ export function compileChanged(
   change: Change,
   rate: number,
   gamma: number,
-): Compiled {
-  const before = change.sameGraph && next.classes.length > 0 ? recall(prev, rate, gamma) : null;
-  const c = before ? recompile(before, next, change) : compile(next, rate, gamma);
-  remember(c);
-  return c;
+): { compiled: Compiled; from: Compiled | null } {
+  const from = change.sameGraph && next.classes.length > 0 ? recall(prev, rate, gamma) : null;
+  const compiled = from ? recompile(from, next, change) : compile(next, rate, gamma);
+  remember(compiled);
+  return { compiled, from };
 }

@@ -1,5 +1,5 @@
-// The incremental re-plan's compiled problem, patched from the previous plan's: the same as
-// compiling the changed problem from scratch, and not patched from a problem changed in place.
+// The incremental re-plan's compiled problem and move tables, patched from the previous plan's: the
+// same as made from scratch for the changed problem, and not patched from a problem changed in place.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { changeBetween } from '../src/change.js';
@@ -13,6 +13,7 @@ import {
 } from '../src/index.js';
 import { type Compiled, compile, type PlacementProblem } from '../src/problem.js';
 import { compileChanged, remember } from '../src/recompile.js';
+import { tablesAfter, tablesOf } from '../src/tables.js';
 
 function assertSameCompiled(a: Compiled, b: Compiled, where: string): void {
   assert.equal(a.p, b.p, where);
@@ -54,7 +55,11 @@ test('a compiled problem patched after each perturbation equals one compiled fro
         const change = changeBetween(problem, q)!;
         assert.ok(change.sameGraph);
         const where = `${kind} at rate ${rate}, γ ${gamma}`;
-        assertSameCompiled(compileChanged(problem, q, change, rate, gamma), compile(q, rate, gamma), where);
+        assertSameCompiled(
+          compileChanged(problem, q, change, rate, gamma).compiled,
+          compile(q, rate, gamma),
+          where,
+        );
       }
     }
   }
@@ -68,7 +73,7 @@ test('a compiled problem is patched only from a problem unchanged since it was p
   const sharedRows = (c: Compiled) => c.coef.filter((row, i) => row === previous.coef[i]).length;
   // Every row but the doubled op's is the previous plan's.
   assert.equal(
-    sharedRows(compileChanged(problem, q, changeBetween(problem, q)!, 0, 0)),
+    sharedRows(compileChanged(problem, q, changeBetween(problem, q)!, 0, 0).compiled),
     problem.tasks.length - 1,
   );
   // A row replaced in place since the plan: compiled from scratch, no stale row kept.
@@ -76,7 +81,26 @@ test('a compiled problem is patched only from a problem unchanged since it was p
     (row, h) => row !== problem.timeMs[h] && row.some((t, j) => t !== problem.timeMs[h]![j]),
   );
   problem.timeMs[i] = [...q.timeMs[i]!];
-  const fresh = compileChanged(problem, q, changeBetween(problem, q)!, 0, 0);
+  const fresh = compileChanged(problem, q, changeBetween(problem, q)!, 0, 0).compiled;
   assert.equal(sharedRows(fresh), 0);
   assertSameCompiled(fresh, compile(q), 'after an in-place edit');
+});
+
+test('move tables patched after each perturbation equal those made from scratch', () => {
+  for (const gamma of [0, 1e-6]) {
+    const { problem, plan } = planned(6);
+    const before = compile(problem, 0, gamma);
+    remember(before);
+    tablesOf(before);
+    for (const kind of PERTURBATIONS) {
+      const q = perturbProblem(problem, plan, kind);
+      const change = changeBetween(problem, q)!;
+      const { compiled, from } = compileChanged(problem, q, change, 0, gamma);
+      assert.equal(from, before);
+      const patched = tablesAfter(compiled, from, change);
+      const fresh = tablesOf(compile(q, 0, gamma));
+      assert.deepEqual(patched.own, fresh.own, `${kind}, γ ${gamma}`);
+      assert.deepEqual(patched.prefs, fresh.prefs, `${kind}, γ ${gamma}`);
+    }
+  }
 });
