@@ -168,6 +168,8 @@ export async function migrateActivation(
     throw failed('begin', err);
   }
   const abort = () => ask(ctx, to, { op: 'abort', migration }).catch(() => undefined);
+  const sendWhole = (op: 'state' | 'change', bytes: Uint8Array) =>
+    sendParts(ctx, to, op, migration, bytes, parts(changedRanges(undefined, bytes), partBytes));
 
   let copied: Uint8Array | undefined;
   let mark: StateMark;
@@ -178,14 +180,7 @@ export async function migrateActivation(
   try {
     if (a.changes) {
       ({ image: copied, mark } = a.changes.begin());
-      await sendParts(
-        ctx,
-        to,
-        'state',
-        migration,
-        copied,
-        parts(changedRanges(undefined, copied), partBytes),
-      );
+      await sendWhole('state', copied);
       // Rounds while the actor serves, until what changed meanwhile is small enough for the pause.
       for (; changeRounds < MAX_CHANGE_ROUNDS; changeRounds++) {
         const next = a.changes.since(mark);
@@ -194,28 +189,13 @@ export async function migrateActivation(
           break;
         }
         if (next.change.length <= ctx.maxPauseChangeBytes) break;
-        await sendParts(
-          ctx,
-          to,
-          'change',
-          migration,
-          next.change,
-          parts([[0, next.change.length]], partBytes),
-        );
+        await sendWhole('change', next.change);
         ({ mark } = next);
         staged = true;
       }
     } else {
       copied = a.image();
-      if (copied)
-        await sendParts(
-          ctx,
-          to,
-          'state',
-          migration,
-          copied,
-          parts(changedRanges(undefined, copied), partBytes),
-        );
+      if (copied) await sendWhole('state', copied);
     }
     claim = await ctx.currentClaim();
   } catch (err) {
@@ -238,15 +218,7 @@ export async function migrateActivation(
     if (final) {
       deltaBytes = final.change.length;
       if (final.change.length <= partBytes) last = { change: final.change };
-      else
-        await sendParts(
-          ctx,
-          to,
-          'change',
-          migration,
-          final.change,
-          parts([[0, final.change.length]], partBytes),
-        );
+      else await sendWhole('change', final.change);
     } else {
       const image = a.image();
       total = image?.length ?? 0;
