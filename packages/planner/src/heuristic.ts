@@ -24,28 +24,44 @@ export interface HeuristicOutcome {
 
 const EPS = 1e-9;
 
-/** Path-local latency gain of moving critical task i to class k (its time and its tight edges). */
+/** The edges into and out of critical task i that are tight (on a critical path through i). */
+function tightEdges(c: Compiled, assign: Int32Array, s: Schedule, ls: Float64Array, i: number) {
+  const a = assign[i]!;
+  const into: number[] = [];
+  const out: number[] = [];
+  for (const e of c.predEdges[i]!) {
+    const u = c.edges[e]!.u;
+    if (ls[u]! - s.es[u]! > EPS || s.ef[u]! + transferMs(c, e, assign[u]!, a) < s.es[i]! - EPS) continue;
+    into.push(e);
+  }
+  for (const e of c.succEdges[i]!) {
+    const w = c.edges[e]!.v;
+    if (ls[w]! - s.es[w]! > EPS || s.ef[i]! + transferMs(c, e, a, assign[w]!) < s.es[w]! - EPS) continue;
+    out.push(e);
+  }
+  return { into, out };
+}
+
+/**
+ * Path-local latency gain of moving critical task i to class k: its time and its tight edges
+ * (see tightEdges).
+ */
 function criticalGain(
   c: Compiled,
   assign: Int32Array,
-  s: Schedule,
-  ls: Float64Array,
   i: number,
   k: number,
+  tight: { into: number[]; out: number[] },
 ): number {
   const a = assign[i]!;
   let gainIn = Infinity;
-  for (const e of c.predEdges[i]!) {
-    const u = c.edges[e]!.u;
-    const au = assign[u]!;
-    if (ls[u]! - s.es[u]! > EPS || s.ef[u]! + transferMs(c, e, au, a) < s.es[i]! - EPS) continue;
+  for (const e of tight.into) {
+    const au = assign[c.edges[e]!.u]!;
     gainIn = Math.min(gainIn, transferMs(c, e, au, a) - transferMs(c, e, au, k));
   }
   let gainOut = Infinity;
-  for (const e of c.succEdges[i]!) {
-    const w = c.edges[e]!.v;
-    const aw = assign[w]!;
-    if (ls[w]! - s.es[w]! > EPS || s.ef[i]! + transferMs(c, e, a, aw) < s.es[w]! - EPS) continue;
+  for (const e of tight.out) {
+    const aw = assign[c.edges[e]!.v]!;
     gainOut = Math.min(gainOut, transferMs(c, e, a, aw) - transferMs(c, e, k, aw));
   }
   const dt = c.p.timeMs[i]![a]! - c.p.timeMs[i]![k]!;
@@ -70,10 +86,11 @@ export function repair(
     let best: { i: number; k: number; ratio: number } | null = null;
     for (let i = 0; i < c.n; i++) {
       if (ls[i]! - s.es[i]! > EPS) continue;
+      const tight = tightEdges(c, assign, s, ls, i);
       for (let k = 0; k < c.m; k++) {
         if (k === assign[i] || !Number.isFinite(c.coef[i]![k]!)) continue;
         if (used[k]! + c.units[i]![k]! > c.cap[k]!) continue;
-        const gain = criticalGain(c, assign, s, ls, i, k);
+        const gain = criticalGain(c, assign, i, k, tight);
         if (gain <= EPS) continue;
         const ratio = deltaCost(c, assign, i, k) / gain;
         if (!best || ratio < best.ratio) best = { i, k, ratio };
