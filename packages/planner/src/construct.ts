@@ -21,7 +21,7 @@ export function initial(
   prefs: Int32Array[],
   order: number[],
   w: (i: number) => number,
-  coefs: number[][] = c.coef,
+  coefs: Float64Array[] = c.coef,
 ): Int32Array | null {
   const assign = new Int32Array(c.n).fill(-1);
   const used = new Float64Array(c.m);
@@ -53,9 +53,9 @@ export function initial(
  * Coefficients that take class k as a flood: a task on k costs its coefficient alone (its edges
  * there assumed colocated), on any other class `own` (its edges assumed crossing).
  */
-export function floodCoefs(c: Compiled, own: number[][], k: number): number[][] {
+export function floodCoefs(c: Compiled, own: Float64Array[], k: number): Float64Array[] {
   return own.map((row, i) => {
-    const out = [...row];
+    const out = row.slice();
     out[k] = c.coef[i]![k]!;
     return out;
   });
@@ -195,7 +195,7 @@ export function flowSearch(
   prefs: Int32Array[],
   order: number[],
   mu: number,
-  coefs: number[][] = c.coef,
+  coefs: Float64Array[] = c.coef,
 ): Candidate[] {
   const w = new Float64Array(c.n).fill(mu);
   const out: Candidate[] = [];

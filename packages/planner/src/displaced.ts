@@ -16,11 +16,11 @@ const EPS = 1e-9;
 function displacedRows(
   c: Compiled,
   assign: Int32Array,
-  own: number[][],
+  own: Float64Array[],
   free: readonly number[],
 ): Float64Array[] {
   return free.map((i) => {
-    const row = Float64Array.from(own[i]!);
+    const row = own[i]!.slice();
     if (!c.priced) return row;
     for (const e of c.predEdges[i]!) {
       const edge = c.edges[e]!;
@@ -46,7 +46,7 @@ function displacedRows(
 export function placeDisplaced(
   c: Compiled,
   assign: Int32Array,
-  own: number[][],
+  own: Float64Array[],
   slaMs: number,
 ): Int32Array | null {
   const free: number[] = [];

@@ -26,7 +26,7 @@ function cheapestMove(
   assign: Int32Array,
   used: Float64Array,
   live: LiveSchedule,
-  own: number[][],
+  own: Float64Array[],
   slaMs: number,
   i: number,
   stamp: Int32Array,
@@ -94,7 +94,7 @@ export function evict(
   c: Compiled,
   assign: Int32Array,
   slaMs: number,
-  own: number[][],
+  own: Float64Array[],
   dirty: Uint8Array,
 ): boolean {
   const used = new Float64Array(c.m);

@@ -239,7 +239,7 @@ export function solveHeuristic(c: Compiled, slaMs: number): HeuristicOutcome {
   for (let i = 0; i < c.n; i++) budget += Math.min(...c.coef[i]!);
   const mu0 = Math.max(budget, EPS) / Math.max(slaMs, EPS);
   const order = leastChoiceFirst(c, prefs);
-  const search = (coefs: number[][]) =>
+  const search = (coefs: Float64Array[]) =>
     weightSearch(c, slaMs, mu0, (mu) => initial(c, prefs, order, () => mu, coefs));
   const base = c.priced ? tables.own : c.coef;
   const rows = search(base);

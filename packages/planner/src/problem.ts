@@ -74,9 +74,9 @@ export interface Compiled {
   predEdges: number[][];
   succEdges: number[][];
   /** Objective coefficient [i][j]: $/h at the target rate, or $ per request when rate is 0. */
-  coef: number[][];
+  coef: Float64Array[];
   /** Devices [i][j] the task's replicas hold at the target rate. */
-  units: number[][];
+  units: Float64Array[];
   /** Capacity per class (Infinity when unlimited). */
   cap: number[];
   /** $ per ms of transfer (the paper's γ). */
@@ -168,21 +168,21 @@ export function compileEdge(
 }
 
 /**
- * Task i's devices (replicas × devices per replica) and objective coefficient per class: $/h of
- * its replicas at the target rate, or $ per request when rate is 0 (profiled cost_ij when given);
- * Infinity where it cannot run.
+ * Task i's objective coefficient and devices (replicas × devices per replica) per class, written
+ * into `coef` and `units`: $/h of its replicas at the target rate, or $ per request when rate is 0
+ * (profiled cost_ij when given); Infinity where it cannot run.
  */
 export function compileTask(
   p: PlacementProblem,
   i: number,
   rate: number,
-): { coef: number[]; units: number[] } {
+  coef: Float64Array,
+  units: Float64Array,
+): void {
   const m = p.classes.length;
   const time = p.timeMs[i]!;
   const devs = p.devices[i]!;
   const explicitRow = p.usdPerRequest?.[i];
-  const units = new Array<number>(m);
-  const coef = new Array<number>(m);
   for (let j = 0; j < m; j++) {
     const t = time[j]!;
     const dev = devs[j]!;
@@ -197,7 +197,17 @@ export function compileTask(
       c = rate > 0 ? replicas * dev * p.classes[j]!.usdPerHour : (t / 3.6e6) * dev * p.classes[j]!.usdPerHour;
     coef[j] = finite ? c : Infinity;
   }
-  return { coef, units };
+}
+
+/**
+ * `count` rows of m numbers, views of one buffer: off the JavaScript heap, so the young-generation
+ * collector does not copy them while a plan is being made (an incremental re-plan makes thousands).
+ */
+export function rowViews(count: number, m: number): Float64Array[] {
+  const buffer = new Float64Array(count * m);
+  const rows: Float64Array[] = new Array(count);
+  for (let h = 0; h < count; h++) rows[h] = buffer.subarray(h * m, (h + 1) * m);
+  return rows;
 }
 
 /** Whether any crossing costs something: γ > 0 or a priced edge. */
@@ -238,13 +248,9 @@ export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
     succEdges[e.u]!.push(k);
   });
   const order = topoOrder(n, edges, p.tasks);
-  const units: number[][] = new Array(n);
-  const coef: number[][] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    const row = compileTask(p, i, rate);
-    units[i] = row.units;
-    coef[i] = row.coef;
-  }
+  const coef = rowViews(n, m);
+  const units = rowViews(n, m);
+  for (let i = 0; i < n; i++) compileTask(p, i, rate, coef[i]!, units[i]!);
   const cap = p.classes.map((c) => c.count ?? Infinity);
   const priced = anyPriced(edges, gamma);
   return { p, n, m, order, edges, predEdges, succEdges, coef, units, cap, gamma, priced, rate };

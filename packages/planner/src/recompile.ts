@@ -10,6 +10,7 @@ import {
   compileTask,
   type EdgeSpec,
   type PlacementProblem,
+  rowViews,
   type TaskSpec,
 } from './problem.js';
 
@@ -73,11 +74,7 @@ function recall(p: PlacementProblem, rate: number, gamma: number): Compiled | nu
 }
 
 /** `row` (over the previous classes) over the new ones. */
-export function remapped<T extends number[] | Float64Array>(
-  row: ArrayLike<number>,
-  fromClass: Int32Array,
-  out: T,
-): T {
+export function remapped(row: Float64Array, fromClass: Int32Array, out: Float64Array): Float64Array {
   for (let j = 0; j < fromClass.length; j++) out[j] = row[fromClass[j]!]!;
   return out;
 }
@@ -94,19 +91,25 @@ function recompile(prev: Compiled, next: PlacementProblem, change: Change): Comp
   const { fromClass, rowsChanged } = change;
   const m = next.classes.length;
   const sameClasses = m === prev.m && fromClass.every((pj, j) => pj === j);
-  const coef: number[][] = new Array(n);
-  const units: number[][] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    if (rowsChanged[i]) {
-      const row = compileTask(next, i, rate);
-      coef[i] = row.coef;
-      units[i] = row.units;
-    } else if (sameClasses) {
+  // With the same classes only the changed rows are new; else every row is.
+  let changed = 0;
+  for (let i = 0; i < n; i++) changed += rowsChanged[i]!;
+  const coefRows = rowViews(sameClasses ? changed : n, m);
+  const unitRows = rowViews(sameClasses ? changed : n, m);
+  const coef: Float64Array[] = new Array(n);
+  const units: Float64Array[] = new Array(n);
+  for (let i = 0, h = 0; i < n; i++) {
+    if (sameClasses && !rowsChanged[i]) {
       coef[i] = prev.coef[i]!;
       units[i] = prev.units[i]!;
-    } else {
-      coef[i] = remapped(prev.coef[i]!, fromClass, new Array<number>(m));
-      units[i] = remapped(prev.units[i]!, fromClass, new Array<number>(m));
+      continue;
+    }
+    coef[i] = coefRows[h]!;
+    units[i] = unitRows[h++]!;
+    if (rowsChanged[i]) compileTask(next, i, rate, coef[i]!, units[i]!);
+    else {
+      remapped(prev.coef[i]!, fromClass, coef[i]!);
+      remapped(prev.units[i]!, fromClass, units[i]!);
     }
   }
   const kept = (e: CompiledEdge) => !rowsChanged[e.u] && !rowsChanged[e.v];

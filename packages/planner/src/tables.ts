@@ -1,5 +1,5 @@
 import type { Change } from './change.js';
-import type { Compiled } from './problem.js';
+import { type Compiled, rowViews } from './problem.js';
 import { remapped } from './recompile.js';
 
 // The tables the local search prices moves by, kept per compiled problem so that an incremental
@@ -13,7 +13,7 @@ import { remapped } from './recompile.js';
  * class. `prefs[i]`: the classes that can run i. Neither is changed once made.
  */
 export interface MoveTables {
-  own: number[][];
+  own: Float64Array[];
   prefs: Int32Array[];
 }
 
@@ -27,8 +27,10 @@ function prefsOf(c: Compiled, i: number, ks: Int32Array): Int32Array {
 
 /** The tables for every task. Without priced crossings own is the coefficient itself. */
 function moveTables(c: Compiled): MoveTables {
-  const own = c.priced ? c.coef.map((row) => [...row]) : c.coef;
+  let own = c.coef;
   if (c.priced) {
+    own = rowViews(c.n, c.m);
+    own.forEach((row, i) => row.set(c.coef[i]!));
     for (const { u, v, send, recv, tau } of c.edges) {
       const ru = own[u]!;
       const rv = own[v]!;
@@ -44,10 +46,12 @@ function moveTables(c: Compiled): MoveTables {
   return { own, prefs };
 }
 
-/** Task i's own row, its edges added in the order moveTables adds them (the same sums, bit for bit). */
-function ownRow(c: Compiled, i: number): number[] {
-  const row = [...c.coef[i]!];
-  if (!c.priced) return row;
+/**
+ * Task i's own row with priced crossings, written into `row`: its edges added in the order
+ * moveTables adds them (the same sums, bit for bit).
+ */
+function ownRow(c: Compiled, i: number, row: Float64Array): void {
+  row.set(c.coef[i]!);
   const pred = c.predEdges[i]!;
   const succ = c.succEdges[i]!;
   for (let p = 0, s = 0; p < pred.length || s < succ.length; ) {
@@ -56,7 +60,6 @@ function ownRow(c: Compiled, i: number): number[] {
     const side = incoming ? recv : send;
     for (let k = 0; k < c.m; k++) row[k]! += side[k]! + c.gamma * tau[k]!;
   }
-  return row;
 }
 
 const tables = new WeakMap<Compiled, MoveTables>();
@@ -84,18 +87,22 @@ export function tablesAfter(c: Compiled, before: Compiled | null, change: Change
   const { fromClass, rowsChanged } = change;
   const sameClasses = c.m === before.m && fromClass.every((pj, j) => pj === j);
   const ks = new Int32Array(c.m);
-  const own: number[][] = new Array(c.n);
+  // Without priced crossings own is the coefficient itself; with them, with the same classes only
+  // the changed rows are new, else every row is.
+  let changed = 0;
+  for (let i = 0; i < c.n; i++) changed += rowsChanged[i]!;
+  const rows = rowViews(!c.priced ? 0 : sameClasses ? changed : c.n, c.m);
+  const own: Float64Array[] = c.priced ? new Array(c.n) : c.coef;
   const prefs: Int32Array[] = new Array(c.n);
-  for (let i = 0; i < c.n; i++) {
-    if (rowsChanged[i]) {
-      own[i] = c.priced ? ownRow(c, i) : c.coef[i]!;
-      prefs[i] = prefsOf(c, i, ks);
-    } else if (sameClasses) {
-      own[i] = c.priced ? prev.own[i]! : c.coef[i]!;
-      prefs[i] = prev.prefs[i]!;
-    } else {
-      own[i] = c.priced ? remapped(prev.own[i]!, fromClass, new Array<number>(c.m)) : c.coef[i]!;
-      prefs[i] = prefsOf(c, i, ks);
+  for (let i = 0, h = 0; i < c.n; i++) {
+    const keep = sameClasses && !rowsChanged[i];
+    prefs[i] = keep ? prev.prefs[i]! : prefsOf(c, i, ks);
+    if (!c.priced) continue;
+    if (keep) own[i] = prev.own[i]!;
+    else {
+      own[i] = rows[h++]!;
+      if (rowsChanged[i]) ownRow(c, i, own[i]!);
+      else remapped(prev.own[i]!, fromClass, own[i]!);
     }
   }
   const t = { own, prefs };

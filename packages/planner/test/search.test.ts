@@ -26,7 +26,7 @@ test('LiveSchedule after moves matches forward and latestStarts recomputed from 
     // One or two tasks (a pair move, say) to random classes that can run them.
     const moved = [Math.floor(next() * c.n), Math.floor(next() * c.n)].slice(0, 1 + (step % 2));
     for (const i of moved) {
-      const usable = c.coef[i]!.flatMap((x, k) => (Number.isFinite(x) ? [k] : []));
+      const usable = [...c.coef[i]!].flatMap((x, k) => (Number.isFinite(x) ? [k] : []));
       assign[i] = usable[Math.floor(next() * usable.length)]!;
     }
     const latency = live.update(moved);
