@@ -21,6 +21,7 @@ import {
   readMessageHeaders,
   validReplySubject,
 } from '../wire/envelope.js';
+import { decodeSnapshot, encodeImage } from '../wire/image.js';
 import { coreMsg, inboxPrefixOf } from '../wire/nats-internals.js';
 import { failure, type Outcome } from '../wire/outcome.js';
 import { checkWireVersion } from '../wire/version.js';
@@ -287,12 +288,9 @@ export class Activation {
     type Mark = { generation: number; mark: unknown };
     const markNow = (): Mark => ({ generation: this.#generation, mark: delta.mark(this.#state) });
     return {
-      begin: () => {
-        // Image and mark at one instant; an every-turn snapshot may be older than the state by a turn in flight.
-        const image = encode(this.def.snapshot!(this.#state));
-        if (this.def.snapshotOnDemand === true) this.#record.snapshot = image;
-        return { image, mark: markNow() };
-      },
+      // Image and mark at one instant (an every-turn snapshot may be older than the state by a turn in
+      // flight); the image's large arrays are read as they are sent, which the changes since correct.
+      begin: () => ({ image: encodeImage(this.def.snapshot!(this.#state)), mark: markNow() }),
       since: (m) => {
         const { generation, mark } = m as Mark;
         if (generation !== this.#generation) return undefined;
@@ -412,7 +410,7 @@ export class Activation {
 
   async #fresh(): Promise<unknown> {
     const snap = this.#record.snapshot;
-    if (snap && this.def.restore) return this.def.restore(decode(snap), this.id);
+    if (snap && this.def.restore) return this.def.restore(decodeSnapshot(snap), this.id);
     return this.def.init ? this.def.init(this.id) : undefined;
   }
 

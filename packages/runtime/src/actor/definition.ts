@@ -85,7 +85,11 @@ export interface DeltaHooks<S> {
    * snapshot; undefined when the actor cannot tell any more, and the runtime compares whole images.
    */
   since(state: S, mark: unknown): unknown;
-  /** On the target: the state restored from the copied image with `change` applied. */
+  /**
+   * On the target: the state restored from the copied image with `change` applied. The image's large
+   * typed arrays (64 KiB and more) are read as they are sent, not copied at the mark, so they may
+   * already hold some of the change: `apply` sets what changed rather than adding to it.
+   */
   apply(state: S, change: unknown): S;
 }
 

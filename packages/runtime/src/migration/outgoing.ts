@@ -3,6 +3,7 @@ import type { Claim } from '../cluster/directory.js';
 import { MigrationFailed, rebuildError } from '../errors.js';
 import { decode, encode } from '../wire/codec.js';
 import { H } from '../wire/envelope.js';
+import type { ImageBytes } from '../wire/image.js';
 import { changedRanges, parts } from './image.js';
 import type { ForwardedMessage, HandoffRequest } from './protocol.js';
 
@@ -34,8 +35,11 @@ export type StateMark = unknown;
 
 /** The delta hooks as a migration drives them; every image and change is encoded. */
 export interface MigratableChanges {
-  /** The snapshot image and the mark of the state, taken at the same instant. */
-  begin(): { image: Uint8Array; mark: StateMark };
+  /**
+   * The snapshot image and the mark of the state, taken at the same instant; the image's large arrays
+   * are read as it is sent (later changes may show in it: the changes since the mark correct it).
+   */
+  begin(): { image: ImageBytes; mark: StateMark };
   /** What changed since `mark` and the mark of now; undefined when the actor cannot tell (compare images). */
   since(mark: StateMark): { change: Uint8Array; mark: StateMark } | undefined;
 }
@@ -126,7 +130,7 @@ async function sendParts(
   to: string,
   op: 'state' | 'change',
   migration: string,
-  bytes: Uint8Array,
+  bytes: ImageBytes,
   todo: [number, number][],
 ): Promise<number> {
   let next = 0;
@@ -168,19 +172,21 @@ export async function migrateActivation(
     throw failed('begin', err);
   }
   const abort = () => ask(ctx, to, { op: 'abort', migration }).catch(() => undefined);
-  const sendWhole = (op: 'state' | 'change', bytes: Uint8Array) =>
-    sendParts(ctx, to, op, migration, bytes, parts(changedRanges(undefined, bytes), partBytes));
+  const sendWhole = (op: 'state' | 'change', bytes: ImageBytes) =>
+    sendParts(ctx, to, op, migration, bytes, bytes.length > 0 ? parts([[0, bytes.length]], partBytes) : []);
 
+  /** The image copied, when the pause compares images (no delta hooks). */
   let copied: Uint8Array | undefined;
+  let total = 0;
   let mark: StateMark;
-  /** The target built the state from the image and applies changes to it (it dropped the image). */
-  let staged = false;
   let changeRounds = 0;
   let claim: Claim | undefined;
   try {
     if (a.changes) {
-      ({ image: copied, mark } = a.changes.begin());
-      await sendWhole('state', copied);
+      const begun = a.changes.begin();
+      mark = begun.mark;
+      total = begun.image.length;
+      await sendWhole('state', begun.image);
       // Rounds while the actor serves, until what changed meanwhile is small enough for the pause.
       for (; changeRounds < MAX_CHANGE_ROUNDS; changeRounds++) {
         const next = a.changes.since(mark);
@@ -191,10 +197,10 @@ export async function migrateActivation(
         if (next.change.length <= ctx.maxPauseChangeBytes) break;
         await sendWhole('change', next.change);
         ({ mark } = next);
-        staged = true;
       }
     } else {
       copied = a.image();
+      total = copied?.length ?? 0;
       if (copied) await sendWhole('state', copied);
     }
     claim = await ctx.currentClaim();
@@ -211,7 +217,6 @@ export async function migrateActivation(
   const paused = performance.now();
   await a.pause();
   let deltaBytes = 0;
-  let total = copied?.length ?? 0;
   let last: { part?: { offset: number; data: Uint8Array }; change?: Uint8Array } = {};
   try {
     const final = mark !== undefined ? a.changes?.since(mark) : undefined;
@@ -223,8 +228,9 @@ export async function migrateActivation(
       const image = a.image();
       total = image?.length ?? 0;
       if (image) {
-        // A target that applied changes dropped the image it had: it gets the whole image again.
-        const todo = parts(changedRanges(staged ? undefined : copied, image), partBytes);
+        // Without an image copied (delta hooks: the target got a live one, or applied changes to it and
+        // dropped it), the target gets the whole image again.
+        const todo = parts(changedRanges(copied, image), partBytes);
         // The last part rides on the commit.
         const tail = todo.pop();
         if (tail) last = { part: { offset: tail[0], data: image.subarray(tail[0], tail[1]) } };
