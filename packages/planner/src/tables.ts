@@ -30,7 +30,7 @@ function moveTables(c: Compiled): MoveTables {
   let own = c.coef;
   if (c.priced) {
     own = rowViews(c.n, c.m);
-    own.forEach((row, i) => row.set(c.coef[i]!));
+    for (let i = 0; i < c.n; i++) own[i]!.set(c.coef[i]!);
     for (const { u, v, send, recv, tau } of c.edges) {
       const ru = own[u]!;
       const rv = own[v]!;
