@@ -82,13 +82,23 @@ export function clusterDescend(c: Compiled, assign: Int32Array, slaMs: number, o
   const end = new Float64Array(c.n);
   const live = new LiveSchedule(c, assign, slaMs);
   let improved = false;
+  // The classes of a group's outside neighbours, in the order first met (a stamp per class).
+  const targets: number[] = [];
+  const stamp = new Int32Array(c.m);
+  let tick = 0;
+  const target = (k: number) => {
+    if (stamp[k] === tick) return;
+    stamp[k] = tick;
+    targets.push(k);
+  };
   for (const group of clusters(c, assign, only)) {
     const a = assign[group[0]!]!;
     for (const i of group) inCluster[i] = 1;
-    const targets = new Set<number>();
+    targets.length = 0;
+    tick++;
     for (const i of group) {
-      for (const e of c.predEdges[i]!) if (!inCluster[c.edges[e]!.u]) targets.add(assign[c.edges[e]!.u]!);
-      for (const e of c.succEdges[i]!) if (!inCluster[c.edges[e]!.v]) targets.add(assign[c.edges[e]!.v]!);
+      for (const e of c.predEdges[i]!) if (!inCluster[c.edges[e]!.u]) target(assign[c.edges[e]!.u]!);
+      for (const e of c.succEdges[i]!) if (!inCluster[c.edges[e]!.v]) target(assign[c.edges[e]!.v]!);
     }
     let best = -1;
     let tol = 0;
