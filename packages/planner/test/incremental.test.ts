@@ -150,6 +150,7 @@ test("planIncremental at the benchmark's size (1000 ops × 50 classes, seeds 1-3
       // Seed 2 without its busiest class: no placement either solver finds meets the SLA.
       if (full.status === 'infeasible') {
         assert.equal(inc.status, 'infeasible', where);
+        assert.equal(inc.fullReplan, true, `${where}: an infeasible change runs the full heuristic`);
         continue;
       }
       const f = feasible(inc);
@@ -196,4 +197,31 @@ test('planIncremental on generated problems: feasible whenever a full re-plan is
   // Priced crossings (link time on both ends) make eviction from a halved class a greedy choice of
   // which colocated ops leave together; a full re-plan may pick a different set.
   assert.ok(Math.max(...ratios) <= 1.15, `worst cost ratio ${Math.max(...ratios)}`);
+});
+
+test('planIncremental from an incremental plan (a count halved, then that class removed): feasible whenever a full re-plan is, within SLA and counts, and within 10 % of it', () => {
+  // 300 × 20, seeds 1-8: cost ratios to a full re-plan 0.985-1.079 (seed 4); seed 8 is feasible
+  // only incrementally. Re-plans from re-plans drift further than one re-plan does.
+  const ratios: number[] = [];
+  for (let seed = 1; seed <= 8; seed++) {
+    const g = generateProblem({ ops: 300, classes: 20, seed });
+    const problem = withBindingCounts(g.problem, feasible(planHeuristic(g.problem, { slaMs: g.slaMs })));
+    const base = feasible(planHeuristic(problem, { slaMs: g.slaMs }));
+    const halved = perturbProblem(problem, base, 'class-count-halved');
+    const first = planIncremental({ problem, placement: placementOf(base) }, halved, { slaMs: g.slaMs });
+    if (first.status === 'infeasible') continue;
+    const removed = perturbProblem(halved, first, 'class-removed');
+    const inc = planIncremental({ problem: halved, placement: placementOf(first) }, removed, {
+      slaMs: g.slaMs,
+    });
+    const full = planHeuristic(removed, { slaMs: g.slaMs });
+    const where = `seed ${seed}`;
+    if (full.status !== 'infeasible') assert.notEqual(inc.status, 'infeasible', where);
+    if (inc.status === 'infeasible') continue;
+    assert.ok(inc.latencyMs <= g.slaMs * (1 + 1e-9), `${where}: ${inc.latencyMs} > ${g.slaMs}`);
+    for (const u of inc.classUse) assert.ok(u.capacity === null || u.devices <= u.capacity, where);
+    if (full.status !== 'infeasible') ratios.push(inc.usdPerRequest / full.usdPerRequest);
+  }
+  assert.ok(ratios.length >= 5, `only ${ratios.length} comparable cases`);
+  assert.ok(Math.max(...ratios) <= 1.1, `worst cost ratio ${Math.max(...ratios)}`);
 });
