@@ -75,10 +75,6 @@ export function clusterDescend(c: Compiled, assign: Int32Array, slaMs: number, o
   if (!c.priced) return false;
   const used = usage(c, assign);
   const inCluster = new Uint8Array(c.n);
-  const rank = new Int32Array(c.n);
-  c.order.forEach((i, h) => {
-    rank[i] = h;
-  });
   const end = new Float64Array(c.n);
   const live = new LiveSchedule(c, assign, slaMs);
   let improved = false;
@@ -119,7 +115,7 @@ export function clusterDescend(c: Compiled, assign: Int32Array, slaMs: number, o
         bestDelta = delta;
       }
     }
-    if (best >= 0) group.sort((x, y) => rank[x]! - rank[y]!);
+    if (best >= 0) group.sort((x, y) => c.rank[x]! - c.rank[y]!);
     if (best >= 0 && groupFits(c, assign, live.ef, live.ls, group, inCluster, best, slaMs, end)) {
       for (const i of group) assign[i] = best;
       if (live.update(group) > slaMs + EPS) {

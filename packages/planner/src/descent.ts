@@ -105,37 +105,52 @@ export function descend(
   // After the first sweep, only tasks next to a move (or moved) are visited again: elsewhere the
   // prices are unchanged and windows rarely widen.
   let visit = only ? Uint8Array.from(only) : new Uint8Array(c.n).fill(1);
+  // Kept across sweeps: a sweep changes no finish before its first visited task (every task that
+  // moved in the last sweep is visited again), nor a latest start after its last move.
+  const ef = new Float64Array(c.n);
+  const ls = new Float64Array(c.n);
+  let first = 0;
+  let lastMove = c.n - 1;
   for (let round = 0; round < 8; round++) {
-    const ls = latestStarts(c, assign, slaMs);
-    const ef = new Float64Array(c.n);
+    latestStarts(c, assign, slaMs, ls, lastMove);
     const next = new Uint8Array(c.n);
-    let moved = false;
-    for (const i of c.order) {
+    let nextFirst = c.n;
+    lastMove = -1;
+    for (let h = first; h < c.n; h++) {
+      const i = c.order[h]!;
       if (visit[i]) {
         const k = bestSingleMove(c, assign, used, ef, ls, slaMs, tables, i, around);
         if (k >= 0) {
           used[assign[i]!]! -= c.units[i]![assign[i]!]!;
           used[k]! += c.units[i]![k]!;
           assign[i] = k;
-          moved = true;
-          markAround(c, i, next, only);
+          lastMove = h;
+          nextFirst = Math.min(nextFirst, markAround(c, i, next, only));
         }
       }
       ef[i] = startOf(c, assign, ef, i, assign[i]!) + c.p.timeMs[i]![assign[i]!]!;
     }
-    if (!moved) return;
+    if (lastMove < 0) return;
     visit = next;
+    first = nextFirst;
   }
 }
 
-/** Marks task i and its neighbours in `out` (those in `only`, when given). */
-function markAround(c: Compiled, i: number, out: Uint8Array, only?: Uint8Array): void {
+/**
+ * Marks task i and its neighbours in `out` (those in `only`, when given); returns the earliest
+ * position in the topological order it marked (c.n if none).
+ */
+function markAround(c: Compiled, i: number, out: Uint8Array, only?: Uint8Array): number {
+  let first = c.n;
   const mark = (x: number) => {
-    if (!only || only[x]) out[x] = 1;
+    if (only && !only[x]) return;
+    out[x] = 1;
+    first = Math.min(first, c.rank[x]!);
   };
   mark(i);
   for (const e of c.predEdges[i]!) mark(c.edges[e]!.u);
   for (const e of c.succEdges[i]!) mark(c.edges[e]!.v);
+  return first;
 }
 
 /**

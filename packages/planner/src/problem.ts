@@ -69,7 +69,10 @@ export interface Compiled {
   p: PlacementProblem;
   n: number;
   m: number;
+  /** The tasks in a topological order. */
   order: number[];
+  /** Each task's position in `order`. */
+  rank: Int32Array;
   edges: CompiledEdge[];
   predEdges: number[][];
   succEdges: number[][];
@@ -253,7 +256,11 @@ export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
   for (let i = 0; i < n; i++) compileTask(p, i, rate, coef[i]!, units[i]!);
   const cap = p.classes.map((c) => c.count ?? Infinity);
   const priced = anyPriced(edges, gamma);
-  return { p, n, m, order, edges, predEdges, succEdges, coef, units, cap, gamma, priced, rate };
+  const rank = new Int32Array(n);
+  order.forEach((i, h) => {
+    rank[i] = h;
+  });
+  return { p, n, m, order, rank, edges, predEdges, succEdges, coef, units, cap, gamma, priced, rate };
 }
 
 function topoOrder(n: number, edges: { u: number; v: number }[], tasks: TaskSpec[]): number[] {

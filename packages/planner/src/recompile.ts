@@ -132,6 +132,7 @@ function recompile(prev: Compiled, next: PlacementProblem, change: Change): Comp
     n,
     m,
     order: prev.order,
+    rank: prev.rank,
     edges,
     predEdges: prev.predEdges,
     succEdges: prev.succEdges,

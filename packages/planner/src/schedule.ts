@@ -31,10 +31,19 @@ export function forward(c: Compiled, assign: Int32Array): Schedule {
   return { es, ef, latencyMs };
 }
 
-/** Latest start per task such that every task still finishes by `deadline`. */
-export function latestStarts(c: Compiled, assign: Int32Array, deadline: number): Float64Array {
-  const ls = new Float64Array(c.n);
-  for (let h = c.n - 1; h >= 0; h--) {
+/**
+ * Latest start per task such that every task still finishes by `deadline`. Into `ls` when given,
+ * recomputing only the tasks up to position `last` of the topological order (those after it must
+ * be current there: no task after it has changed class since).
+ */
+export function latestStarts(
+  c: Compiled,
+  assign: Int32Array,
+  deadline: number,
+  ls = new Float64Array(c.n),
+  last = c.n - 1,
+): Float64Array {
+  for (let h = last; h >= 0; h--) {
     const i = c.order[h]!;
     let f = deadline;
     for (const k of c.succEdges[i]!) {
@@ -115,7 +124,6 @@ export class LiveSchedule {
   readonly ef: Float64Array;
   readonly ls: Float64Array;
   latencyMs = 0;
-  private readonly rank: Int32Array;
   private readonly pending: Uint8Array;
 
   constructor(
@@ -128,16 +136,13 @@ export class LiveSchedule {
     this.ef = s.ef;
     this.latencyMs = s.latencyMs;
     this.ls = latestStarts(c, assign, deadline);
-    this.rank = new Int32Array(c.n);
-    c.order.forEach((i, h) => {
-      this.rank[i] = h;
-    });
     this.pending = new Uint8Array(c.n);
   }
 
   /** Recomputes what the class changes of `moved` reach; returns the new latency. */
   update(moved: readonly number[]): number {
-    const { c, assign, es, ef, ls, rank, pending } = this;
+    const { c, assign, es, ef, ls, pending } = this;
+    const rank = c.rank;
     let lo = c.n;
     for (const i of moved) {
       pending[i] = 2;

@@ -19,6 +19,7 @@ function assertSameCompiled(a: Compiled, b: Compiled, where: string): void {
   assert.equal(a.p, b.p, where);
   assert.deepEqual([a.n, a.m, a.rate, a.gamma, a.priced], [b.n, b.m, b.rate, b.gamma, b.priced], where);
   assert.deepEqual(a.order, b.order, where);
+  assert.deepEqual(a.rank, b.rank, where);
   assert.deepEqual(a.predEdges, b.predEdges, where);
   assert.deepEqual(a.succEdges, b.succEdges, where);
   assert.deepEqual(a.coef, b.coef, where);
