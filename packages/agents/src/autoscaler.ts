@@ -1,8 +1,11 @@
 // The coordinator's control loop: every round it samples what each node's actors did (cluster.inspectNode:
-// arrivals, turns, busy time, queue), turns that into per-operator observations and per-class free
-// slots, runs the planner's `rebalance` policy (a pure function of those, the config and the clock,
-// which the fleet simulator runs too), and has the coordinator carry out what it returns.
+// arrivals, turns, busy time, queue), turns that into per-operator observations (with the other live
+// classes each op could run on, from the plan's cost estimates) and per-class free slots, runs the
+// planner's `rebalance` policy (a pure function of those, the config and the clock, which the fleet
+// simulator runs too), and has the coordinator carry out what it returns: replicas added or removed,
+// or an op moved live to another class.
 import {
+  type ClassOption,
   type OperatorObservation,
   type RebalanceAction,
   type RebalanceConfig,
@@ -38,6 +41,8 @@ export interface ScalingEvent {
   opId: string;
   kind: RebalanceAction['kind'];
   classId: string;
+  /** A move's new class. */
+  toClassId?: string;
   from: number;
   to: number;
   /** Nodes the added replicas run on, or that the removed ones ran on. */
@@ -53,6 +58,8 @@ export interface AutoscaleHost {
   records(): Deployment[];
   scaleOut(deployment: string, opId: string, nodes: string[], reason: string): Promise<void>;
   scaleIn(deployment: string, opId: string, count: number, reason: string): Promise<void>;
+  /** Moves op `opId` (a single activation) live to `node`, of another class. */
+  move(deployment: string, opId: string, node: NodeClass, reason: string): Promise<void>;
   log(line: string): void;
 }
 
@@ -136,12 +143,69 @@ export class LoadSampler {
   }
 }
 
-/** The policy's view of each op of a deployment over the last round. */
+/**
+ * The longest chain of the ops' estimated times through their dependencies, ms: what the graph's
+ * latency is made of besides transfers, so that a move changes the deployment's latency by its change.
+ */
+export function criticalPathMs(ops: readonly PlacedOp[]): number {
+  const byId = new Map(ops.map((o) => [o.id, o]));
+  const done = new Map<string, number>();
+  const visiting = new Set<string>();
+  const finish = (o: PlacedOp): number => {
+    const known = done.get(o.id);
+    if (known !== undefined) return known;
+    // A record is input from KV: a dependency on the way (a cycle) or missing counts as nothing.
+    visiting.add(o.id);
+    const before = Math.max(
+      0,
+      ...o.deps.map((d) => (byId.has(d) && !visiting.has(d) ? finish(byId.get(d)!) : 0)),
+    );
+    visiting.delete(o.id);
+    const t = before + o.estimatedMs;
+    done.set(o.id, t);
+    return t;
+  };
+  return Math.max(0, ...ops.map((o) => finish(o)));
+}
+
+/**
+ * The other live classes op `op` could run on, with a device's price and a service time there: the
+ * cost model's ratio between that class and the op's own, applied to `serviceMs` (what the op takes
+ * where it runs), so that a measured time is compared with a measured-like one. The plan's estimates
+ * already leave out classes a placement hint or the op's kind rules out.
+ */
+function alternativesOf(
+  d: Deployment,
+  op: PlacedOp,
+  serviceMs: number,
+  live: ReadonlySet<string>,
+): ClassOption[] {
+  const raw = d.rawMs[op.id];
+  const here = raw?.[op.classId];
+  if (!raw || typeof here !== 'number' || !(here > 0)) return [];
+  const scale = serviceMs / here;
+  return Object.entries(raw).flatMap(([classId, ms]) =>
+    // A class the op cannot (or may not) run on is estimated at Infinity, null once the record went
+    // through JSON.
+    classId !== op.classId &&
+    live.has(classId) &&
+    typeof ms === 'number' &&
+    ms > 0 &&
+    Number.isFinite(ms * scale) &&
+    Number.isFinite(d.usdPerHour[classId])
+      ? [{ classId, serviceMs: ms * scale, usdPerHour: d.usdPerHour[classId]! }]
+      : [],
+  );
+}
+
+/** The policy's view of each op of a deployment over the last round; `live`: the classes nodes offer now. */
 export function observeDeployment(
   d: Deployment,
   deltas: ReadonlyMap<string, Delta>,
   dtMs: number,
+  live: ReadonlySet<string> = new Set(),
 ): OperatorObservation[] {
+  const slack = Math.max(0, d.slaMs - d.latencyMs);
   return d.ops.map((op) => {
     let arrived = 0;
     let processed = 0;
@@ -156,21 +220,29 @@ export function observeDeployment(
       busyMs += x.busyMs;
       depth += x.depth;
     }
+    // With nothing finished this round, the plan's estimate stands in for the service time.
+    const serviceMs = processed > 0 ? busyMs / processed : op.estimatedMs;
     return {
       opId: op.id,
       classId: op.classId,
       replicas: all.length,
       arrivalPerS: (arrived * 1000) / dtMs,
-      // With nothing finished this round, the plan's estimate stands in for the service time.
-      serviceMs: processed > 0 ? busyMs / processed : op.estimatedMs,
+      serviceMs,
       queueDepth: depth,
       // Stateful ops keep per-key state in one activation: they are never replicated.
       pinned: op.attrs.pinned === true || op.actorType === 'op-vector',
+      usdPerHour: d.usdPerHour[op.classId],
+      alternatives: alternativesOf(d, op, serviceMs, live),
+      // On the critical path or not, taking the graph's slack as well keeps the SLA.
+      budgetMs: op.estimatedMs + slack,
     };
   });
 }
 
-/** Slots each node of `nodes` has free: its device's slots less the busy time its actors used per ms. */
+/**
+ * Slots each node of `nodes` has free: its device's slots less the busy time its actors used per ms
+ * (a fraction: a replica needs a whole one, a move the share of one its load takes).
+ */
 export function freeSlotsByNode(
   nodes: readonly NodeClass[],
   deltas: ReadonlyMap<string, Delta>,
@@ -178,25 +250,58 @@ export function freeSlotsByNode(
 ): Map<string, number> {
   const busy = new Map<string, number>();
   for (const x of deltas.values()) busy.set(x.node, (busy.get(x.node) ?? 0) + x.busyMs / dtMs);
-  return new Map(nodes.map((n) => [n.nodeId, Math.max(0, Math.floor(n.slots - (busy.get(n.nodeId) ?? 0)))]));
+  return new Map(nodes.map((n) => [n.nodeId, Math.max(0, n.slots - (busy.get(n.nodeId) ?? 0))]));
 }
 
 /**
- * Nodes for `count` new replicas of `op`: those of its class with the most free slots first, a node
- * that runs none of the op's replicas before one that does; each replica takes one slot.
+ * Per class, what the policy may use: `slots`, whole free slots summed over its nodes (a replica
+ * cannot span nodes), and `share`, the most any one node has free (what a moved op's load may take).
+ */
+export function classRoom(
+  nodes: readonly NodeClass[],
+  free: ReadonlyMap<string, number>,
+): { slots: Record<string, number>; share: Record<string, number> } {
+  const slots: Record<string, number> = {};
+  const share: Record<string, number> = {};
+  for (const n of nodes) {
+    const f = free.get(n.nodeId) ?? 0;
+    slots[n.classId] = (slots[n.classId] ?? 0) + Math.floor(f);
+    share[n.classId] = Math.max(share[n.classId] ?? 0, f);
+  }
+  return { slots, share };
+}
+
+/** The node of class `classId` with the most free slots, for an op moving there. */
+export function nodeForMove(
+  nodes: readonly NodeClass[],
+  free: Map<string, number>,
+  classId: string,
+): NodeClass | undefined {
+  return nodes
+    .filter((n) => n.classId === classId)
+    .sort(
+      (a, b) => (free.get(b.nodeId) ?? 0) - (free.get(a.nodeId) ?? 0) || a.nodeId.localeCompare(b.nodeId),
+    )[0];
+}
+
+/**
+ * Nodes for `count` new replicas of `op` on class `classId` (its own by default): those with the most
+ * free slots first, a node that runs none of the op's replicas before one that does; each replica
+ * takes one slot.
  */
 export function nodesForReplicas(
   op: PlacedOp,
   count: number,
   nodes: readonly NodeClass[],
   free: Map<string, number>,
+  classId = op.classId,
 ): string[] {
   const hosting = new Map<string, number>();
   for (const r of replicasOf(op)) hosting.set(r.node, (hosting.get(r.node) ?? 0) + 1);
   const out: string[] = [];
   for (let k = 0; k < count; k++) {
     const best = nodes
-      .filter((n) => n.classId === op.classId && (free.get(n.nodeId) ?? 0) > 0)
+      .filter((n) => n.classId === classId && (free.get(n.nodeId) ?? 0) >= 1)
       .sort(
         (a, b) =>
           (hosting.get(a.nodeId) ?? 0) - (hosting.get(b.nodeId) ?? 0) ||
@@ -261,22 +366,30 @@ export class Autoscaler {
     );
     if (!sample) return;
     const free = freeSlotsByNode(nodes, sample.deltas, sample.dtMs);
-    const freeByClass: Record<string, number> = {};
-    for (const n of nodes) freeByClass[n.classId] = (freeByClass[n.classId] ?? 0) + (free.get(n.nodeId) ?? 0);
+    const { slots: freeByClass, share: shareByClass } = classRoom(nodes, free);
+    const live = new Set(nodes.map((n) => n.classId));
     for (const d of this.#host.records()) {
-      const observations = observeDeployment(d, sample.deltas, sample.dtMs);
+      const observations = observeDeployment(d, sample.deltas, sample.dtMs, live);
       const result = rebalance(
         observations,
         freeByClass,
         this.#options.rebalance ?? {},
         now,
         this.#state.get(d.name),
+        shareByClass,
       );
       this.#state.set(d.name, result.state);
       for (const a of result.actions) {
         const op = d.ops.find((o) => o.id === a.opId)!;
         if (a.kind === 'scale-in') {
           await this.#host.scaleIn(d.name, a.opId, a.from - a.to, a.reason);
+          continue;
+        }
+        if (a.kind === 'move') {
+          const node = nodeForMove(nodes, free, a.toClassId!);
+          if (!node) continue;
+          free.set(node.nodeId, Math.max(0, (free.get(node.nodeId) ?? 0) - 1));
+          await this.#host.move(d.name, a.opId, node, a.reason);
           continue;
         }
         const targets = nodesForReplicas(op, a.to - a.from, nodes, free);

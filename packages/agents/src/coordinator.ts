@@ -1,7 +1,13 @@
 import type { KV } from '@nats-io/kv';
 import { CorrectionTable } from '@stitch/cost';
 import type { Cluster, MembershipEvent } from '@stitch/runtime';
-import { type AutoscaleOptions, Autoscaler, replicasOf, type ScalingEvent } from './autoscaler.js';
+import {
+  type AutoscaleOptions,
+  Autoscaler,
+  criticalPathMs,
+  replicasOf,
+  type ScalingEvent,
+} from './autoscaler.js';
 import {
   type Deployment,
   deploymentsBucketName,
@@ -15,7 +21,7 @@ import { LEASE_KEY, LeaderLease } from './leadership.js';
 import { MembershipWatch } from './membership-watch.js';
 import { normaliseNatsUrl } from './op-config.js';
 import type { OpConfig } from './ops.js';
-import { type Analysed, classifyNodes, type OpReplica, type PlacedOp } from './placement.js';
+import { type Analysed, classifyNodes, type NodeClass, type OpReplica, type PlacedOp } from './placement.js';
 import { SolverPool } from './solver-pool.js';
 import { inSpan } from './tracing.js';
 
@@ -169,6 +175,7 @@ export class Coordinator {
         records: () => [...this.#deployments.values()].map((d) => d.record),
         scaleOut: (name, opId, nodes, reason) => this.#scaleOut(name, opId, nodes, reason),
         scaleIn: (name, opId, count, reason) => this.#scaleIn(name, opId, count, reason),
+        move: (name, opId, node, reason) => this.#moveToClass(name, opId, node, reason),
         log: (line) => this.#log(line),
       },
       options.autoscale ?? {},
@@ -743,11 +750,90 @@ export class Coordinator {
     });
   }
 
+  /**
+   * Moves op `opId` (one activation, no replicas) live to `node`, of another class, as the control
+   * loop asks: the record names the op's new class, node and estimate (the plan's, scaled as for its
+   * old class) before the move, and is saved once the op answers there; a failed move leaves both.
+   */
+  #moveToClass(name: string, opId: string, node: NodeClass, reason: string): Promise<void> {
+    return this.#scaling(name, opId, 'move', reason, async (d, op, t0) => {
+      if ((op.replicas?.length ?? 0) > 0 || op.classId === node.classId) return;
+      const old = d.record;
+      const raw = old.rawMs[opId] ?? {};
+      const here = raw[op.classId];
+      const estimatedMs =
+        (raw[node.classId] ?? op.estimatedMs) * (here && here > 0 ? op.estimatedMs / here : 1);
+      const moved: PlacedOp = {
+        ...op,
+        classId: node.classId,
+        node: node.nodeId,
+        modelled: node.modelled,
+        estimatedMs,
+        usdPerRequest: (estimatedMs / 3.6e6) * (old.usdPerHour[node.classId] ?? 0),
+      };
+      const ops = old.ops.map((o) => (o.id === opId ? moved : o));
+      const next: Deployment = {
+        ...old,
+        ops,
+        version: old.version + 1,
+        latencyMs: old.latencyMs + criticalPathMs(ops) - criticalPathMs(old.ops),
+        usdPerRequest: old.usdPerRequest + moved.usdPerRequest - op.usdPerRequest,
+      };
+      d.record = next;
+      let phases: MovePhases;
+      try {
+        phases = await this.#move(next, opId, op.node);
+      } catch (err) {
+        d.record = old;
+        this.#metrics.movesFailed++;
+        this.#log(
+          `move of ${name}/${opId} to ${node.nodeId} (${node.classId}) failed: ${(err as Error).message}`,
+        );
+        return;
+      }
+      await this.#save(next);
+      const ev: MigrationEvent = {
+        deployment: name,
+        reason,
+        moved: [
+          {
+            opId,
+            from: op.node,
+            to: node.nodeId,
+            fromClass: op.classId,
+            toClass: node.classId,
+            phases: roundPhases(phases),
+          },
+        ],
+        ms: performance.now() - t0,
+        at: Date.now(),
+      };
+      this.#keep(this.migrations, ev);
+      this.#metrics.migrations++;
+      this.#metrics.operatorsMoved++;
+      if (phases.how === 'live') this.#metrics.operatorsMovedLive++;
+      this.#recordScaling(
+        {
+          deployment: name,
+          opId,
+          kind: 'move',
+          classId: op.classId,
+          toClassId: node.classId,
+          from: 1,
+          to: 1,
+        },
+        [node.nodeId],
+        reason,
+        t0,
+      );
+    });
+  }
+
   /** One scaling change of op `opId`: a span, in the coordinator's serial queue, only while it leads. */
   #scaling(
     name: string,
     opId: string,
-    scale: 'out' | 'in',
+    scale: 'out' | 'in' | 'move',
     reason: string,
     change: (d: { record: Deployment }, op: PlacedOp, t0: number) => Promise<void>,
   ): Promise<void> {
@@ -796,7 +882,9 @@ export class Coordinator {
     const ev: ScalingEvent = { ...change, nodes, reason, at: Date.now(), ms: tenth(performance.now() - t0) };
     this.#keep(this.scalings, ev);
     this.#log(
-      `${ev.kind} ${ev.deployment}/${ev.opId} (${ev.classId}) ${ev.from}→${ev.to} replica(s) on ${nodes.join(', ')} in ${ev.ms} ms: ${reason}`,
+      ev.kind === 'move'
+        ? `move ${ev.deployment}/${ev.opId} ${ev.classId}→${ev.toClassId} to ${nodes.join(', ')} in ${ev.ms} ms: ${reason}`
+        : `${ev.kind} ${ev.deployment}/${ev.opId} (${ev.classId}) ${ev.from}→${ev.to} replica(s) on ${nodes.join(', ')} in ${ev.ms} ms: ${reason}`,
     );
   }
 

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { NodeInspection } from '@stitch/runtime';
-import { freeSlotsByNode, LoadSampler, nodesForReplicas, observeDeployment } from '../src/autoscaler.js';
+import {
+  classRoom,
+  criticalPathMs,
+  freeSlotsByNode,
+  LoadSampler,
+  nodeForMove,
+  nodesForReplicas,
+  observeDeployment,
+} from '../src/autoscaler.js';
 import type { Deployment } from '../src/deployment.js';
 import type { NodeClass, PlacedOp } from '../src/placement.js';
 
@@ -81,14 +89,24 @@ test('the sampler gives deltas over its window; a restarted activation counts fr
 });
 
 test('observations add up every replica of an op; free slots are the slots less the busy time', () => {
-  const deployment = { ops: [op([{ actorId: 'd-r1', node: 'b' }])] } as unknown as Deployment;
+  const deployment = {
+    ops: [op([{ actorId: 'd-r1', node: 'b' }])],
+    slaMs: 1000,
+    latencyMs: 600,
+    usdPerHour: { gaudi3: 2, h100: 6, cpu: 0.1, b200: 9 },
+    // The plan's estimate on gaudi3 (70 ms) is twice the raw one: the other classes' scale the same.
+    // b200 may not run it (a hint, or its kind): Infinity in the plan, null once the record went
+    // through JSON.
+    rawMs: { decode: { gaudi3: 35, h100: 20, cpu: 400, b200: null } },
+  } as unknown as Deployment;
   const s = new LoadSampler(1000);
   s.sample([inspection('a', [['d', 0, 0, 0, 0]]), inspection('b', [['d-r1', 0, 0, 0, 0]])], 0);
   const { deltas, dtMs } = s.sample(
     [inspection('a', [['d', 10, 10, 700, 3]]), inspection('b', [['d-r1', 8, 8, 560, 1]])],
     1000,
   )!;
-  const [o] = observeDeployment(deployment, deltas, dtMs);
+  // cpu has no live node now: it is no alternative; nor is b200.
+  const [o] = observeDeployment(deployment, deltas, dtMs, new Set(['gaudi3', 'h100', 'b200']));
   assert.deepEqual(o, {
     opId: 'decode',
     classId: 'gaudi3',
@@ -97,6 +115,10 @@ test('observations add up every replica of an op; free slots are the slots less 
     serviceMs: 70,
     queueDepth: 4,
     pinned: false,
+    usdPerHour: 2,
+    alternatives: [{ classId: 'h100', serviceMs: 40, usdPerHour: 6 }],
+    // Its own estimate plus the graph's 400 ms of slack under the SLA.
+    budgetMs: 470,
   });
   const nodes: NodeClass[] = ['a', 'b', 'c'].map((nodeId) => ({
     nodeId,
@@ -105,15 +127,21 @@ test('observations add up every replica of an op; free slots are the slots less 
     load: 0,
     slots: 2,
   }));
-  // a: 0.7 of a slot busy → 1 free; b: 0.56 → 1; c: idle → 2.
+  // a: 0.7 of a slot busy → 1.3 free; b: 0.56 → 1.44; c: idle → 2.
+  const free = freeSlotsByNode(nodes, deltas, dtMs);
   assert.deepEqual(
-    [...freeSlotsByNode(nodes, deltas, dtMs)],
+    [...free].map(([n, f]) => [n, Math.round(f * 100) / 100]),
     [
-      ['a', 1],
-      ['b', 1],
+      ['a', 1.3],
+      ['b', 1.44],
       ['c', 2],
     ],
   );
+  // Whole slots for replicas, summed; the largest share of one node for a move.
+  assert.deepEqual(classRoom(nodes, free), { slots: { gaudi3: 4 }, share: { gaudi3: 2 } });
+  // A move goes to the node of the class with the most free slots.
+  assert.equal(nodeForMove(nodes, free, 'gaudi3')?.nodeId, 'c');
+  assert.equal(nodeForMove(nodes, free, 'h100'), undefined);
 });
 
 test('new replicas go to nodes of the class without one first, then by free slots, never past them', () => {
@@ -123,18 +151,28 @@ test('new replicas go to nodes of the class without one first, then by free slot
     { nodeId: 'h', classId: 'h100', modelled: true, load: 0, slots: 4 },
   ];
   const free = new Map([
-    ['a', 1],
+    ['a', 1.5],
     ['b', 2],
     ['h', 4],
   ]);
-  // b first (it runs none of the op), then a and b tie (one each, one slot free each), then b.
+  // b first (it runs none of the op), then a and b tie (one each, one slot free each); then a has
+  // half a slot left, which no replica can take.
   assert.deepEqual(nodesForReplicas(op(), 4, nodes, free), ['b', 'a', 'b']);
   assert.deepEqual(
     [...free],
     [
-      ['a', 0],
+      ['a', 0.5],
       ['b', 0],
       ['h', 4],
     ],
   );
+});
+
+test('the critical path is the longest chain of estimates through the dependencies', () => {
+  const at = (id: string, ms: number, deps: string[]) => ({ ...op(), id, estimatedMs: ms, deps });
+  // a(10) → b(30) → d(5); a → c(50) → d: 10 + 50 + 5.
+  const ops = [at('a', 10, []), at('b', 30, ['a']), at('c', 50, ['a']), at('d', 5, ['b', 'c'])];
+  assert.equal(criticalPathMs(ops), 65);
+  // A record from KV with a cycle or a missing dependency still gives a number.
+  assert.equal(criticalPathMs([at('x', 5, ['y']), at('y', 7, ['x']), at('z', 1, ['nowhere'])]), 12);
 });

@@ -13,6 +13,7 @@ export type { Placement, PlanFeasible, PlanInfeasible, PlanOptions, PlanResult, 
 export { planExact, planHeuristic } from './plan.js';
 export type { ClassSpec, EdgeSpec, PlacementProblem, TaskSpec } from './problem.js';
 export type {
+  ClassOption,
   OperatorObservation,
   RebalanceAction,
   RebalanceConfig,

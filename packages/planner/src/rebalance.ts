@@ -2,7 +2,10 @@
 // class and a clock, returning the changes to make and the state to pass to the next round. The live
 // coordinator and the fleet simulator run this same code. It scales an operator's replicas toward a
 // target utilisation, with hysteresis (scale out above one threshold, in below a lower one), a cooldown
-// per operator (long before a scale-in, short before a scale-out), a cap on changes per round, pinned operators left alone, and a reason for each change.
+// per operator (long before a scale-in, short before a scale-out), a cap on changes per round, pinned
+// operators left alone, and a reason for each change. Given the other classes an operator could run
+// on, it also moves a single-replica operator: to another class with room when its own is full, and
+// back to a cheaper one when its load has fallen (both within the operator's latency budget).
 import { PlanError, PlanErrorCode } from './errors.js';
 
 /** One operator as measured over the last window. */
@@ -18,6 +21,21 @@ export interface OperatorObservation {
   queueDepth: number;
   /** Never changed by the policy (placement pinned by the graph or the user). */
   pinned?: boolean;
+  /** Price of one device of the op's own class per hour (without it the op is never moved to a cheaper class). */
+  usdPerHour?: number;
+  /** Other classes the op could run on; with them the policy may move it (a single replica only). */
+  alternatives?: readonly ClassOption[];
+  /** The longest service time the op may have on another class and the graph keep its SLA, ms. */
+  budgetMs?: number;
+}
+
+/** A class an operator could move to, as the cost model estimates it there. */
+export interface ClassOption {
+  classId: string;
+  /** Estimated service time of one request there, ms. */
+  serviceMs: number;
+  /** Price of one device of the class per hour. */
+  usdPerHour: number;
 }
 
 export interface RebalanceConfig {
@@ -43,12 +61,20 @@ export interface RebalanceConfig {
   maxChangesPerRound?: number;
   /** @default 16 */
   maxReplicas?: number;
+  /**
+   * Moves an idle operator to another class only when a request there costs at most this fraction of
+   * what it costs where it runs (service time × device price): the margin keeps it from moving back
+   * and forth between near-equal classes. @default 0.8
+   */
+  shedBelow?: number;
 }
 
 export interface RebalanceAction {
-  kind: 'scale-out' | 'scale-in';
+  /** `move`: the op's one replica goes from `classId` to `toClassId` (from = to = 1). */
+  kind: 'scale-out' | 'scale-in' | 'move';
   opId: string;
   classId: string;
+  toClassId?: string;
   from: number;
   to: number;
   reason: string;
@@ -76,6 +102,7 @@ function resolve(c: RebalanceConfig) {
     drainMs: c.drainMs ?? 5_000,
     maxChangesPerRound: c.maxChangesPerRound ?? 2,
     maxReplicas: c.maxReplicas ?? 16,
+    shedBelow: c.shedBelow ?? 0.8,
   };
   const bad = (what: string) => new PlanError(PlanErrorCode.Input, `rebalance config: ${what}`);
   if (!(r.scaleInBelow > 0 && r.scaleInBelow < r.targetUtilisation && r.targetUtilisation < r.scaleOutAbove))
@@ -90,6 +117,7 @@ function resolve(c: RebalanceConfig) {
   ] as const)
     if (!(Number.isFinite(v) && v >= 0)) throw bad(`${k} must be a finite number ≥ 0`);
   if (!(Number.isFinite(r.drainMs) && r.drainMs > 0)) throw bad('drainMs must be a finite number > 0');
+  if (!(r.shedBelow > 0 && r.shedBelow < 1)) throw bad('shedBelow must be between 0 and 1');
   for (const [k, v] of [
     ['maxChangesPerRound', r.maxChangesPerRound],
     ['maxReplicas', r.maxReplicas],
@@ -104,17 +132,70 @@ function checkObservation(o: OperatorObservation): void {
     typeof o.classId === 'string' &&
     Number.isSafeInteger(o.replicas) &&
     o.replicas >= 1 &&
-    [o.arrivalPerS, o.serviceMs, o.queueDepth].every((x) => Number.isFinite(x) && x >= 0);
+    [o.arrivalPerS, o.serviceMs, o.queueDepth].every((x) => Number.isFinite(x) && x >= 0) &&
+    (o.alternatives ?? []).every(
+      (a) =>
+        typeof a?.classId === 'string' &&
+        [a.serviceMs, a.usdPerHour].every((x) => Number.isFinite(x) && x >= 0),
+    );
   if (!ok)
     throw new PlanError(
       PlanErrorCode.Input,
-      `observation ${JSON.stringify(o?.opId)}: needs opId, classId, replicas ≥ 1 and finite arrivalPerS, serviceMs, queueDepth ≥ 0`,
+      `observation ${JSON.stringify(o?.opId)}: needs opId, classId, replicas ≥ 1, finite arrivalPerS, serviceMs, queueDepth ≥ 0, and alternatives with a classId and finite serviceMs, usdPerHour ≥ 0`,
     );
 }
 
+type Candidate = RebalanceAction & { urgency: number; observed: OperatorObservation };
+
+const pct = (x: number) => `${Math.round(x * 100)} %`;
+const requestCost = (x: { serviceMs: number; usdPerHour: number }) => x.serviceMs * x.usdPerHour;
+
+/** Classes the op may move to: another class, within its latency budget (or no slower without one). */
+function movable(o: OperatorObservation): ClassOption[] {
+  const budget = o.budgetMs ?? o.serviceMs;
+  return (o.alternatives ?? []).filter((a) => a.classId !== o.classId && a.serviceMs <= budget);
+}
+
 /**
- * One round of the control loop. `freeSlots[classId]`: replicas that class can still take (devices
- * with room); a scale-out never exceeds it, and what a round scales in frees slots only next round.
+ * For an idle op: the class where a request costs least, if that is under `shedBelow` of what it
+ * costs here and the op's load would keep it under the target utilisation there.
+ */
+function cheaperClass(o: OperatorObservation, c: ReturnType<typeof resolve>): ClassOption | undefined {
+  if (o.usdPerHour === undefined) return undefined;
+  const here = requestCost({ serviceMs: o.serviceMs, usdPerHour: o.usdPerHour });
+  return movable(o)
+    .filter(
+      (a) =>
+        requestCost(a) <= c.shedBelow * here && (o.arrivalPerS * a.serviceMs) / 1000 <= c.targetUtilisation,
+    )
+    .sort((a, b) => requestCost(a) - requestCost(b) || a.serviceMs - b.serviceMs)[0];
+}
+
+/**
+ * For an op whose class is full: a class with a free slot, preferring one with room for every replica
+ * the op's load needs there, then the cheapest request, then the fastest.
+ */
+function roomierClass(
+  o: OperatorObservation,
+  room: (classId: string) => number,
+  c: ReturnType<typeof resolve>,
+): ClassOption | undefined {
+  const neededOn = (a: ClassOption) =>
+    Math.ceil(
+      ((o.arrivalPerS * a.serviceMs) / 1000 + (o.queueDepth * a.serviceMs) / c.drainMs) / c.targetUtilisation,
+    );
+  const fits = (a: ClassOption) => (room(a.classId) >= neededOn(a) ? 0 : 1);
+  return movable(o)
+    .filter((a) => room(a.classId) >= 1)
+    .sort((a, b) => fits(a) - fits(b) || requestCost(a) - requestCost(b) || a.serviceMs - b.serviceMs)[0];
+}
+
+/**
+ * One round of the control loop. `freeSlots[classId]`: replicas that class can still take (whole
+ * free slots of its devices); a scale-out never exceeds it, nor does a move of an op whose class is
+ * full. `freeShare[classId]`: the largest free share of one of its devices (slots less the busy time
+ * on them; by default `freeSlots`), which a move back to a cheaper class needs for the op's load at
+ * the target utilisation. What a round scales in frees slots only next round.
  */
 export function rebalance(
   observations: readonly OperatorObservation[],
@@ -122,14 +203,16 @@ export function rebalance(
   config: RebalanceConfig,
   now: number,
   state: RebalanceState = { changedAt: {} },
+  freeShare: Readonly<Record<string, number>> = freeSlots,
 ): RebalanceResult {
   const c = resolve(config);
-  const candidates: (RebalanceAction & { urgency: number })[] = [];
+  const candidates: Candidate[] = [];
   for (const o of observations) {
     checkObservation(o);
     if (o.pinned) continue;
     const ago = (t: number | undefined) => (t === undefined ? Number.POSITIVE_INFINITY : now - t);
-    if (ago(state.changedAt[o.opId]) < c.scaleOutCooldownMs) continue;
+    const sinceChange = ago(state.changedAt[o.opId]);
+    if (sinceChange < c.scaleOutCooldownMs) continue;
     const sinceOut = ago(state.scaledOutAt?.[o.opId]);
     const load = (o.arrivalPerS * o.serviceMs) / 1000; // busy replicas needed at 100 % utilisation
     const utilisation = load / o.replicas;
@@ -138,7 +221,6 @@ export function rebalance(
     const backlog = (o.queueDepth * o.serviceMs) / c.drainMs;
     const needed = Math.max(1, Math.min(c.maxReplicas, Math.ceil((load + backlog) / c.targetUtilisation)));
     const queued = o.queueDepth / o.replicas;
-    const pct = (x: number) => `${Math.round(x * 100)} %`;
     // A deep queue counts only while the op is itself busy (above the scale-in threshold): the queue of
     // an op that is mostly idle waits on something else (its device, its inputs), which more replicas
     // of it would not fix — and scaling such an op out and back in is flapping.
@@ -153,13 +235,12 @@ export function rebalance(
         to: Math.min(to, c.maxReplicas),
         reason: `utilisation ${pct(utilisation)}${deep ? `, ${queued.toFixed(1)} queued per replica` : ''} over ${o.replicas} replica(s); ${needed} give ${pct(load / Math.max(needed, 1))}${backlog > 0 ? ` and drain the queue within ${c.drainMs / 1000} s` : ''}`,
         urgency: Math.max(utilisation, queued / c.queuePerReplica),
+        observed: o,
       });
-    } else if (
-      utilisation < c.scaleInBelow &&
-      o.replicas > needed &&
-      queued === 0 &&
-      sinceOut >= c.cooldownMs
-    ) {
+      continue;
+    }
+    const idle = utilisation < c.scaleInBelow && queued === 0 && sinceOut >= c.cooldownMs;
+    if (idle && o.replicas > needed) {
       candidates.push({
         kind: 'scale-in',
         opId: o.opId,
@@ -168,29 +249,73 @@ export function rebalance(
         to: needed,
         reason: `utilisation ${pct(utilisation)} over ${o.replicas} replica(s); ${needed} give ${pct(load / needed)}`,
         urgency: -utilisation,
+        observed: o,
       });
+      continue;
     }
+    const cheaper = idle && o.replicas === 1 && sinceChange >= c.cooldownMs ? cheaperClass(o, c) : undefined;
+    if (cheaper)
+      candidates.push({
+        kind: 'move',
+        opId: o.opId,
+        classId: o.classId,
+        toClassId: cheaper.classId,
+        from: 1,
+        to: 1,
+        reason: `utilisation ${pct(utilisation)}: a request costs ${pct(requestCost(cheaper) / requestCost({ serviceMs: o.serviceMs, usdPerHour: o.usdPerHour! }))} of this on ${cheaper.classId} (${cheaper.serviceMs.toFixed(1)} ms there)`,
+        urgency: -utilisation,
+        observed: o,
+      });
   }
-  // Scale-outs first (the most loaded first), then scale-ins (the least loaded first).
-  candidates.sort((a, b) => (a.kind === b.kind ? b.urgency - a.urgency : a.kind === 'scale-out' ? -1 : 1));
+  // Scale-outs first (the most loaded first), then scale-ins, then moves to cheaper classes (the
+  // least loaded first).
+  const rank = { 'scale-out': 0, 'scale-in': 1, move: 2 } as const;
+  candidates.sort((a, b) => rank[a.kind] - rank[b.kind] || b.urgency - a.urgency);
   const free: Record<string, number> = { ...freeSlots };
+  const share: Record<string, number> = { ...freeShare };
+  const room = (classId: string) => Math.max(0, Math.floor(free[classId] ?? 0));
   const actions: RebalanceAction[] = [];
   const changedAt = { ...state.changedAt };
   const scaledOutAt = { ...state.scaledOutAt };
   for (const cand of candidates) {
     if (actions.length >= c.maxChangesPerRound) break;
-    const { urgency: _u, ...action } = cand;
+    const { urgency: _u, observed, ...action } = cand;
     if (action.kind === 'scale-out') {
-      const room = Math.max(0, Math.floor(free[action.classId] ?? 0));
-      const to = Math.min(action.to, action.from + room);
-      if (to <= action.from) continue; // its class is full: a move to another class is the planner's call
-      free[action.classId] = room - (to - action.from);
-      actions.push(
-        to === action.to
-          ? action
-          : { ...action, to, reason: `${action.reason} (class ${action.classId} has room for ${room})` },
-      );
+      const to = Math.min(action.to, action.from + room(action.classId));
+      if (to > action.from) {
+        actions.push(
+          to === action.to
+            ? action
+            : {
+                ...action,
+                to,
+                reason: `${action.reason} (class ${action.classId} has room for ${to - action.from})`,
+              },
+        );
+        free[action.classId] = room(action.classId) - (to - action.from);
+      } else {
+        // Its class is full: a single replica may move to a class with room.
+        const target = observed.replicas === 1 ? roomierClass(observed, room, c) : undefined;
+        if (!target) continue;
+        actions.push({
+          kind: 'move',
+          opId: action.opId,
+          classId: action.classId,
+          toClassId: target.classId,
+          from: 1,
+          to: 1,
+          reason: `${action.reason}; class ${action.classId} is full, ${target.classId} has room (${target.serviceMs.toFixed(1)} ms there)`,
+        });
+        free[target.classId] = room(target.classId) - 1;
+      }
       scaledOutAt[action.opId] = now;
+    } else if (action.kind === 'move') {
+      const to = action.toClassId!;
+      const alt = observed.alternatives!.find((a) => a.classId === to)!;
+      const needs = (observed.arrivalPerS * alt.serviceMs) / 1000 / c.targetUtilisation;
+      if ((share[to] ?? 0) < needs) continue;
+      share[to] = (share[to] ?? 0) - needs;
+      actions.push(action);
     } else actions.push(action);
     changedAt[action.opId] = now;
   }

@@ -154,3 +154,87 @@ test('falling load is followed down in steps, the short cooldown apart, once the
   );
   assert.equal(replicas, 2);
 });
+
+// Moves between classes: an op on gaudi3 (a request there costs 80 ms × $2/h) that could run on h100
+// (40 ms × $6/h: dearer per request) or cpu (400 ms: over a 200 ms budget).
+const movableOp = (o: Partial<OperatorObservation> & { arrivalPerS: number }) =>
+  op({
+    classId: 'gaudi3',
+    replicas: 1,
+    serviceMs: 80,
+    usdPerHour: 2,
+    budgetMs: 200,
+    alternatives: [
+      { classId: 'h100', serviceMs: 40, usdPerHour: 6 },
+      { classId: 'cpu', serviceMs: 400, usdPerHour: 0.1 },
+    ],
+    ...o,
+  });
+
+test('a single replica whose class is full moves to a class with room, within its budget', () => {
+  const r = rebalance([movableOp({ arrivalPerS: 15 })], { gaudi3: 0, h100: 2, cpu: 8 }, {}, 0);
+  assert.equal(r.actions.length, 1);
+  const [a] = r.actions;
+  assert.equal(a?.kind, 'move');
+  assert.equal(a?.classId, 'gaudi3');
+  assert.equal(a?.toClassId, 'h100');
+  assert.match(a!.reason, /class gaudi3 is full, h100 has room/);
+  // cpu has room but is over the budget; with h100 full too nothing moves.
+  assert.deepEqual(
+    rebalance([movableOp({ arrivalPerS: 15 })], { gaudi3: 0, h100: 0, cpu: 8 }, {}, 0).actions,
+    [],
+  );
+  // Replicated ops are not moved (every replica would have to go).
+  assert.deepEqual(
+    rebalance([movableOp({ arrivalPerS: 30, replicas: 2 })], { gaudi3: 0, h100: 2 }, {}, 0).actions,
+    [],
+  );
+});
+
+test('an idle op moves back to the cheaper class after the long cooldown, and stays there', () => {
+  // Moved to h100 during a spike (at 0 ms); the spike is over: 1 request/s.
+  let state: RebalanceState = { changedAt: { llm: 0 }, scaledOutAt: { llm: 0 } };
+  let classId = 'h100';
+  const moves: { at: number; to: string | undefined }[] = [];
+  for (let t = 1000; t <= 60_000; t += 1000) {
+    const here = classId === 'h100' ? { serviceMs: 40, usdPerHour: 6 } : { serviceMs: 80, usdPerHour: 2 };
+    const o = movableOp({
+      arrivalPerS: 1,
+      classId,
+      ...here,
+      alternatives: [
+        { classId: 'gaudi3', serviceMs: 80, usdPerHour: 2 },
+        { classId: 'h100', serviceMs: 40, usdPerHour: 6 },
+        { classId: 'cpu', serviceMs: 400, usdPerHour: 0.1 },
+      ],
+    });
+    const r = rebalance([o], { gaudi3: 1, h100: 2, cpu: 8 }, { cooldownMs: 10_000 }, t, state);
+    state = r.state;
+    for (const a of r.actions) {
+      assert.equal(a.kind, 'move');
+      assert.match(a.reason, /a request costs 67 % of this on gaudi3/);
+      moves.push({ at: t, to: a.toClassId });
+      classId = a.toClassId!;
+    }
+  }
+  assert.deepEqual(moves, [{ at: 10_000, to: 'gaudi3' }]);
+});
+
+test('an idle op stays where it is when no class is cheaper by the margin or has room', () => {
+  const idle = movableOp({ arrivalPerS: 1 });
+  // gaudi3 is already the cheapest class within the budget.
+  assert.deepEqual(rebalance([idle], { h100: 4, cpu: 8 }, {}, 60_000).actions, []);
+  // On h100, gaudi3 is cheaper but has no room.
+  const onH100 = movableOp({
+    arrivalPerS: 1,
+    classId: 'h100',
+    serviceMs: 40,
+    usdPerHour: 6,
+    alternatives: [{ classId: 'gaudi3', serviceMs: 80, usdPerHour: 2 }],
+  });
+  assert.deepEqual(rebalance([onH100], { gaudi3: 0 }, {}, 60_000).actions, []);
+  // 80 ms × $2.85 is 95 % of 40 ms × $6: not under the 0.8 margin, not worth a move.
+  const nearly = { ...onH100, alternatives: [{ classId: 'gaudi3', serviceMs: 80, usdPerHour: 2.85 }] };
+  assert.deepEqual(rebalance([nearly], { gaudi3: 1 }, {}, 60_000).actions, []);
+  assert.throws(() => rebalance([], {}, { shedBelow: 1.2 }, 0), PlanError);
+});
