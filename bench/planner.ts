@@ -50,23 +50,21 @@ import(${JSON.stringify(plannerUrl)}).then(async ({ loadMilpSolver, planExact })
 });
 `;
 
+// Resolves once the worker has exited: a killed HiGHS run can keep its core busy for a while after
+// terminate(), and the next instance's heuristic and incremental times would pay for it.
 function solveMilp(job: Job): Promise<MilpReply> {
   return new Promise((resolve) => {
     const w = new Worker(workerSource, { eval: true, workerData: job });
     const killAfter = (job.timeLimitS + 5) * 1000;
-    const timer = setTimeout(() => {
-      void w.terminate();
-      resolve({ status: 'killed', solveMs: killAfter });
-    }, killAfter);
-    w.once('message', (m: MilpReply) => {
+    const done = (reply: MilpReply) => {
       clearTimeout(timer);
-      void w.terminate();
-      resolve(m);
-    });
+      void w.terminate().then(() => resolve(reply));
+    };
+    const timer = setTimeout(() => done({ status: 'killed', solveMs: killAfter }), killAfter);
+    w.once('message', (m: MilpReply) => done(m));
     w.once('error', (e) => {
       process.stderr.write(`milp worker failed: ${String(e)}\n`);
-      clearTimeout(timer);
-      resolve({ status: 'error', solveMs: 0 });
+      done({ status: 'error', solveMs: 0 });
     });
   });
 }

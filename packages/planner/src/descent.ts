@@ -161,7 +161,7 @@ function markAround(c: Compiled, i: number, out: Uint8Array, only?: Uint8Array):
 function bestSingleMove(
   c: Compiled,
   assign: Int32Array,
-  used: number[],
+  used: Float64Array,
   ef: Float64Array,
   ls: Float64Array,
   slaMs: number,

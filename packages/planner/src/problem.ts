@@ -81,7 +81,7 @@ export interface Compiled {
   /** Devices [i][j] the task's replicas hold at the target rate. */
   units: Float64Array[];
   /** Capacity per class (Infinity when unlimited). */
-  cap: number[];
+  cap: Float64Array;
   /** $ per ms of transfer (the paper's γ). */
   gamma: number;
   /** Whether any crossing costs something (γ > 0 or a priced edge): moves must then count edges. */
@@ -222,6 +222,14 @@ export function anyPriced(edges: readonly CompiledEdge[], gamma: number): boolea
   return false;
 }
 
+/**
+ * Device count per class (Infinity when unlimited). A typed array whether or not the counts are
+ * whole or some unlimited, so the code reading it sees one kind of array on every problem.
+ */
+export function capacities(p: PlacementProblem): Float64Array {
+  return Float64Array.from(p.classes, (c) => c.count ?? Infinity);
+}
+
 export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
   const n = p.tasks.length;
   const m = p.classes.length;
@@ -254,7 +262,7 @@ export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
   const coef = rowViews(n, m);
   const units = rowViews(n, m);
   for (let i = 0; i < n; i++) compileTask(p, i, rate, coef[i]!, units[i]!);
-  const cap = p.classes.map((c) => c.count ?? Infinity);
+  const cap = capacities(p);
   const priced = anyPriced(edges, gamma);
   const rank = new Int32Array(n);
   order.forEach((i, h) => {

@@ -98,8 +98,8 @@ export function transfersCost(c: Compiled, assign: Int32Array): number {
 }
 
 /** Devices used per class; compare with c.cap. */
-export function usage(c: Compiled, assign: Int32Array): number[] {
-  const used = new Array<number>(c.m).fill(0);
+export function usage(c: Compiled, assign: Int32Array): Float64Array {
+  const used = new Float64Array(c.m);
   for (let i = 0; i < c.n; i++) used[assign[i]!]! += c.units[i]![assign[i]!]!;
   return used;
 }
