@@ -5,74 +5,49 @@
 // request is answered once with its effect (memory.store) applied once.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { GraphRunner, watchDeployment } from '@stitch/agents';
 import {
-  Coordinator,
-  closeMemoryConnections,
-  GraphRunner,
-  memoryBucketName,
-  watchDeployment,
-} from '@stitch/agents';
-import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
-import { startOperatorNodes, TOOL_AGENT_REQUEST, toolAgentGraph } from './fixtures/operator-nodes.js';
+  type AgentCluster,
+  startAgentCluster,
+  TOOL_AGENT_REQUEST,
+  toolAgentGraph,
+} from './fixtures/operator-nodes.js';
 
-const CLUSTER = 'classmove';
 // 64 modelled output tokens (~280 ms of decode on gaudi3), 4 real ones: what the loop sees is the
 // modelled device, not this host's CPU (see coordinator-rebalance.test.ts).
 process.env.STITCH_LLM_MAX_TOKENS = '4';
 const graph = toolAgentGraph((m) => m.replace(/max_tokens = \d+ : i64/, 'max_tokens = 64 : i64'));
 
-let nats: EmbeddedNats;
-let client: Cluster;
-let coordinator: Coordinator;
-const nodes: Cluster[] = [];
+let agents: AgentCluster;
 const log: string[] = [];
 
 before(async () => {
-  nats = await startEmbeddedNats();
-  const started = await startOperatorNodes(nats.url, CLUSTER, [
-    ['node-cpu', []],
-    ['node-gaudi3', ['gaudi3:1']],
-    ['node-h100', ['h100:4']],
-  ]);
-  nodes.push(...started.values());
-  client = await connectCluster({ nats: nats.url, name: CLUSTER, log: () => undefined });
-  coordinator = new Coordinator(client, {
-    driftEvery: 1_000_000,
-    log: (line) => log.push(line),
-    autoscale: {
-      policy: 'rebalance',
-      intervalMs: 300,
-      windowMs: 2000,
-      rebalance: { cooldownMs: 1500 },
-      retireMs: 300,
+  agents = await startAgentCluster(
+    'classmove',
+    [
+      ['node-cpu', []],
+      ['node-gaudi3', ['gaudi3:1']],
+      ['node-h100', ['h100:4']],
+    ],
+    {
+      log: (line) => log.push(line),
+      autoscale: {
+        policy: 'rebalance',
+        intervalMs: 300,
+        windowMs: 2000,
+        rebalance: { cooldownMs: 1500 },
+        retireMs: 300,
+      },
     },
-  });
-  await coordinator.start();
+  );
 });
 
-after(async () => {
-  await coordinator?.stop();
-  await closeMemoryConnections();
-  await Promise.all(nodes.map((c) => c.close().catch(() => undefined)));
-  await client?.close();
-  await nats?.stop();
-});
-
-async function memoryPuts(): Promise<number> {
-  const nc = await connect({ servers: nats.url });
-  try {
-    const info = await (await jetstreamManager(nc)).streams.info(`KV_${memoryBucketName(CLUSTER)}`);
-    return info.state.last_seq;
-  } finally {
-    await nc.close();
-  }
-}
+after(() => agents?.close());
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('a burst that fills its class moves decode live to a class with room; idle, it moves back to the cheaper one', async () => {
+  const { client, coordinator } = agents;
   const d0 = await coordinator.deploy(graph);
   const current = () => coordinator.deployment(d0.name)!;
   const decode = d0.ops.find((o) => o.op === 'llm.decode')!;
@@ -80,7 +55,7 @@ test('a burst that fills its class moves decode live to a class with room; idle,
   const watch = await watchDeployment(client, d0.name);
   const runner = new GraphRunner(client, { timeoutMs: 60_000 });
   await runner.run(watch.current, 'warm-up', TOOL_AGENT_REQUEST);
-  const putsBefore = await memoryPuts();
+  const putsBefore = await agents.memoryPuts();
   let sent = 0;
   let answered = 0;
   const inFlight: Promise<void>[] = [];
@@ -123,7 +98,7 @@ test('a burst that fills its class moves decode live to a class with room; idle,
   await Promise.all(inFlight);
   assert.equal(answered, sent);
   // memory.store puts two keys per execution: exactly one execution per request.
-  assert.equal((await memoryPuts()) - putsBefore, 2 * sent);
+  assert.equal((await agents.memoryPuts()) - putsBefore, 2 * sent);
   assert.equal(watch.current().version, current().version);
   watch.close();
 });

@@ -5,19 +5,13 @@
 // (memory.store) applied once.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { type Deployment, deploymentsBucketName, GraphRunner, watchDeployment } from '@stitch/agents';
 import {
-  Coordinator,
-  closeMemoryConnections,
-  type Deployment,
-  deploymentsBucketName,
-  GraphRunner,
-  memoryBucketName,
-  watchDeployment,
-} from '@stitch/agents';
-import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
-import { startOperatorNodes, TOOL_AGENT_REQUEST, toolAgentGraph } from './fixtures/operator-nodes.js';
+  type AgentCluster,
+  startAgentCluster,
+  TOOL_AGENT_REQUEST,
+  toolAgentGraph,
+} from './fixtures/operator-nodes.js';
 
 const CLUSTER = 'rebal';
 // The tool agent with 64 output tokens: its decode takes ~280 ms on a modelled gaudi3, far longer
@@ -27,45 +21,34 @@ process.env.STITCH_LLM_MAX_TOKENS = '4';
 const graph = toolAgentGraph((m) => m.replace(/max_tokens = \d+ : i64/, 'max_tokens = 64 : i64'));
 const request = TOOL_AGENT_REQUEST;
 
-let nats: EmbeddedNats;
-let client: Cluster;
-let coordinator: Coordinator;
-const nodes: Cluster[] = [];
+let agents: AgentCluster;
 
 before(async () => {
-  nats = await startEmbeddedNats();
-  const started = await startOperatorNodes(nats.url, CLUSTER, [
-    ['node-cpu', []],
-    ['node-gaudi3-a', ['gaudi3:2']],
-    ['node-gaudi3-b', ['gaudi3:2']],
-  ]);
-  nodes.push(...started.values());
-  client = await connectCluster({ nats: nats.url, name: CLUSTER, log: () => undefined });
-  coordinator = new Coordinator(client, {
-    driftEvery: 1_000_000,
-    autoscale: {
-      policy: 'rebalance',
-      intervalMs: 300,
-      windowMs: 2000,
-      rebalance: { cooldownMs: 1500 },
-      retireMs: 300,
+  agents = await startAgentCluster(
+    CLUSTER,
+    [
+      ['node-cpu', []],
+      ['node-gaudi3-a', ['gaudi3:2']],
+      ['node-gaudi3-b', ['gaudi3:2']],
+    ],
+    {
+      autoscale: {
+        policy: 'rebalance',
+        intervalMs: 300,
+        windowMs: 2000,
+        rebalance: { cooldownMs: 1500 },
+        retireMs: 300,
+      },
     },
-  });
-  await coordinator.start();
+  );
 });
 
-after(async () => {
-  await coordinator?.stop();
-  await closeMemoryConnections();
-  await Promise.all(nodes.map((c) => c.close().catch(() => undefined)));
-  await client?.close();
-  await nats?.stop();
-});
+after(() => agents?.close());
 
 /** Activations of op `opId` the nodes host now (its first and its replicas), by actor id. */
 async function hosted(d: Deployment, opId: string): Promise<string[]> {
   const op = d.ops.find((o) => o.id === opId)!;
-  const all = await Promise.all(nodes.map((c) => client.inspectNode(c.node!.nodeId)));
+  const all = await Promise.all(agents.nodes.map((c) => agents.client.inspectNode(c.node!.nodeId)));
   return all
     .flatMap((ins) => ins?.actors ?? [])
     .filter((a) => a.type === op.actorType && (a.id === op.actorId || a.id.startsWith(`${op.actorId}-r`)))
@@ -79,19 +62,10 @@ const inRecord = (d: Deployment, opId: string) => {
   return [op.actorId, ...(op.replicas ?? []).map((r) => r.actorId)].sort();
 };
 
-async function memoryPuts(): Promise<number> {
-  const nc = await connect({ servers: nats.url });
-  try {
-    const info = await (await jetstreamManager(nc)).streams.info(`KV_${memoryBucketName(CLUSTER)}`);
-    return info.state.last_seq;
-  } finally {
-    await nc.close();
-  }
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('steady load changes nothing; a burst scales decode out and back in; no request lost or applied twice', async () => {
+  const { client, coordinator } = agents;
   const d0 = await coordinator.deploy(graph);
   const current = () => coordinator.deployment(d0.name)!;
   const decode = d0.ops.find((o) => o.op === 'llm.decode')!;
@@ -100,7 +74,7 @@ test('steady load changes nothing; a burst scales decode out and back in; no req
   const watch = await watchDeployment(client, d0.name);
   const runner = new GraphRunner(client, { timeoutMs: 60_000 });
   await runner.run(watch.current, 'warm-up', request);
-  const putsBefore = await memoryPuts();
+  const putsBefore = await agents.memoryPuts();
   let sent = 0;
   let answered = 0;
   const inFlight: Promise<void>[] = [];
@@ -151,7 +125,7 @@ test('steady load changes nothing; a burst scales decode out and back in; no req
   await Promise.all(inFlight);
   assert.equal(answered, sent);
   // memory.store puts two keys per execution: exactly one execution per request.
-  assert.equal((await memoryPuts()) - putsBefore, 2 * sent);
+  assert.equal((await agents.memoryPuts()) - putsBefore, 2 * sent);
   assert.equal(coordinator.metrics().replicasAdded, coordinator.metrics().replicasRemoved);
   // The watch saw the record the coordinator keeps now.
   assert.equal(watch.current().version, current().version);
@@ -159,6 +133,7 @@ test('steady load changes nothing; a burst scales decode out and back in; no req
 });
 
 test('a deployment watch ignores what is not a record of it, and names a deployment that does not exist', async () => {
+  const { client, coordinator } = agents;
   const d = coordinator.deployment('tool_agent')!;
   const watch = await watchDeployment(client, d.name);
   const kv = await client.kv(deploymentsBucketName(CLUSTER));

@@ -9,7 +9,8 @@ import { BadMessage } from '../errors.js';
 // none of this.
 const packr = new Packr({ useRecords: false, moreTypes: true, structuredClone: false });
 
-const TYPED_ARRAYS = [
+/** Typed-array constructors by msgpackr's type code (its 0x74 extension; an image's segment table). */
+export const TYPED_ARRAYS = [
   Int8Array,
   Uint8Array,
   Uint8ClampedArray,

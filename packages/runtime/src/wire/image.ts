@@ -1,6 +1,6 @@
 import { addExtension } from 'msgpackr';
 import { BadMessage } from '../errors.js';
-import { decode, encode } from './codec.js';
+import { decode, encode, TYPED_ARRAYS } from './codec.js';
 
 /** Typed arrays at least this long travel as segments of a snapshot image, not inside its msgpack. */
 export const SEGMENT_MIN_BYTES = 64 * 1024;
@@ -13,20 +13,7 @@ const MAGIC = 0xc1;
 /** Segments start at multiples of this in an image, so that any typed array is a view of it there. */
 const ALIGN = 8;
 
-const TYPED = [
-  Int8Array,
-  Uint8Array,
-  Uint8ClampedArray,
-  Int16Array,
-  Uint16Array,
-  Int32Array,
-  Uint32Array,
-  Float32Array,
-  Float64Array,
-  BigInt64Array,
-  BigUint64Array,
-] as const;
-type Typed = InstanceType<(typeof TYPED)[number]>;
+type Typed = InstanceType<(typeof TYPED_ARRAYS)[number]>;
 
 /** Where a segment was in the value: its index in the image's table. */
 class SegmentRef {
@@ -105,7 +92,7 @@ export function encodeImage(value: unknown): ImageBytes {
     return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, replace(x)]));
   };
   const body = replace(value);
-  const table = arrays.map((a) => [TYPED.findIndex((T) => a instanceof T), a.byteLength]);
+  const table = arrays.map((a) => [TYPED_ARRAYS.findIndex((T) => a instanceof T), a.byteLength]);
   const header = encode([body, table]);
   const head = new Uint8Array(5 + header.length);
   head[0] = MAGIC;
@@ -134,7 +121,7 @@ export function decodeSnapshot(bytes: Uint8Array): unknown {
   let at = align(5 + headerLength);
   const views = (table as unknown[]).map((entry) => {
     const [code, length] = (Array.isArray(entry) ? entry : []) as [number, number];
-    const T = TYPED[code as 0];
+    const T = TYPED_ARRAYS[code as 0];
     if (!T || !Number.isSafeInteger(length) || length < 0 || length % T.BYTES_PER_ELEMENT !== 0)
       fail('a segment has no type or a bad length');
     if (at + length > bytes.length) fail('a segment runs past its end');
