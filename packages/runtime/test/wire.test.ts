@@ -74,6 +74,15 @@ test('traceparents are W3C-shaped and unique', () => {
   }
   assert.equal(seen.size, 1000);
   assert.ok(!isTraceparent('00-abc-def-01'));
+  const good = newTraceparent(false);
+  assert.ok(isTraceparent(good));
+  // One character off at each position: upper case, a non-hex letter, a dash moved, a non-ASCII digit.
+  for (let i = 0; i < good.length; i++) {
+    for (const c of ['A', 'g', '-', '٣']) {
+      const bad = good.slice(0, i) + c + good.slice(i + 1);
+      if (bad !== good) assert.ok(!isTraceparent(bad), bad);
+    }
+  }
 });
 
 test('names are namespaced by cluster and refuse unsafe tokens', () => {

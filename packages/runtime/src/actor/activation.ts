@@ -12,7 +12,7 @@ import {
 import type { ForwardedMessage } from '../migration/protocol.js';
 import { parseStreamSpec } from '../stream/frames.js';
 import { StreamWriter } from '../stream/writer.js';
-import { traceTurn, tracingEnabled } from '../tracing.js';
+import { tracesTurn, traceTurn } from '../tracing.js';
 import { decode, encode } from '../wire/codec.js';
 import {
   type Envelope,
@@ -538,7 +538,7 @@ export class Activation {
   }
 
   #apply(item: Incoming): Outcome | Promise<Outcome> {
-    if (!tracingEnabled()) return this.#run(item);
+    if (!tracesTurn(item.env.traceparent)) return this.#run(item);
     const info = {
       type: this.def.type,
       id: this.id,
