@@ -189,19 +189,20 @@ export function traceTurn(
   if (unsampled(parent)) return context.with(trace.setSpanContext(ROOT_CONTEXT, parent), run);
   const span = tracer!.startSpan(
     `handle ${info.type}`,
-    {
-      kind: info.durable ? SpanKind.CONSUMER : SpanKind.SERVER,
-      attributes: {
-        'stitch.actor.type': info.type,
-        'stitch.actor.id': info.id,
-        'stitch.node.id': info.nodeId,
-        'stitch.mode': info.durable ? 'durable' : 'fast',
-        'stitch.message.type': info.message,
-      },
-    },
+    { kind: info.durable ? SpanKind.CONSUMER : SpanKind.SERVER },
     parent ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT,
   );
   env.traceparent = traceparentOf(span.spanContext());
+  // Set on the span rather than given to startSpan, which checks them twice more for the sampler
+  // (which needs none of them here).
+  if (span.isRecording())
+    span.setAttributes({
+      'stitch.actor.type': info.type,
+      'stitch.actor.id': info.id,
+      'stitch.node.id': info.nodeId,
+      'stitch.mode': info.durable ? 'durable' : 'fast',
+      'stitch.message.type': info.message,
+    });
   const done = (out: Outcome) => {
     if (out.ok) span.setAttribute('stitch.outcome', 'ok');
     else failed(span, out.code, out.message);
