@@ -65,7 +65,10 @@ const deltas = new Map(
   OPS.flatMap((o) =>
     [{ actorId: o.actorId, node: o.node }, ...(o.replicas ?? [])].map((r) => {
       const [arrived, processed, busyMs, depth] = COUNTERS[`${o.actorType}/${r.actorId}`]!;
-      return [`${o.actorType}/${r.actorId}`, { node: r.node, arrived, processed, busyMs, depth }] as const;
+      return [
+        `${o.actorType}/${r.actorId}`,
+        { node: r.node, arrived, processed, busyMs, slotWaitMs: 0, depth },
+      ] as const;
     }),
   ),
 );
@@ -140,13 +143,16 @@ function snapshot(freeSlots: Record<string, number>, state?: RebalanceState): Sn
 }
 
 /**
- * The live round as the simulator can see it: without the classes an op could move to, their prices
- * and its latency budget (the simulator does not move ops between classes).
+ * The live round as the simulator can see it: without the classes an op could move to, their prices,
+ * its latency budget and its waits for a device slot (the simulator does not move ops between
+ * classes, and its replicas hold devices whole).
  */
 function simulatorView(live: ReturnType<typeof coordinator>) {
   return {
     ...live,
-    observations: live.observations.map(({ usdPerHour: _u, alternatives: _a, budgetMs: _b, ...o }) => o),
+    observations: live.observations.map(
+      ({ usdPerHour: _u, alternatives: _a, budgetMs: _b, slotWaitMs: _w, ...o }) => o,
+    ),
   };
 }
 

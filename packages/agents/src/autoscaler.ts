@@ -71,6 +71,8 @@ interface Counters {
   processed: number;
   /** Turn time less the time turns waited for a device slot: the actor's own work. */
   busyMs: number;
+  /** The time turns waited for a device slot. */
+  slotWaitMs: number;
   depth: number;
 }
 
@@ -84,6 +86,7 @@ interface Delta {
   arrived: number;
   processed: number;
   busyMs: number;
+  slotWaitMs: number;
   depth: number;
 }
 
@@ -122,17 +125,24 @@ export class LoadSampler {
       for (const a of ins.actors) {
         const m = a.mailbox;
         const key = actorKey(a.type, a.id);
-        const busyMs = Math.max(0, m.busyMs - (a.slotWaitMs ?? 0));
-        const c = { accepted: m.accepted, processed: m.processed, busyMs, depth: m.depth };
+        const slotWaitMs = a.slotWaitMs ?? 0;
+        const busyMs = Math.max(0, m.busyMs - slotWaitMs);
+        const c = { accepted: m.accepted, processed: m.processed, busyMs, slotWaitMs, depth: m.depth };
         next.set(key, c);
         const p = this.#history[0]?.counters.get(key);
-        const fresh = !p || c.accepted < p.accepted || c.processed < p.processed || c.busyMs < p.busyMs;
-        const base = fresh ? { accepted: 0, processed: 0, busyMs: 0 } : p;
+        const fresh =
+          !p ||
+          c.accepted < p.accepted ||
+          c.processed < p.processed ||
+          c.busyMs < p.busyMs ||
+          c.slotWaitMs < p.slotWaitMs;
+        const base = fresh ? { accepted: 0, processed: 0, busyMs: 0, slotWaitMs: 0 } : p;
         deltas.set(key, {
           node: ins.nodeId,
           arrived: c.accepted - base.accepted,
           processed: c.processed - base.processed,
           busyMs: c.busyMs - base.busyMs,
+          slotWaitMs: c.slotWaitMs - base.slotWaitMs,
           depth: c.depth,
         });
       }
@@ -210,6 +220,7 @@ export function observeDeployment(
     let arrived = 0;
     let processed = 0;
     let busyMs = 0;
+    let slotWaitMs = 0;
     let depth = 0;
     const all = replicasOf(op);
     for (const r of all) {
@@ -218,6 +229,7 @@ export function observeDeployment(
       arrived += x.arrived;
       processed += x.processed;
       busyMs += x.busyMs;
+      slotWaitMs += x.slotWaitMs;
       depth += x.depth;
     }
     // With nothing finished this round, the plan's estimate stands in for the service time.
@@ -229,6 +241,7 @@ export function observeDeployment(
       arrivalPerS: (arrived * 1000) / dtMs,
       serviceMs,
       queueDepth: depth,
+      slotWaitMs: processed > 0 ? slotWaitMs / processed : 0,
       // Stateful ops keep per-key state in one activation: they are never replicated.
       pinned: op.attrs.pinned === true || op.actorType === 'op-vector',
       usdPerHour: d.usdPerHour[op.classId],
@@ -271,16 +284,26 @@ export function classRoom(
   return { slots, share };
 }
 
-/** The node of class `classId` with the most free slots, for an op moving there. */
+/**
+ * The node of class `classId` an op moving there goes to: one with `slots` free, preferring a node
+ * that already hosts the deployment (`hosting`: no device more is held, and its neighbours are near),
+ * then the one with the most free slots.
+ */
 export function nodeForMove(
   nodes: readonly NodeClass[],
-  free: Map<string, number>,
+  free: ReadonlyMap<string, number>,
   classId: string,
+  slots: number,
+  hosting: ReadonlySet<string>,
 ): NodeClass | undefined {
+  const room = (n: NodeClass) => free.get(n.nodeId) ?? 0;
   return nodes
-    .filter((n) => n.classId === classId)
+    .filter((n) => n.classId === classId && room(n) >= slots)
     .sort(
-      (a, b) => (free.get(b.nodeId) ?? 0) - (free.get(a.nodeId) ?? 0) || a.nodeId.localeCompare(b.nodeId),
+      (a, b) =>
+        Number(hosting.has(b.nodeId)) - Number(hosting.has(a.nodeId)) ||
+        room(b) - room(a) ||
+        a.nodeId.localeCompare(b.nodeId),
     )[0];
 }
 
@@ -386,9 +409,11 @@ export class Autoscaler {
           continue;
         }
         if (a.kind === 'move') {
-          const node = nodeForMove(nodes, free, a.toClassId!);
+          const slots = a.slots ?? 1;
+          const hosting = new Set(d.ops.flatMap((o) => replicasOf(o).map((r) => r.node)));
+          const node = nodeForMove(nodes, free, a.toClassId!, slots, hosting);
           if (!node) continue;
-          free.set(node.nodeId, Math.max(0, (free.get(node.nodeId) ?? 0) - 1));
+          free.set(node.nodeId, Math.max(0, (free.get(node.nodeId) ?? 0) - slots));
           await this.#host.move(d.name, a.opId, node, a.reason);
           continue;
         }

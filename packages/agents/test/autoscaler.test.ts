@@ -61,7 +61,13 @@ test("the time turns waited for a device slot is not counted as the op's own wor
   s.sample([inspection('a', [['d', 0, 0, 0, 0]])], 0);
   const waited = inspection('a', [['d', 10, 10, 1500, 0]]);
   waited.actors[0]!.slotWaitMs = 800;
-  assert.equal(s.sample([waited], 1000)!.deltas.get('op-llm/d')!.busyMs, 700);
+  const delta = s.sample([waited], 1000)!.deltas.get('op-llm/d')!;
+  assert.equal(delta.busyMs, 700);
+  // The wait is its own figure: 80 ms per request, longer than the 70 of work (a full device).
+  assert.equal(delta.slotWaitMs, 800);
+  const d = { ops: [op()], slaMs: 1000, latencyMs: 0, usdPerHour: {}, rawMs: {} } as unknown as Deployment;
+  const [o] = observeDeployment(d, new Map([['op-llm/d', delta]]), 1000);
+  assert.equal(o?.slotWaitMs, 80);
 });
 
 test('the sampler gives deltas over its window; a restarted activation counts from zero', () => {
@@ -74,6 +80,7 @@ test('the sampler gives deltas over its window; a restarted activation counts fr
     arrived: 10,
     processed: 8,
     busyMs: 560,
+    slotWaitMs: 0,
     depth: 2,
   });
   // Still within the window: measured from the first sample.
@@ -114,6 +121,7 @@ test('observations add up every replica of an op; free slots are the slots less 
     arrivalPerS: 18,
     serviceMs: 70,
     queueDepth: 4,
+    slotWaitMs: 0,
     pinned: false,
     usdPerHour: 2,
     alternatives: [{ classId: 'h100', serviceMs: 40, usdPerHour: 6 }],
@@ -140,8 +148,12 @@ test('observations add up every replica of an op; free slots are the slots less 
   // Whole slots for replicas, summed; the largest share of one node for a move.
   assert.deepEqual(classRoom(nodes, free), { slots: { gaudi3: 4 }, share: { gaudi3: 2 } });
   // A move goes to the node of the class with the most free slots.
-  assert.equal(nodeForMove(nodes, free, 'gaudi3')?.nodeId, 'c');
-  assert.equal(nodeForMove(nodes, free, 'h100'), undefined);
+  assert.equal(nodeForMove(nodes, free, 'gaudi3', 0.5, new Set())?.nodeId, 'c');
+  // One that already hosts the deployment first, if it has the room.
+  assert.equal(nodeForMove(nodes, free, 'gaudi3', 0.5, new Set(['a']))?.nodeId, 'a');
+  // a lacks the room for 1.4 slots: the freest of the others.
+  assert.equal(nodeForMove(nodes, free, 'gaudi3', 1.4, new Set(['a']))?.nodeId, 'c');
+  assert.equal(nodeForMove(nodes, free, 'h100', 0.1, new Set()), undefined);
 });
 
 test('new replicas go to nodes of the class without one first, then by free slots, never past them', () => {

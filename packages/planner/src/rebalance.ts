@@ -19,6 +19,12 @@ export interface OperatorObservation {
   serviceMs: number;
   /** Requests waiting in the replicas' mailboxes now. */
   queueDepth: number;
+  /**
+   * Mean time a request waited for a slot of the op's device, ms: other ops keep the device busy. A
+   * deep queue with waits longer than the service itself is a full device, which a class with room
+   * helps (not more replicas beside the ops that fill it).
+   */
+  slotWaitMs?: number;
   /** Never changed by the policy (placement pinned by the graph or the user). */
   pinned?: boolean;
   /** Price of one device of the op's own class per hour (without it the op is never moved to a cheaper class). */
@@ -75,6 +81,8 @@ export interface RebalanceAction {
   opId: string;
   classId: string;
   toClassId?: string;
+  /** A move's share of one device's slots at its destination (its load at the target utilisation). */
+  slots?: number;
   from: number;
   to: number;
   reason: string;
@@ -132,7 +140,9 @@ function checkObservation(o: OperatorObservation): void {
     typeof o.classId === 'string' &&
     Number.isSafeInteger(o.replicas) &&
     o.replicas >= 1 &&
-    [o.arrivalPerS, o.serviceMs, o.queueDepth].every((x) => Number.isFinite(x) && x >= 0) &&
+    [o.arrivalPerS, o.serviceMs, o.queueDepth, o.slotWaitMs ?? 0].every(
+      (x) => Number.isFinite(x) && x >= 0,
+    ) &&
     (o.alternatives ?? []).every(
       (a) =>
         typeof a?.classId === 'string' &&
@@ -141,7 +151,7 @@ function checkObservation(o: OperatorObservation): void {
   if (!ok)
     throw new PlanError(
       PlanErrorCode.Input,
-      `observation ${JSON.stringify(o?.opId)}: needs opId, classId, replicas ≥ 1, finite arrivalPerS, serviceMs, queueDepth ≥ 0, and alternatives with a classId and finite serviceMs, usdPerHour ≥ 0`,
+      `observation ${JSON.stringify(o?.opId)}: needs opId, classId, replicas ≥ 1, finite arrivalPerS, serviceMs, queueDepth, slotWaitMs ≥ 0, and alternatives with a classId and finite serviceMs, usdPerHour ≥ 0`,
     );
 }
 
@@ -211,8 +221,7 @@ export function rebalance(
     checkObservation(o);
     if (o.pinned) continue;
     const ago = (t: number | undefined) => (t === undefined ? Number.POSITIVE_INFINITY : now - t);
-    const sinceChange = ago(state.changedAt[o.opId]);
-    if (sinceChange < c.scaleOutCooldownMs) continue;
+    if (ago(state.changedAt[o.opId]) < c.scaleOutCooldownMs) continue;
     const sinceOut = ago(state.scaledOutAt?.[o.opId]);
     const load = (o.arrivalPerS * o.serviceMs) / 1000; // busy replicas needed at 100 % utilisation
     const utilisation = load / o.replicas;
@@ -225,7 +234,8 @@ export function rebalance(
     // an op that is mostly idle waits on something else (its device, its inputs), which more replicas
     // of it would not fix — and scaling such an op out and back in is flapping.
     const deep = queued > c.queuePerReplica && utilisation >= c.scaleInBelow;
-    if ((utilisation > c.scaleOutAbove || deep) && o.replicas < c.maxReplicas) {
+    const starved = queued > c.queuePerReplica && (o.slotWaitMs ?? 0) > o.serviceMs;
+    if ((utilisation > c.scaleOutAbove || deep || starved) && o.replicas < c.maxReplicas) {
       const to = Math.max(needed, o.replicas + 1);
       candidates.push({
         kind: 'scale-out',
@@ -233,7 +243,7 @@ export function rebalance(
         classId: o.classId,
         from: o.replicas,
         to: Math.min(to, c.maxReplicas),
-        reason: `utilisation ${pct(utilisation)}${deep ? `, ${queued.toFixed(1)} queued per replica` : ''} over ${o.replicas} replica(s); ${needed} give ${pct(load / Math.max(needed, 1))}${backlog > 0 ? ` and drain the queue within ${c.drainMs / 1000} s` : ''}`,
+        reason: `utilisation ${pct(utilisation)}${deep || starved ? `, ${queued.toFixed(1)} queued per replica` : ''}${starved ? `, ${o.slotWaitMs!.toFixed(0)} ms waiting for a device slot per request` : ''} over ${o.replicas} replica(s); ${needed} give ${pct(load / Math.max(needed, 1))}${backlog > 0 ? ` and drain the queue within ${c.drainMs / 1000} s` : ''}`,
         urgency: Math.max(utilisation, queued / c.queuePerReplica),
         observed: o,
       });
@@ -253,7 +263,8 @@ export function rebalance(
       });
       continue;
     }
-    const cheaper = idle && o.replicas === 1 && sinceChange >= c.cooldownMs ? cheaperClass(o, c) : undefined;
+    // Like a scale-in: `cooldownMs` after the last scale-out (the short cooldown after any change holds).
+    const cheaper = idle && o.replicas === 1 ? cheaperClass(o, c) : undefined;
     if (cheaper)
       candidates.push({
         kind: 'move',
@@ -302,6 +313,7 @@ export function rebalance(
           opId: action.opId,
           classId: action.classId,
           toClassId: target.classId,
+          slots: 1,
           from: 1,
           to: 1,
           reason: `${action.reason}; class ${action.classId} is full, ${target.classId} has room (${target.serviceMs.toFixed(1)} ms there)`,
@@ -315,7 +327,7 @@ export function rebalance(
       const needs = (observed.arrivalPerS * alt.serviceMs) / 1000 / c.targetUtilisation;
       if ((share[to] ?? 0) < needs) continue;
       share[to] = (share[to] ?? 0) - needs;
-      actions.push(action);
+      actions.push({ ...action, slots: needs });
     } else actions.push(action);
     changedAt[action.opId] = now;
   }

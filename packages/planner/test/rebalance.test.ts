@@ -238,3 +238,15 @@ test('an idle op stays where it is when no class is cheaper by the margin or has
   assert.deepEqual(rebalance([nearly], { gaudi3: 1 }, {}, 60_000).actions, []);
   assert.throws(() => rebalance([], {}, { shedBelow: 1.2 }, 0), PlanError);
 });
+
+test('a queue that waits on a full device moves the op to a class with room; an idle op beside it does not move', () => {
+  // Little work of its own (15 ms × 10/s: 15 %), but 6 queued and 90 ms per request waiting for a slot.
+  const starved = movableOp({ arrivalPerS: 10, serviceMs: 15, queueDepth: 6, slotWaitMs: 90 });
+  const [a] = rebalance([starved], { gaudi3: 0, h100: 2 }, {}, 0).actions;
+  assert.equal(a?.kind, 'move');
+  assert.equal(a?.toClassId, 'h100');
+  assert.match(a!.reason, /90 ms waiting for a device slot per request/);
+  // Waiting less than its own work, or with a short queue: the device is not what holds it up.
+  assert.deepEqual(rebalance([{ ...starved, slotWaitMs: 10 }], { gaudi3: 0, h100: 2 }, {}, 0).actions, []);
+  assert.deepEqual(rebalance([{ ...starved, queueDepth: 2 }], { gaudi3: 0, h100: 2 }, {}, 0).actions, []);
+});
