@@ -135,7 +135,20 @@ test('one request is one trace: an ask span and an actor span for every op, from
         s.parentSpanId === of(SPAN_KIND.server, op.actorId)?.spanId,
     );
     assert.ok(compute, `${op.id}: a compute span inside its turn`);
+    // The LLM's kernels run as a span of their own inside the op's compute span.
+    if (op.op === 'llm.prefill' || op.op === 'llm.decode') {
+      const name = `kernel ${op.op}`;
+      await receiver!.until(() =>
+        inTrace().some((s) => s.name === name && s.parentSpanId === compute.spanId),
+      );
+      const kernel = inTrace().find((s) => s.name === name && s.parentSpanId === compute.spanId)!;
+      assert.match(String(kernel.attributes['stitch.llm.model']), /TINY_LLAMA|checkpoint/);
+    }
   }
+  assert.ok(
+    ops.some((o) => o.op === 'llm.decode'),
+    'the deployed graph has a decode op (its kernel span is checked)',
+  );
   // The coordinator exports on its own schedule too.
   await receiver!.until(() => receiver!.spans.some((s) => s.name === 'coordinator deploy'));
   const deploy = receiver!.spans.find((s) => s.name === 'coordinator deploy');

@@ -19,6 +19,7 @@ import { type BatcherLimits, type BatcherStats, DecodeBatcher, type KvCache } fr
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { fileInDir } from './file-in-dir.js';
 import { cachedPromise } from './memo.js';
+import { inSpan } from './tracing.js';
 
 /**
  * The LLM ops' model when no checkpoint is named: a Llama-architecture decoder on **synthetic
@@ -248,13 +249,25 @@ export interface Prefilled {
   kv: KvCache;
 }
 
-/** First generated token (argmax of the logits after the prompt) and the KV cache decode continues from. */
-export async function prefill(ids: number[], checkpoint: string | null): Promise<Prefilled> {
+/**
+ * First generated token (argmax of the logits after the prompt) and the KV cache decode continues
+ * from. The kernels' run is a span (`kernel llm.prefill`), the child of `traceparent` when given.
+ */
+export async function prefill(
+  ids: number[],
+  checkpoint: string | null,
+  traceparent?: string,
+): Promise<Prefilled> {
   const e = await engine(checkpoint);
-  const run = e.prefilling.then(async () => {
-    const first = argmax(await e.prefiller.prefill(promptIds(ids, e.model.weights)));
-    return { first, kv: e.prefiller.exportKv() };
-  });
+  const prompt = promptIds(ids, e.model.weights);
+  const run = e.prefilling.then(() =>
+    inSpan(
+      'kernel llm.prefill',
+      { 'stitch.llm.model': e.model.label, 'stitch.llm.tokens': prompt.length },
+      async () => ({ first: argmax(await e.prefiller.prefill(prompt)), kv: e.prefiller.exportKv() }),
+      traceparent,
+    ),
+  );
   e.prefilling = run.catch(() => undefined);
   return run;
 }
@@ -278,16 +291,32 @@ export async function decode(
   checkpoint: string | null,
   sink?: TokenSink,
   kv?: KvCache,
+  traceparent?: string,
 ): Promise<number[]> {
   const e = await engine(checkpoint);
   const { vocab, seqLen } = e.model.weights.config;
   const prompt = promptIds(ids, e.model.weights);
   const start = kv?.position ?? prompt.length;
-  return e.batcher.decode({
+  const job = {
     ...(kv ? { kv } : {}),
     prompt,
     first: Number.isInteger(first) && first >= 0 && first < vocab ? first : 0,
     steps: Math.max(1, Math.min(steps, seqLen - start)),
     ...(sink ? { emit: sink.emit, signal: sink.signal } : {}),
-  });
+  };
+  // The sequence's steps run in the batcher's loop beside other requests': the span covers its own.
+  return inSpan(
+    'kernel llm.decode',
+    {
+      'stitch.llm.model': e.model.label,
+      'stitch.llm.steps': job.steps,
+      'stitch.llm.prefilled': kv !== undefined,
+    },
+    async (span) => {
+      const tokens = await e.batcher.decode(job);
+      span.setAttribute('stitch.llm.tokens', tokens.length);
+      return tokens;
+    },
+    traceparent,
+  );
 }

@@ -140,7 +140,11 @@ async function run(
     out = await inSpan(
       `compute ${cfg.op}`,
       attributes,
-      () => runOp(cfg, msg.ctx ?? {}, msg.rid, stream, opActor(actx)),
+      (_span, traceparent) =>
+        runOp(cfg, msg.ctx ?? {}, msg.rid, stream, {
+          ...opActor(actx),
+          ...(traceparent ? { traceparent } : {}),
+        }),
       actx.traceparent,
     );
     computeMs = performance.now() - t0;

@@ -114,7 +114,8 @@ async function decodeOp(
   const t0 = performance.now();
   const kv = ctx.kv === undefined ? undefined : await fetchKv(cfg, ctx.kv);
   const kvFetchMs = performance.now() - t0;
-  const tokens = await decode(ids(ctx.ids), first, decodeSteps(cfg.attrs.tokens), checkpoint, sink, kv);
+  const steps = decodeSteps(cfg.attrs.tokens);
+  const tokens = await decode(ids(ctx.ids), first, steps, checkpoint, sink, kv, actor?.traceparent);
   return {
     tokens,
     llmModel: (await llmModel(checkpoint)).label,
@@ -164,7 +165,7 @@ export const OP_FUNCTIONS: Record<string, OpFn> = {
   // instead of decode computing it again.
   'llm.prefill': async (cfg, ctx, rid, actor) => {
     if (isSplitOp(cfg.op, cfg.attrs)) return runSplit(cfg.op, cfg.attrs, ctx, rid, actor);
-    const { first, kv } = await prefill(ids(ctx.ids), checkpointFor(cfg.attrs));
+    const { first, kv } = await prefill(ids(ctx.ids), checkpointFor(cfg.attrs), actor?.traceparent);
     const t0 = performance.now();
     const ref = await storeKv(cfg, rid, kv);
     return ref ? { first, kv: ref, $timings: { kvStoreMs: performance.now() - t0 } } : { first };

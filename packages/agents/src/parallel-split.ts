@@ -45,6 +45,8 @@ const ASK_MS = 30_000;
 export interface OpActor {
   self: ActorRefData;
   ref(data: ActorRefData): ActorRef;
+  /** The op's compute span (W3C traceparent), the parent of spans for its own work (kernels). */
+  traceparent?: string;
 }
 
 const fail = (message: string): never => {
