@@ -87,7 +87,7 @@ export function batchLimits(): BatcherLimits {
 export interface LlmModel {
   weights: LlamaWeights;
   ops: LlamaOps;
-  /** The fused decode step (checkpoints): a sequence stepped alone uses it. */
+  /** The fused decode step and prefill (checkpoints): prefill and a sequence stepped alone use them. */
   fused: FusedDecode | undefined;
   /** `synthetic TINY_LLAMA (untrained)` or `checkpoint <file> (<format>)`. */
   label: string;
@@ -122,12 +122,13 @@ function engine(checkpoint: string | null): Promise<Engine> {
     } else {
       const { weights, format } = await loadCheckpoint(checkpoint);
       const ops = await kernelOps(weights.config, runtime, { target });
-      const fused = await fusedDecode(weights, runtime, { target });
+      const fused = await fusedDecode(weights, runtime, { target, prefill: true });
       model = { weights, ops, fused, label: `checkpoint ${checkpoint} (${format})` };
     }
     return {
       model,
-      prefiller: new Llama(model.weights, model.ops),
+      // A checkpoint's prompt runs as one fused kernel call (two with the classifier).
+      prefiller: new Llama(model.weights, model.ops, model.fused),
       prefilling: Promise.resolve(),
       batcher: new DecodeBatcher(model.weights, model.ops, batchLimits(), model.fused),
     };
