@@ -5,11 +5,10 @@
 // request is answered once with its effect (memory.store) applied once.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { GraphRunner, watchDeployment } from '@stitch/agents';
 import {
   type AgentCluster,
+  deploymentLoad,
   startAgentCluster,
-  TOOL_AGENT_REQUEST,
   toolAgentGraph,
 } from './fixtures/operator-nodes.js';
 
@@ -52,21 +51,9 @@ test('a burst that fills its class moves decode live to a class with room; idle,
   const current = () => coordinator.deployment(d0.name)!;
   const decode = d0.ops.find((o) => o.op === 'llm.decode')!;
   assert.equal(decode.classId, 'gaudi3', `the plan put decode on ${decode.classId}`);
-  const watch = await watchDeployment(client, d0.name);
-  const runner = new GraphRunner(client, { timeoutMs: 60_000 });
-  await runner.run(watch.current, 'warm-up', TOOL_AGENT_REQUEST);
-  const putsBefore = await agents.memoryPuts();
-  let sent = 0;
-  let answered = 0;
-  const inFlight: Promise<void>[] = [];
-  const load = async (everyMs: number, forMs: number) => {
-    const until = performance.now() + forMs;
-    while (performance.now() < until) {
-      const rid = `q${sent++}`;
-      inFlight.push(runner.run(watch.current, rid, TOOL_AGENT_REQUEST).then(() => void answered++));
-      await sleep(everyMs);
-    }
-  };
+  const traffic = await deploymentLoad(agents, d0.name);
+  const { watch, counts } = traffic;
+  const load = traffic.run;
   const decodeClass = () => current().ops.find((o) => o.id === decode.id)!.classId;
   const moves = () => coordinator.scalings.filter((s) => s.kind === 'move' && s.opId === decode.id);
 
@@ -82,7 +69,7 @@ test('a burst that fills its class moves decode live to a class with room; idle,
   assert.match(out!.reason, /class gaudi3 is full, h100 has room/);
   assert.equal((await client.locate({ type: decode.actorType, id: decode.actorId }))?.node, 'node-h100');
   await burst;
-  await Promise.all(inFlight);
+  await traffic.settled();
 
   // Idle: once the cooldown has passed (and any replica added on h100 is scaled in), back to gaudi3.
   const deadline = Date.now() + 30_000;
@@ -95,10 +82,10 @@ test('a burst that fills its class moves decode live to a class with room; idle,
   // The moves are migrations too, each carried out live.
   assert.ok(coordinator.metrics().operatorsMovedLive >= 2);
 
-  await Promise.all(inFlight);
-  assert.equal(answered, sent);
-  // memory.store puts two keys per execution: exactly one execution per request.
-  assert.equal((await agents.memoryPuts()) - putsBefore, 2 * sent);
+  await traffic.settled();
+  assert.equal(counts.answered, counts.sent);
+  // Exactly one memory.store execution per request.
+  assert.equal(await traffic.executions(), counts.sent);
   assert.equal(watch.current().version, current().version);
   watch.close();
 });

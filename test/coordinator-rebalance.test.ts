@@ -5,11 +5,11 @@
 // (memory.store) applied once.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { type Deployment, deploymentsBucketName, GraphRunner, watchDeployment } from '@stitch/agents';
+import { type Deployment, deploymentsBucketName, watchDeployment } from '@stitch/agents';
 import {
   type AgentCluster,
+  deploymentLoad,
   startAgentCluster,
-  TOOL_AGENT_REQUEST,
   toolAgentGraph,
 } from './fixtures/operator-nodes.js';
 
@@ -19,7 +19,6 @@ const CLUSTER = 'rebal';
 // a CPU several times oversubscribed does not change what the loop sees.
 process.env.STITCH_LLM_MAX_TOKENS = '4';
 const graph = toolAgentGraph((m) => m.replace(/max_tokens = \d+ : i64/, 'max_tokens = 64 : i64'));
-const request = TOOL_AGENT_REQUEST;
 
 let agents: AgentCluster;
 
@@ -65,28 +64,15 @@ const inRecord = (d: Deployment, opId: string) => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('steady load changes nothing; a burst scales decode out and back in; no request lost or applied twice', async () => {
-  const { client, coordinator } = agents;
+  const { coordinator } = agents;
   const d0 = await coordinator.deploy(graph);
   const current = () => coordinator.deployment(d0.name)!;
   const decode = d0.ops.find((o) => o.op === 'llm.decode')!;
   assert.equal(decode.classId, 'gaudi3');
   // The caller follows the record as one in another process would: through the deployments bucket.
-  const watch = await watchDeployment(client, d0.name);
-  const runner = new GraphRunner(client, { timeoutMs: 60_000 });
-  await runner.run(watch.current, 'warm-up', request);
-  const putsBefore = await agents.memoryPuts();
-  let sent = 0;
-  let answered = 0;
-  const inFlight: Promise<void>[] = [];
-  /** Open-loop load: one request every `everyMs` for `forMs`. */
-  const load = async (everyMs: number, forMs: number) => {
-    const until = performance.now() + forMs;
-    while (performance.now() < until) {
-      const rid = `q${sent++}`;
-      inFlight.push(runner.run(watch.current, rid, request).then(() => void answered++));
-      await sleep(everyMs);
-    }
-  };
+  const traffic = await deploymentLoad(agents, d0.name);
+  const { watch, counts } = traffic;
+  const load = traffic.run;
   // Steady: decode busy about a quarter of the time on its one replica, inside the policy's band.
   await load(1100, 5000);
   assert.equal(
@@ -112,7 +98,7 @@ test('steady load changes nothing; a burst scales decode out and back in; no req
   for (const r of grown.ops.find((o) => o.id === decode.id)!.replicas ?? [])
     assert.match(r.node, /^node-gaudi3-/);
   await burst;
-  await Promise.all(inFlight);
+  await traffic.settled();
   // Idle: the loop scales back in to one, and the retired replicas stop.
   const deadline = Date.now() + 30_000;
   while (inRecord(current(), decode.id).length > 1 && Date.now() < deadline) {
@@ -122,10 +108,10 @@ test('steady load changes nothing; a burst scales decode out and back in; no req
   await sleep(600);
   assert.deepEqual(await hosted(current(), decode.id), [decode.actorId]);
   assert.ok(coordinator.scalings.some((s) => s.kind === 'scale-in' && s.opId === decode.id));
-  await Promise.all(inFlight);
-  assert.equal(answered, sent);
-  // memory.store puts two keys per execution: exactly one execution per request.
-  assert.equal((await agents.memoryPuts()) - putsBefore, 2 * sent);
+  await traffic.settled();
+  assert.equal(counts.answered, counts.sent);
+  // Exactly one memory.store execution per request.
+  assert.equal(await traffic.executions(), counts.sent);
   assert.equal(coordinator.metrics().replicasAdded, coordinator.metrics().replicasRemoved);
   // The watch saw the record the coordinator keeps now.
   assert.equal(watch.current().version, current().version);
