@@ -9,6 +9,7 @@ import {
   type AgentCluster,
   deploymentLoad,
   startAgentCluster,
+  TEST_AUTOSCALE,
   toolAgentGraph,
 } from './fixtures/operator-nodes.js';
 
@@ -30,13 +31,7 @@ before(async () => {
     ],
     {
       log: (line) => log.push(line),
-      autoscale: {
-        policy: 'rebalance',
-        intervalMs: 300,
-        windowMs: 2000,
-        rebalance: { cooldownMs: 1500 },
-        retireMs: 300,
-      },
+      autoscale: TEST_AUTOSCALE,
     },
   );
 });

@@ -10,6 +10,7 @@ import {
   type AgentCluster,
   deploymentLoad,
   startAgentCluster,
+  TEST_AUTOSCALE,
   toolAgentGraph,
 } from './fixtures/operator-nodes.js';
 
@@ -30,15 +31,7 @@ before(async () => {
       ['node-gaudi3-a', ['gaudi3:2']],
       ['node-gaudi3-b', ['gaudi3:2']],
     ],
-    {
-      autoscale: {
-        policy: 'rebalance',
-        intervalMs: 300,
-        windowMs: 2000,
-        rebalance: { cooldownMs: 1500 },
-        retireMs: 300,
-      },
-    },
+    { autoscale: TEST_AUTOSCALE },
   );
 });
 
