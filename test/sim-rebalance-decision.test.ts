@@ -83,16 +83,18 @@ const deployment: Deployment = {
   ops: OPS,
   solver: 'heuristic',
   solveMs: { milp: null, heuristic: 0 },
-  latencyMs: 0,
+  // As the simulator's problem below has them: each op takes its estimate on either class, at $1/h;
+  // the ops do not depend on each other, so the latency is the longest estimate.
+  latencyMs: Math.max(...OPS.map((o) => o.estimatedMs)),
   usdPerRequest: 0,
-  usdPerHour: {},
-  rawMs: {},
+  usdPerHour: { cpu: 1, gaudi3: 1 },
+  rawMs: Object.fromEntries(OPS.map((o) => [o.id, { cpu: o.estimatedMs, gaudi3: o.estimatedMs }])),
   notes: [],
 };
 
 /** The coordinator's round: its observations, and free slots per class as it sums them. */
 function coordinator() {
-  const observations = observeDeployment(deployment, deltas, WINDOW_MS);
+  const observations = observeDeployment(deployment, deltas, WINDOW_MS, new Set(NODES.map((n) => n.classId)));
   const freeSlots = classRoom(NODES, freeSlotsByNode(NODES, deltas, WINDOW_MS)).slots;
   return { observations, freeSlots };
 }
@@ -142,18 +144,9 @@ function snapshot(freeSlots: Record<string, number>, state?: RebalanceState): Sn
   };
 }
 
-/**
- * The live round as the simulator can see it: without the classes an op could move to, their prices,
- * its latency budget and its waits for a device slot (the simulator does not move ops between
- * classes, and its replicas hold devices whole).
- */
+/** The live round as the simulator can see it: without waits for a device slot (its replicas hold devices whole). */
 function simulatorView(live: ReturnType<typeof coordinator>) {
-  return {
-    ...live,
-    observations: live.observations.map(
-      ({ usdPerHour: _u, alternatives: _a, budgetMs: _b, slotWaitMs: _w, ...o }) => o,
-    ),
-  };
+  return { ...live, observations: live.observations.map(({ slotWaitMs: _w, ...o }) => o) };
 }
 
 test('the simulator and the live coordinator make the same rebalance decision on the same state', () => {

@@ -1,7 +1,9 @@
 // The coordinator's rebalancing in the simulator: every control period the planner's `rebalance` (the
 // pure function the live control loop runs) sees the simulator's own measurements of each op over
-// the period, and the replicas its scale-outs and scale-ins name become the ops' replicas.
+// the period, the replicas its scale-outs and scale-ins name become the ops' replicas, and the class
+// its moves name becomes an op's class (a migration).
 import {
+  type ClassOption,
   type OperatorObservation,
   PlanError,
   type RebalanceConfig,
@@ -44,6 +46,7 @@ export function rebalanceInputs(s: Snapshot, o: RebalancePolicyOptions = {}): Re
     o.pinned
       ? pinned.has(id) || (op !== undefined && pinned.has(op))
       : op === 'memory.vector_search' || op?.split('.')[0] === 'vector';
+  const slack = Math.max(0, s.slaMs - criticalPathMs(s));
   const used = new Float64Array(p.classes.length);
   // Free devices are counted in replicas of the widest op on the class, so any scale-out fits.
   const widest = new Float64Array(p.classes.length).fill(1);
@@ -56,20 +59,54 @@ export function rebalanceInputs(s: Snapshot, o: RebalancePolicyOptions = {}): Re
     const dev = devicesPerReplica(p, i, j);
     used[j]! += m.replicas * dev;
     widest[j] = Math.max(widest[j]!, dev);
+    const serviceMs = m.meanServiceMs ?? p.timeMs[i]![j]!;
+    // As the coordinator builds them: the cost model's ratio between classes applied to the measured
+    // time, over the classes the fleet has and the op can run on.
+    const alternatives = p.classes.flatMap((c, k): ClassOption[] => {
+      const there = p.timeMs[i]![k]!;
+      return k !== j && (c.count ?? 0) > 0 && Number.isFinite(there)
+        ? [{ classId: c.id, serviceMs: (serviceMs * there) / p.timeMs[i]![j]!, usdPerHour: c.usdPerHour }]
+        : [];
+    });
     return {
       opId: t.id,
       classId,
       replicas: m.replicas,
       arrivalPerS: m.arrivals / s.periodS,
-      serviceMs: m.meanServiceMs ?? p.timeMs[i]![j]!,
+      serviceMs,
       queueDepth: m.queued,
       pinned: isPinned(t.id, t.op),
+      usdPerHour: p.classes[j]!.usdPerHour,
+      alternatives,
+      budgetMs: p.timeMs[i]![j]! + slack,
     };
   });
   const freeSlots = Object.fromEntries(
     p.classes.map((c, j) => [c.id, Math.max(0, Math.floor(((c.count ?? 0) - used[j]!) / widest[j]!))]),
   );
   return { observations, freeSlots, nowMs: s.timeS * 1e3 };
+}
+
+/** The longest chain of the placed ops' times through their dependencies (transfers left out), ms. */
+function criticalPathMs(s: Snapshot): number {
+  const p = s.problem;
+  const index = new Map(p.tasks.map((t, i) => [t.id, i]));
+  const classIndex = new Map(p.classes.map((c, j) => [c.id, j]));
+  const finish = new Float64Array(p.tasks.length).fill(-1);
+  const at = (i: number): number => {
+    if (finish[i]! >= 0) return finish[i]!;
+    finish[i] = 0; // a cycle ends here
+    let before = 0;
+    for (const d of p.tasks[i]!.deps) {
+      const k = index.get(d);
+      if (k !== undefined) before = Math.max(before, at(k));
+    }
+    finish[i] = before + p.timeMs[i]![classIndex.get(s.placement[i]!)!]!;
+    return finish[i]!;
+  };
+  let longest = 0;
+  for (let i = 0; i < p.tasks.length; i++) longest = Math.max(longest, at(i));
+  return longest;
 }
 
 /** The planner's config errors as the simulator's: a bad policy option is bad input. */
@@ -92,6 +129,10 @@ export function rebalancePolicy(config: RebalanceConfig = {}, options: Rebalance
   return (s) => {
     const { observations, freeSlots, nowMs } = rebalanceInputs(s, options);
     const r = rebalance(observations, freeSlots, config, nowMs, s.state as RebalanceState | undefined);
-    return { replicas: Object.fromEntries(r.actions.map((a) => [a.opId, a.to])), state: r.state };
+    const moves = new Map(r.actions.flatMap((a) => (a.kind === 'move' ? [[a.opId, a.toClassId!]] : [])));
+    const replicas = Object.fromEntries(r.actions.map((a) => [a.opId, a.to]));
+    if (moves.size === 0) return { replicas, state: r.state };
+    const placement = s.problem.tasks.map((t, i) => moves.get(t.id) ?? s.placement[i]!);
+    return { placement, replicas, state: r.state };
   };
 }

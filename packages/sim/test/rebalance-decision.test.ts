@@ -22,8 +22,8 @@ const STATE: RebalanceState = {
   scaledOutAt: { decode: NOW_MS - 60_000 },
 };
 
-/** What the coordinator would observe: one op of each kind of decision. */
-const OBSERVED: OperatorObservation[] = [
+/** What the coordinator would observe (before the classes each op could move to): one op of each kind of decision. */
+const MEASURED: OperatorObservation[] = [
   // 20 % busy on its one replica: left alone.
   {
     opId: 'embed',
@@ -70,6 +70,20 @@ const OBSERVED: OperatorObservation[] = [
   { opId: 'notify', classId: 'cpu', replicas: 2, arrivalPerS: 0, serviceMs: 7, queueDepth: 0, pinned: false },
 ];
 const FREE = { cpu: 4, gpu: 2 };
+const PRICE: Record<string, number> = { cpu: 1, gpu: 4 };
+/**
+ * …and with them: every op takes 7 ms on either class in the cost model, so the other class's time
+ * is the measured one; the budget is the op's 7 ms plus the SLA's slack over the chain of six (1 000 − 42).
+ */
+const OBSERVED: OperatorObservation[] = MEASURED.map((o) => {
+  const other = o.classId === 'cpu' ? 'gpu' : 'cpu';
+  return {
+    ...o,
+    usdPerHour: PRICE[o.classId]!,
+    alternatives: [{ classId: other, serviceMs: o.serviceMs, usdPerHour: PRICE[other]! }],
+    budgetMs: 7 + 958,
+  };
+});
 
 /** The fleet and graph behind OBSERVED: cpu has 4 devices in use and 4 free, gpu 6 and 2. */
 function problem(): PlacementProblem {
@@ -81,8 +95,8 @@ function problem(): PlacementProblem {
       deps: i === 0 ? [] : [ops[i - 1]!],
     })),
     classes: [
-      { id: 'cpu', usdPerHour: 1, linkGBps: 10, count: 8 },
-      { id: 'gpu', usdPerHour: 4, linkGBps: 50, count: 8 },
+      { id: 'cpu', usdPerHour: PRICE.cpu!, linkGBps: 10, count: 8 },
+      { id: 'gpu', usdPerHour: PRICE.gpu!, linkGBps: 50, count: 8 },
     ],
     // cpu, gpu: the estimate for notify on cpu is 7 ms.
     timeMs: ops.map(() => [7, 7]),
@@ -93,7 +107,7 @@ function problem(): PlacementProblem {
 
 /** The simulator's measurements of a period that the coordinator would observe as OBSERVED. */
 function snapshot(state?: RebalanceState): Snapshot {
-  const ops = OBSERVED.map(
+  const ops = MEASURED.map(
     (o): OpPeriod => ({
       replicas: o.replicas,
       arrivals: o.arrivalPerS * PERIOD_S,
@@ -107,7 +121,7 @@ function snapshot(state?: RebalanceState): Snapshot {
     periodS: PERIOD_S,
     problem: problem(),
     slaMs: 1000,
-    placement: OBSERVED.map((o) => o.classId),
+    placement: MEASURED.map((o) => o.classId),
     arrivalRate: 20,
     utilisation: [0.5, 0.9],
     attainment: 0.8,
@@ -150,4 +164,16 @@ test('pinned ops are the ones named, when named: a named op is left alone, a vec
   );
   const d = rebalancePolicy(CONFIG, { pinned: ['llm.decode', 'rerank'] })(snapshot(STATE));
   assert.deepEqual(d?.replicas, { search: 3, notify: 1 });
+});
+
+test("a move the policy decides becomes a migration: the op's new class in the placement", () => {
+  // decode alone wants more than its full class can give; cpu has room and the budget allows it.
+  const full = snapshot(STATE);
+  full.problem = {
+    ...full.problem,
+    classes: full.problem.classes.map((c) => ({ ...c, count: c.id === 'gpu' ? 6 : 8 })),
+  };
+  const d = rebalancePolicy({ ...CONFIG, maxChangesPerRound: 1 })(full);
+  assert.deepEqual(d?.placement, ['cpu', 'cpu', 'gpu', 'gpu', 'cpu', 'cpu']);
+  assert.deepEqual(d?.replicas, { decode: 1 });
 });
