@@ -1,7 +1,8 @@
 // pnpm bench kernels: MLIR-compiled kernels per target vs OpenBLAS (1 thread, same core), compile
 // times cold and cached, then the best target's kernels split across every core against OpenBLAS
 // on as many threads. One JSON object per line. --quick: the best target only, small sizes (the
-// test command runs this).
+// test command runs this). --only=matmul,matvec,rows,llama,threads runs those parts;
+// --sizes=1024,2048 sets matmul's sizes.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,14 @@ import {
 import { CORETYPE, openblas } from './lib/openblas.js';
 
 const QUICK = process.argv.includes('--quick');
+const option = (name: string) =>
+  process.argv
+    .find((a) => a.startsWith(`--${name}=`))
+    ?.slice(name.length + 3)
+    .split(',');
+const only = option('only');
+const runs = (part: 'matmul' | 'matvec' | 'rows' | 'llama' | 'threads') => !only || only.includes(part);
+const MATMUL_SIZES = option('sizes')?.map(Number) ?? (QUICK ? [256] : [256, 512, 1024, 2048]);
 const work = mkdtempSync(join(tmpdir(), 'stitch-bench-'));
 const cacheDir = join(work, 'cache');
 const runtime = new KernelRuntime({ threads: 1 });
@@ -120,22 +129,23 @@ async function measure(spec: KernelSpec, target: Target, arrays: Float32Array[])
 try {
   const all = runnableTargets(probeHost().x86Level);
   const targets = QUICK ? all.slice(-1) : all;
-  for (const n of QUICK ? [256] : [256, 512, 1024, 2048]) {
+  for (const n of runs('matmul') ? MATMUL_SIZES : []) {
     const a = new Float32Array(n * n).fill(0.5);
     await compare('sgemm', { op: 'nn.matmul', m: n, k: n, n }, n, [a, a, new Float32Array(n * n)], targets);
   }
   const n = QUICK ? 1024 : 4096;
-  await compare(
-    'sgemv',
-    { op: 'nn.matvec', m: n, k: n },
-    n,
-    [new Float32Array(n * n).fill(0.25), new Float32Array(n).fill(1), new Float32Array(n)],
-    targets,
-  );
+  if (runs('matvec'))
+    await compare(
+      'sgemv',
+      { op: 'nn.matvec', m: n, k: n },
+      n,
+      [new Float32Array(n * n).fill(0.25), new Float32Array(n).fill(1), new Float32Array(n)],
+      targets,
+    );
   // Row kernels: bytes read + written per call; 64×4096 stays in L2, 1024×4096 (16 MiB) does not.
   // softmax and rmsnorm are also given as a fraction of add's GB/s at the same size.
   const cols = 4096;
-  for (const rows of QUICK ? [64] : [64, 1024]) {
+  for (const rows of !runs('rows') ? [] : QUICK ? [64] : [64, 1024]) {
     const x = new Float32Array(rows * cols).fill(0.3);
     const out = new Float32Array(rows * cols);
     for (const target of targets) {
@@ -162,9 +172,9 @@ try {
       }
     }
   }
-  await transformer(targets[targets.length - 1]!);
+  if (runs('llama')) await transformer(targets[targets.length - 1]!);
   // The host's cores, not availableParallelism(): this process is pinned to one so far.
-  await threaded(targets[targets.length - 1]!, probeHost().logicalCores);
+  if (runs('threads')) await threaded(targets[targets.length - 1]!, probeHost().logicalCores);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -15,9 +15,11 @@ export const PACK_B_BYTES = 2 * 1024 * 1024;
 /**
  * C = A·B with B copied into panels Bp[n/nr, k, nr] first (a linalg.transpose of B's free
  * [k, n/nr, nr] view), C viewed as [m, n/nr, nr] (free), and the product a generic over
- * (panel, row, lane, k). Schedule: cache blocks of 128 rows × 8 panels × 128 k (panel, k, row
- * order: a B block stays in L2, a panel's 128 k in L1), then the [rm, nr] register tile with
- * the accumulators in registers across k, as the unpacked schedule.
+ * (panel, row, lane, k). Schedule: cache blocks of 8 panels × up to 512 k over all rows, then
+ * the [rm, nr] register tile, row tile outside panel, with the accumulators in registers across
+ * k: an A row tile (rm × 512 k, 16 KiB at 8 rows) stays in L1 while the block's panels stream
+ * from L2 (512 KiB at nr = 32), and C's tile is read and written once per 512 k, not per 128.
+ * Measured against 128 k, panel outside row: 0.84 → 1.0 of OpenBLAS at 1024, 0.74 → 0.96 at 2048.
  */
 export function packedMatmul(spec: Spec & { m: number }, [rm, nr]: [number, number]): string {
   const { m, k, n } = spec;
@@ -46,7 +48,7 @@ export function packedMatmul(spec: Spec & { m: number }, [rm, nr]: [number, numb
     `%rc = tensor.collapse_shape %res [[0], [1, 2]] : ${t(m, p, nr)} into ${t(m, n)}`,
     `bufferization.materialize_in_destination %rc in restrict writable %c : (${t(m, n)}, ${mc}) -> ()`,
   ];
-  const cache = [tileFor(p, 1, 256 / nr), tileFor(m, rm, 128), 0, tileFor(k, 1, 128)];
+  const cache = [tileFor(p, 1, 256 / nr), 0, 0, tileFor(k, 1, 512)];
   const any = '!transform.any_op';
   const to = (loops: number) =>
     `(${any}) -> (${Array(loops + 1)
@@ -60,8 +62,8 @@ export function packedMatmul(spec: Spec & { m: number }, [rm, nr]: [number, numb
       `%tf, %lf:2 = transform.structured.tile_using_for %fill tile_sizes [${rm}, 1] : ${to(2)}`,
       // The packing copy in [1, 8, nr] pieces: whole vectors, never one of the full matrix's size.
       `%tp, %lp:2 = transform.structured.tile_using_for %pack tile_sizes [1, ${tileFor(k, 1, 8)}] : ${to(2)}`,
-      `%t1, %l1:3 = transform.structured.tile_using_for %mm tile_sizes [${cache.join(', ')}] interchange = [0, 3, 1, 2] : ${to(3)}`,
-      `%t2, %l2:3 = transform.structured.tile_using_for %t1 tile_sizes [1, ${rm}, 0, 1] : ${to(3)}`,
+      `%t1, %l1:2 = transform.structured.tile_using_for %mm tile_sizes [${cache.join(', ')}] interchange = [0, 3, 1, 2] : ${to(2)}`,
+      `%t2, %l2:3 = transform.structured.tile_using_for %t1 tile_sizes [1, ${rm}, 0, 1] interchange = [1, 0, 2, 3] : ${to(3)}`,
       `%f0 = transform.structured.match ops{["func.func"]} in %root : (${any}) -> ${any}`,
       `%f = transform.structured.vectorize_children_and_apply_patterns %f0 : (${any}) -> ${any}`,
     ],
