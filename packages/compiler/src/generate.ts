@@ -27,7 +27,7 @@ export function generateKernel(spec: KernelSpec, target: Target): Generated {
     case 'nn.rmsnorm':
       return plain(rmsnormVector(spec));
     case 'nn.softmax':
-      return plain(softmaxVector(spec));
+      return plain(softmaxVector(spec, target));
     case 'nn.rope':
       return plain(rope(spec));
     case 'nn.attention_prefill':

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { compileKernel, runnableTargets } from '@stitch/compiler';
+import { compileKernel, generateKernel, runnableTargets } from '@stitch/compiler';
 import { KernelRuntime, probeHost, reference } from '../src/index.js';
 
 const cacheDir = mkdtempSync(join(tmpdir(), 'stitch-rowvec-'));
@@ -22,6 +22,12 @@ const maxDiff = (a: Float32Array, b: Float32Array) =>
 // Column counts around the 16-lane vectors and the 64-column unrolled steps, rows dynamic.
 const COLS = [1, 15, 16, 17, 63, 64, 65, 100, 1031];
 const ROWS = 3;
+
+test('the AVX-512 softmax scales its exp by vscalefps, the others by an exponent-field add', () => {
+  const spec = { op: 'nn.softmax', rows: null, cols: 64 } as const;
+  assert.match(generateKernel(spec, 'x86-64-v4').mlir, /x86vector\.avx512\.mask\.scalef/);
+  assert.doesNotMatch(generateKernel(spec, 'x86-64-v3').mlir, /x86vector/);
+});
 
 for (const target of runnableTargets(probeHost().x86Level)) {
   test(`vector softmax equals the reference over a wide range of logits on ${target} (seed ${seed})`, async () => {
