@@ -1,4 +1,4 @@
-import { type Cluster, type DeliveryMode, RuntimeErrorCode } from '@stitch/runtime';
+import { type ActorRef, type Cluster, type DeliveryMode, RuntimeErrorCode } from '@stitch/runtime';
 import type { Deployment, Measurement } from './deployment.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import type { OpReply } from './operator.js';
@@ -15,6 +15,9 @@ import { PARTIAL_OPS, STREAMING_OPS } from './streaming.js';
 import { inSpan } from './tracing.js';
 
 /** Errors a moving operator causes on the way (gone, not yet back, stopped for the move): asked again. */
+/** Waits before attempt `attempt + 1`: 25 ms, doubling, at most 1 s. */
+const backoff = (attempt: number) => new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** attempt)));
+
 const RETRIED = new Set<string>([
   RuntimeErrorCode.Timeout,
   RuntimeErrorCode.NoResponders,
@@ -199,6 +202,25 @@ export class GraphRunner {
    * One op's ask. A timed-out ask is sent again to the same replica (its idempotency key makes it
    * answer from its record if it ran); only a replica that is gone is traded for another.
    */
+  /**
+   * The reply an operator kept itself (too large for the runtime's duplicate record). Asking for it
+   * changes nothing, so a timeout (megabytes to send on a busy host) is asked again.
+   */
+  async #recorded(ref: ActorRef, rid: string, opId: string): Promise<OpReply> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return (await ref.ask(
+          { type: 'result', rid },
+          { timeoutMs: this.#options.timeoutMs ?? 10_000 },
+        )) as OpReply;
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? '';
+        if (!RETRIED.has(code) || attempt >= (this.#options.retries ?? 12)) throw failed(rid, opId, err);
+        await backoff(attempt);
+      }
+    }
+  }
+
   async #ask(call: OpCall): Promise<OpReply> {
     const { op, rid, ctx, current, traceparent, counter } = call;
     let actorId = this.#pick(current(), op.id);
@@ -219,16 +241,11 @@ export class GraphRunner {
       } catch (err) {
         const code = (err as { code?: string }).code ?? '';
         // It ran, but its reply was too large for the runtime's duplicate record: the operator kept it.
-        if (code === RuntimeErrorCode.Duplicate)
-          return (await ref
-            .ask({ type: 'result', rid }, { timeoutMs: this.#options.timeoutMs ?? 10_000 })
-            .catch((e: unknown) => {
-              throw failed(rid, op.id, e);
-            })) as OpReply;
+        if (code === RuntimeErrorCode.Duplicate) return this.#recorded(ref, rid, op.id);
         if (!RETRIED.has(code) || attempt >= (this.#options.retries ?? 12)) throw failed(rid, op.id, err);
         // Retries are counted so the report can show how many asks a migration cost.
         counter.retries++;
-        await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** attempt)));
+        await backoff(attempt);
         if (REPLICA_GONE.has(code)) actorId = this.#pick(current(), op.id, asked);
       } finally {
         // The replica this attempt asked, not the one a gone replica was traded for.
