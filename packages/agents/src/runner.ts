@@ -198,10 +198,12 @@ export class GraphRunner {
     };
   }
 
-  /**
-   * One op's ask. A timed-out ask is sent again to the same replica (its idempotency key makes it
-   * answer from its record if it ran); only a replica that is gone is traded for another.
-   */
+  /** Whether an ask that failed with `err` on attempt `attempt` (from 0) is asked again. */
+  #retried(err: unknown, attempt: number): boolean {
+    const code = (err as { code?: string }).code ?? '';
+    return RETRIED.has(code) && attempt < (this.#options.retries ?? 12);
+  }
+
   /**
    * The reply an operator kept itself (too large for the runtime's duplicate record). Asking for it
    * changes nothing, so a timeout (megabytes to send on a busy host) is asked again.
@@ -214,13 +216,16 @@ export class GraphRunner {
           { timeoutMs: this.#options.timeoutMs ?? 10_000 },
         )) as OpReply;
       } catch (err) {
-        const code = (err as { code?: string }).code ?? '';
-        if (!RETRIED.has(code) || attempt >= (this.#options.retries ?? 12)) throw failed(rid, opId, err);
+        if (!this.#retried(err, attempt)) throw failed(rid, opId, err);
         await backoff(attempt);
       }
     }
   }
 
+  /**
+   * One op's ask. A timed-out ask is sent again to the same replica (its idempotency key makes it
+   * answer from its record if it ran); only a replica that is gone is traded for another.
+   */
   async #ask(call: OpCall): Promise<OpReply> {
     const { op, rid, ctx, current, traceparent, counter } = call;
     let actorId = this.#pick(current(), op.id);
@@ -242,7 +247,7 @@ export class GraphRunner {
         const code = (err as { code?: string }).code ?? '';
         // It ran, but its reply was too large for the runtime's duplicate record: the operator kept it.
         if (code === RuntimeErrorCode.Duplicate) return this.#recorded(ref, rid, op.id);
-        if (!RETRIED.has(code) || attempt >= (this.#options.retries ?? 12)) throw failed(rid, op.id, err);
+        if (!this.#retried(err, attempt)) throw failed(rid, op.id, err);
         // Retries are counted so the report can show how many asks a migration cost.
         counter.retries++;
         await backoff(attempt);

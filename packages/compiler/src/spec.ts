@@ -29,35 +29,31 @@ export type KernelSpec =
   | { op: 'nn.attention_decode'; len: number | null; heads: number; kvHeads: number; headDim: number }
   | { op: 'nn.embedding'; vocab: number; dim: number; count: number | null }
   | { op: 'nn.topk'; n: number; dim: number; metric: 'dot' | 'cosine' }
-  | {
+  | ({
       /** A whole Llama layer stack's decode step for one token, plus the final RMSNorm (mlir/llama.ts). */
       op: 'nn.llama_decode';
-      dim: number;
-      hiddenDim: number;
-      layers: number;
-      heads: number;
-      kvHeads: number;
-      seqLen: number;
-      eps: number;
-      theta: number;
       /** Matrices (layers and classifier excluded) in q8_0; dim and hiddenDim must be multiples of 32. */
       quant?: 'q8_0';
-    }
-  | {
+    } & LlamaStackShape)
+  | ({
       /**
        * The same layer stack over a prompt's rows at positions pos, pos + 1, …: writes their KV
        * cache rows, attends causally, returns every row's final-normed hidden state (f32 weights).
        */
       op: 'nn.llama_prefill';
-      dim: number;
-      hiddenDim: number;
-      layers: number;
-      heads: number;
-      kvHeads: number;
-      seqLen: number;
-      eps: number;
-      theta: number;
-    };
+    } & LlamaStackShape);
+
+/** The shape of a Llama layer stack, as its fused decode and prefill kernels are compiled for it. */
+export interface LlamaStackShape {
+  dim: number;
+  hiddenDim: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  seqLen: number;
+  eps: number;
+  theta: number;
+}
 
 export type KernelOp = KernelSpec['op'];
 
