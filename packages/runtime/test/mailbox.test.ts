@@ -108,3 +108,48 @@ test('per-sender limits hold across many senders while idle ones are swept', () 
     for (let s = 1; s < 600; s++) assert.equal(box.offer(7, `s${s}`), 'caller');
   })();
 });
+
+test('atRest: a step runs between turns, never inside one, and holds back the next turn until it ran', async () => {
+  const log: string[] = [];
+  let inTurn = 0;
+  const box = new Mailbox<number>({ capacity: 100, perCaller: 100 }, 2, async (n) => {
+    inTurn++;
+    log.push(`start ${n}`);
+    await delay(n === 0 ? 20 : 1);
+    log.push(`end ${n}`);
+    inTurn--;
+  });
+  let ranNow = false;
+  box.atRest(() => {
+    ranNow = inTurn === 0;
+  });
+  assert.ok(ranNow, 'with nothing running, the step runs at once');
+  box.offer(0, 'a');
+  box.offer(1, 'a');
+  const seen: number[] = [];
+  box.atRest(() => {
+    seen.push(inTurn);
+    log.push('step');
+  });
+  box.offer(2, 'a');
+  await box.idle();
+  assert.deepEqual(seen, [0], 'the step ran once, with no turn running');
+  // Turns 0 and 1 were running (concurrency 2); 2 waited for the step.
+  assert.ok(log.indexOf('step') > log.indexOf('end 0') && log.indexOf('step') > log.indexOf('end 1'));
+  assert.ok(log.indexOf('start 2') > log.indexOf('step'), log.join(', '));
+});
+
+test('atRest: a step that throws does not stop the mailbox', async () => {
+  const done: number[] = [];
+  const box = new Mailbox<number>({ capacity: 10, perCaller: 10 }, 1, async (n) => {
+    await delay(1);
+    done.push(n);
+  });
+  box.offer(0, 'a');
+  box.atRest(() => {
+    throw new Error('step failed');
+  });
+  box.offer(1, 'a');
+  await box.idle();
+  assert.deepEqual(done, [0, 1]);
+});

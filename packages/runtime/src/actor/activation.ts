@@ -83,6 +83,8 @@ export class Activation {
   #migrating = false;
   /** Counts replacements of the state object (restore, restart): a delta mark names one of them. */
   #generation = 0;
+  /** On demand: snapshot captures that came while the actor was restarting, run once it runs again. */
+  #afterRestart: (() => void)[] = [];
 
   constructor(
     readonly host: Host,
@@ -118,6 +120,33 @@ export class Activation {
     this.#durable = new DurableInbox(host, this.key, this.#record, this.#replies, () => {
       void this.stop('a newer activation owns this actor');
     });
+    if (def.snapshotOnDemand === true) this.#record.capture = (done) => this.#capture(done);
+  }
+
+  /**
+   * On demand: the snapshot a write records is taken at a turn boundary, once per write — not after
+   * every turn — with the keys applied by then; a crash rolls back to it (see #crash).
+   */
+  #capture(done: (err?: unknown) => void): void {
+    this.#mailbox.atRest(() => {
+      if (this.#status === 'restarting') {
+        this.#afterRestart.push(() => this.#capture(done));
+        return;
+      }
+      if (this.#status === 'failed') {
+        done(new ActorStopped(this.key, 'restart limit reached'));
+        return;
+      }
+      try {
+        this.#snapshotNow();
+      } catch (err) {
+        this.host.guard.report('actor snapshot', err, { actor: this.key });
+        this.#crash(err);
+        done(err);
+        return;
+      }
+      done();
+    });
   }
 
   get status(): Status {
@@ -143,8 +172,14 @@ export class Activation {
 
   /** Builds the state: from `image` (a migration's snapshot) when given, else the record's snapshot, else `init`. */
   async restore(image: Uint8Array | undefined): Promise<void> {
-    if (image) this.#record.snapshot = image;
-    this.#state = await this.#fresh();
+    if (this.def.snapshotOnDemand === true && image !== undefined) {
+      // The snapshot a crash rolls back to stays the record's, as read with its keys: the image holds
+      // fast-mode effects the record does not. The state may view the image's bytes: nothing keeps them.
+      this.#state = await this.def.restore!(decodeSnapshot(image), this.id);
+    } else {
+      if (image) this.#record.snapshot = image;
+      this.#state = await this.#fresh();
+    }
     this.#generation++;
   }
 
@@ -155,11 +190,10 @@ export class Activation {
 
   /**
    * A migration's target, after changes were applied: the snapshot a restart would use is the state's
-   * own (taken now, as after a turn) — or, on demand, the image copied, the last one the actor took.
+   * own (taken now, as after a turn) — on demand, the record's still (see restore).
    */
-  adoptStaged(image: Uint8Array | undefined): void {
-    if (this.def.snapshotOnDemand === true) this.#record.snapshot = image;
-    else this.#snapshotNow();
+  adoptStaged(): void {
+    if (this.def.snapshotOnDemand !== true) this.#snapshotNow();
   }
 
   /**
@@ -256,8 +290,9 @@ export class Activation {
         type: this.def.type,
         id: this.id,
         image: () => {
-          // On demand: taken now, mid-turn during the pre-copy too (the delta at the pause corrects it).
-          if (this.def.snapshotOnDemand === true) this.#snapshotNow();
+          // On demand: taken now, mid-turn during the pre-copy too (the delta at the pause corrects it),
+          // and not kept as the snapshot a restart rolls back to.
+          if (this.def.snapshotOnDemand === true) return encode(this.def.snapshot!(this.#state));
           return this.def.snapshot ? this.#record.snapshot : undefined;
         },
         changes: this.def.delta ? this.#changes(this.def.delta) : undefined,
@@ -395,22 +430,20 @@ export class Activation {
     this.#status = 'stopped';
     await this.#durable.settled();
     await this.#persister?.close();
-    if (this.def.snapshotOnDemand === true) {
-      try {
-        this.#snapshotNow();
-      } catch (err) {
-        this.host.guard.report('actor snapshot', err, { actor: this.key });
-      }
-    }
+    // On demand, the save takes the snapshot now (see #capture).
     if (this.def.snapshot) await this.#record.save().catch(() => undefined);
     this.#rejectQueued(reason);
     await this.host.directory.release(this.key, this.claim).catch(() => undefined);
     this.host.forget(this);
   }
 
+  /**
+   * The state from the record's snapshot, else `init`. Decoded from a copy: a decoded state may view
+   * the bytes it came from, and the snapshot must stay as taken for the next restart to start from.
+   */
   async #fresh(): Promise<unknown> {
     const snap = this.#record.snapshot;
-    if (snap && this.def.restore) return this.def.restore(decodeSnapshot(snap), this.id);
+    if (snap && this.def.restore) return this.def.restore(decodeSnapshot(snap.slice()), this.id);
     return this.def.init ? this.def.init(this.id) : undefined;
   }
 
@@ -466,10 +499,6 @@ export class Activation {
     const reply = validReplySubject(h.replyTo);
     let msg: { type: string };
     try {
-      if (this.def.snapshotOnDemand === true)
-        throw new InvalidOptions(
-          `${this.key} snapshots on demand and takes fast-mode messages only; send without mode 'durable'`,
-        );
       checkWireVersion(h.wire);
       msg = checkMessage(this.def, this.key, decode(m.data));
     } catch (err) {
@@ -523,10 +552,10 @@ export class Activation {
     this.#durable.queued--;
     const done = this.#record.outcome(item.key!);
     if (done) {
-      // Redelivery of an effect already recorded (kill -9 before the ack, or an ack the server lost).
+      // Redelivery of an effect already applied (kill -9 before the ack, an ack the server lost, a
+      // failed commit): answered and acked once a commit holds it, like the first delivery.
       this.#counters.duplicatesSkipped++;
-      if (item.reply) this.#replies.send(item.reply, done);
-      this.#durable.ack(m);
+      this.#durable.applied({ m, reply: item.reply, out: done, key: item.env.idempotencyKey });
       return;
     }
     // #settled has recorded the outcome with the snapshot that holds its effect.
@@ -637,6 +666,12 @@ export class Activation {
   #crash(error: unknown): void {
     if (this.#status !== 'running') return;
     this.host.log('warn', 'actor crashed', { actor: this.key, error: String(error) });
+    if (this.def.snapshotOnDemand === true) {
+      // Back to the last snapshot taken: the durable keys applied since are forgotten and their
+      // messages go back to the stream, to be applied again on the restored state.
+      this.#record.kept.dropFrom(this.#record.takenAt);
+      this.#durable.rollBack();
+    }
     const decision = this.#budget.crashed(this.host.clock.now());
     if (!decision.restart) {
       void this.#fail(error);
@@ -649,6 +684,7 @@ export class Activation {
         this.#state = await this.#fresh();
         this.#generation++;
         this.#status = 'running';
+        for (const step of this.#afterRestart.splice(0)) step();
         this.#mailbox.resume();
       } catch (err) {
         this.#status = 'running';
@@ -663,6 +699,7 @@ export class Activation {
    */
   async #fail(error: unknown): Promise<void> {
     this.#status = 'failed';
+    for (const step of this.#afterRestart.splice(0)) step();
     this.host.log('error', 'actor exceeded its restart limit and stopped', {
       actor: this.key,
       error: String(error),

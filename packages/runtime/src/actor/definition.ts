@@ -43,13 +43,15 @@ export interface ActorDefinition<S, H extends Record<string, Handler<S>>> {
   /** Initial state of a fresh activation. */
   init?: (id: string) => S | Promise<S>;
   handlers: H;
-  /** Serializable picture of the state; taken after every successful turn and persisted in durable mode. */
+  /** Serializable picture of the state; taken after every successful turn (see snapshotOnDemand) and persisted in durable mode. */
   snapshot?: (state: S) => unknown;
   /**
-   * Take the snapshot only when a live migration or a stop needs it, not after every turn: for a
-   * large state (an LLM's KV cache) whose encoding would cost more than the turn. Such an actor takes
-   * fast-mode messages only (a durable commit needs the snapshot of its turn), cannot `persist`, and
-   * after a crash restarts from the last snapshot it took. @default false
+   * Take the snapshot only when something needs it, not after every turn: for a large state (an LLM's
+   * KV cache) whose encoding would cost more than the turn. A live migration takes one, a stop takes
+   * one, and each durable commit takes one at a turn boundary for all the durable turns it commits
+   * (one encode per commit, not per message). Such an actor cannot `persist`. After a crash it
+   * restarts from the last snapshot taken for its record: durable messages applied since go back to
+   * the stream and are applied again; fast-mode effects since are lost. @default false
    */
   snapshotOnDemand?: boolean;
   /** State from a snapshot (restart after a crash, activation on another node). Throwing counts as a crash. */

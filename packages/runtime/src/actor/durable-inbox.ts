@@ -36,6 +36,8 @@ export class DurableInbox {
   #commits: Promise<void> = Promise.resolve();
   /** A commit is chained but has not taken its batch yet: whatever is applied meanwhile joins it. */
   #commitWaiting = false;
+  /** Roll-backs so far: a commit that spans one may hold a snapshot without its batch's effects. */
+  #rollBacks = 0;
   /** Reply subjects waiting for the outcome of a durable key that is not applied yet. */
   readonly #waiters = new Map<string, string[]>();
   #consumer: ConsumerMessages | undefined;
@@ -112,6 +114,15 @@ export class DurableInbox {
     await this.#consumer?.close().catch(() => undefined);
   }
 
+  /**
+   * A crash rolled the state back to its last snapshot: what was applied and not taken into a commit
+   * goes back to the stream (a key the snapshot holds is found in the record when it comes again).
+   */
+  rollBack(): void {
+    this.#rollBacks++;
+    for (const u of this.#uncommitted.splice(0)) this.#step(() => u.m.nak());
+  }
+
   /** Commits what is applied now, whatever is still queued; resolves once it is written. */
   flush(): Promise<void> {
     if (this.#uncommitted.length > 0) this.#commit();
@@ -161,8 +172,15 @@ export class DurableInbox {
     const batch = this.#uncommitted;
     if (batch.length === 0) return;
     this.#uncommitted = [];
+    const rollBacks = this.#rollBacks;
     try {
       await this.record.save();
+      if (this.#rollBacks !== rollBacks) {
+        // Whether the write took its snapshot before or after the roll-back, a message sent back is
+        // found in the record if its effect was kept, and applied again if not.
+        for (const u of batch) this.#step(() => u.m.nak());
+        return;
+      }
     } catch (err) {
       this.host.log('error', 'could not persist state; messages will be redelivered', {
         actor: this.actor,

@@ -42,7 +42,7 @@ function outcomeOf(key: string, kept: Kept): Outcome | undefined {
 
 /**
  * The outcomes of the latest applied durable keys, numbered in the order they were applied: key
- * number `c` lives in block `floor(c / BLOCK)`. Only appends and drops from the front; what is kept
+ * number `c` lives in block `floor(c / BLOCK)`. Only appends and drops from the front (and from the back when a crash rolls effects back); what is kept
  * is what the persisted record (its tail and its blocks) describes.
  */
 export class KeptOutcomes {
@@ -85,6 +85,12 @@ export class KeptOutcomes {
   /** Entries numbered from `from` (at least the first kept) up to `to` (exclusive). */
   slice(from: number, to = this.next): Entry[] {
     return this.#entries.slice(Math.max(0, from - this.#base), Math.max(0, to - this.#base));
+  }
+
+  /** Forgets every entry numbered `n` or above: their effects were rolled back, they are applied again. */
+  dropFrom(n: number): void {
+    if (n >= this.next) return;
+    this.restore(this.#base, this.#entries.slice(0, Math.max(0, n - this.#base)));
   }
 
   /** Forgets every entry numbered below `n`. */

@@ -53,6 +53,8 @@ export class Mailbox<T> {
   #pumping = false;
   #idle: (() => void)[] = [];
   #settled: (() => void)[] = [];
+  /** Steps waiting for a turn boundary; while any waits, no turn starts. */
+  #atRest: (() => void)[] = [];
   #maxDepth = 0;
   #accepted = 0;
   #processed = 0;
@@ -131,6 +133,19 @@ export class Mailbox<T> {
     return removed;
   }
 
+  /**
+   * Runs `step` synchronously at a turn boundary: now when no turn is running, else as the last
+   * running turn ends, before the next one starts (no turn starts while a step waits). A step that
+   * throws is the caller's to catch; it does not stop the mailbox.
+   */
+  atRest(step: () => void): void {
+    if (this.#running === 0) {
+      step();
+      return;
+    }
+    this.#atRest.push(step);
+  }
+
   /** Resolves once no turn is running (a paused mailbox then stays at a turn boundary). */
   settled(): Promise<void> {
     if (this.#running === 0) return Promise.resolve();
@@ -169,7 +184,12 @@ export class Mailbox<T> {
     if (this.#pumping) return;
     this.#pumping = true;
     try {
-      while (!this.#paused && this.#running < this.#concurrency && this.depth > 0) {
+      while (
+        !this.#paused &&
+        this.#atRest.length === 0 &&
+        this.#running < this.#concurrency &&
+        this.depth > 0
+      ) {
         const item = this.#queue[this.#head]!;
         this.#head++;
         if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
@@ -209,6 +229,13 @@ export class Mailbox<T> {
     this.#processed++;
     this.#running--;
     this.#release(item.caller);
+    if (this.#running === 0)
+      for (const step of this.#atRest.splice(0))
+        try {
+          step();
+        } catch {
+          // the step's owner reports its own failures
+        }
     this.#pump();
     if (this.#running === 0) for (const wake of this.#settled.splice(0)) wake();
     if (this.depth === 0 && this.#running === 0) for (const wake of this.#idle.splice(0)) wake();

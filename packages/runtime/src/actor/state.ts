@@ -133,6 +133,11 @@ export class StateRecord {
   }
 
   async load(): Promise<void> {
+    await this.#load();
+    this.takenAt = this.kept.next;
+  }
+
+  async #load(): Promise<void> {
     const rec = await this.#read();
     if (!rec) return;
     const { n, g, h, m, t } = rec;
@@ -225,12 +230,30 @@ export class StateRecord {
     return write;
   }
 
+  /**
+   * Where a write takes the snapshot and the keys it records: immediately (the snapshot is the last
+   * turn's), or, for an actor that snapshots on demand, through `capture`, which sets `snapshot` to
+   * the state at a turn boundary and then calls `done` (with the error when it could not).
+   */
+  capture: ((done: (err?: unknown) => void) => void) | undefined;
+  /** Keys applied (kept.next) when the last write took its snapshot, or when the record was read. */
+  takenAt = 0;
+
+  #take(): Promise<{ n: number; snapshot: Uint8Array | undefined }> {
+    const take = () => {
+      this.takenAt = this.kept.next;
+      return { n: this.takenAt, snapshot: this.snapshot };
+    };
+    const capture = this.capture;
+    if (!capture) return Promise.resolve(take());
+    return new Promise((resolve, reject) => capture((err) => (err ? reject(err) : resolve(take()))));
+  }
+
   async #write(): Promise<void> {
-    const n = this.kept.next;
+    const { n, snapshot } = await this.#take();
     const g = Math.max(this.#first, firstBlock(n, this.#windowNow()));
     const h = Math.max(this.#sealed, g);
     const t = this.kept.slice(h * BLOCK, n);
-    const snapshot = this.snapshot;
     const chunks = snapshot && snapshot.length > SNAPSHOT_CHUNK_BYTES ? this.#chunks : undefined;
     let names: string[] = [];
     if (chunks) {

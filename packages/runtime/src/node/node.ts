@@ -325,12 +325,10 @@ export class Node implements Host {
     const key = this.names.key(type, id);
     const a = new Activation(this, this.#ctx.actorType(type)!, id, { node: this.id, epoch: 0, revision: 0 });
     await a.loadRecord();
-    /** The image the staged state was built from. */
-    let staged: Uint8Array | undefined;
     const commit: Prepared['commit'] = async (from, state) => {
       this.#checkAdoptable(type, id);
       if (from.recordRevision !== a.recordRevision) await a.loadRecord();
-      if (state.staged) a.adoptStaged(staged);
+      if (state.staged) a.adoptStaged();
       else await a.restore(state.image);
       Object.assign(a.claim, await this.directory.handOver(key, from, this.id));
       await a.open(true);
@@ -338,10 +336,7 @@ export class Node implements Host {
       return { epoch: a.claim.epoch, adopted: a.adopted() };
     };
     return {
-      stage: (image) => {
-        staged = image;
-        return a.restore(image);
-      },
+      stage: (image) => a.restore(image),
       apply: (change) => a.applyChange(change),
       commit: (from, state) => {
         const committing = commit(from, state);
