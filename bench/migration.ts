@@ -7,7 +7,8 @@
 // caller saw (asks are sent once: the library re-sends nothing). peak_extra_rss_mb: the two node
 // processes' resident memory summed, highest during the run minus before the first migration.
 // One JSON line per (mode, state size). Imports the built runtime (run `pnpm build` first).
-// Usage: pnpm bench migration [--migrations 50] [--sizes 1024,65536,...] [--modes fast,durable] [--quick]
+// Usage: pnpm bench migration [--migrations 50] [--sizes 1024,65536,...] [--modes fast,durable]
+//        [--snapshots on-demand,delta,every-turn] [--quick]
 import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connectCluster, type MigrationReport, startEmbeddedNats } from '../packages/runtime/dist/index.js';
@@ -27,21 +28,25 @@ const sizes = (arg('sizes') ?? (quick ? `${KB},${64 * KB}` : `${KB},${64 * KB},$
   .split(',')
   .map(Number);
 const modes = (arg('modes') ?? 'fast,durable').split(',') as ('fast' | 'durable')[];
+const snapshots = (arg('snapshots') ?? 'on-demand,delta,every-turn').split(',');
 /**
- * Fast mode runs three times: snapshotted on demand (what a large state such as a KV cache uses: only
- * the migration encodes it) at every size, the same with delta hooks (the pause sends the change
- * since the last round instead of comparing images), and snapshotted after every turn (the default)
- * up to 1 MiB, where encoding per turn starts to dominate each turn. Durable mode snapshots after every
- * turn too (its commit needs the snapshot of the turn; beyond 256 KiB the record keeps it in chunks),
- * so it stops at 1 MiB: at 16 MiB the per-turn encodings outran the garbage collector (4.4 GB extra
- * resident) and at 100 MiB a node reached 18 GB.
+ * Each mode runs three times: snapshotted on demand (what a large state such as a KV cache uses: only
+ * the migration, a stop or a durable commit encodes it) at every size, the same with delta hooks (the
+ * pause sends the change since the last round instead of comparing images), and snapshotted after
+ * every turn (the default) up to 1 MiB, where encoding per turn starts to dominate each turn (durable
+ * at 16 MiB: the per-turn encodings outran the garbage collector, 4.4 GB extra resident). Beyond
+ * 256 KiB a durable record keeps its snapshot in chunks.
  */
-const VARIANTS = [
-  { mode: 'fast', snapshot: 'on-demand', def: BigSequencer, maxState: Number.POSITIVE_INFINITY },
-  { mode: 'fast', snapshot: 'delta', def: DeltaSequencer, maxState: Number.POSITIVE_INFINITY },
-  { mode: 'fast', snapshot: 'every-turn', def: Sequencer, maxState: MB },
-  { mode: 'durable', snapshot: 'every-turn', def: Sequencer, maxState: MB },
-] as const;
+const VARIANTS = (
+  [
+    { mode: 'fast', snapshot: 'on-demand', def: BigSequencer, maxState: Number.POSITIVE_INFINITY },
+    { mode: 'fast', snapshot: 'delta', def: DeltaSequencer, maxState: Number.POSITIVE_INFINITY },
+    { mode: 'fast', snapshot: 'every-turn', def: Sequencer, maxState: MB },
+    { mode: 'durable', snapshot: 'on-demand', def: BigSequencer, maxState: Number.POSITIVE_INFINITY },
+    { mode: 'durable', snapshot: 'delta', def: DeltaSequencer, maxState: Number.POSITIVE_INFINITY },
+    { mode: 'durable', snapshot: 'every-turn', def: Sequencer, maxState: MB },
+  ] as const
+).filter((v) => snapshots.includes(v.snapshot));
 /** Time between migrations, so that the gaps outside them are measured too. */
 const BETWEEN_MS = 150;
 

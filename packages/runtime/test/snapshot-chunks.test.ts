@@ -10,8 +10,11 @@ import { SNAPSHOT_CHUNK_BYTES, SnapshotChunks } from '../src/actor/snapshot-chun
 import { StateRecord } from '../src/actor/state.js';
 import { bucketKeys } from '../src/cluster/bucket-keys.js';
 import { type EmbeddedNats, startEmbeddedNats } from '../src/cluster/embedded-nats.js';
+import { decodeSnapshot, encodeImage, type ImageBytes } from '../src/wire/image.js';
 
 const BUCKET = 'chunks_test';
+/** A snapshot's bytes, however the record holds it (an encoding, or chunks). */
+const bytes = (s: ImageBytes | undefined) => s && new Uint8Array(s.subarray(0, s.length));
 
 describe('snapshot chunks', () => {
   let nats: EmbeddedNats;
@@ -39,7 +42,7 @@ describe('snapshot chunks', () => {
       100,
       undefined,
       undefined,
-      new SnapshotChunks(kv, jsm, BUCKET, key, (e) => errors.push(e)),
+      new SnapshotChunks(kv, jsm, BUCKET, key, (e) => errors.push(e), 0),
     );
   /** The chunk keys stored under `key`, once purges in flight have landed. */
   const chunkKeys = async (key: string, expect: number) => {
@@ -67,7 +70,7 @@ describe('snapshot chunks', () => {
 
     const b = record(key);
     await b.load();
-    assert.deepEqual(b.snapshot, image);
+    assert.deepEqual(bytes(b.snapshot), image);
 
     // One byte in the fifth chunk: one new chunk, the old one purged, nothing else written.
     const next = image.slice();
@@ -78,7 +81,7 @@ describe('snapshot chunks', () => {
     assert.equal(await chunkMessages(key), chunks);
     const c = record(key);
     await c.load();
-    assert.deepEqual(c.snapshot, next);
+    assert.deepEqual(bytes(c.snapshot), next);
 
     // Shrunk below a chunk: inline again, every chunk purged.
     c.snapshot = new Uint8Array([1, 2, 3]);
@@ -86,7 +89,56 @@ describe('snapshot chunks', () => {
     assert.equal((await chunkKeys(key, 0)).length, 0);
     const d = record(key);
     await d.load();
-    assert.deepEqual(d.snapshot, new Uint8Array([1, 2, 3]));
+    assert.deepEqual(bytes(d.snapshot), new Uint8Array([1, 2, 3]));
+    assert.deepEqual(errors, []);
+  });
+
+  test('a snapshot read from live arrays is fixed when the write takes it, and the next write stores only what changed', async () => {
+    const key = 't.live';
+    const a = record(key);
+    const blob = new Uint8Array(2 * 1024 * 1024 + 11).fill(3);
+    // As an actor that snapshots on demand: the image reads `blob` where it is; the state changes
+    // right after the write took it.
+    a.capture = (done) => {
+      a.snapshot = encodeImage({ blob });
+      done();
+      blob.fill(9);
+    };
+    await a.save();
+    const chunks = Math.ceil(a.snapshot!.length / SNAPSHOT_CHUNK_BYTES);
+    assert.equal((await chunkKeys(key, chunks)).length, chunks);
+    const b = record(key);
+    await b.load();
+    const stored = decodeSnapshot(bytes(b.snapshot)!) as { blob: Uint8Array };
+    assert.ok(
+      stored.blob.every((x) => x === 3),
+      'the write holds the state as it was taken',
+    );
+    const taken = decodeSnapshot(a.snapshot!.subarray(0, a.snapshot!.length)) as { blob: Uint8Array };
+    assert.ok(
+      taken.blob.every((x) => x === 3),
+      'and so does the snapshot a restart would restore',
+    );
+
+    // Deep in the blob: one chunk changes. The state changed everywhere to 9 after the first take,
+    // so set it back but one byte.
+    blob.fill(3);
+    blob[SNAPSHOT_CHUNK_BYTES * 5] = 4;
+    a.capture = (done) => {
+      a.snapshot = encodeImage({ blob });
+      done();
+    };
+    const before = new Set(await chunkKeys(key, chunks));
+    await a.save();
+    const after = await chunkKeys(key, chunks);
+    assert.equal(after.filter((k) => !before.has(k)).length, 1, 'one chunk written');
+    assert.equal(await chunkMessages(key), chunks, 'the one it replaced purged');
+    const c = record(key);
+    await c.load();
+    assert.equal(
+      (decodeSnapshot(bytes(c.snapshot)!) as { blob: Uint8Array }).blob[SNAPSHOT_CHUNK_BYTES * 5],
+      4,
+    );
     assert.deepEqual(errors, []);
   });
 
@@ -106,7 +158,7 @@ describe('snapshot chunks', () => {
     assert.equal((await chunkKeys(key, 2)).length, 2);
     const fresh = record(key);
     await fresh.load();
-    assert.deepEqual(fresh.snapshot, new Uint8Array(2 * SNAPSHOT_CHUNK_BYTES).fill(2));
+    assert.deepEqual(bytes(fresh.snapshot), new Uint8Array(2 * SNAPSHOT_CHUNK_BYTES).fill(2));
   });
 
   test('chunks a crashed write left are swept by a load once the record has moved past them', async () => {
@@ -130,6 +182,6 @@ describe('snapshot chunks', () => {
       keys.some((k) => k.includes('inflight')),
       keys.join(' '),
     );
-    assert.deepEqual(b.snapshot, new Uint8Array(SNAPSHOT_CHUNK_BYTES + 1).fill(5));
+    assert.deepEqual(bytes(b.snapshot), new Uint8Array(SNAPSHOT_CHUNK_BYTES + 1).fill(5));
   });
 });

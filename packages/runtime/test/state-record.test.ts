@@ -73,7 +73,7 @@ describe('state record', () => {
       // No wait for the last seal: until a block is sealed, the tail holds its outcomes.
       const fresh = make();
       await fresh.load();
-      assert.deepEqual(decode(fresh.snapshot!), { upTo: n - 1 });
+      assert.deepEqual(decode(fresh.snapshot as Uint8Array), { upTo: n - 1 });
       for (let i = n - WINDOW; i < n; i++) assertKept(fresh, i);
       // Forgotten: everything before the window, rounded down to a block.
       for (let i = 0; i < Math.floor((n - WINDOW) / BLOCK) * BLOCK; i++)
@@ -112,7 +112,7 @@ describe('state record', () => {
     await kv.put(key, encode({ s: encode({ old: true }), k }));
     const record = new StateRecord(kv, key, 1000);
     await record.load();
-    assert.deepEqual(decode(record.snapshot!), { old: true });
+    assert.deepEqual(decode(record.snapshot as Uint8Array), { old: true });
     assert.deepEqual(record.outcome('k0'), outcomeOf(0));
     // Each commit after a seal drops the sealed block from the tail; one block is sealed at a time.
     let stored = { v: 0, t: k as unknown[] };

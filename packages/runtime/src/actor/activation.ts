@@ -125,7 +125,8 @@ export class Activation {
 
   /**
    * On demand: the snapshot a write records is taken at a turn boundary, once per write — not after
-   * every turn — with the keys applied by then; a crash rolls back to it (see #crash).
+   * every turn — with the keys applied by then (the write fixes it in the same step, see
+   * StateRecord); a crash rolls back to it (see #crash).
    */
   #capture(done: (err?: unknown) => void): void {
     this.#mailbox.atRest(() => {
@@ -138,7 +139,8 @@ export class Activation {
         return;
       }
       try {
-        this.#snapshotNow();
+        // Read where the state's large arrays are: the write copies only the chunks that changed.
+        this.#record.snapshot = encodeImage(this.def.snapshot!(this.#state));
       } catch (err) {
         this.host.guard.report('actor snapshot', err, { actor: this.key });
         this.#crash(err);
@@ -293,7 +295,7 @@ export class Activation {
           // On demand: taken now, mid-turn during the pre-copy too (the delta at the pause corrects it),
           // and not kept as the snapshot a restart rolls back to.
           if (this.def.snapshotOnDemand === true) return encode(this.def.snapshot!(this.#state));
-          return this.def.snapshot ? this.#record.snapshot : undefined;
+          return this.def.snapshot ? this.#snapshotBytes() : undefined;
         },
         changes: this.def.delta ? this.#changes(this.def.delta) : undefined,
         recordRevision: () => this.#record.revision,
@@ -333,6 +335,13 @@ export class Activation {
         return change === undefined ? undefined : { change: encode(change), mark: markNow() };
       },
     };
+  }
+
+  /** The record's snapshot as bytes; `copy`: bytes nothing else holds, even when it is one array already. */
+  #snapshotBytes(copy = false): Uint8Array | undefined {
+    const snap = this.#record.snapshot;
+    if (snap instanceof Uint8Array && !copy) return snap;
+    return snap && new Uint8Array(snap.subarray(0, snap.length));
   }
 
   #snapshotNow(): void {
@@ -443,7 +452,8 @@ export class Activation {
    */
   async #fresh(): Promise<unknown> {
     const snap = this.#record.snapshot;
-    if (snap && this.def.restore) return this.def.restore(decodeSnapshot(snap.slice()), this.id);
+    if (snap && this.def.restore)
+      return this.def.restore(decodeSnapshot(this.#snapshotBytes(true)!), this.id);
     return this.def.init ? this.def.init(this.id) : undefined;
   }
 

@@ -2,12 +2,43 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { nuid } from '@nats-io/transport-node';
 import { bucketKeys } from '../cluster/bucket-keys.js';
+import type { ImageBytes } from '../wire/image.js';
 
 /** A snapshot longer than this is stored in chunks of this size (a KV value is bounded by max_payload). */
 export const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
 
 /** Chunk writes and reads in flight at once. */
 const WINDOW = 8;
+/**
+ * How long chunks a newer record replaced stay readable: a reader of a large snapshot (a migration's
+ * target at `begin`, a new activation) fetches for a while, and a busy actor commits meanwhile.
+ */
+const REPLACED_KEPT_MS = 10_000;
+
+/**
+ * A snapshot as its chunks, fixed at one instant: the chunks that changed since the last record are
+ * copies (or views of an encoding nobody changes), the others the bytes that record named.
+ */
+export class FrozenSnapshot implements ImageBytes {
+  constructor(
+    readonly names: string[],
+    readonly chunks: Uint8Array[],
+    /** Indexes of the chunks the last record did not name: the ones a write stores. */
+    readonly changed: number[],
+    readonly length: number,
+  ) {}
+
+  subarray(start: number, end: number): Uint8Array {
+    const out = new Uint8Array(Math.max(0, end - start));
+    for (let i = Math.floor(start / SNAPSHOT_CHUNK_BYTES); i * SNAPSHOT_CHUNK_BYTES < end; i++) {
+      const at = i * SNAPSHOT_CHUNK_BYTES;
+      const from = Math.max(start, at);
+      const to = Math.min(end, at + this.chunks[i]!.length);
+      if (from < to) out.set(this.chunks[i]!.subarray(from - at, to - at), from - start);
+    }
+    return out;
+  }
+}
 
 /** `c.<base>.<writer>.<index>`: the record revision the write built on, and who wrote it. */
 const NAME = /^c\.(\d+)\.[A-Za-z0-9]+\.\d+$/;
@@ -50,42 +81,56 @@ export class SnapshotChunks {
     private readonly bucket: string,
     private readonly key: string,
     private readonly report: (err: unknown) => void,
+    private readonly replacedKeptMs = REPLACED_KEPT_MS,
   ) {}
 
-  /** Writes the chunks of `image` that differ from those the last record named; resolves with every chunk's name. */
-  async write(image: Uint8Array, base: number): Promise<string[]> {
+  /**
+   * Fixes `image` as chunks now, comparing each with the chunk the last record named: changed ones
+   * are copied when `image` reads live state (a segmented image), viewed when it is an encoding.
+   * Names of new chunks carry `base`, the record revision the write will build on.
+   */
+  freeze(image: ImageBytes, base: number): FrozenSnapshot {
+    const live = !(image instanceof Uint8Array);
     const names: string[] = [];
-    const todo: number[] = [];
+    const chunks: Uint8Array[] = [];
+    const changed: number[] = [];
     for (let i = 0, at = 0; at < image.length; i++, at += SNAPSHOT_CHUNK_BYTES) {
-      const bytes = image.subarray(at, at + SNAPSHOT_CHUNK_BYTES);
+      const bytes = image.subarray(at, Math.min(image.length, at + SNAPSHOT_CHUNK_BYTES));
       const prev = this.#order[i];
       const held = prev === undefined ? undefined : this.#named.get(prev);
-      if (held && Buffer.compare(held, bytes) === 0) names.push(prev!);
-      else {
+      if (held && Buffer.compare(held, bytes) === 0) {
+        names.push(prev!);
+        chunks.push(held);
+      } else {
         names.push(`c.${base}.${this.#writer}.${i}`);
-        todo.push(i);
+        chunks.push(live ? bytes.slice() : bytes);
+        changed.push(i);
       }
     }
-    await inWindow(todo, (i) =>
-      this.kv
-        .put(
-          `${this.key}.${names[i]}`,
-          image.subarray(i * SNAPSHOT_CHUNK_BYTES, (i + 1) * SNAPSHOT_CHUNK_BYTES),
-        )
-        .then(() => undefined),
+    return new FrozenSnapshot(names, chunks, changed, image.length);
+  }
+
+  /** Writes the chunks of `frozen` that the last record did not name. */
+  async write(frozen: FrozenSnapshot): Promise<void> {
+    await inWindow(frozen.changed, (i) =>
+      this.kv.put(`${this.key}.${frozen.names[i]}`, frozen.chunks[i]!).then(() => undefined),
     );
-    return names;
   }
 
   /**
-   * Assembles the snapshot the record names; chunks held from the last record, or in `fetched` (an
-   * earlier attempt's), are not read again. Rejects with ChunkMissing when a chunk is gone: a writer
-   * replaced it since the record was read, and the caller reads the record again.
+   * The snapshot the record names, as its chunks (not assembled: a restore copies it anyway); chunks
+   * held from the last record, or in `fetched` (an earlier attempt's), are not read again. Rejects
+   * with ChunkMissing when a chunk is gone: a writer replaced it since the record was read, and the
+   * caller reads the record again.
    */
-  async read(names: string[], total: number, fetched = new Map<string, Uint8Array>()): Promise<Uint8Array> {
+  async read(
+    names: string[],
+    total: number,
+    fetched = new Map<string, Uint8Array>(),
+  ): Promise<FrozenSnapshot> {
     if (names.length !== Math.ceil(total / SNAPSHOT_CHUNK_BYTES))
       throw new Error(`${this.key}'s record names ${names.length} chunks for ${total} bytes`);
-    const image = new Uint8Array(total);
+    const chunks: Uint8Array[] = new Array(names.length);
     await inWindow(names, async (name, i) => {
       let bytes = this.#named.get(name) ?? fetched.get(name);
       if (!bytes) {
@@ -99,26 +144,25 @@ export class SnapshotChunks {
         throw new Error(
           `chunk ${name} of ${this.key}'s snapshot has ${bytes.length} bytes where ${total - at} remain`,
         );
-      image.set(bytes, at);
+      chunks[i] = bytes;
     });
-    this.named(names, image, false);
-    return image;
+    this.named(names, chunks, false);
+    return new FrozenSnapshot(names, chunks, [], total);
   }
 
   /**
-   * The record now names `names` (cut from `image`; none when the snapshot is inline). After a write
+   * The record now names `names`, whose bytes are `chunks` (none when the snapshot is inline). After a write
    * of this activation's (`replaced`), the chunks the previous record named and this one does not
-   * are purged; after a read, the writer that replaced them purges them.
+   * are purged, `replacedKeptMs` later; after a read, the writer that replaced them purges them.
    */
-  named(names: string[], image: Uint8Array | undefined, replaced: boolean): void {
-    const gone = replaced ? this.#order.filter((n) => !names.includes(n)) : [];
+  named(names: string[], chunks: Uint8Array[] | undefined, replaced: boolean): void {
+    const kept = new Set(names);
+    const gone = replaced ? this.#order.filter((n) => !kept.has(n)) : [];
     this.#order = names;
-    this.#named = new Map(
-      image
-        ? names.map((n, i) => [n, image.subarray(i * SNAPSHOT_CHUNK_BYTES, (i + 1) * SNAPSHOT_CHUNK_BYTES)])
-        : [],
-    );
-    this.#purge(gone);
+    this.#named = new Map(chunks ? names.map((n, i) => [n, chunks[i]!]) : []);
+    if (gone.length === 0) return;
+    if (this.replacedKeptMs <= 0) this.#purge(gone);
+    else setTimeout(() => this.#purge(gone), this.replacedKeptMs).unref();
   }
 
   /** A write that lost its compare-and-set: the chunks it made are purged. */

@@ -1,12 +1,13 @@
 import type { KV } from '@nats-io/kv';
 import { decode, encode } from '../wire/codec.js';
+import type { ImageBytes } from '../wire/image.js';
 import { type JetStreamPublisher, jetStreamPublisher } from '../wire/js-publish.js';
 import { inboxPrefixOf } from '../wire/nats-internals.js';
 import type { Outcome } from '../wire/outcome.js';
 import { OutgoingHeaders } from '../wire/outgoing-headers.js';
 import type { Host } from './host.js';
 import { BLOCK, type Entry, firstBlock, GAP, KeptOutcomes } from './kept-outcomes.js';
-import { ChunkMissing, SNAPSHOT_CHUNK_BYTES, SnapshotChunks } from './snapshot-chunks.js';
+import { ChunkMissing, FrozenSnapshot, SNAPSHOT_CHUNK_BYTES, SnapshotChunks } from './snapshot-chunks.js';
 
 /** A KV write refused because another write came first (compare-and-set on the revision). */
 const CONFLICT = /wrong last sequence|key exists/i;
@@ -67,7 +68,11 @@ const gaps = (n: number): Entry[] => Array.from({ length: n }, () => GAP);
  * max_payload.
  */
 export class StateRecord {
-  snapshot: Uint8Array | undefined;
+  /**
+   * The snapshot the next write records and a restart restores: an encoding, a segmented image of the
+   * live state (fixed by the write that takes it), or the chunks a write fixed.
+   */
+  snapshot: ImageBytes | undefined;
   readonly kept = new KeptOutcomes();
   superseded = false;
   #revision = 0;
@@ -239,10 +244,22 @@ export class StateRecord {
   /** Keys applied (kept.next) when the last write took its snapshot, or when the record was read. */
   takenAt = 0;
 
-  #take(): Promise<{ n: number; snapshot: Uint8Array | undefined }> {
+  /**
+   * The keys applied and the snapshot, at one instant: a snapshot that reads live state (a segmented
+   * image) is fixed now — as chunks when large, each copied only if it changed since the last record —
+   * and becomes the snapshot a restart restores.
+   */
+  #take(): Promise<{ n: number; snapshot: Uint8Array | FrozenSnapshot | undefined }> {
     const take = () => {
       this.takenAt = this.kept.next;
-      return { n: this.takenAt, snapshot: this.snapshot };
+      const snap = this.snapshot;
+      let fixed: Uint8Array | FrozenSnapshot | undefined;
+      if (snap === undefined || snap instanceof FrozenSnapshot) fixed = snap;
+      else if (snap.length > SNAPSHOT_CHUNK_BYTES && this.#chunks)
+        fixed = this.#chunks.freeze(snap, this.#revision);
+      else fixed = snap instanceof Uint8Array ? snap : new Uint8Array(snap.subarray(0, snap.length));
+      if (!(snap instanceof Uint8Array)) this.snapshot = fixed;
+      return { n: this.takenAt, snapshot: fixed };
     };
     const capture = this.capture;
     if (!capture) return Promise.resolve(take());
@@ -254,16 +271,16 @@ export class StateRecord {
     const g = Math.max(this.#first, firstBlock(n, this.#windowNow()));
     const h = Math.max(this.#sealed, g);
     const t = this.kept.slice(h * BLOCK, n);
-    const chunks = snapshot && snapshot.length > SNAPSHOT_CHUNK_BYTES ? this.#chunks : undefined;
-    let names: string[] = [];
-    if (chunks) {
-      names = await chunks.write(snapshot!, this.#revision);
+    const frozen = snapshot instanceof FrozenSnapshot ? snapshot : undefined;
+    if (frozen) {
+      await this.#chunks!.write(frozen);
       this.#chunked = true;
     }
+    const names = frozen?.names ?? [];
     const value = encode({
       v: 2,
-      s: chunks ? null : (snapshot ?? null),
-      ...(chunks ? { c: names, z: snapshot!.length } : {}),
+      s: frozen ? null : ((snapshot as Uint8Array | undefined) ?? null),
+      ...(frozen ? { c: names, z: frozen.length } : {}),
       ...(this.#chunked ? { x: 1 } : {}),
       n,
       g,
@@ -277,11 +294,11 @@ export class StateRecord {
           ? await this.#kv.create(this.#key, value)
           : await this.#update(value, this.#revision);
     } catch (err) {
-      chunks?.abandoned(names);
+      if (frozen) this.#chunks!.abandoned(names);
       if (CONFLICT.test(String(err))) this.superseded = true;
       throw err;
     }
-    this.#chunks?.named(names, chunks ? snapshot : undefined, true);
+    this.#chunks?.named(names, frozen?.chunks, true);
     this.#first = g;
     this.#sealed = Math.max(this.#sealed, h);
     this.#committed = Math.max(this.#committed, n);
