@@ -19,13 +19,27 @@ test('large typed arrays become segments; the value round-trips through parts of
   const big = new BigInt64Array(SEGMENT_MIN_BYTES / 8).fill(-5n);
   const value = { rows: [floats, { inner: bytes }], big, small: new Float64Array([1.5, 2.5]), n: 7, s: 'x' };
   const image = encodeImage(value);
-  // Segments are the arrays' own bytes: the image is barely larger than them.
-  assert.ok(image.length < floats.byteLength + bytes.byteLength + big.byteLength + 256);
+  // Segments are the arrays' own bytes: the image is barely larger than them (the first starts at a
+  // 4 KiB boundary, the others 8-byte aligned).
+  assert.ok(image.length < floats.byteLength + bytes.byteLength + big.byteLength + 4096 + 32);
   for (const part of [1000, 65_536, image.length]) {
     const back = decodeSnapshot(whole(image, part)) as typeof value;
     assert.deepEqual(back, value);
     assert.ok(back.rows[0] instanceof Float32Array && back.big instanceof BigInt64Array);
   }
+});
+
+test('a header that grows by a few bytes leaves the segments where they were', () => {
+  const blob = new Uint8Array(SEGMENT_MIN_BYTES).map((_, i) => i & 0xff);
+  const before = encodeImage({ counters: { a: 200 }, blob });
+  const after = encodeImage({ counters: { a: 70_000, b: 1 }, blob });
+  assert.equal(after.length, before.length);
+  const from = before.length - blob.length;
+  assert.deepEqual(after.subarray(from, after.length), before.subarray(from, before.length));
+  assert.deepEqual((decodeSnapshot(whole(after, 1000)) as { counters: unknown }).counters, {
+    a: 70_000,
+    b: 1,
+  });
 });
 
 test('the image reads the arrays as they are when a part is read, not when it was taken', () => {

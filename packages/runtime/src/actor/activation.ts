@@ -293,8 +293,8 @@ export class Activation {
         id: this.id,
         image: () => {
           // On demand: taken now, mid-turn during the pre-copy too (the delta at the pause corrects it),
-          // and not kept as the snapshot a restart rolls back to.
-          if (this.def.snapshotOnDemand === true) return encode(this.def.snapshot!(this.#state));
+          // read where the state's arrays are, and not kept as the snapshot a restart rolls back to.
+          if (this.def.snapshotOnDemand === true) return encodeImage(this.def.snapshot!(this.#state));
           return this.def.snapshot ? this.#snapshotBytes() : undefined;
         },
         changes: this.def.delta ? this.#changes(this.def.delta) : undefined,

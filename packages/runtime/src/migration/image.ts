@@ -1,20 +1,21 @@
+import type { ImageBytes } from '../wire/image.js';
+
 /** Unit of change between two snapshot images: a block that differs is sent again whole. */
 export const IMAGE_BLOCK_BYTES = 64 * 1024;
 
 /**
  * Byte ranges `[start, end)` of `next` that the target must receive to turn `prev` (what it holds)
- * into `next`: every block whose bytes differ, adjacent ones merged. Snapshots are re-encoded after
- * each turn, so a state that changes in a few places keeps most blocks identical (an appended KV
+ * into `next` (an encoding, or an image read where the state's arrays are): every block whose bytes
+ * differ, adjacent ones merged. Snapshots are re-encoded after each turn, so a state that changes in a few places keeps most blocks identical (an appended KV
  * cache changes its tail), and the hand-off sends only those.
  */
-export function changedRanges(prev: Uint8Array | undefined, next: Uint8Array): [number, number][] {
+export function changedRanges(prev: Uint8Array | undefined, next: ImageBytes): [number, number][] {
   if (!prev) return next.length > 0 ? [[0, next.length]] : [];
-  const a = Buffer.from(prev.buffer, prev.byteOffset, prev.byteLength);
-  const b = Buffer.from(next.buffer, next.byteOffset, next.byteLength);
   const ranges: [number, number][] = [];
-  for (let start = 0; start < b.length; start += IMAGE_BLOCK_BYTES) {
-    const end = Math.min(b.length, start + IMAGE_BLOCK_BYTES);
-    const same = end <= a.length && a.compare(b, start, end, start, end) === 0;
+  for (let start = 0; start < next.length; start += IMAGE_BLOCK_BYTES) {
+    const end = Math.min(next.length, start + IMAGE_BLOCK_BYTES);
+    const same =
+      end <= prev.length && Buffer.compare(prev.subarray(start, end), next.subarray(start, end)) === 0;
     if (same) continue;
     const last = ranges[ranges.length - 1];
     if (last && last[1] === start) last[1] = end;

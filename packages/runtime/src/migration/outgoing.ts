@@ -49,8 +49,11 @@ export interface Migratable {
   readonly key: string;
   readonly type: string;
   readonly id: string;
-  /** The activation's snapshot image now (encoded after every turn); undefined when it has none. */
-  image(): Uint8Array | undefined;
+  /**
+   * The activation's snapshot image now: an encoding (taken after every turn), or an image that reads
+   * the state's large arrays as it is read (on demand); undefined when it has none.
+   */
+  image(): ImageBytes | undefined;
   /** Present when the actor has delta hooks: then changes go instead of image blocks. */
   readonly changes: MigratableChanges | undefined;
   /** Revision of the actor's persisted record as this activation last wrote or read it. */
@@ -132,13 +135,19 @@ async function sendParts(
   migration: string,
   bytes: ImageBytes,
   todo: [number, number][],
+  keep?: Uint8Array,
 ): Promise<number> {
   let next = 0;
   let sent = 0;
   const lane = async () => {
     while (next < todo.length) {
       const [start, end] = todo[next++]!;
-      const data = bytes.subarray(start, end);
+      let data = bytes.subarray(start, end);
+      if (keep) {
+        // A live image: what was sent is kept, for the pause to compare the state with.
+        keep.set(data, start);
+        data = keep.subarray(start, end);
+      }
       await ask(ctx, to, { op, migration, total: bytes.length, offset: start, data });
       sent += data.length;
     }
@@ -172,8 +181,16 @@ export async function migrateActivation(
     throw failed('begin', err);
   }
   const abort = () => ask(ctx, to, { op: 'abort', migration }).catch(() => undefined);
-  const sendWhole = (op: 'state' | 'change', bytes: ImageBytes) =>
-    sendParts(ctx, to, op, migration, bytes, bytes.length > 0 ? parts([[0, bytes.length]], partBytes) : []);
+  const sendWhole = (op: 'state' | 'change', bytes: ImageBytes, keep?: Uint8Array) =>
+    sendParts(
+      ctx,
+      to,
+      op,
+      migration,
+      bytes,
+      bytes.length > 0 ? parts([[0, bytes.length]], partBytes) : [],
+      keep,
+    );
 
   /** The image copied, when the pause compares images (no delta hooks). */
   let copied: Uint8Array | undefined;
@@ -199,9 +216,16 @@ export async function migrateActivation(
         ({ mark } = next);
       }
     } else {
-      copied = a.image();
-      total = copied?.length ?? 0;
-      if (copied) await sendWhole('state', copied);
+      const image = a.image();
+      total = image?.length ?? 0;
+      if (image instanceof Uint8Array) {
+        copied = image;
+        await sendWhole('state', image);
+      } else if (image) {
+        // Read while the actor serves, each part as it goes: a copy of what went is all that is made.
+        copied = new Uint8Array(image.length);
+        await sendWhole('state', image, copied);
+      }
     }
     claim = await ctx.currentClaim();
   } catch (err) {

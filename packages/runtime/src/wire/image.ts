@@ -12,6 +12,12 @@ export const SEGMENT_MIN_BYTES = 64 * 1024;
 const MAGIC = 0xc1;
 /** Segments start at multiples of this in an image, so that any typed array is a view of it there. */
 const ALIGN = 8;
+/**
+ * The first segment starts at a multiple of this: a header that grows by a few bytes (a counter
+ * passing 255) leaves the segments where they were, so two images of one state taken apart compare
+ * block by block (a migration's pause, a durable commit's chunks).
+ */
+const FIRST_SEGMENT_ALIGN = 4096;
 
 type Typed = InstanceType<(typeof TYPED_ARRAYS)[number]>;
 
@@ -35,6 +41,8 @@ export interface ImageBytes {
 }
 
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
+const firstSegmentAt = (headLength: number) =>
+  Math.ceil(headLength / FIRST_SEGMENT_ALIGN) * FIRST_SEGMENT_ALIGN;
 
 /**
  * An image read from the state's large typed arrays where they are, not copied: `[0xc1][u32 header
@@ -98,7 +106,7 @@ export function encodeImage(value: unknown): ImageBytes {
   head[0] = MAGIC;
   new DataView(head.buffer).setUint32(1, header.length);
   head.set(header, 5);
-  let at = align(head.length);
+  let at = firstSegmentAt(head.length);
   const segments = arrays.map((a) => {
     const seg = { at, bytes: new Uint8Array(a.buffer, a.byteOffset, a.byteLength) };
     at = align(at + a.byteLength);
@@ -118,7 +126,7 @@ export function decodeSnapshot(bytes: Uint8Array): unknown {
   if (5 + headerLength > bytes.length) fail('its header runs past its end');
   const [body, table] = (decode(bytes.subarray(5, 5 + headerLength)) ?? []) as [unknown, unknown];
   if (!Array.isArray(table)) fail('no segment table');
-  let at = align(5 + headerLength);
+  let at = firstSegmentAt(5 + headerLength);
   const views = (table as unknown[]).map((entry) => {
     const [code, length] = (Array.isArray(entry) ? entry : []) as [number, number];
     const T = TYPED_ARRAYS[code as 0];
