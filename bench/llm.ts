@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runnableTargets } from '@stitch/compiler';
+import { defaultCacheDir, runnableTargets } from '@stitch/compiler';
 import {
   fusedDecode,
   KernelRuntime,
@@ -84,7 +84,7 @@ try {
 
   const runtime = new KernelRuntime({ threads });
   // With --threads T the linear layers and the fused step's classifier split their rows T ways.
-  const options = { target, cacheDir: join(work, 'cache'), threads };
+  const options = { target, cacheDir: defaultCacheDir(), threads };
   const ops = await kernelOps(c, runtime, options);
   const prompt = Array.from(
     { length: Math.min(args.quick ? 16 : 64, c.seqLen - steps) },

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
+import { defaultCacheDir } from '@stitch/compiler';
 import {
   fusedDecode,
   KernelRuntime,
@@ -22,7 +23,7 @@ const run = promisify(execFile);
 const bin = new URL('../packages/cli/dist/bin.js', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'stitch-cli-llm-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const env = { ...process.env, STITCH_KERNEL_CACHE: join(dir, 'cache') };
+const env = { ...process.env, STITCH_KERNEL_CACHE: defaultCacheDir() };
 const stitch = (...args: string[]) => run(process.execPath, [bin, 'llm', 'run', ...args], { env });
 
 test('stitch llm run prints the greedy continuation of a llama2.c and a GGUF checkpoint alike', async () => {

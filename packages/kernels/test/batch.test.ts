@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { defaultCacheDir } from '@stitch/compiler';
 import {
   argmax,
   ContextExceeded,
@@ -61,7 +62,7 @@ test('batched decode equals decoding each sequence alone (reference: exactly; co
 
   const runtime = new KernelRuntime({ threads: 2 });
   const target = (probeHost().x86Level ?? 'x86-64') as 'x86-64';
-  const compiled = await kernelOps(config, runtime, { target, cacheDir: join(dir, 'cache') });
+  const compiled = await kernelOps(config, runtime, { target, cacheDir: defaultCacheDir() });
   // Compiled kernels round differently from the reference: the logits within the dot-product bound
   // (a greedy token could flip on a near-tie, so tokens are compared exactly only above).
   const batched = await decodeAll(compiled, 8, true, alone.tokens);

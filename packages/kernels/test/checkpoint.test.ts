@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { gguf } from '@huggingface/gguf';
+import { defaultCacheDir } from '@stitch/compiler';
 import {
   CheckpointInvalid,
   KernelRuntime,
@@ -25,7 +26,7 @@ const dir = mkdtempSync(join(tmpdir(), 'stitch-checkpoint-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const runtime = new KernelRuntime({ threads: 2 });
 const target = probeHost().x86Level ?? 'x86-64';
-const cacheDir = join(dir, 'cache');
+const cacheDir = defaultCacheDir();
 const tokenizer = tinyTokenizer();
 const vocab = tokenizer.vocab;
 

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { defaultCacheDir } from '@stitch/compiler';
 import {
   ContextExceeded,
   fusedDecode,
@@ -21,7 +22,7 @@ import { logitsBound, recordingReference, tinyTokenizer, tinyWeights } from './t
 
 const dir = mkdtempSync(join(tmpdir(), 'stitch-fused-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const options = { target: probeHost().x86Level ?? 'x86-64', cacheDir: join(dir, 'cache') } as const;
+const options = { target: probeHost().x86Level ?? 'x86-64', cacheDir: defaultCacheDir() } as const;
 
 const shapes: [string, LlamaConfig][] = [
   ['grouped-query', { dim: 64, hiddenDim: 96, layers: 2, heads: 4, kvHeads: 2, vocab: 48, seqLen: 16 }],

@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
-import { compileKernel, type KernelSpec, runnableTargets } from '@stitch/compiler';
+import { describe, test } from 'node:test';
+import { compileKernel, defaultCacheDir, type KernelSpec, runnableTargets } from '@stitch/compiler';
 import { KernelRuntime, probeHost, reference as ref } from '../src/index.js';
 
-const cacheDir = mkdtempSync(join(tmpdir(), 'stitch-kernels-'));
-after(() => rmSync(cacheDir, { recursive: true, force: true }));
+// Shared with every other test and the demo: a kernel compiled once is not compiled again.
+const cacheDir = defaultCacheDir();
 const runtime = new KernelRuntime({ threads: 2 });
 
 // Seeded so a failure reproduces; the seed is in the test name.

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { runnableTargets } from '@stitch/compiler';
+import { defaultCacheDir, runnableTargets } from '@stitch/compiler';
 import {
   CheckpointInvalid,
   KernelRuntime,
@@ -56,7 +56,7 @@ for (const target of runnableTargets(probeHost().x86Level)) {
     const weights = await loadLlama2c(path);
     const model = new Llama(
       weights,
-      await kernelOps(config, runtime, { target, cacheDir: join(dir, 'cache') }),
+      await kernelOps(config, runtime, { target, cacheDir: defaultCacheDir() }),
     );
     const oracle = new Llama(weights, referenceOps(config));
     const prompt = [1, 5, 9, 22, 3];
@@ -72,7 +72,7 @@ for (const target of runnableTargets(probeHost().x86Level)) {
 
 test('decode over the KV cache gives the same logits as prefilling the whole sequence', async () => {
   const weights = syntheticWeights(config, 3);
-  const ops = await kernelOps(config, runtime, { target: 'x86-64', cacheDir: join(dir, 'cache') });
+  const ops = await kernelOps(config, runtime, { target: 'x86-64', cacheDir: defaultCacheDir() });
   const a = new Llama(weights, ops);
   const b = new Llama(weights, ops);
   await a.prefill([2, 4, 6]);

@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, test } from 'node:test';
-import { generateKernel, type KernelSpec, runnableTargets } from '@stitch/compiler';
+import { test } from 'node:test';
+import { defaultCacheDir, generateKernel, type KernelSpec, runnableTargets } from '@stitch/compiler';
 import { KernelRuntime, probeHost, reference, threadedKernel } from '../src/index.js';
 
-const cacheDir = mkdtempSync(join(tmpdir(), 'stitch-packed-'));
-after(() => rmSync(cacheDir, { recursive: true, force: true }));
+// Shared with every other test and the demo: a kernel compiled once is not compiled again.
+const cacheDir = defaultCacheDir();
 const runtime = new KernelRuntime({ threads: 2 });
 const seed = Number(process.env.STITCH_TEST_SEED ?? Date.now() % 100000);
 let state = seed;

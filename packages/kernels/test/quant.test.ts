@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, test } from 'node:test';
-import { compileKernel, InvalidKernelSpec, runnableTargets } from '@stitch/compiler';
+import { test } from 'node:test';
+import { compileKernel, defaultCacheDir, InvalidKernelSpec, runnableTargets } from '@stitch/compiler';
 import { KernelRuntime, KernelShapeMismatch, probeHost, reference } from '../src/index.js';
 
-const cacheDir = mkdtempSync(join(tmpdir(), 'stitch-quant-'));
-after(() => rmSync(cacheDir, { recursive: true, force: true }));
+// Shared with every other test and the demo: a kernel compiled once is not compiled again.
+const cacheDir = defaultCacheDir();
 const runtime = new KernelRuntime();
 const seed = Number(process.env.STITCH_TEST_SEED ?? Date.now() % 100000);
 let state = seed;

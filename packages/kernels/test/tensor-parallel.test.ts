@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { defaultCacheDir } from '@stitch/compiler';
 import {
   allReduce,
   argmax,
@@ -97,7 +98,7 @@ test('TP=2 equals TP=1 in the reference: logits teacher-forced, and the greedy t
 
 test('TP=2 equals TP=1 on compiled kernels: within the dot-product bound, and the same greedy tokens', async () => {
   const target = (probeHost().x86Level ?? 'x86-64') as 'x86-64';
-  const compile = { target, cacheDir: join(dir, 'cache') };
+  const compile = { target, cacheDir: defaultCacheDir() };
   const full = await kernelOps(config, runtime, compile);
   const rank = await kernelOps(config, runtime, { ...compile, tp: 2 });
   const a = await logitsOf(new Llama(weights, full), forced);
@@ -177,7 +178,7 @@ test('EP=2 equals the unsplit mixture of experts: reference and compiled, teache
   const dense = await logitsOf(new Llama(weights, ref), forced);
   assert.ok(reference.relativeError(dense[1]!, a[1]!) > 1e-2, 'the experts change the logits');
   const target = (probeHost().x86Level ?? 'x86-64') as 'x86-64';
-  const compiled = await kernelOps(config, runtime, { target, cacheDir: join(dir, 'cache'), experts: 4 });
+  const compiled = await kernelOps(config, runtime, { target, cacheDir: defaultCacheDir(), experts: 4 });
   const c = await logitsOf(new Llama(moeWeights, compiled), forced);
   const d = await logitsOf(expertParallel(2, compiled), forced);
   for (let i = 0; i < c.length; i++)

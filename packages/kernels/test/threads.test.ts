@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, test } from 'node:test';
-import { compileKernel, type KernelSpec, runnableTargets } from '@stitch/compiler';
+import { test } from 'node:test';
+import { compileKernel, defaultCacheDir, type KernelSpec, runnableTargets } from '@stitch/compiler';
 import type { RawKernelPart } from '@stitch/native';
 import {
   fusedDecode,
@@ -20,8 +17,8 @@ import {
   threadedKernel,
 } from '../src/index.js';
 
-const cacheDir = mkdtempSync(join(tmpdir(), 'stitch-threads-'));
-after(() => rmSync(cacheDir, { recursive: true, force: true }));
+// Shared with every other test and the demo: a kernel compiled once is not compiled again.
+const cacheDir = defaultCacheDir();
 const runtime = new KernelRuntime({ threads: 4 });
 const seed = Number(process.env.STITCH_TEST_SEED ?? Date.now() % 100000);
 let state = seed;

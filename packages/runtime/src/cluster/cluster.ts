@@ -213,8 +213,11 @@ export class Cluster implements RefTransport {
     return this.#fence ? { ...(msg as object), fence: this.#fence } : msg;
   }
 
-  /** Stops an actor wherever it runs (its last snapshot is persisted). */
-  async stop(ref: ActorRefData): Promise<void> {
+  /**
+   * Stops an actor wherever it runs (its last snapshot is persisted). A command the server refuses
+   * (no permission) is dropped without an answer: it fails after `timeoutMs`.
+   */
+  async stop(ref: ActorRefData, options: { timeoutMs?: number } = {}): Promise<void> {
     this.#open();
     const where = await this.locate(ref);
     if (!where) return;
@@ -222,7 +225,7 @@ export class Cluster implements RefTransport {
     await this.#sender.request(
       this.#parts.names.nodeControl(where.node),
       this.#fenced({ op: 'stop', type: ref.type, id: ref.id }),
-      10_000,
+      options.timeoutMs ?? 10_000,
       `node ${where.node}`,
     );
   }

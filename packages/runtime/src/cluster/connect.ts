@@ -28,6 +28,12 @@ const CONNECT_RETRY_MS = 250;
  */
 const PING_INTERVAL_MS = 1000;
 const MAX_PINGS_OUT = 3;
+/**
+ * One connection attempt at most this long. A server that requires a client certificate closes a
+ * connection without one after the handshake, and nats.js then waits out its own 20 s default before
+ * it rejects; a reachable server answers within milliseconds (nats.go's default is 2 s).
+ */
+const CONNECT_TIMEOUT_MS = 5000;
 
 /**
  * Connects to (or starts) NATS and opens the cluster's stream and buckets. On a server without
@@ -142,6 +148,7 @@ export async function connectNats(
         servers: embedded ? embedded.url : o.nats!,
         name: `stitch-${o.name}-${hostname()}-${process.pid}`,
         // A long-lived runtime never gives up on its server; jitter spreads a fleet's reconnects.
+        timeout: CONNECT_TIMEOUT_MS,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 1000,
         reconnectJitter: 500,
