@@ -4,7 +4,7 @@ import { headers } from '@nats-io/transport-node';
 import fc from 'fast-check';
 import { BadMessage, InvalidOptions } from '../src/index.js';
 import { Assembler, decode, encode, isTraceparent, names, newTraceparent, split } from '../src/internal.js';
-import { envelopeBlock, envelopeHeaders, envelopeOf, readHeaders } from '../src/wire/envelope.js';
+import { envelopeBlock, envelopeHeaders, envelopeOf, H, readHeaders } from '../src/wire/envelope.js';
 import { OutgoingHeaders } from '../src/wire/outgoing-headers.js';
 
 test('codec keeps typed arrays typed and round-trips plain data', () => {
@@ -156,10 +156,21 @@ test('the envelope block is what the envelope headers encode to, checked alike',
   const envs = [
     { traceparent: newTraceparent(), sender: 'host-1', deadline: 1_700_000_000_000 },
     { traceparent: ' 00-abc ', sender: 'hôte ✓', deadline: 5, idempotencyKey: ' schlüssel: ü ' },
+    { traceparent: newTraceparent(), sender: 'host-2', deadline: 7, seq: 42, idempotencyKey: 'k' },
   ];
   for (const env of envs) assert.equal(envelopeBlock(env), envelopeHeaders(env).toString());
   const bad = { traceparent: 'x\r\nInjected: yes', sender: 's', deadline: 1 };
   assert.throws(() => envelopeBlock(bad), InvalidOptions);
   assert.throws(() => envelopeHeaders(bad), InvalidOptions);
   assert.throws(() => envelopeBlock({ ...envs[0]!, idempotencyKey: 'k\n' }), InvalidOptions);
+});
+
+test("a sender's message count travels in the envelope; anything but a positive safe integer is ignored", () => {
+  const env = { traceparent: newTraceparent(), sender: 's', deadline: 9, seq: 7 };
+  assert.equal(envelopeOf(readHeaders(envelopeHeaders(env))).seq, 7);
+  for (const bad of ['0', '-3', '1.5', 'x', '9007199254740993', '']) {
+    const h = headers();
+    h.set(H.seq, bad);
+    assert.equal(envelopeOf(readHeaders(h)).seq, undefined, JSON.stringify(bad));
+  }
 });

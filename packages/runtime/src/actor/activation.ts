@@ -4,6 +4,7 @@ import type { Claim } from '../cluster/directory.js';
 import { ActorStopped, InvalidOptions, Overloaded, RuntimeErrorCode } from '../errors.js';
 import type { Adopted } from '../migration/incoming.js';
 import {
+  type Detached,
   type MigratableChanges,
   type MigrationContext,
   type MigrationReport,
@@ -248,11 +249,20 @@ export class Activation {
     });
   }
 
-  /** The target's side of a committed migration: forwarded messages first, then what it held. */
+  /**
+   * The target's side of a committed migration: forwarded messages first, then what it held. Until the
+   * source stops receiving, one sender's messages can reach either side: a forwarded message goes
+   * after what this side holds from its sender with a lower count (Stitch-Seq). Those have always
+   * arrived by then: the server sent them here before the source, which got the later one, could
+   * forward it (one server's writes to a connection keep their order).
+   */
   adopted(): Adopted {
     return {
       forwarded: (items) => {
-        for (const f of items) this.#acceptForwarded(f);
+        for (const f of items) {
+          if (f.q !== undefined) this.#releaseHeldBefore(f.s, f.q);
+          this.#acceptForwarded(f);
+        }
       },
       release: () => {
         const held = this.#holding ?? [];
@@ -368,10 +378,21 @@ export class Activation {
     await this.#consumeDurable().catch((err) => this.#retryConsume(err));
   }
 
-  /** Unsubscribes, and once the server has confirmed it (a flush), takes every fast-mode message not run. */
-  async #detach(maxBytes: number): Promise<ForwardedMessage[]> {
-    this.#sub?.unsubscribe();
-    await this.host.nc.flush().catch(() => undefined);
+  /**
+   * Stops receiving: the subscription drains (messages the server sent before it took the
+   * unsubscribe are still delivered, until a flush confirms it). What is queued now goes at once, so
+   * the target starts on it during the drain; what arrived meanwhile follows once the drain is done.
+   */
+  #detach(maxBytes: number): Detached {
+    const drained = this.#sub ? this.#sub.drain().catch(() => undefined) : Promise.resolve();
+    return {
+      now: this.#takeQueued(maxBytes),
+      later: drained.then(() => this.#takeQueued(maxBytes)),
+    };
+  }
+
+  /** Takes every message not run: durable ones back to the stream, fast-mode ones to forward. */
+  #takeQueued(maxBytes: number): ForwardedMessage[] {
     const out: ForwardedMessage[] = [];
     for (const item of this.#mailbox.clear()) {
       if (item.durable) {
@@ -391,9 +412,24 @@ export class Activation {
         d: env.deadline,
         ...(item.reply !== undefined ? { r: item.reply } : {}),
         ...(item.key !== undefined ? { k: item.key } : {}),
+        ...(env.seq !== undefined ? { q: env.seq } : {}),
       });
     }
     return out;
+  }
+
+  /** Queues the held messages of `sender` counted below `seq`, in the order they came. */
+  #releaseHeldBefore(sender: string, seq: number): void {
+    const held = this.#holding;
+    if (!held || held.length === 0) return;
+    let kept = 0;
+    for (const item of held) {
+      const s = item.env.seq;
+      if (item.env.sender === sender && s !== undefined && s < seq)
+        this.#mailbox.offer(item, item.env.sender, true);
+      else held[kept++] = item;
+    }
+    held.length = kept;
   }
 
   #acceptForwarded(f: ForwardedMessage): void {
@@ -409,6 +445,7 @@ export class Activation {
       sender: f.s,
       deadline: f.d,
       ...(f.k !== undefined ? { idempotencyKey: f.k } : {}),
+      ...(f.q !== undefined ? { seq: f.q } : {}),
     };
     // The source accepted it within its limits; refusing it now would turn a move into a caller error.
     this.#mailbox.offer({ msg, env, reply: f.r, durable: undefined, key: f.k, inbox: undefined }, f.s, true);

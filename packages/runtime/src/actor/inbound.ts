@@ -2,7 +2,7 @@ import type { Msg } from '@nats-io/transport-node';
 import { decodeRequests } from '../wire/batch.js';
 import { Assembler, HEADER_ROOM } from '../wire/chunks.js';
 import { decode } from '../wire/codec.js';
-import { type Envelope, envelopeOf, readMessageHeaders } from '../wire/envelope.js';
+import { type Envelope, envelopeOf, messageSeq, readMessageHeaders } from '../wire/envelope.js';
 import type { WireLimits } from '../wire/publish.js';
 import { checkWireVersion } from '../wire/version.js';
 import type { AnyActorDefinition } from './definition.js';
@@ -53,7 +53,7 @@ export class FastInbound {
       data = whole;
     }
     if (h.batch) {
-      this.#batch(m, data, h.sender || 'unknown', h.wire);
+      this.#batch(m, data, h.sender || 'unknown', h.wire, messageSeq(h.seq));
       return;
     }
     let msg: { type: string };
@@ -68,7 +68,7 @@ export class FastInbound {
   }
 
   /** Unpacks coalesced asks/tells; each item then goes exactly the way a single message would. */
-  #batch(m: Msg, data: Uint8Array, sender: string, wire: string | undefined): void {
+  #batch(m: Msg, data: Uint8Array, sender: string, wire: string | undefined, seq: number | undefined): void {
     let items: ReturnType<typeof decodeRequests>;
     try {
       items = decodeRequests(data);
@@ -94,6 +94,8 @@ export class FastInbound {
         sender,
         deadline: i.deadline,
         ...(i.key !== undefined ? { idempotencyKey: i.key } : {}),
+        // One message, one count: its items keep their order among themselves.
+        ...(seq !== undefined ? { seq } : {}),
       };
       this.#sink.accept(msg, env, i.reply, inbox);
     }

@@ -49,6 +49,8 @@ export class ActorSender {
   readonly #outbox: Coalescer<Outgoing>;
   readonly #routes = new Map<string, Map<string, Route>>();
   #routeCount = 0;
+  /** Fast-mode messages published so far (Stitch-Seq): a migration's target orders by it. */
+  #seq = 0;
 
   constructor(parts: ClusterParts, clientId: string, replies: Replies, askTimeoutMs: number) {
     this.#parts = parts;
@@ -191,7 +193,12 @@ export class ActorSender {
     try {
       if (items.length === 1) {
         const i = items[0]!;
-        const env: Envelope = { traceparent: i.traceparent, sender: this.#clientId, deadline: i.deadline };
+        const env: Envelope = {
+          traceparent: i.traceparent,
+          sender: this.#clientId,
+          deadline: i.deadline,
+          seq: ++this.#seq,
+        };
         if (i.key !== undefined) env.idempotencyKey = i.key;
         if (!publishDirect(nc, subject, i.body, i.reply, envelopeBlock(env))) {
           // nats.js's way: chunking above max_payload, nats.js's errors on a closed connection.
@@ -202,6 +209,7 @@ export class ActorSender {
         const h = new OutgoingHeaders();
         h.set(H.batch, String(items.length));
         h.set(H.sender, this.#clientId);
+        h.set(H.seq, String(++this.#seq));
         const asks: Pending[] = [];
         for (const i of items) if (i.pending) asks.push(i.pending);
         if (asks.length > 0) this.#replies.group(asks);

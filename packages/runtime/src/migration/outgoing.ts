@@ -44,6 +44,14 @@ export interface MigratableChanges {
   since(mark: StateMark): { change: Uint8Array; mark: StateMark } | undefined;
 }
 
+/** A source's fast-mode messages not run, as it stops receiving (see `Migratable.detach`). */
+export interface Detached {
+  /** Queued when it stopped receiving. */
+  now: ForwardedMessage[];
+  /** Those that arrived afterwards, until the server had taken the unsubscribe. */
+  later: Promise<ForwardedMessage[]>;
+}
+
 /** The source activation, as a migration drives it. */
 export interface Migratable {
   readonly key: string;
@@ -63,11 +71,12 @@ export interface Migratable {
   /** Undoes pause(): the migration failed before the directory moved. */
   resume(): Promise<void>;
   /**
-   * After the directory moved: stops receiving and returns the fast-mode messages not run, in order.
-   * One whose body is over `maxBytes` (it came in chunks) cannot be forwarded in one request: its
-   * caller is answered Overloaded, to send it again.
+   * After the directory moved: stops receiving and hands over the fast-mode messages not run, in
+   * order — those queued now, and those that arrive until the server has taken the unsubscribe. One
+   * whose body is over `maxBytes` (it came in chunks) cannot be forwarded in one request: its caller
+   * is answered Overloaded, to send it again.
    */
-  detach(maxBytes: number): Promise<ForwardedMessage[]>;
+  detach(maxBytes: number): Detached;
   /** Answers the callers of messages the target did not take: Overloaded, to send them again. */
   bounce(items: ForwardedMessage[]): void;
   /** Forgets the activation here (the target owns it). */
@@ -293,20 +302,32 @@ export async function migrateActivation(
   }
   const committed = performance.now();
 
-  const items = await a.detach(partBytes - FORWARD_ROOM);
-  a.retire();
-  const batches = forwardBatches(items, partBytes);
-  if (batches.length === 0) batches.push([]);
+  const detached = a.detach(partBytes - FORWARD_ROOM);
+  // What was queued at the pause goes while the subscription drains; the last batch, with what
+  // arrived during the drain, rides on `done`.
+  const queued = forwardBatches(detached.now, partBytes);
   let sent = 0;
+  let failure: unknown;
   try {
-    // The last batch rides on `done`.
-    for (; sent < batches.length - 1; sent++)
-      await ask(ctx, to, { op: 'forward', migration, items: batches[sent]! });
-    await ask(ctx, to, { op: 'done', migration, items: batches[sent]! });
+    for (; sent < queued.length; sent++)
+      await ask(ctx, to, { op: 'forward', migration, items: queued[sent]! });
+  } catch (err) {
+    failure = err;
+  }
+  const late = await detached.later;
+  a.retire();
+  const batches = forwardBatches(late, partBytes);
+  if (batches.length === 0) batches.push([]);
+  let lateSent = 0;
+  try {
+    if (failure) throw failure;
+    for (; lateSent < batches.length - 1; lateSent++)
+      await ask(ctx, to, { op: 'forward', migration, items: batches[lateSent]! });
+    await ask(ctx, to, { op: 'done', migration, items: batches[lateSent]! });
   } catch (err) {
     // The target owns the actor; these callers hear at once rather than wait for their timeout (a
     // batch whose answer was lost may have run there: send again with an idempotency key).
-    const left = batches.slice(sent).flat();
+    const left = [...queued.slice(sent), ...batches.slice(lateSent)].flat();
     a.bounce(left);
     ctx.log('messages that reached the source during a migration were not forwarded', {
       actor: a.key,
@@ -326,6 +347,6 @@ export async function migrateActivation(
     handoffMs: performance.now() - paused,
     deltaBytes,
     changeRounds,
-    forwarded: items.length,
+    forwarded: detached.now.length + late.length,
   };
 }

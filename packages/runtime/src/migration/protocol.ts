@@ -47,6 +47,8 @@ export interface ForwardedMessage {
   d: number;
   /** Idempotency key. */
   k?: string;
+  /** The sender's message count (Stitch-Seq), when it sent one. */
+  q?: number;
 }
 
 const str = (v: unknown, what: string, max = 1024): string => {
@@ -75,6 +77,7 @@ function forwarded(v: unknown): ForwardedMessage {
     d: typeof f.d === 'number' ? f.d : Number.POSITIVE_INFINITY,
     ...(f.r !== undefined ? { r: str(f.r, 'reply subject') } : {}),
     ...(f.k !== undefined ? { k: str(f.k, 'idempotency key') } : {}),
+    ...(f.q !== undefined ? { q: count(f.q, 'message count') } : {}),
   };
 }
 

@@ -13,6 +13,11 @@ export const H = {
   deadline: 'Stitch-Deadline',
   /** The sender's wire protocol version, `<major>.<minor>` (version.ts says what a receiver takes). */
   wire: 'Stitch-Wire',
+  /**
+   * The sender's count of the fast-mode messages it published (any actor), on each message: a
+   * migration's target orders by it what one sender's messages reached source and target both.
+   */
+  seq: 'Stitch-Seq',
   /** Durable mode: the inbox the actor answers on (JetStream publishes carry no reply subject). */
   replyTo: 'Stitch-Reply-To',
   /** `<chunk id>:<index>:<count>` on every part of a chunked message. */
@@ -29,6 +34,8 @@ export interface Envelope {
   sender: string;
   /** Epoch ms after which the caller no longer waits. */
   deadline: number;
+  /** The sender's message count (Stitch-Seq), when it sent one: rises with each message it publishes. */
+  seq?: number;
 }
 
 // Trace ids come from a pooled hex string: one random fill and one hex conversion per 256 ids.
@@ -91,6 +98,7 @@ export function envelopeBlock(env: Envelope): string {
   let block = `NATS/1.0\r\n${H.traceparent}: ${checkValue(H.traceparent, env.traceparent)}`;
   block += `\r\n${H.sender}: ${checkValue(H.sender, env.sender)}\r\n${H.deadline}: ${env.deadline}`;
   block += WIRE_LINE;
+  if (env.seq !== undefined) block += `\r\n${H.seq}: ${env.seq}`;
   if (env.idempotencyKey !== undefined)
     block += `\r\n${H.idempotencyKey}: ${checkValue(H.idempotencyKey, env.idempotencyKey)}`;
   return `${block}\r\n\r\n`;
@@ -102,6 +110,7 @@ export function envelopeHeaders(env: Envelope): MsgHdrs {
   h.append(H.sender, env.sender);
   h.append(H.deadline, String(env.deadline));
   h.append(H.wire, WIRE_VERSION);
+  if (env.seq !== undefined) h.append(H.seq, String(env.seq));
   if (env.idempotencyKey !== undefined) h.append(H.idempotencyKey, env.idempotencyKey);
   return h;
 }
@@ -117,6 +126,7 @@ export interface ReceivedHeaders {
   replyTo?: string;
   chunk?: string;
   batch?: string;
+  seq?: string;
 }
 
 const FIELDS: Record<string, keyof ReceivedHeaders> = {
@@ -128,6 +138,7 @@ const FIELDS: Record<string, keyof ReceivedHeaders> = {
   [H.replyTo]: 'replyTo',
   [H.chunk]: 'chunk',
   [H.batch]: 'batch',
+  [H.seq]: 'seq',
 };
 
 export function readHeaders(h: MsgHdrs | undefined): ReceivedHeaders {
@@ -199,7 +210,16 @@ export function envelopeOf(r: ReceivedHeaders): Envelope {
     deadline: deadline > 0 && deadline < Number.POSITIVE_INFINITY ? deadline : Number.POSITIVE_INFINITY,
   };
   if (r.idempotencyKey) env.idempotencyKey = r.idempotencyKey;
+  const seq = messageSeq(r.seq);
+  if (seq !== undefined) env.seq = seq;
   return env;
+}
+
+/** A Stitch-Seq value: a positive safe integer, else none (a foreign or hostile sender's is ignored). */
+export function messageSeq(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
 /** The error a reply carries, if any; its body is the error message as UTF-8. */

@@ -4,10 +4,11 @@
 // means, so a receiver takes its own major and the one before it (what a rolling upgrade mixes) and
 // refuses a newer one with WireVersionUnsupported, which tells the operator to finish the upgrade.
 // A message without the header comes from a build older than the header: version 1.0.
+// 1.1: Stitch-Seq (the sender's message count, which orders a live migration's hand-off).
 import { WireVersionUnsupported } from '../errors.js';
 
 /** The version this build speaks. */
-export const WIRE_VERSION = '1.0';
+export const WIRE_VERSION = '1.1';
 
 /** What a message without a Stitch-Wire header is taken to be. */
 const UNVERSIONED = '1.0';
