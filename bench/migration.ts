@@ -1,6 +1,7 @@
 // Live migration as its callers see it. Two node processes on an embedded nats-server host one
 // Sequencer actor with a snapshot of `state_bytes`; a serial client (one ask in flight) and a
-// pipelined one (64 in flight) ask it without pause while it is migrated back and forth. Per
+// pipelined one (64 in flight) ask it without pause, and an open-loop one asks every 5 ms
+// without waiting for replies, while it is migrated back and forth. Per
 // migration, downtime = the longest gap between two consecutive replies of the serial client that
 // overlaps the migration, minus the median gap outside migrations. lost / duplicated / reordered come
 // from each sender's sequence numbers as the actor applied them; caller_errors counts every error a
@@ -14,7 +15,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { connectCluster, type MigrationReport, startEmbeddedNats } from '../packages/runtime/dist/index.js';
 import { BigSequencer, DeltaSequencer, Sequencer } from '../test/fixtures/runtime-actors.js';
 import { type NodeProc, startNode, stopAll } from '../test/fixtures/runtime-procs.js';
-import { countApplied, startLoad } from '../test/fixtures/sequencer-load.js';
+import { countApplied, startLoad, startOpenLoad } from '../test/fixtures/sequencer-load.js';
 
 const arg = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -49,6 +50,11 @@ const VARIANTS = (
 ).filter((v) => snapshots.includes(v.snapshot));
 /** Time between migrations, so that the gaps outside them are measured too. */
 const BETWEEN_MS = 150;
+/**
+ * The open-loop caller asks this often, whatever the replies: light enough for a 1 MiB state that is
+ * snapshotted after every turn.
+ */
+const OPEN_LOOP_MS = 5;
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -75,6 +81,9 @@ try {
       await ref.ask({ type: 'resize', bytes }, { timeoutMs: 60_000 });
       const serial = startLoad(ref, 'serial', 1, mode, 30_000);
       const pipelined = startLoad(ref, 'pipelined', 64, mode, 30_000);
+      // Its messages are in flight at every instant of a hand-off (the closed loops send nothing while
+      // the actor is paused).
+      const open = startOpenLoad(ref, 'open', 1, OPEN_LOOP_MS, mode, 30_000);
       const pids = nodes.map((n) => n.child.pid!);
       await delay(300);
       const baseline = pids.reduce((s, p) => s + rssMb(p), 0);
@@ -100,8 +109,8 @@ try {
         await delay(BETWEEN_MS);
       }
       clearInterval(sampler);
-      await Promise.all([serial.stop(), pipelined.stop()]);
-      const counts = await countApplied(ref, [serial, pipelined]);
+      await Promise.all([serial.stop(), pipelined.stop(), open.stop()]);
+      const counts = await countApplied(ref, [serial, pipelined, open]);
       const blob = (await ref.ask({ type: 'verify' }, { timeoutMs: 60_000 })) as {
         kept: number;
         actual: number;
@@ -143,7 +152,7 @@ try {
           duplicated: sum((c) => c.duplicated),
           reordered: sum((c) => c.outOfOrder),
           state_intact: blob.kept === blob.actual,
-          caller_errors: serial.errors.length + pipelined.errors.length,
+          caller_errors: serial.errors.length + pipelined.errors.length + open.errors.length,
           ...(failures.length > 0 ? { first_failure: failures[0] } : {}),
         })}\n`,
       );
