@@ -1,4 +1,4 @@
-import type { JsMsg } from '@nats-io/jetstream';
+import type { ConsumerInfo, JsMsg } from '@nats-io/jetstream';
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import type { Claim } from '../cluster/directory.js';
 import { ActorStopped, InvalidOptions, Overloaded, RuntimeErrorCode } from '../errors.js';
@@ -81,6 +81,8 @@ export class Activation {
   readonly #replies: ReplySender;
   /** After a migration's commit: messages that reached this (target) activation directly, held until the source's are queued. */
   #holding: Incoming[] | undefined;
+  /** A migration's target: the consumer made afresh while the directory moved (prepareConsumer). */
+  #freshConsumer: Promise<ConsumerInfo | undefined> | undefined;
   #migrating = false;
   /** Counts replacements of the state object (restore, restart): a delta mark names one of them. */
   #generation = 0;
@@ -228,17 +230,37 @@ export class Activation {
   }
 
   async #consumeDurable(fresh = false): Promise<void> {
-    // Half the mailbox at most, so fast-mode callers still find room while a backlog drains.
-    const capacity = Math.max(1, Math.floor(this.#mailbox.capacity / 2));
+    const created = (fresh && this.#freshConsumer) || this.#createConsumer(fresh);
+    this.#freshConsumer = undefined;
     await this.#durable.consume(
       this.def.type,
       this.id,
       this.#options.durable.ackWaitMs,
-      capacity,
+      this.#consumerCapacity(),
       (m) => this.#onDurable(m),
-      fresh,
+      created,
       this.#options.durable.pullExpiresMs,
     );
+  }
+
+  /** Half the mailbox at most, so fast-mode callers still find room while a backlog drains. */
+  #consumerCapacity(): number {
+    return Math.max(1, Math.floor(this.#mailbox.capacity / 2));
+  }
+
+  #createConsumer(fresh: boolean): Promise<ConsumerInfo | undefined> {
+    const { ackWaitMs } = this.#options.durable;
+    return this.#durable.create(this.def.type, this.id, ackWaitMs, this.#consumerCapacity(), fresh);
+  }
+
+  /**
+   * A migration's target, as the directory moves to it: makes the actor's consumer afresh meanwhile,
+   * so that once it owns the actor, reading durable messages takes one round trip, not four. Never
+   * rejects.
+   */
+  prepareConsumer(): Promise<unknown> {
+    this.#freshConsumer = this.#createConsumer(true);
+    return this.#freshConsumer;
   }
 
   #retryConsume(err: unknown): void {

@@ -1,4 +1,10 @@
-import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  type ConsumerInfo,
+  type ConsumerMessages,
+  DeliverPolicy,
+  type JsMsg,
+} from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import type { Timer } from '../clock.js';
 import { ackDirect } from '../wire/nats-internals.js';
@@ -61,25 +67,24 @@ export class DurableInbox {
   }
 
   /**
-   * Starts the actor's durable consumer (created when missing) and hands each message to `deliver`.
-   * At most `capacity` messages are unacknowledged at once.
+   * Creates the actor's durable consumer where missing; resolves with its info, or undefined when the
+   * server would not say (one with another config exists: consume() reads it). At most `capacity`
+   * messages are unacknowledged at once.
    */
-  async consume(
+  async create(
     type: string,
     id: string,
     ackWaitMs: number,
     capacity: number,
-    deliver: (m: JsMsg) => void,
     fresh = false,
-    expiresMs = 5000,
-  ): Promise<void> {
-    const { jsm, js, names } = this.host;
+  ): Promise<ConsumerInfo | undefined> {
+    const { jsm, names } = this.host;
     const name = names.consumer(type, id);
     // A migration's target: messages the server had sent to the source's last pull, which arrived
     // after it stopped reading, would wait out ack_wait. A new consumer on the work-queue stream starts
     // from every message not acknowledged yet; one applied but not acked is found in the record.
     if (fresh) await jsm.consumers.delete(names.stream, name).catch(() => undefined);
-    await jsm.consumers
+    return jsm.consumers
       .add(names.stream, {
         durable_name: name,
         ack_policy: AckPolicy.Explicit,
@@ -89,7 +94,24 @@ export class DurableInbox {
         max_ack_pending: capacity,
       })
       .catch(() => undefined);
-    const consumer = await js.consumers.get(names.stream, name);
+  }
+
+  /** Reads the consumer `created` made (see create) and hands each message to `deliver`. */
+  async consume(
+    type: string,
+    id: string,
+    ackWaitMs: number,
+    capacity: number,
+    deliver: (m: JsMsg) => void,
+    created: Promise<ConsumerInfo | undefined>,
+    expiresMs = 5000,
+  ): Promise<void> {
+    const { js, names } = this.host;
+    const info = await created;
+    // The info the creation answered with saves asking for it again.
+    const consumer = info
+      ? js.consumers.getConsumerFromInfo(info)
+      : await js.consumers.get(names.stream, names.consumer(type, id));
     const messages = await consumer.consume({
       max_messages: Math.max(1, Math.min(capacity, 256)),
       expires: expiresMs,

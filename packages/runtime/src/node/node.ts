@@ -330,7 +330,14 @@ export class Node implements Host {
       if (from.recordRevision !== a.recordRevision) await a.loadRecord();
       if (state.staged) a.adoptStaged();
       else await a.restore(state.image);
-      Object.assign(a.claim, await this.directory.handOver(key, from, this.id));
+      const consumer = a.prepareConsumer();
+      try {
+        Object.assign(a.claim, await this.directory.handOver(key, from, this.id));
+      } catch (err) {
+        // The source resumes and creates its consumer again: after this one's delete, not before it.
+        await consumer;
+        throw err;
+      }
       await a.open(true);
       this.#activations.set(key, a);
       return { epoch: a.claim.epoch, adopted: a.adopted() };
