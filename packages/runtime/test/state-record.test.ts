@@ -82,6 +82,40 @@ describe('state record', () => {
     });
   }
 
+  test('a load again (a migration commit) reads only the blocks sealed since, and finds every kept key', async () => {
+    const key = 't.reload';
+    const writer = new StateRecord(kv, key, WINDOW);
+    await writer.load();
+    const commit = async (from: number, to: number) => {
+      for (let i = from; i < to; i++) {
+        writer.remember(`k${i}`, outcomeOf(i));
+        await writer.save();
+      }
+    };
+    await commit(0, 300);
+    // Counts the reader's reads of blocks (keys `<key>.b<slot>`), on the real bucket.
+    let blockReads = 0;
+    const counted = new Proxy(kv, {
+      get(target, prop, receiver) {
+        if (prop !== 'get') return Reflect.get(target, prop, receiver);
+        return (k: string) => {
+          if (k.startsWith(`${key}.b`)) blockReads++;
+          return target.get(k);
+        };
+      },
+    });
+    const reader = new StateRecord(counted, key, WINDOW);
+    await reader.load();
+    const first = blockReads;
+    assert.ok(first >= WINDOW / BLOCK - 1, `the first load read ${first} blocks`);
+    await commit(300, 300 + 3 * BLOCK);
+    blockReads = 0;
+    await reader.load();
+    assert.ok(blockReads <= 4, `the second load read ${blockReads} blocks (the first ${first})`);
+    const n = 300 + 3 * BLOCK;
+    for (let i = n - WINDOW; i < n; i++) assertKept(reader, i);
+  });
+
   test('a stale activation cannot commit once a newer one has, and stops as superseded', async () => {
     const key = 't.stale';
     const first = new StateRecord(kv, key, WINDOW, undefined, direct(key));

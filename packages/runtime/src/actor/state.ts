@@ -84,6 +84,11 @@ export class StateRecord {
   #committed = 0;
   #sealing = false;
   readonly #slotRevisions = new Map<number, number>();
+  /**
+   * The blocks the last load read, by number: a block's outcomes never change once sealed, so a load
+   * again (a migration's commit, after the source committed more) reads only the blocks sealed since.
+   */
+  #blocksRead = new Map<number, Entry[]>();
   readonly #kv: KV;
   readonly #key: string;
   readonly #window: number;
@@ -174,9 +179,14 @@ export class StateRecord {
     // Only the blocks this activation's window needs (a record may come from a larger one).
     const first = Math.max(g, firstBlock(n, this.#windowNow()));
     const tailBlock = Math.max(g, h);
-    const blocks = await Promise.all(
-      Array.from({ length: Math.max(0, tailBlock - first) }, (_, i) => this.#readBlock(first + i)),
-    );
+    const numbers = Array.from({ length: Math.max(0, tailBlock - first) }, (_, i) => first + i);
+    const read = await Promise.all(numbers.map((j) => this.#blocksRead.get(j) ?? this.#readBlock(j)));
+    this.#blocksRead = new Map();
+    const blocks = read.map((b, i) => {
+      if (!b) return gaps(BLOCK);
+      this.#blocksRead.set(numbers[i]!, b);
+      return b;
+    });
     this.kept.restore(Math.min(first, tailBlock) * BLOCK, [...blocks.flat(), ...t]);
     this.kept.dropBelow(first * BLOCK);
     this.#first = first;
@@ -347,13 +357,13 @@ export class StateRecord {
     return `${this.#key}.b${block % this.#ring}`;
   }
 
-  /** Block `j`'s entries, or gaps when its slot holds another block or nothing (its keys are forgotten). */
-  async #readBlock(j: number): Promise<Entry[]> {
+  /** Block `j`'s entries; undefined when its slot holds another block or nothing (its keys are forgotten). */
+  async #readBlock(j: number): Promise<Entry[] | undefined> {
     const e = await this.#kv.get(this.#slotKey(j));
     if (e) this.#slotRevisions.set(j % this.#ring, e.revision);
     const [held, entries] = e?.operation === 'PUT' ? asArray(decode(e.value)) : [];
     if (held === j && Array.isArray(entries) && entries.length === BLOCK) return entries as Entry[];
-    return gaps(BLOCK);
+    return undefined;
   }
 
   async #writeBlock(j: number, entries: Entry[]): Promise<void> {
