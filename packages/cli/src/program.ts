@@ -1,36 +1,40 @@
 import { Command } from 'commander';
-import { registerCluster } from './commands/cluster.js';
-import { registerCoordinator } from './commands/coordinator.js';
-import { registerDashboard } from './commands/dashboard.js';
-import { registerDemo } from './commands/demo.js';
-import { registerIr } from './commands/ir.js';
-import { registerLlm } from './commands/llm.js';
-import { registerNode } from './commands/node.js';
-import { registerPlan } from './commands/plan.js';
-import { registerProbe } from './commands/probe.js';
-import { registerServe } from './commands/serve.js';
-import { registerSimulate } from './commands/simulate.js';
-import { registerTco } from './commands/tco.js';
 import { version } from './version.js';
 
-/** Builds the `stitch` command tree; each command group registers itself from its own file. */
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * Each command group by name, loaded when needed: a command's module imports what its action uses
+ * (the runtime, the agents, OpenTelemetry…), and loading every one costs ~0.5 s at each start.
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  probe: async () => (await import('./commands/probe.js')).registerProbe,
+  ir: async () => (await import('./commands/ir.js')).registerIr,
+  demo: async () => (await import('./commands/demo.js')).registerDemo,
+  plan: async () => (await import('./commands/plan.js')).registerPlan,
+  tco: async () => (await import('./commands/tco.js')).registerTco,
+  simulate: async () => (await import('./commands/simulate.js')).registerSimulate,
+  node: async () => (await import('./commands/node.js')).registerNode,
+  cluster: async () => (await import('./commands/cluster.js')).registerCluster,
+  coordinator: async () => (await import('./commands/coordinator.js')).registerCoordinator,
+  llm: async () => (await import('./commands/llm.js')).registerLlm,
+  serve: async () => (await import('./commands/serve.js')).registerServe,
+  dashboard: async () => (await import('./commands/dashboard.js')).registerDashboard,
+};
+
+/**
+ * Builds the `stitch` command tree for `argv`: only the named command when the first argument names
+ * one, else every command (the top-level help lists them; an unknown name gets commander's error and
+ * suggestions).
+ */
+export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const program = new Command('stitch')
     .description('Run AI-agent graphs as actors across heterogeneous hardware on NATS')
     .version(version, '-V, --version')
     .showHelpAfterError()
     .exitOverride();
-  registerProbe(program);
-  registerIr(program);
-  registerDemo(program);
-  registerPlan(program);
-  registerTco(program);
-  registerSimulate(program);
-  registerNode(program);
-  registerCluster(program);
-  registerCoordinator(program);
-  registerLlm(program);
-  registerServe(program);
-  registerDashboard(program);
+  const named = argv[2];
+  const wanted = named !== undefined && Object.hasOwn(COMMANDS, named) ? [named] : Object.keys(COMMANDS);
+  for (const register of await Promise.all(wanted.map((name) => COMMANDS[name]!()))) register(program);
   return program;
 }

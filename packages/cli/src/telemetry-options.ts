@@ -1,4 +1,4 @@
-import { startTelemetry, type Telemetry } from '@stitch/telemetry';
+import type { Telemetry } from '@stitch/telemetry';
 import type { Command } from 'commander';
 import { portOf } from './port.js';
 
@@ -20,6 +20,8 @@ let running: Telemetry | undefined;
 /** OpenTelemetry for this command's process, as `service.name` `serviceName`. */
 export async function telemetryFromFlags(serviceName: string, flags: TelemetryFlags): Promise<Telemetry> {
   const port = flags.metricsPort === undefined ? undefined : portOf(flags.metricsPort, '--metrics-port');
+  // Loaded here: OpenTelemetry costs every other command's start ~0.25 s.
+  const { startTelemetry } = await import('@stitch/telemetry');
   const telemetry = await startTelemetry({
     serviceName,
     ...(port !== undefined ? { metricsPort: port } : {}),
