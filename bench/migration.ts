@@ -8,7 +8,9 @@
 // caller saw (asks are sent once: the library re-sends nothing). peak_extra_rss_mb: the two node
 // processes' resident memory summed, highest during the run minus before the first migration.
 // One JSON line per (mode, state size). Imports the built runtime (run `pnpm build` first).
-// Usage: pnpm bench migration [--migrations 50] [--sizes 1024,65536,...] [--modes fast,durable]
+// The first `--warmup` moves of each line are not counted (the processes' code is still being
+// compiled then); their worst downtime is reported beside the others.
+// Usage: pnpm bench migration [--migrations 50] [--warmup 4] [--sizes 1024,65536,...] [--modes fast,durable]
 //        [--snapshots on-demand,delta,every-turn] [--quick]
 import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -25,6 +27,8 @@ const quick = process.argv.includes('--quick');
 const KB = 1024;
 const MB = 1024 * KB;
 const migrations = Number(arg('migrations') ?? (quick ? 4 : 50));
+/** Moves before the counted ones, an even number so that the counted ones start from the same node. */
+const warmup = 2 * Math.ceil(Number(arg('warmup') ?? (quick ? 2 : 4)) / 2);
 const sizes = (arg('sizes') ?? (quick ? `${KB},${64 * KB}` : `${KB},${64 * KB},${MB},${16 * MB},${100 * MB}`))
   .split(',')
   .map(Number);
@@ -97,7 +101,7 @@ try {
       const windows: [number, number][] = [];
       const reports: MigrationReport[] = [];
       const failures: string[] = [];
-      for (let i = 0; i < migrations; i++) {
+      for (let i = 0; i < warmup + migrations; i++) {
         const to = i % 2 === 0 ? b.nodeId : a.nodeId;
         const t0 = performance.now();
         try {
@@ -122,30 +126,36 @@ try {
       const during = (g: { from: number; to: number }) => windows.some(([s, e]) => g.to > s && g.from < e);
       const outside = gaps.filter((g) => !during(g)).map((g) => g.ms);
       const normal = pct(outside, 50);
-      const downtimes = windows.map(([s, e]) => {
+      const downtimeOf = ([s, e]: [number, number]) => {
         const worst = Math.max(0, ...gaps.filter((g) => g.to > s && g.from < e).map((g) => g.ms));
         return Math.max(0, worst - normal);
-      });
+      };
+      const warmupDowntimes = windows.slice(0, warmup).map(downtimeOf);
+      const downtimes = windows.slice(warmup).map(downtimeOf);
+      // Reports and failures of the counted moves only.
+      const counted = reports.slice(Math.max(0, reports.length - migrations));
       const sum = (f: (c: (typeof counts)[number]) => number) => counts.reduce((s, c) => s + f(c), 0);
-      const median = (f: (m: MigrationReport) => number) => r2(pct(reports.map(f), 50));
+      const median = (f: (m: MigrationReport) => number) => r2(pct(counted.map(f), 50));
       process.stdout.write(
         `${JSON.stringify({
           bench: 'migration',
           mode,
           snapshot,
           state_bytes: bytes,
-          migrations: reports.length,
+          migrations: counted.length,
+          warmup_migrations: warmup,
           migrations_failed: failures.length,
           downtime_p50_ms: r2(pct(downtimes, 50)),
           downtime_p99_ms: r2(pct(downtimes, 99)),
           downtime_max_ms: r2(Math.max(...downtimes)),
+          warmup_downtime_max_ms: r2(Math.max(0, ...warmupDowntimes)),
           normal_gap_ms: r2(normal),
           paused_p50_ms: median((m) => m.pausedMs),
           handoff_p50_ms: median((m) => m.handoffMs),
           transfer_ms: median((m) => m.precopyMs),
           delta_bytes_p50: median((m) => m.deltaBytes),
           change_rounds_p50: median((m) => m.changeRounds),
-          forwarded: reports.reduce((s, m) => s + m.forwarded, 0),
+          forwarded: counted.reduce((s, m) => s + m.forwarded, 0),
           peak_extra_rss_mb: r2(peak - baseline),
           sent: sum((c) => c.sent),
           lost: sum((c) => c.lost),

@@ -130,6 +130,26 @@ describe('live migration', () => {
     assert.equal(c!.outOfOrder, 0, 'reordered');
   });
 
+  test('an actor moved with fast-mode messages only takes durable ones at once after the move', async () => {
+    // Such a move makes the durable consumer after the commit, not while the directory moves.
+    const ref = await client.spawn(Sequencer, { id: 'seq-late-durable', node: a.nodeId });
+    const fast = startLoad(ref, 'fast-only', 8, 'fast');
+    await delay(50);
+    await client.migrate(ref, b.nodeId);
+    await fast.stop();
+    const durable = startLoad(ref, 'durable-after', 4, 'durable');
+    await delay(200);
+    // Moved on with durable messages in flight: this time the consumer is made during the commit.
+    await client.migrate(ref, a.nodeId);
+    await delay(100);
+    await durable.stop();
+    assert.deepEqual([...fast.errors, ...durable.errors].slice(0, 5), [], 'callers saw errors');
+    for (const c of await countApplied(ref, [fast, durable])) {
+      assert.ok(c.sent > 0, `${c.sender} sent`);
+      assert.equal(c.applied, c.sent, `${c.sender}: applied once each`);
+    }
+  });
+
   test('a 4 MiB state snapshotted on demand moves under load; it cannot also persist', async () => {
     const ref = await client.spawn(BigSequencer, { id: 'seq-big-demand', node: a.nodeId });
     await ref.ask({ type: 'resize', bytes: 4 * 1024 * 1024 });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InvalidOptions, PayloadTooLarge } from '../src/errors.js';
 import { IncomingMigrations, type Prepared } from '../src/migration/incoming.js';
+import { parseHandoff } from '../src/migration/protocol.js';
 import { ManualClock } from './fixtures/manual-clock.js';
 
 /** A target whose state is a list of strings: the image's text, then one entry per change. */
@@ -94,4 +95,10 @@ test('malformed change parts are refused; a change above the limit is too large'
   assert.deepEqual(t.state(), []);
   await t.incoming.handle({ op: 'change', migration: 'm4', total: 4, offset: 2, data: bytes('cd') });
   assert.deepEqual(t.state(), ['', 'abcd']);
+});
+
+test('a commit says whether the actor had durable messages; an older source that does not, had', () => {
+  const commit = { op: 'commit', migration: 'm9', total: 0, ...from };
+  assert.equal((parseHandoff(commit) as { durable?: boolean }).durable, true);
+  assert.equal((parseHandoff({ ...commit, durable: false }) as { durable?: boolean }).durable, false);
 });

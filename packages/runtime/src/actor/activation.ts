@@ -83,6 +83,8 @@ export class Activation {
   #holding: Incoming[] | undefined;
   /** A migration's target: the consumer made afresh while the directory moved (prepareConsumer). */
   #freshConsumer: Promise<ConsumerInfo | undefined> | undefined;
+  /** Moved here from an activation that had durable messages. */
+  #hadDurable = false;
   #migrating = false;
   /** Counts replacements of the state object (restore, restart): a delta mark names one of them. */
   #generation = 0;
@@ -254,11 +256,12 @@ export class Activation {
   }
 
   /**
-   * A migration's target, as the directory moves to it: makes the actor's consumer afresh meanwhile,
-   * so that once it owns the actor, reading durable messages takes one round trip, not four. Never
-   * rejects.
+   * A migration's target, for an actor that has had durable messages, as the directory moves to it:
+   * makes the actor's consumer afresh meanwhile, so that once it owns the actor, reading durable
+   * messages takes one round trip, not four. Never rejects.
    */
   prepareConsumer(): Promise<unknown> {
+    this.#hadDurable = true;
     this.#freshConsumer = this.#createConsumer(true);
     return this.#freshConsumer;
   }
@@ -331,6 +334,7 @@ export class Activation {
         },
         changes: this.def.delta ? this.#changes(this.def.delta) : undefined,
         recordRevision: () => this.#record.revision,
+        hadDurable: () => this.#hadDurable || this.#counters.delivered > 0,
         pause: () => this.#pauseForMigration(),
         resume: () => this.#resumeAfterMigration(),
         detach: (maxBytes) => this.#detach(maxBytes),

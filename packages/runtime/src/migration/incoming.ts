@@ -12,9 +12,10 @@ export interface Prepared {
    * Moves the directory entry (compare-and-set on the source's revision) and starts the activation
    * from the staged state, or else from `image`, holding its subject. `recordRevision` is the source's
    * last write of the actor's persisted record: a record read earlier at another revision is read again.
+   * `durable`: the actor has had durable messages (its consumer is made while the directory moves).
    */
   commit(
-    from: { epoch: number; revision: number; recordRevision: number },
+    from: { epoch: number; revision: number; recordRevision: number; durable?: boolean },
     state: { staged: true } | { staged: false; image: Uint8Array | undefined },
   ): Promise<{ epoch: number; adopted: Adopted }>;
 }

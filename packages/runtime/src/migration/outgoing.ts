@@ -66,6 +66,8 @@ export interface Migratable {
   readonly changes: MigratableChanges | undefined;
   /** Revision of the actor's persisted record as this activation last wrote or read it. */
   recordRevision(): number;
+  /** Whether the actor has had durable messages (here, or where it was before). */
+  hadDurable(): boolean;
   /** Stops at a turn boundary: nothing runs, durable effects are committed, no periodic save runs. */
   pause(): Promise<void>;
   /** Undoes pause(): the migration failed before the directory moved. */
@@ -285,6 +287,7 @@ export async function migrateActivation(
       epoch: claim.epoch,
       revision: claim.revision,
       recordRevision: a.recordRevision(),
+      durable: a.hadDurable(),
       ...last,
     })) as { epoch?: unknown };
     if (typeof r?.epoch !== 'number') throw new Error('the target answered the commit without an epoch');

@@ -24,6 +24,11 @@ export type HandoffRequest =
       epoch: number;
       revision: number;
       recordRevision: number;
+      /**
+       * The actor has had durable messages: the target makes its consumer while the directory moves
+       * rather than after (absent: true). Without them that work would only slow the compare-and-set.
+       */
+      durable?: boolean;
       /** The last changed part of the image, when it fits in this message (one round trip less). */
       part?: { offset: number; data: Uint8Array };
       /** The last change (delta hooks), encoded, when it fits in this message. */
@@ -112,6 +117,7 @@ export function parseHandoff(v: unknown): HandoffRequest {
         epoch: count(r.epoch, 'epoch'),
         revision: count(r.revision, 'revision'),
         recordRevision: count(r.recordRevision, 'record revision'),
+        durable: r.durable !== false,
         ...(part ? { part: { offset: count(part.offset, 'offset'), data: part.data as Uint8Array } } : {}),
         ...(r.change !== undefined ? { change: r.change as Uint8Array } : {}),
       };

@@ -330,7 +330,9 @@ export class Node implements Host {
       if (from.recordRevision !== a.recordRevision) await a.loadRecord();
       if (state.staged) a.adoptStaged();
       else await a.restore(state.image);
-      const consumer = a.prepareConsumer();
+      // Only an actor with durable messages gains from it: for others it slows the compare-and-set
+      // (2–5 ms instead of 1–2 on a loaded 2-core machine) and the consumer is made once it holds.
+      const consumer = from.durable !== false ? a.prepareConsumer() : undefined;
       try {
         Object.assign(a.claim, await this.directory.handOver(key, from, this.id));
       } catch (err) {
