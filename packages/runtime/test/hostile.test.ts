@@ -140,6 +140,11 @@ test('maxActors and the durable stream limits have defaults and refuse nonsense'
   assert.equal(resolveNodeOptions({}, 3000).maxActors, DEFAULT_MAX_ACTORS);
   assert.equal(resolveNodeOptions({ maxActors: 3 }, 3000).maxActors, 3);
   assert.throws(() => resolveNodeOptions({ maxActors: 0 }, 3000), InvalidOptions);
+  // Left to the server (a cluster gets a grace period), unless given.
+  assert.equal(resolveNodeOptions({}, 3000).migrationGraceMs, undefined);
+  assert.equal(resolveNodeOptions({ migrationGraceMs: 0 }, 3000).migrationGraceMs, 0);
+  for (const migrationGraceMs of [-1, Number.NaN, 60_000])
+    assert.throws(() => resolveNodeOptions({ migrationGraceMs }, 3000), InvalidOptions);
   const o = resolveConnectOptions({ name: 'c' });
   assert.deepEqual(o.durableStream, { maxBytes: 1024 ** 3, maxAgeMs: 7 * 24 * 3600 * 1000 });
   assert.equal(o.maxMessageBytes, 64 * 1024 * 1024);

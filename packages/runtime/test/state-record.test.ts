@@ -181,4 +181,17 @@ describe('state record', () => {
       else assertKept(fresh, i);
     }
   });
+
+  test('a load at a revision the read does not reach fails (a migration then rolls back)', async () => {
+    const key = 't.floor';
+    const record = new StateRecord(kv, key, WINDOW);
+    await record.load();
+    record.remember('k0', outcomeOf(0));
+    await record.save();
+    const written = record.revision;
+    const reader = new StateRecord(kv, key, WINDOW);
+    await reader.load(written);
+    assert.equal(reader.revision, written);
+    await assert.rejects(new StateRecord(kv, key, WINDOW).load(written + 1), /below/);
+  });
 });

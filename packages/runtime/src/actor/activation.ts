@@ -1,5 +1,6 @@
 import type { ConsumerInfo, JsMsg } from '@nats-io/jetstream';
 import type { Msg, Subscription } from '@nats-io/transport-node';
+import { sleep } from '../clock.js';
 import type { Claim } from '../cluster/directory.js';
 import { ActorStopped, InvalidOptions, Overloaded, RuntimeErrorCode } from '../errors.js';
 import type { Adopted } from '../migration/incoming.js';
@@ -167,9 +168,9 @@ export class Activation {
     await this.open(false);
   }
 
-  /** Reads the persisted record (snapshot, durable outcomes, revision). */
-  loadRecord(): Promise<void> {
-    return this.#record.load();
+  /** Reads the persisted record (snapshot, durable outcomes, revision), at `atLeast` or later. */
+  loadRecord(atLeast = 0): Promise<void> {
+    return this.#record.load(atLeast);
   }
 
   /** Revision of the persisted record as this activation last read or wrote it. */
@@ -218,7 +219,7 @@ export class Activation {
     if (hold) {
       // A migration's target owns the actor already (the directory moved): fast-mode callers wait on
       // nothing but the subscription, and a consumer that cannot start now is tried again.
-      this.#consumeDurable(true).catch((err) => this.#retryConsume(err));
+      this.#consumeDurable(true).catch((err) => this.#retryConsume(err, 0));
       return;
     }
     try {
@@ -242,6 +243,9 @@ export class Activation {
       (m) => this.#onDurable(m),
       created,
       this.#options.durable.pullExpiresMs,
+      async () => {
+        if (this.#status === 'running') await this.#consumeDurable();
+      },
     );
   }
 
@@ -266,33 +270,46 @@ export class Activation {
     return this.#freshConsumer;
   }
 
-  #retryConsume(err: unknown): void {
+  /**
+   * Tries again soon, then less often: on a cluster a consumer made afresh by a migration's target can
+   * be missing for a moment (its add still being applied).
+   */
+  #retryConsume(err: unknown, attempt: number): void {
     this.host.guard.report('durable consumer', err, { actor: this.key });
-    this.host.clock.after(1000, () => {
+    this.host.clock.after(Math.min(1000, 25 * 2 ** attempt), () => {
       if (this.#status !== 'running') return;
-      this.#consumeDurable().catch((e) => this.#retryConsume(e));
+      this.#consumeDurable().catch((e) => this.#retryConsume(e, attempt + 1));
     });
   }
 
   /**
    * The target's side of a committed migration: forwarded messages first, then what it held. Until the
    * source stops receiving, one sender's messages can reach either side: a forwarded message goes
-   * after what this side holds from its sender with a lower count (Stitch-Seq). Those have always
-   * arrived by then: the server sent them here before the source, which got the later one, could
-   * forward it (one server's writes to a connection keep their order).
+   * after what this side holds from its sender with a lower count (Stitch-Seq). On one server those
+   * have always arrived by then: the server sent them here before the source, which got the later
+   * one, could forward it (one server's writes to a connection keep their order). Across a cluster's
+   * routes they may not have (`merge`): then forwarded messages are held too, and everything runs in
+   * each sender's order at the release.
    */
-  adopted(): Adopted {
+  adopted(merge: boolean): Adopted {
     return {
       forwarded: (items) => {
         for (const f of items) {
+          const item = this.#forwardedItem(f);
+          if (!item) continue;
+          if (merge && this.#holding) {
+            this.#holding.push(item);
+            continue;
+          }
           if (f.q !== undefined) this.#releaseHeldBefore(f.s, f.q);
-          this.#acceptForwarded(f);
+          // The source accepted it within its limits; refusing it now would turn a move into a caller error.
+          this.#mailbox.offer(item, f.s, true);
         }
       },
       release: () => {
         const held = this.#holding ?? [];
         this.#holding = undefined;
-        for (const item of held) this.#mailbox.offer(item, item.env.sender, true);
+        this.#offerInSenderOrder(held);
       },
     };
   }
@@ -337,7 +354,7 @@ export class Activation {
         hadDurable: () => this.#hadDurable || this.#counters.delivered > 0,
         pause: () => this.#pauseForMigration(),
         resume: () => this.#resumeAfterMigration(),
-        detach: (maxBytes) => this.#detach(maxBytes),
+        detach: (maxBytes, graceMs) => this.#detach(maxBytes, graceMs),
         bounce: (items) => {
           for (const f of items) if (f.r) this.#replies.send(f.r, failure(movedAway(this.key)));
         },
@@ -401,16 +418,25 @@ export class Activation {
   async #resumeAfterMigration(): Promise<void> {
     this.#status = 'running';
     this.#mailbox.resume();
-    await this.#consumeDurable().catch((err) => this.#retryConsume(err));
+    await this.#consumeDurable().catch((err) => this.#retryConsume(err, 0));
   }
 
   /**
-   * Stops receiving: the subscription drains (messages the server sent before it took the
-   * unsubscribe are still delivered, until a flush confirms it). What is queued now goes at once, so
-   * the target starts on it during the drain; what arrived meanwhile follows once the drain is done.
+   * Stops receiving, `graceMs` from now: the subscription drains (messages the server sent before it
+   * took the unsubscribe are still delivered, until a flush confirms it). What is queued now goes at
+   * once, so the target starts on it meanwhile; what arrived since follows once the drain is done.
    */
-  #detach(maxBytes: number): Detached {
-    const drained = this.#sub ? this.#sub.drain().catch(() => undefined) : Promise.resolve();
+  #detach(maxBytes: number, graceMs: number): Detached {
+    const sub = this.#sub;
+    // The second wait covers what a caller's server still routed to the source's server after the
+    // source left: that server sends it on to the target, which holds it until `done` (see
+    // NodeOptions.migrationGraceMs).
+    const drained = sub
+      ? sleep(this.host.clock, graceMs)
+          .then(() => sub.drain())
+          .catch(() => undefined)
+          .then(() => sleep(this.host.clock, graceMs))
+      : Promise.resolve();
     return {
       now: this.#takeQueued(maxBytes),
       later: drained.then(() => this.#takeQueued(maxBytes)),
@@ -448,23 +474,44 @@ export class Activation {
   #releaseHeldBefore(sender: string, seq: number): void {
     const held = this.#holding;
     if (!held || held.length === 0) return;
+    const released: Incoming[] = [];
     let kept = 0;
     for (const item of held) {
       const s = item.env.seq;
-      if (item.env.sender === sender && s !== undefined && s < seq)
-        this.#mailbox.offer(item, item.env.sender, true);
+      if (item.env.sender === sender && s !== undefined && s < seq) released.push(item);
       else held[kept++] = item;
     }
     held.length = kept;
+    this.#offerInSenderOrder(released);
   }
 
-  #acceptForwarded(f: ForwardedMessage): void {
+  /**
+   * Queues held messages with each sender's in the order of its counts (Stitch-Seq). On a cluster of
+   * servers they can arrive out of it: a message the callers' server routed to the source's server
+   * just after the source unsubscribed is sent on from there, behind later ones that came directly.
+   * Messages without a count (older senders) keep the order they came in.
+   */
+  #offerInSenderOrder(items: Incoming[]): void {
+    const bySender = new Map<string, Incoming[]>();
+    for (const item of items) {
+      const list = bySender.get(item.env.sender);
+      if (list) list.push(item);
+      else bySender.set(item.env.sender, [item]);
+    }
+    for (const [sender, list] of bySender) {
+      if (list.every((i) => i.env.seq !== undefined)) list.sort((x, y) => x.env.seq! - y.env.seq!);
+      for (const item of list) this.#mailbox.offer(item, sender, true);
+    }
+  }
+
+  /** A forwarded message as queued here; undefined (its caller answered) when it does not check. */
+  #forwardedItem(f: ForwardedMessage): Incoming | undefined {
     let msg: { type: string };
     try {
       msg = checkMessage(this.def, this.key, decode(f.b));
     } catch (err) {
       this.#answerBad(f.r, err, undefined);
-      return;
+      return undefined;
     }
     const env: Envelope = {
       traceparent: f.t,
@@ -473,8 +520,7 @@ export class Activation {
       ...(f.k !== undefined ? { idempotencyKey: f.k } : {}),
       ...(f.q !== undefined ? { seq: f.q } : {}),
     };
-    // The source accepted it within its limits; refusing it now would turn a move into a caller error.
-    this.#mailbox.offer({ msg, env, reply: f.r, durable: undefined, key: f.k, inbox: undefined }, f.s, true);
+    return { msg, env, reply: f.r, durable: undefined, key: f.k, inbox: undefined };
   }
 
   inspect(): ActorInspection {
@@ -495,7 +541,7 @@ export class Activation {
   /** Stops taking messages, finishes the queue, persists the last snapshot and releases the directory entry. */
   async stop(reason: string): Promise<void> {
     if (this.#status === 'stopped' || this.#status === 'failed') return;
-    if (this.#holding) this.adopted().release();
+    if (this.#holding) this.adopted(false).release();
     await this.#sub?.drain().catch(() => undefined);
     await this.#durable.close();
     if (this.#status === 'running') await this.#mailbox.idle();

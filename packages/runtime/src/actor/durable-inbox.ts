@@ -6,13 +6,18 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import type { Timer } from '../clock.js';
+import { sleep, type Timer } from '../clock.js';
 import { ackDirect } from '../wire/nats-internals.js';
 import type { Outcome } from '../wire/outcome.js';
 import type { Host } from './host.js';
 import type { ReplySender } from './reply-sender.js';
 import type { StateRecord } from './state.js';
 
+/**
+ * After a pull nothing answered (no-responders), the consumer is read again this soon (made where
+ * missing), doubling up to a second.
+ */
+const REPULL_MS = 20;
 /** Durable messages applied before a commit is forced. */
 const COMMIT_BATCH = 64;
 /** Callers waiting for one key's outcome, and keys waited for, at most. */
@@ -48,6 +53,8 @@ export class DurableInbox {
   readonly #waiters = new Map<string, string[]>();
   #consumer: ConsumerMessages | undefined;
   #keepAlive: Timer | undefined;
+  /** Pulls in a row that nothing answered. */
+  #unanswered = 0;
 
   constructor(
     private readonly host: Host,
@@ -104,7 +111,9 @@ export class DurableInbox {
     capacity: number,
     deliver: (m: JsMsg) => void,
     created: Promise<ConsumerInfo | undefined>,
-    expiresMs = 5000,
+    expiresMs: number,
+    /** Makes the consumer where missing and consumes it again. */
+    restart: () => Promise<void>,
   ): Promise<void> {
     const { js, names } = this.host;
     const info = await created;
@@ -117,12 +126,35 @@ export class DurableInbox {
       expires: expiresMs,
     });
     this.#consumer = messages;
+    void this.#repullWhenUnanswered(messages, restart);
     // A long turn keeps its unacknowledged messages from being redelivered meanwhile.
     this.#keepAlive = this.host.clock.every(ackWaitMs / 3, () => {
       for (const u of this.#uncommitted) u.m.working();
     });
     // One message that cannot be handled is reported and skipped (its redelivery is the server's).
-    void this.host.guard.each('durable consumer', messages, deliver);
+    void this.host.guard.each('durable consumer', messages, (m) => {
+      this.#unanswered = 0;
+      deliver(m);
+    });
+  }
+
+  /**
+   * A pull that no server answered (a consumer just made on a cluster, whose leader's interest has not
+   * reached this server yet) leaves nats.js waiting for missed heartbeats, seconds: read it again soon
+   * instead. Stops with the consumer (close, or a later consume).
+   */
+  async #repullWhenUnanswered(messages: ConsumerMessages, restart: () => Promise<void>): Promise<void> {
+    for await (const s of messages.status()) {
+      if (this.#consumer !== messages) return;
+      if (s.type !== 'no_responders') continue;
+      this.#keepAlive?.cancel();
+      await messages.close().catch(() => undefined);
+      const n = this.#unanswered++;
+      await sleep(this.host.clock, Math.min(1000, REPULL_MS * 2 ** Math.min(n, 6)));
+      if (this.#consumer !== messages) return;
+      this.host.guard.run('durable consumer', restart, { actor: this.actor });
+      return;
+    }
   }
 
   /** Acknowledges a message: its effect is committed, the stream may drop it. */
@@ -133,7 +165,9 @@ export class DurableInbox {
   /** Stops taking durable messages; the unacknowledged ones go to the next activation. */
   async close(): Promise<void> {
     this.#keepAlive?.cancel();
-    await this.#consumer?.close().catch(() => undefined);
+    const consumer = this.#consumer;
+    this.#consumer = undefined;
+    await consumer?.close().catch(() => undefined);
   }
 
   /**

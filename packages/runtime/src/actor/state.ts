@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { KV } from '@nats-io/kv';
 import { decode, encode } from '../wire/codec.js';
 import type { ImageBytes } from '../wire/image.js';
@@ -142,13 +143,17 @@ export class StateRecord {
     return this.#revision;
   }
 
-  async load(): Promise<void> {
-    await this.#load();
+  /**
+   * Reads the record; `atLeast`: a revision known to be written (a migration's source wrote it), read
+   * again until the read reaches it (a replica that has not applied it yet may answer first).
+   */
+  async load(atLeast = 0): Promise<void> {
+    await this.#load(atLeast);
     this.takenAt = this.kept.next;
   }
 
-  async #load(): Promise<void> {
-    const rec = await this.#read();
+  async #load(atLeast: number): Promise<void> {
+    const rec = await this.#read(atLeast);
     if (!rec) return;
     const { n, g, h, m, t } = rec;
     if (
@@ -198,10 +203,16 @@ export class StateRecord {
    * stored. A writer purges the chunks it replaces, so a record read just before a commit can name
    * chunks that are gone: then the newer record is read, the chunks already fetched kept.
    */
-  async #read(): Promise<Stored | undefined> {
+  async #read(atLeast: number): Promise<Stored | undefined> {
     const fetched = new Map<string, Uint8Array>();
     for (let attempt = 1; ; attempt++) {
       const e = await this.#kv.get(this.#key);
+      if ((e?.revision ?? 0) < atLeast) {
+        if (attempt >= READ_ATTEMPTS)
+          throw new Error(`${this.#key}'s record reads at revision ${e?.revision ?? 0}, below ${atLeast}`);
+        await delay(5 * attempt);
+        continue;
+      }
       if (!e) return undefined;
       this.#revision = e.revision;
       if (e.operation !== 'PUT') return undefined;

@@ -13,9 +13,10 @@ export interface Prepared {
    * from the staged state, or else from `image`, holding its subject. `recordRevision` is the source's
    * last write of the actor's persisted record: a record read earlier at another revision is read again.
    * `durable`: the actor has had durable messages (its consumer is made while the directory moves).
+   * `merge`: forwarded messages are held with the direct ones until the release (see Activation.adopted).
    */
   commit(
-    from: { epoch: number; revision: number; recordRevision: number; durable?: boolean },
+    from: { epoch: number; revision: number; recordRevision: number; durable?: boolean; merge?: boolean },
     state: { staged: true } | { staged: false; image: Uint8Array | undefined },
   ): Promise<{ epoch: number; adopted: Adopted }>;
 }

@@ -73,12 +73,12 @@ export interface Migratable {
   /** Undoes pause(): the migration failed before the directory moved. */
   resume(): Promise<void>;
   /**
-   * After the directory moved: stops receiving and hands over the fast-mode messages not run, in
+   * After the directory moved: stops receiving, `graceMs` from now, and hands over the fast-mode messages not run, in
    * order — those queued now, and those that arrive until the server has taken the unsubscribe. One
    * whose body is over `maxBytes` (it came in chunks) cannot be forwarded in one request: its caller
    * is answered Overloaded, to send it again.
    */
-  detach(maxBytes: number): Detached;
+  detach(maxBytes: number, graceMs: number): Detached;
   /** Answers the callers of messages the target did not take: Overloaded, to send them again. */
   bounce(items: ForwardedMessage[]): void;
   /** Forgets the activation here (the target owns it). */
@@ -96,6 +96,8 @@ export interface MigrationContext {
   maxPayload: number;
   /** A change (delta hooks) at most this large waits for the pause; a larger one goes while the actor serves. */
   maxPauseChangeBytes: number;
+  /** After the commit, the source receives this long before it unsubscribes (NodeOptions.migrationGraceMs). */
+  graceMs: number;
   timeoutMs: number;
   log: (msg: string, fields: Record<string, unknown>) => void;
 }
@@ -288,6 +290,7 @@ export async function migrateActivation(
       revision: claim.revision,
       recordRevision: a.recordRevision(),
       durable: a.hadDurable(),
+      merge: ctx.graceMs > 0,
       ...last,
     })) as { epoch?: unknown };
     if (typeof r?.epoch !== 'number') throw new Error('the target answered the commit without an epoch');
@@ -305,7 +308,7 @@ export async function migrateActivation(
   }
   const committed = performance.now();
 
-  const detached = a.detach(partBytes - FORWARD_ROOM);
+  const detached = a.detach(partBytes - FORWARD_ROOM, ctx.graceMs);
   // What was queued at the pause goes while the subscription drains; the last batch, with what
   // arrived during the drain, rides on `done`.
   const queued = forwardBatches(detached.now, partBytes);

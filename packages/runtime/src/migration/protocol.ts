@@ -29,6 +29,12 @@ export type HandoffRequest =
        * rather than after (absent: true). Without them that work would only slow the compare-and-set.
        */
       durable?: boolean;
+      /**
+       * The source waits out a grace period around its unsubscribe (servers in a cluster): the target
+       * holds forwarded messages with those that reach it directly, and runs them all in each
+       * sender's order (Stitch-Seq) at `done`.
+       */
+      merge?: boolean;
       /** The last changed part of the image, when it fits in this message (one round trip less). */
       part?: { offset: number; data: Uint8Array };
       /** The last change (delta hooks), encoded, when it fits in this message. */
@@ -118,6 +124,7 @@ export function parseHandoff(v: unknown): HandoffRequest {
         revision: count(r.revision, 'revision'),
         recordRevision: count(r.recordRevision, 'record revision'),
         durable: r.durable !== false,
+        merge: r.merge === true,
         ...(part ? { part: { offset: count(part.offset, 'offset'), data: part.data as Uint8Array } } : {}),
         ...(r.change !== undefined ? { change: r.change as Uint8Array } : {}),
       };

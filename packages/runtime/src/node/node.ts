@@ -22,7 +22,7 @@ import type { Calibration, CapabilityRecord, Device } from './capabilities.js';
 import type { NodeContext } from './context.js';
 import { Fences } from './fences.js';
 import { isHeldElsewhere } from './holder.js';
-import type { ResolvedNodeOptions } from './options.js';
+import { DEFAULT_CLUSTER_MIGRATION_GRACE_MS, type ResolvedNodeOptions } from './options.js';
 import { answerRequest } from './requests.js';
 import { type DeviceSlots, slotsForDevice } from './slots.js';
 
@@ -204,6 +204,8 @@ export class Node implements Host {
         handoffSubject: (n) => this.names.nodeHandoff(n),
         maxPayload: this.limits.maxPayload,
         maxPauseChangeBytes: this.#options.maxPauseChangeBytes,
+        graceMs:
+          this.#options.migrationGraceMs ?? (this.nc.info?.cluster ? DEFAULT_CLUSTER_MIGRATION_GRACE_MS : 0),
         timeoutMs,
         log: (msg, fields) => this.log('warn', msg, fields),
       });
@@ -327,7 +329,7 @@ export class Node implements Host {
     await a.loadRecord();
     const commit: Prepared['commit'] = async (from, state) => {
       this.#checkAdoptable(type, id);
-      if (from.recordRevision !== a.recordRevision) await a.loadRecord();
+      if (from.recordRevision !== a.recordRevision) await a.loadRecord(from.recordRevision);
       if (state.staged) a.adoptStaged();
       else await a.restore(state.image);
       // Only an actor with durable messages gains from it: for others it slows the compare-and-set
@@ -342,7 +344,7 @@ export class Node implements Host {
       }
       await a.open(true);
       this.#activations.set(key, a);
-      return { epoch: a.claim.epoch, adopted: a.adopted() };
+      return { epoch: a.claim.epoch, adopted: a.adopted(from.merge === true) };
     };
     return {
       stage: (image) => a.restore(image),

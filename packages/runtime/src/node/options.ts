@@ -43,6 +43,16 @@ export interface NodeOptions {
    */
   maxPauseChangeBytes?: number;
   /**
+   * After a live migration's commit the source keeps receiving this long before it unsubscribes
+   * (what it receives meanwhile is forwarded), so that every server of a cluster has learned of the
+   * target's subscription first. Otherwise a caller's server may, for a moment, find no subscriber
+   * (the caller gets no-responders) or route a message to the source's server after the source left,
+   * from where it reaches the target late and behind later ones. Messages that reach the target
+   * directly wait this much longer during a move. @default 30 ms when the server is in a cluster, 0
+   * on a single server
+   */
+  migrationGraceMs?: number;
+  /**
    * Fault injection for tests: this node, as a migration's target, fails the given step of the
    * handoff protocol (its source must roll back or go on as that step requires).
    * @internal
@@ -55,6 +65,9 @@ export const DEFAULT_MAX_MIGRATION_BYTES = 512 * 1024 * 1024;
 
 /** Default of NodeOptions.maxPauseChangeBytes: one part of the image, a fraction of a millisecond to send. */
 export const DEFAULT_MAX_PAUSE_CHANGE_BYTES = 64 * 1024;
+
+/** Default of NodeOptions.migrationGraceMs on a server that is part of a cluster. */
+export const DEFAULT_CLUSTER_MIGRATION_GRACE_MS = 30;
 
 /** Default of NodeOptions.maxActors: far above a normal node's load, far below running out of memory. */
 export const DEFAULT_MAX_ACTORS = 10_000;
@@ -71,6 +84,8 @@ export interface ResolvedNodeOptions {
   maxActors: number;
   maxMigrationBytes: number;
   maxPauseChangeBytes: number;
+  /** Undefined: by the server (see NodeOptions.migrationGraceMs). */
+  migrationGraceMs: number | undefined;
   faults: { handoff?: string };
 }
 
@@ -89,6 +104,12 @@ export function resolveNodeOptions(options: NodeOptions, deadAfterMs: number): R
   const maxPauseChangeBytes = options.maxPauseChangeBytes ?? DEFAULT_MAX_PAUSE_CHANGE_BYTES;
   if (!Number.isSafeInteger(maxPauseChangeBytes) || maxPauseChangeBytes < 0)
     throw new InvalidOptions('maxPauseChangeBytes must be an integer ≥ 0');
+  const { migrationGraceMs } = options;
+  if (
+    migrationGraceMs !== undefined &&
+    (!Number.isFinite(migrationGraceMs) || migrationGraceMs < 0 || migrationGraceMs > 10_000)
+  )
+    throw new InvalidOptions('migrationGraceMs must be from 0 to 10 000');
   if (options.probe !== undefined && typeof options.probe !== 'function')
     throw new InvalidOptions('probe must be a function that returns the host devices');
   if (options.calibrate !== undefined && typeof options.calibrate !== 'function')
@@ -108,6 +129,7 @@ export function resolveNodeOptions(options: NodeOptions, deadAfterMs: number): R
     maxActors,
     maxMigrationBytes,
     maxPauseChangeBytes,
+    migrationGraceMs,
     faults: { ...options.faults },
   };
 }
