@@ -28,8 +28,8 @@ const KB = 1024;
 const MB = 1024 * KB;
 const migrations = Number(arg('migrations') ?? (quick ? 4 : 50));
 /** Moves before the counted ones, an even number so that the counted ones start from the same node. */
-const warmup = 2 * Math.ceil(Number(arg('warmup') ?? (quick ? 2 : 4)) / 2);
-const sizes = (arg('sizes') ?? (quick ? `${KB},${64 * KB}` : `${KB},${64 * KB},${MB},${16 * MB},${100 * MB}`))
+const warmup = 2 * Math.ceil(Number(arg('warmup') ?? (quick ? 0 : 4)) / 2);
+const sizes = (arg('sizes') ?? (quick ? `${KB}` : `${KB},${64 * KB},${MB},${16 * MB},${100 * MB}`))
   .split(',')
   .map(Number);
 const modes = (arg('modes') ?? 'fast,durable').split(',') as ('fast' | 'durable')[];

@@ -2,9 +2,6 @@
 // that also verifies client certificates), connectCluster with `tls`, and `stitch node --tls-*`.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
@@ -15,6 +12,7 @@ import {
   type EmbeddedNats,
   startEmbeddedNats,
 } from '@stitch/runtime';
+import { TestCa } from './fixtures/pki.js';
 import { killStitchNodes, stitchNode } from './fixtures/stitch-node.js';
 
 const CLI = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
@@ -24,29 +22,8 @@ const Echo = defineActor({
   handlers: { echo: (_s: unknown, m: { text: string }) => m.text },
 });
 
-// A config of its own, so the test needs no system openssl.cnf.
-const OPENSSL_CONF = `[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = stitch-test
-[ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[server]
-basicConstraints = CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost,IP:127.0.0.1
-[client]
-basicConstraints = CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = clientAuth
-`;
-
 interface Pki {
-  dir: string;
+  authority: TestCa;
   ca: string;
   serverCert: string;
   serverKey: string;
@@ -54,52 +31,18 @@ interface Pki {
   clientKey: string;
 }
 
-function openssl(dir: string, args: string[]): void {
-  const run = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8', timeout: 30_000 });
-  if (run.error)
-    throw new Error(`openssl ${args[0]}: ${run.error.message} (deploy/setup.sh installs openssl)`);
-  assert.equal(run.status, 0, `openssl ${args.join(' ')}\n${run.stderr}`);
-}
-
 /** A CA, a server certificate for localhost/127.0.0.1 and a client certificate, all signed by the CA. */
 function makePki(): Pki {
-  const dir = mkdtempSync(join(tmpdir(), 'stitch-tls-test-'));
-  writeFileSync(join(dir, 'openssl.cnf'), OPENSSL_CONF);
-  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  const req = ['req', '-config', 'openssl.cnf', ...key];
-  openssl(dir, [...req, '-x509', '-extensions', 'ca', '-days', '2', '-keyout', 'ca.key', '-out', 'ca.pem']);
-  let serial = 1;
-  for (const name of ['server', 'client']) {
-    const subj = `/CN=${name === 'server' ? 'localhost' : 'stitch-test-client'}`;
-    openssl(dir, [...req, '-subj', subj, '-keyout', `${name}.key`, '-out', `${name}.csr`]);
-    openssl(dir, [
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-set_serial',
-      String(++serial),
-      '-days',
-      '2',
-      '-extfile',
-      'openssl.cnf',
-      '-extensions',
-      name,
-      '-out',
-      `${name}.pem`,
-    ]);
-  }
+  const ca = TestCa.make();
+  const server = ca.issue('localhost', 'server', ['DNS:localhost', 'IP:127.0.0.1']);
+  const client = ca.issue('stitch-test-client', 'client');
   return {
-    dir,
-    ca: join(dir, 'ca.pem'),
-    serverCert: join(dir, 'server.pem'),
-    serverKey: join(dir, 'server.key'),
-    clientCert: join(dir, 'client.pem'),
-    clientKey: join(dir, 'client.key'),
+    authority: ca,
+    ca: ca.caFile,
+    serverCert: server.cert,
+    serverKey: server.key,
+    clientCert: client.cert,
+    clientKey: client.key,
   };
 }
 
@@ -144,7 +87,7 @@ describe('TLS to NATS', () => {
     killStitchNodes();
     await tls?.stop();
     await mtls?.stop();
-    if (pki) rmSync(pki.dir, { recursive: true, force: true });
+    pki?.authority.remove();
   });
 
   test('with the CA, connectCluster connects, hosts an actor and answers an ask', async () => {
