@@ -315,6 +315,36 @@ describe('live migration', () => {
     });
   }
 
+  test('refused early messages are bounced to their callers; the move completes, nothing runs twice', async () => {
+    const faulty = await startNode({ ...env(), nodeId: 'mig-fault-early', handoffFault: 'early' });
+    try {
+      const ref = await client.spawn(Sequencer, { id: 'seq-fault-early', node: a.nodeId });
+      // Open loop: messages reach the paused source while its commit is on its way, and go early.
+      const loops = [startOpenLoad(ref, 'open', 4, 1, 'fast'), startLoad(ref, 'pipelined', 64, 'fast')];
+      await delay(100);
+      for (const to of [faulty.nodeId, a.nodeId, faulty.nodeId]) {
+        assert.equal((await client.migrate(ref, to)).to, to);
+        await delay(50);
+      }
+      await delay(200);
+      await Promise.all(loops.map((l) => l.stop()));
+      const counts = await countApplied(ref, loops);
+      const errors = loops.flatMap((l) => l.errors);
+      assert.ok(errors.length > 0, 'some messages went early and were refused');
+      assert.ok(
+        errors.every((e) => /moved to another node while this message waited/.test(e)),
+        errors[0],
+      );
+      for (const [i, c] of counts.entries()) {
+        assert.equal(c.applied + loops[i]!.errors.length, c.sent, `${c.sender}: applied or bounced`);
+        assert.equal(c.duplicated, 0);
+      }
+    } finally {
+      faulty.child.kill('SIGKILL');
+      await faulty.exited;
+    }
+  });
+
   test('a refused done: its messages are bounced to their callers, the target releases what it held', async () => {
     const faulty = await startNode({ ...env(), nodeId: 'mig-fault-done', handoffFault: 'done' });
     try {

@@ -102,3 +102,38 @@ test('a commit says whether the actor had durable messages; an older source that
   assert.equal((parseHandoff(commit) as { durable?: boolean }).durable, true);
   assert.equal((parseHandoff({ ...commit, durable: false }) as { durable?: boolean }).durable, false);
 });
+
+test('early messages wait for the commit and go first; after it they are queued as they come', async () => {
+  const forwarded: string[][] = [];
+  const prepared: Prepared = {
+    stage: async () => undefined,
+    apply: () => undefined,
+    commit: async () => ({
+      epoch: 2,
+      adopted: {
+        forwarded: (items) => void forwarded.push(items.map((f) => new TextDecoder().decode(f.b))),
+        release: () => undefined,
+      },
+    }),
+  };
+  const incoming = new IncomingMigrations(
+    { maxConcurrent: 2, maxStateBytes: 1024, idleMs: 10_000, releaseMs: 1000 },
+    new ManualClock(),
+    async () => prepared,
+  );
+  const item = (text: string) => ({ b: bytes(text), s: 'caller', t: '', d: Number.POSITIVE_INFINITY });
+  await incoming.handle({ op: 'begin', migration: 'e1', type: 't', id: 'a' });
+  await incoming.handle({ op: 'early', migration: 'e1', items: [item('m1'), item('m2')] });
+  await incoming.handle({ op: 'early', migration: 'e1', items: [item('m3')] });
+  assert.deepEqual(forwarded, [], 'nothing is queued before the commit');
+  await incoming.handle({ op: 'commit', migration: 'e1', total: 0, ...from });
+  await incoming.handle({ op: 'early', migration: 'e1', items: [item('m4')] });
+  assert.deepEqual(forwarded, [['m1', 'm2', 'm3'], ['m4']]);
+
+  // An abort drops what came early: the source still has it.
+  await incoming.handle({ op: 'begin', migration: 'e2', type: 't', id: 'b' });
+  await incoming.handle({ op: 'early', migration: 'e2', items: [item('x')] });
+  await incoming.handle({ op: 'abort', migration: 'e2' });
+  assert.deepEqual(forwarded, [['m1', 'm2', 'm3'], ['m4']]);
+  await assert.rejects(incoming.handle({ op: 'early', migration: 'e2', items: [item('y')] }), InvalidOptions);
+});

@@ -11,7 +11,7 @@ import {
   type MigrationReport,
   migrateActivation,
 } from '../migration/outgoing.js';
-import type { ForwardedMessage } from '../migration/protocol.js';
+import { FORWARD_ROOM, type ForwardedMessage } from '../migration/protocol.js';
 import { parseStreamSpec } from '../stream/frames.js';
 import { StreamWriter } from '../stream/writer.js';
 import { tracesTurn, traceTurn } from '../tracing.js';
@@ -86,6 +86,8 @@ export class Activation {
   #freshConsumer: Promise<ConsumerInfo | undefined> | undefined;
   /** Moved here from an activation that had durable messages. */
   #hadDurable = false;
+  /** A migration's source, paused: hears of each fast-mode message queued (sent early). */
+  #onQueued: (() => void) | undefined;
   #migrating = false;
   /** Counts replacements of the state object (restore, restart): a delta mark names one of them. */
   #generation = 0;
@@ -354,7 +356,11 @@ export class Activation {
         hadDurable: () => this.#hadDurable || this.#counters.delivered > 0,
         pause: () => this.#pauseForMigration(),
         resume: () => this.#resumeAfterMigration(),
-        detach: (maxBytes, graceMs) => this.#detach(maxBytes, graceMs),
+        queued: (from, maxBytes) => this.#peekQueued(from, maxBytes),
+        onQueued: (listener) => {
+          this.#onQueued = listener;
+        },
+        detach: (maxBytes, graceMs, taken) => this.#detach(maxBytes, graceMs, taken),
         bounce: (items) => {
           for (const f of items) if (f.r) this.#replies.send(f.r, failure(movedAway(this.key)));
         },
@@ -423,10 +429,11 @@ export class Activation {
 
   /**
    * Stops receiving, `graceMs` from now: the subscription drains (messages the server sent before it
-   * took the unsubscribe are still delivered, until a flush confirms it). What is queued now goes at
-   * once, so the target starts on it meanwhile; what arrived since follows once the drain is done.
+   * took the unsubscribe are still delivered, until a flush confirms it). The first `taken` fast-mode
+   * messages queued went early; what else is queued now goes at once, so the target starts on it
+   * meanwhile; what arrived since follows once the drain is done.
    */
-  #detach(maxBytes: number, graceMs: number): Detached {
+  #detach(maxBytes: number, graceMs: number, taken: number): Detached {
     const sub = this.#sub;
     // The second wait covers what a caller's server still routed to the source's server after the
     // source left: that server sends it on to the target, which holds it until `done` (see
@@ -438,36 +445,69 @@ export class Activation {
           .then(() => sleep(this.host.clock, graceMs))
       : Promise.resolve();
     return {
-      now: this.#takeQueued(maxBytes),
-      later: drained.then(() => this.#takeQueued(maxBytes)),
+      now: this.#takeQueued(maxBytes, taken),
+      later: drained.then(() => this.#takeQueued(maxBytes, 0)),
     };
   }
 
-  /** Takes every message not run: durable ones back to the stream, fast-mode ones to forward. */
-  #takeQueued(maxBytes: number): ForwardedMessage[] {
+  /**
+   * The fast-mode messages queued from the `from`-th on, while their bodies and room fit `maxBytes`;
+   * they stay queued (paused: nothing runs, and the queue only grows at its tail).
+   */
+  #peekQueued(from: number, maxBytes: number): ForwardedMessage[] {
+    const out: ForwardedMessage[] = [];
+    let skip = from;
+    let room = maxBytes;
+    for (const item of this.#mailbox.peek()) {
+      if (item.durable) continue;
+      if (skip > 0) {
+        skip--;
+        continue;
+      }
+      const f = this.#forwardable(item);
+      room -= f.b.length + FORWARD_ROOM;
+      if (room < 0) break;
+      out.push(f);
+    }
+    return out;
+  }
+
+  /**
+   * Takes every message not run, but for the first `skip` fast-mode ones (the target has them):
+   * durable ones back to the stream, fast-mode ones to forward.
+   */
+  #takeQueued(maxBytes: number, skip: number): ForwardedMessage[] {
     const out: ForwardedMessage[] = [];
     for (const item of this.#mailbox.clear()) {
       if (item.durable) {
         this.#returnToStream(item.durable);
         continue;
       }
-      const { env } = item;
-      const body = encode(item.msg);
-      if (body.length > maxBytes) {
+      if (skip > 0) {
+        skip--;
+        continue;
+      }
+      const f = this.#forwardable(item);
+      if (f.b.length > maxBytes) {
         if (item.reply) this.#replies.send(item.reply, failure(movedAway(this.key)));
         continue;
       }
-      out.push({
-        b: body,
-        s: env.sender,
-        t: env.traceparent,
-        d: env.deadline,
-        ...(item.reply !== undefined ? { r: item.reply } : {}),
-        ...(item.key !== undefined ? { k: item.key } : {}),
-        ...(env.seq !== undefined ? { q: env.seq } : {}),
-      });
+      out.push(f);
     }
     return out;
+  }
+
+  #forwardable(item: Incoming): ForwardedMessage {
+    const { env } = item;
+    return {
+      b: encode(item.msg),
+      s: env.sender,
+      t: env.traceparent,
+      d: env.deadline,
+      ...(item.reply !== undefined ? { r: item.reply } : {}),
+      ...(item.key !== undefined ? { k: item.key } : {}),
+      ...(env.seq !== undefined ? { q: env.seq } : {}),
+    };
   }
 
   /** Queues the held messages of `sender` counted below `seq`, in the order they came. */
@@ -584,6 +624,7 @@ export class Activation {
       }
     }
     const refused = this.#holding ? 'full' : this.#mailbox.offer(item, env.sender);
+    if (!refused) this.#onQueued?.();
     if (refused && reply) {
       const detail =
         refused === 'full'

@@ -107,6 +107,11 @@ export class Mailbox<T> {
     this.#pump();
   }
 
+  /** The queued (not running) messages, in order, left where they are. */
+  *peek(): IterableIterator<T> {
+    for (let i = this.#head; i < this.#queue.length; i++) yield this.#queue[i]!.value;
+  }
+
   /** Removes every queued (not running) message and returns them. */
   clear(): T[] {
     const items = this.#queue.slice(this.#head);

@@ -50,8 +50,13 @@ interface Incoming {
   changeReceived: number;
   prepared: Prepared;
   adopted: Adopted | undefined;
+  /** Messages sent early (while the commit was on its way), queued at the commit. */
+  early: ForwardedMessage[];
   timer: Timer | undefined;
 }
+
+/** Messages held early for one migration, at most (the source's mailbox bounds them too). */
+const MAX_EARLY = 10_000;
 
 /**
  * Migrations into this node, by id: the snapshot image each is receiving, and after the commit the
@@ -102,9 +107,18 @@ export class IncomingMigrations {
         const r = await inc.prepared.commit(req, state);
         inc.adopted = r.adopted;
         inc.image = new Uint8Array(0);
+        // Those that came while the commit ran go first; any that come later are queued as they come.
+        r.adopted.forwarded(inc.early);
+        inc.early = [];
         this.#touch(req.migration, inc);
         return { epoch: r.epoch };
       }
+      case 'early':
+        if (inc.adopted) inc.adopted.forwarded(req.items);
+        else if (inc.early.length + req.items.length > MAX_EARLY)
+          throw new Overloaded(`a migration holds at most ${MAX_EARLY} messages before its commit`);
+        else inc.early.push(...req.items);
+        return null;
       case 'forward':
         if (!inc.adopted) throw new InvalidOptions('forwarded messages before the commit');
         inc.adopted.forwarded(req.items);
@@ -142,6 +156,7 @@ export class IncomingMigrations {
       change: new Uint8Array(0),
       changeReceived: 0,
       adopted: undefined,
+      early: [] as ForwardedMessage[],
     } as Incoming;
     this.#table.set(migration, inc);
     try {

@@ -5,7 +5,7 @@ import { decode, encode } from '../wire/codec.js';
 import { H } from '../wire/envelope.js';
 import type { ImageBytes } from '../wire/image.js';
 import { changedRanges, parts } from './image.js';
-import type { ForwardedMessage, HandoffRequest } from './protocol.js';
+import { FORWARD_ROOM, type ForwardedMessage, type HandoffRequest } from './protocol.js';
 
 /** What a live migration measured, from the source's side. */
 export interface MigrationReport {
@@ -73,12 +73,20 @@ export interface Migratable {
   /** Undoes pause(): the migration failed before the directory moved. */
   resume(): Promise<void>;
   /**
-   * After the directory moved: stops receiving, `graceMs` from now, and hands over the fast-mode messages not run, in
-   * order — those queued now, and those that arrive until the server has taken the unsubscribe. One
-   * whose body is over `maxBytes` (it came in chunks) cannot be forwarded in one request: its caller
-   * is answered Overloaded, to send it again.
+   * While paused: the fast-mode messages queued, in order, from the `from`-th on, as many as fit
+   * `maxBytes` with their room; they stay queued.
    */
-  detach(maxBytes: number, graceMs: number): Detached;
+  queued(from: number, maxBytes: number): ForwardedMessage[];
+  /** While paused: `listener` hears of each fast-mode message queued (undefined: no one does). */
+  onQueued(listener: (() => void) | undefined): void;
+  /**
+   * After the directory moved: stops receiving, `graceMs` from now, and hands over the fast-mode
+   * messages not run, in order, but for the first `taken` queued (the target has them) — those
+   * queued now, and those that arrive until the server has taken the unsubscribe. One whose body is
+   * over `maxBytes` (it came in chunks) cannot be forwarded in one request: its caller is answered
+   * Overloaded, to send it again.
+   */
+  detach(maxBytes: number, graceMs: number, taken: number): Detached;
   /** Answers the callers of messages the target did not take: Overloaded, to send them again. */
   bounce(items: ForwardedMessage[]): void;
   /** Forgets the activation here (the target owns it). */
@@ -108,8 +116,54 @@ const WINDOW = 8;
 const MAX_CHANGE_ROUNDS = 4;
 /** Room for the request's fields around a part's bytes. */
 const ENVELOPE_ROOM = 1024;
-/** A forwarded message's bytes besides its body (sender, reply subject, traceparent, deadline, key). */
-const FORWARD_ROOM = 256;
+
+/**
+ * While the commit is on its way, sends what reaches the paused source to the target as it comes
+ * (`early`), so that the target can run it as soon as its compare-and-set succeeds instead of a round
+ * trip later. `stop` ends it and says how many messages the target has, and those of a request that
+ * got no answer (the target may or may not have them).
+ */
+function sendEarly(
+  ctx: MigrationContext,
+  a: Migratable,
+  to: string,
+  migration: string,
+  bytes: number,
+): { stop(): Promise<{ sent: number; unsure: ForwardedMessage[] }> } {
+  let sent = 0;
+  let unsure: ForwardedMessage[] = [];
+  let stopped = false;
+  let sending = false;
+  let done = Promise.resolve();
+  const pump = () => {
+    if (sending || stopped || unsure.length > 0) return;
+    sending = true;
+    done = (async () => {
+      while (!stopped) {
+        const items = a.queued(sent, bytes);
+        if (items.length === 0) break;
+        try {
+          await ask(ctx, to, { op: 'early', migration, items });
+          sent += items.length;
+        } catch {
+          unsure = items;
+          break;
+        }
+      }
+      sending = false;
+    })();
+  };
+  a.onQueued(pump);
+  pump();
+  return {
+    async stop() {
+      stopped = true;
+      a.onQueued(undefined);
+      await done;
+      return { sent, unsure };
+    },
+  };
+}
 
 /** Messages in order, cut into batches of at most `bytes` each (detach keeps larger ones back). */
 function forwardBatches(items: ForwardedMessage[], bytes: number): ForwardedMessage[][] {
@@ -280,6 +334,7 @@ export async function migrateActivation(
     await a.resume();
     throw failed('delta', err);
   }
+  const early = sendEarly(ctx, a, to, migration, partBytes);
   let epoch: number;
   try {
     const r = (await ask(ctx, to, {
@@ -299,6 +354,8 @@ export async function migrateActivation(
     // No answer does not mean no commit: rewriting the entry decides. Once it is rewritten the target's
     // compare-and-set cannot succeed any more; when the rewrite fails, the target holds the entry.
     if (await ctx.fenceClaim(claim).catch(() => false)) {
+      // What went early stays queued here: the abort drops the target's copies.
+      await early.stop();
       await abort();
       await a.resume();
       throw failed('commit', err);
@@ -307,8 +364,11 @@ export async function migrateActivation(
     ctx.log('migration commit unanswered, but the target holds the actor', { actor: a.key, to });
   }
   const committed = performance.now();
-
-  const detached = a.detach(partBytes - FORWARD_ROOM, ctx.graceMs);
+  // The target has what went early (it queued it at its commit, or as it came after); a request that
+  // got no answer may have run there: its callers are answered Overloaded, to send again.
+  const { sent: sentEarly, unsure } = await early.stop();
+  const detached = a.detach(partBytes - FORWARD_ROOM, ctx.graceMs, sentEarly + unsure.length);
+  a.bounce(unsure);
   // What was queued at the pause goes while the subscription drains; the last batch, with what
   // arrived during the drain, rides on `done`.
   const queued = forwardBatches(detached.now, partBytes);
@@ -353,6 +413,6 @@ export async function migrateActivation(
     handoffMs: performance.now() - paused,
     deltaBytes,
     changeRounds,
-    forwarded: detached.now.length + late.length,
+    forwarded: sentEarly + detached.now.length + late.length,
   };
 }

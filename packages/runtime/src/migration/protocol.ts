@@ -9,7 +9,9 @@ import { InvalidOptions } from '../errors.js';
  * for an actor with delta hooks, `change` (parts of one encoded change; the target builds the state
  * from the image at the first and applies each whole change in order; a `state` part after that
  * starts the image afresh) → `commit` (with the last changed part or the last change: the target
- * moves the directory epoch and starts the actor, holding what reaches it directly) → `forward` (what reached the source meanwhile, in order) →
+ * moves the directory epoch and starts the actor, holding what reaches it directly; `early` requests
+ * sent while the commit is on its way carry what reaches the paused source meanwhile, queued by the
+ * target first once it commits) → `forward` (what else reached the source, in order) →
  * `done` (the last of those; the target releases what it held). `abort` drops a migration that has
  * not committed.
  */
@@ -40,9 +42,13 @@ export type HandoffRequest =
       /** The last change (delta hooks), encoded, when it fits in this message. */
       change?: Uint8Array;
     }
+  | { op: 'early'; migration: string; items: ForwardedMessage[] }
   | { op: 'forward'; migration: string; items: ForwardedMessage[] }
   | { op: 'done'; migration: string; items: ForwardedMessage[] }
   | { op: 'abort'; migration: string };
+
+/** A forwarded message's bytes besides its body (sender, reply subject, traceparent, deadline, key). */
+export const FORWARD_ROOM = 256;
 
 /** A fast-mode message the source had accepted but not run, as the target queues it. */
 export interface ForwardedMessage {
@@ -129,6 +135,7 @@ export function parseHandoff(v: unknown): HandoffRequest {
         ...(r.change !== undefined ? { change: r.change as Uint8Array } : {}),
       };
     }
+    case 'early':
     case 'forward':
     case 'done':
       if (!Array.isArray(r.items)) throw new InvalidOptions(`handoff ${r.op} needs its items`);
@@ -137,7 +144,7 @@ export function parseHandoff(v: unknown): HandoffRequest {
       return { op: 'abort', migration };
     default:
       throw new InvalidOptions(
-        `unknown handoff op ${JSON.stringify(r.op)}; use begin, state, change, commit, forward, done or abort`,
+        `unknown handoff op ${JSON.stringify(r.op)}; use begin, state, change, commit, early, forward, done or abort`,
       );
   }
 }

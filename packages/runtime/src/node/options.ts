@@ -57,7 +57,7 @@ export interface NodeOptions {
    * handoff protocol (its source must roll back or go on as that step requires).
    * @internal
    */
-  faults?: { handoff?: 'begin' | 'state' | 'change' | 'commit' | 'forward' | 'done' };
+  faults?: { handoff?: 'begin' | 'state' | 'change' | 'commit' | 'early' | 'forward' | 'done' };
 }
 
 /** Default of NodeOptions.maxMigrationBytes: a large KV cache, well below a host's memory. */
