@@ -79,6 +79,25 @@ describe('live migration', () => {
     return counts;
   }
 
+  /**
+   * Stops the loops; every caller error is a bounce ("moved … while this message waited") and every
+   * message ran once, except the bounced ones, which did not run at all. Resolves with the bounces.
+   */
+  async function bouncedOrAppliedOnce(ref: ActorRef<typeof Sequencer>, loops: LoadLoop[]): Promise<number> {
+    await Promise.all(loops.map((l) => l.stop()));
+    const counts = await countApplied(ref, loops);
+    const errors = loops.flatMap((l) => l.errors);
+    assert.ok(
+      errors.every((e) => /moved to another node while this message waited/.test(e)),
+      errors[0],
+    );
+    for (const [i, c] of counts.entries()) {
+      assert.equal(c.applied + loops[i]!.errors.length, c.sent, `${c.sender}: applied or bounced`);
+      assert.equal(c.duplicated, 0);
+    }
+    return errors.length;
+  }
+
   for (const mode of ['fast', 'durable'] as const) {
     test(`${mode} mode: moved back and forth under load, nothing lost, repeated or reordered`, async () => {
       const ref = await client.spawn(Sequencer, { id: `seq-${mode}`, node: a.nodeId });
@@ -327,18 +346,8 @@ describe('live migration', () => {
         await delay(50);
       }
       await delay(200);
-      await Promise.all(loops.map((l) => l.stop()));
-      const counts = await countApplied(ref, loops);
-      const errors = loops.flatMap((l) => l.errors);
-      assert.ok(errors.length > 0, 'some messages went early and were refused');
-      assert.ok(
-        errors.every((e) => /moved to another node while this message waited/.test(e)),
-        errors[0],
-      );
-      for (const [i, c] of counts.entries()) {
-        assert.equal(c.applied + loops[i]!.errors.length, c.sent, `${c.sender}: applied or bounced`);
-        assert.equal(c.duplicated, 0);
-      }
+      const errors = await bouncedOrAppliedOnce(ref, loops);
+      assert.ok(errors > 0, 'some messages went early and were refused');
     } finally {
       faulty.child.kill('SIGKILL');
       await faulty.exited;
@@ -355,18 +364,7 @@ describe('live migration', () => {
       assert.equal((await locatedOn(ref, faulty.nodeId))?.node, faulty.nodeId);
       // Held messages wait for the target's release timeout (3 s), then run; none times out.
       await delay(3500);
-      await Promise.all(loops.map((l) => l.stop()));
-      const counts = await countApplied(ref, loops);
-      const errors = loops.flatMap((l) => l.errors);
-      assert.ok(
-        errors.every((e) => /moved to another node while this message waited/.test(e)),
-        errors[0],
-      );
-      // Every message ran once, except the bounced ones, which did not run at all.
-      for (const [i, c] of counts.entries()) {
-        assert.equal(c.applied + loops[i]!.errors.length, c.sent, `${c.sender}: applied or bounced`);
-        assert.equal(c.duplicated, 0);
-      }
+      await bouncedOrAppliedOnce(ref, loops);
     } finally {
       faulty.child.kill('SIGKILL');
       await faulty.exited;
