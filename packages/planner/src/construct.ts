@@ -73,7 +73,7 @@ export function constructTopo(c: Compiled, prefs: Int32Array[], mu: number): Int
   const start = new Float64Array(c.m);
   const crossing = new Float64Array(c.m);
   const fastest = !Number.isFinite(mu);
-  const { m, priced, gamma } = c;
+  const { m, priced, gamma, tau, send, recv } = c;
   for (const i of c.order) {
     const ks = prefs[i]!;
     const nk = ks.length;
@@ -83,23 +83,25 @@ export function constructTopo(c: Compiled, prefs: Int32Array[], mu: number): Int
     // Dense loops over every class (this runs for every task × predecessor × class); the
     // predecessor's own class, where the edge is colocated (no hop, no price), is corrected after.
     for (let p = 0; p < preds.length; p++) {
-      const { u, tau, send, recv } = c.edges[preds[p]!]!;
+      const e = preds[p]!;
+      const at = e * m;
+      const u = c.edges[e]!.u;
       const au = assign[u]!;
       const base = ef[u]!;
-      const tauU = tau[au]!;
-      const sendU = send[au]!;
+      const tauU = tau[at + au]!;
+      const sendU = send[at + au]!;
       const startAu = start[au]!;
       if (priced) {
         // transferCost inlined.
         for (let k = 0; k < m; k++) {
-          const hop = Math.max(tauU, tau[k]!);
+          const hop = Math.max(tauU, tau[at + k]!);
           if (base + hop > start[k]!) start[k] = base + hop;
-          crossing[k]! += sendU + recv[k]! + gamma * hop;
+          crossing[k]! += sendU + recv[at + k]! + gamma * hop;
         }
-        crossing[au]! -= sendU + recv[au]! + gamma * tauU;
+        crossing[au]! -= sendU + recv[at + au]! + gamma * tauU;
       } else {
         for (let k = 0; k < m; k++) {
-          const arrive = base + Math.max(tauU, tau[k]!);
+          const arrive = base + Math.max(tauU, tau[at + k]!);
           if (arrive > start[k]!) start[k] = arrive;
         }
       }

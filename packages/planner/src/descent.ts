@@ -49,21 +49,23 @@ class Neighbourhood {
   /** Prices the edges leaving `group`, whose tasks must be marked. */
   measure(c: Compiled, assign: Int32Array): void {
     const mark = this.mark;
+    const { u, v, predStart, pred, succStart, succ } = c.flat;
+    const { m, send, recv } = c;
     this.tick++;
     this.offset = 0;
     for (const i of this.group) {
       const a = assign[i]!;
-      for (const e of c.predEdges[i]!) {
-        const edge = c.edges[e]!;
-        if (mark[edge.u]) continue;
-        const b = assign[edge.u]!;
-        this.note(c, e, b, edge.send[b]! - transferCost(c, e, b, a));
+      for (let q = predStart[i]!; q < predStart[i + 1]!; q++) {
+        const e = pred[q]!;
+        if (mark[u[e]!]) continue;
+        const b = assign[u[e]!]!;
+        this.note(c, e, b, send[e * m + b]! - transferCost(c, e, b, a));
       }
-      for (const e of c.succEdges[i]!) {
-        const edge = c.edges[e]!;
-        if (mark[edge.v]) continue;
-        const b = assign[edge.v]!;
-        this.note(c, e, b, edge.recv[b]! - transferCost(c, e, a, b));
+      for (let q = succStart[i]!; q < succStart[i + 1]!; q++) {
+        const e = succ[q]!;
+        if (mark[v[e]!]) continue;
+        const b = assign[v[e]!]!;
+        this.note(c, e, b, recv[e * m + b]! - transferCost(c, e, a, b));
       }
     }
   }
@@ -71,8 +73,8 @@ class Neighbourhood {
   /** Edge e leaving the group to a neighbour on class b; `extra`: its outside side less its cost now. */
   private note(c: Compiled, e: number, b: number, extra: number): void {
     this.offset += extra;
-    const edge = c.edges[e]!;
-    const save = edge.send[b]! + edge.recv[b]! + c.gamma * edge.tau[b]!;
+    const at = e * c.m + b;
+    const save = c.send[at]! + c.recv[at]! + c.gamma * c.tau[at]!;
     if (this.stamp[b] === this.tick) this.saving[b]! += save;
     else {
       this.stamp[b] = this.tick;
@@ -244,11 +246,13 @@ export function pairDescend(
       around.measure(c, assign);
     }
     const offset = c.priced ? around.offset : 0;
+    const at = e * c.m;
     for (let k = 0; k < c.m; k++) {
       if (k === a) continue;
       // The pair's own edge stays colocated: its two sides come out of the own rows.
       let delta = ownU[k]! + ownV[k]! - coefA + offset;
-      if (c.priced) delta -= edge.send[k]! + edge.recv[k]! + 2 * c.gamma * edge.tau[k]! + around.savingOn(k);
+      if (c.priced)
+        delta -= c.send[at + k]! + c.recv[at + k]! + 2 * c.gamma * c.tau[at + k]! + around.savingOn(k);
       if (!(delta < bestDelta)) continue;
       if (!exact) {
         delta = coefU[k]! + coefV[k]! - coefA + crossingDelta(c, assign, group, mark, k);

@@ -7,6 +7,12 @@ import { totalCost } from './schedule.js';
 
 const EPS = 1e-9;
 
+/** What edge e's price saves when both its ends sit on class b: both sides and γ at b's link. */
+function joinSaves(c: Compiled, e: number, b: number): number {
+  const at = e * c.m + b;
+  return c.send[at]! + c.recv[at]! + c.gamma * c.tau[at]!;
+}
+
 /**
  * What each displaced op costs on each class with its fixed neighbours where they are: its own
  * row (coefficient plus its side of every incident edge, as if every edge crossed; see
@@ -23,14 +29,12 @@ function displacedRows(
     const row = own[i]!.slice();
     if (!c.priced) return row;
     for (const e of c.predEdges[i]!) {
-      const edge = c.edges[e]!;
-      const b = assign[edge.u]!;
-      if (b >= 0) row[b]! -= edge.send[b]! + edge.recv[b]! + c.gamma * edge.tau[b]!;
+      const b = assign[c.edges[e]!.u]!;
+      if (b >= 0) row[b]! -= joinSaves(c, e, b);
     }
     for (const e of c.succEdges[i]!) {
-      const edge = c.edges[e]!;
-      const b = assign[edge.v]!;
-      if (b >= 0) row[b]! -= edge.send[b]! + edge.recv[b]! + c.gamma * edge.tau[b]!;
+      const b = assign[c.edges[e]!.v]!;
+      if (b >= 0) row[b]! -= joinSaves(c, e, b);
     }
     return row;
   });

@@ -40,16 +40,14 @@ function cheapestMove(
   // cost of i on a class no neighbour sits on.
   let offset = 0;
   for (const e of c.predEdges[i]!) {
-    const edge = c.edges[e]!;
-    const b = assign[edge.u]!;
+    const b = assign[c.edges[e]!.u]!;
     stamp[b] = tick;
-    offset += edge.send[b]! - transferCost(c, e, b, k);
+    offset += c.send[e * c.m + b]! - transferCost(c, e, b, k);
   }
   for (const e of c.succEdges[i]!) {
-    const edge = c.edges[e]!;
-    const b = assign[edge.v]!;
+    const b = assign[c.edges[e]!.v]!;
     stamp[b] = tick;
-    offset += edge.recv[b]! - transferCost(c, e, k, b);
+    offset += c.recv[e * c.m + b]! - transferCost(c, e, k, b);
   }
   let from = 0;
   for (const e of c.predEdges[i]!) from = Math.max(from, live.ef[c.edges[e]!.u]!);

@@ -73,7 +73,7 @@ export function buildLp(c: Compiled, o: MilpOptions): { lp: string; scale: numbe
   c.edges.forEach((e, k) => {
     out.push(` p${k}: S${e.v} - S${e.u}${timeSum(e.u)} - d${k} >= 0`);
     for (let j = 0; j < c.m; j++) {
-      const tau = fmt(e.tau[j]!);
+      const tau = fmt(c.tau[k * c.m + j]!);
       const xu = has(e.u, j) ? ` - ${tau} ${x(e.u, j)}` : '';
       const xv = has(e.v, j) ? ` - ${tau} ${x(e.v, j)}` : '';
       if (xu) out.push(` tu${k}_${j}: d${k}${xu}${xv ? xv.replace(' - ', ' + ') : ''} >= 0`);
@@ -107,16 +107,18 @@ function priceTerms(
 ): { obj: string[]; rows: string[] } {
   const obj: string[] = [];
   const rows: string[] = [];
-  c.edges.forEach(({ u, v, send, recv }, k) => {
+  c.edges.forEach(({ u, v }, k) => {
     for (let j = 0; j < c.m; j++) {
       const xu = has(u, j) ? `x${u}_${j}` : null;
       const xv = has(v, j) ? `x${v}_${j}` : null;
-      if (xu && send[j]! > 0) {
-        obj.push(` + ${fmt(send[j]! * scale)} s${k}_${j}`);
+      const send = c.send[k * c.m + j]!;
+      const recv = c.recv[k * c.m + j]!;
+      if (xu && send > 0) {
+        obj.push(` + ${fmt(send * scale)} s${k}_${j}`);
         rows.push(` ps${k}_${j}: s${k}_${j} - ${xu}${xv ? ` + ${xv}` : ''} >= 0`);
       }
-      if (xv && recv[j]! > 0) {
-        obj.push(` + ${fmt(recv[j]! * scale)} r${k}_${j}`);
+      if (xv && recv > 0) {
+        obj.push(` + ${fmt(recv * scale)} r${k}_${j}`);
         rows.push(` pr${k}_${j}: r${k}_${j} - ${xv}${xu ? ` + ${xu}` : ''} >= 0`);
       }
     }

@@ -51,17 +51,10 @@ export interface PlacementProblem {
   edges: EdgeSpec[];
 }
 
-/**
- * An edge as index pairs with per-class transfer time τ[j] (ms) when the edge leaves class j, and
- * the objective units a crossing costs on each side: `send[j]` when u sits on j, `recv[j]` when v
- * does (zero when both ends share a class).
- */
+/** An edge as the indexes of its ends; its per-class rows are the compiled problem's tau, send and recv. */
 export interface CompiledEdge {
   u: number;
   v: number;
-  tau: Float64Array;
-  send: Float64Array;
-  recv: Float64Array;
 }
 
 /** Indexes and per-(task, class) coefficients every solver shares. */
@@ -76,6 +69,17 @@ export interface Compiled {
   edges: CompiledEdge[];
   predEdges: number[][];
   succEdges: number[][];
+  /** The same graph in typed arrays, for the hot loops (see FlatGraph). */
+  flat: FlatGraph;
+  /**
+   * Per edge and class, edge e's value on class k at e·m + k: τ, the transfer time (ms) when the
+   * edge leaves class k, and the objective units a crossing costs on each side, `send` when u sits
+   * on k, `recv` when v does (zero when both ends share a class). One array each rather than rows
+   * per edge: the local search reads them in its innermost loops.
+   */
+  tau: Float64Array;
+  send: Float64Array;
+  recv: Float64Array;
   /** Objective coefficient [i][j]: $/h at the target rate, or $ per request when rate is 0. */
   coef: Float64Array[];
   /** Devices [i][j] the task's replicas hold at the target rate. */
@@ -89,11 +93,54 @@ export interface Compiled {
   rate: number;
 }
 
+/**
+ * The edges' ends, and each task's incoming and outgoing edges, in typed arrays: a forward pass over
+ * them runs several times faster than over the edge objects and per-task lists (one load per value
+ * instead of a chain of them), and an incremental re-plan runs dozens of passes.
+ */
+export interface FlatGraph {
+  /** Edge e runs from task u[e] to task v[e]. */
+  u: Int32Array;
+  v: Int32Array;
+  /** Task i's incoming edges are pred[predStart[i]] … pred[predStart[i + 1] − 1], as in predEdges. */
+  predStart: Int32Array;
+  pred: Int32Array;
+  /** Task i's outgoing edges, likewise, as in succEdges. */
+  succStart: Int32Array;
+  succ: Int32Array;
+}
+
+/** Task lists of a graph as one array and the start of each task's part. */
+function packed(lists: readonly number[][]): { start: Int32Array; items: Int32Array } {
+  const start = new Int32Array(lists.length + 1);
+  for (let i = 0; i < lists.length; i++) start[i + 1] = start[i]! + lists[i]!.length;
+  const items = new Int32Array(start[lists.length]!);
+  for (let i = 0; i < lists.length; i++) items.set(lists[i]!, start[i]!);
+  return { start, items };
+}
+
+function flatGraph(
+  edges: readonly CompiledEdge[],
+  predEdges: readonly number[][],
+  succEdges: readonly number[][],
+): FlatGraph {
+  const pred = packed(predEdges);
+  const succ = packed(succEdges);
+  return {
+    u: Int32Array.from(edges, (e) => e.u),
+    v: Int32Array.from(edges, (e) => e.v),
+    predStart: pred.start,
+    pred: pred.items,
+    succStart: succ.start,
+    succ: succ.items,
+  };
+}
+
 /** Transfer time of an edge placed u on class a, v on class b: zero when colocated, else the slower side. */
 export function transferMs(c: Compiled, e: number, a: number, b: number): number {
   if (a === b) return 0;
-  const tau = c.edges[e]!.tau;
-  return Math.max(tau[a]!, tau[b]!);
+  const at = e * c.m;
+  return Math.max(c.tau[at + a]!, c.tau[at + b]!);
 }
 
 /**
@@ -102,9 +149,9 @@ export function transferMs(c: Compiled, e: number, a: number, b: number): number
  */
 export function transferCost(c: Compiled, e: number, a: number, b: number): number {
   if (a === b) return 0;
-  const edge = c.edges[e]!;
-  const priced = edge.send[a]! + edge.recv[b]!;
-  return c.gamma > 0 ? priced + c.gamma * Math.max(edge.tau[a]!, edge.tau[b]!) : priced;
+  const at = e * c.m;
+  const priced = c.send[at + a]! + c.recv[at + b]!;
+  return c.gamma > 0 ? priced + c.gamma * Math.max(c.tau[at + a]!, c.tau[at + b]!) : priced;
 }
 
 /** Per-class terms of the edge prices; see edgePrices. */
@@ -128,13 +175,24 @@ export function classTerms(p: PlacementProblem, rate: number): ClassTerms {
   };
 }
 
+/** Edge rows (see Compiled) of `count` edges over m classes. */
+export interface EdgeRows {
+  tau: Float64Array;
+  send: Float64Array;
+  recv: Float64Array;
+}
+
+export function edgeRows(count: number, m: number): EdgeRows {
+  return {
+    tau: new Float64Array(count * m),
+    send: new Float64Array(count * m),
+    recv: new Float64Array(count * m),
+  };
+}
+
 /**
- * Edge `spec` from task u to task v with its per-class rows in `rows` from `at` (3·m values: τ,
- * send, recv). τ_j is the time the bytes take on class j's link, or the profile's fixed
- * `transfer_ms`. Prices are $ per request of one crossing, split by side: a profile's fixed price
- * goes to the sender; else the sender pays egress per GB, and each end pays its devices' $/h for
- * the time its own link needs to move the bytes (a replica's devices are held while they send or
- * receive). At a target rate they are $/h of crossings, like coef.
+ * Edge `spec` from task u to task v, written as edge e of `rows`. τ_j is the time the bytes take on
+ * class j's link, or the profile's fixed `transfer_ms`; for the prices see edgePrices.
  */
 export function compileEdge(
   p: PlacementProblem,
@@ -142,19 +200,40 @@ export function compileEdge(
   u: number,
   v: number,
   terms: ClassTerms,
-  rows: Float64Array,
-  at: number,
-): CompiledEdge {
+  rows: EdgeRows,
+  e: number,
+): void {
   const m = p.classes.length;
-  const tau = rows.subarray(at, at + m);
-  const send = rows.subarray(at + m, at + 2 * m);
-  const recv = rows.subarray(at + 2 * m, at + 3 * m);
-  const { usdPerMs, egress, link, perRate } = terms;
-  if (spec.transferMs !== undefined) tau.fill(spec.transferMs);
-  else for (let j = 0; j < m; j++) tau[j] = (spec.bytes / link[j]!) * 1e3;
+  const at = e * m;
+  const { tau } = rows;
+  if (spec.transferMs !== undefined) tau.fill(spec.transferMs, at, at + m);
+  else for (let j = 0; j < m; j++) tau[at + j] = (spec.bytes / terms.link[j]!) * 1e3;
+  edgePrices(p, spec, u, v, terms, rows, e);
+}
+
+/**
+ * The prices of edge e of `rows`, from its τ there: $ per request of one crossing, split by side.
+ * A profile's fixed price goes to the sender; else the sender pays egress per GB, and each end pays
+ * its devices' $/h for the time its own link needs to move the bytes (a replica's devices are held
+ * while they send or receive). At a target rate they are $/h of crossings, like coef.
+ */
+export function edgePrices(
+  p: PlacementProblem,
+  spec: EdgeSpec,
+  u: number,
+  v: number,
+  terms: ClassTerms,
+  rows: EdgeRows,
+  e: number,
+): void {
+  const m = p.classes.length;
+  const at = e * m;
+  const { tau, send, recv } = rows;
+  const { usdPerMs, egress, perRate } = terms;
   if (spec.usdPerTransfer !== undefined) {
-    send.fill(spec.usdPerTransfer * perRate);
-    return { u, v, tau, send, recv };
+    send.fill(spec.usdPerTransfer * perRate, at, at + m);
+    recv.fill(0, at, at + m);
+    return;
   }
   const tu = p.timeMs[u]!;
   const tv = p.timeMs[v]!;
@@ -163,11 +242,10 @@ export function compileEdge(
   const gb = spec.bytes / 1e9;
   // Plain loop: this runs for every edge × class on every compile.
   for (let j = 0; j < m; j++) {
-    const held = tau[j]! * usdPerMs[j]!;
-    send[j] = (gb * egress[j]! + (tu[j]! < Infinity ? held * du[j]! : 0)) * perRate;
-    recv[j] = (tv[j]! < Infinity ? held * dv[j]! : 0) * perRate;
+    const held = tau[at + j]! * usdPerMs[j]!;
+    send[at + j] = (gb * egress[j]! + (tu[j]! < Infinity ? held * du[j]! : 0)) * perRate;
+    recv[at + j] = (tv[j]! < Infinity ? held * dv[j]! : 0) * perRate;
   }
-  return { u, v, tau, send, recv };
 }
 
 /**
@@ -214,11 +292,10 @@ export function rowViews(count: number, m: number): Float64Array[] {
 }
 
 /** Whether any crossing costs something: γ > 0 or a priced edge. */
-export function anyPriced(edges: readonly CompiledEdge[], gamma: number): boolean {
+export function anyPriced(rows: EdgeRows, gamma: number): boolean {
   if (gamma > 0) return true;
-  for (const { send, recv } of edges) {
-    for (let j = 0; j < send.length; j++) if (send[j]! > 0 || recv[j]! > 0) return true;
-  }
+  const { send, recv } = rows;
+  for (let j = 0; j < send.length; j++) if (send[j]! > 0 || recv[j]! > 0) return true;
   return false;
 }
 
@@ -242,15 +319,15 @@ export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
   if (index.size !== n) throw new PlanError(PlanErrorCode.Input, 'task ids must be unique');
   // Plain indexed loops: at 1000 tasks × 50 classes this runs on every full re-plan.
   const terms = classTerms(p, rate);
-  // One buffer for every edge's per-class rows: thousands of small typed arrays cost more to make.
-  const rows = new Float64Array(p.edges.length * 3 * m);
+  const rows = edgeRows(p.edges.length, m);
   const edges = p.edges.map((e, k) => {
     const u = index.get(e.from);
     const v = index.get(e.to);
     if (u === undefined || v === undefined) {
       throw new PlanError(PlanErrorCode.Input, `edge ${e.from} → ${e.to} names an unknown task`);
     }
-    return compileEdge(p, e, u, v, terms, rows, 3 * k * m);
+    compileEdge(p, e, u, v, terms, rows, k);
+    return { u, v };
   });
   const predEdges: number[][] = p.tasks.map(() => []);
   const succEdges: number[][] = p.tasks.map(() => []);
@@ -263,12 +340,31 @@ export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
   const units = rowViews(n, m);
   for (let i = 0; i < n; i++) compileTask(p, i, rate, coef[i]!, units[i]!);
   const cap = capacities(p);
-  const priced = anyPriced(edges, gamma);
+  const priced = anyPriced(rows, gamma);
   const rank = new Int32Array(n);
   order.forEach((i, h) => {
     rank[i] = h;
   });
-  return { p, n, m, order, rank, edges, predEdges, succEdges, coef, units, cap, gamma, priced, rate };
+  return {
+    p,
+    n,
+    m,
+    order,
+    rank,
+    edges,
+    predEdges,
+    succEdges,
+    flat: flatGraph(edges, predEdges, succEdges),
+    tau: rows.tau,
+    send: rows.send,
+    recv: rows.recv,
+    coef,
+    units,
+    cap,
+    gamma,
+    priced,
+    rate,
+  };
 }
 
 function topoOrder(n: number, edges: { u: number; v: number }[], tasks: TaskSpec[]): number[] {

@@ -3,13 +3,14 @@ import {
   anyPriced,
   type ClassSpec,
   type Compiled,
-  type CompiledEdge,
   capacities,
   classTerms,
   compile,
-  compileEdge,
   compileTask,
+  type EdgeRows,
   type EdgeSpec,
+  edgePrices,
+  edgeRows,
   type PlacementProblem,
   rowViews,
   type TaskSpec,
@@ -74,6 +75,14 @@ function recall(p: PlacementProblem, rate: number, gamma: number): Compiled | nu
   return same ? r.c : null;
 }
 
+/** Rows of `mPrev` numbers (over the previous classes), one after another, over the new ones. */
+function remappedRows(rows: Float64Array, mPrev: number, fromClass: Int32Array, out: Float64Array): void {
+  const m = fromClass.length;
+  for (let at = 0, from = 0; at < out.length; at += m, from += mPrev) {
+    for (let j = 0; j < m; j++) out[at + j] = rows[from + fromClass[j]!]!;
+  }
+}
+
 /** `row` (over the previous classes) over the new ones. */
 export function remapped(row: Float64Array, fromClass: Int32Array, out: Float64Array): Float64Array {
   for (let j = 0; j < fromClass.length; j++) out[j] = row[fromClass[j]!]!;
@@ -113,35 +122,39 @@ function recompile(prev: Compiled, next: PlacementProblem, change: Change): Comp
       remapped(prev.units[i]!, fromClass, units[i]!);
     }
   }
-  const kept = (e: CompiledEdge) => !rowsChanged[e.u] && !rowsChanged[e.v];
-  let fresh = 0;
-  for (const e of prev.edges) if (!sameClasses || !kept(e)) fresh++;
-  const terms = classTerms(next, rate);
-  const rows = new Float64Array(fresh * 3 * m);
-  let at = 0;
-  const edges = prev.edges.map((e, k) => {
-    if (sameClasses && kept(e)) return e;
-    const slot = at;
-    at += 3 * m;
-    if (!kept(e)) return compileEdge(next, next.edges[k]!, e.u, e.v, terms, rows, slot);
-    const part = (h: number, row: Float64Array) =>
-      remapped(row, fromClass, rows.subarray(slot + h * m, slot + (h + 1) * m));
-    return { u: e.u, v: e.v, tau: part(0, e.tau), send: part(1, e.send), recv: part(2, e.recv) };
+  // An edge's prices read its ends' rows (τ only the edge and the classes' links): the rows of an
+  // edge between unchanged tasks are kept, the others' prices compiled again.
+  const fresh: number[] = [];
+  prev.edges.forEach(({ u, v }, e) => {
+    if (rowsChanged[u] || rowsChanged[v]) fresh.push(e);
   });
+  const terms = classTerms(next, rate);
+  let rows: EdgeRows = prev;
+  if (!sameClasses) {
+    rows = edgeRows(prev.edges.length, m);
+    remappedRows(prev.tau, prev.m, fromClass, rows.tau);
+    remappedRows(prev.send, prev.m, fromClass, rows.send);
+    remappedRows(prev.recv, prev.m, fromClass, rows.recv);
+  } else if (fresh.length > 0) rows = { tau: prev.tau, send: prev.send.slice(), recv: prev.recv.slice() };
+  for (const e of fresh) edgePrices(next, next.edges[e]!, prev.edges[e]!.u, prev.edges[e]!.v, terms, rows, e);
   return {
     p: next,
     n,
     m,
     order: prev.order,
     rank: prev.rank,
-    edges,
+    edges: prev.edges,
     predEdges: prev.predEdges,
     succEdges: prev.succEdges,
+    flat: prev.flat,
+    tau: rows.tau,
+    send: rows.send,
+    recv: rows.recv,
     coef,
     units,
     cap: capacities(next),
     gamma,
-    priced: fresh === 0 ? prev.priced : anyPriced(edges, gamma),
+    priced: rows === prev ? prev.priced : anyPriced(rows, gamma),
     rate,
   };
 }

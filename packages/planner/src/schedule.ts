@@ -9,24 +9,28 @@ export interface Schedule {
   latencyMs: number;
 }
 
-export function duration(c: Compiled, assign: Int32Array, i: number): number {
-  return c.p.timeMs[i]![assign[i]!]!;
-}
-
 export function forward(c: Compiled, assign: Int32Array): Schedule {
   const es = new Float64Array(c.n);
   const ef = new Float64Array(c.n);
+  const { u, predStart, pred } = c.flat;
+  const tau = c.tau;
+  const { m, order } = c;
+  const timeMs = c.p.timeMs;
   let latencyMs = 0;
-  for (const i of c.order) {
+  for (let h = 0; h < c.n; h++) {
+    const i = order[h]!;
+    const a = assign[i]!;
     let s = 0;
-    for (const k of c.predEdges[i]!) {
-      const e = c.edges[k]!;
-      const t = ef[e.u]! + transferMs(c, k, assign[e.u]!, assign[i]!);
+    for (let q = predStart[i]!; q < predStart[i + 1]!; q++) {
+      const e = pred[q]!;
+      const b = assign[u[e]!]!;
+      const t = ef[u[e]!]! + (a === b ? 0 : Math.max(tau[e * m + a]!, tau[e * m + b]!));
       if (t > s) s = t;
     }
+    const f = s + timeMs[i]![a]!;
     es[i] = s;
-    ef[i] = s + duration(c, assign, i);
-    if (ef[i]! > latencyMs) latencyMs = ef[i]!;
+    ef[i] = f;
+    if (f > latencyMs) latencyMs = f;
   }
   return { es, ef, latencyMs };
 }
@@ -43,15 +47,21 @@ export function latestStarts(
   ls = new Float64Array(c.n),
   last = c.n - 1,
 ): Float64Array {
+  const { v, succStart, succ } = c.flat;
+  const tau = c.tau;
+  const { m, order } = c;
+  const timeMs = c.p.timeMs;
   for (let h = last; h >= 0; h--) {
-    const i = c.order[h]!;
+    const i = order[h]!;
+    const a = assign[i]!;
     let f = deadline;
-    for (const k of c.succEdges[i]!) {
-      const e = c.edges[k]!;
-      const t = ls[e.v]! - transferMs(c, k, assign[i]!, assign[e.v]!);
+    for (let q = succStart[i]!; q < succStart[i + 1]!; q++) {
+      const e = succ[q]!;
+      const b = assign[v[e]!]!;
+      const t = ls[v[e]!]! - (a === b ? 0 : Math.max(tau[e * m + a]!, tau[e * m + b]!));
       if (t < f) f = t;
     }
-    ls[i] = f - duration(c, assign, i);
+    ls[i] = f - timeMs[i]![a]!;
   }
   return ls;
 }
@@ -106,10 +116,15 @@ export function usage(c: Compiled, assign: Int32Array): Float64Array {
 
 /** Earliest start of task i if it ran on class k, given predecessors' finish times `ef`. */
 export function startOf(c: Compiled, assign: Int32Array, ef: Float64Array, i: number, k: number): number {
+  const { u, predStart, pred } = c.flat;
+  const tau = c.tau;
+  const m = c.m;
   let start = 0;
-  for (const e of c.predEdges[i]!) {
-    const u = c.edges[e]!.u;
-    start = Math.max(start, ef[u]! + transferMs(c, e, assign[u]!, k));
+  for (let q = predStart[i]!; q < predStart[i + 1]!; q++) {
+    const e = pred[q]!;
+    const b = assign[u[e]!]!;
+    const t = ef[u[e]!]! + (b === k ? 0 : Math.max(tau[e * m + b]!, tau[e * m + k]!));
+    if (t > start) start = t;
   }
   return start;
 }
@@ -142,54 +157,63 @@ export class LiveSchedule {
   /** Recomputes what the class changes of `moved` reach; returns the new latency. */
   update(moved: readonly number[]): number {
     const { c, assign, es, ef, ls, pending } = this;
-    const rank = c.rank;
+    const { u, v, predStart, pred, succStart, succ } = c.flat;
+    const tau = c.tau;
+    const { rank, order, m } = c;
+    const timeMs = c.p.timeMs;
     let lo = c.n;
     for (const i of moved) {
       pending[i] = 2;
       if (rank[i]! < lo) lo = rank[i]!;
     }
     for (let h = lo; h < c.n; h++) {
-      const i = c.order[h]!;
+      const i = order[h]!;
       if (!pending[i]) continue;
       const self = pending[i] === 2;
       pending[i] = 0;
+      const a = assign[i]!;
       let s = 0;
-      for (const k of c.predEdges[i]!) {
-        const u = c.edges[k]!.u;
-        const t = ef[u]! + transferMs(c, k, assign[u]!, assign[i]!);
+      for (let q = predStart[i]!; q < predStart[i + 1]!; q++) {
+        const e = pred[q]!;
+        const b = assign[u[e]!]!;
+        const t = ef[u[e]!]! + (a === b ? 0 : Math.max(tau[e * m + b]!, tau[e * m + a]!));
         if (t > s) s = t;
       }
-      const f = s + duration(c, assign, i);
+      const f = s + timeMs[i]![a]!;
       es[i] = s;
       // A moved task's successors see new transfers even when its finish stays.
       if (f === ef[i] && !self) continue;
       ef[i] = f;
-      for (const k of c.succEdges[i]!) if (!pending[c.edges[k]!.v]) pending[c.edges[k]!.v] = 1;
+      for (let q = succStart[i]!; q < succStart[i + 1]!; q++)
+        if (!pending[v[succ[q]!]!]) pending[v[succ[q]!]!] = 1;
     }
     let hi = -1;
     for (const i of moved) {
       pending[i] = 2;
       if (rank[i]! > hi) hi = rank[i]!;
-      for (const k of c.predEdges[i]!) {
-        const u = c.edges[k]!.u;
-        if (!pending[u]) pending[u] = 1;
-        if (rank[u]! > hi) hi = rank[u]!;
+      for (let q = predStart[i]!; q < predStart[i + 1]!; q++) {
+        const w = u[pred[q]!]!;
+        if (!pending[w]) pending[w] = 1;
+        if (rank[w]! > hi) hi = rank[w]!;
       }
     }
     for (let h = hi; h >= 0; h--) {
-      const i = c.order[h]!;
+      const i = order[h]!;
       if (!pending[i]) continue;
       pending[i] = 0;
+      const a = assign[i]!;
       let f = this.deadline;
-      for (const k of c.succEdges[i]!) {
-        const v = c.edges[k]!.v;
-        const t = ls[v]! - transferMs(c, k, assign[i]!, assign[v]!);
+      for (let q = succStart[i]!; q < succStart[i + 1]!; q++) {
+        const e = succ[q]!;
+        const b = assign[v[e]!]!;
+        const t = ls[v[e]!]! - (a === b ? 0 : Math.max(tau[e * m + a]!, tau[e * m + b]!));
         if (t < f) f = t;
       }
-      const l = f - duration(c, assign, i);
+      const l = f - timeMs[i]![a]!;
       if (l === ls[i]) continue;
       ls[i] = l;
-      for (const k of c.predEdges[i]!) if (!pending[c.edges[k]!.u]) pending[c.edges[k]!.u] = 1;
+      for (let q = predStart[i]!; q < predStart[i + 1]!; q++)
+        if (!pending[u[pred[q]!]!]) pending[u[pred[q]!]!] = 1;
     }
     let latency = 0;
     for (let i = 0; i < c.n; i++) if (ef[i]! > latency) latency = ef[i]!;

@@ -31,15 +31,16 @@ function moveTables(c: Compiled): MoveTables {
   if (c.priced) {
     own = rowViews(c.n, c.m);
     for (let i = 0; i < c.n; i++) own[i]!.set(c.coef[i]!);
-    for (const { u, v, send, recv, tau } of c.edges) {
+    const { m, send, recv, tau } = c;
+    c.edges.forEach(({ u, v }, e) => {
       const ru = own[u]!;
       const rv = own[v]!;
-      for (let k = 0; k < c.m; k++) {
-        const g = c.gamma * tau[k]!;
-        ru[k]! += send[k]! + g;
-        rv[k]! += recv[k]! + g;
+      for (let k = 0, at = e * m; k < m; k++, at++) {
+        const g = c.gamma * tau[at]!;
+        ru[k]! += send[at]! + g;
+        rv[k]! += recv[at]! + g;
       }
-    }
+    });
   }
   const ks = new Int32Array(c.m);
   const prefs = c.coef.map((_, i) => prefsOf(c, i, ks));
@@ -56,9 +57,9 @@ function ownRow(c: Compiled, i: number, row: Float64Array): void {
   const succ = c.succEdges[i]!;
   for (let p = 0, s = 0; p < pred.length || s < succ.length; ) {
     const incoming = s >= succ.length || (p < pred.length && pred[p]! < succ[s]!);
-    const { send, recv, tau } = c.edges[incoming ? pred[p++]! : succ[s++]!]!;
-    const side = incoming ? recv : send;
-    for (let k = 0; k < c.m; k++) row[k]! += side[k]! + c.gamma * tau[k]!;
+    const at = (incoming ? pred[p++]! : succ[s++]!) * c.m;
+    const side = incoming ? c.recv : c.send;
+    for (let k = 0; k < c.m; k++) row[k]! += side[at + k]! + c.gamma * c.tau[at + k]!;
   }
 }
 
