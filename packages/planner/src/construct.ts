@@ -89,16 +89,17 @@ export function constructTopo(c: Compiled, prefs: Int32Array[], mu: number): Int
       const au = assign[u]!;
       const base = ef[u]!;
       const tauU = tau[at + au]!;
-      const sendU = send[at + au]!;
+      const sendU = send[e]![au]!;
+      const recvRow = recv[e]!;
       const startAu = start[au]!;
       if (priced) {
         // transferCost inlined.
         for (let k = 0; k < m; k++) {
           const hop = Math.max(tauU, tau[at + k]!);
           if (base + hop > start[k]!) start[k] = base + hop;
-          crossing[k]! += sendU + recv[at + k]! + gamma * hop;
+          crossing[k]! += sendU + recvRow[k]! + gamma * hop;
         }
-        crossing[au]! -= sendU + recv[at + au]! + gamma * tauU;
+        crossing[au]! -= sendU + recvRow[au]! + gamma * tauU;
       } else {
         for (let k = 0; k < m; k++) {
           const arrive = base + Math.max(tauU, tau[at + k]!);

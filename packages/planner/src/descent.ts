@@ -40,7 +40,11 @@ class Neighbourhood {
   tick = 0;
   offset = 0;
   group: number[] = [];
+  /** The stamped classes, the first `metCount` of `met`, in the order first met. */
+  readonly met: Int32Array;
+  metCount = 0;
   constructor(c: Compiled) {
+    this.met = new Int32Array(c.m);
     this.mark = new Uint8Array(c.n);
     this.stamp = new Int32Array(c.m);
     this.saving = new Float64Array(c.m);
@@ -50,22 +54,23 @@ class Neighbourhood {
   measure(c: Compiled, assign: Int32Array): void {
     const mark = this.mark;
     const { u, v, predStart, pred, succStart, succ } = c.flat;
-    const { m, send, recv } = c;
+    const { send, recv } = c;
     this.tick++;
     this.offset = 0;
+    this.metCount = 0;
     for (const i of this.group) {
       const a = assign[i]!;
       for (let q = predStart[i]!; q < predStart[i + 1]!; q++) {
         const e = pred[q]!;
         if (mark[u[e]!]) continue;
         const b = assign[u[e]!]!;
-        this.note(c, e, b, send[e * m + b]! - transferCost(c, e, b, a));
+        this.note(c, e, b, send[e]![b]! - transferCost(c, e, b, a));
       }
       for (let q = succStart[i]!; q < succStart[i + 1]!; q++) {
         const e = succ[q]!;
         if (mark[v[e]!]) continue;
         const b = assign[v[e]!]!;
-        this.note(c, e, b, recv[e * m + b]! - transferCost(c, e, a, b));
+        this.note(c, e, b, recv[e]![b]! - transferCost(c, e, a, b));
       }
     }
   }
@@ -73,12 +78,23 @@ class Neighbourhood {
   /** Edge e leaving the group to a neighbour on class b; `extra`: its outside side less its cost now. */
   private note(c: Compiled, e: number, b: number, extra: number): void {
     this.offset += extra;
-    const at = e * c.m + b;
-    const save = c.send[at]! + c.recv[at]! + c.gamma * c.tau[at]!;
+    const save = c.send[e]![b]! + c.recv[e]![b]! + c.gamma * c.tau[e * c.m + b]!;
     if (this.stamp[b] === this.tick) this.saving[b]! += save;
     else {
       this.stamp[b] = this.tick;
       this.saving[b] = save;
+      this.met[this.metCount++] = b;
+    }
+  }
+
+  /** Sorts the stamped classes (the first metCount of met) into index order: a few, one per outside neighbour at most. */
+  sortMet(): void {
+    const met = this.met;
+    for (let h = 1; h < this.metCount; h++) {
+      const k = met[h]!;
+      let g = h;
+      for (; g > 0 && met[g - 1]! > k; g--) met[g] = met[g - 1]!;
+      met[g] = k;
     }
   }
 
@@ -189,8 +205,15 @@ function bestSingleMove(
   const exact = c.gamma === 0;
   const time = c.p.timeMs[i]!;
   const room = windowBound(c, ef, ls, i, slaMs);
-  for (let h = 0; h < prefs.length; h++) {
-    const k = prefs[h]!;
+  // A class no neighbour sits on costs at least the task's least own row: when even that gains
+  // nothing, only the classes a neighbour sits on are priced (most tasks, once the plan is good).
+  // Either way classes are tried in index order, so the same class wins.
+  const anyClass = tables.least[i]! - coefA + offset < bestDelta;
+  if (!anyClass && c.priced) around.sortMet();
+  const classes = anyClass ? prefs : around.met;
+  const count = anyClass ? prefs.length : c.priced ? around.metCount : 0;
+  for (let h = 0; h < count; h++) {
+    const k = classes[h]!;
     let bound = own[k]! - coefA + offset;
     if (c.priced) bound -= around.savingOn(k);
     if (!(bound < bestDelta) || k === a) continue;
@@ -247,12 +270,13 @@ export function pairDescend(
     }
     const offset = c.priced ? around.offset : 0;
     const at = e * c.m;
+    const sendE = c.send[e]!;
+    const recvE = c.recv[e]!;
     for (let k = 0; k < c.m; k++) {
       if (k === a) continue;
       // The pair's own edge stays colocated: its two sides come out of the own rows.
       let delta = ownU[k]! + ownV[k]! - coefA + offset;
-      if (c.priced)
-        delta -= c.send[at + k]! + c.recv[at + k]! + 2 * c.gamma * c.tau[at + k]! + around.savingOn(k);
+      if (c.priced) delta -= sendE[k]! + recvE[k]! + 2 * c.gamma * c.tau[at + k]! + around.savingOn(k);
       if (!(delta < bestDelta)) continue;
       if (!exact) {
         delta = coefU[k]! + coefV[k]! - coefA + crossingDelta(c, assign, group, mark, k);

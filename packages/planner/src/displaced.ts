@@ -1,5 +1,5 @@
 import { weightSearch } from './construct.js';
-import type { Compiled } from './problem.js';
+import { type Compiled, rowViews } from './problem.js';
 import { totalCost } from './schedule.js';
 
 // Placement of the ops an incremental re-plan must move because their class is gone (or can no
@@ -9,8 +9,7 @@ const EPS = 1e-9;
 
 /** What edge e's price saves when both its ends sit on class b: both sides and γ at b's link. */
 function joinSaves(c: Compiled, e: number, b: number): number {
-  const at = e * c.m + b;
-  return c.send[at]! + c.recv[at]! + c.gamma * c.tau[at]!;
+  return c.send[e]![b]! + c.recv[e]![b]! + c.gamma * c.tau[e * c.m + b]!;
 }
 
 /**
@@ -25,8 +24,10 @@ function displacedRows(
   own: Float64Array[],
   free: readonly number[],
 ): Float64Array[] {
-  return free.map((i) => {
-    const row = own[i]!.slice();
+  const rows = rowViews(free.length, c.m);
+  return free.map((i, h) => {
+    const row = rows[h]!;
+    row.set(own[i]!);
     if (!c.priced) return row;
     for (const e of c.predEdges[i]!) {
       const b = assign[c.edges[e]!.u]!;

@@ -42,12 +42,12 @@ function cheapestMove(
   for (const e of c.predEdges[i]!) {
     const b = assign[c.edges[e]!.u]!;
     stamp[b] = tick;
-    offset += c.send[e * c.m + b]! - transferCost(c, e, b, k);
+    offset += c.send[e]![b]! - transferCost(c, e, b, k);
   }
   for (const e of c.succEdges[i]!) {
     const b = assign[c.edges[e]!.v]!;
     stamp[b] = tick;
-    offset += c.recv[e * c.m + b]! - transferCost(c, e, k, b);
+    offset += c.recv[e]![b]! - transferCost(c, e, k, b);
   }
   let from = 0;
   for (const e of c.predEdges[i]!) from = Math.max(from, live.ef[c.edges[e]!.u]!);

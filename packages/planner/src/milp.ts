@@ -111,8 +111,8 @@ function priceTerms(
     for (let j = 0; j < c.m; j++) {
       const xu = has(u, j) ? `x${u}_${j}` : null;
       const xv = has(v, j) ? `x${v}_${j}` : null;
-      const send = c.send[k * c.m + j]!;
-      const recv = c.recv[k * c.m + j]!;
+      const send = c.send[k]![j]!;
+      const recv = c.recv[k]![j]!;
       if (xu && send > 0) {
         obj.push(` + ${fmt(send * scale)} s${k}_${j}`);
         rows.push(` ps${k}_${j}: s${k}_${j} - ${xu}${xv ? ` + ${xv}` : ''} >= 0`);

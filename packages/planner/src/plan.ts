@@ -139,7 +139,7 @@ export function feasible(
     const a = assign[e.u]!;
     const b = assign[e.v]!;
     if (a === b) return;
-    const usd = (c.send[k * c.m + a]! + c.recv[k * c.m + b]!) * perRequest;
+    const usd = (c.send[k]![a]! + c.recv[k]![b]!) * perRequest;
     transferUsdPerRequest += usd;
     transfers.push({
       from: c.p.tasks[e.u]!.id,

@@ -72,14 +72,18 @@ export interface Compiled {
   /** The same graph in typed arrays, for the hot loops (see FlatGraph). */
   flat: FlatGraph;
   /**
-   * Per edge and class, edge e's value on class k at e·m + k: τ, the transfer time (ms) when the
-   * edge leaves class k, and the objective units a crossing costs on each side, `send` when u sits
-   * on k, `recv` when v does (zero when both ends share a class). One array each rather than rows
-   * per edge: the local search reads them in its innermost loops.
+   * τ of edge e on class k at e·m + k: the transfer time (ms) when the edge leaves class k. One
+   * array for every edge: the schedule's passes read it in their innermost loops, and it reads only
+   * the edges and the classes' links, so a re-plan with the same classes shares it.
    */
   tau: Float64Array;
-  send: Float64Array;
-  recv: Float64Array;
+  /**
+   * The objective units a crossing of edge e costs on each side, per class: `send[e][k]` when u
+   * sits on k, `recv[e][k]` when v does (zero when both ends share a class). A row per edge: they
+   * read the ends' rows, and a re-plan after a few ops changed shares the rest.
+   */
+  send: Float64Array[];
+  recv: Float64Array[];
   /** Objective coefficient [i][j]: $/h at the target rate, or $ per request when rate is 0. */
   coef: Float64Array[];
   /** Devices [i][j] the task's replicas hold at the target rate. */
@@ -150,8 +154,8 @@ export function transferMs(c: Compiled, e: number, a: number, b: number): number
 export function transferCost(c: Compiled, e: number, a: number, b: number): number {
   if (a === b) return 0;
   const at = e * c.m;
-  const priced = c.send[at + a]! + c.recv[at + b]!;
-  return c.gamma > 0 ? priced + c.gamma * Math.max(c.tau[at + a]!, c.tau[at + b]!) : priced;
+  const priced = c.send[e]![a]! + c.recv[e]![b]!;
+  return c.gamma > 0 ? priced + c.gamma * Math.max(c.tau[e * c.m + a]!, c.tau[e * c.m + b]!) : priced;
 }
 
 /** Per-class terms of the edge prices; see edgePrices. */
@@ -178,16 +182,12 @@ export function classTerms(p: PlacementProblem, rate: number): ClassTerms {
 /** Edge rows (see Compiled) of `count` edges over m classes. */
 export interface EdgeRows {
   tau: Float64Array;
-  send: Float64Array;
-  recv: Float64Array;
+  send: Float64Array[];
+  recv: Float64Array[];
 }
 
 export function edgeRows(count: number, m: number): EdgeRows {
-  return {
-    tau: new Float64Array(count * m),
-    send: new Float64Array(count * m),
-    recv: new Float64Array(count * m),
-  };
+  return { tau: new Float64Array(count * m), send: rowViews(count, m), recv: rowViews(count, m) };
 }
 
 /**
@@ -228,11 +228,13 @@ export function edgePrices(
 ): void {
   const m = p.classes.length;
   const at = e * m;
-  const { tau, send, recv } = rows;
+  const tau = rows.tau;
+  const send = rows.send[e]!;
+  const recv = rows.recv[e]!;
   const { usdPerMs, egress, perRate } = terms;
   if (spec.usdPerTransfer !== undefined) {
-    send.fill(spec.usdPerTransfer * perRate, at, at + m);
-    recv.fill(0, at, at + m);
+    send.fill(spec.usdPerTransfer * perRate);
+    recv.fill(0);
     return;
   }
   const tu = p.timeMs[u]!;
@@ -243,8 +245,8 @@ export function edgePrices(
   // Plain loop: this runs for every edge × class on every compile.
   for (let j = 0; j < m; j++) {
     const held = tau[at + j]! * usdPerMs[j]!;
-    send[at + j] = (gb * egress[j]! + (tu[j]! < Infinity ? held * du[j]! : 0)) * perRate;
-    recv[at + j] = (tv[j]! < Infinity ? held * dv[j]! : 0) * perRate;
+    send[j] = (gb * egress[j]! + (tu[j]! < Infinity ? held * du[j]! : 0)) * perRate;
+    recv[j] = (tv[j]! < Infinity ? held * dv[j]! : 0) * perRate;
   }
 }
 
@@ -294,8 +296,11 @@ export function rowViews(count: number, m: number): Float64Array[] {
 /** Whether any crossing costs something: γ > 0 or a priced edge. */
 export function anyPriced(rows: EdgeRows, gamma: number): boolean {
   if (gamma > 0) return true;
-  const { send, recv } = rows;
-  for (let j = 0; j < send.length; j++) if (send[j]! > 0 || recv[j]! > 0) return true;
+  for (let e = 0; e < rows.send.length; e++) {
+    const send = rows.send[e]!;
+    const recv = rows.recv[e]!;
+    for (let j = 0; j < send.length; j++) if (send[j]! > 0 || recv[j]! > 0) return true;
+  }
   return false;
 }
 

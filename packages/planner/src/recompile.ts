@@ -133,9 +133,19 @@ function recompile(prev: Compiled, next: PlacementProblem, change: Change): Comp
   if (!sameClasses) {
     rows = edgeRows(prev.edges.length, m);
     remappedRows(prev.tau, prev.m, fromClass, rows.tau);
-    remappedRows(prev.send, prev.m, fromClass, rows.send);
-    remappedRows(prev.recv, prev.m, fromClass, rows.recv);
-  } else if (fresh.length > 0) rows = { tau: prev.tau, send: prev.send.slice(), recv: prev.recv.slice() };
+    prev.edges.forEach((_, e) => {
+      remapped(prev.send[e]!, fromClass, rows.send[e]!);
+      remapped(prev.recv[e]!, fromClass, rows.recv[e]!);
+    });
+  } else if (fresh.length > 0) {
+    const send = rowViews(fresh.length, m);
+    const recv = rowViews(fresh.length, m);
+    rows = { tau: prev.tau, send: [...prev.send], recv: [...prev.recv] };
+    fresh.forEach((e, h) => {
+      rows.send[e] = send[h]!;
+      rows.recv[e] = recv[h]!;
+    });
+  }
   for (const e of fresh) edgePrices(next, next.edges[e]!, prev.edges[e]!.u, prev.edges[e]!.v, terms, rows, e);
   return {
     p: next,

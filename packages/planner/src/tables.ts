@@ -10,11 +10,20 @@ import { remapped } from './recompile.js';
  * own side of every incident edge's price (and γ at its own link's transfer time), as if every edge
  * crossed. Moving i to a class none of its neighbours sits on then costs exactly own[i][k] + (the
  * neighbours' side of i's edges) − (what i costs now) without γ, and at least that with γ: O(1) per
- * class. `prefs[i]`: the classes that can run i. Neither is changed once made.
+ * class. `prefs[i]`: the classes that can run i; `least[i]`: the least of own[i] over them (what a
+ * move to a class no neighbour sits on costs at least). None is changed once made.
  */
 export interface MoveTables {
   own: Float64Array[];
   prefs: Int32Array[];
+  least: Float64Array;
+}
+
+/** The least of `row` over `ks` (Infinity when there are none). */
+function leastOf(row: Float64Array, ks: Int32Array): number {
+  let least = Infinity;
+  for (let h = 0; h < ks.length; h++) if (row[ks[h]!]! < least) least = row[ks[h]!]!;
+  return least;
 }
 
 /** The classes that can run task i, in index order. */
@@ -31,20 +40,23 @@ function moveTables(c: Compiled): MoveTables {
   if (c.priced) {
     own = rowViews(c.n, c.m);
     for (let i = 0; i < c.n; i++) own[i]!.set(c.coef[i]!);
-    const { m, send, recv, tau } = c;
+    const { m, tau } = c;
     c.edges.forEach(({ u, v }, e) => {
       const ru = own[u]!;
       const rv = own[v]!;
-      for (let k = 0, at = e * m; k < m; k++, at++) {
-        const g = c.gamma * tau[at]!;
-        ru[k]! += send[at]! + g;
-        rv[k]! += recv[at]! + g;
+      const send = c.send[e]!;
+      const recv = c.recv[e]!;
+      for (let k = 0; k < m; k++) {
+        const g = c.gamma * tau[e * m + k]!;
+        ru[k]! += send[k]! + g;
+        rv[k]! += recv[k]! + g;
       }
     });
   }
   const ks = new Int32Array(c.m);
   const prefs = c.coef.map((_, i) => prefsOf(c, i, ks));
-  return { own, prefs };
+  const least = Float64Array.from(prefs, (ks, i) => leastOf(own[i]!, ks));
+  return { own, prefs, least };
 }
 
 /**
@@ -57,9 +69,9 @@ function ownRow(c: Compiled, i: number, row: Float64Array): void {
   const succ = c.succEdges[i]!;
   for (let p = 0, s = 0; p < pred.length || s < succ.length; ) {
     const incoming = s >= succ.length || (p < pred.length && pred[p]! < succ[s]!);
-    const at = (incoming ? pred[p++]! : succ[s++]!) * c.m;
-    const side = incoming ? c.recv : c.send;
-    for (let k = 0; k < c.m; k++) row[k]! += side[at + k]! + c.gamma * c.tau[at + k]!;
+    const e = incoming ? pred[p++]! : succ[s++]!;
+    const side = (incoming ? c.recv : c.send)[e]!;
+    for (let k = 0; k < c.m; k++) row[k]! += side[k]! + c.gamma * c.tau[e * c.m + k]!;
   }
 }
 
@@ -95,18 +107,21 @@ export function tablesAfter(c: Compiled, before: Compiled | null, change: Change
   const rows = rowViews(!c.priced ? 0 : sameClasses ? changed : c.n, c.m);
   const own: Float64Array[] = c.priced ? new Array(c.n) : c.coef;
   const prefs: Int32Array[] = new Array(c.n);
+  const least = new Float64Array(c.n);
   for (let i = 0, h = 0; i < c.n; i++) {
     const keep = sameClasses && !rowsChanged[i];
     prefs[i] = keep ? prev.prefs[i]! : prefsOf(c, i, ks);
-    if (!c.priced) continue;
-    if (keep) own[i] = prev.own[i]!;
-    else {
-      own[i] = rows[h++]!;
-      if (rowsChanged[i]) ownRow(c, i, own[i]!);
-      else remapped(prev.own[i]!, fromClass, own[i]!);
+    if (c.priced) {
+      if (keep) own[i] = prev.own[i]!;
+      else {
+        own[i] = rows[h++]!;
+        if (rowsChanged[i]) ownRow(c, i, own[i]!);
+        else remapped(prev.own[i]!, fromClass, own[i]!);
+      }
     }
+    least[i] = keep ? prev.least[i]! : leastOf(own[i]!, prefs[i]!);
   }
-  const t = { own, prefs };
+  const t = { own, prefs, least };
   tables.set(c, t);
   return t;
 }
