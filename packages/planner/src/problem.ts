@@ -153,9 +153,10 @@ export function transferMs(c: Compiled, e: number, a: number, b: number): number
  */
 export function transferCost(c: Compiled, e: number, a: number, b: number): number {
   if (a === b) return 0;
-  const at = e * c.m;
   const priced = c.send[e]![a]! + c.recv[e]![b]!;
-  return c.gamma > 0 ? priced + c.gamma * Math.max(c.tau[e * c.m + a]!, c.tau[e * c.m + b]!) : priced;
+  if (!(c.gamma > 0)) return priced;
+  const at = e * c.m;
+  return priced + c.gamma * Math.max(c.tau[at + a]!, c.tau[at + b]!);
 }
 
 /** Per-class terms of the edge prices; see edgePrices. */
