@@ -1,5 +1,5 @@
 import type { Compiled } from './problem.js';
-import { criticalPath, forward, latestStarts } from './schedule.js';
+import { criticalPath, forward, forwardInto, latestStarts } from './schedule.js';
 
 // Starting placements for the heuristic: preference lists, weighted constructions and the
 // searches over their weights.
@@ -145,9 +145,11 @@ export function weightSearch(
   mu0: number,
   build: (mu: number) => Int32Array | null,
 ): Candidate[] {
+  const es = new Float64Array(c.n);
+  const ef = new Float64Array(c.n);
   const at = (mu: number): Candidate | null => {
     const assign = build(mu);
-    return assign ? { assign, latencyMs: forward(c, assign).latencyMs, mu } : null;
+    return assign ? { assign, latencyMs: forwardInto(c, assign, es, ef), mu } : null;
   };
   const out: Candidate[] = [];
   let lo = 0;

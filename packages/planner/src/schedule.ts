@@ -12,6 +12,15 @@ export interface Schedule {
 export function forward(c: Compiled, assign: Int32Array): Schedule {
   const es = new Float64Array(c.n);
   const ef = new Float64Array(c.n);
+  return { es, ef, latencyMs: forwardInto(c, assign, es, ef) };
+}
+
+/**
+ * The end-to-end latency of an assignment; its earliest starts and finishes are written into `es`
+ * and `ef` (scratch arrays a caller that only wants the latency reuses: a weight search runs a pass
+ * per weight).
+ */
+export function forwardInto(c: Compiled, assign: Int32Array, es: Float64Array, ef: Float64Array): number {
   const { u, predStart, pred } = c.flat;
   const tau = c.tau;
   const { m, order } = c;
@@ -32,7 +41,7 @@ export function forward(c: Compiled, assign: Int32Array): Schedule {
     ef[i] = f;
     if (f > latencyMs) latencyMs = f;
   }
-  return { es, ef, latencyMs };
+  return latencyMs;
 }
 
 /**
