@@ -8,6 +8,11 @@ export interface Change {
   fromClass: Int32Array;
   /** New index of each previous class, −1 where it is gone. */
   toClass: Int32Array;
+  /**
+   * fromClass as runs of consecutive columns, (previous index, new index, length) each: a row over
+   * the previous classes becomes one over the new ones by copying a few runs (see remapped).
+   */
+  columns: Int32Array;
   /** Previous index of each new task. */
   fromTask: Int32Array;
   /** Tasks whose time, devices or explicit cost changed on some class. */
@@ -98,5 +103,16 @@ export function changeBetween(prev: PlacementProblem, next: PlacementProblem): C
       if (i !== undefined) dirty[i] = 1;
     }
   });
-  return { fromClass, toClass, fromTask, rowsChanged, dirty, sameGraph };
+  return { fromClass, toClass, columns: columnRuns(fromClass), fromTask, rowsChanged, dirty, sameGraph };
+}
+
+function columnRuns(fromClass: Int32Array): Int32Array {
+  const runs: number[] = [];
+  for (let j = 0; j < fromClass.length; ) {
+    let end = j + 1;
+    while (end < fromClass.length && fromClass[end] === fromClass[end - 1]! + 1) end++;
+    runs.push(fromClass[j]!, j, end - j);
+    j = end;
+  }
+  return Int32Array.from(runs);
 }

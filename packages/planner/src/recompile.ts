@@ -76,16 +76,24 @@ function recall(p: PlacementProblem, rate: number, gamma: number): Compiled | nu
 }
 
 /** Rows of `mPrev` numbers (over the previous classes), one after another, over the new ones. */
-function remappedRows(rows: Float64Array, mPrev: number, fromClass: Int32Array, out: Float64Array): void {
-  const m = fromClass.length;
-  for (let at = 0, from = 0; at < out.length; at += m, from += mPrev) {
-    for (let j = 0; j < m; j++) out[at + j] = rows[from + fromClass[j]!]!;
+function remappedRows(rows: Float64Array, mPrev: number, change: Change, out: Float64Array): void {
+  const m = change.fromClass.length;
+  for (let at = 0, from = 0; at < out.length; at += m, from += mPrev)
+    copyRuns(rows, from, change.columns, out, at);
+}
+
+function copyRuns(row: Float64Array, from: number, runs: Int32Array, out: Float64Array, at: number): void {
+  for (let r = 0; r < runs.length; r += 3) {
+    const src = from + runs[r]!;
+    const dst = at + runs[r + 1]!;
+    const len = runs[r + 2]!;
+    for (let j = 0; j < len; j++) out[dst + j] = row[src + j]!;
   }
 }
 
 /** `row` (over the previous classes) over the new ones. */
-export function remapped(row: Float64Array, fromClass: Int32Array, out: Float64Array): Float64Array {
-  for (let j = 0; j < fromClass.length; j++) out[j] = row[fromClass[j]!]!;
+export function remapped(row: Float64Array, change: Change, out: Float64Array): Float64Array {
+  copyRuns(row, 0, change.columns, out, 0);
   return out;
 }
 
@@ -118,8 +126,8 @@ function recompile(prev: Compiled, next: PlacementProblem, change: Change): Comp
     units[i] = unitRows[h++]!;
     if (rowsChanged[i]) compileTask(next, i, rate, coef[i]!, units[i]!);
     else {
-      remapped(prev.coef[i]!, fromClass, coef[i]!);
-      remapped(prev.units[i]!, fromClass, units[i]!);
+      remapped(prev.coef[i]!, change, coef[i]!);
+      remapped(prev.units[i]!, change, units[i]!);
     }
   }
   // An edge's prices read its ends' rows (τ only the edge and the classes' links): the rows of an
@@ -132,10 +140,10 @@ function recompile(prev: Compiled, next: PlacementProblem, change: Change): Comp
   let rows: EdgeRows = prev;
   if (!sameClasses) {
     rows = edgeRows(prev.edges.length, m);
-    remappedRows(prev.tau, prev.m, fromClass, rows.tau);
+    remappedRows(prev.tau, prev.m, change, rows.tau);
     prev.edges.forEach((_, e) => {
-      remapped(prev.send[e]!, fromClass, rows.send[e]!);
-      remapped(prev.recv[e]!, fromClass, rows.recv[e]!);
+      remapped(prev.send[e]!, change, rows.send[e]!);
+      remapped(prev.recv[e]!, change, rows.recv[e]!);
     });
   } else if (fresh.length > 0) {
     const send = rowViews(fresh.length, m);

@@ -26,12 +26,19 @@ function leastOf(row: Float64Array, ks: Int32Array): number {
   return least;
 }
 
-/** The classes that can run task i, in index order. */
-function prefsOf(c: Compiled, i: number, ks: Int32Array): Int32Array {
-  let n = 0;
-  const coef = c.coef[i]!;
-  for (let k = 0; k < c.m; k++) if (Number.isFinite(coef[k]!)) ks[n++] = k;
-  return ks.slice(0, n);
+/**
+ * Makes the classes that can run a task (in index order), views of one buffer for `count` tasks: a
+ * small typed array of its own would be an allocation off the heap per task.
+ */
+function prefsMaker(c: Compiled, count: number): (i: number) => Int32Array {
+  const buffer = new Int32Array(count * c.m);
+  let at = 0;
+  return (i) => {
+    const from = at;
+    const coef = c.coef[i]!;
+    for (let k = 0; k < c.m; k++) if (Number.isFinite(coef[k]!)) buffer[at++] = k;
+    return buffer.subarray(from, at);
+  };
 }
 
 /** The tables for every task. Without priced crossings own is the coefficient itself. */
@@ -53,8 +60,8 @@ function moveTables(c: Compiled): MoveTables {
       }
     });
   }
-  const ks = new Int32Array(c.m);
-  const prefs = c.coef.map((_, i) => prefsOf(c, i, ks));
+  const prefsOf = prefsMaker(c, c.n);
+  const prefs = c.coef.map((_, i) => prefsOf(i));
   const least = Float64Array.from(prefs, (ks, i) => leastOf(own[i]!, ks));
   return { own, prefs, least };
 }
@@ -99,24 +106,25 @@ export function tablesAfter(c: Compiled, before: Compiled | null, change: Change
   if (!prev || before.priced !== c.priced) return tablesOf(c);
   const { fromClass, rowsChanged } = change;
   const sameClasses = c.m === before.m && fromClass.every((pj, j) => pj === j);
-  const ks = new Int32Array(c.m);
   // Without priced crossings own is the coefficient itself; with them, with the same classes only
   // the changed rows are new, else every row is.
   let changed = 0;
   for (let i = 0; i < c.n; i++) changed += rowsChanged[i]!;
-  const rows = rowViews(!c.priced ? 0 : sameClasses ? changed : c.n, c.m);
+  const fresh = sameClasses ? changed : c.n;
+  const rows = rowViews(c.priced ? fresh : 0, c.m);
+  const prefsOf = prefsMaker(c, fresh);
   const own: Float64Array[] = c.priced ? new Array(c.n) : c.coef;
   const prefs: Int32Array[] = new Array(c.n);
   const least = new Float64Array(c.n);
   for (let i = 0, h = 0; i < c.n; i++) {
     const keep = sameClasses && !rowsChanged[i];
-    prefs[i] = keep ? prev.prefs[i]! : prefsOf(c, i, ks);
+    prefs[i] = keep ? prev.prefs[i]! : prefsOf(i);
     if (c.priced) {
       if (keep) own[i] = prev.own[i]!;
       else {
         own[i] = rows[h++]!;
         if (rowsChanged[i]) ownRow(c, i, own[i]!);
-        else remapped(prev.own[i]!, fromClass, own[i]!);
+        else remapped(prev.own[i]!, change, own[i]!);
       }
     }
     least[i] = keep ? prev.least[i]! : leastOf(own[i]!, prefs[i]!);
