@@ -57,6 +57,11 @@ export function classifyNodes(records: CapabilityRecord[]): NodeClass[] {
 export interface Analysed {
   name: string;
   slaMs: number;
+  /**
+   * Requests per second the graph is planned for (its `rate_rps` attribute): the plan then keeps
+   * what its ops keep busy within the live nodes' slots. Absent: slots do not bound the plan.
+   */
+  rateRps?: number;
   rows: DemandRow[];
 }
 
@@ -75,9 +80,16 @@ export function analyseGraph(mlir: string, file = 'deployment.mlir'): Analysed {
   const top = graph.ops[0];
   const sla = attrValue(top?.attrs.sla_ms);
   const name = attrValue(top?.attrs.sym_name);
+  const rate = attrValue(top?.attrs.rate_rps);
+  if (rate !== undefined && !(typeof rate === 'number' && rate > 0 && rate < Infinity))
+    throw new AgentsError(
+      AgentsErrorCode.DeployInvalid,
+      `${file}: rate_rps must be a positive number of requests per second, found ${JSON.stringify(rate)}`,
+    );
   return {
     name: typeof name === 'string' ? name : 'graph',
     slaMs: typeof sla === 'number' && sla > 0 ? sla : 5000,
+    ...(rate !== undefined ? { rateRps: rate } : {}),
     rows: demandTable(annotated),
   };
 }
@@ -146,6 +158,36 @@ export function actorIdOf(deployment: string, opId: string): string {
   return `${deployment}-${opId}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 120);
 }
 
+/**
+ * The share of a class's slots a plan at a given rate may keep busy: queueing grows without bound as
+ * a device nears full use (an M/M/1 queue waits 4 service times at 80 %).
+ */
+export const PLANNED_BUSY = 0.8;
+
+/** Per class, PLANNED_BUSY of the slots its live nodes advertise. */
+function slotCounts(nodes: readonly NodeClass[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const n of nodes) counts[n.classId] = (counts[n.classId] ?? 0) + n.slots * PLANNED_BUSY;
+  return counts;
+}
+
+/**
+ * The node of `here` (one class, least loaded first) an op that keeps `devices` busy goes to at a
+ * planned rate: the one it is on (`keep`) while that has room, else the first with room left of
+ * PLANNED_BUSY of its slots (neighbours share a node while it holds them), else the one with most.
+ */
+function nodeWithRoom(
+  here: readonly NodeClass[],
+  busy: ReadonlyMap<string, number>,
+  keep: string | undefined,
+  devices: number,
+): NodeClass {
+  const room = (n: NodeClass) => n.slots * PLANNED_BUSY - (busy.get(n.nodeId) ?? 0);
+  const kept = here.find((n) => n.nodeId === keep);
+  if (kept && room(kept) >= devices) return kept;
+  return here.find((n) => room(n) >= devices) ?? here.reduce((a, b) => (room(b) > room(a) ? b : a));
+}
+
 /** Class ids of the live nodes, and the catalog with the cpu class's calibrated peaks where measured. */
 function deviceClasses(nodes: NodeClass[]): { catalog: Catalog; classIds: string[]; notes: string[] } {
   const classIds = [...new Set(nodes.map((n) => n.classId))];
@@ -181,24 +223,40 @@ export function planDeployment(input: PlanInput): PlanOutcome {
     rows.some((r) => typeof r.attrs.placement === 'string' && !placementHintApplies(r.attrs.placement, live))
   )
     notes.push('placement hints that name no live class or kind were left to the planner');
-  // No device counts: a node hosts any number of operators, so classes are not exclusive devices here.
-  const base = { catalog, classes: classIds, realClasses: ['cpu'] };
+  // A node's operators share its slots, each busy only while it runs: at a planned rate each class
+  // holds what its ops keep busy, up to PLANNED_BUSY of its live slots; without one, no counts.
+  const rate = analysed.rateRps;
+  const counts = rate ? slotCounts(nodes) : undefined;
+  if (rate && counts)
+    notes.push(
+      `sized for ${rate} requests/s: each class at most ${PLANNED_BUSY * 100} % busy over its live slots (${Object.entries(
+        counts,
+      )
+        .map(([id, n]) => `${id} ${n / PLANNED_BUSY}`)
+        .join(', ')})`,
+    );
+  const base = { catalog, classes: classIds, realClasses: ['cpu'], ...(counts ? { counts } : {}) };
   const raw = problemFromDemand(rows, base);
   const problem = input.correction ? problemFromDemand(rows, { ...base, correction: input.correction }) : raw;
+  const options = { slaMs: analysed.slaMs, ...(rate ? { sharedRate: rate } : {}) };
   const t0 = performance.now();
-  const heuristic = planHeuristic(problem, { slaMs: analysed.slaMs });
+  const heuristic = planHeuristic(problem, options);
   const heuristicMs = performance.now() - t0;
   let best: PlanFeasible | undefined = heuristic.status === 'infeasible' ? undefined : heuristic;
   let milpMs: number | null = null;
   if (input.milp) {
     const t1 = performance.now();
-    const exact = planExact(input.milp, problem, { slaMs: analysed.slaMs, timeLimitS: 5 });
+    const exact = planExact(input.milp, problem, { ...options, timeLimitS: 5 });
     milpMs = performance.now() - t1;
     if (exact.status !== 'infeasible') best = exact;
   }
   if (!best) {
     const why = heuristic.status === 'infeasible' ? heuristic.message : 'no feasible placement';
-    throw new AgentsError(AgentsErrorCode.DeployInfeasible, `cannot place "${analysed.name}": ${why}`);
+    const sized = rate ? ` (planned for rate_rps ${rate}: start nodes with more slots, or lower it)` : '';
+    throw new AgentsError(
+      AgentsErrorCode.DeployInfeasible,
+      `cannot place "${analysed.name}": ${why}${sized}`,
+    );
   }
   const usdPerHour = Object.fromEntries(
     problem.classes.map((c) => [c.id, deviceHourlyCost(findDevice(catalog, c.id)).totalUsdPerHour]),
@@ -207,14 +265,20 @@ export function planDeployment(input: PlanInput): PlanOutcome {
   raw.tasks.forEach((t, i) => {
     rawMs[t.id] = Object.fromEntries(raw.classes.map((c, j) => [c.id, raw.timeMs[i]![j]!]));
   });
+  // At a planned rate, what each node's ops keep busy so far (see roomiest).
+  const busy = new Map<string, number>();
   const ops = rows.map((r, i): PlacedOp => {
     const p = best.placements[i]!;
     const keep = input.current?.[r.id];
     const here = nodes.filter((n) => n.classId === p.classId).sort((a, b) => a.load - b.load);
     // The ranks of a split go to different nodes of their class where there are several: spreading
     // them is what the split is for.
-    const shard = typeof r.attrs.shard === 'number' ? r.attrs.shard : 0;
-    const node = here.find((n) => n.nodeId === keep) ?? here[shard % here.length]!;
+    const shard = typeof r.attrs.shard === 'number' ? r.attrs.shard : undefined;
+    const node =
+      rate && shard === undefined
+        ? nodeWithRoom(here, busy, keep, p.devices)
+        : (here.find((n) => n.nodeId === keep) ?? here[(shard ?? 0) % here.length]!);
+    if (rate) busy.set(node.nodeId, (busy.get(node.nodeId) ?? 0) + p.devices);
     return {
       id: r.id,
       op: r.op,

@@ -99,3 +99,38 @@ test('graphs with bounded loops (the voice agent) are unrolled before planning',
     'the loop body appears once per iteration',
   );
 });
+
+test('a graph planned for a rate keeps what its ops keep busy within the live slots of each class', () => {
+  const atRate = (rps: number) =>
+    analyseGraph(sample.replace('sla_ms = 5000 : i64,', `sla_ms = 5000 : i64, rate_rps = ${rps}.0 : f64,`));
+  const nodes: NodeClass[] = [
+    { nodeId: 'a', classId: 'cpu', modelled: false, load: 0, slots: 256 },
+    { nodeId: 'b', classId: 'h100', modelled: true, load: 0, slots: 2 },
+    { nodeId: 'c', classId: 'gaudi3', modelled: true, load: 0, slots: 1 },
+  ];
+  const slots = (classId: string) =>
+    nodes.filter((n) => n.classId === classId).reduce((s, n) => s + n.slots, 0);
+  const onH100 = (p: ReturnType<typeof planDeployment>) => p.ops.filter((o) => o.classId === 'h100');
+  // No rate: slots bound nothing, and the model ops share the cheaper gaudi3.
+  assert.equal(onH100(planDeployment({ deployment: 'd', analysed: analyseGraph(sample), nodes })).length, 0);
+  for (const rps of [100, 400]) {
+    const p = planDeployment({ deployment: 'd', analysed: atRate(rps), nodes });
+    assert.ok(
+      p.notes.some((n) => n.startsWith(`sized for ${rps} requests/s`)),
+      p.notes.join('; '),
+    );
+    const busy = new Map<string, number>();
+    for (const o of p.ops) busy.set(o.classId, (busy.get(o.classId) ?? 0) + (rps * o.estimatedMs) / 1000);
+    for (const [classId, b] of busy) assert.ok(b <= 0.8 * slots(classId) + 1e-9, `${classId} busy ${b}`);
+    // At 100 req/s gaudi3's one slot holds the model ops (≈0.25 busy); at 400 (≈1) they overflow to h100.
+    assert.equal(onH100(p).length > 0, rps === 400, `${rps}: ${onH100(p).map((o) => o.id)}`);
+  }
+  assert.throws(
+    () => planDeployment({ deployment: 'd', analysed: atRate(800), nodes }),
+    (e) => e instanceof AgentsError && e.code === 'DEPLOY_INFEASIBLE' && /rate_rps 800/.test(e.message),
+  );
+  assert.throws(
+    () => analyseGraph(sample.replace('sla_ms = 5000 : i64,', 'sla_ms = 5000 : i64, rate_rps = -1.0 : f64,')),
+    (e) => e instanceof AgentsError && e.code === 'DEPLOY_INVALID' && /rate_rps/.test(e.message),
+  );
+});

@@ -100,7 +100,14 @@ export function planIncremental(
       ? changeBetween(previous.problem, problem)
       : null;
   if (!change) return full();
-  const { compiled: c, from } = compileChanged(previous.problem, problem, change, o.rate ?? 0, o.gamma ?? 0);
+  const { compiled: c, from } = compileChanged(
+    previous.problem,
+    problem,
+    change,
+    o.rate ?? 0,
+    o.gamma ?? 0,
+    o.sharedRate ?? 0,
+  );
   const assign = carry(previous, c, change);
   const { dirty } = change;
   const used = new Float64Array(c.m);

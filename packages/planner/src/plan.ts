@@ -10,6 +10,13 @@ export interface PlanOptions {
   slaMs: number;
   /** Target requests per second; replicas are sized for it and cost is $/h. 0 = cost per request. @default 0 */
   rate?: number;
+  /**
+   * Requests per second that tasks share their class's devices at, as an actor runtime's operators
+   * do (each holds a device only while it runs): a task then uses rate × its time (s) of a device
+   * (times its devices per replica), the class counts bound what a class's tasks use together, and
+   * cost stays per request. Not with `rate`. @default 0: counts bound whole devices
+   */
+  sharedRate?: number;
   /** Penalty per ms of SLA slack in objective units (MILP only); omitted = hard SLA. */
   lambda?: number;
   /** The paper's γ: objective units per ms of edge transfer. @default 0 */
@@ -28,7 +35,10 @@ export interface Placement {
   timeMs: number;
   startMs: number;
   finishMs: number;
-  /** Devices held at the target rate (replicas × devices per replica). */
+  /**
+   * Devices held at the target rate (replicas × devices per replica); with a shared rate, the devices
+   * its requests keep busy at that rate.
+   */
   devices: number;
   /** $/h at the target rate, or $ per request when rate is 0. */
   cost: number;
@@ -83,6 +93,16 @@ export function checkOptions(o: PlanOptions): void {
   if (o.lambda !== undefined && !(o.lambda >= 0)) {
     throw new PlanError(PlanErrorCode.Input, `options.lambda must be >= 0, got ${o.lambda}`);
   }
+  if (o.sharedRate !== undefined && !(o.sharedRate >= 0 && o.sharedRate < Infinity))
+    throw new PlanError(
+      PlanErrorCode.Input,
+      `options.sharedRate must be a finite number >= 0 requests/s, got ${o.sharedRate}`,
+    );
+  if ((o.sharedRate ?? 0) > 0 && (o.rate ?? 0) > 0)
+    throw new PlanError(
+      PlanErrorCode.Input,
+      'options.rate (replicas on whole devices) and options.sharedRate (shared devices) exclude each other; give one',
+    );
 }
 
 /** A task no class can run, or whose smallest footprint exceeds every class's device count. */
@@ -167,7 +187,7 @@ export function feasible(
 /** Fast plan for online re-planning; the SLA is hard. */
 export function planHeuristic(problem: PlacementProblem, o: PlanOptions): PlanResult {
   checkOptions(o);
-  const c = compile(problem, o.rate ?? 0, o.gamma ?? 0);
+  const c = compile(problem, o.rate ?? 0, o.gamma ?? 0, o.sharedRate ?? 0);
   remember(c);
   const bad = placementFailure(c, 'heuristic');
   if (bad) return bad;
@@ -194,7 +214,7 @@ export function planHeuristic(problem: PlacementProblem, o: PlanOptions): PlanRe
 /** Exact plan with HiGHS; on infeasibility it re-solves to tell capacity from SLA and the best latency. */
 export function planExact(solver: MilpSolver, problem: PlacementProblem, o: PlanOptions): PlanResult {
   checkOptions(o);
-  const c = compile(problem, o.rate ?? 0, o.gamma ?? 0);
+  const c = compile(problem, o.rate ?? 0, o.gamma ?? 0, o.sharedRate ?? 0);
   remember(c);
   const bad = placementFailure(c, 'milp');
   if (bad) return bad;

@@ -95,6 +95,8 @@ export interface Compiled {
   /** Whether any crossing costs something (γ > 0 or a priced edge): moves must then count edges. */
   priced: boolean;
   rate: number;
+  /** PlanOptions.sharedRate: units are the device time a task's requests use. */
+  sharedRate: number;
 }
 
 /**
@@ -254,7 +256,8 @@ export function edgePrices(
 /**
  * Task i's objective coefficient and devices (replicas × devices per replica) per class, written
  * into `coef` and `units`: $/h of its replicas at the target rate, or $ per request when rate is 0
- * (profiled cost_ij when given); Infinity where it cannot run.
+ * (profiled cost_ij when given); Infinity where it cannot run. With a shared rate, units are the
+ * devices its requests keep busy at that rate (a fraction of one for a short op).
  */
 export function compileTask(
   p: PlacementProblem,
@@ -262,6 +265,7 @@ export function compileTask(
   rate: number,
   coef: Float64Array,
   units: Float64Array,
+  sharedRate = 0,
 ): void {
   const m = p.classes.length;
   const time = p.timeMs[i]!;
@@ -273,7 +277,7 @@ export function compileTask(
     const finite = Number.isFinite(t);
     // The epsilon keeps 100 req/s × 20 ms at 2 replicas despite floating-point noise.
     const replicas = rate > 0 && finite ? Math.max(1, Math.ceil((rate * t) / 1e3 - 1e-9)) : 1;
-    units[j] = replicas * dev;
+    units[j] = sharedRate > 0 && finite ? ((sharedRate * t) / 1e3) * dev : replicas * dev;
     const explicit = explicitRow?.[j];
     let c: number;
     if (explicit !== undefined) c = rate > 0 ? explicit * rate * 3600 : explicit;
@@ -313,7 +317,7 @@ export function capacities(p: PlacementProblem): Float64Array {
   return Float64Array.from(p.classes, (c) => c.count ?? Infinity);
 }
 
-export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
+export function compile(p: PlacementProblem, rate = 0, gamma = 0, sharedRate = 0): Compiled {
   const n = p.tasks.length;
   const m = p.classes.length;
   if (n === 0) throw new PlanError(PlanErrorCode.Input, 'the problem has no tasks; give at least one');
@@ -344,7 +348,7 @@ export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
   const order = topoOrder(n, edges, p.tasks);
   const coef = rowViews(n, m);
   const units = rowViews(n, m);
-  for (let i = 0; i < n; i++) compileTask(p, i, rate, coef[i]!, units[i]!);
+  for (let i = 0; i < n; i++) compileTask(p, i, rate, coef[i]!, units[i]!, sharedRate);
   const cap = capacities(p);
   const priced = anyPriced(rows, gamma);
   const rank = new Int32Array(n);
@@ -370,6 +374,7 @@ export function compile(p: PlacementProblem, rate = 0, gamma = 0): Compiled {
     gamma,
     priced,
     rate,
+    sharedRate,
   };
 }
 

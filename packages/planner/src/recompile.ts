@@ -61,9 +61,9 @@ function sameFields(a: object, b: object): boolean {
  * changed since (a row, task, edge or class replaced, a class's fields edited; a number edited
  * inside a row is not noticed, so problems are replaced, not edited, between plans).
  */
-function recall(p: PlacementProblem, rate: number, gamma: number): Compiled | null {
+function recall(p: PlacementProblem, rate: number, gamma: number, sharedRate: number): Compiled | null {
   const r = remembered.get(p);
-  if (!r || r.c.rate !== rate || r.c.gamma !== gamma) return null;
+  if (!r || r.c.rate !== rate || r.c.gamma !== gamma || r.c.sharedRate !== sharedRate) return null;
   const same =
     sameItems(r.tasks, p.tasks) &&
     sameItems(r.timeMs, p.timeMs) &&
@@ -124,7 +124,7 @@ function recompile(prev: Compiled, next: PlacementProblem, change: Change): Comp
     }
     coef[i] = coefRows[h]!;
     units[i] = unitRows[h++]!;
-    if (rowsChanged[i]) compileTask(next, i, rate, coef[i]!, units[i]!);
+    if (rowsChanged[i]) compileTask(next, i, rate, coef[i]!, units[i]!, prev.sharedRate);
     else {
       remapped(prev.coef[i]!, change, coef[i]!);
       remapped(prev.units[i]!, change, units[i]!);
@@ -174,13 +174,14 @@ function recompile(prev: Compiled, next: PlacementProblem, change: Change): Comp
     gamma,
     priced: rows === prev ? prev.priced : anyPriced(rows, gamma),
     rate,
+    sharedRate: prev.sharedRate,
   };
 }
 
 /**
- * The compiled form of `next` at this rate and γ (`compiled`): patched from that of `prev` (`from`)
- * when `prev` was planned, and so remembered, and the graph is the same, else compiled (`from`
- * null). Remembered in turn.
+ * The compiled form of `next` at this rate, γ and shared rate (`compiled`): patched from that of
+ * `prev` (`from`) when `prev` was planned, and so remembered, and the graph is the same, else
+ * compiled (`from` null). Remembered in turn.
  */
 export function compileChanged(
   prev: PlacementProblem,
@@ -188,9 +189,10 @@ export function compileChanged(
   change: Change,
   rate: number,
   gamma: number,
+  sharedRate = 0,
 ): { compiled: Compiled; from: Compiled | null } {
-  const from = change.sameGraph && next.classes.length > 0 ? recall(prev, rate, gamma) : null;
-  const compiled = from ? recompile(from, next, change) : compile(next, rate, gamma);
+  const from = change.sameGraph && next.classes.length > 0 ? recall(prev, rate, gamma, sharedRate) : null;
+  const compiled = from ? recompile(from, next, change) : compile(next, rate, gamma, sharedRate);
   remember(compiled);
   return { compiled, from };
 }

@@ -120,6 +120,44 @@ describe('hand-computed placements', () => {
     assert.ok(Math.abs(f.transferUsdPerRequest - 21.6 / 3.6e6) < 1e-15);
     assert.ok(Math.abs(f.usdPerRequest - f.usdPerHour! / 3600 / 100) < 1e-15);
   });
+
+  it('a shared rate fills each class by the device time its tasks use, and cost stays per request', () => {
+    const counts: Record<string, number> = { flops: 1, bw: 5 };
+    const one = problemFromProfile({
+      ...splitProfile,
+      classes: splitProfile.classes.map((c) => ({ ...c, count: counts[c.id] })),
+    });
+    for (const plan of [
+      (o: { slaMs: number; sharedRate: number }) => planExact(milp, one, o),
+      (o: { slaMs: number; sharedRate: number }) => planHeuristic(one, o),
+    ]) {
+      // 10 req/s: the cheapest split keeps flops busy 10 · 20 ms = 0.2 and bw 10 · 15 ms = 0.15 of the time.
+      const light = feasible(plan({ slaMs: 1000, sharedRate: 10 }));
+      assert.deepEqual(
+        light.placements.map((p) => [p.classId, Number(p.devices.toFixed(9))]),
+        [
+          ['flops', 0.2],
+          ['bw', 0.15],
+        ],
+      );
+      assert.ok(Math.abs(light.usdPerRequest - (20 * 3.6 + 15 * 1.8 + 21.6) / 3.6e6) < 1e-15);
+      // 55 req/s: prefill would need 1.1 flops devices of one; both go to bw (55 · 85 ms = 4.675 of 5).
+      const busy = feasible(plan({ slaMs: 1000, sharedRate: 55 }));
+      assert.deepEqual(
+        busy.placements.map((p) => p.classId),
+        ['bw', 'bw'],
+      );
+      for (const u of busy.classUse) assert.ok(u.devices <= counts[u.classId]! + 1e-9, JSON.stringify(u));
+      // 70 req/s: 1.4 flops or 5.95 bw.
+      const over = plan({ slaMs: 1000, sharedRate: 70 });
+      assert.equal(over.status, 'infeasible');
+      if (over.status === 'infeasible') assert.equal(over.binding, 'capacity');
+    }
+    assert.throws(
+      () => planHeuristic(one, { slaMs: 1000, sharedRate: 10, rate: 10 }),
+      (e: unknown) => e instanceof PlanError && /exclude each other/.test(e.message),
+    );
+  });
 });
 
 describe('transfers have a price', () => {

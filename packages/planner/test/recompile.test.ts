@@ -17,7 +17,11 @@ import { tablesAfter, tablesOf } from '../src/tables.js';
 
 function assertSameCompiled(a: Compiled, b: Compiled, where: string): void {
   assert.equal(a.p, b.p, where);
-  assert.deepEqual([a.n, a.m, a.rate, a.gamma, a.priced], [b.n, b.m, b.rate, b.gamma, b.priced], where);
+  assert.deepEqual(
+    [a.n, a.m, a.rate, a.gamma, a.sharedRate, a.priced],
+    [b.n, b.m, b.rate, b.gamma, b.sharedRate, b.priced],
+    where,
+  );
   assert.deepEqual(a.order, b.order, where);
   assert.deepEqual(a.rank, b.rank, where);
   assert.deepEqual(a.predEdges, b.predEdges, where);
@@ -40,18 +44,22 @@ function planned(seed: number): { problem: PlacementProblem; plan: PlanFeasible;
 }
 
 test('a compiled problem patched after each perturbation equals one compiled from scratch', () => {
-  for (const rate of [0, 50]) {
+  for (const [rate, shared] of [
+    [0, 0],
+    [50, 0],
+    [0, 20],
+  ] as const) {
     for (const gamma of [0, 1e-6]) {
       const { problem, plan } = planned(4);
-      remember(compile(problem, rate, gamma));
+      remember(compile(problem, rate, gamma, shared));
       for (const kind of PERTURBATIONS) {
         const q = perturbProblem(problem, plan, kind);
         const change = changeBetween(problem, q)!;
         assert.ok(change.sameGraph);
-        const where = `${kind} at rate ${rate}, γ ${gamma}`;
+        const where = `${kind} at rate ${rate}, shared rate ${shared}, γ ${gamma}`;
         assertSameCompiled(
-          compileChanged(problem, q, change, rate, gamma).compiled,
-          compile(q, rate, gamma),
+          compileChanged(problem, q, change, rate, gamma, shared).compiled,
+          compile(q, rate, gamma, shared),
           where,
         );
       }
