@@ -4,6 +4,7 @@
 // counts while one nats-server is stopped and restarted.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { connectCluster, InvalidOptions, initCluster, type LogFn, startEmbeddedNats } from '@stitch/runtime';
@@ -11,6 +12,8 @@ import { runScenario } from './chaos/scenario.js';
 import { skipWithoutHosts } from './fixtures/hosts/available.js';
 import { NatsCluster } from './fixtures/hosts/nats-cluster.js';
 import { Hosts } from './fixtures/hosts/netns.js';
+import { Ledger } from './fixtures/runtime-actors.js';
+import { startNode, stopAll } from './fixtures/runtime-procs.js';
 
 const streamsOf = (c: string) => [
   `stitch_${c}_mailbox`,
@@ -80,6 +83,38 @@ describe('a 3-server cluster', { skip: skipWithoutHosts() }, () => {
     const raised = logged.filter((l) => l.msg === 'stream replicas raised');
     assert.deepEqual(raised.map((l) => l.stream).sort(), [...streams].sort());
     assert.ok(raised.every((l) => l.from === 1 && l.to === 3));
+  });
+
+  test('a durable actor pulls again at once when its consumer gets a new leader', async () => {
+    const name = 'lead';
+    const client = await connectCluster({ nats: nats.urls(), name });
+    const admin = await connect({ servers: nats.urls() });
+    try {
+      const node = await startNode({ nats: nats.urls()[0]!, cluster: name, nodeId: 'lead-a' });
+      const ref = await client.spawn(Ledger, { id: 'l1', node: node.nodeId });
+      const ask = (k: string) => ref.ask({ type: 'apply', n: 0 }, { mode: 'durable', idempotencyKey: k });
+      assert.equal(await ask('k0'), 1);
+      const jsm = await jetstreamManager(admin);
+      const stream = `stitch_${name}_mailbox`;
+      const [consumer] = await jsm.consumers.list(stream).next();
+      assert.ok(consumer, 'the actor has its durable consumer');
+      const leaderOf = async () => (await jsm.consumers.info(stream, consumer.name)).cluster?.leader;
+      const before = await leaderOf();
+      // Past the first second of its pull (an election then is taken for the consumer's making).
+      await delay(1500);
+      // The leader hands the consumer to another server; the pull the node had waiting there is gone.
+      await admin.request(`$JS.API.CONSUMER.LEADER.STEPDOWN.${stream}.${consumer.name}`, '', {
+        timeout: 5000,
+      });
+      while ((await leaderOf().catch(() => before)) === before) await delay(50);
+      for (let i = 1; i <= 5; i++) assert.equal(await ask(`k${i}`), 1);
+      const seen = await ref.inspect();
+      assert.ok((seen.durable.repulls ?? 0) >= 1, JSON.stringify(seen.durable));
+    } finally {
+      await admin.close();
+      await client.close();
+      await stopAll();
+    }
   });
 
   test('durable asks keep exact counts while one nats-server is stopped and restarted', async () => {

@@ -123,6 +123,8 @@ export function nodePermissions(cluster: string, nodeId: string): Permissions {
         `stitch.${c}.node.${id}.query`,
         `stitch.${c}.node.${id}.handoff`,
         `stitch.${c}.membership`,
+        // A durable actor pulls again at once when its consumer gets a new leader.
+        `$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.${mailbox}.*`,
         '_INBOX.>',
       ],
     },

@@ -23,6 +23,9 @@ test('a node writes only its own capability record, and takes only its own contr
   assert.ok(p.subscribe.allow.includes('stitch.c1.node.gpu1.control'));
   assert.ok(p.subscribe.allow.includes('stitch.c1.node.gpu1.query'));
   assert.ok(p.subscribe.allow.includes('stitch.c1.activate.gpu1'));
+  // Its durable actors pull again when their consumer's server stops: the mailbox's advisories only.
+  assert.ok(p.subscribe.allow.includes('$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.stitch_c1_mailbox.*'));
+  assert.ok(!p.subscribe.allow.some((s) => s.startsWith('$JS.') && !s.includes('stitch_c1_mailbox')));
   assert.ok(!p.subscribe.allow.some((s) => s.includes('node.*') || s.includes('activate.*')));
   assert.ok(!p.publish.allow.some((s) => s.includes('STREAM.CREATE')));
 });

@@ -571,7 +571,7 @@ export class Activation {
       epoch: this.claim.epoch,
       status: this.#status,
       restarts: this.#budget.restarts,
-      durable: { ...this.#counters },
+      durable: { ...this.#counters, repulls: this.#durable.repulls },
       slotWaitMs: Math.round(this.#slotWaitMs * 1000) / 1000,
       mailbox: this.#mailbox.metrics(),
       ...(this.#persister ? { persist: this.#persister.metrics() } : {}),

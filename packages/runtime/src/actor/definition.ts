@@ -196,7 +196,11 @@ export interface ActorInspection {
   epoch: number;
   status: 'starting' | 'running' | 'restarting' | 'stopped' | 'failed';
   restarts: number;
-  durable: { delivered: number; redelivered: number; duplicatesSkipped: number };
+  /**
+   * Durable messages delivered, redelivered and skipped as already applied; `repulls`: pulls started
+   * again because the consumer got a new leader (absent from older nodes).
+   */
+  durable: { delivered: number; redelivered: number; duplicatesSkipped: number; repulls?: number };
   /**
    * Time the turns waited for a device slot (`ctx.acquireSlot`), summed, ms: part of the mailbox's
    * busyMs that was the device's queue, not the actor's own work. Absent from older nodes.

@@ -1,5 +1,6 @@
 import {
   AckPolicy,
+  type Consumer,
   type ConsumerInfo,
   type ConsumerMessages,
   DeliverPolicy,
@@ -18,6 +19,11 @@ import type { StateRecord } from './state.js';
  * missing), doubling up to a second.
  */
 const REPULL_MS = 20;
+/**
+ * A consumer's leader election this soon after its pull started is taken for the consumer's making
+ * (a migration's target makes it afresh), not for a lost pull.
+ */
+const SETTLE_MS = 1000;
 /** Durable messages applied before a commit is forced. */
 const COMMIT_BATCH = 64;
 /** Callers waiting for one key's outcome, and keys waited for, at most. */
@@ -53,8 +59,11 @@ export class DurableInbox {
   readonly #waiters = new Map<string, string[]>();
   #consumer: ConsumerMessages | undefined;
   #keepAlive: Timer | undefined;
+  /** Stops watching the consumer's leader elections (see #repullOnNewLeader). */
+  #unwatch: (() => void) | undefined;
   /** Pulls in a row that nothing answered. */
   #unanswered = 0;
+  #repulls = 0;
 
   constructor(
     private readonly host: Host,
@@ -127,6 +136,14 @@ export class DurableInbox {
     });
     this.#consumer = messages;
     void this.#repullWhenUnanswered(messages, restart);
+    this.#unwatch?.();
+    const since = this.host.clock.now();
+    this.#unwatch = this.host.watchConsumerLeader(names.consumer(type, id), () => {
+      if (this.host.clock.now() - since < SETTLE_MS) return;
+      this.host.guard.run('durable consumer', () => this.#repullOnNewLeader(messages, consumer, restart), {
+        actor: this.actor,
+      });
+    });
     // A long turn keeps its unacknowledged messages from being redelivered meanwhile.
     this.#keepAlive = this.host.clock.every(ackWaitMs / 3, () => {
       for (const u of this.#uncommitted) u.m.working();
@@ -157,6 +174,32 @@ export class DurableInbox {
     }
   }
 
+  /**
+   * The consumer got a new leader (its server stopped or stepped down): a pull that waited on the old
+   * one is lost, and nats.js would notice only after two missed heartbeats. Asks the new leader
+   * whether a pull waits there (this activation is the consumer's only reader), and pulls again when
+   * none does: re-pulling while one waits could drop what the server is sending it.
+   */
+  async #repullOnNewLeader(
+    messages: ConsumerMessages,
+    consumer: Consumer,
+    restart: () => Promise<void>,
+  ): Promise<void> {
+    if (this.#consumer !== messages) return;
+    const info = await consumer.info(false).catch(() => undefined);
+    if (this.#consumer !== messages || (info && info.num_waiting > 0)) return;
+    this.#repulls++;
+    this.#keepAlive?.cancel();
+    await messages.close().catch(() => undefined);
+    if (this.#consumer !== messages) return;
+    await restart();
+  }
+
+  /** Pulls started again after the consumer's leader changed (see #repullOnNewLeader). */
+  get repulls(): number {
+    return this.#repulls;
+  }
+
   /** Acknowledges a message: its effect is committed, the stream may drop it. */
   ack(m: JsMsg): void {
     if (!ackDirect(this.host.nc, m)) m.ack();
@@ -164,6 +207,8 @@ export class DurableInbox {
 
   /** Stops taking durable messages; the unacknowledged ones go to the next activation. */
   async close(): Promise<void> {
+    this.#unwatch?.();
+    this.#unwatch = undefined;
     this.#keepAlive?.cancel();
     const consumer = this.#consumer;
     this.#consumer = undefined;

@@ -33,4 +33,9 @@ export interface Host {
   deviceSlots(device: string): DeviceSlots | undefined;
   /** Called by an activation once it has stopped or failed. */
   forget(activation: { readonly key: string }): void;
+  /**
+   * Calls `listener` each time durable consumer `name` of the mailbox stream gets a new leader (see
+   * ConsumerLeaders), until the returned function is called.
+   */
+  watchConsumerLeader(name: string, listener: () => void): () => void;
 }

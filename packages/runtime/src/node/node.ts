@@ -4,6 +4,7 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { type Msg, type NatsConnection, nuid, type Subscription } from '@nats-io/transport-node';
 import { Activation } from '../actor/activation.js';
+import { ConsumerLeaders } from '../actor/consumer-leaders.js';
 import type { ActorInspection, ActorRef, ActorRefData } from '../actor/definition.js';
 import type { Host } from '../actor/host.js';
 import type { Clock, Timer } from '../clock.js';
@@ -68,6 +69,7 @@ export class Node implements Host {
   #probeError: string | undefined;
   #calibrated: (Calibration & { measuredAt: number }) | undefined;
   readonly #subs: Subscription[] = [];
+  #consumerLeaders: ConsumerLeaders | undefined;
   readonly #fences = new Fences();
   readonly #incoming: IncomingMigrations;
   #heartbeat: Timer | undefined;
@@ -122,6 +124,10 @@ export class Node implements Host {
     if (this.#activations.get(activation.key) === activation) this.#activations.delete(activation.key);
   }
 
+  watchConsumerLeader(name: string, listener: () => void): () => void {
+    return this.#consumerLeaders?.watch(name, listener) ?? (() => undefined);
+  }
+
   async start(): Promise<void> {
     this.#devices = await this.#probe();
     for (const d of this.#devices) {
@@ -129,6 +135,7 @@ export class Node implements Host {
       if (!this.#slots.has(slots.device)) this.#slots.set(slots.device, slots);
     }
     this.#lag.enable();
+    this.#consumerLeaders = new ConsumerLeaders(this.nc, this.names.stream, this.guard);
     this.#serve(this.names.nodeControl(this.id), (m) => this.#onControl(m));
     this.#serve(this.names.nodeQuery(this.id), (m) => this.#onQuery(m));
     this.#serve(this.names.activate(this.id), (m) => this.#onActivate(m));
@@ -291,6 +298,7 @@ export class Node implements Host {
     this.#closed = true;
     this.#heartbeat?.cancel();
     await Promise.all(this.#subs.map((s) => s.drain().catch(() => undefined)));
+    await this.#consumerLeaders?.close();
     this.#incoming.close();
     await Promise.all([...this.#activations.values()].map((a) => a.stop('node closing')));
     const kv = this.#ctx.parts.nodesKv;
