@@ -103,6 +103,14 @@ test('a commit says whether the actor had durable messages; an older source that
   assert.equal((parseHandoff({ ...commit, durable: false }) as { durable?: boolean }).durable, false);
 });
 
+test("a commit may carry the source's record as bytes, and nothing else there", () => {
+  const commit = { op: 'commit', migration: 'm10', total: 0, ...from };
+  const record = new Uint8Array([1, 2, 3]);
+  assert.deepEqual((parseHandoff({ ...commit, record }) as { record?: Uint8Array }).record, record);
+  assert.equal((parseHandoff(commit) as { record?: Uint8Array }).record, undefined);
+  assert.throws(() => parseHandoff({ ...commit, record: 'abc' }), InvalidOptions);
+});
+
 test('early messages wait for the commit and go first; after it they are queued as they come', async () => {
   const forwarded: string[][] = [];
   const prepared: Prepared = {

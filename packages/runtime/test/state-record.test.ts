@@ -116,6 +116,49 @@ describe('state record', () => {
     for (let i = n - WINDOW; i < n; i++) assertKept(reader, i);
   });
 
+  test('a record its writer sends (a migration commit) loads as the stored one, without reading it', async () => {
+    const key = 't.shipped';
+    const writer = new StateRecord(kv, key, WINDOW);
+    await writer.load();
+    for (let i = 0; i < 100; i++) {
+      writer.remember(`k${i}`, outcomeOf(i));
+      writer.snapshot = encode({ last: i });
+      await writer.save();
+    }
+    const revision = writer.revision;
+    const value = writer.written(revision, 1 << 20);
+    assert.ok(value, 'the last write is kept');
+    assert.equal(writer.written(revision - 1, 1 << 20), undefined, 'only at the revision written');
+    assert.equal(writer.written(revision, value.length - 1), undefined, 'only when it fits');
+    // Counts the reader's reads of the record itself (blocks are read either way).
+    let headReads = 0;
+    const counted = new Proxy(kv, {
+      get(target, prop, receiver) {
+        if (prop !== 'get') return Reflect.get(target, prop, receiver);
+        return (k: string) => {
+          if (k === key) headReads++;
+          return target.get(k);
+        };
+      },
+    });
+    const shipped = new StateRecord(counted, key, WINDOW);
+    await shipped.load(revision, value);
+    assert.equal(headReads, 0);
+    const read = new StateRecord(kv, key, WINDOW);
+    await read.load(revision);
+    assert.equal(shipped.revision, read.revision);
+    assert.deepEqual(decode(shipped.snapshot!), decode(read.snapshot!));
+    assert.deepEqual(decode(shipped.snapshot!), { last: 99 });
+    for (let i = 100 - WINDOW / 2; i < 100; i++) {
+      assertKept(shipped, i);
+      assert.deepEqual(shipped.outcome(`k${i}`), read.outcome(`k${i}`));
+    }
+    // The next write from the loaded record succeeds: the shipped revision was the stored one.
+    shipped.remember('k100', outcomeOf(100));
+    await shipped.save();
+    assert.ok(shipped.revision > revision);
+  });
+
   test('a stale activation cannot commit once a newer one has, and stops as superseded', async () => {
     const key = 't.stale';
     const first = new StateRecord(kv, key, WINDOW, undefined, direct(key));

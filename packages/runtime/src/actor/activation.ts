@@ -170,9 +170,12 @@ export class Activation {
     await this.open(false);
   }
 
-  /** Reads the persisted record (snapshot, durable outcomes, revision), at `atLeast` or later. */
-  loadRecord(atLeast = 0): Promise<void> {
-    return this.#record.load(atLeast);
+  /**
+   * Reads the persisted record (snapshot, durable outcomes, revision), at `atLeast` or later; or loads
+   * `shipped`, the record written at `atLeast` as its writer sent it.
+   */
+  loadRecord(atLeast = 0, shipped?: Uint8Array): Promise<void> {
+    return this.#record.load(atLeast, shipped);
   }
 
   /** Revision of the persisted record as this activation last read or wrote it. */
@@ -353,6 +356,7 @@ export class Activation {
         },
         changes: this.def.delta ? this.#changes(this.def.delta) : undefined,
         recordRevision: () => this.#record.revision,
+        writtenRecord: (maxBytes) => this.#record.written(this.#record.revision, maxBytes),
         hadDurable: () => this.#hadDurable || this.#counters.delivered > 0,
         pause: () => this.#pauseForMigration(),
         resume: () => this.#resumeAfterMigration(),

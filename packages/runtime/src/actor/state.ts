@@ -84,6 +84,8 @@ export class StateRecord {
   #sealed = 0;
   #committed = 0;
   #sealing = false;
+  /** The last record this activation wrote, when it names no chunks (see written). */
+  #lastWrite: { revision: number; value: Uint8Array } | undefined;
   readonly #slotRevisions = new Map<number, number>();
   /**
    * The blocks the last load read, by number: a block's outcomes never change once sealed, so a load
@@ -144,16 +146,28 @@ export class StateRecord {
   }
 
   /**
+   * The record this activation wrote at `revision`, as stored, when it is at most `maxBytes` and names
+   * no chunks: a migration's source sends it with the commit, and the target loads it (see load)
+   * instead of reading it back.
+   */
+  written(revision: number, maxBytes: number): Uint8Array | undefined {
+    const w = this.#lastWrite;
+    return w && w.revision === revision && w.value.length <= maxBytes ? w.value : undefined;
+  }
+
+  /**
    * Reads the record; `atLeast`: a revision known to be written (a migration's source wrote it), read
    * again until the read reaches it (a replica that has not applied it yet may answer first).
+   * `shipped`: that revision's record as its writer sent it (see written), loaded without a read;
+   * the outcome blocks it names are read as after a read.
    */
-  async load(atLeast = 0): Promise<void> {
-    await this.#load(atLeast);
+  async load(atLeast = 0, shipped?: Uint8Array): Promise<void> {
+    await this.#load(atLeast, shipped);
     this.takenAt = this.kept.next;
   }
 
-  async #load(atLeast: number): Promise<void> {
-    const rec = await this.#read(atLeast);
+  async #load(atLeast: number, shipped?: Uint8Array): Promise<void> {
+    const rec = await this.#read(atLeast, shipped);
     if (!rec) return;
     const { n, g, h, m, t } = rec;
     if (
@@ -203,10 +217,13 @@ export class StateRecord {
    * stored. A writer purges the chunks it replaces, so a record read just before a commit can name
    * chunks that are gone: then the newer record is read, the chunks already fetched kept.
    */
-  async #read(atLeast: number): Promise<Stored | undefined> {
+  async #read(atLeast: number, shipped?: Uint8Array): Promise<Stored | undefined> {
     const fetched = new Map<string, Uint8Array>();
     for (let attempt = 1; ; attempt++) {
-      const e = await this.#kv.get(this.#key);
+      const e =
+        shipped && attempt === 1 && atLeast > 0
+          ? { revision: atLeast, operation: 'PUT', value: shipped }
+          : await this.#kv.get(this.#key);
       if ((e?.revision ?? 0) < atLeast) {
         if (attempt >= READ_ATTEMPTS)
           throw new Error(`${this.#key}'s record reads at revision ${e?.revision ?? 0}, below ${atLeast}`);
@@ -320,6 +337,7 @@ export class StateRecord {
       throw err;
     }
     this.#chunks?.named(names, frozen?.chunks, true);
+    this.#lastWrite = frozen ? undefined : { revision: this.#revision, value };
     this.#first = g;
     this.#sealed = Math.max(this.#sealed, h);
     this.#committed = Math.max(this.#committed, n);

@@ -11,12 +11,20 @@ export interface Prepared {
   /**
    * Moves the directory entry (compare-and-set on the source's revision) and starts the activation
    * from the staged state, or else from `image`, holding its subject. `recordRevision` is the source's
-   * last write of the actor's persisted record: a record read earlier at another revision is read again.
-   * `durable`: the actor has had durable messages (its consumer is made while the directory moves).
+   * last write of the actor's persisted record: a record read earlier at another revision is loaded
+   * from `record` (that write as stored, when the source sent it) or else read again. `durable`: the
+   * actor has had durable messages (its consumer is made while the directory moves).
    * `merge`: forwarded messages are held with the direct ones until the release (see Activation.adopted).
    */
   commit(
-    from: { epoch: number; revision: number; recordRevision: number; durable?: boolean; merge?: boolean },
+    from: {
+      epoch: number;
+      revision: number;
+      recordRevision: number;
+      record?: Uint8Array;
+      durable?: boolean;
+      merge?: boolean;
+    },
     state: { staged: true } | { staged: false; image: Uint8Array | undefined },
   ): Promise<{ epoch: number; adopted: Adopted }>;
 }

@@ -66,6 +66,8 @@ export interface Migratable {
   readonly changes: MigratableChanges | undefined;
   /** Revision of the actor's persisted record as this activation last wrote or read it. */
   recordRevision(): number;
+  /** The record it wrote at recordRevision(), as stored, when at most `maxBytes` (see StateRecord.written). */
+  writtenRecord(maxBytes: number): Uint8Array | undefined;
   /** Whether the actor has had durable messages (here, or where it was before). */
   hadDurable(): boolean;
   /** Stops at a turn boundary: nothing runs, durable effects are committed, no periodic save runs. */
@@ -335,6 +337,9 @@ export async function migrateActivation(
     throw failed('delta', err);
   }
   const early = sendEarly(ctx, a, to, migration, partBytes);
+  // The record the pause just wrote rides on the commit when there is room: the target then loads it
+  // instead of reading it back (a round trip to the bucket in the pause).
+  const record = a.writtenRecord(partBytes - (last.part?.data.length ?? last.change?.length ?? 0));
   let epoch: number;
   try {
     const r = (await ask(ctx, to, {
@@ -344,6 +349,7 @@ export async function migrateActivation(
       epoch: claim.epoch,
       revision: claim.revision,
       recordRevision: a.recordRevision(),
+      ...(record ? { record } : {}),
       durable: a.hadDurable(),
       merge: ctx.graceMs > 0,
       ...last,

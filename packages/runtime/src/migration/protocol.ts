@@ -26,6 +26,8 @@ export type HandoffRequest =
       epoch: number;
       revision: number;
       recordRevision: number;
+      /** The record written at recordRevision, as stored, when it fits (the target loads it, not reads it). */
+      record?: Uint8Array;
       /**
        * The actor has had durable messages: the target makes its consumer while the directory moves
        * rather than after (absent: true). Without them that work would only slow the compare-and-set.
@@ -122,6 +124,8 @@ export function parseHandoff(v: unknown): HandoffRequest {
         throw new InvalidOptions('a commit part needs its bytes');
       if (r.change !== undefined && !(r.change instanceof Uint8Array))
         throw new InvalidOptions('a commit change is bytes');
+      if (r.record !== undefined && !(r.record instanceof Uint8Array))
+        throw new InvalidOptions('a commit record is bytes');
       return {
         op: 'commit',
         migration,
@@ -133,6 +137,7 @@ export function parseHandoff(v: unknown): HandoffRequest {
         merge: r.merge === true,
         ...(part ? { part: { offset: count(part.offset, 'offset'), data: part.data as Uint8Array } } : {}),
         ...(r.change !== undefined ? { change: r.change as Uint8Array } : {}),
+        ...(r.record !== undefined ? { record: r.record as Uint8Array } : {}),
       };
     }
     case 'early':

@@ -337,7 +337,7 @@ export class Node implements Host {
     await a.loadRecord();
     const commit: Prepared['commit'] = async (from, state) => {
       this.#checkAdoptable(type, id);
-      if (from.recordRevision !== a.recordRevision) await a.loadRecord(from.recordRevision);
+      if (from.recordRevision !== a.recordRevision) await a.loadRecord(from.recordRevision, from.record);
       if (state.staged) a.adoptStaged();
       else await a.restore(state.image);
       // Only an actor with durable messages gains from it: for others it slows the compare-and-set
