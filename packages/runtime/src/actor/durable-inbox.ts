@@ -21,7 +21,8 @@ import type { StateRecord } from './state.js';
 const REPULL_MS = 20;
 /**
  * A consumer's leader election this soon after its pull started is taken for the consumer's making
- * (a migration's target makes it afresh), not for a lost pull.
+ * (a migration's target makes it afresh), not for a lost pull; and after one is checked, the next
+ * is checked no sooner (a flood of advisories asks the server no more than once a second).
  */
 const SETTLE_MS = 1000;
 /** Durable messages applied before a commit is forced. */
@@ -137,9 +138,11 @@ export class DurableInbox {
     this.#consumer = messages;
     void this.#repullWhenUnanswered(messages, restart);
     this.#unwatch?.();
-    const since = this.host.clock.now();
+    let since = this.host.clock.now();
     this.#unwatch = this.host.watchConsumerLeader(names.consumer(type, id), () => {
-      if (this.host.clock.now() - since < SETTLE_MS) return;
+      const now = this.host.clock.now();
+      if (now - since < SETTLE_MS) return;
+      since = now;
       this.host.guard.run('durable consumer', () => this.#repullOnNewLeader(messages, consumer, restart), {
         actor: this.actor,
       });
