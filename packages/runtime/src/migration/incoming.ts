@@ -17,14 +17,10 @@ export interface Prepared {
    * `merge`: forwarded messages are held with the direct ones until the release (see Activation.adopted).
    */
   commit(
-    from: {
-      epoch: number;
-      revision: number;
-      recordRevision: number;
-      record?: Uint8Array;
-      durable?: boolean;
-      merge?: boolean;
-    },
+    from: Pick<
+      Extract<HandoffRequest, { op: 'commit' }>,
+      'epoch' | 'revision' | 'recordRevision' | 'record' | 'durable' | 'merge'
+    >,
     state: { staged: true } | { staged: false; image: Uint8Array | undefined },
   ): Promise<{ epoch: number; adopted: Adopted }>;
 }
