@@ -248,8 +248,9 @@ export class Activation {
       (m) => this.#onDurable(m),
       created,
       this.#options.durable.pullExpiresMs,
+      // A consumer that cannot be read right now (its new leader not elected yet) is tried again.
       async () => {
-        if (this.#status === 'running') await this.#consumeDurable();
+        if (this.#status === 'running') await this.#consumeDurable().catch((e) => this.#retryConsume(e, 0));
       },
     );
   }
