@@ -79,6 +79,8 @@ export async function runBusTarget(target: TargetName, x: CaseContext): Promise<
       return -1;
     case 'durable':
       return fuzzDurable(x);
+    case 'advisory':
+      return fuzzAdvisory(x);
     case 'activation': {
       const corpus = activationCorpus(scene);
       const subject = `stitch.${scene.cluster}.activate.${scene.nodeId}`;
@@ -131,6 +133,33 @@ async function fuzzDurable(x: CaseContext): Promise<number> {
   }
   await Promise.all(inflight);
   return -1;
+}
+
+/**
+ * Forged consumer-leader advisories (the node re-pulls an actor's consumer that lost its pull): the
+ * attacked Counter's consumer (it consumes since the durable target), mutated and random names, any
+ * payload. No reply: reached = cases naming the Counter's consumer, which a node watches.
+ */
+async function fuzzAdvisory(x: CaseContext): Promise<number> {
+  const { rng, scene, raw, cases } = x;
+  const prefix = `$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.stitch_${scene.cluster}_mailbox.`;
+  const watched = `counter__${scene.fuzzId}`;
+  let reached = 0;
+  for (let i = 0; i < cases; i++) {
+    const r = rng.next();
+    const name = r < 0.6 ? watched : r < 0.8 ? mutateText(rng, watched) : rng.text(20);
+    // A name that is not one subject token is not a subject this node subscribes to.
+    if (!/^[^.*>\s]+$/.test(name)) continue;
+    if (name === watched) reached++;
+    const payload = rng.chance(0.5)
+      ? new TextEncoder().encode(
+          JSON.stringify({ type: 'io.nats.jetstream.advisory.v1.consumer_leader_elected', consumer: name }),
+        )
+      : messageCase(rng);
+    raw.publish(`${prefix}${name}`, payload);
+    await pace(raw, i);
+  }
+  return reached;
 }
 
 /** Membership events have no reply: reached = cases whose bytes are a JSON object with a string `kind`. */

@@ -10,6 +10,7 @@ export const TARGETS = [
   'headers',
   'batch',
   'durable',
+  'advisory',
   'activation',
   'control',
   'membership',
