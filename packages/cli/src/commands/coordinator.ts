@@ -80,6 +80,8 @@ export function registerCoordinator(program: Command): void {
         for (const file of opts.deploy ?? []) {
           const d = await coordinator.deploy(readFileSync(file, 'utf8'));
           say(`deployed ${d.name} (${file}) by ${d.solver}: est. ${d.latencyMs.toFixed(1)} ms per request`);
+          // A graph planned for a rate (rate_rps) says how it was sized against the live slots.
+          for (const n of d.notes.filter((x) => x.startsWith('sized for'))) say(`  ${n}`);
           for (const o of d.ops) {
             const device = o.modelled ? `virtual:${o.classId} (modelled)` : o.classId;
             say(`  ${o.id.padEnd(18)} ${o.op.padEnd(16)} ${device.padEnd(26)} ${o.node}`);
