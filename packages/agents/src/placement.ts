@@ -162,13 +162,13 @@ export function actorIdOf(deployment: string, opId: string): string {
  * The share of a class's slots a plan at a given rate may keep busy: queueing grows without bound as
  * a device nears full use (an M/M/1 queue waits 4 service times at 80 %).
  */
-export const PLANNED_BUSY = 0.8;
+const PLANNED_BUSY = 0.8;
 
-/** Per class, PLANNED_BUSY of the slots its live nodes advertise. */
-function slotCounts(nodes: readonly NodeClass[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const n of nodes) counts[n.classId] = (counts[n.classId] ?? 0) + n.slots * PLANNED_BUSY;
-  return counts;
+/** Per class, the slots its live nodes advertise. */
+function slotsByClass(nodes: readonly NodeClass[]): Record<string, number> {
+  const slots: Record<string, number> = {};
+  for (const n of nodes) slots[n.classId] = (slots[n.classId] ?? 0) + n.slots;
+  return slots;
 }
 
 /**
@@ -226,13 +226,12 @@ export function planDeployment(input: PlanInput): PlanOutcome {
   // A node's operators share its slots, each busy only while it runs: at a planned rate each class
   // holds what its ops keep busy, up to PLANNED_BUSY of its live slots; without one, no counts.
   const rate = analysed.rateRps;
-  const counts = rate ? slotCounts(nodes) : undefined;
-  if (rate && counts)
+  const slots = rate ? Object.entries(slotsByClass(nodes)) : undefined;
+  const counts = slots && Object.fromEntries(slots.map(([id, n]) => [id, n * PLANNED_BUSY]));
+  if (slots)
     notes.push(
-      `sized for ${rate} requests/s: each class at most ${PLANNED_BUSY * 100} % busy over its live slots (${Object.entries(
-        counts,
-      )
-        .map(([id, n]) => `${id} ${n / PLANNED_BUSY}`)
+      `sized for ${rate} requests/s: each class at most ${PLANNED_BUSY * 100} % busy over its live slots (${slots
+        .map(([id, n]) => `${id} ${n}`)
         .join(', ')})`,
     );
   const base = { catalog, classes: classIds, realClasses: ['cpu'], ...(counts ? { counts } : {}) };
