@@ -1,5 +1,5 @@
 import { crossingDelta } from './cluster.js';
-import { type Compiled, transferCost, transferMs } from './problem.js';
+import { type Compiled, joinSaves, transferCost, transferMs } from './problem.js';
 import { LiveSchedule, latestStarts, startOf, usage } from './schedule.js';
 import type { MoveTables } from './tables.js';
 
@@ -78,7 +78,7 @@ class Neighbourhood {
   /** Edge e leaving the group to a neighbour on class b; `extra`: its outside side less its cost now. */
   private note(c: Compiled, e: number, b: number, extra: number): void {
     this.offset += extra;
-    const save = c.send[e]![b]! + c.recv[e]![b]! + c.gamma * c.tau[e * c.m + b]!;
+    const save = joinSaves(c, e, b);
     if (this.stamp[b] === this.tick) this.saving[b]! += save;
     else {
       this.stamp[b] = this.tick;

@@ -1,16 +1,11 @@
 import { weightSearch } from './construct.js';
-import { type Compiled, rowViews } from './problem.js';
+import { type Compiled, joinSaves, rowViews } from './problem.js';
 import { totalCost } from './schedule.js';
 
 // Placement of the ops an incremental re-plan must move because their class is gone (or can no
 // longer run them), while every other op stays where it is.
 
 const EPS = 1e-9;
-
-/** What edge e's price saves when both its ends sit on class b: both sides and γ at b's link. */
-function joinSaves(c: Compiled, e: number, b: number): number {
-  return c.send[e]![b]! + c.recv[e]![b]! + c.gamma * c.tau[e * c.m + b]!;
-}
 
 /**
  * What each displaced op costs on each class with its fixed neighbours where they are: its own

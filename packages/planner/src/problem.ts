@@ -161,6 +161,14 @@ export function transferCost(c: Compiled, e: number, a: number, b: number): numb
   return priced + c.gamma * Math.max(c.tau[at + a]!, c.tau[at + b]!);
 }
 
+/**
+ * What edge e's price saves when both its ends sit on class b (a neighbour there is joined): both
+ * sides and γ at b's link, against the task's own row, which counts the edge as crossing.
+ */
+export function joinSaves(c: Compiled, e: number, b: number): number {
+  return c.send[e]![b]! + c.recv[e]![b]! + c.gamma * c.tau[e * c.m + b]!;
+}
+
 /** Per-class terms of the edge prices; see edgePrices. */
 export interface ClassTerms {
   /** $ per ms of one device. */

@@ -22,8 +22,7 @@ export function forward(c: Compiled, assign: Int32Array): Schedule {
  */
 export function forwardInto(c: Compiled, assign: Int32Array, es: Float64Array, ef: Float64Array): number {
   const { u, predStart, pred } = c.flat;
-  const tau = c.tau;
-  const { m, order } = c;
+  const { order } = c;
   const timeMs = c.p.timeMs;
   let latencyMs = 0;
   for (let h = 0; h < c.n; h++) {
@@ -33,7 +32,7 @@ export function forwardInto(c: Compiled, assign: Int32Array, es: Float64Array, e
     for (let q = predStart[i]!; q < predStart[i + 1]!; q++) {
       const e = pred[q]!;
       const b = assign[u[e]!]!;
-      const t = ef[u[e]!]! + (a === b ? 0 : Math.max(tau[e * m + a]!, tau[e * m + b]!));
+      const t = ef[u[e]!]! + transferMs(c, e, a, b);
       if (t > s) s = t;
     }
     const f = s + timeMs[i]![a]!;
@@ -57,8 +56,7 @@ export function latestStarts(
   last = c.n - 1,
 ): Float64Array {
   const { v, succStart, succ } = c.flat;
-  const tau = c.tau;
-  const { m, order } = c;
+  const { order } = c;
   const timeMs = c.p.timeMs;
   for (let h = last; h >= 0; h--) {
     const i = order[h]!;
@@ -67,7 +65,7 @@ export function latestStarts(
     for (let q = succStart[i]!; q < succStart[i + 1]!; q++) {
       const e = succ[q]!;
       const b = assign[v[e]!]!;
-      const t = ls[v[e]!]! - (a === b ? 0 : Math.max(tau[e * m + a]!, tau[e * m + b]!));
+      const t = ls[v[e]!]! - transferMs(c, e, a, b);
       if (t < f) f = t;
     }
     ls[i] = f - timeMs[i]![a]!;
@@ -126,13 +124,11 @@ export function usage(c: Compiled, assign: Int32Array): Float64Array {
 /** Earliest start of task i if it ran on class k, given predecessors' finish times `ef`. */
 export function startOf(c: Compiled, assign: Int32Array, ef: Float64Array, i: number, k: number): number {
   const { u, predStart, pred } = c.flat;
-  const tau = c.tau;
-  const m = c.m;
   let start = 0;
   for (let q = predStart[i]!; q < predStart[i + 1]!; q++) {
     const e = pred[q]!;
     const b = assign[u[e]!]!;
-    const t = ef[u[e]!]! + (b === k ? 0 : Math.max(tau[e * m + b]!, tau[e * m + k]!));
+    const t = ef[u[e]!]! + transferMs(c, e, b, k);
     if (t > start) start = t;
   }
   return start;
@@ -167,8 +163,7 @@ export class LiveSchedule {
   update(moved: readonly number[]): number {
     const { c, assign, es, ef, ls, pending } = this;
     const { u, v, predStart, pred, succStart, succ } = c.flat;
-    const tau = c.tau;
-    const { rank, order, m } = c;
+    const { rank, order } = c;
     const timeMs = c.p.timeMs;
     let lo = c.n;
     for (const i of moved) {
@@ -185,7 +180,7 @@ export class LiveSchedule {
       for (let q = predStart[i]!; q < predStart[i + 1]!; q++) {
         const e = pred[q]!;
         const b = assign[u[e]!]!;
-        const t = ef[u[e]!]! + (a === b ? 0 : Math.max(tau[e * m + b]!, tau[e * m + a]!));
+        const t = ef[u[e]!]! + transferMs(c, e, b, a);
         if (t > s) s = t;
       }
       const f = s + timeMs[i]![a]!;
@@ -215,7 +210,7 @@ export class LiveSchedule {
       for (let q = succStart[i]!; q < succStart[i + 1]!; q++) {
         const e = succ[q]!;
         const b = assign[v[e]!]!;
-        const t = ls[v[e]!]! - (a === b ? 0 : Math.max(tau[e * m + a]!, tau[e * m + b]!));
+        const t = ls[v[e]!]! - transferMs(c, e, a, b);
         if (t < f) f = t;
       }
       const l = f - timeMs[i]![a]!;
