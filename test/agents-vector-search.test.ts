@@ -11,9 +11,12 @@ import {
   type Deployment,
   encodeText,
   GraphRunner,
+  insertVectors,
+  partitionIndexName,
   TINY_LLAMA,
   VECTOR_DIR_ENV,
   VectorIndex,
+  vectorPartition,
 } from '@stitch/agents';
 import type { Cluster } from '@stitch/runtime';
 import { type AgentCluster, startAgentCluster } from './fixtures/operator-nodes.js';
@@ -27,10 +30,11 @@ const DOCS = [
   'a vector index answers nearest-neighbour queries without scanning everything',
   'the planner places each operator where the SLA holds at the lowest cost',
 ];
-const graph = (dim: number, index = 'docs.usearch') => `"agent.graph"() ({
+const PARTITIONS = 3;
+const graph = (dim: number, index = 'docs.usearch', more = '') => `"agent.graph"() ({
   %query = "agent.input"() {name = "query"} : () -> !agent.text
   %vec = "text.embed"(%query) {dim = ${dim} : i64, engine = "tiny-llama", model_params = 15000000 : i64} : (!agent.text) -> tensor<${dim}xf32>
-  %hits = "memory.vector_search"(%vec) {dim = ${dim} : i64, index = "${index}", k = 3 : i64, n_vectors = 1000 : i64} : (tensor<${dim}xf32>) -> !agent.json
+  %hits = "memory.vector_search"(%vec) {dim = ${dim} : i64, index = "${index}", k = 3 : i64, n_vectors = 1000 : i64${more}} : (tensor<${dim}xf32>) -> !agent.json
   "agent.output"(%hits) {name = "answer"} : (!agent.json) -> ()
 }) {sla_ms = 60000 : i64, sym_name = "rag"} : () -> ()
 `;
@@ -42,17 +46,27 @@ let coordinator: Coordinator;
 let d: Deployment;
 
 before(async () => {
-  // The index file, made as a user would: the documents through the same encoder, saved by usearch.
-  const index = new VectorIndex({ dim: TINY_LLAMA.dim, metric: 'cos', maxVectors: 1000 });
-  const vectors = new Float32Array(DOCS.length * TINY_LLAMA.dim);
-  for (const [i, doc] of DOCS.entries()) vectors.set(await encodeText(doc, null), i * TINY_LLAMA.dim);
-  index.add(
-    DOCS.map((_, i) => i),
-    vectors,
+  // The index file, made as a user would: the documents through the same encoder, saved by usearch;
+  // and the same documents split into one file per partition, each key where vectorPartition says.
+  const dim = TINY_LLAMA.dim;
+  const whole = new VectorIndex({ dim, metric: 'cos', maxVectors: 1000 });
+  const parts = Array.from(
+    { length: PARTITIONS },
+    () => new VectorIndex({ dim, metric: 'cos', maxVectors: 1000 }),
   );
-  await index.save(join(dir, 'docs.usearch'));
+  for (const [i, doc] of DOCS.entries()) {
+    const v = await encodeText(doc, null);
+    whole.add([i], v);
+    parts[vectorPartition(i, PARTITIONS)]!.add([i], v);
+  }
+  await whole.save(join(dir, 'docs.usearch'));
+  for (const [i, part] of parts.entries())
+    await part.save(join(dir, partitionIndexName('docs.usearch', i, PARTITIONS)));
   process.env[VECTOR_DIR_ENV] = dir;
-  agents = await startAgentCluster(CLUSTER, [['node-cpu', []]]);
+  agents = await startAgentCluster(CLUSTER, [
+    ['node-cpu', []],
+    ['node-cpu2', []],
+  ]);
   ({ client, coordinator } = agents);
   d = await coordinator.deploy(graph(TINY_LLAMA.dim), 'rag');
 });
@@ -97,6 +111,84 @@ test('an index of another width is refused at deploy; an encoder of another widt
     (e: Error) =>
       /makes 128-dimensional vectors but the graph says dim = 384/.test(
         `${e.message} ${(e.cause as Error)?.message}`,
+      ),
+  );
+});
+
+test('a search with partitions = 3: each partition holds its keys on its own actor, and the merged answer equals the whole index’s', async () => {
+  const parted = await coordinator.deploy(
+    graph(TINY_LLAMA.dim, 'docs.usearch', `, partitions = ${PARTITIONS} : i64`),
+    'ragp',
+  );
+  const searches = parted.ops.filter((o) => o.op === 'memory.vector_search');
+  assert.deepEqual(
+    searches.map((o) => [o.actorType, o.attrs.partition]),
+    [0, 1, 2].map((i) => ['op-vector', i]),
+  );
+  assert.equal(new Set(searches.map((o) => o.node)).size, 2, 'the partitions are spread over both nodes');
+  const sizes = await Promise.all(
+    searches.map(
+      async (o) =>
+        ((await client.ref({ type: o.actorType, id: o.actorId }).ask({ type: 'counts' })) as { size: number })
+          .size,
+    ),
+  );
+  assert.deepEqual(
+    sizes,
+    [0, 1, 2].map((p) => DOCS.filter((_, i) => vectorPartition(i, PARTITIONS) === p).length),
+  );
+  const runner = new GraphRunner(client, { timeoutMs: 60_000 });
+  const rag = await coordinator.deploy(graph(TINY_LLAMA.dim), 'rag-whole');
+  for (const [i, doc] of DOCS.entries()) {
+    const merged = ((await runner.run(parted, `p${i}`, { query: doc })).answer as Hits).neighbours;
+    const one = ((await runner.run(rag, `w${i}`, { query: doc })).answer as Hits).neighbours;
+    assert.equal(merged[0]!.key, i, `"${doc}" finds itself first`);
+    assert.deepEqual(
+      merged.map((n) => n.key),
+      one.map((n) => n.key),
+    );
+  }
+
+  // Inserts go to the partition each key belongs to; the same insert sent again is applied once.
+  const keys = [200, 201, 202, 203, 204, 205, 206, 207];
+  const texts = keys.map((k) => `inserted note number ${k} about ${k % 2 ? 'batching' : 'placement'}`);
+  const vectors = new Float32Array(keys.length * TINY_LLAMA.dim);
+  for (const [j, t] of texts.entries()) vectors.set(await encodeText(t, null), j * TINY_LLAMA.dim);
+  const insert = { rid: 'bulk-1', keys, vectors };
+  const first = await insertVectors(client, parted, insert);
+  const again = await insertVectors(client, parted, insert);
+  assert.deepEqual(again, first, 'a repeated insert changes nothing');
+  assert.deepEqual(
+    new Set(first.map((r) => r.partition)),
+    new Set(keys.map((k) => vectorPartition(k, PARTITIONS))),
+  );
+  const after = await Promise.all(
+    searches.map(
+      async (o) =>
+        ((await client.ref({ type: o.actorType, id: o.actorId }).ask({ type: 'counts' })) as { size: number })
+          .size,
+    ),
+  );
+  for (const p of [0, 1, 2])
+    assert.equal(
+      after[p]! - sizes[p]!,
+      keys.filter((k) => vectorPartition(k, PARTITIONS) === p).length,
+      `partition ${p}`,
+    );
+  for (const [j, t] of texts.entries()) {
+    const r = await runner.run(parted, `ins${j}`, { query: t });
+    assert.equal((r.answer as Hits).neighbours[0]!.key, keys[j], t);
+  }
+
+  // A key sent straight to a partition that does not hold it is refused, naming the right one.
+  const stray = keys.find((k) => vectorPartition(k, PARTITIONS) !== 0)!;
+  await assert.rejects(
+    client
+      .ref({ type: searches[0]!.actorType, id: searches[0]!.actorId })
+      .ask({ type: 'insert', rid: 'stray', keys: [stray], vectors: vectors.subarray(0, TINY_LLAMA.dim) }),
+    (e: Error) =>
+      new RegExp(`key ${stray} belongs to partition ${vectorPartition(stray, PARTITIONS)} of 3`).test(
+        e.message,
       ),
   );
 });

@@ -14,7 +14,7 @@ import {
 } from '@stitch/planner';
 import type { Cluster, NodeInspection } from '@stitch/runtime';
 import type { Deployment } from './deployment.js';
-import { classifyNodes, type NodeClass, type PlacedOp } from './placement.js';
+import { classifyNodes, type NodeClass, type PlacedOp, STATEFUL } from './placement.js';
 
 export interface AutoscaleOptions {
   /** `static`: the plan's replicas never change; `rebalance`: the control loop scales them. @default 'static' */
@@ -243,7 +243,7 @@ export function observeDeployment(
       queueDepth: depth,
       slotWaitMs: processed > 0 ? slotWaitMs / processed : 0,
       // Stateful ops keep per-key state in one activation: they are never replicated.
-      pinned: op.attrs.pinned === true || op.actorType === 'op-vector',
+      pinned: op.attrs.pinned === true || STATEFUL.has(op.actorType),
       usdPerHour: d.usdPerHour[op.classId],
       alternatives: alternativesOf(d, op, serviceMs, live),
       // On the critical path or not, taking the graph's slack as well keeps the SLA.

@@ -21,7 +21,14 @@ import { LEASE_KEY, LeaderLease } from './leadership.js';
 import { MembershipWatch } from './membership-watch.js';
 import { normaliseNatsUrl } from './op-config.js';
 import type { OpConfig } from './ops.js';
-import { type Analysed, classifyNodes, type NodeClass, type OpReplica, type PlacedOp } from './placement.js';
+import {
+  type Analysed,
+  classifyNodes,
+  type NodeClass,
+  type OpReplica,
+  type PlacedOp,
+  replicaActorId,
+} from './placement.js';
 import { SolverPool } from './solver-pool.js';
 import { inSpan } from './tracing.js';
 
@@ -63,7 +70,6 @@ export interface CoordinatorMetrics {
 }
 
 /** Actor id of an op's replica `k` (1, 2, …); the op's own id stays the first activation's. */
-const replicaActorId = (actorId: string, k: number) => `${actorId.slice(0, 110)}-r${k}`;
 
 /** Whether any activation of `op` (its first or a replica) runs on node `nodeId`. */
 const runsOn = (op: PlacedOp, nodeId: string) => replicasOf(op).some((r) => r.node === nodeId);
@@ -516,10 +522,12 @@ export class Coordinator {
         this.#goneFor.delete(name);
       }
       const next: Deployment = { ...old, ...plan, version: old.version + 1 };
-      // Replicas stay while their node is live and of the op's (new) class; the rest are retired.
+      // Replicas stay while their node is live and of the op's (new) class; the rest are retired. A
+      // re-plan adds none (those the plan sizes for a rate are for a first placement): the control
+      // loop does, as it measures the load.
       const classOf = new Map(nodes.map((n) => [n.nodeId, n.classId]));
       const dropped: { type: string; replica: OpReplica }[] = [];
-      next.ops = next.ops.map((o, i) => {
+      next.ops = next.ops.map(({ replicas: _planned, ...o }, i) => {
         const had = old.ops[i]?.replicas ?? [];
         const kept = had.filter((r) => classOf.get(r.node) === o.classId);
         for (const r of had) if (!kept.includes(r)) dropped.push({ type: o.actorType, replica: r });
@@ -683,11 +691,18 @@ export class Coordinator {
     };
   }
 
-  /** Spawns every operator of a new deployment where its plan says, then configures it. */
+  /**
+   * Spawns an operator of a new deployment where its plan says, with the replicas a planned rate
+   * gave it, then configures each.
+   */
   async #place(d: Deployment, opId: string): Promise<void> {
     const op = d.ops.find((o) => o.id === opId)!;
-    await this.#cluster.spawn(op.actorType, { id: op.actorId, node: op.node });
-    await this.#configure(d, opId);
+    await Promise.all(
+      replicasOf(op).map(async (r) => {
+        await this.#cluster.spawn(op.actorType, { id: r.actorId, node: r.node });
+        await this.#configure(d, opId, r.actorId);
+      }),
+    );
   }
 
   /**

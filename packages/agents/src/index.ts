@@ -56,5 +56,8 @@ export { SPEECH_OUT_RATE, STT_ENDPOINT_ENV } from './speech-ops.js';
 export { MAX_SSE_EVENT_CHARS, SseParser } from './sse.js';
 export type { Neighbour, VectorIndexOptions, VectorMetric } from './vector-index.js';
 export { VECTOR_LIMITS, VectorIndex } from './vector-index.js';
+export type { VectorInsert } from './vector-insert.js';
+export { insertVectors } from './vector-insert.js';
 export { vectorBucketName } from './vector-objects.js';
 export { MAX_JOURNAL_BYTES, VECTOR_DIR_ENV, vectorOperator } from './vector-operator.js';
+export { partitionIndexName, vectorPartition } from './vector-partitions.js';

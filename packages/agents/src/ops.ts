@@ -26,6 +26,7 @@ import {
 import { privacyFilterFor, redactContext } from './privacy.js';
 import { webSearch } from './search.js';
 import { prepareSpeech, speakOp, transcribeOp } from './speech-ops.js';
+import { isPartialField, mergePartials } from './vector-partitions.js';
 
 /** What the coordinator tells an operator actor about the op it owns and where it runs. */
 export interface OpConfig {
@@ -71,7 +72,7 @@ const ids = (v: unknown): number[] => (Array.isArray(v) ? v.filter((x) => typeof
 /** Fields that stay with the op that made them instead of flowing on (token ids are large-ish and private). */
 const LOCAL = new Set(['ids', 'first', 'tokens', 'kv']);
 /** …and the addresses of a tensor- or expert-parallel split, which only the LLM ops read. */
-const isLocal = (k: string) => LOCAL.has(k) || /^split(\.|Group\.|Hidden$)/.test(k);
+const isLocal = (k: string) => LOCAL.has(k) || /^split(\.|Group\.|Hidden$)/.test(k) || isPartialField(k);
 /** Fields an op consumes: nothing after it reads them (the KV cache ends at decode, the audio at stt). */
 const CONSUMED: Record<string, string> = { 'llm.decode': 'kv', 'text.stt': 'audio' };
 /** What an answer carries besides the tool agent's fields, when the graph made them (voice, vector search). */
@@ -151,6 +152,9 @@ export const OP_FUNCTIONS: Record<string, OpFn> = {
       await kv.put(`${cfg.deployment}.answers.${rid}`, value);
       return { stored: key };
     }),
+  'memory.vector_merge': async (cfg, ctx) => ({
+    neighbours: mergePartials(ctx, Number(cfg.attrs.partitions), Number(cfg.attrs.k)),
+  }),
   'tool.invoke': toolInvoke,
   'text.privacy_filter': async (cfg, ctx) => redactContext(privacyFilterFor(cfg), ctx),
   'text.stt': transcribeOp,
@@ -240,7 +244,8 @@ export async function prepareOp(cfg: OpConfig): Promise<void> {
   ) {
     await llmModel(checkpointFor(cfg.attrs));
     await prepareSplit(cfg.op, cfg.attrs);
-  } else if (cfg.op.startsWith('memory.')) await withMemory(cfg.natsUrl, cfg.cluster, async () => undefined);
+  } else if (cfg.op === 'memory.load' || cfg.op === 'memory.store')
+    await withMemory(cfg.natsUrl, cfg.cluster, async () => undefined);
   else if (cfg.op === 'tool.invoke' && cfg.attrs.tool === 'web_search') await webSearch('warm up', 1);
   else if (cfg.op === 'text.privacy_filter') privacyFilterFor(cfg);
   else if (cfg.op === 'tool.invoke' && cfg.attrs.tool === 'http') httpToolFor(cfg);

@@ -96,6 +96,8 @@ export function analyseGraph(mlir: string, file = 'deployment.mlir'): Analysed {
 
 /** Ops run by an actor type other than their kind's: the vector search holds an index (op-vector). */
 const ACTOR_OF_OP: Record<string, string> = { 'memory.vector_search': 'op-vector' };
+/** Actor types whose state lives in one activation: partitioned by key (the graph says), never replicated. */
+export const STATEFUL = new Set(['op-vector']);
 
 /** One op of a placed deployment: where it runs and what the model predicts there. */
 export interface PlacedOp {
@@ -171,21 +173,33 @@ function slotsByClass(nodes: readonly NodeClass[]): Record<string, number> {
   return slots;
 }
 
+/** The actor id of an op's k-th replica (k from 1; the first activation is `actorId` itself). */
+export const replicaActorId = (actorId: string, k: number) => `${actorId.slice(0, 110)}-r${k}`;
+
 /**
- * The node of `here` (one class, least loaded first) an op that keeps `devices` busy goes to at a
- * planned rate: the one it is on (`keep`) while that has room, else the first with room left of
- * PLANNED_BUSY of its slots (neighbours share a node while it holds them), else the one with most.
+ * The nodes of `here` (one class, least loaded first) an op that keeps `devices` busy runs on at a
+ * planned rate, each taking an equal share (callers spread asks over an op's activations). One node
+ * where one has room left of PLANNED_BUSY of its slots: the one it is on (`keep`), else the first
+ * (neighbours share a node while it holds them). Else, unless it is `stateful` (its state is in one
+ * activation), as few nodes as hold an equal share each, roomiest first; else all of them.
  */
-function nodeWithRoom(
+function nodesWithRoom(
   here: readonly NodeClass[],
   busy: ReadonlyMap<string, number>,
   keep: string | undefined,
   devices: number,
-): NodeClass {
+  stateful: boolean,
+): NodeClass[] {
   const room = (n: NodeClass) => n.slots * PLANNED_BUSY - (busy.get(n.nodeId) ?? 0);
   const kept = here.find((n) => n.nodeId === keep);
-  if (kept && room(kept) >= devices) return kept;
-  return here.find((n) => room(n) >= devices) ?? here.reduce((a, b) => (room(b) > room(a) ? b : a));
+  if (kept && room(kept) >= devices) return [kept];
+  const first = here.find((n) => room(n) >= devices);
+  if (first) return [first];
+  const roomiest = [...here].sort((a, b) => room(b) - room(a));
+  if (stateful) return roomiest.slice(0, 1);
+  for (let k = 2; k <= roomiest.length; k++)
+    if (room(roomiest[k - 1]!) >= devices / k) return roomiest.slice(0, k);
+  return roomiest;
 }
 
 /** Class ids of the live nodes, and the catalog with the cpu class's calibrated peaks where measured. */
@@ -264,33 +278,40 @@ export function planDeployment(input: PlanInput): PlanOutcome {
   raw.tasks.forEach((t, i) => {
     rawMs[t.id] = Object.fromEntries(raw.classes.map((c, j) => [c.id, raw.timeMs[i]![j]!]));
   });
-  // At a planned rate, what each node's ops keep busy so far (see roomiest).
+  // At a planned rate, what each node's ops keep busy so far (see nodesWithRoom).
   const busy = new Map<string, number>();
   const ops = rows.map((r, i): PlacedOp => {
     const p = best.placements[i]!;
     const keep = input.current?.[r.id];
     const here = nodes.filter((n) => n.classId === p.classId).sort((a, b) => a.load - b.load);
-    // The ranks of a split go to different nodes of their class where there are several: spreading
-    // them is what the split is for.
-    const shard = typeof r.attrs.shard === 'number' ? r.attrs.shard : undefined;
-    const node =
+    // The ranks of a split and the partitions of a search go to different nodes of their class where
+    // there are several: spreading them is what the split is for.
+    const spread = r.attrs.shard ?? r.attrs.partition;
+    const shard = typeof spread === 'number' ? spread : undefined;
+    const actorType = ACTOR_OF_OP[r.op] ?? operatorType(r.kind);
+    const actorId = actorIdOf(input.deployment, r.id);
+    const [node, ...more] =
       rate && shard === undefined
-        ? nodeWithRoom(here, busy, keep, p.devices)
-        : (here.find((n) => n.nodeId === keep) ?? here[(shard ?? 0) % here.length]!);
-    if (rate) busy.set(node.nodeId, (busy.get(node.nodeId) ?? 0) + p.devices);
+        ? nodesWithRoom(here, busy, keep, p.devices, r.attrs.pinned === true || STATEFUL.has(actorType))
+        : [here.find((n) => n.nodeId === keep) ?? here[(shard ?? 0) % here.length]!];
+    for (const n of [node!, ...more])
+      if (rate) busy.set(n.nodeId, (busy.get(n.nodeId) ?? 0) + p.devices / (1 + more.length));
     return {
       id: r.id,
       op: r.op,
       kind: r.kind,
       deps: [...r.deps],
       attrs: { ...r.attrs },
-      actorType: ACTOR_OF_OP[r.op] ?? operatorType(r.kind),
-      actorId: actorIdOf(input.deployment, r.id),
+      actorType,
+      actorId,
       classId: p.classId,
-      modelled: node.modelled,
-      node: node.nodeId,
+      modelled: node!.modelled,
+      node: node!.nodeId,
       estimatedMs: p.timeMs,
       usdPerRequest: p.cost,
+      ...(more.length > 0
+        ? { replicas: more.map((n, k) => ({ actorId: replicaActorId(actorId, k + 1), node: n.nodeId })) }
+        : {}),
     };
   });
   return {

@@ -134,3 +134,58 @@ test('a graph planned for a rate keeps what its ops keep busy within the live sl
     (e) => e instanceof AgentsError && e.code === 'DEPLOY_INVALID' && /rate_rps/.test(e.message),
   );
 });
+
+test('at a planned rate an op busier than one node may hold gets replicas on more nodes of its class, each under 80 % busy', () => {
+  const graph = readFileSync(new URL('../../ir/samples/tool-agent.llama3-8b.mlir', import.meta.url), 'utf8')
+    .replace(/max_tokens = \d+ : i64/, 'max_tokens = 64 : i64')
+    .replace('latency_ms = 350', 'latency_ms = 20');
+  const nodes: NodeClass[] = [
+    { nodeId: 'a', classId: 'cpu', modelled: false, load: 0, slots: 2 },
+    { nodeId: 'g1', classId: 'gaudi3', modelled: true, load: 0, slots: 1 },
+    { nodeId: 'g2', classId: 'gaudi3', modelled: true, load: 0, slots: 1 },
+  ];
+  const plan = (rps: number) =>
+    planDeployment({
+      deployment: 'd',
+      analysed: analyseGraph(
+        graph.replace('sla_ms = 5000 : i64,', `sla_ms = 5000 : i64, rate_rps = ${rps}.0 : f64,`),
+      ),
+      nodes,
+    });
+  // At 2 req/s decode keeps 0.56 of a slot busy: one node holds it.
+  assert.equal(plan(2).ops.find((o) => o.op === 'llm.decode')!.replicas, undefined);
+  const p = plan(4);
+  const decode = p.ops.find((o) => o.op === 'llm.decode')!;
+  assert.deepEqual(decode.replicas, [
+    { actorId: `${decode.actorId}-r1`, node: decode.node === 'g1' ? 'g2' : 'g1' },
+  ]);
+  // Each activation takes an equal share; no node's ops keep more than 80 % of its slots busy.
+  const busy = new Map<string, number>();
+  for (const o of p.ops) {
+    const all = [o.node, ...(o.replicas ?? []).map((r) => r.node)];
+    for (const n of all) busy.set(n, (busy.get(n) ?? 0) + (4 * o.estimatedMs) / 1000 / all.length);
+  }
+  for (const n of nodes)
+    assert.ok((busy.get(n.nodeId) ?? 0) <= 0.8 * n.slots + 1e-9, `${n.nodeId}: ${busy.get(n.nodeId)}`);
+});
+
+test('a stateful op (a vector search) is never replicated by a planned rate: it stays on one node', () => {
+  const rag = `"agent.graph"() ({
+  %q = "agent.input"() {name = "q"} : () -> !agent.json
+  %hits = "memory.vector_search"(%q) {dim = 4096 : i64, index = "docs", k = 5 : i64, n_vectors = 2000000 : i64} : (!agent.json) -> !agent.json
+  "agent.output"(%hits) {name = "a"} : (!agent.json) -> ()
+}) {rate_rps = 40.0 : f64, sla_ms = 5000 : i64, sym_name = "rag"} : () -> ()
+`;
+  const nodes: NodeClass[] = ['a', 'b', 'c'].map((nodeId) => ({
+    nodeId,
+    classId: 'cpu',
+    modelled: false,
+    load: 0,
+    slots: 4,
+  }));
+  const p = planDeployment({ deployment: 'r', analysed: analyseGraph(rag), nodes });
+  const search = p.ops.find((o) => o.op === 'memory.vector_search')!;
+  // It keeps more than one node's 3.2 slots busy, and still has no replica.
+  assert.ok((40 * search.estimatedMs) / 1000 > 3.2, `busy ${(40 * search.estimatedMs) / 1000}`);
+  assert.equal(search.replicas, undefined);
+});

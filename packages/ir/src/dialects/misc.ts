@@ -11,6 +11,7 @@ import {
   TEXT_OR_JSON,
 } from '../registry.js';
 import { TEXT_BYTES_PER_TOKEN } from '../sizes.js';
+import { checkPartitions, decomposeSearch } from './vector-partitions.js';
 
 const inBytes = (op: Op, ctx: DemandContext) => op.operands.reduce((n, v) => n + ctx.bytesOf(v), 0);
 const outBytes = (op: Op, ctx: DemandContext) => op.results.reduce((n, v) => n + ctx.bytesOf(v), 0);
@@ -87,7 +88,8 @@ export const memoryDialect: readonly OpSchema[] = [
   },
   {
     name: 'memory.vector_search',
-    summary: 'Top-k search of a query against `n_vectors` × `dim` stored embeddings',
+    summary:
+      'Top-k search of a query against `n_vectors` × `dim` stored embeddings; `partitions = P` splits the keys over P operators',
     operands: [ANY],
     results: [JSON_C],
     attrs: {
@@ -95,7 +97,10 @@ export const memoryDialect: readonly OpSchema[] = [
       n_vectors: { kind: 'int', required: true },
       dim: { kind: 'int', required: true },
       k: { kind: 'int', required: true },
+      partitions: { kind: 'int' },
+      partition: { kind: 'int' },
     },
+    verify: checkPartitions,
     demand: (op, ctx) => {
       const table = (intAttr(op.attrs, 'n_vectors') ?? 0) * (intAttr(op.attrs, 'dim') ?? 0);
       return {
@@ -105,6 +110,16 @@ export const memoryDialect: readonly OpSchema[] = [
         memoryBytes: 4 * table,
       };
     },
+    decompose: decomposeSearch,
+  },
+  {
+    name: 'memory.vector_merge',
+    summary: 'The k nearest of the top-k lists of a partitioned vector search (one operand per partition)',
+    operands: [JSON_C],
+    variadicOperands: JSON_C,
+    results: [JSON_C],
+    attrs: { k: { kind: 'int', required: true }, partitions: { kind: 'int', required: true } },
+    demand: io,
   },
 ];
 

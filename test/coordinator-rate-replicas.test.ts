@@ -1,0 +1,81 @@
+// A graph deployed for a rate (rate_rps) whose decode keeps more of its class busy than one node may
+// hold: the first plan gives decode a replica on the class's other node, the coordinator starts both
+// before the record names them, and callers spread requests over both. The nodes are in-process, on
+// a real nats-server; the gaudi3 devices are modelled, one slot each.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { GraphRunner } from '@stitch/agents';
+import {
+  type AgentCluster,
+  startAgentCluster,
+  TOOL_AGENT_REQUEST,
+  toolAgentGraph,
+} from './fixtures/operator-nodes.js';
+
+const CLUSTER = 'ratereplicas';
+process.env.STITCH_LLM_MAX_TOKENS = '4';
+// Decode of 64 tokens takes ≈280 ms on a modelled gaudi3: at 4 requests/s it keeps 1.1 slots busy,
+// more than the 80 % of one gaudi3:1 node a plan may fill. The search's latency is cut to 20 ms so
+// that the cpu class holds its share on any core count.
+const graph = toolAgentGraph((m) =>
+  m
+    .replace(/max_tokens = \d+ : i64/, 'max_tokens = 64 : i64')
+    .replace('latency_ms = 350', 'latency_ms = 20')
+    .replace('sla_ms = 5000 : i64,', 'sla_ms = 5000 : i64, rate_rps = 4.0 : f64,'),
+);
+
+let agents: AgentCluster;
+
+before(async () => {
+  agents = await startAgentCluster(CLUSTER, [
+    ['node-cpu', []],
+    ['node-gaudi3-a', ['gaudi3:1']],
+    ['node-gaudi3-b', ['gaudi3:1']],
+  ]);
+});
+
+after(() => agents?.close());
+
+test('an op busier than one node at the planned rate starts with a replica on another node, and both serve', async () => {
+  const d = await agents.coordinator.deploy(graph);
+  assert.ok(
+    d.notes.some((n) => n.startsWith('sized for 4 requests/s')),
+    d.notes.join('; '),
+  );
+  const decode = d.ops.find((o) => o.op === 'llm.decode')!;
+  assert.equal(decode.classId, 'gaudi3');
+  assert.equal(decode.replicas?.length, 1, JSON.stringify(decode));
+  const nodes = [decode.node, decode.replicas![0]!.node].sort();
+  assert.deepEqual(nodes, ['node-gaudi3-a', 'node-gaudi3-b']);
+  // No other op is busy enough to need one.
+  assert.deepEqual(
+    d.ops.filter((o) => o.replicas).map((o) => o.id),
+    [decode.id],
+  );
+  // Both activations run where the record says, before any caller asks.
+  for (const r of [{ actorId: decode.actorId, node: decode.node }, ...decode.replicas!]) {
+    const ins = await agents.client.inspectNode(r.node);
+    const a = ins?.actors.find((x) => x.type === decode.actorType && x.id === r.actorId);
+    assert.equal(a?.status, 'running', `${r.actorId} on ${r.node}`);
+  }
+  const before = await agents.memoryPuts();
+  const runner = new GraphRunner(agents.client, { timeoutMs: 60_000 });
+  const n = 16;
+  const results = await Promise.all(
+    Array.from({ length: n }, (_, i) => runner.run(d, `rr${i}`, TOOL_AGENT_REQUEST)),
+  );
+  assert.equal(results.length, n);
+  assert.equal(((await agents.memoryPuts()) - before) / 2, n, 'each request stored its answer once');
+  // Callers spread their concurrent asks over both activations.
+  const processed = await Promise.all(
+    [{ actorId: decode.actorId, node: decode.node }, ...decode.replicas!].map(async (r) => {
+      const ins = await agents.client.inspectNode(r.node);
+      return ins!.actors.find((x) => x.id === r.actorId)!.mailbox.processed;
+    }),
+  );
+  // Each activation's first message was its configure; the rest are the requests' decodes.
+  const runs = processed.map((p) => p - 1);
+  for (const r of runs) assert.ok(r > 0, `decode runs per activation: ${runs}`);
+  // At least one per request (a timed-out ask sent again is answered from the record, not run again).
+  assert.ok(runs[0]! + runs[1]! >= n, `${runs}`);
+});
