@@ -1,9 +1,11 @@
 // pnpm bench vector [--quick]: the vector-search operator's index (usearch HNSW) against exact
 // search on compiled kernels, on N vectors of 384 dimensions from 1 000 Gaussian clusters with
 // held-out queries. Both sides get the whole query batch and the same threads. One JSON line per
-// index setting.
+// index setting, then one for the same vectors partitioned by key (--partitions=P, default 3; as a
+// graph's `partitions = P` splits a search): each partition's index built and searched alone, the
+// partitions' top 10 merged.
 
-import { VectorIndex } from '@stitch/agents';
+import { type Neighbour, VectorIndex, vectorPartition } from '@stitch/agents';
 import { compileKernel, type Target } from '@stitch/compiler';
 import { type Kernel, KernelRuntime, probeHost } from '@stitch/kernels';
 import { gaussianClusters, recallAtK } from '../packages/agents/test/vector-data.js';
@@ -22,6 +24,7 @@ const K = 10;
 const THREADS = arg('threads', 2);
 const CHUNK = 10_000;
 const EFS = [64, 128, 256];
+const PARTITIONS = arg('partitions', 3);
 
 const emit = (o: Record<string, unknown>) =>
   process.stdout.write(`${JSON.stringify({ bench: 'vector', ...o })}\n`);
@@ -143,3 +146,54 @@ for (const ef of EFS) {
     gen_s: +genS.toFixed(1),
   });
 }
+
+/**
+ * The same vectors in PARTITIONS indexes, key k in partition vectorPartition(k, PARTITIONS), each
+ * built and searched on its own (ef 64); the answer per query is the 10 nearest of the partitions'
+ * lists. `build_s_max` / `search_s_max`: the slowest partition (partitions on separate nodes work at
+ * once); `_sum`: all of them one after another (the CPU a search costs the fleet).
+ */
+const rows = Array.from({ length: PARTITIONS }, () => [] as number[]);
+for (let k = 0; k < N; k++) rows[vectorPartition(k, PARTITIONS)]!.push(k);
+const builds: number[] = [];
+const searches: number[] = [];
+const lists: Neighbour[][][] = [];
+for (const keysOf of rows) {
+  t0 = performance.now();
+  const part = new VectorIndex({ dim: DIM, metric: 'ip', maxVectors: keysOf.length, threads: THREADS });
+  for (let i = 0; i < keysOf.length; i += 4096) {
+    const batch = keysOf.slice(i, i + 4096);
+    const vectors = new Float32Array(batch.length * DIM);
+    batch.forEach((k, j) => {
+      vectors.set(base.subarray(k * DIM, (k + 1) * DIM), j * DIM);
+    });
+    part.add(batch, vectors);
+  }
+  builds.push(seconds(t0));
+  part.search(queries.subarray(0, DIM), K);
+  t0 = performance.now();
+  lists.push(part.search(queries, K));
+  searches.push(seconds(t0));
+}
+const merged = Array.from({ length: Q }, (_, q) =>
+  lists
+    .flatMap((l) => l[q]!)
+    .sort((a, b) => a.distance - b.distance || a.key - b.key)
+    .slice(0, K)
+    .map((h) => h.key),
+);
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+emit({
+  index: `usearch-hnsw-M16-efc128-ef64-partitions${PARTITIONS}`,
+  vectors: N,
+  partitions: PARTITIONS,
+  partition_vectors: rows.map((r) => r.length),
+  queries: Q,
+  threads: THREADS,
+  build_s_max: +Math.max(...builds).toFixed(2),
+  build_s_sum: +sum(builds).toFixed(2),
+  qps_parallel: Math.round(Q / Math.max(...searches)),
+  qps_sum: Math.round(Q / sum(searches)),
+  exact_qps: +exactQps.toFixed(1),
+  recall_at_10: +recallAtK(merged, exact).toFixed(4),
+});
