@@ -191,4 +191,16 @@ test('a search with partitions = 3: each partition holds its keys on its own act
         e.message,
       ),
   );
+  // Keys that are not integers are refused before any routing, by the client and by the operator.
+  await assert.rejects(
+    insertVectors(client, parted, { rid: 'bad', keys: [1.5], vectors: vectors.subarray(0, TINY_LLAMA.dim) }),
+    (e: Error & { code?: string }) =>
+      e.code === 'VECTOR_INVALID' && /integers from 0 to 2\^53/.test(e.message),
+  );
+  await assert.rejects(
+    client
+      .ref({ type: searches[0]!.actorType, id: searches[0]!.actorId })
+      .ask({ type: 'insert', rid: 'bad', keys: ['7'], vectors: vectors.subarray(0, TINY_LLAMA.dim) }),
+    (e: Error) => /keys must be an array of integers from 0 to 2\^53/.test(e.message),
+  );
 });

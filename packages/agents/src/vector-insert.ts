@@ -2,7 +2,7 @@ import type { Cluster } from '@stitch/runtime';
 import type { Deployment } from './deployment.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import type { PlacedOp } from './placement.js';
-import { vectorPartition } from './vector-partitions.js';
+import { isVectorKey, vectorPartition } from './vector-partitions.js';
 
 /** The vector searches of a deployment that hold the index named `index` (all of them when it has one). */
 function searchesOf(d: Deployment, index: string | undefined): PlacedOp[] {
@@ -53,6 +53,8 @@ export async function insertVectors(
       AgentsErrorCode.VectorInvalid,
       `the searches of index ${String(ops[0]!.attrs.index)} in ${d.name} are partitioned differently; give them one partitions count`,
     );
+  if (!insert.keys.every(isVectorKey))
+    throw new AgentsError(AgentsErrorCode.VectorInvalid, 'keys must be integers from 0 to 2^53');
   const dim = insert.vectors.length / Math.max(1, insert.keys.length);
   if (!Number.isInteger(dim))
     throw new AgentsError(

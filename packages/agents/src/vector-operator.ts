@@ -6,7 +6,7 @@ import { validateOpConfig } from './op-config.js';
 import type { OpConfig, OpReply } from './ops.js';
 import { VECTOR_LIMITS, VectorIndex, type VectorMetric } from './vector-index.js';
 import { getIndexObject, putIndexObject } from './vector-objects.js';
-import { partialField, partitionIndexName, vectorPartition } from './vector-partitions.js';
+import { isVectorKey, partialField, partitionIndexName, vectorPartition } from './vector-partitions.js';
 
 /**
  * Bytes of vectors inserted since the index was last stored that the snapshot carries; past this
@@ -160,7 +160,8 @@ export const vectorOperator = defineActor({
     ) => {
       const { cfg, index } = configured(s, actx);
       if (s.seen.has(msg.rid)) return s.seen.get(msg.rid);
-      if (!Array.isArray(msg.keys)) fail('keys must be an array of integers');
+      if (!Array.isArray(msg.keys) || !msg.keys.every(isVectorKey))
+        fail('keys must be an array of integers from 0 to 2^53');
       const { partition, partitions } = partOf(cfg.attrs);
       const stray = msg.keys.find((k) => vectorPartition(k, partitions) !== partition);
       if (stray !== undefined)

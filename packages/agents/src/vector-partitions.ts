@@ -1,6 +1,9 @@
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import type { Neighbour } from './vector-index.js';
 
+/** Keys the index takes: integers from 0 to 2^53. */
+export const isVectorKey = (k: unknown): k is number => Number.isSafeInteger(k) && (k as number) >= 0;
+
 /**
  * The partition (0 … partitions − 1) that holds vector `key` in a search with `partitions = P`. A
  * hash of the key, not key mod P, so that keys in strides (every 4th, every 1 000th) still spread.
