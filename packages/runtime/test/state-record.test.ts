@@ -13,6 +13,7 @@ import { Guard } from '../src/guard.js';
 import { decode, encode } from '../src/wire/codec.js';
 import { jetStreamPublisher } from '../src/wire/js-publish.js';
 import type { Outcome } from '../src/wire/outcome.js';
+import { ManualClock } from './fixtures/manual-clock.js';
 
 const WINDOW = 200;
 
@@ -237,5 +238,24 @@ describe('state record', () => {
     await reader.load(written);
     assert.equal(reader.revision, written);
     await assert.rejects(new StateRecord(kv, key, WINDOW).load(written + 1), /below/);
+    // The waits between reads run on the record's clock (the host's): standing still, it reads once.
+    const clock = new ManualClock(0);
+    let settled = false;
+    const stale = new StateRecord(kv, key, WINDOW, undefined, undefined, undefined, clock)
+      .load(written + 1)
+      .finally(() => {
+        settled = true;
+      });
+    stale.catch(() => undefined);
+    const tick = () => new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 100 && clock.pending === 0; i++) await tick();
+    assert.equal(clock.pending, 1, 'one wait scheduled after the first read');
+    await tick();
+    assert.equal(settled, false);
+    for (let i = 0; i < 200 && !settled; i++) {
+      clock.advance(100);
+      await tick();
+    }
+    await assert.rejects(stale, /below/);
   });
 });

@@ -1,5 +1,5 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type { KV } from '@nats-io/kv';
+import { type Clock, sleep, systemClock } from '../clock.js';
 import { decode, encode } from '../wire/codec.js';
 import type { ImageBytes } from '../wire/image.js';
 import { type JetStreamPublisher, jetStreamPublisher } from '../wire/js-publish.js';
@@ -98,12 +98,14 @@ export class StateRecord {
   readonly #report: (err: unknown) => void;
   readonly #direct: DirectWrites | undefined;
   readonly #chunks: SnapshotChunks | undefined;
+  readonly #clock: Clock;
   #chunked = false;
 
   /**
    * `window`: how many of the latest keys stay remembered; `report` hears of blocks that failed to
    * write; `direct`, when given, publishes the record's updates itself (see JetStreamPublisher);
-   * `chunks`, when given, stores large snapshots (without it a snapshot must fit in the record).
+   * `chunks`, when given, stores large snapshots (without it a snapshot must fit in the record);
+   * `clock` times the waits before a read again.
    */
   constructor(
     kv: KV,
@@ -112,7 +114,9 @@ export class StateRecord {
     report: (err: unknown) => void = () => undefined,
     direct?: DirectWrites,
     chunks?: SnapshotChunks,
+    clock: Clock = systemClock,
   ) {
+    this.#clock = clock;
     this.#kv = kv;
     this.#key = key;
     this.#window = window;
@@ -137,7 +141,7 @@ export class StateRecord {
             subject: `$KV.${host.names.stateBucket}.${key}`,
           };
     const chunks = new SnapshotChunks(host.stateKv, host.jsm, host.names.stateBucket, key, report);
-    return new StateRecord(host.stateKv, key, window, report, direct, chunks);
+    return new StateRecord(host.stateKv, key, window, report, direct, chunks, host.clock);
   }
 
   /** The record's revision as this activation last read or wrote it (0: none stored). */
@@ -227,7 +231,7 @@ export class StateRecord {
       if ((e?.revision ?? 0) < atLeast) {
         if (attempt >= READ_ATTEMPTS)
           throw new Error(`${this.#key}'s record reads at revision ${e?.revision ?? 0}, below ${atLeast}`);
-        await delay(5 * attempt);
+        await sleep(this.#clock, 5 * attempt);
         continue;
       }
       if (!e) return undefined;
