@@ -90,13 +90,27 @@ describe('nats-server configs', () => {
       const dir = mkdtempSync(join(work, 'nats-'));
       const init = spawnSync(
         process.execPath,
-        [BIN, 'cluster', 'init', '--auth', dir, '--name', env.STITCH_CLUSTER!, '--nodes', 'h1,h2'],
+        [
+          BIN,
+          'cluster',
+          'init',
+          '--auth',
+          dir,
+          '--name',
+          env.STITCH_CLUSTER!,
+          '--nodes',
+          'h1,h2',
+          '--route-hosts',
+          '10.0.0.1,10.0.0.2,10.0.0.3',
+        ],
         { encoding: 'utf8', timeout: 60_000 },
       );
       assert.equal(init.status, 0, init.stderr);
       copyFileSync(join(DEPLOY, 'nats', conf), join(dir, 'nats.conf'));
-      // What stitch-nats.service gives the server: /etc/stitch/env and systemd's STATE_DIRECTORY.
+      // What stitch-nats.service gives the server: /etc/stitch/env, systemd's STATE_DIRECTORY and its
+      // working directory.
       const r = spawnSync('nats-server', ['-t', '-c', join(dir, 'nats.conf')], {
+        cwd: dir,
         encoding: 'utf8',
         timeout: 30_000,
         env: { ...process.env, ...env, STITCH_NATS_NAME: 'h1', STATE_DIRECTORY: join(dir, 'state') },
@@ -183,6 +197,19 @@ describe('Kubernetes manifests', () => {
       routes,
       [0, 1, 2].map((i) => `nats-route://stitch-nats-${i}.stitch-nats:6222`),
     );
+    // Every file cluster.conf names relative to its working directory is mounted there, from a Secret.
+    const nats = podSpec(set).containers[0]!;
+    assert.equal(nats.workingDir, '/etc/stitch');
+    const secrets = new Set(
+      (podSpec(set).volumes ?? []).filter((v) => 'secret' in v).map((v) => (v as { name: string }).name),
+    );
+    const conf = readFileSync(join(DEPLOY, 'nats/cluster.conf'), 'utf8');
+    const files = [...conf.matchAll(/_file: "\.\/([\w.-]+)"/g)].map((m) => m[1]!);
+    assert.deepEqual(files, ['route.pem', 'route-key.pem', 'route-ca.pem']);
+    for (const f of files) {
+      const mount = nats.volumeMounts?.find((m) => m.mountPath === `/etc/stitch/${f}`);
+      assert.ok(mount && secrets.has(mount.name) && mount.subPath === f, `${f} is mounted from a Secret`);
+    }
   });
 
   test('nodes and two coordinators run stitch with --actors and credentials, flags the CLI has', () => {

@@ -1,6 +1,6 @@
 // The README's multi-host walkthrough (Deployment → Several hosts, step by step), followed on three
-// network-namespace hosts: credentials from `stitch cluster init --auth`; on every host
-// deploy/nats/cluster.conf, the auth block, /etc/stitch/env from deploy/systemd/env.example with the
+// network-namespace hosts: credentials and route certificates from `stitch cluster init --auth
+// --route-hosts`; on every host deploy/nats/cluster.conf (routes under mutual TLS), the auth block, /etc/stitch/env from deploy/systemd/env.example with the
 // hosts' addresses, the sysctl file and stitch-nats.service; `stitch cluster init` as admin; node h1 and
 // the coordinator `main` on h1, node h2 and the `standby` coordinator on h2 (stitch-node@ and
 // stitch-coordinator@, their ExecStart as systemd expands it); `stitch serve --deploy` on h3, and one
@@ -58,6 +58,8 @@ test('the multi-host walkthrough: a 3-server cluster with auth, nodes, a coordin
         'h1,h2',
         '--coordinator-id',
         'main,standby',
+        '--route-hosts',
+        hosts.hosts.map((h) => h.ip).join(','),
       ],
       { cwd: ROOT, encoding: 'utf8', timeout: 60_000 },
     );
@@ -87,7 +89,13 @@ test('the multi-host walkthrough: a 3-server cluster with auth, nodes, a coordin
       installed[h.name] = install(
         join(work, h.name),
         h.name,
-        { 'nats.conf': join(DEPLOY, 'nats/cluster.conf'), 'auth.conf': join(auth, 'auth.conf') },
+        {
+          'nats.conf': join(DEPLOY, 'nats/cluster.conf'),
+          'auth.conf': join(auth, 'auth.conf'),
+          ...Object.fromEntries(
+            ['route.pem', 'route-key.pem', 'route-ca.pem'].map((f) => [f, join(auth, f)]),
+          ),
+        },
         env,
       );
       for (const [, key, value] of sysctl.matchAll(/^([\w.]+)\s*=\s*(\S+)$/gm))

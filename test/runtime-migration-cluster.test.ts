@@ -36,7 +36,7 @@ describe('live migration on a 3-server cluster', { skip: skipWithoutHosts() }, (
     ca = TestCa.make();
     rogueCa = TestCa.make();
     const certs = new Map(
-      ['h1', 'h2', 'h3'].map((h) => [h, ca.issue(h, 'both', [`IP:${hosts.host(h).ip}`])] as const),
+      ['h1', 'h2', 'h3'].map((h) => [h, ca.issue(h, 'both', [hosts.host(h).ip])] as const),
     );
     nats = await NatsCluster.start(hosts, {
       on: ['h1', 'h2', 'h3'],
@@ -94,7 +94,7 @@ describe('live migration on a 3-server cluster', { skip: skipWithoutHosts() }, (
   }
 
   test('a server whose route certificate another CA signed cannot join', async () => {
-    const rogue = rogueCa.issue('h4', 'both', [`IP:${hosts.host('h4').ip}`]);
+    const rogue = rogueCa.issue('h4', 'both', [hosts.host('h4').ip]);
     const conf = join(nats.dir, 'h4.conf');
     const routes = ['h1', 'h2', 'h3'].map((h) => `"nats-route://${hosts.host(h).ip}:6222"`);
     writeFileSync(

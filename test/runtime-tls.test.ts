@@ -34,7 +34,7 @@ interface Pki {
 /** A CA, a server certificate for localhost/127.0.0.1 and a client certificate, all signed by the CA. */
 function makePki(): Pki {
   const ca = TestCa.make();
-  const server = ca.issue('localhost', 'server', ['DNS:localhost', 'IP:127.0.0.1']);
+  const server = ca.issue('localhost', 'server', ['localhost', '127.0.0.1']);
   const client = ca.issue('stitch-test-client', 'client');
   return {
     authority: ca,

@@ -4,6 +4,13 @@ import { connectCluster, InvalidOptions, initCluster } from '@stitch/runtime';
 import type { Command } from 'commander';
 import { writeAuthDir } from '../auth-files.js';
 import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
+import { CertificateAuthority, isRouteHost } from '../pki.js';
+
+const list = (s: string) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 
 interface ClusterInitOptions extends ConnectionFlags {
   name: string;
@@ -12,7 +19,12 @@ interface ClusterInitOptions extends ConnectionFlags {
   nodes?: string;
   coordinatorId: string;
   replicas?: string;
+  routeHosts?: string;
 }
+
+/** How long the route CA and the route certificate `--route-hosts` makes stay valid. */
+const ROUTE_CA_DAYS = 3650;
+const ROUTE_CERT_DAYS = 825;
 
 export function registerCluster(program: Command): void {
   const cluster = program
@@ -45,6 +57,11 @@ export function registerCluster(program: Command): void {
     )
     .option('--nodes <ids>', 'with --auth: node ids, comma-separated, that get a credential each')
     .option(
+      '--route-hosts <hosts>',
+      "with --auth: every cluster server's route address (IP or DNS name, as in its routes), comma-separated: " +
+        'writes route-ca.pem, route.pem and route-key.pem (mutual TLS between the servers, as deploy/nats/cluster.conf expects) and keeps route-ca-key.pem',
+    )
+    .option(
       '--coordinator-id <ids>',
       'with --auth: id of the coordinator (stitch coordinator --id); comma-separated for standbys (coordinator-<id>.nk each)',
       'main',
@@ -52,16 +69,30 @@ export function registerCluster(program: Command): void {
     .action(async (opts: ClusterInitOptions) => {
       if (opts.nodes !== undefined && opts.auth === undefined)
         throw new InvalidOptions('--nodes goes with --auth: the node ids to make credentials for');
+      if (opts.routeHosts !== undefined && opts.auth === undefined)
+        throw new InvalidOptions(
+          '--route-hosts goes with --auth: the directory the route certificates go to',
+        );
+      const routeHosts = list(opts.routeHosts ?? '');
+      if (opts.routeHosts !== undefined && routeHosts.length === 0)
+        throw new InvalidOptions('--route-hosts names no host');
+      for (const h of routeHosts)
+        if (!isRouteHost(h))
+          throw new InvalidOptions(`--route-hosts: "${h}" is neither an IP address nor a DNS name`);
       if (opts.auth !== undefined) {
-        const nodes = (opts.nodes ?? '')
-          .split(',')
-          .map((n) => n.trim())
-          .filter(Boolean);
+        const nodes = list(opts.nodes ?? '');
         const { seeds, kernelKeys } = writeAuthDir(opts.auth, {
           name: opts.name,
           nodes,
           coordinatorId: opts.coordinatorId,
         });
+        if (routeHosts.length > 0) {
+          const ca = CertificateAuthority.openOrCreate(opts.auth, 'route-ca', ROUTE_CA_DAYS);
+          const route = ca.issue('route', 'both', routeHosts, ROUTE_CERT_DAYS);
+          process.stdout.write(
+            `wrote ${ca.certFile}, ${route.cert} and ${route.key} for ${routeHosts.join(', ')} (valid ${ROUTE_CERT_DAYS} days; ${ca.keyFile} issues them again)\n`,
+          );
+        }
         process.stdout.write(
           `wrote ${opts.auth}/auth.conf and ${Object.values(seeds).join(', ')}\n` +
             `and the kernel publisher key ${kernelKeys.privateKey} (nodes trust ${kernelKeys.publicKey} with --kernel-key)\n` +
