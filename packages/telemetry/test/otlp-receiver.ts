@@ -1,6 +1,8 @@
-// An OTLP/HTTP trace receiver for tests: takes the JSON protocol's POST /v1/traces and keeps the spans.
+// An OTLP/HTTP trace receiver for tests: takes POST /v1/traces in either encoding (protobuf, JSON) and
+// keeps the spans; `contentTypes` says which encodings arrived.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { decodeTraceRequest } from './otlp-protobuf.js';
 
 type AnyValue = {
   stringValue?: string;
@@ -29,6 +31,8 @@ export interface OtlpReceiver {
   /** The base endpoint, as OTEL_EXPORTER_OTLP_ENDPOINT takes it. */
   url: string;
   spans: ReceivedSpan[];
+  /** The content type of every export received. */
+  contentTypes: string[];
   /** Resolves once `found` holds for the spans received, or rejects after `timeoutMs`. */
   until(found: (spans: ReceivedSpan[]) => boolean, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -44,6 +48,7 @@ const record = (kvs: KeyValue[] | undefined) =>
 
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
+  const contentTypes: string[] = [];
   const waiters = new Set<() => void>();
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -53,7 +58,11 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
         res.writeHead(404).end();
         return;
       }
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      const type = req.headers['content-type'] ?? '';
+      contentTypes.push(type);
+      const raw = Buffer.concat(chunks);
+      const body =
+        type === 'application/x-protobuf' ? decodeTraceRequest(raw) : JSON.parse(raw.toString('utf8'));
       for (const rs of body.resourceSpans ?? []) {
         const resource = record(rs.resource?.attributes);
         for (const ss of rs.scopeSpans ?? [])
@@ -68,7 +77,9 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
               resource,
             });
       }
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      // An empty ExportTraceServiceResponse, in the encoding asked in.
+      if (type === 'application/x-protobuf') res.writeHead(200, { 'content-type': type }).end();
+      else res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
       for (const w of waiters) w();
     });
   });
@@ -77,6 +88,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   return {
     url: `http://127.0.0.1:${port}`,
     spans,
+    contentTypes,
     until(found, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
         const check = () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { connectCluster, defineActor, startEmbeddedNats } from '@stitch/runtime';
-import { observeCoordinator, observeNode, startTelemetry } from '../src/index.js';
+import { observeCoordinator, observeNode, startTelemetry, TelemetryConfigError } from '../src/index.js';
 import { freePort, startOtlpReceiver } from './otlp-receiver.js';
 
 const Echo = defineActor({ type: 'echo', handlers: { echo: (_s: unknown, m: { text: string }) => m.text } });
@@ -24,6 +24,9 @@ test('without an OTLP endpoint nothing is traced; with one an ask and its turn a
     assert.equal(await ref.ask({ type: 'echo', text: 'hi' }), 'hi');
     assert.equal(await ref.ask({ type: 'echo', text: 'kept' }, { mode: 'durable' }), 'kept');
     await telemetry.shutdown(); // flushes the batch
+    // OTLP's default encoding: protobuf.
+    assert.ok(receiver.contentTypes.length > 0);
+    assert.deepEqual(new Set(receiver.contentTypes), new Set(['application/x-protobuf']));
     const ask = receiver.spans.find((s) => s.name === 'ask echo' && s.attributes['stitch.actor.id'] === 'e1');
     assert.ok(ask, `an ask span in ${receiver.spans.map((s) => s.name)}`);
     assert.equal(ask.kind, 3);
@@ -138,5 +141,38 @@ test('the Prometheus endpoint serves the node and coordinator metrics', async ()
     assert.match(text, /stitch_device_slots\{[^}]*device="h100"[^}]*state="queued"[^}]*\} 4/);
   } finally {
     await telemetry.shutdown();
+  }
+});
+
+test('OTEL_EXPORTER_OTLP_PROTOCOL=http/json exports the same spans as JSON; a protocol it cannot speak is refused', async () => {
+  const receiver = await startOtlpReceiver();
+  const nats = await startEmbeddedNats();
+  process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url;
+  process.env.OTEL_EXPORTER_OTLP_PROTOCOL = 'http/json';
+  const telemetry = await startTelemetry({ serviceName: 'test', instanceId: 'json-1' });
+  const cluster = await connectCluster({ nats: nats.url, name: 'teljson', log: () => undefined });
+  try {
+    await cluster.startNode({ actors: [Echo] });
+    const ref = await cluster.spawn(Echo, { id: 'e3' });
+    assert.equal(await ref.ask({ type: 'echo', text: 'j' }), 'j');
+    await telemetry.shutdown();
+    assert.deepEqual(new Set(receiver.contentTypes), new Set(['application/json']));
+    const ask = receiver.spans.find((s) => s.name === 'ask echo' && s.attributes['stitch.actor.id'] === 'e3');
+    assert.ok(ask, `an ask span in ${receiver.spans.map((s) => s.name)}`);
+    assert.ok(receiver.spans.some((s) => s.name === 'handle echo' && s.parentSpanId === ask.spanId));
+    process.env.OTEL_EXPORTER_OTLP_PROTOCOL = 'grpc';
+    await assert.rejects(
+      startTelemetry({ serviceName: 'test' }),
+      (e: unknown) =>
+        e instanceof TelemetryConfigError &&
+        e.code === 'TELEMETRY_CONFIG' &&
+        /http\/protobuf/.test(e.message),
+    );
+  } finally {
+    delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+    delete process.env.OTEL_EXPORTER_OTLP_PROTOCOL;
+    await cluster.close();
+    await nats.stop();
+    await receiver.close();
   }
 });
