@@ -69,8 +69,6 @@ export interface CoordinatorMetrics {
   epoch: number;
 }
 
-/** Actor id of an op's replica `k` (1, 2, …); the op's own id stays the first activation's. */
-
 /** Whether any activation of `op` (its first or a replica) runs on node `nodeId`. */
 const runsOn = (op: PlacedOp, nodeId: string) => replicasOf(op).some((r) => r.node === nodeId);
 

@@ -173,7 +173,7 @@ function slotsByClass(nodes: readonly NodeClass[]): Record<string, number> {
   return slots;
 }
 
-/** The actor id of an op's k-th replica (k from 1; the first activation is `actorId` itself). */
+/** Actor id of an op's replica `k` (1, 2, …); the op's own id stays the first activation's. */
 export const replicaActorId = (actorId: string, k: number) => `${actorId.slice(0, 110)}-r${k}`;
 
 /**

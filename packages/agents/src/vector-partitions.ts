@@ -24,9 +24,11 @@ export function vectorPartition(key: number, partitions: number): number {
  */
 export function partitionIndexName(name: string, i: number, partitions: number): string {
   if (partitions <= 1) return name;
+  // The extension of the file's own name, not a dot in a directory above it.
+  const base = name.lastIndexOf('/') + 1;
   const dot = name.lastIndexOf('.');
   const tag = `.${i}-of-${partitions}`;
-  return dot > 0 ? `${name.slice(0, dot)}${tag}${name.slice(dot)}` : `${name}${tag}`;
+  return dot > base ? `${name.slice(0, dot)}${tag}${name.slice(dot)}` : `${name}${tag}`;
 }
 
 /** The field a partition's top-k travels in to the merge (each partition its own, so none overwrites another). */

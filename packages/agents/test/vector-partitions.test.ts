@@ -23,6 +23,8 @@ test('partitionIndexName puts i-of-P before the extension, or at the end of a na
   assert.equal(partitionIndexName('docs', 0, 2), 'docs.0-of-2');
   assert.equal(partitionIndexName('.hidden', 0, 2), '.hidden.0-of-2');
   assert.equal(partitionIndexName('docs.usearch', 0, 1), 'docs.usearch');
+  assert.equal(partitionIndexName('/data/v1.2/docs', 2, 3), '/data/v1.2/docs.2-of-3');
+  assert.equal(partitionIndexName('/data/v1.2/docs.usearch', 2, 3), '/data/v1.2/docs.2-of-3.usearch');
 });
 
 test('mergePartials keeps the k nearest of every partition, ties by key, and names a missing partition', () => {
