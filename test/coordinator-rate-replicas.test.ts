@@ -60,7 +60,7 @@ test('an op busier than one node at the planned rate starts with a replica on an
   }
   const before = await agents.memoryPuts();
   const runner = new GraphRunner(agents.client, { timeoutMs: 60_000 });
-  const n = 16;
+  const n = 12;
   const results = await Promise.all(
     Array.from({ length: n }, (_, i) => runner.run(d, `rr${i}`, TOOL_AGENT_REQUEST)),
   );
