@@ -84,7 +84,10 @@ export function registerCoordinator(program: Command): void {
           for (const n of d.notes.filter((x) => x.startsWith('sized for'))) say(`  ${n}`);
           for (const o of d.ops) {
             const device = o.modelled ? `virtual:${o.classId} (modelled)` : o.classId;
-            say(`  ${o.id.padEnd(18)} ${o.op.padEnd(16)} ${device.padEnd(26)} ${o.node}`);
+            // Replicas a planned rate started the op with run on further nodes of its class.
+            const more = (o.replicas ?? []).map((r) => r.node);
+            const nodes = more.length > 0 ? `${o.node} + ${more.join(', ')}` : o.node;
+            say(`  ${o.id.padEnd(18)} ${o.op.padEnd(16)} ${device.padEnd(26)} ${nodes}`);
           }
         }
         await stopped;
