@@ -294,8 +294,9 @@ export function planDeployment(input: PlanInput): PlanOutcome {
       rate && shard === undefined
         ? nodesWithRoom(here, busy, keep, p.devices, r.attrs.pinned === true || STATEFUL.has(actorType))
         : [here.find((n) => n.nodeId === keep) ?? here[(shard ?? 0) % here.length]!];
-    for (const n of [node!, ...more])
-      if (rate) busy.set(n.nodeId, (busy.get(n.nodeId) ?? 0) + p.devices / (1 + more.length));
+    if (rate)
+      for (const n of [node!, ...more])
+        busy.set(n.nodeId, (busy.get(n.nodeId) ?? 0) + p.devices / (1 + more.length));
     return {
       id: r.id,
       op: r.op,

@@ -57,6 +57,9 @@ const usearch = () => {
   return lib;
 };
 
+/** Keys the index takes: integers from 0 to 2^53. */
+export const isVectorKey = (k: unknown): k is number => Number.isSafeInteger(k) && (k as number) >= 0;
+
 /**
  * An approximate nearest-neighbour index (HNSW, usearch) of fixed dimension and bounded size, with
  * integer keys. Saved as usearch's own file format, which `load` and `fromBytes` read back.
@@ -118,8 +121,7 @@ export class VectorIndex {
         AgentsErrorCode.VectorIndexFull,
         `the index holds ${this.size} of at most ${this.maxVectors} vectors; ${n} more do not fit`,
       );
-    for (const k of keys)
-      if (!Number.isSafeInteger(k) || k < 0) fail(`key ${k} is not an integer from 0 to 2^53`);
+    for (const k of keys) if (!isVectorKey(k)) fail(`key ${k} is not an integer from 0 to 2^53`);
     for (const x of vectors) if (!Number.isFinite(x)) fail('vectors must hold finite numbers only');
     const big = BigUint64Array.from(keys, (k) => BigInt(k));
     if ((this.#index.contains(big) as boolean[]).some(Boolean))

@@ -2,7 +2,8 @@ import type { Cluster } from '@stitch/runtime';
 import type { Deployment } from './deployment.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import type { PlacedOp } from './placement.js';
-import { isVectorKey, vectorPartition } from './vector-partitions.js';
+import { isVectorKey } from './vector-index.js';
+import { partitionOf, vectorPartition } from './vector-partitions.js';
 
 /** The vector searches of a deployment that hold the index named `index` (all of them when it has one). */
 function searchesOf(d: Deployment, index: string | undefined): PlacedOp[] {
@@ -47,8 +48,8 @@ export async function insertVectors(
   options: { timeoutMs?: number } = {},
 ): Promise<{ partition: number; size: number }[]> {
   const ops = searchesOf(d, insert.index);
-  const count = Number(ops[0]!.attrs.partitions ?? 1);
-  if (ops.some((o) => Number(o.attrs.partitions ?? 1) !== count))
+  const count = partitionOf(ops[0]!.attrs).partitions;
+  if (ops.some((o) => partitionOf(o.attrs).partitions !== count))
     throw new AgentsError(
       AgentsErrorCode.VectorInvalid,
       `the searches of index ${String(ops[0]!.attrs.index)} in ${d.name} are partitioned differently; give them one partitions count`,
@@ -70,7 +71,7 @@ export async function insertVectors(
   });
   // Every search of the index holds a copy of its partitions: each gets the partition's rows.
   const asks = ops.flatMap((op) => {
-    const p = Number(op.attrs.partition ?? 0);
+    const p = partitionOf(op.attrs).partition;
     const rows = rowsOf.get(p);
     if (!rows) return [];
     const vectors = new Float32Array(rows.length * dim);

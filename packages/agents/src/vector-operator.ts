@@ -4,9 +4,9 @@ import { AgentsError, AgentsErrorCode } from './errors.js';
 import { fileInDir } from './file-in-dir.js';
 import { validateOpConfig } from './op-config.js';
 import type { OpConfig, OpReply } from './ops.js';
-import { VECTOR_LIMITS, VectorIndex, type VectorMetric } from './vector-index.js';
+import { isVectorKey, VECTOR_LIMITS, VectorIndex, type VectorMetric } from './vector-index.js';
 import { getIndexObject, putIndexObject } from './vector-objects.js';
-import { isVectorKey, partialField, partitionIndexName, vectorPartition } from './vector-partitions.js';
+import { partialField, partitionIndexName, partitionOf, vectorPartition } from './vector-partitions.js';
 
 /**
  * Bytes of vectors inserted since the index was last stored that the snapshot carries; past this
@@ -58,7 +58,7 @@ export const VECTOR_DIR_ENV = 'STITCH_VECTOR_DIR';
  * STITCH_VECTOR_DIR when that file exists; none: the index starts empty and is filled by inserts.
  */
 function indexPath(attrs: OpConfig['attrs']): string | undefined {
-  const { partition, partitions } = partOf(attrs);
+  const { partition, partitions } = partitionOf(attrs);
   if (typeof attrs.index_path === 'string')
     return partitionIndexName(attrs.index_path, partition, partitions);
   const dir = process.env[VECTOR_DIR_ENV];
@@ -66,11 +66,6 @@ function indexPath(attrs: OpConfig['attrs']): string | undefined {
   const name = partitionIndexName(attrs.index, partition, partitions);
   const path = fileInDir(dir, name, VECTOR_DIR_ENV, 'index');
   return existsSync(path) ? path : undefined;
-}
-
-/** Which share of the keys this search holds: partition `partition` of `partitions` (0 of 1: all). */
-function partOf(attrs: OpConfig['attrs']): { partition: number; partitions: number } {
-  return { partition: num(attrs.partition) ?? 0, partitions: num(attrs.partitions) ?? 1 };
 }
 
 function vectorsOf(raw: unknown, dim: number, what: string): Float32Array {
@@ -131,7 +126,8 @@ function remember(s: VectorState, rid: string, reply: unknown): void {
  * `op-vector`: a vector-search operator holding a usearch HNSW index. `configure` builds it (empty,
  * or from attrs `index_path`), `insert` adds vectors at run time, `run` answers `ctx.embedding` with
  * the attrs `k` nearest. A partition of a partitioned search (attrs `partition`, `partitions`) holds
- * the keys vectorPartition assigns it, loads its own file (partitionIndexName) and refuses other keys. It migrates: the snapshot names the index's file or object-store object and
+ * the keys vectorPartition assigns it, loads its own file (partitionIndexName) and refuses other
+ * keys. It migrates: the snapshot names the index's file or object-store object and
  * carries the inserts made since, which restore re-applies.
  */
 export const vectorOperator = defineActor({
@@ -162,7 +158,7 @@ export const vectorOperator = defineActor({
       if (s.seen.has(msg.rid)) return s.seen.get(msg.rid);
       if (!Array.isArray(msg.keys) || !msg.keys.every(isVectorKey))
         fail('keys must be an array of integers from 0 to 2^53');
-      const { partition, partitions } = partOf(cfg.attrs);
+      const { partition, partitions } = partitionOf(cfg.attrs);
       const stray = msg.keys.find((k) => vectorPartition(k, partitions) !== partition);
       if (stray !== undefined)
         fail(
@@ -189,7 +185,7 @@ export const vectorOperator = defineActor({
       const [neighbours] = index.search(query, num(cfg.attrs.k) ?? 10);
       // The query vector stays here: later ops read the neighbours (a partition's, the merge).
       const { embedding: _, ...rest } = msg.ctx;
-      const { partition, partitions } = partOf(cfg.attrs);
+      const { partition, partitions } = partitionOf(cfg.attrs);
       const computeMs = performance.now() - t0;
       const reply: OpReply = {
         out: { ...rest, [partitions > 1 ? partialField(partition) : 'neighbours']: neighbours },

@@ -1,8 +1,14 @@
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import type { Neighbour } from './vector-index.js';
 
-/** Keys the index takes: integers from 0 to 2^53. */
-export const isVectorKey = (k: unknown): k is number => Number.isSafeInteger(k) && (k as number) >= 0;
+/** Which share of the keys a search holds (its attrs): partition `partition` of `partitions` (0 of 1: all). */
+export function partitionOf(attrs: Record<string, string | number | boolean>): {
+  partition: number;
+  partitions: number;
+} {
+  const int = (v: unknown, fallback: number) => (typeof v === 'number' ? v : fallback);
+  return { partition: int(attrs.partition, 0), partitions: int(attrs.partitions, 1) };
+}
 
 /**
  * The partition (0 … partitions − 1) that holds vector `key` in a search with `partitions = P`. A

@@ -1,6 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { type ConnectOptions, InvalidOptions } from '@stitch/runtime';
 import { type Command, Option } from 'commander';
+import { commaList } from './comma-list.js';
 
 /** The NATS connection flags as commander parses them (the same on every command that connects). */
 export interface ConnectionFlags {
@@ -117,10 +118,7 @@ export function connectionFromFlags(
       );
     return {};
   }
-  const urls = flags.nats
-    .split(',')
-    .map((u) => u.trim())
-    .filter(Boolean);
+  const urls = commaList(flags.nats);
   if (urls.length === 0) throw new InvalidOptions('--nats needs at least one server URL');
   return {
     nats: urls,

@@ -104,8 +104,9 @@ function ratioSampling(): { sampler: Sampler; ratio: number } | undefined {
 
 /**
  * Sets up OpenTelemetry for this process. Tracing exports over OTLP/HTTP (protobuf, or JSON: see
- * traceExporter) only when an endpoint is configured, sampled as OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG say (default: parent-based,
- * always on); it then turns on the spans of @stitch/runtime. Metrics are served for Prometheus when
+ * traceExporter) only when an endpoint is configured, sampled as OTEL_TRACES_SAMPLER /
+ * OTEL_TRACES_SAMPLER_ARG say (default: parent-based, always on); it then turns on the spans of
+ * @stitch/runtime. Metrics are served for Prometheus when
  * `metricsPort` is given, from the global meter provider (see observeNode, observeCoordinator).
  */
 export async function startTelemetry(options: TelemetryOptions): Promise<Telemetry> {

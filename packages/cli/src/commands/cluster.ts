@@ -3,14 +3,9 @@ import { kernelStoreName } from '@stitch/compiler';
 import { connectCluster, InvalidOptions, initCluster } from '@stitch/runtime';
 import type { Command } from 'commander';
 import { writeAuthDir } from '../auth-files.js';
+import { commaList } from '../comma-list.js';
 import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
 import { CertificateAuthority, isRouteHost } from '../pki.js';
-
-const list = (s: string) =>
-  s
-    .split(',')
-    .map((x) => x.trim())
-    .filter(Boolean);
 
 interface ClusterInitOptions extends ConnectionFlags {
   name: string;
@@ -73,14 +68,14 @@ export function registerCluster(program: Command): void {
         throw new InvalidOptions(
           '--route-hosts goes with --auth: the directory the route certificates go to',
         );
-      const routeHosts = list(opts.routeHosts ?? '');
+      const routeHosts = commaList(opts.routeHosts ?? '');
       if (opts.routeHosts !== undefined && routeHosts.length === 0)
         throw new InvalidOptions('--route-hosts names no host');
       for (const h of routeHosts)
         if (!isRouteHost(h))
           throw new InvalidOptions(`--route-hosts: "${h}" is neither an IP address nor a DNS name`);
       if (opts.auth !== undefined) {
-        const nodes = list(opts.nodes ?? '');
+        const nodes = commaList(opts.nodes ?? '');
         const { seeds, kernelKeys } = writeAuthDir(opts.auth, {
           name: opts.name,
           nodes,

@@ -10,22 +10,14 @@ import type { Guard } from '../guard.js';
 export class ConsumerLeaders {
   readonly #listeners = new Map<string, () => void>();
   readonly #sub: Subscription;
-  /** Elections seen for a watched consumer, and advisories for consumers nobody here watches. */
-  elections = 0;
-  ignored = 0;
 
   constructor(nc: NatsConnection, stream: string, guard: Guard) {
     const prefix = `$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.${stream}.`;
     this.#sub = nc.subscribe(`${prefix}*`, {
       callback: guard.callback('consumer leader advisory', (m: Msg) => {
-        // The subject names the consumer; the payload adds nothing a watcher needs.
-        const listener = this.#listeners.get(m.subject.slice(prefix.length));
-        if (!listener) {
-          this.ignored++;
-          return;
-        }
-        this.elections++;
-        listener();
+        // The subject names the consumer (one nobody here watches is ignored); the payload adds
+        // nothing a watcher needs.
+        this.#listeners.get(m.subject.slice(prefix.length))?.();
       }),
     });
   }
