@@ -29,7 +29,7 @@ test('lost, duplicated, failed and applied-but-unacknowledged come from the coun
       { a: 1, c: 1, e: 1 },
       { c: 1, d: 1 },
     ],
-    { faultAt: 1000, slowMs: 100 },
+    { faultAt: 1000, timeoutMs: 2000, slowMs: 100 },
   );
   assert.deepEqual(
     [r.sent, r.succeeded, r.failed, r.lost, r.duplicated, r.applied_unacknowledged, r.retried],
@@ -51,6 +51,7 @@ test('recovery runs from the fault to the last disrupted answer; the heal has it
   const r = summarize('t', records, [Object.fromEntries(records.map((x) => [x.key, 1]))], {
     faultAt: fault,
     healAt: heal,
+    timeoutMs: 2000,
     slowMs: 1000,
   });
   assert.equal(r.recovery_s, 3);
@@ -58,8 +59,29 @@ test('recovery runs from the fault to the last disrupted answer; the heal has it
   assert.equal(r.p50_ms_before, 10);
   // During: slow (2500 ms) and fine (50 ms), sent between fault and heal.
   assert.equal(r.p99_ms_during, 2500);
-  const calm = summarize('t', [req('x', 11_000, 11_020)], [{ x: 1 }], { faultAt: fault, slowMs: 1000 });
+  const calm = summarize('t', [req('x', 11_000, 11_020)], [{ x: 1 }], {
+    faultAt: fault,
+    timeoutMs: 2000,
+    slowMs: 1000,
+  });
   assert.equal(calm.recovery_s, 0);
+});
+
+test('by default an answer is slow past 5 × the steady p99 before the fault, within 100 ms … the ask timeout', () => {
+  const fault = 10_000;
+  // The first half of the run (a warm-up, 400 ms answers) is not the steady state; the second is (20 ms).
+  const warm = Array.from({ length: 10 }, (_, i) => req(`w${i}`, i * 500, i * 500 + 400));
+  const steady = Array.from({ length: 10 }, (_, i) => req(`s${i}`, 5_000 + i * 500, 5_000 + i * 500 + 20));
+  const late = [req('held', 10_100, 10_700), req('ok', 10_200, 10_290)];
+  const records = [...warm, ...steady, ...late];
+  const applied = [Object.fromEntries(records.map((x) => [x.key, 1]))];
+  const r = summarize('t', records, applied, { faultAt: fault, timeoutMs: 2000 });
+  assert.equal(r.slow_ms, 100);
+  // held (600 ms) was slowed by the fault; ok (90 ms) was not.
+  assert.equal(r.recovery_s, 0.7);
+  const slowSteady = records.map((x) => (x.key.startsWith('s') ? { ...x, done: x.sent + 300 } : x));
+  assert.equal(summarize('t', slowSteady, applied, { faultAt: fault, timeoutMs: 2000 }).slow_ms, 1500);
+  assert.equal(summarize('t', slowSteady, applied, { faultAt: fault, timeoutMs: 1000 }).slow_ms, 1000);
 });
 
 test('percentile is nearest-rank', () => {

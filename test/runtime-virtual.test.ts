@@ -19,7 +19,7 @@ import {
   Timeout,
 } from '@stitch/runtime';
 import { decode, encode, names } from '@stitch/runtime/internal';
-import { Cart, Counter } from './fixtures/runtime-actors.js';
+import { Cart, Counter, Stall } from './fixtures/runtime-actors.js';
 import { type NodeProc, startNode, stopAll } from './fixtures/runtime-procs.js';
 
 const quiet = () => undefined;
@@ -122,6 +122,59 @@ describe('virtual actors (cluster.get)', () => {
     const seen = await ref.inspect();
     assert.equal(seen.nodeId, survivor);
     assert.equal(seen.epoch, afterKill.epoch);
+  });
+
+  test('a durable ask to an actor whose node was killed is answered by a take-over, not at its timeout', async () => {
+    const CLUSTER = 'v-gone';
+    const procs = new Map<string, NodeProc>();
+    for (const id of ['vg-a', 'vg-b'])
+      procs.set(id, await startNode({ nats: nats.url, cluster: CLUSTER, nodeId: id }));
+    // With a minute to wait, an ask that relied on its timeout to find the node dead would not be answered below.
+    const c = await client(CLUSTER, { askTimeoutMs: 60_000 });
+    const ref = c.get(Counter, 'g1');
+    assert.equal(await ref.ask({ type: 'add', by: 5 }, { mode: 'durable' }), 5);
+    const first = await c.locate(ref);
+    assert.ok(first, 'the actor is located');
+    const owner = procs.get(first.node)!;
+    const survivor = [...procs.keys()].find((id) => id !== first.node)!;
+    owner.child.kill('SIGKILL');
+    assert.equal(await owner.exited, 'SIGKILL');
+    await waitGone(CLUSTER, owner.nodeId);
+    assert.deepEqual(await c.locate(ref), first, 'the directory still names the dead node');
+
+    const give = new AbortController();
+    const late = delay(20_000, 'not answered in 20 s', { signal: give.signal }).catch(() => 'cancelled');
+    const answer = ref.ask({ type: 'add', by: 1 }, { mode: 'durable' });
+    assert.equal(await Promise.race([answer, late]), 6);
+    give.abort();
+    assert.equal(c.metrics().takeOversOfGoneNodes, 1);
+    const now = await c.locate(ref);
+    assert.equal(now?.node, survivor);
+    assert.ok(now.epoch > first.epoch, `epoch ${now.epoch} after ${first.epoch}`);
+    assert.equal(await ref.ask({ type: 'get' }), 6, 'applied once');
+  });
+
+  test('a durable message its killed node took and never acknowledged is run by the take-over, not after ack_wait', async () => {
+    const CLUSTER = 'v-unacked';
+    const procs = new Map<string, NodeProc>();
+    for (const id of ['vu-a', 'vu-b'])
+      procs.set(id, await startNode({ nats: nats.url, cluster: CLUSTER, nodeId: id }));
+    const c = await client(CLUSTER, { askTimeoutMs: 60_000 });
+    const ref = c.get(Stall, 's1');
+    const first = await ref.ask({ type: 'hold', onNode: 'none', ms: 0 }, { mode: 'durable' });
+    const owner = procs.get(first)!;
+    const survivor = [...procs.keys()].find((id) => id !== first)!;
+    // Taken by the owner, which holds it (ack_wait is a minute) until it is killed.
+    const answer = ref.ask({ type: 'hold', onNode: first, ms: 120_000 }, { mode: 'durable' });
+    await waitFor(async () => ((await ref.inspect()).durable.delivered >= 2 ? true : undefined), 10_000);
+    owner.child.kill('SIGKILL');
+    assert.equal(await owner.exited, 'SIGKILL');
+
+    const give = new AbortController();
+    const late = delay(20_000, 'not answered in 20 s', { signal: give.signal }).catch(() => 'cancelled');
+    assert.equal(await Promise.race([answer, late]), survivor);
+    give.abort();
+    assert.equal(await ref.ask({ type: 'runs' }), 2, 'each message ran once where it counted');
   });
 
   test('a fast-mode actor with persist survives kill -9 of its node: every saved message comes back', async () => {

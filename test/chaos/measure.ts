@@ -20,8 +20,14 @@ export interface ScenarioTimes {
   faultAt: number;
   /** When it was healed; undefined when the scenario does not heal it. */
   healAt?: number;
-  /** A first attempt slower than this counts as a disruption (the client's ask timeout). */
-  slowMs: number;
+  /** The client's ask timeout: a request sent this long before the fault may have been in flight. */
+  timeoutMs: number;
+  /**
+   * A first attempt slower than this counts as a disruption. Default: 5 × the p99 latency of the
+   * requests sent in the half of the run before the fault closest to it, at least 100 ms and at most
+   * the ask timeout — a request that slow was held up by the fault, not by the steady state.
+   */
+  slowMs?: number;
 }
 
 export interface ScenarioResult {
@@ -33,13 +39,18 @@ export interface ScenarioResult {
   lost: number;
   /** Applications beyond the first, over all keys (counters), or answers saying more than one. */
   duplicated: number;
-  /** From the fault until the last request disrupted by it (sent before the heal) was answered. */
+  /**
+   * From the fault until the last request disrupted by it (sent before the heal) was answered:
+   * disrupted = failed, retried, or slower than `slow_ms`.
+   */
   recovery_s: number;
   /** Same, from the heal, for requests sent after it. */
   recovery_after_heal_s: number;
   /** p99 latency of the requests sent between the fault and the heal (retries included). */
   p99_ms_during: number;
   p50_ms_before: number;
+  /** The latency above which a first answer counted as disrupted (ScenarioTimes.slowMs). */
+  slow_ms: number;
   /** Requests that needed more than one ask. */
   retried: number;
   /** Given up by the client but applied anyway: not lost, the caller just never heard. */
@@ -53,6 +64,18 @@ export function percentile(values: number[], p: number): number {
 }
 
 const disrupted = (r: RequestRecord, slowMs: number) => !r.ok || r.attempts > 1 || r.done - r.sent > slowMs;
+
+/** See ScenarioTimes.slowMs. */
+function steadySlowMs(records: RequestRecord[], t: ScenarioTimes): number {
+  const first = Math.min(...records.map((r) => r.sent));
+  const from = t.faultAt - (t.faultAt - first) / 2;
+  const steady = records.filter((r) => r.ok && r.attempts === 1 && r.sent >= from && r.sent < t.faultAt);
+  const p99 = percentile(
+    steady.map((r) => r.done - r.sent),
+    99,
+  );
+  return Math.min(t.timeoutMs, Math.max(100, 5 * p99));
+}
 
 /** Seconds from `from` until the last disrupted request of `rs` was done; 0 when none was. */
 function recoveryOf(rs: RequestRecord[], from: number, slowMs: number): number {
@@ -84,7 +107,8 @@ export function summarize(
   // An answer above 1 that the counters do not show (they would, unless state went back) is a duplicate too.
   const answeredTwice = ok.filter((r) => (r.reply ?? 1) > 1 && (times.get(r.key) ?? 0) <= 1).length;
   const healAt = t.healAt ?? Number.POSITIVE_INFINITY;
-  const faultWindow = records.filter((r) => r.sent >= t.faultAt - t.slowMs && r.sent < healAt);
+  const slowMs = t.slowMs ?? steadySlowMs(records, t);
+  const faultWindow = records.filter((r) => r.sent >= t.faultAt - t.timeoutMs && r.sent < healAt);
   const healWindow = records.filter((r) => r.sent >= healAt);
   const during = ok.filter((r) => r.sent >= t.faultAt && r.sent < healAt).map((r) => r.done - r.sent);
   const before = ok.filter((r) => r.sent < t.faultAt).map((r) => r.done - r.sent);
@@ -95,10 +119,11 @@ export function summarize(
     failed: records.length - ok.length,
     lost,
     duplicated: duplicated + answeredTwice,
-    recovery_s: recoveryOf(faultWindow, t.faultAt, t.slowMs),
-    recovery_after_heal_s: t.healAt === undefined ? 0 : recoveryOf(healWindow, t.healAt, t.slowMs),
+    recovery_s: recoveryOf(faultWindow, t.faultAt, slowMs),
+    recovery_after_heal_s: t.healAt === undefined ? 0 : recoveryOf(healWindow, t.healAt, slowMs),
     p99_ms_during: Math.round(percentile(during, 99)),
     p50_ms_before: Math.round(percentile(before, 50)),
+    slow_ms: Math.round(slowMs),
     retried: records.filter((r) => r.attempts > 1).length,
     applied_unacknowledged: records.filter((r) => !r.ok && (times.get(r.key) ?? 0) > 0).length,
   };

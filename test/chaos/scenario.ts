@@ -48,8 +48,10 @@ export interface Scenario {
   what: string;
   /** Routes through the impairment proxies. */
   proxied?: boolean;
-  /** The client's ask timeout here (a slower first answer counts as disrupted). */
+  /** The client's ask timeout here. */
   timeoutMs?: number;
+  /** A first answer slower than this counts as disrupted (default: from the steady state, see measure.ts). */
+  slowMs?: number;
   /** The nodes host the agent operators too (for a coordinator's deployment). */
   operators?: boolean;
   /** Runs once the nodes serve, before the load starts. */
@@ -178,7 +180,12 @@ export async function runScenario(
     };
     if (keepDir) writeFileSync(join(keepDir, `${s.name}.json`), JSON.stringify({ ...out, faultAt, healAt }));
     result = {
-      ...summarize(s.name, out.records, out.applied, { faultAt, healAt, slowMs: timeoutMs }),
+      ...summarize(s.name, out.records, out.applied, {
+        faultAt,
+        healAt,
+        timeoutMs,
+        ...(s.slowMs ? { slowMs: s.slowMs } : {}),
+      }),
       ...world.report,
     };
     errors = out.errors;

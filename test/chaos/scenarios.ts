@@ -215,6 +215,8 @@ export const SCENARIOS: Scenario[] = [
     what: '100 ms ± 20 ms one way on every route between hosts (userspace proxy), then removed',
     proxied: true,
     timeoutMs: 5000,
+    // The fault is the latency itself: every answer is slower while it lasts; what counts is that none times out.
+    slowMs: 5000,
     fault: async (w) => w.nats.impair({ delayMs: 100, jitterMs: 20 }),
     heal: async (w) => w.nats.impair({}),
   },

@@ -28,7 +28,7 @@ import { coreMsg, inboxPrefixOf } from '../wire/nats-internals.js';
 import { failure, type Outcome } from '../wire/outcome.js';
 import { checkWireVersion } from '../wire/version.js';
 import type { ActorInspection, ActorRef, AnyActorDefinition } from './definition.js';
-import { DurableInbox } from './durable-inbox.js';
+import { type ConsumerStart, DurableInbox } from './durable-inbox.js';
 import type { Host } from './host.js';
 import { FastInbound } from './inbound.js';
 import { Mailbox } from './mailbox.js';
@@ -224,11 +224,12 @@ export class Activation {
     if (hold) {
       // A migration's target owns the actor already (the directory moved): fast-mode callers wait on
       // nothing but the subscription, and a consumer that cannot start now is tried again.
-      this.#consumeDurable(true).catch((err) => this.#retryConsume(err, 0));
+      this.#consumeDurable('fresh').catch((err) => this.#retryConsume(err, 0));
       return;
     }
     try {
-      await this.#consumeDurable();
+      // This activation follows one that may have died with messages sent to it and not acknowledged.
+      await this.#consumeDurable('adopt');
     } catch (err) {
       this.#status = 'stopped';
       this.#sub.unsubscribe();
@@ -237,8 +238,8 @@ export class Activation {
     }
   }
 
-  async #consumeDurable(fresh = false): Promise<void> {
-    const created = (fresh && this.#freshConsumer) || this.#createConsumer(fresh);
+  async #consumeDurable(start: ConsumerStart = 'reuse'): Promise<void> {
+    const created = (start === 'fresh' && this.#freshConsumer) || this.#createConsumer(start);
     this.#freshConsumer = undefined;
     await this.#durable.consume(
       this.def.type,
@@ -260,9 +261,9 @@ export class Activation {
     return Math.max(1, Math.floor(this.#mailbox.capacity / 2));
   }
 
-  #createConsumer(fresh: boolean): Promise<ConsumerInfo | undefined> {
+  #createConsumer(start: ConsumerStart): Promise<ConsumerInfo | undefined> {
     const { ackWaitMs } = this.#options.durable;
-    return this.#durable.create(this.def.type, this.id, ackWaitMs, this.#consumerCapacity(), fresh);
+    return this.#durable.create(this.def.type, this.id, ackWaitMs, this.#consumerCapacity(), start);
   }
 
   /**
@@ -272,7 +273,7 @@ export class Activation {
    */
   prepareConsumer(): Promise<unknown> {
     this.#hadDurable = true;
-    this.#freshConsumer = this.#createConsumer(true);
+    this.#freshConsumer = this.#createConsumer('fresh');
     return this.#freshConsumer;
   }
 

@@ -31,6 +31,9 @@ const COMMIT_BATCH = 64;
 const WAITERS_PER_KEY = 64;
 const WAITED_KEYS = 1024;
 
+/** What `create` does with a consumer that exists (see there). */
+export type ConsumerStart = 'reuse' | 'fresh' | 'adopt';
+
 interface Applied {
   m: JsMsg;
   reply: string | undefined;
@@ -86,31 +89,38 @@ export class DurableInbox {
   /**
    * Creates the actor's durable consumer where missing; resolves with its info, or undefined when the
    * server would not say (one with another config exists: consume() reads it). At most `capacity`
-   * messages are unacknowledged at once.
+   * messages are unacknowledged at once. `start` says what becomes of an existing one: `reuse` it;
+   * make it `fresh` (a migration's target); `adopt` it from an activation that is gone, made afresh
+   * when that one left messages unacknowledged.
    */
   async create(
     type: string,
     id: string,
     ackWaitMs: number,
     capacity: number,
-    fresh = false,
+    start: ConsumerStart = 'reuse',
   ): Promise<ConsumerInfo | undefined> {
     const { jsm, names } = this.host;
     const name = names.consumer(type, id);
-    // A migration's target: messages the server had sent to the source's last pull, which arrived
-    // after it stopped reading, would wait out ack_wait. A new consumer on the work-queue stream starts
-    // from every message not acknowledged yet; one applied but not acked is found in the record.
-    if (fresh) await jsm.consumers.delete(names.stream, name).catch(() => undefined);
-    return jsm.consumers
-      .add(names.stream, {
-        durable_name: name,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        filter_subject: names.durable(type, id),
-        ack_wait: nanos(ackWaitMs),
-        max_ack_pending: capacity,
-      })
-      .catch(() => undefined);
+    const add = () =>
+      jsm.consumers
+        .add(names.stream, {
+          durable_name: name,
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.All,
+          filter_subject: names.durable(type, id),
+          ack_wait: nanos(ackWaitMs),
+          max_ack_pending: capacity,
+        })
+        .catch(() => undefined);
+    // Messages the server had sent to an earlier reader's pull, which it never acknowledged (it stopped
+    // reading, or died), would wait out ack_wait. A new consumer on the work-queue stream starts from
+    // every message not acknowledged yet; one applied but not acked is found in the record.
+    if (start === 'fresh') await jsm.consumers.delete(names.stream, name).catch(() => undefined);
+    const info = await add();
+    if (start !== 'adopt' || !info || info.num_ack_pending === 0) return info;
+    await jsm.consumers.delete(names.stream, name).catch(() => undefined);
+    return add();
   }
 
   /** Reads the consumer `created` made (see create) and hands each message to `deliver`. */

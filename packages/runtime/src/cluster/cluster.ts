@@ -13,7 +13,7 @@ import {
 import { BadMessage, ClusterClosed, InvalidOptions } from '../errors.js';
 import type { MigrationReport } from '../migration/outgoing.js';
 import { type CapabilityRecord, isCapabilityRecord } from '../node/capabilities.js';
-import { queryNode } from '../node/holder.js';
+import { isHeldElsewhere, queryNode } from '../node/holder.js';
 import { isNodeInspection, type NodeInspection } from '../node/inspection.js';
 import { Node } from '../node/node.js';
 import { type NodeOptions, resolveNodeOptions } from '../node/options.js';
@@ -32,10 +32,15 @@ import { ActorSender } from './sender.js';
 import { createKv, ensureReplicas } from './setup.js';
 import { VirtualTransport } from './virtual.js';
 
-/** Counters of what this connection could not deliver and did not tell a caller about. */
+/** Counters of what this connection could not deliver, or delivered only by activating elsewhere. */
 export interface ClusterMetrics {
   /** Fast-mode tells sent to an actor that had no activation in the directory (they are dropped). */
   tellsWithoutActivation: number;
+  /**
+   * Virtual actors activated anew because a durable ask waiting on them found their node gone (the
+   * server's no-responders), before the ask timed out.
+   */
+  takeOversOfGoneNodes: number;
   /** Inbound messages and bucket entries dropped as malformed or failing, by where they arrived. */
   inboundErrors: Record<string, number>;
 }
@@ -89,6 +94,10 @@ export class Cluster implements RefTransport {
       this.directory,
       parts.clock,
       () => this.#closed,
+      (key, held) =>
+        held.node === this.#node?.id
+          ? Promise.resolve(this.#node.hosts(key))
+          : isHeldElsewhere(parts, key, held),
     );
   }
 
@@ -407,7 +416,11 @@ export class Cluster implements RefTransport {
   }
 
   metrics(): ClusterMetrics {
-    return { ...this.#metrics, inboundErrors: this.#parts.guard.counts() };
+    return {
+      ...this.#metrics,
+      takeOversOfGoneNodes: this.#virtual.takeOvers,
+      inboundErrors: this.#parts.guard.counts(),
+    };
   }
 
   /** RefTransport of plain refs: request/reply in fast mode, JetStream publish plus reply in durable mode. */

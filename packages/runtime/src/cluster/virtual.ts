@@ -4,18 +4,34 @@ import { type Clock, sleep } from '../clock.js';
 import { ClusterClosed, NoResponders, Timeout } from '../errors.js';
 import type { ActorStream, StreamOptions } from '../stream/reader.js';
 import type { Activator } from './activator.js';
-import type { Directory } from './directory.js';
+import type { Directory, Location } from './directory.js';
 import type { ActorSender } from './sender.js';
+
+/** Sends of one fast ask that may meet no-responders, each after an activation (and a growing pause). */
+const ACTIVATION_ATTEMPTS = 5;
+/**
+ * How long a durable ask waits for its answer before it asks whether the actor's node still hosts it,
+ * and again after every answer that it does. A durable answer takes a few ms on one server and
+ * 5–15 ms on a 3-server cluster; under load or during a migration it can take longer, and then the
+ * question costs one small request per actor and period, however many asks wait on it.
+ */
+const HOLDER_CHECK_MS = 100;
+/** Actors whose last holder check is remembered; past this the memory starts over, so it stays small. */
+const MAX_HOLDER_CHECKS = 10_000;
+
+/** Whether the node named in a directory entry still runs that activation (see isHeldElsewhere). */
+export type HolderCheck = (key: string, held: Location) => Promise<boolean>;
 
 /**
  * The transport of refs from `cluster.get`: virtual actors in the style of Orleans grains. A fast ask
  * that finds no activation (no-responders: nothing received it, so resending cannot apply it twice)
  * activates the actor and is sent again. Tells and durable asks activate first when the directory
- * knows no activation; a durable ask that times out activates (taking over from a dead owner) and asks
+ * knows no activation. A durable ask whose answer is late asks the holder whether it still hosts the
+ * actor: a node that is gone (the server answers no-responders the moment its connection drops, long
+ * before its heartbeat expires) is taken over at once, and the new activation answers the message
+ * from the stream. A durable ask that times out activates (taking over from a silent owner) and asks
  * again with the same idempotency key, which the stream and the actor deduplicate.
  */
-/** Sends of one fast ask that may meet no-responders, each after an activation (and a growing pause). */
-const ACTIVATION_ATTEMPTS = 5;
 
 export class VirtualTransport implements RefTransport {
   readonly #sender: ActorSender;
@@ -23,6 +39,10 @@ export class VirtualTransport implements RefTransport {
   readonly #directory: Directory;
   readonly #clock: Clock;
   readonly #isClosed: () => boolean;
+  readonly #isHeld: HolderCheck;
+  /** The holder check of each actor in flight or just answered, shared by every ask waiting on it. */
+  readonly #holderChecks = new Map<string, { at: number; held: Promise<boolean> }>();
+  #takeOvers = 0;
 
   constructor(
     sender: ActorSender,
@@ -30,12 +50,19 @@ export class VirtualTransport implements RefTransport {
     directory: Directory,
     clock: Clock,
     isClosed: () => boolean,
+    isHeld: HolderCheck,
   ) {
     this.#sender = sender;
     this.#activator = activator;
     this.#directory = directory;
     this.#clock = clock;
     this.#isClosed = isClosed;
+    this.#isHeld = isHeld;
+  }
+
+  /** Activations started because a durable ask found its actor's node gone (before its timeout). */
+  get takeOvers(): number {
+    return this.#takeOvers;
   }
 
   async ask(type: string, id: string, msg: unknown, options: AskOptions): Promise<unknown> {
@@ -66,13 +93,60 @@ export class VirtualTransport implements RefTransport {
   async #askDurable(type: string, id: string, msg: unknown, options: AskOptions): Promise<unknown> {
     await this.#ensureActive(type, id);
     const keyed = options.idempotencyKey ? options : { ...options, idempotencyKey: nuid.next() };
+    const answer = this.#sender.ask(type, id, msg, keyed);
+    this.#watchHolder(type, id, answer);
     try {
-      return await this.#sender.ask(type, id, msg, keyed);
+      return await answer;
     } catch (err) {
       if (!(err instanceof Timeout) || err.remote) throw err;
       await this.#activator.activate(type, id);
       return this.#sender.ask(type, id, msg, keyed);
     }
+  }
+
+  /**
+   * While `answer` is pending, checks every HOLDER_CHECK_MS that the actor's holder still runs it; when
+   * it does not, activates the actor elsewhere once. The message is in the stream: the new activation
+   * reads it and answers the reply subject this ask waits on, so nothing is sent again. Whatever goes
+   * wrong here leaves the ask to its timeout, as without the check.
+   */
+  #watchHolder(type: string, id: string, answer: Promise<unknown>): void {
+    let pending = true;
+    const settled = () => {
+      pending = false;
+    };
+    answer.then(settled, settled);
+    const key = this.#sender.route(type, id).key;
+    const watch = async () => {
+      while (pending && !this.#isClosed()) {
+        await sleep(this.#clock, HOLDER_CHECK_MS);
+        if (!pending) return;
+        const held = await this.#directory.locate(key);
+        if (!held || (await this.#holderRuns(key, held))) continue;
+        if (!pending) return;
+        this.#directory.forget(key);
+        this.#takeOvers++;
+        await this.#activator.activate(type, id);
+        return;
+      }
+    };
+    watch().catch(() => undefined);
+  }
+
+  /** One check per actor at a time, its answer reused for HOLDER_CHECK_MS by every ask waiting. */
+  #holderRuns(key: string, held: Location): Promise<boolean> {
+    const last = this.#holderChecks.get(key);
+    if (last && this.#clock.now() - last.at < HOLDER_CHECK_MS) return last.held;
+    if (this.#holderChecks.size >= MAX_HOLDER_CHECKS) this.#holderChecks.clear();
+    // A check that fails says nothing about the holder: it counts as running, as a silent node does.
+    const check = this.#isHeld(key, held).catch(() => true);
+    // Dated when answered: until then every ask shares the check in flight (a silent node takes 1 s).
+    const entry = { at: Number.POSITIVE_INFINITY, held: check };
+    this.#holderChecks.set(key, entry);
+    void check.then(() => {
+      entry.at = this.#clock.now();
+    });
+    return check;
   }
 
   async #ensureActive(type: string, id: string): Promise<void> {
