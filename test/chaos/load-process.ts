@@ -1,7 +1,8 @@
 // The chaos client: sends `requests` durable asks at a steady `rate` (open loop: a stalled cluster does
 // not slow the sending) to `actors` accounts, retrying each failed ask with the same idempotency key
 // as a user would, until it succeeds or `giveUpMs` have passed. Then it reads every account's applied
-// counters and writes `{ records, applied }` (measure.ts) as JSON to `out`. Prints `started` once
+// counters and writes `{ records, applied, errors, takeOvers }` (measure.ts; takeOvers: activations
+// it started because an actor's node was gone) as JSON to `out`. Prints `started` once
 // connected and `done` at the end.
 import { writeFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -102,7 +103,8 @@ async function main(): Promise<void> {
   const records = await Promise.all(pending);
   phase = 'reading the counters';
   const applied = await Promise.all(accounts.map((_, i) => appliedOf(i)));
-  writeFileSync(c.out, JSON.stringify({ records, applied, errors }));
+  const takeOvers = cluster.metrics().takeOversOfGoneNodes;
+  writeFileSync(c.out, JSON.stringify({ records, applied, errors, takeOvers }));
   phase = 'closing';
   await cluster.close();
 }

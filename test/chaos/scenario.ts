@@ -177,8 +177,10 @@ export async function runScenario(
       records: RequestRecord[];
       applied: Record<string, number>[];
       errors: Record<string, number>;
+      takeOvers: number;
     };
     if (keepDir) writeFileSync(join(keepDir, `${s.name}.json`), JSON.stringify({ ...out, faultAt, healAt }));
+    world.report.take_overs = out.takeOvers;
     result = {
       ...summarize(s.name, out.records, out.applied, {
         faultAt,

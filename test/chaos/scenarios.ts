@@ -189,6 +189,15 @@ export const SCENARIOS: Scenario[] = [
     heal: (w) => w.nats.start(stopped),
   },
   {
+    name: 'nats-server-term',
+    what: 'the nats-server leading the mailbox stream stopped cleanly (SIGTERM, as systemctl stop), restarted on its store',
+    async fault(w) {
+      stopped = await mailboxLeader(w);
+      await w.nats.stop(stopped, 'SIGTERM');
+    },
+    heal: (w) => w.nats.start(stopped),
+  },
+  {
     name: 'node-kill',
     what: 'node n1 killed (SIGKILL), restarted under its id',
     async fault(w) {

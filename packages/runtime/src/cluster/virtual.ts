@@ -1,4 +1,4 @@
-import { nuid } from '@nats-io/transport-node';
+import { nuid, TimeoutError } from '@nats-io/transport-node';
 import type { AskOptions, RefTransport, TellOptions } from '../actor/definition.js';
 import { type Clock, sleep } from '../clock.js';
 import { ClusterClosed, NoResponders, Timeout } from '../errors.js';
@@ -18,6 +18,9 @@ const ACTIVATION_ATTEMPTS = 5;
 const HOLDER_CHECK_MS = 100;
 /** Actors whose last holder check is remembered; past this the memory starts over, so it stays small. */
 const MAX_HOLDER_CHECKS = 10_000;
+
+/** nats.js's timeout of a JetStream API call (its default; the runtime does not change it). */
+const JS_API_TIMEOUT_MS = 5000;
 
 /** Whether the node named in a directory entry still runs that activation (see isHeldElsewhere). */
 export type HolderCheck = (key: string, held: Location) => Promise<boolean>;
@@ -76,7 +79,7 @@ export class VirtualTransport implements RefTransport {
       }
       // Not active, or active elsewhere but not subscribed yet (another caller's activation still starting).
       if (attempt > 1) await sleep(this.#clock, 10 * 2 ** attempt);
-      await this.#activator.activate(type, id);
+      await this.#activate(type, id);
     }
   }
 
@@ -99,7 +102,7 @@ export class VirtualTransport implements RefTransport {
       return await answer;
     } catch (err) {
       if (!(err instanceof Timeout) || err.remote) throw err;
-      await this.#activator.activate(type, id);
+      await this.#activate(type, id);
       return this.#sender.ask(type, id, msg, keyed);
     }
   }
@@ -126,7 +129,7 @@ export class VirtualTransport implements RefTransport {
         if (!pending) return;
         this.#directory.forget(key);
         this.#takeOvers++;
-        await this.#activator.activate(type, id);
+        await this.#activate(type, id);
         return;
       }
     };
@@ -151,6 +154,25 @@ export class VirtualTransport implements RefTransport {
 
   async #ensureActive(type: string, id: string): Promise<void> {
     const key = this.#sender.route(type, id).key;
-    if (!(await this.#directory.locate(key))) await this.#activator.activate(type, id);
+    if (!(await bucketCall(() => this.#directory.locate(key)))) await this.#activate(type, id);
+  }
+
+  #activate(type: string, id: string): Promise<unknown> {
+    return bucketCall(() => this.#activator.activate(type, id));
+  }
+}
+
+/**
+ * The directory and the node records are KV buckets: a read of one whose leader is being elected (a
+ * server lost) times out inside nats.js. Callers get the runtime's Timeout, which they retry with the
+ * same idempotency key, not nats.js's error.
+ */
+async function bucketCall<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof TimeoutError)
+      throw new Timeout("the cluster's directory or node records", JS_API_TIMEOUT_MS);
+    throw err;
   }
 }
