@@ -59,8 +59,13 @@ export class DurableInbox {
   #commitWaiting = false;
   /** Roll-backs so far: a commit that spans one may hold a snapshot without its batch's effects. */
   #rollBacks = 0;
-  /** Reply subjects waiting for the outcome of a durable key that is not applied yet. */
+  /** Reply subjects waiting for the outcome of a durable key that is not applied yet, or not committed. */
   readonly #waiters = new Map<string, string[]>();
+  /**
+   * Keys whose effect is applied (the record's kept outcomes have them) but no commit holding it has
+   * succeeded yet: their outcome is not an answer until then.
+   */
+  readonly #uncommittedKeys = new Set<string>();
   #consumer: ConsumerMessages | undefined;
   #keepAlive: Timer | undefined;
   /** Stops watching the consumer's leader elections (see #repullOnNewLeader). */
@@ -83,6 +88,7 @@ export class DurableInbox {
    */
   applied(a: Applied): void {
     this.#uncommitted.push(a);
+    if (a.key !== undefined) this.#uncommittedKeys.add(a.key);
     if (this.queued === 0 || this.#uncommitted.length >= COMMIT_BATCH) this.#commit();
   }
 
@@ -250,10 +256,11 @@ export class DurableInbox {
 
   /**
    * Answers a durable ask whose publish the stream dropped as a duplicate: from the effect record when
-   * the key is applied, else once its (first) message commits.
+   * the key is applied and committed, else once a commit holding it succeeds (a durable answer is never
+   * given for an effect a crash could still lose).
    */
   outcome(key: string, reply: string, inbox: string | undefined): void {
-    const done = this.record.outcome(key);
+    const done = this.#uncommittedKeys.has(key) ? undefined : this.record.outcome(key);
     if (done) {
       this.replies.send(reply, done, inbox);
       return;
@@ -308,6 +315,7 @@ export class DurableInbox {
       if (u.reply) this.#step(() => this.replies.send(u.reply!, u.out));
       this.#step(() => this.ack(u.m));
       if (!u.key) continue;
+      this.#uncommittedKeys.delete(u.key);
       for (const w of this.#waiters.get(u.key) ?? []) this.#step(() => this.replies.send(w, u.out));
       this.#waiters.delete(u.key);
     }

@@ -1,0 +1,60 @@
+// A durable outcome is an answer only once a commit holding its effect succeeded: asked for earlier
+// (the caller's publish was a duplicate), the answer waits for that commit, and a failed commit keeps
+// it waiting for the redelivered message's.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DurableInbox } from '../src/actor/durable-inbox.js';
+import { Guard } from '../src/guard.js';
+import { encode } from '../src/internal.js';
+import type { Outcome } from '../src/wire/outcome.js';
+
+test("an applied key's outcome is given after the commit holding it, not before; a failed commit keeps it waiting", async () => {
+  const sent: string[] = [];
+  const kept = new Map<string, Outcome>();
+  let saves = 0;
+  let failNext = false;
+  let release: () => void = () => undefined;
+  const record = {
+    outcome: (key: string) => kept.get(key),
+    superseded: false,
+    save: () => {
+      saves++;
+      const fail = failNext;
+      failNext = false;
+      return new Promise<void>((resolve, reject) => {
+        release = () => (fail ? reject(new Error('no leader')) : resolve());
+      });
+    },
+  };
+  const host = { guard: new Guard(() => undefined), log: () => undefined };
+  const replies = { send: (subject: string) => sent.push(subject) };
+  const inbox = new DurableInbox(host as never, 'a', record as never, replies as never, () => undefined);
+  const out: Outcome = { ok: true, data: encode(1) };
+  const msg = () => ({ ack: () => undefined, nak: () => undefined });
+  const settle = async () => {
+    while (saves === 0) await new Promise((r) => setImmediate(r));
+  };
+
+  // Applied (its outcome kept, as the activation does before handing it over), commit in flight.
+  kept.set('k', out);
+  failNext = true;
+  inbox.applied({ m: msg() as never, reply: 'first', out, key: 'k' });
+  await settle();
+  inbox.outcome('k', 'again', undefined);
+  assert.deepEqual(sent, [], 'nothing is answered before the commit');
+  release();
+  await inbox.settled();
+  assert.deepEqual(sent, [], 'the commit failed: the effect may still be lost, so no answer');
+  inbox.outcome('k', 'again2', undefined);
+  assert.deepEqual(sent, []);
+
+  // The message comes back (nak), is found applied, and this commit succeeds.
+  saves = 0;
+  inbox.applied({ m: msg() as never, reply: 'first', out, key: 'k' });
+  await settle();
+  release();
+  await inbox.settled();
+  assert.deepEqual(sent.sort(), ['again', 'again2', 'first']);
+  inbox.outcome('k', 'later', undefined);
+  assert.deepEqual(sent.at(-1), 'later', 'once committed, the kept outcome answers at once');
+});
