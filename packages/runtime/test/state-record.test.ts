@@ -9,6 +9,7 @@ import { BLOCK } from '../src/actor/kept-outcomes.js';
 import { type DirectWrites, StateRecord } from '../src/actor/state.js';
 import { systemClock } from '../src/clock.js';
 import { type EmbeddedNats, startEmbeddedNats } from '../src/cluster/embedded-nats.js';
+import { Timeout } from '../src/errors.js';
 import { Guard } from '../src/guard.js';
 import { decode, encode } from '../src/wire/codec.js';
 import { jetStreamPublisher } from '../src/wire/js-publish.js';
@@ -181,6 +182,37 @@ describe('state record', () => {
     await fresh.load();
     assert.ok(fresh.outcome('a') && fresh.outcome('b'));
     assert.equal(fresh.outcome('c'), undefined, 'the stale commit left no trace');
+  });
+
+  test('direct: an update whose answer is lost is found stored (not a newer owner), or written again', async () => {
+    for (const stores of [true, false]) {
+      const key = `t.lost.${stores ? 'stored' : 'dropped'}`;
+      const real = direct(key);
+      let calls = 0;
+      // The first update's answer never comes: the server stored it and stopped (stores), or never got it.
+      const flaky: DirectWrites = {
+        subject: real.subject,
+        publisher: {
+          publish: async (subject, data, headers, timeoutMs) => {
+            if (calls++ > 0) return real.publisher.publish(subject, data, headers, timeoutMs);
+            if (stores) await real.publisher.publish(subject, data, headers, timeoutMs);
+            throw new Timeout(`the stream (publish to ${subject})`, timeoutMs);
+          },
+        } as DirectWrites['publisher'],
+      };
+      const record = new StateRecord(kv, key, WINDOW, undefined, flaky);
+      await record.load();
+      record.remember('a', outcomeOf(0));
+      await record.save(); // created: not through the publisher
+      record.remember('b', outcomeOf(3));
+      await record.save();
+      assert.equal(record.superseded, false, `${key}: not superseded`);
+      assert.equal(calls, stores ? 1 : 2, `${key}: publishes`);
+      const fresh = new StateRecord(kv, key, WINDOW);
+      await fresh.load();
+      assert.ok(fresh.outcome('a') && fresh.outcome('b'), `${key}: both commits stored`);
+      assert.equal(fresh.revision, record.revision);
+    }
   });
 
   test('a record written before blocks loads, and the next commits move its outcomes into blocks', async () => {

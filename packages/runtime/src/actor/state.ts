@@ -1,5 +1,7 @@
 import type { KV } from '@nats-io/kv';
+import { TimeoutError } from '@nats-io/transport-node';
 import { type Clock, sleep, systemClock } from '../clock.js';
+import { Timeout } from '../errors.js';
 import { decode, encode } from '../wire/codec.js';
 import type { ImageBytes } from '../wire/image.js';
 import { type JetStreamPublisher, jetStreamPublisher } from '../wire/js-publish.js';
@@ -15,7 +17,13 @@ const CONFLICT = /wrong last sequence|key exists/i;
 
 /** JetStream's compare-and-set header: the write fails unless the key's last revision is this one. */
 const EXPECTED_LAST_SEQ = 'Nats-Expected-Last-Subject-Sequence';
-const WRITE_TIMEOUT_MS = 5000;
+/**
+ * One try of a record update waits this long for the stream's answer. On a cluster a stored update is
+ * answered in milliseconds; an answer lost with a server that stopped as it stored the write never
+ * comes, so the record is read to see whether the write landed, and the write is tried again if not.
+ */
+const WRITE_ATTEMPT_MS = 1000;
+const WRITE_ATTEMPTS = 5;
 /** Reads of a record whose chunks a concurrent commit replaced, before loading gives up. */
 const READ_ATTEMPTS = 10;
 
@@ -334,7 +342,7 @@ export class StateRecord {
       this.#revision =
         this.#revision === 0
           ? await this.#kv.create(this.#key, value)
-          : await this.#update(value, this.#revision);
+          : await this.#updateOnce(value, this.#revision);
     } catch (err) {
       if (frozen) this.#chunks!.abandoned(names);
       if (CONFLICT.test(String(err))) this.superseded = true;
@@ -368,12 +376,41 @@ export class StateRecord {
     }
   }
 
+  /**
+   * Stores `value` over `revision` once, whatever answers are lost on the way: a try with no answer
+   * is followed by a read, and a write found stored (the revision after ours holds our bytes) counts as
+   * done — so that a lost answer is not tried again into a conflict and taken for a newer owner. A
+   * conflict after such a try is a newer owner only when the stored record is not ours.
+   */
+  async #updateOnce(value: Uint8Array, revision: number): Promise<number> {
+    let unsure = false;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#update(value, revision);
+      } catch (err) {
+        const lost = err instanceof Timeout || err instanceof TimeoutError;
+        if (!lost && !(unsure && CONFLICT.test(String(err)))) throw err;
+        unsure = true;
+        const landed = await this.#stored(value, revision);
+        if (landed !== undefined) return landed;
+        if (!lost || attempt >= WRITE_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  /** The revision after `revision` when it holds exactly `value`; undefined when not (or unreadable). */
+  async #stored(value: Uint8Array, revision: number): Promise<number | undefined> {
+    const e = await this.#kv.get(this.#key).catch(() => null);
+    if (e?.operation !== 'PUT' || e.revision <= revision) return undefined;
+    return Buffer.from(e.value).equals(value) ? e.revision : undefined;
+  }
+
   /** `kv.update`, or the same publish (expected last subject sequence) through `direct`. */
   async #update(value: Uint8Array, revision: number): Promise<number> {
     if (!this.#direct) return this.#kv.update(this.#key, value, revision);
     const h = new OutgoingHeaders();
     h.set(EXPECTED_LAST_SEQ, String(revision));
-    const ack = await this.#direct.publisher.publish(this.#direct.subject, value, h, WRITE_TIMEOUT_MS);
+    const ack = await this.#direct.publisher.publish(this.#direct.subject, value, h, WRITE_ATTEMPT_MS);
     if (ack.error || !count(ack.seq))
       throw new Error(
         `could not write ${this.#key}: ${ack.error?.description ?? 'no sequence in the answer'}`,
