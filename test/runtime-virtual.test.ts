@@ -2,6 +2,7 @@
 // first callers, a node restarted under its old id, the restart limit, and tells that find no actor.
 // Each test runs in a cluster of its own on one nats-server, so node processes never mix between tests.
 import assert from 'node:assert/strict';
+import { type AddressInfo, createConnection, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -175,6 +176,30 @@ describe('virtual actors (cluster.get)', () => {
     assert.equal(await Promise.race([answer, late]), survivor);
     give.abort();
     assert.equal(await ref.ask({ type: 'runs' }), 2, 'each message ran once where it counted');
+  });
+
+  test('a durable answer sent while the caller was reconnecting is asked for again, not waited out', async () => {
+    const CLUSTER = 'v-reconnect';
+    await startNode({ nats: nats.url, cluster: CLUSTER, nodeId: 'vr-a' });
+    const proxy = await cuttableProxy(Number(new URL(nats.url).port));
+    try {
+      const c = await connectCluster({ log: quiet, nats: proxy.url, name: CLUSTER, askTimeoutMs: 60_000 });
+      clients.push(c);
+      const ref = c.get(Stall, 'r1');
+      assert.equal(await ref.ask({ type: 'hold', onNode: 'none', ms: 0 }, { mode: 'durable' }), 'vr-a');
+      const answer = ref.ask({ type: 'hold', onNode: 'vr-a', ms: 300 }, { mode: 'durable' });
+      await waitFor(async () => ((await ref.inspect()).durable.delivered >= 2 ? true : undefined), 10_000);
+      // The caller is away while the actor answers (300 ms in), and back after its reconnect pause.
+      await proxy.cut(1500);
+      const give = new AbortController();
+      const late = delay(20_000, 'not answered in 20 s', { signal: give.signal }).catch(() => 'cancelled');
+      assert.equal(await Promise.race([answer, late]), 'vr-a');
+      give.abort();
+      assert.ok(c.metrics().durableAsksAgainAfterReconnect >= 1);
+      assert.equal(await ref.ask({ type: 'runs' }), 2, 'applied once');
+    } finally {
+      proxy.close();
+    }
   });
 
   test('a fast-mode actor with persist survives kill -9 of its node: every saved message comes back', async () => {
@@ -356,4 +381,46 @@ async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number
     if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`);
     await delay(25);
   }
+}
+
+/**
+ * A TCP proxy to the server on `port` that can cut every connection through it and refuse new ones
+ * for a while: the caller's side of a server restart or a network blip, with the server itself up.
+ */
+async function cuttableProxy(
+  port: number,
+): Promise<{ url: string; cut(ms: number): Promise<void>; close(): void }> {
+  const sockets = new Set<Socket>();
+  let server: Server;
+  const listen = (at: number) =>
+    new Promise<number>((resolve) => {
+      server = createServer((inbound) => {
+        const outbound = createConnection(port, '127.0.0.1');
+        for (const s of [inbound, outbound]) {
+          sockets.add(s);
+          s.on('error', () => undefined);
+          s.on('close', () => {
+            sockets.delete(s);
+            inbound.destroy();
+            outbound.destroy();
+          });
+        }
+        inbound.pipe(outbound).pipe(inbound);
+      });
+      server.listen(at, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+    });
+  const own = await listen(0);
+  const stop = () => {
+    server.close();
+    for (const s of sockets) s.destroy();
+  };
+  return {
+    url: `nats://127.0.0.1:${own}`,
+    async cut(ms) {
+      stop();
+      await delay(ms);
+      await listen(own);
+    },
+    close: stop,
+  };
 }

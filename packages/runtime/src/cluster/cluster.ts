@@ -41,6 +41,11 @@ export interface ClusterMetrics {
    * server's no-responders), before the ask timed out.
    */
   takeOversOfGoneNodes: number;
+  /**
+   * Durable asks sent again with the same key because this connection reconnected while they waited
+   * (an answer sent meanwhile reached no one).
+   */
+  durableAsksAgainAfterReconnect: number;
   /** Inbound messages and bucket entries dropped as malformed or failing, by where they arrived. */
   inboundErrors: Record<string, number>;
 }
@@ -67,6 +72,8 @@ export class Cluster implements RefTransport {
   readonly #metrics = { tellsWithoutActivation: 0 };
   #lastDropLog = 0;
   #closed = false;
+  /** Times this connection reconnected (to its server or another of the cluster). */
+  #reconnects = 0;
   #monitor: MembershipMonitor | undefined;
 
   constructor(parts: ClusterParts, options: ResolvedConnectOptions) {
@@ -98,7 +105,11 @@ export class Cluster implements RefTransport {
         held.node === this.#node?.id
           ? Promise.resolve(this.#node.hosts(key))
           : isHeldElsewhere(parts, key, held),
+      () => this.#reconnects,
     );
+    void parts.guard.each('connection status', parts.nc.status(), (s) => {
+      if (s.type === 'reconnect') this.#reconnects++;
+    });
   }
 
   /** The node this connection hosts, if `startNode` was called. */
@@ -419,6 +430,7 @@ export class Cluster implements RefTransport {
     return {
       ...this.#metrics,
       takeOversOfGoneNodes: this.#virtual.takeOvers,
+      durableAsksAgainAfterReconnect: this.#virtual.asksAgain,
       inboundErrors: this.#parts.guard.counts(),
     };
   }

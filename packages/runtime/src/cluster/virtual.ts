@@ -43,9 +43,11 @@ export class VirtualTransport implements RefTransport {
   readonly #clock: Clock;
   readonly #isClosed: () => boolean;
   readonly #isHeld: HolderCheck;
+  readonly #reconnects: () => number;
   /** The holder check of each actor in flight or just answered, shared by every ask waiting on it. */
   readonly #holderChecks = new Map<string, { at: number; held: Promise<boolean> }>();
   #takeOvers = 0;
+  #asksAgain = 0;
 
   constructor(
     sender: ActorSender,
@@ -54,6 +56,7 @@ export class VirtualTransport implements RefTransport {
     clock: Clock,
     isClosed: () => boolean,
     isHeld: HolderCheck,
+    reconnects: () => number,
   ) {
     this.#sender = sender;
     this.#activator = activator;
@@ -61,11 +64,17 @@ export class VirtualTransport implements RefTransport {
     this.#clock = clock;
     this.#isClosed = isClosed;
     this.#isHeld = isHeld;
+    this.#reconnects = reconnects;
   }
 
   /** Activations started because a durable ask found its actor's node gone (before its timeout). */
   get takeOvers(): number {
     return this.#takeOvers;
+  }
+
+  /** Durable asks sent again (same key) because this connection reconnected while they waited. */
+  get asksAgain(): number {
+    return this.#asksAgain;
   }
 
   async ask(type: string, id: string, msg: unknown, options: AskOptions): Promise<unknown> {
@@ -96,44 +105,63 @@ export class VirtualTransport implements RefTransport {
   async #askDurable(type: string, id: string, msg: unknown, options: AskOptions): Promise<unknown> {
     await this.#ensureActive(type, id);
     const keyed = options.idempotencyKey ? options : { ...options, idempotencyKey: nuid.next() };
-    const answer = this.#sender.ask(type, id, msg, keyed);
-    this.#watchHolder(type, id, answer);
+    const send = () => this.#sender.ask(type, id, msg, keyed);
     try {
-      return await answer;
+      return await this.#watched(type, id, send);
     } catch (err) {
       if (!(err instanceof Timeout) || err.remote) throw err;
       await this.#activate(type, id);
-      return this.#sender.ask(type, id, msg, keyed);
+      return send();
     }
   }
 
   /**
-   * While `answer` is pending, checks every HOLDER_CHECK_MS that the actor's holder still runs it; when
-   * it does not, activates the actor elsewhere once. The message is in the stream: the new activation
-   * reads it and answers the reply subject this ask waits on, so nothing is sent again. Whatever goes
-   * wrong here leaves the ask to its timeout, as without the check.
+   * Sends a durable ask and, while it waits, every HOLDER_CHECK_MS: when this connection has
+   * reconnected since, an answer sent meanwhile found no one listening, so the ask is sent again with
+   * the same key (the stream drops the repeat, the actor answers from its record once committed);
+   * when the actor's holder no longer runs it, activates it elsewhere once (the message is in the
+   * stream: the new activation reads it and answers the reply subject the ask waits on). The first
+   * answer wins; whatever goes wrong here leaves the ask to its timeout, as without the checks.
    */
-  #watchHolder(type: string, id: string, answer: Promise<unknown>): void {
-    let pending = true;
-    const settled = () => {
-      pending = false;
-    };
-    answer.then(settled, settled);
-    const key = this.#sender.route(type, id).key;
-    const watch = async () => {
-      while (pending && !this.#isClosed()) {
-        await sleep(this.#clock, HOLDER_CHECK_MS);
-        if (!pending) return;
-        const held = await this.#directory.locate(key);
-        if (!held || (await this.#holderRuns(key, held))) continue;
-        if (!pending) return;
-        this.#directory.forget(key);
-        this.#takeOvers++;
-        await this.#activate(type, id);
-        return;
-      }
-    };
-    watch().catch(() => undefined);
+  #watched(type: string, id: string, send: () => Promise<unknown>): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      let pending = true;
+      const answered = (value: unknown) => {
+        pending = false;
+        resolve(value);
+      };
+      send().then(answered, (err: unknown) => {
+        pending = false;
+        reject(err);
+      });
+      const key = this.#sender.route(type, id).key;
+      let reconnects = this.#reconnects();
+      let takenOver = false;
+      const watch = async () => {
+        while (pending && !this.#isClosed()) {
+          await sleep(this.#clock, HOLDER_CHECK_MS);
+          if (!pending) return;
+          if (this.#reconnects() !== reconnects) {
+            reconnects = this.#reconnects();
+            this.#asksAgain++;
+            send().then(
+              (v) => pending && answered(v),
+              () => undefined,
+            );
+            continue;
+          }
+          if (takenOver) continue;
+          const held = await this.#directory.locate(key);
+          if (!held || (await this.#holderRuns(key, held))) continue;
+          if (!pending) return;
+          this.#directory.forget(key);
+          this.#takeOvers++;
+          takenOver = true;
+          await this.#activate(type, id);
+        }
+      };
+      watch().catch(() => undefined);
+    });
   }
 
   /** One check per actor at a time, its answer reused for HOLDER_CHECK_MS by every ask waiting. */
