@@ -110,6 +110,8 @@ export async function runScenario(
     nats = await NatsCluster.start(hosts, { proxied: s.proxied === true });
     const n = nats;
     const nodes = new Map<string, HostProcess>();
+    /** Every node and coordinator process, restarts included, for `keepDir`. */
+    const started: [string, HostProcess][] = [];
     const coordinators = new Map<string, HostProcess>();
     const world: World = {
       cluster,
@@ -131,6 +133,7 @@ export async function runScenario(
         };
         const p = hosts.spawn(host, process.execPath, ['--import', 'tsx', NODE, JSON.stringify(config)]);
         nodes.set(id, p);
+        started.push([id, p]);
         await waitForLine(p, 'ready', `node ${id}`, 30_000);
       },
       async startCoordinator(name, host, opts) {
@@ -142,6 +145,7 @@ export async function runScenario(
           JSON.stringify(config),
         ]);
         coordinators.set(name, p);
+        started.push([name, p]);
         await waitForLine(p, 'ready', `coordinator ${name}`, 120_000);
       },
     };
@@ -179,7 +183,14 @@ export async function runScenario(
       errors: Record<string, number>;
       takeOvers: number;
     };
-    if (keepDir) writeFileSync(join(keepDir, `${s.name}.json`), JSON.stringify({ ...out, faultAt, healAt }));
+    if (keepDir) {
+      writeFileSync(join(keepDir, `${s.name}.json`), JSON.stringify({ ...out, faultAt, healAt }));
+      const logs = started.map(([name, p], i) => {
+        const o = p.output();
+        return `=== ${name} (process ${i + 1}, ${p.host.name})\n${o.stdout}${o.stderr}`;
+      });
+      writeFileSync(join(keepDir, `${s.name}.log`), logs.join('\n'));
+    }
     world.report.take_overs = out.takeOvers;
     result = {
       ...summarize(s.name, out.records, out.applied, {

@@ -184,6 +184,7 @@ export const SCENARIOS: Scenario[] = [
     what: 'the nats-server leading the mailbox stream killed (SIGKILL), restarted on its store',
     async fault(w) {
       stopped = await mailboxLeader(w);
+      w.report.stopped = stopped;
       await w.nats.stop(stopped, 'SIGKILL');
     },
     heal: (w) => w.nats.start(stopped),
@@ -193,6 +194,7 @@ export const SCENARIOS: Scenario[] = [
     what: 'the nats-server leading the mailbox stream stopped cleanly (SIGTERM, as systemctl stop), restarted on its store',
     async fault(w) {
       stopped = await mailboxLeader(w);
+      w.report.stopped = stopped;
       await w.nats.stop(stopped, 'SIGTERM');
     },
     heal: (w) => w.nats.start(stopped),
