@@ -11,8 +11,8 @@ import {
   type EmbeddedNats,
   startEmbeddedNats,
 } from '@stitch/runtime';
-import { encode } from '@stitch/runtime/internal';
-import { Ledger } from './fixtures/runtime-actors.js';
+import { decode, encode } from '@stitch/runtime/internal';
+import { Counter, Ledger } from './fixtures/runtime-actors.js';
 import { startNode, stopAll } from './fixtures/runtime-procs.js';
 
 const CLUSTER = 'dur';
@@ -109,7 +109,52 @@ describe('durable delivery', () => {
     assert.equal(await ref.ask({ type: 'apply', n: 1 }, { mode: 'durable', idempotencyKey: 'fresh' }), 1);
     assert.equal((await ref.ask({ type: 'get' })).fresh, 1);
   });
+
+  test('after its connection reconnects, a node sends its durable answers of the last seconds again', async () => {
+    const host = await connectCluster({ nats: nats.url, name: CLUSTER, log: () => undefined });
+    const raw = await connect({ servers: nats.url });
+    try {
+      const node = await host.startNode({ id: 'replay-a', actors: [Counter] });
+      await client.spawn(Counter, { id: 'replayed', node: node.id });
+      const answers: number[] = [];
+      const sub = raw.subscribe('replay.answers', {
+        callback: (_e, m) => void answers.push(decode(m.data) as number),
+      });
+      const h = headers();
+      h.set('Stitch-Reply-To', 'replay.answers');
+      h.set('Stitch-Idempotency-Key', 'replay-1');
+      await jetstream(raw).publish(
+        `stitch.${CLUSTER}.durable.counter.replayed`,
+        encode({ type: 'add', by: 3 }),
+        {
+          headers: h,
+          msgID: 'replay-1',
+        },
+      );
+      await waitFor(() => answers.length >= 1);
+      assert.deepEqual(answers, [3]);
+      // What the node sent just before its connection broke may be lost: it sends it again once back.
+      await node.nc.reconnect();
+      await waitFor(() => answers.length >= 2);
+      assert.deepEqual(answers, [3, 3], 'the same answer, once more');
+      assert.equal(
+        await client.ref<typeof Counter>({ type: 'counter', id: 'replayed' }).ask({ type: 'get' }),
+        3,
+      );
+      sub.unsubscribe();
+    } finally {
+      await raw.close();
+      await host.close();
+    }
+  });
 });
+
+async function waitFor(ok: () => boolean): Promise<void> {
+  for (let i = 0; !ok(); i++) {
+    if (i > 200) throw new Error('not in 10 s');
+    await delay(50);
+  }
+}
 
 async function waitForAll(ref: { ask(m: { type: 'get' }): Promise<Record<string, number>> }, n: number) {
   for (let i = 0; ; i++) {

@@ -312,13 +312,19 @@ export class DurableInbox {
       return;
     }
     for (const u of batch) {
-      if (u.reply) this.#step(() => this.replies.send(u.reply!, u.out));
+      if (u.reply) this.#answer(u.reply, u.out);
       this.#step(() => this.ack(u.m));
       if (!u.key) continue;
       this.#uncommittedKeys.delete(u.key);
-      for (const w of this.#waiters.get(u.key) ?? []) this.#step(() => this.replies.send(w, u.out));
+      for (const w of this.#waiters.get(u.key) ?? []) this.#answer(w, u.out);
       this.#waiters.delete(u.key);
     }
+  }
+
+  /** A committed answer: sent, and kept to be sent again if the connection breaks (RecentReplies). */
+  #answer(reply: string, out: Outcome): void {
+    this.#step(() => this.replies.send(reply, out));
+    this.host.durableReplies?.note(this.replies, reply, out);
   }
 
   #step(fn: () => unknown): void {

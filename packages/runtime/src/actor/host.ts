@@ -9,6 +9,7 @@ import type { LogFn } from '../log.js';
 import type { DeviceSlots } from '../node/slots.js';
 import type { WireLimits } from '../wire/publish.js';
 import type { ActorRef, ActorRefData } from './definition.js';
+import type { RecentReplies } from './recent-replies.js';
 
 /** What an activation needs from the node hosting it. */
 export interface Host {
@@ -38,4 +39,6 @@ export interface Host {
    * ConsumerLeaders), until the returned function is called.
    */
   watchConsumerLeader(name: string, listener: () => void): () => void;
+  /** The node's durable answers of the last seconds, sent again after a reconnect (see RecentReplies). */
+  readonly durableReplies?: RecentReplies;
 }

@@ -27,6 +27,7 @@ import { type MembershipEvent, MembershipMonitor, parseMembershipEvent } from '.
 import { checkToken } from './names.js';
 import type { ResolvedConnectOptions } from './options.js';
 import type { ClusterParts } from './parts.js';
+import { Reconnects } from './reconnects.js';
 import { Replies } from './replies.js';
 import { ActorSender } from './sender.js';
 import { createKv, ensureReplicas } from './setup.js';
@@ -72,8 +73,7 @@ export class Cluster implements RefTransport {
   readonly #metrics = { tellsWithoutActivation: 0 };
   #lastDropLog = 0;
   #closed = false;
-  /** Times this connection reconnected (to its server or another of the cluster). */
-  #reconnects = 0;
+  readonly #reconnects: Reconnects;
   #monitor: MembershipMonitor | undefined;
 
   constructor(parts: ClusterParts, options: ResolvedConnectOptions) {
@@ -82,6 +82,7 @@ export class Cluster implements RefTransport {
     this.clientId = `${hostname()}-${process.pid}-${nuid.next().slice(-8)}`;
     this.url = parts.embedded?.url ?? String(parts.nc.getServer());
     this.directory = new Directory(parts.directoryKv, parts.guard);
+    this.#reconnects = new Reconnects(parts.nc, parts.guard);
     this.#replies = new Replies(parts, (p) => {
       if (p.actorKey !== undefined) this.directory.forget(p.actorKey);
     });
@@ -105,11 +106,8 @@ export class Cluster implements RefTransport {
         held.node === this.#node?.id
           ? Promise.resolve(this.#node.hosts(key))
           : isHeldElsewhere(parts, key, held),
-      () => this.#reconnects,
+      () => this.#reconnects.count,
     );
-    void parts.guard.each('connection status', parts.nc.status(), (s) => {
-      if (s.type === 'reconnect') this.#reconnects++;
-    });
   }
 
   /** The node this connection hosts, if `startNode` was called. */
@@ -157,6 +155,7 @@ export class Cluster implements RefTransport {
       {
         parts: this.#parts,
         directory: this.directory,
+        reconnects: this.#reconnects,
         ref: (data) => this.ref(data),
         actorType: (type) => this.actorType(type),
         get actorTypes() {

@@ -7,6 +7,7 @@ import { Activation } from '../actor/activation.js';
 import { ConsumerLeaders } from '../actor/consumer-leaders.js';
 import type { ActorInspection, ActorRef, ActorRefData } from '../actor/definition.js';
 import type { Host } from '../actor/host.js';
+import { RecentReplies } from '../actor/recent-replies.js';
 import type { Clock, Timer } from '../clock.js';
 import type { Directory, Location } from '../cluster/directory.js';
 import type { MembershipEvent } from '../cluster/membership.js';
@@ -57,7 +58,9 @@ export class Node implements Host {
   readonly guard: Guard;
   readonly clock: Clock;
   readonly inboxPrefix: string;
+  readonly durableReplies: RecentReplies;
   readonly #ctx: NodeContext;
+  #unwatchReconnects: (() => void) | undefined;
   readonly #options: ResolvedNodeOptions;
   readonly #activations = new Map<string, Activation>();
   readonly #starting = new Map<string, Promise<Activation>>();
@@ -95,6 +98,7 @@ export class Node implements Host {
     this.clock = p.clock;
     this.inboxPrefix = p.inboxPrefix;
     this.directory = ctx.directory;
+    this.durableReplies = new RecentReplies(this.clock);
     this.#incoming = new IncomingMigrations(
       {
         maxConcurrent: MAX_INCOMING_MIGRATIONS,
@@ -136,6 +140,11 @@ export class Node implements Host {
     }
     this.#lag.enable();
     this.#consumerLeaders = new ConsumerLeaders(this.nc, this.names.stream, this.guard);
+    this.#unwatchReconnects = this.#ctx.reconnects.on(() => {
+      const n = this.durableReplies.replay();
+      if (n > 0)
+        this.log('info', 'durable answers sent again after a reconnect', { node: this.id, answers: n });
+    });
     this.#serve(this.names.nodeControl(this.id), (m) => this.#onControl(m));
     this.#serve(this.names.nodeQuery(this.id), (m) => this.#onQuery(m));
     this.#serve(this.names.activate(this.id), (m) => this.#onActivate(m));
@@ -297,6 +306,7 @@ export class Node implements Host {
     if (this.#closed) return;
     this.#closed = true;
     this.#heartbeat?.cancel();
+    this.#unwatchReconnects?.();
     await Promise.all(this.#subs.map((s) => s.drain().catch(() => undefined)));
     await this.#consumerLeaders?.close();
     this.#incoming.close();

@@ -1,0 +1,41 @@
+// The durable answers a node keeps to send again after a reconnect: the last few seconds' only, and
+// never more than its count and byte limits, whatever the rate.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { RecentReplies } from '../src/actor/recent-replies.js';
+import type { Outcome } from '../src/wire/outcome.js';
+import { ManualClock } from './fixtures/manual-clock.js';
+
+const answer = (n: number): Outcome => ({ ok: true, data: new Uint8Array(n) });
+
+test('answers older than the replay window are not sent again; the rest are, oldest first', () => {
+  const clock = new ManualClock();
+  const recent = new RecentReplies(clock);
+  const sent: string[] = [];
+  const sender = { send: (subject: string) => sent.push(subject) };
+  recent.note(sender, 'a', answer(1));
+  clock.advance(3000);
+  recent.note(sender, 'b', answer(1));
+  clock.advance(2500);
+  recent.note(sender, 'c', answer(1));
+  assert.equal(recent.replay(), 2);
+  assert.deepEqual(sent, ['b', 'c']);
+  clock.advance(10_000);
+  assert.equal(recent.replay(), 0);
+  assert.equal(recent.size, 0);
+});
+
+test('a burst keeps the latest answers within the count and byte limits', () => {
+  const clock = new ManualClock();
+  const recent = new RecentReplies(clock);
+  const sender = { send: () => undefined };
+  for (let i = 0; i < 25_000; i++) recent.note(sender, `r.${i}`, answer(10));
+  assert.equal(recent.size, 10_000);
+  for (let i = 0; i < 40; i++) recent.note(sender, `big.${i}`, answer(1024 * 1024));
+  assert.ok(recent.size <= 16, `${recent.size} answers of 1 MiB kept`);
+  const sent: string[] = [];
+  recent.replay();
+  recent.note({ send: (s: string) => sent.push(s) }, 'last', answer(1));
+  assert.equal(recent.replay() > 0, true);
+  assert.equal(sent.at(-1), 'last');
+});
