@@ -16,7 +16,7 @@ const uniform = (n: number, lo: number, hi: number) =>
 const maxDiff = (a: Float32Array, b: Float32Array) =>
   a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
 
-// Column counts around the 16-lane vectors and the 64-column unrolled steps, rows dynamic.
+// Column counts around the 8- and 16-lane vectors and their unrolled steps, rows dynamic.
 const COLS = [1, 15, 16, 17, 63, 64, 65, 100, 1031];
 const ROWS = 3;
 
@@ -52,6 +52,43 @@ for (const target of runnableTargets(probeHost().x86Level)) {
       await kernel.run([x, out]);
       assert.ok(out.subarray((ROWS - 1) * cols).every(Number.isNaN), `cols ${cols}: a NaN makes its row NaN`);
       assert.ok(out.subarray(0, cols).every(Number.isFinite));
+    }
+  });
+
+  test(`softmax and rmsnorm give the same bits at any alignment of x and out on ${target} (seed ${seed})`, async () => {
+    // Views 0–15 floats into their buffers, x and out apart: every masked head and tail length.
+    const view = (data: Float32Array, offset: number) => {
+      const v = new Float32Array(new ArrayBuffer((data.length + 16) * 4), offset * 4, data.length);
+      v.set(data);
+      return v;
+    };
+    for (const cols of [33, 64, 1031]) {
+      const softmax = runtime.load(
+        await compileKernel({ op: 'nn.softmax', rows: null, cols }, { target, cacheDir }),
+      );
+      const rmsnorm = runtime.load(
+        await compileKernel({ op: 'nn.rmsnorm', rows: null, dim: cols, eps: 1e-5 }, { target, cacheDir }),
+      );
+      const data = uniform(ROWS * cols, -30, 30);
+      const w = uniform(cols, -2, 2);
+      const first: Float32Array[] = [];
+      for (let offset = 0; offset < 16; offset++) {
+        const x = view(data, offset);
+        const outs = [
+          view(new Float32Array(data.length), (offset + 5) % 16),
+          view(new Float32Array(data.length), offset),
+        ];
+        await softmax.run([x, outs[0]!]);
+        await rmsnorm.run([x, w, outs[1]!]);
+        if (offset === 0) {
+          assert.ok(maxDiff(outs[0]!, reference.softmax(data, cols)) <= 1e-6, `softmax cols ${cols}`);
+          const want = reference.rmsnorm(data, w, cols, 1e-5);
+          assert.ok(reference.relativeError(outs[1]!, want) <= 1e-5, `rmsnorm cols ${cols}`);
+          first.push(...outs.map((o) => o.slice()));
+        }
+        assert.deepEqual(outs[0], first[0], `softmax cols ${cols} offset ${offset}`);
+        assert.deepEqual(outs[1], first[1], `rmsnorm cols ${cols} offset ${offset}`);
+      }
     }
   });
 

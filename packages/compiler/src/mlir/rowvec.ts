@@ -1,7 +1,8 @@
 // RMSNorm and softmax over rows, written in the vector dialect: a reduction as a linalg.generic
 // into a memref lowers to a loop that loads and stores its accumulator every element (LLVM cannot
 // prove the row and the accumulator apart), so it neither vectorises nor pipelines. Here the
-// accumulators are vector<16xf32> loop-carried values; a scalar loop takes the last cols % 16.
+// accumulators are vector loop-carried values, and masked vectors take the columns before a row's
+// first 64-byte boundary and after its last whole vector (`split`).
 import type { KernelSpec } from '../spec.js';
 import { entryName, kernelArgs } from '../spec.js';
 import type { Target } from '../targets.js';
@@ -9,86 +10,196 @@ import { argType, f32, func } from './common.js';
 
 type Spec<Op extends KernelSpec['op']> = Extract<KernelSpec, { op: Op }>;
 
-const W = 16;
-const V = `vector<${W}xf32>`;
+/** A vector width: `w` f32 lanes, its type and its mask type. */
+interface Lanes {
+  w: number;
+  v: string;
+  mask: string;
+}
+const lanes = (w: number): Lanes => ({ w, v: `vector<${w}xf32>`, mask: `vector<${w}xi1>` });
+/**
+ * Softmax's width: its exp is arithmetic-bound, and 16 lanes (one zmm on AVX-512) halve the
+ * instructions. RMSNorm's two multiplies and one FMA per element leave it bound by loads and stores,
+ * where 8 lanes took about 10 % less time than 16 through the addon on a 2-core AMD EPYC (64×4096).
+ */
+const L16 = lanes(16);
+const L8 = lanes(8);
+const V = L16.v;
+const MASK = L16.mask;
 
 /**
- * A loop over row %r's columns: `width` 16 (vector steps over the whole vectors) or 1 (the tail).
- * With one carried value the loop's result is `%${name}`, with more `%${name}#i`.
+ * Splits row `row` of `m` (n columns) at vector-size boundaries: `%${p}h` columns before the first one
+ * (a masked head at column 0, mask `%${p}hm`), whole vectors from there to `%${p}e` (`%${p}e4` ends
+ * the whole steps of four vectors), and `%${p}t` columns after them (a masked tail at `%${p}e`, mask
+ * `%${p}tm`). Typed arrays of a megabyte come from malloc 16 bytes past a page boundary: unsplit,
+ * every 16-lane load and store there spans two cache lines, which made softmax and rmsnorm take
+ * 1.2–1.5× as long through the addon on a 2-core AMD EPYC (64×4096).
  */
-function cols(
-  width: 1 | 16,
-  n: number,
+function split(L: Lanes, p: string, m: string, t: string, row: string, n: number): string[] {
+  return [
+    `%${p}ptr = memref.extract_aligned_pointer_as_index ${m} : ${t} -> index`,
+    `%${p}base = arith.divui %${p}ptr, %c4 : index`,
+    `%${p}rn = arith.muli ${row}, %c${n} : index`,
+    `%${p}at = arith.addi %${p}base, %${p}rn : index`,
+    `%${p}mis = arith.remui %${p}at, %c${L.w} : index`,
+    `%${p}gap = arith.subi %c${L.w}, %${p}mis : index`,
+    `%${p}hw = arith.remui %${p}gap, %c${L.w} : index`,
+    `%${p}h = arith.minui %${p}hw, %c${n} : index`,
+    `%${p}rest = arith.subi %c${n}, %${p}h : index`,
+    `%${p}whole = arith.andi %${p}rest, %cwhole${L.w} : index`,
+    `%${p}e = arith.addi %${p}h, %${p}whole : index`,
+    `%${p}whole4 = arith.andi %${p}rest, %cwhole4x${L.w} : index`,
+    `%${p}e4 = arith.addi %${p}h, %${p}whole4 : index`,
+    `%${p}t = arith.subi %c${n}, %${p}e : index`,
+    `%${p}hm = vector.create_mask %${p}h : ${L.mask}`,
+    `%${p}tm = vector.create_mask %${p}t : ${L.mask}`,
+  ];
+}
+
+/**
+ * A loop over whole vectors from `from` to `to`. With one carried value the loop's result is
+ * `%${name}`, with more `%${name}#i`.
+ */
+function vectors(
+  L: Lanes,
+  from: string,
+  to: string,
   name: string,
   carried: { init: string; type: string }[],
   body: (j: string, accs: string[]) => string[],
 ): string[] {
-  const main = Math.floor(n / W) * W;
-  const [from, to] = width === W ? ['%c0', `%c${main}`] : [`%c${main}`, `%c${n}`];
-  const step = width === W ? `%c${W}` : '%c1';
   const j = `%${name}j`;
   const accs = carried.map((_, i) => `%${name}acc${i}`);
   const result = carried.length > 1 ? `%${name}:${carried.length}` : `%${name}`;
   const head = carried.length
-    ? `${result} = scf.for ${j} = ${from} to ${to} step ${step} iter_args(${carried.map((c, i) => `${accs[i]} = ${c.init}`).join(', ')}) -> (${carried.map((c) => c.type).join(', ')}) {`
-    : `scf.for ${j} = ${from} to ${to} step ${step} {`;
+    ? `${result} = scf.for ${j} = ${from} to ${to} step %c${L.w} iter_args(${carried.map((c, i) => `${accs[i]} = ${c.init}`).join(', ')}) -> (${carried.map((c) => c.type).join(', ')}) {`
+    : `scf.for ${j} = ${from} to ${to} step %c${L.w} {`;
   return [head, ...body(j, accs).map((l) => `  ${l}`), '}'];
 }
 
-/** How a row reduction steps: vector and scalar lines defining `out` from `v` and `acc`. */
-interface Reduction {
-  init: string;
-  vector: (v: string, acc: string, out: string) => string[];
-  scalar: (v: string, acc: string, out: string) => string[];
-  /** Folds two vector accumulators into one. */
-  combine: (a: string, b: string, out: string) => string[];
-  /** vector.reduction kind folding the lanes. */
-  kind: 'add' | 'maximumf';
+/** A load of row `row` of `m` at column `j`: masked by `mask` (off lanes read `pass`) or whole. */
+function load(L: Lanes, m: string, t: string, row: string, j: string, mask?: string, pass = '') {
+  return mask
+    ? `vector.maskedload ${m}[${row}, ${j}], ${mask}, ${pass} : ${t}, ${L.mask}, ${L.v} into ${L.v}`
+    : `vector.load ${m}[${row}, ${j}] : ${t}, ${L.v}`;
+}
+function store(L: Lanes, v: string, m: string, t: string, row: string, j: string, mask?: string) {
+  return mask
+    ? `vector.maskedstore ${m}[${row}, ${j}], ${mask}, ${v} : ${t}, ${L.mask}, ${L.v}`
+    : `vector.store ${v}, ${m}[${row}, ${j}] : ${t}, ${L.v}`;
 }
 
 /**
- * Reduces row `row` of `x` into the f32 `%${name}`: four vector accumulators over steps of 64 columns
- * (four independent dependency chains: one stalls on the FMA or max latency), folded into one,
- * which takes the remaining whole vectors, then its lanes, then the scalar tail.
+ * Sums must not depend on where the arrays lie (a row split across threads, or the same rows in
+ * another buffer, give the same bits), but `split` shifts which lane holds which column by the
+ * head length h: across the run of `vs.length` vectors carried from column h, lane l holds the
+ * columns ≡ h + l. These lines rotate the run through the scratch `%rot` so that lane l holds the
+ * columns ≡ l, as when h is 0, defining `%${p}0`, `%${p}1`, …; with `back`, the other way (a head
+ * read at column 0 moves into the carried lanes). A row's columns then meet in the same order
+ * whatever h is.
  */
-function reduceRow(name: string, n: number, x: string, t: string, r: Reduction, row = '%r'): string[] {
+function rotate(L: Lanes, p: string, vs: string[], h: string, back = false): string[] {
+  const at = (i: number) => `%${p}k${i}`;
+  const from = back ? h : `%${p}at`;
+  return [
+    ...Array.from({ length: 2 * vs.length }, (_, i) => `${at(i)} = arith.constant ${i * L.w} : index`),
+    ...vs.flatMap((v, q) => [
+      `vector.store ${v}, %rot[${at(q)}] : memref<${ROT}xf32>, ${L.v}`,
+      `vector.store ${v}, %rot[${at(vs.length + q)}] : memref<${ROT}xf32>, ${L.v}`,
+    ]),
+    ...(back ? [] : [`${from} = arith.subi ${at(vs.length)}, ${h} : index`]),
+    ...vs.flatMap((_, q) => [
+      `%${p}o${q} = arith.addi ${from}, ${at(q)} : index`,
+      `%${p}${q} = vector.load %rot[%${p}o${q}] : memref<${ROT}xf32>, ${L.v}`,
+    ]),
+  ];
+}
+/** `%rot`'s floats: two copies of four 16-lane vectors. */
+const ROT = 128;
+
+/** How a row reduction steps: vector lines defining `out` from `v` and `acc`. */
+interface Reduction {
+  /** The accumulators' start, and what masked-off lanes read: a value the step leaves `acc` at. */
+  init: string;
+  vector: (v: string, acc: string, out: string) => string[];
+  /** Folds two vector accumulators into one. */
+  combine: (a: string, b: string, out: string) => string[];
+  /** vector.reduction kind folding the lanes, and its fastmath flag. */
+  kind: 'add' | 'maximumf';
+  fastmath?: string;
+}
+
+/**
+ * Reduces row `row` of `x` into the f32 `%${name}`: four vector accumulators over steps of four
+ * vectors (four independent dependency chains: one stalls on the FMA or max latency) from the
+ * split's head on, the head itself (in the last accumulator's lanes), the last partial step masked,
+ * then the accumulators rotated back (`rotate`), folded into one and its lanes.
+ */
+function reduceRow(
+  L: Lanes,
+  name: string,
+  n: number,
+  x: string,
+  t: string,
+  r: Reduction,
+  row = '%r',
+): string[] {
   const U = 4;
-  const main4 = Math.floor(n / (U * W)) * U * W;
-  const main = Math.floor(n / W) * W;
+  const s = `${name}_`;
   const accs = Array.from({ length: U }, (_, u) => `%${name}a${u}`);
   const outs = Array.from({ length: U }, (_, u) => `%${name}u${u}`);
-  const lanes = Array.from({ length: U }, (_, u) => u);
+  const us = Array.from({ length: U }, (_, u) => u);
+  const types = us.map(() => L.v).join(', ');
   return [
-    `%${name}4:${U} = scf.for %${name}j = %c0 to %c${main4} step %c${U * W} iter_args(${accs.map((a) => `${a} = ${r.init}`).join(', ')}) -> (${lanes.map(() => V).join(', ')}) {`,
-    ...lanes.flatMap((u) => [
-      `  %${name}o${u} = arith.addi %${name}j, %c${u * W} : index`,
-      `  %${name}v${u} = vector.load ${x}[${row}, %${name}o${u}] : ${t}, ${V}`,
+    ...split(L, s, x, t, row, n),
+    `%${name}hv = ${load(L, x, t, row, '%c0', `%${s}hm`, r.init)}`,
+    ...r.vector(`%${name}hv`, r.init, `%${name}hr`),
+    ...rotate(L, `${name}h`, [`%${name}hr`], `%${s}h`, true),
+    `%${name}4:${U} = scf.for %${name}j = %${s}h to %${s}e4 step %c${U * L.w} iter_args(${accs.map((a, u) => `${a} = ${u === U - 1 ? `%${name}h0` : r.init}`).join(', ')}) -> (${types}) {`,
+    ...us.flatMap((u) => [
+      `  %${name}o${u} = arith.addi %${name}j, %c${u * L.w} : index`,
+      `  %${name}v${u} = ${load(L, x, t, row, `%${name}o${u}`)}`,
       ...r.vector(`%${name}v${u}`, accs[u]!, outs[u]!).map((l) => `  ${l}`),
     ]),
-    `  scf.yield ${outs.join(', ')} : ${lanes.map(() => V).join(', ')}`,
+    `  scf.yield ${outs.join(', ')} : ${types}`,
     '}',
-    ...r.combine(`%${name}4#0`, `%${name}4#1`, `%${name}f01`),
-    ...r.combine(`%${name}4#2`, `%${name}4#3`, `%${name}f23`),
+    // The last partial step: lanes past the row read `r.init`, and a start past it is clamped.
+    ...us.flatMap((u) => [
+      `%${name}p${u} = arith.addi %${s}e4, %c${u * L.w} : index`,
+      `%${name}q${u} = arith.minui %${name}p${u}, %c${n} : index`,
+      `%${name}k${u} = arith.subi %c${n}, %${name}q${u} : index`,
+      `%${name}m${u} = vector.create_mask %${name}k${u} : ${L.mask}`,
+      `%${name}t${u} = ${load(L, x, t, row, `%${name}q${u}`, `%${name}m${u}`, r.init)}`,
+      ...r.vector(`%${name}t${u}`, `%${name}4#${u}`, `%${name}l${u}`),
+    ]),
+    ...rotate(
+      L,
+      `${name}r`,
+      us.map((u) => `%${name}l${u}`),
+      `%${s}h`,
+    ),
+    ...r.combine(`%${name}r0`, `%${name}r1`, `%${name}f01`),
+    ...r.combine(`%${name}r2`, `%${name}r3`, `%${name}f23`),
     ...r.combine(`%${name}f01`, `%${name}f23`, `%${name}f`),
-    `%${name}w = scf.for %${name}k = %c${main4} to %c${main} step %c${W} iter_args(%${name}acc = %${name}f) -> (${V}) {`,
-    `  %${name}v = vector.load ${x}[${row}, %${name}k] : ${t}, ${V}`,
-    ...r.vector(`%${name}v`, `%${name}acc`, `%${name}n`).map((l) => `  ${l}`),
-    `  scf.yield %${name}n : ${V}`,
-    '}',
-    `%${name}l = vector.reduction <${r.kind}>, %${name}w : ${V} into f32`,
-    `%${name} = scf.for %${name}s = %c${main} to %c${n} step %c1 iter_args(%${name}sacc = %${name}l) -> (f32) {`,
-    `  %${name}sv = memref.load ${x}[${row}, %${name}s] : ${t}`,
-    ...r.scalar(`%${name}sv`, `%${name}sacc`, `%${name}sn`).map((l) => `  ${l}`),
-    `  scf.yield %${name}sn : f32`,
-    '}',
+    `%${name} = vector.reduction <${r.kind}>, %${name}f${r.fastmath ? ` fastmath<${r.fastmath}>` : ''} : ${L.v} into f32`,
   ];
 }
 
 /** Index constants the loops use, and the number of rows (`bound`: fixed, or read from `x`). */
-function rowBounds(rows: number | null, x: string, t: string, n: number): { lines: string[]; bound: string } {
-  const main = Math.floor(n / W) * W;
-  const consts = [...new Set([0, 1, W, 2 * W, 3 * W, 4 * W, Math.floor(n / (4 * W)) * 4 * W, main, n])].map(
+function rowBounds(
+  L: Lanes,
+  rows: number | null,
+  x: string,
+  t: string,
+  n: number,
+): { lines: string[]; bound: string } {
+  const consts = [...new Set([0, 1, 4, L.w, 2 * L.w, 3 * L.w, 4 * L.w, n])].map(
     (c) => `%c${c} = arith.constant ${c} : index`,
+  );
+  // Masks rounding a column count down to whole vectors and to whole steps of four.
+  consts.push(
+    `%cwhole${L.w} = arith.constant ${-L.w} : index`,
+    `%cwhole4x${L.w} = arith.constant ${-4 * L.w} : index`,
   );
   const count = rows === null ? [`%rows = memref.dim ${x}, %c0 : ${t}`] : [];
   if (rows !== null && !consts.some((c) => c.startsWith(`%c${rows} `)))
@@ -96,60 +207,55 @@ function rowBounds(rows: number | null, x: string, t: string, n: number): { line
   return { lines: [...consts, ...count], bound: rows === null ? '%rows' : `%c${rows}` };
 }
 
-/** The row loop around `body` (rows dynamic or fixed). */
-function rowLoop(rows: number | null, x: string, t: string, n: number, body: string[]): string[] {
-  const { lines, bound } = rowBounds(rows, x, t, n);
-  return [...lines, `scf.for %r = %c0 to ${bound} step %c1 {`, ...body.map((l) => `  ${l}`), '}'];
-}
-
-const vload = (m: string, t: string, j: string) => `vector.load ${m}[%r, ${j}] : ${t}, ${V}`;
-const sload = (m: string, t: string, j: string) => `memref.load ${m}[%r, ${j}] : ${t}`;
-
-/** out = x · rsqrt(mean(x²) + eps) · weight, row by row. */
+/** out = x · rsqrt(mean(x²) + eps) · weight, row by row: a sum-of-squares pass, then a scale pass. */
 export function rmsnormVector(spec: Spec<'nn.rmsnorm'>): string {
+  const L = L8;
   const args = kernelArgs(spec);
   const t = argType(args[0]!);
   const wt = argType(args[1]!);
   const n = spec.dim;
+  const { lines, bound } = rowBounds(L, spec.rows, '%x', t, n);
+  // One scaled vector at column `j` (masked by `mask`, or whole).
+  const scale = (p: string, j: string, mask?: string) => [
+    `%${p}v = ${load(L, '%x', t, '%r', j, mask, '%vzero')}`,
+    mask
+      ? `%${p}w = vector.maskedload %weight[${j}], ${mask}, %vzero : ${wt}, ${L.mask}, ${L.v} into ${L.v}`
+      : `%${p}w = vector.load %weight[${j}] : ${wt}, ${L.v}`,
+    `%${p}a = arith.mulf %${p}v, %vinv : ${L.v}`,
+    `%${p}b = arith.mulf %${p}a, %${p}w : ${L.v}`,
+    store(L, `%${p}b`, '%out', t, '%r', j, mask),
+  ];
   const body = [
-    ...reduceRow('ss', n, '%x', t, {
+    ...reduceRow(L, 'ss', n, '%x', t, {
       init: '%vzero',
-      vector: (v, acc, out) => [`${out} = vector.fma ${v}, ${v}, ${acc} : ${V}`],
-      scalar: (v, acc, out) => [
-        `${out}_p = arith.mulf ${v}, ${v} : f32`,
-        `${out} = arith.addf ${acc}, ${out}_p : f32`,
-      ],
-      combine: (a, b, out) => [`${out} = arith.addf ${a}, ${b} : ${V}`],
+      vector: (v, acc, out) => [`${out} = vector.fma ${v}, ${v}, ${acc} : ${L.v}`],
+      combine: (a, b, out) => [`${out} = arith.addf ${a}, ${b} : ${L.v}`],
       kind: 'add',
+      fastmath: 'reassoc',
     }),
     '%mean = arith.divf %ss, %n : f32',
     '%me = arith.addf %mean, %eps : f32',
     '%inv = math.rsqrt %me : f32',
-    `%vinv = vector.broadcast %inv : f32 to ${V}`,
-    ...cols(W, n, 'o', [], (j) => [
-      `%v = ${vload('%x', t, j)}`,
-      `%w = vector.load %weight[${j}] : ${wt}, ${V}`,
-      `%a = arith.mulf %v, %vinv : ${V}`,
-      `%b = arith.mulf %a, %w : ${V}`,
-      `vector.store %b, %out[%r, ${j}] : ${t}, ${V}`,
-    ]),
-    ...cols(1, n, 'ot', [], (j) => [
-      `%v = ${sload('%x', t, j)}`,
-      `%w = memref.load %weight[${j}] : ${wt}`,
-      '%a = arith.mulf %v, %inv : f32',
-      '%b = arith.mulf %a, %w : f32',
-      `memref.store %b, %out[%r, ${j}] : ${t}`,
-    ]),
+    `%vinv = vector.broadcast %inv : f32 to ${L.v}`,
+    // Split at out's boundaries: a store across two lines costs more than such a load.
+    ...split(L, 'o_', '%out', t, '%r', n),
+    ...scale('h', '%c0', '%o_hm'),
+    ...vectors(L, '%o_h', '%o_e', 'o', [], (j) => scale('', j)),
+    ...scale('t', '%o_e', '%o_tm'),
   ];
   return func(entryName(spec), args, [
-    `%vzero = arith.constant dense<0.0> : ${V}`,
+    `%vzero = arith.constant dense<0.0> : ${L.v}`,
+    `%rot = memref.alloca() : memref<${ROT}xf32>`,
     `%n = arith.constant ${f32(n)} : f32`,
     `%eps = arith.constant ${f32(spec.eps)} : f32`,
-    ...rowLoop(spec.rows, '%x', t, n, body),
+    ...lines,
+    `scf.for %r = %c0 to ${bound} step %c1 {`,
+    ...body.map((l) => `  ${l}`),
+    '}',
   ]);
 }
 
-const VI = `vector<${W}xi32>`;
+const VI = `vector<${L16.w}xi32>`;
 const splat = (name: string, value: string, type = V) =>
   `%${name} = arith.constant dense<${value}> : ${type}`;
 /**
@@ -210,14 +316,13 @@ function vexp(x: string, out: string, scalef: boolean): string[] {
 
 const vmax = (v: string, acc: string, out: string) => [
   `${out}_g = arith.cmpf ogt, ${v}, ${acc} : ${V}`,
-  `${out} = arith.select ${out}_g, ${v}, ${acc} : vector<${W}xi1>, ${V}`,
+  `${out} = arith.select ${out}_g, ${v}, ${acc} : ${MASK}, ${V}`,
 ];
 
 const mxReduction: Reduction = {
   init: '%vninf',
   vector: vmax,
   combine: vmax,
-  scalar: (v, acc, out) => [`${out} = arith.maximumf ${acc}, ${v} : f32`],
   kind: 'maximumf',
 };
 
@@ -225,79 +330,74 @@ const mxReduction: Reduction = {
  * out = exp(x − max) / Σ exp(x − max), row by row. The exp pass also takes the next row's max
  * (loads of the next row overlap the exp arithmetic, and that row needs no pass of its own), so a
  * row is two passes: exp written with its sum and the next max, then a scale. Row 0's max comes
- * before the loop.
+ * before the loop. Both passes are split at out's 64-byte boundaries (`split`); the masked head
+ * and tail take their exp as whole vectors too, and the sum is rotated back (`rotate`).
  */
 export function softmaxVector(spec: Spec<'nn.softmax'>, target: Target): string {
+  const L = L16;
   const scalef = target === 'x86-64-v4';
   const args = kernelArgs(spec);
   const t = argType(args[0]!);
   const n = spec.cols;
-  const { lines, bound } = rowBounds(spec.rows, '%x', t, n);
+  const { lines, bound } = rowBounds(L, spec.rows, '%x', t, n);
+  // One exp vector at column `j`: lines defining `%${p}s` (its sum lanes) and `%${p}m` (the next
+  // max), masked by `mask` (off lanes add 0 to the sum and read −∞ for the max) or whole.
+  const expStep = (p: string, j: string, sum: string, nmx: string, mask?: string) => [
+    `%${p}v = ${load(L, '%x', t, '%r', j, mask, '%vninf')}`,
+    `%${p}d = arith.subf %${p}v, %vmx : ${V}`,
+    ...vexp(`%${p}d`, `%${p}e`, scalef),
+    store(L, `%${p}e`, '%out', t, '%r', j, mask),
+    ...(mask
+      ? [
+          `%${p}z = arith.select ${mask}, %${p}e, %vzero : ${MASK}, ${V}`,
+          `%${p}s = arith.addf ${sum}, %${p}z : ${V}`,
+        ]
+      : [`%${p}s = arith.addf ${sum}, %${p}e : ${V}`]),
+    `%${p}w = ${load(L, '%x', t, '%rnext', j, mask, '%vninf')}`,
+    ...vmax(`%${p}w`, nmx, `%${p}m`),
+  ];
+  const scale = (p: string, j: string, mask?: string) => [
+    `%${p}o = ${load(L, '%out', t, '%r', j, mask, '%vzero')}`,
+    `%${p}q = arith.mulf %${p}o, %vinv : ${V}`,
+    store(L, `%${p}q`, '%out', t, '%r', j, mask),
+  ];
   const body = [
     `%rlast = arith.subi ${bound}, %c1 : index`,
     '%rinc = arith.addi %r, %c1 : index',
     '%rnext = arith.minui %rinc, %rlast : index',
     `%vmx = vector.broadcast %mx : f32 to ${V}`,
-    ...cols(
-      W,
-      n,
+    ...split(L, 'o_', '%out', t, '%r', n),
+    ...expStep('h', '%c0', '%vzero', '%vninf', '%o_hm'),
+    ...rotate(L, 'hr', ['%hs'], '%o_h', true),
+    ...vectors(
+      L,
+      '%o_h',
+      '%o_e',
       'sv',
       [
-        { init: '%vzero', type: V },
-        { init: '%vninf', type: V },
+        { init: '%hr0', type: V },
+        { init: '%hm', type: V },
       ],
-      (j, [acc, nmx]) => [
-        `%v = ${vload('%x', t, j)}`,
-        `%d = arith.subf %v, %vmx : ${V}`,
-        ...vexp('%d', '%e', scalef),
-        `vector.store %e, %out[%r, ${j}] : ${t}, ${V}`,
-        `%a = arith.addf ${acc}, %e : ${V}`,
-        `%w = vector.load %x[%rnext, ${j}] : ${t}, ${V}`,
-        ...vmax('%w', nmx!, '%m'),
-        `scf.yield %a, %m : ${V}, ${V}`,
-      ],
+      (j, [acc, nmx]) => [...expStep('', j, acc!, nmx!), `scf.yield %s, %m : ${V}, ${V}`],
     ),
+    ...expStep('t', '%o_e', '%sv#0', '%sv#1', '%o_tm'),
     // Lanes folded as a tree, not in order (the fold sits between the passes, on every row's
     // critical path); the max accumulators hold no NaN (the selects never pick one).
-    `%svs = vector.reduction <add>, %sv#0 fastmath<reassoc> : ${V} into f32`,
-    `%svm = vector.reduction <maxnumf>, %sv#1 fastmath<nnan> : ${V} into f32`,
-    ...cols(
-      1,
-      n,
-      'sum',
-      [
-        { init: '%svs', type: 'f32' },
-        { init: '%svm', type: 'f32' },
-      ],
-      (j, [acc, nmx]) => [
-        `%v = ${sload('%x', t, j)}`,
-        '%d = arith.subf %v, %mx : f32',
-        '%e = math.exp %d : f32',
-        `memref.store %e, %out[%r, ${j}] : ${t}`,
-        `%a = arith.addf ${acc}, %e : f32`,
-        `%w = memref.load %x[%rnext, ${j}] : ${t}`,
-        `%m = arith.maximumf ${nmx}, %w : f32`,
-        'scf.yield %a, %m : f32, f32',
-      ],
-    ),
+    ...rotate(L, 'sr', ['%ts'], '%o_h'),
+    `%sum = vector.reduction <add>, %sr0 fastmath<reassoc> : ${V} into f32`,
+    `%nextmx = vector.reduction <maxnumf>, %tm fastmath<nnan> : ${V} into f32`,
     // One division per row; the scale pass multiplies (the row is still in cache).
-    '%inv = arith.divf %one, %sum#0 : f32',
+    '%inv = arith.divf %one, %sum : f32',
     `%vinv = vector.broadcast %inv : f32 to ${V}`,
-    ...cols(W, n, 'o', [], (j) => [
-      `%v = ${vload('%out', t, j)}`,
-      `%a = arith.mulf %v, %vinv : ${V}`,
-      `vector.store %a, %out[%r, ${j}] : ${t}, ${V}`,
-    ]),
-    ...cols(1, n, 'ot', [], (j) => [
-      `%v = ${sload('%out', t, j)}`,
-      '%a = arith.mulf %v, %inv : f32',
-      `memref.store %a, %out[%r, ${j}] : ${t}`,
-    ]),
-    'scf.yield %sum#1 : f32',
+    ...scale('h', '%c0', '%o_hm'),
+    ...vectors(L, '%o_h', '%o_e', 'o', [], (j) => scale('', j)),
+    ...scale('t', '%o_e', '%o_tm'),
+    'scf.yield %nextmx : f32',
   ];
   return func(entryName(spec), args, [
     `%vzero = arith.constant dense<0.0> : ${V}`,
     `%vninf = arith.constant dense<0xFF800000> : ${V}`,
+    `%rot = memref.alloca() : memref<${ROT}xf32>`,
     '%ninf = arith.constant 0xFF800000 : f32',
     '%one = arith.constant 1.0 : f32',
     ...EXP_CONSTANTS,
@@ -307,7 +407,7 @@ export function softmaxVector(spec: Spec<'nn.softmax'>, target: Target): string 
     // NaN in the row still makes its exp, the sum and so the whole row NaN.
     `%nonempty = arith.cmpi sgt, ${bound}, %c0 : index`,
     '%mx0 = scf.if %nonempty -> (f32) {',
-    ...reduceRow('m0', n, '%x', t, mxReduction, '%c0').map((l) => `  ${l}`),
+    ...reduceRow(L, 'm0', n, '%x', t, mxReduction, '%c0').map((l) => `  ${l}`),
     '  scf.yield %m0 : f32',
     '} else {',
     '  scf.yield %ninf : f32',
