@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers } from '@nats-io/transport-node';
 import {
   AlreadyActive,
@@ -145,6 +145,40 @@ describe('durable delivery', () => {
     } finally {
       await raw.close();
       await host.close();
+    }
+  });
+
+  test('a durable publish whose answer is lost is sent again with the same message id, not waited out', async () => {
+    const name = 'dur-lost-ack';
+    const c = await connectCluster({ nats: nats.url, name, askTimeoutMs: 60_000, log: () => undefined });
+    const raw = await connect({ servers: nats.url });
+    try {
+      // The stream stands aside for a responder that ignores a message's first publish, as a server
+      // that stopped while handling it would, and answers the next as the stream does.
+      await (await jetstreamManager(raw)).streams.delete(`stitch_${name}_mailbox`);
+      const ids: string[] = [];
+      raw.subscribe(`stitch.${name}.durable.>`, {
+        callback: (_e, m) => {
+          const id = m.headers?.get('Nats-Msg-Id') ?? '';
+          ids.push(id);
+          if (ids.filter((x) => x === id).length > 1) m.respond(JSON.stringify({ stream: 'x', seq: 1 }));
+        },
+      });
+      await raw.flush();
+      const ref = c.ref<typeof Counter>({ type: 'counter', id: 'lost-ack' });
+      const give = new AbortController();
+      const late = delay(20_000, 'not acknowledged in 20 s', { signal: give.signal }).catch(
+        () => 'cancelled',
+      );
+      const told = ref
+        .tell({ type: 'add', by: 1 }, { mode: 'durable', idempotencyKey: 'lost-1' })
+        .then(() => 'told');
+      assert.equal(await Promise.race([told, late]), 'told');
+      give.abort();
+      assert.deepEqual(ids, ['lost-1', 'lost-1']);
+    } finally {
+      await raw.close();
+      await c.close();
     }
   });
 });

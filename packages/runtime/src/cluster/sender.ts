@@ -31,6 +31,9 @@ interface Route {
   target: string;
 }
 
+/** The first wait for the mailbox stream's answer to a durable publish (see #publishAcked). */
+const PUBLISH_ATTEMPT_MS = 250;
+
 /** JetStream's message-id header: the stream drops a repeat within its duplicate window. */
 const MSG_ID = 'Nats-Msg-Id';
 
@@ -270,9 +273,8 @@ export class ActorSender {
     if (reply) h.set(H.replyTo, reply);
     // The stream drops a repeat of the same Nats-Msg-Id within its duplicate window.
     h.set(MSG_ID, key);
-    const { nc, clock, guard, inboxPrefix, names } = this.#parts;
-    const publisher = jetStreamPublisher(nc, inboxPrefix, clock, guard);
-    const ack = await publisher.publish(names.durable(type, id), data, h, timeoutMs);
+    const { names } = this.#parts;
+    const ack = await this.#publishAcked(names.durable(type, id), data, h, timeoutMs);
     if (ack.error) {
       // No stream takes the subject: it was deleted, or the cluster was never set up on this server.
       if (ack.noStream) throw new ClusterNotInitialized(this.#parts.name, `stream ${names.stream}`);
@@ -282,6 +284,27 @@ export class ActorSender {
       );
     }
     return ack.duplicate === true;
+  }
+
+  /**
+   * Publishes to the mailbox stream and waits for its answer, trying again (same message id: the
+   * stream stores it once) when none comes: an answer is lost when the server that had the publish, or
+   * the stream's leader, stops as it handles it. The first wait is PUBLISH_ATTEMPT_MS, doubling, all
+   * within `timeoutMs`.
+   */
+  async #publishAcked(subject: string, data: Uint8Array, h: OutgoingHeaders, timeoutMs: number) {
+    const { nc, clock, guard, inboxPrefix } = this.#parts;
+    const publisher = jetStreamPublisher(nc, inboxPrefix, clock, guard);
+    const deadline = clock.now() + timeoutMs;
+    for (let wait = PUBLISH_ATTEMPT_MS; ; wait *= 2) {
+      const left = deadline - clock.now();
+      try {
+        return await publisher.publish(subject, data, h, Math.max(1, Math.min(wait, left)));
+      } catch (err) {
+        if (!(err instanceof Timeout)) throw err;
+        if (clock.now() >= deadline) throw new Timeout(`the stream (publish to ${subject})`, timeoutMs);
+      }
+    }
   }
 
   async #withRetries(attempt: () => Promise<unknown>, retries: number): Promise<unknown> {
