@@ -22,6 +22,7 @@ import {
 import { decode, encode, names } from '@stitch/runtime/internal';
 import { Cart, Counter, Stall } from './fixtures/runtime-actors.js';
 import { type NodeProc, startNode, stopAll } from './fixtures/runtime-procs.js';
+import { within } from './fixtures/within.js';
 
 const quiet = () => undefined;
 
@@ -90,10 +91,26 @@ describe('virtual actors (cluster.get)', () => {
   });
 
   /** Two node processes in a cluster of their own, and a client of it. */
-  async function twoNodes(cluster: string, ids: [string, string]) {
+  async function twoNodes(cluster: string, ids: [string, string], options: Partial<ConnectOptions> = {}) {
     const procs = new Map<string, NodeProc>();
     for (const id of ids) procs.set(id, await startNode({ nats: nats.url, cluster, nodeId: id }));
-    return { procs, c: await client(cluster) };
+    return { procs, c: await client(cluster, options) };
+  }
+
+  /** Kills (-9) the node process hosting `ref` and waits until the server has dropped it. */
+  async function killOwner(
+    cluster: string,
+    procs: Map<string, NodeProc>,
+    c: Cluster,
+    ref: Parameters<Cluster['locate']>[0],
+  ) {
+    const first = await c.locate(ref);
+    assert.ok(first, 'the actor is located');
+    const owner = procs.get(first.node)!;
+    owner.child.kill('SIGKILL');
+    assert.equal(await owner.exited, 'SIGKILL');
+    await waitGone(cluster, owner.nodeId);
+    return { first, survivor: [...procs.keys()].find((id) => id !== first.node)! };
   }
 
   test('after kill -9 of the owner the next ask re-activates it elsewhere from its stored snapshot', async () => {
@@ -104,14 +121,7 @@ describe('virtual actors (cluster.get)', () => {
     // Counter's snapshot is taken after every turn but reaches storage only on stop and on a durable
     // commit: a durable ask resolves after the commit that wrote the snapshot (n = 11) to the state KV.
     assert.equal(await ref.ask({ type: 'add', by: 7 }, { mode: 'durable' }), 11);
-    const first = await c.locate(ref);
-    assert.ok(first, 'the actor is located');
-    const owner = procs.get(first.node)!;
-    const survivor = [...procs.keys()].find((id) => id !== first.node)!;
-
-    owner.child.kill('SIGKILL');
-    assert.equal(await owner.exited, 'SIGKILL');
-    await waitGone(CLUSTER, owner.nodeId);
+    const { first, survivor } = await killOwner(CLUSTER, procs, c, ref);
 
     // The same ref, no error: no-responders, activation on the survivor, the ask sent again.
     assert.equal(await ref.ask({ type: 'get' }), 11);
@@ -127,27 +137,14 @@ describe('virtual actors (cluster.get)', () => {
 
   test('a durable ask to an actor whose node was killed is answered by a take-over, not at its timeout', async () => {
     const CLUSTER = 'v-gone';
-    const procs = new Map<string, NodeProc>();
-    for (const id of ['vg-a', 'vg-b'])
-      procs.set(id, await startNode({ nats: nats.url, cluster: CLUSTER, nodeId: id }));
     // With a minute to wait, an ask that relied on its timeout to find the node dead would not be answered below.
-    const c = await client(CLUSTER, { askTimeoutMs: 60_000 });
+    const { procs, c } = await twoNodes(CLUSTER, ['vg-a', 'vg-b'], { askTimeoutMs: 60_000 });
     const ref = c.get(Counter, 'g1');
     assert.equal(await ref.ask({ type: 'add', by: 5 }, { mode: 'durable' }), 5);
-    const first = await c.locate(ref);
-    assert.ok(first, 'the actor is located');
-    const owner = procs.get(first.node)!;
-    const survivor = [...procs.keys()].find((id) => id !== first.node)!;
-    owner.child.kill('SIGKILL');
-    assert.equal(await owner.exited, 'SIGKILL');
-    await waitGone(CLUSTER, owner.nodeId);
+    const { first, survivor } = await killOwner(CLUSTER, procs, c, ref);
     assert.deepEqual(await c.locate(ref), first, 'the directory still names the dead node');
 
-    const give = new AbortController();
-    const late = delay(20_000, 'not answered in 20 s', { signal: give.signal }).catch(() => 'cancelled');
-    const answer = ref.ask({ type: 'add', by: 1 }, { mode: 'durable' });
-    assert.equal(await Promise.race([answer, late]), 6);
-    give.abort();
+    assert.equal(await within(ref.ask({ type: 'add', by: 1 }, { mode: 'durable' }), 20_000), 6);
     assert.equal(c.metrics().takeOversOfGoneNodes, 1);
     const now = await c.locate(ref);
     assert.equal(now?.node, survivor);
@@ -156,11 +153,7 @@ describe('virtual actors (cluster.get)', () => {
   });
 
   test('a durable message its killed node took and never acknowledged is run by the take-over, not after ack_wait', async () => {
-    const CLUSTER = 'v-unacked';
-    const procs = new Map<string, NodeProc>();
-    for (const id of ['vu-a', 'vu-b'])
-      procs.set(id, await startNode({ nats: nats.url, cluster: CLUSTER, nodeId: id }));
-    const c = await client(CLUSTER, { askTimeoutMs: 60_000 });
+    const { procs, c } = await twoNodes('v-unacked', ['vu-a', 'vu-b'], { askTimeoutMs: 60_000 });
     const ref = c.get(Stall, 's1');
     const first = await ref.ask({ type: 'hold', onNode: 'none', ms: 0 }, { mode: 'durable' });
     const owner = procs.get(first)!;
@@ -171,10 +164,7 @@ describe('virtual actors (cluster.get)', () => {
     owner.child.kill('SIGKILL');
     assert.equal(await owner.exited, 'SIGKILL');
 
-    const give = new AbortController();
-    const late = delay(20_000, 'not answered in 20 s', { signal: give.signal }).catch(() => 'cancelled');
-    assert.equal(await Promise.race([answer, late]), survivor);
-    give.abort();
+    assert.equal(await within(answer, 20_000), survivor);
     assert.equal(await ref.ask({ type: 'runs' }), 2, 'each message ran once where it counted');
   });
 
@@ -191,10 +181,7 @@ describe('virtual actors (cluster.get)', () => {
       await waitFor(async () => ((await ref.inspect()).durable.delivered >= 2 ? true : undefined), 10_000);
       // The caller is away while the actor answers (300 ms in), and back after its reconnect pause.
       await proxy.cut(1500);
-      const give = new AbortController();
-      const late = delay(20_000, 'not answered in 20 s', { signal: give.signal }).catch(() => 'cancelled');
-      assert.equal(await Promise.race([answer, late]), 'vr-a');
-      give.abort();
+      assert.equal(await within(answer, 20_000), 'vr-a');
       assert.ok(c.metrics().durableAsksAgainAfterReconnect >= 1);
       assert.equal(await ref.ask({ type: 'runs' }), 2, 'applied once');
     } finally {

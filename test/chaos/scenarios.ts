@@ -178,27 +178,23 @@ async function rollingUpgrade(w: World): Promise<void> {
   }
 }
 
+/** The nats-server leading the mailbox stream stopped with `signal`, then restarted on its store. */
+function serverStop(name: string, signal: 'SIGKILL' | 'SIGTERM', how: string): Scenario {
+  return {
+    name,
+    what: `the nats-server leading the mailbox stream ${how}, restarted on its store`,
+    async fault(w) {
+      stopped = await mailboxLeader(w);
+      w.report.stopped = stopped;
+      await w.nats.stop(stopped, signal);
+    },
+    heal: (w) => w.nats.start(stopped),
+  };
+}
+
 export const SCENARIOS: Scenario[] = [
-  {
-    name: 'nats-server-stop',
-    what: 'the nats-server leading the mailbox stream killed (SIGKILL), restarted on its store',
-    async fault(w) {
-      stopped = await mailboxLeader(w);
-      w.report.stopped = stopped;
-      await w.nats.stop(stopped, 'SIGKILL');
-    },
-    heal: (w) => w.nats.start(stopped),
-  },
-  {
-    name: 'nats-server-term',
-    what: 'the nats-server leading the mailbox stream stopped cleanly (SIGTERM, as systemctl stop), restarted on its store',
-    async fault(w) {
-      stopped = await mailboxLeader(w);
-      w.report.stopped = stopped;
-      await w.nats.stop(stopped, 'SIGTERM');
-    },
-    heal: (w) => w.nats.start(stopped),
-  },
+  serverStop('nats-server-stop', 'SIGKILL', 'killed (SIGKILL)'),
+  serverStop('nats-server-term', 'SIGTERM', 'stopped cleanly (SIGTERM, as systemctl stop)'),
   {
     name: 'node-kill',
     what: 'node n1 killed (SIGKILL), restarted under its id',
