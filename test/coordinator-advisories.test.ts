@@ -17,6 +17,7 @@ import {
 } from '@stitch/runtime';
 import { writeAuthDir } from '../packages/cli/src/auth-files.js';
 import { killStitchNodes, type StitchNode, stitchNode } from './fixtures/stitch-node.js';
+import { waitUntil } from './fixtures/wait.js';
 
 const C = 'adv';
 const TEN_MINUTES = 600_000;
@@ -92,7 +93,7 @@ test('a node killed with SIGKILL: its operators move on the disconnect advisory,
   nodes.get(victim)!.child.kill('SIGKILL');
   await nodes.get(victim)!.exited;
   const reason = `node ${victim} disconnected`;
-  await waitFor(() => coordinator!.migrations.some((m) => m.reason.includes(reason)));
+  await waitUntil(() => coordinator!.migrations.some((m) => m.reason.includes(reason)));
   const now = coordinator!.deployment(d.name)!;
   assert.ok(
     now.ops.every((o) => o.node === survivor),
@@ -103,11 +104,3 @@ test('a node killed with SIGKILL: its operators move on the disconnect advisory,
   // The heartbeat window has not passed: the nodes bucket still calls the killed node alive.
   assert.equal(await coordinatorCluster!.isNodeAlive(victim), true);
 });
-
-async function waitFor(cond: () => boolean, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new assert.AssertionError({ message: `condition not met within ${ms} ms` });
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -16,6 +16,7 @@ import {
   OPERATOR_ACTORS,
 } from '@stitch/agents';
 import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
+import { waitUntil } from './fixtures/wait.js';
 
 const CLUSTER = 'forged';
 const SUBJECT = `stitch.${CLUSTER}.membership`;
@@ -99,7 +100,7 @@ describe('coordinator: forged membership events', () => {
     // forged events would have started.
     await nodes.get(cpuHost)!.close();
     nodes.delete(cpuHost);
-    await waitFor(() => coordinator.migrations.some((m) => m.reason.includes(`${cpuHost} left`)));
+    await waitUntil(() => coordinator.migrations.some((m) => m.reason.includes(`${cpuHost} left`)));
 
     for (const m of coordinator.migrations) {
       assert.ok(!m.reason.includes(victim), `no migration for the forged event: ${m.reason}`);
@@ -139,7 +140,7 @@ describe('coordinator: forged membership events', () => {
     const ignored = coordinator.ignoredMembership;
     await forge('join', 'node-ghost', 7);
     await forge('dead', 'node-ghost', 8);
-    await waitFor(() => coordinator.ignoredMembership >= ignored + 1);
+    await waitUntil(() => coordinator.ignoredMembership >= ignored + 1);
     // A real join after the forged ones: the coordinator has handled the forged events once it
     // re-planned for this one (a cpu node of the class already in use: nothing needs to move).
     const c = await connectCluster({ nats: nats.url, name: CLUSTER, log: () => undefined });
@@ -158,10 +159,3 @@ describe('coordinator: forged membership events', () => {
 });
 
 // The claim is that a migration happens, not how soon: each re-plan may spend up to 5 s in the MILP.
-async function waitFor(cond: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new assert.AssertionError({ message: `condition not met within ${ms} ms` });
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

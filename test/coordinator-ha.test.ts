@@ -17,6 +17,7 @@ import {
   StaleFence,
   startEmbeddedNats,
 } from '@stitch/runtime';
+import { waitUntil } from './fixtures/wait.js';
 
 const BIN = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
 const SAMPLE = fileURLToPath(new URL('../packages/ir/samples/tool-agent.tiny-llama.mlir', import.meta.url));
@@ -52,18 +53,10 @@ async function coordinator(name: string): Promise<Coordinator> {
   return c;
 }
 
-async function waitFor(cond: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new assert.AssertionError({ message: `condition not met within ${ms} ms` });
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 test('coordinators started at once: exactly one leads, the other stands by and refuses deployments', async () => {
   const [a, b] = await Promise.all([coordinator('one'), coordinator('two')]);
   await Promise.all([a!.start(), b!.start()]);
-  await waitFor(() => a!.leading !== b!.leading);
+  await waitUntil(() => a!.leading !== b!.leading);
   // Several lease periods later it is still exactly one, the same one.
   const leader = a!.leading ? a! : b!;
   const standby = a!.leading ? b! : a!;
@@ -77,7 +70,7 @@ test('coordinators started at once: exactly one leads, the other stands by and r
   // A leader that stops hands the lease over at once.
   await leader.stop();
   assert.equal(leader.leading, false, 'a stopped coordinator does not lead');
-  await waitFor(() => standby.leading);
+  await waitUntil(() => standby.leading);
   assert.equal(standby.epoch, 2);
   await standby.stop();
 });
@@ -108,7 +101,7 @@ test('the leader killed with SIGKILL: a standby takes over, fences the old epoch
   child.stderr!.on('data', (b: Buffer) => {
     out += b.toString();
   });
-  await waitFor(() => /deployed tool_agent/.test(out), 60_000);
+  await waitUntil(() => /deployed tool_agent/.test(out), 60_000);
   const epochA = Number(/leading the cluster's coordinators \(epoch (\d+)\)/.exec(out)?.[1]);
   assert.ok(epochA >= 1, out);
 
@@ -116,7 +109,7 @@ test('the leader killed with SIGKILL: a standby takes over, fences the old epoch
   await standby.start();
   assert.equal(standby.leading, false);
   child.kill('SIGKILL');
-  await waitFor(() => standby.leading);
+  await waitUntil(() => standby.leading);
   assert.ok(standby.epoch > epochA);
   assert.deepEqual(
     [standby.metrics().elected, standby.metrics().deposed, standby.metrics().epoch],
@@ -157,7 +150,7 @@ test('the leader killed while it re-plans for a joining accelerator: a standby t
   leader.stderr!.on('data', (b: Buffer) => {
     out += b.toString();
   });
-  await waitFor(() => /leading the cluster's coordinators/.test(out), 60_000);
+  await waitUntil(() => /leading the cluster's coordinators/.test(out), 60_000);
   const standby = await coordinator('d');
   await standby.start();
   // An accelerator joins: the leader re-plans and moves the LLM ops (their "gpu" hint) onto it, live.
@@ -168,12 +161,12 @@ test('the leader killed while it re-plans for a joining accelerator: a standby t
   await gpu.startNode({ id: 'gpu', actors: OPERATOR_ACTORS, virtual: ['h100'] });
   await new Promise((r) => setTimeout(r, 250));
   leader.kill('SIGKILL');
-  await waitFor(() => standby.leading);
+  await waitUntil(() => standby.leading);
 
   // Whatever the dead leader finished, the new one converges: the plan's LLM ops on the accelerator,
   // each operator in exactly one live place, and every one answering.
   for (const name of ['tool_agent', 'after-takeover']) {
-    await waitFor(() =>
+    await waitUntil(() =>
       (standby.deployment(name)?.ops ?? []).filter((o) => o.modelled).every((o) => o.node === 'gpu'),
     );
     const d = standby.deployment(name)!;
@@ -198,8 +191,8 @@ test('a node that began draining while no coordinator led: the next leader moves
   assert.ok(left > 0, 'the worker still hosts operators');
   const next = await coordinator('e');
   await next.start();
-  await waitFor(() => next.leading);
-  await waitFor(() => worker.inspect().actors.length === 0);
+  await waitUntil(() => next.leading);
+  await waitUntil(() => worker.inspect().actors.length === 0);
   const ev = next.migrations.find((m) => m.reason.includes('draining: worker'));
   assert.ok(ev, `no re-plan named the drain: ${JSON.stringify(next.migrations.map((m) => m.reason))}`);
   for (const m of ev.moved) assert.equal(m.phases?.how, 'live', `${m.opId} moved live`);

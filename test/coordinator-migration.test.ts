@@ -17,6 +17,7 @@ import {
 } from '@stitch/agents';
 import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
 import { startOperatorNodes } from './fixtures/operator-nodes.js';
+import { waitUntil } from './fixtures/wait.js';
 
 const CLUSTER = 'migr';
 const sample = readFileSync(
@@ -96,7 +97,7 @@ describe('coordinator migration', () => {
     assert.ok(victim, 'the plan uses a modelled class');
     const results = await flow(12, 3, () => nodes.get(victim)!.close(), 'a');
     assert.equal(results.length, 12);
-    await waitFor(() => coordinator.migrations.some((m) => m.reason.includes(victim)));
+    await waitUntil(() => coordinator.migrations.some((m) => m.reason.includes(victim)));
     const now = coordinator.deployment('tool_agent')!;
     assert.ok(now.ops.every((o) => o.node !== victim));
     const ev = coordinator.migrations.find((m) => m.reason.includes(victim))!;
@@ -164,7 +165,7 @@ describe('coordinator migration', () => {
     assert.ok(victim, 'an operator runs on a second node');
     const results = await flow(8, 2, () => nodes.get(victim)!.close(), 'c', 'durable');
     assert.equal(results.length, 8);
-    await waitFor(() => coordinator.migrations.some((m) => m.reason.includes(victim)));
+    await waitUntil(() => coordinator.migrations.some((m) => m.reason.includes(victim)));
     const now = coordinator.deployment('tool_agent')!;
     assert.ok(now.ops.every((o) => o.node !== victim));
     assert.deepEqual(
@@ -188,12 +189,12 @@ describe('coordinator migration', () => {
     assert.notEqual(gpu, 'node-b200');
     const results = await flow(6, 2, () => nodes.get(gpu)!.close(), 'd');
     assert.equal(results.length, 6);
-    await waitFor(() => coordinator.migrations.some((m) => m.reason.includes(`${gpu} left`)));
+    await waitUntil(() => coordinator.migrations.some((m) => m.reason.includes(`${gpu} left`)));
     const moved = coordinator.deployment('tool_agent')!;
     assert.ok(moved.ops.filter((o) => o.modelled).every((o) => o.node === 'node-b200'));
     await b200.close();
     // No accelerator left: the hint names no live class and the planner puts everything on cpu.
-    await waitFor(() => coordinator.migrations.some((m) => m.reason.includes('node-b200 left')));
+    await waitUntil(() => coordinator.migrations.some((m) => m.reason.includes('node-b200 left')));
     const now = coordinator.deployment('tool_agent')!;
     assert.ok(now.ops.every((o) => o.node === 'node-cpu'));
     assert.deepEqual(
@@ -212,7 +213,7 @@ describe('coordinator migration', () => {
     await joined('node-mi300x', 'mi300x');
     await joined('node-gaudi3-b', 'gaudi3');
     // The LLM ops leave cpu for an accelerator once one joins.
-    await waitFor(() =>
+    await waitUntil(() =>
       coordinator.deployment('tool_agent')!.ops.some((o) => o.modelled && o.node !== 'node-cpu'),
     );
     // A drain event the node did not send: the node says it is not draining, nothing moves.
@@ -222,7 +223,7 @@ describe('coordinator migration', () => {
     nc.publish(`stitch.${CLUSTER}.membership`, JSON.stringify(forged));
     await nc.flush();
     await nc.close();
-    await waitFor(() => coordinator.metrics().ignoredMembership > before.ignoredMembership);
+    await waitUntil(() => coordinator.metrics().ignoredMembership > before.ignoredMembership);
     assert.ok(!coordinator.migrations.some((m) => m.reason.includes('node-cpu is draining')));
 
     const gpu = coordinator.deployment('tool_agent')!.ops.find((o) => o.modelled)!.node;
@@ -255,10 +256,3 @@ describe('coordinator migration', () => {
 
 // The claim is that a migration happens, not how soon: each re-plan may spend up to 5 s in the MILP
 // (placement.ts) and a failed one retries, so on a loaded machine 10 s could run out first.
-async function waitFor(cond: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new assert.AssertionError({ message: `condition not met within ${ms} ms` });
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

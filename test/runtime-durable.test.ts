@@ -14,7 +14,7 @@ import {
 import { decode, encode } from '@stitch/runtime/internal';
 import { Counter, Ledger } from './fixtures/runtime-actors.js';
 import { startNode, stopAll } from './fixtures/runtime-procs.js';
-import { within } from './fixtures/within.js';
+import { waitUntil, within } from './fixtures/wait.js';
 
 const CLUSTER = 'dur';
 const DEAD_AFTER = 1500;
@@ -132,11 +132,11 @@ describe('durable delivery', () => {
           msgID: 'replay-1',
         },
       );
-      await waitFor(() => answers.length >= 1);
+      await waitUntil(() => answers.length >= 1, 10_000);
       assert.deepEqual(answers, [3]);
       // What the node sent just before its connection broke may be lost: it sends it again once back.
       await node.nc.reconnect();
-      await waitFor(() => answers.length >= 2);
+      await waitUntil(() => answers.length >= 2, 10_000);
       assert.deepEqual(answers, [3, 3], 'the same answer, once more');
       assert.equal(
         await client.ref<typeof Counter>({ type: 'counter', id: 'replayed' }).ask({ type: 'get' }),
@@ -182,13 +182,6 @@ describe('durable delivery', () => {
     }
   });
 });
-
-async function waitFor(ok: () => boolean): Promise<void> {
-  for (let i = 0; !ok(); i++) {
-    if (i > 200) throw new Error('not in 10 s');
-    await delay(50);
-  }
-}
 
 async function waitForAll(ref: { ask(m: { type: 'get' }): Promise<Record<string, number>> }, n: number) {
   for (let i = 0; ; i++) {

@@ -1,7 +1,6 @@
 // Node actors: capability records, heartbeat-based death detection, graceful leave, event-loop stalls.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import {
   type CapabilityRecord,
   type Cluster,
@@ -12,6 +11,7 @@ import {
 } from '@stitch/runtime';
 import { Blocker } from './fixtures/runtime-actors.js';
 import { startNode, stopAll } from './fixtures/runtime-procs.js';
+import { waitFor } from './fixtures/wait.js';
 
 const CLUSTER = 'mem';
 const DEAD_AFTER = 1500;
@@ -107,15 +107,3 @@ describe('node actors and membership', () => {
     );
   });
 });
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    // A probe that never settles must still end the wait at the deadline.
-    const left = Math.max(0, until - Date.now());
-    const value = await Promise.race([probe(), delay(left).then(() => undefined)]);
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await delay(25);
-  }
-}

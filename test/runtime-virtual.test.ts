@@ -22,7 +22,7 @@ import {
 import { decode, encode, names } from '@stitch/runtime/internal';
 import { Cart, Counter, Stall } from './fixtures/runtime-actors.js';
 import { type NodeProc, startNode, stopAll } from './fixtures/runtime-procs.js';
-import { within } from './fixtures/within.js';
+import { waitFor, within } from './fixtures/wait.js';
 
 const quiet = () => undefined;
 
@@ -357,18 +357,6 @@ describe('virtual actors (cluster.get)', () => {
     assert.equal(await c.locate(ghost), undefined);
   });
 });
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const left = Math.max(0, until - Date.now());
-    // Unref'd: a deadline still pending once the condition holds must not keep the process alive.
-    const value = await Promise.race([probe(), delay(left, undefined, { ref: false }).then(() => undefined)]);
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await delay(25);
-  }
-}
 
 /**
  * A TCP proxy to the server on `port` that can cut every connection through it and refuse new ones

@@ -18,9 +18,10 @@ const CONFLICT = /wrong last sequence|key exists/i;
 /** JetStream's compare-and-set header: the write fails unless the key's last revision is this one. */
 const EXPECTED_LAST_SEQ = 'Nats-Expected-Last-Subject-Sequence';
 /**
- * One try of a record update waits this long for the stream's answer. On a cluster a stored update is
- * answered in milliseconds; an answer lost with a server that stopped as it stored the write never
- * comes, so the record is read to see whether the write landed, and the write is tried again if not.
+ * One try of a record update published through `direct` waits this long for the stream's answer
+ * (through `kv.update`, nats.js's request timeout). On a cluster a stored update is answered in
+ * milliseconds; an answer lost with a server that stopped as it stored the write never comes, so the
+ * record is read to see whether the write landed, and the write is tried again if not.
  */
 const WRITE_ATTEMPT_MS = 1000;
 const WRITE_ATTEMPTS = 5;
