@@ -39,9 +39,9 @@ const arg = (name: string, dflt: number) => {
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 };
 const phases = {
-  steadyS: arg('steady-s', quick ? 2 : 20),
+  steadyS: arg('steady-s', quick ? 1 : 20),
   spikeS: arg('spike-s', quick ? 3 : 30),
-  afterS: arg('after-s', quick ? 2 : 20),
+  afterS: arg('after-s', quick ? 1 : 20),
 };
 const seed = arg('seed', 1);
 const SPIKE = 5;

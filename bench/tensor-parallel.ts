@@ -33,8 +33,8 @@ const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1]! : dflt;
 };
-const REQUESTS = Number(arg('requests', quick ? '3' : '20'));
-const TOKENS = Number(arg('tokens', quick ? '16' : '64'));
+const REQUESTS = Number(arg('requests', quick ? '2' : '20'));
+const TOKENS = Number(arg('tokens', quick ? '8' : '64'));
 const GRAPH = readFileSync(fileURLToPath(new URL('./lib/llm-chain.mlir', import.meta.url)), 'utf8')
   .replace(/max_tokens = \d+ : i64/, `max_tokens = ${TOKENS} : i64`)
   // tiny-llama: the IR's model whose heads split two ways, as the synthetic weights' do.

@@ -18,11 +18,14 @@ const exact = exactTopK(base, queries, DIM, 10);
 const keys = Array.from({ length: N }, (_, i) => i);
 let dir: string;
 
-function build(maxVectors = N): VectorIndex {
-  const index = new VectorIndex({ dim: DIM, metric: 'ip', maxVectors, threads: 2 });
+let built: VectorIndex | undefined;
+/** The N vectors indexed, with room for 1 000 more (op-vector inserts); built once, read by every test. */
+function build(): VectorIndex {
+  if (built) return built;
+  built = new VectorIndex({ dim: DIM, metric: 'ip', maxVectors: N + 1000, threads: 2 });
   for (let i = 0; i < N; i += 4096)
-    index.add(keys.slice(i, i + 4096), base.subarray(i * DIM, Math.min(N, i + 4096) * DIM));
-  return index;
+    built.add(keys.slice(i, i + 4096), base.subarray(i * DIM, Math.min(N, i + 4096) * DIM));
+  return built;
 }
 const searchAll = (index: VectorIndex) => index.search(queries, 10).map((r) => r.map((h) => h.key));
 
@@ -94,7 +97,7 @@ test('bounds: dimension, size, keys, finiteness, batch and k are checked', () =>
 let cluster: Cluster;
 test('op-vector: loads from a file, inserts at run time, answers, and migrates with its inserts', async () => {
   const path = join(dir, 'op.usearch');
-  await build(N + 1000).save(path);
+  await build().save(path);
   cluster = await connectCluster({ name: 'agentsvector', log: () => undefined });
   const second = await connectCluster({ nats: cluster.url, name: 'agentsvector', log: () => undefined });
   try {

@@ -31,15 +31,20 @@ const workerPids = () =>
     .filter((l) => l.includes('stt-worker-'))
     .map((l) => Number(l.trim().split(/\s+/)[0]));
 
+/** Each sentence's speech and its transcript asked alone (the next test asks them again at once). */
+const alone: { wav: Uint8Array; text: string }[] = [];
+
 test('espeak-ng speech transcribed by pocketsphinx: word error rate on the generated set', async () => {
   const pairs = [];
   for (const reference of SENTENCES) {
     const pcm = await tts.synthesize(reference);
     assert.equal(pcm.sampleRate, 22_050);
     assert.ok(pcm.samples.length > 22_050, 'at least a second of speech');
-    const t = await stt.transcribe(encodeWav(pcm));
+    const wav = encodeWav(pcm);
+    const t = await stt.transcribe(wav);
     assert.equal(t.engine, 'pocketsphinx');
     pairs.push({ reference, hypothesis: t.text });
+    alone.push({ wav, text: t.text });
   }
   const wer = wordErrorRate(pairs);
   console.log(`pocketsphinx on espeak-ng speech: WER ${wer.toFixed(3)} over ${SENTENCES.length} sentences`);
@@ -49,13 +54,12 @@ test('espeak-ng speech transcribed by pocketsphinx: word error rate on the gener
 });
 
 test('utterances asked at once are answered in order, each with its own transcript', async () => {
-  const wavs = await Promise.all(SENTENCES.slice(0, 3).map(async (s) => encodeWav(await tts.synthesize(s))));
-  const alone = [];
-  for (const w of wavs) alone.push((await stt.transcribe(w)).text);
-  const together = await Promise.all(wavs.map((w) => stt.transcribe(w)));
+  const three = alone.slice(0, 3);
+  assert.equal(three.length, 3, 'the transcripts of the test before');
+  const together = await Promise.all(three.map((u) => stt.transcribe(u.wav)));
   assert.deepEqual(
     together.map((t) => t.text),
-    alone,
+    three.map((u) => u.text),
   );
 });
 
