@@ -189,6 +189,7 @@ export async function runScenario(
         const o = p.output();
         return `=== ${name} (process ${i + 1}, ${p.host.name})\n${o.stdout}${o.stderr}`;
       });
+      for (const server of n.servers) logs.push(`=== nats-server ${server}\n${n.log(server)}`);
       writeFileSync(join(keepDir, `${s.name}.log`), logs.join('\n'));
     }
     world.report.take_overs = out.takeOvers;
