@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ArtifactIntegrity, ArtifactUntrusted } from './errors.js';
@@ -14,6 +14,28 @@ import { LOWERING, runTool, SCHEDULE, toolchainVersion } from './toolchain.js';
  * process within one millisecond (concurrent ops asking for it) once renamed each other's file away.
  */
 const tmpSuffix = () => `${process.pid}.${randomUUID()}`;
+
+/**
+ * What a compile killed half-way leaves in the cache dir: our own `.tmp` files, and the object clang
+ * links from (it reads the IR from stdin, so it names it `--XXXXXX.o`, in TMPDIR: the cache dir).
+ */
+const TEMPORARY = /\.tmp(\.(so|json))?$|^--[0-9a-f]{6}\.o$/;
+/** Older than this, a temporary belongs to no compile still running (one is killed after 2 min). */
+const STALE_TEMPORARY_MS = 60 * 60 * 1000;
+const swept = new Set<string>();
+
+/** Removes the stale temporaries in `dir`, once per directory and process; never throws. */
+async function sweepTemporaries(dir: string): Promise<void> {
+  if (swept.has(dir)) return;
+  swept.add(dir);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const before = Date.now() - STALE_TEMPORARY_MS;
+  for (const name of names.filter((n) => TEMPORARY.test(n))) {
+    const path = join(dir, name);
+    const s = await stat(path).catch(() => undefined);
+    if (s?.isFile() && s.mtimeMs < before) await unlink(path).catch(() => undefined);
+  }
+}
 
 /** What a node needs to run an artifact without the toolchain. Stored as `<hash>.json`. */
 export interface KernelManifest {
@@ -101,9 +123,11 @@ export async function compileKernel(spec: KernelSpec, options: CompileOptions): 
     name,
   );
   await mkdir(dir, { recursive: true });
+  await sweepTemporaries(dir);
   // Write under a unique name and rename: a concurrent compile of the same kernel never sees half a file.
   const tmp = join(dir, `${hash}.${tmpSuffix()}.tmp.so`);
-  await runTool('clang-19', [...clangArgs, '-o', tmp, ...libs], llvmIr, 'clang-19', name);
+  // clang's own temporary (the object it links) goes beside ours, where the sweep finds it.
+  await runTool('clang-19', [...clangArgs, '-o', tmp, ...libs], llvmIr, 'clang-19', name, dir);
   const bytes = await readFile(tmp);
   const manifest: KernelManifest = {
     hash,

@@ -46,18 +46,25 @@ const gate = new Gate(2);
 /** A compile step that runs longer than this is hung (seen with some schedules), not slow. */
 const TOOL_TIMEOUT_MS = 120_000;
 
-/** Runs a tool, feeding `stdin`; resolves its stdout. Throws `ToolchainMissing` / `CompileFailed`. */
+/**
+ * Runs a tool, feeding `stdin`; resolves its stdout. Throws `ToolchainMissing` / `CompileFailed`.
+ * `tmpDir`: where the tool writes its own temporary files (TMPDIR).
+ */
 export function runTool(
   tool: string,
   args: string[],
   stdin: string,
   stage: string,
   kernel: string,
+  tmpDir?: string,
 ): Promise<string> {
   return gate.run(
     () =>
       new Promise<string>((resolve, reject) => {
-        const child = spawn(tool, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+        const child = spawn(tool, args, {
+          stdio: ['pipe', 'pipe', 'pipe'],
+          ...(tmpDir ? { env: { ...process.env, TMPDIR: tmpDir } } : {}),
+        });
         // Our own timer rather than spawn's `timeout`, which stays armed when the spawn itself fails.
         let timedOut = false;
         const timer = setTimeout(() => {

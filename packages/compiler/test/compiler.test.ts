@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -40,6 +40,31 @@ test('a cache entry whose shared object no longer matches its manifest is rebuil
   const second = await compileKernel(spec, { target: 'x86-64', cacheDir });
   assert.equal(second.cached, false);
   assert.equal(sha256(readFileSync(second.soPath)), second.manifest.soSha256);
+});
+
+test("a compile removes what compiles killed half-way left in the cache dir, not a running one's files", async () => {
+  const dir = join(cacheDir, 'sweep');
+  const spec: KernelSpec = { op: 'nn.add', rows: 1, cols: 5 };
+  await compileKernel(spec, { target: 'x86-64', cacheDir: dir });
+  // The first compile in this process made the directory (and swept it, empty): now plant leftovers
+  // in a directory this process has not swept yet.
+  const other = join(cacheDir, 'sweep-2');
+  execFileSync('mkdir', ['-p', other]);
+  const old = (Date.now() - 2 * 60 * 60 * 1000) / 1000;
+  const stale = ['ab.1.x.tmp.so', 'cd.2.y.tmp.json', 'ef.so.3.z.tmp', '--0a1b2c.o'];
+  const fresh = ['gh.4.w.tmp.so', '--3d4e5f.o'];
+  const kept = ['unrelated.o', 'notes.tmp.txt'];
+  for (const name of [...stale, ...fresh, ...kept]) writeFileSync(join(other, name), 'x');
+  for (const name of [...stale, ...kept]) utimesSync(join(other, name), old, old);
+  const a = await compileKernel(spec, { target: 'x86-64', cacheDir: other });
+  const left = readdirSync(other);
+  for (const name of stale) assert.ok(!left.includes(name), `${name} was left`);
+  for (const name of [...fresh, ...kept]) assert.ok(left.includes(name), `${name} was removed`);
+  // clang's own temporary went to the cache dir and was removed by clang: only the artifact is new.
+  assert.deepEqual(
+    left.filter((n) => ![...fresh, ...kept].includes(n)).sort(),
+    [`${a.manifest.hash}.json`, `${a.manifest.hash}.so`].sort(),
+  );
 });
 
 test('matmul uses the tiled, vectorised schedule only when the register tile divides the shape', () => {
