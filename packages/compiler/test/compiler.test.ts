@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -43,13 +51,10 @@ test('a cache entry whose shared object no longer matches its manifest is rebuil
 });
 
 test("a compile removes what compiles killed half-way left in the cache dir, not a running one's files", async () => {
-  const dir = join(cacheDir, 'sweep');
+  // A directory no compile of this process has used yet: the sweep runs once per directory.
+  const other = join(cacheDir, 'sweep');
+  mkdirSync(other);
   const spec: KernelSpec = { op: 'nn.add', rows: 1, cols: 5 };
-  await compileKernel(spec, { target: 'x86-64', cacheDir: dir });
-  // The first compile in this process made the directory (and swept it, empty): now plant leftovers
-  // in a directory this process has not swept yet.
-  const other = join(cacheDir, 'sweep-2');
-  execFileSync('mkdir', ['-p', other]);
   const old = (Date.now() - 2 * 60 * 60 * 1000) / 1000;
   const stale = ['ab.1.x.tmp.so', 'cd.2.y.tmp.json', 'ef.so.3.z.tmp', '--0a1b2c.o'];
   const fresh = ['gh.4.w.tmp.so', '--3d4e5f.o'];
