@@ -44,7 +44,13 @@ if (FAST_PATH === 'both') {
   for (const setting of ['on', 'off']) {
     const run = spawnSync(
       process.execPath,
-      ['--import', 'tsx', fileURLToPath(import.meta.url), ...rest, `--nats-fast-path=${setting}`],
+      [
+        '--import',
+        '@stitch/typescript-loader',
+        fileURLToPath(import.meta.url),
+        ...rest,
+        `--nats-fast-path=${setting}`,
+      ],
       { stdio: 'inherit' },
     );
     if (run.status !== 0) process.exit(run.status ?? 1);

@@ -32,7 +32,7 @@ interface MilpReply {
 
 const plannerUrl = new URL('../packages/planner/dist/index.js', import.meta.url).href;
 
-// Plain JS so the worker needs no TypeScript loader (tsx hooks do not reach Node 20 workers).
+// Plain JS so the worker needs no TypeScript loader (module hooks do not reach Node 20 workers).
 const workerSource = `
 const { parentPort, workerData: job } = require('node:worker_threads');
 import(${JSON.stringify(plannerUrl)}).then(async ({ loadMilpSolver, planExact }) => {

@@ -13,7 +13,7 @@ export interface ResponderProcess {
 
 export async function forkResponder(natsUrl: string, execArgv: string[] = []): Promise<ResponderProcess> {
   const child = fork(fileURLToPath(new URL('./actors-responder.ts', import.meta.url)), [natsUrl], {
-    execArgv: ['--import', 'tsx', ...execArgv],
+    execArgv: ['--import', '@stitch/typescript-loader', ...execArgv],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const stop = async () => {

@@ -16,7 +16,11 @@ if (!name || !available.includes(name)) {
   process.stderr.write(`usage: pnpm bench <name> [args]; benchmarks: ${available.join(', ') || '(none)'}\n`);
   process.exit(2);
 }
-const result = spawnSync(process.execPath, ['--import', 'tsx', join(here, `${name}.ts`), ...rest], {
-  stdio: 'inherit',
-});
+const result = spawnSync(
+  process.execPath,
+  ['--import', '@stitch/typescript-loader', join(here, `${name}.ts`), ...rest],
+  {
+    stdio: 'inherit',
+  },
+);
 process.exit(result.status ?? 1);

@@ -159,9 +159,13 @@ function main(): void {
   for (const fleet of Object.keys(FLEETS) as FleetName[]) {
     for (const policy of ['static', 'replan', 'rebalance'] as const) {
       const run: Run = { fleet, policy, devices, requests, slaMs, seed };
-      const r = spawnSync(process.execPath, ['--import', 'tsx', self, `--child=${JSON.stringify(run)}`], {
-        stdio: ['ignore', 'inherit', 'inherit'],
-      });
+      const r = spawnSync(
+        process.execPath,
+        ['--import', '@stitch/typescript-loader', self, `--child=${JSON.stringify(run)}`],
+        {
+          stdio: ['ignore', 'inherit', 'inherit'],
+        },
+      );
       if (r.status !== 0) process.exitCode = 1;
     }
   }

@@ -130,7 +130,9 @@ async function runPolicy(policy: 'static' | 'rebalance'): Promise<Record<string,
     const outcomes: Outcome[] = [];
     const cost: { t: number; usdPerS: number }[] = [];
     let replicasMax = 1;
-    const load = spawn(process.execPath, ['--import', 'tsx', LOAD], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const load = spawn(process.execPath, ['--import', '@stitch/typescript-loader', LOAD], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     const exited = new Promise<number | null>((resolve) => load.once('exit', resolve));
     load.stdin.end(
       JSON.stringify({ nats: local.nats.url, cluster: name, deployment: d0.name, request, times }),

@@ -23,7 +23,7 @@ const nodeScript = fileURLToPath(new URL('./node.ts', import.meta.url));
 
 export async function startNodeProc(config: NodeProcConfig): Promise<NodeProc> {
   const child = fork(nodeScript, [JSON.stringify(config)], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', '@stitch/typescript-loader'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const proc: NodeProc = { child, pid: child.pid ?? -1, exited: false };

@@ -33,7 +33,7 @@ async function exitCode(child: ChildProcess): Promise<number | null> {
 async function runHolder(mode: string) {
   // Without NODE_TEST_CONTEXT the fixture's own node:test reports as plain TAP, not to our runner.
   const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture, mode], {
+  const child = spawn(process.execPath, ['--import', '@stitch/typescript-loader', fixture, mode], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env,
   });

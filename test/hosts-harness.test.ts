@@ -87,7 +87,12 @@ describe('namespace hosts', { skip }, () => {
     const echo = hosts.spawn('b', process.execPath, ['-e', ECHO, b]);
     await lineOf(echo);
     const routes = [{ listen: `${b}:7001`, target: `${b}:7000` }];
-    const proxy = hosts.spawn('b', process.execPath, ['--import', 'tsx', PROXY, JSON.stringify(routes)]);
+    const proxy = hosts.spawn('b', process.execPath, [
+      '--import',
+      '@stitch/typescript-loader',
+      PROXY,
+      JSON.stringify(routes),
+    ]);
     assert.equal(await lineOf(proxy), 'ready');
     proxy.child.stdin!.write(`${JSON.stringify({ delayMs: 60, jitterMs: 20, loss: 0.2 })}\n`);
     while (!proxy.output().stdout.includes('set ')) await delay(10);
@@ -106,9 +111,13 @@ describe('namespace hosts', { skip }, () => {
       h.spawn('x', 'sleep', ['600']);
       console.log(JSON.stringify({ ns: h.host('x').ns }));
       setInterval(() => {}, 1000);`;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', '@stitch/typescript-loader', '--input-type=module', '-e', script],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     const ns = await new Promise<string>((resolve) =>
       child.stdout.once('data', (b: Buffer) => resolve((JSON.parse(b.toString()) as { ns: string }).ns)),
     );

@@ -131,7 +131,12 @@ export async function runScenario(
           operators: s.operators === true,
           ...opts,
         };
-        const p = hosts.spawn(host, process.execPath, ['--import', 'tsx', NODE, JSON.stringify(config)]);
+        const p = hosts.spawn(host, process.execPath, [
+          '--import',
+          '@stitch/typescript-loader',
+          NODE,
+          JSON.stringify(config),
+        ]);
         nodes.set(id, p);
         started.push([id, p]);
         await waitForLine(p, 'ready', `node ${id}`, 30_000);
@@ -140,7 +145,7 @@ export async function runScenario(
         const config: CoordinatorConfig = { urls: n.urls(host), cluster, name, ...opts };
         const p = hosts.spawn(host, process.execPath, [
           '--import',
-          'tsx',
+          '@stitch/typescript-loader',
           COORDINATOR,
           JSON.stringify(config),
         ]);
@@ -164,7 +169,7 @@ export async function runScenario(
     };
     const client = hosts.spawn(CLIENT_HOST, process.execPath, [
       '--import',
-      'tsx',
+      '@stitch/typescript-loader',
       LOAD,
       JSON.stringify(load),
     ]);

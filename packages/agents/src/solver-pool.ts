@@ -5,7 +5,8 @@ import type { SolveResult, SolveTask } from './solve-worker.js';
 import { inSpan } from './tracing.js';
 
 // The worker file beside this one: .js when built, .ts when this package's tests run its sources
-// under tsx (piscina imports the worker itself, so tsx's .js → .ts mapping does not apply).
+// under the repository's TypeScript loader (piscina imports the worker itself, so the loader's .js → .ts
+// mapping does not apply).
 const WORKER_EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 
 /** A solve's cancellation, and the span it belongs to. */

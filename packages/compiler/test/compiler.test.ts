@@ -125,8 +125,12 @@ test('a missing toolchain is a typed TOOLCHAIN_MISSING error', () => {
   const script = `import { compileKernel } from '${src}';
     compileKernel({ op: 'nn.add', rows: 1, cols: 1 }, { target: 'x86-64', cacheDir: '${cacheDir}' })
       .then(() => console.log('compiled'), (e) => console.log(e.code));`;
-  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-    env: { ...process.env, PATH: '/nonexistent' },
-  });
+  const out = execFileSync(
+    process.execPath,
+    ['--import', '@stitch/typescript-loader', '--input-type=module', '-e', script],
+    {
+      env: { ...process.env, PATH: '/nonexistent' },
+    },
+  );
   assert.equal(out.toString().trim(), 'TOOLCHAIN_MISSING');
 });

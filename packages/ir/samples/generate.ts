@@ -1,4 +1,4 @@
-// Regenerates samples/*.mlir: `node --import tsx samples/generate.ts` (run from packages/ir).
+// Regenerates samples/*.mlir: `node --import @stitch/typescript-loader samples/generate.ts` (run from packages/ir).
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
