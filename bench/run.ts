@@ -1,8 +1,9 @@
-// `pnpm bench <name>` runs bench/<name>.ts; each benchmark prints one JSON object per line.
-import { spawnSync } from 'node:child_process';
+// `pnpm bench <name>` runs bench/<name>.ts; each benchmark prints one JSON object per line. It runs
+// in this process, with the arguments after the name as its own (a second process would only add
+// its start-up to every run).
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // Modules the benchmarks use, not benchmarks themselves.
@@ -16,11 +17,6 @@ if (!name || !available.includes(name)) {
   process.stderr.write(`usage: pnpm bench <name> [args]; benchmarks: ${available.join(', ') || '(none)'}\n`);
   process.exit(2);
 }
-const result = spawnSync(
-  process.execPath,
-  ['--import', '@stitch/typescript-loader', join(here, `${name}.ts`), ...rest],
-  {
-    stdio: 'inherit',
-  },
-);
-process.exit(result.status ?? 1);
+const file = join(here, `${name}.ts`);
+process.argv = [process.argv[0]!, file, ...rest];
+await import(pathToFileURL(file).href);
