@@ -144,11 +144,18 @@ async function validate(o: K8sObject): Promise<void> {
   new Model(o).validate();
 }
 
-/** The long flags `stitch <command> --help` lists. */
+const flagsOf = new Map<string, Set<string>>();
+
+/** The long flags `stitch <command> --help` lists (asked once per command). */
 function cliFlags(command: string): Set<string> {
-  const help = spawnSync(process.execPath, [BIN, command, '--help'], { encoding: 'utf8', timeout: 30_000 });
-  assert.equal(help.status, 0, help.stderr);
-  return new Set(help.stdout.match(/--[a-z][a-z-]*/g));
+  let flags = flagsOf.get(command);
+  if (!flags) {
+    const help = spawnSync(process.execPath, [BIN, command, '--help'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(help.status, 0, help.stderr);
+    flags = new Set(help.stdout.match(/--[a-z][a-z-]*/g));
+    flagsOf.set(command, flags);
+  }
+  return flags;
 }
 
 describe('Kubernetes manifests', () => {
