@@ -1,0 +1,4 @@
+// test/runtime-supervision.test.ts again, with nats.js's public API only (see test/fixtures/public-path.ts).
+import { publicPathOnly } from '../fixtures/public-path.js';
+
+publicPathOnly(new URL('../runtime-supervision.test.ts', import.meta.url));
