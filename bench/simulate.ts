@@ -152,7 +152,7 @@ function main(): void {
   }
   const quick = process.argv.includes('--quick');
   const devices = arg('devices', quick ? 1000 : 10_000);
-  const requests = arg('requests', quick ? 50_000 : 1_000_000);
+  const requests = arg('requests', quick ? 20_000 : 1_000_000);
   const slaMs = arg('sla-ms', 2000);
   const seed = arg('seed', 1);
   const self = fileURLToPath(import.meta.url);

@@ -15,7 +15,7 @@ const arg = (name: string, dflt: number): number => {
   return hit ? Number(hit.slice(name.length + 3)) : dflt;
 };
 const quick = process.argv.includes('--quick');
-const N = arg('vectors', quick ? 10_000 : 1_000_000);
+const N = arg('vectors', quick ? 3_000 : 1_000_000);
 const DIM = arg('dim', 384);
 const CLUSTERS = arg('clusters', 1000);
 const SIGMA = arg('sigma', 1);
