@@ -1,8 +1,8 @@
 // Module hooks that let Node 20 run this repository's TypeScript: `./x.js` names `./x.ts` when only
 // that exists (TypeScript's NodeNext convention), and a `.ts` file is transpiled by esbuild, types
 // stripped, nothing bundled. The output is cached per source file, so most starts run no esbuild at
-// all. This replaces tsx, which cost each process ~0.3 s more CPU to start (its CommonJS hooks,
-// source-map support and resolver): the test command starts several hundred node processes.
+// all. Not tsx: it costs each process ~0.3 s more CPU to start (measured: 0.86 against 0.48 s for a
+// small test file), and the test command starts several hundred node processes.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -1,5 +1,6 @@
 // The OpenTelemetry SDK, loaded only when telemetry is configured: importing it costs a process
-// about 0.3 s of CPU at start, which every `stitch` command and node would otherwise pay.
+// about 0.2 s of CPU at start (@stitch/telemetry took 0.50 s with it, 0.30 s without), which every
+// `stitch` node, coordinator and server would otherwise pay.
 import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
