@@ -97,6 +97,56 @@ test('malformed change parts are refused; a change above the limit is too large'
   assert.deepEqual(t.state(), ['', 'abcd']);
 });
 
+test('the target says at begin that it reads parts on the commit; every part is written before the state is built', async () => {
+  const t = target();
+  assert.deepEqual(await t.incoming.handle({ op: 'begin', migration: 'p1', type: 't', id: 'a' }), {
+    parts: true,
+  });
+  await t.incoming.handle({ op: 'state', migration: 'p1', total: 9, offset: 0, data: bytes('abcdefghi') });
+  // Three places changed during the pause: all three ride on the commit (the first as `part`, as an
+  // older source would send it).
+  await t.incoming.handle(
+    parseHandoff({
+      op: 'commit',
+      migration: 'p1',
+      total: 9,
+      ...from,
+      part: { offset: 0, data: bytes('A') },
+      parts: [
+        { offset: 4, data: bytes('E') },
+        { offset: 7, data: bytes('HI') },
+      ],
+    }),
+  );
+  const c = t.committed();
+  assert.equal(c?.staged, false);
+  assert.equal(new TextDecoder().decode((c as { image: Uint8Array }).image), 'AbcdEfgHI');
+});
+
+test('malformed parts on a commit are refused, and a part past the image fails the commit', async () => {
+  const commit = { op: 'commit', migration: 'p2', total: 4, ...from };
+  for (const parts of [
+    'ab',
+    [{ offset: 0 }],
+    [{ offset: -1, data: bytes('a') }],
+    new Array(5000).fill({ offset: 0, data: bytes('a') }),
+  ])
+    assert.throws(
+      () => parseHandoff({ ...commit, parts }),
+      InvalidOptions,
+      JSON.stringify(parts).slice(0, 40),
+    );
+  const t = target();
+  await t.incoming.handle({ op: 'begin', migration: 'p2', type: 't', id: 'a' });
+  await t.incoming.handle({ op: 'state', migration: 'p2', total: 4, offset: 0, data: bytes('abcd') });
+  // A part past the image's end fails the commit: the source still owns the actor and aborts.
+  await assert.rejects(
+    t.incoming.handle({ ...commit, op: 'commit', parts: [{ offset: 3, data: bytes('xy') }] }),
+    InvalidOptions,
+  );
+  assert.equal(t.committed(), undefined);
+});
+
 test('a commit says whether the actor had durable messages; an older source that does not, had', () => {
   const commit = { op: 'commit', migration: 'm9', total: 0, ...from };
   assert.equal((parseHandoff(commit) as { durable?: boolean }).durable, true);

@@ -5,7 +5,6 @@ import type { Claim } from '../cluster/directory.js';
 import { ActorStopped, InvalidOptions, Overloaded, RuntimeErrorCode } from '../errors.js';
 import type { Adopted } from '../migration/incoming.js';
 import {
-  type Detached,
   type MigratableChanges,
   type MigrationContext,
   type MigrationReport,
@@ -366,7 +365,8 @@ export class Activation {
         onQueued: (listener) => {
           this.#onQueued = listener;
         },
-        detach: (maxBytes, graceMs, taken) => this.#detach(maxBytes, graceMs, taken),
+        stopReceiving: (graceMs) => this.#stopReceiving(graceMs),
+        takeQueued: (maxBytes, skip) => this.#takeQueued(maxBytes, skip),
         bounce: (items) => {
           for (const f of items) if (f.r) this.#replies.send(f.r, failure(movedAway(this.key)));
         },
@@ -435,25 +435,17 @@ export class Activation {
 
   /**
    * Stops receiving, `graceMs` from now: the subscription drains (messages the server sent before it
-   * took the unsubscribe are still delivered, until a flush confirms it). The first `taken` fast-mode
-   * messages queued went early; what else is queued now goes at once, so the target starts on it
-   * meanwhile; what arrived since follows once the drain is done.
+   * took the unsubscribe are still delivered, until a flush confirms it) and they queue as while paused.
    */
-  #detach(maxBytes: number, graceMs: number, taken: number): Detached {
+  async #stopReceiving(graceMs: number): Promise<void> {
     const sub = this.#sub;
+    if (!sub) return;
     // The second wait covers what a caller's server still routed to the source's server after the
     // source left: that server sends it on to the target, which holds it until `done` (see
     // NodeOptions.migrationGraceMs).
-    const drained = sub
-      ? sleep(this.host.clock, graceMs)
-          .then(() => sub.drain())
-          .catch(() => undefined)
-          .then(() => sleep(this.host.clock, graceMs))
-      : Promise.resolve();
-    return {
-      now: this.#takeQueued(maxBytes, taken),
-      later: drained.then(() => this.#takeQueued(maxBytes, 0)),
-    };
+    await sleep(this.host.clock, graceMs);
+    await sub.drain().catch(() => undefined);
+    await sleep(this.host.clock, graceMs);
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { Clock, Timer } from '../clock.js';
 import { InvalidOptions, Overloaded, PayloadTooLarge } from '../errors.js';
-import type { ForwardedMessage, HandoffRequest } from './protocol.js';
+import type { BeginAnswer, ForwardedMessage, HandoffRequest } from './protocol.js';
 
 /** An actor being migrated here, prepared at `begin` (its persisted record read) and taken over at the commit. */
 export interface Prepared {
@@ -102,6 +102,7 @@ export class IncomingMigrations {
       case 'commit': {
         if (inc.adopted) throw new InvalidOptions('a second commit');
         if (req.part) this.#write(inc, req.total, req.part.offset, req.part.data);
+        for (const p of req.parts ?? []) this.#write(inc, req.total, p.offset, p.data);
         if (req.change) await this.#apply(inc, req.change);
         let state: Parameters<Prepared['commit']>[1] = { staged: true };
         if (!inc.staged) {
@@ -144,7 +145,7 @@ export class IncomingMigrations {
     for (const [id, inc] of this.#table) this.#end(id, inc);
   }
 
-  async #begin(migration: string, type: string, id: string): Promise<null> {
+  async #begin(migration: string, type: string, id: string): Promise<BeginAnswer> {
     if (this.#table.has(migration)) throw new InvalidOptions(`migration ${migration} has begun already`);
     if (this.#table.size >= this.options.maxConcurrent)
       throw new Overloaded(`this node takes ${this.options.maxConcurrent} migrations at once`);
@@ -170,7 +171,7 @@ export class IncomingMigrations {
       throw err;
     }
     this.#touch(migration, inc);
-    return null;
+    return { parts: true };
   }
 
   #touch(migration: string, inc: Incoming): void {

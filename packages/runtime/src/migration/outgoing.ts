@@ -5,7 +5,13 @@ import { decode, encode } from '../wire/codec.js';
 import { H } from '../wire/envelope.js';
 import type { ImageBytes } from '../wire/image.js';
 import { changedRanges, parts } from './image.js';
-import { FORWARD_ROOM, type ForwardedMessage, type HandoffRequest } from './protocol.js';
+import {
+  type BeginAnswer,
+  FORWARD_ROOM,
+  type ForwardedMessage,
+  type HandoffRequest,
+  MAX_COMMIT_PARTS,
+} from './protocol.js';
 
 /** What a live migration measured, from the source's side. */
 export interface MigrationReport {
@@ -44,14 +50,6 @@ export interface MigratableChanges {
   since(mark: StateMark): { change: Uint8Array; mark: StateMark } | undefined;
 }
 
-/** A source's fast-mode messages not run, as it stops receiving (see `Migratable.detach`). */
-export interface Detached {
-  /** Queued when it stopped receiving. */
-  now: ForwardedMessage[];
-  /** Those that arrived afterwards, until the server had taken the unsubscribe. */
-  later: Promise<ForwardedMessage[]>;
-}
-
 /** The source activation, as a migration drives it. */
 export interface Migratable {
   readonly key: string;
@@ -82,13 +80,16 @@ export interface Migratable {
   /** While paused: `listener` hears of each fast-mode message queued (undefined: no one does). */
   onQueued(listener: (() => void) | undefined): void;
   /**
-   * After the directory moved: stops receiving, `graceMs` from now, and hands over the fast-mode
-   * messages not run, in order, but for the first `taken` queued (the target has them) — those
-   * queued now, and those that arrive until the server has taken the unsubscribe. One whose body is
-   * over `maxBytes` (it came in chunks) cannot be forwarded in one request: its caller is answered
-   * Overloaded, to send it again.
+   * After the directory moved: stops receiving, `graceMs` from now; resolves once the server has taken
+   * the unsubscribe (nothing more arrives). Messages that arrive until then are queued, as while paused.
    */
-  detach(maxBytes: number, graceMs: number, taken: number): Detached;
+  stopReceiving(graceMs: number): Promise<void>;
+  /**
+   * Takes the fast-mode messages not run, in order, but for the first `skip` queued (the target has
+   * them); nothing stays queued. One whose body is over `maxBytes` (it came in chunks) cannot be
+   * forwarded in one request: its caller is answered Overloaded, to send it again.
+   */
+  takeQueued(maxBytes: number, skip: number): ForwardedMessage[];
   /** Answers the callers of messages the target did not take: Overloaded, to send them again. */
   bounce(items: ForwardedMessage[]): void;
   /** Forgets the activation here (the target owns it). */
@@ -118,12 +119,15 @@ const WINDOW = 8;
 const MAX_CHANGE_ROUNDS = 4;
 /** Room for the request's fields around a part's bytes. */
 const ENVELOPE_ROOM = 1024;
+/** Room for one part's own fields in a list of parts riding on the commit. */
+const PART_ROOM = 16;
 
 /**
- * While the commit is on its way, sends what reaches the paused source to the target as it comes
- * (`early`), so that the target can run it as soon as its compare-and-set succeeds instead of a round
- * trip later. `stop` ends it and says how many messages the target has, and those of a request that
- * got no answer (the target may or may not have them).
+ * From the pause until the source has stopped receiving, sends what reaches the paused source to the
+ * target as it comes (`early`): before the commit the target queues it once its compare-and-set
+ * succeeds, instead of a round trip later; after it, at once. `stop` ends it and says how many
+ * messages the target has, and those of a request that got no answer (the target may or may not
+ * have them).
  */
 function sendEarly(
   ctx: MigrationContext,
@@ -167,7 +171,7 @@ function sendEarly(
   };
 }
 
-/** Messages in order, cut into batches of at most `bytes` each (detach keeps larger ones back). */
+/** Messages in order, cut into batches of at most `bytes` each (takeQueued keeps larger ones back). */
 function forwardBatches(items: ForwardedMessage[], bytes: number): ForwardedMessage[][] {
   const batches: ForwardedMessage[][] = [];
   let batch: ForwardedMessage[] = [];
@@ -244,8 +248,15 @@ export async function migrateActivation(
   const failed = (step: string, err: unknown) =>
     new MigrationFailed(a.key, step, (err as Error).message ?? String(err), { cause: err });
   const t0 = performance.now();
+  let ridesParts: boolean;
   try {
-    await ask(ctx, to, { op: 'begin', migration, type: a.type, id: a.id });
+    const begun = (await ask(ctx, to, {
+      op: 'begin',
+      migration,
+      type: a.type,
+      id: a.id,
+    })) as BeginAnswer | null;
+    ridesParts = begun?.parts === true;
   } catch (err) {
     throw failed('begin', err);
   }
@@ -310,13 +321,20 @@ export async function migrateActivation(
   const paused = performance.now();
   await a.pause();
   let deltaBytes = 0;
-  let last: { part?: { offset: number; data: Uint8Array }; change?: Uint8Array } = {};
+  let last: {
+    part?: { offset: number; data: Uint8Array };
+    parts?: { offset: number; data: Uint8Array }[];
+    change?: Uint8Array;
+  } = {};
+  let riding = 0;
   try {
     const final = mark !== undefined ? a.changes?.since(mark) : undefined;
     if (final) {
       deltaBytes = final.change.length;
-      if (final.change.length <= partBytes) last = { change: final.change };
-      else await sendWhole('change', final.change);
+      if (final.change.length <= partBytes) {
+        last = { change: final.change };
+        riding = final.change.length;
+      } else await sendWhole('change', final.change);
     } else {
       const image = a.image();
       total = image?.length ?? 0;
@@ -324,11 +342,21 @@ export async function migrateActivation(
         // Without an image copied (delta hooks: the target got a live one, or applied changes to it and
         // dropped it), the target gets the whole image again.
         const todo = parts(changedRanges(copied, image), partBytes);
-        // The last part rides on the commit.
-        const tail = todo.pop();
-        if (tail) last = { part: { offset: tail[0], data: image.subarray(tail[0], tail[1]) } };
+        // The last parts ride on the commit, as many as fit in it (one, for a target that reads only
+        // `part`): a state changed in a few places then costs no round trip more in the pause.
+        const ride: [number, number][] = [];
+        while (todo.length > 0 && (ride.length === 0 || (ridesParts && ride.length < MAX_COMMIT_PARTS))) {
+          const [start, end] = todo[todo.length - 1]!;
+          if (ride.length > 0 && riding + (end - start) + PART_ROOM > partBytes) break;
+          ride.unshift(todo.pop()!);
+          riding += end - start + PART_ROOM;
+        }
+        const data = ride.map(([start, end]) => ({ offset: start, data: image.subarray(start, end) }));
+        if (ridesParts && data.length > 0) last = { parts: data };
+        else if (data[0]) last = { part: data[0] };
         deltaBytes =
-          (await sendParts(ctx, to, 'state', migration, image, todo)) + (last.part?.data.length ?? 0);
+          (await sendParts(ctx, to, 'state', migration, image, todo)) +
+          data.reduce((n, p) => n + p.data.length, 0);
       }
     }
   } catch (err) {
@@ -339,7 +367,7 @@ export async function migrateActivation(
   const early = sendEarly(ctx, a, to, migration, partBytes);
   // The record the pause just wrote rides on the commit when there is room: the target then loads it
   // instead of reading it back (a round trip to the bucket in the pause).
-  const record = a.writtenRecord(partBytes - (last.part?.data.length ?? last.change?.length ?? 0));
+  const record = a.writtenRecord(partBytes - riding);
   let epoch: number;
   try {
     const r = (await ask(ctx, to, {
@@ -370,36 +398,25 @@ export async function migrateActivation(
     ctx.log('migration commit unanswered, but the target holds the actor', { actor: a.key, to });
   }
   const committed = performance.now();
-  // The target has what went early (it queued it at its commit, or as it came after); a request that
-  // got no answer may have run there: its callers are answered Overloaded, to send again.
+  // The source stops receiving at once; until the server has taken that, what still reaches it goes
+  // on to the target as it comes (the target owns the actor and runs it in each sender's order).
+  await a.stopReceiving(ctx.graceMs);
+  // A request that got no answer may have run there: its callers are answered Overloaded, to send again.
   const { sent: sentEarly, unsure } = await early.stop();
-  const detached = a.detach(partBytes - FORWARD_ROOM, ctx.graceMs, sentEarly + unsure.length);
+  const rest = a.takeQueued(partBytes - FORWARD_ROOM, sentEarly + unsure.length);
   a.bounce(unsure);
-  // What was queued at the pause goes while the subscription drains; the last batch, with what
-  // arrived during the drain, rides on `done`.
-  const queued = forwardBatches(detached.now, partBytes);
-  let sent = 0;
-  let failure: unknown;
-  try {
-    for (; sent < queued.length; sent++)
-      await ask(ctx, to, { op: 'forward', migration, items: queued[sent]! });
-  } catch (err) {
-    failure = err;
-  }
-  const late = await detached.later;
   a.retire();
-  const batches = forwardBatches(late, partBytes);
+  const batches = forwardBatches(rest, partBytes);
   if (batches.length === 0) batches.push([]);
-  let lateSent = 0;
+  let sent = 0;
   try {
-    if (failure) throw failure;
-    for (; lateSent < batches.length - 1; lateSent++)
-      await ask(ctx, to, { op: 'forward', migration, items: batches[lateSent]! });
-    await ask(ctx, to, { op: 'done', migration, items: batches[lateSent]! });
+    for (; sent < batches.length - 1; sent++)
+      await ask(ctx, to, { op: 'forward', migration, items: batches[sent]! });
+    await ask(ctx, to, { op: 'done', migration, items: batches[sent]! });
   } catch (err) {
     // The target owns the actor; these callers hear at once rather than wait for their timeout (a
     // batch whose answer was lost may have run there: send again with an idempotency key).
-    const left = [...queued.slice(sent), ...batches.slice(lateSent)].flat();
+    const left = batches.slice(sent).flat();
     a.bounce(left);
     ctx.log('messages that reached the source during a migration were not forwarded', {
       actor: a.key,
@@ -419,6 +436,6 @@ export async function migrateActivation(
     handoffMs: performance.now() - paused,
     deltaBytes,
     changeRounds,
-    forwarded: sentEarly + detached.now.length + late.length,
+    forwarded: sentEarly + rest.length,
   };
 }

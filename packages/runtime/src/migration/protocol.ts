@@ -4,16 +4,17 @@ import { InvalidOptions } from '../errors.js';
 /**
  * The live-migration protocol, source node → target node on the target's handoff subject. Each step
  * is a request the target answers before the source goes on:
- * `begin` (the target checks it can host the actor and reads its persisted record) → `state` (parts
- * of the snapshot image: the whole image while the source serves, then the blocks that changed) or,
- * for an actor with delta hooks, `change` (parts of one encoded change; the target builds the state
- * from the image at the first and applies each whole change in order; a `state` part after that
- * starts the image afresh) → `commit` (with the last changed part or the last change: the target
- * moves the directory epoch and starts the actor, holding what reaches it directly; `early` requests
- * sent while the commit is on its way carry what reaches the paused source meanwhile, queued by the
- * target first once it commits) → `forward` (what else reached the source, in order) →
- * `done` (the last of those; the target releases what it held). `abort` drops a migration that has
- * not committed.
+ * `begin` (the target checks it can host the actor, reads its persisted record and answers what it
+ * reads, BeginAnswer) → `state` (parts of the snapshot image: the whole image while the source
+ * serves, then the blocks that changed) or, for an actor with delta hooks, `change` (parts of one
+ * encoded change; the target builds the state from the image at the first and applies each whole
+ * change in order; a `state` part after that starts the image afresh) → `commit` (with the last
+ * changed parts or the last change: the target moves the directory epoch and starts the actor,
+ * holding what reaches it directly) → `done` (the last messages that reached the source; the target
+ * releases what it held). From the pause until the source has stopped receiving, what reaches the
+ * paused source goes on as it comes in `early` requests: queued by the target first once it commits,
+ * or at once after; `forward` carries what was left when the source stopped. `abort` drops a
+ * migration that has not committed.
  */
 export type HandoffRequest =
   | { op: 'begin'; migration: string; type: string; id: string }
@@ -41,6 +42,11 @@ export type HandoffRequest =
       merge?: boolean;
       /** The last changed part of the image, when it fits in this message (one round trip less). */
       part?: { offset: number; data: Uint8Array };
+      /**
+       * The last changed parts of the image that fit in this message (a target whose `begin` answered
+       * `{ parts: true }`): a state changed in several places is then sent without a round trip more.
+       */
+      parts?: { offset: number; data: Uint8Array }[];
       /** The last change (delta hooks), encoded, when it fits in this message. */
       change?: Uint8Array;
     }
@@ -48,6 +54,15 @@ export type HandoffRequest =
   | { op: 'forward'; migration: string; items: ForwardedMessage[] }
   | { op: 'done'; migration: string; items: ForwardedMessage[] }
   | { op: 'abort'; migration: string };
+
+/** What a target answers to `begin`: the protocol's optional parts it reads. */
+export interface BeginAnswer {
+  /** It reads `parts` on the commit. */
+  parts?: boolean;
+}
+
+/** Image parts riding on one commit, at most (each is a range the pause found changed). */
+export const MAX_COMMIT_PARTS = 4096;
 
 /** A forwarded message's bytes besides its body (sender, reply subject, traceparent, deadline, key). */
 export const FORWARD_ROOM = 256;
@@ -100,6 +115,13 @@ function forwarded(v: unknown): ForwardedMessage {
   };
 }
 
+function imagePart(v: unknown): { offset: number; data: Uint8Array } {
+  const p = v as { offset?: unknown; data?: unknown } | null;
+  if (typeof p !== 'object' || p === null || !(p.data instanceof Uint8Array))
+    throw new InvalidOptions('a commit part needs its bytes');
+  return { offset: count(p.offset, 'offset'), data: p.data };
+}
+
 /** Checks a request anyone allowed on the subject could have sent; throws InvalidOptions when malformed. */
 export function parseHandoff(v: unknown): HandoffRequest {
   const r = v as Record<string, unknown> | null;
@@ -119,9 +141,10 @@ export function parseHandoff(v: unknown): HandoffRequest {
         data: r.data,
       };
     case 'commit': {
-      const part = r.part as { offset?: unknown; data?: unknown } | undefined;
-      if (part !== undefined && !(part?.data instanceof Uint8Array))
-        throw new InvalidOptions('a commit part needs its bytes');
+      const part = r.part === undefined ? undefined : imagePart(r.part);
+      if (r.parts !== undefined && (!Array.isArray(r.parts) || r.parts.length > MAX_COMMIT_PARTS))
+        throw new InvalidOptions(`a commit's parts are a list of at most ${MAX_COMMIT_PARTS}`);
+      const list = r.parts === undefined ? undefined : (r.parts as unknown[]).map(imagePart);
       if (r.change !== undefined && !(r.change instanceof Uint8Array))
         throw new InvalidOptions('a commit change is bytes');
       if (r.record !== undefined && !(r.record instanceof Uint8Array))
@@ -135,7 +158,8 @@ export function parseHandoff(v: unknown): HandoffRequest {
         recordRevision: count(r.recordRevision, 'record revision'),
         durable: r.durable !== false,
         merge: r.merge === true,
-        ...(part ? { part: { offset: count(part.offset, 'offset'), data: part.data as Uint8Array } } : {}),
+        ...(part ? { part } : {}),
+        ...(list ? { parts: list } : {}),
         ...(r.change !== undefined ? { change: r.change as Uint8Array } : {}),
         ...(r.record !== undefined ? { record: r.record as Uint8Array } : {}),
       };
