@@ -23,3 +23,14 @@ test('dropFrom forgets the keys applied from a number on, and they can be applie
   kept.dropFrom(20);
   assert.equal(kept.next, 7, 'past the end: nothing to drop');
 });
+
+test('a kept reply that is a view of a larger buffer is kept as its own bytes', () => {
+  const kept = new KeptOutcomes();
+  // What `encode` returns after a large message: a few bytes of msgpackr's shared buffer.
+  const shared = new Uint8Array(4 * 1024 * 1024);
+  shared.set([7, 8, 9], 1000);
+  kept.add('k', { ok: true, data: shared.subarray(1000, 1003) });
+  const out = kept.get('k') as { ok: true; data: Uint8Array };
+  assert.deepEqual([...out.data], [7, 8, 9]);
+  assert.equal(out.data.buffer.byteLength, 3, 'holds only its own bytes');
+});

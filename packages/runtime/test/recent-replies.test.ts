@@ -39,3 +39,19 @@ test('a burst keeps the latest answers within the count and byte limits', () => 
   assert.equal(recent.replay() > 0, true);
   assert.equal(sent.at(-1), 'last');
 });
+
+test('an answer that is a view of a larger buffer is kept as its own bytes', () => {
+  const recent = new RecentReplies(new ManualClock());
+  // What `encode` returns after a large message: a few bytes of msgpackr's shared buffer.
+  const shared = new Uint8Array(4 * 1024 * 1024);
+  shared.set([1, 2], 64);
+  const sent: Outcome[] = [];
+  recent.note({ send: (_s: string, out: Outcome) => sent.push(out) }, 'a', {
+    ok: true,
+    data: shared.subarray(64, 66),
+  });
+  recent.replay();
+  const data = (sent[0] as { ok: true; data: Uint8Array }).data;
+  assert.deepEqual([...data], [1, 2]);
+  assert.equal(data.buffer.byteLength, 2, 'holds only its own bytes');
+});

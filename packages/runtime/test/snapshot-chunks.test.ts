@@ -2,7 +2,9 @@
 // max_payload, only changed chunks written per commit, replaced chunks purged without markers, a
 // stale writer's chunks never named by the record, and what a crashed write left swept at the next load.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -184,4 +186,18 @@ describe('snapshot chunks', () => {
     );
     assert.deepEqual(bytes(b.snapshot), new Uint8Array(SNAPSHOT_CHUNK_BYTES + 1).fill(5));
   });
+});
+
+test("the wait before replaced chunks are purged does not keep the record's chunks alive", () => {
+  const out = execFileSync(
+    process.execPath,
+    [
+      '--expose-gc',
+      '--import',
+      '@stitch/typescript-loader',
+      fileURLToPath(new URL('./fixtures/chunks-timer-release.ts', import.meta.url)),
+    ],
+    { encoding: 'utf8' },
+  );
+  assert.equal(out.trim(), 'released');
 });

@@ -1,4 +1,5 @@
 import { DuplicateMessage } from '../errors.js';
+import { ownBytes } from '../wire/codec.js';
 import { failure, type Outcome } from '../wire/outcome.js';
 
 /** Replies larger than this are kept as their size only; a repeat then gets ACTOR_DUPLICATE. */
@@ -25,7 +26,7 @@ export function firstBlock(n: number, window: number): number {
 }
 
 function keep(out: Outcome): Kept {
-  if (out.ok) return out.data.length > KEPT_REPLY_BYTES ? out.data.length : out.data;
+  if (out.ok) return out.data.length > KEPT_REPLY_BYTES ? out.data.length : ownBytes(out.data);
   return [out.code, out.name, out.message.slice(0, KEPT_MESSAGE_CHARS)];
 }
 

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import { ownBytes } from '../wire/codec.js';
 import type { Outcome } from '../wire/outcome.js';
 
 /**
@@ -39,7 +40,9 @@ export class RecentReplies {
     return this.#sent.length - this.#head;
   }
 
-  note(sender: Sent['sender'], subject: string, out: Outcome): void {
+  note(sender: Sent['sender'], subject: string, reply: Outcome): void {
+    // Counted by its own bytes, and holding only those.
+    const out: Outcome = reply.ok ? { ok: true, data: ownBytes(reply.data) } : reply;
     const bytes = subject.length + (out.ok ? out.data.length : out.message.length);
     this.#sent.push({ at: this.#clock.now(), sender, subject, out, bytes });
     this.#bytes += bytes;

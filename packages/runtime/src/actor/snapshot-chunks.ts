@@ -40,6 +40,14 @@ export class FrozenSnapshot implements ImageBytes {
   }
 }
 
+/**
+ * Its own function, so that the timer holds `gone` and `purge` only: a closure made where the chunks
+ * are in scope would keep them (the whole snapshot) alive for the wait, after a migration too.
+ */
+function purgeLater(purge: (names: string[]) => void, gone: string[], ms: number): void {
+  setTimeout(() => purge(gone), ms).unref();
+}
+
 /** `c.<base>.<writer>.<index>`: the record revision the write built on, and who wrote it. */
 const NAME = /^c\.(\d+)\.[A-Za-z0-9]+\.\d+$/;
 
@@ -162,7 +170,7 @@ export class SnapshotChunks {
     this.#named = new Map(chunks ? names.map((n, i) => [n, chunks[i]!]) : []);
     if (gone.length === 0) return;
     if (this.replacedKeptMs <= 0) this.#purge(gone);
-    else setTimeout(() => this.#purge(gone), this.replacedKeptMs).unref();
+    else purgeLater(this.#purger(), gone, this.replacedKeptMs);
   }
 
   /** A write that lost its compare-and-set: the chunks it made are purged. */
@@ -186,9 +194,16 @@ export class SnapshotChunks {
   }
 
   #purge(names: string[]): void {
-    for (const n of names)
-      this.jsm.streams
-        .purge(`KV_${this.bucket}`, { filter: `$KV.${this.bucket}.${this.key}.${n}` })
-        .catch((err) => this.report(err));
+    this.#purger()(names);
+  }
+
+  #purger(): (names: string[]) => void {
+    const { jsm, bucket, key, report } = this;
+    return (names) => {
+      for (const n of names)
+        jsm.streams
+          .purge(`KV_${bucket}`, { filter: `$KV.${bucket}.${key}.${n}` })
+          .catch((err) => report(err));
+    };
   }
 }

@@ -58,6 +58,17 @@ export function encode(value: unknown): Uint8Array {
 }
 
 /**
+ * `bytes` as an array of its own: a view of a larger buffer (what `encode` returns: a slice of
+ * msgpackr's shared buffer, megabytes after a large message) is copied, so that keeping a few bytes
+ * for long does not keep that buffer alive.
+ */
+export function ownBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    ? bytes
+    : Uint8Array.prototype.slice.call(bytes);
+}
+
+/**
  * Decodes one message. Typed arrays in it may be views of `bytes` (like a Node Buffer read from a
  * socket): copy one (`.slice()`) before keeping it for long or transferring its `.buffer`.
  */
