@@ -150,6 +150,8 @@ try {
           downtime_max_ms: r2(Math.max(...downtimes)),
           warmup_downtime_max_ms: r2(Math.max(0, ...warmupDowntimes)),
           normal_gap_ms: r2(normal),
+          // The same measure without a migration: how far the serial client's gaps stray anyway.
+          gap_outside_p99_ms: r2(pct(outside, 99) - normal),
           paused_p50_ms: median((m) => m.pausedMs),
           handoff_p50_ms: median((m) => m.handoffMs),
           transfer_ms: median((m) => m.precopyMs),
