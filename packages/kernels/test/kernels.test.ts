@@ -77,6 +77,9 @@ function cases(): Case[] {
     contract({ op: 'nn.matvec', m, k }, [a, x], (p, q) => ref.matvec(p, q, m, k));
     const [a3, x3] = [floats(16 * 256), floats(256)];
     contract({ op: 'nn.matvec', m: 16, k: 256 }, [a3, x3], (p, q) => ref.matvec(p, q, 16, 256));
+    // Five row tiles with the partial sums fused into each: every tile's sums start from zero.
+    const [a5, x5] = [floats(40 * 24), floats(24)];
+    contract({ op: 'nn.matvec', m: 40, k: 24 }, [a5, x5], (p, q) => ref.matvec(p, q, 40, 24));
   }
   {
     const [a, b] = [floats(rows * cols), floats(rows * cols)];
