@@ -11,7 +11,7 @@
 // The first `--warmup` moves of each line are not counted (the processes' code is still being
 // compiled then); their worst downtime is reported beside the others.
 // Usage: pnpm bench migration [--migrations 50] [--warmup 4] [--sizes 1024,65536,...] [--modes fast,durable]
-//        [--snapshots on-demand,delta,every-turn] [--quick]
+//        [--snapshots on-demand,delta,every-turn] [--node-args "--initial-old-space-size=64"] [--quick]
 import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connectCluster, type MigrationReport, startEmbeddedNats } from '../packages/runtime/dist/index.js';
@@ -34,6 +34,8 @@ const sizes = (arg('sizes') ?? (quick ? `${KB}` : `${KB},${64 * KB},${MB},${16 *
   .map(Number);
 const modes = (arg('modes') ?? 'fast,durable').split(',') as ('fast' | 'durable')[];
 const snapshots = (arg('snapshots') ?? 'on-demand,delta,every-turn').split(',');
+/** Options for the node processes' node (V8's heap sizing, for one). */
+const nodeArgs = (arg('node-args') ?? '').split(' ').filter((a) => a.length > 0);
 /**
  * Each mode runs three times: snapshotted on demand (what a large state such as a KV cache uses: only
  * the migration, a stop or a durable commit encodes it) at every size, the same with delta hooks (the
@@ -76,7 +78,7 @@ const client = await connectCluster({ nats: nats.url, name: cluster, askTimeoutM
 let nodes: NodeProc[] = [];
 try {
   nodes = await Promise.all(
-    ['bench-a', 'bench-b'].map((nodeId) => startNode({ nats: nats.url, cluster, nodeId })),
+    ['bench-a', 'bench-b'].map((nodeId) => startNode({ nats: nats.url, cluster, nodeId }, nodeArgs)),
   );
   const [a, b] = nodes as [NodeProc, NodeProc];
   for (const { mode, snapshot, def, maxState } of VARIANTS.filter((v) => modes.includes(v.mode))) {
@@ -142,6 +144,7 @@ try {
           mode,
           snapshot,
           state_bytes: bytes,
+          ...(nodeArgs.length > 0 ? { node_args: nodeArgs.join(' ') } : {}),
           migrations: counted.length,
           warmup_migrations: warmup,
           migrations_failed: failures.length,
