@@ -47,3 +47,10 @@ export interface RawKernelPart {
  * resolves when all have finished: a kernel split into row slices.
  */
 export function runKernelParts(parts: RawKernelPart[]): Promise<void>;
+/**
+ * Pins glibc's mmap threshold at `bytes` (0 to 32 MiB) with mallopt: blocks of that size or more are
+ * mapped on their own and unmapped when freed. glibc otherwise raises the threshold to the size of
+ * each mapped block freed, so that afterwards blocks up to that size come from a heap it rarely
+ * returns to the OS. False where malloc is not glibc's (nothing changed).
+ */
+export function setMmapThreshold(bytes: number): boolean;

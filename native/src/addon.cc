@@ -1,4 +1,5 @@
 #include <napi.h>
+#include "allocator.h"
 #include "kernel.h"
 #include "probe.h"
 
@@ -7,6 +8,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadKernel", Napi::Function::New(env, stitch::LoadKernel));
   exports.Set("runKernel", Napi::Function::New(env, stitch::RunKernel));
   exports.Set("runKernelParts", Napi::Function::New(env, stitch::RunKernelParts));
+  exports.Set("setMmapThreshold", Napi::Function::New(env, stitch::SetMmapThreshold));
   return exports;
 }
 

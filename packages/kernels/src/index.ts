@@ -1,5 +1,7 @@
 import * as reference from './reference.js';
 
+export { DEFAULT_MMAP_THRESHOLD_BYTES, pinMmapThreshold } from './allocator.js';
+
 export type { Calibration } from './calibrate.js';
 export { calibrate, timeRuns } from './calibrate.js';
 export type { GgufHeader, GgufTensorInfo, GgufValue } from './checkpoint/gguf.js';

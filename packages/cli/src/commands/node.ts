@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { useNodeBuckets } from '@stitch/agents';
-import { calibrateCpu, probeDevices } from '@stitch/kernels';
+import { calibrateCpu, pinMmapThreshold, probeDevices } from '@stitch/kernels';
 import { type AnyActorDefinition, connectCluster, InvalidOptions } from '@stitch/runtime';
 import { observeNode } from '@stitch/telemetry';
 import type { Command } from 'commander';
@@ -44,6 +44,9 @@ export function registerNode(program: Command): void {
       '10000',
     )
     .action(async (opts: NodeCommandOptions) => {
+      // Actors' large states (a migrated KV cache) are freed and allocated again as they move: give
+      // what is freed back to the OS instead of letting glibc keep it resident.
+      pinMmapThreshold();
       const stopped = firstSignal();
       const telemetry = await telemetryFromFlags('stitch-node', opts);
       const connection = connectionFromFlags(opts);

@@ -373,6 +373,10 @@ export class Activation {
         retire: () => {
           this.#status = 'stopped';
           this.host.forget(this);
+          // The target owns the state now: whatever still holds this activation for a while (a grace
+          // timer, a reply in flight) must not hold megabytes of it.
+          this.#state = undefined;
+          this.#record.snapshot = undefined;
         },
       },
       to,
