@@ -160,6 +160,7 @@ try {
           transfer_ms: median((m) => m.precopyMs),
           delta_bytes_p50: median((m) => m.deltaBytes),
           change_rounds_p50: median((m) => m.changeRounds),
+          image_from_record: counted.filter((m) => m.imageFromRecord).length,
           forwarded: counted.reduce((s, m) => s + m.forwarded, 0),
           peak_extra_rss_mb: r2(peak - baseline),
           sent: sum((c) => c.sent),

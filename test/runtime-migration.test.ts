@@ -251,10 +251,12 @@ describe('live migration', () => {
 
   // Every turn: each durable turn's commit holds its snapshot. On demand (with delta hooks, so the
   // target also replays changes onto the copied image): a commit takes the snapshot once, at a turn
-  // boundary, for all the turns it commits.
+  // boundary, for all the turns it commits. On demand without hooks: no image is copied, the target
+  // builds it from the record's chunks and the pause sends what differs from the record.
   for (const [snapshots, def] of [
     ['every turn', Sequencer],
     ['on demand', DeltaSequencer],
+    ['on demand, from the record', BigSequencer],
   ] as const) {
     test(`durable, 2 MiB of state in chunks, snapshot ${snapshots}: moved under load, every byte intact, then back from its record after kill -9`, async () => {
       const id = `seq-durable-big-${def.type}`;
@@ -265,6 +267,7 @@ describe('live migration', () => {
         for (const to of [host.nodeId, a.nodeId, host.nodeId]) {
           const report = await client.migrate(ref, to, { timeoutMs: 30_000 });
           assert.ok(report.stateBytes > 2 * 1024 * 1024);
+          assert.equal(report.imageFromRecord, def === BigSequencer, 'the image came from the record');
         }
       });
       for (const c of counts) {

@@ -4,16 +4,42 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InvalidOptions, PayloadTooLarge } from '../src/errors.js';
+import type { RecordImage } from '../src/migration/image.js';
 import { IncomingMigrations, type Prepared } from '../src/migration/incoming.js';
 import { parseHandoff } from '../src/migration/protocol.js';
 import { ManualClock } from './fixtures/manual-clock.js';
 
-/** A target whose state is a list of strings: the image's text, then one entry per change. */
-function target() {
+const bytes = (s: string) => new TextEncoder().encode(s);
+const from = { epoch: 1, revision: 3, recordRevision: 0 };
+
+/** A record's snapshot in chunks, as an activation holds it after reading or writing it. */
+function recordOf(chunks: Record<string, string>): RecordImage {
+  const names = Object.keys(chunks);
+  const parts = names.map((n) => bytes(chunks[n]!));
+  const whole = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    whole.set(p, at);
+    at += p.length;
+  }
+  return { names, chunks: parts, length: whole.length, subarray: (a, b) => whole.subarray(a, b) };
+}
+
+/**
+ * A target whose state is a list of strings: the image's text, then one entry per change. `records`:
+ * the actor's record by revision, stored in chunks (the first is the one read at `begin`).
+ */
+function target(records: Map<number, RecordImage> = new Map()) {
   const log: string[] = [];
   let state: string[] = [];
   let committed: Parameters<Prepared['commit']>[1] | undefined;
+  let record = [...records.values()][0];
   const prepared: Prepared = {
+    recordImage: () => record,
+    syncRecord: async (revision) => {
+      log.push(`sync ${revision}`);
+      record = records.get(revision);
+    },
     stage: async (image) => {
       log.push('stage');
       state = [new TextDecoder().decode(image)];
@@ -33,9 +59,6 @@ function target() {
   );
   return { incoming, log, state: () => state, committed: () => committed };
 }
-
-const bytes = (s: string) => new TextEncoder().encode(s);
-const from = { epoch: 1, revision: 3, recordRevision: 0 };
 
 test('changes apply in order to the state built from the image, parts in any order', async () => {
   const t = target();
@@ -166,6 +189,8 @@ test('early messages wait for the commit and go first; after it they are queued 
   const prepared: Prepared = {
     stage: async () => undefined,
     apply: () => undefined,
+    recordImage: () => undefined,
+    syncRecord: async () => undefined,
     commit: async () => ({
       epoch: 2,
       adopted: {
@@ -194,4 +219,80 @@ test('early messages wait for the commit and go first; after it they are queued 
   await incoming.handle({ op: 'abort', migration: 'e2' });
   assert.deepEqual(forwarded, [['m1', 'm2', 'm3'], ['m4']]);
   await assert.rejects(incoming.handle({ op: 'early', migration: 'e2', items: [item('y')] }), InvalidOptions);
+});
+
+test("a target that read a record in chunks builds the image from it; the commit brings it to the source's record, then applies the parts", async () => {
+  const records = new Map([
+    [5, recordOf({ c0: 'abcd', c1: 'ef' })],
+    // What the source wrote since: the second chunk changed, and grew.
+    [7, recordOf({ c0: 'abcd', c2: 'ghi' })],
+  ]);
+  const t = target(records);
+  assert.deepEqual(await t.incoming.handle({ op: 'begin', migration: 'r1', type: 't', id: 'a' }), {
+    parts: true,
+    record: true,
+  });
+  // Sent in the pause against the record at 7: held until the image is that record's snapshot.
+  await t.incoming.handle(
+    parseHandoff({ op: 'state', migration: 'r1', total: 7, offset: 4, data: bytes('X'), fromRecord: true }),
+  );
+  await t.incoming.handle(
+    parseHandoff({
+      op: 'commit',
+      migration: 'r1',
+      total: 7,
+      ...from,
+      recordRevision: 7,
+      fromRecord: ['c0', 'c2'],
+      parts: [{ offset: 0, data: bytes('Z') }],
+    }),
+  );
+  assert.deepEqual(t.log, ['sync 7']);
+  const c = t.committed();
+  assert.equal(c?.staged, false);
+  assert.equal(new TextDecoder().decode((c as { image: Uint8Array }).image), 'ZbcdXhi');
+});
+
+test('a commit against a record other than the one the target reads fails; parts against a record need one', async () => {
+  const records = new Map([[5, recordOf({ c0: 'abcd' })]]);
+  const t = target(records);
+  await t.incoming.handle({ op: 'begin', migration: 'r2', type: 't', id: 'a' });
+  await assert.rejects(
+    t.incoming.handle({
+      op: 'commit',
+      migration: 'r2',
+      total: 4,
+      ...from,
+      recordRevision: 5,
+      fromRecord: ['c9'],
+    }),
+    /not the one the source compared its state with/,
+  );
+  assert.equal(t.committed(), undefined);
+  await t.incoming.handle({
+    op: 'state',
+    migration: 'r2',
+    total: 4,
+    offset: 0,
+    data: bytes('Q'),
+    fromRecord: true,
+  });
+  await assert.rejects(
+    t.incoming.handle({ op: 'commit', migration: 'r2', total: 4, ...from }),
+    /the commit names no record/,
+  );
+  // A target that read no record in chunks says nothing of one, and refuses a commit against one.
+  const plain = target();
+  assert.deepEqual(await plain.incoming.handle({ op: 'begin', migration: 'r3', type: 't', id: 'a' }), {
+    parts: true,
+  });
+  await assert.rejects(
+    plain.incoming.handle({ op: 'commit', migration: 'r3', total: 0, ...from, fromRecord: [] }),
+    /did not read/,
+  );
+  for (const fromRecord of ['c0', [1], new Array(70_000).fill('c')])
+    assert.throws(
+      () => parseHandoff({ op: 'commit', migration: 'r4', total: 0, ...from, fromRecord }),
+      InvalidOptions,
+    );
 });

@@ -3,6 +3,7 @@ import type { Msg, Subscription } from '@nats-io/transport-node';
 import { sleep } from '../clock.js';
 import type { Claim } from '../cluster/directory.js';
 import { ActorStopped, InvalidOptions, Overloaded, RuntimeErrorCode } from '../errors.js';
+import type { RecordImage } from '../migration/image.js';
 import type { Adopted } from '../migration/incoming.js';
 import {
   type MigratableChanges,
@@ -36,6 +37,7 @@ import { type ResolvedActorOptions, resolveActorOptions } from './options.js';
 import { Persister } from './persister.js';
 import { RecentOutcomes } from './recent-outcomes.js';
 import { ReplySender } from './reply-sender.js';
+import { FrozenSnapshot } from './snapshot-chunks.js';
 import { StateRecord } from './state.js';
 import { RestartBudget } from './supervisor.js';
 import { TurnContext } from './turn-context.js';
@@ -180,6 +182,16 @@ export class Activation {
   /** Revision of the persisted record as this activation last read or wrote it. */
   get recordRevision(): number {
     return this.#record.revision;
+  }
+
+  /**
+   * The snapshot of the record at recordRevision when it is stored in chunks that this activation
+   * holds: after a read, and after a write of an actor that snapshots on demand (one that snapshots
+   * after every turn keeps its last turn's encoding instead).
+   */
+  recordImage(): RecordImage | undefined {
+    const snap = this.#record.snapshot;
+    return snap instanceof FrozenSnapshot ? snap : undefined;
   }
 
   /** Builds the state: from `image` (a migration's snapshot) when given, else the record's snapshot, else `init`. */
@@ -356,6 +368,7 @@ export class Activation {
           return this.def.snapshot ? this.#snapshotBytes() : undefined;
         },
         changes: this.def.delta ? this.#changes(this.def.delta) : undefined,
+        recordImage: () => this.recordImage(),
         recordRevision: () => this.#record.revision,
         writtenRecord: (maxBytes) => this.#record.written(this.#record.revision, maxBytes),
         hadDurable: () => this.#hadDurable || this.#counters.delivered > 0,

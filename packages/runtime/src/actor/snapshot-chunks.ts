@@ -29,6 +29,12 @@ export class FrozenSnapshot implements ImageBytes {
   ) {}
 
   subarray(start: number, end: number): Uint8Array {
+    const first = Math.floor(start / SNAPSHOT_CHUNK_BYTES);
+    // Within one chunk (a migration compares 64 KiB blocks with the record): a view of it.
+    if (end > start && first === Math.floor((end - 1) / SNAPSHOT_CHUNK_BYTES)) {
+      const at = first * SNAPSHOT_CHUNK_BYTES;
+      return this.chunks[first]!.subarray(start - at, end - at);
+    }
     const out = new Uint8Array(Math.max(0, end - start));
     for (let i = Math.floor(start / SNAPSHOT_CHUNK_BYTES); i * SNAPSHOT_CHUNK_BYTES < end; i++) {
       const at = i * SNAPSHOT_CHUNK_BYTES;

@@ -1,5 +1,6 @@
 import type { Clock, Timer } from '../clock.js';
 import { InvalidOptions, Overloaded, PayloadTooLarge } from '../errors.js';
+import type { RecordImage } from './image.js';
 import type { BeginAnswer, ForwardedMessage, HandoffRequest } from './protocol.js';
 
 /** An actor being migrated here, prepared at `begin` (its persisted record read) and taken over at the commit. */
@@ -8,6 +9,10 @@ export interface Prepared {
   stage(image: Uint8Array | undefined): Promise<void>;
   /** Applies one encoded change to the staged state. */
   apply(change: Uint8Array): void;
+  /** The snapshot of the record as read so far, when it is stored in chunks. */
+  recordImage(): RecordImage | undefined;
+  /** Reads the record again when the source wrote it since (see commit's `recordRevision`). */
+  syncRecord(recordRevision: number, record: Uint8Array | undefined): Promise<void>;
   /**
    * Moves the directory entry (compare-and-set on the source's revision) and starts the activation
    * from the staged state, or else from `image`, holding its subject. `recordRevision` is the source's
@@ -56,6 +61,11 @@ interface Incoming {
   adopted: Adopted | undefined;
   /** Messages sent early (while the commit was on its way), queued at the commit. */
   early: ForwardedMessage[];
+  /** The chunk names of the record the image was built from at `begin` (the image is that snapshot). */
+  recordNames: string[] | undefined;
+  /** Parts that differ from the record's snapshot, applied once the image is that of the source's record. */
+  pending: { total: number; offset: number; data: Uint8Array }[];
+  pendingBytes: number;
   timer: Timer | undefined;
 }
 
@@ -93,7 +103,8 @@ export class IncomingMigrations {
         if (inc.adopted) throw new InvalidOptions('state after the commit');
         // The source compares whole images again: what was staged is rebuilt from them at the commit.
         inc.staged = false;
-        this.#write(inc, req.total, req.offset, req.data);
+        if (req.fromRecord) this.#hold(inc, req.total, req.offset, req.data);
+        else this.#write(inc, req.total, req.offset, req.data);
         return null;
       case 'change':
         if (inc.adopted) throw new InvalidOptions('a change after the commit');
@@ -101,6 +112,9 @@ export class IncomingMigrations {
         return null;
       case 'commit': {
         if (inc.adopted) throw new InvalidOptions('a second commit');
+        if (req.fromRecord) await this.#toRecord(inc, req.fromRecord, req.recordRevision, req.record);
+        else if (inc.pending.length > 0)
+          throw new InvalidOptions('parts against the record came, but the commit names no record');
         if (req.part) this.#write(inc, req.total, req.part.offset, req.part.data);
         for (const p of req.parts ?? []) this.#write(inc, req.total, p.offset, p.data);
         if (req.change) await this.#apply(inc, req.change);
@@ -162,6 +176,9 @@ export class IncomingMigrations {
       changeReceived: 0,
       adopted: undefined,
       early: [] as ForwardedMessage[],
+      recordNames: undefined,
+      pending: [] as Incoming['pending'],
+      pendingBytes: 0,
     } as Incoming;
     this.#table.set(migration, inc);
     try {
@@ -171,7 +188,54 @@ export class IncomingMigrations {
       throw err;
     }
     this.#touch(migration, inc);
-    return { parts: true };
+    const record = inc.prepared.recordImage();
+    if (!record || record.length > this.options.maxStateBytes) return { parts: true };
+    // The image the source would copy is mostly this record's snapshot: built here, it need not travel.
+    inc.image = new Uint8Array(record.length);
+    this.#patch(inc, record, undefined);
+    inc.recordNames = record.names;
+    return { parts: true, record: true };
+  }
+
+  /** Copies into the image the chunks of `record` whose names differ from `had` (all, without it). */
+  #patch(inc: Incoming, record: RecordImage, had: string[] | undefined): void {
+    for (let i = 0, at = 0; i < record.chunks.length; at += record.chunks[i]!.length, i++)
+      if (record.names[i] !== had?.[i]) inc.image.set(record.chunks[i]!, at);
+  }
+
+  /**
+   * The commit names the record the source compared its image with: the image becomes that record's
+   * snapshot (read again if the source wrote it since `begin`: only the chunks that changed), then
+   * takes the parts held meanwhile. A record other than the one named fails the commit (the source
+   * resumes), rather than build a state from another snapshot.
+   */
+  async #toRecord(
+    inc: Incoming,
+    names: string[],
+    recordRevision: number,
+    shipped: Uint8Array | undefined,
+  ): Promise<void> {
+    if (!inc.recordNames) throw new InvalidOptions('a commit against a record this node did not read');
+    await inc.prepared.syncRecord(recordRevision, shipped);
+    const record = inc.prepared.recordImage();
+    if (!record || record.names.length !== names.length || record.names.some((n, i) => n !== names[i]))
+      throw new InvalidOptions(
+        `the record at revision ${recordRevision} is not the one the source compared its state with; the source keeps the actor`,
+      );
+    this.#resize(inc, record.length);
+    this.#patch(inc, record, inc.recordNames);
+    inc.recordNames = record.names;
+    for (const p of inc.pending) this.#write(inc, p.total, p.offset, p.data);
+    inc.pending = [];
+    inc.pendingBytes = 0;
+  }
+
+  /** Holds a part that differs from the record's snapshot until the commit names that record. */
+  #hold(inc: Incoming, total: number, offset: number, data: Uint8Array): void {
+    if (offset + data.length > total || inc.pendingBytes + data.length > this.options.maxStateBytes)
+      throw new InvalidOptions(`state part [${offset}, ${offset + data.length}) past the image (${total} B)`);
+    inc.pending.push({ total, offset, data: data.slice() });
+    inc.pendingBytes += data.length;
   }
 
   #touch(migration: string, inc: Incoming): void {

@@ -4,7 +4,7 @@ import { MigrationFailed, rebuildError } from '../errors.js';
 import { decode, encode } from '../wire/codec.js';
 import { H } from '../wire/envelope.js';
 import type { ImageBytes } from '../wire/image.js';
-import { changedRanges, parts } from './image.js';
+import { changedRanges, parts, type RecordImage } from './image.js';
 import {
   type BeginAnswer,
   FORWARD_ROOM,
@@ -34,6 +34,11 @@ export interface MigrationReport {
   changeRounds: number;
   /** Messages that reached the source during the hand-off and went on to the target. */
   forwarded: number;
+  /**
+   * The target built the image from the actor's persisted record (stored in chunks): no image was
+   * copied, and the pause sent what differs from the record.
+   */
+  imageFromRecord: boolean;
 }
 
 /** An activation's state named at one instant (delta hooks): compared later to say what changed. */
@@ -62,6 +67,12 @@ export interface Migratable {
   image(): ImageBytes | undefined;
   /** Present when the actor has delta hooks: then changes go instead of image blocks. */
   readonly changes: MigratableChanges | undefined;
+  /**
+   * The snapshot of the persisted record at recordRevision() when it is stored in chunks that this
+   * activation holds (an actor that snapshots on demand, once it has written or read its record): its
+   * bytes and its chunks' names.
+   */
+  recordImage(): RecordImage | undefined;
   /** Revision of the actor's persisted record as this activation last wrote or read it. */
   recordRevision(): number;
   /** The record it wrote at recordRevision(), as stored, when at most `maxBytes` (see StateRecord.written). */
@@ -222,7 +233,8 @@ async function ask(ctx: MigrationContext, to: string, req: HandoffRequest): Prom
 
 /**
  * Sends the ranges of `bytes` (an image, or one change) the target lacks, `WINDOW` parts in flight;
- * resolves with the bytes sent.
+ * resolves with the bytes sent. `keep`: what is sent is copied there too; `fromRecord`: the parts
+ * are what differs from the record's snapshot (the target applies them once it holds that record).
  */
 async function sendParts(
   ctx: MigrationContext,
@@ -231,7 +243,7 @@ async function sendParts(
   migration: string,
   bytes: ImageBytes,
   todo: [number, number][],
-  keep?: Uint8Array,
+  { keep, fromRecord }: { keep?: Uint8Array; fromRecord?: boolean } = {},
 ): Promise<number> {
   let next = 0;
   let sent = 0;
@@ -244,7 +256,8 @@ async function sendParts(
         keep.set(data, start);
         data = keep.subarray(start, end);
       }
-      await ask(ctx, to, { op, migration, total: bytes.length, offset: start, data });
+      const req = { op, migration, total: bytes.length, offset: start, data };
+      await ask(ctx, to, fromRecord ? { ...req, op: 'state', fromRecord } : req);
       sent += data.length;
     }
   };
@@ -272,6 +285,7 @@ export async function migrateActivation(
     new MigrationFailed(a.key, step, (err as Error).message ?? String(err), { cause: err });
   const t0 = performance.now();
   let ridesParts: boolean;
+  let targetHoldsRecord: boolean;
   try {
     const begun = (await ask(ctx, to, {
       op: 'begin',
@@ -280,15 +294,30 @@ export async function migrateActivation(
       id: a.id,
     })) as BeginAnswer | null;
     ridesParts = begun?.parts === true;
+    targetHoldsRecord = begun?.record === true;
   } catch (err) {
     throw failed('begin', err);
   }
   const abort = () => ask(ctx, to, { op: 'abort', migration }).catch(() => undefined);
   const sendWhole = (op: 'state' | 'change', bytes: ImageBytes, size: number, keep?: Uint8Array) =>
-    sendParts(ctx, to, op, migration, bytes, bytes.length > 0 ? parts([[0, bytes.length]], size) : [], keep);
+    sendParts(
+      ctx,
+      to,
+      op,
+      migration,
+      bytes,
+      bytes.length > 0 ? parts([[0, bytes.length]], size) : [],
+      keep ? { keep } : {},
+    );
 
   /** The image copied, when the pause compares images (no delta hooks). */
   let copied: Uint8Array | undefined;
+  /**
+   * Nothing copied: the target built the image from the actor's record, and the pause sends what
+   * differs from the record's snapshot (a durable actor's state is stored already: copying it again
+   * would cost its size in transfer and in a copy kept here).
+   */
+  let fromRecord = false;
   let total = 0;
   let mark: StateMark;
   let changeRounds = 0;
@@ -310,6 +339,8 @@ export async function migrateActivation(
         await sendWhole('change', next.change, precopyPartBytes(next.change.length, partBytes));
         ({ mark } = next);
       }
+    } else if (targetHoldsRecord && a.recordImage()) {
+      fromRecord = true;
     } else {
       const image = a.image();
       total = image?.length ?? 0;
@@ -340,6 +371,7 @@ export async function migrateActivation(
     part?: { offset: number; data: Uint8Array };
     parts?: { offset: number; data: Uint8Array }[];
     change?: Uint8Array;
+    fromRecord?: string[];
   } = {};
   let riding = 0;
   try {
@@ -354,23 +386,30 @@ export async function migrateActivation(
       const image = a.image();
       total = image?.length ?? 0;
       if (image) {
-        // Without an image copied (delta hooks: the target got a live one, or applied changes to it and
-        // dropped it), the target gets the whole image again.
-        const todo = parts(changedRanges(copied, image), partBytes);
+        // Against the record's snapshot when the target built the image from it (its chunk names go
+        // with the commit, for the target to check it has that record). Without an image copied or a
+        // record (delta hooks: the target got a live one, or applied changes to it and dropped it),
+        // the target gets the whole image again.
+        const base = fromRecord ? a.recordImage() : undefined;
+        if (base) {
+          last.fromRecord = base.names;
+          riding += base.names.reduce((n, name) => n + name.length + PART_ROOM, 0);
+        }
+        const todo = parts(changedRanges(base ?? copied, image), partBytes);
         // The last parts ride on the commit, as many as fit in it (one, for a target that reads only
         // `part`): a state changed in a few places then costs no round trip more in the pause.
         const ride: [number, number][] = [];
         while (todo.length > 0 && (ride.length === 0 || (ridesParts && ride.length < MAX_COMMIT_PARTS))) {
           const [start, end] = todo[todo.length - 1]!;
-          if (ride.length > 0 && riding + (end - start) + PART_ROOM > partBytes) break;
+          if ((ride.length > 0 || riding > 0) && riding + (end - start) + PART_ROOM > partBytes) break;
           ride.unshift(todo.pop()!);
           riding += end - start + PART_ROOM;
         }
         const data = ride.map(([start, end]) => ({ offset: start, data: image.subarray(start, end) }));
-        if (ridesParts && data.length > 0) last = { parts: data };
-        else if (data[0]) last = { part: data[0] };
+        if (ridesParts && data.length > 0) last.parts = data;
+        else if (data[0]) last.part = data[0];
         deltaBytes =
-          (await sendParts(ctx, to, 'state', migration, image, todo)) +
+          (await sendParts(ctx, to, 'state', migration, image, todo, { fromRecord: base !== undefined })) +
           data.reduce((n, p) => n + p.data.length, 0);
       }
     }
@@ -452,5 +491,6 @@ export async function migrateActivation(
     deltaBytes,
     changeRounds,
     forwarded: sentEarly + rest.length,
+    imageFromRecord: fromRecord,
   };
 }

@@ -6,9 +6,11 @@ import { InvalidOptions } from '../errors.js';
  * is a request the target answers before the source goes on:
  * `begin` (the target checks it can host the actor, reads its persisted record and answers what it
  * reads, BeginAnswer) → `state` (parts of the snapshot image: the whole image while the source
- * serves, then the blocks that changed) or, for an actor with delta hooks, `change` (parts of one
- * encoded change; the target builds the state from the image at the first and applies each whole
- * change in order; a `state` part after that starts the image afresh) → `commit` (with the last
+ * serves, then the blocks that changed; none while it serves when the target built the image from
+ * the actor's record, then the blocks that differ from that record) or, for an actor with delta
+ * hooks, `change` (parts of one encoded change; the target builds the state from the image at the
+ * first and applies each whole change in order; a `state` part after that starts the image afresh)
+ * → `commit` (with the last
  * changed parts or the last change: the target moves the directory epoch and starts the actor,
  * holding what reaches it directly) → `done` (the last messages that reached the source; the target
  * releases what it held). From the pause until the source has stopped receiving, what reaches the
@@ -18,7 +20,15 @@ import { InvalidOptions } from '../errors.js';
  */
 export type HandoffRequest =
   | { op: 'begin'; migration: string; type: string; id: string }
-  | { op: 'state'; migration: string; total: number; offset: number; data: Uint8Array }
+  | {
+      op: 'state';
+      migration: string;
+      total: number;
+      offset: number;
+      data: Uint8Array;
+      /** A part of what differs from the record's snapshot (see the commit's `fromRecord`). */
+      fromRecord?: boolean;
+    }
   | { op: 'change'; migration: string; total: number; offset: number; data: Uint8Array }
   | {
       op: 'commit';
@@ -49,6 +59,12 @@ export type HandoffRequest =
       parts?: { offset: number; data: Uint8Array }[];
       /** The last change (delta hooks), encoded, when it fits in this message. */
       change?: Uint8Array;
+      /**
+       * No image was copied (BeginAnswer.record): the changed parts are those of the image against
+       * the snapshot of the record at `recordRevision`, whose chunks are these. The target builds the
+       * image from that record, then applies the parts.
+       */
+      fromRecord?: string[];
     }
   | { op: 'early'; migration: string; items: ForwardedMessage[] }
   | { op: 'forward'; migration: string; items: ForwardedMessage[] }
@@ -59,7 +75,15 @@ export type HandoffRequest =
 export interface BeginAnswer {
   /** It reads `parts` on the commit. */
   parts?: boolean;
+  /**
+   * It read the actor's record, whose snapshot is stored in chunks, and built an image from it: a
+   * source that holds the same record need not copy its image, only what differs from it (`fromRecord`).
+   */
+  record?: boolean;
 }
+
+/** Chunk names a commit's `fromRecord` lists, at most (a 16 GiB snapshot in 256 KiB chunks). */
+export const MAX_RECORD_CHUNKS = 65_536;
 
 /** Image parts riding on one commit, at most (each is a range the pause found changed). */
 export const MAX_COMMIT_PARTS = 4096;
@@ -139,7 +163,8 @@ export function parseHandoff(v: unknown): HandoffRequest {
         total: count(r.total, 'total'),
         offset: count(r.offset, 'offset'),
         data: r.data,
-      };
+        ...(r.op === 'state' && r.fromRecord === true ? { fromRecord: true } : {}),
+      } as HandoffRequest;
     case 'commit': {
       const part = r.part === undefined ? undefined : imagePart(r.part);
       if (r.parts !== undefined && (!Array.isArray(r.parts) || r.parts.length > MAX_COMMIT_PARTS))
@@ -149,6 +174,15 @@ export function parseHandoff(v: unknown): HandoffRequest {
         throw new InvalidOptions('a commit change is bytes');
       if (r.record !== undefined && !(r.record instanceof Uint8Array))
         throw new InvalidOptions('a commit record is bytes');
+      if (
+        r.fromRecord !== undefined &&
+        (!Array.isArray(r.fromRecord) ||
+          r.fromRecord.length > MAX_RECORD_CHUNKS ||
+          !r.fromRecord.every((n) => typeof n === 'string' && n.length <= 256))
+      )
+        throw new InvalidOptions(
+          `a commit's fromRecord is a list of at most ${MAX_RECORD_CHUNKS} chunk names`,
+        );
       return {
         op: 'commit',
         migration,
@@ -162,6 +196,7 @@ export function parseHandoff(v: unknown): HandoffRequest {
         ...(list ? { parts: list } : {}),
         ...(r.change !== undefined ? { change: r.change as Uint8Array } : {}),
         ...(r.record !== undefined ? { record: r.record as Uint8Array } : {}),
+        ...(r.fromRecord !== undefined ? { fromRecord: r.fromRecord as string[] } : {}),
       };
     }
     case 'early':

@@ -367,6 +367,10 @@ export class Node implements Host {
     return {
       stage: (image) => a.restore(image),
       apply: (change) => a.applyChange(change),
+      recordImage: () => a.recordImage(),
+      syncRecord: async (recordRevision, record) => {
+        if (recordRevision !== a.recordRevision) await a.loadRecord(recordRevision, record);
+      },
       commit: (from, state) => {
         const committing = commit(from, state);
         const started = committing.then(() => a);
