@@ -228,10 +228,17 @@ test("a target that read a record in chunks builds the image from it; the commit
     [7, recordOf({ c0: 'abcd', c2: 'ghi' })],
   ]);
   const t = target(records);
-  assert.deepEqual(await t.incoming.handle({ op: 'begin', migration: 'r1', type: 't', id: 'a' }), {
+  // Not asked (the source has delta hooks, or no record in chunks): no image is built from the record.
+  assert.deepEqual(await t.incoming.handle({ op: 'begin', migration: 'r0', type: 't', id: 'a' }), {
     parts: true,
-    record: true,
   });
+  await t.incoming.handle({ op: 'abort', migration: 'r0' });
+  assert.deepEqual(
+    await t.incoming.handle(
+      parseHandoff({ op: 'begin', migration: 'r1', type: 't', id: 'a', fromRecord: true }),
+    ),
+    { parts: true, record: true },
+  );
   // Sent in the pause against the record at 7: held until the image is that record's snapshot.
   await t.incoming.handle(
     parseHandoff({ op: 'state', migration: 'r1', total: 7, offset: 4, data: bytes('X'), fromRecord: true }),
@@ -256,7 +263,7 @@ test("a target that read a record in chunks builds the image from it; the commit
 test('a commit against a record other than the one the target reads fails; parts against a record need one', async () => {
   const records = new Map([[5, recordOf({ c0: 'abcd' })]]);
   const t = target(records);
-  await t.incoming.handle({ op: 'begin', migration: 'r2', type: 't', id: 'a' });
+  await t.incoming.handle({ op: 'begin', migration: 'r2', type: 't', id: 'a', fromRecord: true });
   await assert.rejects(
     t.incoming.handle({
       op: 'commit',
@@ -283,9 +290,10 @@ test('a commit against a record other than the one the target reads fails; parts
   );
   // A target that read no record in chunks says nothing of one, and refuses a commit against one.
   const plain = target();
-  assert.deepEqual(await plain.incoming.handle({ op: 'begin', migration: 'r3', type: 't', id: 'a' }), {
-    parts: true,
-  });
+  assert.deepEqual(
+    await plain.incoming.handle({ op: 'begin', migration: 'r3', type: 't', id: 'a', fromRecord: true }),
+    { parts: true },
+  );
   await assert.rejects(
     plain.incoming.handle({ op: 'commit', migration: 'r3', total: 0, ...from, fromRecord: [] }),
     /did not read/,

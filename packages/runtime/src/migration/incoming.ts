@@ -91,7 +91,7 @@ export class IncomingMigrations {
   }
 
   async handle(req: HandoffRequest): Promise<unknown> {
-    if (req.op === 'begin') return this.#begin(req.migration, req.type, req.id);
+    if (req.op === 'begin') return this.#begin(req.migration, req.type, req.id, req.fromRecord === true);
     const inc = this.#table.get(req.migration);
     if (!inc) {
       if (req.op === 'abort') return null;
@@ -159,7 +159,7 @@ export class IncomingMigrations {
     for (const [id, inc] of this.#table) this.#end(id, inc);
   }
 
-  async #begin(migration: string, type: string, id: string): Promise<BeginAnswer> {
+  async #begin(migration: string, type: string, id: string, fromRecord: boolean): Promise<BeginAnswer> {
     if (this.#table.has(migration)) throw new InvalidOptions(`migration ${migration} has begun already`);
     if (this.#table.size >= this.options.maxConcurrent)
       throw new Overloaded(`this node takes ${this.options.maxConcurrent} migrations at once`);
@@ -188,7 +188,7 @@ export class IncomingMigrations {
       throw err;
     }
     this.#touch(migration, inc);
-    const record = inc.prepared.recordImage();
+    const record = fromRecord ? inc.prepared.recordImage() : undefined;
     if (!record || record.length > this.options.maxStateBytes) return { parts: true };
     // The image the source would copy is mostly this record's snapshot: built here, it need not travel.
     inc.image = new Uint8Array(record.length);

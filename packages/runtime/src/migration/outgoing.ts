@@ -292,6 +292,8 @@ export async function migrateActivation(
       migration,
       type: a.type,
       id: a.id,
+      // Without delta hooks the pause compares images: against the record's when this node holds it.
+      ...(!a.changes && a.recordImage() ? { fromRecord: true } : {}),
     })) as BeginAnswer | null;
     ridesParts = begun?.parts === true;
     targetHoldsRecord = begun?.record === true;

@@ -19,7 +19,14 @@ import { InvalidOptions } from '../errors.js';
  * migration that has not committed.
  */
 export type HandoffRequest =
-  | { op: 'begin'; migration: string; type: string; id: string }
+  | {
+      op: 'begin';
+      migration: string;
+      type: string;
+      id: string;
+      /** The source holds its record's snapshot in chunks and can send what differs from it (BeginAnswer.record). */
+      fromRecord?: boolean;
+    }
   | {
       op: 'state';
       migration: string;
@@ -76,8 +83,8 @@ export interface BeginAnswer {
   /** It reads `parts` on the commit. */
   parts?: boolean;
   /**
-   * It read the actor's record, whose snapshot is stored in chunks, and built an image from it: a
-   * source that holds the same record need not copy its image, only what differs from it (`fromRecord`).
+   * Asked to (`begin`'s fromRecord), it read the actor's record, whose snapshot is stored in chunks,
+   * and built an image from it: the source need not copy its image, only what differs from the record.
    */
   record?: boolean;
 }
@@ -153,7 +160,13 @@ export function parseHandoff(v: unknown): HandoffRequest {
   const migration = token(r.migration, 'migration id');
   switch (r.op) {
     case 'begin':
-      return { op: 'begin', migration, type: token(r.type, 'actor type'), id: token(r.id, 'actor id') };
+      return {
+        op: 'begin',
+        migration,
+        type: token(r.type, 'actor type'),
+        id: token(r.id, 'actor id'),
+        ...(r.fromRecord === true ? { fromRecord: true } : {}),
+      };
     case 'state':
     case 'change':
       if (!(r.data instanceof Uint8Array)) throw new InvalidOptions(`handoff ${r.op} needs its bytes`);
