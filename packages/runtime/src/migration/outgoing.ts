@@ -124,6 +124,27 @@ export interface MigrationContext {
   log: (msg: string, fields: Record<string, unknown>) => void;
 }
 
+/** Largest copy of an image kept between moves (see takeCopyBuffer). */
+const KEPT_COPY_MAX_BYTES = 4 * 1024 * 1024;
+let keptCopy: ArrayBuffer | undefined;
+
+/**
+ * A buffer of `n` bytes for the copy of an outgoing image: the one the last move in this process
+ * used, when large enough, else a new one. A megabyte array allocated per move drove V8 to a full
+ * collection at nearly every move (1 MiB on demand: 31-32 in 44 moves; reused, 15-22), whose pauses
+ * make the slowest hand-offs (gap p50 6.1 → 5.5 ms, p99 18.6 → 16.6 ms, medians of 5 and 7 runs).
+ */
+function takeCopyBuffer(n: number): Uint8Array {
+  const kept = keptCopy;
+  keptCopy = undefined;
+  return kept && kept.byteLength >= n ? new Uint8Array(kept, 0, n) : new Uint8Array(n);
+}
+
+/** Keeps a copy buffer nothing reads any more for the next move, when small enough. */
+function keepCopyBuffer(copy: Uint8Array | undefined): void {
+  if (copy && copy.buffer.byteLength <= KEPT_COPY_MAX_BYTES) keptCopy = copy.buffer as ArrayBuffer;
+}
+
 /** Requests in flight while the image is copied. */
 const WINDOW = 8;
 /**
@@ -351,7 +372,7 @@ export async function migrateActivation(
         await sendWhole('state', image, precopyPartBytes(image.length, partBytes));
       } else if (image) {
         // Read while the actor serves, each part as it goes: a copy of what went is all that is made.
-        copied = new Uint8Array(image.length);
+        copied = takeCopyBuffer(image.length);
         await sendWhole('state', image, precopyPartBytes(image.length, partBytes), copied);
       }
     }
@@ -462,6 +483,7 @@ export async function migrateActivation(
   const rest = a.takeQueued(partBytes - FORWARD_ROOM, sentEarly + unsure.length);
   a.bounce(unsure);
   a.retire();
+  keepCopyBuffer(copied);
   const batches = forwardBatches(rest, partBytes);
   if (batches.length === 0) batches.push([]);
   let sent = 0;
