@@ -291,6 +291,30 @@ describe('live migration', () => {
     });
   }
 
+  test('a state that ran ahead of its record is copied while it serves, not sent in the pause', async () => {
+    const ref = (await client.spawn(BigSequencer, { id: 'seq-ahead', node: a.nodeId })) as ActorRef<
+      typeof Sequencer
+    >;
+    // Stored in chunks by a durable turn; then a fast-mode turn rewrites all of it, which the record
+    // does not hold: comparing with the record would leave 3 MiB to send in the pause.
+    await ref.ask({ type: 'resize', bytes: 2 * 1024 * 1024 }, { mode: 'durable', timeoutMs: 30_000 });
+    await ref.ask({ type: 'resize', bytes: 3 * 1024 * 1024 }, { timeoutMs: 30_000 });
+    const report = await client.migrate(ref, b.nodeId, { timeoutMs: 30_000 });
+    assert.equal(report.imageFromRecord, false);
+    assert.ok(report.stateBytes > 3 * 1024 * 1024);
+    const { kept, actual } = (await ref.ask({ type: 'verify' }, { timeoutMs: 30_000 })) as {
+      kept: number;
+      actual: number;
+    };
+    assert.equal(actual, kept);
+    assert.equal(kept, 7 * 3 * 1024 * 1024, 'the state is the one after the fast-mode turn');
+    // Once a durable turn stored it, the next move builds the image from the record.
+    await ref.ask({ type: 'next', from: 'z', seq: 1 }, { mode: 'durable' });
+    const back = await client.migrate(ref, a.nodeId, { timeoutMs: 30_000 });
+    assert.equal(back.imageFromRecord, true);
+    assert.equal(((await ref.ask({ type: 'verify' })) as { actual: number }).actual, kept - 7 + 1);
+  });
+
   test('snapshot on demand, durable: a crash rolls back to the last commit and applies the rest again', async () => {
     const ref = (await client.spawn(BigSequencer, { id: 'seq-demand-crash', node: a.nodeId })) as ActorRef<
       typeof Sequencer

@@ -287,6 +287,23 @@ async function sendParts(
 }
 
 /**
+ * Whether the state differs from the record's snapshot in at most `bytes` (what one commit carries):
+ * then the pause sends no more than a pre-copied move's would. A state that ran far ahead of its
+ * record (fast-mode turns since the last save) is copied while it serves instead.
+ */
+function nearRecord(a: Migratable, bytes: number): boolean {
+  const record = a.recordImage();
+  const image = record && a.image();
+  if (!record || !image) return false;
+  let differing = 0;
+  for (const [start, end] of changedRanges(record, image)) {
+    differing += end - start;
+    if (differing > bytes) return false;
+  }
+  return true;
+}
+
+/**
  * Moves an activation to node `to` while it keeps serving: its snapshot image is copied first, then
  * the activation stops at a turn boundary, the blocks that changed meanwhile follow, and the target
  * takes the directory entry over (compare-and-set on the source's revision, so it happens at most
@@ -362,7 +379,7 @@ export async function migrateActivation(
         await sendWhole('change', next.change, precopyPartBytes(next.change.length, partBytes));
         ({ mark } = next);
       }
-    } else if (targetHoldsRecord && a.recordImage()) {
+    } else if (targetHoldsRecord && nearRecord(a, partBytes)) {
       fromRecord = true;
     } else {
       const image = a.image();
