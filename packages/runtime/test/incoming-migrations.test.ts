@@ -276,6 +276,11 @@ test('a commit against a record other than the one the target reads fails; parts
     /not the one the source compared its state with/,
   );
   assert.equal(t.committed(), undefined);
+  // Held parts are bounded like an image: within their total, and at most maxStateBytes in all.
+  const held = (total: number, offset: number, data: Uint8Array) =>
+    t.incoming.handle({ op: 'state', migration: 'r2', total, offset, data, fromRecord: true });
+  await assert.rejects(held(4, 3, bytes('QQ')), InvalidOptions);
+  await assert.rejects(held(2048, 0, new Uint8Array(1500)), PayloadTooLarge);
   await t.incoming.handle({
     op: 'state',
     migration: 'r2',

@@ -232,8 +232,14 @@ export class IncomingMigrations {
 
   /** Holds a part that differs from the record's snapshot until the commit names that record. */
   #hold(inc: Incoming, total: number, offset: number, data: Uint8Array): void {
-    if (offset + data.length > total || inc.pendingBytes + data.length > this.options.maxStateBytes)
+    if (offset + data.length > total)
       throw new InvalidOptions(`state part [${offset}, ${offset + data.length}) past the image (${total} B)`);
+    if (inc.pendingBytes + data.length > this.options.maxStateBytes)
+      throw new PayloadTooLarge(
+        inc.pendingBytes + data.length,
+        this.options.maxStateBytes,
+        'raise the node option maxMigrationBytes',
+      );
     inc.pending.push({ total, offset, data: data.slice() });
     inc.pendingBytes += data.length;
   }
