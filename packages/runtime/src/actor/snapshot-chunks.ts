@@ -36,7 +36,7 @@ export class FrozenSnapshot implements ImageBytes {
       return this.chunks[first]!.subarray(start - at, end - at);
     }
     const out = new Uint8Array(Math.max(0, end - start));
-    for (let i = Math.floor(start / SNAPSHOT_CHUNK_BYTES); i * SNAPSHOT_CHUNK_BYTES < end; i++) {
+    for (let i = first; i * SNAPSHOT_CHUNK_BYTES < end; i++) {
       const at = i * SNAPSHOT_CHUNK_BYTES;
       const from = Math.max(start, at);
       const to = Math.min(end, at + this.chunks[i]!.length);

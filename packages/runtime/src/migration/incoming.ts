@@ -1,5 +1,6 @@
 import type { Clock, Timer } from '../clock.js';
 import { InvalidOptions, Overloaded, PayloadTooLarge } from '../errors.js';
+import { ownBytes } from '../wire/codec.js';
 import type { RecordImage } from './image.js';
 import type { BeginAnswer, ForwardedMessage, HandoffRequest } from './protocol.js';
 
@@ -198,8 +199,19 @@ export class IncomingMigrations {
     if (!record || record.length > this.options.maxStateBytes) return { parts: true };
     // The image the source would copy is mostly this record's snapshot: built here, it need not travel.
     inc.image = new Uint8Array(record.length);
+    await this.#copyChunks(inc, record, []);
+    inc.recordNames = record.names;
+    return { parts: true, record: true };
+  }
+
+  /**
+   * Copies into the image the chunks of `record` whose names differ from `had` (all of them when it is
+   * empty), yielding to the event loop after every BUILD_SLICE_BYTES copied.
+   */
+  async #copyChunks(inc: Incoming, record: RecordImage, had: string[]): Promise<void> {
     let since = 0;
     for (let i = 0, at = 0; i < record.chunks.length; at += record.chunks[i]!.length, i++) {
+      if (record.names[i] === had[i]) continue;
       inc.image.set(record.chunks[i]!, at);
       since += record.chunks[i]!.length;
       if (since >= BUILD_SLICE_BYTES) {
@@ -207,14 +219,6 @@ export class IncomingMigrations {
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
     }
-    inc.recordNames = record.names;
-    return { parts: true, record: true };
-  }
-
-  /** Copies into the image the chunks of `record` whose names differ from `had`. */
-  #patch(inc: Incoming, record: RecordImage, had: string[]): void {
-    for (let i = 0, at = 0; i < record.chunks.length; at += record.chunks[i]!.length, i++)
-      if (record.names[i] !== had[i]) inc.image.set(record.chunks[i]!, at);
   }
 
   /**
@@ -237,7 +241,7 @@ export class IncomingMigrations {
         `the record at revision ${recordRevision} is not the one the source compared its state with; the source keeps the actor`,
       );
     this.#resize(inc, record.length);
-    this.#patch(inc, record, inc.recordNames);
+    await this.#copyChunks(inc, record, inc.recordNames);
     inc.recordNames = record.names;
     for (const p of inc.pending) this.#write(inc, p.total, p.offset, p.data);
     inc.pending = [];
@@ -254,7 +258,7 @@ export class IncomingMigrations {
         this.options.maxStateBytes,
         'raise the node option maxMigrationBytes',
       );
-    inc.pending.push({ total, offset, data: data.slice() });
+    inc.pending.push({ total, offset, data: ownBytes(data) });
     inc.pendingBytes += data.length;
   }
 

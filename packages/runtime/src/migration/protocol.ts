@@ -10,10 +10,9 @@ import { InvalidOptions } from '../errors.js';
  * the actor's record, then the blocks that differ from that record) or, for an actor with delta
  * hooks, `change` (parts of one encoded change; the target builds the state from the image at the
  * first and applies each whole change in order; a `state` part after that starts the image afresh)
- * → `commit` (with the last
- * changed parts or the last change: the target moves the directory epoch and starts the actor,
- * holding what reaches it directly) → `done` (the last messages that reached the source; the target
- * releases what it held). From the pause until the source has stopped receiving, what reaches the
+ * → `commit` (with the last changed parts or the last change: the target moves the directory epoch
+ * and starts the actor, holding what reaches it directly) → `done` (the last messages that reached
+ * the source; the target releases what it held). From the pause until the source has stopped receiving, what reaches the
  * paused source goes on as it comes in `early` requests: queued by the target first once it commits,
  * or at once after; `forward` carries what was left when the source stopped. `abort` drops a
  * migration that has not committed.

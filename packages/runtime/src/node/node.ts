@@ -345,9 +345,12 @@ export class Node implements Host {
     const key = this.names.key(type, id);
     const a = new Activation(this, this.#ctx.actorType(type)!, id, { node: this.id, epoch: 0, revision: 0 });
     await a.loadRecord();
+    const syncRecord: Prepared['syncRecord'] = async (recordRevision, record) => {
+      if (recordRevision !== a.recordRevision) await a.loadRecord(recordRevision, record);
+    };
     const commit: Prepared['commit'] = async (from, state) => {
       this.#checkAdoptable(type, id);
-      if (from.recordRevision !== a.recordRevision) await a.loadRecord(from.recordRevision, from.record);
+      await syncRecord(from.recordRevision, from.record);
       if (state.staged) a.adoptStaged();
       else await a.restore(state.image);
       // Only an actor with durable messages gains from it: for others it slows the compare-and-set
@@ -368,9 +371,7 @@ export class Node implements Host {
       stage: (image) => a.restore(image),
       apply: (change) => a.applyChange(change),
       recordImage: () => a.recordImage(),
-      syncRecord: async (recordRevision, record) => {
-        if (recordRevision !== a.recordRevision) await a.loadRecord(recordRevision, record);
-      },
+      syncRecord,
       commit: (from, state) => {
         const committing = commit(from, state);
         const started = committing.then(() => a);
