@@ -35,6 +35,7 @@ const work = mkdtempSync(join(tmpdir(), 'stitch-deploy-manifests-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
 const UNITS = readdirSync(join(DEPLOY, 'systemd')).filter((f) => f.endsWith('.service'));
+const GUARD_DROP_IN = 'stitch-nats.service.d/partition-guard.conf';
 /** A template is verified as one of its instances. */
 const instanceOf = (unit: string) => unit.replace('@.service', '@example.service');
 
@@ -68,6 +69,22 @@ describe('systemd units', () => {
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stderr, '');
     });
+
+  test('the partition guard drop-in of stitch-nats.service: verified with the unit, and read by the check', () => {
+    const withDropIn = mkdtempSync(join(work, 'drop-in-'));
+    copyFileSync(join(DEPLOY, 'systemd/stitch-nats.service'), join(withDropIn, 'stitch-nats.service'));
+    mkdirSync(join(withDropIn, 'stitch-nats.service.d'));
+    const dropIn = readFileSync(join(DEPLOY, 'systemd', GUARD_DROP_IN), 'utf8');
+    writeFileSync(join(withDropIn, GUARD_DROP_IN), dropIn);
+    const r = verify(withDropIn, 'stitch-nats.service');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    writeFileSync(
+      join(withDropIn, GUARD_DROP_IN),
+      dropIn.replace('/usr/bin/node ', '/usr/bin/no-such-node '),
+    );
+    assert.match(verify(withDropIn, 'stitch-nats.service').stderr, /no-such-node/);
+  });
 
   test('systemd-analyze verify fails a unit whose program does not exist (the check can fail)', () => {
     const broken = mkdtempSync(join(work, 'broken-'));
@@ -146,11 +163,14 @@ async function validate(o: K8sObject): Promise<void> {
 
 const flagsOf = new Map<string, Set<string>>();
 
-/** The long flags `stitch <command> --help` lists (asked once per command). */
+/** The long flags `stitch <command> --help` lists (asked once per command; `cluster guard`: a subcommand). */
 function cliFlags(command: string): Set<string> {
   let flags = flagsOf.get(command);
   if (!flags) {
-    const help = spawnSync(process.execPath, [BIN, command, '--help'], { encoding: 'utf8', timeout: 30_000 });
+    const help = spawnSync(process.execPath, [BIN, ...command.split(' '), '--help'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     assert.equal(help.status, 0, help.stderr);
     flags = new Set(help.stdout.match(/--[a-z][a-z-]*/g));
     flagsOf.set(command, flags);
@@ -240,16 +260,31 @@ describe('Kubernetes manifests', () => {
 
   test('the systemd units pass stitch only flags it has', () => {
     const ctx = { hostname: 'h1', credentialsDir: '/c', cacheRoot: '/cache', paths: {}, instance: 'x' };
-    for (const unit of ['stitch-node@.service', 'stitch-coordinator@.service']) {
-      const { args } = unitCommand(join(DEPLOY, 'systemd', unit), {
-        ...ctx,
-        paths: { '/etc/stitch/env': join(DEPLOY, 'systemd/env.example') },
-      });
-      const command = args[1]!;
+    const env = { ...ctx, paths: { '/etc/stitch/env': join(DEPLOY, 'systemd/env.example') } };
+    const units: [string, string[]][] = [
+      ['stitch-node@.service', []],
+      ['stitch-coordinator@.service', []],
+      ['stitch-nats.service', [join(DEPLOY, 'systemd', GUARD_DROP_IN)]],
+    ];
+    for (const [unit, dropIns] of units) {
+      const { args } = unitCommand(join(DEPLOY, 'systemd', unit), env, dropIns);
+      // `stitch cluster guard … -- nats-server …`: the flags before `--` are stitch's.
+      const own = args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
+      const command = own[1] === 'cluster' ? `cluster ${own[2]}` : own[1]!;
       const known = cliFlags(command);
-      for (const flag of args.filter((a) => a.startsWith('--')))
+      for (const flag of own.filter((a) => a.startsWith('--')))
         assert.ok(known.has(flag), `${unit}: stitch ${command} has no ${flag}`);
     }
+    const guard = unitCommand(join(DEPLOY, 'systemd/stitch-nats.service'), env, [
+      join(DEPLOY, 'systemd', GUARD_DROP_IN),
+    ]);
+    assert.deepEqual(guard.args.slice(0, 3), ['/opt/stitch/packages/cli/dist/bin.js', 'cluster', 'guard']);
+    assert.match(guard.args[guard.args.indexOf('--peers') + 1]!, /^[\w.-]+:\d+(,[\w.-]+:\d+)+$/);
+    assert.deepEqual(guard.args.slice(guard.args.indexOf('--') + 1), [
+      '/usr/sbin/nats-server',
+      '-c',
+      '/etc/stitch/nats.conf',
+    ]);
   });
 
   test('the node and coordinator containers run as written: the node joins, coordinator-0 leads, -1 stands by', {

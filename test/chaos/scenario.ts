@@ -99,6 +99,8 @@ export async function runScenario(
   shape: LoadShape,
   /** Where to write each scenario's raw records and counters (`<name>.json`), if anywhere. */
   keepDir?: string,
+  /** Each nats-server under `stitch cluster guard`, as deploy/ runs them (false: bare, for comparison). */
+  guarded = true,
 ): Promise<ScenarioResult & { errors: Record<string, number>; left: Leftovers }> {
   const cluster = `chaos_${s.name.replace(/[^a-z0-9]/g, '_')}`;
   const dir = mkdtempSync(join(tmpdir(), 'stitch-chaos-'));
@@ -107,7 +109,7 @@ export async function runScenario(
   let result: ScenarioResult;
   let errors: Record<string, number>;
   try {
-    nats = await NatsCluster.start(hosts, { proxied: s.proxied === true });
+    nats = await NatsCluster.start(hosts, { proxied: s.proxied === true, guarded });
     const n = nats;
     const nodes = new Map<string, HostProcess>();
     /** Every node and coordinator process, restarts included, for `keepDir`. */

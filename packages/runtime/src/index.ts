@@ -30,6 +30,8 @@ export type { EmbeddedNats, EmbeddedNatsOptions } from './cluster/embedded-nats.
 export { findNatsServer, startEmbeddedNats } from './cluster/embedded-nats.js';
 export type { MembershipEvent } from './cluster/membership.js';
 export type { ConnectOptions } from './cluster/options.js';
+export type { PartitionGuard, PartitionGuardOptions } from './cluster/partition-guard.js';
+export { startPartitionGuard } from './cluster/partition-guard.js';
 export {
   ActorStopped,
   AlreadyActive,

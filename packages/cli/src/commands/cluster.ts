@@ -1,11 +1,26 @@
 import { kvCacheBucket, memoryBucketName } from '@stitch/agents';
 import { kernelStoreName } from '@stitch/compiler';
-import { connectCluster, InvalidOptions, initCluster } from '@stitch/runtime';
+import { connectCluster, InvalidOptions, initCluster, startPartitionGuard } from '@stitch/runtime';
 import type { Command } from 'commander';
 import { writeAuthDir } from '../auth-files.js';
 import { commaList } from '../comma-list.js';
 import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
 import { CertificateAuthority, isRouteHost } from '../pki.js';
+import { firstSignal } from '../signals.js';
+
+interface ClusterGuardOptions {
+  peers: string;
+  probeInterval: string;
+  isolatedAfter: string;
+  rejoinAfter: string;
+}
+
+function msFlag(flag: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new InvalidOptions(`${flag} takes milliseconds (a number, 0 or more), not "${value}"`);
+  return n;
+}
 
 interface ClusterInitOptions extends ConnectionFlags {
   name: string;
@@ -115,5 +130,39 @@ export function registerCluster(program: Command): void {
         await admin.close();
       }
       process.stdout.write(`cluster "${opts.name}" is set up on ${opts.nats}\n`);
+    });
+  cluster
+    .command('guard')
+    .description(
+      'Run a nats-server of a JetStream cluster under a partition guard: the server is stopped while this ' +
+        'host cannot reach a majority of the cluster and started again once it can, so that it never ' +
+        "raises Raft terms that would stall the majority's streams when the partition heals (nats-server " +
+        '2.9 has no pre-vote). Exits with the server when the server exits on its own; SIGHUP is passed on',
+    )
+    .argument('<server...>', 'the server command line, after --: nats-server -c /etc/stitch/nats.conf')
+    .requiredOption(
+      '--peers <host:port,...>',
+      "every server's client address; this host's own (its name or one of its addresses) is skipped, so every host can be given the same list. A refusal counts as in reach: the host answered",
+    )
+    .option('--probe-interval <ms>', 'how often the peers are probed', '500')
+    .option(
+      '--isolated-after <ms>',
+      'stop the server once a majority has been out of reach this long (keep it under 4000: the shortest election timeout of nats-server)',
+      '1500',
+    )
+    .option('--rejoin-after <ms>', 'start it again once a majority has been in reach this long', '1000')
+    .action(async (server: string[], opts: ClusterGuardOptions) => {
+      const [command, ...args] = server;
+      const guard = startPartitionGuard({
+        command: command!,
+        args,
+        peers: commaList(opts.peers),
+        probeIntervalMs: msFlag('--probe-interval', opts.probeInterval),
+        isolatedAfterMs: msFlag('--isolated-after', opts.isolatedAfter),
+        rejoinAfterMs: msFlag('--rejoin-after', opts.rejoinAfter),
+      });
+      process.on('SIGHUP', () => guard.signalServer('SIGHUP'));
+      const code = await Promise.race([guard.ended, firstSignal().then((signal) => guard.close(signal))]);
+      process.exitCode = typeof code === 'number' ? code : 1;
     });
 }

@@ -1,0 +1,107 @@
+// `stitch cluster guard` on three namespace hosts: a host cut off from the other two stops its
+// nats-server before its Raft election timeout, starts it again once healed, and the server rejoins
+// its streams as a follower; nothing published meanwhile is lost.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { skipWithoutHosts } from './fixtures/hosts/available.js';
+import { NatsCluster } from './fixtures/hosts/nats-cluster.js';
+import { Hosts } from './fixtures/hosts/netns.js';
+
+async function until(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await delay(100);
+  }
+}
+
+const count = (text: string, what: string) => text.split(what).length - 1;
+
+test('a cut-off host stops its nats-server and starts it again when healed; the stream loses nothing', {
+  skip: skipWithoutHosts(),
+  timeout: 150_000,
+}, async () => {
+  const hosts = new Hosts(['h1', 'h2', 'h3']);
+  try {
+    const nats = await NatsCluster.start(hosts, { guarded: true });
+    const nc = await connect({
+      servers: [nats.url('h2'), nats.url('h3')],
+      reconnectTimeWait: 100,
+      // The client stays on the majority's side.
+      ignoreClusterUpdates: true,
+    });
+    const jsm = await jetstreamManager(nc);
+    const js = jetstream(nc, { timeout: 2000 });
+    await jsm.streams.add({ name: 'guarded', subjects: ['guarded.>'], num_replicas: 3 });
+    await jsm.consumers.add('guarded', { durable_name: 'all', ack_policy: AckPolicy.Explicit });
+    let published = 0;
+    /** Publishes until it is acknowledged: a stream whose leader was on h1 elects another meanwhile. */
+    const publish = async () => {
+      const n = published + 1;
+      await until(
+        `message ${n} acknowledged`,
+        () =>
+          js.publish(`guarded.${n}`, `${n}`, { msgID: `m${n}` }).then(
+            () => true,
+            () => false,
+          ),
+        30_000,
+      );
+      published = n;
+    };
+    for (let i = 0; i < 5; i++) await publish();
+    const log = () => nats.log('h1');
+    assert.equal(count(log(), 'Server is ready'), 1);
+
+    hosts.cut('h1');
+    await until('the guard stops h1', () => log().includes('nats-server stopped until there is'), 20_000);
+    const guardPid = nats.pid('h1')!;
+    await until(
+      "h1's nats-server exits",
+      () => readFileSync(`/proc/${guardPid}/task/${guardPid}/children`, 'utf8').trim() === '',
+      15_000,
+    );
+    for (let i = 0; i < 5; i++) await publish();
+
+    hosts.heal('h1');
+    await until('the guard starts h1 again', () => count(log(), 'Server is ready') === 2, 20_000);
+    await until(
+      'h1 is a current replica of the stream again',
+      async () => {
+        const info = await jsm.streams.info('guarded').catch(() => undefined);
+        const replicas = [
+          info?.cluster?.leader,
+          ...(info?.cluster?.replicas ?? []).map((r) => r.current && r.name),
+        ];
+        return replicas.includes('h1');
+      },
+      60_000,
+    );
+    for (let i = 0; i < 5; i++) await publish();
+
+    const consumer = await js.consumers.get('guarded', 'all');
+    const seen = new Set<string>();
+    while (seen.size < published) {
+      const m = await consumer.next({ expires: 2000 });
+      assert.ok(m, `only ${seen.size} of ${published} messages came back`);
+      seen.add(m.string());
+      m.ack();
+    }
+    assert.deepEqual(
+      [...seen].map(Number).sort((a, b) => a - b),
+      Array.from({ length: 15 }, (_, i) => i + 1),
+    );
+    await nc.close();
+    await nats.close();
+  } finally {
+    await hosts.close();
+  }
+});
