@@ -184,6 +184,51 @@ describe('state record', () => {
     assert.equal(fresh.outcome('c'), undefined, 'the stale commit left no trace');
   });
 
+  test('a new activation fences the record it read: a stale one that comes back cannot commit, and nothing changed', async () => {
+    const key = 't.fenced';
+    const first = new StateRecord(kv, key, WINDOW, undefined, direct(key));
+    await first.load();
+    first.snapshot = encode({ total: 1 });
+    first.remember('a', outcomeOf(0));
+    await first.save();
+    // The stale activation read the record, then its node was cut off; the new one took over.
+    const stale = new StateRecord(kv, key, WINDOW, undefined, direct(key));
+    await stale.load();
+    const newer = new StateRecord(kv, key, WINDOW, undefined, direct(key));
+    await newer.load();
+    const read = newer.revision;
+    await newer.fence();
+    assert.ok(newer.revision > read, 'the fence wrote a revision');
+    stale.remember('b', outcomeOf(3));
+    await assert.rejects(stale.save(), /wrong last sequence/);
+    assert.equal(stale.superseded, true, 'the stale activation stops');
+    const fresh = new StateRecord(kv, key, WINDOW);
+    await fresh.load();
+    assert.deepEqual(decode(fresh.snapshot as Uint8Array), { total: 1 }, 'the fence stored the same record');
+    assert.ok(fresh.outcome('a'));
+    assert.equal(fresh.outcome('b'), undefined);
+    newer.remember('c', outcomeOf(6));
+    await newer.save();
+    assert.equal(newer.superseded, false);
+
+    // A stale commit that lands between the read and the fence is kept: the fence reads again.
+    const racer = new StateRecord(kv, key, WINDOW, undefined, direct(key));
+    await racer.load();
+    const late = new StateRecord(kv, key, WINDOW, undefined, direct(key));
+    await late.load();
+    racer.remember('d', outcomeOf(9));
+    await racer.save();
+    await late.fence();
+    assert.ok(late.outcome('d'), "the racer's commit is in what the fence read again");
+    racer.remember('e', outcomeOf(12));
+    await assert.rejects(racer.save(), /wrong last sequence/);
+    // Nothing stored: nothing to fence.
+    const none = new StateRecord(kv, 't.never', WINDOW, undefined, direct('t.never'));
+    await none.load();
+    await none.fence();
+    assert.equal(none.revision, 0);
+  });
+
   test('direct: an update whose answer is lost is found stored (not a newer owner), or written again', async () => {
     for (const stores of [true, false]) {
       const key = `t.lost.${stores ? 'stored' : 'dropped'}`;

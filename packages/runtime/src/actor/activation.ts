@@ -164,9 +164,13 @@ export class Activation {
     return this.#status;
   }
 
-  /** Starts a fresh activation: restores the last persisted snapshot and opens its inboxes. */
+  /**
+   * Starts a fresh activation: restores the last persisted snapshot (fenced: see StateRecord.fence)
+   * and opens its inboxes.
+   */
   async start(): Promise<void> {
     await this.loadRecord();
+    await this.#record.fence();
     await this.restore(undefined);
     await this.open(false);
   }

@@ -95,6 +95,8 @@ export class StateRecord {
   #sealing = false;
   /** The last record this activation wrote, when it names no chunks (see written). */
   #lastWrite: { revision: number; value: Uint8Array } | undefined;
+  /** The record as the last read found it, until a write replaces it (see fence). */
+  #lastRead: { revision: number; value: Uint8Array } | undefined;
   readonly #slotRevisions = new Map<number, number>();
   /**
    * The blocks the last load read, by number: a block's outcomes never change once sealed, so a load
@@ -245,6 +247,7 @@ export class StateRecord {
       }
       if (!e) return undefined;
       this.#revision = e.revision;
+      this.#lastRead = e.operation === 'PUT' ? { revision: e.revision, value: e.value } : undefined;
       if (e.operation !== 'PUT') return undefined;
       const rec = (decode(e.value) ?? {}) as Stored;
       this.snapshot = rec.s instanceof Uint8Array ? rec.s : undefined;
@@ -261,6 +264,28 @@ export class StateRecord {
       this.#chunked = this.#chunked || rec.x === 1 || Array.isArray(c);
       if (this.#chunked) this.#chunks.sweep(e.revision).catch(this.#report);
       return rec;
+    }
+  }
+
+  /**
+   * Stores the record just read again, unchanged, over its revision. A new activation does this before
+   * it serves: an older activation of the actor still running somewhere (on a node that was cut off
+   * and comes back) then finds its next write a conflict and stops as superseded, rather than win the
+   * race to the next revision and make this one stop. A conflict here means an older activation
+   * committed since the read: its record is read again (its effects kept) and fenced.
+   */
+  async fence(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const read = this.#lastRead;
+      if (!read || read.revision !== this.#revision) return;
+      try {
+        this.#revision = await this.#updateOnce(read.value, read.revision);
+        this.#lastRead = undefined;
+        return;
+      } catch (err) {
+        if (!CONFLICT.test(String(err)) || attempt >= WRITE_ATTEMPTS) throw err;
+        await this.load();
+      }
     }
   }
 
