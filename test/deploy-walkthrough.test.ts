@@ -1,7 +1,7 @@
 // The README's multi-host walkthrough (Deployment → Several hosts, step by step), followed on three
 // network-namespace hosts: credentials and route certificates from `stitch cluster init --auth
 // --route-hosts`; on every host deploy/nats/cluster.conf (routes under mutual TLS), the auth block, /etc/stitch/env from deploy/systemd/env.example with the
-// hosts' addresses, the sysctl file and stitch-nats.service; `stitch cluster init` as admin; node h1 and
+// hosts' addresses, the sysctl file and stitch-nats.service with its partition guard drop-in; `stitch cluster init` as admin; node h1 and
 // the coordinator `main` on h1, node h2 and the `standby` coordinator on h2 (stitch-node@ and
 // stitch-coordinator@, their ExecStart as systemd expands it); `stitch serve --deploy` on h3, and one
 // chat completion answered over HTTP. Skips where namespaces are unavailable (fails under CI=true);
@@ -73,6 +73,7 @@ test('the multi-host walkthrough: a 3-server cluster with auth, nodes, a coordin
       ...example,
       STITCH_NATS: urls,
       STITCH_NATS_ROUTES: `[${hosts.hosts.map((h) => `nats-route://${h.ip}:6222`).join(',')}]`,
+      STITCH_NATS_PEERS: hosts.hosts.map((h) => `${h.ip}:4222`).join(','),
       STITCH_ACTORS: example.STITCH_ACTORS!.replace('/opt/stitch', ROOT),
       // Calibration times kernels in the background, competing with the other tests for two cores;
       // without it the planner uses catalog peaks.
@@ -101,7 +102,12 @@ test('the multi-host walkthrough: a 3-server cluster with auth, nodes, a coordin
       for (const [, key, value] of sysctl.matchAll(/^([\w.]+)\s*=\s*(\S+)$/gm))
         hosts.sysctl(h.name, key!, value!);
     }
-    const servers = hosts.hosts.map((h) => startUnit(hosts, installed[h.name]!, 'stitch-nats.service'));
+    // Under the partition guard, as the README installs the server of a cluster.
+    const servers = hosts.hosts.map((h) =>
+      startUnit(hosts, installed[h.name]!, 'stitch-nats.service', [
+        'stitch-nats.service.d/partition-guard.conf',
+      ]),
+    );
     await Promise.all(servers.map((s, i) => waitForOutput(s, /Server is ready/, `nats-server on h${i + 1}`)));
 
     // Once the servers run: the stream and buckets, as admin (retried while JetStream elects its leader).

@@ -8,10 +8,10 @@ import { type LogFn, stderrLog } from '../log.js';
  * nats-server 2.9 has no Raft pre-vote: a server cut off from the others stands for election in every
  * group it belongs to, raising its term each time (every 4-9 s), and when the cut heals that term
  * makes the healthy leaders of those groups step down, so streams and consumers that never touched
- * the cut host stall for another election or more (12-22 s measured; nats-server 2.11 ignores such
- * votes, nats-io/nats-server#5331). The guard runs the server and stops it while it cannot reach a
- * majority of the cluster's hosts, before its first election timeout, and starts it again once it can:
- * it rejoins as a follower of the terms the majority moved on to.
+ * the cut host stall for another election or more (12-22 s measured; ignoring such votes was
+ * proposed for nats-server 2.11, nats-io/nats-server#5331). The guard runs the server and stops it
+ * while it cannot reach a majority of the cluster's hosts, before its first election timeout, and
+ * starts it again once it can: it rejoins as a follower of the terms the majority moved on to.
  */
 export interface PartitionGuardOptions {
   /** The server's command line: the nats-server binary and its arguments. */
@@ -93,18 +93,22 @@ export class QuorumWatch {
 /**
  * Whether `host:port` answers a TCP connection within `timeoutMs`. A refusal is an answer: the host
  * is in reach even if its server is down (else servers stopped by their guards would wait for each
- * other after a cut that isolated all of them). Silence, or no route to the host, is not.
+ * other after a cut that isolated all of them). Silence, or no route to the host, is not. A timeout
+ * that fires late (this process was not running: a stalled event loop runs timers before the
+ * connections that completed meanwhile) says nothing, and counts as in reach: the guard stops a
+ * server only on evidence.
  */
 export function probePeer(peer: string, timeoutMs: number): Promise<boolean> {
   const { host, port } = parsePeer(peer);
   return new Promise((resolve) => {
+    const started = performance.now();
     const socket = connect({ host, port });
     const done = (reached: boolean) => {
       clearTimeout(timer);
       socket.destroy();
       resolve(reached);
     };
-    const timer = setTimeout(() => done(false), timeoutMs);
+    const timer = setTimeout(() => done(performance.now() - started > 1.5 * timeoutMs), timeoutMs);
     socket.once('connect', () => done(true));
     socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED'));
   });
@@ -194,7 +198,10 @@ export function startPartitionGuard(options: PartitionGuardOptions): PartitionGu
     return stopping;
   };
 
+  // Rounds start every intervalMs whatever their probes wait for: a cut is noticed within
+  // isolatedAfterMs plus one round, well before an election timeout.
   const tick = async () => {
+    const started = performance.now();
     const answers = await Promise.all(peers.map((p) => probePeer(p, timeoutMs)));
     if (closing) return;
     const reachable = answers.filter(Boolean).length;
@@ -207,7 +214,8 @@ export function startPartitionGuard(options: PartitionGuardOptions): PartitionGu
       log('warn', 'a majority of the cluster is in reach again: nats-server started', fields);
       startServer();
     }
-    if (!closing) timer = setTimeout(() => void tick(), intervalMs);
+    if (!closing)
+      timer = setTimeout(() => void tick(), Math.max(0, started + intervalMs - performance.now()));
   };
 
   startServer();
