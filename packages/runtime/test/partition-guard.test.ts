@@ -70,6 +70,19 @@ test('a peer that accepts, or refuses, is in reach; a malformed peer is refused 
   }
 });
 
+test('a probe whose timeout fires late (this process stalled) counts its peer in reach', async () => {
+  const open = await listening();
+  try {
+    const probe = probePeer(`127.0.0.1:${portOf(open)}`, 50);
+    // A stalled event loop: when it runs again, timers come before the connection that completed.
+    const until = performance.now() + 300;
+    while (performance.now() < until);
+    assert.equal(await probe, true);
+  } finally {
+    open.close();
+  }
+});
+
 test('the guard runs the server while peers are in reach, and ends with it', async () => {
   const peer = await listening();
   const dir = mkdtempSync(join(tmpdir(), 'stitch-guard-test-'));
