@@ -58,3 +58,26 @@ test("an applied key's outcome is given after the commit holding it, not before;
   inbox.outcome('k', 'later', undefined);
   assert.deepEqual(sent.at(-1), 'later', 'once committed, the kept outcome answers at once');
 });
+
+test('a failed commit sends its messages back after a second, a superseded one at once (the newer activation takes them)', async () => {
+  for (const superseded of [false, true]) {
+    const record = {
+      outcome: () => undefined,
+      superseded: false,
+      save: () => {
+        record.superseded = superseded;
+        return Promise.reject(new Error(superseded ? 'wrong last sequence' : 'no leader'));
+      },
+    };
+    const host = { guard: new Guard(() => undefined), log: () => undefined };
+    const replies = { send: () => undefined };
+    let stopped = 0;
+    const inbox = new DurableInbox(host as never, 'a', record as never, replies as never, () => stopped++);
+    const naks: (number | undefined)[] = [];
+    const m = { ack: () => undefined, nak: (delay?: number) => naks.push(delay) };
+    inbox.applied({ m: m as never, reply: 'r', out: { ok: true, data: encode(1) }, key: 'k' });
+    await inbox.settled();
+    assert.deepEqual(naks, [superseded ? undefined : 1000], `superseded: ${superseded}`);
+    assert.equal(stopped, superseded ? 1 : 0);
+  }
+});

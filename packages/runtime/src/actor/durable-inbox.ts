@@ -14,6 +14,9 @@ import type { Host } from './host.js';
 import type { ReplySender } from './reply-sender.js';
 import type { StateRecord } from './state.js';
 
+/** How long the messages of a commit that failed wait before they are delivered again. */
+const RETRY_FAILED_COMMIT_MS = 1000;
+
 /**
  * After a pull nothing answered (no-responders), the consumer is read again this soon (made where
  * missing), doubling up to a second.
@@ -307,7 +310,10 @@ export class DurableInbox {
         actor: this.actor,
         error: String(err),
       });
-      for (const u of batch) this.#step(() => u.m.nak(1000));
+      // Superseded: the newer activation takes them now. Otherwise (no leader, a timeout) they come
+      // back after a second rather than at once into the same failure.
+      const delay = this.record.superseded ? undefined : RETRY_FAILED_COMMIT_MS;
+      for (const u of batch) this.#step(() => u.m.nak(delay));
       if (this.record.superseded) this.#step(() => this.superseded());
       return;
     }
