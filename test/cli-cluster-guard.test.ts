@@ -14,6 +14,7 @@ import { connect } from '@nats-io/transport-node';
 import { findNatsServer } from '@stitch/runtime';
 import { ROOT } from './fixtures/packing.js';
 import { alive } from './fixtures/pids.js';
+import { waitUntil } from './fixtures/wait.js';
 
 const BIN = join(ROOT, 'packages/cli/dist/bin.js');
 
@@ -23,14 +24,6 @@ async function freePort(): Promise<number> {
   const { port } = s.address() as { port: number };
   await new Promise((r) => s.close(r));
   return port;
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await delay(50);
-  }
 }
 
 test('stitch cluster guard runs the server, passes SIGHUP on, and stops it on SIGTERM', async () => {
@@ -54,18 +47,18 @@ test('stitch cluster guard runs the server, passes SIGHUP on, and stops it on SI
   });
   const exited = new Promise<number | null>((resolve) => guard.once('exit', (code) => resolve(code)));
   try {
-    await until('the server is ready', () => {
+    await waitUntil(() => {
       try {
         return readFileSync(log, 'utf8').includes('Server is ready');
       } catch {
         return false;
       }
-    });
+    }, 15_000);
     const nc = await connect({ servers: `nats://127.0.0.1:${port}` });
     await nc.flush();
     await nc.close();
     guard.kill('SIGHUP');
-    await until('the server reloads', () => readFileSync(log, 'utf8').includes('Reloaded'));
+    await waitUntil(() => readFileSync(log, 'utf8').includes('Reloaded'), 15_000);
     await delay(1200); // a few probe rounds: a peer in reach leaves the server alone
     assert.equal(readFileSync(log, 'utf8').split('Server is ready').length - 1, 1, 'started once');
     assert.doesNotMatch(stderr, /stopped until/);

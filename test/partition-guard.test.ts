@@ -4,24 +4,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { skipWithoutHosts } from './fixtures/hosts/available.js';
 import { NatsCluster } from './fixtures/hosts/nats-cluster.js';
 import { Hosts } from './fixtures/hosts/netns.js';
-
-async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await delay(100);
-  }
-}
+import { waitFor, waitUntil } from './fixtures/wait.js';
 
 const count = (text: string, what: string) => text.split(what).length - 1;
 
@@ -46,12 +34,11 @@ test('a cut-off host stops its nats-server and starts it again when healed; the 
     /** Publishes until it is acknowledged: a stream whose leader was on h1 elects another meanwhile. */
     const publish = async () => {
       const n = published + 1;
-      await until(
-        `message ${n} acknowledged`,
+      await waitFor(
         () =>
           js.publish(`guarded.${n}`, `${n}`, { msgID: `m${n}` }).then(
             () => true,
-            () => false,
+            () => undefined,
           ),
         30_000,
       );
@@ -62,29 +49,27 @@ test('a cut-off host stops its nats-server and starts it again when healed; the 
     assert.equal(count(log(), 'Server is ready'), 1);
 
     hosts.cut('h1');
-    await until('the guard stops h1', () => log().includes('nats-server stopped until there is'), 20_000);
+    // The guard stops h1's server.
+    await waitUntil(() => log().includes('nats-server stopped until there is'), 20_000);
     const guardPid = nats.pid('h1')!;
-    await until(
-      "h1's nats-server exits",
+    // h1's nats-server exits.
+    await waitUntil(
       () => readFileSync(`/proc/${guardPid}/task/${guardPid}/children`, 'utf8').trim() === '',
       15_000,
     );
     for (let i = 0; i < 5; i++) await publish();
 
     hosts.heal('h1');
-    await until('the guard starts h1 again', () => count(log(), 'Server is ready') === 2, 20_000);
-    await until(
-      'h1 is a current replica of the stream again',
-      async () => {
-        const info = await jsm.streams.info('guarded').catch(() => undefined);
-        const replicas = [
-          info?.cluster?.leader,
-          ...(info?.cluster?.replicas ?? []).map((r) => r.current && r.name),
-        ];
-        return replicas.includes('h1');
-      },
-      60_000,
-    );
+    // The guard starts h1's server again, and it is a current replica of the stream again.
+    await waitUntil(() => count(log(), 'Server is ready') === 2, 20_000);
+    await waitFor(async () => {
+      const info = await jsm.streams.info('guarded').catch(() => undefined);
+      const replicas = [
+        info?.cluster?.leader,
+        ...(info?.cluster?.replicas ?? []).map((r) => r.current && r.name),
+      ];
+      return replicas.includes('h1') || undefined;
+    }, 60_000);
     for (let i = 0; i < 5; i++) await publish();
 
     const consumer = await js.consumers.get('guarded', 'all');
