@@ -5,26 +5,18 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connect } from '@nats-io/transport-node';
 import { findNatsServer } from '@stitch/runtime';
+import { freePort } from '../packages/telemetry/test/otlp-receiver.js';
 import { ROOT } from './fixtures/packing.js';
 import { alive } from './fixtures/pids.js';
 import { waitUntil } from './fixtures/wait.js';
 
 const BIN = join(ROOT, 'packages/cli/dist/bin.js');
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 test('stitch cluster guard runs the server, passes SIGHUP on, and stops it on SIGTERM', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'stitch-guard-cli-'));
