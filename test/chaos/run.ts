@@ -1,7 +1,8 @@
-// `pnpm chaos [--quick] [--scenario a,b] [--requests N] [--rate R] [--keep DIR] [--unguarded]`: each scenario of
-// scenarios.ts on a fresh three-host harness, one JSON line per scenario, then a table. The nats-servers run
-// under `stitch cluster guard` as deploy/ runs them; `--unguarded` runs them bare, for comparison. Exits 1 when a scenario lost or
-// duplicated a request or could not be counted, 2 when network namespaces are unavailable here.
+// `pnpm chaos [--quick] [--scenario a,b] [--requests N] [--rate R] [--keep DIR] [--unguarded]`: each
+// scenario of scenarios.ts on a fresh three-host harness, one JSON line per scenario, then a table. The
+// nats-servers run under `stitch cluster guard` as deploy/ runs them; `--unguarded` runs them bare, for
+// comparison. Exits 1 when a scenario lost or duplicated a request or could not be counted, 2 when
+// network namespaces are unavailable here.
 import { hostsUnavailable } from '../fixtures/hosts/netns.js';
 import type { ScenarioResult } from './measure.js';
 import { type LoadShape, runScenario } from './scenario.js';
@@ -9,6 +10,7 @@ import { SCENARIOS } from './scenarios.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
+const unguarded = args.includes('--unguarded');
 const arg = (name: string): string | undefined => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : undefined;
@@ -45,10 +47,10 @@ let broken = 0;
 for (const s of chosen) {
   const started = Date.now();
   try {
-    const { left: _, ...r } = await runScenario(s, shape, arg('keep'), !args.includes('--unguarded'));
+    const { left: _, ...r } = await runScenario(s, shape, arg('keep'), !unguarded);
     results.push(r);
     process.stdout.write(
-      `${JSON.stringify({ ...r, ...(args.includes('--unguarded') ? { unguarded: true } : {}), what: s.what, wall_s: (Date.now() - started) / 1000 })}\n`,
+      `${JSON.stringify({ ...r, ...(unguarded ? { unguarded } : {}), what: s.what, wall_s: (Date.now() - started) / 1000 })}\n`,
     );
   } catch (err) {
     // The scenario could not be counted (a process died, the counters never answered): say so, go on.
