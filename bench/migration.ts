@@ -6,7 +6,9 @@
 // overlaps the migration, minus the median gap outside migrations. lost / duplicated / reordered come
 // from each sender's sequence numbers as the actor applied them; caller_errors counts every error a
 // caller saw (asks are sent once: the library re-sends nothing). peak_extra_rss_mb: the two node
-// processes' resident memory summed, highest during the run minus before the first migration.
+// processes' resident memory summed, highest during the run minus before the first migration (the
+// load's own heap growth included); move_extra_rss_*: the same sum, highest from a move's start until
+// the next move starts, minus at its start (p50 and max over the counted moves).
 // One JSON line per (mode, state size). Imports the built runtime (run `pnpm build` first).
 // The first `--warmup` moves of each line are not counted (the processes' code is still being
 // compiled then); their worst downtime is reported beside the others.
@@ -92,13 +94,16 @@ try {
       const open = startOpenLoad(ref, 'open', 1, OPEN_LOOP_MS, mode, 30_000);
       const pids = nodes.map((n) => n.child.pid!);
       await delay(300);
-      const baseline = pids.reduce((s, p) => s + rssMb(p), 0);
+      const rssNow = () => pids.reduce((s, p) => s + rssMb(p), 0);
+      const baseline = rssNow();
       let peak = baseline;
+      /** Resident memory at each move's start, and the highest until the next move starts. */
+      const moveRss: { start: number; peak: number }[] = [];
       const sampler = setInterval(() => {
-        peak = Math.max(
-          peak,
-          pids.reduce((s, p) => s + rssMb(p), 0),
-        );
+        const now = rssNow();
+        peak = Math.max(peak, now);
+        const move = moveRss[moveRss.length - 1];
+        if (move) move.peak = Math.max(move.peak, now);
       }, 10);
       const windows: [number, number][] = [];
       const reports: MigrationReport[] = [];
@@ -106,6 +111,8 @@ try {
       for (let i = 0; i < warmup + migrations; i++) {
         const to = i % 2 === 0 ? b.nodeId : a.nodeId;
         const t0 = performance.now();
+        const atStart = rssNow();
+        moveRss.push({ start: atStart, peak: atStart });
         try {
           reports.push(await client.migrate(ref, to, { timeoutMs: 120_000 }));
         } catch (err) {
@@ -133,6 +140,7 @@ try {
         return Math.max(0, worst - normal);
       };
       const warmupDowntimes = windows.slice(0, warmup).map(downtimeOf);
+      const movesExtra = moveRss.slice(warmup).map((m) => m.peak - m.start);
       const downtimes = windows.slice(warmup).map(downtimeOf);
       // Reports and failures of the counted moves only.
       const counted = reports.slice(Math.max(0, reports.length - migrations));
@@ -163,6 +171,8 @@ try {
           image_from_record: counted.filter((m) => m.imageFromRecord).length,
           forwarded: counted.reduce((s, m) => s + m.forwarded, 0),
           peak_extra_rss_mb: r2(peak - baseline),
+          move_extra_rss_p50_mb: r2(pct(movesExtra, 50)),
+          move_extra_rss_max_mb: r2(Math.max(0, ...movesExtra)),
           sent: sum((c) => c.sent),
           lost: sum((c) => c.lost),
           duplicated: sum((c) => c.duplicated),

@@ -4,7 +4,8 @@ import { MigrationFailed, rebuildError } from '../errors.js';
 import { decode, encode } from '../wire/codec.js';
 import { H } from '../wire/envelope.js';
 import type { ImageBytes } from '../wire/image.js';
-import { changedRanges, parts, type RecordImage } from './image.js';
+import { BlockDigests } from './block-digests.js';
+import { changedRanges, IMAGE_BLOCK_BYTES, parts, type RecordImage } from './image.js';
 import {
   type BeginAnswer,
   FORWARD_ROOM,
@@ -145,6 +146,13 @@ function keepCopyBuffer(copy: Uint8Array | undefined): void {
   if (copy && copy.buffer.byteLength <= KEPT_COPY_MAX_BYTES) keptCopy = copy.buffer as ArrayBuffer;
 }
 
+/**
+ * Larger images are compared at the pause by block digests (BlockDigests) rather than with a copy of
+ * what was sent: a copy is kept between moves only up to this size, and above it each move would
+ * allocate one as large as the state.
+ */
+const DIGESTS_ABOVE_BYTES = KEPT_COPY_MAX_BYTES;
+
 /** Requests in flight while the image is copied. */
 const WINDOW = 8;
 /**
@@ -254,8 +262,9 @@ async function ask(ctx: MigrationContext, to: string, req: HandoffRequest): Prom
 
 /**
  * Sends the ranges of `bytes` (an image, or one change) the target lacks, `WINDOW` parts in flight;
- * resolves with the bytes sent. `keep`: what is sent is copied there too; `fromRecord`: the parts
- * are what differs from the record's snapshot (the target applies them once it holds that record).
+ * resolves with the bytes sent. `keep`: what is sent is copied there too, or digested by block;
+ * `fromRecord`: the parts are what differs from the record's snapshot (the target applies them once
+ * it holds that record).
  */
 async function sendParts(
   ctx: MigrationContext,
@@ -264,7 +273,7 @@ async function sendParts(
   migration: string,
   bytes: ImageBytes,
   todo: [number, number][],
-  { keep, fromRecord }: { keep?: Uint8Array; fromRecord?: boolean } = {},
+  { keep, fromRecord }: { keep?: Uint8Array | BlockDigests; fromRecord?: boolean } = {},
 ): Promise<number> {
   let next = 0;
   let sent = 0;
@@ -272,8 +281,10 @@ async function sendParts(
     while (next < todo.length) {
       const [start, end] = todo[next++]!;
       let data = bytes.subarray(start, end);
-      if (keep) {
-        // A live image: what was sent is kept, for the pause to compare the state with.
+      // A live image: what was sent is kept, for the pause to compare the state with (the digest is
+      // of the bytes as they are now, as the request encoded below).
+      if (keep instanceof BlockDigests) keep.add(start, data);
+      else if (keep) {
         keep.set(data, start);
         data = keep.subarray(start, end);
       }
@@ -339,7 +350,12 @@ export async function migrateActivation(
     throw failed('begin', err);
   }
   const abort = () => ask(ctx, to, { op: 'abort', migration }).catch(() => undefined);
-  const sendWhole = (op: 'state' | 'change', bytes: ImageBytes, size: number, keep?: Uint8Array) =>
+  const sendWhole = (
+    op: 'state' | 'change',
+    bytes: ImageBytes,
+    size: number,
+    keep?: Uint8Array | BlockDigests,
+  ) =>
     sendParts(
       ctx,
       to,
@@ -350,8 +366,9 @@ export async function migrateActivation(
       keep ? { keep } : {},
     );
 
-  /** The image copied, when the pause compares images (no delta hooks). */
+  /** The image copied, or its blocks' digests, when the pause compares images (no delta hooks). */
   let copied: Uint8Array | undefined;
+  let digests: BlockDigests | undefined;
   /**
    * Nothing copied: the target built the image from the actor's record, and the pause sends what
    * differs from the record's snapshot (a durable actor's state is stored already: copying it again
@@ -387,6 +404,11 @@ export async function migrateActivation(
       if (image instanceof Uint8Array) {
         copied = image;
         await sendWhole('state', image, precopyPartBytes(image.length, partBytes));
+      } else if (image && image.length > DIGESTS_ABOVE_BYTES && partBytes >= IMAGE_BLOCK_BYTES) {
+        // Parts of whole blocks, each digested as it goes.
+        const size = precopyPartBytes(image.length, partBytes);
+        digests = new BlockDigests();
+        await sendWhole('state', image, size - (size % IMAGE_BLOCK_BYTES), digests);
       } else if (image) {
         // Read while the actor serves, each part as it goes: a copy of what went is all that is made.
         copied = takeCopyBuffer(image.length);
@@ -435,7 +457,10 @@ export async function migrateActivation(
           last.fromRecord = base.names;
           riding += base.names.reduce((n, name) => n + name.length + PART_ROOM, 0);
         }
-        const todo = parts(changedRanges(base ?? copied, image), partBytes);
+        const todo = parts(
+          digests && !base ? await digests.changedRanges(image) : changedRanges(base ?? copied, image),
+          partBytes,
+        );
         // The last parts ride on the commit, as many as fit in it (one, for a target that reads only
         // `part`): a state changed in a few places then costs no round trip more in the pause.
         const ride: [number, number][] = [];
