@@ -8,7 +8,8 @@
 // caller saw (asks are sent once: the library re-sends nothing). peak_extra_rss_mb: the two node
 // processes' resident memory summed, highest during the run minus before the first migration (the
 // load's own heap growth included); move_extra_rss_*: the same sum, highest from a move's start until
-// the next move starts, minus at its start (p50 and max over the counted moves).
+// the next move starts, minus at its start (p50 and max over the counted moves); quiet_extra_rss_*:
+// the same over ten windows as long after the moves, with the load and no move.
 // One JSON line per (mode, state size). Imports the built runtime (run `pnpm build` first).
 // The first `--warmup` moves of each line are not counted (the processes' code is still being
 // compiled then); their worst downtime is reported beside the others.
@@ -58,6 +59,8 @@ const VARIANTS = (
 ).filter((v) => snapshots.includes(v.snapshot));
 /** Time between migrations, so that the gaps outside them are measured too. */
 const BETWEEN_MS = 150;
+/** Windows as long as a move and its pause with no move, after the moves (quiet_extra_rss_*). */
+const QUIET_WINDOWS = 10;
 /**
  * The open-loop caller asks this often, whatever the replies: light enough for a 1 MiB state that is
  * snapshotted after every turn.
@@ -121,6 +124,18 @@ try {
         windows.push([t0, performance.now()]);
         await delay(BETWEEN_MS);
       }
+      // The same measure over as many windows as long with no move: what the load alone adds.
+      const starts = windows.map(([t0]) => t0);
+      const windowMs = pct(
+        starts.slice(1).map((t, k) => t - starts[k]!),
+        50,
+      );
+      const quiet = moveRss.length;
+      for (let i = 0; i < QUIET_WINDOWS && Number.isFinite(windowMs); i++) {
+        const atStart = rssNow();
+        moveRss.push({ start: atStart, peak: atStart });
+        await delay(windowMs);
+      }
       clearInterval(sampler);
       await Promise.all([serial.stop(), pipelined.stop(), open.stop()]);
       const counts = await countApplied(ref, [serial, pipelined, open]);
@@ -140,7 +155,8 @@ try {
         return Math.max(0, worst - normal);
       };
       const warmupDowntimes = windows.slice(0, warmup).map(downtimeOf);
-      const movesExtra = moveRss.slice(warmup).map((m) => m.peak - m.start);
+      const movesExtra = moveRss.slice(warmup, quiet).map((m) => m.peak - m.start);
+      const quietExtra = moveRss.slice(quiet).map((m) => m.peak - m.start);
       const downtimes = windows.slice(warmup).map(downtimeOf);
       // Reports and failures of the counted moves only.
       const counted = reports.slice(Math.max(0, reports.length - migrations));
@@ -173,6 +189,8 @@ try {
           peak_extra_rss_mb: r2(peak - baseline),
           move_extra_rss_p50_mb: r2(pct(movesExtra, 50)),
           move_extra_rss_max_mb: r2(Math.max(0, ...movesExtra)),
+          quiet_extra_rss_p50_mb: r2(pct(quietExtra, 50)),
+          quiet_extra_rss_max_mb: r2(Math.max(0, ...quietExtra)),
           sent: sum((c) => c.sent),
           lost: sum((c) => c.lost),
           duplicated: sum((c) => c.duplicated),
