@@ -1,6 +1,8 @@
 // Node actors: capability records, heartbeat-based death detection, graceful leave, event-loop stalls.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import {
   type CapabilityRecord,
   type Cluster,
@@ -105,5 +107,35 @@ describe('node actors and membership', () => {
       async () => (await client.nodes()).find((n) => n.nodeId === node.nodeId && n.healthy),
       5000,
     );
+  });
+});
+
+describe('activation while the node records cannot be read', () => {
+  let nats: EmbeddedNats;
+  let client: Cluster;
+  before(async () => {
+    nats = await startEmbeddedNats();
+    client = await connectCluster({ nats: nats.url, name: 'unread' });
+  });
+  after(async () => {
+    await client?.close();
+    await stopAll();
+    await nats?.stop();
+  });
+
+  test('goes to the live nodes last read', async () => {
+    await startNode({ nats: nats.url, cluster: 'unread' });
+    await waitFor(async () => ((await client.nodes()).length > 0 ? true : undefined), 20_000);
+    const ask = (id: string) => client.get('ledger', id).ask({ type: 'apply', n: 0 } as never);
+    assert.equal(await ask('l1'), 1);
+    // The bucket's stream answers nothing, as a Raft group does between leaders on a cluster.
+    const admin = await connect({ servers: nats.url });
+    try {
+      await (await jetstreamManager(admin)).streams.delete('KV_stitch_unread_nodes');
+    } finally {
+      await admin.close();
+    }
+    await assert.rejects(client.nodes());
+    assert.equal(await ask('l2'), 1, 'activated on the node read before');
   });
 });

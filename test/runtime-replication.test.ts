@@ -85,6 +85,26 @@ describe('a 3-server cluster', { skip: skipWithoutHosts() }, () => {
     assert.ok(raised.every((l) => l.from === 1 && l.to === 3));
   });
 
+  test('a cluster set up while one server is still starting waits for it rather than fail', async () => {
+    await nats.stop('h3');
+    const logged: { msg: string; what?: unknown }[] = [];
+    const log: LogFn = (_level, msg, fields) => logged.push({ msg, ...fields });
+    try {
+      // Three replicas cannot be placed on the two servers up: JetStream refuses until h3 is back.
+      const init = initCluster({ nats: nats.urls().slice(0, 2), name: 'forming', replicas: 3, log });
+      await delay(1500);
+      await nats.start('h3');
+      await init;
+    } finally {
+      await nats.start('h3').catch(() => undefined);
+    }
+    assert.deepEqual(await replicasOf(nats.urls(), streamsOf('forming')), all(streamsOf('forming'), 3));
+    assert.ok(
+      logged.some((l) => l.msg === 'the cluster cannot place replicas yet; trying again'),
+      JSON.stringify(logged),
+    );
+  });
+
   test('a durable actor pulls again at once when its consumer gets a new leader', async () => {
     const name = 'lead';
     const client = await connectCluster({ nats: nats.urls(), name });

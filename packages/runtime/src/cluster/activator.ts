@@ -27,12 +27,22 @@ function load(n: CapabilityRecord): number {
 /** Nodes tried for one activation before giving up (each failed try means that node just went away). */
 const ACTIVATION_TRIES = 3;
 const ACTIVATION_TIMEOUT_MS = 10_000;
+/**
+ * How long the last live nodes read stand in when the records cannot be read (or show none live):
+ * on a cluster the nodes bucket is a Raft group, leaderless for the 4-9 s of an election after its
+ * leader's server is lost, and heartbeats that could not be written meanwhile make every record
+ * look stale for a moment after. A node that is really gone answers no-responders, and the next is
+ * tried.
+ */
+const LAST_KNOWN_NODES_MS = 30_000;
 
 export interface ActivatorDeps {
   names: Names;
   directory: Directory;
   placement: ActivationPlacement;
   nodes(): Promise<CapabilityRecord[]>;
+  /** Epoch ms (the cluster's clock). */
+  now(): number;
   localNode(): Node | undefined;
   request(subject: string, msg: unknown, timeoutMs: number, target: string): Promise<unknown>;
 }
@@ -46,6 +56,8 @@ export interface ActivatorDeps {
 export class Activator {
   readonly #deps: ActivatorDeps;
   readonly #inFlight = new Map<string, Promise<Location | undefined>>();
+  /** The last non-empty list of live nodes read, and when. */
+  #lastKnown: { at: number; nodes: CapabilityRecord[] } | undefined;
 
   constructor(deps: ActivatorDeps) {
     this.#deps = deps;
@@ -104,8 +116,28 @@ export class Activator {
     throw new NoNodeAvailable(`no node could activate actor ${key} (tried ${[...tried].join(', ')})`);
   }
 
+  /** The live nodes' records, or the last ones read while they cannot be read (LAST_KNOWN_NODES_MS). */
+  async #liveNodes(): Promise<CapabilityRecord[]> {
+    let read: CapabilityRecord[] | undefined;
+    let error: unknown;
+    try {
+      read = await this.#deps.nodes();
+    } catch (err) {
+      error = err;
+    }
+    const now = this.#deps.now();
+    if (read && read.length > 0) {
+      this.#lastKnown = { at: now, nodes: read };
+      return read;
+    }
+    const last = this.#lastKnown;
+    if (last && now - last.at <= LAST_KNOWN_NODES_MS) return last.nodes;
+    if (read) return read;
+    throw error;
+  }
+
   async #choose(type: string, tried: Set<string>): Promise<string> {
-    const nodes = (await this.#deps.nodes()).filter((n) => !tried.has(n.nodeId));
+    const nodes = (await this.#liveNodes()).filter((n) => !tried.has(n.nodeId));
     const chosen = this.#deps.placement(type, nodes);
     if (chosen === undefined)
       throw new NoNodeAvailable(`no live, healthy node registers actor type "${type}"`);

@@ -92,6 +92,7 @@ export class Cluster implements RefTransport {
       directory: this.directory,
       placement: options.activationPlacement,
       nodes: () => this.nodes(),
+      now: () => parts.clock.now(),
       localNode: () => this.#node,
       request: (subject, msg, timeoutMs, target) =>
         this.#sender.request(subject, this.#fenced(msg), timeoutMs, target),

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { DiscardPolicy, type JetStreamManager, RetentionPolicy } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { type NatsConnection, nanos, type ServerInfo } from '@nats-io/transport-node';
@@ -24,6 +25,32 @@ export function defaultReplicas(info: ServerInfo | undefined): number {
   return Math.max(1, Math.min(DEFAULT_MAX_REPLICAS, info.connect_urls?.length ?? 1));
 }
 
+/**
+ * What JetStream answers a stream or bucket it cannot place yet: while a cluster forms (a server not
+ * joined yet, a metadata leader being elected) there are fewer peers than replicas asked for.
+ */
+const NOT_PLACED_YET = /no suitable peers|insufficient resources|temporarily unavailable/i;
+/** How long a create waits for the cluster to form before it gives up with the server's answer. */
+const FORMING_WAIT_MS = 20_000;
+
+/**
+ * Runs `create` until JetStream can place what it makes: a node started with its servers (systemd
+ * starting them all at once) would otherwise fail on a cluster a few seconds from formed.
+ */
+async function onceFormed<T>(create: () => Promise<T>, what: string, log: LogFn): Promise<T> {
+  const end = Date.now() + FORMING_WAIT_MS;
+  for (let wait = 250; ; wait = Math.min(2000, wait * 2)) {
+    try {
+      return await create();
+    } catch (err) {
+      const error = (err as Error)?.message ?? String(err);
+      if (!NOT_PLACED_YET.test(error) || Date.now() + wait > end) throw err;
+      log('warn', 'the cluster cannot place replicas yet; trying again', { what, error, retryInMs: wait });
+      await delay(wait);
+    }
+  }
+}
+
 /** Bounds of the durable mailbox stream (ConnectOptions.durableStream, resolved). */
 export interface StreamLimits {
   maxBytes: number;
@@ -43,7 +70,7 @@ export async function initCluster(
   replicas: number,
   log: LogFn,
 ): Promise<ClusterBuckets> {
-  await ensureStream(jsm, names, stream, replicas);
+  await ensureStream(jsm, names, stream, replicas, log);
   await ensureReplicas(jsm, names.stream, replicas, log);
   const kvm = new Kvm(nc);
   const [nodesKv, directoryKv, stateKv] = await Promise.all(
@@ -52,8 +79,14 @@ export async function initCluster(
       { bucket: names.directoryBucket },
       { bucket: names.stateBucket },
     ].map((b) =>
-      // Another process may be creating it with other options right now.
-      createKv(kvm, jsm, b.bucket, { ...b, history: 1, replicas }, log).catch(() => kvm.open(b.bucket)),
+      createKv(kvm, jsm, b.bucket, { ...b, history: 1, replicas }, log).catch(async (err) => {
+        // Another process may have created it with other options right now; else the create's error
+        // (open does not look: it would bind to a bucket that is not there).
+        await jsm.streams.info(`KV_${b.bucket}`).catch(() => {
+          throw err;
+        });
+        return kvm.open(b.bucket);
+      }),
     ),
   );
   return { nodesKv: nodesKv!, directoryKv: directoryKv!, stateKv: stateKv! };
@@ -101,6 +134,7 @@ async function ensureStream(
   n: Names,
   limits: StreamLimits,
   replicas: number,
+  log: LogFn,
 ): Promise<void> {
   const config = {
     name: n.stream,
@@ -119,7 +153,7 @@ async function ensureStream(
   try {
     await jsm.streams.info(n.stream);
   } catch {
-    await jsm.streams.add(config).catch(async (err) => {
+    await onceFormed(() => jsm.streams.add(config), n.stream, log).catch(async (err) => {
       // Another process created it first.
       await jsm.streams.info(n.stream).catch(() => {
         throw err;
@@ -139,7 +173,7 @@ export async function createKv(
   opts: { ttl?: number; history: number; replicas: number; max_bytes?: number },
   log: LogFn,
 ): Promise<KV> {
-  const kv = await kvm.create(bucket, opts);
+  const kv = await onceFormed(() => kvm.create(bucket, opts), `KV_${bucket}`, log);
   await ensureReplicas(jsm, `KV_${bucket}`, opts.replicas, log);
   return kv;
 }
