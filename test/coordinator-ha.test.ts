@@ -17,7 +17,7 @@ import {
   StaleFence,
   startEmbeddedNats,
 } from '@stitch/runtime';
-import { waitUntil } from './fixtures/wait.js';
+import { waitFor, waitUntil } from './fixtures/wait.js';
 
 const BIN = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
 const SAMPLE = fileURLToPath(new URL('../packages/ir/samples/tool-agent.tiny-llama.mlir', import.meta.url));
@@ -45,10 +45,15 @@ after(async () => {
   await nats?.stop();
 });
 
-async function coordinator(name: string): Promise<Coordinator> {
+async function coordinator(name: string, log?: (line: string) => void): Promise<Coordinator> {
   const cluster = await connectCluster({ nats: nats.url, name: C, log: () => undefined });
   clusters.push(cluster);
-  const c = new Coordinator(cluster, { name, leaseMs: LEASE_MS, driftEvery: 1_000_000 });
+  const c = new Coordinator(cluster, {
+    name,
+    leaseMs: LEASE_MS,
+    driftEvery: 1_000_000,
+    ...(log ? { log } : {}),
+  });
   coordinators.push(c);
   return c;
 }
@@ -105,11 +110,18 @@ test('the leader killed with SIGKILL: a standby takes over, fences the old epoch
   const epochA = Number(/leading the cluster's coordinators \(epoch (\d+)\)/.exec(out)?.[1]);
   assert.ok(epochA >= 1, out);
 
-  const standby = await coordinator('b');
+  const lines: string[] = [];
+  const standby = await coordinator('b', (line) => lines.push(line));
   await standby.start();
   assert.equal(standby.leading, false);
   child.kill('SIGKILL');
   await waitUntil(() => standby.leading);
+  // The take-over is logged once done, with the time of each phase.
+  const tookOver = await waitFor(() => lines.find((l) => l.startsWith('take-over (epoch')), 60_000);
+  assert.match(
+    tookOver,
+    /^take-over \(epoch \d+\) done in \d+ ms: fence announced \d+ ms; deployments read \d+ ms; drains checked \d+ ms; tool_agent re-planned \d+ ms, configured \d+ ms$/,
+  );
   assert.ok(standby.epoch > epochA);
   assert.deepEqual(
     [standby.metrics().elected, standby.metrics().deposed, standby.metrics().epoch],

@@ -230,7 +230,7 @@ export class Coordinator {
           this.#metrics.elected++;
           this.#cluster.fence('coordinator', epoch);
           this.#log(`leading the cluster's coordinators (epoch ${epoch})`);
-          void this.#tookOver().catch((err) => this.#log(`take-over failed: ${(err as Error).message}`));
+          void this.#tookOver(epoch).catch((err) => this.#log(`take-over failed: ${(err as Error).message}`));
         },
         deposed: (why) => {
           this.#metrics.deposed++;
@@ -250,10 +250,16 @@ export class Coordinator {
    * activation is configured again: a live move the old leader started finishes between the nodes,
    * but the leader died before telling the moved operator its new device.
    */
-  async #tookOver(): Promise<void> {
+  async #tookOver(epoch: number): Promise<void> {
+    const t0 = performance.now();
+    const since = (t: number) => `${Math.round(performance.now() - t)} ms`;
     const silent = await this.#cluster.announceFence();
     if (silent.length) this.#log(`nodes that did not confirm the new epoch: ${silent.join(', ')}`);
+    const phases = [`fence announced ${since(t0)}`];
+    const t1 = performance.now();
     await this.#load();
+    phases.push(`deployments read ${since(t1)}`);
+    const t2 = performance.now();
     // A drain announced while no coordinator led reached nobody: ask the nodes themselves.
     const hosts = new Set(
       [...this.#deployments.values()].flatMap((d) => d.record.ops.flatMap(replicasOf)).map((r) => r.node),
@@ -263,15 +269,24 @@ export class Coordinator {
         [...hosts].map(async (n) => ((await this.#cluster.isNodeDraining(n)) ? n : undefined)),
       )
     ).filter((n) => n !== undefined);
-    for (const [name, d] of this.#deployments) {
+    phases.push(`drains checked ${since(t2)}`);
+    const deployments = [...this.#deployments].map(async ([name, d]) => {
       const off = draining.filter((n) => d.record.ops.some((o) => runsOn(o, n)));
       if (off.length > 0) this.#goneFor.set(name, new Set([...(this.#goneFor.get(name) ?? []), ...off]));
       const why =
         off.length > 0 ? `a new leader took over (draining: ${off.join(', ')})` : 'a new leader took over';
-      void this.replan(name, why)
-        .then(() => this.#reconfigureAll(name))
-        .catch((err) => this.#log(`take-over of ${name} failed: ${(err as Error).message}`));
-    }
+      const t3 = performance.now();
+      try {
+        await this.replan(name, why);
+        const t4 = performance.now();
+        await this.#reconfigureAll(name);
+        phases.push(`${name} re-planned ${Math.round(t4 - t3)} ms, configured ${since(t4)}`);
+      } catch (err) {
+        this.#log(`take-over of ${name} failed: ${(err as Error).message}`);
+      }
+    });
+    await Promise.all(deployments);
+    this.#log(`take-over (epoch ${epoch}) done in ${since(t0)}: ${phases.join('; ')}`);
   }
 
   /**
