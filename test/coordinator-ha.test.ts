@@ -117,7 +117,7 @@ test('the leader killed with SIGKILL: a standby takes over, fences the old epoch
   child.kill('SIGKILL');
   await waitUntil(() => standby.leading);
   // The take-over is logged once done, with the time of each phase.
-  const tookOver = await waitFor(() => lines.find((l) => l.startsWith('take-over (epoch')), 60_000);
+  const tookOver = await waitFor(async () => lines.find((l) => l.startsWith('take-over (epoch')), 60_000);
   assert.match(
     tookOver,
     /^take-over \(epoch \d+\) done in \d+ ms: fence announced \d+ ms; deployments read \d+ ms; drains checked \d+ ms; tool_agent re-planned \d+ ms, configured \d+ ms$/,
