@@ -7,6 +7,7 @@ import { connect, headers } from '@nats-io/transport-node';
 import {
   AlreadyActive,
   type Cluster,
+  ClusterNotInitialized,
   connectCluster,
   type EmbeddedNats,
   startEmbeddedNats,
@@ -146,6 +147,36 @@ describe('durable delivery', () => {
     } finally {
       await raw.close();
       await host.close();
+    }
+  });
+
+  test('a durable publish no stream takes waits for one within its timeout (a stream between leaders), else says why', async () => {
+    const name = 'dur-no-stream';
+    const c = await connectCluster({ nats: nats.url, name, askTimeoutMs: 3000, log: () => undefined });
+    const raw = await connect({ servers: nats.url });
+    try {
+      const jsm = await jetstreamManager(raw);
+      const stream = `stitch_${name}_mailbox`;
+      const { config } = await jsm.streams.info(stream);
+      await jsm.streams.delete(stream);
+      const ref = c.ref<typeof Counter>({ type: 'counter', id: 'waits' });
+      // The stream comes back a second later, as a new leader would: the tell lands, once.
+      const told = ref.tell({ type: 'add', by: 1 }, { mode: 'durable', idempotencyKey: 'nl-1' });
+      await delay(1000);
+      await jsm.streams.add(config);
+      await told;
+      assert.equal((await jsm.streams.info(stream)).state.messages, 1);
+      // None comes back: after its timeout the caller is told the cluster is not set up.
+      await jsm.streams.delete(stream);
+      const t0 = Date.now();
+      await assert.rejects(
+        ref.tell({ type: 'add', by: 1 }, { mode: 'durable', idempotencyKey: 'nl-2' }),
+        (e: unknown) => e instanceof ClusterNotInitialized && e.message.includes(stream),
+      );
+      assert.ok(Date.now() - t0 >= 2500, `rejected after ${Date.now() - t0} ms, not at once`);
+    } finally {
+      await raw.close();
+      await c.close();
     }
   });
 

@@ -10,7 +10,7 @@ import { HEADER_ROOM } from '../wire/chunks.js';
 import { Coalescer } from '../wire/coalesce.js';
 import { encode } from '../wire/codec.js';
 import { type Envelope, envelopeBlock, envelopeHeaders, H, newTraceparent } from '../wire/envelope.js';
-import { jetStreamPublisher } from '../wire/js-publish.js';
+import { jetStreamPublisher, type PubAck } from '../wire/js-publish.js';
 import { publishDirect } from '../wire/nats-internals.js';
 import { OutgoingHeaders } from '../wire/outgoing-headers.js';
 import { publish, publishOne } from '../wire/publish.js';
@@ -33,6 +33,14 @@ interface Route {
 
 /** The first wait for the mailbox stream's answer to a durable publish (see #publishAcked). */
 const PUBLISH_ATTEMPT_MS = 250;
+/**
+ * First wait before a durable publish that no stream took goes again (doubling, at most 1 s): on a
+ * cluster the stream is between leaders for the seconds of an election (4-9 s on nats-server 2.9),
+ * and every server answers no-responders meanwhile.
+ */
+const NO_STREAM_RETRY_MS = 100;
+/** How long the question "is the stream there at all?" may take once a publish has waited in vain. */
+const STREAM_INFO_TIMEOUT_MS = 1000;
 
 /** JetStream's message-id header: the stream drops a repeat within its duplicate window. */
 const MSG_ID = 'Nats-Msg-Id';
@@ -276,8 +284,8 @@ export class ActorSender {
     const { names } = this.#parts;
     const ack = await this.#publishAcked(names.durable(type, id), data, h, timeoutMs);
     if (ack.error) {
-      // No stream takes the subject: it was deleted, or the cluster was never set up on this server.
-      if (ack.noStream) throw new ClusterNotInitialized(this.#parts.name, `stream ${names.stream}`);
+      // No stream took the subject for the whole timeout.
+      if (ack.noStream) throw await this.#noStream(timeoutMs);
       // At its max_bytes (ConnectOptions.durableStream), or the server out of room: a typed error, never growth.
       throw new Overloaded(
         `the durable stream ${names.stream} refused the message (${ack.error.description})`,
@@ -290,21 +298,47 @@ export class ActorSender {
    * Publishes to the mailbox stream and waits for its answer, trying again (same message id: the
    * stream stores it once) when none comes: an answer is lost when the server that had the publish, or
    * the stream's leader, stops as it handles it. The first wait is PUBLISH_ATTEMPT_MS, doubling, all
-   * within `timeoutMs`.
+   * within `timeoutMs`. A publish no stream took (no-responders) goes again too, after a pause: the
+   * stream may be electing a leader. Resolves with the last answer once the time is up.
    */
   async #publishAcked(subject: string, data: Uint8Array, h: OutgoingHeaders, timeoutMs: number) {
     const { nc, clock, guard, inboxPrefix } = this.#parts;
     const publisher = jetStreamPublisher(nc, inboxPrefix, clock, guard);
     const deadline = clock.now() + timeoutMs;
+    let pause = NO_STREAM_RETRY_MS;
     for (let wait = PUBLISH_ATTEMPT_MS; ; wait *= 2) {
       const left = deadline - clock.now();
+      let ack: PubAck;
       try {
-        return await publisher.publish(subject, data, h, Math.max(1, Math.min(wait, left)));
+        ack = await publisher.publish(subject, data, h, Math.max(1, Math.min(wait, left)));
       } catch (err) {
         if (!(err instanceof Timeout)) throw err;
         if (clock.now() >= deadline) throw new Timeout(`the stream (publish to ${subject})`, timeoutMs);
+        continue;
       }
+      if (!ack.noStream || clock.now() + pause >= deadline) return ack;
+      await sleep(clock, pause);
+      pause = Math.min(1000, pause * 2);
+      wait = PUBLISH_ATTEMPT_MS / 2;
     }
+  }
+
+  /**
+   * What a durable publish that no stream took for its whole timeout meets: the stream is missing (the
+   * cluster was never set up on this server, or it was deleted), or it had no leader all that time.
+   */
+  async #noStream(timeoutMs: number): Promise<Error> {
+    const { nc, name, names } = this.#parts;
+    const missing = await nc
+      .request(`$JS.API.STREAM.INFO.${names.stream}`, undefined, { timeout: STREAM_INFO_TIMEOUT_MS })
+      .then(
+        (m) => (JSON.parse(m.string()) as { error?: { code?: number } }).error?.code === 404,
+        () => false,
+      )
+      .catch(() => false);
+    return missing
+      ? new ClusterNotInitialized(name, `stream ${names.stream}`)
+      : new Timeout(`the durable stream ${names.stream} (no leader)`, timeoutMs);
   }
 
   async #withRetries(attempt: () => Promise<unknown>, retries: number): Promise<unknown> {
