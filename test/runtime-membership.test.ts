@@ -1,8 +1,10 @@
 // Node actors: capability records, heartbeat-based death detection, graceful leave, event-loop stalls.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { type KV, Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import {
   type CapabilityRecord,
   type Cluster,
@@ -137,5 +139,85 @@ describe('activation while the node records cannot be read', () => {
     }
     await assert.rejects(client.nodes());
     assert.equal(await ask('l2'), 1, 'activated on the node read before');
+  });
+});
+
+describe('activation and nodes that cannot take it', () => {
+  const name = 'ghosts';
+  let nats: EmbeddedNats;
+  let client: Cluster;
+  let admin: NatsConnection;
+  let kv: KV;
+  /** The real node's record, as it wrote it. */
+  let real: CapabilityRecord;
+  before(async () => {
+    nats = await startEmbeddedNats();
+    client = await connectCluster({ nats: nats.url, name });
+    const node = await startNode({ nats: nats.url, cluster: name });
+    real = await waitFor(async () => (await client.nodes()).find((n) => n.nodeId === node.nodeId), 20_000);
+    // The real node hosts one actor already: a node with none is where the default placement goes.
+    await client.get('ledger', 'first').ask({ type: 'apply', n: 0 } as never);
+    admin = await connect({ servers: nats.url });
+    kv = await new Kvm(admin).open(`stitch_${name}_nodes`);
+  });
+  after(async () => {
+    await admin?.close();
+    await client?.close();
+    await stopAll();
+    await nats?.stop();
+  });
+
+  /** A record claiming node `id` hosts the types of the real one, with nothing on it. */
+  const ghost = (id: string): CapabilityRecord => ({
+    ...real,
+    nodeId: id,
+    load: { ...real.load, actors: 0, queued: 0, running: 0 },
+  });
+  const ask = (id: string) => client.get('ledger', id).ask({ type: 'apply', n: 0 } as never);
+  const hostOf = async (id: string) => (await client.locate({ type: 'ledger', id }))?.node;
+
+  test('a node whose heartbeat is late is tried after those whose heartbeat lands', async () => {
+    await kv.put('late', JSON.stringify(ghost('late')));
+    const asked: string[] = [];
+    const sub = admin.subscribe(`stitch.${name}.activate.late`, {
+      callback: (_e, m) => {
+        asked.push(m.subject);
+      },
+    });
+    // Past half the 5 s dead window, not past it: still a live node, but not a fresh one.
+    await delay(3000);
+    assert.equal(await ask('a1'), 1);
+    assert.equal(await hostOf('a1'), real.nodeId);
+    assert.deepEqual(asked, [], 'the late node was not asked');
+    sub.unsubscribe();
+    await kv.delete('late');
+  });
+
+  test('a node that does not answer an activation is left for another, and tried last after', async () => {
+    const asked: string[] = [];
+    // Subscribed, so the server finds a responder, and silent: as a node behind a partition looks
+    // from the other servers until their routes to it time out.
+    const sub = admin.subscribe(`stitch.${name}.activate.silent`, {
+      callback: (_e, m) => {
+        asked.push(m.subject);
+      },
+    });
+    await kv.put('silent', JSON.stringify(ghost('silent')));
+    const beat = setInterval(() => void kv.put('silent', JSON.stringify(ghost('silent'))), 500);
+    try {
+      assert.equal(await ask('s1'), 1, 'answered after the silent node timed out');
+      assert.equal(await hostOf('s1'), real.nodeId);
+      assert.equal(asked.length, 1, 'the silent node was asked once');
+      // Still fresh and the least loaded, but it stayed silent: the next activation goes elsewhere at once.
+      const t0 = Date.now();
+      assert.equal(await ask('s2'), 1);
+      assert.equal(await hostOf('s2'), real.nodeId);
+      assert.equal(asked.length, 1, 'not asked again');
+      assert.ok(Date.now() - t0 < 5000, `${Date.now() - t0} ms`);
+    } finally {
+      clearInterval(beat);
+      sub.unsubscribe();
+      await kv.delete('silent');
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { AlreadyActive, NoNodeAvailable, NoResponders } from '../errors.js';
+import { AlreadyActive, NoNodeAvailable, NoResponders, Timeout } from '../errors.js';
 import type { CapabilityRecord } from '../node/capabilities.js';
 import type { Node } from '../node/node.js';
 import type { Directory, Location } from './directory.js';
@@ -35,12 +35,29 @@ const ACTIVATION_TIMEOUT_MS = 10_000;
  * tried.
  */
 const LAST_KNOWN_NODES_MS = 30_000;
+/**
+ * A node that did not answer an activation in time is tried after the others for this long: behind
+ * a partition its subscriptions still look live from the other servers for seconds (until their
+ * routes to its server time out), and every activation sent there waits out its timeout.
+ */
+const SUSPECT_MS = 30_000;
+
+/** A node's capability record, and how long ago its heartbeat wrote it. */
+export interface NodeRecord {
+  record: CapabilityRecord;
+  ageMs: number;
+}
 
 export interface ActivatorDeps {
   names: Names;
   directory: Directory;
   placement: ActivationPlacement;
-  nodes(): Promise<CapabilityRecord[]>;
+  nodes(): Promise<NodeRecord[]>;
+  /**
+   * Records younger than this are fresh (their node's heartbeat lands); older ones, still within the
+   * dead window, are tried after the fresh ones: a node cut off from the cluster stops writing first.
+   */
+  freshMs: number;
   /** Epoch ms (the cluster's clock). */
   now(): number;
   localNode(): Node | undefined;
@@ -57,7 +74,9 @@ export class Activator {
   readonly #deps: ActivatorDeps;
   readonly #inFlight = new Map<string, Promise<Location | undefined>>();
   /** The last non-empty list of live nodes read, and when. */
-  #lastKnown: { at: number; nodes: CapabilityRecord[] } | undefined;
+  #lastKnown: { at: number; nodes: NodeRecord[] } | undefined;
+  /** Nodes whose activation timed out, until when they are tried last. */
+  readonly #suspects = new Map<string, number>();
 
   constructor(deps: ActivatorDeps) {
     this.#deps = deps;
@@ -110,15 +129,20 @@ export class Activator {
         return where;
       } catch (err) {
         const gone = err instanceof NoResponders && !err.remote;
-        if (!gone || node !== undefined) throw err;
+        // Silent: cut off, or too busy. Another node may activate it; if this one did after all, the
+        // directory's compare-and-set makes the other's claim find it (AlreadyActive).
+        const silent = err instanceof Timeout && !err.remote;
+        if (silent) this.#suspects.set(target, this.#deps.now() + SUSPECT_MS);
+        if ((!gone && !silent) || node !== undefined) throw err;
+        if (silent && attempt === ACTIVATION_TRIES - 1) throw err;
       }
     }
     throw new NoNodeAvailable(`no node could activate actor ${key} (tried ${[...tried].join(', ')})`);
   }
 
   /** The live nodes' records, or the last ones read while they cannot be read (LAST_KNOWN_NODES_MS). */
-  async #liveNodes(): Promise<CapabilityRecord[]> {
-    let read: CapabilityRecord[] | undefined;
+  async #liveNodes(): Promise<NodeRecord[]> {
+    let read: NodeRecord[] | undefined;
     let error: unknown;
     try {
       read = await this.#deps.nodes();
@@ -136,9 +160,26 @@ export class Activator {
     throw error;
   }
 
+  /**
+   * Where the placement puts `type` among the nodes not tried yet: among those with a fresh record
+   * that did not stay silent lately, else among them all.
+   */
   async #choose(type: string, tried: Set<string>): Promise<string> {
-    const nodes = (await this.#liveNodes()).filter((n) => !tried.has(n.nodeId));
-    const chosen = this.#deps.placement(type, nodes);
+    const now = this.#deps.now();
+    const nodes = (await this.#liveNodes()).filter((n) => !tried.has(n.record.nodeId));
+    const trusted = nodes.filter(
+      (n) => n.ageMs <= this.#deps.freshMs && (this.#suspects.get(n.record.nodeId) ?? 0) <= now,
+    );
+    for (const [id, until] of this.#suspects) if (until <= now) this.#suspects.delete(id);
+    const chosen =
+      this.#deps.placement(
+        type,
+        trusted.map((n) => n.record),
+      ) ??
+      this.#deps.placement(
+        type,
+        nodes.map((n) => n.record),
+      );
     if (chosen === undefined)
       throw new NoNodeAvailable(`no live, healthy node registers actor type "${type}"`);
     return chosen;

@@ -20,7 +20,7 @@ import { type NodeOptions, resolveNodeOptions } from '../node/options.js';
 import type { ActorStream, StreamOptions } from '../stream/reader.js';
 import { decode } from '../wire/codec.js';
 import { H } from '../wire/envelope.js';
-import { Activator } from './activator.js';
+import { Activator, type NodeRecord } from './activator.js';
 import { bucketKeys } from './bucket-keys.js';
 import { Directory, type Location } from './directory.js';
 import { type MembershipEvent, MembershipMonitor, parseMembershipEvent } from './membership.js';
@@ -91,7 +91,8 @@ export class Cluster implements RefTransport {
       names: parts.names,
       directory: this.directory,
       placement: options.activationPlacement,
-      nodes: () => this.nodes(),
+      nodes: () => this.#nodeRecords(),
+      freshMs: parts.deadAfterMs / 2,
       now: () => parts.clock.now(),
       localNode: () => this.#node,
       request: (subject, msg, timeoutMs, target) =>
@@ -279,16 +280,22 @@ export class Cluster implements RefTransport {
 
   /** Capability records of the nodes whose heartbeat is current. */
   async nodes(): Promise<CapabilityRecord[]> {
+    return (await this.#nodeRecords()).map((n) => n.record);
+  }
+
+  /** The nodes whose heartbeat is current: each one's record, and how long ago it was written. */
+  async #nodeRecords(): Promise<NodeRecord[]> {
     const kv = this.#parts.nodesKv;
     const keys = await bucketKeys(this.#parts.jsm, this.#parts.names.nodesBucket);
     const entries = await Promise.all(keys.map((key) => kv.get(key).catch(() => null)));
     const now = this.#parts.clock.now();
-    const records: CapabilityRecord[] = [];
+    const records: NodeRecord[] = [];
     for (const e of entries) {
-      if (e?.operation !== 'PUT' || now - e.created.getTime() >= this.#parts.deadAfterMs) continue;
+      const ageMs = now - (e?.created.getTime() ?? 0);
+      if (e?.operation !== 'PUT' || ageMs >= this.#parts.deadAfterMs) continue;
       try {
         const r: unknown = e.json();
-        if (isCapabilityRecord(r, e.key)) records.push(r);
+        if (isCapabilityRecord(r, e.key)) records.push({ record: r, ageMs });
       } catch {
         // Not a record a node wrote (not even JSON); it cannot place anything.
       }
