@@ -12,6 +12,7 @@ import {
   type EmbeddedNats,
   type MembershipEvent,
   startEmbeddedNats,
+  Timeout,
 } from '@stitch/runtime';
 import { Blocker } from './fixtures/runtime-actors.js';
 import { startNode, stopAll } from './fixtures/runtime-procs.js';
@@ -205,7 +206,16 @@ describe('activation and nodes that cannot take it', () => {
     await kv.put('silent', JSON.stringify(ghost('silent')));
     const beat = setInterval(() => void kv.put('silent', JSON.stringify(ghost('silent'))), 500);
     try {
-      assert.equal(await ask('s1'), 1, 'answered after the silent node timed out');
+      // The caller's own timeout holds while the activation waits on the silent node.
+      const t1 = Date.now();
+      await assert.rejects(
+        client.get('ledger', 's1').ask({ type: 'apply', n: 0 } as never, { timeoutMs: 1500 }),
+        (e: unknown) => e instanceof Timeout && /activation of actor ledger\/s1/.test(e.message),
+      );
+      assert.ok(Date.now() - t1 < 4000, `${Date.now() - t1} ms`);
+      // Asked again, as a caller would: answered once the activation moved on to the real node.
+      const answer = await waitFor(() => ask('s1').catch(() => undefined), 30_000);
+      assert.equal(answer, 1);
       assert.equal(await hostOf('s1'), real.nodeId);
       assert.equal(asked.length, 1, 'the silent node was asked once');
       // Still fresh and the least loaded, but it stayed silent: the next activation goes elsewhere at once.

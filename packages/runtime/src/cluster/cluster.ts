@@ -109,6 +109,7 @@ export class Cluster implements RefTransport {
           ? Promise.resolve(this.#node.hosts(key))
           : isHeldElsewhere(parts, key, held),
       () => this.#reconnects.count,
+      options.askTimeoutMs,
     );
   }
 

@@ -44,6 +44,8 @@ export class VirtualTransport implements RefTransport {
   readonly #isClosed: () => boolean;
   readonly #isHeld: HolderCheck;
   readonly #reconnects: () => number;
+  /** An ask's timeout when it names none (ConnectOptions.askTimeoutMs); durable tells wait as long. */
+  readonly #askTimeoutMs: number;
   /** The holder check of each actor in flight or just answered, shared by every ask waiting on it. */
   readonly #holderChecks = new Map<string, { at: number; held: Promise<boolean> }>();
   #takeOvers = 0;
@@ -57,6 +59,7 @@ export class VirtualTransport implements RefTransport {
     isClosed: () => boolean,
     isHeld: HolderCheck,
     reconnects: () => number,
+    askTimeoutMs: number,
   ) {
     this.#sender = sender;
     this.#activator = activator;
@@ -65,6 +68,7 @@ export class VirtualTransport implements RefTransport {
     this.#isClosed = isClosed;
     this.#isHeld = isHeld;
     this.#reconnects = reconnects;
+    this.#askTimeoutMs = askTimeoutMs;
   }
 
   /** Activations started because a durable ask found its actor's node gone (before its timeout). */
@@ -88,7 +92,7 @@ export class VirtualTransport implements RefTransport {
       }
       // Not active, or active elsewhere but not subscribed yet (another caller's activation still starting).
       if (attempt > 1) await sleep(this.#clock, 10 * 2 ** attempt);
-      await this.#activate(type, id);
+      await this.#activateWithin(type, id, options.timeoutMs ?? this.#askTimeoutMs);
     }
   }
 
@@ -98,19 +102,20 @@ export class VirtualTransport implements RefTransport {
 
   async tell(type: string, id: string, msg: unknown, options: TellOptions): Promise<void> {
     if (this.#isClosed()) throw new ClusterClosed();
-    await this.#ensureActive(type, id);
+    await this.#ensureActive(type, id, this.#askTimeoutMs);
     return this.#sender.tell(type, id, msg, options);
   }
 
   async #askDurable(type: string, id: string, msg: unknown, options: AskOptions): Promise<unknown> {
-    await this.#ensureActive(type, id);
+    const timeoutMs = options.timeoutMs ?? this.#askTimeoutMs;
+    await this.#ensureActive(type, id, timeoutMs);
     const keyed = options.idempotencyKey ? options : { ...options, idempotencyKey: nuid.next() };
     const send = () => this.#sender.ask(type, id, msg, keyed);
     try {
       return await this.#watched(type, id, send);
     } catch (err) {
       if (!(err instanceof Timeout) || err.remote) throw err;
-      await this.#activate(type, id);
+      await this.#activateWithin(type, id, timeoutMs);
       return send();
     }
   }
@@ -180,13 +185,38 @@ export class VirtualTransport implements RefTransport {
     return check;
   }
 
-  async #ensureActive(type: string, id: string): Promise<void> {
+  async #ensureActive(type: string, id: string, timeoutMs: number): Promise<void> {
     const key = this.#sender.route(type, id).key;
-    if (!(await bucketCall(() => this.#directory.locate(key)))) await this.#activate(type, id);
+    if (!(await bucketCall(() => this.#directory.locate(key))))
+      await this.#activateWithin(type, id, timeoutMs);
   }
 
   #activate(type: string, id: string): Promise<unknown> {
     return bucketCall(() => this.#activator.activate(type, id));
+  }
+
+  /**
+   * Activates the actor for a caller that waits at most `timeoutMs` (its ask's timeout): past it the
+   * caller gets Timeout, to retry with the same idempotency key, while the activation goes on, shared
+   * with the asks that come next (a node that does not answer holds one for 10 s).
+   */
+  #activateWithin(type: string, id: string, timeoutMs: number): Promise<unknown> {
+    const activation = this.#activate(type, id);
+    return new Promise((resolve, reject) => {
+      const timer = this.#clock.after(timeoutMs, () =>
+        reject(new Timeout(`the activation of actor ${type}/${id}`, timeoutMs)),
+      );
+      activation.then(
+        (v) => {
+          timer.cancel();
+          resolve(v);
+        },
+        (err: unknown) => {
+          timer.cancel();
+          reject(err);
+        },
+      );
+    });
   }
 }
 
