@@ -60,6 +60,8 @@ export interface ActivatorDeps {
   freshMs: number;
   /** Epoch ms (the cluster's clock). */
   now(): number;
+  /** How many times the connection has reconnected (to another server, or the same one). */
+  reconnects(): number;
   localNode(): Node | undefined;
   request(subject: string, msg: unknown, timeoutMs: number, target: string): Promise<unknown>;
 }
@@ -144,10 +146,16 @@ export class Activator {
   async #liveNodes(): Promise<NodeRecord[]> {
     let read: NodeRecord[] | undefined;
     let error: unknown;
-    try {
-      read = await this.#deps.nodes();
-    } catch (err) {
-      error = err;
+    for (let tries = 0; tries < 2 && !read; tries++) {
+      const reconnects = this.#deps.reconnects();
+      try {
+        read = await this.#deps.nodes();
+      } catch (err) {
+        error = err;
+        // Failed on a connection that has since moved to another server (its own was cut off): read
+        // again there, rather than place on what was read before the cut.
+        if (this.#deps.reconnects() === reconnects) break;
+      }
     }
     const now = this.#deps.now();
     if (read && read.length > 0) {
@@ -155,7 +163,9 @@ export class Activator {
       return read;
     }
     const last = this.#lastKnown;
-    if (last && now - last.at <= LAST_KNOWN_NODES_MS) return last.nodes;
+    // Aged by the time since: none of them is fresh any more than its heartbeat is.
+    if (last && now - last.at <= LAST_KNOWN_NODES_MS)
+      return last.nodes.map((n) => ({ record: n.record, ageMs: n.ageMs + (now - last.at) }));
     if (read) return read;
     throw error;
   }

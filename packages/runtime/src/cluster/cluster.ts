@@ -94,6 +94,7 @@ export class Cluster implements RefTransport {
       nodes: () => this.#nodeRecords(),
       freshMs: parts.deadAfterMs / 2,
       now: () => parts.clock.now(),
+      reconnects: () => this.#reconnects.count,
       localNode: () => this.#node,
       request: (subject, msg, timeoutMs, target) =>
         this.#sender.request(subject, this.#fenced(msg), timeoutMs, target),
