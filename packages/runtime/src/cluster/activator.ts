@@ -41,6 +41,8 @@ const LAST_KNOWN_NODES_MS = 30_000;
  * routes to its server time out), and every activation sent there waits out its timeout.
  */
 const SUSPECT_MS = 30_000;
+/** Recent placements remembered at most (a burst beyond this counts its last ones). */
+const MAX_PLACED = 10_000;
 
 /** A node's capability record, and how long ago its heartbeat wrote it. */
 export interface NodeRecord {
@@ -79,6 +81,8 @@ export class Activator {
   #lastKnown: { at: number; nodes: NodeRecord[] } | undefined;
   /** Nodes whose activation timed out, until when they are tried last. */
   readonly #suspects = new Map<string, number>();
+  /** Activations this process sent lately, oldest first: where, and when. */
+  readonly #placed: { node: string; at: number }[] = [];
 
   constructor(deps: ActivatorDeps) {
     this.#deps = deps;
@@ -142,6 +146,27 @@ export class Activator {
     throw new NoNodeAvailable(`no node could activate actor ${key} (tried ${[...tried].join(', ')})`);
   }
 
+  /**
+   * The records with the activations this process placed on each node since it wrote its record
+   * added to its actor count: a burst of activations reads the same records, and would otherwise put
+   * every actor on the node that was least loaded before it.
+   */
+  #withRecentPlacements(nodes: NodeRecord[], now: number): NodeRecord[] {
+    const oldest = now - LAST_KNOWN_NODES_MS;
+    let drop = 0;
+    while (drop < this.#placed.length && this.#placed[drop]!.at < oldest) drop++;
+    this.#placed.splice(0, Math.max(drop, this.#placed.length - MAX_PLACED));
+    if (this.#placed.length === 0) return nodes;
+    return nodes.map((n) => {
+      const written = now - n.ageMs;
+      let since = 0;
+      for (const p of this.#placed) if (p.node === n.record.nodeId && p.at >= written) since++;
+      if (since === 0) return n;
+      const load = { ...n.record.load, actors: n.record.load.actors + since };
+      return { record: { ...n.record, load }, ageMs: n.ageMs };
+    });
+  }
+
   /** The live nodes' records, or the last ones read while they cannot be read (LAST_KNOWN_NODES_MS). */
   async #liveNodes(): Promise<NodeRecord[]> {
     let read: NodeRecord[] | undefined;
@@ -176,7 +201,10 @@ export class Activator {
    */
   async #choose(type: string, tried: Set<string>): Promise<string> {
     const now = this.#deps.now();
-    const nodes = (await this.#liveNodes()).filter((n) => !tried.has(n.record.nodeId));
+    const nodes = this.#withRecentPlacements(
+      (await this.#liveNodes()).filter((n) => !tried.has(n.record.nodeId)),
+      now,
+    );
     const trusted = nodes.filter(
       (n) => n.ageMs <= this.#deps.freshMs && (this.#suspects.get(n.record.nodeId) ?? 0) <= now,
     );
@@ -192,6 +220,7 @@ export class Activator {
       );
     if (chosen === undefined)
       throw new NoNodeAvailable(`no live, healthy node registers actor type "${type}"`);
+    this.#placed.push({ node: chosen, at: now });
     return chosen;
   }
 }
