@@ -152,6 +152,21 @@ describe('virtual actors (cluster.get)', () => {
     assert.equal(await ref.ask({ type: 'get' }), 6, 'applied once');
   });
 
+  test('a durable ask sent again after its node was killed is answered from the record, not with no-responders', async () => {
+    const CLUSTER = 'v-again';
+    const { procs, c } = await twoNodes(CLUSTER, ['va-a', 'va-b']);
+    const ref = c.get(Counter, 'o1');
+    assert.equal(await ref.ask({ type: 'add', by: 2 }, { mode: 'durable', idempotencyKey: 'once' }), 2);
+    await killOwner(CLUSTER, procs, c, ref);
+    // The stream drops the repeat, and its outcome is asked of the actor, whose node is gone: the
+    // actor is activated on the other node and answers from its record.
+    assert.equal(
+      await within(ref.ask({ type: 'add', by: 2 }, { mode: 'durable', idempotencyKey: 'once' }), 20_000),
+      2,
+    );
+    assert.equal(await ref.ask({ type: 'get' }), 2, 'applied once');
+  });
+
   test('a durable message its killed node took and never acknowledged is run by the take-over, not after ack_wait', async () => {
     const { procs, c } = await twoNodes('v-unacked', ['vu-a', 'vu-b'], { askTimeoutMs: 60_000 });
     const ref = c.get(Stall, 's1');

@@ -106,6 +106,11 @@ export class VirtualTransport implements RefTransport {
     return this.#sender.tell(type, id, msg, options);
   }
 
+  /**
+   * A durable ask: the actor activated first when the directory knows no activation; on a timeout,
+   * or no-responders for the outcome of a repeat, activated (taking over) and asked again once with
+   * the same key.
+   */
   async #askDurable(type: string, id: string, msg: unknown, options: AskOptions): Promise<unknown> {
     const timeoutMs = options.timeoutMs ?? this.#askTimeoutMs;
     await this.#ensureActive(type, id, timeoutMs);
@@ -114,7 +119,10 @@ export class VirtualTransport implements RefTransport {
     try {
       return await this.#watched(type, id, send);
     } catch (err) {
-      if (!(err instanceof Timeout) || err.remote) throw err;
+      // No-responders: the stream dropped a repeat of the key and the actor asked for its outcome is
+      // not active (its node is gone). Either way the message is in the stream or answered once.
+      if (!(err instanceof Timeout || err instanceof NoResponders) || err.remote) throw err;
+      if (err instanceof NoResponders) this.#directory.forget(this.#sender.route(type, id).key);
       await this.#activateWithin(type, id, timeoutMs);
       return send();
     }
