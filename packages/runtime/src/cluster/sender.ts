@@ -306,7 +306,7 @@ export class ActorSender {
     const publisher = jetStreamPublisher(nc, inboxPrefix, clock, guard);
     const deadline = clock.now() + timeoutMs;
     let pause = NO_STREAM_RETRY_MS;
-    for (let wait = PUBLISH_ATTEMPT_MS; ; wait *= 2) {
+    for (let wait = PUBLISH_ATTEMPT_MS; ; ) {
       const left = deadline - clock.now();
       let ack: PubAck;
       try {
@@ -314,12 +314,14 @@ export class ActorSender {
       } catch (err) {
         if (!(err instanceof Timeout)) throw err;
         if (clock.now() >= deadline) throw new Timeout(`the stream (publish to ${subject})`, timeoutMs);
+        wait *= 2;
         continue;
       }
       if (!ack.noStream || clock.now() + pause >= deadline) return ack;
       await sleep(clock, pause);
       pause = Math.min(1000, pause * 2);
-      wait = PUBLISH_ATTEMPT_MS / 2;
+      // The next publish is answered by a stream that has a leader again, or refused at once.
+      wait = PUBLISH_ATTEMPT_MS;
     }
   }
 
