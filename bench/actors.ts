@@ -14,9 +14,10 @@
 // fast_otel: fast asks with OpenTelemetry on in both processes (@stitch/telemetry, 1 % of traces
 // sampled — --otel-ratio=R for another share; 0 measures telemetry on with nothing sampled — exported
 // over OTLP/HTTP, protobuf, to a local endpoint that drops them; 2 000 sampled asks first:
-// --otel-warm-up). Telemetry is started in both
-// processes when fast_otel runs, and the runtime's spans are switched on for fast_otel only, so every
-// other mode runs the runtime's telemetry-off path.
+// --otel-warm-up). The runtime records its spans itself (the default under a parent-based sampler);
+// fast_otel_sdk (not in the default modes) makes them as the SDK's spans instead, as `sdkSpans: true`
+// does. Telemetry is started in both processes when a fast_otel mode runs, and the runtime's spans are
+// switched on for those modes only, so every other mode runs the runtime's telemetry-off path.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -65,7 +66,8 @@ if (FAST_PATH !== 'on' && FAST_PATH !== 'off') {
 process.env.STITCH_NATS_FAST_PATH = FAST_PATH === 'on' ? '1' : '0';
 const { connectCluster, startEmbeddedNats } = await import('@stitch/runtime');
 const { encode, envelopeHeaders, newTraceparent } = await import('@stitch/runtime/internal');
-const OTEL = MODES.includes('fast_otel');
+const OTEL_MODES = ['fast_otel', 'fast_otel_sdk'];
+const OTEL = OTEL_MODES.some((m) => MODES.includes(m));
 /** The share of traces fast_otel samples. */
 const OTEL_RATIO = Number(args.get('otel-ratio') ?? 0.01);
 /**
@@ -78,12 +80,13 @@ const OTEL_RATIO = Number(args.get('otel-ratio') ?? 0.01);
 const OTEL_WARM_UP = Number(args.get('otel-warm-up') ?? (QUICK ? 200 : 2000));
 /** Messages sent before a mode's rounds (JIT, connections, consumer). */
 const warmUp = (mode: string) =>
-  mode === 'fast_otel' ? Math.round(OTEL_WARM_UP / Math.max(OTEL_RATIO, 0.01)) : 500;
+  OTEL_MODES.includes(mode) ? Math.round(OTEL_WARM_UP / Math.max(OTEL_RATIO, 0.01)) : 500;
 
 /**
  * For fast_otel: a local OTLP endpoint that drops what it gets, 1 % sampling (read by both processes),
  * telemetry started here, and the module the responder preloads to start its own. It turns the
- * runtime's spans on and off when the bench says `otel:on` / `otel:off`.
+ * runtime's spans on and off when the bench says `otel:on` / `otel:off`, and on through the SDK's spans
+ * (no span recorder) for `otel:sdk`.
  */
 async function startBenchTelemetry(): Promise<{ preload: string; stop(): Promise<void> }> {
   const sink = createServer((req, res) => {
@@ -99,9 +102,11 @@ async function startBenchTelemetry(): Promise<{ preload: string; stop(): Promise
   const dist = (p: string) => pathToFileURL(fileURLToPath(new URL(`../packages/${p}`, import.meta.url))).href;
   const preload = [
     `import { startTelemetry } from '${dist('telemetry/dist/index.js')}';`,
-    `import { setTracingEnabled } from '${dist('runtime/dist/index.js')}';`,
+    `import { setSpanRecorder, setTracingEnabled } from '${dist('runtime/dist/index.js')}';`,
+    `import { spanRecorder } from '${dist('runtime/dist/internal.js')}';`,
     `await startTelemetry({ serviceName: 'bench-responder' });`,
-    `process.on('message', (m) => { if (m === 'otel:on' || m === 'otel:off') setTracingEnabled(m === 'otel:on'); });`,
+    'const own = spanRecorder();',
+    `process.on('message', (m) => { if (typeof m !== 'string' || !m.startsWith('otel:')) return; setSpanRecorder(m === 'otel:sdk' ? undefined : own); setTracingEnabled(m !== 'otel:off'); });`,
   ].join('\n');
   return {
     preload: `data:text/javascript,${encodeURIComponent(preload)}`,
@@ -214,13 +219,20 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const nats = await startEmbeddedNats();
 const otel = OTEL ? await startBenchTelemetry() : undefined;
 let responder: ResponderProcess | undefined;
-/** Spans on in both processes for fast_otel, off for every other mode (IPC is ordered: on before the run). */
-const spansFor = async (mode: string) => {
+const { setSpanRecorder, setTracingEnabled } = await import('@stitch/runtime');
+const { spanRecorder } = await import('@stitch/runtime/internal');
+/** The runtime's own span recorder, which fast_otel_sdk turns off to make SDK spans instead. */
+const ownRecorder = spanRecorder();
+/**
+ * Spans on in both processes for the fast_otel modes, off for every other mode (IPC is ordered: on
+ * before the run).
+ */
+const spansFor = (mode: string) => {
   if (!otel) return;
-  const on = mode === 'fast_otel';
-  const { setTracingEnabled } = await import('@stitch/runtime');
+  const on = OTEL_MODES.includes(mode);
+  setSpanRecorder(mode === 'fast_otel_sdk' ? undefined : ownRecorder);
   setTracingEnabled(on);
-  responder!.child.send(on ? 'otel:on' : 'otel:off');
+  responder!.child.send(mode === 'fast_otel_sdk' ? 'otel:sdk' : on ? 'otel:on' : 'otel:off');
 };
 try {
   responder = await forkResponder(nats.url, [
@@ -240,6 +252,7 @@ try {
     raw_envelope: rawSender(raw, encode(msg), true),
     fast: () => ref.ask(msg as never),
     fast_otel: () => ref.ask(msg as never),
+    fast_otel_sdk: () => ref.ask(msg as never),
     durable: () => ref.ask(msg as never, { mode: 'durable' }),
     raw_jetstream: rawJetStreamSender(raw, encode(msg)),
   };
@@ -247,7 +260,7 @@ try {
   const results: Record<string, { pipelined: Run[]; serial: Run[] }> = {};
   for (const mode of Object.keys(senders)) {
     results[mode] = { pipelined: [], serial: [] };
-    await spansFor(mode);
+    spansFor(mode);
     await drive(senders[mode]!, warmUp(mode), INFLIGHT);
   }
   for (let round = 0; round < ROUNDS; round++) {
@@ -255,7 +268,7 @@ try {
     // collector's debts) would otherwise favour some modes in every round alike.
     const order = round % 2 === 0 ? Object.entries(senders) : Object.entries(senders).reverse();
     for (const [mode, send] of order) {
-      await spansFor(mode);
+      spansFor(mode);
       const streamed = STREAMED.has(mode);
       results[mode]!.pipelined.push(await drive(send, streamed ? DURABLE_PIPELINED : PIPELINED, INFLIGHT));
       results[mode]!.serial.push(await drive(send, streamed ? SERIAL / 4 : SERIAL, 1));
@@ -283,7 +296,7 @@ try {
     // Every mode is compared with raw core NATS; durable mode also with a raw JetStream round trip.
     const js = mode === 'durable' ? 'raw_jetstream' : '';
     // fast_otel is also compared with fast: what telemetry that is on costs.
-    const fast = mode === 'fast_otel' ? 'fast' : '';
+    const fast = OTEL_MODES.includes(mode) ? 'fast' : '';
     const lines = [
       {
         bench: 'actors.pipelined',
@@ -304,7 +317,9 @@ try {
         ...ratio('ratio_p50_vs_fast', fast, s.p50_us, (r) => r.s.p50_us),
       },
     ];
-    const otel = mode === 'fast_otel' ? { otel_ratio: OTEL_RATIO, otel_warm_up_sampled: OTEL_WARM_UP } : {};
+    const otel = OTEL_MODES.includes(mode)
+      ? { otel_ratio: OTEL_RATIO, otel_warm_up_sampled: OTEL_WARM_UP }
+      : {};
     for (const line of lines) process.stdout.write(`${JSON.stringify({ ...line, ...otel, ...base })}\n`);
   }
   await cluster.close();

@@ -78,4 +78,11 @@ export type { NodeOptions } from './node/options.js';
 export type { ReleaseSlot } from './node/slots.js';
 export type { ActorStream, StreamOptions } from './stream/reader.js';
 export type { TurnStream } from './stream/writer.js';
-export { PRESAMPLED, setRootSampling, setTracingEnabled } from './tracing.js';
+export {
+  PRESAMPLED,
+  type RecordedSpan,
+  type SpanRecorder,
+  setRootSampling,
+  setSpanRecorder,
+  setTracingEnabled,
+} from './tracing.js';

@@ -2,6 +2,7 @@
 
 export { Mailbox } from './actor/mailbox.js';
 export { names } from './cluster/names.js';
+export { spanRecorder } from './tracing.js';
 export { decodeReplies, decodeRequests, encodeReplies, encodeRequests } from './wire/batch.js';
 export { Assembler, split } from './wire/chunks.js';
 export { Coalescer } from './wire/coalesce.js';

@@ -1,4 +1,6 @@
 import {
+  type Attributes,
+  type Context,
   context,
   createContextKey,
   ROOT_CONTEXT,
@@ -59,6 +61,51 @@ export function setRootSampling(ratio: number | undefined): void {
   rootRatio = ratio !== undefined && ratio >= 0 && ratio <= 1 ? ratio : undefined;
 }
 
+/**
+ * A span the runtime recorded itself: what an exporter needs, in plain fields. Times are
+ * `performance.now()` milliseconds.
+ */
+export interface RecordedSpan {
+  readonly name: string;
+  readonly kind: SpanKind;
+  readonly traceId: string;
+  readonly spanId: string;
+  /** The parent's span id; undefined for a root. */
+  readonly parentSpanId: string | undefined;
+  /** Whether the parent came with a message from another process. */
+  readonly parentRemote: boolean;
+  readonly startMs: number;
+  readonly endMs: number;
+  readonly attributes: Attributes;
+  /** The failure's message when the ask or turn failed (status ERROR); undefined when it did not. */
+  readonly error: string | undefined;
+}
+
+/** Takes the runtime's spans as they end (see setSpanRecorder). */
+export interface SpanRecorder {
+  record(span: RecordedSpan): void;
+}
+
+/**
+ * Set: the runtime records its own spans and hands them to `recorder` as they end, instead of making
+ * them through the tracer provider's SDK spans (each start and end of which goes through the SDK's
+ * sampler, span limits and self-metrics, code that at 1 % sampling runs too seldom to be optimised).
+ * It decides sampling as a parent-based sampler with
+ * the root ratio of setRootSampling (1 when none is set) would, so it is for a provider configured
+ * that way. The active context, when a context manager carries one, still holds the span, so spans
+ * the handler's own code makes are its children.
+ */
+let recorder: SpanRecorder | undefined;
+
+export function setSpanRecorder(r: SpanRecorder | undefined): void {
+  recorder = r;
+}
+
+/** The recorder set, if any (for benchmarks that compare it with the SDK's spans). */
+export function spanRecorder(): SpanRecorder | undefined {
+  return recorder;
+}
+
 export function tracingEnabled(): boolean {
   return tracer !== undefined;
 }
@@ -107,10 +154,127 @@ function traceparentOf(c: SpanContext): string {
 const unsampled = (c: SpanContext | undefined): c is SpanContext =>
   c !== undefined && (c.traceFlags & 1) === 0;
 
-function failed(span: Span, code: string, message: string): void {
-  span.setAttribute('stitch.outcome', code);
-  span.setStatus({ code: SpanStatusCode.ERROR, message });
+/** A span of the runtime's: an SDK span, or one it records itself. */
+interface RuntimeSpan {
+  readonly context: SpanContext;
+  /** Whether it is recorded (a sampled-out SDK span is not, and ends as nothing). */
+  readonly recording: boolean;
+  /** Ends the span: outcome `code`, and failed with `message` when one is given. */
+  end(code: string, message?: string): void;
+  /** `ctx` with this span active. */
+  activeIn(ctx: Context): Context;
 }
+
+class SdkSpan implements RuntimeSpan {
+  readonly context: SpanContext;
+  readonly recording: boolean;
+
+  constructor(
+    private readonly span: Span,
+    attributes: Attributes,
+  ) {
+    this.context = span.spanContext();
+    this.recording = span.isRecording();
+    // Set on the span rather than given to startSpan, which checks them twice more for the sampler
+    // (which needs none of them here).
+    if (this.recording) span.setAttributes(attributes);
+  }
+
+  end(code: string, message?: string): void {
+    this.span.setAttribute('stitch.outcome', code);
+    if (message !== undefined) this.span.setStatus({ code: SpanStatusCode.ERROR, message });
+    this.span.end();
+  }
+
+  activeIn(ctx: Context): Context {
+    return trace.setSpan(ctx, this.span);
+  }
+}
+
+class OwnSpan implements RuntimeSpan, RecordedSpan {
+  readonly context: SpanContext;
+  readonly recording = true;
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly parentSpanId: string | undefined;
+  readonly parentRemote: boolean;
+  readonly startMs = performance.now();
+  endMs = 0;
+  error: string | undefined;
+
+  constructor(
+    private readonly to: SpanRecorder,
+    readonly name: string,
+    readonly kind: SpanKind,
+    parent: SpanContext | undefined,
+    readonly attributes: Attributes,
+  ) {
+    const ids = newTraceparent();
+    this.traceId = parent?.traceId ?? ids.slice(3, 35);
+    this.spanId = ids.slice(36, 52);
+    this.parentSpanId = parent?.spanId;
+    this.parentRemote = parent?.isRemote === true;
+    this.context = { traceId: this.traceId, spanId: this.spanId, traceFlags: 1 };
+  }
+
+  end(code: string, message?: string): void {
+    this.endMs = performance.now();
+    this.attributes['stitch.outcome'] = code;
+    this.error = message;
+    this.to.record(this);
+  }
+
+  activeIn(ctx: Context): Context {
+    return trace.setSpanContext(ctx, this.context);
+  }
+}
+
+/** A root the recorder samples out: new ids, flagged not sampled. */
+function unsampledRoot(): RuntimeSpan {
+  const ids = newTraceparent(false);
+  return {
+    context: { traceId: ids.slice(3, 35), spanId: ids.slice(36, 52), traceFlags: 0 },
+    recording: false,
+    end: () => undefined,
+    activeIn(ctx) {
+      return trace.setSpanContext(ctx, this.context);
+    },
+  };
+}
+
+/**
+ * Starts one of the runtime's spans under `parent` (a sampled one, or none for a root): recorded here
+ * when a recorder is set, else through the tracer. `presampled`: a root the caller already sampled.
+ */
+function startSpan(
+  name: string,
+  kind: SpanKind,
+  parent: SpanContext | undefined,
+  parentContext: Context,
+  presampled: boolean,
+  attributes: Attributes,
+): RuntimeSpan {
+  if (recorder) {
+    if (parent === undefined && !presampled && Math.random() >= (rootRatio ?? 1)) return unsampledRoot();
+    return new OwnSpan(recorder, name, kind, parent, attributes);
+  }
+  const options = { kind, ...(presampled ? { attributes: { [PRESAMPLED]: true } } : {}) };
+  return new SdkSpan(tracer!.startSpan(name, options, parentContext), attributes);
+}
+
+/**
+ * Runs `run` with `span` active, when a context manager carries the active context (without one
+ * there is nothing to make active: a handler's asks find their parent through its traceparent).
+ */
+function withActive<T>(span: RuntimeSpan, run: () => T): T {
+  return contextCarried ? context.with(span.activeIn(context.active()), run) : run();
+}
+
+/** The code and message a rejected ask ends its span with. */
+const failure = (err: unknown): [string, string] => {
+  const e = err as { code?: string; message?: string } | undefined;
+  return [e?.code ?? 'error', e?.message ?? String(err)];
+};
 
 /**
  * Runs one ask (CLIENT span) or tell (PRODUCER span) to actor `type/id` inside a span: the message
@@ -131,37 +295,25 @@ export function traceSend<O extends { traceparent?: string; mode?: string }, R>(
   const root = given === undefined && active === undefined && rootRatio !== undefined;
   // A root sampled out here: its receiver sees a parent that is not sampled and records nothing either.
   if (root && Math.random() >= rootRatio!) return send({ ...options, traceparent: newTraceparent(false) });
-  const span = tracer!.startSpan(
+  const span = startSpan(
     `${kind} ${type}`,
-    {
-      kind: kind === 'ask' ? SpanKind.CLIENT : SpanKind.PRODUCER,
-      ...(root ? { attributes: { [PRESAMPLED]: true } } : {}),
-    },
+    kind === 'ask' ? SpanKind.CLIENT : SpanKind.PRODUCER,
+    given ?? active,
     given ? trace.setSpanContext(ROOT_CONTEXT, given) : context.active(),
+    root,
+    { 'stitch.actor.type': type, 'stitch.actor.id': id, 'stitch.mode': options.mode ?? 'fast' },
   );
-  const traceparent = traceparentOf(span.spanContext());
-  // Sampled out at this root: nothing to record or end. The attributes are set after the decision
-  // (most root asks are sampled out when a ratio is configured).
-  if (!span.isRecording()) return send({ ...options, traceparent });
-  span.setAttributes({
-    'stitch.actor.type': type,
-    'stitch.actor.id': id,
-    'stitch.mode': options.mode ?? 'fast',
-  });
+  const traceparent = traceparentOf(span.context);
+  // Sampled out at this root: nothing to record or end.
+  if (!span.recording) return send({ ...options, traceparent });
   const sent = send({ ...options, traceparent });
   // The span ends on a branch beside the caller's promise, which is returned as it is: a promise
   // chained to it would settle the caller a microtask later than an unsampled ask, after the tick's
   // asks have gone out as one batch, so its next ask would go alone, and in a pipelined caller that
   // lane stayed out of step with the others (the bench's batches halved at 1 % sampling).
   sent.then(
-    () => {
-      span.setAttribute('stitch.outcome', 'ok');
-      span.end();
-    },
-    (err: { code?: string; message?: string }) => {
-      failed(span, err?.code ?? 'error', err?.message ?? String(err));
-      span.end();
-    },
+    () => span.end('ok'),
+    (err: unknown) => span.end(...failure(err)),
   );
   return sent;
 }
@@ -187,34 +339,29 @@ export function traceTurn(
   const parent = remoteParent(env.traceparent);
   // Active all the same, so that the handler's asks stay in the (unsampled) trace.
   if (unsampled(parent)) return context.with(trace.setSpanContext(ROOT_CONTEXT, parent), run);
-  const span = tracer!.startSpan(
+  const span = startSpan(
     `handle ${info.type}`,
-    { kind: info.durable ? SpanKind.CONSUMER : SpanKind.SERVER },
+    info.durable ? SpanKind.CONSUMER : SpanKind.SERVER,
+    parent,
     parent ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT,
-  );
-  env.traceparent = traceparentOf(span.spanContext());
-  // Set on the span rather than given to startSpan, which checks them twice more for the sampler
-  // (which needs none of them here).
-  if (span.isRecording())
-    span.setAttributes({
+    false,
+    {
       'stitch.actor.type': info.type,
       'stitch.actor.id': info.id,
       'stitch.node.id': info.nodeId,
       'stitch.mode': info.durable ? 'durable' : 'fast',
       'stitch.message.type': info.message,
-    });
+    },
+  );
+  env.traceparent = traceparentOf(span.context);
   const done = (out: Outcome) => {
-    if (out.ok) span.setAttribute('stitch.outcome', 'ok');
-    else failed(span, out.code, out.message);
-    span.end();
+    if (out.ok) span.end('ok');
+    else span.end(out.code, out.message);
     return out;
   };
-  const out = context.with(trace.setSpan(context.active(), span), run);
+  const out = withActive(span, run);
   if (!(out instanceof Promise)) return done(out);
   // Ended beside the turn's promise, not chained to it, for the reason given in traceSend.
-  out.then(done, (err: unknown) => {
-    failed(span, 'error', String(err));
-    span.end();
-  });
+  out.then(done, (err: unknown) => span.end('error', String(err)));
   return out;
 }

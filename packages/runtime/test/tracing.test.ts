@@ -7,16 +7,25 @@ import {
   ROOT_CONTEXT,
   type Span,
   type SpanContext,
+  SpanKind,
   type SpanStatus,
   type Tracer,
   trace,
 } from '@opentelemetry/api';
 import { newTraceparent } from '../src/internal.js';
-import { setTracingEnabled, traceSend, tracesTurn, traceTurn } from '../src/tracing.js';
+import {
+  type RecordedSpan,
+  setRootSampling,
+  setSpanRecorder,
+  setTracingEnabled,
+  traceSend,
+  tracesTurn,
+  traceTurn,
+} from '../src/tracing.js';
 import type { Outcome } from '../src/wire/outcome.js';
 
 /** A recording span that remembers what was done to it. */
-class RecordedSpan {
+class FakeSdkSpan {
   readonly attributes: Record<string, unknown> = {};
   status: SpanStatus | undefined;
   ended = false;
@@ -50,11 +59,11 @@ class RecordedSpan {
 }
 
 /** Registers a tracer that records every span it starts, and turns the runtime's spans on. */
-function recordSpans(): RecordedSpan[] {
-  const spans: RecordedSpan[] = [];
+function recordSpans(): FakeSdkSpan[] {
+  const spans: FakeSdkSpan[] = [];
   const tracer = {
     startSpan: (_name: string, _options: unknown, ctx: Context = ROOT_CONTEXT) => {
-      const span = new RecordedSpan(trace.getSpanContext(ctx));
+      const span = new FakeSdkSpan(trace.getSpanContext(ctx));
       spans.push(span);
       return span as unknown as Span;
     },
@@ -160,4 +169,68 @@ test('a sampled ask and turn hand back the promise they were given and end their
   await outcome;
   assert.ok(spans[2]!.ended);
   assert.equal(env.traceparent.slice(36, 52), spans[2]!.spanContext().spanId);
+});
+
+test('with a span recorder the runtime records its spans itself, sampled as a parent-based sampler would', async () => {
+  const sdkSpans = recordSpans(); // a tracer that must not be asked for a span while a recorder is set
+  const recorded: RecordedSpan[] = [];
+  setSpanRecorder({ record: (s) => recorded.push(s) });
+  try {
+    // A root ask with the root ratio 1: recorded, its message carries the new span.
+    setRootSampling(1);
+    let carried = '';
+    await traceSend('ask', 'echo', 'e1', {} as { traceparent?: string }, async (o) => {
+      carried = o.traceparent!;
+    });
+    assert.equal(recorded.length, 1);
+    const root = recorded[0]!;
+    assert.deepEqual([root.name, root.kind, root.parentSpanId], ['ask echo', SpanKind.CLIENT, undefined]);
+    assert.equal(carried, `00-${root.traceId}-${root.spanId}-01`);
+    assert.equal(root.attributes['stitch.outcome'], 'ok');
+    assert.ok(root.startMs <= root.endMs);
+    // Ratio 0: a root goes out flagged not sampled, and nothing is recorded for it.
+    setRootSampling(0);
+    await traceSend('ask', 'echo', 'e1', {} as { traceparent?: string }, async (o) => {
+      carried = o.traceparent!;
+    });
+    assert.equal(recorded.length, 1);
+    assert.match(carried, /-00$/);
+    // A turn under a sampled remote parent: a child span, the failure in its status.
+    const env = { traceparent: carried.replace(/-00$/, '-01') };
+    const out = traceTurn({ ...info, durable: true }, env, () => ({
+      ok: false,
+      code: 'HANDLER_ERROR',
+      message: 'no',
+      name: 'HandlerError',
+    }));
+    assert.equal((out as Outcome).ok, false);
+    const turn = recorded[1]!;
+    assert.deepEqual(
+      [turn.name, turn.kind, turn.parentSpanId, turn.parentRemote, turn.error],
+      ['handle echo', SpanKind.CONSUMER, carried.slice(36, 52), true, 'no'],
+    );
+    assert.equal(turn.traceId, carried.slice(3, 35));
+    assert.equal(env.traceparent, `00-${turn.traceId}-${turn.spanId}-01`, 'the handler sees its span');
+    // A turn under a parent not sampled records nothing.
+    traceTurn(info, { traceparent: newTraceparent(false) }, () => ({ ok: true, data: new Uint8Array() }));
+    assert.equal(recorded.length, 2);
+    // With a context manager the recorded turn is the active span, so asks made in it are its children.
+    context.setGlobalContextManager(new StackContextManager());
+    setTracingEnabled(true);
+    const parent = newTraceparent();
+    let inner: SpanContext | undefined;
+    traceTurn(info, { traceparent: parent }, () => {
+      inner = trace.getSpanContext(context.active());
+      void traceSend('tell', 'echo', 'e2', {}, async () => undefined);
+      return { ok: true, data: new Uint8Array() };
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    const [tell, handled] = [recorded[3]!, recorded[2]!];
+    assert.equal(inner?.spanId, handled.spanId);
+    assert.deepEqual([tell.name, tell.parentSpanId, tell.parentRemote], ['tell echo', handled.spanId, false]);
+    assert.equal(sdkSpans.length, 0, 'no SDK span was made');
+  } finally {
+    setSpanRecorder(undefined);
+    setRootSampling(undefined);
+  }
 });

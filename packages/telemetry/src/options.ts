@@ -13,6 +13,14 @@ export interface TelemetryOptions {
    * Node 20 it puts a hook on every promise of the process. @default false
    */
   asyncContext?: boolean;
+  /**
+   * Make the runtime's spans as the SDK's spans, through the registered tracer: span processors then
+   * see them start, and a handler can add attributes to its turn's span (`trace.getActiveSpan()`,
+   * with `asyncContext`). Otherwise, under a parent-based sampler (the default), the runtime records
+   * its spans itself and hands them to the batch processor as they end, without the SDK's sampler,
+   * span limits and self-metrics on the path of the messages sampled. @default false
+   */
+  sdkSpans?: boolean;
 }
 
 export interface Telemetry {

@@ -17,9 +17,10 @@ import {
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
-import { PRESAMPLED, setRootSampling, setTracingEnabled } from '@stitch/runtime';
+import { PRESAMPLED, setRootSampling, setSpanRecorder, setTracingEnabled } from '@stitch/runtime';
 import { TelemetryConfigError } from './errors.js';
 import type { Telemetry, TelemetryOptions } from './options.js';
+import { recordInto } from './recorded-spans.js';
 
 /**
  * The OTLP/HTTP exporter OTEL_EXPORTER_OTLP_TRACES_PROTOCOL (or OTEL_EXPORTER_OTLP_PROTOCOL) asks for:
@@ -59,15 +60,19 @@ class PresampledRoot implements Sampler {
 }
 
 /**
- * OTEL_TRACES_SAMPLER=parentbased_traceidratio with its ratio: the runtime decides root asks itself
- * (see setRootSampling) and the provider's root sampler keeps what it sampled. Other samplers: as the
- * SDK reads them from the environment.
+ * The root ratio of the parent-based sampler OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG name (the
+ * SDK's default, parentbased_always_on, when unset); undefined for any other sampler, which the SDK
+ * then reads from the environment itself. With a ratio the runtime decides root asks (see
+ * setRootSampling) and records its own spans (see setSpanRecorder).
  */
-function ratioSampling(): { sampler: Sampler; ratio: number } | undefined {
-  if (process.env.OTEL_TRACES_SAMPLER !== 'parentbased_traceidratio') return undefined;
-  const ratio = Number(process.env.OTEL_TRACES_SAMPLER_ARG ?? 1);
-  if (!(ratio >= 0 && ratio <= 1)) return undefined;
-  return { sampler: new ParentBasedSampler({ root: new PresampledRoot(ratio) }), ratio };
+function parentBasedRatio(): number | undefined {
+  const sampler = process.env.OTEL_TRACES_SAMPLER || 'parentbased_always_on';
+  if (sampler === 'parentbased_always_on') return 1;
+  if (sampler === 'parentbased_always_off') return 0;
+  if (sampler !== 'parentbased_traceidratio') return undefined;
+  const arg = process.env.OTEL_TRACES_SAMPLER_ARG;
+  const ratio = arg ? Number(arg) : 1;
+  return ratio >= 0 && ratio <= 1 ? ratio : undefined;
 }
 
 /** startTelemetry's work once something is configured: `endpoint` for spans, a metrics port, or both. */
@@ -81,14 +86,18 @@ export async function startProviders(
   );
   let tracer: NodeTracerProvider | undefined;
   if (endpoint) {
-    const sampling = ratioSampling();
+    const ratio = parentBasedRatio();
+    const batch = new BatchSpanProcessor(traceExporter());
     tracer = new NodeTracerProvider({
       resource,
-      spanProcessors: [new BatchSpanProcessor(traceExporter())],
-      ...(sampling ? { sampler: sampling.sampler } : {}),
+      spanProcessors: [batch],
+      ...(ratio === undefined
+        ? {}
+        : { sampler: new ParentBasedSampler({ root: new PresampledRoot(ratio) }) }),
     });
     tracer.register({ contextManager: options.asyncContext ? undefined : null });
-    setRootSampling(sampling?.ratio);
+    setRootSampling(ratio);
+    setSpanRecorder(ratio === undefined || options.sdkSpans ? undefined : recordInto(batch, resource));
     setTracingEnabled(true);
   }
   let meters: MeterProvider | undefined;
@@ -113,6 +122,7 @@ export async function startProviders(
       if (tracer) {
         setTracingEnabled(false);
         setRootSampling(undefined);
+        setSpanRecorder(undefined);
       }
       await Promise.all([tracer?.shutdown(), meters?.shutdown()]);
       // Unregistered, so that a later startTelemetry in this process can register its own.

@@ -1,5 +1,6 @@
 // Reads an OTLP ExportTraceServiceRequest in protobuf into the JSON protocol's shape, for the test
-// receiver: only the fields the tests look at (resource and span attributes, ids, name, kind).
+// receiver: only the fields the tests look at (resource and span attributes, ids, name, kind, times,
+// status).
 // Field numbers from opentelemetry-proto's trace/v1/trace.proto and common/v1/common.proto.
 
 type Fields = Map<number, (number | bigint | Uint8Array)[]>;
@@ -73,6 +74,11 @@ const attributes = (kvs: Uint8Array[]) =>
     return { key: text(f, 1), value: anyValue(bytes(f, 2)) };
   });
 
+function status(b: Uint8Array): { code: number; message: string } {
+  const f = fields(b);
+  return { code: (f.get(3)?.[0] as number | undefined) ?? 0, message: text(f, 2) };
+}
+
 /** The request as the JSON protocol would spell it (ids in hex, attributes as KeyValue lists). */
 export function decodeTraceRequest(body: Uint8Array): { resourceSpans: unknown[] } {
   return {
@@ -89,7 +95,10 @@ export function decodeTraceRequest(body: Uint8Array): { resourceSpans: unknown[]
               parentSpanId: hex(bytes(s, 4)),
               name: text(s, 5),
               kind: (s.get(6)?.[0] as number | undefined) ?? 0,
+              startTimeUnixNano: String(s.get(7)?.[0] ?? 0),
+              endTimeUnixNano: String(s.get(8)?.[0] ?? 0),
               attributes: attributes(all(s, 9)),
+              status: status(bytes(s, 15)),
             };
           }),
         })),

@@ -23,6 +23,11 @@ export interface ReceivedSpan {
   /** OTLP SpanKind: 1 internal, 2 server, 3 client, 4 producer, 5 consumer. */
   kind: number;
   attributes: Record<string, unknown>;
+  /** Start and end, epoch milliseconds (from the nanoseconds sent). */
+  startMs: number;
+  endMs: number;
+  /** OTLP status: code 0 unset, 1 ok, 2 error. */
+  status: { code: number; message: string };
   /** The resource's attributes (service.name, service.instance.id). */
   resource: Record<string, unknown>;
 }
@@ -73,6 +78,9 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
               parentSpanId: s.parentSpanId || undefined,
               name: s.name,
               kind: s.kind,
+              startMs: Number(BigInt(s.startTimeUnixNano ?? 0) / 1000n) / 1000,
+              endMs: Number(BigInt(s.endTimeUnixNano ?? 0) / 1000n) / 1000,
+              status: { code: s.status?.code ?? 0, message: s.status?.message ?? '' },
               attributes: record(s.attributes),
               resource,
             });

@@ -1,10 +1,98 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { connectCluster, defineActor, startEmbeddedNats } from '@stitch/runtime';
-import { observeCoordinator, observeNode, startTelemetry, TelemetryConfigError } from '../src/index.js';
-import { freePort, startOtlpReceiver } from './otlp-receiver.js';
+import {
+  observeCoordinator,
+  observeNode,
+  startTelemetry,
+  TelemetryConfigError,
+  type TelemetryOptions,
+} from '../src/index.js';
+import { freePort, type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './otlp-receiver.js';
 
-const Echo = defineActor({ type: 'echo', handlers: { echo: (_s: unknown, m: { text: string }) => m.text } });
+const Echo = defineActor({
+  type: 'echo',
+  handlers: {
+    echo: (_s: unknown, m: { text: string }) => m.text,
+    fail: (_s: unknown, _m: { text: string }) => {
+      throw new Error('refused on purpose');
+    },
+  },
+});
+
+/**
+ * Starts telemetry as `options` and the environment say, makes a fast ask, a durable ask and a failing
+ * ask to a new echo actor, and checks the spans exported: each ask a CLIENT span and its turn a child
+ * SERVER (CONSUMER when durable) span in the same trace, within the ask's time, with outcome and
+ * status, under this process's resource.
+ */
+async function checkAskSpans(
+  receiver: OtlpReceiver,
+  natsUrl: string,
+  options: Partial<TelemetryOptions> & { instanceId: string },
+  /** How far the turn may seem to stray outside its ask: 0 for one clock, 1 ms for the SDK's spans. */
+  slackMs: number,
+): Promise<void> {
+  const telemetry = await startTelemetry({ serviceName: 'test', ...options });
+  const cluster = await connectCluster({ nats: natsUrl, name: options.instanceId, log: () => undefined });
+  const before = Date.now();
+  try {
+    assert.equal(telemetry.tracing, true);
+    await cluster.startNode({ actors: [Echo] });
+    const ref = await cluster.spawn(Echo, { id: options.instanceId });
+    assert.equal(await ref.ask({ type: 'echo', text: 'hi' }), 'hi');
+    assert.equal(await ref.ask({ type: 'echo', text: 'kept' }, { mode: 'durable' }), 'kept');
+    await assert.rejects(ref.ask({ type: 'fail', text: 'x' }), /refused on purpose/);
+  } finally {
+    await telemetry.shutdown(); // flushes the batch
+    await cluster.close();
+  }
+  const after = Date.now();
+  const spans = receiver.spans.filter((s) => s.resource['service.instance.id'] === options.instanceId);
+  const askOf = (mode: string, outcome: string) =>
+    spans.find(
+      (s) =>
+        s.name === 'ask echo' &&
+        s.attributes['stitch.mode'] === mode &&
+        s.attributes['stitch.outcome'] === outcome,
+    );
+  const turnOf = (ask: ReceivedSpan) => spans.find((s) => s.parentSpanId === ask.spanId);
+  for (const [mode, outcome, turnKind] of [
+    ['fast', 'ok', 2],
+    ['durable', 'ok', 5],
+    ['fast', 'HANDLER_ERROR', 2],
+  ] as const) {
+    const what = `${mode} ask, ${outcome}, in ${spans.map((s) => `${s.name}/${s.attributes['stitch.outcome']}`)}`;
+    const ask = askOf(mode, outcome);
+    assert.ok(ask, what);
+    assert.equal(ask.kind, 3, what);
+    assert.equal(ask.attributes['stitch.actor.id'], options.instanceId);
+    assert.equal(ask.resource['service.name'], 'test');
+    const turn = turnOf(ask);
+    assert.ok(turn, `the turn is a child of the ${what}`);
+    assert.equal(turn.name, 'handle echo');
+    assert.equal(turn.traceId, ask.traceId);
+    assert.equal(turn.kind, turnKind, what);
+    assert.equal(turn.attributes['stitch.mode'], mode);
+    assert.equal(turn.attributes['stitch.outcome'], outcome);
+    // Times: within the test's (Date.now() and the monotonic clock may differ by a millisecond), and the
+    // turn within its ask.
+    const times = `${what}: ${JSON.stringify({ before, ask: [ask.startMs, ask.endMs], turn: [turn.startMs, turn.endMs], after })}`;
+    assert.ok(before - 1 <= ask.startMs && ask.startMs <= turn.startMs + slackMs, times);
+    assert.ok(
+      turn.startMs <= turn.endMs && turn.endMs <= ask.endMs + slackMs && ask.endMs <= after + 1,
+      times,
+    );
+    for (const span of [ask, turn])
+      if (outcome === 'ok') assert.equal(span.status.code, 0, `${what}: status unset`);
+      else
+        assert.deepEqual(
+          [span.status.code, /refused on purpose/.test(span.status.message)],
+          [2, true],
+          `${what}: ${JSON.stringify(span.status)}`,
+        );
+  }
+}
 
 test('without an OTLP endpoint nothing is traced; with one an ask and its turn are parent and child', async () => {
   delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
@@ -15,38 +103,19 @@ test('without an OTLP endpoint nothing is traced; with one an ask and its turn a
   const receiver = await startOtlpReceiver();
   const nats = await startEmbeddedNats();
   process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url;
-  const telemetry = await startTelemetry({ serviceName: 'test', instanceId: 'i-1' });
-  const cluster = await connectCluster({ nats: nats.url, name: 'tel', log: () => undefined });
   try {
-    assert.equal(telemetry.tracing, true);
-    await cluster.startNode({ actors: [Echo] });
-    const ref = await cluster.spawn(Echo, { id: 'e1' });
-    assert.equal(await ref.ask({ type: 'echo', text: 'hi' }), 'hi');
-    assert.equal(await ref.ask({ type: 'echo', text: 'kept' }, { mode: 'durable' }), 'kept');
-    await telemetry.shutdown(); // flushes the batch
+    // The default sampler (parent-based, always on): the runtime records its spans itself.
+    await checkAskSpans(receiver, nats.url, { instanceId: 'own-spans' }, 0);
     // OTLP's default encoding: protobuf.
-    assert.ok(receiver.contentTypes.length > 0);
     assert.deepEqual(new Set(receiver.contentTypes), new Set(['application/x-protobuf']));
-    const ask = receiver.spans.find((s) => s.name === 'ask echo' && s.attributes['stitch.actor.id'] === 'e1');
-    assert.ok(ask, `an ask span in ${receiver.spans.map((s) => s.name)}`);
-    assert.equal(ask.kind, 3);
-    const turn = receiver.spans.find((s) => s.name === 'handle echo' && s.parentSpanId === ask.spanId);
-    assert.ok(turn, 'the turn is a child of the ask');
-    assert.equal(turn.traceId, ask.traceId);
-    assert.equal(turn.kind, 2);
-    assert.equal(turn.attributes['stitch.outcome'], 'ok');
-    assert.equal(turn.resource['service.instance.id'], 'i-1');
-    assert.equal(turn.resource['service.name'], 'test');
-    const durableAsk = receiver.spans.find(
-      (s) => s.name === 'ask echo' && s.attributes['stitch.mode'] === 'durable',
-    );
-    assert.ok(durableAsk, 'an ask span for the durable ask');
-    const consumed = receiver.spans.find((s) => s.parentSpanId === durableAsk.spanId);
-    assert.equal(consumed?.kind, 5, 'a durable message is handled in a CONSUMER span');
-    assert.equal(consumed?.attributes['stitch.mode'], 'durable');
+    // The same through the SDK's spans: asked for, or under a sampler that is not parent-based. They
+    // start at Date.now() (whole milliseconds) and add the monotonic clock's time to their end.
+    await checkAskSpans(receiver, nats.url, { instanceId: 'sdk-spans', sdkSpans: true }, 1);
+    process.env.OTEL_TRACES_SAMPLER = 'always_on';
+    await checkAskSpans(receiver, nats.url, { instanceId: 'always-on' }, 1);
   } finally {
     delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
-    await cluster.close();
+    delete process.env.OTEL_TRACES_SAMPLER;
     await nats.stop();
     await receiver.close();
   }
@@ -82,7 +151,7 @@ test('parent-based ratio sampling: the runtime decides root asks, and neither si
     const spans = await run('1', 5);
     const asks = spans.filter((s) => s.name === 'ask echo');
     assert.equal(asks.length, 5);
-    assert.ok(asks.every((s) => s.attributes['stitch.presampled'] === true));
+    assert.ok(asks.every((s) => s.parentSpanId === undefined));
     for (const a of asks)
       assert.ok(spans.some((s) => s.name === 'handle echo' && s.parentSpanId === a.spanId));
   } finally {
