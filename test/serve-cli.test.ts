@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { test } from 'node:test';
+import { freePort } from '../packages/telemetry/test/otlp-receiver.js';
 import { alive } from './fixtures/pids.js';
 
 const BIN = new URL('../packages/cli/dist/bin.js', import.meta.url).pathname;
@@ -41,10 +42,14 @@ async function stop(child: ChildProcess, output: { text: string }): Promise<void
   }
 }
 
-test('stitch serve answers chat completions on the sample graph and stops cleanly', {
+test('stitch serve answers chat completions on the sample graph, counts them for Prometheus, and stops cleanly', {
   timeout: 150_000,
 }, async () => {
-  const { child, output, url } = start(['serve', '--port', '0'], /serving (http:\/\/\S+)\/v1 /);
+  const metricsPort = await freePort();
+  const { child, output, url } = start(
+    ['serve', '--port', '0', '--metrics-port', String(metricsPort)],
+    /serving (http:\/\/\S+)\/v1 /,
+  );
   try {
     const base = await url;
     const models = (await (await fetch(`${base}/v1/models`)).json()) as { data: { id: string }[] };
@@ -69,6 +74,17 @@ test('stitch serve answers chat completions on the sample graph and stops cleanl
     };
     assert.equal(body.stitch.answer.calc.value, 42);
     assert.equal(body.choices[0]!.message.content, body.stitch.answer.llmText);
+    // The request, counted where it ran: by deployment and outcome, its latency and each op's.
+    const metrics = await (await fetch(`http://localhost:${metricsPort}/metrics`)).text();
+    assert.match(
+      metrics,
+      /stitch_requests_total\{deployment="tool_agent",outcome="ok",within_sla="(true|false)"[^}]*\} 1/,
+    );
+    assert.match(metrics, /stitch_request_ms_count\{deployment="tool_agent"[^}]*\} 1/);
+    assert.match(
+      metrics,
+      /stitch_operator_ask_ms_count\{deployment="tool_agent",op_id="[^"]+",op="llm.decode"[^}]*\} 1/,
+    );
   } finally {
     await stop(child, output);
   }

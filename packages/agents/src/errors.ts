@@ -22,6 +22,8 @@ export const AgentsErrorCode = {
   NotLeader: 'COORDINATOR_NOT_LEADER',
   /** An op of a request failed for good (not a timeout that a retry would fix). */
   RequestFailed: 'REQUEST_FAILED',
+  /** A runner has as many request listeners as it keeps (GraphRunner.onRequest). */
+  TooManyListeners: 'TOO_MANY_LISTENERS',
   /** A privacy filter's configuration is unusable (unknown phone region, bad pattern name or syntax, too many). */
   PrivacyConfigInvalid: 'PRIVACY_CONFIG_INVALID',
   /** Input to an operator is larger than it accepts; the message names the limit. */

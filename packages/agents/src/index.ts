@@ -48,8 +48,14 @@ export { LLM_LIMITS, RemoteLlm } from './remote-llm.js';
 export type { RemoteTranscriberOptions } from './remote-stt.js';
 export { RemoteTranscriber } from './remote-stt.js';
 export type { RequestStream, StreamEvent, StreamRunOptions } from './request-stream.js';
-export type { AgentRequest, DeploymentSource, RequestResult, RunnerOptions } from './runner.js';
-export { GraphRunner } from './runner.js';
+export type {
+  AgentRequest,
+  DeploymentSource,
+  RequestOutcome,
+  RequestResult,
+  RunnerOptions,
+} from './runner.js';
+export { GraphRunner, MAX_REQUEST_LISTENERS } from './runner.js';
 export type { SearchHit } from './search.js';
 export { DOCUMENTS, embedText, webSearch } from './search.js';
 export { SPEECH_OUT_RATE, STT_ENDPOINT_ENV } from './speech-ops.js';

@@ -75,6 +75,24 @@ export interface RequestResult {
   retries: number;
 }
 
+/** One request as it ended, for metrics (see GraphRunner.onRequest). */
+export interface RequestOutcome {
+  deployment: string;
+  /** The deployment's end-to-end target. */
+  slaMs: number;
+  /** Whether it answered (false: an op failed after the runner's retries, or the stream was cancelled). */
+  ok: boolean;
+  /** From the request's start to its answer or failure, as this runner saw it. */
+  latencyMs: number;
+  /** Σ over ops of duration × the class's $/h; 0 for a failed request (its ops' times are not known). */
+  usd: number;
+  /** Each op's ask round trip as this runner saw it (answered requests only). */
+  ops: { id: string; op: string; ms: number }[];
+}
+
+/** The most request listeners a runner keeps (see onRequest): each is code of this process, not input. */
+export const MAX_REQUEST_LISTENERS = 16;
+
 export interface RunnerOptions {
   /** Per-ask timeout. @default 10000 */
   timeoutMs?: number;
@@ -98,6 +116,7 @@ export class GraphRunner {
   readonly #options: RunnerOptions;
   /** Asks this runner has in flight per operator replica (actor id); entries at 0 are removed. */
   readonly #outstanding = new Map<string, number>();
+  readonly #listeners = new Set<(outcome: RequestOutcome) => void>();
 
   constructor(cluster: Cluster, options: RunnerOptions = {}) {
     this.#cluster = cluster;
@@ -128,6 +147,21 @@ export class GraphRunner {
     );
   }
 
+  /**
+   * Calls `listener` with each request's outcome as it ends (answered or failed), e.g. to count SLA
+   * attainment and $ (see @stitch/telemetry's observeRequests). Returns the call that removes it. A
+   * listener that throws is ignored; at most MAX_REQUEST_LISTENERS.
+   */
+  onRequest(listener: (outcome: RequestOutcome) => void): () => void {
+    if (this.#listeners.size >= MAX_REQUEST_LISTENERS)
+      throw new AgentsError(
+        AgentsErrorCode.TooManyListeners,
+        `a runner takes at most ${MAX_REQUEST_LISTENERS} request listeners: remove one (the function onRequest returned) before adding another`,
+      );
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
   #traced(
     source: DeploymentSource,
     rid: string,
@@ -137,11 +171,45 @@ export class GraphRunner {
     const d = typeof source === 'function' ? source() : source;
     const current = typeof source === 'function' ? source : () => d;
     const attributes = { 'stitch.deployment': d.name, 'stitch.request.id': rid, 'stitch.ops': d.ops.length };
+    const t0 = performance.now();
     return inSpan(`request ${d.name}`, attributes, async (span, traceparent) => {
-      const r = await this.#run(d, current, rid, request, traceparent, streamTo);
-      span.setAttribute('stitch.retries', r.retries);
-      return r;
+      try {
+        const r = await this.#run(d, current, rid, request, traceparent, streamTo);
+        span.setAttribute('stitch.retries', r.retries);
+        this.#report(d, true, r.latencyMs, r);
+        return r;
+      } catch (err) {
+        this.#report(d, false, performance.now() - t0);
+        throw err;
+      }
     });
+  }
+
+  /** Tells the listeners how a request through `d` ended. */
+  #report(d: Deployment, ok: boolean, latencyMs: number, r?: RequestResult): void {
+    if (this.#listeners.size === 0) return;
+    const kinds = new Map(d.ops.map((o) => [o.id, o.op]));
+    const outcome: RequestOutcome = {
+      deployment: d.name,
+      slaMs: d.slaMs,
+      ok,
+      latencyMs,
+      usd: r?.usd ?? 0,
+      ops: r
+        ? Object.entries(r.ops).map(([id, o]) => ({
+            id,
+            op: kinds.get(id) ?? id,
+            ms: o.askMs,
+          }))
+        : [],
+    };
+    for (const listener of this.#listeners) {
+      try {
+        listener(outcome);
+      } catch {
+        // A listener's failure is its own: the request has its answer.
+      }
+    }
   }
 
   async #run(

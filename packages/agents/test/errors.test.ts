@@ -32,6 +32,7 @@ test('AgentsErrorCode: unique values; an error of each code carries it and the c
     [AgentsErrorCode.RequestFailed]: new AgentsError(AgentsErrorCode.RequestFailed, 'm', {
       cause: new Error('underlying'),
     }),
+    [AgentsErrorCode.TooManyListeners]: new AgentsError(AgentsErrorCode.TooManyListeners, 'm'),
     [AgentsErrorCode.PrivacyConfigInvalid]: new AgentsError(AgentsErrorCode.PrivacyConfigInvalid, 'm'),
     [AgentsErrorCode.InputTooLarge]: new AgentsError(AgentsErrorCode.InputTooLarge, 'm'),
     [AgentsErrorCode.HttpRequestInvalid]: new AgentsError(AgentsErrorCode.HttpRequestInvalid, 'm'),

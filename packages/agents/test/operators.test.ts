@@ -6,9 +6,11 @@ import {
   closeMemoryConnections,
   type Deployment,
   GraphRunner,
+  MAX_REQUEST_LISTENERS,
   OPERATOR_ACTORS,
   type OpConfig,
   type OpReply,
+  type RequestOutcome,
   TINY_LLAMA,
 } from '../src/index.js';
 
@@ -180,5 +182,57 @@ test("a reply too large for the runtime's duplicate record is answered to a retr
     tts.ask({ type: 'result', rid: 'never-ran' }),
     (e) =>
       (e as { code?: string }).code === 'REQUEST_FAILED' && /no recorded reply/.test((e as Error).message),
+  );
+});
+
+test('a runner tells its request listeners how each request ended: answered or failed, time, $ and ops', async () => {
+  await operator('tool', 'l-calc', config('tool.invoke', { tool: 'calculator' }));
+  await operator('tool', 'l-search', config('tool.invoke', { tool: 'web_search' }));
+  const op = (id: string, actorId: string, deps: string[]) => ({
+    id,
+    op: 'tool.invoke',
+    deps,
+    actorType: 'op-tool',
+    actorId,
+    classId: 'cpu',
+    node: 'n1',
+  });
+  const d = {
+    name: 'listened',
+    slaMs: 60_000,
+    usdPerHour: { cpu: 3.6e6 }, // $1 a millisecond: every answered request accrues its ops' time
+    ops: [op('calc', 'l-calc', []), op('search', 'l-search', ['calc'])],
+  } as unknown as Deployment;
+  const runner = new GraphRunner(cluster, { timeoutMs: 5000, retries: 0 });
+  const heard: RequestOutcome[] = [];
+  const stop = runner.onRequest((o) => heard.push(o));
+  runner.onRequest(() => {
+    throw new Error('a listener that fails changes nothing');
+  });
+  const r = await runner.run(d, 'l-1', { expr: '1+1', search: 'Gaudi 3 accelerator' });
+  await assert.rejects(runner.run(d, 'l-2', { expr: '1 +', search: 'x' }), /request l-2: op calc failed/);
+  assert.equal(heard.length, 2);
+  const [ok, failed] = heard as [RequestOutcome, RequestOutcome];
+  assert.deepEqual(
+    [ok.deployment, ok.slaMs, ok.ok, ok.latencyMs, ok.usd],
+    ['listened', 60_000, true, r.latencyMs, r.usd],
+  );
+  assert.ok(ok.usd > 0);
+  assert.deepEqual(
+    ok.ops.map((o) => [o.id, o.op, o.ms]),
+    [
+      ['calc', 'tool.invoke', r.ops.calc!.askMs],
+      ['search', 'tool.invoke', r.ops.search!.askMs],
+    ],
+  );
+  assert.deepEqual([failed.ok, failed.usd, failed.ops], [false, 0, []]);
+  assert.ok(failed.latencyMs > 0);
+  stop();
+  await runner.run(d, 'l-3', { expr: '2+2', search: 'x' });
+  assert.equal(heard.length, 2, 'a removed listener hears nothing');
+  for (let i = 1; i < MAX_REQUEST_LISTENERS; i++) runner.onRequest(() => undefined);
+  assert.throws(
+    () => runner.onRequest(() => undefined),
+    (e: { code?: string }) => e.code === 'TOO_MANY_LISTENERS',
   );
 });

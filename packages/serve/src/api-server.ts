@@ -4,6 +4,7 @@ import {
   type AgentRequest,
   type Deployment,
   GraphRunner,
+  type RequestOutcome,
   type RequestResult,
   type RunnerOptions,
   type StreamEvent,
@@ -44,6 +45,8 @@ export interface ApiServerOptions {
   bodyLimitBytes?: number;
   /** How the graph runner asks operators (per-ask timeout, retries, fast or durable). */
   runner?: RunnerOptions;
+  /** Told each request's outcome as it ends (GraphRunner.onRequest), e.g. @stitch/telemetry's observeRequests(). */
+  onRequest?: (outcome: RequestOutcome) => void;
 }
 
 export interface ApiServer {
@@ -82,6 +85,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const { cluster } = options;
   const deployments = new Deployments(cluster);
   const runner = new GraphRunner(cluster, options.runner);
+  if (options.onRequest) runner.onRequest(options.onRequest);
   const coordinator = cluster.ref({ type: 'stitch-coordinator', id: options.coordinatorId ?? 'main' });
 
   const app = Fastify({

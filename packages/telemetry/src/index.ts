@@ -3,7 +3,14 @@ import { newTraceparent } from '@stitch/runtime/internal';
 import type { Telemetry, TelemetryOptions } from './options.js';
 
 export { TelemetryConfigError } from './errors.js';
-export { observeCoordinator, observeNode } from './observe.js';
+export {
+  type ObservedCoordinator,
+  type ObservedNode,
+  type ObservedRequest,
+  observeCoordinator,
+  observeNode,
+  observeRequests,
+} from './observe.js';
 export type { Telemetry, TelemetryOptions } from './options.js';
 
 /**

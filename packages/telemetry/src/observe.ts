@@ -21,7 +21,55 @@ export interface ObservedCoordinator {
   };
 }
 
+/** What observeRequests counts: one request as it ended (RequestOutcome of @stitch/agents). */
+export interface ObservedRequest {
+  deployment: string;
+  slaMs: number;
+  ok: boolean;
+  latencyMs: number;
+  usd: number;
+  ops: readonly { id: string; op: string; ms: number }[];
+}
+
 const meter = (): Meter => metrics.getMeter('@stitch/telemetry');
+
+/** Histogram buckets of request and operator latencies, ms: 1 ms to a minute. */
+const LATENCY_BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 30_000, 60_000];
+
+/**
+ * A listener for GraphRunner.onRequest (@stitch/agents) that counts each request by deployment,
+ * outcome and whether it answered within the deployment's SLA (so attainment is within ÷ all), its
+ * latency, each operator's ask latency (histograms), and the $ its operators accrued.
+ */
+export function observeRequests(): (request: ObservedRequest) => void {
+  const m = meter();
+  const requests = m.createCounter('stitch_requests', {
+    description:
+      'requests run through a deployment, by outcome (ok, failed) and whether they answered within its SLA',
+  });
+  const latency = m.createHistogram('stitch_request_ms', {
+    description: "a request's time from start to answer (or failure), as its runner saw it",
+    unit: 'ms',
+    advice: { explicitBucketBoundaries: LATENCY_BUCKETS_MS },
+  });
+  const opLatency = m.createHistogram('stitch_operator_ask_ms', {
+    description:
+      "an operator's ask within a request, round trip as the runner saw it (its time plus its input and output moving)",
+    unit: 'ms',
+    advice: { explicitBucketBoundaries: LATENCY_BUCKETS_MS },
+  });
+  const usd = m.createCounter('stitch_usd_accrued', {
+    description: "$ of the operators' time at their device classes' $/h (modelled time on virtual devices)",
+  });
+  return (r) => {
+    const at = { deployment: r.deployment };
+    const within = r.ok && r.latencyMs <= r.slaMs;
+    requests.add(1, { ...at, outcome: r.ok ? 'ok' : 'failed', within_sla: within ? 'true' : 'false' });
+    latency.record(r.latencyMs, at);
+    if (r.usd > 0) usd.add(r.usd, at);
+    for (const o of r.ops) opLatency.record(o.ms, { ...at, op_id: o.id, op: o.op });
+  };
+}
 
 /**
  * Per-actor turn latency (the mailbox's recent p50/p99/max, a summary) and mailbox depth, and the

@@ -4,6 +4,7 @@ import { connectCluster, defineActor, startEmbeddedNats } from '@stitch/runtime'
 import {
   observeCoordinator,
   observeNode,
+  observeRequests,
   startTelemetry,
   TelemetryConfigError,
   type TelemetryOptions,
@@ -201,7 +202,22 @@ test('the Prometheus endpoint serves the node and coordinator metrics', async ()
         leading: true,
       }),
     });
+    const heard = observeRequests();
+    const ops = [{ id: 'calc', op: 'tool.invoke', ms: 3 }];
+    heard({ deployment: 'agent', slaMs: 100, ok: true, latencyMs: 40, usd: 0.25, ops });
+    heard({ deployment: 'agent', slaMs: 100, ok: true, latencyMs: 150, usd: 0.5, ops });
+    heard({ deployment: 'agent', slaMs: 100, ok: false, latencyMs: 30, usd: 0, ops: [] });
     const text = await (await fetch(telemetry.metricsUrl!)).text();
+    // SLA attainment is within ÷ all: 1 of 3 here (one answered late, one failed fast).
+    const requests = (labels: string) =>
+      Number(text.match(new RegExp(`stitch_requests_total\\{${labels}[^}]*\\} (\\d+)`))?.[1]);
+    assert.equal(requests('deployment="agent",outcome="ok",within_sla="true"'), 1);
+    assert.equal(requests('deployment="agent",outcome="ok",within_sla="false"'), 1);
+    assert.equal(requests('deployment="agent",outcome="failed",within_sla="false"'), 1);
+    assert.match(text, /stitch_request_ms[a-z_]*_bucket\{[^}]*deployment="agent"[^}]*le="50"\} 2/);
+    assert.match(text, /stitch_request_ms[a-z_]*_count\{[^}]*deployment="agent"[^}]*\} 3/);
+    assert.match(text, /stitch_operator_ask_ms[a-z_]*_bucket\{[^}]*op_id="calc"[^}]*le="5"\} 2/);
+    assert.match(text, /stitch_usd_accrued[a-z_]*\{[^}]*deployment="agent"[^}]*\} 0.75/);
     assert.match(text, /stitch_actor_mailbox_depth\{[^}]*actor_type="op"[^}]*\} 3/);
     assert.match(text, /stitch_actor_turn_ms[a-z_]*\{[^}]*quantile="0.99"[^}]*\} 4/);
     assert.match(text, /stitch_node_event_loop_lag_ms[a-z_]*\{[^}]*quantile="1"[^}]*\} 6/);

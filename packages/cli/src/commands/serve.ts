@@ -1,5 +1,6 @@
 import type { Cluster } from '@stitch/runtime';
 import { checkAccess, startApiServer } from '@stitch/serve';
+import { observeRequests } from '@stitch/telemetry';
 import type { Command } from 'commander';
 import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
 import { clusterToServe } from '../local-cluster.js';
@@ -99,6 +100,7 @@ export function registerServe(program: Command): void {
             ...served,
             maxInFlight: Number(flags.maxInFlight),
             bodyLimitBytes: Number(flags.bodyLimit),
+            ...(telemetry.metricsUrl !== undefined ? { onRequest: observeRequests() } : {}),
           }),
         (url, cluster) => `serving ${url}/v1 (cluster "${cluster}")`,
         'stitch serve stopping',
