@@ -1,6 +1,7 @@
 import { defineActor } from '@stitch/runtime';
 import type { Coordinator } from './coordinator.js';
 import type { Measurement } from './deployment.js';
+import type { RequestSummary } from './request-tally.js';
 
 /** The coordinator as an actor (`stitch-coordinator/<name>`): deployments and measurements arrive as messages. */
 export function coordinatorActor(coordinator: Coordinator) {
@@ -10,8 +11,8 @@ export function coordinatorActor(coordinator: Coordinator) {
     concurrency: 4,
     handlers: {
       deploy: (_s: undefined, msg: { mlir: string; name?: string }) => coordinator.deploy(msg.mlir, msg.name),
-      observe: (_s: undefined, msg: { measurements: Measurement[] }) => {
-        coordinator.observe(msg.measurements);
+      observe: (_s: undefined, msg: { measurements: Measurement[]; request?: RequestSummary }) => {
+        coordinator.observe(msg.measurements, msg.request);
         return null;
       },
       status: (_s: undefined, msg: { name: string }) => ({
@@ -20,6 +21,7 @@ export function coordinatorActor(coordinator: Coordinator) {
         scalings: coordinator.scalings,
         correction: coordinator.correction.snapshot(),
         metrics: coordinator.metrics(),
+        requests: coordinator.requestCounts(),
       }),
     },
   });

@@ -29,6 +29,7 @@ import {
   type PlacedOp,
   replicaActorId,
 } from './placement.js';
+import { isRequestSummary, type RequestCounts, type RequestSummary, RequestTally } from './request-tally.js';
 import { SolverPool } from './solver-pool.js';
 import { inSpan } from './tracing.js';
 
@@ -110,6 +111,7 @@ export interface CoordinatorOptions {
  */
 export class Coordinator {
   readonly correction = new CorrectionTable();
+  readonly #requests = new RequestTally();
   /** The most recent migrations, oldest first; at most `keepMigrations` of them. */
   readonly migrations: MigrationEvent[] = [];
   /** The control loop's most recent changes, oldest first; at most `keepMigrations` of them. */
@@ -184,6 +186,11 @@ export class Coordinator {
       },
       options.autoscale ?? {},
     );
+  }
+
+  /** The requests clients reported (`observe`) per deployment since this coordinator started. */
+  requestCounts(): Record<string, RequestCounts> {
+    return this.#requests.snapshot();
   }
 
   /** Counters since this coordinator was made: what it did, what failed, how often it led. */
@@ -436,9 +443,16 @@ export class Coordinator {
     return this.#deployments.get(name)?.record;
   }
 
-  /** Feeds measured (real, not modelled) latencies into the correction table; re-plans on drift. */
-  observe(requestMeasurements: Measurement[]): void {
-    // Measurements arrive from any client on the bus: malformed ones are skipped, not trusted.
+  /**
+   * Feeds measured (real, not modelled) latencies into the correction table, re-planning on drift,
+   * and counts the request's outcome (`request`) against its deployment's SLA (see requestCounts).
+   */
+  observe(requestMeasurements: Measurement[], request?: RequestSummary): void {
+    // What arrives from any client on the bus: malformed parts are skipped, not trusted.
+    if (isRequestSummary(request)) {
+      const known = this.#deployments.get(request.deployment);
+      if (known) this.#requests.add(request, known.record.slaMs);
+    }
     if (!Array.isArray(requestMeasurements)) return;
     const valid = requestMeasurements.filter(isMeasurement);
     const first = valid[0];

@@ -47,7 +47,9 @@ export type { ChatMessage, LlmCompletion, LlmUsage, RemoteLlmOptions } from './r
 export { LLM_LIMITS, RemoteLlm } from './remote-llm.js';
 export type { RemoteTranscriberOptions } from './remote-stt.js';
 export { RemoteTranscriber } from './remote-stt.js';
+export { reportRequests } from './request-report.js';
 export type { RequestStream, StreamEvent, StreamRunOptions } from './request-stream.js';
+export type { RequestCounts, RequestSummary } from './request-tally.js';
 export type {
   AgentRequest,
   DeploymentSource,

@@ -88,6 +88,8 @@ export interface RequestOutcome {
   usd: number;
   /** Each op's ask round trip as this runner saw it (answered requests only). */
   ops: { id: string; op: string; ms: number }[];
+  /** What the coordinator learns from it (GraphRunner.measurements; none for a failed request). */
+  measurements: Measurement[];
 }
 
 /** The most request listeners a runner keeps (see onRequest): each is code of this process, not input. */
@@ -202,6 +204,7 @@ export class GraphRunner {
             ms: o.askMs,
           }))
         : [],
+      measurements: r ? GraphRunner.measurements(d, r) : [],
     };
     for (const listener of this.#listeners) {
       try {

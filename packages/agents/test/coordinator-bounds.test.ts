@@ -113,3 +113,24 @@ test('malformed measurements are skipped, not trusted', async () => {
     c.observe(bad as never);
   assert.deepEqual(c.correction.snapshot(), new Coordinator(cluster).correction.snapshot());
 });
+
+test("reported requests are counted against their deployment's SLA; malformed or unknown ones are not", async () => {
+  const { cluster } = stubCluster('nats://127.0.0.1:4222');
+  const c = new Coordinator(cluster);
+  const d = await c.deploy(sample, 'd');
+  const report = (request: unknown) => c.observe([], request as never);
+  report({ deployment: 'd', ok: true, latencyMs: d.slaMs, usd: 0.5 });
+  report({ deployment: 'd', ok: true, latencyMs: d.slaMs + 1, usd: 0.25 });
+  report({ deployment: 'd', ok: false, latencyMs: 3, usd: 0 });
+  for (const bad of [
+    null,
+    'x',
+    { deployment: 'other', ok: true, latencyMs: 1, usd: 0 },
+    { deployment: 'd', ok: 'yes', latencyMs: 1, usd: 0 },
+    { deployment: 'd', ok: true, latencyMs: -1, usd: 0 },
+    { deployment: 'd', ok: true, latencyMs: Number.NaN, usd: 0 },
+    { deployment: 'd', ok: true, latencyMs: 1, usd: Number.POSITIVE_INFINITY },
+  ])
+    report(bad);
+  assert.deepEqual(c.requestCounts(), { d: { answered: 2, failed: 1, withinSla: 1, usd: 0.75 } });
+});

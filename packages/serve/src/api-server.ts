@@ -7,6 +7,7 @@ import {
   type RequestOutcome,
   type RequestResult,
   type RunnerOptions,
+  reportRequests,
   type StreamEvent,
 } from '@stitch/agents';
 import type { Cluster } from '@stitch/runtime';
@@ -37,7 +38,7 @@ export interface ApiServerOptions {
   port?: number;
   /** Bearer token (API key) every request must carry; required when `host` is not loopback. */
   apiKey?: string;
-  /** Coordinator actor (`stitch-coordinator/<id>`) told each request's measurements. @default 'main' */
+  /** Coordinator actor (`stitch-coordinator/<id>`) told each request's measurements and outcome. @default 'main' */
   coordinatorId?: string;
   /** Requests in flight per deployment; one more is answered 429 with Retry-After. @default 64 */
   maxInFlight?: number;
@@ -85,8 +86,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const { cluster } = options;
   const deployments = new Deployments(cluster);
   const runner = new GraphRunner(cluster, options.runner);
-  if (options.onRequest) runner.onRequest(options.onRequest);
   const coordinator = cluster.ref({ type: 'stitch-coordinator', id: options.coordinatorId ?? 'main' });
+  // Each request's measurements and outcome go to the coordinator, which corrects its estimates and
+  // counts SLA attainment.
+  runner.onRequest(reportRequests(coordinator));
+  if (options.onRequest) runner.onRequest(options.onRequest);
 
   const app = Fastify({
     logger: false,
@@ -131,15 +135,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     }
     return l.deployment;
   };
-  /** A request's answer, reported to the coordinator and counted against the model's admission. */
+  /** A request's answer, counted against the model's admission. */
   const track = async (d: Deployment, answer: Promise<RequestResult>) => {
     const t0 = performance.now();
     try {
-      const r = await answer;
-      coordinator
-        .tell({ type: 'observe', measurements: GraphRunner.measurements(d, r) })
-        .catch(() => undefined);
-      return r;
+      return await answer;
     } finally {
       admission.leave(d.name, performance.now() - t0);
     }

@@ -8,9 +8,10 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type Deployment, GraphRunner } from '@stitch/agents';
+import { type Deployment, GraphRunner, type RequestCounts, reportRequests } from '@stitch/agents';
 import { type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { waitUntil } from '../../../test/fixtures/wait.js';
 import { type Dashboard, type DashboardState, startDashboard } from '../dist/index.js';
 import { SAMPLE, startCluster, type TestCluster } from './fixtures/cluster.js';
 
@@ -44,6 +45,9 @@ function pageView(page: Page) {
       Array.from(document.querySelectorAll('g.op')).map((g) => [g.dataset.op, g.dataset.node]),
     ),
     processed: Array.from(document.querySelectorAll('g.op')).map((g) => Number(g.dataset.processed)),
+    replicas: Object.fromEntries(
+      Array.from(document.querySelectorAll('g.op')).map((g) => [g.dataset.op, Number(g.dataset.replicas)]),
+    ),
     fills: Object.fromEntries(
       Array.from(document.querySelectorAll('g.op')).map((g) => [
         g.dataset.node,
@@ -53,9 +57,15 @@ function pageView(page: Page) {
     nodes: Array.from(document.querySelectorAll('#nodes .node')).map((n) => n.dataset.node),
     nodeText: document.getElementById('nodes')?.textContent ?? '',
     usdHour: document.getElementById('usd-hour')?.textContent ?? '',
+    sla: document.getElementById('sla')?.textContent ?? '',
     migrations: Array.from(document.querySelectorAll('#migrations li')).map((li) => li.textContent ?? ''),
     marks: document.querySelectorAll('#timeline circle.migration').length,
   }));
+}
+
+/** What the page's SLA attainment says for these counts. */
+function slaText(c: RequestCounts): string {
+  return `${((100 * c.withinSla) / (c.answered + c.failed)).toFixed(1)} % of ${c.answered + c.failed}`;
 }
 
 const placement = (d: Deployment) => Object.fromEntries(d.ops.map((o) => [o.id, o.node]));
@@ -78,8 +88,11 @@ describe('dashboard in headless Chromium', { skip }, () => {
     cluster = await startCluster(nats, 'dash', { 'node-a': null, 'node-b': null, 'node-h100': 'h100' });
     const d = await cluster.coordinator.deploy(SAMPLE);
     const runner = new GraphRunner(cluster.client);
+    runner.onRequest(reportRequests(cluster.client.ref({ type: 'stitch-coordinator', id: 'main' })));
     for (let i = 0; i < REQUESTS; i++)
       await runner.run(d, `r${i}`, { query: 'what is jetstream?', expr: '2+2', search: '' });
+    // Reported with a tell: counted once the coordinator actor has handled them.
+    await waitUntil(() => cluster.coordinator.requestCounts().tool_agent?.answered === REQUESTS, 10_000);
     dashboard = await startDashboard({ cluster: cluster.client, port: 0, refreshMs: 250 });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   });
@@ -102,10 +115,19 @@ describe('dashboard in headless Chromium', { skip }, () => {
     const records = await cluster.client.nodes();
     let view = await pageView(page);
     assert.deepEqual(view.ops, placement(before), 'each op drawn on the node the coordinator placed it on');
+    assert.deepEqual(
+      view.replicas,
+      Object.fromEntries(before.ops.map((o) => [o.id, 1 + (o.replicas?.length ?? 0)])),
+    );
     assert.deepEqual(view.nodes.sort(), records.map((r) => r.nodeId).sort());
     assert.match(view.nodeText, new RegExp(`pid ${process.pid}`), "the nodes' own records");
     assert.match(view.nodeText, /virtual:h100 \(modelled\)/);
     assert.equal(view.usdHour, usdPerHour(before));
+    assert.equal(
+      view.sla,
+      slaText(cluster.coordinator.requestCounts().tool_agent!),
+      'SLA attainment as reported',
+    );
     assert.deepEqual(view.migrations, []);
     assert.ok(
       view.processed.every((n) => n >= REQUESTS),
@@ -154,6 +176,16 @@ describe('dashboard in headless Chromium', { skip }, () => {
     const s = (await (await fetch(`${dashboard.url}/api/state`)).json()) as DashboardState;
     assert.equal(s.cluster, 'dash');
     assert.ok(s.coordinator.ok);
+    const counts = cluster.coordinator.requestCounts().tool_agent!;
+    assert.deepEqual(s.sla, {
+      answered: counts.answered,
+      failed: counts.failed,
+      withinSla: counts.withinSla,
+    });
+    // The requests made before the dashboard started show in its first sample's attainment.
+    const attained = s.history.filter((p) => p.attainment !== null);
+    assert.equal(attained.length, 1, JSON.stringify(s.history.map((p) => p.attainment)));
+    assert.equal(attained[0]!.attainment, counts.withinSla / (counts.answered + counts.failed));
     assert.deepEqual(
       s.deployments.map((d) => d.name),
       ['tool_agent'],

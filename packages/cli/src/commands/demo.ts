@@ -7,6 +7,7 @@ import {
   GraphRunner,
   memoryBucketName,
   type RequestResult,
+  reportRequests,
 } from '@stitch/agents';
 import type { Cluster } from '@stitch/runtime';
 import { type Command, Option } from 'commander';
@@ -98,6 +99,7 @@ async function runDemo({ requests, leaveAfter, crash, report }: DemoRun): Promis
     const d = (await coord.ask({ type: 'deploy', mlir }, { timeoutMs: 60_000 })) as Deployment;
     printPlan(d);
     const runner = new GraphRunner(cluster, { mode: crash ? 'durable' : 'fast' });
+    runner.onRequest(reportRequests(coord));
     const results: Timed[] = [];
     const failures: string[] = [];
     let stopped: DemoSignal | undefined;
@@ -117,7 +119,6 @@ async function runDemo({ requests, leaveAfter, crash, report }: DemoRun): Promis
         const startedAt = Date.now();
         const r = await runner.run(current, rid, REQUESTS[i % REQUESTS.length]!);
         results.push({ ...r, startedAt, deployment: current });
-        await coord.tell({ type: 'observe', measurements: GraphRunner.measurements(current, r) });
         say(describe(r));
       } catch (err) {
         failures.push(rid);

@@ -146,6 +146,7 @@ function renderGraph(d: DeploymentView): HTMLElement {
     const queue = m
       ? `q ${m.depth} · ${m.processed} done · ${m.turnP50Ms.toFixed(1)} ms`
       : 'mailbox: no answer';
+    const replicas = o.replicas.length > 0 ? `; replicas also on ${o.replicas.join(', ')}` : '';
     g.append(
       svg(
         'g',
@@ -155,9 +156,14 @@ function renderGraph(d: DeploymentView): HTMLElement {
           'data-node': o.node,
           'data-depth': m?.depth ?? '',
           'data-processed': m?.processed ?? '',
+          'data-replicas': 1 + o.replicas.length,
           transform: `translate(${p.x},${p.y})`,
         },
-        svg('title', {}, `${o.op} on ${o.node} (${device}), est. ${o.estimatedMs.toFixed(2)} ms; ${queue}`),
+        svg(
+          'title',
+          {},
+          `${o.op} on ${o.node} (${device}), est. ${o.estimatedMs.toFixed(2)} ms; ${queue}${replicas}`,
+        ),
         svg('rect', {
           width: 128,
           height: 52,
@@ -167,7 +173,11 @@ function renderGraph(d: DeploymentView): HTMLElement {
           stroke: m && m.depth > 0 ? '#c8393b' : '#0004',
           'stroke-width': m && m.depth > 0 ? 3 : 1,
         }),
-        svg('text', { x: 6, y: 15, fill: '#fff', 'font-weight': 600 }, o.id.slice(0, 20)),
+        svg(
+          'text',
+          { x: 6, y: 15, fill: '#fff', 'font-weight': 600 },
+          o.replicas.length > 0 ? `${o.id.slice(0, 15)} ×${1 + o.replicas.length}` : o.id.slice(0, 20),
+        ),
         svg('text', { x: 6, y: 30, fill: '#fff' }, `${o.op.slice(0, 14)} · ${device}`.slice(0, 24)),
         svg('text', { x: 6, y: 45, fill: '#fff', 'font-size': 10 }, queue.slice(0, 28)),
       ),
@@ -229,9 +239,12 @@ function renderChart(s: DashboardState): void {
   const h = s.history;
   const t0 = h[0]?.at ?? s.at;
   const span = Math.max(1, s.at - t0);
-  const series = (values: number[], colour: string) => {
-    const max = Math.max(1e-9, ...values) * 1.1;
-    const pts = h.map((p, i) => `${10 + (880 * (p.at - t0)) / span},${120 - (100 * values[i]!) / max}`);
+  // A sample without a value (no request finished in it) leaves a gap-free line through its neighbours.
+  const series = (values: (number | null)[], colour: string, top?: number) => {
+    const max = top ?? Math.max(1e-9, ...values.map((v) => v ?? 0)) * 1.1;
+    const pts = h.flatMap((p, i) =>
+      values[i] === null ? [] : [`${10 + (880 * (p.at - t0)) / span},${120 - (100 * values[i]!) / max}`],
+    );
     return svg('polyline', { points: pts.join(' '), fill: 'none', stroke: colour, 'stroke-width': 2 });
   };
   const maxUsd = Math.max(0, ...h.map((p) => p.usdPerHour));
@@ -244,6 +257,11 @@ function renderChart(s: DashboardState): void {
       h.map((p) => p.queued),
       '#f28e2b',
     ),
+    series(
+      h.map((p) => p.attainment),
+      '#59a14f',
+      1,
+    ),
     svg('text', { x: 10, y: 136, 'font-size': 11 }, `${time(t0)} → ${time(s.at)}`),
     svg(
       'text',
@@ -251,12 +269,20 @@ function renderChart(s: DashboardState): void {
       `$/h, max ${usd(maxUsd)}`,
     ),
     svg('text', { x: 890, y: 26, 'font-size': 11, 'text-anchor': 'end', fill: '#f28e2b' }, 'queued messages'),
+    svg(
+      'text',
+      { x: 890, y: 40, 'font-size': 11, 'text-anchor': 'end', fill: '#59a14f' },
+      'SLA attainment per refresh, 0–100 %',
+    ),
   );
 }
 
 function render(s: DashboardState): void {
   byId('cluster').textContent = s.cluster;
   byId('usd-hour').textContent = usd(s.usdPerHour);
+  const reported = s.sla.answered + s.sla.failed;
+  byId('sla').textContent =
+    reported === 0 ? 'no requests' : `${((100 * s.sla.withinSla) / reported).toFixed(1)} % of ${reported}`;
   byId('node-count').textContent = String(s.nodes.length);
   byId('updated').textContent = time(s.at);
   renderNodes(

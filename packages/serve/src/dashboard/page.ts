@@ -34,6 +34,7 @@ export const PAGE = `<!doctype html>
 <header>
   <h1>stitch · <span id="cluster">connecting…</span></h1>
   <div class="stat"><span class="label">$/hour (placed devices)</span><span class="value" id="usd-hour">–</span></div>
+  <div class="stat"><span class="label">SLA attainment (requests reported)</span><span class="value" id="sla">–</span></div>
   <div class="stat"><span class="label">nodes</span><span class="value" id="node-count">–</span></div>
   <div class="stat"><span class="label">migrations</span><span class="value" id="migration-count">–</span></div>
   <div class="stat"><span class="label">updated</span><span class="value" id="updated">–</span></div>
@@ -42,7 +43,7 @@ export const PAGE = `<!doctype html>
   <section><h2>Nodes: devices and load</h2><div id="nodes"></div></section>
   <section><h2>Agent graphs, coloured by placement</h2><div id="graphs"></div></section>
   <section><h2>Migration timeline</h2><svg id="timeline" width="900" height="56"></svg><ol id="migrations"></ol></section>
-  <section><h2>$/hour and queued messages over time</h2><svg id="cost-chart" width="900" height="140"></svg></section>
+  <section><h2>$/hour, SLA attainment and queued messages over time</h2><svg id="cost-chart" width="900" height="140"></svg></section>
   <p id="status"></p>
 </main>
 <script type="module" src="/dashboard.js"></script>

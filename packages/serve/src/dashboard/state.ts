@@ -8,6 +8,8 @@ import { Deployments } from '../deployments.js';
 export const HISTORY_POINTS = 600;
 /** Operator actors whose mailboxes are inspected per refresh at most. */
 export const MAX_INSPECTED_OPS = 256;
+/** Replicas of one operator listed at most. */
+export const MAX_REPLICAS_SHOWN = 64;
 /** Migrations shown at most (the coordinator keeps 100 by default). */
 export const MAX_MIGRATIONS_SHOWN = 100;
 
@@ -36,6 +38,8 @@ export interface OpView {
   classId: string;
   modelled: boolean;
   estimatedMs: number;
+  /** The nodes of its replicas beyond the first activation (the control loop scales these). */
+  replicas: string[];
   /** The operator actor's mailbox now (null when it did not answer an inspect in time). */
   mailbox: { depth: number; running: number; processed: number; rejected: number; turnP50Ms: number } | null;
 }
@@ -59,7 +63,52 @@ export interface DashboardState {
     | { ok: false; error: string };
   /** The nodes hosting operators, each at its device class's $/h from the placement. */
   usdPerHour: number;
-  history: { at: number; usdPerHour: number; queued: number; actors: number }[];
+  /** Requests clients reported to the coordinator since it started, all deployments together. */
+  sla: SlaCounts;
+  history: {
+    at: number;
+    usdPerHour: number;
+    queued: number;
+    actors: number;
+    /** Share of the requests reported since the previous sample that answered within their SLA (null: none). */
+    attainment: number | null;
+  }[];
+}
+
+export interface SlaCounts {
+  answered: number;
+  failed: number;
+  /** Answered within their deployment's SLA. */
+  withinSla: number;
+}
+
+const NO_REQUESTS: SlaCounts = { answered: 0, failed: 0, withinSla: 0 };
+
+/** The coordinator status's `requests` (per deployment), summed; what is not a count is left out. */
+function slaCounts(requests: unknown): SlaCounts {
+  const sum = { ...NO_REQUESTS };
+  if (typeof requests !== 'object' || requests === null) return sum;
+  for (const c of Object.values(requests as Record<string, unknown>)) {
+    const x = c as Partial<SlaCounts> | null;
+    const counts = [x?.answered, x?.failed, x?.withinSla];
+    if (!counts.every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0)) continue;
+    sum.answered += x!.answered!;
+    sum.failed += x!.failed!;
+    sum.withinSla += x!.withinSla!;
+  }
+  return sum;
+}
+
+/**
+ * The share within SLA of the requests between two readings of the counts (a coordinator that
+ * restarted counts from zero again: then all of `now`); null when there were none.
+ */
+function attainmentBetween(then: SlaCounts, now: SlaCounts): number | null {
+  const restarted =
+    now.answered < then.answered || now.failed < then.failed || now.withinSla < then.withinSla;
+  const base = restarted ? NO_REQUESTS : then;
+  const requests = now.answered + now.failed - base.answered - base.failed;
+  return requests > 0 ? (now.withinSla - base.withinSla) / requests : null;
 }
 
 function nodeView(r: CapabilityRecord): NodeView {
@@ -91,7 +140,7 @@ function nodeView(r: CapabilityRecord): NodeView {
   };
 }
 
-type Status = { migrations?: unknown; metrics?: unknown };
+type Status = { migrations?: unknown; metrics?: unknown; requests?: unknown };
 
 /** Builds the dashboard's state from the cluster, keeping the time series between calls. */
 export class ClusterView {
@@ -99,6 +148,7 @@ export class ClusterView {
   readonly #deployments: Deployments;
   readonly #coordinatorId: string;
   readonly #history: DashboardState['history'] = [];
+  #sla: SlaCounts = NO_REQUESTS;
 
   constructor(cluster: Cluster, coordinatorId: string) {
     this.#cluster = cluster;
@@ -130,6 +180,9 @@ export class ClusterView {
         classId: o.classId,
         modelled: o.modelled === true,
         estimatedMs: Number(o.estimatedMs) || 0,
+        replicas: Array.isArray(o.replicas)
+          ? o.replicas.slice(0, MAX_REPLICAS_SHOWN).map((r) => String(r?.node))
+          : [],
         mailbox: mailboxes[i]![j] ?? null,
       })),
     }));
@@ -138,21 +191,27 @@ export class ClusterView {
     for (const { deployment: d } of listed)
       for (const o of d.ops) rate.set(o.node, Number(d.usdPerHour[o.classId]) || 0);
     const usdPerHour = [...rate.values()].reduce((s, x) => s + x, 0);
+    const { coordinator, sla } = await this.#status(deployments[0]?.name ?? '-');
+    // A coordinator that did not answer keeps the last counts: its requests show in the next sample.
+    const counts = sla ?? this.#sla;
     const at = Date.now();
     this.#history.push({
       at,
       usdPerHour,
       queued: nodes.reduce((s, n) => s + n.load.queued, 0),
       actors: nodes.reduce((s, n) => s + n.load.actors, 0),
+      attainment: attainmentBetween(this.#sla, counts),
     });
+    this.#sla = counts;
     if (this.#history.length > HISTORY_POINTS) this.#history.shift();
     return {
       at,
       cluster: this.#cluster.name,
       nodes,
       deployments,
-      coordinator: await this.#status(deployments[0]?.name ?? '-'),
+      coordinator,
       usdPerHour,
+      sla: counts,
       history: [...this.#history],
     };
   }
@@ -172,23 +231,27 @@ export class ClusterView {
     }
   }
 
-  async #status(name: string): Promise<DashboardState['coordinator']> {
+  /** The coordinator's status, and the request counts in it (undefined when it did not answer one). */
+  async #status(
+    name: string,
+  ): Promise<{ coordinator: DashboardState['coordinator']; sla: SlaCounts | undefined }> {
     try {
       const s = (await this.#cluster
         .ref({ type: 'stitch-coordinator', id: this.#coordinatorId })
         .ask({ type: 'status', name }, { timeoutMs: 2000 })) as Status | null;
-      if (!Array.isArray(s?.migrations) || typeof s.metrics !== 'object' || s.metrics === null)
-        return { ok: false, error: 'the coordinator answered something that is not a status' };
-      return {
-        ok: true,
+      if (!Array.isArray(s?.migrations) || typeof s.metrics !== 'object' || s.metrics === null) {
+        const error = 'the coordinator answered something that is not a status';
+        return { coordinator: { ok: false, error }, sla: undefined };
+      }
+      const coordinator = {
+        ok: true as const,
         metrics: s.metrics as CoordinatorMetrics,
         migrations: (s.migrations as MigrationEvent[]).slice(-MAX_MIGRATIONS_SHOWN),
       };
+      return { coordinator, sla: slaCounts(s.requests) };
     } catch (err) {
-      return {
-        ok: false,
-        error: `stitch-coordinator/${this.#coordinatorId} did not answer: ${(err as Error).message}`,
-      };
+      const error = `stitch-coordinator/${this.#coordinatorId} did not answer: ${(err as Error).message}`;
+      return { coordinator: { ok: false, error }, sla: undefined };
     }
   }
 }
