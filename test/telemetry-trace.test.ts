@@ -172,4 +172,5 @@ test('stitch node and stitch coordinator serve Prometheus metrics', async () => 
   const coordinator = await scrape(metricsPorts.coordinator);
   assert.match(coordinator, /stitch_coordinator_deploys[a-z_]*(\{[^}]*\})? 1/);
   assert.match(coordinator, /stitch_coordinator_operators_moved/);
+  assert.match(coordinator, /stitch_operator_activations\{deployment="tool_agent",op_id="[^"]+"[^}]*\} 1/);
 });

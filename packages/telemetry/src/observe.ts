@@ -19,6 +19,9 @@ export interface ObservedCoordinator {
     replicasRemoved: number;
     leading: boolean;
   };
+  /** Names of the deployments it manages, and each one's record (its ops and their replicas). */
+  readonly deployments: string[];
+  deployment(name: string): { ops: { id: string; replicas?: unknown[] }[] } | undefined;
 }
 
 /** What observeRequests counts: one request as it ended (RequestOutcome of @stitch/agents). */
@@ -123,7 +126,10 @@ export function observeNode(node: ObservedNode): void {
   );
 }
 
-/** Deployments, migrations, operators moved and replicas changed by the coordinator, and whether it leads. */
+/**
+ * Deployments, migrations, operators moved and replicas changed by the coordinator, whether it leads,
+ * and each operator's activations in the deployments it manages.
+ */
 export function observeCoordinator(coordinator: ObservedCoordinator): void {
   const m = meter();
   const counters = {
@@ -147,13 +153,20 @@ export function observeCoordinator(coordinator: ObservedCoordinator): void {
   const leading = m.createObservableGauge('stitch_coordinator_leading', {
     description: '1 while this coordinator holds the leader lease',
   });
+  const activations = m.createObservableGauge('stitch_operator_activations', {
+    description:
+      "an operator's activations in its deployment's record: 1, or 1 + the replicas the control loop runs",
+  });
   m.addBatchObservableCallback(
     (r) => {
       const now = coordinator.metrics();
       for (const [name, counter] of Object.entries(counters))
         r.observe(counter, now[name as keyof typeof counters]);
       r.observe(leading, now.leading ? 1 : 0);
+      for (const deployment of coordinator.deployments)
+        for (const op of coordinator.deployment(deployment)?.ops ?? [])
+          r.observe(activations, 1 + (op.replicas?.length ?? 0), { deployment, op_id: op.id });
     },
-    [...Object.values(counters), leading],
+    [...Object.values(counters), leading, activations],
   );
 }

@@ -201,6 +201,8 @@ test('the Prometheus endpoint serves the node and coordinator metrics', async ()
         replicasRemoved: 4,
         leading: true,
       }),
+      deployments: ['agent'],
+      deployment: () => ({ ops: [{ id: 'decode', replicas: [{}, {}] }, { id: 'calc' }] }),
     });
     const heard = observeRequests();
     const ops = [{ id: 'calc', op: 'tool.invoke', ms: 3 }];
@@ -224,6 +226,8 @@ test('the Prometheus endpoint serves the node and coordinator metrics', async ()
     assert.match(text, /stitch_coordinator_operators_moved[a-z_]*\{[^}]*\} 3/);
     assert.match(text, /stitch_coordinator_replicas_added[a-z_]*\{[^}]*\} 5/);
     assert.match(text, /stitch_device_slots\{[^}]*device="h100"[^}]*state="queued"[^}]*\} 4/);
+    assert.match(text, /stitch_operator_activations\{deployment="agent",op_id="decode"[^}]*\} 3/);
+    assert.match(text, /stitch_operator_activations\{deployment="agent",op_id="calc"[^}]*\} 1/);
   } finally {
     await telemetry.shutdown();
   }
