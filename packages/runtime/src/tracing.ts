@@ -90,10 +90,9 @@ export interface SpanRecorder {
  * Set: the runtime records its own spans and hands them to `recorder` as they end, instead of making
  * them through the tracer provider's SDK spans (each start and end of which goes through the SDK's
  * sampler, span limits and self-metrics, code that at 1 % sampling runs too seldom to be optimised).
- * It decides sampling as a parent-based sampler with
- * the root ratio of setRootSampling (1 when none is set) would, so it is for a provider configured
- * that way. The active context, when a context manager carries one, still holds the span, so spans
- * the handler's own code makes are its children.
+ * It decides sampling as a parent-based sampler with the root ratio of setRootSampling (1 when none
+ * is set) would, so it is for a provider configured that way. The active context, when a context
+ * manager carries one, still holds the span, so spans the handler's own code makes are its children.
  */
 let recorder: SpanRecorder | undefined;
 
