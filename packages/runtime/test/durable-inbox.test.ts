@@ -7,6 +7,7 @@ import { DurableInbox } from '../src/actor/durable-inbox.js';
 import { Guard } from '../src/guard.js';
 import { encode } from '../src/internal.js';
 import type { Outcome } from '../src/wire/outcome.js';
+import { ManualClock } from './fixtures/manual-clock.js';
 
 test("an applied key's outcome is given after the commit holding it, not before; a failed commit keeps it waiting", async () => {
   const sent: string[] = [];
@@ -80,4 +81,100 @@ test('a failed commit sends its messages back after a second, a superseded one a
     assert.deepEqual(naks, [superseded ? undefined : 1000], `superseded: ${superseded}`);
     assert.equal(stopped, superseded ? 1 : 0);
   }
+});
+
+/** A consumer whose pulls the test answers: messages pushed in, its info set by the test. */
+function fakeConsumer() {
+  const queue: unknown[] = [];
+  let wake: (() => void) | undefined;
+  let closed = false;
+  const messages = {
+    async *[Symbol.asyncIterator]() {
+      while (!closed) {
+        if (queue.length > 0) yield queue.shift();
+        else await new Promise<void>((r) => (wake = r));
+      }
+    },
+    async *status() {},
+    close: async () => {
+      closed = true;
+      wake?.();
+    },
+  };
+  const state = { info: { num_waiting: 0, num_pending: 0, num_ack_pending: 0 }, infoAsked: 0 };
+  const consumer = {
+    consume: async () => messages,
+    info: async () => {
+      state.infoAsked++;
+      return { ...state.info };
+    },
+  };
+  const push = (m: unknown) => {
+    queue.push(m);
+    wake?.();
+  };
+  return { consumer, state, push };
+}
+
+test("after the consumer's leader changes, a pull that waits there but brings nothing while messages wait is taken for another reader's, and this one pulls again", async () => {
+  const flush = async () => {
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  };
+  const run = async (delivered: 'nothing' | 'a message', waiting: number) => {
+    const clock = new ManualClock();
+    const { consumer, state, push } = fakeConsumer();
+    let leaderChanged: () => void = () => undefined;
+    const host = {
+      guard: new Guard(() => undefined),
+      log: () => undefined,
+      clock,
+      names: { stream: 's', consumer: () => 'c' },
+      js: { consumers: { getConsumerFromInfo: () => consumer } },
+      watchConsumerLeader: (_name: string, cb: () => void) => {
+        leaderChanged = cb;
+        return () => undefined;
+      },
+    };
+    const record = { outcome: () => undefined, superseded: false, save: async () => undefined };
+    const inbox = new DurableInbox(
+      host as never,
+      'a',
+      record as never,
+      { send: () => undefined } as never,
+      () => undefined,
+    );
+    let restarts = 0;
+    const got: unknown[] = [];
+    await inbox.consume(
+      't',
+      'i',
+      30_000,
+      64,
+      (m) => got.push(m),
+      Promise.resolve({} as never),
+      5000,
+      async () => {
+        restarts++;
+      },
+    );
+    clock.advance(1500); // past the settling time after the pull started
+    // The new leader holds `waiting` pulls, and messages wait to be delivered.
+    state.info = { num_waiting: waiting, num_pending: 3, num_ack_pending: 0 };
+    leaderChanged();
+    await flush();
+    if (delivered === 'a message') push({ ack: () => undefined });
+    await flush();
+    for (let i = 0; i < 5; i++) {
+      clock.advance(1000);
+      await flush();
+    }
+    return { restarts, infoAsked: state.infoAsked, got: got.length };
+  };
+  // No pull waits at the new leader: this one's was lost; pulled again at once.
+  assert.deepEqual(await run('nothing', 0), { restarts: 1, infoAsked: 1, got: 0 });
+  // One waits, but nothing comes while messages wait: another reader's (a cut-off node's activation).
+  assert.deepEqual(await run('nothing', 1), { restarts: 1, infoAsked: 2, got: 0 });
+  // One waits and a message came: it is this activation's own; no second pull.
+  const own = await run('a message', 1);
+  assert.deepEqual([own.restarts, own.got], [0, 1]);
 });

@@ -28,6 +28,12 @@ const REPULL_MS = 20;
  * is checked no sooner (a flood of advisories asks the server no more than once a second).
  */
 const SETTLE_MS = 1000;
+/**
+ * After a leader change that found a pull waiting at the new leader: how often, and how many times,
+ * this activation checks whether that pull is its own (see #repullOnNewLeader).
+ */
+const RECHECK_MS = 1000;
+const RECHECKS = 4;
 /** Durable messages applied before a commit is forced. */
 const COMMIT_BATCH = 64;
 /** Callers waiting for one key's outcome, and keys waited for, at most. */
@@ -76,6 +82,8 @@ export class DurableInbox {
   /** Pulls in a row that nothing answered. */
   #unanswered = 0;
   #repulls = 0;
+  /** Messages the consumer handed this activation: a re-check sees whether any came. */
+  #delivered = 0;
 
   constructor(
     private readonly host: Host,
@@ -173,6 +181,7 @@ export class DurableInbox {
     // One message that cannot be handled is reported and skipped (its redelivery is the server's).
     void this.host.guard.each('durable consumer', messages, (m) => {
       this.#unanswered = 0;
+      this.#delivered++;
       deliver(m);
     });
   }
@@ -199,17 +208,31 @@ export class DurableInbox {
   /**
    * The consumer got a new leader (its server stopped or stepped down): a pull that waited on the old
    * one is lost, and nats.js would notice only after two missed heartbeats. Asks the new leader
-   * whether a pull waits there (this activation is the consumer's only reader), and pulls again when
-   * none does: re-pulling while one waits could drop what the server is sending it.
+   * whether a pull waits there, and pulls again when none does: re-pulling while its own pull waits
+   * could drop what the server is sending it. The pull waiting may be another reader's, though: after
+   * a partition heals, the activation the cut-off node still runs pulls from the same consumer until
+   * its next commit finds itself superseded, and then its pull goes with it while this one's stays
+   * lost (seen in the chaos suite's partition runs: 10 s without an answer). So while the consumer
+   * holds messages and none reaches this activation, it asks again every RECHECK_MS.
    */
   async #repullOnNewLeader(
     messages: ConsumerMessages,
     consumer: Consumer,
     restart: () => Promise<void>,
   ): Promise<void> {
-    if (this.#consumer !== messages) return;
-    const info = await consumer.info(false).catch(() => undefined);
-    if (this.#consumer !== messages || (info && info.num_waiting > 0)) return;
+    const delivered = this.#delivered;
+    for (let check = 0; ; check++) {
+      if (this.#consumer !== messages) return;
+      const info = await consumer.info(false).catch(() => undefined);
+      if (this.#consumer !== messages || this.#delivered !== delivered) return;
+      // No pull waits there: this one's is lost.
+      if (!info || info.num_waiting === 0) break;
+      // A pull waits and messages are there to deliver, yet none came here since the last look: it
+      // is another reader's. (A consumer with nothing to deliver says nothing either way.)
+      if (check > 0 && info.num_pending > 0) break;
+      if (check === RECHECKS) return;
+      await sleep(this.host.clock, RECHECK_MS);
+    }
     this.#repulls++;
     this.#keepAlive?.cancel();
     await messages.close().catch(() => undefined);
