@@ -116,11 +116,11 @@ function fakeConsumer() {
   return { consumer, state, push };
 }
 
-test("after the consumer's leader changes, a pull that waits there but brings nothing while messages wait is taken for another reader's, and this one pulls again", async () => {
+test("after the consumer's leader changes, a pull that waits there but brings nothing while messages wait is taken for another reader's, and this one pulls again; an election right after a pull started is checked later", async () => {
   const flush = async () => {
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
   };
-  const run = async (delivered: 'nothing' | 'a message', waiting: number) => {
+  const run = async (delivered: 'nothing' | 'a message', waiting: number, leaderAfterMs = 1500) => {
     const clock = new ManualClock();
     const { consumer, state, push } = fakeConsumer();
     let leaderChanged: () => void = () => undefined;
@@ -157,7 +157,7 @@ test("after the consumer's leader changes, a pull that waits there but brings no
         restarts++;
       },
     );
-    clock.advance(1500); // past the settling time after the pull started
+    clock.advance(leaderAfterMs); // 1500: past the settling time after the pull started
     // The new leader holds `waiting` pulls, and messages wait to be delivered.
     state.info = { num_waiting: waiting, num_pending: 3, num_ack_pending: 0 };
     leaderChanged();
@@ -177,4 +177,6 @@ test("after the consumer's leader changes, a pull that waits there but brings no
   // One waits and a message came: it is this activation's own; no second pull.
   const own = await run('a message', 1);
   assert.deepEqual([own.restarts, own.got], [0, 1]);
+  // A leader elected 200 ms after the pull started is checked once the pull has settled, not ignored.
+  assert.deepEqual(await run('nothing', 0, 200), { restarts: 1, infoAsked: 1, got: 0 });
 });

@@ -23,9 +23,9 @@ const RETRY_FAILED_COMMIT_MS = 1000;
  */
 const REPULL_MS = 20;
 /**
- * A consumer's leader election this soon after its pull started is taken for the consumer's making
- * (a migration's target makes it afresh), not for a lost pull; and after one is checked, the next
- * is checked no sooner (a flood of advisories asks the server no more than once a second).
+ * A consumer's leader election is checked (see #repullOnNewLeader) no sooner than this after its pull
+ * started, when a fresh consumer's election (a migration's target makes it afresh) has settled, nor
+ * sooner after the last check (a flood of advisories asks the server no more than once a second).
  */
 const SETTLE_MS = 1000;
 /**
@@ -166,14 +166,27 @@ export class DurableInbox {
     void this.#repullWhenUnanswered(messages, restart);
     this.#unwatch?.();
     let since = this.host.clock.now();
-    this.#unwatch = this.host.watchConsumerLeader(names.consumer(type, id), () => {
-      const now = this.host.clock.now();
-      if (now - since < SETTLE_MS) return;
-      since = now;
-      this.host.guard.run('durable consumer', () => this.#repullOnNewLeader(messages, consumer, restart), {
-        actor: this.actor,
+    let check: Timer | undefined;
+    const unwatch = this.host.watchConsumerLeader(names.consumer(type, id), () => {
+      // One check at a time, SETTLE_MS after the pull started or the last check: put off, not dropped,
+      // as a leader elected just after a re-pull (the consumer's groups re-elect as a partition heals)
+      // may have lost that pull too.
+      if (check) return;
+      const delivered = this.#delivered;
+      check = this.host.clock.after(Math.max(0, since + SETTLE_MS - this.host.clock.now()), () => {
+        check = undefined;
+        since = this.host.clock.now();
+        this.host.guard.run(
+          'durable consumer',
+          () => this.#repullOnNewLeader(messages, consumer, restart, delivered),
+          { actor: this.actor },
+        );
       });
     });
+    this.#unwatch = () => {
+      unwatch();
+      check?.cancel();
+    };
     // A long turn keeps its unacknowledged messages from being redelivered meanwhile.
     this.#keepAlive = this.host.clock.every(ackWaitMs / 3, () => {
       for (const u of this.#uncommitted) u.m.working();
@@ -213,14 +226,16 @@ export class DurableInbox {
    * a partition heals, the activation the cut-off node still runs pulls from the same consumer until
    * its next commit finds itself superseded, and then its pull goes with it while this one's stays
    * lost (seen in the chaos suite's partition runs: 10 s without an answer). So while the consumer
-   * holds messages and none reaches this activation, it asks again every RECHECK_MS.
+   * holds messages and none has reached this activation since the leader changed, it asks again
+   * every RECHECK_MS.
    */
   async #repullOnNewLeader(
     messages: ConsumerMessages,
     consumer: Consumer,
     restart: () => Promise<void>,
+    /** Messages delivered here when the leader changed. */
+    delivered: number,
   ): Promise<void> {
-    const delivered = this.#delivered;
     for (let check = 0; ; check++) {
       if (this.#consumer !== messages) return;
       const info = await consumer.info(false).catch(() => undefined);
