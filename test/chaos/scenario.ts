@@ -108,12 +108,12 @@ export async function runScenario(
   let nats: NatsCluster | undefined;
   let result: ScenarioResult;
   let errors: Record<string, number>;
+  /** Every process started on the hosts (nodes and coordinators, restarts included; the load client), for `keepDir`. */
+  const started: [string, HostProcess][] = [];
   try {
     nats = await NatsCluster.start(hosts, { proxied: s.proxied === true, guarded });
     const n = nats;
     const nodes = new Map<string, HostProcess>();
-    /** Every node and coordinator process, restarts included, for `keepDir`. */
-    const started: [string, HostProcess][] = [];
     const coordinators = new Map<string, HostProcess>();
     const world: World = {
       cluster,
@@ -175,6 +175,7 @@ export async function runScenario(
       LOAD,
       JSON.stringify(load),
     ]);
+    started.push(['load client', client]);
     await waitForLine(client, 'started', 'load client', 30_000);
     await delay(shape.faultAfterMs);
     const faultAt = Date.now();
@@ -190,15 +191,7 @@ export async function runScenario(
       errors: Record<string, number>;
       takeOvers: number;
     };
-    if (keepDir) {
-      writeFileSync(join(keepDir, `${s.name}.json`), JSON.stringify({ ...out, faultAt, healAt }));
-      const logs = started.map(([name, p], i) => {
-        const o = p.output();
-        return `=== ${name} (process ${i + 1}, ${p.host.name})\n${o.stdout}${o.stderr}`;
-      });
-      for (const server of n.servers) logs.push(`=== nats-server ${server}\n${n.log(server)}`);
-      writeFileSync(join(keepDir, `${s.name}.log`), logs.join('\n'));
-    }
+    if (keepDir) writeFileSync(join(keepDir, `${s.name}.json`), JSON.stringify({ ...out, faultAt, healAt }));
     world.report.take_overs = out.takeOvers;
     result = {
       ...summarize(s.name, out.records, out.applied, {
@@ -211,6 +204,15 @@ export async function runScenario(
     };
     errors = out.errors;
   } finally {
+    // The processes' output, a failed run's too: that is when it is wanted.
+    if (keepDir) {
+      const logs = started.map(([name, p], i) => {
+        const o = p.output();
+        return `=== ${name} (process ${i + 1}, ${p.host.name})\n${o.stdout}${o.stderr}`;
+      });
+      for (const server of nats?.servers ?? []) logs.push(`=== nats-server ${server}\n${nats!.log(server)}`);
+      writeFileSync(join(keepDir, `${s.name}.log`), logs.join('\n'));
+    }
     await nats?.close();
     await hosts.close();
     rmSync(dir, { recursive: true, force: true });
