@@ -120,7 +120,11 @@ test("after the consumer's leader changes, a pull that waits there but brings no
   const flush = async () => {
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
   };
-  const run = async (delivered: 'nothing' | 'a message', waiting: number, leaderAfterMs = 1500) => {
+  const run = async (
+    delivered: 'nothing' | 'a message' | 'an old message',
+    waiting: number,
+    leaderAfterMs = 1500,
+  ) => {
     const clock = new ManualClock();
     const { consumer, state, push } = fakeConsumer();
     let leaderChanged: () => void = () => undefined;
@@ -161,11 +165,14 @@ test("after the consumer's leader changes, a pull that waits there but brings no
     // The new leader holds `waiting` pulls, and messages wait to be delivered.
     state.info = { num_waiting: waiting, num_pending: 3, num_ack_pending: 0 };
     leaderChanged();
-    await flush();
-    if (delivered === 'a message') push({ ack: () => undefined });
+    // One the old leader had sent, arriving after its successor was elected.
+    if (delivered === 'an old message') push({ ack: () => undefined });
     await flush();
     for (let i = 0; i < 5; i++) {
       clock.advance(1000);
+      await flush();
+      // A message from the new leader, after the first look found a pull waiting there.
+      if (i === 0 && delivered === 'a message') push({ ack: () => undefined });
       await flush();
     }
     return { restarts, infoAsked: state.infoAsked, got: got.length };
@@ -177,6 +184,9 @@ test("after the consumer's leader changes, a pull that waits there but brings no
   // One waits and a message came: it is this activation's own; no second pull.
   const own = await run('a message', 1);
   assert.deepEqual([own.restarts, own.got], [0, 1]);
+  // A message the old leader sent says nothing of the new one: no pull waits there, so pull again.
+  const old = await run('an old message', 0);
+  assert.deepEqual([old.restarts, old.got], [1, 1]);
   // A leader elected 200 ms after the pull started is checked once the pull has settled, not ignored.
   assert.deepEqual(await run('nothing', 0, 200), { restarts: 1, infoAsked: 1, got: 0 });
 });

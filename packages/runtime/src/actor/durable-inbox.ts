@@ -172,15 +172,12 @@ export class DurableInbox {
       // as a leader elected just after a re-pull (the consumer's groups re-elect as a partition heals)
       // may have lost that pull too.
       if (check) return;
-      const delivered = this.#delivered;
       check = this.host.clock.after(Math.max(0, since + SETTLE_MS - this.host.clock.now()), () => {
         check = undefined;
         since = this.host.clock.now();
-        this.host.guard.run(
-          'durable consumer',
-          () => this.#repullOnNewLeader(messages, consumer, restart, delivered),
-          { actor: this.actor },
-        );
+        this.host.guard.run('durable consumer', () => this.#repullOnNewLeader(messages, consumer, restart), {
+          actor: this.actor,
+        });
       });
     });
     this.#unwatch = () => {
@@ -226,26 +223,30 @@ export class DurableInbox {
    * a partition heals, the activation the cut-off node still runs pulls from the same consumer until
    * its next commit finds itself superseded, and then its pull goes with it while this one's stays
    * lost (seen in the chaos suite's partition runs: 10 s without an answer). So while the consumer
-   * holds messages and none has reached this activation since the leader changed, it asks again
-   * every RECHECK_MS.
+   * holds messages and none reaches this activation, it asks again every RECHECK_MS.
    */
   async #repullOnNewLeader(
     messages: ConsumerMessages,
     consumer: Consumer,
     restart: () => Promise<void>,
-    /** Messages delivered here when the leader changed. */
-    delivered: number,
   ): Promise<void> {
+    // What was delivered here by the last look (what came before may have been the old leader's).
+    let delivered = this.#delivered;
     for (let check = 0; ; check++) {
       if (this.#consumer !== messages) return;
       const info = await consumer.info(false).catch(() => undefined);
-      if (this.#consumer !== messages || this.#delivered !== delivered) return;
+      if (this.#consumer !== messages) return;
       // No pull waits there: this one's is lost.
       if (!info || info.num_waiting === 0) break;
-      // A pull waits and messages are there to deliver, yet none came here since the last look: it
-      // is another reader's. (A consumer with nothing to deliver says nothing either way.)
-      if (check > 0 && info.num_pending > 0) break;
+      if (check > 0) {
+        // Messages came since the last look: the pull waiting is this one's.
+        if (this.#delivered !== delivered) return;
+        // Messages are there to deliver, yet none came: it is another reader's. (A consumer with
+        // nothing to deliver says nothing either way.)
+        if (info.num_pending > 0) break;
+      }
       if (check === RECHECKS) return;
+      delivered = this.#delivered;
       await sleep(this.host.clock, RECHECK_MS);
     }
     this.#repulls++;
