@@ -204,14 +204,19 @@ export async function runScenario(
     };
     errors = out.errors;
   } finally {
-    // The processes' output, a failed run's too: that is when it is wanted.
+    // The processes' output, a failed run's too: that is when it is wanted. A write that fails (no
+    // such directory) is reported and the clean-up below still runs.
     if (keepDir) {
       const logs = started.map(([name, p], i) => {
         const o = p.output();
         return `=== ${name} (process ${i + 1}, ${p.host.name})\n${o.stdout}${o.stderr}`;
       });
       for (const server of nats?.servers ?? []) logs.push(`=== nats-server ${server}\n${nats!.log(server)}`);
-      writeFileSync(join(keepDir, `${s.name}.log`), logs.join('\n'));
+      try {
+        writeFileSync(join(keepDir, `${s.name}.log`), logs.join('\n'));
+      } catch (err) {
+        process.stderr.write(`could not keep ${s.name}'s logs: ${(err as Error).message}\n`);
+      }
     }
     await nats?.close();
     await hosts.close();
