@@ -228,22 +228,10 @@ class OwnSpan implements RuntimeSpan, RecordedSpan {
   }
 }
 
-/** A root the recorder samples out: new ids, flagged not sampled. */
-function unsampledRoot(): RuntimeSpan {
-  const ids = newTraceparent(false);
-  return {
-    context: { traceId: ids.slice(3, 35), spanId: ids.slice(36, 52), traceFlags: 0 },
-    recording: false,
-    end: () => undefined,
-    activeIn(ctx) {
-      return trace.setSpanContext(ctx, this.context);
-    },
-  };
-}
-
 /**
  * Starts one of the runtime's spans under `parent` (a sampled one, or none for a root): recorded here
- * when a recorder is set, else through the tracer. `presampled`: a root the caller already sampled.
+ * when a recorder is set (its callers have sampled it), else through the tracer, whose sampler may
+ * still leave it unrecorded. `presampled`: a root the caller already sampled.
  */
 function startSpan(
   name: string,
@@ -253,10 +241,7 @@ function startSpan(
   presampled: boolean,
   attributes: Attributes,
 ): RuntimeSpan {
-  if (recorder) {
-    if (parent === undefined && !presampled && Math.random() >= (rootRatio ?? 1)) return unsampledRoot();
-    return new OwnSpan(recorder, name, kind, parent, attributes);
-  }
+  if (recorder) return new OwnSpan(recorder, name, kind, parent, attributes);
   const options = { kind, ...(presampled ? { attributes: { [PRESAMPLED]: true } } : {}) };
   return new SdkSpan(tracer!.startSpan(name, options, parentContext), attributes);
 }
@@ -335,7 +320,13 @@ export function traceTurn(
   env: { traceparent: string },
   run: () => Outcome | Promise<Outcome>,
 ): Outcome | Promise<Outcome> {
-  const parent = remoteParent(env.traceparent);
+  let parent = remoteParent(env.traceparent);
+  // A root the recorder samples out (the tracer's sampler decides the others): a new trace, flagged
+  // not sampled, which the turn then runs in as under any unsampled parent.
+  if (parent === undefined && recorder && Math.random() >= (rootRatio ?? 1)) {
+    env.traceparent = newTraceparent(false);
+    parent = remoteParent(env.traceparent);
+  }
   // Active all the same, so that the handler's asks stay in the (unsampled) trace.
   if (unsampled(parent)) return context.with(trace.setSpanContext(ROOT_CONTEXT, parent), run);
   const span = startSpan(

@@ -211,9 +211,13 @@ test('with a span recorder the runtime records its spans itself, sampled as a pa
     );
     assert.equal(turn.traceId, carried.slice(3, 35));
     assert.equal(env.traceparent, `00-${turn.traceId}-${turn.spanId}-01`, 'the handler sees its span');
-    // A turn under a parent not sampled records nothing.
+    // A turn under a parent not sampled records nothing; nor does a root turn the ratio samples out,
+    // which runs in a new trace flagged not sampled.
     traceTurn(info, { traceparent: newTraceparent(false) }, () => ({ ok: true, data: new Uint8Array() }));
+    const rootTurn = { traceparent: '' };
+    traceTurn(info, rootTurn, () => ({ ok: true, data: new Uint8Array() }));
     assert.equal(recorded.length, 2);
+    assert.match(rootTurn.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
     // With a context manager the recorded turn is the active span, so asks made in it are its children.
     context.setGlobalContextManager(new StackContextManager());
     setTracingEnabled(true);
