@@ -12,12 +12,13 @@ import {
 import { sleep, systemClock } from '../clock.js';
 import { ConnectionFailed, InvalidOptions, JetStreamDisabled, StitchError } from '../errors.js';
 import { Guard } from '../guard.js';
+import type { LogFn } from '../log.js';
 import type { WireLimits } from '../wire/publish.js';
 import { Cluster } from './cluster.js';
 import { type EmbeddedNats, startEmbeddedNats } from './embedded-nats.js';
 import { names as clusterNames } from './names.js';
 import { type ConnectOptions, type ResolvedConnectOptions, resolveConnectOptions } from './options.js';
-import { initCluster as createResources, defaultReplicas, openCluster } from './setup.js';
+import { initCluster as createResources, defaultReplicas, FORMING_WAIT_MS, openCluster } from './setup.js';
 
 /** Gap between first-connect attempts while `waitForServerMs` lasts. */
 const CONNECT_RETRY_MS = 250;
@@ -51,7 +52,7 @@ export async function connectCluster(options: ConnectOptions): Promise<Cluster> 
     const auth = authOf(o);
     nc = await connectNats(o, embedded, auth);
     const url = serverUrl(o, embedded);
-    const jsm = await openJetStream(nc, url);
+    const jsm = await openJetStream(nc, url, o.log);
     const open = nc.info?.auth_required !== true;
     const replicas = o.replicas ?? defaultReplicas(nc.info);
     const buckets = open
@@ -100,7 +101,7 @@ export async function initCluster(options: ConnectOptions): Promise<void> {
     throw new InvalidOptions('initCluster needs { nats }: the server whose cluster to set up');
   const nc = await connectNats(o, undefined, authOf(o));
   try {
-    const jsm = await openJetStream(nc, serverUrl(o, undefined));
+    const jsm = await openJetStream(nc, serverUrl(o, undefined), o.log);
     const replicas = o.replicas ?? defaultReplicas(nc.info);
     await createResources(nc, jsm, clusterNames(o.name), o.deadAfterMs, o.durableStream, replicas, o.log);
   } finally {
@@ -172,13 +173,28 @@ export async function connectNats(
   }
 }
 
-async function openJetStream(nc: NatsConnection, url: string): Promise<JetStreamManager> {
+/**
+ * The JetStream manager of a server that has JetStream on. While its cluster elects a metadata leader
+ * (a server of three just stopped, or all starting at once) the API answers nothing or "temporarily
+ * unavailable" for seconds: that is waited out (up to the forming wait), not reported as JetStream off.
+ */
+async function openJetStream(nc: NatsConnection, url: string, log: LogFn): Promise<JetStreamManager> {
   if (nc.info && nc.info.jetstream !== true) throw new JetStreamDisabled(url);
-  try {
-    return await jetstreamManager(nc);
-  } catch (err) {
-    if (err instanceof StitchError) throw err;
-    throw new JetStreamDisabled(url, { cause: err });
+  const end = Date.now() + FORMING_WAIT_MS;
+  for (let wait = 250; ; wait = Math.min(2000, wait * 2)) {
+    try {
+      return await jetstreamManager(nc);
+    } catch (err) {
+      if (err instanceof StitchError) throw err;
+      // A server that says it has JetStream, in a cluster, is forming; any other is misconfigured.
+      if (nc.info?.jetstream !== true || !nc.info.cluster || Date.now() + wait > end)
+        throw new JetStreamDisabled(url, { cause: err });
+      log('warn', 'JetStream does not answer yet (its cluster is electing a leader); trying again', {
+        error: (err as Error)?.message ?? String(err),
+        retryInMs: wait,
+      });
+      await sleep(systemClock, wait);
+    }
   }
 }
 

@@ -31,7 +31,7 @@ export function defaultReplicas(info: ServerInfo | undefined): number {
  */
 const NOT_PLACED_YET = /no suitable peers|insufficient resources|temporarily unavailable/i;
 /** How long a create waits for the cluster to form before it gives up with the server's answer. */
-const FORMING_WAIT_MS = 20_000;
+export const FORMING_WAIT_MS = 20_000;
 
 /**
  * Runs `create` until JetStream can place what it makes: a node started with its servers (systemd
