@@ -18,7 +18,7 @@ import { Cluster } from './cluster.js';
 import { type EmbeddedNats, startEmbeddedNats } from './embedded-nats.js';
 import { names as clusterNames } from './names.js';
 import { type ConnectOptions, type ResolvedConnectOptions, resolveConnectOptions } from './options.js';
-import { initCluster as createResources, defaultReplicas, FORMING_WAIT_MS, openCluster } from './setup.js';
+import { initCluster as createResources, defaultReplicas, openCluster, whileForming } from './setup.js';
 
 /** Gap between first-connect attempts while `waitForServerMs` lasts. */
 const CONNECT_RETRY_MS = 250;
@@ -180,21 +180,18 @@ export async function connectNats(
  */
 async function openJetStream(nc: NatsConnection, url: string, log: LogFn): Promise<JetStreamManager> {
   if (nc.info && nc.info.jetstream !== true) throw new JetStreamDisabled(url);
-  const end = Date.now() + FORMING_WAIT_MS;
-  for (let wait = 250; ; wait = Math.min(2000, wait * 2)) {
-    try {
-      return await jetstreamManager(nc);
-    } catch (err) {
-      if (err instanceof StitchError) throw err;
-      // A server that says it has JetStream, in a cluster, is forming; any other is misconfigured.
-      if (nc.info?.jetstream !== true || !nc.info.cluster || Date.now() + wait > end)
-        throw new JetStreamDisabled(url, { cause: err });
-      log('warn', 'JetStream does not answer yet (its cluster is electing a leader); trying again', {
-        error: (err as Error)?.message ?? String(err),
-        retryInMs: wait,
-      });
-      await sleep(systemClock, wait);
-    }
+  // A server that says it has JetStream, in a cluster, is forming; any other is misconfigured.
+  const forming = nc.info?.jetstream === true && nc.info.cluster !== undefined;
+  try {
+    return await whileForming(
+      () => jetstreamManager(nc),
+      () => forming,
+      log,
+      'JetStream does not answer yet (its cluster is electing a leader); trying again',
+    );
+  } catch (err) {
+    if (err instanceof StitchError) throw err;
+    throw new JetStreamDisabled(url, { cause: err });
   }
 }
 

@@ -30,26 +30,43 @@ export function defaultReplicas(info: ServerInfo | undefined): number {
  * joined yet, a metadata leader being elected) there are fewer peers than replicas asked for.
  */
 const NOT_PLACED_YET = /no suitable peers|insufficient resources|temporarily unavailable/i;
-/** How long a create waits for the cluster to form before it gives up with the server's answer. */
-export const FORMING_WAIT_MS = 20_000;
+/** How long set-up waits for the cluster to form before it gives up with the server's answer. */
+const FORMING_WAIT_MS = 20_000;
 
 /**
- * Runs `create` until JetStream can place what it makes: a node started with its servers (systemd
- * starting them all at once) would otherwise fail on a cluster a few seconds from formed.
+ * Runs `attempt` until it succeeds, while `forming(err)` says its failure is a cluster still forming,
+ * for up to FORMING_WAIT_MS (tries 250 ms apart, doubling to 2 s); then the last failure is thrown.
+ * Nodes started with their servers (systemd starting them all at once) would otherwise fail on a
+ * cluster a few seconds from formed.
  */
-async function onceFormed<T>(create: () => Promise<T>, what: string, log: LogFn): Promise<T> {
+export async function whileForming<T>(
+  attempt: () => Promise<T>,
+  forming: (err: unknown) => boolean,
+  log: LogFn,
+  msg: string,
+  fields: Record<string, unknown> = {},
+): Promise<T> {
   const end = Date.now() + FORMING_WAIT_MS;
   for (let wait = 250; ; wait = Math.min(2000, wait * 2)) {
     try {
-      return await create();
+      return await attempt();
     } catch (err) {
-      const error = (err as Error)?.message ?? String(err);
-      if (!NOT_PLACED_YET.test(error) || Date.now() + wait > end) throw err;
-      log('warn', 'the cluster cannot place replicas yet; trying again', { what, error, retryInMs: wait });
+      if (!forming(err) || Date.now() + wait > end) throw err;
+      log('warn', msg, { ...fields, error: (err as Error)?.message ?? String(err), retryInMs: wait });
       await delay(wait);
     }
   }
 }
+
+/** Runs `create` until JetStream can place what it makes. */
+const onceFormed = <T>(create: () => Promise<T>, what: string, log: LogFn): Promise<T> =>
+  whileForming(
+    create,
+    (err) => NOT_PLACED_YET.test((err as Error)?.message ?? String(err)),
+    log,
+    'the cluster cannot place replicas yet; trying again',
+    { what },
+  );
 
 /** Bounds of the durable mailbox stream (ConnectOptions.durableStream, resolved). */
 export interface StreamLimits {
