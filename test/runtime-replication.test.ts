@@ -111,6 +111,32 @@ describe('a 3-server cluster', { skip: skipWithoutHosts() }, () => {
     );
   });
 
+  test('a cluster set up while it has no metadata leader waits for one rather than report JetStream off', async () => {
+    // All three stopped and h1 started alone: no server of a cluster restarted without a quorum leads.
+    for (const h of ['h1', 'h2', 'h3']) await nats.stop(h);
+    await nats.start('h1');
+    const logged: { msg: string }[] = [];
+    const log: LogFn = (_level, msg, fields) => logged.push({ msg, ...fields });
+    try {
+      // Its JetStream API answers nothing until h2 and h3 are back and elect.
+      const init = initCluster({ nats: nats.urls().slice(0, 1), name: 'leaderless', replicas: 3, log });
+      await delay(3000);
+      await nats.start('h2');
+      await nats.start('h3');
+      await init;
+    } finally {
+      await nats.start('h2').catch(() => undefined);
+      await nats.start('h3').catch(() => undefined);
+    }
+    assert.deepEqual(await replicasOf(nats.urls(), streamsOf('leaderless')), all(streamsOf('leaderless'), 3));
+    assert.ok(
+      logged.some(
+        (l) => l.msg === 'JetStream does not answer yet (its cluster is electing a leader); trying again',
+      ),
+      JSON.stringify(logged),
+    );
+  });
+
   test('a durable actor pulls again at once when its consumer gets a new leader', async () => {
     const name = 'lead';
     const client = await connectCluster({ nats: nats.urls(), name });

@@ -173,6 +173,9 @@ export async function connectNats(
   }
 }
 
+/** How long one look at a forming cluster's JetStream API waits for its answer. */
+const PROBE_TIMEOUT_MS = 2000;
+
 /**
  * The JetStream manager of a server that has JetStream on. While its cluster elects a metadata leader
  * (a server of three just stopped, or all starting at once) the API answers nothing or "temporarily
@@ -183,12 +186,15 @@ async function openJetStream(nc: NatsConnection, url: string, log: LogFn): Promi
   // A server that says it has JetStream, in a cluster, is forming; any other is misconfigured.
   const forming = nc.info?.jetstream === true && nc.info.cluster !== undefined;
   try {
-    return await whileForming(
-      () => jetstreamManager(nc),
+    // A forming cluster is probed with a short timeout, so that it is found ready soon after it is;
+    // the manager returned keeps nats.js's default for the creates that follow.
+    await whileForming(
+      () => jetstreamManager(nc, forming ? { timeout: PROBE_TIMEOUT_MS } : {}),
       () => forming,
       log,
       'JetStream does not answer yet (its cluster is electing a leader); trying again',
     );
+    return await jetstreamManager(nc);
   } catch (err) {
     if (err instanceof StitchError) throw err;
     throw new JetStreamDisabled(url, { cause: err });
