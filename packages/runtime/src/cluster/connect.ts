@@ -186,15 +186,16 @@ async function openJetStream(nc: NatsConnection, url: string, log: LogFn): Promi
   // A server that says it has JetStream, in a cluster, is forming; any other is misconfigured.
   const forming = nc.info?.jetstream === true && nc.info.cluster !== undefined;
   try {
-    // A forming cluster is probed with a short timeout, so that it is found ready soon after it is;
-    // the manager returned keeps nats.js's default for the creates that follow.
-    await whileForming(
+    // The manager checks the API as it is made. A forming cluster is checked with a short timeout,
+    // so that it is found ready soon after it is; the manager then returned is made without a second
+    // check and keeps nats.js's default timeout for the creates that follow.
+    const checked = await whileForming(
       () => jetstreamManager(nc, forming ? { timeout: PROBE_TIMEOUT_MS } : {}),
       () => forming,
       log,
       'JetStream does not answer yet (its cluster is electing a leader); trying again',
     );
-    return await jetstreamManager(nc);
+    return forming ? await jetstreamManager(nc, { checkAPI: false }) : checked;
   } catch (err) {
     if (err instanceof StitchError) throw err;
     throw new JetStreamDisabled(url, { cause: err });
