@@ -20,10 +20,14 @@ const maxDiff = (a: Float32Array, b: Float32Array) =>
 const COLS = [1, 15, 16, 17, 63, 64, 65, 100, 1031];
 const ROWS = 3;
 
-test('the AVX-512 softmax scales its exp by vscalefps, the others by an exponent-field add', () => {
+test('the AVX-512 softmax reduces by vreduceps and scales by vscalefps, the others by an exponent-field add', () => {
   const spec = { op: 'nn.softmax', rows: null, cols: 64 } as const;
-  assert.match(generateKernel(spec, 'x86-64-v4').mlir, /x86vector\.avx512\.mask\.scalef/);
-  assert.doesNotMatch(generateKernel(spec, 'x86-64-v3').mlir, /x86vector/);
+  const v4 = generateKernel(spec, 'x86-64-v4').mlir;
+  assert.match(v4, /x86vector\.avx512\.mask\.scalef/);
+  assert.match(v4, /llvm\.x86\.avx512\.mask\.reduce\.ps\.512/);
+  assert.doesNotMatch(v4, /arith\.maximumf/);
+  const v3 = generateKernel(spec, 'x86-64-v3').mlir;
+  assert.doesNotMatch(v3, /x86vector|llvm\.x86/);
 });
 
 for (const target of runnableTargets(probeHost().x86Level)) {
@@ -48,6 +52,16 @@ for (const target of runnableTargets(probeHost().x86Level)) {
       const shifted = x.map((v, i) => v + [300, -300, 0][Math.floor(i / cols) % 3]!);
       await kernel.run([shifted, out]);
       assert.ok(maxDiff(out, reference.softmax(shifted, cols)) <= 1e-6, `cols ${cols}: rows far apart`);
+      // −∞ logits (a mask, as attention uses) weigh nothing, and the other columns still sum to 1;
+      // every row keeps its column 0.
+      const off = (i: number) => (i % cols) % 3 === 1;
+      const masked = x.map((v, i) => (off(i) ? Number.NEGATIVE_INFINITY : v));
+      await kernel.run([masked, out]);
+      assert.ok(maxDiff(out, reference.softmax(masked, cols)) <= 1e-6, `cols ${cols}: masked`);
+      assert.ok(
+        out.every((v, i) => !off(i) || (v >= 0 && v < 1e-37)),
+        `cols ${cols}: a −∞ logit gives 0`,
+      );
       x[x.length - 1] = Number.NaN;
       await kernel.run([x, out]);
       assert.ok(out.subarray((ROWS - 1) * cols).every(Number.isNaN), `cols ${cols}: a NaN makes its row NaN`);

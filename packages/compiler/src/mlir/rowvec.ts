@@ -259,9 +259,9 @@ const VI = `vector<${L16.w}xi32>`;
 const splat = (name: string, value: string, type = V) =>
   `%${name} = arith.constant dense<${value}> : ${type}`;
 /**
- * Constants of `vexp`. `emagic` is 1.5·2^23: x·log2 e + emagic rounds to an integer n (the sum's
- * ulp is 1) held in its low mantissa bits, so its bits shifted left by 23 are n in an f32's
- * exponent field. ln 2 is one f32 (n·ln 2 is exact to n·2e−9, at most 2.5e−7 relative where n
+ * Constants of `vexp` without AVX-512. `emagic` is 1.5·2^23: x·log2 e + emagic rounds to an integer
+ * n (the sum's ulp is 1) held in its low mantissa bits, so its bits shifted left by 23 are n in an
+ * f32's exponent field. ln 2 is one f32 (n·ln 2 is exact to n·2e−9, at most 2.5e−7 relative where n
  * reaches −126 and the value is below 1e−37). The polynomial is 1 + r·q(r), q of degree 4 fitted
  * for least relative error on |r| ≤ ln2 / 2 (1.9e−7, 4e−7 with the n·ln 2 error; e^0 is 1 exactly).
  */
@@ -278,20 +278,33 @@ const EXP_CONSTANTS = [
   splat('ec5', '8.288582787e-03'),
   splat('e23', '23', VI),
 ];
-/** vscalefps's operands besides its vectors: every lane (mask), the current rounding mode. */
-const SCALEF_CONSTANTS = ['%eall = arith.constant -1 : i16', '%eround = arith.constant 4 : i32'];
+/**
+ * Constants of the AVX-512 `vexp`: 2^f = 1 + f·q(f) on 0 ≤ f ≤ 1, q of degree 4 fitted for least
+ * relative error (1.4e−7 evaluated in f32; e^0 is 1 exactly), vscalefps's mask (every lane) and
+ * rounding (the current mode), and vreduceps's immediate: f = y − ⌊y⌋ (round down, to integers).
+ */
+const EXP2_CONSTANTS = [
+  splat('elog2e', '1.44269504e+00'),
+  splat('ec0', '1.0e+00'),
+  splat('eb1', '6.931512952e-01'),
+  splat('eb2', '2.401644439e-01'),
+  splat('eb3', '5.579991266e-02'),
+  splat('eb4', '9.017030708e-03'),
+  splat('eb5', '1.867130050e-03'),
+  '%eall = arith.constant -1 : i16',
+  '%eround = arith.constant 4 : i32',
+  '%efloor = arith.constant 1 : i32',
+  '%slog2e = arith.constant 1.44269504e+00 : f32',
+];
 
 /**
- * e^x for x ≤ 0 on a whole vector: math.exp on vectors reaches LLVM as an intrinsic that it
- * scalarises into 16 expf calls, so the range reduction x = n·ln 2 + r, a polynomial for e^r and
- * the scaling by 2^n are written out. Softmax is bound by these instructions on the FMA ports
- * (seven: two for the reduction, five for the polynomial) as much as by its loads and stores;
- * 2^n is applied as an integer add of n to the polynomial's exponent field (shift, add), or on
- * AVX-512 by one vscalefps (`scalef`: 2.5 % less time per softmax call at 64×4096). x is clamped
- * at −87: e^−87 ≈ 1.6e−38, near the smallest normal f32, where the exponent field would
- * underflow, and x = −∞ would make the reduction's r NaN.
+ * e^x for x ≤ 0 on a whole vector, without AVX-512: math.exp on vectors reaches LLVM as an intrinsic
+ * that it scalarises into 16 expf calls, so the range reduction x = n·ln 2 + r, a polynomial for e^r
+ * and the scaling by 2^n are written out; 2^n is applied as an integer add of n to the polynomial's
+ * exponent field (shift, add). x is clamped at −87 (e^−87 ≈ 1.6e−38, near the smallest normal
+ * f32), where the exponent field would underflow, and x = −∞ would make r NaN.
  */
-function vexp(x: string, out: string, scalef: boolean): string[] {
+function vexp(x: string, out: string): string[] {
   const p = `${out}_`;
   const poly = ['ec4', 'ec3', 'ec2', 'ec1', 'ec0'];
   return [
@@ -302,15 +315,31 @@ function vexp(x: string, out: string, scalef: boolean): string[] {
     ...poly.map(
       (c, i) => `${p}q${i} = vector.fma ${p}r, ${i === 0 ? '%ec5' : `${p}q${i - 1}`}, %${c} : ${V}`,
     ),
-    ...(scalef
-      ? [`${out} = x86vector.avx512.mask.scalef ${p}q4, ${p}n, ${p}q4, %eall, %eround : ${V}`]
-      : [
-          `${p}ti = arith.bitcast ${p}t : ${V} to ${VI}`,
-          `${p}e = arith.shli ${p}ti, %e23 : ${VI}`,
-          `${p}qi = arith.bitcast ${p}q4 : ${V} to ${VI}`,
-          `${p}bits = arith.addi ${p}qi, ${p}e : ${VI}`,
-          `${out} = arith.bitcast ${p}bits : ${VI} to ${V}`,
-        ]),
+    `${p}ti = arith.bitcast ${p}t : ${V} to ${VI}`,
+    `${p}e = arith.shli ${p}ti, %e23 : ${VI}`,
+    `${p}qi = arith.bitcast ${p}q4 : ${V} to ${VI}`,
+    `${p}bits = arith.addi ${p}qi, ${p}e : ${VI}`,
+    `${out} = arith.bitcast ${p}bits : ${VI} to ${V}`,
+  ];
+}
+
+/**
+ * 2^y on a whole vector with AVX-512: f = y − ⌊y⌋ by one vreduceps (no op for it in the vector or
+ * x86vector dialects, hence the LLVM intrinsic), 2^f by the polynomial, then one vscalefps
+ * multiplies that by 2^⌊y⌋ (it floors its exponent operand itself). Softmax is bound by its
+ * instructions on the vector ports: this is seven a vector against `vexp`'s twelve, with no clamp —
+ * vreduceps gives 0 for −∞ and vscalefps scales by 2^−∞ = 0, so e^−∞ is 0, and results past the
+ * smallest normal f32 fall to subnormals and 0 as expf's do.
+ */
+function vexp2(y: string, out: string): string[] {
+  const p = `${out}_`;
+  const poly = ['eb4', 'eb3', 'eb2', 'eb1', 'ec0'];
+  return [
+    `${p}f = llvm.call_intrinsic "llvm.x86.avx512.mask.reduce.ps.512"(${y}, %efloor, ${y}, %eall, %eround) : (${V}, i32, ${V}, i16, i32) -> ${V}`,
+    ...poly.map(
+      (c, i) => `${p}q${i} = vector.fma ${p}f, ${i === 0 ? '%eb5' : `${p}q${i - 1}`}, %${c} : ${V}`,
+    ),
+    `${out} = x86vector.avx512.mask.scalef ${p}q4, ${y}, ${p}q4, %eall, %eround : ${V}`,
   ];
 }
 
@@ -344,8 +373,9 @@ export function softmaxVector(spec: Spec<'nn.softmax'>, target: Target): string 
   // max), masked by `mask` (off lanes add 0 to the sum and read −∞ for the max) or whole.
   const expStep = (p: string, j: string, sum: string, nmx: string, mask?: string) => [
     `%${p}v = ${load(L, '%x', t, '%r', j, mask, '%vninf')}`,
-    `%${p}d = arith.subf %${p}v, %vmx : ${V}`,
-    ...vexp(`%${p}d`, `%${p}e`, scalef),
+    ...(scalef
+      ? [`%${p}y = vector.fma %${p}v, %elog2e, %vnmx : ${V}`, ...vexp2(`%${p}y`, `%${p}e`)]
+      : [`%${p}d = arith.subf %${p}v, %vmx : ${V}`, ...vexp(`%${p}d`, `%${p}e`)]),
     store(L, `%${p}e`, '%out', t, '%r', j, mask),
     ...(mask
       ? [
@@ -365,7 +395,15 @@ export function softmaxVector(spec: Spec<'nn.softmax'>, target: Target): string 
     `%rlast = arith.subi ${bound}, %c1 : index`,
     '%rinc = arith.addi %r, %c1 : index',
     '%rnext = arith.minui %rinc, %rlast : index',
-    `%vmx = vector.broadcast %mx : f32 to ${V}`,
+    ...(scalef
+      ? [
+          // (x − max)·log2 e as one FMA, x·log2 e − max·log2 e: the rounding of max·log2 e is the
+          // same for the whole row, so it scales every exp and their sum alike and cancels.
+          '%mxl = arith.mulf %mx, %slog2e : f32',
+          '%nmx = arith.negf %mxl : f32',
+          `%vnmx = vector.broadcast %nmx : f32 to ${V}`,
+        ]
+      : [`%vmx = vector.broadcast %mx : f32 to ${V}`]),
     ...split(L, 'o_', '%out', t, '%r', n),
     ...expStep('h', '%c0', '%vzero', '%vninf', '%o_hm'),
     ...rotate(L, 'hr', ['%hs'], '%o_h', true),
@@ -400,8 +438,7 @@ export function softmaxVector(spec: Spec<'nn.softmax'>, target: Target): string 
     `%rot = memref.alloca() : memref<${ROT}xf32>`,
     '%ninf = arith.constant 0xFF800000 : f32',
     '%one = arith.constant 1.0 : f32',
-    ...EXP_CONSTANTS,
-    ...(scalef ? SCALEF_CONSTANTS : []),
+    ...(scalef ? EXP2_CONSTANTS : EXP_CONSTANTS),
     ...lines,
     // Selects, not arith.maximumf (NaN-propagating, so lowered to five dependent instructions): a
     // NaN in the row still makes its exp, the sum and so the whole row NaN.
