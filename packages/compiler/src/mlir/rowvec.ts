@@ -327,7 +327,7 @@ function vexp(x: string, out: string): string[] {
  * 2^y on a whole vector with AVX-512: f = y − ⌊y⌋ by one vreduceps (no op for it in the vector or
  * x86vector dialects, hence the LLVM intrinsic), 2^f by the polynomial, then one vscalefps
  * multiplies that by 2^⌊y⌋ (it floors its exponent operand itself). Softmax is bound by its
- * instructions on the vector ports: this is seven a vector against `vexp`'s twelve, with no clamp —
+ * instructions on the vector ports: this is seven a vector against `vexp`'s eleven, with no clamp —
  * vreduceps gives 0 for −∞ and vscalefps scales by 2^−∞ = 0, so e^−∞ is 0, and results past the
  * smallest normal f32 fall to subnormals and 0 as expf's do.
  */
