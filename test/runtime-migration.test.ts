@@ -150,7 +150,8 @@ describe('live migration', () => {
   });
 
   test('an actor moved with fast-mode messages only takes durable ones at once after the move', async () => {
-    // Such a move makes the durable consumer after the commit, not while the directory moves.
+    // Such a move makes the durable consumer at the hand-off's end (the release), not while the
+    // directory moves nor beside the hand-off's last round trips.
     const ref = await client.spawn(Sequencer, { id: 'seq-late-durable', node: a.nodeId });
     const fast = startLoad(ref, 'fast-only', 8, 'fast');
     await delay(50);

@@ -83,6 +83,8 @@ export class Activation {
   readonly #replies: ReplySender;
   /** After a migration's commit: messages that reached this (target) activation directly, held until the source's are queued. */
   #holding: Incoming[] | undefined;
+  /** A migration's target that starts its durable consumer at the release (see open). */
+  #consumeAtRelease = false;
   /** A migration's target: the consumer made afresh while the directory moved (prepareConsumer). */
   #freshConsumer: Promise<ConsumerInfo | undefined> | undefined;
   /** Moved here from an activation that had durable messages. */
@@ -227,9 +229,13 @@ export class Activation {
   /**
    * Subscribes to the actor's subject and starts its durable consumer. The subject is a queue group,
    * so that while a migration has both activations subscribed each message reaches one of them;
-   * `hold` (a migration's target) keeps what arrives until `adopted().release()`.
+   * `hold` (a migration's target) keeps what arrives until `adopted().release()`; with
+   * `consumeAtRelease` (an actor that has had no durable messages) its consumer is made at the
+   * release, not now: making one is the server's work beside the hand-off's last round trips, which it
+   * slowed by ≈ 1 ms on a loaded 2-core machine, and a durable message that comes meanwhile waits in
+   * the stream.
    */
-  async open(hold: boolean): Promise<void> {
+  async open(hold: boolean, consumeAtRelease = false): Promise<void> {
     this.#status = 'running';
     if (hold) this.#holding = [];
     this.#sub = this.host.nc.subscribe(this.host.names.actor(this.def.type, this.id), {
@@ -239,7 +245,8 @@ export class Activation {
     if (hold) {
       // A migration's target owns the actor already (the directory moved): fast-mode callers wait on
       // nothing but the subscription, and a consumer that cannot start now is tried again.
-      this.#consumeDurable('fresh').catch((err) => this.#retryConsume(err, 0));
+      if (consumeAtRelease) this.#consumeAtRelease = true;
+      else this.#consumeDurable('fresh').catch((err) => this.#retryConsume(err, 0));
       return;
     }
     try {
@@ -332,6 +339,10 @@ export class Activation {
         const held = this.#holding ?? [];
         this.#holding = undefined;
         this.#offerInSenderOrder(held);
+        if (!this.#consumeAtRelease) return;
+        this.#consumeAtRelease = false;
+        if (this.#status === 'running')
+          this.#consumeDurable('fresh').catch((err) => this.#retryConsume(err, 0));
       },
     };
   }
@@ -601,6 +612,7 @@ export class Activation {
   /** Stops taking messages, finishes the queue, persists the last snapshot and releases the directory entry. */
   async stop(reason: string): Promise<void> {
     if (this.#status === 'stopped' || this.#status === 'failed') return;
+    this.#consumeAtRelease = false;
     if (this.#holding) this.adopted(false).release();
     await this.#sub?.drain().catch(() => undefined);
     await this.#durable.close();

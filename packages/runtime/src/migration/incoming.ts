@@ -19,7 +19,8 @@ export interface Prepared {
    * from the staged state, or else from `image`, holding its subject. `recordRevision` is the source's
    * last write of the actor's persisted record: a record read earlier at another revision is loaded
    * from `record` (that write as stored, when the source sent it) or else read again. `durable`: the
-   * actor has had durable messages (its consumer is made while the directory moves).
+   * actor has had durable messages (its consumer is made while the directory moves; without them, at
+   * the release).
    * `merge`: forwarded messages are held with the direct ones until the release (see Activation.adopted).
    */
   commit(
