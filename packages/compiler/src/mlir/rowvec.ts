@@ -258,6 +258,8 @@ export function rmsnormVector(spec: Spec<'nn.rmsnorm'>): string {
 const VI = `vector<${L16.w}xi32>`;
 const splat = (name: string, value: string, type = V) =>
   `%${name} = arith.constant dense<${value}> : ${type}`;
+/** log2 e as an f32 literal, for both exps' vector constants and the AVX-512 row max's scaling. */
+const LOG2E = '1.44269504e+00';
 /**
  * Constants of `vexp` without AVX-512. `emagic` is 1.5·2^23: x·log2 e + emagic rounds to an integer
  * n (the sum's ulp is 1) held in its low mantissa bits, so its bits shifted left by 23 are n in an
@@ -267,7 +269,7 @@ const splat = (name: string, value: string, type = V) =>
  */
 const EXP_CONSTANTS = [
   splat('elo', '-8.7e+01'),
-  splat('elog2e', '1.44269504e+00'),
+  splat('elog2e', LOG2E),
   splat('emagic', '1.2582912e+07'),
   splat('enln2', '-6.93147182e-01'),
   splat('ec0', '1.0e+00'),
@@ -284,7 +286,7 @@ const EXP_CONSTANTS = [
  * rounding (the current mode), and vreduceps's immediate: f = y − ⌊y⌋ (round down, to integers).
  */
 const EXP2_CONSTANTS = [
-  splat('elog2e', '1.44269504e+00'),
+  splat('elog2e', LOG2E),
   splat('ec0', '1.0e+00'),
   splat('eb1', '6.931512952e-01'),
   splat('eb2', '2.401644439e-01'),
@@ -294,7 +296,7 @@ const EXP2_CONSTANTS = [
   '%eall = arith.constant -1 : i16',
   '%eround = arith.constant 4 : i32',
   '%efloor = arith.constant 1 : i32',
-  '%slog2e = arith.constant 1.44269504e+00 : f32',
+  `%slog2e = arith.constant ${LOG2E} : f32`,
 ];
 
 /**
