@@ -246,7 +246,7 @@ export class Activation {
       // A migration's target owns the actor already (the directory moved): fast-mode callers wait on
       // nothing but the subscription, and a consumer that cannot start now is tried again.
       if (consumeAtRelease) this.#consumeAtRelease = true;
-      else this.#consumeDurable('fresh').catch((err) => this.#retryConsume(err, 0));
+      else this.#consumeFresh();
       return;
     }
     try {
@@ -258,6 +258,11 @@ export class Activation {
       await this.#durable.close();
       throw err;
     }
+  }
+
+  /** A migration's target starts its consumer afresh; one that cannot start now is tried again. */
+  #consumeFresh(): void {
+    this.#consumeDurable('fresh').catch((err) => this.#retryConsume(err, 0));
   }
 
   async #consumeDurable(start: ConsumerStart = 'reuse'): Promise<void> {
@@ -341,8 +346,7 @@ export class Activation {
         this.#offerInSenderOrder(held);
         if (!this.#consumeAtRelease) return;
         this.#consumeAtRelease = false;
-        if (this.#status === 'running')
-          this.#consumeDurable('fresh').catch((err) => this.#retryConsume(err, 0));
+        if (this.#status === 'running') this.#consumeFresh();
       },
     };
   }
