@@ -30,8 +30,13 @@ export function defaultReplicas(info: ServerInfo | undefined): number {
  * joined yet, a metadata leader being elected) there are fewer peers than replicas asked for.
  */
 const NOT_PLACED_YET = /no suitable peers|insufficient resources|temporarily unavailable/i;
-/** How long set-up waits for the cluster to form before it gives up with the server's answer. */
-const FORMING_WAIT_MS = 20_000;
+/**
+ * How long set-up waits for the cluster to form before it gives up with the server's answer. Servers
+ * started together (or one alone, then the others) elect a metadata leader in rounds of 4–9 s each
+ * (nats-server's Raft election timeout), and a round can end without one: 20 s ran out once in about
+ * ten runs of the test that starts them so; a minute covers several rounds.
+ */
+const FORMING_WAIT_MS = 60_000;
 
 /**
  * Runs `attempt` until it succeeds, while `forming(err)` says its failure is a cluster still forming,
