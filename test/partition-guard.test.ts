@@ -75,7 +75,9 @@ test('a cut-off host stops its nats-server and starts it again when healed; the 
     }, 60_000);
     for (let i = 0; i < 5; i++) await publish();
 
-    const consumer = await js.consumers.get('guarded', 'all');
+    // After the heal the consumer's group may still be electing ("temporarily unavailable"): asked
+    // again, as a client would.
+    const consumer = await waitFor(() => js.consumers.get('guarded', 'all').catch(() => undefined), 30_000);
     const seen = new Set<string>();
     // The consumer's group may still be settling after the heal: a fetch that fails (missed heartbeats,
     // no leader yet) is made again, as a client would; one that ends empty is a lost message.
