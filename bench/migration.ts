@@ -15,6 +15,8 @@
 // compiled then); their worst downtime is reported beside the others.
 // Usage: pnpm bench migration [--migrations 50] [--warmup 4] [--sizes 1024,65536,...] [--modes fast,durable]
 //        [--snapshots on-demand,delta,every-turn] [--node-args "--initial-old-space-size=64"] [--quick]
+//        [--grace-ms 30] (the nodes' migrationGraceMs: what a node on a server in a cluster waits around
+//        its unsubscribe by default, set here on one server)
 import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connectCluster, type MigrationReport, startEmbeddedNats } from '../packages/runtime/dist/index.js';
@@ -39,6 +41,7 @@ const modes = (arg('modes') ?? 'fast,durable').split(',') as ('fast' | 'durable'
 const snapshots = (arg('snapshots') ?? 'on-demand,delta,every-turn').split(',');
 /** Options for the node processes' node (V8's heap sizing, for one). */
 const nodeArgs = (arg('node-args') ?? '').split(' ').filter((a) => a.length > 0);
+const graceMs = arg('grace-ms') === undefined ? undefined : Number(arg('grace-ms'));
 /**
  * Each mode runs three times: snapshotted on demand (what a large state such as a KV cache uses: only
  * the migration, a stop or a durable commit encodes it) at every size, the same with delta hooks (the
@@ -83,7 +86,12 @@ const client = await connectCluster({ nats: nats.url, name: cluster, askTimeoutM
 let nodes: NodeProc[] = [];
 try {
   nodes = await Promise.all(
-    ['bench-a', 'bench-b'].map((nodeId) => startNode({ nats: nats.url, cluster, nodeId }, nodeArgs)),
+    ['bench-a', 'bench-b'].map((nodeId) =>
+      startNode(
+        { nats: nats.url, cluster, nodeId, ...(graceMs !== undefined ? { migrationGraceMs: graceMs } : {}) },
+        nodeArgs,
+      ),
+    ),
   );
   const [a, b] = nodes as [NodeProc, NodeProc];
   for (const { mode, snapshot, def, maxState } of VARIANTS.filter((v) => modes.includes(v.mode))) {
@@ -169,6 +177,7 @@ try {
           snapshot,
           state_bytes: bytes,
           ...(nodeArgs.length > 0 ? { node_args: nodeArgs.join(' ') } : {}),
+          ...(graceMs !== undefined ? { grace_ms: graceMs } : {}),
           migrations: counted.length,
           warmup_migrations: warmup,
           migrations_failed: failures.length,

@@ -402,6 +402,66 @@ describe('live migration', () => {
     }
   });
 
+  test('with a grace period the target serves while the source still receives: no caller is refused, order holds', async () => {
+    // What a node on a server in a cluster waits around its unsubscribe, made long: the source queues
+    // what still reaches it for 2 × 200 ms while the target runs the callers' messages as they come.
+    const graced = await Promise.all(
+      ['mig-grace-a', 'mig-grace-b'].map((nodeId) => startNode({ ...env(), nodeId, migrationGraceMs: 200 })),
+    );
+    try {
+      const ref = await client.spawn(Sequencer, { id: 'seq-grace', node: graced[0]!.nodeId });
+      const counts = await underLoad(ref, 'fast', async () => {
+        for (let i = 0; i < 4; i++) {
+          const to = graced[(i + 1) % 2]!.nodeId;
+          assert.equal((await client.migrate(ref, to)).to, to);
+          await delay(50);
+        }
+      });
+      for (const c of counts) {
+        assert.equal(c.lost, 0, `${c.sender}: lost`);
+        assert.equal(c.duplicated, 0, `${c.sender}: duplicated`);
+        assert.equal(c.outOfOrder, 0, `${c.sender}: reordered`);
+        assert.equal(c.applied, c.sent, `${c.sender}: applied once each`);
+      }
+    } finally {
+      for (const n of graced) n.child.kill('SIGKILL');
+      await Promise.all(graced.map((n) => n.exited));
+    }
+  });
+
+  test("after the commit a caller's next message runs at once; one that may follow a message still at the source waits", async () => {
+    // The target refuses `done`: what it holds waits for its release timeout (3 s).
+    const faulty = await startNode({ ...env(), nodeId: 'mig-follows', handoffFault: 'done' });
+    const other = await connectCluster({ nats: nats.url, name: CLUSTER, deadAfterMs: DEAD_AFTER });
+    try {
+      const ref = await client.spawn(Sequencer, { id: 'seq-follows', node: a.nodeId });
+      for (let seq = 1; seq <= 3; seq++) await ref.ask({ type: 'next', from: 'serial', seq });
+      assert.equal((await client.migrate(ref, faulty.nodeId)).to, faulty.nodeId);
+      // The other client's first message to the actor follows none the target knows of: held.
+      const first = other
+        .ref<typeof Sequencer>({ type: ref.type, id: ref.id })
+        .ask({ type: 'next', from: 'first', seq: 1 }, { timeoutMs: 20_000 });
+      let held = 0;
+      for (const until = Date.now() + 2000; held === 0 && Date.now() < until; await delay(10))
+        held = (await ref.inspect()).held ?? 0;
+      assert.equal(held, 1, 'the first message of a new sender is held until the hand-off ends');
+      // This client's last message ran on the source, which said so at the commit: the next one runs now.
+      assert.equal(await ref.ask({ type: 'next', from: 'serial', seq: 4 }), 4);
+      assert.equal((await ref.inspect()).held, 1, 'it ran while the other was still held');
+      assert.equal(await first, 1);
+      const report = (await ref.ask({ type: 'report' })) as Record<
+        string,
+        { applied: number; outOfOrder: number }
+      >;
+      assert.deepEqual(report.serial, { last: 4, applied: 4, outOfOrder: 0 });
+      assert.equal(report.first?.applied, 1);
+    } finally {
+      await other.close();
+      faulty.child.kill('SIGKILL');
+      await faulty.exited;
+    }
+  });
+
   test('kill -9 of the target after the epoch moved: the actor can be activated again elsewhere', async () => {
     const target = await startNode({ ...env(), nodeId: 'mig-doomed' });
     const ref = await client.spawn(Sequencer, { id: 'seq-doomed', node: a.nodeId });

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { InvalidOptions, PayloadTooLarge } from '../src/errors.js';
 import type { RecordImage } from '../src/migration/image.js';
 import { IncomingMigrations, type Prepared } from '../src/migration/incoming.js';
-import { parseHandoff } from '../src/migration/protocol.js';
+import { MAX_SENDER_COUNTS, parseHandoff } from '../src/migration/protocol.js';
 import { ManualClock } from './fixtures/manual-clock.js';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -308,4 +308,36 @@ test('a commit against a record other than the one the target reads fails; parts
       () => parseHandoff({ op: 'commit', migration: 'r4', total: 0, ...from, fromRecord }),
       InvalidOptions,
     );
+});
+
+test('a commit may name, per sender, the last message the source ran; malformed lists are refused', () => {
+  const commit = { op: 'commit', migration: 'm11', total: 0, ...from };
+  const ran = [
+    ['client-a', 12],
+    ['client-b', 3],
+  ];
+  assert.deepEqual((parseHandoff({ ...commit, ran }) as { ran?: unknown }).ran, ran);
+  assert.equal((parseHandoff(commit) as { ran?: unknown }).ran, undefined);
+  for (const bad of [
+    'x',
+    [['client-a']],
+    [['client-a', -1]],
+    [['', 1]],
+    [[7, 1]],
+    new Array(MAX_SENDER_COUNTS + 1).fill(['s', 1]),
+  ])
+    assert.throws(
+      () => parseHandoff({ ...commit, ran: bad }),
+      InvalidOptions,
+      JSON.stringify(bad).slice(0, 40),
+    );
+  // A forwarded message's previous count goes with it only when below its own.
+  const forward = (p: number) =>
+    (
+      parseHandoff({ op: 'forward', migration: 'm11', items: [{ b: bytes('x'), s: 'a', q: 5, p }] }) as {
+        items: { p?: number }[];
+      }
+    ).items[0]!.p;
+  assert.equal(forward(4), 4);
+  assert.equal(forward(5), undefined);
 });

@@ -157,6 +157,7 @@ test('the envelope block is what the envelope headers encode to, checked alike',
     { traceparent: newTraceparent(), sender: 'host-1', deadline: 1_700_000_000_000 },
     { traceparent: ' 00-abc ', sender: 'hôte ✓', deadline: 5, idempotencyKey: ' schlüssel: ü ' },
     { traceparent: newTraceparent(), sender: 'host-2', deadline: 7, seq: 42, idempotencyKey: 'k' },
+    { traceparent: newTraceparent(), sender: 'host-3', deadline: 7, seq: 42, prev: 40 },
   ];
   for (const env of envs) assert.equal(envelopeBlock(env), envelopeHeaders(env).toString());
   const bad = { traceparent: 'x\r\nInjected: yes', sender: 's', deadline: 1 };
@@ -172,5 +173,23 @@ test("a sender's message count travels in the envelope; anything but a positive 
     const h = headers();
     h.set(H.seq, bad);
     assert.equal(envelopeOf(readHeaders(h)).seq, undefined, JSON.stringify(bad));
+  }
+});
+
+test("the count of the sender's previous message to the actor travels too, only below the message's own", () => {
+  const env = { traceparent: newTraceparent(), sender: 's', deadline: 9, seq: 7, prev: 3 };
+  assert.equal(envelopeOf(readHeaders(envelopeHeaders(env))).prev, 3);
+  for (const [seq, prev] of [
+    ['7', '7'],
+    ['7', '9'],
+    ['7', '0'],
+    ['7', 'x'],
+    ['x', '3'],
+    [undefined, '3'],
+  ] as const) {
+    const h = headers();
+    if (seq !== undefined) h.set(H.seq, seq);
+    h.set(H.prev, prev);
+    assert.equal(envelopeOf(readHeaders(h)).prev, undefined, `${seq} ${prev}`);
   }
 });

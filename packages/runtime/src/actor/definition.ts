@@ -207,6 +207,11 @@ export interface ActorInspection {
    */
   slotWaitMs?: number;
   mailbox: MailboxMetrics;
+  /**
+   * Messages a migration's target holds until the hand-off ends (earlier ones of their senders may
+   * still be at the source); 0 outside a migration. Absent from older nodes.
+   */
+  held?: number;
   /** Fast-mode persistence (`persist` on the definition); absent without it. */
   persist?: PersistMetrics;
 }

@@ -2,7 +2,7 @@ import type { Msg } from '@nats-io/transport-node';
 import { decodeRequests } from '../wire/batch.js';
 import { Assembler, HEADER_ROOM } from '../wire/chunks.js';
 import { decode } from '../wire/codec.js';
-import { type Envelope, envelopeOf, messageSeq, readMessageHeaders } from '../wire/envelope.js';
+import { type Envelope, envelopeOf, messagePrev, messageSeq, readMessageHeaders } from '../wire/envelope.js';
 import type { WireLimits } from '../wire/publish.js';
 import { checkWireVersion } from '../wire/version.js';
 import type { AnyActorDefinition } from './definition.js';
@@ -53,7 +53,9 @@ export class FastInbound {
       data = whole;
     }
     if (h.batch) {
-      this.#batch(m, data, h.sender || 'unknown', h.wire, messageSeq(h.seq));
+      const seq = messageSeq(h.seq);
+      const prev = seq === undefined ? undefined : messagePrev(h.prev, seq);
+      this.#batch(m, data, h.sender || 'unknown', h.wire, seq, prev);
       return;
     }
     let msg: { type: string };
@@ -68,7 +70,14 @@ export class FastInbound {
   }
 
   /** Unpacks coalesced asks/tells; each item then goes exactly the way a single message would. */
-  #batch(m: Msg, data: Uint8Array, sender: string, wire: string | undefined, seq: number | undefined): void {
+  #batch(
+    m: Msg,
+    data: Uint8Array,
+    sender: string,
+    wire: string | undefined,
+    seq: number | undefined,
+    prev: number | undefined,
+  ): void {
     let items: ReturnType<typeof decodeRequests>;
     try {
       items = decodeRequests(data);
@@ -77,7 +86,7 @@ export class FastInbound {
       return;
     }
     const batchInbox = m.reply ? inboxOf(m.reply, undefined) : undefined;
-    for (const i of items) {
+    for (const [at, i] of items.entries()) {
       const inbox = i.reply ? inboxOf(i.reply, batchInbox) : undefined;
       let msg: { type: string };
       try {
@@ -96,6 +105,8 @@ export class FastInbound {
         ...(i.key !== undefined ? { idempotencyKey: i.key } : {}),
         // One message, one count: its items keep their order among themselves.
         ...(seq !== undefined ? { seq } : {}),
+        ...(prev !== undefined ? { prev } : {}),
+        ...(at < items.length - 1 ? { more: true as const } : {}),
       };
       this.#sink.accept(msg, env, i.reply, inbox);
     }

@@ -62,6 +62,8 @@ export class ActorSender {
   #routeCount = 0;
   /** Fast-mode messages published so far (Stitch-Seq): a migration's target orders by it. */
   #seq = 0;
+  /** Per actor subject, the count of the last message published to it (Stitch-Prev); starts over past MAX_ROUTES. */
+  readonly #lastSeq = new Map<string, number>();
 
   constructor(parts: ClusterParts, clientId: string, replies: Replies, askTimeoutMs: number) {
     this.#parts = parts;
@@ -193,6 +195,16 @@ export class ActorSender {
     return pending.promise;
   }
 
+  /**
+   * The next message count, recorded as the last to `subject` (`prev`: the one before, if known). The
+   * table starts over when full: the next message to each actor then goes without a Stitch-Prev.
+   */
+  #count(subject: string, prev: number | undefined): number {
+    if (prev === undefined && this.#lastSeq.size >= MAX_ROUTES) this.#lastSeq.clear();
+    this.#lastSeq.set(subject, ++this.#seq);
+    return this.#seq;
+  }
+
   #enqueue(subject: string, item: Outgoing): void {
     item.bytes = requestBytesAtMost(item);
     this.#outbox.add(subject, item);
@@ -204,12 +216,14 @@ export class ActorSender {
     try {
       if (items.length === 1) {
         const i = items[0]!;
+        const prev = this.#lastSeq.get(subject);
         const env: Envelope = {
           traceparent: i.traceparent,
           sender: this.#clientId,
           deadline: i.deadline,
-          seq: ++this.#seq,
+          seq: this.#count(subject, prev),
         };
+        if (prev !== undefined) env.prev = prev;
         if (i.key !== undefined) env.idempotencyKey = i.key;
         if (!publishDirect(nc, subject, i.body, i.reply, envelopeBlock(env))) {
           // nats.js's way: chunking above max_payload, nats.js's errors on a closed connection.
@@ -220,7 +234,9 @@ export class ActorSender {
         const h = new OutgoingHeaders();
         h.set(H.batch, String(items.length));
         h.set(H.sender, this.#clientId);
-        h.set(H.seq, String(++this.#seq));
+        const prev = this.#lastSeq.get(subject);
+        h.set(H.seq, String(this.#count(subject, prev)));
+        if (prev !== undefined) h.set(H.prev, String(prev));
         const asks: Pending[] = [];
         for (const i of items) if (i.pending) asks.push(i.pending);
         if (asks.length > 0) this.#replies.group(asks);

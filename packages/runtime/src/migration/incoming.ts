@@ -22,11 +22,12 @@ export interface Prepared {
    * actor has had durable messages (its consumer is made while the directory moves; without them, at
    * the release).
    * `merge`: forwarded messages are held with the direct ones until the release (see Activation.adopted).
+   * `ran`: per sender, the count of the last message the source ran; what follows one runs at once.
    */
   commit(
     from: Pick<
       Extract<HandoffRequest, { op: 'commit' }>,
-      'epoch' | 'revision' | 'recordRevision' | 'record' | 'durable' | 'merge'
+      'epoch' | 'revision' | 'recordRevision' | 'record' | 'durable' | 'merge' | 'ran'
     >,
     state: { staged: true } | { staged: false; image: Uint8Array | undefined },
   ): Promise<{ epoch: number; adopted: Adopted }>;

@@ -80,6 +80,8 @@ export interface Migratable {
   writtenRecord(maxBytes: number): Uint8Array | undefined;
   /** Whether the actor has had durable messages (here, or where it was before). */
   hadDurable(): boolean;
+  /** While paused: per sender, the count of its last message that ran here (the commit's `ran`). */
+  ran(): [string, number][];
   /** Stops at a turn boundary: nothing runs, durable effects are committed, no periodic save runs. */
   pause(): Promise<void>;
   /** Undoes pause(): the migration failed before the directory moved. */
@@ -89,6 +91,8 @@ export interface Migratable {
    * `maxBytes` with their room; they stay queued.
    */
   queued(from: number, maxBytes: number): ForwardedMessage[];
+  /** After the commit: drops the first `count` fast-mode messages queued (the target has them). */
+  dropQueued(count: number): void;
   /** While paused: `listener` hears of each fast-mode message queued (undefined: no one does). */
   onQueued(listener: (() => void) | undefined): void;
   /**
@@ -188,9 +192,13 @@ const PART_ROOM = 16;
 /**
  * From the pause until the source has stopped receiving, sends what reaches the paused source to the
  * target as it comes (`early`): before the commit the target queues it once its compare-and-set
- * succeeds, instead of a round trip later; after it, at once. `stop` ends it and says how many
- * messages the target has, and those of a request that got no answer (the target may or may not
- * have them).
+ * succeeds, instead of a round trip later; after it, at once. Until the commit what went stays queued
+ * here too (a failed commit resumes the source with it); from `committed` on, what the target has
+ * confirmed is dropped here, so that the source's mailbox limits count only what is on its way while
+ * it keeps receiving (a grace period: the target serves meanwhile, and callers send faster than while
+ * it was paused). `stop` ends it and says how many messages the target has in all, how many of them
+ * are still queued here, and those of a request that got no answer (the target may or may not have
+ * them).
  */
 function sendEarly(
   ctx: MigrationContext,
@@ -198,22 +206,32 @@ function sendEarly(
   to: string,
   migration: string,
   bytes: number,
-): { stop(): Promise<{ sent: number; unsure: ForwardedMessage[] }> } {
+): {
+  committed(): void;
+  stop(): Promise<{ sent: number; stillQueued: number; unsure: ForwardedMessage[] }>;
+} {
   let sent = 0;
+  let dropped = 0;
+  let committed = false;
   let unsure: ForwardedMessage[] = [];
   let stopped = false;
   let sending = false;
   let done = Promise.resolve();
+  const drop = () => {
+    a.dropQueued(sent - dropped);
+    dropped = sent;
+  };
   const pump = () => {
     if (sending || stopped || unsure.length > 0) return;
     sending = true;
     done = (async () => {
       while (!stopped) {
-        const items = a.queued(sent, bytes);
+        const items = a.queued(sent - dropped, bytes);
         if (items.length === 0) break;
         try {
           await ask(ctx, to, { op: 'early', migration, items });
           sent += items.length;
+          if (committed) drop();
         } catch {
           unsure = items;
           break;
@@ -225,11 +243,15 @@ function sendEarly(
   a.onQueued(pump);
   pump();
   return {
+    committed() {
+      committed = true;
+      drop();
+    },
     async stop() {
       stopped = true;
       a.onQueued(undefined);
       await done;
-      return { sent, unsure };
+      return { sent, stillQueued: sent - dropped, unsure };
     },
   };
 }
@@ -435,14 +457,16 @@ export async function migrateActivation(
     change?: Uint8Array;
     fromRecord?: string[];
   } = {};
-  let riding = 0;
+  // Who the source ran messages from, up to where: the target runs what follows them without waiting for `done`.
+  const ran = a.ran();
+  let riding = ran.reduce((n, [sender]) => n + sender.length + PART_ROOM, 0);
   try {
     const final = mark !== undefined ? a.changes?.since(mark) : undefined;
     if (final) {
       deltaBytes = final.change.length;
-      if (final.change.length <= partBytes) {
+      if (riding + final.change.length <= partBytes) {
         last = { change: final.change };
-        riding = final.change.length;
+        riding += final.change.length;
       } else await sendWhole('change', final.change, partBytes);
     } else {
       const image = a.image();
@@ -499,6 +523,7 @@ export async function migrateActivation(
       ...(record ? { record } : {}),
       durable: a.hadDurable(),
       merge: ctx.graceMs > 0,
+      ...(ran.length > 0 ? { ran } : {}),
       ...last,
     })) as { epoch?: unknown };
     if (typeof r?.epoch !== 'number') throw new Error('the target answered the commit without an epoch');
@@ -517,12 +542,13 @@ export async function migrateActivation(
     ctx.log('migration commit unanswered, but the target holds the actor', { actor: a.key, to });
   }
   const committed = performance.now();
+  early.committed();
   // The source stops receiving at once; until the server has taken that, what still reaches it goes
   // on to the target as it comes (the target owns the actor and runs it in each sender's order).
   await a.stopReceiving(ctx.graceMs);
   // A request that got no answer may have run there: its callers are answered Overloaded, to send again.
-  const { sent: sentEarly, unsure } = await early.stop();
-  const rest = a.takeQueued(partBytes - FORWARD_ROOM, sentEarly + unsure.length);
+  const { sent: sentEarly, stillQueued, unsure } = await early.stop();
+  const rest = a.takeQueued(partBytes - FORWARD_ROOM, stillQueued + unsure.length);
   a.bounce(unsure);
   a.retire();
   keepCopyBuffer(copied);

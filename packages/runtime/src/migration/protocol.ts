@@ -11,8 +11,9 @@ import { InvalidOptions } from '../errors.js';
  * hooks, `change` (parts of one encoded change; the target builds the state from the image at the
  * first and applies each whole change in order; a `state` part after that starts the image afresh)
  * → `commit` (with the last changed parts or the last change: the target moves the directory epoch
- * and starts the actor, holding what reaches it directly) → `done` (the last messages that reached
- * the source; the target releases what it held). From the pause until the source has stopped receiving, what reaches the
+ * and starts the actor, holding what reaches it directly unless it follows a message the source ran,
+ * named per sender in `ran`) → `done` (the last messages that reached the source; the target
+ * releases what it held). From the pause until the source has stopped receiving, what reaches the
  * paused source goes on as it comes in `early` requests: queued by the target first once it commits,
  * or at once after; `forward` carries what was left when the source stopped. `abort` drops a
  * migration that has not committed.
@@ -66,6 +67,12 @@ export type HandoffRequest =
       /** The last change (delta hooks), encoded, when it fits in this message. */
       change?: Uint8Array;
       /**
+       * Per sender, the count (Stitch-Seq) of its last message to this actor that the source ran, for
+       * the senders it knows (at most MAX_SENDER_COUNTS): a message that reaches the target directly
+       * after one of these (its Stitch-Prev) runs at once instead of waiting for `done`.
+       */
+      ran?: [string, number][];
+      /**
        * No image was copied (BeginAnswer.record): the changed parts are those of the image against
        * the snapshot of the record at `recordRevision`, whose chunks are these. The target builds the
        * image from that record, then applies the parts.
@@ -94,6 +101,9 @@ export const MAX_RECORD_CHUNKS = 65_536;
 /** Image parts riding on one commit, at most (each is a range the pause found changed). */
 export const MAX_COMMIT_PARTS = 4096;
 
+/** Senders a commit's `ran` lists, at most. */
+export const MAX_SENDER_COUNTS = 1024;
+
 /** A forwarded message's bytes besides its body (sender, reply subject, traceparent, deadline, key). */
 export const FORWARD_ROOM = 256;
 
@@ -113,6 +123,10 @@ export interface ForwardedMessage {
   k?: string;
   /** The sender's message count (Stitch-Seq), when it sent one. */
   q?: number;
+  /** The count of the sender's previous message to this actor (Stitch-Prev), when it sent one. */
+  p?: number;
+  /** An item of a coalesced message but its last (Envelope.more). */
+  m?: true;
 }
 
 const str = (v: unknown, what: string, max = 1024): string => {
@@ -142,7 +156,23 @@ function forwarded(v: unknown): ForwardedMessage {
     ...(f.r !== undefined ? { r: str(f.r, 'reply subject') } : {}),
     ...(f.k !== undefined ? { k: str(f.k, 'idempotency key') } : {}),
     ...(f.q !== undefined ? { q: count(f.q, 'message count') } : {}),
+    ...(f.q !== undefined && f.p !== undefined && count(f.p, 'previous count') < (f.q as number)
+      ? { p: f.p }
+      : {}),
+    ...(f.m === true ? { m: true as const } : {}),
   };
+}
+
+function senderCounts(v: unknown): [string, number][] {
+  if (!Array.isArray(v) || v.length > MAX_SENDER_COUNTS)
+    throw new InvalidOptions(
+      `a commit's ran is a list of at most ${MAX_SENDER_COUNTS} [sender, count] pairs`,
+    );
+  return v.map((e) => {
+    if (!Array.isArray(e) || e.length !== 2)
+      throw new InvalidOptions('a commit ran entry is [sender, count]');
+    return [str(e[0], 'sender', 256), count(e[1], 'message count')];
+  });
 }
 
 function imagePart(v: unknown): { offset: number; data: Uint8Array } {
@@ -209,6 +239,7 @@ export function parseHandoff(v: unknown): HandoffRequest {
         ...(r.change !== undefined ? { change: r.change as Uint8Array } : {}),
         ...(r.record !== undefined ? { record: r.record as Uint8Array } : {}),
         ...(r.fromRecord !== undefined ? { fromRecord: r.fromRecord as string[] } : {}),
+        ...(r.ran !== undefined ? { ran: senderCounts(r.ran) } : {}),
       };
     }
     case 'early':

@@ -363,7 +363,7 @@ export class Node implements Host {
         await consumer;
         throw err;
       }
-      await a.open(true, from.durable === false);
+      await a.open(true, from.durable === false, from.ran);
       this.#activations.set(key, a);
       return { epoch: a.claim.epoch, adopted: a.adopted(from.merge === true) };
     };

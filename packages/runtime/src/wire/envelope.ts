@@ -18,6 +18,11 @@ export const H = {
    * migration's target orders by it what one sender's messages reached source and target both.
    */
   seq: 'Stitch-Seq',
+  /**
+   * The sender's count (Stitch-Seq) of its previous fast-mode message to the same actor, when it knows
+   * it: a migration's target runs a message at once when that one is known run or queued.
+   */
+  prev: 'Stitch-Prev',
   /** Durable mode: the inbox the actor answers on (JetStream publishes carry no reply subject). */
   replyTo: 'Stitch-Reply-To',
   /** `<chunk id>:<index>:<count>` on every part of a chunked message. */
@@ -36,6 +41,13 @@ export interface Envelope {
   deadline: number;
   /** The sender's message count (Stitch-Seq), when it sent one: rises with each message it publishes. */
   seq?: number;
+  /** The sender's count of its previous message to the same actor (Stitch-Prev), below seq, when it knows it. */
+  prev?: number;
+  /**
+   * An item of a coalesced message (Stitch-Batch) but its last: more items with the same count follow.
+   * Set by the receiver, never sent as a header.
+   */
+  more?: true;
 }
 
 // Trace ids come from a pooled hex string: one random fill and one hex conversion per 256 ids.
@@ -99,6 +111,7 @@ export function envelopeBlock(env: Envelope): string {
   block += `\r\n${H.sender}: ${checkValue(H.sender, env.sender)}\r\n${H.deadline}: ${env.deadline}`;
   block += WIRE_LINE;
   if (env.seq !== undefined) block += `\r\n${H.seq}: ${env.seq}`;
+  if (env.prev !== undefined) block += `\r\n${H.prev}: ${env.prev}`;
   if (env.idempotencyKey !== undefined)
     block += `\r\n${H.idempotencyKey}: ${checkValue(H.idempotencyKey, env.idempotencyKey)}`;
   return `${block}\r\n\r\n`;
@@ -111,6 +124,7 @@ export function envelopeHeaders(env: Envelope): MsgHdrs {
   h.append(H.deadline, String(env.deadline));
   h.append(H.wire, WIRE_VERSION);
   if (env.seq !== undefined) h.append(H.seq, String(env.seq));
+  if (env.prev !== undefined) h.append(H.prev, String(env.prev));
   if (env.idempotencyKey !== undefined) h.append(H.idempotencyKey, env.idempotencyKey);
   return h;
 }
@@ -127,6 +141,7 @@ export interface ReceivedHeaders {
   chunk?: string;
   batch?: string;
   seq?: string;
+  prev?: string;
 }
 
 const FIELDS: Record<string, keyof ReceivedHeaders> = {
@@ -139,6 +154,7 @@ const FIELDS: Record<string, keyof ReceivedHeaders> = {
   [H.chunk]: 'chunk',
   [H.batch]: 'batch',
   [H.seq]: 'seq',
+  [H.prev]: 'prev',
 };
 
 export function readHeaders(h: MsgHdrs | undefined): ReceivedHeaders {
@@ -211,7 +227,11 @@ export function envelopeOf(r: ReceivedHeaders): Envelope {
   };
   if (r.idempotencyKey) env.idempotencyKey = r.idempotencyKey;
   const seq = messageSeq(r.seq);
-  if (seq !== undefined) env.seq = seq;
+  if (seq !== undefined) {
+    env.seq = seq;
+    const prev = messagePrev(r.prev, seq);
+    if (prev !== undefined) env.prev = prev;
+  }
   return env;
 }
 
@@ -220,6 +240,12 @@ export function messageSeq(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+/** A Stitch-Prev value: a positive safe integer below the message's own count, else none. */
+export function messagePrev(text: string | undefined, seq: number): number | undefined {
+  const n = messageSeq(text);
+  return n !== undefined && n < seq ? n : undefined;
 }
 
 /** The error a reply carries, if any; its body is the error message as UTF-8. */

@@ -5,10 +5,12 @@
 // refuses a newer one with WireVersionUnsupported, which tells the operator to finish the upgrade.
 // A message without the header comes from a build older than the header: version 1.0.
 // 1.1: Stitch-Seq (the sender's message count, which orders a live migration's hand-off).
+// 1.2: Stitch-Prev (the count of the sender's previous message to the same actor: a migration's
+//      target runs a message whose predecessor it knows, instead of holding it until the hand-off ends).
 import { WireVersionUnsupported } from '../errors.js';
 
 /** The version this build speaks. */
-export const WIRE_VERSION = '1.1';
+export const WIRE_VERSION = '1.2';
 
 /** What a message without a Stitch-Wire header is taken to be. */
 const UNVERSIONED = '1.0';
