@@ -62,7 +62,7 @@ export class HeldMessages<T extends { env: Envelope }> {
 
   #advance(sender: string, done: number): void {
     let known = Math.max(this.#known.get(sender) ?? 0, done);
-    for (;;) {
+    while (this.#held.length > 0) {
       const next = this.#take(
         (i) => i.env.sender === sender && i.env.prev !== undefined && i.env.prev <= known,
       );
