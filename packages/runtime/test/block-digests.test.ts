@@ -30,6 +30,19 @@ function flip(x: Uint8Array, ...at: number[]): Uint8Array {
 
 const size = (ranges: [number, number][]) => ranges.reduce((n, [s, e]) => n + e - s, 0);
 
+/** Ranges widened to whole blocks (the last cut at `length`), adjacent ones merged. */
+function toBlocks(ranges: [number, number][], length: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (const [s, e] of ranges) {
+    const start = s - (s % B);
+    const end = Math.min(length, Math.ceil(e / B) * B);
+    const last = out[out.length - 1];
+    if (last && last[1] >= start) last[1] = Math.max(last[1], end);
+    else out.push([start, end]);
+  }
+  return out;
+}
+
 test('the blocks whose bytes changed, as a comparison with a copy finds them', async () => {
   const before = new Uint8Array(10 * B + 123).map((_, i) => (i * 7) & 0xff);
   const cases: [string, (x: Uint8Array) => Uint8Array][] = [
@@ -46,7 +59,8 @@ test('the blocks whose bytes changed, as a comparison with a copy finds them', a
       const after = change(new Uint8Array(before));
       const ranges = await sent(before, part).changedRanges(after);
       assert.deepEqual(rebuilt(before, after, ranges), after, what);
-      const byCopy = changedRanges(before, after);
+      // A copy finds the changed 4 KiB units within the changed blocks; the digests, the blocks.
+      const byCopy = toBlocks(changedRanges(before, after), after.length);
       // The one difference: a last block cut short is sent again, though its bytes are a prefix of
       // what was sent (a copy can see that; a digest of the whole block cannot).
       if (after.length % B === 0 || after.length >= before.length) assert.deepEqual(ranges, byCopy, what);
@@ -72,4 +86,18 @@ test('a digest is of the bytes when it was asked for, not when it is computed', 
 
 test('a part that does not start at a block boundary is refused', () => {
   assert.throws(() => new BlockDigests().add(100, new Uint8Array(B)), RangeError);
+});
+
+test('a copy names the changed 4 KiB units of a changed block, not the whole block', () => {
+  const before = new Uint8Array(4 * B).map((_, i) => (i * 13) & 0xff);
+  const U = 4096;
+  const after = flip(new Uint8Array(before), 5, B + 2 * U + 7, B + 2 * U + 9, B + 3 * U);
+  assert.deepEqual(changedRanges(before, after), [
+    [0, U],
+    [B + 2 * U, B + 4 * U],
+  ]);
+  assert.deepEqual(rebuilt(before, after, changedRanges(before, after)), after);
+  // Grown: the new tail is sent whole, in units.
+  const grown = Uint8Array.from([...before, 1, 2, 3]);
+  assert.deepEqual(changedRanges(before, grown), [[4 * B, 4 * B + 3]]);
 });
