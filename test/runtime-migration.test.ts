@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { connect } from '@nats-io/transport-node';
 import {
   type ActorRef,
   type Cluster,
@@ -15,6 +16,7 @@ import {
   MigrationFailed,
   startEmbeddedNats,
 } from '@stitch/runtime';
+import { encode } from '@stitch/runtime/internal';
 import { BigSequencer, DeltaSequencer, Sequencer } from './fixtures/runtime-actors.js';
 import { type NodeProc, startNode, stopAll } from './fixtures/runtime-procs.js';
 import { countApplied, type LoadLoop, startLoad, startOpenLoad } from './fixtures/sequencer-load.js';
@@ -433,29 +435,38 @@ describe('live migration', () => {
     // The target refuses `done`: what it holds waits for its release timeout (3 s).
     const faulty = await startNode({ ...env(), nodeId: 'mig-follows', handoffFault: 'done' });
     const other = await connectCluster({ nats: nats.url, name: CLUSTER, deadAfterMs: DEAD_AFTER });
+    const foreign = await connect({ servers: nats.url });
     try {
       const ref = await client.spawn(Sequencer, { id: 'seq-follows', node: a.nodeId });
       for (let seq = 1; seq <= 3; seq++) await ref.ask({ type: 'next', from: 'serial', seq });
       assert.equal((await client.migrate(ref, faulty.nodeId)).to, faulty.nodeId);
-      // The other client's first message to the actor follows none the target knows of: held.
-      const first = other
-        .ref<typeof Sequencer>({ type: ref.type, id: ref.id })
-        .ask({ type: 'next', from: 'first', seq: 1 }, { timeoutMs: 20_000 });
+      // A client that sends no counts (another library, an older build): its message might follow one
+      // still at the source, so the target holds it until the hand-off ends.
+      const unplaced = foreign.request(
+        `stitch.${CLUSTER}.actor.${ref.type}.${ref.id}`,
+        encode({ type: 'next', from: 'foreign', seq: 1 }),
+        { timeout: 20_000 },
+      );
       let held = 0;
       for (const until = Date.now() + 2000; held === 0 && Date.now() < until; await delay(10))
         held = (await ref.inspect()).held ?? 0;
-      assert.equal(held, 1, 'the first message of a new sender is held until the hand-off ends');
+      assert.equal(held, 1, 'a message without counts is held until the hand-off ends');
       // This client's last message ran on the source, which said so at the commit: the next one runs now.
       assert.equal(await ref.ask({ type: 'next', from: 'serial', seq: 4 }), 4);
-      assert.equal((await ref.inspect()).held, 1, 'it ran while the other was still held');
-      assert.equal(await first, 1);
+      // Another client's first message to the actor follows nothing (Stitch-Prev 0): it runs now too.
+      const otherRef = other.ref<typeof Sequencer>({ type: ref.type, id: ref.id });
+      assert.equal(await otherRef.ask({ type: 'next', from: 'first', seq: 1 }), 1);
+      assert.equal((await ref.inspect()).held, 1, 'they ran while the other was still held');
+      assert.equal((await unplaced).headers?.get('Stitch-Error-Code'), undefined);
       const report = (await ref.ask({ type: 'report' })) as Record<
         string,
         { applied: number; outOfOrder: number }
       >;
       assert.deepEqual(report.serial, { last: 4, applied: 4, outOfOrder: 0 });
       assert.equal(report.first?.applied, 1);
+      assert.equal(report.foreign?.applied, 1);
     } finally {
+      await foreign.close();
       await other.close();
       faulty.child.kill('SIGKILL');
       await faulty.exited;

@@ -46,11 +46,14 @@ test('a message that follows one the source ran is queued at once; one whose pre
   t.direct(msg('a14', 'a', 14, 13));
   t.direct(msg('a15', 'a', 15, 14));
   t.direct(msg('c1', 'c', 1));
-  assert.deepEqual(t.queued, ['a11', 'a12']);
+  // A sender's first message to the actor follows nothing (Stitch-Prev 0), and what follows it too.
+  t.direct(msg('d1', 'd', 1, 0));
+  t.direct(msg('d2', 'd', 2, 1));
+  assert.deepEqual(t.queued, ['a11', 'a12', 'd1', 'd2']);
   assert.equal(t.held.size, 4);
   // a13 comes forwarded from the source: a14 and a15, which follow it, go right after it.
   t.forwarded(msg('a13', 'a', 13, 12));
-  assert.deepEqual(t.queued, ['a11', 'a12', 'a13', 'a14', 'a15']);
+  assert.deepEqual(t.queued, ['a11', 'a12', 'd1', 'd2', 'a13', 'a14', 'a15']);
   // The rest waits for the release, then runs in each sender's order.
   assert.deepEqual(
     t.held.release().map((i) => i.name),

@@ -179,10 +179,13 @@ test("a sender's message count travels in the envelope; anything but a positive 
 test("the count of the sender's previous message to the actor travels too, only below the message's own", () => {
   const env = { traceparent: newTraceparent(), sender: 's', deadline: 9, seq: 7, prev: 3 };
   assert.equal(envelopeOf(readHeaders(envelopeHeaders(env))).prev, 3);
+  // 0: the sender sent this actor nothing before.
+  assert.equal(envelopeOf(readHeaders(envelopeHeaders({ ...env, prev: 0 }))).prev, 0);
   for (const [seq, prev] of [
     ['7', '7'],
     ['7', '9'],
-    ['7', '0'],
+    ['7', '-1'],
+    ['7', ''],
     ['7', 'x'],
     ['x', '3'],
     [undefined, '3'],

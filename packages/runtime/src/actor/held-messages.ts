@@ -32,6 +32,8 @@ export class HeldMessages<T extends { env: Envelope }> {
   follows(item: T): boolean {
     const { prev, sender } = item.env;
     if (prev === undefined) return false;
+    // Its sender's first message to this actor: nothing of it can still be at the source.
+    if (prev === 0) return true;
     const known = this.#known.get(sender);
     return known !== undefined && prev <= known;
   }

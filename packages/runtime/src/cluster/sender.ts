@@ -64,6 +64,8 @@ export class ActorSender {
   #seq = 0;
   /** Per actor subject, the count of the last message published to it (Stitch-Prev); starts over past MAX_ROUTES. */
   readonly #lastSeq = new Map<string, number>();
+  /** The table started over once: a subject not in it may have had messages (no Stitch-Prev then). */
+  #forgot = false;
 
   constructor(parts: ClusterParts, clientId: string, replies: Replies, askTimeoutMs: number) {
     this.#parts = parts;
@@ -196,11 +198,22 @@ export class ActorSender {
   }
 
   /**
-   * The next message count, recorded as the last to `subject` (`prev`: the one before, if known). The
+   * The count of the last message published to `subject` (Stitch-Prev): 0 when none ever was, so that
+   * a first message follows nothing; unknown once the table has started over and forgot it.
+   */
+  #prevOf(subject: string): number | undefined {
+    return this.#lastSeq.get(subject) ?? (this.#forgot ? undefined : 0);
+  }
+
+  /**
+   * The next message count, recorded as the last to `subject` (`prev`: the one before, if any). The
    * table starts over when full: the next message to each actor then goes without a Stitch-Prev.
    */
   #count(subject: string, prev: number | undefined): number {
-    if (prev === undefined && this.#lastSeq.size >= MAX_ROUTES) this.#lastSeq.clear();
+    if ((prev === undefined || prev === 0) && this.#lastSeq.size >= MAX_ROUTES) {
+      this.#lastSeq.clear();
+      this.#forgot = true;
+    }
     this.#lastSeq.set(subject, ++this.#seq);
     return this.#seq;
   }
@@ -216,7 +229,7 @@ export class ActorSender {
     try {
       if (items.length === 1) {
         const i = items[0]!;
-        const prev = this.#lastSeq.get(subject);
+        const prev = this.#prevOf(subject);
         const env: Envelope = {
           traceparent: i.traceparent,
           sender: this.#clientId,
@@ -234,7 +247,7 @@ export class ActorSender {
         const h = new OutgoingHeaders();
         h.set(H.batch, String(items.length));
         h.set(H.sender, this.#clientId);
-        const prev = this.#lastSeq.get(subject);
+        const prev = this.#prevOf(subject);
         h.set(H.seq, String(this.#count(subject, prev)));
         if (prev !== undefined) h.set(H.prev, String(prev));
         const asks: Pending[] = [];

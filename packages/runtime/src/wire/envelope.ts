@@ -41,7 +41,10 @@ export interface Envelope {
   deadline: number;
   /** The sender's message count (Stitch-Seq), when it sent one: rises with each message it publishes. */
   seq?: number;
-  /** The sender's count of its previous message to the same actor (Stitch-Prev), below seq, when it knows it. */
+  /**
+   * The sender's count of its previous message to the same actor (Stitch-Prev), below seq, when it
+   * knows it: 0 when it sent that actor nothing before.
+   */
   prev?: number;
   /**
    * An item of a coalesced message (Stitch-Batch) but its last: more items with the same count follow.
@@ -242,10 +245,14 @@ export function messageSeq(text: string | undefined): number | undefined {
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
-/** A Stitch-Prev value: a positive safe integer below the message's own count, else none. */
+/**
+ * A Stitch-Prev value: a safe integer from 0 (the sender sent this actor nothing before) to below the
+ * message's own count, else none.
+ */
 export function messagePrev(text: string | undefined, seq: number): number | undefined {
-  const n = messageSeq(text);
-  return n !== undefined && n < seq ? n : undefined;
+  if (text === undefined || text === '') return undefined;
+  const n = Number(text);
+  return Number.isSafeInteger(n) && n >= 0 && n < seq ? n : undefined;
 }
 
 /** The error a reply carries, if any; its body is the error message as UTF-8. */
