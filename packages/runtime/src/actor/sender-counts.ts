@@ -46,8 +46,8 @@ export class SenderCounts {
     const out: [string, number][] = [];
     for (const [sender, { n }] of this.#last) {
       const first = firstQueued.get(sender);
-      const upTo = first === undefined ? n : Math.min(n, first - 1);
-      if (upTo > 0) out.push([sender, upTo]);
+      const done = first === undefined ? n : Math.min(n, first - 1);
+      if (done > 0) out.push([sender, done]);
     }
     return out;
   }
