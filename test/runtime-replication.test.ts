@@ -14,6 +14,7 @@ import { NatsCluster } from './fixtures/hosts/nats-cluster.js';
 import { Hosts } from './fixtures/hosts/netns.js';
 import { Ledger } from './fixtures/runtime-actors.js';
 import { startNode, stopAll } from './fixtures/runtime-procs.js';
+import { waitFor } from './fixtures/wait.js';
 
 const streamsOf = (c: string) => [
   `stitch_${c}_mailbox`,
@@ -27,7 +28,16 @@ async function replicasOf(urls: string[], streams: string[]): Promise<Record<str
   try {
     const jsm = await jetstreamManager(nc);
     const out: Record<string, number> = {};
-    for (const s of streams) out[s] = (await jsm.streams.info(s)).config.num_replicas;
+    // Asked again while a stream's group still elects its leader (just made, or after a restart).
+    for (const s of streams)
+      out[s] = await waitFor(
+        () =>
+          jsm.streams.info(s).then(
+            (i) => i.config.num_replicas,
+            () => undefined,
+          ),
+        30_000,
+      );
     return out;
   } finally {
     await nc.close();
@@ -36,9 +46,9 @@ async function replicasOf(urls: string[], streams: string[]): Promise<Record<str
 
 const all = (streams: string[], n: number) => Object.fromEntries(streams.map((s) => [s, n]));
 
-test('replicas must be 1 to 5', () => {
+test('replicas must be 1 to 5', async () => {
   for (const replicas of [0, 6, 1.5])
-    assert.rejects(connectCluster({ name: 'r', nats: 'nats://127.0.0.1:1', replicas }), InvalidOptions);
+    await assert.rejects(connectCluster({ name: 'r', nats: 'nats://127.0.0.1:1', replicas }), InvalidOptions);
 });
 
 test('a single server (in no cluster) gets one replica', async () => {
