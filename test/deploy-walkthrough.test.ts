@@ -22,6 +22,7 @@ import { skipWithoutHosts } from './fixtures/hosts/available.js';
 import { Hosts } from './fixtures/hosts/netns.js';
 import { ROOT } from './fixtures/packing.js';
 import { alive } from './fixtures/pids.js';
+import { waitFor } from './fixtures/wait.js';
 
 const BIN = join(ROOT, 'packages/cli/dist/bin.js');
 const GRAPH = join(ROOT, 'packages/ir/samples/tool-agent.tiny-llama.mlir');
@@ -135,7 +136,12 @@ test('the multi-host walkthrough: a 3-server cluster with auth, nodes, a coordin
     const seed = new TextEncoder().encode(readFileSync(join(auth, 'admin.nk'), 'utf8').trim());
     const nc = await connect({ servers: urls.split(','), authenticator: nkeyAuthenticator(seed) });
     try {
-      const info = await (await jetstreamManager(nc)).streams.info('stitch_prod_mailbox');
+      const jsm = await jetstreamManager(nc);
+      // Asked again while the stream's group, just made, still elects its leader.
+      const info = await waitFor(
+        () => jsm.streams.info('stitch_prod_mailbox').catch(() => undefined),
+        30_000,
+      );
       assert.equal(info.config.num_replicas, 3);
     } finally {
       await nc.close();
