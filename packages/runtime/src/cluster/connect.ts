@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+} from '@nats-io/jetstream';
 import {
   type Authenticator,
   connect,
@@ -8,6 +14,7 @@ import {
   type NatsConnection,
   nkeyAuthenticator,
   nkeys,
+  PermissionViolationError,
 } from '@nats-io/transport-node';
 import { sleep, systemClock } from '../clock.js';
 import { ConnectionFailed, InvalidOptions, JetStreamDisabled, StitchError } from '../errors.js';
@@ -191,7 +198,7 @@ async function openJetStream(nc: NatsConnection, url: string, log: LogFn): Promi
     // check and keeps nats.js's default timeout for the creates that follow.
     const checked = await whileForming(
       () => jetstreamManager(nc, forming ? { timeout: PROBE_TIMEOUT_MS } : {}),
-      () => forming,
+      (err) => forming && !waitingCannotMend(err),
       log,
       'JetStream does not answer yet (its cluster is electing a leader); trying again',
     );
@@ -200,6 +207,19 @@ async function openJetStream(nc: NatsConnection, url: string, log: LogFn): Promi
     if (err instanceof StitchError) throw err;
     throw new JetStreamDisabled(url, { cause: err });
   }
+}
+
+/**
+ * A failure of the JetStream API check that no election mends: the account has no JetStream (the API
+ * says so once the cluster has formed), or the user may not publish to the API.
+ */
+export function waitingCannotMend(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof PermissionViolationError) return true;
+    if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.JetStreamNotEnabledForAccount)
+      return true;
+  }
+  return false;
 }
 
 /**
