@@ -76,6 +76,49 @@ describe('coalesced fast-mode messages', () => {
     assert.equal(await ref.ask({ type: 'get' }), 205, 'a lone tell and ask keep the single format');
   });
 
+  test("each message names its sender's previous message to the actor (Stitch-Prev): 0 for the first", async () => {
+    const [first, second] = await Promise.all([
+      host.spawn(Counter, { id: 'prev-1' }),
+      host.spawn(Counter, { id: 'prev-2' }),
+    ]);
+    const fresh = await connectCluster({ nats: nats.url, name: CLUSTER });
+    const seen: { subject: string; seq: string; prev: string }[] = [];
+    const sub = raw.subscribe(subject('counter', '*'), {
+      callback: (_err, m) => {
+        seen.push({
+          subject: m.subject,
+          seq: m.headers?.get('Stitch-Seq') ?? '',
+          prev: m.headers?.get('Stitch-Prev') ?? '',
+        });
+      },
+    });
+    await raw.flush();
+    try {
+      const a = fresh.ref<typeof Counter>({ type: first.type, id: first.id });
+      const b = fresh.ref<typeof Counter>({ type: second.type, id: second.id });
+      await a.ask({ type: 'add', by: 1 });
+      await b.ask({ type: 'add', by: 1 });
+      await Promise.all([a.ask({ type: 'add', by: 1 }), a.ask({ type: 'add', by: 1 })]);
+      await a.tell({ type: 'add', by: 1 });
+      await b.ask({ type: 'add', by: 1 });
+      await raw.flush();
+    } finally {
+      sub.unsubscribe();
+      await fresh.close();
+    }
+    for (const id of ['prev-1', 'prev-2']) {
+      const to = seen.filter((m) => m.subject === subject('counter', id));
+      assert.ok(to.length >= 2, JSON.stringify(seen));
+      // The first names none before it (0); each other the count of the one before it to this actor,
+      // though the sender's messages to the other actor came in between.
+      assert.deepEqual(
+        to.map((m) => m.prev),
+        ['0', ...to.slice(0, -1).map((m) => m.seq)],
+        id,
+      );
+    }
+  });
+
   test('a message changed after ask() returns is delivered as it was when asked', async () => {
     const ref = await host.spawn(Counter, { id: 'snapshot' });
     const msg = { type: 'add' as const, by: 1 };
