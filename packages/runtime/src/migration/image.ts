@@ -26,18 +26,21 @@ export function changedRanges(prev: ImageBytes | undefined, next: ImageBytes): [
   const ranges: [number, number][] = [];
   for (let start = 0; start < next.length; start += IMAGE_BLOCK_BYTES) {
     const end = Math.min(next.length, start + IMAGE_BLOCK_BYTES);
-    const same =
-      end <= prev.length && Buffer.compare(prev.subarray(start, end), next.subarray(start, end)) === 0;
-    if (same) continue;
+    if (sameBytes(prev, next, start, end)) continue;
     for (let at = start; at < end; at += CHANGE_UNIT_BYTES) {
       const to = Math.min(end, at + CHANGE_UNIT_BYTES);
-      if (to <= prev.length && Buffer.compare(prev.subarray(at, to), next.subarray(at, to)) === 0) continue;
+      if (sameBytes(prev, next, at, to)) continue;
       const last = ranges[ranges.length - 1];
       if (last && last[1] === at) last[1] = to;
       else ranges.push([at, to]);
     }
   }
   return ranges;
+}
+
+/** Whether `prev` holds `next`'s bytes `[start, end)` at the same place. */
+function sameBytes(prev: ImageBytes, next: ImageBytes, start: number, end: number): boolean {
+  return end <= prev.length && Buffer.compare(prev.subarray(start, end), next.subarray(start, end)) === 0;
 }
 
 /**
