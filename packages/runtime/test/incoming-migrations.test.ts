@@ -22,7 +22,13 @@ function recordOf(chunks: Record<string, string>): RecordImage {
     whole.set(p, at);
     at += p.length;
   }
-  return { names, chunks: parts, length: whole.length, subarray: (a, b) => whole.subarray(a, b) };
+  return {
+    names,
+    chunks: parts,
+    chunkBytes: parts[0]?.length ?? 0,
+    length: whole.length,
+    subarray: (a, b) => whole.subarray(a, b),
+  };
 }
 
 /**

@@ -3,9 +3,48 @@ import type { KV } from '@nats-io/kv';
 import { nuid } from '@nats-io/transport-node';
 import { bucketKeys } from '../cluster/bucket-keys.js';
 import type { ImageBytes } from '../wire/image.js';
+import type { JetStreamPublisher } from '../wire/js-publish.js';
+import { OutgoingHeaders } from '../wire/outgoing-headers.js';
 
-/** A snapshot longer than this is stored in chunks of this size (a KV value is bounded by max_payload). */
-export const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
+/** A snapshot longer than this is stored in chunks (a KV value is bounded by max_payload). */
+export const INLINE_SNAPSHOT_BYTES = 256 * 1024;
+
+/**
+ * The largest chunk, and the size of every chunk of a record that does not state its own (records
+ * written before chunk sizes varied).
+ */
+export const MAX_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * The smallest chunk a write cuts: a commit writes every chunk a turn changed, so a state changed in
+ * a few places costs a few small chunks (at 1 MiB, 16 KiB each instead of 256), while the record
+ * names one chunk per CHUNKS_AIMED-th of the state at most.
+ */
+const MIN_CHUNK_BYTES = 16 * 1024;
+const CHUNKS_AIMED = 256;
+
+/**
+ * The chunk size for a snapshot of `total` bytes: a power of two giving about CHUNKS_AIMED chunks,
+ * within MIN_CHUNK_BYTES..MAX_CHUNK_BYTES. `current`, the size the last record used, is kept while
+ * within a factor of two of that, so a state whose length wavers does not rewrite every chunk.
+ */
+export function chunkBytesFor(total: number, current?: number): number {
+  let fit = MIN_CHUNK_BYTES;
+  while (fit < MAX_CHUNK_BYTES && fit * CHUNKS_AIMED < total) fit *= 2;
+  if (current !== undefined && current >= MIN_CHUNK_BYTES && current <= MAX_CHUNK_BYTES)
+    if (current * 2 >= fit && current <= fit * 2) return current;
+  return fit;
+}
+
+/** A chunk size a record may state: a power of two from 1 KiB to MAX_CHUNK_BYTES. */
+export function validChunkBytes(x: unknown): x is number {
+  return (
+    Number.isSafeInteger(x) &&
+    (x as number) >= 1024 &&
+    (x as number) <= MAX_CHUNK_BYTES &&
+    ((x as number) & ((x as number) - 1)) === 0
+  );
+}
 
 /** Chunk writes and reads in flight at once. */
 const WINDOW = 8;
@@ -26,18 +65,21 @@ export class FrozenSnapshot implements ImageBytes {
     /** Indexes of the chunks the last record did not name: the ones a write stores. */
     readonly changed: number[],
     readonly length: number,
+    /** Every chunk's size but the last's. */
+    readonly chunkBytes: number,
   ) {}
 
   subarray(start: number, end: number): Uint8Array {
-    const first = Math.floor(start / SNAPSHOT_CHUNK_BYTES);
-    // Within one chunk (a migration compares 64 KiB blocks with the record): a view of it.
-    if (end > start && first === Math.floor((end - 1) / SNAPSHOT_CHUNK_BYTES)) {
-      const at = first * SNAPSHOT_CHUNK_BYTES;
+    const size = this.chunkBytes;
+    const first = Math.floor(start / size);
+    // Within one chunk (a migration compares the record block by block): a view of it.
+    if (end > start && first === Math.floor((end - 1) / size)) {
+      const at = first * size;
       return this.chunks[first]!.subarray(start - at, end - at);
     }
     const out = new Uint8Array(Math.max(0, end - start));
-    for (let i = first; i * SNAPSHOT_CHUNK_BYTES < end; i++) {
-      const at = i * SNAPSHOT_CHUNK_BYTES;
+    for (let i = first; i * size < end; i++) {
+      const at = i * size;
       const from = Math.max(start, at);
       const to = Math.min(end, at + this.chunks[i]!.length);
       if (from < to) out.set(this.chunks[i]!.subarray(from - at, to - at), from - start);
@@ -84,11 +126,16 @@ async function inWindow<T>(items: T[], each: (item: T, i: number) => Promise<voi
  * Chunks nobody names any more are purged from the stream, leaving no delete markers behind.
  */
 export class SnapshotChunks {
-  /** The chunks the last record named (read or written here), with their bytes. */
+  /** The chunks the last record named (read or written here), with their bytes, and their size. */
   #named = new Map<string, Uint8Array>();
   #order: string[] = [];
+  #chunkBytes: number | undefined;
   readonly #writer = nuid.next();
 
+  /**
+   * `publisher`, when given, stores chunks through the connection's acknowledgement inbox (see
+   * JetStreamPublisher) instead of `kv.put`, whose `request()` costs more per call.
+   */
   constructor(
     private readonly kv: KV,
     private readonly jsm: JetStreamManager,
@@ -96,21 +143,25 @@ export class SnapshotChunks {
     private readonly key: string,
     private readonly report: (err: unknown) => void,
     private readonly replacedKeptMs = REPLACED_KEPT_MS,
+    private readonly publisher?: { publisher: JetStreamPublisher; timeoutMs: number },
   ) {}
 
   /**
    * Fixes `image` as chunks now, comparing each with the chunk the last record named: changed ones
    * are copied when `image` reads live state (a segmented image), viewed when it is an encoding.
-   * Names of new chunks carry `base`, the record revision the write will build on.
+   * Names of new chunks carry `base`, the record revision the write will build on. Chunks of another
+   * size than the last record's are all new.
    */
   freeze(image: ImageBytes, base: number): FrozenSnapshot {
     const live = !(image instanceof Uint8Array);
+    const size = chunkBytesFor(image.length, this.#chunkBytes);
+    const order = size === this.#chunkBytes ? this.#order : [];
     const names: string[] = [];
     const chunks: Uint8Array[] = [];
     const changed: number[] = [];
-    for (let i = 0, at = 0; at < image.length; i++, at += SNAPSHOT_CHUNK_BYTES) {
-      const bytes = image.subarray(at, Math.min(image.length, at + SNAPSHOT_CHUNK_BYTES));
-      const prev = this.#order[i];
+    for (let i = 0, at = 0; at < image.length; i++, at += size) {
+      const bytes = image.subarray(at, Math.min(image.length, at + size));
+      const prev = order[i];
       const held = prev === undefined ? undefined : this.#named.get(prev);
       if (held && Buffer.compare(held, bytes) === 0) {
         names.push(prev!);
@@ -121,14 +172,22 @@ export class SnapshotChunks {
         changed.push(i);
       }
     }
-    return new FrozenSnapshot(names, chunks, changed, image.length);
+    return new FrozenSnapshot(names, chunks, changed, image.length, size);
   }
 
   /** Writes the chunks of `frozen` that the last record did not name. */
   async write(frozen: FrozenSnapshot): Promise<void> {
-    await inWindow(frozen.changed, (i) =>
-      this.kv.put(`${this.key}.${frozen.names[i]}`, frozen.chunks[i]!).then(() => undefined),
-    );
+    await inWindow(frozen.changed, (i) => this.#put(`${this.key}.${frozen.names[i]}`, frozen.chunks[i]!));
+  }
+
+  async #put(key: string, bytes: Uint8Array): Promise<void> {
+    if (!this.publisher) {
+      await this.kv.put(key, bytes);
+      return;
+    }
+    const { publisher, timeoutMs } = this.publisher;
+    const ack = await publisher.publish(`$KV.${this.bucket}.${key}`, bytes, new OutgoingHeaders(), timeoutMs);
+    if (ack.error) throw new Error(`could not write ${key}: ${ack.error.description}`);
   }
 
   /**
@@ -140,9 +199,10 @@ export class SnapshotChunks {
   async read(
     names: string[],
     total: number,
+    chunkBytes: number,
     fetched = new Map<string, Uint8Array>(),
   ): Promise<FrozenSnapshot> {
-    if (names.length !== Math.ceil(total / SNAPSHOT_CHUNK_BYTES))
+    if (names.length !== Math.ceil(total / chunkBytes))
       throw new Error(`${this.key}'s record names ${names.length} chunks for ${total} bytes`);
     const chunks: Uint8Array[] = new Array(names.length);
     await inWindow(names, async (name, i) => {
@@ -153,27 +213,30 @@ export class SnapshotChunks {
         bytes = e.value;
         fetched.set(name, bytes);
       }
-      const at = i * SNAPSHOT_CHUNK_BYTES;
-      if (bytes.length !== Math.min(SNAPSHOT_CHUNK_BYTES, total - at))
+      const at = i * chunkBytes;
+      if (bytes.length !== Math.min(chunkBytes, total - at))
         throw new Error(
           `chunk ${name} of ${this.key}'s snapshot has ${bytes.length} bytes where ${total - at} remain`,
         );
       chunks[i] = bytes;
     });
-    this.named(names, chunks, false);
-    return new FrozenSnapshot(names, chunks, [], total);
+    const frozen = new FrozenSnapshot(names, chunks, [], total, chunkBytes);
+    this.named(frozen, false);
+    return frozen;
   }
 
   /**
-   * The record now names `names`, whose bytes are `chunks` (none when the snapshot is inline). After a write
-   * of this activation's (`replaced`), the chunks the previous record named and this one does not
-   * are purged, `replacedKeptMs` later; after a read, the writer that replaced them purges them.
+   * The record now names the chunks of `frozen` (none when the snapshot is inline). After a write of
+   * this activation's (`replaced`), the chunks the previous record named and this one does not are
+   * purged, `replacedKeptMs` later; after a read, the writer that replaced them purges them.
    */
-  named(names: string[], chunks: Uint8Array[] | undefined, replaced: boolean): void {
+  named(frozen: FrozenSnapshot | undefined, replaced: boolean): void {
+    const names = frozen?.names ?? [];
     const kept = new Set(names);
     const gone = replaced ? this.#order.filter((n) => !kept.has(n)) : [];
     this.#order = names;
-    this.#named = new Map(chunks ? names.map((n, i) => [n, chunks[i]!]) : []);
+    this.#chunkBytes = frozen?.chunkBytes;
+    this.#named = new Map(frozen ? names.map((n, i) => [n, frozen.chunks[i]!]) : []);
     if (gone.length === 0) return;
     if (this.replacedKeptMs <= 0) this.#purge(gone);
     else purgeLater(this.#purger(), gone, this.replacedKeptMs);

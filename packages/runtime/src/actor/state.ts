@@ -10,7 +10,14 @@ import type { Outcome } from '../wire/outcome.js';
 import { OutgoingHeaders } from '../wire/outgoing-headers.js';
 import type { Host } from './host.js';
 import { BLOCK, type Entry, firstBlock, GAP, KeptOutcomes } from './kept-outcomes.js';
-import { ChunkMissing, FrozenSnapshot, SNAPSHOT_CHUNK_BYTES, SnapshotChunks } from './snapshot-chunks.js';
+import {
+  ChunkMissing,
+  FrozenSnapshot,
+  INLINE_SNAPSHOT_BYTES,
+  MAX_CHUNK_BYTES,
+  SnapshotChunks,
+  validChunkBytes,
+} from './snapshot-chunks.js';
 
 /** A KV write refused because another write came first (compare-and-set on the revision). */
 const CONFLICT = /wrong last sequence|key exists/i;
@@ -24,6 +31,8 @@ const EXPECTED_LAST_SEQ = 'Nats-Expected-Last-Subject-Sequence';
  * record is read to see whether the write landed, and the write is tried again if not.
  */
 const WRITE_ATTEMPT_MS = 1000;
+/** How long a chunk's write waits for its stream's answer (nats.js's default for `kv.put`). */
+const CHUNK_WRITE_MS = 5000;
 const WRITE_ATTEMPTS = 5;
 /** Reads of a record whose chunks a concurrent commit replaced, before loading gives up. */
 const READ_ATTEMPTS = 10;
@@ -41,6 +50,8 @@ interface Stored {
   /** A snapshot stored in chunks (see SnapshotChunks): their names in order, and its length. */
   c?: string[];
   z?: number;
+  /** The chunks' size; records without it have chunks of MAX_CHUNK_BYTES. */
+  q?: number;
   /** Chunks may exist (some write was chunked): loading sweeps what crashed writes left. */
   x?: number;
   /** Keys applied so far; the next one is number `n`. */
@@ -72,7 +83,7 @@ const gaps = (n: number): Entry[] => Array.from({ length: n }, () => GAP);
  * keys are committed, so whichever activation writes it writes the same bytes; a slot is overwritten
  * only by a newer block (compare-and-set, then the block number stored in it decides).
  *
- * A snapshot above SNAPSHOT_CHUNK_BYTES is written in chunks of its own before the record, which
+ * A snapshot above INLINE_SNAPSHOT_BYTES is written in chunks of its own before the record, which
  * names them (see SnapshotChunks): only the chunks that changed are written, so a large state whose
  * turns change little costs little per commit, and the state is bounded by the bucket, not by
  * max_payload.
@@ -151,7 +162,15 @@ export class StateRecord {
             publisher: jetStreamPublisher(host.nc, prefix, host.clock, host.guard),
             subject: `$KV.${host.names.stateBucket}.${key}`,
           };
-    const chunks = new SnapshotChunks(host.stateKv, host.jsm, host.names.stateBucket, key, report);
+    const chunks = new SnapshotChunks(
+      host.stateKv,
+      host.jsm,
+      host.names.stateBucket,
+      key,
+      report,
+      undefined,
+      direct && { publisher: direct.publisher, timeoutMs: CHUNK_WRITE_MS },
+    );
     return new StateRecord(host.stateKv, key, window, report, direct, chunks, host.clock);
   }
 
@@ -252,11 +271,15 @@ export class StateRecord {
       const rec = (decode(e.value) ?? {}) as Stored;
       this.snapshot = rec.s instanceof Uint8Array ? rec.s : undefined;
       if (!this.#chunks) return rec;
-      const { c, z } = rec;
+      const { c, z, q = MAX_CHUNK_BYTES } = rec;
       try {
-        if (Array.isArray(c) && c.every((n) => typeof n === 'string') && count(z))
-          this.snapshot = await this.#chunks.read(c, z, fetched);
-        else this.#chunks.named([], undefined, false);
+        if (Array.isArray(c) && c.every((n) => typeof n === 'string') && count(z)) {
+          if (!validChunkBytes(q))
+            throw new Error(
+              `${this.#key}'s record states chunks of ${String(q)} bytes, a size this build cannot read`,
+            );
+          this.snapshot = await this.#chunks.read(c, z, q, fetched);
+        } else this.#chunks.named(undefined, false);
       } catch (err) {
         if (err instanceof ChunkMissing && attempt < READ_ATTEMPTS) continue;
         throw err;
@@ -331,7 +354,7 @@ export class StateRecord {
       const snap = this.snapshot;
       let fixed: Uint8Array | FrozenSnapshot | undefined;
       if (snap === undefined || snap instanceof FrozenSnapshot) fixed = snap;
-      else if (snap.length > SNAPSHOT_CHUNK_BYTES && this.#chunks)
+      else if (snap.length > INLINE_SNAPSHOT_BYTES && this.#chunks)
         fixed = this.#chunks.freeze(snap, this.#revision);
       else fixed = snap instanceof Uint8Array ? snap : new Uint8Array(snap.subarray(0, snap.length));
       if (!(snap instanceof Uint8Array)) this.snapshot = fixed;
@@ -356,7 +379,7 @@ export class StateRecord {
     const value = encode({
       v: 2,
       s: frozen ? null : ((snapshot as Uint8Array | undefined) ?? null),
-      ...(frozen ? { c: names, z: frozen.length } : {}),
+      ...(frozen ? { c: names, z: frozen.length, q: frozen.chunkBytes } : {}),
       ...(this.#chunked ? { x: 1 } : {}),
       n,
       g,
@@ -374,7 +397,7 @@ export class StateRecord {
       if (CONFLICT.test(String(err))) this.superseded = true;
       throw err;
     }
-    this.#chunks?.named(names, frozen?.chunks, true);
+    this.#chunks?.named(frozen, true);
     this.#lastWrite = frozen ? undefined : { revision: this.#revision, value };
     this.#first = g;
     this.#sealed = Math.max(this.#sealed, h);

@@ -24,8 +24,10 @@ const CHANGE_UNIT_BYTES = 4 * 1024;
 export function changedRanges(prev: ImageBytes | undefined, next: ImageBytes): [number, number][] {
   if (!prev) return next.length > 0 ? [[0, next.length]] : [];
   const ranges: [number, number][] = [];
-  for (let start = 0; start < next.length; start += IMAGE_BLOCK_BYTES) {
-    const end = Math.min(next.length, start + IMAGE_BLOCK_BYTES);
+  // Blocks no larger than a record's chunks: a block within one chunk is compared as a view of it.
+  const block = Math.min(IMAGE_BLOCK_BYTES, (prev as Partial<RecordImage>).chunkBytes ?? IMAGE_BLOCK_BYTES);
+  for (let start = 0; start < next.length; start += block) {
+    const end = Math.min(next.length, start + block);
     if (sameBytes(prev, next, start, end)) continue;
     for (let at = start; at < end; at += CHANGE_UNIT_BYTES) {
       const to = Math.min(end, at + CHANGE_UNIT_BYTES);
@@ -50,6 +52,8 @@ function sameBytes(prev: ImageBytes, next: ImageBytes, start: number, end: numbe
 export interface RecordImage extends ImageBytes {
   readonly names: string[];
   readonly chunks: Uint8Array[];
+  /** Every chunk's size but the last's. */
+  readonly chunkBytes: number;
 }
 
 /** Splits ranges into parts of at most `partBytes`, in order. */
