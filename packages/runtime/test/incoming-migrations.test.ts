@@ -6,7 +6,12 @@ import { test } from 'node:test';
 import { InvalidOptions, PayloadTooLarge } from '../src/errors.js';
 import type { RecordImage } from '../src/migration/image.js';
 import { IncomingMigrations, type Prepared } from '../src/migration/incoming.js';
-import { MAX_SENDER_COUNTS, parseHandoff } from '../src/migration/protocol.js';
+import {
+  type HandoffRequest,
+  MAX_SENDER_COUNTS,
+  parseHandoff,
+  shippedRecord,
+} from '../src/migration/protocol.js';
 import { ManualClock } from './fixtures/manual-clock.js';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -188,6 +193,30 @@ test("a commit may carry the source's record as bytes, and nothing else there", 
   assert.deepEqual((parseHandoff({ ...commit, record }) as { record?: Uint8Array }).record, record);
   assert.equal((parseHandoff(commit) as { record?: Uint8Array }).record, undefined);
   assert.throws(() => parseHandoff({ ...commit, record: 'abc' }), InvalidOptions);
+  // With it, the chunks and outcome blocks written since the target read it.
+  const recordChunks = [['c.7.w.0', new Uint8Array([4])]];
+  const recordBlocks = [new Uint8Array([5])];
+  const parsed = parseHandoff({ ...commit, record, recordChunks, recordBlocks });
+  assert.deepEqual(shippedRecord(parsed as Extract<HandoffRequest, { op: 'commit' }>), {
+    record,
+    chunks: recordChunks,
+    blocks: recordBlocks,
+  });
+  assert.equal(
+    shippedRecord(parseHandoff({ ...commit, recordChunks }) as Extract<HandoffRequest, { op: 'commit' }>),
+    undefined,
+  );
+  assert.throws(() => parseHandoff({ ...commit, record, recordChunks: [['c.7.w.0', 'x']] }), InvalidOptions);
+  assert.throws(
+    () => parseHandoff({ ...commit, record, recordChunks: [[7, new Uint8Array(1)]] }),
+    InvalidOptions,
+  );
+  assert.throws(() => parseHandoff({ ...commit, record, recordBlocks: [1] }), InvalidOptions);
+  assert.throws(
+    () =>
+      parseHandoff({ ...commit, record, recordBlocks: Array.from({ length: 5000 }, () => recordBlocks[0]) }),
+    InvalidOptions,
+  );
 });
 
 test('early messages wait for the commit and go first; after it they are queued as they come', async () => {

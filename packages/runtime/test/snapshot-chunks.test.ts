@@ -255,6 +255,56 @@ describe('snapshot chunks', () => {
     assert.deepEqual(errors, []);
   });
 
+  test('a record its writer sends with the chunks written since the reader read it loads without reading any', async () => {
+    const key = 't.shipped';
+    const writer = record(key);
+    const image = new Uint8Array(1024 * 1024 + 9).map((_, i) => (i * 5) & 0xff);
+    writer.snapshot = image;
+    await writer.save();
+    const since = writer.mark();
+    let reads = 0;
+    const counted = new Proxy(kv, {
+      get(target, prop, receiver) {
+        if (prop !== 'get') return Reflect.get(target, prop, receiver);
+        return (k: string) => {
+          reads++;
+          return target.get(k);
+        };
+      },
+    });
+    const reader = new StateRecord(
+      counted,
+      key,
+      100,
+      undefined,
+      undefined,
+      new SnapshotChunks(counted, jsm, BUCKET, key, (e) => errors.push(e), 0),
+    );
+    await reader.load();
+    // Two writes since: bytes in two chunks, then in one of them again.
+    const next = image.slice();
+    next[10] = 0xff - next[10]!;
+    next[600 * 1024] = 0xff - next[600 * 1024]!;
+    writer.snapshot = next.slice();
+    await writer.save();
+    next[11] = 0xff - next[11]!;
+    writer.snapshot = next;
+    await writer.save();
+    const shipment = writer.shipment(since, 1 << 20);
+    assert.equal(shipment?.chunks?.length, 2, 'the chunks the record names that were written since');
+    reads = 0;
+    await reader.load(writer.revision, shipment);
+    assert.equal(reads, 0);
+    assert.deepEqual(bytes(reader.snapshot), next);
+    // Without room for the chunks, the reader reads them.
+    const bare = writer.shipment(since, shipment!.record.length + 100);
+    assert.equal(bare?.chunks, undefined);
+    const other = record(key);
+    await other.load(writer.revision, bare);
+    assert.deepEqual(bytes(other.snapshot), next);
+    assert.deepEqual(errors, []);
+  });
+
   test('a record that states a chunk size this build cannot read fails its load with the size', async () => {
     const key = 't.badsize';
     await kv.create(

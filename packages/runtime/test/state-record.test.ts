@@ -118,46 +118,57 @@ describe('state record', () => {
     for (let i = n - WINDOW; i < n; i++) assertKept(reader, i);
   });
 
-  test('a record its writer sends (a migration commit) loads as the stored one, without reading it', async () => {
+  test('a record its writer sends (a migration commit) loads as the stored one, with the blocks sealed since, reading neither', async () => {
     const key = 't.shipped';
     const writer = new StateRecord(kv, key, WINDOW);
     await writer.load();
-    for (let i = 0; i < 100; i++) {
-      writer.remember(`k${i}`, outcomeOf(i));
-      writer.snapshot = encode({ last: i });
-      await writer.save();
-    }
-    const revision = writer.revision;
-    const value = writer.written(revision, 1 << 20);
-    assert.ok(value, 'the last write is kept');
-    assert.equal(writer.written(revision - 1, 1 << 20), undefined, 'only at the revision written');
-    assert.equal(writer.written(revision, value.length - 1), undefined, 'only when it fits');
-    // Counts the reader's reads of the record itself (blocks are read either way).
-    let headReads = 0;
+    const commit = async (from: number, to: number) => {
+      for (let i = from; i < to; i++) {
+        writer.remember(`k${i}`, outcomeOf(i));
+        writer.snapshot = encode({ last: i });
+        await writer.save();
+      }
+    };
+    await commit(0, 100);
+    // As a migration: the source marks its record before `begin`, the target reads it then.
+    const since = writer.mark();
+    let reads = 0;
     const counted = new Proxy(kv, {
       get(target, prop, receiver) {
         if (prop !== 'get') return Reflect.get(target, prop, receiver);
         return (k: string) => {
-          if (k === key) headReads++;
+          if (k.startsWith(key)) reads++;
           return target.get(k);
         };
       },
     });
     const shipped = new StateRecord(counted, key, WINDOW);
-    await shipped.load(revision, value);
-    assert.equal(headReads, 0);
+    await shipped.load();
+    await commit(100, 100 + 3 * BLOCK);
+    const revision = writer.revision;
+    const shipment = writer.shipment(since, 1 << 20);
+    assert.ok(shipment, 'the last write is kept');
+    assert.ok((shipment.blocks?.length ?? 0) >= 2, `${shipment.blocks?.length} blocks sealed since`);
+    assert.equal(writer.shipment(since, shipment.record.length - 1), undefined, 'only when the record fits');
+    const reader = new StateRecord(kv, key, WINDOW);
+    await reader.load();
+    assert.equal(reader.shipment(reader.mark(), 1 << 20), undefined, 'only by the writer of the revision');
+    reads = 0;
+    await shipped.load(revision, shipment);
+    assert.equal(reads, 0, 'the record and the blocks sealed since come with it');
     const read = new StateRecord(kv, key, WINDOW);
     await read.load(revision);
     assert.equal(shipped.revision, read.revision);
     // Small snapshots are stored whole: plain bytes either way.
     assert.deepEqual(decode(shipped.snapshot as Uint8Array), decode(read.snapshot as Uint8Array));
-    assert.deepEqual(decode(shipped.snapshot as Uint8Array), { last: 99 });
-    for (let i = 100 - WINDOW / 2; i < 100; i++) {
+    const n = 100 + 3 * BLOCK;
+    assert.deepEqual(decode(shipped.snapshot as Uint8Array), { last: n - 1 });
+    for (let i = Math.max(0, n - WINDOW); i < n; i++) {
       assertKept(shipped, i);
       assert.deepEqual(shipped.outcome(`k${i}`), read.outcome(`k${i}`));
     }
     // The next write from the loaded record succeeds: the shipped revision was the stored one.
-    shipped.remember('k100', outcomeOf(100));
+    shipped.remember(`k${n}`, outcomeOf(n));
     await shipped.save();
     assert.ok(shipped.revision > revision);
   });

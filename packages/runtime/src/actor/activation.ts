@@ -3,7 +3,7 @@ import type { Msg, Subscription } from '@nats-io/transport-node';
 import { sleep } from '../clock.js';
 import type { Claim } from '../cluster/directory.js';
 import { ActorStopped, InvalidOptions, Overloaded, RuntimeErrorCode } from '../errors.js';
-import type { RecordImage } from '../migration/image.js';
+import type { RecordImage, ShippedRecord } from '../migration/image.js';
 import type { Adopted } from '../migration/incoming.js';
 import {
   type MigratableChanges,
@@ -183,9 +183,9 @@ export class Activation {
 
   /**
    * Reads the persisted record (snapshot, durable outcomes, revision), at `atLeast` or later; or loads
-   * `shipped`, the record written at `atLeast` as its writer sent it.
+   * `shipped`, the record written at `atLeast` as its writer sent it (see StateRecord.shipment).
    */
-  loadRecord(atLeast = 0, shipped?: Uint8Array): Promise<void> {
+  loadRecord(atLeast = 0, shipped?: ShippedRecord): Promise<void> {
     return this.#record.load(atLeast, shipped);
   }
 
@@ -399,7 +399,8 @@ export class Activation {
         changes: this.def.delta ? this.#changes(this.def.delta) : undefined,
         recordImage: () => this.recordImage(),
         recordRevision: () => this.#record.revision,
-        writtenRecord: (maxBytes) => this.#record.written(this.#record.revision, maxBytes),
+        recordMark: () => this.#record.mark(),
+        shippedRecord: (since, maxBytes) => this.#record.shipment(since, maxBytes),
         hadDurable: () => this.#hadDurable || this.#counters.delivered > 0,
         // Moved again before the last move's hand-off ended: what it holds may follow messages still
         // at that source, so the next target learns nothing from here.

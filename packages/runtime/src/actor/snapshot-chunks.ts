@@ -242,6 +242,16 @@ export class SnapshotChunks {
     else purgeLater(this.#purger(), gone, this.replacedKeptMs);
   }
 
+  /** The chunks the last record names that a write building on `revision` or later made, with their bytes. */
+  namedSince(revision: number): [string, Uint8Array][] {
+    return this.#order.flatMap((name) => {
+      const bytes = this.#named.get(name);
+      return bytes && Number(NAME.exec(name)?.[1] ?? -1) >= revision
+        ? [[name, bytes] as [string, Uint8Array]]
+        : [];
+    });
+  }
+
   /** A write that lost its compare-and-set: the chunks it made are purged. */
   abandoned(names: string[]): void {
     this.#purge(names.filter((n) => !this.#order.includes(n)));

@@ -2,6 +2,7 @@ import type { KV } from '@nats-io/kv';
 import { TimeoutError } from '@nats-io/transport-node';
 import { type Clock, sleep, systemClock } from '../clock.js';
 import { Timeout } from '../errors.js';
+import type { RecordMark, ShippedRecord } from '../migration/image.js';
 import { decode, encode } from '../wire/codec.js';
 import type { ImageBytes } from '../wire/image.js';
 import { type JetStreamPublisher, jetStreamPublisher } from '../wire/js-publish.js';
@@ -69,6 +70,16 @@ interface Stored {
 const count = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
 const asArray = (x: unknown): unknown[] => (Array.isArray(x) ? x : []);
 const gaps = (n: number): Entry[] => Array.from({ length: n }, () => GAP);
+/** Bytes a shipped chunk or block takes besides its own (see shipment). */
+const SHIPPED_ROOM = 16;
+
+/** A block slot's value: the block it holds and its entries; undefined when it is not one. */
+function slotBlock(value: Uint8Array): [number, Entry[]] | undefined {
+  const [held, entries] = asArray(decode(value));
+  return count(held) && Array.isArray(entries) && entries.length === BLOCK
+    ? [held, entries as Entry[]]
+    : undefined;
+}
 
 /**
  * An actor's persisted record (`stitch_<cluster>_state`, key `<type>.<id>`): its last snapshot and the
@@ -104,8 +115,10 @@ export class StateRecord {
   #sealed = 0;
   #committed = 0;
   #sealing = false;
-  /** The last record this activation wrote, when it names no chunks (see written). */
-  #lastWrite: { revision: number; value: Uint8Array } | undefined;
+  /** The last record this activation wrote, as stored, and the blocks it says are sealed (see shipment). */
+  #lastWrite: { revision: number; value: Uint8Array; sealed: number } | undefined;
+  /** The blocks the record at #revision says are sealed, as last read or written (see mark). */
+  #recordSealed = 0;
   /** The record as the last read found it, until a write replaces it (see fence). */
   #lastRead: { revision: number; value: Uint8Array } | undefined;
   readonly #slotRevisions = new Map<number, number>();
@@ -179,29 +192,59 @@ export class StateRecord {
     return this.#revision;
   }
 
+  /** The record as this activation last read or wrote it: what a migration's target reads at the latest. */
+  mark(): RecordMark {
+    return { revision: this.#revision, sealed: this.#recordSealed };
+  }
+
   /**
-   * The record this activation wrote at `revision`, as stored, when it is at most `maxBytes` and names
-   * no chunks: a migration's source sends it with the commit, and the target loads it (see load)
-   * instead of reading it back.
+   * The record this activation wrote last, as stored, when it is the current revision and at most
+   * `maxBytes`; with it, as many as fit of the chunks it names and the outcome blocks it says are
+   * sealed that were written since `since` (what a reader of that record or a later one may lack).
+   * A migration's source sends it with the commit, and the target loads it (see load) instead of
+   * reading the record, its new chunks and blocks.
    */
-  written(revision: number, maxBytes: number): Uint8Array | undefined {
+  shipment(since: RecordMark, maxBytes: number): ShippedRecord | undefined {
     const w = this.#lastWrite;
-    return w && w.revision === revision && w.value.length <= maxBytes ? w.value : undefined;
+    if (!w || w.revision !== this.#revision || w.value.length > maxBytes) return undefined;
+    let room = maxBytes - w.value.length;
+    const chunks: [string, Uint8Array][] = [];
+    for (const [name, bytes] of this.#chunks?.namedSince(since.revision) ?? []) {
+      if (name.length + bytes.length + SHIPPED_ROOM > room) break;
+      chunks.push([name, bytes]);
+      room -= name.length + bytes.length + SHIPPED_ROOM;
+    }
+    const blocks: Uint8Array[] = [];
+    for (let j = Math.max(since.sealed, this.#first); j < w.sealed; j++) {
+      const block = encode([j, this.kept.slice(j * BLOCK, (j + 1) * BLOCK)]);
+      if (block.length + SHIPPED_ROOM > room) break;
+      blocks.push(block);
+      room -= block.length + SHIPPED_ROOM;
+    }
+    return {
+      record: w.value,
+      ...(chunks.length > 0 ? { chunks } : {}),
+      ...(blocks.length > 0 ? { blocks } : {}),
+    };
   }
 
   /**
    * Reads the record; `atLeast`: a revision known to be written (a migration's source wrote it), read
    * again until the read reaches it (a replica that has not applied it yet may answer first).
-   * `shipped`: that revision's record as its writer sent it (see written), loaded without a read;
-   * the outcome blocks it names are read as after a read.
+   * `shipped`: that revision's record as its writer sent it (see shipment), loaded without a read of
+   * it, or of the chunks and outcome blocks that came with it.
    */
-  async load(atLeast = 0, shipped?: Uint8Array): Promise<void> {
+  async load(atLeast = 0, shipped?: ShippedRecord): Promise<void> {
     await this.#load(atLeast, shipped);
     this.takenAt = this.kept.next;
   }
 
-  async #load(atLeast: number, shipped?: Uint8Array): Promise<void> {
+  async #load(atLeast: number, shipped?: ShippedRecord): Promise<void> {
     const rec = await this.#read(atLeast, shipped);
+    for (const value of shipped?.blocks ?? []) {
+      const block = slotBlock(value);
+      if (block) this.#blocksRead.set(block[0], block[1]);
+    }
     if (!rec) return;
     const { n, g, h, m, t } = rec;
     if (
@@ -218,6 +261,7 @@ export class StateRecord {
       const k = Array.isArray(rec.k) ? rec.k : [];
       this.kept.restore(0, k);
       this.#committed = k.length;
+      this.#recordSealed = 0;
       return;
     }
     this.#ring = m;
@@ -225,7 +269,7 @@ export class StateRecord {
     const base = n - t.length;
     if (base !== Math.max(g, h) * BLOCK || h - g >= m) {
       // Inconsistent bounds: keep the tail only, aligned to its block.
-      this.#first = this.#sealed = Math.floor(base / BLOCK);
+      this.#first = this.#sealed = this.#recordSealed = Math.floor(base / BLOCK);
       this.kept.restore(this.#first * BLOCK, [...gaps(base % BLOCK), ...t]);
       return;
     }
@@ -244,6 +288,7 @@ export class StateRecord {
     this.kept.dropBelow(first * BLOCK);
     this.#first = first;
     this.#sealed = Math.max(first, h);
+    this.#recordSealed = tailBlock;
   }
 
   /**
@@ -251,12 +296,12 @@ export class StateRecord {
    * stored. A writer purges the chunks it replaces, so a record read just before a commit can name
    * chunks that are gone: then the newer record is read, the chunks already fetched kept.
    */
-  async #read(atLeast: number, shipped?: Uint8Array): Promise<Stored | undefined> {
-    const fetched = new Map<string, Uint8Array>();
+  async #read(atLeast: number, shipped?: ShippedRecord): Promise<Stored | undefined> {
+    const fetched = new Map<string, Uint8Array>(shipped?.chunks);
     for (let attempt = 1; ; attempt++) {
       const e =
         shipped && attempt === 1 && atLeast > 0
-          ? { revision: atLeast, operation: 'PUT', value: shipped }
+          ? { revision: atLeast, operation: 'PUT', value: shipped.record }
           : await this.#kv.get(this.#key);
       if ((e?.revision ?? 0) < atLeast) {
         if (attempt >= READ_ATTEMPTS)
@@ -398,7 +443,8 @@ export class StateRecord {
       throw err;
     }
     this.#chunks?.named(frozen, true);
-    this.#lastWrite = frozen ? undefined : { revision: this.#revision, value };
+    this.#lastWrite = { revision: this.#revision, value, sealed: h };
+    this.#recordSealed = h;
     this.#first = g;
     this.#sealed = Math.max(this.#sealed, h);
     this.#committed = Math.max(this.#committed, n);
@@ -480,9 +526,8 @@ export class StateRecord {
   async #readBlock(j: number): Promise<Entry[] | undefined> {
     const e = await this.#kv.get(this.#slotKey(j));
     if (e) this.#slotRevisions.set(j % this.#ring, e.revision);
-    const [held, entries] = e?.operation === 'PUT' ? asArray(decode(e.value)) : [];
-    if (held === j && Array.isArray(entries) && entries.length === BLOCK) return entries as Entry[];
-    return undefined;
+    const block = e?.operation === 'PUT' ? slotBlock(e.value) : undefined;
+    return block?.[0] === j ? block[1] : undefined;
   }
 
   async #writeBlock(j: number, entries: Entry[]): Promise<void> {

@@ -56,6 +56,28 @@ export interface RecordImage extends ImageBytes {
   readonly chunkBytes: number;
 }
 
+/**
+ * An actor's record as a migration's source names it before `begin`: the target reads the record
+ * then or later, so what the source wrote since is all the target may lack at the commit.
+ */
+export interface RecordMark {
+  revision: number;
+  /** The outcome blocks that record says are sealed in their slots (its `h`). */
+  sealed: number;
+}
+
+/**
+ * The record the source wrote last, as stored, sent with the commit so that the target loads it
+ * instead of reading it (a round trip to the bucket in the pause, and one per block and chunk).
+ */
+export interface ShippedRecord {
+  record: Uint8Array;
+  /** Chunks it names that were written since the source's RecordMark, by name. */
+  chunks?: [string, Uint8Array][];
+  /** Outcome blocks sealed since the RecordMark, each as stored in its slot. */
+  blocks?: Uint8Array[];
+}
+
 /** Splits ranges into parts of at most `partBytes`, in order. */
 export function parts(ranges: [number, number][], partBytes: number): [number, number][] {
   const out: [number, number][] = [];

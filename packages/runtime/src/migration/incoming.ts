@@ -1,8 +1,8 @@
 import type { Clock, Timer } from '../clock.js';
 import { InvalidOptions, Overloaded, PayloadTooLarge } from '../errors.js';
 import { ownBytes } from '../wire/codec.js';
-import type { RecordImage } from './image.js';
-import type { BeginAnswer, ForwardedMessage, HandoffRequest } from './protocol.js';
+import type { RecordImage, ShippedRecord } from './image.js';
+import { type BeginAnswer, type ForwardedMessage, type HandoffRequest, shippedRecord } from './protocol.js';
 
 /** An actor being migrated here, prepared at `begin` (its persisted record read) and taken over at the commit. */
 export interface Prepared {
@@ -13,12 +13,13 @@ export interface Prepared {
   /** The snapshot of the record as read so far, when it is stored in chunks. */
   recordImage(): RecordImage | undefined;
   /** Reads the record again when the source wrote it since (see commit's `recordRevision`). */
-  syncRecord(recordRevision: number, record: Uint8Array | undefined): Promise<void>;
+  syncRecord(recordRevision: number, shipped: ShippedRecord | undefined): Promise<void>;
   /**
    * Moves the directory entry (compare-and-set on the source's revision) and starts the activation
    * from the staged state, or else from `image`, holding its subject. `recordRevision` is the source's
    * last write of the actor's persisted record: a record read earlier at another revision is loaded
-   * from `record` (that write as stored, when the source sent it) or else read again. `durable`: the
+   * from `record` (that write as stored, with what it names that was written since the target read
+   * it, when the source sent them) or else read again. `durable`: the
    * actor has had durable messages (its consumer is made while the directory moves; without them, at
    * the release).
    * `merge`: forwarded messages are held with the direct ones until the release (see Activation.adopted).
@@ -27,7 +28,15 @@ export interface Prepared {
   commit(
     from: Pick<
       Extract<HandoffRequest, { op: 'commit' }>,
-      'epoch' | 'revision' | 'recordRevision' | 'record' | 'durable' | 'merge' | 'ran'
+      | 'epoch'
+      | 'revision'
+      | 'recordRevision'
+      | 'record'
+      | 'recordChunks'
+      | 'recordBlocks'
+      | 'durable'
+      | 'merge'
+      | 'ran'
     >,
     state: { staged: true } | { staged: false; image: Uint8Array | undefined },
   ): Promise<{ epoch: number; adopted: Adopted }>;
@@ -121,7 +130,7 @@ export class IncomingMigrations {
         return null;
       case 'commit': {
         if (inc.adopted) throw new InvalidOptions('a second commit');
-        if (req.fromRecord) await this.#toRecord(inc, req.fromRecord, req.recordRevision, req.record);
+        if (req.fromRecord) await this.#toRecord(inc, req.fromRecord, req.recordRevision, shippedRecord(req));
         else if (inc.pending.length > 0)
           throw new InvalidOptions('parts against the record came, but the commit names no record');
         if (req.part) this.#write(inc, req.total, req.part.offset, req.part.data);
@@ -233,7 +242,7 @@ export class IncomingMigrations {
     inc: Incoming,
     names: string[],
     recordRevision: number,
-    shipped: Uint8Array | undefined,
+    shipped: ShippedRecord | undefined,
   ): Promise<void> {
     if (!inc.recordNames) throw new InvalidOptions('a commit against a record this node did not read');
     await inc.prepared.syncRecord(recordRevision, shipped);

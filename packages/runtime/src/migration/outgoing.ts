@@ -5,7 +5,14 @@ import { decode, encode } from '../wire/codec.js';
 import { H } from '../wire/envelope.js';
 import type { ImageBytes } from '../wire/image.js';
 import { BlockDigests } from './block-digests.js';
-import { changedRanges, IMAGE_BLOCK_BYTES, parts, type RecordImage } from './image.js';
+import {
+  changedRanges,
+  IMAGE_BLOCK_BYTES,
+  parts,
+  type RecordImage,
+  type RecordMark,
+  type ShippedRecord,
+} from './image.js';
 import {
   type BeginAnswer,
   FORWARD_ROOM,
@@ -76,8 +83,13 @@ export interface Migratable {
   recordImage(): RecordImage | undefined;
   /** Revision of the actor's persisted record as this activation last wrote or read it. */
   recordRevision(): number;
-  /** The record it wrote at recordRevision(), as stored, when at most `maxBytes` (see StateRecord.written). */
-  writtenRecord(maxBytes: number): Uint8Array | undefined;
+  /** The persisted record as this activation last read or wrote it (see StateRecord.mark). */
+  recordMark(): RecordMark;
+  /**
+   * The record it wrote at recordRevision(), as stored, with what it wrote since `since`, as much as
+   * fits `maxBytes` (see StateRecord.shipment); undefined when it did not write that revision.
+   */
+  shippedRecord(since: RecordMark, maxBytes: number): ShippedRecord | undefined;
   /** Whether the actor has had durable messages (here, or where it was before). */
   hadDurable(): boolean;
   /** While paused: per sender, the count of its last message that ran here (the commit's `ran`). */
@@ -357,6 +369,8 @@ export async function migrateActivation(
   const t0 = performance.now();
   let ridesParts: boolean;
   let targetHoldsRecord: boolean;
+  // The target reads the record at `begin` or later: what the commit ships is what was written since.
+  const recordBefore = a.recordMark();
   try {
     const begun = (await ask(ctx, to, {
       op: 'begin',
@@ -508,9 +522,10 @@ export async function migrateActivation(
     throw failed('delta', err);
   }
   const early = sendEarly(ctx, a, to, migration, partBytes);
-  // The record the pause just wrote rides on the commit when there is room: the target then loads it
-  // instead of reading it back (a round trip to the bucket in the pause).
-  const record = a.writtenRecord(partBytes - riding);
+  // The record the pause just wrote rides on the commit when there is room, with the chunks and outcome
+  // blocks written since `begin`: the target then loads them instead of reading them back (round
+  // trips to the bucket in the pause).
+  const shipped = a.shippedRecord(recordBefore, partBytes - riding);
   let epoch: number;
   try {
     const r = (await ask(ctx, to, {
@@ -520,7 +535,9 @@ export async function migrateActivation(
       epoch: claim.epoch,
       revision: claim.revision,
       recordRevision: a.recordRevision(),
-      ...(record ? { record } : {}),
+      ...(shipped ? { record: shipped.record } : {}),
+      ...(shipped?.chunks ? { recordChunks: shipped.chunks } : {}),
+      ...(shipped?.blocks ? { recordBlocks: shipped.blocks } : {}),
       durable: a.hadDurable(),
       merge: ctx.graceMs > 0,
       ...(ran.length > 0 ? { ran } : {}),

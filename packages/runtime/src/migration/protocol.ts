@@ -1,5 +1,6 @@
 import { TOKEN } from '../cluster/names.js';
 import { InvalidOptions } from '../errors.js';
+import type { ShippedRecord } from './image.js';
 
 /**
  * The live-migration protocol, source node → target node on the target's handoff subject. Each step
@@ -46,6 +47,10 @@ export type HandoffRequest =
       recordRevision: number;
       /** The record written at recordRevision, as stored, when it fits (the target loads it, not reads it). */
       record?: Uint8Array;
+      /** With `record`: chunks it names that the target may not have read, by name (see ShippedRecord). */
+      recordChunks?: [string, Uint8Array][];
+      /** With `record`: outcome blocks sealed since the target may have read it, as stored (see ShippedRecord). */
+      recordBlocks?: Uint8Array[];
       /**
        * The actor has had durable messages: the target makes its consumer while the directory moves
        * rather than after (absent: true). Without them that work would only slow the compare-and-set.
@@ -100,6 +105,9 @@ export const MAX_RECORD_CHUNKS = 65_536;
 
 /** Image parts riding on one commit, at most (each is a range the pause found changed). */
 export const MAX_COMMIT_PARTS = 4096;
+
+/** Outcome blocks riding on one commit, at most. */
+export const MAX_RECORD_BLOCKS = 4096;
 
 /** Senders a commit's `ran` lists, at most. */
 export const MAX_SENDER_COUNTS = 1024;
@@ -175,6 +183,36 @@ function senderCounts(v: unknown): [string, number][] {
   });
 }
 
+function recordChunks(v: unknown): [string, Uint8Array][] {
+  if (!Array.isArray(v) || v.length > MAX_RECORD_CHUNKS)
+    throw new InvalidOptions(`a commit's recordChunks are a list of at most ${MAX_RECORD_CHUNKS}`);
+  return v.map((e) => {
+    if (!Array.isArray(e) || e.length !== 2 || !(e[1] instanceof Uint8Array))
+      throw new InvalidOptions('a commit recordChunks entry is [name, bytes]');
+    return [str(e[0], 'chunk name', 256), e[1]];
+  });
+}
+
+function recordBlocks(v: unknown): Uint8Array[] {
+  if (!Array.isArray(v) || v.length > MAX_RECORD_BLOCKS || !v.every((b) => b instanceof Uint8Array))
+    throw new InvalidOptions(
+      `a commit's recordBlocks are a list of at most ${MAX_RECORD_BLOCKS} byte strings`,
+    );
+  return v;
+}
+
+/** The record a commit carries, with its chunks and blocks; undefined when it carries none. */
+export function shippedRecord(
+  commit: Pick<Extract<HandoffRequest, { op: 'commit' }>, 'record' | 'recordChunks' | 'recordBlocks'>,
+): ShippedRecord | undefined {
+  if (!commit.record) return undefined;
+  return {
+    record: commit.record,
+    ...(commit.recordChunks ? { chunks: commit.recordChunks } : {}),
+    ...(commit.recordBlocks ? { blocks: commit.recordBlocks } : {}),
+  };
+}
+
 function imagePart(v: unknown): { offset: number; data: Uint8Array } {
   const p = v as { offset?: unknown; data?: unknown } | null;
   if (typeof p !== 'object' || p === null || !(p.data instanceof Uint8Array))
@@ -238,6 +276,12 @@ export function parseHandoff(v: unknown): HandoffRequest {
         ...(list ? { parts: list } : {}),
         ...(r.change !== undefined ? { change: r.change as Uint8Array } : {}),
         ...(r.record !== undefined ? { record: r.record as Uint8Array } : {}),
+        ...(r.record !== undefined && r.recordChunks !== undefined
+          ? { recordChunks: recordChunks(r.recordChunks) }
+          : {}),
+        ...(r.record !== undefined && r.recordBlocks !== undefined
+          ? { recordBlocks: recordBlocks(r.recordBlocks) }
+          : {}),
         ...(r.fromRecord !== undefined ? { fromRecord: r.fromRecord as string[] } : {}),
         ...(r.ran !== undefined ? { ran: senderCounts(r.ran) } : {}),
       };

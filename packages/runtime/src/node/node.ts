@@ -17,7 +17,7 @@ import type { Guard } from '../guard.js';
 import type { LogFn } from '../log.js';
 import { IncomingMigrations, type Prepared } from '../migration/incoming.js';
 import type { MigrationReport } from '../migration/outgoing.js';
-import { parseHandoff } from '../migration/protocol.js';
+import { parseHandoff, shippedRecord } from '../migration/protocol.js';
 import { decode } from '../wire/codec.js';
 import type { WireLimits } from '../wire/publish.js';
 import type { Calibration, CapabilityRecord, Device } from './capabilities.js';
@@ -350,7 +350,7 @@ export class Node implements Host {
     };
     const commit: Prepared['commit'] = async (from, state) => {
       this.#checkAdoptable(type, id);
-      await syncRecord(from.recordRevision, from.record);
+      await syncRecord(from.recordRevision, shippedRecord(from));
       if (state.staged) a.adoptStaged();
       else await a.restore(state.image);
       // Only an actor with durable messages gains from it: for others it slows the compare-and-set
