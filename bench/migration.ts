@@ -5,7 +5,8 @@
 // migration, downtime = the longest gap between two consecutive replies of the serial client that
 // overlaps the migration, minus the median gap outside migrations. lost / duplicated / reordered come
 // from each sender's sequence numbers as the actor applied them; caller_errors counts every error a
-// caller saw (asks are sent once: the library re-sends nothing). peak_extra_rss_mb: the two node
+// caller saw and every message the library sent again on its behalf (sent_again: the callers'
+// connection's ClusterMetrics.sentAgain over the line). peak_extra_rss_mb: the two node
 // processes' resident memory summed, highest during the run minus before the first migration (the
 // load's own heap growth included); move_extra_rss_*: the same sum, highest from a move's start until
 // the next move starts, minus at its start (p50 and max over the counted moves); quiet_extra_rss_*:
@@ -98,6 +99,7 @@ try {
     for (const bytes of sizes.filter((n) => n <= maxState)) {
       const ref = await client.spawn(def, { id: `s-${mode}-${snapshot}-${bytes}`, node: a.nodeId });
       await ref.ask({ type: 'resize', bytes }, { timeoutMs: 60_000 });
+      const sentAgainBefore = client.metrics().sentAgain;
       const serial = startLoad(ref, 'serial', 1, mode, 30_000);
       const pipelined = startLoad(ref, 'pipelined', 64, mode, 30_000);
       // Its messages are in flight at every instant of a hand-off (the closed loops send nothing while
@@ -170,6 +172,7 @@ try {
       const counted = reports.slice(Math.max(0, reports.length - migrations));
       const sum = (f: (c: (typeof counts)[number]) => number) => counts.reduce((s, c) => s + f(c), 0);
       const median = (f: (m: MigrationReport) => number) => r2(pct(counted.map(f), 50));
+      const sentAgain = client.metrics().sentAgain - sentAgainBefore;
       process.stdout.write(
         `${JSON.stringify({
           bench: 'migration',
@@ -205,7 +208,8 @@ try {
           duplicated: sum((c) => c.duplicated),
           reordered: sum((c) => c.outOfOrder),
           state_intact: blob.kept === blob.actual,
-          caller_errors: serial.errors.length + pipelined.errors.length + open.errors.length,
+          sent_again: sentAgain,
+          caller_errors: serial.errors.length + pipelined.errors.length + open.errors.length + sentAgain,
           ...(failures.length > 0 ? { first_failure: failures[0] } : {}),
         })}\n`,
       );

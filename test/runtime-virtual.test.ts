@@ -83,7 +83,9 @@ describe('virtual actors (cluster.get)', () => {
     const ref = c.get(Counter, 'v1');
     assert.equal(await c.locate(ref), undefined, 'nothing is active before the first message');
     assert.equal(await ref.ask({ type: 'add', by: 2 }), 2);
+    assert.equal(c.metrics().sentAgain, 1, 'the first ask went again once its actor was active');
     assert.equal(await ref.ask({ type: 'add', by: 3 }), 5);
+    assert.equal(c.metrics().sentAgain, 1);
     assert.deepEqual(await c.locate(ref), { node: node.nodeId, epoch: 1 });
     const seen = await ref.inspect();
     assert.equal(seen.nodeId, node.nodeId);
@@ -198,7 +200,23 @@ describe('virtual actors (cluster.get)', () => {
       await proxy.cut(1500);
       assert.equal(await within(answer, 20_000), 'vr-a');
       assert.ok(c.metrics().durableAsksAgainAfterReconnect >= 1);
+      assert.ok(c.metrics().sentAgain >= c.metrics().durableAsksAgainAfterReconnect);
       assert.equal(await ref.ask({ type: 'runs' }), 2, 'applied once');
+      // A durable publish made while the caller is away goes again until the stream answers it.
+      const before = c.metrics();
+      const cut = proxy.cut(1000);
+      assert.equal(
+        await within(ref.ask({ type: 'hold', onNode: 'none', ms: 0 }, { mode: 'durable' }), 20_000),
+        'vr-a',
+      );
+      await cut;
+      const after = c.metrics();
+      const asksAgain = after.durableAsksAgainAfterReconnect - before.durableAsksAgainAfterReconnect;
+      assert.ok(
+        after.sentAgain - before.sentAgain > asksAgain,
+        `sent again ${after.sentAgain - before.sentAgain}`,
+      );
+      assert.equal(await ref.ask({ type: 'runs' }), 3, 'applied once');
     } finally {
       proxy.close();
     }

@@ -47,6 +47,12 @@ export interface ClusterMetrics {
    * (an answer sent meanwhile reached no one).
    */
   durableAsksAgainAfterReconnect: number;
+  /**
+   * Messages this connection sent again on its callers' behalf: asks after a reconnect (above) or once
+   * their actor was activated (it had none, or its node was gone), and durable publishes whose
+   * stream's answer did not come in time or that no stream took (same message id: stored once).
+   */
+  sentAgain: number;
   /** Inbound messages and bucket entries dropped as malformed or failing, by where they arrived. */
   inboundErrors: Record<string, number>;
 }
@@ -440,6 +446,7 @@ export class Cluster implements RefTransport {
       ...this.#metrics,
       takeOversOfGoneNodes: this.#virtual.takeOvers,
       durableAsksAgainAfterReconnect: this.#virtual.asksAgain,
+      sentAgain: this.#virtual.sentAgain + this.#sender.publishesAgain,
       inboundErrors: this.#parts.guard.counts(),
     };
   }

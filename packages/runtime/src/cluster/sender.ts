@@ -66,6 +66,7 @@ export class ActorSender {
   readonly #lastSeq = new Map<string, number>();
   /** The table started over once: a subject not in it may have had messages (no Stitch-Prev then). */
   #forgot = false;
+  #publishesAgain = 0;
 
   constructor(parts: ClusterParts, clientId: string, replies: Replies, askTimeoutMs: number) {
     this.#parts = parts;
@@ -330,6 +331,11 @@ export class ActorSender {
    * within `timeoutMs`. A publish no stream took (no-responders) goes again too, after a pause: the
    * stream may be electing a leader. Resolves with the last answer once the time is up.
    */
+  /** Durable publishes sent again (same message id) because no answer came in time, or no stream took them. */
+  get publishesAgain(): number {
+    return this.#publishesAgain;
+  }
+
   async #publishAcked(subject: string, data: Uint8Array, h: OutgoingHeaders, timeoutMs: number) {
     const { nc, clock, guard, inboxPrefix } = this.#parts;
     const publisher = jetStreamPublisher(nc, inboxPrefix, clock, guard);
@@ -344,11 +350,13 @@ export class ActorSender {
         if (!(err instanceof Timeout)) throw err;
         if (clock.now() >= deadline) throw new Timeout(`the stream (publish to ${subject})`, timeoutMs);
         wait *= 2;
+        this.#publishesAgain++;
         continue;
       }
       if (!ack.noStream || clock.now() + pause >= deadline) return ack;
       await sleep(clock, pause);
       pause = Math.min(1000, pause * 2);
+      this.#publishesAgain++;
       // The next publish is answered by a stream that has a leader again, or refused at once.
       wait = PUBLISH_ATTEMPT_MS;
     }

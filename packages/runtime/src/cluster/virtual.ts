@@ -50,6 +50,8 @@ export class VirtualTransport implements RefTransport {
   readonly #holderChecks = new Map<string, { at: number; held: Promise<boolean> }>();
   #takeOvers = 0;
   #asksAgain = 0;
+  /** Asks sent again after their actor was activated (not active, or its node gone). */
+  #afterActivation = 0;
 
   constructor(
     sender: ActorSender,
@@ -81,6 +83,11 @@ export class VirtualTransport implements RefTransport {
     return this.#asksAgain;
   }
 
+  /** Every ask sent again: after a reconnect (asksAgain), or once its actor was activated. */
+  get sentAgain(): number {
+    return this.#asksAgain + this.#afterActivation;
+  }
+
   async ask(type: string, id: string, msg: unknown, options: AskOptions): Promise<unknown> {
     if (this.#isClosed()) throw new ClusterClosed();
     if (options.mode === 'durable') return this.#askDurable(type, id, msg, options);
@@ -93,6 +100,7 @@ export class VirtualTransport implements RefTransport {
       // Not active, or active elsewhere but not subscribed yet (another caller's activation still starting).
       if (attempt > 1) await sleep(this.#clock, 10 * 2 ** attempt);
       await this.#activateWithin(type, id, options.timeoutMs ?? this.#askTimeoutMs);
+      this.#afterActivation++;
     }
   }
 
@@ -124,6 +132,7 @@ export class VirtualTransport implements RefTransport {
       if (!(err instanceof Timeout || err instanceof NoResponders) || err.remote) throw err;
       if (err instanceof NoResponders) this.#directory.forget(this.#sender.route(type, id).key);
       await this.#activateWithin(type, id, timeoutMs);
+      this.#afterActivation++;
       return send();
     }
   }
