@@ -11,6 +11,8 @@
 // load's own heap growth included); move_extra_rss_*: the same sum, highest from a move's start until
 // the next move starts, minus at its start (p50 and max over the counted moves); quiet_extra_rss_*:
 // the same over ten windows as long after the moves, with the load and no move.
+// slowest_move: the slowest counted move, where its worst gap began (ms after the move was asked for)
+// and how long it was, beside the move's pre-copy, pause and hand-off.
 // One JSON line per (mode, state size). Imports the built runtime (run `pnpm build` first).
 // The first `--warmup` moves of each line are not counted (the processes' code is still being
 // compiled then); their worst downtime is reported beside the others.
@@ -120,6 +122,8 @@ try {
       }, 10);
       const windows: [number, number][] = [];
       const reports: MigrationReport[] = [];
+      /** Each move's report, by window (undefined where it failed). */
+      const byWindow: (MigrationReport | undefined)[] = [];
       const failures: string[] = [];
       for (let i = 0; i < warmup + migrations; i++) {
         const to = i % 2 === 0 ? b.nodeId : a.nodeId;
@@ -127,9 +131,12 @@ try {
         const atStart = rssNow();
         moveRss.push({ start: atStart, peak: atStart });
         try {
-          reports.push(await client.migrate(ref, to, { timeoutMs: 120_000 }));
+          const report = await client.migrate(ref, to, { timeoutMs: 120_000 });
+          reports.push(report);
+          byWindow.push(report);
         } catch (err) {
           failures.push((err as Error).message);
+          byWindow.push(undefined);
         }
         windows.push([t0, performance.now()]);
         await delay(BETWEEN_MS);
@@ -168,6 +175,13 @@ try {
       const movesExtra = moveRss.slice(warmup, quiet).map((m) => m.peak - m.start);
       const quietExtra = moveRss.slice(quiet).map((m) => m.peak - m.start);
       const downtimes = windows.slice(warmup).map(downtimeOf);
+      // The slowest counted move: where its worst gap fell against its pre-copy and pause.
+      const slowestAt = warmup + downtimes.indexOf(Math.max(...downtimes));
+      const [slowFrom, slowTo] = windows[slowestAt]!;
+      const slowGap = gaps
+        .filter((g) => g.to > slowFrom && g.from < slowTo)
+        .reduce((w, g) => (g.ms > w.ms ? g : w), { from: slowFrom, to: slowFrom, ms: 0 });
+      const slowReport = byWindow[slowestAt];
       // Reports and failures of the counted moves only.
       const counted = reports.slice(Math.max(0, reports.length - migrations));
       const sum = (f: (c: (typeof counts)[number]) => number) => counts.reduce((s, c) => s + f(c), 0);
@@ -208,6 +222,18 @@ try {
           duplicated: sum((c) => c.duplicated),
           reordered: sum((c) => c.outOfOrder),
           state_intact: blob.kept === blob.actual,
+          slowest_move: {
+            downtime_ms: r2(Math.max(...downtimes)),
+            gap_from_ms: r2(slowGap.from - slowFrom),
+            gap_ms: r2(slowGap.ms),
+            ...(slowReport
+              ? {
+                  transfer_ms: r2(slowReport.precopyMs),
+                  paused_ms: r2(slowReport.pausedMs),
+                  handoff_ms: r2(slowReport.handoffMs),
+                }
+              : {}),
+          },
           sent_again: sentAgain,
           caller_errors: serial.errors.length + pipelined.errors.length + open.errors.length + sentAgain,
           ...(failures.length > 0 ? { first_failure: failures[0] } : {}),

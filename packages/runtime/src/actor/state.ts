@@ -3,7 +3,7 @@ import { TimeoutError } from '@nats-io/transport-node';
 import { type Clock, sleep, systemClock } from '../clock.js';
 import { Timeout } from '../errors.js';
 import type { RecordMark, ShippedRecord } from '../migration/image.js';
-import { decode, encode } from '../wire/codec.js';
+import { decode, encode, ownBytes } from '../wire/codec.js';
 import type { ImageBytes } from '../wire/image.js';
 import { type JetStreamPublisher, jetStreamPublisher } from '../wire/js-publish.js';
 import { inboxPrefixOf } from '../wire/nats-internals.js';
@@ -242,7 +242,7 @@ export class StateRecord {
   async #load(atLeast: number, shipped?: ShippedRecord): Promise<void> {
     const rec = await this.#read(atLeast, shipped);
     for (const value of shipped?.blocks ?? []) {
-      const block = slotBlock(value);
+      const block = slotBlock(ownBytes(value));
       if (block) this.#blocksRead.set(block[0], block[1]);
     }
     if (!rec) return;
@@ -297,7 +297,10 @@ export class StateRecord {
    * chunks that are gone: then the newer record is read, the chunks already fetched kept.
    */
   async #read(atLeast: number, shipped?: ShippedRecord): Promise<Stored | undefined> {
-    const fetched = new Map<string, Uint8Array>(shipped?.chunks);
+    // Copies: a view would keep the whole commit it came in alive for as long as the chunk is named.
+    const fetched = new Map<string, Uint8Array>(
+      shipped?.chunks?.map(([name, bytes]) => [name, ownBytes(bytes)]),
+    );
     for (let attempt = 1; ; attempt++) {
       const e =
         shipped && attempt === 1 && atLeast > 0
