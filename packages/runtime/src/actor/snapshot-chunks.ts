@@ -55,17 +55,6 @@ const WINDOW = 8;
 const REPLACED_KEPT_MS = 10_000;
 
 /**
- * How often, at most, a writer starts to clear what its records replaced. A purge is a JetStream API
- * request, which the server answers one at a time: one per replaced chunk (three per commit of a busy
- * 1 MiB actor) queued every other request behind them, stalling consumers and migrations elsewhere by
- * hundreds of milliseconds. Instead, every chunk named below a frontier is written again under a new
- * name, at most as many per commit as the commit changed (one when none), and then one purge removes
- * everything of the actor's chunks below it: chunk writes at most double, and what waits to be
- * purged is about the state's size at most, plus what `replacedKeptMs` keeps.
- */
-const CLEAR_EVERY_MS = 1000;
-
-/**
  * A snapshot as its chunks, fixed at one instant: the chunks that changed since the last record are
  * copies (or views of an encoding nobody changes), the others the bytes that record named.
  */
@@ -78,8 +67,6 @@ export class FrozenSnapshot implements ImageBytes {
     readonly length: number,
     /** Every chunk's size but the last's. */
     readonly chunkBytes: number,
-    /** Each chunk's sequence in the bucket's stream, once stored (0: not known). */
-    readonly seqs: number[] = names.map(() => 0),
   ) {}
 
   subarray(start: number, end: number): Uint8Array {
@@ -102,11 +89,11 @@ export class FrozenSnapshot implements ImageBytes {
 }
 
 /**
- * Its own function, so that the timer holds `purge` and `below` only: a closure made where the chunks
+ * Its own function, so that the timer holds `gone` and `purge` only: a closure made where the chunks
  * are in scope would keep them (the whole snapshot) alive for the wait, after a migration too.
  */
-function purgeLater(purge: (below: number) => void, below: number, ms: number): void {
-  setTimeout(() => purge(below), ms).unref();
+function purgeLater(purge: (names: string[]) => void, gone: string[], ms: number): void {
+  setTimeout(() => purge(gone), ms).unref();
 }
 
 /** `c.<base>.<writer>.<index>`: the record revision the write built on, and who wrote it. */
@@ -143,17 +130,6 @@ export class SnapshotChunks {
   #named = new Map<string, Uint8Array>();
   #order: string[] = [];
   #chunkBytes: number | undefined;
-  /** Stream sequence of each chunk the last record named (0: not known). */
-  #seqs = new Map<string, number>();
-  /**
-   * Clearing: chunks named below `#frontier` are written again; once none is, everything of this
-   * actor's chunks below it is purged, and `#purgedBelow` follows. `#dropped`: the highest sequence of
-   * a chunk this activation's records stopped naming (the next epoch's frontier is past it).
-   */
-  #frontier = 0;
-  #purgedBelow = 0;
-  #epochAt = Number.NEGATIVE_INFINITY;
-  #dropped = 0;
   readonly #writer = nuid.next();
 
   /**
@@ -168,15 +144,13 @@ export class SnapshotChunks {
     private readonly report: (err: unknown) => void,
     private readonly replacedKeptMs = REPLACED_KEPT_MS,
     private readonly publisher?: { publisher: JetStreamPublisher; timeoutMs: number },
-    private readonly clearEveryMs = CLEAR_EVERY_MS,
   ) {}
 
   /**
    * Fixes `image` as chunks now, comparing each with the chunk the last record named: changed ones
    * are copied when `image` reads live state (a segmented image), viewed when it is an encoding.
    * Names of new chunks carry `base`, the record revision the write will build on. Chunks of another
-   * size than the last record's are all new. While clearing, a few unchanged chunks named below the
-   * frontier are new too (the same bytes under a new name).
+   * size than the last record's are all new.
    */
   freeze(image: ImageBytes, base: number): FrozenSnapshot {
     const live = !(image instanceof Uint8Array);
@@ -185,8 +159,6 @@ export class SnapshotChunks {
     const names: string[] = [];
     const chunks: Uint8Array[] = [];
     const changed: number[] = [];
-    const seqs: number[] = [];
-    const kept: number[] = [];
     for (let i = 0, at = 0; at < image.length; i++, at += size) {
       const bytes = image.subarray(at, Math.min(image.length, at + size));
       const prev = order[i];
@@ -194,43 +166,28 @@ export class SnapshotChunks {
       if (held && Buffer.compare(held, bytes) === 0) {
         names.push(prev!);
         chunks.push(held);
-        seqs.push(this.#seqs.get(prev!) ?? 0);
-        kept.push(i);
       } else {
         names.push(`c.${base}.${this.#writer}.${i}`);
         chunks.push(live ? bytes.slice() : bytes);
-        seqs.push(0);
         changed.push(i);
       }
     }
-    if (this.#frontier > this.#purgedBelow) {
-      let budget = Math.max(1, changed.length);
-      for (const i of kept) {
-        if (budget === 0) break;
-        if (seqs[i]! >= this.#frontier) continue;
-        names[i] = `c.${base}.${this.#writer}.${i}`;
-        seqs[i] = 0;
-        changed.push(i);
-        budget--;
-      }
-    }
-    return new FrozenSnapshot(names, chunks, changed, image.length, size, seqs);
+    return new FrozenSnapshot(names, chunks, changed, image.length, size);
   }
 
   /** Writes the chunks of `frozen` that the last record did not name. */
   async write(frozen: FrozenSnapshot): Promise<void> {
-    await inWindow(frozen.changed, async (i) => {
-      frozen.seqs[i] = await this.#put(`${this.key}.${frozen.names[i]}`, frozen.chunks[i]!);
-    });
+    await inWindow(frozen.changed, (i) => this.#put(`${this.key}.${frozen.names[i]}`, frozen.chunks[i]!));
   }
 
-  /** Stores one chunk; resolves with its sequence in the stream. */
-  async #put(key: string, bytes: Uint8Array): Promise<number> {
-    if (!this.publisher) return this.kv.put(key, bytes);
+  async #put(key: string, bytes: Uint8Array): Promise<void> {
+    if (!this.publisher) {
+      await this.kv.put(key, bytes);
+      return;
+    }
     const { publisher, timeoutMs } = this.publisher;
     const ack = await publisher.publish(`$KV.${this.bucket}.${key}`, bytes, new OutgoingHeaders(), timeoutMs);
     if (ack.error) throw new Error(`could not write ${key}: ${ack.error.description}`);
-    return typeof ack.seq === 'number' ? ack.seq : 0;
   }
 
   /**
@@ -248,14 +205,12 @@ export class SnapshotChunks {
     if (names.length !== Math.ceil(total / chunkBytes))
       throw new Error(`${this.key}'s record names ${names.length} chunks for ${total} bytes`);
     const chunks: Uint8Array[] = new Array(names.length);
-    const seqs: number[] = names.map((name) => this.#seqs.get(name) ?? 0);
     await inWindow(names, async (name, i) => {
       let bytes = this.#named.get(name) ?? fetched.get(name);
       if (!bytes) {
         const e = await this.kv.get(`${this.key}.${name}`);
         if (e?.operation !== 'PUT') throw new ChunkMissing(this.key, name);
         bytes = e.value;
-        seqs[i] = e.revision;
         fetched.set(name, bytes);
       }
       const at = i * chunkBytes;
@@ -265,50 +220,26 @@ export class SnapshotChunks {
         );
       chunks[i] = bytes;
     });
-    const frozen = new FrozenSnapshot(names, chunks, [], total, chunkBytes, seqs);
+    const frozen = new FrozenSnapshot(names, chunks, [], total, chunkBytes);
     this.named(frozen, false);
     return frozen;
   }
 
   /**
    * The record now names the chunks of `frozen` (none when the snapshot is inline). After a write of
-   * this activation's (`replaced`; the record stored at stream sequence `revision`), what the
-   * previous record named and this one does not is cleared (see CLEAR_EVERY_MS), `replacedKeptMs`
-   * after the epoch ends; after a read, the writer that replaced them clears them.
+   * this activation's (`replaced`), the chunks the previous record named and this one does not are
+   * purged, `replacedKeptMs` later; after a read, the writer that replaced them purges them.
    */
-  named(frozen: FrozenSnapshot | undefined, replaced: boolean, revision = 0): void {
+  named(frozen: FrozenSnapshot | undefined, replaced: boolean): void {
     const names = frozen?.names ?? [];
     const kept = new Set(names);
-    // A chunk whose sequence is not known (it came with a migration's commit) was stored before the
-    // record that named it, so before this one.
-    if (replaced)
-      for (const n of this.#order)
-        if (!kept.has(n)) this.#dropped = Math.max(this.#dropped, this.#seqs.get(n) || revision);
+    const gone = replaced ? this.#order.filter((n) => !kept.has(n)) : [];
     this.#order = names;
     this.#chunkBytes = frozen?.chunkBytes;
     this.#named = new Map(frozen ? names.map((n, i) => [n, frozen.chunks[i]!]) : []);
-    this.#seqs = new Map(frozen ? names.map((n, i) => [n, frozen.seqs[i] ?? 0]) : []);
-    if (replaced) this.#clear(frozen?.seqs ?? []);
-  }
-
-  /**
-   * Starts an epoch of clearing when one is due (a chunk was dropped past the last frontier, and
-   * clearEveryMs has passed): its frontier is past every chunk dropped so far. Once no chunk named
-   * has a sequence below it, every chunk of this actor below it is garbage: one purge removes them.
-   */
-  #clear(seqs: number[]): void {
-    const now = performance.now();
-    let lowest = Number.POSITIVE_INFINITY;
-    for (const s of seqs) lowest = Math.min(lowest, s);
-    const idle = this.#frontier <= this.#purgedBelow;
-    if (idle && this.#dropped >= Math.max(1, this.#frontier) && now - this.#epochAt >= this.clearEveryMs) {
-      this.#frontier = this.#dropped + 1;
-      this.#epochAt = now;
-    }
-    if (this.#frontier <= this.#purgedBelow || lowest < this.#frontier) return;
-    this.#purgedBelow = this.#frontier;
-    if (this.replacedKeptMs <= 0) this.#belowPurger()(this.#frontier);
-    else purgeLater(this.#belowPurger(), this.#frontier, this.replacedKeptMs);
+    if (gone.length === 0) return;
+    if (this.replacedKeptMs <= 0) this.#purge(gone);
+    else purgeLater(this.#purger(), gone, this.replacedKeptMs);
   }
 
   /** The chunks the last record names that a write building on `revision` or later made, with their bytes. */
@@ -343,16 +274,6 @@ export class SnapshotChunks {
 
   #purge(names: string[]): void {
     this.#purger()(names);
-  }
-
-  /** Purges every chunk of this actor stored below stream sequence `below`, in one request. */
-  #belowPurger(): (below: number) => void {
-    const { jsm, bucket, key, report } = this;
-    return (below) => {
-      jsm.streams
-        .purge(`KV_${bucket}`, { filter: `$KV.${bucket}.${key}.c.>`, seq: below })
-        .catch((err) => report(err));
-    };
   }
 
   #purger(): (names: string[]) => void {

@@ -445,7 +445,7 @@ export class StateRecord {
       if (CONFLICT.test(String(err))) this.superseded = true;
       throw err;
     }
-    this.#chunks?.named(frozen, true, this.#revision);
+    this.#chunks?.named(frozen, true);
     this.#lastWrite = { revision: this.#revision, value, sealed: h };
     this.#recordSealed = h;
     this.#first = g;
