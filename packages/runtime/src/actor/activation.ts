@@ -189,6 +189,11 @@ export class Activation {
     return this.#record.load(atLeast, shipped);
   }
 
+  /** A migration's target: see StateRecord.noSweep. */
+  adopting(): void {
+    this.#record.noSweep();
+  }
+
   /** Revision of the persisted record as this activation last read or wrote it. */
   get recordRevision(): number {
     return this.#record.revision;

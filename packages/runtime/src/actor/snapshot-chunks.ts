@@ -5,6 +5,7 @@ import { bucketKeys } from '../cluster/bucket-keys.js';
 import type { ImageBytes } from '../wire/image.js';
 import type { JetStreamPublisher } from '../wire/js-publish.js';
 import { OutgoingHeaders } from '../wire/outgoing-headers.js';
+import { purgeQueue } from './purge-queue.js';
 
 /** A snapshot longer than this is stored in chunks (a KV value is bounded by max_payload). */
 export const INLINE_SNAPSHOT_BYTES = 256 * 1024;
@@ -276,13 +277,12 @@ export class SnapshotChunks {
     this.#purger()(names);
   }
 
+  /** Purges through the connection's queue (see PurgeQueue), a few requests at a time. */
   #purger(): (names: string[]) => void {
     const { jsm, bucket, key, report } = this;
     return (names) => {
-      for (const n of names)
-        jsm.streams
-          .purge(`KV_${bucket}`, { filter: `$KV.${bucket}.${key}.${n}` })
-          .catch((err) => report(err));
+      const queue = purgeQueue(jsm);
+      for (const n of names) queue.purge(`KV_${bucket}`, `$KV.${bucket}.${key}.${n}`, report);
     };
   }
 }

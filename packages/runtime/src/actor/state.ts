@@ -135,6 +135,7 @@ export class StateRecord {
   readonly #chunks: SnapshotChunks | undefined;
   readonly #clock: Clock;
   #chunked = false;
+  #swept = false;
 
   /**
    * `window`: how many of the latest keys stay remembered; `report` hears of blocks that failed to
@@ -190,6 +191,15 @@ export class StateRecord {
   /** The record's revision as this activation last read or wrote it (0: none stored). */
   get revision(): number {
     return this.#revision;
+  }
+
+  /**
+   * A migration's target: its loads sweep nothing. What the source's records replaced its writer
+   * purges itself (after a crash the next activation sweeps), and a sweep's listing and purges at
+   * `begin` and in the pause slowed the source's pause by 3–6 ms at 1 MiB.
+   */
+  noSweep(): void {
+    this.#swept = true;
   }
 
   /** The record as this activation last read or wrote it: what a migration's target reads at the latest. */
@@ -333,7 +343,11 @@ export class StateRecord {
         throw err;
       }
       this.#chunked = this.#chunked || rec.x === 1 || Array.isArray(c);
-      if (this.#chunked) this.#chunks.sweep(e.revision).catch(this.#report);
+      // Once per activation, and not by a migration's target (see noSweep).
+      if (this.#chunked && !this.#swept) {
+        this.#swept = true;
+        this.#chunks.sweep(e.revision).catch(this.#report);
+      }
       return rec;
     }
   }

@@ -344,6 +344,7 @@ export class Node implements Host {
     this.#checkAdoptable(type, id);
     const key = this.names.key(type, id);
     const a = new Activation(this, this.#ctx.actorType(type)!, id, { node: this.id, epoch: 0, revision: 0 });
+    a.adopting();
     await a.loadRecord();
     const syncRecord: Prepared['syncRecord'] = async (recordRevision, record) => {
       if (recordRevision !== a.recordRevision) await a.loadRecord(recordRevision, record);
