@@ -19,6 +19,7 @@ import { bucketKeys } from '../src/cluster/bucket-keys.js';
 import { type EmbeddedNats, startEmbeddedNats } from '../src/cluster/embedded-nats.js';
 import { encode } from '../src/wire/codec.js';
 import { decodeSnapshot, encodeImage, type ImageBytes } from '../src/wire/image.js';
+import { countingGets } from './fixtures/counting-kv.js';
 
 const BUCKET = 'chunks_test';
 /** A snapshot's bytes, however the record holds it (an encoding, or chunks). */
@@ -262,23 +263,14 @@ describe('snapshot chunks', () => {
     writer.snapshot = image;
     await writer.save();
     const since = writer.mark();
-    let reads = 0;
-    const counted = new Proxy(kv, {
-      get(target, prop, receiver) {
-        if (prop !== 'get') return Reflect.get(target, prop, receiver);
-        return (k: string) => {
-          reads++;
-          return target.get(k);
-        };
-      },
-    });
+    const counted = countingGets(kv);
     const reader = new StateRecord(
-      counted,
+      counted.kv,
       key,
       100,
       undefined,
       undefined,
-      new SnapshotChunks(counted, jsm, BUCKET, key, (e) => errors.push(e), 0),
+      new SnapshotChunks(counted.kv, jsm, BUCKET, key, (e) => errors.push(e), 0),
     );
     await reader.load();
     // Two writes since: bytes in two chunks, then in one of them again.
@@ -292,9 +284,9 @@ describe('snapshot chunks', () => {
     await writer.save();
     const shipment = writer.shipment(since, 1 << 20);
     assert.equal(shipment?.chunks?.length, 2, 'the chunks the record names that were written since');
-    reads = 0;
+    counted.reset();
     await reader.load(writer.revision, shipment);
-    assert.equal(reads, 0);
+    assert.equal(counted.reads, 0);
     assert.deepEqual(bytes(reader.snapshot), next);
     // Without room for the chunks, the reader reads them.
     const bare = writer.shipment(since, shipment!.record.length + 100);

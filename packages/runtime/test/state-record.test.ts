@@ -14,6 +14,7 @@ import { Guard } from '../src/guard.js';
 import { decode, encode } from '../src/wire/codec.js';
 import { jetStreamPublisher } from '../src/wire/js-publish.js';
 import type { Outcome } from '../src/wire/outcome.js';
+import { countingGets } from './fixtures/counting-kv.js';
 import { ManualClock } from './fixtures/manual-clock.js';
 
 const WINDOW = 200;
@@ -132,17 +133,8 @@ describe('state record', () => {
     await commit(0, 100);
     // As a migration: the source marks its record before `begin`, the target reads it then.
     const since = writer.mark();
-    let reads = 0;
-    const counted = new Proxy(kv, {
-      get(target, prop, receiver) {
-        if (prop !== 'get') return Reflect.get(target, prop, receiver);
-        return (k: string) => {
-          if (k.startsWith(key)) reads++;
-          return target.get(k);
-        };
-      },
-    });
-    const shipped = new StateRecord(counted, key, WINDOW);
+    const counted = countingGets(kv, (k) => k.startsWith(key));
+    const shipped = new StateRecord(counted.kv, key, WINDOW);
     await shipped.load();
     await commit(100, 100 + 3 * BLOCK);
     const revision = writer.revision;
@@ -153,9 +145,9 @@ describe('state record', () => {
     const reader = new StateRecord(kv, key, WINDOW);
     await reader.load();
     assert.equal(reader.shipment(reader.mark(), 1 << 20), undefined, 'only by the writer of the revision');
-    reads = 0;
+    counted.reset();
     await shipped.load(revision, shipment);
-    assert.equal(reads, 0, 'the record and the blocks sealed since come with it');
+    assert.equal(counted.reads, 0, 'the record and the blocks sealed since come with it');
     const read = new StateRecord(kv, key, WINDOW);
     await read.load(revision);
     assert.equal(shipped.revision, read.revision);
