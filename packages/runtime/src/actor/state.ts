@@ -115,8 +115,8 @@ export class StateRecord {
   #sealed = 0;
   #committed = 0;
   #sealing = false;
-  /** The last record this activation wrote, as stored, and the blocks it says are sealed (see shipment). */
-  #lastWrite: { revision: number; value: Uint8Array; sealed: number } | undefined;
+  /** The last record this activation wrote, as stored (see shipment). */
+  #lastWrite: { revision: number; value: Uint8Array } | undefined;
   /** The blocks the record at #revision says are sealed, as last read or written (see mark). */
   #recordSealed = 0;
   /** The record as the last read found it, until a write replaces it (see fence). */
@@ -225,7 +225,8 @@ export class StateRecord {
       room -= name.length + bytes.length + SHIPPED_ROOM;
     }
     const blocks: Uint8Array[] = [];
-    for (let j = Math.max(since.sealed, this.#first); j < w.sealed; j++) {
+    // At the revision this activation wrote, #recordSealed is that write's `h`.
+    for (let j = Math.max(since.sealed, this.#first); j < this.#recordSealed; j++) {
       const block = encode([j, this.kept.slice(j * BLOCK, (j + 1) * BLOCK)]);
       if (block.length + SHIPPED_ROOM > room) break;
       blocks.push(block);
@@ -460,7 +461,7 @@ export class StateRecord {
       throw err;
     }
     this.#chunks?.named(frozen, true);
-    this.#lastWrite = { revision: this.#revision, value, sealed: h };
+    this.#lastWrite = { revision: this.#revision, value };
     this.#recordSealed = h;
     this.#first = g;
     this.#sealed = Math.max(this.#sealed, h);
