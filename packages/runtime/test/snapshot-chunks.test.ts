@@ -44,14 +44,15 @@ describe('snapshot chunks', () => {
   });
 
   const errors: unknown[] = [];
-  const record = (key: string) =>
+  /** `key`'s record, reading and writing through `store` (the bucket, or a stand-in that counts). */
+  const record = (key: string, store: KV = kv) =>
     new StateRecord(
-      kv,
+      store,
       key,
       100,
       undefined,
       undefined,
-      new SnapshotChunks(kv, jsm, BUCKET, key, (e) => errors.push(e), 0),
+      new SnapshotChunks(store, jsm, BUCKET, key, (e) => errors.push(e), 0),
     );
   /** The chunk keys stored under `key`, once purges in flight have landed. */
   const chunkKeys = async (key: string, expect: number) => {
@@ -264,14 +265,7 @@ describe('snapshot chunks', () => {
     await writer.save();
     const since = writer.mark();
     const counted = countingGets(kv);
-    const reader = new StateRecord(
-      counted.kv,
-      key,
-      100,
-      undefined,
-      undefined,
-      new SnapshotChunks(counted.kv, jsm, BUCKET, key, (e) => errors.push(e), 0),
-    );
+    const reader = record(key, counted.kv);
     await reader.load();
     // Two writes since: bytes in two chunks, then in one of them again.
     const next = image.slice();
