@@ -23,7 +23,8 @@ export interface AutoscaleOptions {
   intervalMs?: number;
   /**
    * Each round observes the last this many milliseconds (a sliding window: one round's few arrivals
-   * would make the rates too noisy to act on). @default 3000
+   * would make the rates too noisy to act on). The loop first acts once it has watched a whole
+   * window, after it starts or takes the lead. @default 3000
    */
   windowMs?: number;
   /** The policy's thresholds, cooldown and caps (see @stitch/planner `rebalance`). */
@@ -104,6 +105,7 @@ const MAX_SAMPLES = 64;
 export class LoadSampler {
   readonly #windowMs: number;
   readonly #history: { at: number; counters: Map<string, Counters> }[] = [];
+  #firstAt: number | undefined;
 
   constructor(windowMs: number) {
     this.#windowMs = windowMs;
@@ -111,7 +113,8 @@ export class LoadSampler {
 
   /**
    * Deltas from the newest sample at least `windowMs` old (or the oldest kept) to this one, and the
-   * milliseconds they cover; undefined on the first call.
+   * milliseconds they cover; undefined until the samples span a whole window: a young history's few
+   * turns (an activation's set-up and its first request in 300 ms) read as a rate no load has.
    */
   sample(
     inspections: NodeInspection[],
@@ -149,6 +152,8 @@ export class LoadSampler {
     const dtMs = this.#history.length === 0 ? undefined : now - this.#history[0]!.at;
     this.#history.push({ at: now, counters: next });
     if (this.#history.length > MAX_SAMPLES) this.#history.shift();
+    this.#firstAt ??= now;
+    if (now - this.#firstAt < this.#windowMs) return undefined;
     return dtMs === undefined || dtMs <= 0 ? undefined : { deltas, dtMs };
   }
 }
