@@ -22,7 +22,7 @@ import {
   readMessageHeaders,
   subjectBytes,
 } from '@stitch/runtime/internal';
-import { Counter, Echo, Forwarder } from './fixtures/runtime-actors.js';
+import { Counter, Echo, Forwarder, Prepared } from './fixtures/runtime-actors.js';
 import { type NodeProc, startNode, stopAll } from './fixtures/runtime-procs.js';
 
 const CLUSTER = 'msg';
@@ -57,6 +57,18 @@ describe('runtime messaging across processes', () => {
     const seen = await ref.inspect();
     assert.equal(seen.nodeId, remote.nodeId);
     assert.equal(seen.mailbox.processed, 3);
+  });
+
+  test("a set-up handler's turns stay out of the load counters an autoscaler reads", async () => {
+    const ref = await client.spawn(Prepared, { id: 'p-setup', node: remote.nodeId });
+    assert.equal(await ref.ask({ type: 'prepare', ms: 300 }), true);
+    assert.equal(await ref.ask({ type: 'work' }), true);
+    assert.equal(await ref.ask({ type: 'work' }), true);
+    const { mailbox } = await ref.inspect();
+    assert.equal(mailbox.accepted, 2);
+    assert.equal(mailbox.processed, 2);
+    // The 300 ms set-up is not in the busy time; two synchronous turns are far below it.
+    assert.ok(mailbox.busyMs < 300, `busyMs ${mailbox.busyMs}`);
   });
 
   test('a ref sent inside a message works in the receiving process', async () => {

@@ -193,6 +193,8 @@ function operatorActor(kind: string, concurrency = 1) {
   return defineActor({
     type: `op-${kind}`,
     concurrency,
+    // Configuring loads the model and compiles its kernels (seconds on a cold cache): not demand.
+    setupHandlers: ['configure'],
     init: (): OperatorState => ({ config: undefined, applied: 0, replays: 0, seen: new Map(), seenBytes: 0 }),
     handlers: {
       configure: async (s: OperatorState, msg: { config: OpConfig }) => {

@@ -25,6 +25,27 @@ test('turn-based: one turn at a time, FIFO order', async () => {
   assert.ok(box.metrics().busyMs >= 10, `busyMs ${box.metrics().busyMs}`);
 });
 
+test('turns the metered test refuses (set-up) are left out of the load counters, not out of the queue', async () => {
+  const box = new Mailbox<string>(
+    { capacity: 100, perCaller: 25 },
+    1,
+    async (kind) => {
+      if (kind === 'setup') await delay(30);
+    },
+    (kind) => kind !== 'setup',
+  );
+  box.offer('setup', 'a');
+  assert.equal(box.depth + box.metrics().running, 1);
+  box.offer('work', 'a');
+  box.offer('work', 'a');
+  await box.idle();
+  const m = box.metrics();
+  assert.equal(m.accepted, 2);
+  assert.equal(m.processed, 2);
+  assert.ok(m.busyMs < 30, `busyMs ${m.busyMs}`);
+  assert.ok(m.turnMs.max < 30, `turnMs ${JSON.stringify(m.turnMs)}`);
+});
+
 test('bounded: refuses past capacity and past the per-caller share, never grows', () => {
   fc.assert(
     fc.property(

@@ -111,7 +111,13 @@ export class Activation {
     this.#options = resolveActorOptions(def.type, def);
     this.#budget = new RestartBudget(this.#options.restart);
     this.#self = host.ref({ type: def.type, id });
-    this.#mailbox = new Mailbox(this.#options.mailbox, this.#options.concurrency, (item) => this.#turn(item));
+    const setup = new Set(def.setupHandlers ?? []);
+    this.#mailbox = new Mailbox(
+      this.#options.mailbox,
+      this.#options.concurrency,
+      (item) => this.#turn(item),
+      setup.size > 0 ? (item) => !setup.has(item.msg.type) : undefined,
+    );
     this.#record = StateRecord.of(host, this.key, this.#options.durable.dedupKeys);
     this.#persister =
       this.#options.persist && def.snapshot

@@ -64,6 +64,13 @@ export interface ActorDefinition<S, H extends Record<string, Handler<S>>> {
   delta?: DeltaHooks<S>;
   /** Turns run at once; above 1 the actor must be stateless-concurrent. @default 1 */
   concurrency?: number;
+  /**
+   * Handlers that set the actor up rather than serve it (load a model, compile kernels, open a
+   * connection): the mailbox's load counters (`accepted`, `processed`, `busyMs`, turn and wait
+   * times) leave their turns out, so that an autoscaler reading them as demand does not take a
+   * seconds-long set-up for load. Each must name a handler. @default []
+   */
+  setupHandlers?: readonly string[];
   mailbox?: MailboxOptions;
   restart?: RestartPolicy;
   durable?: DurableOptions;
@@ -139,6 +146,13 @@ export function defineActor<S, H extends Record<string, Handler<S>>>(
       throw new InvalidOptions(`actor "${def.type}": handler names starting with $ are reserved`);
   }
   resolveActorOptions(def.type, def);
+  if (def.setupHandlers !== undefined && !Array.isArray(def.setupHandlers))
+    throw new InvalidOptions(`actor "${def.type}": setupHandlers must be an array of handler names`);
+  for (const name of def.setupHandlers ?? [])
+    if (typeof name !== 'string' || !Object.hasOwn(def.handlers, name))
+      throw new InvalidOptions(
+        `actor "${def.type}": setupHandlers names "${name}", which is not one of its handlers`,
+      );
   if ((def.snapshot === undefined) !== (def.restore === undefined)) {
     throw new InvalidOptions(`actor "${def.type}": define both snapshot and restore, or neither`);
   }

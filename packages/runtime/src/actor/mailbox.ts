@@ -10,7 +10,7 @@ export interface MailboxMetrics {
   depth: number;
   running: number;
   maxDepth: number;
-  /** Messages queued since the activation started (arrivals that were not rejected). */
+  /** Messages queued since the activation started (arrivals that were not rejected); set-up turns are left out of this and the counters below. */
   accepted: number;
   processed: number;
   rejected: number;
@@ -28,6 +28,8 @@ interface Item<T> {
   value: T;
   caller: string;
   queuedAt: number;
+  /** Counted in the load counters (not a set-up turn). */
+  metered: boolean;
 }
 
 const SAMPLES = 1024;
@@ -43,6 +45,7 @@ export class Mailbox<T> {
   readonly perCaller: number;
   readonly #concurrency: number;
   readonly #run: (value: T) => void | Promise<void>;
+  readonly #metered: (value: T) => boolean;
   readonly #queue: Item<T>[] = [];
   #head = 0;
   /** Messages held per sender; a mutable count, so a message costs one lookup and no Map write. */
@@ -68,11 +71,13 @@ export class Mailbox<T> {
     limits: Required<MailboxOptions>,
     concurrency: number,
     run: (value: T) => void | Promise<void>,
+    metered: (value: T) => boolean = () => true,
   ) {
     this.capacity = limits.capacity;
     this.perCaller = limits.perCaller;
     this.#concurrency = concurrency;
     this.#run = run;
+    this.#metered = metered;
   }
 
   get depth(): number {
@@ -91,8 +96,9 @@ export class Mailbox<T> {
       this.#perCaller.set(caller, held);
     }
     held.n++;
-    this.#accepted++;
-    this.#queue.push({ value, caller, queuedAt: performance.now() });
+    const metered = this.#metered(value);
+    if (metered) this.#accepted++;
+    this.#queue.push({ value, caller, queuedAt: performance.now(), metered });
     this.#maxDepth = Math.max(this.#maxDepth, this.depth);
     this.#pump();
     return undefined;
@@ -226,12 +232,14 @@ export class Mailbox<T> {
   }
 
   #finish(item: Item<T>, started: number): void {
-    const slot = this.#samples++ % SAMPLES;
-    const turnMs = performance.now() - started;
-    this.#busyMs += turnMs;
-    this.#turns[slot] = turnMs;
-    this.#waits[slot] = started - item.queuedAt;
-    this.#processed++;
+    if (item.metered) {
+      const slot = this.#samples++ % SAMPLES;
+      const turnMs = performance.now() - started;
+      this.#busyMs += turnMs;
+      this.#turns[slot] = turnMs;
+      this.#waits[slot] = started - item.queuedAt;
+      this.#processed++;
+    }
     this.#running--;
     this.#release(item.caller);
     if (this.#running === 0)
