@@ -11,6 +11,9 @@
 // load's own heap growth included); move_extra_rss_*: the same sum, highest from a move's start until
 // the next move starts, minus at its start (p50 and max over the counted moves); quiet_extra_rss_*:
 // the same over ten windows as long after the moves, with the load and no move.
+// quiet_downtime_*: the same measure as downtime over windows as long as the counted moves, one after
+// another in the period after the moves (the load and no move; as many windows as moves, or as fit):
+// how much of a move's downtime the load's own gaps would show anyway.
 // slowest_move: the slowest counted move, where its worst gap began (ms after the move was asked for)
 // and how long it was, beside the move's pre-copy, pause and hand-off.
 // One JSON line per (mode, state size). Imports the built runtime (run `pnpm build` first).
@@ -65,7 +68,10 @@ const VARIANTS = (
 ).filter((v) => snapshots.includes(v.snapshot));
 /** Time between migrations, so that the gaps outside them are measured too. */
 const BETWEEN_MS = 150;
-/** Windows as long as a move and its pause with no move, after the moves (quiet_extra_rss_*). */
+/**
+ * Windows as long as a move and its pause with no move, after the moves (quiet_extra_rss_*; the
+ * quiet_downtime_* windows are cut from the same period).
+ */
 const QUIET_WINDOWS = 10;
 /**
  * The open-loop caller asks this often, whatever the replies: light enough for a 1 MiB state that is
@@ -78,6 +84,21 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? Number.NaN;
 };
 const r2 = (x: number) => Math.round(x * 100) / 100;
+
+/**
+ * Windows as long as the moves in `moves`, one after another over [from, to] (a period with the load
+ * and no move), as many as there are moves at most.
+ */
+function windowsWithoutMoves(moves: [number, number][], from: number, to: number): [number, number][] {
+  const out: [number, number][] = [];
+  let t = from;
+  for (const [s, e] of moves) {
+    if (t + (e - s) > to) break;
+    out.push([t, t + (e - s)]);
+    t += e - s;
+  }
+  return out;
+}
 const rssMb = (pid: number) => {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : 0;
@@ -148,11 +169,13 @@ try {
         50,
       );
       const quiet = moveRss.length;
+      const quietFrom = performance.now();
       for (let i = 0; i < QUIET_WINDOWS && Number.isFinite(windowMs); i++) {
         const atStart = rssNow();
         moveRss.push({ start: atStart, peak: atStart });
         await delay(windowMs);
       }
+      const quietTo = performance.now();
       clearInterval(sampler);
       await Promise.all([serial.stop(), pipelined.stop(), open.stop()]);
       const counts = await countApplied(ref, [serial, pipelined, open]);
@@ -175,6 +198,7 @@ try {
       const movesExtra = moveRss.slice(warmup, quiet).map((m) => m.peak - m.start);
       const quietExtra = moveRss.slice(quiet).map((m) => m.peak - m.start);
       const downtimes = windows.slice(warmup).map(downtimeOf);
+      const quietDowntimes = windowsWithoutMoves(windows.slice(warmup), quietFrom, quietTo).map(downtimeOf);
       // The slowest counted move: where its worst gap fell against its pre-copy and pause.
       const slowestAt = warmup + downtimes.indexOf(Math.max(...downtimes));
       const [slowFrom, slowTo] = windows[slowestAt]!;
@@ -205,6 +229,9 @@ try {
           normal_gap_ms: r2(normal),
           // The same measure without a migration: how far the serial client's gaps stray anyway.
           gap_outside_p99_ms: r2(pct(outside, 99) - normal),
+          quiet_windows: quietDowntimes.length,
+          quiet_downtime_p50_ms: r2(pct(quietDowntimes, 50)),
+          quiet_downtime_p99_ms: r2(pct(quietDowntimes, 99)),
           paused_p50_ms: median((m) => m.pausedMs),
           handoff_p50_ms: median((m) => m.handoffMs),
           transfer_ms: median((m) => m.precopyMs),
