@@ -475,7 +475,7 @@ export class Activation {
   }
 
   #snapshotNow(): void {
-    if (this.def.snapshot) this.#record.snapshot = encode(this.def.snapshot(this.#state));
+    if (this.def.snapshot) this.#record.encodeSnapshot(this.def.snapshot(this.#state));
   }
 
   /** Stops at a turn boundary with every durable effect committed and no save in flight. */
@@ -843,7 +843,7 @@ export class Activation {
     try {
       // Taken after every turn: it is also the point a crash restarts from.
       if (this.def.snapshot && this.def.snapshotOnDemand !== true)
-        this.#record.snapshot = encode(this.def.snapshot(this.#state));
+        this.#record.encodeSnapshot(this.def.snapshot(this.#state));
     } catch (error) {
       // A state that cannot be snapshotted is not trusted further.
       this.#crash(error);

@@ -19,6 +19,7 @@ import {
   SnapshotChunks,
   validChunkBytes,
 } from './snapshot-chunks.js';
+import { SnapshotSlabs } from './snapshot-slabs.js';
 
 /** A KV write refused because another write came first (compare-and-set on the revision). */
 const CONFLICT = /wrong last sequence|key exists/i;
@@ -100,11 +101,8 @@ function slotBlock(value: Uint8Array): [number, Entry[]] | undefined {
  * max_payload.
  */
 export class StateRecord {
-  /**
-   * The snapshot the next write records and a restart restores: an encoding, a segmented image of the
-   * live state (fixed by the write that takes it), or the chunks a write fixed.
-   */
-  snapshot: ImageBytes | undefined;
+  #snapshot: ImageBytes | undefined;
+  readonly #slabs = new SnapshotSlabs();
   readonly kept = new KeptOutcomes();
   superseded = false;
   #revision = 0;
@@ -405,6 +403,26 @@ export class StateRecord {
   capture: ((done: (err?: unknown) => void) => void) | undefined;
   /** Keys applied (kept.next) when the last write took its snapshot, or when the record was read. */
   takenAt = 0;
+
+  /**
+   * The snapshot the next write records and a restart restores: an encoding, a segmented image of the
+   * live state (fixed by the write that takes it), or the chunks a write fixed. Whoever reads it may
+   * keep it: its bytes are never written over.
+   */
+  get snapshot(): ImageBytes | undefined {
+    this.#slabs.read();
+    return this.#snapshot;
+  }
+
+  set snapshot(snapshot: ImageBytes | undefined) {
+    this.#slabs.replaced();
+    this.#snapshot = snapshot;
+  }
+
+  /** A turn's snapshot, `value` encoded: in a buffer used again while nothing reads the snapshots. */
+  encodeSnapshot(value: unknown): void {
+    this.#snapshot = this.#slabs.encode(value);
+  }
 
   /**
    * The keys applied and the snapshot, at one instant: a snapshot that reads live state (a segmented

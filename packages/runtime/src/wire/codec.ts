@@ -57,6 +57,23 @@ export function encode(value: unknown): Uint8Array {
   }
 }
 
+/** What msgpackr writes the messages after an `encodeInto` into, until it needs a larger buffer. */
+const AFTER_INTO_BYTES = 8192;
+
+/**
+ * Encodes `value` into `into`, from its start, when it fits (the result is then a view of `into`);
+ * else wherever msgpackr puts it. Later encodings never write into `into`: msgpackr goes on in a
+ * buffer of its own. A Buffer, as msgpackr's own are: it writes strings with Buffer methods.
+ */
+export function encodeInto(value: unknown, into: Buffer): Uint8Array {
+  packr.useBuffer(into);
+  try {
+    return encode(value);
+  } finally {
+    packr.useBuffer(Buffer.allocUnsafeSlow(AFTER_INTO_BYTES));
+  }
+}
+
 /**
  * `bytes` as an array of its own: a view of a larger buffer (what `encode` returns: a slice of
  * msgpackr's shared buffer, megabytes after a large message) is copied, so that keeping a few bytes

@@ -1,0 +1,83 @@
+// The buffers an actor that snapshots after every turn encodes into: used again while nothing reads
+// the snapshots, never written over once a snapshot was read, and never shared with other messages.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { SLAB_MIN_BYTES, SnapshotSlabs } from '../src/actor/snapshot-slabs.js';
+import { decode, encode } from '../src/wire/codec.js';
+
+// A long string too: msgpackr writes those with Buffer methods, which a slab must have.
+// A copy, not a view: Buffer#slice (what encodings into a slab are) shares the memory.
+const copyOf = (bytes: Uint8Array) => Uint8Array.from(bytes);
+
+const state = (bytes: number, fill: number) => ({
+  blob: new Uint8Array(bytes).fill(fill),
+  n: fill,
+  note: `snapshot ${fill} `.repeat(40),
+});
+
+test('a snapshot nobody read gives its buffer to the snapshot after next', () => {
+  const slabs = new SnapshotSlabs();
+  const size = SLAB_MIN_BYTES * 2;
+  slabs.encode(state(size, 1));
+  const second = slabs.encode(state(size, 2));
+  slabs.encode(state(size, 3));
+  const fourth = slabs.encode(state(size, 4));
+  assert.equal(fourth.buffer, second.buffer);
+  assert.deepEqual(decode(fourth), state(size, 4));
+});
+
+test('a snapshot that was read keeps its bytes, however many snapshots follow', () => {
+  const slabs = new SnapshotSlabs();
+  const size = SLAB_MIN_BYTES * 2;
+  slabs.encode(state(size, 1));
+  const kept = slabs.encode(state(size, 2));
+  slabs.read();
+  for (let i = 3; i < 10; i++) slabs.encode(state(size, i));
+  assert.deepEqual(decode(kept), state(size, 2));
+});
+
+test('messages encoded after a snapshot are never written into its buffer', () => {
+  const slabs = new SnapshotSlabs();
+  const size = SLAB_MIN_BYTES * 2;
+  slabs.encode(state(size, 1));
+  const snap = slabs.encode(state(size, 2));
+  const before = copyOf(snap);
+  const others = Array.from({ length: 200 }, (_, i) => encode({ reply: i, text: 'x'.repeat(i) }));
+  for (const o of others) assert.notEqual(o.buffer, snap.buffer);
+  assert.deepEqual(copyOf(snap), before);
+});
+
+test('any sequence of snapshots, reads and replacements leaves every snapshot read as it was', () => {
+  const op = fc.oneof(
+    fc.record({
+      kind: fc.constant('encode' as const),
+      size: fc.integer({ min: 1, max: 3 * SLAB_MIN_BYTES }),
+    }),
+    fc.constant({ kind: 'read' as const }),
+    fc.constant({ kind: 'replaced' as const }),
+  );
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+      const slabs = new SnapshotSlabs();
+      const read: { bytes: Uint8Array; copy: Uint8Array }[] = [];
+      let current: Uint8Array | undefined;
+      let n = 0;
+      for (const o of ops) {
+        if (o.kind === 'encode') current = slabs.encode(state(o.size, ++n % 251));
+        else if (o.kind === 'read') {
+          slabs.read();
+          if (current) read.push({ bytes: current, copy: copyOf(current) });
+        } else {
+          // The record took a snapshot from elsewhere (a restore, a load).
+          slabs.replaced();
+          current = undefined;
+        }
+      }
+      for (const r of read) assert.deepEqual(copyOf(r.bytes), r.copy);
+      const last = ops.filter((o) => o.kind === 'encode').at(-1);
+      if (current && last?.kind === 'encode') assert.deepEqual(decode(current), state(last.size, n % 251));
+    }),
+    { numRuns: 60 },
+  );
+});
