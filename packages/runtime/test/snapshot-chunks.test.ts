@@ -104,6 +104,31 @@ describe('snapshot chunks', () => {
     assert.deepEqual(errors, []);
   });
 
+  test("turns' snapshots encoded while a commit is in flight leave the one it took as it was, chunked or whole", async () => {
+    for (const [key, size] of [
+      ['t.reuse-chunked', 600 * 1024],
+      ['t.reuse-inline', 100 * 1024],
+    ] as const) {
+      const a = record(key);
+      const state = (fill: number) => ({
+        blob: new Uint8Array(size).fill(fill),
+        note: `turn ${fill} `.repeat(20),
+      });
+      // Snapshots after every turn: their buffers are used again for the snapshot after next.
+      a.encodeSnapshot(state(1));
+      a.encodeSnapshot(state(2));
+      const saving = a.save();
+      // The write has taken turn 2's snapshot (at once: nothing to capture) and is sending it.
+      await new Promise((r) => setImmediate(r));
+      for (let turn = 3; turn < 8; turn++) a.encodeSnapshot(state(turn));
+      await saving;
+      const b = record(key);
+      await b.load();
+      assert.deepEqual(decodeSnapshot(bytes(b.snapshot)!), state(2), key);
+    }
+    assert.deepEqual(errors, []);
+  });
+
   test('a snapshot read from live arrays is fixed when the write takes it, and the next write stores only what changed', async () => {
     const key = 't.live';
     const a = record(key);

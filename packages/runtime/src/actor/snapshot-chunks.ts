@@ -149,12 +149,11 @@ export class SnapshotChunks {
 
   /**
    * Fixes `image` as chunks now, comparing each with the chunk the last record named: changed ones
-   * are copied when `image` reads live state (a segmented image), viewed when it is an encoding.
-   * Names of new chunks carry `base`, the record revision the write will build on. Chunks of another
-   * size than the last record's are all new.
+   * are copied (a segmented image reads live state; an encoding's buffer may take a later turn's
+   * snapshot). Names of new chunks carry `base`, the record revision the write will build on. Chunks
+   * of another size than the last record's are all new.
    */
   freeze(image: ImageBytes, base: number): FrozenSnapshot {
-    const live = !(image instanceof Uint8Array);
     const size = chunkBytesFor(image.length, this.#chunkBytes);
     const order = size === this.#chunkBytes ? this.#order : [];
     const names: string[] = [];
@@ -169,7 +168,8 @@ export class SnapshotChunks {
         chunks.push(held);
       } else {
         names.push(`c.${base}.${this.#writer}.${i}`);
-        chunks.push(live ? bytes.slice() : bytes);
+        // Not Buffer#slice, which views: a snapshot encoded into a reused buffer is a Buffer.
+        chunks.push(Uint8Array.prototype.slice.call(bytes));
         changed.push(i);
       }
     }

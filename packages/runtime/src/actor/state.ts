@@ -427,17 +427,21 @@ export class StateRecord {
   /**
    * The keys applied and the snapshot, at one instant: a snapshot that reads live state (a segmented
    * image) is fixed now — as chunks when large, each copied only if it changed since the last record —
-   * and becomes the snapshot a restart restores.
+   * and becomes the snapshot a restart restores. Chunks are copies, so a turn's encoding cut in chunks
+   * keeps its buffer for reuse; one written whole is the write's and keeps it.
    */
   #take(): Promise<{ n: number; snapshot: Uint8Array | FrozenSnapshot | undefined }> {
     const take = () => {
       this.takenAt = this.kept.next;
-      const snap = this.snapshot;
+      const snap = this.#snapshot;
       let fixed: Uint8Array | FrozenSnapshot | undefined;
       if (snap === undefined || snap instanceof FrozenSnapshot) fixed = snap;
       else if (snap.length > INLINE_SNAPSHOT_BYTES && this.#chunks)
         fixed = this.#chunks.freeze(snap, this.#revision);
-      else fixed = snap instanceof Uint8Array ? snap : new Uint8Array(snap.subarray(0, snap.length));
+      else if (snap instanceof Uint8Array) {
+        this.#slabs.read();
+        fixed = snap;
+      } else fixed = new Uint8Array(snap.subarray(0, snap.length));
       if (!(snap instanceof Uint8Array)) this.snapshot = fixed;
       return { n: this.takenAt, snapshot: fixed };
     };
