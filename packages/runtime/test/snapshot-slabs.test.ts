@@ -16,11 +16,17 @@ const state = (bytes: number, fill: number) => ({
   note: `snapshot ${fill} `.repeat(40),
 });
 
-test('a snapshot nobody read gives its buffer to the snapshot after next', () => {
+const size = SLAB_MIN_BYTES * 2;
+
+/** Slabs after two snapshots (the second is the first encoded into a slab), and the second. */
+function afterTwo(): { slabs: SnapshotSlabs; second: Uint8Array } {
   const slabs = new SnapshotSlabs();
-  const size = SLAB_MIN_BYTES * 2;
   slabs.encode(state(size, 1));
-  const second = slabs.encode(state(size, 2));
+  return { slabs, second: slabs.encode(state(size, 2)) };
+}
+
+test('a snapshot nobody read gives its buffer to the snapshot after next', () => {
+  const { slabs, second } = afterTwo();
   slabs.encode(state(size, 3));
   const fourth = slabs.encode(state(size, 4));
   assert.equal(fourth.buffer, second.buffer);
@@ -28,20 +34,14 @@ test('a snapshot nobody read gives its buffer to the snapshot after next', () =>
 });
 
 test('a snapshot that was read keeps its bytes, however many snapshots follow', () => {
-  const slabs = new SnapshotSlabs();
-  const size = SLAB_MIN_BYTES * 2;
-  slabs.encode(state(size, 1));
-  const kept = slabs.encode(state(size, 2));
+  const { slabs, second: kept } = afterTwo();
   slabs.read();
   for (let i = 3; i < 10; i++) slabs.encode(state(size, i));
   assert.deepEqual(decode(kept), state(size, 2));
 });
 
 test('messages encoded after a snapshot are never written into its buffer', () => {
-  const slabs = new SnapshotSlabs();
-  const size = SLAB_MIN_BYTES * 2;
-  slabs.encode(state(size, 1));
-  const snap = slabs.encode(state(size, 2));
+  const { second: snap } = afterTwo();
   const before = copyOf(snap);
   const others = Array.from({ length: 200 }, (_, i) => encode({ reply: i, text: 'x'.repeat(i) }));
   for (const o of others) assert.notEqual(o.buffer, snap.buffer);
