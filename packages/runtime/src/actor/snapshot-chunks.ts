@@ -57,7 +57,7 @@ const REPLACED_KEPT_MS = 10_000;
 
 /**
  * A snapshot as its chunks, fixed at one instant: the chunks that changed since the last record are
- * copies (or views of an encoding nobody changes), the others the bytes that record named.
+ * copies, the others the bytes that record named.
  */
 export class FrozenSnapshot implements ImageBytes {
   constructor(
