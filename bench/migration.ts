@@ -135,11 +135,18 @@ try {
       let peak = baseline;
       /** Resident memory at each move's start, and the highest until the next move starts. */
       const moveRss: { start: number; peak: number }[] = [];
+      // A node process that exited (its /proc entry gone) fails the line from the loop below, so that
+      // `finally` stops the other processes; a throw in this timer would end the bench without it.
+      let sampleError: unknown;
       const sampler = setInterval(() => {
-        const now = rssNow();
-        peak = Math.max(peak, now);
-        const move = moveRss[moveRss.length - 1];
-        if (move) move.peak = Math.max(move.peak, now);
+        try {
+          const now = rssNow();
+          peak = Math.max(peak, now);
+          const move = moveRss[moveRss.length - 1];
+          if (move) move.peak = Math.max(move.peak, now);
+        } catch (err) {
+          sampleError ??= err;
+        }
       }, 10);
       const windows: [number, number][] = [];
       const reports: MigrationReport[] = [];
@@ -147,6 +154,7 @@ try {
       const byWindow: (MigrationReport | undefined)[] = [];
       const failures: string[] = [];
       for (let i = 0; i < warmup + migrations; i++) {
+        if (sampleError) throw sampleError;
         const to = i % 2 === 0 ? b.nodeId : a.nodeId;
         const t0 = performance.now();
         const atStart = rssNow();

@@ -175,7 +175,7 @@ describe('live migration', () => {
   test('a 4 MiB state snapshotted on demand moves under load, every byte intact; it cannot also persist', async () => {
     const ref = await client.spawn(BigSequencer, { id: 'seq-big-demand', node: a.nodeId });
     // Just over 4 MiB of image: the pause finds what changed by block digests, not a kept copy.
-    await ref.ask({ type: 'resize', bytes: 4 * 1024 * 1024 });
+    await ref.ask({ type: 'resize', bytes: 4 * 1024 * 1024, random: true });
     const counts = await underLoad(ref, 'fast', async () => {
       for (let i = 0; i < 4; i++) {
         const report = await client.migrate(ref, i % 2 === 0 ? b.nodeId : a.nodeId);
@@ -206,7 +206,7 @@ describe('live migration', () => {
 
   test('an actor with delta hooks moves 16 MiB under load by its changes alone, every byte intact', async () => {
     const ref = await client.spawn(DeltaSequencer, { id: 'seq-delta', node: a.nodeId });
-    await ref.ask({ type: 'resize', bytes: 16 * 1024 * 1024 }, { timeoutMs: 30_000 });
+    await ref.ask({ type: 'resize', bytes: 16 * 1024 * 1024, random: true }, { timeoutMs: 30_000 });
     const counts = await underLoad(ref, 'fast', async () => {
       for (let i = 0; i < 4; i++) {
         const report = await client.migrate(ref, i % 2 === 0 ? b.nodeId : a.nodeId);
@@ -232,7 +232,7 @@ describe('live migration', () => {
     const faulty = await startNode({ ...env(), nodeId: 'mig-fault-change', handoffFault: 'change' });
     try {
       const ref = await client.spawn(DeltaSequencer, { id: 'seq-rounds', node: source.nodeId });
-      await ref.ask({ type: 'resize', bytes: 1024 * 1024 });
+      await ref.ask({ type: 'resize', bytes: 1024 * 1024, random: true });
       const counts = await underLoad(ref, 'fast', async () => {
         await assert.rejects(
           client.migrate(ref, faulty.nodeId),
@@ -268,7 +268,7 @@ describe('live migration', () => {
       const id = `seq-durable-big-${def.type}`;
       const host = await startNode({ ...env(), nodeId: `mig-durable-${def.type}` });
       const ref = (await client.spawn(def, { id, node: a.nodeId })) as ActorRef<typeof Sequencer>;
-      await ref.ask({ type: 'resize', bytes: 2 * 1024 * 1024 }, { timeoutMs: 30_000 });
+      await ref.ask({ type: 'resize', bytes: 2 * 1024 * 1024, random: true }, { timeoutMs: 30_000 });
       const counts = await underLoad(ref, 'durable', async () => {
         for (const to of [host.nodeId, a.nodeId, host.nodeId]) {
           const report = await client.migrate(ref, to, { timeoutMs: 30_000 });

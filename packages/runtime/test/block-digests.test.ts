@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BlockDigests } from '../src/migration/block-digests.js';
-import { changedRanges, IMAGE_BLOCK_BYTES } from '../src/migration/image.js';
+import { changedRanges, IMAGE_BLOCK_BYTES, parts } from '../src/migration/image.js';
 
 const B = IMAGE_BLOCK_BYTES;
 
@@ -100,4 +100,24 @@ test('a copy names the changed 4 KiB units of a changed block, not the whole blo
   // Grown: the new tail is sent whole, in units.
   const grown = Uint8Array.from([...before, 1, 2, 3]);
   assert.deepEqual(changedRanges(before, grown), [[4 * B, 4 * B + 3]]);
+});
+
+test('ranges split into parts of the size asked for; a part size below one byte is refused', () => {
+  assert.deepEqual(
+    parts(
+      [
+        [0, 10],
+        [20, 25],
+      ],
+      4,
+    ),
+    [
+      [0, 4],
+      [4, 8],
+      [8, 10],
+      [20, 24],
+      [24, 25],
+    ],
+  );
+  for (const size of [0, -1, Number.NaN]) assert.throws(() => parts([[0, 10]], size), RangeError);
 });

@@ -80,6 +80,7 @@ export interface ShippedRecord {
 
 /** Splits ranges into parts of at most `partBytes`, in order. */
 export function parts(ranges: [number, number][], partBytes: number): [number, number][] {
+  if (!(partBytes >= 1)) throw new RangeError(`a part of ${partBytes} B cannot carry an image`);
   const out: [number, number][] = [];
   for (const [start, end] of ranges)
     for (let at = start; at < end; at += partBytes) out.push([at, Math.min(end, at + partBytes)]);
