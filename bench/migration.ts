@@ -266,6 +266,8 @@ try {
                   transfer_ms: r2(slowReport.precopyMs),
                   paused_ms: r2(slowReport.pausedMs),
                   handoff_ms: r2(slowReport.handoffMs),
+                  stop_receiving_ms: r2(slowReport.stopReceivingMs),
+                  forward_ms: r2(slowReport.forwardMs),
                 }
               : {}),
           },

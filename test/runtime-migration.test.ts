@@ -111,6 +111,10 @@ describe('live migration', () => {
           const report = await client.migrate(ref, to);
           assert.equal(report.to, to);
           assert.ok(report.stateBytes > 256 * 1024, `the image carries the state (${report.stateBytes} B)`);
+          // The hand-off's phases follow one another and make it up.
+          const { pausedMs, stopReceivingMs, forwardMs, handoffMs } = report;
+          for (const ms of [pausedMs, stopReceivingMs, forwardMs]) assert.ok(ms >= 0, `a phase of ${ms} ms`);
+          assert.ok(Math.abs(pausedMs + stopReceivingMs + forwardMs - handoffMs) < 1e-6, 'phases sum up');
           assert.equal((await locatedOn(ref, to))?.node, to);
           moves++;
           await delay(60);

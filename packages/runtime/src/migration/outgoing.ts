@@ -36,6 +36,13 @@ export interface MigrationReport {
   pausedMs: number;
   /** From the pause until the target had every message that reached the source. */
   handoffMs: number;
+  /**
+   * Part of handoffMs: from the commit's answer until the source no longer received and what it had
+   * sent early was answered.
+   */
+  stopReceivingMs: number;
+  /** Part of handoffMs: from then until the target confirmed the rest of the messages, forwarded. */
+  forwardMs: number;
   /** Bytes sent during the pause (the blocks that changed since the pre-copy, or the last change). */
   deltaBytes: number;
   /** Changes sent while the actor served (delta hooks; 0 without them). */
@@ -577,6 +584,7 @@ export async function migrateActivation(
   await a.stopReceiving(ctx.graceMs);
   // A request that got no answer may have run there: its callers are answered Overloaded, to send again.
   const { sent: sentEarly, stillQueued, unsure } = await early.stop();
+  const stopped = performance.now();
   const rest = a.takeQueued(partBytes - FORWARD_ROOM, stillQueued + unsure.length);
   a.bounce(unsure);
   a.retire();
@@ -600,6 +608,7 @@ export async function migrateActivation(
       error: String(err),
     });
   }
+  const end = performance.now();
   return {
     actor: a.key,
     from: ctx.nodeId,
@@ -608,7 +617,9 @@ export async function migrateActivation(
     stateBytes: total,
     precopyMs,
     pausedMs: committed - paused,
-    handoffMs: performance.now() - paused,
+    handoffMs: end - paused,
+    stopReceivingMs: stopped - committed,
+    forwardMs: end - stopped,
     deltaBytes,
     changeRounds,
     forwarded: sentEarly + rest.length,
