@@ -149,6 +149,9 @@ test('maxActors and the durable stream limits have defaults and refuse nonsense'
   assert.deepEqual(o.durableStream, { maxBytes: 1024 ** 3, maxAgeMs: 7 * 24 * 3600 * 1000 });
   assert.equal(o.maxMessageBytes, 64 * 1024 * 1024);
   assert.throws(() => resolveConnectOptions({ name: 'c', durableStream: { maxBytes: -1 } }), InvalidOptions);
+  assert.equal(o.closeOfflineMs, 5000);
+  for (const closeOfflineMs of [-1, Number.NaN])
+    assert.throws(() => resolveConnectOptions({ name: 'c', closeOfflineMs }), InvalidOptions);
 });
 
 test('$outcome waiters are capped per key and in keys', async () => {

@@ -80,6 +80,7 @@ export class Cluster implements RefTransport {
   #lastDropLog = 0;
   #closed = false;
   readonly #reconnects: Reconnects;
+  readonly #closeOfflineMs: number;
   #monitor: MembershipMonitor | undefined;
 
   constructor(parts: ClusterParts, options: ResolvedConnectOptions) {
@@ -88,7 +89,8 @@ export class Cluster implements RefTransport {
     this.clientId = `${hostname()}-${process.pid}-${nuid.next().slice(-8)}`;
     this.url = parts.embedded?.url ?? String(parts.nc.getServer());
     this.directory = new Directory(parts.directoryKv, parts.guard);
-    this.#reconnects = new Reconnects(parts.nc, parts.guard);
+    this.#reconnects = new Reconnects(parts.nc, parts.guard, parts.clock);
+    this.#closeOfflineMs = options.closeOfflineMs;
     this.#replies = new Replies(parts, (p) => {
       if (p.actorKey !== undefined) this.directory.forget(p.actorKey);
     });
@@ -471,13 +473,21 @@ export class Cluster implements RefTransport {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#node?.close();
+    // With the server gone each step of the node's close waits out its request's timeout: once the
+    // connection has been down closeOfflineMs, the close goes on without them (closing the connection
+    // rejects what they still wait for).
+    const offline = this.#reconnects.downFor(this.#closeOfflineMs);
+    const nodeClosed = this.#node?.close();
+    // Left behind, it fails once the connection closes: not an unhandled rejection.
+    nodeClosed?.catch(() => undefined);
+    await Promise.race([nodeClosed, offline.reached]);
     this.#monitor?.stop();
     this.directory.stopWatch();
     // Drain delivers what is in flight; a server that stopped answering must not hang close() forever.
     const drained = this.#parts.nc.drain().catch(() => undefined);
     const timer = new Promise<void>((r) => setTimeout(r, 5000).unref());
-    await Promise.race([drained, timer]);
+    await Promise.race([drained, timer, offline.reached]);
+    offline.cancel();
     await this.#parts.nc.close().catch(() => undefined);
     this.#replies.rejectAll(new ClusterClosed());
     await this.#parts.embedded?.stop();

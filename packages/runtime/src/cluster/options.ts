@@ -38,6 +38,12 @@ export interface ConnectOptions {
   waitForServerMs?: number;
   /** Timeout of an ask that sets none. @default 5000 */
   askTimeoutMs?: number;
+  /**
+   * A `close()` whose connection has been down this long stops waiting for the steps that need the
+   * server (each would wait out its timeout: about 40 s for a node with one actor) and closes without
+   * them. @default 5000
+   */
+  closeOfflineMs?: number;
   /** Which node activates an actor for `cluster.get` and `spawn` without a node. @default leastLoadedNode */
   activationPlacement?: ActivationPlacement;
   /** Time for every runtime timer; tests pass a manual clock. @default the system clock */
@@ -85,6 +91,7 @@ export interface ResolvedConnectOptions {
   deadAfterMs: number;
   waitForServerMs: number;
   askTimeoutMs: number;
+  closeOfflineMs: number;
   activationPlacement: ActivationPlacement;
   clock: Clock;
   log: LogFn;
@@ -106,6 +113,9 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
   const askTimeoutMs = options.askTimeoutMs ?? 5000;
   if (!Number.isFinite(askTimeoutMs) || askTimeoutMs <= 0)
     throw new InvalidOptions('options.askTimeoutMs must be > 0');
+  const closeOfflineMs = options.closeOfflineMs ?? 5000;
+  if (!Number.isFinite(closeOfflineMs) || closeOfflineMs < 0)
+    throw new InvalidOptions('options.closeOfflineMs must be ≥ 0');
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const maxBytes = options.durableStream?.maxBytes ?? DURABLE_STREAM_MAX_BYTES;
   const maxAgeMs = options.durableStream?.maxAgeMs ?? DURABLE_STREAM_MAX_AGE_MS;
@@ -143,6 +153,7 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     deadAfterMs,
     waitForServerMs,
     askTimeoutMs,
+    closeOfflineMs,
     activationPlacement: options.activationPlacement ?? leastLoadedNode,
     clock: options.clock ?? systemClock,
     log: options.log ?? stderrLog,
