@@ -690,7 +690,7 @@ export class Coordinator {
         return {
           how: 'live',
           precopyMs: r.precopyMs,
-          pausedMs: r.handoffMs,
+          pausedMs: r.pausedMs,
           stopMs: 0,
           spawnMs: 0,
           configureMs,

@@ -32,12 +32,11 @@ export async function loadDeployment(cluster: Cluster, name: string): Promise<De
   return e?.operation === 'PUT' ? e.json<Deployment>() : undefined;
 }
 
-/** Where one operator's move spent its time: stop on the old node, spawn on the new one, configure it. */
 /**
  * How one operator moved. `live`: handed over while it served (precopyMs copying its state, pausedMs
- * the hand-off during which its messages waited); `restart`: stopped on its source (stopMs, the node
- * was gone or the live move failed) and spawned on the target (spawnMs). configureMs: telling it its
- * new device afterwards.
+ * from its pause until the target owned it, while its messages waited: MigrationReport.pausedMs);
+ * `restart`: stopped on its source (stopMs, the node was gone or the live move failed) and spawned on
+ * the target (spawnMs). configureMs: telling it its new device afterwards.
  */
 export interface MovePhases {
   how: 'live' | 'restart';
