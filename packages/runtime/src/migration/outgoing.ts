@@ -320,8 +320,8 @@ async function sendParts(
   let next = 0;
   let sent = 0;
   // Each lane encodes its requests into a buffer of its own, used again once the part is answered (it
-  // was written to the socket by then): encoded by msgpackr, each part was one more copy to collect
-  // (at 16 MiB, the extra memory of a move halved at its median without them, bench/README).
+  // was written to the socket by then): encoded by msgpackr alone, each part was one more copy to
+  // collect (at 16 MiB a move's extra memory at its median fell from 18-32 MB to 7-14, bench/README).
   let most = 0;
   for (const [start, end] of todo) most = Math.max(most, end - start);
   const lane = async () => {
