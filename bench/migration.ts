@@ -242,6 +242,8 @@ try {
           quiet_downtime_p99_ms: r2(pct(quietDowntimes, 99)),
           paused_p50_ms: median((m) => m.pausedMs),
           handoff_p50_ms: median((m) => m.handoffMs),
+          stop_receiving_p50_ms: median((m) => m.stopReceivingMs),
+          forward_p50_ms: median((m) => m.forwardMs),
           transfer_ms: median((m) => m.precopyMs),
           delta_bytes_p50: median((m) => m.deltaBytes),
           change_rounds_p50: median((m) => m.changeRounds),
