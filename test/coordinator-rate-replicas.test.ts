@@ -66,15 +66,14 @@ test('an op busier than one node at the planned rate starts with a replica on an
   );
   assert.equal(results.length, n);
   assert.equal(((await agents.memoryPuts()) - before) / 2, n, 'each request stored its answer once');
-  // Callers spread their concurrent asks over both activations.
-  const processed = await Promise.all(
+  // Callers spread their concurrent asks over both activations. What each processed is the requests'
+  // decodes: configure is a set-up turn, which the mailbox's counters leave out.
+  const runs = await Promise.all(
     [{ actorId: decode.actorId, node: decode.node }, ...decode.replicas!].map(async (r) => {
       const ins = await agents.client.inspectNode(r.node);
       return ins!.actors.find((x) => x.id === r.actorId)!.mailbox.processed;
     }),
   );
-  // The requests' decodes: configure is a set-up turn, which the mailbox's counters leave out.
-  const runs = processed;
   for (const r of runs) assert.ok(r > 0, `decode runs per activation: ${runs}`);
   // At least one per request (a timed-out ask sent again is answered from the record, not run again).
   assert.ok(runs[0]! + runs[1]! >= n, `${runs}`);

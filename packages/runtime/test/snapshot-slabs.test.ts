@@ -6,10 +6,10 @@ import fc from 'fast-check';
 import { SLAB_MIN_BYTES, SnapshotSlabs } from '../src/actor/snapshot-slabs.js';
 import { decode, encode } from '../src/wire/codec.js';
 
-// A long string too: msgpackr writes those with Buffer methods, which a slab must have.
 // A copy, not a view: Buffer#slice (what encodings into a slab are) shares the memory.
 const copyOf = (bytes: Uint8Array) => Uint8Array.from(bytes);
 
+// A long string too: msgpackr writes those with Buffer methods, which a slab must have.
 const state = (bytes: number, fill: number) => ({
   blob: new Uint8Array(bytes).fill(fill),
   n: fill,
