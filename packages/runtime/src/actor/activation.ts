@@ -703,6 +703,12 @@ export class Activation {
     }
     this.#counters.delivered++;
     if (m.redelivered) this.#counters.redelivered++;
+    if (m.seq <= this.#durable.ackFloor) {
+      // Acknowledged before (see DurableInbox.ackFloor): its effect is in the state already.
+      this.#counters.duplicatesSkipped++;
+      this.#durable.ack(m);
+      return;
+    }
     const core = coreMsg(m);
     const h = core ? readMessageHeaders(core) : readHeaders(m.headers);
     const env = envelopeOf(h);

@@ -84,6 +84,7 @@ export class DurableInbox {
   #repulls = 0;
   /** Messages the consumer handed this activation: a re-check sees whether any came. */
   #delivered = 0;
+  #ackFloor = 0;
 
   constructor(
     private readonly host: Host,
@@ -119,25 +120,26 @@ export class DurableInbox {
   ): Promise<ConsumerInfo | undefined> {
     const { jsm, names } = this.host;
     const name = names.consumer(type, id);
-    const add = () =>
-      jsm.consumers
-        .add(names.stream, {
-          durable_name: name,
-          ack_policy: AckPolicy.Explicit,
-          deliver_policy: DeliverPolicy.All,
-          filter_subject: names.durable(type, id),
-          ack_wait: nanos(ackWaitMs),
-          max_ack_pending: capacity,
-        })
-        .catch(() => undefined);
+    const existing = await jsm.consumers.info(names.stream, name).catch(() => undefined);
+    if (existing) this.#ackFloor = Math.max(this.#ackFloor, existing.ack_floor?.stream_seq ?? 0);
+    if (existing && (start === 'reuse' || (start === 'adopt' && existing.num_ack_pending === 0))) {
+      return existing;
+    }
     // Messages the server had sent to an earlier reader's pull, which it never acknowledged (it stopped
     // reading, or died), would wait out ack_wait. A new consumer on the work-queue stream starts from
-    // every message not acknowledged yet; one applied but not acked is found in the record.
-    if (start === 'fresh') await jsm.consumers.delete(names.stream, name).catch(() => undefined);
-    const info = await add();
-    if (start !== 'adopt' || !info || info.num_ack_pending === 0) return info;
-    await jsm.consumers.delete(names.stream, name).catch(() => undefined);
-    return add();
+    // every message not acknowledged yet; one applied but not acked is found in the record, and one
+    // at or below the floor read above is skipped (see ackFloor).
+    if (existing || start === 'fresh') await jsm.consumers.delete(names.stream, name).catch(() => undefined);
+    return jsm.consumers
+      .add(names.stream, {
+        durable_name: name,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        filter_subject: names.durable(type, id),
+        ack_wait: nanos(ackWaitMs),
+        max_ack_pending: capacity,
+      })
+      .catch(() => undefined);
   }
 
   /** Reads the consumer `created` made (see create) and hands each message to `deliver`. */
@@ -254,6 +256,20 @@ export class DurableInbox {
     await messages.close().catch(() => undefined);
     if (this.#consumer !== messages) return;
     await restart();
+  }
+
+  /**
+   * The highest ack floor (a stream sequence) a consumer of this actor had when `create` found it:
+   * every message of the actor's at or below it was acknowledged, after its effect was committed.
+   * One delivered again from there is a stale copy, never a message to apply. On nats-server 2.9 a
+   * replica of a work-queue stream drops an acknowledged message when its replica of the consumer
+   * applies the ack; a consumer deleted first (a migration's target makes it afresh) leaves that
+   * replica with the message for good, and a later consumer led from there delivers it again,
+   * long after its key has left the record's kept outcomes. (A work-queue consumer must deliver
+   * all, so it cannot start past the floor.)
+   */
+  get ackFloor(): number {
+    return this.#ackFloor;
   }
 
   /** Pulls started again after the consumer's leader changed (see #repullOnNewLeader). */
