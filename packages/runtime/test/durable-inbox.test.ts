@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DurableInbox } from '../src/actor/durable-inbox.js';
+import { systemClock } from '../src/clock.js';
 import { Guard } from '../src/guard.js';
 import { encode } from '../src/internal.js';
 import type { Outcome } from '../src/wire/outcome.js';
@@ -27,9 +28,16 @@ test("an applied key's outcome is given after the commit holding it, not before;
       });
     },
   };
-  const host = { guard: new Guard(() => undefined), log: () => undefined };
+  const host = { guard: new Guard(() => undefined), log: () => undefined, clock: systemClock };
   const replies = { send: (subject: string) => sent.push(subject) };
-  const inbox = new DurableInbox(host as never, 'a', record as never, replies as never, () => undefined);
+  const inbox = new DurableInbox(
+    host as never,
+    'a',
+    record as never,
+    replies as never,
+    () => undefined,
+    5000,
+  );
   const out: Outcome = { ok: true, data: encode(1) };
   const msg = () => ({ ack: () => undefined, nak: () => undefined });
   const settle = async () => {
@@ -70,10 +78,17 @@ test('a failed commit sends its messages back after a second, a superseded one a
         return Promise.reject(new Error(superseded ? 'wrong last sequence' : 'no leader'));
       },
     };
-    const host = { guard: new Guard(() => undefined), log: () => undefined };
+    const host = { guard: new Guard(() => undefined), log: () => undefined, clock: systemClock };
     const replies = { send: () => undefined };
     let stopped = 0;
-    const inbox = new DurableInbox(host as never, 'a', record as never, replies as never, () => stopped++);
+    const inbox = new DurableInbox(
+      host as never,
+      'a',
+      record as never,
+      replies as never,
+      () => stopped++,
+      5000,
+    );
     const naks: (number | undefined)[] = [];
     const m = { ack: () => undefined, nak: (delay?: number) => naks.push(delay) };
     inbox.applied({ m: m as never, reply: 'r', out: { ok: true, data: encode(1) }, key: 'k' });
@@ -146,6 +161,7 @@ test("after the consumer's leader changes, a pull that waits there but brings no
       record as never,
       { send: () => undefined } as never,
       () => undefined,
+      5000,
     );
     let restarts = 0;
     const got: unknown[] = [];

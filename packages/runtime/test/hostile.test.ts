@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Packr } from 'msgpackr';
 import { DurableInbox } from '../src/actor/durable-inbox.js';
+import { systemClock } from '../src/clock.js';
 import { resolveConnectOptions } from '../src/cluster/options.js';
 import { Guard } from '../src/guard.js';
 import { BadMessage, InvalidOptions, Overloaded, PayloadTooLarge } from '../src/index.js';
@@ -156,10 +157,17 @@ test('maxActors and the durable stream limits have defaults and refuse nonsense'
 
 test('$outcome waiters are capped per key and in keys', async () => {
   const sent: string[] = [];
-  const host = { guard: new Guard(() => undefined), log: () => undefined };
+  const host = { guard: new Guard(() => undefined), log: () => undefined, clock: systemClock };
   const record = { outcome: () => undefined, save: async () => undefined, superseded: false };
   const replies = { send: (subject: string) => sent.push(subject) };
-  const inbox = new DurableInbox(host as never, 'a', record as never, replies as never, () => undefined);
+  const inbox = new DurableInbox(
+    host as never,
+    'a',
+    record as never,
+    replies as never,
+    () => undefined,
+    5000,
+  );
   for (let i = 0; i < 100; i++) inbox.outcome('k', `r.${i}`, undefined);
   for (let i = 0; i < 2000; i++) inbox.outcome(`key${i}`, `w.${i}`, undefined);
   const msg = () => ({ ack: () => undefined, nak: () => undefined });
@@ -178,7 +186,7 @@ test('$outcome waiters are capped per key and in keys', async () => {
 test('a reply or ack that throws does not break the durable commit chain', async () => {
   const sent: string[] = [];
   const guard = new Guard(() => undefined);
-  const host = { guard, log: () => undefined };
+  const host = { guard, log: () => undefined, clock: systemClock };
   const record = { outcome: () => undefined, save: async () => undefined, superseded: false };
   const replies = {
     send: (subject: string) => {
@@ -186,7 +194,14 @@ test('a reply or ack that throws does not break the durable commit chain', async
       sent.push(subject);
     },
   };
-  const inbox = new DurableInbox(host as never, 'a', record as never, replies as never, () => undefined);
+  const inbox = new DurableInbox(
+    host as never,
+    'a',
+    record as never,
+    replies as never,
+    () => undefined,
+    5000,
+  );
   const out = { ok: true as const, data: encode(1) };
   const throwingAck = {
     ack: () => {

@@ -138,9 +138,14 @@ export class Activation {
       },
       host.limits,
     );
-    this.#durable = new DurableInbox(host, this.key, this.#record, this.#replies, () => {
-      void this.stop('a newer activation owns this actor');
-    });
+    this.#durable = new DurableInbox(
+      host,
+      this.key,
+      this.#record,
+      this.#replies,
+      () => void this.stop('a newer activation owns this actor'),
+      this.#options.durable.ackWaitMs,
+    );
     if (def.snapshotOnDemand === true) this.#record.capture = (done) => this.#capture(done);
   }
 
@@ -703,8 +708,8 @@ export class Activation {
     }
     this.#counters.delivered++;
     if (m.redelivered) this.#counters.redelivered++;
-    if (m.seq <= this.#durable.ackFloor) {
-      // Acknowledged before (see DurableInbox.ackFloor): its effect is in the state already.
+    if (this.#durable.committed(m.seq)) {
+      // Delivered again after its commit (see DurableInbox.committed): its effect is in the state.
       this.#counters.duplicatesSkipped++;
       this.#durable.ack(m);
       return;

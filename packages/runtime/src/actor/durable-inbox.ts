@@ -10,6 +10,7 @@ import { nanos } from '@nats-io/transport-node';
 import { sleep, type Timer } from '../clock.js';
 import { ackDirect } from '../wire/nats-internals.js';
 import type { Outcome } from '../wire/outcome.js';
+import { CommittedSeqs } from './committed-seqs.js';
 import type { Host } from './host.js';
 import type { ReplySender } from './reply-sender.js';
 import type { StateRecord } from './state.js';
@@ -34,6 +35,8 @@ const SETTLE_MS = 1000;
  */
 const RECHECK_MS = 1000;
 const RECHECKS = 4;
+/** Beyond ack_wait, how long a committed message's sequence is remembered: a consumer's leader election. */
+const LEADER_ELECTION_MS = 10_000;
 /** Durable messages applied before a commit is forced. */
 const COMMIT_BATCH = 64;
 /** Callers waiting for one key's outcome, and keys waited for, at most. */
@@ -84,7 +87,9 @@ export class DurableInbox {
   #repulls = 0;
   /** Messages the consumer handed this activation: a re-check sees whether any came. */
   #delivered = 0;
+  /** The highest ack floor a consumer of this actor had when create found it (see committed). */
   #ackFloor = 0;
+  readonly #committedSeqs: CommittedSeqs;
 
   constructor(
     private readonly host: Host,
@@ -92,7 +97,10 @@ export class DurableInbox {
     private readonly record: StateRecord,
     private readonly replies: ReplySender,
     private readonly superseded: () => void,
-  ) {}
+    ackWaitMs: number,
+  ) {
+    this.#committedSeqs = new CommittedSeqs(host.clock, ackWaitMs + LEADER_ELECTION_MS);
+  }
 
   /**
    * Records an applied message; commits when nothing else durable is queued or the batch is full.
@@ -259,17 +267,17 @@ export class DurableInbox {
   }
 
   /**
-   * The highest ack floor (a stream sequence) a consumer of this actor had when `create` found it:
-   * every message of the actor's at or below it was acknowledged, after its effect was committed.
-   * One delivered again from there is a stale copy, never a message to apply. On nats-server 2.9 a
-   * replica of a work-queue stream drops an acknowledged message when its replica of the consumer
-   * applies the ack; a consumer deleted first (a migration's target makes it afresh) leaves that
-   * replica with the message for good, and a later consumer led from there delivers it again,
-   * long after its key has left the record's kept outcomes. (A work-queue consumer must deliver
-   * all, so it cannot start past the floor.)
+   * Whether the message at stream sequence `seq` is one whose effect is committed already, known by
+   * its sequence (its key may have left the record's kept outcomes): committed lately by this
+   * activation (see CommittedSeqs), or at or below the highest ack floor `create` found a consumer
+   * of this actor with. Everything there was acknowledged after its commit, yet a copy may come
+   * again: on nats-server 2.9 a replica of a work-queue stream drops an acknowledged message when
+   * its replica of the consumer applies the ack, and a consumer deleted first (a migration's target
+   * makes it afresh) leaves that replica with the message for good; a later consumer led from there
+   * delivers it again. (A work-queue consumer must deliver all: it cannot start past the floor.)
    */
-  get ackFloor(): number {
-    return this.#ackFloor;
+  committed(seq: number): boolean {
+    return seq <= this.#ackFloor || this.#committedSeqs.has(seq);
   }
 
   /** Pulls started again after the consumer's leader changed (see #repullOnNewLeader). */
@@ -373,6 +381,7 @@ export class DurableInbox {
       return;
     }
     for (const u of batch) {
+      this.#committedSeqs.add(u.m.seq);
       if (u.reply) this.#answer(u.reply, u.out);
       this.#step(() => this.ack(u.m));
       if (!u.key) continue;
