@@ -206,3 +206,80 @@ test("after the consumer's leader changes, a pull that waits there but brings no
   // A leader elected 200 ms after the pull started is checked once the pull has settled, not ignored.
   assert.deepEqual(await run('nothing', 0, 200), { restarts: 1, infoAsked: 1, got: 0 });
 });
+
+test('an inbox closed while its consumer is made neither replaces nor reads it (a move away before it was ready)', async () => {
+  const { consumer } = fakeConsumer();
+  let reads = 0;
+  const calls: string[] = [];
+  let answerInfo: (i: unknown) => void = () => undefined;
+  const host = {
+    guard: new Guard(() => undefined),
+    log: () => undefined,
+    clock: systemClock,
+    names: { stream: 's', consumer: () => 'c', durable: () => 'd' },
+    jsm: {
+      consumers: {
+        info: () => new Promise((resolve) => (answerInfo = resolve)),
+        delete: async () => void calls.push('delete'),
+        add: async () => {
+          calls.push('add');
+          return {};
+        },
+      },
+    },
+    js: {
+      consumers: {
+        getConsumerFromInfo: () => ({
+          ...consumer,
+          consume: async () => {
+            reads++;
+            return consumer.consume();
+          },
+        }),
+      },
+    },
+    watchConsumerLeader: () => () => undefined,
+  };
+  const record = { outcome: () => undefined, superseded: false, save: async () => undefined };
+  const inbox = new DurableInbox(
+    host as never,
+    'a',
+    record as never,
+    { send: () => undefined } as never,
+    () => undefined,
+    5000,
+  );
+  const created = inbox.create('t', 'i', 5000, 64, 'fresh');
+  const reading = inbox.consume(
+    't',
+    'i',
+    5000,
+    64,
+    () => undefined,
+    created,
+    5000,
+    async () => undefined,
+  );
+  await inbox.close();
+  answerInfo({ ack_floor: { stream_seq: 7 }, num_ack_pending: 2 });
+  await reading;
+  assert.deepEqual(calls, [], 'the next owner makes the consumer afresh, not this one');
+  assert.equal(reads, 0, 'nothing pulled from the next owner’s consumer');
+  // Opened again (a move that failed: the source resumes), it makes and reads its consumer.
+  const again = inbox.create('t', 'i', 5000, 64, 'fresh');
+  answerInfo({ ack_floor: { stream_seq: 9 }, num_ack_pending: 0 });
+  await inbox.consume(
+    't',
+    'i',
+    5000,
+    64,
+    () => undefined,
+    again,
+    5000,
+    async () => undefined,
+  );
+  assert.deepEqual(calls, ['delete', 'add']);
+  assert.equal(reads, 1);
+  assert.ok(inbox.committed(9) && !inbox.committed(10), 'at or below the floor it read');
+  await inbox.close();
+});

@@ -90,6 +90,8 @@ export class DurableInbox {
   /** The highest ack floor a consumer of this actor had when create found it (see committed). */
   #ackFloor = 0;
   readonly #committedSeqs: CommittedSeqs;
+  /** Closes so far: a consumer being made or read when one came is left alone (see consume). */
+  #closes = 0;
 
   constructor(
     private readonly host: Host,
@@ -128,7 +130,10 @@ export class DurableInbox {
   ): Promise<ConsumerInfo | undefined> {
     const { jsm, names } = this.host;
     const name = names.consumer(type, id);
+    const closes = this.#closes;
     const existing = await jsm.consumers.info(names.stream, name).catch(() => undefined);
+    // Closed meanwhile (moved on before its consumer was made): the actor's next owner makes it.
+    if (closes !== this.#closes) return undefined;
     if (existing) this.#ackFloor = Math.max(this.#ackFloor, existing.ack_floor?.stream_seq ?? 0);
     if (existing && (start === 'reuse' || (start === 'adopt' && existing.num_ack_pending === 0))) {
       return existing;
@@ -163,15 +168,25 @@ export class DurableInbox {
     restart: () => Promise<void>,
   ): Promise<void> {
     const { js, names } = this.host;
+    // A close while the consumer is made (a move away from an actor that had just arrived, before
+    // its consumer was ready) leaves it unread: read anyway, it would pull from the next owner's
+    // consumer for good, and give back all it got.
+    const closes = this.#closes;
     const info = await created;
+    if (closes !== this.#closes) return;
     // The info the creation answered with saves asking for it again.
     const consumer = info
       ? js.consumers.getConsumerFromInfo(info)
       : await js.consumers.get(names.stream, names.consumer(type, id));
+    if (closes !== this.#closes) return;
     const messages = await consumer.consume({
       max_messages: Math.max(1, Math.min(capacity, 256)),
       expires: expiresMs,
     });
+    if (closes !== this.#closes) {
+      await messages.close().catch(() => undefined);
+      return;
+    }
     this.#consumer = messages;
     void this.#repullWhenUnanswered(messages, restart);
     this.#unwatch?.();
@@ -292,6 +307,7 @@ export class DurableInbox {
 
   /** Stops taking durable messages; the unacknowledged ones go to the next activation. */
   async close(): Promise<void> {
+    this.#closes++;
     this.#unwatch?.();
     this.#unwatch = undefined;
     this.#keepAlive?.cancel();
