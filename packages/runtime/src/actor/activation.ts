@@ -333,7 +333,12 @@ export class Activation {
    * be missing for a moment (its add still being applied).
    */
   #retryConsume(err: unknown, attempt: number): void {
-    this.host.guard.report('durable consumer', err, { actor: this.key });
+    // The first tries are a move's consumer still being made; later ones say the server refuses it.
+    this.host.log(attempt < 3 ? 'info' : 'warn', 'durable consumer not readable yet; trying again', {
+      actor: this.key,
+      error: err instanceof Error ? err.message : String(err),
+      attempt,
+    });
     this.host.clock.after(Math.min(1000, 25 * 2 ** attempt), () => {
       if (this.#status !== 'running') return;
       this.#consumeDurable().catch((e) => this.#retryConsume(e, attempt + 1));
