@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { connectCluster, InvalidOptions, initCluster, type LogFn, startEmbeddedNats } from '@stitch/runtime';
 import { runScenario } from './chaos/scenario.js';
 import { skipWithoutHosts } from './fixtures/hosts/available.js';
@@ -46,6 +46,15 @@ async function replicasOf(urls: string[], streams: string[]): Promise<Record<str
 }
 
 const all = (streams: string[], n: number) => Object.fromEntries(streams.map((s) => [s, n]));
+
+/** Has the consumer's leader step down, and waits until another server leads it. */
+async function stepDown(admin: NatsConnection, stream: string, consumer: string): Promise<void> {
+  const jsm = await jetstreamManager(admin);
+  const leaderOf = async () => (await jsm.consumers.info(stream, consumer)).cluster?.leader;
+  const before = await leaderOf();
+  await admin.request(`$JS.API.CONSUMER.LEADER.STEPDOWN.${stream}.${consumer}`, '', { timeout: 5000 });
+  while ((await leaderOf().catch(() => before)) === before) await delay(50);
+}
 
 test('replicas must be 1 to 5', async () => {
   for (const replicas of [0, 6, 1.5])
@@ -161,15 +170,10 @@ describe('a 3-server cluster', { skip: skipWithoutHosts() }, () => {
       const stream = `stitch_${name}_mailbox`;
       const [consumer] = await jsm.consumers.list(stream).next();
       assert.ok(consumer, 'the actor has its durable consumer');
-      const leaderOf = async () => (await jsm.consumers.info(stream, consumer.name)).cluster?.leader;
-      const before = await leaderOf();
       // Past the first second of its pull (an election then is taken for the consumer's making).
       await delay(1500);
       // The leader hands the consumer to another server; the pull the node had waiting there is gone.
-      await admin.request(`$JS.API.CONSUMER.LEADER.STEPDOWN.${stream}.${consumer.name}`, '', {
-        timeout: 5000,
-      });
-      while ((await leaderOf().catch(() => before)) === before) await delay(50);
+      await stepDown(admin, stream, consumer.name);
       for (let i = 1; i <= 5; i++) assert.equal(await ask(`k${i}`), 1);
       const seen = await ref.inspect();
       assert.ok((seen.durable.repulls ?? 0) >= 1, JSON.stringify(seen.durable));
@@ -193,17 +197,11 @@ describe('a 3-server cluster', { skip: skipWithoutHosts() }, () => {
       await ref.ask({ type: 'next', from: 'warm', seq: 1 }, { mode: 'durable' });
       const stream = `stitch_${name}_mailbox`;
       const consumer = 'sequencer-forgetful__f1';
-      const jsm = await jetstreamManager(admin);
-      const leaderOf = async () => (await jsm.consumers.info(stream, consumer)).cluster?.leader;
       const load = startLoad(ref, 'load', 16, 'durable', 30_000);
       try {
         for (let i = 0; i < 3; i++) {
           await delay(1500);
-          const before = await leaderOf();
-          await admin.request(`$JS.API.CONSUMER.LEADER.STEPDOWN.${stream}.${consumer}`, '', {
-            timeout: 5000,
-          });
-          while ((await leaderOf().catch(() => before)) === before) await delay(50);
+          await stepDown(admin, stream, consumer);
         }
         // Past ack_wait: what lost its acknowledgement has come again.
         await delay(3000);
@@ -213,7 +211,6 @@ describe('a 3-server cluster', { skip: skipWithoutHosts() }, () => {
       assert.deepEqual(load.errors.slice(0, 5), []);
       const [c] = await countApplied(ref, [load]);
       const seen = (await ref.inspect()).durable;
-      console.log(JSON.stringify({ c, seen }));
       assert.equal(c!.duplicated, 0, `applied twice (${JSON.stringify(seen)})`);
       assert.equal(c!.lost, 0);
     } finally {

@@ -3,12 +3,12 @@
 // it waiting for the redelivered message's.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DurableInbox } from '../src/actor/durable-inbox.js';
 import { systemClock } from '../src/clock.js';
 import { Guard } from '../src/guard.js';
 import { encode } from '../src/internal.js';
 import type { Outcome } from '../src/wire/outcome.js';
 import { ManualClock } from './fixtures/manual-clock.js';
+import { quietHost, testInbox } from './fixtures/test-inbox.js';
 
 test("an applied key's outcome is given after the commit holding it, not before; a failed commit keeps it waiting", async () => {
   const sent: string[] = [];
@@ -28,16 +28,9 @@ test("an applied key's outcome is given after the commit holding it, not before;
       });
     },
   };
-  const host = { guard: new Guard(() => undefined), log: () => undefined, clock: systemClock };
+  const host = quietHost();
   const replies = { send: (subject: string) => sent.push(subject) };
-  const inbox = new DurableInbox(
-    host as never,
-    'a',
-    record as never,
-    replies as never,
-    () => undefined,
-    5000,
-  );
+  const inbox = testInbox({ host, record, replies });
   const out: Outcome = { ok: true, data: encode(1) };
   const msg = () => ({ ack: () => undefined, nak: () => undefined });
   const settle = async () => {
@@ -78,17 +71,10 @@ test('a failed commit sends its messages back after a second, a superseded one a
         return Promise.reject(new Error(superseded ? 'wrong last sequence' : 'no leader'));
       },
     };
-    const host = { guard: new Guard(() => undefined), log: () => undefined, clock: systemClock };
+    const host = quietHost();
     const replies = { send: () => undefined };
     let stopped = 0;
-    const inbox = new DurableInbox(
-      host as never,
-      'a',
-      record as never,
-      replies as never,
-      () => stopped++,
-      5000,
-    );
+    const inbox = testInbox({ host, record, replies, superseded: () => stopped++ });
     const naks: (number | undefined)[] = [];
     const m = { ack: () => undefined, nak: (delay?: number) => naks.push(delay) };
     inbox.applied({ m: m as never, reply: 'r', out: { ok: true, data: encode(1) }, key: 'k' });
@@ -155,14 +141,7 @@ test("after the consumer's leader changes, a pull that waits there but brings no
       },
     };
     const record = { outcome: () => undefined, superseded: false, save: async () => undefined };
-    const inbox = new DurableInbox(
-      host as never,
-      'a',
-      record as never,
-      { send: () => undefined } as never,
-      () => undefined,
-      5000,
-    );
+    const inbox = testInbox({ host, record });
     let restarts = 0;
     const got: unknown[] = [];
     await inbox.consume(
@@ -241,14 +220,7 @@ test('an inbox closed while its consumer is made neither replaces nor reads it (
     watchConsumerLeader: () => () => undefined,
   };
   const record = { outcome: () => undefined, superseded: false, save: async () => undefined };
-  const inbox = new DurableInbox(
-    host as never,
-    'a',
-    record as never,
-    { send: () => undefined } as never,
-    () => undefined,
-    5000,
-  );
+  const inbox = testInbox({ host, record });
   const created = inbox.create('t', 'i', 5000, 64, 'fresh');
   const reading = inbox.consume(
     't',

@@ -2,7 +2,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Packr } from 'msgpackr';
-import { DurableInbox } from '../src/actor/durable-inbox.js';
 import { systemClock } from '../src/clock.js';
 import { resolveConnectOptions } from '../src/cluster/options.js';
 import { Guard } from '../src/guard.js';
@@ -11,6 +10,7 @@ import { Assembler, decode, encode } from '../src/internal.js';
 import { isCapabilityRecord } from '../src/node/capabilities.js';
 import { DEFAULT_MAX_ACTORS, resolveNodeOptions } from '../src/node/options.js';
 import { validReplySubject } from '../src/wire/envelope.js';
+import { quietHost, testInbox } from './fixtures/test-inbox.js';
 
 const part = (n: number) => new Uint8Array(n).fill(7);
 
@@ -157,17 +157,10 @@ test('maxActors and the durable stream limits have defaults and refuse nonsense'
 
 test('$outcome waiters are capped per key and in keys', async () => {
   const sent: string[] = [];
-  const host = { guard: new Guard(() => undefined), log: () => undefined, clock: systemClock };
+  const host = quietHost();
   const record = { outcome: () => undefined, save: async () => undefined, superseded: false };
   const replies = { send: (subject: string) => sent.push(subject) };
-  const inbox = new DurableInbox(
-    host as never,
-    'a',
-    record as never,
-    replies as never,
-    () => undefined,
-    5000,
-  );
+  const inbox = testInbox({ host, record, replies });
   for (let i = 0; i < 100; i++) inbox.outcome('k', `r.${i}`, undefined);
   for (let i = 0; i < 2000; i++) inbox.outcome(`key${i}`, `w.${i}`, undefined);
   const msg = () => ({ ack: () => undefined, nak: () => undefined });
@@ -194,14 +187,7 @@ test('a reply or ack that throws does not break the durable commit chain', async
       sent.push(subject);
     },
   };
-  const inbox = new DurableInbox(
-    host as never,
-    'a',
-    record as never,
-    replies as never,
-    () => undefined,
-    5000,
-  );
+  const inbox = testInbox({ host, record, replies });
   const out = { ok: true as const, data: encode(1) };
   const throwingAck = {
     ack: () => {

@@ -141,7 +141,7 @@ export class DurableInbox {
     // Messages the server had sent to an earlier reader's pull, which it never acknowledged (it stopped
     // reading, or died), would wait out ack_wait. A new consumer on the work-queue stream starts from
     // every message not acknowledged yet; one applied but not acked is found in the record, and one
-    // at or below the floor read above is skipped (see ackFloor).
+    // at or below the floor read above is skipped (see committed).
     if (existing || start === 'fresh') await jsm.consumers.delete(names.stream, name).catch(() => undefined);
     return jsm.consumers
       .add(names.stream, {
