@@ -220,6 +220,45 @@ describe('a 3-server cluster', { skip: skipWithoutHosts() }, () => {
     }
   });
 
+  test('a durable actor moved just after its consumer changed leaders applies each message once', async () => {
+    // The acknowledgements lost in the step-down leave those messages unacknowledged in the consumer
+    // the move's target makes afresh, which delivers them at once: the target knows them by the
+    // stream sequences the source's commit lists, not by keys (it keeps 32).
+    const name = 'forgetmove';
+    const client = await connectCluster({ nats: nats.urls(), name });
+    const admin = await connect({ servers: nats.urls() });
+    try {
+      const [a, b] = await Promise.all([
+        startNode({ nats: nats.urls()[0]!, cluster: name, nodeId: 'fm-a' }),
+        startNode({ nats: nats.urls()[1]!, cluster: name, nodeId: 'fm-b' }),
+      ]);
+      const ref = await client.spawn(ForgetfulSequencer, { id: 'f1', node: a.nodeId });
+      await ref.ask({ type: 'next', from: 'warm', seq: 1 }, { mode: 'durable' });
+      const stream = `stitch_${name}_mailbox`;
+      const consumer = 'sequencer-forgetful__f1';
+      const load = startLoad(ref, 'load', 16, 'durable', 30_000);
+      try {
+        for (const to of [b, a, b]) {
+          await delay(1500);
+          await stepDown(admin, stream, consumer);
+          await client.migrate(ref, to.nodeId);
+        }
+        await delay(3000);
+      } finally {
+        await load.stop();
+      }
+      assert.deepEqual(load.errors.slice(0, 5), []);
+      const [c] = await countApplied(ref, [load]);
+      const seen = (await ref.inspect()).durable;
+      assert.equal(c!.duplicated, 0, `applied twice (${JSON.stringify(seen)})`);
+      assert.equal(c!.lost, 0);
+    } finally {
+      await admin.close();
+      await client.close();
+      await stopAll();
+    }
+  });
+
   test('durable asks keep exact counts while one nats-server is stopped and restarted', async () => {
     // Its own hosts: runScenario builds them (nodes on h1 and h2, the client on h3).
     const r = await runScenario(

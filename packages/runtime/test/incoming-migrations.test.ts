@@ -8,6 +8,8 @@ import type { RecordImage } from '../src/migration/image.js';
 import { IncomingMigrations, type Prepared } from '../src/migration/incoming.js';
 import {
   type HandoffRequest,
+  MAX_COMMITTED_RUNS,
+  MAX_COMMITTED_SEQS,
   MAX_SENDER_COUNTS,
   parseHandoff,
   shippedRecord,
@@ -342,6 +344,31 @@ test('a commit against a record other than the one the target reads fails; parts
     assert.throws(
       () => parseHandoff({ op: 'commit', migration: 'r4', total: 0, ...from, fromRecord }),
       InvalidOptions,
+    );
+});
+
+test('a commit may list the durable messages the source committed, as runs; malformed or oversized lists are refused', () => {
+  const commit = { op: 'commit', migration: 'm12', total: 0, ...from };
+  const committed = [
+    [40, 3],
+    [45, 1],
+  ];
+  assert.deepEqual((parseHandoff({ ...commit, committed }) as { committed?: unknown }).committed, committed);
+  assert.equal((parseHandoff(commit) as { committed?: unknown }).committed, undefined);
+  for (const bad of [
+    'x',
+    [[40]],
+    [[0, 1]],
+    [[40, 0]],
+    [[40, -1]],
+    [[1.5, 1]],
+    [[40, MAX_COMMITTED_SEQS + 1]],
+    new Array(MAX_COMMITTED_RUNS + 1).fill([1, 1]),
+  ])
+    assert.throws(
+      () => parseHandoff({ ...commit, committed: bad }),
+      InvalidOptions,
+      JSON.stringify(bad).slice(0, 40),
     );
 });
 

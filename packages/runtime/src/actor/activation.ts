@@ -256,8 +256,14 @@ export class Activation {
    * slowed by ≈ 1 ms on a loaded 2-core machine, and a durable message that comes meanwhile waits in
    * the stream.
    */
-  async open(hold: boolean, consumeAtRelease = false, ran: [string, number][] = []): Promise<void> {
+  async open(
+    hold: boolean,
+    consumeAtRelease = false,
+    ran: [string, number][] = [],
+    committed: [number, number][] = [],
+  ): Promise<void> {
     this.#status = 'running';
+    this.#durable.adoptCommitted(committed);
     if (hold) {
       this.#ran.adopt(ran);
       this.#held = new HeldMessages(ran, (item) => this.#mailbox.offer(item, item.env.sender, true));
@@ -426,6 +432,10 @@ export class Activation {
         // Moved again before the last move's hand-off ended: what it holds may follow messages still
         // at that source, so the next target learns nothing from here.
         ran: () => (this.#held ? [] : this.#ran.handOver(this.#queuedEnvelopes())),
+        committedForMove: () =>
+          this.#hadDurable || this.#counters.delivered > 0
+            ? this.#durable.committedForMove(this.def.type, this.id)
+            : Promise.resolve(() => []),
         pause: () => this.#pauseForMigration(),
         resume: () => this.#resumeAfterMigration(),
         queued: (from, maxBytes) => this.#peekQueued(from, maxBytes),

@@ -10,7 +10,7 @@ import { nanos } from '@nats-io/transport-node';
 import { sleep, type Timer } from '../clock.js';
 import { ackDirect } from '../wire/nats-internals.js';
 import type { Outcome } from '../wire/outcome.js';
-import { CommittedSeqs } from './committed-seqs.js';
+import { CommittedSeqs, mergeRuns, seqRuns } from './committed-seqs.js';
 import type { Host } from './host.js';
 import type { ReplySender } from './reply-sender.js';
 import type { StateRecord } from './state.js';
@@ -293,6 +293,29 @@ export class DurableInbox {
    */
   committed(seq: number): boolean {
     return seq <= this.#ackFloor || this.#committedSeqs.has(seq);
+  }
+
+  /**
+   * For a move of this actor, from its `begin`: reads the consumer's ack floor and what this
+   * activation committed above it; the function it resolves with, called at the pause, adds what was
+   * committed since and gives them all as runs `[first, count]`. A message committed here whose
+   * acknowledgement was lost is still unacknowledged in the consumer the target makes afresh, which
+   * delivers it at once: the target knows it by these (see adoptCommitted).
+   */
+  async committedForMove(type: string, id: string): Promise<() => [number, number][]> {
+    const { jsm, names } = this.host;
+    const info = await jsm.consumers.info(names.stream, names.consumer(type, id)).catch(() => undefined);
+    if (!info) return () => [];
+    const floor = info.ack_floor?.stream_seq ?? 0;
+    const mark = this.#committedSeqs.mark();
+    // Sorted now, while the pre-copy runs; the pause sorts only what was committed since.
+    const before = seqRuns(this.#committedSeqs.above(floor));
+    return () => mergeRuns(before, seqRuns(this.#committedSeqs.above(floor, mark)));
+  }
+
+  /** What a move's source committed (see committedForMove): known here as if committed here. */
+  adoptCommitted(runs: [number, number][]): void {
+    for (const [first, count] of runs) for (let i = 0; i < count; i++) this.#committedSeqs.add(first + i);
   }
 
   /** Pulls started again after the consumer's leader changed (see #repullOnNewLeader). */

@@ -24,6 +24,7 @@ export interface Prepared {
    * the release).
    * `merge`: forwarded messages are held with the direct ones until the release (see Activation.adopted).
    * `ran`: per sender, the count of the last message the source ran; what follows one runs at once.
+   * `committed`: durable messages the source committed, by stream sequence (skipped if delivered here).
    */
   commit(
     from: Pick<
@@ -37,6 +38,7 @@ export interface Prepared {
       | 'durable'
       | 'merge'
       | 'ran'
+      | 'committed'
     >,
     state: { staged: true } | { staged: false; image: Uint8Array | undefined },
   ): Promise<{ epoch: number; adopted: Adopted }>;

@@ -19,6 +19,7 @@ import {
   type ForwardedMessage,
   type HandoffRequest,
   MAX_COMMIT_PARTS,
+  MAX_COMMITTED_RUNS,
 } from './protocol.js';
 
 /** What a live migration measured, from the source's side. */
@@ -101,6 +102,8 @@ export interface Migratable {
   hadDurable(): boolean;
   /** While paused: per sender, the count of its last message that ran here (the commit's `ran`). */
   ran(): [string, number][];
+  /** A durable actor's committed sequences for the commit (see DurableInbox.committedForMove). */
+  committedForMove?(): Promise<() => [number, number][]>;
   /** Stops at a turn boundary: nothing runs, durable effects are committed, no periodic save runs. */
   pause(): Promise<void>;
   /** Undoes pause(): the migration failed before the directory moved. */
@@ -207,6 +210,8 @@ const MAX_CHANGE_ROUNDS = 4;
 const ENVELOPE_ROOM = 1024;
 /** Room for one part's own fields in a list of parts riding on the commit. */
 const PART_ROOM = 16;
+/** A run of the commit's `committed`, encoded, at most: two uint64 and the array's header. */
+const COMMITTED_RUN_BYTES = 19;
 
 /**
  * From the pause until the source has stopped receiving, sends what reaches the paused source to the
@@ -385,6 +390,14 @@ export async function migrateActivation(
   let targetHoldsRecord: boolean;
   // The target reads the record at `begin` or later: what the commit ships is what was written since.
   const recordBefore = a.recordMark();
+  // Read while the pre-copy runs; the pause takes it only if it is there by then (see the commit's `committed`).
+  let takeCommitted: (() => [number, number][]) | undefined;
+  a.committedForMove?.().then(
+    (take) => {
+      takeCommitted = take;
+    },
+    () => undefined,
+  );
   try {
     const begun = (await ask(ctx, to, {
       op: 'begin',
@@ -493,6 +506,14 @@ export async function migrateActivation(
   // Who the source ran messages from, up to where: the target runs what follows them without waiting for `done`.
   const ran = a.ran();
   let riding = ran.reduce((n, [sender]) => n + sender.length + PART_ROOM, 0);
+  // The oldest runs that fit a quarter of the commit (the rest of it is the state's): a lost
+  // acknowledgement holds the ack floor just below its message, and the target's record knows the
+  // latest keys.
+  const committedSeqs = (takeCommitted?.() ?? []).slice(
+    0,
+    Math.min(MAX_COMMITTED_RUNS, Math.floor(partBytes / 4 / COMMITTED_RUN_BYTES)),
+  );
+  riding += committedSeqs.length * COMMITTED_RUN_BYTES;
   try {
     const final = mark !== undefined ? a.changes?.since(mark) : undefined;
     if (final) {
@@ -560,6 +581,7 @@ export async function migrateActivation(
       durable: a.hadDurable(),
       merge: ctx.graceMs > 0,
       ...(ran.length > 0 ? { ran } : {}),
+      ...(committedSeqs.length > 0 ? { committed: committedSeqs } : {}),
       ...last,
     })) as { epoch?: unknown };
     if (typeof r?.epoch !== 'number') throw new Error('the target answered the commit without an epoch');

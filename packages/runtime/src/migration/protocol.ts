@@ -78,6 +78,12 @@ export type HandoffRequest =
        */
       ran?: [string, number][];
       /**
+       * Stream sequences of durable messages the source committed above its consumer's ack floor, as
+       * runs `[first, count]` (at most MAX_COMMITTED_RUNS, MAX_COMMITTED_SEQS in all): one whose
+       * acknowledgement was lost reaches the target's fresh consumer, which skips it.
+       */
+      committed?: [number, number][];
+      /**
        * No image was copied (BeginAnswer.record): the changed parts are those of the image against
        * the snapshot of the record at `recordRevision`, whose chunks are these. The target builds the
        * image from that record, then applies the parts.
@@ -108,6 +114,10 @@ export const MAX_COMMIT_PARTS = 4096;
 
 /** Outcome blocks riding on one commit, at most. */
 export const MAX_RECORD_BLOCKS = 4096;
+
+/** Runs a commit's `committed` lists, and sequences in them all, at most. */
+export const MAX_COMMITTED_RUNS = 8192;
+export const MAX_COMMITTED_SEQS = 1 << 17;
 
 /** Senders a commit's `ran` lists, at most. */
 export const MAX_SENDER_COUNTS = 1024;
@@ -180,6 +190,23 @@ function senderCounts(v: unknown): [string, number][] {
     if (!Array.isArray(e) || e.length !== 2)
       throw new InvalidOptions('a commit ran entry is [sender, count]');
     return [str(e[0], 'sender', 256), count(e[1], 'message count')];
+  });
+}
+
+function committedRuns(v: unknown): [number, number][] {
+  const wrong = () =>
+    new InvalidOptions(
+      `a commit's committed is a list of at most ${MAX_COMMITTED_RUNS} [first, count] runs of stream sequences, ${MAX_COMMITTED_SEQS} in all`,
+    );
+  if (!Array.isArray(v) || v.length > MAX_COMMITTED_RUNS) throw wrong();
+  let seqs = 0;
+  return v.map((e) => {
+    if (!Array.isArray(e) || e.length !== 2) throw wrong();
+    const first = count(e[0], 'stream sequence');
+    const n = count(e[1], 'run length');
+    seqs += n;
+    if (first < 1 || n < 1 || seqs > MAX_COMMITTED_SEQS) throw wrong();
+    return [first, n];
   });
 }
 
@@ -284,6 +311,7 @@ export function parseHandoff(v: unknown): HandoffRequest {
           : {}),
         ...(r.fromRecord !== undefined ? { fromRecord: r.fromRecord as string[] } : {}),
         ...(r.ran !== undefined ? { ran: senderCounts(r.ran) } : {}),
+        ...(r.committed !== undefined ? { committed: committedRuns(r.committed) } : {}),
       };
     }
     case 'early':

@@ -366,7 +366,7 @@ export class Node implements Host {
         await consumer;
         throw err;
       }
-      await a.open(true, from.durable === false, from.ran);
+      await a.open(true, from.durable === false, from.ran, from.committed);
       this.#activations.set(key, a);
       return { epoch: a.claim.epoch, adopted: a.adopted(from.merge === true) };
     };
