@@ -184,80 +184,46 @@ describe('a 3-server cluster', { skip: skipWithoutHosts() }, () => {
     }
   });
 
-  test('a durable actor whose consumer changes leaders under load applies each message once', async () => {
-    // Acknowledgements sent while the consumer changes leaders are lost: those messages come again
-    // after ack_wait, by when this actor (32 kept outcomes, a thousand messages a second) has
-    // forgotten their keys.
-    const name = 'forget';
-    const client = await connectCluster({ nats: nats.urls(), name });
-    const admin = await connect({ servers: nats.urls() });
-    try {
-      const node = await startNode({ nats: nats.urls()[0]!, cluster: name, nodeId: 'forget-a' });
-      const ref = await client.spawn(ForgetfulSequencer, { id: 'f1', node: node.nodeId });
-      await ref.ask({ type: 'next', from: 'warm', seq: 1 }, { mode: 'durable' });
-      const stream = `stitch_${name}_mailbox`;
-      const consumer = 'sequencer-forgetful__f1';
-      const load = startLoad(ref, 'load', 16, 'durable', 30_000);
+  // Acknowledgements sent while the consumer changes leaders are lost: those messages come again after
+  // ack_wait, by when this actor (32 kept outcomes, a thousand messages a second) has forgotten their
+  // keys. Moved at once instead, they reach the target's fresh consumer unacknowledged: the target
+  // knows them by the stream sequences the source's commit lists.
+  for (const move of [false, true])
+    test(`a durable actor whose consumer changes leaders under load${move ? ', then moves,' : ''} applies each message once`, async () => {
+      const name = move ? 'forgetmove' : 'forget';
+      const client = await connectCluster({ nats: nats.urls(), name });
+      const admin = await connect({ servers: nats.urls() });
       try {
-        for (let i = 0; i < 3; i++) {
-          await delay(1500);
-          await stepDown(admin, stream, consumer);
+        const nodes = await Promise.all(
+          (move ? [0, 1] : [0]).map((i) =>
+            startNode({ nats: nats.urls()[i]!, cluster: name, nodeId: `${name}-${i}` }),
+          ),
+        );
+        const ref = await client.spawn(ForgetfulSequencer, { id: 'f1', node: nodes[0]!.nodeId });
+        await ref.ask({ type: 'next', from: 'warm', seq: 1 }, { mode: 'durable' });
+        const load = startLoad(ref, 'load', 16, 'durable', 30_000);
+        try {
+          for (let i = 1; i <= 3; i++) {
+            await delay(1500);
+            await stepDown(admin, `stitch_${name}_mailbox`, 'sequencer-forgetful__f1');
+            if (move) await client.migrate(ref, nodes[i % 2]!.nodeId);
+          }
+          // Past ack_wait: what lost its acknowledgement has come again.
+          await delay(3000);
+        } finally {
+          await load.stop();
         }
-        // Past ack_wait: what lost its acknowledgement has come again.
-        await delay(3000);
+        assert.deepEqual(load.errors.slice(0, 5), []);
+        const [c] = await countApplied(ref, [load]);
+        const seen = (await ref.inspect()).durable;
+        assert.equal(c!.duplicated, 0, `applied twice (${JSON.stringify(seen)})`);
+        assert.equal(c!.lost, 0);
       } finally {
-        await load.stop();
+        await admin.close();
+        await client.close();
+        await stopAll();
       }
-      assert.deepEqual(load.errors.slice(0, 5), []);
-      const [c] = await countApplied(ref, [load]);
-      const seen = (await ref.inspect()).durable;
-      assert.equal(c!.duplicated, 0, `applied twice (${JSON.stringify(seen)})`);
-      assert.equal(c!.lost, 0);
-    } finally {
-      await admin.close();
-      await client.close();
-      await stopAll();
-    }
-  });
-
-  test('a durable actor moved just after its consumer changed leaders applies each message once', async () => {
-    // The acknowledgements lost in the step-down leave those messages unacknowledged in the consumer
-    // the move's target makes afresh, which delivers them at once: the target knows them by the
-    // stream sequences the source's commit lists, not by keys (it keeps 32).
-    const name = 'forgetmove';
-    const client = await connectCluster({ nats: nats.urls(), name });
-    const admin = await connect({ servers: nats.urls() });
-    try {
-      const [a, b] = await Promise.all([
-        startNode({ nats: nats.urls()[0]!, cluster: name, nodeId: 'fm-a' }),
-        startNode({ nats: nats.urls()[1]!, cluster: name, nodeId: 'fm-b' }),
-      ]);
-      const ref = await client.spawn(ForgetfulSequencer, { id: 'f1', node: a.nodeId });
-      await ref.ask({ type: 'next', from: 'warm', seq: 1 }, { mode: 'durable' });
-      const stream = `stitch_${name}_mailbox`;
-      const consumer = 'sequencer-forgetful__f1';
-      const load = startLoad(ref, 'load', 16, 'durable', 30_000);
-      try {
-        for (const to of [b, a, b]) {
-          await delay(1500);
-          await stepDown(admin, stream, consumer);
-          await client.migrate(ref, to.nodeId);
-        }
-        await delay(3000);
-      } finally {
-        await load.stop();
-      }
-      assert.deepEqual(load.errors.slice(0, 5), []);
-      const [c] = await countApplied(ref, [load]);
-      const seen = (await ref.inspect()).durable;
-      assert.equal(c!.duplicated, 0, `applied twice (${JSON.stringify(seen)})`);
-      assert.equal(c!.lost, 0);
-    } finally {
-      await admin.close();
-      await client.close();
-      await stopAll();
-    }
-  });
+    });
 
   test('durable asks keep exact counts while one nats-server is stopped and restarted', async () => {
     // Its own hosts: runScenario builds them (nodes on h1 and h2, the client on h3).
