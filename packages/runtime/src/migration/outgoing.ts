@@ -509,11 +509,11 @@ export async function migrateActivation(
   // The oldest runs that fit a quarter of the commit (the rest of it is the state's): a lost
   // acknowledgement holds the ack floor just below its message, and the target's record knows the
   // latest keys.
-  const committedSeqs = (takeCommitted?.() ?? []).slice(
+  const committedRuns = (takeCommitted?.() ?? []).slice(
     0,
     Math.min(MAX_COMMITTED_RUNS, Math.floor(partBytes / 4 / COMMITTED_RUN_BYTES)),
   );
-  riding += committedSeqs.length * COMMITTED_RUN_BYTES;
+  riding += committedRuns.length * COMMITTED_RUN_BYTES;
   try {
     const final = mark !== undefined ? a.changes?.since(mark) : undefined;
     if (final) {
@@ -581,7 +581,7 @@ export async function migrateActivation(
       durable: a.hadDurable(),
       merge: ctx.graceMs > 0,
       ...(ran.length > 0 ? { ran } : {}),
-      ...(committedSeqs.length > 0 ? { committed: committedSeqs } : {}),
+      ...(committedRuns.length > 0 ? { committed: committedRuns } : {}),
       ...last,
     })) as { epoch?: unknown };
     if (typeof r?.epoch !== 'number') throw new Error('the target answered the commit without an epoch');
