@@ -47,13 +47,25 @@ async function replicasOf(urls: string[], streams: string[]): Promise<Record<str
 
 const all = (streams: string[], n: number) => Object.fromEntries(streams.map((s) => [s, n]));
 
-/** Has the consumer's leader step down, and waits until another server leads it. */
+/**
+ * Has the consumer's leader step down, and waits until another server leads it (asked again every 2 s:
+ * a leader whose followers are not current yet refuses).
+ */
 async function stepDown(admin: NatsConnection, stream: string, consumer: string): Promise<void> {
   const jsm = await jetstreamManager(admin);
   const leaderOf = async () => (await jsm.consumers.info(stream, consumer)).cluster?.leader;
   const before = await leaderOf();
-  await admin.request(`$JS.API.CONSUMER.LEADER.STEPDOWN.${stream}.${consumer}`, '', { timeout: 5000 });
-  while ((await leaderOf().catch(() => before)) === before) await delay(50);
+  for (let asked = 0; asked < 15; asked++) {
+    await admin
+      .request(`$JS.API.CONSUMER.LEADER.STEPDOWN.${stream}.${consumer}`, '', { timeout: 5000 })
+      .catch(() => undefined);
+    for (let waited = 0; waited < 2000; waited += 50) {
+      const now = await leaderOf().catch(() => before);
+      if (now !== undefined && now !== before) return;
+      await delay(50);
+    }
+  }
+  throw new Error(`consumer ${consumer} kept its leader ${before} for 30 s of step-downs`);
 }
 
 test('replicas must be 1 to 5', async () => {
