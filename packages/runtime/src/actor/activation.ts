@@ -432,10 +432,7 @@ export class Activation {
         // Moved again before the last move's hand-off ended: what it holds may follow messages still
         // at that source, so the next target learns nothing from here.
         ran: () => (this.#held ? [] : this.#ran.handOver(this.#queuedEnvelopes())),
-        committedForMove: () =>
-          this.#hadDurable || this.#counters.delivered > 0
-            ? this.#durable.committedForMove(this.def.type, this.id)
-            : Promise.resolve(() => []),
+        committedForMove: () => this.#durable.committedForMove(this.def.type, this.id),
         pause: () => this.#pauseForMigration(),
         resume: () => this.#resumeAfterMigration(),
         queued: (from, maxBytes) => this.#peekQueued(from, maxBytes),

@@ -74,26 +74,22 @@ export class CommittedSeqs {
 
 /** Sequences as runs `[first, count]` of consecutive numbers, ascending, without repeats. */
 export function seqRuns(seqs: number[]): [number, number][] {
-  const sorted = Float64Array.from(seqs).sort();
   const runs: [number, number][] = [];
-  for (const s of sorted) {
-    const last = runs.at(-1);
-    if (last && s < last[0] + last[1]) continue;
-    if (last && s === last[0] + last[1]) last[1]++;
-    else runs.push([s, 1]);
-  }
+  for (const s of Float64Array.from(seqs).sort()) appendRun(runs, s, 1);
   return runs;
 }
 
 /** Two lists of runs (see seqRuns) as one. */
 export function mergeRuns(a: [number, number][], b: [number, number][]): [number, number][] {
   if (b.length === 0) return a;
-  const all = [...a, ...b].sort((x, y) => x[0] - y[0]);
   const runs: [number, number][] = [];
-  for (const [first, count] of all) {
-    const last = runs.at(-1);
-    if (last && first <= last[0] + last[1]) last[1] = Math.max(last[1], first + count - last[0]);
-    else runs.push([first, count]);
-  }
+  for (const [first, count] of [...a, ...b].sort((x, y) => x[0] - y[0])) appendRun(runs, first, count);
   return runs;
+}
+
+/** Adds a run that starts at or after the last one's start: joined to it where they touch or overlap. */
+function appendRun(runs: [number, number][], first: number, count: number): void {
+  const last = runs.at(-1);
+  if (last && first <= last[0] + last[1]) last[1] = Math.max(last[1], first + count - last[0]);
+  else runs.push([first, count]);
 }

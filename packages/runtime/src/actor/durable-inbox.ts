@@ -131,10 +131,9 @@ export class DurableInbox {
     const { jsm, names } = this.host;
     const name = names.consumer(type, id);
     const closes = this.#closes;
-    const existing = await jsm.consumers.info(names.stream, name).catch(() => undefined);
+    const existing = await this.#consumerInfo(type, id);
     // Closed meanwhile (moved on before its consumer was made): the actor's next owner makes it.
     if (closes !== this.#closes) return undefined;
-    if (existing) this.#ackFloor = Math.max(this.#ackFloor, existing.ack_floor?.stream_seq ?? 0);
     if (existing && (start === 'reuse' || (start === 'adopt' && existing.num_ack_pending === 0))) {
       return existing;
     }
@@ -303,14 +302,20 @@ export class DurableInbox {
    * delivers it at once: the target knows it by these (see adoptCommitted).
    */
   async committedForMove(type: string, id: string): Promise<() => [number, number][]> {
-    const { jsm, names } = this.host;
-    const info = await jsm.consumers.info(names.stream, names.consumer(type, id)).catch(() => undefined);
-    if (!info) return () => [];
-    const floor = info.ack_floor?.stream_seq ?? 0;
+    if (!(await this.#consumerInfo(type, id))) return () => [];
+    const floor = this.#ackFloor;
     const mark = this.#committedSeqs.mark();
     // Sorted now, while the pre-copy runs; the pause sorts only what was committed since.
     const before = seqRuns(this.#committedSeqs.above(floor));
     return () => mergeRuns(before, seqRuns(this.#committedSeqs.above(floor, mark)));
+  }
+
+  /** The actor's consumer as its leader has it (undefined: missing, or no answer); raises #ackFloor. */
+  async #consumerInfo(type: string, id: string): Promise<ConsumerInfo | undefined> {
+    const { jsm, names } = this.host;
+    const info = await jsm.consumers.info(names.stream, names.consumer(type, id)).catch(() => undefined);
+    if (info) this.#ackFloor = Math.max(this.#ackFloor, info.ack_floor?.stream_seq ?? 0);
+    return info;
   }
 
   /** What a move's source committed (see committedForMove): known here as if committed here. */

@@ -102,8 +102,8 @@ export interface Migratable {
   hadDurable(): boolean;
   /** While paused: per sender, the count of its last message that ran here (the commit's `ran`). */
   ran(): [string, number][];
-  /** A durable actor's committed sequences for the commit (see DurableInbox.committedForMove). */
-  committedForMove?(): Promise<() => [number, number][]>;
+  /** Its committed durable messages for the commit (see DurableInbox.committedForMove). */
+  committedForMove(): Promise<() => [number, number][]>;
   /** Stops at a turn boundary: nothing runs, durable effects are committed, no periodic save runs. */
   pause(): Promise<void>;
   /** Undoes pause(): the migration failed before the directory moved. */
@@ -392,12 +392,13 @@ export async function migrateActivation(
   const recordBefore = a.recordMark();
   // Read while the pre-copy runs; the pause takes it only if it is there by then (see the commit's `committed`).
   let takeCommitted: (() => [number, number][]) | undefined;
-  a.committedForMove?.().then(
-    (take) => {
-      takeCommitted = take;
-    },
-    () => undefined,
-  );
+  if (a.hadDurable())
+    a.committedForMove().then(
+      (take) => {
+        takeCommitted = take;
+      },
+      () => undefined,
+    );
   try {
     const begun = (await ask(ctx, to, {
       op: 'begin',
