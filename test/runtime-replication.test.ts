@@ -7,12 +7,19 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { connectCluster, InvalidOptions, initCluster, type LogFn, startEmbeddedNats } from '@stitch/runtime';
+import {
+  AlreadyActive,
+  connectCluster,
+  InvalidOptions,
+  initCluster,
+  type LogFn,
+  startEmbeddedNats,
+} from '@stitch/runtime';
 import { runScenario } from './chaos/scenario.js';
 import { skipWithoutHosts } from './fixtures/hosts/available.js';
 import { NatsCluster } from './fixtures/hosts/nats-cluster.js';
 import { Hosts } from './fixtures/hosts/netns.js';
-import { ForgetfulSequencer, Ledger } from './fixtures/runtime-actors.js';
+import { ForgetfulSequencer, Ledger, PatientForgetfulSequencer } from './fixtures/runtime-actors.js';
 import { startNode, stopAll } from './fixtures/runtime-procs.js';
 import { countApplied, startLoad } from './fixtures/sequencer-load.js';
 import { waitFor } from './fixtures/wait.js';
@@ -199,28 +206,51 @@ describe('a 3-server cluster', { skip: skipWithoutHosts() }, () => {
   // Acknowledgements sent while the consumer changes leaders are lost: those messages come again after
   // ack_wait, by when this actor (32 kept outcomes, a thousand messages a second) has forgotten their
   // keys. Moved at once instead, they reach the target's fresh consumer unacknowledged: the target
-  // knows them by the stream sequences the source's commit lists.
-  for (const move of [false, true])
-    test(`a durable actor whose consumer changes leaders under load${move ? ', then moves,' : ''} applies each message once`, async () => {
-      const name = move ? 'forgetmove' : 'forget';
+  // knows them by the stream sequences the source's commit lists. Its node killed instead (ack_wait
+  // 10 s: none has come again by then), they reach the next activation's fresh consumer: it knows
+  // them by the sequences the record lists.
+  for (const then of ['', 'move', 'kill'] as const)
+    test(`a durable actor whose consumer changes leaders under load${then ? `, then ${then === 'move' ? 'moves' : 'loses its node'},` : ''} applies each message once`, async () => {
+      const name = `forget${then}`;
+      const actor = then === 'kill' ? PatientForgetfulSequencer : ForgetfulSequencer;
       const client = await connectCluster({ nats: nats.urls(), name });
       const admin = await connect({ servers: nats.urls() });
       try {
         const nodes = await Promise.all(
-          (move ? [0, 1] : [0]).map((i) =>
-            startNode({ nats: nats.urls()[i]!, cluster: name, nodeId: `${name}-${i}` }),
+          (then ? [0, 1] : [0]).map((i) =>
+            startNode({
+              nats: nats.urls()[i]!,
+              cluster: name,
+              nodeId: `${name}-${i}`,
+              ...(then === 'kill' ? { deadAfterMs: 3000 } : {}),
+            }),
           ),
         );
-        const ref = await client.spawn(ForgetfulSequencer, { id: 'f1', node: nodes[0]!.nodeId });
+        const ref = await client.spawn(actor, { id: 'f1', node: nodes[0]!.nodeId });
         await ref.ask({ type: 'next', from: 'warm', seq: 1 }, { mode: 'durable' });
         const load = startLoad(ref, 'load', 16, 'durable', 30_000);
         try {
           for (let i = 1; i <= 3; i++) {
             await delay(1500);
-            await stepDown(admin, `stitch_${name}_mailbox`, 'sequencer-forgetful__f1');
-            if (move) await client.migrate(ref, nodes[i % 2]!.nodeId);
+            await stepDown(admin, `stitch_${name}_mailbox`, `${actor.type}__f1`);
+            if (then === 'move') await client.migrate(ref, nodes[i % 2]!.nodeId);
           }
-          // Past ack_wait: what lost its acknowledgement has come again.
+          if (then === 'kill') {
+            nodes[0]!.child.kill('SIGKILL');
+            await nodes[0]!.exited;
+            await waitFor(
+              () =>
+                client.spawn(actor, { id: 'f1', node: nodes[1]!.nodeId }).then(
+                  () => true,
+                  (err) => {
+                    assert.ok(err instanceof AlreadyActive, String(err));
+                    return undefined;
+                  },
+                ),
+              30_000,
+            );
+          }
+          // Past ack_wait (or the next activation's start): what lost its acknowledgement has come again.
           await delay(3000);
         } finally {
           await load.stop();
@@ -228,6 +258,7 @@ describe('a 3-server cluster', { skip: skipWithoutHosts() }, () => {
         assert.deepEqual(load.errors.slice(0, 5), []);
         const [c] = await countApplied(ref, [load]);
         const seen = (await ref.inspect()).durable;
+        process.stdout.write(`# ${name}: ${JSON.stringify(seen)}\n`);
         assert.equal(c!.duplicated, 0, `applied twice (${JSON.stringify(seen)})`);
         assert.equal(c!.lost, 0);
       } finally {

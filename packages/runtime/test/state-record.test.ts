@@ -338,4 +338,32 @@ describe('state record', () => {
     }
     await assert.rejects(stale, /below/);
   });
+
+  test('a write keeps every key it is the first to hold; keys dropped later are listed by sequence until the ack floor confirms them', async () => {
+    const key = 't.unconfirmed';
+    const record = new StateRecord(kv, key, 2 * BLOCK);
+    await record.load();
+    const stored = async () => decode((await kv.get(key))!.value) as { t: unknown[]; u?: [number, number][] };
+    // One write holds more keys than the window (turns went on through a slow commit).
+    for (let i = 0; i < 5 * BLOCK; i++) record.remember(`k${i}`, outcomeOf(i), 1000 + i);
+    await record.save();
+    assert.equal((await stored()).t.length, 5 * BLOCK, 'all of its keys, none listed');
+    assert.equal((await stored()).u, undefined);
+    // The next write drops them down to the window: their stream sequences are listed instead.
+    record.remember('k-next', outcomeOf(0), 2000);
+    await record.save();
+    const dropped = 5 * BLOCK + 1 - (await stored()).t.length;
+    assert.ok(dropped > 0);
+    assert.deepEqual((await stored()).u, [[1000, dropped]]);
+    // A fresh activation (the node died) knows them by sequence.
+    const fresh = new StateRecord(kv, key, 2 * BLOCK);
+    await fresh.load();
+    assert.ok(fresh.unconfirmed.has(1000) && fresh.unconfirmed.has(999 + dropped));
+    assert.ok(!fresh.unconfirmed.has(1000 + dropped), 'still kept by key');
+    // Confirmed acknowledged up to 1010: the next write lists what is above.
+    record.unconfirmed.confirm(1010);
+    record.remember('k-last', outcomeOf(0), 2001);
+    await record.save();
+    assert.deepEqual((await stored()).u?.[0], [1011, dropped - 11]);
+  });
 });

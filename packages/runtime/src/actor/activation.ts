@@ -28,7 +28,7 @@ import { coreMsg, inboxPrefixOf } from '../wire/nats-internals.js';
 import { failure, type Outcome } from '../wire/outcome.js';
 import { checkWireVersion } from '../wire/version.js';
 import type { ActorInspection, ActorRef, AnyActorDefinition } from './definition.js';
-import { type ConsumerStart, DurableInbox } from './durable-inbox.js';
+import { type ConsumerStart, committedKeptMs, DurableInbox } from './durable-inbox.js';
 import { HeldMessages } from './held-messages.js';
 import type { Host } from './host.js';
 import { FastInbound } from './inbound.js';
@@ -118,7 +118,12 @@ export class Activation {
       (item) => this.#turn(item),
       setup.size > 0 ? (item) => !setup.has(item.msg.type) : undefined,
     );
-    this.#record = StateRecord.of(host, this.key, this.#options.durable.dedupKeys);
+    this.#record = StateRecord.of(
+      host,
+      this.key,
+      this.#options.durable.dedupKeys,
+      committedKeptMs(this.#options.durable.ackWaitMs),
+    );
     this.#persister =
       this.#options.persist && def.snapshot
         ? new Persister(
@@ -790,7 +795,7 @@ export class Activation {
       // Redelivery of an effect already applied (kill -9 before the ack, an ack the server lost, a
       // failed commit): answered and acked once a commit holds it, like the first delivery.
       this.#counters.duplicatesSkipped++;
-      this.#durable.applied({ m, reply: item.reply, out: done, key: item.env.idempotencyKey });
+      this.#durable.applied({ m, reply: item.reply, out: done, key: item.env.idempotencyKey, repeat: true });
       return;
     }
     // #settled has recorded the outcome with the snapshot that holds its effect.
@@ -893,7 +898,7 @@ export class Activation {
    * effect: a commit (which may start at any await) writes both or neither.
    */
   #settled(item: Incoming, out: Outcome): Outcome {
-    if (item.durable) this.#record.remember(item.key!, out);
+    if (item.durable) this.#record.remember(item.key!, out, item.durable.seq);
     return out;
   }
 

@@ -93,3 +93,22 @@ function appendRun(runs: [number, number][], first: number, count: number): void
   if (last && first <= last[0] + last[1]) last[1] = Math.max(last[1], first + count - last[0]);
   else runs.push([first, count]);
 }
+
+/**
+ * `v` as runs `[first, count]` of positive stream sequences, when it is a list of at most `maxRuns`
+ * holding at most `maxSeqs` in all; undefined when it is not.
+ */
+export function runsOf(v: unknown, maxRuns: number, maxSeqs: number): [number, number][] | undefined {
+  if (!Array.isArray(v) || v.length > maxRuns) return undefined;
+  let seqs = 0;
+  const runs: [number, number][] = [];
+  for (const e of v) {
+    if (!Array.isArray(e) || e.length !== 2) return undefined;
+    const [first, n] = e as unknown[];
+    if (!Number.isSafeInteger(first) || !Number.isSafeInteger(n)) return undefined;
+    seqs += n as number;
+    if ((first as number) < 1 || (n as number) < 1 || seqs > maxSeqs) return undefined;
+    runs.push([first as number, n as number]);
+  }
+  return runs;
+}

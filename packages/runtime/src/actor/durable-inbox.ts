@@ -37,6 +37,17 @@ const RECHECK_MS = 1000;
 const RECHECKS = 4;
 /** Beyond ack_wait, how long a committed message's sequence is remembered: a consumer's leader election. */
 const LEADER_ELECTION_MS = 10_000;
+/**
+ * While commits are listed as unconfirmed (see UnconfirmedCommits), the consumer's ack floor is read
+ * again this often at most: an actor whose keys leave its record within a few reads (a thousand kept,
+ * thousands of messages a second) lists few.
+ */
+const FLOOR_READ_MS = 100;
+
+/** How long a committed message's stream sequence is known (see CommittedSeqs, UnconfirmedCommits). */
+export function committedKeptMs(ackWaitMs: number): number {
+  return ackWaitMs + LEADER_ELECTION_MS;
+}
 /** Durable messages applied before a commit is forced. */
 const COMMIT_BATCH = 64;
 /** Callers waiting for one key's outcome, and keys waited for, at most. */
@@ -52,6 +63,8 @@ interface Applied {
   out: Outcome;
   /** The idempotency key the message was sent with (not the stream sequence used in its place). */
   key: string | undefined;
+  /** Found in the record (applied before): no outcome of its own holds its stream sequence. */
+  repeat?: boolean;
 }
 
 /**
@@ -92,6 +105,12 @@ export class DurableInbox {
   readonly #committedSeqs: CommittedSeqs;
   /** Closes so far: a consumer being made or read when one came is left alone (see consume). */
   #closes = 0;
+  /** The consumer's name parts, once create has run (see #readFloor). */
+  #named: { type: string; id: string } | undefined;
+  /** The ack floor the last read found (see #readFloor), when it started, and whether one runs. */
+  #lastFloor = 0;
+  #floorReadAt = Number.NEGATIVE_INFINITY;
+  #floorReading = false;
 
   constructor(
     private readonly host: Host,
@@ -101,7 +120,7 @@ export class DurableInbox {
     private readonly superseded: () => void,
     ackWaitMs: number,
   ) {
-    this.#committedSeqs = new CommittedSeqs(host.clock, ackWaitMs + LEADER_ELECTION_MS);
+    this.#committedSeqs = new CommittedSeqs(host.clock, committedKeptMs(ackWaitMs));
   }
 
   /**
@@ -130,6 +149,7 @@ export class DurableInbox {
   ): Promise<ConsumerInfo | undefined> {
     const { jsm, names } = this.host;
     const name = names.consumer(type, id);
+    this.#named = { type, id };
     const closes = this.#closes;
     const existing = await this.#consumerInfo(type, id);
     // Closed meanwhile (moved on before its consumer was made): the actor's next owner makes it.
@@ -283,15 +303,16 @@ export class DurableInbox {
   /**
    * Whether the message at stream sequence `seq` is one whose effect is committed already, known by
    * its sequence (its key may have left the record's kept outcomes): committed lately by this
-   * activation (see CommittedSeqs), or at or below the highest ack floor `create` found a consumer
-   * of this actor with. Everything there was acknowledged after its commit, yet a copy may come
+   * activation (see CommittedSeqs), listed by the record (see UnconfirmedCommits: what an activation
+   * before this one committed, on a node since dead), or at or below the highest ack floor a read of
+   * this actor's consumer found (create's, a move's, #readFloor's). Everything there was acknowledged after its commit, yet a copy may come
    * again: on nats-server 2.9 a replica of a work-queue stream drops an acknowledged message when
    * its replica of the consumer applies the ack, and a consumer deleted first (a migration's target
    * makes it afresh) leaves that replica with the message for good; a later consumer led from there
    * delivers it again. (A work-queue consumer must deliver all: it cannot start past the floor.)
    */
   committed(seq: number): boolean {
-    return seq <= this.#ackFloor || this.#committedSeqs.has(seq);
+    return seq <= this.#ackFloor || this.#committedSeqs.has(seq) || this.record.unconfirmed.has(seq);
   }
 
   /**
@@ -318,7 +339,31 @@ export class DurableInbox {
     return info;
   }
 
-  /** What a move's source committed (see committedForMove): known here as if committed here. */
+  /**
+   * Reads the consumer's ack floor, at most every FLOOR_READ_MS, and confirms the unconfirmed commits
+   * at or below the floor the read before found: a leader's floor may hold acknowledgements it has not
+   * replicated yet, which a next leader would not have; by the next read they are replicated, or the
+   * leader changed and that read's floor, if lower, is the one taken.
+   */
+  #readFloor(): void {
+    const named = this.#named;
+    const now = this.host.clock.now();
+    if (!named || this.#floorReading || now - this.#floorReadAt < FLOOR_READ_MS) return;
+    this.#floorReading = true;
+    this.#floorReadAt = now;
+    void this.#consumerInfo(named.type, named.id)
+      .then((info) => {
+        if (!info) return;
+        const floor = info.ack_floor?.stream_seq ?? 0;
+        this.record.unconfirmed.confirm(Math.min(floor, this.#lastFloor));
+        this.#lastFloor = floor;
+      })
+      .finally(() => {
+        this.#floorReading = false;
+      });
+  }
+
+  /** What a move's source committed (see committedForMove), or a record lists: known here as if committed here. */
   adoptCommitted(runs: [number, number][]): void {
     for (const [first, count] of runs) for (let i = 0; i < count; i++) this.#committedSeqs.add(first + i);
   }
@@ -424,8 +469,10 @@ export class DurableInbox {
       if (this.record.superseded) this.#step(() => this.superseded());
       return;
     }
+    const repeats: number[] = [];
     for (const u of batch) {
       this.#committedSeqs.add(u.m.seq);
+      if (u.repeat) repeats.push(u.m.seq);
       if (u.reply) this.#answer(u.reply, u.out);
       this.#step(() => this.ack(u.m));
       if (!u.key) continue;
@@ -433,6 +480,8 @@ export class DurableInbox {
       for (const w of this.#waiters.get(u.key) ?? []) this.#answer(w, u.out);
       this.#waiters.delete(u.key);
     }
+    this.record.unconfirmed.add(repeats);
+    if (this.record.unconfirmed.pending) this.#readFloor();
   }
 
   /** A committed answer: sent, and kept to be sent again if the connection breaks (RecentReplies). */

@@ -15,7 +15,8 @@ export const BLOCK = 32;
  */
 export type Kept = Uint8Array | number | [string, string, string] | Outcome;
 
-export type Entry = [key: string, kept: Kept];
+/** A durable message's entry also holds its stream sequence (see UnconfirmedCommits). */
+export type Entry = [key: string, kept: Kept] | [key: string, kept: Kept, seq: number];
 
 /** Holds the number of an entry that could not be read (or a block that is missing). */
 export const GAP: Entry = ['', -1];
@@ -66,9 +67,9 @@ export class KeptOutcomes {
     return kept === undefined ? undefined : outcomeOf(key, kept);
   }
 
-  add(key: string, out: Outcome): void {
+  add(key: string, out: Outcome, seq?: number): void {
     const kept = keep(out);
-    this.#entries.push([key, kept]);
+    this.#entries.push(seq === undefined ? [key, kept] : [key, kept, seq]);
     this.#byKey.set(key, kept);
   }
 
@@ -86,6 +87,13 @@ export class KeptOutcomes {
   /** Entries numbered from `from` (at least the first kept) up to `to` (exclusive). */
   slice(from: number, to = this.next): Entry[] {
     return this.#entries.slice(Math.max(0, from - this.#base), Math.max(0, to - this.#base));
+  }
+
+  /** The stream sequences of the entries numbered below `n` (those a dropBelow(n) forgets). */
+  seqsBelow(n: number): number[] {
+    const seqs: number[] = [];
+    for (const e of this.slice(0, n)) if (e.length === 3 && Number.isSafeInteger(e[2])) seqs.push(e[2]);
+    return seqs;
   }
 
   /** Forgets every entry numbered `n` or above: their effects were rolled back, they are applied again. */

@@ -9,6 +9,7 @@ import { type JetStreamPublisher, jetStreamPublisher } from '../wire/js-publish.
 import { inboxPrefixOf } from '../wire/nats-internals.js';
 import type { Outcome } from '../wire/outcome.js';
 import { OutgoingHeaders } from '../wire/outgoing-headers.js';
+import { runsOf } from './committed-seqs.js';
 import type { Host } from './host.js';
 import { BLOCK, type Entry, firstBlock, GAP, KeptOutcomes } from './kept-outcomes.js';
 import {
@@ -20,6 +21,7 @@ import {
   validChunkBytes,
 } from './snapshot-chunks.js';
 import { SnapshotSlabs } from './snapshot-slabs.js';
+import { MAX_UNCONFIRMED_RUNS, MAX_UNCONFIRMED_SEQS, UnconfirmedCommits } from './unconfirmed-commits.js';
 
 /** A KV write refused because another write came first (compare-and-set on the revision). */
 const CONFLICT = /wrong last sequence|key exists/i;
@@ -66,6 +68,8 @@ interface Stored {
   m?: number;
   t?: Entry[];
   k?: [string, Outcome][];
+  /** Committed stream sequences not known acknowledged whose keys are dropped (UnconfirmedCommits). */
+  u?: [number, number][];
 }
 
 const count = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
@@ -104,6 +108,8 @@ export class StateRecord {
   #snapshot: ImageBytes | undefined;
   readonly #slabs = new SnapshotSlabs();
   readonly kept = new KeptOutcomes();
+  /** Written with each record: see UnconfirmedCommits. */
+  readonly unconfirmed: UnconfirmedCommits;
   superseded = false;
   #revision = 0;
   #writes: Promise<void> = Promise.resolve();
@@ -139,7 +145,8 @@ export class StateRecord {
    * `window`: how many of the latest keys stay remembered; `report` hears of blocks that failed to
    * write; `direct`, when given, publishes the record's updates itself (see JetStreamPublisher);
    * `chunks`, when given, stores large snapshots (without it a snapshot must fit in the record);
-   * `clock` times the waits before a read again.
+   * `clock` times the waits before a read again; `unconfirmedMs`: how long a commit not known
+   * acknowledged is listed (see UnconfirmedCommits).
    */
   constructor(
     kv: KV,
@@ -149,8 +156,10 @@ export class StateRecord {
     direct?: DirectWrites,
     chunks?: SnapshotChunks,
     clock: Clock = systemClock,
+    unconfirmedMs = 15_000,
   ) {
     this.#clock = clock;
+    this.unconfirmed = new UnconfirmedCommits(clock, unconfirmedMs);
     this.#kv = kv;
     this.#key = key;
     this.#window = window;
@@ -164,7 +173,7 @@ export class StateRecord {
    * An activation's record, its updates published through the connection's acknowledgement inbox
    * when the inbox prefix is known (the host's, or nats.js's on the fast path), else with `kv.update`.
    */
-  static of(host: Host, key: string, window: number): StateRecord {
+  static of(host: Host, key: string, window: number, unconfirmedMs: number): StateRecord {
     const report = (err: unknown) => host.guard.report('actor state blocks', err, { actor: key });
     const prefix = host.inboxPrefix ?? inboxPrefixOf(host.nc);
     const direct =
@@ -183,7 +192,7 @@ export class StateRecord {
       undefined,
       direct && { publisher: direct.publisher, timeoutMs: CHUNK_WRITE_MS },
     );
-    return new StateRecord(host.stateKv, key, window, report, direct, chunks, host.clock);
+    return new StateRecord(host.stateKv, key, window, report, direct, chunks, host.clock, unconfirmedMs);
   }
 
   /** The record's revision as this activation last read or wrote it (0: none stored). */
@@ -255,6 +264,9 @@ export class StateRecord {
       if (block) this.#blocksRead.set(block[0], block[1]);
     }
     if (!rec) return;
+    const unconfirmed = runsOf(rec.u ?? [], MAX_UNCONFIRMED_RUNS, MAX_UNCONFIRMED_SEQS);
+    if (unconfirmed) this.unconfirmed.restore(unconfirmed);
+    else this.#report(new Error(`${this.#key}'s record lists unconfirmed commits this build cannot read`));
     const { n, g, h, m, t } = rec;
     if (
       rec.v !== 2 ||
@@ -294,7 +306,7 @@ export class StateRecord {
       return b;
     });
     this.kept.restore(Math.min(first, tailBlock) * BLOCK, [...blocks.flat(), ...t]);
-    this.kept.dropBelow(first * BLOCK);
+    this.#forgetBelow(first * BLOCK);
     this.#first = first;
     this.#sealed = Math.max(first, h);
     this.#recordSealed = tailBlock;
@@ -378,8 +390,15 @@ export class StateRecord {
     return this.kept.get(key);
   }
 
-  remember(key: string, out: Outcome): void {
-    this.kept.add(key, out);
+  /** `seq`: a durable message's stream sequence. */
+  remember(key: string, out: Outcome, seq?: number): void {
+    this.kept.add(key, out, seq);
+  }
+
+  /** Drops the outcomes numbered below `n`; their sequences go on in the unconfirmed ones. */
+  #forgetBelow(n: number): void {
+    this.unconfirmed.add(this.kept.seqsBelow(n));
+    this.kept.dropBelow(n);
   }
 
   /**
@@ -452,9 +471,18 @@ export class StateRecord {
 
   async #write(): Promise<void> {
     const { n, snapshot } = await this.#take();
-    const g = Math.max(this.#first, firstBlock(n, this.#windowNow()));
+    // Never past the keys this write is the first to hold (more than the window when turns piled up
+    // during a slow write): their replies and acks wait for it, and a crash before them brings their
+    // messages back, to be answered from here.
+    const g = Math.max(
+      this.#first,
+      Math.min(firstBlock(n, this.#windowNow()), Math.floor(this.#committed / BLOCK)),
+    );
     const h = Math.max(this.#sealed, g);
     const t = this.kept.slice(h * BLOCK, n);
+    // In the write that drops their keys (dropped once it is stored).
+    this.unconfirmed.add(this.kept.seqsBelow(g * BLOCK));
+    const u = this.unconfirmed.runs();
     const frozen = snapshot instanceof FrozenSnapshot ? snapshot : undefined;
     if (frozen) {
       await this.#chunks!.write(frozen);
@@ -471,6 +499,7 @@ export class StateRecord {
       h,
       m: this.#ring,
       t,
+      ...(u.length > 0 ? { u } : {}),
     });
     try {
       this.#revision =

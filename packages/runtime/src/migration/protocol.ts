@@ -1,3 +1,4 @@
+import { runsOf } from '../actor/committed-seqs.js';
 import { TOKEN } from '../cluster/names.js';
 import { InvalidOptions } from '../errors.js';
 import type { ShippedRecord } from './image.js';
@@ -194,20 +195,12 @@ function senderCounts(v: unknown): [string, number][] {
 }
 
 function committedRuns(v: unknown): [number, number][] {
-  const wrong = () =>
-    new InvalidOptions(
+  const runs = runsOf(v, MAX_COMMITTED_RUNS, MAX_COMMITTED_SEQS);
+  if (!runs)
+    throw new InvalidOptions(
       `a commit's committed is a list of at most ${MAX_COMMITTED_RUNS} [first, count] runs of stream sequences, ${MAX_COMMITTED_SEQS} in all`,
     );
-  if (!Array.isArray(v) || v.length > MAX_COMMITTED_RUNS) throw wrong();
-  let seqs = 0;
-  return v.map((e) => {
-    if (!Array.isArray(e) || e.length !== 2) throw wrong();
-    const first = count(e[0], 'stream sequence');
-    const n = count(e[1], 'run length');
-    seqs += n;
-    if (first < 1 || n < 1 || seqs > MAX_COMMITTED_SEQS) throw wrong();
-    return [first, n];
-  });
+  return runs;
 }
 
 function recordChunks(v: unknown): [string, Uint8Array][] {
