@@ -632,7 +632,12 @@ export class Activation {
       epoch: this.claim.epoch,
       status: this.#status,
       restarts: this.#budget.restarts,
-      durable: { ...this.#counters, repulls: this.#durable.repulls },
+      durable: {
+        ...this.#counters,
+        repulls: this.#durable.repulls,
+        unconfirmed: this.#record.unconfirmed.count,
+        floorReads: this.#durable.floorReads,
+      },
       slotWaitMs: Math.round(this.#slotWaitMs * 1000) / 1000,
       mailbox: this.#mailbox.metrics(),
       held: this.#held?.size ?? 0,

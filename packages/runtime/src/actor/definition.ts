@@ -212,9 +212,18 @@ export interface ActorInspection {
   restarts: number;
   /**
    * Durable messages delivered, redelivered and skipped as already applied; `repulls`: pulls started
-   * again because the consumer got a new leader (absent from older nodes).
+   * again because the consumer got a new leader; `unconfirmed`: committed messages the record lists by
+   * stream sequence, their keys dropped and their acknowledgement not yet confirmed by an ack floor;
+   * `floorReads`: reads of that floor (these three absent from older nodes).
    */
-  durable: { delivered: number; redelivered: number; duplicatesSkipped: number; repulls?: number };
+  durable: {
+    delivered: number;
+    redelivered: number;
+    duplicatesSkipped: number;
+    repulls?: number;
+    unconfirmed?: number;
+    floorReads?: number;
+  };
   /**
    * Time the turns waited for a device slot (`ctx.acquireSlot`), summed, ms: part of the mailbox's
    * busyMs that was the device's queue, not the actor's own work. Absent from older nodes.

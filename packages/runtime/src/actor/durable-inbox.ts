@@ -111,6 +111,7 @@ export class DurableInbox {
   #lastFloor = 0;
   #floorReadAt = Number.NEGATIVE_INFINITY;
   #floorReading = false;
+  #floorReads = 0;
 
   constructor(
     private readonly host: Host,
@@ -351,6 +352,7 @@ export class DurableInbox {
     if (!named || this.#floorReading || now - this.#floorReadAt < FLOOR_READ_MS) return;
     this.#floorReading = true;
     this.#floorReadAt = now;
+    this.#floorReads++;
     void this.#consumerInfo(named.type, named.id)
       .then((info) => {
         if (!info) return;
@@ -366,6 +368,11 @@ export class DurableInbox {
   /** What a move's source committed (see committedForMove), or a record lists: known here as if committed here. */
   adoptCommitted(runs: [number, number][]): void {
     for (const [first, count] of runs) for (let i = 0; i < count; i++) this.#committedSeqs.add(first + i);
+  }
+
+  /** Reads of the consumer's ack floor that confirm unconfirmed commits (see #readFloor). */
+  get floorReads(): number {
+    return this.#floorReads;
   }
 
   /** Pulls started again after the consumer's leader changed (see #repullOnNewLeader). */

@@ -40,6 +40,13 @@ export class UnconfirmedCommits {
     return seq > this.#floor && (within(this.#current, seq) || within(this.#previous, seq));
   }
 
+  /** How many are held. */
+  get count(): number {
+    let n = 0;
+    for (const [, c] of this.runs()) n += c;
+    return n;
+  }
+
   /** Committed messages whose keys the record drops: kept unless at or below the confirmed floor. */
   add(seqs: number[]): void {
     const above = seqs.filter((s) => s > this.#floor);
