@@ -3,6 +3,7 @@
 // it waiting for the redelivered message's.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { UnconfirmedCommits } from '../src/actor/unconfirmed-commits.js';
 import { systemClock } from '../src/clock.js';
 import { Guard } from '../src/guard.js';
 import { encode } from '../src/internal.js';
@@ -254,4 +255,57 @@ test('an inbox closed while its consumer is made neither replaces nor reads it (
   assert.equal(reads, 1);
   assert.ok(inbox.committed(9) && !inbox.committed(10), 'at or below the floor it read');
   await inbox.close();
+});
+
+test('unconfirmed commits are confirmed up to the lower of the last two ack floors read, one read per 100 ms at most', async () => {
+  const clock = new ManualClock();
+  const floors = [40, 20, 60, 50];
+  let reads = 0;
+  const host = {
+    ...quietHost(),
+    clock,
+    names: { stream: 's', consumer: () => 'c', durable: () => 'd' },
+    jsm: {
+      consumers: {
+        // The first answer is create's own read; the rest are floor reads after commits.
+        info: async () => {
+          const floor = reads === 0 ? 0 : floors[reads - 1];
+          reads++;
+          return { num_ack_pending: 0, ack_floor: { stream_seq: floor } };
+        },
+      },
+    },
+  };
+  const unconfirmed = new UnconfirmedCommits(clock, 60_000);
+  unconfirmed.add(Array.from({ length: 100 }, (_, i) => i + 1));
+  const record = { outcome: () => undefined, save: async () => undefined, superseded: false, unconfirmed };
+  const inbox = testInbox({ host, record });
+  await inbox.create('t', 'i', 5000, 64, 'reuse');
+  const flush = () => new Promise((r) => setImmediate(r));
+  const commit = async (seq: number) => {
+    inbox.applied({
+      m: { seq, ack: () => undefined } as never,
+      reply: undefined,
+      out: { ok: true, data: encode(1) },
+      key: undefined,
+    });
+    await inbox.settled();
+    await flush();
+  };
+  const held = () => unconfirmed.runs()[0]?.[0];
+  await commit(101);
+  assert.equal(inbox.floorReads, 1);
+  assert.equal(held(), 1, 'a first floor read confirms nothing yet');
+  await commit(102);
+  assert.equal(inbox.floorReads, 1, 'not again within 100 ms');
+  clock.advance(100);
+  await commit(103);
+  assert.equal(held(), 21, 'the lower of 40 and 20');
+  clock.advance(100);
+  await commit(104);
+  assert.equal(held(), 21, '20 then 60: 20 again');
+  clock.advance(100);
+  await commit(105);
+  assert.equal(held(), 51, '60 then 50');
+  assert.equal(inbox.floorReads, 4);
 });
