@@ -306,11 +306,12 @@ export class DurableInbox {
    * its sequence (its key may have left the record's kept outcomes): committed lately by this
    * activation (see CommittedSeqs), listed by the record (see UnconfirmedCommits: what an activation
    * before this one committed, on a node since dead), or at or below the highest ack floor a read of
-   * this actor's consumer found (create's, a move's, #readFloor's). Everything there was acknowledged after its commit, yet a copy may come
-   * again: on nats-server 2.9 a replica of a work-queue stream drops an acknowledged message when
-   * its replica of the consumer applies the ack, and a consumer deleted first (a migration's target
-   * makes it afresh) leaves that replica with the message for good; a later consumer led from there
-   * delivers it again. (A work-queue consumer must deliver all: it cannot start past the floor.)
+   * this actor's consumer found (create's, a move's, #readFloor's). Everything there was acknowledged
+   * after its commit, yet a copy may come again: on nats-server 2.9 a replica of a work-queue stream
+   * drops an acknowledged message when its replica of the consumer applies the ack, and a consumer
+   * deleted first (a migration's target makes it afresh) leaves that replica with the message for
+   * good; a later consumer led from there delivers it again. (A work-queue consumer must deliver all:
+   * it cannot start past the floor.)
    */
   committed(seq: number): boolean {
     return seq <= this.#ackFloor || this.#committedSeqs.has(seq) || this.record.unconfirmed.has(seq);
@@ -365,7 +366,7 @@ export class DurableInbox {
       });
   }
 
-  /** What a move's source committed (see committedForMove), or a record lists: known here as if committed here. */
+  /** What a move's source committed (see committedForMove): known here as if committed here. */
   adoptCommitted(runs: [number, number][]): void {
     for (const [first, count] of runs) for (let i = 0; i < count; i++) this.#committedSeqs.add(first + i);
   }
