@@ -365,5 +365,24 @@ describe('state record', () => {
     record.remember('k-last', outcomeOf(0), 2001);
     await record.save();
     assert.deepEqual((await stored()).u?.[0], [1011, dropped - 11]);
+    // Past 256 beyond the window, the oldest of a write's own keys are listed rather than kept.
+    const piled = new StateRecord(kv, 't.piled', 2 * BLOCK);
+    await piled.load();
+    for (let i = 0; i < 1000; i++) piled.remember(`p${i}`, outcomeOf(i), 5000 + i);
+    await piled.save();
+    const rec = decode((await kv.get('t.piled'))!.value) as { t: unknown[]; u?: [number, number][] };
+    assert.ok(rec.t.length <= 2 * BLOCK + 256 + BLOCK, `${rec.t.length} kept`);
+    assert.deepEqual(rec.u, [[5000, 1000 - rec.t.length]]);
+    assert.ok(piled.unconfirmed.has(5000), 'held once stored');
+    // A write that fails (another activation wrote first) holds none of them: not committed.
+    const stale = new StateRecord(kv, 't.piled2', 2 * BLOCK);
+    await stale.load();
+    const other = new StateRecord(kv, 't.piled2', 2 * BLOCK);
+    await other.load();
+    other.remember('o', outcomeOf(0));
+    await other.save();
+    for (let i = 0; i < 1000; i++) stale.remember(`s${i}`, outcomeOf(i), 7000 + i);
+    await assert.rejects(stale.save());
+    assert.ok(!stale.unconfirmed.has(7000));
   });
 });

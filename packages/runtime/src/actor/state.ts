@@ -40,6 +40,11 @@ const CHUNK_WRITE_MS = 5000;
 const WRITE_ATTEMPTS = 5;
 /** Reads of a record whose chunks a concurrent commit replaced, before loading gives up. */
 const READ_ATTEMPTS = 10;
+/**
+ * Keys a write records beyond the window when it is the first to hold them (see #write): a commit's
+ * batch and what ran during its write, where the window is small or turns piled up.
+ */
+const FIRST_HELD_KEYS = 256;
 
 /** Where the record's updates are published without nats.js `kv.update`: the KV subject of its key. */
 export interface DirectWrites {
@@ -473,16 +478,18 @@ export class StateRecord {
     const { n, snapshot } = await this.#take();
     // Never past the keys this write is the first to hold (more than the window when turns piled up
     // during a slow write): their replies and acks wait for it, and a crash before them brings their
-    // messages back, to be answered from here.
+    // messages back, to be answered from here. At most FIRST_HELD_KEYS of them beyond the window (the
+    // record must fit max_payload): older ones are known by their sequences only (see unconfirmed).
     const g = Math.max(
       this.#first,
+      firstBlock(n, this.#windowNow() + FIRST_HELD_KEYS),
       Math.min(firstBlock(n, this.#windowNow()), Math.floor(this.#committed / BLOCK)),
     );
     const h = Math.max(this.#sealed, g);
     const t = this.kept.slice(h * BLOCK, n);
-    // In the write that drops their keys (dropped once it is stored).
-    this.unconfirmed.add(this.kept.seqsBelow(g * BLOCK));
-    const u = this.unconfirmed.runs();
+    // Listed in the write that drops their keys; held here once it is stored.
+    const dropped = this.kept.seqsBelow(g * BLOCK);
+    const u = this.unconfirmed.runsWith(dropped);
     const frozen = snapshot instanceof FrozenSnapshot ? snapshot : undefined;
     if (frozen) {
       await this.#chunks!.write(frozen);
@@ -517,6 +524,7 @@ export class StateRecord {
     this.#first = g;
     this.#sealed = Math.max(this.#sealed, h);
     this.#committed = Math.max(this.#committed, n);
+    this.unconfirmed.add(dropped);
     this.kept.dropBelow(g * BLOCK);
     // After this turn: the commit's replies and acks go out first, not behind a block write.
     setImmediate(() => void this.#seal());

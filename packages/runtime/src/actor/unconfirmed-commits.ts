@@ -70,6 +70,15 @@ export class UnconfirmedCommits {
     return bounded(mergeRuns(this.#previous, this.#current));
   }
 
+  /**
+   * What a record write that drops the keys of `seqs` carries: they are held (add) only once it is
+   * stored, as until then their effects may not be committed.
+   */
+  runsWith(seqs: number[]): [number, number][] {
+    const above = seqs.filter((s) => s > this.#floor);
+    return above.length === 0 ? this.runs() : bounded(mergeRuns(this.runs(), seqRuns(above)));
+  }
+
   /** What a record read says (valid runs: see runsOf), held as if added now. */
   restore(runs: [number, number][]): void {
     this.#turn();
