@@ -75,8 +75,9 @@ export function observeRequests(): (request: ObservedRequest) => void {
 }
 
 /**
- * Per-actor turn latency (the mailbox's recent p50/p99/max, a summary) and mailbox depth, and the
- * node's event-loop lag, read from the node whenever the metrics are collected (a scrape).
+ * Per-actor turn latency (the mailbox's recent p50/p99/max, a summary), mailbox depth and durable
+ * message counts, and the node's event-loop lag, read from the node whenever the metrics are collected
+ * (a scrape).
  */
 export function observeNode(node: ObservedNode): void {
   const m = meter();
@@ -92,6 +93,14 @@ export function observeNode(node: ObservedNode): void {
   });
   const rejected = m.createObservableCounter('stitch_actor_messages_rejected', {
     description: 'messages the actor mailbox refused (full, or the sender over its share)',
+  });
+  const durable = m.createObservableCounter('stitch_actor_durable_messages', {
+    description:
+      'durable messages the actor was handed, by kind: delivered, redelivered (again after ack_wait, a nak or a restart), duplicates_skipped (already applied: acknowledged, not applied again)',
+  });
+  const unconfirmed = m.createObservableGauge('stitch_actor_durable_unconfirmed', {
+    description:
+      "committed durable messages the actor's record lists by stream sequence until its consumer's ack floor confirms them",
   });
   const slots = m.createObservableGauge('stitch_device_slots', {
     description: "a device's execution slots by state: total, busy (held), queued (work waiting for one)",
@@ -111,6 +120,13 @@ export function observeNode(node: ObservedNode): void {
         r.observe(depth, a.mailbox.depth, at);
         r.observe(processed, a.mailbox.processed, at);
         r.observe(rejected, a.mailbox.rejected, at);
+        // Actors that never had a durable message have no series of these.
+        const d = a.durable;
+        if (!d || d.delivered === 0) continue;
+        r.observe(durable, d.delivered, { ...at, kind: 'delivered' });
+        r.observe(durable, d.redelivered, { ...at, kind: 'redelivered' });
+        r.observe(durable, d.duplicatesSkipped, { ...at, kind: 'duplicates_skipped' });
+        if (d.unconfirmed !== undefined) r.observe(unconfirmed, d.unconfirmed, at);
       }
       const { eventLoopLagMs, load } = node.record();
       for (const d of load.devices ?? []) {
@@ -122,7 +138,7 @@ export function observeNode(node: ObservedNode): void {
       r.observe(lag, eventLoopLagMs.p99, { node_id: node.id, quantile: '0.99' });
       r.observe(lag, eventLoopLagMs.max, { node_id: node.id, quantile: '1' });
     },
-    [turn, depth, processed, rejected, slots, lag],
+    [turn, depth, processed, rejected, durable, unconfirmed, slots, lag],
   );
 }
 

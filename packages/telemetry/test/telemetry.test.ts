@@ -183,6 +183,14 @@ test('the Prometheus endpoint serves the node and coordinator metrics', async ()
             id: 'a',
             nodeId: 'n1',
             mailbox: { ...mailbox, turnMs: quantiles, waitMs: quantiles },
+            durable: { delivered: 10, redelivered: 2, duplicatesSkipped: 1, unconfirmed: 5 },
+          },
+          {
+            type: 'op',
+            id: 'fast-only',
+            nodeId: 'n1',
+            mailbox: { ...mailbox, turnMs: quantiles, waitMs: quantiles },
+            durable: { delivered: 0, redelivered: 0, duplicatesSkipped: 0 },
           },
         ],
       }),
@@ -221,6 +229,13 @@ test('the Prometheus endpoint serves the node and coordinator metrics', async ()
     assert.match(text, /stitch_operator_ask_ms[a-z_]*_bucket\{[^}]*op_id="calc"[^}]*le="5"\} 2/);
     assert.match(text, /stitch_usd_accrued[a-z_]*\{[^}]*deployment="agent"[^}]*\} 0.75/);
     assert.match(text, /stitch_actor_mailbox_depth\{[^}]*actor_type="op"[^}]*\} 3/);
+    assert.match(
+      text,
+      /stitch_actor_durable_messages[a-z_]*\{[^}]*actor_id="a"[^}]*kind="redelivered"[^}]*\} 2/,
+    );
+    assert.match(text, /stitch_actor_durable_messages[a-z_]*\{[^}]*kind="duplicates_skipped"[^}]*\} 1/);
+    assert.match(text, /stitch_actor_durable_unconfirmed\{[^}]*actor_id="a"[^}]*\} 5/);
+    assert.doesNotMatch(text, /stitch_actor_durable_messages[a-z_]*\{[^}]*actor_id="fast-only"/);
     assert.match(text, /stitch_actor_turn_ms[a-z_]*\{[^}]*quantile="0.99"[^}]*\} 4/);
     assert.match(text, /stitch_node_event_loop_lag_ms[a-z_]*\{[^}]*quantile="1"[^}]*\} 6/);
     assert.match(text, /stitch_coordinator_operators_moved[a-z_]*\{[^}]*\} 3/);
