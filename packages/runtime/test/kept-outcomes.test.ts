@@ -34,3 +34,20 @@ test('a kept reply that is a view of a larger buffer is kept as its own bytes', 
   assert.deepEqual([...out.data], [7, 8, 9]);
   assert.equal(out.data.buffer.byteLength, 3, 'holds only its own bytes');
 });
+
+test('seqsBelow gives the stream sequences of the entries a dropBelow would forget, durable ones only', () => {
+  const kept = new KeptOutcomes();
+  kept.add('fast', ok(0));
+  for (let i = 1; i < 6; i++) kept.add(`k${i}`, ok(i), 100 + i);
+  // Entries as a record stored them, one with a sequence that is not one.
+  kept.restore(6, [
+    ['r6', new Uint8Array([6]), 106],
+    ['r7', new Uint8Array([7]), -1 as never],
+  ]);
+  assert.deepEqual(kept.seqsBelow(8), [106]);
+  const fresh = new KeptOutcomes();
+  for (let i = 0; i < 6; i++) fresh.add(`k${i}`, ok(i), i === 0 ? undefined : 100 + i);
+  assert.deepEqual(fresh.seqsBelow(4), [101, 102, 103]);
+  fresh.dropBelow(2);
+  assert.deepEqual(fresh.seqsBelow(4), [102, 103], 'what is forgotten already is not given');
+});

@@ -92,7 +92,8 @@ export class KeptOutcomes {
   /** The stream sequences of the entries numbered below `n` (those a dropBelow(n) forgets). */
   seqsBelow(n: number): number[] {
     const seqs: number[] = [];
-    for (const e of this.slice(0, n)) if (e.length === 3 && Number.isSafeInteger(e[2])) seqs.push(e[2]);
+    for (const e of this.slice(0, n))
+      if (e.length === 3 && Number.isSafeInteger(e[2]) && e[2] > 0) seqs.push(e[2]);
     return seqs;
   }
 
