@@ -44,6 +44,9 @@ const LEADER_ELECTION_MS = 10_000;
  */
 const FLOOR_READ_MS = 100;
 
+/** The stream sequence at or below which a consumer has every message acknowledged. */
+const ackFloorOf = (info: ConsumerInfo) => info.ack_floor?.stream_seq ?? 0;
+
 /** How long a committed message's stream sequence is known (see CommittedSeqs, UnconfirmedCommits). */
 export function committedKeptMs(ackWaitMs: number): number {
   return ackWaitMs + LEADER_ELECTION_MS;
@@ -337,7 +340,7 @@ export class DurableInbox {
   async #consumerInfo(type: string, id: string): Promise<ConsumerInfo | undefined> {
     const { jsm, names } = this.host;
     const info = await jsm.consumers.info(names.stream, names.consumer(type, id)).catch(() => undefined);
-    if (info) this.#ackFloor = Math.max(this.#ackFloor, info.ack_floor?.stream_seq ?? 0);
+    if (info) this.#ackFloor = Math.max(this.#ackFloor, ackFloorOf(info));
     return info;
   }
 
@@ -357,7 +360,7 @@ export class DurableInbox {
     void this.#consumerInfo(named.type, named.id)
       .then((info) => {
         if (!info) return;
-        const floor = info.ack_floor?.stream_seq ?? 0;
+        const floor = ackFloorOf(info);
         this.record.unconfirmed.confirm(Math.min(floor, this.#lastFloor));
         this.#lastFloor = floor;
       })
@@ -488,7 +491,7 @@ export class DurableInbox {
       for (const w of this.#waiters.get(u.key) ?? []) this.#answer(w, u.out);
       this.#waiters.delete(u.key);
     }
-    this.record.unconfirmed.add(repeats);
+    this.record.unconfirmed.add(seqRuns(repeats));
     if (this.record.unconfirmed.pending) this.#readFloor();
   }
 

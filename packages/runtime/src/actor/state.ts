@@ -9,7 +9,7 @@ import { type JetStreamPublisher, jetStreamPublisher } from '../wire/js-publish.
 import { inboxPrefixOf } from '../wire/nats-internals.js';
 import type { Outcome } from '../wire/outcome.js';
 import { OutgoingHeaders } from '../wire/outgoing-headers.js';
-import { runsOf } from './committed-seqs.js';
+import { runsOf, seqRuns } from './committed-seqs.js';
 import type { Host } from './host.js';
 import { BLOCK, type Entry, firstBlock, GAP, KeptOutcomes } from './kept-outcomes.js';
 import {
@@ -270,7 +270,7 @@ export class StateRecord {
     }
     if (!rec) return;
     const unconfirmed = runsOf(rec.u ?? [], MAX_UNCONFIRMED_RUNS, MAX_UNCONFIRMED_SEQS);
-    if (unconfirmed) this.unconfirmed.restore(unconfirmed);
+    if (unconfirmed) this.unconfirmed.add(unconfirmed);
     else this.#report(new Error(`${this.#key}'s record lists unconfirmed commits this build cannot read`));
     const { n, g, h, m, t } = rec;
     if (
@@ -402,7 +402,7 @@ export class StateRecord {
 
   /** Drops the outcomes numbered below `n`; their sequences go on in the unconfirmed ones. */
   #forgetBelow(n: number): void {
-    this.unconfirmed.add(this.kept.seqsBelow(n));
+    this.unconfirmed.add(seqRuns(this.kept.seqsBelow(n)));
     this.kept.dropBelow(n);
   }
 
@@ -488,7 +488,7 @@ export class StateRecord {
     const h = Math.max(this.#sealed, g);
     const t = this.kept.slice(h * BLOCK, n);
     // Listed in the write that drops their keys; held here once it is stored.
-    const dropped = this.kept.seqsBelow(g * BLOCK);
+    const dropped = seqRuns(this.kept.seqsBelow(g * BLOCK));
     const u = this.unconfirmed.runsWith(dropped);
     const frozen = snapshot instanceof FrozenSnapshot ? snapshot : undefined;
     if (frozen) {

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import { mergeRuns, seqRuns } from './committed-seqs.js';
+import { mergeRuns } from './committed-seqs.js';
 
 /** Runs kept at most, and sequences in them; past either the oldest are kept (see bounded). */
 export const MAX_UNCONFIRMED_RUNS = 4096;
@@ -47,12 +47,15 @@ export class UnconfirmedCommits {
     return n;
   }
 
-  /** Committed messages whose keys the record drops: kept unless at or below the confirmed floor. */
-  add(seqs: number[]): void {
-    const above = seqs.filter((s) => s > this.#floor);
-    if (above.length === 0) return;
+  /**
+   * Committed messages whose keys the record dropped, or that a record read lists, as runs (see
+   * seqRuns): held unless at or below the confirmed floor.
+   */
+  add(runs: [number, number][]): void {
+    const fresh = above(runs, this.#floor);
+    if (fresh.length === 0) return;
     this.#turn();
-    this.#current = bounded(mergeRuns(this.#current, seqRuns(above)));
+    this.#current = bounded(mergeRuns(this.#current, fresh));
   }
 
   /** Everything at or below `floor` is acknowledged for good: forgotten. */
@@ -71,18 +74,12 @@ export class UnconfirmedCommits {
   }
 
   /**
-   * What a record write that drops the keys of `seqs` carries: they are held (add) only once it is
+   * What a record write that drops the keys of `runs` carries: they are held (add) only once it is
    * stored, as until then their effects may not be committed.
    */
-  runsWith(seqs: number[]): [number, number][] {
-    const above = seqs.filter((s) => s > this.#floor);
-    return above.length === 0 ? this.runs() : bounded(mergeRuns(this.runs(), seqRuns(above)));
-  }
-
-  /** What a record read says (valid runs: see runsOf), held as if added now. */
-  restore(runs: [number, number][]): void {
-    this.#turn();
-    this.#current = bounded(above(mergeRuns(this.#current, runs), this.#floor));
+  runsWith(runs: [number, number][]): [number, number][] {
+    const fresh = above(runs, this.#floor);
+    return fresh.length === 0 ? this.runs() : bounded(mergeRuns(this.runs(), fresh));
   }
 
   #turn(): void {
