@@ -85,36 +85,27 @@ test('a failed commit sends its messages back after a second, a superseded one a
   }
 });
 
-/** A consumer whose pulls the test answers: messages pushed in, its info set by the test. */
+/** A consumer whose pulls the test answers: messages pushed in (to consume's callback), its info set by the test. */
 function fakeConsumer() {
-  const queue: unknown[] = [];
-  let wake: (() => void) | undefined;
-  let closed = false;
+  let callback: ((m: unknown) => void) | undefined;
   const messages = {
-    async *[Symbol.asyncIterator]() {
-      while (!closed) {
-        if (queue.length > 0) yield queue.shift();
-        else await new Promise<void>((r) => (wake = r));
-      }
-    },
     async *status() {},
     close: async () => {
-      closed = true;
-      wake?.();
+      callback = undefined;
     },
   };
   const state = { info: { num_waiting: 0, num_pending: 0, num_ack_pending: 0 }, infoAsked: 0 };
   const consumer = {
-    consume: async () => messages,
+    consume: async (opts: { callback: (m: unknown) => void }) => {
+      callback = opts.callback;
+      return messages;
+    },
     info: async () => {
       state.infoAsked++;
       return { ...state.info };
     },
   };
-  const push = (m: unknown) => {
-    queue.push(m);
-    wake?.();
-  };
+  const push = (m: unknown) => callback?.(m);
   return { consumer, state, push };
 }
 
@@ -211,9 +202,9 @@ test('an inbox closed while its consumer is made neither replaces nor reads it (
       consumers: {
         getConsumerFromInfo: () => ({
           ...consumer,
-          consume: async () => {
+          consume: async (opts: { callback: (m: unknown) => void }) => {
             reads++;
-            return consumer.consume();
+            return consumer.consume(opts);
           },
         }),
       },

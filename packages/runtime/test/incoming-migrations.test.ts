@@ -66,7 +66,7 @@ function target(records: Map<number, RecordImage> = new Map()) {
     },
   };
   const incoming = new IncomingMigrations(
-    { maxConcurrent: 2, maxStateBytes: 1024, idleMs: 10_000, releaseMs: 1000 },
+    { maxConcurrent: 2, maxStateBytes: 1024, idleMs: 10_000, releaseMs: 1000, pullPrefix: '_INBOX' },
     new ManualClock(),
     async () => prepared,
   );
@@ -135,8 +135,10 @@ test('malformed change parts are refused; a change above the limit is too large'
 
 test('the target says at begin that it reads parts on the commit; every part is written before the state is built', async () => {
   const t = target();
+  // …and under which prefix it takes over the source's durable pulls.
   assert.deepEqual(await t.incoming.handle({ op: 'begin', migration: 'p1', type: 't', id: 'a' }), {
     parts: true,
+    pulls: '_INBOX',
   });
   await t.incoming.handle({ op: 'state', migration: 'p1', total: 9, offset: 0, data: bytes('abcdefghi') });
   // Three places changed during the pause: all three ride on the commit (the first as `part`, as an
@@ -189,6 +191,43 @@ test('a commit says whether the actor had durable messages; an older source that
   assert.equal((parseHandoff({ ...commit, durable: false }) as { durable?: boolean }).durable, false);
 });
 
+test('a commit may hand over pull inboxes, each with how long to read it; anything else is refused', () => {
+  const commit = { op: 'commit', migration: 'm11', total: 0, ...from };
+  const pulls = [
+    { inbox: '_INBOX.abc.1', keepMs: 6000 },
+    { inbox: '_INBOX.def.2', keepMs: 0 },
+  ];
+  assert.deepEqual((parseHandoff({ ...commit, pulls }) as { pulls?: unknown }).pulls, pulls);
+  assert.equal((parseHandoff(commit) as { pulls?: unknown }).pulls, undefined);
+  for (const bad of [
+    '_INBOX.abc',
+    [{ inbox: '_INBOX.*', keepMs: 1 }],
+    [{ inbox: '_INBOX.>', keepMs: 1 }],
+    [{ inbox: '_INBOX. a', keepMs: 1 }],
+    [{ inbox: '_INBOX..a', keepMs: 1 }],
+    [{ inbox: '_INBOX.a', keepMs: -1 }],
+    [{ inbox: '_INBOX.a', keepMs: 11 * 60_000 }],
+    [{ inbox: '_INBOX.a' }],
+    new Array(65).fill({ inbox: '_INBOX.a', keepMs: 1 }),
+  ])
+    assert.throws(
+      () => parseHandoff({ ...commit, pulls: bad }),
+      InvalidOptions,
+      JSON.stringify(bad).slice(0, 40),
+    );
+});
+
+test('a forwarded durable message carries a JetStream acknowledgement subject, or is refused', () => {
+  const item = { b: bytes('x'), s: 'sender', t: '', d: 1 };
+  const j = '$JS.ACK.stitch_c_mailbox.stitch_c_t_a.1.42.7.1700000000000000000.0';
+  const done = (items: unknown[]) =>
+    parseHandoff({ op: 'done', migration: 'm12', items }) as { items: { j?: string }[] };
+  assert.equal(done([{ ...item, j }]).items[0]!.j, j);
+  assert.equal(done([item]).items[0]!.j, undefined);
+  for (const bad of ['_INBOX.x', '$JS.ACK.s.c.1.x.1.1.0', 42, '$JS.ACK.s.c.1.0.1.1.0'])
+    assert.throws(() => done([{ ...item, j: bad }]), InvalidOptions, String(bad));
+});
+
 test("a commit may carry the source's record as bytes, and nothing else there", () => {
   const commit = { op: 'commit', migration: 'm10', total: 0, ...from };
   const record = new Uint8Array([1, 2, 3]);
@@ -237,7 +276,7 @@ test('early messages wait for the commit and go first; after it they are queued 
     }),
   };
   const incoming = new IncomingMigrations(
-    { maxConcurrent: 2, maxStateBytes: 1024, idleMs: 10_000, releaseMs: 1000 },
+    { maxConcurrent: 2, maxStateBytes: 1024, idleMs: 10_000, releaseMs: 1000, pullPrefix: '_INBOX' },
     new ManualClock(),
     async () => prepared,
   );
@@ -268,13 +307,14 @@ test("a target that read a record in chunks builds the image from it; the commit
   // Not asked (the source has delta hooks, or no record in chunks): no image is built from the record.
   assert.deepEqual(await t.incoming.handle({ op: 'begin', migration: 'r0', type: 't', id: 'a' }), {
     parts: true,
+    pulls: '_INBOX',
   });
   await t.incoming.handle({ op: 'abort', migration: 'r0' });
   assert.deepEqual(
     await t.incoming.handle(
       parseHandoff({ op: 'begin', migration: 'r1', type: 't', id: 'a', fromRecord: true }),
     ),
-    { parts: true, record: true },
+    { parts: true, record: true, pulls: '_INBOX' },
   );
   // Sent in the pause against the record at 7: held until the image is that record's snapshot.
   await t.incoming.handle(
@@ -334,7 +374,7 @@ test('a commit against a record other than the one the target reads fails; parts
   const plain = target();
   assert.deepEqual(
     await plain.incoming.handle({ op: 'begin', migration: 'r3', type: 't', id: 'a', fromRecord: true }),
-    { parts: true },
+    { parts: true, pulls: '_INBOX' },
   );
   await assert.rejects(
     plain.incoming.handle({ op: 'commit', migration: 'r3', total: 0, ...from, fromRecord: [] }),

@@ -1,4 +1,4 @@
-import type { ConsumerInfo, JsMsg } from '@nats-io/jetstream';
+import type { ConsumerInfo } from '@nats-io/jetstream';
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import { sleep } from '../clock.js';
 import type { Claim } from '../cluster/directory.js';
@@ -11,7 +11,7 @@ import {
   type MigrationReport,
   migrateActivation,
 } from '../migration/outgoing.js';
-import { FORWARD_ROOM, type ForwardedMessage } from '../migration/protocol.js';
+import { FORWARD_ROOM, type ForwardedMessage, type PullInbox } from '../migration/protocol.js';
 import { parseStreamSpec } from '../stream/frames.js';
 import { StreamWriter } from '../stream/writer.js';
 import { tracesTurn, traceTurn } from '../tracing.js';
@@ -28,6 +28,7 @@ import { coreMsg, inboxPrefixOf } from '../wire/nats-internals.js';
 import { failure, type Outcome } from '../wire/outcome.js';
 import { checkWireVersion } from '../wire/version.js';
 import type { ActorInspection, ActorRef, AnyActorDefinition } from './definition.js';
+import { AckSubjectDelivery, ackInfo, ackSubjectOf, type DurableDelivery } from './durable-delivery.js';
 import { type ConsumerStart, committedKeptMs, DurableInbox } from './durable-inbox.js';
 import { HeldMessages } from './held-messages.js';
 import type { Host } from './host.js';
@@ -48,7 +49,7 @@ interface Incoming {
   msg: { type: string /** Set by ref.stream(): where the turn's items go. */; $stream?: unknown };
   env: Envelope;
   reply: string | undefined;
-  durable: JsMsg | undefined;
+  durable: DurableDelivery | undefined;
   /** Idempotency key, or the stream sequence for durable messages sent without one. */
   key: string | undefined;
   /** Arrived in a Stitch-Batch: the caller inbox its reply is coalesced under (the sender reads batches). */
@@ -93,6 +94,13 @@ export class Activation {
   #freshConsumer: Promise<ConsumerInfo | undefined> | undefined;
   /** Moved here from an activation that had durable messages. */
   #hadDurable = false;
+  /**
+   * A migration's target that took over its source's pulls (takePulls): durable messages, by stream
+   * sequence, held until the release and then queued in stream order.
+   */
+  #heldDurable: Map<number, Incoming> | undefined;
+  /** A migration's source, paused, whose pulls the target takes over (see #pauseForMigration). */
+  #handingOver = false;
   /** A migration's source, paused: hears of each fast-mode message queued (sent early). */
   #onQueued: (() => void) | undefined;
   #migrating = false;
@@ -281,6 +289,7 @@ export class Activation {
       // A migration's target owns the actor already (the directory moved): fast-mode callers wait on
       // nothing but the subscription, and a consumer that cannot start now is tried again.
       if (consumeAtRelease) this.#consumeAtRelease = true;
+      else if (this.#heldDurable) this.#consumeDurable('reuse').catch((err) => this.#retryConsume(err, 0));
       else this.#consumeFresh();
       return;
     }
@@ -340,6 +349,23 @@ export class Activation {
   }
 
   /**
+   * A migration's target, before the directory moves to it: reads the pull inboxes its source hands
+   * over (see DurableInbox.takePulls), instead of making the consumer afresh, and holds the durable
+   * messages that come until the release.
+   */
+  takePulls(pulls: PullInbox[]): Promise<void> {
+    this.#hadDurable = true;
+    this.#heldDurable ??= new Map();
+    return this.#durable.takePulls(this.def.type, this.id, pulls, (m) => this.#onDurable(m));
+  }
+
+  /** The commit failed: the pull inboxes taken over go back to the source alone (see takePulls). */
+  dropPulls(): Promise<void> {
+    this.#heldDurable = undefined;
+    return this.#durable.close();
+  }
+
+  /**
    * Tries again soon, then less often: on a cluster a consumer made afresh by a migration's target can
    * be missing for a moment (its add still being applied).
    */
@@ -369,6 +395,10 @@ export class Activation {
     return {
       forwarded: (items) => {
         for (const f of items) {
+          if (f.j !== undefined) {
+            this.#forwardedDurable(f, f.j);
+            continue;
+          }
           const item = this.#forwardedItem(f);
           if (!item) continue;
           const held = this.#held;
@@ -386,6 +416,11 @@ export class Activation {
         const held = this.#held?.release() ?? [];
         this.#held = undefined;
         for (const item of held) this.#mailbox.offer(item, item.env.sender, true);
+        const durable = this.#heldDurable;
+        this.#heldDurable = undefined;
+        this.#durable.keepPulls();
+        if (durable)
+          for (const seq of [...durable.keys()].sort((x, y) => x - y)) this.#queueDurable(durable.get(seq)!);
         if (!this.#consumeAtRelease) return;
         this.#consumeAtRelease = false;
         if (this.#status === 'running') this.#consumeFresh();
@@ -438,7 +473,7 @@ export class Activation {
         // at that source, so the next target learns nothing from here.
         ran: () => (this.#held ? [] : this.#ran.handOver(this.#queuedEnvelopes())),
         committedForMove: () => this.#durable.committedForMove(this.def.type, this.id),
-        pause: () => this.#pauseForMigration(),
+        pause: (pullPrefix) => this.#pauseForMigration(pullPrefix),
         resume: () => this.#resumeAfterMigration(),
         queued: (from, maxBytes) => this.#peekQueued(from, maxBytes),
         onQueued: (listener) => {
@@ -451,7 +486,12 @@ export class Activation {
           if (left > 0) this.#mailbox.removeWhere((item) => item.durable === undefined && left-- > 0);
         },
         bounce: (items) => {
-          for (const f of items) if (f.r) this.#replies.send(f.r, failure(movedAway(this.key)));
+          for (const f of items) {
+            // A durable one goes back to the stream: the target reads the consumer's pulls.
+            const info = f.j === undefined ? undefined : ackInfo(f.j);
+            if (info) this.#returnToStream(new AckSubjectDelivery(this.host.nc, f.j!, info));
+            else if (f.r) this.#replies.send(f.r, failure(movedAway(this.key)));
+          }
         },
         retire: () => {
           this.#status = 'stopped';
@@ -500,24 +540,51 @@ export class Activation {
     if (this.def.snapshot) this.#record.encodeSnapshot(this.def.snapshot(this.#state));
   }
 
-  /** Stops at a turn boundary with every durable effect committed and no save in flight. */
-  async #pauseForMigration(): Promise<void> {
+  /**
+   * Stops at a turn boundary with every durable effect committed and no save in flight. With
+   * `pullPrefix` (a target that takes over pulls on inboxes under it) the consumer's pulls are handed over when they can be (resolves
+   * with them): what they bring still comes, and durable messages not run stay queued, to be forwarded
+   * with their acknowledgement subjects. Otherwise the consumer closes and those go back to the
+   * stream, for the next owner, which makes the consumer afresh.
+   */
+  async #pauseForMigration(pullPrefix?: string): Promise<PullInbox[] | undefined> {
     this.#mailbox.pause();
     await this.#mailbox.settled();
-    await this.#durable.close();
-    // Durable messages read but not run go back to the stream at once, for the next owner.
-    for (const item of this.#mailbox.removeWhere((i) => i.durable !== undefined)) {
-      this.#durable.queued--;
-      this.#returnToStream(item.durable!);
+    const handed =
+      pullPrefix === undefined
+        ? undefined
+        : this.#durable.holdPulls(pullPrefix, this.#options.durable.pullExpiresMs);
+    this.#handingOver = handed !== undefined;
+    if (!handed) {
+      await this.#durable.close();
+      for (const item of this.#mailbox.removeWhere((i) => i.durable !== undefined)) {
+        this.#durable.queued--;
+        this.#returnToStream(item.durable!);
+      }
+      for (const item of this.#takeHeldDurable()) this.#returnToStream(item.durable!);
     }
     await this.#durable.flush();
     await this.#persister?.close();
+    return handed;
   }
 
   async #resumeAfterMigration(): Promise<void> {
     this.#status = 'running';
     this.#mailbox.resume();
+    if (this.#handingOver) {
+      this.#handingOver = false;
+      this.#durable.releasePulls();
+      return;
+    }
     await this.#consumeDurable().catch((err) => this.#retryConsume(err, 0));
+  }
+
+  /** Durable messages held for a release (see takePulls), in stream order; none are held after. */
+  #takeHeldDurable(): Incoming[] {
+    const held = this.#heldDurable;
+    if (!held) return [];
+    this.#heldDurable = new Map();
+    return [...held.keys()].sort((x, y) => x - y).map((seq) => held.get(seq)!);
   }
 
   /**
@@ -533,6 +600,9 @@ export class Activation {
     // waits a turn of the event loop, ≥ 1 ms, and under load both waited 1–2 ms each in the pause.
     if (graceMs > 0) await sleep(this.host.clock, graceMs);
     await sub.drain().catch(() => undefined);
+    // The target reads the consumer's pulls since before the directory moved (and `graceMs` since on
+    // a cluster, for its interest to reach the consumer's leader): this side stops reading them.
+    if (this.#handingOver) await this.#durable.close();
     if (graceMs > 0) await sleep(this.host.clock, graceMs);
   }
 
@@ -564,9 +634,14 @@ export class Activation {
    */
   #takeQueued(maxBytes: number, skip: number): ForwardedMessage[] {
     const out: ForwardedMessage[] = [];
-    for (const item of this.#mailbox.clear()) {
+    for (const item of [...this.#mailbox.clear(), ...this.#takeHeldDurable()]) {
       if (item.durable) {
-        this.#returnToStream(item.durable);
+        // Handed over, it goes with its acknowledgement subject, in order with the rest (the target
+        // may have a copy: it read the pulls too); otherwise it goes back to the stream.
+        const j = this.#handingOver ? ackSubjectOf(item.durable) : undefined;
+        const f = j === undefined ? undefined : this.#forwardable(item);
+        if (f && f.b.length <= maxBytes) out.push({ ...f, j });
+        else this.#returnToStream(item.durable);
         continue;
       }
       if (skip > 0) {
@@ -596,7 +671,8 @@ export class Activation {
       t: env.traceparent,
       d: env.deadline,
       ...(item.reply !== undefined ? { r: item.reply } : {}),
-      ...(item.key !== undefined ? { k: item.key } : {}),
+      // A durable message's key stands for its stream sequence when it was sent without one.
+      ...(env.idempotencyKey !== undefined ? { k: env.idempotencyKey } : {}),
       ...(env.seq !== undefined ? { q: env.seq } : {}),
       ...(env.prev !== undefined ? { p: env.prev } : {}),
       ...(env.more ? { m: true as const } : {}),
@@ -718,11 +794,11 @@ export class Activation {
   }
 
   /** Gives a durable message back to the stream unrun, for whoever consumes it next. */
-  #returnToStream(m: JsMsg): void {
+  #returnToStream(m: DurableDelivery): void {
     this.host.guard.run('durable nak', () => m.nak(), { actor: this.key });
   }
 
-  #onDurable(m: JsMsg): void {
+  #onDurable(m: DurableDelivery): void {
     if (this.#status === 'stopped') {
       // Read after a migration closed the consumer: the next owner gets it.
       this.#returnToStream(m);
@@ -751,9 +827,43 @@ export class Activation {
       return;
     }
     const key = env.idempotencyKey ?? `seq-${m.seq}`;
-    // Durable messages bypass the limits: the consumer's max_ack_pending already bounds them.
-    this.#durable.queued++;
-    this.#mailbox.offer({ msg, env, reply, durable: m, key, inbox: undefined }, '$durable', true);
+    this.#queueDurable({ msg, env, reply, durable: m, key, inbox: undefined });
+  }
+
+  /**
+   * Queues a durable message, or holds it until a migration's release (see takePulls): one copy per
+   * stream sequence (the source forwards what its pulls brought; this side may have read it too).
+   */
+  #queueDurable(item: Incoming): void {
+    const held = this.#heldDurable;
+    if (!held) {
+      // Durable messages bypass the limits: the consumer's max_ack_pending already bounds them.
+      this.#durable.queued++;
+      this.#mailbox.offer(item, '$durable', true);
+      return;
+    }
+    const seq = item.durable!.seq;
+    // Two copies of what the consumer may have outstanding, at most; one not held comes again after ack_wait.
+    if (!held.has(seq) && held.size < 2 * this.#mailbox.capacity) held.set(seq, item);
+  }
+
+  /** A durable message a migration's source forwarded with its acknowledgement subject `j`. */
+  #forwardedDurable(f: ForwardedMessage, j: string): void {
+    const info = ackInfo(j);
+    const { stream, consumer } = this.host.names;
+    if (!info || info.stream !== stream || info.consumer !== consumer(this.def.type, this.id)) return;
+    const m = new AckSubjectDelivery(this.host.nc, j, info);
+    if (this.#durable.committed(m.seq)) {
+      this.#counters.duplicatesSkipped++;
+      this.#durable.ack(m);
+      return;
+    }
+    const item = this.#forwardedItem(f);
+    if (!item) {
+      m.term();
+      return;
+    }
+    this.#queueDurable({ ...item, durable: m, key: f.k ?? `seq-${m.seq}` });
   }
 
   #answerBad(reply: string | undefined, err: unknown, inbox: string | undefined): void {
@@ -793,7 +903,7 @@ export class Activation {
     else if (!out.ok) this.host.log('warn', 'tell failed', { actor: this.key, error: out.message });
   }
 
-  #durableTurn(item: Incoming, m: JsMsg): void | Promise<void> {
+  #durableTurn(item: Incoming, m: DurableDelivery): void | Promise<void> {
     this.#durable.queued--;
     const done = this.#record.outcome(item.key!);
     if (done) {

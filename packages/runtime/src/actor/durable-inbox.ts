@@ -4,13 +4,14 @@ import {
   type ConsumerInfo,
   type ConsumerMessages,
   DeliverPolicy,
-  type JsMsg,
 } from '@nats-io/jetstream';
-import { nanos } from '@nats-io/transport-node';
+import { type Msg, nanos, type Subscription } from '@nats-io/transport-node';
 import { sleep, type Timer } from '../clock.js';
-import { ackDirect } from '../wire/nats-internals.js';
+import { MAX_PULL_INBOXES, type PullInbox } from '../migration/protocol.js';
+import { ackDirect, pullInboxOf } from '../wire/nats-internals.js';
 import type { Outcome } from '../wire/outcome.js';
 import { CommittedSeqs, mergeRuns, seqRuns } from './committed-seqs.js';
+import { type DurableDelivery, pulledDelivery } from './durable-delivery.js';
 import type { Host } from './host.js';
 import type { ReplySender } from './reply-sender.js';
 import type { StateRecord } from './state.js';
@@ -44,6 +45,9 @@ const LEADER_ELECTION_MS = 10_000;
  */
 const FLOOR_READ_MS = 100;
 
+/** How much longer than a pull can last a migration's target reads its inbox (see holdPulls). */
+const PULL_KEEP_SLACK_MS = 1000;
+
 /** The stream sequence at or below which a consumer has every message acknowledged. */
 const ackFloorOf = (info: ConsumerInfo) => info.ack_floor?.stream_seq ?? 0;
 
@@ -61,7 +65,7 @@ const WAITED_KEYS = 1024;
 export type ConsumerStart = 'reuse' | 'fresh' | 'adopt';
 
 interface Applied {
-  m: JsMsg;
+  m: DurableDelivery;
   reply: string | undefined;
   out: Outcome;
   /** The idempotency key the message was sent with (not the stream sequence used in its place). */
@@ -115,6 +119,15 @@ export class DurableInbox {
   #floorReadAt = Number.NEGATIVE_INFINITY;
   #floorReading = false;
   #floorReads = 0;
+  /** A migration's source, paused: its pulls are being handed over (see holdPulls). */
+  #holding = false;
+  /** A pull started again that waits for the hold's end (the move failed) to run. */
+  #heldRestart: (() => Promise<void>) | undefined;
+  /**
+   * Pull inboxes taken over from migrations' sources (see takePulls): read for `keepMs` from the
+   * move's release, until `until` once it came.
+   */
+  #taken: { inbox: string; sub: Subscription; keepMs: number; until?: number; timer?: Timer }[] = [];
 
   constructor(
     private readonly host: Host,
@@ -184,7 +197,7 @@ export class DurableInbox {
     id: string,
     ackWaitMs: number,
     capacity: number,
-    deliver: (m: JsMsg) => void,
+    deliver: (m: DurableDelivery) => void,
     created: Promise<ConsumerInfo | undefined>,
     expiresMs: number,
     /** Makes the consumer where missing and consumes it again. */
@@ -205,6 +218,20 @@ export class DurableInbox {
     const messages = await consumer.consume({
       max_messages: Math.max(1, Math.min(capacity, 256)),
       expires: expiresMs,
+      // Handed over as they arrive, not through an async iterator a turn of the event loop later: in
+      // order with those of the pull inboxes taken over from a migration's source, which a plain
+      // subscription reads (see takePulls). One that cannot be handled is reported and skipped (its
+      // redelivery is the server's); nothing escapes, or nats.js would stop the consumer.
+      callback: (m) => {
+        if (closes !== this.#closes) return;
+        this.#unanswered = 0;
+        this.#delivered++;
+        try {
+          deliver(m);
+        } catch (err) {
+          this.host.guard.report('durable consumer', err, { actor: this.actor });
+        }
+      },
     });
     if (closes !== this.#closes) {
       await messages.close().catch(() => undefined);
@@ -236,12 +263,6 @@ export class DurableInbox {
     this.#keepAlive = this.host.clock.every(ackWaitMs / 3, () => {
       for (const u of this.#uncommitted) u.m.working();
     });
-    // One message that cannot be handled is reported and skipped (its redelivery is the server's).
-    void this.host.guard.each('durable consumer', messages, (m) => {
-      this.#unanswered = 0;
-      this.#delivered++;
-      deliver(m);
-    });
   }
 
   /**
@@ -253,6 +274,10 @@ export class DurableInbox {
     for await (const s of messages.status()) {
       if (this.#consumer !== messages) return;
       if (s.type !== 'no_responders') continue;
+      if (this.#holding) {
+        this.#heldRestart = restart;
+        continue;
+      }
       this.#keepAlive?.cancel();
       await messages.close().catch(() => undefined);
       const n = this.#unanswered++;
@@ -296,6 +321,11 @@ export class DurableInbox {
       if (check === RECHECKS) return;
       delivered = this.#delivered;
       await sleep(this.host.clock, RECHECK_MS);
+    }
+    // Pulling afresh now would change the inbox a move is handing over: after it, if it fails.
+    if (this.#holding) {
+      this.#heldRestart = restart;
+      return;
     }
     this.#repulls++;
     this.#keepAlive?.cancel();
@@ -384,14 +414,98 @@ export class DurableInbox {
     return this.#repulls;
   }
 
+  /**
+   * A migration's source, paused: pulls no more afresh (what its pulls bring still comes, and queues
+   * for the target) and gives the inboxes its consumer's pulls may still be answered on, its own and
+   * those it took over, for the target to read (see takePulls): a pull cannot be cancelled, and what
+   * the server sends it as the source leaves is otherwise lost until ack_wait. Its own pulls last
+   * `expiresMs` at most from their start, before the move's release (the source stops reading first,
+   * or died). Undefined (nothing held) when they cannot be handed over: no pull runs, an inbox is not
+   * under `prefix` (those the target may read), or too many.
+   */
+  holdPulls(prefix: string, expiresMs: number): PullInbox[] | undefined {
+    const own = pullInboxOf(this.#consumer);
+    if (!own) return undefined;
+    const now = this.host.clock.now();
+    const pulls = [{ inbox: own, keepMs: expiresMs + PULL_KEEP_SLACK_MS }];
+    for (const t of this.#taken) {
+      const keepMs = t.until === undefined ? t.keepMs : t.until - now;
+      if (keepMs > 0) pulls.push({ inbox: t.inbox, keepMs });
+    }
+    if (pulls.length > MAX_PULL_INBOXES || !pulls.every((p) => p.inbox.startsWith(`${prefix}.`)))
+      return undefined;
+    this.#holding = true;
+    return pulls;
+  }
+
+  /** The move failed: the consumer is this activation's again (see holdPulls). */
+  releasePulls(): void {
+    this.#holding = false;
+    const restart = this.#heldRestart;
+    this.#heldRestart = undefined;
+    if (restart) this.host.guard.run('durable consumer', restart, { actor: this.actor });
+  }
+
+  /**
+   * A migration's target, before the directory moves: reads the pull inboxes its source handed over
+   * (see holdPulls) as its own, and resolves once the server has the interest; each is read for its
+   * `keepMs` from the move's release (keepPulls). What comes there before the release is held by the
+   * activation (its source has those it got first, and forwards them).
+   */
+  async takePulls(
+    type: string,
+    id: string,
+    pulls: PullInbox[],
+    deliver: (m: DurableDelivery) => void,
+  ): Promise<void> {
+    const { nc, names, guard } = this.host;
+    const stream = names.stream;
+    const consumer = names.consumer(type, id);
+    const callback = guard.callback('durable pull inbox', (m: Msg) => {
+      const d = pulledDelivery(nc, m, stream, consumer);
+      if (!d) return;
+      this.#delivered++;
+      deliver(d);
+    });
+    for (const { inbox, keepMs } of pulls) {
+      if (this.#taken.some((t) => t.inbox === inbox)) continue;
+      this.#taken.push({ inbox, sub: nc.subscribe(inbox, { callback }), keepMs });
+    }
+    await nc.flush();
+  }
+
+  /** The move's release: each pull inbox taken over is read for its `keepMs` from now (see takePulls). */
+  keepPulls(): void {
+    const { clock, guard } = this.host;
+    for (const t of this.#taken) {
+      if (t.until !== undefined) continue;
+      t.until = clock.now() + t.keepMs;
+      t.timer = clock.after(t.keepMs, () => {
+        this.#taken = this.#taken.filter((x) => x !== t);
+        guard.run('durable pull inbox', () => t.sub.unsubscribe(), { actor: this.actor });
+      });
+    }
+  }
+
+  /** Stops reading the pull inboxes taken over (see takePulls). */
+  #dropPulls(): void {
+    for (const t of this.#taken.splice(0)) {
+      t.timer?.cancel();
+      this.host.guard.run('durable pull inbox', () => t.sub.unsubscribe(), { actor: this.actor });
+    }
+  }
+
   /** Acknowledges a message: its effect is committed, the stream may drop it. */
-  ack(m: JsMsg): void {
+  ack(m: DurableDelivery): void {
     if (!ackDirect(this.host.nc, m)) m.ack();
   }
 
   /** Stops taking durable messages; the unacknowledged ones go to the next activation. */
   async close(): Promise<void> {
     this.#closes++;
+    this.#holding = false;
+    this.#heldRestart = undefined;
+    this.#dropPulls();
     this.#unwatch?.();
     this.#unwatch = undefined;
     this.#keepAlive?.cancel();

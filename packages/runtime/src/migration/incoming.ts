@@ -25,6 +25,7 @@ export interface Prepared {
    * `merge`: forwarded messages are held with the direct ones until the release (see Activation.adopted).
    * `ran`: per sender, the count of the last message the source ran; what follows one runs at once.
    * `committed`: durable messages the source committed, by stream sequence (skipped if delivered here).
+   * `pulls`: the consumer's pulls the source hands over (read here as they are, see Activation.takePulls).
    */
   commit(
     from: Pick<
@@ -39,6 +40,7 @@ export interface Prepared {
       | 'merge'
       | 'ran'
       | 'committed'
+      | 'pulls'
     >,
     state: { staged: true } | { staged: false; image: Uint8Array | undefined },
   ): Promise<{ epoch: number; adopted: Adopted }>;
@@ -60,6 +62,8 @@ export interface IncomingOptions {
   idleMs: number;
   /** After its commit, the target releases what it held this long after the source's last word. */
   releaseMs: number;
+  /** This node takes over a source's durable pulls on inboxes under this prefix (BeginAnswer.pulls). */
+  pullPrefix: string;
 }
 
 interface Incoming {
@@ -209,12 +213,13 @@ export class IncomingMigrations {
     }
     this.#touch(migration, inc);
     const record = fromRecord ? inc.prepared.recordImage() : undefined;
-    if (!record || record.length > this.options.maxStateBytes) return { parts: true };
+    const pulls = this.options.pullPrefix;
+    if (!record || record.length > this.options.maxStateBytes) return { parts: true, pulls };
     // The image the source would copy is mostly this record's snapshot: built here, it need not travel.
     inc.image = new Uint8Array(record.length);
     await this.#copyChunks(inc, record, []);
     inc.recordNames = record.names;
-    return { parts: true, record: true };
+    return { parts: true, record: true, pulls };
   }
 
   /**

@@ -20,6 +20,7 @@ import {
   type HandoffRequest,
   MAX_COMMIT_PARTS,
   MAX_COMMITTED_RUNS,
+  type PullInbox,
 } from './protocol.js';
 
 /** What a live migration measured, from the source's side. */
@@ -55,6 +56,11 @@ export interface MigrationReport {
    * copied, and the pause sent what differs from the record.
    */
   imageFromRecord: boolean;
+  /**
+   * Pull inboxes of the durable consumer handed over to the target, which read the consumer as it
+   * was; 0 when it made the consumer afresh (or the actor had no durable messages).
+   */
+  pullsHandedOver: number;
 }
 
 /** An activation's state named at one instant (delta hooks): compared later to say what changed. */
@@ -104,8 +110,13 @@ export interface Migratable {
   ran(): [string, number][];
   /** Its committed durable messages for the commit (see DurableInbox.committedForMove). */
   committedForMove(): Promise<() => [number, number][]>;
-  /** Stops at a turn boundary: nothing runs, durable effects are committed, no periodic save runs. */
-  pause(): Promise<void>;
+  /**
+   * Stops at a turn boundary: nothing runs, durable effects are committed, no periodic save runs.
+   * With `pullPrefix` (the target takes over pulls on inboxes under it), hands the durable consumer's
+   * pulls over when it can and resolves with them (see the commit's `pulls`); durable messages not run
+   * are then forwarded like the rest.
+   */
+  pause(pullPrefix?: string): Promise<PullInbox[] | undefined>;
   /** Undoes pause(): the migration failed before the directory moved. */
   resume(): Promise<void>;
   /**
@@ -123,8 +134,9 @@ export interface Migratable {
    */
   stopReceiving(graceMs: number): Promise<void>;
   /**
-   * Takes the fast-mode messages not run, in order, but for the first `skip` queued (the target has
-   * them); nothing stays queued. One whose body is over `maxBytes` (it came in chunks) cannot be
+   * Takes the messages not run, in order, but for the first `skip` fast-mode ones queued (the target
+   * has them); nothing stays queued. Durable ones go with their acknowledgement subjects when the
+   * pause handed the pulls over, or else back to the stream. One whose body is over `maxBytes` (it came in chunks) cannot be
    * forwarded in one request: its caller is answered Overloaded, to send it again.
    */
   takeQueued(maxBytes: number, skip: number): ForwardedMessage[];
@@ -388,6 +400,7 @@ export async function migrateActivation(
   const t0 = performance.now();
   let ridesParts: boolean;
   let targetHoldsRecord: boolean;
+  let pullPrefix: string | undefined;
   // The target reads the record at `begin` or later: what the commit ships is what was written since.
   const recordBefore = a.recordMark();
   // Read while the pre-copy runs; the pause takes it only if it is there by then (see the commit's `committed`).
@@ -410,6 +423,7 @@ export async function migrateActivation(
     })) as BeginAnswer | null;
     ridesParts = begun?.parts === true;
     targetHoldsRecord = begun?.record === true;
+    pullPrefix = typeof begun?.pulls === 'string' && begun.pulls.length > 0 ? begun.pulls : undefined;
   } catch (err) {
     throw failed('begin', err);
   }
@@ -496,7 +510,7 @@ export async function migrateActivation(
   const precopyMs = performance.now() - t0;
 
   const paused = performance.now();
-  await a.pause();
+  const pulls = await a.pause(a.hadDurable() ? pullPrefix : undefined);
   let deltaBytes = 0;
   let last: {
     part?: { offset: number; data: Uint8Array };
@@ -583,6 +597,7 @@ export async function migrateActivation(
       merge: ctx.graceMs > 0,
       ...(ran.length > 0 ? { ran } : {}),
       ...(committedRuns.length > 0 ? { committed: committedRuns } : {}),
+      ...(pulls ? { pulls } : {}),
       ...last,
     })) as { epoch?: unknown };
     if (typeof r?.epoch !== 'number') throw new Error('the target answered the commit without an epoch');
@@ -647,5 +662,6 @@ export async function migrateActivation(
     changeRounds,
     forwarded: sentEarly + rest.length,
     imageFromRecord: fromRecord,
+    pullsHandedOver: pulls?.length ?? 0,
   };
 }

@@ -1,4 +1,5 @@
 import { runsOf } from '../actor/committed-seqs.js';
+import { ackInfo } from '../actor/durable-delivery.js';
 import { TOKEN } from '../cluster/names.js';
 import { InvalidOptions } from '../errors.js';
 import type { ShippedRecord } from './image.js';
@@ -58,6 +59,13 @@ export type HandoffRequest =
        */
       durable?: boolean;
       /**
+       * The inboxes the actor's consumer may still answer pulls on (the target's `begin` answered
+       * `pulls`): the target reads them from before the directory moves, reads the consumer as it is
+       * instead of making it afresh, and holds durable messages until `done` (the source forwards
+       * those it got first, with their acknowledgement subjects).
+       */
+      pulls?: PullInbox[];
+      /**
        * The source waits out a grace period around its unsubscribe (servers in a cluster): the target
        * holds forwarded messages with those that reach it directly, and runs them all in each
        * sender's order (Stitch-Seq) at `done`.
@@ -96,10 +104,27 @@ export type HandoffRequest =
   | { op: 'done'; migration: string; items: ForwardedMessage[] }
   | { op: 'abort'; migration: string };
 
+/**
+ * An inbox a durable consumer may still answer pulls on, handed over by a migration's source: a pull
+ * cannot be cancelled, and lasts up to its expiry. The target reads it for `keepMs`.
+ */
+export interface PullInbox {
+  inbox: string;
+  keepMs: number;
+}
+
+/** Pull inboxes one commit hands over, at most (see PullInbox). */
+export const MAX_PULL_INBOXES = 64;
+
 /** What a target answers to `begin`: the protocol's optional parts it reads. */
 export interface BeginAnswer {
   /** It reads `parts` on the commit. */
   parts?: boolean;
+  /**
+   * It takes over the source's pulls on inboxes under this prefix (the commit's `pulls`), those its
+   * connection may subscribe to.
+   */
+  pulls?: string;
   /**
    * Asked to (`begin`'s fromRecord), it read the actor's record, whose snapshot is stored in chunks,
    * and built an image from it: the source need not copy its image, only what differs from the record.
@@ -146,6 +171,11 @@ export interface ForwardedMessage {
   p?: number;
   /** An item of a coalesced message but its last (Envelope.more). */
   m?: true;
+  /**
+   * A durable message's acknowledgement subject (a commit that handed its pulls over): the target
+   * runs it as a durable message, in stream order with those its pulls bring.
+   */
+  j?: string;
 }
 
 const str = (v: unknown, what: string, max = 1024): string => {
@@ -179,8 +209,34 @@ function forwarded(v: unknown): ForwardedMessage {
       ? { p: f.p }
       : {}),
     ...(f.m === true ? { m: true as const } : {}),
+    ...(f.j !== undefined ? { j: ackSubject(f.j) } : {}),
   };
 }
+
+function ackSubject(v: unknown): string {
+  if (!ackInfo(typeof v === 'string' && v.length <= 1024 ? v : undefined))
+    throw new InvalidOptions('a forwarded durable message needs its JetStream acknowledgement subject');
+  return v as string;
+}
+
+function pullInboxes(v: unknown): PullInbox[] {
+  if (!Array.isArray(v) || v.length > MAX_PULL_INBOXES)
+    throw new InvalidOptions(`a commit's pulls are a list of at most ${MAX_PULL_INBOXES} { inbox, keepMs }`);
+  return v.map((p) => {
+    const e = p as Partial<PullInbox> | null;
+    if (typeof e !== 'object' || e === null || typeof e.inbox !== 'string' || !SUBJECT.test(e.inbox))
+      throw new InvalidOptions('a commit pulls entry needs an inbox subject');
+    const keepMs = count(e.keepMs, 'pull keepMs');
+    if (keepMs > MAX_PULL_KEEP_MS)
+      throw new InvalidOptions(`a commit pulls entry is kept at most ${MAX_PULL_KEEP_MS} ms`);
+    return { inbox: e.inbox, keepMs };
+  });
+}
+
+/** A subject with no wildcard or space (an inbox). */
+const SUBJECT = /^[^\s*>.]+(\.[^\s*>.]+)*$/;
+/** How long a handed-over pull inbox is read, at most: a pull's own expiry is seconds. */
+const MAX_PULL_KEEP_MS = 10 * 60_000;
 
 function senderCounts(v: unknown): [string, number][] {
   if (!Array.isArray(v) || v.length > MAX_SENDER_COUNTS)
@@ -305,6 +361,7 @@ export function parseHandoff(v: unknown): HandoffRequest {
         ...(r.fromRecord !== undefined ? { fromRecord: r.fromRecord as string[] } : {}),
         ...(r.ran !== undefined ? { ran: senderCounts(r.ran) } : {}),
         ...(r.committed !== undefined ? { committed: committedRuns(r.committed) } : {}),
+        ...(r.pulls !== undefined ? { pulls: pullInboxes(r.pulls) } : {}),
       };
     }
     case 'early':

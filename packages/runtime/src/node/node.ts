@@ -105,6 +105,7 @@ export class Node implements Host {
         maxStateBytes: options.maxMigrationBytes,
         idleMs: MIGRATION_IDLE_MS,
         releaseMs: MIGRATION_RELEASE_MS,
+        pullPrefix: this.inboxPrefix,
       },
       this.clock,
       (type, id) => this.#prepareAdoption(type, id),
@@ -355,15 +356,23 @@ export class Node implements Host {
       // the compare-and-set. Only an actor with durable messages gains from it: for others it slows
       // the compare-and-set (2–5 ms instead of 1–2 on a loaded 2-core machine) and the consumer is
       // made once it holds.
-      const consumer = from.durable !== false ? a.prepareConsumer() : undefined;
+      // With the source's pulls handed over, the consumer is read as it is: they are read here from
+      // before the directory moves (see Activation.takePulls).
+      const consumer = from.pulls || from.durable === false ? undefined : a.prepareConsumer();
+      const taking = from.pulls && a.takePulls(from.pulls);
       try {
         await syncRecord(from.recordRevision, shippedRecord(from));
         if (state.staged) a.adoptStaged();
         else await a.restore(state.image);
+        await taking;
         Object.assign(a.claim, await this.directory.handOver(key, from, this.id));
       } catch (err) {
         // The source resumes and creates its consumer again: after this one's delete, not before it.
         await consumer;
+        if (taking) {
+          await taking.catch(() => undefined);
+          await a.dropPulls();
+        }
         throw err;
       }
       await a.open(true, from.durable === false, from.ran, from.committed);

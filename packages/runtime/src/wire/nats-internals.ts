@@ -163,3 +163,14 @@ export function inboxPrefixOf(nc: NatsConnection): string | undefined {
   const prefix = options.inboxPrefix ?? '_INBOX';
   return typeof prefix === 'string' && prefix ? prefix : undefined;
 }
+
+/**
+ * The inbox a nats.js 3.x pull consumer's `consume()` pulls with (`PullConsumerMessagesImpl.inbox`,
+ * fixed for its life), so that a migration's target can take over the pulls the source cannot
+ * cancel; undefined when the fast path is off or nats.js keeps it otherwise.
+ */
+export function pullInboxOf(messages: unknown): string | undefined {
+  if (!natsFastPathEnabled) return undefined;
+  const inbox = (messages as { inbox?: unknown } | undefined)?.inbox;
+  return typeof inbox === 'string' && inbox.length > 0 && !WHITESPACE.test(inbox) ? inbox : undefined;
+}
