@@ -127,6 +127,9 @@ describe('per-principal nkey credentials', () => {
     try {
       const report = await coordinator.migrate({ type: 'ledger', id: 'l-move' }, 'a');
       assert.equal(report.to, 'a');
+      // Each node reads only its own inboxes: the target makes the consumer again instead of taking
+      // over the source's pulls.
+      assert.equal(report.pullsHandedOver, 0);
     } finally {
       await coordinator.close();
     }

@@ -419,8 +419,12 @@ export class Activation {
         const durable = this.#heldDurable;
         this.#heldDurable = undefined;
         this.#durable.keepPulls();
-        if (durable)
-          for (const seq of [...durable.keys()].sort((x, y) => x - y)) this.#queueDurable(durable.get(seq)!);
+        for (const seq of durable ? [...durable.keys()].sort((x, y) => x - y) : []) {
+          const item = durable!.get(seq)!;
+          // Held since before the commit's committed runs were known (see open).
+          if (this.#durable.committed(seq)) this.#skipCommitted(item.durable!);
+          else this.#queueDurable(item);
+        }
         if (!this.#consumeAtRelease) return;
         this.#consumeAtRelease = false;
         if (this.#status === 'running') this.#consumeFresh();
@@ -807,9 +811,7 @@ export class Activation {
     this.#counters.delivered++;
     if (m.redelivered) this.#counters.redelivered++;
     if (this.#durable.committed(m.seq)) {
-      // Delivered again after its commit (see DurableInbox.committed): its effect is in the state.
-      this.#counters.duplicatesSkipped++;
-      this.#durable.ack(m);
+      this.#skipCommitted(m);
       return;
     }
     const core = coreMsg(m);
@@ -854,8 +856,7 @@ export class Activation {
     if (!info || info.stream !== stream || info.consumer !== consumer(this.def.type, this.id)) return;
     const m = new AckSubjectDelivery(this.host.nc, j, info);
     if (this.#durable.committed(m.seq)) {
-      this.#counters.duplicatesSkipped++;
-      this.#durable.ack(m);
+      this.#skipCommitted(m);
       return;
     }
     const item = this.#forwardedItem(f);
@@ -864,6 +865,12 @@ export class Activation {
       return;
     }
     this.#queueDurable({ ...item, durable: m, key: f.k ?? `seq-${m.seq}` });
+  }
+
+  /** Delivered again after its commit (see DurableInbox.committed): its effect is in the state. */
+  #skipCommitted(m: DurableDelivery): void {
+    this.#counters.duplicatesSkipped++;
+    this.#durable.ack(m);
   }
 
   #answerBad(reply: string | undefined, err: unknown, inbox: string | undefined): void {

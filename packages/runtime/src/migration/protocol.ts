@@ -6,20 +6,21 @@ import type { ShippedRecord } from './image.js';
 
 /**
  * The live-migration protocol, source node → target node on the target's handoff subject. Each step
- * is a request the target answers before the source goes on:
- * `begin` (the target checks it can host the actor, reads its persisted record and answers what it
- * reads, BeginAnswer) → `state` (parts of the snapshot image: the whole image while the source
- * serves, then the blocks that changed; none while it serves when the target built the image from
- * the actor's record, then the blocks that differ from that record) or, for an actor with delta
- * hooks, `change` (parts of one encoded change; the target builds the state from the image at the
- * first and applies each whole change in order; a `state` part after that starts the image afresh)
- * → `commit` (with the last changed parts or the last change: the target moves the directory epoch
- * and starts the actor, holding what reaches it directly unless it follows a message the source ran,
- * named per sender in `ran`) → `done` (the last messages that reached the source; the target
- * releases what it held). From the pause until the source has stopped receiving, what reaches the
- * paused source goes on as it comes in `early` requests: queued by the target first once it commits,
- * or at once after; `forward` carries what was left when the source stopped. `abort` drops a
- * migration that has not committed.
+ * is a request the target answers before the source goes on: `begin` (the target checks it can host
+ * the actor, reads its persisted record and answers what it reads, BeginAnswer) → `state` (parts of
+ * the snapshot image: the whole image while the source serves, then the blocks that changed; none
+ * while it serves when the target built the image from the actor's record, then the blocks that
+ * differ from that record) or, for an actor with delta hooks, `change` (parts of one encoded
+ * change; the target builds the state from the image at the first and applies each whole change in
+ * order; a `state` part after that starts the image afresh) → `commit` (with the last changed parts
+ * or the last change: the target moves the directory epoch and starts the actor, holding what
+ * reaches it directly unless it follows a message the source ran, named per sender in `ran`, and
+ * durable messages, read from the source's pull inboxes it takes over in `pulls` and its own pulls)
+ * → `done` (the last messages that reached the source, durable ones with their acknowledgement
+ * subjects; the target releases what it held). From the pause until the source has stopped
+ * receiving, what reaches the paused source goes on as it comes in `early` requests: queued by the
+ * target first once it commits, or at once after; `forward` carries what was left when the source
+ * stopped. `abort` drops a migration that has not committed.
  */
 export type HandoffRequest =
   | {
