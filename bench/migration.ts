@@ -23,9 +23,14 @@
 //        [--snapshots on-demand,delta,every-turn] [--node-args "--initial-old-space-size=64"] [--quick]
 //        [--grace-ms 30] (the nodes' migrationGraceMs: what a node on a server in a cluster waits around
 //        its unsubscribe by default, set here on one server)
+//        [--servers 3] (a JetStream cluster of three nats-servers, each in a network namespace of its
+//        own, root only: the source, the target and the callers each on a server of their own, the
+//        stream and consumers with 3 replicas; moves between nodes on different servers)
 import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connectCluster, type MigrationReport, startEmbeddedNats } from '../packages/runtime/dist/index.js';
+import { NatsCluster } from '../test/fixtures/hosts/nats-cluster.js';
+import { Hosts } from '../test/fixtures/hosts/netns.js';
 import { BigSequencer, DeltaSequencer, Sequencer } from '../test/fixtures/runtime-actors.js';
 import { type NodeProc, startNode, stopAll } from '../test/fixtures/runtime-procs.js';
 import { countApplied, startLoad, startOpenLoad } from '../test/fixtures/sequencer-load.js';
@@ -48,6 +53,8 @@ const snapshots = (arg('snapshots') ?? 'on-demand,delta,every-turn').split(',');
 /** Options for the node processes' node (V8's heap sizing, for one). */
 const nodeArgs = (arg('node-args') ?? '').split(' ').filter((a) => a.length > 0);
 const graceMs = arg('grace-ms') === undefined ? undefined : Number(arg('grace-ms'));
+const servers = Number(arg('servers') ?? 1);
+if (servers !== 1 && servers !== 3) throw new Error('--servers is 1 or 3');
 /**
  * Each mode runs three times: snapshotted on demand (what a large state such as a KV cache uses: only
  * the migration, a stop or a durable commit encodes it) at every size, the same with delta hooks (the
@@ -104,15 +111,24 @@ const rssMb = (pid: number) => {
   return m ? Number(m[1]) / 1024 : 0;
 };
 
-const nats = await startEmbeddedNats();
+/** The servers: one embedded, or three in network namespaces (the nodes on h1 and h2, callers on h3). */
+const hosts = servers === 3 ? new Hosts(['h1', 'h2', 'h3']) : undefined;
+const natsCluster = hosts ? await NatsCluster.start(hosts) : undefined;
+const embedded = natsCluster ? undefined : await startEmbeddedNats();
+const urlOf = (server: 'h1' | 'h2' | 'h3') => natsCluster?.url(server) ?? embedded!.url;
 const cluster = 'benchmig';
-const client = await connectCluster({ nats: nats.url, name: cluster, askTimeoutMs: 30_000 });
+const client = await connectCluster({ nats: urlOf('h3'), name: cluster, askTimeoutMs: 30_000 });
 let nodes: NodeProc[] = [];
 try {
   nodes = await Promise.all(
-    ['bench-a', 'bench-b'].map((nodeId) =>
+    (['h1', 'h2'] as const).map((server, i) =>
       startNode(
-        { nats: nats.url, cluster, nodeId, ...(graceMs !== undefined ? { migrationGraceMs: graceMs } : {}) },
+        {
+          nats: urlOf(server),
+          cluster,
+          nodeId: `bench-${'ab'[i]}`,
+          ...(graceMs !== undefined ? { migrationGraceMs: graceMs } : {}),
+        },
         nodeArgs,
       ),
     ),
@@ -227,6 +243,7 @@ try {
           state_bytes: bytes,
           ...(nodeArgs.length > 0 ? { node_args: nodeArgs.join(' ') } : {}),
           ...(graceMs !== undefined ? { grace_ms: graceMs } : {}),
+          servers,
           migrations: counted.length,
           warmup_migrations: warmup,
           migrations_failed: failures.length,
@@ -248,6 +265,8 @@ try {
           delta_bytes_p50: median((m) => m.deltaBytes),
           change_rounds_p50: median((m) => m.changeRounds),
           image_from_record: counted.filter((m) => m.imageFromRecord).length,
+          // Moves whose target read the durable consumer as it was (the source's pulls handed over).
+          pulls_handed_over: counted.filter((m) => m.pullsHandedOver > 0).length,
           forwarded: counted.reduce((s, m) => s + m.forwarded, 0),
           peak_extra_rss_mb: r2(peak - baseline),
           move_extra_rss_p50_mb: r2(pct(movesExtra, 50)),
@@ -283,5 +302,7 @@ try {
 } finally {
   await client.close();
   await stopAll();
-  await nats.stop();
+  await embedded?.stop();
+  await natsCluster?.close();
+  await hosts?.close();
 }
