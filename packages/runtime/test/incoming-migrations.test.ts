@@ -62,7 +62,10 @@ function target(records: Map<number, RecordImage> = new Map()) {
     },
     commit: async (_from, s) => {
       committed = s;
-      return { epoch: 2, adopted: { forwarded: () => undefined, release: () => undefined } };
+      return {
+        epoch: 2,
+        adopted: { forwarded: () => undefined, releaseDurable: () => undefined, release: () => undefined },
+      };
     },
   };
   const incoming = new IncomingMigrations(
@@ -262,6 +265,7 @@ test("a commit may carry the source's record as bytes, and nothing else there", 
 
 test('early messages wait for the commit and go first; after it they are queued as they come', async () => {
   const forwarded: string[][] = [];
+  const steps: string[] = [];
   const prepared: Prepared = {
     stage: async () => undefined,
     apply: () => undefined,
@@ -271,7 +275,8 @@ test('early messages wait for the commit and go first; after it they are queued 
       epoch: 2,
       adopted: {
         forwarded: (items) => void forwarded.push(items.map((f) => new TextDecoder().decode(f.b))),
-        release: () => undefined,
+        releaseDurable: () => void steps.push('durable released'),
+        release: () => void steps.push('released'),
       },
     }),
   };
@@ -288,6 +293,14 @@ test('early messages wait for the commit and go first; after it they are queued 
   await incoming.handle({ op: 'commit', migration: 'e1', total: 0, ...from });
   await incoming.handle({ op: 'early', migration: 'e1', items: [item('m4')] });
   assert.deepEqual(forwarded, [['m1', 'm2', 'm3'], ['m4']]);
+  // The durable messages the source held come first, the last batch saying so: they run from there.
+  await incoming.handle(parseHandoff({ op: 'forward', migration: 'e1', items: [item('d1')] }));
+  assert.deepEqual(steps, []);
+  await incoming.handle(parseHandoff({ op: 'forward', migration: 'e1', items: [item('d2')], durable: true }));
+  assert.deepEqual(steps, ['durable released']);
+  await incoming.handle({ op: 'done', migration: 'e1', items: [] });
+  assert.deepEqual(steps, ['durable released', 'released']);
+  forwarded.splice(2);
 
   // An abort drops what came early: the source still has it.
   await incoming.handle({ op: 'begin', migration: 'e2', type: 't', id: 'b' });

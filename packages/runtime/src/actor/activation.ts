@@ -412,24 +412,35 @@ export class Activation {
           held?.passed(item);
         }
       },
+      releaseDurable: () => this.#releaseDurable(),
       release: () => {
         const held = this.#held?.release() ?? [];
         this.#held = undefined;
         for (const item of held) this.#mailbox.offer(item, item.env.sender, true);
-        const durable = this.#heldDurable;
-        this.#heldDurable = undefined;
-        this.#durable.keepPulls();
-        for (const seq of durable ? [...durable.keys()].sort((x, y) => x - y) : []) {
-          const item = durable!.get(seq)!;
-          // Held since before the commit's committed runs were known (see open).
-          if (this.#durable.committed(seq)) this.#skipCommitted(item.durable!);
-          else this.#queueDurable(item);
-        }
+        this.#releaseDurable();
         if (!this.#consumeAtRelease) return;
         this.#consumeAtRelease = false;
         if (this.#status === 'running') this.#consumeFresh();
       },
     };
+  }
+
+  /**
+   * A migration's target that took over its source's pulls: queues the durable messages it held, in
+   * stream order, and those that come from now on as they come; the pull inboxes taken over are read
+   * for their time from now (see takePulls).
+   */
+  #releaseDurable(): void {
+    const durable = this.#heldDurable;
+    if (!durable) return;
+    this.#heldDurable = undefined;
+    this.#durable.keepPulls();
+    for (const seq of [...durable.keys()].sort((x, y) => x - y)) {
+      const item = durable.get(seq)!;
+      // Held since before the commit's committed runs were known (see open).
+      if (this.#durable.committed(seq)) this.#skipCommitted(item.durable!);
+      else this.#queueDurable(item);
+    }
   }
 
   /** Moves this activation to node `to` while it serves (see migrateActivation). */
@@ -483,7 +494,8 @@ export class Activation {
         onQueued: (listener) => {
           this.#onQueued = listener;
         },
-        stopReceiving: (graceMs) => this.#stopReceiving(graceMs),
+        stopPulling: (graceMs, maxBytes) => this.#stopPulling(graceMs, maxBytes),
+        stopReceiving: (graceMs, waitedMs) => this.#stopReceiving(graceMs, waitedMs),
         takeQueued: (maxBytes, skip) => this.#takeQueued(maxBytes, skip),
         dropQueued: (count) => {
           let left = count;
@@ -595,19 +607,40 @@ export class Activation {
    * Stops receiving, `graceMs` from now: the subscription drains (messages the server sent before it
    * took the unsubscribe are still delivered, until a flush confirms it) and they queue as while paused.
    */
-  async #stopReceiving(graceMs: number): Promise<void> {
+  async #stopReceiving(graceMs: number, waitedMs: number): Promise<void> {
     const sub = this.#sub;
     if (!sub) return;
     // The second wait covers what a caller's server still routed to the source's server after the
     // source left: that server sends it on to the target, which holds it until `done` (see
     // NodeOptions.migrationGraceMs). No grace (one server) waits for no timer: a timer of 0 ms still
     // waits a turn of the event loop, ≥ 1 ms, and under load both waited 1–2 ms each in the pause.
-    if (graceMs > 0) await sleep(this.host.clock, graceMs);
+    if (graceMs > waitedMs) await sleep(this.host.clock, graceMs - waitedMs);
     await sub.drain().catch(() => undefined);
-    // The target reads the consumer's pulls since before the directory moved (and `graceMs` since on
-    // a cluster, for its interest to reach the consumer's leader): this side stops reading them.
-    if (this.#handingOver) await this.#durable.close();
     if (graceMs > 0) await sleep(this.host.clock, graceMs);
+  }
+
+  /**
+   * After the directory moved, when the pause handed the consumer's pulls over: `graceMs` from now
+   * (on a cluster, for the target's interest in them to reach the consumer's leader; the target has
+   * read them since before the commit) stops reading them, and takes the durable messages not run, in
+   * order, with their acknowledgement subjects, as forwarded messages. One over `maxBytes` goes back
+   * to the stream (the target reads the pulls).
+   */
+  async #stopPulling(graceMs: number, maxBytes: number): Promise<ForwardedMessage[]> {
+    if (!this.#handingOver) return [];
+    if (graceMs > 0) await sleep(this.host.clock, graceMs);
+    await this.#durable.close();
+    const out: ForwardedMessage[] = [];
+    for (const item of [
+      ...this.#mailbox.removeWhere((i) => i.durable !== undefined),
+      ...this.#takeHeldDurable(),
+    ]) {
+      const j = ackSubjectOf(item.durable!);
+      const f = j === undefined ? undefined : this.#forwardable(item);
+      if (f && f.b.length <= maxBytes) out.push({ ...f, j });
+      else this.#returnToStream(item.durable!);
+    }
+    return out;
   }
 
   /**
@@ -639,13 +672,9 @@ export class Activation {
   #takeQueued(maxBytes: number, skip: number): ForwardedMessage[] {
     const out: ForwardedMessage[] = [];
     for (const item of [...this.#mailbox.clear(), ...this.#takeHeldDurable()]) {
+      // None after the pulls were handed over (see #stopPulling); else back to the stream.
       if (item.durable) {
-        // Handed over, it goes with its acknowledgement subject, in order with the rest (the target
-        // may have a copy: it read the pulls too); otherwise it goes back to the stream.
-        const j = this.#handingOver ? ackSubjectOf(item.durable) : undefined;
-        const f = j === undefined ? undefined : this.#forwardable(item);
-        if (f && f.b.length <= maxBytes) out.push({ ...f, j });
-        else this.#returnToStream(item.durable);
+        this.#returnToStream(item.durable);
         continue;
       }
       if (skip > 0) {

@@ -49,6 +49,8 @@ export interface Prepared {
 /** The target's activation after a commit: it queues forwarded messages, then what it held. */
 export interface Adopted {
   forwarded(items: ForwardedMessage[]): void;
+  /** The source forwarded the last of its durable messages: run those held, in stream order. */
+  releaseDurable(): void;
   /** Every forwarded message is queued: release what reached the target directly, in order. */
   release(): void;
 }
@@ -165,6 +167,7 @@ export class IncomingMigrations {
       case 'forward':
         if (!inc.adopted) throw new InvalidOptions('forwarded messages before the commit');
         inc.adopted.forwarded(req.items);
+        if (req.durable) inc.adopted.releaseDurable();
         return null;
       case 'done':
         if (!inc.adopted) throw new InvalidOptions('done before the commit');

@@ -132,7 +132,13 @@ export interface Migratable {
    * After the directory moved: stops receiving, `graceMs` from now; resolves once the server has taken
    * the unsubscribe (nothing more arrives). Messages that arrive until then are queued, as while paused.
    */
-  stopReceiving(graceMs: number): Promise<void>;
+  stopReceiving(graceMs: number, waitedMs: number): Promise<void>;
+  /**
+   * After the directory moved, when the pause handed the durable consumer's pulls over: waits
+   * `graceMs`, stops reading them and takes the durable messages not run, in order, with their
+   * acknowledgement subjects (none otherwise); one over `maxBytes` goes back to the stream.
+   */
+  stopPulling(graceMs: number, maxBytes: number): Promise<ForwardedMessage[]>;
   /**
    * Takes the messages not run, in order, but for the first `skip` fast-mode ones queued (the target
    * has them); nothing stays queued. Durable ones go with their acknowledgement subjects when the
@@ -309,6 +315,46 @@ function forwardBatches(items: ForwardedMessage[], bytes: number): ForwardedMess
   }
   if (batch.length > 0) batches.push(batch);
   return batches;
+}
+
+/**
+ * After a commit that handed the durable consumer's pulls over: the source stops reading them once the
+ * grace period has passed and forwards the durable messages it holds, the last batch saying so (the
+ * target then runs its durable messages). Resolves with the time it waited for the grace period; what
+ * the target did not take goes back to the stream.
+ */
+async function forwardDurable(
+  ctx: MigrationContext,
+  a: Migratable,
+  to: string,
+  migration: string,
+  partBytes: number,
+): Promise<number> {
+  const t0 = performance.now();
+  const items = await a.stopPulling(ctx.graceMs, partBytes - FORWARD_ROOM);
+  const waited = performance.now() - t0;
+  const batches = forwardBatches(items, partBytes);
+  if (batches.length === 0) batches.push([]);
+  let sent = 0;
+  try {
+    for (; sent < batches.length; sent++)
+      await ask(ctx, to, {
+        op: 'forward',
+        migration,
+        items: batches[sent]!,
+        ...(sent === batches.length - 1 ? { durable: true as const } : {}),
+      });
+  } catch (err) {
+    const left = batches.slice(sent).flat();
+    a.bounce(left);
+    ctx.log('durable messages that reached the source during a migration went back to the stream', {
+      actor: a.key,
+      to,
+      messages: left.length,
+      error: String(err),
+    });
+  }
+  return waited;
 }
 
 async function ask(ctx: MigrationContext, to: string, req: HandoffRequest, into?: Buffer): Promise<unknown> {
@@ -617,9 +663,13 @@ export async function migrateActivation(
   }
   const committed = performance.now();
   early.committed();
+  // Durable messages first: once the target's interest in the pulls reached the consumer's leader,
+  // the source has every one that came only to it, and the target runs them without waiting for the
+  // fast-mode hand-off's end.
+  const pullsStopped = pulls ? await forwardDurable(ctx, a, to, migration, partBytes) : 0;
   // The source stops receiving at once; until the server has taken that, what still reaches it goes
   // on to the target as it comes (the target owns the actor and runs it in each sender's order).
-  await a.stopReceiving(ctx.graceMs);
+  await a.stopReceiving(ctx.graceMs, pullsStopped);
   // A request that got no answer may have run there: its callers are answered Overloaded, to send again.
   const { sent: sentEarly, stillQueued, unsure } = await early.stop();
   const stopped = performance.now();

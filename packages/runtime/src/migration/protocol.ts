@@ -101,7 +101,16 @@ export type HandoffRequest =
       fromRecord?: string[];
     }
   | { op: 'early'; migration: string; items: ForwardedMessage[] }
-  | { op: 'forward'; migration: string; items: ForwardedMessage[] }
+  | {
+      op: 'forward';
+      migration: string;
+      items: ForwardedMessage[];
+      /**
+       * The last of the durable messages a source that handed its pulls over held (it reads them no
+       * more): the target runs its durable messages from here on, not at `done`.
+       */
+      durable?: true;
+    }
   | { op: 'done'; migration: string; items: ForwardedMessage[] }
   | { op: 'abort'; migration: string };
 
@@ -369,7 +378,12 @@ export function parseHandoff(v: unknown): HandoffRequest {
     case 'forward':
     case 'done':
       if (!Array.isArray(r.items)) throw new InvalidOptions(`handoff ${r.op} needs its items`);
-      return { op: r.op, migration, items: r.items.map(forwarded) };
+      return {
+        op: r.op,
+        migration,
+        items: r.items.map(forwarded),
+        ...(r.op === 'forward' && r.durable === true ? { durable: true as const } : {}),
+      } as HandoffRequest;
     case 'abort':
       return { op: 'abort', migration };
     default:
