@@ -310,6 +310,30 @@ test('early messages wait for the commit and go first; after it they are queued 
   await assert.rejects(incoming.handle({ op: 'early', migration: 'e2', items: [item('y')] }), InvalidOptions);
 });
 
+test('a target that took over the pulls says in its commit answer how long it has read them', async () => {
+  const adopted = { forwarded: () => undefined, releaseDurable: () => undefined, release: () => undefined };
+  const prepared: Prepared = {
+    stage: async () => undefined,
+    apply: () => undefined,
+    recordImage: () => undefined,
+    syncRecord: async () => undefined,
+    commit: async (c) => ({ epoch: 3, adopted, ...(c.pulls ? { pullsHeldMs: 12.5 } : {}) }),
+  };
+  const incoming = new IncomingMigrations(
+    { maxConcurrent: 2, maxStateBytes: 1024, idleMs: 10_000, releaseMs: 1000, pullPrefix: '_INBOX' },
+    new ManualClock(),
+    async () => prepared,
+  );
+  await incoming.handle({ op: 'begin', migration: 'h1', type: 't', id: 'a' });
+  const pulls = [{ inbox: '_INBOX.x.1', keepMs: 6000 }];
+  assert.deepEqual(await incoming.handle({ op: 'commit', migration: 'h1', total: 0, ...from, pulls }), {
+    epoch: 3,
+    pullsHeldMs: 12.5,
+  });
+  await incoming.handle({ op: 'begin', migration: 'h2', type: 't', id: 'b' });
+  assert.deepEqual(await incoming.handle({ op: 'commit', migration: 'h2', total: 0, ...from }), { epoch: 3 });
+});
+
 test("a target that read a record in chunks builds the image from it; the commit brings it to the source's record, then applies the parts", async () => {
   const records = new Map([
     [5, recordOf({ c0: 'abcd', c1: 'ef' })],

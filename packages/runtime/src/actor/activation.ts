@@ -558,10 +558,10 @@ export class Activation {
 
   /**
    * Stops at a turn boundary with every durable effect committed and no save in flight. With
-   * `pullPrefix` (a target that takes over pulls on inboxes under it) the consumer's pulls are handed over when they can be (resolves
-   * with them): what they bring still comes, and durable messages not run stay queued, to be forwarded
-   * with their acknowledgement subjects. Otherwise the consumer closes and those go back to the
-   * stream, for the next owner, which makes the consumer afresh.
+   * `pullPrefix` (a target that takes over pulls on inboxes under it) the consumer's pulls are
+   * handed over when they can be (resolves with them): what they bring still comes, and durable
+   * messages not run stay queued, to be forwarded with their acknowledgement subjects. Otherwise the
+   * consumer closes and those go back to the stream, for the next owner, which makes it afresh.
    */
   async #pauseForMigration(pullPrefix?: string): Promise<PullInbox[] | undefined> {
     this.#mailbox.pause();

@@ -43,7 +43,7 @@ export interface Prepared {
       | 'pulls'
     >,
     state: { staged: true } | { staged: false; image: Uint8Array | undefined },
-  ): Promise<{ epoch: number; adopted: Adopted }>;
+  ): Promise<{ epoch: number; adopted: Adopted; pullsHeldMs?: number }>;
 }
 
 /** The target's activation after a commit: it queues forwarded messages, then what it held. */
@@ -156,7 +156,7 @@ export class IncomingMigrations {
         r.adopted.forwarded(inc.early);
         inc.early = [];
         this.#touch(req.migration, inc);
-        return { epoch: r.epoch };
+        return { epoch: r.epoch, ...(r.pullsHeldMs !== undefined ? { pullsHeldMs: r.pullsHeldMs } : {}) };
       }
       case 'early':
         if (inc.adopted) inc.adopted.forwarded(req.items);

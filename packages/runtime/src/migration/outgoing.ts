@@ -319,9 +319,10 @@ function forwardBatches(items: ForwardedMessage[], bytes: number): ForwardedMess
 
 /**
  * After a commit that handed the durable consumer's pulls over: the source stops reading them once the
- * grace period has passed and forwards the durable messages it holds, the last batch saying so (the
- * target then runs its durable messages). Resolves with the time it waited for the grace period; what
- * the target did not take goes back to the stream.
+ * target has read them for the grace period (it had for `heldMs` when it answered the commit) and
+ * forwards the durable messages it holds, the last batch saying so (the target then runs its durable
+ * messages). Resolves with the time it took to stop; what the target did not take goes back to the
+ * stream.
  */
 async function forwardDurable(
   ctx: MigrationContext,
@@ -329,32 +330,58 @@ async function forwardDurable(
   to: string,
   migration: string,
   partBytes: number,
+  heldMs: number,
 ): Promise<number> {
   const t0 = performance.now();
-  const items = await a.stopPulling(ctx.graceMs, partBytes - FORWARD_ROOM);
+  const items = await a.stopPulling(Math.max(0, ctx.graceMs - heldMs), partBytes - FORWARD_ROOM);
   const waited = performance.now() - t0;
+  await sendForwarded(
+    ctx,
+    a,
+    to,
+    migration,
+    items,
+    partBytes,
+    'durable',
+    'durable messages that reached the source during a migration went back to the stream',
+  );
+  return waited;
+}
+
+/**
+ * Sends `items` to the target in batches that fit a request, the last as `last` (`done`, or the
+ * `forward` that says the durable messages are all there). What the target did not take is bounced
+ * (see Migratable.bounce) and logged as `failed`.
+ */
+async function sendForwarded(
+  ctx: MigrationContext,
+  a: Migratable,
+  to: string,
+  migration: string,
+  items: ForwardedMessage[],
+  partBytes: number,
+  last: 'done' | 'durable',
+  failed: string,
+): Promise<void> {
   const batches = forwardBatches(items, partBytes);
   if (batches.length === 0) batches.push([]);
   let sent = 0;
   try {
-    for (; sent < batches.length; sent++)
-      await ask(ctx, to, {
-        op: 'forward',
-        migration,
-        items: batches[sent]!,
-        ...(sent === batches.length - 1 ? { durable: true as const } : {}),
-      });
+    for (; sent < batches.length - 1; sent++)
+      await ask(ctx, to, { op: 'forward', migration, items: batches[sent]! });
+    const final = batches[sent]!;
+    await ask(
+      ctx,
+      to,
+      last === 'done'
+        ? { op: 'done', migration, items: final }
+        : { op: 'forward', migration, items: final, durable: true },
+    );
   } catch (err) {
     const left = batches.slice(sent).flat();
     a.bounce(left);
-    ctx.log('durable messages that reached the source during a migration went back to the stream', {
-      actor: a.key,
-      to,
-      messages: left.length,
-      error: String(err),
-    });
+    ctx.log(failed, { actor: a.key, to, messages: left.length, error: String(err) });
   }
-  return waited;
 }
 
 async function ask(ctx: MigrationContext, to: string, req: HandoffRequest, into?: Buffer): Promise<unknown> {
@@ -628,6 +655,8 @@ export async function migrateActivation(
   // trips to the bucket in the pause).
   const shipped = a.shippedRecord(recordBefore, partBytes - riding);
   let epoch: number;
+  /** How long the target had read the pulls handed over when it answered the commit (see forwardDurable). */
+  let pullsHeldMs = 0;
   try {
     const r = (await ask(ctx, to, {
       op: 'commit',
@@ -645,9 +674,10 @@ export async function migrateActivation(
       ...(committedRuns.length > 0 ? { committed: committedRuns } : {}),
       ...(pulls ? { pulls } : {}),
       ...last,
-    })) as { epoch?: unknown };
+    })) as { epoch?: unknown; pullsHeldMs?: unknown };
     if (typeof r?.epoch !== 'number') throw new Error('the target answered the commit without an epoch');
     epoch = r.epoch;
+    if (typeof r.pullsHeldMs === 'number' && r.pullsHeldMs > 0) pullsHeldMs = r.pullsHeldMs;
   } catch (err) {
     // No answer does not mean no commit: rewriting the entry decides. Once it is rewritten the target's
     // compare-and-set cannot succeed any more; when the rewrite fails, the target holds the entry.
@@ -666,7 +696,7 @@ export async function migrateActivation(
   // Durable messages first: once the target's interest in the pulls reached the consumer's leader,
   // the source has every one that came only to it, and the target runs them without waiting for the
   // fast-mode hand-off's end.
-  const pullsStopped = pulls ? await forwardDurable(ctx, a, to, migration, partBytes) : 0;
+  const pullsStopped = pulls ? await forwardDurable(ctx, a, to, migration, partBytes, pullsHeldMs) : 0;
   // The source stops receiving at once; until the server has taken that, what still reaches it goes
   // on to the target as it comes (the target owns the actor and runs it in each sender's order).
   await a.stopReceiving(ctx.graceMs, pullsStopped);
@@ -677,25 +707,18 @@ export async function migrateActivation(
   a.bounce(unsure);
   a.retire();
   keepCopyBuffer(copied);
-  const batches = forwardBatches(rest, partBytes);
-  if (batches.length === 0) batches.push([]);
-  let sent = 0;
-  try {
-    for (; sent < batches.length - 1; sent++)
-      await ask(ctx, to, { op: 'forward', migration, items: batches[sent]! });
-    await ask(ctx, to, { op: 'done', migration, items: batches[sent]! });
-  } catch (err) {
-    // The target owns the actor; these callers hear at once rather than wait for their timeout (a
-    // batch whose answer was lost may have run there: send again with an idempotency key).
-    const left = batches.slice(sent).flat();
-    a.bounce(left);
-    ctx.log('messages that reached the source during a migration were not forwarded', {
-      actor: a.key,
-      to,
-      messages: left.length,
-      error: String(err),
-    });
-  }
+  // The target owns the actor: callers of what it did not take hear at once rather than wait for
+  // their timeout (a batch whose answer was lost may have run there: send again with an idempotency key).
+  await sendForwarded(
+    ctx,
+    a,
+    to,
+    migration,
+    rest,
+    partBytes,
+    'done',
+    'messages that reached the source during a migration were not forwarded',
+  );
   const end = performance.now();
   return {
     actor: a.key,

@@ -359,6 +359,7 @@ export class Node implements Host {
       // With the source's pulls handed over, the consumer is read as it is: they are read here from
       // before the directory moves (see Activation.takePulls).
       const consumer = from.pulls || from.durable === false ? undefined : a.prepareConsumer();
+      const takenAt = performance.now();
       const taking = from.pulls && a.takePulls(from.pulls);
       try {
         await syncRecord(from.recordRevision, shippedRecord(from));
@@ -377,7 +378,11 @@ export class Node implements Host {
       }
       await a.open(true, from.durable === false, from.ran, from.committed);
       this.#activations.set(key, a);
-      return { epoch: a.claim.epoch, adopted: a.adopted(from.merge === true) };
+      return {
+        epoch: a.claim.epoch,
+        adopted: a.adopted(from.merge === true),
+        ...(from.pulls ? { pullsHeldMs: performance.now() - takenAt } : {}),
+      };
     };
     return {
       stage: (image) => a.restore(image),
