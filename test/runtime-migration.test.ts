@@ -351,13 +351,19 @@ describe('live migration', () => {
     assert.equal(actual, kept, 'the blob holds every write once');
   });
 
-  for (const step of ['begin', 'state', 'commit'] as const) {
-    test(`a failure at ${step} leaves the actor serving on its source`, async () => {
-      const faulty = await startNode({ ...env(), nodeId: `mig-fault-${step}`, handoffFault: step });
+  for (const [step, mode] of [
+    ['begin', 'fast'],
+    ['state', 'fast'],
+    ['commit', 'fast'],
+    // Paused with its pulls handed over, the source takes its consumer back.
+    ['commit', 'durable'],
+  ] as const) {
+    test(`a failure at ${step} leaves the actor serving on its source (${mode} mode)`, async () => {
+      const faulty = await startNode({ ...env(), nodeId: `mig-fault-${step}-${mode}`, handoffFault: step });
       try {
-        const ref = await client.spawn(Sequencer, { id: `seq-fault-${step}`, node: a.nodeId });
+        const ref = await client.spawn(Sequencer, { id: `seq-fault-${step}-${mode}`, node: a.nodeId });
         await ref.ask({ type: 'resize', bytes: 4096 });
-        const counts = await underLoad(ref, 'fast', async () => {
+        const counts = await underLoad(ref, mode, async () => {
           await assert.rejects(
             client.migrate(ref, faulty.nodeId),
             (e: unknown) =>
@@ -392,6 +398,28 @@ describe('live migration', () => {
       await delay(200);
       const errors = await bouncedOrAppliedOnce(ref, loops);
       assert.ok(errors > 0, 'some messages went early and were refused');
+    } finally {
+      faulty.child.kill('SIGKILL');
+      await faulty.exited;
+    }
+  });
+
+  test('a refused durable forward: the messages the source held go back to the stream and reach the target through the pulls it took over', async () => {
+    const faulty = await startNode({ ...env(), nodeId: 'mig-fault-forward', handoffFault: 'forward' });
+    try {
+      const ref = await client.spawn(Sequencer, { id: 'seq-fault-forward', node: a.nodeId });
+      const counts = await underLoad(ref, 'durable', async () => {
+        const report = await client.migrate(ref, faulty.nodeId);
+        assert.equal(report.to, faulty.nodeId);
+        if (natsFastPathEnabled) assert.ok(report.pullsHandedOver >= 1);
+        assert.equal((await locatedOn(ref, faulty.nodeId))?.node, faulty.nodeId);
+        // The target runs its durable messages at its release: `done`, or its timeout (3 s).
+        await delay(500);
+      });
+      for (const c of counts) {
+        assert.equal(c.applied, c.sent, `${c.sender}: applied once each`);
+        assert.equal(c.duplicated, 0, `${c.sender}: duplicated`);
+      }
     } finally {
       faulty.child.kill('SIGKILL');
       await faulty.exited;
