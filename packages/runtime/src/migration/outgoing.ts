@@ -40,7 +40,8 @@ export interface MigrationReport {
   handoffMs: number;
   /**
    * Part of handoffMs: from the commit's answer until the source no longer received and what it had
-   * sent early was answered.
+   * sent early was answered (the durable messages it held forwarded first, when it handed its pulls
+   * over).
    */
   stopReceivingMs: number;
   /** Part of handoffMs: from then until the target confirmed the rest of the messages, forwarded. */
