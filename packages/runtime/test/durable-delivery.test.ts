@@ -63,16 +63,22 @@ test('acknowledging, giving back, terminating and extending publish to the subje
   assert.equal(new AckSubjectDelivery(nc, V2, ackInfo(V2)!).redelivered, false);
 });
 
-test("a message on a pull inbox taken over is the actor's only when its subject names the actor's consumer", () => {
+test("a message on a pull inbox taken over is the actor's only when the server delivered it from the actor's consumer", () => {
   const { nc } = recording();
   const data = new Uint8Array([1, 2]);
-  const msg = (reply: string | undefined) =>
-    ({ subject: 'stitch.c.durable.t.a', reply, data, headers: undefined }) as unknown as Msg;
-  const m = pulledDelivery(nc, msg(V1), 'stitch_c_mailbox', 'stitch_c_t_a');
+  const DURABLE = 'stitch.c.durable.t.a';
+  const msg = (reply: string | undefined, subject = DURABLE) =>
+    ({ subject, reply, data, headers: undefined }) as unknown as Msg;
+  const pulled = (m: Msg, consumer = 'stitch_c_t_a', stream = 'stitch_c_mailbox') =>
+    pulledDelivery(nc, m, stream, consumer, DURABLE);
+  const m = pulled(msg(V1));
   assert.equal(m?.seq, 42);
   assert.equal(m?.data, data);
   // The server's status messages (heartbeats, expired pulls) have no reply; another consumer's are not this actor's.
-  assert.equal(pulledDelivery(nc, msg(undefined), 'stitch_c_mailbox', 'stitch_c_t_a'), undefined);
-  assert.equal(pulledDelivery(nc, msg(V1), 'stitch_c_mailbox', 'stitch_c_t_b'), undefined);
-  assert.equal(pulledDelivery(nc, msg(V1), 'other', 'stitch_c_t_a'), undefined);
+  assert.equal(pulled(msg(undefined)), undefined);
+  assert.equal(pulled(msg(V1), 'stitch_c_t_b'), undefined);
+  assert.equal(pulled(msg(V1), 'stitch_c_t_a', 'other'), undefined);
+  // A client that publishes to the inbox itself, with a forged acknowledgement subject: its message
+  // has the inbox as its subject, not the actor's.
+  assert.equal(pulled(msg(V1, '_INBOX.abc.1')), undefined);
 });

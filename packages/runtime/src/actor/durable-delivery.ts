@@ -91,15 +91,19 @@ export function ackSubjectOf(m: DurableDelivery): string | undefined {
 
 /**
  * A message that came on a pull inbox taken over from a migration's source, as a durable message of
- * the consumer `stream`/`consumer`; undefined for what is not one (the server's status messages on the
- * inbox: heartbeats, expired pulls; or anything else published there).
+ * the consumer `stream`/`consumer`, whose messages were published to `subject`; undefined for what is
+ * not one: the server's status messages on the inbox (heartbeats, expired pulls), and anything a
+ * client published there. The server delivers a stream's message to a pull's inbox under the subject
+ * it was published to; a client's message to the inbox has the inbox as its subject.
  */
 export function pulledDelivery(
   nc: NatsConnection,
   m: Msg,
   stream: string,
   consumer: string,
+  subject: string,
 ): AckSubjectDelivery | undefined {
+  if (m.subject !== subject) return undefined;
   const info = ackInfo(m.reply);
   if (!info || info.stream !== stream || info.consumer !== consumer) return undefined;
   return new AckSubjectDelivery(nc, m.reply!, info, m.data, m.headers, m);

@@ -461,8 +461,9 @@ export class DurableInbox {
     const { nc, names, guard } = this.host;
     const stream = names.stream;
     const consumer = names.consumer(type, id);
+    const subject = names.durable(type, id);
     const callback = guard.callback('durable pull inbox', (m: Msg) => {
-      const d = pulledDelivery(nc, m, stream, consumer);
+      const d = pulledDelivery(nc, m, stream, consumer, subject);
       if (!d) return;
       this.#delivered++;
       deliver(d);
