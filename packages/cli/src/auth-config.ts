@@ -125,6 +125,9 @@ export function nodePermissions(cluster: string, nodeId: string): Permissions {
         `stitch.${c}.membership`,
         // A durable actor pulls again at once when its consumer gets a new leader.
         `$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.${mailbox}.*`,
+        // Durable consumers pull with inboxes here (only the server publishes to them): a migration's
+        // target takes over the source's pulls, which a pull's requester cannot cancel.
+        `stitch.${c}.pull.>`,
         '_INBOX.>',
       ],
     },

@@ -26,6 +26,9 @@ test('a node writes only its own capability record, and takes only its own contr
   // Its durable actors pull again when their consumer's server stops: the mailbox's advisories only.
   assert.ok(p.subscribe.allow.includes('$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.stitch_c1_mailbox.*'));
   assert.ok(!p.subscribe.allow.some((s) => s.startsWith('$JS.') && !s.includes('stitch_c1_mailbox')));
+  // Its durable consumers pull with inboxes that a migration's target may take over; no one publishes there.
+  assert.ok(p.subscribe.allow.includes('stitch.c1.pull.>'));
+  assert.ok(!p.publish.allow.some((s) => s.includes('.pull.')));
   assert.ok(!p.subscribe.allow.some((s) => s.includes('node.*') || s.includes('activate.*')));
   assert.ok(!p.publish.allow.some((s) => s.includes('STREAM.CREATE')));
 });

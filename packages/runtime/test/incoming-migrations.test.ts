@@ -69,7 +69,7 @@ function target(records: Map<number, RecordImage> = new Map()) {
     },
   };
   const incoming = new IncomingMigrations(
-    { maxConcurrent: 2, maxStateBytes: 1024, idleMs: 10_000, releaseMs: 1000, pullPrefix: '_INBOX' },
+    { maxConcurrent: 2, maxStateBytes: 1024, idleMs: 10_000, releaseMs: 1000, pullPrefix: () => '_INBOX' },
     new ManualClock(),
     async () => prepared,
   );
@@ -281,7 +281,7 @@ test('early messages wait for the commit and go first; after it they are queued 
     }),
   };
   const incoming = new IncomingMigrations(
-    { maxConcurrent: 2, maxStateBytes: 1024, idleMs: 10_000, releaseMs: 1000, pullPrefix: '_INBOX' },
+    { maxConcurrent: 2, maxStateBytes: 1024, idleMs: 10_000, releaseMs: 1000, pullPrefix: () => '_INBOX' },
     new ManualClock(),
     async () => prepared,
   );
@@ -320,7 +320,7 @@ test('a target that took over the pulls says in its commit answer how long it ha
     commit: async (c) => ({ epoch: 3, adopted, ...(c.pulls ? { pullsHeldMs: 12.5 } : {}) }),
   };
   const incoming = new IncomingMigrations(
-    { maxConcurrent: 2, maxStateBytes: 1024, idleMs: 10_000, releaseMs: 1000, pullPrefix: '_INBOX' },
+    { maxConcurrent: 2, maxStateBytes: 1024, idleMs: 10_000, releaseMs: 1000, pullPrefix: () => '_INBOX' },
     new ManualClock(),
     async () => prepared,
   );

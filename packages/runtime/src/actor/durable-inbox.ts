@@ -8,7 +8,7 @@ import {
 import { type Msg, nanos, type Subscription } from '@nats-io/transport-node';
 import { sleep, type Timer } from '../clock.js';
 import { MAX_PULL_INBOXES, type PullInbox } from '../migration/protocol.js';
-import { ackDirect, pullInboxOf } from '../wire/nats-internals.js';
+import { ackDirect, pullInboxOf, withInboxPrefix } from '../wire/nats-internals.js';
 import type { Outcome } from '../wire/outcome.js';
 import { CommittedSeqs, mergeRuns, seqRuns } from './committed-seqs.js';
 import { type DurableDelivery, pulledDelivery } from './durable-delivery.js';
@@ -215,24 +215,27 @@ export class DurableInbox {
       ? js.consumers.getConsumerFromInfo(info)
       : await js.consumers.get(names.stream, names.consumer(type, id));
     if (closes !== this.#closes) return;
-    const messages = await consumer.consume({
-      max_messages: Math.max(1, Math.min(capacity, 256)),
-      expires: expiresMs,
-      // Handed over as they arrive, not through an async iterator a turn of the event loop later: in
-      // order with those of the pull inboxes taken over from a migration's source, which a plain
-      // subscription reads (see takePulls). One that cannot be handled is reported and skipped (its
-      // redelivery is the server's); nothing escapes, or nats.js would stop the consumer.
-      callback: (m) => {
-        if (closes !== this.#closes) return;
-        this.#unanswered = 0;
-        this.#delivered++;
-        try {
-          deliver(m);
-        } catch (err) {
-          this.host.guard.report('durable consumer', err, { actor: this.actor });
-        }
-      },
-    });
+    const consume = () =>
+      consumer.consume({
+        max_messages: Math.max(1, Math.min(capacity, 256)),
+        expires: expiresMs,
+        // Handed over as they arrive, not through an async iterator a turn of the event loop later: in
+        // order with those of the pull inboxes taken over from a migration's source, which a plain
+        // subscription reads (see takePulls). One that cannot be handled is reported and skipped (its
+        // redelivery is the server's); nothing escapes, or nats.js would stop the consumer.
+        callback: (m) => {
+          if (closes !== this.#closes) return;
+          this.#unanswered = 0;
+          this.#delivered++;
+          try {
+            deliver(m);
+          } catch (err) {
+            this.host.guard.report('durable consumer', err, { actor: this.actor });
+          }
+        },
+      });
+    const { pullPrefix } = this.host;
+    const messages = await (pullPrefix ? withInboxPrefix(this.host.nc, pullPrefix, consume) : consume());
     if (closes !== this.#closes) {
       await messages.close().catch(() => undefined);
       return;

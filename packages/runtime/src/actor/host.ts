@@ -29,6 +29,11 @@ export interface Host {
    * from nats.js's connection options on the fast path, and writes its state with `kv.update` otherwise.
    */
   readonly inboxPrefix?: string;
+  /**
+   * Prefix the durable consumers' pulls use for their inboxes (Names.pulls) when this connection may
+   * subscribe there; undefined: nats.js's own, under inboxPrefix.
+   */
+  readonly pullPrefix?: string;
   ref(data: ActorRefData): ActorRef;
   /** The execution slots of one of the node's devices; undefined for a device it does not have. */
   deviceSlots(device: string): DeviceSlots | undefined;

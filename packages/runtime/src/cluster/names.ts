@@ -27,6 +27,11 @@ export interface Names {
   /** Where a node takes activation requests; separate from control so that clients may activate only. */
   activate(nodeId: string): string;
   membership: string;
+  /**
+   * Prefix of the inboxes durable consumers pull with, where nodes may subscribe: a migration's target
+   * takes over the source's pulls whatever either's own inbox prefix.
+   */
+  pulls: string;
   stream: string;
   consumer(type: string, id: string): string;
   nodesBucket: string;
@@ -46,6 +51,7 @@ export function names(cluster: string): Names {
     nodeHandoff: (nodeId) => `stitch.${c}.node.${nodeId}.handoff`,
     activate: (nodeId) => `stitch.${c}.activate.${nodeId}`,
     membership: `stitch.${c}.membership`,
+    pulls: `stitch.${c}.pull`,
     stream: `stitch_${c}_mailbox`,
     consumer: (type, id) => `${type}__${id}`,
     nodesBucket: `stitch_${c}_nodes`,

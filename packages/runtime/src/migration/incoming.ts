@@ -65,7 +65,7 @@ export interface IncomingOptions {
   /** After its commit, the target releases what it held this long after the source's last word. */
   releaseMs: number;
   /** This node takes over a source's durable pulls on inboxes under this prefix (BeginAnswer.pulls). */
-  pullPrefix: string;
+  pullPrefix: () => string;
 }
 
 interface Incoming {
@@ -216,7 +216,7 @@ export class IncomingMigrations {
     }
     this.#touch(migration, inc);
     const record = fromRecord ? inc.prepared.recordImage() : undefined;
-    const pulls = this.options.pullPrefix;
+    const pulls = this.options.pullPrefix();
     if (!record || record.length > this.options.maxStateBytes) return { parts: true, pulls };
     // The image the source would copy is mostly this record's snapshot: built here, it need not travel.
     inc.image = new Uint8Array(record.length);

@@ -58,6 +58,8 @@ export class Node implements Host {
   readonly guard: Guard;
   readonly clock: Clock;
   readonly inboxPrefix: string;
+  /** See Host.pullPrefix: set by start(). */
+  pullPrefix: string | undefined;
   readonly durableReplies: RecentReplies;
   readonly #ctx: NodeContext;
   #unwatchReconnects: (() => void) | undefined;
@@ -105,7 +107,7 @@ export class Node implements Host {
         maxStateBytes: options.maxMigrationBytes,
         idleMs: MIGRATION_IDLE_MS,
         releaseMs: MIGRATION_RELEASE_MS,
-        pullPrefix: this.inboxPrefix,
+        pullPrefix: () => this.pullPrefix ?? this.inboxPrefix,
       },
       this.clock,
       (type, id) => this.#prepareAdoption(type, id),
@@ -129,11 +131,38 @@ export class Node implements Host {
     if (this.#activations.get(activation.key) === activation) this.#activations.delete(activation.key);
   }
 
+  /**
+   * Whether this node's connection may subscribe under the cluster's pull prefix (Names.pulls): an
+   * auth config generated before it existed does not allow it, and a consumer pulling there would be
+   * refused. The server answers a subscription it refuses before the flush's ping.
+   */
+  async #mayReadPulls(): Promise<boolean> {
+    let refused = false;
+    const sub = this.nc.subscribe(`${this.names.pulls}.${nuid.next()}`, {
+      callback: (err) => {
+        if (err) refused = true;
+      },
+    });
+    await this.nc.flush();
+    if (!refused) sub.unsubscribe();
+    if (refused)
+      this.log(
+        'info',
+        'this node may not subscribe to durable pull inboxes; a durable move makes the consumer again',
+        {
+          node: this.id,
+          subject: `${this.names.pulls}.>`,
+        },
+      );
+    return !refused;
+  }
+
   watchConsumerLeader(name: string, listener: () => void): () => void {
     return this.#consumerLeaders?.watch(name, listener) ?? (() => undefined);
   }
 
   async start(): Promise<void> {
+    this.pullPrefix = (await this.#mayReadPulls()) ? this.names.pulls : undefined;
     this.#devices = await this.#probe();
     for (const d of this.#devices) {
       const slots = slotsForDevice(d);

@@ -174,3 +174,21 @@ export function pullInboxOf(messages: unknown): string | undefined {
   const inbox = (messages as { inbox?: unknown } | undefined)?.inbox;
   return typeof inbox === 'string' && inbox.length > 0 && !WHITESPACE.test(inbox) ? inbox : undefined;
 }
+
+/**
+ * Runs `fn` with the connection's inbox prefix (nats.js keeps its options on the connection) set to
+ * `prefix`, then sets it back: a pull consumer's `consume()` takes its inbox from it, synchronously,
+ * and has no option of its own for it. Runs `fn` as it is when the fast path is off or nats.js keeps
+ * its options otherwise.
+ */
+export function withInboxPrefix<T>(nc: NatsConnection, prefix: string, fn: () => T): T {
+  if (inboxPrefixOf(nc) === undefined) return fn();
+  const options = (nc as unknown as { options: { inboxPrefix?: string } }).options;
+  const before = options.inboxPrefix;
+  options.inboxPrefix = prefix;
+  try {
+    return fn();
+  } finally {
+    options.inboxPrefix = before;
+  }
+}
