@@ -81,6 +81,21 @@ describe('live migration', () => {
     return counts;
   }
 
+  /** Runs `body` with a node that refuses the hand-off step `step` (a fault injected), killed after. */
+  async function withFaultyNode(
+    nodeId: string,
+    step: NonNullable<Parameters<typeof startNode>[0]['handoffFault']>,
+    body: (faulty: NodeProc) => Promise<void>,
+  ): Promise<void> {
+    const faulty = await startNode({ ...env(), nodeId, handoffFault: step });
+    try {
+      await body(faulty);
+    } finally {
+      faulty.child.kill('SIGKILL');
+      await faulty.exited;
+    }
+  }
+
   /**
    * Stops the loops; every caller error is a bounce ("moved … while this message waited") and every
    * message ran once, except the bounced ones, which did not run at all. Resolves with the bounces.
@@ -359,8 +374,7 @@ describe('live migration', () => {
     ['commit', 'durable'],
   ] as const) {
     test(`a failure at ${step} leaves the actor serving on its source (${mode} mode)`, async () => {
-      const faulty = await startNode({ ...env(), nodeId: `mig-fault-${step}-${mode}`, handoffFault: step });
-      try {
+      await withFaultyNode(`mig-fault-${step}-${mode}`, step, async (faulty) => {
         const ref = await client.spawn(Sequencer, { id: `seq-fault-${step}-${mode}`, node: a.nodeId });
         await ref.ask({ type: 'resize', bytes: 4096 });
         const counts = await underLoad(ref, mode, async () => {
@@ -377,16 +391,12 @@ describe('live migration', () => {
           assert.equal(c.applied, c.sent, `${c.sender}: applied once each`);
           assert.equal(c.outOfOrder, 0, `${c.sender}: reordered`);
         }
-      } finally {
-        faulty.child.kill('SIGKILL');
-        await faulty.exited;
-      }
+      });
     });
   }
 
   test('refused early messages are bounced to their callers; the move completes, nothing runs twice', async () => {
-    const faulty = await startNode({ ...env(), nodeId: 'mig-fault-early', handoffFault: 'early' });
-    try {
+    await withFaultyNode('mig-fault-early', 'early', async (faulty) => {
       const ref = await client.spawn(Sequencer, { id: 'seq-fault-early', node: a.nodeId });
       // Open loop: messages reach the paused source while its commit is on its way, and go early.
       const loops = [startOpenLoad(ref, 'open', 4, 1, 'fast'), startLoad(ref, 'pipelined', 64, 'fast')];
@@ -398,15 +408,11 @@ describe('live migration', () => {
       await delay(200);
       const errors = await bouncedOrAppliedOnce(ref, loops);
       assert.ok(errors > 0, 'some messages went early and were refused');
-    } finally {
-      faulty.child.kill('SIGKILL');
-      await faulty.exited;
-    }
+    });
   });
 
   test('a refused durable forward: the messages the source held go back to the stream and reach the target through the pulls it took over', async () => {
-    const faulty = await startNode({ ...env(), nodeId: 'mig-fault-forward', handoffFault: 'forward' });
-    try {
+    await withFaultyNode('mig-fault-forward', 'forward', async (faulty) => {
       const ref = await client.spawn(Sequencer, { id: 'seq-fault-forward', node: a.nodeId });
       const counts = await underLoad(ref, 'durable', async () => {
         const report = await client.migrate(ref, faulty.nodeId);
@@ -420,15 +426,11 @@ describe('live migration', () => {
         assert.equal(c.applied, c.sent, `${c.sender}: applied once each`);
         assert.equal(c.duplicated, 0, `${c.sender}: duplicated`);
       }
-    } finally {
-      faulty.child.kill('SIGKILL');
-      await faulty.exited;
-    }
+    });
   });
 
   test('a refused done: its messages are bounced to their callers, the target releases what it held', async () => {
-    const faulty = await startNode({ ...env(), nodeId: 'mig-fault-done', handoffFault: 'done' });
-    try {
+    await withFaultyNode('mig-fault-done', 'done', async (faulty) => {
       const ref = await client.spawn(Sequencer, { id: 'seq-fault-done', node: a.nodeId });
       const loops = [startLoad(ref, 'serial', 1, 'fast'), startLoad(ref, 'pipelined', 64, 'fast')];
       await delay(100);
@@ -437,10 +439,7 @@ describe('live migration', () => {
       // Held messages wait for the target's release timeout (3 s), then run; none times out.
       await delay(3500);
       await bouncedOrAppliedOnce(ref, loops);
-    } finally {
-      faulty.child.kill('SIGKILL');
-      await faulty.exited;
-    }
+    });
   });
 
   test('with a grace period the target serves while the source still receives: no caller is refused, order holds', async () => {
