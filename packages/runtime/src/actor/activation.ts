@@ -28,7 +28,7 @@ import { coreMsg, inboxPrefixOf } from '../wire/nats-internals.js';
 import { failure, type Outcome } from '../wire/outcome.js';
 import { checkWireVersion } from '../wire/version.js';
 import type { ActorInspection, ActorRef, AnyActorDefinition } from './definition.js';
-import { AckSubjectDelivery, ackInfo, ackSubjectOf, type DurableDelivery } from './durable-delivery.js';
+import { ackSubjectOf, consumerDelivery, type DurableDelivery } from './durable-delivery.js';
 import { type ConsumerStart, committedKeptMs, DurableInbox } from './durable-inbox.js';
 import { HeldMessages } from './held-messages.js';
 import type { Host } from './host.js';
@@ -431,14 +431,13 @@ export class Activation {
    * for their time from now (see takePulls).
    */
   #releaseDurable(): void {
-    const durable = this.#heldDurable;
-    if (!durable) return;
+    if (!this.#heldDurable) return;
+    const held = this.#takeHeldDurable();
     this.#heldDurable = undefined;
     this.#durable.keepPulls();
-    for (const seq of [...durable.keys()].sort((x, y) => x - y)) {
-      const item = durable.get(seq)!;
+    for (const item of held) {
       // Held since before the commit's committed runs were known (see open).
-      if (this.#durable.committed(seq)) this.#skipCommitted(item.durable!);
+      if (this.#durable.committed(item.durable!.seq)) this.#skipCommitted(item.durable!);
       else this.#queueDurable(item);
     }
   }
@@ -504,8 +503,8 @@ export class Activation {
         bounce: (items) => {
           for (const f of items) {
             // A durable one goes back to the stream: the target reads the consumer's pulls.
-            const info = f.j === undefined ? undefined : ackInfo(f.j);
-            if (info) this.#returnToStream(new AckSubjectDelivery(this.host.nc, f.j!, info));
+            const m = f.j === undefined ? undefined : this.#forwardedDelivery(f.j);
+            if (m) this.#returnToStream(m);
             else if (f.r) this.#replies.send(f.r, failure(movedAway(this.key)));
           }
         },
@@ -573,11 +572,7 @@ export class Activation {
     this.#handingOver = handed !== undefined;
     if (!handed) {
       await this.#durable.close();
-      for (const item of this.#mailbox.removeWhere((i) => i.durable !== undefined)) {
-        this.#durable.queued--;
-        this.#returnToStream(item.durable!);
-      }
-      for (const item of this.#takeHeldDurable()) this.#returnToStream(item.durable!);
+      for (const item of this.#takeUnrunDurable()) this.#returnToStream(item.durable!);
     }
     await this.#durable.flush();
     await this.#persister?.close();
@@ -593,6 +588,13 @@ export class Activation {
       return;
     }
     await this.#consumeDurable().catch((err) => this.#retryConsume(err, 0));
+  }
+
+  /** The durable messages not run: those queued, then those held for a release (see takePulls). */
+  #takeUnrunDurable(): Incoming[] {
+    const queued = this.#mailbox.removeWhere((i) => i.durable !== undefined);
+    this.#durable.queued -= queued.length;
+    return [...queued, ...this.#takeHeldDurable()];
   }
 
   /** Durable messages held for a release (see takePulls), in stream order; none are held after. */
@@ -631,10 +633,7 @@ export class Activation {
     if (graceMs > 0) await sleep(this.host.clock, graceMs);
     await this.#durable.close();
     const out: ForwardedMessage[] = [];
-    for (const item of [
-      ...this.#mailbox.removeWhere((i) => i.durable !== undefined),
-      ...this.#takeHeldDurable(),
-    ]) {
+    for (const item of this.#takeUnrunDurable()) {
       const j = ackSubjectOf(item.durable!);
       const f = j === undefined ? undefined : this.#forwardable(item);
       if (f && f.b.length <= maxBytes) out.push({ ...f, j });
@@ -878,12 +877,16 @@ export class Activation {
     if (!held.has(seq) && held.size < 2 * this.#mailbox.capacity) held.set(seq, item);
   }
 
+  /** This actor's durable message that acknowledgement subject `j` names (see consumerDelivery). */
+  #forwardedDelivery(j: string): DurableDelivery | undefined {
+    const { stream, consumer } = this.host.names;
+    return consumerDelivery(this.host.nc, j, stream, consumer(this.def.type, this.id));
+  }
+
   /** A durable message a migration's source forwarded with its acknowledgement subject `j`. */
   #forwardedDurable(f: ForwardedMessage, j: string): void {
-    const info = ackInfo(j);
-    const { stream, consumer } = this.host.names;
-    if (!info || info.stream !== stream || info.consumer !== consumer(this.def.type, this.id)) return;
-    const m = new AckSubjectDelivery(this.host.nc, j, info);
+    const m = this.#forwardedDelivery(j);
+    if (!m) return;
     if (this.#durable.committed(m.seq)) {
       this.#skipCommitted(m);
       return;

@@ -90,6 +90,23 @@ export function ackSubjectOf(m: DurableDelivery): string | undefined {
 }
 
 /**
+ * The durable message of consumer `stream`/`consumer` that acknowledgement subject `reply` names
+ * (with what came with it: see AckSubjectDelivery); undefined when it names another consumer's, or
+ * is not one.
+ */
+export function consumerDelivery(
+  nc: NatsConnection,
+  reply: string | undefined,
+  stream: string,
+  consumer: string,
+  m?: Msg,
+): AckSubjectDelivery | undefined {
+  const info = ackInfo(reply);
+  if (!info || info.stream !== stream || info.consumer !== consumer) return undefined;
+  return new AckSubjectDelivery(nc, reply!, info, m?.data, m?.headers, m);
+}
+
+/**
  * A message that came on a pull inbox taken over from a migration's source, as a durable message of
  * the consumer `stream`/`consumer`, whose messages were published to `subject`; undefined for what is
  * not one: the server's status messages on the inbox (heartbeats, expired pulls), and anything a
@@ -103,8 +120,5 @@ export function pulledDelivery(
   consumer: string,
   subject: string,
 ): AckSubjectDelivery | undefined {
-  if (m.subject !== subject) return undefined;
-  const info = ackInfo(m.reply);
-  if (!info || info.stream !== stream || info.consumer !== consumer) return undefined;
-  return new AckSubjectDelivery(nc, m.reply!, info, m.data, m.headers, m);
+  return m.subject === subject ? consumerDelivery(nc, m.reply, stream, consumer, m) : undefined;
 }

@@ -141,10 +141,10 @@ export interface Migratable {
    */
   stopPulling(graceMs: number, maxBytes: number): Promise<ForwardedMessage[]>;
   /**
-   * Takes the messages not run, in order, but for the first `skip` fast-mode ones queued (the target
-   * has them); nothing stays queued. Durable ones go with their acknowledgement subjects when the
-   * pause handed the pulls over, or else back to the stream. One whose body is over `maxBytes` (it came in chunks) cannot be
-   * forwarded in one request: its caller is answered Overloaded, to send it again.
+   * Takes the fast-mode messages not run, in order, but for the first `skip` queued (the target has
+   * them); nothing stays queued (a durable one goes back to the stream: see stopPulling). One whose
+   * body is over `maxBytes` (it came in chunks) cannot be forwarded in one request: its caller is
+   * answered Overloaded, to send it again.
    */
   takeQueued(maxBytes: number, skip: number): ForwardedMessage[];
   /** Answers the callers of messages the target did not take: Overloaded, to send them again. */

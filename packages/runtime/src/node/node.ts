@@ -144,17 +144,19 @@ export class Node implements Host {
       },
     });
     await this.nc.flush();
-    if (!refused) sub.unsubscribe();
-    if (refused)
-      this.log(
-        'info',
-        'this node may not subscribe to durable pull inboxes; a durable move makes the consumer again',
-        {
-          node: this.id,
-          subject: `${this.names.pulls}.>`,
-        },
-      );
-    return !refused;
+    if (!refused) {
+      sub.unsubscribe();
+      return true;
+    }
+    this.log(
+      'info',
+      'this node may not subscribe to durable pull inboxes; a durable move makes the consumer again',
+      {
+        node: this.id,
+        subject: `${this.names.pulls}.>`,
+      },
+    );
+    return false;
   }
 
   watchConsumerLeader(name: string, listener: () => void): () => void {
