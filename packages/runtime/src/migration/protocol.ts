@@ -2,6 +2,7 @@ import { runsOf } from '../actor/committed-seqs.js';
 import { ackInfo } from '../actor/durable-delivery.js';
 import { TOKEN } from '../cluster/names.js';
 import { InvalidOptions } from '../errors.js';
+import { validReplySubject } from '../wire/envelope.js';
 import type { ShippedRecord } from './image.js';
 
 /**
@@ -234,17 +235,15 @@ function pullInboxes(v: unknown): PullInbox[] {
     throw new InvalidOptions(`a commit's pulls are a list of at most ${MAX_PULL_INBOXES} { inbox, keepMs }`);
   return v.map((p) => {
     const e = p as Partial<PullInbox> | null;
-    if (typeof e !== 'object' || e === null || typeof e.inbox !== 'string' || !SUBJECT.test(e.inbox))
-      throw new InvalidOptions('a commit pulls entry needs an inbox subject');
-    const keepMs = count(e.keepMs, 'pull keepMs');
+    const inbox = validReplySubject(typeof e?.inbox === 'string' ? e.inbox : undefined);
+    if (inbox === undefined) throw new InvalidOptions('a commit pulls entry needs an inbox subject');
+    const keepMs = count(e?.keepMs, 'pull keepMs');
     if (keepMs > MAX_PULL_KEEP_MS)
       throw new InvalidOptions(`a commit pulls entry is kept at most ${MAX_PULL_KEEP_MS} ms`);
-    return { inbox: e.inbox, keepMs };
+    return { inbox, keepMs };
   });
 }
 
-/** A subject with no wildcard or space (an inbox). */
-const SUBJECT = /^[^\s*>.]+(\.[^\s*>.]+)*$/;
 /** How long a handed-over pull inbox is read, at most: a pull's own expiry is seconds. */
 const MAX_PULL_KEEP_MS = 10 * 60_000;
 
