@@ -267,6 +267,7 @@ try {
           image_from_record: counted.filter((m) => m.imageFromRecord).length,
           // Moves whose target read the durable consumer as it was (the source's pulls handed over).
           pulls_handed_over: counted.filter((m) => m.pullsHandedOver > 0).length,
+          pulls_held_p50_ms: median((m) => m.pullsHeldMs),
           forwarded: counted.reduce((s, m) => s + m.forwarded, 0),
           peak_extra_rss_mb: r2(peak - baseline),
           move_extra_rss_p50_mb: r2(pct(movesExtra, 50)),

@@ -73,8 +73,10 @@ describe('live migration on a 3-server cluster', { skip: skipWithoutHosts() }, (
           const report = await client.migrate(ref, i % 2 === 0 ? b.nodeId : a.nodeId);
           // A durable move reads the actor's consumer as it was (making it again takes 0.25–0.75 s
           // with 3 replicas on nats-server 2.9): the target takes over the pulls the source made.
-          if (mode === 'durable' && natsFastPathEnabled)
+          if (mode === 'durable' && natsFastPathEnabled) {
             assert.ok(report.pullsHandedOver >= 1, `pulls handed over: ${report.pullsHandedOver}`);
+            assert.ok(report.pullsHeldMs > 0, 'the target says how long it has read them');
+          }
           await delay(mode === 'fast' ? 40 : 150);
         }
         await delay(200);

@@ -300,3 +300,83 @@ test('unconfirmed commits are confirmed up to the lower of the last two ack floo
   assert.equal(held(), 51, '60 then 50');
   assert.equal(inbox.floorReads, 4);
 });
+
+test('pull inboxes watched at begin bring nothing until the commit takes them; the commit says since when all it hands over were read', async () => {
+  const clock = new ManualClock();
+  const subs = new Map<string, (err: unknown, m: unknown) => void>();
+  const nc = {
+    subscribe: (subject: string, opts: { callback: (err: unknown, m: unknown) => void }) => {
+      subs.set(subject, opts.callback);
+      return { unsubscribe: () => void subs.delete(subject) };
+    },
+    flush: async () => undefined,
+    publish: () => undefined,
+  };
+  const host = {
+    ...quietHost(),
+    clock,
+    nc,
+    names: { stream: 's', consumer: () => 'c', durable: () => 'd' },
+  };
+  const inbox = testInbox({ host, record: { outcome: () => undefined, superseded: false } });
+  const delivered: number[] = [];
+  const send = (on: string, seq: number) =>
+    subs.get(on)?.(null, {
+      subject: 'd',
+      reply: `$JS.ACK.s.c.1.${seq}.${seq}.1700000000000000000.0`,
+      data: new Uint8Array(0),
+    });
+
+  await inbox.watchPulls(
+    't',
+    'i',
+    [
+      { inbox: 'p.a', keepMs: 6000 },
+      { inbox: 'p.b', keepMs: 6000 },
+    ],
+    30,
+  );
+  assert.deepEqual([...subs.keys()], ['p.a', 'p.b']);
+  send('p.a', 1);
+  clock.advance(40);
+  send('p.b', 2);
+  send('p.a', 2);
+  assert.equal(delivered.length, 0, 'the source reads what comes before the commit');
+
+  clock.advance(20);
+  const takenAt = clock.now();
+  const since = await inbox.takePulls(
+    't',
+    'i',
+    [
+      { inbox: 'p.a', keepMs: 5000 },
+      { inbox: 'p.c', keepMs: 6000 },
+    ],
+    (m) => {
+      delivered.push(m.seq);
+    },
+  );
+  assert.deepEqual([...subs.keys()].sort(), ['p.a', 'p.c'], 'one the commit does not hand over is let go');
+  assert.equal(since, takenAt, 'read from the youngest subscription on');
+  assert.deepEqual(
+    delivered,
+    [2, 2],
+    'what came in the last 30 ms is kept for the commit (a copy per inbox)',
+  );
+  send('p.a', 3);
+  send('p.c', 4);
+  assert.deepEqual(delivered, [2, 2, 3, 4]);
+
+  // Read for their keepMs from the release: the one watched since begin for the commit's.
+  inbox.keepPulls();
+  clock.advance(5001);
+  assert.deepEqual([...subs.keys()], ['p.c']);
+  clock.advance(1000);
+  assert.deepEqual([...subs.keys()], []);
+
+  // A move that ends without a commit lets what it watched go.
+  await inbox.watchPulls('t', 'i', [{ inbox: 'p.d', keepMs: 6000 }], 30);
+  inbox.unwatchPulls();
+  assert.deepEqual([...subs.keys()], []);
+  await inbox.close();
+});

@@ -53,6 +53,7 @@ function target(records: Map<number, RecordImage> = new Map()) {
       log.push(`sync ${revision}`);
       record = records.get(revision);
     },
+    discard: () => undefined,
     stage: async (image) => {
       log.push('stage');
       state = [new TextDecoder().decode(image)];
@@ -271,6 +272,7 @@ test('early messages wait for the commit and go first; after it they are queued 
     apply: () => undefined,
     recordImage: () => undefined,
     syncRecord: async () => undefined,
+    discard: () => undefined,
     commit: async () => ({
       epoch: 2,
       adopted: {
@@ -317,6 +319,7 @@ test('a target that took over the pulls says in its commit answer how long it ha
     apply: () => undefined,
     recordImage: () => undefined,
     syncRecord: async () => undefined,
+    discard: () => undefined,
     commit: async (c) => ({ epoch: 3, adopted, ...(c.pulls ? { pullsHeldMs: 12.5 } : {}) }),
   };
   const incoming = new IncomingMigrations(
@@ -332,6 +335,72 @@ test('a target that took over the pulls says in its commit answer how long it ha
   });
   await incoming.handle({ op: 'begin', migration: 'h2', type: 't', id: 'b' });
   assert.deepEqual(await incoming.handle({ op: 'commit', migration: 'h2', total: 0, ...from }), { epoch: 3 });
+});
+
+test('on a cluster the target subscribes at begin to the pulls it may read, and stops when no commit takes them', async () => {
+  const watched: (string[] | undefined)[] = [];
+  let discarded = 0;
+  const adopted = { forwarded: () => undefined, releaseDurable: () => undefined, release: () => undefined };
+  const prepared: Prepared = {
+    stage: async () => undefined,
+    apply: () => undefined,
+    recordImage: () => undefined,
+    syncRecord: async () => undefined,
+    commit: async () => ({ epoch: 3, adopted }),
+    discard: () => void discarded++,
+  };
+  const clock = new ManualClock();
+  const incoming = new IncomingMigrations(
+    {
+      maxConcurrent: 2,
+      maxStateBytes: 1024,
+      idleMs: 10_000,
+      releaseMs: 1000,
+      pullPrefix: () => 'stitch.c.pull',
+    },
+    clock,
+    async (_type, _id, pulls) => {
+      watched.push(pulls?.map((p) => p.inbox));
+      return prepared;
+    },
+  );
+  const begin = (migration: string, inboxes: string[]) =>
+    incoming.handle(
+      parseHandoff({
+        op: 'begin',
+        migration,
+        type: 't',
+        id: migration,
+        pulls: inboxes.map((inbox) => ({ inbox, keepMs: 6000 })),
+      }),
+    );
+  await begin('w1', ['stitch.c.pull.a', 'stitch.c.pull.b']);
+  // One it may not read (another principal's inbox): it watches none, and the commit falls back.
+  await begin('w2', ['stitch.c.pull.a', '_INBOX.other.1']);
+  assert.deepEqual(watched, [['stitch.c.pull.a', 'stitch.c.pull.b'], undefined]);
+  await incoming.handle({ op: 'abort', migration: 'w1' });
+  assert.equal(discarded, 1, 'an abort stops the watch');
+  clock.advance(10_001);
+  assert.equal(discarded, 2, 'so does a source gone quiet');
+  await begin('w3', ['stitch.c.pull.a']);
+  await incoming.handle({ op: 'commit', migration: 'w3', total: 0, ...from });
+  clock.advance(1001);
+  assert.equal(discarded, 2, 'a committed move took them, or let them go itself');
+  assert.throws(
+    () => parseHandoff({ op: 'begin', migration: 'w4', type: 't', id: 'a', pulls: [{ inbox: 'a b' }] }),
+    InvalidOptions,
+  );
+  assert.throws(
+    () =>
+      parseHandoff({
+        op: 'begin',
+        migration: 'w4',
+        type: 't',
+        id: 'a',
+        pulls: Array.from({ length: 65 }, (_, i) => ({ inbox: `stitch.c.pull.${i}`, keepMs: 1 })),
+      }),
+    InvalidOptions,
+  );
 });
 
 test("a target that read a record in chunks builds the image from it; the commit brings it to the source's record, then applies the parts", async () => {

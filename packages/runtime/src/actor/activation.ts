@@ -353,10 +353,20 @@ export class Activation {
    * over (see DurableInbox.takePulls), instead of making the consumer afresh, and holds the durable
    * messages that come until the release.
    */
-  takePulls(pulls: PullInbox[]): Promise<void> {
+  takePulls(pulls: PullInbox[]): Promise<number> {
     this.#hadDurable = true;
     this.#heldDurable ??= new Map();
     return this.#durable.takePulls(this.def.type, this.id, pulls, (m) => this.#onDurable(m));
+  }
+
+  /** A migration's target at `begin`: subscribes to the source's pull inboxes ahead of the commit (see DurableInbox.watchPulls). */
+  watchPulls(pulls: PullInbox[], keepMs: number): Promise<void> {
+    return this.#durable.watchPulls(this.def.type, this.id, pulls, keepMs);
+  }
+
+  /** The pull inboxes watched at `begin` are not taken over: the move ended, or its commit hands none over. */
+  unwatchPulls(): void {
+    this.#durable.unwatchPulls();
   }
 
   /** The commit failed: the pull inboxes taken over go back to the source alone (see takePulls). */
@@ -483,6 +493,7 @@ export class Activation {
         recordMark: () => this.#record.mark(),
         shippedRecord: (since, maxBytes) => this.#record.shipment(since, maxBytes),
         hadDurable: () => this.#hadDurable || this.#counters.delivered > 0,
+        pullInboxes: () => this.#durable.pullInboxes(this.#options.durable.pullExpiresMs),
         // Moved again before the last move's hand-off ended: what it holds may follow messages still
         // at that source, so the next target learns nothing from here.
         ran: () => (this.#held ? [] : this.#ran.handOver(this.#queuedEnvelopes())),

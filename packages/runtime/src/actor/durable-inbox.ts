@@ -47,6 +47,8 @@ const FLOOR_READ_MS = 100;
 
 /** How much longer than a pull can last a migration's target reads its inbox (see holdPulls). */
 const PULL_KEEP_SLACK_MS = 1000;
+/** Messages a watched pull inbox keeps for the commit, at most (see watchPulls). */
+const MAX_WATCHED = 4096;
 
 /** The stream sequence at or below which a consumer has every message acknowledged. */
 const ackFloorOf = (info: ConsumerInfo) => info.ack_floor?.stream_seq ?? 0;
@@ -63,6 +65,20 @@ const WAITED_KEYS = 1024;
 
 /** What `create` does with a consumer that exists (see there). */
 export type ConsumerStart = 'reuse' | 'fresh' | 'adopt';
+
+/** A pull inbox taken over (or watched) and how long it is read. */
+interface TakenPull {
+  inbox: string;
+  sub: Subscription;
+  /** Read for this long from the move's release, until `until` once it came. */
+  keepMs: number;
+  until?: number;
+  timer?: Timer;
+  /** When it was subscribed to. */
+  since: number;
+  /** Subscribed to at `begin`, not handed over yet (see watchPulls). */
+  watched: boolean;
+}
 
 interface Applied {
   m: DurableDelivery;
@@ -124,10 +140,15 @@ export class DurableInbox {
   /** A pull started again that waits for the hold's end (the move failed) to run. */
   #heldRestart: (() => Promise<void>) | undefined;
   /**
-   * Pull inboxes taken over from migrations' sources (see takePulls): read for `keepMs` from the
-   * move's release, until `until` once it came.
+   * Pull inboxes taken over from migrations' sources (see takePulls), or watched ahead of a commit
+   * (see watchPulls).
    */
-  #taken: { inbox: string; sub: Subscription; keepMs: number; until?: number; timer?: Timer }[] = [];
+  #taken: TakenPull[] = [];
+  /** Where what comes on the pull inboxes taken over goes; undefined while they are only watched. */
+  #pullDeliver: ((m: DurableDelivery) => void) | undefined;
+  /** What the watched inboxes brought in the last #watchKeepMs, oldest first (see watchPulls). */
+  #watched: { at: number; read: () => void }[] = [];
+  #watchKeepMs = 0;
 
   constructor(
     private readonly host: Host,
@@ -418,15 +439,11 @@ export class DurableInbox {
   }
 
   /**
-   * A migration's source, paused: pulls no more afresh (what its pulls bring still comes, and queues
-   * for the target) and gives the inboxes its consumer's pulls may still be answered on, its own and
-   * those it took over, for the target to read (see takePulls): a pull cannot be cancelled, and what
-   * the server sends it as the source leaves is otherwise lost until ack_wait. Its own pulls last
-   * `expiresMs` at most from their start, before the move's release (the source stops reading first,
-   * or died). Undefined (nothing held) when they cannot be handed over: no pull runs, an inbox is not
-   * under `prefix` (those the target may read), or too many.
+   * The inboxes the consumer's pulls may still be answered on: its own, whose pulls last `expiresMs` at
+   * most from their start, and those it took over, for what is left of their time. Undefined when no
+   * pull runs (or it cannot be read: nats.js's fast path off) or there are more than a commit hands over.
    */
-  holdPulls(prefix: string, expiresMs: number): PullInbox[] | undefined {
+  pullInboxes(expiresMs: number): PullInbox[] | undefined {
     const own = pullInboxOf(this.#consumer);
     if (!own) return undefined;
     const now = this.host.clock.now();
@@ -435,8 +452,19 @@ export class DurableInbox {
       const keepMs = t.until === undefined ? t.keepMs : t.until - now;
       if (keepMs > 0) pulls.push({ inbox: t.inbox, keepMs });
     }
-    if (pulls.length > MAX_PULL_INBOXES || !pulls.every((p) => p.inbox.startsWith(`${prefix}.`)))
-      return undefined;
+    return pulls.length > MAX_PULL_INBOXES ? undefined : pulls;
+  }
+
+  /**
+   * A migration's source, paused: pulls no more afresh (what its pulls bring still comes, and queues
+   * for the target) and gives the inboxes its consumer's pulls may still be answered on (pullInboxes)
+   * for the target to read (see takePulls): a pull cannot be cancelled, and what the server sends it as
+   * the source leaves is otherwise lost until ack_wait. Undefined (nothing held) when they cannot be
+   * handed over: see pullInboxes, or an inbox is not under `prefix` (those the target may read).
+   */
+  holdPulls(prefix: string, expiresMs: number): PullInbox[] | undefined {
+    const pulls = this.pullInboxes(expiresMs);
+    if (!pulls?.every((p) => p.inbox.startsWith(`${prefix}.`))) return undefined;
     this.#holding = true;
     return pulls;
   }
@@ -450,8 +478,28 @@ export class DurableInbox {
   }
 
   /**
+   * A migration's target at `begin`, on a cluster: subscribes to the source's pull inboxes ahead of
+   * the commit (see takePulls), so that its interest reaches the consumer's leader while the state is
+   * copied; resolves once its server has it. What comes there is the source's too, which reads it until
+   * at least the commit's answer and forwards what it did not run; the last `keepMs` of it (the grace
+   * period: a route may bring the source its copy later) is kept for the commit, the rest dropped.
+   */
+  async watchPulls(type: string, id: string, pulls: PullInbox[], keepMs: number): Promise<void> {
+    this.#watchKeepMs = keepMs;
+    this.#readPulls(type, id, pulls, true);
+    await this.host.nc.flush();
+  }
+
+  /** The migration ended without a commit that took the pulls watched (see watchPulls). */
+  unwatchPulls(): void {
+    this.#watched = [];
+    for (const t of this.#taken.filter((x) => x.watched)) this.#unsubscribe(t);
+  }
+
+  /**
    * A migration's target, before the directory moves: reads the pull inboxes its source handed over
-   * (see holdPulls) as its own, and resolves once the server has the interest; each is read for its
+   * (see holdPulls) as its own, and resolves once the server has the interest, with the time from
+   * which it has read all of them (those watched since `begin`: from then); each is read for its
    * `keepMs` from the move's release (keepPulls). What comes there before the release is held by the
    * activation (its source has those it got first, and forwards them).
    */
@@ -460,43 +508,80 @@ export class DurableInbox {
     id: string,
     pulls: PullInbox[],
     deliver: (m: DurableDelivery) => void,
-  ): Promise<void> {
-    const { nc, names, guard } = this.host;
+  ): Promise<number> {
+    // Watched, not handed over: their pulls have expired by now.
+    for (const t of this.#taken.filter((x) => x.watched && !pulls.some((p) => p.inbox === x.inbox)))
+      this.#unsubscribe(t);
+    this.#pullDeliver = deliver;
+    const keptFrom = this.host.clock.now() - this.#watchKeepMs;
+    for (const w of this.#watched.splice(0))
+      if (w.at >= keptFrom) this.host.guard.run('durable pull inbox', w.read, { actor: this.actor });
+    this.#readPulls(type, id, pulls, false);
+    await this.host.nc.flush();
+    let since = Number.NEGATIVE_INFINITY;
+    for (const t of this.#taken) if (pulls.some((p) => p.inbox === t.inbox)) since = Math.max(since, t.since);
+    return since;
+  }
+
+  /** Subscribes to the pull inboxes not read yet; `watched`: ahead of the commit (see watchPulls). */
+  #readPulls(type: string, id: string, pulls: PullInbox[], watched: boolean): void {
+    const { nc, names, guard, clock } = this.host;
     const stream = names.stream;
     const consumer = names.consumer(type, id);
     const subject = names.durable(type, id);
-    const callback = guard.callback('durable pull inbox', (m: Msg) => {
+    const read = (m: Msg) => {
       const d = pulledDelivery(nc, m, stream, consumer, subject);
-      if (!d) return;
+      if (!d || !this.#pullDeliver) return;
       this.#delivered++;
-      deliver(d);
+      this.#pullDeliver(d);
+    };
+    const callback = guard.callback('durable pull inbox', (m: Msg) => {
+      if (this.#pullDeliver) {
+        read(m);
+        return;
+      }
+      const at = clock.now();
+      const w = this.#watched;
+      w.push({ at, read: () => read(m) });
+      while (w.length > MAX_WATCHED || (w.length > 0 && w[0]!.at < at - this.#watchKeepMs)) w.shift();
     });
     for (const { inbox, keepMs } of pulls) {
-      if (this.#taken.some((t) => t.inbox === inbox)) continue;
-      this.#taken.push({ inbox, sub: nc.subscribe(inbox, { callback }), keepMs });
+      const t = this.#taken.find((x) => x.inbox === inbox);
+      if (t) {
+        if (!watched && t.watched) Object.assign(t, { watched: false, keepMs });
+        continue;
+      }
+      this.#taken.push({
+        inbox,
+        sub: nc.subscribe(inbox, { callback }),
+        keepMs,
+        since: clock.now(),
+        watched,
+      });
     }
-    await nc.flush();
   }
 
   /** The move's release: each pull inbox taken over is read for its `keepMs` from now (see takePulls). */
   keepPulls(): void {
-    const { clock, guard } = this.host;
+    const { clock } = this.host;
     for (const t of this.#taken) {
       if (t.until !== undefined) continue;
       t.until = clock.now() + t.keepMs;
-      t.timer = clock.after(t.keepMs, () => {
-        this.#taken = this.#taken.filter((x) => x !== t);
-        guard.run('durable pull inbox', () => t.sub.unsubscribe(), { actor: this.actor });
-      });
+      t.timer = clock.after(t.keepMs, () => this.#unsubscribe(t));
     }
   }
 
   /** Stops reading the pull inboxes taken over (see takePulls). */
   #dropPulls(): void {
-    for (const t of this.#taken.splice(0)) {
-      t.timer?.cancel();
-      this.host.guard.run('durable pull inbox', () => t.sub.unsubscribe(), { actor: this.actor });
-    }
+    this.#pullDeliver = undefined;
+    this.#watched = [];
+    for (const t of [...this.#taken]) this.#unsubscribe(t);
+  }
+
+  #unsubscribe(t: TakenPull): void {
+    this.#taken = this.#taken.filter((x) => x !== t);
+    t.timer?.cancel();
+    this.host.guard.run('durable pull inbox', () => t.sub.unsubscribe(), { actor: this.actor });
   }
 
   /** Acknowledges a message: its effect is committed, the stream may drop it. */

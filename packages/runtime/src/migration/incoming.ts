@@ -2,7 +2,13 @@ import type { Clock, Timer } from '../clock.js';
 import { InvalidOptions, Overloaded, PayloadTooLarge } from '../errors.js';
 import { ownBytes } from '../wire/codec.js';
 import type { RecordImage, ShippedRecord } from './image.js';
-import { type BeginAnswer, type ForwardedMessage, type HandoffRequest, shippedRecord } from './protocol.js';
+import {
+  type BeginAnswer,
+  type ForwardedMessage,
+  type HandoffRequest,
+  type PullInbox,
+  shippedRecord,
+} from './protocol.js';
 
 /** An actor being migrated here, prepared at `begin` (its persisted record read) and taken over at the commit. */
 export interface Prepared {
@@ -44,6 +50,8 @@ export interface Prepared {
     >,
     state: { staged: true } | { staged: false; image: Uint8Array | undefined },
   ): Promise<{ epoch: number; adopted: Adopted; pullsHeldMs?: number }>;
+  /** The migration ended without a commit: what `begin` started for it stops (see watchPulls). */
+  discard(): void;
 }
 
 /** The target's activation after a commit: it queues forwarded messages, then what it held. */
@@ -108,8 +116,15 @@ export class IncomingMigrations {
   constructor(
     private readonly options: IncomingOptions,
     private readonly clock: Clock,
-    /** Checks that this node can host `type`/`id` and reads what it can before the commit. */
-    private readonly prepare: (type: string, id: string) => Promise<Prepared>,
+    /**
+     * Checks that this node can host `type`/`id` and reads what it can before the commit; `watchPulls`:
+     * the source's pull inboxes to subscribe to now (begin's `pulls`, those this node may read).
+     */
+    private readonly prepare: (
+      type: string,
+      id: string,
+      watchPulls: PullInbox[] | undefined,
+    ) => Promise<Prepared>,
   ) {}
 
   get size(): number {
@@ -117,7 +132,7 @@ export class IncomingMigrations {
   }
 
   async handle(req: HandoffRequest): Promise<unknown> {
-    if (req.op === 'begin') return this.#begin(req.migration, req.type, req.id, req.fromRecord === true);
+    if (req.op === 'begin') return this.#begin(req);
     const inc = this.#table.get(req.migration);
     if (!inc) {
       if (req.op === 'abort') return null;
@@ -186,7 +201,8 @@ export class IncomingMigrations {
     for (const [id, inc] of this.#table) this.#end(id, inc);
   }
 
-  async #begin(migration: string, type: string, id: string, fromRecord: boolean): Promise<BeginAnswer> {
+  async #begin(req: Extract<HandoffRequest, { op: 'begin' }>): Promise<BeginAnswer> {
+    const { migration, type, id } = req;
     if (this.#table.has(migration)) throw new InvalidOptions(`migration ${migration} has begun already`);
     if (this.#table.size >= this.options.maxConcurrent)
       throw new Overloaded(`this node takes ${this.options.maxConcurrent} migrations at once`);
@@ -208,15 +224,21 @@ export class IncomingMigrations {
       pendingBytes: 0,
     } as Incoming;
     this.#table.set(migration, inc);
+    const pulls = this.options.pullPrefix();
+    const readable = req.pulls?.every((p) => pulls.length > 0 && p.inbox.startsWith(`${pulls}.`));
     try {
-      inc.prepared = await this.prepare(type, id);
+      inc.prepared = await this.prepare(type, id, readable ? req.pulls : undefined);
     } catch (err) {
       this.#table.delete(migration);
       throw err;
     }
+    // Aborted (or the node closed) while it prepared.
+    if (this.#table.get(migration) !== inc) {
+      inc.prepared.discard();
+      throw new InvalidOptions(`migration ${migration} ended before its begin was answered`);
+    }
     this.#touch(migration, inc);
-    const record = fromRecord ? inc.prepared.recordImage() : undefined;
-    const pulls = this.options.pullPrefix();
+    const record = req.fromRecord === true ? inc.prepared.recordImage() : undefined;
     if (!record || record.length > this.options.maxStateBytes) return { parts: true, pulls };
     // The image the source would copy is mostly this record's snapshot: built here, it need not travel.
     inc.image = new Uint8Array(record.length);
@@ -292,7 +314,8 @@ export class IncomingMigrations {
   #end(migration: string, inc: Incoming): void {
     inc.timer?.cancel();
     this.#table.delete(migration);
-    inc.adopted?.release();
+    if (inc.adopted) inc.adopted.release();
+    else inc.prepared?.discard();
   }
 
   #resize(inc: Incoming, total: number): void {

@@ -62,6 +62,12 @@ export interface MigrationReport {
    * was; 0 when it made the consumer afresh (or the actor had no durable messages).
    */
   pullsHandedOver: number;
+  /**
+   * How long the target had read those inboxes when it answered the commit: on a cluster it
+   * subscribes at `begin`, and the grace period before the durable messages are forwarded counts from
+   * there. 0 when none were handed over.
+   */
+  pullsHeldMs: number;
 }
 
 /** An activation's state named at one instant (delta hooks): compared later to say what changed. */
@@ -107,6 +113,8 @@ export interface Migratable {
   shippedRecord(since: RecordMark, maxBytes: number): ShippedRecord | undefined;
   /** Whether the actor has had durable messages (here, or where it was before). */
   hadDurable(): boolean;
+  /** The inboxes its durable consumer's pulls may be answered on now (see DurableInbox.pullInboxes). */
+  pullInboxes(): PullInbox[] | undefined;
   /** While paused: per sender, the count of its last message that ran here (the commit's `ran`). */
   ran(): [string, number][];
   /** Its committed durable messages for the commit (see DurableInbox.committedForMove). */
@@ -486,6 +494,7 @@ export async function migrateActivation(
       },
       () => undefined,
     );
+  const watchPulls = ctx.graceMs > 0 && a.hadDurable() ? a.pullInboxes() : undefined;
   try {
     const begun = (await ask(ctx, to, {
       op: 'begin',
@@ -494,6 +503,9 @@ export async function migrateActivation(
       id: a.id,
       // Without delta hooks the pause compares images: against the record's when this node holds it.
       ...(!a.changes && a.recordImage() ? { fromRecord: true } : {}),
+      // On a cluster the target's interest in them then reaches the consumer's leader during the copy,
+      // not after the commit: the grace period before the durable forward is mostly over by then.
+      ...(watchPulls ? { pulls: watchPulls } : {}),
     })) as BeginAnswer | null;
     ridesParts = begun?.parts === true;
     targetHoldsRecord = begun?.record === true;
@@ -737,5 +749,6 @@ export async function migrateActivation(
     forwarded: sentEarly + rest.length,
     imageFromRecord: fromRecord,
     pullsHandedOver: pulls?.length ?? 0,
+    pullsHeldMs,
   };
 }

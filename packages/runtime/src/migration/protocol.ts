@@ -31,6 +31,13 @@ export type HandoffRequest =
       id: string;
       /** The source holds its record's snapshot in chunks and can send what differs from it (BeginAnswer.record). */
       fromRecord?: boolean;
+      /**
+       * On a cluster: the inboxes the actor's consumer pulls on now, which the commit will likely hand
+       * over (its `pulls`). A target that may read them subscribes at once, so that its interest has
+       * reached the consumer's leader by the commit and the grace period is mostly over; what comes
+       * there before the commit is the source's, which reads it too.
+       */
+      pulls?: PullInbox[];
     }
   | {
       op: 'state';
@@ -230,16 +237,16 @@ function ackSubject(v: unknown): string {
   return v as string;
 }
 
-function pullInboxes(v: unknown): PullInbox[] {
+function pullInboxes(v: unknown, op: 'begin' | 'commit'): PullInbox[] {
   if (!Array.isArray(v) || v.length > MAX_PULL_INBOXES)
-    throw new InvalidOptions(`a commit's pulls are a list of at most ${MAX_PULL_INBOXES} { inbox, keepMs }`);
+    throw new InvalidOptions(`a ${op}'s pulls are a list of at most ${MAX_PULL_INBOXES} { inbox, keepMs }`);
   return v.map((p) => {
     const e = p as Partial<PullInbox> | null;
     const inbox = validReplySubject(typeof e?.inbox === 'string' ? e.inbox : undefined);
-    if (inbox === undefined) throw new InvalidOptions('a commit pulls entry needs an inbox subject');
+    if (inbox === undefined) throw new InvalidOptions(`a ${op} pulls entry needs an inbox subject`);
     const keepMs = count(e?.keepMs, 'pull keepMs');
     if (keepMs > MAX_PULL_KEEP_MS)
-      throw new InvalidOptions(`a commit pulls entry is kept at most ${MAX_PULL_KEEP_MS} ms`);
+      throw new InvalidOptions(`a ${op} pulls entry is kept at most ${MAX_PULL_KEEP_MS} ms`);
     return { inbox, keepMs };
   });
 }
@@ -318,6 +325,7 @@ export function parseHandoff(v: unknown): HandoffRequest {
         type: token(r.type, 'actor type'),
         id: token(r.id, 'actor id'),
         ...(r.fromRecord === true ? { fromRecord: true } : {}),
+        ...(r.pulls !== undefined ? { pulls: pullInboxes(r.pulls, 'begin') } : {}),
       };
     case 'state':
     case 'change':
@@ -370,7 +378,7 @@ export function parseHandoff(v: unknown): HandoffRequest {
         ...(r.fromRecord !== undefined ? { fromRecord: r.fromRecord as string[] } : {}),
         ...(r.ran !== undefined ? { ran: senderCounts(r.ran) } : {}),
         ...(r.committed !== undefined ? { committed: committedRuns(r.committed) } : {}),
-        ...(r.pulls !== undefined ? { pulls: pullInboxes(r.pulls) } : {}),
+        ...(r.pulls !== undefined ? { pulls: pullInboxes(r.pulls, 'commit') } : {}),
       };
     }
     case 'early':

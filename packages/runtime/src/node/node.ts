@@ -17,7 +17,7 @@ import type { Guard } from '../guard.js';
 import type { LogFn } from '../log.js';
 import { IncomingMigrations, type Prepared } from '../migration/incoming.js';
 import type { MigrationReport } from '../migration/outgoing.js';
-import { parseHandoff, shippedRecord } from '../migration/protocol.js';
+import { type PullInbox, parseHandoff, shippedRecord } from '../migration/protocol.js';
 import { decode } from '../wire/codec.js';
 import type { WireLimits } from '../wire/publish.js';
 import type { Calibration, CapabilityRecord, Device } from './capabilities.js';
@@ -110,7 +110,7 @@ export class Node implements Host {
         pullPrefix: () => this.pullPrefix ?? this.inboxPrefix,
       },
       this.clock,
-      (type, id) => this.#prepareAdoption(type, id),
+      (type, id, watchPulls) => this.#prepareAdoption(type, id, watchPulls),
     );
   }
 
@@ -252,8 +252,7 @@ export class Node implements Host {
         handoffSubject: (n) => this.names.nodeHandoff(n),
         maxPayload: this.limits.maxPayload,
         maxPauseChangeBytes: this.#options.maxPauseChangeBytes,
-        graceMs:
-          this.#options.migrationGraceMs ?? (this.nc.info?.cluster ? DEFAULT_CLUSTER_MIGRATION_GRACE_MS : 0),
+        graceMs: this.#migrationGraceMs(),
         timeoutMs,
         log: (msg, fields) => this.log('warn', msg, fields),
       });
@@ -351,6 +350,11 @@ export class Node implements Host {
     await this.nc.flush().catch(() => undefined);
   }
 
+  /** See NodeOptions.migrationGraceMs. */
+  #migrationGraceMs(): number {
+    return this.#options.migrationGraceMs ?? (this.nc.info?.cluster ? DEFAULT_CLUSTER_MIGRATION_GRACE_MS : 0);
+  }
+
   async #onHandoff(m: Msg): Promise<unknown> {
     const req = parseHandoff(decode(m.data));
     if (this.#options.faults.handoff === req.op)
@@ -372,12 +376,21 @@ export class Node implements Host {
    * serves; the commit then builds the state (a failure leaves the directory as it was), moves the
    * directory entry (compare-and-set against the source's revision) and opens the inboxes, held.
    */
-  async #prepareAdoption(type: string, id: string): Promise<Prepared> {
+  async #prepareAdoption(type: string, id: string, watchPulls: PullInbox[] | undefined): Promise<Prepared> {
     this.#checkAdoptable(type, id);
     const key = this.names.key(type, id);
     const a = new Activation(this, this.#ctx.actorType(type)!, id, { node: this.id, epoch: 0, revision: 0 });
     a.adopting();
-    await a.loadRecord();
+    // Not awaited: the commit subscribes to whatever is not read by then. What came in the last grace
+    // period before the commit is kept for it (a source only sends them with a grace period of its own).
+    const keepMs = this.#migrationGraceMs() || DEFAULT_CLUSTER_MIGRATION_GRACE_MS;
+    if (watchPulls) a.watchPulls(watchPulls, keepMs).catch(() => undefined);
+    try {
+      await a.loadRecord();
+    } catch (err) {
+      a.unwatchPulls();
+      throw err;
+    }
     const syncRecord: Prepared['syncRecord'] = async (recordRevision, record) => {
       if (recordRevision !== a.recordRevision) await a.loadRecord(recordRevision, record);
     };
@@ -390,13 +403,14 @@ export class Node implements Host {
       // With the source's pulls handed over, the consumer is read as it is: they are read here from
       // before the directory moves (see Activation.takePulls).
       const consumer = from.pulls || from.durable === false ? undefined : a.prepareConsumer();
-      const takenAt = performance.now();
+      if (!from.pulls) a.unwatchPulls();
       const taking = from.pulls && a.takePulls(from.pulls);
+      let readSince: number | undefined;
       try {
         await syncRecord(from.recordRevision, shippedRecord(from));
         if (state.staged) a.adoptStaged();
         else await a.restore(state.image);
-        await taking;
+        readSince = await taking;
         Object.assign(a.claim, await this.directory.handOver(key, from, this.id));
       } catch (err) {
         // The source resumes and creates its consumer again: after this one's delete, not before it.
@@ -412,7 +426,7 @@ export class Node implements Host {
       return {
         epoch: a.claim.epoch,
         adopted: a.adopted(from.merge === true),
-        ...(from.pulls ? { pullsHeldMs: performance.now() - takenAt } : {}),
+        ...(readSince !== undefined ? { pullsHeldMs: this.clock.now() - readSince } : {}),
       };
     };
     return {
@@ -420,6 +434,7 @@ export class Node implements Host {
       apply: (change) => a.applyChange(change),
       recordImage: () => a.recordImage(),
       syncRecord,
+      discard: () => a.unwatchPulls(),
       commit: (from, state) => {
         const committing = commit(from, state);
         const started = committing.then(() => a);
