@@ -8,7 +8,8 @@ import type { ShippedRecord } from './image.js';
 /**
  * The live-migration protocol, source node → target node on the target's handoff subject. Each step
  * is a request the target answers before the source goes on: `begin` (the target checks it can host
- * the actor, reads its persisted record and answers what it reads, BeginAnswer) → `state` (parts of
+ * the actor, reads its persisted record, on a cluster subscribes to the pull inboxes it names, and
+ * answers what it reads, BeginAnswer) → `state` (parts of
  * the snapshot image: the whole image while the source serves, then the blocks that changed; none
  * while it serves when the target built the image from the actor's record, then the blocks that
  * differ from that record) or, for an actor with delta hooks, `change` (parts of one encoded
