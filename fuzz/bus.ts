@@ -1,6 +1,6 @@
 // The fuzz targets on the bus: each sends N hostile cases with a raw nats.js connection to one inbound
 // edge of the node process (actor subjects, headers, batches, durable stream, activation, control,
-// membership, the KV buckets, the coordinator's deploy). Replies go to `<inbox>.<case>[.<item>]`.
+// live-migration handoff, membership, the KV buckets, the coordinator's deploy). Replies go to `<inbox>.<case>[.<item>]`.
 import { setTimeout as delay } from 'node:timers/promises';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
@@ -14,6 +14,7 @@ import {
   controlCorpus,
   corpusCase,
   handlerMessage,
+  handoffCorpus,
   jsonBytes,
   kvKey,
   membershipCorpus,
@@ -101,6 +102,15 @@ export async function runBusTarget(target: TargetName, x: CaseContext): Promise<
         // Commands to the control subject, questions to the query subject (and a few the other way).
         const asked = (op === 'hosts') !== rng.chance(0.1);
         raw.publish(`${node}.${asked ? 'query' : 'control'}`, data, replyOf(i));
+        await pace(raw, i, 10);
+      }
+      return -1;
+    }
+    case 'handoff': {
+      const corpus = handoffCorpus(scene);
+      const subject = `stitch.${scene.cluster}.node.${scene.nodeId}.handoff`;
+      for (let i = 0; i < cases; i++) {
+        raw.publish(subject, corpusCase(rng, corpus, ['op', 'migration', 'type']), replyOf(i));
         await pace(raw, i, 10);
       }
       return -1;

@@ -30,7 +30,7 @@ export interface TargetResult {
   cases: number;
   /**
    * Cases that got past decoding into a handler. Bus targets with replies (actor, headers, batch,
-   * durable, activation, control, deploy): replies that are not errors with code ACTOR_BAD_MESSAGE,
+   * durable, activation, control, handoff, deploy): replies that are not errors with code ACTOR_BAD_MESSAGE,
    * ACTOR_OVERLOADED or RUNTIME_OPTIONS (bad actor type/id). membership and kv have no replies: cases
    * whose bytes decode to the shape the readers take (a JSON object with a string `kind`; a msgpack or
    * JSON object). ir: cases that parsed; profile: cases whose JSON parsed (then checked and planned).

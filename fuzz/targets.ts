@@ -13,6 +13,7 @@ export const TARGETS = [
   'advisory',
   'activation',
   'control',
+  'handoff',
   'membership',
   'kv',
   'deploy',
@@ -202,6 +203,53 @@ export const controlCorpus = (scene: Scene): Corpus => ({
     { op: 'bogus', type: 'counter', id: scene.fuzzId },
   ],
 });
+
+/**
+ * Live-migration requests to the node's handoff subject, as a source node sends them: a few migration
+ * ids, so that a `begin` is often followed by the steps of the same migration; Counters the checked
+ * one is never among (a forged move is a trust question: with auth only nodes publish there).
+ */
+export const handoffCorpus = (scene: Scene): Corpus => {
+  const pulls = [{ inbox: `stitch.${scene.cluster}.pull.fz1`, keepMs: 6000 }];
+  const item = { b: encode({ type: 'add', by: 1 }), s: 'fuzz-0', t: '', d: Number.POSITIVE_INFINITY, q: 1 };
+  return {
+    valid: [
+      { op: 'begin', migration: 'fm-1', type: 'counter', id: 'fz-h1' },
+      { op: 'begin', migration: 'fm-2', type: 'counter', id: 'fz-h2', fromRecord: true },
+      { op: 'begin', migration: 'fm-3', type: 'counter', id: 'fz-h3', pulls },
+      { op: 'begin', migration: 'fm-4', type: 'counter', id: scene.fuzzId },
+      { op: 'state', migration: 'fm-1', total: 16, offset: 0, data: new Uint8Array(16) },
+      { op: 'state', migration: 'fm-2', total: 8, offset: 4, data: new Uint8Array(4), fromRecord: true },
+      { op: 'change', migration: 'fm-1', total: 8, offset: 0, data: new Uint8Array(8) },
+      { op: 'commit', migration: 'fm-1', total: 0, epoch: 1, revision: 1, recordRevision: 0 },
+      {
+        op: 'commit',
+        migration: 'fm-3',
+        total: 0,
+        epoch: 2,
+        revision: 3,
+        recordRevision: 0,
+        durable: true,
+        merge: true,
+        pulls,
+        ran: [['fuzz-0', 1]],
+        committed: [[1, 3]],
+      },
+      { op: 'early', migration: 'fm-1', items: [item] },
+      { op: 'forward', migration: 'fm-3', items: [item], durable: true },
+      { op: 'done', migration: 'fm-1', items: [] },
+      { op: 'abort', migration: 'fm-2' },
+      { op: 'abort', migration: 'fm-3' },
+    ],
+    invalid: [
+      { op: 'bogus', migration: 'fm-1' },
+      { op: 'state', migration: 'fm-1', total: 2 ** 40, offset: 0, data: new Uint8Array(1) },
+      { op: 'begin', migration: 'fm-5', type: 'nosuch', id: 'x' },
+      { op: 'begin', migration: 'fm-5', type: 'counter', id: 'fz-h5', pulls: [{ inbox: '>', keepMs: 1 }] },
+      { op: 'forward', migration: 'fm-1', items: [{ ...item, j: '$JS.ACK.x' }] },
+    ],
+  };
+};
 
 /**
  * Whether a control payload is a valid `stop` of the checked Counter: such cases are left out (an

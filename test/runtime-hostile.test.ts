@@ -122,6 +122,44 @@ describe('hostile input', () => {
     for (const k of ['ghost-null', 'ghost-empty', 'ghost-bytes', 'ghost-types']) await nodes.delete(k);
   });
 
+  test('forged handoff requests are refused with typed errors: a change to an actor without delta hooks, steps of no migration, a state past the limit', async () => {
+    const subject = `stitch.${CLUSTER}.node.h1.handoff`;
+    const ask = async (req: unknown) => {
+      const m = await raw.request(subject, encode(req), { timeout: 5000 });
+      const code = m.headers?.get('Stitch-Error-Code');
+      return code ? { code, message: Buffer.from(m.data).toString() } : { code: 'ok', message: '' };
+    };
+    assert.equal(
+      (await ask({ op: 'begin', migration: 'forged-1', type: 'hcounter', id: 'mig-x' })).code,
+      'ok',
+    );
+    const change = await ask({
+      op: 'change',
+      migration: 'forged-1',
+      total: 2,
+      offset: 0,
+      data: new Uint8Array(2),
+    });
+    assert.equal(change.code, RuntimeErrorCode.InvalidOptions);
+    assert.match(change.message, /no delta hooks/);
+    const big = await ask({
+      op: 'state',
+      migration: 'forged-1',
+      total: 2 ** 40,
+      offset: 0,
+      data: new Uint8Array(1),
+    });
+    assert.equal(big.code, RuntimeErrorCode.PayloadTooLarge);
+    assert.match(big.message, /maxMigrationBytes/);
+    assert.equal(
+      (await ask({ op: 'commit', migration: 'forged-2', total: 0, epoch: 1, revision: 1, recordRevision: 0 }))
+        .code,
+      RuntimeErrorCode.InvalidOptions,
+    );
+    assert.equal((await ask({ op: 'abort', migration: 'forged-1' })).code, 'ok');
+    assert.equal(await client.get(HCounter, 'after-handoff').ask({ type: 'add', by: 4 }), 4);
+  });
+
   test('a chunk header claiming 10^10 parts leaves the actor and its neighbours answering', async () => {
     const a = await host.spawn(HCounter, { id: 'c1' });
     const b = await host.spawn(HCounter, { id: 'c2' });

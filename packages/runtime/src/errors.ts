@@ -162,10 +162,16 @@ export class BadMessage extends StitchError {
 
 /** A payload exceeds the server's max_payload and chunking is off (or the mode cannot chunk). */
 export class PayloadTooLarge extends StitchError {
-  constructor(bytes: number, maxPayload: number, hint: string) {
+  /** `what` exceeds `limit` (by default a message, the server's max_payload). */
+  constructor(
+    bytes: number,
+    maxPayload: number,
+    hint: string,
+    { what = 'message', limit = "the server's max_payload" }: { what?: string; limit?: string } = {},
+  ) {
     super(
       RuntimeErrorCode.PayloadTooLarge,
-      `a ${bytes}-byte message exceeds the server's max_payload of ${maxPayload} bytes; ${hint}.`,
+      `a ${bytes}-byte ${what} exceeds ${limit} of ${maxPayload} bytes; ${hint}.`,
     );
   }
 }

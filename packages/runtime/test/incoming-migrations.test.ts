@@ -403,6 +403,51 @@ test('on a cluster the target subscribes at begin to the pulls it may read, and 
   );
 });
 
+test('a step while begin still prepares is refused (a hostile or repeated request), an abort then ends the migration', async () => {
+  let discarded = 0;
+  let ready: (p: Prepared) => void = () => undefined;
+  const prepared: Prepared = {
+    stage: async () => undefined,
+    apply: () => undefined,
+    recordImage: () => undefined,
+    syncRecord: async () => undefined,
+    commit: async () => assert.fail('no commit before begin is answered'),
+    discard: () => void discarded++,
+  };
+  const incoming = new IncomingMigrations(
+    { maxConcurrent: 2, maxStateBytes: 1024, idleMs: 10_000, releaseMs: 1000, pullPrefix: () => '_INBOX' },
+    new ManualClock(),
+    () => new Promise<Prepared>((resolve) => (ready = resolve)),
+  );
+  const begun = incoming.handle({ op: 'begin', migration: 'p1', type: 't', id: 'a' });
+  for (const req of [
+    { op: 'commit', migration: 'p1', total: 0, ...from },
+    { op: 'change', migration: 'p1', total: 1, offset: 0, data: bytes('x') },
+    { op: 'state', migration: 'p1', total: 1, offset: 0, data: bytes('x') },
+    { op: 'done', migration: 'p1', items: [] },
+  ] satisfies HandoffRequest[])
+    await assert.rejects(
+      incoming.handle(req),
+      (err: Error) => err instanceof InvalidOptions && /still beginning/.test(err.message),
+    );
+  await incoming.handle({ op: 'abort', migration: 'p1' });
+  assert.equal(incoming.size, 0);
+  ready(prepared);
+  await assert.rejects(begun, InvalidOptions);
+  assert.equal(discarded, 1, 'what begin prepared is let go');
+});
+
+test('a migrated state over maxMigrationBytes is refused with that option named', async () => {
+  const t = target();
+  await t.incoming.handle({ op: 'begin', migration: 'big', type: 't', id: 'a' });
+  await assert.rejects(
+    t.incoming.handle({ op: 'state', migration: 'big', total: 4096, offset: 0, data: bytes('x') }),
+    (err: Error) =>
+      err instanceof PayloadTooLarge &&
+      /4096-byte migrated state exceeds this node's maxMigrationBytes of 1024 bytes/.test(err.message),
+  );
+});
+
 test("a target that read a record in chunks builds the image from it; the commit brings it to the source's record, then applies the parts", async () => {
   const records = new Map([
     [5, recordOf({ c0: 'abcd', c1: 'ef' })],

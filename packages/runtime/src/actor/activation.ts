@@ -248,7 +248,12 @@ export class Activation {
 
   /** A migration's target: applies one encoded change (delta hooks) to the state restored so far. */
   applyChange(change: Uint8Array): void {
-    this.#state = this.def.delta!.apply(this.#state, decode(change));
+    const { delta } = this.def;
+    if (!delta)
+      throw new InvalidOptions(
+        `actor type "${this.def.type}" has no delta hooks on this node; a migration sends it whole images`,
+      );
+    this.#state = delta.apply(this.#state, decode(change));
   }
 
   /**

@@ -85,7 +85,8 @@ interface Incoming {
   /** The change being received, and how many of its bytes have come. */
   change: Uint8Array;
   changeReceived: number;
-  prepared: Prepared;
+  /** Undefined while `begin` prepares (see handle). */
+  prepared: Prepared | undefined;
   adopted: Adopted | undefined;
   /** Messages sent early (while the commit was on its way), queued at the commit. */
   early: ForwardedMessage[];
@@ -96,6 +97,9 @@ interface Incoming {
   pendingBytes: number;
   timer: Timer | undefined;
 }
+
+/** A migration whose `begin` is answered. */
+type Ready = Incoming & { prepared: Prepared };
 
 /**
  * Building an image from a record yields to the event loop after copying this much: 100 MiB in one
@@ -133,11 +137,20 @@ export class IncomingMigrations {
 
   async handle(req: HandoffRequest): Promise<unknown> {
     if (req.op === 'begin') return this.#begin(req);
-    const inc = this.#table.get(req.migration);
-    if (!inc) {
+    const entry = this.#table.get(req.migration);
+    if (!entry) {
       if (req.op === 'abort') return null;
       throw new InvalidOptions(`no migration ${req.migration} in progress here (expired or never begun)`);
     }
+    // A source sends nothing before `begin` is answered; an abort meanwhile ends it once prepared.
+    if (!entry.prepared) {
+      if (req.op === 'abort') {
+        this.#end(req.migration, entry);
+        return null;
+      }
+      throw new InvalidOptions(`migration ${req.migration} is still beginning; wait for the answer to begin`);
+    }
+    const inc = entry as Ready;
     this.#touch(req.migration, inc);
     switch (req.op) {
       case 'state':
@@ -210,19 +223,21 @@ export class IncomingMigrations {
       if (inc.type === type && inc.id === id)
         throw new InvalidOptions(`${type}/${id} is already migrating here`);
     // Counted from here, so that concurrent begins cannot pass the limit while this one prepares.
-    const inc = {
+    const inc: Incoming = {
       type,
       id,
       image: new Uint8Array(0),
       staged: false,
       change: new Uint8Array(0),
       changeReceived: 0,
+      prepared: undefined,
       adopted: undefined,
-      early: [] as ForwardedMessage[],
+      early: [],
       recordNames: undefined,
-      pending: [] as Incoming['pending'],
+      pending: [],
       pendingBytes: 0,
-    } as Incoming;
+      timer: undefined,
+    };
     this.#table.set(migration, inc);
     const pulls = this.options.pullPrefix();
     const readable = req.pulls?.every((p) => pulls.length > 0 && p.inbox.startsWith(`${pulls}.`));
@@ -271,7 +286,7 @@ export class IncomingMigrations {
    * resumes), rather than build a state from another snapshot.
    */
   async #toRecord(
-    inc: Incoming,
+    inc: Ready,
     names: string[],
     recordRevision: number,
     shipped: ShippedRecord | undefined,
@@ -296,11 +311,7 @@ export class IncomingMigrations {
     if (offset + data.length > total)
       throw new InvalidOptions(`state part [${offset}, ${offset + data.length}) past the image (${total} B)`);
     if (inc.pendingBytes + data.length > this.options.maxStateBytes)
-      throw new PayloadTooLarge(
-        inc.pendingBytes + data.length,
-        this.options.maxStateBytes,
-        'raise the node option maxMigrationBytes',
-      );
+      throw this.#tooLarge(inc.pendingBytes + data.length);
     inc.pending.push({ total, offset, data: ownBytes(data) });
     inc.pendingBytes += data.length;
   }
@@ -318,9 +329,15 @@ export class IncomingMigrations {
     else inc.prepared?.discard();
   }
 
+  #tooLarge(bytes: number): PayloadTooLarge {
+    return new PayloadTooLarge(bytes, this.options.maxStateBytes, 'raise the node option maxMigrationBytes', {
+      what: 'migrated state',
+      limit: "this node's maxMigrationBytes",
+    });
+  }
+
   #resize(inc: Incoming, total: number): void {
-    if (total > this.options.maxStateBytes)
-      throw new PayloadTooLarge(total, this.options.maxStateBytes, 'raise the node option maxMigrationBytes');
+    if (total > this.options.maxStateBytes) throw this.#tooLarge(total);
     if (total === inc.image.length) return;
     // Grown: a new buffer with what arrived so far; shrunk: a view (the tail is never read).
     if (total < inc.image.length) {
@@ -333,9 +350,8 @@ export class IncomingMigrations {
   }
 
   /** One part of an encoded change; the part that completes it applies it. */
-  async #changePart(inc: Incoming, total: number, offset: number, data: Uint8Array): Promise<void> {
-    if (total > this.options.maxStateBytes)
-      throw new PayloadTooLarge(total, this.options.maxStateBytes, 'raise the node option maxMigrationBytes');
+  async #changePart(inc: Ready, total: number, offset: number, data: Uint8Array): Promise<void> {
+    if (total > this.options.maxStateBytes) throw this.#tooLarge(total);
     if (inc.changeReceived === 0) inc.change = new Uint8Array(total);
     if (total !== inc.change.length || offset + data.length > total)
       throw new InvalidOptions(
@@ -350,7 +366,7 @@ export class IncomingMigrations {
     await this.#apply(inc, change);
   }
 
-  async #apply(inc: Incoming, change: Uint8Array): Promise<void> {
+  async #apply(inc: Ready, change: Uint8Array): Promise<void> {
     if (!inc.staged) {
       await inc.prepared.stage(inc.image.length > 0 ? inc.image : undefined);
       inc.staged = true;
