@@ -148,6 +148,8 @@ export class DurableInbox {
   #pullDeliver: ((m: DurableDelivery) => void) | undefined;
   /** What the watched inboxes brought in the last #watchKeepMs, oldest first (see watchPulls). */
   #watched: { at: number; read: () => void }[] = [];
+  /** What the watch kept for the commit, read once its committed runs are known (adoptCommitted). */
+  #kept: { at: number; read: () => void }[] = [];
   #watchKeepMs = 0;
 
   constructor(
@@ -426,6 +428,9 @@ export class DurableInbox {
   /** What a move's source committed (see committedForMove): known here as if committed here. */
   adoptCommitted(runs: [number, number][]): void {
     for (const [first, count] of runs) for (let i = 0; i < count; i++) this.#committedSeqs.add(first + i);
+    // Those kept from the watch (see takePulls), now that what the source committed is known.
+    for (const w of this.#kept.splice(0))
+      this.host.guard.run('durable pull inbox', w.read, { actor: this.actor });
   }
 
   /** Reads of the consumer's ack floor that confirm unconfirmed commits (see #readFloor). */
@@ -514,24 +519,28 @@ export class DurableInbox {
       this.#unsubscribe(t);
     this.#pullDeliver = deliver;
     const keptFrom = this.host.clock.now() - this.#watchKeepMs;
-    for (const w of this.#watched.splice(0))
-      if (w.at >= keptFrom) this.host.guard.run('durable pull inbox', w.read, { actor: this.actor });
-    this.#readPulls(type, id, pulls, false);
-    await this.host.nc.flush();
+    this.#kept = this.#watched.splice(0).filter((w) => w.at >= keptFrom);
+    // Those watched since `begin` were flushed then.
+    if (this.#readPulls(type, id, pulls, false)) await this.host.nc.flush();
     let since = Number.NEGATIVE_INFINITY;
     for (const t of this.#taken) if (pulls.some((p) => p.inbox === t.inbox)) since = Math.max(since, t.since);
     return since;
   }
 
-  /** Subscribes to the pull inboxes not read yet; `watched`: ahead of the commit (see watchPulls). */
-  #readPulls(type: string, id: string, pulls: PullInbox[], watched: boolean): void {
+  /**
+   * Subscribes to the pull inboxes not read yet; `watched`: ahead of the commit (see watchPulls).
+   * Whether it subscribed to any.
+   */
+  #readPulls(type: string, id: string, pulls: PullInbox[], watched: boolean): boolean {
     const { nc, names, guard, clock } = this.host;
     const stream = names.stream;
     const consumer = names.consumer(type, id);
     const subject = names.durable(type, id);
-    const read = (m: Msg) => {
+    const read = (m: Msg, kept = false) => {
       const d = pulledDelivery(nc, m, stream, consumer, subject);
       if (!d || !this.#pullDeliver) return;
+      // Kept from before the commit: what the source committed is its to acknowledge.
+      if (kept && this.committed(d.seq)) return;
       this.#delivered++;
       this.#pullDeliver(d);
     };
@@ -542,15 +551,17 @@ export class DurableInbox {
       }
       const at = clock.now();
       const w = this.#watched;
-      w.push({ at, read: () => read(m) });
+      w.push({ at, read: () => read(m, true) });
       while (w.length > MAX_WATCHED || (w.length > 0 && w[0]!.at < at - this.#watchKeepMs)) w.shift();
     });
+    let subscribed = false;
     for (const { inbox, keepMs } of pulls) {
       const t = this.#taken.find((x) => x.inbox === inbox);
       if (t) {
         if (!watched && t.watched) Object.assign(t, { watched: false, keepMs });
         continue;
       }
+      subscribed = true;
       this.#taken.push({
         inbox,
         sub: nc.subscribe(inbox, { callback }),
@@ -559,6 +570,7 @@ export class DurableInbox {
         watched,
       });
     }
+    return subscribed;
   }
 
   /** The move's release: each pull inbox taken over is read for its `keepMs` from now (see takePulls). */
@@ -575,6 +587,7 @@ export class DurableInbox {
   #dropPulls(): void {
     this.#pullDeliver = undefined;
     this.#watched = [];
+    this.#kept = [];
     for (const t of [...this.#taken]) this.#unsubscribe(t);
   }
 
