@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InvalidOptions, PayloadTooLarge } from '../src/errors.js';
 import type { RecordImage } from '../src/migration/image.js';
-import { IncomingMigrations, type Prepared } from '../src/migration/incoming.js';
+import { type Adopted, IncomingMigrations, type Prepared } from '../src/migration/incoming.js';
 import {
   type HandoffRequest,
   MAX_COMMITTED_RUNS,
@@ -18,6 +18,35 @@ import { ManualClock } from './fixtures/manual-clock.js';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const from = { epoch: 1, revision: 3, recordRevision: 0 };
+
+const noAdopted: Adopted = {
+  forwarded: () => undefined,
+  releaseDurable: () => undefined,
+  release: () => undefined,
+};
+
+/** A Prepared that does nothing but what `parts` says (its commit answers epoch 2). */
+const preparedWith = (parts: Partial<Prepared> = {}): Prepared => ({
+  stage: async () => undefined,
+  apply: () => undefined,
+  recordImage: () => undefined,
+  syncRecord: async () => undefined,
+  discard: () => undefined,
+  commit: async () => ({ epoch: 2, adopted: noAdopted }),
+  ...parts,
+});
+
+/** Migrations into a node with room for two, 1 KiB states, taking pulls under `pullPrefix`. */
+const incomingWith = (
+  prepare: ConstructorParameters<typeof IncomingMigrations>[2],
+  clock = new ManualClock(),
+  pullPrefix = '_INBOX',
+) =>
+  new IncomingMigrations(
+    { maxConcurrent: 2, maxStateBytes: 1024, idleMs: 10_000, releaseMs: 1000, pullPrefix: () => pullPrefix },
+    clock,
+    prepare,
+  );
 
 /** A record's snapshot in chunks, as an activation holds it after reading or writing it. */
 function recordOf(chunks: Record<string, string>): RecordImage {
@@ -47,13 +76,12 @@ function target(records: Map<number, RecordImage> = new Map()) {
   let state: string[] = [];
   let committed: Parameters<Prepared['commit']>[1] | undefined;
   let record = [...records.values()][0];
-  const prepared: Prepared = {
+  const prepared = preparedWith({
     recordImage: () => record,
     syncRecord: async (revision) => {
       log.push(`sync ${revision}`);
       record = records.get(revision);
     },
-    discard: () => undefined,
     stage: async (image) => {
       log.push('stage');
       state = [new TextDecoder().decode(image)];
@@ -63,17 +91,10 @@ function target(records: Map<number, RecordImage> = new Map()) {
     },
     commit: async (_from, s) => {
       committed = s;
-      return {
-        epoch: 2,
-        adopted: { forwarded: () => undefined, releaseDurable: () => undefined, release: () => undefined },
-      };
+      return { epoch: 2, adopted: noAdopted };
     },
-  };
-  const incoming = new IncomingMigrations(
-    { maxConcurrent: 2, maxStateBytes: 1024, idleMs: 10_000, releaseMs: 1000, pullPrefix: () => '_INBOX' },
-    new ManualClock(),
-    async () => prepared,
-  );
+  });
+  const incoming = incomingWith(async () => prepared);
   return { incoming, log, state: () => state, committed: () => committed };
 }
 
@@ -267,12 +288,7 @@ test("a commit may carry the source's record as bytes, and nothing else there", 
 test('early messages wait for the commit and go first; after it they are queued as they come', async () => {
   const forwarded: string[][] = [];
   const steps: string[] = [];
-  const prepared: Prepared = {
-    stage: async () => undefined,
-    apply: () => undefined,
-    recordImage: () => undefined,
-    syncRecord: async () => undefined,
-    discard: () => undefined,
+  const prepared = preparedWith({
     commit: async () => ({
       epoch: 2,
       adopted: {
@@ -281,12 +297,8 @@ test('early messages wait for the commit and go first; after it they are queued 
         release: () => void steps.push('released'),
       },
     }),
-  };
-  const incoming = new IncomingMigrations(
-    { maxConcurrent: 2, maxStateBytes: 1024, idleMs: 10_000, releaseMs: 1000, pullPrefix: () => '_INBOX' },
-    new ManualClock(),
-    async () => prepared,
-  );
+  });
+  const incoming = incomingWith(async () => prepared);
   const item = (text: string) => ({ b: bytes(text), s: 'caller', t: '', d: Number.POSITIVE_INFINITY });
   await incoming.handle({ op: 'begin', migration: 'e1', type: 't', id: 'a' });
   await incoming.handle({ op: 'early', migration: 'e1', items: [item('m1'), item('m2')] });
@@ -313,20 +325,10 @@ test('early messages wait for the commit and go first; after it they are queued 
 });
 
 test('a target that took over the pulls says in its commit answer how long it has read them', async () => {
-  const adopted = { forwarded: () => undefined, releaseDurable: () => undefined, release: () => undefined };
-  const prepared: Prepared = {
-    stage: async () => undefined,
-    apply: () => undefined,
-    recordImage: () => undefined,
-    syncRecord: async () => undefined,
-    discard: () => undefined,
-    commit: async (c) => ({ epoch: 3, adopted, ...(c.pulls ? { pullsHeldMs: 12.5 } : {}) }),
-  };
-  const incoming = new IncomingMigrations(
-    { maxConcurrent: 2, maxStateBytes: 1024, idleMs: 10_000, releaseMs: 1000, pullPrefix: () => '_INBOX' },
-    new ManualClock(),
-    async () => prepared,
-  );
+  const prepared = preparedWith({
+    commit: async (c) => ({ epoch: 3, adopted: noAdopted, ...(c.pulls ? { pullsHeldMs: 12.5 } : {}) }),
+  });
+  const incoming = incomingWith(async () => prepared);
   await incoming.handle({ op: 'begin', migration: 'h1', type: 't', id: 'a' });
   const pulls = [{ inbox: '_INBOX.x.1', keepMs: 6000 }];
   assert.deepEqual(await incoming.handle({ op: 'commit', migration: 'h1', total: 0, ...from, pulls }), {
@@ -340,29 +342,15 @@ test('a target that took over the pulls says in its commit answer how long it ha
 test('on a cluster the target subscribes at begin to the pulls it may read, and stops when no commit takes them', async () => {
   const watched: (string[] | undefined)[] = [];
   let discarded = 0;
-  const adopted = { forwarded: () => undefined, releaseDurable: () => undefined, release: () => undefined };
-  const prepared: Prepared = {
-    stage: async () => undefined,
-    apply: () => undefined,
-    recordImage: () => undefined,
-    syncRecord: async () => undefined,
-    commit: async () => ({ epoch: 3, adopted }),
-    discard: () => void discarded++,
-  };
+  const prepared = preparedWith({ discard: () => void discarded++ });
   const clock = new ManualClock();
-  const incoming = new IncomingMigrations(
-    {
-      maxConcurrent: 2,
-      maxStateBytes: 1024,
-      idleMs: 10_000,
-      releaseMs: 1000,
-      pullPrefix: () => 'stitch.c.pull',
-    },
-    clock,
+  const incoming = incomingWith(
     async (_type, _id, pulls) => {
       watched.push(pulls?.map((p) => p.inbox));
       return prepared;
     },
+    clock,
+    'stitch.c.pull',
   );
   const begin = (migration: string, inboxes: string[]) =>
     incoming.handle(
@@ -406,19 +394,11 @@ test('on a cluster the target subscribes at begin to the pulls it may read, and 
 test('a step while begin still prepares is refused (a hostile or repeated request), an abort then ends the migration', async () => {
   let discarded = 0;
   let ready: (p: Prepared) => void = () => undefined;
-  const prepared: Prepared = {
-    stage: async () => undefined,
-    apply: () => undefined,
-    recordImage: () => undefined,
-    syncRecord: async () => undefined,
+  const prepared = preparedWith({
     commit: async () => assert.fail('no commit before begin is answered'),
     discard: () => void discarded++,
-  };
-  const incoming = new IncomingMigrations(
-    { maxConcurrent: 2, maxStateBytes: 1024, idleMs: 10_000, releaseMs: 1000, pullPrefix: () => '_INBOX' },
-    new ManualClock(),
-    () => new Promise<Prepared>((resolve) => (ready = resolve)),
-  );
+  });
+  const incoming = incomingWith(() => new Promise<Prepared>((resolve) => (ready = resolve)));
   const begun = incoming.handle({ op: 'begin', migration: 'p1', type: 't', id: 'a' });
   for (const req of [
     { op: 'commit', migration: 'p1', total: 0, ...from },
