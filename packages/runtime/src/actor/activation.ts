@@ -355,23 +355,23 @@ export class Activation {
 
   /**
    * A migration's target, before the directory moves to it: reads the pull inboxes its source hands
-   * over (see DurableInbox.takePulls), instead of making the consumer afresh, and holds the durable
+   * over (see TakenPulls.take), instead of making the consumer afresh, and holds the durable
    * messages that come until the release.
    */
   takePulls(pulls: PullInbox[]): Promise<number> {
     this.#hadDurable = true;
     this.#heldDurable ??= new Map();
-    return this.#durable.takePulls(this.def.type, this.id, pulls, (m) => this.#onDurable(m));
+    return this.#durable.pulls.take(this.def.type, this.id, pulls, (m) => this.#onDurable(m));
   }
 
-  /** A migration's target at `begin`: subscribes to the source's pull inboxes ahead of the commit (see DurableInbox.watchPulls). */
+  /** A migration's target at `begin`: subscribes to the source's pull inboxes ahead of the commit (see TakenPulls.watch). */
   watchPulls(pulls: PullInbox[], keepMs: number): Promise<void> {
-    return this.#durable.watchPulls(this.def.type, this.id, pulls, keepMs);
+    return this.#durable.pulls.watch(this.def.type, this.id, pulls, keepMs);
   }
 
   /** The pull inboxes watched at `begin` are not taken over: the move ended, or its commit hands none over. */
   unwatchPulls(): void {
-    this.#durable.unwatchPulls();
+    this.#durable.pulls.unwatch();
   }
 
   /** The commit failed: the pull inboxes taken over go back to the source alone (see takePulls). */
@@ -449,7 +449,7 @@ export class Activation {
     if (!this.#heldDurable) return;
     const held = this.#takeHeldDurable();
     this.#heldDurable = undefined;
-    this.#durable.keepPulls();
+    this.#durable.pulls.keep();
     for (const item of held) {
       // Held since before the commit's committed runs were known (see open).
       if (this.#durable.committed(item.durable!.seq)) this.#skipCommitted(item.durable!);

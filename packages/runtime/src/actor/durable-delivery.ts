@@ -5,7 +5,7 @@ import { coreMsg } from '../wire/nats-internals.js';
 /**
  * A durable message as an activation handles it: what it reads of nats.js's JsMsg, which is one. A
  * migration's target also gets them as core messages, on a pull inbox it took over from the source
- * (see DurableInbox.takePulls), and from the source itself, forwarded by their acknowledgement subject;
+ * (see TakenPulls.take), and from the source itself, forwarded by their acknowledgement subject;
  * those are AckSubjectDelivery.
  */
 export type DurableDelivery = Pick<

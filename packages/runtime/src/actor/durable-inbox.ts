@@ -5,16 +5,17 @@ import {
   type ConsumerMessages,
   DeliverPolicy,
 } from '@nats-io/jetstream';
-import { type Msg, nanos, type Subscription } from '@nats-io/transport-node';
+import { nanos } from '@nats-io/transport-node';
 import { sleep, type Timer } from '../clock.js';
 import { MAX_PULL_INBOXES, type PullInbox } from '../migration/protocol.js';
 import { ackDirect, pullInboxOf, withInboxPrefix } from '../wire/nats-internals.js';
 import type { Outcome } from '../wire/outcome.js';
 import { CommittedSeqs, mergeRuns, seqRuns } from './committed-seqs.js';
-import { type DurableDelivery, pulledDelivery } from './durable-delivery.js';
+import type { DurableDelivery } from './durable-delivery.js';
 import type { Host } from './host.js';
 import type { ReplySender } from './reply-sender.js';
 import type { StateRecord } from './state.js';
+import { TakenPulls } from './taken-pulls.js';
 
 /** How long the messages of a commit that failed wait before they are delivered again. */
 const RETRY_FAILED_COMMIT_MS = 1000;
@@ -47,8 +48,6 @@ const FLOOR_READ_MS = 100;
 
 /** How much longer than a pull can last a migration's target reads its inbox (see holdPulls). */
 const PULL_KEEP_SLACK_MS = 1000;
-/** Messages a watched pull inbox keeps for the commit, at most (see watchPulls). */
-const MAX_WATCHED = 4096;
 
 /** The stream sequence at or below which a consumer has every message acknowledged. */
 const ackFloorOf = (info: ConsumerInfo) => info.ack_floor?.stream_seq ?? 0;
@@ -65,20 +64,6 @@ const WAITED_KEYS = 1024;
 
 /** What `create` does with a consumer that exists (see there). */
 export type ConsumerStart = 'reuse' | 'fresh' | 'adopt';
-
-/** A pull inbox taken over (or watched) and how long it is read. */
-interface TakenPull {
-  inbox: string;
-  sub: Subscription;
-  /** Read for this long from the move's release, until `until` once it came. */
-  keepMs: number;
-  until?: number;
-  timer?: Timer;
-  /** When it was subscribed to. */
-  since: number;
-  /** Subscribed to at `begin`, not handed over yet (see watchPulls). */
-  watched: boolean;
-}
 
 interface Applied {
   m: DurableDelivery;
@@ -139,18 +124,8 @@ export class DurableInbox {
   #holding = false;
   /** A pull started again that waits for the hold's end (the move failed) to run. */
   #heldRestart: (() => Promise<void>) | undefined;
-  /**
-   * Pull inboxes taken over from migrations' sources (see takePulls), or watched ahead of a commit
-   * (see watchPulls).
-   */
-  #taken: TakenPull[] = [];
-  /** Where what comes on the pull inboxes taken over goes; undefined while they are only watched. */
-  #pullDeliver: ((m: DurableDelivery) => void) | undefined;
-  /** What the watched inboxes brought in the last #watchKeepMs, oldest first (see watchPulls). */
-  #watched: { at: number; read: () => void }[] = [];
-  /** What the watch kept for the commit, read once its committed runs are known (adoptCommitted). */
-  #kept: { at: number; read: () => void }[] = [];
-  #watchKeepMs = 0;
+  /** Pull inboxes taken over from migrations' sources, or watched ahead of a commit (a move's target). */
+  readonly pulls: TakenPulls;
 
   constructor(
     private readonly host: Host,
@@ -161,6 +136,12 @@ export class DurableInbox {
     ackWaitMs: number,
   ) {
     this.#committedSeqs = new CommittedSeqs(host.clock, committedKeptMs(ackWaitMs));
+    this.pulls = new TakenPulls(
+      host,
+      actor,
+      (seq) => this.committed(seq),
+      () => void this.#delivered++,
+    );
   }
 
   /**
@@ -244,7 +225,7 @@ export class DurableInbox {
         expires: expiresMs,
         // Handed over as they arrive, not through an async iterator a turn of the event loop later: in
         // order with those of the pull inboxes taken over from a migration's source, which a plain
-        // subscription reads (see takePulls). One that cannot be handled is reported and skipped (its
+        // subscription reads (see TakenPulls). One that cannot be handled is reported and skipped (its
         // redelivery is the server's); nothing escapes, or nats.js would stop the consumer.
         callback: (m) => {
           if (closes !== this.#closes) return;
@@ -428,9 +409,7 @@ export class DurableInbox {
   /** What a move's source committed (see committedForMove): known here as if committed here. */
   adoptCommitted(runs: [number, number][]): void {
     for (const [first, count] of runs) for (let i = 0; i < count; i++) this.#committedSeqs.add(first + i);
-    // Those kept from the watch (see takePulls), now that what the source committed is known.
-    for (const w of this.#kept.splice(0))
-      this.host.guard.run('durable pull inbox', w.read, { actor: this.actor });
+    this.pulls.readKept();
   }
 
   /** Reads of the consumer's ack floor that confirm unconfirmed commits (see #readFloor). */
@@ -451,19 +430,14 @@ export class DurableInbox {
   pullInboxes(expiresMs: number): PullInbox[] | undefined {
     const own = pullInboxOf(this.#consumer);
     if (!own) return undefined;
-    const now = this.host.clock.now();
-    const pulls = [{ inbox: own, keepMs: expiresMs + PULL_KEEP_SLACK_MS }];
-    for (const t of this.#taken) {
-      const keepMs = t.until === undefined ? t.keepMs : t.until - now;
-      if (keepMs > 0) pulls.push({ inbox: t.inbox, keepMs });
-    }
+    const pulls = [{ inbox: own, keepMs: expiresMs + PULL_KEEP_SLACK_MS }, ...this.pulls.remaining()];
     return pulls.length > MAX_PULL_INBOXES ? undefined : pulls;
   }
 
   /**
    * A migration's source, paused: pulls no more afresh (what its pulls bring still comes, and queues
    * for the target) and gives the inboxes its consumer's pulls may still be answered on (pullInboxes)
-   * for the target to read (see takePulls): a pull cannot be cancelled, and what the server sends it as
+   * for the target to read (see TakenPulls.take): a pull cannot be cancelled, and what the server sends it as
    * the source leaves is otherwise lost until ack_wait. Undefined (nothing held) when they cannot be
    * handed over: see pullInboxes, or an inbox is not under `prefix` (those the target may read).
    */
@@ -482,121 +456,6 @@ export class DurableInbox {
     if (restart) this.host.guard.run('durable consumer', restart, { actor: this.actor });
   }
 
-  /**
-   * A migration's target at `begin`, on a cluster: subscribes to the source's pull inboxes ahead of
-   * the commit (see takePulls), so that its interest reaches the consumer's leader while the state is
-   * copied; resolves once its server has it. What comes there is the source's too, which reads it until
-   * at least the commit's answer and forwards what it did not run; the last `keepMs` of it (the grace
-   * period: a route may bring the source its copy later) is kept for the commit, the rest dropped.
-   */
-  async watchPulls(type: string, id: string, pulls: PullInbox[], keepMs: number): Promise<void> {
-    this.#watchKeepMs = keepMs;
-    this.#readPulls(type, id, pulls, true);
-    await this.host.nc.flush();
-  }
-
-  /** The migration ended without a commit that took the pulls watched (see watchPulls). */
-  unwatchPulls(): void {
-    this.#watched = [];
-    for (const t of this.#taken.filter((x) => x.watched)) this.#unsubscribe(t);
-  }
-
-  /**
-   * A migration's target, before the directory moves: reads the pull inboxes its source handed over
-   * (see holdPulls) as its own, and resolves once the server has the interest, with the time from
-   * which it has read all of them (those watched since `begin`: from then); each is read for its
-   * `keepMs` from the move's release (keepPulls). What comes there before the release is held by the
-   * activation (its source has those it got first, and forwards them).
-   */
-  async takePulls(
-    type: string,
-    id: string,
-    pulls: PullInbox[],
-    deliver: (m: DurableDelivery) => void,
-  ): Promise<number> {
-    // Watched, not handed over: their pulls have expired by now.
-    for (const t of this.#taken.filter((x) => x.watched && !pulls.some((p) => p.inbox === x.inbox)))
-      this.#unsubscribe(t);
-    this.#pullDeliver = deliver;
-    const keptFrom = this.host.clock.now() - this.#watchKeepMs;
-    this.#kept = this.#watched.splice(0).filter((w) => w.at >= keptFrom);
-    // Those watched since `begin` were flushed then.
-    if (this.#readPulls(type, id, pulls, false)) await this.host.nc.flush();
-    let since = Number.NEGATIVE_INFINITY;
-    for (const t of this.#taken) if (pulls.some((p) => p.inbox === t.inbox)) since = Math.max(since, t.since);
-    return since;
-  }
-
-  /**
-   * Subscribes to the pull inboxes not read yet; `watched`: ahead of the commit (see watchPulls).
-   * Whether it subscribed to any.
-   */
-  #readPulls(type: string, id: string, pulls: PullInbox[], watched: boolean): boolean {
-    const { nc, names, guard, clock } = this.host;
-    const stream = names.stream;
-    const consumer = names.consumer(type, id);
-    const subject = names.durable(type, id);
-    const read = (m: Msg, kept = false) => {
-      const d = pulledDelivery(nc, m, stream, consumer, subject);
-      if (!d || !this.#pullDeliver) return;
-      // Kept from before the commit: what the source committed is its to acknowledge.
-      if (kept && this.committed(d.seq)) return;
-      this.#delivered++;
-      this.#pullDeliver(d);
-    };
-    const callback = guard.callback('durable pull inbox', (m: Msg) => {
-      if (this.#pullDeliver) {
-        read(m);
-        return;
-      }
-      const at = clock.now();
-      const w = this.#watched;
-      w.push({ at, read: () => read(m, true) });
-      while (w.length > MAX_WATCHED || (w.length > 0 && w[0]!.at < at - this.#watchKeepMs)) w.shift();
-    });
-    let subscribed = false;
-    for (const { inbox, keepMs } of pulls) {
-      const t = this.#taken.find((x) => x.inbox === inbox);
-      if (t) {
-        if (!watched && t.watched) Object.assign(t, { watched: false, keepMs });
-        continue;
-      }
-      subscribed = true;
-      this.#taken.push({
-        inbox,
-        sub: nc.subscribe(inbox, { callback }),
-        keepMs,
-        since: clock.now(),
-        watched,
-      });
-    }
-    return subscribed;
-  }
-
-  /** The move's release: each pull inbox taken over is read for its `keepMs` from now (see takePulls). */
-  keepPulls(): void {
-    const { clock } = this.host;
-    for (const t of this.#taken) {
-      if (t.until !== undefined) continue;
-      t.until = clock.now() + t.keepMs;
-      t.timer = clock.after(t.keepMs, () => this.#unsubscribe(t));
-    }
-  }
-
-  /** Stops reading the pull inboxes taken over (see takePulls). */
-  #dropPulls(): void {
-    this.#pullDeliver = undefined;
-    this.#watched = [];
-    this.#kept = [];
-    for (const t of [...this.#taken]) this.#unsubscribe(t);
-  }
-
-  #unsubscribe(t: TakenPull): void {
-    this.#taken = this.#taken.filter((x) => x !== t);
-    t.timer?.cancel();
-    this.host.guard.run('durable pull inbox', () => t.sub.unsubscribe(), { actor: this.actor });
-  }
-
   /** Acknowledges a message: its effect is committed, the stream may drop it. */
   ack(m: DurableDelivery): void {
     if (!ackDirect(this.host.nc, m)) m.ack();
@@ -607,7 +466,7 @@ export class DurableInbox {
     this.#closes++;
     this.#holding = false;
     this.#heldRestart = undefined;
-    this.#dropPulls();
+    this.pulls.drop();
     this.#unwatch?.();
     this.#unwatch = undefined;
     this.#keepAlive?.cancel();

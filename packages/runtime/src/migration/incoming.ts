@@ -50,7 +50,7 @@ export interface Prepared {
     >,
     state: { staged: true } | { staged: false; image: Uint8Array | undefined },
   ): Promise<{ epoch: number; adopted: Adopted; pullsHeldMs?: number }>;
-  /** The migration ended without a commit: what `begin` started for it stops (see watchPulls). */
+  /** The migration ended without a commit: what `begin` started for it stops (see TakenPulls.watch). */
   discard(): void;
 }
 
