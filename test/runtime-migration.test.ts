@@ -442,31 +442,80 @@ describe('live migration', () => {
     });
   });
 
-  test('with a grace period the target serves while the source still receives: no caller is refused, order holds', async () => {
-    // What a node on a server in a cluster waits around its unsubscribe, made long: the source queues
-    // what still reaches it for 2 × 200 ms while the target runs the callers' messages as they come.
+  /** Runs `body` with two nodes that wait `migrationGraceMs` around a move, as on a cluster; killed after. */
+  async function withGracedNodes(
+    names: string[],
+    body: (graced: NodeProc[]) => Promise<void>,
+    faultAtLast?: NonNullable<Parameters<typeof startNode>[0]['handoffFault']>,
+  ): Promise<void> {
     const graced = await Promise.all(
-      ['mig-grace-a', 'mig-grace-b'].map((nodeId) => startNode({ ...env(), nodeId, migrationGraceMs: 200 })),
+      names.map((nodeId, i) =>
+        startNode({
+          ...env(),
+          nodeId,
+          migrationGraceMs: 200,
+          ...(faultAtLast && i === names.length - 1 ? { handoffFault: faultAtLast } : {}),
+        }),
+      ),
     );
     try {
-      const ref = await client.spawn(Sequencer, { id: 'seq-grace', node: graced[0]!.nodeId });
-      const counts = await underLoad(ref, 'fast', async () => {
-        for (let i = 0; i < 4; i++) {
-          const to = graced[(i + 1) % 2]!.nodeId;
-          assert.equal((await client.migrate(ref, to)).to, to);
-          await delay(50);
-        }
-      });
-      for (const c of counts) {
-        assert.equal(c.lost, 0, `${c.sender}: lost`);
-        assert.equal(c.duplicated, 0, `${c.sender}: duplicated`);
-        assert.equal(c.outOfOrder, 0, `${c.sender}: reordered`);
-        assert.equal(c.applied, c.sent, `${c.sender}: applied once each`);
-      }
+      await body(graced);
     } finally {
       for (const n of graced) n.child.kill('SIGKILL');
       await Promise.all(graced.map((n) => n.exited));
     }
+  }
+
+  for (const mode of ['fast', 'durable'] as const) {
+    test(`with a grace period the target serves while the source still receives: no caller is refused, order holds (${mode} mode)`, async () => {
+      // What a node on a server in a cluster waits around its unsubscribe, made long: the source queues
+      // what still reaches it for 2 × 200 ms while the target runs the callers' messages as they come.
+      // A durable move's target watches the source's pulls from `begin`.
+      await withGracedNodes([`mig-grace-${mode}-a`, `mig-grace-${mode}-b`], async (graced) => {
+        const ref = await client.spawn(Sequencer, { id: `seq-grace-${mode}`, node: graced[0]!.nodeId });
+        const counts = await underLoad(ref, mode, async () => {
+          for (let i = 0; i < 4; i++) {
+            const to = graced[(i + 1) % 2]!.nodeId;
+            const report = await client.migrate(ref, to);
+            assert.equal(report.to, to);
+            if (mode === 'durable' && natsFastPathEnabled) {
+              assert.ok(report.pullsHandedOver >= 1, `pulls handed over: ${report.pullsHandedOver}`);
+              assert.ok(report.pullsHeldMs > 0);
+            }
+            await delay(50);
+          }
+        });
+        for (const c of counts) {
+          assert.equal(c.lost, 0, `${c.sender}: lost`);
+          assert.equal(c.duplicated, 0, `${c.sender}: duplicated`);
+          if (mode === 'fast' || natsFastPathEnabled) assert.equal(c.outOfOrder, 0, `${c.sender}: reordered`);
+          assert.equal(c.applied, c.sent, `${c.sender}: applied once each`);
+        }
+      });
+    });
+  }
+
+  test('a failure at the commit of a durable move whose target watched the pulls from begin leaves the actor serving on its source', async () => {
+    await withGracedNodes(
+      ['mig-grace-fault-a', 'mig-grace-fault-b', 'mig-grace-fault-c'],
+      async ([source, other, faulty]) => {
+        const ref = await client.spawn(Sequencer, { id: 'seq-grace-fault', node: source!.nodeId });
+        const counts = await underLoad(ref, 'durable', async () => {
+          await assert.rejects(
+            client.migrate(ref, faulty!.nodeId),
+            (e: unknown) =>
+              e instanceof MigrationFailed && e.message.includes('fault injected at the handoff step'),
+          );
+          assert.equal((await client.locate(ref))?.node, source!.nodeId);
+          assert.equal((await client.migrate(ref, other!.nodeId)).to, other!.nodeId);
+        });
+        for (const c of counts) {
+          assert.equal(c.applied, c.sent, `${c.sender}: applied once each`);
+          assert.equal(c.duplicated, 0, `${c.sender}: duplicated`);
+        }
+      },
+      'commit',
+    );
   });
 
   test("after the commit a caller's next message runs at once; one that may follow a message still at the source waits", async () => {
