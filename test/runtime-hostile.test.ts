@@ -196,6 +196,36 @@ describe('hostile input', () => {
     }
   });
 
+  test('system messages: an unknown one, or one sent durable, is a bad message; the actor keeps serving', async () => {
+    const ref = await host.spawn(HCounter, { id: 'sys1' });
+    const subject = `stitch.${CLUSTER}.actor.hcounter.sys1`;
+    const asked = await raw.request(subject, encode({ type: '$nosuch' }), { timeout: 5000 });
+    assert.equal(asked.headers?.get('Stitch-Error-Code'), RuntimeErrorCode.BadMessage);
+    assert.match(Buffer.from(asked.data).toString(), /no such system message/);
+    // Sent durable, `$inspect` reached the turn as a handler name and failed as an untyped error.
+    const inbox = `reply.sys1.${Date.now()}`;
+    const answer = new Promise<{ code: string | undefined; text: string }>((resolve) => {
+      const sub = raw.subscribe(inbox, {
+        max: 1,
+        callback: (_e, m) => {
+          resolve({ code: m.headers?.get('Stitch-Error-Code'), text: Buffer.from(m.data).toString() });
+          sub.unsubscribe();
+        },
+      });
+    });
+    const h = headers();
+    h.set('Stitch-Reply-To', inbox);
+    h.set('Stitch-Sender', 'hostile');
+    await jetstream(raw).publish(`stitch.${CLUSTER}.durable.hcounter.sys1`, encode({ type: '$inspect' }), {
+      headers: h,
+    });
+    const durable = await answer;
+    assert.equal(durable.code, RuntimeErrorCode.BadMessage, durable.text);
+    assert.match(durable.text, /only when asked directly/);
+    assert.equal(await ref.ask({ type: 'add', by: 2 }, { mode: 'durable', timeoutMs: 5000 }), 2);
+    assert.equal((await ref.inspect()).restarts, 0);
+  });
+
   test('cyclic and unencodable messages fail alone: the actor keeps serving, restarts stay 0', async () => {
     const ref = await host.spawn(HCounter, { id: 'cy1' });
     const clone = new Packr({ structuredClone: true });

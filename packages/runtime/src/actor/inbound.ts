@@ -61,7 +61,7 @@ export class FastInbound {
     let msg: { type: string };
     try {
       checkWireVersion(h.wire);
-      msg = checkMessage(this.#def, this.#actor, decode(data));
+      msg = checkMessage(this.#def, this.#actor, decode(data), true);
     } catch (err) {
       this.#sink.bad(m.reply, err, undefined);
       return;
@@ -93,7 +93,7 @@ export class FastInbound {
         if (i.error) throw i.error;
         // The batch's header is every item's: a version this build does not read refuses each one.
         checkWireVersion(wire);
-        msg = checkMessage(this.#def, this.#actor, i.message);
+        msg = checkMessage(this.#def, this.#actor, i.message, true);
       } catch (err) {
         this.#sink.bad(i.reply, err, inbox);
         continue;
