@@ -99,3 +99,41 @@ test('pull inboxes watched at begin bring nothing until the commit takes them; t
   pulls.drop();
   assert.deepEqual([...subs.keys()], []);
 });
+
+test('a watched inbox keeps only what the stream delivered, within 16 MiB', async () => {
+  const subs = new Map<string, (err: unknown, m: unknown) => void>();
+  const host = {
+    guard: new Guard(() => undefined),
+    clock: new ManualClock(),
+    nc: {
+      subscribe: (subject: string, opts: { callback: (err: unknown, m: unknown) => void }) => {
+        subs.set(subject, opts.callback);
+        return { unsubscribe: () => void subs.delete(subject) };
+      },
+      flush: async () => undefined,
+      publish: () => undefined,
+    },
+    names: { stream: 's', consumer: () => 'c', durable: () => 'd' },
+  };
+  const pulls = new TakenPulls(
+    host as never,
+    'a',
+    () => false,
+    () => undefined,
+  );
+  const send = (subject: string, seq: number, bytes: number) =>
+    subs.get('p.a')?.(null, {
+      subject,
+      reply: `$JS.ACK.s.c.1.${seq}.${seq}.1700000000000000000.0`,
+      data: new Uint8Array(bytes),
+    });
+  await pulls.watch('t', 'i', [{ inbox: 'p.a', keepMs: 6000 }], 30);
+  // A client's message to the inbox comes under the inbox's subject, not the actor's durable one.
+  send('p.a', 1, 10);
+  for (let seq = 2; seq <= 4; seq++) send('d', seq, 7 * 1024 * 1024);
+  const delivered: number[] = [];
+  await pulls.take('t', 'i', [{ inbox: 'p.a', keepMs: 6000 }], (m) => void delivered.push(m.seq));
+  pulls.readKept();
+  assert.deepEqual(delivered, [3, 4], 'the oldest goes once the kept bytes pass 16 MiB');
+  pulls.drop();
+});

@@ -4,8 +4,9 @@ import type { PullInbox } from '../migration/protocol.js';
 import { type DurableDelivery, pulledDelivery } from './durable-delivery.js';
 import type { Host } from './host.js';
 
-/** Messages a watched pull inbox keeps for the commit, at most (see watch). */
+/** Messages the watched pull inboxes keep for the commit, at most, and their bytes (see watch). */
 const MAX_WATCHED = 4096;
+const MAX_WATCHED_BYTES = 16 * 1024 * 1024;
 
 /** A pull inbox taken over (or watched) and how long it is read. */
 interface TakenPull {
@@ -23,6 +24,7 @@ interface TakenPull {
 
 interface Watched {
   at: number;
+  bytes: number;
   read: () => void;
 }
 
@@ -38,6 +40,7 @@ export class TakenPulls {
   #deliver: ((m: DurableDelivery) => void) | undefined;
   /** What the watched inboxes brought in the last #keepMs, oldest first (see watch). */
   #watched: Watched[] = [];
+  #watchedBytes = 0;
   /** What the watch kept for the commit, read once its committed runs are known (readKept). */
   #kept: Watched[] = [];
   #keepMs = 0;
@@ -78,6 +81,7 @@ export class TakenPulls {
   /** The migration ended without a commit that took the pulls watched (see watch). */
   unwatch(): void {
     this.#watched = [];
+    this.#watchedBytes = 0;
     for (const t of this.#taken.filter((x) => x.watched)) this.#unsubscribe(t);
   }
 
@@ -100,6 +104,7 @@ export class TakenPulls {
     this.#deliver = deliver;
     const keptFrom = this.host.clock.now() - this.#keepMs;
     this.#kept = this.#watched.splice(0).filter((w) => w.at >= keptFrom);
+    this.#watchedBytes = 0;
     // Those watched since `begin` were flushed then.
     if (this.#read(type, id, pulls, false)) await this.host.nc.flush();
     let since = Number.NEGATIVE_INFINITY;
@@ -127,6 +132,7 @@ export class TakenPulls {
   drop(): void {
     this.#deliver = undefined;
     this.#watched = [];
+    this.#watchedBytes = 0;
     this.#kept = [];
     for (const t of [...this.#taken]) this.#unsubscribe(t);
   }
@@ -150,10 +156,18 @@ export class TakenPulls {
         read(m);
         return;
       }
+      // Only what the server delivered from the actor's stream: a client may publish to the inbox too.
+      if (m.subject !== subject) return;
       const at = clock.now();
       const w = this.#watched;
-      w.push({ at, read: () => read(m, true) });
-      while (w.length > MAX_WATCHED || (w.length > 0 && w[0]!.at < at - this.#keepMs)) w.shift();
+      w.push({ at, bytes: m.data.length, read: () => read(m, true) });
+      this.#watchedBytes += m.data.length;
+      while (
+        w.length > MAX_WATCHED ||
+        this.#watchedBytes > MAX_WATCHED_BYTES ||
+        (w.length > 0 && w[0]!.at < at - this.#keepMs)
+      )
+        this.#watchedBytes -= w.shift()!.bytes;
     });
     let subscribed = false;
     for (const { inbox, keepMs } of pulls) {
