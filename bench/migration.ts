@@ -23,6 +23,7 @@
 //        [--snapshots on-demand,delta,every-turn] [--node-args "--initial-old-space-size=64"] [--quick]
 //        [--grace-ms 30] (the nodes' migrationGraceMs: what a node on a server in a cluster waits around
 //        its unsubscribe by default, set here on one server)
+//        [--pipelined 64] (the pipelined caller's messages in flight)
 //        [--servers 3] (a JetStream cluster of three nats-servers, each in a network namespace of its
 //        own, root only: the source, the target and the callers each on a server of their own, the
 //        stream and consumers with 3 replicas; moves between nodes on different servers)
@@ -54,6 +55,10 @@ const snapshots = (arg('snapshots') ?? 'on-demand,delta,every-turn').split(',');
 const nodeArgs = (arg('node-args') ?? '').split(' ').filter((a) => a.length > 0);
 const graceMs = arg('grace-ms') === undefined ? undefined : Number(arg('grace-ms'));
 const servers = Number(arg('servers') ?? 1);
+/** In flight of the pipelined caller: less than 64 leaves the two-vCPU host some room (a control). */
+const pipelinedInflight = Number(arg('pipelined') ?? 64);
+if (!Number.isSafeInteger(pipelinedInflight) || pipelinedInflight < 1)
+  throw new Error("--pipelined takes the pipelined caller's messages in flight, 1 or more");
 if (servers !== 1 && servers !== 3) throw new Error('--servers is 1 or 3');
 /**
  * Each mode runs three times: snapshotted on demand (what a large state such as a KV cache uses: only
@@ -140,7 +145,7 @@ try {
       await ref.ask({ type: 'resize', bytes }, { timeoutMs: 60_000 });
       const sentAgainBefore = client.metrics().sentAgain;
       const serial = startLoad(ref, 'serial', 1, mode, 30_000);
-      const pipelined = startLoad(ref, 'pipelined', 64, mode, 30_000);
+      const pipelined = startLoad(ref, 'pipelined', pipelinedInflight, mode, 30_000);
       // Its messages are in flight at every instant of a hand-off (the closed loops send nothing while
       // the actor is paused).
       const open = startOpenLoad(ref, 'open', 1, OPEN_LOOP_MS, mode, 30_000);
@@ -244,6 +249,7 @@ try {
           ...(nodeArgs.length > 0 ? { node_args: nodeArgs.join(' ') } : {}),
           ...(graceMs !== undefined ? { grace_ms: graceMs } : {}),
           servers,
+          pipelined_inflight: pipelinedInflight,
           migrations: counted.length,
           warmup_migrations: warmup,
           migrations_failed: failures.length,
