@@ -1,6 +1,6 @@
 // The fuzz targets on the bus: each sends N hostile cases with a raw nats.js connection to one inbound
 // edge of the node process (actor subjects, headers, batches, durable stream, activation, control,
-// live-migration handoff, membership, the KV buckets, the coordinator's deploy). Replies go to `<inbox>.<case>[.<item>]`.
+// live-migration handoff, the attacked Counter's pull inbox, membership, the KV buckets, the coordinator's deploy). Replies go to `<inbox>.<case>[.<item>]`.
 import { setTimeout as delay } from 'node:timers/promises';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
@@ -115,6 +115,8 @@ export async function runBusTarget(target: TargetName, x: CaseContext): Promise<
       }
       return -1;
     }
+    case 'pulls':
+      return fuzzPulls(x);
     case 'membership':
       return fuzzMembership(x);
     case 'kv':
@@ -170,6 +172,85 @@ async function fuzzAdvisory(x: CaseContext): Promise<number> {
     await pace(raw, i);
   }
   return reached;
+}
+
+/** A subject nats.js will publish with: printable, no spaces, not empty. */
+const subjectOf = (text: string) => text.replace(/[^\x21-\x7e]/g, 'x') || 'x';
+
+/** JetStream status messages a pull inbox gets from the server, as a client could forge them. */
+const PULL_STATUSES: [number, string][] = [
+  [100, 'Idle Heartbeat'],
+  [404, 'No Messages'],
+  [408, 'Request Timeout'],
+  [409, 'Exceeded MaxWaiting'],
+  [409, 'Consumer Deleted'],
+  [409, 'Consumer is push based'],
+  [409, 'Leadership Change'],
+  [400, 'Bad Request'],
+  [503, 'No Responders'],
+];
+
+/**
+ * Hostile messages to the pull inbox of the attacked Counter's durable consumer (under
+ * `stitch.<c>.pull`, which nodes read and, without an auth config, anyone may publish to): random
+ * bodies, Counter messages with forged JetStream acknowledgement subjects (real-looking sequences),
+ * forged status messages. The inbox is learned from a durable message's delivery; reached = cases
+ * sent to it. The check after this target asks the attacked Counter in durable mode too.
+ */
+async function fuzzPulls(x: CaseContext): Promise<number> {
+  const { rng, scene, raw, cases } = x;
+  // The node's pulls name the inbox as their reply subject (a delivery comes under the subject its
+  // message was published to, not the inbox's).
+  // Followed all along: a consumer read again pulls on an inbox of its own, which the next cases use.
+  let inbox: string | undefined;
+  const sub = raw.subscribe(
+    `$JS.API.CONSUMER.MSG.NEXT.stitch_${scene.cluster}_mailbox.counter__${scene.fuzzId}`,
+    {
+      callback: (_e, m) => {
+        if (m.reply?.startsWith(`stitch.${scene.cluster}.pull.`)) inbox = m.reply;
+      },
+    },
+  );
+  const js = jetstream(raw);
+  const durable = `stitch.${scene.cluster}.durable.counter.${scene.fuzzId}`;
+  // A pull is renewed as it is used up or expires: messages make the node pull again.
+  for (let k = 0; k < 100 && inbox === undefined; k++) {
+    const h = natsHeaders();
+    h.set('Stitch-Sender', 'fuzz-pulls');
+    await js.publish(durable, encode({ type: 'add', by: 0 }), { headers: h });
+    await delay(50);
+  }
+  if (inbox === undefined) {
+    sub.unsubscribe();
+    throw new Error('no pull inbox of the attacked Counter was seen');
+  }
+  const ack = (seq: number) =>
+    `$JS.ACK.stitch_${scene.cluster}_mailbox.counter__${scene.fuzzId}.1.${seq}.${seq}.${Date.now()}000000.0`;
+  const first: string = inbox;
+  for (let i = 0; i < cases; i++) {
+    const to = inbox ?? first;
+    const r = rng.next();
+    if (r < 0.3) {
+      // A Counter message with a forged acknowledgement subject (a sequence the stream may hold).
+      const reply = rng.chance(0.8)
+        ? ack(1 + rng.int(200))
+        : subjectOf(mutateText(rng, ack(1 + rng.int(200))));
+      raw.publish(to, rng.chance(0.7) ? handlerMessage(rng) : messageCase(rng), { reply });
+    } else if (r < 0.6) {
+      const [code, description] = rng.pick(PULL_STATUSES);
+      const h = natsHeaders(code, description);
+      if (rng.chance(0.5)) h.set('Nats-Pending-Messages', String(rng.int(1000)));
+      if (rng.chance(0.5)) h.set('Nats-Pending-Bytes', rng.pick(['0', '-1', 'x', String(rng.int(1e9))]));
+      raw.publish(to, rng.chance(0.8) ? new Uint8Array(0) : rng.bytes(rng.int(32)), { headers: h });
+    } else if (r < 0.8) {
+      raw.publish(to, rng.bytes(rng.int(64)), rng.chance(0.5) ? { reply: subjectOf(rng.text(30)) } : {});
+    } else {
+      raw.publish(to, messageCase(rng), { headers: stitchHeaders(rng, i), reply: ack(1 + rng.int(200)) });
+    }
+    await pace(raw, i);
+  }
+  sub.unsubscribe();
+  return cases;
 }
 
 /** Membership events have no reply: reached = cases whose bytes are a JSON object with a string `kind`. */

@@ -178,7 +178,7 @@ async function runOnBus(
   b.replies.reset();
   let approxReached = 0;
   // The attacked Counter runs (again: a previous target may have stopped or crashed it).
-  await b.client
+  const attackedBefore = await b.client
     .get(Counter, b.scene.fuzzId)
     .ask({ type: 'get' }, { timeoutMs: 5000 })
     .catch(() => undefined);
@@ -202,7 +202,11 @@ async function runOnBus(
   maxRss = Math.max(maxRss, rssMb(pid));
   const memory = await memoryOf(b.node);
   const serving =
-    !b.node.exited && alive(pid) && b.node.pid === pid && (await countsExactly(b, target, print));
+    !b.node.exited &&
+    alive(pid) &&
+    b.node.pid === pid &&
+    (await countsExactly(b, target, print)) &&
+    (target !== 'pulls' || (await durableAnswers(b, target, attackedBefore, print)));
   return {
     target,
     cases,
@@ -214,6 +218,32 @@ async function runOnBus(
     ...(memory ? { memory_mb: memory } : {}),
     ...(b.replies.received ? { reply_codes: Object.fromEntries(b.replies.codes) } : {}),
   };
+}
+
+/**
+ * The attacked Counter still answers durable asks (its consumer was not silenced) and holds what it
+ * held before: what reached its pull inbox from a client is not the stream's, and must not run.
+ */
+async function durableAnswers(
+  b: Bench,
+  target: TargetName,
+  before: unknown,
+  print: (line: string) => void,
+): Promise<boolean> {
+  try {
+    const ref = b.client.get(Counter, b.scene.fuzzId);
+    for (let k = 0; k < 3; k++) {
+      const n = await ref.ask({ type: 'get' }, { mode: 'durable', timeoutMs: 10_000 });
+      if (n !== before) {
+        print(JSON.stringify({ target, forgedApplied: { before, after: n } }));
+        return false;
+      }
+    }
+    return true;
+  } catch (err) {
+    print(JSON.stringify({ target, durableError: String(err) }));
+    return false;
+  }
 }
 
 /** Five adds to the checked Counter come back with exactly the expected totals. */

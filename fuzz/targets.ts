@@ -14,6 +14,7 @@ export const TARGETS = [
   'activation',
   'control',
   'handoff',
+  'pulls',
   'membership',
   'kv',
   'deploy',

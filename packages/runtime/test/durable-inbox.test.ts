@@ -88,10 +88,13 @@ test('a failed commit sends its messages back after a second, a superseded one a
 /** A consumer whose pulls the test answers: messages pushed in (to consume's callback), its info set by the test. */
 function fakeConsumer() {
   let callback: ((m: unknown) => void) | undefined;
+  let stopped: () => void = () => undefined;
   const messages = {
     async *status() {},
+    closed: () => new Promise<void>((resolve) => (stopped = resolve)),
     close: async () => {
       callback = undefined;
+      stopped();
     },
   };
   const state = { info: { num_waiting: 0, num_pending: 0, num_ack_pending: 0 }, infoAsked: 0 };
@@ -106,7 +109,12 @@ function fakeConsumer() {
     },
   };
   const push = (m: unknown) => callback?.(m);
-  return { consumer, state, push };
+  /** nats.js stops reading on its own (a 400 or 409 status on the pull inbox). */
+  const stop = () => {
+    callback = undefined;
+    stopped();
+  };
+  return { consumer, state, push, stop };
 }
 
 test("after the consumer's leader changes, a pull that waits there but brings nothing while messages wait is taken for another reader's, and this one pulls again; an election right after a pull started is checked later", async () => {
@@ -125,7 +133,7 @@ test("after the consumer's leader changes, a pull that waits there but brings no
       guard: new Guard(() => undefined),
       log: () => undefined,
       clock,
-      names: { stream: 's', consumer: () => 'c' },
+      names: { stream: 's', consumer: () => 'c', durable: () => 'd' },
       js: { consumers: { getConsumerFromInfo: () => consumer } },
       watchConsumerLeader: (_name: string, cb: () => void) => {
         leaderChanged = cb;
@@ -153,13 +161,13 @@ test("after the consumer's leader changes, a pull that waits there but brings no
     state.info = { num_waiting: waiting, num_pending: 3, num_ack_pending: 0 };
     leaderChanged();
     // One the old leader had sent, arriving after its successor was elected.
-    if (delivered === 'an old message') push({ ack: () => undefined });
+    if (delivered === 'an old message') push({ subject: 'd', ack: () => undefined });
     await flush();
     for (let i = 0; i < 5; i++) {
       clock.advance(1000);
       await flush();
       // A message from the new leader, after the first look found a pull waiting there.
-      if (i === 0 && delivered === 'a message') push({ ack: () => undefined });
+      if (i === 0 && delivered === 'a message') push({ subject: 'd', ack: () => undefined });
       await flush();
     }
     return { restarts, infoAsked: state.infoAsked, got: got.length };
@@ -299,4 +307,56 @@ test('unconfirmed commits are confirmed up to the lower of the last two ack floo
   await commit(105);
   assert.equal(held(), 51, '60 then 50');
   assert.equal(inbox.floorReads, 4);
+});
+
+test('a consumer nats.js stopped on its own is read again; one this inbox closed is not; what a client published to the pull inbox is not delivered', async () => {
+  const clock = new ManualClock();
+  const { consumer, push, stop } = fakeConsumer();
+  const host = {
+    guard: new Guard(() => undefined),
+    log: () => undefined,
+    clock,
+    names: { stream: 's', consumer: () => 'c', durable: () => 'd' },
+    js: { consumers: { getConsumerFromInfo: () => consumer } },
+    watchConsumerLeader: () => () => undefined,
+  };
+  const inbox = testInbox({
+    host,
+    record: { outcome: () => undefined, superseded: false, save: async () => undefined },
+  });
+  let restarts = 0;
+  const got: unknown[] = [];
+  const read = () =>
+    inbox.consume(
+      't',
+      'i',
+      30_000,
+      64,
+      (m) => got.push(m),
+      Promise.resolve({} as never),
+      5000,
+      async () => {
+        restarts++;
+        await read();
+      },
+    );
+  const settle = async () => {
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  };
+  await read();
+  push({ subject: 'stitch.c.pull.x.1', ack: () => undefined });
+  push({ subject: 'd', ack: () => undefined });
+  assert.equal(got.length, 1, "only what the server delivered under the actor's durable subject");
+  stop();
+  await settle();
+  clock.advance(20);
+  await settle();
+  assert.equal(restarts, 1, 'read again after a short wait');
+  push({ subject: 'd', ack: () => undefined });
+  assert.equal(got.length, 2);
+  await inbox.close();
+  await settle();
+  clock.advance(2000);
+  await settle();
+  assert.equal(restarts, 1, 'closed here: not read again');
 });

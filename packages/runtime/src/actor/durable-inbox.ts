@@ -100,6 +100,8 @@ export class DurableInbox {
    */
   readonly #uncommittedKeys = new Set<string>();
   #consumer: ConsumerMessages | undefined;
+  /** Consumers this inbox closed itself (the others nats.js stopped: see #restartWhenStopped). */
+  readonly #closedHere = new WeakSet<ConsumerMessages>();
   #keepAlive: Timer | undefined;
   /** Stops watching the consumer's leader elections (see #repullOnNewLeader). */
   #unwatch: (() => void) | undefined;
@@ -208,6 +210,7 @@ export class DurableInbox {
     restart: () => Promise<void>,
   ): Promise<void> {
     const { js, names } = this.host;
+    const subject = names.durable(type, id);
     // A close while the consumer is made (a move away from an actor that had just arrived, before
     // its consumer was ready) leaves it unread: read anyway, it would pull from the next owner's
     // consumer for good, and give back all it got.
@@ -229,6 +232,9 @@ export class DurableInbox {
         // redelivery is the server's); nothing escapes, or nats.js would stop the consumer.
         callback: (m) => {
           if (closes !== this.#closes) return;
+          // A client may publish to the inbox too (without an auth config): the server delivers the
+          // stream's messages under the subject they were published to (see pulledDelivery).
+          if (m.subject !== subject) return;
           this.#unanswered = 0;
           this.#delivered++;
           try {
@@ -241,11 +247,12 @@ export class DurableInbox {
     const { pullPrefix } = this.host;
     const messages = await (pullPrefix ? withInboxPrefix(this.host.nc, pullPrefix, consume) : consume());
     if (closes !== this.#closes) {
-      await messages.close().catch(() => undefined);
+      await this.#close(messages);
       return;
     }
     this.#consumer = messages;
     void this.#repullWhenUnanswered(messages, restart);
+    void this.#restartWhenStopped(messages, restart);
     this.#unwatch?.();
     let since = this.host.clock.now();
     let check: Timer | undefined;
@@ -286,13 +293,40 @@ export class DurableInbox {
         continue;
       }
       this.#keepAlive?.cancel();
-      await messages.close().catch(() => undefined);
+      await this.#close(messages);
       const n = this.#unanswered++;
       await sleep(this.host.clock, Math.min(1000, REPULL_MS * 2 ** Math.min(n, 6)));
       if (this.#consumer !== messages) return;
       this.host.guard.run('durable consumer', restart, { actor: this.actor });
       return;
     }
+  }
+
+  /**
+   * nats.js stops reading a consumer on some statuses (a 400, a 409 such as "Consumer Deleted"), which
+   * a client may also forge on the pull inbox where no auth config forbids it (one forged 400 left a
+   * durable actor unanswered for over a minute): reads it again, made where missing.
+   */
+  async #restartWhenStopped(messages: ConsumerMessages, restart: () => Promise<void>): Promise<void> {
+    const stopped = await messages.closed().catch((err: unknown) => err);
+    if (this.#consumer !== messages || this.#closedHere.has(messages)) return;
+    this.host.guard.report('durable consumer', stopped ?? new Error('the consumer stopped'), {
+      actor: this.actor,
+    });
+    this.#keepAlive?.cancel();
+    const n = this.#unanswered++;
+    await sleep(this.host.clock, Math.min(1000, REPULL_MS * 2 ** Math.min(n, 6)));
+    if (this.#consumer !== messages) return;
+    if (this.#holding) {
+      this.#heldRestart = restart;
+      return;
+    }
+    this.host.guard.run('durable consumer', restart, { actor: this.actor });
+  }
+
+  #close(messages: ConsumerMessages): Promise<unknown> {
+    this.#closedHere.add(messages);
+    return messages.close().catch(() => undefined);
   }
 
   /**
@@ -336,7 +370,7 @@ export class DurableInbox {
     }
     this.#repulls++;
     this.#keepAlive?.cancel();
-    await messages.close().catch(() => undefined);
+    await this.#close(messages);
     if (this.#consumer !== messages) return;
     await restart();
   }
@@ -472,7 +506,7 @@ export class DurableInbox {
     this.#keepAlive?.cancel();
     const consumer = this.#consumer;
     this.#consumer = undefined;
-    await consumer?.close().catch(() => undefined);
+    if (consumer) await this.#close(consumer);
   }
 
   /**
