@@ -117,34 +117,36 @@ function fakeConsumer() {
   return { consumer, state, push, stop };
 }
 
-test("after the consumer's leader changes, a pull that waits there but brings nothing while messages wait is taken for another reader's, and this one pulls again; an election right after a pull started is checked later", async () => {
-  const flush = async () => {
-    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+/** Lets what the fake consumer set off run: a few turns of promises and immediates. */
+const settle = async () => {
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+};
+
+/**
+ * A DurableInbox of actor t/i reading `consumer` (see fakeConsumer): what it delivers, how often it was
+ * asked to read the consumer again, and `read` (`again`: a read again reads it, as an activation does).
+ */
+function readingInbox(
+  consumer: ReturnType<typeof fakeConsumer>['consumer'],
+  clock: ManualClock,
+  watchConsumerLeader: (name: string, cb: () => void) => () => void = () => () => undefined,
+) {
+  const host = {
+    guard: new Guard(() => undefined),
+    log: () => undefined,
+    clock,
+    names: { stream: 's', consumer: () => 'c', durable: () => 'd' },
+    js: { consumers: { getConsumerFromInfo: () => consumer } },
+    watchConsumerLeader,
   };
-  const run = async (
-    delivered: 'nothing' | 'a message' | 'an old message',
-    waiting: number,
-    leaderAfterMs = 1500,
-  ) => {
-    const clock = new ManualClock();
-    const { consumer, state, push } = fakeConsumer();
-    let leaderChanged: () => void = () => undefined;
-    const host = {
-      guard: new Guard(() => undefined),
-      log: () => undefined,
-      clock,
-      names: { stream: 's', consumer: () => 'c', durable: () => 'd' },
-      js: { consumers: { getConsumerFromInfo: () => consumer } },
-      watchConsumerLeader: (_name: string, cb: () => void) => {
-        leaderChanged = cb;
-        return () => undefined;
-      },
-    };
-    const record = { outcome: () => undefined, superseded: false, save: async () => undefined };
-    const inbox = testInbox({ host, record });
-    let restarts = 0;
-    const got: unknown[] = [];
-    await inbox.consume(
+  const inbox = testInbox({
+    host,
+    record: { outcome: () => undefined, superseded: false, save: async () => undefined },
+  });
+  const got: unknown[] = [];
+  const counts = { restarts: 0 };
+  const read = (again = false): Promise<void> =>
+    inbox.consume(
       't',
       'i',
       30_000,
@@ -153,24 +155,42 @@ test("after the consumer's leader changes, a pull that waits there but brings no
       Promise.resolve({} as never),
       5000,
       async () => {
-        restarts++;
+        counts.restarts++;
+        if (again) await read(again);
       },
     );
+  return { inbox, got, counts, read };
+}
+
+test("after the consumer's leader changes, a pull that waits there but brings nothing while messages wait is taken for another reader's, and this one pulls again; an election right after a pull started is checked later", async () => {
+  const run = async (
+    delivered: 'nothing' | 'a message' | 'an old message',
+    waiting: number,
+    leaderAfterMs = 1500,
+  ) => {
+    const clock = new ManualClock();
+    const { consumer, state, push } = fakeConsumer();
+    let leaderChanged: () => void = () => undefined;
+    const { got, counts, read } = readingInbox(consumer, clock, (_name, cb) => {
+      leaderChanged = cb;
+      return () => undefined;
+    });
+    await read();
     clock.advance(leaderAfterMs); // 1500: past the settling time after the pull started
     // The new leader holds `waiting` pulls, and messages wait to be delivered.
     state.info = { num_waiting: waiting, num_pending: 3, num_ack_pending: 0 };
     leaderChanged();
     // One the old leader had sent, arriving after its successor was elected.
     if (delivered === 'an old message') push({ subject: 'd', ack: () => undefined });
-    await flush();
+    await settle();
     for (let i = 0; i < 5; i++) {
       clock.advance(1000);
-      await flush();
+      await settle();
       // A message from the new leader, after the first look found a pull waiting there.
       if (i === 0 && delivered === 'a message') push({ subject: 'd', ack: () => undefined });
-      await flush();
+      await settle();
     }
-    return { restarts, infoAsked: state.infoAsked, got: got.length };
+    return { restarts: counts.restarts, infoAsked: state.infoAsked, got: got.length };
   };
   // No pull waits at the new leader: this one's was lost; pulled again at once.
   assert.deepEqual(await run('nothing', 0), { restarts: 1, infoAsked: 1, got: 0 });
@@ -312,38 +332,8 @@ test('unconfirmed commits are confirmed up to the lower of the last two ack floo
 test('a consumer nats.js stopped on its own is read again; one this inbox closed is not; what a client published to the pull inbox is not delivered', async () => {
   const clock = new ManualClock();
   const { consumer, push, stop } = fakeConsumer();
-  const host = {
-    guard: new Guard(() => undefined),
-    log: () => undefined,
-    clock,
-    names: { stream: 's', consumer: () => 'c', durable: () => 'd' },
-    js: { consumers: { getConsumerFromInfo: () => consumer } },
-    watchConsumerLeader: () => () => undefined,
-  };
-  const inbox = testInbox({
-    host,
-    record: { outcome: () => undefined, superseded: false, save: async () => undefined },
-  });
-  let restarts = 0;
-  const got: unknown[] = [];
-  const read = () =>
-    inbox.consume(
-      't',
-      'i',
-      30_000,
-      64,
-      (m) => got.push(m),
-      Promise.resolve({} as never),
-      5000,
-      async () => {
-        restarts++;
-        await read();
-      },
-    );
-  const settle = async () => {
-    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
-  };
-  await read();
+  const { inbox, got, counts, read } = readingInbox(consumer, clock);
+  await read(true);
   push({ subject: 'stitch.c.pull.x.1', ack: () => undefined });
   push({ subject: 'd', ack: () => undefined });
   assert.equal(got.length, 1, "only what the server delivered under the actor's durable subject");
@@ -351,12 +341,12 @@ test('a consumer nats.js stopped on its own is read again; one this inbox closed
   await settle();
   clock.advance(20);
   await settle();
-  assert.equal(restarts, 1, 'read again after a short wait');
+  assert.equal(counts.restarts, 1, 'read again after a short wait');
   push({ subject: 'd', ack: () => undefined });
   assert.equal(got.length, 2);
   await inbox.close();
   await settle();
   clock.advance(2000);
   await settle();
-  assert.equal(restarts, 1, 'closed here: not read again');
+  assert.equal(counts.restarts, 1, 'closed here: not read again');
 });
