@@ -7,7 +7,7 @@ import {
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { sleep, type Timer } from '../clock.js';
-import { MAX_PULL_INBOXES, type PullInbox } from '../migration/protocol.js';
+import { MAX_PULL_INBOXES, type PullInbox, pullsUnder } from '../migration/protocol.js';
 import { ackDirect, pullInboxOf, withInboxPrefix } from '../wire/nats-internals.js';
 import type { Outcome } from '../wire/outcome.js';
 import { CommittedSeqs, mergeRuns, seqRuns } from './committed-seqs.js';
@@ -294,8 +294,7 @@ export class DurableInbox {
       }
       this.#keepAlive?.cancel();
       await this.#close(messages);
-      const n = this.#unanswered++;
-      await sleep(this.host.clock, Math.min(1000, REPULL_MS * 2 ** Math.min(n, 6)));
+      await sleep(this.host.clock, this.#repullDelayMs());
       if (this.#consumer !== messages) return;
       this.host.guard.run('durable consumer', restart, { actor: this.actor });
       return;
@@ -314,14 +313,19 @@ export class DurableInbox {
       actor: this.actor,
     });
     this.#keepAlive?.cancel();
-    const n = this.#unanswered++;
-    await sleep(this.host.clock, Math.min(1000, REPULL_MS * 2 ** Math.min(n, 6)));
+    await sleep(this.host.clock, this.#repullDelayMs());
     if (this.#consumer !== messages) return;
     if (this.#holding) {
       this.#heldRestart = restart;
       return;
     }
     this.host.guard.run('durable consumer', restart, { actor: this.actor });
+  }
+
+  /** How long to wait before reading the consumer again: longer with each pull in a row nothing answered. */
+  #repullDelayMs(): number {
+    const n = this.#unanswered++;
+    return Math.min(1000, REPULL_MS * 2 ** Math.min(n, 6));
   }
 
   #close(messages: ConsumerMessages): Promise<unknown> {
@@ -477,7 +481,7 @@ export class DurableInbox {
    */
   holdPulls(prefix: string, expiresMs: number): PullInbox[] | undefined {
     const pulls = this.pullInboxes(expiresMs);
-    if (!pulls?.every((p) => p.inbox.startsWith(`${prefix}.`))) return undefined;
+    if (!pulls || !pullsUnder(pulls, prefix)) return undefined;
     this.#holding = true;
     return pulls;
   }

@@ -80,8 +80,7 @@ export class TakenPulls {
 
   /** The migration ended without a commit that took the pulls watched (see watch). */
   unwatch(): void {
-    this.#watched = [];
-    this.#watchedBytes = 0;
+    this.#takeWatched();
     for (const t of this.#taken.filter((x) => x.watched)) this.#unsubscribe(t);
   }
 
@@ -103,8 +102,7 @@ export class TakenPulls {
       this.#unsubscribe(t);
     this.#deliver = deliver;
     const keptFrom = this.host.clock.now() - this.#keepMs;
-    this.#kept = this.#watched.splice(0).filter((w) => w.at >= keptFrom);
-    this.#watchedBytes = 0;
+    this.#kept = this.#takeWatched().filter((w) => w.at >= keptFrom);
     // Those watched since `begin` were flushed then.
     if (this.#read(type, id, pulls, false)) await this.host.nc.flush();
     let since = Number.NEGATIVE_INFINITY;
@@ -131,8 +129,7 @@ export class TakenPulls {
   /** Stops reading every pull inbox taken over or watched. */
   drop(): void {
     this.#deliver = undefined;
-    this.#watched = [];
-    this.#watchedBytes = 0;
+    this.#takeWatched();
     this.#kept = [];
     for (const t of [...this.#taken]) this.#unsubscribe(t);
   }
@@ -186,6 +183,12 @@ export class TakenPulls {
       });
     }
     return subscribed;
+  }
+
+  /** What the watched inboxes kept; none from now. */
+  #takeWatched(): Watched[] {
+    this.#watchedBytes = 0;
+    return this.#watched.splice(0);
   }
 
   #unsubscribe(t: TakenPull): void {

@@ -7,6 +7,7 @@ import {
   type ForwardedMessage,
   type HandoffRequest,
   type PullInbox,
+  pullsUnder,
   shippedRecord,
 } from './protocol.js';
 
@@ -240,9 +241,9 @@ export class IncomingMigrations {
     };
     this.#table.set(migration, inc);
     const pulls = this.options.pullPrefix();
-    const readable = req.pulls?.every((p) => pulls.length > 0 && p.inbox.startsWith(`${pulls}.`));
+    const watch = req.pulls && pullsUnder(req.pulls, pulls) ? req.pulls : undefined;
     try {
-      inc.prepared = await this.prepare(type, id, readable ? req.pulls : undefined);
+      inc.prepared = await this.prepare(type, id, watch);
     } catch (err) {
       this.#table.delete(migration);
       throw err;

@@ -132,6 +132,11 @@ export interface PullInbox {
   keepMs: number;
 }
 
+/** Whether every one of `pulls` is under `prefix` (those a target may read: BeginAnswer.pulls). */
+export function pullsUnder(pulls: PullInbox[], prefix: string): boolean {
+  return prefix.length > 0 && pulls.every((p) => p.inbox.startsWith(`${prefix}.`));
+}
+
 /** Pull inboxes one commit hands over, at most (see PullInbox). */
 export const MAX_PULL_INBOXES = 64;
 
