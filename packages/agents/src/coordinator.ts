@@ -1,13 +1,7 @@
 import type { KV } from '@nats-io/kv';
 import { CorrectionTable } from '@stitch/cost';
 import type { Cluster, MembershipEvent } from '@stitch/runtime';
-import {
-  type AutoscaleOptions,
-  Autoscaler,
-  criticalPathMs,
-  replicasOf,
-  type ScalingEvent,
-} from './autoscaler.js';
+import { type AutoscaleOptions, Autoscaler, replicasOf, type ScalingEvent } from './autoscaler.js';
 import {
   type Deployment,
   deploymentsBucketName,
@@ -29,6 +23,14 @@ import {
   type PlacedOp,
   replicaActorId,
 } from './placement.js';
+import {
+  describeMigration,
+  migrationEvent,
+  type PlannedMove,
+  recordAfterClassMove,
+  recordAfterReplan,
+  tenth,
+} from './plan-changes.js';
 import { isRequestSummary, type RequestCounts, type RequestSummary, RequestTally } from './request-tally.js';
 import { SolverPool } from './solver-pool.js';
 import { inSpan } from './tracing.js';
@@ -72,17 +74,6 @@ export interface CoordinatorMetrics {
 
 /** Whether any activation of `op` (its first or a replica) runs on node `nodeId`. */
 const runsOn = (op: PlacedOp, nodeId: string) => replicasOf(op).some((r) => r.node === nodeId);
-
-/** Milliseconds of one operator's move, rounded to 0.1. */
-const tenth = (ms: number) => Math.round(ms * 10) / 10;
-const roundPhases = (p: MovePhases): MovePhases => ({
-  how: p.how,
-  precopyMs: tenth(p.precopyMs),
-  pausedMs: tenth(p.pausedMs),
-  stopMs: tenth(p.stopMs),
-  spawnMs: tenth(p.spawnMs),
-  configureMs: tenth(p.configureMs),
-});
 
 export interface CoordinatorOptions {
   /** Deployments kept at most; a deploy of a new name beyond it fails with DEPLOY_INVALID. @default MAX_DEPLOYMENTS */
@@ -516,23 +507,11 @@ export class Coordinator {
       const nodes = classifyNodes(await this.#cluster.nodes()).filter((n) => !avoid.has(n.nodeId));
       const live = new Set(nodes.map((n) => n.nodeId));
       const old = d.record;
-      const at = await Promise.all(
-        old.ops.map(async (o) => {
-          const where = await this.#cluster
-            .locate({ type: o.actorType, id: o.actorId })
-            .catch(() => undefined);
-          return where && live.has(where.node) ? where.node : undefined;
-        }),
-      );
+      const at = await this.#liveNodesOf(old, live);
+      const current = Object.fromEntries(old.ops.map((o, i) => [o.id, at[i] ?? o.node]));
       const plan = await this.#solve()
         .plan(
-          {
-            deployment: name,
-            analysed: d.analysed,
-            nodes,
-            correction: this.correction,
-            current: Object.fromEntries(old.ops.map((o, i) => [o.id, at[i] ?? o.node])),
-          },
+          { deployment: name, analysed: d.analysed, nodes, correction: this.correction, current },
           { signal: ac.signal, traceparent },
         )
         .catch((err) => {
@@ -548,27 +527,8 @@ export class Coordinator {
         this.#latestReplan.delete(name);
         this.#goneFor.delete(name);
       }
-      const next: Deployment = { ...old, ...plan, version: old.version + 1 };
-      // Replicas stay while their node is live and of the op's (new) class; the rest are retired. A
-      // re-plan adds none (those the plan sizes for a rate are for a first placement): the control
-      // loop does, as it measures the load.
-      const classOf = new Map(nodes.map((n) => [n.nodeId, n.classId]));
-      const dropped: { type: string; replica: OpReplica }[] = [];
-      next.ops = next.ops.map(({ replicas: _planned, ...o }, i) => {
-        const had = old.ops[i]?.replicas ?? [];
-        const kept = had.filter((r) => classOf.get(r.node) === o.classId);
-        for (const r of had) if (!kept.includes(r)) dropped.push({ type: o.actorType, replica: r });
-        return kept.length > 0 ? { ...o, replicas: kept } : o;
-      });
-      const moves = next.ops.flatMap((o, i) =>
-        o.node === at[i] ? [] : [{ op: o, was: old.ops[i]!, from: at[i] ?? old.ops[i]!.node }],
-      );
+      const { next, dropped, moves, behind } = recordAfterReplan(old, plan, nodes, at);
       if (moves.length === 0) {
-        // Nothing to move, but the record may still be behind: operators a dead leader moved (its
-        // moves finish between the nodes) are where the plan wants them, under their old class.
-        const behind = next.ops.some(
-          (o, i) => o.node !== old.ops[i]?.node || o.classId !== old.ops[i]?.classId,
-        );
         if (!behind && dropped.length === 0) return undefined;
         d.record = next;
         await this.#save(next);
@@ -581,53 +541,51 @@ export class Coordinator {
         vanished.length > 0
           ? `node ${vanished.join(', ')} left (noticed by a re-plan for ${reason})`
           : reason;
-      const t0 = performance.now();
       d.record = next;
       this.#retireLater(dropped);
-      const settled = await Promise.allSettled(moves.map((m) => this.#move(next, m.op.id, m.from)));
-      const failed = settled.filter((r) => r.status === 'rejected');
-      if (failed.length > 0 && attempt < 20) {
-        this.#log(
-          `${failed.length} move(s) failed (${String(failed[0]!.reason)}); re-planning again shortly`,
-        );
-        setTimeout(() => void this.replan(name, reason, gone, attempt + 1).catch(() => undefined), 300);
-      }
-      this.#metrics.movesFailed += failed.length;
-      const done = moves.flatMap((m, i) => {
-        const r = settled[i]!;
-        return r.status === 'fulfilled' ? [{ ...m, phases: r.value }] : [];
-      });
-      if (done.length === 0) return undefined;
-      const ev: MigrationEvent = {
-        deployment: name,
-        reason: why,
-        moved: done.map((m) => ({
-          opId: m.op.id,
-          from: m.from,
-          to: m.op.node,
-          fromClass: m.was.classId,
-          toClass: m.op.classId,
-          phases: roundPhases(m.phases),
-        })),
-        ms: performance.now() - t0,
-        at: Date.now(),
-      };
-      this.#keep(this.migrations, ev);
-      this.#metrics.migrations++;
-      this.#metrics.operatorsMoved += done.length;
-      this.#metrics.operatorsMovedLive += done.filter((m) => m.phases.how === 'live').length;
-      await this.#save(next);
-      this.#log(
-        `migrated ${done.length} operator(s) of ${name} (${why}) in ${ev.ms.toFixed(0)} ms: ` +
-          ev.moved
-            .map(
-              (m) =>
-                `${m.opId} ${m.fromClass}→${m.toClass} (${m.phases?.how === 'live' ? `live: copy ${m.phases.precopyMs} ms while serving, paused ${m.phases.pausedMs}` : `restart: stop ${m.phases?.stopMs} + spawn ${m.phases?.spawnMs}`} + configure ${m.phases?.configureMs} ms)`,
-            )
-            .join(', '),
-      );
-      return ev;
+      const retry = () => void this.replan(name, reason, gone, attempt + 1).catch(() => undefined);
+      return this.#moveAll(next, why, moves, attempt < 20 ? retry : undefined);
     });
+  }
+
+  /** Where each of `d`'s operators runs, when that is one of the `live` nodes. */
+  #liveNodesOf(d: Deployment, live: Set<string>): Promise<(string | undefined)[]> {
+    return Promise.all(
+      d.ops.map(async (o) => {
+        const where = await this.#cluster.locate({ type: o.actorType, id: o.actorId }).catch(() => undefined);
+        return where && live.has(where.node) ? where.node : undefined;
+      }),
+    );
+  }
+
+  /**
+   * Moves the operators of `next` (the record, already current) for reason `why`, saves it once any
+   * moved and logs it; `retry` re-plans shortly when a move failed.
+   */
+  async #moveAll(
+    next: Deployment,
+    why: string,
+    moves: PlannedMove[],
+    retry: (() => void) | undefined,
+  ): Promise<MigrationEvent | undefined> {
+    const t0 = performance.now();
+    const settled = await Promise.allSettled(moves.map((m) => this.#move(next, m.op.id, m.from)));
+    const failed = settled.filter((r) => r.status === 'rejected');
+    this.#metrics.movesFailed += failed.length;
+    if (failed.length > 0 && retry) {
+      this.#log(`${failed.length} move(s) failed (${String(failed[0]!.reason)}); re-planning again shortly`);
+      setTimeout(retry, 300);
+    }
+    const done = moves.flatMap((m, i) => {
+      const r = settled[i]!;
+      return r.status === 'fulfilled' ? [{ ...m, phases: r.value }] : [];
+    });
+    if (done.length === 0) return undefined;
+    const ev = migrationEvent(next.name, why, done, performance.now() - t0);
+    this.#countMigration(ev);
+    await this.#save(next);
+    this.#log(describeMigration(ev));
+    return ev;
   }
 
   /**
@@ -801,26 +759,7 @@ export class Coordinator {
     return this.#scaling(name, opId, 'move', reason, async (d, op, t0) => {
       if ((op.replicas?.length ?? 0) > 0 || op.classId === node.classId) return;
       const old = d.record;
-      const raw = old.rawMs[opId] ?? {};
-      const here = raw[op.classId];
-      const estimatedMs =
-        (raw[node.classId] ?? op.estimatedMs) * (here && here > 0 ? op.estimatedMs / here : 1);
-      const moved: PlacedOp = {
-        ...op,
-        classId: node.classId,
-        node: node.nodeId,
-        modelled: node.modelled,
-        estimatedMs,
-        usdPerRequest: (estimatedMs / 3.6e6) * (old.usdPerHour[node.classId] ?? 0),
-      };
-      const ops = old.ops.map((o) => (o.id === opId ? moved : o));
-      const next: Deployment = {
-        ...old,
-        ops,
-        version: old.version + 1,
-        latencyMs: old.latencyMs + criticalPathMs(ops) - criticalPathMs(old.ops),
-        usdPerRequest: old.usdPerRequest + moved.usdPerRequest - op.usdPerRequest,
-      };
+      const next = recordAfterClassMove(old, op, node);
       d.record = next;
       let phases: MovePhases;
       try {
@@ -834,26 +773,10 @@ export class Coordinator {
         return;
       }
       await this.#save(next);
-      const ev: MigrationEvent = {
-        deployment: name,
-        reason,
-        moved: [
-          {
-            opId,
-            from: op.node,
-            to: node.nodeId,
-            fromClass: op.classId,
-            toClass: node.classId,
-            phases: roundPhases(phases),
-          },
-        ],
-        ms: performance.now() - t0,
-        at: Date.now(),
-      };
-      this.#keep(this.migrations, ev);
-      this.#metrics.migrations++;
-      this.#metrics.operatorsMoved++;
-      if (phases.how === 'live') this.#metrics.operatorsMovedLive++;
+      const moved = next.ops.find((o) => o.id === opId)!;
+      this.#countMigration(
+        migrationEvent(name, reason, [{ op: moved, was: op, from: op.node, phases }], performance.now() - t0),
+      );
       this.#recordScaling(
         {
           deployment: name,
@@ -907,6 +830,14 @@ export class Coordinator {
     };
     d.record = next;
     await this.#save(next);
+  }
+
+  /** Keeps a migration's event and counts its operators. */
+  #countMigration(ev: MigrationEvent): void {
+    this.#keep(this.migrations, ev);
+    this.#metrics.migrations++;
+    this.#metrics.operatorsMoved += ev.moved.length;
+    this.#metrics.operatorsMovedLive += ev.moved.filter((m) => m.phases?.how === 'live').length;
   }
 
   /** Appends to an event list the coordinator exposes, dropping the oldest past `keepMigrations`. */
