@@ -11,30 +11,24 @@ import {
   type MigrationReport,
   migrateActivation,
 } from '../migration/outgoing.js';
-import { FORWARD_ROOM, type ForwardedMessage, type PullInbox } from '../migration/protocol.js';
+import type { ForwardedMessage, PullInbox } from '../migration/protocol.js';
 import { parseStreamSpec } from '../stream/frames.js';
 import { StreamWriter } from '../stream/writer.js';
 import { tracesTurn, traceTurn } from '../tracing.js';
 import { decode, encode } from '../wire/codec.js';
-import {
-  type Envelope,
-  envelopeOf,
-  readHeaders,
-  readMessageHeaders,
-  validReplySubject,
-} from '../wire/envelope.js';
+import type { Envelope } from '../wire/envelope.js';
 import { decodeSnapshot, encodeImage } from '../wire/image.js';
-import { coreMsg, inboxPrefixOf } from '../wire/nats-internals.js';
+import { inboxPrefixOf } from '../wire/nats-internals.js';
 import { failure, type Outcome } from '../wire/outcome.js';
-import { checkWireVersion } from '../wire/version.js';
 import type { ActorInspection, ActorRef, AnyActorDefinition } from './definition.js';
-import { ackSubjectOf, consumerDelivery, type DurableDelivery } from './durable-delivery.js';
+import { ackSubjectOf, type DurableDelivery } from './durable-delivery.js';
 import { type ConsumerStart, committedKeptMs, DurableInbox } from './durable-inbox.js';
+import { DurableIntake } from './durable-intake.js';
 import { HeldMessages } from './held-messages.js';
 import type { Host } from './host.js';
 import { FastInbound } from './inbound.js';
+import { forwardedFrom, forwardedOf, type Incoming, incomingOf } from './incoming.js';
 import { Mailbox, type Rejection } from './mailbox.js';
-import { checkMessage } from './messages.js';
 import { type ResolvedActorOptions, resolveActorOptions } from './options.js';
 import { Persister } from './persister.js';
 import { RecentOutcomes } from './recent-outcomes.js';
@@ -44,17 +38,6 @@ import { FrozenSnapshot } from './snapshot-chunks.js';
 import { StateRecord } from './state.js';
 import { RestartBudget } from './supervisor.js';
 import { TurnContext } from './turn-context.js';
-
-interface Incoming {
-  msg: { type: string /** Set by ref.stream(): where the turn's items go. */; $stream?: unknown };
-  env: Envelope;
-  reply: string | undefined;
-  durable: DurableDelivery | undefined;
-  /** Idempotency key, or the stream sequence for durable messages sent without one. */
-  key: string | undefined;
-  /** Arrived in a Stitch-Batch: the caller inbox its reply is coalesced under (the sender reads batches). */
-  inbox: string | undefined;
-}
 
 type Status = ActorInspection['status'];
 
@@ -79,7 +62,7 @@ export class Activation {
   readonly #record: StateRecord;
   readonly #persister: Persister | undefined;
   readonly #durable: DurableInbox;
-  readonly #counters = { delivered: 0, redelivered: 0, duplicatesSkipped: 0 };
+  readonly #intake: DurableIntake;
   /** Time this activation's turns spent waiting for a device slot (ctx.acquireSlot), summed, ms. */
   #slotWaitMs = 0;
   readonly #self: ActorRef;
@@ -94,11 +77,6 @@ export class Activation {
   #freshConsumer: Promise<ConsumerInfo | undefined> | undefined;
   /** Moved here from an activation that had durable messages. */
   #hadDurable = false;
-  /**
-   * A migration's target that took over its source's pulls (takePulls): durable messages, by stream
-   * sequence, held until the release and then queued in stream order.
-   */
-  #heldDurable: Map<number, Incoming> | undefined;
   /** A migration's source, paused, whose pulls the target takes over (see #pauseForMigration). */
   #handingOver = false;
   /** A migration's source, paused: hears of each fast-mode message queued (sent early). */
@@ -158,6 +136,18 @@ export class Activation {
       this.#replies,
       () => void this.stop('a newer activation owns this actor'),
       this.#options.durable.ackWaitMs,
+    );
+    this.#intake = new DurableIntake(
+      {
+        host,
+        def,
+        id,
+        key: this.key,
+        stopped: () => this.#status === 'stopped',
+        bad: (reply, err) => this.#answerBad(reply, err, undefined),
+      },
+      this.#durable,
+      this.#mailbox,
     );
     if (def.snapshotOnDemand === true) this.#record.capture = (done) => this.#capture(done);
   }
@@ -294,7 +284,7 @@ export class Activation {
       // A migration's target owns the actor already (the directory moved): fast-mode callers wait on
       // nothing but the subscription, and a consumer that cannot start now is tried again.
       if (consumeAtRelease) this.#consumeAtRelease = true;
-      else if (this.#heldDurable) this.#consumeDurable('reuse').catch((err) => this.#retryConsume(err, 0));
+      else if (this.#intake.holding) this.#consumeDurable('reuse').catch((err) => this.#retryConsume(err, 0));
       else this.#consumeFresh();
       return;
     }
@@ -322,7 +312,7 @@ export class Activation {
       this.id,
       this.#options.durable.ackWaitMs,
       this.#consumerCapacity(),
-      (m) => this.#onDurable(m),
+      (m) => this.#intake.delivered(m),
       created,
       this.#options.durable.pullExpiresMs,
       // A consumer that cannot be read right now (its new leader not elected yet) is tried again.
@@ -360,8 +350,8 @@ export class Activation {
    */
   takePulls(pulls: PullInbox[]): Promise<number> {
     this.#hadDurable = true;
-    this.#heldDurable ??= new Map();
-    return this.#durable.pulls.take(this.def.type, this.id, pulls, (m) => this.#onDurable(m));
+    this.#intake.hold();
+    return this.#durable.pulls.take(this.def.type, this.id, pulls, (m) => this.#intake.delivered(m));
   }
 
   /** A migration's target at `begin`: subscribes to the source's pull inboxes ahead of the commit (see TakenPulls.watch). */
@@ -376,7 +366,7 @@ export class Activation {
 
   /** The commit failed: the pull inboxes taken over go back to the source alone (see takePulls). */
   dropPulls(): Promise<void> {
-    this.#heldDurable = undefined;
+    this.#intake.dropHeld();
     return this.#durable.close();
   }
 
@@ -411,7 +401,7 @@ export class Activation {
       forwarded: (items) => {
         for (const f of items) {
           if (f.j !== undefined) {
-            this.#forwardedDurable(f, f.j);
+            this.#intake.forwarded(f, f.j);
             continue;
           }
           const item = this.#forwardedItem(f);
@@ -427,34 +417,17 @@ export class Activation {
           held?.passed(item);
         }
       },
-      releaseDurable: () => this.#releaseDurable(),
+      releaseDurable: () => this.#intake.release(),
       release: () => {
         const held = this.#held?.release() ?? [];
         this.#held = undefined;
         for (const item of held) this.#mailbox.offer(item, item.env.sender, true);
-        this.#releaseDurable();
+        this.#intake.release();
         if (!this.#consumeAtRelease) return;
         this.#consumeAtRelease = false;
         if (this.#status === 'running') this.#consumeFresh();
       },
     };
-  }
-
-  /**
-   * A migration's target that took over its source's pulls: queues the durable messages it held, in
-   * stream order, and those that come from now on as they come; the pull inboxes taken over are read
-   * for their time from now (see takePulls).
-   */
-  #releaseDurable(): void {
-    if (!this.#heldDurable) return;
-    const held = this.#takeHeldDurable();
-    this.#heldDurable = undefined;
-    this.#durable.pulls.keep();
-    for (const item of held) {
-      // Held since before the commit's committed runs were known (see open).
-      if (this.#durable.committed(item.durable!.seq)) this.#skipCommitted(item.durable!);
-      else this.#queueDurable(item);
-    }
   }
 
   /** Moves this activation to node `to` while it serves (see migrateActivation). */
@@ -497,7 +470,7 @@ export class Activation {
         recordRevision: () => this.#record.revision,
         recordMark: () => this.#record.mark(),
         shippedRecord: (since, maxBytes) => this.#record.shipment(since, maxBytes),
-        hadDurable: () => this.#hadDurable || this.#counters.delivered > 0,
+        hadDurable: () => this.#hadDurable || this.#intake.counters.delivered > 0,
         pullInboxes: () => this.#durable.pullInboxes(this.#options.durable.pullExpiresMs),
         // Moved again before the last move's hand-off ended: what it holds may follow messages still
         // at that source, so the next target learns nothing from here.
@@ -505,7 +478,8 @@ export class Activation {
         committedForMove: () => this.#durable.committedForMove(this.def.type, this.id),
         pause: (pullPrefix) => this.#pauseForMigration(pullPrefix),
         resume: () => this.#resumeAfterMigration(),
-        queued: (from, maxBytes) => this.#peekQueued(from, maxBytes),
+        // They stay queued (paused: nothing runs, and the queue only grows at its tail).
+        queued: (from, maxBytes) => forwardedFrom(this.#mailbox.peek(), from, maxBytes),
         onQueued: (listener) => {
           this.#onQueued = listener;
         },
@@ -519,8 +493,8 @@ export class Activation {
         bounce: (items) => {
           for (const f of items) {
             // A durable one goes back to the stream: the target reads the consumer's pulls.
-            const m = f.j === undefined ? undefined : this.#forwardedDelivery(f.j);
-            if (m) this.#returnToStream(m);
+            const m = f.j === undefined ? undefined : this.#intake.delivery(f.j);
+            if (m) this.#intake.returnToStream(m);
             else if (f.r) this.#replies.send(f.r, failure(movedAway(this.key)));
           }
         },
@@ -588,7 +562,7 @@ export class Activation {
     this.#handingOver = handed !== undefined;
     if (!handed) {
       await this.#durable.close();
-      for (const item of this.#takeUnrunDurable()) this.#returnToStream(item.durable!);
+      for (const item of this.#intake.takeUnrun()) this.#intake.returnToStream(item.durable!);
     }
     await this.#durable.flush();
     await this.#persister?.close();
@@ -604,21 +578,6 @@ export class Activation {
       return;
     }
     await this.#consumeDurable().catch((err) => this.#retryConsume(err, 0));
-  }
-
-  /** The durable messages not run: those queued, then those held for a release (see takePulls). */
-  #takeUnrunDurable(): Incoming[] {
-    const queued = this.#mailbox.removeWhere((i) => i.durable !== undefined);
-    this.#durable.queued -= queued.length;
-    return [...queued, ...this.#takeHeldDurable()];
-  }
-
-  /** Durable messages held for a release (see takePulls), in stream order; none are held after. */
-  #takeHeldDurable(): Incoming[] {
-    const held = this.#heldDurable;
-    if (!held) return [];
-    this.#heldDurable = new Map();
-    return [...held.keys()].sort((x, y) => x - y).map((seq) => held.get(seq)!);
   }
 
   /**
@@ -649,33 +608,11 @@ export class Activation {
     if (graceMs > 0) await sleep(this.host.clock, graceMs);
     await this.#durable.close();
     const out: ForwardedMessage[] = [];
-    for (const item of this.#takeUnrunDurable()) {
+    for (const item of this.#intake.takeUnrun()) {
       const j = ackSubjectOf(item.durable!);
-      const f = j === undefined ? undefined : this.#forwardable(item);
+      const f = j === undefined ? undefined : forwardedOf(item);
       if (f && f.b.length <= maxBytes) out.push({ ...f, j });
-      else this.#returnToStream(item.durable!);
-    }
-    return out;
-  }
-
-  /**
-   * The fast-mode messages queued from the `from`-th on, while their bodies and room fit `maxBytes`;
-   * they stay queued (paused: nothing runs, and the queue only grows at its tail).
-   */
-  #peekQueued(from: number, maxBytes: number): ForwardedMessage[] {
-    const out: ForwardedMessage[] = [];
-    let skip = from;
-    let room = maxBytes;
-    for (const item of this.#mailbox.peek()) {
-      if (item.durable) continue;
-      if (skip > 0) {
-        skip--;
-        continue;
-      }
-      const f = this.#forwardable(item);
-      room -= f.b.length + FORWARD_ROOM;
-      if (room < 0) break;
-      out.push(f);
+      else this.#intake.returnToStream(item.durable!);
     }
     return out;
   }
@@ -686,17 +623,17 @@ export class Activation {
    */
   #takeQueued(maxBytes: number, skip: number): ForwardedMessage[] {
     const out: ForwardedMessage[] = [];
-    for (const item of [...this.#mailbox.clear(), ...this.#takeHeldDurable()]) {
+    for (const item of [...this.#mailbox.clear(), ...this.#intake.takeHeld()]) {
       // None after the pulls were handed over (see #stopPulling); else back to the stream.
       if (item.durable) {
-        this.#returnToStream(item.durable);
+        this.#intake.returnToStream(item.durable);
         continue;
       }
       if (skip > 0) {
         skip--;
         continue;
       }
-      const f = this.#forwardable(item);
+      const f = forwardedOf(item);
       if (f.b.length > maxBytes) {
         if (item.reply) this.#replies.send(item.reply, failure(movedAway(this.key)));
         continue;
@@ -711,41 +648,14 @@ export class Activation {
     for (const item of this.#mailbox.peek()) if (!item.durable) yield item.env;
   }
 
-  #forwardable(item: Incoming): ForwardedMessage {
-    const { env } = item;
-    return {
-      b: encode(item.msg),
-      s: env.sender,
-      t: env.traceparent,
-      d: env.deadline,
-      ...(item.reply !== undefined ? { r: item.reply } : {}),
-      // A durable message's key stands for its stream sequence when it was sent without one.
-      ...(env.idempotencyKey !== undefined ? { k: env.idempotencyKey } : {}),
-      ...(env.seq !== undefined ? { q: env.seq } : {}),
-      ...(env.prev !== undefined ? { p: env.prev } : {}),
-      ...(env.more ? { m: true as const } : {}),
-    };
-  }
-
   /** A forwarded message as queued here; undefined (its caller answered) when it does not check. */
   #forwardedItem(f: ForwardedMessage): Incoming | undefined {
-    let msg: { type: string };
     try {
-      msg = checkMessage(this.def, this.key, decode(f.b));
+      return incomingOf(this.def, this.key, f);
     } catch (err) {
       this.#answerBad(f.r, err, undefined);
       return undefined;
     }
-    const env: Envelope = {
-      traceparent: f.t,
-      sender: f.s,
-      deadline: f.d,
-      ...(f.k !== undefined ? { idempotencyKey: f.k } : {}),
-      ...(f.q !== undefined ? { seq: f.q } : {}),
-      ...(f.p !== undefined ? { prev: f.p } : {}),
-      ...(f.m ? { more: true as const } : {}),
-    };
-    return { msg, env, reply: f.r, durable: undefined, key: f.k, inbox: undefined };
   }
 
   inspect(): ActorInspection {
@@ -757,7 +667,7 @@ export class Activation {
       status: this.#status,
       restarts: this.#budget.restarts,
       durable: {
-        ...this.#counters,
+        ...this.#intake.counters,
         repulls: this.#durable.repulls,
         unconfirmed: this.#record.unconfirmed.count,
         floorReads: this.#durable.floorReads,
@@ -841,86 +751,6 @@ export class Activation {
     this.#slotWaitMs += ms;
   }
 
-  /** Gives a durable message back to the stream unrun, for whoever consumes it next. */
-  #returnToStream(m: DurableDelivery): void {
-    this.host.guard.run('durable nak', () => m.nak(), { actor: this.key });
-  }
-
-  #onDurable(m: DurableDelivery): void {
-    if (this.#status === 'stopped') {
-      // Read after a migration closed the consumer: the next owner gets it.
-      this.#returnToStream(m);
-      return;
-    }
-    this.#counters.delivered++;
-    if (m.redelivered) this.#counters.redelivered++;
-    if (this.#durable.committed(m.seq)) {
-      this.#skipCommitted(m);
-      return;
-    }
-    const core = coreMsg(m);
-    const h = core ? readMessageHeaders(core) : readHeaders(m.headers);
-    const env = envelopeOf(h);
-    // A header-borne reply subject is whatever the publisher wrote: one that is not a subject means no reply.
-    const reply = validReplySubject(h.replyTo);
-    let msg: { type: string };
-    try {
-      checkWireVersion(h.wire);
-      msg = checkMessage(this.def, this.key, decode(m.data));
-    } catch (err) {
-      this.#answerBad(reply, err, undefined);
-      m.term();
-      return;
-    }
-    const key = env.idempotencyKey ?? `seq-${m.seq}`;
-    this.#queueDurable({ msg, env, reply, durable: m, key, inbox: undefined });
-  }
-
-  /**
-   * Queues a durable message, or holds it until a migration's release (see takePulls): one copy per
-   * stream sequence (the source forwards what its pulls brought; this side may have read it too).
-   */
-  #queueDurable(item: Incoming): void {
-    const held = this.#heldDurable;
-    if (!held) {
-      // Durable messages bypass the limits: the consumer's max_ack_pending already bounds them.
-      this.#durable.queued++;
-      this.#mailbox.offer(item, '$durable', true);
-      return;
-    }
-    const seq = item.durable!.seq;
-    // Two copies of what the consumer may have outstanding, at most; one not held comes again after ack_wait.
-    if (!held.has(seq) && held.size < 2 * this.#mailbox.capacity) held.set(seq, item);
-  }
-
-  /** This actor's durable message that acknowledgement subject `j` names (see consumerDelivery). */
-  #forwardedDelivery(j: string): DurableDelivery | undefined {
-    const { stream, consumer } = this.host.names;
-    return consumerDelivery(this.host.nc, j, stream, consumer(this.def.type, this.id));
-  }
-
-  /** A durable message a migration's source forwarded with its acknowledgement subject `j`. */
-  #forwardedDurable(f: ForwardedMessage, j: string): void {
-    const m = this.#forwardedDelivery(j);
-    if (!m) return;
-    if (this.#durable.committed(m.seq)) {
-      this.#skipCommitted(m);
-      return;
-    }
-    const item = this.#forwardedItem(f);
-    if (!item) {
-      m.term();
-      return;
-    }
-    this.#queueDurable({ ...item, durable: m, key: f.k ?? `seq-${m.seq}` });
-  }
-
-  /** Delivered again after its commit (see DurableInbox.committed): its effect is in the state. */
-  #skipCommitted(m: DurableDelivery): void {
-    this.#counters.duplicatesSkipped++;
-    this.#durable.ack(m);
-  }
-
   #answerBad(reply: string | undefined, err: unknown, inbox: string | undefined): void {
     this.host.guard.report('actor message', err, { actor: this.key });
     if (reply) this.#replies.send(reply, failure(err), inbox);
@@ -964,7 +794,7 @@ export class Activation {
     if (done) {
       // Redelivery of an effect already applied (kill -9 before the ack, an ack the server lost, a
       // failed commit): answered and acked once a commit holds it, like the first delivery.
-      this.#counters.duplicatesSkipped++;
+      this.#intake.counters.duplicatesSkipped++;
       this.#durable.applied({ m, reply: item.reply, out: done, key: item.env.idempotencyKey, repeat: true });
       return;
     }
