@@ -36,3 +36,52 @@ export const systemClock: Clock = {
 export function sleep(clock: Clock, ms: number): Promise<void> {
   return new Promise((resolve) => clock.after(ms, resolve));
 }
+
+/**
+ * One timer for many waits: it fires at the earliest deadline, ends each wait past its own and
+ * re-arms for the earliest left, so that a wait costs no timer of its own.
+ */
+export class DeadlineSweep<T extends { deadline: number }> {
+  readonly #clock: Clock;
+  readonly #waits: () => Iterable<T>;
+  readonly #expire: (wait: T) => void;
+  #timer: Timer | undefined;
+  #at = Number.POSITIVE_INFINITY;
+
+  /** `waits`: those under way; `expire` ends one past its deadline (and takes it out of them). */
+  constructor(clock: Clock, waits: () => Iterable<T>, expire: (wait: T) => void) {
+    this.#clock = clock;
+    this.#waits = waits;
+    this.#expire = expire;
+  }
+
+  /** A wait until `deadline` began. */
+  added(deadline: number): void {
+    if (deadline < this.#at) this.#arm(deadline);
+  }
+
+  /** No wait is under way any more. */
+  cancel(): void {
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    this.#at = Number.POSITIVE_INFINITY;
+  }
+
+  #arm(at: number): void {
+    this.#timer?.cancel();
+    this.#at = at;
+    this.#timer = this.#clock.after(Math.max(0, at - this.#clock.now()), () => this.#sweep());
+  }
+
+  #sweep(): void {
+    this.#timer = undefined;
+    this.#at = Number.POSITIVE_INFINITY;
+    const now = this.#clock.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const w of this.#waits()) {
+      if (w.deadline <= now) this.#expire(w);
+      else if (w.deadline < next) next = w.deadline;
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.#arm(next);
+  }
+}

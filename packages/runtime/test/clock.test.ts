@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
 import { RestartBudget } from '../src/actor/supervisor.js';
-import { sleep } from '../src/clock.js';
+import { DeadlineSweep, sleep } from '../src/clock.js';
 import { ManualClock } from './fixtures/manual-clock.js';
 
 const policy = { maxRestarts: 10, withinMs: 60_000, backoffMs: 50, maxBackoffMs: 300 };
@@ -133,5 +133,46 @@ describe('sleep on a manual clock', () => {
     clock.advance(300);
     await all;
     assert.deepEqual(order, [100, 200, 300]);
+  });
+});
+
+describe('DeadlineSweep', () => {
+  test('one timer ends each wait at its deadline, the earliest first, and none once cancelled', () => {
+    const clock = new ManualClock(0);
+    const waits = new Set<{ name: string; deadline: number }>();
+    const ended: string[] = [];
+    const sweep = new DeadlineSweep(
+      clock,
+      () => waits,
+      (w) => {
+        waits.delete(w);
+        ended.push(`${w.name}@${clock.now()}`);
+      },
+    );
+    const wait = (name: string, ms: number) => {
+      const w = { name, deadline: clock.now() + ms };
+      waits.add(w);
+      sweep.added(w.deadline);
+      return w;
+    };
+    wait('late', 30);
+    wait('early', 10);
+    const answered = wait('answered', 20);
+    // A later deadline re-arms nothing: one timer stands for all three.
+    assert.equal(clock.pending, 1);
+    waits.delete(answered);
+    clock.advance(10);
+    assert.deepEqual(ended, ['early@10']);
+    clock.advance(25);
+    assert.deepEqual(ended, ['early@10', 'late@30']);
+    assert.equal(clock.pending, 0);
+    // What every wait ends with otherwise (a closed connection) cancels the timer.
+    waits.delete(wait('rejected', 5));
+    sweep.cancel();
+    assert.equal(clock.pending, 0);
+    // After a cancel the next wait arms a timer again.
+    wait('next', 5);
+    clock.advance(5);
+    assert.deepEqual(ended, ['early@10', 'late@30', 'next@40']);
   });
 });

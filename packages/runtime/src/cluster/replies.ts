@@ -1,5 +1,5 @@
 import { createInbox, type Msg } from '@nats-io/transport-node';
-import type { Clock, Timer } from '../clock.js';
+import { type Clock, DeadlineSweep } from '../clock.js';
 import { NoResponders, rebuildError, Timeout } from '../errors.js';
 import { decodeReplies } from '../wire/batch.js';
 import { Assembler, HEADER_ROOM } from '../wire/chunks.js';
@@ -45,9 +45,8 @@ export class Replies {
   readonly #assembler: Assembler;
   readonly #clock: Clock;
   readonly #onNoResponders: (p: Pending) => void;
+  readonly #deadlines: DeadlineSweep<Pending>;
   #seq = 0;
-  #timer: Timer | undefined;
-  #timerAt = Number.POSITIVE_INFINITY;
 
   /** `onNoResponders` hears of each ask the server answered with no-responders (nothing subscribed). */
   constructor(
@@ -58,6 +57,14 @@ export class Replies {
     this.#inbox = createInbox(parts.inboxPrefix);
     this.#clock = parts.clock;
     this.#onNoResponders = onNoResponders;
+    this.#deadlines = new DeadlineSweep(
+      parts.clock,
+      () => this.#pending.values(),
+      (p) => {
+        this.#pending.delete(p);
+        p.reject(new Timeout(p.target, p.timeoutMs));
+      },
+    );
     this.#assembler = new Assembler({
       maxMessageBytes: parts.limits.maxMessageBytes,
       partBytes: parts.limits.maxPayload - HEADER_ROOM,
@@ -73,7 +80,7 @@ export class Replies {
     const deadline = this.#clock.now() + timeoutMs;
     const p = new Pending(seq, `${this.#inbox}.${seq.toString(36)}`, target, timeoutMs, deadline);
     this.#pending.add(p);
-    if (deadline < this.#timerAt) this.#arm(deadline);
+    this.#deadlines.added(deadline);
     return p;
   }
 
@@ -107,31 +114,9 @@ export class Replies {
   }
 
   rejectAll(err: Error): void {
-    this.#timer?.cancel();
-    this.#timerAt = Number.POSITIVE_INFINITY;
+    this.#deadlines.cancel();
     for (const p of this.#pending.values()) p.reject(err);
     this.#pending.clear();
-  }
-
-  #arm(at: number): void {
-    this.#timer?.cancel();
-    this.#timerAt = at;
-    this.#timer = this.#clock.after(Math.max(0, at - this.#clock.now()), () => this.#sweep());
-  }
-
-  /** Times out every ask past its deadline and re-arms for the earliest one left. */
-  #sweep(): void {
-    this.#timer = undefined;
-    this.#timerAt = Number.POSITIVE_INFINITY;
-    const now = this.#clock.now();
-    let next = Number.POSITIVE_INFINITY;
-    for (const p of this.#pending.values()) {
-      if (p.deadline <= now) {
-        this.#pending.delete(p);
-        p.reject(new Timeout(p.target, p.timeoutMs));
-      } else if (p.deadline < next) next = p.deadline;
-    }
-    if (next !== Number.POSITIVE_INFINITY) this.#arm(next);
   }
 
   #token(reply: string): string {

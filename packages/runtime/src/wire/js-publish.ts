@@ -1,5 +1,5 @@
 import { createInbox, type Msg, type NatsConnection } from '@nats-io/transport-node';
-import type { Clock, Timer } from '../clock.js';
+import { type Clock, DeadlineSweep } from '../clock.js';
 import { Timeout } from '../errors.js';
 import type { Guard } from '../guard.js';
 import type { OutgoingHeaders } from './outgoing-headers.js';
@@ -17,6 +17,7 @@ export interface PubAck {
 }
 
 interface Waiting {
+  seq: number;
   resolve: (ack: PubAck) => void;
   reject: (err: Error) => void;
   deadline: number;
@@ -53,14 +54,21 @@ export class JetStreamPublisher {
   readonly #inbox: string;
   readonly #clock: Clock;
   readonly #waiting = new Map<number, Waiting>();
+  readonly #deadlines: DeadlineSweep<Waiting>;
   #seq = 0;
-  #timer: Timer | undefined;
-  #timerAt = Number.POSITIVE_INFINITY;
 
   constructor(nc: NatsConnection, inboxPrefix: string, clock: Clock, guard: Guard) {
     this.#nc = nc;
     this.#inbox = createInbox(inboxPrefix);
     this.#clock = clock;
+    this.#deadlines = new DeadlineSweep(
+      clock,
+      () => this.#waiting.values(),
+      (w) => {
+        this.#waiting.delete(w.seq);
+        w.reject(new Timeout(`the stream (publish to ${w.subject})`, w.timeoutMs));
+      },
+    );
     nc.subscribe(`${this.#inbox}.*`, {
       callback: guard.callback('jetstream ack inbox', (m: Msg) => this.#onAck(m)),
     });
@@ -72,8 +80,8 @@ export class JetStreamPublisher {
     const reply = `${this.#inbox}.${seq.toString(36)}`;
     return new Promise<PubAck>((resolve, reject) => {
       const deadline = this.#clock.now() + timeoutMs;
-      this.#waiting.set(seq, { resolve, reject, deadline, subject, timeoutMs });
-      if (deadline < this.#timerAt) this.#arm(deadline);
+      this.#waiting.set(seq, { seq, resolve, reject, deadline, subject, timeoutMs });
+      this.#deadlines.added(deadline);
       try {
         publishOne(this.#nc, subject, data, { reply, headers });
       } catch (err) {
@@ -103,25 +111,5 @@ export class JetStreamPublisher {
     }
     if (!ack || typeof ack !== 'object') ack = { error: { code: 0, description: 'an empty answer' } };
     w.resolve(ack);
-  }
-
-  #arm(at: number): void {
-    this.#timer?.cancel();
-    this.#timerAt = at;
-    this.#timer = this.#clock.after(Math.max(0, at - this.#clock.now()), () => this.#sweep());
-  }
-
-  #sweep(): void {
-    this.#timer = undefined;
-    this.#timerAt = Number.POSITIVE_INFINITY;
-    const now = this.#clock.now();
-    let next = Number.POSITIVE_INFINITY;
-    for (const [seq, w] of this.#waiting) {
-      if (w.deadline <= now) {
-        this.#waiting.delete(seq);
-        w.reject(new Timeout(`the stream (publish to ${w.subject})`, w.timeoutMs));
-      } else if (w.deadline < next) next = w.deadline;
-    }
-    if (next !== Number.POSITIVE_INFINITY) this.#arm(next);
   }
 }
