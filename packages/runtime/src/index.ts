@@ -61,7 +61,7 @@ export {
   WireVersionUnsupported,
 } from './errors.js';
 export type { LogFn, LogLevel } from './log.js';
-export type { MigrationReport } from './migration/outgoing.js';
+export type { MigrationReport } from './migration/source.js';
 export type {
   CalibrateFn,
   Calibration,

@@ -5,13 +5,9 @@ import type { Claim } from '../cluster/directory.js';
 import { ActorStopped, InvalidOptions, Overloaded, RuntimeErrorCode } from '../errors.js';
 import type { RecordImage, ShippedRecord } from '../migration/image.js';
 import type { Adopted } from '../migration/incoming.js';
-import {
-  type MigratableChanges,
-  type MigrationContext,
-  type MigrationReport,
-  migrateActivation,
-} from '../migration/outgoing.js';
+import { migrateActivation } from '../migration/outgoing.js';
 import type { ForwardedMessage, PullInbox } from '../migration/protocol.js';
+import type { MigratableChanges, MigrationContext, MigrationReport } from '../migration/source.js';
 import { parseStreamSpec } from '../stream/frames.js';
 import { StreamWriter } from '../stream/writer.js';
 import { tracesTurn, traceTurn } from '../tracing.js';

@@ -11,7 +11,7 @@ import {
   type TellOptions,
 } from '../actor/definition.js';
 import { BadMessage, ClusterClosed, InvalidOptions } from '../errors.js';
-import type { MigrationReport } from '../migration/outgoing.js';
+import type { MigrationReport } from '../migration/source.js';
 import { type CapabilityRecord, isCapabilityRecord } from '../node/capabilities.js';
 import { isHeldElsewhere, queryNode } from '../node/holder.js';
 import { isNodeInspection, type NodeInspection } from '../node/inspection.js';
