@@ -14,125 +14,171 @@ import { ropeRotation, softmaxLines } from './rowwise.js';
 
 type Spec = Extract<KernelSpec, { op: 'nn.llama_decode' | 'nn.llama_prefill' }>;
 
-export function llamaStack(s: Spec): string {
+/** What every part of one stack's MLIR is written with: the spec, its sizes and the types it names. */
+interface Stack {
+  s: Spec;
+  args: ReturnType<typeof kernelArgs>;
+  byName: (n: string) => string;
+  layout: ReturnType<typeof llamaLayerLayout>;
+  decode: boolean;
+  q8: boolean;
+  /** The row count in types (R), as a size in shapes (Rs: static where it can be), as an index (Ri). */
+  R: string;
+  Rs: string;
+  Ri: string;
+  /** Head dimension, the K/V row's width (every KV head), query heads per KV head. */
+  hd: number;
+  kv: number;
+  g: number;
+  act: (n: number) => string;
+  ssT: string;
+  cacheT: string;
+  /** The types of the weight views, by name (see weightViews). */
+  T: Record<string, string>;
+}
+
+/** The sizes and types of spec `s`'s stack. */
+function stackOf(s: Spec): Stack {
   const args = kernelArgs(s);
   const byName = (n: string) => argType(args.find((a) => a.name === n)!);
-  const { dims, offsets, scales, weights, params } = llamaLayerLayout(s);
   const decode = s.op === 'nn.llama_decode';
-  const q8 = decode && s.quant === 'q8_0';
-  // The row count in types (R), as a size in shapes (Rs: static where it can be), as an index (Ri).
   const R = decode ? '1' : '?';
-  const Rs = decode ? '1' : '%rows';
-  const Ri = decode ? '%c1' : '%rows';
   const hd = s.dim / s.heads;
-  const kv = hd * s.kvHeads;
-  const g = s.heads / s.kvHeads;
-  const act = (n: number) => `memref<${R}x${n}xf32>`;
-  const ssT = `memref<${R}xf32>`;
-  const cacheT = byName('kCache');
+  return {
+    s,
+    args,
+    byName,
+    layout: llamaLayerLayout(s),
+    decode,
+    q8: decode && s.quant === 'q8_0',
+    R,
+    Rs: decode ? '1' : '%rows',
+    Ri: decode ? '%c1' : '%rows',
+    hd,
+    kv: hd * s.kvHeads,
+    g: s.heads / s.kvHeads,
+    act: (n: number) => `memref<${R}x${n}xf32>`,
+    ssT: `memref<${R}xf32>`,
+    cacheT: byName('kCache'),
+    T: {},
+  };
+}
 
-  function rmsnorm(x: string, w: string, wt: string, out: string): string[] {
-    const t = act(s.dim);
-    return [
-      `linalg.fill ins(%zero : f32) outs(%ss : ${ssT})`,
-      ...generic({
-        maps: [map(2, 'd0, d1'), map(2, 'd0')],
-        iters: 'pr',
-        ins: [{ v: x, t }],
-        outs: [{ v: '%ss', t: ssT }],
-        blockArgs: ['%xv: f32', '%acc: f32'],
-        body: [
-          '%sq = arith.mulf %xv, %xv : f32',
-          '%r = arith.addf %acc, %sq fastmath<reassoc> : f32',
-          'linalg.yield %r : f32',
-        ],
-      }),
-      ...generic({
-        maps: [map(1, 'd0')],
-        iters: 'p',
-        ins: [],
-        outs: [{ v: '%ss', t: ssT }],
-        blockArgs: ['%sv: f32'],
-        body: [
-          `%n = arith.constant ${f32(s.dim)} : f32`,
-          `%eps = arith.constant ${f32(s.eps)} : f32`,
-          '%one = arith.constant 1.0 : f32',
-          '%mean = arith.divf %sv, %n : f32',
-          '%me = arith.addf %mean, %eps : f32',
-          '%sq = math.sqrt %me : f32',
-          '%r = arith.divf %one, %sq : f32',
-          'linalg.yield %r : f32',
-        ],
-      }),
-      ...generic({
-        maps: [map(2, 'd0, d1'), map(2, 'd1'), map(2, 'd0'), map(2, 'd0, d1')],
-        iters: 'pp',
-        ins: [
-          { v: x, t },
-          { v: w, t: wt },
-          { v: '%ss', t: ssT },
-        ],
-        outs: [{ v: out, t }],
-        blockArgs: ['%xv: f32', '%wv: f32', '%inv: f32', '%o: f32'],
-        body: ['%a = arith.mulf %xv, %inv : f32', '%r = arith.mulf %a, %wv : f32', 'linalg.yield %r : f32'],
-      }),
-    ];
-  }
+/** `out = x / √(mean(x²) + eps) · w`, row by row (`%ss` holds each row's factor). */
+function rmsnorm(c: Stack, x: string, w: string, wt: string, out: string): string[] {
+  const { s, act, ssT } = c;
+  const t = act(s.dim);
+  return [
+    `linalg.fill ins(%zero : f32) outs(%ss : ${ssT})`,
+    ...generic({
+      maps: [map(2, 'd0, d1'), map(2, 'd0')],
+      iters: 'pr',
+      ins: [{ v: x, t }],
+      outs: [{ v: '%ss', t: ssT }],
+      blockArgs: ['%xv: f32', '%acc: f32'],
+      body: [
+        '%sq = arith.mulf %xv, %xv : f32',
+        '%r = arith.addf %acc, %sq fastmath<reassoc> : f32',
+        'linalg.yield %r : f32',
+      ],
+    }),
+    ...generic({
+      maps: [map(1, 'd0')],
+      iters: 'p',
+      ins: [],
+      outs: [{ v: '%ss', t: ssT }],
+      blockArgs: ['%sv: f32'],
+      body: [
+        `%n = arith.constant ${f32(s.dim)} : f32`,
+        `%eps = arith.constant ${f32(s.eps)} : f32`,
+        '%one = arith.constant 1.0 : f32',
+        '%mean = arith.divf %sv, %n : f32',
+        '%me = arith.addf %mean, %eps : f32',
+        '%sq = math.sqrt %me : f32',
+        '%r = arith.divf %one, %sq : f32',
+        'linalg.yield %r : f32',
+      ],
+    }),
+    ...generic({
+      maps: [map(2, 'd0, d1'), map(2, 'd1'), map(2, 'd0'), map(2, 'd0, d1')],
+      iters: 'pp',
+      ins: [
+        { v: x, t },
+        { v: w, t: wt },
+        { v: '%ss', t: ssT },
+      ],
+      outs: [{ v: out, t }],
+      blockArgs: ['%xv: f32', '%wv: f32', '%inv: f32', '%o: f32'],
+      body: ['%a = arith.mulf %xv, %inv : f32', '%r = arith.mulf %a, %wv : f32', 'linalg.yield %r : f32'],
+    }),
+  ];
+}
 
-  /**
-   * `out[r] (+)= w · x[r]` for a row-major [m, k] view `w`. The weight row is the outer loop: it is
-   * read from memory once and from L1 for every further prompt row.
-   */
-  function linear(w: string, wt: string, [m, k]: number[], x: string, out: string, accumulate: boolean) {
-    return [
-      ...(accumulate ? [] : [`linalg.fill ins(%zero : f32) outs(${out} : ${act(m!)})`]),
-      ...generic({
-        maps: [map(3, 'd0, d2'), map(3, 'd1, d2'), map(3, 'd1, d0')],
-        iters: 'ppr',
-        ins: [
-          { v: w, t: wt },
-          { v: x, t: act(k!) },
-        ],
-        outs: [{ v: out, t: act(m!) }],
-        blockArgs: ['%a: f32', '%b: f32', '%acc: f32'],
-        body: [
-          '%m = arith.mulf %a, %b fastmath<reassoc,contract> : f32',
-          '%r = arith.addf %acc, %m fastmath<reassoc,contract> : f32',
-          'linalg.yield %r : f32',
-        ],
-      }),
-    ];
-  }
+/**
+ * `out[r] (+)= w · x[r]` for a row-major [m, k] view `w`. The weight row is the outer loop: it is
+ * read from memory once and from L1 for every further prompt row.
+ */
+function linear(
+  { act }: Stack,
+  w: string,
+  wt: string,
+  [m, k]: number[],
+  x: string,
+  out: string,
+  accumulate: boolean,
+) {
+  return [
+    ...(accumulate ? [] : [`linalg.fill ins(%zero : f32) outs(${out} : ${act(m!)})`]),
+    ...generic({
+      maps: [map(3, 'd0, d2'), map(3, 'd1, d2'), map(3, 'd1, d0')],
+      iters: 'ppr',
+      ins: [
+        { v: w, t: wt },
+        { v: x, t: act(k!) },
+      ],
+      outs: [{ v: out, t: act(m!) }],
+      blockArgs: ['%a: f32', '%b: f32', '%acc: f32'],
+      body: [
+        '%m = arith.mulf %a, %b fastmath<reassoc,contract> : f32',
+        '%r = arith.addf %acc, %m fastmath<reassoc,contract> : f32',
+        'linalg.yield %r : f32',
+      ],
+    }),
+  ];
+}
 
-  /** Rotates pairs of `src` ([rows, heads·hd]) into `dst`, row r at position pos + r, as nn.rope. */
-  function rope(name: string, heads: number, src: string, dst: string): string[] {
-    const t4 = `memref<${R}x${heads}x${hd / 2}x2xf32>`;
-    const ex = (v: string, as: string) =>
-      `${as} = memref.expand_shape ${v} [[0], [1, 2, 3]] output_shape [${Rs}, ${heads}, ${hd / 2}, 2] : ${act(heads * hd)} into ${t4}`;
-    return [
-      ex(src, `%${name}s4`),
-      ex(dst, `%${name}d4`),
-      ...generic({
-        maps: [map(4, 'd0, d1, d2, 0'), map(4, 'd0, d1, d2, 1'), map(4, 'd0, d1, d2, d3')],
-        iters: 'pppp',
-        ins: [
-          { v: `%${name}s4`, t: t4 },
-          { v: `%${name}s4`, t: t4 },
-        ],
-        outs: [{ v: `%${name}d4`, t: t4 }],
-        blockArgs: ['%x0: f32', '%x1: f32', '%o: f32'],
-        body: [
-          '%ri = linalg.index 0 : index',
-          '%rp = arith.addi %p, %ri : index',
-          '%rp32 = arith.index_cast %rp : index to i32',
-          '%posf = arith.sitofp %rp32 : i32 to f32',
-          ...ropeRotation(2, hd, s.theta, '%posf'),
-        ],
-      }),
-    ];
-  }
+/** Rotates pairs of `src` ([rows, heads·hd]) into `dst`, row r at position pos + r, as nn.rope. */
+function rope(c: Stack, name: string, heads: number, src: string, dst: string): string[] {
+  const { s, R, Rs, hd, act } = c;
+  const t4 = `memref<${R}x${heads}x${hd / 2}x2xf32>`;
+  const ex = (v: string, as: string) =>
+    `${as} = memref.expand_shape ${v} [[0], [1, 2, 3]] output_shape [${Rs}, ${heads}, ${hd / 2}, 2] : ${act(heads * hd)} into ${t4}`;
+  return [
+    ex(src, `%${name}s4`),
+    ex(dst, `%${name}d4`),
+    ...generic({
+      maps: [map(4, 'd0, d1, d2, 0'), map(4, 'd0, d1, d2, 1'), map(4, 'd0, d1, d2, d3')],
+      iters: 'pppp',
+      ins: [
+        { v: `%${name}s4`, t: t4 },
+        { v: `%${name}s4`, t: t4 },
+      ],
+      outs: [{ v: `%${name}d4`, t: t4 }],
+      blockArgs: ['%x0: f32', '%x1: f32', '%o: f32'],
+      body: [
+        '%ri = linalg.index 0 : index',
+        '%rp = arith.addi %p, %ri : index',
+        '%rp32 = arith.index_cast %rp : index to i32',
+        '%posf = arith.sitofp %rp32 : i32 to f32',
+        ...ropeRotation(2, hd, s.theta, '%posf'),
+      ],
+    }),
+  ];
+}
 
-  const scratch: [string, string][] = [
+/** The scratch buffers one call allocates once, by name and type. */
+function scratchBuffers({ s, R, kv, act, ssT }: Stack): [string, string][] {
+  return [
     ['h', act(s.dim)],
     ['xb', act(s.dim)],
     ['q0', act(s.dim)],
@@ -146,7 +192,15 @@ export function llamaStack(s: Spec): string {
     ['sc', `memref<${R}x${s.heads}x${s.seqLen}xf32>`],
     ['ss', ssT],
   ];
-  const T: Record<string, string> = {};
+}
+
+/**
+ * The views `%W_<name>` of one layer's norms and matrices (and their q8_0 scales) in the packed
+ * weights; their types go to `c.T`.
+ */
+function weightViews(c: Stack): string[] {
+  const { byName, q8, T } = c;
+  const { dims, offsets, scales } = c.layout;
   /** A view `%W_<name>` of `shape` at `offset` (a constant within the layer) in `buffer`. */
   const view = (
     name: string,
@@ -165,7 +219,7 @@ export function llamaStack(s: Spec): string {
         `strides: [${shape.length === 1 ? '1' : `${shape[1]}, 1`}] : ${byName(buffer.slice(1))} to ${T[name]}`,
     ];
   };
-  const views = [
+  return [
     ...(['rmsAtt', 'rmsFfn'] as const).flatMap((n) =>
       view(n, q8 ? '%params' : '%weights', q8 ? '%pbase' : '%lbase', offsets[n], dims[n], 'f32'),
     ),
@@ -174,38 +228,55 @@ export function llamaStack(s: Spec): string {
       ...(q8 ? view(`${n}_s`, '%params', '%pbase', scales[n], [dims[n][0], dims[n][1]! / 32], 'f32') : []),
     ]),
   ];
-  /** `out (+)= W_name · x`, in f32 or (decode's one row) q8_0. */
-  const mv = (name: LlamaMatrix, x: string, out: string, accumulate: boolean) => {
-    const [m, k] = dims[name] as [number, number];
-    if (!q8) return linear(`%W_${name}`, T[name]!, [m, k], x, out, accumulate);
-    const flat = (v: string, as: string, n: number) =>
-      `${as} = memref.collapse_shape ${v} [[0, 1]] : ${act(n)} into memref<${n}xf32>`;
-    return [
-      flat(x, `%${name}_x1`, k),
-      flat(out, `%${name}_y1`, m),
-      ...q8MatvecLines({
-        p: `${name}_`,
-        q: `%W_${name}`,
-        qT: T[name]!,
-        scales: `%W_${name}_s`,
-        scalesT: T[`${name}_s`]!,
-        x: `%${name}_x1`,
-        xT: `memref<${k}xf32>`,
-        y: `%${name}_y1`,
-        yT: `memref<${m}xf32>`,
-        m,
-        k,
-        accumulate,
-      }),
-    ];
-  };
+}
+
+/** `out (+)= W_name · x`, in f32 or (decode's one row) q8_0. */
+function mv(c: Stack, name: LlamaMatrix, x: string, out: string, accumulate: boolean): string[] {
+  const { q8, T, act } = c;
+  const [m, k] = c.layout.dims[name] as [number, number];
+  if (!q8) return linear(c, `%W_${name}`, T[name]!, [m, k], x, out, accumulate);
+  const flat = (v: string, as: string, n: number) =>
+    `${as} = memref.collapse_shape ${v} [[0, 1]] : ${act(n)} into memref<${n}xf32>`;
+  return [
+    flat(x, `%${name}_x1`, k),
+    flat(out, `%${name}_y1`, m),
+    ...q8MatvecLines({
+      p: `${name}_`,
+      q: `%W_${name}`,
+      qT: T[name]!,
+      scales: `%W_${name}_s`,
+      scalesT: T[`${name}_s`]!,
+      x: `%${name}_x1`,
+      xT: `memref<${k}xf32>`,
+      y: `%${name}_y1`,
+      yT: `memref<${m}xf32>`,
+      m,
+      k,
+      accumulate,
+    }),
+  ];
+}
+
+/** The types of the attention's views: the cache as rows and as heads, the scores, the heads of a row. */
+function attentionTypes({ s, R, hd, kv }: Stack) {
   const kvT3 = `memref<?x${s.kvHeads}x${hd}xf32, strided<[${kv}, ${hd}, 1], offset: ?>>`;
   const scT = `memref<${R}x${s.heads}x?xf32, strided<[${s.heads * s.seqLen}, ${s.seqLen}, 1]>>`;
   const heads3 = `memref<${R}x${s.heads}x${hd}xf32>`;
   const rowsT = `memref<${R}x${kv}xf32, strided<[${kv}, 1], offset: ?>>`;
-  const cacheViews = (c: string) => [
-    `%${c}rows = memref.reinterpret_cast %${c}Cache to offset: [%rowOff], sizes: [${Rs}, ${kv}], strides: [${kv}, 1] : ${cacheT} to ${rowsT}`,
-    `%${c}all = memref.reinterpret_cast %${c}Cache to offset: [%cacheOff], sizes: [%len, ${s.kvHeads}, ${hd}], strides: [${kv}, ${hd}, 1] : ${cacheT} to ${kvT3}`,
+  return { kvT3, scT, heads3, rowsT };
+}
+
+/**
+ * One layer's attention on `%h`: RMSNorm, Q/K/V, RoPE, this call's K and V rows into the cache,
+ * every row's scores against the cache so far (causal within a prompt), softmax, the weighted sum
+ * of the values, and the output projection added to `%h`.
+ */
+function attention(c: Stack): string[] {
+  const { s, R, Rs, hd, kv, g, act, cacheT, decode, T } = c;
+  const { kvT3, scT, heads3, rowsT } = attentionTypes(c);
+  const cacheViews = (t: string) => [
+    `%${t}rows = memref.reinterpret_cast %${t}Cache to offset: [%rowOff], sizes: [${Rs}, ${kv}], strides: [${kv}, 1] : ${cacheT} to ${rowsT}`,
+    `%${t}all = memref.reinterpret_cast %${t}Cache to offset: [%cacheOff], sizes: [%len, ${s.kvHeads}, ${hd}], strides: [${kv}, ${hd}, 1] : ${cacheT} to ${kvT3}`,
   ];
   // A prompt row i sees keys up to pos + i; decode's one row sees the whole cache so far.
   const causalMask = decode
@@ -226,21 +297,18 @@ export function llamaStack(s: Spec): string {
           'linalg.yield %r : f32',
         ],
       });
-  const layer = [
-    '%lbase = arith.muli %l, %cP : index',
-    ...(q8 ? ['%pbase = arith.muli %l, %cQ : index'] : []),
-    ...views,
+  return [
     `%cacheOff = arith.muli %l, %cSK : index`,
     '%pk = arith.muli %p, %cKV : index',
     '%rowOff = arith.addi %cacheOff, %pk : index',
     ...cacheViews('k'),
     ...cacheViews('v'),
-    ...rmsnorm('%h', '%W_rmsAtt', T.rmsAtt!, '%xb'),
-    ...mv('wq', '%xb', '%q0', false),
-    ...mv('wk', '%xb', '%k0', false),
-    ...mv('wv', '%xb', '%vr', false),
-    ...rope('rq', s.heads, '%q0', '%q'),
-    ...rope('rk', s.kvHeads, '%k0', '%kr'),
+    ...rmsnorm(c, '%h', '%W_rmsAtt', T.rmsAtt!, '%xb'),
+    ...mv(c, 'wq', '%xb', '%q0', false),
+    ...mv(c, 'wk', '%xb', '%k0', false),
+    ...mv(c, 'wv', '%xb', '%vr', false),
+    ...rope(c, 'rq', s.heads, '%q0', '%q'),
+    ...rope(c, 'rk', s.kvHeads, '%k0', '%kr'),
     // linalg.copy lowers to loops; memref.copy into a dynamically sized strided view would call
     // the MLIR C runner's memrefCopy, which the addon does not link.
     `linalg.copy ins(%kr : ${act(kv)}) outs(%krows : ${rowsT})`,
@@ -284,10 +352,17 @@ export function llamaStack(s: Spec): string {
         'linalg.yield %r : f32',
       ],
     }),
-    ...mv('wo', '%ao', '%h', true),
-    ...rmsnorm('%h', '%W_rmsFfn', T.rmsFfn!, '%xb'),
-    ...mv('w1', '%xb', '%gate', false),
-    ...mv('w3', '%xb', '%up', false),
+    ...mv(c, 'wo', '%ao', '%h', true),
+  ];
+}
+
+/** One layer's SwiGLU feed-forward on `%h`: RMSNorm, gate and up, SiLU(gate) · up, down added to `%h`. */
+function feedForward(c: Stack): string[] {
+  const { s, act, T } = c;
+  return [
+    ...rmsnorm(c, '%h', '%W_rmsFfn', T.rmsFfn!, '%xb'),
+    ...mv(c, 'w1', '%xb', '%gate', false),
+    ...mv(c, 'w3', '%xb', '%up', false),
     ...generic({
       maps: [map(2, 'd0, d1'), map(2, 'd0, d1')],
       iters: 'pp',
@@ -304,8 +379,28 @@ export function llamaStack(s: Spec): string {
         'linalg.yield %r : f32',
       ],
     }),
-    ...mv('w2', '%gate', '%h', true),
+    ...mv(c, 'w2', '%gate', '%h', true),
   ];
+}
+
+/** One layer, at index `%l`: its weights' views, attention, feed-forward. */
+function layer(c: Stack): string[] {
+  return [
+    '%lbase = arith.muli %l, %cP : index',
+    ...(c.q8 ? ['%pbase = arith.muli %l, %cQ : index'] : []),
+    ...weightViews(c),
+    ...attention(c),
+    ...feedForward(c),
+  ];
+}
+
+/** The MLIR of the stack `s` names: one function, a loop over the layers. */
+export function llamaStack(s: Spec): string {
+  const c = stackOf(s);
+  const { args, byName, decode, q8, Rs, Ri, hd, kv, act } = c;
+  const { weights, params } = c.layout;
+  const { heads3 } = attentionTypes(c);
+  const scratch = scratchBuffers(c);
   // Decode's x and out are one row: viewed as [1, dim], the layer code is the prompt's.
   const rowView = (v: string) =>
     `%${v}2 = memref.expand_shape %${v} [[0, 1]] output_shape [1, ${s.dim}] : ${byName(v)} into ${act(s.dim)}`;
@@ -330,9 +425,9 @@ export function llamaStack(s: Spec): string {
     `%ao3 = memref.expand_shape %ao [[0], [1, 2]] output_shape [${Rs}, ${s.heads}, ${hd}] : ${act(s.dim)} into ${heads3}`,
     `memref.copy ${x}, %h : ${act(s.dim)} to ${act(s.dim)}`,
     'scf.for %l = %c0 to %cL step %c1 {',
-    ...layer.map((l) => `  ${l}`),
+    ...layer(c).map((l) => `  ${l}`),
     '}',
-    ...rmsnorm('%h', '%rmsFinal', byName('rmsFinal'), out),
+    ...rmsnorm(c, '%h', '%rmsFinal', byName('rmsFinal'), out),
     ...scratch.map(([n, t]) => `memref.dealloc %${n} : ${t}`),
   ]);
 }
