@@ -201,6 +201,75 @@ function roomierClass(
 }
 
 /**
+ * What the control loop would change about one op, and how urgently: a scale-out when it is busy (or
+ * its queue is deep while it is busy, or its requests wait for device slots), a scale-in when it is
+ * idle with more replicas than it needs, a move to a cheaper class when it is idle on one; none while
+ * a change of it cools down.
+ */
+function candidateFor(
+  o: OperatorObservation,
+  c: ReturnType<typeof resolve>,
+  now: number,
+  state: RebalanceState,
+): Candidate | undefined {
+  const ago = (t: number | undefined) => (t === undefined ? Number.POSITIVE_INFINITY : now - t);
+  if (ago(state.changedAt[o.opId]) < c.scaleOutCooldownMs) return undefined;
+  const sinceOut = ago(state.scaledOutAt?.[o.opId]);
+  const load = (o.arrivalPerS * o.serviceMs) / 1000; // busy replicas needed at 100 % utilisation
+  const utilisation = load / o.replicas;
+  // A backlog must drain too: the replicas that would clear the queue within drainMs count as load
+  // (sizing by arrivals alone under-sizes the first scale-out of a spike, which has queued by then).
+  const backlog = (o.queueDepth * o.serviceMs) / c.drainMs;
+  const needed = Math.max(1, Math.min(c.maxReplicas, Math.ceil((load + backlog) / c.targetUtilisation)));
+  const queued = o.queueDepth / o.replicas;
+  // A deep queue counts only while the op is itself busy (above the scale-in threshold): the queue of
+  // an op that is mostly idle waits on something else (its device, its inputs), which more replicas
+  // of it would not fix — and scaling such an op out and back in is flapping.
+  const deep = queued > c.queuePerReplica && utilisation >= c.scaleInBelow;
+  const starved = queued > c.queuePerReplica && (o.slotWaitMs ?? 0) > o.serviceMs;
+  if ((utilisation > c.scaleOutAbove || deep || starved) && o.replicas < c.maxReplicas) {
+    const to = Math.max(needed, o.replicas + 1);
+    return {
+      kind: 'scale-out',
+      opId: o.opId,
+      classId: o.classId,
+      from: o.replicas,
+      to: Math.min(to, c.maxReplicas),
+      reason: `utilisation ${pct(utilisation)}${deep || starved ? `, ${queued.toFixed(1)} queued per replica` : ''}${starved ? `, ${o.slotWaitMs!.toFixed(0)} ms waiting for a device slot per request` : ''} over ${o.replicas} replica(s); ${needed} give ${pct(load / Math.max(needed, 1))}${backlog > 0 ? ` and drain the queue within ${c.drainMs / 1000} s` : ''}`,
+      urgency: Math.max(utilisation, queued / c.queuePerReplica),
+      observed: o,
+    };
+  }
+  const idle = utilisation < c.scaleInBelow && queued === 0 && sinceOut >= c.cooldownMs;
+  if (idle && o.replicas > needed) {
+    return {
+      kind: 'scale-in',
+      opId: o.opId,
+      classId: o.classId,
+      from: o.replicas,
+      to: needed,
+      reason: `utilisation ${pct(utilisation)} over ${o.replicas} replica(s); ${needed} give ${pct(load / needed)}`,
+      urgency: -utilisation,
+      observed: o,
+    };
+  }
+  // Like a scale-in: `cooldownMs` after the last scale-out (the short cooldown after any change holds).
+  const cheaper = idle && o.replicas === 1 ? cheaperClass(o, c) : undefined;
+  if (!cheaper) return undefined;
+  return {
+    kind: 'move',
+    opId: o.opId,
+    classId: o.classId,
+    toClassId: cheaper.classId,
+    from: 1,
+    to: 1,
+    reason: `utilisation ${pct(utilisation)}: a request costs ${pct(requestCost(cheaper) / requestCost({ serviceMs: o.serviceMs, usdPerHour: o.usdPerHour! }))} of this on ${cheaper.classId} (${cheaper.serviceMs.toFixed(1)} ms there)`,
+    urgency: -utilisation,
+    observed: o,
+  };
+}
+
+/**
  * One round of the control loop. `freeSlots[classId]`: replicas that class can still take (whole
  * free slots of its devices); a scale-out never exceeds it, nor does a move of an op whose class is
  * full. `freeShare[classId]`: the largest free share of one of its devices (slots less the busy time
@@ -220,63 +289,8 @@ export function rebalance(
   for (const o of observations) {
     checkObservation(o);
     if (o.pinned) continue;
-    const ago = (t: number | undefined) => (t === undefined ? Number.POSITIVE_INFINITY : now - t);
-    if (ago(state.changedAt[o.opId]) < c.scaleOutCooldownMs) continue;
-    const sinceOut = ago(state.scaledOutAt?.[o.opId]);
-    const load = (o.arrivalPerS * o.serviceMs) / 1000; // busy replicas needed at 100 % utilisation
-    const utilisation = load / o.replicas;
-    // A backlog must drain too: the replicas that would clear the queue within drainMs count as load
-    // (sizing by arrivals alone under-sizes the first scale-out of a spike, which has queued by then).
-    const backlog = (o.queueDepth * o.serviceMs) / c.drainMs;
-    const needed = Math.max(1, Math.min(c.maxReplicas, Math.ceil((load + backlog) / c.targetUtilisation)));
-    const queued = o.queueDepth / o.replicas;
-    // A deep queue counts only while the op is itself busy (above the scale-in threshold): the queue of
-    // an op that is mostly idle waits on something else (its device, its inputs), which more replicas
-    // of it would not fix — and scaling such an op out and back in is flapping.
-    const deep = queued > c.queuePerReplica && utilisation >= c.scaleInBelow;
-    const starved = queued > c.queuePerReplica && (o.slotWaitMs ?? 0) > o.serviceMs;
-    if ((utilisation > c.scaleOutAbove || deep || starved) && o.replicas < c.maxReplicas) {
-      const to = Math.max(needed, o.replicas + 1);
-      candidates.push({
-        kind: 'scale-out',
-        opId: o.opId,
-        classId: o.classId,
-        from: o.replicas,
-        to: Math.min(to, c.maxReplicas),
-        reason: `utilisation ${pct(utilisation)}${deep || starved ? `, ${queued.toFixed(1)} queued per replica` : ''}${starved ? `, ${o.slotWaitMs!.toFixed(0)} ms waiting for a device slot per request` : ''} over ${o.replicas} replica(s); ${needed} give ${pct(load / Math.max(needed, 1))}${backlog > 0 ? ` and drain the queue within ${c.drainMs / 1000} s` : ''}`,
-        urgency: Math.max(utilisation, queued / c.queuePerReplica),
-        observed: o,
-      });
-      continue;
-    }
-    const idle = utilisation < c.scaleInBelow && queued === 0 && sinceOut >= c.cooldownMs;
-    if (idle && o.replicas > needed) {
-      candidates.push({
-        kind: 'scale-in',
-        opId: o.opId,
-        classId: o.classId,
-        from: o.replicas,
-        to: needed,
-        reason: `utilisation ${pct(utilisation)} over ${o.replicas} replica(s); ${needed} give ${pct(load / needed)}`,
-        urgency: -utilisation,
-        observed: o,
-      });
-      continue;
-    }
-    // Like a scale-in: `cooldownMs` after the last scale-out (the short cooldown after any change holds).
-    const cheaper = idle && o.replicas === 1 ? cheaperClass(o, c) : undefined;
-    if (cheaper)
-      candidates.push({
-        kind: 'move',
-        opId: o.opId,
-        classId: o.classId,
-        toClassId: cheaper.classId,
-        from: 1,
-        to: 1,
-        reason: `utilisation ${pct(utilisation)}: a request costs ${pct(requestCost(cheaper) / requestCost({ serviceMs: o.serviceMs, usdPerHour: o.usdPerHour! }))} of this on ${cheaper.classId} (${cheaper.serviceMs.toFixed(1)} ms there)`,
-        urgency: -utilisation,
-        observed: o,
-      });
+    const cand = candidateFor(o, c, now, state);
+    if (cand) candidates.push(cand);
   }
   // Scale-outs first (the most loaded first), then scale-ins, then moves to cheaper classes (the
   // least loaded first).
