@@ -134,23 +134,7 @@ function percentile(sorted: Float64Array, q: number): number {
 /** Runs the fleet over the arrivals and reports SLA, latency, $ and utilisation, overall and per window. */
 export function simulate(o: SimOptions): SimResult {
   if (typeof o !== 'object' || o === null) fail('options', 'an object', o);
-  const p = o.problem;
-  if (!p || !Array.isArray(p.tasks) || p.tasks.length === 0)
-    fail('options.problem', 'a placement problem with tasks', typeof p);
-  // The planner's builders produce these shapes; a hand-made problem is checked before use.
-  const m = Array.isArray(p.classes) ? p.classes.length : 0;
-  const rows = (t: unknown) =>
-    Array.isArray(t) && t.length === p.tasks.length && t.every((r) => Array.isArray(r) && r.length === m);
-  if (m === 0 || !rows(p.timeMs) || !rows(p.devices) || !Array.isArray(p.edges))
-    fail(
-      'options.problem',
-      'tasks × classes tables (timeMs, devices) and an edges array',
-      `${p.tasks.length} tasks`,
-    );
-  const ids = new Set(p.tasks.map((t) => t.id));
-  const stray = p.edges.find((e) => !ids.has(e.from) || !ids.has(e.to));
-  if (stray || ids.size !== p.tasks.length)
-    fail('options.problem.edges', 'between known tasks, with unique task ids', stray ?? 'duplicate task ids');
+  const p = checkedProblem(o.problem);
   const slaMs = positive(o.slaMs, 'options.slaMs');
   const counts = fleetCounts(p);
   const seed = o.seed ?? 1;
@@ -162,16 +146,7 @@ export function simulate(o: SimOptions): SimResult {
   const shapeIndex = new Map(shapes.map((s, k) => [s.name, k + 1]));
   const weights = shapes.map((s, k) => positive(s.weight ?? 1, `options.shapes[${k}].weight`));
   const totalWeight = weights.reduce((a, b) => a + b, 0);
-  const pickShape = () => {
-    if (weights.length === 0) return 0;
-    let r = rng.uniform() * totalWeight;
-    for (let k = 0; k < weights.length; k++) {
-      r -= weights[k]!;
-      if (r <= 0) return k + 1;
-    }
-    return weights.length;
-  };
-  const source = arrivalSource(o.arrivals, rng, shapeIndex, pickShape);
+  const source = arrivalSource(o.arrivals, rng, shapeIndex, shapePicker(weights, totalWeight, rng));
   const requests = o.requests ?? (o.arrivals.kind === 'trace' ? o.arrivals.entries.length : 1_000_000);
   if (!Number.isInteger(requests) || requests < 1 || requests > MAX_REQUESTS)
     fail('options.requests', `an integer 1..${MAX_REQUESTS}`, requests);
@@ -182,16 +157,7 @@ export function simulate(o: SimOptions): SimResult {
   const migrationMs = o.migrationMs ?? 0;
   if (!(migrationMs >= 0 && Number.isFinite(migrationMs)))
     fail('options.migrationMs', 'a finite number >= 0', migrationMs);
-  const noise = o.noise ?? { kind: 'none' };
-  let noiseKind: NoiseKind = 0;
-  let sigma = 0;
-  if (noise.kind === 'exponential') noiseKind = 1;
-  else if (noise.kind === 'lognormal') {
-    const cv = positive(noise.cv, 'options.noise.cv');
-    noiseKind = 2;
-    sigma = Math.sqrt(Math.log(1 + cv * cv));
-  } else if (noise.kind !== 'none')
-    fail('options.noise.kind', "'none', 'exponential' or 'lognormal'", (noise as { kind: unknown }).kind);
+  const { noiseKind, sigma } = serviceNoise(o.noise ?? { kind: 'none' });
   const replicaMode = o.replicas ?? 'fill';
   if (replicaMode !== 'fill' && replicaMode !== 'one')
     fail('options.replicas', "'fill' or 'one'", replicaMode);
@@ -199,26 +165,7 @@ export function simulate(o: SimOptions): SimResult {
   if (typeof policy !== 'function')
     fail('options.policy', 'a function (snapshot) => decision', typeof policy);
 
-  let assign: Int32Array;
-  let plannedRate: number | null = null;
-  if (o.placement !== undefined) assign = resolvePlacement(p, o.placement, 'options.placement');
-  else {
-    plannedRate = o.planRate === undefined ? source.peakRate : positive(o.planRate, 'options.planRate');
-    let plan = planHeuristic(p, { slaMs, rate: plannedRate });
-    // A fleet too small for the rate is still worth simulating (that is how one finds out how
-    // it fails): place for latency and cost alone, one replica per task at least.
-    if (plan.status === 'infeasible' && plan.binding === 'capacity') {
-      plannedRate = 0;
-      plan = planHeuristic(p, { slaMs });
-    }
-    if (plan.status === 'infeasible')
-      throw new SimError(SimErrorCode.Plan, `no initial placement for the fleet: ${plan.message}`);
-    assign = resolvePlacement(
-      p,
-      plan.placements.map((x) => x.classId),
-      'the planned placement',
-    );
-  }
+  const { assign, plannedRate } = initialPlacement(p, o, slaMs, source.peakRate);
   // Mean shape multiplier per task, so devices are shared by expected work.
   const n = p.tasks.length;
   const loadScale = new Float64Array(n).fill(weights.length === 0 ? 1 : 0);
@@ -226,7 +173,6 @@ export function simulate(o: SimOptions): SimResult {
     for (let i = 0; i < n; i++) loadScale[i]! += (w / totalWeight) * shapeScale[(k + 1) * n + i]!;
   });
 
-  let policyState: unknown;
   const engine: Engine = new Engine(
     {
       problem: p,
@@ -243,32 +189,7 @@ export function simulate(o: SimOptions): SimResult {
       maxInFlight,
       migrationMs,
       allocate: (a) => allocate(p, a, counts, loadScale, replicaMode),
-      control: (e, nowMs) => {
-        const s = e.stats;
-        const snapshot: Snapshot = {
-          timeS: nowMs / 1e3,
-          periodS: controlS,
-          problem: p,
-          slaMs,
-          placement: Array.from(e.assign, (j) => p.classes[j]!.id),
-          arrivalRate: s.periodArrivals / controlS,
-          utilisation: Array.from(counts, (c, j) => (c > 0 ? s.periodBusyMs[j]! / (c * controlS * 1e3) : 0)),
-          attainment: s.periodCompleted > 0 ? s.periodAttained / s.periodCompleted : null,
-          queued: e.queued(),
-          ops: e.periodOps(),
-          state: policyState,
-        };
-        s.resetPeriod();
-        const d = policy(snapshot);
-        if (!d) return;
-        if (d.placement) e.migrate(resolvePlacement(p, d.placement, 'the policy decision placement'), nowMs);
-        if (d.replicas)
-          e.rescale(
-            resolveReplicas(p, e.assign, counts, e.servers, d.replicas, 'the policy decision replicas'),
-            nowMs,
-          );
-        if (d.state !== undefined) policyState = d.state;
-      },
+      control: controlLoop(p, counts, slaMs, controlS, policy),
     },
     assign,
   );
@@ -330,5 +251,124 @@ function report(
     events: e.events,
     wallMs,
     eventsPerS: e.events / (wallMs / 1e3),
+  };
+}
+
+/** The problem, checked: the planner's builders produce these shapes; a hand-made one is checked before use. */
+function checkedProblem(p: PlacementProblem | undefined): PlacementProblem {
+  if (!p || !Array.isArray(p.tasks) || p.tasks.length === 0)
+    fail('options.problem', 'a placement problem with tasks', typeof p);
+  const m = Array.isArray(p.classes) ? p.classes.length : 0;
+  const rows = (t: unknown) =>
+    Array.isArray(t) && t.length === p.tasks.length && t.every((r) => Array.isArray(r) && r.length === m);
+  if (m === 0 || !rows(p.timeMs) || !rows(p.devices) || !Array.isArray(p.edges))
+    fail(
+      'options.problem',
+      'tasks × classes tables (timeMs, devices) and an edges array',
+      `${p.tasks.length} tasks`,
+    );
+  const ids = new Set(p.tasks.map((t) => t.id));
+  const stray = p.edges.find((e) => !ids.has(e.from) || !ids.has(e.to));
+  if (stray || ids.size !== p.tasks.length)
+    fail('options.problem.edges', 'between known tasks, with unique task ids', stray ?? 'duplicate task ids');
+  return p;
+}
+
+/** Draws a request's shape by weight: its number (1-based), or 0 when there are no shapes. */
+function shapePicker(weights: number[], totalWeight: number, rng: Random): () => number {
+  return () => {
+    if (weights.length === 0) return 0;
+    let r = rng.uniform() * totalWeight;
+    for (let k = 0; k < weights.length; k++) {
+      r -= weights[k]!;
+      if (r <= 0) return k + 1;
+    }
+    return weights.length;
+  };
+}
+
+/** The engine's service-time noise: its kind and, for log-normal, σ from the coefficient of variation. */
+function serviceNoise(noise: NonNullable<SimOptions['noise']>): { noiseKind: NoiseKind; sigma: number } {
+  if (noise.kind === 'none') return { noiseKind: 0, sigma: 0 };
+  if (noise.kind === 'exponential') return { noiseKind: 1, sigma: 0 };
+  if (noise.kind === 'lognormal') {
+    const cv = positive(noise.cv, 'options.noise.cv');
+    return { noiseKind: 2, sigma: Math.sqrt(Math.log(1 + cv * cv)) };
+  }
+  return fail(
+    'options.noise.kind',
+    "'none', 'exponential' or 'lognormal'",
+    (noise as { kind: unknown }).kind,
+  );
+}
+
+/**
+ * The placement the fleet starts from: the options' own, or the heuristic's for the planned rate (the
+ * arrivals' peak unless `planRate` says), with `plannedRate` the rate it was planned for (null when
+ * given, 0 when the fleet could not take the rate).
+ */
+function initialPlacement(
+  p: PlacementProblem,
+  o: SimOptions,
+  slaMs: number,
+  peakRate: number,
+): { assign: Int32Array; plannedRate: number | null } {
+  if (o.placement !== undefined)
+    return { assign: resolvePlacement(p, o.placement, 'options.placement'), plannedRate: null };
+  let plannedRate = o.planRate === undefined ? peakRate : positive(o.planRate, 'options.planRate');
+  let plan = planHeuristic(p, { slaMs, rate: plannedRate });
+  // A fleet too small for the rate is still worth simulating (that is how one finds out how
+  // it fails): place for latency and cost alone, one replica per task at least.
+  if (plan.status === 'infeasible' && plan.binding === 'capacity') {
+    plannedRate = 0;
+    plan = planHeuristic(p, { slaMs });
+  }
+  if (plan.status === 'infeasible')
+    throw new SimError(SimErrorCode.Plan, `no initial placement for the fleet: ${plan.message}`);
+  const assign = resolvePlacement(
+    p,
+    plan.placements.map((x) => x.classId),
+    'the planned placement',
+  );
+  return { assign, plannedRate };
+}
+
+/**
+ * The engine's control step, every `controlS`: a snapshot of the period for `policy`, whose decision
+ * (a placement, replicas) the engine applies; the policy's own state goes round from one call to the next.
+ */
+function controlLoop(
+  p: PlacementProblem,
+  counts: Int32Array,
+  slaMs: number,
+  controlS: number,
+  policy: Policy,
+): (e: Engine, nowMs: number) => void {
+  let policyState: unknown;
+  return (e, nowMs) => {
+    const s = e.stats;
+    const snapshot: Snapshot = {
+      timeS: nowMs / 1e3,
+      periodS: controlS,
+      problem: p,
+      slaMs,
+      placement: Array.from(e.assign, (j) => p.classes[j]!.id),
+      arrivalRate: s.periodArrivals / controlS,
+      utilisation: Array.from(counts, (c, j) => (c > 0 ? s.periodBusyMs[j]! / (c * controlS * 1e3) : 0)),
+      attainment: s.periodCompleted > 0 ? s.periodAttained / s.periodCompleted : null,
+      queued: e.queued(),
+      ops: e.periodOps(),
+      state: policyState,
+    };
+    s.resetPeriod();
+    const d = policy(snapshot);
+    if (!d) return;
+    if (d.placement) e.migrate(resolvePlacement(p, d.placement, 'the policy decision placement'), nowMs);
+    if (d.replicas)
+      e.rescale(
+        resolveReplicas(p, e.assign, counts, e.servers, d.replicas, 'the policy decision replicas'),
+        nowMs,
+      );
+    if (d.state !== undefined) policyState = d.state;
   };
 }
