@@ -252,25 +252,7 @@ export function planDeployment(input: PlanInput): PlanOutcome {
   const raw = problemFromDemand(rows, base);
   const problem = input.correction ? problemFromDemand(rows, { ...base, correction: input.correction }) : raw;
   const options = { slaMs: analysed.slaMs, ...(rate ? { sharedRate: rate } : {}) };
-  const t0 = performance.now();
-  const heuristic = planHeuristic(problem, options);
-  const heuristicMs = performance.now() - t0;
-  let best: PlanFeasible | undefined = heuristic.status === 'infeasible' ? undefined : heuristic;
-  let milpMs: number | null = null;
-  if (input.milp) {
-    const t1 = performance.now();
-    const exact = planExact(input.milp, problem, { ...options, timeLimitS: 5 });
-    milpMs = performance.now() - t1;
-    if (exact.status !== 'infeasible') best = exact;
-  }
-  if (!best) {
-    const why = heuristic.status === 'infeasible' ? heuristic.message : 'no feasible placement';
-    const sized = rate ? ` (planned for rate_rps ${rate}: start nodes with more slots, or lower it)` : '';
-    throw new AgentsError(
-      AgentsErrorCode.DeployInfeasible,
-      `cannot place "${analysed.name}": ${why}${sized}`,
-    );
-  }
+  const { best, heuristicMs, milpMs } = solvePlacement(problem, options, input.milp, analysed.name, rate);
   const usdPerHour = Object.fromEntries(
     problem.classes.map((c) => [c.id, deviceHourlyCost(findDevice(catalog, c.id)).totalUsdPerHour]),
   );
@@ -278,12 +260,60 @@ export function planDeployment(input: PlanInput): PlanOutcome {
   raw.tasks.forEach((t, i) => {
     rawMs[t.id] = Object.fromEntries(raw.classes.map((c, j) => [c.id, raw.timeMs[i]![j]!]));
   });
+  const ops = placeOps(input, best, rate);
+  return {
+    ops,
+    solver: best.solver,
+    solveMs: { milp: milpMs, heuristic: heuristicMs },
+    latencyMs: best.latencyMs,
+    usdPerRequest: best.usdPerRequest,
+    usdPerHour,
+    rawMs,
+    notes,
+  };
+}
+
+/**
+ * The heuristic's placement, or the MILP's when it has a solver and finds one (5 s at most); how long
+ * each took. Throws DeployInfeasible, saying what the rate asked of the nodes, when neither places.
+ */
+function solvePlacement(
+  problem: ReturnType<typeof problemFromDemand>,
+  options: Parameters<typeof planHeuristic>[1],
+  milp: MilpSolver | null | undefined,
+  name: string,
+  rate: number | undefined,
+): { best: PlanFeasible; heuristicMs: number; milpMs: number | null } {
+  const t0 = performance.now();
+  const heuristic = planHeuristic(problem, options);
+  const heuristicMs = performance.now() - t0;
+  let best: PlanFeasible | undefined = heuristic.status === 'infeasible' ? undefined : heuristic;
+  let milpMs: number | null = null;
+  if (milp) {
+    const t1 = performance.now();
+    const exact = planExact(milp, problem, { ...options, timeLimitS: 5 });
+    milpMs = performance.now() - t1;
+    if (exact.status !== 'infeasible') best = exact;
+  }
+  if (!best) {
+    const why = heuristic.status === 'infeasible' ? heuristic.message : 'no feasible placement';
+    const sized = rate ? ` (planned for rate_rps ${rate}: start nodes with more slots, or lower it)` : '';
+    throw new AgentsError(AgentsErrorCode.DeployInfeasible, `cannot place "${name}": ${why}${sized}`);
+  }
+  return { best, heuristicMs, milpMs };
+}
+
+/**
+ * Each op on a live node of the class `best` gives it: the node it runs on now when it may stay, else
+ * the least loaded; at a planned rate, as many nodes as its busy share needs (see nodesWithRoom).
+ */
+function placeOps(input: PlanInput, best: PlanFeasible, rate: number | undefined): PlacedOp[] {
   // At a planned rate, what each node's ops keep busy so far (see nodesWithRoom).
   const busy = new Map<string, number>();
-  const ops = rows.map((r, i): PlacedOp => {
+  return input.analysed.rows.map((r, i): PlacedOp => {
     const p = best.placements[i]!;
     const keep = input.current?.[r.id];
-    const here = nodes.filter((n) => n.classId === p.classId).sort((a, b) => a.load - b.load);
+    const here = input.nodes.filter((n) => n.classId === p.classId).sort((a, b) => a.load - b.load);
     // The ranks of a split and the partitions of a search go to different nodes of their class where
     // there are several: spreading them is what the split is for.
     const spread = r.attrs.shard ?? r.attrs.partition;
@@ -315,14 +345,4 @@ export function planDeployment(input: PlanInput): PlanOutcome {
         : {}),
     };
   });
-  return {
-    ops,
-    solver: best.solver,
-    solveMs: { milp: milpMs, heuristic: heuristicMs },
-    latencyMs: best.latencyMs,
-    usdPerRequest: best.usdPerRequest,
-    usdPerHour,
-    rawMs,
-    notes,
-  };
 }
