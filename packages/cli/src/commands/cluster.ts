@@ -40,6 +40,11 @@ export function registerCluster(program: Command): void {
   const cluster = program
     .command('cluster')
     .description('Set up and manage a stitch cluster on a NATS server');
+  registerInit(cluster);
+  registerGuard(cluster);
+}
+
+function registerInit(cluster: Command): void {
   const init = cluster
     .command('init')
     .description(
@@ -76,61 +81,10 @@ export function registerCluster(program: Command): void {
       'with --auth: id of the coordinator (stitch coordinator --id); comma-separated for standbys (coordinator-<id>.nk each)',
       'main',
     )
-    .action(async (opts: ClusterInitOptions) => {
-      if (opts.nodes !== undefined && opts.auth === undefined)
-        throw new InvalidOptions('--nodes goes with --auth: the node ids to make credentials for');
-      if (opts.routeHosts !== undefined && opts.auth === undefined)
-        throw new InvalidOptions(
-          '--route-hosts goes with --auth: the directory the route certificates go to',
-        );
-      const routeHosts = commaList(opts.routeHosts ?? '');
-      if (opts.routeHosts !== undefined && routeHosts.length === 0)
-        throw new InvalidOptions('--route-hosts names no host');
-      for (const h of routeHosts)
-        if (!isRouteHost(h))
-          throw new InvalidOptions(`--route-hosts: "${h}" is neither an IP address nor a DNS name`);
-      if (opts.auth !== undefined) {
-        const nodes = commaList(opts.nodes ?? '');
-        const { seeds, kernelKeys } = writeAuthDir(opts.auth, {
-          name: opts.name,
-          nodes,
-          coordinatorId: opts.coordinatorId,
-        });
-        if (routeHosts.length > 0) {
-          const ca = CertificateAuthority.openOrCreate(opts.auth, 'route-ca', ROUTE_CA_DAYS);
-          const route = ca.issue('route', 'both', routeHosts, ROUTE_CERT_DAYS);
-          process.stdout.write(
-            `wrote ${ca.certFile}, ${route.cert} and ${route.key} for ${routeHosts.join(', ')} (valid ${ROUTE_CERT_DAYS} days; ${ca.keyFile} issues them again)\n`,
-          );
-        }
-        process.stdout.write(
-          `wrote ${opts.auth}/auth.conf and ${Object.values(seeds).join(', ')}\n` +
-            `and the kernel publisher key ${kernelKeys.privateKey} (nodes trust ${kernelKeys.publicKey} with --kernel-key)\n` +
-            'include auth.conf in nats-server.conf, reload the server, then run cluster init with --nkey <admin.nk>\n',
-        );
-        if (opts.nats === undefined) return;
-      } else if (opts.nats === undefined) {
-        throw new InvalidOptions('cluster init needs --nats: the server whose cluster to set up');
-      }
-      const options = {
-        name: opts.name,
-        deadAfterMs: Number(opts.deadAfter),
-        ...(opts.replicas !== undefined ? { replicas: Number(opts.replicas) } : {}),
-        ...connectionFromFlags(opts),
-      };
-      await initCluster(options);
-      // The object store of published kernels and the agents' memory and KV-cache buckets, made by the same principal.
-      const admin = await connectCluster(options);
-      try {
-        await admin.objectStore(kernelStoreName(opts.name), { create: true });
-        await admin.kv(memoryBucketName(opts.name), { create: true, history: 1 });
-        const kvCache = kvCacheBucket(opts.name);
-        await admin.kv(kvCache.name, { create: true, history: 1, ...kvCache });
-      } finally {
-        await admin.close();
-      }
-      process.stdout.write(`cluster "${opts.name}" is set up on ${opts.nats}\n`);
-    });
+    .action(runInit);
+}
+
+function registerGuard(cluster: Command): void {
   cluster
     .command('guard')
     .description(
@@ -165,4 +119,67 @@ export function registerCluster(program: Command): void {
       const code = await Promise.race([guard.ended, firstSignal().then((signal) => guard.close(signal))]);
       process.exitCode = typeof code === 'number' ? code : 1;
     });
+}
+
+/**
+ * `stitch cluster init`: with --auth, writes the credentials (and with --route-hosts the route
+ * certificates) first; then, given --nats, makes the stream, the buckets and the object store.
+ */
+async function runInit(opts: ClusterInitOptions): Promise<void> {
+  if (opts.nodes !== undefined && opts.auth === undefined)
+    throw new InvalidOptions('--nodes goes with --auth: the node ids to make credentials for');
+  if (opts.routeHosts !== undefined && opts.auth === undefined)
+    throw new InvalidOptions('--route-hosts goes with --auth: the directory the route certificates go to');
+  const routeHosts = commaList(opts.routeHosts ?? '');
+  if (opts.routeHosts !== undefined && routeHosts.length === 0)
+    throw new InvalidOptions('--route-hosts names no host');
+  for (const h of routeHosts)
+    if (!isRouteHost(h))
+      throw new InvalidOptions(`--route-hosts: "${h}" is neither an IP address nor a DNS name`);
+  if (opts.auth !== undefined) {
+    writeAuth(opts, opts.auth, routeHosts);
+    if (opts.nats === undefined) return;
+  } else if (opts.nats === undefined) {
+    throw new InvalidOptions('cluster init needs --nats: the server whose cluster to set up');
+  }
+  const options = {
+    name: opts.name,
+    deadAfterMs: Number(opts.deadAfter),
+    ...(opts.replicas !== undefined ? { replicas: Number(opts.replicas) } : {}),
+    ...connectionFromFlags(opts),
+  };
+  await initCluster(options);
+  // The object store of published kernels and the agents' memory and KV-cache buckets, made by the same principal.
+  const admin = await connectCluster(options);
+  try {
+    await admin.objectStore(kernelStoreName(opts.name), { create: true });
+    await admin.kv(memoryBucketName(opts.name), { create: true, history: 1 });
+    const kvCache = kvCacheBucket(opts.name);
+    await admin.kv(kvCache.name, { create: true, history: 1, ...kvCache });
+  } finally {
+    await admin.close();
+  }
+  process.stdout.write(`cluster "${opts.name}" is set up on ${opts.nats}\n`);
+}
+
+/** The per-principal nkey seeds, the authorization block and the kernel publisher key in `dir`. */
+function writeAuth(opts: ClusterInitOptions, dir: string, routeHosts: string[]): void {
+  const nodes = commaList(opts.nodes ?? '');
+  const { seeds, kernelKeys } = writeAuthDir(dir, {
+    name: opts.name,
+    nodes,
+    coordinatorId: opts.coordinatorId,
+  });
+  if (routeHosts.length > 0) {
+    const ca = CertificateAuthority.openOrCreate(dir, 'route-ca', ROUTE_CA_DAYS);
+    const route = ca.issue('route', 'both', routeHosts, ROUTE_CERT_DAYS);
+    process.stdout.write(
+      `wrote ${ca.certFile}, ${route.cert} and ${route.key} for ${routeHosts.join(', ')} (valid ${ROUTE_CERT_DAYS} days; ${ca.keyFile} issues them again)\n`,
+    );
+  }
+  process.stdout.write(
+    `wrote ${dir}/auth.conf and ${Object.values(seeds).join(', ')}\n` +
+      `and the kernel publisher key ${kernelKeys.privateKey} (nodes trust ${kernelKeys.publicKey} with --kernel-key)\n` +
+      'include auth.conf in nats-server.conf, reload the server, then run cluster init with --nkey <admin.nk>\n',
+  );
 }
