@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { SLAB_MIN_BYTES, SnapshotSlabs } from '../src/actor/snapshot-slabs.js';
-import { decode, encode } from '../src/wire/codec.js';
+import { decode, encode, encodeInto } from '../src/wire/codec.js';
 
 // A copy, not a view: Buffer#slice (what encodings into a slab are) shares the memory.
 const copyOf = (bytes: Uint8Array) => Uint8Array.from(bytes);
@@ -46,6 +46,31 @@ test('messages encoded after a snapshot are never written into its buffer', () =
   const others = Array.from({ length: 200 }, (_, i) => encode({ reply: i, text: 'x'.repeat(i) }));
   for (const o of others) assert.notEqual(o.buffer, snap.buffer);
   assert.deepEqual(copyOf(snap), before);
+});
+
+test('after an encoding into a buffer, msgpackr goes on in its own buffer where it left off', () => {
+  const into = Buffer.alloc(2 * SLAB_MIN_BYTES);
+  // A large value first: msgpackr then writes into a buffer of several times its size, which leaves
+  // room for everything below, so that what follows the encoding into `into` lands next to `held`.
+  encode({ pad: 'x'.repeat(100_000) });
+  const held = encode({ reply: 'kept', n: 1 });
+  const heldCopy = copyOf(held);
+  const snap = encodeInto(state(SLAB_MIN_BYTES, 9), into);
+  assert.equal(snap.buffer, into.buffer);
+  const next = encode({ reply: 'next', n: 2 });
+  // No buffer of its own per call (that cost 8 KiB of external memory per snapshot), and nothing
+  // written over: neither what msgpackr had handed out before, nor the snapshot.
+  assert.equal(next.buffer, held.buffer);
+  assert.ok(next.byteOffset >= held.byteOffset + held.length);
+  assert.deepEqual(copyOf(held), heldCopy);
+  assert.deepEqual(decode(next), { reply: 'next', n: 2 });
+  assert.deepEqual(decode(snap), state(SLAB_MIN_BYTES, 9));
+  // A value that does not fit goes to a buffer msgpackr makes; its own buffer goes on as before.
+  const big = encodeInto(state(4 * SLAB_MIN_BYTES, 7), Buffer.alloc(64));
+  assert.notEqual(big.buffer, held.buffer);
+  assert.deepEqual(decode(big), state(4 * SLAB_MIN_BYTES, 7));
+  assert.equal(encode({ n: 3 }).buffer, held.buffer);
+  assert.deepEqual(copyOf(held), heldCopy);
 });
 
 test('any sequence of snapshots, reads and replacements leaves every snapshot read as it was', () => {
