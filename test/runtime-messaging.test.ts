@@ -1,5 +1,6 @@
 // Ask/tell, refs, errors, overload, chunking and bad input between two processes through a real nats-server.
 import assert from 'node:assert/strict';
+import { createConnection } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connect, headers } from '@nats-io/transport-node';
@@ -195,6 +196,39 @@ describe('runtime messaging across processes', () => {
       assert.deepEqual(readMessageHeaders(got[3]!), {});
       assert.deepEqual(Buffer.from(got[0]!.data), Buffer.from([1, 2, 3]));
     } finally {
+      await nc.close();
+    }
+  });
+
+  test('a header value with a byte that is not UTF-8 reads as nats.js reads it', async () => {
+    const nc = await connect({ servers: nats.url });
+    const raw = createConnection({ port: Number(new URL(nats.url).port), host: '127.0.0.1' });
+    try {
+      const got: Parameters<typeof readMessageHeaders>[0][] = [];
+      nc.subscribe('hdr.raw', {
+        callback: (_err, m) => {
+          got.push(m);
+        },
+      });
+      await nc.flush();
+      // A sender name with 0xff in it, which no client of nats.js could send: published on a raw socket.
+      const block = Buffer.concat([
+        Buffer.from('NATS/1.0\r\nStitch-Sender: host-'),
+        Buffer.from([0xff]),
+        Buffer.from('-1\r\nStitch-Idempotency-Key: a-key-longer-than-thirteen\r\n\r\n'),
+      ]);
+      const payload = Buffer.from('x');
+      raw.write('CONNECT {"verbose":false,"pedantic":false,"headers":true}\r\n');
+      raw.write(`HPUB hdr.raw ${block.length} ${block.length + payload.length}\r\n`);
+      raw.write(Buffer.concat([block, payload, Buffer.from('\r\n')]));
+      for (let i = 0; got.length < 1 && i < 100; i++) await delay(10);
+      assert.equal(got.length, 1);
+      const read = readMessageHeaders(got[0]!);
+      assert.deepEqual(read, readHeaders(got[0]!.headers));
+      assert.equal(read.sender, 'host-\uFFFD-1');
+      assert.equal(read.idempotencyKey, 'a-key-longer-than-thirteen');
+    } finally {
+      raw.destroy();
       await nc.close();
     }
   });

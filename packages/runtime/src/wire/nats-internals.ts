@@ -107,14 +107,16 @@ export function headerBlock(m: Msg): Uint8Array | undefined {
   return held?.data.subarray(0, held.size);
 }
 
-/** The header block as text; nats.js receives into Buffers, which decode without a view made first. */
-export function headerText(m: Msg): string | undefined {
+/**
+ * The header block as text, and its bytes (from offset 0 up to `size`); nats.js receives into
+ * Buffers, which decode without a view made first.
+ */
+export function headerTextOf(m: Msg): { text: string; bytes: Buffer; size: number } | undefined {
   const held = heldHeaders(m);
   if (!held) return undefined;
   const { data, size } = held;
-  return Buffer.isBuffer(data)
-    ? data.toString('utf8', 0, size)
-    : Buffer.from(data.buffer, data.byteOffset, size).toString('utf8');
+  const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, size);
+  return { text: bytes.toString('utf8', 0, size), bytes, size };
 }
 
 /**
