@@ -260,7 +260,7 @@ export function planDeployment(input: PlanInput): PlanOutcome {
   raw.tasks.forEach((t, i) => {
     rawMs[t.id] = Object.fromEntries(raw.classes.map((c, j) => [c.id, raw.timeMs[i]![j]!]));
   });
-  const ops = placeOps(input, best, rate);
+  const ops = placeOps(input, best);
   return {
     ops,
     solver: best.solver,
@@ -307,7 +307,8 @@ function solvePlacement(
  * Each op on a live node of the class `best` gives it: the node it runs on now when it may stay, else
  * the least loaded; at a planned rate, as many nodes as its busy share needs (see nodesWithRoom).
  */
-function placeOps(input: PlanInput, best: PlanFeasible, rate: number | undefined): PlacedOp[] {
+function placeOps(input: PlanInput, best: PlanFeasible): PlacedOp[] {
+  const rate = input.analysed.rateRps;
   // At a planned rate, what each node's ops keep busy so far (see nodesWithRoom).
   const busy = new Map<string, number>();
   return input.analysed.rows.map((r, i): PlacedOp => {
