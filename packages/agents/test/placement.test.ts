@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { CorrectionTable } from '@stitch/cost';
+import { loadMilpSolver } from '@stitch/planner';
 import { AgentsError, analyseGraph, type NodeClass, planDeployment } from '../src/index.js';
 
 const sample = readFileSync(new URL('../../ir/samples/tool-agent.tiny-llama.mlir', import.meta.url), 'utf8');
@@ -188,4 +189,35 @@ test('a stateful op (a vector search) is never replicated by a planned rate: it 
   // It keeps more than one node's 3.2 slots busy, and still has no replica.
   assert.ok((40 * search.estimatedMs) / 1000 > 3.2, `busy ${(40 * search.estimatedMs) / 1000}`);
   assert.equal(search.replicas, undefined);
+});
+
+test('an SLA no placement meets fails a strict graph; a best-effort one gets the cheapest of the fastest, with a note', async () => {
+  const tight = (policy: string) =>
+    analyseGraph(sample.replace('sla_ms = 5000 : i64,', `sla_ms = 10 : i64,${policy}`));
+  for (const milp of [null, await loadMilpSolver()]) {
+    let fastestMs = Number.NaN;
+    for (const policy of ['', ' sla_policy = "strict",'])
+      assert.throws(
+        () => planDeployment({ deployment: 'd', analysed: tight(policy), nodes: fleet, milp }),
+        (e) => {
+          fastestMs = Number(/the fastest found takes ([\d.]+) ms/.exec((e as Error).message)?.[1]);
+          return e instanceof AgentsError && e.code === 'DEPLOY_INFEASIBLE' && fastestMs > 10;
+        },
+      );
+    const p = planDeployment({
+      deployment: 'd',
+      analysed: tight(' sla_policy = "best_effort",'),
+      nodes: fleet,
+      milp,
+    });
+    // As fast as the fastest placement the strict plan found (its message rounds to µs), and said so.
+    assert.ok(p.latencyMs > 10 && p.latencyMs <= fastestMs + 1e-3, `${p.latencyMs} against ${fastestMs}`);
+    const note = p.notes.find((n) => n.startsWith('SLA 10 ms not met'));
+    assert.ok(note?.includes('best_effort'), p.notes.join('; '));
+    assert.ok(p.ops.every((o) => fleet.find((n) => n.nodeId === o.node)?.classId === o.classId));
+  }
+  assert.throws(
+    () => analyseGraph(sample.replace('sla_ms = 5000 : i64,', 'sla_ms = 5000 : i64, sla_policy = "soft",')),
+    (e) => e instanceof AgentsError && e.code === 'DEPLOY_INVALID' && /sla_policy/.test(e.message),
+  );
 });

@@ -3,7 +3,10 @@ import { AgentGraphBuilder, tensorType } from '../src/index.js';
 
 export const SAMPLE_MODELS = ['tiny-llama', 'llama3-8b', 'llama3-70b'] as const;
 
-/** One second of 16 kHz audio in, speech out; the LLM may search the web up to three times. */
+/**
+ * One second of 16 kHz audio in, speech out; the LLM may search the web up to three times. Best
+ * effort: a spoken answer that comes late beats none, so a host too slow for the SLA still deploys it.
+ */
 export function voiceAgent(model: string): AgentGraphBuilder {
   const research = new AgentGraphBuilder('research')
     .input('draft')
@@ -15,7 +18,7 @@ export function voiceAgent(model: string): AgentGraphBuilder {
     .edge('think', 'search')
     .edge('search', 'refine')
     .edge('refine', 'next');
-  return new AgentGraphBuilder('voice_agent', { sla_ms: 2000 })
+  return new AgentGraphBuilder('voice_agent', { sla_ms: 2000, sla_policy: 'best_effort' })
     .input('audio', tensorType([16000], 'f32'))
     .stt('transcribe', 'whisper-small', { model_params: 244e6, sample_rate: 16000 })
     .privacyFilter('redact', { engine: 'presidio', model_params: 110e6 })

@@ -12,4 +12,4 @@
   }) {max_iterations = 3 : i64, sym_name = "research"} : (!agent.text) -> !agent.text
   %speak = "text.tts"(%research) {engine = "piper", model_params = 60000000 : i64} : (!agent.text) -> tensor<48000xf32>
   "agent.output"(%speak) {name = "reply"} : (tensor<48000xf32>) -> ()
-}) {sla_ms = 2000 : i64, sym_name = "voice_agent"} : () -> ()
+}) {sla_ms = 2000 : i64, sla_policy = "best_effort", sym_name = "voice_agent"} : () -> ()

@@ -80,8 +80,10 @@ export function registerCoordinator(program: Command): void {
         for (const file of opts.deploy ?? []) {
           const d = await coordinator.deploy(readFileSync(file, 'utf8'));
           say(`deployed ${d.name} (${file}) by ${d.solver}: est. ${d.latencyMs.toFixed(1)} ms per request`);
-          // A graph planned for a rate (rate_rps) says how it was sized against the live slots.
-          for (const n of d.notes.filter((x) => x.startsWith('sized for'))) say(`  ${n}`);
+          // A graph planned for a rate (rate_rps) says how it was sized against the live slots, and
+          // a best-effort one (sla_policy) whether it misses its SLA.
+          for (const n of d.notes.filter((x) => x.startsWith('sized for') || x.startsWith('SLA ')))
+            say(`  ${n}`);
           for (const o of d.ops) {
             const device = o.modelled ? `virtual:${o.classId} (modelled)` : o.classId;
             // Replicas a planned rate started the op with run on further nodes of its class.
