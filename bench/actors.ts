@@ -5,7 +5,9 @@
 // in rounds; each figure is the median over rounds. One JSON object per line.
 // Options: --payload=256 --inflight=64 --messages=20000 --durable-messages=5000 --serial=2000 --rounds=5
 // --modes=raw,raw_envelope,fast,fast_otel,durable,raw_jetstream (raw must be among them for the ratios
-// vs raw, raw_jetstream for durable's, fast for fast_otel's) --profile (cpu-prof the responder) --no-pin (leave both processes to
+// vs raw, raw_jetstream for durable's, fast for fast_otel's) --profile (cpu-prof the responder)
+// --heap-profile (sample what the responder allocates, with what major collections freed; prints the
+// top allocating functions and writes the profile to /tmp/prof) --no-pin (leave both processes to
 // the scheduler; see pinApart). --quick: a small run (1 round, few messages, fast paths on only);
 // explicit options still apply. durable and raw_jetstream send --durable-messages pipelined and
 // --serial/4 serial.
@@ -19,9 +21,10 @@
 // does. Telemetry is started in both processes when a fast_otel mode runs, and the runtime's spans are
 // switched on for those modes only, so every other mode runs the runtime's telemetry-off path.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { jetstream } from '@nats-io/jetstream';
 import { connect, createInbox, headers, type NatsConnection } from '@nats-io/transport-node';
@@ -37,6 +40,9 @@ const SERIAL = Number(args.get('serial') ?? (QUICK ? 400 : 2000));
 const ROUNDS = Number(args.get('rounds') ?? (QUICK ? 1 : 5));
 const MODES = (args.get('modes') ?? 'raw,raw_envelope,fast,fast_otel,durable,raw_jetstream').split(',');
 const FAST_PATH = args.get('nats-fast-path') ?? (QUICK ? 'on' : 'both');
+/** Where --heap-profile writes the responder's sampling heap profile (see bench/lib/heap-sampler.ts). */
+const HEAP_PROFILE = args.has('heap-profile') ? `/tmp/prof/responder-${FAST_PATH}.heapprofile` : undefined;
+const HEAP_SAMPLER = fileURLToPath(new URL('./lib/heap-sampler.ts', import.meta.url));
 /** Modes that go through a JetStream stream, and send fewer messages. */
 const STREAMED = new Set(['durable', 'raw_jetstream']);
 
@@ -235,10 +241,16 @@ const spansFor = (mode: string) => {
   responder!.child.send(mode === 'fast_otel_sdk' ? 'otel:sdk' : on ? 'otel:on' : 'otel:off');
 };
 try {
-  responder = await forkResponder(nats.url, [
-    ...(args.has('profile') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []),
-    ...(otel ? ['--import', otel.preload] : []),
-  ]);
+  if (HEAP_PROFILE) mkdirSync(dirname(HEAP_PROFILE), { recursive: true });
+  responder = await forkResponder(
+    nats.url,
+    [
+      ...(args.has('profile') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []),
+      ...(HEAP_PROFILE ? ['--import', HEAP_SAMPLER] : []),
+      ...(otel ? ['--import', otel.preload] : []),
+    ],
+    HEAP_PROFILE ? { STITCH_HEAP_PROFILE: HEAP_PROFILE } : {},
+  );
   const pinned = args.has('no-pin') ? 'off' : pinApart(responder);
   const raw = await connect({ servers: nats.url });
   const cluster = await connectCluster({ nats: nats.url, name: 'bench' });
@@ -328,4 +340,15 @@ try {
   await responder?.stop();
   await otel?.stop();
   await nats.stop();
+}
+if (HEAP_PROFILE) {
+  const { topSelfSizes } = await import('./lib/heap-profile.js');
+  const profile = JSON.parse(readFileSync(HEAP_PROFILE, 'utf8'));
+  const line = {
+    bench: 'actors.heap_profile',
+    modes: MODES,
+    file: HEAP_PROFILE,
+    top: topSelfSizes(profile.head, 25),
+  };
+  process.stdout.write(`${JSON.stringify(line)}\n`);
 }

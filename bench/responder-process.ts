@@ -11,9 +11,15 @@ export interface ResponderProcess {
   stop(): Promise<void>;
 }
 
-export async function forkResponder(natsUrl: string, execArgv: string[] = []): Promise<ResponderProcess> {
+/** `env` is added to this process's environment for the responder. */
+export async function forkResponder(
+  natsUrl: string,
+  execArgv: string[] = [],
+  env: Record<string, string> = {},
+): Promise<ResponderProcess> {
   const child = fork(fileURLToPath(new URL('./actors-responder.ts', import.meta.url)), [natsUrl], {
     execArgv: ['--import', '@stitch/typescript-loader', ...execArgv],
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const stop = async () => {
