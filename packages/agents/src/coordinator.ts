@@ -15,23 +15,11 @@ import { LEASE_KEY, LeaderLease } from './leadership.js';
 import { MembershipWatch } from './membership-watch.js';
 import { normaliseNatsUrl } from './op-config.js';
 import type { OpConfig } from './ops.js';
-import {
-  type Analysed,
-  classifyNodes,
-  type NodeClass,
-  type OpReplica,
-  type PlacedOp,
-  replicaActorId,
-} from './placement.js';
-import {
-  describeMigration,
-  migrationEvent,
-  type PlannedMove,
-  recordAfterClassMove,
-  recordAfterReplan,
-  tenth,
-} from './plan-changes.js';
+import { type Analysed, classifyNodes, type PlacedOp } from './placement.js';
+import { describeMigration, migrationEvent, type PlannedMove, recordAfterReplan } from './plan-changes.js';
 import { isRequestSummary, type RequestCounts, type RequestSummary, RequestTally } from './request-tally.js';
+import { RetiringReplicas } from './retiring-replicas.js';
+import { ScalingActions } from './scaling-actions.js';
 import { SolverPool } from './solver-pool.js';
 import { inSpan } from './tracing.js';
 
@@ -105,12 +93,10 @@ export class Coordinator {
   readonly #requests = new RequestTally();
   /** The most recent migrations, oldest first; at most `keepMigrations` of them. */
   readonly migrations: MigrationEvent[] = [];
-  /** The control loop's most recent changes, oldest first; at most `keepMigrations` of them. */
-  readonly scalings: ScalingEvent[] = [];
   readonly #keepMigrations: number;
   readonly #autoscaler: Autoscaler;
-  /** Replicas scaled in and not yet stopped: their timers, so `stop` can stop them at once. */
-  readonly #retiring = new Map<NodeJS.Timeout, () => Promise<void>>();
+  readonly #scaling: ScalingActions;
+  readonly #retiring: RetiringReplicas;
   readonly #cluster: Cluster;
   readonly #deployments = new Map<string, { analysed: Analysed; record: Deployment; observed: number }>();
   readonly #options: CoordinatorOptions;
@@ -129,7 +115,6 @@ export class Coordinator {
     movesFailed: 0,
     replansSuperseded: 0,
     replicasAdded: 0,
-    replicasRemoved: 0,
     elected: 0,
     deposed: 0,
   };
@@ -165,14 +150,30 @@ export class Coordinator {
     const leaseMs = options.leaseMs ?? 2000;
     if (!Number.isSafeInteger(leaseMs) || leaseMs < 200)
       throw new RangeError(`leaseMs must be an integer ≥ 200, found ${String(options.leaseMs)}`);
+    this.#retiring = new RetiringReplicas(cluster, options.autoscale?.retireMs ?? 2000);
+    const scaling = new ScalingActions({
+      cluster,
+      deployment: (name) => this.#deployments.get(name),
+      leading: () => this.leading,
+      serial: (fn) => this.#serial(fn),
+      configure: (d, opId, actorId) => this.#configure(d, opId, actorId),
+      save: (d) => this.#save(d),
+      move: (d, opId, from) => this.#move(d, opId, from),
+      migrated: (ev) => this.#countMigration(ev),
+      counters: this.#metrics,
+      retiring: this.#retiring,
+      keep: (list, ev) => this.#keep(list, ev),
+      log: (line) => this.#log(line),
+    });
+    this.#scaling = scaling;
     this.#autoscaler = new Autoscaler(
       cluster,
       {
         leading: () => this.leading,
         records: () => [...this.#deployments.values()].map((d) => d.record),
-        scaleOut: (name, opId, nodes, reason) => this.#scaleOut(name, opId, nodes, reason),
-        scaleIn: (name, opId, count, reason) => this.#scaleIn(name, opId, count, reason),
-        move: (name, opId, node, reason) => this.#moveToClass(name, opId, node, reason),
+        scaleOut: (name, opId, nodes, reason) => scaling.scaleOut(name, opId, nodes, reason),
+        scaleIn: (name, opId, count, reason) => scaling.scaleIn(name, opId, count, reason),
+        move: (name, opId, node, reason) => scaling.moveToClass(name, opId, node, reason),
         log: (line) => this.#log(line),
       },
       options.autoscale ?? {},
@@ -188,6 +189,7 @@ export class Coordinator {
   metrics(): CoordinatorMetrics {
     return {
       ...this.#metrics,
+      replicasRemoved: this.#retiring.count,
       ignoredMembership: this.ignoredMembership,
       leading: this.leading,
       epoch: this.epoch,
@@ -354,12 +356,7 @@ export class Coordinator {
     this.#solver = undefined;
     const lease = this.#lease;
     this.#lease = undefined;
-    const retiring = [...this.#retiring].map(([timer, retire]) => {
-      clearTimeout(timer);
-      return retire();
-    });
-    this.#retiring.clear();
-    return Promise.all([pool?.close(), lease?.stop(), this.#autoscaler.stop(), ...retiring]).then(
+    return Promise.all([pool?.close(), lease?.stop(), this.#autoscaler.stop(), this.#retiring.stop()]).then(
       () => undefined,
     );
   }
@@ -532,7 +529,7 @@ export class Coordinator {
         if (!behind && dropped.length === 0) return undefined;
         d.record = next;
         await this.#save(next);
-        this.#retireLater(dropped);
+        this.#retiring.retireLater(dropped);
         return undefined;
       }
       // A node can vanish from the records before its leave event arrives: name it as the cause.
@@ -542,7 +539,7 @@ export class Coordinator {
           ? `node ${vanished.join(', ')} left (noticed by a re-plan for ${reason})`
           : reason;
       d.record = next;
-      this.#retireLater(dropped);
+      this.#retiring.retireLater(dropped);
       const retry = () => void this.replan(name, reason, gone, attempt + 1).catch(() => undefined);
       return this.#moveAll(next, why, moves, attempt < 20 ? retry : undefined);
     });
@@ -690,146 +687,9 @@ export class Coordinator {
     );
   }
 
-  /**
-   * Adds a replica of op `opId` on each of `nodes` (spawned and configured before callers see it in
-   * the record), as the control loop asks. A replica that fails to start is left out and logged.
-   */
-  #scaleOut(name: string, opId: string, nodes: string[], reason: string): Promise<void> {
-    return this.#scaling(name, opId, 'out', reason, async (d, op, t0) => {
-      const taken = new Set(replicasOf(op).map((r) => r.actorId));
-      const ids = nodes.map(() => {
-        let k = 1;
-        while (taken.has(replicaActorId(op.actorId, k))) k++;
-        const id = replicaActorId(op.actorId, k);
-        taken.add(id);
-        return id;
-      });
-      const started = await Promise.allSettled(
-        nodes.map(async (node, i) => {
-          const ref = { type: op.actorType, id: ids[i]! };
-          await this.#cluster.spawn(op.actorType, { id: ref.id, node });
-          await this.#configure(d.record, opId, ref.id).catch(async (err) => {
-            await this.#cluster.stop(ref).catch(() => undefined);
-            throw err;
-          });
-          return { actorId: ref.id, node };
-        }),
-      );
-      const added = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-      for (const r of started)
-        if (r.status === 'rejected') this.#log(`replica of ${name}/${opId} not started: ${String(r.reason)}`);
-      if (added.length === 0) return;
-      const from = replicasOf(op).length;
-      await this.#commitReplicas(d, opId, [...(op.replicas ?? []), ...added]);
-      this.#metrics.replicasAdded += added.length;
-      this.#recordScaling(
-        { deployment: name, opId, kind: 'scale-out', classId: op.classId, from, to: from + added.length },
-        added.map((r) => r.node),
-        reason,
-        t0,
-      );
-    });
-  }
-
-  /** Removes the `count` newest replicas of op `opId` from the record; they stop once callers had time to see it. */
-  #scaleIn(name: string, opId: string, count: number, reason: string): Promise<void> {
-    return this.#scaling(name, opId, 'in', reason, async (d, op, t0) => {
-      const had = op.replicas ?? [];
-      const keep = had.slice(0, Math.max(0, had.length - count));
-      const removed = had.slice(keep.length);
-      if (removed.length === 0) return;
-      await this.#commitReplicas(d, opId, keep);
-      this.#retireLater(removed.map((replica) => ({ type: op.actorType, replica })));
-      const from = had.length + 1;
-      this.#recordScaling(
-        { deployment: name, opId, kind: 'scale-in', classId: op.classId, from, to: from - removed.length },
-        removed.map((r) => r.node),
-        reason,
-        t0,
-      );
-    });
-  }
-
-  /**
-   * Moves op `opId` (one activation, no replicas) live to `node`, of another class, as the control
-   * loop asks: the record names the op's new class, node and estimate (the plan's, scaled as for its
-   * old class) before the move, and is saved once the op answers there; a failed move leaves both.
-   */
-  #moveToClass(name: string, opId: string, node: NodeClass, reason: string): Promise<void> {
-    return this.#scaling(name, opId, 'move', reason, async (d, op, t0) => {
-      if ((op.replicas?.length ?? 0) > 0 || op.classId === node.classId) return;
-      const old = d.record;
-      const next = recordAfterClassMove(old, op, node);
-      d.record = next;
-      let phases: MovePhases;
-      try {
-        phases = await this.#move(next, opId, op.node);
-      } catch (err) {
-        d.record = old;
-        this.#metrics.movesFailed++;
-        this.#log(
-          `move of ${name}/${opId} to ${node.nodeId} (${node.classId}) failed: ${(err as Error).message}`,
-        );
-        return;
-      }
-      await this.#save(next);
-      const moved = next.ops.find((o) => o.id === opId)!;
-      this.#countMigration(
-        migrationEvent(name, reason, [{ op: moved, was: op, from: op.node, phases }], performance.now() - t0),
-      );
-      this.#recordScaling(
-        {
-          deployment: name,
-          opId,
-          kind: 'move',
-          classId: op.classId,
-          toClassId: node.classId,
-          from: 1,
-          to: 1,
-        },
-        [node.nodeId],
-        reason,
-        t0,
-      );
-    });
-  }
-
-  /** One scaling change of op `opId`: a span, in the coordinator's serial queue, only while it leads. */
-  #scaling(
-    name: string,
-    opId: string,
-    scale: 'out' | 'in' | 'move',
-    reason: string,
-    change: (d: { record: Deployment }, op: PlacedOp, t0: number) => Promise<void>,
-  ): Promise<void> {
-    const attributes = {
-      'stitch.deployment': name,
-      'stitch.op': opId,
-      'stitch.scale': scale,
-      'stitch.reason': reason,
-    };
-    return inSpan('coordinator scale', attributes, () =>
-      this.#serial(async () => {
-        const d = this.#deployments.get(name);
-        const op = d?.record.ops.find((o) => o.id === opId);
-        if (!d || !op || !this.leading) return;
-        await change(d, op, performance.now());
-      }),
-    );
-  }
-
-  async #commitReplicas(d: { record: Deployment }, opId: string, replicas: OpReplica[]): Promise<void> {
-    const next: Deployment = {
-      ...d.record,
-      version: d.record.version + 1,
-      ops: d.record.ops.map((o) => {
-        if (o.id !== opId) return o;
-        const { replicas: _had, ...rest } = o;
-        return replicas.length > 0 ? { ...rest, replicas } : rest;
-      }),
-    };
-    d.record = next;
-    await this.#save(next);
+  /** The control loop's most recent changes, oldest first; at most `keepMigrations` of them. */
+  get scalings(): ScalingEvent[] {
+    return this.#scaling.events;
   }
 
   /** Keeps a migration's event and counts its operators. */
@@ -844,40 +704,6 @@ export class Coordinator {
   #keep<T>(list: T[], ev: T): void {
     list.push(ev);
     if (list.length > this.#keepMigrations) list.splice(0, list.length - this.#keepMigrations);
-  }
-
-  #recordScaling(
-    change: Omit<ScalingEvent, 'nodes' | 'reason' | 'at' | 'ms'>,
-    nodes: string[],
-    reason: string,
-    t0: number,
-  ): void {
-    const ev: ScalingEvent = { ...change, nodes, reason, at: Date.now(), ms: tenth(performance.now() - t0) };
-    this.#keep(this.scalings, ev);
-    this.#log(
-      ev.kind === 'move'
-        ? `move ${ev.deployment}/${ev.opId} ${ev.classId}→${ev.toClassId} to ${nodes.join(', ')} in ${ev.ms} ms: ${reason}`
-        : `${ev.kind} ${ev.deployment}/${ev.opId} (${ev.classId}) ${ev.from}→${ev.to} replica(s) on ${nodes.join(', ')} in ${ev.ms} ms: ${reason}`,
-    );
-  }
-
-  /**
-   * Counts replicas dropped from a record as removed and stops them once callers in other processes have read the new record
-   * (`autoscale.retireMs`); each finishes what it queued first.
-   */
-  #retireLater(replicas: { type: string; replica: OpReplica }[]): void {
-    if (replicas.length === 0) return;
-    this.#metrics.replicasRemoved += replicas.length;
-    const retire = async () => {
-      this.#retiring.delete(timer);
-      await Promise.all(
-        replicas.map((r) =>
-          this.#cluster.stop({ type: r.type, id: r.replica.actorId }).catch(() => undefined),
-        ),
-      );
-    };
-    const timer = setTimeout(() => void retire(), this.#options.autoscale?.retireMs ?? 2000);
-    this.#retiring.set(timer, retire);
   }
 
   /** Tells an operator (its first activation, or the replica `actorId`) its deployment, op and device; resolves with the time that took. */
