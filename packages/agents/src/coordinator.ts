@@ -423,6 +423,7 @@ export class Coordinator {
       this.#deployments.set(depName, { analysed, record, observed: 0 });
       await this.#save(record);
       this.#metrics.deploys++;
+      this.#logSlaMiss(undefined, record);
       return record;
     });
   }
@@ -528,6 +529,7 @@ export class Coordinator {
       if (moves.length === 0) {
         if (!behind && dropped.length === 0) return undefined;
         d.record = next;
+        this.#logSlaMiss(old, next);
         await this.#save(next);
         this.#retiring.retireLater(dropped);
         return undefined;
@@ -539,6 +541,7 @@ export class Coordinator {
           ? `node ${vanished.join(', ')} left (noticed by a re-plan for ${reason})`
           : reason;
       d.record = next;
+      this.#logSlaMiss(old, next);
       this.#retiring.retireLater(dropped);
       const retry = () => void this.replan(name, reason, gone, attempt + 1).catch(() => undefined);
       return this.#moveAll(next, why, moves, attempt < 20 ? retry : undefined);
@@ -741,6 +744,13 @@ export class Coordinator {
     const next = this.#queue.then(fn, fn);
     this.#queue = next.catch(() => undefined);
     return next;
+  }
+
+  /** Logs a plan's missed SLA (a best-effort graph's note) when it is new or changed. */
+  #logSlaMiss(old: Deployment | undefined, next: Deployment): void {
+    const missed = (d: Deployment | undefined) => d?.notes.find((n) => n.startsWith('SLA '));
+    const note = missed(next);
+    if (note && note !== missed(old)) this.#log(`${next.name}: ${note}`);
   }
 
   #log(line: string): void {

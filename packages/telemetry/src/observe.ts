@@ -19,9 +19,14 @@ export interface ObservedCoordinator {
     replicasRemoved: number;
     leading: boolean;
   };
-  /** Names of the deployments it manages, and each one's record (its ops and their replicas). */
+  /**
+   * Names of the deployments it manages, and each one's record: its ops and their replicas, its SLA
+   * and the latency its plan estimates (above the SLA under `sla_policy = "best_effort"`).
+   */
   readonly deployments: string[];
-  deployment(name: string): { ops: { id: string; replicas?: unknown[] }[] } | undefined;
+  deployment(
+    name: string,
+  ): { ops: { id: string; replicas?: unknown[] }[]; slaMs: number; latencyMs: number } | undefined;
 }
 
 /** What observeRequests counts: one request as it ended (RequestOutcome of @stitch/agents). */
@@ -144,7 +149,8 @@ export function observeNode(node: ObservedNode): void {
 
 /**
  * Deployments, migrations, operators moved and replicas changed by the coordinator, whether it leads,
- * and each operator's activations in the deployments it manages.
+ * each deployment's SLA and planned latency, and each operator's activations in the deployments it
+ * manages.
  */
 export function observeCoordinator(coordinator: ObservedCoordinator): void {
   const m = meter();
@@ -169,6 +175,15 @@ export function observeCoordinator(coordinator: ObservedCoordinator): void {
   const leading = m.createObservableGauge('stitch_coordinator_leading', {
     description: '1 while this coordinator holds the leader lease',
   });
+  const slaMs = m.createObservableGauge('stitch_deployment_sla_ms', {
+    description: "a deployment's SLA: its graph's end-to-end latency bound per request",
+    unit: 'ms',
+  });
+  const plannedMs = m.createObservableGauge('stitch_deployment_planned_ms', {
+    description:
+      "the end-to-end latency a deployment's current plan estimates; above its SLA when no placement meets it (best effort)",
+    unit: 'ms',
+  });
   const activations = m.createObservableGauge('stitch_operator_activations', {
     description:
       "an operator's activations in its deployment's record: 1, or 1 + the replicas the control loop runs",
@@ -179,10 +194,15 @@ export function observeCoordinator(coordinator: ObservedCoordinator): void {
       for (const [name, counter] of Object.entries(counters))
         r.observe(counter, now[name as keyof typeof counters]);
       r.observe(leading, now.leading ? 1 : 0);
-      for (const deployment of coordinator.deployments)
-        for (const op of coordinator.deployment(deployment)?.ops ?? [])
+      for (const deployment of coordinator.deployments) {
+        const d = coordinator.deployment(deployment);
+        if (!d) continue;
+        r.observe(slaMs, d.slaMs, { deployment });
+        r.observe(plannedMs, d.latencyMs, { deployment });
+        for (const op of d.ops)
           r.observe(activations, 1 + (op.replicas?.length ?? 0), { deployment, op_id: op.id });
+      }
     },
-    [...Object.values(counters), leading, activations],
+    [...Object.values(counters), leading, slaMs, plannedMs, activations],
   );
 }

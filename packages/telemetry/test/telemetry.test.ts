@@ -216,7 +216,11 @@ test('the Prometheus endpoint serves the node and coordinator metrics', async ()
         leading: true,
       }),
       deployments: ['agent'],
-      deployment: () => ({ ops: [{ id: 'decode', replicas: [{}, {}] }, { id: 'calc' }] }),
+      deployment: () => ({
+        ops: [{ id: 'decode', replicas: [{}, {}] }, { id: 'calc' }],
+        slaMs: 2000,
+        latencyMs: 2809.5,
+      }),
     });
     const heard = observeRequests();
     const ops = [{ id: 'calc', op: 'tool.invoke', ms: 3 }];
@@ -249,6 +253,9 @@ test('the Prometheus endpoint serves the node and coordinator metrics', async ()
     assert.match(text, /stitch_device_slots\{[^}]*device="h100"[^}]*state="queued"[^}]*\} 4/);
     assert.match(text, /stitch_operator_activations\{deployment="agent",op_id="decode"[^}]*\} 3/);
     assert.match(text, /stitch_operator_activations\{deployment="agent",op_id="calc"[^}]*\} 1/);
+    // A best-effort plan above its SLA shows as planned > SLA.
+    assert.match(text, /stitch_deployment_sla_ms[a-z_]*\{deployment="agent"[^}]*\} 2000/);
+    assert.match(text, /stitch_deployment_planned_ms[a-z_]*\{deployment="agent"[^}]*\} 2809.5/);
   } finally {
     await telemetry.shutdown();
   }
