@@ -28,6 +28,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { jetstream } from '@nats-io/jetstream';
 import { connect, createInbox, headers, type NatsConnection } from '@nats-io/transport-node';
+import { HEAP_PROFILE_ENV, topSelfSizes } from './lib/heap-profile.js';
 import { forkResponder, pinApart, RAW_JS, type ResponderProcess } from './responder-process.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
@@ -249,7 +250,7 @@ try {
       ...(HEAP_PROFILE ? ['--import', HEAP_SAMPLER] : []),
       ...(otel ? ['--import', otel.preload] : []),
     ],
-    HEAP_PROFILE ? { STITCH_HEAP_PROFILE: HEAP_PROFILE } : {},
+    HEAP_PROFILE ? { [HEAP_PROFILE_ENV]: HEAP_PROFILE } : {},
   );
   const pinned = args.has('no-pin') ? 'off' : pinApart(responder);
   const raw = await connect({ servers: nats.url });
@@ -342,7 +343,6 @@ try {
   await nats.stop();
 }
 if (HEAP_PROFILE) {
-  const { topSelfSizes } = await import('./lib/heap-profile.js');
   const profile = JSON.parse(readFileSync(HEAP_PROFILE, 'utf8'));
   const line = {
     bench: 'actors.heap_profile',

@@ -1,5 +1,8 @@
 // Summarises a sampling heap profile (see heap-sampler.ts): which functions allocated the most.
 
+/** The environment variable that names the file heap-sampler.ts writes its profile to. */
+export const HEAP_PROFILE_ENV = 'STITCH_HEAP_PROFILE';
+
 export interface SamplingHeapProfileNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
   selfSize: number;

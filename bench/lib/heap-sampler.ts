@@ -5,9 +5,7 @@
 // in Chrome DevTools (Memory) or summarise it with heap-profile.ts.
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
-
-/** The environment variable that names the profile's file (bench/actors --heap-profile sets it). */
-const HEAP_PROFILE_ENV = 'STITCH_HEAP_PROFILE';
+import { HEAP_PROFILE_ENV } from './heap-profile.js';
 
 const file = process.env[HEAP_PROFILE_ENV];
 if (file) {

@@ -15,7 +15,7 @@ import { LEASE_KEY, LeaderLease } from './leadership.js';
 import { MembershipWatch } from './membership-watch.js';
 import { normaliseNatsUrl } from './op-config.js';
 import type { OpConfig } from './ops.js';
-import { type Analysed, classifyNodes, type PlacedOp } from './placement.js';
+import { type Analysed, classifyNodes, missedSlaNote, type PlacedOp } from './placement.js';
 import { describeMigration, migrationEvent, type PlannedMove, recordAfterReplan } from './plan-changes.js';
 import { isRequestSummary, type RequestCounts, type RequestSummary, RequestTally } from './request-tally.js';
 import { RetiringReplicas } from './retiring-replicas.js';
@@ -748,9 +748,8 @@ export class Coordinator {
 
   /** Logs a plan's missed SLA (a best-effort graph's note) when it is new or changed. */
   #logSlaMiss(old: Deployment | undefined, next: Deployment): void {
-    const missed = (d: Deployment | undefined) => d?.notes.find((n) => n.startsWith('SLA '));
-    const note = missed(next);
-    if (note && note !== missed(old)) this.#log(`${next.name}: ${note}`);
+    const note = missedSlaNote(next.notes);
+    if (note && note !== (old && missedSlaNote(old.notes))) this.#log(`${next.name}: ${note}`);
   }
 
   #log(line: string): void {

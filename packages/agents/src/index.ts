@@ -40,7 +40,7 @@ export type { OpReply } from './operator.js';
 export { OPERATOR_ACTORS } from './operator.js';
 export type { OpConfig } from './ops.js';
 export type { NodeClass, OpReplica, PlacedOp } from './placement.js';
-export { analyseGraph, classifyNodes, planDeployment } from './placement.js';
+export { analyseGraph, classifyNodes, missedSlaNote, planDeployment } from './placement.js';
 export type { Finding, PrivacyOptions, Redacted } from './privacy.js';
 export { MAX_FILTER_CHARS, MAX_PATTERN_CHARS, MAX_PATTERNS, PrivacyFilter } from './privacy.js';
 export type { ChatMessage, LlmCompletion, LlmUsage, RemoteLlmOptions } from './remote-llm.js';

@@ -75,6 +75,14 @@ export interface Analysed {
 export type SlaPolicy = 'strict' | 'best_effort';
 const SLA_POLICIES: readonly unknown[] = ['strict', 'best_effort'] satisfies SlaPolicy[];
 
+/** How the note of a best-effort plan that misses its SLA begins (see missedSlaNote). */
+const MISSED_SLA = 'SLA ';
+
+/** The note of a plan's record saying that it misses its SLA (a best-effort graph), if it has one. */
+export function missedSlaNote(notes: readonly string[]): string | undefined {
+  return notes.find((n) => n.startsWith(MISSED_SLA));
+}
+
 function attrValue(a: unknown): unknown {
   return typeof a === 'object' && a !== null && 'value' in a ? (a as { value: unknown }).value : undefined;
 }
@@ -272,7 +280,7 @@ export function planDeployment(input: PlanInput): PlanOutcome {
   const { best, heuristicMs, milpMs, missedSla } = solvePlacement(problem, options, input.milp, analysed);
   if (missedSla)
     notes.push(
-      `SLA ${analysed.slaMs} ms not met: no placement on the live nodes is faster than ${best.latencyMs.toFixed(1)} ms (sla_policy best_effort)`,
+      `${MISSED_SLA}${analysed.slaMs} ms not met: no placement on the live nodes is faster than ${best.latencyMs.toFixed(1)} ms (sla_policy best_effort)`,
     );
   const usdPerHour = Object.fromEntries(
     problem.classes.map((c) => [c.id, deviceHourlyCost(findDevice(catalog, c.id)).totalUsdPerHour]),

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Coordinator, coordinatorActor } from '@stitch/agents';
+import { Coordinator, coordinatorActor, missedSlaNote } from '@stitch/agents';
 import { connectCluster, InvalidOptions, watchServerDisconnects } from '@stitch/runtime';
 import { observeCoordinator } from '@stitch/telemetry';
 import type { Command } from 'commander';
@@ -82,8 +82,8 @@ export function registerCoordinator(program: Command): void {
           say(`deployed ${d.name} (${file}) by ${d.solver}: est. ${d.latencyMs.toFixed(1)} ms per request`);
           // A graph planned for a rate (rate_rps) says how it was sized against the live slots, and
           // a best-effort one (sla_policy) whether it misses its SLA.
-          for (const n of d.notes.filter((x) => x.startsWith('sized for') || x.startsWith('SLA ')))
-            say(`  ${n}`);
+          const missed = missedSlaNote(d.notes);
+          for (const n of d.notes.filter((x) => x.startsWith('sized for') || x === missed)) say(`  ${n}`);
           for (const o of d.ops) {
             const device = o.modelled ? `virtual:${o.classId} (modelled)` : o.classId;
             // Replicas a planned rate started the op with run on further nodes of its class.
