@@ -239,6 +239,14 @@ try {
       const counted = reports.slice(Math.max(0, reports.length - migrations));
       const sum = (f: (c: (typeof counts)[number]) => number) => counts.reduce((s, c) => s + f(c), 0);
       const median = (f: (m: MigrationReport) => number) => r2(pct(counted.map(f), 50));
+      // Over the moves whose target said (its commit's answer was not lost).
+      const reported = (f: (m: MigrationReport) => number | undefined) =>
+        r2(
+          pct(
+            counted.map(f).filter((x) => x !== undefined),
+            50,
+          ),
+        );
       const sentAgain = client.metrics().sentAgain - sentAgainBefore;
       process.stdout.write(
         `${JSON.stringify({
@@ -264,6 +272,10 @@ try {
           quiet_downtime_p50_ms: r2(pct(quietDowntimes, 50)),
           quiet_downtime_p99_ms: r2(pct(quietDowntimes, 99)),
           paused_p50_ms: median((m) => m.pausedMs),
+          settle_p50_ms: median((m) => m.settleMs),
+          commit_p50_ms: median((m) => m.commitMs),
+          target_commit_p50_ms: reported((m) => m.targetCommitMs),
+          directory_p50_ms: reported((m) => m.directoryMs),
           handoff_p50_ms: median((m) => m.handoffMs),
           stop_receiving_p50_ms: median((m) => m.stopReceivingMs),
           forward_p50_ms: median((m) => m.forwardMs),
@@ -293,6 +305,14 @@ try {
               ? {
                   transfer_ms: r2(slowReport.precopyMs),
                   paused_ms: r2(slowReport.pausedMs),
+                  settle_ms: r2(slowReport.settleMs),
+                  commit_ms: r2(slowReport.commitMs),
+                  ...(slowReport.targetCommitMs !== undefined
+                    ? { target_commit_ms: r2(slowReport.targetCommitMs) }
+                    : {}),
+                  ...(slowReport.directoryMs !== undefined
+                    ? { directory_ms: r2(slowReport.directoryMs) }
+                    : {}),
                   handoff_ms: r2(slowReport.handoffMs),
                   stop_receiving_ms: r2(slowReport.stopReceivingMs),
                   forward_ms: r2(slowReport.forwardMs),

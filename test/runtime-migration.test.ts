@@ -130,6 +130,21 @@ describe('live migration', () => {
           const { pausedMs, stopReceivingMs, forwardMs, handoffMs } = report;
           for (const ms of [pausedMs, stopReceivingMs, forwardMs]) assert.ok(ms >= 0, `a phase of ${ms} ms`);
           assert.ok(Math.abs(pausedMs + stopReceivingMs + forwardMs - handoffMs) < 1e-6, 'phases sum up');
+          // The pause's parts: settling, then (after the last change) the commit's round trip, of which
+          // the target's own work and, within it, the directory's compare-and-set (each process times
+          // its own part; 0.1 ms for the rounding of two clocks).
+          const { settleMs, commitMs, targetCommitMs, directoryMs } = report;
+          assert.ok(settleMs >= 0 && commitMs > 0, `settle ${settleMs} ms, commit ${commitMs} ms`);
+          assert.ok(
+            settleMs + commitMs <= pausedMs + 1e-6,
+            `settle + commit within the pause ${pausedMs} ms`,
+          );
+          assert.ok(
+            targetCommitMs !== undefined && directoryMs !== undefined,
+            'the target says what its commit took',
+          );
+          assert.ok(directoryMs > 0 && directoryMs <= targetCommitMs, `directory ${directoryMs} ms`);
+          assert.ok(targetCommitMs <= commitMs + 0.1, `target ${targetCommitMs} ms of ${commitMs}`);
           // The target reads the durable consumer as it was, through the pulls the source hands over
           // (its own, and those it took over in the move before).
           if (mode === 'durable' && natsFastPathEnabled)

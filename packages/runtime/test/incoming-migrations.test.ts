@@ -3,6 +3,7 @@
 // afresh, and malformed parts are refused without touching the state.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { InvalidOptions, PayloadTooLarge } from '../src/errors.js';
 import type { RecordImage } from '../src/migration/image.js';
 import { type Adopted, IncomingMigrations, type Prepared } from '../src/migration/incoming.js';
@@ -324,6 +325,13 @@ test('early messages wait for the commit and go first; after it they are queued 
   await assert.rejects(incoming.handle({ op: 'early', migration: 'e2', items: [item('y')] }), InvalidOptions);
 });
 
+/** A commit's answer without its `workMs`, which is checked to be a duration. */
+const answerOf = (answer: unknown) => {
+  const { workMs, ...rest } = answer as { workMs?: unknown };
+  assert.ok(typeof workMs === 'number' && workMs >= 0, `the target's work on the commit: ${workMs}`);
+  return rest;
+};
+
 test('a target that took over the pulls says in its commit answer how long it has read them', async () => {
   const prepared = preparedWith({
     commit: async (c) => ({ epoch: 3, adopted: noAdopted, ...(c.pulls ? { pullsHeldMs: 12.5 } : {}) }),
@@ -331,12 +339,35 @@ test('a target that took over the pulls says in its commit answer how long it ha
   const incoming = incomingWith(async () => prepared);
   await incoming.handle({ op: 'begin', migration: 'h1', type: 't', id: 'a' });
   const pulls = [{ inbox: '_INBOX.x.1', keepMs: 6000 }];
-  assert.deepEqual(await incoming.handle({ op: 'commit', migration: 'h1', total: 0, ...from, pulls }), {
-    epoch: 3,
-    pullsHeldMs: 12.5,
-  });
+  assert.deepEqual(
+    answerOf(await incoming.handle({ op: 'commit', migration: 'h1', total: 0, ...from, pulls })),
+    {
+      epoch: 3,
+      pullsHeldMs: 12.5,
+    },
+  );
   await incoming.handle({ op: 'begin', migration: 'h2', type: 't', id: 'b' });
-  assert.deepEqual(await incoming.handle({ op: 'commit', migration: 'h2', total: 0, ...from }), { epoch: 3 });
+  assert.deepEqual(answerOf(await incoming.handle({ op: 'commit', migration: 'h2', total: 0, ...from })), {
+    epoch: 3,
+  });
+});
+
+test("the commit's answer says how long the target worked on it and moved the directory entry", async () => {
+  const prepared = preparedWith({
+    commit: async () => {
+      await delay(5);
+      return { epoch: 3, adopted: noAdopted, directoryMs: 1.5 };
+    },
+  });
+  const incoming = incomingWith(async () => prepared);
+  await incoming.handle({ op: 'begin', migration: 'w1', type: 't', id: 'a' });
+  const answer = (await incoming.handle({ op: 'commit', migration: 'w1', total: 0, ...from })) as {
+    workMs: number;
+    directoryMs: number;
+  };
+  assert.equal(answer.directoryMs, 1.5);
+  // It spans the prepared commit (5 ms of timers at least, less the timer's rounding).
+  assert.ok(answer.workMs >= 4, `work ${answer.workMs} ms`);
 });
 
 test('on a cluster the target subscribes at begin to the pulls it may read, and stops when no commit takes them', async () => {

@@ -50,7 +50,7 @@ export interface Prepared {
       | 'pulls'
     >,
     state: { staged: true } | { staged: false; image: Uint8Array | undefined },
-  ): Promise<{ epoch: number; adopted: Adopted; pullsHeldMs?: number }>;
+  ): Promise<{ epoch: number; adopted: Adopted; pullsHeldMs?: number; directoryMs?: number }>;
   /** The migration ended without a commit: what `begin` started for it stops (see TakenPulls.watch). */
   discard(): void;
 }
@@ -167,6 +167,7 @@ export class IncomingMigrations {
         return null;
       case 'commit': {
         if (inc.adopted) throw new InvalidOptions('a second commit');
+        const t0 = performance.now();
         if (req.fromRecord) await this.#toRecord(inc, req.fromRecord, req.recordRevision, shippedRecord(req));
         else if (inc.pending.length > 0)
           throw new InvalidOptions('parts against the record came, but the commit names no record');
@@ -185,7 +186,12 @@ export class IncomingMigrations {
         r.adopted.forwarded(inc.early);
         inc.early = [];
         this.#touch(req.migration, inc);
-        return { epoch: r.epoch, ...(r.pullsHeldMs !== undefined ? { pullsHeldMs: r.pullsHeldMs } : {}) };
+        return {
+          epoch: r.epoch,
+          ...(r.pullsHeldMs !== undefined ? { pullsHeldMs: r.pullsHeldMs } : {}),
+          workMs: performance.now() - t0,
+          ...(r.directoryMs !== undefined ? { directoryMs: r.directoryMs } : {}),
+        };
       }
       case 'early':
         if (inc.adopted) inc.adopted.forwarded(req.items);

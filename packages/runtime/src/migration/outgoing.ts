@@ -63,6 +63,7 @@ export async function migrateActivation(
 
   const paused = performance.now();
   const pulls = await a.pause(a.hadDurable() ? target.pullPrefix : undefined);
+  const settled = performance.now();
   // Who the source ran messages from, up to where: the target runs what follows them without waiting for `done`.
   const ran = a.ran();
   // The oldest runs that fit a quarter of the commit (the rest of it is the state's): a lost
@@ -88,7 +89,8 @@ export async function migrateActivation(
   // blocks written since `begin`: the target then loads them instead of reading them back (round
   // trips to the bucket in the pause).
   const shipped = a.shippedRecord(recordBefore, move.partBytes - change.riding);
-  const { epoch, pullsHeldMs } = await commit(
+  const committing = performance.now();
+  const { epoch, pullsHeldMs, targetCommitMs, directoryMs } = await commit(
     move,
     { claim, pulls, ran, committedRuns, change, shipped },
     async () => {
@@ -131,6 +133,10 @@ export async function migrateActivation(
     stateBytes: change.total,
     precopyMs,
     pausedMs: committed - paused,
+    settleMs: settled - paused,
+    commitMs: committed - committing,
+    ...(targetCommitMs !== undefined ? { targetCommitMs } : {}),
+    ...(directoryMs !== undefined ? { directoryMs } : {}),
     handoffMs: end - paused,
     stopReceivingMs: stopped - committed,
     forwardMs: end - stopped,
@@ -198,18 +204,26 @@ interface CommitContents {
   shipped: ShippedRecord | undefined;
 }
 
+/** What the target's answer to the commit says. */
+interface CommitAnswer {
+  epoch: number;
+  pullsHeldMs: number;
+  targetCommitMs?: number;
+  directoryMs?: number;
+}
+
+/** A duration the target reports, when it is one. */
+const durationOf = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) && x >= 0 ? x : undefined);
+
 /**
  * Asks the target to commit: it moves the directory entry to itself and starts the actor. Resolves
- * with the actor's epoch there and how long the target had read the pulls handed over. No answer does
+ * with the actor's epoch there, how long the target had read the pulls handed over and how long its
+ * side of the commit and the directory's compare-and-set took. No answer does
  * not mean no commit: rewriting the entry decides. Once it is rewritten the target's compare-and-set
  * cannot succeed any more, and the move fails after `rollBack`; when the rewrite fails, the target
  * holds the entry.
  */
-async function commit(
-  move: Move,
-  c: CommitContents,
-  rollBack: () => Promise<void>,
-): Promise<{ epoch: number; pullsHeldMs: number }> {
+async function commit(move: Move, c: CommitContents, rollBack: () => Promise<void>): Promise<CommitAnswer> {
   const { ctx, a } = move;
   try {
     const r = (await ask(move, {
@@ -228,11 +242,18 @@ async function commit(
       ...(c.committedRuns.length > 0 ? { committed: c.committedRuns } : {}),
       ...(c.pulls ? { pulls: c.pulls } : {}),
       ...c.change.last,
-    })) as { epoch?: unknown; pullsHeldMs?: unknown };
+    })) as { epoch?: unknown; pullsHeldMs?: unknown; workMs?: unknown; directoryMs?: unknown };
     if (typeof r?.epoch !== 'number') throw new Error('the target answered the commit without an epoch');
     // How long the target had read the pulls handed over (see forwardDurable).
     const held = typeof r.pullsHeldMs === 'number' && r.pullsHeldMs > 0 ? r.pullsHeldMs : 0;
-    return { epoch: r.epoch, pullsHeldMs: held };
+    const targetCommitMs = durationOf(r.workMs);
+    const directoryMs = durationOf(r.directoryMs);
+    return {
+      epoch: r.epoch,
+      pullsHeldMs: held,
+      ...(targetCommitMs !== undefined ? { targetCommitMs } : {}),
+      ...(directoryMs !== undefined ? { directoryMs } : {}),
+    };
   } catch (err) {
     if (await ctx.fenceClaim(c.claim).catch(() => false)) {
       await rollBack();

@@ -20,6 +20,24 @@ export interface MigrationReport {
   precopyMs: number;
   /** From the pause at a turn boundary until the target owned the actor (messages waited meanwhile). */
   pausedMs: number;
+  /**
+   * Part of pausedMs: from the pause until the actor was at a turn boundary with every durable effect
+   * committed and no save in flight.
+   */
+  settleMs: number;
+  /**
+   * Part of pausedMs, its last: the commit's round trip, from the request sent until the target's
+   * answer (the rest of pausedMs is the last change: built, and sent ahead when it does not fit the
+   * commit).
+   */
+  commitMs: number;
+  /**
+   * Part of commitMs, as the target measured it: its own work on the commit (the last change applied,
+   * the state built, the directory entry moved, the inboxes opened). Undefined when its answer was lost.
+   */
+  targetCommitMs?: number;
+  /** Part of targetCommitMs: the directory entry's compare-and-set, a write to the directory's bucket. */
+  directoryMs?: number;
   /** From the pause until the target had every message that reached the source. */
   handoffMs: number;
   /**

@@ -406,12 +406,15 @@ export class Node implements Host {
       if (!from.pulls) a.unwatchPulls();
       const taking = from.pulls && a.takePulls(from.pulls);
       let readSince: number | undefined;
+      let directoryMs = 0;
       try {
         await syncRecord(from.recordRevision, shippedRecord(from));
         if (state.staged) a.adoptStaged();
         else await a.restore(state.image);
         readSince = await taking;
+        const handingOver = performance.now();
         Object.assign(a.claim, await this.directory.handOver(key, from, this.id));
+        directoryMs = performance.now() - handingOver;
       } catch (err) {
         // The source resumes and creates its consumer again: after this one's delete, not before it.
         await consumer;
@@ -427,6 +430,7 @@ export class Node implements Host {
         epoch: a.claim.epoch,
         adopted: a.adopted(from.merge === true),
         ...(readSince !== undefined ? { pullsHeldMs: this.clock.now() - readSince } : {}),
+        directoryMs,
       };
     };
     return {
