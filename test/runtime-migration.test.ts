@@ -14,6 +14,7 @@ import {
   type EmbeddedNats,
   InvalidOptions,
   MigrationFailed,
+  type NodeMigrations,
   startEmbeddedNats,
 } from '@stitch/runtime';
 import { encode, natsFastPathEnabled } from '@stitch/runtime/internal';
@@ -58,6 +59,17 @@ describe('live migration', () => {
     await stopAll();
     await nats?.stop();
   });
+
+  /** Each node's migration counts, as `inspectNode` gives them. */
+  async function migrationsOf(nodeIds: string[]): Promise<NodeMigrations[]> {
+    return Promise.all(
+      nodeIds.map(async (id) => {
+        const m = (await client.inspectNode(id))?.migrations;
+        assert.ok(m, `node ${id} says how many actors it moved`);
+        return m;
+      }),
+    );
+  }
 
   /** A serial and a pipelined sender ask `ref` while `during` runs; then the exact counts. */
   async function underLoad(ref: ActorRef<typeof Sequencer>, mode: DeliveryMode, during: () => Promise<void>) {
@@ -119,6 +131,7 @@ describe('live migration', () => {
     test(`${mode} mode: moved back and forth under load, nothing lost, repeated or reordered`, async () => {
       const ref = await client.spawn(Sequencer, { id: `seq-${mode}`, node: a.nodeId });
       await ref.ask({ type: 'resize', bytes: 256 * 1024 });
+      const countsBefore = await migrationsOf([a.nodeId, b.nodeId]);
       let moves = 0;
       const counts = await underLoad(ref, mode, async () => {
         for (let i = 0; i < 8; i++) {
@@ -158,6 +171,16 @@ describe('live migration', () => {
         }
       });
       assert.equal(moves, 8);
+      // Each node counts the four moves out and the four in, and the pauses of its moves out.
+      const countsAfter = await migrationsOf([a.nodeId, b.nodeId]);
+      for (const [i, m] of countsAfter.entries()) {
+        const was = countsBefore[i]!;
+        assert.deepEqual(
+          { out: m.out - was.out, in: m.in - was.in, failed: m.failed - was.failed },
+          { out: 4, in: 4, failed: 0 },
+        );
+        assert.ok(m.pausedMs.max > 0 && m.pausedMs.p50 <= m.pausedMs.max, JSON.stringify(m.pausedMs));
+      }
       for (const c of counts) {
         assert.ok(c.sent >= 5, `${c.sender} kept sending (${c.sent})`);
         assert.equal(c.lost, 0, `${c.sender}: lost`);
@@ -392,6 +415,7 @@ describe('live migration', () => {
       await withFaultyNode(`mig-fault-${step}-${mode}`, step, async (faulty) => {
         const ref = await client.spawn(Sequencer, { id: `seq-fault-${step}-${mode}`, node: a.nodeId });
         await ref.ask({ type: 'resize', bytes: 4096 });
+        const [movedBefore] = await migrationsOf([a.nodeId]);
         const counts = await underLoad(ref, mode, async () => {
           await assert.rejects(
             client.migrate(ref, faulty.nodeId),
@@ -402,6 +426,12 @@ describe('live migration', () => {
           // The source still moves normally afterwards.
           assert.equal((await client.migrate(ref, b.nodeId)).to, b.nodeId);
         });
+        // The source counts the failed move and the one that followed.
+        const [movedAfter] = await migrationsOf([a.nodeId]);
+        assert.deepEqual(
+          { out: movedAfter!.out - movedBefore!.out, failed: movedAfter!.failed - movedBefore!.failed },
+          { out: 1, failed: 1 },
+        );
         for (const c of counts) {
           assert.equal(c.applied, c.sent, `${c.sender}: applied once each`);
           assert.equal(c.outOfOrder, 0, `${c.sender}: reordered`);

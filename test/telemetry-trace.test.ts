@@ -169,6 +169,10 @@ test('stitch node and stitch coordinator serve Prometheus metrics', async () => 
   assert.match(node, /stitch_actor_mailbox_depth\{[^}]*node_id="n1"/);
   assert.match(node, /stitch_actor_turn_ms[a-z_]*\{[^}]*quantile="0.99"/);
   assert.match(node, /stitch_node_event_loop_lag_ms[a-z_]*\{[^}]*node_id="n1"/);
+  assert.match(
+    node,
+    /stitch_node_migrations[a-z_]*\{[^}]*kind="out"[^}]*node_id="n1"|stitch_node_migrations[a-z_]*\{[^}]*node_id="n1"[^}]*kind="out"/,
+  );
   const coordinator = await scrape(metricsPorts.coordinator);
   assert.match(coordinator, /stitch_coordinator_deploys[a-z_]*(\{[^}]*\})? 1/);
   assert.match(coordinator, /stitch_coordinator_operators_moved/);

@@ -60,6 +60,7 @@ export {
   Timeout,
   WireVersionUnsupported,
 } from './errors.js';
+export type { LatencyStats } from './latency-stats.js';
 export type { LogFn, LogLevel } from './log.js';
 export type { MigrationReport } from './migration/source.js';
 export type {
@@ -73,6 +74,7 @@ export type {
 } from './node/capabilities.js';
 export { osProbe } from './node/capabilities.js';
 export type { NodeInspection } from './node/inspection.js';
+export type { NodeMigrations } from './node/migration-counts.js';
 export type { Node } from './node/node.js';
 export type { NodeOptions } from './node/options.js';
 export type { ReleaseSlot } from './node/slots.js';

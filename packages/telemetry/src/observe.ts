@@ -1,10 +1,16 @@
-import { type Attributes, type Meter, metrics } from '@opentelemetry/api';
-import type { ActorInspection, CapabilityRecord } from '@stitch/runtime';
+import {
+  type Attributes,
+  type BatchObservableResult,
+  type Meter,
+  metrics,
+  type ObservableGauge,
+} from '@opentelemetry/api';
+import type { ActorInspection, CapabilityRecord, NodeMigrations } from '@stitch/runtime';
 
 /** What observeNode reads: a started node (Cluster.startNode). */
 export interface ObservedNode {
   readonly id: string;
-  inspect(): { actors: ActorInspection[] };
+  inspect(): { actors: ActorInspection[]; migrations?: NodeMigrations };
   record(): CapabilityRecord;
 }
 
@@ -79,10 +85,23 @@ export function observeRequests(): (request: ObservedRequest) => void {
   };
 }
 
+/** A summary's median, p99 and maximum as gauge `g`'s quantiles 0.5, 0.99 and 1. */
+function observeQuantiles(
+  r: BatchObservableResult,
+  g: ObservableGauge,
+  q: { p50: number; p99: number; max: number },
+  at: Attributes,
+): void {
+  r.observe(g, q.p50, { ...at, quantile: '0.5' });
+  r.observe(g, q.p99, { ...at, quantile: '0.99' });
+  r.observe(g, q.max, { ...at, quantile: '1' });
+}
+
 /**
  * Per-actor turn latency (the mailbox's recent p50/p99/max, a summary), mailbox depth and durable
- * message counts, and the node's event-loop lag, read from the node whenever the metrics are collected
- * (a scrape).
+ * message counts, the live migrations of the node's actors (counts, and the pauses of recent moves
+ * out), and the node's event-loop lag, read from the node whenever the metrics are collected (a
+ * scrape).
  */
 export function observeNode(node: ObservedNode): void {
   const m = meter();
@@ -110,18 +129,25 @@ export function observeNode(node: ObservedNode): void {
   const slots = m.createObservableGauge('stitch_device_slots', {
     description: "a device's execution slots by state: total, busy (held), queued (work waiting for one)",
   });
+  const migrations = m.createObservableCounter('stitch_node_migrations', {
+    description:
+      "live migrations of the node's actors, by kind: out (moved to another node), in (moved here), failed (moves out that left the actor here)",
+  });
+  const paused = m.createObservableGauge('stitch_node_migration_paused_ms', {
+    description:
+      'how long recent migrations out of the node paused their actor, by quantile (0.5, 0.99, 1 = max)',
+    unit: 'ms',
+  });
   const lag = m.createObservableGauge('stitch_node_event_loop_lag_ms', {
     description: 'event-loop lag of the node process, by quantile (0.99, 1 = max)',
     unit: 'ms',
   });
   m.addBatchObservableCallback(
     (r) => {
-      for (const a of node.inspect().actors) {
+      const inspection = node.inspect();
+      for (const a of inspection.actors) {
         const at: Attributes = { actor_type: a.type, actor_id: a.id, node_id: a.nodeId };
-        const { turnMs } = a.mailbox;
-        r.observe(turn, turnMs.p50, { ...at, quantile: '0.5' });
-        r.observe(turn, turnMs.p99, { ...at, quantile: '0.99' });
-        r.observe(turn, turnMs.max, { ...at, quantile: '1' });
+        observeQuantiles(r, turn, a.mailbox.turnMs, at);
         r.observe(depth, a.mailbox.depth, at);
         r.observe(processed, a.mailbox.processed, at);
         r.observe(rejected, a.mailbox.rejected, at);
@@ -140,10 +166,18 @@ export function observeNode(node: ObservedNode): void {
         r.observe(slots, d.busy, { ...at, state: 'busy' });
         r.observe(slots, d.queued, { ...at, state: 'queued' });
       }
+      const moved = inspection.migrations;
+      if (moved) {
+        const at = { node_id: node.id };
+        r.observe(migrations, moved.out, { ...at, kind: 'out' });
+        r.observe(migrations, moved.in, { ...at, kind: 'in' });
+        r.observe(migrations, moved.failed, { ...at, kind: 'failed' });
+        if (moved.out > 0) observeQuantiles(r, paused, moved.pausedMs, at);
+      }
       r.observe(lag, eventLoopLagMs.p99, { node_id: node.id, quantile: '0.99' });
       r.observe(lag, eventLoopLagMs.max, { node_id: node.id, quantile: '1' });
     },
-    [turn, depth, processed, rejected, durable, unconfirmed, slots, lag],
+    [turn, depth, processed, rejected, durable, unconfirmed, slots, migrations, paused, lag],
   );
 }
 

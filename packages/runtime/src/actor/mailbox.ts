@@ -1,3 +1,5 @@
+import { type LatencyStats, latencyStats, toMicros } from '../latency-stats.js';
+
 /** Limits of one actor's mailbox. */
 export interface MailboxOptions {
   /** Messages queued or running at once; one more is refused with `Overloaded`. @default 1024 */
@@ -17,9 +19,9 @@ export interface MailboxMetrics {
   /** Handler time of every finished turn, summed, ms (its change over a window ÷ the window is the utilisation). */
   busyMs: number;
   /** Handler duration of recent turns, ms. */
-  turnMs: { p50: number; p99: number; max: number };
+  turnMs: LatencyStats;
   /** Time recent messages waited in the queue, ms. */
-  waitMs: { p50: number; p99: number; max: number };
+  waitMs: LatencyStats;
 }
 
 export type Rejection = 'full' | 'caller';
@@ -178,9 +180,9 @@ export class Mailbox<T> {
       accepted: this.#accepted,
       processed: this.#processed,
       rejected: this.#rejected,
-      busyMs: round(this.#busyMs),
-      turnMs: stats(this.#turns.subarray(0, n)),
-      waitMs: stats(this.#waits.subarray(0, n)),
+      busyMs: toMicros(this.#busyMs),
+      turnMs: latencyStats(this.#turns.subarray(0, n)),
+      waitMs: latencyStats(this.#waits.subarray(0, n)),
     };
   }
 
@@ -266,15 +268,4 @@ export class Mailbox<T> {
       this.#sweepAbove = Math.max(IDLE_SENDERS_KEPT, 2 * this.#perCaller.size);
     }
   }
-}
-
-function stats(samples: Float64Array): { p50: number; p99: number; max: number } {
-  if (samples.length === 0) return { p50: 0, p99: 0, max: 0 };
-  const sorted = Float64Array.from(samples).sort();
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-  return { p50: round(at(0.5)), p99: round(at(0.99)), max: round(sorted[sorted.length - 1]!) };
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
 }

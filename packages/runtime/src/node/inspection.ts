@@ -1,9 +1,12 @@
 import type { ActorInspection } from '../actor/definition.js';
+import type { NodeMigrations } from './migration-counts.js';
 
-/** What a node hosts, as `cluster.inspectNode` returns it. */
+/** What a node hosts, as `cluster.inspectNode` returns it, and the live migrations of its actors. */
 export interface NodeInspection {
   nodeId: string;
   actors: ActorInspection[];
+  /** Absent from a node of an earlier version. */
+  migrations?: NodeMigrations;
 }
 
 const COUNTERS = ['depth', 'running', 'accepted', 'processed', 'rejected', 'busyMs'] as const;
@@ -15,6 +18,7 @@ const COUNTERS = ['depth', 'running', 'accepted', 'processed', 'rejected', 'busy
 export function isNodeInspection(v: unknown, nodeId: string): v is NodeInspection {
   const r = v as Partial<NodeInspection> | null;
   if (typeof r !== 'object' || r === null || r.nodeId !== nodeId || !Array.isArray(r.actors)) return false;
+  if (r.migrations !== undefined && !isNodeMigrations(r.migrations)) return false;
   return r.actors.every((a) => {
     const m = (a as Partial<ActorInspection> | null)?.mailbox as Record<string, unknown> | undefined;
     const wait = (a as Partial<ActorInspection> | null)?.slotWaitMs;
@@ -27,4 +31,23 @@ export function isNodeInspection(v: unknown, nodeId: string): v is NodeInspectio
       COUNTERS.every((k) => typeof m[k] === 'number' && Number.isFinite(m[k]) && (m[k] as number) >= 0)
     );
   });
+}
+
+const count = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+function isNodeMigrations(v: unknown): boolean {
+  const m = v as Partial<NodeMigrations> | null;
+  const p = m?.pausedMs as Record<string, unknown> | undefined;
+  return (
+    typeof m === 'object' &&
+    m !== null &&
+    count(m.out) &&
+    count(m.in) &&
+    count(m.failed) &&
+    typeof p === 'object' &&
+    p !== null &&
+    count(p.p50) &&
+    count(p.p99) &&
+    count(p.max)
+  );
 }

@@ -5,14 +5,14 @@ import type { KV } from '@nats-io/kv';
 import { type Msg, type NatsConnection, nuid, type Subscription } from '@nats-io/transport-node';
 import { Activation } from '../actor/activation.js';
 import { ConsumerLeaders } from '../actor/consumer-leaders.js';
-import type { ActorInspection, ActorRef, ActorRefData } from '../actor/definition.js';
+import type { ActorRef, ActorRefData } from '../actor/definition.js';
 import type { Host } from '../actor/host.js';
 import { RecentReplies } from '../actor/recent-replies.js';
 import type { Clock, Timer } from '../clock.js';
 import type { Directory, Location } from '../cluster/directory.js';
 import type { MembershipEvent } from '../cluster/membership.js';
 import { checkToken, type Names } from '../cluster/names.js';
-import { AlreadyActive, InvalidOptions, Overloaded } from '../errors.js';
+import { AlreadyActive, InvalidOptions, MigrationFailed, Overloaded } from '../errors.js';
 import type { Guard } from '../guard.js';
 import type { LogFn } from '../log.js';
 import { IncomingMigrations, type Prepared } from '../migration/incoming.js';
@@ -24,6 +24,8 @@ import type { Calibration, CapabilityRecord, Device } from './capabilities.js';
 import type { NodeContext } from './context.js';
 import { Fences } from './fences.js';
 import { isHeldElsewhere } from './holder.js';
+import type { NodeInspection } from './inspection.js';
+import { MigrationCounts } from './migration-counts.js';
 import { DEFAULT_CLUSTER_MIGRATION_GRACE_MS, type ResolvedNodeOptions } from './options.js';
 import { answerRequest } from './requests.js';
 import { type DeviceSlots, slotsForDevice } from './slots.js';
@@ -83,6 +85,7 @@ export class Node implements Host {
   #draining = false;
   /** Migrations out of this node still running (an activation leaves before its forwarding ends). */
   #migratingOut = 0;
+  readonly #migrations = new MigrationCounts();
 
   constructor(ctx: NodeContext, options: ResolvedNodeOptions) {
     const p = ctx.parts;
@@ -246,7 +249,7 @@ export class Node implements Host {
     if (to === this.id) throw new InvalidOptions(`${key} already runs on node ${to}`);
     this.#migratingOut++;
     try {
-      return await a.migrateTo(checkToken('node id', to), {
+      const report = await a.migrateTo(checkToken('node id', to), {
         nc: this.nc,
         nodeId: this.id,
         handoffSubject: (n) => this.names.nodeHandoff(n),
@@ -256,6 +259,19 @@ export class Node implements Host {
         timeoutMs,
         log: (msg, fields) => this.log('warn', msg, fields),
       });
+      this.#migrations.movedOut(report);
+      this.log('info', 'actor migrated', migrationFields(report));
+      return report;
+    } catch (err) {
+      if (err instanceof MigrationFailed) {
+        this.#migrations.failedOut();
+        this.log('warn', 'migration failed; the actor still runs here', {
+          actor: key,
+          to,
+          error: err.message,
+        });
+      }
+      throw err;
     } finally {
       this.#migratingOut--;
     }
@@ -270,8 +286,12 @@ export class Node implements Host {
     await this.#activations.get(this.names.key(type, id))?.stop('stopped on request');
   }
 
-  inspect(): { nodeId: string; actors: ActorInspection[] } {
-    return { nodeId: this.id, actors: [...this.#activations.values()].map((a) => a.inspect()) };
+  inspect(): NodeInspection {
+    return {
+      nodeId: this.id,
+      actors: [...this.#activations.values()].map((a) => a.inspect()),
+      migrations: this.#migrations.metrics(),
+    };
   }
 
   /** Builds the current capability record (also what each heartbeat writes). */
@@ -426,6 +446,7 @@ export class Node implements Host {
       }
       await a.open(true, from.durable === false, from.ran, from.committed);
       this.#activations.set(key, a);
+      this.#migrations.movedIn();
       return {
         epoch: a.claim.epoch,
         adopted: a.adopted(from.merge === true),
@@ -543,6 +564,14 @@ export class Node implements Host {
       });
     }
   }
+}
+
+/** A migration's report as log fields: its phases in ms, to the hundredth. */
+function migrationFields(r: MigrationReport): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(r))
+    fields[k] = typeof v === 'number' && k.endsWith('Ms') ? round(v) : v;
+  return fields;
 }
 
 function round(ms: number): number {
