@@ -24,6 +24,7 @@
 //        [--grace-ms 30] (the nodes' migrationGraceMs: what a node on a server in a cluster waits around
 //        its unsubscribe by default, set here on one server)
 //        [--pipelined 64] (the pipelined caller's messages in flight)
+//        [--moves] (a `migration.move` line for every counted move: its downtime, gap and phases)
 //        [--servers 3] (a JetStream cluster of three nats-servers, each in a network namespace of its
 //        own, root only: the source, the target and the callers each on a server of their own, the
 //        stream and consumers with 3 replicas; moves between nodes on different servers)
@@ -55,6 +56,8 @@ const snapshots = (arg('snapshots') ?? 'on-demand,delta,every-turn').split(',');
 const nodeArgs = (arg('node-args') ?? '').split(' ').filter((a) => a.length > 0);
 const graceMs = arg('grace-ms') === undefined ? undefined : Number(arg('grace-ms'));
 const servers = Number(arg('servers') ?? 1);
+/** A `migration.move` line for every counted move, before its line's summary. */
+const perMove = process.argv.includes('--moves');
 /** In flight of the pipelined caller: less than 64 leaves the two-vCPU host some room (a control). */
 const pipelinedInflight = Number(arg('pipelined') ?? 64);
 if (!Number.isSafeInteger(pipelinedInflight) || pipelinedInflight < 1)
@@ -228,13 +231,38 @@ try {
       const quietExtra = moveRss.slice(quiet).map((m) => m.peak - m.start);
       const downtimes = windows.slice(warmup).map(downtimeOf);
       const quietDowntimes = windowsWithoutMoves(windows.slice(warmup), quietFrom, quietTo).map(downtimeOf);
-      // The slowest counted move: where its worst gap fell against its pre-copy and pause.
-      const slowestAt = warmup + downtimes.indexOf(Math.max(...downtimes));
-      const [slowFrom, slowTo] = windows[slowestAt]!;
-      const slowGap = gaps
-        .filter((g) => g.to > slowFrom && g.from < slowTo)
-        .reduce((w, g) => (g.ms > w.ms ? g : w), { from: slowFrom, to: slowFrom, ms: 0 });
-      const slowReport = byWindow[slowestAt];
+      /** Move `k` (of all, warm-up included): its downtime, where its worst gap fell, and its phases. */
+      const moveRow = (k: number) => {
+        const [from, to] = windows[k]!;
+        const worst = gaps
+          .filter((g) => g.to > from && g.from < to)
+          .reduce((w, g) => (g.ms > w.ms ? g : w), { from, to: from, ms: 0 });
+        const r = byWindow[k];
+        return {
+          downtime_ms: r2(downtimeOf([from, to])),
+          gap_from_ms: r2(worst.from - from),
+          gap_ms: r2(worst.ms),
+          ...(r
+            ? {
+                transfer_ms: r2(r.precopyMs),
+                paused_ms: r2(r.pausedMs),
+                settle_ms: r2(r.settleMs),
+                commit_ms: r2(r.commitMs),
+                ...(r.targetCommitMs !== undefined ? { target_commit_ms: r2(r.targetCommitMs) } : {}),
+                ...(r.directoryMs !== undefined ? { directory_ms: r2(r.directoryMs) } : {}),
+                handoff_ms: r2(r.handoffMs),
+                stop_receiving_ms: r2(r.stopReceivingMs),
+                forward_ms: r2(r.forwardMs),
+              }
+            : { failed: true }),
+        };
+      };
+      const line = { bench: 'migration', mode, snapshot, state_bytes: bytes };
+      if (perMove)
+        for (let k = warmup; k < windows.length; k++)
+          process.stdout.write(
+            `${JSON.stringify({ ...line, bench: 'migration.move', move: k - warmup, ...moveRow(k) })}\n`,
+          );
       // Reports and failures of the counted moves only.
       const counted = reports.slice(Math.max(0, reports.length - migrations));
       const sum = (f: (c: (typeof counts)[number]) => number) => counts.reduce((s, c) => s + f(c), 0);
@@ -250,10 +278,7 @@ try {
       const sentAgain = client.metrics().sentAgain - sentAgainBefore;
       process.stdout.write(
         `${JSON.stringify({
-          bench: 'migration',
-          mode,
-          snapshot,
-          state_bytes: bytes,
+          ...line,
           ...(nodeArgs.length > 0 ? { node_args: nodeArgs.join(' ') } : {}),
           ...(graceMs !== undefined ? { grace_ms: graceMs } : {}),
           servers,
@@ -297,28 +322,8 @@ try {
           duplicated: sum((c) => c.duplicated),
           reordered: sum((c) => c.outOfOrder),
           state_intact: blob.kept === blob.actual,
-          slowest_move: {
-            downtime_ms: r2(Math.max(...downtimes)),
-            gap_from_ms: r2(slowGap.from - slowFrom),
-            gap_ms: r2(slowGap.ms),
-            ...(slowReport
-              ? {
-                  transfer_ms: r2(slowReport.precopyMs),
-                  paused_ms: r2(slowReport.pausedMs),
-                  settle_ms: r2(slowReport.settleMs),
-                  commit_ms: r2(slowReport.commitMs),
-                  ...(slowReport.targetCommitMs !== undefined
-                    ? { target_commit_ms: r2(slowReport.targetCommitMs) }
-                    : {}),
-                  ...(slowReport.directoryMs !== undefined
-                    ? { directory_ms: r2(slowReport.directoryMs) }
-                    : {}),
-                  handoff_ms: r2(slowReport.handoffMs),
-                  stop_receiving_ms: r2(slowReport.stopReceivingMs),
-                  forward_ms: r2(slowReport.forwardMs),
-                }
-              : {}),
-          },
+          // The slowest counted move: where its worst gap fell against its pre-copy and pause.
+          slowest_move: moveRow(warmup + downtimes.indexOf(Math.max(...downtimes))),
           sent_again: sentAgain,
           caller_errors: serial.errors.length + pipelined.errors.length + open.errors.length + sentAgain,
           ...(failures.length > 0 ? { first_failure: failures[0] } : {}),
