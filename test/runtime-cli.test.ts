@@ -68,6 +68,32 @@ describe('stitch node', () => {
     );
   });
 
+  test('--log-level info logs each live migration with its phases; a bad level is refused', async () => {
+    const actors = fileURLToPath(new URL('./fixtures/runtime-cli-actors.mjs', import.meta.url));
+    const common = ['--actors', actors, '--nats', nats.url, '--name', 'cli', '--log-level', 'info'];
+    const [a, b] = [stitchNode([...common, '--id', 'cli-from']), stitchNode([...common, '--id', 'cli-to'])];
+    await Promise.all([a.line, b.line]);
+    const greeter = await client.spawn('greeter', { id: 'moved', node: 'cli-from' });
+    const report = await client.migrate(greeter, 'cli-to');
+    assert.equal(await greeter.ask({ type: 'greet', name: 'again' } as never), 'hello again');
+    const line = a
+      .stderr()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.msg === 'actor migrated');
+    assert.ok(line, `cli-from's stderr: ${a.stderr()}`);
+    assert.equal(line.level, 'info');
+    assert.equal(line.actor, report.actor);
+    assert.equal(line.to, 'cli-to');
+    assert.equal(typeof line.pausedMs, 'number');
+    for (const n of [a, b]) n.child.kill('SIGKILL');
+    await Promise.all([a.exited, b.exited]);
+
+    const bad = stitchNode(['--nats', nats.url, '--log-level', 'loud']);
+    await assert.rejects(bad.line, /exited \(1\).*--log-level.*debug, info, warn, error/s);
+  });
+
   test('bad labels are refused with a clear message and exit code 1', async () => {
     const n = stitchNode(['--nats', nats.url, '--labels', 'oops']);
     await assert.rejects(n.line, /exited \(1\)/);

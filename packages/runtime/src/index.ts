@@ -62,6 +62,7 @@ export {
 } from './errors.js';
 export type { LatencyStats } from './latency-stats.js';
 export type { LogFn, LogLevel } from './log.js';
+export { LOG_LEVELS, stderrLogAt } from './log.js';
 export type { MigrationReport } from './migration/source.js';
 export type {
   CalibrateFn,

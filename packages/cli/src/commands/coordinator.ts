@@ -4,10 +4,11 @@ import { connectCluster, InvalidOptions, watchServerDisconnects } from '@stitch/
 import { observeCoordinator } from '@stitch/telemetry';
 import type { Command } from 'commander';
 import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
+import { addLogOption, type LogFlags, logFromFlags } from '../log-options.js';
 import { firstSignal } from '../signals.js';
 import { addTelemetryOptions, type TelemetryFlags, telemetryFromFlags } from '../telemetry-options.js';
 
-interface CoordinatorCommandOptions extends ConnectionFlags, TelemetryFlags {
+interface CoordinatorCommandOptions extends ConnectionFlags, LogFlags, TelemetryFlags {
   name: string;
   id: string;
   deploy?: string[];
@@ -23,7 +24,7 @@ export function registerCoordinator(program: Command): void {
       'Run the coordinator actor: place deployments on the live nodes, re-plan and migrate operators ' +
         'on node join/leave or drift, until SIGINT/SIGTERM',
     );
-  addTelemetryOptions(addConnectionOptions(command))
+  addLogOption(addTelemetryOptions(addConnectionOptions(command)))
     .option('--name <cluster>', 'cluster name', 'default')
     .option('--id <name>', 'coordinator actor id (stitch-coordinator/<id>)', 'main')
     .option('--deploy <file.mlir...>', 'agent graphs to deploy once the coordinator runs')
@@ -49,7 +50,7 @@ export function registerCoordinator(program: Command): void {
         );
       const telemetry = await telemetryFromFlags('stitch-coordinator', opts);
       const connection = connectionFromFlags(opts);
-      const cluster = await connectCluster({ name: opts.name, ...connection });
+      const cluster = await connectCluster({ name: opts.name, log: logFromFlags(opts), ...connection });
       const say = (line: string) => process.stdout.write(`${line}\n`);
       let advisories: { close(): Promise<void> } | undefined;
       try {

@@ -7,10 +7,11 @@ import { observeNode } from '@stitch/telemetry';
 import type { Command } from 'commander';
 import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
 import { addKernelOptions, type KernelFlags, logKernelProgress, useKernelFlags } from '../kernel-options.js';
+import { addLogOption, type LogFlags, logFromFlags } from '../log-options.js';
 import { firstSignal } from '../signals.js';
 import { addTelemetryOptions, type TelemetryFlags, telemetryFromFlags } from '../telemetry-options.js';
 
-interface NodeCommandOptions extends ConnectionFlags, KernelFlags, TelemetryFlags {
+interface NodeCommandOptions extends ConnectionFlags, LogFlags, KernelFlags, TelemetryFlags {
   name: string;
   id?: string;
   labels?: string;
@@ -27,7 +28,7 @@ export function registerNode(program: Command): void {
     .description(
       'Run a node actor: advertise this host, host actors, until SIGINT/SIGTERM (then drain: its actors move off it live; exit 0)',
     );
-  addTelemetryOptions(addKernelOptions(addConnectionOptions(command)))
+  addLogOption(addTelemetryOptions(addKernelOptions(addConnectionOptions(command))))
     .option('--name <cluster>', 'cluster name', 'default')
     .option('--id <nodeId>', 'node id (default: <hostname>-<pid>-<random>)')
     .option('--labels <k=v,...>', 'labels advertised in the capability record')
@@ -55,6 +56,7 @@ export function registerNode(program: Command): void {
       const cluster = await connectCluster({
         name: opts.name,
         deadAfterMs: Number(opts.deadAfter),
+        log: logFromFlags(opts),
         ...connection,
       });
       // Memory ops hosted here use this node's connection (its credentials), not one of their own.
