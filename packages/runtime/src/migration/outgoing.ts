@@ -217,11 +217,10 @@ const durationOf = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) 
 
 /**
  * Asks the target to commit: it moves the directory entry to itself and starts the actor. Resolves
- * with the actor's epoch there, how long the target had read the pulls handed over and how long its
- * side of the commit and the directory's compare-and-set took. No answer does
- * not mean no commit: rewriting the entry decides. Once it is rewritten the target's compare-and-set
- * cannot succeed any more, and the move fails after `rollBack`; when the rewrite fails, the target
- * holds the entry.
+ * with the actor's epoch there, how long the target had read the pulls handed over, and how long its
+ * side of the commit and the directory's compare-and-set took. No answer does not mean no commit:
+ * rewriting the entry decides. Once it is rewritten the target's compare-and-set cannot succeed any
+ * more, and the move fails after `rollBack`; when the rewrite fails, the target holds the entry.
  */
 async function commit(move: Move, c: CommitContents, rollBack: () => Promise<void>): Promise<CommitAnswer> {
   const { ctx, a } = move;
