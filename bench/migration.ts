@@ -266,9 +266,8 @@ try {
       // Reports and failures of the counted moves only.
       const counted = reports.slice(Math.max(0, reports.length - migrations));
       const sum = (f: (c: (typeof counts)[number]) => number) => counts.reduce((s, c) => s + f(c), 0);
-      const median = (f: (m: MigrationReport) => number) => r2(pct(counted.map(f), 50));
-      // Over the moves whose target said (its commit's answer was not lost).
-      const reported = (f: (m: MigrationReport) => number | undefined) =>
+      // Over the moves that report the figure (the target's, where its commit's answer was not lost).
+      const median = (f: (m: MigrationReport) => number | undefined) =>
         r2(
           pct(
             counted.map(f).filter((x) => x !== undefined),
@@ -299,8 +298,8 @@ try {
           paused_p50_ms: median((m) => m.pausedMs),
           settle_p50_ms: median((m) => m.settleMs),
           commit_p50_ms: median((m) => m.commitMs),
-          target_commit_p50_ms: reported((m) => m.targetCommitMs),
-          directory_p50_ms: reported((m) => m.directoryMs),
+          target_commit_p50_ms: median((m) => m.targetCommitMs),
+          directory_p50_ms: median((m) => m.directoryMs),
           handoff_p50_ms: median((m) => m.handoffMs),
           stop_receiving_p50_ms: median((m) => m.stopReceivingMs),
           forward_p50_ms: median((m) => m.forwardMs),

@@ -5,7 +5,7 @@ import {
   metrics,
   type ObservableGauge,
 } from '@opentelemetry/api';
-import type { ActorInspection, CapabilityRecord, NodeMigrations } from '@stitch/runtime';
+import type { ActorInspection, CapabilityRecord, LatencyStats, NodeMigrations } from '@stitch/runtime';
 
 /** What observeNode reads: a started node (Cluster.startNode). */
 export interface ObservedNode {
@@ -89,7 +89,7 @@ export function observeRequests(): (request: ObservedRequest) => void {
 function observeQuantiles(
   r: BatchObservableResult,
   g: ObservableGauge,
-  q: { p50: number; p99: number; max: number },
+  q: LatencyStats,
   at: Attributes,
 ): void {
   r.observe(g, q.p50, { ...at, quantile: '0.5' });

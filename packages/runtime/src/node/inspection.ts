@@ -11,6 +11,9 @@ export interface NodeInspection {
 
 const COUNTERS = ['depth', 'running', 'accepted', 'processed', 'rejected', 'busyMs'] as const;
 
+/** A count or a duration: a finite number, not negative. */
+const count = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
 /**
  * Whether a reply on a node's query subject is an inspection of node `nodeId`: anyone allowed to
  * answer there could send something else, and a control loop would act on its numbers.
@@ -25,15 +28,13 @@ export function isNodeInspection(v: unknown, nodeId: string): v is NodeInspectio
     return (
       typeof a?.type === 'string' &&
       typeof a.id === 'string' &&
-      (wait === undefined || (typeof wait === 'number' && Number.isFinite(wait) && wait >= 0)) &&
+      (wait === undefined || count(wait)) &&
       typeof m === 'object' &&
       m !== null &&
-      COUNTERS.every((k) => typeof m[k] === 'number' && Number.isFinite(m[k]) && (m[k] as number) >= 0)
+      COUNTERS.every((k) => count(m[k]))
     );
   });
 }
-
-const count = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
 
 function isNodeMigrations(v: unknown): boolean {
   const m = v as Partial<NodeMigrations> | null;
