@@ -91,6 +91,22 @@ test('matmul uses the tiled, vectorised schedule only when the register tile div
   assert.match(odd.mlir, /fastmath<reassoc,contract>/);
 });
 
+test('a matvec reads a large matrix of short rows as four streams, and tiles any other', () => {
+  const streams = generateKernel({ op: 'nn.matvec', m: 32000, k: 288 }, 'x86-64-v4');
+  assert.equal(streams.scheduled, false);
+  assert.match(streams.mlir, /%acc:4 = scf\.for/);
+  assert.match(streams.mlir, /%ch = arith\.constant 8000 : index/);
+  for (const [m, k] of [
+    [4096, 288],
+    [4096, 4096],
+    [32000, 776],
+  ] as const) {
+    const tiled = generateKernel({ op: 'nn.matvec', m, k }, 'x86-64-v4');
+    assert.equal(tiled.scheduled, true, `${m}×${k}`);
+    assert.doesNotMatch(tiled.mlir, /%acc:4/);
+  }
+});
+
 test('invalid specs are refused with KERNEL_SPEC before any tool runs', () => {
   const bad: KernelSpec[] = [
     { op: 'nn.matmul', m: 0, k: 2, n: 2 },
