@@ -37,6 +37,30 @@ for (const target of runnableTargets(probeHost().x86Level)) {
   });
 }
 
+test('a q8_0 matvec above 8 MiB, its rows read as four streams, gives the bits of its rows read four by four', async () => {
+  const target = runnableTargets(probeHost().x86Level).at(-1)!;
+  // 2 112 × 4 096 int8 is 8.7 MB; its first 256 rows are grouped as neighbours.
+  const [m, k, head] = [2112, 4096, 256];
+  const q = Int8Array.from({ length: m * k }, () => Math.floor(rand() * 255) - 127);
+  const scales = Float32Array.from({ length: (m * k) / 32 }, () => rand() * 0.02);
+  const x = Float32Array.from({ length: k }, () => rand() * 2 - 1);
+  const run = async (rows: number) => {
+    const kernel = runtime.load(
+      await compileKernel({ op: 'nn.matvec_q8', m: rows, k }, { target, cacheDir }),
+    );
+    const y = new Float32Array(rows).fill(Number.NaN);
+    await kernel.run([q.subarray(0, rows * k), scales.subarray(0, (rows * k) / 32), x, y]);
+    return y;
+  };
+  const [whole, first] = [await run(m), await run(head)];
+  const want = reference.matvecQ8(q, scales, x, m, k);
+  const magnitude = reference.matvecQ8(q.map(Math.abs), scales, x.map(Math.abs), m, k);
+  const bound = 1e-4 * magnitude.reduce((a, b) => Math.max(a, b), 0);
+  assert.ok(whole.every((v, i) => Math.abs(v - want[i]!) <= bound));
+  for (let r = 0; r < head; r++)
+    assert.ok(Object.is(whole[r], first[r]), `row ${r}: ${whole[r]} against ${first[r]}`);
+});
+
 test('q8_0 matvec: int8 weights must come as an Int8Array; k must be a multiple of 32', async () => {
   const options = { target: probeHost().x86Level ?? 'x86-64', cacheDir } as const;
   const kernel = runtime.load(await compileKernel({ op: 'nn.matvec_q8', m: 2, k: 32 }, options));

@@ -25,6 +25,13 @@ export interface Q8Operands {
 }
 
 /**
+ * Above this many bytes of int8 a group's four rows are one from each quarter of the matrix rather
+ * than four neighbours: four long streams (32 000 × 4096 on a Zen 4: 12.0 → 14.6 GB/s, the same
+ * bits; 32 000 × 288 unchanged at 20).
+ */
+const STREAM_MIN_BYTES = 8 << 20;
+
+/**
  * y[i] (+)= Σ_b scales[i, b] · (q[i, 32b:32b+32] · x[32b:32b+32]). Rows go in groups of up to 4,
  * each with its own 32-lane accumulator, so a block of x is loaded once per group and the FMA
  * chains are independent; one horizontal sum per row at the end.
@@ -55,8 +62,13 @@ export function q8MatvecLines(o: Q8Operands): string[] {
           `memref.store %${p}new${r}, ${o.y}[%${p}i${r}] : ${o.yT}`,
         ]
       : [`memref.store %${p}r${r}, ${o.y}[%${p}i${r}] : ${o.yT}`];
+  const streams = rows === 4 && o.m * o.k > STREAM_MIN_BYTES;
   const group = [
-    ...R.map((r) => `%${p}i${r} = arith.addi %${p}i, %${p}c${r} : index`),
+    ...R.map((r) =>
+      streams
+        ? `%${p}i${r} = arith.addi %${p}i, %${p}h${r} : index`
+        : `%${p}i${r} = arith.addi %${p}i, %${p}c${r} : index`,
+    ),
     `%${p}acc:${rows} = scf.for %${p}b = %${p}c0 to %${p}cnb step %${p}c1 iter_args(${R.map((r) => `%${p}a${r} = %${p}zv`).join(', ')}) -> (${R.map(() => V).join(', ')}) {`,
     ...block.map((l) => `  ${l}`),
     '}',
@@ -72,7 +84,12 @@ export function q8MatvecLines(o: Q8Operands): string[] {
     `%${p}cnb = arith.constant ${o.k / 32} : index`,
     `%${p}crows = arith.constant ${rows} : index`,
     `%${p}zv = arith.constant dense<0.0> : ${V}`,
-    `scf.for %${p}i = %${p}c0 to %${p}cm step %${p}crows {`,
+    ...(streams
+      ? [
+          ...R.map((r) => `%${p}h${r} = arith.constant ${(r * o.m) / rows} : index`),
+          `scf.for %${p}i = %${p}c0 to %${p}h1 step %${p}c1 {`,
+        ]
+      : [`scf.for %${p}i = %${p}c0 to %${p}cm step %${p}crows {`]),
     ...group.map((l) => `  ${l}`),
     '}',
   ];
