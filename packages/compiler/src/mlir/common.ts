@@ -1,5 +1,13 @@
 import type { ArgSpec } from '../spec.js';
 
+/**
+ * A matrix-vector product over a matrix larger than this many bytes reads its rows as a few long
+ * streams, one row from each contiguous range at a time, rather than neighbouring rows together:
+ * once the matrix is out of cache, short interleaved streams are what the prefetchers follow badly
+ * (f32: contraction.ts's matvecInStreams; q8_0: quant.ts's row groups).
+ */
+export const STREAM_MIN_BYTES = 8 << 20;
+
 /** `memref<?x4x8xf32>` for a shape where `null` is a dynamic size. */
 export function memrefType(shape: (number | null)[], dtype: string): string {
   return `memref<${shape.map((d) => (d === null ? '?' : String(d))).join('x')}x${dtype}>`;

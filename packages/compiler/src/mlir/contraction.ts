@@ -5,7 +5,7 @@
 import type { KernelSpec } from '../spec.js';
 import { entryName, kernelArgs } from '../spec.js';
 import type { Target } from '../targets.js';
-import { argType, func, generic, map } from './common.js';
+import { argType, func, generic, map, STREAM_MIN_BYTES } from './common.js';
 import { PACK_B_BYTES, packedMatmul } from './packed.js';
 import { tileFor, wrapSchedule } from './schedule.js';
 
@@ -115,14 +115,13 @@ export function matvec(spec: Spec<'nn.matvec'>, _target: Target): Generated {
 }
 
 /**
- * A matrix of short rows (at most this many columns, 4 KiB) and larger than this many bytes is read
- * as a few long streams (`matvecInStreams`): the 8-row tile reads eight rows of a few cache lines
+ * A matrix of short rows (at most this many columns, 4 KiB) and larger than STREAM_MIN_BYTES is
+ * read as a few long streams (`matvecInStreams`): the 8-row tile reads eight rows of a few cache lines
  * each at once, eight short streams that the hardware prefetchers follow badly once the matrix is
  * out of cache (on a Zen 4: 32 000 × 288 at 10.8 GB/s tiled, 27.5 in streams; 8 192 × 1 024 24 and
  * 32–36). A matrix that stays in cache is faster tiled; with longer rows the two were within 7 %.
  */
 const STREAM_MAX_K = 1024;
-const STREAM_MIN_BYTES = 8 << 20;
 /** Row streams read at once: four measured best of 1, 2, 4 and 8 in a C harness on a Zen 4. */
 const STREAMS = 4;
 

@@ -3,7 +3,7 @@
 // form (block sums, then scales) lowered to scalar loops and ran at ≈3 GB/s.
 import type { KernelSpec } from '../spec.js';
 import { entryName, kernelArgs } from '../spec.js';
-import { argType, func } from './common.js';
+import { argType, func, STREAM_MIN_BYTES } from './common.js';
 
 type Spec = Extract<KernelSpec, { op: 'nn.matvec_q8' }>;
 
@@ -23,13 +23,6 @@ export interface Q8Operands {
   /** y += A·x instead of y = A·x. */
   accumulate: boolean;
 }
-
-/**
- * Above this many bytes of int8 a group's four rows are one from each quarter of the matrix rather
- * than four neighbours: four long streams (32 000 × 4096 on a Zen 4: 12.0 → 14.6 GB/s, the same
- * bits; 32 000 × 288 unchanged at 20).
- */
-const STREAM_MIN_BYTES = 8 << 20;
 
 /**
  * y[i] (+)= Σ_b scales[i, b] · (q[i, 32b:32b+32] · x[32b:32b+32]). Rows go in groups of up to 4,
@@ -62,13 +55,12 @@ export function q8MatvecLines(o: Q8Operands): string[] {
           `memref.store %${p}new${r}, ${o.y}[%${p}i${r}] : ${o.yT}`,
         ]
       : [`memref.store %${p}r${r}, ${o.y}[%${p}i${r}] : ${o.yT}`];
+  // Above STREAM_MIN_BYTES of int8 a group's four rows are one from each quarter of the matrix
+  // (offsets %h), not four neighbours (%c): 32 000 × 4096 on a Zen 4 12.0 → 14.6 GB/s, the same bits.
   const streams = rows === 4 && o.m * o.k > STREAM_MIN_BYTES;
+  const offset = streams ? 'h' : 'c';
   const group = [
-    ...R.map((r) =>
-      streams
-        ? `%${p}i${r} = arith.addi %${p}i, %${p}h${r} : index`
-        : `%${p}i${r} = arith.addi %${p}i, %${p}c${r} : index`,
-    ),
+    ...R.map((r) => `%${p}i${r} = arith.addi %${p}i, %${p}${offset}${r} : index`),
     `%${p}acc:${rows} = scf.for %${p}b = %${p}c0 to %${p}cnb step %${p}c1 iter_args(${R.map((r) => `%${p}a${r} = %${p}zv`).join(', ')}) -> (${R.map(() => V).join(', ')}) {`,
     ...block.map((l) => `  ${l}`),
     '}',
