@@ -160,6 +160,32 @@ describe('hostile input', () => {
     assert.equal(await client.get(HCounter, 'after-handoff').ask({ type: 'add', by: 4 }), 4);
   });
 
+  test('a fence on an activation is compared, never recorded: a client cannot lock the commander out', async () => {
+    const activate = async (req: unknown) => {
+      const m = await raw.request(`stitch.${CLUSTER}.activate.h1`, encode(req), { timeout: 5000 });
+      return m.headers?.get('Stitch-Error-Code') || 'ok';
+    };
+    // A client claims the largest epoch, and 20 new fence names (a node tracks 16).
+    const huge = { name: 'coordinator', epoch: Number.MAX_SAFE_INTEGER };
+    assert.equal(await activate({ type: 'hcounter', id: 'f1', fence: huge }), 'ok');
+    for (let i = 0; i < 20; i++)
+      assert.equal(
+        await activate({ type: 'hcounter', id: `f-${i}`, fence: { name: `n${i}`, epoch: 1 } }),
+        'ok',
+      );
+    // The commander's own epoch still commands the node, and moves it on.
+    const commander = await connectMore();
+    commander.fence('coordinator', 5);
+    assert.deepEqual(await commander.announceFence(), []);
+    await commander.stop({ type: 'hcounter', id: 'f1' });
+    // Now an activation of an older epoch is refused, and the client sees the typed error.
+    assert.equal(
+      await activate({ type: 'hcounter', id: 'f2', fence: { name: 'coordinator', epoch: 4 } }),
+      RuntimeErrorCode.StaleFence,
+    );
+    assert.equal(await activate({ type: 'hcounter', id: 'f2' }), 'ok');
+  });
+
   test('a chunk header claiming 10^10 parts leaves the actor and its neighbours answering', async () => {
     const a = await host.spawn(HCounter, { id: 'c1' });
     const b = await host.spawn(HCounter, { id: 'c2' });

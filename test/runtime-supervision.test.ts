@@ -8,6 +8,7 @@ import {
   type Cluster,
   Crash,
   connectCluster,
+  defineActor,
   type EmbeddedNats,
   NoResponders,
   startEmbeddedNats,
@@ -73,5 +74,55 @@ describe('supervision', () => {
     // either, so spawning it again starts from init.
     const again = await client.spawn(Counter, { id: 'c2', node: node.nodeId });
     assert.equal(await again.ask({ type: 'get' }), 0);
+  });
+
+  test('an actor stopped during its restart backoff stays stopped and keeps its last snapshot, not the crashed state', async () => {
+    let starts = 0;
+    const Fragile = defineActor({
+      type: 'fragile',
+      init: () => {
+        starts++;
+        return { n: 0 };
+      },
+      handlers: {
+        add(s: { n: number }, m: { by: number }) {
+          s.n += m.by;
+          return s.n;
+        },
+        crash(s: { n: number }) {
+          s.n = -1;
+          throw new Crash('asked to crash midway');
+        },
+        get: (s: { n: number }) => s.n,
+      },
+      snapshotOnDemand: true,
+      snapshot: (s) => ({ ...s }),
+      restore: (snap) => {
+        starts++;
+        return { ...(snap as { n: number }) };
+      },
+      restart: { maxRestarts: 5, withinMs: 60_000, backoffMs: 400 },
+    });
+    const host = await connectCluster({ nats: nats.url, name: CLUSTER, log: () => undefined });
+    try {
+      await host.startNode({ id: 'in-process', actors: [Fragile] });
+      const ref = await host.spawn(Fragile, { id: 'f1', node: 'in-process' });
+      assert.equal(await ref.ask({ type: 'add', by: 5 }), 5);
+      // A migration snapshots an on-demand actor; a stop does too, so take one now: n = 5.
+      await host.stop(ref);
+      const again = await host.spawn(Fragile, { id: 'f1', node: 'in-process' });
+      assert.equal(await again.ask({ type: 'add', by: 2 }), 7);
+      await assert.rejects(again.ask({ type: 'crash' }), Crash);
+      // Stopped inside the backoff: no restart follows it, and what it saves is the snapshot a
+      // restart would have restored (5), not the state the crash left (-1) nor the unsaved 7.
+      await host.stop(again);
+      const before = starts;
+      await delay(800);
+      assert.equal(starts, before, 'the actor was started again after its stop');
+      const third = await host.spawn(Fragile, { id: 'f1', node: 'in-process' });
+      assert.equal(await third.ask({ type: 'get' }), 5);
+    } finally {
+      await host.close();
+    }
   });
 });

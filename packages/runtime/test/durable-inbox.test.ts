@@ -43,12 +43,12 @@ test("an applied key's outcome is given after the commit holding it, not before;
   failNext = true;
   inbox.applied({ m: msg() as never, reply: 'first', out, key: 'k' });
   await settle();
-  inbox.outcome('k', 'again', undefined);
+  inbox.outcome('k', 'again', undefined, Infinity);
   assert.deepEqual(sent, [], 'nothing is answered before the commit');
   release();
   await inbox.settled();
   assert.deepEqual(sent, [], 'the commit failed: the effect may still be lost, so no answer');
-  inbox.outcome('k', 'again2', undefined);
+  inbox.outcome('k', 'again2', undefined, Infinity);
   assert.deepEqual(sent, []);
 
   // The message comes back (nak), is found applied, and this commit succeeds.
@@ -58,7 +58,7 @@ test("an applied key's outcome is given after the commit holding it, not before;
   release();
   await inbox.settled();
   assert.deepEqual(sent.sort(), ['again', 'again2', 'first']);
-  inbox.outcome('k', 'later', undefined);
+  inbox.outcome('k', 'later', undefined, Infinity);
   assert.deepEqual(sent.at(-1), 'later', 'once committed, the kept outcome answers at once');
 });
 
@@ -89,15 +89,17 @@ test('a failed commit sends its messages back after a second, a superseded one a
 function fakeConsumer() {
   let callback: ((m: unknown) => void) | undefined;
   let stopped: () => void = () => undefined;
+  const state = { info: { num_waiting: 0, num_pending: 0, num_ack_pending: 0 }, infoAsked: 0, closes: 0 };
   const messages = {
+    inbox: '_INBOX.pull',
     async *status() {},
     closed: () => new Promise<void>((resolve) => (stopped = resolve)),
     close: async () => {
+      state.closes++;
       callback = undefined;
       stopped();
     },
   };
-  const state = { info: { num_waiting: 0, num_pending: 0, num_ack_pending: 0 }, infoAsked: 0 };
   const consumer = {
     consume: async (opts: { callback: (m: unknown) => void }) => {
       callback = opts.callback;
@@ -204,6 +206,31 @@ test("after the consumer's leader changes, a pull that waits there but brings no
   assert.deepEqual([old.restarts, old.got], [1, 1]);
   // A leader elected 200 ms after the pull started is checked once the pull has settled, not ignored.
   assert.deepEqual(await run('nothing', 0, 200), { restarts: 1, infoAsked: 1, got: 0 });
+});
+
+test('a re-pull put off while a move held the pulls closes the old pull and its keep-alive when the move fails', async () => {
+  const clock = new ManualClock();
+  const { consumer, state } = fakeConsumer();
+  let leaderChanged: () => void = () => undefined;
+  const { inbox, counts, read } = readingInbox(consumer, clock, (_name, cb) => {
+    leaderChanged = cb;
+    return () => undefined;
+  });
+  await read(true);
+  const timers = clock.pending;
+  assert.deepEqual(inbox.holdPulls('_INBOX', 5000)?.length, 1, 'the pull is handed over');
+  // The consumer's leader changed and no pull waits there: pulling again waits for the move.
+  clock.advance(1500);
+  leaderChanged();
+  clock.advance(1000);
+  await settle();
+  assert.deepEqual([counts.restarts, state.closes], [0, 0]);
+  // The move failed: the source pulls again, and the pull and keep-alive before it stop.
+  inbox.releasePulls();
+  await settle();
+  assert.deepEqual([counts.restarts, state.closes], [1, 1]);
+  assert.equal(clock.pending, timers, 'one keep-alive, not two');
+  await inbox.close();
 });
 
 test('an inbox closed while its consumer is made neither replaces nor reads it (a move away before it was ready)', async () => {

@@ -10,6 +10,7 @@ import { Assembler, decode, encode } from '../src/internal.js';
 import { isCapabilityRecord } from '../src/node/capabilities.js';
 import { DEFAULT_MAX_ACTORS, resolveNodeOptions } from '../src/node/options.js';
 import { validReplySubject } from '../src/wire/envelope.js';
+import { ManualClock } from './fixtures/manual-clock.js';
 import { quietHost, testInbox } from './fixtures/test-inbox.js';
 
 const part = (n: number) => new Uint8Array(n).fill(7);
@@ -161,8 +162,8 @@ test('$outcome waiters are capped per key and in keys', async () => {
   const record = { outcome: () => undefined, save: async () => undefined, superseded: false };
   const replies = { send: (subject: string) => sent.push(subject) };
   const inbox = testInbox({ host, record, replies });
-  for (let i = 0; i < 100; i++) inbox.outcome('k', `r.${i}`, undefined);
-  for (let i = 0; i < 2000; i++) inbox.outcome(`key${i}`, `w.${i}`, undefined);
+  for (let i = 0; i < 100; i++) inbox.outcome('k', `r.${i}`, undefined, Infinity);
+  for (let i = 0; i < 2000; i++) inbox.outcome(`key${i}`, `w.${i}`, undefined, Infinity);
   const msg = () => ({ ack: () => undefined, nak: () => undefined });
   const out = { ok: true as const, data: encode(1) };
   inbox.applied({ m: msg() as never, reply: undefined, out, key: 'k' });
@@ -174,6 +175,42 @@ test('$outcome waiters are capped per key and in keys', async () => {
   inbox.applied({ m: msg() as never, reply: undefined, out, key: 'key5' });
   await inbox.settled();
   assert.equal(sent.length, 65);
+});
+
+test('$outcome waiters leave at their deadline: keys that never commit do not hold the cap for good', async () => {
+  const sent: string[] = [];
+  const clock = new ManualClock(0);
+  const host = { ...quietHost(), clock };
+  const record = { outcome: () => undefined, save: async () => undefined, superseded: false };
+  const inbox = testInbox({ host, record, replies: { send: (subject: string) => sent.push(subject) } });
+  // A key too long for any header is not waited for.
+  const long = 'x'.repeat(5000);
+  inbox.outcome(long, 'long', undefined, Infinity);
+  // 1023 keys nobody will ever commit (a client's random keys), deadlines 1 s away, and one without
+  // a deadline (a foreign client), waited for the stream's duplicate window at most.
+  for (let i = 0; i < 1023; i++) inbox.outcome(`stray${i}`, `s.${i}`, undefined, 1000);
+  inbox.outcome('foreign', 'f', undefined, Infinity);
+  const msg = () => ({ ack: () => undefined, nak: () => undefined });
+  const out = { ok: true as const, data: encode(1) };
+  inbox.outcome('real', 'early', undefined, 5000);
+  inbox.applied({ m: msg() as never, reply: undefined, out, key: 'real' });
+  await inbox.settled();
+  assert.deepEqual(sent, [], 'the cap is full: a key asked for now is not waited for');
+  // Past their deadlines the strays make room.
+  clock.advance(1001);
+  inbox.outcome('real2', 'late', undefined, clock.now() + 5000);
+  inbox.applied({ m: msg() as never, reply: undefined, out, key: 'real2' });
+  await inbox.settled();
+  assert.deepEqual(sent, ['late']);
+  clock.advance(120_000);
+  // The cap is full again, and the next key sweeps: the key without a deadline has left.
+  for (let i = 0; i < 1024; i++) inbox.outcome(`more${i}`, `m.${i}`, undefined, Infinity);
+  inbox.applied({ m: msg() as never, reply: undefined, out, key: 'foreign' });
+  await inbox.settled();
+  assert.deepEqual(sent, ['late'], 'the key without a deadline left after the window');
+  inbox.applied({ m: msg() as never, reply: undefined, out, key: long });
+  await inbox.settled();
+  assert.deepEqual(sent, ['late']);
 });
 
 test('a reply or ack that throws does not break the durable commit chain', async () => {

@@ -352,6 +352,44 @@ test('a target that took over the pulls says in its commit answer how long it ha
   });
 });
 
+test('a commit handing over pulls outside the prefix the target offered is refused before anything is taken', async () => {
+  for (const [prefix, inbox] of [
+    ['_INBOX', 'stitch.c.actor.t.a'],
+    ['stitch.c.pull', '_INBOX.x.1'],
+    ['', '_INBOX.x.1'],
+  ] as const) {
+    let commits = 0;
+    const incoming = incomingWith(
+      async () =>
+        preparedWith({
+          commit: async () => {
+            commits++;
+            return { epoch: 3, adopted: noAdopted };
+          },
+        }),
+      new ManualClock(),
+      prefix,
+    );
+    await incoming.handle({ op: 'begin', migration: 'p', type: 't', id: 'a' });
+    const pulls = [{ inbox, keepMs: 6000 }];
+    await assert.rejects(
+      incoming.handle({ op: 'commit', migration: 'p', total: 0, ...from, pulls }),
+      InvalidOptions,
+      `${prefix} / ${inbox}`,
+    );
+    assert.equal(commits, 0);
+  }
+});
+
+test('a forwarded message whose reply subject no subscription can have runs without a reply', () => {
+  const item = { b: bytes('x'), s: 'sender', t: '', d: 1 };
+  const done = (items: unknown[]) =>
+    parseHandoff({ op: 'done', migration: 'm13', items }) as { items: { r?: string }[] };
+  assert.equal(done([{ ...item, r: '_INBOX.a.1' }]).items[0]!.r, '_INBOX.a.1');
+  for (const bad of ['_INBOX.*', 'a.>', 'has space', 'a..b', 42, '', 'x'.repeat(600)])
+    assert.equal(done([{ ...item, r: bad }]).items[0]!.r, undefined, String(bad));
+});
+
 test("the commit's answer says how long the target worked on it and moved the directory entry", async () => {
   const prepared = preparedWith({
     commit: async () => {

@@ -1,6 +1,6 @@
 import type { ConsumerInfo } from '@nats-io/jetstream';
 import type { Msg, Subscription } from '@nats-io/transport-node';
-import { sleep } from '../clock.js';
+import { sleep, type Timer } from '../clock.js';
 import type { Claim } from '../cluster/directory.js';
 import { ActorStopped, InvalidOptions, Overloaded, RuntimeErrorCode } from '../errors.js';
 import type { RecordImage, ShippedRecord } from '../migration/image.js';
@@ -48,6 +48,10 @@ const ACTOR_QUEUE = 'a';
 export class Activation {
   readonly key: string;
   #status: Status = 'starting';
+  /** The supervisor's restart, due after its backoff; a stop cancels it. */
+  #restart: Timer | undefined;
+  /** From a crash until the restart replaces it: the state a handler left midway, never snapshotted. */
+  #crashedState = false;
   #state: unknown;
   #sub: Subscription | undefined;
   readonly #options: ResolvedActorOptions;
@@ -161,6 +165,12 @@ export class Activation {
       }
       if (this.#status === 'failed') {
         done(new ActorStopped(this.key, 'restart limit reached'));
+        return;
+      }
+      // Stopped before its restart: the record keeps the last snapshot, which the restart would
+      // have restored.
+      if (this.#crashedState) {
+        done();
         return;
       }
       try {
@@ -678,12 +688,15 @@ export class Activation {
   /** Stops taking messages, finishes the queue, persists the last snapshot and releases the directory entry. */
   async stop(reason: string): Promise<void> {
     if (this.#status === 'stopped' || this.#status === 'failed') return;
+    this.#restart?.cancel();
     this.#consumeAtRelease = false;
     if (this.#held) this.adopted(false).release();
     await this.#sub?.drain().catch(() => undefined);
     await this.#durable.close();
     if (this.#status === 'running') await this.#mailbox.idle();
     this.#status = 'stopped';
+    // Snapshots waiting for a restart that will not come now (see #capture).
+    for (const step of this.#afterRestart.splice(0)) step();
     await this.#durable.settled();
     await this.#persister?.close();
     // On demand, the save takes the snapshot now (see #capture).
@@ -711,7 +724,7 @@ export class Activation {
       if (!reply) return;
       if (msg.type === '$inspect')
         this.#replies.send(reply, { ok: true, data: encode(this.inspect()) }, inbox);
-      else this.#durable.outcome(String((msg as { key?: unknown }).key), reply, inbox);
+      else this.#durable.outcome(String((msg as { key?: unknown }).key), reply, inbox, env.deadline);
       // Answered here and now: the sender's next message need not wait for it after a move, unless
       // an earlier one of the sender may still be at a migration's source.
       if (this.#held && !this.#held.follows(item)) return;
@@ -914,15 +927,21 @@ export class Activation {
       return;
     }
     this.#status = 'restarting';
+    this.#crashedState = true;
     this.#mailbox.pause();
-    this.host.clock.after(decision.backoffMs, async () => {
+    this.#restart = this.host.clock.after(decision.backoffMs, async () => {
       try {
-        this.#state = await this.#fresh();
+        const state = await this.#fresh();
+        // Stopped during the backoff or the restore: the activation is gone, nothing resumes.
+        if (this.#status !== 'restarting') return;
+        this.#state = state;
+        this.#crashedState = false;
         this.#generation++;
         this.#status = 'running';
         for (const step of this.#afterRestart.splice(0)) step();
         this.#mailbox.resume();
       } catch (err) {
+        if (this.#status !== 'restarting') return;
         this.#status = 'running';
         this.#crash(err);
       }

@@ -61,6 +61,13 @@ const COMMIT_BATCH = 64;
 /** Callers waiting for one key's outcome, and keys waited for, at most. */
 const WAITERS_PER_KEY = 64;
 const WAITED_KEYS = 1024;
+/** Longer keys are not waited for: an idempotency key from a header is far shorter. */
+const WAITED_KEY_CHARS = 1024;
+/**
+ * How long a key is waited for at most, past its askers' deadlines: the stream's duplicate window,
+ * after which a publish of the key is a new message rather than a duplicate to ask about.
+ */
+const WAIT_MS = 120_000;
 
 /** What `create` does with a consumer that exists (see there). */
 export type ConsumerStart = 'reuse' | 'fresh' | 'adopt';
@@ -92,8 +99,12 @@ export class DurableInbox {
   #commitWaiting = false;
   /** Roll-backs so far: a commit that spans one may hold a snapshot without its batch's effects. */
   #rollBacks = 0;
-  /** Reply subjects waiting for the outcome of a durable key that is not applied yet, or not committed. */
-  readonly #waiters = new Map<string, string[]>();
+  /**
+   * Reply subjects waiting for the outcome of a durable key that is not applied yet, or not committed,
+   * until the last of their askers' deadlines: a key that never commits (its message was dropped as bad,
+   * or never sent) leaves after it.
+   */
+  readonly #waiters = new Map<string, { replies: string[]; until: number }>();
   /**
    * Keys whose effect is applied (the record's kept outcomes have them) but no commit holding it has
    * succeeded yet: their outcome is not an answer until then.
@@ -486,12 +497,26 @@ export class DurableInbox {
     return pulls;
   }
 
-  /** The move failed: the consumer is this activation's again (see holdPulls). */
+  /**
+   * The move failed: the consumer is this activation's again (see holdPulls), and a pull put off
+   * meanwhile starts now, the one it replaces and its keep-alive stopped first (some of what put it
+   * off leave them running).
+   */
   releasePulls(): void {
     this.#holding = false;
     const restart = this.#heldRestart;
     this.#heldRestart = undefined;
-    if (restart) this.host.guard.run('durable consumer', restart, { actor: this.actor });
+    if (!restart) return;
+    this.#keepAlive?.cancel();
+    const replaced = this.#consumer;
+    this.host.guard.run(
+      'durable consumer',
+      async () => {
+        if (replaced) await this.#close(replaced);
+        await restart();
+      },
+      { actor: this.actor },
+    );
   }
 
   /** Acknowledges a message: its effect is committed, the stream may drop it. */
@@ -538,16 +563,24 @@ export class DurableInbox {
    * the key is applied and committed, else once a commit holding it succeeds (a durable answer is never
    * given for an effect a crash could still lose).
    */
-  outcome(key: string, reply: string, inbox: string | undefined): void {
+  outcome(key: string, reply: string, inbox: string | undefined, deadline: number): void {
     const done = this.#uncommittedKeys.has(key) ? undefined : this.record.outcome(key);
     if (done) {
       this.replies.send(reply, done, inbox);
       return;
     }
+    const now = this.host.clock.now();
+    const until = Math.min(deadline, now + WAIT_MS);
     const waiting = this.#waiters.get(key);
     if (waiting) {
-      if (waiting.length < WAITERS_PER_KEY) waiting.push(reply);
-    } else if (this.#waiters.size < WAITED_KEYS) this.#waiters.set(key, [reply]);
+      if (waiting.replies.length < WAITERS_PER_KEY) waiting.replies.push(reply);
+      waiting.until = Math.max(waiting.until, until);
+      return;
+    }
+    if (key.length > WAITED_KEY_CHARS) return;
+    if (this.#waiters.size >= WAITED_KEYS)
+      for (const [k, w] of this.#waiters) if (w.until < now) this.#waiters.delete(k);
+    if (this.#waiters.size < WAITED_KEYS) this.#waiters.set(key, { replies: [reply], until });
   }
 
   /**
@@ -601,7 +634,7 @@ export class DurableInbox {
       this.#step(() => this.ack(u.m));
       if (!u.key) continue;
       this.#uncommittedKeys.delete(u.key);
-      for (const w of this.#waiters.get(u.key) ?? []) this.#answer(w, u.out);
+      for (const w of this.#waiters.get(u.key)?.replies ?? []) this.#answer(w, u.out);
       this.#waiters.delete(u.key);
     }
     this.record.unconfirmed.add(seqRuns(repeats));

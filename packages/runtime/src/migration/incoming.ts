@@ -167,6 +167,11 @@ export class IncomingMigrations {
         return null;
       case 'commit': {
         if (inc.adopted) throw new InvalidOptions('a second commit');
+        // A source hands over only inboxes under the prefix this node's begin answered with.
+        if (req.pulls && !pullsUnder(req.pulls, this.options.pullPrefix()))
+          throw new InvalidOptions(
+            `a commit hands over pulls on inboxes this node did not offer to read; hand over those under its begin answer's prefix`,
+          );
         const t0 = performance.now();
         if (req.fromRecord) await this.#toRecord(inc, req.fromRecord, req.recordRevision, shippedRecord(req));
         else if (inc.pending.length > 0)

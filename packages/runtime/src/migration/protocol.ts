@@ -221,12 +221,14 @@ function forwarded(v: unknown): ForwardedMessage {
   const f = v as Partial<ForwardedMessage> | null;
   if (typeof f !== 'object' || f === null || !(f.b instanceof Uint8Array))
     throw new InvalidOptions('a forwarded message needs its encoded body');
+  // One no subscription can have (a wildcard, a space) gets no reply, as at the source.
+  const reply = validReplySubject(typeof f.r === 'string' ? f.r : undefined);
   return {
     b: f.b,
     s: str(f.s, 'sender', 256),
     t: typeof f.t === 'string' ? f.t : '',
     d: typeof f.d === 'number' ? f.d : Number.POSITIVE_INFINITY,
-    ...(f.r !== undefined ? { r: str(f.r, 'reply subject') } : {}),
+    ...(reply !== undefined ? { r: reply } : {}),
     ...(f.k !== undefined ? { k: str(f.k, 'idempotency key') } : {}),
     ...(f.q !== undefined ? { q: count(f.q, 'message count') } : {}),
     ...(f.q !== undefined && f.p !== undefined && count(f.p, 'previous count') < (f.q as number)

@@ -492,7 +492,7 @@ export class Node implements Host {
   /** `{ type, id }` → the activation's location; the claim decides between racing activations. */
   async #onActivate(m: Msg): Promise<Location & { type: string; id: string }> {
     const req = decode(m.data) as { type?: unknown; id?: unknown; fence?: unknown } | null;
-    this.#fences.check(req?.fence);
+    this.#fences.refuseStale(req?.fence);
     const type = checkToken('actor type', req?.type);
     const a = await this.spawn(type, checkToken('actor id', req?.id));
     return { type, id: a.id, node: this.id, epoch: a.claim.epoch };
@@ -504,7 +504,7 @@ export class Node implements Host {
    */
   async #onControl(m: Msg): Promise<unknown> {
     const req = decode(m.data) as { op?: unknown; type?: unknown; id?: unknown; fence?: unknown } | null;
-    this.#fences.check(req?.fence);
+    this.#fences.advance(req?.fence);
     if (req?.op === 'inspect') return this.inspect();
     // A new commander announces its epoch, so that an older one is refused from now on.
     if (req?.op === 'fence') return null;

@@ -16,6 +16,11 @@ export interface StreamOptions {
 
 /** How long items may still come after the actor's reply before the stream counts as broken. */
 const END_GRACE_MS = 2000;
+/**
+ * How long the loop waits for an item before it sends its credit again: core NATS drops messages
+ * across a reconnect, and an actor whose credit was lost waits with a full window.
+ */
+const CREDIT_REPEAT_MS = 1000;
 
 /**
  * The reader's side of `ref.stream()`: iterate it for the items in the order the handler wrote them;
@@ -66,7 +71,7 @@ export class ActorStream<T = unknown, R = unknown> implements AsyncIterable<T> {
     this.result = ask({ inbox, window }) as Promise<R>;
     this.result.then(
       () => this.#replied(),
-      (err) => this.#fail(err as Error),
+      (err) => this.#replied(err as Error),
     );
     const signal = options.signal;
     if (signal) {
@@ -115,9 +120,11 @@ export class ActorStream<T = unknown, R = unknown> implements AsyncIterable<T> {
           finished = true;
           throw this.#error ?? new StreamBroken('the stream ended early');
         }
+        const repeat = this.#clock.every(CREDIT_REPEAT_MS, () => this.#repeatCredit());
         await new Promise<void>((resolve) => {
           this.#wake = resolve;
         });
+        repeat.cancel();
         this.#wake = undefined;
       }
     } finally {
@@ -166,6 +173,12 @@ export class ActorStream<T = unknown, R = unknown> implements AsyncIterable<T> {
     this.#publish(this.#ctl, encodeFrame({ t: 'credit', read: this.#delivered }));
   }
 
+  #repeatCredit(): void {
+    if (this.#ctl === undefined || this.#delivered === 0) return;
+    this.#credited = this.#delivered;
+    this.#publish(this.#ctl, encodeFrame({ t: 'credit', read: this.#delivered }));
+  }
+
   #sendCancel(): void {
     if (this.#ctl !== undefined) this.#publish(this.#ctl, encodeFrame({ t: 'cancel' }));
   }
@@ -178,22 +191,40 @@ export class ActorStream<T = unknown, R = unknown> implements AsyncIterable<T> {
     }
   }
 
-  /** The reply is in: the end frame, sent before it, should be too; wait a little for stragglers. */
-  #replied(): void {
-    if (this.#count !== undefined || this.#done) return;
-    this.#graceTimer = this.#clock.after(END_GRACE_MS, () => {
-      if (this.#count === undefined)
-        this.#fail(
-          new StreamBroken(`the actor replied but its stream's end did not arrive within ${END_GRACE_MS} ms`),
-        );
+  /**
+   * The reply is in, or the ask failed. Items and the end frame, sent before the reply, may still be
+   * on their way: wait a little for stragglers, then end the stream broken if the producer's count of
+   * items (or the count itself) is still missing. An ask that failed before the producer said how the
+   * stream ends is how it ends.
+   */
+  #replied(err?: Error): void {
+    if (this.#done || this.#complete()) return;
+    if (err && this.#count === undefined) {
+      this.#error = err;
+      this.#close();
+      return;
+    }
+    this.#graceTimer ??= this.#clock.after(END_GRACE_MS, () => {
+      if (this.#done || this.#complete()) return;
+      this.#error ??= new StreamBroken(
+        this.#count === undefined
+          ? `the actor replied but its stream's end did not arrive within ${END_GRACE_MS} ms`
+          : `item ${this.#delivered + this.#missingFrom()} of the ${this.#count} the actor sent did not arrive within ${END_GRACE_MS} ms of its reply`,
+      );
+      this.#close();
     });
   }
 
-  /** The ask failed: unless the producer already said how the stream ends, that is how it ends. */
-  #fail(err: Error): void {
-    if (this.#done || this.#count !== undefined) return;
-    this.#error = err;
-    this.#close();
+  /** Every item the producer counted has arrived (some may still be buffered for the loop). */
+  #complete(): boolean {
+    return this.#count !== undefined && this.#delivered + this.#items.size >= this.#count;
+  }
+
+  /** The first missing item, counted from the next the loop takes. */
+  #missingFrom(): number {
+    let k = 0;
+    while (this.#items.has(this.#delivered + k)) k++;
+    return k;
   }
 
   #close(): void {
