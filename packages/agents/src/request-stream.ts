@@ -40,7 +40,8 @@ export interface EventSink {
 export class EventChannel<R> implements EventSink, RequestStream<R> {
   readonly #abort = new AbortController();
   readonly #events: StreamEvent[] = [];
-  #room: (() => void) | undefined;
+  /** Producers waiting for room, all woken when some is made: each checks again, in the order they came. */
+  readonly #waitingForRoom: (() => void)[] = [];
   #wake: (() => void) | undefined;
   #ended = false;
   #error: unknown;
@@ -72,7 +73,7 @@ export class EventChannel<R> implements EventSink, RequestStream<R> {
     this.#abort.signal.throwIfAborted();
     while (this.#events.length >= BUFFERED) {
       await new Promise<void>((resolve) => {
-        this.#room = resolve;
+        this.#waitingForRoom.push(resolve);
       });
       this.#abort.signal.throwIfAborted();
     }
@@ -83,7 +84,7 @@ export class EventChannel<R> implements EventSink, RequestStream<R> {
   cancel(): void {
     if (this.#abort.signal.aborted) return;
     this.#abort.abort(new StreamCancelled('the caller cancelled the request'));
-    this.#room?.();
+    this.#wakeProducers();
     this.#wake?.();
   }
 
@@ -94,7 +95,7 @@ export class EventChannel<R> implements EventSink, RequestStream<R> {
         this.#abort.signal.throwIfAborted();
         const next = this.#events.shift();
         if (next) {
-          this.#room?.();
+          this.#wakeProducers();
           yield next;
           continue;
         }
@@ -111,6 +112,10 @@ export class EventChannel<R> implements EventSink, RequestStream<R> {
     } finally {
       if (!finished) this.cancel();
     }
+  }
+
+  #wakeProducers(): void {
+    for (const resolve of this.#waitingForRoom.splice(0)) resolve();
   }
 
   #end(err: unknown): void {

@@ -1,4 +1,4 @@
-import type { Deployment } from '@stitch/agents';
+import { type Deployment, isDeploymentRecord } from '@stitch/agents';
 import type { Cluster } from '@stitch/runtime';
 
 /** The coordinator's KV bucket (@stitch/agents names it so); keys starting with `_` are its leader lease. */
@@ -13,31 +13,11 @@ export interface Listed {
   updatedAt: number;
 }
 
-const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
-
 /** A record anyone on the bus could have written: the fields the runner and the pages read, typed. */
 export function isDeployment(v: unknown): v is Deployment {
-  const d = v as Partial<Deployment> | null;
-  return (
-    typeof d === 'object' &&
-    d !== null &&
-    typeof d.name === 'string' &&
-    typeof d.slaMs === 'number' &&
-    typeof d.usdPerHour === 'object' &&
-    d.usdPerHour !== null &&
-    Array.isArray(d.ops) &&
-    d.ops.every(
-      (o) =>
-        typeof o === 'object' &&
-        o !== null &&
-        typeof o.id === 'string' &&
-        typeof o.actorType === 'string' &&
-        typeof o.actorId === 'string' &&
-        typeof o.node === 'string' &&
-        typeof o.classId === 'string' &&
-        isStrings(o.deps),
-    )
-  );
+  const name = (v as { name?: unknown } | null)?.name;
+  // @stitch/agents' check of what a caller routes by (ops, their replicas), and the SLA the pages show.
+  return typeof name === 'string' && isDeploymentRecord(v, name) && typeof v.slaMs === 'number';
 }
 
 /**

@@ -33,6 +33,43 @@ export interface Dashboard {
 export const MAX_DASHBOARD_STREAMS = 32;
 
 /**
+ * Bytes an event stream may still hold unsent when the next state is due; a client that left that
+ * much unread has stopped reading, and its stream is closed so that it cannot hold the server's memory.
+ */
+export const MAX_STREAM_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The open `/api/events` streams. Each event is a whole state, so a stream still flushing an earlier
+ * one skips the new one rather than queue it: its client catches up with the state after.
+ */
+export class EventStreams {
+  readonly #open = new Set<ServerResponse>();
+
+  constructor(private readonly maxBufferedBytes = MAX_STREAM_BUFFERED_BYTES) {}
+
+  get size(): number {
+    return this.#open.size;
+  }
+
+  add(res: ServerResponse): void {
+    this.#open.add(res);
+    res.on('close', () => this.#open.delete(res));
+  }
+
+  send(event: string): void {
+    for (const res of this.#open) {
+      if (res.writableLength > this.maxBufferedBytes) res.destroy();
+      else if (!res.writableNeedDrain) res.write(event);
+    }
+  }
+
+  end(): void {
+    for (const res of this.#open) res.end();
+    this.#open.clear();
+  }
+}
+
+/**
  * The live dashboard: one page (`/`, its script `/dashboard.js`), the cluster's state as JSON
  * (`/api/state`) and as server-sent events (`/api/events`, one `state` event per refresh).
  */
@@ -45,7 +82,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   // The browser script is this package's compiled dashboard/client.ts.
   const script = readFileSync(new URL('./client.js', import.meta.url), 'utf8');
   const view = new ClusterView(options.cluster, options.coordinatorId ?? 'main');
-  const streams = new Set<ServerResponse>();
+  const streams = new EventStreams();
   let latest: Promise<DashboardState> | undefined;
   let latestAt = 0;
   const state = () => {
@@ -62,8 +99,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (streams.size === 0) return;
     const s = await state().catch(() => undefined);
     if (!s) return;
-    const event = `event: state\ndata: ${JSON.stringify(s)}\n\n`;
-    for (const res of streams) res.write(event);
+    streams.send(`event: state\ndata: ${JSON.stringify(s)}\n\n`);
   };
   const timer = setInterval(() => void push(), refreshMs);
 
@@ -84,7 +120,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   app.get('/dashboard.js', (_req, reply) => reply.type('text/javascript; charset=utf-8').send(script));
   app.get('/favicon.ico', (_req, reply) => reply.code(204).send());
   app.get('/api/state', () => state());
-  app.get('/api/events', async (request, reply) => {
+  app.get('/api/events', async (_request, reply) => {
     if (streams.size >= MAX_DASHBOARD_STREAMS) {
       const f = failure(
         503,
@@ -97,14 +133,12 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
     streams.add(res);
-    request.raw.on('close', () => streams.delete(res));
     const s = await state().catch(() => undefined);
     if (s) res.write(`event: state\ndata: ${JSON.stringify(s)}\n\n`);
   });
   app.addHook('onClose', async () => {
     clearInterval(timer);
-    for (const res of streams) res.end();
-    streams.clear();
+    streams.end();
   });
 
   const url = await listen(app, host, options.port ?? 0);
