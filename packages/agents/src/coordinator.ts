@@ -10,6 +10,7 @@ import {
   type MigrationEvent,
   type MovePhases,
 } from './deployment.js';
+import { isStoredDeployment } from './deployment-watch.js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { LEASE_KEY, LeaderLease } from './leadership.js';
 import { MembershipWatch } from './membership-watch.js';
@@ -104,6 +105,8 @@ export class Coordinator {
   #kv: Promise<KV>;
   #unsubscribe: (() => void) | undefined;
   #stopped = false;
+  /** Starts and stops so far: a start that a stop overtook opens nothing more. */
+  #runs = 0;
   readonly #watch: MembershipWatch;
   #solver: SolverPool | undefined;
   #lease: LeaderLease | undefined;
@@ -217,12 +220,21 @@ export class Coordinator {
    * (once the nodes bucket confirms it: its heartbeat is no longer current).
    */
   async start(): Promise<void> {
+    // A stop() while this awaits ends the start: nothing it would open after that is opened.
+    const run = ++this.#runs;
     await this.#load();
+    if (run !== this.#runs) return;
     this.#stopped = false;
-    this.#unsubscribe = await this.#cluster.onMembership((ev) => this.#watch.onEvent(ev));
+    const unsubscribe = await this.#cluster.onMembership((ev) => this.#watch.onEvent(ev));
+    const kv = await this.#kv;
+    if (run !== this.#runs) {
+      unsubscribe();
+      return;
+    }
+    this.#unsubscribe = unsubscribe;
     const leaseMs = this.#options.leaseMs ?? 2000;
     this.#lease = new LeaderLease(
-      await this.#kv,
+      kv,
       this.#options.name ?? `coordinator-${this.#cluster.clientId}`,
       leaseMs,
       {
@@ -240,7 +252,7 @@ export class Coordinator {
       },
     );
     await this.#lease.start();
-    this.#autoscaler.start();
+    if (run === this.#runs) this.#autoscaler.start();
   }
 
   /**
@@ -321,9 +333,18 @@ export class Coordinator {
       if (key === LEASE_KEY) continue;
       const e = await kv.get(key);
       if (e?.operation !== 'PUT') continue;
-      // A record that no longer parses (written by another version, or by hand) is skipped, not fatal.
+      // A record that no longer parses or checks (written by another version, or by hand) is skipped:
+      // one bad record must not stop the coordinator from managing the others.
       try {
-        const record = e.json<Deployment>();
+        const record = e.json<unknown>();
+        if (!isStoredDeployment(record, key))
+          throw new Error(
+            'not a deployment record of this version (name, ops, replicas, mlir, slaMs or rawMs)',
+          );
+        // What this process holds already and is as new: an operation under way on it (a lease lost and
+        // won back) goes on changing that entry, not one replaced behind its back.
+        const known = this.#deployments.get(key);
+        if (known && known.record.version >= record.version) continue;
         const analysed = await this.#solve().analyse(record.mlir);
         this.#deployments.set(record.name, { analysed, record, observed: 0 });
       } catch (err) {
@@ -348,6 +369,7 @@ export class Coordinator {
   /** Stops watching membership and closes the solver threads (a later `start` opens new ones). */
   stop(): Promise<void> {
     this.#stopped = true;
+    this.#runs++;
     this.#unsubscribe?.();
     this.#watch.stop();
     for (const ac of this.#latestReplan.values()) ac.abort();
@@ -448,6 +470,7 @@ export class Coordinator {
     const d = first && this.#deployments.get(first.deployment);
     if (!d) return;
     for (const m of valid) {
+      if (m.deployment !== first.deployment) continue;
       const op = d.record.ops.find((o) => o.id === m.opId);
       const est = op && d.record.rawMs[op.id]?.[op.classId];
       // Sub-millisecond estimates are dominated by dispatch overhead the roofline does not model; they

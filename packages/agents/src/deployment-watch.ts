@@ -35,6 +35,26 @@ export function isDeploymentRecord(v: unknown, name: string): v is Deployment {
 }
 
 /**
+ * Whether a value from the deployments bucket under `name` is a record a coordinator can take over:
+ * what a caller routes by, and the graph, the SLA and the estimates it plans and corrects with.
+ */
+export function isStoredDeployment(v: unknown, name: string): v is Deployment {
+  if (!isDeploymentRecord(v, name) || typeof v.mlir !== 'string' || !(v.slaMs > 0)) return false;
+  const raw = v.rawMs as unknown;
+  return (
+    typeof raw === 'object' &&
+    raw !== null &&
+    Object.values(raw).every(
+      (byClass: unknown) =>
+        typeof byClass === 'object' &&
+        byClass !== null &&
+        // A class an op cannot run on is estimated at Infinity, null once the record went through JSON.
+        Object.values(byClass).every((ms) => ms === null || typeof ms === 'number'),
+    )
+  );
+}
+
+/**
  * Follows deployment `name`: resolves once its record is read (DeploymentUnknown when there is none
  * within `timeoutMs`), then swaps in each newer valid record the watch delivers.
  */

@@ -70,6 +70,6 @@ export function isMeasurement(m: unknown): m is Measurement {
     x !== null &&
     typeof x.deployment === 'string' &&
     typeof x.opId === 'string' &&
-    typeof x.ms === 'number'
+    Number.isFinite(x.ms)
   );
 }

@@ -1,8 +1,9 @@
 // The coordinator's leader lease: one KV entry (`_leader` in the deployments bucket) holding the
-// leader's name and its fencing epoch. The leader renews it by compare-and-set every quarter lease and
-// stops acting when it could not for half a lease; a standby that has seen no renewal for 70 % of a
-// lease (by its own clock: no clock skew matters) takes it over by compare-and-set with epoch + 1, so
-// exactly one wins, within one lease of the leader's last renewal. nats-server 2.9 has no
+// leader's name and its fencing epoch. The leader renews it by compare-and-set every tenth of a lease
+// and stops acting half a lease after it sent its last successful renewal, whether or not an answer
+// has come since (a renewal that hangs must not keep it acting); a standby that has seen no renewal
+// for 70 % of a lease (by its own clock: no clock skew matters) takes it over by compare-and-set with
+// epoch + 1, so exactly one wins, within one lease of the leader's last renewal. nats-server 2.9 has no
 // per-key TTL, hence renewals judged by their revisions rather than an expiry time.
 import type { KV } from '@nats-io/kv';
 
@@ -42,11 +43,15 @@ export class LeaderLease {
   #epoch = 0;
   #revision = 0;
   #holder: string | null = null;
-  /** When this process last saw the entry change (standby) or last renewed it (leader), ms. */
+  /**
+   * When this process last saw the entry change (standby), or sent the write that last renewed or took
+   * it (leader), ms.
+   */
   #lastChange = 0;
   #seenRevision = -1;
   #timer: ReturnType<typeof setInterval> | undefined;
   #ticking = false;
+  #stopped = false;
   readonly #waiters = new Set<() => void>();
 
   constructor(
@@ -56,8 +61,9 @@ export class LeaderLease {
     private readonly events: LeaseEvents,
   ) {}
 
+  /** Leading, and within half a lease of the last renewal sent: a standby takes over after 70 %. */
   get leading(): boolean {
-    return this.#leading;
+    return this.#leading && performance.now() - this.#lastChange < this.leaseMs / 2;
   }
 
   get epoch(): number {
@@ -70,8 +76,10 @@ export class LeaderLease {
   }
 
   async start(): Promise<void> {
+    this.#stopped = false;
     this.#lastChange = performance.now();
     await this.#tick();
+    if (this.#stopped) return;
     this.#timer = setInterval(() => void this.#tick(), Math.max(20, Math.floor(this.leaseMs / 10)));
     this.#timer.unref();
   }
@@ -94,6 +102,7 @@ export class LeaderLease {
 
   /** Stops renewing; a leader hands the lease back (holder null) so that a standby takes over at once. */
   async stop(): Promise<void> {
+    this.#stopped = true;
     clearInterval(this.#timer);
     this.#timer = undefined;
     if (!this.#leading) return;
@@ -108,7 +117,9 @@ export class LeaderLease {
     this.#ticking = true;
     try {
       if (!this.#leading) await this.#contend();
-      else if (performance.now() - this.#lastChange >= this.leaseMs / 4) await this.#renew();
+      // Sent by 0.2 of a lease (the ticks are a tenth apart), a renewal has 0.3 of a lease to be
+      // answered before `leading` ends.
+      else if (performance.now() - this.#lastChange >= this.leaseMs / 10) await this.#renew();
     } catch (err) {
       this.events.log(`leader lease: ${(err as Error).message}`);
     } finally {
@@ -117,13 +128,14 @@ export class LeaderLease {
   }
 
   async #renew(): Promise<void> {
+    const sent = performance.now();
     try {
       this.#revision = await this.kv.update(
         LEASE_KEY,
         encode({ holder: this.name, epoch: this.#epoch }),
         this.#revision,
       );
-      this.#lastChange = performance.now();
+      this.#lastChange = sent;
     } catch (err) {
       // A compare-and-set that fails means another coordinator took over; any other failure leaves us
       // unsure, and past half a lease a standby may soon take over: stop acting before it can.
@@ -164,14 +176,20 @@ export class LeaderLease {
   }
 
   async #take(write: () => Promise<number>, epoch: number): Promise<void> {
+    const sent = performance.now();
     try {
       this.#revision = await write();
     } catch {
       return; // another coordinator won this round
     }
+    if (this.#stopped) {
+      // Stopped while the write was on its way: hand the lease back at once, as stop() would have.
+      await this.kv.update(LEASE_KEY, encode({ holder: null, epoch }), this.#revision).catch(() => undefined);
+      return;
+    }
     this.#leading = true;
     this.#epoch = epoch;
-    this.#lastChange = performance.now();
+    this.#lastChange = sent;
     this.events.elected(epoch);
     for (const w of [...this.#waiters]) w();
   }

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { Cluster } from '@stitch/runtime';
+import { waitUntil } from '../../../test/fixtures/wait.js';
 import {
   allowOperatorNatsUrls,
   Coordinator,
@@ -20,9 +21,32 @@ const sample = readFileSync(new URL('../../ir/samples/tool-agent.tiny-llama.mlir
 function stubCluster(url: string) {
   const configs: OpConfig[] = [];
   const store = new Map<string, string>();
+  const revisions = new Map<string, number>();
+  let revision = 0;
   const kv = {
-    put: async (k: string, v: string) => void store.set(k, v),
-    get: async () => null,
+    put: async (k: string, v: string) => {
+      store.set(k, v);
+      revisions.set(k, ++revision);
+      return revision;
+    },
+    get: async (k: string) => {
+      const v = store.get(k);
+      if (v === undefined) return null;
+      return {
+        operation: 'PUT',
+        revision: revisions.get(k),
+        value: Buffer.from(v),
+        json: () => JSON.parse(v),
+      };
+    },
+    create: async (k: string, v: string) => {
+      if (store.has(k)) throw new Error('wrong last sequence');
+      return kv.put(k, v);
+    },
+    update: async (k: string, v: string, rev: number) => {
+      if (revisions.get(k) !== rev) throw new Error('wrong last sequence');
+      return kv.put(k, v);
+    },
     keys: async () => (async function* () {})(),
   };
   const node = {
@@ -48,8 +72,12 @@ function stubCluster(url: string) {
       },
     }),
     onMembership: async () => () => undefined,
+    kvKeys: async () => [...store.keys()],
+    fence: () => undefined,
+    announceFence: async () => [],
+    isNodeDraining: async () => false,
   };
-  return { cluster: cluster as unknown as Cluster, configs };
+  return { cluster: cluster as unknown as Cluster, configs, store };
 }
 
 test('the migration list keeps only the most recent keepMigrations events', async () => {
@@ -109,7 +137,23 @@ test('malformed measurements are skipped, not trusted', async () => {
   const { cluster } = stubCluster('nats://127.0.0.1:4222');
   const c = new Coordinator(cluster);
   await c.deploy(sample, 'd');
-  for (const bad of [null, 'x', 5, [null], [{ deployment: 'd' }], [{ deployment: 'd', opId: 1, ms: 'a' }]])
+  const e = await c.deploy(sample, 'e');
+  const infinite = e.ops.map((op) => ({ deployment: 'd', opId: op.id, ms: Number.POSITIVE_INFINITY }));
+  // A batch is charged to the deployment its first measurement names; those of another are skipped.
+  const mixed = [
+    { deployment: 'd', opId: 'no such op', ms: 1 },
+    ...e.ops.map((op) => ({ deployment: 'e', opId: op.id, ms: 1000 })),
+  ];
+  for (const bad of [
+    null,
+    'x',
+    5,
+    [null],
+    [{ deployment: 'd' }],
+    [{ deployment: 'd', opId: 1, ms: 'a' }],
+    infinite,
+    mixed,
+  ])
     c.observe(bad as never);
   assert.deepEqual(c.correction.snapshot(), new Coordinator(cluster).correction.snapshot());
 });
@@ -133,4 +177,61 @@ test("reported requests are counted against their deployment's SLA; malformed or
   ])
     report(bad);
   assert.deepEqual(c.requestCounts(), { d: { answered: 2, failed: 1, withinSla: 1, usd: 0.75 } });
+});
+
+test('recorded deployments that do not check are skipped at start, the valid one taken over', async () => {
+  const { cluster, store } = stubCluster('nats://127.0.0.1:4222');
+  const d = await new Coordinator(cluster).deploy(sample, 'good');
+  const bad = {
+    'no-ops': { ...d, name: 'no-ops', ops: undefined },
+    'bad-replicas': { ...d, name: 'bad-replicas', ops: d.ops.map((o) => ({ ...o, replicas: 5 })) },
+    'no-estimates': { ...d, name: 'no-estimates', rawMs: undefined },
+    'no-graph': { ...d, name: 'no-graph', mlir: 42 },
+    renamed: { ...d, name: 'other' },
+  };
+  for (const [k, v] of Object.entries(bad)) store.set(k, JSON.stringify(v));
+  const lines: string[] = [];
+  const c = new Coordinator(cluster, { leaseMs: 200, log: (l) => lines.push(l) });
+  await c.start();
+  try {
+    assert.deepEqual(c.deployments, ['good']);
+    for (const k of Object.keys(bad))
+      assert.ok(
+        lines.some((l) => l.startsWith(`deployment record ${k} skipped`)),
+        `${k} skipped: ${lines.join(' | ')}`,
+      );
+  } finally {
+    await c.stop();
+  }
+});
+
+test('a take-over keeps a deployment this process holds newer than the bucket, not the older record', async () => {
+  const { cluster, store } = stubCluster('nats://127.0.0.1:4222');
+  const lines: string[] = [];
+  const c = new Coordinator(cluster, { leaseMs: 200, log: (l) => lines.push(l) });
+  await c.deploy(sample, 'd');
+  const v1 = store.get('d')!;
+  await c.replan('d', 'one');
+  await c.replan('d', 'two');
+  assert.equal(c.deployment('d')!.version, 3);
+  // The bucket is behind what this process holds (an operation under way has not saved yet).
+  store.set('d', v1);
+  await c.start();
+  try {
+    await waitUntil(() => lines.some((l) => l.startsWith('take-over (epoch')), 10_000);
+    assert.ok(c.deployment('d')!.version > 3, `version ${c.deployment('d')!.version}`);
+  } finally {
+    await c.stop();
+  }
+});
+
+test('a coordinator stopped while it starts opens nothing more and does not lead', async () => {
+  const { cluster } = stubCluster('nats://127.0.0.1:4222');
+  const c = new Coordinator(cluster, { leaseMs: 200 });
+  const started = c.start();
+  await c.stop();
+  await started;
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(c.leading, false);
+  assert.equal(c.metrics().elected, 0);
 });

@@ -132,8 +132,32 @@ test('only well-formed capability records count as nodes', () => {
     load: { actors: 0, queued: 0, running: 0, loadAvg1: 0 },
   };
   // Built before the asserts below narrow `rec`.
-  const bad: unknown[] = [null, 1, [], {}, { ...rec, actorTypes: 'a' }, { ...rec, load: null }];
+  const bad: unknown[] = [
+    null,
+    1,
+    [],
+    {},
+    { ...rec, actorTypes: 'a' },
+    { ...rec, load: null },
+    // Placement reads each device's kind and a modelled one's catalog id, and divides by the peaks.
+    { ...rec, devices: [null] },
+    { ...rec, devices: [{ kind: 7 }] },
+    { ...rec, devices: [{ kind: 'virtual:h100' }] },
+    { ...rec, calibrated: {} },
+    { ...rec, calibrated: { matmulGflops: 0, matvecGbps: 10 } },
+    { ...rec, calibrated: { matmulGflops: 100, matvecGbps: null } },
+  ];
   assert.ok(isCapabilityRecord(rec, 'n1'));
+  assert.ok(
+    isCapabilityRecord(
+      {
+        ...rec,
+        devices: [{ kind: 'cpu' }, { kind: 'virtual:h100', catalogId: 'h100', modelled: true, slots: 1 }],
+        calibrated: { target: 'x86-64-v3', matmulGflops: 90, matvecGbps: 12, measuredAt: 1 },
+      },
+      'n1',
+    ),
+  );
   assert.ok(!isCapabilityRecord(rec, 'n2'));
   for (const v of bad) assert.ok(!isCapabilityRecord(v, 'n1'), JSON.stringify(v));
 });

@@ -97,11 +97,30 @@ export function isCapabilityRecord(v: unknown, key: string): v is CapabilityReco
   if (typeof r !== 'object' || r === null || Array.isArray(r)) return false;
   if (r.nodeId !== key || !NODE_ID.test(key) || typeof r.healthy !== 'boolean') return false;
   if (!Array.isArray(r.actorTypes) || !r.actorTypes.every((t) => typeof t === 'string')) return false;
-  if (!Array.isArray(r.devices) || typeof r.labels !== 'object' || r.labels === null) return false;
+  if (!Array.isArray(r.devices) || !r.devices.every(isDevice)) return false;
+  if (typeof r.labels !== 'object' || r.labels === null) return false;
+  if (r.calibrated !== undefined && !isCalibration(r.calibrated)) return false;
   const load = r.load as Record<string, unknown> | undefined;
   return (
     typeof load === 'object' &&
     load !== null &&
     ['actors', 'queued', 'running'].every((k) => Number.isFinite(load[k]))
+  );
+}
+
+/** A device entry with what placement reads: its kind, and a modelled one's catalog id. */
+function isDevice(v: unknown): boolean {
+  const d = v as { kind?: unknown; catalogId?: unknown } | null;
+  if (typeof d !== 'object' || d === null || typeof d.kind !== 'string') return false;
+  return !d.kind.startsWith('virtual:') || typeof d.catalogId === 'string';
+}
+
+/** Peaks the cost model can take: finite and above zero (a plan divides by them). */
+function isCalibration(v: unknown): boolean {
+  const c = v as Partial<Calibration> | null;
+  return (
+    typeof c === 'object' &&
+    c !== null &&
+    [c.matmulGflops, c.matvecGbps].every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)
   );
 }

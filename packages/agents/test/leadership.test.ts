@@ -1,0 +1,116 @@
+// The leader lease against a real KV bucket, with one fault injected: a renewal that the server never
+// answers. The leader must stop acting half a lease after the last renewal it sent, before a standby
+// can take over (70 % of a lease), not when the hung request finally times out.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { KV } from '@nats-io/kv';
+import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
+import { LeaderLease } from '../src/leadership.js';
+
+const LEASE_MS = 400;
+
+let nats: EmbeddedNats;
+let cluster: Cluster;
+
+before(async () => {
+  nats = await startEmbeddedNats();
+  cluster = await connectCluster({ nats: nats.url, name: 'lease', log: () => undefined });
+});
+
+after(async () => {
+  await cluster?.close();
+  await nats?.stop();
+});
+
+/** The bucket, with `hang()` making every later update wait until `release()` (then fail). */
+async function bucket(name: string) {
+  const kv = await cluster.kv(name, { create: true });
+  let hanging: Promise<never> | undefined;
+  let release: () => void = () => undefined;
+  const faulty = new Proxy(kv, {
+    get(target, prop, receiver) {
+      if (prop === 'update' && hanging) return () => hanging;
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  return {
+    kv: faulty as KV,
+    hang() {
+      hanging = new Promise<never>((_resolve, reject) => {
+        release = () => reject(new Error('request timed out'));
+      });
+      hanging.catch(() => undefined);
+    },
+    release: () => release(),
+  };
+}
+
+const events = () => {
+  const seen: string[] = [];
+  return {
+    seen,
+    elected: (epoch: number) => void seen.push(`elected ${epoch}`),
+    deposed: (why: string) => void seen.push(`deposed: ${why}`),
+    log: () => undefined,
+  };
+};
+
+test('a leader whose renewal hangs stops leading within half a lease of the last one sent, before a standby takes over', async () => {
+  const a = await bucket('lease_hang');
+  const b = await bucket('lease_hang');
+  const ea = events();
+  const eb = events();
+  const leader = new LeaderLease(a.kv, 'a', LEASE_MS, ea);
+  await leader.start();
+  assert.ok(leader.leading);
+  const standby = new LeaderLease(b.kv, 'b', LEASE_MS, eb);
+  await standby.start();
+  // Renewals answered: it keeps leading over several leases.
+  await delay(LEASE_MS * 3);
+  assert.ok(leader.leading && !standby.leading);
+  a.hang();
+  const hungAt = performance.now();
+  // Sample both often: never two leaders at once, and the old one stops first.
+  let stoppedAt: number | undefined;
+  let tookOverAt: number | undefined;
+  while (performance.now() - hungAt < LEASE_MS * 3) {
+    if (leader.leading && standby.leading) assert.fail('two leaders at once');
+    if (!leader.leading) stoppedAt ??= performance.now();
+    if (standby.leading) tookOverAt ??= performance.now();
+    await delay(5);
+  }
+  assert.ok(
+    stoppedAt !== undefined && tookOverAt !== undefined,
+    `stopped ${stoppedAt}, took over ${tookOverAt}`,
+  );
+  assert.ok(stoppedAt < tookOverAt);
+  assert.deepEqual(eb.seen, ['elected 2']);
+  // The hung request fails at last: the old leader learns it was deposed and stays a standby.
+  a.release();
+  await delay(LEASE_MS);
+  assert.ok(!leader.leading && standby.leading);
+  assert.equal(ea.seen.at(-1)?.startsWith('deposed'), true, ea.seen.join('; '));
+  await Promise.all([leader.stop(), standby.stop()]);
+});
+
+test('a lease stopped while its first take is on its way hands the lease back and never leads', async () => {
+  const a = await bucket('lease_stop');
+  const ea = events();
+  const lease = new LeaderLease(a.kv, 'a', LEASE_MS, ea);
+  const started = lease.start();
+  await lease.stop();
+  await started;
+  await delay(LEASE_MS);
+  assert.equal(lease.leading, false);
+  assert.deepEqual(ea.seen, []);
+  // The lease is free: another takes it at once rather than after it goes stale.
+  const eb = events();
+  const other = new LeaderLease((await bucket('lease_stop')).kv, 'b', LEASE_MS, eb);
+  const t0 = performance.now();
+  await other.start();
+  await delay(50);
+  assert.ok(other.leading, `not leading ${Math.round(performance.now() - t0)} ms after its start`);
+  await other.stop();
+});
