@@ -1,7 +1,7 @@
 // `stitch demo` as a user runs it: a child process that must finish with exit 0, print the placement
 // table and matching counts, and leave no nats-server or node process behind.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +36,22 @@ async function runDemo(args: string[]): Promise<string> {
     for (const pid of pids()) if (alive(pid)) process.kill(pid, 'SIGKILL');
   }
 }
+
+test('stitch demo refuses a request count or leave point that is not an integer, before starting anything', () => {
+  for (const args of [
+    ['--requests', 'abc'],
+    ['--requests', '1'],
+    ['--leave-after', '2.5'],
+  ]) {
+    const r = spawnSync(process.execPath, [BIN, 'demo', ...args], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    assert.match(
+      r.stderr,
+      new RegExp(`option '${args[0]} <n>' argument '${args[1]}' is invalid\\. expected an integer`),
+    );
+    assert.doesNotMatch(r.stdout, /nats-server/);
+  }
+});
 
 test('stitch demo runs the whole system end to end and cleans up', { timeout: 150_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'stitch-demo-'));

@@ -4,9 +4,11 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { jetstream } from '@nats-io/jetstream';
 import { type ObjectStore, Objm } from '@nats-io/obj';
 import {
   type Artifact,
+  ArtifactIntegrity,
   ArtifactNotFound,
   ArtifactUntrusted,
   compileKernel,
@@ -107,6 +109,23 @@ test('a manifest altered in the store (soSha256 replaced along with the .so byte
   );
   assert.equal(existsSync(dir), false);
   assert.equal(sha256(new Uint8Array(await readFile(evil.soPath))), tampered.soSha256);
+});
+
+test('chunks added to a stored manifest are refused as they come, not buffered whole before its digest fails', async () => {
+  await setup();
+  const own = await new Objm(server.nc).create('stitch-kernels-padded');
+  await publishArtifact(own, built, { signingKey: publisher.privateKey });
+  const hash = built.manifest.hash;
+  const info = await own.info(`${hash}.json`);
+  assert.ok(info);
+  // A writer to the bucket appends chunks under the manifest's nuid; its metadata still says its size.
+  const js = jetstream(server.nc);
+  for (let i = 0; i < 8; i++)
+    await js.publish(`$O.stitch-kernels-padded.C.${info.nuid}`, new Uint8Array(128 * 1024));
+  await assert.rejects(
+    fetchArtifact(own, hash, { cacheDir: freshDir(), trustedKeys: [publisher.publicKey] }),
+    (e: unknown) => e instanceof ArtifactIntegrity && /more bytes than its \d+/.test(e.message),
+  );
 });
 
 test('hashes: not 64 hex is rejected before any access; a manifest for another hash is rejected', async () => {

@@ -156,7 +156,9 @@ function checkManifest(manifest: KernelManifest): void {
 
 /**
  * An object's bytes, or null when it is absent or deleted. Refuses (ArtifactIntegrity) links and
- * objects larger than `max` (or of another size than `max` when `exact`) before downloading them.
+ * objects larger than `max` (or of another size than `max` when `exact`) before downloading them, and
+ * stops reading one whose chunks run past its stated size: nats.js buffers every chunk message on the
+ * object's subject whatever its metadata says, and checks the digest only at the end.
  */
 export async function getBounded(
   store: ObjectStore,
@@ -164,19 +166,40 @@ export async function getBounded(
   max: number,
   exact = false,
 ): Promise<Uint8Array | null> {
-  const info = await store.info(name);
-  if (!info || info.deleted) return null;
-  if (info.options?.link) {
-    throw new ArtifactIntegrity(`${name} in the object store is a link; kernel artifacts are plain objects`);
+  const r = await store.get(name);
+  if (!r) return null;
+  // Read to its end or cancelled below, the download settles `error` either way; nothing awaits it early.
+  const failed = r.error.then(
+    (err) => err,
+    (err: unknown) => err,
+  );
+  const refuse = async (why: string) => {
+    await r.data.cancel().catch(() => undefined);
+    return new ArtifactIntegrity(`${name} in the object store ${why}`);
+  };
+  // get() follows a link and answers with the object it names.
+  if (r.info.name !== name || r.info.options?.link)
+    throw await refuse('is a link; kernel artifacts are plain objects');
+  if (exact ? r.info.size !== max : r.info.size > max)
+    throw await refuse(`is ${r.info.size} bytes, ${exact ? 'not the manifest’s' : 'more than'} ${max}`);
+  const reader = r.data.getReader();
+  const parts: Uint8Array[] = [];
+  let length = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    length += value.length;
+    if (length > r.info.size) {
+      await reader.cancel().catch(() => undefined);
+      throw new ArtifactIntegrity(
+        `${name} in the object store has more bytes than its ${r.info.size} (its chunks were added to)`,
+      );
+    }
+    parts.push(value);
   }
-  if (exact ? info.size !== max : info.size > max) {
-    throw new ArtifactIntegrity(
-      `${name} in the object store is ${info.size} bytes, ${exact ? 'not the manifest’s' : 'more than'} ${max}`,
-    );
-  }
-  const bytes = await store.getBlob(name);
-  if (bytes && (exact ? bytes.length !== max : bytes.length > max)) {
+  const err = await failed;
+  if (err) throw err;
+  if (length !== r.info.size)
     throw new ArtifactIntegrity(`${name} in the object store changed size while it was fetched`);
-  }
-  return bytes;
+  return Buffer.concat(parts);
 }

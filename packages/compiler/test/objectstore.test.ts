@@ -36,9 +36,26 @@ class MemoryStore {
     const bytes = this.objects.get(name);
     return bytes ? { name, size: bytes.length, deleted: false, options: {} } : null;
   }
-  async getBlob(name: string) {
-    this.calls.push(`getBlob ${name}`);
-    return this.objects.get(name) ?? null;
+  /** As nats.js answers: the info at once, the bytes as a stream (`read <name>` once it is read). */
+  async get(name: string) {
+    this.calls.push(`get ${name}`);
+    const bytes = this.objects.get(name);
+    if (!bytes) return null;
+    const calls = this.calls;
+    return {
+      info: { name, size: bytes.length, deleted: false, options: {} },
+      error: Promise.resolve(null),
+      data: new ReadableStream<Uint8Array>(
+        {
+          pull(c) {
+            calls.push(`read ${name}`);
+            c.enqueue(bytes);
+            c.close();
+          },
+        },
+        { highWaterMark: 0 },
+      ),
+    };
   }
   async putBlob(meta: { name: string }, data: Uint8Array | null) {
     this.calls.push(`putBlob ${meta.name}`);
@@ -153,7 +170,7 @@ test('a manifest altered in the store (soSha256 and .so bytes replaced) is ARTIF
     /does not verify: the manifest or its signature was altered/,
   );
   assert.equal(existsSync(cacheDir), false);
-  assert.ok(!m.calls.includes(`getBlob ${hash}.so`), 'the .so is not even downloaded');
+  assert.ok(!m.calls.includes(`read ${hash}.so`), 'the .so is not even downloaded');
 
   // A signature from another (untrusted) key over the altered manifest does not help either.
   const resigned = new MemoryStore();
@@ -322,12 +339,12 @@ test('oversized objects are refused before download: a .so of another size than 
     fetchArtifact(m.store, hash, { cacheDir: freshDir(), trustedKeys: [publisher.publicKey] }),
     (e: unknown) => e instanceof ArtifactIntegrity && /not the manifest’s/.test(e.message),
   );
-  assert.ok(!m.calls.includes(`getBlob ${hash}.so`));
+  assert.ok(!m.calls.includes(`read ${hash}.so`));
   m.objects.set(`${hash}.json`, new Uint8Array(MAX_MANIFEST_BYTES + 1));
   m.calls.length = 0;
   await assert.rejects(
     fetchArtifact(m.store, hash, { cacheDir: freshDir(), trustedKeys: [publisher.publicKey] }),
     (e: unknown) => e instanceof ArtifactIntegrity && /more than/.test(e.message),
   );
-  assert.ok(!m.calls.includes(`getBlob ${hash}.json`));
+  assert.ok(!m.calls.includes(`read ${hash}.json`));
 });

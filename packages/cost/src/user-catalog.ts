@@ -17,6 +17,13 @@ function num(o: Obj, key: string, path: string, fallback?: number): number {
   return v;
 }
 
+/** A rate the cost model divides by: a zero makes every time through it Infinity (or NaN for 0 bytes). */
+function rate(o: Obj, key: string, path: string, fallback?: number): number {
+  const v = num(o, key, path, fallback);
+  if (!(v > 0)) fail(`${path}.${key}`, 'a positive number (a rate the cost model divides by)');
+  return v;
+}
+
 function nullableNum(o: Obj, key: string, path: string, fallback: number | null): number | null {
   if (o[key] === null) return null;
   if (o[key] === undefined) return fallback;
@@ -54,16 +61,16 @@ function parseDevice(v: unknown, path: string, base: DeviceClass | undefined): D
     spec: {
       priceUsd: need('price_usd', s?.priceUsd ?? paper?.priceUsd),
       memoryGb: need('memory_gb', s?.memoryGb ?? paper?.memoryGb),
-      memBwGbps: need('mem_bw_gbps', s?.memBwGbps ?? paper?.memBwGbps),
-      denseFp16Tflops: need('dense_bf16_tflops', s?.denseFp16Tflops ?? paper?.fp16Tflops),
+      memBwGbps: rate(o, 'mem_bw_gbps', path, s?.memBwGbps ?? paper?.memBwGbps),
+      denseFp16Tflops: rate(o, 'dense_bf16_tflops', path, s?.denseFp16Tflops ?? paper?.fp16Tflops),
       fp8Tflops: nullableNum(o, 'fp8_tflops', path, s?.fp8Tflops ?? null),
       opCostUsdPerHour: need('op_cost_usd_per_hour', s?.opCostUsdPerHour ?? paper?.opCostUsdPerHour),
       tdpW: need('tdp_w', s?.tdpW),
     },
     link: {
-      scaleUpGBps: need('scale_up_gbps', base?.link.scaleUpGBps ?? 32),
-      scaleOutGBps: need('scale_out_gbps', base?.link.scaleOutGBps ?? 50),
-      maxScaleUp: need('max_scale_up', base?.link.maxScaleUp ?? (kind === 'cpu' ? 1 : 8)),
+      scaleUpGBps: rate(o, 'scale_up_gbps', path, base?.link.scaleUpGBps ?? 32),
+      scaleOutGBps: rate(o, 'scale_out_gbps', path, base?.link.scaleOutGBps ?? 50),
+      maxScaleUp: rate(o, 'max_scale_up', path, base?.link.maxScaleUp ?? (kind === 'cpu' ? 1 : 8)),
     },
     staticLatencyMs: need('static_latency_ms', base?.staticLatencyMs ?? 0.01),
   };

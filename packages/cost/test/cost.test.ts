@@ -56,6 +56,16 @@ describe('catalog', () => {
         /devices\[0\]\.price_usd|memory_gb/.test(e.message),
     );
     assert.throws(() => parseCatalog({ devices: [] }), /catalog\.devices must be a non-empty array/);
+    // A rate of 0 would make every time through it Infinity, or NaN for 0 bytes.
+    for (const key of ['mem_bw_gbps', 'dense_bf16_tflops', 'scale_up_gbps', 'scale_out_gbps', 'max_scale_up'])
+      assert.throws(
+        () => parseCatalog({ devices: [{ id: 'h100', [key]: 0 }] }),
+        (e: unknown) =>
+          e instanceof CostError &&
+          e.code === 'CATALOG_INVALID' &&
+          new RegExp(`${key}.*positive`).test(e.message),
+        key,
+      );
     assert.throws(
       () => findDevice(PAPER_CATALOG, 'tpu9'),
       (e: unknown) => e instanceof CostError && e.code === 'DEVICE_UNKNOWN',

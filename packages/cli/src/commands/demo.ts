@@ -20,6 +20,7 @@ import {
   slaAttainment,
 } from '../demo-report.js';
 import { type LocalCluster, sampleName, samplePath, startLocalCluster } from '../local-cluster.js';
+import { integer } from '../number-options.js';
 import { runVoiceDemo } from '../voice-demo.js';
 
 const CLUSTER = 'demo';
@@ -28,8 +29,8 @@ interface DemoOptions {
   agent: 'tool' | 'voice';
   audio?: string;
   reply: string;
-  requests: string;
-  leaveAfter: string;
+  requests: number;
+  leaveAfter: number;
   kill: boolean;
   /** The report's path, or false for `--no-report`. */
   report: string | false;
@@ -60,8 +61,12 @@ export function registerDemo(program: Command): void {
       'voice: where the spoken answer goes (its text beside it, .txt)',
       'stitch-voice-reply.wav',
     )
-    .option('--requests <n>', 'requests to run end to end', '20')
-    .option('--leave-after <n>', 'SIGTERM the busiest modelled node after this many requests', '8')
+    .addOption(new Option('--requests <n>', 'requests to run end to end').argParser(integer(2)).default(20))
+    .addOption(
+      new Option('--leave-after <n>', 'SIGTERM the busiest modelled node after this many requests')
+        .argParser(integer(1))
+        .default(8),
+    )
     .option('--kill', 'SIGKILL that node instead (a crash), with requests sent as durable asks')
     .option(
       '--report <file>',
@@ -76,8 +81,8 @@ export function registerDemo(program: Command): void {
           reply: resolve(opts.reply),
         });
       await runDemo({
-        requests: Math.max(2, Number(opts.requests)),
-        leaveAfter: Math.max(1, Number(opts.leaveAfter)),
+        requests: opts.requests,
+        leaveAfter: opts.leaveAfter,
         crash: opts.kill === true,
         report: opts.report === false ? undefined : resolve(opts.report),
       });

@@ -8,7 +8,8 @@ import {
   sampler,
   TokenizerInvalid,
 } from '@stitch/kernels';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
+import { integer, nonNegative } from '../number-options.js';
 
 interface RunOptions {
   checkpoint: string;
@@ -19,17 +20,6 @@ interface RunOptions {
   seed: number;
   quant?: 'q8_0';
 }
-
-const integer = (min: number) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}`);
-  return n;
-};
-const nonNegative = (value: string) => {
-  const n = Number(value);
-  if (!(Number.isFinite(n) && n >= 0)) throw new InvalidArgumentError('expected a number ≥ 0');
-  return n;
-};
 
 export function registerLlm(program: Command): void {
   const llm = program.command('llm').description('Run Llama-architecture checkpoints on compiled kernels');
