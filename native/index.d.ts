@@ -35,7 +35,10 @@ export interface RawKernelArg {
   /** First element the kernel sees (a row slice); without it the shape must cover the whole array. */
   offset?: number;
 }
-/** Calls the entry point on a libuv pool thread; the arrays must not be resized while it runs. */
+/**
+ * Calls the entry point on a libuv pool thread. The arrays must not be detached or resized until the
+ * promise settles: the addon keeps the views alive, not their memory.
+ */
 export function runKernel(handle: number, args: RawKernelArg[]): Promise<void>;
 /** One call of a loaded entry point, as one of several run at once. */
 export interface RawKernelPart {
@@ -44,7 +47,8 @@ export interface RawKernelPart {
 }
 /**
  * Runs the parts at once (one on a libuv pool thread, the others on the addon's own threads) and
- * resolves when all have finished: a kernel split into row slices.
+ * resolves when all have finished: a kernel split into row slices. The arrays must not be detached
+ * or resized until the promise settles, as for runKernel.
  */
 export function runKernelParts(parts: RawKernelPart[]): Promise<void>;
 /**

@@ -5,6 +5,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -18,14 +20,17 @@
 namespace stitch {
 namespace {
 
-// Entry points of loaded artifacts. Artifacts stay loaded for the life of the process: a kernel
-// may be running on a pool thread when JS drops its last reference.
+// Entry points of loaded artifacts, each once (its index is the handle). Artifacts stay loaded for
+// the life of the process: a kernel may be running on a pool thread when JS drops its last reference.
 std::vector<void*> g_entries;
 // Loaded libraries by SHA-256 of their bytes: loading the same verified bytes again reuses them
 // instead of mapping another copy (a node reloads the same artifacts many times).
 std::map<std::string, void*> g_libraries;
 
 constexpr size_t kMaxArgs = 8;
+// The compiler emits memrefs of rank 3 at most; the bound keeps a hostile shape from sizing the
+// descriptor (a JS array's length can be up to 2^32 - 1).
+constexpr uint32_t kMaxRank = 8;
 
 Napi::Object Failure(Napi::Env env, const char* code, const std::string& message) {
   Napi::Object r = Napi::Object::New(env);
@@ -33,6 +38,16 @@ Napi::Object Failure(Napi::Env env, const char* code, const std::string& message
   r.Set("code", code);
   r.Set("message", message);
   return r;
+}
+
+// A JS number that is an integer from 0 to max. Sizes, offsets and handles address memory, so NaN,
+// infinities and fractions are refused rather than mapped to 0 or truncated as Int64Value does.
+bool ToIndex(Napi::Value v, int64_t max, int64_t* out) {
+  if (!v.IsNumber()) return false;
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= double(max) && d == std::floor(d))) return false;
+  *out = int64_t(d);
+  return true;
 }
 
 bool ReadFile(const std::string& path, std::vector<uint8_t>* out) {
@@ -133,18 +148,27 @@ class KernelWorker : public Napi::AsyncWorker {
 
 // Builds one part's descriptors from JS {data, shape, offset?} objects. Without `offset` the shape
 // must cover the array exactly; with it (a row slice), offset + the shape's elements must fit.
-bool BuildPart(Napi::Env env, uint32_t handle, Napi::Array args, Part* part,
+// Reading a property can run JS (a getter, a proxy) that throws: its exception is then pending and
+// is returned to JS as it is, since throwing another on top of it aborts the process.
+bool BuildPart(Napi::Env env, Napi::Value handleValue, Napi::Array args, Part* part,
                std::vector<Napi::ObjectReference>* keep) {
-  if (handle >= g_entries.size() || args.Length() == 0 || args.Length() > kMaxArgs) {
+  int64_t handle = 0;
+  // Read once: a getter run below may grow the array past kMaxArgs.
+  const uint32_t count = args.Length();
+  if (!ToIndex(handleValue, int64_t(g_entries.size()) - 1, &handle) || count == 0 || count > kMaxArgs) {
     Napi::RangeError::New(env, "runKernel: unknown handle or bad argument count").ThrowAsJavaScriptException();
     return false;
   }
-  part->entry = g_entries[handle];
-  for (uint32_t i = 0; i < args.Length(); i++) {
-    Napi::Object arg = args.Get(i).As<Napi::Object>();
-    Napi::Value data = arg.Get("data");
-    Napi::Value shapeValue = arg.Get("shape");
-    Napi::Value offsetValue = arg.Get("offset");
+  part->entry = g_entries[size_t(handle)];
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Value arg = args.Get(i);
+    Napi::Value data, shapeValue, offsetValue;
+    if (arg.IsObject()) {
+      data = arg.As<Napi::Object>().Get("data");
+      shapeValue = arg.As<Napi::Object>().Get("shape");
+      offsetValue = arg.As<Napi::Object>().Get("offset");
+    }
+    if (env.IsExceptionPending()) return false;
     if (!data.IsTypedArray() || !shapeValue.IsArray() ||
         !(offsetValue.IsUndefined() || offsetValue.IsNumber())) {
       Napi::TypeError::New(env, "runKernel: each argument needs data (TypedArray), shape and an optional offset")
@@ -153,7 +177,13 @@ bool BuildPart(Napi::Env env, uint32_t handle, Napi::Array args, Part* part,
     }
     Napi::TypedArray ta = data.As<Napi::TypedArray>();
     Napi::Array shape = shapeValue.As<Napi::Array>();
-    uint32_t rank = shape.Length();
+    size_t rank = shape.Length();
+    if (rank > kMaxRank) {
+      Napi::RangeError::New(env, "runKernel: argument " + std::to_string(i) + " has " + std::to_string(rank) +
+                                     " dimensions; a kernel argument has at most " + std::to_string(kMaxRank))
+          .ThrowAsJavaScriptException();
+      return false;
+    }
     // napi_get_typedarray_info gives the element pointer for ArrayBuffer and SharedArrayBuffer
     // backing stores alike (offset included); a detached buffer has none.
     napi_typedarray_type type;
@@ -163,28 +193,29 @@ bool BuildPart(Napi::Env env, uint32_t handle, Napi::Array args, Part* part,
     size_t byteOffset = 0;
     napi_get_typedarray_info(env, ta, &type, &length, &base, &arrayBuffer, &byteOffset);
     bool sliced = offsetValue.IsNumber();
-    int64_t offset = sliced ? offsetValue.As<Napi::Number>().Int64Value() : 0;
+    int64_t offset = 0;
+    bool offsetOk = !sliced || ToIndex(offsetValue, int64_t(length), &offset);
     // Descriptor {allocated, aligned, offset, sizes[rank], strides[rank]}, row-major strides.
     std::vector<int64_t> d(3 + 2 * rank);
-    int64_t stride = 1;
+    int64_t elements = 1;  // what the shape covers; the strides are its running products
     bool sizesOk = true;
-    for (int r = int(rank) - 1; r >= 0; r--) {
-      int64_t size = int64_t(shape.Get(uint32_t(r)).As<Napi::Number>().Int64Value());
-      sizesOk = sizesOk && size >= 0 && size <= int64_t(length);
-      d[3 + r] = size;
-      d[3 + rank + r] = stride;
-      // Bounded by the array's length at every step, so the product cannot overflow.
-      stride = sizesOk ? stride * size : 0;
-      sizesOk = sizesOk && stride <= int64_t(length);
+    for (size_t r = rank; r-- > 0;) {
+      Napi::Value size = shape.Get(uint32_t(r));
+      if (env.IsExceptionPending()) return false;
+      d[3 + rank + r] = elements;
+      // Every size is bounded by the length too (a zero elsewhere would hide it from the product),
+      // and the product is checked: for arrays of over 3e9 elements it can overflow int64.
+      sizesOk = sizesOk && ToIndex(size, int64_t(length), &d[3 + r]) &&
+                !__builtin_mul_overflow(elements, d[3 + r], &elements);
     }
     // The TypeScript side checks shapes against the manifest; this guards the memory itself.
     // Int8Array carries quantized weights (q8_0); the kernel's element type matches the manifest's dtype.
     bool supported = type == napi_float32_array || type == napi_int32_array || type == napi_int8_array;
-    bool fits = sliced ? offset >= 0 && offset <= int64_t(length) && stride <= int64_t(length) - offset
-                       : stride == int64_t(length);
-    if (base == nullptr || !supported || !sizesOk || !fits) {
+    bool fits = sliced ? elements <= int64_t(length) - offset : elements == int64_t(length);
+    if (base == nullptr || !supported || !offsetOk || !sizesOk || !fits) {
       Napi::RangeError::New(env, "runKernel: argument " + std::to_string(i) +
-                                     " must be a Float32Array, Int32Array or Int8Array whose shape (from its offset) covers exactly its elements")
+                                     " must be a Float32Array, Int32Array or Int8Array whose shape (from its offset) covers exactly its elements; "
+                                     "sizes and the offset are integers from 0 to its length")
           .ThrowAsJavaScriptException();
       return false;
     }
@@ -200,6 +231,12 @@ bool BuildPart(Napi::Env env, uint32_t handle, Napi::Array args, Part* part,
 
 Napi::Value Queue(Napi::Env env, std::vector<Part> parts, std::vector<Napi::ObjectReference> keep) {
   auto* worker = new KernelWorker(env, std::move(parts), std::move(keep));
+  // Without its promise (its creation failed, leaving an exception pending) a queued worker would
+  // settle a null deferred when it finishes.
+  if (env.IsExceptionPending()) {
+    delete worker;
+    return env.Undefined();
+  }
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;
@@ -234,10 +271,13 @@ Napi::Value LoadKernel(const Napi::CallbackInfo& info) {
   }
   void* entry = dlsym(handle, symbol.c_str());
   if (!entry) return Failure(env, "KERNEL_LOAD", path + " has no symbol " + symbol);
-  g_entries.push_back(entry);
+  // The same library and symbol resolve to the same address: reloading a kernel reuses its handle
+  // rather than growing the table for the life of the process.
+  size_t index = std::find(g_entries.begin(), g_entries.end(), entry) - g_entries.begin();
+  if (index == g_entries.size()) g_entries.push_back(entry);
   Napi::Object r = Napi::Object::New(env);
   r.Set("ok", true);
-  r.Set("handle", double(g_entries.size() - 1));
+  r.Set("handle", double(index));
   return r;
 }
 
@@ -249,7 +289,7 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
   }
   std::vector<Part> parts(1);
   std::vector<Napi::ObjectReference> keep;
-  if (!BuildPart(env, info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Array>(), &parts[0], &keep))
+  if (!BuildPart(env, info[0], info[1].As<Napi::Array>(), &parts[0], &keep))
     return env.Undefined();
   return Queue(env, std::move(parts), std::move(keep));
 }
@@ -261,24 +301,29 @@ Napi::Value RunKernelParts(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   Napi::Array list = info[0].As<Napi::Array>();
-  if (list.Length() == 0 || list.Length() > kMaxPoolThreads + 1) {
+  // Read once: a getter run below may grow the array.
+  const uint32_t count = list.Length();
+  if (count == 0 || count > kMaxPoolThreads + 1) {
     Napi::RangeError::New(env, "runKernelParts: between 1 and " + std::to_string(kMaxPoolThreads + 1) + " parts")
         .ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  std::vector<Part> parts(list.Length());
+  std::vector<Part> parts(count);
   std::vector<Napi::ObjectReference> keep;
-  for (uint32_t i = 0; i < list.Length(); i++) {
+  for (uint32_t i = 0; i < count; i++) {
     Napi::Value item = list.Get(i);
-    if (!item.IsObject() || !item.As<Napi::Object>().Get("handle").IsNumber() ||
-        !item.As<Napi::Object>().Get("args").IsArray()) {
+    Napi::Value handle, args;
+    if (item.IsObject()) {
+      handle = item.As<Napi::Object>().Get("handle");
+      args = item.As<Napi::Object>().Get("args");
+    }
+    // A throwing getter's exception goes back to JS as it is (see BuildPart).
+    if (env.IsExceptionPending()) return env.Undefined();
+    if (!handle.IsNumber() || !args.IsArray()) {
       Napi::TypeError::New(env, "runKernelParts: each part is {handle, args[]}").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    Napi::Object o = item.As<Napi::Object>();
-    if (!BuildPart(env, o.Get("handle").As<Napi::Number>().Uint32Value(), o.Get("args").As<Napi::Array>(),
-                   &parts[i], &keep))
-      return env.Undefined();
+    if (!BuildPart(env, handle, args.As<Napi::Array>(), &parts[i], &keep)) return env.Undefined();
   }
   return Queue(env, std::move(parts), std::move(keep));
 }

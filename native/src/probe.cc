@@ -84,7 +84,9 @@ struct CudaStatus {
   std::string error;
 };
 
-// dlopen keeps CUDA an optional, run-time dependency: the addon links nothing from it.
+// dlopen keeps CUDA an optional, run-time dependency: the addon links nothing from it. Run once per
+// process (see Probe); the library is never unloaded once cuInit has run, since the driver keeps
+// threads and state that unloading it under them crashes.
 CudaStatus ProbeCuda() {
   CudaStatus s;
   void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
@@ -108,8 +110,8 @@ CudaStatus ProbeCuda() {
     }
   } else {
     s.error = "libcuda.so.1 lacks cuInit/cuDeviceGetCount";
+    dlclose(lib);
   }
-  dlclose(lib);
   return s;
 }
 
@@ -141,7 +143,9 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   features.Set("amxBf16", f.amxBf16);
   features.Set("amxInt8", f.amxInt8);
 
-  const CudaStatus cuda = ProbeCuda();
+  // cuInit can take seconds and probes are asked for on the event loop, many times: the driver's
+  // answer is taken once (a thread-safe static, so worker threads probing at once share it).
+  static const CudaStatus cuda = ProbeCuda();
   Napi::Object cudaObj = Napi::Object::New(env);
   cudaObj.Set("driverLoaded", cuda.loaded);
   cudaObj.Set("deviceCount", cuda.devices);

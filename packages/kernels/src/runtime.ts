@@ -91,7 +91,10 @@ export class Kernel {
     readonly manifest: KernelManifest,
   ) {}
 
-  /** Runs with arrays in manifest order (inputs, then outputs); resolves when outputs are written. */
+  /**
+   * Runs with arrays in manifest order (inputs, then outputs); resolves when outputs are written.
+   * The arrays must not be detached or resized until then: the kernel works in their memory.
+   */
   run(arrays: KernelArray[]): Promise<void> {
     const args = checkArrays(this.symbol, this.args, this.manifest.spec, arrays);
     return this.runtime.schedule([{ handle: this.handle, args }]);
