@@ -89,12 +89,18 @@ export function printAttr(a: Attr): string {
     case 'array':
       return `[${a.items.map(printAttr).join(', ')}]`;
     case 'dense':
-      return a.values.length === 0 ? `array<${a.elem}>` : `array<${a.elem}: ${a.values.join(', ')}>`;
+      return a.values.length === 0 ? `array<${a.elem}>` : `array<${a.elem}: ${denseValues(a)}>`;
     case 'dict':
       return `{${printAttrEntries(a.entries)}}`;
     case 'type':
       return printType(a.type);
   }
+}
+
+/** mlir-opt reads a float element only in float spelling: `1.0`, never `1`. */
+function denseValues(a: Extract<Attr, { kind: 'dense' }>): string {
+  const float = /^(f|bf)\d+$/.test(a.elem);
+  return a.values.map((v) => (float ? printFloatLiteral(v, a.elem) : String(v))).join(', ');
 }
 
 /** Entries sorted by key, as mlir-opt prints them; a unit entry prints as its bare key. */

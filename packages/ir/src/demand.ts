@@ -31,6 +31,8 @@ class Producers {
   private readonly byId = new Map<string, Op>();
   private readonly alias = new Map<string, Value>();
   private readonly uses = new Map<string, number>();
+  /** Edge size per source value id, filled as `bytes` resolves pass-through chains. */
+  private readonly sizes = new Map<string, number>();
 
   constructor(ops: readonly Op[]) {
     for (const op of walkOps(ops)) {
@@ -71,10 +73,29 @@ class Producers {
     return this.uses.get(this.source(v).id) ?? 0;
   }
 
+  /**
+   * Follows pass-through producers up to the value that sets the size, iteratively and caching
+   * every value on the way: chains of routes and filters (an unrolled loop makes them thousands
+   * long) must neither grow the stack nor be walked again for each value on them.
+   */
   bytes(v: Value): number {
-    const producer = this.of(v);
-    const input = producer && PASS_THROUGH.has(producer.name) ? producer.operands[0] : undefined;
-    return input ? this.bytes(input) : valueBytes(v, producer);
+    const chain = new Set<string>();
+    let cur = this.source(v);
+    let size = this.sizes.get(cur.id);
+    while (size === undefined) {
+      chain.add(cur.id);
+      const producer = this.byId.get(cur.id);
+      const input = producer && PASS_THROUGH.has(producer.name) ? producer.operands[0] : undefined;
+      const next = input && this.source(input);
+      // An unverified graph may feed a route its own result: stop there rather than loop forever.
+      if (!next || chain.has(next.id)) size = valueBytes(cur, producer);
+      else {
+        cur = next;
+        size = this.sizes.get(cur.id);
+      }
+    }
+    for (const id of chain) this.sizes.set(id, size);
+    return size;
   }
 }
 

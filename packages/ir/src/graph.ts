@@ -17,6 +17,8 @@ export interface Op {
   readonly regions: readonly Region[];
   /** Where the op was parsed from, for diagnostics; absent for built ops. */
   readonly loc?: SourceLoc;
+  /** Where each attribute's name was parsed, for diagnostics about one attribute; absent for built ops. */
+  readonly attrLocs?: Readonly<Record<string, SourceLoc>>;
 }
 
 export interface Block {
@@ -39,6 +41,7 @@ export interface OpInit {
   attrs?: Attrs;
   regions?: readonly Region[];
   loc?: SourceLoc;
+  attrLocs?: Readonly<Record<string, SourceLoc>>;
 }
 
 export function makeOp(name: string, init: OpInit = {}): Op {
@@ -49,6 +52,7 @@ export function makeOp(name: string, init: OpInit = {}): Op {
     attrs: init.attrs ?? {},
     regions: init.regions ?? [],
     ...(init.loc ? { loc: init.loc } : {}),
+    ...(init.attrLocs ? { attrLocs: init.attrLocs } : {}),
   };
   return Object.freeze(op);
 }
@@ -84,12 +88,19 @@ export function definedNames(ops: readonly Op[]): Set<string> {
 /** Hands out value names not yet used in a graph (`base`, `base_1`, …). */
 export class NameGen {
   private readonly used: Set<string>;
+  /**
+   * Per base, the suffix below which every name is taken. Names are never given back, so the
+   * search for a free one resumes there: thousands of names from one base stay linear.
+   */
+  private readonly next = new Map<string, number>();
   constructor(ops: readonly Op[]) {
     this.used = definedNames(ops);
   }
   fresh(base: string): string {
-    let name = base;
-    for (let i = 1; this.used.has(name); i++) name = `${base}_${i}`;
+    let i = this.next.get(base) ?? 0;
+    let name = i === 0 ? base : `${base}_${i}`;
+    while (this.used.has(name)) name = `${base}_${++i}`;
+    this.next.set(base, i + 1);
     this.used.add(name);
     return name;
   }

@@ -1,4 +1,5 @@
 import { type Attr, type Attrs, floatFromHex } from './attrs.js';
+import type { SourceLoc } from './errors.js';
 import type { Cursor } from './lexer.js';
 import { SCALAR_TYPES, type Type } from './types.js';
 import { utf8Decode } from './utf8.js';
@@ -69,24 +70,51 @@ function parseNumber(c: Cursor): Attr {
   const start = c.pos;
   const lit = c.rawMatch(NUMBER);
   if (lit === undefined) return c.expected('a number');
-  const isFloatLit = !lit.includes('0x') && /[.eE]/.test(lit);
-  let type = isFloatLit ? 'f64' : 'i64';
+  let type = isFloatLiteral(lit) ? 'f64' : 'i64';
   if (c.eat(':')) {
     const tpos = c.pos;
     const t = c.ident();
     if (!t || !(INT_TYPE.test(t) || FLOAT_TYPE.test(t))) return c.expected('an integer or float type', tpos);
     type = t;
   }
-  if (FLOAT_TYPE.test(type)) {
-    if (lit.includes('0x'))
-      return { kind: 'float', value: floatFromHex(lit.replace(/^-?0x/, ''), type), type };
-    return { kind: 'float', value: Number(lit), type };
-  }
-  if (isFloatLit) c.fail(`expected an integer for type ${type}, found '${lit}'`, start);
-  const value = Number(lit.startsWith('-0x') ? -Number(lit.slice(1)) : lit);
-  if (!Number.isSafeInteger(value)) c.fail(`integer ${lit} is out of range (|n| must be below 2^53)`, start);
+  const value = numberValue(c, lit, type, start);
+  if (FLOAT_TYPE.test(type)) return { kind: 'float', value, type };
   if (type === 'i1') return { kind: 'bool', value: value !== 0 };
   return { kind: 'int', value, type };
+}
+
+const isFloatLiteral = (lit: string) => !lit.includes('0x') && /[.eE]/.test(lit);
+
+/**
+ * The value of a number literal `lit` (read at `pos`) as a `type`: a safe integer for integer
+ * types; for float types, decimal or hexadecimal bits (MLIR's spelling of NaN and infinities).
+ */
+function numberValue(c: Cursor, lit: string, type: string, pos: number): number {
+  const negative = lit.startsWith('-');
+  const hex = lit.includes('0x');
+  if (FLOAT_TYPE.test(type)) {
+    if (!hex) return Number(lit);
+    // The bits are the whole value, sign included, so a minus has nothing to negate.
+    if (negative) {
+      c.fail(
+        `a hexadecimal float literal takes no sign (mlir-opt refuses one too); write the bits of the negative value, ${negatedBits(lit.slice(3), type)}`,
+        pos,
+      );
+    }
+    return floatFromHex(lit.slice(2), type);
+  }
+  if (isFloatLiteral(lit)) c.fail(`expected an integer for type ${type}, found '${lit}'`, pos);
+  const value = hex && negative ? -Number(lit.slice(1)) : Number(lit);
+  if (!Number.isSafeInteger(value)) c.fail(`integer ${lit} is out of range (|n| must be below 2^53)`, pos);
+  return value;
+}
+
+/** `hex` float bits with the sign bit flipped, as `floatFromHex` reads them (32 bits for f32, else 64). */
+function negatedBits(hex: string, type: string): string {
+  const digits = type === 'f32' ? 8 : 16;
+  const sign = 1n << BigInt(digits * 4 - 1);
+  const bits = (BigInt(`0x${hex}`) ^ sign) & (2n * sign - 1n);
+  return `0x${bits.toString(16).toUpperCase().padStart(digits, '0')}`;
 }
 
 function parseDense(c: Cursor, start: number): Attr {
@@ -99,9 +127,18 @@ function parseDense(c: Cursor, start: number): Attr {
     do {
       c.checkItems(values.length, start, 'dense array');
       c.skipWs();
+      const pos = c.pos;
       const lit = c.rawMatch(NUMBER);
       if (lit === undefined) return c.expected('a number');
-      values.push(Number(lit));
+      const value = numberValue(c, lit, elem, pos);
+      // A non-finite element is a typo (`1e999`) or stray bits, never a size or factor an op can use.
+      if (!Number.isFinite(value)) {
+        c.fail(
+          `dense array element ${lit} is not a finite ${elem}; elements of a dense array must be finite`,
+          pos,
+        );
+      }
+      values.push(value);
     } while (c.eat(','));
   }
   c.expect('>');
@@ -143,8 +180,11 @@ export function parseAttr(c: Cursor): Attr {
   return c.expected('an attribute value');
 }
 
-/** `{key = value, flag, "quoted key" = value}` → entries; a key without value is a unit attribute. */
-export function parseAttrDict(c: Cursor): Attrs {
+/**
+ * `{key = value, flag, "quoted key" = value}` → entries; a key without value is a unit attribute.
+ * `locs`, when given, gets where each key starts, so a check on one attribute can point at it.
+ */
+export function parseAttrDict(c: Cursor, locs?: Record<string, SourceLoc>): Attrs {
   c.skipWs();
   const start = c.pos;
   c.expect('{');
@@ -154,10 +194,12 @@ export function parseAttrDict(c: Cursor): Attrs {
   let count = 0;
   do {
     c.checkItems(count++, start, 'attribute dictionary');
+    c.skipWs();
     const kpos = c.pos;
     const key = c.peek() === '"' ? utf8Decode(c.stringBytes()) : c.ident();
     if (key === undefined) return c.expected('an attribute name', kpos);
     if (Object.hasOwn(entries, key)) c.fail(`duplicate attribute '${key}'`, kpos);
+    if (locs) locs[key] = c.locAt(kpos);
     entries[key] = c.eat('=') ? parseAttr(c) : { kind: 'unit' };
   } while (c.eat(','));
   c.expect('}');

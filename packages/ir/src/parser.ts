@@ -1,6 +1,6 @@
 import type { Attrs } from './attrs.js';
 import { IrError, type SourceLoc } from './errors.js';
-import type { Block, Graph, Op, Region, Value } from './graph.js';
+import { type Block, type Graph, NameGen, type Op, type Region, type Value } from './graph.js';
 import { Cursor } from './lexer.js';
 import { MAX_OP_NAME_BYTES, overflowIndex, type ParseOptions, resolveParseLimits } from './limits.js';
 import { parseAttrDict, parseType } from './parse-attrs.js';
@@ -17,7 +17,7 @@ interface Use {
 class Parser {
   private readonly c: Cursor;
   private readonly scopes: Map<string, Value>[] = [new Map()];
-  private readonly ids = new Set<string>();
+  private readonly names = new NameGen([]);
   private opCount = 0;
   private valueCount = 0;
 
@@ -67,10 +67,7 @@ class Parser {
   private define(name: string, type: Type, pos: number): Value {
     this.countValue(name, pos);
     if (this.lookup(name)) this.c.fail(`redefinition of value '%${name}'; give it another name`, pos);
-    let id = name;
-    for (let i = 1; this.ids.has(id); i++) id = `${name}_${i}`;
-    this.ids.add(id);
-    const v = { id, type };
+    const v = { id: this.names.fresh(name), type };
     this.scopes[this.scopes.length - 1]!.set(name, v);
     return v;
   }
@@ -152,12 +149,14 @@ class Parser {
     const operands = uses.map((u) => this.resolve(u));
     if (c.lookingAt('[')) c.fail('successor blocks are not supported in agent graphs');
     let attrs: Attrs = {};
+    // A null prototype keeps keys such as "__proto__" as plain entries.
+    const attrLocs: Record<string, SourceLoc> = Object.create(null);
     if (c.eat('<')) {
-      attrs = parseAttrDict(c);
+      attrs = parseAttrDict(c, attrLocs);
       c.expect('>');
     }
     const regions = c.peek() === '(' ? this.regions() : [];
-    if (c.peek() === '{') attrs = { ...attrs, ...parseAttrDict(c) };
+    if (c.peek() === '{') attrs = { ...attrs, ...parseAttrDict(c, attrLocs) };
     c.expect(':');
     const sigPos = c.pos;
     const [inTypes, outTypes] = this.functionType();
@@ -174,6 +173,7 @@ class Parser {
       attrs,
       regions,
       loc,
+      attrLocs,
     };
   }
 

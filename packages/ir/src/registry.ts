@@ -22,6 +22,8 @@ export type AttrKindSpec = 'str' | 'int' | 'number' | 'bool' | 'unit' | 'type' |
 export interface AttrSpec {
   readonly kind: AttrKindSpec;
   readonly required?: boolean;
+  /** For an int or number: the least value allowed; the value must also be finite. */
+  readonly min?: number;
 }
 
 /** What a demand function may ask about the graph around its op. */

@@ -9,6 +9,8 @@ export const TEXT_BYTES_PER_TOKEN = 4;
 /** Size assumed for text or JSON whose producer states neither `bytes` nor a token count. */
 export const DEFAULT_TEXT_BYTES = 1024;
 export const DEFAULT_JSON_BYTES = 2048;
+/** The attributes `valueBytes` sizes a value by, read from whatever op produces it. */
+export const SIZE_ATTRS: readonly string[] = ['bytes', 'max_tokens', 'tokens'];
 
 /** Share of an LLM's layers and shards an op covers: (layer_end − layer_start)/layers / (tp·ep). */
 export function llmShare(op: Op, layers: number): number {

@@ -2,6 +2,7 @@ import { type Attr, printAttr } from './attrs.js';
 import { type Diagnostic, IrError, IrErrorCode } from './errors.js';
 import type { Graph, Op } from './graph.js';
 import type { AttrKindSpec, OpSchema, Registry, TypeConstraint } from './registry.js';
+import { SIZE_ATTRS } from './sizes.js';
 import { printType, type Type, typesEqual } from './types.js';
 
 export interface VerifyOptions {
@@ -28,6 +29,30 @@ function attrMatches(a: Attr, kind: AttrKindSpec): boolean {
   return a.kind === kind;
 }
 
+/** A problem with an op; `attr` names the attribute it is about, so the diagnostic can point at it. */
+interface Problem {
+  readonly message: string;
+  readonly attr?: string;
+}
+
+/** Checks a numeric attribute against `min`; NaN and infinities never pass (sizes and counts are finite). */
+function boundProblem(key: string, a: Attr, kind: AttrKindSpec, min: number): Problem[] {
+  if ((a.kind !== 'int' && a.kind !== 'float') || (Number.isFinite(a.value) && a.value >= min)) return [];
+  const allowed = kind === 'int' ? `an integer ≥ ${min}` : `a finite number ≥ ${min}`;
+  return [{ message: `attribute '${key}': expected ${allowed}, found ${printAttr(a)}`, attr: key }];
+}
+
+/**
+ * Sizes `valueBytes` reads from whatever op produces a value, so they are checked on every op,
+ * known or not: a negative or non-finite one would reach the demand table and the planner.
+ */
+function sizeProblems(op: Op, s: OpSchema | undefined): Problem[] {
+  return SIZE_ATTRS.flatMap((key) => {
+    const a = op.attrs[key];
+    return a && !s?.attrs?.[key] ? boundProblem(key, a, 'number', 0) : [];
+  });
+}
+
 function checkValues(
   what: string,
   values: readonly { type: Type }[],
@@ -44,23 +69,27 @@ function checkValues(
   });
 }
 
-function checkSchema(op: Op, s: OpSchema): string[] {
-  const problems = [
+function checkSchema(op: Op, s: OpSchema): Problem[] {
+  const problems: Problem[] = [
     ...checkValues('operand', op.operands, s.operands, s.variadicOperands),
     ...checkValues('result', op.results, s.results, s.variadicResults),
-  ];
+  ].map((message) => ({ message }));
   for (const [key, spec] of Object.entries(s.attrs ?? {})) {
     const a = op.attrs[key];
     if (!a) {
-      if (spec.required) problems.push(`missing required attribute '${key}' (${KIND_WORDS[spec.kind]})`);
+      if (spec.required)
+        problems.push({ message: `missing required attribute '${key}' (${KIND_WORDS[spec.kind]})` });
     } else if (!attrMatches(a, spec.kind)) {
-      problems.push(`attribute '${key}': expected ${KIND_WORDS[spec.kind]}, found ${printAttr(a)}`);
-    }
+      problems.push({
+        message: `attribute '${key}': expected ${KIND_WORDS[spec.kind]}, found ${printAttr(a)}`,
+        attr: key,
+      });
+    } else if (spec.min !== undefined) problems.push(...boundProblem(key, a, spec.kind, spec.min));
   }
   const regions = s.regions ?? 0;
   if (op.regions.length !== regions)
-    problems.push(`expected ${regions} region(s), found ${op.regions.length}`);
-  return problems.map((p) => `'${op.name}' ${p}`);
+    problems.push({ message: `expected ${regions} region(s), found ${op.regions.length}` });
+  return problems;
 }
 
 /** Walks a graph checking SSA (defined before use, one type per value) and every op's schema. */
@@ -70,8 +99,10 @@ class Verifier {
   private readonly ids = new Set<string>();
   constructor(private readonly opts: VerifyOptions) {}
 
-  private report(op: Op, message: string): void {
-    this.diagnostics.push({ message, ...(op.loc ? { loc: op.loc } : {}) });
+  /** Reports at the attribute a problem is about where the parser recorded it, else at the op. */
+  private report(op: Op, message: string, attr?: string): void {
+    const loc = (attr !== undefined ? op.attrLocs?.[attr] : undefined) ?? op.loc;
+    this.diagnostics.push({ message, ...(loc ? { loc } : {}) });
   }
 
   /** Value ids are unique in the whole graph (not only per scope): demand rows and passes key on them. */
@@ -106,10 +137,12 @@ class Verifier {
     }
     const schema = this.opts.registry.get(op.name);
     if (schema) {
-      for (const p of [...checkSchema(op, schema), ...(schema.verify?.(op) ?? [])]) this.report(op, p);
+      for (const p of checkSchema(op, schema)) this.report(op, `'${op.name}' ${p.message}`, p.attr);
+      for (const p of schema.verify?.(op) ?? []) this.report(op, p);
     } else if (this.opts.strict) {
       this.report(op, `unknown op '${op.name}'; register it in the dialect registry or drop --strict`);
     }
+    for (const p of sizeProblems(op, schema)) this.report(op, `'${op.name}' ${p.message}`, p.attr);
     for (const r of op.regions) {
       for (const b of r.blocks) {
         for (const a of b.args) this.unique(op, a.id);

@@ -3,15 +3,21 @@ import { test } from 'node:test';
 import { voiceAgent } from '../samples/agents.js';
 import {
   AgentGraphBuilder,
+  type DecomposeOptions,
   defaultRegistry,
   demandTable,
   type Graph,
   graphsEqual,
+  IrError,
+  IrErrorCode,
+  makeOp,
   PassManager,
   parseGraph,
   printGraph,
+  Registry,
+  type Value,
 } from '../src/index.js';
-import { walkOps } from '../src/internal.js';
+import { decompose, unrollLoops, walkOps } from '../src/internal.js';
 import { mlirOpt } from './mlir-opt.js';
 
 const registry = defaultRegistry();
@@ -218,4 +224,49 @@ test('builder: conditional edges, sub-agents, and cycles rejected with advice', 
     () => cyclic.toGraph(),
     (e: Error & { code?: string }) => e.code === 'IR_BUILD' && /maxIterations/.test(e.message),
   );
+});
+
+test('the tp, ep and layerGroups pass options get the checks the call attrs get', () => {
+  const refused = (options: Partial<DecomposeOptions>, message: RegExp) =>
+    assert.throws(
+      () => decompose(parseGraph(CALL), registry, options),
+      (e: unknown) => e instanceof IrError && e.code === IrErrorCode.Pass && message.test(e.message),
+    );
+  refused({ tp: 10_000 }, /^<input>:3:3: error: decompose: option tp = 10000 is not an integer in 1\.\.64$/);
+  refused({ tp: 100_000 }, /option tp = 100000 is not an integer in 1\.\.64/);
+  refused({ ep: 0 }, /option ep = 0 is not an integer in 1\.\.64/);
+  refused({ layerGroups: 2.5 }, /option layerGroups = 2\.5 is not an integer in 1\.\.64/);
+  refused({ tp: Number.NaN }, /option tp = NaN is not an integer in 1\.\.64/);
+  refused({ tp: 3 }, /option tp = 3 does not divide llama3-8b's 32 heads and 8 KV heads/);
+  // A call that states its own split does not use the options, so they cannot be wrong for it.
+  const own = CALL.replace('prompt_tokens = 512 : i64}', 'prompt_tokens = 512 : i64, tp = 2 : i64}');
+  const ops = decompose(parseGraph(own), registry, { tp: 3 }).ops[0]!.regions[0]!.blocks[0]!.ops;
+  assert.equal(ops.filter((o) => o.name === 'llm.allreduce').length, 4);
+});
+
+test('a decomposition into 300 000 ops is spliced in whole', () => {
+  const many = new Registry().register({
+    name: 'x.many',
+    summary: 'test op that decomposes into many copies of x.one',
+    operands: [],
+    results: [],
+    decompose: () => Array(300_000).fill(makeOp('x.one')),
+  });
+  const g = decompose(parseGraph('"x.many"() : () -> ()\n'), many);
+  assert.equal(g.ops.length, 300_000);
+  assert.ok(g.ops.every((o) => o.name === 'x.one'));
+});
+
+test('unroll-loops copies a loop body of 300 000 ops whole', () => {
+  const text: Value = { id: 't', type: { kind: 'dialect', dialect: 'agent', name: 'text' } };
+  const body = [...Array(300_000).fill(makeOp('x.one')), makeOp('agent.yield', { operands: [text] })];
+  const loop = makeOp('agent.loop', {
+    operands: [text],
+    results: [{ id: 'l', type: text.type }],
+    attrs: { max_iterations: { kind: 'int', value: 1, type: 'i64' } },
+    regions: [{ blocks: [{ args: [text], ops: body }] }],
+  });
+  const g = unrollLoops({ ops: [loop] }, { maxOps: 1_000_000 });
+  assert.equal(g.ops.length, 300_000);
+  assert.ok(g.ops.every((o) => o.name === 'x.one'));
 });

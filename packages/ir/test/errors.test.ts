@@ -117,6 +117,74 @@ test('unknown model and nn shape errors say what fits', () => {
   );
 });
 
+test('negative or non-finite token counts, byte sizes and parameter counts are verify errors at the attribute', () => {
+  const at = (text: string, line: number, col: number, message: string) => {
+    const e = verifyError(text);
+    assert.equal(e.code, IrErrorCode.Verify);
+    assert.equal(e.diagnostics.length, 1, e.message);
+    assert.deepEqual(e.diagnostics[0]!.loc, { line, col });
+    assert.equal(e.diagnostics[0]!.message, message);
+  };
+  at(
+    `${IN}%a = "llm.call"(%q) {max_tokens = 1 : i64, model = "llama3-8b",
+    prompt_tokens = -5 : i64} : (!agent.text) -> !agent.text\n`,
+    3,
+    5,
+    "'llm.call' attribute 'prompt_tokens': expected an integer ≥ 0, found -5 : i64",
+  );
+  at(
+    `${IN}%a = "llm.call"(%q) {max_tokens = -1 : i64, model = "llama3-8b", prompt_tokens = 5 : i64} : (!agent.text) -> !agent.text\n`,
+    2,
+    22,
+    "'llm.call' attribute 'max_tokens': expected an integer ≥ 0, found -1 : i64",
+  );
+  at(
+    `${IN}%t = "tool.invoke"(%q) {tool = "web", bytes = -1000000 : i64} : (!agent.text) -> !agent.json\n`,
+    2,
+    39,
+    "'tool.invoke' attribute 'bytes': expected an integer ≥ 0, found -1000000 : i64",
+  );
+  at(
+    `${IN}%m = "memory.load"(%q) {bytes = -8 : i64, key = "k"} : (!agent.text) -> !agent.json\n`,
+    2,
+    25,
+    "'memory.load' attribute 'bytes': expected an integer ≥ 0, found -8 : i64",
+  );
+  at(
+    `${IN}%f = "text.privacy_filter"(%q) {model_params = 0x7FF8000000000000 : f64} : (!agent.text) -> !agent.text\n`,
+    2,
+    33,
+    "'text.privacy_filter' attribute 'model_params': expected a finite number ≥ 0, found 0x7FF8000000000000 : f64",
+  );
+  at(
+    `${IN}%f = "text.privacy_filter"(%q) {model_params = 1e400 : f64} : (!agent.text) -> !agent.text\n`,
+    2,
+    33,
+    "'text.privacy_filter' attribute 'model_params': expected a finite number ≥ 0, found 0x7FF0000000000000 : f64",
+  );
+  // Any op's `bytes`, `tokens` or `max_tokens` sizes the values it produces, known op or not.
+  at(
+    '%q = "agent.input"() {name = "q", bytes = -1 : i64} : () -> !agent.text\n',
+    1,
+    35,
+    "'agent.input' attribute 'bytes': expected a finite number ≥ 0, found -1 : i64",
+  );
+  at(
+    '%x = "acme.thing"() {max_tokens = -2 : i64} : () -> !agent.text\n',
+    1,
+    22,
+    "'acme.thing' attribute 'max_tokens': expected a finite number ≥ 0, found -2 : i64",
+  );
+  // Zero is a size like any other.
+  verify(
+    parseGraph(`%q = "agent.input"() {name = "q", bytes = 0 : i64} : () -> !agent.text
+%a = "llm.call"(%q) {max_tokens = 0 : i64, model = "llama3-8b", prompt_tokens = 0 : i64} : (!agent.text) -> !agent.text
+%t = "tool.invoke"(%a) {tool = "web", bytes = 0 : i64, latency_ms = 0.0 : f64} : (!agent.text) -> !agent.json
+%f = "text.privacy_filter"(%a) {model_params = 0 : i64} : (!agent.text) -> !agent.text\n`),
+    { registry },
+  );
+});
+
 test('IrErrorCode: unique values; every code has a throw site that carries it, with the class name', () => {
   const values = Object.values(IrErrorCode);
   assert.equal(new Set(values).size, values.length);

@@ -21,7 +21,7 @@ const split = fc.oneof(
   fc.record({ ep: fc.integer({ min: 2, max: 4 }), layerGroups: fc.integer({ min: 1, max: 8 }) }),
 );
 
-test('decompose with any tp/ep split keeps the prefill totals, verifies, and survives mlir-opt', () => {
+test('decompose with any tp/ep split the heads allow keeps the prefill totals, verifies, and survives mlir-opt; others are refused', () => {
   let roundTrips = 0;
   fc.assert(
     fc.property(
@@ -37,13 +37,18 @@ test('decompose with any tp/ep split keeps the prefill totals, verifies, and sur
           .edge('q', 'a')
           .edge('a', 'o')
           .toGraph();
-        const out = new PassManager({ registry, strict: true })
+        const pm = new PassManager({ registry, strict: true })
           .add('decompose', options)
-          .add('annotate-demand')
-          .run(g);
+          .add('annotate-demand');
+        const m = findModel(model)!;
+        if ('tp' in options && (m.nHeads % options.tp !== 0 || m.nKvHeads % options.tp !== 0)) {
+          // A tp the heads do not split into is refused as an option, as it is as an attribute.
+          assert.throws(() => pm.run(g), { code: 'IR_PASS' });
+          return;
+        }
+        const out = pm.run(g);
         const rows = demandTable(out);
         const prefills = rows.filter((r) => r.op === 'llm.prefill');
-        const m = findModel(model)!;
         const want = prefillDemand(m, promptTokens);
         const flops = prefills.reduce((n, r) => n + r.demand.flops, 0);
         // Each op's demand is rounded to an integer, so the sum may drift by one per shard.

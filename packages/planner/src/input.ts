@@ -64,8 +64,29 @@ function hintMatcher(v: unknown, devices: readonly DeviceClass[]): (d: DeviceCla
   return typeof v === 'string' && placementHintApplies(v, devices) ? hintNames(v) : () => true;
 }
 
+/**
+ * Refuses a row whose demand figures or edge sizes are negative or not finite: the roofline would
+ * turn them into negative or NaN times and transfers, a "feasible" plan built on nothing. The IR
+ * verifier keeps them sane; this guards callers that build rows without it.
+ */
+function checkRow(r: DemandRowLike): void {
+  const figures: [string, unknown][] = [
+    ...Object.entries(r.demand).map(([k, v]): [string, unknown] => [`demand.${k}`, v]),
+    ...Object.entries(r.edgeBytes).map(([k, v]): [string, unknown] => [`edgeBytes.${k}`, v]),
+  ];
+  for (const [path, v] of figures) {
+    if (typeof v !== 'number' || !(Number.isFinite(v) && v >= 0)) {
+      throw new PlanError(
+        PlanErrorCode.Input,
+        `demand row '${r.id}' (${r.op}): ${path} must be a finite number >= 0, found ${String(v)}; fix the demand table (annotate-demand computes it) and retry`,
+      );
+    }
+  }
+}
+
 /** Demand table × catalog → placement problem, timing each (op, class) with the roofline model. */
 export function problemFromDemand(rows: readonly DemandRowLike[], o: DerivedOptions): PlacementProblem {
+  for (const r of rows) checkRow(r);
   const ids = o.classes ?? o.catalog.map((d) => d.id);
   const devices = ids.map((id) => findDevice(o.catalog, id));
   const real = new Set(o.realClasses ?? ['cpu']);

@@ -3,10 +3,67 @@ import { type Attrs, int, intAttr, strAttr } from '../attrs.js';
 import { IrError, IrErrorCode } from '../errors.js';
 import { makeOp, type Op, type Value } from '../graph.js';
 import { LLM_DTYPE } from '../llm-cost.js';
-import type { DecomposeContext } from '../registry.js';
+import type { DecomposeContext, DecomposeOptions } from '../registry.js';
 import { KV_CACHE, tensorType } from '../types.js';
 
 const CALL_ONLY = new Set(['prompt_tokens', 'max_tokens', 'tp', 'ep', 'layer_groups']);
+
+/** Largest tensor- or expert-parallel degree, and most layer groups, a call may be split into. */
+const MAX_SPLIT = 64;
+
+/** How a call is split; an unset field is not checked. */
+export interface Split {
+  readonly tp: number | undefined;
+  readonly ep: number | undefined;
+  readonly layerGroups: number | undefined;
+}
+
+/**
+ * Problems with a split, each naming its setting as `label` spells it. A call's attributes (at
+ * verify) and the pass options (at decompose) obey the same rules: the ops built grow with
+ * tp · ep · layer groups, and a tp must divide the model's heads.
+ */
+export function splitProblems(
+  split: Split,
+  model: ModelFacts | undefined,
+  label: (key: keyof Split) => string,
+): string[] {
+  const out: string[] = [];
+  for (const key of ['tp', 'ep', 'layerGroups'] as const) {
+    const v = split[key];
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1 && v <= MAX_SPLIT))
+      out.push(`${label(key)} = ${v} is not an integer in 1..${MAX_SPLIT}`);
+  }
+  const tp = split.tp;
+  if (
+    tp !== undefined &&
+    out.length === 0 &&
+    model &&
+    (model.nKvHeads % tp !== 0 || model.nHeads % tp !== 0)
+  ) {
+    out.push(
+      `${label('tp')} = ${tp} does not divide ${model.id}'s ${model.nHeads} heads and ${model.nKvHeads} KV heads`,
+    );
+  }
+  return out;
+}
+
+/** The pass options a call uses (those its own attrs do not override), refused as verify refuses the attrs. */
+function checkOptions(op: Op, model: ModelFacts, options: DecomposeOptions): void {
+  const unless = (key: string, v: number) => (intAttr(op.attrs, key) === undefined ? v : undefined);
+  const used: Split = {
+    tp: unless('tp', options.tp),
+    ep: unless('ep', options.ep),
+    layerGroups: unless('layer_groups', options.layerGroups),
+  };
+  const problems = splitProblems(used, model, (key) => `option ${key}`);
+  if (problems.length > 0) {
+    throw new IrError(
+      IrErrorCode.Pass,
+      problems.map((p) => ({ message: `decompose: ${p}`, ...(op.loc ? { loc: op.loc } : {}) })),
+    );
+  }
+}
 
 /**
  * llm.call → llm.tokenize → llm.prefill (per layer group and shard when tp/ep > 1, joined by
@@ -15,6 +72,8 @@ const CALL_ONLY = new Set(['prompt_tokens', 'max_tokens', 'tp', 'ep', 'layer_gro
  * `tp`, `ep` and `layer_groups` attrs, when set, take the place of the pass options.
  */
 export function decomposeCall(op: Op, ctx: DecomposeContext): readonly Op[] {
+  const model = findModel(strAttr(op.attrs, 'model') ?? '')!;
+  checkOptions(op, model, ctx.options);
   // The call's own attrs win over the pass options: a graph says how its LLM is split.
   const tp = intAttr(op.attrs, 'tp') ?? ctx.options.tp;
   const ep = intAttr(op.attrs, 'ep') ?? ctx.options.ep;
@@ -27,7 +86,6 @@ export function decomposeCall(op: Op, ctx: DecomposeContext): readonly Op[] {
       },
     ]);
   }
-  const model = findModel(strAttr(op.attrs, 'model') ?? '')!;
   const T = intAttr(op.attrs, 'prompt_tokens') ?? 0;
   const out = intAttr(op.attrs, 'max_tokens') ?? 0;
   const result = op.results[0]!;

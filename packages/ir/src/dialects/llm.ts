@@ -4,12 +4,16 @@ import type { Op } from '../graph.js';
 import { allreduceDemand, decodeDemand, LLM_ELEM_BYTES, prefillDemand } from '../llm-cost.js';
 import { KV_C, type OpSchema, TENSOR, TEXT_C, TEXT_OR_JSON, TOKENS } from '../registry.js';
 import { llmShare } from '../sizes.js';
-import { decomposeCall } from './llm-decompose.js';
+import { decomposeCall, splitProblems } from './llm-decompose.js';
 
 const modelAttrs = {
   model: { kind: 'str', required: true },
-  tokens: { kind: 'int', required: true },
+  tokens: { kind: 'int', required: true, min: 0 },
 } as const;
+/** A layer index or count, or a shard index: a position, so never negative. */
+const position = { kind: 'int', min: 0 } as const;
+/** A tensor- or expert-parallel degree on a granular op: one shard at least. */
+const degree = { kind: 'int', min: 1 } as const;
 
 function modelOf(op: Op): ModelFacts {
   // verify() has checked the model exists before any demand function runs.
@@ -25,16 +29,13 @@ function checkModel(op: Op): string[] {
 const n = (op: Op, key: string) => intAttr(op.attrs, key) ?? 0;
 
 function checkSplit(op: Op): string[] {
-  const out: string[] = [];
-  for (const key of ['tp', 'ep', 'layer_groups']) {
-    const v = intAttr(op.attrs, key);
-    if (v !== undefined && (v < 1 || v > 64)) out.push(`${key} = ${v} is not in 1..64`);
-  }
-  const tp = intAttr(op.attrs, 'tp');
-  const m = findModel(strAttr(op.attrs, 'model') ?? '');
-  if (tp !== undefined && m && (m.nKvHeads % tp !== 0 || m.nHeads % tp !== 0))
-    out.push(`tp = ${tp} does not divide ${m.id}'s ${m.nHeads} heads and ${m.nKvHeads} KV heads`);
-  return out;
+  const split = {
+    tp: intAttr(op.attrs, 'tp'),
+    ep: intAttr(op.attrs, 'ep'),
+    layerGroups: intAttr(op.attrs, 'layer_groups'),
+  };
+  const model = findModel(strAttr(op.attrs, 'model') ?? '');
+  return splitProblems(split, model, (key) => (key === 'layerGroups' ? 'layer_groups' : key));
 }
 
 export const llmDialect: readonly OpSchema[] = [
@@ -46,8 +47,8 @@ export const llmDialect: readonly OpSchema[] = [
     results: [TEXT_C],
     attrs: {
       model: { kind: 'str', required: true },
-      prompt_tokens: { kind: 'int', required: true },
-      max_tokens: { kind: 'int', required: true },
+      prompt_tokens: { kind: 'int', required: true, min: 0 },
+      max_tokens: { kind: 'int', required: true, min: 0 },
       // This call's split, over the pass options: tensor- or expert-parallel degree, and layer groups.
       tp: { kind: 'int' },
       ep: { kind: 'int' },
@@ -85,11 +86,11 @@ export const llmDialect: readonly OpSchema[] = [
     variadicResults: TENSOR,
     attrs: {
       ...modelAttrs,
-      layer_start: { kind: 'int' },
-      layer_end: { kind: 'int' },
-      tp: { kind: 'int' },
-      ep: { kind: 'int' },
-      shard: { kind: 'int' },
+      layer_start: position,
+      layer_end: position,
+      tp: degree,
+      ep: degree,
+      shard: position,
     },
     verify: checkModel,
     demand: (op) => {
@@ -103,7 +104,7 @@ export const llmDialect: readonly OpSchema[] = [
     operands: [KV_C],
     variadicOperands: TENSOR,
     results: [TOKENS],
-    attrs: { ...modelAttrs, context_tokens: { kind: 'int', required: true }, tp: { kind: 'int' } },
+    attrs: { ...modelAttrs, context_tokens: { kind: 'int', required: true, min: 0 }, tp: degree },
     verify: checkModel,
     demand: (op) => {
       const m = modelOf(op);
@@ -129,7 +130,7 @@ export const llmDialect: readonly OpSchema[] = [
     operands: [TENSOR],
     variadicOperands: TENSOR,
     results: [TENSOR],
-    attrs: { ...modelAttrs, tp: { kind: 'int', required: true }, layers: { kind: 'int', required: true } },
+    attrs: { ...modelAttrs, tp: { ...degree, required: true }, layers: { ...position, required: true } },
     verify: checkModel,
     demand: (op) => allreduceDemand(modelOf(op), n(op, 'tp'), n(op, 'tokens'), n(op, 'layers')),
   },
@@ -139,7 +140,7 @@ export const llmDialect: readonly OpSchema[] = [
     operands: [TENSOR],
     variadicOperands: TENSOR,
     results: [TENSOR],
-    attrs: { ...modelAttrs, ep: { kind: 'int', required: true }, layers: { kind: 'int', required: true } },
+    attrs: { ...modelAttrs, ep: { ...degree, required: true }, layers: { ...position, required: true } },
     verify: checkModel,
     // Per layer one dispatch and one combine all-to-all of the hidden state: 2·layers·(ep−1)·T·d·bytes.
     demand: (op) => {

@@ -33,7 +33,9 @@ function engine(op: Op, ctx: DemandContext, tokens: number) {
   };
 }
 
-const engineAttrs = { engine: { kind: 'str' }, model_params: { kind: 'number' } } as const;
+const engineAttrs = { engine: { kind: 'str' }, model_params: { kind: 'number', min: 0 } } as const;
+/** A size or count (bytes, tokens, vectors): zero is a size like any other, a negative one is not. */
+const count = { kind: 'int', min: 0 } as const;
 
 export const kvDialect: readonly OpSchema[] = [
   {
@@ -41,7 +43,7 @@ export const kvDialect: readonly OpSchema[] = [
     summary: 'A KV-cache allocation for `tokens` tokens of `model`',
     operands: [],
     results: [KV_C],
-    attrs: { model: { kind: 'str', required: true }, tokens: { kind: 'int', required: true } },
+    attrs: { model: { kind: 'str', required: true }, tokens: { ...count, required: true } },
     demand: (op, ctx) => ({ memoryBytes: outBytes(op, ctx) }),
   },
   {
@@ -50,7 +52,7 @@ export const kvDialect: readonly OpSchema[] = [
     operands: [KV_C],
     variadicOperands: KV_C,
     results: [KV_C],
-    attrs: { model: { kind: 'str', required: true }, tokens: { kind: 'int', required: true } },
+    attrs: { model: { kind: 'str', required: true }, tokens: { ...count, required: true } },
     demand: io,
   },
 ];
@@ -62,7 +64,11 @@ export const toolDialect: readonly OpSchema[] = [
     operands: [],
     variadicOperands: TEXT_OR_JSON,
     results: [TEXT_OR_JSON],
-    attrs: { tool: { kind: 'str', required: true }, latency_ms: { kind: 'number' }, bytes: { kind: 'int' } },
+    attrs: {
+      tool: { kind: 'str', required: true },
+      latency_ms: { kind: 'number', min: 0 },
+      bytes: count,
+    },
     demand: io,
   },
 ];
@@ -74,7 +80,7 @@ export const memoryDialect: readonly OpSchema[] = [
     operands: [],
     variadicOperands: TEXT_OR_JSON,
     results: [JSON_C],
-    attrs: { key: { kind: 'str', required: true }, bytes: { kind: 'int' } },
+    attrs: { key: { kind: 'str', required: true }, bytes: count },
     demand: io,
   },
   {
@@ -94,9 +100,9 @@ export const memoryDialect: readonly OpSchema[] = [
     results: [JSON_C],
     attrs: {
       index: { kind: 'str', required: true },
-      n_vectors: { kind: 'int', required: true },
-      dim: { kind: 'int', required: true },
-      k: { kind: 'int', required: true },
+      n_vectors: { ...count, required: true },
+      dim: { ...count, required: true },
+      k: { ...count, required: true },
       partitions: { kind: 'int' },
       partition: { kind: 'int' },
     },
@@ -137,7 +143,8 @@ export const textDialect: readonly OpSchema[] = [
     summary: 'Speech to text by an external engine; the operand is audio samples',
     operands: [TENSOR],
     results: [TEXT_C],
-    attrs: { ...engineAttrs, sample_rate: { kind: 'int' } },
+    // The rate divides the sample count: zero would make the audio endless.
+    attrs: { ...engineAttrs, sample_rate: { kind: 'int', min: 1 } },
     // Whisper-style encoders see 50 frames per second of audio.
     demand: (op, ctx) => {
       const audio = op.operands[0]!.type;
@@ -150,7 +157,7 @@ export const textDialect: readonly OpSchema[] = [
     summary: 'Text to a `dim`-vector by an encoder (compiled kernels or an embeddings endpoint)',
     operands: [TEXT_OR_JSON],
     results: [TENSOR],
-    attrs: { ...engineAttrs, dim: { kind: 'int', required: true } },
+    attrs: { ...engineAttrs, dim: { ...count, required: true } },
     demand: (op, ctx) => engine(op, ctx, inBytes(op, ctx) / TEXT_BYTES_PER_TOKEN),
   },
   {

@@ -27,7 +27,8 @@ export function rewriteOps(
     const regions: Region[] = op.regions.map((r) => ({
       blocks: r.blocks.map((b) => ({ args: b.args, ops: rewriteOps(b.ops, fn, subst) })),
     }));
-    out.push(...fn(makeOp(op.name, { ...op, regions }), subst));
+    // A loop, not a spread: a decomposition may return more ops than a call takes arguments.
+    for (const r of fn(makeOp(op.name, { ...op, regions }), subst)) out.push(r);
   }
   return out;
 }

@@ -84,7 +84,8 @@ export function unrollLoops(graph: Graph, options: UnrollOptions = {}): Graph {
       const copies = cloneOps(body.ops, map, names, `it${k}`);
       const yielded = copies[copies.length - 1];
       if (yielded?.name !== 'agent.yield') fail('loop body must end with agent.yield', op.loc);
-      out.push(...copies.slice(0, -1));
+      // A loop, not a spread: a body may hold more ops than a call takes arguments.
+      for (let i = 0; i < copies.length - 1; i++) out.push(copies[i]!);
       carried = yielded.operands;
     }
     op.results.forEach((r, i) => {
