@@ -2,27 +2,16 @@
 // drop a frame across a reconnect, and a lost item or credit must end or resume the stream, never
 // leave the loop waiting for good.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
-import { type EmbeddedNats, startEmbeddedNats } from '../src/cluster/embedded-nats.js';
+import type { Msg } from '@nats-io/transport-node';
+import { natsForTests } from '../../../test/fixtures/nats-connection.js';
 import { StreamBroken } from '../src/errors.js';
 import { encodeFrame, parseReaderFrame, type StreamSpec } from '../src/stream/frames.js';
 import { ActorStream } from '../src/stream/reader.js';
 import { ManualClock } from './fixtures/manual-clock.js';
 
-let nats: EmbeddedNats;
-let nc: NatsConnection;
-
-before(async () => {
-  nats = await startEmbeddedNats();
-  nc = await connect({ servers: nats.url });
-});
-
-after(async () => {
-  await nc?.close();
-  await nats?.stop();
-});
+const server = natsForTests();
 
 /** Waits (bounded) until `ok()` holds: the frames cross the server. */
 async function until(ok: () => boolean, what: string): Promise<void> {
@@ -32,6 +21,7 @@ async function until(ok: () => boolean, what: string): Promise<void> {
 
 /** A stream whose producer is the test: `spec` once the reader asked, and the credits it sent. */
 function playProducer(clock: ManualClock, window: number) {
+  const nc = server.nc;
   const ctl = `_INBOX.ctl.${Math.random().toString(36).slice(2)}`;
   const credits: number[] = [];
   nc.subscribe(ctl, {
@@ -50,16 +40,18 @@ function playProducer(clock: ManualClock, window: number) {
   });
   const send = (frame: Parameters<typeof encodeFrame>[0]) => nc.publish(spec!.inbox, encodeFrame(frame));
   send({ t: 'open', ctl });
-  return { stream, send, credits, reply: (v: unknown) => reply(v) };
+  // The items the loop has read, and the loop itself (settling as the stream ends).
+  const got: number[] = [];
+  const read = (async () => {
+    for await (const v of stream) got.push(v);
+  })();
+  return { stream, send, credits, got, read, reply: (v: unknown) => reply(v) };
 }
 
 test('an item lost before the end frame ends the stream broken once the grace after the reply passes', async () => {
   const clock = new ManualClock(0);
   const p = playProducer(clock, 8);
-  const got: number[] = [];
-  const read = (async () => {
-    for await (const v of p.stream) got.push(v);
-  })();
+  const { got, read } = p;
   const failed = read.then(
     () => undefined,
     (e: unknown) => e,
@@ -69,7 +61,7 @@ test('an item lost before the end frame ends the stream broken once the grace af
   // Item 2 never arrives; 3 and the end do.
   p.send({ t: 'item', seq: 3, v: 3 });
   p.send({ t: 'end', count: 4 });
-  await nc.flush();
+  await server.nc.flush();
   await until(() => got.length === 2, 'the items before the gap are read');
   p.reply('done');
   await p.stream.result;
@@ -84,10 +76,7 @@ test('an item lost before the end frame ends the stream broken once the grace af
 test('a late item within the grace completes the stream', async () => {
   const clock = new ManualClock(0);
   const p = playProducer(clock, 8);
-  const got: number[] = [];
-  const read = (async () => {
-    for await (const v of p.stream) got.push(v);
-  })();
+  const { got, read } = p;
   p.send({ t: 'item', seq: 0, v: 0 });
   p.send({ t: 'end', count: 2 });
   p.reply('done');
@@ -101,10 +90,7 @@ test('a late item within the grace completes the stream', async () => {
 test('a lost credit is sent again while the loop waits, so the producer goes on', async () => {
   const clock = new ManualClock(0);
   const p = playProducer(clock, 4);
-  const got: number[] = [];
-  const read = (async () => {
-    for await (const v of p.stream) got.push(v);
-  })();
+  const { got, read } = p;
   for (let i = 0; i < 4; i++) p.send({ t: 'item', seq: i, v: i });
   await until(() => got.length === 4 && p.credits.length > 0, 'the window is read and credited');
   // Suppose that credit was lost: the producer still waits with 4 items unread as it sees it. The
