@@ -26,15 +26,25 @@ export function decodeWav(bytes: Uint8Array): Pcm {
   let wav: wavefile.WaveFile;
   try {
     wav = new wavefile.WaveFile(bytes);
+  } catch (e) {
+    return invalid((e as Error).message, e);
+  }
+  const fmt = wav.fmt as { numChannels: number; sampleRate: number; bitsPerSample: number };
+  const { numChannels: channels, sampleRate, bitsPerSample: bits } = fmt;
+  if (!Number.isInteger(sampleRate) || sampleRate < 4000 || sampleRate > 192_000)
+    invalid(`sample rate ${sampleRate} Hz is outside 4 000–192 000`);
+  if (!Number.isInteger(channels) || channels < 1 || channels > 8) invalid(`${channels} channels`);
+  if (!Number.isInteger(bits) || bits < 1 || bits > 64) invalid(`${bits} bits per sample`);
+  // Its length from the data's bytes, before converting them: conversion builds float copies of every
+  // sample (16 MiB of A-law took 10 s and 356 MB to be found too long afterwards).
+  const dataBytes = (wav.data as { samples: Uint8Array }).samples.length;
+  if ((dataBytes * 8) / (bits * channels) / sampleRate > MAX_AUDIO_SECONDS)
+    invalid(`longer than ${MAX_AUDIO_SECONDS} s`);
+  try {
     wav.toBitDepth('16');
   } catch (e) {
     return invalid((e as Error).message, e);
   }
-  const fmt = wav.fmt as { numChannels: number; sampleRate: number };
-  const { numChannels: channels, sampleRate } = fmt;
-  if (!Number.isInteger(sampleRate) || sampleRate < 4000 || sampleRate > 192_000)
-    invalid(`sample rate ${sampleRate} Hz is outside 4 000–192 000`);
-  if (!Number.isInteger(channels) || channels < 1 || channels > 8) invalid(`${channels} channels`);
   const interleaved = wav.getSamples(true, Int16Array) as unknown as Int16Array;
   const frames = Math.floor(interleaved.length / channels);
   if (frames / sampleRate > MAX_AUDIO_SECONDS) invalid(`longer than ${MAX_AUDIO_SECONDS} s`);

@@ -53,3 +53,31 @@ test('audio longer than the limit is refused', () => {
     (e) => e instanceof SpeechError && /longer than 300 s/.test(e.message),
   );
 });
+
+test('a file too long is refused from its data size, before its samples are converted', () => {
+  // 301 s of 8 kHz A-law: 2.4 MB, whose conversion to 16-bit builds float copies of every sample.
+  const wav = new wavefile.WaveFile();
+  wav.fromScratch(1, 8000, '8a', new Uint8Array(8000 * 301));
+  const bytes = wav.toBuffer();
+  const proto = wavefile.WaveFile.prototype as unknown as { toBitDepth: (...a: unknown[]) => void };
+  const convert = proto.toBitDepth;
+  let conversions = 0;
+  proto.toBitDepth = function (this: unknown, ...a: unknown[]) {
+    conversions++;
+    return convert.apply(this, a);
+  };
+  try {
+    assert.throws(
+      () => decodeWav(bytes),
+      (e) => e instanceof SpeechError && /longer than 300 s/.test(e.message),
+    );
+    assert.equal(conversions, 0);
+    // 299 s of the same decodes.
+    const ok = new wavefile.WaveFile();
+    ok.fromScratch(1, 8000, '8a', new Uint8Array(8000 * 299));
+    assert.equal(decodeWav(ok.toBuffer()).samples.length, 8000 * 299);
+    assert.equal(conversions, 1);
+  } finally {
+    proto.toBitDepth = convert;
+  }
+});
