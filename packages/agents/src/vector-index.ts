@@ -1,9 +1,10 @@
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BatchMatches, Index, Matches } from 'usearch';
 import { AgentsError, AgentsErrorCode } from './errors.js';
+import { checkIndexFile } from './vector-file.js';
 
 export type VectorMetric = 'cos' | 'ip' | 'l2sq';
 
@@ -167,28 +168,19 @@ export class VectorIndex {
   }
 
   /**
-   * usearch trusts a file's first words (vector count and bytes per vector) and allocates for them,
-   * so a wrong file could take all memory: they and the header's magic are checked here first.
+   * usearch trusts the whole file: the first words (vector count and bytes per vector), for which it
+   * allocates, and the graph after them (levels, entry point, neighbour slots), which it copies
+   * without a check and follows on every search; a wrong value there reads out of bounds and takes
+   * the process down. So the whole layout is checked here first (see `checkIndexFile`).
    */
   async #checkFile(path: string): Promise<void> {
-    const fh = await open(path, 'r');
-    try {
-      const { size } = await fh.stat();
-      const head = Buffer.alloc(8);
-      await fh.read(head, 0, 8, 0);
-      const rows = head.readUInt32LE(0);
-      const cols = head.readUInt32LE(4);
-      if (size < 8 || cols !== this.dim * 4)
-        fail(`${path} is not a usearch index of ${this.dim}-dimensional f32 vectors (saved with \`save\`)`);
-      if (rows > this.maxVectors) fail(`${path} holds ${rows} vectors, more than ${this.maxVectors}`);
-      const magic = Buffer.alloc(7);
-      const at = 8 + rows * cols;
-      if (size < at + 64) fail(`${path} is cut short`);
-      await fh.read(magic, 0, 7, at);
-      if (magic.toString('latin1') !== 'usearch') fail(`${path} has no usearch header after its vectors`);
-    } finally {
-      await fh.close();
-    }
+    const o = this.#options;
+    await checkIndexFile(path, {
+      dim: o.dim,
+      metric: o.metric,
+      maxVectors: o.maxVectors,
+      maxConnectivity: VECTOR_LIMITS.connectivity,
+    });
   }
 
   /** The index as the bytes of its file. */
