@@ -42,8 +42,15 @@ export {
   TensorParallelLlama,
   tensorParallelProblem,
 } from './llama/tensor-parallel.js';
-export type { LlamaConfig, LlamaWeights, MoeWeights } from './llama/weights.js';
-export { syntheticExperts, syntheticWeights, withExperts } from './llama/weights.js';
+export type { LlamaConfig, LlamaWeights, LoadOptions, MoeWeights } from './llama/weights.js';
+export {
+  DEFAULT_MAX_CONTEXT,
+  kvCacheBytes,
+  MAX_KV_CACHE_BYTES,
+  syntheticExperts,
+  syntheticWeights,
+  withExperts,
+} from './llama/weights.js';
 export type { HostProbe, IsaFeatures } from './probe.js';
 export { probeHost } from './probe.js';
 export type { KernelArray, KernelRuntimeOptions } from './runtime.js';

@@ -4,12 +4,15 @@ import type { FileHandle } from 'node:fs/promises';
 import { CheckpointInvalid } from '../errors.js';
 import {
   configProblem,
+  contextLimit,
   LAYER_KEYS,
   type LayerKey,
   type LlamaConfig,
   type LlamaWeights,
+  type LoadOptions,
 } from '../llama/weights.js';
-import { type GgufHeader, type GgufValue, openCheckpoint, readGgufHeader, readGgufTensor } from './gguf.js';
+import { openCheckpoint } from './file.js';
+import { type GgufHeader, type GgufValue, readGgufHeader, readGgufTensor } from './gguf.js';
 import { Tokenizer } from './tokenizer.js';
 
 /** GGUF tensor name of each per-layer tensor, and its ggml dims [in, out] (dims[0] contiguous). */
@@ -35,12 +38,16 @@ export interface GgufCheckpoint {
   header: GgufHeader;
 }
 
-/** Loads a GGUF Llama checkpoint: config from `llama.*`, tensors dequantized to f32, its tokenizer. */
-export async function loadGguf(path: string): Promise<GgufCheckpoint> {
+/**
+ * Loads a GGUF Llama checkpoint: config from `llama.*` (the context cut to `maxContext`), tensors
+ * dequantized to f32, its tokenizer.
+ */
+export async function loadGguf(path: string, options: LoadOptions = {}): Promise<GgufCheckpoint> {
+  const maxContext = contextLimit(options.maxContext);
   const file = await openCheckpoint(path);
   try {
     const header = await readGgufHeader(path, file);
-    const config = llamaConfig(path, header);
+    const config = llamaConfig(path, header, maxContext);
     const weights = await readWeights(path, file, header, config);
     return { weights, tokenizer: tokenizerFromMetadata(path, header.metadata, config.vocab), header };
   } finally {
@@ -48,7 +55,7 @@ export async function loadGguf(path: string): Promise<GgufCheckpoint> {
   }
 }
 
-function llamaConfig(path: string, header: GgufHeader): LlamaConfig {
+function llamaConfig(path: string, header: GgufHeader, maxContext: number): LlamaConfig {
   const fail = (detail: string): never => {
     throw new CheckpointInvalid(path, detail);
   };
@@ -76,8 +83,10 @@ function llamaConfig(path: string, header: GgufHeader): LlamaConfig {
     theta: num('rope.freq_base', 10000),
     eps: num('attention.layer_norm_rms_epsilon', 1e-5),
   };
-  const problem = configProblem(config);
+  const problem = configProblem(config, maxContext);
   if (problem) fail(`llama.* metadata is not a valid config: ${problem}`);
+  // llama.context_length costs the file nothing; the KV cache is sized by what is kept of it.
+  config.seqLen = Math.min(config.seqLen, maxContext);
   const ropeDims = num('rope.dimension_count', config.dim / config.heads);
   if (ropeDims !== config.dim / config.heads)
     fail(`partial RoPE (${ropeDims} of ${config.dim / config.heads}) is not supported`);
@@ -130,9 +139,14 @@ export function tokenizerFromMetadata(path: string, md: Map<string, GgufValue>, 
   if (!Array.isArray(scores) || scores.length !== vocab || scores.some((s) => typeof s !== 'number')) {
     fail(`tokenizer.ggml.scores must be ${vocab} numbers`);
   }
-  const id = (key: string, fallback: number) => {
+  const id = (key: string, fallback: number): number => {
     const v = md.get(`tokenizer.ggml.${key}`) ?? fallback;
-    return typeof v === 'bigint' ? Number(v) : (v as number);
+    const n = typeof v === 'bigint' ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n >= vocab) {
+      const shown = typeof v === 'bigint' ? `${v}` : JSON.stringify(v);
+      fail(`tokenizer.ggml.${key} ${shown} is not a token id (an integer in 0..${vocab - 1})`);
+    }
+    return n as number;
   };
   const pieces = (tokens as string[]).map((t) => Buffer.from(t.replaceAll(SPM_SPACE, ' '), 'utf8'));
   return new Tokenizer(

@@ -1,7 +1,8 @@
 // GGUF (v2/v3) header and tensor reader. Files are untrusted: every count, length, dimension and
 // offset is checked against limits and against the file's size before anything is allocated.
-import { type FileHandle, open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { CheckpointInvalid } from '../errors.js';
+import { allocBytes, allocFloats, fileSize, MAX_READ_BYTES, readExactly, readFloats } from './file.js';
 import { f16ToF32 } from './half.js';
 
 /** ggml tensor types this reader dequantizes. */
@@ -52,7 +53,12 @@ const MAX_HEADER_BYTES = 512 * 2 ** 20;
 const MAX_TENSORS = 1 << 16;
 const MAX_KV = 1 << 16;
 const MAX_STRING = 1 << 24;
-const MAX_ARRAY = 1 << 24;
+/**
+ * Elements of all metadata arrays together. Each costs 8 to 30 bytes of heap (a JS value, or a string
+ * and its pointer), so this bounds the parsed metadata at about 128 MiB; real tokenizers need about
+ * 1M (a 256k vocabulary's tokens, scores and token types, plus BPE merges).
+ */
+export const MAX_METADATA_ARRAY_ELEMENTS = 1 << 22;
 const MAX_ELEMENTS = 2 ** 40;
 const Q8_0_BLOCK = 32;
 const Q8_0_BYTES = 34;
@@ -62,6 +68,8 @@ class Truncated extends Error {}
 /** Reads a little-endian byte buffer; running past its end throws `Truncated` (the caller reads more). */
 class Cursor {
   pos = 0;
+  /** Elements of the metadata arrays read so far. */
+  private arrayElements = 0;
   private readonly view: DataView;
   constructor(
     private readonly buf: Buffer,
@@ -86,7 +94,7 @@ class Cursor {
     const at = this.need(len);
     return this.buf.toString('utf8', at, at + len);
   }
-  value(type: number, depth = 0): GgufValue {
+  value(type: number, key: string, depth = 0): GgufValue {
     const v = this.view;
     switch (type) {
       case GgufValueType.U8:
@@ -116,9 +124,17 @@ class Cursor {
       case GgufValueType.ARRAY: {
         if (depth > 0) this.fail('nested metadata arrays are not supported');
         const elementType = this.u32();
-        const n = this.u64('an array length', MAX_ARRAY);
+        const n = this.u64(`the array length of ${key}`, Number.MAX_SAFE_INTEGER);
+        // Refused before any element is read, so a large count allocates nothing.
+        this.arrayElements += n;
+        if (this.arrayElements > MAX_METADATA_ARRAY_ELEMENTS) {
+          this.fail(
+            `metadata arrays have more than ${MAX_METADATA_ARRAY_ELEMENTS} elements in all (key ${key} ` +
+              `brings them to ${this.arrayElements}), more than any tokenizer needs; the file is damaged or not a model`,
+          );
+        }
         const out: GgufValue[] = [];
-        for (let i = 0; i < n; i++) out.push(this.value(elementType, depth + 1));
+        for (let i = 0; i < n; i++) out.push(this.value(elementType, key, depth + 1));
         return out;
       }
       default:
@@ -150,7 +166,7 @@ function parse(buf: Buffer, fileSize: number, fail: (d: string) => never): GgufH
   for (let i = 0; i < kvCount; i++) {
     const key = c.string();
     if (metadata.has(key)) fail(`metadata key ${key} appears twice`);
-    metadata.set(key, c.value(c.u32()));
+    metadata.set(key, c.value(c.u32(), key));
   }
   const alignment = metadata.get('general.alignment') ?? 32;
   if (typeof alignment !== 'number' || !Number.isInteger(alignment) || alignment < 1 || alignment > 1 << 20) {
@@ -186,58 +202,64 @@ function parse(buf: Buffer, fileSize: number, fail: (d: string) => never): GgufH
   return { version, metadata, tensors, dataOffset, fileSize };
 }
 
-/** Opens `path` (typed error if it cannot be). */
-export async function openCheckpoint(path: string): Promise<FileHandle> {
-  try {
-    return await open(path, 'r');
-  } catch (cause) {
-    const reason = (cause as { code?: unknown }).code ?? 'unreadable';
-    throw new CheckpointInvalid(path, `cannot read the file (${String(reason)}); check the path`, { cause });
-  }
-}
-
 /** Reads and validates the header: metadata, tensor table, and that every tensor lies inside the file. */
 export async function readGgufHeader(path: string, file: FileHandle): Promise<GgufHeader> {
   const fail = (detail: string): never => {
     throw new CheckpointInvalid(path, detail);
   };
-  const fileSize = (await file.stat()).size;
+  const total = await fileSize(path, file);
   // Parse what has been read; on running out, read twice as much (the header is usually < 1 MiB).
-  for (let size = Math.min(fileSize, 1 << 20); ; size = Math.min(fileSize, size * 2, MAX_HEADER_BYTES)) {
+  for (let size = Math.min(total, 1 << 20); ; size = Math.min(total, size * 2, MAX_HEADER_BYTES)) {
     const buf = Buffer.alloc(size);
-    await file.read(buf, 0, size, 0);
+    await readExactly(path, file, buf, 0, 'the header');
     try {
-      return parse(buf, fileSize, fail);
+      return parse(buf, total, fail);
     } catch (e) {
       if (!(e instanceof Truncated)) throw e;
-      if (size === fileSize) fail('the file ends inside the header');
+      if (size === total) fail('the file ends inside the header');
       if (size === MAX_HEADER_BYTES) fail(`the header is larger than ${MAX_HEADER_BYTES} bytes`);
     }
   }
 }
 
-/** Reads one tensor and dequantizes it to f32 (same element order: dims[0] fastest). */
+/**
+ * Reads one tensor and dequantizes it to f32 (same element order: dims[0] fastest), in reads of at
+ * most `chunkBytes` (default 1 GiB): f32 straight into the result, f16 and q8_0 through a staging
+ * buffer of that size.
+ */
 export async function readGgufTensor(
   path: string,
   file: FileHandle,
   header: GgufHeader,
   t: GgufTensorInfo,
+  options: { chunkBytes?: number } = {},
 ): Promise<Float32Array> {
-  const raw = Buffer.alloc(t.bytes);
-  const { bytesRead } = await file.read(raw, 0, t.bytes, header.dataOffset + t.offset);
-  if (bytesRead !== t.bytes)
-    throw new CheckpointInvalid(path, `tensor ${t.name} was cut short while reading`);
+  const what = `tensor ${t.name}`;
   const n = t.dims.reduce((p, d) => p * d, 1);
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  const out = new Float32Array(n);
+  const out = allocFloats(path, n, what);
+  const at = header.dataOffset + t.offset;
+  const chunkBytes = options.chunkBytes ?? MAX_READ_BYTES;
   if (t.type === GgmlType.F32) {
-    for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
-  } else if (t.type === GgmlType.F16) {
-    for (let i = 0; i < n; i++) out[i] = f16ToF32(view.getUint16(2 * i, true));
-  } else {
-    for (let b = 0; b < n / Q8_0_BLOCK; b++) {
-      const d = f16ToF32(view.getUint16(b * Q8_0_BYTES, true));
-      for (let j = 0; j < Q8_0_BLOCK; j++) out[b * Q8_0_BLOCK + j] = d * view.getInt8(b * Q8_0_BYTES + 2 + j);
+    await readFloats(path, file, out, at, what, chunkBytes);
+    return out;
+  }
+  // Whole f16 values or q8_0 blocks per chunk.
+  const [unit, perUnit] = t.type === GgmlType.F16 ? [2, 1] : [Q8_0_BYTES, Q8_0_BLOCK];
+  const step = Math.max(unit, Math.floor(Math.min(chunkBytes, t.bytes) / unit) * unit);
+  const raw = allocBytes(path, step, what);
+  for (let done = 0; done < t.bytes; done += step) {
+    const chunk = raw.subarray(0, Math.min(step, t.bytes - done));
+    await readExactly(path, file, chunk, at + done, what);
+    const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const first = (done / unit) * perUnit;
+    if (t.type === GgmlType.F16) {
+      for (let i = 0; i < chunk.length / 2; i++) out[first + i] = f16ToF32(view.getUint16(2 * i, true));
+    } else {
+      for (let b = 0; b < chunk.length / Q8_0_BYTES; b++) {
+        const d = f16ToF32(view.getUint16(b * Q8_0_BYTES, true));
+        const o = first + b * Q8_0_BLOCK;
+        for (let j = 0; j < Q8_0_BLOCK; j++) out[o + j] = d * view.getInt8(b * Q8_0_BYTES + 2 + j);
+      }
     }
   }
   return out;

@@ -1,75 +1,75 @@
 // llama2.c checkpoints (run.c's format): a Config of 7 int32, then f32 tensors in its order.
-import { open, readFile, stat, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { CheckpointInvalid } from '../errors.js';
 import {
   configProblem,
+  contextLimit,
   LAYER_KEYS,
   type LayerKey,
   type LlamaConfig,
   type LlamaWeights,
+  type LoadOptions,
   shapes,
 } from '../llama/weights.js';
+import { allocFloats, fileSize, openCheckpoint, readExactly, readFloats } from './file.js';
 
 const HEADER_BYTES = 7 * 4;
 
-/** Reads a llama2.c checkpoint (negative vocab_size: the classifier is stored after the layers). */
-export async function loadLlama2c(path: string): Promise<LlamaWeights> {
+/**
+ * Reads a llama2.c checkpoint (negative vocab_size: the classifier is stored after the layers),
+ * tensor by tensor, so its size is bounded by memory alone; the context is cut to `maxContext`.
+ */
+export async function loadLlama2c(path: string, options: LoadOptions = {}): Promise<LlamaWeights> {
+  const maxContext = contextLimit(options.maxContext);
   const fail = (detail: string): never => {
     throw new CheckpointInvalid(path, detail);
   };
-  let size: number;
+  const file = await openCheckpoint(path);
   try {
-    size = (await stat(path)).size;
-  } catch (cause) {
-    const reason = (cause as { code?: unknown }).code ?? 'unreadable';
-    throw new CheckpointInvalid(path, `cannot read the file (${String(reason)}); check the path`, { cause });
-  }
-  if (size < HEADER_BYTES) fail('file is shorter than the header');
-  const fh = await open(path, 'r');
-  const head = Buffer.alloc(HEADER_BYTES);
-  try {
-    await fh.read(head, 0, HEADER_BYTES, 0);
+    const size = await fileSize(path, file);
+    if (size < HEADER_BYTES) fail('file is shorter than the header');
+    const head = Buffer.alloc(HEADER_BYTES);
+    await readExactly(path, file, head, 0, 'the header');
+    const ints = Array.from({ length: 7 }, (_, i) => head.readInt32LE(4 * i));
+    const [dim, hiddenDim, layers, heads, kvHeads, vocabSigned, seqLen] = ints as [number, ...number[]];
+    const config: LlamaConfig = {
+      dim,
+      hiddenDim: hiddenDim!,
+      layers: layers!,
+      heads: heads!,
+      kvHeads: kvHeads!,
+      vocab: Math.abs(vocabSigned!),
+      seqLen: seqLen!,
+    };
+    const problem = configProblem(config, maxContext);
+    if (problem) fail(`header ${ints.join(',')} is not a valid config: ${problem}`);
+    const shared = vocabSigned! > 0;
+    const expected = HEADER_BYTES + 4 * floatCount(config, shared);
+    // Checked before reading, so a header cannot make us allocate more than the file holds.
+    if (size !== expected) fail(`file has ${size} bytes, but its header ${ints.join(',')} needs ${expected}`);
+    let at = HEADER_BYTES;
+    const take = async (n: number, what: string) => {
+      const out = allocFloats(path, n, what);
+      await readFloats(path, file, out, at, what);
+      at += 4 * n;
+      return out;
+    };
+    const sh = shapes(config);
+    const tokenEmbedding = await take(config.vocab * config.dim, 'token_embedding_table');
+    const w = {} as Record<LayerKey, Float32Array[]>;
+    for (const key of LAYER_KEYS) {
+      w[key] = [];
+      for (let l = 0; l < config.layers; l++) w[key].push(await take(sh[key], `${key} of layer ${l}`));
+    }
+    const rmsFinal = await take(config.dim, 'rms_final_weight');
+    at += 4 * config.seqLen * (config.dim / config.heads); // freq_cis_real and _imag: RoPE is computed, not read
+    const wcls = shared ? tokenEmbedding : await take(config.vocab * config.dim, 'wcls');
+    // The file's context sized its RoPE tables; the KV cache holds what is kept of it.
+    const kept = { ...config, seqLen: Math.min(config.seqLen, maxContext) };
+    return { config: kept, synthetic: false, tokenEmbedding, ...w, rmsFinal, wcls };
   } finally {
-    await fh.close();
+    await file.close();
   }
-  const ints = Array.from({ length: 7 }, (_, i) => head.readInt32LE(4 * i));
-  const [dim, hiddenDim, layers, heads, kvHeads, vocabSigned, seqLen] = ints as [number, ...number[]];
-  const config: LlamaConfig = {
-    dim,
-    hiddenDim: hiddenDim!,
-    layers: layers!,
-    heads: heads!,
-    kvHeads: kvHeads!,
-    vocab: Math.abs(vocabSigned!),
-    seqLen: seqLen!,
-  };
-  const problem = configProblem(config);
-  if (problem) fail(`header ${ints.join(',')} is not a valid config: ${problem}`);
-  const shared = vocabSigned! > 0;
-  const expected = HEADER_BYTES + 4 * floatCount(config, shared);
-  // Checked before reading, so a header cannot make us allocate more than the file holds.
-  if (size !== expected) fail(`file has ${size} bytes, but its header ${ints.join(',')} needs ${expected}`);
-  const buf = await readFile(path);
-  if (buf.length !== expected) fail('file changed while it was read');
-  const floats = new Float32Array(
-    buf.buffer.slice(buf.byteOffset + HEADER_BYTES, buf.byteOffset + buf.length),
-  );
-  let off = 0;
-  const take = (n: number) => {
-    off += n;
-    return floats.subarray(off - n, off);
-  };
-  const sh = shapes(config);
-  const tokenEmbedding = take(config.vocab * config.dim);
-  const w = {} as Record<LayerKey, Float32Array[]>;
-  for (const key of LAYER_KEYS) {
-    const all = take(sh[key] * config.layers);
-    w[key] = Array.from({ length: config.layers }, (_, l) => all.subarray(l * sh[key], (l + 1) * sh[key]));
-  }
-  const rmsFinal = take(config.dim);
-  take(config.seqLen * (config.dim / config.heads)); // freq_cis_real and _imag: RoPE is computed, not read
-  const wcls = shared ? tokenEmbedding : take(config.vocab * config.dim);
-  return { config, synthetic: false, tokenEmbedding, ...w, rmsFinal, wcls };
 }
 
 function floatCount(c: LlamaConfig, shared: boolean): number {

@@ -1,7 +1,7 @@
 // The Llama (SentencePiece-style) BPE tokenizer with scores, encoding exactly as llama2.c's `encode`
 // does: a dummy-prefix space, UTF-8 code points looked up whole or else as `<0xXX>` byte tokens, then
 // repeated merging of the adjacent pair whose concatenation is the vocabulary's best-scoring piece.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { TokenizerInvalid } from '../errors.js';
 
 const MAX_TOKEN_BYTES = 1024;
@@ -29,8 +29,12 @@ export class Tokenizer {
     const n = pieces.length;
     if (scores.length !== n)
       throw new TokenizerInvalid('tokenizer', `${n} pieces but ${scores.length} scores`);
-    if (!(bos >= 0 && bos < n && eos >= 0 && eos < n)) {
-      throw new TokenizerInvalid('tokenizer', `bos ${bos} or eos ${eos} is outside the vocabulary of ${n}`);
+    const isId = (t: unknown) => Number.isInteger(t) && (t as number) >= 0 && (t as number) < n;
+    if (!(isId(bos) && isId(eos))) {
+      throw new TokenizerInvalid(
+        'tokenizer',
+        `bos ${String(bos)} or eos ${String(eos)} is not an integer token id in 0..${n - 1} (the vocabulary)`,
+      );
     }
     this.keys = pieces.map(bytesKey);
     // llama2.c's binary search finds one of several equal pieces; the first is as good and deterministic.
@@ -113,18 +117,28 @@ export class Tokenizer {
 
 /** Reads llama2.c's tokenizer.bin: max_token_length, then per token score (f32), length (i32), bytes. */
 export async function loadTokenizerBin(path: string, vocab: number): Promise<Tokenizer> {
-  let buf: Buffer;
-  try {
-    buf = await readFile(path);
-  } catch (cause) {
-    const reason = (cause as { code?: unknown }).code ?? 'unreadable';
-    throw new TokenizerInvalid(path, `cannot read the file (${String(reason)})`, { cause });
-  }
   const fail = (detail: string): never => {
     throw new TokenizerInvalid(path, detail);
   };
   if (!(Number.isInteger(vocab) && vocab > 2 && vocab <= MAX_VOCAB))
     fail(`vocabulary size ${vocab} is out of range`);
+  let buf: Buffer;
+  try {
+    // Its size is checked first: the longest file `vocab` tokens can make, and never read whole past it.
+    const st = await stat(path);
+    if (!st.isFile()) fail('this is not a regular file: name the tokenizer.bin file itself');
+    const most = 4 + vocab * (8 + MAX_TOKEN_BYTES);
+    if (st.size > most) {
+      fail(
+        `the file has ${st.size} bytes, more than ${most} (${vocab} tokens of at most ${MAX_TOKEN_BYTES} bytes)`,
+      );
+    }
+    buf = await readFile(path);
+  } catch (cause) {
+    if (cause instanceof TokenizerInvalid) throw cause;
+    const reason = (cause as { code?: unknown }).code ?? 'unreadable';
+    throw new TokenizerInvalid(path, `cannot read the file (${String(reason)})`, { cause });
+  }
   let off = 0;
   const word = (read: (at: number) => number) => {
     if (off + 4 > buf.length) fail(`the file ends after ${off} bytes, before all ${vocab} tokens were read`);

@@ -2,7 +2,7 @@ import { ContextExceeded, KernelShapeMismatch } from '../errors.js';
 import type { FusedDecode } from './fused.js';
 import { moeFfn } from './moe.js';
 import { attentionInputs, type LlamaOps, type RankShapes, rankGeometry, swigluFfn } from './ops.js';
-import type { LlamaWeights } from './weights.js';
+import { allocKvCache, type LlamaWeights } from './weights.js';
 
 /**
  * A Llama decoder (RMSNorm, RoPE, grouped-query attention, SwiGLU) over a KV cache, written once
@@ -33,8 +33,8 @@ export class Llama {
     this.shapes = rankGeometry(c);
     this.kvDim = this.shapes.kvDim;
     const block = c.seqLen * this.kvDim;
-    this.kAll = new Float32Array(c.layers * block);
-    this.vAll = new Float32Array(c.layers * block);
+    this.kAll = allocKvCache(c, c.layers * block, 'Llama');
+    this.vAll = allocKvCache(c, c.layers * block, 'Llama');
     this.kCache = Array.from({ length: c.layers }, (_, l) => this.kAll.subarray(l * block, (l + 1) * block));
     this.vCache = Array.from({ length: c.layers }, (_, l) => this.vAll.subarray(l * block, (l + 1) * block));
   }

@@ -6,7 +6,13 @@
 import { ContextExceeded, KernelOptionsInvalid, KernelShapeMismatch } from '../errors.js';
 import { moeFfn } from './moe.js';
 import { attentionInputs, type LlamaOps, rankGeometry, swigluFfn } from './ops.js';
-import type { LlamaConfig, LlamaWeights, MoeWeights } from './weights.js';
+import {
+  allocKvCache,
+  checkKvCache,
+  type LlamaConfig,
+  type LlamaWeights,
+  type MoeWeights,
+} from './weights.js';
 
 /** Why the model cannot be split `tp` ways (heads, KV heads and FFN must divide), or null. */
 export function tensorParallelProblem(c: LlamaConfig, tp: number): string | null {
@@ -95,13 +101,23 @@ export class LlamaShard {
     private readonly ops: LlamaOps,
   ) {
     this.#g = rankGeometry(weights.config, weights.tp);
+    // Refused here, not at the first sequence: this rank's share of one sequence's KV cache.
+    checkKvCache(this.#kvShare(), 'LlamaShard');
+  }
+
+  /** The config whose KV cache is this rank's: its layers, its KV heads. */
+  #kvShare(): LlamaConfig {
+    const { config, tp, layerStart, layerEnd } = this.weights;
+    return { ...config, layers: layerEnd - layerStart, kvHeads: config.kvHeads / tp };
   }
 
   /** An empty KV cache for one sequence (the rank's heads, its layers, the model's context). */
   newKv(): ShardKv {
     const { seqLen } = this.weights.config;
     const n = this.weights.layerEnd - this.weights.layerStart;
-    const block = () => Array.from({ length: n }, () => new Float32Array(seqLen * this.#g.kvDim));
+    const share = this.#kvShare();
+    const block = () =>
+      Array.from({ length: n }, () => allocKvCache(share, seqLen * this.#g.kvDim, 'LlamaShard'));
     return { k: block(), v: block() };
   }
 

@@ -157,8 +157,80 @@ const LIMITS: Partial<Record<keyof LlamaConfig, number>> = {
   seqLen: 1 << 20,
 };
 
-/** Why `c` is not a usable config (sizes out of range or inconsistent), or null when it is. */
-export function configProblem(c: LlamaConfig): string | null {
+/**
+ * Longest context a checkpoint loader keeps unless told otherwise (`maxContext`); llama.cpp's default
+ * n_ctx. A file's context costs it nothing (GGUF's `llama.context_length` is a number), but every
+ * sequence's KV cache holds that many positions: Llama 3.1 8B's 131072 would take 32 GiB each.
+ */
+export const DEFAULT_MAX_CONTEXT = 4096;
+
+/** Most bytes one sequence's KV cache (keys and values, f32) may take. */
+export const MAX_KV_CACHE_BYTES = 8 * 2 ** 30;
+
+/** Options of the checkpoint loaders. */
+export interface LoadOptions {
+  /** Longest context to keep (the KV cache's positions): the file's, cut to this. @default 4096 */
+  maxContext?: number;
+}
+
+/** `maxContext` checked (a positive integer), or the default. */
+export function contextLimit(maxContext: number | undefined): number {
+  if (maxContext === undefined) return DEFAULT_MAX_CONTEXT;
+  if (!(Number.isInteger(maxContext) && maxContext >= 1)) {
+    throw new KernelOptionsInvalid(
+      `maxContext ${maxContext} is not a positive integer; pass the longest context to keep, e.g. ${DEFAULT_MAX_CONTEXT}`,
+    );
+  }
+  return maxContext;
+}
+
+/** Bytes of one sequence's KV cache: layers × seqLen × kvDim floats, keys and values. */
+export function kvCacheBytes(c: LlamaConfig): number {
+  return 2 * 4 * c.layers * c.seqLen * (c.dim / c.heads) * c.kvHeads;
+}
+
+/** Why one sequence's KV cache of `c` is too large (past `MAX_KV_CACHE_BYTES`), or null. */
+export function kvCacheProblem(c: LlamaConfig): string | null {
+  const bytes = kvCacheBytes(c);
+  if (bytes <= MAX_KV_CACHE_BYTES) return null;
+  const gib = (b: number) => `${Number((b / 2 ** 30).toPrecision(3))} GiB`;
+  return (
+    `its KV cache (${c.layers} layers × ${c.seqLen} positions × ${(c.dim / c.heads) * c.kvHeads} ` +
+    `floats, keys and values, f32) would take ${gib(bytes)} per sequence, over the limit of ` +
+    gib(MAX_KV_CACHE_BYTES)
+  );
+}
+
+/** Throws a typed error when one sequence's KV cache of `c` (`who`'s share of it) is past the bound. */
+export function checkKvCache(c: LlamaConfig, who: string): void {
+  const problem = kvCacheProblem(c);
+  if (problem)
+    throw new KernelOptionsInvalid(
+      `${who}: ${problem}; use a shorter seqLen (checkpoint loaders cut it with maxContext)`,
+    );
+}
+
+/**
+ * `floats` of zeroed KV cache for `c` (`who`: the model, or a shard whose share `c` describes): a
+ * typed error, not a RangeError, when the cache is past `MAX_KV_CACHE_BYTES` or cannot be allocated.
+ */
+export function allocKvCache(c: LlamaConfig, floats: number, who: string): Float32Array {
+  checkKvCache(c, who);
+  try {
+    return new Float32Array(floats);
+  } catch (cause) {
+    throw new KernelOptionsInvalid(
+      `${who}: its KV cache of ${4 * floats} bytes a side could not be allocated (${String(cause)}); ` +
+        'use a shorter seqLen or a host with more memory',
+    );
+  }
+}
+
+/**
+ * Why `c` is not a usable config (sizes out of range or inconsistent, or a KV cache too large for
+ * its context cut to `maxContext`), or null when it is.
+ */
+export function configProblem(c: LlamaConfig, maxContext = c.seqLen): string | null {
   for (const [key, max] of Object.entries(LIMITS)) {
     const v = c[key as keyof LlamaConfig];
     if (!Number.isInteger(v) || v! < 1 || v! > max) return `${key} ${v} is not an integer in 1..${max}`;
@@ -170,5 +242,6 @@ export function configProblem(c: LlamaConfig): string | null {
     const v = c[key];
     if (v !== undefined && !(Number.isFinite(v) && v > 0)) return `${key} ${v} is not a positive number`;
   }
-  return null;
+  const kv = kvCacheProblem({ ...c, seqLen: Math.min(c.seqLen, maxContext) });
+  return kv && `${kv}; pass a smaller maxContext (the default is ${DEFAULT_MAX_CONTEXT})`;
 }
