@@ -80,4 +80,11 @@ test('stitch llm run prints the greedy continuation of a llama2.c and a GGUF che
   assert.ok(quantized.stdout.startsWith('hello'));
   await assert.rejects(stitch('--checkpoint', join(dir, 'missing.bin')), /CHECKPOINT_INVALID/);
   await assert.rejects(stitch('--checkpoint', join(dir, 'model.bin'), '--steps', '0'), /--steps/);
+  // A shorter context than the checkpoint's: the KV cache keeps that many positions.
+  const short = await stitch('--checkpoint', join(dir, 'model.gguf'), '--steps', '4', '--max-context', '8');
+  assert.match(short.stderr, /context 8;/);
+  await assert.rejects(
+    stitch('--checkpoint', join(dir, 'model.gguf'), '--max-context', '0'),
+    /--max-context/,
+  );
 });

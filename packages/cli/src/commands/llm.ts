@@ -1,4 +1,5 @@
 import {
+  DEFAULT_MAX_CONTEXT,
   fusedDecode,
   KernelRuntime,
   kernelOps,
@@ -19,6 +20,7 @@ interface RunOptions {
   temperature: number;
   seed: number;
   quant?: 'q8_0';
+  maxContext: number;
 }
 
 export function registerLlm(program: Command): void {
@@ -44,6 +46,11 @@ export function registerLlm(program: Command): void {
     )
     .addOption(new Option('--seed <n>', 'seed of the sampler').argParser(integer(0)).default(1))
     .addOption(
+      new Option('--max-context <n>', "positions kept (the KV cache's length), at most the checkpoint's")
+        .argParser(integer(1))
+        .default(DEFAULT_MAX_CONTEXT),
+    )
+    .addOption(
       new Option('--quant <type>', 'decode with the matrices quantized (¼ of the bytes per token)').choices([
         'q8_0',
       ]),
@@ -52,7 +59,10 @@ export function registerLlm(program: Command): void {
 }
 
 async function run(opts: RunOptions): Promise<void> {
-  const { weights, tokenizer, format } = await loadCheckpoint(opts.checkpoint, { tokenizer: opts.tokenizer });
+  const { weights, tokenizer, format } = await loadCheckpoint(opts.checkpoint, {
+    tokenizer: opts.tokenizer,
+    maxContext: opts.maxContext,
+  });
   if (!tokenizer) {
     throw new TokenizerInvalid(
       opts.checkpoint,
