@@ -55,6 +55,7 @@ const ODD_NUMBERS = ['9007199254740993', '1e308', '-0', '0x7fffffff'];
  */
 export function irCase(rng: Rng, corpus: readonly string[]): string {
   if (rng.chance(0.05)) return rng.text(200);
+  if (rng.chance(0.03)) return grownCase(rng);
   const lines = rng.pick(corpus).split('\n');
   const edits = rng.chance(0.6) ? 1 : 2 + rng.int(2);
   for (let e = 0; e < edits; e++) {
@@ -84,6 +85,34 @@ export function irCase(rng: Rng, corpus: readonly string[]): string {
     }
   }
   return lines.join('\n');
+}
+
+/**
+ * A graph grown rather than edited: a long chain of pass-through ops (routes, privacy filters), as
+ * itself or as a loop body unrolled many times, or many regions reusing one value name. The sample
+ * graphs are a few dozen ops; passes that recurse or rename per op break only on shapes like these.
+ */
+function grownCase(rng: Rng): string {
+  const op = rng.chance(0.5) ? '"agent.route"' : '"text.privacy_filter"';
+  const link = (to: string, from: string) =>
+    `  %${to} = ${op}(%${from}) {condition = "c", model_params = 1000 : i64} : (!agent.text) -> !agent.text\n`;
+  const input = '%q = "agent.input"() {bytes = 4096 : i64, name = "q"} : () -> !agent.text\n';
+  const kind = rng.int(3);
+  if (kind === 0) {
+    const n = 1 + rng.int(3000);
+    let text = input;
+    for (let i = 0; i < n; i++) text += link(`r${i}`, i === 0 ? 'q' : `r${i - 1}`);
+    return `${text}"agent.output"(%r${n - 1}) {name = "a"} : (!agent.text) -> ()\n`;
+  }
+  if (kind === 1) {
+    const body = 1 + rng.int(20);
+    let text = `${input}%l = "agent.loop"(%q) ({\n^bb0(%f0: !agent.text):\n`;
+    for (let i = 1; i <= body; i++) text += link(`f${i}`, `f${i - 1}`);
+    text += `  "agent.yield"(%f${body}) : (!agent.text) -> ()\n}) {max_iterations = ${1 + rng.int(256)} : i64}`;
+    return `${text} : (!agent.text) -> !agent.text\n"agent.output"(%l) {name = "a"} : (!agent.text) -> ()\n`;
+  }
+  const regions = Array.from({ length: 1 + rng.int(4000) }, () => '{^a(%x: i1):}').join(', ');
+  return `"a.b"() (${regions}) : () -> ()\n`;
 }
 
 /** A string literal as MLIR writes it: printable ASCII as is, every other byte as `\\XX`. */
