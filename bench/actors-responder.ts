@@ -55,12 +55,15 @@ void (async () => {
 const cluster = await connectCluster({ nats: url, name: 'bench' });
 await cluster.startNode({ actors: [BenchEcho] });
 await cluster.spawn(BenchEcho, { id: 'e1' });
-process.once('SIGTERM', async () => {
+const stop = async () => {
   await jsMessages.close();
   await cluster.close();
   await raw.close();
   process.exit(0);
-});
+};
+process.once('SIGTERM', stop);
+// The bench that forked this process is gone (it crashed, or was killed): so is this one.
+process.once('disconnect', stop);
 // The bench asks for this process's CPU time (µs) around each run.
 process.on('message', (m) => {
   if (m !== 'cpu') return;

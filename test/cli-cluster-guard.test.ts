@@ -13,7 +13,7 @@ import { connect } from '@nats-io/transport-node';
 import { findNatsServer } from '@stitch/runtime';
 import { freePort } from '../packages/telemetry/test/otlp-receiver.js';
 import { ROOT } from './fixtures/packing.js';
-import { alive } from './fixtures/pids.js';
+import { alive, killWithChildren } from './fixtures/pids.js';
 import { waitUntil } from './fixtures/wait.js';
 
 const BIN = join(ROOT, 'packages/cli/dist/bin.js');
@@ -61,7 +61,8 @@ test('stitch cluster guard runs the server, passes SIGHUP on, and stops it on SI
     assert.equal(await exited, 1, stderr);
     assert.ok(!alive(pid), 'the server stopped with the guard');
   } finally {
-    guard.kill('SIGKILL');
+    // The guard's server too: killed alone, the guard would leave it running on the port.
+    if (guard.pid !== undefined) killWithChildren(guard.pid);
     rmSync(dir, { recursive: true, force: true });
   }
 });
