@@ -9,6 +9,7 @@ import {
   type LlamaOps,
   type LlamaWeights,
   loadCheckpoint,
+  loadCheckpointTokenizer,
   probeHost,
   syntheticExperts,
   syntheticWeights,
@@ -209,7 +210,7 @@ export async function decodeStats(checkpoint: string | null): Promise<BatcherSta
 /** A checkpoint's tokenizer (the tokenize and detokenize ops need no weights or kernels). */
 function checkpointTokenizer(checkpoint: string): Promise<Tokenizer> {
   return cachedPromise(tokenizers, checkpoint, async () => {
-    const { tokenizer } = await loadCheckpoint(checkpoint);
+    const tokenizer = await loadCheckpointTokenizer(checkpoint);
     if (!tokenizer) throw noTokenizer(checkpoint);
     return tokenizer;
   });

@@ -11,7 +11,7 @@ export { loadGguf } from './checkpoint/gguf-llama.js';
 export { writeGguf } from './checkpoint/gguf-write.js';
 export { loadLlama2c, writeLlama2c } from './checkpoint/llama2c.js';
 export type { Checkpoint } from './checkpoint/load.js';
-export { loadCheckpoint } from './checkpoint/load.js';
+export { loadCheckpoint, loadCheckpointTokenizer } from './checkpoint/load.js';
 export { loadTokenizerBin, Tokenizer, writeTokenizerBin } from './checkpoint/tokenizer.js';
 export type { ProbedDevice } from './devices.js';
 export { calibrateCpu, probeDevices } from './devices.js';

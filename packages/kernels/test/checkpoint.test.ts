@@ -12,6 +12,7 @@ import {
   Llama,
   type LlamaWeights,
   loadCheckpoint,
+  loadCheckpointTokenizer,
   loadGguf,
   loadTokenizerBin,
   probeHost,
@@ -98,6 +99,13 @@ test('llama2.c and GGUF checkpoints of the same weights load equal and generate 
     assert.deepEqual(fromBin.weights.wk, weights.wk);
     const hex = (t: typeof fromBin.tokenizer) => t!.pieces.map((p) => Buffer.from(p).toString('hex'));
     assert.deepEqual(hex(fromGguf.tokenizer), hex(fromBin.tokenizer));
+    // The tokenizer alone, as the tokenize op loads it: the same, without reading the weights (a
+    // llama2.c file cut after its header still gives it).
+    assert.deepEqual(hex(await loadCheckpointTokenizer(ggufPath)), hex(fromGguf.tokenizer));
+    const headerOnly = join(dir, `header-${unshared}.bin`);
+    writeFileSync(headerOnly, readFileSync(bin).subarray(0, 28));
+    await assert.rejects(loadCheckpoint(headerOnly), CheckpointInvalid);
+    assert.deepEqual(hex(await loadCheckpointTokenizer(headerOnly)), hex(fromBin.tokenizer));
     assert.deepEqual(fromGguf.tokenizer!.scores, fromBin.tokenizer!.scores);
     const tokensBin = await assertMatchesReference(fromBin.weights, `llama2.c unshared=${unshared}`);
     const tokensGguf = await assertMatchesReference(fromGguf.weights, `GGUF unshared=${unshared}`);

@@ -55,6 +55,20 @@ export async function loadGguf(path: string, options: LoadOptions = {}): Promise
   }
 }
 
+/** A GGUF checkpoint's tokenizer, from its header alone (its vocabulary is the embedding's rows). */
+export async function ggufTokenizer(path: string): Promise<Tokenizer> {
+  const file = await openCheckpoint(path);
+  try {
+    const header = await readGgufHeader(path, file);
+    const embd = header.tensors.find((t) => t.name === 'token_embd.weight');
+    if (embd?.dims.length !== 2)
+      throw new CheckpointInvalid(path, 'tensor token_embd.weight is missing or not 2-D');
+    return tokenizerFromMetadata(path, header.metadata, embd.dims[1]!);
+  } finally {
+    await file.close();
+  }
+}
+
 function llamaConfig(path: string, header: GgufHeader, maxContext: number): LlamaConfig {
   const fail = (detail: string): never => {
     throw new CheckpointInvalid(path, detail);

@@ -9,6 +9,7 @@ import {
   type LlamaConfig,
   type LlamaWeights,
   type LoadOptions,
+  MAX_VOCAB,
   shapes,
 } from '../llama/weights.js';
 import { allocFloats, fileSize, openCheckpoint, readExactly, readFloats } from './file.js';
@@ -19,6 +20,23 @@ const HEADER_BYTES = 7 * 4;
  * Reads a llama2.c checkpoint (negative vocab_size: the classifier is stored after the layers),
  * tensor by tensor, so its size is bounded by memory alone; the context is cut to `maxContext`.
  */
+/** The vocabulary size a llama2.c checkpoint's header states (its sign says whether wcls is shared). */
+export async function llama2cVocab(path: string): Promise<number> {
+  const file = await openCheckpoint(path);
+  try {
+    if ((await fileSize(path, file)) < HEADER_BYTES)
+      throw new CheckpointInvalid(path, 'file is shorter than the header');
+    const head = Buffer.alloc(HEADER_BYTES);
+    await readExactly(path, file, head, 0, 'the header');
+    const vocab = Math.abs(head.readInt32LE(20));
+    if (vocab < 1 || vocab > MAX_VOCAB)
+      throw new CheckpointInvalid(path, `header vocab ${vocab} is not 1..${MAX_VOCAB}`);
+    return vocab;
+  } finally {
+    await file.close();
+  }
+}
+
 export async function loadLlama2c(path: string, options: LoadOptions = {}): Promise<LlamaWeights> {
   const maxContext = contextLimit(options.maxContext);
   const fail = (detail: string): never => {

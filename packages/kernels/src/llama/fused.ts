@@ -170,6 +170,8 @@ async function stackKernel(
       );
     }
     for (const m of LLAMA_MATRICES) {
+      // A turn for the event loop per matrix: a 7B model's layers took about 13 s to copy in one go.
+      await new Promise((resolve) => setImmediate(resolve));
       const at = l * layout.weights + layout.offsets[m];
       if (!quant) {
         packed.set(weights[m][l]!, at);

@@ -146,6 +146,9 @@ export function withExperts(weights: LlamaWeights, moe: MoeWeights): LlamaWeight
   return { ...weights, moe };
 }
 
+/** Largest vocabulary a checkpoint may state. */
+export const MAX_VOCAB = 1 << 20;
+
 /** Upper bounds on a config read from a file: they keep a hostile header from sizing huge buffers. */
 const LIMITS: Partial<Record<keyof LlamaConfig, number>> = {
   dim: 1 << 16,
@@ -153,7 +156,7 @@ const LIMITS: Partial<Record<keyof LlamaConfig, number>> = {
   layers: 1 << 10,
   heads: 1 << 10,
   kvHeads: 1 << 10,
-  vocab: 1 << 20,
+  vocab: MAX_VOCAB,
   seqLen: 1 << 20,
 };
 
