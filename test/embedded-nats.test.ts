@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -11,6 +19,7 @@ import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { findNatsServer, NatsServerNotFound, startEmbeddedNats } from '@stitch/runtime';
 import { alive } from './fixtures/pids.js';
+import { waitUntil } from './fixtures/wait.js';
 
 const fixture = new URL('./fixtures/nats-holder.ts', import.meta.url).pathname;
 
@@ -29,13 +38,53 @@ async function exitCode(child: ChildProcess): Promise<number | null> {
   return code as number | null;
 }
 
+/** Pids of the processes in process group `pgid` (from /proc: the fifth field of `stat`). */
+function groupMembers(pgid: number): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // `pid (comm) state ppid pgrp …`; comm may hold spaces or parentheses, so split after the last `)`.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === pgid && fields[0] !== 'Z') found.push(Number(name));
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  return found;
+}
+
+/**
+ * A stand-in for nats-server that ignores SIGTERM (as a server stuck in shutdown would): it logs the
+ * two lines startEmbeddedNats waits for, then sleeps in the same process until it is SIGKILLed.
+ */
+function termIgnoringServer(): { path: string; remove(): void } {
+  const home = mkdtempSync(join(tmpdir(), 'stuck-nats-server-'));
+  const path = join(home, 'stuck-nats-server');
+  writeFileSync(
+    path,
+    [
+      '#!/bin/sh',
+      "trap '' TERM",
+      'echo "[$$] [INF] Listening for client connections on 127.0.0.1:1" >&2',
+      'echo "[$$] [INF] Server is ready" >&2',
+      'exec sleep 600',
+      '',
+    ].join('\n'),
+  );
+  chmodSync(path, 0o755);
+  return { path, remove: () => rmSync(home, { recursive: true, force: true }) };
+}
+
 /** Runs the fixture in `mode`, returns the server it reported and the child for further handling. */
-async function runHolder(mode: string) {
+async function runHolder(mode: string, opts: { detached?: boolean; env?: NodeJS.ProcessEnv } = {}) {
   // Without NODE_TEST_CONTEXT the fixture's own node:test reports as plain TAP, not to our runner.
-  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+  const { NODE_TEST_CONTEXT: _, ...env } = { ...process.env, ...opts.env };
   const child = spawn(process.execPath, ['--import', '@stitch/typescript-loader', fixture, mode], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env,
+    detached: opts.detached ?? false,
   });
   let out = '';
   child.stdout.on('data', (d: Buffer) => {
@@ -110,5 +159,59 @@ test('a dir left by a server that died with its watchdog is swept at the next st
     assert.equal(existsSync(live.dir), true, 'the new server keeps its own dir');
   } finally {
     await live.stop();
+  }
+});
+
+test('Ctrl-C (SIGINT to the whole process group) stops the server and still removes its dir', async () => {
+  // Its own process group, as a terminal's foreground job is: Ctrl-C signals every process in it.
+  const holder = await runHolder('hang', { detached: true });
+  const pgid = holder.child.pid!;
+  try {
+    assert.ok(alive(holder.pid));
+    // The owner (node), the watchdog shell, its pipe reader and the server all share the group.
+    assert.ok(groupMembers(pgid).includes(holder.pid), 'the server runs in the holder’s group');
+    process.kill(-pgid, 'SIGINT');
+    assert.ok(await gone(holder.pid, holder.dir, 5000), 'server gone and dir removed after Ctrl-C');
+    await waitUntil(() => groupMembers(pgid).length === 0, 5000).catch(() => undefined);
+    assert.deepEqual(groupMembers(pgid), [], 'no process of the group remains');
+  } finally {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // Already all gone.
+    }
+    rmSync(holder.dir, { recursive: true, force: true });
+  }
+});
+
+test('a server that ignores SIGTERM is SIGKILLed by the escalation, by stop() and after its owner died', async () => {
+  const stuck = termIgnoringServer();
+  const pids: number[] = [];
+  const dirs: string[] = [];
+  try {
+    // stop(): the owner lives and waits.
+    const nats = await startEmbeddedNats({ serverPath: stuck.path, jetstream: false });
+    pids.push(nats.pid);
+    dirs.push(nats.dir);
+    // The owner is SIGKILLed: only the watchdog is left to escalate.
+    const killed = await runHolder('hang', { env: { STITCH_NATS_SERVER: stuck.path } });
+    pids.push(killed.pid);
+    dirs.push(killed.dir);
+    assert.ok(alive(nats.pid) && alive(killed.pid));
+    killed.child.kill('SIGKILL');
+    await nats.stop();
+    assert.equal(alive(nats.pid), false, 'stop() returns only once the server is gone');
+    assert.equal(existsSync(nats.dir), false, 'its dir is removed');
+    assert.ok(await gone(killed.pid, killed.dir, 10_000), 'gone after the owner was SIGKILLed');
+  } finally {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone, as it should be.
+      }
+    }
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    stuck.remove();
   }
 });

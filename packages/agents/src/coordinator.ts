@@ -107,6 +107,8 @@ export class Coordinator {
   #stopped = false;
   /** Starts and stops so far: a start that a stop overtook opens nothing more. */
   #runs = 0;
+  /** `#runs` as the last stop() left it: while no start() came since, no solver threads open. */
+  #stoppedRun = -1;
   readonly #watch: MembershipWatch;
   #solver: SolverPool | undefined;
   #lease: LeaderLease | undefined;
@@ -345,6 +347,7 @@ export class Coordinator {
         // won back) goes on changing that entry, not one replaced behind its back.
         const known = this.#deployments.get(key);
         if (known && known.record.version >= record.version) continue;
+        if (this.#refusesSolves()) return;
         const analysed = await this.#solve().analyse(record.mlir);
         this.#deployments.set(record.name, { analysed, record, observed: 0 });
       } catch (err) {
@@ -369,7 +372,7 @@ export class Coordinator {
   /** Stops watching membership and closes the solver threads (a later `start` opens new ones). */
   stop(): Promise<void> {
     this.#stopped = true;
-    this.#runs++;
+    this.#stoppedRun = ++this.#runs;
     this.#unsubscribe?.();
     this.#watch.stop();
     for (const ac of this.#latestReplan.values()) ac.abort();
@@ -383,7 +386,21 @@ export class Coordinator {
     );
   }
 
+  /**
+   * Whether this coordinator is stopped and not started since: what was under way at the stop (a
+   * load, a queued deploy or re-plan) must not open solver threads that nothing would close.
+   */
+  #refusesSolves(): boolean {
+    return this.#stopped && this.#runs === this.#stoppedRun;
+  }
+
+  /** The solver threads, opened on first use. NotLeader once stopped (a later start opens new ones). */
   #solve(): SolverPool {
+    if (this.#refusesSolves())
+      throw new AgentsError(
+        AgentsErrorCode.NotLeader,
+        'this coordinator is stopped: start it again, or send deployments to the leading coordinator',
+      );
     this.#solver ??= new SolverPool({ threads: this.#options.solverThreads ?? 1 });
     return this.#solver;
   }

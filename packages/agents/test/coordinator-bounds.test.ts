@@ -235,3 +235,33 @@ test('a coordinator stopped while it starts opens nothing more and does not lead
   assert.equal(c.leading, false);
   assert.equal(c.metrics().elected, 0);
 });
+
+test('a deploy queued when the coordinator stops is refused, opening no solver; a restart solves again', async () => {
+  const { cluster } = stubCluster('nats://127.0.0.1:4222');
+  const c = new Coordinator(cluster, { leaseMs: 200 });
+  await c.deploy(sample, 'd');
+  const stopped = (e: unknown) =>
+    (e as { code?: string }).code === 'COORDINATOR_NOT_LEADER' && /stopped/.test((e as Error).message);
+  // Waits in the deploy queue while stop() closes the solver threads.
+  const queued = c.deploy(sample, 'e').then(
+    () => 'deployed',
+    (e: unknown) => e,
+  );
+  await c.stop();
+  const outcome = await queued;
+  assert.ok(stopped(outcome), `refused as stopped, not ${String(outcome)}`);
+  await assert.rejects(c.deploy(sample, 'f'), stopped);
+  assert.deepEqual(c.deployments, ['d']);
+  // Recorded by another coordinator meanwhile: the restart's load analyses it on new solver threads.
+  const other = new Coordinator(cluster);
+  await other.deploy(sample, 'x');
+  await other.stop();
+  await c.start();
+  try {
+    assert.deepEqual(c.deployments.sort(), ['d', 'x']);
+    await c.deploy(sample, 'g');
+    assert.deepEqual(c.deployments.sort(), ['d', 'g', 'x']);
+  } finally {
+    await c.stop();
+  }
+});

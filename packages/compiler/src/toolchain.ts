@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { CompileFailed, ToolchainMissing } from './errors.js';
 
 /** Passes after the (optional) transform schedule: everything down to the LLVM dialect. */
@@ -45,10 +46,32 @@ class Gate {
 const gate = new Gate(2);
 /** A compile step that runs longer than this is hung (seen with some schedules), not slow. */
 const TOOL_TIMEOUT_MS = 120_000;
+/**
+ * coreutils `timeout`, where installed: it bounds a tool even when this process is SIGKILLed (our own
+ * timer dies with us), and on expiry it SIGKILLs the tool's whole process group (clang's `ld` too).
+ */
+const TIMEOUT_BIN = ['/usr/bin/timeout', '/bin/timeout'].find((f) => existsSync(f));
+/** The backstop fires this long after our own timer, which kills and reports first while we live. */
+const BACKSTOP_MS = 1000;
+/** Process groups of the tools running now: SIGKILLed should this process exit while they run. */
+const running = new Set<number>();
+
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // The group is gone already.
+  }
+}
+
+function killRunningTools(): void {
+  for (const pgid of running) killGroup(pgid);
+}
 
 /**
  * Runs a tool, feeding `stdin`; resolves its stdout. Throws `ToolchainMissing` / `CompileFailed`.
- * `tmpDir`: where the tool writes its own temporary files (TMPDIR).
+ * `tmpDir`: where the tool writes its own temporary files (TMPDIR). `timeoutMs`: past it the tool is
+ * hung and is killed with every process it started.
  */
 export function runTool(
   tool: string,
@@ -57,33 +80,60 @@ export function runTool(
   stage: string,
   kernel: string,
   tmpDir?: string,
+  timeoutMs = TOOL_TIMEOUT_MS,
 ): Promise<string> {
   return gate.run(
     () =>
       new Promise<string>((resolve, reject) => {
-        const child = spawn(tool, args, {
+        const [file, argv] = TIMEOUT_BIN
+          ? [TIMEOUT_BIN, ['-s', 'KILL', `${(timeoutMs + BACKSTOP_MS) / 1000}s`, tool, ...args]]
+          : [tool, args];
+        // Its own process group (and session): a timeout kills the group, so no child of the tool is left.
+        const child = spawn(file, argv, {
           stdio: ['pipe', 'pipe', 'pipe'],
+          detached: true,
           ...(tmpDir ? { env: { ...process.env, TMPDIR: tmpDir } } : {}),
         });
+        const pgid = child.pid;
+        if (pgid !== undefined) {
+          if (running.size === 0) process.once('exit', killRunningTools);
+          running.add(pgid);
+        }
         // Our own timer rather than spawn's `timeout`, which stays armed when the spawn itself fails.
         let timedOut = false;
         const timer = setTimeout(() => {
           timedOut = true;
-          child.kill('SIGKILL');
-        }, TOOL_TIMEOUT_MS);
+          if (pgid !== undefined) killGroup(pgid);
+        }, timeoutMs);
+        const done = () => {
+          clearTimeout(timer);
+          if (pgid === undefined || !running.delete(pgid)) return;
+          // A child of the tool that kept our pipes open must not outlive it either.
+          killGroup(pgid);
+          if (running.size === 0) process.off('exit', killRunningTools);
+        };
         const out: Buffer[] = [];
         const err: Buffer[] = [];
         child.stdout.on('data', (b: Buffer) => out.push(b));
         child.stderr.on('data', (b: Buffer) => err.push(b));
         child.on('error', (e: NodeJS.ErrnoException) => {
-          clearTimeout(timer);
+          done();
           reject(e.code === 'ENOENT' ? new ToolchainMissing(tool, { cause: e }) : e);
         });
-        child.on('close', (code) => {
-          clearTimeout(timer);
+        // The tool is done: what is left in its group (a child it did not wait for) goes now, which
+        // also closes the pipes such a child holds, so 'close' comes.
+        child.on('exit', done);
+        child.on('close', (code, signal) => {
+          done();
+          const stderr = Buffer.concat(err).toString('utf8');
           if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
-          else if (timedOut) reject(new CompileFailed(stage, kernel, `killed after ${TOOL_TIMEOUT_MS} ms`));
-          else reject(new CompileFailed(stage, kernel, Buffer.concat(err).toString('utf8')));
+          // `timeout` SIGKILLs its own group, itself included, when the backstop fires.
+          else if (timedOut || (TIMEOUT_BIN && signal === 'SIGKILL'))
+            reject(new CompileFailed(stage, kernel, `killed after ${timeoutMs} ms`));
+          // `timeout` exits 127 when it finds no such command (its message, maybe translated, names it).
+          else if (code === 127 && TIMEOUT_BIN && stderr.startsWith(`${TIMEOUT_BIN}:`))
+            reject(new ToolchainMissing(tool, { cause: new Error(stderr.trim()) }));
+          else reject(new CompileFailed(stage, kernel, stderr));
         });
         child.stdin.on('error', () => {});
         child.stdin.end(stdin);

@@ -19,6 +19,8 @@ export interface PocketsphinxOptions {
   maxQueue?: number;
   /** Deadline of one utterance (decoding is about real time or faster). @default 60 000 */
   timeoutMs?: number;
+  /** Deadline of a worker's start: loading the model (about a second); past it the worker is killed. @default 30 000 */
+  startTimeoutMs?: number;
 }
 
 /** Whether the idle worker keeps this process alive: only while an utterance is in it. */
@@ -46,7 +48,10 @@ export class PocketsphinxRecognizer implements SpeechToText {
   readonly #modelDir: string;
   readonly #maxQueue: number;
   readonly #timeoutMs: number;
+  readonly #startTimeoutMs: number;
   #worker: Promise<Worker> | undefined;
+  /** Ends the start under way (kills its worker): set while a worker loads its model. */
+  #cancelStart: (() => void) | undefined;
   #tail: Promise<unknown> = Promise.resolve();
   #waiting = 0;
   #closed = false;
@@ -55,6 +60,7 @@ export class PocketsphinxRecognizer implements SpeechToText {
     this.#modelDir = options.modelDir ?? DEBIAN_MODEL_DIR;
     this.#maxQueue = options.maxQueue ?? 16;
     this.#timeoutMs = options.timeoutMs ?? 60_000;
+    this.#startTimeoutMs = options.startTimeoutMs ?? 30_000;
   }
 
   /** `audio`: WAV bytes or mono samples, any rate (resampled to 16 kHz). */
@@ -84,9 +90,10 @@ export class PocketsphinxRecognizer implements SpeechToText {
     await this.#ensure();
   }
 
-  /** Ends the worker; utterances already queued fail with SPEECH_CLOSED. */
+  /** Ends the worker (one still starting is killed); utterances already queued fail with SPEECH_CLOSED. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#cancelStart?.();
     const w = await this.#worker?.catch(() => undefined);
     this.#worker = undefined;
     if (!w || w.child.exitCode !== null) return;
@@ -167,7 +174,10 @@ export class PocketsphinxRecognizer implements SpeechToText {
         SpeechErrorCode.WorkerUnavailable,
         `pocketsphinx model file ${absent} is missing: ${INSTALL_HINT}`,
       );
-    const child = spawn(await ensureWorker(), files, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const command = await ensureWorker();
+    // Closed meanwhile (or before a warm() that came too late): no worker that nothing would end.
+    if (this.#closed) throw new SpeechError(SpeechErrorCode.Closed, 'the recogniser is closed');
+    const child = spawn(command, files, { stdio: ['pipe', 'pipe', 'pipe'] });
     const lines: string[] = [];
     let waiter: { resolve: (l: string) => void; reject: (e: Error) => void } | undefined;
     let ended: Error | undefined;
@@ -200,9 +210,21 @@ export class PocketsphinxRecognizer implements SpeechToText {
         else if (ended) reject(ended);
         else waiter = { resolve, reject };
       });
-    const ready = await nextLine().catch((e: Error) => `error ${e.message}`);
-    if (ready !== 'ready') {
+    // A worker hung while loading (or one close() ends) is killed: the start fails, nothing waits on it.
+    let timer: NodeJS.Timeout | undefined;
+    const ready = await new Promise<string>((resolve) => {
+      timer = setTimeout(
+        () => resolve(`error it did not say "ready" within ${this.#startTimeoutMs} ms`),
+        this.#startTimeoutMs,
+      );
+      this.#cancelStart = () => resolve('error the recogniser was closed');
+      nextLine().then(resolve, (e: Error) => resolve(`error ${e.message}`));
+    });
+    clearTimeout(timer);
+    this.#cancelStart = undefined;
+    if (ready !== 'ready' || this.#closed) {
       child.kill('SIGKILL');
+      if (this.#closed) throw new SpeechError(SpeechErrorCode.Closed, 'the recogniser is closed');
       throw new SpeechError(SpeechErrorCode.WorkerUnavailable, `pocketsphinx did not start: ${ready}`);
     }
     hold(child, false);

@@ -43,11 +43,23 @@ export interface EmbeddedNats {
 // deletes its dir. So no nats-server or temp dir outlives the process that started it.
 const WATCHDOG = [
   'dir="$1"; shift',
+  // Ctrl-C signals the whole foreground process group: the watchdog ignores it (and TERM, HUP) so it
+  // outlives the server and removes the dir. The server gets TERM and HUP back; INT stays ignored for
+  // a background job of a non-interactive shell, but nats-server's signal.Notify (Go) re-enables it.
+  "trap '' INT TERM HUP",
   // A background job's stdin is /dev/null in a non-interactive shell, so keep the pipe on fd 3.
   'exec 3<&0',
-  '"$@" </dev/null 3<&- & server=$!',
-  '{ cat <&3 >/dev/null; kill -TERM "$server" 2>/dev/null; } &',
+  '( trap - TERM HUP; exec "$@" ) </dev/null 3<&- & server=$!',
+  // Our stderr may be a pipe nobody reads any more (the owner died): the shell's report of a killed
+  // job would get it SIGPIPE before it removes the dir. Only the server has something to say.
+  'exec 2>/dev/null',
+  // Once the pipe closes: TERM, and KILL if the server has not exited 5 s later.
+  '{ cat <&3 >/dev/null; kill -TERM "$server" 2>/dev/null || exit 0',
+  '  n=0; while [ $n -lt 50 ] && kill -0 "$server" 2>/dev/null; do sleep 0.1; n=$((n + 1)); done',
+  '  kill -KILL "$server" 2>/dev/null; } & watcher=$!',
   'wait "$server"; rc=$?',
+  // The server is reaped: its pid may be reused, so nothing may signal it any more.
+  'kill -KILL "$watcher" 2>/dev/null',
   'rm -rf "$dir"',
   'exit $rc',
 ].join('\n');
@@ -212,11 +224,14 @@ function embedded(child: ChildProcess, dir: string, pid: number, port: number): 
   };
 }
 
-/** Closes the watchdog's pipe (it stops the server) and waits; escalates to SIGKILL after 5 s. */
+/**
+ * Closes the watchdog's pipe and waits: the watchdog TERMs the server, KILLs it 5 s later if need
+ * be, removes the dir and exits. A watchdog that has not exited 10 s later is SIGKILLed.
+ */
 function terminate(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     child.once('exit', () => {
       clearTimeout(timer);
       resolve();
