@@ -373,6 +373,8 @@ export class Autoscaler {
           this.#running = undefined;
         });
     }, this.#options.intervalMs ?? 1000);
+    // The control loop alone keeps no process alive (a coordinator that was never stopped included).
+    this.#timer.unref();
   }
 
   async stop(): Promise<void> {

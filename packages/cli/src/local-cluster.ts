@@ -56,6 +56,8 @@ export interface LocalClusterOptions {
   nodes?: readonly LocalNode[];
   /** Options of the coordinator this process runs (its `log` goes to `say`). */
   coordinator?: Omit<CoordinatorOptions, 'log'>;
+  /** Aborting it ends the start: what was started is stopped, and the start fails with its reason. */
+  signal?: AbortSignal;
 }
 
 export async function startLocalCluster(
@@ -64,6 +66,7 @@ export async function startLocalCluster(
   options: LocalClusterOptions = {},
 ): Promise<LocalCluster> {
   const nodes = options.nodes ?? DEMO_NODES;
+  const signal = options.signal;
   const nats = await startEmbeddedNats();
   const children = new Map<string, ChildProcess>();
   let cluster: Cluster | undefined;
@@ -79,14 +82,18 @@ export async function startLocalCluster(
   };
   try {
     say(`embedded nats-server ${nats.url} (pid ${nats.pid}, JetStream on)`);
+    signal?.throwIfAborted();
     for (const n of nodes) startNode(nats.url, name, children, n.id, n.args, say);
     cluster = await connectCluster({ nats: nats.url, name });
+    signal?.throwIfAborted();
     coordinator = new Coordinator(cluster, { ...options.coordinator, log: (l) => say(`coordinator: ${l}`) });
     const def = coordinatorActor(coordinator);
     await cluster.startNode({ id: 'coordinator', actors: [def], labels: { role: 'coordinator' } });
-    await waitForNodes(cluster, nodes, say);
+    await waitForNodes(cluster, nodes, say, signal);
     await coordinator.start();
+    signal?.throwIfAborted();
     const coordinatorRef = await cluster.spawn(def, { id: 'main' });
+    signal?.throwIfAborted();
     return { nats, children, cluster, coordinator, coordinatorRef, close };
   } catch (err) {
     await close();
@@ -113,9 +120,12 @@ function startNode(
     '--id',
     id,
   ];
-  const child = spawn(process.execPath, [...args, '--actors', actors, ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  // A stdin pipe the node stops on when it ends: this process's exit closes it, even a SIGKILL, so
+  // no node outlives the process that started it (its nats-server has such a watchdog too).
+  const child = spawn(process.execPath, [...args, '--actors', actors, '--stop-when-stdin-ends', ...extra], {
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
+  child.stdin?.on('error', () => undefined); // nothing is written; a node gone first is no error
   const prefix = (chunk: Buffer) => {
     for (const line of chunk.toString().split('\n').filter(Boolean)) say(`  [${id}] ${line}`);
   };
@@ -125,11 +135,17 @@ function startNode(
   say(`started ${id} (pid ${child.pid})${extra.length ? ` ${extra.join(' ')}` : ''}`);
 }
 
-async function waitForNodes(cluster: Cluster, nodes: readonly LocalNode[], say: Say): Promise<void> {
+async function waitForNodes(
+  cluster: Cluster,
+  nodes: readonly LocalNode[],
+  say: Say,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const deadline = Date.now() + 45_000;
   const ids = nodes.map((n) => n.id);
   const calibrating = nodes.filter((n) => !n.args.includes('--no-calibrate')).map((n) => n.id);
   for (;;) {
+    signal?.throwIfAborted();
     const records = await cluster.nodes();
     const up = ids.filter((id) => records.some((r) => r.nodeId === id));
     const calibrated = records.filter((r) => calibrating.includes(r.nodeId) && r.calibrated);

@@ -10,6 +10,7 @@ import {
 } from '@stitch/speech';
 import { printPlan, table } from './demo-plan.js';
 import { type LocalCluster, sampleName, samplePath, startLocalCluster } from './local-cluster.js';
+import { unlessAborted } from './signals.js';
 
 /** What the demo says into the voice agent when no `--audio` is given. */
 export const VOICE_PROMPT = 'what is the weather like in paris today';
@@ -21,6 +22,8 @@ export interface VoiceDemoRun {
   audio: string | undefined;
   /** Where the spoken answer goes (WAV), with its text beside it (`.txt`). */
   reply: string;
+  /** Aborted by SIGINT/SIGTERM: the demo stops what it started and fails with the reason. */
+  signal: AbortSignal;
 }
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
@@ -36,45 +39,50 @@ interface VoiceAnswer {
 }
 
 /** The voice agent end to end: speech in, through every operator across the demo's nodes, speech out. */
-export async function runVoiceDemo({ audio, reply }: VoiceDemoRun): Promise<void> {
+export async function runVoiceDemo({ audio, reply, signal }: VoiceDemoRun): Promise<void> {
   const t0 = performance.now();
   let local: LocalCluster | undefined;
   try {
-    const speech = audio ? readFileSync(audio) : await spokenPrompt();
+    const speech = audio ? readFileSync(audio) : await unlessAborted(spokenPrompt(), signal);
     const pcm = decodeWav(speech);
     say(
       audio
         ? `input: ${audio} (${durationS(pcm).toFixed(1)} s at ${pcm.sampleRate} Hz)`
         : `input: espeak-ng says "${VOICE_PROMPT}" (${durationS(pcm).toFixed(1)} s at ${pcm.sampleRate} Hz); caller id ${VOICE_CALLER}`,
     );
-    local = await startLocalCluster('demo', say);
-    say(`deploying packages/ir/samples/${sampleName('voice')} through actor stitch-coordinator/main`);
-    const d = (await local.coordinatorRef.ask(
-      { type: 'deploy', mlir: readFileSync(samplePath('voice'), 'utf8') },
-      { timeoutMs: 60_000 },
-    )) as Deployment;
-    printPlan(d);
-    const runner = new GraphRunner(local.cluster, { timeoutMs: 60_000 });
-    const r = await runner.run(d, 'voice-1', { audio: speech, caller: VOICE_CALLER });
-    const a = (r.answer ?? {}) as VoiceAnswer;
-    say(`transcript (${a.sttEngine}): "${a.transcript ?? ''}"`);
-    const redacted = Object.entries(a.redactions ?? {}).map(
-      ([field, found]) => `${field}: ${found.map((f) => f.kind).join(', ')}`,
-    );
-    say(`redactions: ${redacted.length > 0 ? redacted.join('; ') : 'none'}`);
-    say(`web_search top hit: ${a.found ?? '-'}`);
-    if (!(a.speech instanceof Uint8Array)) throw new Error('the voice agent answered without speech');
-    const out = decodeWav(a.speech);
-    writeFileSync(reply, a.speech);
-    writeFileSync(`${reply}.txt`, `${a.spokenText ?? ''}\n`);
-    say(`reply (${a.ttsEngine}): "${a.spokenText ?? ''}"`);
-    say(`reply audio: ${reply} (${durationS(out).toFixed(1)} s at ${out.sampleRate} Hz), text: ${reply}.txt`);
-    say();
-    printTimes(d, r);
+    local = await startLocalCluster('demo', say, { signal });
+    await unlessAborted(voiceRequest(local, speech, reply), signal);
   } finally {
     await local?.close();
     say(`demo took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
+}
+
+/** The voice graph deployed on the started cluster, and one request through it. */
+async function voiceRequest(local: LocalCluster, speech: Uint8Array, reply: string): Promise<void> {
+  say(`deploying packages/ir/samples/${sampleName('voice')} through actor stitch-coordinator/main`);
+  const d = (await local.coordinatorRef.ask(
+    { type: 'deploy', mlir: readFileSync(samplePath('voice'), 'utf8') },
+    { timeoutMs: 60_000 },
+  )) as Deployment;
+  printPlan(d);
+  const runner = new GraphRunner(local.cluster, { timeoutMs: 60_000 });
+  const r = await runner.run(d, 'voice-1', { audio: speech, caller: VOICE_CALLER });
+  const a = (r.answer ?? {}) as VoiceAnswer;
+  say(`transcript (${a.sttEngine}): "${a.transcript ?? ''}"`);
+  const redacted = Object.entries(a.redactions ?? {}).map(
+    ([field, found]) => `${field}: ${found.map((f) => f.kind).join(', ')}`,
+  );
+  say(`redactions: ${redacted.length > 0 ? redacted.join('; ') : 'none'}`);
+  say(`web_search top hit: ${a.found ?? '-'}`);
+  if (!(a.speech instanceof Uint8Array)) throw new Error('the voice agent answered without speech');
+  const out = decodeWav(a.speech);
+  writeFileSync(reply, a.speech);
+  writeFileSync(`${reply}.txt`, `${a.spokenText ?? ''}\n`);
+  say(`reply (${a.ttsEngine}): "${a.spokenText ?? ''}"`);
+  say(`reply audio: ${reply} (${durationS(out).toFixed(1)} s at ${out.sampleRate} Hz), text: ${reply}.txt`);
+  say();
+  printTimes(d, r);
 }
 
 async function spokenPrompt(): Promise<Uint8Array> {

@@ -53,8 +53,9 @@ export function registerCoordinator(program: Command): void {
       const cluster = await connectCluster({ name: opts.name, log: logFromFlags(opts), ...connection });
       const say = (line: string) => process.stdout.write(`${line}\n`);
       let advisories: { close(): Promise<void> } | undefined;
+      let coordinator: Coordinator | undefined;
       try {
-        const coordinator = new Coordinator(cluster, {
+        coordinator = new Coordinator(cluster, {
           name: `coordinator-${opts.id}-${process.pid}`,
           leaseMs: Number(opts.leaseMs),
           autoscale: { policy: opts.policy },
@@ -67,7 +68,7 @@ export function registerCoordinator(program: Command): void {
           const { nats, tls } = connection;
           advisories = await watchServerDisconnects(
             { nats, nkeySeedFile: opts.systemNkey, ...(tls ? { tls } : {}) },
-            (client) => coordinator.nodeDisconnected(client),
+            (client) => coordinator?.nodeDisconnected(client),
           );
         }
         const def = coordinatorActor(coordinator);
@@ -94,9 +95,11 @@ export function registerCoordinator(program: Command): void {
           }
         }
         await stopped;
-        await coordinator.stop();
         say('coordinator stopping');
       } finally {
+        // Also after a failure (a deploy no node can take): its lease and control loop would keep
+        // the process running.
+        await coordinator?.stop().catch((err) => say(`coordinator stop failed: ${(err as Error).message}`));
         await advisories?.close();
         await cluster.close();
         await telemetry.shutdown();

@@ -21,6 +21,7 @@ import {
 } from '../demo-report.js';
 import { type LocalCluster, sampleName, samplePath, startLocalCluster } from '../local-cluster.js';
 import { integer } from '../number-options.js';
+import { interruptedBySignal, unlessAborted } from '../signals.js';
 import { runVoiceDemo } from '../voice-demo.js';
 
 const CLUSTER = 'demo';
@@ -42,6 +43,8 @@ interface DemoRun {
   crash: boolean;
   /** Where to write the HTML report; undefined: no report. */
   report: string | undefined;
+  /** Aborted by SIGINT/SIGTERM: the demo stops what it started and fails with the reason. */
+  signal: AbortSignal;
 }
 
 /** The main job: the whole system on an embedded local nats-server, start to finish. */
@@ -75,16 +78,20 @@ export function registerDemo(program: Command): void {
     )
     .option('--no-report', 'write no report')
     .action(async (opts: DemoOptions) => {
+      // SIGINT/SIGTERM stop the demo's nats-server and nodes before it exits (non-zero).
+      const signal = interruptedBySignal('demo');
       if (opts.agent === 'voice')
         return runVoiceDemo({
           audio: opts.audio === undefined ? undefined : resolve(opts.audio),
           reply: resolve(opts.reply),
+          signal,
         });
       await runDemo({
         requests: opts.requests,
         leaveAfter: opts.leaveAfter,
         crash: opts.kill === true,
         report: opts.report === false ? undefined : resolve(opts.report),
+        signal,
       });
     });
 }
@@ -93,50 +100,61 @@ const say = (line = '') => process.stdout.write(`${line}\n`);
 
 type Timed = RequestResult & DemoRequest;
 
-async function runDemo({ requests, leaveAfter, crash, report }: DemoRun): Promise<void> {
+async function runDemo(run: DemoRun): Promise<void> {
   const t0 = performance.now();
   let local: LocalCluster | undefined;
   try {
-    local = await startLocalCluster(CLUSTER, say);
-    const { cluster, coordinator, coordinatorRef: coord, children } = local;
-    const mlir = readFileSync(samplePath(), 'utf8');
-    say(`deploying packages/ir/samples/${sampleName()} through actor stitch-coordinator/main`);
-    const d = (await coord.ask({ type: 'deploy', mlir }, { timeoutMs: 60_000 })) as Deployment;
-    printPlan(d);
-    const runner = new GraphRunner(cluster, { mode: crash ? 'durable' : 'fast' });
-    runner.onRequest(reportRequests(coord));
-    const results: Timed[] = [];
-    const failures: string[] = [];
-    let stopped: DemoSignal | undefined;
-    for (let i = 0; i < requests; i++) {
-      if (i === leaveAfter) {
-        const victim = busiestModelledNode(coordinator.deployment(d.name) ?? d);
-        if (victim) {
-          const signal = crash ? 'SIGKILL' : 'SIGTERM';
-          stopped = { node: victim, signal, at: Date.now() };
-          say(`>>> ${signal} ${victim} (pid ${children.get(victim)?.pid}) while requests keep flowing`);
-          children.get(victim)?.kill(signal);
-        }
-      }
-      const rid = `r${String(i).padStart(3, '0')}`;
-      const current = coordinator.deployment(d.name) ?? d;
-      try {
-        const startedAt = Date.now();
-        const r = await runner.run(current, rid, REQUESTS[i % REQUESTS.length]!);
-        results.push({ ...r, startedAt, deployment: current });
-        say(describe(r));
-      } catch (err) {
-        failures.push(rid);
-        say(`${rid} FAILED: ${(err as Error).message}`);
-      }
-    }
-    await summarise(cluster, coordinator, d, results, failures, requests, stopped?.at ?? 0);
-    await streamOne(runner, coordinator.deployment(d.name) ?? d);
-    if (report) writeReport(report, coordinator, d, results, requests, stopped);
+    local = await startLocalCluster(CLUSTER, say, { signal: run.signal });
+    await unlessAborted(demo(local, run), run.signal);
   } finally {
     await local?.close();
     say(`demo took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
+}
+
+/** The demo on its started cluster; once `interrupted` aborts it does no more (its cluster is closing). */
+async function demo(
+  local: LocalCluster,
+  { requests, leaveAfter, crash, report, signal: interrupted }: DemoRun,
+): Promise<void> {
+  const { cluster, coordinator, coordinatorRef: coord, children } = local;
+  const mlir = readFileSync(samplePath(), 'utf8');
+  say(`deploying packages/ir/samples/${sampleName()} through actor stitch-coordinator/main`);
+  const d = (await coord.ask({ type: 'deploy', mlir }, { timeoutMs: 60_000 })) as Deployment;
+  printPlan(d);
+  const runner = new GraphRunner(cluster, { mode: crash ? 'durable' : 'fast' });
+  runner.onRequest(reportRequests(coord));
+  const results: Timed[] = [];
+  const failures: string[] = [];
+  let stopped: DemoSignal | undefined;
+  for (let i = 0; i < requests; i++) {
+    interrupted.throwIfAborted();
+    if (i === leaveAfter) {
+      const victim = busiestModelledNode(coordinator.deployment(d.name) ?? d);
+      if (victim) {
+        const signal = crash ? 'SIGKILL' : 'SIGTERM';
+        stopped = { node: victim, signal, at: Date.now() };
+        say(`>>> ${signal} ${victim} (pid ${children.get(victim)?.pid}) while requests keep flowing`);
+        children.get(victim)?.kill(signal);
+      }
+    }
+    const rid = `r${String(i).padStart(3, '0')}`;
+    const current = coordinator.deployment(d.name) ?? d;
+    try {
+      const startedAt = Date.now();
+      const r = await runner.run(current, rid, REQUESTS[i % REQUESTS.length]!);
+      results.push({ ...r, startedAt, deployment: current });
+      say(describe(r));
+    } catch (err) {
+      interrupted.throwIfAborted(); // failed because the cluster is closing: not the demo's failure
+      failures.push(rid);
+      say(`${rid} FAILED: ${(err as Error).message}`);
+    }
+  }
+  await summarise(cluster, coordinator, d, results, failures, requests, stopped?.at ?? 0);
+  await streamOne(runner, coordinator.deployment(d.name) ?? d);
+  interrupted.throwIfAborted();
+  if (report) writeReport(report, coordinator, d, results, requests, stopped);
 }
 
 /** One more request, streamed (after the counts): when its tokens and text arrived. */

@@ -4,11 +4,11 @@ import { useNodeBuckets } from '@stitch/agents';
 import { calibrateCpu, pinMmapThreshold, probeDevices } from '@stitch/kernels';
 import { type AnyActorDefinition, connectCluster, InvalidOptions } from '@stitch/runtime';
 import { observeNode } from '@stitch/telemetry';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
 import { addKernelOptions, type KernelFlags, logKernelProgress, useKernelFlags } from '../kernel-options.js';
 import { addLogOption, type LogFlags, logFromFlags } from '../log-options.js';
-import { firstSignal } from '../signals.js';
+import { firstSignal, stdinEnded } from '../signals.js';
 import { addTelemetryOptions, type TelemetryFlags, telemetryFromFlags } from '../telemetry-options.js';
 
 interface NodeCommandOptions extends ConnectionFlags, LogFlags, KernelFlags, TelemetryFlags {
@@ -20,7 +20,12 @@ interface NodeCommandOptions extends ConnectionFlags, LogFlags, KernelFlags, Tel
   deadAfter: string;
   calibrate: boolean;
   drainMs: string;
+  stopWhenStdinEnds?: boolean;
 }
+
+const PARENT_GONE = 'stdin ended' as const;
+/** After its stdin ended, the most a node may take to stop; then it exits regardless. */
+const PARENT_GONE_EXIT_MS = 15_000;
 
 export function registerNode(program: Command): void {
   const command = program
@@ -44,21 +49,48 @@ export function registerNode(program: Command): void {
       'on SIGINT/SIGTERM, wait up to this long for a coordinator to move the actors off this node live; then stop the rest (0: stop at once)',
       '10000',
     )
+    .addOption(
+      new Option(
+        '--stop-when-stdin-ends',
+        'stop without draining when stdin ends: the parent that spawned it with a stdin pipe has exited (a local cluster)',
+      ).hideHelp(),
+    )
     .action(async (opts: NodeCommandOptions) => {
       // Actors' large states (a migrated KV cache) are freed and allocated again as they move: give
       // what is freed back to the OS instead of letting glibc keep it resident.
       pinMmapThreshold();
-      const stopped = firstSignal();
-      const telemetry = await telemetryFromFlags('stitch-node', opts);
-      const connection = connectionFromFlags(opts);
-      const labels = parseLabels(opts.labels);
-      const actors = await loadActors(opts.actors ?? []);
-      const cluster = await connectCluster({
-        name: opts.name,
-        deadAfterMs: Number(opts.deadAfter),
-        log: logFromFlags(opts),
-        ...connection,
-      });
+      const signalled = firstSignal();
+      // A local cluster's node (stitch demo, serve, dashboard) outlives no parent, even a SIGKILLed one.
+      const parent = opts.stopWhenStdinEnds ? stdinEnded() : undefined;
+      // Stopping is bounded then: the parent's nats-server went with it, and nothing may hang on it.
+      void parent?.ended.then(() => setTimeout(() => process.exit(1), PARENT_GONE_EXIT_MS).unref());
+      const stopped = parent ? Promise.race([signalled, parent.ended.then(() => PARENT_GONE)]) : signalled;
+      try {
+        await runNode(opts, stopped);
+      } finally {
+        parent?.release();
+      }
+    });
+}
+
+async function runNode(
+  opts: NodeCommandOptions,
+  stopped: Promise<NodeJS.Signals | typeof PARENT_GONE>,
+): Promise<void> {
+  const telemetry = await telemetryFromFlags('stitch-node', opts);
+  try {
+    const connection = connectionFromFlags(opts);
+    const labels = parseLabels(opts.labels);
+    const actors = await loadActors(opts.actors ?? []);
+    const cluster = await connectCluster({
+      name: opts.name,
+      deadAfterMs: Number(opts.deadAfter),
+      log: logFromFlags(opts),
+      ...connection,
+    });
+    // Whatever fails from here on, the connection is closed: left open, it would keep the process
+    // running after the error (and swallow the first SIGTERM).
+    try {
       // Memory ops hosted here use this node's connection (its credentials), not one of their own.
       // The ops' buckets (memory, KV caches) on the node's own connection. Opened first: on a secured
       // server they exist (cluster init) and a node may not create streams.
@@ -91,7 +123,14 @@ export function registerNode(program: Command): void {
         `node ${node.id} joined cluster "${cluster.name}" at ${cluster.url}; devices: ${devices}; ` +
           `actor types: ${cluster.actorTypes.join(', ') || '(none)'}\n`,
       );
-      await stopped;
+      const why = await stopped;
+      if (why === PARENT_GONE) {
+        // The parent took its coordinator and nats-server with it: there is nowhere to drain to, and
+        // whoever read this process's output is gone (a failed write must not end the close).
+        process.stderr.on('error', () => undefined);
+        process.stderr.write(`node ${node.id}: stdin ended (its parent exited); leaving\n`);
+        return;
+      }
       const drainMs = Number(opts.drainMs);
       if (Number.isFinite(drainMs) && drainMs > 0) {
         process.stdout.write(`node ${node.id} draining: asking for its actors to be moved off it\n`);
@@ -99,9 +138,12 @@ export function registerNode(program: Command): void {
         if (left > 0) process.stdout.write(`node ${node.id}: ${left} actor(s) not moved; stopping them\n`);
       }
       process.stdout.write(`node ${node.id} leaving\n`);
+    } finally {
       await cluster.close();
-      await telemetry.shutdown();
-    });
+    }
+  } finally {
+    await telemetry.shutdown();
+  }
 }
 
 function parseLabels(text: string | undefined): Record<string, string> {

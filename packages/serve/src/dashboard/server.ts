@@ -101,7 +101,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (!s) return;
     streams.send(`event: state\ndata: ${JSON.stringify(s)}\n\n`);
   };
-  const timer = setInterval(() => void push(), refreshMs);
+  // Started once the server listens: a listen that fails runs no onClose, and would leave it running.
+  let timer: NodeJS.Timeout | undefined;
 
   const app = Fastify({ logger: false, bodyLimit: 1024, forceCloseConnections: true });
   if (options.apiKey !== undefined) {
@@ -142,5 +143,6 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   });
 
   const url = await listen(app, host, options.port ?? 0);
+  timer = setInterval(() => void push(), refreshMs);
   return { url, app, close: () => app.close() };
 }
