@@ -4,25 +4,54 @@ import { AgentsError, AgentsErrorCode } from './errors.js';
 import { fileInDir } from './file-in-dir.js';
 import { validateOpConfig } from './op-config.js';
 import type { OpConfig, OpReply } from './ops.js';
-import { isVectorKey, VECTOR_LIMITS, VectorIndex, type VectorMetric } from './vector-index.js';
-import { getIndexObject, putIndexObject } from './vector-objects.js';
+import { isVectorKey, VECTOR_LIMITS, VectorIndex, type VectorMetric, withTempFile } from './vector-index.js';
+import {
+  decodeInserts,
+  deleteIndexObjects,
+  encodeInserts,
+  getIndexFile,
+  putIndexFile,
+  putIndexObject,
+  readIndexObjects,
+} from './vector-objects.js';
 import { partialField, partitionIndexName, partitionOf, vectorPartition } from './vector-partitions.js';
 
 /**
  * Bytes of vectors inserted since the index was last stored that the snapshot carries; past this
- * the index is stored whole in the object store first. Snapshots are taken after every turn and kept
- * in KV, so they stay small; the index itself moves as an object.
+ * they go to the object store first (as an inserts object, or in a save of the whole index).
+ * Snapshots are taken after every turn and kept in KV, so they stay small; the index itself moves as
+ * objects.
  */
 export const MAX_JOURNAL_BYTES = 128 * 1024;
+/**
+ * A save of the whole index blocks the event loop for about 1 ms per MiB of index (usearch writes
+ * it synchronously), so the inserts since the last one are kept as inserts objects until they pass
+ * this share of the index, MAX_INSERTS_BYTES or MAX_INSERTS_OBJECTS objects; then the index is saved
+ * whole. A restore re-applies at most that many inserts (a yielding add: slow, but not blocking).
+ */
+export const INSERTS_SHARE = 1 / 16;
+export const MAX_INSERTS_BYTES = 64 * 2 ** 20;
+export const MAX_INSERTS_OBJECTS = 64;
 const KEEP = 256;
+/** Numbers copied into the journal between two turns of the event loop (only a failed store copies many). */
+const JOURNAL_CHUNK = 2 ** 20;
 
 /** Where the index a snapshot builds on lives: a file the operator was configured with, or an object. */
 type Base = { kind: 'file'; path: string } | { kind: 'object'; name: string; digest: string } | undefined;
+
+/** Inserts since the base stored as an object: `count` vectors, re-applied in order on restore. */
+export interface InsertsObject {
+  name: string;
+  digest: string;
+  count: number;
+}
 
 export interface VectorState {
   config: OpConfig | undefined;
   index: VectorIndex | undefined;
   base: Base;
+  /** Inserts after the base that went to the object store, oldest first (the journal comes after them). */
+  inserts: InsertsObject[];
   journal: { keys: number[]; vectors: number[] };
   applied: number;
   seen: Map<string, unknown>;
@@ -90,30 +119,108 @@ function configured(s: VectorState, actx: ActorContext): { cfg: OpConfig; index:
   return { cfg: s.config, index: s.index };
 }
 
-async function rebuild(cfg: OpConfig, base: Base, journal: VectorState['journal']): Promise<VectorIndex> {
+const unavailable = (what: string, name: string, found: 'missing' | 'changed') =>
+  new AgentsError(
+    AgentsErrorCode.VectorIndexUnavailable,
+    `${what} ${name} is ${found === 'missing' ? 'missing' : 'a different version'} in the vector store`,
+  );
+
+async function rebuild(
+  cfg: OpConfig,
+  base: Base,
+  inserts: readonly InsertsObject[],
+  journal: VectorState['journal'],
+): Promise<VectorIndex> {
   const index = indexOf(cfg);
   if (base?.kind === 'file') await index.load(base.path);
-  if (base?.kind === 'object') {
-    const got = await getIndexObject(cfg.natsUrl, cfg.cluster, base.name);
-    if (!got.bytes || got.digest !== base.digest)
-      throw new AgentsError(
-        AgentsErrorCode.VectorIndexUnavailable,
-        `index object ${base.name} is ${got.bytes ? 'a different version' : 'missing'} in the vector store`,
-      );
-    await index.fromBytes(got.bytes);
+  if (base?.kind === 'object')
+    await withTempFile(async (path) => {
+      const got = await getIndexFile(cfg.natsUrl, cfg.cluster, base.name, base.digest, path);
+      if (got !== 'ok') throw unavailable('index object', base.name, got);
+      await index.load(path);
+    });
+  if (inserts.length > 0) {
+    const digests = new Map(inserts.map((o) => [o.name, o.digest]));
+    await readIndexObjects(cfg.natsUrl, cfg.cluster, [...digests.keys()], async (name, bytes, digest) => {
+      if (!bytes || digest !== digests.get(name))
+        throw unavailable('inserts object', name, bytes ? 'changed' : 'missing');
+      const got = decodeInserts(bytes, index.dim);
+      await addAll(index, got.keys, got.vectors);
+    });
   }
-  for (let i = 0; i < journal.keys.length; i += VECTOR_LIMITS.batch) {
-    const keys = journal.keys.slice(i, i + VECTOR_LIMITS.batch);
-    index.add(keys, Float32Array.from(journal.vectors.slice(i * index.dim, (i + keys.length) * index.dim)));
-  }
+  await addAll(index, journal.keys, Float32Array.from(journal.vectors));
   return index;
 }
 
+/** Adds any number of vectors, a batch at a time, each in slices (see VectorIndex.addYielding). */
+async function addAll(index: VectorIndex, keys: readonly number[], vectors: Float32Array): Promise<void> {
+  for (let i = 0; i < keys.length; i += VECTOR_LIMITS.batch) {
+    const batch = keys.slice(i, i + VECTOR_LIMITS.batch);
+    await index.addYielding(batch, vectors.subarray(i * index.dim, (i + batch.length) * index.dim));
+  }
+}
+
+/** Stores the whole index as object `<deployment>.<opId>`: the new base; the inserts objects before it go. */
 async function persist(s: VectorState, cfg: OpConfig, index: VectorIndex): Promise<void> {
   const name = `${cfg.deployment}.${cfg.opId}`;
-  const digest = await putIndexObject(cfg.natsUrl, cfg.cluster, name, await index.toBytes());
+  // Streamed from the saved file: no copy of the index in memory (readFile stops at 2 GiB).
+  const digest = await withTempFile(async (path) => {
+    await index.save(path);
+    return putIndexFile(cfg.natsUrl, cfg.cluster, name, path);
+  });
+  const stale = s.inserts.map((o) => o.name);
   s.base = { kind: 'object', name, digest };
+  s.inserts = [];
   s.journal = { keys: [], vectors: [] };
+  // Nothing names them now; one left behind is only space.
+  if (stale.length > 0) await deleteIndexObjects(cfg.natsUrl, cfg.cluster, stale).catch(() => undefined);
+}
+
+/**
+ * Records an insert the index has taken: in the journal while that stays within MAX_JOURNAL_BYTES,
+ * else the journal and this insert go to the object store — as an inserts object, or in a save of
+ * the whole index (the first time when the base is a configured file, so that the index no longer
+ * needs that file on the node it moves to; else when the inserts objects grow past their bounds).
+ */
+async function record(
+  s: VectorState,
+  cfg: OpConfig,
+  index: VectorIndex,
+  keys: readonly number[],
+  vectors: Float32Array,
+): Promise<void> {
+  const bytes = (s.journal.vectors.length + vectors.length) * 4;
+  if (bytes <= MAX_JOURNAL_BYTES) return append(s.journal, keys, vectors);
+  const stored = s.inserts.reduce((n, o) => n + o.count, 0) * index.dim * 4 + bytes;
+  const whole =
+    s.base?.kind === 'file' ||
+    s.inserts.length >= MAX_INSERTS_OBJECTS ||
+    stored > Math.min(MAX_INSERTS_BYTES, index.size * index.dim * 4 * INSERTS_SHARE);
+  try {
+    if (whole) return await persist(s, cfg, index);
+    const name = `${cfg.deployment}.${cfg.opId}.inserts.${s.applied}`;
+    const count = s.journal.keys.length + keys.length;
+    const digest = await putIndexObject(
+      cfg.natsUrl,
+      cfg.cluster,
+      name,
+      encodeInserts(index.dim, [s.journal, { keys, vectors }]),
+    );
+    s.inserts.push({ name, digest, count });
+    s.journal = { keys: [], vectors: [] };
+  } catch {
+    // The insert has happened either way: the journal keeps it, the store is tried again on the next insert.
+    await append(s.journal, keys, vectors);
+  }
+}
+
+async function append(journal: VectorState['journal'], keys: readonly number[], vectors: Float32Array) {
+  journal.keys.push(...keys);
+  for (let i = 0; i < vectors.length; i += JOURNAL_CHUNK) {
+    if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+    const end = Math.min(vectors.length, i + JOURNAL_CHUNK);
+    for (let j = i; j < end; j++) journal.vectors.push(vectors[j]!);
+  }
 }
 
 function remember(s: VectorState, rid: string, reply: unknown): void {
@@ -127,8 +234,8 @@ function remember(s: VectorState, rid: string, reply: unknown): void {
  * or from attrs `index_path`), `insert` adds vectors at run time, `run` answers `ctx.embedding` with
  * the attrs `k` nearest. A partition of a partitioned search (attrs `partition`, `partitions`) holds
  * the keys vectorPartition assigns it, loads its own file (partitionIndexName) and refuses other
- * keys. It migrates: the snapshot names the index's file or object-store object and
- * carries the inserts made since, which restore re-applies.
+ * keys. It migrates: the snapshot names the index's file or object-store object, the inserts objects
+ * stored since, and carries the inserts made after those (the journal); restore re-applies both.
  */
 export const vectorOperator = defineActor({
   type: 'op-vector',
@@ -136,6 +243,7 @@ export const vectorOperator = defineActor({
     config: undefined,
     index: undefined,
     base: undefined,
+    inserts: [],
     journal: { keys: [], vectors: [] },
     applied: 0,
     seen: new Map(),
@@ -145,8 +253,8 @@ export const vectorOperator = defineActor({
       const cfg = validateOpConfig(msg.config);
       const path = indexPath(cfg.attrs);
       const base: Base = path === undefined ? undefined : { kind: 'file', path };
-      s.index = await rebuild(cfg, base, { keys: [], vectors: [] });
-      Object.assign(s, { config: cfg, base, journal: { keys: [], vectors: [] } });
+      s.index = await rebuild(cfg, base, [], { keys: [], vectors: [] });
+      Object.assign(s, { config: cfg, base, inserts: [], journal: { keys: [], vectors: [] } });
       return { size: s.index.size };
     },
     insert: async (
@@ -165,13 +273,11 @@ export const vectorOperator = defineActor({
           `key ${stray} belongs to partition ${vectorPartition(stray, partitions)} of ${partitions}, not to this one (${partition}): insert through insertVectors, which routes each key`,
         );
       const vectors = vectorsOf(msg.vectors, index.dim, 'vectors');
-      index.add(msg.keys, vectors);
-      s.journal.keys.push(...msg.keys);
-      for (const x of vectors) s.journal.vectors.push(x);
+      // In slices (all or nothing): seconds of work for a full batch of large vectors.
+      await index.addYielding(msg.keys, vectors);
       const reply = { size: index.size };
       remember(s, msg.rid, reply);
-      // The insert has happened either way; a failed store is tried again on the next insert.
-      if (s.journal.vectors.length * 4 > MAX_JOURNAL_BYTES) await persist(s, cfg, index);
+      await record(s, cfg, index, msg.keys, vectors);
       return reply;
     },
     run: async (s: VectorState, msg: { rid: string; ctx: Record<string, unknown> }, actx: ActorContext) => {
@@ -182,7 +288,7 @@ export const vectorOperator = defineActor({
       const query = vectorsOf(msg.ctx?.embedding, index.dim, 'ctx.embedding');
       if (query.length !== index.dim)
         fail(`ctx.embedding must have ${index.dim} numbers, found ${query.length}`);
-      const [neighbours] = index.search(query, num(cfg.attrs.k) ?? 10);
+      const [neighbours] = await index.searchYielding(query, num(cfg.attrs.k) ?? 10);
       // The query vector stays here: later ops read the neighbours (a partition's, the merge).
       const { embedding: _, ...rest } = msg.ctx;
       const { partition, partitions } = partitionOf(cfg.attrs);
@@ -205,21 +311,33 @@ export const vectorOperator = defineActor({
       await persist(s, cfg, index);
       return { base: s.base };
     },
-    counts: (s: VectorState) => ({ applied: s.applied, size: s.index?.size ?? 0, base: s.base }),
+    counts: (s: VectorState) => ({
+      applied: s.applied,
+      size: s.index?.size ?? 0,
+      base: s.base,
+      inserts: s.inserts,
+    }),
   },
   snapshot: (s: VectorState) => ({
     config: s.config,
     base: s.base,
+    inserts: s.inserts,
     journal: s.journal,
     applied: s.applied,
     seen: [...s.seen],
   }),
   restore: async (snap: unknown): Promise<VectorState> => {
-    const v = snap as Omit<VectorState, 'index' | 'seen'> & { seen: [string, unknown][] };
+    // A snapshot from before inserts objects has none.
+    const v = snap as Omit<VectorState, 'index' | 'seen' | 'inserts'> & {
+      seen: [string, unknown][];
+      inserts?: InsertsObject[];
+    };
+    const inserts = v.inserts ?? [];
     return {
       config: v.config,
-      index: v.config ? await rebuild(v.config, v.base, v.journal) : undefined,
+      index: v.config ? await rebuild(v.config, v.base, inserts, v.journal) : undefined,
       base: v.base,
+      inserts,
       journal: v.journal,
       applied: v.applied,
       seen: new Map(v.seen),
