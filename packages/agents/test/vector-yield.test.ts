@@ -65,20 +65,25 @@ function spy(method: 'add' | 'search', turnOf: () => number) {
 
 const turnsOf = (calls: { turn: number }[]) => new Set(calls.map((c) => c.turn)).size;
 
+/** Runs `work` while counting turns and usearch's `method` calls; the calls, and what `work` gave. */
+async function watched<T>(method: 'add' | 'search', work: () => Promise<T>) {
+  const loop = ticker();
+  const spied = spy(method, () => loop.turns);
+  try {
+    return { result: await work(), calls: spied.calls };
+  } finally {
+    spied.restore();
+    loop.stop();
+  }
+}
+
 test('addYielding: a full batch in slices over many turns, the same index as one add', async (t) => {
   const whole = new VectorIndex({ dim: DIM, maxVectors: 2 * BATCH });
   whole.add(firstKeys, first);
   whole.add(keys, vectors);
   const sliced = new VectorIndex({ dim: DIM, maxVectors: 2 * BATCH });
   sliced.add(firstKeys, first);
-  const loop = ticker();
-  const adds = spy('add', () => loop.turns);
-  try {
-    await sliced.addYielding(keys, vectors);
-  } finally {
-    adds.restore();
-    loop.stop();
-  }
+  const adds = await watched('add', () => sliced.addYielding(keys, vectors));
   t.diagnostic(`${adds.calls.length} addon calls over ${turnsOf(adds.calls)} turns`);
   assert.equal(
     adds.calls.reduce((n, c) => n + c.vectors, 0),
@@ -102,15 +107,8 @@ test('addYielding: a full batch in slices over many turns, the same index as one
 test('searchYielding: a full batch of queries in slices, the answers of one search', async (t) => {
   const index = new VectorIndex({ dim: DIM, maxVectors: BATCH });
   await index.addYielding(keys, vectors);
-  const loop = ticker();
-  const searches = spy('search', () => loop.turns);
-  let got: Awaited<ReturnType<VectorIndex['searchYielding']>>;
-  try {
-    got = await index.searchYielding(queries, 10);
-  } finally {
-    searches.restore();
-    loop.stop();
-  }
+  const searches = await watched('search', () => index.searchYielding(queries, 10));
+  const got = searches.result;
   t.diagnostic(`${searches.calls.length} addon calls over ${turnsOf(searches.calls)} turns`);
   assert.ok(turnsOf(searches.calls) >= MIN_SLICES, `${turnsOf(searches.calls)} turns`);
   assert.deepEqual(got, index.search(queries, 10));
@@ -202,16 +200,10 @@ test('op-vector: a full insert and a query run through the addon in slices over 
     cluster: cluster.name,
   };
   assert.deepEqual(await ref.ask({ type: 'configure', config }), { size: BATCH });
-  const loop = ticker();
-  const adds = spy('add', () => loop.turns);
-  try {
-    assert.deepEqual(await ref.ask({ type: 'insert', rid: 'i1', keys, vectors }, { timeoutMs: 120_000 }), {
-      size: 2 * BATCH,
-    });
-  } finally {
-    adds.restore();
-    loop.stop();
-  }
+  const adds = await watched('add', () =>
+    ref.ask({ type: 'insert', rid: 'i1', keys, vectors }, { timeoutMs: 120_000 }),
+  );
+  assert.deepEqual(adds.result, { size: 2 * BATCH });
   t.diagnostic(`${adds.calls.length} addon calls over ${turnsOf(adds.calls)} turns`);
   assert.equal(
     adds.calls.reduce((n, c) => n + c.vectors, 0),

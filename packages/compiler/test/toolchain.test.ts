@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { running } from '../../../test/fixtures/pids.js';
 import { CompileFailed, ToolchainMissing } from '../src/errors.js';
 import { runTool } from '../src/toolchain.js';
 
@@ -28,16 +29,6 @@ after(() => {
 const hanging = join(home, 'hanging-tool');
 writeFileSync(hanging, '#!/bin/sh\nsleep 600 &\necho "$$ $!" > "$1"\nwait\n');
 chmodSync(hanging, 0o755);
-
-/** Whether `pid` is a process that has not exited (a zombie awaiting its reaper has). */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** The process group of `pid`, from /proc. */
 function pgidOf(pid: number): number {
@@ -104,11 +95,8 @@ test('a tool that hangs is killed at its timeout together with the child it star
   assert.deepEqual(groupMembers(pgid), [], 'nothing of its group remains');
 });
 
-test("a parent SIGKILLed mid-run does not leave the tool running past the tool's bound", async () => {
-  const file = join(home, 'orphan.pids');
-  const src = new URL('../src/toolchain.ts', import.meta.url).href;
-  const script = `import { runTool } from '${src}';
-    await runTool(${JSON.stringify(hanging)}, [${JSON.stringify(file)}], '', 'hanging-tool', 'k', undefined, 1000);`;
+/** A node process running `script` (outside the test runner's context), as a node runs a compile. */
+function parentRunning(script: string) {
   const { NODE_TEST_CONTEXT: _, ...env } = process.env;
   const parent = spawn(
     process.execPath,
@@ -116,6 +104,15 @@ test("a parent SIGKILLed mid-run does not leave the tool running past the tool's
     { stdio: 'ignore', env },
   );
   seen.add(parent.pid!);
+  return parent;
+}
+
+test("a parent SIGKILLed mid-run does not leave the tool running past the tool's bound", async () => {
+  const file = join(home, 'orphan.pids');
+  const src = new URL('../src/toolchain.ts', import.meta.url).href;
+  const script = `import { runTool } from '${src}';
+    await runTool(${JSON.stringify(hanging)}, [${JSON.stringify(file)}], '', 'hanging-tool', 'k', undefined, 1000);`;
+  const parent = parentRunning(script);
   try {
     const [tool, child] = await toolPids(file);
     parent.kill('SIGKILL');
@@ -135,13 +132,7 @@ test('a parent that exits mid-run (process.exit) takes the running tool with it'
     setInterval(() => {
       try { if (/\\n/.test(readFileSync(${JSON.stringify(file)}, 'utf8'))) process.exit(0); } catch {}
     }, 20);`;
-  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-  const parent = spawn(
-    process.execPath,
-    ['--import', '@stitch/typescript-loader', '--input-type=module', '-e', script],
-    { stdio: 'ignore', env },
-  );
-  seen.add(parent.pid!);
+  const parent = parentRunning(script);
   try {
     const [tool, child] = await toolPids(file);
     // Far sooner than the tool's 60 s bound.

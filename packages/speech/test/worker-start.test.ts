@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { running } from '../../../test/fixtures/pids.js';
 import { WORKER_ENV } from '../src/build-worker.js';
 import { PocketsphinxRecognizer, SpeechError } from '../src/index.js';
 
@@ -36,16 +37,6 @@ after(() => {
   }
   rmSync(home, { recursive: true, force: true });
 });
-
-/** Whether `pid` is a process that has not exited (a zombie awaiting its reaper has). */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** The pid the stand-in worker wrote, once it has; bounded. */
 async function workerPid(): Promise<number> {
