@@ -167,14 +167,16 @@ export class ActorStream<T = unknown, R = unknown> implements AsyncIterable<T> {
   }
 
   #grant(): void {
-    const unsent = this.#delivered - this.#credited;
-    if (this.#ctl === undefined || unsent < Math.ceil(this.#window / 2)) return;
-    this.#credited = this.#delivered;
-    this.#publish(this.#ctl, encodeFrame({ t: 'credit', read: this.#delivered }));
+    if (this.#delivered - this.#credited >= Math.ceil(this.#window / 2)) this.#sendCredit();
   }
 
   #repeatCredit(): void {
-    if (this.#ctl === undefined || this.#delivered === 0) return;
+    if (this.#delivered > 0) this.#sendCredit();
+  }
+
+  /** Credits the actor with every item delivered so far (cumulative: a repeat changes nothing there). */
+  #sendCredit(): void {
+    if (this.#ctl === undefined) return;
     this.#credited = this.#delivered;
     this.#publish(this.#ctl, encodeFrame({ t: 'credit', read: this.#delivered }));
   }
