@@ -39,8 +39,13 @@ const MIGRATION_RELEASE_MS = 3000;
 /** How long drain() waits for a node's actors to be moved off it, by default. */
 const DRAIN_MS = 10_000;
 const DRAIN_POLL_MS = 20;
-/** drain() gives up when no actor has left for this long. */
+/** drain() gives up when no actor has left for this long, and none is on its way out. */
 const DRAIN_IDLE_MS = 1000;
+/**
+ * close() waits at most this long for the migrations out still running (each step of one is bounded
+ * by MIGRATION_STEP_MS), so that each answers its commander before the connection closes.
+ */
+const CLOSE_MIGRATIONS_MS = 10_000;
 /** How long a migration's source waits for each answer of its target. */
 const MIGRATION_STEP_MS = 10_000;
 
@@ -84,7 +89,7 @@ export class Node implements Host {
   #closed = false;
   #draining = false;
   /** Migrations out of this node still running (an activation leaves before its forwarding ends). */
-  #migratingOut = 0;
+  readonly #migratingOut = new Set<Promise<unknown>>();
   readonly #migrations = new MigrationCounts();
 
   constructor(ctx: NodeContext, options: ResolvedNodeOptions) {
@@ -247,7 +252,18 @@ export class Node implements Host {
     const a = this.#activations.get(key);
     if (!a) throw new InvalidOptions(`node ${this.id} does not host ${key}`);
     if (to === this.id) throw new InvalidOptions(`${key} already runs on node ${to}`);
-    this.#migratingOut++;
+    if (this.#closed)
+      throw new InvalidOptions(`node ${this.id} is closing: ${key} stops here instead of moving`);
+    const moving = this.#migrateOut(a, key, to, timeoutMs);
+    this.#migratingOut.add(moving);
+    try {
+      return await moving;
+    } finally {
+      this.#migratingOut.delete(moving);
+    }
+  }
+
+  async #migrateOut(a: Activation, key: string, to: string, timeoutMs: number): Promise<MigrationReport> {
     try {
       const report = await a.migrateTo(checkToken('node id', to), {
         nc: this.nc,
@@ -272,8 +288,6 @@ export class Node implements Host {
         });
       }
       throw err;
-    } finally {
-      this.#migratingOut--;
     }
   }
 
@@ -340,13 +354,14 @@ export class Node implements Host {
     this.#emit({ kind: 'drain', nodeId: this.id, revision: e?.revision ?? 0, at: this.clock.now() });
     const until = performance.now() + timeoutMs;
     // A moved activation is gone before its source has forwarded what it queued: wait for that too.
-    const here = () => this.#activations.size + this.#starting.size + this.#migratingOut;
+    const here = () => this.#activations.size + this.#starting.size + this.#migratingOut.size;
     let left = here();
     let movedAt = performance.now();
     while (left > 0 && performance.now() < until && performance.now() - movedAt < idleMs) {
       await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
       const now = here();
-      if (now < left) movedAt = performance.now();
+      // A move on its way out is someone moving this node's actors: not idle, however long it takes.
+      if (now < left || this.#migratingOut.size > 0) movedAt = performance.now();
       left = now;
     }
     return this.#activations.size;
@@ -359,6 +374,18 @@ export class Node implements Host {
     this.#heartbeat?.cancel();
     this.#unwatchReconnects?.();
     await Promise.all(this.#subs.map((s) => s.drain().catch(() => undefined)));
+    // A move under way finishes (or fails, its actor still here) and answers its commander first: cut
+    // off by the close, the commander would wait out its request (60 s) for an answer that never comes.
+    if (this.#migratingOut.size > 0) {
+      let timer: Timer | undefined;
+      await Promise.race([
+        Promise.allSettled(this.#migratingOut),
+        new Promise((r) => {
+          timer = this.clock.after(CLOSE_MIGRATIONS_MS, () => r(undefined));
+        }),
+      ]);
+      timer?.cancel();
+    }
     await this.#consumerLeaders?.close();
     this.#incoming.close();
     await Promise.all([...this.#activations.values()].map((a) => a.stop('node closing')));

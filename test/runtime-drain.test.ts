@@ -1,0 +1,65 @@
+// A node that drains or closes while one of its actors is being moved off it: the drain does not give
+// up on the move as idle (someone is moving its actors), and a close lets the move finish and answer
+// its commander before the connection goes (cut off, the commander waited out its 60 s request).
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
+import { Counter } from './fixtures/runtime-actors.js';
+
+const NAME = 'drainmove';
+/** The source keeps receiving this long around the hand-off (as a server in a cluster makes it wait): a move takes seconds. */
+const GRACE_MS = 1500;
+
+let nats: EmbeddedNats;
+let commander: Cluster;
+const clusters: Cluster[] = [];
+
+async function nodeProcess(id: string, migrationGraceMs = 0): Promise<Cluster> {
+  const c = await connectCluster({ nats: nats.url, name: NAME, log: () => undefined });
+  clusters.push(c);
+  await c.startNode({ id, actors: [Counter], migrationGraceMs });
+  return c;
+}
+
+before(async () => {
+  nats = await startEmbeddedNats();
+  commander = await connectCluster({ nats: nats.url, name: NAME, log: () => undefined });
+  await nodeProcess('target');
+});
+
+after(async () => {
+  await Promise.all([commander, ...clusters].map((c) => c.close().catch(() => undefined)));
+  await nats?.stop();
+});
+
+test('a drain waits for a move under way rather than end as idle with the actor still here', async () => {
+  const source = await nodeProcess('source-drain', GRACE_MS);
+  const ref = await commander.spawn(Counter, { id: 'c-drain', node: 'source-drain' });
+  assert.equal(await ref.ask({ type: 'add', by: 2 }), 2);
+  const moving = commander.migrate(ref, 'target');
+  await delay(100);
+  // Idle after 200 ms: far shorter than the move.
+  const left = await source.node!.drain(20_000, 200);
+  const report = await moving;
+  assert.equal(report.to, 'target');
+  assert.equal(left, 0, 'the drain ended with the moving actor still on the node');
+  assert.equal(await ref.ask({ type: 'add', by: 1 }), 3);
+});
+
+test('a node closed during a move lets it finish and answers its commander before it leaves', async () => {
+  const source = await nodeProcess('source-close', GRACE_MS);
+  const ref = await commander.spawn(Counter, { id: 'c-close', node: 'source-close' });
+  assert.equal(await ref.ask({ type: 'add', by: 5 }), 5);
+  const t0 = performance.now();
+  const moving = commander.migrate(ref, 'target').then(
+    (r) => r.to,
+    (err: Error) => `failed: ${err.message}`,
+  );
+  await delay(100);
+  const closing = source.close();
+  const outcome = await Promise.race([moving, delay(15_000, 'no answer in 15 s', { ref: false })]);
+  await closing;
+  assert.equal(outcome, 'target', `${outcome} after ${Math.round(performance.now() - t0)} ms`);
+  assert.equal(await ref.ask({ type: 'add', by: 1 }), 6);
+});
