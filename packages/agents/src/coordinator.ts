@@ -140,7 +140,7 @@ export class Coordinator {
     this.#options = options;
     this.#kv = cluster.kv(deploymentsBucketName(cluster.name), { create: true });
     this.#watch = new MembershipWatch(cluster, {
-      leading: () => this.leading,
+      holdsLease: () => this.#holdsLease,
       stopped: () => this.#stopped,
       hosts: (nodeId) => this.#hosts(nodeId),
       joined: (ev) => {
@@ -209,6 +209,22 @@ export class Coordinator {
   get leading(): boolean {
     if (this.#stopped) return false;
     return this.#lease === undefined || this.#lease.leading;
+  }
+
+  /** Holds the leader lease, confirmed or not yet (see LeaderLease.held); a membership event is kept for it. */
+  get #holdsLease(): boolean {
+    if (this.#stopped) return false;
+    return this.#lease === undefined || this.#lease.held;
+  }
+
+  /**
+   * Resolves whether this coordinator may act now: at once while `leading`; while it holds the lease
+   * but its last renewal is late, once the renewal is answered (false when it was deposed instead).
+   */
+  async #acting(): Promise<boolean> {
+    if (this.leading) return true;
+    if (!this.#holdsLease || !this.#lease) return false;
+    return (await this.#lease.untilActing()) && !this.#stopped;
   }
 
   /** The leader's fencing epoch while this coordinator leads (every node command carries it), else 0. */
@@ -310,7 +326,7 @@ export class Coordinator {
    */
   async #reconfigureAll(name: string): Promise<void> {
     const record = this.#deployments.get(name)?.record;
-    if (!record || !this.leading) return;
+    if (!record || !(await this.#acting())) return;
     const all = record.ops.flatMap((op) => replicasOf(op).map((r) => ({ opId: op.id, actorId: r.actorId })));
     const settled = await Promise.allSettled(all.map((a) => this.#configure(record, a.opId, a.actorId)));
     const failed = settled.filter((r) => r.status === 'rejected').length;
@@ -538,7 +554,7 @@ export class Coordinator {
       this.#goneFor.set(name, set.add(gone));
     }
     return this.#serial(async () => {
-      if (ac.signal.aborted || !this.leading) return undefined;
+      if (ac.signal.aborted || !(await this.#acting())) return undefined;
       const d = this.#deployments.get(name);
       if (!d) return undefined;
       const avoid = new Set(this.#goneFor.get(name));
@@ -772,7 +788,7 @@ export class Coordinator {
   }
 
   async #save(d: Deployment): Promise<void> {
-    if (!this.leading)
+    if (!(await this.#acting()))
       throw new AgentsError(
         AgentsErrorCode.NotLeader,
         `deployment ${d.name} not saved: this coordinator no longer leads`,

@@ -53,6 +53,8 @@ export class LeaderLease {
   #ticking = false;
   #stopped = false;
   readonly #waiters = new Set<() => void>();
+  /** Woken whenever `leading` or `held` may have changed (a renewal answered, a take, a deposition, a stop). */
+  readonly #actingWaiters = new Set<() => void>();
 
   constructor(
     private readonly kv: KV,
@@ -64,6 +66,14 @@ export class LeaderLease {
   /** Leading, and within half a lease of the last renewal sent: a standby takes over after 70 %. */
   get leading(): boolean {
     return this.#leading && performance.now() - this.#lastChange < this.leaseMs / 2;
+  }
+
+  /**
+   * Holds the lease: won it and was not deposed since, whether or not its last renewal was answered in
+   * time. What a holder is asked to do meanwhile should wait for `untilActing`, not be dropped.
+   */
+  get held(): boolean {
+    return this.#leading;
   }
 
   get epoch(): number {
@@ -100,13 +110,36 @@ export class LeaderLease {
     });
   }
 
+  /**
+   * Resolves true once `leading` holds (at once, or when a late renewal is answered), false once this
+   * process no longer holds the lease. A renewal slower than half a lease (a loaded host) makes a
+   * leader unsure for a moment; an action it was about to take waits here rather than be lost.
+   */
+  untilActing(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!this.leading && this.#leading && !this.#stopped) return;
+        this.#actingWaiters.delete(check);
+        resolve(this.leading);
+      };
+      this.#actingWaiters.add(check);
+      check();
+    });
+  }
+
+  #wakeActing(): void {
+    for (const w of [...this.#actingWaiters]) w();
+  }
+
   /** Stops renewing; a leader hands the lease back (holder null) so that a standby takes over at once. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#timer);
     this.#timer = undefined;
-    if (!this.#leading) return;
+    const held = this.#leading;
     this.#leading = false;
+    this.#wakeActing();
+    if (!held) return;
     await this.kv
       .update(LEASE_KEY, encode({ holder: null, epoch: this.#epoch }), this.#revision)
       .catch(() => undefined);
@@ -136,12 +169,14 @@ export class LeaderLease {
         this.#revision,
       );
       this.#lastChange = sent;
+      this.#wakeActing();
     } catch (err) {
       // A compare-and-set that fails means another coordinator took over; any other failure leaves us
       // unsure, and past half a lease a standby may soon take over: stop acting before it can.
       const lost = /wrong last sequence/i.test(String(err));
       if (lost || performance.now() - this.#lastChange > this.leaseMs / 2) {
         this.#leading = false;
+        this.#wakeActing();
         this.events.deposed(
           lost ? 'another coordinator took the lease over' : `could not renew: ${String(err)}`,
         );
@@ -192,5 +227,6 @@ export class LeaderLease {
     this.#lastChange = sent;
     this.events.elected(epoch);
     for (const w of [...this.#waiters]) w();
+    this.#wakeActing();
   }
 }

@@ -14,7 +14,8 @@ const IGNORED_LOG_MS = 1000;
 
 /** What the watch needs from the coordinator. */
 export interface MembershipTarget {
-  leading(): boolean;
+  /** Holds the leader lease (confirmed or not yet: what it then does waits for the confirmation). */
+  holdsLease(): boolean;
   stopped(): boolean;
   /** Whether the node hosts operators of a deployment. */
   hosts(nodeId: string): boolean;
@@ -54,7 +55,7 @@ export class MembershipWatch {
    * the node has a capability record. Events are checked one at a time, in the order they arrived.
    */
   onEvent(ev: MembershipEvent): void {
-    if (!this.t.leading()) return;
+    if (!this.t.holdsLease()) return;
     // A leave or death matters only where the node hosts operators; a join can make a better plan anywhere.
     if (ev.kind !== 'join' && !this.t.hosts(ev.nodeId)) return;
     const key = `${ev.kind}:${ev.nodeId}`;
@@ -117,7 +118,7 @@ export class MembershipWatch {
    * without waiting for its heartbeat to expire. A node that reconnected answers, and keeps them.
    */
   disconnected(client: { name: string }): void {
-    if (!this.t.leading()) return;
+    if (!this.t.holdsLease()) return;
     const prefix = `stitch-${this.cluster.name}-`;
     if (typeof client?.name !== 'string' || !client.name.startsWith(prefix)) return;
     const rest = client.name.slice(prefix.length);

@@ -23,27 +23,42 @@ after(async () => {
   await nats?.stop();
 });
 
-/** The bucket, with `hang()` making every later update wait until `release()` (then fail). */
+/**
+ * The bucket, with `hang()` making every later update wait until `release()` (then fail), and `slow()`
+ * making them wait until `answer()` (then go through, late).
+ */
 async function bucket(name: string) {
   const kv = await cluster.kv(name, { create: true });
-  let hanging: Promise<never> | undefined;
+  let hanging: Promise<unknown> | undefined;
+  let late = false;
   let release: () => void = () => undefined;
   const faulty = new Proxy(kv, {
     get(target, prop, receiver) {
-      if (prop === 'update' && hanging) return () => hanging;
+      if (prop === 'update' && hanging) {
+        const wait = hanging;
+        return (...args: Parameters<KV['update']>) => (late ? wait.then(() => target.update(...args)) : wait);
+      }
       const v = Reflect.get(target, prop, receiver);
       return typeof v === 'function' ? v.bind(target) : v;
     },
   });
+  const block = (settle: 'reject' | 'resolve') => {
+    late = settle === 'resolve';
+    hanging = new Promise((resolve, reject) => {
+      release = () => {
+        hanging = undefined;
+        if (settle === 'resolve') resolve(undefined);
+        else reject(new Error('request timed out'));
+      };
+    });
+    hanging.catch(() => undefined);
+  };
   return {
     kv: faulty as KV,
-    hang() {
-      hanging = new Promise<never>((_resolve, reject) => {
-        release = () => reject(new Error('request timed out'));
-      });
-      hanging.catch(() => undefined);
-    },
+    hang: () => block('reject'),
+    slow: () => block('resolve'),
     release: () => release(),
+    answer: () => release(),
   };
 }
 
@@ -113,4 +128,48 @@ test('a lease stopped while its first take is on its way hands the lease back an
   await delay(50);
   assert.ok(other.leading, `not leading ${Math.round(performance.now() - t0)} ms after its start`);
   await other.stop();
+});
+
+test('while a renewal is late the holder waits to act: it acts once the renewal is answered, never when deposed', async () => {
+  const a = await bucket('lease_late');
+  const lease = new LeaderLease(a.kv, 'a', LEASE_MS, events());
+  await lease.start();
+  assert.ok(lease.leading && lease.held);
+  assert.equal(await lease.untilActing(), true);
+  // Late, then answered: unsure for a while, still the holder, and acting again once answered.
+  a.slow();
+  await delay(LEASE_MS * 0.8);
+  assert.ok(!lease.leading && lease.held);
+  let acted: boolean | undefined;
+  void lease.untilActing().then((v) => {
+    acted = v;
+  });
+  await delay(LEASE_MS / 4);
+  assert.equal(acted, undefined, 'acted while its renewal was unanswered');
+  a.answer();
+  await delay(LEASE_MS / 4);
+  assert.equal(acted, true);
+  assert.ok(lease.leading);
+  // Late, then failed: it no longer holds the lease, and what waited to act does not.
+  a.hang();
+  await delay(LEASE_MS * 0.8);
+  const waiting = lease.untilActing();
+  a.release();
+  assert.equal(await waiting, false);
+  assert.ok(!lease.held && !lease.leading);
+  await lease.stop();
+});
+
+test('a waiter to act is answered false when the lease stops', async () => {
+  const a = await bucket('lease_stop_waiter');
+  const lease = new LeaderLease(a.kv, 'a', LEASE_MS, events());
+  await lease.start();
+  a.hang();
+  await delay(LEASE_MS * 0.8);
+  const waiting = lease.untilActing();
+  // Its hand-back hangs as well: the waiter is answered before it.
+  const stopped = lease.stop();
+  assert.equal(await waiting, false);
+  a.release();
+  await stopped;
 });
