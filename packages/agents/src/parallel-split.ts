@@ -155,7 +155,7 @@ function rankOf(attrs: Attrs, self: ActorRefData, role: Role): Promise<Rank> {
     if (role.kind === 'ep') rank.experts = new ExpertShard(weights, role.degree, shard, [a, b], ops);
     else
       rank.heads = new LlamaShard(
-        shardWeights(weights, role.degree, shard, [a, b]),
+        await shardWeights(weights, role.degree, shard, [a, b]),
         await rankOps(checkpointFor(attrs), role.degree),
       );
     return rank;
@@ -211,7 +211,7 @@ function groupOf(attrs: Attrs, self: ActorRefData, role: Role, layers: [number, 
     let attention: LlamaShard | null = null;
     if (role.kind === 'ep' && layers[0] < layers[1]) {
       const { weights, ops } = await splitWeights(attrs, role.kind);
-      attention = new LlamaShard(shardWeights(weights, 1, 0, layers), ops);
+      attention = new LlamaShard(await shardWeights(weights, 1, 0, layers), ops);
     }
     return { requests: new Sequences<GroupRequest>(), attention };
   });

@@ -196,12 +196,13 @@ test('a GGUF context_length is cut to maxContext (default 4096); a KV cache past
   assert.equal((await loadGguf(tiny)).weights.config.seqLen, tinyConfig(vocab).seqLen);
 });
 
-test('a Llama or shard whose KV cache is past the bound is a typed error, not a RangeError', () => {
+test('a Llama or shard whose KV cache is past the bound is a typed error, not a RangeError', async () => {
   const weights = syntheticWeights(longContext, 3);
   const tooBig = /KV cache .*64 GiB/;
   assert.throws(() => new Llama(weights, referenceOps(longContext)), KernelOptionsInvalid);
   assert.throws(() => new Llama(weights, referenceOps(longContext)), tooBig);
-  const shard = () => new LlamaShard(shardWeights(weights, 1, 0), referenceOps(longContext, 1)).newKv();
+  const sliced = await shardWeights(weights, 1, 0);
+  const shard = () => new LlamaShard(sliced, referenceOps(longContext, 1)).newKv();
   assert.throws(shard, KernelOptionsInvalid);
   assert.throws(shard, tooBig);
   // Just below 2^32 floats a side (16 GiB each) used to be allocated; the bound refuses it too.

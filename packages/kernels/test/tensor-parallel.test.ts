@@ -45,8 +45,10 @@ const runtime = new KernelRuntime({ threads: 1 });
 const prompt = [3, 14, 15, 9, 26, 5];
 
 /** A TP model whose ranks run here: each block asks every rank, then all-reduces their partials. */
-function tensorParallel(tp: number, fullOps: LlamaOps, rankOps: LlamaOps) {
-  const ranks = Array.from({ length: tp }, (_, r) => new LlamaShard(shardWeights(weights, tp, r), rankOps));
+async function tensorParallel(tp: number, fullOps: LlamaOps, rankOps: LlamaOps) {
+  const ranks = await Promise.all(
+    Array.from({ length: tp }, async (_, r) => new LlamaShard(await shardWeights(weights, tp, r), rankOps)),
+  );
   const kvs = ranks.map((s) => s.newKv());
   return new TensorParallelLlama(weights, fullOps, async (layer, block, x, pos) => {
     const partials = await Promise.all(
@@ -83,7 +85,7 @@ const forced = [7, 1, 42, 42, 0, 19, 33, 8];
 
 test('TP=2 equals TP=1 in the reference: logits teacher-forced, and the greedy tokens', async () => {
   const one = new Llama(weights, referenceOps(config));
-  const two = tensorParallel(2, referenceOps(config), referenceOps(config, 2));
+  const two = await tensorParallel(2, referenceOps(config), referenceOps(config, 2));
   const a = await logitsOf(one, forced);
   const b = await logitsOf(two, forced);
   for (let i = 0; i < a.length; i++) {
@@ -91,7 +93,7 @@ test('TP=2 equals TP=1 in the reference: logits teacher-forced, and the greedy t
     assert.ok(err <= 1e-6, `step ${i}: relative error ${err}`);
   }
   assert.deepEqual(
-    await greedy(tensorParallel(2, referenceOps(config), referenceOps(config, 2)), 20),
+    await greedy(await tensorParallel(2, referenceOps(config), referenceOps(config, 2)), 20),
     await greedy(new Llama(weights, referenceOps(config)), 20),
   );
 });
@@ -102,13 +104,13 @@ test('TP=2 equals TP=1 on compiled kernels: within the dot-product bound, and th
   const full = await kernelOps(config, runtime, compile);
   const rank = await kernelOps(config, runtime, { ...compile, tp: 2 });
   const a = await logitsOf(new Llama(weights, full), forced);
-  const b = await logitsOf(tensorParallel(2, full, rank), forced);
+  const b = await logitsOf(await tensorParallel(2, full, rank), forced);
   for (let i = 0; i < a.length; i++) {
     const err = reference.relativeError(b[i]!, a[i]!);
     assert.ok(err <= 1e-4, `step ${i}: relative error ${err}`);
   }
   assert.deepEqual(
-    await greedy(tensorParallel(2, full, rank), 20),
+    await greedy(await tensorParallel(2, full, rank), 20),
     await greedy(new Llama(weights, full), 20),
   );
 });
@@ -116,8 +118,10 @@ test('TP=2 equals TP=1 on compiled kernels: within the dot-product bound, and th
 test("a rank's FFN and attention partials sum to the unsplit block", async () => {
   const x = Float32Array.from({ length: 2 * config.dim }, (_, i) => Math.sin(i));
   const pos = Int32Array.from([0, 1]);
-  const full = new LlamaShard(shardWeights(weights, 1, 0), referenceOps(config));
-  const halves = [0, 1].map((r) => new LlamaShard(shardWeights(weights, 2, r), referenceOps(config, 2)));
+  const full = new LlamaShard(await shardWeights(weights, 1, 0), referenceOps(config));
+  const halves = await Promise.all(
+    [0, 1].map(async (r) => new LlamaShard(await shardWeights(weights, 2, r), referenceOps(config, 2))),
+  );
   const ops = referenceOps(config);
   for (const layer of [0, 2]) {
     const ffn = await allReduce(ops, x, await Promise.all(halves.map((s) => s.ffn(layer, x))));
@@ -133,13 +137,13 @@ test("a rank's FFN and attention partials sum to the unsplit block", async () =>
 });
 
 test('a split the model does not allow, and shapes a rank does not hold, are typed errors', async () => {
-  assert.throws(
-    () => shardWeights(weights, 3, 0),
+  await assert.rejects(
+    shardWeights(weights, 3, 0),
     (e) => e instanceof KernelOptionsInvalid && /4 heads|2 KV heads/.test(e.message),
   );
-  assert.throws(() => shardWeights(weights, 2, 2), KernelOptionsInvalid);
-  assert.throws(() => shardWeights(weights, 2, 0, [2, 2]), KernelOptionsInvalid);
-  const s = new LlamaShard(shardWeights(weights, 2, 1, [1, 2]), referenceOps(config, 2));
+  await assert.rejects(shardWeights(weights, 2, 2), KernelOptionsInvalid);
+  await assert.rejects(shardWeights(weights, 2, 0, [2, 2]), KernelOptionsInvalid);
+  const s = new LlamaShard(await shardWeights(weights, 2, 1, [1, 2]), referenceOps(config, 2));
   assert.equal(s.weights.wo[0]!.length, config.dim * 32);
   await Promise.all([
     assert.rejects(s.ffn(0, new Float32Array(config.dim)), KernelShapeMismatch),
@@ -155,8 +159,8 @@ test('a split the model does not allow, and shapes a rank does not hold, are typ
 // two ranks; attention is not split, and the merge sums the ranks' FFN outputs onto the residual.
 const moeWeights = withExperts(weights, syntheticExperts(config, 4, 2, 23));
 
-function expertParallel(ep: number, ops: LlamaOps) {
-  const attention = new LlamaShard(shardWeights(moeWeights, 1, 0), ops);
+async function expertParallel(ep: number, ops: LlamaOps) {
+  const attention = new LlamaShard(await shardWeights(moeWeights, 1, 0), ops);
   const kv = attention.newKv();
   const ranks = Array.from(
     { length: ep },
@@ -172,7 +176,7 @@ function expertParallel(ep: number, ops: LlamaOps) {
 test('EP=2 equals the unsplit mixture of experts: reference and compiled, teacher-forced and greedy', async () => {
   const ref = referenceOps(config);
   const a = await logitsOf(new Llama(moeWeights, ref), forced);
-  const b = await logitsOf(expertParallel(2, ref), forced);
+  const b = await logitsOf(await expertParallel(2, ref), forced);
   for (let i = 0; i < a.length; i++) assert.ok(reference.relativeError(b[i]!, a[i]!) <= 1e-6, `step ${i}`);
   // The experts matter: the same model with its dense FFN computes other logits.
   const dense = await logitsOf(new Llama(weights, ref), forced);
@@ -180,11 +184,11 @@ test('EP=2 equals the unsplit mixture of experts: reference and compiled, teache
   const target = (probeHost().x86Level ?? 'x86-64') as 'x86-64';
   const compiled = await kernelOps(config, runtime, { target, cacheDir: defaultCacheDir(), experts: 4 });
   const c = await logitsOf(new Llama(moeWeights, compiled), forced);
-  const d = await logitsOf(expertParallel(2, compiled), forced);
+  const d = await logitsOf(await expertParallel(2, compiled), forced);
   for (let i = 0; i < c.length; i++)
     assert.ok(reference.relativeError(d[i]!, c[i]!) <= 1e-4, `compiled step ${i}`);
   assert.deepEqual(
-    await greedy(expertParallel(2, compiled), 20),
+    await greedy(await expertParallel(2, compiled), 20),
     await greedy(new Llama(moeWeights, compiled), 20),
   );
 });
