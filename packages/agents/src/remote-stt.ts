@@ -1,4 +1,4 @@
-import { decodeWav, durationS, type SpeechToText, type Transcript } from '@stitch/speech';
+import { decodeAndResample, durationS, type SpeechToText, type Transcript } from '@stitch/speech';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { OpenAiEndpoint } from './openai-endpoint.js';
 
@@ -43,8 +43,9 @@ export class RemoteTranscriber implements SpeechToText {
   }
 
   async transcribe(audio: Uint8Array): Promise<Transcript> {
-    // Checked here, so a file that is not audio fails with what is wrong with it, not the server's guess.
-    const audioS = durationS(decodeWav(audio));
+    // Checked here, so a file that is not audio fails with what is wrong with it, not the server's guess
+    // (on a thread: minutes of audio take seconds to decode). 16 kHz is what Whisper hears anyway.
+    const audioS = durationS(await decodeAndResample(audio, 16_000));
     const form = new FormData();
     form.append('file', new Blob([audio], { type: 'audio/wav' }), 'audio.wav');
     form.append('model', this.#model);

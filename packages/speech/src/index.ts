@@ -1,4 +1,6 @@
 export { ensureWorker, WORKER_ENV } from './build-worker.js';
+/** decodeWav and resample on a worker thread, so the event loop keeps turning through minutes of audio. */
+export { decodeAndResample } from './decode-pool.js';
 export { SpeechError, SpeechErrorCode } from './errors.js';
 export type { EspeakOptions } from './espeak.js';
 export { EspeakSynthesizer, MAX_SPEAK_CHARS } from './espeak.js';

@@ -3,9 +3,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ensureWorker, INSTALL_HINT } from './build-worker.js';
+import { decodeAndResample } from './decode-pool.js';
 import { SpeechError, SpeechErrorCode } from './errors.js';
 import type { SpeechToText, Transcript } from './speech-to-text.js';
-import { decodeWav, durationS, MAX_AUDIO_SECONDS, type Pcm, resample } from './wav.js';
+import { durationS, MAX_AUDIO_SECONDS, type Pcm } from './wav.js';
 
 /** Where Debian's pocketsphinx-en-us puts the US English model. */
 export const DEBIAN_MODEL_DIR = '/usr/share/pocketsphinx/model/en-us';
@@ -67,21 +68,22 @@ export class PocketsphinxRecognizer implements SpeechToText {
   transcribe(audio: Uint8Array | Pcm): Promise<Transcript> {
     if (this.#closed)
       return Promise.reject(new SpeechError(SpeechErrorCode.Closed, 'the recogniser is closed'));
-    let pcm: Pcm;
-    try {
-      pcm = audio instanceof Uint8Array ? decodeWav(audio) : audio;
-      if (durationS(pcm) > MAX_AUDIO_SECONDS)
-        throw new SpeechError(SpeechErrorCode.WavInvalid, `audio longer than ${MAX_AUDIO_SECONDS} s`);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    if (!(audio instanceof Uint8Array) && durationS(audio) > MAX_AUDIO_SECONDS)
+      return Promise.reject(
+        new SpeechError(SpeechErrorCode.WavInvalid, `audio longer than ${MAX_AUDIO_SECONDS} s`),
+      );
     if (this.#waiting >= this.#maxQueue)
       return Promise.reject(
         new SpeechError(SpeechErrorCode.Busy, `${this.#waiting} utterances are already waiting; retry later`),
       );
     this.#waiting++;
-    const job = this.#tail.then(() => this.#decode(resample(pcm, RECOGNISER_RATE), durationS(pcm)));
-    this.#tail = job.catch(() => undefined).finally(() => this.#waiting--);
+    const before = this.#tail;
+    // Decoded while the utterances ahead of it are transcribed: a bad WAV is refused at once, not behind them.
+    const job = decodeAndResample(audio, RECOGNISER_RATE).then(async (pcm) => {
+      await before;
+      return this.#decode(pcm, durationS(pcm));
+    });
+    this.#tail = Promise.all([before, job.catch(() => undefined).finally(() => this.#waiting--)]);
     return job;
   }
 

@@ -16,13 +16,18 @@ const invalid = (why: string, cause?: unknown): never => {
   throw new SpeechError(SpeechErrorCode.WavInvalid, `not a usable WAV file: ${why}`, { cause });
 };
 
+/** What decodeWav refuses without parsing: not bytes, or too many of them. */
+export function checkWavBytes(bytes: Uint8Array): void {
+  if (!(bytes instanceof Uint8Array)) invalid('expected bytes');
+  if (bytes.byteLength > MAX_WAV_BYTES) invalid(`larger than ${MAX_WAV_BYTES} bytes`);
+}
+
 /**
  * Reads any PCM or float WAV (wavefile parses the chunk layouts, extensible headers and bit depths
  * users' recorders write) and mixes it down to mono 16-bit.
  */
 export function decodeWav(bytes: Uint8Array): Pcm {
-  if (!(bytes instanceof Uint8Array)) invalid('expected bytes');
-  if (bytes.byteLength > MAX_WAV_BYTES) invalid(`larger than ${MAX_WAV_BYTES} bytes`);
+  checkWavBytes(bytes);
   let wav: wavefile.WaveFile;
   try {
     wav = new wavefile.WaveFile(bytes);
