@@ -37,8 +37,8 @@ test('a drain waits for a move under way rather than end as idle with the actor 
   const source = await nodeProcess('source-drain', GRACE_MS);
   const ref = await commander.spawn(Counter, { id: 'c-drain', node: 'source-drain' });
   assert.equal(await ref.ask({ type: 'add', by: 2 }), 2);
-  const moving = commander.migrate(ref, 'target');
-  await delay(100);
+  // Asked of the node itself, so that the move is under way when the drain starts, however loaded the host.
+  const moving = source.node!.migrate(Counter.type, 'c-drain', 'target');
   // Idle after 200 ms: far shorter than the move.
   const left = await source.node!.drain(20_000, 200);
   const report = await moving;
@@ -56,7 +56,8 @@ test('a node closed during a move lets it finish and answers its commander befor
     (r) => r.to,
     (err: Error) => `failed: ${err.message}`,
   );
-  await delay(100);
+  // Well inside the move (at least twice the grace), and long enough for the ask to reach the node.
+  await delay(1000);
   const closing = source.close();
   const outcome = await Promise.race([moving, delay(15_000, 'no answer in 15 s', { ref: false })]);
   await closing;
