@@ -12,7 +12,7 @@ import { type Cluster, connectCluster } from '@stitch/runtime';
 import { OPERATOR_ACTORS, VECTOR_LIMITS, VectorIndex } from '../src/index.js';
 import { gaussianClusters } from './vector-data.js';
 
-const DIM = 768;
+const DIM = 128;
 const BATCH = VECTOR_LIMITS.batch;
 /** A full batch goes to the addon in at least this many slices (MAX_SLICE is 256 vectors). */
 const MIN_SLICES = BATCH / 256;
