@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { InvalidOptions, PayloadTooLarge } from '../src/errors.js';
+import { InvalidOptions, Overloaded, PayloadTooLarge } from '../src/errors.js';
 import type { RecordImage } from '../src/migration/image.js';
 import { type Adopted, IncomingMigrations, type Prepared } from '../src/migration/incoming.js';
 import {
@@ -323,6 +323,30 @@ test('early messages wait for the commit and go first; after it they are queued 
   await incoming.handle({ op: 'abort', migration: 'e2' });
   assert.deepEqual(forwarded, [['m1', 'm2', 'm3'], ['m4']]);
   await assert.rejects(incoming.handle({ op: 'early', migration: 'e2', items: [item('y')] }), InvalidOptions);
+});
+
+test('early messages are bounded in bytes as a state is (maxStateBytes), not only in count', async () => {
+  const forwarded: number[] = [];
+  const prepared = preparedWith({
+    commit: async () => ({
+      epoch: 2,
+      adopted: { ...noAdopted, forwarded: (items) => void forwarded.push(...items.map((f) => f.b.length)) },
+    }),
+  });
+  const incoming = incomingWith(async () => prepared);
+  const item = (n: number) => ({ b: new Uint8Array(n), s: 'caller', t: '', d: Number.POSITIVE_INFINITY });
+  await incoming.handle({ op: 'begin', migration: 'big', type: 't', id: 'a' });
+  await incoming.handle({ op: 'early', migration: 'big', items: [item(600)] });
+  // Two messages of 600 bytes are more than the 1 KiB a state may have here: the second is refused.
+  await assert.rejects(
+    incoming.handle({ op: 'early', migration: 'big', items: [item(600)] }),
+    (e: unknown) => e instanceof Overloaded && /1024 bytes of messages/.test(e.message),
+  );
+  await incoming.handle({ op: 'early', migration: 'big', items: [item(400)] });
+  await incoming.handle({ op: 'commit', migration: 'big', total: 0, ...from });
+  // After the commit they are queued as they come, each bounded by the actor's own mailbox.
+  await incoming.handle({ op: 'early', migration: 'big', items: [item(1000)] });
+  assert.deepEqual(forwarded, [600, 400, 1000]);
 });
 
 /** A commit's answer without its `workMs`, which is checked to be a duration. */

@@ -91,6 +91,8 @@ interface Incoming {
   adopted: Adopted | undefined;
   /** Messages sent early (while the commit was on its way), queued at the commit. */
   early: ForwardedMessage[];
+  /** Their encoded bytes: held like a state, they are bounded like one (maxStateBytes). */
+  earlyBytes: number;
   /** The chunk names of the record the image was built from at `begin` (the image is that snapshot). */
   recordNames: string[] | undefined;
   /** Parts that differ from the record's snapshot, applied once the image is that of the source's record. */
@@ -190,6 +192,7 @@ export class IncomingMigrations {
         // Those that came while the commit ran go first; any that come later are queued as they come.
         r.adopted.forwarded(inc.early);
         inc.early = [];
+        inc.earlyBytes = 0;
         this.#touch(req.migration, inc);
         return {
           epoch: r.epoch,
@@ -198,12 +201,22 @@ export class IncomingMigrations {
           ...(r.directoryMs !== undefined ? { directoryMs: r.directoryMs } : {}),
         };
       }
-      case 'early':
-        if (inc.adopted) inc.adopted.forwarded(req.items);
-        else if (inc.early.length + req.items.length > MAX_EARLY)
+      case 'early': {
+        if (inc.adopted) {
+          inc.adopted.forwarded(req.items);
+          return null;
+        }
+        const bytes = req.items.reduce((n, m) => n + m.b.byteLength, 0);
+        if (inc.early.length + req.items.length > MAX_EARLY)
           throw new Overloaded(`a migration holds at most ${MAX_EARLY} messages before its commit`);
-        else inc.early.push(...req.items);
+        if (inc.earlyBytes + bytes > this.options.maxStateBytes)
+          throw new Overloaded(
+            `a migration holds at most ${this.options.maxStateBytes} bytes of messages before its commit (maxMigrationBytes)`,
+          );
+        inc.early.push(...req.items);
+        inc.earlyBytes += bytes;
         return null;
+      }
       case 'forward':
         if (!inc.adopted) throw new InvalidOptions('forwarded messages before the commit');
         inc.adopted.forwarded(req.items);
@@ -245,6 +258,7 @@ export class IncomingMigrations {
       prepared: undefined,
       adopted: undefined,
       early: [],
+      earlyBytes: 0,
       recordNames: undefined,
       pending: [],
       pendingBytes: 0,

@@ -34,7 +34,10 @@ export interface NodeOptions {
    * (anyone may send them) cannot grow the process without bound. @default 10 000
    */
   maxActors?: number;
-  /** Largest actor snapshot a live migration may bring to this node. @default 512 MiB */
+  /**
+   * Largest actor snapshot a live migration may bring to this node, and most bytes of messages one
+   * holds before its commit. @default 512 MiB
+   */
   maxMigrationBytes?: number;
   /**
    * A live migration of an actor with delta hooks pauses it once the change since the last round is
