@@ -1,11 +1,19 @@
-// A node that drains or closes while one of its actors is being moved off it: the drain does not give
-// up on the move as idle (someone is moving its actors), and a close lets the move finish and answer
-// its commander before the connection goes (cut off, the commander waited out its 60 s request).
+// A node that drains, closes or dies while one of its actors is being moved off it: the drain does not
+// give up on the move as idle (someone is moving its actors), a close lets the move finish and answer
+// its commander before the connection goes, and a kill -9 fails the commander's request once the node
+// is gone (in each of the last two, the commander used to wait out its 60 s request).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
+import {
+  type Cluster,
+  connectCluster,
+  type EmbeddedNats,
+  NoResponders,
+  startEmbeddedNats,
+} from '@stitch/runtime';
 import { Counter } from './fixtures/runtime-actors.js';
+import { startNode, stopAll } from './fixtures/runtime-procs.js';
 
 const NAME = 'drainmove';
 /** The source keeps receiving this long around the hand-off (as a server in a cluster makes it wait): a move takes seconds. */
@@ -30,6 +38,7 @@ before(async () => {
 
 after(async () => {
   await Promise.all([commander, ...clusters].map((c) => c.close().catch(() => undefined)));
+  await stopAll();
   await nats?.stop();
 });
 
@@ -63,4 +72,25 @@ test('a node closed during a move lets it finish and answers its commander befor
   await closing;
   assert.equal(outcome, 'target', `${outcome} after ${Math.round(performance.now() - t0)} ms`);
   assert.equal(await ref.ask({ type: 'add', by: 1 }), 6);
+});
+
+test('a node killed during a move fails its commander as soon as it is gone, not at the request timeout', async () => {
+  const source = await startNode({
+    nats: nats.url,
+    cluster: NAME,
+    nodeId: 'source-kill',
+    migrationGraceMs: GRACE_MS,
+  });
+  const ref = await commander.spawn(Counter, { id: 'c-kill', node: source.nodeId });
+  assert.equal(await ref.ask({ type: 'add', by: 1 }), 1);
+  const moving = commander.migrate(ref, 'target').then(
+    (r) => `moved to ${r.to}`,
+    (err: Error) => err,
+  );
+  await delay(1000);
+  source.child.kill('SIGKILL');
+  await source.exited;
+  const outcome = await Promise.race([moving, delay(15_000, 'no answer in 15 s', { ref: false })]);
+  assert.ok(outcome instanceof NoResponders, String(outcome));
+  assert.match(outcome.message, /went away while it moved counter\/c-kill to target/);
 });

@@ -32,6 +32,7 @@ import { Replies } from './replies.js';
 import { ActorSender } from './sender.js';
 import { createKv, ensureReplicas } from './setup.js';
 import { VirtualTransport } from './virtual.js';
+import { whileNodeAnswers } from './while-node-answers.js';
 
 /** Counters of what this connection could not deliver, or delivered only by activating elsewhere. */
 export interface ClusterMetrics {
@@ -264,7 +265,8 @@ export class Cluster implements RefTransport {
   /**
    * Moves an actor to node `to` while it keeps serving: callers see neither an error nor a retry, and
    * each sender's messages run once, in order (see the README's "Live migration"). Rejects with
-   * MigrationFailed when the move did not happen; the actor then still runs where it was.
+   * MigrationFailed when the move did not happen; the actor then still runs where it was. Rejects with
+   * NoResponders when the source node went away meanwhile (locate() then says where the actor is).
    */
   async migrate(
     ref: ActorRefData,
@@ -275,11 +277,17 @@ export class Cluster implements RefTransport {
     const where = await this.directory.current(this.#parts.names.key(ref.type, ref.id));
     if (!where) throw new InvalidOptions(`actor ${ref.type}/${ref.id} is not active; spawn it first`);
     if (this.#node && where.node === this.#node.id) return this.#node.migrate(ref.type, ref.id, to);
-    return (await this.#sender.request(
+    const answer = this.#sender.request(
       this.#parts.names.nodeControl(where.node),
       this.#fenced({ op: 'migrate', type: ref.type, id: ref.id, to }),
       options.timeoutMs ?? 60_000,
       `node ${where.node}`,
+    );
+    return (await whileNodeAnswers(
+      answer,
+      () => this.nodeAnswers(where.node),
+      this.#parts.clock,
+      `node ${where.node} (it went away while it moved ${ref.type}/${ref.id} to ${to}: locate() says where the actor runs now)`,
     )) as MigrationReport;
   }
 

@@ -81,6 +81,8 @@ export class Node implements Host {
   #probeError: string | undefined;
   #calibrated: (Calibration & { measuredAt: number }) | undefined;
   readonly #subs: Subscription[] = [];
+  /** The query subscription (in #subs): it answers until the moves under way at a close are done. */
+  #querySub: Subscription | undefined;
   #consumerLeaders: ConsumerLeaders | undefined;
   readonly #fences = new Fences();
   readonly #incoming: IncomingMigrations;
@@ -186,7 +188,7 @@ export class Node implements Host {
         this.log('info', 'durable answers sent again after a reconnect', { node: this.id, answers: n });
     });
     this.#serve(this.names.nodeControl(this.id), (m) => this.#onControl(m));
-    this.#serve(this.names.nodeQuery(this.id), (m) => this.#onQuery(m));
+    this.#querySub = this.#serve(this.names.nodeQuery(this.id), (m) => this.#onQuery(m));
     this.#serve(this.names.activate(this.id), (m) => this.#onActivate(m));
     this.#serve(this.names.nodeHandoff(this.id), (m) => this.#onHandoff(m));
     const revision = await this.#beat();
@@ -373,9 +375,11 @@ export class Node implements Host {
     this.#closed = true;
     this.#heartbeat?.cancel();
     this.#unwatchReconnects?.();
-    await Promise.all(this.#subs.map((s) => s.drain().catch(() => undefined)));
+    const drain = (s: Subscription) => s.drain().catch(() => undefined);
+    await Promise.all(this.#subs.filter((s) => s !== this.#querySub).map(drain));
     // A move under way finishes (or fails, its actor still here) and answers its commander first: cut
     // off by the close, the commander would wait out its request (60 s) for an answer that never comes.
+    // Meanwhile the node still answers queries: its commander takes a node that does not for gone.
     if (this.#migratingOut.size > 0) {
       let timer: Timer | undefined;
       await Promise.race([
@@ -386,6 +390,7 @@ export class Node implements Host {
       ]);
       timer?.cancel();
     }
+    if (this.#querySub) await drain(this.#querySub);
     await this.#consumerLeaders?.close();
     this.#incoming.close();
     await Promise.all([...this.#activations.values()].map((a) => a.stop('node closing')));
@@ -497,12 +502,12 @@ export class Node implements Host {
     };
   }
 
-  #serve(subject: string, handle: (m: Msg) => Promise<unknown>): void {
-    this.#subs.push(
-      this.nc.subscribe(subject, {
-        callback: this.guard.callback('node subject', (m: Msg) => answerRequest(this.nc, m, () => handle(m))),
-      }),
-    );
+  #serve(subject: string, handle: (m: Msg) => Promise<unknown>): Subscription {
+    const sub = this.nc.subscribe(subject, {
+      callback: this.guard.callback('node subject', (m: Msg) => answerRequest(this.nc, m, () => handle(m))),
+    });
+    this.#subs.push(sub);
+    return sub;
   }
 
   async #beat(): Promise<number> {
