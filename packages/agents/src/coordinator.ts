@@ -227,9 +227,12 @@ export class Coordinator {
     return (await this.#lease.untilActing()) && !this.#stopped;
   }
 
-  /** The leader's fencing epoch while this coordinator leads (every node command carries it), else 0. */
+  /**
+   * The fencing epoch of the leader lease while this coordinator holds it (every node command carries
+   * it; see `LeaderLease.held`), else 0.
+   */
   get epoch(): number {
-    return this.#lease?.leading ? this.#lease.epoch : 0;
+    return this.#lease?.held ? this.#lease.epoch : 0;
   }
 
   /**
