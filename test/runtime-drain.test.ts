@@ -14,6 +14,7 @@ import {
 } from '@stitch/runtime';
 import { Counter } from './fixtures/runtime-actors.js';
 import { startNode, stopAll } from './fixtures/runtime-procs.js';
+import { waitFor } from './fixtures/wait.js';
 
 const NAME = 'drainmove';
 /** The source keeps receiving this long around the hand-off (as a server in a cluster makes it wait): a move takes seconds. */
@@ -65,8 +66,8 @@ test('a node closed during a move lets it finish and answers its commander befor
     (r) => r.to,
     (err: Error) => `failed: ${err.message}`,
   );
-  // Well inside the move (at least twice the grace), and long enough for the ask to reach the node.
-  await delay(1000);
+  // Closed while the move runs (it takes at least twice the grace).
+  await waitFor(async () => (source.node!.inspect().migrations?.underWay === 1 ? true : undefined), 10_000);
   const closing = source.close();
   const outcome = await Promise.race([moving, delay(15_000, 'no answer in 15 s', { ref: false })]);
   await closing;
@@ -87,10 +88,13 @@ test('a node killed during a move fails its commander as soon as it is gone, not
     (r) => `moved to ${r.to}`,
     (err: Error) => err,
   );
-  await delay(1000);
+  await waitFor(
+    async () => ((await commander.inspectNode(source.nodeId))?.migrations?.underWay === 1 ? true : undefined),
+    10_000,
+  );
   source.child.kill('SIGKILL');
   await source.exited;
   const outcome = await Promise.race([moving, delay(15_000, 'no answer in 15 s', { ref: false })]);
   assert.ok(outcome instanceof NoResponders, String(outcome));
-  assert.match(outcome.message, /went away while it moved counter\/c-kill to target/);
+  assert.match(outcome.message, /node source-kill \(it went away while it moved counter\/c-kill to target/);
 });

@@ -133,6 +133,9 @@ export function observeNode(node: ObservedNode): void {
     description:
       "live migrations of the node's actors, by kind: out (moved to another node), in (moved here), failed (moves out that left the actor here)",
   });
+  const underWay = m.createObservableGauge('stitch_node_migrations_under_way', {
+    description: "live migrations of the node's actors to other nodes running now",
+  });
   const paused = m.createObservableGauge('stitch_node_migration_paused_ms', {
     description:
       'how long recent migrations out of the node paused their actor, by quantile (0.5, 0.99, 1 = max)',
@@ -172,12 +175,13 @@ export function observeNode(node: ObservedNode): void {
         r.observe(migrations, moved.out, { ...at, kind: 'out' });
         r.observe(migrations, moved.in, { ...at, kind: 'in' });
         r.observe(migrations, moved.failed, { ...at, kind: 'failed' });
+        if (moved.underWay !== undefined) r.observe(underWay, moved.underWay, at);
         if (moved.out > 0) observeQuantiles(r, paused, moved.pausedMs, at);
       }
       r.observe(lag, eventLoopLagMs.p99, { node_id: node.id, quantile: '0.99' });
       r.observe(lag, eventLoopLagMs.max, { node_id: node.id, quantile: '1' });
     },
-    [turn, depth, processed, rejected, durable, unconfirmed, slots, migrations, paused, lag],
+    [turn, depth, processed, rejected, durable, unconfirmed, slots, migrations, underWay, paused, lag],
   );
 }
 

@@ -45,6 +45,7 @@ function isNodeMigrations(v: unknown): boolean {
     count(m.out) &&
     count(m.in) &&
     count(m.failed) &&
+    (m.underWay === undefined || count(m.underWay)) &&
     typeof p === 'object' &&
     p !== null &&
     count(p.p50) &&

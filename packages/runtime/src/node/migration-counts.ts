@@ -11,6 +11,8 @@ export interface NodeMigrations {
   failed: number;
   /** How long recent moves out paused their actor (MigrationReport.pausedMs), ms. */
   pausedMs: LatencyStats;
+  /** Moves out of this node under way now. Absent from a node of an earlier version. */
+  underWay?: number;
 }
 
 /** Pauses kept for pausedMs. */

@@ -306,7 +306,7 @@ export class Node implements Host {
     return {
       nodeId: this.id,
       actors: [...this.#activations.values()].map((a) => a.inspect()),
-      migrations: this.#migrations.metrics(),
+      migrations: { ...this.#migrations.metrics(), underWay: this.#migratingOut.size },
     };
   }
 
