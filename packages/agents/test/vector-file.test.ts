@@ -254,6 +254,9 @@ test('files saved with other settings load and answer as the index they were sav
     const again = new VectorIndex(options);
     await again.fromBytes(await copy.toBytes());
     assert.equal(again.size, n + 1);
-    assert.equal(again.search(data.subarray(n * DIM), 1)[0]![0]!.key, 1);
+    // The graph it was saved from, so its answers: compared, not guessed (a graph of M = 2 built on
+    // two threads differs run to run, and its search missed the vector just added in one run of many).
+    const probe = data.subarray(n * DIM);
+    assert.deepEqual(again.search(probe, 3), copy.search(probe, 3), `M ${connectivity} ${metric}`);
   }
 });
