@@ -324,13 +324,14 @@ export class Cluster implements RefTransport {
   /**
    * Whether node `nodeId` still answers on its query subject. The server says at once when nothing
    * subscribes there (the node's connection is gone): false. An answer, or none within `timeoutMs`
-   * (a busy node), is true: only the server's no-responders counts as gone.
+   * (a busy node), is true: only the server's no-responders counts as gone. Asked every second
+   * during a migration: the question is the cheapest a node answers (not an inspection of its actors).
    */
   async nodeAnswers(nodeId: string, timeoutMs = 1000): Promise<boolean> {
     this.#open();
     if (this.#node?.id === nodeId) return true;
     const id = checkToken('node id', nodeId);
-    return (await queryNode(this.#parts, id, { op: 'inspect' }, timeoutMs)) !== 'gone';
+    return (await queryNode(this.#parts, id, { op: 'draining' }, timeoutMs)) !== 'gone';
   }
 
   /**
