@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import { argmax, type FusedDecode, Llama, type LlamaOps, type LlamaWeights } from '@stitch/kernels';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 
@@ -166,7 +167,7 @@ export class DecodeBatcher {
       while (this.#active.size > 0) {
         // The last step's emits that did not have to wait (the reader had room) settle first, so
         // their sequences join this step instead of the one after it.
-        await new Promise<void>((r) => setImmediate(r));
+        await setImmediate();
         const batch: Active[] = [];
         for (const a of this.#active) {
           if (a.job.signal?.aborted) this.#finish(a, a.job.signal.reason);

@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import { RE2JS } from 're2js';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { perConfig } from './memo.js';
@@ -92,7 +93,7 @@ export class PrivacyFilter {
     for (const run of phonesByRun(text, this.#regions)) {
       phones.push(...run);
       if (performance.now() - since > SLICE_MS) {
-        await new Promise((r) => setImmediate(r));
+        await setImmediate();
         since = performance.now();
       }
     }

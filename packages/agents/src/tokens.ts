@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import type { Tiktoken } from 'js-tiktoken/lite';
 
 let encoder: Promise<Tiktoken> | undefined;
@@ -50,7 +51,7 @@ async function count(enc: Tiktoken, text: string): Promise<number> {
     if (space > at) end = space;
     n += countSlice(enc, text.slice(at, end));
     at = end;
-    if (at < text.length) await new Promise((resolve) => setImmediate(resolve));
+    if (at < text.length) await setImmediate();
   }
   return n;
 }

@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setImmediate } from 'node:timers/promises';
 import type { BatchMatches, Index, Matches } from 'usearch';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { checkIndexFile } from './vector-file.js';
@@ -45,9 +46,6 @@ export const VECTOR_LIMITS = {
 const SLICE_WORK = 2 ** 19;
 /** Most vectors in one slice (small vectors). */
 const MAX_SLICE = 256;
-
-/** A turn of the event loop: timers, I/O and other actors run before the next slice. */
-const yieldTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export interface Neighbour {
   key: number;
@@ -231,7 +229,8 @@ export class VectorIndex {
     const work = (this.dim * candidates * this.#options.connectivity) / 16;
     const size = Math.max(1, Math.min(MAX_SLICE, Math.floor(SLICE_WORK / work)));
     for (let from = 0; from < n; from += size) {
-      if (from > 0) await yieldTurn();
+      // A turn of the event loop: timers, I/O and other actors run before the next slice.
+      if (from > 0) await setImmediate();
       run(from, Math.min(n, from + size));
     }
   }

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { setImmediate } from 'node:timers/promises';
 import { type ActorContext, defineActor } from '@stitch/runtime';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { fileInDir } from './file-in-dir.js';
@@ -217,7 +218,7 @@ async function record(
 async function append(journal: VectorState['journal'], keys: readonly number[], vectors: Float32Array) {
   journal.keys.push(...keys);
   for (let i = 0; i < vectors.length; i += JOURNAL_CHUNK) {
-    if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+    if (i > 0) await setImmediate();
     const end = Math.min(vectors.length, i + JOURNAL_CHUNK);
     for (let j = i; j < end; j++) journal.vectors.push(vectors[j]!);
   }

@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import {
   type KernelSpec,
   LLAMA_MATRICES,
@@ -171,7 +172,7 @@ async function stackKernel(
     }
     for (const m of LLAMA_MATRICES) {
       // A turn for the event loop per matrix: a 7B model's layers took about 13 s to copy in one go.
-      await new Promise((resolve) => setImmediate(resolve));
+      await setImmediate();
       const at = l * layout.weights + layout.offsets[m];
       if (!quant) {
         packed.set(weights[m][l]!, at);

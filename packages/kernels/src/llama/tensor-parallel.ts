@@ -3,6 +3,7 @@
 // the full hidden state into a partial one, twice (attention, then FFN), and the sum over ranks of
 // those partials is exactly the unsplit layer's output (up to the order of float additions). The
 // sums are the two all-reduces per layer; whoever holds the ranks' partials performs them.
+import { setImmediate } from 'node:timers/promises';
 import { ContextExceeded, KernelOptionsInvalid, KernelShapeMismatch } from '../errors.js';
 import { moeFfn } from './moe.js';
 import { attentionInputs, type LlamaOps, rankGeometry, swigluFfn } from './ops.js';
@@ -51,7 +52,7 @@ async function columns(w: Float32Array, cols: number, from: number, n: number): 
   const out = new Float32Array(r * n);
   const perTurn = Math.max(1, Math.floor(COPY_FLOATS_PER_TURN / n));
   for (let i = 0; i < r; i++) {
-    if (i % perTurn === 0) await new Promise((resolve) => setImmediate(resolve));
+    if (i % perTurn === 0) await setImmediate();
     out.set(w.subarray(i * cols + from, i * cols + from + n), i * n);
   }
   return out;

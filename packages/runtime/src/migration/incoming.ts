@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import type { Clock, Timer } from '../clock.js';
 import { InvalidOptions, Overloaded, PayloadTooLarge } from '../errors.js';
 import { ownBytes } from '../wire/codec.js';
@@ -300,7 +301,7 @@ export class IncomingMigrations {
       since += record.chunks[i]!.length;
       if (since >= BUILD_SLICE_BYTES) {
         since = 0;
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await setImmediate();
       }
     }
   }
