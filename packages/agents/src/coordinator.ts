@@ -223,7 +223,7 @@ export class Coordinator {
    */
   async #acting(): Promise<boolean> {
     if (this.leading) return true;
-    if (!this.#holdsLease || !this.#lease) return false;
+    if (this.#stopped || !this.#lease) return false;
     return (await this.#lease.untilActing()) && !this.#stopped;
   }
 

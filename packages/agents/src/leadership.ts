@@ -52,9 +52,8 @@ export class LeaderLease {
   #timer: ReturnType<typeof setInterval> | undefined;
   #ticking = false;
   #stopped = false;
+  /** Woken whenever `leading` or `held` may have changed (a take, a renewal answered, a deposition, a stop). */
   readonly #waiters = new Set<() => void>();
-  /** Woken whenever `leading` or `held` may have changed (a renewal answered, a take, a deposition, a stop). */
-  readonly #actingWaiters = new Set<() => void>();
 
   constructor(
     private readonly kv: KV,
@@ -103,7 +102,9 @@ export class LeaderLease {
         this.#waiters.delete(wake);
         resolve(v);
       };
-      const wake = () => done(true);
+      const wake = () => {
+        if (this.#leading) done(true);
+      };
       const timer = setTimeout(() => done(false), timeoutMs);
       timer.unref();
       this.#waiters.add(wake);
@@ -117,18 +118,19 @@ export class LeaderLease {
    */
   untilActing(): Promise<boolean> {
     return new Promise((resolve) => {
+      // Waits while it holds the lease unconfirmed; a stop or a deposition ends `held` too.
       const check = () => {
-        if (!this.leading && this.#leading && !this.#stopped) return;
-        this.#actingWaiters.delete(check);
+        if (this.#leading && !this.leading) return;
+        this.#waiters.delete(check);
         resolve(this.leading);
       };
-      this.#actingWaiters.add(check);
+      this.#waiters.add(check);
       check();
     });
   }
 
-  #wakeActing(): void {
-    for (const w of [...this.#actingWaiters]) w();
+  #wake(): void {
+    for (const w of [...this.#waiters]) w();
   }
 
   /** Stops renewing; a leader hands the lease back (holder null) so that a standby takes over at once. */
@@ -138,7 +140,7 @@ export class LeaderLease {
     this.#timer = undefined;
     const held = this.#leading;
     this.#leading = false;
-    this.#wakeActing();
+    this.#wake();
     if (!held) return;
     await this.kv
       .update(LEASE_KEY, encode({ holder: null, epoch: this.#epoch }), this.#revision)
@@ -169,14 +171,14 @@ export class LeaderLease {
         this.#revision,
       );
       this.#lastChange = sent;
-      this.#wakeActing();
+      this.#wake();
     } catch (err) {
       // A compare-and-set that fails means another coordinator took over; any other failure leaves us
       // unsure, and past half a lease a standby may soon take over: stop acting before it can.
       const lost = /wrong last sequence/i.test(String(err));
       if (lost || performance.now() - this.#lastChange > this.leaseMs / 2) {
         this.#leading = false;
-        this.#wakeActing();
+        this.#wake();
         this.events.deposed(
           lost ? 'another coordinator took the lease over' : `could not renew: ${String(err)}`,
         );
@@ -226,7 +228,6 @@ export class LeaderLease {
     this.#epoch = epoch;
     this.#lastChange = sent;
     this.events.elected(epoch);
-    for (const w of [...this.#waiters]) w();
-    this.#wakeActing();
+    this.#wake();
   }
 }
