@@ -8,7 +8,7 @@ import { ConsumerLeaders } from '../actor/consumer-leaders.js';
 import type { ActorRef, ActorRefData } from '../actor/definition.js';
 import type { Host } from '../actor/host.js';
 import { RecentReplies } from '../actor/recent-replies.js';
-import type { Clock, Timer } from '../clock.js';
+import { type Clock, sleep, type Timer } from '../clock.js';
 import type { Directory, Location } from '../cluster/directory.js';
 import type { MembershipEvent } from '../cluster/membership.js';
 import { checkToken, type Names } from '../cluster/names.js';
@@ -380,16 +380,8 @@ export class Node implements Host {
     // A move under way finishes (or fails, its actor still here) and answers its commander first: cut
     // off by the close, the commander would wait out its request (60 s) for an answer that never comes.
     // Meanwhile the node still answers queries: its commander takes a node that does not for gone.
-    if (this.#migratingOut.size > 0) {
-      let timer: Timer | undefined;
-      await Promise.race([
-        Promise.allSettled(this.#migratingOut),
-        new Promise((r) => {
-          timer = this.clock.after(CLOSE_MIGRATIONS_MS, () => r(undefined));
-        }),
-      ]);
-      timer?.cancel();
-    }
+    if (this.#migratingOut.size > 0)
+      await Promise.race([Promise.allSettled(this.#migratingOut), sleep(this.clock, CLOSE_MIGRATIONS_MS)]);
     if (this.#querySub) await drain(this.#querySub);
     await this.#consumerLeaders?.close();
     this.#incoming.close();
