@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { Tiktoken } from 'js-tiktoken/lite';
 import ranks from 'js-tiktoken/ranks/o200k_base';
 import { countTokens } from '../src/tokens.js';
+import { ticker } from './loop-turns.js';
 
 const enc = new Tiktoken(ranks);
 const prose = 'The quick brown fox, 42 times over; it jumps — again! ';
@@ -24,14 +25,8 @@ test('a run of 20 000 letters counts as its 256-letter slices (whole, BPE takes 
 
 test('a long text is counted with turns for the event loop between its slices', async () => {
   await countTokens('warm'); // the encoder loads on first use
-  let turns = 0;
-  let counting = true;
-  const tick = () => {
-    turns++;
-    if (counting) setImmediate(tick);
-  };
-  setImmediate(tick);
+  const loop = ticker();
   await countTokens(prose.repeat(5000));
-  counting = false;
-  assert.ok(turns >= 4, `${turns} turns`);
+  loop.stop();
+  assert.ok(loop.turns >= 4, `${loop.turns} turns`);
 });

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { type Cluster, connectCluster } from '@stitch/runtime';
 import { OPERATOR_ACTORS, VECTOR_LIMITS, VectorIndex } from '../src/index.js';
+import { ticker } from './loop-turns.js';
 import { gaussianClusters } from './vector-data.js';
 
 const DIM = 128;
@@ -24,25 +25,6 @@ const vectors = data.draw(BATCH);
 const queries = data.draw(BATCH);
 const keys = Array.from({ length: BATCH }, (_, i) => BATCH + i);
 const answers = (index: VectorIndex, n = 256) => index.search(queries.subarray(0, n * DIM), 10);
-
-/** Counts turns of the event loop (one per check phase) until stopped. */
-function ticker() {
-  let turns = 0;
-  let on = true;
-  const tick = () => {
-    turns++;
-    if (on) setImmediate(tick);
-  };
-  setImmediate(tick);
-  return {
-    get turns() {
-      return turns;
-    },
-    stop() {
-      on = false;
-    },
-  };
-}
 
 /** Wraps usearch's `Index.prototype[method]`: each call notes the ticker's turn and how many vectors it got. */
 function spy(method: 'add' | 'search', turnOf: () => number) {
