@@ -146,6 +146,13 @@ test('the leader killed with SIGKILL: a standby takes over, fences the old epoch
     (e: Error) => e instanceof StaleFence,
   );
   assert.ok(await nc.locate({ type: op.actorType, id: op.actorId }), 'the operator still runs');
+  // So is a configure of that epoch: the take-over configured each operator with the new one.
+  const ref = nc.ref({ type: op.actorType, id: op.actorId });
+  const { config } = (await ref.ask({ type: 'counts' })) as { config: unknown };
+  await assert.rejects(
+    ref.ask({ type: 'configure', config, epoch: epochA }),
+    (e: { code?: string }) => e.code === 'STALE_FENCE',
+  );
 
   // The new leader deploys.
   const second = await standby.deploy(readFileSync(SAMPLE, 'utf8'), 'after-takeover');

@@ -783,10 +783,13 @@ export class Coordinator {
       natsUrl: normaliseNatsUrl(d.natsUrl),
       cluster: d.cluster,
     };
+    // The epoch this coordinator last led with (kept after a deposition), so that the operator refuses
+    // a deposed leader's configure once the new leader's has reached it.
+    const epoch = this.#lease?.epoch || undefined;
     // The first configure of an LLM op in a process compiles (or loads) its kernels.
     await this.#cluster
       .ref({ type: op.actorType, id: actorId ?? op.actorId })
-      .ask({ type: 'configure', config }, { timeoutMs: 60_000, retries: 2 });
+      .ask({ type: 'configure', config, epoch }, { timeoutMs: 60_000, retries: 2 });
     return performance.now() - t0;
   }
 

@@ -1,3 +1,4 @@
+import { StaleFence } from '@stitch/runtime';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import type { OpConfig } from './ops.js';
 
@@ -162,4 +163,22 @@ export function validateOpConfig(raw: unknown): OpConfig {
   if (problems.length > 0) fail(problems);
   if (pin !== undefined && policy.kind === 'first') policy.pinned = pin;
   return raw as unknown as OpConfig;
+}
+
+/**
+ * The coordinator epoch an operator keeps after a `configure` carrying `epoch` (the leader lease's
+ * fencing epoch; see Coordinator.epoch), given the newest it kept so far. A configure of an older
+ * epoch is refused with the runtime's StaleFence: its coordinator was deposed, and its device choice
+ * must not undo the new leader's. A configure without an epoch (a coordinator without a lease) is not
+ * fenced, as node commands without one are not.
+ */
+export function configureEpoch(epoch: unknown, newest: number): number {
+  if (epoch === undefined) return newest;
+  if (typeof epoch !== 'number' || !Number.isSafeInteger(epoch) || epoch < 1)
+    throw new AgentsError(
+      AgentsErrorCode.OpConfigInvalid,
+      'configure rejected: epoch must be an integer ≥ 1',
+    );
+  if (epoch < newest) throw new StaleFence('coordinator', epoch, newest);
+  return epoch;
 }

@@ -1,7 +1,7 @@
 import { type ActorContext, defineActor } from '@stitch/runtime';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { batchLimits } from './llm.js';
-import { validateOpConfig } from './op-config.js';
+import { configureEpoch, validateOpConfig } from './op-config.js';
 import {
   type Context,
   type OpActor,
@@ -29,6 +29,8 @@ export interface OperatorState {
   seen: Map<string, OpReply>;
   /** Estimated bytes of `seen`. */
   seenBytes: number;
+  /** The newest coordinator epoch a `configure` carried (0: none yet); see configureEpoch. */
+  configEpoch: number;
 }
 
 /** Replies remembered per operator; more than the requests in flight at any time. */
@@ -195,12 +197,22 @@ function operatorActor(kind: string, concurrency = 1) {
     concurrency,
     // Configuring loads the model and compiles its kernels (seconds on a cold cache): not demand.
     setupHandlers: ['configure'],
-    init: (): OperatorState => ({ config: undefined, applied: 0, replays: 0, seen: new Map(), seenBytes: 0 }),
+    init: (): OperatorState => ({
+      config: undefined,
+      applied: 0,
+      replays: 0,
+      seen: new Map(),
+      seenBytes: 0,
+      configEpoch: 0,
+    }),
     handlers: {
-      configure: async (s: OperatorState, msg: { config: OpConfig }) => {
+      configure: async (s: OperatorState, msg: { config: OpConfig; epoch?: number }) => {
         // Checked before anything is opened or loaded: the message may come from anyone on the bus.
         const config = validateOpConfig(msg.config);
+        configureEpoch(msg.epoch, s.configEpoch);
         await prepareOp(config);
+        // Again: a newer leader's configure may have run while this one loaded (concurrent LLM ops).
+        s.configEpoch = configureEpoch(msg.epoch, s.configEpoch);
         s.config = config;
         return { applied: s.applied };
       },
@@ -215,13 +227,27 @@ function operatorActor(kind: string, concurrency = 1) {
       applied: s.applied,
       replays: s.replays,
       seen: [...s.seen],
+      configEpoch: s.configEpoch,
     }),
     restore: (snap: unknown): OperatorState => {
-      const v = snap as { config?: OpConfig; applied: number; replays: number; seen: [string, OpReply][] };
+      const v = snap as {
+        config?: OpConfig;
+        applied: number;
+        replays: number;
+        seen: [string, OpReply][];
+        configEpoch?: number;
+      };
       const seen = new Map(v.seen);
       let seenBytes = 0;
       for (const r of seen.values()) seenBytes += sizeOf(r);
-      return { config: v.config, applied: v.applied, replays: v.replays, seen, seenBytes };
+      return {
+        config: v.config,
+        applied: v.applied,
+        replays: v.replays,
+        seen,
+        seenBytes,
+        configEpoch: v.configEpoch ?? 0,
+      };
     },
   });
 }

@@ -3,7 +3,7 @@ import { setImmediate } from 'node:timers/promises';
 import { type ActorContext, defineActor } from '@stitch/runtime';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { fileInDir } from './file-in-dir.js';
-import { validateOpConfig } from './op-config.js';
+import { configureEpoch, validateOpConfig } from './op-config.js';
 import type { OpConfig, OpReply } from './ops.js';
 import { isVectorKey, VECTOR_LIMITS, VectorIndex, type VectorMetric, withTempFile } from './vector-index.js';
 import {
@@ -56,6 +56,8 @@ export interface VectorState {
   journal: { keys: number[]; vectors: number[] };
   applied: number;
   seen: Map<string, unknown>;
+  /** The newest coordinator epoch a `configure` carried (0: none yet); see configureEpoch. */
+  configEpoch: number;
 }
 
 const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
@@ -248,14 +250,16 @@ export const vectorOperator = defineActor({
     journal: { keys: [], vectors: [] },
     applied: 0,
     seen: new Map(),
+    configEpoch: 0,
   }),
   handlers: {
-    configure: async (s: VectorState, msg: { config: OpConfig }) => {
+    configure: async (s: VectorState, msg: { config: OpConfig; epoch?: number }) => {
       const cfg = validateOpConfig(msg.config);
+      const configEpoch = configureEpoch(msg.epoch, s.configEpoch);
       const path = indexPath(cfg.attrs);
       const base: Base = path === undefined ? undefined : { kind: 'file', path };
       s.index = await rebuild(cfg, base, [], { keys: [], vectors: [] });
-      Object.assign(s, { config: cfg, base, inserts: [], journal: { keys: [], vectors: [] } });
+      Object.assign(s, { config: cfg, base, inserts: [], journal: { keys: [], vectors: [] }, configEpoch });
       return { size: s.index.size };
     },
     insert: async (
@@ -326,12 +330,14 @@ export const vectorOperator = defineActor({
     journal: s.journal,
     applied: s.applied,
     seen: [...s.seen],
+    configEpoch: s.configEpoch,
   }),
   restore: async (snap: unknown): Promise<VectorState> => {
     // A snapshot from before inserts objects has none.
-    const v = snap as Omit<VectorState, 'index' | 'seen' | 'inserts'> & {
+    const v = snap as Omit<VectorState, 'index' | 'seen' | 'inserts' | 'configEpoch'> & {
       seen: [string, unknown][];
       inserts?: InsertsObject[];
+      configEpoch?: number;
     };
     const inserts = v.inserts ?? [];
     return {
@@ -342,6 +348,7 @@ export const vectorOperator = defineActor({
       journal: v.journal,
       applied: v.applied,
       seen: new Map(v.seen),
+      configEpoch: v.configEpoch ?? 0,
     };
   },
 });

@@ -118,6 +118,32 @@ test('a repeated request is answered from the record; counts survive stop + resp
   assert.equal(c.replay, true);
 });
 
+test("configure refuses an older coordinator epoch (a deposed leader's) and keeps the newer config, across a restart", async () => {
+  const ref = await cluster.spawn('op-tool', { id: 't-fenced' });
+  const calc = config('tool.invoke', { tool: 'calculator' });
+  const search = config('tool.invoke', { tool: 'web_search' });
+  const configure = (cfg: OpConfig, epoch?: unknown) =>
+    ref.ask({ type: 'configure', config: cfg, epoch }, { timeoutMs: 10_000 });
+  const tool = async () => ((await ref.ask({ type: 'counts' })) as { config: OpConfig }).config.attrs.tool;
+  const stale = (e: { code?: string; message?: string }) =>
+    e.code === 'STALE_FENCE' && /epoch 2 was refused: epoch 3 has taken over/.test(e.message ?? '');
+  await configure(calc, 3);
+  await assert.rejects(configure(search, 2), stale);
+  assert.equal(await tool(), 'calculator');
+  await configure(search, 3);
+  assert.equal(await tool(), 'web_search');
+  await assert.rejects(configure(calc, 0), (e: { code?: string }) => e.code === 'OP_CONFIG_INVALID');
+  await assert.rejects(configure(calc, 'x'), (e: { code?: string }) => e.code === 'OP_CONFIG_INVALID');
+  // The epoch travels with the snapshot: the restarted operator still refuses the old one.
+  await cluster.stop(ref);
+  await cluster.spawn('op-tool', { id: 't-fenced', node: 'n1' });
+  await assert.rejects(configure(calc, 2), stale);
+  assert.equal(await tool(), 'web_search');
+  // Without an epoch (a coordinator without a lease) a configure is not fenced.
+  await configure(calc);
+  assert.equal(await tool(), 'calculator');
+});
+
 test('an unconfigured operator refuses work with a code that says what is missing', async () => {
   const ref = await cluster.spawn('op-text', { id: 'unconfigured' });
   await assert.rejects(

@@ -124,7 +124,10 @@ test('op-vector: loads from a file, inserts at run time, answers, and migrates w
       (e: { code?: string }) => e.code === 'VECTOR_INVALID',
     );
     assert.deepEqual(
-      await ref.ask({ type: 'configure', config: config({ index_path: path }) }, { timeoutMs: 30_000 }),
+      await ref.ask(
+        { type: 'configure', config: config({ index_path: path }), epoch: 2 },
+        { timeoutMs: 30_000 },
+      ),
       { size: N },
     );
     const query = (rid: string, v: Float32Array) =>
@@ -162,6 +165,12 @@ test('op-vector: loads from a file, inserts at run time, answers, and migrates w
     };
     assert.equal(moved.size, N + inserted.length);
     assert.equal(await findsItself(), inserted.at(-1));
+    // A deposed coordinator's configure (an older epoch) would empty the index: refused, after the move too.
+    await assert.rejects(
+      ref.ask({ type: 'configure', config: config({}), epoch: 1 }),
+      (e: { code?: string }) => e.code === 'STALE_FENCE',
+    );
+    assert.equal(((await ref.ask({ type: 'counts' })) as { size: number }).size, N + inserted.length);
     // A retried insert is answered from the record, not applied twice.
     assert.deepEqual(
       await ref.ask({
