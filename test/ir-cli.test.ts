@@ -94,6 +94,17 @@ test('errors on stdin name <stdin>', () => {
   assert.match(r.err, /^<stdin>:1:12: error: use of undefined value '%b'/);
 });
 
+test('a graph larger than the parser takes is refused before it is read whole: a file, a device, stdin', () => {
+  const refused =
+    /^stitch: the graph (\/dev\/zero|on standard input) is larger than 16777216 bytes, the most this command reads \[CLI_INPUT_TOO_LARGE\]\n$/;
+  const device = stitch(['verify', '/dev/zero']);
+  assert.equal(device.code, 2, device.err);
+  assert.match(device.err, refused);
+  const piped = stitch(['fmt', '-'], ' '.repeat(16 * 1024 * 1024 + 1));
+  assert.equal(piped.code, 2, piped.err);
+  assert.match(piped.err, refused);
+});
+
 test('decompose prints granular llm ops; annotate --json prints the demand table', () => {
   const d = stitch(['decompose', '--tp', '2', sample]);
   assert.equal(d.code, 0, d.err);

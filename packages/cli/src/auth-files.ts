@@ -3,12 +3,13 @@
 // publisher's signing key pair (`kernel-publisher.pem`, `.pub.pem`). Static nkeys, not JWT
 // operator mode: nothing to run beside nats-server (no resolver, no account server), and the block
 // works in the config of Debian's nats-server 2.9.
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createUser, fromSeed } from '@nats-io/nkeys';
 import { generatePublisherKey } from '@stitch/compiler';
 import { InvalidOptions } from '@stitch/runtime';
 import { type AuthUser, accountsBlock, type Role, rolePermissions } from './auth-config.js';
+import { MAX_KEY_FILE_BYTES, readInputText } from './input-file.js';
 
 export interface AuthDirOptions {
   /** Cluster name. */
@@ -100,7 +101,7 @@ function newSeed(file: string): string {
 }
 
 function readSeed(file: string): string {
-  const seed = readFileSync(file, 'utf8')
+  const seed = readInputText(file, MAX_KEY_FILE_BYTES, 'nkey seed')
     .split(/\r?\n/)
     .map((l) => l.trim())
     .find((l) => l.startsWith('SU'));

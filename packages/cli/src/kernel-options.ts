@@ -1,7 +1,6 @@
 // Where a node's operators get compiled kernels: `--kernel-key` (fetch what a trusted publisher put in
 // the cluster's object store, verified), `--kernel-signing-key` (publish what this node compiles, signed),
 // `--kernel-unsigned` (fetch unsigned: every writer of the store trusted). None: compile locally only.
-import { readFileSync } from 'node:fs';
 import {
   type KernelOrigin,
   KernelSource,
@@ -11,6 +10,7 @@ import {
 } from '@stitch/compiler';
 import { type Cluster, InvalidOptions } from '@stitch/runtime';
 import type { Command } from 'commander';
+import { InputTooLarge, MAX_KEY_FILE_BYTES, readInputText } from './input-file.js';
 
 export interface KernelFlags {
   kernelKey?: string[];
@@ -36,8 +36,9 @@ export function addKernelOptions(command: Command): Command {
 
 function readPem(file: string, what: string): string {
   try {
-    return readFileSync(file, 'utf8');
+    return readInputText(file, MAX_KEY_FILE_BYTES, what);
   } catch (err) {
+    if (err instanceof InputTooLarge) throw err;
     throw new InvalidOptions(`could not read the ${what} ${file}: ${(err as Error).message}`);
   }
 }

@@ -2,9 +2,9 @@
 // it: a nats-server, three `stitch node` processes (real cpu, modelled h100 and gaudi3) hosting the
 // operator actors, and a coordinator (actor stitch-coordinator/main) in this process.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Coordinator, type CoordinatorOptions, coordinatorActor, type Deployment } from '@stitch/agents';
+import { PARSE_LIMITS } from '@stitch/ir';
 import {
   type ActorRef,
   type Cluster,
@@ -14,6 +14,7 @@ import {
   startEmbeddedNats,
 } from '@stitch/runtime';
 import type { ConnectionFields } from './connection-options.js';
+import { readInputText } from './input-file.js';
 
 /** The sample graph of an agent (`tool`, deployed when none is given, or `voice`), at tiny-llama size. */
 export function sampleName(agent: 'tool' | 'voice' = 'tool'): string {
@@ -219,7 +220,7 @@ export async function clusterToServe(
     const graph = deploy ?? (local ? samplePath() : undefined);
     if (graph) {
       const coordinator = cluster.ref({ type: 'stitch-coordinator', id: served.coordinatorId });
-      const mlir = readFileSync(graph, 'utf8');
+      const mlir = readInputText(graph, PARSE_LIMITS.maxInputBytes, 'graph');
       const d = (await coordinator.ask({ type: 'deploy', mlir }, { timeoutMs: 120_000 })) as Deployment;
       say(`deployed ${d.name} (${graph}) by ${d.solver}: est. ${d.latencyMs.toFixed(1)} ms per request`);
     }

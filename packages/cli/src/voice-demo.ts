@@ -5,10 +5,12 @@ import {
   durationS,
   EspeakSynthesizer,
   encodeWav,
+  MAX_WAV_BYTES,
   RECOGNISER_RATE,
   resample,
 } from '@stitch/speech';
 import { printPlan, table } from './demo-plan.js';
+import { readInputFile } from './input-file.js';
 import { type LocalCluster, sampleName, samplePath, startLocalCluster } from './local-cluster.js';
 import { unlessAborted } from './signals.js';
 
@@ -43,7 +45,9 @@ export async function runVoiceDemo({ audio, reply, signal }: VoiceDemoRun): Prom
   const t0 = performance.now();
   let local: LocalCluster | undefined;
   try {
-    const speech = audio ? readFileSync(audio) : await unlessAborted(spokenPrompt(), signal);
+    const speech = audio
+      ? readInputFile(audio, MAX_WAV_BYTES, 'audio')
+      : await unlessAborted(spokenPrompt(), signal);
     const pcm = decodeWav(speech);
     say(
       audio

@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { Coordinator, coordinatorActor, missedSlaNote } from '@stitch/agents';
+import { PARSE_LIMITS } from '@stitch/ir';
 import { connectCluster, InvalidOptions, watchServerDisconnects } from '@stitch/runtime';
 import { observeCoordinator } from '@stitch/telemetry';
 import type { Command } from 'commander';
 import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
+import { readInputText } from '../input-file.js';
 import { addLogOption, type LogFlags, logFromFlags } from '../log-options.js';
 import { firstSignal } from '../signals.js';
 import { addTelemetryOptions, type TelemetryFlags, telemetryFromFlags } from '../telemetry-options.js';
@@ -80,7 +81,7 @@ export function registerCoordinator(program: Command): void {
           `coordinator stitch-coordinator/${opts.id} running in cluster "${cluster.name}" at ${cluster.url}`,
         );
         for (const file of opts.deploy ?? []) {
-          const d = await coordinator.deploy(readFileSync(file, 'utf8'));
+          const d = await coordinator.deploy(readInputText(file, PARSE_LIMITS.maxInputBytes, 'graph'));
           say(`deployed ${d.name} (${file}) by ${d.solver}: est. ${d.latencyMs.toFixed(1)} ms per request`);
           // A graph planned for a rate (rate_rps) says how it was sized against the live slots, and
           // a best-effort one (sla_policy) whether it misses its SLA.

@@ -1,16 +1,17 @@
-import { readFileSync } from 'node:fs';
 import {
   defaultRegistry,
   demandTable,
   type Graph,
   IrError,
   IrErrorCode,
+  PARSE_LIMITS,
   PassManager,
   type PassName,
   parseGraph,
   printGraph,
 } from '@stitch/ir';
 import type { Command } from 'commander';
+import { InputTooLarge, readInputText } from '../input-file.js';
 
 interface IrOpts {
   strict?: boolean;
@@ -22,8 +23,9 @@ interface IrOpts {
 
 function readInput(file: string): string {
   try {
-    return file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+    return readInputText(file, PARSE_LIMITS.maxInputBytes, 'graph');
   } catch (e) {
+    if (e instanceof InputTooLarge) throw e;
     const reason = (e as { code?: string }).code ?? 'unreadable';
     throw new IrError(
       IrErrorCode.Parse,

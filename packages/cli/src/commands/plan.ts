@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { type Catalog, PAPER_CATALOG, parseCatalog } from '@stitch/cost';
-import { defaultRegistry, demandTable, PassManager, parseGraph } from '@stitch/ir';
+import { defaultRegistry, demandTable, PARSE_LIMITS, PassManager, parseGraph } from '@stitch/ir';
 import {
   loadMilpSolver,
   type PlacementProblem,
@@ -16,6 +15,7 @@ import {
   problemFromProfile,
 } from '@stitch/planner';
 import type { Command } from 'commander';
+import { InputTooLarge, MAX_JSON_FILE_BYTES, readInputText } from '../input-file.js';
 
 /** Exit status when the plan is infeasible: distinct from bad input (2) and failures (1). */
 export const EXIT_INFEASIBLE = 3;
@@ -34,17 +34,18 @@ interface PlanCliOpts {
   json?: boolean;
 }
 
-export function readText(file: string, what: string): string {
+export function readText(file: string, what: string, maxBytes: number): string {
   try {
-    return readFileSync(file, 'utf8');
+    return readInputText(file, maxBytes, what);
   } catch (e) {
+    if (e instanceof InputTooLarge) throw e;
     const reason = (e as { code?: string }).code ?? 'unreadable';
     throw new PlanError(PlanErrorCode.Input, `cannot read the ${what} ${file} (${reason}); check the path`);
   }
 }
 
-export function readJson(file: string, what: string): unknown {
-  const text = readText(file, what);
+export function readJson(file: string, what: string, maxBytes = MAX_JSON_FILE_BYTES): unknown {
+  const text = readText(file, what, maxBytes);
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -84,7 +85,7 @@ export function loadProblem(
   catalog: Catalog,
 ): PlacementProblem {
   if (file.endsWith('.json')) return problemFromProfile(readJson(file, 'profile'));
-  const graph = parseGraph(readText(file, 'graph'), file);
+  const graph = parseGraph(readText(file, 'graph', PARSE_LIMITS.maxInputBytes), file);
   const annotated = new PassManager({ registry: defaultRegistry() })
     .add('decompose')
     .add('unroll-loops')

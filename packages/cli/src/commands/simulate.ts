@@ -1,4 +1,3 @@
-import { statSync } from 'node:fs';
 import { PAPER_CATALOG, parseCatalog } from '@stitch/cost';
 import {
   type ArrivalSpec,
@@ -53,22 +52,14 @@ const bad = (message: string): never => {
 
 /** A JSON array of `{ t, shape? }` or CSV lines `t[,shape]` (an optional `t,shape` header). */
 function readTrace(file: string): { t: number; shape?: string }[] {
-  let size = 0;
-  try {
-    size = statSync(file).size;
-  } catch {
-    size = 0; // readText reports the missing file with its reason
-  }
-  if (size > MAX_TRACE_BYTES)
-    bad(`the trace ${file} has ${size} bytes, over the ${MAX_TRACE_BYTES} limit; split it`);
   if (file.endsWith('.json')) {
-    const json = readJson(file, 'trace');
+    const json = readJson(file, 'trace', MAX_TRACE_BYTES);
     if (!Array.isArray(json))
       bad(`the trace ${file} must be a JSON array of { "t": seconds, "shape"?: name }`);
     return json as { t: number; shape?: string }[];
   }
   const out: { t: number; shape?: string }[] = [];
-  const lines = readText(file, 'trace').split(/\r?\n/);
+  const lines = readText(file, 'trace', MAX_TRACE_BYTES).split(/\r?\n/);
   for (const [k, raw] of lines.entries()) {
     const line = raw.trim();
     if (line === '' || (k === 0 && /^t\b/.test(line))) continue;

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import {
   CostError,
   CostErrorCode,
@@ -12,6 +12,7 @@ import {
   sweepTco,
 } from '@stitch/cost';
 import type { Command } from 'commander';
+import { MAX_JSON_FILE_BYTES, readInputText } from '../input-file.js';
 import { Svg } from '../svg.js';
 import { type SweepCliOpts, sweepOptions, sweepText, tornadoSvg, wantsSweep } from './tco-sweep.js';
 
@@ -106,7 +107,7 @@ function runTco(o: TcoCliOpts): void {
   if (o.catalog) {
     let json: unknown;
     try {
-      json = JSON.parse(readFileSync(o.catalog, 'utf8'));
+      json = JSON.parse(readInputText(o.catalog, MAX_JSON_FILE_BYTES, 'catalog'));
     } catch (e) {
       throw new CostError(
         CostErrorCode.CatalogInvalid,
