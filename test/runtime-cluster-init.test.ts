@@ -4,6 +4,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { KERNEL_STORE_MAX_BYTES, kernelStoreName } from '@stitch/compiler';
 import {
   ClusterNotInitialized,
   connectCluster,
@@ -75,5 +78,20 @@ describe('cluster init on a secured server', () => {
     assert.match(run.stdout, /cluster "cli" is set up/);
     const cluster = await connectCluster({ name: 'cli', ...as('app') });
     await cluster.close();
+    // The kernel store it made is bounded, and refuses a put past its bound rather than drop old kernels.
+    const admin = await connectCluster({ name: 'cli', ...as('admin') });
+    const nc = await connect({ servers: nats.url, user: 'admin', pass: 'pw' });
+    try {
+      const jsm = await jetstreamManager(nc);
+      const info = await jsm.streams.info(`OBJ_${kernelStoreName('cli')}`);
+      assert.deepEqual([info.config.max_bytes, info.config.discard], [KERNEL_STORE_MAX_BYTES, 'new']);
+      const small = await admin.objectStore('stitch_cli_small', { create: true, maxBytes: 64 * 1024 });
+      await small.putBlob({ name: 'fits' }, new Uint8Array(16 * 1024));
+      await assert.rejects(small.putBlob({ name: 'past' }, new Uint8Array(128 * 1024)));
+      assert.ok(await small.get('fits'));
+    } finally {
+      await nc.close();
+      await admin.close();
+    }
   });
 });

@@ -2,6 +2,7 @@
 // the cluster's object store, verified), `--kernel-signing-key` (publish what this node compiles, signed),
 // `--kernel-unsigned` (fetch unsigned: every writer of the store trusted). None: compile locally only.
 import {
+  KERNEL_STORE_MAX_BYTES,
   type KernelOrigin,
   KernelSource,
   kernelStoreName,
@@ -75,11 +76,13 @@ export async function useKernelFlags(
     );
   const bucket = kernelStoreName(cluster.name);
   // A publisher creates the store where it may; a fetching node opens it (cluster init makes it).
-  const store = await cluster.objectStore(bucket, { create: signingKey !== undefined }).catch((err) => {
-    throw new InvalidOptions(
-      `cannot open the kernel store ${bucket} (${(err as Error).message}); run stitch cluster init first`,
-    );
-  });
+  const store = await cluster
+    .objectStore(bucket, { create: signingKey !== undefined, maxBytes: KERNEL_STORE_MAX_BYTES })
+    .catch((err) => {
+      throw new InvalidOptions(
+        `cannot open the kernel store ${bucket} (${(err as Error).message}); run stitch cluster init first`,
+      );
+    });
   setKernelSource(
     new KernelSource({
       store,

@@ -13,6 +13,7 @@ export {
 export { generateKernel } from './generate.js';
 export type { KernelObtained, KernelOrigin, KernelSourceOptions } from './kernel-source.js';
 export {
+  KERNEL_STORE_MAX_BYTES,
   KernelSource,
   kernelStoreName,
   obtainKernel,

@@ -33,6 +33,12 @@ export function kernelStoreName(cluster: string): string {
   return `stitch_${cluster}_kernels`;
 }
 
+/**
+ * Bytes the kernel store holds at most (`stitch cluster init` makes it so): far above the artifacts
+ * of every kernel a cluster compiles (a few MiB each), and a bound on what a publisher can fill.
+ */
+export const KERNEL_STORE_MAX_BYTES = 4 * 1024 ** 3;
+
 /** The object naming a spec's published artifact: SHA-256 of the target and the spec's canonical JSON. */
 export function specRefName(spec: KernelSpec, target: Target): string {
   return `spec-${sha256(`${target}\0${JSON.stringify(sortKeys(spec))}`)}.ref`;

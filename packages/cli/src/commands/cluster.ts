@@ -1,5 +1,5 @@
 import { kvCacheBucket, memoryBucketName } from '@stitch/agents';
-import { kernelStoreName } from '@stitch/compiler';
+import { KERNEL_STORE_MAX_BYTES, kernelStoreName } from '@stitch/compiler';
 import { connectCluster, InvalidOptions, initCluster, startPartitionGuard } from '@stitch/runtime';
 import type { Command } from 'commander';
 import { writeAuthDir } from '../auth-files.js';
@@ -152,7 +152,7 @@ async function runInit(opts: ClusterInitOptions): Promise<void> {
   // The object store of published kernels and the agents' memory and KV-cache buckets, made by the same principal.
   const admin = await connectCluster(options);
   try {
-    await admin.objectStore(kernelStoreName(opts.name), { create: true });
+    await admin.objectStore(kernelStoreName(opts.name), { create: true, maxBytes: KERNEL_STORE_MAX_BYTES });
     await admin.kv(memoryBucketName(opts.name), { create: true, history: 1 });
     const kvCache = kvCacheBucket(opts.name);
     await admin.kv(kvCache.name, { create: true, history: 1, ...kvCache });

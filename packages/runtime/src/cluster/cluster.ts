@@ -440,14 +440,21 @@ export class Cluster implements RefTransport {
 
   /**
    * A JetStream object store of this cluster's server, for large blobs next to the actors (published
-   * kernel artifacts). `create` makes it when missing.
+   * kernel artifacts). `create` makes it when missing, holding at most `maxBytes` (a put past them is
+   * refused: an object store discards nothing old); an existing store keeps its own bound.
    */
-  async objectStore(bucket: string, options: { create?: boolean } = {}): Promise<ObjectStore> {
+  async objectStore(
+    bucket: string,
+    options: { create?: boolean; maxBytes?: number } = {},
+  ): Promise<ObjectStore> {
     this.#open();
     const objm = new Objm(this.#parts.nc);
     if (!options.create) return objm.open(bucket);
     const { jsm, replicas, log } = this.#parts;
-    const store = await objm.create(bucket, { replicas });
+    const store = await objm.create(bucket, {
+      replicas,
+      ...(options.maxBytes !== undefined ? { max_bytes: options.maxBytes } : {}),
+    });
     await ensureReplicas(jsm, `OBJ_${bucket}`, replicas, log);
     return store;
   }
