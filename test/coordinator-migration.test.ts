@@ -7,11 +7,11 @@ import { after, before, describe, test } from 'node:test';
 import { connect } from '@nats-io/transport-node';
 import {
   type AgentRequest,
+  answersBucket,
   Coordinator,
   closeMemoryConnections,
   type Deployment,
   GraphRunner,
-  memoryBucketName,
   OPERATOR_ACTORS,
   type RequestResult,
 } from '@stitch/agents';
@@ -118,9 +118,9 @@ describe('coordinator migration', () => {
       await applied(now),
       now.ops.map(() => 12),
     );
-    const kv = await client.kv(memoryBucketName(CLUSTER));
+    const kv = await client.kv(answersBucket(CLUSTER).name);
     const keys: string[] = [];
-    for await (const k of await kv.keys('tool_agent.answers.>')) keys.push(k);
+    for await (const k of await kv.keys('tool_agent.>')) keys.push(k);
     assert.equal(keys.length, 12);
   });
 

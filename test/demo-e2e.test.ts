@@ -71,7 +71,9 @@ test('stitch demo runs the whole system end to end and cleans up', { timeout: 15
   assert.match(out, /virtual:\S+\s+modelled/);
   assert.match(out, /synthetic weights/);
   assert.match(out, /requests: 12 sent, 12 completed, 0 failed/);
-  const ops = /counts: (\d+) operators each applied 12 requests; memory bucket holds 12 answers/.exec(out);
+  const ops = /counts: (\d+) operators each applied 12 requests; answers bucket holds 12 stored answers/.exec(
+    out,
+  );
   assert.ok(ops && Number(ops[1]) >= 10, out);
   assert.match(out, /\n0 lost, 0 duplicated\n/);
   // The SIGTERMed node drains: its operators move off it live (or, when no move came in time, it
@@ -101,7 +103,7 @@ test('stitch demo --kill: a node killed mid-run loses nothing with durable asks'
   assert.equal([...out.matchAll(/node-\S+ exit 0/g)].length, 2, out);
   assert.match(out, /migration \(node node-\S+ died/);
   assert.match(out, /requests: 10 sent, 10 completed, 0 failed/);
-  assert.match(out, /counts: \d+ operators each applied 10 requests; memory bucket holds 10 answers/);
+  assert.match(out, /counts: \d+ operators each applied 10 requests; answers bucket holds 10 stored answers/);
   assert.match(out, /\n0 lost, 0 duplicated\n/);
 });
 

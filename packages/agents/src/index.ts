@@ -24,7 +24,13 @@ export { encodeText, TINY_EXPERTS, TINY_LLAMA } from './llm.js';
 export type { PricedUsage } from './llm-call.js';
 export { LLM_API_KEY_ENV } from './llm-call.js';
 export type { OpBucket } from './memory.js';
-export { closeMemoryConnections, kvCacheBucket, memoryBucketName, useNodeBuckets } from './memory.js';
+export {
+  answersBucket,
+  closeMemoryConnections,
+  kvCacheBucket,
+  memoryBucketName,
+  useNodeBuckets,
+} from './memory.js';
 export {
   allowOperatorNatsUrls,
   MAX_ATTR_KEY_CHARS,

@@ -19,7 +19,7 @@ export interface OpBucket {
   name: string;
   /** Entries expire after this long (a bucket-wide TTL). */
   ttlMs?: number;
-  /** Past this the oldest entries go. */
+  /** Past this a put is refused until entries expire (a KV bucket discards nothing old). */
   maxBytes?: number;
 }
 
@@ -66,11 +66,25 @@ export function kvCacheBucket(cluster: string): OpBucket {
 }
 
 /**
+ * The bucket `memory.store` records each request's stored value in (`<deployment>.<rid>`), so that
+ * a caller can check that every request stored exactly once (the demo does): a record of recent
+ * requests, not memory, so it is bounded as one: entries live 15 min, 256 MiB in all.
+ */
+export function answersBucket(cluster: string): OpBucket {
+  return { name: `stitch_${cluster}_answers`, ttlMs: 15 * 60_000, maxBytes: 256 * 1024 * 1024 };
+}
+
+/**
  * Runs `fn` with the agent memory of a cluster: a JetStream KV bucket, opened (or created) on first
  * use. The connection stays open while memory ops run and closes when idle.
  */
 export function withMemory<T>(natsUrl: string, cluster: string, fn: (kv: KV) => Promise<T>): Promise<T> {
   return withBucket(natsUrl, cluster, { name: memoryBucketName(cluster) }, fn);
+}
+
+/** Runs `fn` with the cluster's answers bucket (see answersBucket), as withMemory does with memory. */
+export function withAnswers<T>(natsUrl: string, cluster: string, fn: (kv: KV) => Promise<T>): Promise<T> {
+  return withBucket(natsUrl, cluster, answersBucket(cluster), fn);
 }
 
 /** Runs `fn` with the cluster's KV-cache bucket (see kvCacheBucket), as withMemory does with memory. */

@@ -14,7 +14,7 @@ import {
   tokenize,
 } from './llm.js';
 import { llmCall, remoteLlmFor } from './llm-call.js';
-import { withMemory } from './memory.js';
+import { withAnswers, withMemory } from './memory.js';
 import {
   decodeSplit,
   decodesSplit,
@@ -148,8 +148,9 @@ export const OP_FUNCTIONS: Record<string, OpFn> = {
       const key = str(cfg.attrs.key) || 'default';
       const value = JSON.stringify(ctx.calc ?? null);
       await kv.put(key, value);
-      // One key per request as well, so the demo can count stored answers from the bucket itself.
-      await kv.put(`${cfg.deployment}.answers.${rid}`, value);
+      await withAnswers(cfg.natsUrl, cfg.cluster, (answers) =>
+        answers.put(`${cfg.deployment}.${rid}`, value),
+      );
       return { stored: key };
     }),
   'memory.vector_merge': async (cfg, ctx) => ({
@@ -244,9 +245,11 @@ export async function prepareOp(cfg: OpConfig): Promise<void> {
   ) {
     await llmModel(checkpointFor(cfg.attrs));
     await prepareSplit(cfg.op, cfg.attrs);
-  } else if (cfg.op === 'memory.load' || cfg.op === 'memory.store')
+  } else if (cfg.op === 'memory.load') await withMemory(cfg.natsUrl, cfg.cluster, async () => undefined);
+  else if (cfg.op === 'memory.store') {
     await withMemory(cfg.natsUrl, cfg.cluster, async () => undefined);
-  else if (cfg.op === 'tool.invoke' && cfg.attrs.tool === 'web_search') await webSearch('warm up', 1);
+    await withAnswers(cfg.natsUrl, cfg.cluster, async () => undefined);
+  } else if (cfg.op === 'tool.invoke' && cfg.attrs.tool === 'web_search') await webSearch('warm up', 1);
   else if (cfg.op === 'text.privacy_filter') privacyFilterFor(cfg);
   else if (cfg.op === 'tool.invoke' && cfg.attrs.tool === 'http') httpToolFor(cfg);
   else if (cfg.op === 'llm.call') remoteLlmFor(cfg);

@@ -107,6 +107,9 @@ export function nodePermissions(cluster: string, nodeId: string): Permissions {
         // KV caches prefill hands to decode (written, read once and purged by LLM operators).
         ...kvRead(`stitch_${c}_kvcache`),
         `$KV.stitch_${c}_kvcache.>`,
+        // What memory.store operators stored per request (a record of recent requests).
+        ...kvRead(`stitch_${c}_answers`),
+        `$KV.stitch_${c}_answers.>`,
         // Published kernels: read only (the admin publishes; see `stitch node --kernel-signing-key`).
         ...streamRead(`OBJ_stitch_${c}_kernels`),
         `$KV.stitch_${c}_nodes.${id}`,

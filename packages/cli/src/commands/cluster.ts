@@ -1,4 +1,4 @@
-import { kvCacheBucket, memoryBucketName } from '@stitch/agents';
+import { answersBucket, kvCacheBucket, memoryBucketName } from '@stitch/agents';
 import { KERNEL_STORE_MAX_BYTES, kernelStoreName } from '@stitch/compiler';
 import { connectCluster, InvalidOptions, initCluster, startPartitionGuard } from '@stitch/runtime';
 import type { Command } from 'commander';
@@ -149,13 +149,13 @@ async function runInit(opts: ClusterInitOptions): Promise<void> {
     ...connectionFromFlags(opts),
   };
   await initCluster(options);
-  // The object store of published kernels and the agents' memory and KV-cache buckets, made by the same principal.
+  // The object store of published kernels and the agents' memory, KV-cache and answers buckets, made by the same principal.
   const admin = await connectCluster(options);
   try {
     await admin.objectStore(kernelStoreName(opts.name), { create: true, maxBytes: KERNEL_STORE_MAX_BYTES });
     await admin.kv(memoryBucketName(opts.name), { create: true, history: 1 });
-    const kvCache = kvCacheBucket(opts.name);
-    await admin.kv(kvCache.name, { create: true, history: 1, ...kvCache });
+    for (const bucket of [kvCacheBucket(opts.name), answersBucket(opts.name)])
+      await admin.kv(bucket.name, { create: true, history: 1, ...bucket });
   } finally {
     await admin.close();
   }

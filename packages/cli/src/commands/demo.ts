@@ -2,10 +2,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
   type AgentRequest,
+  answersBucket,
   type Coordinator,
   type Deployment,
   GraphRunner,
-  memoryBucketName,
   type RequestResult,
   reportRequests,
 } from '@stitch/agents';
@@ -274,12 +274,12 @@ async function summarise(
     duplicated += Math.max(0, c.applied - results.length);
     if (c.applied !== results.length) mismatched++;
   }
-  const kv = await cluster.kv(memoryBucketName(CLUSTER));
+  const kv = await cluster.kv(answersBucket(CLUSTER).name);
   let stored = 0;
-  for await (const _k of await kv.keys(`${d.name}.answers.>`)) stored++;
+  for await (const _k of await kv.keys(`${d.name}.>`)) stored++;
   const lost = sent - results.length + Math.max(0, results.length - stored);
   say(
-    `counts: ${final.ops.length} operators each applied ${mismatched === 0 ? results.length : 'a differing number of'} requests; memory bucket holds ${stored} answers`,
+    `counts: ${final.ops.length} operators each applied ${mismatched === 0 ? results.length : 'a differing number of'} requests; answers bucket holds ${stored} stored answers`,
   );
   say(`${lost} lost, ${duplicated} duplicated`);
   if (lost > 0 || duplicated > 0 || mismatched > 0) process.exitCode = 1;
