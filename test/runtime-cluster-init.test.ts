@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { answersBucket } from '@stitch/agents';
 import { KERNEL_STORE_MAX_BYTES, kernelStoreName } from '@stitch/compiler';
 import {
   ClusterNotInitialized,
@@ -85,6 +86,9 @@ describe('cluster init on a secured server', () => {
       const jsm = await jetstreamManager(nc);
       const info = await jsm.streams.info(`OBJ_${kernelStoreName('cli')}`);
       assert.deepEqual([info.config.max_bytes, info.config.discard], [KERNEL_STORE_MAX_BYTES, 'new']);
+      // So is the record of what each request's memory.store stored: one key per request, so it expires too.
+      const answers = (await jsm.streams.info(`KV_${answersBucket('cli').name}`)).config;
+      assert.deepEqual([answers.max_bytes, answers.max_age], [256 * 1024 * 1024, 15 * 60 * 1e9]);
       const small = await admin.objectStore('stitch_cli_small', { create: true, maxBytes: 64 * 1024 });
       await small.putBlob({ name: 'fits' }, new Uint8Array(16 * 1024));
       await assert.rejects(small.putBlob({ name: 'past' }, new Uint8Array(128 * 1024)));
