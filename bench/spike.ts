@@ -24,10 +24,10 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import {
   type AgentRequest,
+  answersBucket,
   closeMemoryConnections,
   type Deployment,
   GraphRunner,
-  memoryBucketName,
   type RequestResult,
 } from '../packages/agents/dist/index.js';
 import { type LocalNode, startLocalCluster } from '../packages/cli/dist/local-cluster.js';
@@ -89,12 +89,12 @@ const r2 = (x: number) => Math.round(x * 100) / 100;
 const attainment = (xs: Outcome[], slaMs: number) =>
   xs.length ? xs.filter((o) => o.ok && o.ms <= slaMs).length / xs.length : 1;
 
-/** Executions of memory.store: each puts two keys into the memory bucket (its stream counts every put). */
-async function memoryPuts(url: string, cluster: string): Promise<number> {
+/** Executions of memory.store: each records one answer (the answers bucket's stream counts every put). */
+async function storedAnswers(url: string, cluster: string): Promise<number> {
   const nc = await connect({ servers: url });
   try {
     const jsm = await jetstreamManager(nc);
-    const info = await jsm.streams.info(`KV_${memoryBucketName(cluster)}`).catch(() => undefined);
+    const info = await jsm.streams.info(`KV_${answersBucket(cluster).name}`).catch(() => undefined);
     return info?.state.last_seq ?? 0;
   } finally {
     await nc.close();
@@ -125,7 +125,7 @@ async function runPolicy(policy: 'static' | 'rebalance'): Promise<Record<string,
     }));
     const bottleneck = opMs.reduce((a, b) => (b.ms > a.ms ? b : a));
     const steady = (STEADY_UTILISATION * 1000) / bottleneck.ms;
-    const putsBefore = await memoryPuts(local.nats.url, name);
+    const answersBefore = await storedAnswers(local.nats.url, name);
     const times = arrivals(steady);
     const outcomes: Outcome[] = [];
     const cost: { t: number; usdPerS: number }[] = [];
@@ -171,7 +171,7 @@ async function runPolicy(policy: 'static' | 'rebalance'): Promise<Record<string,
     lag.disable();
     clearInterval(costTimer);
     sampleCost();
-    const executions = ((await memoryPuts(local.nats.url, name)) - putsBefore) / 2;
+    const executions = (await storedAnswers(local.nats.url, name)) - answersBefore;
     const slaMs = d0.slaMs;
     const spikeFrom = phases.steadyS;
     const spikeTo = phases.steadyS + phases.spikeS;

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Coordinator, closeMemoryConnections, memoryBucketName } from '@stitch/agents';
+import { answersBucket, Coordinator, closeMemoryConnections, memoryBucketName } from '@stitch/agents';
 import {
   type Cluster,
   connectCluster,
@@ -47,7 +47,9 @@ before(async () => {
   nats = await startEmbeddedNats({ config: readFileSync(join(dir, 'auth.conf'), 'utf8') });
   await initCluster(as('admin'));
   const admin = await connectCluster(as('admin'));
+  // What stitch cluster init makes besides initCluster's: the buckets memory.store writes.
   await admin.kv(memoryBucketName(C), { create: true, history: 1 });
+  await admin.kv(answersBucket(C).name, { create: true, history: 1, ...answersBucket(C) });
   await admin.close();
   // Two cpu node processes (one class: either can host every operator); the test kills whichever
   // the plan used.
