@@ -222,3 +222,45 @@ test('a node that began draining while no coordinator led: the next leader moves
   assert.ok(ev, `no re-plan named the drain: ${JSON.stringify(next.migrations.map((m) => m.reason))}`);
   for (const m of ev.moved) assert.equal(m.phases?.how, 'live', `${m.opId} moved live`);
 });
+
+test('the leader killed just after it took a drain on: the node waits for the standby, which moves the rest off it live', async () => {
+  await Promise.all(coordinators.map((c) => c.stop()));
+  let out = '';
+  /** Killed as soon as it says it took this node's drain on, before it plans (a poll would be late). */
+  let killOn: string | undefined;
+  const leader = spawn(
+    process.execPath,
+    [BIN, 'coordinator', '--nats', nats.url, '--name', C, '--id', 'f', '--lease-ms', String(LEASE_MS)],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child = leader;
+  leader.stdout!.on('data', (b: Buffer) => {
+    out += b.toString();
+    if (killOn && out.includes(killOn)) leader.kill('SIGKILL');
+  });
+  leader.stderr!.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
+  await waitUntil(() => /take-over \(epoch \d+\) done/.test(out), 60_000);
+  const standby = await coordinator('g');
+  await standby.start();
+  assert.equal(standby.leading, false);
+  // A node of this process that hosts operators now (the previous tests moved them about).
+  const target = clusters.find((c) => c.node && c.node.id !== 'worker' && c.node.inspect().actors.length > 0);
+  assert.ok(target?.node, 'a node of this process hosts operators');
+  const id = target.node.id;
+  // Idle after 300 ms: far shorter than a take-over, so only the leader's word keeps the node waiting.
+  killOn = `took the drain of ${id} on`;
+  const draining = target.node.drain(30_000, 300);
+  await waitUntil(() => leader.signalCode === 'SIGKILL', 30_000);
+  assert.equal(await draining, 0, `the drain of ${id} ended with operators still there`);
+  await waitUntil(() => standby.leading);
+  for (const name of ['tool_agent', 'after-takeover'])
+    assert.ok(
+      standby.deployment(name)?.ops.every((o) => o.node !== id),
+      `${name} left ${id}`,
+    );
+  // What the standby moved off the draining node, it moved live.
+  for (const ev of standby.migrations.filter((m) => m.reason.includes(`draining: ${id}`)))
+    for (const m of ev.moved) assert.equal(m.phases?.how, 'live', `${m.opId} moved live`);
+});

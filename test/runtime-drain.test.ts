@@ -10,6 +10,7 @@ import {
   connectCluster,
   type EmbeddedNats,
   NoResponders,
+  StaleFence,
   startEmbeddedNats,
 } from '@stitch/runtime';
 import { Counter } from './fixtures/runtime-actors.js';
@@ -55,6 +56,65 @@ test('a drain waits for a move under way rather than end as idle with the actor 
   assert.equal(report.to, 'target');
   assert.equal(left, 0, 'the drain ended with the moving actor still on the node');
   assert.equal(await ref.ask({ type: 'add', by: 1 }), 3);
+});
+
+test('a drain a commander took on waits its wait between moves, not the idle time (a plan, a take-over)', async () => {
+  const source = await nodeProcess('source-taken');
+  const ref = await commander.spawn(Counter, { id: 'c-taken', node: 'source-taken' });
+  assert.equal(await ref.ask({ type: 'add', by: 4 }), 4);
+  await assert.rejects(commander.takeDrain('source-taken', -1), /waitMs must be an integer from 0 to 60000/);
+  const t0 = performance.now();
+  // Idle after 200 ms; the commander asks for up to 20 s, and moves the actor a second later.
+  const draining = source.node!.drain(30_000, 200);
+  await commander.takeDrain('source-taken', 20_000);
+  await delay(1000);
+  const report = await commander.migrate(ref, 'target');
+  assert.equal(report.to, 'target');
+  assert.equal(
+    await draining,
+    0,
+    `the drain ended as idle with the actor still there (${Math.round(performance.now() - t0)} ms)`,
+  );
+  assert.equal(await ref.ask({ type: 'add', by: 1 }), 5);
+});
+
+test('a drain taken on with no wait, or by a deposed commander, ends as idle as before', async () => {
+  const source = await nodeProcess('source-untaken');
+  await commander.spawn(Counter, { id: 'c-untaken', node: 'source-untaken' });
+  const leader = await connectCluster({ nats: nats.url, name: NAME, log: () => undefined });
+  const deposed = await connectCluster({ nats: nats.url, name: NAME, log: () => undefined });
+  clusters.push(leader, deposed);
+  leader.fence('coordinator', 2);
+  deposed.fence('coordinator', 1);
+  assert.deepEqual(await leader.announceFence(), []);
+  await assert.rejects(deposed.takeDrain('source-untaken', 20_000), (e: Error) => e instanceof StaleFence);
+  await leader.takeDrain('source-untaken', 0);
+  const t0 = performance.now();
+  assert.equal(await source.node!.drain(30_000, 200), 1);
+  assert.ok(performance.now() - t0 < 15_000, 'the drain waited for a wait the deposed commander asked for');
+});
+
+test('a draining node says so in its capability record, and activations go elsewhere without trying it', async () => {
+  const source = await nodeProcess('source-record');
+  await commander.spawn(Counter, { id: 'c-record', node: 'source-record' });
+  const tried: string[][] = [];
+  // A placement that would pick the draining node first, were it offered.
+  const asker = await connectCluster({
+    nats: nats.url,
+    name: NAME,
+    log: () => undefined,
+    activationPlacement: (_type, nodes) => {
+      tried.push(nodes.map((n) => n.nodeId));
+      return nodes.find((n) => n.nodeId === 'source-record')?.nodeId ?? nodes[0]?.nodeId;
+    },
+  });
+  clusters.push(asker);
+  assert.equal(await source.node!.drain(30_000, 100), 1);
+  const record = (await asker.nodes()).find((n) => n.nodeId === 'source-record');
+  assert.equal(record?.draining, true);
+  assert.equal(await asker.get(Counter, 'c-elsewhere').ask({ type: 'add', by: 1 }), 1);
+  assert.notEqual((await asker.locate({ type: Counter.type, id: 'c-elsewhere' }))?.node, 'source-record');
+  assert.ok(tried.length > 0 && tried.every((ids) => !ids.includes('source-record')), JSON.stringify(tried));
 });
 
 test('a node closed during a move lets it finish and answers its commander before it leaves', async () => {

@@ -1,6 +1,6 @@
 import type { KV } from '@nats-io/kv';
 import { CorrectionTable } from '@stitch/cost';
-import type { Cluster, MembershipEvent } from '@stitch/runtime';
+import { type Cluster, type MembershipEvent, RuntimeErrorCode } from '@stitch/runtime';
 import { type AutoscaleOptions, Autoscaler, replicasOf, type ScalingEvent } from './autoscaler.js';
 import {
   type Deployment,
@@ -16,7 +16,13 @@ import { LEASE_KEY, LeaderLease } from './leadership.js';
 import { MembershipWatch } from './membership-watch.js';
 import { normaliseNatsUrl } from './op-config.js';
 import type { OpConfig } from './ops.js';
-import { type Analysed, classifyNodes, missedSlaNote, type PlacedOp } from './placement.js';
+import {
+  type Analysed,
+  classifyNodes,
+  MILP_TIME_LIMIT_MS,
+  missedSlaNote,
+  type PlacedOp,
+} from './placement.js';
 import { describeMigration, migrationEvent, type PlannedMove, recordAfterReplan } from './plan-changes.js';
 import { isRequestSummary, type RequestCounts, type RequestSummary, RequestTally } from './request-tally.js';
 import { RetiringReplicas } from './retiring-replicas.js';
@@ -147,8 +153,11 @@ export class Coordinator {
         for (const name of this.#deployments.keys()) this.#replanFor(name, ev, undefined);
       },
       lost: (nodeId, ev, cause) => {
+        const replans: Promise<void>[] = [];
         for (const [name, d] of this.#deployments)
-          if (d.record.ops.some((o) => runsOn(o, nodeId))) this.#replanFor(name, ev, nodeId, cause);
+          if (d.record.ops.some((o) => runsOn(o, nodeId)))
+            replans.push(this.#replanFor(name, ev, nodeId, cause));
+        if (ev.kind === 'drain') this.#takeDrain(nodeId, replans);
       },
       log: (line) => this.#log(line),
     });
@@ -318,6 +327,7 @@ export class Coordinator {
         this.#log(`take-over of ${name} failed: ${(err as Error).message}`);
       }
     });
+    for (const n of draining) this.#takeDrain(n, deployments);
     await Promise.all(deployments);
     this.#log(`take-over (epoch ${epoch}) done in ${since(t0)}: ${phases.join('; ')}`);
   }
@@ -655,11 +665,35 @@ export class Coordinator {
     this.#watch.disconnected(client);
   }
 
-  #replanFor(name: string, ev: MembershipEvent, gone: string | undefined, cause?: string): void {
+  #replanFor(name: string, ev: MembershipEvent, gone: string | undefined, cause?: string): Promise<void> {
     const what = cause ?? (ev.kind === 'join' ? 'joined' : ev.kind === 'dead' ? 'died' : 'left');
-    void this.replan(name, `node ${ev.nodeId} ${what}`, gone).catch((err) =>
-      this.#log(`re-plan after node ${ev.nodeId} ${what} failed: ${(err as Error).message}`),
+    return this.replan(name, `node ${ev.nodeId} ${what}`, gone).then(
+      () => undefined,
+      (err) => this.#log(`re-plan after node ${ev.nodeId} ${what} failed: ${(err as Error).message}`),
     );
+  }
+
+  /**
+   * Tells draining node `nodeId` that this coordinator moves its operators off it, so that its drain
+   * does not end as idle (1 s without a move) while `work` plans, or while a standby takes over should
+   * this one die: it waits up to two leases and a MILP's time limit between moves. Once `work` is done
+   * the node is told so (a wait of 0), and an actor nobody moves no longer holds its drain up.
+   */
+  #takeDrain(nodeId: string, work: Promise<unknown>[]): void {
+    const waitMs = 2 * (this.#options.leaseMs ?? 2000) + MILP_TIME_LIMIT_MS;
+    const tell = (ms: number) =>
+      this.#cluster.takeDrain(nodeId, ms).then(
+        () => true,
+        (err) => {
+          this.#log(`could not tell draining node ${nodeId} to wait ${ms} ms: ${(err as Error).message}`);
+          return false;
+        },
+      );
+    void tell(waitMs).then(async (told) => {
+      if (told) this.#log(`took the drain of ${nodeId} on: it waits up to ${waitMs} ms between moves`);
+      await Promise.allSettled(work);
+      if (told) await tell(0);
+    });
   }
 
   #hosts(nodeId: string): boolean {
@@ -713,17 +747,28 @@ export class Coordinator {
           configureMs,
         };
       } catch (err) {
+        if ((await this.#cluster.locate(ref))?.node === op.node) throw err;
+        // A target that takes no new actors would refuse the restart as well: the operator stays.
+        if (await this.#cluster.isNodeDraining(op.node)) throw err;
         this.#log(
           `live move of ${opId} to ${op.node} failed (${(err as Error).message}); stopping and restarting it`,
         );
-        if ((await this.#cluster.locate(ref))?.node === op.node) throw err;
       }
-      await this.#cluster.stop(ref);
+      // A source gone meanwhile (killed) has nothing left to stop: restore from the persisted state.
+      await this.#cluster.stop(ref).catch((err: { code?: string }) => {
+        if (err.code !== RuntimeErrorCode.NoResponders) throw err;
+      });
     }
     const stopped = performance.now();
     const spawned = await this.#cluster
       .spawn(op.actorType, { id: op.actorId, node: op.node })
-      .then(() => performance.now());
+      .then(() => performance.now())
+      .catch(async (err) => {
+        // Stopped for nothing: back where it ran rather than nowhere until someone asks for it.
+        if (alive)
+          await this.#cluster.spawn(op.actorType, { id: op.actorId, node: from }).catch(() => undefined);
+        throw err;
+      });
     const configureMs = await this.#configure(d, opId);
     return {
       how: 'restart',

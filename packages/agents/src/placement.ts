@@ -36,7 +36,8 @@ export interface NodeClass {
 export function classifyNodes(records: CapabilityRecord[]): NodeClass[] {
   const out: NodeClass[] = [];
   for (const r of records) {
-    if (!r.healthy || !r.actorTypes.includes(operatorType('tool'))) continue;
+    // A draining node takes no new operators, and those it runs are on their way off it.
+    if (!r.healthy || r.draining || !r.actorTypes.includes(operatorType('tool'))) continue;
     const virtual = r.devices.find((d) => d.kind.startsWith('virtual:'));
     const cal = r.calibrated;
     const classId = virtual && 'catalogId' in virtual ? virtual.catalogId : 'cpu';
@@ -344,6 +345,9 @@ function solvePlacement(
   return { best: result, heuristicMs, milpMs, missedSla };
 }
 
+/** The MILP's time limit in one round of solvePlacement. */
+export const MILP_TIME_LIMIT_MS = 5000;
+
 /** One round of solvePlacement: the MILP's placement where it finds one, else the heuristic's result. */
 function solveWithin(
   problem: ReturnType<typeof problemFromDemand>,
@@ -355,7 +359,7 @@ function solveWithin(
   const heuristicMs = performance.now() - t0;
   if (!milp) return { result: heuristic, heuristicMs, milpMs: null };
   const t1 = performance.now();
-  const exact = planExact(milp, problem, { ...options, timeLimitS: 5 });
+  const exact = planExact(milp, problem, { ...options, timeLimitS: MILP_TIME_LIMIT_MS / 1000 });
   const milpMs = performance.now() - t1;
   return { result: exact.status === 'infeasible' ? heuristic : exact, heuristicMs, milpMs };
 }

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { CorrectionTable } from '@stitch/cost';
 import { loadMilpSolver } from '@stitch/planner';
-import { AgentsError, analyseGraph, type NodeClass, planDeployment } from '../src/index.js';
+import type { CapabilityRecord } from '@stitch/runtime';
+import { AgentsError, analyseGraph, classifyNodes, type NodeClass, planDeployment } from '../src/index.js';
 
 const sample = readFileSync(new URL('../../ir/samples/tool-agent.tiny-llama.mlir', import.meta.url), 'utf8');
 const fleet: NodeClass[] = [
@@ -219,5 +220,33 @@ test('an SLA no placement meets fails a strict graph; a best-effort one gets the
   assert.throws(
     () => analyseGraph(sample.replace('sla_ms = 5000 : i64,', 'sla_ms = 5000 : i64, sla_policy = "soft",')),
     (e) => e instanceof AgentsError && e.code === 'DEPLOY_INVALID' && /sla_policy/.test(e.message),
+  );
+});
+
+test('a draining node is no placement target: classifyNodes leaves it out, as it does an unhealthy one', () => {
+  const record = (nodeId: string, extra: Partial<CapabilityRecord> = {}): CapabilityRecord => ({
+    nodeId,
+    incarnation: `${nodeId}-1`,
+    host: 'h',
+    pid: 1,
+    startedAt: 0,
+    heartbeatAt: 0,
+    devices: [{ kind: 'cpu', model: 'm', arch: 'x64', cores: 2, features: [], x86Level: null }],
+    memory: { totalBytes: 1, freeBytes: 1, rssBytes: 1 },
+    labels: {},
+    actorTypes: ['op-tool'],
+    load: { actors: 0, queued: 0, running: 0, loadAvg1: 0 },
+    eventLoopLagMs: { p99: 0, max: 0 },
+    healthy: true,
+    ...extra,
+  });
+  const classes = classifyNodes([
+    record('a'),
+    record('b', { draining: true }),
+    record('c', { healthy: false }),
+  ]);
+  assert.deepEqual(
+    classes.map((c) => c.nodeId),
+    ['a'],
   );
 });

@@ -202,7 +202,8 @@ export class Activator {
   async #choose(type: string, tried: Set<string>): Promise<string> {
     const now = this.#deps.now();
     const nodes = this.#withRecentPlacements(
-      (await this.#liveNodes()).filter((n) => !tried.has(n.record.nodeId)),
+      // A draining node refuses activations: offering it to the placement would only cost a try.
+      (await this.#liveNodes()).filter((n) => !tried.has(n.record.nodeId) && !n.record.draining),
       now,
     );
     const trusted = nodes.filter(
@@ -219,7 +220,7 @@ export class Activator {
         nodes.map((n) => n.record),
       );
     if (chosen === undefined)
-      throw new NoNodeAvailable(`no live, healthy node registers actor type "${type}"`);
+      throw new NoNodeAvailable(`no live, healthy node that is not draining registers actor type "${type}"`);
     this.#placed.push({ node: chosen, at: now });
     return chosen;
   }

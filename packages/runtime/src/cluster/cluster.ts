@@ -241,6 +241,23 @@ export class Cluster implements RefTransport {
     return failed.filter((n): n is string => n !== undefined);
   }
 
+  /**
+   * Tells draining node `nodeId` that this commander moves its actors off it: its drain then waits up
+   * to `waitMs` (at most 60 s) between moves rather than end as idle after `drain()`'s idleMs, so that
+   * a plan being solved, or a standby's take-over, still finds the node there to move them live.
+   */
+  async takeDrain(nodeId: string, waitMs: number, options: { timeoutMs?: number } = {}): Promise<void> {
+    this.#open();
+    const id = checkToken('node id', nodeId);
+    if (this.#node && id === this.#node.id) return this.#node.takeDrain(waitMs);
+    await this.#sender.request(
+      this.#parts.names.nodeControl(id),
+      this.#fenced({ op: 'take-drain', waitMs }),
+      options.timeoutMs ?? 5000,
+      `node ${id}`,
+    );
+  }
+
   #fenced(msg: unknown): unknown {
     return this.#fence ? { ...(msg as object), fence: this.#fence } : msg;
   }

@@ -65,6 +65,8 @@ export interface CapabilityRecord {
   load: { actors: number; queued: number; running: number; loadAvg1: number; devices?: DeviceLoad[] };
   eventLoopLagMs: { p99: number; max: number };
   healthy: boolean;
+  /** The node is draining (see Node.drain): it takes no new actors, so nothing should be placed on it. */
+  draining?: true;
   /** From the node's calibrate function; absent until it finishes, or when there is none or it failed. */
   calibrated?: Calibration & { measuredAt: number };
   probeError?: string;
@@ -100,6 +102,7 @@ export function isCapabilityRecord(v: unknown, key: string): v is CapabilityReco
   if (!Array.isArray(r.devices) || !r.devices.every(isDevice)) return false;
   if (typeof r.labels !== 'object' || r.labels === null) return false;
   if (r.calibrated !== undefined && !isCalibration(r.calibrated)) return false;
+  if (r.draining !== undefined && r.draining !== true) return false;
   const load = r.load as Record<string, unknown> | undefined;
   return (
     typeof load === 'object' &&

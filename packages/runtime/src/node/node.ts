@@ -41,6 +41,8 @@ const DRAIN_MS = 10_000;
 const DRAIN_POLL_MS = 20;
 /** drain() gives up when no actor has left for this long, and none is on its way out. */
 const DRAIN_IDLE_MS = 1000;
+/** Longest wait between moves a commander may ask of a drain (see `take-drain`). */
+const MAX_DRAIN_WAIT_MS = 60_000;
 /**
  * close() waits at most this long for the migrations out still running (each step of one is bounded
  * by MIGRATION_STEP_MS), so that each answers its commander before the connection closes.
@@ -90,6 +92,9 @@ export class Node implements Host {
   #lastBeat = performance.now();
   #closed = false;
   #draining = false;
+  /** A commander took this node's drain on: the drain waits this long without a move (see drain()). */
+  #drainWaitMs = 0;
+  #drainTakenAt = 0;
   /** Migrations out of this node still running (an activation leaves before its forwarding ends). */
   readonly #migratingOut = new Set<Promise<unknown>>();
   readonly #migrations = new MigrationCounts();
@@ -337,6 +342,7 @@ export class Node implements Host {
       },
       eventLoopLagMs: { p99: round(p99), max: round(max) },
       healthy: max < this.#options.stallMs,
+      ...(this.#draining ? { draining: true as const } : {}),
       ...(this.#calibrated ? { calibrated: this.#calibrated } : {}),
       ...(this.#probeError ? { probeError: this.#probeError } : {}),
     };
@@ -347,19 +353,24 @@ export class Node implements Host {
    * event; a coordinator that manages them moves them live, see Coordinator) and refuses new
    * activations meanwhile. Resolves with the number of actors still here when they are all gone,
    * when none has left for `idleMs` (nobody is moving them: no coordinator manages them), or when
-   * `timeoutMs` has passed; close() then stops what is left.
+   * `timeoutMs` has passed; close() then stops what is left. A commander that takes the drain on
+   * (`cluster.takeDrain`) makes it wait longer without a move: as long as its plan, or a standby's
+   * take-over should it die, may take.
    */
   async drain(timeoutMs = DRAIN_MS, idleMs = DRAIN_IDLE_MS): Promise<number> {
     if (this.#closed) return this.#activations.size;
     this.#draining = true;
-    const e = await this.#ctx.parts.nodesKv.get(this.id).catch(() => null);
-    this.#emit({ kind: 'drain', nodeId: this.id, revision: e?.revision ?? 0, at: this.clock.now() });
+    // The record says so before the event goes out: whoever plans on the event places nothing here.
+    const revision = await this.#beat().catch(() => 0);
+    this.#emit({ kind: 'drain', nodeId: this.id, revision, at: this.clock.now() });
     const until = performance.now() + timeoutMs;
     // A moved activation is gone before its source has forwarded what it queued: wait for that too.
     const here = () => this.#activations.size + this.#starting.size + this.#migratingOut.size;
     let left = here();
     let movedAt = performance.now();
-    while (left > 0 && performance.now() < until && performance.now() - movedAt < idleMs) {
+    const idle = () =>
+      performance.now() - Math.max(movedAt, this.#drainTakenAt) >= Math.max(idleMs, this.#drainWaitMs);
+    while (left > 0 && performance.now() < until && !idle()) {
       await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
       const now = here();
       // A move on its way out is someone moving this node's actors: not idle, however long it takes.
@@ -532,14 +543,31 @@ export class Node implements Host {
     if (req?.op === 'inspect') return this.inspect();
     // A new commander announces its epoch, so that an older one is refused from now on.
     if (req?.op === 'fence') return null;
+    if (req?.op === 'take-drain') {
+      this.takeDrain((req as { waitMs?: unknown }).waitMs);
+      return null;
+    }
     const type = checkToken('actor type', req?.type);
     const id = checkToken('actor id', req?.id);
     if (req?.op === 'stop') return this.stopActor(type, id).then(() => null);
     if (req?.op === 'migrate')
       return this.migrate(type, id, checkToken('node id', (req as { to?: unknown }).to));
     throw new InvalidOptions(
-      `unknown node control op ${JSON.stringify(req?.op)}; use stop, migrate, inspect or fence`,
+      `unknown node control op ${JSON.stringify(req?.op)}; use stop, migrate, inspect, fence or take-drain`,
     );
+  }
+
+  /** A commander moves this node's actors off it: its drain waits up to `waitMs` between moves. */
+  takeDrain(waitMs: unknown): void {
+    if (
+      typeof waitMs !== 'number' ||
+      !Number.isSafeInteger(waitMs) ||
+      waitMs < 0 ||
+      waitMs > MAX_DRAIN_WAIT_MS
+    )
+      throw new InvalidOptions(`take-drain waitMs must be an integer from 0 to ${MAX_DRAIN_WAIT_MS}`);
+    this.#drainWaitMs = waitMs;
+    this.#drainTakenAt = performance.now();
   }
 
   /** Questions other nodes ask (`inspect`, and `hosts`: is an actor active here), changing nothing. */
