@@ -43,6 +43,8 @@ const MIN_CORRECTED_MS = 1;
 const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 /** Default cap on the deployments one coordinator keeps (each holds its graph and plan in memory). */
 export const MAX_DEPLOYMENTS = 64;
+/** Live moves into one node at once (a node takes 8 migrations at once, see #movesByTarget). */
+const MOVES_INTO_A_NODE = 4;
 /** Largest graph text a deploy accepts (the IR parser has its own limits below this). */
 export const MAX_DEPLOY_BYTES = 1 << 20;
 
@@ -638,7 +640,7 @@ export class Coordinator {
     retry: (() => void) | undefined,
   ): Promise<MigrationEvent | undefined> {
     const t0 = performance.now();
-    const settled = await Promise.allSettled(moves.map((m) => this.#move(next, m.op.id, m.from)));
+    const settled = await this.#movesByTarget(next, moves);
     const failed = settled.filter((r) => r.status === 'rejected');
     this.#metrics.movesFailed += failed.length;
     if (failed.length > 0 && retry) {
@@ -655,6 +657,34 @@ export class Coordinator {
     await this.#save(next);
     this.#log(describeMigration(ev));
     return ev;
+  }
+
+  /**
+   * Carries out `moves`, at most MOVES_INTO_A_NODE at once into each node: a node takes 8 migrations at
+   * once and refuses the rest, and a refused live move falls back to a restart.
+   */
+  async #movesByTarget(next: Deployment, moves: PlannedMove[]): Promise<PromiseSettledResult<MovePhases>[]> {
+    const settled: PromiseSettledResult<MovePhases>[] = [];
+    const queues = new Map<string, number[]>();
+    for (const [i, m] of moves.entries()) {
+      const queue = queues.get(m.op.node) ?? [];
+      queues.set(m.op.node, [...queue, i]);
+    }
+    const worker = async (queue: number[]) => {
+      for (let i = queue.shift(); i !== undefined; i = queue.shift()) {
+        const m = moves[i]!;
+        settled[i] = await this.#move(next, m.op.id, m.from).then(
+          (value): PromiseSettledResult<MovePhases> => ({ status: 'fulfilled', value }),
+          (reason: unknown): PromiseSettledResult<MovePhases> => ({ status: 'rejected', reason }),
+        );
+      }
+    };
+    await Promise.all(
+      [...queues.values()].flatMap((queue) =>
+        Array.from({ length: Math.min(MOVES_INTO_A_NODE, queue.length) }, () => worker(queue)),
+      ),
+    );
+    return settled;
   }
 
   /**
