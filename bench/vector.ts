@@ -104,7 +104,7 @@ const built = new VectorIndex({ dim: DIM, metric: 'ip', maxVectors: N, threads: 
 const keys = Array.from({ length: 4096 }, (_, i) => i);
 for (let i = 0; i < N; i += 4096) {
   const n = Math.min(4096, N - i);
-  built.add(
+  await built.add(
     keys.slice(0, n).map((k) => k + i),
     base.subarray(i * DIM, (i + n) * DIM),
   );
@@ -112,6 +112,7 @@ for (let i = 0; i < N; i += 4096) {
 const buildS = seconds(t0);
 const rssBuilt = rssMb();
 const bytes = await built.toBytes();
+await built.close();
 
 for (const ef of EFS) {
   // The search breadth is fixed per usearch index object, so each setting loads the same graph.
@@ -123,10 +124,11 @@ for (const ef of EFS) {
     expansionSearch: ef,
   });
   await index.fromBytes(bytes);
-  index.search(queries.subarray(0, DIM), K);
+  await index.search(queries.subarray(0, DIM), K);
   t0 = performance.now();
-  const found = index.search(queries, K).map((r) => r.map((h) => h.key));
+  const found = (await index.search(queries, K)).map((r) => r.map((h) => h.key));
   const qps = Q / seconds(t0);
+  await index.close();
   emit({
     index: `usearch-hnsw-M16-efc128-ef${ef}`,
     vectors: N,
@@ -168,13 +170,14 @@ for (const keysOf of rows) {
     batch.forEach((k, j) => {
       vectors.set(base.subarray(k * DIM, (k + 1) * DIM), j * DIM);
     });
-    part.add(batch, vectors);
+    await part.add(batch, vectors);
   }
   builds.push(seconds(t0));
-  part.search(queries.subarray(0, DIM), K);
+  await part.search(queries.subarray(0, DIM), K);
   t0 = performance.now();
-  lists.push(part.search(queries, K));
+  lists.push(await part.search(queries, K));
   searches.push(seconds(t0));
+  await part.close();
 }
 const merged = Array.from({ length: Q }, (_, q) =>
   lists

@@ -56,12 +56,13 @@ before(async () => {
   );
   for (const [i, doc] of DOCS.entries()) {
     const v = await encodeText(doc, null);
-    whole.add([i], v);
-    parts[vectorPartition(i, PARTITIONS)]!.add([i], v);
+    await whole.add([i], v);
+    await parts[vectorPartition(i, PARTITIONS)]!.add([i], v);
   }
   await whole.save(join(dir, 'docs.usearch'));
   for (const [i, part] of parts.entries())
     await part.save(join(dir, partitionIndexName('docs.usearch', i, PARTITIONS)));
+  await Promise.all([whole, ...parts].map((index) => index.close()));
   process.env[VECTOR_DIR_ENV] = dir;
   agents = await startAgentCluster(CLUSTER, [
     ['node-cpu', []],

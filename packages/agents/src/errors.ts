@@ -52,6 +52,8 @@ export const AgentsErrorCode = {
   VectorIndexFull: 'VECTOR_INDEX_FULL',
   /** A restored vector operator cannot get its index (object missing or changed in the vector store). */
   VectorIndexUnavailable: 'VECTOR_INDEX_UNAVAILABLE',
+  /** A `VectorIndex` was called after `close()`, or its worker thread stopped; make a new one. */
+  VectorIndexClosed: 'VECTOR_INDEX_CLOSED',
 } as const;
 export type AgentsErrorCode = (typeof AgentsErrorCode)[keyof typeof AgentsErrorCode];
 

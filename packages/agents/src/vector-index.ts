@@ -1,11 +1,10 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setImmediate } from 'node:timers/promises';
-import type { BatchMatches, Index, Matches } from 'usearch';
 import { AgentsError, AgentsErrorCode } from './errors.js';
 import { checkIndexFile } from './vector-file.js';
+import { IndexThread } from './vector-index-thread.js';
+import type { Found, IndexSettings } from './vector-index-worker.js';
 
 export type VectorMetric = 'cos' | 'ip' | 'l2sq';
 
@@ -32,20 +31,9 @@ export const VECTOR_LIMITS = {
   expansion: 4096,
   threads: 64,
   k: 1000,
-  /** Vectors per add or search call (`addYielding`/`searchYielding` hand the addon slices of one). */
+  /** Vectors per add or search call. */
   batch: 4096,
 } as const;
-
-/**
- * Work in one slice of `addYielding`/`searchYielding`, in units of dimension × candidate list ×
- * connectivity / 16 per vector: about 5 to 10 ms on a 2-core VM for 768-dimensional vectors in an
- * index of 100 000 (5 vectors added or 10 queries with the default options; 1 vector of 4096).
- * A fixed count rather than a measured time: the slices, and so the index, are the same on every
- * node and every run (see addYielding).
- */
-const SLICE_WORK = 2 ** 19;
-/** Most vectors in one slice (small vectors). */
-const MAX_SLICE = 256;
 
 export interface Neighbour {
   key: number;
@@ -63,29 +51,28 @@ function int(name: string, v: number | undefined, fallback: number, min: number,
   return x;
 }
 
-// usearch's ES module build cannot find its prebuilt addon under pnpm's layout; the CommonJS build can.
-let lib: typeof import('usearch') | undefined;
-const usearch = () => {
-  lib ??= createRequire(import.meta.url)('usearch') as typeof import('usearch');
-  return lib;
-};
-
 /** Keys the index takes: integers from 0 to 2^53. */
 export const isVectorKey = (k: unknown): k is number => Number.isSafeInteger(k) && (k as number) >= 0;
 
 /**
  * An approximate nearest-neighbour index (HNSW, usearch) of fixed dimension and bounded size, with
  * integer keys. Saved as usearch's own file format, which `load` and `fromBytes` read back.
+ *
+ * usearch's calls are synchronous and take up to seconds, so the index lives on a worker thread of
+ * its own and every call is async: the caller's event loop never waits on usearch. The calls run
+ * one at a time, in call order (none sees another's add half done). Arguments are checked here
+ * before anything is sent; vectors and queries are copied when called, so the caller may reuse its
+ * arrays at once. `close` stops the thread; an index dropped without it stops its thread when it is
+ * garbage-collected.
  */
 export class VectorIndex {
   readonly dim: number;
   readonly metric: VectorMetric;
   readonly maxVectors: number;
-  readonly #threads: number;
-  readonly #options: Required<Omit<VectorIndexOptions, 'threads'>>;
-  #index: Index;
-  /** Async calls under way or waiting (addYielding, searchYielding, save, load, …). */
-  #pending = 0;
+  readonly #settings: IndexSettings;
+  readonly #thread: IndexThread;
+  /** The thread's size, as its last reply to an add or a load gave it. */
+  #size = 0;
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: VectorIndexOptions) {
@@ -94,122 +81,71 @@ export class VectorIndex {
     if (!['cos', 'ip', 'l2sq'].includes(this.metric))
       fail(`metric must be cos, ip or l2sq, found ${String(this.metric)}`);
     this.maxVectors = int('maxVectors', options.maxVectors, 0, 1, VECTOR_LIMITS.maxVectors);
-    this.#threads = int('threads', options.threads, 1, 1, VECTOR_LIMITS.threads);
-    this.#options = {
+    this.#settings = {
       dim: this.dim,
       metric: this.metric,
       maxVectors: this.maxVectors,
       connectivity: int('connectivity', options.connectivity, 16, 2, VECTOR_LIMITS.connectivity),
       expansionAdd: int('expansionAdd', options.expansionAdd, 128, 1, VECTOR_LIMITS.expansion),
       expansionSearch: int('expansionSearch', options.expansionSearch, 64, 1, VECTOR_LIMITS.expansion),
+      threads: int('threads', options.threads, 1, 1, VECTOR_LIMITS.threads),
     };
-    this.#index = this.#empty();
+    this.#thread = new IndexThread(this.#settings, this);
   }
 
-  #empty(): Index {
-    const o = this.#options;
-    const { Index, MetricKind, ScalarKind } = usearch();
-    const metric = { cos: MetricKind.Cos, ip: MetricKind.IP, l2sq: MetricKind.L2sq }[o.metric];
-    return new Index({
-      dimensions: o.dim,
-      metric,
-      quantization: ScalarKind.F32,
-      connectivity: o.connectivity,
-      expansion_add: o.expansionAdd,
-      expansion_search: o.expansionSearch,
-      multi: false,
-    });
-  }
-
+  /** Vectors in the index, as of the last add or load answered. */
   get size(): number {
-    return this.#index.size();
+    return this.#size;
   }
 
   /**
-   * Adds `keys.length` vectors laid out row after row in `vectors`, in one synchronous addon call
-   * (seconds for a full batch of large vectors: on a node, use `addYielding`). Keys are integers
-   * from 0 to 2^53. All or nothing: everything is checked before the first vector goes in.
+   * Adds `keys.length` vectors laid out row after row in `vectors`, in one usearch call. Keys are
+   * integers from 0 to 2^53. All or nothing: everything is checked before the vectors go in. With
+   * one thread the same adds in the same order build the same graph, on every node (op-vector's
+   * restore relies on it).
    */
-  add(keys: readonly number[], vectors: Float32Array): void {
-    if (this.#pending > 0)
-      fail('an async call of this index (addYielding, save, load, …) is under way; await it first');
+  async add(keys: readonly number[], vectors: Float32Array): Promise<void> {
     const big = this.#checkAdd(keys, vectors);
-    if (big) this.#index.add(big, vectors, this.#threads);
-  }
-
-  /**
-   * `add` in slices of a few milliseconds (SLICE_WORK), giving the event loop a turn between them.
-   * All or nothing: everything is checked before the first slice, and should the addon fail midway
-   * (out of memory) the slices already in are removed again. A search made between the slices sees
-   * the slices added so far. The vectors go in in the same order, so a single-threaded index ends up
-   * the same as after `add` — unless a slice, not the batch as a whole, grows the index's capacity
-   * (usearch doubles it when an add would fill it, and restarts the generator of HNSW levels when it
-   * does): then the levels drawn differ, the index is as good but not the same bit for bit. The
-   * slices depend on the options only, so the same adds give the same index on every node.
-   */
-  addYielding(keys: readonly number[], vectors: Float32Array): Promise<void> {
+    const copy = vectors.slice();
     return this.#serial(async () => {
-      const big = this.#checkAdd(keys, vectors);
       if (!big) return;
-      const index = this.#index;
-      let reached = 0;
-      try {
-        await this.#sliced(big.length, this.#options.expansionAdd, (from, to) => {
-          reached = to;
-          index.add(big.subarray(from, to), vectors.subarray(from * this.dim, to * this.dim), this.#threads);
-        });
-      } catch (e) {
-        try {
-          index.remove(big.subarray(0, reached));
-        } catch {
-          // The original error says more.
-        }
-        throw e;
-      }
+      if (this.#size + big.length > this.maxVectors)
+        throw new AgentsError(
+          AgentsErrorCode.VectorIndexFull,
+          `the index holds ${this.#size} of at most ${this.maxVectors} vectors; ${big.length} more do not fit`,
+        );
+      const reply = await this.#thread.request({ op: 'add', keys: big, vectors: copy }, [
+        big.buffer,
+        copy.buffer,
+      ]);
+      this.#size = reply.size;
     });
   }
 
-  /** The checks of an add; its keys as the addon takes them, or undefined when there are none. */
-  #checkAdd(keys: readonly number[], vectors: Float32Array): BigUint64Array | undefined {
+  /**
+   * The checks of an add that need no index (the thread checks that no key is in it already); its
+   * keys as usearch takes them, or undefined when there are none.
+   */
+  #checkAdd(keys: readonly number[], vectors: Float32Array): BigUint64Array<ArrayBuffer> | undefined {
     const n = keys.length;
     if (n === 0) return undefined;
     if (n > VECTOR_LIMITS.batch) fail(`${n} vectors in one add; at most ${VECTOR_LIMITS.batch}`);
     if (vectors.length !== n * this.dim)
       fail(`${n} keys need ${n * this.dim} numbers (${this.dim} per vector), found ${vectors.length}`);
-    if (this.size + n > this.maxVectors)
-      throw new AgentsError(
-        AgentsErrorCode.VectorIndexFull,
-        `the index holds ${this.size} of at most ${this.maxVectors} vectors; ${n} more do not fit`,
-      );
     for (const k of keys) if (!isVectorKey(k)) fail(`key ${k} is not an integer from 0 to 2^53`);
     allFinite(vectors, 'vectors must hold finite numbers only');
     // usearch refuses a key it holds only when it reaches it, after the vectors before it went in.
     if (new Set(keys).size !== n) fail('a key appears twice in this add');
-    const big = BigUint64Array.from(keys, (k) => BigInt(k));
-    if ((this.#index.contains(big) as boolean[]).some(Boolean))
-      fail('a key of this add is already in the index');
-    return big;
+    return BigUint64Array.from(keys, (k) => BigInt(k));
   }
 
-  /** The `k` nearest of each query (row after row in `queries`), nearest first; one synchronous addon call. */
-  search(queries: Float32Array, k: number): Neighbour[][] {
+  /** The `k` nearest of each query (row after row in `queries`), nearest first. */
+  async search(queries: Float32Array, k: number): Promise<Neighbour[][]> {
     const n = this.#checkSearch(queries, k);
-    return answers(this.#index.search(queries, k, this.#threads), n, k);
-  }
-
-  /** `search` in slices of a few milliseconds (SLICE_WORK), giving the event loop a turn between them; the same answers. */
-  searchYielding(queries: Float32Array, k: number): Promise<Neighbour[][]> {
-    return this.#serial(async () => {
-      const n = this.#checkSearch(queries, k);
-      const index = this.#index;
-      const out: Neighbour[][] = [];
-      // A query's candidate list is the larger of k and ef.
-      await this.#sliced(n, Math.max(k, this.#options.expansionSearch), (from, to) => {
-        const m = index.search(queries.subarray(from * this.dim, to * this.dim), k, this.#threads);
-        for (const a of answers(m, to - from, k)) out.push(a);
-      });
-      return out;
-    });
+    const copy = queries.slice();
+    return this.#serial(async () =>
+      neighbours(await this.#thread.request({ op: 'search', queries: copy, k }, [copy.buffer]), n, k),
+    );
   }
 
   #checkSearch(queries: Float32Array, k: number): number {
@@ -221,33 +157,21 @@ export class VectorIndex {
     return n;
   }
 
-  /**
-   * Runs `run(from, to)` over 0 … n in slices of SLICE_WORK (a vector's work: dimension × `candidates`
-   * × connectivity / 16), a turn of the event loop between them.
-   */
-  async #sliced(n: number, candidates: number, run: (from: number, to: number) => void): Promise<void> {
-    const work = (this.dim * candidates * this.#options.connectivity) / 16;
-    const size = Math.max(1, Math.min(MAX_SLICE, Math.floor(SLICE_WORK / work)));
-    for (let from = 0; from < n; from += size) {
-      // A turn of the event loop: timers, I/O and other actors run before the next slice.
-      if (from > 0) await setImmediate();
-      run(from, Math.min(n, from + size));
-    }
-  }
-
-  /** Runs the async calls one at a time, in call order: none sees another's add half done. */
+  /** Runs the calls one at a time, in call order; after `close`, each rejects with VECTOR_INDEX_CLOSED. */
   #serial<T>(fn: () => Promise<T>): Promise<T> {
-    this.#pending++;
-    const run = this.#queue.then(fn).finally(() => {
-      this.#pending--;
+    const run = this.#queue.then(() => {
+      this.#thread.checkOpen();
+      return fn();
     });
     this.#queue = run.catch(() => undefined);
     return run;
   }
 
-  /** Writes the index file (one synchronous addon call, about 1 ms per MiB of index). */
+  /** Writes the index file (about 1 ms per MiB of index, on the index's thread). */
   save(path: string): Promise<void> {
-    return this.#serial(async () => this.#index.save(path));
+    return this.#serial(async () => {
+      await this.#thread.request({ op: 'save', path });
+    });
   }
 
   /** Reads an index file saved by `save`; its dimension and size must fit this index's options. */
@@ -257,17 +181,7 @@ export class VectorIndex {
 
   async #load(path: string): Promise<void> {
     await this.#checkFile(path);
-    const next = this.#empty();
-    try {
-      next.load(path);
-    } catch (e) {
-      fail(`${path} is not a usearch index file: ${(e as Error).message}`);
-    }
-    if (next.dimensions() !== this.dim)
-      fail(`${path} holds ${next.dimensions()}-dimensional vectors, not ${this.dim}`);
-    if (next.size() > this.maxVectors)
-      fail(`${path} holds ${next.size()} vectors, more than ${this.maxVectors}`);
-    this.#index = next;
+    this.#size = (await this.#thread.request({ op: 'load', path })).size;
   }
 
   /**
@@ -277,7 +191,7 @@ export class VectorIndex {
    * the process down. So the whole layout is checked here first (see `checkIndexFile`).
    */
   async #checkFile(path: string): Promise<void> {
-    const o = this.#options;
+    const o = this.#settings;
     await checkIndexFile(path, {
       dim: o.dim,
       metric: o.metric,
@@ -290,7 +204,7 @@ export class VectorIndex {
   toBytes(): Promise<Uint8Array> {
     return this.#serial(() =>
       withTempFile(async (path) => {
-        this.#index.save(path);
+        await this.#thread.request({ op: 'save', path });
         return new Uint8Array(await readFile(path));
       }),
     );
@@ -304,6 +218,14 @@ export class VectorIndex {
       }),
     );
   }
+
+  /**
+   * Stops the index's thread, and with it the index: calls under way or waiting, and any later call,
+   * reject with VECTOR_INDEX_CLOSED. Closing again does nothing more.
+   */
+  close(): Promise<void> {
+    return this.#thread.close();
+  }
 }
 
 /** Throws `message` unless every number is finite (x − x is 0 for those, NaN for NaN and ±∞). */
@@ -314,18 +236,15 @@ function allFinite(xs: Float32Array, message: string): void {
   }
 }
 
-/** usearch answers one query with Matches and several with BatchMatches. */
-function answers(m: Matches | BatchMatches, n: number, k: number): Neighbour[][] {
-  if (n === 1) return [neighbours((m as Matches).keys, (m as Matches).distances)];
-  const b = m as BatchMatches;
-  return Array.from({ length: n }, (_, i) => {
-    const count = Number(b.counts[i]);
-    return neighbours(b.keys.subarray(i * k, i * k + count), b.distances.subarray(i * k, i * k + count));
-  });
+/** The thread's answers to `n` queries as neighbour lists. */
+function neighbours(found: Found, n: number, k: number): Neighbour[][] {
+  return Array.from({ length: n }, (_, i) =>
+    Array.from({ length: found.counts[i]! }, (_, j) => ({
+      key: found.keys[i * k + j]!,
+      distance: found.distances[i * k + j]!,
+    })),
+  );
 }
-
-const neighbours = (keys: BigUint64Array, distances: Float32Array): Neighbour[] =>
-  Array.from(keys, (key, j) => ({ key: Number(key), distance: distances[j]! }));
 
 /** Runs `fn` with the path of a file in a fresh temporary directory, removed afterwards. */
 export async function withTempFile<T>(fn: (path: string) => Promise<T>): Promise<T> {

@@ -25,10 +25,11 @@ import { partialField, partitionIndexName, partitionOf, vectorPartition } from '
  */
 export const MAX_JOURNAL_BYTES = 128 * 1024;
 /**
- * A save of the whole index blocks the event loop for about 1 ms per MiB of index (usearch writes
- * it synchronously), so the inserts since the last one are kept as inserts objects until they pass
- * this share of the index, MAX_INSERTS_BYTES or MAX_INSERTS_OBJECTS objects; then the index is saved
- * whole. A restore re-applies at most that many inserts (a yielding add: slow, but not blocking).
+ * A save of the whole index takes about 1 ms per MiB of index (on the index's thread: the turn waits,
+ * the event loop does not) and uploads all of it, so the inserts since the last one are kept as
+ * inserts objects until they pass this share of the index, MAX_INSERTS_BYTES or MAX_INSERTS_OBJECTS
+ * objects; then the index is saved whole. A restore re-applies at most that many inserts (slow, but
+ * on the index's thread).
  */
 export const INSERTS_SHARE = 1 / 16;
 export const MAX_INSERTS_BYTES = 64 * 2 ** 20;
@@ -128,6 +129,7 @@ const unavailable = (what: string, name: string, found: 'missing' | 'changed') =
     `${what} ${name} is ${found === 'missing' ? 'missing' : 'a different version'} in the vector store`,
   );
 
+/** The index a snapshot describes: its base, then the inserts since, in order. Closed if that fails. */
 async function rebuild(
   cfg: OpConfig,
   base: Base,
@@ -135,31 +137,42 @@ async function rebuild(
   journal: VectorState['journal'],
 ): Promise<VectorIndex> {
   const index = indexOf(cfg);
-  if (base?.kind === 'file') await index.load(base.path);
-  if (base?.kind === 'object')
-    await withTempFile(async (path) => {
-      const got = await getIndexFile(cfg.natsUrl, cfg.cluster, base.name, base.digest, path);
-      if (got !== 'ok') throw unavailable('index object', base.name, got);
-      await index.load(path);
-    });
-  if (inserts.length > 0) {
-    const digests = new Map(inserts.map((o) => [o.name, o.digest]));
-    await readIndexObjects(cfg.natsUrl, cfg.cluster, [...digests.keys()], async (name, bytes, digest) => {
-      if (!bytes || digest !== digests.get(name))
-        throw unavailable('inserts object', name, bytes ? 'changed' : 'missing');
-      const got = decodeInserts(bytes, index.dim);
-      await addAll(index, got.keys, got.vectors);
-    });
+  try {
+    if (base?.kind === 'file') await index.load(base.path);
+    if (base?.kind === 'object')
+      await withTempFile(async (path) => {
+        const got = await getIndexFile(cfg.natsUrl, cfg.cluster, base.name, base.digest, path);
+        if (got !== 'ok') throw unavailable('index object', base.name, got);
+        await index.load(path);
+      });
+    if (inserts.length > 0) {
+      const digests = new Map(inserts.map((o) => [o.name, o.digest]));
+      await readIndexObjects(cfg.natsUrl, cfg.cluster, [...digests.keys()], async (name, bytes, digest) => {
+        if (!bytes || digest !== digests.get(name))
+          throw unavailable('inserts object', name, bytes ? 'changed' : 'missing');
+        const got = decodeInserts(bytes, index.dim);
+        await addAll(index, got.keys, got.vectors);
+      });
+    }
+    await addAll(index, journal.keys, Float32Array.from(journal.vectors));
+    return index;
+  } catch (e) {
+    await index.close();
+    throw e;
   }
-  await addAll(index, journal.keys, Float32Array.from(journal.vectors));
-  return index;
 }
 
-/** Adds any number of vectors, a batch at a time, each in slices (see VectorIndex.addYielding). */
+/**
+ * Adds any number of vectors, in order, one add per VECTOR_LIMITS.batch of them. The calls depend on
+ * the inserts alone, so every node that restores the same snapshot builds the same graph (one
+ * thread). It is as good as, not bit for bit, the graph of the inserts as they first came: those
+ * were adds of their own sizes, and usearch restarts its generator of HNSW levels whenever an add
+ * grows its capacity.
+ */
 async function addAll(index: VectorIndex, keys: readonly number[], vectors: Float32Array): Promise<void> {
   for (let i = 0; i < keys.length; i += VECTOR_LIMITS.batch) {
     const batch = keys.slice(i, i + VECTOR_LIMITS.batch);
-    await index.addYielding(batch, vectors.subarray(i * index.dim, (i + batch.length) * index.dim));
+    await index.add(batch, vectors.subarray(i * index.dim, (i + batch.length) * index.dim));
   }
 }
 
@@ -239,6 +252,9 @@ function remember(s: VectorState, rid: string, reply: unknown): void {
  * the keys vectorPartition assigns it, loads its own file (partitionIndexName) and refuses other
  * keys. It migrates: the snapshot names the index's file or object-store object, the inserts objects
  * stored since, and carries the inserts made after those (the journal); restore re-applies both.
+ * The index lives on a thread of its own (VectorIndex): a new configure closes the old one; the
+ * runtime has no hook for an actor's stop, so a stopped operator's index stops its thread when it
+ * is garbage-collected.
  */
 export const vectorOperator = defineActor({
   type: 'op-vector',
@@ -258,9 +274,18 @@ export const vectorOperator = defineActor({
       const configEpoch = configureEpoch(msg.epoch, s.configEpoch);
       const path = indexPath(cfg.attrs);
       const base: Base = path === undefined ? undefined : { kind: 'file', path };
-      s.index = await rebuild(cfg, base, [], { keys: [], vectors: [] });
-      Object.assign(s, { config: cfg, base, inserts: [], journal: { keys: [], vectors: [] }, configEpoch });
-      return { size: s.index.size };
+      const index = await rebuild(cfg, base, [], { keys: [], vectors: [] });
+      // The old index's thread holds all of it; nothing reads it after this turn.
+      await s.index?.close();
+      Object.assign(s, {
+        config: cfg,
+        index,
+        base,
+        inserts: [],
+        journal: { keys: [], vectors: [] },
+        configEpoch,
+      });
+      return { size: index.size };
     },
     insert: async (
       s: VectorState,
@@ -278,8 +303,8 @@ export const vectorOperator = defineActor({
           `key ${stray} belongs to partition ${vectorPartition(stray, partitions)} of ${partitions}, not to this one (${partition}): insert through insertVectors, which routes each key`,
         );
       const vectors = vectorsOf(msg.vectors, index.dim, 'vectors');
-      // In slices (all or nothing): seconds of work for a full batch of large vectors.
-      await index.addYielding(msg.keys, vectors);
+      // On the index's thread (all or nothing): seconds of work for a full batch of large vectors.
+      await index.add(msg.keys, vectors);
       const reply = { size: index.size };
       remember(s, msg.rid, reply);
       await record(s, cfg, index, msg.keys, vectors);
@@ -293,7 +318,7 @@ export const vectorOperator = defineActor({
       const query = vectorsOf(msg.ctx?.embedding, index.dim, 'ctx.embedding');
       if (query.length !== index.dim)
         fail(`ctx.embedding must have ${index.dim} numbers, found ${query.length}`);
-      const [neighbours] = await index.searchYielding(query, num(cfg.attrs.k) ?? 10);
+      const [neighbours] = await index.search(query, num(cfg.attrs.k) ?? 10);
       // The query vector stays here: later ops read the neighbours (a partition's, the merge).
       const { embedding: _, ...rest } = msg.ctx;
       const { partition, partitions } = partitionOf(cfg.attrs);

@@ -47,6 +47,7 @@ test('AgentsErrorCode: unique values; an error of each code carries it and the c
     [AgentsErrorCode.VectorInvalid]: new AgentsError(AgentsErrorCode.VectorInvalid, 'm'),
     [AgentsErrorCode.VectorIndexFull]: new AgentsError(AgentsErrorCode.VectorIndexFull, 'm'),
     [AgentsErrorCode.VectorIndexUnavailable]: new AgentsError(AgentsErrorCode.VectorIndexUnavailable, 'm'),
+    [AgentsErrorCode.VectorIndexClosed]: new AgentsError(AgentsErrorCode.VectorIndexClosed, 'm'),
   } satisfies Record<AgentsErrorCode, AgentsError>;
   assert.deepEqual(Object.keys(byCode).sort(), [...values].sort());
   for (const [code, e] of Object.entries(byCode)) {

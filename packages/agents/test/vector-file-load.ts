@@ -13,5 +13,6 @@ try {
   process.stdout.write(`${JSON.stringify({ loaded: false, code: err.code, message: err.message })}\n`);
   process.exit(0);
 }
-const found = index.search(Float32Array.from(JSON.parse(queries) as number[]), Number(k));
+const found = await index.search(Float32Array.from(JSON.parse(queries) as number[]), Number(k));
 process.stdout.write(`${JSON.stringify({ loaded: true, keys: found.map((r) => r.map((h) => h.key)) })}\n`);
+await index.close();

@@ -29,8 +29,9 @@ let saved: Buffer;
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'stitch-vector-file-'));
   const index = new VectorIndex(OPTIONS);
-  index.add(keys, base);
+  await index.add(keys, base);
   saved = Buffer.from(await index.toBytes());
+  await index.close();
 });
 after(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -215,17 +216,14 @@ for (const c of cases)
 
 test('bytes after the graph, or a graph cut short, are refused; fromBytes checks the same', async () => {
   const code = (e: { code?: string }) => e.code === 'VECTOR_INVALID';
-  await assert.rejects(
-    new VectorIndex(OPTIONS).fromBytes(Buffer.concat([saved, Buffer.alloc(8)])),
-    /8 bytes follow/,
-  );
-  await assert.rejects(
-    new VectorIndex(OPTIONS).fromBytes(saved.subarray(0, saved.length - 100)),
-    /cut short/,
-  );
+  const index = new VectorIndex(OPTIONS);
+  await assert.rejects(index.fromBytes(Buffer.concat([saved, Buffer.alloc(8)])), /8 bytes follow/);
+  await assert.rejects(index.fromBytes(saved.subarray(0, saved.length - 100)), /cut short/);
   const b = Buffer.from(saved);
   b.writeBigUInt64LE(0xfffffff0n, layout(b).graph + 32);
-  await assert.rejects(new VectorIndex(OPTIONS).fromBytes(b), code);
+  await assert.rejects(index.fromBytes(b), code);
+  assert.equal(index.size, 0);
+  await index.close();
 });
 
 test('files saved with other settings load and answer as the index they were saved from', async () => {
@@ -241,22 +239,27 @@ test('files saved with other settings load and answer as the index they were sav
     const ks = Array.from({ length: n }, (_, i) => i * 2 ** 40 + 7); // keys up to 2^52
     const index = new VectorIndex(options);
     for (let i = 0; i < n; i += 4096)
-      index.add(ks.slice(i, i + 4096), data.subarray(i * DIM, Math.min(n, i + 4096) * DIM));
+      await index.add(ks.slice(i, i + 4096), data.subarray(i * DIM, Math.min(n, i + 4096) * DIM));
     const copy = new VectorIndex(options);
     await copy.fromBytes(await index.toBytes());
     assert.equal(copy.size, n);
     if (n > 0) {
       const q = data.subarray(0, 20 * DIM);
-      assert.deepEqual(copy.search(q, 5), index.search(q, 5), `M ${connectivity} ${metric}`);
+      assert.deepEqual(await copy.search(q, 5), await index.search(q, 5), `M ${connectivity} ${metric}`);
     }
     // It takes inserts after loading, and saves a file that loads again.
-    copy.add([1], data.subarray(n * DIM));
+    await copy.add([1], data.subarray(n * DIM));
     const again = new VectorIndex(options);
     await again.fromBytes(await copy.toBytes());
     assert.equal(again.size, n + 1);
     // The graph it was saved from, so its answers: compared, not guessed (a graph of M = 2 built on
     // two threads differs run to run, and its search missed the vector just added in one run of many).
     const probe = data.subarray(n * DIM);
-    assert.deepEqual(again.search(probe, 3), copy.search(probe, 3), `M ${connectivity} ${metric}`);
+    assert.deepEqual(
+      await again.search(probe, 3),
+      await copy.search(probe, 3),
+      `M ${connectivity} ${metric}`,
+    );
+    await Promise.all([index.close(), copy.close(), again.close()]);
   }
 });

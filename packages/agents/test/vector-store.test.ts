@@ -67,11 +67,12 @@ test('inserts go to the object store as inserts objects; the whole index only pa
   const path = join(dir, 'base.usearch');
   const file = new VectorIndex({ dim: DIM, maxVectors: N0 });
   for (let i = 0; i < N0; i += 4096)
-    file.add(
+    await file.add(
       Array.from({ length: 4096 }, (_, j) => i + j),
       baseVectors.subarray(i * DIM, (i + 4096) * DIM),
     );
   await file.save(path);
+  await file.close();
   const second = await connectCluster({ nats: cluster.url, name: cluster.name, log: () => undefined });
   try {
     await cluster.startNode({ id: 'n1', actors: OPERATOR_ACTORS });
@@ -154,8 +155,9 @@ test('inserts go to the object store as inserts objects; the whole index only pa
 test('restore: a snapshot from before inserts objects; a missing inserts object is VECTOR_INDEX_UNAVAILABLE', async () => {
   const path = join(dir, 'small.usearch');
   const small = new VectorIndex({ dim: DIM, metric: 'cos', maxVectors: 100 });
-  small.add([1, 2], inserted.subarray(0, 2 * DIM));
+  await small.add([1, 2], inserted.subarray(0, 2 * DIM));
   await small.save(path);
+  await small.close();
   const cfg = config({ index_path: path, max_vectors: 100 });
   const old = {
     config: cfg,
@@ -167,6 +169,7 @@ test('restore: a snapshot from before inserts objects; a missing inserts object 
   const s = (await vectorOperator.restore!(old, 'search')) as { index: VectorIndex; inserts: unknown[] };
   assert.equal(s.index.size, 3);
   assert.deepEqual(s.inserts, []);
+  await s.index.close();
   await assert.rejects(
     Promise.resolve(
       vectorOperator.restore!(

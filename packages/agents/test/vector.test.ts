@@ -18,45 +18,50 @@ const exact = exactTopK(base, queries, DIM, 10);
 const keys = Array.from({ length: N }, (_, i) => i);
 let dir: string;
 
-let built: VectorIndex | undefined;
+let built: Promise<VectorIndex> | undefined;
 /** The N vectors indexed, with room for 1 000 more (op-vector inserts); built once, read by every test. */
-function build(): VectorIndex {
-  if (built) return built;
-  built = new VectorIndex({ dim: DIM, metric: 'ip', maxVectors: N + 1000, threads: 2 });
-  for (let i = 0; i < N; i += 4096)
-    built.add(keys.slice(i, i + 4096), base.subarray(i * DIM, Math.min(N, i + 4096) * DIM));
+function build(): Promise<VectorIndex> {
+  built ??= (async () => {
+    const index = new VectorIndex({ dim: DIM, metric: 'ip', maxVectors: N + 1000, threads: 2 });
+    for (let i = 0; i < N; i += 4096)
+      await index.add(keys.slice(i, i + 4096), base.subarray(i * DIM, Math.min(N, i + 4096) * DIM));
+    return index;
+  })();
   return built;
 }
-const searchAll = (index: VectorIndex) => index.search(queries, 10).map((r) => r.map((h) => h.key));
+const searchAll = async (index: VectorIndex) =>
+  (await index.search(queries, 10)).map((r) => r.map((h) => h.key));
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'stitch-vector-test-'));
 });
 after(async () => {
+  await (await built)?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
-test('recall@10 against exact search on 10 000 clustered vectors with held-out queries', (t) => {
-  const index = build();
+test('recall@10 against exact search on 10 000 clustered vectors with held-out queries', async (t) => {
+  const index = await build();
   assert.equal(index.size, N);
-  const recall = recallAtK(searchAll(index), exact);
+  const recall = recallAtK(await searchAll(index), exact);
   t.diagnostic(`recall@10 ${recall.toFixed(4)}`);
   assert.ok(recall >= 0.95, `recall@10 ${recall}`);
   // A query equal to an indexed vector finds it first.
-  const [self] = index.search(base.subarray(7 * DIM, 8 * DIM), 1);
+  const [self] = await index.search(base.subarray(7 * DIM, 8 * DIM), 1);
   assert.equal(self?.[0]?.key, 7);
 });
 
 test('saved to a file and loaded back, or through bytes, it answers the same', async () => {
-  const index = build();
+  const index = await build();
   const path = join(dir, 'a.usearch');
   await index.save(path);
   const loaded = new VectorIndex({ dim: DIM, metric: 'ip', maxVectors: N });
   await loaded.load(path);
-  assert.deepEqual(searchAll(loaded), searchAll(index));
+  assert.deepEqual(await searchAll(loaded), await searchAll(index));
   const copy = new VectorIndex({ dim: DIM, metric: 'ip', maxVectors: N });
   await copy.fromBytes(await index.toBytes());
-  assert.deepEqual(searchAll(copy), searchAll(index));
+  assert.deepEqual(await searchAll(copy), await searchAll(index));
+  await Promise.all([loaded.close(), copy.close()]);
   // The file's dimension and size must fit the options it is loaded under.
   await assert.rejects(new VectorIndex({ dim: 128, maxVectors: 10 * N }).load(path), /128-dimensional/);
   await assert.rejects(
@@ -74,30 +79,33 @@ test('saved to a file and loaded back, or through bytes, it answers the same', a
   );
 });
 
-test('bounds: dimension, size, keys, finiteness, batch and k are checked', () => {
+test('bounds: dimension, size, keys, finiteness, batch and k are checked', async () => {
   const code = (c: string) => (e: { code?: string }) => e.code === c;
   const index = new VectorIndex({ dim: 4, maxVectors: 2 });
-  index.add([1, 2], new Float32Array([1, 0, 0, 0, 0, 1, 0, 0]));
-  assert.throws(() => index.add([3], new Float32Array([0, 0, 1, 0])), code('VECTOR_INDEX_FULL'));
+  await index.add([1, 2], new Float32Array([1, 0, 0, 0, 0, 1, 0, 0]));
+  await assert.rejects(index.add([3], new Float32Array([0, 0, 1, 0])), code('VECTOR_INDEX_FULL'));
   const roomy = new VectorIndex({ dim: 4, maxVectors: 10 });
-  assert.throws(() => roomy.add([1], new Float32Array(3)), code('VECTOR_INVALID'));
-  assert.throws(() => roomy.add([-1], new Float32Array(4)), code('VECTOR_INVALID'));
-  assert.throws(() => roomy.add([1], new Float32Array([0, Number.NaN, 0, 0])), code('VECTOR_INVALID'));
-  roomy.add([1], new Float32Array([1, 0, 0, 0]));
-  assert.throws(() => roomy.add([1], new Float32Array([0, 1, 0, 0])), code('VECTOR_INVALID'));
-  assert.throws(() => roomy.search(new Float32Array(4), 0), code('VECTOR_INVALID'));
-  assert.throws(() => roomy.search(new Float32Array(5), 1), code('VECTOR_INVALID'));
+  await assert.rejects(roomy.add([1], new Float32Array(3)), code('VECTOR_INVALID'));
+  await assert.rejects(roomy.add([-1], new Float32Array(4)), code('VECTOR_INVALID'));
+  await assert.rejects(roomy.add([1], new Float32Array([0, Number.NaN, 0, 0])), code('VECTOR_INVALID'));
+  await roomy.add([1], new Float32Array([1, 0, 0, 0]));
+  // In the index already: refused by the index's thread, with its message.
+  await assert.rejects(roomy.add([1], new Float32Array([0, 1, 0, 0])), code('VECTOR_INVALID'));
+  await assert.rejects(roomy.search(new Float32Array(4), 0), code('VECTOR_INVALID'));
+  await assert.rejects(roomy.search(new Float32Array(5), 1), code('VECTOR_INVALID'));
+  assert.equal(roomy.size, 1);
   assert.throws(() => new VectorIndex({ dim: 0, maxVectors: 1 }), code('VECTOR_INVALID'));
   assert.throws(
     () => new VectorIndex({ dim: 4, maxVectors: 1, metric: 'hamming' as 'ip' }),
     code('VECTOR_INVALID'),
   );
+  await Promise.all([index.close(), roomy.close()]);
 });
 
 let cluster: Cluster;
 test('op-vector: loads from a file, inserts at run time, answers, and migrates with its inserts', async () => {
   const path = join(dir, 'op.usearch');
-  await build().save(path);
+  await (await build()).save(path);
   cluster = await connectCluster({ name: 'agentsvector', log: () => undefined });
   const second = await connectCluster({ nats: cluster.url, name: 'agentsvector', log: () => undefined });
   try {
