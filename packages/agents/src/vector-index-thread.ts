@@ -9,8 +9,8 @@ import type { IndexReplies, IndexReply, IndexRequest, IndexSettings } from './ve
 const WORKER_EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 
 /**
- * Stops the thread of an index that was dropped without `close`: an actor holding one has no hook
- * that runs when it stops, and the thread holds the whole index.
+ * Stops the thread of an index that was dropped without `close` (an actor without a `deactivate`
+ * that closes it): the thread holds the whole index, out of the collector's sight.
  */
 const dropped = new FinalizationRegistry<IndexThread>((thread) => void thread.close());
 

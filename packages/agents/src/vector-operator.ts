@@ -252,9 +252,8 @@ function remember(s: VectorState, rid: string, reply: unknown): void {
  * the keys vectorPartition assigns it, loads its own file (partitionIndexName) and refuses other
  * keys. It migrates: the snapshot names the index's file or object-store object, the inserts objects
  * stored since, and carries the inserts made after those (the journal); restore re-applies both.
- * The index lives on a thread of its own (VectorIndex): a new configure closes the old one; the
- * runtime has no hook for an actor's stop, so a stopped operator's index stops its thread when it
- * is garbage-collected.
+ * The index lives on a thread of its own (VectorIndex): a new configure closes the old one, and
+ * `deactivate` the last (stopped, moved away, restarted after a crash).
  */
 export const vectorOperator = defineActor({
   type: 'op-vector',
@@ -348,6 +347,7 @@ export const vectorOperator = defineActor({
       inserts: s.inserts,
     }),
   },
+  deactivate: (s: VectorState) => s.index?.close(),
   snapshot: (s: VectorState) => ({
     config: s.config,
     base: s.base,

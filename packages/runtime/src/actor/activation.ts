@@ -231,6 +231,7 @@ export class Activation {
 
   /** Builds the state: from `image` (a migration's snapshot) when given, else the record's snapshot, else `init`. */
   async restore(image: Uint8Array | undefined): Promise<void> {
+    const old = this.#state;
     if (this.def.snapshotOnDemand === true && image !== undefined) {
       // The snapshot a crash rolls back to stays the record's, as read with its keys: the image holds
       // fast-mode effects the record does not. The state may view the image's bytes: nothing keeps them.
@@ -240,6 +241,7 @@ export class Activation {
       this.#state = await this.#fresh();
     }
     this.#generation++;
+    if (old !== undefined) void this.#deactivate(old);
   }
 
   /** A migration's target: applies one encoded change (delta hooks) to the state restored so far. */
@@ -301,6 +303,7 @@ export class Activation {
       this.#status = 'stopped';
       this.#sub.unsubscribe();
       await this.#durable.close();
+      await this.dropState();
       throw err;
     }
   }
@@ -509,7 +512,7 @@ export class Activation {
           this.host.forget(this);
           // The target owns the state now: whatever still holds this activation for a while (a grace
           // timer, a reply in flight) must not hold megabytes of it.
-          this.#state = undefined;
+          void this.dropState();
           this.#record.snapshot = undefined;
         },
       },
@@ -701,6 +704,7 @@ export class Activation {
     await this.#persister?.close();
     // On demand, the save takes the snapshot now (see #capture).
     if (this.def.snapshot) await this.#record.save().catch(() => undefined);
+    await this.dropState();
     this.#rejectQueued(reason);
     await this.host.directory.release(this.key, this.claim).catch(() => undefined);
     this.host.forget(this);
@@ -933,8 +937,13 @@ export class Activation {
       try {
         const state = await this.#fresh();
         // Stopped during the backoff or the restore: the activation is gone, nothing resumes.
-        if (this.#status !== 'restarting') return;
+        if (this.#status !== 'restarting') {
+          void this.#deactivate(state);
+          return;
+        }
+        const crashed = this.#state;
         this.#state = state;
+        void this.#deactivate(crashed);
         this.#crashedState = false;
         this.#generation++;
         this.#status = 'running';
@@ -963,7 +972,27 @@ export class Activation {
     this.host.forget(this);
     this.#sub?.unsubscribe();
     await this.#durable.close();
+    await this.dropState();
     this.#rejectQueued('restart limit reached');
+  }
+
+  /**
+   * Lets go of the state (see ActorDefinition.deactivate); also a migration's target whose move did
+   * not commit. Never rejects; a second call finds nothing to let go of.
+   */
+  dropState(): Promise<void> {
+    const state = this.#state;
+    this.#state = undefined;
+    return this.#deactivate(state);
+  }
+
+  async #deactivate(state: unknown): Promise<void> {
+    if (state === undefined || !this.def.deactivate) return;
+    try {
+      await this.def.deactivate(state);
+    } catch (err) {
+      this.host.log('warn', 'deactivate threw', { actor: this.key, error: String(err) });
+    }
   }
 
   #rejectQueued(reason: string): void {

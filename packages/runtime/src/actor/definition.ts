@@ -57,6 +57,14 @@ export interface ActorDefinition<S, H extends Record<string, Handler<S>>> {
   /** State from a snapshot (restart after a crash, activation on another node). Throwing counts as a crash. */
   restore?: (snapshot: unknown, id: string) => S | Promise<S>;
   /**
+   * Runs once for each state an activation lets go of: after a stop (its snapshot saved), once a
+   * migration moved the actor away (or a target's move did not commit), when a crash's restart
+   * replaces it, and when the actor fails past its restart limit. Release there what the state holds
+   * outside the JavaScript heap (a thread, a file handle, a connection): the garbage collector does
+   * not see it. A throw or rejection is logged and ignored.
+   */
+  deactivate?: (state: S) => void | Promise<void>;
+  /**
    * Live migration by changes instead of whole images: the image is copied once, then only what
    * changed — in rounds while the actor serves, and once more at the pause — so the pause costs the
    * size of the last change, not of the state. Needs snapshot and restore.

@@ -489,14 +489,27 @@ export class Node implements Host {
         directoryMs,
       };
     };
+    // The staged state is let go of when the migration ends without a commit: also when it ends while
+    // a commit runs (a source that gave up waiting) and that commit then fails, never when it succeeds.
+    let inCommit = false;
+    let discarded = false;
     return {
       stage: (image) => a.restore(image),
       apply: (change) => a.applyChange(change),
       recordImage: () => a.recordImage(),
       syncRecord,
-      discard: () => a.unwatchPulls(),
+      discard: () => {
+        a.unwatchPulls();
+        discarded = true;
+        if (!inCommit) void a.dropState();
+      },
       commit: (from, state) => {
-        const committing = commit(from, state);
+        inCommit = true;
+        const committing = commit(from, state).catch((err: unknown) => {
+          inCommit = false;
+          if (discarded) void a.dropState();
+          throw err;
+        });
         const started = committing.then(() => a);
         started.catch(() => undefined);
         this.#starting.set(key, started);
