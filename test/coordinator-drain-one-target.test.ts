@@ -4,44 +4,31 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { Coordinator, closeMemoryConnections } from '@stitch/agents';
-import { type Cluster, connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
-import { startOperatorNodes } from './fixtures/operator-nodes.js';
+import type { Cluster } from '@stitch/runtime';
+import { type AgentCluster, startAgentCluster, startOperatorNodes } from './fixtures/operator-nodes.js';
 import { waitUntil } from './fixtures/wait.js';
 
-const CLUSTER = 'onetarget';
-const sample = readFileSync(
-  new URL('../packages/ir/samples/tool-agent.tiny-llama.mlir', import.meta.url),
-  'utf8',
-);
+const SAMPLE = new URL('../packages/ir/samples/tool-agent.tiny-llama.mlir', import.meta.url);
 
-let nats: EmbeddedNats;
-let client: Cluster;
-let coordinator: Coordinator;
-const nodes: Cluster[] = [];
+let agents: AgentCluster;
+let second: Cluster | undefined;
 
 before(async () => {
-  nats = await startEmbeddedNats();
-  client = await connectCluster({ nats: nats.url, name: CLUSTER, log: () => undefined });
-  coordinator = new Coordinator(client, { driftEvery: 1_000_000 });
-  await coordinator.start();
+  agents = await startAgentCluster('onetarget', [['first', []]]);
 });
 
 after(async () => {
-  await coordinator?.stop();
-  await closeMemoryConnections();
-  await Promise.all(nodes.map((c) => c.close().catch(() => undefined)));
-  await client?.close();
-  await nats?.stop();
+  await second?.close();
+  await agents?.close();
 });
 
 test('eleven operators drained into the one other node all move live', async () => {
-  for (const c of (await startOperatorNodes(nats.url, CLUSTER, [['first', []]])).values()) nodes.push(c);
-  const d = await coordinator.deploy(sample);
+  const { coordinator } = agents;
+  const d = await coordinator.deploy(readFileSync(SAMPLE, 'utf8'));
   assert.ok(d.ops.length > 8, `${d.ops.length} operators`);
   assert.ok(d.ops.every((o) => o.node === 'first'));
-  for (const c of (await startOperatorNodes(nats.url, CLUSTER, [['second', []]])).values()) nodes.push(c);
-  const left = await nodes[0]!.node!.drain(60_000);
+  second = (await startOperatorNodes(agents.nats.url, 'onetarget', [['second', []]])).get('second');
+  const left = await agents.nodes[0]!.node!.drain(60_000);
   assert.equal(left, 0);
   await waitUntil(() => coordinator.migrations.some((m) => m.reason.includes('first is draining')));
   const moved = coordinator.migrations.flatMap((m) => m.moved);

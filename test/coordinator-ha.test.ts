@@ -58,6 +58,39 @@ async function coordinator(name: string, log?: (line: string) => void): Promise<
   return c;
 }
 
+/**
+ * A coordinator process (the CLI) of this cluster and lease; `out()` is what it printed so far, and
+ * `onOutput` sees it as it grows.
+ */
+function coordinatorProcess(id: string, extra: string[] = [], onOutput?: (out: string) => void) {
+  let out = '';
+  const proc = spawn(
+    process.execPath,
+    [
+      BIN,
+      'coordinator',
+      '--nats',
+      nats.url,
+      '--name',
+      C,
+      '--id',
+      id,
+      '--lease-ms',
+      String(LEASE_MS),
+      ...extra,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child = proc;
+  const take = (b: Buffer) => {
+    out += b.toString();
+    onOutput?.(out);
+  };
+  proc.stdout!.on('data', take);
+  proc.stderr!.on('data', take);
+  return { proc, out: () => out };
+}
+
 test('coordinators started at once: exactly one leads, the other stands by and refuses deployments', async () => {
   const [a, b] = await Promise.all([coordinator('one'), coordinator('two')]);
   await Promise.all([a!.start(), b!.start()]);
@@ -87,40 +120,16 @@ test('coordinators started at once: exactly one leads, the other stands by and r
 });
 
 test('the leader killed with SIGKILL: a standby takes over, fences the old epoch out, and deploys', async () => {
-  let out = '';
-  child = spawn(
-    process.execPath,
-    [
-      BIN,
-      'coordinator',
-      '--nats',
-      nats.url,
-      '--name',
-      C,
-      '--id',
-      'a',
-      '--lease-ms',
-      String(LEASE_MS),
-      '--deploy',
-      SAMPLE,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child.stdout!.on('data', (b: Buffer) => {
-    out += b.toString();
-  });
-  child.stderr!.on('data', (b: Buffer) => {
-    out += b.toString();
-  });
-  await waitUntil(() => /deployed tool_agent/.test(out), 60_000);
-  const epochA = Number(/leading the cluster's coordinators \(epoch (\d+)\)/.exec(out)?.[1]);
-  assert.ok(epochA >= 1, out);
+  const { proc, out } = coordinatorProcess('a', ['--deploy', SAMPLE]);
+  await waitUntil(() => /deployed tool_agent/.test(out()), 60_000);
+  const epochA = Number(/leading the cluster's coordinators \(epoch (\d+)\)/.exec(out())?.[1]);
+  assert.ok(epochA >= 1, out());
 
   const lines: string[] = [];
   const standby = await coordinator('b', (line) => lines.push(line));
   await standby.start();
   assert.equal(standby.leading, false);
-  child.kill('SIGKILL');
+  proc.kill('SIGKILL');
   await waitUntil(() => standby.leading);
   // The take-over is logged once done, with the time of each phase.
   const tookOver = await waitFor(async () => lines.find((l) => l.startsWith('take-over (epoch')), 60_000);
@@ -162,20 +171,8 @@ test('the leader killed with SIGKILL: a standby takes over, fences the old epoch
 test('the leader killed while it re-plans for a joining accelerator: a standby takes over and every operator ends in one place, answering', async () => {
   // The previous test's standby leads; stopped, it hands the lease to a leader process started now.
   await Promise.all(coordinators.map((c) => c.stop()));
-  let out = '';
-  const leader = spawn(
-    process.execPath,
-    [BIN, 'coordinator', '--nats', nats.url, '--name', C, '--id', 'c', '--lease-ms', String(LEASE_MS)],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child = leader;
-  leader.stdout!.on('data', (b: Buffer) => {
-    out += b.toString();
-  });
-  leader.stderr!.on('data', (b: Buffer) => {
-    out += b.toString();
-  });
-  await waitUntil(() => /leading the cluster's coordinators/.test(out), 60_000);
+  const { proc: leader, out } = coordinatorProcess('c');
+  await waitUntil(() => /leading the cluster's coordinators/.test(out()), 60_000);
   const standby = await coordinator('d');
   await standby.start();
   // An accelerator joins: the leader re-plans and moves the LLM ops (their "gpu" hint) onto it, live.
@@ -225,23 +222,12 @@ test('a node that began draining while no coordinator led: the next leader moves
 
 test('the leader killed just after it took a drain on: the node waits for the standby, which moves the rest off it live', async () => {
   await Promise.all(coordinators.map((c) => c.stop()));
-  let out = '';
   /** Killed as soon as it says it took this node's drain on, before it plans (a poll would be late). */
   let killOn: string | undefined;
-  const leader = spawn(
-    process.execPath,
-    [BIN, 'coordinator', '--nats', nats.url, '--name', C, '--id', 'f', '--lease-ms', String(LEASE_MS)],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child = leader;
-  leader.stdout!.on('data', (b: Buffer) => {
-    out += b.toString();
-    if (killOn && out.includes(killOn)) leader.kill('SIGKILL');
+  const { proc: leader, out } = coordinatorProcess('f', [], (text) => {
+    if (killOn && text.includes(killOn)) leader.kill('SIGKILL');
   });
-  leader.stderr!.on('data', (b: Buffer) => {
-    out += b.toString();
-  });
-  await waitUntil(() => /take-over \(epoch \d+\) done/.test(out), 60_000);
+  await waitUntil(() => /take-over \(epoch \d+\) done/.test(out()), 60_000);
   const standby = await coordinator('g');
   await standby.start();
   assert.equal(standby.leading, false);
