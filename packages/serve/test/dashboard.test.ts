@@ -55,6 +55,7 @@ function pageView(page: Page) {
       ]),
     ),
     nodes: Array.from(document.querySelectorAll('#nodes .node')).map((n) => n.dataset.node),
+    draining: Array.from(document.querySelectorAll('#nodes .node.draining')).map((n) => n.dataset.node),
     nodeText: document.getElementById('nodes')?.textContent ?? '',
     usdHour: document.getElementById('usd-hour')?.textContent ?? '',
     sla: document.getElementById('sla')?.textContent ?? '',
@@ -138,11 +139,21 @@ describe('dashboard in headless Chromium', { skip }, () => {
     const first = join(shots, 'before.png');
     await page.screenshot({ path: first, fullPage: true });
 
-    // The node hosting most operators leaves; the coordinator moves them and the page must follow.
+    assert.deepEqual(view.draining, []);
+    // The node hosting most operators drains (as `stitch node` does on SIGTERM); the coordinator
+    // moves them off it and the page must follow: the node marked draining, then gone.
     const count = new Map<string, number>();
     for (const o of before.ops) count.set(o.node, (count.get(o.node) ?? 0) + 1);
     const victim = [...count].sort((a, b) => b[1] - a[1])[0]![0];
-    await cluster.nodes.get(victim)!.close();
+    const leaving = cluster.nodes.get(victim)!;
+    assert.equal(await leaving.node!.drain(60_000), 0);
+    await page.waitForFunction(
+      (node) => document.querySelector(`#nodes .node.draining[data-node="${node}"]`) !== null,
+      victim,
+      { timeout: 10_000 },
+    );
+    assert.match((await pageView(page)).nodeText, new RegExp(`${victim} · [^·]+ · draining`));
+    await leaving.close();
     await page.waitForFunction(
       (gone) =>
         document.querySelectorAll('#migrations li').length > 0 &&
@@ -162,7 +173,7 @@ describe('dashboard in headless Chromium', { skip }, () => {
     assert.deepEqual(view.ops, placement(moved));
     assert.ok(!view.nodes.includes(victim), 'the node that left is gone from the nodes');
     assert.equal(view.marks, cluster.coordinator.migrations.length);
-    assert.match(view.migrations[0]!, new RegExp(`node ${victim} left`));
+    assert.match(view.migrations[0]!, new RegExp(`node ${victim} is draining`));
     assert.match(view.migrations[0]!, new RegExp(`${victim}→`));
     assert.equal(view.usdHour, usdPerHour(moved));
     const second = join(shots, 'after.png');

@@ -53,8 +53,12 @@ function renderNodes(nodes: NodeView[], ops: OpView[]): void {
     const device = n.modelled ? `virtual:${n.classId} (modelled)` : n.classId;
     return el(
       'div',
-      { class: n.healthy ? 'node' : 'node unhealthy', 'data-node': n.id, style: `--c:${colourOf(n.id)}` },
-      el('div', { class: 'name' }, `${n.id} · ${device}`),
+      {
+        class: `node${n.healthy ? '' : ' unhealthy'}${n.draining ? ' draining' : ''}`,
+        'data-node': n.id,
+        style: `--c:${colourOf(n.id)}`,
+      },
+      el('div', { class: 'name' }, `${n.id} · ${device}${n.draining ? ' · draining' : ''}`),
       el('div', { class: 'devices' }, n.devices.join('; ')),
       el('div', { class: 'devices' }, `${n.host} pid ${n.pid}; ${placed} operators placed here`),
       bar('actors', n.load.actors, maxActors, String(n.load.actors)),

@@ -18,6 +18,8 @@ export interface NodeView {
   host: string;
   pid: number;
   healthy: boolean;
+  /** Draining (see Node.drain): its operators are on their way off it, and nothing new lands on it. */
+  draining: boolean;
   devices: string[];
   /** The device class operators placed here run as: a catalog id when modelled, else `cpu`. */
   classId: string;
@@ -118,6 +120,7 @@ function nodeView(r: CapabilityRecord): NodeView {
     host: String(r.host),
     pid: Number(r.pid),
     healthy: r.healthy,
+    draining: r.draining === true,
     devices: r.devices.map((d) =>
       d.kind === 'cpu'
         ? `cpu: ${d.model}, ${d.cores} cores${d.x86Level ? `, ${d.x86Level}` : ''}`
