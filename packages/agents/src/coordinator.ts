@@ -667,8 +667,9 @@ export class Coordinator {
     const settled: PromiseSettledResult<MovePhases>[] = [];
     const queues = new Map<string, number[]>();
     for (const [i, m] of moves.entries()) {
-      const queue = queues.get(m.op.node) ?? [];
-      queues.set(m.op.node, [...queue, i]);
+      const queue = queues.get(m.op.node);
+      if (queue) queue.push(i);
+      else queues.set(m.op.node, [i]);
     }
     const worker = async (queue: number[]) => {
       for (let i = queue.shift(); i !== undefined; i = queue.shift()) {
