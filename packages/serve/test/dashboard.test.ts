@@ -148,7 +148,7 @@ describe('dashboard in headless Chromium', { skip }, () => {
     const leaving = cluster.nodes.get(victim)!;
     assert.equal(await leaving.node!.drain(60_000), 0);
     await page.waitForFunction(
-      (node) => document.querySelector(`#nodes .node.draining[data-node="${node}"]`) !== null,
+      (node) => document.querySelectorAll(`#nodes .node.draining[data-node="${node}"]`).length > 0,
       victim,
       { timeout: 10_000 },
     );
@@ -157,7 +157,8 @@ describe('dashboard in headless Chromium', { skip }, () => {
     await page.waitForFunction(
       (gone) =>
         document.querySelectorAll('#migrations li').length > 0 &&
-        !Array.from(document.querySelectorAll('g.op')).some((g) => g.dataset.node === gone),
+        !Array.from(document.querySelectorAll('g.op')).some((g) => g.dataset.node === gone) &&
+        !Array.from(document.querySelectorAll('#nodes .node')).some((n) => n.dataset.node === gone),
       victim,
       { timeout: 60_000 },
     );
