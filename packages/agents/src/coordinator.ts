@@ -708,7 +708,8 @@ export class Coordinator {
    * Tells draining node `nodeId` that this coordinator moves its operators off it, so that its drain
    * does not end as idle (1 s without a move) while `work` plans, or while a standby takes over should
    * this one die: it waits up to two leases and a MILP's time limit between moves. Once `work` is done
-   * the node is told so (a wait of 0), and an actor nobody moves no longer holds its drain up.
+   * and no operator of ours is left there, the node is told so (a wait of 0), and an actor nobody
+   * moves no longer holds its drain up; one still there (a move failed: a re-plan follows) keeps it.
    */
   #takeDrain(nodeId: string, work: Promise<unknown>[]): void {
     const waitMs = 2 * (this.#options.leaseMs ?? 2000) + MILP_TIME_LIMIT_MS;
@@ -723,8 +724,17 @@ export class Coordinator {
     void tell(waitMs).then(async (told) => {
       if (told) this.#log(`took the drain of ${nodeId} on: it waits up to ${waitMs} ms between moves`);
       await Promise.allSettled(work);
-      if (told) await tell(0);
+      if (told && !(await this.#operatorsOn(nodeId))) await tell(0);
     });
+  }
+
+  /** Whether an operator activation of ours runs on `nodeId`, as the directory says. */
+  async #operatorsOn(nodeId: string): Promise<boolean> {
+    const refs = [...this.#deployments.values()].flatMap((d) =>
+      d.record.ops.flatMap((o) => replicasOf(o).map((r) => ({ type: o.actorType, id: r.actorId }))),
+    );
+    const where = await Promise.all(refs.map((ref) => this.#cluster.locate(ref).catch(() => undefined)));
+    return where.some((w) => w?.node === nodeId);
   }
 
   #hosts(nodeId: string): boolean {
