@@ -12,9 +12,10 @@ const SAMPLE = new URL('../packages/ir/samples/tool-agent.tiny-llama.mlir', impo
 
 let agents: AgentCluster;
 let second: Cluster | undefined;
+const log: string[] = [];
 
 before(async () => {
-  agents = await startAgentCluster('onetarget', [['first', []]]);
+  agents = await startAgentCluster('onetarget', [['first', []]], { log: (line) => log.push(line) });
 });
 
 after(async () => {
@@ -35,4 +36,10 @@ test('eleven operators drained into the one other node all move live', async () 
   assert.deepEqual(moved.map((m) => m.opId).sort(), d.ops.map((o) => o.id).sort());
   for (const m of moved) assert.equal(m.phases?.how, 'live', `${m.opId} moved live`);
   assert.ok(coordinator.deployment(d.name)!.ops.every((o) => o.node === 'second'));
+  // The coordinator took the drain on, and released it once nothing of its own was left there.
+  await waitUntil(() => log.some((l) => l.startsWith('released the drain of first')));
+  const taken = log.findIndex((l) => l.startsWith('took the drain of first on'));
+  const moves = log.findLastIndex((l) => l.startsWith('migrated '));
+  const released = log.findIndex((l) => l.startsWith('released the drain of first'));
+  assert.ok(taken >= 0 && taken < moves && moves < released, log.join('\n'));
 });

@@ -724,7 +724,8 @@ export class Coordinator {
     void tell(waitMs).then(async (told) => {
       if (told) this.#log(`took the drain of ${nodeId} on: it waits up to ${waitMs} ms between moves`);
       await Promise.allSettled(work);
-      if (told && !(await this.#operatorsOn(nodeId))) await tell(0);
+      if (!told || (await this.#operatorsOn(nodeId))) return;
+      if (await tell(0)) this.#log(`released the drain of ${nodeId}: no operator of ours is left there`);
     });
   }
 
