@@ -157,5 +157,6 @@ test('a deactivate that throws is logged, and the stop completes', async () => {
     logged.some((l) => l.startsWith('warn deactivate threw')),
     logged.join('\n'),
   );
-  assert.equal(await a.locate(ref), undefined);
+  // Stopped all the same: the node no longer hosts it (locate's cache may lag the directory).
+  assert.ok(!a.node!.inspect().actors.some((x) => x.id === 'throws'));
 });
