@@ -656,6 +656,30 @@ describe('live migration', () => {
     assert.equal(await ref.ask({ type: 'next', from: 'after', seq: 1 }, { timeoutMs: 30_000 }), 1);
   });
 
+  test('more moves into one node at once than it takes (8): the rest wait their turn and every one moves', async () => {
+    const refs = await Promise.all(
+      Array.from({ length: 14 }, (_, i) => client.spawn(Sequencer, { id: `seq-crowd-${i}`, node: a.nodeId })),
+    );
+    for (const ref of refs) {
+      await ref.ask({ type: 'resize', bytes: 256 * 1024 });
+      assert.equal(await ref.ask({ type: 'next', from: 'x', seq: 1 }), 1);
+    }
+    const before = await migrationsOf([a.nodeId, b.nodeId]);
+    const reports = await Promise.all(refs.map((ref) => client.migrate(ref, b.nodeId)));
+    assert.ok(reports.every((r) => r.to === b.nodeId));
+    const moved = await migrationsOf([a.nodeId, b.nodeId]);
+    assert.deepEqual(
+      { out: moved[0]!.out - before[0]!.out, failed: moved[0]!.failed - before[0]!.failed },
+      { out: 14, failed: 0 },
+    );
+    assert.equal(moved[1]!.in - before[1]!.in, 14);
+    // Each carried its state, and runs on b.
+    for (const ref of refs) {
+      assert.deepEqual(await ref.ask({ type: 'report' }), { x: { last: 1, applied: 1, outOfOrder: 0 } });
+      assert.equal((await locatedOn(ref, b.nodeId))?.node, b.nodeId);
+    }
+  });
+
   test('bad migrations are refused with a clear error', async () => {
     const ref = await client.spawn(Sequencer, { id: 'seq-bad', node: a.nodeId });
     await assert.rejects(client.migrate(ref, a.nodeId), /already runs on node/);

@@ -43,7 +43,7 @@ const MIN_CORRECTED_MS = 1;
 const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 /** Default cap on the deployments one coordinator keeps (each holds its graph and plan in memory). */
 export const MAX_DEPLOYMENTS = 64;
-/** Live moves into one node at once (a node takes 8 migrations at once, see #movesByTarget). */
+/** Live moves into one node at once (a node runs 8 migrations at once and queues the rest, see #movesByTarget). */
 const MOVES_INTO_A_NODE = 4;
 /** Largest graph text a deploy accepts (the IR parser has its own limits below this). */
 export const MAX_DEPLOY_BYTES = 1 << 20;
@@ -660,8 +660,9 @@ export class Coordinator {
   }
 
   /**
-   * Carries out `moves`, at most MOVES_INTO_A_NODE at once into each node: a node takes 8 migrations at
-   * once and refuses the rest, and a refused live move falls back to a restart.
+   * Carries out `moves`, at most MOVES_INTO_A_NODE at once into each node: a node runs 8 migrations at
+   * once and its queue for the rest is bounded (a refused live move falls back to a restart), and other
+   * commanders' moves (a drain, a library caller) find room there too.
    */
   async #movesByTarget(next: Deployment, moves: PlannedMove[]): Promise<PromiseSettledResult<MovePhases>[]> {
     const settled: PromiseSettledResult<MovePhases>[] = [];

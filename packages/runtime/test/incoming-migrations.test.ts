@@ -44,7 +44,13 @@ const incomingWith = (
   pullPrefix = '_INBOX',
 ) =>
   new IncomingMigrations(
-    { maxConcurrent: 2, maxStateBytes: 1024, idleMs: 10_000, releaseMs: 1000, pullPrefix: () => pullPrefix },
+    {
+      slots: { max: 2, maxWaiting: 2, waitMs: 5000 },
+      maxStateBytes: 1024,
+      idleMs: 10_000,
+      releaseMs: 1000,
+      pullPrefix: () => pullPrefix,
+    },
     clock,
     prepare,
   );
@@ -666,4 +672,85 @@ test('a commit may name, per sender, the last message the source ran; malformed 
     ).items[0]!.p;
   assert.equal(forward(4), 4);
   assert.equal(forward(5), undefined);
+});
+
+test('begins past the places wait their turn, first come first served; a place passes on as a migration ends', async () => {
+  const prepared: string[] = [];
+  const incoming = incomingWith(async (_type, id) => {
+    prepared.push(id);
+    return preparedWith();
+  });
+  const begin = (m: string) => incoming.handle({ op: 'begin', migration: m, type: 't', id: m });
+  await begin('m1');
+  await begin('m2');
+  const third = begin('m3');
+  const fourth = begin('m4');
+  await delay(5);
+  assert.deepEqual(prepared, ['m1', 'm2'], 'two places: the others wait');
+  await incoming.handle({ op: 'abort', migration: 'm2' });
+  await third;
+  assert.deepEqual(prepared, ['m1', 'm2', 'm3']);
+  const fifth = begin('m5');
+  await delay(5);
+  // The place m1 leaves goes to m4, which waited first, not to m5.
+  await incoming.handle({ op: 'abort', migration: 'm1' });
+  await fourth;
+  await delay(5);
+  assert.deepEqual(prepared, ['m1', 'm2', 'm3', 'm4']);
+  await incoming.handle({ op: 'commit', migration: 'm3', total: 0, ...from });
+  await incoming.handle({ op: 'done', migration: 'm3', items: [] });
+  await fifth;
+  assert.deepEqual(prepared, ['m1', 'm2', 'm3', 'm4', 'm5']);
+  assert.equal(incoming.size, 2);
+});
+
+test('the wait for a place is bounded in length and time; an abort or the node closing takes a begin out of it', async () => {
+  const clock = new ManualClock();
+  const incoming = incomingWith(async () => preparedWith(), clock);
+  const begin = (m: string) => incoming.handle({ op: 'begin', migration: m, type: 't', id: m });
+  await begin('m1');
+  await begin('m2');
+  const late = begin('w1');
+  const aborted = begin('w2');
+  await assert.rejects(
+    begin('w3'),
+    (err: Error) => err instanceof Overloaded && /2 waiting/.test(err.message),
+  );
+  await assert.rejects(
+    begin('w1'),
+    (err: Error) => err instanceof InvalidOptions && /begun already/.test(err.message),
+  );
+  await incoming.handle({ op: 'abort', migration: 'w2' });
+  await assert.rejects(
+    aborted,
+    (err: Error) => err instanceof InvalidOptions && /aborted while it waited/.test(err.message),
+  );
+  clock.advance(5000);
+  await assert.rejects(
+    late,
+    (err: Error) => err instanceof Overloaded && /none ended within 5000 ms/.test(err.message),
+  );
+  // Neither took a place: the next one that ends lets a new begin in at once.
+  await incoming.handle({ op: 'abort', migration: 'm1' });
+  await begin('m3');
+  assert.equal(incoming.size, 2);
+  const closing = begin('w4');
+  incoming.close();
+  await assert.rejects(closing, (err: Error) => err instanceof InvalidOptions && /closing/.test(err.message));
+  assert.equal(incoming.size, 0);
+});
+
+test('a begin that waited for a place and is then refused (the actor is migrating here already) gives the place on', async () => {
+  const incoming = incomingWith(async () => preparedWith());
+  await incoming.handle({ op: 'begin', migration: 'm1', type: 't', id: 'a' });
+  await incoming.handle({ op: 'begin', migration: 'm2', type: 't', id: 'b' });
+  const again = incoming.handle({ op: 'begin', migration: 'm3', type: 't', id: 'b' });
+  const other = incoming.handle({ op: 'begin', migration: 'm4', type: 't', id: 'c' });
+  await incoming.handle({ op: 'abort', migration: 'm1' });
+  await assert.rejects(
+    again,
+    (err: Error) => err instanceof InvalidOptions && /already migrating here/.test(err.message),
+  );
+  await other;
+  assert.equal(incoming.size, 2);
 });

@@ -11,6 +11,7 @@ import {
   pullsUnder,
   shippedRecord,
 } from './protocol.js';
+import { type MigrationSlotLimits, MigrationSlots } from './slots.js';
 
 /** An actor being migrated here, prepared at `begin` (its persisted record read) and taken over at the commit. */
 export interface Prepared {
@@ -66,8 +67,8 @@ export interface Adopted {
 }
 
 export interface IncomingOptions {
-  /** Migrations into this node at once. */
-  maxConcurrent: number;
+  /** Migrations into this node at once, and the begins that may wait for a place (see MigrationSlots). */
+  slots: MigrationSlotLimits;
   /** Largest snapshot image accepted. */
   maxStateBytes: number;
   /** A migration that hears nothing for this long before its commit is dropped. */
@@ -120,6 +121,7 @@ const MAX_EARLY = 10_000;
  */
 export class IncomingMigrations {
   readonly #table = new Map<string, Incoming>();
+  readonly #slots: MigrationSlots;
 
   constructor(
     private readonly options: IncomingOptions,
@@ -133,7 +135,9 @@ export class IncomingMigrations {
       id: string,
       watchPulls: PullInbox[] | undefined,
     ) => Promise<Prepared>,
-  ) {}
+  ) {
+    this.#slots = new MigrationSlots(options.slots, clock);
+  }
 
   get size(): number {
     return this.#table.size;
@@ -143,7 +147,10 @@ export class IncomingMigrations {
     if (req.op === 'begin') return this.#begin(req);
     const entry = this.#table.get(req.migration);
     if (!entry) {
-      if (req.op === 'abort') return null;
+      if (req.op === 'abort') {
+        this.#slots.cancel(req.migration);
+        return null;
+      }
       throw new InvalidOptions(`no migration ${req.migration} in progress here (expired or never begun)`);
     }
     // A source sends nothing before `begin` is answered; an abort meanwhile ends it once prepared.
@@ -237,18 +244,22 @@ export class IncomingMigrations {
 
   /** Drops every migration (the node is closing); adopted activations release what they held. */
   close(): void {
+    this.#slots.close();
     for (const [id, inc] of this.#table) this.#end(id, inc);
   }
 
   async #begin(req: Extract<HandoffRequest, { op: 'begin' }>): Promise<BeginAnswer> {
     const { migration, type, id } = req;
-    if (this.#table.has(migration)) throw new InvalidOptions(`migration ${migration} has begun already`);
-    if (this.#table.size >= this.options.maxConcurrent)
-      throw new Overloaded(`this node takes ${this.options.maxConcurrent} migrations at once`);
+    if (this.#table.has(migration) || this.#slots.isWaiting(migration))
+      throw new InvalidOptions(`migration ${migration} has begun already`);
+    // Synchronous when a place is free: the entry is in the table before handle() yields.
+    if (!this.#slots.tryTake()) await this.#slots.wait(migration);
     for (const inc of this.#table.values())
-      if (inc.type === type && inc.id === id)
+      if (inc.type === type && inc.id === id) {
+        this.#slots.give();
         throw new InvalidOptions(`${type}/${id} is already migrating here`);
-    // Counted from here, so that concurrent begins cannot pass the limit while this one prepares.
+      }
+    // In the table from here (it holds its place until it ends), so that the node counts it.
     const inc: Incoming = {
       type,
       id,
@@ -271,7 +282,7 @@ export class IncomingMigrations {
     try {
       inc.prepared = await this.prepare(type, id, watch);
     } catch (err) {
-      this.#table.delete(migration);
+      this.#drop(migration, inc);
       throw err;
     }
     // Aborted (or the node closed) while it prepared.
@@ -351,9 +362,16 @@ export class IncomingMigrations {
 
   #end(migration: string, inc: Incoming): void {
     inc.timer?.cancel();
-    this.#table.delete(migration);
+    this.#drop(migration, inc);
     if (inc.adopted) inc.adopted.release();
     else inc.prepared?.discard();
+  }
+
+  /** Takes `inc` out of the table, once, giving its place to the next begin. */
+  #drop(migration: string, inc: Incoming): void {
+    if (this.#table.get(migration) !== inc) return;
+    this.#table.delete(migration);
+    this.#slots.give();
   }
 
   #tooLarge(bytes: number): PayloadTooLarge {

@@ -190,6 +190,9 @@ async function begin(move: Move): Promise<TargetAnswer> {
       pullPrefix: typeof prefix === 'string' && prefix.length > 0 ? prefix : undefined,
     };
   } catch (err) {
+    // Unanswered in time, the begin may still be waiting for a place there, or preparing: not awaited,
+    // as a target that did not answer the begin may not answer this either.
+    void ask(move, { op: 'abort', migration: move.migration }).catch(() => undefined);
     throw moveFailed(move, 'begin', err);
   }
 }

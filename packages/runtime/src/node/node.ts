@@ -30,8 +30,11 @@ import { DEFAULT_CLUSTER_MIGRATION_GRACE_MS, type ResolvedNodeOptions } from './
 import { answerRequest } from './requests.js';
 import { type DeviceSlots, slotsForDevice } from './slots.js';
 
-/** Migrations into one node at once, at most. */
+/** Migrations into one node at once, at most; begins past them wait for a place (see MigrationSlots). */
 const MAX_INCOMING_MIGRATIONS = 8;
+const MAX_WAITING_MIGRATIONS = 64;
+/** Half a source's step timeout (MIGRATION_STEP_MS): the source hears the refusal, not a timeout. */
+const MIGRATION_PLACE_WAIT_MS = 5000;
 /** A migration whose source sends nothing for this long is dropped by its target. */
 const MIGRATION_IDLE_MS = 30_000;
 /** After a commit, a target whose source went quiet releases the messages it held this soon. */
@@ -118,7 +121,11 @@ export class Node implements Host {
     this.durableReplies = new RecentReplies(this.clock);
     this.#incoming = new IncomingMigrations(
       {
-        maxConcurrent: MAX_INCOMING_MIGRATIONS,
+        slots: {
+          max: MAX_INCOMING_MIGRATIONS,
+          maxWaiting: MAX_WAITING_MIGRATIONS,
+          waitMs: MIGRATION_PLACE_WAIT_MS,
+        },
         maxStateBytes: options.maxMigrationBytes,
         idleMs: MIGRATION_IDLE_MS,
         releaseMs: MIGRATION_RELEASE_MS,
