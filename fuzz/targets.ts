@@ -198,10 +198,18 @@ export const controlCorpus = (scene: Scene): Corpus => ({
     { op: 'stop', type: 'counter', id: scene.fuzzId },
     { op: 'stop', type: 'counter', id: 'fz-1' },
     { op: 'inspect', extra: [1, 2, 3] },
+    { op: 'fence', fence: { name: 'fuzz', epoch: 1 } },
+    { op: 'take-drain', waitMs: 1000, fence: { name: 'fuzz', epoch: 2 } },
+    { op: 'take-drain', waitMs: 0 },
+    { op: 'migrate', type: 'counter', id: scene.fuzzId, to: 'fz-nowhere' },
   ],
   invalid: [
     { op: 'stop', type: 'nosuch', id: 'x' },
     { op: 'bogus', type: 'counter', id: scene.fuzzId },
+    { op: 'take-drain', waitMs: -1 },
+    { op: 'take-drain', waitMs: 2 ** 53 },
+    { op: 'fence', fence: { name: 'a.b', epoch: 0 } },
+    { op: 'migrate', type: 'counter', id: scene.fuzzId, to: '>' },
   ],
 });
 
