@@ -136,6 +136,10 @@ export function observeNode(node: ObservedNode): void {
   const underWay = m.createObservableGauge('stitch_node_migrations_under_way', {
     description: "live migrations of the node's actors to other nodes running now",
   });
+  const into = m.createObservableGauge('stitch_node_migrations_into', {
+    description:
+      'live migrations into the node by state: under_way (each holding one of its places), waiting (for a place)',
+  });
   const paused = m.createObservableGauge('stitch_node_migration_paused_ms', {
     description:
       'how long recent migrations out of the node paused their actor, by quantile (0.5, 0.99, 1 = max)',
@@ -176,12 +180,14 @@ export function observeNode(node: ObservedNode): void {
         r.observe(migrations, moved.in, { ...at, kind: 'in' });
         r.observe(migrations, moved.failed, { ...at, kind: 'failed' });
         if (moved.underWay !== undefined) r.observe(underWay, moved.underWay, at);
+        if (moved.arriving !== undefined) r.observe(into, moved.arriving, { ...at, state: 'under_way' });
+        if (moved.waiting !== undefined) r.observe(into, moved.waiting, { ...at, state: 'waiting' });
         if (moved.out > 0) observeQuantiles(r, paused, moved.pausedMs, at);
       }
       r.observe(lag, eventLoopLagMs.p99, { node_id: node.id, quantile: '0.99' });
       r.observe(lag, eventLoopLagMs.max, { node_id: node.id, quantile: '1' });
     },
-    [turn, depth, processed, rejected, durable, unconfirmed, slots, migrations, underWay, paused, lag],
+    [turn, depth, processed, rejected, durable, unconfirmed, slots, migrations, underWay, into, paused, lag],
   );
 }
 

@@ -199,7 +199,15 @@ test('the Prometheus endpoint serves the node and coordinator metrics', async ()
             durable: { delivered: 0, redelivered: 0, duplicatesSkipped: 0 },
           },
         ],
-        migrations: { out: 3, in: 2, failed: 1, pausedMs: { p50: 3.5, p99: 8, max: 8 }, underWay: 1 },
+        migrations: {
+          out: 3,
+          in: 2,
+          failed: 1,
+          pausedMs: { p50: 3.5, p99: 8, max: 8 },
+          underWay: 1,
+          arriving: 8,
+          waiting: 3,
+        },
       }),
       record: () => ({
         eventLoopLagMs: { p99: 2, max: 6 },
@@ -253,6 +261,8 @@ test('the Prometheus endpoint serves the node and coordinator metrics', async ()
     assert.match(text, /stitch_node_migrations[a-z_]*\{[^}]*kind="failed"[^}]*\} 1/);
     assert.match(text, /stitch_node_migration_paused_ms[a-z_]*\{[^}]*quantile="0.5"[^}]*\} 3.5/);
     assert.match(text, /stitch_node_migrations_under_way\{[^}]*\} 1/);
+    assert.match(text, /stitch_node_migrations_into\{[^}]*state="under_way"[^}]*\} 8/);
+    assert.match(text, /stitch_node_migrations_into\{[^}]*state="waiting"[^}]*\} 3/);
     assert.match(text, /stitch_coordinator_operators_moved[a-z_]*\{[^}]*\} 3/);
     assert.match(text, /stitch_coordinator_replicas_added[a-z_]*\{[^}]*\} 5/);
     assert.match(text, /stitch_device_slots\{[^}]*device="h100"[^}]*state="queued"[^}]*\} 4/);

@@ -143,6 +143,11 @@ export class IncomingMigrations {
     return this.#table.size;
   }
 
+  /** Begins waiting for a place. */
+  get waiting(): number {
+    return this.#slots.waiting;
+  }
+
   async handle(req: HandoffRequest): Promise<unknown> {
     if (req.op === 'begin') return this.#begin(req);
     const entry = this.#table.get(req.migration);

@@ -46,6 +46,8 @@ function isNodeMigrations(v: unknown): boolean {
     count(m.in) &&
     count(m.failed) &&
     (m.underWay === undefined || count(m.underWay)) &&
+    (m.arriving === undefined || count(m.arriving)) &&
+    (m.waiting === undefined || count(m.waiting)) &&
     typeof p === 'object' &&
     p !== null &&
     count(p.p50) &&

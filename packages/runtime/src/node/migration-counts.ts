@@ -13,6 +13,12 @@ export interface NodeMigrations {
   pausedMs: LatencyStats;
   /** Moves out of this node under way now. Absent from a node of an earlier version. */
   underWay?: number;
+  /**
+   * Moves into this node under way now, each holding one of its places (8), and those waiting for a
+   * place. Absent from a node of an earlier version.
+   */
+  arriving?: number;
+  waiting?: number;
 }
 
 /** Pauses kept for pausedMs. */

@@ -318,7 +318,12 @@ export class Node implements Host {
     return {
       nodeId: this.id,
       actors: [...this.#activations.values()].map((a) => a.inspect()),
-      migrations: { ...this.#migrations.metrics(), underWay: this.#migratingOut.size },
+      migrations: {
+        ...this.#migrations.metrics(),
+        underWay: this.#migratingOut.size,
+        arriving: this.#incoming.size,
+        waiting: this.#incoming.waiting,
+      },
     };
   }
 
