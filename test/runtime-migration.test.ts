@@ -678,9 +678,9 @@ describe('live migration', () => {
     let target = moved[1]!;
     while ((target.arriving !== 0 || target.waiting !== 0) && Date.now() < until) {
       await delay(50);
-      [target] = await migrationsOf([b.nodeId]);
+      target = (await migrationsOf([b.nodeId]))[0]!;
     }
-    assert.deepEqual({ arriving: target!.arriving, waiting: target!.waiting }, { arriving: 0, waiting: 0 });
+    assert.deepEqual({ arriving: target.arriving, waiting: target.waiting }, { arriving: 0, waiting: 0 });
     // Each carried its state, and runs on b.
     for (const ref of refs) {
       assert.deepEqual(await ref.ask({ type: 'report' }), { x: { last: 1, applied: 1, outOfOrder: 0 } });
