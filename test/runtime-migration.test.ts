@@ -674,13 +674,19 @@ describe('live migration', () => {
     );
     assert.equal(moved[1]!.in - before[1]!.in, 14);
     // Every place is given back once the moves are done (the target counts them until the last word).
+    // A move from an earlier test whose source was killed may still hold one (until its idle timeout).
+    const held = before[1]!.arriving ?? 0;
     const until = Date.now() + 5000;
     let target = moved[1]!;
-    while ((target.arriving !== 0 || target.waiting !== 0) && Date.now() < until) {
+    while (((target.arriving ?? 0) > held || target.waiting !== 0) && Date.now() < until) {
       await delay(50);
       target = (await migrationsOf([b.nodeId]))[0]!;
     }
-    assert.deepEqual({ arriving: target.arriving, waiting: target.waiting }, { arriving: 0, waiting: 0 });
+    assert.ok(
+      (target.arriving ?? 0) <= held,
+      `moves into b still under way: ${target.arriving} (${held} before)`,
+    );
+    assert.equal(target.waiting, 0);
     // Each carried its state, and runs on b.
     for (const ref of refs) {
       assert.deepEqual(await ref.ask({ type: 'report' }), { x: { last: 1, applied: 1, outOfOrder: 0 } });
