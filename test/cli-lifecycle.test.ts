@@ -166,6 +166,23 @@ test('stitch node that fails after connecting (an unreadable --kernel-key) exits
   }
 });
 
+test('stitch node refuses load-shedding flags out of range before it connects', async () => {
+  for (const [flag, value, said] of [
+    ['--shed-heap', '2', /--shed-heap must be above 0 and at most 1, found "2"/],
+    ['--shed-lag-ms', '5', /--shed-lag-ms must be at least 50 \(ms\), found "5"/],
+  ] as const) {
+    const bad = cli(['node', '--nats', 'nats://127.0.0.1:1', '--no-calibrate', flag, value]);
+    try {
+      const code = await bad.exit();
+      assert.equal(typeof code, 'number', bad.output());
+      assert.notEqual(code, 0, bad.output());
+      assert.match(bad.output(), said);
+    } finally {
+      bad.kill();
+    }
+  }
+});
+
 test("a local cluster's stitch node (--stop-when-stdin-ends) leaves once its stdin ends", {
   timeout: 60_000,
 }, async () => {

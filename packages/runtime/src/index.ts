@@ -75,6 +75,7 @@ export type {
 } from './node/capabilities.js';
 export { osProbe } from './node/capabilities.js';
 export type { NodeInspection } from './node/inspection.js';
+export type { NodeShedding, SheddingOptions } from './node/load-shedder.js';
 export type { NodeMigrations } from './node/migration-counts.js';
 export type { Node } from './node/node.js';
 export type { NodeOptions } from './node/options.js';

@@ -5,12 +5,18 @@ import {
   metrics,
   type ObservableGauge,
 } from '@opentelemetry/api';
-import type { ActorInspection, CapabilityRecord, LatencyStats, NodeMigrations } from '@stitch/runtime';
+import type {
+  ActorInspection,
+  CapabilityRecord,
+  LatencyStats,
+  NodeMigrations,
+  NodeShedding,
+} from '@stitch/runtime';
 
 /** What observeNode reads: a started node (Cluster.startNode). */
 export interface ObservedNode {
   readonly id: string;
-  inspect(): { actors: ActorInspection[]; migrations?: NodeMigrations };
+  inspect(): { actors: ActorInspection[]; migrations?: NodeMigrations; shedding?: NodeShedding };
   record(): CapabilityRecord;
 }
 
@@ -145,6 +151,12 @@ export function observeNode(node: ObservedNode): void {
       'how long recent migrations out of the node paused their actor, by quantile (0.5, 0.99, 1 = max)',
     unit: 'ms',
   });
+  const shed = m.createObservableCounter('stitch_node_messages_shed', {
+    description: 'fast-mode messages the node answered Overloaded while it shed load (NodeOptions.shedding)',
+  });
+  const shedding = m.createObservableGauge('stitch_node_shedding', {
+    description: 'whether the node sheds load now: 1, else 0',
+  });
   const lag = m.createObservableGauge('stitch_node_event_loop_lag_ms', {
     description: 'event-loop lag of the node process, by quantile (0.99, 1 = max)',
     unit: 'ms',
@@ -184,10 +196,29 @@ export function observeNode(node: ObservedNode): void {
         if (moved.waiting !== undefined) r.observe(into, moved.waiting, { ...at, state: 'waiting' });
         if (moved.out > 0) observeQuantiles(r, paused, moved.pausedMs, at);
       }
+      if (inspection.shedding) {
+        r.observe(shed, inspection.shedding.shed, { node_id: node.id });
+        r.observe(shedding, inspection.shedding.reason === undefined ? 0 : 1, { node_id: node.id });
+      }
       r.observe(lag, eventLoopLagMs.p99, { node_id: node.id, quantile: '0.99' });
       r.observe(lag, eventLoopLagMs.max, { node_id: node.id, quantile: '1' });
     },
-    [turn, depth, processed, rejected, durable, unconfirmed, slots, migrations, underWay, into, paused, lag],
+    [
+      turn,
+      depth,
+      processed,
+      rejected,
+      durable,
+      unconfirmed,
+      slots,
+      migrations,
+      underWay,
+      into,
+      paused,
+      shed,
+      shedding,
+      lag,
+    ],
   );
 }
 

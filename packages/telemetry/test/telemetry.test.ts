@@ -208,6 +208,7 @@ test('the Prometheus endpoint serves the node and coordinator metrics', async ()
           arriving: 8,
           waiting: 3,
         },
+        shedding: { reason: 'its heap is 95 % full', shed: 12 },
       }),
       record: () => ({
         eventLoopLagMs: { p99: 2, max: 6 },
@@ -263,6 +264,8 @@ test('the Prometheus endpoint serves the node and coordinator metrics', async ()
     assert.match(text, /stitch_node_migrations_under_way\{[^}]*\} 1/);
     assert.match(text, /stitch_node_migrations_into\{[^}]*state="under_way"[^}]*\} 8/);
     assert.match(text, /stitch_node_migrations_into\{[^}]*state="waiting"[^}]*\} 3/);
+    assert.match(text, /stitch_node_messages_shed[a-z_]*\{[^}]*node_id="n1"[^}]*\} 12/);
+    assert.match(text, /stitch_node_shedding\{[^}]*node_id="n1"[^}]*\} 1/);
     assert.match(text, /stitch_coordinator_operators_moved[a-z_]*\{[^}]*\} 3/);
     assert.match(text, /stitch_coordinator_replicas_added[a-z_]*\{[^}]*\} 5/);
     assert.match(text, /stitch_device_slots\{[^}]*device="h100"[^}]*state="queued"[^}]*\} 4/);

@@ -2,7 +2,12 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { useNodeBuckets } from '@stitch/agents';
 import { calibrateCpu, pinMmapThreshold, probeDevices } from '@stitch/kernels';
-import { type AnyActorDefinition, connectCluster, InvalidOptions } from '@stitch/runtime';
+import {
+  type AnyActorDefinition,
+  connectCluster,
+  InvalidOptions,
+  type SheddingOptions,
+} from '@stitch/runtime';
 import { observeNode } from '@stitch/telemetry';
 import { type Command, Option } from 'commander';
 import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
@@ -20,6 +25,8 @@ interface NodeCommandOptions extends ConnectionFlags, LogFlags, KernelFlags, Tel
   deadAfter: string;
   calibrate: boolean;
   drainMs: string;
+  shedHeap: string;
+  shedLagMs?: string;
   stopWhenStdinEnds?: boolean;
 }
 
@@ -49,6 +56,15 @@ export function registerNode(program: Command): void {
       'on SIGINT/SIGTERM, wait up to this long for a coordinator to move the actors off this node live; then stop the rest (0: stop at once)',
       '10000',
     )
+    .option(
+      '--shed-heap <fraction>',
+      'load shedding: refuse new fast-mode messages while the V8 heap in use is above this share of its limit',
+      '0.9',
+    )
+    .option(
+      '--shed-lag-ms <ms>',
+      'load shedding: refuse new fast-mode messages while the event loop runs later than this (default: not watched)',
+    )
     .addOption(
       new Option(
         '--stop-when-stdin-ends',
@@ -73,10 +89,23 @@ export function registerNode(program: Command): void {
     });
 }
 
+/** NodeOptions.shedding from --shed-heap and --shed-lag-ms, checked before anything connects. */
+function sheddingFromFlags(opts: NodeCommandOptions): SheddingOptions {
+  const heapFraction = Number(opts.shedHeap);
+  if (!(heapFraction > 0 && heapFraction <= 1))
+    throw new InvalidOptions(`--shed-heap must be above 0 and at most 1, found "${opts.shedHeap}"`);
+  if (opts.shedLagMs === undefined) return { heapFraction };
+  const lagMs = Number(opts.shedLagMs);
+  if (!(Number.isFinite(lagMs) && lagMs >= 50))
+    throw new InvalidOptions(`--shed-lag-ms must be at least 50 (ms), found "${opts.shedLagMs}"`);
+  return { heapFraction, lagMs };
+}
+
 async function runNode(
   opts: NodeCommandOptions,
   stopped: Promise<NodeJS.Signals | typeof PARENT_GONE>,
 ): Promise<void> {
+  const shedding = sheddingFromFlags(opts);
   const telemetry = await telemetryFromFlags('stitch-node', opts);
   try {
     const connection = connectionFromFlags(opts);
@@ -113,6 +142,7 @@ async function runNode(
         ...(opts.calibrate ? { calibrate: calibrateCpu } : {}),
         virtual: opts.virtual ? opts.virtual.split(',').filter(Boolean) : [],
         ...(opts.id ? { id: opts.id } : {}),
+        shedding,
       });
       observeNode(node);
       const devices = node

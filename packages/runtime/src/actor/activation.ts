@@ -737,6 +737,18 @@ export class Activation {
       return;
     }
     const held = this.#held;
+    // Not while a move's hand-off holds messages: a refusal there could leave a later one waiting.
+    const shedding = held ? undefined : this.host.shedding;
+    if (shedding?.reason !== undefined) {
+      shedding.shed();
+      if (reply)
+        this.#replies.send(
+          reply,
+          failure(new Overloaded(`node ${this.host.nodeId} is shedding load: ${shedding.reason}`)),
+          inbox,
+        );
+      return;
+    }
     let refused: Rejection | undefined;
     if (held && !held.follows(item)) {
       if (held.size < this.#mailbox.capacity) {

@@ -1,4 +1,5 @@
 import type { ActorInspection } from '../actor/definition.js';
+import type { NodeShedding } from './load-shedder.js';
 import type { NodeMigrations } from './migration-counts.js';
 
 /** What a node hosts, as `cluster.inspectNode` returns it, and the live migrations of its actors. */
@@ -7,6 +8,8 @@ export interface NodeInspection {
   actors: ActorInspection[];
   /** Absent from a node of an earlier version. */
   migrations?: NodeMigrations;
+  /** Whether the node sheds load now, and how many messages it shed (NodeOptions.shedding). Absent from a node of an earlier version. */
+  shedding?: NodeShedding;
 }
 
 const COUNTERS = ['depth', 'running', 'accepted', 'processed', 'rejected', 'busyMs'] as const;
@@ -22,6 +25,7 @@ export function isNodeInspection(v: unknown, nodeId: string): v is NodeInspectio
   const r = v as Partial<NodeInspection> | null;
   if (typeof r !== 'object' || r === null || r.nodeId !== nodeId || !Array.isArray(r.actors)) return false;
   if (r.migrations !== undefined && !isNodeMigrations(r.migrations)) return false;
+  if (r.shedding !== undefined && !isNodeShedding(r.shedding)) return false;
   return r.actors.every((a) => {
     const m = (a as Partial<ActorInspection> | null)?.mailbox as Record<string, unknown> | undefined;
     const wait = (a as Partial<ActorInspection> | null)?.slotWaitMs;
@@ -34,6 +38,16 @@ export function isNodeInspection(v: unknown, nodeId: string): v is NodeInspectio
       COUNTERS.every((k) => count(m[k]))
     );
   });
+}
+
+function isNodeShedding(v: unknown): boolean {
+  const s = v as Partial<NodeShedding> | null;
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    count(s.shed) &&
+    (s.reason === undefined || (typeof s.reason === 'string' && s.reason.length <= 256))
+  );
 }
 
 function isNodeMigrations(v: unknown): boolean {

@@ -25,6 +25,7 @@ import type { NodeContext } from './context.js';
 import { Fences } from './fences.js';
 import { isHeldElsewhere } from './holder.js';
 import type { NodeInspection } from './inspection.js';
+import { LoadShedder } from './load-shedder.js';
 import { MigrationCounts } from './migration-counts.js';
 import { DEFAULT_CLUSTER_MIGRATION_GRACE_MS, type ResolvedNodeOptions } from './options.js';
 import { answerRequest } from './requests.js';
@@ -79,6 +80,7 @@ export class Node implements Host {
   readonly #activations = new Map<string, Activation>();
   readonly #starting = new Map<string, Promise<Activation>>();
   readonly #lag = monitorEventLoopDelay({ resolution: 10 });
+  readonly shedding: LoadShedder;
   readonly #startedAt = Date.now();
   #devices: Device[] = [];
   /** Execution slots per device name (see slotsForDevice), made from the devices at start. */
@@ -119,6 +121,7 @@ export class Node implements Host {
     this.inboxPrefix = p.inboxPrefix;
     this.directory = ctx.directory;
     this.durableReplies = new RecentReplies(this.clock);
+    this.shedding = new LoadShedder(options.shedding);
     this.#incoming = new IncomingMigrations(
       {
         slots: {
@@ -193,6 +196,7 @@ export class Node implements Host {
       if (!this.#slots.has(slots.device)) this.#slots.set(slots.device, slots);
     }
     this.#lag.enable();
+    this.shedding.start();
     this.#consumerLeaders = new ConsumerLeaders(this.nc, this.names.stream, this.guard);
     this.#unwatchReconnects = this.#ctx.reconnects.on(() => {
       const n = this.durableReplies.replay();
@@ -324,6 +328,7 @@ export class Node implements Host {
         arriving: this.#incoming.size,
         waiting: this.#incoming.waiting,
       },
+      shedding: this.shedding.inspect(),
     };
   }
 
@@ -414,6 +419,7 @@ export class Node implements Host {
     await kv.delete(this.id).catch(() => undefined);
     this.#emit({ kind: 'leave', nodeId: this.id, revision: e?.revision ?? 0, at: this.clock.now() });
     this.#lag.disable();
+    this.shedding.stop();
     await this.nc.flush().catch(() => undefined);
   }
 

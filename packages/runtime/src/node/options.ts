@@ -4,6 +4,7 @@ import type { AnyActorDefinition } from '../actor/definition.js';
 import { checkToken } from '../cluster/names.js';
 import { InvalidOptions } from '../errors.js';
 import { type CalibrateFn, osProbe, type ProbeFn } from './capabilities.js';
+import { resolveShedding, type SheddingLimits, type SheddingOptions } from './load-shedder.js';
 import { parseVirtualDevice } from './slots.js';
 
 export interface NodeOptions {
@@ -56,6 +57,15 @@ export interface NodeOptions {
    */
   migrationGraceMs?: number;
   /**
+   * Load shedding: while the node is overloaded, new fast-mode messages to its actors are answered
+   * `Overloaded` at once instead of queued, so that callers back off before the process runs out of
+   * heap or its loop falls behind for good. Durable messages wait in the stream instead; system
+   * messages, migrations and the messages they forward are never shed. `false` turns it off.
+   * @default { heapFraction: 0.9 } (the heap in use above 90 % of V8's limit; lateness of the event
+   * loop is not watched unless `lagMs` is given)
+   */
+  shedding?: SheddingOptions | false;
+  /**
    * Fault injection for tests: this node, as a migration's target, fails the given step of the
    * handoff protocol (its source must roll back or go on as that step requires).
    * @internal
@@ -89,6 +99,7 @@ export interface ResolvedNodeOptions {
   maxPauseChangeBytes: number;
   /** Undefined: by the server (see NodeOptions.migrationGraceMs). */
   migrationGraceMs: number | undefined;
+  shedding: SheddingLimits;
   faults: { handoff?: string };
 }
 
@@ -133,6 +144,7 @@ export function resolveNodeOptions(options: NodeOptions, deadAfterMs: number): R
     maxMigrationBytes,
     maxPauseChangeBytes,
     migrationGraceMs,
+    shedding: resolveShedding(options.shedding),
     faults: { ...options.faults },
   };
 }

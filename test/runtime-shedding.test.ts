@@ -1,0 +1,74 @@
+// Load shedding on a node process: while its event loop runs late, new fast-mode asks are answered
+// Overloaded at once (each one refused is not applied), durable asks wait in the stream and run,
+// and once the loop keeps time again asks are served as before.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  type Cluster,
+  connectCluster,
+  type EmbeddedNats,
+  Overloaded,
+  startEmbeddedNats,
+} from '@stitch/runtime';
+import { Blocker, Counter } from './fixtures/runtime-actors.js';
+import { type NodeProc, startNode, stopAll } from './fixtures/runtime-procs.js';
+
+const CLUSTER = 'shed';
+let nats: EmbeddedNats;
+let client: Cluster;
+let node: NodeProc;
+
+before(async () => {
+  nats = await startEmbeddedNats();
+  client = await connectCluster({ nats: nats.url, name: CLUSTER, deadAfterMs: 5000 });
+  node = await startNode({ nats: nats.url, cluster: CLUSTER, nodeId: 'shed-1', shedding: { lagMs: 100 } });
+});
+
+after(async () => {
+  await client?.close();
+  await stopAll();
+  await nats?.stop();
+});
+
+test('a node whose event loop ran late refuses new fast asks at once until it keeps time again', async () => {
+  const blocker = await client.spawn(Blocker, { id: 'b1', node: node.nodeId });
+  const counter = await client.spawn(Counter, { id: 'c1', node: node.nodeId });
+  assert.equal(await counter.ask({ type: 'add', by: 1 }), 1);
+  const before = (await client.inspectNode(node.nodeId))?.shedding;
+  assert.deepEqual(before, { shed: 0 });
+
+  const blocked = blocker.ask({ type: 'block', ms: 800 }, { timeoutMs: 10_000 });
+  await delay(100);
+  // Sent while the node's loop is blocked: they wait in its socket and are read once it is free.
+  const fast = Array.from({ length: 40 }, () => counter.ask({ type: 'add', by: 1 }, { timeoutMs: 10_000 }));
+  const durable = Array.from({ length: 5 }, () =>
+    counter.ask({ type: 'add', by: 1 }, { mode: 'durable', timeoutMs: 10_000 }),
+  );
+  assert.equal(await blocked, 800);
+  const settled = await Promise.allSettled(fast);
+  const refused = settled.filter((r) => r.status === 'rejected').map((r) => r.reason as Error);
+  assert.ok(refused.length > 0, 'some asks were refused while the loop was late');
+  for (const err of refused) {
+    assert.ok(err instanceof Overloaded, String(err));
+    assert.match(err.message, /node shed-1 is shedding load: its event loop runs \d+ ms late/);
+  }
+  // Durable asks are not shed: they waited in the stream and ran.
+  await Promise.all(durable);
+
+  // Calm again: served as before, and the node counted each refusal.
+  let shedding = (await client.inspectNode(node.nodeId))?.shedding;
+  const until = Date.now() + 5000;
+  while (shedding?.reason !== undefined && Date.now() < until) {
+    await delay(50);
+    shedding = (await client.inspectNode(node.nodeId))?.shedding;
+  }
+  assert.deepEqual(shedding, { shed: refused.length });
+  const applied = 1 + (fast.length - refused.length) + durable.length;
+  assert.equal(
+    await counter.ask({ type: 'get' }),
+    applied,
+    'each refused ask was not applied, each other one once',
+  );
+  assert.equal(await counter.ask({ type: 'add', by: 1 }), applied + 1);
+});
