@@ -1,6 +1,7 @@
-// Load shedding on a node process: while its event loop runs late, new fast-mode asks are answered
-// Overloaded at once (each one refused is not applied), durable asks wait in the stream and run,
-// and once the loop keeps time again asks are served as before.
+// Load shedding on node processes: while a node's event loop runs late, new fast-mode asks are
+// answered Overloaded at once (each one refused is not applied), durable asks wait in the stream and
+// run, and once the loop keeps time again asks are served as before. A node that sheds says so in its
+// capability record, and new activations go to the others.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -18,11 +19,18 @@ const CLUSTER = 'shed';
 let nats: EmbeddedNats;
 let client: Cluster;
 let node: NodeProc;
+let full: NodeProc;
 
 before(async () => {
   nats = await startEmbeddedNats();
   client = await connectCluster({ nats: nats.url, name: CLUSTER, deadAfterMs: 5000 });
-  node = await startNode({ nats: nats.url, cluster: CLUSTER, nodeId: 'shed-1', shedding: { lagMs: 100 } });
+  const env = { nats: nats.url, cluster: CLUSTER };
+  [node, , full] = await Promise.all([
+    startNode({ ...env, nodeId: 'shed-1', shedding: { lagMs: 250 } }),
+    startNode({ ...env, nodeId: 'shed-calm' }),
+    // Its heap is always above this share of its limit: it sheds from its first measurement on.
+    startNode({ ...env, nodeId: 'shed-full', shedding: { heapFraction: 0.001 } }),
+  ]);
 });
 
 after(async () => {
@@ -38,14 +46,14 @@ test('a node whose event loop ran late refuses new fast asks at once until it ke
   const before = (await client.inspectNode(node.nodeId))?.shedding;
   assert.deepEqual(before, { shed: 0 });
 
-  const blocked = blocker.ask({ type: 'block', ms: 800 }, { timeoutMs: 10_000 });
+  const blocked = blocker.ask({ type: 'block', ms: 1000 }, { timeoutMs: 10_000 });
   await delay(100);
   // Sent while the node's loop is blocked: they wait in its socket and are read once it is free.
   const fast = Array.from({ length: 40 }, () => counter.ask({ type: 'add', by: 1 }, { timeoutMs: 10_000 }));
   const durable = Array.from({ length: 5 }, () =>
     counter.ask({ type: 'add', by: 1 }, { mode: 'durable', timeoutMs: 10_000 }),
   );
-  assert.equal(await blocked, 800);
+  assert.equal(await blocked, 1000);
   const settled = await Promise.allSettled(fast);
   const refused = settled.filter((r) => r.status === 'rejected').map((r) => r.reason as Error);
   assert.ok(refused.length > 0, 'some asks were refused while the loop was late');
@@ -71,4 +79,31 @@ test('a node whose event loop ran late refuses new fast asks at once until it ke
     'each refused ask was not applied, each other one once',
   );
   assert.equal(await counter.ask({ type: 'add', by: 1 }), applied + 1);
+});
+
+test('a node that sheds load says so in its record: new activations go to the others; it refuses fast asks, not durable ones', async () => {
+  const until = Date.now() + 10_000;
+  let record = (await client.nodes()).find((n) => n.nodeId === full.nodeId);
+  while (record?.shedding !== true && Date.now() < until) {
+    await delay(100);
+    record = (await client.nodes()).find((n) => n.nodeId === full.nodeId);
+  }
+  assert.equal(record?.shedding, true, 'the heartbeat carries the shedding');
+  for (let i = 0; i < 8; i++) {
+    const ref = client.get(Counter, `placed-${i}`);
+    assert.equal(await ref.ask({ type: 'add', by: 1 }), 1);
+    const where = await client.locate(ref);
+    assert.ok(where && where.node !== full.nodeId, `placed-${i} went to ${where?.node}`);
+  }
+  const there = await client.spawn(Counter, { id: 'on-full', node: full.nodeId });
+  await assert.rejects(
+    there.ask({ type: 'add', by: 1 }),
+    (err: Error) =>
+      err instanceof Overloaded &&
+      /node shed-full is shedding load: its heap is \d+\.\d % full \(shedding\.heapFraction 0\.001\)/.test(
+        err.message,
+      ),
+  );
+  assert.equal(await there.ask({ type: 'add', by: 1 }, { mode: 'durable' }), 1);
+  assert.equal((await client.inspectNode(full.nodeId))?.shedding?.shed, 1);
 });

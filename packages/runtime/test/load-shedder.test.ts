@@ -34,7 +34,7 @@ test('a heap in use above its share of the limit sheds until it is back under 80
   assert.equal(s.reason, undefined);
   heap.used = 950;
   s.sample(50, 0);
-  assert.match(s.reason ?? '', /heap is 95 % full \(shedding\.heapFraction 0\.9\)/);
+  assert.match(s.reason ?? '', /heap is 95\.0 % full \(shedding\.heapFraction 0\.9\)/);
   heap.used = 800;
   s.sample(100, 0);
   s.sample(400, 0);
@@ -54,7 +54,7 @@ test('each message shed is counted; the inspection says why it sheds while it do
   s.shed();
   s.shed();
   // The default watches the heap only: a loop late by 10 s is not a reason of its own.
-  assert.deepEqual(s.inspect(), { reason: 'its heap is 100 % full (shedding.heapFraction 0.9)', shed: 2 });
+  assert.deepEqual(s.inspect(), { reason: 'its heap is 99.9 % full (shedding.heapFraction 0.9)', shed: 2 });
 });
 
 test('shedding off, or options out of range', () => {

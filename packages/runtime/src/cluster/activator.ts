@@ -197,7 +197,7 @@ export class Activator {
 
   /**
    * Where the placement puts `type` among the nodes not tried yet: among those with a fresh record
-   * that did not stay silent lately, else among them all.
+   * that did not stay silent lately and do not shed load, else among them all.
    */
   async #choose(type: string, tried: Set<string>): Promise<string> {
     const now = this.#deps.now();
@@ -207,7 +207,10 @@ export class Activator {
       now,
     );
     const trusted = nodes.filter(
-      (n) => n.ageMs <= this.#deps.freshMs && (this.#suspects.get(n.record.nodeId) ?? 0) <= now,
+      (n) =>
+        n.ageMs <= this.#deps.freshMs &&
+        n.record.shedding !== true &&
+        (this.#suspects.get(n.record.nodeId) ?? 0) <= now,
     );
     for (const [id, until] of this.#suspects) if (until <= now) this.#suspects.delete(id);
     const chosen =

@@ -67,6 +67,11 @@ export interface CapabilityRecord {
   healthy: boolean;
   /** The node is draining (see Node.drain): it takes no new actors, so nothing should be placed on it. */
   draining?: true;
+  /**
+   * The node sheds load (NodeOptions.shedding): it refuses new fast-mode messages, so a new
+   * activation goes elsewhere when another node can take it. As of its last heartbeat.
+   */
+  shedding?: true;
   /** From the node's calibrate function; absent until it finishes, or when there is none or it failed. */
   calibrated?: Calibration & { measuredAt: number };
   probeError?: string;
@@ -103,6 +108,7 @@ export function isCapabilityRecord(v: unknown, key: string): v is CapabilityReco
   if (typeof r.labels !== 'object' || r.labels === null) return false;
   if (r.calibrated !== undefined && !isCalibration(r.calibrated)) return false;
   if (r.draining !== undefined && r.draining !== true) return false;
+  if (r.shedding !== undefined && r.shedding !== true) return false;
   const load = r.load as Record<string, unknown> | undefined;
   return (
     typeof load === 'object' &&

@@ -111,7 +111,7 @@ export class LoadShedder {
     if (heapFraction === undefined) return undefined;
     const { used, limit } = this.heap();
     if (limit > 0 && used > limit * heapFraction * share)
-      return `its heap is ${Math.round((100 * used) / limit)} % full (shedding.heapFraction ${heapFraction})`;
+      return `its heap is ${((100 * used) / limit).toFixed(1)} % full (shedding.heapFraction ${heapFraction})`;
     return undefined;
   }
 

@@ -360,6 +360,7 @@ export class Node implements Host {
       eventLoopLagMs: { p99: round(p99), max: round(max) },
       healthy: max < this.#options.stallMs,
       ...(this.#draining ? { draining: true as const } : {}),
+      ...(this.shedding.reason !== undefined ? { shedding: true as const } : {}),
       ...(this.#calibrated ? { calibrated: this.#calibrated } : {}),
       ...(this.#probeError ? { probeError: this.#probeError } : {}),
     };
