@@ -14,10 +14,10 @@ import {
 import { PARTIAL_OPS, STREAMING_OPS } from './streaming.js';
 import { inSpan } from './tracing.js';
 
-/** Errors a moving operator causes on the way (gone, not yet back, stopped for the move): asked again. */
 /** Waits before attempt `attempt + 1`: 25 ms, doubling, at most 1 s. */
 const backoff = (attempt: number) => new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** attempt)));
 
+/** Errors a moving operator causes on the way (gone, not yet back, stopped for the move): asked again. */
 const RETRIED = new Set<string>([
   RuntimeErrorCode.Timeout,
   RuntimeErrorCode.NoResponders,
