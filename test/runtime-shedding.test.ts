@@ -12,7 +12,7 @@ import {
   Overloaded,
   startEmbeddedNats,
 } from '@stitch/runtime';
-import { Blocker, Counter } from './fixtures/runtime-actors.js';
+import { Blocker, Counter, Hoarder } from './fixtures/runtime-actors.js';
 import { type NodeProc, startNode, stopAll } from './fixtures/runtime-procs.js';
 
 const CLUSTER = 'shed';
@@ -106,4 +106,29 @@ test('a node that sheds load says so in its record: new activations go to the ot
   );
   assert.equal(await there.ask({ type: 'add', by: 1 }, { mode: 'durable' }), 1);
   assert.equal((await client.inspectNode(full.nodeId))?.shedding?.shed, 1);
+});
+
+test('a node whose heap fills up sheds instead of running out of memory, and still runs durable asks', async () => {
+  // 128 MiB of old generation: shedding at 90 % of it, before V8 would stop the process.
+  const small = await startNode(
+    { nats: nats.url, cluster: CLUSTER, nodeId: 'shed-small', deadAfterMs: 5000 },
+    ['--max-old-space-size=128'],
+  );
+  const hoarder = await client.spawn(Hoarder, { id: 'h1', node: small.nodeId });
+  let kept = 0;
+  let refusal: Error | undefined;
+  for (let i = 0; i < 400 && !refusal; i++) {
+    try {
+      kept = await hoarder.ask({ type: 'keep', mib: 1 }, { timeoutMs: 10_000 });
+    } catch (err) {
+      refusal = err as Error;
+    }
+  }
+  assert.ok(refusal instanceof Overloaded, `refused at ${kept} MiB: ${refusal}`);
+  assert.match(refusal.message, /node shed-small is shedding load: its heap is \d+\.\d % full/);
+  assert.ok(kept >= 64, `it kept ${kept} MiB before shedding`);
+  // Alive, and serving what is not shed.
+  assert.equal(small.child.exitCode, null);
+  assert.equal(await hoarder.ask({ type: 'count' }, { mode: 'durable', timeoutMs: 10_000 }), kept);
+  assert.ok(((await client.inspectNode(small.nodeId))?.shedding?.shed ?? 0) >= 1);
 });

@@ -58,7 +58,7 @@ export function registerNode(program: Command): void {
     )
     .option(
       '--shed-heap <fraction>',
-      'load shedding: refuse new fast-mode messages while the V8 heap in use is above this share of its limit',
+      "load shedding: refuse new fast-mode messages while V8's old generation is fuller than this share of its limit",
       '0.9',
     )
     .option(
