@@ -48,11 +48,12 @@ test('a heap in use above its share of the limit sheds until it is back under 80
 test('each message shed is counted; the inspection says why it sheds while it does', () => {
   const heap = { used: 0 };
   const s = new LoadShedder(resolveShedding(undefined), heapAt(heap));
+  assert.equal(s.refusal(), undefined, 'a message while it does not shed is not refused');
   assert.deepEqual(s.inspect(), { shed: 0 });
   heap.used = 999;
   s.sample(0, 10_000);
-  s.shed();
-  s.shed();
+  assert.equal(s.refusal(), 'its heap is 99.9 % full (shedding.heapFraction 0.9)');
+  s.refusal();
   // The default watches the heap only: a loop late by 10 s is not a reason of its own.
   assert.deepEqual(s.inspect(), { reason: 'its heap is 99.9 % full (shedding.heapFraction 0.9)', shed: 2 });
 });

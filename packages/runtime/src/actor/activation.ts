@@ -738,13 +738,12 @@ export class Activation {
     }
     const held = this.#held;
     // Not while a move's hand-off holds messages: a refusal there could leave a later one waiting.
-    const shedding = held ? undefined : this.host.shedding;
-    if (shedding?.reason !== undefined) {
-      shedding.shed();
+    const shedding = held ? undefined : this.host.shedding?.refusal();
+    if (shedding !== undefined) {
       if (reply)
         this.#replies.send(
           reply,
-          failure(new Overloaded(`node ${this.host.nodeId} is shedding load: ${shedding.reason}`)),
+          failure(new Overloaded(`node ${this.host.nodeId} is shedding load: ${shedding}`)),
           inbox,
         );
       return;

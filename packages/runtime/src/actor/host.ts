@@ -46,6 +46,6 @@ export interface Host {
   watchConsumerLeader(name: string, listener: () => void): () => void;
   /** The node's durable answers of the last seconds, sent again after a reconnect (see RecentReplies). */
   readonly durableReplies?: RecentReplies;
-  /** Whether the node sheds load now (see LoadShedder): new fast-mode messages are then refused. */
-  readonly shedding?: { readonly reason: string | undefined; shed(): void };
+  /** Whether the node sheds load now (see LoadShedder.refusal): new fast-mode messages are then refused. */
+  readonly shedding?: { refusal(): string | undefined };
 }

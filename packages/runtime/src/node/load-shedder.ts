@@ -70,21 +70,24 @@ export class LoadShedder {
 
   /** Why the node sheds now, or undefined. */
   get reason(): string | undefined {
-    // Messages look at the heap between the timer's samples too (at most every HEAP_CHECK_MS): a
-    // handler that allocates fast can fill a small heap within one sampling period.
-    // The clock is read every HEAP_CHECK_EVERY messages only: 51 ns a message when read every time,
-    // 17 so, 1.4 with shedding off (the 50 ms timer still covers a slow trickle).
+    return this.#reason;
+  }
+
+  /**
+   * For a new message: why it is refused (and counted so), or undefined. Messages look at the heap
+   * between the timer's samples too (at most every HEAP_CHECK_MS): a handler that allocates fast can
+   * fill a small heap within one sampling period. The clock is read every HEAP_CHECK_EVERY messages
+   * only: 51 ns a message when read every time, 17 so, 1.4 with shedding off (the 50 ms timer still
+   * covers a slow trickle).
+   */
+  refusal(): string | undefined {
     if (this.#started && this.limits.heapFraction !== undefined && --this.#untilLook <= 0) {
       this.#untilLook = HEAP_CHECK_EVERY;
       const now = performance.now();
       if (now - this.#sampledAt >= HEAP_CHECK_MS) this.sample(now, this.#lastLateMs);
     }
+    if (this.#reason !== undefined) this.#shed++;
     return this.#reason;
-  }
-
-  /** One message answered Overloaded by shedding. */
-  shed(): void {
-    this.#shed++;
   }
 
   inspect(): NodeShedding {
@@ -108,14 +111,16 @@ export class LoadShedder {
   sample(now: number, lateMs: number): void {
     this.#sampledAt = now;
     this.#lastLateMs = lateMs;
-    const over = this.#over(lateMs, 1);
+    // Read once: both bounds below are compared with the same figures.
+    const heap = this.limits.heapFraction === undefined ? undefined : this.heap();
+    const over = this.#over(lateMs, heap, 1);
     if (over) {
       this.#reason = over;
       this.#calmSince = undefined;
       return;
     }
     if (this.#reason === undefined) return;
-    if (this.#over(lateMs, EXIT_SHARE)) {
+    if (this.#over(lateMs, heap, EXIT_SHARE)) {
       this.#calmSince = undefined;
       return;
     }
@@ -127,12 +132,16 @@ export class LoadShedder {
   }
 
   /** Which measure is above `share` of its bound, said for a caller; undefined when none is. */
-  #over(lateMs: number, share: number): string | undefined {
+  #over(
+    lateMs: number,
+    heap: { used: number; limit: number } | undefined,
+    share: number,
+  ): string | undefined {
     const { lagMs, heapFraction } = this.limits;
     if (lagMs !== undefined && lateMs > lagMs * share)
       return `its event loop runs ${Math.round(lateMs)} ms late (shedding.lagMs ${lagMs})`;
-    if (heapFraction === undefined) return undefined;
-    const { used, limit } = this.heap();
+    if (heapFraction === undefined || heap === undefined) return undefined;
+    const { used, limit } = heap;
     if (limit > 0 && used > limit * heapFraction * share)
       return `its heap is ${((100 * used) / limit).toFixed(1)} % full (shedding.heapFraction ${heapFraction})`;
     return undefined;

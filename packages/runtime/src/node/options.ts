@@ -61,8 +61,8 @@ export interface NodeOptions {
    * `Overloaded` at once instead of queued, so that callers back off before the process runs out of
    * heap or its loop falls behind for good. Durable messages wait in the stream instead; system
    * messages, migrations and the messages they forward are never shed. `false` turns it off.
-   * @default { heapFraction: 0.9 } (the heap in use above 90 % of V8's limit; lateness of the event
-   * loop is not watched unless `lagMs` is given)
+   * @default { heapFraction: 0.9 } (V8's old generation fuller than 90 % of its limit; lateness of the
+   * event loop is not watched unless `lagMs` is given)
    */
   shedding?: SheddingOptions | false;
   /**
