@@ -332,7 +332,12 @@ describe('live migration', () => {
       const id = `seq-durable-big-${def.type}`;
       const host = await startNode({ ...env(), nodeId: `mig-durable-${def.type}` });
       const ref = (await client.spawn(def, { id, node: a.nodeId })) as ActorRef<typeof Sequencer>;
-      await ref.ask({ type: 'resize', bytes: 2 * 1024 * 1024, random: true }, { timeoutMs: 30_000 });
+      // Durable: its reply comes once the record holds the 2 MiB, so the first move already has a
+      // record to build from, however late the load's first commit comes.
+      await ref.ask(
+        { type: 'resize', bytes: 2 * 1024 * 1024, random: true },
+        { mode: 'durable', timeoutMs: 30_000 },
+      );
       const counts = await underLoad(ref, 'durable', async () => {
         for (const to of [host.nodeId, a.nodeId, host.nodeId]) {
           const report = await client.migrate(ref, to, { timeoutMs: 30_000 });
