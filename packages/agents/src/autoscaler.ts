@@ -268,7 +268,10 @@ export function freeSlotsByNode(
 ): Map<string, number> {
   const busy = new Map<string, number>();
   for (const x of deltas.values()) busy.set(x.node, (busy.get(x.node) ?? 0) + x.busyMs / dtMs);
-  return new Map(nodes.map((n) => [n.nodeId, Math.max(0, n.slots - (busy.get(n.nodeId) ?? 0))]));
+  // A node that sheds load takes no replica or moved operator, whatever its slots say.
+  return new Map(
+    nodes.map((n) => [n.nodeId, n.shedding ? 0 : Math.max(0, n.slots - (busy.get(n.nodeId) ?? 0))]),
+  );
 }
 
 /**

@@ -27,6 +27,11 @@ export interface NodeClass {
   classId: string;
   modelled: boolean;
   load: number;
+  /**
+   * The node sheds load (its record's `shedding`): it keeps the operators it runs, and takes new ones
+   * only when no other node of its class can (see placeOps and freeSlotsByNode).
+   */
+  shedding?: boolean;
   /** Execution slots of the node's device of that class (the record's load.devices; 1 when it has none). */
   slots: number;
   calibrated?: { gflops: number; gbps: number };
@@ -49,6 +54,7 @@ export function classifyNodes(records: CapabilityRecord[]): NodeClass[] {
       classId,
       modelled: virtual !== undefined,
       load: r.load.actors + r.load.queued,
+      ...(r.shedding === true ? { shedding: true } : {}),
       slots: Number.isSafeInteger(slots) && slots! > 0 ? slots! : 1,
       ...(cal && !virtual ? { calibrated: { gflops: cal.matmulGflops, gbps: cal.matvecGbps } } : {}),
     });
@@ -205,19 +211,18 @@ export const replicaActorId = (actorId: string, k: number) => `${actorId.slice(0
 /**
  * The nodes of `here` (one class, least loaded first) an op that keeps `devices` busy runs on at a
  * planned rate, each taking an equal share (callers spread asks over an op's activations). One node
- * where one has room left of PLANNED_BUSY of its slots: the one it is on (`keep`), else the first
+ * where one has room left of PLANNED_BUSY of its slots: the one it is on (`kept`), else the first
  * (neighbours share a node while it holds them). Else, unless it is `stateful` (its state is in one
  * activation), as few nodes as hold an equal share each, roomiest first; else all of them.
  */
 function nodesWithRoom(
   here: readonly NodeClass[],
   busy: ReadonlyMap<string, number>,
-  keep: string | undefined,
+  kept: NodeClass | undefined,
   devices: number,
   stateful: boolean,
 ): NodeClass[] {
   const room = (n: NodeClass) => n.slots * PLANNED_BUSY - (busy.get(n.nodeId) ?? 0);
-  const kept = here.find((n) => n.nodeId === keep);
   if (kept && room(kept) >= devices) return [kept];
   const first = here.find((n) => room(n) >= devices);
   if (first) return [first];
@@ -367,6 +372,7 @@ function solveWithin(
 /**
  * Each op on a live node of the class `best` gives it: the node it runs on now when it may stay, else
  * the least loaded; at a planned rate, as many nodes as its busy share needs (see nodesWithRoom).
+ * Nodes that shed load are left out of the choice while their class has another node.
  */
 function placeOps(input: PlanInput, best: PlanFeasible): PlacedOp[] {
   const rate = input.analysed.rateRps;
@@ -374,8 +380,10 @@ function placeOps(input: PlanInput, best: PlanFeasible): PlacedOp[] {
   const busy = new Map<string, number>();
   return input.analysed.rows.map((r, i): PlacedOp => {
     const p = best.placements[i]!;
-    const keep = input.current?.[r.id];
-    const here = input.nodes.filter((n) => n.classId === p.classId).sort((a, b) => a.load - b.load);
+    const ofClass = input.nodes.filter((n) => n.classId === p.classId).sort((a, b) => a.load - b.load);
+    const kept = ofClass.find((n) => n.nodeId === input.current?.[r.id]);
+    const calm = ofClass.filter((n) => !n.shedding);
+    const here = calm.length > 0 ? calm : ofClass;
     // The ranks of a split and the partitions of a search go to different nodes of their class where
     // there are several: spreading them is what the split is for.
     const spread = r.attrs.shard ?? r.attrs.partition;
@@ -384,8 +392,8 @@ function placeOps(input: PlanInput, best: PlanFeasible): PlacedOp[] {
     const actorId = actorIdOf(input.deployment, r.id);
     const [node, ...more] =
       rate && shard === undefined
-        ? nodesWithRoom(here, busy, keep, p.devices, r.attrs.pinned === true || STATEFUL.has(actorType))
-        : [here.find((n) => n.nodeId === keep) ?? here[(shard ?? 0) % here.length]!];
+        ? nodesWithRoom(here, busy, kept, p.devices, r.attrs.pinned === true || STATEFUL.has(actorType))
+        : [kept ?? here[(shard ?? 0) % here.length]!];
     if (rate)
       for (const n of [node!, ...more])
         busy.set(n.nodeId, (busy.get(n.nodeId) ?? 0) + p.devices / (1 + more.length));

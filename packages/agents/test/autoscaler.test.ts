@@ -144,6 +144,9 @@ test('observations add up every replica of an op; free slots are the slots less 
       ['c', 2],
     ],
   );
+  // A node that sheds load has no room for a replica or a moved operator, whatever its slots say.
+  const calmAndShedding = nodes.map((n) => (n.nodeId === 'c' ? { ...n, shedding: true } : n));
+  assert.equal(freeSlotsByNode(calmAndShedding, deltas, dtMs).get('c'), 0);
   // Whole slots for replicas, summed; the largest share of one node for a move.
   assert.deepEqual(classRoom(nodes, free), { slots: { gaudi3: 4 }, share: { gaudi3: 2 } });
   // A move goes to the node of the class with the most free slots.

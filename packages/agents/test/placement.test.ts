@@ -223,7 +223,7 @@ test('an SLA no placement meets fails a strict graph; a best-effort one gets the
   );
 });
 
-test('a draining node is no placement target: classifyNodes leaves it out, as it does an unhealthy one', () => {
+test('a draining node is no placement target: classifyNodes leaves it out, as it does an unhealthy one; it marks one that sheds load', () => {
   const record = (nodeId: string, extra: Partial<CapabilityRecord> = {}): CapabilityRecord => ({
     nodeId,
     incarnation: `${nodeId}-1`,
@@ -244,9 +244,39 @@ test('a draining node is no placement target: classifyNodes leaves it out, as it
     record('a'),
     record('b', { draining: true }),
     record('c', { healthy: false }),
+    record('d', { shedding: true }),
   ]);
   assert.deepEqual(
-    classes.map((c) => c.nodeId),
-    ['a'],
+    classes.map((c) => [c.nodeId, c.shedding === true]),
+    [
+      ['a', false],
+      ['d', true],
+    ],
   );
+});
+
+test('a node that sheds load keeps the operators it runs and takes new ones only when its class has no other node', () => {
+  const analysed = analyseGraph(sample);
+  const cpuOps = (p: ReturnType<typeof planDeployment>) => p.ops.filter((o) => o.classId === 'cpu');
+  // a is the least loaded cpu node, yet it sheds load: new cpu operators go to a2.
+  const shedding: NodeClass = {
+    nodeId: 'a',
+    classId: 'cpu',
+    modelled: false,
+    load: 0,
+    shedding: true,
+    slots: 1,
+  };
+  const busier: NodeClass = { nodeId: 'a2', classId: 'cpu', modelled: false, load: 5, slots: 1 };
+  const nodes = [shedding, busier, ...fleet.slice(1)];
+  const fresh = cpuOps(planDeployment({ deployment: 'd', analysed, nodes }));
+  assert.ok(fresh.length > 0);
+  for (const o of fresh) assert.equal(o.node, 'a2', o.id);
+  // Operators it already runs stay on it (a re-plan moves nothing off a node under pressure).
+  const current = Object.fromEntries(fresh.map((o) => [o.id, 'a']));
+  for (const o of cpuOps(planDeployment({ deployment: 'd', analysed, nodes, current })))
+    assert.equal(o.node, 'a');
+  // The class's only node still hosts them: shedding is a node's local defence, not a departure.
+  const alone = cpuOps(planDeployment({ deployment: 'd', analysed, nodes: [shedding, ...fleet.slice(1)] }));
+  for (const o of alone) assert.equal(o.node, 'a', o.id);
 });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Deployment, GraphRunner, type RequestCounts, reportRequests } from '@stitch/agents';
-import { type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
+import { connectCluster, type EmbeddedNats, startEmbeddedNats } from '@stitch/runtime';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { waitUntil } from '../../../test/fixtures/wait.js';
 import { type Dashboard, type DashboardState, startDashboard } from '../dist/index.js';
@@ -214,6 +214,29 @@ describe('dashboard in headless Chromium', { skip }, () => {
       assert.equal((await fetch(`${keyed.url}/`)).status, 200, 'the page itself holds no data');
     } finally {
       await keyed.close();
+    }
+  });
+
+  test('a node that sheds load is marked so, in the page and the JSON state', async () => {
+    // Shedding past a ten-thousandth of the heap: this process's heap alone is more than that.
+    const shedding = await connectCluster({ nats: nats.url, name: 'dash', log: () => undefined });
+    try {
+      await shedding.startNode({ id: 'node-shed', actors: [], shedding: { heapFraction: 1e-4 } });
+      const page = await browser.newPage();
+      await page.goto(`${dashboard.url}/`);
+      await page.waitForFunction(
+        () => document.querySelectorAll('#nodes .node.shedding[data-node="node-shed"]').length > 0,
+        undefined,
+        { timeout: 15_000 },
+      );
+      const view = await pageView(page);
+      assert.match(view.nodeText, /node-shed · cpu · shedding load/);
+      const s = (await (await fetch(`${dashboard.url}/api/state`)).json()) as DashboardState;
+      const shown = s.nodes.map((n) => [n.id, n.shedding]).filter(([, on]) => on);
+      assert.deepEqual(shown, [['node-shed', true]], 'only the node that sheds');
+      await page.close();
+    } finally {
+      await shedding.close();
     }
   });
 });

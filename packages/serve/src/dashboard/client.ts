@@ -54,11 +54,15 @@ function renderNodes(nodes: NodeView[], ops: OpView[]): void {
     return el(
       'div',
       {
-        class: `node${n.healthy ? '' : ' unhealthy'}${n.draining ? ' draining' : ''}`,
+        class: `node${n.healthy ? '' : ' unhealthy'}${n.draining ? ' draining' : ''}${n.shedding ? ' shedding' : ''}`,
         'data-node': n.id,
         style: `--c:${colourOf(n.id)}`,
       },
-      el('div', { class: 'name' }, `${n.id} · ${device}${n.draining ? ' · draining' : ''}`),
+      el(
+        'div',
+        { class: 'name' },
+        `${n.id} · ${device}${n.draining ? ' · draining' : ''}${n.shedding ? ' · shedding load' : ''}`,
+      ),
       el('div', { class: 'devices' }, n.devices.join('; ')),
       el('div', { class: 'devices' }, `${n.host} pid ${n.pid}; ${placed} operators placed here`),
       bar('actors', n.load.actors, maxActors, String(n.load.actors)),

@@ -19,6 +19,7 @@ export const PAGE = `<!doctype html>
   .node { border: 1px solid #ccd; border-left: 8px solid var(--c); border-radius: 4px; padding: .4rem .7rem; min-width: 15rem; }
   .node.unhealthy { background: #fee; }
   .node.draining { background: #fff6e0; }
+  .node.shedding { background: #fde8e8; }
   .node .name { font-weight: 600; }
   .node .devices { font-size: .8rem; color: #556; }
   .bar { display: grid; grid-template-columns: 5.5rem 1fr 3rem; align-items: center; gap: .4rem; font-size: .8rem; }

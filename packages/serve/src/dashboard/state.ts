@@ -20,6 +20,8 @@ export interface NodeView {
   healthy: boolean;
   /** Draining (see Node.drain): its operators are on their way off it, and nothing new lands on it. */
   draining: boolean;
+  /** Shedding load (NodeOptions.shedding): it refuses new fast-mode messages, and takes no new operators. */
+  shedding: boolean;
   devices: string[];
   /** The device class operators placed here run as: a catalog id when modelled, else `cpu`. */
   classId: string;
@@ -121,6 +123,7 @@ function nodeView(r: CapabilityRecord): NodeView {
     pid: Number(r.pid),
     healthy: r.healthy,
     draining: r.draining === true,
+    shedding: r.shedding === true,
     devices: r.devices.map((d) =>
       d.kind === 'cpu'
         ? `cpu: ${d.model}, ${d.cores} cores${d.x86Level ? `, ${d.x86Level}` : ''}`
