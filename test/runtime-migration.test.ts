@@ -627,17 +627,28 @@ describe('live migration', () => {
     assert.equal(await ref.ask({ type: 'next', from: 'y', seq: 1 }), 1);
   });
 
-  test('kill -9 of the source during the pre-copy: the target drops it, a new activation starts', async () => {
+  test('kill -9 of the source during the pre-copy: the target drops it within seconds, a new activation starts', async () => {
     const source = await startNode({ ...env(), nodeId: 'mig-source' });
     const ref = await client.spawn(Sequencer, { id: 'seq-big', node: source.nodeId });
     await ref.ask({ type: 'resize', bytes: 192 * 1024 * 1024 }, { timeoutMs: 30_000 });
+    const [before] = await migrationsOf([b.nodeId]);
     // The command goes unanswered once the source is dead: it fails at its timeout.
     const migrating = client.migrate(ref, b.nodeId, { timeoutMs: 1000 });
     migrating.catch(() => undefined);
     await delay(150);
+    assert.equal((await migrationsOf([b.nodeId]))[0]!.arriving, (before!.arriving ?? 0) + 1);
     source.child.kill('SIGKILL');
     await source.exited;
     await assert.rejects(migrating);
+    // The target asks after a source quiet for 2 s: the dead one's move gives its place back then,
+    // not at the 30 s bound on a quiet source.
+    const until = Date.now() + 10_000;
+    let arriving = (await migrationsOf([b.nodeId]))[0]!.arriving;
+    while (arriving !== before!.arriving && Date.now() < until) {
+      await delay(100);
+      arriving = (await migrationsOf([b.nodeId]))[0]!.arriving;
+    }
+    assert.equal(arriving, before!.arriving, 'the place the dead source held is free');
     // Nothing committed: the entry still names the dead source, and a spawn on b takes it over.
     assert.equal((await client.locate(ref))?.node, 'mig-source');
     await client.spawn(Sequencer, { id: 'seq-big', node: b.nodeId });
@@ -679,7 +690,7 @@ describe('live migration', () => {
     );
     assert.equal(moved[1]!.in - before[1]!.in, 14);
     // Every place is given back once the moves are done (the target counts them until the last word).
-    // A move from an earlier test whose source was killed may still hold one (until its idle timeout).
+    // A move from an earlier test whose source was killed may still hold one (until its check finds it gone).
     const held = before[1]!.arriving ?? 0;
     const until = Date.now() + 5000;
     let target = moved[1]!;

@@ -34,22 +34,30 @@ const preparedWith = (parts: Partial<Prepared> = {}): Prepared => ({
   syncRecord: async () => undefined,
   discard: () => undefined,
   commit: async () => ({ epoch: 2, adopted: noAdopted }),
+  sourceGone: async () => undefined,
   ...parts,
 });
 
-/** Migrations into a node with room for two, 1 KiB states, taking pulls under `pullPrefix`. */
+/**
+ * Migrations into a node with room for two, 1 KiB states, taking pulls under `pullPrefix`; a quiet
+ * source is not asked after unless `options` say so.
+ */
 const incomingWith = (
   prepare: ConstructorParameters<typeof IncomingMigrations>[2],
   clock = new ManualClock(),
   pullPrefix = '_INBOX',
+  options: Partial<ConstructorParameters<typeof IncomingMigrations>[0]> = {},
 ) =>
   new IncomingMigrations(
     {
       slots: { max: 2, maxWaiting: 2, waitMs: 5000 },
       maxStateBytes: 1024,
       idleMs: 10_000,
+      sourceCheckMs: 10_000,
+      onSourceGone: () => undefined,
       releaseMs: 1000,
       pullPrefix: () => pullPrefix,
+      ...options,
     },
     clock,
     prepare,
@@ -753,4 +761,92 @@ test('a begin that waited for a place and is then refused (the actor is migratin
   );
   await other;
   assert.equal(incoming.size, 2);
+});
+
+test('a quiet source is asked after before its commit: one that is gone frees its place at once, a live one keeps it', async () => {
+  const clock = new ManualClock();
+  const gone: string[] = [];
+  const asked: string[] = [];
+  let discarded = 0;
+  /** What each migration's source check answers next (undefined: the source still runs it). */
+  const answers = new Map<string, string | undefined>();
+  const incoming = incomingWith(
+    async (_type, id) =>
+      preparedWith({
+        sourceGone: async () => {
+          asked.push(id);
+          return answers.get(id);
+        },
+        discard: () => void discarded++,
+      }),
+    clock,
+    '_INBOX',
+    { sourceCheckMs: 2000, onSourceGone: (type, id, why) => gone.push(`${type}/${id}: ${why}`) },
+  );
+  const begin = (m: string) => incoming.handle({ op: 'begin', migration: m, type: 't', id: m });
+  const settle = () => delay(1);
+  await begin('live');
+  await begin('dead');
+  // Heard from within the check's period: nobody is asked.
+  clock.advance(1500);
+  await incoming.handle({ op: 'state', migration: 'live', total: 1, offset: 0, data: bytes('x') });
+  clock.advance(600);
+  await settle();
+  assert.deepEqual(asked, ['dead']);
+  assert.equal(incoming.size, 2, 'a source that still runs the actor keeps its place');
+  answers.set('dead', 'node n1 no longer runs t.dead');
+  clock.advance(2000);
+  await settle();
+  assert.deepEqual(asked, ['dead', 'live', 'dead']);
+  assert.deepEqual(gone, ['t/dead: node n1 no longer runs t.dead']);
+  assert.equal(discarded, 1);
+  assert.equal(incoming.size, 1, 'its place is free');
+  await begin('next');
+  // An answer that comes after the source spoke again is not acted on.
+  answers.set('live', 'stale');
+  clock.advance(2000);
+  await incoming.handle({ op: 'state', migration: 'live', total: 1, offset: 0, data: bytes('y') });
+  await settle();
+  assert.equal(incoming.size, 2);
+  assert.equal(gone.length, 1);
+});
+
+test('a commit under way is finished whatever a check of its source says; a source never heard again ends at the idle bound', async () => {
+  const clock = new ManualClock();
+  const gone: string[] = [];
+  let release: () => void = () => undefined;
+  const incoming = incomingWith(
+    async (_type, id) =>
+      preparedWith({
+        sourceGone: async () => 'gone',
+        commit: async () => {
+          if (id === 'slow') await new Promise<void>((resolve) => (release = resolve));
+          return { epoch: 2, adopted: noAdopted };
+        },
+      }),
+    clock,
+    '_INBOX',
+    { sourceCheckMs: 2000, onSourceGone: (_type, id) => gone.push(id) },
+  );
+  await incoming.handle({ op: 'begin', migration: 'slow', type: 't', id: 'slow' });
+  const committing = incoming.handle({ op: 'commit', migration: 'slow', total: 0, ...from });
+  clock.advance(4000);
+  await delay(1);
+  assert.deepEqual(gone, [], 'not dropped while its commit runs');
+  release();
+  assert.equal(((await committing) as { epoch: number }).epoch, 2);
+  // A source that answers nothing at all (a check that fails) is dropped at idleMs, as before.
+  const silent = incomingWith(
+    async () => preparedWith({ sourceGone: () => Promise.reject(new Error('no answer')) }),
+    clock,
+    '_INBOX',
+    { sourceCheckMs: 2000 },
+  );
+  await silent.handle({ op: 'begin', migration: 's', type: 't', id: 's' });
+  for (let waited = 0; waited < 10_000; waited += 2000) {
+    assert.equal(silent.size, 1);
+    clock.advance(2000);
+    await delay(1);
+  }
+  assert.equal(silent.size, 0);
 });

@@ -55,6 +55,11 @@ export interface Prepared {
   ): Promise<{ epoch: number; adopted: Adopted; pullsHeldMs?: number; directoryMs?: number }>;
   /** The migration ended without a commit: what `begin` started for it stops (see TakenPulls.watch). */
   discard(): void;
+  /**
+   * Why the source can no longer commit (its node is gone, or restarted and runs the actor no more), or
+   * undefined while it may: asked when the source has been quiet a while before the commit.
+   */
+  sourceGone(): Promise<string | undefined>;
 }
 
 /** The target's activation after a commit: it queues forwarded messages, then what it held. */
@@ -73,6 +78,13 @@ export interface IncomingOptions {
   maxStateBytes: number;
   /** A migration that hears nothing for this long before its commit is dropped. */
   idleMs: number;
+  /**
+   * A source quiet for this long before its commit is asked after (Prepared.sourceGone), and again as
+   * often until idleMs: a source that died mid-copy frees its place this soon, not at idleMs.
+   */
+  sourceCheckMs: number;
+  /** Told of a migration dropped because its source is gone. */
+  onSourceGone(type: string, id: string, why: string): void;
   /** After its commit, the target releases what it held this long after the source's last word. */
   releaseMs: number;
   /** This node takes over a source's durable pulls on inboxes under this prefix (BeginAnswer.pulls). */
@@ -101,6 +113,10 @@ interface Incoming {
   pending: { total: number; offset: number; data: Uint8Array }[];
   pendingBytes: number;
   timer: Timer | undefined;
+  /** When the source was last heard (clock ms). */
+  heardAt: number;
+  /** A commit runs: the source was alive when it sent it, and the target finishes it whatever the source does. */
+  committing: boolean;
 }
 
 /** A migration whose `begin` is answered. */
@@ -187,32 +203,12 @@ export class IncomingMigrations {
           throw new InvalidOptions(
             `a commit hands over pulls on inboxes this node did not offer to read; hand over those under its begin answer's prefix`,
           );
-        const t0 = performance.now();
-        if (req.fromRecord) await this.#toRecord(inc, req.fromRecord, req.recordRevision, shippedRecord(req));
-        else if (inc.pending.length > 0)
-          throw new InvalidOptions('parts against the record came, but the commit names no record');
-        if (req.part) this.#write(inc, req.total, req.part.offset, req.part.data);
-        for (const p of req.parts ?? []) this.#write(inc, req.total, p.offset, p.data);
-        if (req.change) await this.#apply(inc, req.change);
-        let state: Parameters<Prepared['commit']>[1] = { staged: true };
-        if (!inc.staged) {
-          this.#resize(inc, req.total);
-          state = { staged: false, image: req.total > 0 ? inc.image.subarray(0, req.total) : undefined };
+        inc.committing = true;
+        try {
+          return await this.#commit(req.migration, inc, req);
+        } finally {
+          inc.committing = false;
         }
-        const r = await inc.prepared.commit(req, state);
-        inc.adopted = r.adopted;
-        inc.image = new Uint8Array(0);
-        // Those that came while the commit ran go first; any that come later are queued as they come.
-        r.adopted.forwarded(inc.early);
-        inc.early = [];
-        inc.earlyBytes = 0;
-        this.#touch(req.migration, inc);
-        return {
-          epoch: r.epoch,
-          ...(r.pullsHeldMs !== undefined ? { pullsHeldMs: r.pullsHeldMs } : {}),
-          workMs: performance.now() - t0,
-          ...(r.directoryMs !== undefined ? { directoryMs: r.directoryMs } : {}),
-        };
       }
       case 'early': {
         if (inc.adopted) {
@@ -245,6 +241,40 @@ export class IncomingMigrations {
         this.#end(req.migration, inc);
         return null;
     }
+  }
+
+  /** The commit: the image brought to the source's state, then the activation started here. */
+  async #commit(
+    migration: string,
+    inc: Ready,
+    req: Extract<HandoffRequest, { op: 'commit' }>,
+  ): Promise<unknown> {
+    const t0 = performance.now();
+    if (req.fromRecord) await this.#toRecord(inc, req.fromRecord, req.recordRevision, shippedRecord(req));
+    else if (inc.pending.length > 0)
+      throw new InvalidOptions('parts against the record came, but the commit names no record');
+    if (req.part) this.#write(inc, req.total, req.part.offset, req.part.data);
+    for (const p of req.parts ?? []) this.#write(inc, req.total, p.offset, p.data);
+    if (req.change) await this.#apply(inc, req.change);
+    let state: Parameters<Prepared['commit']>[1] = { staged: true };
+    if (!inc.staged) {
+      this.#resize(inc, req.total);
+      state = { staged: false, image: req.total > 0 ? inc.image.subarray(0, req.total) : undefined };
+    }
+    const r = await inc.prepared.commit(req, state);
+    inc.adopted = r.adopted;
+    inc.image = new Uint8Array(0);
+    // Those that came while the commit ran go first; any that come later are queued as they come.
+    r.adopted.forwarded(inc.early);
+    inc.early = [];
+    inc.earlyBytes = 0;
+    this.#touch(migration, inc);
+    return {
+      epoch: r.epoch,
+      ...(r.pullsHeldMs !== undefined ? { pullsHeldMs: r.pullsHeldMs } : {}),
+      workMs: performance.now() - t0,
+      ...(r.directoryMs !== undefined ? { directoryMs: r.directoryMs } : {}),
+    };
   }
 
   /** Drops every migration (the node is closing); adopted activations release what they held. */
@@ -280,6 +310,8 @@ export class IncomingMigrations {
       pending: [],
       pendingBytes: 0,
       timer: undefined,
+      heardAt: this.clock.now(),
+      committing: false,
     };
     this.#table.set(migration, inc);
     const pulls = this.options.pullPrefix();
@@ -361,8 +393,44 @@ export class IncomingMigrations {
 
   #touch(migration: string, inc: Incoming): void {
     inc.timer?.cancel();
-    const ms = inc.adopted ? this.options.releaseMs : this.options.idleMs;
-    inc.timer = this.clock.after(ms, () => this.#end(migration, inc));
+    inc.heardAt = this.clock.now();
+    if (inc.adopted) inc.timer = this.clock.after(this.options.releaseMs, () => this.#end(migration, inc));
+    else this.#whileQuiet(migration, inc);
+  }
+
+  /** Before the commit: asks after a quiet source every sourceCheckMs, and ends the migration at idleMs. */
+  #whileQuiet(migration: string, inc: Incoming): void {
+    const left = this.options.idleMs - (this.clock.now() - inc.heardAt);
+    if (left <= 0) {
+      this.#end(migration, inc);
+      return;
+    }
+    inc.timer = this.clock.after(Math.min(this.options.sourceCheckMs, left), () => {
+      inc.timer = undefined;
+      this.#askAfterSource(migration, inc);
+    });
+  }
+
+  #askAfterSource(migration: string, inc: Incoming): void {
+    const heardAt = inc.heardAt;
+    const stillQuiet = () => this.#table.get(migration) === inc && inc.heardAt === heardAt && !inc.adopted;
+    // A commit that runs came from a live source: the target finishes it whatever the source does now.
+    if (!inc.prepared || inc.committing || this.clock.now() - heardAt >= this.options.idleMs) {
+      this.#whileQuiet(migration, inc);
+      return;
+    }
+    inc.prepared
+      .sourceGone()
+      .catch(() => undefined)
+      .then((why) => {
+        if (!stillQuiet()) return;
+        if (why === undefined || inc.committing) this.#whileQuiet(migration, inc);
+        else {
+          this.#end(migration, inc);
+          this.options.onSourceGone(inc.type, inc.id, why);
+        }
+      })
+      .catch(() => undefined);
   }
 
   #end(migration: string, inc: Incoming): void {

@@ -38,6 +38,11 @@ const MAX_WAITING_MIGRATIONS = 64;
 const MIGRATION_PLACE_WAIT_MS = 5000;
 /** A migration whose source sends nothing for this long is dropped by its target. */
 const MIGRATION_IDLE_MS = 30_000;
+/**
+ * A source quiet this long before its commit (a pause waits for a long turn) is asked after: one
+ * that died mid-copy frees its place at the target this soon rather than at MIGRATION_IDLE_MS.
+ */
+const MIGRATION_SOURCE_CHECK_MS = 2000;
 /** After a commit, a target whose source went quiet releases the messages it held this soon. */
 const MIGRATION_RELEASE_MS = 3000;
 /** How long drain() waits for a node's actors to be moved off it, by default. */
@@ -131,6 +136,12 @@ export class Node implements Host {
         },
         maxStateBytes: options.maxMigrationBytes,
         idleMs: MIGRATION_IDLE_MS,
+        sourceCheckMs: MIGRATION_SOURCE_CHECK_MS,
+        onSourceGone: (type, id, why) =>
+          this.log('warn', 'a migration into this node was dropped: its source is gone', {
+            actor: this.names.key(type, id),
+            why,
+          }),
         releaseMs: MIGRATION_RELEASE_MS,
         pullPrefix: () => this.pullPrefix ?? this.inboxPrefix,
       },
@@ -517,6 +528,13 @@ export class Node implements Host {
       apply: (change) => a.applyChange(change),
       recordImage: () => a.recordImage(),
       syncRecord,
+      sourceGone: async () => {
+        const at = await this.directory.locate(key);
+        if (!at || at.node === this.id) return undefined;
+        return (await isHeldElsewhere(this, key, at))
+          ? undefined
+          : `node ${at.node} no longer runs ${key} (gone, or restarted)`;
+      },
       discard: () => {
         a.unwatchPulls();
         discarded = true;
