@@ -4,7 +4,8 @@
 // a real nats-server; the gaudi3 devices are modelled, one slot each.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { GraphRunner } from '@stitch/agents';
+import { GraphRunner, OPERATOR_ACTORS } from '@stitch/agents';
+import { connectCluster } from '@stitch/runtime';
 import {
   type AgentCluster,
   startAgentCluster,
@@ -77,4 +78,39 @@ test('an op busier than one node at the planned rate starts with a replica on an
   for (const r of runs) assert.ok(r > 0, `decode runs per activation: ${runs}`);
   // At least one per request (a timed-out ask sent again is answered from the record, not run again).
   assert.ok(runs[0]! + runs[1]! >= n, `${runs}`);
+});
+
+test('a replica that refuses an ask (its node sheds load) is traded at once for one that takes it: every request is answered', async () => {
+  const d = agents.coordinator.deployment('tool_agent') ?? (await agents.coordinator.deploy(graph));
+  const decode = d.ops.find((o) => o.op === 'llm.decode')!;
+  // A third decode activation on a node that sheds everything (its bound is a ten-thousandth of the
+  // heap), listed first: callers ask it as often as the others, and it refuses each fast ask.
+  const shedding = await connectCluster({ nats: agents.nats.url, name: CLUSTER, log: () => undefined });
+  try {
+    await shedding.startNode({
+      id: 'node-shed',
+      actors: OPERATOR_ACTORS,
+      virtual: ['gaudi3:1'],
+      shedding: { heapFraction: 1e-4 },
+    });
+    const def = OPERATOR_ACTORS.find((a) => a.type === decode.actorType)!;
+    const refusing = `${decode.actorId}-shed`;
+    await agents.client.spawn(def, { id: refusing, node: 'node-shed' });
+    const replicas = [{ actorId: refusing, node: 'node-shed' }, ...(decode.replicas ?? [])];
+    const withRefusing = { ...d, ops: d.ops.map((o) => (o.id === decode.id ? { ...o, replicas } : o)) };
+    const before = await agents.storedAnswers();
+    const runner = new GraphRunner(agents.client, { timeoutMs: 60_000 });
+    const n = 32;
+    const results = [];
+    // One at a time: each pick is a fair draw among the three, so the refusing one is asked.
+    for (let i = 0; i < n; i++) results.push(await runner.run(withRefusing, `shed${i}`, TOOL_AGENT_REQUEST));
+    assert.equal(results.length, n, 'every request answered');
+    assert.equal((await agents.storedAnswers()) - before, n, 'each request stored its answer once');
+    const shed = (await agents.client.inspectNode('node-shed'))?.shedding?.shed ?? 0;
+    assert.ok(shed > 0, 'the shedding replica was asked and refused');
+    // Each refused ask went to another replica at once (the report counts it as a re-send).
+    assert.ok(results.some((r) => r.retries > 0));
+  } finally {
+    await shedding.close();
+  }
 });

@@ -71,7 +71,7 @@ export interface RequestResult {
   answer: unknown;
   /** Each op's reply, and `askMs`: its ask's round trip as this runner saw it (the op's time plus moving its input and output). */
   ops: Record<string, Omit<OpReply, 'out'> & { askMs: number }>;
-  /** Op asks that were retried (the operator was moving). */
+  /** Op asks sent again (the operator was moving) or to another replica (one refused it: Overloaded). */
   retries: number;
 }
 
@@ -295,11 +295,14 @@ export class GraphRunner {
 
   /**
    * One op's ask. A timed-out ask is sent again to the same replica (its idempotency key makes it
-   * answer from its record if it ran); only a replica that is gone is traded for another.
+   * answer from its record if it ran); only a replica that is gone is traded for another. A replica
+   * that refuses it (Overloaded: its mailbox is full or its node sheds load; nothing ran) is traded at
+   * once for one that has not refused it, while there is one: else the refusal is the answer.
    */
   async #ask(call: OpCall): Promise<OpReply> {
     const { op, rid, ctx, current, traceparent, counter } = call;
     let actorId = this.#pick(current(), op.id);
+    const refused = new Set<string>();
     for (let attempt = 0; ; attempt++) {
       const asked = actorId;
       const ref = this.#cluster.ref({ type: op.actorType, id: asked });
@@ -318,11 +321,19 @@ export class GraphRunner {
         const code = (err as { code?: string }).code ?? '';
         // It ran, but its reply was too large for the runtime's duplicate record: the operator kept it.
         if (code === RuntimeErrorCode.Duplicate) return this.#recorded(ref, rid, op.id);
+        if (code === RuntimeErrorCode.Overloaded) {
+          refused.add(asked);
+          const other = this.#pick(current(), op.id, refused);
+          if (refused.has(other)) throw failed(rid, op.id, err);
+          counter.retries++;
+          actorId = other;
+          continue;
+        }
         if (!this.#retried(err, attempt)) throw failed(rid, op.id, err);
         // Retries are counted so the report can show how many asks a migration cost.
         counter.retries++;
         await backoff(attempt);
-        if (REPLICA_GONE.has(code)) actorId = this.#pick(current(), op.id, asked);
+        if (REPLICA_GONE.has(code)) actorId = this.#pick(current(), op.id, new Set([asked, ...refused]));
       } finally {
         // The replica this attempt asked, not the one a gone replica was traded for.
         this.#ended(asked);
@@ -359,7 +370,9 @@ export class GraphRunner {
       return (await stream.result) as OpReply;
     } catch (err) {
       const code = (err as { code?: string }).code ?? '';
-      if (items > 0 || sink.signal.aborted || !RETRIED.has(code)) throw failed(rid, op.id, err);
+      // Refused (Overloaded) before any item: the plain ask trades the replica for another, if any.
+      const again = RETRIED.has(code) || code === RuntimeErrorCode.Overloaded;
+      if (items > 0 || sink.signal.aborted || !again) throw failed(rid, op.id, err);
       call.counter.retries++;
     } finally {
       this.#ended(asked);
@@ -405,14 +418,16 @@ export class GraphRunner {
   /**
    * The replica of op `opId` to ask: of two drawn at random, the one with fewer of this runner's asks
    * in flight (power of two choices: close to least-outstanding without herding every runner onto
-   * the same replica). `not` (a replica that was gone) is avoided while there are others.
+   * the same replica). Those in `avoid` (gone, or refused the ask) are passed over while there are
+   * others; when there are none, one of them is the answer.
    */
-  #pick(d: Deployment, opId: string, not?: string): string {
+  #pick(d: Deployment, opId: string, avoid?: ReadonlySet<string>): string {
     const op = d.ops.find((o) => o.id === opId);
     if (!op)
       throw new AgentsError(AgentsErrorCode.RequestFailed, `op ${opId} is no longer in deployment ${d.name}`);
     const all = [op.actorId, ...(op.replicas ?? []).map((r) => r.actorId)];
-    const ids = all.length > 1 && not !== undefined ? all.filter((id) => id !== not) : all;
+    const others = avoid ? all.filter((id) => !avoid.has(id)) : all;
+    const ids = others.length > 0 ? others : all;
     if (ids.length === 1) return ids[0]!;
     const a = ids[Math.floor(Math.random() * ids.length)]!;
     let b = ids[Math.floor(Math.random() * (ids.length - 1))]!;
