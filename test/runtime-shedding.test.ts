@@ -12,7 +12,7 @@ import {
   Overloaded,
   startEmbeddedNats,
 } from '@stitch/runtime';
-import { Blocker, Counter, Hoarder } from './fixtures/runtime-actors.js';
+import { Blocker, Counter, Hoarder, Prepared } from './fixtures/runtime-actors.js';
 import { type NodeProc, startNode, stopAll } from './fixtures/runtime-procs.js';
 
 const CLUSTER = 'shed';
@@ -106,6 +106,12 @@ test('a node that sheds load says so in its record: new activations go to the ot
   );
   assert.equal(await there.ask({ type: 'add', by: 1 }, { mode: 'durable' }), 1);
   assert.equal((await client.inspectNode(full.nodeId))?.shedding?.shed, 1);
+  // A set-up message (setupHandlers: a coordinator's configure) is taken all the same: refused, the
+  // actor could not serve even once the node is calm again.
+  const setUp = await client.spawn(Prepared, { id: 'set-up', node: full.nodeId });
+  assert.equal(await setUp.ask({ type: 'prepare', ms: 0 }), true);
+  await assert.rejects(setUp.ask({ type: 'work' }), Overloaded);
+  assert.equal((await client.inspectNode(full.nodeId))?.shedding?.shed, 2);
 });
 
 test('a node whose heap fills up sheds instead of running out of memory, and still runs durable asks', async () => {

@@ -66,3 +66,14 @@ test('shedding off, or options out of range', () => {
     assert.throws(() => resolveShedding(bad), InvalidOptions, JSON.stringify(bad));
   assert.deepEqual(resolveShedding({ lagMs: SHEDDING_SAMPLE_MS }), { heapFraction: 0.9, lagMs: 50 });
 });
+
+test('a shedder looks at the heap as it starts: a node over its bound sheds from its first record on', () => {
+  const s = new LoadShedder(resolveShedding({ heapFraction: 0.5 }), heapAt({ used: 600 }));
+  assert.equal(s.reason, undefined, 'nothing measured before it starts');
+  s.start();
+  try {
+    assert.match(s.reason ?? '', /heap is 60\.0 % full/);
+  } finally {
+    s.stop();
+  }
+});

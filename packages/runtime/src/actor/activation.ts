@@ -69,6 +69,8 @@ export class Activation {
   readonly #replies: ReplySender;
   /** After a migration's commit: messages that reached this (target) activation directly, held while earlier ones of their senders may still be at the source. */
   #held: HeldMessages<Incoming> | undefined;
+  /** Handlers that set the actor up (ActorDefinition.setupHandlers). */
+  readonly #setup: ReadonlySet<string>;
   /** Per sender, the count of the last fast-mode message run here (handed over by a migration). */
   readonly #ran = new SenderCounts();
   /** A migration's target that starts its durable consumer at the release (see open). */
@@ -98,6 +100,7 @@ export class Activation {
     this.#budget = new RestartBudget(this.#options.restart);
     this.#self = host.ref({ type: def.type, id });
     const setup = new Set(def.setupHandlers ?? []);
+    this.#setup = setup;
     this.#mailbox = new Mailbox(
       this.#options.mailbox,
       this.#options.concurrency,
@@ -738,7 +741,9 @@ export class Activation {
     }
     const held = this.#held;
     // Not while a move's hand-off holds messages: a refusal there could leave a later one waiting.
-    const shedding = held ? undefined : this.host.shedding?.refusal();
+    // Nor a set-up message (a coordinator's configure): refused, the actor could not serve even once
+    // the node is calm again, and nobody would send it again.
+    const shedding = held || this.#setup.has(msg.type) ? undefined : this.host.shedding?.refusal();
     if (shedding !== undefined) {
       if (reply)
         this.#replies.send(

@@ -76,7 +76,8 @@ export interface ActorDefinition<S, H extends Record<string, Handler<S>>> {
    * Handlers that set the actor up rather than serve it (load a model, compile kernels, open a
    * connection): the mailbox's load counters (`accepted`, `processed`, `busyMs`, turn and wait
    * times) leave their turns out, so that an autoscaler reading them as demand does not take a
-   * seconds-long set-up for load. Each must name a handler. @default []
+   * seconds-long set-up for load; and a node that sheds load still takes them (see Load shedding).
+   * Each must name a handler. @default []
    */
   setupHandlers?: readonly string[];
   mailbox?: MailboxOptions;

@@ -97,7 +97,10 @@ export class LoadShedder {
   start(): void {
     if (this.limits.heapFraction === undefined && this.limits.lagMs === undefined) return;
     this.#started = true;
-    this.#due = performance.now() + SHEDDING_SAMPLE_MS;
+    // At once: the node's first capability record already says whether it sheds.
+    const now = performance.now();
+    this.sample(now, 0);
+    this.#due = now + SHEDDING_SAMPLE_MS;
     this.#schedule();
   }
 
