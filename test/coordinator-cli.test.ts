@@ -2,6 +2,7 @@
 // the live node, prints the placement, and exits 0 on SIGTERM.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { GraphRunner, loadDeployment } from '@stitch/agents';
@@ -50,6 +51,14 @@ function start(args: string[]): {
   return { child, output: () => out, waitFor };
 }
 
+/** Runs `stitch args` to its end: its exit code and what it wrote (stdout, then stderr). */
+async function run(args: string[]): Promise<{ code: number | null; out: string }> {
+  const { child, output } = start(args);
+  // 'close', not 'exit': the pipes may still hold output when the process has exited.
+  const [code] = (await once(child, 'close')) as [number | null];
+  return { code, out: output() };
+}
+
 const exit = (c: ChildProcess) =>
   new Promise<number | null>((done) =>
     c.exitCode !== null ? done(c.exitCode) : c.once('exit', (code) => done(code)),
@@ -75,6 +84,33 @@ test('stitch coordinator places a graph on a live node and stops cleanly', { tim
   } finally {
     await client.close();
   }
+  // `stitch status` reads the same cluster from a fourth process: the node, where each op runs, the
+  // coordinator that leads.
+  const status = await run(['status', ...common]);
+  assert.equal(status.code, 0, status.out);
+  assert.match(status.out, /cluster "coordcli" at .*: 2 node\(s\), 1 deployment\(s\)/);
+  assert.match(status.out, /^coordinator main: leads \(epoch \d+\)/m);
+  assert.match(status.out, /^n1\s+cpu\s+healthy\s+\d+/m);
+  assert.match(status.out, /^deployment tool_agent: SLA \d+ ms, planned/m);
+  assert.match(status.out, /^ {2}agent\.output#10\s+agent\s+cpu\s+n1\s+-/m);
+  const json = await run(['status', ...common, '--json']);
+  assert.equal(json.code, 0, json.out);
+  const state = JSON.parse(json.out) as {
+    nodes: { id: string; shedding: boolean }[];
+    deployments: { name: string; ops: { node: string; mailbox: { processed: number } | null }[] }[];
+    coordinator: { ok: boolean };
+  };
+  assert.ok(state.coordinator.ok);
+  assert.ok(state.nodes.some((n) => n.id === 'n1' && n.shedding === false));
+  assert.deepEqual(
+    state.deployments.map((d) => d.name),
+    ['tool_agent'],
+  );
+  assert.ok(state.deployments[0]!.ops.every((o) => o.node === 'n1' && (o.mailbox?.processed ?? 0) >= 1));
+  // No server to read: a one-line error, exit 1.
+  const refused = await run(['status', '--nats', 'nats://127.0.0.1:1', '--name', 'coordcli']);
+  assert.equal(refused.code, 1, refused.out);
+  assert.match(refused.out, /^stitch: .+\n$/);
   coord.child.kill('SIGTERM');
   node.child.kill('SIGTERM');
   assert.equal(await exit(coord.child), 0, coord.output());

@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   llm: async () => (await import('./commands/llm.js')).registerLlm,
   serve: async () => (await import('./commands/serve.js')).registerServe,
   dashboard: async () => (await import('./commands/dashboard.js')).registerDashboard,
+  status: async () => (await import('./commands/status.js')).registerStatus,
 };
 
 /**

@@ -5,6 +5,6 @@ export { CHAT_LIMITS } from './chat.js';
 export type { Dashboard, DashboardOptions } from './dashboard/server.js';
 export { MAX_DASHBOARD_STREAMS, startDashboard } from './dashboard/server.js';
 export type { DashboardState, DeploymentView, NodeView, OpView } from './dashboard/state.js';
-export { HISTORY_POINTS } from './dashboard/state.js';
+export { HISTORY_POINTS, readClusterState } from './dashboard/state.js';
 export { ServeError, ServeErrorCode } from './errors.js';
 export type { OpenAiErrorBody } from './http-errors.js';

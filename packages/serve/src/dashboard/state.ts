@@ -148,6 +148,14 @@ function nodeView(r: CapabilityRecord): NodeView {
 
 type Status = { migrations?: unknown; metrics?: unknown; requests?: unknown };
 
+/**
+ * The cluster as the dashboard shows it, read once: the nodes' records, the deployments with each
+ * operator's mailbox, and coordinator `coordinatorId`'s status (`stitch status` prints it).
+ */
+export function readClusterState(cluster: Cluster, coordinatorId = 'main'): Promise<DashboardState> {
+  return new ClusterView(cluster, coordinatorId).state();
+}
+
 /** Builds the dashboard's state from the cluster, keeping the time series between calls. */
 export class ClusterView {
   readonly #cluster: Cluster;

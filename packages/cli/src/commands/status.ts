@@ -1,0 +1,41 @@
+import { connectCluster } from '@stitch/runtime';
+import { readClusterState } from '@stitch/serve';
+import type { Command } from 'commander';
+import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
+import { statusText } from '../status-text.js';
+
+interface StatusFlags extends ConnectionFlags {
+  name: string;
+  coordinator: string;
+  json?: boolean;
+}
+
+export function registerStatus(program: Command): void {
+  const command = program
+    .command('status')
+    .description(
+      "A running cluster at a glance: its nodes (devices, load, draining or shedding), each deployment's " +
+        'operators and where they run, the coordinator and its latest migrations',
+    );
+  addConnectionOptions(command, { natsRequired: true })
+    .option('--name <cluster>', 'cluster name', 'default')
+    .option('--coordinator <id>', 'coordinator actor (stitch-coordinator/<id>) asked for its status', 'main')
+    .option('--json', "the dashboard's state as JSON (every migration the coordinator keeps)")
+    .action(async (flags: StatusFlags) => {
+      const cluster = await connectCluster({
+        name: flags.name,
+        log: () => undefined,
+        ...connectionFromFlags(flags),
+      });
+      try {
+        // One reading: the dashboard's time series has a single point, and is left out.
+        const { history: _history, ...state } = await readClusterState(cluster, flags.coordinator);
+        const text = flags.json
+          ? JSON.stringify(state, null, 2)
+          : statusText(state, flags.coordinator).join('\n');
+        process.stdout.write(`${text}\n`);
+      } finally {
+        await cluster.close();
+      }
+    });
+}

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { NodeView } from '@stitch/serve';
+import { type ClusterStatus, STATUS_MIGRATIONS, statusText } from '../src/status-text.js';
+
+const node = (id: string, extra: Partial<NodeView> = {}): NodeView => ({
+  id,
+  host: 'h',
+  pid: 7,
+  healthy: true,
+  draining: false,
+  shedding: false,
+  devices: ['cpu: m, 2 cores'],
+  classId: 'cpu',
+  modelled: false,
+  hostsOperators: true,
+  load: { actors: 3, queued: 12, running: 1, loadAvg1: 0.5 },
+  lagP99Ms: 4.25,
+  rssBytes: 96 * 1024 * 1024,
+  calibrated: null,
+  ...extra,
+});
+
+const base: ClusterStatus = {
+  at: Date.UTC(2026, 11, 7),
+  cluster: 'c',
+  nodes: [
+    node('a'),
+    node('b', { classId: 'h100', modelled: true, draining: true, shedding: true, healthy: false }),
+  ],
+  deployments: [
+    {
+      name: 'g',
+      slaMs: 500,
+      solver: 'milp',
+      latencyMs: 12.345,
+      usdPerRequest: 0.00012,
+      ops: [
+        {
+          id: 'decode',
+          op: 'llm.decode',
+          kind: 'llm',
+          deps: [],
+          node: 'b',
+          classId: 'h100',
+          modelled: true,
+          estimatedMs: 10,
+          replicas: ['a'],
+          mailbox: null,
+        },
+      ],
+    },
+  ],
+  coordinator: { ok: false, error: 'stitch-coordinator/main did not answer: timeout' },
+  usdPerHour: 1,
+  sla: { answered: 0, failed: 0, withinSla: 0 },
+};
+
+test('status text: each node with what it is doing, operators with their node and replicas, a silent coordinator said so', () => {
+  const lines = statusText(base, 'main');
+  assert.equal(lines[0], 'cluster "c" at 2026-12-07T00:00:00.000Z: 2 node(s), 1 deployment(s)');
+  assert.equal(lines[1], 'coordinator main: stitch-coordinator/main did not answer: timeout');
+  const b = lines.find((l) => l.startsWith('b '))!;
+  assert.match(
+    b,
+    /^b\s+h100 \(modelled\)\s+unhealthy, draining, shedding load\s+3\s+12\s+1\s+4\.3\s+96\s+h pid 7$/,
+  );
+  assert.ok(lines.includes('deployment g: SLA 500 ms, planned 12.3 ms, $1.20e-4 per request (milp)'));
+  // A mailbox that did not answer shows as unknown, not as zero.
+  assert.match(
+    lines.find((l) => l.startsWith('  decode'))!,
+    /^ {2}decode\s+llm\s+h100 \(modelled\)\s+b\s+a\s+10\.00\s+\?\s+\?$/,
+  );
+  assert.ok(!lines.some((l) => l.startsWith('migrations')));
+});
+
+test('status text: a leading coordinator with its counts, and only the latest migrations', () => {
+  const migrations = Array.from({ length: STATUS_MIGRATIONS + 2 }, (_, i) => ({
+    deployment: 'g',
+    reason: `move ${i}`,
+    moved: [{ opId: 'decode', from: 'a', to: 'b', fromClass: 'cpu', toClass: 'h100' }],
+    ms: 3,
+    at: Date.UTC(2026, 11, 7, 0, 0, i),
+  }));
+  const metrics = {
+    deploys: 1,
+    migrations: migrations.length,
+    operatorsMoved: 7,
+    operatorsMovedLive: 6,
+    movesFailed: 1,
+    replansSuperseded: 0,
+    replicasAdded: 0,
+    replicasRemoved: 0,
+    elected: 1,
+    deposed: 0,
+    ignoredMembership: 0,
+    leading: true,
+    epoch: 4,
+  };
+  const lines = statusText(
+    {
+      ...base,
+      coordinator: { ok: true, metrics, migrations },
+      sla: { answered: 9, failed: 1, withinSla: 8 },
+    },
+    'main',
+  );
+  assert.equal(
+    lines[1],
+    'coordinator main: leads (epoch 4); 7 migration(s), 7 operator(s) moved (6 live), 1 move(s) failed',
+  );
+  assert.equal(lines[2], 'requests reported: 9 answered (8 within SLA), 1 failed');
+  const at = lines.indexOf(`migrations (the last ${STATUS_MIGRATIONS} of ${migrations.length}):`);
+  assert.ok(at > 0);
+  assert.deepEqual(
+    lines.slice(at + 1).map((l) => l.match(/move \d+/)?.[0]),
+    migrations.slice(-STATUS_MIGRATIONS).map((m) => m.reason),
+  );
+  assert.match(lines[at + 1]!, /^ {2}2026-12-07T00:00:02\.000Z g: move 2: decode a→b in 3 ms$/);
+});
