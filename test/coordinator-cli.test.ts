@@ -93,6 +93,11 @@ test('stitch coordinator places a graph on a live node and stops cleanly', { tim
   assert.match(status.out, /^n1\s+cpu\s+healthy\s+\d+/m);
   assert.match(status.out, /^deployment tool_agent: SLA \d+ ms, planned/m);
   assert.match(status.out, /^ {2}agent\.output#10\s+agent\s+cpu\s+n1\s+-/m);
+  const listed = await run(['status', ...common, '--actors']);
+  assert.equal(listed.code, 0, listed.out);
+  assert.match(listed.out, /^actors on n1 \(\d+\):$/m);
+  assert.match(listed.out, /^ {2}op-\w+\s+tool_agent-\w+\s+running\s+\d+/m);
+  assert.match(listed.out, /^ {2}stitch-coordinator\s+main\s+running/m);
   const json = await run(['status', ...common, '--json']);
   assert.equal(json.code, 0, json.out);
   const state = JSON.parse(json.out) as {

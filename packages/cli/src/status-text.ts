@@ -1,7 +1,10 @@
+import type { ActorInspection } from '@stitch/runtime';
 import type { DashboardState, NodeView } from '@stitch/serve';
 
 /** Migrations listed at most (the newest; `--json` has all the coordinator keeps). */
 export const STATUS_MIGRATIONS = 5;
+/** Actors listed per node at most with `--actors` (`--json` has them all). */
+export const STATUS_ACTORS_PER_NODE = 50;
 
 const MIB = 1024 * 1024;
 
@@ -94,6 +97,46 @@ export function statusText(s: ClusterStatus, coordinatorId: string): string[] {
           .map((x) => `${x.opId} ${x.from}→${x.to}${x.phases ? ` (${x.phases.how})` : ''}`)
           .join(', ')} in ${m.ms.toFixed(0)} ms`,
       );
+  }
+  return out;
+}
+
+/**
+ * `stitch status --actors`: every activation on each node (null: the node did not answer its
+ * inspection in time), at most STATUS_ACTORS_PER_NODE a node.
+ */
+export function actorsText(byNode: Record<string, ActorInspection[] | null>): string[] {
+  const out: string[] = [];
+  for (const [nodeId, actors] of Object.entries(byNode)) {
+    out.push('');
+    if (actors === null) {
+      out.push(`actors on ${nodeId}: the node did not answer its inspection`);
+      continue;
+    }
+    const shown = [...actors]
+      .sort((a, b) => a.type.localeCompare(b.type) || a.id.localeCompare(b.id))
+      .slice(0, STATUS_ACTORS_PER_NODE);
+    out.push(`actors on ${nodeId} (${actors.length}):`);
+    if (shown.length === 0) continue;
+    out.push(
+      ...columns(
+        ['type', 'id', 'status', 'epoch', 'restarts', 'queued', 'running', 'processed', 'rejected'],
+        shown.map((a) => [
+          a.type,
+          a.id,
+          a.status,
+          String(a.epoch),
+          String(a.restarts),
+          String(a.mailbox.depth),
+          String(a.mailbox.running),
+          String(a.mailbox.processed),
+          String(a.mailbox.rejected),
+        ]),
+        new Set([3, 4, 5, 6, 7, 8]),
+      ).map((l) => `  ${l}`),
+    );
+    if (actors.length > shown.length)
+      out.push(`  … and ${actors.length - shown.length} more (--json lists them all)`);
   }
   return out;
 }

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { ActorInspection } from '@stitch/runtime';
 import type { NodeView } from '@stitch/serve';
-import { type ClusterStatus, STATUS_MIGRATIONS, statusText } from '../src/status-text.js';
+import {
+  actorsText,
+  type ClusterStatus,
+  STATUS_ACTORS_PER_NODE,
+  STATUS_MIGRATIONS,
+  statusText,
+} from '../src/status-text.js';
 
 const node = (id: string, extra: Partial<NodeView> = {}): NodeView => ({
   id,
@@ -117,4 +124,40 @@ test('status text: a leading coordinator with its counts, and only the latest mi
     migrations.slice(-STATUS_MIGRATIONS).map((m) => m.reason),
   );
   assert.match(lines[at + 1]!, /^ {2}2026-12-07T00:00:02\.000Z g: move 2: decode a→b in 3 ms$/);
+});
+
+test("status --actors: each node's actors sorted, bounded per node; a node that did not answer said so", () => {
+  const actor = (id: string): ActorInspection => ({
+    type: 'counter',
+    id,
+    nodeId: 'a',
+    epoch: 2,
+    status: 'running',
+    restarts: 1,
+    durable: { delivered: 0, redelivered: 0, duplicatesSkipped: 0 },
+    mailbox: {
+      depth: 3,
+      running: 1,
+      maxDepth: 3,
+      accepted: 9,
+      processed: 8,
+      rejected: 4,
+      busyMs: 1,
+      turnMs: { p50: 1, p99: 1, max: 1 },
+      waitMs: { p50: 1, p99: 1, max: 1 },
+    },
+  });
+  const many = Array.from({ length: STATUS_ACTORS_PER_NODE + 2 }, (_, i) =>
+    actor(`c${String(i).padStart(3, '0')}`),
+  );
+  const lines = actorsText({ a: many.reverse(), b: null, c: [] });
+  assert.ok(lines.includes(`actors on a (${STATUS_ACTORS_PER_NODE + 2}):`));
+  assert.match(
+    lines.find((l) => l.startsWith('  counter'))!,
+    /^ {2}counter\s+c000\s+running\s+2\s+1\s+3\s+1\s+8\s+4$/,
+  );
+  assert.equal(lines.filter((l) => l.startsWith('  counter')).length, STATUS_ACTORS_PER_NODE);
+  assert.ok(lines.includes('  … and 2 more (--json lists them all)'));
+  assert.ok(lines.includes('actors on b: the node did not answer its inspection'));
+  assert.ok(lines.includes('actors on c (0):'));
 });
