@@ -208,6 +208,10 @@ export const controlCorpus = (scene: Scene): Corpus => ({
     { op: 'bogus', type: 'counter', id: scene.fuzzId },
     { op: 'take-drain', waitMs: -1 },
     { op: 'take-drain', waitMs: 2 ** 53 },
+    // A valid drain is left out: it is an authorised command, and the node would take no new actors.
+    { op: 'drain', timeoutMs: 0 },
+    { op: 'drain', timeoutMs: 2 ** 53 },
+    { op: 'drain', timeoutMs: '10' },
     { op: 'fence', fence: { name: 'a.b', epoch: 0 } },
     { op: 'migrate', type: 'counter', id: scene.fuzzId, to: '>' },
   ],

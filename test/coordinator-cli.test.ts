@@ -101,7 +101,7 @@ test('stitch coordinator places a graph on a live node and stops cleanly', { tim
   const json = await run(['status', ...common, '--json']);
   assert.equal(json.code, 0, json.out);
   const state = JSON.parse(json.out) as {
-    nodes: { id: string; shedding: boolean }[];
+    nodes: { id: string; shedding: boolean; draining: boolean }[];
     deployments: { name: string; ops: { node: string; mailbox: { processed: number } | null }[] }[];
     coordinator: { ok: boolean };
   };
@@ -116,8 +116,34 @@ test('stitch coordinator places a graph on a live node and stops cleanly', { tim
   const refused = await run(['status', '--nats', 'nats://127.0.0.1:1', '--name', 'coordcli']);
   assert.equal(refused.code, 1, refused.out);
   assert.match(refused.out, /^stitch: .+\n$/);
+  // `stitch drain n1` before maintenance: the coordinator moves every operator to n2 live, n1 keeps
+  // running, draining, and the graph still answers.
+  const second = start(['node', ...common, '--id', 'n2', '--no-calibrate', '--actors', ACTORS]);
+  await second.waitFor(/node n2 joined/);
+  const drained = await run(['drain', 'n1', ...common, '--timeout-ms', '60000']);
+  assert.equal(drained.code, 0, drained.out);
+  assert.match(drained.out, /^node n1 drained in \d+ ms: no actor left on it/);
+  const after = JSON.parse((await run(['status', ...common, '--json'])).out) as typeof state;
+  assert.ok(after.nodes.some((n) => n.id === 'n1' && n.draining));
+  assert.ok(
+    after.deployments[0]!.ops.every((o) => o.node === 'n2'),
+    JSON.stringify(after.deployments),
+  );
+  const again = await connectCluster({ nats: nats.url, name: 'coordcli', log: () => undefined });
+  try {
+    const d = await loadDeployment(again, 'tool_agent');
+    const r = await new GraphRunner(again).run(d!, 'cli-2', { query: 'q', expr: '1+2', search: 'MLIR' });
+    assert.deepEqual((r.answer as { calc?: unknown }).calc, { expr: '1+2', value: 3 });
+  } finally {
+    await again.close();
+  }
+  const bad = await run(['drain', 'n1', ...common, '--timeout-ms', '0']);
+  assert.equal(bad.code, 1, bad.out);
+  assert.match(bad.out, /--timeout-ms.*expected an integer ≥ 1/);
   coord.child.kill('SIGTERM');
   node.child.kill('SIGTERM');
+  second.child.kill('SIGTERM');
   assert.equal(await exit(coord.child), 0, coord.output());
   assert.equal(await exit(node.child), 0, node.output());
+  assert.equal(await exit(second.child), 0, second.output());
 });

@@ -21,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   serve: async () => (await import('./commands/serve.js')).registerServe,
   dashboard: async () => (await import('./commands/dashboard.js')).registerDashboard,
   status: async () => (await import('./commands/status.js')).registerStatus,
+  drain: async () => (await import('./commands/drain.js')).registerDrain,
 };
 
 /**

@@ -15,7 +15,7 @@ import type { MigrationReport } from '../migration/source.js';
 import { type CapabilityRecord, isCapabilityRecord } from '../node/capabilities.js';
 import { isHeldElsewhere, queryNode } from '../node/holder.js';
 import { isNodeInspection, type NodeInspection } from '../node/inspection.js';
-import { Node } from '../node/node.js';
+import { MAX_REMOTE_DRAIN_MS, Node } from '../node/node.js';
 import { type NodeOptions, resolveNodeOptions } from '../node/options.js';
 import type { ActorStream, StreamOptions } from '../stream/reader.js';
 import { decode } from '../wire/codec.js';
@@ -60,6 +60,8 @@ export interface ClusterMetrics {
 
 /** Membership events remembered to drop repeats; older ones are forgotten first. */
 const SEEN_EVENTS = 4096;
+/** A drained node answers when its drain ends: this covers the way there and back and its record's write. */
+const DRAIN_ANSWER_MARGIN_MS = 5000;
 
 /** A connection to one stitch cluster: sends to actors, activates them, and can host a node. */
 export class Cluster implements RefTransport {
@@ -239,6 +241,32 @@ export class Cluster implements RefTransport {
       ),
     );
     return failed.filter((n): n is string => n !== undefined);
+  }
+
+  /**
+   * Drains node `nodeId` from here, as its own SIGTERM would (Node.drain): it takes no new actors from
+   * now on and asks for its actors to be moved off it live (a coordinator that manages them does);
+   * resolves with the number still there when none is left, none has left for a while (nobody moves
+   * them), or `timeoutMs` (default 10 s, at most 600 s) has passed. The node keeps running, draining,
+   * until it is stopped. Needs a principal allowed on the node's control subject (a coordinator, the admin).
+   */
+  async drainNode(nodeId: string, options: { timeoutMs?: number } = {}): Promise<{ left: number }> {
+    this.#open();
+    const id = checkToken('node id', nodeId);
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_REMOTE_DRAIN_MS)
+      throw new InvalidOptions(`drainNode timeoutMs must be an integer from 1 to ${MAX_REMOTE_DRAIN_MS}`);
+    if (this.#node && id === this.#node.id) return { left: await this.#node.drain(timeoutMs) };
+    const answer = (await this.#sender.request(
+      this.#parts.names.nodeControl(id),
+      this.#fenced({ op: 'drain', timeoutMs }),
+      timeoutMs + DRAIN_ANSWER_MARGIN_MS,
+      `node ${id}`,
+    )) as { left?: unknown } | null;
+    const left = answer?.left;
+    if (typeof left !== 'number' || !Number.isSafeInteger(left) || left < 0)
+      throw new InvalidOptions(`node ${id} answered its drain with something other than { left }`);
+    return { left };
   }
 
   /**

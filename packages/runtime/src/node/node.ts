@@ -52,6 +52,8 @@ const DRAIN_POLL_MS = 20;
 const DRAIN_IDLE_MS = 1000;
 /** Longest wait between moves a commander may ask of a drain (see `take-drain`). */
 const MAX_DRAIN_WAIT_MS = 60_000;
+/** Longest drain another process may ask of a node (`cluster.drainNode`). */
+export const MAX_REMOTE_DRAIN_MS = 600_000;
 /**
  * close() waits at most this long for the migrations out still running (each step of one is bounded
  * by MIGRATION_STEP_MS), so that each answers its commander before the connection closes.
@@ -597,13 +599,19 @@ export class Node implements Host {
       this.takeDrain((req as { waitMs?: unknown }).waitMs);
       return null;
     }
+    if (req?.op === 'drain') {
+      const ms = (req as { timeoutMs?: unknown }).timeoutMs;
+      if (typeof ms !== 'number' || !Number.isSafeInteger(ms) || ms < 1 || ms > MAX_REMOTE_DRAIN_MS)
+        throw new InvalidOptions(`drain timeoutMs must be an integer from 1 to ${MAX_REMOTE_DRAIN_MS}`);
+      return { left: await this.drain(ms) };
+    }
     const type = checkToken('actor type', req?.type);
     const id = checkToken('actor id', req?.id);
     if (req?.op === 'stop') return this.stopActor(type, id).then(() => null);
     if (req?.op === 'migrate')
       return this.migrate(type, id, checkToken('node id', (req as { to?: unknown }).to));
     throw new InvalidOptions(
-      `unknown node control op ${JSON.stringify(req?.op)}; use stop, migrate, inspect, fence or take-drain`,
+      `unknown node control op ${JSON.stringify(req?.op)}; use stop, migrate, inspect, fence, drain or take-drain`,
     );
   }
 
