@@ -603,7 +603,13 @@ export class Node implements Host {
       const ms = (req as { timeoutMs?: unknown }).timeoutMs;
       if (typeof ms !== 'number' || !Number.isSafeInteger(ms) || ms < 1 || ms > MAX_REMOTE_DRAIN_MS)
         throw new InvalidOptions(`drain timeoutMs must be an integer from 1 to ${MAX_REMOTE_DRAIN_MS}`);
-      return { left: await this.drain(ms) };
+      this.log('info', 'draining: another process asked for it', { node: this.id, timeoutMs: ms });
+      const left = await this.drain(ms);
+      this.log('info', 'drain ended; the node takes no new actors until it restarts', {
+        node: this.id,
+        left,
+      });
+      return { left };
     }
     const type = checkToken('actor type', req?.type);
     const id = checkToken('actor id', req?.id);
