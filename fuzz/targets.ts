@@ -201,6 +201,7 @@ export const controlCorpus = (scene: Scene): Corpus => ({
     { op: 'fence', fence: { name: 'fuzz', epoch: 1 } },
     { op: 'take-drain', waitMs: 1000, fence: { name: 'fuzz', epoch: 2 } },
     { op: 'take-drain', waitMs: 0 },
+    { op: 'undrain' },
     { op: 'migrate', type: 'counter', id: scene.fuzzId, to: 'fz-nowhere' },
   ],
   invalid: [

@@ -137,6 +137,13 @@ test('stitch coordinator places a graph on a live node and stops cleanly', { tim
   } finally {
     await again.close();
   }
+  // Back from maintenance: n1 takes actors again (what moved off it stays on n2).
+  const undrained = await run(['undrain', 'n1', ...common]);
+  assert.equal(undrained.code, 0, undrained.out);
+  assert.match(undrained.out, /^node n1 takes new actors again$/m);
+  const back = JSON.parse((await run(['status', ...common, '--json'])).out) as typeof state;
+  assert.ok(back.nodes.some((n) => n.id === 'n1' && !n.draining));
+  assert.match((await run(['undrain', 'n1', ...common])).out, /^node n1 was not draining/m);
   const bad = await run(['drain', 'n1', ...common, '--timeout-ms', '0']);
   assert.equal(bad.code, 1, bad.out);
   assert.match(bad.out, /--timeout-ms.*expected an integer ≥ 1/);

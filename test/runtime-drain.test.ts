@@ -9,7 +9,10 @@ import {
   type Cluster,
   connectCluster,
   type EmbeddedNats,
+  InvalidOptions,
+  type MembershipEvent,
   NoResponders,
+  Overloaded,
   StaleFence,
   startEmbeddedNats,
 } from '@stitch/runtime';
@@ -116,6 +119,35 @@ test('a draining node says so in its capability record, and activations go elsew
   assert.equal(await asker.get(Counter, 'c-elsewhere').ask({ type: 'add', by: 1 }), 1);
   assert.notEqual((await asker.locate({ type: Counter.type, id: 'c-elsewhere' }))?.node, 'source-record');
   assert.ok(tried.length > 0 && tried.every((ids) => !ids.includes('source-record')), JSON.stringify(tried));
+});
+
+test('a node drained from another process takes no new actors, keeps those nobody moved, and takes actors again once undrained', async () => {
+  await nodeProcess('remote-drain');
+  const kept = await commander.spawn(Counter, { id: 'c-remote', node: 'remote-drain' });
+  assert.equal(await kept.ask({ type: 'add', by: 1 }), 1);
+  for (const timeoutMs of [0, 600_001, 1.5])
+    await assert.rejects(commander.drainNode('remote-drain', { timeoutMs }), InvalidOptions);
+  // No coordinator moves its actor: the drain ends as idle (1 s without a move), the actor still there.
+  assert.deepEqual(await commander.drainNode('remote-drain', { timeoutMs: 30_000 }), { left: 1 });
+  assert.equal((await commander.nodes()).find((n) => n.nodeId === 'remote-drain')?.draining, true);
+  await assert.rejects(
+    commander.spawn(Counter, { id: 'c-refused', node: 'remote-drain' }),
+    (err: Error) => err instanceof Overloaded && /remote-drain is draining/.test(err.message),
+  );
+  assert.equal(await kept.ask({ type: 'add', by: 1 }), 2, 'what it hosts still serves');
+  const seen: MembershipEvent[] = [];
+  const unsubscribe = await commander.onMembership((ev) => seen.push(ev));
+  try {
+    assert.deepEqual(await commander.undrainNode('remote-drain'), { undrained: true });
+    assert.deepEqual(await commander.undrainNode('remote-drain'), { undrained: false }, 'once');
+    assert.notEqual((await commander.nodes()).find((n) => n.nodeId === 'remote-drain')?.draining, true);
+    const back = await commander.spawn(Counter, { id: 'c-back', node: 'remote-drain' });
+    assert.equal(await back.ask({ type: 'add', by: 3 }), 3);
+    // It is back: a coordinator hears it join, and may place operators there again.
+    await waitFor(async () => seen.find((e) => e.kind === 'join' && e.nodeId === 'remote-drain'), 5000);
+  } finally {
+    unsubscribe();
+  }
 });
 
 test('a node closed during a move lets it finish and answers its commander before it leaves', async () => {

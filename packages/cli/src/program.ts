@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   dashboard: async () => (await import('./commands/dashboard.js')).registerDashboard,
   status: async () => (await import('./commands/status.js')).registerStatus,
   drain: async () => (await import('./commands/drain.js')).registerDrain,
+  undrain: async () => (await import('./commands/drain.js')).registerUndrain,
 };
 
 /**

@@ -50,3 +50,32 @@ export function registerDrain(program: Command): void {
       }
     });
 }
+
+export function registerUndrain(program: Command): void {
+  const command = program
+    .command('undrain')
+    .argument('<node-id>', 'the drained node')
+    .description(
+      'End a drain (stitch drain): the node takes new actors again and announces itself as joined, so ' +
+        'that a coordinator places operators on it again; the actors moved off it stay where they are',
+    );
+  addConnectionOptions(command, { natsRequired: true })
+    .option('--name <cluster>', 'cluster name', 'default')
+    .action(async (nodeId: string, flags: Omit<DrainFlags, 'timeoutMs'>) => {
+      const cluster = await connectCluster({
+        name: flags.name,
+        log: () => undefined,
+        ...connectionFromFlags(flags),
+      });
+      try {
+        const { undrained } = await cluster.undrainNode(nodeId);
+        process.stdout.write(
+          undrained
+            ? `node ${nodeId} takes new actors again\n`
+            : `node ${nodeId} was not draining (or is stopping): nothing changed\n`,
+        );
+      } finally {
+        await cluster.close();
+      }
+    });
+}

@@ -270,6 +270,26 @@ export class Cluster implements RefTransport {
   }
 
   /**
+   * Ends node `nodeId`'s drain (Node.undrain): it takes new actors again and announces itself as
+   * joined, so that a coordinator may place operators there again. Resolves with whether it was
+   * draining. Needs the same permission as drainNode.
+   */
+  async undrainNode(nodeId: string, options: { timeoutMs?: number } = {}): Promise<{ undrained: boolean }> {
+    this.#open();
+    const id = checkToken('node id', nodeId);
+    if (this.#node && id === this.#node.id) return { undrained: await this.#node.undrain() };
+    const answer = (await this.#sender.request(
+      this.#parts.names.nodeControl(id),
+      this.#fenced({ op: 'undrain' }),
+      options.timeoutMs ?? 5000,
+      `node ${id}`,
+    )) as { undrained?: unknown } | null;
+    if (typeof answer?.undrained !== 'boolean')
+      throw new InvalidOptions(`node ${id} answered its undrain with something other than { undrained }`);
+    return { undrained: answer.undrained };
+  }
+
+  /**
    * Tells draining node `nodeId` that this commander moves its actors off it: its drain then waits up
    * to `waitMs` (at most 60 s) between moves rather than end as idle after `drain()`'s idleMs, so that
    * a plan being solved, or a standby's take-over, still finds the node there to move them live.

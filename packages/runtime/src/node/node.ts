@@ -401,7 +401,8 @@ export class Node implements Host {
     let movedAt = performance.now();
     const idle = () =>
       performance.now() - Math.max(movedAt, this.#drainTakenAt) >= Math.max(idleMs, this.#drainWaitMs);
-    while (left > 0 && performance.now() < until && !idle()) {
+    // Undrained meanwhile (undrain): the node keeps its actors, and the wait ends.
+    while (left > 0 && this.#draining && performance.now() < until && !idle()) {
       await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
       const now = here();
       // A move on its way out is someone moving this node's actors: not idle, however long it takes.
@@ -409,6 +410,20 @@ export class Node implements Host {
       left = now;
     }
     return this.#activations.size;
+  }
+
+  /**
+   * Ends a drain: the node takes new actors again, its record no longer says `draining`, and it
+   * publishes `join` (it is back: a coordinator may place operators on it again). False when it was
+   * not draining, or is closing.
+   */
+  async undrain(): Promise<boolean> {
+    if (!this.#draining || this.#closed) return false;
+    this.#draining = false;
+    this.#drainWaitMs = 0;
+    const revision = await this.#beat().catch(() => 0);
+    this.#emit({ kind: 'join', nodeId: this.id, revision, at: this.clock.now() });
+    return true;
   }
 
   /** Stops every actor (each drains its mailbox and persists its snapshot), then leaves the cluster. */
@@ -611,13 +626,18 @@ export class Node implements Host {
       });
       return { left };
     }
+    if (req?.op === 'undrain') {
+      const undrained = await this.undrain();
+      if (undrained) this.log('info', 'undrained: another process asked for it', { node: this.id });
+      return { undrained };
+    }
     const type = checkToken('actor type', req?.type);
     const id = checkToken('actor id', req?.id);
     if (req?.op === 'stop') return this.stopActor(type, id).then(() => null);
     if (req?.op === 'migrate')
       return this.migrate(type, id, checkToken('node id', (req as { to?: unknown }).to));
     throw new InvalidOptions(
-      `unknown node control op ${JSON.stringify(req?.op)}; use stop, migrate, inspect, fence, drain or take-drain`,
+      `unknown node control op ${JSON.stringify(req?.op)}; use stop, migrate, inspect, fence, drain, undrain or take-drain`,
     );
   }
 
