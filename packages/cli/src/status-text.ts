@@ -47,23 +47,26 @@ export function statusText(s: ClusterStatus, coordinatorId: string): string[] {
       `requests reported: ${s.sla.answered} answered (${s.sla.withinSla} within SLA), ${s.sla.failed} failed`,
     );
   out.push('');
-  out.push(
-    ...columns(
-      ['node', 'device', 'state', 'actors', 'queued', 'running', 'lag p99 ms', 'rss MiB', 'host'],
-      s.nodes.map((n) => [
-        n.id,
-        n.modelled ? `${n.classId} (modelled)` : n.classId,
-        nodeState(n),
-        String(n.load.actors),
-        String(n.load.queued),
-        String(n.load.running),
-        n.lagP99Ms.toFixed(1),
-        (n.rssBytes / MIB).toFixed(0),
-        `${n.host} pid ${n.pid}`,
-      ]),
-      new Set([3, 4, 5, 6, 7]),
-    ),
-  );
+  if (s.nodes.length === 0)
+    out.push(`no live node in cluster "${s.cluster}": is it the name the nodes were given (--name)?`);
+  else
+    out.push(
+      ...columns(
+        ['node', 'device', 'state', 'actors', 'queued', 'running', 'lag p99 ms', 'rss MiB', 'host'],
+        s.nodes.map((n) => [
+          n.id,
+          n.modelled ? `${n.classId} (modelled)` : n.classId,
+          nodeState(n),
+          String(n.load.actors),
+          String(n.load.queued),
+          String(n.load.running),
+          n.lagP99Ms.toFixed(1),
+          (n.rssBytes / MIB).toFixed(0),
+          `${n.host} pid ${n.pid}`,
+        ]),
+        new Set([3, 4, 5, 6, 7]),
+      ),
+    );
   for (const d of s.deployments) {
     out.push('');
     out.push(

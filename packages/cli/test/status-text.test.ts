@@ -79,6 +79,10 @@ test('status text: each node with what it is doing, operators with their node an
     /^ {2}decode\s+llm\s+h100 \(modelled\)\s+b\s+a\s+10\.00\s+\?\s+\?$/,
   );
   assert.ok(!lines.some((l) => l.startsWith('migrations')));
+  // A cluster name no node was given: said so, rather than an empty table.
+  const none = statusText({ ...base, nodes: [], deployments: [] }, 'main');
+  assert.ok(none.includes('no live node in cluster "c": is it the name the nodes were given (--name)?'));
+  assert.ok(!none.some((l) => l.startsWith('node ')));
 });
 
 test('status text: a leading coordinator with its counts, and only the latest migrations', () => {
