@@ -36,7 +36,7 @@ export function registerDrain(program: Command): void {
         const ms = (performance.now() - t0).toFixed(0);
         if (left === 0) {
           process.stdout.write(
-            `node ${nodeId} drained in ${ms} ms: no actor left on it; it takes no new ones until restarted\n`,
+            `node ${nodeId} drained in ${ms} ms: no actor left on it; it takes no new ones until undrained or restarted\n`,
           );
           return;
         }

@@ -620,10 +620,7 @@ export class Node implements Host {
         throw new InvalidOptions(`drain timeoutMs must be an integer from 1 to ${MAX_REMOTE_DRAIN_MS}`);
       this.log('info', 'draining: another process asked for it', { node: this.id, timeoutMs: ms });
       const left = await this.drain(ms);
-      this.log('info', 'drain ended; the node takes no new actors until it restarts', {
-        node: this.id,
-        left,
-      });
+      this.log('info', 'drain ended', { node: this.id, left, draining: this.#draining });
       return { left };
     }
     if (req?.op === 'undrain') {
