@@ -849,4 +849,17 @@ test('a commit under way is finished whatever a check of its source says; a sour
     await delay(1);
   }
   assert.equal(silent.size, 0);
+  // Nor does a question never answered hold the place past the bound.
+  const hung = incomingWith(
+    async () => preparedWith({ sourceGone: () => new Promise<string | undefined>(() => undefined) }),
+    clock,
+    '_INBOX',
+    { sourceCheckMs: 2000 },
+  );
+  await hung.handle({ op: 'begin', migration: 'h', type: 't', id: 'h' });
+  clock.advance(9_999);
+  await delay(1);
+  assert.equal(hung.size, 1);
+  clock.advance(1);
+  assert.equal(hung.size, 0);
 });

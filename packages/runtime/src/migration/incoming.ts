@@ -400,6 +400,7 @@ export class IncomingMigrations {
 
   /** Before the commit: asks after a quiet source every sourceCheckMs, and ends the migration at idleMs. */
   #whileQuiet(migration: string, inc: Incoming): void {
+    inc.timer?.cancel();
     const left = this.options.idleMs - (this.clock.now() - inc.heardAt);
     if (left <= 0) {
       this.#end(migration, inc);
@@ -419,6 +420,10 @@ export class IncomingMigrations {
       this.#whileQuiet(migration, inc);
       return;
     }
+    // The idle bound holds while the question is out, however long it takes to be answered.
+    inc.timer = this.clock.after(this.options.idleMs - (this.clock.now() - heardAt), () =>
+      this.#end(migration, inc),
+    );
     inc.prepared
       .sourceGone()
       .catch(() => undefined)
