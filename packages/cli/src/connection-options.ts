@@ -1,5 +1,5 @@
 import { accessSync, constants } from 'node:fs';
-import { type ConnectOptions, InvalidOptions } from '@stitch/runtime';
+import { type Cluster, type ConnectOptions, connectCluster, InvalidOptions } from '@stitch/runtime';
 import { type Command, Option } from 'commander';
 import { commaList } from './comma-list.js';
 
@@ -134,4 +134,24 @@ export function connectionFromFlags(
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
+}
+
+/**
+ * Runs `fn` on a connection to cluster `name` made from the connection flags, closed when it is done
+ * (a command that reads or asks something of a running cluster and exits: status, drain).
+ */
+export async function withCluster<T>(
+  flags: ConnectionFlags & { name: string },
+  fn: (cluster: Cluster) => Promise<T>,
+): Promise<T> {
+  const cluster = await connectCluster({
+    name: flags.name,
+    log: () => undefined,
+    ...connectionFromFlags(flags),
+  });
+  try {
+    return await fn(cluster);
+  } finally {
+    await cluster.close();
+  }
 }

@@ -1,7 +1,6 @@
-import { connectCluster } from '@stitch/runtime';
 import { readClusterState } from '@stitch/serve';
 import type { Command } from 'commander';
-import { addConnectionOptions, type ConnectionFlags, connectionFromFlags } from '../connection-options.js';
+import { addConnectionOptions, type ConnectionFlags, withCluster } from '../connection-options.js';
 import { actorsText, statusText } from '../status-text.js';
 
 interface StatusFlags extends ConnectionFlags {
@@ -23,13 +22,8 @@ export function registerStatus(program: Command): void {
     .option('--coordinator <id>', 'coordinator actor (stitch-coordinator/<id>) asked for its status', 'main')
     .option('--actors', 'also every actor on each node: status, epoch, restarts, mailbox')
     .option('--json', "the dashboard's state as JSON (every migration the coordinator keeps)")
-    .action(async (flags: StatusFlags) => {
-      const cluster = await connectCluster({
-        name: flags.name,
-        log: () => undefined,
-        ...connectionFromFlags(flags),
-      });
-      try {
+    .action((flags: StatusFlags) =>
+      withCluster(flags, async (cluster) => {
         // One reading: the dashboard's time series has a single point, and is left out.
         const { history: _history, ...state } = await readClusterState(cluster, flags.coordinator);
         const actors = flags.actors
@@ -45,8 +39,6 @@ export function registerStatus(program: Command): void {
           ? JSON.stringify(actors ? { ...state, actors } : state, null, 2)
           : [...statusText(state, flags.coordinator), ...(actors ? actorsText(actors) : [])].join('\n');
         process.stdout.write(`${text}\n`);
-      } finally {
-        await cluster.close();
-      }
-    });
+      }),
+    );
 }
