@@ -1,5 +1,6 @@
 import type { ActorInspection } from '@stitch/runtime';
 import type { DashboardState, NodeView } from '@stitch/serve';
+import { alignColumns } from './columns.js';
 
 /** Migrations listed at most (the newest; `--json` has all the coordinator keeps). */
 export const STATUS_MIGRATIONS = 5;
@@ -8,15 +9,9 @@ export const STATUS_ACTORS_PER_NODE = 50;
 
 const MIB = 1024 * 1024;
 
-/** Columns padded to their widest cell, numbers to the right. */
+/** A table with its head, the columns in `right` aligned to the right; no blanks end a line. */
 function columns(head: string[], rows: string[][], right: ReadonlySet<number>): string[] {
-  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (right.has(i) ? c.padStart(width[i]!) : c.padEnd(width[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(head), ...rows.map(line)];
+  return alignColumns([head, ...rows], (c) => right.has(c)).map((line) => line.trimEnd());
 }
 
 /** What a node is doing besides serving: what callers and the coordinator avoid it for. */

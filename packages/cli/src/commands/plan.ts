@@ -15,6 +15,7 @@ import {
   problemFromProfile,
 } from '@stitch/planner';
 import type { Command } from 'commander';
+import { alignColumns } from '../columns.js';
 import { InputTooLarge, MAX_JSON_FILE_BYTES, readInputText } from '../input-file.js';
 
 /** Exit status when the plan is infeasible: distinct from bad input (2) and failures (1). */
@@ -101,12 +102,8 @@ export function loadProblem(
 const fmtMs = (v: number) => (v >= 100 ? v.toFixed(1) : v.toPrecision(4));
 const fmtUsd = (v: number) => (v >= 0.01 ? `$${v.toFixed(4)}` : `$${v.toExponential(3)}`);
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows
-    .map((r) => r.map((cell, c) => (c < 3 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '))
-    .join('\n');
-}
+/** The first three columns (op, kind, class) to the left, the figures to the right. */
+const table = (rows: string[][]): string => alignColumns(rows, (c) => c >= 3).join('\n');
 
 /** What crossing classes costs: count, time and $ (egress and link time at both ends), in the total above. */
 function transferLine(r: PlanFeasible): string {

@@ -15,6 +15,7 @@ import {
   staticPolicy,
 } from '@stitch/sim';
 import type { Command } from 'commander';
+import { alignColumns } from '../columns.js';
 import { loadProblem, num, readJson, readText } from './plan.js';
 
 interface SimCliOpts {
@@ -156,14 +157,8 @@ function options(file: string, o: SimCliOpts): SimOptions {
 const pct = (x: number | null) => (x === null ? '—' : `${(100 * x).toFixed(2)} %`);
 const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x.toPrecision(3));
 
-function pad(rows: string[][]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows
-    .map((r) =>
-      r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '),
-    )
-    .join('\n');
-}
+/** The first column (a name) to the left, the figures to the right. */
+const pad = (rows: string[][]): string => alignColumns(rows, (c) => c > 0).join('\n');
 
 function human(r: SimResult, policy: string): string {
   const lines = [
