@@ -15,7 +15,7 @@ import type { MigrationReport } from '../migration/source.js';
 import { type CapabilityRecord, isCapabilityRecord } from '../node/capabilities.js';
 import { isHeldElsewhere, queryNode } from '../node/holder.js';
 import { isNodeInspection, type NodeInspection } from '../node/inspection.js';
-import { MAX_REMOTE_DRAIN_MS, Node } from '../node/node.js';
+import { Node, remoteDrainMs } from '../node/node.js';
 import { type NodeOptions, resolveNodeOptions } from '../node/options.js';
 import type { ActorStream, StreamOptions } from '../stream/reader.js';
 import { decode } from '../wire/codec.js';
@@ -227,17 +227,10 @@ export class Cluster implements RefTransport {
     const nodes = await this.nodes();
     const failed = await Promise.all(
       nodes.map((n) =>
-        this.#sender
-          .request(
-            this.#parts.names.nodeControl(n.nodeId),
-            this.#fenced({ op: 'fence' }),
-            timeoutMs,
-            `node ${n.nodeId}`,
-          )
-          .then(
-            () => undefined,
-            () => n.nodeId,
-          ),
+        this.#command(n.nodeId, { op: 'fence' }, timeoutMs).then(
+          () => undefined,
+          () => n.nodeId,
+        ),
       ),
     );
     return failed.filter((n): n is string => n !== undefined);
@@ -253,15 +246,12 @@ export class Cluster implements RefTransport {
   async drainNode(nodeId: string, options: { timeoutMs?: number } = {}): Promise<{ left: number }> {
     this.#open();
     const id = checkToken('node id', nodeId);
-    const timeoutMs = options.timeoutMs ?? 10_000;
-    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_REMOTE_DRAIN_MS)
-      throw new InvalidOptions(`drainNode timeoutMs must be an integer from 1 to ${MAX_REMOTE_DRAIN_MS}`);
+    const timeoutMs = remoteDrainMs(options.timeoutMs ?? 10_000);
     if (this.#node && id === this.#node.id) return { left: await this.#node.drain(timeoutMs) };
-    const answer = (await this.#sender.request(
-      this.#parts.names.nodeControl(id),
-      this.#fenced({ op: 'drain', timeoutMs }),
+    const answer = (await this.#command(
+      id,
+      { op: 'drain', timeoutMs },
       timeoutMs + DRAIN_ANSWER_MARGIN_MS,
-      `node ${id}`,
     )) as { left?: unknown } | null;
     const left = answer?.left;
     if (typeof left !== 'number' || !Number.isSafeInteger(left) || left < 0)
@@ -278,12 +268,9 @@ export class Cluster implements RefTransport {
     this.#open();
     const id = checkToken('node id', nodeId);
     if (this.#node && id === this.#node.id) return { undrained: await this.#node.undrain() };
-    const answer = (await this.#sender.request(
-      this.#parts.names.nodeControl(id),
-      this.#fenced({ op: 'undrain' }),
-      options.timeoutMs ?? 5000,
-      `node ${id}`,
-    )) as { undrained?: unknown } | null;
+    const answer = (await this.#command(id, { op: 'undrain' }, options.timeoutMs ?? 5000)) as {
+      undrained?: unknown;
+    } | null;
     if (typeof answer?.undrained !== 'boolean')
       throw new InvalidOptions(`node ${id} answered its undrain with something other than { undrained }`);
     return { undrained: answer.undrained };
@@ -298,16 +285,21 @@ export class Cluster implements RefTransport {
     this.#open();
     const id = checkToken('node id', nodeId);
     if (this.#node && id === this.#node.id) return this.#node.takeDrain(waitMs);
-    await this.#sender.request(
-      this.#parts.names.nodeControl(id),
-      this.#fenced({ op: 'take-drain', waitMs }),
-      options.timeoutMs ?? 5000,
-      `node ${id}`,
-    );
+    await this.#command(id, { op: 'take-drain', waitMs }, options.timeoutMs ?? 5000);
   }
 
   #fenced(msg: unknown): unknown {
     return this.#fence ? { ...(msg as object), fence: this.#fence } : msg;
+  }
+
+  /** A command `msg` to node `nodeId` on its control subject, carrying this commander's fence. */
+  #command(nodeId: string, msg: object, timeoutMs: number): Promise<unknown> {
+    return this.#sender.request(
+      this.#parts.names.nodeControl(nodeId),
+      this.#fenced(msg),
+      timeoutMs,
+      `node ${nodeId}`,
+    );
   }
 
   /**
@@ -319,12 +311,7 @@ export class Cluster implements RefTransport {
     const where = await this.locate(ref);
     if (!where) return;
     if (this.#node && where.node === this.#node.id) return this.#node.stopActor(ref.type, ref.id);
-    await this.#sender.request(
-      this.#parts.names.nodeControl(where.node),
-      this.#fenced({ op: 'stop', type: ref.type, id: ref.id }),
-      options.timeoutMs ?? 10_000,
-      `node ${where.node}`,
-    );
+    await this.#command(where.node, { op: 'stop', type: ref.type, id: ref.id }, options.timeoutMs ?? 10_000);
   }
 
   /**
@@ -342,11 +329,10 @@ export class Cluster implements RefTransport {
     const where = await this.directory.current(this.#parts.names.key(ref.type, ref.id));
     if (!where) throw new InvalidOptions(`actor ${ref.type}/${ref.id} is not active; spawn it first`);
     if (this.#node && where.node === this.#node.id) return this.#node.migrate(ref.type, ref.id, to);
-    const answer = this.#sender.request(
-      this.#parts.names.nodeControl(where.node),
-      this.#fenced({ op: 'migrate', type: ref.type, id: ref.id, to }),
+    const answer = this.#command(
+      where.node,
+      { op: 'migrate', type: ref.type, id: ref.id, to },
       options.timeoutMs ?? 60_000,
-      `node ${where.node}`,
     );
     return (await whileNodeAnswers(
       answer,

@@ -53,7 +53,17 @@ const DRAIN_IDLE_MS = 1000;
 /** Longest wait between moves a commander may ask of a drain (see `take-drain`). */
 const MAX_DRAIN_WAIT_MS = 60_000;
 /** Longest drain another process may ask of a node (`cluster.drainNode`). */
-export const MAX_REMOTE_DRAIN_MS = 600_000;
+const MAX_REMOTE_DRAIN_MS = 600_000;
+
+/** `v` when it is a whole number of ms from `min` to `max`, else InvalidOptions naming `what`. */
+function msWithin(v: unknown, min: number, max: number, what: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max)
+    throw new InvalidOptions(`${what} must be an integer from ${min} to ${max}`);
+  return v;
+}
+
+/** The timeout of a drain another process asks for (`cluster.drainNode`, the `drain` command). */
+export const remoteDrainMs = (v: unknown): number => msWithin(v, 1, MAX_REMOTE_DRAIN_MS, 'drain timeoutMs');
 /**
  * close() waits at most this long for the migrations out still running (each step of one is bounded
  * by MIGRATION_STEP_MS), so that each answers its commander before the connection closes.
@@ -615,9 +625,7 @@ export class Node implements Host {
       return null;
     }
     if (req?.op === 'drain') {
-      const ms = (req as { timeoutMs?: unknown }).timeoutMs;
-      if (typeof ms !== 'number' || !Number.isSafeInteger(ms) || ms < 1 || ms > MAX_REMOTE_DRAIN_MS)
-        throw new InvalidOptions(`drain timeoutMs must be an integer from 1 to ${MAX_REMOTE_DRAIN_MS}`);
+      const ms = remoteDrainMs((req as { timeoutMs?: unknown }).timeoutMs);
       this.log('info', 'draining: another process asked for it', { node: this.id, timeoutMs: ms });
       const left = await this.drain(ms);
       this.log('info', 'drain ended', { node: this.id, left, draining: this.#draining });
@@ -640,14 +648,7 @@ export class Node implements Host {
 
   /** A commander moves this node's actors off it: its drain waits up to `waitMs` between moves. */
   takeDrain(waitMs: unknown): void {
-    if (
-      typeof waitMs !== 'number' ||
-      !Number.isSafeInteger(waitMs) ||
-      waitMs < 0 ||
-      waitMs > MAX_DRAIN_WAIT_MS
-    )
-      throw new InvalidOptions(`take-drain waitMs must be an integer from 0 to ${MAX_DRAIN_WAIT_MS}`);
-    this.#drainWaitMs = waitMs;
+    this.#drainWaitMs = msWithin(waitMs, 0, MAX_DRAIN_WAIT_MS, 'take-drain waitMs');
     this.#drainTakenAt = performance.now();
   }
 
