@@ -111,7 +111,15 @@ test('a node that sheds load says so in its record: new activations go to the ot
   const setUp = await client.spawn(Prepared, { id: 'set-up', node: full.nodeId });
   assert.equal(await setUp.ask({ type: 'prepare', ms: 0 }), true);
   await assert.rejects(setUp.ask({ type: 'work' }), Overloaded);
-  assert.equal((await client.inspectNode(full.nodeId))?.shedding?.shed, 2);
+  const after = await client.inspectNode(full.nodeId);
+  assert.equal(after?.shedding?.shed, 2);
+  // Each actor counts what it refused (a control loop reads these as replicas that did not serve);
+  // refused, a message is not one it accepted.
+  const mailboxOf = (id: string) => after?.actors.find((a) => a.id === id)?.mailbox;
+  assert.equal(mailboxOf('on-full')?.shed, 1);
+  assert.equal(mailboxOf('on-full')?.accepted, 1, 'the durable ask');
+  assert.equal(mailboxOf('set-up')?.shed, 1);
+  assert.equal(mailboxOf('set-up')?.accepted, 0, 'a set-up turn is not metered');
 });
 
 test('a node whose heap fills up sheds instead of running out of memory, and still runs durable asks', async () => {

@@ -67,7 +67,7 @@ const deltas = new Map(
       const [arrived, processed, busyMs, depth] = COUNTERS[`${o.actorType}/${r.actorId}`]!;
       return [
         `${o.actorType}/${r.actorId}`,
-        { node: r.node, arrived, processed, busyMs, slotWaitMs: 0, depth },
+        { node: r.node, arrived, processed, busyMs, slotWaitMs: 0, depth, shed: 0 },
       ] as const;
     }),
   ),
@@ -144,9 +144,18 @@ function snapshot(freeSlots: Record<string, number>, state?: RebalanceState): Sn
   };
 }
 
-/** The live round as the simulator can see it: without waits for a device slot (its replicas hold devices whole). */
+/**
+ * The live round as the simulator can see it: without waits for a device slot (its replicas hold
+ * devices whole), nor replicas that do not serve (its nodes never shed load: every replica serves).
+ */
 function simulatorView(live: ReturnType<typeof coordinator>) {
-  return { ...live, observations: live.observations.map(({ slotWaitMs: _w, ...o }) => o) };
+  return {
+    ...live,
+    observations: live.observations.map(({ slotWaitMs: _w, servingReplicas, ...o }) => {
+      assert.equal(servingReplicas, o.replicas);
+      return o;
+    }),
+  };
 }
 
 test('the simulator and the live coordinator make the same rebalance decision on the same state', () => {

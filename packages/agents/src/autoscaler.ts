@@ -75,6 +75,8 @@ interface Counters {
   /** The time turns waited for a device slot. */
   slotWaitMs: number;
   depth: number;
+  /** Messages refused because the node shed load. */
+  shed: number;
 }
 
 /**
@@ -89,6 +91,7 @@ interface Delta {
   busyMs: number;
   slotWaitMs: number;
   depth: number;
+  shed: number;
 }
 
 const actorKey = (type: string, id: string) => `${type}/${id}`;
@@ -130,7 +133,8 @@ export class LoadSampler {
         const key = actorKey(a.type, a.id);
         const slotWaitMs = a.slotWaitMs ?? 0;
         const busyMs = Math.max(0, m.busyMs - slotWaitMs);
-        const c = { accepted: m.accepted, processed: m.processed, busyMs, slotWaitMs, depth: m.depth };
+        const shed = m.shed ?? 0;
+        const c = { accepted: m.accepted, processed: m.processed, busyMs, slotWaitMs, depth: m.depth, shed };
         next.set(key, c);
         const p = this.#history[0]?.counters.get(key);
         const fresh =
@@ -138,8 +142,9 @@ export class LoadSampler {
           c.accepted < p.accepted ||
           c.processed < p.processed ||
           c.busyMs < p.busyMs ||
-          c.slotWaitMs < p.slotWaitMs;
-        const base = fresh ? { accepted: 0, processed: 0, busyMs: 0, slotWaitMs: 0 } : p;
+          c.slotWaitMs < p.slotWaitMs ||
+          c.shed < p.shed;
+        const base = fresh ? { accepted: 0, processed: 0, busyMs: 0, slotWaitMs: 0, shed: 0 } : p;
         deltas.set(key, {
           node: ins.nodeId,
           arrived: c.accepted - base.accepted,
@@ -147,6 +152,7 @@ export class LoadSampler {
           busyMs: c.busyMs - base.busyMs,
           slotWaitMs: c.slotWaitMs - base.slotWaitMs,
           depth: c.depth,
+          shed: c.shed - base.shed,
         });
       }
     const dtMs = this.#history.length === 0 ? undefined : now - this.#history[0]!.at;
@@ -213,12 +219,16 @@ function alternativesOf(
   );
 }
 
-/** The policy's view of each op of a deployment over the last round; `live`: the classes nodes offer now. */
+/**
+ * The policy's view of each op of a deployment over the last round; `live`: the classes nodes offer
+ * now; `shedding`: the nodes that shed load now.
+ */
 export function observeDeployment(
   d: Deployment,
   deltas: ReadonlyMap<string, Delta>,
   dtMs: number,
   live: ReadonlySet<string> = new Set(),
+  shedding: ReadonlySet<string> = new Set(),
 ): OperatorObservation[] {
   const slack = Math.max(0, d.slaMs - d.latencyMs);
   return d.ops.map((op) => {
@@ -227,9 +237,15 @@ export function observeDeployment(
     let busyMs = 0;
     let slotWaitMs = 0;
     let depth = 0;
+    // A replica on a node that sheds load now serves nobody, asked or not (an idle round must not
+    // read it as serving and scale in the replica standing in for it); one whose node shed part of
+    // the round served the share of its messages it took; one not seen this round (its node did not
+    // answer) counts as serving.
+    let serving = 0;
     const all = replicasOf(op);
     for (const r of all) {
       const x = deltas.get(actorKey(op.actorType, r.actorId));
+      serving += shedding.has(r.node) ? 0 : x && x.shed > 0 ? x.arrived / (x.arrived + x.shed) : 1;
       if (!x) continue;
       arrived += x.arrived;
       processed += x.processed;
@@ -243,6 +259,7 @@ export function observeDeployment(
       opId: op.id,
       classId: op.classId,
       replicas: all.length,
+      servingReplicas: serving,
       arrivalPerS: (arrived * 1000) / dtMs,
       serviceMs,
       queueDepth: depth,
@@ -401,8 +418,9 @@ export class Autoscaler {
     const free = freeSlotsByNode(nodes, sample.deltas, sample.dtMs);
     const { slots: freeByClass, share: shareByClass } = classRoom(nodes, free);
     const live = new Set(nodes.map((n) => n.classId));
+    const shedding = new Set(nodes.filter((n) => n.shedding).map((n) => n.nodeId));
     for (const d of this.#host.records()) {
-      const observations = observeDeployment(d, sample.deltas, sample.dtMs, live);
+      const observations = observeDeployment(d, sample.deltas, sample.dtMs, live, shedding);
       const result = rebalance(
         observations,
         freeByClass,

@@ -13,11 +13,14 @@ import {
 import type { Deployment } from '../src/deployment.js';
 import type { NodeClass, PlacedOp } from '../src/placement.js';
 
-/** One node's inspection with one actor per [id, accepted, processed, busyMs, depth]. */
-function inspection(nodeId: string, actors: [string, number, number, number, number][]): NodeInspection {
+/** One node's inspection with one actor per [id, accepted, processed, busyMs, depth, shed?]. */
+function inspection(
+  nodeId: string,
+  actors: [string, number, number, number, number, number?][],
+): NodeInspection {
   return {
     nodeId,
-    actors: actors.map(([id, accepted, processed, busyMs, depth]) => ({
+    actors: actors.map(([id, accepted, processed, busyMs, depth, shed]) => ({
       type: 'op-llm',
       id,
       nodeId,
@@ -32,6 +35,7 @@ function inspection(nodeId: string, actors: [string, number, number, number, num
         accepted,
         processed,
         rejected: 0,
+        ...(shed === undefined ? {} : { shed }),
         busyMs,
         turnMs: { p50: 0, p99: 0, max: 0 },
         waitMs: { p50: 0, p99: 0, max: 0 },
@@ -85,6 +89,7 @@ test('the sampler gives deltas over its window; a restarted activation counts fr
     busyMs: 1260,
     slotWaitMs: 0,
     depth: 2,
+    shed: 0,
   });
   // Past it: the base moves up to the newest sample at least a window old.
   const three = s.sample([inspection('a', [['d', 40, 38, 2660, 2]])], 3500)!;
@@ -117,6 +122,7 @@ test('observations add up every replica of an op; free slots are the slots less 
     opId: 'decode',
     classId: 'gaudi3',
     replicas: 2,
+    servingReplicas: 2,
     arrivalPerS: 18,
     serviceMs: 70,
     queueDepth: 4,
@@ -156,6 +162,50 @@ test('observations add up every replica of an op; free slots are the slots less 
   // a lacks the room for 1.4 slots: the freest of the others.
   assert.equal(nodeForMove(nodes, free, 'gaudi3', 1.4, new Set(['a']))?.nodeId, 'c');
   assert.equal(nodeForMove(nodes, free, 'h100', 0.1, new Set()), undefined);
+});
+
+test('a replica that refused messages (its node sheds load) counts for the share it took; one not seen counts whole', () => {
+  const deployment = {
+    ops: [
+      op([
+        { actorId: 'd-r1', node: 'b' },
+        { actorId: 'd-r2', node: 'c' },
+      ]),
+    ],
+    slaMs: 1000,
+    latencyMs: 0,
+    usdPerHour: {},
+    rawMs: {},
+  } as unknown as Deployment;
+  const s = new LoadSampler(1000);
+  // b's counters came from a node of an earlier version: no shed count.
+  s.sample([inspection('a', [['d', 0, 0, 0, 0, 0]]), inspection('b', [['d-r1', 0, 0, 0, 0]])], 0);
+  const { deltas, dtMs } = s.sample(
+    [inspection('a', [['d', 2, 2, 140, 0, 18]]), inspection('b', [['d-r1', 20, 20, 1400, 0]])],
+    1000,
+  )!;
+  assert.equal(deltas.get('op-llm/d')!.shed, 18);
+  assert.equal(deltas.get('op-llm/d-r1')!.shed, 0);
+  // d took 2 of 20 (0.1), d-r1 all it got (1), d-r2's node did not answer (1).
+  const [o] = observeDeployment(deployment, deltas, dtMs);
+  assert.equal(o?.replicas, 3);
+  assert.ok(Math.abs(o!.servingReplicas! - 2.1) < 1e-9, String(o?.servingReplicas));
+  // What it refused is not counted as arrived (callers traded it to a replica that counts it).
+  assert.equal(o?.arrivalPerS, 22);
+  // A replica on a node that sheds now serves nobody, whether it was asked this round or not.
+  const [idle] = observeDeployment(deployment, new Map(), dtMs, new Set(), new Set(['c']));
+  assert.equal(idle?.servingReplicas, 2);
+  const [both] = observeDeployment(deployment, deltas, dtMs, new Set(), new Set(['a', 'c']));
+  assert.equal(both?.servingReplicas, 1);
+  // A shed count that went back (a restarted activation) counts from zero.
+  const next = s.sample(
+    [inspection('a', [['d', 3, 3, 210, 0, 1]]), inspection('b', [['d-r1', 21, 21, 1470, 0]])],
+    2000,
+  )!;
+  assert.deepEqual(
+    { arrived: next.deltas.get('op-llm/d')!.arrived, shed: next.deltas.get('op-llm/d')!.shed },
+    { arrived: 3, shed: 1 },
+  );
 });
 
 test('new replicas go to nodes of the class without one first, then by free slots, never past them', () => {

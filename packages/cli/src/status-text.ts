@@ -118,7 +118,7 @@ export function actorsText(byNode: Record<string, ActorInspection[] | null>): st
     if (shown.length === 0) continue;
     out.push(
       ...columns(
-        ['type', 'id', 'status', 'epoch', 'restarts', 'queued', 'running', 'processed', 'rejected'],
+        ['type', 'id', 'status', 'epoch', 'restarts', 'queued', 'running', 'processed', 'rejected', 'shed'],
         shown.map((a) => [
           a.type,
           a.id,
@@ -129,8 +129,10 @@ export function actorsText(byNode: Record<string, ActorInspection[] | null>): st
           String(a.mailbox.running),
           String(a.mailbox.processed),
           String(a.mailbox.rejected),
+          // A node of an earlier version does not count them.
+          a.mailbox.shed === undefined ? '-' : String(a.mailbox.shed),
         ]),
-        new Set([3, 4, 5, 6, 7, 8]),
+        new Set([3, 4, 5, 6, 7, 8, 9]),
       ).map((l) => `  ${l}`),
     );
     if (actors.length > shown.length)

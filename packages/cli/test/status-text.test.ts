@@ -146,6 +146,7 @@ test("status --actors: each node's actors sorted, bounded per node; a node that 
       accepted: 9,
       processed: 8,
       rejected: 4,
+      shed: 5,
       busyMs: 1,
       turnMs: { p50: 1, p99: 1, max: 1 },
       waitMs: { p50: 1, p99: 1, max: 1 },
@@ -154,13 +155,19 @@ test("status --actors: each node's actors sorted, bounded per node; a node that 
   const many = Array.from({ length: STATUS_ACTORS_PER_NODE + 2 }, (_, i) =>
     actor(`c${String(i).padStart(3, '0')}`),
   );
-  const lines = actorsText({ a: many.reverse(), b: null, c: [] });
+  const old = actor('from-an-earlier-version');
+  delete old.mailbox.shed;
+  const lines = actorsText({ a: many.reverse(), b: null, c: [], d: [old] });
   assert.ok(lines.includes(`actors on a (${STATUS_ACTORS_PER_NODE + 2}):`));
   assert.match(
     lines.find((l) => l.startsWith('  counter'))!,
-    /^ {2}counter\s+c000\s+running\s+2\s+1\s+3\s+1\s+8\s+4$/,
+    /^ {2}counter\s+c000\s+running\s+2\s+1\s+3\s+1\s+8\s+4\s+5$/,
   );
-  assert.equal(lines.filter((l) => l.startsWith('  counter')).length, STATUS_ACTORS_PER_NODE);
+  assert.match(
+    lines.at(-1)!,
+    /^ {2}counter\s+from-an-earlier-version\s+running\s+2\s+1\s+3\s+1\s+8\s+4\s+-$/,
+  );
+  assert.equal(lines.filter((l) => l.startsWith('  counter  c')).length, STATUS_ACTORS_PER_NODE);
   assert.ok(lines.includes('  … and 2 more (--json lists them all)'));
   assert.ok(lines.includes('actors on b: the node did not answer its inspection'));
   assert.ok(lines.includes('actors on c (0):'));

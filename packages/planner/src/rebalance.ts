@@ -13,6 +13,13 @@ export interface OperatorObservation {
   opId: string;
   classId: string;
   replicas: number;
+  /**
+   * Replicas' worth of the op that took what reached them, ≤ replicas: a replica on a node that sheds
+   * load refuses messages (callers trade them to another replica) and counts only for the share it
+   * took. A replica that refused more than half counts as one that does not serve: the policy adds a
+   * replica for it (on a node with room) and keeps it out of the utilisation. @default replicas
+   */
+  servingReplicas?: number;
   /** Requests per second that reached the operator. */
   arrivalPerS: number;
   /** Mean measured service time of one request on one replica, ms. */
@@ -140,7 +147,7 @@ function checkObservation(o: OperatorObservation): void {
     typeof o.classId === 'string' &&
     Number.isSafeInteger(o.replicas) &&
     o.replicas >= 1 &&
-    [o.arrivalPerS, o.serviceMs, o.queueDepth, o.slotWaitMs ?? 0].every(
+    [o.arrivalPerS, o.serviceMs, o.queueDepth, o.slotWaitMs ?? 0, o.servingReplicas ?? 0].every(
       (x) => Number.isFinite(x) && x >= 0,
     ) &&
     (o.alternatives ?? []).every(
@@ -151,7 +158,7 @@ function checkObservation(o: OperatorObservation): void {
   if (!ok)
     throw new PlanError(
       PlanErrorCode.Input,
-      `observation ${JSON.stringify(o?.opId)}: needs opId, classId, replicas ≥ 1, finite arrivalPerS, serviceMs, queueDepth, slotWaitMs ≥ 0, and alternatives with a classId and finite serviceMs, usdPerHour ≥ 0`,
+      `observation ${JSON.stringify(o?.opId)}: needs opId, classId, replicas ≥ 1, finite arrivalPerS, serviceMs, queueDepth, slotWaitMs, servingReplicas ≥ 0, and alternatives with a classId and finite serviceMs, usdPerHour ≥ 0`,
     );
 }
 
@@ -216,7 +223,11 @@ function candidateFor(
   if (ago(state.changedAt[o.opId]) < c.scaleOutCooldownMs) return undefined;
   const sinceOut = ago(state.scaledOutAt?.[o.opId]);
   const load = (o.arrivalPerS * o.serviceMs) / 1000; // busy replicas needed at 100 % utilisation
-  const utilisation = load / o.replicas;
+  // Replicas that refused most of what reached them (their node sheds load) serve nobody: the load is
+  // the serving ones', and each of those that do not is matched by one more while it stays.
+  const lost = Math.round(o.replicas - Math.min(o.replicas, o.servingReplicas ?? o.replicas));
+  const serving = o.replicas - lost;
+  const utilisation = load / Math.max(serving, 1);
   // A backlog must drain too: the replicas that would clear the queue within drainMs count as load
   // (sizing by arrivals alone under-sizes the first scale-out of a spike, which has queued by then).
   const backlog = (o.queueDepth * o.serviceMs) / c.drainMs;
@@ -227,28 +238,36 @@ function candidateFor(
   // of it would not fix — and scaling such an op out and back in is flapping.
   const deep = queued > c.queuePerReplica && utilisation >= c.scaleInBelow;
   const starved = queued > c.queuePerReplica && (o.slotWaitMs ?? 0) > o.serviceMs;
-  if ((utilisation > c.scaleOutAbove || deep || starved) && o.replicas < c.maxReplicas) {
-    const to = Math.max(needed, o.replicas + 1);
+  // No replica serves: callers' requests fail whatever the load (with one serving, the utilisation
+  // over those that serve decides, with the usual hysteresis).
+  const short = serving === 0;
+  const over =
+    lost > 0
+      ? `${serving} serving replica(s) (${lost} more refused most requests: a node shedding load)`
+      : `${o.replicas} replica(s)`;
+  if ((utilisation > c.scaleOutAbove || deep || starved || short) && o.replicas < c.maxReplicas) {
+    const to = Math.max(needed + lost, o.replicas + 1);
     return {
       kind: 'scale-out',
       opId: o.opId,
       classId: o.classId,
       from: o.replicas,
       to: Math.min(to, c.maxReplicas),
-      reason: `utilisation ${pct(utilisation)}${deep || starved ? `, ${queued.toFixed(1)} queued per replica` : ''}${starved ? `, ${o.slotWaitMs!.toFixed(0)} ms waiting for a device slot per request` : ''} over ${o.replicas} replica(s); ${needed} give ${pct(load / Math.max(needed, 1))}${backlog > 0 ? ` and drain the queue within ${c.drainMs / 1000} s` : ''}`,
-      urgency: Math.max(utilisation, queued / c.queuePerReplica),
+      reason: `utilisation ${pct(utilisation)}${deep || starved ? `, ${queued.toFixed(1)} queued per replica` : ''}${starved ? `, ${o.slotWaitMs!.toFixed(0)} ms waiting for a device slot per request` : ''} over ${over}; ${needed} give ${pct(load / Math.max(needed, 1))}${backlog > 0 ? ` and drain the queue within ${c.drainMs / 1000} s` : ''}${lost > 0 ? `, ${lost} more stand in for those refusing` : ''}`,
+      // An op no replica serves fails its requests: first.
+      urgency: serving === 0 ? Number.MAX_VALUE : Math.max(utilisation, queued / c.queuePerReplica),
       observed: o,
     };
   }
   const idle = utilisation < c.scaleInBelow && queued === 0 && sinceOut >= c.cooldownMs;
-  if (idle && o.replicas > needed) {
+  if (idle && o.replicas > needed + lost) {
     return {
       kind: 'scale-in',
       opId: o.opId,
       classId: o.classId,
       from: o.replicas,
-      to: needed,
-      reason: `utilisation ${pct(utilisation)} over ${o.replicas} replica(s); ${needed} give ${pct(load / needed)}`,
+      to: needed + lost,
+      reason: `utilisation ${pct(utilisation)} over ${over}; ${needed} give ${pct(load / needed)}${lost > 0 ? `, beside the ${lost} refusing` : ''}`,
       urgency: -utilisation,
       observed: o,
     };

@@ -97,6 +97,67 @@ test('bad config and observations are typed errors', () => {
   assert.throws(() => rebalance([], {}, { maxChangesPerRound: 0 }, 0), PlanError);
   assert.throws(() => rebalance([op({ arrivalPerS: -1 })], slots, {}, 0), PlanError);
   assert.throws(() => rebalance([op({ arrivalPerS: 1, replicas: 0 })], slots, {}, 0), PlanError);
+  assert.throws(() => rebalance([op({ arrivalPerS: 1, servingReplicas: -1 })], slots, {}, 0), PlanError);
+  assert.throws(
+    () => rebalance([op({ arrivalPerS: 1, servingReplicas: Number.NaN })], slots, {}, 0),
+    PlanError,
+  );
+});
+
+test('a replica that refuses most requests (its node sheds load) is matched by one more, once, and kept out of the utilisation', () => {
+  // The op's only replica refused nearly everything: nobody serves it, however light its load.
+  const alone = rebalance([op({ arrivalPerS: 0.2, replicas: 1, servingReplicas: 0.05 })], slots, {}, 0);
+  assert.equal(alone.actions.length, 1);
+  assert.deepEqual(
+    { kind: alone.actions[0]!.kind, from: alone.actions[0]!.from, to: alone.actions[0]!.to },
+    { kind: 'scale-out', from: 1, to: 2 },
+  );
+  assert.match(alone.actions[0]!.reason, /0 serving replica\(s\) \(1 more refused most requests/);
+  // It goes first, before a busier op's scale-out, when one change is allowed.
+  const busy = op({ opId: 'busy', arrivalPerS: 60 });
+  const first = rebalance(
+    [busy, op({ arrivalPerS: 0, replicas: 1, servingReplicas: 0 })],
+    slots,
+    { maxChangesPerRound: 1 },
+    0,
+  );
+  assert.equal(first.actions[0]?.opId, 'llm');
+  // One more is enough: with it serving, a refusing replica kept beside changes nothing, round after
+  // round (no scale-out toward the cap, no scale-in of the one that serves).
+  let state: RebalanceState = { changedAt: {} };
+  for (let i = 0; i < 60; i++) {
+    const r = rebalance(
+      [op({ arrivalPerS: 5, replicas: 2, servingReplicas: 1 })],
+      slots,
+      {},
+      i * 1000,
+      state,
+    );
+    assert.deepEqual(r.actions, [], `round ${i}`);
+    state = r.state;
+  }
+  // Its load counts over the replicas that serve: 8 req/s × 100 ms on one of two is 80 %, inside the
+  // band; without the refusing one counted out it would read 40 % and scale in.
+  assert.deepEqual(
+    rebalance([op({ arrivalPerS: 8, servingReplicas: 1.2 })], slots, {}, 60_000, state).actions,
+    [],
+  );
+  // 12 req/s on the one that serves is 120 %: two serve at 70 %, and one more stands in for the refusing one.
+  const out = rebalance([op({ arrivalPerS: 12, servingReplicas: 1 })], slots, {}, 0);
+  assert.deepEqual(
+    out.actions.map((a) => [a.kind, a.from, a.to]),
+    [['scale-out', 2, 3]],
+  );
+  assert.match(out.actions[0]!.reason, /utilisation 120 % over 1 serving replica/);
+  // Idle, it scales in to what serves the load plus the refusing one, not below.
+  const idle = rebalance([op({ arrivalPerS: 1, replicas: 4, servingReplicas: 3 })], slots, {}, 60_000);
+  assert.deepEqual(
+    idle.actions.map((a) => [a.kind, a.from, a.to]),
+    [['scale-in', 4, 2]],
+  );
+  assert.match(idle.actions[0]!.reason, /beside the 1 refusing/);
+  // A replica that refused a few requests (under half) still serves: nothing changes.
+  assert.deepEqual(rebalance([op({ arrivalPerS: 12, servingReplicas: 1.6 })], slots, {}, 0).actions, []);
 });
 
 test('a spike right after a scale-in scales out again without waiting out the long cooldown', () => {

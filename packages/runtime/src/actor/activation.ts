@@ -745,6 +745,7 @@ export class Activation {
     // the node is calm again, and nobody would send it again.
     const shedding = held || this.#setup.has(msg.type) ? undefined : this.host.shedding?.refusal();
     if (shedding !== undefined) {
+      this.#mailbox.countShed();
       if (reply)
         this.#replies.send(
           reply,

@@ -35,7 +35,8 @@ export function isNodeInspection(v: unknown, nodeId: string): v is NodeInspectio
       (wait === undefined || count(wait)) &&
       typeof m === 'object' &&
       m !== null &&
-      COUNTERS.every((k) => count(m[k]))
+      COUNTERS.every((k) => count(m[k])) &&
+      (m.shed === undefined || count(m.shed))
     );
   });
 }
