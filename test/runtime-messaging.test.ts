@@ -8,6 +8,7 @@ import {
   BadMessage,
   type Cluster,
   connectCluster,
+  defineActor,
   type EmbeddedNats,
   NoResponders,
   Overloaded,
@@ -70,6 +71,52 @@ describe('runtime messaging across processes', () => {
     assert.equal(mailbox.processed, 2);
     // The 300 ms set-up is not in the busy time; two synchronous turns are far below it.
     assert.ok(mailbox.busyMs < 300, `busyMs ${mailbox.busyMs}`);
+  });
+
+  test("concurrencyPerNode bounds a type's turns on each node, over all its activations there", async () => {
+    const running = new Map<string, number>();
+    const most = new Map<string, number>();
+    const Limited = defineActor({
+      type: 'limited',
+      concurrencyPerNode: 2,
+      handlers: {
+        work: async (_s: undefined, _m: Record<never, never>, ctx) => {
+          const n = (running.get(ctx.nodeId) ?? 0) + 1;
+          running.set(ctx.nodeId, n);
+          most.set(ctx.nodeId, Math.max(most.get(ctx.nodeId) ?? 0, n));
+          await delay(30);
+          running.set(ctx.nodeId, running.get(ctx.nodeId)! - 1);
+          return ctx.nodeId;
+        },
+      },
+    });
+    const hosts = await Promise.all(
+      ['limited-a', 'limited-b'].map(async (id) => {
+        const c = await connectCluster({ nats: nats.url, name: CLUSTER });
+        await c.startNode({ id, actors: [Limited] });
+        return c;
+      }),
+    );
+    try {
+      // Four activations per node, each taking one turn at a time: eight could run at once, four a node.
+      const refs = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          client.spawn(Limited, { id: `l${i}`, node: i % 2 ? 'limited-b' : 'limited-a' }),
+        ),
+      );
+      const answers = await Promise.all(refs.flatMap((r) => [1, 2, 3].map(() => r.ask({ type: 'work' }))));
+      assert.equal(answers.length, 24);
+      // Two at once on each node, never more; and two, so the activations did run side by side.
+      assert.deepEqual(Object.fromEntries(most), { 'limited-a': 2, 'limited-b': 2 });
+      // The turns that waited for one of the two say so, as a wait rather than their own work.
+      const waited = await Promise.all(refs.map(async (r) => (await r.inspect()).slotWaitMs ?? 0));
+      assert.ok(
+        waited.some((ms) => ms >= 20),
+        `slot waits ${waited}`,
+      );
+    } finally {
+      await Promise.all(hosts.map((c) => c.close()));
+    }
   });
 
   test('a ref sent inside a message works in the receiving process', async () => {

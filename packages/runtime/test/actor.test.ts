@@ -9,6 +9,10 @@ test('defineActor validates the definition at the edge', () => {
   assert.throws(() => defineActor({ type: 'a', handlers: { $x: () => 1 } }), InvalidOptions);
   assert.throws(() => defineActor({ type: 'a', handlers: { x: () => 1 }, concurrency: 0 }), InvalidOptions);
   assert.throws(
+    () => defineActor({ type: 'a', handlers: { x: () => 1 }, concurrencyPerNode: 1.5 }),
+    /concurrencyPerNode must be an integer ≥ 1/,
+  );
+  assert.throws(
     () => defineActor({ type: 'a', handlers: { x: () => 1 }, setupHandlers: ['y'] }),
     /setupHandlers names "y", which is not one of its handlers/,
   );

@@ -8,6 +8,7 @@ import type { Adopted } from '../migration/incoming.js';
 import { migrateActivation } from '../migration/outgoing.js';
 import type { ForwardedMessage, PullInbox } from '../migration/protocol.js';
 import type { MigratableChanges, MigrationContext, MigrationReport } from '../migration/source.js';
+import type { ReleaseSlot, Slots } from '../node/slots.js';
 import { parseStreamSpec } from '../stream/frames.js';
 import { StreamWriter } from '../stream/writer.js';
 import { tracesTurn, traceTurn } from '../tracing.js';
@@ -65,6 +66,8 @@ export class Activation {
   readonly #intake: DurableIntake;
   /** Time this activation's turns spent waiting for a device slot (ctx.acquireSlot), summed, ms. */
   #slotWaitMs = 0;
+  /** The node's bound on this type's turns (concurrencyPerNode); undefined: none. */
+  readonly #typeSlots: Slots | undefined;
   readonly #self: ActorRef;
   readonly #replies: ReplySender;
   /** After a migration's commit: messages that reached this (target) activation directly, held while earlier ones of their senders may still be at the source. */
@@ -98,6 +101,8 @@ export class Activation {
     this.key = host.names.key(def.type, id);
     this.#options = resolveActorOptions(def.type, def);
     this.#budget = new RestartBudget(this.#options.restart);
+    const perNode = this.#options.concurrencyPerNode;
+    this.#typeSlots = perNode === undefined ? undefined : host.typeSlots(def.type, perNode);
     this.#self = host.ref({ type: def.type, id });
     const setup = new Set(def.setupHandlers ?? []);
     this.#setup = setup;
@@ -837,6 +842,33 @@ export class Activation {
   }
 
   #apply(item: Incoming): Outcome | Promise<Outcome> {
+    const slots = this.#typeSlots;
+    if (!slots) return this.#traced(item);
+    // A free slot is taken at once, so a synchronous handler still answers in the same tick.
+    const now = slots.tryAcquire();
+    if (now) return this.#holding(now, () => this.#traced(item));
+    const t0 = performance.now();
+    return slots.acquire().then((release) => {
+      this.waitedForSlot(performance.now() - t0);
+      return this.#holding(release, () => this.#traced(item));
+    });
+  }
+
+  /** Runs `turn` holding a slot, given back once its outcome is there (or it threw). */
+  #holding(release: ReleaseSlot, turn: () => Outcome | Promise<Outcome>): Outcome | Promise<Outcome> {
+    let out: Outcome | Promise<Outcome>;
+    try {
+      out = turn();
+    } catch (err) {
+      release();
+      throw err;
+    }
+    if (out instanceof Promise) return out.finally(release);
+    release();
+    return out;
+  }
+
+  #traced(item: Incoming): Outcome | Promise<Outcome> {
     if (!tracesTurn(item.env.traceparent)) return this.#run(item);
     const info = {
       type: this.def.type,

@@ -73,6 +73,15 @@ export interface ActorDefinition<S, H extends Record<string, Handler<S>>> {
   /** Turns run at once; above 1 the actor must be stateless-concurrent. @default 1 */
   concurrency?: number;
   /**
+   * Turns of this type that run at once on one node, over all its activations there (Dapr's and
+   * Orleans' per-type limit): for actors that share what a node has little of (a rate-limited API, a
+   * licence, memory bandwidth). A turn beyond it waits for one of them to end, first come first
+   * served; the wait counts with device-slot waits (`slotWaitMs`), not as the actor's own work. A turn
+   * that asks an actor of its own type on the same node can wait for itself while the others do.
+   * @default unbounded
+   */
+  concurrencyPerNode?: number;
+  /**
    * Handlers that set the actor up rather than serve it (load a model, compile kernels, open a
    * connection): the mailbox's load counters (`accepted`, `processed`, `busyMs`, turn and wait
    * times) leave their turns out, so that an autoscaler reading them as demand does not take a

@@ -6,7 +6,7 @@ import type { Directory } from '../cluster/directory.js';
 import type { Names } from '../cluster/names.js';
 import type { Guard } from '../guard.js';
 import type { LogFn } from '../log.js';
-import type { DeviceSlots } from '../node/slots.js';
+import type { DeviceSlots, Slots } from '../node/slots.js';
 import type { WireLimits } from '../wire/publish.js';
 import type { ActorRef, ActorRefData } from './definition.js';
 import type { RecentReplies } from './recent-replies.js';
@@ -37,6 +37,8 @@ export interface Host {
   ref(data: ActorRefData): ActorRef;
   /** The execution slots of one of the node's devices; undefined for a device it does not have. */
   deviceSlots(device: string): DeviceSlots | undefined;
+  /** The turns of actor type `type` on this node, `slots` at once (the first call for a type sets it). */
+  typeSlots(type: string, slots: number): Slots;
   /** Called by an activation once it has stopped or failed. */
   forget(activation: { readonly key: string }): void;
   /**

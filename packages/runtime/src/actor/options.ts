@@ -29,6 +29,7 @@ export interface DurableOptions {
 /** The limits and policies of an actor definition. */
 export interface ActorPolicies {
   concurrency?: number;
+  concurrencyPerNode?: number;
   mailbox?: MailboxOptions;
   restart?: RestartPolicy;
   durable?: DurableOptions;
@@ -42,6 +43,8 @@ export interface ActorPolicies {
 /** An actor definition's limits and policies with every default filled in, resolved once per activation. */
 export interface ResolvedActorOptions {
   concurrency: number;
+  /** Undefined: no bound beyond each activation's own. */
+  concurrencyPerNode: number | undefined;
   mailbox: { capacity: number; perCaller: number };
   restart: { maxRestarts: number; withinMs: number; backoffMs: number; maxBackoffMs: number };
   durable: { ackWaitMs: number; dedupKeys: number; pullExpiresMs: number };
@@ -54,6 +57,7 @@ export function resolveActorOptions(type: string, def: ActorPolicies): ResolvedA
   const r = def.restart ?? {};
   const resolved: ResolvedActorOptions = {
     concurrency: def.concurrency ?? 1,
+    concurrencyPerNode: def.concurrencyPerNode,
     mailbox: { capacity, perCaller: def.mailbox?.perCaller ?? Math.max(1, Math.floor(capacity / 4)) },
     restart: {
       maxRestarts: r.maxRestarts ?? 5,
@@ -81,6 +85,7 @@ export function resolveActorOptions(type: string, def: ActorPolicies): ResolvedA
   }
   const integers: [string, number, number][] = [
     ['concurrency', resolved.concurrency, 1],
+    ['concurrencyPerNode', resolved.concurrencyPerNode ?? 1, 1],
     ['mailbox.capacity', resolved.mailbox.capacity, 1],
     ['mailbox.perCaller', resolved.mailbox.perCaller, 1],
     ['restart.maxRestarts', resolved.restart.maxRestarts, 0],

@@ -29,7 +29,7 @@ import { LoadShedder } from './load-shedder.js';
 import { MigrationCounts } from './migration-counts.js';
 import { DEFAULT_CLUSTER_MIGRATION_GRACE_MS, type ResolvedNodeOptions } from './options.js';
 import { answerRequest } from './requests.js';
-import { type DeviceSlots, slotsForDevice } from './slots.js';
+import { type DeviceSlots, Slots, slotsForDevice } from './slots.js';
 
 /** Migrations into one node at once, at most; begins past them wait for a place (see MigrationSlots). */
 const MAX_INCOMING_MIGRATIONS = 8;
@@ -102,6 +102,8 @@ export class Node implements Host {
   #devices: Device[] = [];
   /** Execution slots per device name (see slotsForDevice), made from the devices at start. */
   readonly #slots = new Map<string, DeviceSlots>();
+  /** One per registered actor type that bounds its turns (its definition's concurrencyPerNode). */
+  readonly #typeSlots = new Map<string, Slots>();
   #probeError: string | undefined;
   #calibrated: (Calibration & { measuredAt: number }) | undefined;
   readonly #subs: Subscription[] = [];
@@ -169,6 +171,14 @@ export class Node implements Host {
   /** The execution slots of this node's device `device` (`cpu`, `cuda:0`, or a modelled device's catalog id). */
   deviceSlots(device: string): DeviceSlots | undefined {
     return this.#slots.get(device);
+  }
+
+  typeSlots(type: string, slots: number): Slots {
+    const kept = this.#typeSlots.get(type);
+    if (kept) return kept;
+    const made = new Slots(slots);
+    this.#typeSlots.set(type, made);
+    return made;
   }
 
   ref(data: ActorRefData): ActorRef {

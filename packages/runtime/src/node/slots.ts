@@ -1,39 +1,40 @@
 import { InvalidOptions } from '../errors.js';
 import type { Device, DeviceLoad } from './capabilities.js';
 
-/** Gives back a slot taken with `DeviceSlots.acquire`; a second call does nothing. */
+/** Gives back a slot taken with `Slots.acquire`; a second call does nothing. */
 export type ReleaseSlot = () => void;
 
 /**
- * The execution slots of one device: at most `slots` holders at once, the rest wait first come first
- * served. Waiters are activations' running turns, so each activation's concurrency bounds the queue.
+ * At most `slots` holders at once, the rest wait first come first served. Waiters are activations'
+ * running turns, so each activation's concurrency bounds the queue.
  */
-export class DeviceSlots {
+export class Slots {
   #busy = 0;
   readonly #waiting: (() => void)[] = [];
 
-  constructor(
-    readonly device: string,
-    readonly modelled: boolean,
-    readonly slots: number,
-  ) {}
+  constructor(readonly slots: number) {}
+
+  /** A slot now, when one is free and nobody waits for one; otherwise undefined (then `acquire`). */
+  tryAcquire(): ReleaseSlot | undefined {
+    if (this.#busy >= this.slots) return undefined;
+    this.#busy++;
+    return this.#releaser();
+  }
 
   acquire(): Promise<ReleaseSlot> {
-    if (this.#busy < this.slots) {
-      this.#busy++;
-      return Promise.resolve(this.#releaser());
-    }
+    const now = this.tryAcquire();
+    if (now) return Promise.resolve(now);
     return new Promise((resolve) => this.#waiting.push(() => resolve(this.#releaser())));
   }
 
-  load(): DeviceLoad {
-    return {
-      device: this.device,
-      modelled: this.modelled,
-      slots: this.slots,
-      busy: this.#busy,
-      queued: this.#waiting.length,
-    };
+  /** Holders now. */
+  get busy(): number {
+    return this.#busy;
+  }
+
+  /** Waiters now. */
+  get queued(): number {
+    return this.#waiting.length;
   }
 
   #releaser(): ReleaseSlot {
@@ -45,6 +46,27 @@ export class DeviceSlots {
       const next = this.#waiting.shift();
       if (next) next();
       else this.#busy--;
+    };
+  }
+}
+
+/** The execution slots of one device (see Slots). */
+export class DeviceSlots extends Slots {
+  constructor(
+    readonly device: string,
+    readonly modelled: boolean,
+    slots: number,
+  ) {
+    super(slots);
+  }
+
+  load(): DeviceLoad {
+    return {
+      device: this.device,
+      modelled: this.modelled,
+      slots: this.slots,
+      busy: this.busy,
+      queued: this.queued,
     };
   }
 }
