@@ -76,6 +76,10 @@ describe('runtime messaging across processes', () => {
   test("concurrencyPerNode bounds a type's turns on each node, over all its activations there", async () => {
     const running = new Map<string, number>();
     const most = new Map<string, number>();
+    let open!: () => void;
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
     const Limited = defineActor({
       type: 'limited',
       concurrencyPerNode: 2,
@@ -84,7 +88,7 @@ describe('runtime messaging across processes', () => {
           const n = (running.get(ctx.nodeId) ?? 0) + 1;
           running.set(ctx.nodeId, n);
           most.set(ctx.nodeId, Math.max(most.get(ctx.nodeId) ?? 0, n));
-          await delay(30);
+          await gate;
           running.set(ctx.nodeId, running.get(ctx.nodeId)! - 1);
           return ctx.nodeId;
         },
@@ -104,14 +108,30 @@ describe('runtime messaging across processes', () => {
           client.spawn(Limited, { id: `l${i}`, node: i % 2 ? 'limited-b' : 'limited-a' }),
         ),
       );
-      const answers = await Promise.all(refs.flatMap((r) => [1, 2, 3].map(() => r.ask({ type: 'work' }))));
+      const asked = Promise.all(refs.flatMap((r) => [1, 2, 3].map(() => r.ask({ type: 'work' }))));
+      // Held at the gate: on each node two turns run and the other two activations' turns wait.
+      const held = { slots: 2, busy: 2, queued: 2 };
+      const seen = async (node: string) => (await client.inspectNode(node))?.typeSlots?.limited;
+      for (const node of ['limited-a', 'limited-b']) {
+        const until = Date.now() + 10_000;
+        let now = await seen(node);
+        while (JSON.stringify(now) !== JSON.stringify(held) && Date.now() < until) {
+          await delay(10);
+          now = await seen(node);
+        }
+        assert.deepEqual(now, held, node);
+      }
+      await delay(50);
+      open();
+      const answers = await asked;
       assert.equal(answers.length, 24);
+      assert.deepEqual(await seen('limited-a'), { slots: 2, busy: 0, queued: 0 });
       // Two at once on each node, never more; and two, so the activations did run side by side.
       assert.deepEqual(Object.fromEntries(most), { 'limited-a': 2, 'limited-b': 2 });
       // The turns that waited for one of the two say so, as a wait rather than their own work.
       const waited = await Promise.all(refs.map(async (r) => (await r.inspect()).slotWaitMs ?? 0));
       assert.ok(
-        waited.some((ms) => ms >= 20),
+        waited.some((ms) => ms >= 50),
         `slot waits ${waited}`,
       );
     } finally {

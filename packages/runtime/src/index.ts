@@ -74,7 +74,7 @@ export type {
   ProbeFn,
 } from './node/capabilities.js';
 export { osProbe } from './node/capabilities.js';
-export type { NodeInspection } from './node/inspection.js';
+export type { NodeInspection, TypeSlots } from './node/inspection.js';
 export type { NodeShedding, SheddingOptions } from './node/load-shedder.js';
 export type { NodeMigrations } from './node/migration-counts.js';
 export type { Node } from './node/node.js';

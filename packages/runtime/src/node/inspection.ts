@@ -10,7 +10,21 @@ export interface NodeInspection {
   migrations?: NodeMigrations;
   /** Whether the node sheds load now, and how many messages it shed (NodeOptions.shedding). Absent from a node of an earlier version. */
   shedding?: NodeShedding;
+  /**
+   * Per actor type with a `concurrencyPerNode` bound, its turns on this node: the bound, those running
+   * and those waiting. Absent from a node of an earlier version.
+   */
+  typeSlots?: Record<string, TypeSlots>;
 }
+
+export interface TypeSlots {
+  slots: number;
+  busy: number;
+  queued: number;
+}
+
+/** Types a node can have registered are its code's, but an answer is input: at most this many read. */
+const MAX_TYPE_SLOTS = 1024;
 
 const COUNTERS = ['depth', 'running', 'accepted', 'processed', 'rejected', 'busyMs'] as const;
 
@@ -26,6 +40,7 @@ export function isNodeInspection(v: unknown, nodeId: string): v is NodeInspectio
   if (typeof r !== 'object' || r === null || r.nodeId !== nodeId || !Array.isArray(r.actors)) return false;
   if (r.migrations !== undefined && !isNodeMigrations(r.migrations)) return false;
   if (r.shedding !== undefined && !isNodeShedding(r.shedding)) return false;
+  if (r.typeSlots !== undefined && !areTypeSlots(r.typeSlots)) return false;
   return r.actors.every((a) => {
     const m = (a as Partial<ActorInspection> | null)?.mailbox as Record<string, unknown> | undefined;
     const wait = (a as Partial<ActorInspection> | null)?.slotWaitMs;
@@ -39,6 +54,18 @@ export function isNodeInspection(v: unknown, nodeId: string): v is NodeInspectio
       (m.shed === undefined || count(m.shed))
     );
   });
+}
+
+function areTypeSlots(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const all = Object.values(v as Record<string, unknown>);
+  return (
+    all.length <= MAX_TYPE_SLOTS &&
+    all.every((s) => {
+      const t = s as Partial<TypeSlots> | null;
+      return typeof t === 'object' && t !== null && count(t.slots) && count(t.busy) && count(t.queued);
+    })
+  );
 }
 
 function isNodeShedding(v: unknown): boolean {
