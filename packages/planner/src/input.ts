@@ -45,11 +45,55 @@ function extraLatencyMs(attrs: DemandRowLike['attrs']): number {
   return typeof v === 'number' && v > 0 ? v : 0;
 }
 
-/** The classes a placement hint names: a class id, or "gpu"/"accelerator" and "cpu"/"host" for a kind. */
-function hintNames(v: string): (d: DeviceClass) => boolean {
+/** Alternatives one placement hint may list, and the longest hint read. */
+const MAX_HINT_ALTERNATIVES = 16;
+const MAX_HINT_CHARS = 256;
+
+/** One alternative of a hint: a class id, `*` matching any run of characters, or a kind. */
+function alternativeNames(v: string): (d: DeviceClass) => boolean {
   const kind =
     v === 'gpu' || v === 'accelerator' ? 'accelerator' : v === 'cpu' || v === 'host' ? 'cpu' : null;
-  return (d) => d.id === v || d.kind === kind;
+  if (kind) return (d) => d.kind === kind;
+  if (!v.includes('*')) return (d) => d.id === v;
+  return (d) => globMatches(v, d.id);
+}
+
+/**
+ * Whether `text` matches `pattern`, where `*` matches any run of characters: the two-pointer walk
+ * that goes back only to the last `*`, linear in both lengths (a regular expression built from a
+ * hint's stars could backtrack for ever).
+ */
+export function globMatches(pattern: string, text: string): boolean {
+  let p = 0;
+  let t = 0;
+  let star = -1;
+  let resume = 0;
+  while (t < text.length) {
+    if (p < pattern.length && pattern[p] !== '*' && pattern[p] === text[t]) {
+      p++;
+      t++;
+    } else if (p < pattern.length && pattern[p] === '*') {
+      star = p++;
+      resume = t;
+    } else if (star >= 0) {
+      p = star + 1;
+      t = ++resume;
+    } else return false;
+  }
+  while (p < pattern.length && pattern[p] === '*') p++;
+  return p === pattern.length;
+}
+
+/**
+ * The classes a placement hint names: alternatives separated by `|` ("a100|a10g", "h100|gaudi*"),
+ * each a class id (`*` for any run of characters), or "gpu"/"accelerator" and "cpu"/"host" for a
+ * kind. A hint past its bounds names nothing (it is then ignored, like one naming no class here).
+ */
+function hintNames(v: string): (d: DeviceClass) => boolean {
+  const alternatives = v.length <= MAX_HINT_CHARS ? v.split('|').map((a) => a.trim()) : [];
+  if (alternatives.length > MAX_HINT_ALTERNATIVES || alternatives.some((a) => a === '')) return () => false;
+  const names = alternatives.map(alternativeNames);
+  return (d) => names.some((named) => named(d));
 }
 
 /**

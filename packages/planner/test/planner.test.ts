@@ -11,12 +11,14 @@ import {
   PlanError,
   type PlanFeasible,
   paretoFrontier,
+  placementHintApplies,
   planExact,
   planHeuristic,
   planIncremental,
   problemFromDemand,
   problemFromProfile,
 } from '../src/index.js';
+import { globMatches } from '../src/input.js';
 
 let milp: MilpSolver;
 before(async () => {
@@ -345,6 +347,65 @@ describe('inputs', () => {
       [true, true, true],
       [true, true, true],
     ]);
+  });
+
+  it('placement hints list alternatives ("a|b") and patterns ("a100*"); one past its bounds is ignored', () => {
+    const demand = { flops: 1e9, bytesRead: 1e6, bytesWritten: 1e3, memoryBytes: 1e6, networkBytes: 0 };
+    const row = (id: string, placement: string): DemandRowLike => ({
+      id,
+      op: 'nn.matmul',
+      kind: 'nn',
+      demand,
+      deps: [],
+      edgeBytes: {},
+      attrs: { placement },
+    });
+    const classes = ['a40', 'a100-80g', 'h100', 'gaudi3', 'cpu'];
+    const hints = [
+      'a100-80g | a40',
+      'a100*',
+      '*100*',
+      'gaudi3|tpu-v9',
+      'h100|cpu',
+      'gpu|cpu',
+      'tpu-*',
+      'h100||a40',
+      Array(17).fill('h100').join('|'),
+      `h100|${'x'.repeat(256)}`,
+    ];
+    const p = problemFromDemand(
+      hints.map((h, i) => row(`r${i}`, h)),
+      { catalog: PAPER_CATALOG, classes },
+    );
+    const runnable = p.timeMs.map((t) => classes.filter((_, j) => Number.isFinite(t[j])).join(' '));
+    const everywhere = classes.join(' ');
+    assert.deepEqual(runnable, [
+      'a40 a100-80g',
+      'a100-80g',
+      'a100-80g h100',
+      'gaudi3',
+      'h100 cpu',
+      everywhere,
+      // Names no class here: left to the planner, like an unknown class id.
+      everywhere,
+      // An empty alternative, more than 16 or a hint over 256 characters name nothing.
+      everywhere,
+      everywhere,
+      everywhere,
+    ]);
+    assert.ok(placementHintApplies('h100|gaudi*', [findDevice(PAPER_CATALOG, 'gaudi3')]));
+    assert.ok(!placementHintApplies('h100|a100*', [findDevice(PAPER_CATALOG, 'gaudi3')]));
+  });
+
+  it('a pattern matches as a glob, in time linear in its length', () => {
+    assert.ok(globMatches('a*c', 'abbbc'));
+    assert.ok(globMatches('*', ''));
+    assert.ok(globMatches('a*', 'a'));
+    assert.ok(!globMatches('a*c', 'abbbd'));
+    assert.ok(!globMatches('a.c', 'abc'), 'a dot is a dot');
+    assert.ok(globMatches('*a*b', 'xaxxab'));
+    // Stars a backtracking regular expression would take exponential time on: answered at once.
+    assert.ok(!globMatches(`${'*a'.repeat(120)}*b`, 'a'.repeat(4000)));
   });
 
   it('measured corrections move ops: a slow-measured class loses its ops', () => {
