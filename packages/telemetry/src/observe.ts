@@ -5,18 +5,12 @@ import {
   metrics,
   type ObservableGauge,
 } from '@opentelemetry/api';
-import type {
-  ActorInspection,
-  CapabilityRecord,
-  LatencyStats,
-  NodeMigrations,
-  NodeShedding,
-} from '@stitch/runtime';
+import type { CapabilityRecord, LatencyStats, NodeInspection } from '@stitch/runtime';
 
 /** What observeNode reads: a started node (Cluster.startNode). */
 export interface ObservedNode {
   readonly id: string;
-  inspect(): { actors: ActorInspection[]; migrations?: NodeMigrations; shedding?: NodeShedding };
+  inspect(): Omit<NodeInspection, 'nodeId'>;
   record(): CapabilityRecord;
 }
 
@@ -124,6 +118,10 @@ export function observeNode(node: ObservedNode): void {
   const rejected = m.createObservableCounter('stitch_actor_messages_rejected', {
     description: 'messages the actor mailbox refused (full, or the sender over its share)',
   });
+  const actorShed = m.createObservableCounter('stitch_actor_messages_shed', {
+    description:
+      'fast-mode messages to the actor its node answered Overloaded while it shed load (never queued)',
+  });
   const durable = m.createObservableCounter('stitch_actor_durable_messages', {
     description:
       'durable messages the actor was handed, by kind: delivered, redelivered (again after ack_wait, a nak or a restart), duplicates_skipped (already applied: acknowledged, not applied again)',
@@ -134,6 +132,10 @@ export function observeNode(node: ObservedNode): void {
   });
   const slots = m.createObservableGauge('stitch_device_slots', {
     description: "a device's execution slots by state: total, busy (held), queued (work waiting for one)",
+  });
+  const typeSlots = m.createObservableGauge('stitch_actor_type_slots', {
+    description:
+      "an actor type's turns on the node under its concurrencyPerNode bound, by state: total (the bound), busy (running), queued (waiting for one)",
   });
   const migrations = m.createObservableCounter('stitch_node_migrations', {
     description:
@@ -170,6 +172,7 @@ export function observeNode(node: ObservedNode): void {
         r.observe(depth, a.mailbox.depth, at);
         r.observe(processed, a.mailbox.processed, at);
         r.observe(rejected, a.mailbox.rejected, at);
+        if (a.mailbox.shed !== undefined) r.observe(actorShed, a.mailbox.shed, at);
         // Actors that never had a durable message have no series of these.
         const d = a.durable;
         if (!d || d.delivered === 0) continue;
@@ -184,6 +187,12 @@ export function observeNode(node: ObservedNode): void {
         r.observe(slots, d.slots, { ...at, state: 'total' });
         r.observe(slots, d.busy, { ...at, state: 'busy' });
         r.observe(slots, d.queued, { ...at, state: 'queued' });
+      }
+      for (const [type, s] of Object.entries(inspection.typeSlots ?? {})) {
+        const at: Attributes = { node_id: node.id, actor_type: type };
+        r.observe(typeSlots, s.slots, { ...at, state: 'total' });
+        r.observe(typeSlots, s.busy, { ...at, state: 'busy' });
+        r.observe(typeSlots, s.queued, { ...at, state: 'queued' });
       }
       const moved = inspection.migrations;
       if (moved) {
@@ -208,9 +217,11 @@ export function observeNode(node: ObservedNode): void {
       depth,
       processed,
       rejected,
+      actorShed,
       durable,
       unconfirmed,
       slots,
+      typeSlots,
       migrations,
       underWay,
       into,

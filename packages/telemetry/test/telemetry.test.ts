@@ -178,7 +178,7 @@ test('the Prometheus endpoint serves the node and coordinator metrics', async ()
     metricsHost: '127.0.0.1',
   });
   try {
-    const mailbox = { depth: 3, running: 1, maxDepth: 5, processed: 7, rejected: 0 };
+    const mailbox = { depth: 3, running: 1, maxDepth: 5, processed: 7, rejected: 0, shed: 6 };
     const quantiles = { p50: 1.5, p99: 4, max: 9 };
     observeNode({
       id: 'n1',
@@ -209,6 +209,7 @@ test('the Prometheus endpoint serves the node and coordinator metrics', async ()
           waiting: 3,
         },
         shedding: { reason: 'its heap is 95 % full', shed: 12 },
+        typeSlots: { 'http-tool': { slots: 4, busy: 4, queued: 9 } },
       }),
       record: () => ({
         eventLoopLagMs: { p99: 2, max: 6 },
@@ -266,6 +267,9 @@ test('the Prometheus endpoint serves the node and coordinator metrics', async ()
     assert.match(text, /stitch_node_migrations_into\{[^}]*state="waiting"[^}]*\} 3/);
     assert.match(text, /stitch_node_messages_shed[a-z_]*\{[^}]*node_id="n1"[^}]*\} 12/);
     assert.match(text, /stitch_node_shedding\{[^}]*node_id="n1"[^}]*\} 1/);
+    assert.match(text, /stitch_actor_messages_shed[a-z_]*\{[^}]*actor_id="a"[^}]*\} 6/);
+    assert.match(text, /stitch_actor_type_slots\{[^}]*actor_type="http-tool"[^}]*state="total"[^}]*\} 4/);
+    assert.match(text, /stitch_actor_type_slots\{[^}]*actor_type="http-tool"[^}]*state="queued"[^}]*\} 9/);
     assert.match(text, /stitch_coordinator_operators_moved[a-z_]*\{[^}]*\} 3/);
     assert.match(text, /stitch_coordinator_replicas_added[a-z_]*\{[^}]*\} 5/);
     assert.match(text, /stitch_device_slots\{[^}]*device="h100"[^}]*state="queued"[^}]*\} 4/);
