@@ -16,8 +16,9 @@ export interface OperatorObservation {
   /**
    * Replicas' worth of the op that took what reached them, ≤ replicas: a replica on a node that sheds
    * load refuses messages (callers trade them to another replica) and counts only for the share it
-   * took. A replica that refused more than half counts as one that does not serve: the policy adds a
-   * replica for it (on a node with room) and keeps it out of the utilisation. @default replicas
+   * took. What the op lost, replicas − servingReplicas rounded to whole replicas (a half up), counts
+   * as replicas that do not serve: the policy adds one for each (on a node with room) and keeps them
+   * out of the utilisation. @default replicas
    */
   servingReplicas?: number;
   /** Requests per second that reached the operator. */
