@@ -97,6 +97,18 @@ function observeQuantiles(
   r.observe(g, q.max, { ...at, quantile: '1' });
 }
 
+/** Slots (a device's, or a bounded actor type's) as gauge `g` by state: total, busy, queued. */
+function observeSlots(
+  r: BatchObservableResult,
+  g: ObservableGauge,
+  s: { slots: number; busy: number; queued: number },
+  at: Attributes,
+): void {
+  r.observe(g, s.slots, { ...at, state: 'total' });
+  r.observe(g, s.busy, { ...at, state: 'busy' });
+  r.observe(g, s.queued, { ...at, state: 'queued' });
+}
+
 /**
  * Per-actor turn latency (the mailbox's recent p50/p99/max, a summary), mailbox depth and durable
  * message counts, the live migrations of the node's actors (counts, and the pauses of recent moves
@@ -182,18 +194,10 @@ export function observeNode(node: ObservedNode): void {
         if (d.unconfirmed !== undefined) r.observe(unconfirmed, d.unconfirmed, at);
       }
       const { eventLoopLagMs, load } = node.record();
-      for (const d of load.devices ?? []) {
-        const at: Attributes = { node_id: node.id, device: d.device, modelled: d.modelled };
-        r.observe(slots, d.slots, { ...at, state: 'total' });
-        r.observe(slots, d.busy, { ...at, state: 'busy' });
-        r.observe(slots, d.queued, { ...at, state: 'queued' });
-      }
-      for (const [type, s] of Object.entries(inspection.typeSlots ?? {})) {
-        const at: Attributes = { node_id: node.id, actor_type: type };
-        r.observe(typeSlots, s.slots, { ...at, state: 'total' });
-        r.observe(typeSlots, s.busy, { ...at, state: 'busy' });
-        r.observe(typeSlots, s.queued, { ...at, state: 'queued' });
-      }
+      for (const d of load.devices ?? [])
+        observeSlots(r, slots, d, { node_id: node.id, device: d.device, modelled: d.modelled });
+      for (const [type, s] of Object.entries(inspection.typeSlots ?? {}))
+        observeSlots(r, typeSlots, s, { node_id: node.id, actor_type: type });
       const moved = inspection.migrations;
       if (moved) {
         const at = { node_id: node.id };
