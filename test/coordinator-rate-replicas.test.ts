@@ -99,7 +99,8 @@ test('a replica that refuses an ask (its node sheds load) is traded at once for 
     const replicas = [{ actorId: refusing, node: 'node-shed' }, ...(decode.replicas ?? [])];
     const withRefusing = { ...d, ops: d.ops.map((o) => (o.id === decode.id ? { ...o, replicas } : o)) };
     const before = await agents.storedAnswers();
-    const runner = new GraphRunner(agents.client, { timeoutMs: 60_000 });
+    // No hold: each pick is a fair draw among the three, refused lately or not.
+    const runner = new GraphRunner(agents.client, { timeoutMs: 60_000, refusedHoldMs: 0 });
     const n = 32;
     const results = [];
     // One at a time: each pick is a fair draw among the three, so the refusing one is asked.
@@ -110,6 +111,17 @@ test('a replica that refuses an ask (its node sheds load) is traded at once for 
     assert.ok(shed > 0, 'the shedding replica was asked and refused');
     // Each refused ask went to another replica at once (the report counts it as a re-send).
     assert.ok(results.some((r) => r.retries > 0));
+    // With a hold, a runner passes over a replica that refused it: one refused round trip in all,
+    // not one in three requests.
+    const held = new GraphRunner(agents.client, { timeoutMs: 60_000, refusedHoldMs: 60_000 });
+    const heldResults = [];
+    for (let i = 0; i < 16; i++)
+      heldResults.push(await held.run(withRefusing, `held${i}`, TOOL_AGENT_REQUEST));
+    const shedAfter = (await agents.client.inspectNode('node-shed'))?.shedding?.shed ?? 0;
+    const heldRetries = heldResults.reduce((sum, r) => sum + r.retries, 0);
+    assert.ok(shedAfter - shed <= 1, `refused ${shedAfter - shed} times with a hold`);
+    assert.equal(heldRetries, shedAfter - shed);
+    assert.throws(() => new GraphRunner(agents.client, { refusedHoldMs: -1 }), RangeError);
   } finally {
     await shedding.close();
   }

@@ -107,7 +107,17 @@ export interface RunnerOptions {
   mode?: DeliveryMode;
   /** Deadline of a streaming op's whole stream (`stream()`), first item to last. @default 120000 */
   streamTimeoutMs?: number;
+  /**
+   * How long a replica that refused an ask (Overloaded: its mailbox was full or its node sheds load)
+   * is passed over by this runner's picks while its op has replicas that did not refuse lately
+   * (outlier ejection): the asks that follow go straight to those, without a refused round trip
+   * each. 0: every pick may draw it again. @default 1000
+   */
+  refusedHoldMs?: number;
 }
+
+/** Replicas a runner remembers as having refused lately; past it the oldest is forgotten. */
+const MAX_REFUSING_KEPT = 1024;
 
 /**
  * Runs requests through a deployment along its edges: each op is asked once its deps answered, with
@@ -119,10 +129,18 @@ export class GraphRunner {
   /** Asks this runner has in flight per operator replica (actor id); entries at 0 are removed. */
   readonly #outstanding = new Map<string, number>();
   readonly #listeners = new Set<(outcome: RequestOutcome) => void>();
+  /** When each replica (actor id) last refused one of this runner's asks, oldest first. */
+  readonly #refusedAt = new Map<string, number>();
+  readonly #refusedHoldMs: number;
 
   constructor(cluster: Cluster, options: RunnerOptions = {}) {
     this.#cluster = cluster;
     this.#options = options;
+    this.#refusedHoldMs = options.refusedHoldMs ?? 1000;
+    if (!(Number.isFinite(this.#refusedHoldMs) && this.#refusedHoldMs >= 0))
+      throw new RangeError(
+        `refusedHoldMs must be a finite number ≥ 0, found ${String(options.refusedHoldMs)}`,
+      );
   }
 
   /**
@@ -323,6 +341,7 @@ export class GraphRunner {
         if (code === RuntimeErrorCode.Duplicate) return this.#recorded(ref, rid, op.id);
         if (code === RuntimeErrorCode.Overloaded) {
           refused.add(asked);
+          this.#refused(asked);
           const other = this.#pick(current(), op.id, refused);
           if (refused.has(other)) throw failed(rid, op.id, err);
           counter.retries++;
@@ -371,6 +390,7 @@ export class GraphRunner {
     } catch (err) {
       const code = (err as { code?: string }).code ?? '';
       // Refused (Overloaded) before any item: the plain ask trades the replica for another, if any.
+      if (code === RuntimeErrorCode.Overloaded) this.#refused(asked);
       const again = RETRIED.has(code) || code === RuntimeErrorCode.Overloaded;
       if (items > 0 || sink.signal.aborted || !again) throw failed(rid, op.id, err);
       call.counter.retries++;
@@ -405,6 +425,24 @@ export class GraphRunner {
     return pipes;
   }
 
+  /** Remembers that `actorId` refused an ask now (see RunnerOptions.refusedHoldMs). */
+  #refused(actorId: string): void {
+    if (this.#refusedHoldMs === 0) return;
+    this.#refusedAt.delete(actorId);
+    this.#refusedAt.set(actorId, performance.now());
+    if (this.#refusedAt.size > MAX_REFUSING_KEPT)
+      this.#refusedAt.delete(this.#refusedAt.keys().next().value!);
+  }
+
+  /** Whether `actorId` refused an ask within the hold; an entry past it is forgotten. */
+  #refusedLately(actorId: string, now: number): boolean {
+    const at = this.#refusedAt.get(actorId);
+    if (at === undefined) return false;
+    if (now - at < this.#refusedHoldMs) return true;
+    this.#refusedAt.delete(actorId);
+    return false;
+  }
+
   #began(actorId: string): void {
     this.#outstanding.set(actorId, (this.#outstanding.get(actorId) ?? 0) + 1);
   }
@@ -419,7 +457,8 @@ export class GraphRunner {
    * The replica of op `opId` to ask: of two drawn at random, the one with fewer of this runner's asks
    * in flight (power of two choices: close to least-outstanding without herding every runner onto
    * the same replica). Those in `avoid` (gone, or refused the ask) are passed over while there are
-   * others; when there are none, one of them is the answer.
+   * others; when there are none, one of them is the answer. Of those left, replicas that refused an
+   * ask of this runner lately are passed over too while others remain.
    */
   #pick(d: Deployment, opId: string, avoid?: ReadonlySet<string>): string {
     const op = d.ops.find((o) => o.id === opId);
@@ -427,7 +466,12 @@ export class GraphRunner {
       throw new AgentsError(AgentsErrorCode.RequestFailed, `op ${opId} is no longer in deployment ${d.name}`);
     const all = [op.actorId, ...(op.replicas ?? []).map((r) => r.actorId)];
     const others = avoid ? all.filter((id) => !avoid.has(id)) : all;
-    const ids = others.length > 0 ? others : all;
+    let ids = others.length > 0 ? others : all;
+    if (this.#refusedAt.size > 0 && ids.length > 1) {
+      const now = performance.now();
+      const calm = ids.filter((id) => !this.#refusedLately(id, now));
+      if (calm.length > 0) ids = calm;
+    }
     if (ids.length === 1) return ids[0]!;
     const a = ids[Math.floor(Math.random() * ids.length)]!;
     let b = ids[Math.floor(Math.random() * (ids.length - 1))]!;
