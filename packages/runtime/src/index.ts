@@ -74,12 +74,12 @@ export type {
   ProbeFn,
 } from './node/capabilities.js';
 export { osProbe } from './node/capabilities.js';
-export type { NodeInspection, TypeSlots } from './node/inspection.js';
+export type { NodeInspection } from './node/inspection.js';
 export type { NodeShedding, SheddingOptions } from './node/load-shedder.js';
 export type { NodeMigrations } from './node/migration-counts.js';
 export type { Node } from './node/node.js';
 export type { NodeOptions } from './node/options.js';
-export type { ReleaseSlot } from './node/slots.js';
+export type { ReleaseSlot, SlotsInUse } from './node/slots.js';
 export type { ActorStream, StreamOptions } from './stream/reader.js';
 export type { TurnStream } from './stream/writer.js';
 export {

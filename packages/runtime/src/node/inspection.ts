@@ -1,6 +1,7 @@
 import type { ActorInspection } from '../actor/definition.js';
 import type { NodeShedding } from './load-shedder.js';
 import type { NodeMigrations } from './migration-counts.js';
+import type { SlotsInUse } from './slots.js';
 
 /** What a node hosts, as `cluster.inspectNode` returns it, and the live migrations of its actors. */
 export interface NodeInspection {
@@ -14,13 +15,7 @@ export interface NodeInspection {
    * Per actor type with a `concurrencyPerNode` bound, its turns on this node: the bound, those running
    * and those waiting. Absent from a node of an earlier version.
    */
-  typeSlots?: Record<string, TypeSlots>;
-}
-
-export interface TypeSlots {
-  slots: number;
-  busy: number;
-  queued: number;
+  typeSlots?: Record<string, SlotsInUse>;
 }
 
 /** Types a node can have registered are its code's, but an answer is input: at most this many read. */
@@ -62,7 +57,7 @@ function areTypeSlots(v: unknown): boolean {
   return (
     all.length <= MAX_TYPE_SLOTS &&
     all.every((s) => {
-      const t = s as Partial<TypeSlots> | null;
+      const t = s as Partial<SlotsInUse> | null;
       return typeof t === 'object' && t !== null && count(t.slots) && count(t.busy) && count(t.queued);
     })
   );

@@ -362,9 +362,7 @@ export class Node implements Host {
         waiting: this.#incoming.waiting,
       },
       shedding: this.shedding.inspect(),
-      typeSlots: Object.fromEntries(
-        [...this.#typeSlots].map(([type, s]) => [type, { slots: s.slots, busy: s.busy, queued: s.queued }]),
-      ),
+      typeSlots: Object.fromEntries([...this.#typeSlots].map(([type, s]) => [type, s.inUse()])),
     };
   }
 

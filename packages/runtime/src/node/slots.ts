@@ -4,6 +4,13 @@ import type { Device, DeviceLoad } from './capabilities.js';
 /** Gives back a slot taken with `Slots.acquire`; a second call does nothing. */
 export type ReleaseSlot = () => void;
 
+/** Slots as they are used now: how many there are, held, and waited for. */
+export interface SlotsInUse {
+  slots: number;
+  busy: number;
+  queued: number;
+}
+
 /**
  * At most `slots` holders at once, the rest wait first come first served. Waiters are activations'
  * running turns, so each activation's concurrency bounds the queue.
@@ -27,14 +34,9 @@ export class Slots {
     return new Promise((resolve) => this.#waiting.push(() => resolve(this.#releaser())));
   }
 
-  /** Holders now. */
-  get busy(): number {
-    return this.#busy;
-  }
-
-  /** Waiters now. */
-  get queued(): number {
-    return this.#waiting.length;
+  /** Holders and waiters now. */
+  inUse(): SlotsInUse {
+    return { slots: this.slots, busy: this.#busy, queued: this.#waiting.length };
   }
 
   #releaser(): ReleaseSlot {
@@ -61,13 +63,7 @@ export class DeviceSlots extends Slots {
   }
 
   load(): DeviceLoad {
-    return {
-      device: this.device,
-      modelled: this.modelled,
-      slots: this.slots,
-      busy: this.busy,
-      queued: this.queued,
-    };
+    return { device: this.device, modelled: this.modelled, ...this.inUse() };
   }
 }
 
