@@ -326,18 +326,25 @@ describe('inputs', () => {
     const f = feasible(planHeuristic(problem, { slaMs: 1000 }));
     assert.equal(f.placements[0]!.classId, 'cpu');
   });
+  /** A small matmul row with placement hint `placement`, if any. */
+  const hinted = (id: string, placement?: string): DemandRowLike => ({
+    id,
+    op: 'nn.matmul',
+    kind: 'nn',
+    demand: { flops: 1e9, bytesRead: 1e6, bytesWritten: 1e3, memoryBytes: 1e6, networkBytes: 0 },
+    deps: [],
+    edgeBytes: {},
+    attrs: placement ? { placement } : {},
+  });
+
   it('placement hints: a class id or kind pins the op; a hint naming no class here is ignored', () => {
-    const demand = { flops: 1e9, bytesRead: 1e6, bytesWritten: 1e3, memoryBytes: 1e6, networkBytes: 0 };
-    const row = (id: string, placement?: string): DemandRowLike => ({
-      id,
-      op: 'nn.matmul',
-      kind: 'nn',
-      demand,
-      deps: [],
-      edgeBytes: {},
-      attrs: placement ? { placement } : {},
-    });
-    const rows = [row('a', 'gpu'), row('b', 'cpu'), row('c', 'h100'), row('d', 'tpu-v9'), row('e')];
+    const rows = [
+      hinted('a', 'gpu'),
+      hinted('b', 'cpu'),
+      hinted('c', 'h100'),
+      hinted('d', 'tpu-v9'),
+      hinted('e'),
+    ];
     const p = problemFromDemand(rows, { catalog: PAPER_CATALOG, classes: ['h100', 'gaudi3', 'cpu'] });
     const runnable = p.timeMs.map((t) => t.map((v) => Number.isFinite(v)));
     assert.deepEqual(runnable, [
@@ -350,16 +357,6 @@ describe('inputs', () => {
   });
 
   it('placement hints list alternatives ("a|b") and patterns ("a100*"); one past its bounds is ignored', () => {
-    const demand = { flops: 1e9, bytesRead: 1e6, bytesWritten: 1e3, memoryBytes: 1e6, networkBytes: 0 };
-    const row = (id: string, placement: string): DemandRowLike => ({
-      id,
-      op: 'nn.matmul',
-      kind: 'nn',
-      demand,
-      deps: [],
-      edgeBytes: {},
-      attrs: { placement },
-    });
     const classes = ['a40', 'a100-80g', 'h100', 'gaudi3', 'cpu'];
     const hints = [
       'a100-80g | a40',
@@ -374,7 +371,7 @@ describe('inputs', () => {
       `h100|${'x'.repeat(256)}`,
     ];
     const p = problemFromDemand(
-      hints.map((h, i) => row(`r${i}`, h)),
+      hints.map((h, i) => hinted(`r${i}`, h)),
       { catalog: PAPER_CATALOG, classes },
     );
     const runnable = p.timeMs.map((t) => classes.filter((_, j) => Number.isFinite(t[j])).join(' '));
