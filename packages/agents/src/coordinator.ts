@@ -470,6 +470,8 @@ export class Coordinator {
           AgentsErrorCode.DeployInvalid,
           `this coordinator already keeps ${max} deployments; redeploy an existing name or raise maxDeployments`,
         );
+      // A graph deployed again under its name may give its op ids to other ops.
+      this.correction.forgetDeployment(depName);
       const plan = await this.#solve().plan(
         {
           deployment: depName,
@@ -524,7 +526,7 @@ export class Coordinator {
       // Sub-millisecond estimates are dominated by dispatch overhead the roofline does not model; they
       // would only skew their kind's factor (a tokenizer's 0.05 ms would slow every LLM op's estimate).
       if (!op || m.modelled || !est || est < MIN_CORRECTED_MS || !(m.ms > 0)) continue;
-      this.correction.observe(op.kind, op.classId, est, m.ms);
+      this.correction.observe(op.kind, op.classId, est, m.ms, { deployment: d.record.name, op: op.id });
     }
     d.observed++;
     if (d.observed % (this.#options.driftEvery ?? 5) === 0) {

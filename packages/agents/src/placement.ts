@@ -281,7 +281,13 @@ export function planDeployment(input: PlanInput): PlanOutcome {
     );
   const base = { catalog, classes: classIds, realClasses: ['cpu'], ...(counts ? { counts } : {}) };
   const raw = problemFromDemand(rows, base);
-  const problem = input.correction ? problemFromDemand(rows, { ...base, correction: input.correction }) : raw;
+  const problem = input.correction
+    ? problemFromDemand(rows, {
+        ...base,
+        correction: input.correction,
+        correctionDeployment: input.deployment,
+      })
+    : raw;
   const options = { slaMs: analysed.slaMs, ...(rate ? { sharedRate: rate } : {}) };
   const { best, heuristicMs, milpMs, missedSla } = solvePlacement(problem, options, input.milp, analysed);
   if (missedSla)

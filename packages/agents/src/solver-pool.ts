@@ -83,7 +83,8 @@ export class SolverPool {
             kind: 'plan',
             input: {
               ...rest,
-              ...(correction ? { correction: correction.snapshot() } : {}),
+              // Other deployments' op entries would be copied to the thread for nothing.
+              ...(correction ? { correction: correction.snapshot(input.deployment) } : {}),
               milp: this.#milp,
             },
           },

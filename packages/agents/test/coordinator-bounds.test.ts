@@ -158,6 +158,25 @@ test('malformed measurements are skipped, not trusted', async () => {
   assert.deepEqual(c.correction.snapshot(), new Coordinator(cluster).correction.snapshot());
 });
 
+test('measurements correct each op by its own factor, forgotten when its deployment is deployed again', async () => {
+  const { cluster } = stubCluster('nats://127.0.0.1:4222');
+  const c = new Coordinator(cluster);
+  const d = await c.deploy(sample, 'd');
+  const est = (id: string) => d.rawMs[id]!.cpu!;
+  // Two llm ops the model misjudges in opposite directions (each estimate is over MIN_CORRECTED_MS).
+  const batch = [
+    { deployment: 'd', opId: 'plan_prefill', ms: est('plan_prefill') * 4, modelled: false },
+    { deployment: 'd', opId: 'plan_ids', ms: est('plan_ids') / 2, modelled: false },
+  ];
+  for (let k = 0; k < 3; k++) c.observe(batch);
+  const own = c.correction.snapshot();
+  assert.ok(Math.abs(own['d/plan_prefill@cpu']!.factor - 4) < 1e-9);
+  assert.ok(Math.abs(own['d/plan_ids@cpu']!.factor - 0.5) < 1e-9);
+  assert.equal(own['llm@cpu']!.samples, 6);
+  await c.deploy(sample, 'd');
+  assert.deepEqual(Object.keys(c.correction.snapshot()), ['llm@cpu']);
+});
+
 test("reported requests are counted against their deployment's SLA; malformed or unknown ones are not", async () => {
   const { cluster } = stubCluster('nats://127.0.0.1:4222');
   const c = new Coordinator(cluster);

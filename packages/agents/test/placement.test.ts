@@ -76,6 +76,24 @@ test('corrections scale the estimate of their (kind, class)', () => {
   assert.equal(scaled.rawMs.search!.cpu, base.rawMs.search!.cpu);
 });
 
+test('an op measured apart from its kind is estimated by its own factor, in its deployment only', () => {
+  const analysed = analyseGraph(sample);
+  const correction = new CorrectionTable({ alpha: 1, opSamples: 1 });
+  correction.observe('llm', 'cpu', 10, 40, { deployment: 'd', op: 'plan_prefill' });
+  correction.observe('llm', 'cpu', 10, 5, { deployment: 'd', op: 'plan_ids' });
+  const plan = (deployment: string) =>
+    planDeployment({ deployment, analysed, nodes: [fleet[0]!], correction });
+  const ratio = (p: ReturnType<typeof plan>, id: string) =>
+    p.ops.find((o) => o.id === id)!.estimatedMs / p.rawMs[id]!.cpu!;
+  const d = plan('d');
+  assert.ok(Math.abs(ratio(d, 'plan_prefill') - 4) < 1e-9);
+  assert.ok(Math.abs(ratio(d, 'plan_ids') - 0.5) < 1e-9);
+  // Another deployment of the same graph gets the kind's factor (its latest sample, alpha 1) for both.
+  const e = plan('e');
+  assert.ok(Math.abs(ratio(e, 'plan_prefill') - 0.5) < 1e-9);
+  assert.ok(Math.abs(ratio(e, 'plan_ids') - 0.5) < 1e-9);
+});
+
 test('no nodes is a typed error that says how to start one', () => {
   assert.throws(
     () => planDeployment({ deployment: 'd', analysed: analyseGraph(sample), nodes: [] }),

@@ -11,7 +11,7 @@ export type {
   SpecFacts,
 } from './catalog.js';
 export { applyMeasuredPeaks, devicePeaks, findDevice, PAPER_CATALOG, PAPER_DEVICE_IDS } from './catalog.js';
-export type { CorrectionEntry, CorrectionOptions } from './correction.js';
+export type { CorrectedOp, CorrectionEntry, CorrectionOptions, CorrectionRecord } from './correction.js';
 export { CorrectionTable } from './correction.js';
 export { CostError, CostErrorCode } from './errors.js';
 export type { LlmSetting, Parallelism, StepTime } from './llm.js';

@@ -156,6 +156,57 @@ describe('CorrectionTable', () => {
     assert.equal(back.factor('llm', 'h100'), t.factor('llm', 'h100'));
   });
 
+  it("corrects an op by its own factor once measured opSamples times; its kind's pools every op", () => {
+    const t = new CorrectionTable({ alpha: 1, opSamples: 2 });
+    const prefill = { deployment: 'chat', op: 'prefill' };
+    const decode = { deployment: 'chat', op: 'decode' };
+    t.observe('llm', 'h100', 10, 5, prefill);
+    // One sample: the kind's factor (the latest sample, alpha 1) still speaks for the op.
+    assert.equal(t.observe('llm', 'h100', 10, 40, decode), 4);
+    assert.equal(t.factor('llm', 'h100', prefill), 4);
+    t.observe('llm', 'h100', 10, 5, prefill);
+    t.observe('llm', 'h100', 10, 40, decode);
+    assert.equal(t.factor('llm', 'h100', prefill), 0.5);
+    assert.equal(t.apply('llm', 'h100', 10, decode), 40);
+    // The kind's factor is the latest sample of either op; an op never measured, or one measured
+    // elsewhere, gets it.
+    assert.equal(t.factor('llm', 'h100'), 4);
+    assert.equal(t.factor('llm', 'h100', { deployment: 'other', op: 'prefill' }), 4);
+    assert.equal(t.factor('llm', 'b200', prefill), 1);
+    assert.equal(CorrectionTable.restore(t.snapshot(), { opSamples: 2 }).factor('llm', 'h100', prefill), 0.5);
+  });
+
+  it('forgets a deployment, snapshots one, and keeps maxOps op entries, the least recently measured dropped', () => {
+    const t = new CorrectionTable({ alpha: 1, opSamples: 1, maxOps: 2 });
+    const op = (deployment: string, id: string) => ({ deployment, op: id });
+    t.observe('nn', 'cpu', 1, 2, op('a', 'x'));
+    t.observe('nn', 'cpu', 1, 3, op('b', 'x'));
+    assert.deepEqual(Object.keys(t.snapshot('a')).sort(), ['a/x@cpu', 'nn@cpu']);
+    assert.deepEqual(t.snapshot('a')['a/x@cpu'], {
+      kind: 'nn',
+      deviceId: 'cpu',
+      deployment: 'a',
+      op: 'x',
+      factor: 2,
+      samples: 1,
+    });
+    t.observe('nn', 'cpu', 1, 5, op('a', 'x'));
+    t.observe('nn', 'cpu', 1, 7, op('c', 'x'));
+    assert.deepEqual(Object.keys(t.snapshot()).sort(), ['a/x@cpu', 'c/x@cpu', 'nn@cpu']);
+    t.forgetDeployment('a');
+    assert.equal(t.factor('nn', 'cpu', op('a', 'x')), 7);
+    assert.equal(t.factor('nn', 'cpu', op('c', 'x')), 7);
+    assert.deepEqual(Object.keys(t.snapshot()).sort(), ['c/x@cpu', 'nn@cpu']);
+    const kindsOnly = new CorrectionTable({ maxOps: 0 });
+    kindsOnly.observe('nn', 'cpu', 1, 2, op('a', 'x'));
+    assert.deepEqual(Object.keys(kindsOnly.snapshot()), ['nn@cpu']);
+    for (const bad of [{ opSamples: -1 }, { maxOps: 1.5 }, { maxOps: Number.NaN }])
+      assert.throws(
+        () => new CorrectionTable(bad),
+        (e: unknown) => e instanceof CostError && e.code === 'COST_INPUT',
+      );
+  });
+
   it('clamps factors and rejects non-positive samples', () => {
     fc.assert(
       fc.property(

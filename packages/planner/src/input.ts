@@ -31,8 +31,10 @@ export interface DerivedOptions {
   counts?: Record<string, number>;
   basis?: PeakBasis;
   tco?: TcoOptions;
-  /** Measured ÷ estimated factors per (op kind, device) that scale the roofline times. */
+  /** Measured ÷ estimated factors per (op kind, device) and per (op, device) that scale the roofline times. */
   correction?: CorrectionTable;
+  /** The deployment whose ops' own corrections apply to the rows (by row id); absent: by kind only. */
+  correctionDeployment?: string;
   /** Class ids that are real on this host; every other class is marked modelled. @default ['cpu'] */
   realClasses?: readonly string[];
 }
@@ -148,6 +150,8 @@ export function problemFromDemand(rows: readonly DemandRowLike[], o: DerivedOpti
   const timeMs: number[][] = [];
   const devs: number[][] = [];
   const edges: EdgeSpec[] = [];
+  const scope = o.correctionDeployment;
+  const corrected = (op: string) => (scope === undefined ? undefined : { deployment: scope, op });
   for (const r of rows) {
     const hint = hintMatcher(r.attrs.placement, devices);
     const dtype = r.attrs.dtype === 'fp8' ? 'fp8' : 'fp16';
@@ -163,7 +167,7 @@ export function problemFromDemand(rows: readonly DemandRowLike[], o: DerivedOpti
           })
         : null;
       const ok = est?.feasible === true;
-      t.push(ok ? (o.correction?.apply(r.kind, d.id, est.ms) ?? est.ms) : Infinity);
+      t.push(ok ? (o.correction?.apply(r.kind, d.id, est.ms, corrected(r.id)) ?? est.ms) : Infinity);
       n.push(ok ? est.devices : 0);
     }
     timeMs.push(t);

@@ -423,6 +423,40 @@ describe('inputs', () => {
       ) < 1e-9,
     );
   });
+
+  it("an op measured apart from its kind moves alone when the deployment's corrections apply", () => {
+    const demand = { flops: 4e13, bytesRead: 16e9, bytesWritten: 1e6, memoryBytes: 16e9, networkBytes: 0 };
+    const row = (id: string): DemandRowLike => ({
+      id,
+      op: 'llm.prefill',
+      kind: 'llm',
+      demand,
+      deps: [],
+      edgeBytes: {},
+      attrs: {},
+    });
+    const rows = [row('p'), row('q')];
+    const opts = { catalog: PAPER_CATALOG, classes: ['h100', 'gaudi3'] };
+    const classes = (o: Parameters<typeof problemFromDemand>[1]) =>
+      feasible(planHeuristic(problemFromDemand(rows, o), { slaMs: 1000 })).placements.map((x) => x.classId);
+    const [chosen] = classes(opts);
+    const correction = new CorrectionTable();
+    for (let k = 0; k < 3; k++) {
+      correction.observe('llm', chosen!, 10, 100, { deployment: 'chat', op: 'p' });
+      correction.observe('llm', chosen!, 10, 10, { deployment: 'chat', op: 'q' });
+    }
+    const own = classes({ ...opts, correction, correctionDeployment: 'chat' });
+    assert.notEqual(own[0], chosen, 'p, measured 10x slow there, leaves');
+    assert.equal(own[1], chosen, 'q, measured as estimated, stays');
+    // Another deployment's ops (or none named) share the kind's factor, and so the same class.
+    for (const o of [
+      { ...opts, correction },
+      { ...opts, correction, correctionDeployment: 'other' },
+    ]) {
+      const [a, b] = classes(o);
+      assert.equal(a, b);
+    }
+  });
 });
 
 describe('heuristic against the exact MILP', () => {

@@ -239,8 +239,9 @@ async function summarise(
   say(`cost per request: $${usd.toExponential(3)} (cpu measured + modelled devices at catalog TCO $/h)`);
   const sla = slaAttainment(lat, d.slaMs, sent);
   say(`SLA ${d.slaMs} ms attainment: ${(100 * sla.fraction).toFixed(1)}% (${sla.within}/${sent})`);
-  const learned = Object.values(coordinator.correction.snapshot())
-    .map((c) => `${c.kind}@${c.deviceId} ×${c.factor.toPrecision(2)} (${c.samples} samples)`)
+  // Kinds first (`llm@cpu`), then each measured op (`deployment/op@cpu`).
+  const learned = Object.entries(coordinator.correction.snapshot())
+    .map(([key, c]) => `${key} ×${c.factor.toPrecision(2)} (${c.samples} samples)`)
     .join(', ');
   say(`correction table (measured ÷ estimated, fed to re-plans): ${learned || 'no samples'}`);
   for (const m of coordinator.migrations) {
