@@ -112,6 +112,15 @@ describe('durable delivery', () => {
     assert.equal((await ref.ask({ type: 'get' })).fresh, 1);
   });
 
+  test("one idempotency key sent to two actors is applied by each: a key is an actor's, not the stream's", async () => {
+    const refs = ['same-key-a', 'same-key-b'].map((id) => client.get(Ledger, id));
+    const asked = refs.map((r) =>
+      r.ask({ type: 'apply', n: 0 }, { mode: 'durable', idempotencyKey: 'shared' }),
+    );
+    assert.deepEqual(await Promise.all(asked), [1, 1]);
+    for (const r of refs) assert.deepEqual(await r.ask({ type: 'get' }), { shared: 1 });
+  });
+
   test('after its connection reconnects, a node sends its durable answers of the last seconds again', async () => {
     const host = await connectCluster({ nats: nats.url, name: CLUSTER, log: () => undefined });
     const raw = await connect({ servers: nats.url });
@@ -206,7 +215,7 @@ describe('durable delivery', () => {
         ),
         'told',
       );
-      assert.deepEqual(ids, ['lost-1', 'lost-1']);
+      assert.deepEqual(ids, ['counter.lost-ack.lost-1', 'counter.lost-ack.lost-1']);
     } finally {
       await raw.close();
       await c.close();

@@ -309,8 +309,10 @@ export class ActorSender {
     const key = env.idempotencyKey ?? nuid.next();
     const h = envelopeHeaders({ ...env, idempotencyKey: key }) as OutgoingHeaders;
     if (reply) h.set(H.replyTo, reply);
-    // The stream drops a repeat of the same Nats-Msg-Id within its duplicate window.
-    h.set(MSG_ID, key);
+    // The stream drops a repeat of the same Nats-Msg-Id within its duplicate window. Its window is
+    // the stream's, not the actor's: a key is an actor's, so the id names the actor too (another
+    // actor's message with the same key is no repeat, and the stream dropped it when the id was the key).
+    h.set(MSG_ID, `${type}.${id}.${key}`);
     const { names } = this.#parts;
     const ack = await this.#publishAcked(names.durable(type, id), data, h, timeoutMs);
     if (ack.error) {
