@@ -64,6 +64,7 @@ function clusterOpen(c: string): string[] {
     `$JS.API.STREAM.INFO.KV_stitch_${c}_nodes`,
     `$JS.API.STREAM.INFO.KV_stitch_${c}_directory`,
     `$JS.API.STREAM.INFO.KV_stitch_${c}_state`,
+    `$JS.API.STREAM.INFO.KV_stitch_${c}_reminders`,
   ];
 }
 
@@ -115,6 +116,9 @@ export function nodePermissions(cluster: string, nodeId: string): Permissions {
         `$KV.stitch_${c}_nodes.${id}`,
         `$KV.stitch_${c}_directory.>`,
         `$KV.stitch_${c}_state.>`,
+        // Reminders: actors set their own, and every node watches them all and fires its share.
+        ...kvRead(`stitch_${c}_reminders`),
+        `$KV.stitch_${c}_reminders.>`,
       ],
     },
     subscribe: {

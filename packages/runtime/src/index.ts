@@ -80,6 +80,8 @@ export type { NodeMigrations } from './node/migration-counts.js';
 export type { Node } from './node/node.js';
 export type { NodeOptions } from './node/options.js';
 export type { ReleaseSlot, SlotsInUse } from './node/slots.js';
+export type { ReminderInfo, ReminderOptions } from './reminders/record.js';
+export { MAX_REMINDER_MESSAGE_BYTES, MIN_REMINDER_PERIOD_MS } from './reminders/record.js';
 export type { ActorStream, StreamOptions } from './stream/reader.js';
 export type { TurnStream } from './stream/writer.js';
 export {

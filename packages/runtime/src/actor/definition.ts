@@ -1,11 +1,15 @@
 import { checkToken } from '../cluster/names.js';
 import { InvalidOptions } from '../errors.js';
 import type { ReleaseSlot } from '../node/slots.js';
+import type { ReminderOptions } from '../reminders/record.js';
 import type { ActorStream, StreamOptions } from '../stream/reader.js';
 import type { TurnStream } from '../stream/writer.js';
 import type { MailboxMetrics, MailboxOptions } from './mailbox.js';
 import { type DurableOptions, type RestartPolicy, resolveActorOptions } from './options.js';
 import type { PersistMetrics, PersistPolicy } from './persister.js';
+import type { ActorRefData, DeliveryMode } from './ref-data.js';
+
+export type { ActorRefData, DeliveryMode } from './ref-data.js';
 
 /** What a handler knows about the message it is running and the actor it runs in. */
 export interface ActorContext {
@@ -32,6 +36,14 @@ export interface ActorContext {
    * `signal` aborts when the reader cancels or its deadline passes — stop the work then.
    */
   readonly stream: TurnStream | undefined;
+  /**
+   * Stores reminder `name` of this actor (replacing one of that name): see Cluster.setReminder. The
+   * reminder outlives the activation; its message comes back as an ask with the idempotency key
+   * `reminder:<name>:<due epoch ms>`.
+   */
+  setReminder(name: string, options: ReminderOptions): Promise<void>;
+  /** Removes this actor's reminder `name` (none is no error). */
+  cancelReminder(name: string): Promise<void>;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: handler message types are inferred per handler
@@ -191,8 +203,6 @@ export function defineActor<S, H extends Record<string, Handler<S>>>(
   return def;
 }
 
-export type DeliveryMode = 'fast' | 'durable';
-
 export interface AskOptions {
   /** @default 5000 */
   timeoutMs?: number;
@@ -207,12 +217,6 @@ export interface AskOptions {
 }
 
 export type TellOptions = Omit<AskOptions, 'retries' | 'timeoutMs'>;
-
-/** The plain data of a ref: what crosses the wire when a ref is put in a message. */
-export interface ActorRefData {
-  type: string;
-  id: string;
-}
 
 /** What a ref sends through; implemented by the cluster connection. */
 export interface RefTransport {

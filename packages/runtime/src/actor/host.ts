@@ -7,6 +7,7 @@ import type { Names } from '../cluster/names.js';
 import type { Guard } from '../guard.js';
 import type { LogFn } from '../log.js';
 import type { DeviceSlots, Slots } from '../node/slots.js';
+import type { ReminderStore } from '../reminders/store.js';
 import type { WireLimits } from '../wire/publish.js';
 import type { ActorRef, ActorRefData } from './definition.js';
 import type { RecentReplies } from './recent-replies.js';
@@ -50,4 +51,6 @@ export interface Host {
   readonly durableReplies?: RecentReplies;
   /** Whether the node sheds load now (see LoadShedder.refusal): new fast-mode messages are then refused. */
   readonly shedding?: { refusal(): string | undefined };
+  /** Where the actor's own reminders are set (ActorContext.setReminder). */
+  readonly reminders?: ReminderStore;
 }

@@ -1,5 +1,7 @@
 import { InvalidOptions } from '../errors.js';
 import type { ReleaseSlot } from '../node/slots.js';
+import type { ReminderOptions } from '../reminders/record.js';
+import type { ReminderStore } from '../reminders/store.js';
 import type { TurnStream } from '../stream/writer.js';
 import type { Envelope } from '../wire/envelope.js';
 import { isTraceparent, newTraceparent } from '../wire/envelope.js';
@@ -44,6 +46,20 @@ export class TurnContext implements ActorContext {
   }
   ref<D extends AnyActorDefinition = AnyActorDefinition>(data: ActorRefData): ActorRef<D> {
     return this.#host.ref(data) as unknown as ActorRef<D>;
+  }
+  setReminder(name: string, options: ReminderOptions): Promise<void> {
+    return this.#reminderStore().then((s) => s.set(this.self, name, options));
+  }
+  cancelReminder(name: string): Promise<void> {
+    return this.#reminderStore().then((s) => s.cancel(this.self, name));
+  }
+  #reminderStore(): Promise<ReminderStore> {
+    const store = this.#host.reminders;
+    return store
+      ? Promise.resolve(store)
+      : Promise.reject(
+          new InvalidOptions(`node ${this.#host.nodeId} keeps no reminders; run the actor on a cluster node`),
+        );
   }
   acquireSlot(device: string): Promise<ReleaseSlot> {
     const slots = this.#host.deviceSlots(device);

@@ -17,6 +17,9 @@ import { isHeldElsewhere, queryNode } from '../node/holder.js';
 import { isNodeInspection, type NodeInspection } from '../node/inspection.js';
 import { Node, remoteDrainMs } from '../node/node.js';
 import { type NodeOptions, resolveNodeOptions } from '../node/options.js';
+import type { ReminderInfo, ReminderOptions } from '../reminders/record.js';
+import { ReminderScheduler } from '../reminders/scheduler.js';
+import { ReminderStore } from '../reminders/store.js';
 import type { ActorStream, StreamOptions } from '../stream/reader.js';
 import { decode } from '../wire/codec.js';
 import { H } from '../wire/envelope.js';
@@ -85,9 +88,11 @@ export class Cluster implements RefTransport {
   readonly #reconnects: Reconnects;
   readonly #closeOfflineMs: number;
   #monitor: MembershipMonitor | undefined;
+  readonly #reminders: ReminderStore;
 
   constructor(parts: ClusterParts, options: ResolvedConnectOptions) {
     this.#parts = parts;
+    this.#reminders = new ReminderStore(parts.remindersKv, parts.jsm, parts.names, parts.name, parts.clock);
     this.name = parts.name;
     this.clientId = `${hostname()}-${process.pid}-${nuid.next().slice(-8)}`;
     this.url = parts.embedded?.url ?? String(parts.nc.getServer());
@@ -166,6 +171,21 @@ export class Cluster implements RefTransport {
     const resolved = resolveNodeOptions(options, this.#parts.deadAfterMs);
     for (const def of resolved.actors) this.register(def);
     const types = () => this.actorTypes;
+    const p = this.#parts;
+    const reminderScheduler =
+      p.remindersKv &&
+      new ReminderScheduler({
+        remindersKv: p.remindersKv,
+        nodesKv: p.nodesKv,
+        nodeId: resolved.id,
+        deadAfterMs: p.deadAfterMs,
+        clock: p.clock,
+        guard: p.guard,
+        log: p.log,
+        // A virtual ref: a reminder activates its actor wherever placement says, like any message.
+        send: (r, idempotencyKey) =>
+          this.get(r.type, r.id).ask(decode(r.message) as never, { idempotencyKey, mode: r.mode }),
+      });
     const node = new Node(
       {
         parts: this.#parts,
@@ -176,12 +196,38 @@ export class Cluster implements RefTransport {
         get actorTypes() {
           return types();
         },
+        reminders: this.#reminders,
+        reminderScheduler,
       },
       resolved,
     );
     this.#node = node;
     await node.start();
     return node;
+  }
+
+  /**
+   * Stores reminder `name` of the actor (replacing one of that name): its message is asked of the
+   * actor `dueMs` from now, and every `periodMs` after when given, whether or not the actor is active
+   * then (the ask activates it) and whichever node is up; see ReminderScheduler for who sends it.
+   * Rejects with InvalidOptions for bad options, ClusterNotInitialized where the cluster has no
+   * reminders bucket.
+   */
+  async setReminder(ref: ActorRefData, name: string, options: ReminderOptions): Promise<void> {
+    this.#open();
+    await this.#reminders.set(ref, name, options);
+  }
+
+  /** Removes reminder `name` of the actor (none is no error). */
+  async cancelReminder(ref: ActorRefData, name: string): Promise<void> {
+    this.#open();
+    await this.#reminders.cancel(ref, name);
+  }
+
+  /** The actor's reminders, by name, each with when it is next due. */
+  async reminders(ref: ActorRefData): Promise<ReminderInfo[]> {
+    this.#open();
+    return this.#reminders.list(ref);
   }
 
   /**

@@ -37,6 +37,8 @@ export interface Names {
   nodesBucket: string;
   directoryBucket: string;
   stateBucket: string;
+  /** Reminders (see reminders/record.ts), key `<type>.<id>.<name>`. */
+  remindersBucket: string;
   key(type: string, id: string): string;
 }
 
@@ -57,6 +59,7 @@ export function names(cluster: string): Names {
     nodesBucket: `stitch_${c}_nodes`,
     directoryBucket: `stitch_${c}_directory`,
     stateBucket: `stitch_${c}_state`,
+    remindersBucket: `stitch_${c}_reminders`,
     key: (type, id) => `${type}.${id}`,
   };
 }

@@ -18,6 +18,8 @@ export interface ClusterParts {
   nodesKv: KV;
   directoryKv: KV;
   stateKv: KV;
+  /** See ClusterBuckets.remindersKv. */
+  remindersKv: KV | undefined;
   limits: WireLimits;
   deadAfterMs: number;
   log: LogFn;

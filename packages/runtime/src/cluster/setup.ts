@@ -11,7 +11,12 @@ export interface ClusterBuckets {
   nodesKv: KV;
   directoryKv: KV;
   stateKv: KV;
+  /** Undefined on a secured cluster set up before reminders existed (`stitch cluster init` again adds it). */
+  remindersKv: KV | undefined;
 }
+
+/** The reminders bucket's bound: past it, setting a reminder fails (the caller gets the server's error). */
+export const REMINDERS_MAX_BYTES = 256 * 1024 * 1024;
 
 /** Most replicas a default asks for: a 3-server quorum survives one lost server. */
 const DEFAULT_MAX_REPLICAS = 3;
@@ -95,11 +100,12 @@ export async function initCluster(
   await ensureStream(jsm, names, stream, replicas, log);
   await ensureReplicas(jsm, names.stream, replicas, log);
   const kvm = new Kvm(nc);
-  const [nodesKv, directoryKv, stateKv] = await Promise.all(
+  const [nodesKv, directoryKv, stateKv, remindersKv] = await Promise.all(
     [
       { bucket: names.nodesBucket, ttl: deadAfterMs },
       { bucket: names.directoryBucket },
       { bucket: names.stateBucket },
+      { bucket: names.remindersBucket, max_bytes: REMINDERS_MAX_BYTES },
     ].map((b) =>
       createKv(kvm, jsm, b.bucket, { ...b, history: 1, replicas }, log).catch(async (err) => {
         // Another process may have created it with other options right now; else the create's error
@@ -111,7 +117,7 @@ export async function initCluster(
       }),
     ),
   );
-  return { nodesKv: nodesKv!, directoryKv: directoryKv!, stateKv: stateKv! };
+  return { nodesKv: nodesKv!, directoryKv: directoryKv!, stateKv: stateKv!, remindersKv: remindersKv! };
 }
 
 /** Opens a cluster set up by `initCluster`; says which part is missing (and how to make it) when one is. */
@@ -148,7 +154,15 @@ export async function openCluster(
     kvm.open(names.directoryBucket),
     kvm.open(names.stateBucket),
   ]);
-  return { nodesKv, directoryKv, stateKv };
+  // Optional: a cluster initialised by an older build has none, and runs without reminders.
+  const reminders = await jsm.streams.info(`KV_${names.remindersBucket}`).catch(() => undefined);
+  if (!reminders)
+    log('warn', 'this cluster has no reminders bucket: reminders are off', {
+      bucket: names.remindersBucket,
+      fix: 'run `stitch cluster init` again with a credential that may create buckets',
+    });
+  const remindersKv = reminders ? await kvm.open(names.remindersBucket) : undefined;
+  return { nodesKv, directoryKv, stateKv, remindersKv };
 }
 
 async function ensureStream(

@@ -72,6 +72,8 @@ export interface CapabilityRecord {
    * activation goes elsewhere when another node can take it. As of its last heartbeat.
    */
   shedding?: true;
+  /** The node fires reminders (see ReminderScheduler): the others share the reminders out among such nodes. */
+  reminders?: true;
   /** From the node's calibrate function; absent until it finishes, or when there is none or it failed. */
   calibrated?: Calibration & { measuredAt: number };
   probeError?: string;
@@ -109,6 +111,7 @@ export function isCapabilityRecord(v: unknown, key: string): v is CapabilityReco
   if (r.calibrated !== undefined && !isCalibration(r.calibrated)) return false;
   if (r.draining !== undefined && r.draining !== true) return false;
   if (r.shedding !== undefined && r.shedding !== true) return false;
+  if (r.reminders !== undefined && r.reminders !== true) return false;
   const load = r.load as Record<string, unknown> | undefined;
   return (
     typeof load === 'object' &&

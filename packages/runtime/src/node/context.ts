@@ -2,6 +2,8 @@ import type { ActorRef, ActorRefData, AnyActorDefinition } from '../actor/defini
 import type { Directory } from '../cluster/directory.js';
 import type { ClusterParts } from '../cluster/parts.js';
 import type { Reconnects } from '../cluster/reconnects.js';
+import type { ReminderScheduler } from '../reminders/scheduler.js';
+import type { ReminderStore } from '../reminders/store.js';
 
 /** What a node needs from the cluster connection it runs on. */
 export interface NodeContext {
@@ -11,4 +13,8 @@ export interface NodeContext {
   ref(data: ActorRefData): ActorRef;
   actorType(type: string): AnyActorDefinition | undefined;
   readonly actorTypes: string[];
+  /** Where a turn's `setReminder` writes. */
+  readonly reminders: ReminderStore;
+  /** Fires the reminders this node owns; absent where the cluster has no reminders bucket. */
+  readonly reminderScheduler: ReminderScheduler | undefined;
 }

@@ -100,6 +100,9 @@ export class Node implements Host {
   readonly shedding: LoadShedder;
   readonly #startedAt = Date.now();
   #devices: Device[] = [];
+  get reminders() {
+    return this.#ctx.reminders;
+  }
   /** Execution slots per device name (see slotsForDevice), made from the devices at start. */
   readonly #slots = new Map<string, DeviceSlots>();
   /** One per registered actor type that bounds its turns (its definition's concurrencyPerNode). */
@@ -116,6 +119,8 @@ export class Node implements Host {
   #lastBeat = performance.now();
   #closed = false;
   #draining = false;
+  /** Set while the reminder scheduler runs: the record says so, and the other nodes count this one in. */
+  #firesReminders = false;
   /** A commander took this node's drain on: the drain waits this long without a move (see drain()). */
   #drainWaitMs = 0;
   #drainTakenAt = 0;
@@ -240,6 +245,11 @@ export class Node implements Host {
     this.#querySub = this.#serve(this.names.nodeQuery(this.id), (m) => this.#onQuery(m));
     this.#serve(this.names.activate(this.id), (m) => this.#onActivate(m));
     this.#serve(this.names.nodeHandoff(this.id), (m) => this.#onHandoff(m));
+    const scheduler = this.#ctx.reminderScheduler;
+    if (scheduler) {
+      await scheduler.start();
+      this.#firesReminders = true;
+    }
     const revision = await this.#beat();
     this.#emit({ kind: 'join', nodeId: this.id, revision, at: this.clock.now() });
     this.#heartbeat = this.clock.every(this.#options.heartbeatMs, () => {
@@ -395,6 +405,7 @@ export class Node implements Host {
       healthy: max < this.#options.stallMs,
       ...(this.#draining ? { draining: true as const } : {}),
       ...(this.shedding.reason !== undefined ? { shedding: true as const } : {}),
+      ...(this.#firesReminders ? { reminders: true as const } : {}),
       ...(this.#calibrated ? { calibrated: this.#calibrated } : {}),
       ...(this.#probeError ? { probeError: this.#probeError } : {}),
     };
@@ -453,6 +464,12 @@ export class Node implements Host {
     this.#closed = true;
     this.#heartbeat?.cancel();
     this.#unwatchReconnects?.();
+    if (this.#firesReminders) {
+      // The others take this node's reminders over now, not once its record is gone at the end.
+      this.#ctx.reminderScheduler?.stop();
+      this.#firesReminders = false;
+      await this.#beat().catch(() => undefined);
+    }
     const drain = (s: Subscription) => s.drain().catch(() => undefined);
     await Promise.all(this.#subs.filter((s) => s !== this.#querySub).map(drain));
     // A move under way finishes (or fails, its actor still here) and answers its commander first: cut

@@ -1,0 +1,251 @@
+import type { KV, KvWatchEntry } from '@nats-io/kv';
+import type { Clock, Timer } from '../clock.js';
+import { BadMessage, RuntimeErrorCode, StitchError } from '../errors.js';
+import type { Guard } from '../guard.js';
+import type { LogFn } from '../log.js';
+import { encodeReminder, nextDue, parseReminder, type ReminderRecord } from './record.js';
+
+/** Reminders one node tracks at most (the bucket's byte bound comes first for any real message size). */
+const MAX_TRACKED = 200_000;
+/** A reminder whose ask failed (no node took it, a timeout) is tried again after 0.5 s, doubling to 30 s. */
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 30_000;
+/** Asks that did not reach a handler: the reminder is sent again. Anything else was delivered. */
+const UNDELIVERED = new Set<string>([
+  RuntimeErrorCode.Timeout,
+  RuntimeErrorCode.NoResponders,
+  RuntimeErrorCode.Overloaded,
+  RuntimeErrorCode.ActorStopped,
+  RuntimeErrorCode.NoNode,
+  RuntimeErrorCode.MigrationFailed,
+  RuntimeErrorCode.ClusterClosed,
+]);
+
+export interface SchedulerParts {
+  remindersKv: KV;
+  nodesKv: KV;
+  nodeId: string;
+  deadAfterMs: number;
+  clock: Clock;
+  guard: Guard;
+  log: LogFn;
+  /** Asks the reminder's actor with its message; resolves once a handler ran it (or refused it as bad). */
+  send(r: ReminderRecord, idempotencyKey: string): Promise<unknown>;
+}
+
+interface Tracked {
+  record: ReminderRecord;
+  revision: number;
+  timer?: Timer;
+  attempts: number;
+  firing: boolean;
+}
+
+/**
+ * Fires the reminders this node owns. Every node that runs one watches the whole reminders bucket and
+ * the nodes bucket; a reminder is owned by the live node (of those that run a scheduler and do not
+ * drain) that ranks highest for its key by rendezvous hashing, so owners change only for the keys of
+ * a node that came or went. A due reminder is asked of its actor with the idempotency key
+ * `reminder:<name>:<dueAt>`, and only once the ask succeeded is the record advanced (a periodic one)
+ * or deleted, by compare-and-set on the revision the owner saw: a node that dies between the two, or
+ * two nodes that both think they own the key while membership settles, send the same tick with the
+ * same key, which the actor applies once (its key record); the compare-and-set lets one advance it.
+ */
+export class ReminderScheduler {
+  readonly #p: SchedulerParts;
+  readonly #tracked = new Map<string, Tracked>();
+  /** Live scheduling nodes: when each was last seen to write its record. */
+  readonly #nodes = new Map<string, number>();
+  #owners: string[] = [];
+  #watches: { stop(): void }[] = [];
+  #sweep: Timer | undefined;
+  #stopped = false;
+  /** Reminders fired (asked and advanced), for inspection and tests. */
+  fired = 0;
+
+  constructor(parts: SchedulerParts) {
+    this.#p = parts;
+  }
+
+  async start(): Promise<void> {
+    const { guard, nodesKv, remindersKv, clock, deadAfterMs } = this.#p;
+    const nodes = await nodesKv.watch({ key: '>' });
+    const reminders = await remindersKv.watch({ key: '>' });
+    this.#watches = [nodes, reminders];
+    void guard.each('reminders: nodes watch', nodes, (e) => this.#node(e));
+    void guard.each('reminders watch', reminders, (e) => this.#reminder(e));
+    // Nodes that stopped writing leave the owners without an event: look a few times per window.
+    this.#sweep = clock.every(Math.max(50, Math.min(1000, deadAfterMs / 4)), () =>
+      guard.run('reminders: owners', () => this.#rebalance()),
+    );
+    this.#rebalance();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#sweep?.cancel();
+    for (const w of this.#watches) w.stop();
+    for (const t of this.#tracked.values()) t.timer?.cancel();
+    this.#tracked.clear();
+  }
+
+  /** How many reminders this node tracks, and of those how many it owns. */
+  counts(): { tracked: number; owned: number; fired: number } {
+    let owned = 0;
+    for (const key of this.#tracked.keys()) if (this.#owns(key)) owned++;
+    return { tracked: this.#tracked.size, owned, fired: this.fired };
+  }
+
+  #node(e: KvWatchEntry): void {
+    if (e.operation !== 'PUT') {
+      this.#nodes.delete(e.key);
+    } else {
+      let r: { reminders?: unknown; draining?: unknown } | null = null;
+      try {
+        r = e.json();
+      } catch {
+        // Not a node's record: it schedules nothing.
+      }
+      const now = this.#p.clock.now();
+      const created = e.created.getTime();
+      const at = e.isUpdate || !Number.isFinite(created) ? now : Math.min(now, created);
+      if (
+        r?.reminders === true &&
+        r.draining !== true &&
+        (this.#nodes.size < MAX_TRACKED || this.#nodes.has(e.key))
+      )
+        this.#nodes.set(e.key, at);
+      else this.#nodes.delete(e.key);
+    }
+    this.#rebalance();
+  }
+
+  #reminder(e: KvWatchEntry): void {
+    const known = this.#tracked.get(e.key);
+    if (known && e.revision <= known.revision) return;
+    const record = e.operation === 'PUT' ? parseReminder(e.key, e.value) : undefined;
+    if (!record) {
+      known?.timer?.cancel();
+      this.#tracked.delete(e.key);
+      if (e.operation === 'PUT') throw new BadMessage(`reminders bucket: ${e.key} holds no reminder`);
+      return;
+    }
+    if (!known && this.#tracked.size >= MAX_TRACKED) {
+      this.#p.log('warn', 'reminders: too many to track; this one is not scheduled here', { key: e.key });
+      return;
+    }
+    // One Tracked per key, updated in place: a firing under way sees the newer record when it ends.
+    const t: Tracked = known ?? { record, revision: e.revision, attempts: 0, firing: false };
+    t.record = record;
+    t.revision = e.revision;
+    t.attempts = 0;
+    this.#tracked.set(e.key, t);
+    if (!t.firing && this.#owns(e.key)) this.#arm(e.key, t, record.dueAt - this.#p.clock.now());
+  }
+
+  /** Recomputes the owners when the set of live scheduling nodes changed; arms and disarms to match. */
+  #rebalance(): void {
+    if (this.#stopped) return;
+    const now = this.#p.clock.now();
+    const live = [this.#p.nodeId];
+    for (const [id, at] of this.#nodes)
+      if (id !== this.#p.nodeId && now - at <= this.#p.deadAfterMs) live.push(id);
+    live.sort();
+    if (live.join('\u0000') === this.#owners.join('\u0000')) return;
+    this.#owners = live;
+    for (const [key, t] of this.#tracked) {
+      if (!this.#owns(key)) {
+        t.timer?.cancel();
+        t.timer = undefined;
+      } else if (!t.timer && !t.firing) this.#arm(key, t, t.record.dueAt - now);
+    }
+  }
+
+  #owns(key: string): boolean {
+    let best = '';
+    let bestScore = -1;
+    for (const id of this.#owners) {
+      const score = rendezvous(id, key);
+      if (score > bestScore) {
+        best = id;
+        bestScore = score;
+      }
+    }
+    return best === this.#p.nodeId;
+  }
+
+  #arm(key: string, t: Tracked, inMs: number): void {
+    t.timer?.cancel();
+    t.timer = this.#p.clock.after(Math.max(0, inMs), () => {
+      t.timer = undefined;
+      this.#p.guard.run('reminder', () => this.#fire(key, t));
+    });
+  }
+
+  async #fire(key: string, t: Tracked): Promise<void> {
+    if (this.#stopped || this.#tracked.get(key) !== t || !this.#owns(key) || t.firing) return;
+    const { record, revision } = t;
+    t.firing = true;
+    let retryInMs: number | undefined;
+    try {
+      try {
+        await this.#p.send(record, `reminder:${record.name}:${record.dueAt}`);
+      } catch (err) {
+        if (err instanceof StitchError && UNDELIVERED.has(err.code)) throw err;
+        // The handler ran and failed, or refused the message: the reminder was delivered.
+        this.#p.log('warn', 'reminder handler failed', {
+          key,
+          error: (err as Error)?.message ?? String(err),
+        });
+      }
+      if (record.periodMs === 0) {
+        await this.#p.remindersKv.delete(key, { previousSeq: revision });
+        if (t.revision === revision) {
+          this.#tracked.delete(key);
+          t.timer?.cancel();
+        }
+      } else {
+        const next = { ...record, dueAt: nextDue(record.dueAt, record.periodMs, this.#p.clock.now()) };
+        const rev = await this.#p.remindersKv.update(key, encodeReminder(next), revision);
+        // Scheduled now, not when the watch brings the write back (that entry is then ignored).
+        if (t.revision < rev) {
+          t.record = next;
+          t.revision = rev;
+        }
+      }
+      this.fired++;
+      t.attempts = 0;
+    } catch (err) {
+      // Lost the compare-and-set, or the record changed meanwhile: the watch brought the newer one.
+      if (t.revision === revision) {
+        retryInMs = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** t.attempts++);
+        this.#p.log('warn', 'reminder not delivered; trying again', {
+          key,
+          retryInMs,
+          error: (err as Error)?.message ?? String(err),
+        });
+      }
+    } finally {
+      t.firing = false;
+    }
+    if (this.#stopped || this.#tracked.get(key) !== t || !this.#owns(key)) return;
+    this.#arm(key, t, retryInMs ?? t.record.dueAt - this.#p.clock.now());
+  }
+}
+
+/** FNV-1a of `node \0 key`: each node's rank for a key, the same on every node. */
+function rendezvous(node: string, key: string): number {
+  let h = 0x811c9dc5;
+  const s = `${node}\u0000${key}`;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  // FNV's low bits mix poorly for keys that differ only at the end: finish like murmur3's fmix32.
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b) >>> 0;
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35) >>> 0;
+  h ^= h >>> 16;
+  return h >>> 0;
+}
