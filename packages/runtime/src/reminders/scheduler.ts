@@ -33,7 +33,11 @@ export interface SchedulerParts {
   send(r: ReminderRecord, idempotencyKey: string): Promise<unknown>;
 }
 
+/** Stands for a tracked reminder's message, which is read again when it fires. */
+const NOT_KEPT = new Uint8Array(0);
+
 interface Tracked {
+  /** Without its message (NOT_KEPT): every node tracks every reminder, and messages go to 64 KiB. */
   record: ReminderRecord;
   revision: number;
   timer?: Timer;
@@ -60,8 +64,6 @@ export class ReminderScheduler {
   #watches: { stop(): void }[] = [];
   #sweep: Timer | undefined;
   #stopped = false;
-  /** Reminders fired (asked and advanced), for inspection and tests. */
-  fired = 0;
 
   constructor(parts: SchedulerParts) {
     this.#p = parts;
@@ -87,13 +89,6 @@ export class ReminderScheduler {
     for (const w of this.#watches) w.stop();
     for (const t of this.#tracked.values()) t.timer?.cancel();
     this.#tracked.clear();
-  }
-
-  /** How many reminders this node tracks, and of those how many it owns. */
-  counts(): { tracked: number; owned: number; fired: number } {
-    let owned = 0;
-    for (const key of this.#tracked.keys()) if (this.#owns(key)) owned++;
-    return { tracked: this.#tracked.size, owned, fired: this.fired };
   }
 
   #node(e: KvWatchEntry): void {
@@ -135,8 +130,9 @@ export class ReminderScheduler {
       return;
     }
     // One Tracked per key, updated in place: a firing under way sees the newer record when it ends.
-    const t: Tracked = known ?? { record, revision: e.revision, attempts: 0, firing: false };
-    t.record = record;
+    const kept = { ...record, message: NOT_KEPT };
+    const t: Tracked = known ?? { record: kept, revision: e.revision, attempts: 0, firing: false };
+    t.record = kept;
     t.revision = e.revision;
     t.attempts = 0;
     this.#tracked.set(e.key, t);
@@ -184,10 +180,27 @@ export class ReminderScheduler {
 
   async #fire(key: string, t: Tracked): Promise<void> {
     if (this.#stopped || this.#tracked.get(key) !== t || !this.#owns(key) || t.firing) return;
-    const { record, revision } = t;
     t.firing = true;
     let retryInMs: number | undefined;
     try {
+      retryInMs = await this.#deliver(key, t);
+    } finally {
+      t.firing = false;
+    }
+    // Armed for what the record says now: the watch may have brought a change during the firing.
+    if (this.#stopped || this.#tracked.get(key) !== t || !this.#owns(key)) return;
+    this.#arm(key, t, retryInMs ?? t.record.dueAt - this.#p.clock.now());
+  }
+
+  /** Asks the actor, then advances or deletes the entry; returns when to try again if that failed. */
+  async #deliver(key: string, t: Tracked): Promise<number | undefined> {
+    const { revision } = t;
+    try {
+      // The message, as of the revision this node saw; changed or gone since, the watch brings that.
+      const e = await this.#p.remindersKv.get(key);
+      const record =
+        e?.revision === revision && e.operation === 'PUT' ? parseReminder(key, e.value) : undefined;
+      if (!record) return undefined;
       try {
         await this.#p.send(record, `reminder:${record.name}:${record.dueAt}`);
       } catch (err) {
@@ -209,27 +222,23 @@ export class ReminderScheduler {
         const rev = await this.#p.remindersKv.update(key, encodeReminder(next), revision);
         // Scheduled now, not when the watch brings the write back (that entry is then ignored).
         if (t.revision < rev) {
-          t.record = next;
+          t.record = { ...next, message: NOT_KEPT };
           t.revision = rev;
         }
       }
-      this.fired++;
       t.attempts = 0;
+      return undefined;
     } catch (err) {
       // Lost the compare-and-set, or the record changed meanwhile: the watch brought the newer one.
-      if (t.revision === revision) {
-        retryInMs = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** t.attempts++);
-        this.#p.log('warn', 'reminder not delivered; trying again', {
-          key,
-          retryInMs,
-          error: (err as Error)?.message ?? String(err),
-        });
-      }
-    } finally {
-      t.firing = false;
+      if (t.revision !== revision) return undefined;
+      const retryInMs = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** t.attempts++);
+      this.#p.log('warn', 'reminder not delivered; trying again', {
+        key,
+        retryInMs,
+        error: (err as Error)?.message ?? String(err),
+      });
+      return retryInMs;
     }
-    if (this.#stopped || this.#tracked.get(key) !== t || !this.#owns(key)) return;
-    this.#arm(key, t, retryInMs ?? t.record.dueAt - this.#p.clock.now());
   }
 }
 
