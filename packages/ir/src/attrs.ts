@@ -1,4 +1,5 @@
-import { printType, type Type, typesEqual } from './types.js';
+import { FLOAT_TYPE, floatsEqual, printFloatLiteral } from './floats.js';
+import { numElements, printType, type TensorType, type Type, typesEqual } from './types.js';
 import { utf8Encode } from './utf8.js';
 
 /** Attribute values, the subset of MLIR's builtin attributes the agent dialects use. */
@@ -10,8 +11,23 @@ export type Attr =
   | { readonly kind: 'unit' }
   | { readonly kind: 'array'; readonly items: readonly Attr[] }
   | { readonly kind: 'dense'; readonly elem: string; readonly values: readonly number[] }
+  | ElementsAttr
   | { readonly kind: 'dict'; readonly entries: Readonly<Record<string, Attr>> }
   | { readonly kind: 'type'; readonly type: Type };
+
+/** One element of an elements attribute: a boolean for i1, else a finite number of the element type. */
+export type Element = number | boolean;
+
+/**
+ * MLIR's DenseElementsAttr, `dense<…> : tensor<…>`, over a static shape. Exactly one of: `splat`, the
+ * value of every element; `values`, every element in row-major order; `hex`, MLIR's `"0x…"` blob of
+ * the raw little-endian bytes (digits upper case), kept as text because nothing here reads weights.
+ */
+export type ElementsAttr = { readonly kind: 'elements'; readonly type: TensorType } & (
+  | { readonly splat: Element }
+  | { readonly values: readonly Element[] }
+  | { readonly hex: string }
+);
 
 export type Attrs = Readonly<Record<string, Attr>>;
 
@@ -42,38 +58,6 @@ export function printString(s: string): string {
   return `${out}"`;
 }
 
-/** Shortest decimal that MLIR reads as a float (it needs a `.`); NaN and infinities as hex bits. */
-export function printFloatLiteral(v: number, type: string): string {
-  if (!Number.isFinite(v)) return floatHex(v, type);
-  let s = Object.is(v, -0) ? '-0' : String(v);
-  if (!s.includes('.')) {
-    const e = s.indexOf('e');
-    s = e < 0 ? `${s}.0` : `${s.slice(0, e)}.0${s.slice(e)}`;
-  }
-  return s;
-}
-
-function floatHex(v: number, type: string): string {
-  const view = new DataView(new ArrayBuffer(8));
-  if (type === 'f32') {
-    view.setFloat32(0, v);
-    return `0x${view.getUint32(0).toString(16).toUpperCase().padStart(8, '0')}`;
-  }
-  view.setFloat64(0, v);
-  return `0x${view.getBigUint64(0).toString(16).toUpperCase().padStart(16, '0')}`;
-}
-
-/** Reads hex float bits as MLIR prints them for NaN/inf (`0x7FF0000000000000 : f64`). */
-export function floatFromHex(hex: string, type: string): number {
-  const view = new DataView(new ArrayBuffer(8));
-  if (type === 'f32') {
-    view.setUint32(0, Number.parseInt(hex, 16));
-    return view.getFloat32(0);
-  }
-  view.setBigUint64(0, BigInt(`0x${hex}`));
-  return view.getFloat64(0);
-}
-
 export function printAttr(a: Attr): string {
   switch (a.kind) {
     case 'str':
@@ -89,7 +73,11 @@ export function printAttr(a: Attr): string {
     case 'array':
       return `[${a.items.map(printAttr).join(', ')}]`;
     case 'dense':
-      return a.values.length === 0 ? `array<${a.elem}>` : `array<${a.elem}: ${denseValues(a)}>`;
+      return a.values.length === 0
+        ? `array<${a.elem}>`
+        : `array<${a.elem}: ${a.values.map((v) => printElement(v, a.elem)).join(', ')}>`;
+    case 'elements':
+      return `dense<${elementsLiteral(a)}> : ${printType(a.type)}`;
     case 'dict':
       return `{${printAttrEntries(a.entries)}}`;
     case 'type':
@@ -98,9 +86,30 @@ export function printAttr(a: Attr): string {
 }
 
 /** mlir-opt reads a float element only in float spelling: `1.0`, never `1`. */
-function denseValues(a: Extract<Attr, { kind: 'dense' }>): string {
-  const float = /^(f|bf)\d+$/.test(a.elem);
-  return a.values.map((v) => (float ? printFloatLiteral(v, a.elem) : String(v))).join(', ');
+function printElement(v: Element, elem: string): string {
+  if (typeof v === 'boolean') return String(v);
+  return FLOAT_TYPE.test(elem) ? printFloatLiteral(v, elem) : String(v);
+}
+
+function elementsLiteral(a: ElementsAttr): string {
+  if ('hex' in a) return `"${a.hex}"`;
+  if ('splat' in a) return printElement(a.splat, a.type.elem);
+  if (a.values.length === 0) return '';
+  return nestedList(
+    a.values.map((v) => printElement(v, a.type.elem)),
+    a.type.shape.map((d) => d ?? 1),
+  );
+}
+
+/** Row-major `items` as the nested lists of `shape` (`[[1, 2], [3, 4]]` for 2x2); a scalar for rank 0. */
+function nestedList(items: readonly string[], shape: readonly number[]): string {
+  const [outer, ...inner] = shape;
+  if (outer === undefined) return items[0] ?? '';
+  const stride = inner.reduce((n, d) => n * d, 1);
+  const rows = Array.from({ length: outer }, (_, i) =>
+    inner.length ? nestedList(items.slice(i * stride, (i + 1) * stride), inner) : items[i],
+  );
+  return `[${rows.join(', ')}]`;
 }
 
 /** Entries sorted by key, as mlir-opt prints them; a unit entry prints as its bare key. */
@@ -112,11 +121,6 @@ export function printAttrEntries(entries: Attrs): string {
       return v.kind === 'unit' ? printKey(k) : `${printKey(k)} = ${printAttr(v)}`;
     })
     .join(', ');
-}
-
-function floatsEqual(a: number, b: number, type: string): boolean {
-  if (Number.isNaN(a)) return Number.isNaN(b);
-  return type === 'f32' ? Math.fround(a) === Math.fround(b) : a === b;
 }
 
 export function attrEquals(a: Attr, b: Attr): boolean {
@@ -138,11 +142,30 @@ export function attrEquals(a: Attr, b: Attr): boolean {
       );
     case 'dense':
       return b.kind === 'dense' && b.elem === a.elem && a.values.join(',') === b.values.join(',');
+    case 'elements':
+      return b.kind === 'elements' && elementsEqual(a, b);
     case 'dict':
       return b.kind === 'dict' && attrsEqual(a.entries, b.entries);
     case 'type':
       return b.kind === 'type' && typesEqual(a.type, b.type);
   }
+}
+
+/**
+ * Same type and same elements, as MLIR sees them: a splat equals a list of one repeated value (mlir-opt
+ * prints `dense<[1, 1]>` as `dense<1>`). Hex blobs are not decoded, so they equal only the same blob.
+ */
+function elementsEqual(a: ElementsAttr, b: ElementsAttr): boolean {
+  if (!typesEqual(a.type, b.type)) return false;
+  if ('hex' in a || 'hex' in b) return 'hex' in a && 'hex' in b && a.hex === b.hex;
+  const same = (x: Element | undefined, y: Element | undefined) =>
+    typeof x === 'number' && typeof y === 'number' ? floatsEqual(x, y, a.type.elem) : x === y;
+  if ('splat' in a && 'splat' in b) return same(a.splat, b.splat);
+  const count = 'values' in a ? a.values.length : numElements(a.type);
+  if ('values' in b && b.values.length !== count) return false;
+  const at = (e: typeof a, i: number) => ('values' in e ? e.values[i] : e.splat);
+  for (let i = 0; i < count; i++) if (!same(at(a, i), at(b, i))) return false;
+  return true;
 }
 
 export function attrsEqual(a: Attrs, b: Attrs): boolean {

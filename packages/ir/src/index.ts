@@ -2,7 +2,7 @@
 
 export type { ModelFacts as ModelConfig } from '@stitch/models';
 export { findModel, modelIds } from '@stitch/models';
-export type { Attr, Attrs } from './attrs.js';
+export type { Attr, Attrs, Element, ElementsAttr } from './attrs.js';
 export type { ExtraAttrs, LlmOptions } from './builder.js';
 export { AgentGraphBuilder } from './builder.js';
 export type { DemandRow } from './demand.js';
@@ -22,6 +22,6 @@ export { UNROLL_LIMITS } from './passes/unroll.js';
 export { printGraph } from './printer.js';
 export type { DecomposeOptions, OpDemand, OpKind, OpSchema, TypeConstraint } from './registry.js';
 export { Registry } from './registry.js';
-export type { Type } from './types.js';
+export type { TensorType, Type } from './types.js';
 export { tensorType } from './types.js';
 export { verify } from './verify.js';

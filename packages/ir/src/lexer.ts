@@ -1,14 +1,31 @@
+import type { Attr } from './attrs.js';
 import { IrError, IrErrorCode, type SourceLoc } from './errors.js';
 import { PARSE_LIMITS, type ParseLimits } from './limits.js';
 
 const IDENT_START = /[A-Za-z_]/;
 const IDENT_CHAR = /[\w$.]/;
 
-/** Character-level cursor over IR text with whitespace/comment skipping and located errors. */
+/** A defined alias: its value, and the characters and nesting that its uses stand for. */
+interface Alias {
+  readonly value: Attr;
+  readonly chars: number;
+  readonly depth: number;
+}
+
+/**
+ * Character-level cursor over IR text with whitespace/comment skipping and located errors, plus the
+ * parse-wide state the limits need: nesting depth and the aliases defined so far.
+ */
 export class Cursor {
   pos = 0;
   /** Current nesting of regions and attribute arrays/dictionaries (see `enter`). */
   private depth = 0;
+  /** Deepest nesting reached so far; an alias definition records it for its uses. */
+  private peakDepth = 0;
+  /** Aliases by name, sigil included (`#map`, `!t`); null while the alias's own value is read. */
+  private readonly aliases = new Map<string, Alias | null>();
+  /** Characters that inlining every alias use read so far would add to the text. */
+  private inlinedChars = 0;
   private readonly lineStarts: number[] = [0];
 
   constructor(
@@ -20,12 +37,20 @@ export class Cursor {
 
   /** Opens one level of nesting at `pos`; fails there past `maxDepth`. Pair with `leave`. */
   enter(pos: number): void {
-    if (++this.depth > this.limits.maxDepth) {
+    this.nest(1, pos);
+    this.depth++;
+  }
+
+  /** Fails at `pos` when `levels` more nesting than now passes `maxDepth`. */
+  private nest(levels: number, pos: number): void {
+    const depth = this.depth + levels;
+    if (depth > this.limits.maxDepth) {
       this.fail(
         `regions and attributes are nested more than ${this.limits.maxDepth} deep; flatten the graph or raise the parse option maxDepth`,
         pos,
       );
     }
+    this.peakDepth = Math.max(this.peakDepth, depth);
   }
 
   leave(): void {
@@ -38,6 +63,50 @@ export class Cursor {
     if (count >= max) {
       this.fail(`${what} has more than ${max} items; split it or raise the parse option maxAttrItems`, pos);
     }
+  }
+
+  /**
+   * Defines alias `name` at `pos` (top level, so at depth 0) with the value `read` reads. Uses of an
+   * alias share its value, so each records what it would cost inlined: without that, `#b = [#a, #a]`,
+   * `#c = [#b, #b]`, … would build a graph that prints exponentially large or nests past `maxDepth`.
+   */
+  defineAlias(name: string, pos: number, read: () => Attr): void {
+    if (this.aliases.has(name)) this.fail(`redefinition of alias '${name}'; give it another name`, pos);
+    const max = this.limits.maxAliases;
+    if (this.aliases.size >= max) {
+      this.fail(`more than ${max} aliases; inline some or raise the parse option maxAliases`, pos);
+    }
+    this.aliases.set(name, null);
+    this.skipWs();
+    const start = this.pos;
+    const inlined = this.inlinedChars;
+    this.peakDepth = 0;
+    const value = read();
+    const chars = this.pos - start + this.inlinedChars - inlined;
+    this.aliases.set(name, { value, chars, depth: this.peakDepth });
+  }
+
+  /** The value of alias `name` used at `pos`, counted as if inlined there against maxDepth and maxInputBytes. */
+  useAlias(name: string, pos: number): Attr {
+    const alias = this.aliases.get(name);
+    if (alias === undefined) {
+      this.fail(
+        `undefined alias '${name}'; define it at the top level before its first use ('${name} = …')`,
+        pos,
+      );
+    }
+    if (alias === null)
+      this.fail(`alias '${name}' refers to itself; an alias cannot be used in its own definition`, pos);
+    this.nest(alias.depth, pos);
+    this.inlinedChars += Math.max(0, alias.chars - name.length);
+    const max = this.limits.maxInputBytes;
+    if (this.src.length + this.inlinedChars > max) {
+      this.fail(
+        `inlining alias '${name}' here makes the input larger than ${max} bytes; use it less or raise the parse option maxInputBytes`,
+        pos,
+      );
+    }
+    return alias.value;
   }
 
   locAt(pos: number): SourceLoc {

@@ -6,7 +6,10 @@ import { IrError, IrErrorCode } from './errors.js';
  * `IrError` (code `IR_PARSE`) at the place in the text that crossed it, naming the option to raise.
  */
 export interface ParseLimits {
-  /** Size of the whole text in UTF-8 bytes. */
+  /**
+   * Size of the whole text in UTF-8 bytes; the text with every alias use inlined (counted in UTF-16
+   * units) must fit too.
+   */
   readonly maxInputBytes: number;
   /** Ops in the graph, those in regions included. */
   readonly maxOps: number;
@@ -20,8 +23,13 @@ export interface ParseLimits {
   readonly maxElements: number;
   /** Bytes of one string literal (after escapes). */
   readonly maxStringBytes: number;
-  /** Items of one attribute array or dense array, or entries of one attribute dictionary. */
+  /**
+   * Items of one attribute array or dense array, entries of one attribute dictionary, or elements
+   * written out in one `dense<[…]>` literal (a splat or hex blob holds one value or one string).
+   */
   readonly maxAttrItems: number;
+  /** Top-level alias definitions (`#name = …` and `!name = …`) in the text. */
+  readonly maxAliases: number;
 }
 
 /** What `parseGraph` allows unless told otherwise; far above any real agent graph. */
@@ -35,6 +43,7 @@ export const PARSE_LIMITS: ParseLimits = Object.freeze({
   maxElements: 2 ** 40,
   maxStringBytes: 1024 * 1024,
   maxAttrItems: 65_536,
+  maxAliases: 10_000,
 });
 
 /** Options of `parseGraph`: any subset of the limits, each a positive integer. */

@@ -3,7 +3,8 @@ import { IrError, type SourceLoc } from './errors.js';
 import { type Block, type Graph, NameGen, type Op, type Region, type Value } from './graph.js';
 import { Cursor } from './lexer.js';
 import { MAX_OP_NAME_BYTES, overflowIndex, type ParseOptions, resolveParseLimits } from './limits.js';
-import { parseAttrDict, parseType } from './parse-attrs.js';
+import { parseAliasDef, parseAttrDict } from './parse-attrs.js';
+import { parseType } from './parse-types.js';
 import { printType, type Type, typesEqual } from './types.js';
 
 const VALUE_NAME = /%([\w$.-]+)(#\d+)?/y;
@@ -13,7 +14,10 @@ interface Use {
   readonly pos: number;
 }
 
-/** Parses MLIR generic syntax (what `mlir-opt --mlir-print-op-generic` prints) into a Graph. */
+/**
+ * Parses MLIR generic syntax (what `mlir-opt --mlir-print-op-generic` prints) into a Graph; top-level
+ * alias definitions may come between ops, each before its first use.
+ */
 class Parser {
   private readonly c: Cursor;
   private readonly scopes: Map<string, Value>[] = [new Map()];
@@ -37,7 +41,10 @@ class Parser {
   file(): Graph {
     const ops: Op[] = [];
     try {
-      while (!this.c.atEnd()) ops.push(this.op());
+      while (!this.c.atEnd()) {
+        if (this.c.peek() === '#' || this.c.peek() === '!') parseAliasDef(this.c);
+        else ops.push(this.op());
+      }
     } catch (e) {
       // maxDepth keeps nesting far below the stack; a caller that raised it a lot still gets a located error.
       if (!(e instanceof RangeError)) throw e;

@@ -4,6 +4,8 @@ export type Type =
   | { readonly kind: 'dialect'; readonly dialect: string; readonly name: string }
   | { readonly kind: 'scalar'; readonly name: string };
 
+export type TensorType = Extract<Type, { readonly kind: 'tensor' }>;
+
 export const SCALAR_TYPES: ReadonlySet<string> = new Set([
   'i1',
   'i8',
@@ -17,7 +19,7 @@ export const SCALAR_TYPES: ReadonlySet<string> = new Set([
   'f64',
 ]);
 
-export function tensorType(shape: readonly (number | null)[], elem = 'f32'): Type {
+export function tensorType(shape: readonly (number | null)[], elem = 'f32'): TensorType {
   return { kind: 'tensor', shape, elem };
 }
 

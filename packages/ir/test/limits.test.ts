@@ -116,6 +116,53 @@ test('string length and attribute size are bounded', () => {
   assertAt(parseError(dict, { maxAttrItems: 10 }), 1, 14, /maxAttrItems/);
 });
 
+test('elements written out in a dense literal are bounded by maxAttrItems, counted over all its lists', () => {
+  const flat = `"x.y"() {a = dense<[${Array(20).fill('1').join(', ')}]> : tensor<20xi32>} : () -> ()\n`;
+  assertAt(
+    parseError(flat, { maxAttrItems: 10 }),
+    1,
+    20,
+    /dense literal has more than 10 items.*maxAttrItems/,
+  );
+  const rows = `"x.y"() {a = dense<[${Array(6).fill('[1, 2]').join(', ')}]> : tensor<6x2xi32>} : () -> ()\n`;
+  assertAt(parseError(rows, { maxAttrItems: 10 }), 1, 20, /maxAttrItems/);
+  assertAt(
+    parseError(`"x.y"() {a = dense<${'['.repeat(5)}1${']'.repeat(5)}> : tensor<1xi32>} : () -> ()\n`, {
+      maxDepth: 3,
+    }),
+    1,
+    23,
+    /maxDepth/,
+  );
+  // A splat and a hex blob hold one value or one string, whatever the element count.
+  parseGraph(
+    `"x.y"() {a = dense<1.0> : tensor<1000000000xf32>, b = dense<"0x0000803F"> : tensor<1000000000xf32>} : () -> ()\n`,
+  );
+});
+
+test('alias definitions are bounded by maxAliases', () => {
+  const text = Array.from({ length: 5 }, (_, i) => `#a${i} = ${i}\n`).join('');
+  assertAt(parseError(text, { maxAliases: 4 }), 5, 1, /more than 4 aliases.*maxAliases/);
+  parseGraph(text, 'in.mlir', { maxAliases: 5 });
+});
+
+test('aliases count as inlined: doubling chains stop at maxInputBytes, nested chains at maxDepth', () => {
+  // Each alias doubles the text the graph stands for; without the count, 60 lines would print 2^60 items.
+  const doubling = (n: number) =>
+    `#a0 = [1, 1]\n${Array.from({ length: n }, (_, i) => `#a${i + 1} = [#a${i}, #a${i}]\n`).join('')}`;
+  assertAt(
+    parseError(doubling(60)),
+    21,
+    15,
+    /inlining alias '#a19' here makes the input larger than 16777216 bytes.*maxInputBytes/,
+  );
+  assertAt(parseError(doubling(15), { maxInputBytes: 1000 }), 7, 8, /inlining alias '#a5'.*maxInputBytes/);
+  // Each alias nests the last one once more; the use that passes maxDepth fails.
+  const nesting = `#d0 = [[1]]\n${Array.from({ length: 20 }, (_, i) => `#d${i + 1} = [#d${i}]\n`).join('')}`;
+  assertAt(parseError(nesting, { maxDepth: 10 }), 10, 8, /nested more than 10 deep.*maxDepth/);
+  assertAt(parseError('#d = [[1]]\n"x.y"() {a = [#d]} : () -> ()\n', { maxDepth: 2 }), 2, 15, /maxDepth/);
+});
+
 test('a huge op name is a parse error, not a RangeError from spreading its bytes', () => {
   const e = parseError(`"${'a'.repeat(1_000_000)}.b"() : () -> ()\n`);
   assertAt(e, 1, 1, /op name/);
