@@ -53,12 +53,14 @@ test("an actor's own reminder comes back once, after its activation stopped; gar
   await bucket.put('alarm.a1.junk', new Uint8Array([0xc1, 0xff, 0x00]));
   await bucket.put('alarm.a1.other', new TextEncoder().encode('{"v":1}'));
   const alarm = client.get(Alarm, 'a1');
-  assert.equal(await alarm.ask({ type: 'set', name: 'once', dueMs: 600 }), true);
+  assert.equal(await alarm.ask({ type: 'set', name: 'once', dueMs: 2000 }), true);
   const [listed] = await client.reminders(alarm);
   assert.equal(listed?.name, 'once');
   assert.equal(listed?.periodMs, 0);
   await client.stop(alarm);
-  assert.equal(await client.locate(alarm), undefined);
+  // The directory is read through a watch: it learns of the stop a moment later.
+  await waitFor(async () => ((await client.locate(alarm)) === undefined ? true : undefined), 1500);
+  assert.ok(Date.now() < listed!.dueAt, 'stopped before it was due');
   // Fired, then deleted by the node that fired it.
   await waitFor(async () => ((await client.reminders(alarm)).length === 0 ? true : undefined), 15_000);
   const rang = (await alarm.ask({ type: 'rang' })) as string[];
@@ -92,6 +94,16 @@ test('periodic reminders tick once per due time while a node is killed, and stop
     async () => ((await ticks()).every((n, i) => n >= atKill[i]! + 4) ? true : undefined),
     30_000,
   );
+  // Each reminder is sent by exactly one of the nodes left, and they say what they did.
+  const counts = (await Promise.all(nodes.slice(1).map((n) => client.inspectNode(n.nodeId)))).map(
+    (i) => i?.reminders,
+  );
+  assert.equal(
+    counts.reduce((s, c) => s + (c?.owned ?? 0), 0),
+    ledgers.length,
+  );
+  for (const c of counts) assert.equal(c?.tracked, ledgers.length);
+  assert.ok(counts.reduce((s, c) => s + (c?.fired ?? 0), 0) > 0);
   await Promise.all(ledgers.map((l) => client.cancelReminder(l, 'tick')));
   assert.deepEqual(await client.reminders(ledgers[0]!), []);
   // A firing already under way when the cancel landed may still apply.

@@ -29,6 +29,7 @@ const streamsOf = (c: string) => [
   `KV_stitch_${c}_nodes`,
   `KV_stitch_${c}_directory`,
   `KV_stitch_${c}_state`,
+  `KV_stitch_${c}_reminders`,
 ];
 
 async function replicasOf(urls: string[], streams: string[]): Promise<Record<string, number>> {

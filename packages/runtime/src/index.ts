@@ -82,6 +82,7 @@ export type { NodeOptions } from './node/options.js';
 export type { ReleaseSlot, SlotsInUse } from './node/slots.js';
 export type { ReminderInfo, ReminderOptions } from './reminders/record.js';
 export { MAX_REMINDER_MESSAGE_BYTES, MIN_REMINDER_PERIOD_MS } from './reminders/record.js';
+export type { ReminderCounts } from './reminders/scheduler.js';
 export type { ActorStream, StreamOptions } from './stream/reader.js';
 export type { TurnStream } from './stream/writer.js';
 export {

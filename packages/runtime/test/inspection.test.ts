@@ -17,6 +17,7 @@ test("a node's inspection is read only when it is one: every counter a count, th
     actors: [actor({ shed: 2 })],
     shedding: { shed: 2 },
     typeSlots: { limited: { slots: 2, busy: 1, queued: 0 } },
+    reminders: { tracked: 9, owned: 4, fired: 12, retried: 0 },
   };
   assert.ok(reads(good));
   // Fields of a later version are optional: a node of an earlier one says nothing of them.
@@ -33,4 +34,11 @@ test("a node's inspection is read only when it is one: every counter a count, th
     Object.fromEntries(Array.from({ length: 1025 }, (_, i) => [`t${i}`, { slots: 1, busy: 0, queued: 0 }])),
   ])
     assert.ok(!reads({ ...good, typeSlots }), JSON.stringify(typeSlots).slice(0, 80));
+  for (const reminders of [
+    null,
+    3,
+    { tracked: 9, owned: 4, fired: 12 },
+    { tracked: 9, owned: -4, fired: 1, retried: 0 },
+  ])
+    assert.ok(!reads({ ...good, reminders }), JSON.stringify(reminders));
 });

@@ -171,6 +171,13 @@ export function observeNode(node: ObservedNode): void {
   const shedding = m.createObservableGauge('stitch_node_shedding', {
     description: 'whether the node sheds load now: 1, else 0',
   });
+  const reminders = m.createObservableCounter('stitch_node_reminders', {
+    description:
+      'reminder ticks the node sent, by kind: fired (asked and advanced), retried (an ask that reached no handler, tried again)',
+  });
+  const remindersOwned = m.createObservableGauge('stitch_node_reminders_owned', {
+    description: 'reminders the node sends (of all in the bucket, shared out among the live nodes)',
+  });
   const lag = m.createObservableGauge('stitch_node_event_loop_lag_ms', {
     description: 'event-loop lag of the node process, by quantile (0.99, 1 = max)',
     unit: 'ms',
@@ -213,6 +220,12 @@ export function observeNode(node: ObservedNode): void {
         r.observe(shed, inspection.shedding.shed, { node_id: node.id });
         r.observe(shedding, inspection.shedding.reason === undefined ? 0 : 1, { node_id: node.id });
       }
+      if (inspection.reminders) {
+        const { fired, retried, owned } = inspection.reminders;
+        r.observe(reminders, fired, { node_id: node.id, kind: 'fired' });
+        r.observe(reminders, retried, { node_id: node.id, kind: 'retried' });
+        r.observe(remindersOwned, owned, { node_id: node.id });
+      }
       r.observe(lag, eventLoopLagMs.p99, { node_id: node.id, quantile: '0.99' });
       r.observe(lag, eventLoopLagMs.max, { node_id: node.id, quantile: '1' });
     },
@@ -232,6 +245,8 @@ export function observeNode(node: ObservedNode): void {
       paused,
       shed,
       shedding,
+      reminders,
+      remindersOwned,
       lag,
     ],
   );

@@ -210,6 +210,7 @@ test('the Prometheus endpoint serves the node and coordinator metrics', async ()
         },
         shedding: { reason: 'its heap is 95 % full', shed: 12 },
         typeSlots: { 'http-tool': { slots: 4, busy: 4, queued: 9 } },
+        reminders: { tracked: 40, owned: 13, fired: 21, retried: 2 },
       }),
       record: () => ({
         eventLoopLagMs: { p99: 2, max: 6 },
@@ -267,6 +268,9 @@ test('the Prometheus endpoint serves the node and coordinator metrics', async ()
     assert.match(text, /stitch_node_migrations_into\{[^}]*state="waiting"[^}]*\} 3/);
     assert.match(text, /stitch_node_messages_shed[a-z_]*\{[^}]*node_id="n1"[^}]*\} 12/);
     assert.match(text, /stitch_node_shedding\{[^}]*node_id="n1"[^}]*\} 1/);
+    assert.match(text, /stitch_node_reminders[a-z_]*\{[^}]*kind="fired"[^}]*\} 21/);
+    assert.match(text, /stitch_node_reminders[a-z_]*\{[^}]*kind="retried"[^}]*\} 2/);
+    assert.match(text, /stitch_node_reminders_owned\{[^}]*node_id="n1"[^}]*\} 13/);
     assert.match(text, /stitch_actor_messages_shed[a-z_]*\{[^}]*actor_id="a"[^}]*\} 6/);
     assert.match(text, /stitch_actor_type_slots\{[^}]*actor_type="http-tool"[^}]*state="total"[^}]*\} 4/);
     assert.match(text, /stitch_actor_type_slots\{[^}]*actor_type="http-tool"[^}]*state="queued"[^}]*\} 9/);

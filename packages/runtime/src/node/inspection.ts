@@ -1,4 +1,5 @@
 import type { ActorInspection } from '../actor/definition.js';
+import type { ReminderCounts } from '../reminders/scheduler.js';
 import type { NodeShedding } from './load-shedder.js';
 import type { NodeMigrations } from './migration-counts.js';
 import type { SlotsInUse } from './slots.js';
@@ -16,6 +17,8 @@ export interface NodeInspection {
    * and those waiting. Absent from a node of an earlier version.
    */
   typeSlots?: Record<string, SlotsInUse>;
+  /** The node's reminder scheduler; absent where it runs none (no reminders bucket) and from older nodes. */
+  reminders?: ReminderCounts;
 }
 
 /** Types a node can have registered are its code's, but an answer is input: at most this many read. */
@@ -36,6 +39,7 @@ export function isNodeInspection(v: unknown, nodeId: string): v is NodeInspectio
   if (r.migrations !== undefined && !isNodeMigrations(r.migrations)) return false;
   if (r.shedding !== undefined && !isNodeShedding(r.shedding)) return false;
   if (r.typeSlots !== undefined && !areTypeSlots(r.typeSlots)) return false;
+  if (r.reminders !== undefined && !areReminderCounts(r.reminders)) return false;
   return r.actors.every((a) => {
     const m = (a as Partial<ActorInspection> | null)?.mailbox as Record<string, unknown> | undefined;
     const wait = (a as Partial<ActorInspection> | null)?.slotWaitMs;
@@ -60,6 +64,18 @@ function areTypeSlots(v: unknown): boolean {
       const t = s as Partial<SlotsInUse> | null;
       return typeof t === 'object' && t !== null && count(t.slots) && count(t.busy) && count(t.queued);
     })
+  );
+}
+
+function areReminderCounts(v: unknown): boolean {
+  const c = v as Partial<ReminderCounts> | null;
+  return (
+    typeof c === 'object' &&
+    c !== null &&
+    count(c.tracked) &&
+    count(c.owned) &&
+    count(c.fired) &&
+    count(c.retried)
   );
 }
 

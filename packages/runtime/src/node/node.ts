@@ -373,6 +373,9 @@ export class Node implements Host {
       },
       shedding: this.shedding.inspect(),
       typeSlots: Object.fromEntries([...this.#typeSlots].map(([type, s]) => [type, s.inUse()])),
+      ...(this.#firesReminders && this.#ctx.reminderScheduler
+        ? { reminders: this.#ctx.reminderScheduler.counts() }
+        : {}),
     };
   }
 

@@ -21,6 +21,18 @@ const UNDELIVERED = new Set<string>([
   RuntimeErrorCode.ClusterClosed,
 ]);
 
+/** What a node's scheduler did, as `inspectNode(id).reminders` reports it. */
+export interface ReminderCounts {
+  /** Reminders in the bucket that this node follows (every node follows all of them). */
+  tracked: number;
+  /** Of those, the ones this node sends. */
+  owned: number;
+  /** Ticks asked and advanced since the node started. */
+  fired: number;
+  /** Asks that did not reach a handler and were tried again. */
+  retried: number;
+}
+
 export interface SchedulerParts {
   remindersKv: KV;
   nodesKv: KV;
@@ -64,6 +76,10 @@ export class ReminderScheduler {
   #watches: { stop(): void }[] = [];
   #sweep: Timer | undefined;
   #stopped = false;
+  /** Keys this node owns now: kept as owners and entries change, so that counts() is cheap. */
+  readonly #owned = new Set<string>();
+  #fired = 0;
+  #retried = 0;
 
   constructor(parts: SchedulerParts) {
     this.#p = parts;
@@ -89,6 +105,16 @@ export class ReminderScheduler {
     for (const w of this.#watches) w.stop();
     for (const t of this.#tracked.values()) t.timer?.cancel();
     this.#tracked.clear();
+    this.#owned.clear();
+  }
+
+  counts(): ReminderCounts {
+    return {
+      tracked: this.#tracked.size,
+      owned: this.#owned.size,
+      fired: this.#fired,
+      retried: this.#retried,
+    };
   }
 
   #node(e: KvWatchEntry): void {
@@ -122,6 +148,7 @@ export class ReminderScheduler {
     if (!record) {
       known?.timer?.cancel();
       this.#tracked.delete(e.key);
+      this.#owned.delete(e.key);
       if (e.operation === 'PUT') throw new BadMessage(`reminders bucket: ${e.key} holds no reminder`);
       return;
     }
@@ -136,7 +163,9 @@ export class ReminderScheduler {
     t.revision = e.revision;
     t.attempts = 0;
     this.#tracked.set(e.key, t);
-    if (!t.firing && this.#owns(e.key)) this.#arm(e.key, t, record.dueAt - this.#p.clock.now());
+    if (!this.#owns(e.key)) return;
+    this.#owned.add(e.key);
+    if (!t.firing) this.#arm(e.key, t, record.dueAt - this.#p.clock.now());
   }
 
   /** Recomputes the owners when the set of live scheduling nodes changed; arms and disarms to match. */
@@ -149,11 +178,15 @@ export class ReminderScheduler {
     live.sort();
     if (live.join('\u0000') === this.#owners.join('\u0000')) return;
     this.#owners = live;
+    this.#owned.clear();
     for (const [key, t] of this.#tracked) {
       if (!this.#owns(key)) {
         t.timer?.cancel();
         t.timer = undefined;
-      } else if (!t.timer && !t.firing) this.#arm(key, t, t.record.dueAt - now);
+        continue;
+      }
+      this.#owned.add(key);
+      if (!t.timer && !t.firing) this.#arm(key, t, t.record.dueAt - now);
     }
   }
 
@@ -215,6 +248,7 @@ export class ReminderScheduler {
         await this.#p.remindersKv.delete(key, { previousSeq: revision });
         if (t.revision === revision) {
           this.#tracked.delete(key);
+          this.#owned.delete(key);
           t.timer?.cancel();
         }
       } else {
@@ -227,11 +261,13 @@ export class ReminderScheduler {
         }
       }
       t.attempts = 0;
+      this.#fired++;
       return undefined;
     } catch (err) {
       // Lost the compare-and-set, or the record changed meanwhile: the watch brought the newer one.
       if (t.revision !== revision) return undefined;
       const retryInMs = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** t.attempts++);
+      this.#retried++;
       this.#p.log('warn', 'reminder not delivered; trying again', {
         key,
         retryInMs,
