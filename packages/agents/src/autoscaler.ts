@@ -4,6 +4,7 @@
 // planner's `rebalance` policy (a pure function of those, the config and the clock, which the fleet
 // simulator runs too), and has the coordinator carry out what it returns: replicas added or removed,
 // or an op moved live to another class.
+import { findDevice, PAPER_CATALOG } from '@stitch/cost';
 import {
   type ClassOption,
   type OperatorObservation,
@@ -205,6 +206,8 @@ function alternativesOf(
   const here = raw?.[op.classId];
   if (!raw || typeof here !== 'number' || !(here > 0)) return [];
   const scale = serviceMs / here;
+  const edges = edgesOf(d, op);
+  const edgesHere = edgeMs(edges, op.classId);
   return Object.entries(raw).flatMap(([classId, ms]) =>
     // A class the op cannot (or may not) run on is estimated at Infinity, null once the record went
     // through JSON.
@@ -214,9 +217,60 @@ function alternativesOf(
     ms > 0 &&
     Number.isFinite(ms * scale) &&
     Number.isFinite(d.usdPerHour[classId])
-      ? [{ classId, serviceMs: ms * scale, usdPerHour: d.usdPerHour[classId]! }]
+      ? [
+          {
+            classId,
+            serviceMs: ms * scale,
+            usdPerHour: d.usdPerHour[classId]!,
+            transferMs: edgeMs(edges, classId) - edgesHere,
+          },
+        ]
       : [],
   );
+}
+
+/** One edge of an op to a neighbour: the bytes it carries per request and where the neighbour runs. */
+interface NeighbourEdge {
+  bytes: number;
+  classId: string;
+}
+
+/** The op's edges to the ops it reads from and those that read from it, as the record gives them. */
+function edgesOf(d: Deployment, op: PlacedOp): NeighbourEdge[] {
+  const edges: NeighbourEdge[] = [];
+  // A record is input from KV: bytes that are not a count, or a neighbour it lacks, carry nothing.
+  const add = (bytes: unknown, classId: string | undefined) => {
+    if (typeof bytes === 'number' && bytes > 0 && Number.isFinite(bytes) && typeof classId === 'string')
+      edges.push({ bytes, classId });
+  };
+  for (const o of d.ops) {
+    if (o.id !== op.id && op.deps.includes(o.id)) add(op.edgeBytes?.[o.id], o.classId);
+    if (o.id !== op.id && o.deps.includes(op.id)) add(o.edgeBytes?.[op.id], o.classId);
+  }
+  return edges;
+}
+
+/**
+ * What the edges take per request with the op on `classId`: nothing to a neighbour on the same
+ * class, else the bytes over the slower of the two classes' links (as the planner prices an edge).
+ */
+function edgeMs(edges: readonly NeighbourEdge[], classId: string): number {
+  let ms = 0;
+  for (const e of edges) {
+    if (e.classId === classId) continue;
+    const gbps = Math.min(linkGBps(classId), linkGBps(e.classId));
+    if (gbps > 0 && Number.isFinite(gbps)) ms += (e.bytes / (gbps * 1e9)) * 1e3;
+  }
+  return ms;
+}
+
+/** A class's scale-out link from the catalog the plans use; 0 (not counted) for a class it lacks. */
+function linkGBps(classId: string): number {
+  try {
+    return findDevice(PAPER_CATALOG, classId).link.scaleOutGBps;
+  } catch {
+    return 0;
+  }
 }
 
 /**

@@ -137,6 +137,8 @@ export interface PlacedOp {
   op: string;
   kind: string;
   deps: string[];
+  /** Bytes each dep sends the op per request (the IR's estimate); absent from older records. */
+  edgeBytes?: Record<string, number>;
   attrs: Record<string, string | number | boolean>;
   actorType: string;
   actorId: string;
@@ -408,6 +410,7 @@ function placeOps(input: PlanInput, best: PlanFeasible): PlacedOp[] {
       op: r.op,
       kind: r.kind,
       deps: [...r.deps],
+      ...(r.deps.length > 0 ? { edgeBytes: { ...r.edgeBytes } } : {}),
       attrs: { ...r.attrs },
       actorType,
       actorId,

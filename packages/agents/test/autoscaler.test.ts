@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { findDevice, PAPER_CATALOG } from '@stitch/cost';
 import type { NodeInspection } from '@stitch/runtime';
 import {
   classRoom,
@@ -74,6 +75,43 @@ test("the time turns waited for a device slot is not counted as the op's own wor
   assert.equal(o?.slotWaitMs, 80);
 });
 
+test("an alternative class carries the change in the op's edges to its neighbours where they run", () => {
+  // prefill (cpu) → decode (gaudi3) → detok (cpu); 2 GB of KV cache into decode, 1 MB out of it.
+  const decode = { ...op(), deps: ['prefill'], edgeBytes: { prefill: 2e9 } };
+  const neighbour = (id: string, deps: string[], edgeBytes?: Record<string, number>): PlacedOp => ({
+    ...op(),
+    id,
+    deps,
+    ...(edgeBytes ? { edgeBytes } : {}),
+    classId: 'cpu',
+  });
+  const d = {
+    ops: [neighbour('prefill', []), decode, neighbour('detok', ['decode'], { decode: 1e6 })],
+    slaMs: 1000,
+    latencyMs: 600,
+    usdPerHour: { gaudi3: 2, h100: 6, cpu: 0.1 },
+    rawMs: { decode: { gaudi3: 70, h100: 40, cpu: 400 } },
+  } as unknown as Deployment;
+  const [, o] = observeDeployment(d, new Map(), 1000, new Set(['gaudi3', 'h100', 'cpu']));
+  const link = (id: string) => findDevice(PAPER_CATALOG, id).link.scaleOutGBps;
+  const crossing = (a: string, b: string, bytes: number) =>
+    (bytes / (Math.min(link(a), link(b)) * 1e9)) * 1e3;
+  const now = crossing('gaudi3', 'cpu', 2e9) + crossing('gaudi3', 'cpu', 1e6);
+  const at = (id: string) => o!.alternatives!.find((a) => a.classId === id)!.transferMs!;
+  // On cpu, beside both neighbours, the edges take nothing: the move saves all they take now.
+  assert.ok(now > 0);
+  assert.ok(Math.abs(at('cpu') + now) < 1e-9);
+  const h100 = crossing('h100', 'cpu', 2e9) + crossing('h100', 'cpu', 1e6);
+  assert.ok(Math.abs(at('h100') - (h100 - now)) < 1e-9);
+  // A record whose bytes are not counts (input from KV) carries no transfer for them.
+  const bad = {
+    ...d,
+    ops: [d.ops[0], { ...decode, edgeBytes: { prefill: 'x' } }, d.ops[2]],
+  } as unknown as Deployment;
+  const [, b] = observeDeployment(bad, new Map(), 1000, new Set(['gaudi3', 'cpu']));
+  assert.ok(Math.abs(b!.alternatives![0]!.transferMs! + crossing('gaudi3', 'cpu', 1e6)) < 1e-9);
+});
+
 test('the sampler gives deltas over its window; a restarted activation counts from zero', () => {
   const s = new LoadSampler(2000);
   assert.equal(s.sample([inspection('a', [['d', 10, 10, 700, 0]])], 0), undefined);
@@ -129,7 +167,8 @@ test('observations add up every replica of an op; free slots are the slots less 
     slotWaitMs: 0,
     pinned: false,
     usdPerHour: 2,
-    alternatives: [{ classId: 'h100', serviceMs: 40, usdPerHour: 6 }],
+    // No edges to other ops: a move changes no transfer.
+    alternatives: [{ classId: 'h100', serviceMs: 40, usdPerHour: 6, transferMs: 0 }],
     // Its own estimate plus the graph's 400 ms of slack under the SLA.
     budgetMs: 470,
   });

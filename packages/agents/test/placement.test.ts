@@ -94,6 +94,16 @@ test('an op measured apart from its kind is estimated by its own factor, in its 
   assert.ok(Math.abs(ratio(e, 'plan_ids') - 0.5) < 1e-9);
 });
 
+test("each placed op records the bytes its deps send it (the control loop prices a move's edges with them)", () => {
+  const analysed = analyseGraph(sample);
+  const plan = planDeployment({ deployment: 'd', analysed, nodes: fleet });
+  for (const r of analysed.rows) {
+    const o = plan.ops.find((x) => x.id === r.id)!;
+    assert.deepEqual(o.edgeBytes, r.deps.length > 0 ? r.edgeBytes : undefined, r.id);
+  }
+  assert.ok(plan.ops.some((o) => Object.values(o.edgeBytes ?? {}).some((b) => b > 0)));
+});
+
 test('no nodes is a typed error that says how to start one', () => {
   assert.throws(
     () => planDeployment({ deployment: 'd', analysed: analyseGraph(sample), nodes: [] }),

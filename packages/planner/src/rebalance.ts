@@ -50,6 +50,11 @@ export interface ClassOption {
   serviceMs: number;
   /** Price of one device of the class per hour. */
   usdPerHour: number;
+  /**
+   * What the op's edges to its neighbours (where they run) would take there, less what they take
+   * now, ms: negative when the move brings the op next to them. Counted against the budget. @default 0
+   */
+  transferMs?: number;
 }
 
 export interface RebalanceConfig {
@@ -154,12 +159,13 @@ function checkObservation(o: OperatorObservation): void {
     (o.alternatives ?? []).every(
       (a) =>
         typeof a?.classId === 'string' &&
-        [a.serviceMs, a.usdPerHour].every((x) => Number.isFinite(x) && x >= 0),
+        [a.serviceMs, a.usdPerHour].every((x) => Number.isFinite(x) && x >= 0) &&
+        Number.isFinite(a.transferMs ?? 0),
     );
   if (!ok)
     throw new PlanError(
       PlanErrorCode.Input,
-      `observation ${JSON.stringify(o?.opId)}: needs opId, classId, replicas ≥ 1, finite arrivalPerS, serviceMs, queueDepth, slotWaitMs, servingReplicas ≥ 0, and alternatives with a classId and finite serviceMs, usdPerHour ≥ 0`,
+      `observation ${JSON.stringify(o?.opId)}: needs opId, classId, replicas ≥ 1, finite arrivalPerS, serviceMs, queueDepth, slotWaitMs, servingReplicas ≥ 0, and alternatives with a classId, finite serviceMs, usdPerHour ≥ 0 and a finite transferMs`,
     );
 }
 
@@ -168,11 +174,20 @@ type Candidate = RebalanceAction & { urgency: number; observed: OperatorObservat
 const pct = (x: number) => `${Math.round(x * 100)} %`;
 const requestCost = (x: { serviceMs: number; usdPerHour: number }) => x.serviceMs * x.usdPerHour;
 
-/** Classes the op may move to: another class, within its latency budget (or no slower without one). */
+/**
+ * Classes the op may move to: another class where its service and the change in its edges'
+ * transfers stay within its latency budget (or no slower, without one).
+ */
 function movable(o: OperatorObservation): ClassOption[] {
   const budget = o.budgetMs ?? o.serviceMs;
-  return (o.alternatives ?? []).filter((a) => a.classId !== o.classId && a.serviceMs <= budget);
+  return (o.alternatives ?? []).filter(
+    (a) => a.classId !== o.classId && a.serviceMs + (a.transferMs ?? 0) <= budget,
+  );
 }
+
+/** How a move's transfers change, for its reason ('' when they do not). */
+const transfers = (a: ClassOption) =>
+  a.transferMs ? `, its edges ${a.transferMs > 0 ? '+' : ''}${a.transferMs.toFixed(1)} ms` : '';
 
 /**
  * For an idle op: the class where a request costs least, if that is under `shedBelow` of what it
@@ -283,7 +298,7 @@ function candidateFor(
     toClassId: cheaper.classId,
     from: 1,
     to: 1,
-    reason: `utilisation ${pct(utilisation)}: a request costs ${pct(requestCost(cheaper) / requestCost({ serviceMs: o.serviceMs, usdPerHour: o.usdPerHour! }))} of this on ${cheaper.classId} (${cheaper.serviceMs.toFixed(1)} ms there)`,
+    reason: `utilisation ${pct(utilisation)}: a request costs ${pct(requestCost(cheaper) / requestCost({ serviceMs: o.serviceMs, usdPerHour: o.usdPerHour! }))} of this on ${cheaper.classId} (${cheaper.serviceMs.toFixed(1)} ms there${transfers(cheaper)})`,
     urgency: -utilisation,
     observed: o,
   };
@@ -350,7 +365,7 @@ export function rebalance(
           slots: 1,
           from: 1,
           to: 1,
-          reason: `${action.reason}; class ${action.classId} is full, ${target.classId} has room (${target.serviceMs.toFixed(1)} ms there)`,
+          reason: `${action.reason}; class ${action.classId} is full, ${target.classId} has room (${target.serviceMs.toFixed(1)} ms there${transfers(target)})`,
         });
         free[target.classId] = room(target.classId) - 1;
       }

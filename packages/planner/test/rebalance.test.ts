@@ -300,6 +300,48 @@ test('an idle op stays where it is when no class is cheaper by the margin or has
   assert.throws(() => rebalance([], {}, { shedBelow: 1.2 }, 0), PlanError);
 });
 
+test("a move counts the change in its edges' transfers against the budget", () => {
+  // On h100 (40 ms, budget 200): gaudi3 (80 ms) is cheaper; its neighbours on h100 would then take
+  // the op's edges over the network.
+  const onH100 = (transferMs: number) =>
+    movableOp({
+      arrivalPerS: 1,
+      classId: 'h100',
+      serviceMs: 40,
+      usdPerHour: 6,
+      alternatives: [{ classId: 'gaudi3', serviceMs: 80, usdPerHour: 2, transferMs }],
+    });
+  const [near] = rebalance([onH100(30)], { gaudi3: 1 }, {}, 60_000).actions;
+  assert.equal(near?.toClassId, 'gaudi3');
+  assert.match(near!.reason, /80\.0 ms there, its edges \+30\.0 ms/);
+  // 80 ms + 130 ms of transfers is over the 200 ms budget: it stays.
+  assert.deepEqual(rebalance([onH100(130)], { gaudi3: 1 }, {}, 60_000).actions, []);
+  // A full class: cpu (400 ms) is over the budget by itself, but not once the move brings the op
+  // next to its neighbours there (-250 ms of transfers).
+  const full = movableOp({
+    arrivalPerS: 15,
+    alternatives: [{ classId: 'cpu', serviceMs: 400, usdPerHour: 0.1, transferMs: -250 }],
+  });
+  const [out] = rebalance([full], { gaudi3: 0, cpu: 8 }, {}, 0).actions;
+  assert.equal(out?.toClassId, 'cpu');
+  assert.match(out!.reason, /its edges -250\.0 ms/);
+  assert.throws(
+    () =>
+      rebalance(
+        [
+          {
+            ...full,
+            alternatives: [{ classId: 'cpu', serviceMs: 1, usdPerHour: 1, transferMs: Number.NaN }],
+          },
+        ],
+        {},
+        {},
+        0,
+      ),
+    PlanError,
+  );
+});
+
 test('a queue that waits on a full device moves the op to a class with room; an idle op beside it does not move', () => {
   // Little work of its own (15 ms × 10/s: 15 %), but 6 queued and 90 ms per request waiting for a slot.
   const starved = movableOp({ arrivalPerS: 10, serviceMs: 15, queueDepth: 6, slotWaitMs: 90 });

@@ -47,6 +47,7 @@ export function rebalanceInputs(s: Snapshot, o: RebalancePolicyOptions = {}): Re
       ? pinned.has(id) || (op !== undefined && pinned.has(op))
       : op === 'memory.vector_search' || op?.split('.')[0] === 'vector';
   const slack = Math.max(0, s.slaMs - criticalPathMs(s));
+  const edgeMs = edgeTimes(s, classIndex);
   const used = new Float64Array(p.classes.length);
   // Free devices are counted in replicas of the widest op on the class, so any scale-out fits.
   const widest = new Float64Array(p.classes.length).fill(1);
@@ -61,11 +62,18 @@ export function rebalanceInputs(s: Snapshot, o: RebalancePolicyOptions = {}): Re
     widest[j] = Math.max(widest[j]!, dev);
     const serviceMs = m.meanServiceMs ?? p.timeMs[i]![j]!;
     // As the coordinator builds them: the cost model's ratio between classes applied to the measured
-    // time, over the classes the fleet has and the op can run on.
+    // time, over the classes the fleet has and the op can run on, with the change in its edges' time.
     const alternatives = p.classes.flatMap((c, k): ClassOption[] => {
       const there = p.timeMs[i]![k]!;
       return k !== j && (c.count ?? 0) > 0 && Number.isFinite(there)
-        ? [{ classId: c.id, serviceMs: (serviceMs * there) / p.timeMs[i]![j]!, usdPerHour: c.usdPerHour }]
+        ? [
+            {
+              classId: c.id,
+              serviceMs: (serviceMs * there) / p.timeMs[i]![j]!,
+              usdPerHour: c.usdPerHour,
+              transferMs: edgeMs(i, k) - edgeMs(i, j),
+            },
+          ]
         : [];
     });
     return {
@@ -85,6 +93,30 @@ export function rebalanceInputs(s: Snapshot, o: RebalancePolicyOptions = {}): Re
     p.classes.map((c, j) => [c.id, Math.max(0, Math.floor(((c.count ?? 0) - used[j]!) / widest[j]!))]),
   );
   return { observations, freeSlots, nowMs: s.timeS * 1e3 };
+}
+
+/**
+ * What task i's edges take per request with it on class k and its neighbours where the snapshot
+ * places them: as the coordinator prices a move (nothing to a neighbour on the same class, else the
+ * edge's fixed time or its bytes over the slower link).
+ */
+function edgeTimes(s: Snapshot, classIndex: ReadonlyMap<string, number>): (i: number, k: number) => number {
+  const p = s.problem;
+  const index = new Map(p.tasks.map((t, i) => [t.id, i]));
+  return (i, k) => {
+    let ms = 0;
+    for (const e of p.edges) {
+      const from = index.get(e.from);
+      const to = index.get(e.to);
+      const other = from === i ? to : to === i ? from : undefined;
+      if (other === undefined || other === i) continue;
+      const o = classIndex.get(s.placement[other]!);
+      if (o === undefined || o === k) continue;
+      ms +=
+        e.transferMs ?? (e.bytes / (Math.min(p.classes[k]!.linkGBps, p.classes[o]!.linkGBps) * 1e9)) * 1e3;
+    }
+    return ms;
+  };
 }
 
 /** The longest chain of the placed ops' times through their dependencies (transfers left out), ms. */

@@ -80,7 +80,8 @@ const OBSERVED: OperatorObservation[] = MEASURED.map((o) => {
   return {
     ...o,
     usdPerHour: PRICE[o.classId]!,
-    alternatives: [{ classId: other, serviceMs: o.serviceMs, usdPerHour: PRICE[other]! }],
+    // The edges carry no bytes here: a move changes no transfer.
+    alternatives: [{ classId: other, serviceMs: o.serviceMs, usdPerHour: PRICE[other]!, transferMs: 0 }],
     budgetMs: 7 + 958,
   };
 });
@@ -133,6 +134,23 @@ function snapshot(state?: RebalanceState): Snapshot {
 
 test('the sim policy builds the observations and free slots the coordinator hands rebalance', () => {
   assert.deepEqual(rebalanceInputs(snapshot()), { observations: OBSERVED, freeSlots: FREE, nowMs: NOW_MS });
+});
+
+test("a move's alternative carries the change in its edges' time, as the coordinator prices it", () => {
+  // 100 MB from embed (cpu) to decode (gpu): 10 ms over the slower, cpu's 10 GB/s link.
+  const s = snapshot();
+  s.problem.edges[0] = { from: 'embed', to: 'decode', bytes: 1e8 };
+  const byOp = new Map(rebalanceInputs(s).observations.map((o) => [o.opId, o.alternatives![0]!.transferMs]));
+  // Either end moving next to the other saves the crossing; rerank's edges carry nothing.
+  assert.ok(Math.abs(byOp.get('decode')! + 10) < 1e-9);
+  assert.ok(Math.abs(byOp.get('embed')! + 10) < 1e-9);
+  assert.equal(byOp.get('rerank'), 0);
+  // A profile's fixed transfer time stands for the bytes.
+  s.problem.edges[0] = { from: 'embed', to: 'decode', bytes: 1e8, transferMs: 3 };
+  assert.equal(
+    rebalanceInputs(s).observations.find((o) => o.opId === 'decode')!.alternatives![0]!.transferMs,
+    -3,
+  );
 });
 
 test('the simulator and the live coordinator make the same decision on the same inputs', () => {
