@@ -3,8 +3,11 @@
 // node owns it; a node killed with SIGKILL hands its share to the others; a cancelled reminder stops;
 // garbage in the reminders bucket is skipped without silencing the ones next to it.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import {
   type Cluster,
   connectCluster,
@@ -16,6 +19,7 @@ import { Alarm, Ledger } from './fixtures/runtime-actors.js';
 import { type NodeProc, startNode, stopAll } from './fixtures/runtime-procs.js';
 import { waitFor } from './fixtures/wait.js';
 
+const BIN = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
 const CLUSTER = 'remind';
 const DEAD_AFTER_MS = 2000;
 let nats: EmbeddedNats;
@@ -133,4 +137,37 @@ test('bad reminder options are refused with what to change', async () => {
     await assert.rejects(client.setReminder(ref, 'r', options), InvalidOptions);
   await assert.rejects(client.setReminder(ref, 'bad name', { message }), InvalidOptions);
   assert.deepEqual(await client.reminders(ref), []);
+});
+
+test("stitch reminders lists an actor's reminders, as a table or JSON, and cancels one", async () => {
+  const ref = { type: 'alarm', id: 'cli' };
+  const message = { type: 'ring' };
+  await client.setReminder(ref, 'hourly', { periodMs: 3_600_000, message });
+  await client.setReminder(ref, 'later', { dueMs: 86_400_000, message, mode: 'durable' });
+  const stitch = async (...args: string[]) =>
+    (
+      await promisify(execFile)(process.execPath, [
+        BIN,
+        'reminders',
+        'alarm',
+        'cli',
+        '--nats',
+        nats.url,
+        '--name',
+        CLUSTER,
+        ...args,
+      ])
+    ).stdout;
+  const table = (await stitch()).trim().split('\n');
+  assert.match(table[0]!, /^name\s+next due\s+in\s+period\s+mode$/);
+  // Due in an hour and a day, less the moments since they were set.
+  assert.match(table[1]!, /^hourly\s+\S+Z\s+3[56]\d\d(\.\d)? s\s+3600 s\s+fast$/);
+  assert.match(table[2]!, /^later\s+\S+Z\s+8[56]\d{3}(\.\d)? s\s+once\s+durable$/);
+  const listed = JSON.parse(await stitch('--cancel', 'hourly', '--json')) as { name: string }[];
+  assert.deepEqual(
+    listed.map((r) => r.name),
+    ['later'],
+  );
+  await client.cancelReminder(ref, 'later');
+  assert.equal((await stitch()).trim(), 'alarm/cli has no reminders');
 });

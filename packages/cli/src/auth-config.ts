@@ -166,8 +166,8 @@ export function coordinatorPermissions(cluster: string, coordinatorId = 'main'):
 
 /**
  * A client: asks and tells actors (fast and durable), activates them through a node's activation
- * subject, and reads the directory, nodes and deployments buckets (what `stitch serve` and `stitch
- * dashboard` list). No node control, no KV writes, no stream create.
+ * subject, and reads the directory, nodes, deployments and reminders buckets (what `stitch serve`,
+ * `stitch dashboard` and `stitch reminders` list). No node control, no KV writes, no stream create.
  */
 export function clientPermissions(cluster: string): Permissions {
   const c = check('cluster name', cluster);
@@ -182,6 +182,8 @@ export function clientPermissions(cluster: string): Permissions {
         ...kvRead(`stitch_${c}_directory`),
         ...kvRead(`stitch_${c}_nodes`),
         ...kvRead(`stitch_${c}_deployments`),
+        // `stitch reminders` lists an actor's; setting one goes through an actor (a node's connection).
+        ...kvRead(`stitch_${c}_reminders`),
       ],
     },
     subscribe: { allow: ['_INBOX.>'] },

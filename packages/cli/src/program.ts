@@ -23,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   status: async () => (await import('./commands/status.js')).registerStatus,
   drain: async () => (await import('./commands/drain.js')).registerDrain,
   undrain: async () => (await import('./commands/drain.js')).registerUndrain,
+  reminders: async () => (await import('./commands/reminders.js')).registerReminders,
 };
 
 /**

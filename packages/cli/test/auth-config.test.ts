@@ -41,7 +41,15 @@ test('a client may ask, activate and read the directory and nodes buckets, and n
   assert.ok(!p.publish.allow.some((s) => s.includes('.node.')), 'no node control');
   assert.ok(!p.publish.allow.some((s) => s.includes('STREAM.CREATE') || s.includes('membership')));
   assert.ok(!p.publish.allow.some((s) => s.includes('KV_stitch_c1_state') && !s.includes('STREAM.INFO')));
+  // Reminders are read (`stitch reminders`), not written: a client sets one through an actor.
+  assert.ok(p.publish.allow.includes('$JS.API.DIRECT.GET.KV_stitch_c1_reminders.>'));
   assert.deepEqual(p.subscribe.allow, ['_INBOX.>']);
+});
+
+test('a node reads and writes the reminders bucket: it fires its share and its actors set their own', () => {
+  const p = nodePermissions('c1', 'n1');
+  assert.ok(p.publish.allow.includes('$KV.stitch_c1_reminders.>'));
+  assert.ok(p.publish.allow.includes('$JS.API.CONSUMER.CREATE.KV_stitch_c1_reminders.>'), 'it watches them');
 });
 
 test('the coordinator is a node coordinator-<id> that also keeps the deployments bucket', () => {

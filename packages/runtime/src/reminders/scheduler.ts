@@ -152,10 +152,12 @@ export class ReminderScheduler {
       if (e.operation === 'PUT') throw new BadMessage(`reminders bucket: ${e.key} holds no reminder`);
       return;
     }
-    if (!known && this.#tracked.size >= MAX_TRACKED) {
-      this.#p.log('warn', 'reminders: too many to track; this one is not scheduled here', { key: e.key });
-      return;
-    }
+    // Thrown, not logged here: the guard counts every one and logs at a bounded rate.
+    if (!known && this.#tracked.size >= MAX_TRACKED)
+      throw new StitchError(
+        RuntimeErrorCode.Overloaded,
+        `this node follows ${MAX_TRACKED} reminders already; ${e.key} is not scheduled here (cancel unused reminders)`,
+      );
     // One Tracked per key, updated in place: a firing under way sees the newer record when it ends.
     const kept = { ...record, message: NOT_KEPT };
     const t: Tracked = known ?? { record: kept, revision: e.revision, attempts: 0, firing: false };
