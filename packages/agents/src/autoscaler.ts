@@ -7,6 +7,7 @@
 import { findDevice, PAPER_CATALOG } from '@stitch/cost';
 import {
   type ClassOption,
+  crossingMs,
   type OperatorObservation,
   type RebalanceAction,
   type RebalanceConfig,
@@ -252,14 +253,15 @@ function edgesOf(d: Deployment, op: PlacedOp): NeighbourEdge[] {
 
 /**
  * What the edges take per request with the op on `classId`: nothing to a neighbour on the same
- * class, else the bytes over the slower of the two classes' links (as the planner prices an edge).
+ * class, else the bytes over the slower of the two classes' links (the planner's crossingMs).
  */
 function edgeMs(edges: readonly NeighbourEdge[], classId: string): number {
   let ms = 0;
   for (const e of edges) {
     if (e.classId === classId) continue;
-    const gbps = Math.min(linkGBps(classId), linkGBps(e.classId));
-    if (gbps > 0 && Number.isFinite(gbps)) ms += (e.bytes / (gbps * 1e9)) * 1e3;
+    const a = linkGBps(classId);
+    const b = linkGBps(e.classId);
+    if (a > 0 && b > 0 && Number.isFinite(a + b)) ms += crossingMs(e.bytes, a, b);
   }
   return ms;
 }

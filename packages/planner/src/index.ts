@@ -20,4 +20,4 @@ export type {
   RebalanceResult,
   RebalanceState,
 } from './rebalance.js';
-export { rebalance } from './rebalance.js';
+export { crossingMs, rebalance } from './rebalance.js';

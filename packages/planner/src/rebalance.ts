@@ -57,6 +57,15 @@ export interface ClassOption {
   transferMs?: number;
 }
 
+/**
+ * What `bytes` take between a device of a class with a `aGBps` link and one with `bGBps`: the
+ * slower side's time, as a plan prices an edge that leaves a class (ms). A caller adds nothing for
+ * two ops on the same class.
+ */
+export function crossingMs(bytes: number, aGBps: number, bGBps: number): number {
+  return (bytes / (Math.min(aGBps, bGBps) * 1e9)) * 1e3;
+}
+
 export interface RebalanceConfig {
   /** Replicas are sized for this utilisation. @default 0.7 */
   targetUtilisation?: number;

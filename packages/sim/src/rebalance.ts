@@ -4,6 +4,7 @@
 // its moves name becomes an op's class (a migration).
 import {
   type ClassOption,
+  crossingMs,
   type OperatorObservation,
   PlanError,
   type RebalanceConfig,
@@ -63,6 +64,7 @@ export function rebalanceInputs(s: Snapshot, o: RebalancePolicyOptions = {}): Re
     const serviceMs = m.meanServiceMs ?? p.timeMs[i]![j]!;
     // As the coordinator builds them: the cost model's ratio between classes applied to the measured
     // time, over the classes the fleet has and the op can run on, with the change in its edges' time.
+    const edgesHere = edgeMs(i, j);
     const alternatives = p.classes.flatMap((c, k): ClassOption[] => {
       const there = p.timeMs[i]![k]!;
       return k !== j && (c.count ?? 0) > 0 && Number.isFinite(there)
@@ -71,7 +73,7 @@ export function rebalanceInputs(s: Snapshot, o: RebalancePolicyOptions = {}): Re
               classId: c.id,
               serviceMs: (serviceMs * there) / p.timeMs[i]![j]!,
               usdPerHour: c.usdPerHour,
-              transferMs: edgeMs(i, k) - edgeMs(i, j),
+              transferMs: edgeMs(i, k) - edgesHere,
             },
           ]
         : [];
@@ -98,23 +100,28 @@ export function rebalanceInputs(s: Snapshot, o: RebalancePolicyOptions = {}): Re
 /**
  * What task i's edges take per request with it on class k and its neighbours where the snapshot
  * places them: as the coordinator prices a move (nothing to a neighbour on the same class, else the
- * edge's fixed time or its bytes over the slower link).
+ * edge's fixed time or its bytes over the slower link). Each task's edges are found once, so a round
+ * costs the edges times the classes, not the tasks times that.
  */
 function edgeTimes(s: Snapshot, classIndex: ReadonlyMap<string, number>): (i: number, k: number) => number {
   const p = s.problem;
   const index = new Map(p.tasks.map((t, i) => [t.id, i]));
+  // Per task: each edge it is an end of, with the class its other end is placed on.
+  const touching: { e: (typeof p.edges)[number]; otherClass: number }[][] = p.tasks.map(() => []);
+  for (const e of p.edges) {
+    const from = index.get(e.from);
+    const to = index.get(e.to);
+    if (from === undefined || to === undefined || from === to) continue;
+    const toClass = classIndex.get(s.placement[to]!);
+    const fromClass = classIndex.get(s.placement[from]!);
+    if (toClass !== undefined) touching[from]!.push({ e, otherClass: toClass });
+    if (fromClass !== undefined) touching[to]!.push({ e, otherClass: fromClass });
+  }
   return (i, k) => {
     let ms = 0;
-    for (const e of p.edges) {
-      const from = index.get(e.from);
-      const to = index.get(e.to);
-      const other = from === i ? to : to === i ? from : undefined;
-      if (other === undefined || other === i) continue;
-      const o = classIndex.get(s.placement[other]!);
-      if (o === undefined || o === k) continue;
-      ms +=
-        e.transferMs ?? (e.bytes / (Math.min(p.classes[k]!.linkGBps, p.classes[o]!.linkGBps) * 1e9)) * 1e3;
-    }
+    for (const { e, otherClass } of touching[i]!)
+      if (otherClass !== k)
+        ms += e.transferMs ?? crossingMs(e.bytes, p.classes[k]!.linkGBps, p.classes[otherClass]!.linkGBps);
     return ms;
   };
 }
