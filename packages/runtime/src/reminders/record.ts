@@ -101,7 +101,7 @@ export function parseReminder(key: string, bytes: Uint8Array): ReminderRecord | 
   if (typeof v !== 'object' || v === null || v.v !== 1) return undefined;
   const { type, id, name, dueAt, periodMs, mode, message } = v;
   if (typeof type !== 'string' || typeof id !== 'string' || typeof name !== 'string') return undefined;
-  if (key !== `${type}.${id}.${name}`) return undefined;
+  if (key !== reminderKey({ type, id }, name)) return undefined;
   if (typeof dueAt !== 'number' || !Number.isSafeInteger(dueAt)) return undefined;
   if (periodMs !== 0 && !msIn(periodMs, MIN_REMINDER_PERIOD_MS)) return undefined;
   if (mode !== 'fast' && mode !== 'durable') return undefined;
