@@ -49,6 +49,8 @@ const blas = openblas(work);
 
 /** Rounds of the OpenBLAS-vs-ours comparison; each side keeps its best (the machine is shared). */
 const ROUNDS = QUICK ? 1 : 3;
+/** Seconds each timing repeats its call for, keeping the best: --quick only shows that it runs. */
+const TIMING_S = QUICK ? 0.05 : 0.5;
 
 /**
  * OpenBLAS (native core and per target ISA) and our kernel per target, interleaved over ROUNDS
@@ -69,9 +71,9 @@ async function compare(
   const ours = targets.map(() => 0);
   for (let r = 0; r < ROUNDS; r++) {
     for (const key of ['native', ...targets] as const)
-      refs[key] = Math.max(refs[key] ?? 0, work / blas(op, n, CORETYPE[key]) / 1e9);
+      refs[key] = Math.max(refs[key] ?? 0, work / blas(op, n, CORETYPE[key], 1, TIMING_S) / 1e9);
     for (const [i, kernel] of kernels.entries())
-      ours[i] = Math.max(ours[i]!, work / (await timeRuns(() => kernel.run(arrays), 0.5)) / 1e9);
+      ours[i] = Math.max(ours[i]!, work / (await timeRuns(() => kernel.run(arrays), TIMING_S)) / 1e9);
   }
   for (const key of ['native', ...targets] as const) {
     emit({
@@ -129,7 +131,7 @@ async function load(spec: KernelSpec, target: Target) {
 
 async function measure(spec: KernelSpec, target: Target, arrays: Float32Array[]) {
   const kernel = await load(spec, target);
-  return timeRuns(() => kernel.run(arrays), 0.5);
+  return timeRuns(() => kernel.run(arrays), TIMING_S);
 }
 
 try {
@@ -205,8 +207,8 @@ async function transformer(target: Target) {
   const prompt = Array.from({ length: 64 }, (_, i) => (i * 7) % config.vocab);
   const prefillS = await timeRuns(async () => {
     await model.prefill(prompt);
-  }, 1);
-  const steps = 64;
+  }, TIMING_S * 2);
+  const steps = QUICK ? 8 : 64;
   const t1 = performance.now();
   for (let i = 0; i < steps; i++) await model.decode(i % config.vocab);
   const decodeS = (performance.now() - t1) / 1000;
@@ -243,10 +245,10 @@ async function threaded(target: Target, threads: number) {
     const unit = blasOp === 'sgemm' ? 'gflops' : 'gbps';
     const one = await threadedKernel(rt, spec, { ...options, threads: 1 });
     const many = await threadedKernel(rt, spec, { ...options, threads });
-    const single = work / (await timeRuns(() => one.run(arrays), 0.5)) / 1e9;
-    const value = work / (await timeRuns(() => many.run(arrays), 0.5)) / 1e9;
+    const single = work / (await timeRuns(() => one.run(arrays), TIMING_S)) / 1e9;
+    const value = work / (await timeRuns(() => many.run(arrays), TIMING_S)) / 1e9;
     const ref = Math.max(
-      ...[undefined, CORETYPE[target]].map((ct) => work / blas(blasOp, n, ct, threads) / 1e9),
+      ...[undefined, CORETYPE[target]].map((ct) => work / blas(blasOp, n, ct, threads, TIMING_S) / 1e9),
     );
     emit({
       op: spec.op,

@@ -150,3 +150,20 @@ export function toolchainVersion(): Promise<string> {
   );
   return version;
 }
+
+export interface Linker {
+  /** The linker clang's driver would run (GNU ld from binutils on Debian). */
+  ld: string;
+  /** libgcc's archive: compiler builtins a kernel may call. */
+  libgcc: string;
+}
+let linkerPaths: Promise<Linker> | undefined;
+
+/** Where clang-19 finds its linker and libgcc; asked once per process, at its first compile (not on cache hits). */
+export function linker(): Promise<Linker> {
+  linkerPaths ??= Promise.all([
+    runTool('clang-19', ['-print-prog-name=ld'], '', 'clang-19 -print-prog-name=ld', '-'),
+    runTool('clang-19', ['-print-libgcc-file-name'], '', 'clang-19 -print-libgcc-file-name', '-'),
+  ]).then(([ld, libgcc]) => ({ ld: ld.trim(), libgcc: libgcc.trim() }));
+  return linkerPaths;
+}

@@ -56,7 +56,7 @@ test("a compile removes what compiles killed half-way left in the cache dir, not
   mkdirSync(other);
   const spec: KernelSpec = { op: 'nn.add', rows: 1, cols: 5 };
   const old = (Date.now() - 2 * 60 * 60 * 1000) / 1000;
-  const stale = ['ab.1.x.tmp.so', 'cd.2.y.tmp.json', 'ef.so.3.z.tmp', '--0a1b2c.o'];
+  const stale = ['ab.1.x.tmp.so', 'cd.2.y.tmp.json', 'ef.so.3.z.tmp', 'ij.5.v.tmp.o', '--0a1b2c.o'];
   const fresh = ['gh.4.w.tmp.so', '--3d4e5f.o'];
   const kept = ['unrelated.o', 'notes.tmp.txt'];
   for (const name of [...stale, ...fresh, ...kept]) writeFileSync(join(other, name), 'x');
@@ -65,7 +65,7 @@ test("a compile removes what compiles killed half-way left in the cache dir, not
   const left = readdirSync(other);
   for (const name of stale) assert.ok(!left.includes(name), `${name} was left`);
   for (const name of [...fresh, ...kept]) assert.ok(left.includes(name), `${name} was removed`);
-  // clang's own temporary went to the cache dir and was removed by clang: only the artifact is new.
+  // The object clang compiled to is removed once linked: only the artifact is new.
   assert.deepEqual(
     left.filter((n) => ![...fresh, ...kept].includes(n)).sort(),
     [`${a.manifest.hash}.json`, `${a.manifest.hash}.so`].sort(),
