@@ -44,7 +44,7 @@ const arg = (name: string) => {
 const quick = process.argv.includes('--quick');
 const KB = 1024;
 const MB = 1024 * KB;
-const migrations = Number(arg('migrations') ?? (quick ? 4 : 50));
+const migrations = Number(arg('migrations') ?? (quick ? 2 : 50));
 /** Moves before the counted ones, an even number so that the counted ones start from the same node. */
 const warmup = 2 * Math.ceil(Number(arg('warmup') ?? (quick ? 0 : 4)) / 2);
 const sizes = (arg('sizes') ?? (quick ? `${KB}` : `${KB},${64 * KB},${MB},${16 * MB},${100 * MB}`))
@@ -59,7 +59,7 @@ const servers = Number(arg('servers') ?? 1);
 /** A `migration.move` line for every counted move, before its line's summary. */
 const perMove = process.argv.includes('--moves');
 /** In flight of the pipelined caller: less than 64 leaves the two-vCPU host some room (a control). */
-const pipelinedInflight = Number(arg('pipelined') ?? 64);
+const pipelinedInflight = Number(arg('pipelined') ?? (quick ? 16 : 64));
 if (!Number.isSafeInteger(pipelinedInflight) || pipelinedInflight < 1)
   throw new Error("--pipelined takes the pipelined caller's messages in flight, 1 or more");
 if (servers !== 1 && servers !== 3) throw new Error('--servers is 1 or 3');
@@ -87,7 +87,7 @@ const BETWEEN_MS = 150;
  * Windows as long as a move and its pause with no move, after the moves (quiet_extra_rss_*; the
  * quiet_downtime_* windows are cut from the same period).
  */
-const QUIET_WINDOWS = 10;
+const QUIET_WINDOWS = quick ? 2 : 10;
 /**
  * The open-loop caller asks this often, whatever the replies: light enough for a 1 MiB state that is
  * snapshotted after every turn.
