@@ -1,10 +1,11 @@
 // `VectorIndex.load` / `fromBytes` check the whole usearch file before usearch reads it: usearch
 // copies the head and the graph (levels, entry point, neighbour slots) without a check and follows
 // them on every search, so a wrong value there crashed the process (SIGSEGV, or an abort on
-// "Linking to missing level") or silently answered with other neighbours. Each corrupted file is
-// loaded and searched in a child process, so a crash shows as the child's signal.
+// "Linking to missing level") or silently answered with other neighbours. The corrupted files are
+// loaded and searched in a child process, one after another, so a crash shows as the child's signal
+// against the file it was loading (and the files after it go to a new child).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,12 @@ before(async () => {
   await index.add(keys, base);
   saved = Buffer.from(await index.toBytes());
   await index.close();
+  files.set('good.usearch', saved);
+  for (const [i, c] of cases.entries()) {
+    const b = Buffer.from(saved);
+    c.edit(b, layout(b));
+    files.set(`bad-${i}.usearch`, b);
+  }
 });
 after(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -60,36 +67,74 @@ function layout(b: Buffer) {
 }
 
 interface ChildResult {
+  /** Where the child died loading this file: its exit status and signal (null for a file it answered). */
   status: number | null;
   signal: NodeJS.Signals | null;
   out?: { loaded: boolean; code?: string; message?: string; keys?: number[][] };
   stderr: string;
 }
 
-function loadInChild(
-  bytes: Buffer,
-  name: string,
-  options: VectorIndexOptions = OPTIONS,
-): Promise<ChildResult> {
-  const path = join(dir, name);
-  return writeFile(path, bytes).then(() => {
-    const r = spawnSync(
-      process.execPath,
-      ['--import', LOADER, CHILD, path, JSON.stringify(options), JSON.stringify(QUERIES), '1'],
-      { encoding: 'utf8', timeout: 60_000 },
-    );
-    const line = r.stdout.trim().split('\n').at(-1);
-    return {
-      status: r.status,
-      signal: r.signal,
-      out: line ? (JSON.parse(line) as ChildResult['out']) : undefined,
-      stderr: r.stderr.slice(-400),
-    };
+/** Files for the child, by name, written before the first test asks for any result. */
+const files = new Map<string, Buffer>();
+let results: Promise<Map<string, ChildResult>> | undefined;
+
+function runChild(
+  listPath: string,
+): Promise<{ status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', LOADER, CHILD, listPath], { timeout: 60_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.on('error', reject);
+    child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
   });
 }
 
+/**
+ * Every file loaded in child processes: one child takes them in order; where it dies, that file gets
+ * its exit, and a new child takes the files after it. One node start for all, not one per file.
+ */
+function loadAllInChildren(): Promise<Map<string, ChildResult>> {
+  results ??= (async () => {
+    const out = new Map<string, ChildResult>();
+    let left = [...files.keys()];
+    for (let round = 0; left.length > 0; round++) {
+      const paths = await Promise.all(
+        left.map(async (name) => {
+          const path = join(dir, name);
+          await writeFile(path, files.get(name)!);
+          return path;
+        }),
+      );
+      const listPath = join(dir, `list-${round}.json`);
+      await writeFile(listPath, JSON.stringify({ options: OPTIONS, queries: QUERIES, k: 1, paths }));
+      const r = await runChild(listPath);
+      for (const line of r.stdout.split('\n').filter((l) => l.startsWith('{'))) {
+        const { path, ...answer } = JSON.parse(line) as { path: string } & NonNullable<ChildResult['out']>;
+        out.set(path.slice(dir.length + 1), { status: 0, signal: null, out: answer, stderr: '' });
+      }
+      const next = left.findIndex((name) => !out.has(name));
+      if (next < 0) break;
+      if (r.status === 0 && r.signal === null)
+        throw new Error(`the child answered no line for ${left[next]}: ${r.stderr}`);
+      out.set(left[next]!, { status: r.status, signal: r.signal, stderr: r.stderr.slice(-400) });
+      left = left.slice(next + 1);
+    }
+    return out;
+  })();
+  return results;
+}
+
+async function loadInChild(name: string): Promise<ChildResult> {
+  const r = (await loadAllInChildren()).get(name);
+  assert.ok(r, `${name} was not loaded`);
+  return r;
+}
+
 test('the file as saved loads in the child and answers each vector with itself', async () => {
-  const r = await loadInChild(saved, 'good.usearch');
+  const r = await loadInChild('good.usearch');
   assert.equal(r.signal, null, r.stderr);
   assert.deepEqual(r.out, { loaded: true, keys: SELF });
   const L = layout(saved);
@@ -198,11 +243,9 @@ const cases: { name: string; edit: (b: Buffer, L: ReturnType<typeof layout>) => 
   },
 ];
 
-for (const c of cases)
+for (const [i, c] of cases.entries())
   test(`a file with ${c.name} is refused with VECTOR_INVALID, not loaded`, async () => {
-    const b = Buffer.from(saved);
-    c.edit(b, layout(b));
-    const r = await loadInChild(b, 'bad.usearch');
+    const r = await loadInChild(`bad-${i}.usearch`);
     assert.equal(r.signal, null, `the child was killed by ${r.signal} (rc ${r.status}): ${r.stderr}`);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(
