@@ -261,7 +261,7 @@ function edgeMs(edges: readonly NeighbourEdge[], classId: string): number {
     if (e.classId === classId) continue;
     const a = linkGBps(classId);
     const b = linkGBps(e.classId);
-    if (a > 0 && b > 0 && Number.isFinite(a + b)) ms += crossingMs(e.bytes, a, b);
+    if (a > 0 && b > 0) ms += crossingMs(e.bytes, a, b);
   }
   return ms;
 }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { VectorIndex, type VectorIndexOptions, type VectorMetric } from '../src/index.js';
@@ -99,21 +99,16 @@ function runChild(
 function loadAllInChildren(): Promise<Map<string, ChildResult>> {
   results ??= (async () => {
     const out = new Map<string, ChildResult>();
+    await Promise.all([...files].map(([name, bytes]) => writeFile(join(dir, name), bytes)));
     let left = [...files.keys()];
     for (let round = 0; left.length > 0; round++) {
-      const paths = await Promise.all(
-        left.map(async (name) => {
-          const path = join(dir, name);
-          await writeFile(path, files.get(name)!);
-          return path;
-        }),
-      );
+      const paths = left.map((name) => join(dir, name));
       const listPath = join(dir, `list-${round}.json`);
       await writeFile(listPath, JSON.stringify({ options: OPTIONS, queries: QUERIES, k: 1, paths }));
       const r = await runChild(listPath);
       for (const line of r.stdout.split('\n').filter((l) => l.startsWith('{'))) {
         const { path, ...answer } = JSON.parse(line) as { path: string } & NonNullable<ChildResult['out']>;
-        out.set(path.slice(dir.length + 1), { status: 0, signal: null, out: answer, stderr: '' });
+        out.set(basename(path), { status: 0, signal: null, out: answer, stderr: '' });
       }
       const next = left.findIndex((name) => !out.has(name));
       if (next < 0) break;
