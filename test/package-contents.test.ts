@@ -30,6 +30,26 @@ function targets(value: unknown): string[] {
   return [];
 }
 
+/** The modules a package's build makes by name (scripts/bundle-dist.mjs): `dist/x.js` paths. */
+function entryPoints(manifest: Record<string, unknown>): string[] {
+  const named = [...targets(manifest.exports ?? {}), ...targets(manifest.bin ?? {})]
+    .filter((t) => t.endsWith('.js'))
+    .map((t) => t.replace(/^\.\//, ''));
+  const sources = [manifest.bundleEntries, manifest.browserEntries].flatMap((l) =>
+    Array.isArray(l) ? (l as string[]) : [],
+  );
+  return [
+    ...named,
+    ...sources.map(
+      (s) =>
+        `dist/${s
+          .replace(/^src\//, '')
+          .replace(/\.ts$/, '')
+          .replaceAll('/', '-')}.js`,
+    ),
+  ];
+}
+
 const NATIVE_FILES =
   /^(package\.json|README\.md|LICENSE|binding\.gyp|build\.cjs|index\.cjs|index\.d\.ts|src\/[^/]+\.(cc|h))$/;
 // native/*.c: C sources a TypeScript package compiles on first use (the speech-to-text worker).
@@ -100,13 +120,19 @@ for (const { dir, manifest } of workspacePackages()) {
       });
     }
 
-    // No leftovers of an earlier build: each compiled module still has its source.
-    for (const file of files.filter((f) => f.startsWith('dist/') && f.endsWith('.js'))) {
-      const source = join(dir, 'src', file.slice('dist/'.length).replace(/\.js$/, '.ts'));
-      assert.ok(
-        existsSync(source),
-        `${manifest.name}: ${file} has no source (stale build output; rebuild it)`,
-      );
-    }
+    // No leftovers of an earlier build: each module in dist/ is an entry point the package names, or
+    // a chunk of code its entries share, which one of them imports.
+    const shipped = files.filter((f) => f.startsWith('dist/') && f.endsWith('.js'));
+    const reached = new Set(entryPoints(packed).filter((f) => shipped.includes(f)));
+    for (const file of reached)
+      for (const [, chunk] of readFileSync(join(pkgDir, file), 'utf8').matchAll(
+        /["'](\.\/[^"'\s]+\.js)["']/g,
+      ))
+        reached.add(join('dist', chunk!));
+    assert.deepEqual(
+      shipped.filter((f) => !reached.has(f)),
+      [],
+      `${manifest.name}: modules no entry point reaches (stale build output; rebuild it)`,
+    );
   });
 }

@@ -1,7 +1,7 @@
 // The "newer build" of a rolling upgrade: a copy of the runtime package as built (dist/) whose wire
 // protocol version is one minor above this build's, so that nodes of both versions can run side by
 // side. The copy resolves its dependencies through the real package's node_modules.
-import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseWireVersion, WIRE_VERSION } from '../../packages/runtime/src/wire/version.js';
@@ -24,11 +24,17 @@ export function makeNextBuild(dir: string): NextBuild {
   cpSync(join(RUNTIME, 'dist'), join(root, 'dist'), { recursive: true });
   cpSync(join(RUNTIME, 'package.json'), join(root, 'package.json'));
   symlinkSync(join(RUNTIME, 'node_modules'), join(root, 'node_modules'));
-  const file = join(root, 'dist', 'wire', 'version.js');
-  const declared = `WIRE_VERSION = '${WIRE_VERSION}'`;
-  const text = readFileSync(file, 'utf8');
-  if (text.split(declared).length !== 2)
-    throw new Error(`${file} does not declare ${declared} exactly once: rebuild the runtime`);
-  writeFileSync(file, text.replace(declared, `WIRE_VERSION = '${version}'`));
+  // The bundle declares the version in whichever of its modules holds the wire code: exactly once.
+  const declared = new RegExp(`WIRE_VERSION = (["'])${WIRE_VERSION.replace('.', '\\.')}\\1`, 'g');
+  const files = readdirSync(join(root, 'dist'))
+    .filter((f) => f.endsWith('.js'))
+    .map((f) => join(root, 'dist', f));
+  const holding = files.flatMap((f) => [...readFileSync(f, 'utf8').matchAll(declared)].map(() => f));
+  if (holding.length !== 1)
+    throw new Error(
+      `the runtime's dist/ declares WIRE_VERSION ${WIRE_VERSION} ${holding.length} times, not once: rebuild it`,
+    );
+  const file = holding[0]!;
+  writeFileSync(file, readFileSync(file, 'utf8').replace(declared, `WIRE_VERSION = "${version}"`));
   return { version, entry: pathToFileURL(join(root, 'dist', 'index.js')).href };
 }

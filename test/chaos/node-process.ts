@@ -21,8 +21,8 @@ const config = JSON.parse(process.argv[2] ?? '{}') as NodeConfig;
 const entry = config.runtime ?? import.meta.resolve('@stitch/runtime');
 const { connectCluster } = (await import(entry)) as typeof import('@stitch/runtime');
 const { WIRE_VERSION } = (await import(
-  new URL('./wire/version.js', entry).href
-)) as typeof import('../../packages/runtime/src/wire/version.js');
+  new URL('./internal.js', entry).href
+)) as typeof import('@stitch/runtime/internal');
 const cluster = await connectCluster({
   nats: config.urls,
   name: config.cluster,

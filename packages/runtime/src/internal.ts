@@ -18,3 +18,4 @@ export {
 export { headerBlock, natsFastPathEnabled, publishDirect, subjectBytes } from './wire/nats-internals.js';
 export { OutgoingHeaders } from './wire/outgoing-headers.js';
 export { publishOne } from './wire/publish.js';
+export { WIRE_VERSION } from './wire/version.js';

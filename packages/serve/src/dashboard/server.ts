@@ -79,8 +79,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const refreshMs = options.refreshMs ?? 1000;
   if (!Number.isSafeInteger(refreshMs) || refreshMs < 100)
     throw new ServeError(ServeErrorCode.Options, `refreshMs must be an integer ≥ 100, found ${refreshMs}`);
-  // The browser script is this package's compiled dashboard/client.ts.
-  const script = readFileSync(new URL('./client.js', import.meta.url), 'utf8');
+  // The browser script: this package's dashboard/client.ts, built for a browser beside this module's
+  // bundle in dist/ (scripts/bundle-dist.mjs).
+  const script = readFileSync(new URL('./dashboard-client.js', import.meta.url), 'utf8');
   const view = new ClusterView(options.cluster, options.coordinatorId ?? 'main');
   const streams = new EventStreams();
   let latest: Promise<DashboardState> | undefined;
