@@ -124,10 +124,14 @@ async function incrementalRows(quick: boolean): Promise<{ bigMs: number[]; ratio
       const previous = { problem, placement: base.placements.map((p) => p.classId) };
       for (const perturbation of PERTURBATIONS) {
         const q = perturbProblem(problem, base, perturbation);
-        const full = timeHeuristic(q, g.slaMs, 3);
-        // 21 runs after 3: a re-plan takes milliseconds, and a collection of what the full re-plans
-        // above left (or a compilation) lands in some of them.
-        const inc = timed(() => planIncremental(previous, q, { slaMs: g.slaMs }), 21, 10);
+        const full = timeHeuristic(q, g.slaMs, quick ? 1 : 3);
+        // 21 runs after 10: a re-plan takes milliseconds, and a collection of what the full re-plans
+        // above left (or a compilation) lands in some of them. Quick: 3 after 1 (that it runs).
+        const inc = timed(
+          () => planIncremental(previous, q, { slaMs: g.slaMs }),
+          quick ? 3 : 21,
+          quick ? 1 : 10,
+        );
         // The cold MILP at 1000 × 50 finds no incumbent in its limit: run it once there (seed 1).
         const milp =
           limit > 0 && (ops < 1000 || seed === 1)
@@ -190,7 +194,7 @@ async function main(): Promise<void> {
   // Warm the JIT so the first timed instance is not charged for compilation: the heuristic, and
   // the incremental re-plan's own code after each perturbation (else the first incremental rows
   // pay for compiling it).
-  for (let s = 0; s < 5; s++) {
+  for (let s = 0; s < (quick ? 1 : 5); s++) {
     const { problem, slaMs } = generateProblem({ ops: 200, classes: 20, seed: 1000 + s });
     const first = planHeuristic(problem, { slaMs });
     if (first.status === 'infeasible') continue;
