@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import { type Cluster, connectCluster } from '@stitch/runtime';
 import {
@@ -12,6 +13,19 @@ import { phonesByRun } from '../src/pii.js';
 import { CORPUS_PATTERNS, corpus, type Gold, parseMarked } from './privacy-corpus.js';
 
 const key = (g: Gold) => `${g.kind}:${g.start}:${g.end}`;
+
+// First in this file: no filter has been made yet. What it loads on demand is the CommonJS build, so
+// require's cache shows whether it is loaded (an ES import would never appear there).
+test('libphonenumber is loaded by the first filter, not by importing the package', () => {
+  const loaded = () =>
+    Object.keys(createRequire(import.meta.url).cache).some((p) => p.includes('libphonenumber-js'));
+  assert.equal(loaded(), false, 'importing @stitch/agents loaded libphonenumber');
+  assert.deepEqual(
+    new PrivacyFilter().find('call 020 7946 0958 today').map((f) => f.kind),
+    ['phone'],
+  );
+  assert.equal(loaded(), true, 'the first filter loaded libphonenumber (its CommonJS build, on demand)');
+});
 
 test('precision and recall on the labelled corpus are at least 0.99', (t) => {
   const filter = new PrivacyFilter({ patterns: CORPUS_PATTERNS });
