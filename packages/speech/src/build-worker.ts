@@ -77,11 +77,3 @@ async function build(): Promise<string> {
   renameSync(tmp, out);
   return out;
 }
-
-// `node dist/build-worker.js` (the package's build) compiles it ahead of time where it can.
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  ensureWorker().then(
-    (path) => process.stdout.write(`stt worker: ${path}\n`),
-    (e: Error) => process.stderr.write(`stt worker not built (it is built on first use): ${e.message}\n`),
-  );
-}
