@@ -123,7 +123,13 @@ for (const { dir, manifest } of workspacePackages()) {
     // No leftovers of an earlier build: each module in dist/ is an entry point the package names, or
     // a chunk of code its entries share, which one of them imports.
     const shipped = files.filter((f) => f.startsWith('dist/') && f.endsWith('.js'));
-    const reached = new Set(entryPoints(packed).filter((f) => shipped.includes(f)));
+    const named = native ? [] : entryPoints(packed);
+    assert.deepEqual(
+      named.filter((f) => !shipped.includes(f)),
+      [],
+      `${manifest.name}: modules its package.json names (bundleEntries, browserEntries) not in the tarball`,
+    );
+    const reached = new Set(named);
     for (const file of reached)
       for (const [, chunk] of readFileSync(join(pkgDir, file), 'utf8').matchAll(
         /["'](\.\/[^"'\s]+\.js)["']/g,
