@@ -36,11 +36,13 @@ for (const value of Object.values(manifest.exports ?? {})) {
 }
 for (const target of Object.values(manifest.bin ?? {})) targets.push(target);
 const entryPoints = Object.fromEntries(targets.map((t) => [entryName(t), `src/${entryName(t)}.ts`]));
-for (const source of manifest.bundleEntries ?? []) {
+/** `src/a/b.ts`, listed in package.json's `field` → `a-b`, its name in dist/. */
+function sourceName(source, field) {
   const m = /^src\/(.+)\.ts$/.exec(source);
-  if (!m) throw new Error(`${manifest.name}: bundleEntries lists ${source}, not a .ts file in src/`);
-  entryPoints[m[1].replaceAll('/', '-')] = source;
+  if (!m) throw new Error(`${manifest.name}: ${field} lists ${source}, not a .ts file in src/`);
+  return m[1].replaceAll('/', '-');
 }
+for (const source of manifest.bundleEntries ?? []) entryPoints[sourceName(source, 'bundleEntries')] = source;
 
 const result = await esbuild.build({
   entryPoints,
@@ -63,10 +65,8 @@ const result = await esbuild.build({
 const outputs = Object.keys(result.metafile.outputs);
 // Scripts for a browser (the dashboard's page): each one file, in dist/ by its src path's name.
 for (const source of manifest.browserEntries ?? []) {
-  const m = /^src\/(.+)\.ts$/.exec(source);
-  if (!m) throw new Error(`${manifest.name}: browserEntries lists ${source}, not a .ts file in src/`);
   const page = await esbuild.build({
-    entryPoints: { [m[1].replaceAll('/', '-')]: source },
+    entryPoints: { [sourceName(source, 'browserEntries')]: source },
     outdir: 'dist',
     bundle: true,
     format: 'esm',
